@@ -1,0 +1,1 @@
+"""Pure-Python algorithms (numpy, OpenCV, shapely). Nothing below this package imports rclpy."""
