@@ -48,7 +48,8 @@ class LocalTangentPlane:
             x, y = float(x), float(y)
         if alt_m is None:
             return x, y
-        return x, y, np.asarray(alt_m, dtype=float) - self.alt0_m if np.ndim(alt_m) else float(alt_m) - self.alt0_m
+        z = np.asarray(alt_m, dtype=float) - self.alt0_m
+        return x, y, (z if np.ndim(z) else float(z))
 
     def to_wgs84(self, x_m, y_m, z_m=None):
         """map -> WGS84. Returns ``(lat_deg, lon_deg[, alt_m])``."""
@@ -57,7 +58,8 @@ class LocalTangentPlane:
             lat, lon = float(lat), float(lon)
         if z_m is None:
             return lat, lon
-        return lat, lon, (np.asarray(z_m, dtype=float) + self.alt0_m if np.ndim(z_m) else float(z_m) + self.alt0_m)
+        alt = np.asarray(z_m, dtype=float) + self.alt0_m
+        return lat, lon, (alt if np.ndim(alt) else float(alt))
 
 
 def utm_crs_for(lat_deg: float, lon_deg: float) -> CRS:

@@ -1,0 +1,1 @@
+"""rclpy glue shared by every node: QoS profiles, parameters, message conversion, diagnostics."""
