@@ -1,0 +1,605 @@
+"""Safety supervisor: the single gate between the requested command and the wheels.
+
+``Supervisor.update(t_s, inputs) -> Decision`` is a step function of its inputs and its own small
+state (latches, hold timers, output filter); it never reads a clock. Every cause of a stop acts in the
+cycle in which it appears in ``inputs``.
+
+States, highest priority first:
+
+- ``EMERGENCY_STOP``: ``inputs.estop`` was true at any time; latched until ``reset()`` succeeds, which
+  needs the e-stop input false and no active fault condition. Never clears on its own.
+- ``FAULT``: an input required by ``params.required_inputs`` never arrived (``no_data:<input>``) or
+  is older than its timeout (``stale:<input>``), any present input holds NaN/inf
+  (``nonfinite:<input>``), the loop itself ran late (``loop_overrun``) or time went back
+  (``clock_jump``). With ``latch_faults`` every fault except ``no_data:*`` (start-up) and faults of the
+  command input (``cmd``: an idle planner is not a hazard, its command is then zero) stays latched
+  until ``reset()``.
+- ``PROTECTIVE_STOP``: an obstacle in the stop field (``obstacle``), a person whose predicted path
+  meets the braking envelope with ``person_stop_margin_m`` (``person``), the stop field crossing the
+  geofence (``geofence_keep_in`` / ``geofence_keep_out``), roll/pitch beyond limits (``tilt_roll`` /
+  ``tilt_pitch``), battery critical (``battery_critical``). Released only after no cause was present
+  for ``resume_hold_s`` (reason ``hold`` meanwhile).
+- ``SLOW``: an obstacle / person / geofence in the slow field (``obstacle_near``, ``person_near``,
+  ``geofence_near``; limit ``slow_speed_mps``, same hold) or a slope (``slope``; linear reduction).
+- ``RUN``.
+
+In the three stop states the output is exactly zero. Otherwise the requested command is clamped to
+the active speed limit, to the lateral-acceleration limit (keeping the path curvature), and
+rate-limited by the longitudinal acceleration / jerk limits (passenger comfort); it never exceeds
+``Decision.limit_mps``.
+
+Input names used by ``required_inputs``: ``cmd``, ``odom``, ``scan``, ``imu``, ``pose`` (map pose for
+the geofence; added automatically when a geofence is active), ``objects`` (tracked objects),
+``estop``, ``battery``.
+
+Run ``python -m agricare.core.safety.supervisor`` for a small demo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from agricare.core.safety.fields import (
+    FieldGeometry,
+    points_in_field,
+    segment_polygon_distance_m,
+    stopping_distance_m,
+    stopping_time_s,
+    validate_polygon,
+)
+from agricare.core.safety.geofence import Geofence, split_flat_polygons
+
+GRAVITY_MPS2 = 9.80665
+INPUT_NAMES = ("cmd", "odom", "scan", "imu", "pose", "objects", "estop", "battery")
+#: Inputs whose faults never latch (an idle command source only means "no motion wanted").
+_NON_LATCHING_INPUTS = ("cmd",)
+
+
+class SafetyState(enum.IntEnum):
+    """Supervisor state; values equal the ``agricare_interfaces/SafetyState`` constants."""
+
+    RUN = 0
+    SLOW = 1
+    PROTECTIVE_STOP = 2
+    EMERGENCY_STOP = 3
+    FAULT = 4
+
+
+STOP_STATES = frozenset({SafetyState.PROTECTIVE_STOP, SafetyState.EMERGENCY_STOP, SafetyState.FAULT})
+
+
+@dataclass(frozen=True)
+class SupervisorParams:
+    """Parameters of the safety supervisor (SI units; validated on construction).
+
+    Geometry is in ``base_link`` (footprint) and ``map`` (geofence); polygons are flat
+    ``[x0, y0, x1, y1, ...]`` lists because ROS parameters cannot nest.
+    """
+
+    footprint_xy: tuple[float, ...] = (0.6, 0.4, -0.6, 0.4, -0.6, -0.4, 0.6, -0.4)
+    required_inputs: tuple[str, ...] = ("cmd", "odom", "scan", "imu")
+    latch_faults: bool = True
+    # watchdog timeouts
+    cmd_timeout_s: float = 0.5
+    odom_timeout_s: float = 0.5
+    scan_timeout_s: float = 0.5
+    imu_timeout_s: float = 0.5
+    pose_timeout_s: float = 1.0
+    objects_timeout_s: float = 1.0
+    estop_timeout_s: float = 2.0
+    battery_timeout_s: float = 10.0
+    loop_timeout_s: float = 0.25
+    # speed / comfort limits (applied to the output command)
+    max_speed_mps: float = 2.0
+    max_reverse_speed_mps: float = 0.5
+    max_angular_speed_radps: float = 1.0
+    max_accel_mps2: float = 1.5
+    max_decel_mps2: float = 1.5
+    max_jerk_mps3: float = 3.0
+    max_lateral_accel_mps2: float = 1.5
+    max_angular_accel_radps2: float = 2.0
+    # stopping model used to size the fields
+    reaction_time_s: float = 0.25
+    braking_decel_mps2: float = 2.0
+    min_braking_decel_mps2: float = 0.5
+    braking_angular_decel_radps2: float = 3.0
+    # protective fields
+    lateral_margin_m: float = 0.2
+    stop_margin_m: float = 0.3
+    slow_margin_m: float = 1.5
+    slow_speed_mps: float = 0.5
+    person_stop_margin_m: float = 0.8
+    person_slow_margin_m: float = 2.5
+    resume_hold_s: float = 1.0
+    # tilt / slope
+    max_roll_rad: float = 0.35
+    max_pitch_rad: float = 0.35
+    slope_slow_start_fraction: float = 0.5
+    slope_min_speed_mps: float = 0.3
+    # battery (state of charge 0..1)
+    battery_low_fraction: float = 0.25
+    battery_critical_fraction: float = 0.10
+    # geofence (map frame)
+    keep_in_xy: tuple[float, ...] = ()
+    keep_out_xy: tuple[float, ...] = ()
+    keep_out_vertex_counts: tuple[int, ...] = ()
+    geofence_margin_m: float = 0.5
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            val = getattr(self, f.name)
+            if isinstance(val, bool) or isinstance(val, tuple | str):
+                continue
+            if not isinstance(val, int | float) or not math.isfinite(val):
+                raise ValueError(f"{f.name}: must be a finite number, got {val!r}")
+            if val < 0:
+                raise ValueError(f"{f.name}: must be >= 0, got {val}")
+        strictly_positive = [n for n in (f.name for f in dataclasses.fields(self))
+                             if n.endswith(("_timeout_s", "_mps2", "_radps2", "_mps3"))
+                             or n in ("max_speed_mps", "max_angular_speed_radps", "slow_speed_mps")]
+        for name in strictly_positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        validate_polygon("footprint_xy", self.footprint_xy)
+        bad = [n for n in self.required_inputs if n not in INPUT_NAMES]
+        if bad:
+            raise ValueError(f"required_inputs: unknown input(s) {bad}; known: {list(INPUT_NAMES)}")
+        if self.slow_speed_mps > self.max_speed_mps:
+            raise ValueError(f"slow_speed_mps: {self.slow_speed_mps} exceeds max_speed_mps "
+                             f"{self.max_speed_mps}")
+        if self.slope_min_speed_mps > self.max_speed_mps:
+            raise ValueError(f"slope_min_speed_mps: {self.slope_min_speed_mps} exceeds max_speed_mps")
+        if self.min_braking_decel_mps2 > self.braking_decel_mps2:
+            raise ValueError(f"min_braking_decel_mps2: {self.min_braking_decel_mps2} exceeds "
+                             "braking_decel_mps2")
+        if self.person_stop_margin_m < self.stop_margin_m:
+            raise ValueError(f"person_stop_margin_m: {self.person_stop_margin_m} must be >= stop_margin_m "
+                             f"{self.stop_margin_m} (person distances are larger)")
+        if self.person_slow_margin_m < self.person_stop_margin_m:
+            raise ValueError(f"person_slow_margin_m: {self.person_slow_margin_m} must be >= "
+                             "person_stop_margin_m")
+        if not 0.0 <= self.slope_slow_start_fraction < 1.0:
+            raise ValueError("slope_slow_start_fraction: must be in [0, 1), got "
+                             f"{self.slope_slow_start_fraction}")
+        if not 0.0 < self.max_roll_rad < math.pi / 2:
+            raise ValueError(f"max_roll_rad: must be in (0, pi/2), got {self.max_roll_rad}")
+        if not 0.0 < self.max_pitch_rad < math.pi / 2:
+            raise ValueError(f"max_pitch_rad: must be in (0, pi/2), got {self.max_pitch_rad}")
+        if not 0.0 <= self.battery_critical_fraction < self.battery_low_fraction <= 1.0:
+            raise ValueError("battery_critical_fraction: need 0 <= critical "
+                             f"({self.battery_critical_fraction}) "
+                             f"< low ({self.battery_low_fraction}) <= 1")
+        if self.keep_in_xy:
+            validate_polygon("keep_in_xy", self.keep_in_xy)
+        if self.keep_out_xy or self.keep_out_vertex_counts:
+            split_flat_polygons("keep_out_xy", self.keep_out_xy, self.keep_out_vertex_counts)
+
+    def timeout_s(self, input_name: str) -> float:
+        """Watchdog timeout (s) of one input."""
+        return float(getattr(self, f"{input_name}_timeout_s"))
+
+
+@dataclass
+class SupervisorInputs:
+    """Latest value of every input and the time (s, same clock as ``update``) it was received.
+
+    A ``*_stamp_s`` of ``None`` means "never received". Frames: velocities in ``base_link``,
+    ``scan_points_in_base`` (N, 2) in ``base_link`` (already without REP-117 "no return" values; set it
+    to an array containing NaN for a corrupt scan), ``pose_in_map`` ``[x_m, y_m, yaw_rad]``,
+    ``objects_in_base`` (K, 6) rows ``[x_m, y_m, vx_mps, vy_mps, radius_m, is_person]`` in ``base_link``.
+    ``battery_fraction`` NaN means "unknown" (BatteryState convention) and is reported, not a fault.
+    """
+
+    cmd_v_mps: float = 0.0
+    cmd_w_radps: float = 0.0
+    cmd_stamp_s: float | None = None
+    odom_v_mps: float = 0.0
+    odom_w_radps: float = 0.0
+    odom_stamp_s: float | None = None
+    scan_points_in_base: np.ndarray | None = None
+    scan_stamp_s: float | None = None
+    roll_rad: float = 0.0
+    pitch_rad: float = 0.0
+    imu_stamp_s: float | None = None
+    pose_in_map: np.ndarray | None = None
+    pose_stamp_s: float | None = None
+    objects_in_base: np.ndarray | None = None
+    objects_stamp_s: float | None = None
+    estop: bool = False
+    estop_stamp_s: float | None = None
+    battery_fraction: float = math.nan
+    battery_stamp_s: float | None = None
+
+    def values(self, name: str) -> tuple:
+        """The numeric values of one input (for the NaN/inf check)."""
+        if name == "cmd":
+            return (self.cmd_v_mps, self.cmd_w_radps)
+        if name == "odom":
+            return (self.odom_v_mps, self.odom_w_radps)
+        if name == "scan":
+            return (np.zeros(0) if self.scan_points_in_base is None else self.scan_points_in_base,)
+        if name == "imu":
+            return (self.roll_rad, self.pitch_rad)
+        if name == "pose":
+            return (np.full(3, np.nan) if self.pose_in_map is None else self.pose_in_map,)
+        if name == "objects":
+            return (np.zeros(0) if self.objects_in_base is None else self.objects_in_base,)
+        if name == "battery" and not math.isnan(float(self.battery_fraction)):
+            return (self.battery_fraction,)  # NaN = unknown (BatteryState convention), inf = corrupt
+        return ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Output of one supervisor cycle.
+
+    ``cmd_v_mps`` / ``cmd_w_radps`` go to ``cmd_vel``; ``limit_mps`` is the active speed limit
+    (0 in stop states, ``|cmd_v_mps| <= limit_mps`` always); ``reasons`` lists every active cause, most
+    severe first; ``warnings`` are reported only (``battery_low``, ``battery_unknown``);
+    ``transition`` is ``(old, new)`` when the state changed this cycle.
+    """
+
+    cmd_v_mps: float
+    cmd_w_radps: float
+    state: SafetyState
+    reasons: tuple[str, ...]
+    limit_mps: float
+    estop_latched: bool = False
+    fault_latched: bool = False
+    warnings: tuple[str, ...] = ()
+    transition: tuple[SafetyState, SafetyState] | None = None
+    stop_distance_m: float = 0.0
+
+    @property
+    def cmd_v(self) -> float:
+        return self.cmd_v_mps
+
+    @property
+    def cmd_w(self) -> float:
+        return self.cmd_w_radps
+
+    @property
+    def limit(self) -> float:
+        return self.limit_mps
+
+    @property
+    def reason(self) -> str:
+        """All reasons joined with ``,`` (empty in RUN)."""
+        return ",".join(self.reasons)
+
+
+@dataclass
+class _Shaper:
+    """Output command filter state."""
+
+    v_mps: float = 0.0
+    a_mps2: float = 0.0
+    w_radps: float = 0.0
+
+    def reset(self):
+        self.v_mps = self.a_mps2 = self.w_radps = 0.0
+
+
+class Supervisor:
+    """Safety supervisor core (see module docstring).
+
+    Parameters
+    ----------
+    params : SupervisorParams
+    """
+
+    def __init__(self, params: SupervisorParams | None = None):
+        self.params = p = params or SupervisorParams()
+        self.fields = FieldGeometry(p.footprint_xy, p.lateral_margin_m)
+        keep_out = split_flat_polygons("keep_out_xy", p.keep_out_xy, p.keep_out_vertex_counts) \
+            if p.keep_out_xy else []
+        self.geofence = Geofence(p.keep_in_xy if p.keep_in_xy else None, keep_out)
+        self.counters: dict[str, int] = {}
+        self.state = SafetyState.FAULT
+        self._t_prev: float | None = None
+        self._estop_latched = False
+        self._latched_faults: dict[str, None] = {}
+        self._active_fault_conditions: tuple[str, ...] = ()
+        self._estop_input = False
+        self._last_stop_cause_t: float | None = None
+        self._last_slow_cause_t: float | None = None
+        self._prev_reasons: frozenset[str] = frozenset()
+        self._shaper = _Shaper()
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def estop_latched(self) -> bool:
+        return self._estop_latched
+
+    @property
+    def latched_faults(self) -> tuple[str, ...]:
+        return tuple(self._latched_faults)
+
+    def set_dynamic_keep_out(self, polygons_xy) -> None:
+        """Replace the keep-out polygons that came from the topic (list of (K, 2) arrays in ``map``)."""
+        self.geofence.set_dynamic_keep_out(polygons_xy)
+
+    def reset(self) -> tuple[bool, str]:
+        """Release a latched e-stop / latched faults.
+
+        Succeeds only when the e-stop input (as of the last ``update``) is false and no fault condition
+        was active in the last cycle. Returns ``(success, message)``.
+        """
+        if self._estop_input:
+            return False, "e-stop input still active"
+        if self._active_fault_conditions:
+            return False, "fault still active: " + ",".join(self._active_fault_conditions)
+        if not self._estop_latched and not self._latched_faults:
+            return True, "nothing latched"
+        released = (["estop"] if self._estop_latched else []) + list(self._latched_faults)
+        self._estop_latched = False
+        self._latched_faults.clear()
+        self._count("reset")
+        return True, "released: " + ",".join(released)
+
+    def required_inputs(self) -> tuple[str, ...]:
+        """Inputs checked by the watchdog (``pose`` is added while a geofence is active)."""
+        req = list(self.params.required_inputs)
+        if self.geofence.active and "pose" not in req:
+            req.append("pose")
+        return tuple(req)
+
+    def update(self, t_s: float, inputs: SupervisorInputs) -> Decision:
+        """Run one cycle at time ``t_s`` (s) and return the command to send and why."""
+        p = self.params
+        t = float(t_s)
+        faults: list[str] = []
+        warnings: list[str] = []
+        # --- own loop watchdog
+        dt = 0.0
+        if not math.isfinite(t):
+            faults.append("nonfinite:time")
+        elif self._t_prev is not None:
+            dt = t - self._t_prev
+            if dt < 0.0:
+                faults.append("clock_jump")
+            elif dt > p.loop_timeout_s:
+                faults.append("loop_overrun")
+        # --- input watchdogs and NaN/inf
+        required = self.required_inputs()
+        avail: dict[str, bool] = {}
+        for name in INPUT_NAMES:
+            stamp = getattr(inputs, f"{name}_stamp_s")
+            is_req = name in required
+            ok = False
+            if stamp is None:
+                if is_req:
+                    faults.append(f"no_data:{name}")
+            elif not math.isfinite(float(stamp)):
+                faults.append(f"nonfinite:{name}")
+            elif math.isfinite(t) and t - float(stamp) > p.timeout_s(name):
+                if is_req:
+                    faults.append(f"stale:{name}")
+            else:
+                try:
+                    finite = all(bool(np.all(np.isfinite(np.asarray(v, dtype=float))))
+                                 for v in inputs.values(name))
+                except (TypeError, ValueError):
+                    finite = False
+                if finite:
+                    ok = True
+                else:
+                    faults.append(f"nonfinite:{name}")
+            avail[name] = ok
+        if p.latch_faults:
+            for f in faults:
+                if not f.startswith("no_data:") and f.split(":")[-1] not in _NON_LATCHING_INPUTS:
+                    self._latched_faults[f] = None
+        self._active_fault_conditions = tuple(faults)
+        # --- e-stop latch (a true value latches even when its stamp is old)
+        self._estop_input = bool(inputs.estop)
+        if self._estop_input:
+            self._estop_latched = True
+
+        # --- requested and measured motion
+        v_in = float(inputs.cmd_v_mps) if avail["cmd"] else 0.0
+        w_in = float(inputs.cmd_w_radps) if avail["cmd"] else 0.0
+        v_meas = float(inputs.odom_v_mps) if avail["odom"] else 0.0
+        w_meas = float(inputs.odom_w_radps) if avail["odom"] else 0.0
+        if abs(self._shaper.v_mps) > abs(v_meas):  # our own last output bounds the speed from below
+            v_meas, w_meas = self._shaper.v_mps, self._shaper.w_radps
+
+        stop: list[str] = []
+        slow: list[str] = []
+        limit = p.max_speed_mps
+        decel = p.braking_decel_mps2
+        # --- tilt / slope
+        if avail["imu"]:
+            roll, pitch = abs(float(inputs.roll_rad)), abs(float(inputs.pitch_rad))
+            if roll >= p.max_roll_rad:
+                stop.append("tilt_roll")
+            if pitch >= p.max_pitch_rad:
+                stop.append("tilt_pitch")
+            ratio = max(roll / p.max_roll_rad, pitch / p.max_pitch_rad)
+            if p.slope_slow_start_fraction <= ratio < 1.0 and ratio > 0.0:
+                frac = (ratio - p.slope_slow_start_fraction) / (1.0 - p.slope_slow_start_fraction)
+                slope_limit = p.max_speed_mps - frac * (p.max_speed_mps - p.slope_min_speed_mps)
+                if slope_limit < limit:
+                    limit = slope_limit
+                    slow.append("slope")
+            # braking downhill is weaker: a - g sin(pitch), floored
+            decel = max(p.braking_decel_mps2 - GRAVITY_MPS2 * math.sin(min(pitch, math.pi / 2)),
+                        p.min_braking_decel_mps2)
+        # --- battery
+        if avail["battery"]:
+            frac = float(inputs.battery_fraction)
+            if not math.isfinite(frac):
+                warnings.append("battery_unknown")
+            elif frac <= p.battery_critical_fraction:
+                stop.append("battery_critical")
+            elif frac <= p.battery_low_fraction:
+                warnings.append("battery_low")
+        elif inputs.battery_stamp_s is not None and math.isnan(float(inputs.battery_fraction)):
+            warnings.append("battery_unknown")
+
+        # --- slow fields, sized for the requested speed
+        motions_slow = self._motions(v_in, w_in, v_meas, w_meas, limit)
+        scan = inputs.scan_points_in_base if avail["scan"] else None
+        objects = inputs.objects_in_base if avail["objects"] and inputs.objects_in_base is not None else None
+        pose = inputs.pose_in_map if avail["pose"] else None
+        for v, w in motions_slow:
+            self._check_fields(v, w, decel, scan, objects, pose, slow=True, out=slow)
+        if any(r != "slope" for r in slow):
+            self._last_slow_cause_t = t
+        if self._last_slow_cause_t is not None and t - self._last_slow_cause_t < p.resume_hold_s:
+            if not any(r != "slope" for r in slow):
+                slow.append("hold")
+            limit = min(limit, p.slow_speed_mps)
+
+        # --- stop fields, sized for the speed that may actually be sent
+        stop_distance = 0.0
+        for v, w in self._motions(v_in, w_in, v_meas, w_meas, limit):
+            stop_distance = max(stop_distance, self._check_fields(v, w, decel, scan, objects, pose,
+                                                                  slow=False, out=stop))
+        if stop:
+            self._last_stop_cause_t = t
+        elif self._last_stop_cause_t is not None and t - self._last_stop_cause_t < p.resume_hold_s:
+            stop.append("hold")
+        stop = list(dict.fromkeys(stop))
+        slow = list(dict.fromkeys(slow))
+
+        # --- state
+        fault_reasons = list(dict.fromkeys(faults + list(self._latched_faults)))
+        if self._estop_latched:
+            state = SafetyState.EMERGENCY_STOP
+        elif fault_reasons:
+            state = SafetyState.FAULT
+        elif stop:
+            state = SafetyState.PROTECTIVE_STOP
+        elif slow:
+            state = SafetyState.SLOW
+        else:
+            state = SafetyState.RUN
+        reasons = (["estop"] if self._estop_latched else []) + fault_reasons + stop + slow
+        for r in set(reasons) - self._prev_reasons:
+            self._count(r)
+        self._prev_reasons = frozenset(reasons)
+        transition = None
+        if state != self.state or self._t_prev is None:
+            transition = (self.state, state)
+            self._count(f"enter:{state.name}")
+        self.state = state
+        if math.isfinite(t) and (self._t_prev is None or t >= self._t_prev):
+            self._t_prev = t
+
+        # --- output
+        if state in STOP_STATES:
+            self._shaper.reset()
+            out_v, out_w, limit = 0.0, 0.0, 0.0
+        else:
+            out_v, out_w = self._shape(v_in, w_in, limit, min(dt, p.loop_timeout_s))
+        return Decision(out_v, out_w, state, tuple(reasons), float(limit), self._estop_latched,
+                        bool(self._latched_faults), tuple(warnings), transition, stop_distance)
+
+    # ------------------------------------------------------------------ internals
+    def _count(self, reason: str) -> None:
+        self.counters[reason] = self.counters.get(reason, 0) + 1
+
+    def _motions(self, v_in, w_in, v_meas, w_meas, limit) -> list[tuple[float, float]]:
+        """Motions to protect: the request (clamped to ``limit``) and the measured one when it differs."""
+        p = self.params
+        cap = min(limit, p.max_speed_mps) if v_in >= 0 else min(limit, p.max_reverse_speed_mps)
+        v_req = math.copysign(min(abs(v_in), cap), v_in)
+        w_req = max(-p.max_angular_speed_radps, min(p.max_angular_speed_radps, w_in))
+        if abs(v_in) > 1e-6:
+            w_req = v_req * (w_in / v_in)  # keep the requested curvature
+        out = [(v_req, w_req)]
+        if abs(v_meas) > 1e-3 and (v_meas * v_req <= 0.0 or abs(v_meas) > abs(v_req)):
+            out.append((v_meas, w_meas))
+        return out
+
+    def _check_fields(self, v, w, decel, scan, objects, pose, slow: bool, out: list) -> float:
+        """Append causes found for motion ``(v, w)`` to ``out``; return the stop distance used (m)."""
+        p = self.params
+        fg = self.fields
+        extra = p.stop_margin_m + (p.slow_margin_m if slow else 0.0)
+        field_xy = fg.field(v, w, p.reaction_time_s, decel, p.braking_angular_decel_radps2, extra)
+        if scan is not None and len(scan) and np.any(points_in_field(scan, field_xy)):
+            out.append("obstacle_near" if slow else "obstacle")
+        if objects is not None and len(objects):
+            obj = np.asarray(objects, dtype=float).reshape(-1, 6)
+            envelope = fg.field(v, w, p.reaction_time_s, decel, p.braking_angular_decel_radps2, 0.0)
+            horizon = stopping_time_s(v, p.reaction_time_s, decel)
+            for x, y, vx, vy, radius, is_person in obj:
+                if is_person >= 0.5:
+                    margin = p.person_slow_margin_m if slow else p.person_stop_margin_m
+                    reach = (x + vx * horizon, y + vy * horizon)
+                    d = segment_polygon_distance_m((x, y), reach, envelope)
+                    if d <= radius + margin:
+                        out.append("person_near" if slow else "person")
+                elif segment_polygon_distance_m((x, y), (x, y), field_xy) <= radius:
+                    out.append("obstacle_near" if slow else "obstacle")
+        if pose is not None and self.geofence.active:
+            gextra = p.geofence_margin_m + (p.slow_margin_m if slow else 0.0)
+            gfield = fg.field(v, w, p.reaction_time_s, decel, p.braking_angular_decel_radps2, gextra)
+            reason = self.geofence.check_field(pose, gfield)
+            if reason:
+                out.append("geofence_near" if slow else reason)
+        return stopping_distance_m(v, p.reaction_time_s, decel) if abs(v) > 1e-3 else 0.0
+
+    def _shape(self, v_in: float, w_in: float, limit: float, dt: float) -> tuple[float, float]:
+        """Clamp to limits and apply acceleration / jerk / lateral-acceleration limits."""
+        p = self.params
+        s = self._shaper
+        cap = min(limit, p.max_speed_mps) if v_in >= 0 else min(limit, p.max_reverse_speed_mps)
+        v_t = math.copysign(min(abs(v_in), cap), v_in)
+        curvature = (w_in / v_in) if abs(v_in) > 1e-6 else None
+        if curvature is not None and abs(curvature) > 1e-9:
+            v_lat = math.sqrt(p.max_lateral_accel_mps2 / abs(curvature))
+            if abs(v_t) > v_lat:
+                v_t = math.copysign(v_lat, v_t)
+        # longitudinal: jerk-limited approach to v_t
+        dv = v_t - s.v_mps
+        if dt > 0.0:
+            speeding_up = abs(v_t) > abs(s.v_mps) and v_t * s.v_mps >= 0
+            accel_cap = p.max_accel_mps2 if speeding_up else p.max_decel_mps2
+            a_des = math.copysign(min(accel_cap, math.sqrt(2.0 * p.max_jerk_mps3 * abs(dv)), abs(dv) / dt),
+                                  dv)
+            a_new = min(max(a_des, s.a_mps2 - p.max_jerk_mps3 * dt), s.a_mps2 + p.max_jerk_mps3 * dt)
+            v_new = s.v_mps + a_new * dt
+            if (v_new - v_t) * dv > 0.0:  # overshoot
+                v_new, a_new = v_t, 0.0
+        else:
+            v_new, a_new = s.v_mps, s.a_mps2
+        # hard safety clamp: never above the active limit, whatever the comfort filter says
+        rev_cap = min(limit, p.max_reverse_speed_mps)
+        fwd_cap = min(limit, p.max_speed_mps)
+        if v_new > fwd_cap or v_new < -rev_cap:
+            v_new = min(max(v_new, -rev_cap), fwd_cap)
+            a_new = 0.0
+        # angular: follow the requested curvature, else rate-limit the turn rate
+        if curvature is not None:
+            w_new = curvature * v_new
+        else:
+            w_t = max(-p.max_angular_speed_radps, min(p.max_angular_speed_radps, w_in))
+            step = p.max_angular_accel_radps2 * dt
+            w_new = s.w_radps + max(-step, min(step, w_t - s.w_radps))
+        w_new = max(-p.max_angular_speed_radps, min(p.max_angular_speed_radps, w_new))
+        if abs(v_new * w_new) > p.max_lateral_accel_mps2:
+            w_new = math.copysign(p.max_lateral_accel_mps2 / abs(v_new), w_new)
+        s.v_mps, s.a_mps2, s.w_radps = v_new, a_new, w_new
+        return v_new, w_new
+
+
+if __name__ == "__main__":
+    sup = Supervisor(SupervisorParams(required_inputs=("cmd",)))
+    inp = SupervisorInputs(cmd_v_mps=2.0)
+    for k in range(60):
+        t = 0.05 * k
+        inp.cmd_stamp_s = t
+        inp.scan_stamp_s = t
+        inp.scan_points_in_base = np.array([[max(0.5, 6.0 - 2.0 * t), 0.0]])
+        d = sup.update(t, inp)
+        if k % 5 == 0 or d.transition:
+            print(f"t={t:4.2f} {d.state.name:16s} v={d.cmd_v_mps:5.2f} limit={d.limit_mps:4.2f} {d.reason}")
+    print(sup.counters)
