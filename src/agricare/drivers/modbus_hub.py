@@ -1,0 +1,359 @@
+"""Modbus-RTU dual-channel hub-motor driver (ZLAC8015D-class register map) through pymodbus.
+
+The register map lives in YAML (``config/hardware/zlac8015d.yaml``) so another driver model of the same
+family is a config change. The map names:
+
+- ``registers``: ``operating_mode``, ``control_word``, ``target_rpm_left/right`` (int16),
+  ``actual_rpm_left/right`` (int16), ``encoder_left_hi/lo``, ``encoder_right_hi/lo`` (int32 split in two
+  holding registers), ``fault_left/right`` (bit fields), optionally ``bus_voltage``.
+- ``values``: ``mode_velocity``, ``control_enable``, ``control_stop``, ``control_clear_fault``.
+- ``scale``: register units per rpm for target and actual speed, units per volt for the bus voltage.
+- ``fault_codes``: bit -> text.
+
+Writes use function 0x06 / 0x10 (write single / multiple holding registers), reads function 0x03.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import pathlib
+import struct
+
+import yaml
+from pymodbus.client import ModbusSerialClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.framer import FramerRTU, FramerType
+from pymodbus.pdu import DecodePDU
+
+from agricare.drivers.link import (
+    LinkError,
+    LinkStats,
+    MotorDriver,
+    ProtocolError,
+    WheelFeedback,
+    clamp,
+    retry,
+    to_int32,
+)
+
+REQUIRED_REGISTERS = ("operating_mode", "control_word", "target_rpm_left", "target_rpm_right",
+                      "actual_rpm_left", "actual_rpm_right", "encoder_left_hi", "encoder_left_lo",
+                      "encoder_right_hi", "encoder_right_lo", "fault_left", "fault_right")
+REQUIRED_VALUES = ("mode_velocity", "control_enable", "control_stop", "control_clear_fault")
+READ_REGISTERS = ("actual_rpm_left", "actual_rpm_right", "encoder_left_hi", "encoder_left_lo",
+                  "encoder_right_hi", "encoder_right_lo", "fault_left", "fault_right")
+RPM_TO_RADPS = 2.0 * math.pi / 60.0
+
+
+def crc16_modbus(data: bytes) -> int:
+    """CRC-16/MODBUS (reflected polynomial 0xA001, initial 0xFFFF); sent low byte first."""
+    crc = 0xFFFF
+    for b in bytes(data):
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def rtu_frame(body: bytes) -> bytes:
+    """Append the CRC (little-endian) to an RTU ``device_id + function + data`` body."""
+    return bytes(body) + struct.pack("<H", crc16_modbus(body))
+
+
+def rtu_crc_ok(frame: bytes) -> bool:
+    return len(frame) >= 4 and crc16_modbus(frame[:-2]) == struct.unpack("<H", bytes(frame[-2:]))[0]
+
+
+def to_int16(value: int) -> int:
+    v = int(value) & 0xFFFF
+    return v - 0x10000 if v & 0x8000 else v
+
+
+@dataclasses.dataclass(frozen=True)
+class RegisterMap:
+    """A hub-motor driver's register map (see module docstring); build with :meth:`from_yaml`."""
+
+    model: str
+    registers: dict
+    values: dict
+    target_rpm_per_unit: float = 1.0
+    actual_rpm_per_unit: float = 0.1
+    volts_per_unit: float = 0.01
+    encoder_ticks_per_rev: float = 4096.0
+    max_rpm: float = 300.0
+    fault_codes: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        missing = [k for k in REQUIRED_REGISTERS if k not in self.registers]
+        if missing:
+            raise ValueError(f"register map {self.model}: registers missing: {', '.join(missing)}")
+        missing = [k for k in REQUIRED_VALUES if k not in self.values]
+        if missing:
+            raise ValueError(f"register map {self.model}: values missing: {', '.join(missing)}")
+        for k, a in self.registers.items():
+            if a is not None and not (isinstance(a, int) and 0 <= a <= 0xFFFF):
+                raise ValueError(f"register map {self.model}: register {k} = {a!r} is not 0..0xFFFF")
+        for name in ("target_rpm_per_unit", "actual_rpm_per_unit", "volts_per_unit", "encoder_ticks_per_rev",
+                     "max_rpm"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"register map {self.model}: {name} must be > 0")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RegisterMap:
+        scale = d.get("scale", {}) or {}
+        return cls(model=str(d.get("model", "unknown")), registers=dict(d.get("registers", {})),
+                   values=dict(d.get("values", {})),
+                   target_rpm_per_unit=float(scale.get("target_rpm_per_unit", 1.0)),
+                   actual_rpm_per_unit=float(scale.get("actual_rpm_per_unit", 0.1)),
+                   volts_per_unit=float(scale.get("volts_per_unit", 0.01)),
+                   encoder_ticks_per_rev=float(d.get("encoder_ticks_per_rev", 4096)),
+                   max_rpm=float(d.get("max_rpm", 300)),
+                   fault_codes={int(k): str(v) for k, v in (d.get("fault_codes", {}) or {}).items()})
+
+    @classmethod
+    def from_yaml(cls, path) -> RegisterMap:
+        path = pathlib.Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"register map {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"register map {path}: not a mapping")
+        return cls.from_dict(data)
+
+    def addr(self, name: str) -> int | None:
+        return self.registers.get(name)
+
+    def read_blocks(self, max_gap: int = 8, max_count: int = 64) -> list[tuple[int, int]]:
+        """Contiguous ``(start, count)`` blocks covering every feedback register (+ bus voltage)."""
+        names = list(READ_REGISTERS) + (["bus_voltage"] if self.registers.get("bus_voltage") is not None
+                                        else [])
+        addrs = sorted({self.registers[n] for n in names})
+        blocks: list[list[int]] = []
+        for a in addrs:
+            if blocks and a - blocks[-1][1] <= max_gap and a - blocks[-1][0] < max_count:
+                blocks[-1][1] = a
+            else:
+                blocks.append([a, a])
+        return [(s, e - s + 1) for s, e in blocks]
+
+    def describe_faults(self, code: int) -> str:
+        return ", ".join(t for bit, t in self.fault_codes.items() if code & bit) or (
+            f"fault {code:#x}" if code else "")
+
+
+def decode_feedback(regmap: RegisterMap, regs: dict) -> WheelFeedback:
+    """Register values ``{address: uint16}`` -> :class:`WheelFeedback`.
+
+    Raises
+    ------
+    ProtocolError
+        A register is missing or a value is outside 0..0xFFFF.
+    """
+    def get(name):
+        a = regmap.registers[name]
+        v = regs.get(a)
+        if v is None or not isinstance(v, int) or not 0 <= v <= 0xFFFF:
+            raise ProtocolError(f"modbus: register {name} ({a:#06x}) missing or invalid: {v!r}")
+        return v
+
+    enc_l = to_int32((get("encoder_left_hi") << 16) | get("encoder_left_lo"))
+    enc_r = to_int32((get("encoder_right_hi") << 16) | get("encoder_right_lo"))
+    k = regmap.actual_rpm_per_unit * RPM_TO_RADPS
+    left = to_int16(get("actual_rpm_left")) * k
+    right = to_int16(get("actual_rpm_right")) * k
+    fault = (get("fault_left") & 0xFFFF) | (get("fault_right") << 16)
+    volts = math.nan
+    if regmap.registers.get("bus_voltage") is not None:
+        volts = get("bus_voltage") * regmap.volts_per_unit
+    text = ""
+    if fault:
+        parts = []
+        if fault & 0xFFFF:
+            parts.append("left: " + regmap.describe_faults(fault & 0xFFFF))
+        if fault >> 16:
+            parts.append("right: " + regmap.describe_faults(fault >> 16))
+        text = "; ".join(parts)
+    return WheelFeedback(enc_l, enc_r, left_radps=left, right_radps=right, battery_v=volts,
+                         fault_code=fault, fault_text=text)
+
+
+_RESPONSE_DECODER = None
+
+
+def decode_rtu_response(raw: bytes, device_id: int):
+    """Run raw bytes through pymodbus' RTU framer (client side); return the first PDU or None.
+
+    This is the parser the driver relies on; exposed so it can be fuzzed without a port.
+
+    Raises
+    ------
+    ProtocolError
+        pymodbus found a frame with a good CRC but could not decode it.
+    """
+    global _RESPONSE_DECODER
+    if _RESPONSE_DECODER is None:
+        _RESPONSE_DECODER = FramerRTU(DecodePDU(False))
+    try:
+        _, pdu = _RESPONSE_DECODER.handleFrame(bytes(raw), device_id, 0)
+    except ModbusException as exc:
+        raise ProtocolError(f"modbus: {exc}") from exc
+    return pdu
+
+
+def registers_from_pdu(pdu, start: int, count: int) -> dict:
+    """A read-holding-registers response PDU -> ``{address: value}``; checks function and count."""
+    if pdu is None:
+        raise TimeoutError("modbus: no response")
+    if pdu.isError():
+        raise ProtocolError(f"modbus: exception response {getattr(pdu, 'exception_code', '?')}")
+    regs = list(getattr(pdu, "registers", []) or [])
+    if len(regs) != count:
+        raise ProtocolError(f"modbus: expected {count} registers, got {len(regs)}")
+    return {start + i: int(v) for i, v in enumerate(regs)}
+
+
+class ModbusHubDriver(MotorDriver):
+    """Dual-channel hub-motor driver over Modbus-RTU (pymodbus ``ModbusSerialClient``).
+
+    Parameters
+    ----------
+    port : str
+    regmap : RegisterMap
+    baud : int
+    device_id : int
+        Modbus slave id (1..247).
+    max_wheel_radps : float
+        Command limit [rad/s]; also capped at the map's ``max_rpm``.
+    timeout_s : float
+        Reply timeout [s] per attempt.
+    attempts : int
+    right_inverted : bool
+        Hub motors on the right side are usually mounted mirrored: negate its target and feedback.
+    """
+
+    name = "modbus"
+
+    def __init__(self, port: str, regmap: RegisterMap, baud: int = 115200, device_id: int = 1,
+                 max_wheel_radps: float = 10.0, timeout_s: float = 0.05, attempts: int = 3,
+                 right_inverted: bool = True):
+        if not 1 <= device_id <= 247:
+            raise ValueError(f"device_id must be 1..247, got {device_id}")
+        if not max_wheel_radps > 0:
+            raise ValueError("max_wheel_radps must be > 0")
+        self.regmap = regmap
+        self.device_id = int(device_id)
+        self.max_wheel_radps = min(float(max_wheel_radps), regmap.max_rpm * RPM_TO_RADPS)
+        self.attempts = int(attempts)
+        self.right_sign = -1 if right_inverted else 1
+        self.port, self.baud, self.timeout_s = port, int(baud), float(timeout_s)
+        self._client: ModbusSerialClient | None = None
+        self._stats = LinkStats()
+        self._blocks = regmap.read_blocks()
+        logging.getLogger("pymodbus.logging").setLevel(logging.CRITICAL)
+
+    @property
+    def stats(self) -> LinkStats:
+        return self._stats
+
+    def _call(self, fn, what, post=None):
+        def once():
+            if self._client is None:
+                raise LinkError(f"modbus {self.port} is not open")
+            try:
+                rr = fn(self._client)
+            except ConnectionException as exc:
+                raise LinkError(f"modbus {self.port}: {exc}") from exc
+            except ModbusIOException as exc:
+                raise TimeoutError(f"modbus {what}: {exc}") from exc
+            except ModbusException as exc:
+                raise ProtocolError(f"modbus {what}: {exc}") from exc
+            except (OSError, ValueError, struct.error) as exc:
+                raise LinkError(f"modbus {self.port}: {exc}") from exc
+            if rr is None:
+                raise TimeoutError(f"modbus {what}: no response")
+            if rr.isError():
+                raise ProtocolError(f"modbus {what}: exception response {getattr(rr, 'exception_code', '?')}")
+            return post(rr) if post is not None else rr
+
+        return retry(self._stats, self.attempts, once, f"modbus {what}")
+
+    def _write(self, name: str, value: int):
+        addr = self.regmap.registers[name]
+        return self._call(lambda c: c.write_register(addr, int(value) & 0xFFFF, device_id=self.device_id),
+                          f"write {name}")
+
+    def open(self) -> None:
+        self.close()
+        client = ModbusSerialClient(self.port, framer=FramerType.RTU, baudrate=self.baud,
+                                    timeout=self.timeout_s, retries=0)
+        if not client.connect():
+            raise LinkError(f"cannot open {self.port}")
+        self._client = client
+        self._stats.opens += 1
+        try:
+            self._write("operating_mode", self.regmap.values["mode_velocity"])
+            self._write_targets(0, 0)
+            self._write("control_word", self.regmap.values["control_enable"])
+        except LinkError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # pragma: no cover - pyserial close never matters here
+                pass
+
+    def wheel_to_units(self, left_radps: float, right_radps: float) -> tuple[int, int]:
+        """Clamp and convert to int16 target register units (right side sign applied)."""
+        lim = self.max_wheel_radps
+        k = 1.0 / (RPM_TO_RADPS * self.regmap.target_rpm_per_unit)
+        left = int(round(clamp(left_radps, lim) * k))
+        right = int(round(clamp(right_radps, lim) * k)) * self.right_sign
+        return max(-32768, min(32767, left)), max(-32768, min(32767, right))
+
+    def _write_targets(self, left_units: int, right_units: int):
+        a_l = self.regmap.registers["target_rpm_left"]
+        a_r = self.regmap.registers["target_rpm_right"]
+        if a_r == a_l + 1:
+            self._call(lambda c: c.write_registers(a_l, [left_units & 0xFFFF, right_units & 0xFFFF],
+                                                   device_id=self.device_id), "write targets")
+        else:
+            self._write("target_rpm_left", left_units)
+            self._write("target_rpm_right", right_units)
+
+    def send_speeds(self, left_radps: float, right_radps: float) -> None:
+        self._write_targets(*self.wheel_to_units(left_radps, right_radps))
+
+    def send_stop(self) -> None:
+        self._write_targets(0, 0)
+
+    def clear_fault(self) -> None:
+        """Operator action: clear latched faults and re-enable (never done automatically)."""
+        self._write("control_word", self.regmap.values["control_clear_fault"])
+        self._write("control_word", self.regmap.values["control_enable"])
+
+    def read_feedback(self) -> WheelFeedback:
+        regs: dict = {}
+        for start, count in self._blocks:
+            regs.update(self._call(
+                lambda c, s=start, n=count: c.read_holding_registers(s, count=n, device_id=self.device_id),
+                f"read {start:#06x}+{count}", post=lambda rr, s=start, n=count: registers_from_pdu(rr, s, n)))
+        fb = decode_feedback(self.regmap, regs)
+        if self.right_sign < 0:
+            fb.right_ticks = to_int32(-fb.right_ticks)
+            fb.right_radps = -fb.right_radps
+        return fb
+
+    def exchange(self, left_radps: float, right_radps: float, now_s: float) -> WheelFeedback:
+        self.send_speeds(left_radps, right_radps)
+        try:
+            return self.read_feedback()
+        except ProtocolError as exc:  # decode problem after a good transaction: count, then give up
+            self._stats.protocol_errors += 1
+            raise LinkError(str(exc)) from exc
