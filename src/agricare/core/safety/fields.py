@@ -56,10 +56,11 @@ def validate_polygon(name: str, xy, min_area_m2: float = 1e-6) -> np.ndarray:
     if not np.all(np.isfinite(ring)):
         raise ValueError(f"{name}: non-finite coordinate in {ring.tolist()}")
     poly = shapely.Polygon(ring)
+    if not poly.is_valid:
+        raise ValueError(f"{name}: polygon is not simple (edges cross or collapse): "
+                         f"{shapely.is_valid_reason(poly)}")
     if poly.area < min_area_m2:
         raise ValueError(f"{name}: polygon has (near) zero area {poly.area:.3g} m^2")
-    if not poly.is_valid:
-        raise ValueError(f"{name}: polygon is not simple (edges cross): {shapely.is_valid_reason(poly)}")
     return ring
 
 

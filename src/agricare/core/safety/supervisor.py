@@ -563,8 +563,11 @@ class Supervisor:
         if dt > 0.0:
             speeding_up = abs(v_t) > abs(s.v_mps) and v_t * s.v_mps >= 0
             accel_cap = p.max_accel_mps2 if speeding_up else p.max_decel_mps2
-            a_des = math.copysign(min(accel_cap, math.sqrt(2.0 * p.max_jerk_mps3 * abs(dv)), abs(dv) / dt),
-                                  dv)
+            # largest accel from which a jerk-limited ramp to zero still does not overshoot:
+            # a dt + a^2 / (2 j) <= |dv|
+            j = p.max_jerk_mps3
+            a_reach = j * (math.sqrt(dt * dt + 2.0 * abs(dv) / j) - dt)
+            a_des = math.copysign(min(accel_cap, a_reach), dv)
             a_new = min(max(a_des, s.a_mps2 - p.max_jerk_mps3 * dt), s.a_mps2 + p.max_jerk_mps3 * dt)
             v_new = s.v_mps + a_new * dt
             if (v_new - v_t) * dv > 0.0:  # overshoot
