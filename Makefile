@@ -70,10 +70,12 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 test: venv
-	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory colcon-test; rc=$$?; \
-	  colcon --log-base build/log test-result --test-result-base build/agricare --verbose || rc=1; \
-	  exit $$rc
+	@rc=0; \
+	$(MAKE) --no-print-directory colcon-test || rc=1; \
+	colcon --log-base build/log test-result --test-result-base build/agricare --verbose || rc=1; \
+	echo "== ruff check"; $(VENV)/bin/ruff check . || rc=1; \
+	if [ $$rc -ne 0 ]; then echo "make test: FAILED"; else echo "make test: all passed"; fi; \
+	exit $$rc
 
 demo: venv
 	$(VENV)/bin/agricare demo --out out
