@@ -29,7 +29,7 @@ from agricare.drivers.link import (
     ProtocolError,
     SerialLink,
     WheelFeedback,
-    clamp,
+    to_units,
     retry,
 )
 
@@ -157,7 +157,7 @@ class AsciiBridgeDriver(MotorDriver):
     def wheel_to_ticks_per_frame(self, left_radps: float, right_radps: float) -> tuple[int, int]:
         lim = self.max_wheel_radps
         k = self.ticks_per_frame_per_radps
-        return int(round(clamp(left_radps, lim) * k)), int(round(clamp(right_radps, lim) * k))
+        return to_units(left_radps, lim, k), to_units(right_radps, lim, k)
 
     def send_speeds(self, left_radps: float, right_radps: float) -> None:
         self._transact(motor_command(*self.wheel_to_ticks_per_frame(left_radps, right_radps)), parse_ok, "m")

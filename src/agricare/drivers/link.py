@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import termios
 
 import serial
 
 INT32_RANGE = 1 << 32
+#: what pyserial may raise on a vanished device (termios.error is not an OSError)
+SERIAL_ERRORS = (OSError, ValueError, TypeError, serial.SerialException, termios.error)
 
 
 class DriverError(Exception):
@@ -54,6 +57,14 @@ def clamp(value: float, limit: float) -> float:
     if not math.isfinite(value):
         return 0.0 if math.isnan(value) else math.copysign(limit, value)
     return max(-limit, min(limit, value))
+
+
+def to_units(value: float, limit: float, units_per_value: float) -> int:
+    """Clamp ``value`` to ``[-limit, limit]`` and convert to the nearest integer device unit that is still
+    within the limit (rounding never pushes a command past it). NaN -> 0."""
+    cap = int(limit * units_per_value)  # floor for positive numbers
+    n = int(round(clamp(value, limit) * units_per_value))
+    return max(-cap, min(cap, n))
 
 
 @dataclasses.dataclass
@@ -159,7 +170,7 @@ class SerialLink:
             self._ser = serial.Serial(self.port, self.baud, timeout=self.timeout_s,
                                       write_timeout=max(self.timeout_s, 0.1))
             self._ser.reset_input_buffer()
-        except (OSError, ValueError, serial.SerialException) as exc:
+        except SERIAL_ERRORS as exc:
             self._ser = None
             raise LinkError(f"cannot open {self.port}: {exc}") from exc
 
@@ -168,7 +179,7 @@ class SerialLink:
         if ser is not None:
             try:
                 ser.close()
-            except (OSError, serial.SerialException):
+            except SERIAL_ERRORS:
                 pass
 
     def _need(self) -> serial.Serial:
@@ -181,7 +192,7 @@ class SerialLink:
         try:
             ser.write(data)
             ser.flush()
-        except (OSError, serial.SerialException) as exc:
+        except SERIAL_ERRORS as exc:
             self.close()
             raise LinkError(f"write to {self.port} failed: {exc}") from exc
 
@@ -190,7 +201,7 @@ class SerialLink:
         ser = self._need()
         try:
             ser.reset_input_buffer()
-        except (OSError, serial.SerialException) as exc:
+        except SERIAL_ERRORS as exc:
             self.close()
             raise LinkError(f"{self.port}: {exc}") from exc
 
@@ -199,7 +210,7 @@ class SerialLink:
         ser = self._need()
         try:
             return ser.read(n)
-        except (OSError, serial.SerialException, TypeError) as exc:
+        except SERIAL_ERRORS as exc:
             self.close()
             raise LinkError(f"read from {self.port} failed: {exc}") from exc
 
@@ -212,7 +223,7 @@ class SerialLink:
                 return ser.read(min(n, max_n))
             # nothing waiting: a zero-timeout read still notices a vanished device (EIO / hang-up)
             return ser.read(1) if self.timeout_s == 0 else b""
-        except (OSError, serial.SerialException, TypeError) as exc:
+        except SERIAL_ERRORS as exc:
             self.close()
             raise LinkError(f"read from {self.port} failed: {exc}") from exc
 
@@ -221,7 +232,7 @@ class SerialLink:
         ser = self._need()
         try:
             return ser.read_until(terminator, max_len)
-        except (OSError, serial.SerialException, TypeError) as exc:
+        except SERIAL_ERRORS as exc:
             self.close()
             raise LinkError(f"read from {self.port} failed: {exc}") from exc
 

@@ -28,12 +28,13 @@ from pymodbus.framer import FramerRTU, FramerType
 from pymodbus.pdu import DecodePDU
 
 from agricare.drivers.link import (
+    SERIAL_ERRORS,
     LinkError,
     LinkStats,
     MotorDriver,
     ProtocolError,
     WheelFeedback,
-    clamp,
+    to_units,
     retry,
     to_int32,
 )
@@ -270,7 +271,7 @@ class ModbusHubDriver(MotorDriver):
                 raise TimeoutError(f"modbus {what}: {exc}") from exc
             except ModbusException as exc:
                 raise ProtocolError(f"modbus {what}: {exc}") from exc
-            except (OSError, ValueError, struct.error) as exc:
+            except (*SERIAL_ERRORS, struct.error) as exc:
                 raise LinkError(f"modbus {self.port}: {exc}") from exc
             if rr is None:
                 raise TimeoutError(f"modbus {what}: no response")
@@ -313,8 +314,8 @@ class ModbusHubDriver(MotorDriver):
         """Clamp and convert to int16 target register units (right side sign applied)."""
         lim = self.max_wheel_radps
         k = 1.0 / (RPM_TO_RADPS * self.regmap.target_rpm_per_unit)
-        left = int(round(clamp(left_radps, lim) * k))
-        right = int(round(clamp(right_radps, lim) * k)) * self.right_sign
+        left = to_units(left_radps, lim, k)
+        right = to_units(right_radps, lim, k) * self.right_sign
         return max(-32768, min(32767, left)), max(-32768, min(32767, right))
 
     def _write_targets(self, left_units: int, right_units: int):

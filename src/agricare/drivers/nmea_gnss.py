@@ -161,6 +161,7 @@ class NmeaParser:
         self.gst_max_age_s = float(gst_max_age_s)
         self.counters = NmeaCounters()
         self._buf = bytearray()
+        self._discarding = False
         self._gst: tuple[float, float, float, float] | None = None  # tod, sigma lat, lon, alt
         self._seen_vtg = False
         self.last_quality = -1
@@ -168,6 +169,7 @@ class NmeaParser:
     def reset(self) -> None:
         """Forget partial input and epoch state (after a reconnect); counters are kept."""
         self._buf.clear()
+        self._discarding = False
         self._gst = None
 
     def feed(self, data: bytes) -> list:
@@ -178,13 +180,17 @@ class NmeaParser:
             i = self._buf.find(b"\n")
             if i < 0:
                 if len(self._buf) > MAX_LINE:
-                    self.counters.overlong += 1
+                    if not self._discarding:
+                        self.counters.overlong += 1
+                    self._discarding = True  # drop the rest of this line
                     self._buf.clear()
                 break
             line = bytes(self._buf[:i])
             del self._buf[: i + 1]
-            if len(line) > MAX_LINE:
-                self.counters.overlong += 1
+            if self._discarding or len(line) > MAX_LINE:
+                if not self._discarding:
+                    self.counters.overlong += 1
+                self._discarding = False
                 continue
             ev = self.parse_line(line)
             if ev is not None:

@@ -33,7 +33,7 @@ from agricare.drivers.link import (
     ProtocolError,
     SerialLink,
     WheelFeedback,
-    clamp,
+    to_units,
     retry,
     to_int32,
 )
@@ -257,8 +257,8 @@ class RoboClawDriver(MotorDriver):
     def wheel_to_qpps(self, left_radps: float, right_radps: float) -> tuple[int, int]:
         """Clamp to the limit and convert to integer QPPS."""
         lim = self.max_wheel_radps
-        return (int(round(clamp(left_radps, lim) * self.ticks_per_rad)),
-                int(round(clamp(right_radps, lim) * self.ticks_per_rad)))
+        return (to_units(left_radps, lim, self.ticks_per_rad),
+                to_units(right_radps, lim, self.ticks_per_rad))
 
     def send_speeds(self, left_radps: float, right_radps: float) -> None:
         m1, m2 = self.wheel_to_qpps(left_radps, right_radps)

@@ -1,0 +1,351 @@
+"""The base driver loop (no ROS): parameters, driver factory, command watchdogs, reconnects, odometry.
+
+:class:`DriveLoop` is what ``base_driver_node`` runs every cycle. It is clock-free: the caller passes the
+time. Per :meth:`DriveLoop.step`:
+
+1. Not connected: (re)open the driver when the :class:`~agricare.drivers.link.Backoff` allows it.
+2. Choose the wheel command: zero unless a ``cmd_vel`` arrived *after* the link came up (an old command is
+   never replayed after a reconnect), it is younger than ``cmd_timeout_s``, the safety heartbeat is younger
+   than ``heartbeat_timeout_s`` (if required) and the device reports no fault. Otherwise the body twist is
+   limited by :class:`agricare.core.control.kinematics.DiffDrive` (curvature kept) and converted to wheel
+   speeds; the driver clamps again to ``max_wheel_radps`` before the wire.
+3. Exchange with the device. A :class:`~agricare.drivers.link.LinkError` stops the motors (best effort),
+   closes the port and schedules a reconnect with exponential backoff.
+4. Encoder deltas (32-bit wrap safe) update :class:`agricare.core.control.odometry.WheelOdometry`; the
+   first reading after a (re)connect only sets the baseline, implausible jumps are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+from agricare.core.control.kinematics import DiffDrive, DiffDriveParams
+from agricare.core.control.odometry import OdometryParams, WheelOdometry, encoder_delta
+from agricare.core.validation import require, require_positive
+from agricare.drivers.link import (
+    SERIAL_ERRORS,
+    Backoff,
+    DriverError,
+    LinkError,
+    LinkStats,
+    MotorDriver,
+    WheelFeedback,
+    clamp,
+)
+
+DRIVERS = ("roboclaw", "ascii", "modbus", "sim")
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseDriverParams:
+    """Parameters of ``base_driver_node`` (SI units; defaults ship in ``config/base_driver_node.yaml``)."""
+
+    driver: str = "sim"                 # roboclaw | ascii | modbus | sim (no hardware)
+    port: str = ""                      # serial device (required unless driver == sim)
+    baud: int = 115200
+    wheel_radius_m: float = 0.1
+    wheel_separation_m: float = 0.5
+    ticks_per_rev: float = 4096.0       # encoder counts per wheel revolution
+    max_speed_mps: float = 1.0
+    max_yaw_rate_radps: float = 1.5
+    max_wheel_radps: float = 15.0
+    cmd_timeout_s: float = 0.5          # cmd_vel older than this -> zero
+    heartbeat_timeout_s: float = 0.5    # safety/heartbeat older than this -> zero
+    require_heartbeat: bool = True
+    publish_tf: bool = True
+    loop_rate_hz: float = 20.0
+    io_timeout_s: float = 0.05          # reply timeout per attempt
+    io_attempts: int = 3                # attempts per transaction before the link counts as lost
+    reconnect_initial_s: float = 0.2
+    reconnect_max_s: float = 5.0
+    aux_every_n: int = 10               # battery / error status every n cycles (roboclaw)
+    odom_frame: str = "odom"
+    base_frame: str = "base_link"
+    left_joint: str = "left_wheel_joint"
+    right_joint: str = "right_wheel_joint"
+    roboclaw_address: int = 128         # 0x80
+    pid_rate_hz: float = 30.0           # ascii bridge PID frame rate
+    modbus_device_id: int = 1
+    modbus_right_inverted: bool = True
+    register_map_file: str = "config/hardware/zlac8015d.yaml"
+
+    def __post_init__(self):
+        require(self.driver in DRIVERS, "driver", f"must be one of {', '.join(DRIVERS)}", self.driver)
+        require(self.driver == "sim" or bool(self.port.strip()), "port",
+                f"must be set for driver '{self.driver}'", self.port)
+        require(self.baud > 0, "baud", "must be > 0", self.baud)
+        require_positive(self, "wheel_radius_m", "wheel_separation_m", "ticks_per_rev", "max_speed_mps",
+                         "max_yaw_rate_radps", "max_wheel_radps", "cmd_timeout_s", "heartbeat_timeout_s",
+                         "loop_rate_hz", "io_timeout_s", "reconnect_initial_s", "reconnect_max_s",
+                         "pid_rate_hz")
+        require(self.reconnect_max_s >= self.reconnect_initial_s, "reconnect_max_s",
+                "must be >= reconnect_initial_s", self.reconnect_max_s)
+        require(1 <= self.io_attempts <= 10, "io_attempts", "must be 1..10", self.io_attempts)
+        require(self.aux_every_n >= 1, "aux_every_n", "must be >= 1", self.aux_every_n)
+        require(0x80 <= self.roboclaw_address <= 0x87, "roboclaw_address", "must be 128..135",
+                self.roboclaw_address)
+        require(1 <= self.modbus_device_id <= 247, "modbus_device_id", "must be 1..247", self.modbus_device_id)
+        for name in ("odom_frame", "base_frame", "left_joint", "right_joint"):
+            require(bool(getattr(self, name)), name, "must not be empty")
+
+
+def check_port(params: BaseDriverParams) -> None:
+    """Start-time check that the configured port exists and is a character device (ValueError naming it)."""
+    if params.driver == "sim":
+        return
+    path = params.port
+    require(os.path.exists(path), "port", "does not exist", path)
+    import stat
+
+    require(stat.S_ISCHR(os.stat(path).st_mode), "port", "is not a serial (character) device", path)
+
+
+def make_driver(params: BaseDriverParams) -> MotorDriver:
+    """Build the driver named by ``params.driver`` (does not open it)."""
+    p = params
+    if p.driver == "sim":
+        return SimMotorDriver(p.ticks_per_rev, p.max_wheel_radps)
+    if p.driver == "roboclaw":
+        from agricare.drivers.roboclaw import RoboClawDriver
+
+        return RoboClawDriver(p.port, p.baud, p.roboclaw_address, p.ticks_per_rev, p.max_wheel_radps,
+                              p.io_timeout_s, p.io_attempts, p.aux_every_n)
+    if p.driver == "ascii":
+        from agricare.drivers.ascii_bridge import AsciiBridgeDriver
+
+        return AsciiBridgeDriver(p.port, p.baud, p.ticks_per_rev, p.pid_rate_hz, p.max_wheel_radps,
+                                 p.io_timeout_s, p.io_attempts)
+    from agricare import paths
+    from agricare.drivers.modbus_hub import ModbusHubDriver, RegisterMap
+
+    try:
+        regmap = RegisterMap.from_yaml(paths.resolve(p.register_map_file))
+    except (ValueError, FileNotFoundError) as exc:
+        raise ValueError(f"parameter 'register_map_file': {exc}") from exc
+    return ModbusHubDriver(p.port, regmap, p.baud, p.modbus_device_id, p.max_wheel_radps, p.io_timeout_s,
+                           p.io_attempts, p.modbus_right_inverted)
+
+
+class SimMotorDriver(MotorDriver):
+    """No hardware: wheels follow the (clamped) command exactly; encoders integrate it over ``now_s``."""
+
+    name = "sim"
+
+    def __init__(self, ticks_per_rev: float = 4096.0, max_wheel_radps: float = 15.0):
+        self.ticks_per_rad = float(ticks_per_rev) / (2.0 * math.pi)
+        self.max_wheel_radps = float(max_wheel_radps)
+        self.angle_rad = [0.0, 0.0]
+        self.speed_radps = [0.0, 0.0]
+        self.commands: list[tuple[float, float]] = []
+        self._t: float | None = None
+        self._stats = LinkStats()
+        self.fail_next = 0  # test hook: raise LinkError this many times
+
+    @property
+    def stats(self) -> LinkStats:
+        return self._stats
+
+    def open(self) -> None:
+        self._stats.opens += 1
+        self._t = None
+
+    def close(self) -> None:
+        pass
+
+    def send_stop(self) -> None:
+        self.speed_radps = [0.0, 0.0]
+        self.commands.append((0.0, 0.0))
+
+    def exchange(self, left_radps: float, right_radps: float, now_s: float) -> WheelFeedback:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            self._stats.link_errors += 1
+            raise LinkError("sim: injected link failure")
+        if self._t is not None and now_s > self._t:
+            dt = now_s - self._t
+            for i in range(2):
+                self.angle_rad[i] += self.speed_radps[i] * dt
+        self._t = now_s
+        lim = self.max_wheel_radps
+        self.speed_radps = [clamp(left_radps, lim), clamp(right_radps, lim)]
+        self.commands.append(tuple(self.speed_radps))
+        self._stats.transactions += 1
+        return WheelFeedback(int(math.floor(self.angle_rad[0] * self.ticks_per_rad)),
+                             int(math.floor(self.angle_rad[1] * self.ticks_per_rad)),
+                             left_radps=self.speed_radps[0], right_radps=self.speed_radps[1])
+
+
+@dataclasses.dataclass
+class StepResult:
+    """What one :meth:`DriveLoop.step` did.
+
+    Attributes
+    ----------
+    connected : bool
+    wheel_cmd_radps : tuple (left, right)
+        What was sent (0, 0 when stopped or not connected).
+    stop_reason : str
+        Why the command is zero ('' when driving).
+    feedback : WheelFeedback or None
+    level : str
+        'ok', 'warn' or 'error' for diagnostics.
+    message : str
+    """
+
+    connected: bool
+    wheel_cmd_radps: tuple
+    stop_reason: str
+    feedback: WheelFeedback | None
+    level: str
+    message: str
+
+
+class DriveLoop:
+    """Clock-free control loop around one :class:`MotorDriver`.
+
+    Parameters
+    ----------
+    params : BaseDriverParams
+    driver : MotorDriver, optional
+        Default: :func:`make_driver` (params).
+    """
+
+    def __init__(self, params: BaseDriverParams, driver: MotorDriver | None = None,
+                 odometry_params: OdometryParams | None = None):
+        self.params = params
+        self.driver = driver if driver is not None else make_driver(params)
+        self.kinematics = DiffDrive(DiffDriveParams(
+            wheel_separation_m=params.wheel_separation_m, wheel_radius_m=params.wheel_radius_m,
+            max_wheel_speed_radps=params.max_wheel_radps, max_linear_speed_mps=params.max_speed_mps,
+            max_angular_speed_radps=params.max_yaw_rate_radps))
+        self.odometry = WheelOdometry(odometry_params)
+        self.backoff = Backoff(params.reconnect_initial_s, params.reconnect_max_s)
+        self.rad_per_tick = 2.0 * math.pi / params.ticks_per_rev
+        self.connected = False
+        self.link_up_s = math.inf
+        self.last_error = ""
+        self.odom_glitches = 0
+        self.reconnects = 0
+        self.wheel_angle_rad = [0.0, 0.0]
+        self.wheel_speed_radps = [0.0, 0.0]
+        self.battery_v = math.nan
+        self.last_feedback: WheelFeedback | None = None
+        self._cmd: tuple[float, float, float] | None = None  # v, w, received_s
+        self._heartbeat_s: float | None = None
+        self._baseline: tuple[int, int] | None = None
+        self._last_fb_s: float | None = None
+
+    # ------------------------------------------------------------------ inputs
+    def set_command(self, v_mps: float, w_radps: float, received_s: float) -> bool:
+        """Store a body twist command received at ``received_s``; non-finite values are refused (False)."""
+        if not (math.isfinite(v_mps) and math.isfinite(w_radps)):
+            self._cmd = None
+            return False
+        self._cmd = (float(v_mps), float(w_radps), float(received_s))
+        return True
+
+    def heartbeat(self, received_s: float) -> None:
+        self._heartbeat_s = float(received_s)
+
+    # ------------------------------------------------------------------ the cycle
+    def _target(self, now_s: float) -> tuple[tuple[float, float], str]:
+        p = self.params
+        if self._cmd is None:
+            return (0.0, 0.0), "no cmd_vel"
+        v, w, t = self._cmd
+        if t < self.link_up_s:
+            return (0.0, 0.0), "no cmd_vel since the link came up"
+        if now_s - t > p.cmd_timeout_s:
+            return (0.0, 0.0), f"cmd_vel older than {p.cmd_timeout_s:g} s"
+        if p.require_heartbeat and (self._heartbeat_s is None or now_s - self._heartbeat_s > p.heartbeat_timeout_s):
+            return (0.0, 0.0), f"safety heartbeat older than {p.heartbeat_timeout_s:g} s"
+        fb = self.last_feedback
+        if fb is not None and fb.fault_code:
+            return (0.0, 0.0), f"device fault: {fb.fault_text or fb.fault_code}"
+        return self.kinematics.wheel_speeds(v, w), ""
+
+    def step(self, now_s: float) -> StepResult:
+        """Run one cycle at time ``now_s`` [s]."""
+        if not self.connected:
+            if not self.backoff.ready(now_s):
+                return StepResult(False, (0.0, 0.0), "link down", None, "error",
+                                  f"link down ({self.last_error}); next attempt in "
+                                  f"{self.backoff.next_attempt_s - now_s:.2f} s")
+            try:
+                self.driver.open()
+            except (DriverError, *SERIAL_ERRORS) as exc:
+                self.last_error = str(exc)
+                delay = self.backoff.failed(now_s)
+                return StepResult(False, (0.0, 0.0), "link down", None, "error",
+                                  f"cannot connect: {exc}; retry in {delay:.2f} s")
+            if self.link_up_s != math.inf:
+                self.reconnects += 1
+            self.connected = True
+            self.link_up_s = now_s
+            self.backoff.succeeded()
+            self._baseline = None
+            self.last_feedback = None
+        (left, right), reason = self._target(now_s)
+        try:
+            fb = self.driver.exchange(left, right, now_s)
+        except (DriverError, *SERIAL_ERRORS) as exc:
+            self._link_lost(now_s, str(exc))
+            return StepResult(False, (0.0, 0.0), "link lost", None, "error", f"link lost: {exc}")
+        self.last_feedback = fb
+        self._odometry(fb, now_s)
+        if math.isfinite(fb.battery_v):
+            self.battery_v = fb.battery_v
+        if fb.fault_code:
+            return StepResult(True, (left, right), reason or "device fault", fb, "error",
+                              f"device fault: {fb.fault_text or fb.fault_code}")
+        level = "ok" if not reason or reason.startswith("no cmd_vel") or reason.startswith("cmd_vel") \
+            else "warn"
+        return StepResult(True, (left, right), reason, fb, level, reason or "driving")
+
+    def _link_lost(self, now_s: float, why: str) -> None:
+        self.last_error = why
+        self.driver.stop()  # best effort; the port may be gone
+        try:
+            self.driver.close()
+        except (DriverError, *SERIAL_ERRORS):
+            pass
+        self.connected = False
+        self.wheel_speed_radps = [0.0, 0.0]
+        self.backoff.failed(now_s)
+
+    def _odometry(self, fb: WheelFeedback, now_s: float) -> None:
+        ticks = (fb.left_ticks, fb.right_ticks)
+        if self._baseline is None:
+            self._baseline = ticks
+            self._last_fb_s = now_s
+            return
+        dl = encoder_delta(self._baseline[0], ticks[0])
+        dr = encoder_delta(self._baseline[1], ticks[1])
+        dt = max(now_s - (self._last_fb_s if self._last_fb_s is not None else now_s), 1e-3)
+        max_ticks = 3.0 * self.params.max_wheel_radps * dt / self.rad_per_tick + 10
+        self._baseline = ticks
+        self._last_fb_s = now_s
+        if abs(dl) > max_ticks or abs(dr) > max_ticks:
+            self.odom_glitches += 1
+            return
+        a_l, a_r = dl * self.rad_per_tick, dr * self.rad_per_tick
+        self.wheel_angle_rad[0] += a_l
+        self.wheel_angle_rad[1] += a_r
+        self.wheel_speed_radps = [
+            fb.left_radps if math.isfinite(fb.left_radps) else a_l / dt,
+            fb.right_radps if math.isfinite(fb.right_radps) else a_r / dt,
+        ]
+        r = self.params.wheel_radius_m
+        self.odometry.update_diff_drive(a_l * r, a_r * r, self.params.wheel_separation_m, now_s)
+
+    def shutdown(self) -> None:
+        """Stop the motors (best effort) and close the port."""
+        if self.connected:
+            self.driver.stop()
+        try:
+            self.driver.close()
+        except (DriverError, *SERIAL_ERRORS):
+            pass
+        self.connected = False

@@ -1,0 +1,206 @@
+"""Each motor driver against its pty emulator (opened through pyserial like a real port), every fault."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import time
+
+import pytest
+
+from agricare.drivers.ascii_bridge import AsciiBridgeDriver
+from agricare.drivers.emulators import AsciiBridgeEmulator, ModbusHubEmulator, RoboClawEmulator
+from agricare.drivers.link import LinkError
+from agricare.drivers.modbus_hub import ModbusHubDriver, RegisterMap
+from agricare.drivers.roboclaw import RoboClawDriver
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+REGMAP = RegisterMap.from_yaml(REPO / "config/hardware/zlac8015d.yaml")
+TPR = 4096.0
+MAX_RADPS = 5.0
+TIMEOUT_S = 0.02
+KINDS = ("roboclaw", "ascii", "modbus")
+
+
+def make_pair(kind, tmp_path, seed=1, attempts=3, timeout_s=TIMEOUT_S):
+    link = str(tmp_path / f"tty_{kind}")
+    if kind == "roboclaw":
+        emu = RoboClawEmulator(seed=seed, symlink=link)
+        drv = RoboClawDriver(link, ticks_per_rev=TPR, max_wheel_radps=MAX_RADPS, timeout_s=timeout_s,
+                             attempts=attempts, aux_every_n=1)
+    elif kind == "ascii":
+        emu = AsciiBridgeEmulator(seed=seed, symlink=link)
+        drv = AsciiBridgeDriver(link, ticks_per_rev=TPR, max_wheel_radps=MAX_RADPS, timeout_s=timeout_s,
+                                attempts=attempts)
+    else:
+        emu = ModbusHubEmulator(REGMAP, seed=seed, symlink=link)
+        drv = ModbusHubDriver(link, REGMAP, max_wheel_radps=MAX_RADPS, timeout_s=timeout_s, attempts=attempts)
+    return emu.start(), drv
+
+
+def device_commands_radps(kind, emu):
+    """Speed commands the device received, converted back to rad/s (left, right)."""
+    if kind == "roboclaw":
+        k = 2 * math.pi / TPR
+        return [(a * k, b * k) for a, b in emu.speed_commands]
+    if kind == "ascii":
+        k = 2 * math.pi / TPR * emu.pid_rate_hz
+        return [(a * k, b * k) for a, b in emu.motor_commands]
+    k = 2 * math.pi / 60.0
+    return [(a * k, -b * k) for a, b in emu.target_commands]
+
+
+@pytest.fixture(params=KINDS)
+def pair(request, tmp_path):
+    emu, drv = make_pair(request.param, tmp_path, attempts=4)
+    yield request.param, emu, drv
+    drv.close()
+    emu.stop()
+
+
+def run(drv, n, left=2.0, right=-1.0):
+    fb = None
+    for _ in range(n):
+        fb = drv.exchange(left, right, 0.0)
+        time.sleep(0.002)
+    return fb
+
+
+def test_drive_and_read_encoders(pair):
+    kind, emu, drv = pair
+    drv.open()
+    fb0 = drv.exchange(0.0, 0.0, 0.0)
+    fb = run(drv, 25, 3.0, -3.0)
+    assert fb.left_ticks - fb0.left_ticks > 50, "left wheel forward"
+    assert fb.right_ticks - fb0.right_ticks < -50, "right wheel backward"
+    assert fb.fault_code == 0
+    if kind == "roboclaw":
+        assert fb.battery_v == pytest.approx(24.2)
+    cmds = device_commands_radps(kind, emu)
+    assert cmds[-1][0] == pytest.approx(3.0, abs=0.11) and cmds[-1][1] == pytest.approx(-3.0, abs=0.11)
+    assert drv.stats.link_errors == 0 and drv.stats.checksum_errors == 0
+
+
+def test_commands_never_exceed_limits(pair):
+    kind, emu, drv = pair
+    drv.open()
+    n0 = len(device_commands_radps(kind, emu))  # modbus writes zero targets on open
+    for left, right in ((100.0, -100.0), (math.inf, 0.0), (math.nan, -7.0), (-5.0, 5.0)):
+        drv.exchange(left, right, 0.0)
+    cmds = device_commands_radps(kind, emu)[n0:]
+    assert len(cmds) >= 4
+    assert all(abs(c) <= MAX_RADPS + 1e-9 for pair_ in cmds for c in pair_)
+    assert cmds[0][0] == pytest.approx(MAX_RADPS, abs=0.11)
+    assert cmds[2][0] == 0.0  # NaN -> 0
+
+
+@pytest.mark.parametrize("fault", ["garbage_prob", "truncate_prob", "corrupt_prob"])
+def test_damaged_replies_are_retried_and_counted(pair, fault):
+    kind, emu, drv = pair
+    drv.open()
+    setattr(emu.faults, fault, 0.25)
+    drv.attempts = 8
+    fb = run(drv, 30, 2.0, 2.0)
+    assert fb is not None and emu.injected[fault.split("_")[0]] > 0
+    st = drv.stats
+    assert st.retries > 0 and st.link_errors == 0
+    if kind in ("roboclaw",) and fault == "corrupt_prob":
+        assert st.checksum_errors > 0
+    assert all(abs(c) <= MAX_RADPS + 1e-9 for p in device_commands_radps(kind, emu) for c in p)
+
+
+def test_short_delay_is_tolerated_long_delay_is_link_loss(pair):
+    kind, emu, drv = pair
+    drv.open()
+    emu.faults.delay_s = TIMEOUT_S * 0.2
+    run(drv, 3)
+    emu.faults.delay_s = TIMEOUT_S * 4
+    with pytest.raises(LinkError):
+        run(drv, 3)
+    emu.faults.delay_s = 0.0
+    fb = run(drv, 2)  # late replies are flushed; the link works again without reopening
+    assert fb is not None
+
+
+def test_silence_is_link_loss_within_bound(pair):
+    kind, emu, drv = pair
+    drv.open()
+    run(drv, 2)
+    emu.faults.silent = True
+    t0 = time.monotonic()
+    with pytest.raises(LinkError):
+        drv.exchange(1.0, 1.0, 0.0)
+    elapsed = time.monotonic() - t0
+    # attempts x (timeout + scheduling slack); pymodbus may wait up to 2 timeouts per attempt
+    assert elapsed < drv.attempts * TIMEOUT_S * 2 + 0.3
+    assert drv.stats.link_errors == 1
+
+
+def test_unplug_then_replug_reconnects(pair):
+    kind, emu, drv = pair
+    drv.open()
+    run(drv, 2)
+    old_path = emu.slave_path
+    emu.unplug()
+    with pytest.raises(LinkError):
+        for _ in range(3):
+            drv.exchange(1.0, 1.0, 0.0)
+    drv.close()
+    with pytest.raises(LinkError):
+        drv.open()  # still unplugged: the port is gone
+    emu.replug()
+    assert emu.slave_path != old_path or emu.slave_path  # a new pty; the symlink follows it
+    drv.open()
+    n_before = len(device_commands_radps(kind, emu))
+    fb = drv.exchange(0.0, 0.0, 0.0)
+    assert fb is not None and len(device_commands_radps(kind, emu)) > n_before
+
+
+def test_roboclaw_error_status_and_modbus_fault_reported(tmp_path):
+    emu, drv = make_pair("roboclaw", tmp_path)
+    with emu:
+        drv.open()
+        emu.error_status = 0x0041 | 0x010000
+        fb = drv.exchange(0.0, 0.0, 0.0)
+        assert fb.fault_code == 0x0041 and "E-stop" in fb.fault_text
+        drv.close()
+    emu, drv = make_pair("modbus", tmp_path)
+    with emu:
+        drv.open()
+        run(drv, 5)
+        emu.inject_fault(left=0x0008)
+        fb = drv.exchange(1.0, 1.0, 0.0)
+        assert fb.fault_code & 0xFFFF == 0x0008 and "overload" in fb.fault_text
+        assert emu.model.target_tps == [0.0, 0.0]  # the drive disabled itself
+        drv.clear_fault()
+        assert drv.exchange(0.0, 0.0, 0.0).fault_code == 0
+        drv.close()
+
+
+def test_ascii_pid_update_and_reset(tmp_path):
+    emu, drv = make_pair("ascii", tmp_path)
+    with emu:
+        drv.pid_gains = (30, 10, 1, 40)
+        drv.open()
+        assert emu.pid == (30, 10, 1, 40)
+        run(drv, 10, 3.0, 3.0)
+        drv.reset_encoders()
+        drv.send_stop()
+        left, right = drv.read_encoders()
+        assert abs(left) < 100 and abs(right) < 100
+        assert drv.read_baud() == 57600
+        drv.close()
+
+
+def test_emulator_fault_sequence_is_deterministic(tmp_path):
+    def trace(seed):
+        emu, drv = make_pair("roboclaw", tmp_path, seed=seed, attempts=10)
+        with emu:
+            emu.faults.corrupt_prob = 0.3
+            drv.open()
+            run(drv, 15)
+            out = (dict(emu.injected), drv.stats.checksum_errors)
+            drv.close()
+        return out
+
+    assert trace(7) == trace(7)
