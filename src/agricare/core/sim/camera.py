@@ -1,0 +1,288 @@
+"""Forward camera of the row robot: a perspective view of the ground rendered with OpenCV.
+
+The ground (soil texture, crop plants along the rows with gaps, weeds, plant shadows, soft light patches)
+is painted once into a top-down texture per crop block. A frame is one ``cv2.warpPerspective`` of the
+visible part of that texture through the ground-plane homography ``H = K [r1 r2 t]`` of the camera pose,
+plus sky above the horizon and sensor noise from a precomputed bank, so rendering costs about one
+image-sized resampling.
+
+Public API
+----------
+``CameraParams``: rate, image size, intrinsics (``fx_px``... or ``hfov_rad``), mounting in base_link
+(``mount_x_m``, ``mount_height_m``, ``pitch_rad`` down-positive), noise.
+``camera_matrix(params) -> K (3, 3)``.
+``ground_to_image_homography(K, params, pose_in_map) -> H (3, 3)``: map ground point ``(x, y, 1)`` to
+image ``(u, v, w)``.
+``project_ground_points(K, params, pose_in_map, pts_xy) -> (N, 2)`` pixel coordinates (NaN behind camera).
+``GroundTexture(bounds_xy, resolution_m, rng)``: painted top-down image; ``.paint_rows(rows, spec, rng)``.
+``CameraRenderer(params, textures, rng)``: ``.render(pose_in_map) -> (H, W, 3) uint8 bgr``.
+Optical frame convention (REP-103): z forward, x right, y down.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+SOIL_BGR = (58, 82, 108)
+SKY_BGR = (235, 206, 170)
+
+
+@dataclass(frozen=True)
+class CameraParams:
+    """Pinhole camera looking forward and down.
+
+    ``fx_px``/``fy_px``/``cx_px``/``cy_px`` <= 0 take defaults from ``hfov_rad`` and the image centre.
+    """
+
+    enabled: bool = True
+    rate_hz: float = 15.0
+    width_px: int = 320
+    height_px: int = 240
+    hfov_rad: float = math.radians(80.0)
+    fx_px: float = 0.0
+    fy_px: float = 0.0
+    cx_px: float = 0.0
+    cy_px: float = 0.0
+    mount_x_m: float = 0.4
+    mount_y_m: float = 0.0
+    mount_height_m: float = 1.0
+    pitch_rad: float = math.radians(35.0)
+    noise_std: float = 3.0
+    far_clip_m: float = 25.0
+
+    def __post_init__(self):
+        for name in ("rate_hz", "hfov_rad", "mount_height_m", "far_clip_m"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be > 0, got {v!r}")
+        for name in ("width_px", "height_px"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and 16 <= v <= 4096):
+                raise ValueError(f"{name} must be an integer in [16, 4096], got {v!r}")
+        if not (-math.pi / 2 < self.pitch_rad < math.pi / 2):
+            raise ValueError(f"pitch_rad must be in (-pi/2, pi/2), got {self.pitch_rad!r}")
+        if self.hfov_rad >= math.pi:
+            raise ValueError("hfov_rad must be < pi")
+        if not (math.isfinite(self.noise_std) and self.noise_std >= 0):
+            raise ValueError(f"noise_std must be >= 0, got {self.noise_std!r}")
+
+
+def camera_matrix(params: CameraParams) -> np.ndarray:
+    """Intrinsic matrix K (3, 3)."""
+    fx = params.fx_px if params.fx_px > 0 else 0.5 * params.width_px / math.tan(0.5 * params.hfov_rad)
+    fy = params.fy_px if params.fy_px > 0 else fx
+    cx = params.cx_px if params.cx_px > 0 else 0.5 * (params.width_px - 1)
+    cy = params.cy_px if params.cy_px > 0 else 0.5 * (params.height_px - 1)
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def camera_pose(params: CameraParams, pose_in_map):
+    """Rotation R_cam_map (3, 3) and camera centre C (3,) in map for a base pose ``[x, y, yaw]``."""
+    x, y, yaw = (float(v) for v in pose_in_map)
+    p = params.pitch_rad
+    # optical axes expressed in base_link
+    x_c = np.array([0.0, -1.0, 0.0])
+    y_c = np.array([-math.sin(p), 0.0, -math.cos(p)])
+    z_c = np.array([math.cos(p), 0.0, -math.sin(p)])
+    R_base_cam = np.column_stack([x_c, y_c, z_c])
+    c, s = math.cos(yaw), math.sin(yaw)
+    R_map_base = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    R_map_cam = R_map_base @ R_base_cam
+    C = np.array([x + c * params.mount_x_m - s * params.mount_y_m,
+                  y + s * params.mount_x_m + c * params.mount_y_m, params.mount_height_m])
+    return R_map_cam.T, C
+
+
+def ground_to_image_homography(K, params: CameraParams, pose_in_map) -> np.ndarray:
+    """Homography (3, 3) from ground points ``(x_m, y_m, 1)`` in map (z = 0) to image pixels."""
+    R, C = camera_pose(params, pose_in_map)
+    t = -R @ C
+    return K @ np.column_stack([R[:, 0], R[:, 1], t])
+
+
+def project_ground_points(K, params: CameraParams, pose_in_map, pts_xy) -> np.ndarray:
+    """Pixel coordinates (N, 2) of ground points (N, 2); NaN for points behind the camera."""
+    H = ground_to_image_homography(K, params, pose_in_map)
+    p = np.column_stack([np.asarray(pts_xy, float).reshape(-1, 2), np.ones(len(np.asarray(pts_xy).reshape(-1, 2)))])
+    q = p @ H.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = q[:, :2] / q[:, 2:3]
+    uv[q[:, 2] <= 1e-9] = np.nan
+    return uv
+
+
+class GroundTexture:
+    """Top-down BGR texture of an area of ground (row 0 = north edge, column 0 = west edge).
+
+    Parameters
+    ----------
+    bounds_xy : array_like (2, 2)
+        ``[[x_min, y_min], [x_max, y_max]]`` in map, metres.
+    resolution_m : float
+        Ground size of one texture pixel.
+    rng : numpy.random.Generator
+    """
+
+    def __init__(self, bounds_xy, resolution_m: float, rng: np.random.Generator):
+        b = np.asarray(bounds_xy, dtype=float)
+        self.x0, self.y0 = float(b[0, 0]), float(b[0, 1])
+        self.x1, self.y1 = float(b[1, 0]), float(b[1, 1])
+        self.res = float(resolution_m)
+        self.w = int(math.ceil((self.x1 - self.x0) / self.res))
+        self.h = int(math.ceil((self.y1 - self.y0) / self.res))
+        self.image = self._soil(rng)
+
+    def _soil(self, rng) -> np.ndarray:
+        h, w = self.h, self.w
+        # grain at full resolution + clods at low resolution + soft light patches (cloud shadows)
+        grain = rng.normal(0.0, 9.0, (h, w)).astype(np.float32)
+        small = rng.normal(0.0, 1.0, (max(h // 8, 2), max(w // 8, 2))).astype(np.float32)
+        clods = cv2.resize(cv2.GaussianBlur(small, (0, 0), 1.0), (w, h), interpolation=cv2.INTER_LINEAR) * 14.0
+        big = rng.normal(0.0, 1.0, (max(h // 150, 2), max(w // 150, 2))).astype(np.float32)
+        light = cv2.resize(big, (w, h), interpolation=cv2.INTER_CUBIC) * 0.08 + 1.0
+        out = np.empty((h, w, 3), np.float32)
+        for ch, base in enumerate(SOIL_BGR):
+            out[:, :, ch] = (base + grain + clods) * light
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+    def to_px(self, pts_xy) -> np.ndarray:
+        """Map points (N, 2) -> float texture pixel coordinates (N, 2) ``(col, row)``."""
+        p = np.asarray(pts_xy, dtype=float).reshape(-1, 2)
+        return np.column_stack([(p[:, 0] - self.x0) / self.res - 0.5, (self.y1 - p[:, 1]) / self.res - 0.5])
+
+    def px_to_map_matrix(self) -> np.ndarray:
+        """Affine (3, 3) taking texture pixel ``(col, row, 1)`` to map ``(x, y, 1)``."""
+        r = self.res
+        return np.array([[r, 0.0, self.x0 + 0.5 * r], [0.0, -r, self.y1 - 0.5 * r], [0.0, 0.0, 1.0]])
+
+    def paint_plants(self, centers_xy, diameters_m, rng, sun_azimuth_rad: float, shadow_m: float,
+                     weed: bool = False) -> None:
+        """Draw plants (clusters of leaves) with their shadows."""
+        img = self.image
+        pts = self.to_px(centers_xy)
+        shift = 2
+        sc = 1 << shift
+        sdx = -math.cos(sun_azimuth_rad) * shadow_m / self.res
+        sdy = math.sin(sun_azimuth_rad) * shadow_m / self.res
+        shade = np.zeros((self.h, self.w), np.uint8)
+        for (u, v), d in zip(pts, diameters_m):
+            r = 0.5 * d / self.res
+            if u < -2 * r or v < -2 * r or u > self.w + 2 * r or v > self.h + 2 * r:
+                continue
+            cv2.ellipse(shade, (int((u + sdx) * sc), int((v + sdy) * sc)), (int(r * 0.9 * sc), int(r * 0.7 * sc)),
+                        float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA, shift)
+        if len(pts):
+            k = max(int(0.02 / self.res) | 1, 3)
+            shade = cv2.GaussianBlur(shade, (k, k), 0)
+            factor = 1.0 - 0.45 * shade.astype(np.float32) / 255.0
+            img[:] = (img.astype(np.float32) * factor[:, :, None]).astype(np.uint8)
+        for (u, v), d in zip(pts, diameters_m):
+            r = 0.5 * d / self.res
+            if u < -2 * r or v < -2 * r or u > self.w + 2 * r or v > self.h + 2 * r:
+                continue
+            n_leaves = 4 if weed else 6
+            base_ang = rng.uniform(0, 360)
+            for k in range(n_leaves):
+                ang = base_ang + k * 360.0 / n_leaves + rng.uniform(-15, 15)
+                a = math.radians(ang)
+                lr = r * rng.uniform(0.45, 0.6)
+                cu, cv_ = u + 0.5 * r * math.cos(a), v + 0.5 * r * math.sin(a)
+                g = int(rng.uniform(120, 175)) if not weed else int(rng.uniform(95, 140))
+                col = (int(rng.uniform(25, 55)), g, int(rng.uniform(40, 80)) if not weed else int(rng.uniform(60, 95)))
+                cv2.ellipse(img, (int(cu * sc), int(cv_ * sc)), (max(int(lr * sc), 1), max(int(lr * 0.55 * sc), 1)),
+                            ang, 0, 360, col, -1, cv2.LINE_AA, shift)
+            cv2.circle(img, (int(u * sc), int(v * sc)), max(int(0.18 * r * sc), 1), (40, 150, 95), -1,
+                       cv2.LINE_AA, shift)
+
+
+class CameraRenderer:
+    """Renders frames of one camera against a list of ground textures.
+
+    Parameters
+    ----------
+    params : CameraParams
+    textures : list of GroundTexture
+        The texture under the image centre's ground point is used; ground outside every texture is plain soil.
+    rng : numpy.random.Generator
+        Picks the noise frames (deterministic per seed).
+    """
+
+    N_NOISE = 6
+
+    def __init__(self, params: CameraParams, textures, rng: np.random.Generator):
+        self.params = params
+        self.K = camera_matrix(params)
+        self.textures = list(textures)
+        self.rng = rng
+        h, w = params.height_px, params.width_px
+        self._noise_pos = []
+        self._noise_neg = []
+        if params.noise_std > 0:
+            for _ in range(self.N_NOISE):
+                n = rng.normal(0.0, params.noise_std, (h, w, 3))
+                self._noise_pos.append(np.clip(n, 0, 255).astype(np.uint8))
+                self._noise_neg.append(np.clip(-n, 0, 255).astype(np.uint8))
+        fy, cy = self.K[1, 1], self.K[1, 2]
+        # image rows: sky above the horizon; beyond far_clip the ground fades into uniform soil
+        self.horizon_v = cy - fy * math.tan(params.pitch_rad)
+        ang_far = math.atan2(params.mount_height_m, params.far_clip_m)  # depression angle of the far clip
+        self.far_v = cy + fy * math.tan(ang_far - params.pitch_rad)
+        self._out = np.empty((h, w, 3), np.uint8)
+
+    def _pick_texture(self, H_img_map):
+        if not self.textures:
+            return None
+        Hinv = np.linalg.inv(H_img_map)
+        u, v = 0.5 * self.params.width_px, 0.5 * (max(self.far_v, 0.0) + self.params.height_px)
+        g = Hinv @ np.array([u, v, 1.0])
+        gx, gy = g[0] / g[2], g[1] / g[2]
+        best, best_d = None, math.inf
+        for tex in self.textures:
+            dx = max(tex.x0 - gx, 0.0, gx - tex.x1)
+            dy = max(tex.y0 - gy, 0.0, gy - tex.y1)
+            d = math.hypot(dx, dy)
+            if d < best_d:
+                best, best_d = tex, d
+        return best
+
+    def render(self, pose_in_map) -> np.ndarray:
+        """Render one frame (H, W, 3) uint8 BGR at base pose ``[x_m, y_m, yaw_rad]`` in map."""
+        p = self.params
+        W, Hh = p.width_px, p.height_px
+        out = self._out
+        H = ground_to_image_homography(self.K, p, pose_in_map)
+        tex = self._pick_texture(H)
+        v_top = int(math.floor(min(max(self.far_v, 0.0), Hh)))
+        if v_top >= Hh or tex is None:
+            out[:] = SOIL_BGR
+        else:
+            # ground footprint of the visible rows -> texture ROI
+            Hinv = np.linalg.inv(H)
+            corners = np.array([[0, v_top, 1], [W, v_top, 1], [0, Hh, 1], [W, Hh, 1]], float) @ Hinv.T
+            g = corners[:, :2] / corners[:, 2:3]
+            px = tex.to_px(g)
+            c0 = int(max(math.floor(px[:, 0].min()) - 2, 0))
+            c1 = int(min(math.ceil(px[:, 0].max()) + 3, tex.w))
+            r0 = int(max(math.floor(px[:, 1].min()) - 2, 0))
+            r1 = int(min(math.ceil(px[:, 1].max()) + 3, tex.h))
+            if c1 <= c0 or r1 <= r0:
+                out[:] = SOIL_BGR
+            else:
+                A = tex.px_to_map_matrix() @ np.array([[1.0, 0, c0], [0, 1.0, r0], [0, 0, 1.0]])
+                M = H @ A  # ROI pixel -> image pixel
+                cv2.warpPerspective(tex.image[r0:r1, c0:c1], M, (W, Hh), dst=out, flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=SOIL_BGR)
+            if v_top > 0:
+                out[:v_top] = SOIL_BGR
+        hv = int(math.ceil(self.horizon_v))
+        if hv > 0:
+            out[:min(hv, Hh)] = SKY_BGR
+        if self._noise_pos:
+            k = int(self.rng.integers(self.N_NOISE))
+            img = cv2.add(out, self._noise_pos[k])
+            return cv2.subtract(img, self._noise_neg[k], dst=img)
+        return out.copy()

@@ -1,0 +1,114 @@
+"""Coverage ground truth: a raster over a field counting the passes of active implement sections.
+
+Each step the area swept by every active section (the quadrilateral between its working edge at the
+previous and at the current step) is filled into the raster. A cell counts one more pass when it is swept
+after not having been swept for ``new_pass_gap_s`` (so one pass that takes several steps counts once).
+
+Public API
+----------
+``CoverageRaster(polygon, holes=(), cell_m=0.1, new_pass_gap_s=1.0)``
+    ``.sweep(quads, t_s)`` with quads ``(K, 4, 2)`` in map; ``.count`` (H, W) uint16 passes per cell
+    (row 0 = south, ``cell_center(i, j)``); ``.field_mask`` cells inside polygon minus holes;
+    ``.covered_ratio(polygon=None)``, ``.double_ratio(polygon=None)``: fraction of the cells inside the
+    polygon (default the field) swept at least once / at least twice; ``.ratios()`` both for the field.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+_SHIFT = 4  # sub-cell precision bits for cv2.fillPoly
+
+
+class CoverageRaster:
+    """Pass counter over the bounding box of a field polygon.
+
+    Parameters
+    ----------
+    polygon : array_like (N, 2)
+        Field outline in map (metres).
+    holes : sequence of array_like (M, 2)
+        Areas not to be covered (they are excluded from the ratios).
+    cell_m : float
+        Raster cell size, metres.
+    new_pass_gap_s : float
+        A cell swept again after at least this long counts as a new pass.
+    """
+
+    def __init__(self, polygon, holes=(), cell_m: float = 0.1, new_pass_gap_s: float = 1.0, margin_m: float = 2.0):
+        if not (math.isfinite(cell_m) and cell_m > 0):
+            raise ValueError(f"cell_m must be > 0, got {cell_m!r}")
+        poly = np.asarray(polygon, dtype=float).reshape(-1, 2)
+        self.cell_m = float(cell_m)
+        self.origin = poly.min(axis=0) - margin_m
+        top = poly.max(axis=0) + margin_m
+        self.width = int(math.ceil((top[0] - self.origin[0]) / cell_m))
+        self.height = int(math.ceil((top[1] - self.origin[1]) / cell_m))
+        self.count = np.zeros((self.height, self.width), np.uint16)
+        self.last_t = np.full((self.height, self.width), -1e18)
+        self.new_pass_gap_s = float(new_pass_gap_s)
+        self.polygon = poly
+        self.holes = [np.asarray(h, dtype=float).reshape(-1, 2) for h in holes]
+        self.field_mask = self.polygon_mask(poly, self.holes)
+        self._field_cells = max(int(self.field_mask.sum()), 1)
+
+    def to_cells(self, pts_xy) -> np.ndarray:
+        """Map points (N, 2) -> fixed-point cell coordinates for cv2 (x = column, y = row)."""
+        p = (np.asarray(pts_xy, dtype=float) - self.origin) / self.cell_m - 0.5
+        return np.round(p * (1 << _SHIFT)).astype(np.int32)
+
+    def cell_center(self, row, col):
+        """Map coordinates of a cell centre."""
+        return (self.origin[0] + (np.asarray(col) + 0.5) * self.cell_m,
+                self.origin[1] + (np.asarray(row) + 0.5) * self.cell_m)
+
+    def polygon_mask(self, polygon, holes=()) -> np.ndarray:
+        """Boolean mask (H, W) of cells inside a polygon minus holes."""
+        mask = np.zeros((self.height, self.width), np.uint8)
+        cv2.fillPoly(mask, [self.to_cells(polygon)], 1, lineType=cv2.LINE_8, shift=_SHIFT)
+        for h in holes:
+            cv2.fillPoly(mask, [self.to_cells(h)], 0, lineType=cv2.LINE_8, shift=_SHIFT)
+        return mask.astype(bool)
+
+    def sweep(self, quads, t_s: float) -> None:
+        """Count the cells under the swept quadrilaterals ``(K, 4, 2)`` (map) at time ``t_s``."""
+        q = np.asarray(quads, dtype=float).reshape(-1, 4, 2)
+        if len(q) == 0:
+            return
+        c = (q - self.origin) / self.cell_m - 0.5
+        lo = np.floor(c.reshape(-1, 2).min(axis=0)).astype(int) - 1
+        hi = np.ceil(c.reshape(-1, 2).max(axis=0)).astype(int) + 2
+        lo = np.maximum(lo, 0)
+        hi = np.minimum(hi, [self.width, self.height])
+        if hi[0] <= lo[0] or hi[1] <= lo[1]:
+            return
+        roi = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.uint8)
+        pts = np.round((c - lo) * (1 << _SHIFT)).astype(np.int32)
+        cv2.fillPoly(roi, list(pts), 1, lineType=cv2.LINE_8, shift=_SHIFT)
+        sl = (slice(lo[1], hi[1]), slice(lo[0], hi[0]))
+        hit = roi.view(bool)
+        last = self.last_t[sl]
+        new = hit & ((t_s - last) > self.new_pass_gap_s)
+        self.count[sl][new] += 1
+        last[hit] = t_s
+
+    def covered_ratio(self, polygon=None) -> float:
+        """Fraction of the cells inside ``polygon`` (default: the field minus holes) swept at least once."""
+        mask = self.field_mask if polygon is None else self.polygon_mask(polygon)
+        n = max(int(mask.sum()), 1)
+        return float(np.count_nonzero(self.count[mask] >= 1)) / n
+
+    def double_ratio(self, polygon=None) -> float:
+        """Fraction of the cells inside ``polygon`` (default: the field minus holes) swept twice or more."""
+        mask = self.field_mask if polygon is None else self.polygon_mask(polygon)
+        n = max(int(mask.sum()), 1)
+        return float(np.count_nonzero(self.count[mask] >= 2)) / n
+
+    def ratios(self) -> tuple[float, float]:
+        """``(covered_ratio, double_ratio)`` of the field."""
+        c = self.count[self.field_mask]
+        return (float(np.count_nonzero(c >= 1)) / self._field_cells,
+                float(np.count_nonzero(c >= 2)) / self._field_cells)
