@@ -1,0 +1,43 @@
+"""Shared by the agricare launch files: build launch_ros Nodes from a scenario graph.
+
+The graph logic lives in ``agricare.bringup.launch_description`` (tested without launch_ros); this file only
+wraps its entries.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from agricare.bringup.launch_description import launch_entries
+
+
+def share(*parts):
+    return os.path.join(get_package_share_directory("agricare"), *parts)
+
+
+def common_arguments(default_scenario, use_sim_time="true"):
+    return [
+        DeclareLaunchArgument("scenario", default_value=share("config", "scenarios", default_scenario),
+                              description="scenario YAML (world, robots, node graph)"),
+        DeclareLaunchArgument("namespace", default_value="", description="only this robot's nodes"),
+        DeclareLaunchArgument("use_sim_time", default_value=use_sim_time),
+        DeclareLaunchArgument("params_file", default_value="", description="extra ROS 2 params file"),
+    ]
+
+
+def nodes_from_scenario(include_sim):
+    def _make(context):
+        scenario = LaunchConfiguration("scenario").perform(context)
+        ns = LaunchConfiguration("namespace").perform(context) or None
+        sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() in ("1", "true", "yes")
+        params_file = LaunchConfiguration("params_file").perform(context) or None
+        return [
+            Node(package=e.package, executable=e.executable, name=e.name, namespace=e.namespace,
+                 parameters=e.parameters, remappings=e.remappings, output="screen")
+            for e in launch_entries(scenario, sim_time, include_sim, ns, params_file)
+        ]
+
+    return OpaqueFunction(function=_make)

@@ -1,0 +1,209 @@
+"""Record every topic of the graph into an MCAP file with ROS 2 message schemas.
+
+The recorder subscribes in raw (serialized CDR) mode, so nothing is deserialised on the hot path, and
+writes each message with its ``ros2msg`` schema text (the .msg definition followed by every nested type
+after a line of 80 ``=``), exactly what ``ros2 bag`` (rosbag2_storage_mcap) writes, so the file opens in
+Foxglove and in rosbag2 tools. Log time is the node clock (simulated time under ``use_sim_time``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+import re
+import time
+
+from mcap.writer import CompressionType, Writer
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+_BUILTINS = {"bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32",
+             "int64", "uint64", "string", "wstring"}
+
+
+class RecorderError(RuntimeError):
+    """Recording cannot go on (disk full, file not writable)."""
+
+
+def _share_dirs() -> list[pathlib.Path]:
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    import sys
+
+    prefixes.append(sys.prefix)
+    return [pathlib.Path(p) / "share" for p in prefixes]
+
+
+@functools.cache
+def _definition_file(type_name: str) -> str:
+    """Text of ``pkg/msg/Type`` (or ``pkg/Type``) from an ament share directory."""
+    parts = type_name.split("/")
+    pkg, kind, name = (parts[0], parts[1], parts[2]) if len(parts) == 3 else (parts[0], "msg", parts[-1])
+    for share in _share_dirs():
+        f = share / pkg / kind / f"{name}.msg"
+        if f.is_file():
+            return f.read_text()
+    raise FileNotFoundError(f"no definition for {type_name} under AMENT_PREFIX_PATH")
+
+
+def _field_types(text: str, pkg: str) -> list[str]:
+    """Non-builtin field types of a .msg text, as ``pkg/Type`` (constants and builtins skipped)."""
+    out = []
+    for line in text.splitlines():
+        tok = line.split("#", 1)[0].split()
+        if len(tok) < 2 or "=" in tok[1]:  # blank, or a constant "uint8 NAME=1"
+            continue
+        base = re.sub(r"\[.*\]$", "", re.sub(r"<=\d+", "", tok[0]))
+        if base in _BUILTINS:
+            continue
+        if base == "Header":
+            out.append("std_msgs/Header")
+        elif "/" in base:
+            out.append(base)
+        else:
+            out.append(f"{pkg}/{base}")
+    return out
+
+
+@functools.cache
+def message_definition(type_name: str) -> str:
+    """The full ``ros2msg`` schema text of a message type like ``nav_msgs/msg/Odometry``."""
+    pkg = type_name.split("/")[0]
+    root = _definition_file(type_name)
+    seen: list[str] = []
+    stack = list(_field_types(root, pkg))
+    while stack:
+        dep = stack.pop(0)
+        dep_short = dep.replace("/msg/", "/")
+        if dep_short in seen:
+            continue
+        seen.append(dep_short)
+        stack.extend(_field_types(_definition_file(dep_short), dep_short.split("/")[0]))
+    parts = [root.rstrip("\n")]
+    for dep in seen:
+        parts.append("=" * 80 + f"\nMSG: {dep}\n" + _definition_file(dep).rstrip("\n"))
+    return "\n".join(parts) + "\n"
+
+
+class McapRecorder:
+    """Record all topics visible to ``node`` into ``path``.
+
+    Parameters
+    ----------
+    node : rclpy.node.Node
+        The node that owns the raw subscriptions (its clock stamps log times).
+    path : path-like
+    max_rate_hz : dict
+        Topic name (or suffix, e.g. ``camera/image_raw``) -> max recorded rate; heavy streams are thinned.
+    exclude : iterable of str
+        Topic names or suffixes not to record.
+    """
+
+    def __init__(self, node, path, max_rate_hz=None, exclude=(), compression=True):
+        self.node = node
+        self.path = pathlib.Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_rate_hz = dict(max_rate_hz or {})
+        self.exclude = tuple(exclude)
+        try:
+            self._fh = open(self.path, "wb")
+            self._writer = Writer(self._fh, compression=CompressionType.ZSTD if compression else CompressionType.NONE)
+            self._writer.start(profile="ros2", library="agricare")
+        except OSError as exc:
+            raise RecorderError(f"cannot write {self.path}: {exc}") from exc
+        self._schemas: dict[str, int] = {}
+        self._channels: dict[str, int] = {}
+        self._subs = {}
+        self._last_t: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self.types: dict[str, str] = {}
+        self.skipped: dict[str, str] = {}
+        self.error: str | None = None
+        self._closed = False
+
+    def _rate_for(self, topic):
+        for key, hz in self.max_rate_hz.items():
+            if topic == key or topic.endswith("/" + key.lstrip("/")):
+                return float(hz)
+        return None
+
+    def _excluded(self, topic):
+        return any(topic == e or topic.endswith("/" + e.lstrip("/")) for e in self.exclude)
+
+    def discover(self) -> int:
+        """Subscribe to topics that appeared since the last call. Returns the number of new topics."""
+        new = 0
+        for topic, types in self.node.get_topic_names_and_types():
+            if topic in self._subs or topic in self.skipped or self._excluded(topic):
+                continue
+            type_name = types[0]
+            try:
+                text = message_definition(type_name)
+                msg_cls = _import_type(type_name)
+            except (FileNotFoundError, ImportError, AttributeError) as exc:
+                self.skipped[topic] = str(exc)
+                continue
+            qos = self._qos_for(topic)
+            schema_name = type_name.replace("/msg/", "/")
+            if schema_name not in self._schemas:
+                self._schemas[schema_name] = self._writer.register_schema(
+                    name=type_name, encoding="ros2msg", data=text.encode())
+            self._channels[topic] = self._writer.register_channel(
+                topic=topic, message_encoding="cdr", schema_id=self._schemas[schema_name],
+                metadata={"offered_qos_profiles": ""})
+            self.types[topic] = type_name
+            self.counts[topic] = 0
+            self._subs[topic] = self.node.create_subscription(
+                msg_cls, topic, functools.partial(self._on_msg, topic), qos, raw=True)
+            new += 1
+        return new
+
+    def _qos_for(self, topic):
+        infos = self.node.get_publishers_info_by_topic(topic)
+        reliable = bool(infos) and all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos)
+        latched = bool(infos) and any(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
+        return QoSProfile(depth=50,
+                          reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+
+    def _on_msg(self, topic, data: bytes):
+        if self._closed or self.error:
+            return
+        t_ns = self.node.get_clock().now().nanoseconds
+        hz = self._rate_for(topic)
+        if hz:
+            last = self._last_t.get(topic)
+            if last is not None and (t_ns - last) < 1e9 / hz:
+                return
+            self._last_t[topic] = t_ns
+        try:
+            self._writer.add_message(channel_id=self._channels[topic], log_time=t_ns, data=bytes(data),
+                                     publish_time=t_ns, sequence=self.counts[topic])
+        except OSError as exc:  # disk full: stop recording, keep the robot safe, say why
+            self.error = f"recording stopped: {exc}"
+            return
+        self.counts[topic] += 1
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        for sub in self._subs.values():
+            self.node.destroy_subscription(sub)
+        try:
+            self._writer.finish()
+        except OSError as exc:
+            self.error = self.error or f"cannot finish MCAP: {exc}"
+        finally:
+            self._fh.close()
+
+    def stats(self) -> dict:
+        return {"file": str(self.path), "topics": dict(sorted(self.counts.items())),
+                "types": dict(sorted(self.types.items())), "skipped": self.skipped, "error": self.error,
+                "bytes": self.path.stat().st_size if self.path.exists() else 0, "closed_at_wall": time.time()}
+
+
+def _import_type(type_name: str):
+    import importlib
+
+    pkg, kind, name = type_name.split("/")
+    return getattr(importlib.import_module(f"{pkg}.{kind}"), name)

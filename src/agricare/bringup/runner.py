@@ -1,0 +1,436 @@
+"""The embedded runner behind ``agricare run``: the scenario's whole graph on simulated time.
+
+In-process mode builds every node in one process on one executor; the simulator node runs in external
+drive mode and the runner steps it (fixed dt), then lets the executor deliver what became due, so the
+graph runs as fast as the machine allows and never sleeps on the wall clock. Multi-process mode starts one
+process per node (as ``ros2 launch`` would) and paces the simulator at a real-time factor.
+
+Every run records an MCAP of all topics (``recording.mcap``), writes ``summary.json`` and, through
+:mod:`agricare.bringup.report`, PNG plots. Ctrl-C stops the graph: every node's ``on_shutdown`` runs (the
+safety supervisor and the simulator zero the velocity), the recording is closed cleanly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import rclpy
+import yaml
+from rclpy.parameter import Parameter
+
+from agricare.bringup.graph import Graph, GraphError, NodeSpec, node_class
+
+DONE_STATES = ("done", "completed", "succeeded")
+FAILED_STATES = ("failed", "aborted", "error")
+
+
+def to_parameters(params: dict) -> list[Parameter]:
+    out = []
+    for k, v in params.items():
+        if isinstance(v, (list, tuple)):
+            if not v:
+                continue  # an empty list has no type: keep the node's default
+            if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) and \
+                    any(isinstance(x, float) for x in v):
+                v = [float(x) for x in v]
+            v = list(v)
+        elif v is None:
+            continue
+        out.append(Parameter(k, value=v))
+    return out
+
+
+def _ros_args(spec: NodeSpec) -> list[str]:
+    args = ["--ros-args", "-r", f"__node:={spec.name}"]
+    remap = dict(spec.remap)
+    if spec.robot:
+        remap.setdefault("/tf", "tf")
+        remap.setdefault("/tf_static", "tf_static")
+    for src, dst in remap.items():
+        args += ["-r", f"{src}:={dst}"]
+    return args
+
+
+@dataclasses.dataclass
+class RunResult:
+    sim_time_s: float
+    wall_time_s: float
+    stopped_because: str
+    missions: dict
+    violations: list
+    summary_path: pathlib.Path | None
+    exit_code: int
+
+
+class EmbeddedRunner:
+    """Build and run a scenario graph in this process.
+
+    Parameters
+    ----------
+    graph : Graph
+    out_dir : path-like or None
+        Where recording.mcap and summary.json go; None records nothing.
+    seed : int
+    max_sim_s : float or None
+        Overrides ``run.max_sim_s`` of the scenario.
+    until_done : bool
+        Stop as soon as every mission reports done or failed.
+    progress : callable or None
+        Called with one line of progress text every ``progress_period_s`` of simulated time.
+    """
+
+    def __init__(self, graph: Graph, out_dir=None, seed: int = 0, max_sim_s=None, until_done=True,
+                 progress=print, progress_period_s: float = 10.0, domain_id: int | None = None,
+                 record: bool | None = None):
+        self.graph = graph
+        self.out_dir = pathlib.Path(out_dir) if out_dir else None
+        self.seed = int(seed)
+        self.max_sim_s = float(max_sim_s if max_sim_s is not None else graph.run.max_sim_s)
+        self.until_done = until_done
+        self.progress = progress
+        self.progress_period_s = progress_period_s
+        self.record = graph.run.record if record is None else record
+        self.context = rclpy.context.Context()
+        self.domain_id = domain_id
+        self.nodes = {}
+        self.sim = None
+        self.monitor = None
+        self.recorder = None
+        self.mission_status: dict[str, dict] = {}
+        self.safety_states: dict[str, str] = {}
+        self._interrupted = False
+
+    # ------------------------------------------------------------------ build
+    def build(self):
+        kwargs = {"domain_id": self.domain_id} if self.domain_id is not None else {}
+        rclpy.init(context=self.context, **kwargs)
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.executor = SingleThreadedExecutor(context=self.context)
+        common = dict(context=self.context, start_parameter_services=False, enable_rosout=False)
+        sim_cls = node_class("sim_node")
+        self.sim = sim_cls(parameter_overrides=to_parameters({
+            "scenario_file": str(self.graph.scenario_file), "seed": self.seed,
+            "step_dt_s": float(self.graph.run.step_dt_s), "drive_mode": "external"}), **common)
+        self.executor.add_node(self.sim)
+        for spec in self.graph.nodes:
+            cls = node_class(spec.node)
+            params = dict(spec.params)
+            params["use_sim_time"] = True
+            try:
+                node = cls(namespace=spec.namespace or "/", cli_args=_ros_args(spec),
+                           parameter_overrides=to_parameters(params), **common)
+            except GraphError:
+                raise
+            except Exception as exc:
+                raise GraphError(f"{spec.fqn}: failed to start: {exc}") from exc
+            self.nodes[spec.fqn] = node
+            self.executor.add_node(node)
+        self._build_monitor(common)
+
+    def _build_monitor(self, common):
+        from rclpy.node import Node
+
+        self.monitor = Node("agricare_runner", parameter_overrides=[Parameter("use_sim_time", value=True)],
+                            **common)
+        self.executor.add_node(self.monitor)
+        try:
+            from agricare_interfaces.msg import MissionStatus, SafetyState
+        except ImportError:  # pragma: no cover - interfaces are built by make venv
+            MissionStatus = SafetyState = None
+        from agricare.ros.qos import RELIABLE_QOS
+
+        for robot in self.graph.robots:
+            if MissionStatus is not None:
+                self.monitor.create_subscription(
+                    MissionStatus, f"/{robot}/mission/status",
+                    lambda m, r=robot: self._on_status(r, m), RELIABLE_QOS)
+                self.monitor.create_subscription(
+                    SafetyState, f"/{robot}/safety/state",
+                    lambda m, r=robot: self.safety_states.__setitem__(r, m.reason or str(m.state)), RELIABLE_QOS)
+        if self.out_dir is not None and self.record:
+            from agricare.bringup.recorder import McapRecorder
+
+            self.recorder = McapRecorder(self.monitor, self.out_dir / "recording.mcap",
+                                         max_rate_hz=self.graph.run.record_max_rate_hz,
+                                         exclude=self.graph.run.record_exclude)
+
+    def _on_status(self, robot, msg):
+        detail = msg.detail
+        try:
+            detail = json.loads(detail) if detail.strip().startswith("{") else detail
+        except ValueError:
+            pass
+        self.mission_status[robot] = {"mission": msg.mission, "state": msg.state, "progress": msg.progress,
+                                      "detail": detail}
+
+    # ------------------------------------------------------------------ run
+    def sim_time(self) -> float:
+        return float(self.sim.world.t_s)
+
+    def _missions_finished(self) -> bool:
+        expected = {s.robot for s in self.graph.nodes if s.robot and "mission" in s.node}
+        if not expected:
+            return False
+        return all(self.mission_status.get(r, {}).get("state", "").lower() in DONE_STATES + FAILED_STATES
+                   for r in expected)
+
+    def spin_some(self, n: int):
+        for _ in range(n):
+            self.executor.spin_once(timeout_sec=0.0)
+
+    def run(self) -> RunResult:
+        if self.sim is None:
+            self.build()
+        wall0 = time.monotonic()
+        next_progress = 0.0
+        next_discover = 0.0
+        reason = "max_sim_s"
+        spins = max(4, len(self.nodes) + 2)
+        old_handler = signal.getsignal(signal.SIGINT)
+        try:
+            while True:
+                t = self.sim_time()
+                if t >= self.max_sim_s:
+                    break
+                if self._interrupted:
+                    reason = "interrupted"
+                    break
+                self.sim.step_once()
+                self.spin_some(spins)
+                if self.recorder is not None and t >= next_discover:
+                    self.recorder.discover()
+                    next_discover = t + (0.5 if t < 5.0 else 5.0)
+                if t >= next_progress:
+                    self._print_progress(t, time.monotonic() - wall0)
+                    next_progress = t + self.progress_period_s
+                if self.until_done and self._missions_finished():
+                    reason = "missions finished"
+                    break
+                if self.recorder is not None and self.recorder.error:
+                    reason = self.recorder.error
+                    break
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        finally:
+            signal.signal(signal.SIGINT, old_handler)
+            wall = time.monotonic() - wall0
+            self._stop()
+        return self._finish(reason, wall)
+
+    def _print_progress(self, t, wall):
+        if not self.progress:
+            return
+        rtf = t / wall if wall > 0 else 0.0
+        parts = []
+        for robot in self.graph.robots:
+            st = self.mission_status.get(robot)
+            if st:
+                parts.append(f"{robot}: {st['state']} {100 * st['progress']:.0f}%")
+        self.progress(f"[sim {t:7.1f} s | {rtf:5.1f}x real time] " + (" | ".join(parts) or "running"))
+
+    def _stop(self):
+        """Zero every robot's velocity and give the graph a moment to pass it on."""
+        for node in list(self.nodes.values()) + [self.sim]:
+            hook = getattr(node, "on_shutdown", None)
+            if callable(hook):
+                try:
+                    hook()
+                except Exception as exc:  # keep shutting down the rest
+                    print(f"warning: {node.get_name()}.on_shutdown failed: {exc}", file=sys.stderr)
+        try:
+            for _ in range(3):
+                self.sim.step_once()
+                self.spin_some(len(self.nodes) + 2)
+        except Exception:
+            pass
+
+    def world_summary(self) -> dict:
+        fn = getattr(self.sim.world, "summary", None)
+        return fn() if callable(fn) else {}
+
+    def violations(self) -> list:
+        w = self.sim.world
+        out = []
+        for kind, events in (("contact", getattr(w, "contacts", None)),
+                             ("boundary", getattr(w, "boundary_violations", None))):
+            for ev in events or []:
+                out.append({"kind": kind, **(dataclasses.asdict(ev) if dataclasses.is_dataclass(ev) else {"what": str(ev)})})
+        return out
+
+    def _finish(self, reason, wall) -> RunResult:
+        t = self.sim_time()
+        violations = self.violations()
+        failed = [r for r, st in self.mission_status.items() if st.get("state", "").lower() in FAILED_STATES]
+        code = 0
+        if reason == "interrupted":
+            code = 130
+        elif failed or violations:
+            code = 1
+        elif self.until_done and not self._missions_finished() and any("mission" in s.node
+                                                                       for s in self.graph.nodes):
+            code = 1
+            reason = f"{reason} before the missions finished"
+        summary_path = None
+        rec_stats = None
+        if self.recorder is not None:
+            self.recorder.close()
+            rec_stats = self.recorder.stats()
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            summary = {
+                "scenario": self.graph.name, "scenario_file": str(self.graph.scenario_file), "seed": self.seed,
+                "sim_time_s": round(t, 3), "wall_time_s": round(wall, 3),
+                "real_time_factor": round(t / wall, 2) if wall > 0 else None,
+                "stopped_because": reason, "exit_code": code,
+                "missions": self.mission_status, "safety_last_state": self.safety_states,
+                "violations": violations, "world": _jsonable(self.world_summary()),
+                "recording": rec_stats,
+            }
+            summary_path = self.out_dir / "summary.json"
+            summary_path.write_text(json.dumps(summary, indent=2, default=_json_default))
+            self._save_world_artifacts()
+        return RunResult(t, wall, reason, self.mission_status, violations, summary_path, code)
+
+    def _save_world_artifacts(self):
+        fn = getattr(self.sim.world, "save_artifacts", None)
+        if callable(fn):
+            try:
+                fn(self.out_dir)
+            except Exception as exc:
+                print(f"warning: could not save world artifacts: {exc}", file=sys.stderr)
+
+    def shutdown(self):
+        for node in list(self.nodes.values()):
+            try:
+                node.destroy_node()
+            except Exception:
+                pass
+        for n in (self.sim, self.monitor):
+            if n is not None:
+                try:
+                    n.destroy_node()
+                except Exception:
+                    pass
+        try:
+            self.executor.shutdown()
+        except Exception:
+            pass
+        self.context.try_shutdown()
+
+    def interrupt(self, *_):
+        self._interrupted = True
+
+
+def _json_default(o):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:
+        pass
+    if dataclasses.is_dataclass(o):
+        return dataclasses.asdict(o)
+    if isinstance(o, pathlib.Path):
+        return str(o)
+    return str(o)
+
+
+def _jsonable(d):
+    return json.loads(json.dumps(d, default=_json_default, allow_nan=True))
+
+
+# ---------------------------------------------------------------------------------------------- multiprocess
+def write_params_file(spec: NodeSpec, directory: pathlib.Path) -> pathlib.Path:
+    params = dict(spec.params)
+    params["use_sim_time"] = True
+    f = directory / f"{spec.fqn.strip('/').replace('/', '__')}.yaml"
+    f.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}, sort_keys=True))
+    return f
+
+
+def process_command(spec: NodeSpec, params_file: pathlib.Path) -> list[str]:
+    """Command line of one node process, the same ``ros2 run`` would execute."""
+    code = f"import sys; from agricare.nodes.{spec.node} import main; sys.exit(main())"
+    cmd = [sys.executable, "-c", code] + _ros_args(spec)
+    if spec.namespace:
+        cmd += ["-r", f"__ns:={spec.namespace}"]
+    cmd += ["--params-file", str(params_file)]
+    return cmd
+
+
+def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_factor=1.0, progress=print,
+                     until_done=True) -> RunResult:
+    """One process per node; the simulator (with the recorder) runs here, paced at ``real_time_factor``."""
+    runner = EmbeddedRunner(graph, out_dir, seed, max_sim_s, until_done, progress)
+    procs = []
+    with tempfile.TemporaryDirectory(prefix="agricare_params_") as tmp:
+        env = dict(os.environ)
+        for spec in graph.nodes:
+            f = write_params_file(spec, pathlib.Path(tmp))
+            procs.append((spec, subprocess.Popen(process_command(spec, f), env=env)))
+        saved = graph.nodes
+        graph.nodes = []  # this process runs only the simulator and the monitor
+        try:
+            runner.build()
+            wall0 = time.monotonic()
+            step = graph.run.step_dt_s
+            reason = "max_sim_s"
+            limit = runner.max_sim_s
+            try:
+                while runner.sim_time() < limit:
+                    runner.sim.step_once()
+                    runner.spin_some(8)
+                    if runner.recorder is not None and int(runner.sim_time() / step) % 50 == 0:
+                        runner.recorder.discover()
+                    if until_done and runner._missions_finished_mp(saved):
+                        reason = "missions finished"
+                        break
+                    dead = [s.fqn for s, p in procs if p.poll() not in (None, 0)]
+                    if dead:
+                        reason = f"node process(es) died: {', '.join(dead)}"
+                        break
+                    if real_time_factor > 0:
+                        ahead = runner.sim_time() / real_time_factor - (time.monotonic() - wall0)
+                        if ahead > 0:
+                            time.sleep(min(ahead, 0.05))
+            except KeyboardInterrupt:
+                reason = "interrupted"
+            wall = time.monotonic() - wall0
+        finally:
+            for _, p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)
+            for _, p in procs:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            graph.nodes = saved
+        runner._stop()
+        result = runner._finish(reason, wall)
+        runner.shutdown()
+        return result
+
+
+def _missions_finished_mp(self, specs) -> bool:
+    expected = {s.robot for s in specs if s.robot and "mission" in s.node}
+    return bool(expected) and all(
+        self.mission_status.get(r, {}).get("state", "").lower() in DONE_STATES + FAILED_STATES for r in expected)
+
+
+EmbeddedRunner._missions_finished_mp = _missions_finished_mp
+
+__all__ = ["EmbeddedRunner", "RunResult", "run_multiprocess", "to_parameters", "GraphError", "math"]

@@ -1,0 +1,74 @@
+"""agricare run: run a scenario's node graph in the embedded simulator."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+from agricare.cli import CliError
+
+COMMAND = "run"
+HELP = "run a scenario (config/scenarios/*.yaml) in the embedded simulator, record MCAP, write a report"
+
+
+def add_arguments(p):
+    p.add_argument("scenario", help="scenario YAML (path, or a name in config/scenarios/)")
+    p.add_argument("--out", default=None, help="output directory (default out/<scenario name>)")
+    p.add_argument("--until-done", action="store_true", help="stop when every mission is done or failed")
+    p.add_argument("--max-sim-s", type=float, default=None, help="simulated seconds to run at most")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--multiprocess", action="store_true", help="one process per node (as ros2 launch)")
+    p.add_argument("--real-time-factor", type=float, default=1.0, help="pace of --multiprocess (0 = max)")
+    p.add_argument("--no-record", action="store_true", help="do not write recording.mcap")
+    p.add_argument("--no-report", action="store_true", help="do not make PNG plots")
+
+
+def run_scenario(scenario, out=None, until_done=False, max_sim_s=None, seed=0, multiprocess=False,
+                 real_time_factor=1.0, record=True, report=True, progress=print):
+    from agricare.bringup.graph import GraphError, load_graph
+
+    try:
+        graph = load_graph(scenario)
+        from agricare.core.sim.scenarios import ScenarioError, load_scenario
+
+        load_scenario(graph.scenario_file)
+    except (GraphError, ScenarioError) as exc:
+        raise CliError(str(exc)) from exc
+    out_dir = pathlib.Path(out) if out else pathlib.Path("out") / graph.name
+    if not record:
+        graph.run.record = False
+    from agricare.bringup.runner import EmbeddedRunner, run_multiprocess
+
+    progress(f"agricare run: {graph.name} ({len(graph.nodes)} nodes, robots: {', '.join(graph.robots)}) "
+             f"-> {out_dir}")
+    if multiprocess:
+        result = run_multiprocess(graph, out_dir, seed, max_sim_s, real_time_factor, progress, until_done)
+    else:
+        runner = EmbeddedRunner(graph, out_dir, seed, max_sim_s, until_done, progress)
+        try:
+            runner.build()
+        except GraphError as exc:
+            runner.shutdown()
+            raise CliError(str(exc)) from exc
+        try:
+            result = runner.run()
+        finally:
+            runner.shutdown()
+    if report and result.summary_path and (out_dir / "recording.mcap").exists():
+        from agricare.bringup.report import make_report
+
+        written = make_report(out_dir)
+        progress("plots: " + ", ".join(pathlib.Path(p).name for p in written.values()))
+    progress(f"agricare run: {graph.name}: {result.stopped_because} at sim {result.sim_time_s:.1f} s "
+             f"({result.wall_time_s:.1f} s wall), exit code {result.exit_code}")
+    if result.summary_path:
+        progress(f"summary: {result.summary_path}")
+    return result
+
+
+def run(args) -> int:
+    result = run_scenario(args.scenario, args.out, args.until_done, args.max_sim_s, args.seed, args.multiprocess,
+                          args.real_time_factor, not args.no_record, not args.no_report)
+    if result.violations:
+        print("safety / boundary violations:\n" + json.dumps(result.violations[:10], indent=1, default=str))
+    return result.exit_code
