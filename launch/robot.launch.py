@@ -14,4 +14,5 @@ from _common import common_arguments, nodes_from_scenario  # noqa: E402
 
 
 def generate_launch_description():
-    return LaunchDescription(common_arguments("robot_care_shuttle.yaml", use_sim_time="false") + [nodes_from_scenario(include_sim=False)])
+    return LaunchDescription(common_arguments("robot_care_shuttle.yaml", use_sim_time="false")
+                             + [nodes_from_scenario(include_sim=False)])

@@ -264,7 +264,8 @@ class EmbeddedRunner:
         for kind, events in (("contact", getattr(w, "contacts", None)),
                              ("boundary", getattr(w, "boundary_violations", None))):
             for ev in events or []:
-                out.append({"kind": kind, **(dataclasses.asdict(ev) if dataclasses.is_dataclass(ev) else {"what": str(ev)})})
+                fields = dataclasses.asdict(ev) if dataclasses.is_dataclass(ev) else {"what": str(ev)}
+                out.append({"kind": kind, **fields})
         return out
 
     def _finish(self, reason, wall) -> RunResult:
