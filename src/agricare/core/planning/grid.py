@@ -152,7 +152,7 @@ def save_map(grid_map: OccupancyMap, yaml_path, image_name: str | None = None) -
         raise OSError(f"cannot write {path.parent / image_name}")
     meta = {"image": image_name, "mode": "trinary", "resolution": float(grid_map.resolution_m),
             "origin": [grid_map.origin_xy[0], grid_map.origin_xy[1], 0.0], "negate": 0,
-            "occupied_thresh": 0.65, "free_thresh": 0.25}
+            "occupied_thresh": 0.65, "free_thresh": 0.196}
     path.write_text(yaml.safe_dump(meta, sort_keys=False))
     return path
 

@@ -1,0 +1,358 @@
+"""2-D Monte-Carlo localisation on an occupancy map (likelihood-field sensor model, AMCL-style).
+
+- Motion: odometry model (rotation, translation, rotation with noises ``alpha1..alpha4``) applied to every
+  particle with the change of the ``odom -> base_link`` pose.
+- Sensor: likelihood field. A distance-to-nearest-obstacle field of the map (OpenCV distance transform,
+  bilinear lookup) gives ``p(z) = z_hit * N(d; 0, sigma_hit) + z_rand / max_range`` per beam end point;
+  beams are sub-sampled to ``max_beams`` and the summed log-likelihood is scaled by ``likelihood_gain``
+  (beams are not independent).
+- Resampling: low-variance (systematic) when the effective sample size drops below ``resample_ratio * N``;
+  the particle count adapts by KLD (bins of ``kld_bin_xy_m`` x ``kld_bin_yaw_rad``) between
+  ``min_particles`` and ``max_particles``.
+- The estimate is the weighted mean; ``T_map_odom`` follows from it and the odometry pose.
+
+Everything is vectorised numpy; the filter never reads a clock and takes a seed.
+Run ``python -m agricare.core.localization.particle_filter`` for a demo in the town map.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from agricare.core.geometry import se2_compose, se2_inverse, wrap_angle
+from agricare.core.planning.grid import OccupancyMap
+
+
+@dataclass(frozen=True)
+class ParticleFilterParams:
+    """Parameters of :class:`ParticleFilter` and ``map_localizer_node``."""
+
+    map_frame: str = "map"
+    odom_frame: str = "odom"
+    base_frame: str = "base_link"
+    map_yaml: str = ""
+    min_particles: int = 300
+    max_particles: int = 3000
+    kld_err: float = 0.05
+    kld_z: float = 2.33
+    kld_bin_xy_m: float = 0.5
+    kld_bin_yaw_rad: float = 0.17
+    alpha1: float = 0.05   # rotation noise from rotation
+    alpha2: float = 0.02   # rotation noise from translation (rad per m)
+    alpha3: float = 0.05   # translation noise from translation
+    alpha4: float = 0.02   # translation noise from rotation (m per rad)
+    sigma_hit_m: float = 0.15
+    z_hit: float = 0.9
+    z_rand: float = 0.1
+    max_range_m: float = 30.0
+    max_beams: int = 60
+    likelihood_gain: float = 0.5
+    laser_pose_in_base: tuple[float, ...] = (0.0, 0.0, 0.0)
+    update_min_distance_m: float = 0.05
+    update_min_angle_rad: float = 0.03
+    resample_ratio: float = 0.5
+    initial_std_xy_m: float = 1.0
+    initial_std_yaw_rad: float = 0.35
+    seed: int = 0
+    transform_tolerance_s: float = 0.1
+
+    def __post_init__(self):
+        for name in ("map_frame", "odom_frame", "base_frame"):
+            v = getattr(self, name)
+            if not isinstance(v, str) or not v.strip() or v.startswith("/") or " " in v:
+                raise ValueError(f"{name} must be a non-empty frame id without '/' or spaces, got {v!r}")
+        if len({self.map_frame, self.odom_frame, self.base_frame}) != 3:
+            raise ValueError("map_frame, odom_frame and base_frame must be three different frames")
+        if not (isinstance(self.min_particles, int) and 10 <= self.min_particles <= self.max_particles):
+            raise ValueError("min_particles must be an integer >= 10 and <= max_particles")
+        if self.max_beams < 3:
+            raise ValueError("max_beams must be >= 3")
+        for name in ("kld_err", "kld_z", "kld_bin_xy_m", "kld_bin_yaw_rad", "sigma_hit_m", "max_range_m",
+                     "likelihood_gain", "initial_std_xy_m", "initial_std_yaw_rad"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+        for name in ("alpha1", "alpha2", "alpha3", "alpha4", "z_hit", "z_rand", "update_min_distance_m",
+                     "update_min_angle_rad", "transform_tolerance_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.z_hit + self.z_rand <= 0:
+            raise ValueError("z_hit + z_rand must be > 0")
+        if not 0 < self.resample_ratio <= 1:
+            raise ValueError("resample_ratio must be in (0, 1]")
+        lp = np.asarray(self.laser_pose_in_base, dtype=float)
+        if lp.shape != (3,) or not np.all(np.isfinite(lp)):
+            raise ValueError("laser_pose_in_base must be 3 finite numbers [x, y, yaw]")
+
+
+class LikelihoodField:
+    """Per-cell distance to the nearest occupied cell (m) with bilinear lookup.
+
+    Parameters
+    ----------
+    grid_map : OccupancyMap
+    max_distance_m : float
+        Distances are clipped here (beyond a few sigma the likelihood is flat anyway).
+    """
+
+    def __init__(self, grid_map: OccupancyMap, max_distance_m: float = 2.0):
+        self.grid = grid_map
+        free = (~grid_map.occupied).astype(np.uint8)
+        if grid_map.occupied.any():
+            d = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * grid_map.resolution_m
+        else:
+            d = np.full(free.shape, max_distance_m, dtype=np.float32)
+        self.max_distance_m = float(max_distance_m)
+        self.dist_m = np.minimum(d, max_distance_m).astype(np.float32)
+        self._ox, self._oy = grid_map.origin_xy
+        self._inv_res = 1.0 / grid_map.resolution_m
+
+    def distance(self, x, y) -> np.ndarray:
+        """Distance (same shape as x) to the nearest obstacle; ``max_distance_m`` outside the map."""
+        fx = (np.asarray(x) - self._ox) * self._inv_res - 0.5
+        fy = (np.asarray(y) - self._oy) * self._inv_res - 0.5
+        h, w = self.dist_m.shape
+        inside = (fx >= 0) & (fy >= 0) & (fx < w - 1) & (fy < h - 1)
+        fxc = np.where(inside, fx, 0.0)
+        fyc = np.where(inside, fy, 0.0)
+        x0 = fxc.astype(np.int64)
+        y0 = fyc.astype(np.int64)
+        ax = (fxc - x0).astype(np.float32)
+        ay = (fyc - y0).astype(np.float32)
+        d = self.dist_m
+        v = (d[y0, x0] * (1 - ax) * (1 - ay) + d[y0, x0 + 1] * ax * (1 - ay)
+             + d[y0 + 1, x0] * (1 - ax) * ay + d[y0 + 1, x0 + 1] * ax * ay)
+        return np.where(inside, v, self.max_distance_m)
+
+
+class ParticleFilter:
+    """Monte-Carlo localisation.
+
+    Parameters
+    ----------
+    grid_map : OccupancyMap
+    params : ParticleFilterParams
+    """
+
+    def __init__(self, grid_map: OccupancyMap, params: ParticleFilterParams | None = None):
+        self.p = params or ParticleFilterParams()
+        self.grid = grid_map
+        self.field = LikelihoodField(grid_map, max(4.0 * self.p.sigma_hit_m, 1.0))
+        self.rng = np.random.default_rng(self.p.seed)
+        self.particles = np.zeros((0, 3))
+        self.log_w = np.zeros(0)
+        self._last_odom = None        # odom pose at the last motion update
+        self._odom_since_update = np.zeros(2)
+        self.updates = 0
+        self.resamples = 0
+
+    @property
+    def initialized(self) -> bool:
+        return len(self.particles) > 0
+
+    # ------------------------------------------------------------------ init
+    def initialize(self, pose_in_map, cov_xyyaw=None, n: int | None = None):
+        """Draw particles around a pose.
+
+        Parameters
+        ----------
+        pose_in_map : array_like (3,)
+        cov_xyyaw : array_like (3, 3), optional
+            Covariance of x, y, yaw; unknown / non-positive -> ``initial_std_*`` parameters.
+        """
+        pose = np.asarray(pose_in_map, dtype=float).reshape(3)
+        if not np.all(np.isfinite(pose)):
+            raise ValueError("initial pose must be finite")
+        cov = None if cov_xyyaw is None else np.asarray(cov_xyyaw, dtype=float).reshape(3, 3)
+        if cov is None or not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+            cov = np.diag([self.p.initial_std_xy_m ** 2, self.p.initial_std_xy_m ** 2,
+                           self.p.initial_std_yaw_rad ** 2])
+        cov = 0.5 * (cov + cov.T)
+        try:
+            L = np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            L = np.diag(np.sqrt(np.abs(np.diag(cov))))
+        n = n or self.p.max_particles
+        parts = pose + self.rng.standard_normal((n, 3)) @ L.T
+        parts[:, 2] = wrap_angle(parts[:, 2])
+        self.particles = parts
+        self.log_w = np.full(n, -math.log(n))
+        self._odom_since_update[:] = 0.0
+
+    # ---------------------------------------------------------------- motion
+    def motion_update(self, odom_pose):
+        """Move the particles by the change of the odometry pose ``[x, y, yaw]`` (odom frame)."""
+        odom_pose = np.asarray(odom_pose, dtype=float).reshape(3)
+        if not np.all(np.isfinite(odom_pose)):
+            raise ValueError("odometry pose must be finite")
+        if self._last_odom is None or not self.initialized:
+            self._last_odom = odom_pose
+            return
+        delta = se2_compose(se2_inverse(self._last_odom), odom_pose)   # motion in the old base frame
+        self._last_odom = odom_pose
+        trans = math.hypot(delta[0], delta[1])
+        rot1 = math.atan2(delta[1], delta[0]) if trans > 1e-4 else 0.0
+        if abs(wrap_angle(rot1)) > math.pi / 2:           # reversing: keep the rotations small
+            rot1 = wrap_angle(rot1 + math.pi)
+            trans = -trans
+        rot2 = wrap_angle(delta[2] - rot1)
+        a1, a2, a3, a4 = self.p.alpha1, self.p.alpha2, self.p.alpha3, self.p.alpha4
+        n = len(self.particles)
+        r1a, r2a = min(abs(rot1), abs(wrap_angle(rot1 - math.pi))), abs(rot2)
+        sd_r1 = math.sqrt(a1 * r1a ** 2 + a2 * trans ** 2)
+        sd_t = math.sqrt(a3 * trans ** 2 + a4 * (r1a ** 2 + r2a ** 2))
+        sd_r2 = math.sqrt(a1 * r2a ** 2 + a2 * trans ** 2)
+        rng = self.rng
+        h_r1 = rot1 + sd_r1 * rng.standard_normal(n)
+        h_t = trans + sd_t * rng.standard_normal(n)
+        h_r2 = rot2 + sd_r2 * rng.standard_normal(n)
+        th = self.particles[:, 2] + h_r1
+        self.particles[:, 0] += h_t * np.cos(th)
+        self.particles[:, 1] += h_t * np.sin(th)
+        self.particles[:, 2] = wrap_angle(th + h_r2)
+        self._odom_since_update += (abs(trans), abs(delta[2]))
+
+    # ---------------------------------------------------------------- sensor
+    def sensor_update(self, ranges_m, angles_rad, force: bool = False) -> bool:
+        """Weight the particles with one scan.
+
+        Parameters
+        ----------
+        ranges_m, angles_rad : array_like (B,)
+            Ranges and beam angles in the laser frame; non-finite or out-of-range beams are skipped.
+        force : bool
+            Update even if the robot has not moved ``update_min_*`` since the last update.
+
+        Returns
+        -------
+        bool
+            True when the update ran.
+        """
+        if not self.initialized:
+            return False
+        moved_d, moved_a = self._odom_since_update
+        if not force and self.updates > 0 and moved_d < self.p.update_min_distance_m \
+                and moved_a < self.p.update_min_angle_rad:
+            return False
+        r = np.asarray(ranges_m, dtype=float).ravel()
+        a = np.asarray(angles_rad, dtype=float).ravel()
+        if r.shape != a.shape:
+            raise ValueError("ranges and angles must have the same length")
+        ok = np.isfinite(r) & np.isfinite(a) & (r > 0.05) & (r < self.p.max_range_m)
+        if np.count_nonzero(ok) < 3:
+            return False
+        r, a = r[ok], a[ok]
+        if len(r) > self.p.max_beams:
+            idx = np.linspace(0, len(r) - 1, self.p.max_beams).round().astype(int)
+            r, a = r[idx], a[idx]
+        lx, ly, lyaw = (float(v) for v in self.p.laser_pose_in_base)
+        bx = lx + r * np.cos(lyaw + a)   # end points in base_link (B,)
+        by = ly + r * np.sin(lyaw + a)
+        P = self.particles
+        c, s = np.cos(P[:, 2])[:, None], np.sin(P[:, 2])[:, None]
+        ex = P[:, 0:1] + c * bx[None, :] - s * by[None, :]
+        ey = P[:, 1:2] + s * bx[None, :] + c * by[None, :]
+        d = self.field.distance(ex, ey)
+        sig2 = 2.0 * self.p.sigma_hit_m ** 2
+        pz = self.p.z_hit * np.exp(-(d * d) / sig2) + self.p.z_rand / self.p.max_range_m
+        ll = np.log(pz).sum(axis=1) * self.p.likelihood_gain
+        self.log_w = self.log_w + ll
+        self.log_w -= _logsumexp(self.log_w)
+        self._odom_since_update[:] = 0.0
+        self.updates += 1
+        if self.effective_sample_size() < self.p.resample_ratio * len(self.particles):
+            self.resample()
+        return True
+
+    def effective_sample_size(self) -> float:
+        w = np.exp(self.log_w)
+        return float(1.0 / np.sum(w * w))
+
+    def resample(self):
+        """Low-variance resampling to a KLD-bounded particle count."""
+        n_target = self._kld_count()
+        w = np.exp(self.log_w)
+        w /= w.sum()
+        positions = (self.rng.random() + np.arange(n_target)) / n_target
+        idx = np.searchsorted(np.cumsum(w), positions, side="right")
+        idx = np.minimum(idx, len(w) - 1)
+        self.particles = self.particles[idx].copy()
+        self.log_w = np.full(n_target, -math.log(n_target))
+        self.resamples += 1
+
+    def _kld_count(self) -> int:
+        w = np.exp(self.log_w)
+        sig = w > (1e-3 / len(w))
+        P = self.particles[sig]
+        bins = np.column_stack([np.floor(P[:, 0] / self.p.kld_bin_xy_m), np.floor(P[:, 1] / self.p.kld_bin_xy_m),
+                                np.floor((P[:, 2] + math.pi) / self.p.kld_bin_yaw_rad)])
+        k = len(np.unique(bins, axis=0)) if len(bins) else 1
+        if k <= 1:
+            return self.p.min_particles
+        a = 2.0 / (9.0 * (k - 1))
+        n = (k - 1) / (2.0 * self.p.kld_err) * (1.0 - a + math.sqrt(a) * self.p.kld_z) ** 3
+        return int(np.clip(math.ceil(n), self.p.min_particles, self.p.max_particles))
+
+    # -------------------------------------------------------------- estimate
+    def estimate(self):
+        """Weighted mean pose (3,) and covariance (3, 3) of the particles."""
+        w = np.exp(self.log_w)
+        w /= w.sum()
+        P = self.particles
+        mx, my = float(w @ P[:, 0]), float(w @ P[:, 1])
+        myaw = math.atan2(float(w @ np.sin(P[:, 2])), float(w @ np.cos(P[:, 2])))
+        d = np.column_stack([P[:, 0] - mx, P[:, 1] - my, wrap_angle(P[:, 2] - myaw)])
+        cov = (d * w[:, None]).T @ d
+        return np.array([mx, my, myaw]), cov
+
+    def converged(self, max_std_xy_m: float = 0.25, max_std_yaw_rad: float = 0.1) -> bool:
+        if not self.initialized:
+            return False
+        _, cov = self.estimate()
+        return bool(math.sqrt(max(cov[0, 0], cov[1, 1])) < max_std_xy_m and math.sqrt(cov[2, 2]) < max_std_yaw_rad)
+
+    def map_to_odom(self, odom_pose=None) -> np.ndarray:
+        """``T_map_odom`` (3,) from the estimate and the odometry pose at the same instant."""
+        odom = self._last_odom if odom_pose is None else np.asarray(odom_pose, dtype=float)
+        est, _ = self.estimate()
+        return se2_compose(est, se2_inverse(odom))
+
+
+def _logsumexp(v):
+    m = float(np.max(v))
+    return m + math.log(float(np.sum(np.exp(v - m))))
+
+
+def _demo():  # pragma: no cover
+    import pathlib
+    import time
+
+    from agricare.core.localization.synthetic import simulate_scan
+    from agricare.core.planning.grid import load_map
+
+    root = pathlib.Path(__file__).resolve().parents[4]
+    m = load_map(root / "config" / "maps" / "town.yaml")
+    pf = ParticleFilter(m, ParticleFilterParams())
+    truth = np.array([60.0, 100.0, 0.0])
+    pf.initialize(truth + [1.5, -1.3, 0.35])
+    pf.motion_update(np.zeros(3))
+    angles = np.linspace(-math.pi, math.pi, 360, endpoint=False)
+    odom = np.zeros(3)
+    for k in range(50):
+        truth = se2_compose(truth, [0.3, 0.0, 0.0])
+        odom = se2_compose(odom, [0.3, 0.0, 0.0])
+        pf.motion_update(odom)
+        t0 = time.perf_counter()
+        pf.sensor_update(simulate_scan(m, truth, angles, 30.0, 0.02, seed=k), angles)
+        dt = time.perf_counter() - t0
+        est, _ = pf.estimate()
+        print(f"{k:2d} err {np.hypot(*(est[:2] - truth[:2])):.3f} m n={len(pf.particles)} {dt * 1e3:.1f} ms")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _demo()
