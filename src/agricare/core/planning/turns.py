@@ -1,0 +1,590 @@
+"""Drivable turns with a minimum turning radius: Dubins, curvature-continuous Dubins, Reeds-Shepp.
+
+A path is a list of primitives ``(length_m, kappa_start_1pm, kappa_end_1pm)`` with a *signed* length:
+negative length means the vehicle drives in reverse. Along a primitive the steering curvature changes
+linearly with arc length (constant for arcs and lines, linear for clothoids), and the heading changes by
+``kappa * ds`` with the signed ``ds`` (so a reversing left arc turns the vehicle clockwise).
+
+Formulas: Dubins words from Shkel & Lumelsky (2001, normalised ``alpha, beta, d`` form); Reeds-Shepp
+formulas 8.1 (CSC, same side), 8.2 (CSC, opposite sides) and 8.3 (C|C|C) of Reeds & Shepp (1990) with
+their time-flip / reflection / backwards symmetries; curvature-continuous turns after Fraichard & Scheuer
+(2004): every arc is replaced by an elementary turn clothoid-arc-clothoid whose curvature rate is bounded
+by ``max_curvature_rate_1pm2``, solved for the CSC words numerically (1-D root search).
+
+Poses are ``[x_m, y_m, yaw_rad]`` in any metric frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from agricare.core.geometry import wrap_angle
+
+TWO_PI = 2.0 * math.pi
+
+#: a primitive: (signed length m, curvature at start 1/m, curvature at end 1/m)
+Primitive = tuple[float, float, float]
+
+
+def _mod2pi(a):
+    return np.mod(a, TWO_PI)
+
+
+@dataclass
+class PathSamples:
+    """A sampled path.
+
+    Attributes
+    ----------
+    xy : ndarray, shape (N, 2)
+        Positions, metres.
+    yaw : ndarray, shape (N,)
+        Vehicle heading, radians (not the direction of motion when reversing).
+    kappa : ndarray, shape (N,)
+        Steering curvature, 1/m (positive = steering left).
+    direction : ndarray, shape (N,), int8
+        +1 forward, -1 reverse (direction of the motion arriving at / leaving the sample).
+    length_m : float
+        Driven length (reverse counted positive).
+    """
+
+    xy: np.ndarray
+    yaw: np.ndarray
+    kappa: np.ndarray
+    direction: np.ndarray
+    length_m: float
+
+    @property
+    def n_cusps(self) -> int:
+        d = self.direction
+        return int(np.count_nonzero(d[1:] != d[:-1])) if len(d) > 1 else 0
+
+
+def primitives_length(prims) -> float:
+    return float(sum(abs(p[0]) for p in prims))
+
+
+def _advance(pose, length, k0, k1, n_sub=24):
+    """End pose after one primitive (exact for arcs/lines, Simpson-integrated for clothoids)."""
+    x, y, th = pose
+    if abs(length) < 1e-12:
+        return (x, y, th)
+    if abs(k1 - k0) < 1e-12:
+        k = k0
+        if abs(k) < 1e-9:
+            return (x + length * math.cos(th), y + length * math.sin(th), th)
+        th1 = th + k * length
+        return (x + (math.sin(th1) - math.sin(th)) / k, y - (math.cos(th1) - math.cos(th)) / k, th1)
+    s = np.linspace(0.0, length, 2 * n_sub + 1)
+    a = (k1 - k0) / length
+    ang = th + k0 * s + 0.5 * a * s * s
+    w = np.ones_like(s)
+    w[1:-1:2] = 4.0
+    w[2:-1:2] = 2.0
+    h = length / (2 * n_sub) / 3.0
+    return (x + h * float(np.dot(w, np.cos(ang))), y + h * float(np.dot(w, np.sin(ang))),
+            th + k0 * length + 0.5 * a * length * length)
+
+
+def end_pose(start, prims) -> np.ndarray:
+    """Pose reached from ``start`` after the primitives."""
+    pose = (float(start[0]), float(start[1]), float(start[2]))
+    for length, k0, k1 in prims:
+        pose = _advance(pose, length, k0, k1)
+    return np.array([pose[0], pose[1], wrap_angle(pose[2])])
+
+
+def sample_primitives(start, prims, step_m: float = 0.25) -> PathSamples:
+    """Sample a primitive sequence every ``step_m`` metres at most (both ends included)."""
+    if step_m <= 0:
+        raise ValueError("step_m must be > 0")
+    xs, ys, ths, ks, ds = [float(start[0])], [float(start[1])], [float(start[2])], [], []
+    pose = (float(start[0]), float(start[1]), float(start[2]))
+    first_k = None
+    for length, k0, k1 in prims:
+        if abs(length) < 1e-9:
+            continue
+        if first_k is None:
+            first_k = k0
+        n = max(1, int(math.ceil(abs(length) / step_m - 1e-9)))
+        gear = 1 if length > 0 else -1
+        for i in range(1, n + 1):
+            s = length * i / n
+            ki = k0 + (k1 - k0) * (i / n)
+            p = _advance(pose, s, k0, k0 + (k1 - k0) * (s / length), n_sub=8)
+            xs.append(p[0])
+            ys.append(p[1])
+            ths.append(p[2])
+            ks.append(ki)
+            ds.append(gear)
+        pose = _advance(pose, length, k0, k1)
+    kappa = np.array([first_k if first_k is not None else 0.0] + ks)
+    direction = np.array((ds[:1] or [1]) + ds, dtype=np.int8)
+    return PathSamples(np.column_stack([xs, ys]), wrap_angle(np.array(ths)), kappa, direction,
+                       primitives_length(prims))
+
+
+def _to_local(start, goal):
+    c, s = math.cos(start[2]), math.sin(start[2])
+    dx, dy = goal[0] - start[0], goal[1] - start[1]
+    return c * dx + s * dy, -s * dx + c * dy, float(wrap_angle(goal[2] - start[2]))
+
+
+# ----------------------------------------------------------------------------------------------- Dubins
+DUBINS_WORDS = ("LSL", "RSR", "LSR", "RSL", "RLR", "LRL")
+
+
+def dubins_word_lengths(start, goal, radius_m: float) -> np.ndarray:
+    """Normalised segment lengths ``(t, p, q)`` of the six Dubins words, vectorised.
+
+    Parameters
+    ----------
+    start, goal : array_like, shape (N, 3) or (3,)
+    radius_m : float
+
+    Returns
+    -------
+    ndarray, shape (6, N, 3)
+        ``[word, pair, segment]`` lengths in radius units (NaN where the word does not exist), words in
+        :data:`DUBINS_WORDS` order.
+    """
+    s = np.atleast_2d(np.asarray(start, dtype=float))
+    g = np.atleast_2d(np.asarray(goal, dtype=float))
+    dx, dy = g[:, 0] - s[:, 0], g[:, 1] - s[:, 1]
+    d = np.hypot(dx, dy) / radius_m
+    phi = np.arctan2(dy, dx)
+    a = _mod2pi(s[:, 2] - phi)
+    b = _mod2pi(g[:, 2] - phi)
+    sa, sb, ca, cb = np.sin(a), np.sin(b), np.cos(a), np.cos(b)
+    cab = np.cos(a - b)
+    out = np.full((6, len(d), 3), np.nan)
+    with np.errstate(invalid="ignore"):
+        # LSL
+        p2 = 2 + d * d - 2 * cab + 2 * d * (sa - sb)
+        tmp = np.arctan2(cb - ca, d + sa - sb)
+        ok = p2 >= 0
+        out[0] = np.where(ok[:, None], np.column_stack([_mod2pi(-a + tmp), np.sqrt(np.abs(p2)),
+                                                         _mod2pi(b - tmp)]), np.nan)
+        # RSR
+        p2 = 2 + d * d - 2 * cab + 2 * d * (sb - sa)
+        tmp = np.arctan2(ca - cb, d - sa + sb)
+        ok = p2 >= 0
+        out[1] = np.where(ok[:, None], np.column_stack([_mod2pi(a - tmp), np.sqrt(np.abs(p2)),
+                                                         _mod2pi(-b + tmp)]), np.nan)
+        # LSR
+        p2 = -2 + d * d + 2 * cab + 2 * d * (sa + sb)
+        p = np.sqrt(np.abs(p2))
+        tmp = np.arctan2(-ca - cb, d + sa + sb) - np.arctan2(-2.0, p)
+        ok = p2 >= 0
+        out[2] = np.where(ok[:, None], np.column_stack([_mod2pi(-a + tmp), p, _mod2pi(-b + tmp)]), np.nan)
+        # RSL
+        p2 = -2 + d * d + 2 * cab - 2 * d * (sa + sb)
+        p = np.sqrt(np.abs(p2))
+        tmp = np.arctan2(ca + cb, d - sa - sb) - np.arctan2(2.0, p)
+        ok = p2 >= 0
+        out[3] = np.where(ok[:, None], np.column_stack([_mod2pi(a - tmp), p, _mod2pi(b - tmp)]), np.nan)
+        # RLR
+        c = (6 - d * d + 2 * cab + 2 * d * (sa - sb)) / 8
+        ok = np.abs(c) <= 1
+        p = _mod2pi(TWO_PI - np.arccos(np.clip(c, -1, 1)))
+        t = _mod2pi(a - np.arctan2(ca - cb, d - sa + sb) + p / 2)
+        out[4] = np.where(ok[:, None], np.column_stack([t, p, _mod2pi(a - b - t + p)]), np.nan)
+        # LRL
+        c = (6 - d * d + 2 * cab + 2 * d * (sb - sa)) / 8
+        ok = np.abs(c) <= 1
+        p = _mod2pi(TWO_PI - np.arccos(np.clip(c, -1, 1)))
+        t = _mod2pi(-a - np.arctan2(ca - cb, d + sa - sb) + p / 2)
+        out[5] = np.where(ok[:, None], np.column_stack([t, p, _mod2pi(b - a - t + p)]), np.nan)
+    return out
+
+
+def dubins_lengths(start, goal, radius_m: float) -> np.ndarray:
+    """Shortest Dubins path length in metres for each start/goal pair, shape (N,)."""
+    w = dubins_word_lengths(start, goal, radius_m)
+    return np.nanmin(w.sum(axis=2), axis=0) * radius_m
+
+
+def _word_prims(word: str, lengths, radius_m: float, gears=None) -> list[Primitive]:
+    prims = []
+    for i, (c, t) in enumerate(zip(word, lengths)):
+        k = {"L": 1.0 / radius_m, "R": -1.0 / radius_m, "S": 0.0}[c]
+        g = 1.0 if gears is None else gears[i]
+        prims.append((g * abs(float(t)) * radius_m, k, k))
+    return prims
+
+
+def dubins_candidates(start, goal, radius_m: float) -> list[list[Primitive]]:
+    """All existing Dubins words as primitive lists, shortest first."""
+    w = dubins_word_lengths(start, goal, radius_m)[:, 0, :]
+    tot = w.sum(axis=1)
+    out = []
+    for i in np.argsort(np.where(np.isnan(tot), np.inf, tot)):
+        if np.isfinite(tot[i]):
+            out.append(_word_prims(DUBINS_WORDS[i], w[i], radius_m))
+    return out
+
+
+def dubins_path(start, goal, radius_m: float) -> list[Primitive]:
+    """Shortest forward-only path with curvature <= 1/radius."""
+    return dubins_candidates(start, goal, radius_m)[0]
+
+
+# ------------------------------------------------------------------------------------------ Reeds-Shepp
+def _polar(x, y):
+    return math.hypot(x, y), math.atan2(y, x)
+
+
+def _rs_LpSpLp(x, y, phi):
+    u, t = _polar(x - math.sin(phi), y - 1.0 + math.cos(phi))
+    if t >= -1e-9:
+        v = float(_mod2pi(phi - t))
+        if v >= -1e-9:
+            return t, u, v
+    return None
+
+
+def _rs_LpSpRp(x, y, phi):
+    u1, t1 = _polar(x + math.sin(phi), y - 1.0 - math.cos(phi))
+    u1 = u1 * u1
+    if u1 >= 4.0:
+        u = math.sqrt(u1 - 4.0)
+        theta = math.atan2(2.0, u)
+        t = float(_mod2pi(t1 + theta))
+        v = float(_mod2pi(t - phi))
+        return t, u, v
+    return None
+
+
+def _rs_LpRmL(x, y, phi):
+    xi, eta = x - math.sin(phi), y - 1.0 + math.cos(phi)
+    u1, theta = _polar(xi, eta)
+    if u1 <= 4.0:
+        u = -2.0 * math.asin(0.25 * u1)
+        t = float(_mod2pi(theta + 0.5 * u + math.pi))
+        v = float(_mod2pi(phi - t + u))
+        return t, u, v
+    return None
+
+
+_RS_BASE = (("LSL", _rs_LpSpLp), ("LSR", _rs_LpSpRp), ("LRL", _rs_LpRmL))
+_SWAP = str.maketrans("LR", "RL")
+
+
+def reeds_shepp_candidates(start, goal, radius_m: float) -> list[list[Primitive]]:
+    """Reeds-Shepp paths (CSC and C|C|C families, all symmetries), shortest first.
+
+    Returns
+    -------
+    list of primitive lists; reverse segments have negative lengths.
+    """
+    x, y, phi = _to_local(start, goal)
+    x, y = x / radius_m, y / radius_m
+    found = []
+    for word, fn in _RS_BASE:
+        variants = [
+            (fn(x, y, phi), word, 1.0, False),
+            (fn(-x, y, -phi), word, -1.0, False),                   # timeflip
+            (fn(x, -y, -phi), word.translate(_SWAP), 1.0, False),   # reflect
+            (fn(-x, -y, phi), word.translate(_SWAP), -1.0, False),  # timeflip + reflect
+        ]
+        if True:  # backwards symmetry
+            xb = x * math.cos(phi) + y * math.sin(phi)
+            yb = x * math.sin(phi) - y * math.cos(phi)
+            variants += [
+                (fn(xb, yb, phi), word, 1.0, True),
+                (fn(-xb, yb, -phi), word, -1.0, True),
+                (fn(xb, -yb, -phi), word.translate(_SWAP), 1.0, True),
+                (fn(-xb, -yb, phi), word.translate(_SWAP), -1.0, True),
+            ]
+        for sol, w, flip, backwards in variants:
+            if sol is None:
+                continue
+            lens = [flip * v for v in sol]
+            if backwards:
+                lens = lens[::-1]
+                w = w[::-1]
+            prims = []
+            for c, t in zip(w, lens):
+                k = {"L": 1.0 / radius_m, "R": -1.0 / radius_m, "S": 0.0}[c]
+                prims.append((t * radius_m, k, k))
+            found.append(prims)
+    # keep only exact solutions (guards against formula branches that do not apply), shortest first
+    ok = []
+    for prims in found:
+        e = end_pose(start, prims)
+        if math.hypot(e[0] - goal[0], e[1] - goal[1]) < 1e-6 * max(1.0, radius_m) * 100 and \
+                abs(wrap_angle(e[2] - goal[2])) < 1e-5:
+            ok.append(prims)
+    ok.sort(key=primitives_length)
+    uniq, seen = [], set()
+    for p in ok:
+        key = tuple(round(v[0], 6) for v in p if abs(v[0]) > 1e-9)
+        if key not in seen:
+            seen.add(key)
+            uniq.append(p)
+    return uniq
+
+
+def reeds_shepp_path(start, goal, radius_m: float) -> list[Primitive]:
+    """Shortest Reeds-Shepp path found among the implemented families."""
+    c = reeds_shepp_candidates(start, goal, radius_m)
+    if not c:
+        raise ValueError("no Reeds-Shepp path found")
+    return c[0]
+
+
+# --------------------------------------------------------------------------- curvature-continuous Dubins
+class ClothoidTurns:
+    """Elementary turns (clothoid, arc, clothoid) for curvature <= kappa_max and |dkappa/ds| <= sigma.
+
+    Parameters
+    ----------
+    radius_m : float
+        Minimum turning radius (``kappa_max = 1 / radius_m``).
+    max_curvature_rate_1pm2 : float
+        Maximum curvature change per metre (sharpness), 1/m^2.
+    """
+
+    def __init__(self, radius_m: float, max_curvature_rate_1pm2: float):
+        if radius_m <= 0 or max_curvature_rate_1pm2 <= 0:
+            raise ValueError("radius_m and max_curvature_rate_1pm2 must be > 0")
+        self.kmax = 1.0 / radius_m
+        self.sigma = float(max_curvature_rate_1pm2)
+        self.lc = self.kmax / self.sigma                      # clothoid length
+        self.dmin = self.kmax * self.lc                       # deflection of the two clothoids together
+        xc, yc, thc = _advance((0.0, 0.0, 0.0), self.lc, 0.0, self.kmax, n_sub=64)
+        self.omega = np.array([xc - math.sin(thc) / self.kmax, yc + math.cos(thc) / self.kmax])
+        #: radius of the CC circle (distance from the start to the arc centre)
+        self.r_cc = float(np.hypot(*self.omega))
+        #: angle between the start heading and the tangent of the CC circle at the start
+        self.mu = math.atan2(self.omega[0], self.omega[1])
+
+    def prims(self, delta: float, side: int) -> list[Primitive]:
+        """Primitives of a forward elementary turn of deflection ``delta`` (rad, >= 0) to ``side`` (+1 L)."""
+        if delta < 1e-9:
+            return []
+        if delta >= self.dmin:
+            k = side * self.kmax
+            arc = (delta - self.dmin) / self.kmax
+            return [(self.lc, 0.0, k), (arc, k, k), (self.lc, k, 0.0)]
+        kp = math.sqrt(delta * self.sigma)
+        lc = kp / self.sigma
+        return [(lc, 0.0, side * kp), (lc, side * kp, 0.0)]
+
+    def length(self, delta):
+        delta = np.asarray(delta, dtype=float)
+        big = self.lc * 2 + (delta - self.dmin) / self.kmax
+        small = 2 * np.sqrt(np.maximum(delta, 0.0) * self.sigma) / self.sigma
+        return np.where(delta >= self.dmin, big, small)
+
+    def rel_end(self, delta: np.ndarray, side: int) -> np.ndarray:
+        """End poses ``(N, 3)`` of elementary turns (peak ``kappa_max``) from the origin heading +x."""
+        out = elementary_end(delta, self.kmax, self.sigma)
+        if side < 0:
+            out[:, 1] *= -1
+            out[:, 2] *= -1
+        return out
+
+
+def elementary_prims(delta: float, side: int, kappa_peak: float, sigma: float) -> list[Primitive]:
+    """Forward turn of deflection ``delta`` with peak curvature ``kappa_peak`` and sharpness ``sigma``."""
+    if delta < 1e-9:
+        return []
+    if delta >= kappa_peak * kappa_peak / sigma:
+        lc = kappa_peak / sigma
+        k = side * kappa_peak
+        return [(lc, 0.0, k), ((delta - kappa_peak * lc) / kappa_peak, k, k), (lc, k, 0.0)]
+    kp = math.sqrt(delta * sigma)
+    return [(kp / sigma, 0.0, side * kp), (kp / sigma, side * kp, 0.0)]
+
+
+_UNIT_L = np.linspace(0.0, math.sqrt(2 * TWO_PI), 4001)
+
+
+def _unit_clothoid_table():
+    """End points of the unit clothoid (sharpness 1) at arc lengths :data:`_UNIT_L`."""
+    th = 0.5 * _UNIT_L ** 2
+    h = _UNIT_L[1] - _UNIT_L[0]
+    c, s = np.cos(th), np.sin(th)
+    x = np.concatenate([[0.0], np.cumsum(0.5 * h * (c[1:] + c[:-1]))])
+    y = np.concatenate([[0.0], np.cumsum(0.5 * h * (s[1:] + s[:-1]))])
+    # Euler-Maclaurin end correction of the trapezoid rule: -h^2/12 (f'(L) - f'(0))
+    x -= h * h / 12.0 * (-s * _UNIT_L)
+    y -= h * h / 12.0 * (c * _UNIT_L)
+    return x, y
+
+
+_UNIT_X, _UNIT_Y = _unit_clothoid_table()
+
+
+def elementary_end(delta, kappa_peak, sigma) -> np.ndarray:
+    """End poses ``(N, 3)`` of forward left elementary turns from the origin heading +x, vectorised.
+
+    Parameters
+    ----------
+    delta : array_like (N,)
+        Deflection, rad, in [0, 2 pi).
+    kappa_peak : array_like (N,) or float
+        Peak curvature, 1/m.
+    sigma : float
+        Sharpness (curvature rate), 1/m^2.
+    """
+    delta = np.atleast_1d(np.asarray(delta, dtype=float))
+    kp = np.broadcast_to(np.asarray(kappa_peak, dtype=float), delta.shape)
+    sq = math.sqrt(sigma)
+    big = delta >= kp * kp / sigma
+    k_eff = np.where(big, kp, np.sqrt(np.maximum(delta, 0.0) * sigma))
+    lu = k_eff / sigma * sq                        # unit-clothoid length
+    xc = np.interp(lu, _UNIT_L, _UNIT_X) / sq
+    yc = np.interp(lu, _UNIT_L, _UNIT_Y) / sq
+    thc = 0.5 * lu * lu
+    out = np.zeros((len(delta), 3))
+    kb = np.where(k_eff > 1e-12, k_eff, 1.0)
+    ox = xc - np.sin(thc) / kb
+    oy = yc + np.cos(thc) / kb
+    mu = np.arctan2(ox, oy)
+    # start and end lie on the circle about the arc centre at the same angle mu to its tangent
+    rot = np.where(big, delta + 2 * mu, 2 * thc + 2 * mu)
+    c, s = np.cos(rot), np.sin(rot)
+    out[:, 0] = ox - c * ox + s * oy
+    out[:, 1] = oy - s * ox - c * oy
+    small = k_eff <= 1e-12
+    out[small, :2] = 0.0
+    out[:, 2] = delta
+    return out
+
+
+def _cc_sts_candidates(start, goal, radius_m, sigma, n_grid=64):
+    """Straight, one elementary turn with a free peak curvature <= 1/radius, straight (incl. U-turns)."""
+    x, y, phi = _to_local(start, goal)
+    out = []
+    kmax = 1.0 / radius_m
+    kps = np.linspace(kmax / n_grid, kmax, n_grid)
+    for side in (1, -1):
+        delta = float(_mod2pi(side * phi))
+        if delta < 1e-3:
+            continue
+        e = elementary_end(np.full(n_grid, delta), kps, sigma)
+        e[:, 1] *= side
+        if abs(math.sin(phi)) < 1e-6:
+            # (anti)parallel: the lateral offset fixes the peak curvature (1-D root, then bisection)
+            f = e[:, 1] - y
+            idx = np.nonzero(np.sign(f[1:]) != np.sign(f[:-1]))[0]
+            sols = []
+            for i in idx:
+                lo, hi, flo = kps[i], kps[i + 1], f[i]
+                for _ in range(40):
+                    m = 0.5 * (lo + hi)
+                    fm = elementary_end([delta], m, sigma)[0, 1] * side - y
+                    if np.sign(fm) == np.sign(flo):
+                        lo, flo = m, fm
+                    else:
+                        hi = m
+                kp = 0.5 * (lo + hi)
+                ee = elementary_end([delta], kp, sigma)[0]
+                rest = x - ee[0]
+                c = math.cos(phi)
+                if c > 0:
+                    if rest < 0:
+                        continue
+                    s1, s2 = rest, 0.0
+                else:
+                    s1, s2 = (rest, 0.0) if rest >= 0 else (0.0, -rest)
+                sols.append((s1, kp, s2))
+        else:
+            bx, by = x - e[:, 0], y - e[:, 1]
+            s2 = by / math.sin(phi)
+            s1 = bx - s2 * math.cos(phi)
+            good = (s1 >= -1e-9) & (s2 >= -1e-9)
+            sols = [(float(s1[i]), float(kps[i]), float(s2[i])) for i in np.nonzero(good)[0]]
+        for s1, kp, s2 in sols:
+            out.append([(max(s1, 0.0), 0.0, 0.0)] + elementary_prims(delta, side, float(kp), sigma)
+                       + [(max(s2, 0.0), 0.0, 0.0)])
+    out.sort(key=primitives_length)
+    return out[:2]
+
+
+def _compose_many(pose, rel):
+    c, s = math.cos(pose[2]), math.sin(pose[2])
+    return np.column_stack([pose[0] + c * rel[:, 0] - s * rel[:, 1], pose[1] + s * rel[:, 0] + c * rel[:, 1],
+                            pose[2] + rel[:, 2]])
+
+
+def dubins_cc_candidates(start, goal, radius_m: float, max_curvature_rate_1pm2: float,
+                         n_grid: int = 180) -> list[list[Primitive]]:
+    """Curvature-continuous forward paths turn-straight-turn (LSL, RSR, LSR, RSL), shortest first.
+
+    Every turn is an elementary clothoid-arc-clothoid turn, so curvature is continuous, bounded by
+    ``1/radius_m`` and changes at most ``max_curvature_rate_1pm2`` per metre.
+    """
+    cc = ClothoidTurns(radius_m, max_curvature_rate_1pm2)
+    start = np.asarray(start, dtype=float)
+    goal = np.asarray(goal, dtype=float)
+    dth = float(goal[2] - start[2])
+    grid = np.linspace(0.0, TWO_PI, n_grid, endpoint=False)
+    sols = []
+    for s1 in (1, -1):
+        for s2 in (1, -1):
+            def residual(d1, s1=s1, s2=s2):
+                d1 = np.atleast_1d(d1)
+                h = start[2] + s1 * d1
+                d2 = _mod2pi(s2 * (dth - s1 * d1))
+                e1 = _compose_many(start, cc.rel_end(d1, s1))
+                rel2 = cc.rel_end(d2, s2)
+                # start of the second turn: goal composed with the inverse of rel2
+                hh = goal[2] - rel2[:, 2]
+                ch, sh = np.cos(hh), np.sin(hh)
+                s2x = goal[0] - (ch * rel2[:, 0] - sh * rel2[:, 1])
+                s2y = goal[1] - (sh * rel2[:, 0] + ch * rel2[:, 1])
+                vx, vy = s2x - e1[:, 0], s2y - e1[:, 1]
+                cross = np.cos(h) * vy - np.sin(h) * vx
+                dot = np.cos(h) * vx + np.sin(h) * vy
+                return cross, dot, d2
+            cr, dt, _ = residual(grid)
+            crn = np.roll(cr, -1)
+            idx = np.nonzero((np.sign(cr) != np.sign(crn)) & (np.abs(cr - crn) < 4 * radius_m + 50))[0]
+            if len(idx) == 0:
+                continue
+            lo = grid[idx].copy()
+            hi = lo + TWO_PI / n_grid
+            flo = cr[idx].copy()
+            for _ in range(40):
+                mid = 0.5 * (lo + hi)
+                fm = residual(mid)[0]
+                same = np.sign(fm) == np.sign(flo)
+                lo = np.where(same, mid, lo)
+                flo = np.where(same, fm, flo)
+                hi = np.where(same, hi, mid)
+            d1s = 0.5 * (lo + hi)
+            c_, dot, d2 = residual(d1s)
+            for j in range(len(d1s)):
+                if abs(c_[j]) > 1e-5 or dot[j] < -1e-6:
+                    continue
+                d1 = float(_mod2pi(d1s[j]))
+                prims = cc.prims(d1, s1) + [(max(float(dot[j]), 0.0), 0.0, 0.0)] + cc.prims(float(d2[j]), s2)
+                e = end_pose(start, prims)
+                if math.hypot(e[0] - goal[0], e[1] - goal[1]) < 1e-3 and abs(wrap_angle(e[2] - goal[2])) < 1e-4:
+                    sols.append(prims)
+    sols += [p for p in _cc_sts_candidates(start, goal, radius_m, max_curvature_rate_1pm2)
+             if _close(end_pose(start, p), goal)]
+    sols.sort(key=primitives_length)
+    return sols
+
+
+def _close(e, goal) -> bool:
+    return math.hypot(e[0] - goal[0], e[1] - goal[1]) < 1e-3 and abs(wrap_angle(e[2] - goal[2])) < 1e-4
+
+
+def turn_candidates(start, goal, turn_type: str, radius_m: float,
+                    max_curvature_rate_1pm2: float = 0.1) -> list[list[Primitive]]:
+    """Candidate connections of the requested type, shortest first (may be empty)."""
+    if turn_type == "dubins":
+        return dubins_candidates(start, goal, radius_m)
+    if turn_type == "dubins_cc":
+        return dubins_cc_candidates(start, goal, radius_m, max_curvature_rate_1pm2)
+    if turn_type == "reeds_shepp":
+        return reeds_shepp_candidates(start, goal, radius_m)
+    raise ValueError(f"unknown turn type {turn_type!r} (dubins, dubins_cc, reeds_shepp)")
