@@ -1,0 +1,741 @@
+"""Crop-row detection from a forward-looking (or top-down) camera image.
+
+Pipeline
+--------
+1. Downscale to a small working image (``work_width_px`` wide) and segment vegetation with an
+   excess-green style index on chromatic coordinates (robust to shadows and sun flare), thresholded
+   with Otsu but never below ``min_index`` (so bare soil does not become "plants").
+2. Cut the mask into horizontal strips and take each strip's column profile.
+3. Fit all rows at once with a *frequency-domain perspective Hough*: parallel, equally spaced rows on a
+   flat field project to lines through one vanishing point whose intercepts on every image row are
+   equally spaced. For a candidate convergence ``lam`` (1 / distance to the vanishing point, px^-1),
+   tilt ``t`` and bottom spacing ``s`` (px) each strip's profile must be periodic with period
+   ``s * (1 - lam * d)`` (``d`` = height above the image bottom) and a phase given by the line model, so
+   the complex Fourier coefficients of all strips add up coherently. The candidate maximising the
+   coherent sum gives the vanishing point, spacing and phase of every row in one go.
+4. Each row is then followed strip by strip from the bottom upwards (local centroid in a window that
+   follows the row's own extrapolated direction), which lets curved rows bend away from the straight
+   model; a quadratic robust fit decides whether the row is returned as a 2-point line or a polyline.
+5. Guidance for the row the camera straddles (the row nearest the image centre line at the bottom):
+   metric (metres, radians in ``base_link``) when a :class:`CameraGeometry` is given, else normalised.
+
+Conventions
+-----------
+Pixel coordinates are (x right, y down) of the *input* image. Rows are returned bottom-up.
+``offset`` is the lateral position of the followed row relative to the robot, positive to the left
+(REP-103 ``y``); ``heading`` is the direction of the row relative to the robot's heading, positive
+counter-clockwise (the robot must turn left to align). Normalised mode: ``offset`` in row spacings
+measured on the image bottom line, ``heading`` in radians assuming a pinhole with ``nominal_hfov_rad``.
+
+Run ``python -m agricare.core.perception.crop_rows IMAGE`` for a demo that prints the result.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+VEGETATION_INDICES = ("exg", "exgr", "cive")
+
+
+@dataclass(frozen=True)
+class CropRowParams:
+    """Parameters of :func:`detect_rows`.
+
+    Attributes
+    ----------
+    work_width_px : internal processing width (the image is downscaled to it), px.
+    vegetation_index : ``"exg"``, ``"exgr"`` or ``"cive"``.
+    min_index : lower bound of the vegetation threshold on the (chromatic) index, unitless.
+    n_strips : number of horizontal strips the working image is cut into.
+    min_spacing_frac, max_spacing_frac : row spacing search range on the image bottom line,
+        as a fraction of the image width.
+    max_convergence : largest ``lam * H`` searched (1 = vanishing point on the top edge).
+    max_tilt_frac : largest tilt of the central row across the image height, fraction of the width.
+    ignore_top_frac : fraction of the image height at the top never used (sky, horizon).
+    min_support_frac : a row must have vegetation in at least this fraction of its usable strips.
+    min_fill_frac : a strip supports a row when at least this fraction of the row window is vegetation.
+    min_vegetation_frac, max_vegetation_frac : outside this band of vegetation cover the image
+        holds no usable rows (confidence 0).
+    nominal_hfov_rad : horizontal field of view assumed for the normalised heading.
+    max_image_pixels : larger images are rejected with ValueError.
+    min_image_px : images smaller than this in either dimension are rejected with ValueError.
+    """
+
+    work_width_px: int = 160
+    vegetation_index: str = "exg"
+    min_index: float = 0.03
+    n_strips: int = 30
+    min_spacing_frac: float = 0.08
+    max_spacing_frac: float = 0.6
+    max_convergence: float = 1.25
+    max_tilt_frac: float = 0.7
+    ignore_top_frac: float = 0.0
+    min_support_frac: float = 0.25
+    min_fill_frac: float = 0.05
+    min_vegetation_frac: float = 0.01
+    max_vegetation_frac: float = 0.9
+    nominal_hfov_rad: float = math.radians(60.0)
+    max_image_pixels: int = 40_000_000
+    min_image_px: int = 16
+
+    def __post_init__(self):
+        if not 32 <= int(self.work_width_px) <= 1024:
+            raise ValueError(f"work_width_px must be in [32, 1024], got {self.work_width_px}")
+        if self.vegetation_index not in VEGETATION_INDICES:
+            raise ValueError(f"vegetation_index must be one of {VEGETATION_INDICES}, got {self.vegetation_index!r}")
+        if not 0.0 <= self.min_index < 1.0:
+            raise ValueError(f"min_index must be in [0, 1), got {self.min_index}")
+        if not 6 <= int(self.n_strips) <= 200:
+            raise ValueError(f"n_strips must be in [6, 200], got {self.n_strips}")
+        if not 0.0 < self.min_spacing_frac < self.max_spacing_frac <= 2.0:
+            raise ValueError("min_spacing_frac/max_spacing_frac must satisfy 0 < min < max <= 2, got "
+                             f"{self.min_spacing_frac}, {self.max_spacing_frac}")
+        if not 0.0 <= self.max_convergence <= 3.0:
+            raise ValueError(f"max_convergence must be in [0, 3], got {self.max_convergence}")
+        if not 0.0 <= self.max_tilt_frac <= 2.0:
+            raise ValueError(f"max_tilt_frac must be in [0, 2], got {self.max_tilt_frac}")
+        if not 0.0 <= self.ignore_top_frac < 0.8:
+            raise ValueError(f"ignore_top_frac must be in [0, 0.8), got {self.ignore_top_frac}")
+        if not 0.0 <= self.min_fill_frac < 1.0:
+            raise ValueError(f"min_fill_frac must be in [0, 1), got {self.min_fill_frac}")
+        if not 0.0 < self.min_support_frac <= 1.0:
+            raise ValueError(f"min_support_frac must be in (0, 1], got {self.min_support_frac}")
+        if not 0.0 <= self.min_vegetation_frac < self.max_vegetation_frac <= 1.0:
+            raise ValueError("min_vegetation_frac/max_vegetation_frac must satisfy 0 <= min < max <= 1")
+        if not 0.0 < self.nominal_hfov_rad < math.pi:
+            raise ValueError(f"nominal_hfov_rad must be in (0, pi), got {self.nominal_hfov_rad}")
+        if int(self.min_image_px) < 8:
+            raise ValueError(f"min_image_px must be >= 8, got {self.min_image_px}")
+        if int(self.max_image_pixels) < 64 * 64:
+            raise ValueError(f"max_image_pixels must be >= 4096, got {self.max_image_pixels}")
+
+
+@dataclass(frozen=True)
+class CameraGeometry:
+    """Pinhole intrinsics (for the image size given) and mounting on ``base_link``.
+
+    The camera looks forward along ``base_link`` +x, pitched down by ``pitch_rad``, without roll.
+
+    Attributes
+    ----------
+    fx_px, fy_px, cx_px, cy_px : intrinsics of the full-resolution image, px.
+    width_px, height_px : image size the intrinsics belong to, px.
+    height_m : height of the optical centre above the ground, m.
+    pitch_rad : downward pitch of the optical axis (0 = horizontal, pi/2 = straight down), rad.
+    x_m, y_m : position of the optical centre in ``base_link`` (forward, left), m.
+    """
+
+    fx_px: float
+    fy_px: float
+    cx_px: float
+    cy_px: float
+    width_px: int
+    height_px: int
+    height_m: float
+    pitch_rad: float
+    x_m: float = 0.0
+    y_m: float = 0.0
+
+    def __post_init__(self):
+        for name in ("fx_px", "fy_px"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be finite and > 0, got {v}")
+        for name in ("cx_px", "cy_px", "x_m", "y_m"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite, got {getattr(self, name)}")
+        if int(self.width_px) <= 0 or int(self.height_px) <= 0:
+            raise ValueError(f"width_px/height_px must be > 0, got {self.width_px}x{self.height_px}")
+        if not (math.isfinite(self.height_m) and self.height_m > 0):
+            raise ValueError(f"height_m must be finite and > 0, got {self.height_m}")
+        if not (math.isfinite(self.pitch_rad) and -0.2 < self.pitch_rad <= math.pi / 2 + 1e-9):
+            raise ValueError(f"pitch_rad must be in (-0.2, pi/2], got {self.pitch_rad}")
+
+    def scaled(self, width_px: int, height_px: int) -> CameraGeometry:
+        """The same camera for an image resized to ``width_px`` x ``height_px``."""
+        sx, sy = width_px / self.width_px, height_px / self.height_px
+        return CameraGeometry(self.fx_px * sx, self.fy_px * sy, (self.cx_px + 0.5) * sx - 0.5,
+                              (self.cy_px + 0.5) * sy - 0.5, width_px, height_px, self.height_m,
+                              self.pitch_rad, self.x_m, self.y_m)
+
+    def _axes(self):
+        c, s = math.cos(self.pitch_rad), math.sin(self.pitch_rad)
+        fwd = np.array([c, 0.0, -s])     # optical axis (z_opt) in base_link
+        left = np.array([0.0, 1.0, 0.0])  # -x_opt
+        up = np.array([s, 0.0, c])       # -y_opt
+        return fwd, left, up
+
+    def pixels_to_ground(self, uv_px) -> np.ndarray:
+        """Intersect pixel rays with the ground plane.
+
+        Parameters
+        ----------
+        uv_px : array_like, shape (N, 2)
+            Pixel coordinates (x right, y down).
+
+        Returns
+        -------
+        np.ndarray, shape (N, 2)
+            ``(x_m, y_m)`` in ``base_link`` on the ground; NaN where the ray does not hit the ground
+            (at or above the horizon).
+        """
+        uv = np.asarray(uv_px, dtype=float).reshape(-1, 2)
+        xo = (uv[:, 0] - self.cx_px) / self.fx_px
+        yo = (uv[:, 1] - self.cy_px) / self.fy_px
+        fwd, left, up = self._axes()
+        ray = fwd[None, :] - xo[:, None] * left[None, :] - yo[:, None] * up[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = -self.height_m / ray[:, 2]
+        t[~(ray[:, 2] < -1e-9)] = np.nan
+        out = np.empty((len(uv), 2))
+        out[:, 0] = self.x_m + t * ray[:, 0]
+        out[:, 1] = self.y_m + t * ray[:, 1]
+        return out
+
+    def ground_to_pixels(self, xy_m) -> np.ndarray:
+        """Project ground points ``(x_m, y_m)`` in ``base_link``, shape (N, 2), to pixels (N, 2).
+
+        Points behind the camera come out as NaN.
+        """
+        p = np.asarray(xy_m, dtype=float).reshape(-1, 2)
+        fwd, left, up = self._axes()
+        rel = np.column_stack([p[:, 0] - self.x_m, p[:, 1] - self.y_m, np.full(len(p), -self.height_m)])
+        z = rel @ fwd
+        xo = -(rel @ left)
+        yo = -(rel @ up)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = self.cx_px + self.fx_px * xo / z
+            v = self.cy_px + self.fy_px * yo / z
+        bad = ~(z > 1e-6)
+        u[bad] = np.nan
+        v[bad] = np.nan
+        return np.column_stack([u, v])
+
+
+@dataclass
+class CropRowResult:
+    """Output of :func:`detect_rows`.
+
+    Attributes
+    ----------
+    rows : list of np.ndarray, each shape (N, 2)
+        One polyline per visible row, pixel (x, y) of the input image, ordered bottom-up; rows sorted
+        left to right. Straight rows have 2 points.
+    offset : float
+        Lateral offset of the followed row (positive left); metres if ``metric`` else row spacings.
+    heading : float
+        Row direction relative to the robot heading (positive counter-clockwise), rad.
+    confidence : float
+        In [0, 1]; 0 means "no usable rows" and ``offset``/``heading`` are 0.
+    center_index : int
+        Index into ``rows`` of the followed row, -1 if none.
+    metric : bool
+        True when ``offset`` is in metres (camera geometry was given).
+    vanishing_point : tuple of float or None
+        Common vanishing point (x, y) px, None when the rows are (near) parallel in the image.
+    spacing_px : float
+        Row spacing on the image bottom line, px of the input image (0 if none).
+    spacing_m : float
+        Row spacing on the ground (metric mode only, else 0), m.
+    vegetation_frac : float
+        Fraction of the image segmented as vegetation.
+    row_end : float
+        How far the followed row is visible: metres ahead of ``base_link`` in metric mode, else the
+        fraction of the image height (from the bottom) that holds the row; 0 if none.
+    rows_visible : int
+        ``len(rows)``.
+    reason : str
+        Why confidence is 0 (empty when a detection was made).
+    mask : np.ndarray or None
+        Working-resolution vegetation mask (uint8 0/1) when requested.
+    """
+
+    rows: list = field(default_factory=list)
+    offset: float = 0.0
+    heading: float = 0.0
+    confidence: float = 0.0
+    center_index: int = -1
+    metric: bool = False
+    vanishing_point: tuple | None = None
+    spacing_px: float = 0.0
+    spacing_m: float = 0.0
+    vegetation_frac: float = 0.0
+    row_end: float = 0.0
+    rows_visible: int = 0
+    reason: str = ""
+    mask: np.ndarray | None = None
+
+
+# ----------------------------------------------------------------------------------------------
+# Input checking and vegetation segmentation
+
+
+def check_image(image_bgr, params: CropRowParams | None = None) -> np.ndarray:
+    """Validate an image and return it as a contiguous ``uint8`` (H, W, 3) BGR array.
+
+    Raises
+    ------
+    ValueError
+        For None, empty, non-numeric, wrong-shape (grey, RGBA is accepted and dropped to BGR),
+        too small or too large images, or non-finite float data.
+    """
+    p = params or CropRowParams()
+    if image_bgr is None:
+        raise ValueError("image is None")
+    img = np.asarray(image_bgr)
+    if img.size == 0:
+        raise ValueError(f"image is empty (shape {img.shape})")
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise ValueError(f"expected a colour BGR image of shape (H, W, 3), got shape {img.shape}")
+    if img.shape[2] == 4:
+        img = img[:, :, :3]
+    h, w = img.shape[:2]
+    if h < p.min_image_px or w < p.min_image_px:
+        raise ValueError(f"image too small: {w}x{h} px (minimum {p.min_image_px} px per side)")
+    if h * w > p.max_image_pixels:
+        raise ValueError(f"image too large: {w}x{h} px (maximum {p.max_image_pixels} pixels)")
+    if img.dtype != np.uint8:
+        if img.dtype.kind == "f":
+            if not np.all(np.isfinite(img)):
+                raise ValueError("image holds NaN or inf")
+            scale = 255.0 if float(img.max(initial=0.0)) <= 1.0 else 1.0
+            img = np.clip(img * scale, 0, 255).astype(np.uint8)
+        elif img.dtype.kind in "ui":
+            if img.dtype.itemsize > 1:
+                img = (np.clip(img, 0, 65535) >> 8).astype(np.uint8) if img.max(initial=0) > 255 \
+                    else np.clip(img, 0, 255).astype(np.uint8)
+            else:
+                img = img.astype(np.uint8)
+        elif img.dtype == bool:
+            raise ValueError("expected a colour BGR image, got a boolean array")
+        else:
+            raise ValueError(f"unsupported image dtype {img.dtype}")
+    return np.ascontiguousarray(img)
+
+
+def vegetation_index(image_bgr: np.ndarray, index: str = "exg") -> np.ndarray:
+    """Vegetation index per pixel, larger = greener.
+
+    Parameters
+    ----------
+    image_bgr : np.ndarray, shape (H, W, 3), uint8
+    index : ``"exg"`` (excess green ``2g - r - b`` on chromatic coordinates), ``"exgr"`` (ExG - ExR,
+        ExR = ``1.4 r - g``) or ``"cive"`` (negated colour index of vegetation extraction, scaled).
+
+    Returns
+    -------
+    np.ndarray, shape (H, W), float32
+        Chromatic indices lie roughly in [-1, 2]; soil is near or below 0.
+    """
+    f = image_bgr.astype(np.float32)
+    b, g, r = f[..., 0], f[..., 1], f[..., 2]
+    s = b + g + r + 1.0
+    if index == "cive":
+        cive = 0.441 * r - 0.811 * g + 0.385 * b + 18.78745
+        return (-cive / 255.0).astype(np.float32)
+    rn, gn, bn = r / s, g / s, b / s
+    exg = 2.0 * gn - rn - bn
+    if index == "exg":
+        return exg
+    if index == "exgr":
+        return exg - (1.4 * rn - gn)
+    raise ValueError(f"unknown vegetation index {index!r}")
+
+
+def segment_vegetation(image_bgr: np.ndarray, index: str = "exg", min_index: float = 0.04):
+    """Binary vegetation mask by Otsu on the vegetation index, never below ``min_index``.
+
+    Dark pixels (sum of channels < 30) carry no reliable chroma and are never vegetation.
+
+    Returns
+    -------
+    mask : np.ndarray, shape (H, W), uint8 in {0, 1}
+    threshold : float
+        The index threshold used.
+    """
+    vi = vegetation_index(image_bgr, index)
+    lo, hi = -0.5, 1.0
+    q = np.clip((vi - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(q, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    thr = max(lo + otsu * (hi - lo) / 255.0, min_index if index != "cive" else -1.0)
+    mask = vi > thr
+    dark = image_bgr.astype(np.uint16).sum(axis=2) < 30
+    mask &= ~dark
+    return mask.astype(np.uint8), float(thr)
+
+
+# ----------------------------------------------------------------------------------------------
+# Row model fit
+
+
+def _strip_profiles(mask: np.ndarray, n_strips: int, ignore_top_frac: float):
+    """Column profiles of horizontal strips, bottom-up: (n, W) float32 and strip centres y (n,)."""
+    h, w = mask.shape
+    sh = max(1, h // n_strips)
+    n = h // sh
+    top0 = h - n * sh
+    m = mask[top0:].reshape(n, sh, w).astype(np.float32).mean(axis=1)
+    yc = top0 + (np.arange(n) + 0.5) * sh - 0.5
+    keep = yc >= ignore_top_frac * h
+    return np.ascontiguousarray(m[keep][::-1]), yc[keep][::-1]
+
+
+def _fit_row_model(profiles, yc, h, w, p: CropRowParams):
+    """Coherent periodic fit of the common-vanishing-point, equal-spacing row model.
+
+    Returns ``(lam, mslope, s, x0, coherence)`` or None. Working-image pixels; a row with bottom
+    intercept ``xb`` lies at ``x(d) = xb * (1 - lam d) + mslope d`` (``d`` = px above the bottom line).
+    """
+    n, W = profiles.shape
+    d = ((h - 0.5) - yc).astype(np.float64)
+    wz = profiles - profiles.mean(axis=1, keepdims=True)
+    wz = wz * np.hanning(W + 2)[1:-1].astype(np.float32)[None, :]
+    N = 8 * int(2 ** math.ceil(math.log2(W)))
+    F = np.fft.rfft(wz, n=N, axis=1).astype(np.complex64)  # F[i, k] = sum_j wz_ij e^{-2 pi i k j / N}
+    norm = float(np.abs(wz).sum()) + 1e-9
+    lam_max = p.max_convergence / h
+
+    def evaluate(lams, tilts, ss):
+        lams, tilts, ss = (np.asarray(v, dtype=np.float64) for v in (lams, tilts, ss))
+        scale = 1.0 - lams[:, None] * d[None, :]                     # (L, n)
+        valid_l = scale > 0.12
+        a = 1.0 / np.where(valid_l, scale, 1.0)
+        f = a[:, None, :] / ss[None, :, None]                        # (L, S, n) cycles/px
+        valid = valid_l[:, None, :] & (f < 1.0 / 3.0)
+        kf = np.where(valid, f * N, 0.0)
+        k0 = kf.astype(np.int64)
+        fr = (kf - k0).astype(np.float32)
+        ri = np.arange(n)[None, None, :]
+        Pv = F[ri, k0] * (1.0 - fr) + F[ri, k0 + 1] * fr               # (L, S, n)
+        Pv = np.where(valid, Pv, 0.0).astype(np.complex64)
+        u = (d[None, :] * a)[:, None, :] / ss[None, :, None]          # (L, S, n)
+        m = (tilts[None, :] * w + lams[:, None] * h * w / 2.0) / h    # (L, T)
+        # x_b = a x + b with b = -m d a, so sum_j wz e^{-2 pi i x_b / s} = F(a / s) e^{+2 pi i m u}
+        ph = np.exp((2j * np.pi) * (m[:, :, None, None] * u[:, None, :, :])).astype(np.complex64)
+        tot = (ph * Pv[:, None, :, :]).sum(axis=3)                   # (L, T, S)
+        nvalid = valid.sum(axis=2)                                   # (L, S)
+        power = (np.abs(Pv) ** 2).sum(axis=2) + 1e-12               # (L, S)
+        # weighted Rayleigh statistic: ~1 for random phases, ~n_strips when all strips agree
+        score = (np.abs(tot) ** 2) / power[:, None, :]
+        score = np.where((nvalid >= max(4, n // 3))[:, None, :], score, 0.0)
+        return tot, score, m, power
+
+    lams = np.linspace(0.0, lam_max, 8)
+    tilts = np.linspace(-p.max_tilt_frac, p.max_tilt_frac, 21)
+    ss = np.exp(np.linspace(math.log(p.min_spacing_frac * w), math.log(p.max_spacing_frac * w), 18))
+    tot, score, m, power = evaluate(lams, tilts, ss)
+    li, ti, si = np.unravel_index(int(np.argmax(score)), score.shape)
+    if score[li, ti, si] <= 0:
+        return None
+    lam0, t0, s0 = lams[li], tilts[ti], ss[si]
+    dl, dt, rs = lams[1] - lams[0], tilts[1] - tilts[0], ss[1] / ss[0]
+    for _ in range(3):
+        lams = np.unique(np.clip(lam0 + dl * np.array([-0.5, 0.0, 0.5]), 0.0, lam_max))
+        tilts = t0 + dt * np.array([-0.5, 0.0, 0.5])
+        ss = s0 * rs ** np.array([-0.5, 0.0, 0.5])
+        tot, score, m, power = evaluate(lams, tilts, ss)
+        li, ti, si = np.unravel_index(int(np.argmax(score)), score.shape)
+        lam0, t0, s0 = lams[li], tilts[ti], ss[si]
+        dl, dt, rs = dl / 2.0, dt / 2.0, rs ** 0.5
+    z = tot[li, ti, si]
+    x0 = float((-np.angle(z) / (2 * np.pi) * s0) % s0)
+    coherence = float(abs(z) / math.sqrt(power[li, si] * max(1, n)))
+    return float(lam0), float(m[li, ti]), float(s0), x0, coherence
+
+
+def _centroids(profiles, cum0, cum1, x_pred, half):
+    """Vegetation centroid of each strip in windows ``x_pred +- half``.
+
+    ``x_pred``, ``half``: (R, n). Returns centroid x (R, n) and fill fraction (R, n) (NaN/0 outside).
+    """
+    n, W = profiles.shape
+    lo = np.clip(np.floor(x_pred - half), 0, W).astype(np.int64)
+    hi = np.clip(np.ceil(x_pred + half) + 1, 0, W).astype(np.int64)
+    ri = np.broadcast_to(np.arange(n)[None, :], lo.shape)
+    m0 = cum0[ri, hi] - cum0[ri, lo]
+    m1 = cum1[ri, hi] - cum1[ri, lo]
+    width = np.maximum(hi - lo, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xc = np.where(m0 > 1e-6, m1 / m0, np.nan)
+    fill = np.where(hi > lo, m0 / width, 0.0)
+    return xc, fill
+
+
+def _robust_fit(d, x, w, deg):
+    """Weighted least squares of x(d) with two Cauchy re-weighting passes; returns coefficients."""
+    c = np.polyfit(d, x, deg, w=w)
+    for _ in range(2):
+        r = x - np.polyval(c, d)
+        sc = max(1.4826 * float(np.median(np.abs(r))), 0.5)
+        c = np.polyfit(d, x, deg, w=w / (1.0 + (r / (2.5 * sc)) ** 2))
+    return c
+
+
+def _batch_fit(dn, X, Wt, ridge_quad):
+    """Weighted quadratic least squares per row, with Cauchy re-weighting.
+
+    dn : (n,) normalised height; X, Wt : (R, n) positions and weights (0 = unused).
+    A ridge on the quadratic coefficient pulls sparse or noisy rows towards straight lines.
+    Returns coefficients (R, 3) for ``x = c0 + c1 dn + c2 dn^2``.
+    """
+    A = np.stack([np.ones_like(dn), dn, dn * dn], axis=1)  # (n, 3)
+    Xz = np.where(Wt > 0, X, 0.0)
+    reg = np.diag([1e-9, 1e-9, ridge_quad])
+    w = Wt.copy()
+    c = None
+    for _ in range(3):
+        ATA = np.einsum("rn,ni,nj->rij", w, A, A) + reg[None]
+        ATb = np.einsum("rn,ni,rn->ri", w, A, Xz)
+        c = np.linalg.solve(ATA, ATb[..., None])[..., 0]
+        r = np.where(Wt > 0, Xz - c @ A.T, 0.0)
+        cnt = np.maximum((Wt > 0).sum(axis=1, keepdims=True), 1)
+        sc = np.maximum(1.4826 * np.sqrt((r * r).sum(axis=1, keepdims=True) / cnt), 0.5)
+        w = Wt / (1.0 + (r / (2.0 * sc)) ** 2)
+    return c
+
+
+def _extract_rows(profiles, yc, h, w, lam, mslope, s, x0, p: CropRowParams, tol_px):
+    """Follow every row of the model through the strips (three passes of windowed centroids).
+
+    Returns a list, left to right, of (polyline (K, 2) working px bottom-up, support fraction,
+    span fraction of h, x on the bottom line (possibly outside the image)).
+    """
+    n, W = profiles.shape
+    d = (h - 0.5) - yc
+    dn = d / h
+    sc = 1.0 - lam * d
+    usable = (sc > 0.15) & (s * sc >= 3.0)
+    cum0 = np.zeros((n, W + 1), np.float64)
+    cum0[:, 1:] = np.cumsum(profiles, axis=1)
+    cum1 = np.zeros((n, W + 1), np.float64)
+    cum1[:, 1:] = np.cumsum(profiles * np.arange(W, dtype=np.float32)[None, :], axis=1)
+    d_top = h * 0.75
+    sc_top = max(1.0 - lam * d_top, 0.15)
+    k_lo = int(math.floor((-mslope * d_top / sc_top - x0) / s)) - 1
+    k_hi = int(math.ceil(((w - mslope * d_top) / sc_top - x0) / s)) + 1
+    k_lo = max(k_lo, int(math.floor((-1.5 * w - x0) / s)))
+    k_hi = min(k_hi, int(math.ceil((2.5 * w - x0) / s)))
+    xb = x0 + s * np.arange(k_lo, k_hi + 1, dtype=np.float64)
+    if xb.size == 0:
+        return []
+    x_model = xb[:, None] * sc[None, :] + mslope * d[None, :]
+    local_s = np.maximum(s * sc, 1.0)[None, :]
+    basis = np.stack([np.ones_like(dn), dn, dn * dn])
+    x_pred = x_model
+    inside = usable[None, :] & (x_pred > -0.2 * local_s) & (x_pred < W - 1 + 0.2 * local_s)
+    ok = inside
+    c = np.zeros((len(xb), 3))
+    for half_frac in (0.3, 0.25, 0.2):
+        xc, fill = _centroids(profiles, cum0, cum1, x_pred, half_frac * local_s)
+        ok = inside & np.isfinite(xc) & (fill >= p.min_fill_frac)
+        wt = np.where(ok, np.sqrt(fill), 0.0)
+        # fit the correction to the global model; the ridge keeps weakly supported rows model-like
+        c = _batch_fit(dn, np.nan_to_num(xc - x_model), wt, ridge_quad=1.0)
+        x_pred = x_model + c @ basis
+        inside = usable[None, :] & (x_pred > -0.2 * local_s) & (x_pred < W - 1 + 0.2 * local_s)
+    out = []
+    n_inside = inside.sum(axis=1)
+    for r in range(len(xb)):
+        okr = ok[r]
+        cnt = int(okr.sum())
+        if cnt < 3 or n_inside[r] == 0:
+            continue
+        support = cnt / int(n_inside[r])
+        if support < p.min_support_frac:
+            continue
+        top_i = int(np.max(np.flatnonzero(okr)))
+        bot_i = int(np.min(np.flatnonzero(inside[r])))
+        d_lo = 0.0 if bot_i == 0 else float(d[bot_i])
+        d_hi = float(d[top_i])
+        if d_hi - d_lo < 2.0:
+            continue
+        dd = np.linspace(d_lo, d_hi, 9) / h
+        xq = xb[r] * (1.0 - lam * dd * h) + mslope * dd * h + c[r, 0] + c[r, 1] * dd + c[r, 2] * dd * dd
+        # straight chord through the same end points
+        xl = xq[0] + (xq[-1] - xq[0]) * (dd - dd[0]) / (dd[-1] - dd[0])
+        yy = (h - 0.5) - dd * h
+        if float(np.max(np.abs(xq - xl))) > tol_px:
+            poly = np.column_stack([xq, yy])
+        else:
+            poly = np.column_stack([xq[[0, -1]], yy[[0, -1]]])
+        out.append((poly, support, d_hi / h, float(xb[r] + c[r, 0])))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Public entry point
+
+
+def detect_rows(image_bgr, params: CropRowParams | None = None, camera: CameraGeometry | None = None,
+                return_mask: bool = False) -> CropRowResult:
+    """Detect all visible crop rows and the guidance for the row the camera straddles.
+
+    Parameters
+    ----------
+    image_bgr : np.ndarray, shape (H, W, 3), uint8 BGR
+        (float images in [0, 1] or [0, 255], uint16 and BGRA are converted.)
+    params : CropRowParams, optional
+    camera : CameraGeometry, optional
+        Intrinsics + mounting; when given ``offset``/``heading`` are metric (``base_link``).
+    return_mask : bool
+        Also return the working-resolution vegetation mask.
+
+    Returns
+    -------
+    CropRowResult
+
+    Raises
+    ------
+    ValueError
+        For images that are not colour images or are empty, too small or too large. Images that
+        are valid but hold no rows (grey, bare soil, all green) give ``confidence == 0``.
+    """
+    p = params or CropRowParams()
+    img = check_image(image_bgr, p)
+    H, W = img.shape[:2]
+    ww = min(int(p.work_width_px), W)
+    hw = max(8, int(round(H * ww / W)))
+    small = cv2.resize(img, (ww, hw), interpolation=cv2.INTER_AREA) if (ww, hw) != (W, H) else img
+    sx, sy = W / ww, H / hw
+    mask, _thr = segment_vegetation(small, p.vegetation_index, p.min_index)
+    res = CropRowResult(mask=mask if return_mask else None, metric=camera is not None)
+    vf = float(mask.mean())
+    res.vegetation_frac = vf
+    if vf < p.min_vegetation_frac:
+        res.reason = f"too little vegetation ({vf:.3f})"
+        return res
+    if vf > p.max_vegetation_frac:
+        res.reason = f"too much vegetation ({vf:.3f}), no row structure"
+        return res
+    profiles, yc = _strip_profiles(mask, int(p.n_strips), p.ignore_top_frac)
+    if len(yc) < 6:
+        res.reason = "too few image strips"
+        return res
+    if len(yc) >= 20:  # the global fit needs fewer, taller strips: pool pairs (speed)
+        n2 = len(yc) // 2 * 2
+        fit = _fit_row_model(profiles[:n2].reshape(-1, 2, ww).mean(axis=1), yc[:n2].reshape(-1, 2).mean(axis=1),
+                             hw, ww, p)
+    else:
+        fit = _fit_row_model(profiles, yc, hw, ww, p)
+    if fit is None:
+        res.reason = "no periodic row structure"
+        return res
+    lam, mslope, s, x0, coherence = fit
+    found = _extract_rows(profiles, yc, hw, ww, lam, mslope, s, x0, p, tol_px=max(0.5, 1.5 / sx))
+    if not found:
+        res.reason = "no row had enough support"
+        res.spacing_px = s * sx
+        return res
+    keep = found
+    rows = [f[0] for f in keep]
+    supports = [f[1] for f in keep]
+    spans = [f[2] for f in keep]
+    x_bottom = [(f[3] + 0.5) * sx - 0.5 for f in keep]
+
+    out_rows = []
+    for r in rows:
+        q = r.copy()
+        q[:, 0] = (q[:, 0] + 0.5) * sx - 0.5
+        q[:, 1] = (q[:, 1] + 0.5) * sy - 0.5
+        out_rows.append(q)
+    res.rows = out_rows
+    res.rows_visible = len(out_rows)
+    res.spacing_px = s * sx
+    if lam > 1e-6:
+        vy = (hw - 0.5) - 1.0 / lam
+        vx = mslope / lam
+        res.vanishing_point = ((vx + 0.5) * sx - 0.5, (vy + 0.5) * sy - 0.5)
+
+    # followed row: nearest the image centre line at the bottom
+    cxb = (W - 1) / 2.0
+    if camera is not None:
+        cam = camera.scaled(W, H) if (camera.width_px, camera.height_px) != (W, H) else camera
+        cxb = float(cam.cx_px)
+    ci = int(np.argmin([abs(xb_ - cxb) for xb_ in x_bottom]))
+    res.center_index = ci
+    row = out_rows[ci]
+    conf = min(1.0, coherence / 0.25) * float(np.clip((supports[ci] - 0.2) / 0.6, 0.0, 1.0))
+    conf *= float(np.clip(spans[ci] / 0.3, 0.0, 1.0))
+    res.confidence = float(np.clip(conf, 0.0, 1.0))
+
+    if camera is not None:
+        _metric_guidance(res, row, cam, lam, mslope, s, sx, sy, hw, ww)
+    else:
+        # bottom segment direction of the followed row
+        seg = row[: min(len(row), 3)]
+        dx, dy = seg[-1, 0] - seg[0, 0], seg[0, 1] - seg[-1, 1]
+        if res.vanishing_point is not None:
+            f_nom = (W / 2.0) / math.tan(p.nominal_hfov_rad / 2.0)
+            res.heading = float(math.atan2(cxb - res.vanishing_point[0], f_nom))
+        else:
+            res.heading = float(math.atan2(-dx, max(dy, 1e-6)))
+        res.offset = float((cxb - x_bottom[ci]) / max(res.spacing_px, 1e-6))
+        res.row_end = float(spans[ci])
+    if not (math.isfinite(res.offset) and math.isfinite(res.heading)):
+        res.offset, res.heading, res.confidence = 0.0, 0.0, 0.0
+        res.reason = "non-finite guidance"
+    return res
+
+
+def _metric_guidance(res: CropRowResult, row, cam: CameraGeometry, lam, mslope, s, sx, sy, hw, ww):
+    """Fill metric offset/heading/spacing/row_end from the followed row's ground projection."""
+    H = cam.height_px
+    ys = np.linspace(row[0, 1], row[-1, 1], 12)
+    if len(row) == 2:
+        xs = np.interp(ys, row[::-1, 1], row[::-1, 0])
+    else:
+        xs = np.interp(ys, row[::-1, 1], row[::-1, 0])
+    g = cam.pixels_to_ground(np.column_stack([xs, ys]))
+    ok = np.all(np.isfinite(g), axis=1) & (g[:, 0] > 0)
+    if ok.sum() < 2:
+        res.confidence = 0.0
+        res.reason = "followed row does not project onto the ground (check camera pitch/height)"
+        return
+    g = g[ok]
+    # use the near part of the row (nearest 60 % of its visible length) for the line fit
+    near = g[: max(2, int(math.ceil(0.6 * len(g))))]
+    c = np.polyfit(near[:, 0], near[:, 1], 1)  # y = c0 x + c1
+    res.heading = float(math.atan(c[0]))
+    res.offset = float(c[1])  # lateral position of the row at x = 0 (base_link origin)
+    res.row_end = float(np.max(g[:, 0]))
+    # ground spacing: project the neighbouring bottom intercepts
+    yb = (H - 0.5) - 2.0 * sy
+    d_b = 2.0
+    sc = 1.0 - lam * d_b
+    x_c = (row[0, 0] + 0.5) / sx - 0.5
+    pts = np.array([[x_c, hw - 0.5 - d_b], [x_c + s * sc, hw - 0.5 - d_b]])
+    pts[:, 0] = (pts[:, 0] + 0.5) * sx - 0.5
+    pts[:, 1] = yb
+    gs = cam.pixels_to_ground(pts)
+    if np.all(np.isfinite(gs)):
+        res.spacing_m = float(abs(gs[1, 1] - gs[0, 1]) * math.cos(res.heading))
+
+
+def draw_rows(image_bgr: np.ndarray, result: CropRowResult) -> np.ndarray:
+    """Overlay of the detected rows (followed row in red, others in yellow) and the guidance text."""
+    out = check_image(image_bgr).copy()
+    th = max(1, int(round(out.shape[1] / 256)))
+    for i, r in enumerate(result.rows):
+        col = (0, 0, 255) if i == result.center_index else (0, 255, 255)
+        cv2.polylines(out, [np.round(r).astype(np.int32).reshape(-1, 1, 2)], False, col, th, cv2.LINE_AA)
+    unit = "m" if result.metric else "sp"
+    txt = f"off {result.offset:+.3f}{unit} hdg {math.degrees(result.heading):+.1f}deg conf {result.confidence:.2f}"
+    cv2.putText(out, txt, (5, 15 * th), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * th, (255, 255, 255), th, cv2.LINE_AA)
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover - demo
+    import sys
+    import time
+
+    for path in sys.argv[1:]:
+        im = cv2.imread(path, cv2.IMREAD_COLOR)
+        t0 = time.perf_counter()
+        r = detect_rows(im)
+        ms = (time.perf_counter() - t0) * 1e3
+        print(f"{path}: {r.rows_visible} rows, offset {r.offset:+.3f}, heading {r.heading:+.3f} rad, "
+              f"confidence {r.confidence:.2f}, {ms:.1f} ms {r.reason}")
