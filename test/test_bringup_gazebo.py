@@ -1,0 +1,111 @@
+"""Gazebo assets and launch files, checked structurally (gz sim and launch_ros do not install here)."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+
+from agricare.bringup.contract import contract_type
+
+
+def _gen(repo_root):
+    spec = importlib.util.spec_from_file_location("make_gazebo", repo_root / "tools" / "make_gazebo.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("world", ["farm", "care"])
+def test_world_sdf_parses_and_includes_existing_models(repo_root, world):
+    root = ET.parse(repo_root / "worlds" / f"{world}.sdf").getroot()
+    assert root.tag == "sdf" and root.get("version")
+    w = root.find("world")
+    assert w is not None
+    scn = yaml.safe_load((repo_root / "config" / "scenarios" / f"{world}.yaml").read_text())
+    assert w.get("name") == scn["world"]["name"]
+    includes = {inc.findtext("name"): inc.findtext("uri") for inc in w.findall("include")}
+    assert set(includes) == {r["name"] for r in scn["robots"]}
+    for uri in includes.values():
+        model = uri.removeprefix("model://")
+        sdf = repo_root / "worlds" / "models" / model / "model.sdf"
+        assert sdf.is_file() and (sdf.parent / "model.config").is_file()
+        ET.parse(sdf)
+    lat = float(w.find("spherical_coordinates").findtext("latitude_deg"))
+    assert lat == pytest.approx(scn["world"]["datum"]["lat_deg"])
+
+
+@pytest.mark.parametrize("world", ["farm", "care"])
+def test_generated_files_up_to_date(repo_root, world):
+    gen = _gen(repo_root)
+    scn = yaml.safe_load((repo_root / "config" / "scenarios" / f"{world}.yaml").read_text())
+    assert (repo_root / "worlds" / f"{world}.sdf").read_text() == gen.world_sdf(scn), \
+        "worlds/ is stale: run python tools/make_gazebo.py"
+    assert (repo_root / "worlds" / f"{world}_bridge.yaml").read_text() == gen.bridge_yaml(scn)
+    for name, fn in gen.MODELS.items():
+        assert (repo_root / "worlds" / "models" / name / "model.sdf").read_text() == fn()
+
+
+@pytest.mark.parametrize("world", ["farm", "care"])
+def test_bridge_topics_are_in_the_contract(repo_root, world):
+    entries = yaml.safe_load((repo_root / "worlds" / f"{world}_bridge.yaml").read_text())
+    assert entries
+    seen = set()
+    for e in entries:
+        assert e["direction"] in ("GZ_TO_ROS", "ROS_TO_GZ", "BIDIRECTIONAL")
+        expected = contract_type(e["ros_topic_name"])
+        assert expected is not None, f"{e['ros_topic_name']} is not in the topic contract"
+        assert e["ros_type_name"] == expected, e["ros_topic_name"]
+        assert e["gz_type_name"].startswith("gz.msgs.")
+        assert e["ros_topic_name"] not in seen
+        seen.add(e["ros_topic_name"])
+    assert "/clock" in seen
+    scn = yaml.safe_load((repo_root / "config" / "scenarios" / f"{world}.yaml").read_text())
+    for r in scn["robots"]:
+        for t in ("cmd_vel", "odom", "imu/data", "gnss/fix", "scan", "tf"):
+            assert f"/{r['name']}/{t}" in seen
+
+
+def test_models_have_drive_and_sensors(repo_root):
+    for name, drive in (("tractor", "AckermannSteering"), ("row_robot", "DiffDrive"), ("care_shuttle", "DiffDrive")):
+        root = ET.parse(repo_root / "worlds" / "models" / name / "model.sdf").getroot()
+        plugins = [p.get("name") for p in root.iter("plugin")]
+        assert any(p.endswith(drive) for p in plugins)
+        sensors = {s.get("type") for s in root.iter("sensor")}
+        assert {"gpu_lidar", "imu", "navsat"} <= sensors
+        joints = {j.get("name") for j in root.iter("joint")}
+        for j in root.iter("plugin"):
+            for tag in ("left_joint", "right_joint", "left_steering_joint", "right_steering_joint"):
+                if j.find(tag) is not None:
+                    assert j.findtext(tag) in joints
+
+
+LAUNCH_FILES = ["farm_sim", "care_sim", "robot", "gazebo_farm", "gazebo_care"]
+
+
+@pytest.mark.parametrize("name", LAUNCH_FILES)
+def test_launch_files_reference_existing_files(repo_root, name):
+    path = repo_root / "launch" / f"{name}.launch.py"
+    tree = ast.parse(path.read_text())
+    assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
+    consts = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+              for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
+    if "WORLD" in consts:
+        assert (repo_root / "worlds" / consts["WORLD"]).is_file()
+        assert (repo_root / "worlds" / consts["BRIDGE"]).is_file()
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "common_arguments":
+            scenario = call.args[0].value if isinstance(call.args[0], ast.Constant) else consts[call.args[0].id]
+            assert (repo_root / "config" / "scenarios" / scenario).is_file(), scenario
+
+
+@pytest.mark.parametrize("name", LAUNCH_FILES)
+def test_launch_files_import_with_launch_ros(repo_root, name):
+    pytest.importorskip("launch_ros", reason="launch_ros is not installable from pip; runs on ROS 2 installs")
+    spec = importlib.util.spec_from_file_location(name, repo_root / "launch" / f"{name}.launch.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.generate_launch_description() is not None
