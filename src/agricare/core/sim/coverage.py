@@ -1,8 +1,9 @@
 """Coverage ground truth: a raster over a field counting the passes of active implement sections.
 
 Each step the area swept by every active section (the quadrilateral between its working edge at the
-previous and at the current step) is filled into the raster. A cell counts one more pass when it is swept
-after not having been swept for ``new_pass_gap_s`` (so one pass that takes several steps counts once).
+previous and at the current step) is filled into the raster: a cell is swept when its centre lies inside.
+A cell counts one more pass when it is swept after not having been swept for ``new_pass_gap_s`` (so one
+pass that takes several steps counts once).
 
 Public API
 ----------
@@ -17,10 +18,9 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
-
-_SHIFT = 4  # sub-cell precision bits for cv2.fillPoly
+import shapely
+from shapely.geometry import Polygon
 
 
 class CoverageRaster:
@@ -55,41 +55,45 @@ class CoverageRaster:
         self.field_mask = self.polygon_mask(poly, self.holes)
         self._field_cells = max(int(self.field_mask.sum()), 1)
 
-    def to_cells(self, pts_xy) -> np.ndarray:
-        """Map points (N, 2) -> fixed-point cell coordinates for cv2 (x = column, y = row)."""
-        p = (np.asarray(pts_xy, dtype=float) - self.origin) / self.cell_m - 0.5
-        return np.round(p * (1 << _SHIFT)).astype(np.int32)
-
     def cell_center(self, row, col):
         """Map coordinates of a cell centre."""
         return (self.origin[0] + (np.asarray(col) + 0.5) * self.cell_m,
                 self.origin[1] + (np.asarray(row) + 0.5) * self.cell_m)
 
     def polygon_mask(self, polygon, holes=()) -> np.ndarray:
-        """Boolean mask (H, W) of cells inside a polygon minus holes."""
-        mask = np.zeros((self.height, self.width), np.uint8)
-        cv2.fillPoly(mask, [self.to_cells(polygon)], 1, lineType=cv2.LINE_8, shift=_SHIFT)
-        for h in holes:
-            cv2.fillPoly(mask, [self.to_cells(h)], 0, lineType=cv2.LINE_8, shift=_SHIFT)
-        return mask.astype(bool)
+        """Boolean mask (H, W) of cells whose centre is inside a polygon minus holes."""
+        shape = Polygon(np.asarray(polygon, dtype=float).reshape(-1, 2), [np.asarray(h, float) for h in holes])
+        shapely.prepare(shape)
+        xs, ys = self.cell_center(np.arange(self.height)[:, None], np.arange(self.width)[None, :])
+        xs, ys = np.broadcast_arrays(xs, ys)
+        return shapely.contains_xy(shape, xs, ys)
 
     def sweep(self, quads, t_s: float) -> None:
         """Count the cells under the swept quadrilaterals ``(K, 4, 2)`` (map) at time ``t_s``."""
         q = np.asarray(quads, dtype=float).reshape(-1, 4, 2)
         if len(q) == 0:
             return
-        c = (q - self.origin) / self.cell_m - 0.5
-        lo = np.floor(c.reshape(-1, 2).min(axis=0)).astype(int) - 1
-        hi = np.ceil(c.reshape(-1, 2).max(axis=0)).astype(int) + 2
+        c = (q - self.origin) / self.cell_m - 0.5  # cell index coordinates (col, row)
+        lo = np.floor(c.reshape(-1, 2).min(axis=0)).astype(int)
+        hi = np.ceil(c.reshape(-1, 2).max(axis=0)).astype(int) + 1
         lo = np.maximum(lo, 0)
         hi = np.minimum(hi, [self.width, self.height])
         if hi[0] <= lo[0] or hi[1] <= lo[1]:
             return
-        roi = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.uint8)
-        pts = np.round((c - lo) * (1 << _SHIFT)).astype(np.int32)
-        cv2.fillPoly(roi, list(pts), 1, lineType=cv2.LINE_8, shift=_SHIFT)
+        cols = np.arange(lo[0], hi[0], dtype=float)[None, :]
+        rows = np.arange(lo[1], hi[1], dtype=float)[:, None]
+        hit = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), bool)
+        for quad in c:
+            # convex quadrilateral: centre inside when on the same side of all four edges
+            e = np.roll(quad, -1, axis=0) - quad
+            cross = [e[k, 0] * (rows - quad[k, 1]) - e[k, 1] * (cols - quad[k, 0]) for k in range(4)]
+            pos = (cross[0] >= 0) & (cross[1] >= 0) & (cross[2] >= 0) & (cross[3] >= 0)
+            neg = (cross[0] <= 0) & (cross[1] <= 0) & (cross[2] <= 0) & (cross[3] <= 0)
+            d1, d2 = quad[2] - quad[0], quad[3] - quad[1]
+            area2 = abs(float(d1[0] * d2[1] - d1[1] * d2[0]))
+            if area2 > 1e-12:
+                hit |= pos | neg
         sl = (slice(lo[1], hi[1]), slice(lo[0], hi[0]))
-        hit = roi.view(bool)
         last = self.last_t[sl]
         new = hit & ((t_s - last) > self.new_pass_gap_s)
         self.count[sl][new] += 1

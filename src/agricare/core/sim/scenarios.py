@@ -41,6 +41,9 @@ Public API
 ``load_scenario(path) -> ScenarioSpec`` (reads YAML, validates, raises ``ScenarioError``).
 ``parse_scenario(cfg: dict) -> ScenarioSpec`` (validates an already loaded dict).
 ``ScenarioError``: ``ValueError`` with one line naming the bad key path and value.
+``scenario_dict(robots, **world_sections) -> dict``: a minimal scenario dict (datum 36.1 N 140.1 E, no
+terrain slope) for tests and closed-loop experiments, e.g.
+``scenario_dict([{"name": "r", "type": "row_robot", "start": {"x_m": 0, "y_m": 0}}], obstacles=[...])``.
 Spec dataclasses: ``ScenarioSpec``, ``Datum``, ``Terrain``, ``FieldSpec``, ``CropBlockSpec``, ``RoadSpec``,
 ``PlaceSpec``, ``ObstacleSpec``, ``RobotSpec``, ``ImplementSpec``, ``GroundTruthRates``.
 """
@@ -537,6 +540,13 @@ def parse_scenario(cfg) -> ScenarioSpec:
     return ScenarioSpec(name=str(w.get("name", "scenario")), datum=datum, terrain=terrain, fields=fields,
                         roads=tuple(roads), places=places, obstacles=obstacles, people=people, robots=robots,
                         ground_truth=gt, raw=cfg)
+
+
+def scenario_dict(robots, **world_sections) -> dict:
+    """Minimal scenario dict around a datum in Tsukuba; ``world_sections`` override/add world keys."""
+    world = {"name": "test", "datum": {"lat_deg": 36.1, "lon_deg": 140.1, "alt_m": 20.0}}
+    world.update(world_sections)
+    return {"world": world, "robots": list(robots), "nodes": [], "mission": {}}
 
 
 def load_scenario(path) -> ScenarioSpec:

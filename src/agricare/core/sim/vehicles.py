@@ -10,7 +10,8 @@ Public API
 ``default_vehicle_params(robot_type) -> TractorParams | DiffDriveParams``
     Defaults for ``"tractor"``, ``"row_robot"`` and ``"care_shuttle"``.
 ``AckermannVehicle(params, pose)``, ``DiffDriveVehicle(params, pose)``
-    ``.step(dt_s, v_cmd_mps, w_cmd_radps, slip_long_ratio, slip_lat_gain_s)`` advances one step;
+    ``.step(dt_s, v_cmd_mps, w_cmd_radps, slip_long_ratio, slip_lat_gain_s, brake=False)`` advances one
+    step (``brake``: stale command, decelerate at ``max_decel_mps2`` to zero);
     ``.x_m, .y_m, .yaw_rad`` true pose in map; ``.v_mps`` / ``.w_radps`` true body velocities (over
     ground); ``.v_lat_mps`` lateral slip velocity; ``.wheel_v_mps`` / ``.wheel_w_radps`` what the
     wheels report (before slip, used by the odometry sensor); ``.accel_mps2`` longitudinal accel;
@@ -120,7 +121,8 @@ def vehicle_params_from_dict(robot_type: str, overrides: dict):
 def _first_order(current: float, target: float, dt_s: float, tau_s: float) -> float:
     if tau_s <= 0.0:
         return target
-    return current + (target - current) * (1.0 - math.exp(-dt_s / tau_s))
+    out = current + (target - current) * (1.0 - math.exp(-dt_s / tau_s))
+    return target if abs(out - target) < 1e-4 else out  # settle exactly (a stopped robot reads 0)
 
 
 def _rate_limit(current: float, target: float, up: float, down: float, dt_s: float) -> float:
@@ -178,8 +180,11 @@ class AckermannVehicle(_VehicleBase):
         self.rectangles = [(-p.rear_overhang_m, p.length_m - p.rear_overhang_m, -p.width_m / 2, p.width_m / 2)]
 
     def step(self, dt_s: float, v_cmd_mps: float, w_cmd_radps: float,
-             slip_long_ratio: float = 0.0, slip_lat_gain_s: float = 0.0) -> None:
+             slip_long_ratio: float = 0.0, slip_lat_gain_s: float = 0.0, brake: bool = False) -> None:
+        """Advance one step; ``brake`` (stale command) decelerates at ``max_decel_mps2`` to a standstill."""
         p = self.params
+        if brake:
+            v_cmd_mps, w_cmd_radps = 0.0, 0.0
         v_cmd = min(max(v_cmd_mps, -p.max_reverse_mps), p.max_speed_mps)
         if abs(v_cmd_mps) > 1e-3:
             steer_cmd = math.atan(w_cmd_radps * p.wheelbase_m / v_cmd_mps)
@@ -195,7 +200,7 @@ class AckermannVehicle(_VehicleBase):
         self.steer_rad = min(max(self.steer_rad + d, -p.max_steer_rad), p.max_steer_rad)
         # speed: first-order lag, then acceleration limit
         v_old = self.wheel_v_mps
-        lagged_v = _first_order(v_old, v_cmd, dt_s, p.speed_time_constant_s)
+        lagged_v = 0.0 if brake else _first_order(v_old, v_cmd, dt_s, p.speed_time_constant_s)
         self.wheel_v_mps = _rate_limit(v_old, lagged_v, p.max_accel_mps2, p.max_decel_mps2, dt_s)
         self.accel_mps2 = (self.wheel_v_mps - v_old) / dt_s
         self.wheel_w_radps = self.wheel_v_mps * math.tan(self.steer_rad) / p.wheelbase_m
@@ -218,8 +223,11 @@ class DiffDriveVehicle(_VehicleBase):
         self.rectangles = [(-p.rear_overhang_m, p.length_m - p.rear_overhang_m, -p.width_m / 2, p.width_m / 2)]
 
     def step(self, dt_s: float, v_cmd_mps: float, w_cmd_radps: float,
-             slip_long_ratio: float = 0.0, slip_lat_gain_s: float = 0.0) -> None:
+             slip_long_ratio: float = 0.0, slip_lat_gain_s: float = 0.0, brake: bool = False) -> None:
+        """Advance one step; ``brake`` (stale command) decelerates at ``max_decel_mps2`` to a standstill."""
         p = self.params
+        if brake:
+            v_cmd_mps, w_cmd_radps = 0.0, 0.0
         half = 0.5 * p.track_width_m
         v = min(max(v_cmd_mps, -p.max_speed_mps), p.max_speed_mps)
         w = min(max(w_cmd_radps, -p.max_yaw_rate_radps), p.max_yaw_rate_radps)
@@ -230,8 +238,8 @@ class DiffDriveVehicle(_VehicleBase):
             left *= scale
             right *= scale
         v_old = self.wheel_v_mps
-        lag_l = _first_order(self.left_mps, left, dt_s, p.time_constant_s)
-        lag_r = _first_order(self.right_mps, right, dt_s, p.time_constant_s)
+        lag_l = 0.0 if brake else _first_order(self.left_mps, left, dt_s, p.time_constant_s)
+        lag_r = 0.0 if brake else _first_order(self.right_mps, right, dt_s, p.time_constant_s)
         self.left_mps = _rate_limit(self.left_mps, lag_l, p.max_accel_mps2, p.max_decel_mps2, dt_s)
         self.right_mps = _rate_limit(self.right_mps, lag_r, p.max_accel_mps2, p.max_decel_mps2, dt_s)
         self.wheel_v_mps = 0.5 * (self.left_mps + self.right_mps)

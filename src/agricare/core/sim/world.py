@@ -474,13 +474,10 @@ class World:
         check_soil = self.step_count % 10 == 0
         for r in self.robots.values():
             veh = r.vehicle
-            if t_now - r.cmd_t > veh.params.cmd_timeout_s:
-                v_cmd, w_cmd = 0.0, 0.0
-            else:
-                v_cmd, w_cmd = r.cmd_v, r.cmd_w
+            stale = t_now - r.cmd_t > veh.params.cmd_timeout_s
             if check_soil:
                 self._update_slip(r)
-            veh.step(dt_s, v_cmd, w_cmd, r.slip_long, r.slip_lat)
+            veh.step(dt_s, r.cmd_v, r.cmd_w, r.slip_long, r.slip_lat, brake=stale)
             r.odom.integrate(dt_s, veh.wheel_v_mps, veh.wheel_w_radps)
             if r.battery is not None:
                 r.battery.integrate(dt_s, veh.wheel_v_mps, veh.accel_mps2)
