@@ -1,0 +1,180 @@
+"""Section control: switch implement sections off over covered ground or outside the field.
+
+The implement bar is perpendicular to the vehicle heading, ``implement_offset_m`` along the vehicle x axis
+from the pose (negative = behind); sections are listed from the left end (+y) to the right.
+Each section looks at the strip it will sweep in the next ``look_ahead_m``; it is on when at most
+``overlap_threshold`` of that strip is already covered and at least ``min_inside_fraction`` lies in the
+work area. The coverage record is a boolean raster (:class:`CoverageRaster`) or any shapely geometry.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+
+@dataclass(frozen=True)
+class SectionParams:
+    """Section control parameters (metres, fractions in [0, 1])."""
+
+    section_widths_m: tuple = (1.0, 1.0, 1.0)
+    implement_offset_m: float = -1.5
+    look_ahead_m: float = 1.0
+    overlap_threshold: float = 0.3
+    min_inside_fraction: float = 0.5
+    raster_resolution_m: float = 0.2
+
+    def __post_init__(self):
+        w = tuple(self.section_widths_m)
+        if not w or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in w):
+            raise ValueError(f"section_widths_m must be a non-empty list of widths > 0, got {self.section_widths_m!r}")
+        if not math.isfinite(self.implement_offset_m):
+            raise ValueError("implement_offset_m must be finite")
+        for name in ("look_ahead_m", "raster_resolution_m"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be > 0, got {v!r}")
+        for name in ("overlap_threshold", "min_inside_fraction"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+                raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+
+
+def section_bar(pose_xyyaw, params: SectionParams) -> np.ndarray:
+    """Left and right ends of every section, shape (n, 2, 2) ``[[left_xy], [right_xy]]`` in the map frame."""
+    x, y, yaw = (float(v) for v in pose_xyyaw)
+    w = np.asarray(params.section_widths_m, dtype=float)
+    edges = 0.5 * w.sum() - np.concatenate([[0.0], np.cumsum(w)])      # lateral offsets, left (+) to right
+    c, s = math.cos(yaw), math.sin(yaw)
+    bx, by = x + params.implement_offset_m * c, y + params.implement_offset_m * s
+    pts = np.column_stack([bx - s * edges, by + c * edges])
+    return np.stack([pts[:-1], pts[1:]], axis=1)
+
+
+class CoverageRaster:
+    """Boolean raster of covered ground over a bounding box (metres)."""
+
+    def __init__(self, bounds, resolution_m: float):
+        x0, y0, x1, y1 = bounds
+        self.x0, self.y0, self.res = float(x0), float(y0), float(resolution_m)
+        self.nx = max(1, int(math.ceil((x1 - x0) / resolution_m)))
+        self.ny = max(1, int(math.ceil((y1 - y0) / resolution_m)))
+        self.grid = np.zeros((self.ny, self.nx), dtype=bool)
+
+    def _idx(self, pts):
+        ix = np.floor((pts[:, 0] - self.x0) / self.res).astype(int)
+        iy = np.floor((pts[:, 1] - self.y0) / self.res).astype(int)
+        ok = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
+        return ix, iy, ok
+
+    def covered(self, pts: np.ndarray) -> np.ndarray:
+        """Covered flag per point (points outside the raster are not covered)."""
+        ix, iy, ok = self._idx(pts)
+        out = np.zeros(len(pts), dtype=bool)
+        out[ok] = self.grid[iy[ok], ix[ok]]
+        return out
+
+    def mark_quad(self, quad: np.ndarray) -> None:
+        """Mark the cells whose centres lie in a convex quadrilateral (4, 2)."""
+        lo = np.floor((quad.min(axis=0) - [self.x0, self.y0]) / self.res).astype(int)
+        hi = np.ceil((quad.max(axis=0) - [self.x0, self.y0]) / self.res).astype(int)
+        lo = np.clip(lo, 0, [self.nx, self.ny])
+        hi = np.clip(hi, 0, [self.nx, self.ny])
+        if np.any(hi <= lo):
+            return
+        xs = self.x0 + (np.arange(lo[0], hi[0]) + 0.5) * self.res
+        ys = self.y0 + (np.arange(lo[1], hi[1]) + 0.5) * self.res
+        X, Y = np.meshgrid(xs, ys)
+        inside = np.ones(X.shape, dtype=bool)
+        area2 = 0.0
+        for i in range(4):
+            a, b = quad[i], quad[(i + 1) % 4]
+            area2 += a[0] * b[1] - b[0] * a[1]
+        sign = 1.0 if area2 >= 0 else -1.0
+        for i in range(4):
+            a, b = quad[i], quad[(i + 1) % 4]
+            inside &= sign * ((b[0] - a[0]) * (Y - a[1]) - (b[1] - a[1]) * (X - a[0])) >= -1e-9
+        self.grid[lo[1]:hi[1], lo[0]:hi[0]] |= inside
+
+    @property
+    def covered_area_m2(self) -> float:
+        return float(self.grid.sum()) * self.res * self.res
+
+
+def _strip_samples(left, right, heading, look_ahead_m, n_across=5, n_along=4):
+    u = (np.arange(n_across) + 0.5) / n_across
+    v = (np.arange(n_along) + 0.5) / n_along * look_ahead_m
+    base = left[None, :] + u[:, None] * (right - left)[None, :]
+    d = np.array([math.cos(heading), math.sin(heading)])
+    return (base[:, None, :] + v[None, :, None] * d[None, None, :]).reshape(-1, 2)
+
+
+def section_states(pose_xyyaw, params: SectionParams, work_area, covered) -> np.ndarray:
+    """On/off (uint8 1/0) per section for a vehicle pose.
+
+    Parameters
+    ----------
+    pose_xyyaw : array_like (3,)
+        Vehicle pose in the map frame.
+    params : SectionParams
+    work_area : shapely Polygon
+        Area to treat (usually the field; the inner field when the headland is worked separately).
+    covered : CoverageRaster or shapely geometry or None
+        Ground already treated.
+    """
+    bars = section_bar(pose_xyyaw, params)
+    yaw = float(pose_xyyaw[2])
+    out = np.zeros(len(bars), dtype=np.uint8)
+    for i, (left, right) in enumerate(bars):
+        pts = _strip_samples(left, right, yaw, params.look_ahead_m)
+        inside = shapely.contains_xy(work_area, pts[:, 0], pts[:, 1])
+        if inside.mean() < params.min_inside_fraction:
+            continue
+        if covered is None:
+            cov = np.zeros(len(pts), dtype=bool)
+        elif isinstance(covered, CoverageRaster):
+            cov = covered.covered(pts)
+        else:
+            cov = shapely.contains_xy(covered, pts[:, 0], pts[:, 1]) if not covered.is_empty else \
+                np.zeros(len(pts), dtype=bool)
+        frac = float(np.mean(cov[inside])) if inside.any() else 1.0
+        out[i] = 1 if frac <= params.overlap_threshold else 0
+    return out
+
+
+class SectionController:
+    """Stateful section control: decides the sections and records what the active sections treat.
+
+    Call :meth:`update` with each new pose (no clock: the caller owns time).
+    """
+
+    def __init__(self, params: SectionParams, work_area):
+        self.params = params
+        self.work_area = work_area
+        shapely.prepare(work_area)
+        minx, miny, maxx, maxy = work_area.bounds
+        pad = sum(params.section_widths_m) + abs(params.implement_offset_m) + 1.0
+        self.raster = CoverageRaster((minx - pad, miny - pad, maxx + pad, maxy + pad), params.raster_resolution_m)
+        self._last_bars = None
+        self._last_states = None
+
+    def update(self, pose_xyyaw) -> np.ndarray:
+        """Record the ground swept since the previous pose by the sections that were on, then decide."""
+        pose = np.asarray(pose_xyyaw, dtype=float)
+        if pose.shape != (3,) or not np.all(np.isfinite(pose)):
+            raise ValueError("pose_xyyaw must be 3 finite numbers")
+        bars = section_bar(pose, self.params)
+        if self._last_bars is not None:
+            moved = float(np.max(np.hypot(*(bars[:, 0] - self._last_bars[:, 0]).T)))
+            if moved < 5.0:                 # a jump (relocalisation) is not a sweep
+                for i, on in enumerate(self._last_states):
+                    if on:
+                        (l0, r0), (l1, r1) = self._last_bars[i], bars[i]
+                        self.raster.mark_quad(np.array([l0, r0, r1, l1]))
+        # decide against what was covered before this instant (the current bar is not yet "covered")
+        states = section_states(pose, self.params, self.work_area, self.raster)
+        self._last_bars, self._last_states = bars, states
+        return states
