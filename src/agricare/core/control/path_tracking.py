@@ -381,7 +381,7 @@ class PathTracker:
     # ------------------------------------------------------------------ helpers
     def lookahead_m(self, speed_mps: float) -> float:
         p = self.params
-        return float(np.clip(abs(speed_mps) * p.lookahead_time_s, p.min_lookahead_m, p.max_lookahead_m))
+        return min(max(abs(float(speed_mps)) * p.lookahead_time_s, p.min_lookahead_m), p.max_lookahead_m)
 
     def _search(self, xy, first: int, last: int, hint: int, window_m: float):
         path = self.path
