@@ -1,0 +1,393 @@
+"""Tractor coverage mission: follow a coverage plan with pause/resume, refill trips and GNSS-outage handling.
+
+The mission owns the master plan (every pose with its direction, implement on/off and segment kind) and
+hands the controller an *active* path: the remaining part of the master plan, or a detour (to the depot and
+back) followed by the rest. Progress is the index of the master plan reached, tracked by a windowed
+nearest-point search, so a pause or a detour resumes exactly where work stopped: no gap, no double work.
+
+Runnable demo::
+
+    PYTHONPATH=src python -m agricare.core.missions.farm
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from agricare.core.geometry import wrap_angle
+from agricare.core.validation import require, require_non_negative, require_positive
+
+RUNNING, PAUSED, TO_DEPOT, REFILLING, RETURNING, GNSS_SLOW, GNSS_STOP, DONE, FAILED = (
+    "running", "paused", "to_depot", "refilling", "returning", "gnss_slow", "gnss_stop", "done", "failed")
+
+
+@dataclasses.dataclass(frozen=True)
+class FarmMissionParams:
+    """Mission parameters (SI units).
+
+    ``capacity_m``: metres of work one tank/hopper allows (0 = unlimited). ``depot_x_m``/``depot_y_m``: where
+    to refill (must be reachable inside the field). GNSS: after ``gnss_slow_after_s`` without a good fix the
+    speed is limited to ``gnss_slow_speed_mps``; after ``gnss_stop_after_s`` the tractor stops until the fix
+    returns.
+    """
+
+    capacity_m: float = 0.0
+    depot_x_m: float = float("nan")
+    depot_y_m: float = float("nan")
+    depot_yaw_rad: float = 0.0
+    refill_time_s: float = 30.0
+    turn_radius_m: float = 4.0
+    gnss_slow_after_s: float = 1.0
+    gnss_stop_after_s: float = 10.0
+    gnss_slow_speed_mps: float = 0.5
+    search_window_m: float = 8.0
+    goal_tolerance_m: float = 1.0
+    sample_step_m: float = 0.5
+
+    def __post_init__(self):
+        require_non_negative(self, "capacity_m", "refill_time_s")
+        require_positive(self, "turn_radius_m", "gnss_slow_after_s", "gnss_stop_after_s", "gnss_slow_speed_mps",
+                         "search_window_m", "goal_tolerance_m", "sample_step_m")
+        require(self.gnss_stop_after_s >= self.gnss_slow_after_s, "gnss_stop_after_s",
+                "must be >= gnss_slow_after_s", self.gnss_stop_after_s)
+        if self.capacity_m > 0:
+            require(math.isfinite(self.depot_x_m) and math.isfinite(self.depot_y_m), "depot_x_m",
+                    "and depot_y_m must be set when capacity_m > 0", (self.depot_x_m, self.depot_y_m))
+
+
+@dataclasses.dataclass
+class MasterPlan:
+    """The whole job: poses (N, 3) x, y, yaw; direction (N,) +1/-1; working (N,) bool; kind (N,) int."""
+
+    poses: np.ndarray
+    direction: np.ndarray
+    working: np.ndarray
+    kind: np.ndarray
+
+    def __post_init__(self):
+        self.poses = np.asarray(self.poses, dtype=float).reshape(-1, 3)
+        n = len(self.poses)
+        self.direction = np.asarray(self.direction, dtype=np.int8).reshape(n)
+        self.working = np.asarray(self.working, dtype=bool).reshape(n)
+        self.kind = np.asarray(self.kind, dtype=np.int8).reshape(n)
+        if n < 2 or not np.all(np.isfinite(self.poses)):
+            raise ValueError("a mission plan needs at least 2 finite poses")
+        seg = np.linalg.norm(np.diff(self.poses[:, :2], axis=0), axis=1)
+        self.s = np.concatenate([[0.0], np.cumsum(seg)])
+        self.work_s = np.concatenate([[0.0], np.cumsum(seg * self.working[1:])])
+
+    def __len__(self):
+        return len(self.poses)
+
+
+@dataclasses.dataclass
+class ActivePath:
+    """What the controller follows now. ``master_index[i]`` is the master index of pose i, -1 in a detour."""
+
+    poses: np.ndarray
+    direction: np.ndarray
+    working: np.ndarray
+    master_index: np.ndarray
+    reason: str
+
+
+@dataclasses.dataclass
+class MissionOutput:
+    state: str
+    new_path: ActivePath | None = None      # publish when not None (an empty path means: stop and hold)
+    speed_limit_mps: float | None = None    # None = no mission limit
+    message: str = ""
+
+
+def connector(start, goal, radius_m: float, step_m: float, inside=None):
+    """A drivable path start -> goal: Dubins if it stays ``inside`` (callable on (N, 2)), else Reeds-Shepp.
+
+    Returns (poses (N, 3), direction (N,)) or None when no candidate stays inside.
+    """
+    from agricare.core.planning import turns
+
+    cands = [turns.dubins_path(start, goal, radius_m)]
+    try:
+        cands += turns.reeds_shepp_candidates(start, goal, radius_m)
+    except Exception:  # no RS word for this geometry: Dubins only
+        pass
+    best = None
+    for prims in cands:
+        if not prims:
+            continue
+        smp = turns.sample_primitives(start, prims, step_m)
+        if inside is not None and not bool(np.all(inside(smp.xy))):
+            continue
+        if best is None or smp.length_m < best.length_m:
+            best = smp
+    if best is None:
+        return None
+    return np.column_stack([best.xy, best.yaw]), best.direction.astype(np.int8)
+
+
+class FarmMission:
+    """State machine of one coverage job.
+
+    Parameters
+    ----------
+    plan : MasterPlan
+    params : FarmMissionParams
+    inside : callable or None
+        ``inside(points (N, 2)) -> bool array``: where the tractor may drive (the field); detours are checked.
+    """
+
+    def __init__(self, plan: MasterPlan, params: FarmMissionParams, inside=None):
+        self.plan = plan
+        self.p = params
+        self.inside = inside
+        self.state = RUNNING
+        self.index = 0                      # master index reached
+        self.active: ActivePath | None = None
+        self._active_i = 0
+        self.work_since_fill_m = 0.0
+        self.refills = 0
+        self.pauses = 0
+        self._refill_until = None
+        self._resume_index = None
+        self._paused_from = None
+        self._last_work_s = 0.0
+        self.events: list[tuple[float, str, str]] = []
+
+    # ------------------------------------------------------------------ helpers
+    def _event(self, t, state, why):
+        if state != self.state:
+            self.events.append((float(t), state, why))
+        self.state = state
+
+    def _remaining_from(self, k: int, reason: str) -> ActivePath:
+        k = int(np.clip(k, 0, len(self.plan) - 1))
+        idx = np.arange(k, len(self.plan))
+        return ActivePath(self.plan.poses[idx], self.plan.direction[idx], self.plan.working[idx], idx, reason)
+
+    def _set_active(self, path: ActivePath) -> ActivePath:
+        self.active = path
+        self._active_i = 0
+        return path
+
+    def progress(self) -> float:
+        return float(self.plan.s[self.index] / self.plan.s[-1]) if self.plan.s[-1] > 0 else 1.0
+
+    def _track(self, pose) -> None:
+        """Advance the active index by a windowed nearest-point search (never backwards)."""
+        a = self.active
+        if a is None or len(a.poses) == 0:
+            return
+        i0 = self._active_i
+        s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(a.poses[:, :2], axis=0), axis=1))])
+        i1 = int(np.searchsorted(s, s[i0] + self.p.search_window_m, side="right"))
+        seg = a.poses[i0:max(i1, i0 + 1), :2]
+        d = np.linalg.norm(seg - np.asarray(pose[:2], dtype=float), axis=1)
+        # prefer the earliest index among near-equal candidates (cusps revisit the same spot)
+        j = int(np.argmin(d + 1e-3 * np.arange(len(d))))
+        # do not skip across a direction change (cusp) we have not reached
+        dirs = a.direction[i0:i0 + j + 1]
+        if len(dirs) > 1 and np.any(dirs[1:] != dirs[:-1]):
+            first_cusp = int(np.argmax(dirs[1:] != dirs[:-1])) + 1
+            if d[j] > 0.5 and j > first_cusp:
+                j = first_cusp
+        self._active_i = i0 + j
+        mi = int(a.master_index[self._active_i])
+        if mi >= 0 and mi > self.index:
+            self.work_since_fill_m += float(self.plan.work_s[mi] - self.plan.work_s[self.index])
+            self.index = mi
+
+    def _at_end_of_active(self, pose) -> bool:
+        a = self.active
+        return a is not None and len(a.poses) > 0 and self._active_i >= len(a.poses) - 2 and \
+            float(np.hypot(*(a.poses[-1, :2] - np.asarray(pose[:2])))) <= self.p.goal_tolerance_m
+
+    # ------------------------------------------------------------------ API
+    def start(self, t: float, pose) -> MissionOutput:
+        """First output: the lead-in from ``pose`` to the plan start, then the plan."""
+        pose = np.asarray(pose, dtype=float)
+        start = self.plan.poses[0]
+        if float(np.hypot(*(start[:2] - pose[:2]))) < self.p.goal_tolerance_m and \
+                abs(wrap_angle(start[2] - pose[2])) < 0.3:
+            path = self._remaining_from(0, "plan")
+        else:
+            con = connector(pose, start, self.p.turn_radius_m, self.p.sample_step_m, self.inside)
+            if con is None:
+                self._event(t, FAILED, "no drivable lead-in to the plan start inside the field")
+                return MissionOutput(FAILED, ActivePath(np.zeros((0, 3)), np.zeros(0, np.int8), np.zeros(0, bool),
+                                                        np.zeros(0, int), "failed"), message=self.events[-1][2])
+            rest = self._remaining_from(0, "plan")
+            n = len(con[0])
+            path = ActivePath(np.vstack([con[0], rest.poses[1:]]), np.concatenate([con[1], rest.direction[1:]]),
+                              np.concatenate([np.zeros(n, bool), rest.working[1:]]),
+                              np.concatenate([-np.ones(n - 1, int), [0], rest.master_index[1:]]), "lead-in")
+        self._event(t, RUNNING, "started")
+        return MissionOutput(RUNNING, self._set_active(path), None, "started")
+
+    def update(self, t: float, pose, gnss_age_s: float = 0.0, pause: bool = False,
+               goal_reached: bool = False) -> MissionOutput:
+        """One mission step.
+
+        Parameters
+        ----------
+        t : float
+            Time, seconds.
+        pose : array_like (3,)
+            Current pose in the plan frame; NaN -> hold (no progress, no new path).
+        gnss_age_s : float
+            Seconds since the last good GNSS fix (0 when fresh).
+        pause : bool
+            Operator or safety pause request (True holds, False resumes).
+        goal_reached : bool
+            The controller reports the end of the active path.
+        """
+        if self.state in (DONE, FAILED):
+            return MissionOutput(self.state)
+        pose = np.asarray(pose, dtype=float)
+        if not np.all(np.isfinite(pose)):
+            return MissionOutput(self.state, message="pose not finite: holding")
+        if self.state not in (PAUSED, REFILLING, GNSS_STOP):
+            self._track(pose)
+
+        # pause / resume (operator, safety)
+        if pause and self.state != PAUSED:
+            self._paused_from = self.state
+            self.pauses += 1
+            self._event(t, PAUSED, "pause requested")
+            return MissionOutput(PAUSED, self._set_hold(), None, "paused")
+        if self.state == PAUSED:
+            if pause:
+                return MissionOutput(PAUSED)
+            resume_state = self._paused_from if self._paused_from not in (None, PAUSED) else RUNNING
+            self._event(t, resume_state, "resumed")
+            return MissionOutput(resume_state, self._resume_path(pose, "resume"), None, "resumed")
+
+        # GNSS outage: slow, then stop until the fix returns
+        if gnss_age_s >= self.p.gnss_stop_after_s:
+            if self.state != GNSS_STOP:
+                self._paused_from = self.state if self.state != GNSS_SLOW else RUNNING
+                self._event(t, GNSS_STOP, f"no GNSS fix for {gnss_age_s:.1f} s")
+                return MissionOutput(GNSS_STOP, self._set_hold(), 0.0, "GNSS lost: stopped")
+            return MissionOutput(GNSS_STOP, None, 0.0)
+        if self.state == GNSS_STOP:
+            back = self._paused_from or RUNNING
+            self._event(t, back, "GNSS fix back")
+            return MissionOutput(back, self._resume_path(pose, "gnss back"), None, "GNSS back: resumed")
+        if gnss_age_s >= self.p.gnss_slow_after_s:
+            if self.state == RUNNING:
+                self._event(t, GNSS_SLOW, f"GNSS fix {gnss_age_s:.1f} s old")
+            limit = self.p.gnss_slow_speed_mps
+        else:
+            if self.state == GNSS_SLOW:
+                self._event(t, RUNNING, "GNSS fix fresh")
+            limit = None
+
+        # refill trips
+        if self.state == REFILLING:
+            if t >= self._refill_until:
+                self.work_since_fill_m = 0.0
+                self.refills += 1
+                self._event(t, RETURNING, "refilled")
+                resume = self.plan.poses[self._resume_index]
+                con = connector(pose, resume, self.p.turn_radius_m, self.p.sample_step_m, self.inside)
+                if con is None:
+                    self._event(t, FAILED, "no drivable path back from the depot")
+                    return MissionOutput(FAILED, self._set_hold(), 0.0, self.events[-1][2])
+                rest = self._remaining_from(self._resume_index, "rest")
+                n = len(con[0])
+                path = ActivePath(np.vstack([con[0], rest.poses[1:]]), np.concatenate([con[1], rest.direction[1:]]),
+                                  np.concatenate([np.zeros(n, bool), rest.working[1:]]),
+                                  np.concatenate([-np.ones(n - 1, int), [self._resume_index],
+                                                  rest.master_index[1:]]), "return from depot")
+                return MissionOutput(RETURNING, self._set_active(path), limit, "returning to work")
+            return MissionOutput(REFILLING, None, 0.0)
+        if self.state == TO_DEPOT:
+            if self._at_end_of_active(pose) or goal_reached:
+                self._refill_until = t + self.p.refill_time_s
+                self._event(t, REFILLING, "at depot")
+                return MissionOutput(REFILLING, self._set_hold(), 0.0, "refilling")
+            return MissionOutput(TO_DEPOT, None, limit)
+        if self.state == RETURNING and self.active is not None and \
+                self.active.master_index[self._active_i] >= 0:
+            self._event(t, RUNNING, "back at work")
+        if self.p.capacity_m > 0 and self.index < len(self.plan) - 2 and (
+                (self.work_since_fill_m >= self.p.capacity_m and not self.plan.working[self.index])
+                or self.work_since_fill_m >= 1.1 * self.p.capacity_m):
+            # at the end of a pass when possible; mid-pass only when the tank is really empty
+            return self._go_refill(t, pose, limit)
+
+        # end of the job
+        if self.index >= len(self.plan) - 2 and (goal_reached or self._at_end_of_active(pose)):
+            self._event(t, DONE, "plan complete")
+            return MissionOutput(DONE, self._set_hold(), 0.0, "done")
+        return MissionOutput(self.state, None, limit)
+
+    def _set_hold(self) -> ActivePath:
+        """An empty active path: the controller stops and holds."""
+        empty = ActivePath(np.zeros((0, 3)), np.zeros(0, np.int8), np.zeros(0, bool), np.zeros(0, int), "hold")
+        self.active_before_hold = self.active
+        self.active = empty
+        self._active_i = 0
+        return empty
+
+    def _resume_path(self, pose, why) -> ActivePath:
+        prev = getattr(self, "active_before_hold", None)
+        if prev is not None and len(prev.poses):
+            # keep an unfinished detour (depot trip) as it was, from where we are
+            i = self._nearest_in(prev, pose)
+            sl = slice(i, None)
+            return self._set_active(ActivePath(prev.poses[sl], prev.direction[sl], prev.working[sl],
+                                               prev.master_index[sl], why))
+        return self._set_active(self._remaining_from(self.index, why))
+
+    @staticmethod
+    def _nearest_in(path: ActivePath, pose) -> int:
+        d = np.linalg.norm(path.poses[:, :2] - np.asarray(pose[:2]), axis=1)
+        return int(np.argmin(d))
+
+    def _go_refill(self, t, pose, limit) -> MissionOutput:
+        depot = np.array([self.p.depot_x_m, self.p.depot_y_m, self.p.depot_yaw_rad])
+        con = connector(pose, depot, self.p.turn_radius_m, self.p.sample_step_m, self.inside)
+        if con is None:
+            self._event(t, FAILED, "no drivable path to the depot inside the field")
+            return MissionOutput(FAILED, self._set_hold(), 0.0, self.events[-1][2])
+        self._resume_index = self.index
+        n = len(con[0])
+        path = ActivePath(con[0], con[1], np.zeros(n, bool), -np.ones(n, int), "to depot")
+        self._event(t, TO_DEPOT, f"tank empty after {self.work_since_fill_m:.0f} m of work")
+        return MissionOutput(TO_DEPOT, self._set_active(path), limit, "driving to the depot")
+
+    def figures(self) -> dict:
+        return {"progress": round(self.progress(), 4), "master_index": int(self.index),
+                "work_done_m": round(float(self.plan.work_s[self.index]), 1),
+                "work_total_m": round(float(self.plan.work_s[-1]), 1), "refills": self.refills,
+                "pauses": self.pauses, "state": self.state}
+
+
+def master_plan_from_coverage(plan) -> MasterPlan:
+    """MasterPlan from a :class:`agricare.core.planning.coverage.CoveragePlan`."""
+    p = plan.path
+    return MasterPlan(np.column_stack([p.xy, p.yaw]), p.direction, p.working, p.kind)
+
+
+if __name__ == "__main__":  # pragma: no cover - demo
+    from shapely.geometry import Polygon
+
+    from agricare.core.planning.coverage import CoverageParams, plan_coverage
+
+    field = Polygon([(0, 0), (60, 0), (60, 40), (0, 40)])
+    cp = plan_coverage(field, CoverageParams(width_m=3.0, turn_radius_m=4.0, headland_width_m=9.0))
+    mp = master_plan_from_coverage(cp)
+    m = FarmMission(mp, FarmMissionParams(capacity_m=300.0, depot_x_m=5.0, depot_y_m=5.0, refill_time_s=5.0))
+    out = m.start(0.0, [5.0, 5.0, 0.0])
+    t = 0.0
+    pose = out.new_path.poses[0]
+    while m.state not in (DONE, FAILED) and t < 5000:
+        a = m.active
+        if a is not None and len(a.poses):
+            pose = a.poses[min(m._active_i + 2, len(a.poses) - 1)]
+        out = m.update(t, pose)
+        t += 0.5
+    print(m.figures(), m.events[:6])
