@@ -248,6 +248,8 @@ class CropRowResult:
         fraction of the image height (from the bottom) that holds the row; 0 if none.
     rows_visible : int
         ``len(rows)``.
+    contrast : float
+        Vegetation density on the rows against between them, in [-1, 1] (part of the confidence).
     reason : str
         Why confidence is 0 (empty when a detection was made).
     mask : np.ndarray or None
@@ -266,6 +268,7 @@ class CropRowResult:
     vegetation_frac: float = 0.0
     row_end: float = 0.0
     rows_visible: int = 0
+    contrast: float = 0.0
     reason: str = ""
     mask: np.ndarray | None = None
 
@@ -396,7 +399,6 @@ def _fit_row_model(profiles, yc, h, w, p: CropRowParams):
     wz = wz * np.hanning(W + 2)[1:-1].astype(np.float32)[None, :]
     N = 8 * int(2 ** math.ceil(math.log2(W)))
     F = np.fft.rfft(wz, n=N, axis=1).astype(np.complex64)  # F[i, k] = sum_j wz_ij e^{-2 pi i k j / N}
-    norm = float(np.abs(wz).sum()) + 1e-9
     lam_max = p.max_convergence / h
 
     def evaluate(lams, tilts, ss):
@@ -502,7 +504,8 @@ def _extract_rows(profiles, yc, h, w, lam, mslope, s, x0, p: CropRowParams, tol_
     """Follow every row of the model through the strips (three passes of windowed centroids).
 
     Returns a list, left to right, of (polyline (K, 2) working px bottom-up, support fraction,
-    span fraction of h, x on the bottom line (possibly outside the image)).
+    span fraction of h, x on the bottom line (possibly outside the image)), and the row/inter-row
+    vegetation contrast in [-1, 1].
     """
     n, W = profiles.shape
     d = (h - 0.5) - yc
@@ -521,7 +524,7 @@ def _extract_rows(profiles, yc, h, w, lam, mslope, s, x0, p: CropRowParams, tol_
     k_hi = min(k_hi, int(math.ceil((2.5 * w - x0) / s)))
     xb = x0 + s * np.arange(k_lo, k_hi + 1, dtype=np.float64)
     if xb.size == 0:
-        return []
+        return [], 0.0
     x_model = xb[:, None] * sc[None, :] + mslope * d[None, :]
     local_s = np.maximum(s * sc, 1.0)[None, :]
     basis = np.stack([np.ones_like(dn), dn, dn * dn])
@@ -534,9 +537,15 @@ def _extract_rows(profiles, yc, h, w, lam, mslope, s, x0, p: CropRowParams, tol_
         ok = inside & np.isfinite(xc) & (fill >= p.min_fill_frac)
         wt = np.where(ok, np.sqrt(fill), 0.0)
         # fit the correction to the global model; the ridge keeps weakly supported rows model-like
-        c = _batch_fit(dn, np.nan_to_num(xc - x_model), wt, ridge_quad=1.0)
+        c = _batch_fit(dn, np.nan_to_num(xc - x_model), wt, ridge_quad=0.02)
         x_pred = x_model + c @ basis
         inside = usable[None, :] & (x_pred > -0.2 * local_s) & (x_pred < W - 1 + 0.2 * local_s)
+    # row/inter-row contrast: vegetation density on the rows against half a spacing beside them
+    _, fill_on = _centroids(profiles, cum0, cum1, x_pred, 0.2 * local_s)
+    _, fill_off = _centroids(profiles, cum0, cum1, x_pred + 0.5 * local_s, 0.2 * local_s)
+    both = inside & (x_pred + 0.7 * local_s < W - 1)
+    on, off = float(fill_on[both].sum()), float(fill_off[both].sum())
+    contrast = (on - off) / (on + off) if on + off > 0 else 0.0
     out = []
     n_inside = inside.sum(axis=1)
     for r in range(len(xb)):
@@ -563,7 +572,7 @@ def _extract_rows(profiles, yc, h, w, lam, mslope, s, x0, p: CropRowParams, tol_
         else:
             poly = np.column_stack([xq[[0, -1]], yy[[0, -1]]])
         out.append((poly, support, d_hi / h, float(xb[r] + c[r, 0])))
-    return out
+    return out, contrast
 
 
 # ----------------------------------------------------------------------------------------------
@@ -625,7 +634,7 @@ def detect_rows(image_bgr, params: CropRowParams | None = None, camera: CameraGe
         res.reason = "no periodic row structure"
         return res
     lam, mslope, s, x0, coherence = fit
-    found = _extract_rows(profiles, yc, hw, ww, lam, mslope, s, x0, p, tol_px=max(0.5, 1.5 / sx))
+    found, contrast = _extract_rows(profiles, yc, hw, ww, lam, mslope, s, x0, p, tol_px=max(0.5, 1.5 / sx))
     if not found:
         res.reason = "no row had enough support"
         res.spacing_px = s * sx
@@ -658,12 +667,17 @@ def detect_rows(image_bgr, params: CropRowParams | None = None, camera: CameraGe
     ci = int(np.argmin([abs(xb_ - cxb) for xb_ in x_bottom]))
     res.center_index = ci
     row = out_rows[ci]
-    conf = min(1.0, coherence / 0.25) * float(np.clip((supports[ci] - 0.2) / 0.6, 0.0, 1.0))
+    res.contrast = float(contrast)
+    conf = float(np.clip((contrast - 0.08) / 0.3, 0.0, 1.0)) * float(np.clip((coherence - 0.3) / 0.3, 0.0, 1.0))
+    conf *= float(np.clip((supports[ci] - 0.2) / 0.5, 0.0, 1.0))
     conf *= float(np.clip(spans[ci] / 0.3, 0.0, 1.0))
     res.confidence = float(np.clip(conf, 0.0, 1.0))
+    if res.confidence == 0.0:
+        res.reason = (f"weak row structure (contrast {contrast:.2f}, coherence {coherence:.2f}, "
+                      f"support {supports[ci]:.2f})")
 
     if camera is not None:
-        _metric_guidance(res, row, cam, lam, mslope, s, sx, sy, hw, ww)
+        _metric_guidance(res, cam)
     else:
         # bottom segment direction of the followed row
         seg = row[: min(len(row), 3)]
@@ -681,38 +695,39 @@ def detect_rows(image_bgr, params: CropRowParams | None = None, camera: CameraGe
     return res
 
 
-def _metric_guidance(res: CropRowResult, row, cam: CameraGeometry, lam, mslope, s, sx, sy, hw, ww):
-    """Fill metric offset/heading/spacing/row_end from the followed row's ground projection."""
-    H = cam.height_px
-    ys = np.linspace(row[0, 1], row[-1, 1], 12)
-    if len(row) == 2:
-        xs = np.interp(ys, row[::-1, 1], row[::-1, 0])
-    else:
-        xs = np.interp(ys, row[::-1, 1], row[::-1, 0])
+def _row_on_ground(row, cam: CameraGeometry):
+    """Fit the ground curve ``y = c0 + c1 x (+ c2 x^2)`` (base_link) of an image polyline.
+
+    Returns (coefficients highest power first, far end x_m) or None.
+    """
+    ys = np.linspace(row[0, 1], row[-1, 1], 16)
+    xs = np.interp(ys, row[::-1, 1], row[::-1, 0])
     g = cam.pixels_to_ground(np.column_stack([xs, ys]))
     ok = np.all(np.isfinite(g), axis=1) & (g[:, 0] > 0)
     if ok.sum() < 2:
+        return None
+    g = g[ok]
+    deg = 2 if (len(row) > 2 and len(g) >= 6) else 1
+    # a pixel error grows like x^2 on the ground: weight residuals by 1 / x^2 (near points count most)
+    return np.polyfit(g[:, 0], g[:, 1], deg, w=1.0 / np.maximum(g[:, 0], 0.1) ** 2), float(np.max(g[:, 0]))
+
+
+def _metric_guidance(res: CropRowResult, cam: CameraGeometry):
+    """Metric offset/heading/spacing/row_end from the rows' ground projections."""
+    fits = [_row_on_ground(r, cam) for r in res.rows]
+    f = fits[res.center_index]
+    if f is None:
         res.confidence = 0.0
         res.reason = "followed row does not project onto the ground (check camera pitch/height)"
         return
-    g = g[ok]
-    # use the near part of the row (nearest 60 % of its visible length) for the line fit
-    near = g[: max(2, int(math.ceil(0.6 * len(g))))]
-    c = np.polyfit(near[:, 0], near[:, 1], 1)  # y = c0 x + c1
-    res.heading = float(math.atan(c[0]))
-    res.offset = float(c[1])  # lateral position of the row at x = 0 (base_link origin)
-    res.row_end = float(np.max(g[:, 0]))
-    # ground spacing: project the neighbouring bottom intercepts
-    yb = (H - 0.5) - 2.0 * sy
-    d_b = 2.0
-    sc = 1.0 - lam * d_b
-    x_c = (row[0, 0] + 0.5) / sx - 0.5
-    pts = np.array([[x_c, hw - 0.5 - d_b], [x_c + s * sc, hw - 0.5 - d_b]])
-    pts[:, 0] = (pts[:, 0] + 0.5) * sx - 0.5
-    pts[:, 1] = yb
-    gs = cam.pixels_to_ground(pts)
-    if np.all(np.isfinite(gs)):
-        res.spacing_m = float(abs(gs[1, 1] - gs[0, 1]) * math.cos(res.heading))
+    c, x_far = f
+    res.offset = float(c[-1])                 # lateral position of the row at x = 0 (base_link origin)
+    res.heading = float(math.atan(c[-2]))     # row direction at x = 0
+    res.row_end = x_far
+    ci = res.center_index
+    offs = sorted(float(fi[0][-1]) for fi in fits[max(0, ci - 1): ci + 2] if fi is not None)
+    if len(offs) >= 2:
+        res.spacing_m = float(np.median(np.diff(offs)) * math.cos(res.heading))
 
 
 def draw_rows(image_bgr: np.ndarray, result: CropRowResult) -> np.ndarray:
@@ -726,6 +741,62 @@ def draw_rows(image_bgr: np.ndarray, result: CropRowResult) -> np.ndarray:
     txt = f"off {result.offset:+.3f}{unit} hdg {math.degrees(result.heading):+.1f}deg conf {result.confidence:.2f}"
     cv2.putText(out, txt, (5, 15 * th), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * th, (255, 255, 255), th, cv2.LINE_AA)
     return out
+
+
+def render_synthetic_rows(camera: CameraGeometry, row_spacing_m: float = 0.5, row_offset_m: float = 0.0,
+                          row_heading_rad: float = 0.0, curvature_1pm: float = 0.0,
+                          plant_width_m: float = 0.12, gap_frac: float = 0.0, noise_std: float = 8.0,
+                          max_range_m: float = 30.0, seed: int = 0) -> np.ndarray:
+    """Render a synthetic forward camera image of parallel crop rows on flat soil (for tests and demos).
+
+    Rows are lines (or parabolas with ``curvature_1pm``) in a row frame whose origin is at lateral
+    position ``row_offset_m`` (``base_link`` y) and whose direction is ``row_heading_rad``; row ``k`` lies
+    at ``k * row_spacing_m`` from it. ``gap_frac`` of the row length is left bare in 0.3 m gaps.
+
+    Returns
+    -------
+    np.ndarray, shape (camera.height_px, camera.width_px, 3), uint8 BGR
+    """
+    rng = np.random.default_rng(seed)
+    H, W = int(camera.height_px), int(camera.width_px)
+    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
+    g = camera.pixels_to_ground(np.column_stack([u.ravel(), v.ravel()])).reshape(H, W, 2)
+    ground = np.isfinite(g[..., 0]) & (g[..., 0] < max_range_m)
+    gx, gy = np.nan_to_num(g[..., 0]), np.nan_to_num(g[..., 1])
+    ch, sh = math.cos(row_heading_rad), math.sin(row_heading_rad)
+    along = gx * ch + gy * sh
+    lateral = -gx * sh + gy * ch - row_offset_m * ch - 0.5 * curvature_1pm * along ** 2
+    k = np.round(lateral / row_spacing_m)
+    dist = np.abs(lateral - k * row_spacing_m)
+    plant = ground & (dist < plant_width_m / 2.0)
+    if gap_frac > 0:
+        cell = np.floor(along / 0.3).astype(np.int64) * 7919 + k.astype(np.int64) * 104729
+        plant &= (np.abs(np.sin(cell * 12.9898) * 43758.5453) % 1.0) >= gap_frac
+    img = np.empty((H, W, 3), np.float32)
+    img[...] = (60, 85, 115)             # soil (BGR)
+    img[plant] = (40, 150, 70)           # plants
+    img[~ground] = (200, 170, 150)       # sky / far field
+    img += rng.normal(0.0, noise_std, size=img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def expected_row_pixels(camera: CameraGeometry, lateral_m: float, row_offset_m: float = 0.0,
+                        row_heading_rad: float = 0.0, curvature_1pm: float = 0.0,
+                        along_m=None) -> np.ndarray:
+    """Pixels (N, 2) of the row at ``lateral_m`` in the row frame of :func:`render_synthetic_rows`.
+
+    Sampled at distances ``along_m`` (default 0.2 .. 20 m) along the row; points behind the camera
+    or outside the image are dropped. Ordered bottom-up.
+    """
+    s = np.linspace(0.2, 20.0, 200) if along_m is None else np.asarray(along_m, float)
+    ch, sh = math.cos(row_heading_rad), math.sin(row_heading_rad)
+    lat = lateral_m + row_offset_m * ch + 0.5 * curvature_1pm * s ** 2
+    xy = np.column_stack([s * ch - lat * sh, s * sh + lat * ch])
+    uv = camera.ground_to_pixels(xy)
+    ok = np.all(np.isfinite(uv), axis=1) & (uv[:, 0] >= 0) & (uv[:, 0] <= camera.width_px - 1) \
+        & (uv[:, 1] >= 0) & (uv[:, 1] <= camera.height_px - 1)
+    uv = uv[ok]
+    return uv[np.argsort(-uv[:, 1])]
 
 
 if __name__ == "__main__":  # pragma: no cover - demo
