@@ -320,13 +320,14 @@ def _cost_matrix(swaths, p: CoverageParams, region: _Region) -> np.ndarray:
                     c = _candidates(np.zeros(3), np.array(rel), p, p.turn_type)
                     cache[key] = T.primitives_length(c[0]) if c else cost[a, b] * 3
                 cost[a, b] = cache[key]
-    # a connection whose straight chord leaves the field needs a detour: penalise it
-    for a in range(m):
-        for b in range(m):
-            if a // 2 != b // 2 and cost[a, b] > 6 * p.turn_radius_m:
-                seg = np.linspace(exit_[a, :2], entry[b, :2], 8)
-                if not region.contains(seg):
-                    cost[a, b] *= 3.0
+    # a connection whose straight chord leaves the field needs a detour: penalise it (one vectorised test)
+    a_idx, b_idx = np.nonzero((cost > 6 * p.turn_radius_m) & ((ii // 2) != (jj // 2)))
+    if len(a_idx):
+        t = np.linspace(0.0, 1.0, 8)
+        pts = exit_[a_idx, None, :2] + t[None, :, None] * (entry[b_idx, None, :2] - exit_[a_idx, None, :2])
+        inside = shapely.contains_xy(region.geom, pts[..., 0].ravel(), pts[..., 1].ravel()).reshape(pts.shape[:2])
+        bad = ~np.all(inside, axis=1)
+        cost[a_idx[bad], b_idx[bad]] *= 3.0
     for i in range(len(swaths)):
         cost[2 * i, 2 * i + 1] = cost[2 * i + 1, 2 * i] = 1e7
         cost[2 * i, 2 * i] = cost[2 * i + 1, 2 * i + 1] = 1e7
@@ -441,7 +442,9 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     cell_idx = [[idx_of[id(s)] for s in c] for c in cells]
     cost = _cost_matrix(swaths, p, region)
     if p.route == "optimal":
-        seeds = [pattern_route(cell_idx, r, swaths, cost) for r in ("boustrophedon", "snake", "spiral")]
+        k0 = max(2, math.ceil(2 * p.turn_radius_m / p.width_m))
+        pats = ("boustrophedon", "snake", "spiral", f"skip{k0}", f"skip{k0 + 1}", f"skip{k0 + 2}")
+        seeds = [pattern_route(cell_idx, r, swaths, cost) for r in pats]
         route = optimal_route(cost, seeds, p.optimizer_time_limit_s)
     else:
         route = pattern_route(cell_idx, p.route, swaths, cost)

@@ -40,6 +40,15 @@ def pattern_order(n: int, route: str) -> list[int]:
                 out.append(hi)
             lo, hi = lo + 1, hi - 1
         return out
+    if route.startswith("skip"):
+        # interleaved passes k lanes apart (k >= 2r / width makes every turn a plain U-turn):
+        # 0, k, 2k, ... then back on the next residue class, and so on
+        k = max(1, int(route[4:]))
+        out = []
+        for r in range(k):
+            lanes = list(range(r, n, k))
+            out.extend(lanes if r % 2 == 0 else lanes[::-1])
+        return out
     raise ValueError(f"unknown route {route!r} ({', '.join(ROUTES)})")
 
 

@@ -101,7 +101,8 @@ def sample_primitives(start, prims, step_m: float = 0.25) -> PathSamples:
     """Sample a primitive sequence every ``step_m`` metres at most (both ends included)."""
     if step_m <= 0:
         raise ValueError("step_m must be > 0")
-    xs, ys, ths, ks, ds = [float(start[0])], [float(start[1])], [float(start[2])], [], []
+    xs, ys, ths, ks, ds = [np.array([float(start[0])])], [np.array([float(start[1])])], \
+        [np.array([float(start[2])])], [], []
     pose = (float(start[0]), float(start[1]), float(start[2]))
     first_k = None
     for length, k0, k1 in prims:
@@ -111,16 +112,29 @@ def sample_primitives(start, prims, step_m: float = 0.25) -> PathSamples:
             first_k = k0
         n = max(1, int(math.ceil(abs(length) / step_m - 1e-9)))
         gear = 1 if length > 0 else -1
-        for i in range(1, n + 1):
-            s = length * i / n
-            ki = k0 + (k1 - k0) * (i / n)
-            p = _advance(pose, s, k0, k0 + (k1 - k0) * (s / length), n_sub=8)
-            xs.append(p[0])
-            ys.append(p[1])
-            ths.append(p[2])
-            ks.append(ki)
-            ds.append(gear)
+        sv = length * np.arange(1, n + 1) / n
+        if abs(k1 - k0) < 1e-12:
+            th = pose[2] + k0 * sv
+            if abs(k0) < 1e-9:
+                px = pose[0] + sv * math.cos(pose[2])
+                py = pose[1] + sv * math.sin(pose[2])
+            else:
+                px = pose[0] + (np.sin(th) - math.sin(pose[2])) / k0
+                py = pose[1] - (np.cos(th) - math.cos(pose[2])) / k0
+            kk = np.full(n, k0)
+        else:
+            pts = [_advance(pose, si, k0, k0 + (k1 - k0) * (si / length), n_sub=8) for si in sv]
+            px, py, th = (np.array(v) for v in zip(*pts))
+            kk = k0 + (k1 - k0) * np.arange(1, n + 1) / n
+        xs.append(px)
+        ys.append(py)
+        ths.append(th)
+        ks.append(kk)
+        ds.append(np.full(n, gear, dtype=np.int8))
         pose = _advance(pose, length, k0, k1)
+    xs, ys, ths = np.concatenate(xs), np.concatenate(ys), np.concatenate(ths)
+    ks = list(np.concatenate(ks)) if ks else []
+    ds = list(np.concatenate(ds)) if ds else []
     kappa = np.array([first_k if first_k is not None else 0.0] + ks)
     direction = np.array((ds[:1] or [1]) + ds, dtype=np.int8)
     return PathSamples(np.column_stack([xs, ys]), wrap_angle(np.array(ths)), kappa, direction,
