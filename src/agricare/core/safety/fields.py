@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import shapely
 
@@ -125,17 +126,26 @@ class FieldGeometry:
         self.inflated_hull_xy = shapely.get_coordinates(poly.convex_hull.exterior)[:-1]
 
     def sweep(self, distance_m: float, heading_change_rad: float) -> np.ndarray:
-        """Convex hull (P, 2), counter-clockwise, of the inflated footprint swept along an arc.
+        """Convex hull (P, 2) of the inflated footprint swept along an arc.
 
         ``distance_m`` is signed (negative = reversing); a pure rotation has distance 0.
         """
-        n = 1 + min(_MAX_ARC_SAMPLES, int(math.ceil(abs(heading_change_rad) / _ARC_SAMPLE_STEP_RAD)))
         if abs(distance_m) < 1e-9 and abs(heading_change_rad) < 1e-9:
             return self.inflated_hull_xy
+        n = 1 + min(_MAX_ARC_SAMPLES, int(math.ceil(abs(heading_change_rad) / _ARC_SAMPLE_STEP_RAD)))
         fr = np.linspace(0.0, 1.0, n + 1)
-        base = self.inflated_hull_xy
-        clouds = [se2_transform_points(arc_pose(f * distance_m, f * heading_change_rad), base) for f in fr]
-        return convex_hull(np.vstack(clouds))
+        s, th = fr * distance_m, fr * heading_change_rad
+        if abs(heading_change_rad) < 1e-6:
+            px, py = s, np.zeros_like(s)
+        elif abs(distance_m) < 1e-9:
+            px = py = np.zeros_like(s)
+        else:
+            radius = distance_m / heading_change_rad
+            px, py = radius * np.sin(th), radius * (1.0 - np.cos(th))
+        c, sn = np.cos(th)[:, None], np.sin(th)[:, None]
+        bx, by = self.inflated_hull_xy[:, 0][None, :], self.inflated_hull_xy[:, 1][None, :]
+        cloud = np.stack((c * bx - sn * by + px[:, None], sn * bx + c * by + py[:, None]), axis=-1)
+        return convex_hull(cloud.reshape(-1, 2))
 
     def field(self, v_mps: float, w_radps: float, reaction_time_s: float, decel_mps2: float,
               angular_decel_radps2: float, extra_m: float = 0.0) -> np.ndarray:
@@ -156,11 +166,12 @@ class FieldGeometry:
 
 
 def convex_hull(points) -> np.ndarray:
-    """Convex hull ring (P, 2), without the closing vertex, of points (N, 2)."""
-    hull = shapely.convex_hull(shapely.multipoints(np.asarray(points, dtype=float).reshape(-1, 2)))
-    if isinstance(hull, shapely.Polygon):
-        return shapely.get_coordinates(hull.exterior)[:-1]
-    return shapely.get_coordinates(hull)
+    """Convex hull ring (P, 2), without the closing vertex, of points (N, 2); exact input vertices."""
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    if len(pts) < 3:
+        return pts
+    idx = cv2.convexHull(pts.astype(np.float32), returnPoints=False).ravel()
+    return pts[idx]
 
 
 def points_in_field(points_xy, polygon_xy) -> np.ndarray:
@@ -176,12 +187,16 @@ def points_in_field(points_xy, polygon_xy) -> np.ndarray:
     return mask
 
 
-def segment_polygon_distance_m(p0_xy, p1_xy, polygon_xy) -> float:
-    """Distance (m) from the segment ``p0 -> p1`` to a polygon (0 when they touch or overlap)."""
-    p0 = np.asarray(p0_xy, dtype=float)
-    p1 = np.asarray(p1_xy, dtype=float)
-    geom = shapely.Point(p0) if np.allclose(p0, p1) else shapely.LineString([p0, p1])
-    return float(shapely.distance(shapely.Polygon(polygon_xy), geom))
+def segment_polygon_distance_m(p0_xy, p1_xy, polygon) -> float:
+    """Distance (m) from the segment ``p0 -> p1`` to a polygon (0 when they touch or overlap).
+
+    ``polygon`` is an (P, 2) ring or a ``shapely.Polygon`` (build it once for many segments).
+    """
+    poly = polygon if isinstance(polygon, shapely.Polygon) else shapely.Polygon(polygon)
+    x0, y0 = float(p0_xy[0]), float(p0_xy[1])
+    x1, y1 = float(p1_xy[0]), float(p1_xy[1])
+    geom = shapely.Point(x0, y0) if (x0 == x1 and y0 == y1) else shapely.LineString([(x0, y0), (x1, y1)])
+    return float(shapely.distance(poly, geom))
 
 
 if __name__ == "__main__":

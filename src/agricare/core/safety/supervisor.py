@@ -43,6 +43,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 
 from agricare.core.safety.fields import (
     FieldGeometry,
@@ -191,7 +192,8 @@ class SupervisorInputs:
     A ``*_stamp_s`` of ``None`` means "never received". Frames: velocities in ``base_link``,
     ``scan_points_in_base`` (N, 2) in ``base_link`` (already without REP-117 "no return" values; set it
     to an array containing NaN for a corrupt scan), ``pose_in_map`` ``[x_m, y_m, yaw_rad]``,
-    ``objects_in_base`` (K, 6) rows ``[x_m, y_m, vx_mps, vy_mps, radius_m, is_person]`` in ``base_link``.
+    ``objects_in_base`` (K, 6) rows ``[x_m, y_m, vx_mps, vy_mps, radius_m, is_person]``: position in
+    ``base_link``, velocity over ground expressed in ``base_link`` axes (not relative to the robot).
     ``battery_fraction`` NaN means "unknown" (BatteryState convention) and is reported, not a fault.
     """
 
@@ -409,6 +411,7 @@ class Supervisor:
         if abs(self._shaper.v_mps) > abs(v_meas):  # our own last output bounds the speed from below
             v_meas, w_meas = self._shaper.v_mps, self._shaper.w_radps
 
+        self._field_cache: dict = {}
         stop: list[str] = []
         slow: list[str] = []
         limit = p.max_speed_mps
@@ -518,31 +521,39 @@ class Supervisor:
             out.append((v_meas, w_meas))
         return out
 
+    def _field(self, v, w, decel, extra) -> np.ndarray:
+        """Field polygon for a motion, memoised within one cycle."""
+        key = (v, w, decel, extra)
+        poly = self._field_cache.get(key)
+        if poly is None:
+            p = self.params
+            poly = self.fields.field(v, w, p.reaction_time_s, decel, p.braking_angular_decel_radps2, extra)
+            self._field_cache[key] = poly
+        return poly
+
     def _check_fields(self, v, w, decel, scan, objects, pose, slow: bool, out: list) -> float:
-        """Append causes found for motion ``(v, w)`` to ``out``; return the stop distance used (m)."""
+        """Append causes found for motion ``(v, w)`` to ``out``; return the stopping distance (m)."""
         p = self.params
-        fg = self.fields
         extra = p.stop_margin_m + (p.slow_margin_m if slow else 0.0)
-        field_xy = fg.field(v, w, p.reaction_time_s, decel, p.braking_angular_decel_radps2, extra)
+        field_xy = self._field(v, w, decel, extra)
         if scan is not None and len(scan) and np.any(points_in_field(scan, field_xy)):
             out.append("obstacle_near" if slow else "obstacle")
         if objects is not None and len(objects):
             obj = np.asarray(objects, dtype=float).reshape(-1, 6)
-            envelope = fg.field(v, w, p.reaction_time_s, decel, p.braking_angular_decel_radps2, 0.0)
+            envelope = shapely.Polygon(self._field(v, w, decel, 0.0))
+            field_poly = shapely.Polygon(field_xy)
             horizon = stopping_time_s(v, p.reaction_time_s, decel)
             for x, y, vx, vy, radius, is_person in obj:
                 if is_person >= 0.5:
                     margin = p.person_slow_margin_m if slow else p.person_stop_margin_m
                     reach = (x + vx * horizon, y + vy * horizon)
-                    d = segment_polygon_distance_m((x, y), reach, envelope)
-                    if d <= radius + margin:
+                    if segment_polygon_distance_m((x, y), reach, envelope) <= radius + margin:
                         out.append("person_near" if slow else "person")
-                elif segment_polygon_distance_m((x, y), (x, y), field_xy) <= radius:
+                elif segment_polygon_distance_m((x, y), (x, y), field_poly) <= radius:
                     out.append("obstacle_near" if slow else "obstacle")
         if pose is not None and self.geofence.active:
             gextra = p.geofence_margin_m + (p.slow_margin_m if slow else 0.0)
-            gfield = fg.field(v, w, p.reaction_time_s, decel, p.braking_angular_decel_radps2, gextra)
-            reason = self.geofence.check_field(pose, gfield)
+            reason = self.geofence.check_field(pose, self._field(v, w, decel, gextra))
             if reason:
                 out.append("geofence_near" if slow else reason)
         return stopping_distance_m(v, p.reaction_time_s, decel) if abs(v) > 1e-3 else 0.0
