@@ -1,0 +1,196 @@
+"""Farm coverage mission state machine: pause/resume, refill, GNSS outage, with an along-path follower."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from shapely.geometry import LineString, Point, Polygon
+from shapely.ops import unary_union
+
+from agricare.core.missions import farm
+from agricare.core.missions.farm import FarmMission, FarmMissionParams, MasterPlan, master_plan_from_coverage
+
+FIELD = Polygon([(0, 0), (50, 0), (50, 36), (0, 36)])
+
+
+@pytest.fixture(scope="module")
+def coverage():
+    from agricare.core.planning.coverage import CoverageParams, plan_coverage
+
+    return plan_coverage(FIELD, CoverageParams(width_m=3.0, turn_radius_m=4.0, headland_width_m=6.0))
+
+
+def inside(xy):
+    g = FIELD.buffer(0.01)
+    return np.array([g.contains(Point(float(x), float(y))) for x, y in xy])
+
+
+class AlongPathFollower:
+    """Moves the tractor along the mission's active path at ``speed`` (m/s); records where it worked."""
+
+    def __init__(self, mission, speed=3.0):
+        self.m = mission
+        self.speed = speed
+        self.pos_s = 0.0
+        self.worked = []          # list of (x, y) runs while the implement was on
+        self._run = []
+        self.pose = None
+        self._active_id = None
+        self._i = 0
+        self.work_count = np.zeros(len(mission.plan), dtype=int)  # times each master pose was worked
+
+    def step(self, dt):
+        a = self.m.active
+        if a is None or len(a.poses) == 0:
+            self._close_run()
+            return self.pose
+        if id(a) != self._active_id:
+            self._active_id = id(a)
+            self.pos_s = 0.0
+            self._i = 0
+        s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(a.poses[:, :2], axis=0), axis=1))])
+        self.pos_s = min(self.pos_s + self.speed * dt, s[-1])
+        i = int(np.clip(np.searchsorted(s, self.pos_s), 0, len(s) - 1))
+        self.pose = a.poses[i].copy()
+        for k in range(self._i + 1, i + 1):  # every pose passed in this step
+            if a.working[k] and a.master_index[k] >= 0:
+                self.work_count[a.master_index[k]] += 1
+        self._i = i
+        if a.working[i]:
+            self._run.append(tuple(self.pose[:2]))
+        else:
+            self._close_run()
+        return self.pose
+
+    def _close_run(self):
+        if len(self._run) > 1:
+            self.worked.append(self._run)
+        self._run = []
+
+
+def run(mission, follower, t_end=3000.0, dt=0.1, events=None):
+    out = mission.start(0.0, [3.0, 3.0, 0.0])
+    assert out.new_path is not None and len(out.new_path.poses) > 0
+    follower.pose = out.new_path.poses[0].copy()
+    t = 0.0
+    states = []
+    while mission.state not in (farm.DONE, farm.FAILED) and t < t_end:
+        kw = events(t) if events else {}
+        pose = follower.step(dt)
+        out = mission.update(t, pose, **kw)
+        states.append(out.state)
+        t += dt
+    follower._close_run()
+    return t, states
+
+
+def worked_area(follower, width):
+    lines = [LineString(r).buffer(width / 2, cap_style="flat") for r in follower.worked if len(r) > 1]
+    return unary_union(lines)
+
+
+def test_params_validation():
+    with pytest.raises(ValueError, match="depot_x_m"):
+        FarmMissionParams(capacity_m=100.0)
+    with pytest.raises(ValueError, match="gnss_stop_after_s"):
+        FarmMissionParams(gnss_slow_after_s=5.0, gnss_stop_after_s=1.0)
+    with pytest.raises(ValueError, match="turn_radius_m"):
+        FarmMissionParams(turn_radius_m=0.0)
+    with pytest.raises(ValueError):
+        MasterPlan(np.zeros((1, 3)), [1], [True], [0])
+
+
+def test_plain_run_completes_and_covers(coverage):
+    m = FarmMission(master_plan_from_coverage(coverage), FarmMissionParams(), inside)
+    f = AlongPathFollower(m)
+    t, _ = run(m, f)
+    assert m.state == farm.DONE
+    assert m.progress() > 0.99
+    inner = coverage.inner
+    covered = worked_area(f, 3.0).intersection(inner).area / inner.area
+    assert covered > 0.98
+
+
+def test_pause_resume_leaves_no_gap_and_no_double_work(coverage):
+    base = FarmMission(master_plan_from_coverage(coverage), FarmMissionParams(), inside)
+    fb = AlongPathFollower(base)
+    run(base, fb)
+    m = FarmMission(master_plan_from_coverage(coverage), FarmMissionParams(), inside)
+    f = AlongPathFollower(m)
+
+    def events(t):
+        return {"pause": 60.0 <= t < 90.0 or 200.0 <= t < 215.0}
+
+    _, states = run(m, f, events=events)
+    assert m.state == farm.DONE and m.pauses == 2
+    assert farm.PAUSED in states
+    _assert_no_gap_no_double(m, f, fb)
+
+
+def _assert_no_gap_no_double(m, f, fb):
+    """Every working pose of the plan worked (no gap); a pose worked twice only within one section width
+    (1 m = 2 samples of 0.5 m) around each interruption."""
+    work = m.plan.working.copy()
+    work[0] = False  # the first pose is the start point, not passed through
+    work[-3:] = False  # done within the goal tolerance
+    assert np.all(fb.work_count[work] >= 1)
+    missing = np.nonzero(work & (f.work_count == 0))[0]
+    assert missing.size == 0, f"gap at master poses {missing[:10]}"
+    doubled = np.nonzero(f.work_count > 1)[0]
+    interruptions = max(1, m.pauses + m.refills)
+    assert doubled.size <= 2 * interruptions + 2, f"double work at {doubled}"
+
+
+def test_refill_trip_returns_to_the_same_spot(coverage):
+    plan = master_plan_from_coverage(coverage)
+    p = FarmMissionParams(capacity_m=250.0, depot_x_m=3.0, depot_y_m=3.0, refill_time_s=5.0)
+    m = FarmMission(plan, p, inside)
+    f = AlongPathFollower(m)
+    _, states = run(m, f)
+    assert m.state == farm.DONE
+    expected = int(plan.work_s[-1] // 250.0 * 0.9)
+    assert m.refills >= max(1, expected)
+    for st in (farm.TO_DEPOT, farm.REFILLING, farm.RETURNING):
+        assert st in states
+    base = FarmMission(master_plan_from_coverage(coverage), FarmMissionParams(), inside)
+    fb = AlongPathFollower(base)
+    run(base, fb)
+    _assert_no_gap_no_double(m, f, fb)
+    # every detour stayed inside the field
+    assert all(inside(np.array(r)).all() for r in f.worked)
+
+
+def test_gnss_outage_slows_then_stops_then_resumes(coverage):
+    m = FarmMission(master_plan_from_coverage(coverage), FarmMissionParams(gnss_slow_after_s=1.0,
+                                                                           gnss_stop_after_s=5.0), inside)
+    f = AlongPathFollower(m)
+    outage = (50.0, 70.0)
+    limits = []
+
+    def events(t):
+        age = t - outage[0] if outage[0] <= t < outage[1] else 0.0
+        return {"gnss_age_s": age}
+
+    out = m.start(0.0, [3.0, 3.0, 0.0])
+    f.pose = out.new_path.poses[0].copy()
+    t = 0.0
+    seen = []
+    while m.state != farm.DONE and t < 3000:
+        pose = f.step(0.2)
+        out = m.update(t, pose, **events(t))
+        seen.append((t, out.state))
+        limits.append((t, out.speed_limit_mps))
+        t += 0.2
+    states_in = [s for tt, s in seen if outage[0] + 1.5 <= tt < outage[0] + 4.5]
+    assert states_in and all(s == farm.GNSS_SLOW for s in states_in)
+    assert any(s == farm.GNSS_STOP for tt, s in seen if outage[0] + 5.5 <= tt < outage[1])
+    assert all(lim == 0.0 for tt, lim in limits if outage[0] + 5.5 <= tt < outage[1] - 0.5)
+    assert m.state == farm.DONE
+
+
+def test_nan_pose_holds_without_progress(coverage):
+    m = FarmMission(master_plan_from_coverage(coverage), FarmMissionParams(), inside)
+    m.start(0.0, [3.0, 3.0, 0.0])
+    before = m.index
+    out = m.update(1.0, [np.nan, 0.0, 0.0])
+    assert out.new_path is None and m.index == before and "finite" in out.message
