@@ -149,6 +149,8 @@ class ControllerNode(Node):
         self.create_subscription(Int8MultiArray, "plan_directions", self._on_directions, LATCHED_QOS)
         self.create_subscription(Odometry, p.odom_topic, self._on_odom, SENSOR_QOS)
         self.create_subscription(Float32, "obstacle_distance", self._on_obstacle, SENSOR_QOS)
+        self.create_subscription(Float32, "speed_limit", self._on_speed_limit, RELIABLE_QOS)
+        self._speed_limit_mps = math.inf
         self._timer = self.create_timer(1.0 / p.control_rate_hz, self._on_timer)
         self.diag.ok("waiting for a plan", algorithm=p.algorithm, vehicle=p.vehicle)
 
@@ -206,6 +208,11 @@ class ControllerNode(Node):
         self._pose_time_s = stamp if stamp > 0.0 else self._now_s()
         self._pose_frame = msg.header.frame_id
 
+    def _on_speed_limit(self, msg: Float32) -> None:
+        """A mission's speed limit (m/s); negative or NaN clears it."""
+        v = float(msg.data)
+        self._speed_limit_mps = v if math.isfinite(v) and v >= 0.0 else math.inf
+
     def _on_obstacle(self, msg: Float32) -> None:
         self._obstacle_m = float(msg.data)
         self._obstacle_time_s = self._now_s()
@@ -255,7 +262,11 @@ class ControllerNode(Node):
             obstacle = math.inf
         out = self.tracker.compute(self._pose, self._speed, now, obstacle)
         self.last_output = out
-        self._publish_cmd(out.v_mps, out.w_radps, now)
+        v_cmd, w_cmd = out.v_mps, out.w_radps
+        if abs(v_cmd) > self._speed_limit_mps:  # scale both: the curvature is kept
+            k = self._speed_limit_mps / abs(v_cmd)
+            v_cmd, w_cmd = v_cmd * k, w_cmd * k
+        self._publish_cmd(v_cmd, w_cmd, now)
         values = dict(state=out.state, cross_track_m=f"{out.cross_track_m:.3f}", progress=f"{out.progress:.3f}",
                       distance_to_goal_m=f"{out.distance_to_goal_m:.2f}")
         if out.state == "error":
