@@ -138,16 +138,17 @@ class GroundTexture:
 
     def _soil(self, rng) -> np.ndarray:
         h, w = self.h, self.w
-        # grain at full resolution + clods at low resolution + soft light patches (cloud shadows)
-        grain = rng.normal(0.0, 9.0, (h, w)).astype(np.float32)
+        # grain (a tiled 256 px noise patch) + clods at 1/8 resolution + soft light patches (cloud shadows)
+        tile = rng.normal(0.0, 9.0, (256, 256)).astype(np.float32)
+        grain = np.tile(tile, (h // 256 + 1, w // 256 + 1))[:h, :w]
         small = rng.normal(0.0, 1.0, (max(h // 8, 2), max(w // 8, 2))).astype(np.float32)
-        clods = cv2.resize(cv2.GaussianBlur(small, (0, 0), 1.0), (w, h), interpolation=cv2.INTER_LINEAR) * 14.0
+        clods = cv2.resize(cv2.GaussianBlur(small, (0, 0), 1.0), (w, h), interpolation=cv2.INTER_LINEAR)
         big = rng.normal(0.0, 1.0, (max(h // 150, 2), max(w // 150, 2))).astype(np.float32)
-        light = cv2.resize(big, (w, h), interpolation=cv2.INTER_CUBIC) * 0.08 + 1.0
-        out = np.empty((h, w, 3), np.float32)
-        for ch, base in enumerate(SOIL_BGR):
-            out[:, :, ch] = (base + grain + clods) * light
-        return np.clip(out, 0, 255).astype(np.uint8)
+        light = cv2.resize(big, (w, h), interpolation=cv2.INTER_CUBIC)
+        light = cv2.addWeighted(light, 0.08, light, 0.0, 1.0)
+        texture = cv2.scaleAdd(clods, 14.0, grain)
+        chans = [cv2.multiply(cv2.add(texture, float(base)), light) for base in SOIL_BGR]
+        return cv2.convertScaleAbs(cv2.merge(chans))
 
     def to_px(self, pts_xy) -> np.ndarray:
         """Map points (N, 2) -> float texture pixel coordinates (N, 2) ``(col, row)``."""
@@ -178,8 +179,8 @@ class GroundTexture:
         if len(pts):
             k = max(int(0.02 / self.res) | 1, 3)
             shade = cv2.GaussianBlur(shade, (k, k), 0)
-            factor = 1.0 - 0.45 * shade.astype(np.float32) / 255.0
-            img[:] = (img.astype(np.float32) * factor[:, :, None]).astype(np.uint8)
+            factor = cv2.convertScaleAbs(shade, alpha=-0.45, beta=255.0)  # 255 -> 140 under a shadow
+            cv2.multiply(img, cv2.merge([factor, factor, factor]), dst=img, scale=1.0 / 255.0)
         for (u, v), d in zip(pts, diameters_m):
             r = 0.5 * d / self.res
             if u < -2 * r or v < -2 * r or u > self.w + 2 * r or v > self.h + 2 * r:
@@ -205,8 +206,8 @@ class CameraRenderer:
     Parameters
     ----------
     params : CameraParams
-    textures : list of GroundTexture
-        The texture under the image centre's ground point is used; ground outside every texture is plain soil.
+    textures : list of GroundTexture, or a callable returning it (called at the first render)
+        The texture nearest the image centre's ground point is used; ground outside every texture is plain soil.
     rng : numpy.random.Generator
         Picks the noise frames (deterministic per seed).
     """
@@ -216,7 +217,8 @@ class CameraRenderer:
     def __init__(self, params: CameraParams, textures, rng: np.random.Generator):
         self.params = params
         self.K = camera_matrix(params)
-        self.textures = list(textures)
+        self._textures_src = textures
+        self.textures = None
         self.rng = rng
         h, w = params.height_px, params.width_px
         self._noise_pos = []
@@ -234,6 +236,9 @@ class CameraRenderer:
         self._out = np.empty((h, w, 3), np.uint8)
 
     def _pick_texture(self, H_img_map):
+        if self.textures is None:
+            src = self._textures_src
+            self.textures = list(src() if callable(src) else src)
         if not self.textures:
             return None
         Hinv = np.linalg.inv(H_img_map)

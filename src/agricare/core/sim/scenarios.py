@@ -266,10 +266,10 @@ def _polygon(value, path: str) -> np.ndarray:
     if len(arr) > 3 and np.allclose(arr[0], arr[-1]):
         arr = arr[:-1]
     poly = Polygon(arr)
-    if poly.area <= 1e-9:
-        _fail(path, "bad polygon: zero area")
     if not poly.is_valid:
         _fail(path, f"bad polygon: {explain_validity(poly)}")
+    if poly.area <= 1e-9:
+        _fail(path, "bad polygon: zero area")
     return arr
 
 

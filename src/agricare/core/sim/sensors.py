@@ -396,7 +396,7 @@ def ray_cast(origin_xy, angles_rad, seg_a, seg_b, circ_c, circ_r, range_max_m: f
             cae = ax * ey - ay * ex  # cross(a-o, e) (M,)
             with np.errstate(divide="ignore", invalid="ignore"):
                 t = cae[None, :] / denom
-                u = (np.outer(dy, ax) - np.outer(dx, ay)) / -denom  # cross(a-o, d) / denom
+                u = (np.outer(dy, ax) - np.outer(dx, ay)) / denom  # cross(a-o, d) / cross(d, e)
             ok = (np.abs(denom) > 1e-12) & (t > 0.0) & (u >= 0.0) & (u <= 1.0)
             t = np.where(ok, t, np.inf)
             best = np.minimum(best, t.min(axis=1))

@@ -43,7 +43,9 @@ along the robot's travel direction (the one within 90 degrees of its heading).
 ``offset_m`` is the signed distance of base_link from that row, positive when base_link is on the
 row's left; ``heading_rad`` is robot yaw minus row direction (positive = turned left of the row);
 ``lane_offset_m`` is the offset from the middle of the inter-row lane on the robot's side of the row
-(the path a robot driving between two rows should hold), positive to the left.
+(the path a robot driving between two rows should hold), positive to the left. ``along_m`` is the
+arc length along the row from its start; before or after the block the end segments are extended
+straight (``along_m`` < 0 or > length, ``inside_block`` False), so the offset stays lateral.
 """
 
 from __future__ import annotations
@@ -266,7 +268,7 @@ class SimRobot:
         self.battery = BatteryModel(s["battery"]) if "battery" in s else None
         self.camera = None
         if "camera" in s:
-            self.camera = CameraRenderer(s["camera"], world.textures(), rng("camera"))
+            self.camera = CameraRenderer(s["camera"], world.textures, rng("camera"))
         # rectangles in base_link: body (+ implement)
         rects = list(self.vehicle.rectangles)
         if self.implement is not None:
@@ -706,13 +708,13 @@ class World:
             a = b.rows[:, :-1, :].reshape(-1, 2)
             e = (b.rows[:, 1:, :] - b.rows[:, :-1, :]).reshape(-1, 2)
             L2 = np.einsum("ij,ij->i", e, e)
-            u = np.clip(np.einsum("ij,ij->i", p - a, e) / np.where(L2 > 0, L2, 1.0), 0.0, 1.0)
-            q = a + e * u[:, None]
+            u_free = np.einsum("ij,ij->i", p - a, e) / np.where(L2 > 0, L2, 1.0)
+            q = a + e * np.clip(u_free, 0.0, 1.0)[:, None]
             d = np.hypot(*(p - q).T)
             k = int(np.argmin(d))
             if best is None or d[k] < best[0]:
-                best = (float(d[k]), b, k, q[k], e[k], float(u[k]))
-        _, b, k, q, e, u = best
+                best = (float(d[k]), b, k, a[k], e[k], float(u_free[k]))
+        _, b, k, q, e, u = best  # q: start of the nearest segment; offsets are to its (extended) line
         n_seg = b.rows.shape[1] - 1
         row, seg = divmod(k, n_seg)
         tangent = e / (np.linalg.norm(e) + 1e-12)
@@ -726,6 +728,6 @@ class World:
         off = float(tangent[0] * (p[1] - q[1]) - tangent[1] * (p[0] - q[0]))
         half = 0.5 * b.spec.spacing_m
         lane = off - math.copysign(half, off) if off != 0 else -half
-        along = float(b.s[seg] + u * (b.s[seg + 1] - b.s[seg]))
+        along = float(b.s[seg] + u * (b.s[seg + 1] - b.s[seg]))  # < 0 or > length outside the block
         inside = 0.0 < along < b.spec.length_m
         return RowError(off, float(dpsi), float(lane), int(row), b.spec.name, along, bool(inside))
