@@ -29,7 +29,7 @@ def test_shipped_scenarios_load_and_step(repo_root, name):
     else:
         assert {r.type for r in spec.robots} == {"tractor", "row_robot"}
         assert w.row_error("row_robot").inside_block is False  # waits before the rows
-        assert abs(w.row_error("row_robot").lane_offset_m) < 1e-6
+        assert abs(w.row_error("row_robot").lane_offset_m) < (1e-6 if name == "farm_small" else 0.1)  # farm: wavy
 
 
 def _base():
