@@ -36,7 +36,8 @@ def drive(loop, t0, t1, dt=0.05, v=None, w=0.0, beat=True):
 def test_params_validation_names_the_field():
     for kwargs, field in (({"driver": "canbus"}, "driver"), ({"driver": "roboclaw"}, "port"),
                           ({"max_speed_mps": -1.0}, "max_speed_mps"), ({"cmd_timeout_s": 0.0}, "cmd_timeout_s"),
-                          ({"roboclaw_address": 3}, "roboclaw_address"), ({"baud": 0}, "baud")):
+                          ({"roboclaw_address": 3}, "roboclaw_address"), ({"baud": 0}, "baud"),
+                          ({"ascii_pid_gains": "1:2:3"}, "ascii_pid_gains")):
         with pytest.raises(ValueError, match=field):
             BaseDriverParams(**kwargs)
     with pytest.raises(ValueError, match="port"):

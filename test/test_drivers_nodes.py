@@ -145,12 +145,14 @@ def test_ascii_node_drives_through_pty(rclpy_context, ex, tmp_path):
     link = str(tmp_path / "ascii")
     with AsciiBridgeEmulator(seed=4, symlink=link) as emu:
         node = BaseDriverNode(context=rclpy_context, parameter_overrides=overrides(
-            driver="ascii", port=link, ticks_per_rev=1200.0, io_timeout_s=0.05, require_heartbeat=False))
+            driver="ascii", port=link, ticks_per_rev=1200.0, io_timeout_s=0.05, require_heartbeat=False,
+            ascii_pid_gains="30:10:1:40"))
         ex.add_node(node)
         h = Harness(rclpy_context, ex)
         h.drive(-0.3, heartbeat=False)
         assert spin_until(ex, lambda: h.odom and h.odom[-1].pose.pose.position.x < -0.05)
         assert emu.motor_commands[-1][0] < 0
+        assert emu.pid == (30, 10, 1, 40)
         node.destroy_node()
 
 

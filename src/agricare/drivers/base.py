@@ -67,6 +67,7 @@ class BaseDriverParams:
     right_joint: str = "right_wheel_joint"
     roboclaw_address: int = 128         # 0x80
     pid_rate_hz: float = 30.0           # ascii bridge PID frame rate
+    ascii_pid_gains: str = ""           # "Kp:Kd:Ki:Ko" sent with 'u' on connect; empty: keep the board's
     modbus_device_id: int = 1
     modbus_right_inverted: bool = True
     register_map_file: str = "config/hardware/zlac8015d.yaml"
@@ -87,8 +88,19 @@ class BaseDriverParams:
         require(0x80 <= self.roboclaw_address <= 0x87, "roboclaw_address", "must be 128..135",
                 self.roboclaw_address)
         require(1 <= self.modbus_device_id <= 247, "modbus_device_id", "must be 1..247", self.modbus_device_id)
+        require(self.ascii_pid_gains == "" or _parse_gains(self.ascii_pid_gains) is not None, "ascii_pid_gains",
+                "must be empty or 'Kp:Kd:Ki:Ko' (four integers)", self.ascii_pid_gains)
         for name in ("odom_frame", "base_frame", "left_joint", "right_joint"):
             require(bool(getattr(self, name)), name, "must not be empty")
+
+
+def _parse_gains(text: str) -> tuple[int, int, int, int] | None:
+    """'Kp:Kd:Ki:Ko' -> four ints, None if empty or malformed."""
+    try:
+        gains = tuple(int(v) for v in text.split(":"))
+    except ValueError:
+        return None
+    return gains if len(gains) == 4 else None  # type: ignore[return-value]
 
 
 def check_port(params: BaseDriverParams) -> None:
@@ -116,7 +128,7 @@ def make_driver(params: BaseDriverParams) -> MotorDriver:
         from agricare.drivers.ascii_bridge import AsciiBridgeDriver
 
         return AsciiBridgeDriver(p.port, p.baud, p.ticks_per_rev, p.pid_rate_hz, p.max_wheel_radps,
-                                 p.io_timeout_s, p.io_attempts)
+                                 p.io_timeout_s, p.io_attempts, pid_gains=_parse_gains(p.ascii_pid_gains))
     from agricare import paths
     from agricare.drivers.modbus_hub import ModbusHubDriver, RegisterMap
 
