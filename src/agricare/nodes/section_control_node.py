@@ -1,0 +1,129 @@
+"""section_control_node: switches implement sections on/off from the pose and the ground already treated.
+
+Subscribes ``odometry/filtered`` (nav_msgs/Odometry, sensor QoS), ``plan`` (nav_msgs/Path) and
+``coverage_plan/segments`` (std_msgs/Float64MultiArray from coverage_planner_node, latched): a section is on
+only where the plan says the implement works (nearest plan pose) and the core
+:class:`agricare.core.control.sections.SectionController` allows it (not over covered ground, inside the
+field). Publishes ``implement/sections`` (std_msgs/UInt8MultiArray, one byte per section, command QoS) on
+every pose, and all-off when the pose is older than ``odom_timeout_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from nav_msgs.msg import Odometry, Path
+from rclpy.node import Node
+from std_msgs.msg import Float64MultiArray, UInt8MultiArray
+
+from agricare.core.control.sections import SectionController, SectionParams
+from agricare.core.planning.coverage import PlanningError, load_field
+from agricare.ros.convert import from_stamp, path_to_array, pose_to_xyyaw
+from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.node_main import run_node
+from agricare.ros.params import ParameterError, load_params
+from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+
+
+@dataclass(frozen=True)
+class SectionControlNodeParams:
+    field_file: str = "field_a.geojson"
+    section_widths_m: tuple[float, ...] = (1.0, 1.0, 1.0)
+    implement_offset_m: float = -1.5
+    look_ahead_m: float = 1.0
+    overlap_threshold: float = 0.3
+    min_inside_fraction: float = 0.5
+    raster_resolution_m: float = 0.2
+    odom_timeout_s: float = 0.5
+    plan_match_distance_m: float = 2.0
+
+    def __post_init__(self):
+        if not self.field_file:
+            raise ValueError("field_file must name a GeoJSON field")
+        for name in ("odom_timeout_s", "plan_match_distance_m"):
+            if not (getattr(self, name) > 0):
+                raise ValueError(f"{name} must be > 0")
+        self.section_params()
+
+    def section_params(self) -> SectionParams:
+        return SectionParams(section_widths_m=tuple(self.section_widths_m), implement_offset_m=self.implement_offset_m,
+                             look_ahead_m=self.look_ahead_m, overlap_threshold=self.overlap_threshold,
+                             min_inside_fraction=self.min_inside_fraction,
+                             raster_resolution_m=self.raster_resolution_m)
+
+
+class SectionControlNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("section_control_node", **kwargs)
+        self.p = load_params(self, SectionControlNodeParams)
+        from agricare import paths
+
+        try:
+            field, _ = load_field(paths.resolve(self.p.field_file, "config/fields"))
+        except PlanningError as exc:
+            raise ParameterError(f"{self.get_name()}: parameter 'field_file': {exc}") from exc
+        self.ctrl = SectionController(self.p.section_params(), field)
+        self.n = len(self.p.section_widths_m)
+        self.diag = Diagnostics(self, "section_control")
+        self.plan_xy = None
+        self.plan_working = None
+        self._last_odom_t = None
+        self._stale_sent = False
+        self._pub = self.create_publisher(UInt8MultiArray, "implement/sections", COMMAND_QOS)
+        self.create_subscription(Odometry, "odometry/filtered", self._on_odom, SENSOR_QOS)
+        self.create_subscription(Path, "plan", self._on_plan, LATCHED_QOS)
+        self.create_subscription(Float64MultiArray, "coverage_plan/segments", self._on_segments, LATCHED_QOS)
+        self.create_timer(0.1, self._watchdog)
+
+    def _on_plan(self, msg: Path):
+        self.plan_xy = path_to_array(msg)[:, :2]
+
+    def _on_segments(self, msg: Float64MultiArray):
+        seg = np.asarray(msg.data, dtype=float).reshape(-1, 4)
+        self.plan_working = seg[:, 1] > 0.5
+
+    def _plan_allows(self, xy) -> bool:
+        if self.plan_xy is None or self.plan_working is None or len(self.plan_xy) != len(self.plan_working):
+            return True                       # no plan: section control alone decides
+        d = np.hypot(self.plan_xy[:, 0] - xy[0], self.plan_xy[:, 1] - xy[1])
+        i = int(np.argmin(d))
+        return bool(d[i] <= self.p.plan_match_distance_m and self.plan_working[i])
+
+    def _publish(self, states):
+        msg = UInt8MultiArray()
+        msg.data = [int(v) for v in states]
+        self._pub.publish(msg)
+
+    def _on_odom(self, msg: Odometry):
+        pose = pose_to_xyyaw(msg.pose.pose)
+        if not np.all(np.isfinite(pose)):
+            self._publish(np.zeros(self.n, dtype=np.uint8))
+            self.diag.error("non-finite pose: all sections off")
+            return
+        self._last_odom_t = self.get_clock().now().nanoseconds * 1e-9
+        self._stale_sent = False
+        states = self.ctrl.update(pose)
+        if not self._plan_allows(pose[:2]):
+            states = np.zeros_like(states)
+        self._publish(states)
+        self.diag.ok("running", sections_on=int(states.sum()), covered_m2=round(self.ctrl.raster.covered_area_m2, 1),
+                     odom_stamp=round(from_stamp(msg.header.stamp), 3))
+
+    def _watchdog(self):
+        now = self.get_clock().now().nanoseconds * 1e-9
+        if self._last_odom_t is not None and now - self._last_odom_t > self.p.odom_timeout_s and not self._stale_sent:
+            self._publish(np.zeros(self.n, dtype=np.uint8))
+            self._stale_sent = True
+            self.diag.stale("odometry older than odom_timeout_s: all sections off")
+
+    def on_shutdown(self):
+        self._publish(np.zeros(self.n, dtype=np.uint8))
+
+
+def main(args=None):
+    return run_node(SectionControlNode, args)
+
+
+if __name__ == "__main__":
+    main()
