@@ -730,6 +730,125 @@ def _metric_guidance(res: CropRowResult, cam: CameraGeometry):
         res.spacing_m = float(np.median(np.diff(offs)) * math.cos(res.heading))
 
 
+@dataclass(frozen=True)
+class GuidanceFilterParams:
+    """Temporal filtering of :class:`CropRowResult` guidance and end-of-row decision.
+
+    Attributes
+    ----------
+    time_constant_s : first-order smoothing time constant of offset/heading (0 = none), s.
+    min_confidence : detections below this are ignored.
+    gate_offset_m, gate_heading_rad : a detection further than this from the filtered value is an
+        outlier unless ``outlier_accept_count`` outliers in a row agree with each other.
+    outlier_accept_count : consecutive outliers after which the filter re-initialises.
+    end_of_row_distance_m : metric mode: end of row when the followed row's visible end is closer than
+        this ahead of ``base_link``.
+    lost_timeout_s : end of row when no confident detection arrived for this long after following.
+    confirm_count : consecutive frames needed to declare the end of row from ``row_end``.
+    """
+
+    time_constant_s: float = 0.05
+    min_confidence: float = 0.25
+    gate_offset_m: float = 0.15
+    gate_heading_rad: float = 0.25
+    outlier_accept_count: int = 3
+    end_of_row_distance_m: float = 1.0
+    lost_timeout_s: float = 0.6
+    confirm_count: int = 3
+
+    def __post_init__(self):
+        for name in ("time_constant_s", "gate_offset_m", "gate_heading_rad", "end_of_row_distance_m",
+                     "lost_timeout_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be finite and >= 0, got {v}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
+        if int(self.outlier_accept_count) < 1 or int(self.confirm_count) < 1:
+            raise ValueError("outlier_accept_count and confirm_count must be >= 1")
+
+
+@dataclass
+class FilteredGuidance:
+    """Filtered guidance for the row follower (same sign conventions as :class:`CropRowResult`)."""
+
+    t_s: float
+    offset: float
+    heading: float
+    confidence: float
+    end_of_row: bool
+    rows_visible: int
+    metric: bool
+
+
+class GuidanceFilter:
+    """Smooths detections over time, rejects outliers and decides the end of the row.
+
+    ``update(t_s, result)`` takes a :class:`CropRowResult` (or None for a frame that failed) and
+    returns a :class:`FilteredGuidance`. Never reads a clock.
+    """
+
+    def __init__(self, params: GuidanceFilterParams | None = None):
+        self.p = params or GuidanceFilterParams()
+        self.reset()
+
+    def reset(self) -> None:
+        self._est = None
+        self._t_last = None
+        self._t_good = None
+        self._outliers: list = []
+        self._near_end = 0
+        self._was_following = False
+        self._conf = 0.0
+        self.end_of_row = False
+
+    def update(self, t_s: float, result: CropRowResult | None) -> FilteredGuidance:
+        p = self.p
+        metric = bool(result.metric) if result is not None else False
+        good = result is not None and result.confidence >= p.min_confidence \
+            and math.isfinite(result.offset) and math.isfinite(result.heading)
+        conf_in = float(result.confidence) if result is not None else 0.0
+        if good:
+            meas = np.array([result.offset, result.heading])
+            if self._est is None:
+                self._est = meas.copy()
+                self._outliers = []
+            else:
+                gate_off = p.gate_offset_m if metric else p.gate_offset_m / 0.5
+                if abs(meas[0] - self._est[0]) > gate_off or abs(meas[1] - self._est[1]) > p.gate_heading_rad:
+                    self._outliers.append(meas)
+                    if len(self._outliers) >= p.outlier_accept_count:
+                        last = np.asarray(self._outliers[-p.outlier_accept_count:])
+                        if np.ptp(last[:, 0]) < gate_off and np.ptp(last[:, 1]) < p.gate_heading_rad:
+                            self._est = last[-1].copy()
+                        self._outliers = []
+                    good = False
+                else:
+                    self._outliers = []
+                    dt = 0.0 if self._t_last is None else max(0.0, t_s - self._t_last)
+                    a = 1.0 if p.time_constant_s <= 0 else 1.0 - math.exp(-dt / p.time_constant_s)
+                    a = max(a, 0.3)
+                    self._est += a * (meas - self._est)
+        if good:
+            self._t_good = t_s
+            self._was_following = True
+            self._conf += 0.5 * (conf_in - self._conf)
+            near = metric and result.row_end < p.end_of_row_distance_m
+            self._near_end = self._near_end + 1 if near else 0
+            if self._near_end >= p.confirm_count:
+                self.end_of_row = True
+        else:
+            self._conf *= 0.5
+            if self._was_following and self._t_good is not None and t_s - self._t_good > p.lost_timeout_s:
+                self.end_of_row = True
+        self._t_last = t_s
+        off, hdg = (0.0, 0.0) if self._est is None else (float(self._est[0]), float(self._est[1]))
+        stale = self._t_good is None or t_s - self._t_good > p.lost_timeout_s
+        conf = 0.0 if stale else float(np.clip(self._conf, 0.0, 1.0))
+        return FilteredGuidance(t_s, off, hdg, conf, bool(self.end_of_row),
+                                int(result.rows_visible) if result is not None else 0, metric)
+
+
 def draw_rows(image_bgr: np.ndarray, result: CropRowResult) -> np.ndarray:
     """Overlay of the detected rows (followed row in red, others in yellow) and the guidance text."""
     out = check_image(image_bgr).copy()
@@ -746,12 +865,13 @@ def draw_rows(image_bgr: np.ndarray, result: CropRowResult) -> np.ndarray:
 def render_synthetic_rows(camera: CameraGeometry, row_spacing_m: float = 0.5, row_offset_m: float = 0.0,
                           row_heading_rad: float = 0.0, curvature_1pm: float = 0.0,
                           plant_width_m: float = 0.12, gap_frac: float = 0.0, noise_std: float = 8.0,
-                          max_range_m: float = 30.0, seed: int = 0) -> np.ndarray:
+                          max_range_m: float = 30.0, row_end_m: float = math.inf, seed: int = 0) -> np.ndarray:
     """Render a synthetic forward camera image of parallel crop rows on flat soil (for tests and demos).
 
     Rows are lines (or parabolas with ``curvature_1pm``) in a row frame whose origin is at lateral
     position ``row_offset_m`` (``base_link`` y) and whose direction is ``row_heading_rad``; row ``k`` lies
-    at ``k * row_spacing_m`` from it. ``gap_frac`` of the row length is left bare in 0.3 m gaps.
+    at ``k * row_spacing_m`` from it. ``gap_frac`` of the row length is left bare in 0.3 m gaps; rows
+    end ``row_end_m`` ahead (measured along the rows).
 
     Returns
     -------
@@ -768,7 +888,7 @@ def render_synthetic_rows(camera: CameraGeometry, row_spacing_m: float = 0.5, ro
     lateral = -gx * sh + gy * ch - row_offset_m * ch - 0.5 * curvature_1pm * along ** 2
     k = np.round(lateral / row_spacing_m)
     dist = np.abs(lateral - k * row_spacing_m)
-    plant = ground & (dist < plant_width_m / 2.0)
+    plant = ground & (dist < plant_width_m / 2.0) & (along < row_end_m)
     if gap_frac > 0:
         cell = np.floor(along / 0.3).astype(np.int64) * 7919 + k.astype(np.int64) * 104729
         plant &= (np.abs(np.sin(cell * 12.9898) * 43758.5453) % 1.0) >= gap_frac
