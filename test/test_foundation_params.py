@@ -80,3 +80,22 @@ def test_each_bad_value_is_named(rclpy_context, name, value):
         assert "param_test" in str(err.value)
     finally:
         node.destroy_node()
+
+
+@dataclasses.dataclass(frozen=True)
+class EmptyArrayParams:
+    keep_out_xy_m: tuple[float, ...] = ()
+    names: tuple[str, ...] = ()
+
+
+def test_empty_array_defaults(rclpy_context):
+    node = _node(rclpy_context)
+    try:
+        assert load_params(node, EmptyArrayParams) == EmptyArrayParams()
+    finally:
+        node.destroy_node()
+    node = _node(rclpy_context, [Parameter("keep_out_xy_m", value=[1.0, 2.0, 3.0])])
+    try:
+        assert load_params(node, EmptyArrayParams).keep_out_xy_m == (1.0, 2.0, 3.0)
+    finally:
+        node.destroy_node()

@@ -15,7 +15,7 @@ import re
 import typing
 
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import ParameterException
+from rclpy.exceptions import ParameterException, ParameterUninitializedException
 from rclpy.parameter import Parameter
 
 
@@ -112,18 +112,20 @@ def load_params(node, schema, prefix: str = ""):
         else:
             default = None
         ptype = _ros_type(kind, elem)
-        descriptor = ParameterDescriptor(description=(f.metadata.get("doc", "") if f.metadata else ""),
-                                         dynamic_typing=True)
+        doc = f.metadata.get("doc", "") if f.metadata else ""
         try:
             if default is None or (kind == "array" and len(default) == 0):
-                node.declare_parameter(name, ptype, descriptor)
+                # statically typed: rclpy rejects dynamic_typing together with an explicit type
+                node.declare_parameter(name, ptype, ParameterDescriptor(description=doc))
             else:
                 dv = list(default) if kind == "array" else default
-                node.declare_parameter(name, dv, descriptor)
+                node.declare_parameter(name, dv, ParameterDescriptor(description=doc, dynamic_typing=True))
         except ParameterException as exc:
             raise ParameterError(f"{node_name}: parameter '{name}': {exc}") from exc
-        param = node.get_parameter(name)
-        value = param.value
+        try:
+            value = node.get_parameter(name).value
+        except ParameterUninitializedException:
+            value = None
         if value is None:
             if default is None:
                 raise ParameterError(f"{node_name}: parameter '{name}' is required but not set")
