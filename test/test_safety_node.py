@@ -1,0 +1,159 @@
+"""In-process rclpy tests of safety_supervisor_node."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import Point32, PolygonStamped, TwistStamped  # noqa: E402
+from nav_msgs.msg import Odometry  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import Imu, LaserScan  # noqa: E402
+from std_msgs.msg import Bool, Header  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from agricare.core.safety.supervisor import SafetyState  # noqa: E402
+from agricare.nodes.safety_supervisor_node import SafetySupervisorNode  # noqa: E402
+from agricare.ros.convert import twist_stamped  # noqa: E402
+from agricare.ros.params import ParameterError  # noqa: E402
+from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS  # noqa: E402
+
+SafetyStateMsg = pytest.importorskip("agricare_interfaces.msg").SafetyState
+
+
+class Harness:
+    def __init__(self, ctx, overrides=()):
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.node = SafetySupervisorNode(context=ctx, parameter_overrides=list(overrides))
+        self.io = rclpy.create_node("safety_test_io", context=ctx)
+        self.ex.add_node(self.node)
+        self.ex.add_node(self.io)
+        self.cmds: list[TwistStamped] = []
+        self.beats: list[Header] = []
+        self.states: list = []
+        self.diag: list = []
+        self.pub_cmd = self.io.create_publisher(TwistStamped, "cmd_vel_smoothed", COMMAND_QOS)
+        self.pub_odom = self.io.create_publisher(Odometry, "odom", SENSOR_QOS)
+        self.pub_imu = self.io.create_publisher(Imu, "imu/data", SENSOR_QOS)
+        self.pub_scan = self.io.create_publisher(LaserScan, "scan", SENSOR_QOS)
+        self.pub_estop = self.io.create_publisher(Bool, "safety/estop", RELIABLE_QOS)
+        self.pub_fence = self.io.create_publisher(PolygonStamped, "safety/geofence", LATCHED_QOS)
+        self.io.create_subscription(TwistStamped, "cmd_vel", self.cmds.append, COMMAND_QOS)
+        self.io.create_subscription(Header, "safety/heartbeat", self.beats.append, COMMAND_QOS)
+        self.io.create_subscription(SafetyStateMsg, "safety/state", self.states.append, LATCHED_QOS)
+        self.io.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.diag.extend(m.status),
+                                    RELIABLE_QOS)
+        self.reset_client = self.io.create_client(Trigger, "safety/reset")
+        self.feed_scan = True
+        self.scan_range = math.inf
+        assert self.spin_until(lambda: self.pub_scan.get_subscription_count() >= 1
+                               and self.reset_client.service_is_ready())
+
+    def spin_until(self, cond, max_iter=1500, feed=False):
+        for k in range(max_iter):
+            if cond():
+                return True
+            if feed and k % 4 == 0:
+                self.feed()
+            self.ex.spin_once(timeout_sec=0.02)
+        return cond()
+
+    def feed(self, v=0.5):
+        stamp = self.node.get_clock().now().to_msg()
+        self.pub_cmd.publish(twist_stamped(v, 0.0, stamp))
+        odom = Odometry()
+        odom.header.stamp, odom.header.frame_id = stamp, "odom"
+        self.pub_odom.publish(odom)
+        imu = Imu()
+        imu.header.stamp = stamp
+        imu.orientation.w = 1.0
+        self.pub_imu.publish(imu)
+        if self.feed_scan:
+            scan = LaserScan()
+            scan.header.stamp = stamp
+            scan.angle_min, scan.angle_increment = -math.pi, 2 * math.pi / 360
+            scan.range_min, scan.range_max = 0.05, 30.0
+            scan.ranges = [self.scan_range] * 360
+            self.pub_scan.publish(scan)
+
+    def last_state(self):
+        return self.states[-1].state if self.states else None
+
+    def reset(self):
+        fut = self.reset_client.call_async(Trigger.Request())
+        assert self.spin_until(fut.done, feed=True)
+        return fut.result()
+
+
+def test_node_runs_latches_estop_resets_and_faults_on_stale_scan(rclpy_context):
+    h = Harness(rclpy_context, [Parameter("resume_hold_s", value=0.2)])
+    try:
+        # fresh inputs -> RUN, the command passes (ramped), heartbeat carries the state
+        assert h.spin_until(lambda: h.cmds and h.cmds[-1].twist.linear.x > 0.1, feed=True)
+        assert h.last_state() == SafetyState.RUN
+        assert h.beats and h.beats[-1].frame_id == "RUN"
+        assert h.diag and any("RUN" in s.message for s in h.diag)
+
+        # e-stop latches; the output is zero at once
+        h.pub_estop.publish(Bool(data=True))
+        assert h.spin_until(lambda: h.last_state() == SafetyState.EMERGENCY_STOP, feed=True)
+        n = len(h.cmds)
+        assert h.spin_until(lambda: len(h.cmds) > n + 3, feed=True)
+        assert all(c.twist.linear.x == 0.0 for c in h.cmds[n:])
+        assert h.states[-1].estop_latched and h.beats[-1].frame_id == "EMERGENCY_STOP"
+        res = h.reset()
+        assert not res.success and "e-stop" in res.message  # source not cleared
+        h.pub_estop.publish(Bool(data=False))
+        n = len(h.cmds)
+        assert h.spin_until(lambda: len(h.cmds) > n + 5, feed=True)
+        assert h.last_state() == SafetyState.EMERGENCY_STOP  # never clears on its own
+        res = h.reset()
+        assert res.success, res.message
+        assert h.spin_until(lambda: h.last_state() == SafetyState.RUN and h.cmds[-1].twist.linear.x > 0.0,
+                            feed=True)
+
+        # stop feeding the scan -> FAULT (stale:scan) and zero cmd_vel
+        h.feed_scan = False
+        assert h.spin_until(lambda: h.last_state() == SafetyState.FAULT, feed=True)
+        assert "stale:scan" in h.states[-1].reason
+        n = len(h.cmds)
+        assert h.spin_until(lambda: len(h.cmds) > n + 2, feed=True)
+        assert all(c.twist.linear.x == 0.0 and c.twist.angular.z == 0.0 for c in h.cmds[n:])
+        assert any("FAULT" in s.message and s.level == s.ERROR for s in h.diag)
+        assert h.node.supervisor.counters.get("stale:scan") == 1
+    finally:
+        h.node.destroy_node()
+        h.io.destroy_node()
+
+
+def test_node_protective_stop_from_scan_and_keep_out_topic(rclpy_context):
+    h = Harness(rclpy_context, [Parameter("resume_hold_s", value=0.2)])
+    try:
+        assert h.spin_until(lambda: h.last_state() == SafetyState.RUN, feed=True)
+        h.scan_range = 0.5  # ring of returns 0.5 m around the base: inside the footprint margin
+        assert h.spin_until(lambda: h.last_state() == SafetyState.PROTECTIVE_STOP, feed=True)
+        assert "obstacle" in h.states[-1].reason and h.cmds[-1].twist.linear.x == 0.0
+        h.scan_range = math.inf
+        assert h.spin_until(lambda: h.last_state() == SafetyState.RUN, feed=True)
+        # a bad keep-out polygon is rejected; a good one arms the geofence, which then needs a map pose
+        msg = PolygonStamped()
+        msg.header.frame_id = "map"
+        msg.polygon.points = [Point32(x=10.0, y=0.0), Point32(x=11.0, y=0.0), Point32(x=11.0, y=1.0),
+                              Point32(x=10.0, y=1.0)]
+        h.pub_fence.publish(msg)
+        assert h.spin_until(lambda: h.last_state() == SafetyState.FAULT, feed=True)
+        assert "no_data:pose" in h.states[-1].reason
+    finally:
+        h.node.destroy_node()
+        h.io.destroy_node()
+
+
+@pytest.mark.parametrize("name,value", [("stop_margin_m", -0.5), ("footprint_xy", [0.0, 0.0, 1.0, 0.0]),
+                                        ("loop_rate_hz", 2.0), ("required_inputs", ["scan", "lidar"])])
+def test_node_rejects_bad_parameters_naming_them(rclpy_context, name, value):
+    with pytest.raises(ParameterError, match=name):
+        SafetySupervisorNode(context=rclpy_context, parameter_overrides=[Parameter(name, value=value)])
