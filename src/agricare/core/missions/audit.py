@@ -1,0 +1,244 @@
+"""Append-only, hash-chained audit log (JSON lines) for care transport.
+
+Every record is one line of canonical JSON (sorted keys, no spaces, ASCII)::
+
+    {"event":"boarded","prev":"<sha256 of the previous line>","seq":7,"sha256":"<own hash>","t_s":...,...}
+
+- ``seq`` counts from 0 without gaps; ``prev`` is the SHA-256 (hex) of the previous line's bytes
+  (64 zeros for the first line); ``sha256`` is the SHA-256 of the record without its ``sha256`` field,
+  so an edit of the last line is caught too.
+- Each append writes the whole line, flushes and fsyncs before returning. A failed write (full disk,
+  I/O error) raises :class:`AuditWriteError`; the log then refuses further appends and keeps the events
+  it could not write in :attr:`AuditLog.unwritten`, so nothing is lost silently. The care mission turns
+  that error into a safe stop.
+- :func:`verify_log` (``agricare audit verify LOG``) re-checks the chain and reports the first bad line:
+  any edit, deletion, insertion, reordering or sequence gap breaks it. Truncation of the *last* lines
+  can only be detected against a known head (``expect_head``): publish :attr:`AuditLog.head` elsewhere
+  (diagnostics, the mission status) to anchor it.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+GENESIS = "0" * 64
+_RESERVED = ("seq", "prev", "sha256", "t_s", "event")
+
+
+class AuditError(Exception):
+    """The audit log cannot be used (e.g. an existing log is broken)."""
+
+
+class AuditWriteError(AuditError):
+    """An audit record could not be written durably (full disk, I/O error, closed file).
+
+    Attributes
+    ----------
+    record : dict
+        The record that was not written.
+    errno : int or None
+    """
+
+    def __init__(self, message: str, record: dict | None = None, err: int | None = None):
+        super().__init__(message)
+        self.record = record
+        self.errno = err
+
+
+def canonical(record: Mapping) -> str:
+    """The canonical JSON text of a record (one line, sorted keys, ASCII)."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def seal(record: Mapping) -> str:
+    """Return the line for ``record`` (which must hold seq/prev/t_s/event) with its own hash added."""
+    body = {k: v for k, v in record.items() if k != "sha256"}
+    return canonical({**body, "sha256": _sha(canonical(body))})
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :func:`verify_log`.
+
+    Attributes
+    ----------
+    ok : bool
+    n_records : int
+        Valid records before the first bad line (all of them when ok).
+    head : str
+        SHA-256 of the last valid line (GENESIS for an empty log).
+    bad_line : int or None
+        1-based number of the first bad line.
+    reason : str
+    line_text : str
+        The first bad line (truncated to 200 characters).
+    """
+
+    ok: bool
+    n_records: int
+    head: str
+    bad_line: int | None = None
+    reason: str = ""
+    line_text: str = ""
+
+
+def verify_lines(lines, expect_head: str | None = None) -> VerifyResult:
+    """Verify an iterable of lines (str or bytes, with or without the newline)."""
+    prev = GENESIS
+    n = 0
+    for lineno, raw in enumerate(lines, start=1):
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        complete = text.endswith("\n")
+        text = text.rstrip("\n")
+
+        def bad(reason, _lineno=lineno, _text=text, _n=n, _prev=prev):
+            return VerifyResult(False, _n, _prev, _lineno, reason, _text[:200])
+
+        if not complete:
+            return bad("last line has no newline: torn write")
+        try:
+            rec = json.loads(text)
+        except ValueError as exc:
+            return bad(f"not valid JSON ({exc.msg})")
+        if not isinstance(rec, dict):
+            return bad("not a JSON object")
+        missing = [k for k in _RESERVED if k not in rec]
+        if missing:
+            return bad(f"missing field(s) {missing}")
+        if rec["seq"] != n:
+            return bad(f"sequence number {rec['seq']!r}, expected {n} (gap, deletion or reordering)")
+        if rec["prev"] != prev:
+            return bad("previous-line hash does not match (a line before was edited, removed or moved)")
+        body = {k: v for k, v in rec.items() if k != "sha256"}
+        try:
+            if rec["sha256"] != _sha(canonical(body)):
+                return bad("record hash does not match its content (line edited)")
+            if canonical(rec) != text:
+                return bad("line is not in canonical form (line edited)")
+        except ValueError as exc:
+            return bad(f"invalid value ({exc})")
+        prev = _sha(text)
+        n += 1
+    if expect_head is not None and prev != expect_head:
+        return VerifyResult(False, n, prev, n + 1 if n else 1,
+                            f"log ends at head {prev[:16]}..., expected {expect_head[:16]}... "
+                            "(lines removed from the end or a different log)")
+    return VerifyResult(True, n, prev)
+
+
+def verify_log(path: str | os.PathLike, expect_head: str | None = None) -> VerifyResult:
+    """Verify the audit log file at ``path`` (raises OSError if it cannot be read)."""
+    with open(path, "rb") as f:
+        return verify_lines(f, expect_head)
+
+
+class AuditLog:
+    """Append-only hash-chained audit log.
+
+    Parameters
+    ----------
+    stream : binary file object
+        Opened for appending; needs ``write`` and ``flush``; ``fileno`` is used for fsync when present.
+    seq, head : int, str
+        Where the chain continues (from :meth:`open` on an existing log).
+    fsync : bool
+        fsync after every record (default; switch off only for throw-away logs).
+
+    Use :meth:`open` for files. Not thread-safe: one writer per log.
+    """
+
+    def __init__(self, stream, *, seq: int = 0, head: str = GENESIS, fsync: bool = True, name: str = "audit"):
+        self._f = stream
+        self.seq = int(seq)
+        self.head = head
+        self._fsync = fsync
+        self.name = name
+        self.failed: AuditWriteError | None = None
+        #: records that could not be written (kept in memory so they are never lost silently)
+        self.unwritten: list[dict] = []
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, fsync: bool = True) -> AuditLog:
+        """Open (or create, mode 0600) a log and continue its chain; refuse a broken existing log."""
+        path = os.fspath(path)
+        seq, head = 0, GENESIS
+        if os.path.exists(path):
+            res = verify_log(path)
+            if not res.ok:
+                raise AuditError(f"{path}:{res.bad_line}: existing audit log is broken: {res.reason}; "
+                                 "move it aside for inspection before starting")
+            seq, head = res.n_records, res.head
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return cls(os.fdopen(fd, "ab", buffering=0), seq=seq, head=head, fsync=fsync, name=path)
+
+    def append(self, event: str, t_s: float, **fields) -> dict:
+        """Write one event durably and return its record.
+
+        Parameters
+        ----------
+        event : str
+            Event name (``boarded``, ``handover_accepted``, ...).
+        t_s : float
+            Event time, s (sim or wall time of the caller; the log never reads a clock).
+        **fields
+            JSON-serialisable details (no ``seq``/``prev``/``sha256``/``t_s``/``event`` keys).
+
+        Raises
+        ------
+        AuditWriteError
+            The record could not be written and synced; the log is then failed for good.
+        """
+        bad = [k for k in fields if k in _RESERVED]
+        if bad:
+            raise ValueError(f"reserved audit field name(s) {bad}")
+        record = {"seq": self.seq, "prev": self.head, "t_s": float(t_s), "event": str(event), **fields}
+        try:
+            line = seal(record)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"audit event {event!r} is not JSON-serialisable: {exc}") from exc
+        if self.failed is not None:
+            self.unwritten.append(record)
+            raise AuditWriteError(f"audit log {self.name} failed earlier ({self.failed}); "
+                                  f"event {event!r} not written", record, self.failed.errno)
+        data = (line + "\n").encode("ascii")
+        try:
+            n = self._f.write(data)
+            if n is not None and n != len(data):
+                raise OSError(errno.EIO, f"short write ({n} of {len(data)} bytes)")
+            self._f.flush()
+            if self._fsync:
+                fileno = getattr(self._f, "fileno", None)
+                fd = None
+                if fileno is not None:
+                    try:
+                        fd = fileno()
+                    except (OSError, ValueError, AttributeError):
+                        fd = None
+                if fd is not None:
+                    os.fsync(fd)
+        except (OSError, ValueError) as exc:
+            err = getattr(exc, "errno", None)
+            what = "disk full" if err == errno.ENOSPC else (os.strerror(err) if err else str(exc))
+            self.failed = AuditWriteError(
+                f"cannot write audit log {self.name}: {what}; event {event!r} (seq {self.seq}) not recorded",
+                record, err)
+            self.unwritten.append(record)
+            raise self.failed from exc
+        self.head = _sha(line)
+        self.seq += 1
+        return {**record, "sha256": json.loads(line)["sha256"]}
+
+    def close(self) -> None:
+        try:
+            self._f.close()
+        except OSError:
+            pass

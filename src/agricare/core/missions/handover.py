@@ -1,0 +1,218 @@
+"""One-time hand-over codes: a child is handed over only to the guardian the code was issued for.
+
+A code binds (child, guardian, trip) with an expiry and a random nonce issued per trip hand-over:
+
+    tag = HMAC-SHA256(key, "agricare-handover-v1" | child | guardian | trip | nonce | expiry)[:9]
+    payload = version (1 byte) | nonce (6 bytes) | expiry (uint32, s) | tag (9 bytes)  -> 20 bytes
+    code = base32(payload) in groups of four: ``ABCD-EFGH-...`` (32 characters, case-insensitive)
+
+The robot verifies offline with the shared key: it recomputes the tag for the child, guardian and trip
+at hand, checks the expiry against the time passed in, and remembers used nonces so a code works once.
+Refusal reasons: ``malformed``, ``forged`` (tag mismatch), ``other_child`` / ``other_guardian`` (the tag
+matches another child or guardian of the trip manifest), ``expired``, ``replayed``.
+
+The key file (hex, >= 32 hex digits, or >= 16 raw bytes) is refused if group or others may read or
+write it (``mode & 0o077``): anyone who can read the key can forge codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+VERSION = 1
+NONCE_BYTES = 6
+TAG_BYTES = 9
+_DOMAIN = b"agricare-handover-v1"
+_PAYLOAD = struct.Struct(">B6sI9s")
+MIN_KEY_BYTES = 16
+
+
+class KeyFileError(Exception):
+    """The hand-over key file cannot be used (permissions, format)."""
+
+
+def load_key(path: str | os.PathLike) -> bytes:
+    """Read the hand-over key, refusing a file group or others could read.
+
+    Raises
+    ------
+    KeyFileError
+        Not a regular file, readable/writable by group or others, or too short.
+    """
+    path = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise KeyFileError(f"cannot open key file {path}: {exc.strerror}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyFileError(f"key file {path} is not a regular file")
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            who = []
+            if mode & 0o070:
+                who.append("group")
+            if mode & 0o007:
+                who.append("others")
+            raise KeyFileError(
+                f"key file {path} has mode {mode:04o}: {' and '.join(who)} can access it, so anyone on this "
+                f"machine could forge hand-over codes; run 'chmod 600 {path}'")
+        data = b""
+        while chunk := os.read(fd, 4096):
+            data += chunk
+    finally:
+        os.close(fd)
+    text = data.strip()
+    try:
+        key = bytes.fromhex(text.decode("ascii")) if text else b""
+    except (UnicodeDecodeError, ValueError):
+        key = data
+    if len(key) < MIN_KEY_BYTES:
+        raise KeyFileError(f"key file {path} holds {len(key)} key bytes, need at least {MIN_KEY_BYTES}")
+    return key
+
+
+def write_key(path: str | os.PathLike, key: bytes | None = None) -> bytes:
+    """Create a new key file (mode 0600, hex); refuses to overwrite. Returns the key."""
+    key = secrets.token_bytes(32) if key is None else key
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"key: need at least {MIN_KEY_BYTES} bytes")
+    fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex() + "\n")
+    return key
+
+
+def _field(value: str) -> bytes:
+    b = str(value).encode("utf-8")
+    return struct.pack(">I", len(b)) + b
+
+
+def _tag(key: bytes, child_id: str, guardian_id: str, trip_id: str, nonce: bytes, expiry_s: int) -> bytes:
+    msg = _DOMAIN + _field(child_id) + _field(guardian_id) + _field(trip_id) + nonce + struct.pack(">I", expiry_s)
+    return hmac.new(key, msg, hashlib.sha256).digest()[:TAG_BYTES]
+
+
+def format_code(payload: bytes) -> str:
+    text = base64.b32encode(payload).decode("ascii").rstrip("=")
+    return "-".join(text[i:i + 4] for i in range(0, len(text), 4))
+
+
+def parse_code(code: str) -> bytes:
+    """Decode a code typed by a person: case, spaces and dashes are ignored, 0/1/8 read as O/I/B."""
+    text = "".join(ch for ch in str(code).upper() if ch not in " -\t\n")
+    text = text.translate(str.maketrans("018", "OIB"))
+    if len(text) != 32:
+        raise ValueError(f"a code has 32 letters/digits, got {len(text)}")
+    try:
+        return base64.b32decode(text, casefold=False)
+    except (ValueError, base64.binascii.Error) as exc:
+        raise ValueError(f"not a valid code ({exc})") from None
+
+
+def issue_code(key: bytes, child_id: str, guardian_id: str, trip_id: str, expiry_s: float,
+               nonce: bytes | None = None) -> str:
+    """Issue a one-time hand-over code.
+
+    Parameters
+    ----------
+    expiry_s : float
+        Last second the code is valid (same time base as the verifier's ``now_s``; floored; 0..2^32-1).
+    nonce : bytes, optional
+        6 bytes; default from the OS random generator (never reuse one).
+    """
+    if not child_id or not guardian_id or not trip_id:
+        raise ValueError("child_id, guardian_id and trip_id must not be empty")
+    exp = int(expiry_s // 1)
+    if not 0 <= exp < 2**32:
+        raise ValueError(f"expiry_s: out of range 0..2^32-1, got {expiry_s!r}")
+    nonce = secrets.token_bytes(NONCE_BYTES) if nonce is None else bytes(nonce)
+    if len(nonce) != NONCE_BYTES:
+        raise ValueError(f"nonce: need {NONCE_BYTES} bytes, got {len(nonce)}")
+    tag = _tag(key, child_id, guardian_id, trip_id, nonce, exp)
+    return format_code(_PAYLOAD.pack(VERSION, nonce, exp, tag))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Result of a verification: ``accepted`` and a reason code + text (``ok`` when accepted)."""
+
+    accepted: bool
+    reason: str
+    detail: str = ""
+    nonce_hex: str = ""
+    expiry_s: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+
+class HandoverVerifier:
+    """Offline verifier with one-time use.
+
+    Parameters
+    ----------
+    key : bytes
+    manifest : mapping trip_id -> iterable of (child_id, guardian_id), optional
+        Authorised pairs per trip; used to tell "code of another child/guardian" from a forgery, and to
+        refuse a guardian who is not authorised for the child on that trip even with a valid code.
+    used_nonces : iterable of hex str, optional
+        Nonces already used (e.g. loaded from :attr:`used` persisted by the caller).
+    """
+
+    def __init__(self, key: bytes, manifest: Mapping[str, Iterable[tuple[str, str]]] | None = None,
+                 used_nonces: Iterable[str] = ()):
+        if len(key) < MIN_KEY_BYTES:
+            raise ValueError(f"key: need at least {MIN_KEY_BYTES} bytes")
+        self._key = bytes(key)
+        self.manifest = {t: [tuple(p) for p in pairs] for t, pairs in (manifest or {}).items()}
+        self.used: set[str] = set(used_nonces)
+
+    def verify(self, code: str, child_id: str, guardian_id: str, trip_id: str, now_s: float,
+               *, consume: bool = True) -> Verdict:
+        """Check a code for handing ``child_id`` to ``guardian_id`` on ``trip_id`` at time ``now_s``.
+
+        On acceptance the nonce is marked used (``consume=False`` only checks).
+        """
+        try:
+            payload = parse_code(code)
+            version, nonce, exp, tag = _PAYLOAD.unpack(payload)
+        except (ValueError, struct.error) as exc:
+            return Verdict(False, "malformed", str(exc))
+        if version != VERSION:
+            return Verdict(False, "malformed", f"unknown code version {version}")
+        nonce_hex = nonce.hex()
+        want = _tag(self._key, child_id, guardian_id, trip_id, nonce, exp)
+        if not hmac.compare_digest(want, tag):
+            for c, g in self.manifest.get(trip_id, []):
+                if (c, g) == (child_id, guardian_id):
+                    continue
+                if hmac.compare_digest(_tag(self._key, c, g, trip_id, nonce, exp), tag):
+                    if c != child_id:
+                        return Verdict(False, "other_child",
+                                       f"code was issued for another child ({c}), not {child_id}", nonce_hex, exp)
+                    return Verdict(False, "other_guardian",
+                                   f"code was issued for another guardian ({g}), not {guardian_id}",
+                                   nonce_hex, exp)
+            return Verdict(False, "forged",
+                           "signature does not match this child, guardian and trip", nonce_hex, exp)
+        pairs = self.manifest.get(trip_id)
+        if pairs is not None and (child_id, guardian_id) not in pairs:
+            return Verdict(False, "not_authorised",
+                           f"{guardian_id} is not authorised for {child_id} on trip {trip_id}", nonce_hex, exp)
+        if now_s > exp:
+            return Verdict(False, "expired", f"code expired at {exp} s, now {now_s:.0f} s", nonce_hex, exp)
+        if nonce_hex in self.used:
+            return Verdict(False, "replayed", "code was already used", nonce_hex, exp)
+        if consume:
+            self.used.add(nonce_hex)
+        return Verdict(True, "ok", "", nonce_hex, exp)
