@@ -56,8 +56,8 @@ def test_conversion_needs_a_datum():
 
 @pytest.mark.parametrize("kwargs,field", [
     (dict(datum_lat_deg=95.0, datum_lon_deg=5.0), "datum_lat_deg"),
-    (dict(datum_lat_deg=52.0), "datum_lon_deg"),
-    (dict(datum_from_first_fix=False), "datum_lat_deg"),
+    (dict(datum_lon_deg=-181.0), "datum_lon_deg"),
+    (dict(datum_lat_deg=float("nan"), datum_from_first_fix=False), "datum_lat_deg"),
     (dict(default_std_fix_m=0.0), "default_std_fix_m"),
     (dict(map_frame="/map"), "map_frame"),
 ])

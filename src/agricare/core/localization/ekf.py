@@ -36,6 +36,7 @@ CLOCK_RESET = "clock_reset"    # stamp far in the past: filter reset, then measu
 BUFFERED = "buffered"          # waiting for initialisation (no position yet)
 
 SOURCES = ("odom", "imu_rate", "imu_yaw", "gnss", "pose")
+_MAX_STEPS = 500   # a long gap is predicted in at most this many steps
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,20 @@ class EkfParams:
     gnss_timeout_s: float = 2.0
     publish_rate_hz: float = 50.0
     publish_tf: bool = True
+    use_odom: bool = True
+    use_imu: bool = True
+    use_gnss: bool = True
+    use_pose: bool = False
+
+    @property
+    def expected_sources(self) -> tuple[str, ...]:
+        """Sources the node subscribes to (and reports as stale when silent)."""
+        out = []
+        for flag, src in ((self.use_odom, "odom"), (self.use_imu, "imu_rate"), (self.use_gnss, "gnss"),
+                          (self.use_pose, "pose")):
+            if flag:
+                out.append(src)
+        return tuple(out)
 
     def __post_init__(self):
         for name in ("map_frame", "odom_frame", "base_frame"):
@@ -109,6 +124,8 @@ class EkfParams:
         _check_vec("gnss_antenna_offset_m", self.gnss_antenna_offset_m, 2)
         _check_vec("initial_pose_in_map", self.initial_pose_in_map, 3)
         _check_vec("initial_pose_std", self.initial_pose_std, 3, positive=True)
+        if not (self.use_odom or self.use_imu):
+            raise ValueError("use_odom and use_imu are both false: the filter needs a motion source")
 
 
 def _check_vec(name, value, n, positive=False):
@@ -255,7 +272,7 @@ class PlanarEkf:
             self.t = t
             return
         remaining = t - self.t
-        n = max(1, int(math.ceil(remaining / self.p.max_predict_step_s))) if remaining > 0 else 0
+        n = min(_MAX_STEPS, max(1, int(math.ceil(remaining / self.p.max_predict_step_s)))) if remaining > 0 else 0
         for _ in range(n):
             self.x, self.P = self._process(self.x, self.P, remaining / n)
         self.t = max(self.t, t)
@@ -272,7 +289,7 @@ class PlanarEkf:
             return self.x.copy(), self.P.copy()
         x, P = self.x.copy(), self.P.copy()
         remaining = t_s - self.t
-        n = max(1, int(math.ceil(remaining / self.p.max_predict_step_s)))
+        n = min(_MAX_STEPS, max(1, int(math.ceil(remaining / self.p.max_predict_step_s))))
         for _ in range(n):
             x, P = self._process(x, P, remaining / n)
         return x, P

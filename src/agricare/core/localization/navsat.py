@@ -1,7 +1,7 @@
 """GNSS fix (WGS84) -> map frame, with explicit handling of bad fixes.
 
 The map frame is the local east-north plane of :class:`agricare.core.geodesy.LocalTangentPlane` at a datum
-that comes from the parameters or, when none is given, from the first good fix.
+that comes from the parameters (``datum_from_first_fix: false``) or from the first good fix.
 :meth:`NavSatTransform.convert` takes the plain fields of a ``sensor_msgs/NavSatFix`` and returns a
 :class:`FixResult` that either carries
 the position and its 2x2 covariance in the map frame or says why the fix was refused (no fix, NaN, out of
@@ -35,9 +35,9 @@ class NavSatParams:
     """Parameters of :class:`NavSatTransform` and ``navsat_node``."""
 
     map_frame: str = "map"
-    datum_from_first_fix: bool = True
-    datum_lat_deg: float = float("nan")
-    datum_lon_deg: float = float("nan")
+    datum_from_first_fix: bool = True      # false: datum_lat_deg / datum_lon_deg / datum_alt_m are the datum
+    datum_lat_deg: float = 0.0
+    datum_lon_deg: float = 0.0
     datum_alt_m: float = 0.0
     default_std_fix_m: float = 3.0
     default_std_sbas_m: float = 1.0
@@ -49,15 +49,10 @@ class NavSatParams:
         mf = self.map_frame
         if not isinstance(mf, str) or not mf.strip() or mf.startswith("/") or " " in mf:
             raise ValueError(f"map_frame must be a non-empty frame id without '/' or spaces, got {mf!r}")
-        has_lat, has_lon = math.isfinite(self.datum_lat_deg), math.isfinite(self.datum_lon_deg)
-        if has_lat != has_lon:
-            raise ValueError("datum_lat_deg and datum_lon_deg must be given together")
-        if has_lat and not -90.0 < self.datum_lat_deg < 90.0:
+        if not (math.isfinite(self.datum_lat_deg) and -90.0 < self.datum_lat_deg < 90.0):
             raise ValueError(f"datum_lat_deg {self.datum_lat_deg} not in (-90, 90)")
-        if has_lon and not -180.0 <= self.datum_lon_deg <= 180.0:
+        if not (math.isfinite(self.datum_lon_deg) and -180.0 <= self.datum_lon_deg <= 180.0):
             raise ValueError(f"datum_lon_deg {self.datum_lon_deg} not in [-180, 180]")
-        if not has_lat and not self.datum_from_first_fix:
-            raise ValueError("datum_lat_deg/datum_lon_deg are required when datum_from_first_fix is false")
         if not math.isfinite(self.datum_alt_m):
             raise ValueError("datum_alt_m must be finite")
         for name in ("default_std_fix_m", "default_std_sbas_m", "default_std_gbas_m", "min_std_m",
@@ -70,7 +65,7 @@ class NavSatParams:
 
     @property
     def has_datum(self) -> bool:
-        return math.isfinite(self.datum_lat_deg)
+        return not self.datum_from_first_fix
 
 
 @dataclass(frozen=True)

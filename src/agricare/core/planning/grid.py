@@ -97,6 +97,22 @@ class OccupancyMap:
         return (col >= 0) & (col < self.width) & (row >= 0) & (row < self.height)
 
 
+def resolve_data_path(path) -> pathlib.Path:
+    """Find a data file: absolute, relative to the working directory, to the source tree, or to the
+    installed ``share/agricare`` directory (``config/maps/town.yaml`` works from anywhere)."""
+    p = pathlib.Path(str(path)).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    here = pathlib.Path(__file__).resolve()
+    candidates = [here.parents[4] / p]                       # source tree: src/agricare/core/planning
+    import sys
+    candidates.append(pathlib.Path(sys.prefix) / "share" / "agricare" / p)
+    for c in candidates:
+        if c.exists():
+            return c
+    return p
+
+
 def load_map(yaml_path) -> OccupancyMap:
     """Load a map_server map (YAML + image). Supports ``mode: trinary`` (default) and ``scale``.
 
@@ -105,7 +121,9 @@ def load_map(yaml_path) -> OccupancyMap:
     ValueError
         On a missing key, an unreadable image, a rotated origin or bad thresholds.
     """
-    path = pathlib.Path(yaml_path)
+    path = resolve_data_path(yaml_path)
+    if not path.is_file():
+        raise ValueError(f"map YAML {yaml_path} not found")
     meta = yaml.safe_load(path.read_text())
     if not isinstance(meta, dict):
         raise ValueError(f"{path}: not a map YAML")
@@ -227,7 +245,9 @@ def parse_zones(data: dict, source: str = "zones") -> ZoneLayer:
 
 def load_zones(yaml_path) -> ZoneLayer:
     """Load a zone layer YAML."""
-    path = pathlib.Path(yaml_path)
+    path = resolve_data_path(yaml_path)
+    if not path.is_file():
+        raise ValueError(f"zones YAML {yaml_path} not found")
     return parse_zones(yaml.safe_load(path.read_text()), str(path))
 
 

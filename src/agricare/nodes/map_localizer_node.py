@@ -1,0 +1,165 @@
+"""map_localizer_node: particle-filter localisation on an occupancy map (AMCL-style), ``map -> odom``.
+
+Subscribes
+    ``odom`` (nav_msgs/Odometry, sensor QoS: its pose is ``odom -> base_link``),
+    ``scan`` (sensor_msgs/LaserScan, sensor QoS; the laser pose on base_link is ``laser_pose_in_base``),
+    ``initialpose`` (geometry_msgs/PoseWithCovarianceStamped, reliable: (re)initialises the particles).
+Publishes
+    ``localization/pose`` (geometry_msgs/PoseWithCovarianceStamped, map frame) after each update,
+    ``map -> odom`` on ``/tf`` (tf2_msgs/TFMessage; skipped with a one-time warning when not importable),
+    ``map`` (nav_msgs/OccupancyGrid, latched), ``/diagnostics`` (particles, spread, converged, rate).
+
+Nothing is published until an initial pose arrives (or ``initial_pose_known`` is set).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from nav_msgs.msg import OccupancyGrid, Odometry
+from rclpy.node import Node
+from sensor_msgs.msg import LaserScan
+
+from agricare.core.localization.particle_filter import ParticleFilter, ParticleFilterParams
+from agricare.core.planning.grid import load_map
+from agricare.nodes.ekf_node import make_tf_publisher, transform_msg
+from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp, xyyaw_to_pose
+from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.node_main import run_node
+from agricare.ros.params import ParameterError, load_params
+from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+
+
+@dataclass(frozen=True)
+class MapLocalizerParams(ParticleFilterParams):
+    """map_localizer_node parameters: the filter's plus the node's."""
+
+    map_yaml: str = "config/maps/town.yaml"
+    initial_pose_known: bool = False
+    initial_pose_in_map: tuple[float, ...] = (0.0, 0.0, 0.0)
+    publish_tf: bool = True
+    publish_map: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.map_yaml.strip():
+            raise ValueError("map_yaml must name a map_server YAML file")
+        pose = np.asarray(self.initial_pose_in_map, dtype=float)
+        if pose.shape != (3,) or not np.all(np.isfinite(pose)):
+            raise ValueError("initial_pose_in_map must be 3 finite numbers [x, y, yaw]")
+
+
+class MapLocalizerNode(Node):
+    """Monte-Carlo localisation node (see module docstring)."""
+
+    def __init__(self, **kwargs):
+        super().__init__("map_localizer_node", **kwargs)
+        self.params = load_params(self, MapLocalizerParams)
+        p = self.params
+        try:
+            self.grid = load_map(p.map_yaml)
+        except (ValueError, OSError) as exc:
+            raise ParameterError(f"map_localizer_node: parameter 'map_yaml': {exc}") from exc
+        self.pf = ParticleFilter(self.grid, p)
+        self.diag = Diagnostics(self, "map_localizer")
+        self._odom = None                # (t, pose (3,))
+        self.update_ms = []
+        self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "localization/pose", SENSOR_QOS)
+        self._tf_pub, self._TFMessage = make_tf_publisher(self) if p.publish_tf else (None, None)
+        self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
+        self.create_subscription(LaserScan, "scan", self._on_scan, SENSOR_QOS)
+        self.create_subscription(PoseWithCovarianceStamped, "initialpose", self._on_initialpose, RELIABLE_QOS)
+        if p.publish_map:
+            self._map_pub = self.create_publisher(OccupancyGrid, "map", LATCHED_QOS)
+            self._map_pub.publish(self._grid_msg())
+        if p.initial_pose_known:
+            self.pf.initialize(p.initial_pose_in_map)
+        self.diag.warn("waiting for an initial pose on 'initialpose'")
+
+    def _grid_msg(self) -> OccupancyGrid:
+        g = self.grid
+        msg = OccupancyGrid()
+        msg.header.frame_id = self.params.map_frame
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.info.resolution = float(g.resolution_m)
+        msg.info.width, msg.info.height = g.width, g.height
+        msg.info.origin.position.x, msg.info.origin.position.y = g.origin_xy
+        msg.info.origin.orientation.w = 1.0
+        data = np.zeros(g.occupied.shape, dtype=np.int8)
+        data[g.unknown] = -1
+        data[g.occupied] = 100
+        msg.data = data.ravel().tobytes()
+        return msg
+
+    def _on_initialpose(self, msg: PoseWithCovarianceStamped):
+        if msg.header.frame_id and msg.header.frame_id != self.params.map_frame:
+            self.get_logger().warning(f"initialpose in frame '{msg.header.frame_id}', expected "
+                                      f"'{self.params.map_frame}': ignored")
+            return
+        pose = pose_to_xyyaw(msg.pose.pose)
+        if not np.all(np.isfinite(pose)):
+            self.diag.error("initialpose is NaN/inf: ignored")
+            return
+        c = np.asarray(msg.pose.covariance, dtype=float).reshape(6, 6)
+        cov = c[np.ix_([0, 1, 5], [0, 1, 5])]
+        self.pf.initialize(pose, cov)
+        self.get_logger().info(f"initial pose {np.round(pose, 2).tolist()}: {len(self.pf.particles)} particles")
+
+    def _on_odom(self, msg: Odometry):
+        pose = pose_to_xyyaw(msg.pose.pose)
+        if not np.all(np.isfinite(pose)):
+            self.diag.error("odom pose is NaN/inf")
+            return
+        t = from_stamp(msg.header.stamp)
+        self._odom = (t, pose)
+        if self.pf.initialized:
+            self.pf.motion_update(pose)
+
+    def _on_scan(self, msg: LaserScan):
+        if not self.pf.initialized or self._odom is None:
+            return
+        r = np.asarray(msg.ranges, dtype=float)
+        a = msg.angle_min + msg.angle_increment * np.arange(len(r))
+        r = np.where((r >= msg.range_min) & (r <= msg.range_max), r, np.nan)
+        t0 = time.perf_counter()
+        ran = self.pf.sensor_update(r, a)
+        if not ran:
+            return
+        self.update_ms.append((time.perf_counter() - t0) * 1e3)
+        self.update_ms = self.update_ms[-100:]
+        t_odom, odom_pose = self._odom
+        est, cov = self.pf.estimate()
+        t = from_stamp(msg.header.stamp) or t_odom
+        out = PoseWithCovarianceStamped()
+        out.header.stamp = to_stamp(max(t, 0.0))
+        out.header.frame_id = self.params.map_frame
+        out.pose.pose = xyyaw_to_pose(*(float(v) for v in est))
+        c6 = np.zeros((6, 6))
+        c6[np.ix_([0, 1, 5], [0, 1, 5])] = cov
+        c6[2, 2] = c6[3, 3] = c6[4, 4] = 1e6
+        out.pose.covariance = [float(v) for v in c6.ravel()]
+        self._pose_pub.publish(out)
+        if self._tf_pub is not None:
+            T = self.pf.map_to_odom(odom_pose)
+            stamp = t_odom + self.params.transform_tolerance_s
+            self._tf_pub.publish(self._TFMessage(transforms=[
+                transform_msg(T, stamp, self.params.map_frame, self.params.odom_frame)]))
+        std = math.sqrt(max(cov[0, 0], cov[1, 1]))
+        values = dict(particles=len(self.pf.particles), std_xy_m=f"{std:.3f}",
+                      std_yaw_rad=f"{math.sqrt(cov[2, 2]):.3f}", update_ms=f"{np.mean(self.update_ms):.1f}")
+        if self.pf.converged():
+            self.diag.ok("localised", **values)
+        else:
+            self.diag.warn("not converged", **values)
+
+
+def main(args=None):
+    return run_node(MapLocalizerNode, args)
+
+
+if __name__ == "__main__":
+    main()
