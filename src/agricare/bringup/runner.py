@@ -113,9 +113,14 @@ class EmbeddedRunner:
     def build(self):
         kwargs = {"domain_id": self.domain_id} if self.domain_id is not None else {}
         rclpy.init(context=self.context, **kwargs)
-        from rclpy.executors import SingleThreadedExecutor
+        if os.environ.get("AGRICARE_EXECUTOR", "single") == "events":
+            from rclpy.experimental import EventsExecutor
 
-        self.executor = SingleThreadedExecutor(context=self.context)
+            self.executor = EventsExecutor(context=self.context)
+        else:
+            from rclpy.executors import SingleThreadedExecutor
+
+            self.executor = SingleThreadedExecutor(context=self.context)
         common = dict(context=self.context, start_parameter_services=False, enable_rosout=False)
         sim_cls = node_class("sim_node")
         self.sim = sim_cls(parameter_overrides=to_parameters({

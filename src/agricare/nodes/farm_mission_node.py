@@ -6,7 +6,8 @@ the coverage (headland rings, swaths, drivable turns), and drives it through the
 
 Subscribes ``<odom_topic>`` (nav_msgs/Odometry), ``gnss/fix`` (NavSatFix), ``controller/status`` (String JSON),
 ``mission/pause`` (std_msgs/Bool). Publishes ``plan`` (nav_msgs/Path), ``plan_directions``
-(Int8MultiArray), ``plan_working`` (UInt8MultiArray: implement on/off per pose, for section control),
+(Int8MultiArray), ``coverage_plan/segments`` (Float64MultiArray N x 4: kind, working, direction, curvature;
+for section control),
 ``speed_limit`` (std_msgs/Float32, negative = none), ``mission/status`` (agricare_interfaces/MissionStatus).
 """
 
@@ -21,9 +22,10 @@ from agricare_interfaces.msg import MissionStatus
 from nav_msgs.msg import Odometry, Path
 from rclpy.node import Node
 from sensor_msgs.msg import NavSatFix, NavSatStatus
-from std_msgs.msg import Bool, Float32, Int8MultiArray, String, UInt8MultiArray
+from std_msgs.msg import Bool, Float32, Float64MultiArray, Int8MultiArray, MultiArrayDimension, String
 
-from agricare.core.missions.farm import DONE, FAILED, FarmMission, FarmMissionParams, master_plan_from_coverage
+from agricare.core.missions.farm import (DONE, FAILED, FarmMission, FarmMissionParams, load_scenario_field,
+                                        master_plan_from_coverage)
 from agricare.core.validation import require
 from agricare.ros.convert import array_to_path, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
@@ -68,20 +70,6 @@ class FarmMissionNodeParams:
         require(self.start_delay_s >= 0, "start_delay_s", "must be >= 0", self.start_delay_s)
 
 
-def field_from_scenario(scenario_file: str, field_name: str):
-    """The shapely Polygon (with holes) of a field of an embedded-simulator scenario."""
-    import yaml
-    from shapely.geometry import Polygon
-
-    from agricare import paths
-
-    data = yaml.safe_load(paths.resolve(scenario_file, "config/scenarios").read_text())
-    for f in (data.get("world") or {}).get("fields") or []:
-        if f.get("name") == field_name:
-            return Polygon(f["polygon"], f.get("holes") or [])
-    raise ValueError(f"field {field_name!r} not in {scenario_file}")
-
-
 class FarmMissionNode(Node):
     def __init__(self, **kwargs):
         super().__init__("farm_mission_node", **kwargs)
@@ -103,13 +91,16 @@ class FarmMissionNode(Node):
 
                 self.field, _frame = load_field(paths.resolve(self.p.field_file, "config/fields"))
             else:
-                self.field = field_from_scenario(self.p.scenario_file, self.p.field_name)
+                from agricare import paths
+
+                self.field = load_scenario_field(paths.resolve(self.p.scenario_file, "config/scenarios"),
+                                                 self.p.field_name)
         except (ValueError, OSError, PlanningError) as exc:
             raise ParameterError(f"{self.get_name()}: {exc}") from exc
         self.diag = Diagnostics(self, "farm mission")
         self._plan_pub = self.create_publisher(Path, "plan", LATCHED_QOS)
         self._dir_pub = self.create_publisher(Int8MultiArray, "plan_directions", LATCHED_QOS)
-        self._work_pub = self.create_publisher(UInt8MultiArray, "plan_working", LATCHED_QOS)
+        self._seg_pub = self.create_publisher(Float64MultiArray, "coverage_plan/segments", LATCHED_QOS)
         self._limit_pub = self.create_publisher(Float32, "speed_limit", RELIABLE_QOS)
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
         self.create_subscription(Odometry, self.p.odom_topic, self._on_odom, SENSOR_QOS)
@@ -174,7 +165,14 @@ class FarmMissionNode(Node):
     def _publish_path(self, active):
         now = self.get_clock().now().to_msg()
         self._dir_pub.publish(Int8MultiArray(data=[int(d) for d in active.direction]))
-        self._work_pub.publish(UInt8MultiArray(data=bytes(int(w) for w in active.working)))
+        seg = Float64MultiArray()
+        n = len(active.direction)
+        seg.layout.dim = [MultiArrayDimension(label="pose", size=n, stride=4 * n),
+                          MultiArrayDimension(label="kind,working,direction,curvature", size=4, stride=4)]
+        kind = np.where(active.master_index >= 0, 0, 3) if n else np.zeros(0)
+        seg.data = np.column_stack([kind, active.working.astype(float), active.direction.astype(float),
+                                    np.zeros(n)]).ravel().tolist() if n else []
+        self._seg_pub.publish(seg)
         if len(active.poses):
             self._plan_pub.publish(array_to_path(active.poses, self.p.frame_id, now))
         else:

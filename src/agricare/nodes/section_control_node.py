@@ -29,6 +29,8 @@ from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 @dataclass(frozen=True)
 class SectionControlNodeParams:
     field_file: str = "field_a.geojson"
+    scenario_file: str = ""      # with field_name: the field of a simulator scenario instead of field_file
+    field_name: str = ""
     section_widths_m: tuple[float, ...] = (1.0, 1.0, 1.0)
     implement_offset_m: float = -1.5
     look_ahead_m: float = 1.0
@@ -39,8 +41,8 @@ class SectionControlNodeParams:
     plan_match_distance_m: float = 2.0
 
     def __post_init__(self):
-        if not self.field_file:
-            raise ValueError("field_file must name a GeoJSON field")
+        if not self.field_file and not (self.scenario_file and self.field_name):
+            raise ValueError("field_file must name a GeoJSON field (or set scenario_file and field_name)")
         for name in ("odom_timeout_s", "plan_match_distance_m"):
             if not (getattr(self, name) > 0):
                 raise ValueError(f"{name} must be > 0")
@@ -60,9 +62,15 @@ class SectionControlNode(Node):
         from agricare import paths
 
         try:
-            field, _ = load_field(paths.resolve(self.p.field_file, "config/fields"))
-        except PlanningError as exc:
-            raise ParameterError(f"{self.get_name()}: parameter 'field_file': {exc}") from exc
+            if self.p.scenario_file and self.p.field_name:
+                from agricare.core.missions.farm import load_scenario_field
+
+                field = load_scenario_field(paths.resolve(self.p.scenario_file, "config/scenarios"),
+                                            self.p.field_name)
+            else:
+                field, _ = load_field(paths.resolve(self.p.field_file, "config/fields"))
+        except (PlanningError, ValueError, OSError) as exc:
+            raise ParameterError(f"{self.get_name()}: parameter 'field_file'/'field_name': {exc}") from exc
         self.ctrl = SectionController(self.p.section_params(), field)
         self.n = len(self.p.section_widths_m)
         self.diag = Diagnostics(self, "section_control")

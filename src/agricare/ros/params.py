@@ -52,7 +52,7 @@ def _ros_type(kind, elem):
             float: Parameter.Type.DOUBLE_ARRAY, str: Parameter.Type.STRING_ARRAY}[elem]
 
 
-def _coerce(name, value, kind, elem, node_name):
+def _coerce(name, value, kind, elem, node_name, allow_nonfinite=False):
     def bad(why):
         return ParameterError(f"{node_name}: parameter '{name}': {why} (got {value!r})")
 
@@ -67,7 +67,7 @@ def _coerce(name, value, kind, elem, node_name):
             raise bad("expected a number")
         if elem is str and not isinstance(value, str):
             raise bad("expected a string")
-        if elem is float and not math.isfinite(value):
+        if elem is float and not math.isfinite(value) and not (allow_nonfinite and math.isnan(value)):
             raise bad("must be finite")
         return value
     if value is None:
@@ -130,7 +130,9 @@ def load_params(node, schema, prefix: str = ""):
             if default is None:
                 raise ParameterError(f"{node_name}: parameter '{name}' is required but not set")
             value = default
-        values[f.name] = _coerce(name, value, kind, elem, node_name)
+        # NaN is accepted only where the schema's own default is NaN ("not set")
+        nan_default = isinstance(default, float) and math.isnan(default)
+        values[f.name] = _coerce(name, value, kind, elem, node_name, allow_nonfinite=nan_default)
     try:
         return schema(**values)
     except (ValueError, TypeError) as exc:

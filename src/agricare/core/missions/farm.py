@@ -366,6 +366,20 @@ class FarmMission:
                 "pauses": self.pauses, "state": self.state}
 
 
+def load_scenario_field(scenario_file, field_name: str):
+    """The shapely Polygon (with holes) of field ``field_name`` of a simulator scenario YAML."""
+    import pathlib
+
+    import yaml
+    from shapely.geometry import Polygon
+
+    data = yaml.safe_load(pathlib.Path(scenario_file).read_text()) or {}
+    for f in (data.get("world") or {}).get("fields") or []:
+        if f.get("name") == field_name:
+            return Polygon(f["polygon"], f.get("holes") or [])
+    raise ValueError(f"field {field_name!r} not in {scenario_file}")
+
+
 def master_plan_from_coverage(plan) -> MasterPlan:
     """MasterPlan from a :class:`agricare.core.planning.coverage.CoveragePlan`."""
     p = plan.path
