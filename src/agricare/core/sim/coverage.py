@@ -85,14 +85,13 @@ class CoverageRaster:
         hit = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), bool)
         for quad in c:
             # convex quadrilateral: centre inside when on the same side of all four edges
-            e = np.roll(quad, -1, axis=0) - quad
-            cross = [e[k, 0] * (rows - quad[k, 1]) - e[k, 1] * (cols - quad[k, 0]) for k in range(4)]
-            pos = (cross[0] >= 0) & (cross[1] >= 0) & (cross[2] >= 0) & (cross[3] >= 0)
-            neg = (cross[0] <= 0) & (cross[1] <= 0) & (cross[2] <= 0) & (cross[3] <= 0)
             d1, d2 = quad[2] - quad[0], quad[3] - quad[1]
-            area2 = abs(float(d1[0] * d2[1] - d1[1] * d2[0]))
-            if area2 > 1e-12:
-                hit |= pos | neg
+            if abs(float(d1[0] * d2[1] - d1[1] * d2[0])) <= 1e-12:
+                continue  # no area swept
+            e = quad[[1, 2, 3, 0]] - quad
+            cross = e[:, 0, None, None] * (rows[None] - quad[:, 1, None, None]) \
+                - e[:, 1, None, None] * (cols[None] - quad[:, 0, None, None])
+            hit |= (cross >= 0).all(axis=0) | (cross <= 0).all(axis=0)
         sl = (slice(lo[1], hi[1]), slice(lo[0], hi[0]))
         last = self.last_t[sl]
         new = hit & ((t_s - last) > self.new_pass_gap_s)

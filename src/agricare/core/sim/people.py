@@ -8,12 +8,14 @@ Public API
 ``PersonSpec``: name, kind (``adult``/``child``), radius_m, speed_mps, path (N, 2), mode
 (``loop`` back to the first point, ``pingpong`` back and forth (crossing a road), ``once`` then stand),
 start_delay_s (stands at the first point until then), pause_s (stands at each end of a cycle).
-``Crowd(specs)``: ``.update(t_s)`` sets ``.positions`` (N, 2) and ``.velocities`` (N, 2) in map;
+``Crowd(specs)``: ``.update(t_s)`` sets ``.positions`` (N, 2) and ``.velocities`` (N, 2) in map
+(and ``.position_list``, the same as a list of tuples);
 ``.radii`` (N,), ``.names``, ``.kinds``.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -61,7 +63,8 @@ class _Walker:
             p = np.vstack([p, p[-2::-1]])
         self.pts = p
         seg = np.hypot(*np.diff(p, axis=0).T) if len(p) > 1 else np.zeros(0)
-        self.cum = np.concatenate([[0.0], np.cumsum(seg)])
+        self.cum = np.concatenate([[0.0], np.cumsum(seg)]).tolist()
+        self.pts_list = p.tolist()
         self.length = float(self.cum[-1])
         self.spec = spec
         self.walk_s = self.length / spec.speed_mps
@@ -95,12 +98,13 @@ class _Walker:
 
     def state(self, t_s: float) -> tuple[float, float, float, float]:
         arc, speed = self.arc_at(t_s)
-        if len(self.pts) == 1:
-            return float(self.pts[0, 0]), float(self.pts[0, 1]), 0.0, 0.0
-        i = int(np.searchsorted(self.cum, arc, side="right")) - 1
-        i = min(max(i, 0), len(self.pts) - 2)
+        pts = self.pts_list
+        if len(pts) == 1:
+            return pts[0][0], pts[0][1], 0.0, 0.0
+        i = bisect.bisect_right(self.cum, arc) - 1
+        i = min(max(i, 0), len(pts) - 2)
         seg_len = self.cum[i + 1] - self.cum[i]
-        a, b = self.pts[i], self.pts[i + 1]
+        a, b = pts[i], pts[i + 1]
         f = (arc - self.cum[i]) / seg_len if seg_len > 0 else 0.0
         x = a[0] + f * (b[0] - a[0])
         y = a[1] + f * (b[1] - a[1])
@@ -121,6 +125,8 @@ class Crowd:
         self.radii = np.array([s.radius_m for s in self.specs], dtype=float)
         self.positions = np.zeros((n, 2))
         self.velocities = np.zeros((n, 2))
+        self.radius_list = self.radii.tolist()
+        self.position_list: list[tuple[float, float]] = []
         self.update(0.0)
 
     def __len__(self) -> int:
@@ -128,8 +134,10 @@ class Crowd:
 
     def update(self, t_s: float) -> None:
         """Set positions and velocities (map frame) at time ``t_s``."""
+        self.position_list = []
         for i, w in enumerate(self._walkers):
             x, y, vx, vy = w.state(t_s)
+            self.position_list.append((x, y))
             self.positions[i, 0] = x
             self.positions[i, 1] = y
             self.velocities[i, 0] = vx

@@ -181,7 +181,7 @@ class ImuModel:
     def __init__(self, params: ImuParams, rng: np.random.Generator):
         self.params = params
         self.rng = rng
-        self.gyro_bias = params.gyro_bias_std_radps * rng.standard_normal(3)
+        self.gyro_bias = (params.gyro_bias_std_radps * rng.standard_normal(3)).tolist()
         self.yaw_bias = params.yaw_bias_std_rad * float(rng.standard_normal())
         p = params
         self._cov_o = np.diag([max(p.tilt_noise_std_rad, 1e-4) ** 2, max(p.tilt_noise_std_rad, 1e-4) ** 2,
@@ -193,16 +193,19 @@ class ImuModel:
 
     def read(self, t_s, roll_rad, pitch_rad, yaw_rad, w_radps, accel_mps2, v_mps) -> ImuReading:
         p = self.params
-        n = self.rng.standard_normal(9)
+        n = self.rng.standard_normal(9).tolist()
         roll = roll_rad + p.tilt_noise_std_rad * n[0]
         pitch = pitch_rad + p.tilt_noise_std_rad * n[1]
         yaw = yaw_rad + self.yaw_bias + p.yaw_noise_std_rad * n[2]
         yaw = (yaw + math.pi) % (2.0 * math.pi) - math.pi
-        gyro = np.array([0.0, 0.0, w_radps]) + self.gyro_bias + p.gyro_noise_std_radps * n[3:6]
+        b = self.gyro_bias
+        sg, sa = p.gyro_noise_std_radps, p.accel_noise_std_mps2
+        gyro = np.array([b[0] + sg * n[3], b[1] + sg * n[4], w_radps + b[2] + sg * n[5]])
         # specific force in body: gravity reaction rotated by tilt + longitudinal and centripetal accel
         cr, sr, cp, sp = math.cos(roll_rad), math.sin(roll_rad), math.cos(pitch_rad), math.sin(pitch_rad)
-        g_body = GRAVITY_MPS2 * np.array([-sp, sr * cp, cr * cp])
-        acc = g_body + np.array([accel_mps2, v_mps * w_radps, 0.0]) + p.accel_noise_std_mps2 * n[6:9]
+        g = GRAVITY_MPS2
+        acc = np.array([-g * sp + accel_mps2 + sa * n[6], g * sr * cp + v_mps * w_radps + sa * n[7],
+                        g * cr * cp + sa * n[8]])
         return ImuReading(t_s, roll, pitch, yaw, gyro, acc, self._cov_o, self._cov_w, self._cov_a)
 
 

@@ -279,6 +279,7 @@ class SimRobot:
             widths = np.asarray(im.section_widths_m)
             self.section_edges_y = im.lateral_offset_m + half - np.concatenate([[0.0], np.cumsum(widths)])
         self.rects = np.array(rects, dtype=float)  # (R, 4) x_min, x_max, y_min, y_max
+        self.rect_list = [tuple(float(v) for v in rc) for rc in rects]
         r = self.rects
         self._local_corners = np.stack([np.stack([r[:, 0], r[:, 1], r[:, 1], r[:, 0]], axis=1),
                                         np.stack([r[:, 2], r[:, 2], r[:, 3], r[:, 3]], axis=1)],
@@ -292,6 +293,11 @@ class SimRobot:
             self.coverage = CoverageRaster(self.field.polygon, self.field.holes, self.field.coverage_cell_m)
         self.slip_long = 0.0
         self.slip_lat = 0.0
+        self._static_xy = (math.nan, math.nan)
+        self._static_budget = 0.0
+        self._field_xy = (math.nan, math.nan)
+        self._field_budget = 0.0
+        self._sections_in = None
 
     def pose(self) -> np.ndarray:
         v = self.vehicle
@@ -398,6 +404,9 @@ class World:
         self.static_circ_r = np.asarray(circ_r, dtype=float)
         self.static_circ_names = circ_n
         self._poly_shapes = [Polygon(p) for _, _, p in self.static_polys]
+        self._static_union = shapely.union_all(self._poly_shapes) if self._poly_shapes else None
+        if self._static_union is not None:
+            shapely.prepare(self._static_union)
         self._poly_centers = np.array([p.mean(axis=0) for _, _, p in self.static_polys]).reshape(-1, 2)
         self._poly_radii = np.array([np.max(np.hypot(*(p - p.mean(axis=0)).T)) for _, _, p in self.static_polys])
 
@@ -458,6 +467,10 @@ class World:
     def set_sections(self, robot: str, sections, t_s: float | None = None) -> None:
         """Implement section states (left to right, nonzero = on); extra entries ignored, missing = off."""
         r = self.robots[robot]
+        key = tuple(sections)
+        if key == r._sections_in:
+            return
+        r._sections_in = key
         n = len(r.sections)
         vals = np.zeros(n, np.uint8)
         src = np.asarray(list(sections), dtype=float).ravel()[:n]
@@ -504,39 +517,58 @@ class World:
     def _sweep(self, r: SimRobot, t: float, force: bool = False):
         """Fill the area swept by the active sections since the last sweep.
 
-        Sweeps are batched until the working line moved ``0.5 * cell`` (or 0.2 s passed) to save time;
+        Sweeps are batched until the working line moved one cell (or 0.2 s passed) to save time;
         ``force`` flushes (before the section states change)."""
-        edges = r.section_edges_map()
         prev = r._prev_edges
         if prev is None:
-            r._prev_edges = edges
+            r._prev_edges = r.section_edges_map()
             r._prev_sweep_t = t
             return
-        if not force:
-            moved = max(abs(edges[0, 0] - prev[0, 0]) + abs(edges[0, 1] - prev[0, 1]),
-                        abs(edges[-1, 0] - prev[-1, 0]) + abs(edges[-1, 1] - prev[-1, 1]))
-            if moved < 0.5 * r.coverage.cell_m and t - r._prev_sweep_t < 0.2:
+        if not force and t - r._prev_sweep_t < 0.2:
+            v = r.vehicle
+            c, s = math.cos(v.yaw_rad), math.sin(v.yaw_rad)
+            lx = -r.implement.offset_m
+            y0, y1 = r.section_edges_y[0], r.section_edges_y[-1]
+            moved = max(abs(v.x_m + c * lx - s * y0 - prev[0, 0]) + abs(v.y_m + s * lx + c * y0 - prev[0, 1]),
+                        abs(v.x_m + c * lx - s * y1 - prev[-1, 0]) + abs(v.y_m + s * lx + c * y1 - prev[-1, 1]))
+            if moved < r.coverage.cell_m:
                 return
+        edges = r.section_edges_map()
         r._prev_edges = edges
         r._prev_sweep_t = t
         if not r.sections.any():
             return
-        on = np.flatnonzero(r.sections)
-        quads = np.stack([prev[on], prev[on + 1], edges[on + 1], edges[on]], axis=1)
+        # adjacent active sections share edges on the (straight) working line: one quad per run of them
+        sec = r.sections
+        starts = [i for i in range(len(sec)) if sec[i] and (i == 0 or not sec[i - 1])]
+        ends = [i + 1 for i in range(len(sec)) if sec[i] and (i == len(sec) - 1 or not sec[i + 1])]
+        quads = np.stack([prev[starts], prev[ends], edges[ends], edges[starts]], axis=1)
         r.coverage.sweep(quads, t)
 
     def _check_contacts(self, t: float):
         current = {}
         robots = list(self.robots.values())
-        np_people = len(self.people)
         for i, r in enumerate(robots):
             veh = r.vehicle
             x, y, c, s = veh.x_m, veh.y_m, math.cos(veh.yaw_rad), math.sin(veh.yaw_rad)
-            # discs: people and circular obstacles
+            # static things are only checked once the robot may have used up its clearance to them
+            static_due = self._static_check_due(r, x, y)
+            # people (few): plain Python is cheaper than numpy here
+            ppl = self.people
+            for j, (px, py) in enumerate(ppl.position_list):
+                dx, dy = px - x, py - y
+                rad = ppl.radius_list[j]
+                if dx * dx + dy * dy > (r.bound_radius + rad) ** 2:
+                    continue
+                lx, ly = c * dx + s * dy, -s * dx + c * dy
+                for x0, x1, y0, y1 in r.rect_list:
+                    qx, qy = min(max(lx, x0), x1), min(max(ly, y0), y1)
+                    if (lx - qx) ** 2 + (ly - qy) ** 2 < rad * rad:
+                        current[(r.name, ppl.names[j])] = ppl.kinds[j]
+            # circular obstacles
             for centers, radii, names, kinds in (
-                    (self.people.positions, self.people.radii, self.people.names, self.people.kinds),
-                    (self.static_circ_c, self.static_circ_r, self.static_circ_names, None)):
-                if len(radii) == 0:
+                    (self.static_circ_c, self.static_circ_r, self.static_circ_names, None),):
+                if len(radii) == 0 or not static_due:
                     continue
                 dx = centers[:, 0] - x
                 dy = centers[:, 1] - y
@@ -552,11 +584,11 @@ class World:
                     for j in np.flatnonzero(hit):
                         kind = kinds[j] if kinds is not None else "obstacle"
                         current[(r.name, names[j])] = kind
-            if np_people == 0 and not self.static_polys and len(robots) == 1:
+            if len(robots) == 1 and not static_due:
                 continue
             # polygons (buildings, obstacles) and other robots, with a bounding-circle broad phase
             shape = None
-            if len(self._poly_radii):
+            if len(self._poly_radii) and static_due:
                 d = np.hypot(self._poly_centers[:, 0] - x, self._poly_centers[:, 1] - y)
                 for j in np.flatnonzero(d <= r.bound_radius + self._poly_radii):
                     shape = shape or self._robot_shape(r)
@@ -579,6 +611,22 @@ class World:
         for key in [k for k in self._open_contacts if k not in current]:
             self._open_contacts.pop(key).t_end_s = t
 
+    def _static_check_due(self, r: SimRobot, x: float, y: float) -> bool:
+        """False while the robot is still within the clearance to every static obstacle it had at the last
+        check (nothing static can touch it then); refreshes that clearance when it is used up."""
+        if r._static_budget > 0.0 and math.hypot(x - r._static_xy[0], y - r._static_xy[1]) < r._static_budget:
+            return False
+        clear = math.inf
+        if len(self.static_circ_r):
+            clear = float(np.min(np.hypot(self.static_circ_c[:, 0] - x, self.static_circ_c[:, 1] - y)
+                                 - self.static_circ_r))
+        if self._static_union is not None:
+            clear = min(clear, float(shapely.distance(self._static_union, shapely.Point(x, y))))
+        budget = clear - r.bound_radius
+        r._static_xy = (x, y)
+        r._static_budget = budget if budget > 0.05 else 0.0
+        return r._static_budget == 0.0
+
     def _robot_shape(self, r: SimRobot):
         polys = [Polygon(c) for c in r.corners()]
         return polys[0] if len(polys) == 1 else MultiPolygon(polys)
@@ -587,15 +635,22 @@ class World:
         for r in self.robots.values():
             if r.field is None:
                 continue
-            pts = r.corners().reshape(-1, 2)
+            x, y = r.vehicle.x_m, r.vehicle.y_m
+            if r._field_budget > 0.0 and math.hypot(x - r._field_xy[0], y - r._field_xy[1]) < r._field_budget:
+                continue  # still well inside (no open violation while a budget is held)
             shape = self.field_shapes[r.field.name]
+            pts = r.corners().reshape(-1, 2)
             inside = shapely.contains_xy(shape, pts[:, 0], pts[:, 1])
             key = r.name
             if inside.all():
                 ev = self._open_violations.pop(key, None)
                 if ev is not None:
                     ev.t_end_s = t
+                budget = float(shapely.distance(shape.boundary, shapely.Point(x, y))) - r.bound_radius
+                r._field_xy = (x, y)
+                r._field_budget = budget if budget > 0.05 and shapely.contains_xy(shape, x, y) else 0.0
                 continue
+            r._field_budget = 0.0
             out_pts = pts[~inside]
             dist = float(np.max(shapely.distance(shape, shapely.points(out_pts[:, 0], out_pts[:, 1]))))
             ev = self._open_violations.get(key)
