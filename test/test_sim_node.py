@@ -117,6 +117,21 @@ def test_tf_is_published_when_tf2_msgs_is_available(rclpy_context, repo_root):
         sim.destroy_node()
 
 
+def test_timer_mode_steps_by_itself_as_fast_as_possible(rclpy_context, repo_root):
+    sim = _sim(rclpy_context, repo_root, drive_mode="timer", real_time_factor=0.0)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(sim)
+    try:
+        for _ in range(5000):  # bounded: the timer fires every 0.1 ms of wall time
+            ex.spin_once(timeout_sec=0.01)
+            if sim.world.t_s >= 0.5:
+                break
+        assert sim.world.t_s >= 0.5
+    finally:
+        ex.shutdown()
+        sim.destroy_node()
+
+
 def test_bad_parameters_name_the_parameter(rclpy_context, repo_root, tmp_path):
     with pytest.raises(ParameterError, match="scenario_file"):
         SimNode(context=rclpy_context, parameter_overrides=[Parameter("drive_mode", value="external")])
