@@ -379,3 +379,19 @@ def test_counters_count_rising_edges():
 def test_params_dataclass_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         SupervisorParams().max_speed_mps = 3.0  # type: ignore[misc]
+
+
+def test_vectorised_segment_distance_matches_shapely():
+    import shapely
+
+    from agricare.core.safety.fields import segments_polygon_distance_m
+
+    rng = np.random.default_rng(11)
+    poly = np.array([[0, 0], [4, 0], [4, 1], [2, 1], [2, 3], [0, 3]], dtype=float)
+    a = rng.uniform(-3, 7, size=(300, 2))
+    b = a + rng.normal(0, 2, size=(300, 2))
+    b[:20] = a[:20]  # degenerate segments (static objects)
+    got = segments_polygon_distance_m(a, b, poly)
+    ref = [shapely.Polygon(poly).distance(shapely.LineString([p, q]) if not np.allclose(p, q) else shapely.Point(p))
+           for p, q in zip(a, b)]
+    np.testing.assert_allclose(got, ref, atol=1e-9)

@@ -133,7 +133,7 @@ class FieldGeometry:
         if abs(distance_m) < 1e-9 and abs(heading_change_rad) < 1e-9:
             return self.inflated_hull_xy
         n = 1 + min(_MAX_ARC_SAMPLES, int(math.ceil(abs(heading_change_rad) / _ARC_SAMPLE_STEP_RAD)))
-        fr = np.linspace(0.0, 1.0, n + 1)
+        fr = np.arange(n + 1) / n
         s, th = fr * distance_m, fr * heading_change_rad
         if abs(heading_change_rad) < 1e-6:
             px, py = s, np.zeros_like(s)
@@ -185,6 +185,47 @@ def points_in_field(points_xy, polygon_xy) -> np.ndarray:
         idx = np.flatnonzero(box)
         mask[idx] = points_in_polygon(pts[idx], poly)
     return mask
+
+
+def segments_polygon_distance_m(p0_xy, p1_xy, polygon_xy) -> np.ndarray:
+    """Distances (K,) from segments ``p0[k] -> p1[k]`` (K, 2) to one polygon ring (P, 2); 0 when a
+    segment touches or enters the polygon. Vectorised over segments and edges."""
+    a = np.asarray(p0_xy, dtype=float).reshape(-1, 2)
+    b = np.asarray(p1_xy, dtype=float).reshape(-1, 2)
+    e0 = np.asarray(polygon_xy, dtype=float).reshape(-1, 2)
+    e1 = np.roll(e0, -1, axis=0)
+    k = len(a)
+    if k == 0:
+        return np.zeros(0)
+    inside = points_in_polygon(np.vstack((a, b)), e0)
+    hit = inside[:k] | inside[k:]
+
+    def cross(ox, oy, px, py, qx, qy):
+        return (px - ox) * (qy - oy) - (py - oy) * (qx - ox)
+
+    # proper segment / edge crossings, (K, P)
+    A = (a[:, None, 0], a[:, None, 1])
+    B = (b[:, None, 0], b[:, None, 1])
+    C = (e0[None, :, 0], e0[None, :, 1])
+    D = (e1[None, :, 0], e1[None, :, 1])
+    d1 = cross(*C, *D, *A)
+    d2 = cross(*C, *D, *B)
+    d3 = cross(*A, *B, *C)
+    d4 = cross(*A, *B, *D)
+    hit |= np.any((d1 * d2 < 0) & (d3 * d4 < 0), axis=1)
+
+    def point_seg(px, py, sx0, sy0, sx1, sy1):
+        dx, dy = sx1 - sx0, sy1 - sy0
+        den = dx * dx + dy * dy
+        t = np.where(den > 0, ((px - sx0) * dx + (py - sy0) * dy) / np.where(den > 0, den, 1.0), 0.0)
+        t = np.clip(t, 0.0, 1.0)
+        return np.hypot(px - (sx0 + t * dx), py - (sy0 + t * dy))
+
+    dist = np.minimum(point_seg(*A, *C, *D), point_seg(*B, *C, *D))  # segment ends to edges
+    dist = np.minimum(dist, point_seg(*C, *A, *B))  # polygon vertices to the segment
+    out = dist.min(axis=1)
+    out[hit] = 0.0
+    return out
 
 
 def segment_polygon_distance_m(p0_xy, p1_xy, polygon) -> float:

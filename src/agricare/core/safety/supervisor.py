@@ -43,12 +43,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
 
 from agricare.core.safety.fields import (
     FieldGeometry,
     points_in_field,
-    segment_polygon_distance_m,
+    segments_polygon_distance_m,
     stopping_distance_m,
     stopping_time_s,
     validate_polygon,
@@ -540,16 +539,27 @@ class Supervisor:
             out.append("obstacle_near" if slow else "obstacle")
         if objects is not None and len(objects):
             obj = np.asarray(objects, dtype=float).reshape(-1, 6)
-            envelope = shapely.Polygon(self._field(v, w, decel, 0.0))
-            field_poly = shapely.Polygon(field_xy)
-            horizon = stopping_time_s(v, p.reaction_time_s, decel)
-            for x, y, vx, vy, radius, is_person in obj:
-                if is_person >= 0.5:
-                    margin = p.person_slow_margin_m if slow else p.person_stop_margin_m
-                    reach = (x + vx * horizon, y + vy * horizon)
-                    if segment_polygon_distance_m((x, y), reach, envelope) <= radius + margin:
+            person = obj[:, 5] >= 0.5
+            if np.any(person):
+                # a person may walk on during the robot's stopping time: test the whole predicted path
+                ppl = obj[person]
+                horizon = stopping_time_s(v, p.reaction_time_s, decel)
+                reach = ppl[:, 0:2] + ppl[:, 2:4] * horizon
+                envelope = self._field(v, w, decel, 0.0)
+                margin = p.person_slow_margin_m if slow else p.person_stop_margin_m
+                # bounding-box lower bound of the distance first: most people are far away
+                lo, hi = envelope.min(axis=0), envelope.max(axis=0)
+                gap = np.maximum(0.0, np.maximum(lo - np.maximum(ppl[:, 0:2], reach),
+                                                 np.minimum(ppl[:, 0:2], reach) - hi))
+                near = np.hypot(gap[:, 0], gap[:, 1]) <= ppl[:, 4] + margin
+                if np.any(near):
+                    dist = segments_polygon_distance_m(ppl[near, 0:2], reach[near], envelope)
+                    if np.any(dist <= ppl[near, 4] + margin):
                         out.append("person_near" if slow else "person")
-                elif segment_polygon_distance_m((x, y), (x, y), field_poly) <= radius:
+            if not np.all(person):
+                things = obj[~person]
+                dist = segments_polygon_distance_m(things[:, 0:2], things[:, 0:2], field_xy)
+                if np.any(dist <= things[:, 4]):
                     out.append("obstacle_near" if slow else "obstacle")
         if pose is not None and self.geofence.active:
             gextra = p.geofence_margin_m + (p.slow_margin_m if slow else 0.0)
