@@ -1036,14 +1036,15 @@ def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = 
         routing.AddDisjunction([pi], penalty)
         routing.AddDisjunction([di], penalty)
         a, b = req.pickup_window_s
-        tdim.CumulVar(pi).SetRange(_up(a), _down(b))
+        lo, hi = _up(a), _down(b)
+        tdim.CumulVar(pi).SetRange(min(lo, hi), hi)  # a window thinner than a unit: exact check decides
         tdim.CumulVar(di).SetMax(_down(req.dropoff_by_s))
         if math.isfinite(req.max_ride_s):
             solver.Add(tdim.CumulVar(di) - tdim.CumulVar(pi)
                        <= _down(req.max_ride_s + req.service_s))
-        allowed = [k for k, v in enumerate(vehicles) if v.seats >= req.passengers]
-        if len(allowed) < len(vehicles):
-            routing.SetAllowedVehiclesForIndex(allowed, pi)
+        too_small = [k for k, v in enumerate(vehicles) if v.seats < req.passengers]
+        if too_small:
+            routing.VehicleVar(pi).RemoveValues(too_small)
     # The semantics allow no voluntary waiting: a pick-up starts at max(arrival, window start)
     # and a drop-off on arrival. Model it: the slack after node i (waiting before the next stop) is at
     # most what is needed to reach the next stop's window start, i.e. zero before a drop-off.
@@ -1061,10 +1062,10 @@ def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = 
             solver.Element(opens, nxt) - tdim.CumulVar(i) - solver.Element([row[n] for n in to_node], nxt), 0))
     for req, n, vk, boarded_s in ob_nodes:
         ni = manager.NodeToIndex(n)
-        routing.SetAllowedVehiclesForIndex([vk], ni)
+        routing.VehicleVar(ni).SetValue(vk)  # stays on its shuttle (mandatory node: no disjunction)
         ub = min(req.dropoff_by_s, boarded_s + req.max_ride_s)
         # soft: a late on-board child is still carried (and reported), never left out
-        routing.SetCumulVarSoftUpperBound(ni, "time", max(0, _down(ub)), 10**6)
+        tdim.SetCumulVarSoftUpperBound(ni, max(0, _down(ub)), 10**6)
 
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION

@@ -1,0 +1,217 @@
+"""Dispatch: exact CLI semantics on the issue's example, constraints, infeasibility reasons, re-planning."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from agricare.core.planning.dispatch import (
+    DROPOFF,
+    PICKUP,
+    Problem,
+    Request,
+    Solution,
+    Stop,
+    Vehicle,
+    VehicleState,
+    check_solution,
+    random_problem,
+    replan,
+    schedule_route,
+    solve,
+    solve_greedy,
+)
+
+EXAMPLE_YAML = """\
+speed_mps: 4.0            # travel time = Euclidean distance / speed unless a map is given
+vehicles:
+  - {id: s1, depot: [0.0, 0.0], seats: 4, available: [25200, 64800]}
+requests:
+  - {id: c1, pickup: [120.0, 40.0], dropoff: [500.0, 300.0], pickup_window: [28800, 29700],
+     dropoff_by: 30600, service_s: 60, max_ride_s: 1200}
+"""
+
+
+def _example() -> Problem:
+    import yaml
+
+    return Problem.from_dict(yaml.safe_load(EXAMPLE_YAML))
+
+
+def test_cli_example_exact(tmp_path, repo_root):
+    req = tmp_path / "requests.yaml"
+    req.write_text(EXAMPLE_YAML)
+    out = tmp_path / "out.json"
+    env = {"PYTHONPATH": str(repo_root / "src"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "agricare.cli", "dispatch", str(req), "--json", str(out),
+                           "--time-limit", "0.2"], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert set(data) == {"routes", "unserved", "distance_m", "solve_ms"}
+    assert data["unserved"] == []
+    stops = data["routes"]["s1"]
+    assert [(s["request"], s["action"]) for s in stops] == [("c1", "pickup"), ("c1", "dropoff")]
+    for s in stops:
+        assert set(s) == {"request", "action", "arrival_s", "start_s", "xy"}
+        assert all(isinstance(v, float) for v in (s["arrival_s"], s["start_s"], *s["xy"]))
+    d_dep_p = math.hypot(120.0, 40.0)
+    d_p_d = math.hypot(380.0, 260.0)
+    d_d_dep = math.hypot(500.0, 300.0)
+    p, d = stops
+    # leaves the depot no earlier than available[0]
+    assert p["arrival_s"] >= 25200 + d_dep_p / 4.0 - 1e-6
+    assert p["start_s"] == max(p["arrival_s"], 28800.0) <= 29700
+    assert p["xy"] == [120.0, 40.0] and d["xy"] == [500.0, 300.0]
+    assert d["arrival_s"] == pytest.approx(p["start_s"] + 60 + d_p_d / 4.0, abs=1e-9)
+    assert d["start_s"] == d["arrival_s"] <= 30600
+    assert d["start_s"] - (p["start_s"] + 60) <= 1200
+    assert data["distance_m"] == pytest.approx(d_dep_p + d_p_d + d_d_dep, abs=1e-9)
+    assert isinstance(data["distance_m"], float)
+    assert isinstance(data["solve_ms"], (int, float)) and data["solve_ms"] >= 0
+    assert check_solution(_example(), data) == []
+
+
+def test_cli_errors_are_one_line(tmp_path, repo_root):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("speed_mps: -1\nvehicles: []\nrequests: []\n")
+    env = {"PYTHONPATH": str(repo_root / "src"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "agricare.cli", "dispatch", str(bad)],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2
+    assert "speed_mps" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_greedy_and_ortools_agree_on_example():
+    prob = _example()
+    for sol in (solve_greedy(prob), solve(prob, time_limit_s=0.1)):
+        assert check_solution(prob, sol) == []
+        assert sol.distance_m == pytest.approx(
+            math.hypot(120, 40) + math.hypot(380, 260) + math.hypot(500, 300))
+
+
+def _one(rid="r", **kw):
+    base = dict(pickup_xy=(100.0, 0.0), dropoff_xy=(200.0, 0.0), pickup_window_s=(100.0, 400.0),
+                dropoff_by_s=1000.0, service_s=10.0, max_ride_s=500.0)
+    base.update(kw)
+    return Request(rid, **base)
+
+
+def _veh(vid="v", **kw):
+    base = dict(depot_xy=(0.0, 0.0), seats=2, available_s=(0.0, 5000.0))
+    base.update(kw)
+    return Vehicle(vid, **base)
+
+
+@pytest.mark.parametrize("method", ["greedy", "ortools"])
+@pytest.mark.parametrize("req, veh, code", [
+    (_one(pickup_window_s=(0.0, 5.0)), _veh(), "window_unreachable"),
+    (_one(dropoff_by_s=60.0), _veh(), "dropoff_unreachable"),
+    (_one(max_ride_s=5.0), _veh(), "ride_too_long"),
+    (_one(passengers=3), _veh(), "no_seat"),
+    (_one(), _veh(available_s=(0.0, 150.0)), "availability"),
+    (_one(), _veh(range_m=100.0), "range"),
+])
+def test_infeasible_requests_listed_with_reason(method, req, veh, code):
+    prob = Problem(1.0, (veh,), (req, _one("ok", pickup_window_s=(0.0, 4000.0), dropoff_by_s=4500.0)))
+    if code in ("availability", "range"):
+        prob = Problem(1.0, (veh,), (req,))
+    sol = solve(prob, method=method, time_limit_s=0.1)
+    assert check_solution(prob, sol) == []
+    reasons = {u.request_id: u for u in sol.unserved}
+    assert "r" in reasons and reasons["r"].code == code, reasons
+    assert "ok" not in reasons
+
+
+@pytest.mark.parametrize("method", ["greedy", "ortools"])
+def test_no_seat_when_fleet_full(method):
+    # three children, same window, one 2-seat shuttle that must carry them all at once
+    reqs = tuple(_one(f"c{i}", pickup_xy=(100.0 + i, 0.0), pickup_window_s=(100.0, 130.0),
+                      dropoff_by_s=260.0) for i in range(3))
+    prob = Problem(1.0, (_veh(),), reqs)
+    sol = solve(prob, method=method, time_limit_s=0.2)
+    assert check_solution(prob, sol) == []
+    assert len(sol.unserved) == 1 and sol.unserved[0].code in ("no_seat", "fleet_busy")
+    assert sol.unserved[0].code == "no_seat"
+
+
+def test_checker_catches_violations():
+    prob = _example()
+    good = solve_greedy(prob)
+    assert check_solution(prob, good) == []
+    p, d = good.routes["s1"]
+
+    def variant(stops, dist=good.distance_m, unserved=()):
+        return Solution({"s1": stops}, list(unserved), dist)
+
+    late = Stop("c1", DROPOFF, d.arrival_s + 1000, d.arrival_s + 1000, d.xy)
+    assert any("arrival" in v for v in check_solution(prob, variant([p, late])))
+    assert any("dropped silently" in v for v in check_solution(prob, variant([], 0.0)))
+    assert any("before" in v for v in check_solution(prob, variant([d, p])))
+    assert any("distance_m" in v for v in check_solution(prob, variant([p, d], good.distance_m + 1)))
+    wrong_xy = Stop("c1", PICKUP, p.arrival_s, p.start_s, (0.0, 1.0))
+    assert check_solution(prob, variant([wrong_xy, d]))
+    early = Stop("c1", PICKUP, p.arrival_s, p.arrival_s, p.xy)  # starts before the window opens
+    assert any("max(arrival" in v for v in check_solution(prob, variant([early, d])))
+
+
+def test_schedule_semantics_wait_only_before_pickup():
+    prob = Problem(1.0, (_veh(),), (_one("a", pickup_window_s=(500.0, 900.0), dropoff_by_s=2000.0),))
+    sch = schedule_route(prob, "v", [("a", PICKUP), ("a", DROPOFF)])
+    assert sch.stops[0].arrival_s == 100.0 and sch.stops[0].start_s == 500.0
+    assert sch.stops[1].start_s == sch.stops[1].arrival_s == 500.0 + 10.0 + 100.0
+    assert sch.return_s == 610.0 + 10.0 + 200.0 and sch.distance_m == 400.0
+
+
+def test_random_instances_valid_and_ortools_not_worse_than_greedy():
+    prob = random_problem(12, 2, seed=7)
+    g = solve_greedy(prob)
+    o = solve(prob, time_limit_s=0.6)
+    assert check_solution(prob, g) == [] and check_solution(prob, o) == []
+    assert len(o.unserved) <= len(g.unserved)
+    assert o.distance_m <= g.distance_m + 1e-6  # keep_best guarantees it
+
+
+def test_replan_urgent_request_cancellation_and_out_of_service():
+    prob = random_problem(8, 2, seed=3)
+    first = solve(prob, time_limit_s=0.3)
+    assert check_solution(prob, first) == []
+    # s1 has picked up its first child and stands there; s2 has done nothing yet
+    s1 = first.routes["s1"]
+    assert s1 and s1[0].action == PICKUP
+    picked = s1[0]
+    req = prob.request(picked.request_id)
+    now = picked.start_s + req.service_s
+    state = VehicleState("s1", picked.xy, now, ((picked.request_id, now),))
+    others = [r.request_id for r in prob.requests if r.request_id != picked.request_id]
+    urgent = Request("sick1", (150.0, 100.0), (280.0, 180.0), (now, now + 900.0), now + 1800.0, 60.0, 900.0)
+    p2 = replan(prob, now_s=now, states=[state], cancelled=[others[0]], new_requests=[urgent])
+    assert others[0] not in {r.request_id for r in p2.requests}
+    sol = solve(p2, time_limit_s=0.3)
+    assert check_solution(p2, sol) == []
+    # the child on board stays on s1: only its drop-off, on s1
+    assert sol.route_of(picked.request_id) == "s1"
+    assert [s.action for s in sol.routes["s1"] if s.request_id == picked.request_id] == [DROPOFF]
+    assert "sick1" in sol.served() or any(u.request_id == "sick1" for u in sol.unserved)
+    # s1 out of service: its child becomes a rescue pick-up where s1 stands, served by s2
+    p3 = replan(p2, now_s=now + 10, states=[VehicleState("s1", picked.xy, now + 10, state.onboard)],
+                out_of_service=["s1"])
+    assert [v.vehicle_id for v in p3.vehicles] == ["s2"]
+    rescue = p3.request(picked.request_id)
+    assert rescue.pickup_xy == picked.xy
+    sol3 = solve(p3, time_limit_s=0.3)
+    assert check_solution(p3, sol3) == []
+    assert set(sol3.routes) == {"s2"}
+
+
+def test_problem_validation_names_field():
+    with pytest.raises(ValueError, match="pickup_window"):
+        Problem.from_dict({"speed_mps": 1, "vehicles": [], "requests": [
+            {"id": "a", "pickup": [0, 0], "dropoff": [1, 1], "pickup_window": [5, 1], "dropoff_by": 9}]})
+    with pytest.raises(ValueError, match="seats"):
+        Vehicle("v", (0, 0), -1, (0, 1))
+    with pytest.raises(ValueError, match="duplicate request"):
+        Problem(1.0, (), (_one("a"), _one("a")))
