@@ -47,7 +47,9 @@ def test_rep117_invalid_values_dropped_and_break_clusters():
     assert list(idx) == [0, 1, 2, 4, 7]
     assert np.allclose(np.hypot(*pts.T), 2.0)
     cl = cluster_scan(r, 0.0, 0.01, 0.1, 30.0, ClusterParams(min_points=1))
-    assert [len(c.points) for c in cl] == [3, 1, 1]  # an invalid beam splits the surface
+    assert [len(c.points) for c in cl] == [4, 1]  # one dropout is bridged, two invalid beams split
+    cl = cluster_scan(r, 0.0, 0.01, 0.1, 30.0, ClusterParams(min_points=1, max_skipped_beams=0))
+    assert [len(c.points) for c in cl] == [3, 1, 1]
     assert cluster_scan(np.full(5, np.nan), 0, 0.01, 0.1, 30.0) == []
     assert cluster_scan([], 0, 0.01, 0.1, 30.0) == []
 

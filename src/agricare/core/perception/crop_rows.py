@@ -216,6 +216,19 @@ class CameraGeometry:
         return np.column_stack([u, v])
 
 
+def camera_from_info(k, width_px: int, height_px: int, height_m: float, pitch_rad: float,
+                     x_m: float = 0.0, y_m: float = 0.0) -> CameraGeometry:
+    """CameraGeometry from a ``sensor_msgs/CameraInfo``-style row-major 3x3 ``k`` (9 values) and mounting.
+
+    Raises ValueError for an all-zero/invalid ``k`` (uncalibrated camera) or bad mounting.
+    """
+    kk = np.asarray(k, dtype=float).ravel()
+    if kk.size != 9 or not np.all(np.isfinite(kk)) or kk[0] <= 0 or kk[4] <= 0:
+        raise ValueError("camera_info K is missing or invalid (uncalibrated camera)")
+    return CameraGeometry(float(kk[0]), float(kk[4]), float(kk[2]), float(kk[5]), int(width_px), int(height_px),
+                          float(height_m), float(pitch_rad), float(x_m), float(y_m))
+
+
 @dataclass
 class CropRowResult:
     """Output of :func:`detect_rows`.

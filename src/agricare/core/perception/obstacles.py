@@ -3,7 +3,8 @@ Kalman tracking with gating and track birth/death, people-sized flag.
 
 Scan handling (REP-117): ``NaN`` = no valid measurement, ``+inf`` = no return within ``range_max``,
 ``-inf`` = object closer than ``range_min``; finite values outside ``[range_min, range_max]`` are
-invalid too. Only finite in-range returns become points; invalid beams break clusters.
+invalid too. Only finite in-range returns become points; more than ``max_skipped_beams`` consecutive
+invalid beams break a cluster (a single dropout inside an object does not).
 
 Clustering: consecutive beams i-1, i belong together when their distance is below the adaptive
 breakpoint threshold ``D = r_{i-1} sin(dphi) / sin(lambda - dphi) + 3 sigma_r`` (Borges & Aldon 2004):
@@ -33,8 +34,11 @@ class ClusterParams:
     sigma_range_m: float = 0.02
     min_points: int = 2
     max_cluster_width_m: float = 3.0
+    max_skipped_beams: int = 1
 
     def __post_init__(self):
+        if int(self.max_skipped_beams) < 0:
+            raise ValueError(f"max_skipped_beams must be >= 0, got {self.max_skipped_beams}")
         if not 0.0 < self.lambda_rad < math.pi / 2:
             raise ValueError(f"lambda_rad must be in (0, pi/2), got {self.lambda_rad}")
         if not (math.isfinite(self.sigma_range_m) and self.sigma_range_m >= 0):
@@ -89,7 +93,8 @@ def cluster_scan(ranges, angle_min_rad: float, angle_increment_rad: float, range
     with np.errstate(divide="ignore", invalid="ignore"):
         dmax = r[:-1] * np.sin(dphi) / np.sin(p.lambda_rad - np.minimum(dphi, p.lambda_rad * 0.99)) \
             + 3.0 * p.sigma_range_m
-    brk = (gap > dmax) | (np.diff(idx) > 1)  # an invalid beam in between also breaks
+    # more than max_skipped_beams invalid beams in between also break (a single dropout does not)
+    brk = (gap > dmax) | (np.diff(idx) > 1 + int(p.max_skipped_beams))
     starts = np.concatenate([[0], np.flatnonzero(brk) + 1])
     ends = np.concatenate([np.flatnonzero(brk) + 1, [len(pts)]])
     segments = [pts[s:e] for s, e in zip(starts, ends)]

@@ -1,0 +1,233 @@
+"""crop_row_node: camera image -> crop rows -> filtered row guidance for the row follower.
+
+Subscribes ``camera/image_raw`` and ``camera/camera_info`` (sensor QoS) and ``row_follower/state``
+(std_msgs/String, latched; the guidance filter restarts when a turn begins).
+Publishes ``perception/row_guidance`` (reliable, depth 10):
+
+* ``agricare_interfaces/RowGuidance`` when that package is importable;
+* otherwise ``std_msgs/Float64MultiArray`` with ``data = [offset_m, heading_rad, confidence,
+  end_of_row (0/1), rows_visible]`` (same meaning as the RowGuidance fields).
+
+Guidance is metric (``base_link``: offset positive left, heading positive counter-clockwise) when
+``camera_height_m > 0`` and camera_info has arrived; with ``camera_height_m > 0`` but no camera_info
+the guidance has confidence 0 (never mixed units) unless ``allow_normalised`` is set.
+Also publishes ``perception/crop_rows/markers`` (visualization_msgs/MarkerArray, rows on the ground in
+``base_frame_id``, metric mode only) and ``/diagnostics`` (stale camera, missing camera_info, bad images).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from geometry_msgs.msg import Point
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Float64MultiArray, String
+from visualization_msgs.msg import Marker, MarkerArray
+
+from agricare.core.perception.crop_rows import (
+    CropRowParams,
+    GuidanceFilter,
+    GuidanceFilterParams,
+    camera_from_info,
+    detect_rows,
+)
+from agricare.ros.convert import from_stamp, image_to_bgr, to_stamp
+from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.node_main import run_node
+from agricare.ros.params import load_params
+from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+
+try:  # the lead's interface package; fall back to a documented standard message
+    from agricare_interfaces.msg import RowGuidance
+except ImportError:  # pragma: no cover - depends on the build
+    RowGuidance = None
+
+GUIDANCE_TYPE = RowGuidance if RowGuidance is not None else Float64MultiArray
+
+_CROP_FIELDS = ("work_width_px", "vegetation_index", "min_index", "n_strips", "min_spacing_frac",
+                "max_spacing_frac", "max_convergence", "max_tilt_frac", "ignore_top_frac", "min_support_frac")
+_FILTER_FIELDS = ("time_constant_s", "min_confidence", "gate_offset_m", "gate_heading_rad",
+                  "end_of_row_distance_m", "lost_timeout_s", "confirm_count")
+
+
+@dataclasses.dataclass(frozen=True)
+class CropRowNodeParams:
+    """crop_row_node parameters (detector, mounting, filter, health)."""
+
+    work_width_px: int = 160
+    vegetation_index: str = "exg"
+    min_index: float = 0.03
+    n_strips: int = 30
+    min_spacing_frac: float = 0.08
+    max_spacing_frac: float = 0.6
+    max_convergence: float = 1.25
+    max_tilt_frac: float = 0.7
+    ignore_top_frac: float = 0.0
+    min_support_frac: float = 0.25
+    camera_height_m: float = 0.0
+    camera_pitch_rad: float = 0.6
+    camera_x_m: float = 0.0
+    camera_y_m: float = 0.0
+    allow_normalised: bool = False
+    time_constant_s: float = 0.05
+    min_confidence: float = 0.25
+    gate_offset_m: float = 0.15
+    gate_heading_rad: float = 0.25
+    end_of_row_distance_m: float = 1.0
+    lost_timeout_s: float = 0.6
+    confirm_count: int = 3
+    stale_timeout_s: float = 1.0
+    base_frame_id: str = "base_link"
+
+    def __post_init__(self):
+        if not (math.isfinite(self.camera_height_m) and self.camera_height_m >= 0):
+            raise ValueError(f"camera_height_m must be >= 0 (0 = normalised guidance), got {self.camera_height_m}")
+        if not (math.isfinite(self.stale_timeout_s) and self.stale_timeout_s > 0):
+            raise ValueError(f"stale_timeout_s must be > 0, got {self.stale_timeout_s}")
+        self.crop_params()
+        self.filter_params()
+
+    def crop_params(self) -> CropRowParams:
+        return CropRowParams(**{k: getattr(self, k) for k in _CROP_FIELDS})
+
+    def filter_params(self) -> GuidanceFilterParams:
+        return GuidanceFilterParams(**{k: getattr(self, k) for k in _FILTER_FIELDS})
+
+
+class CropRowNode(Node):
+    """Crop-row detection node (see module docstring)."""
+
+    def __init__(self, **kwargs):
+        super().__init__("crop_row_node", **kwargs)
+        self.params = load_params(self, CropRowNodeParams)
+        self.crop_params = self.params.crop_params()
+        self.filter = GuidanceFilter(self.params.filter_params())
+        self.diag = Diagnostics(self, "crop_rows")
+        self._info = None
+        self._camera = None
+        self._last_image_s = None
+        self._n_frames = 0
+        self._last = None
+        self._pub = self.create_publisher(GUIDANCE_TYPE, "perception/row_guidance", RELIABLE_QOS)
+        self._mk_pub = self.create_publisher(MarkerArray, "perception/crop_rows/markers", RELIABLE_QOS)
+        self.create_subscription(Image, "camera/image_raw", self._on_image, SENSOR_QOS)
+        self.create_subscription(CameraInfo, "camera/camera_info", self._on_info, SENSOR_QOS)
+        self.create_subscription(String, "row_follower/state", self._on_state, LATCHED_QOS)
+        self._timer = self.create_timer(0.5, self._on_timer)
+        self.diag.warn("waiting for camera/image_raw")
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        if self.params.camera_height_m <= 0:
+            return
+        key = (tuple(msg.k), msg.width, msg.height)
+        if key == self._info:
+            return
+        try:
+            self._camera = camera_from_info(msg.k, msg.width, msg.height, self.params.camera_height_m,
+                                            self.params.camera_pitch_rad, self.params.camera_x_m,
+                                            self.params.camera_y_m)
+            self._info = key
+        except ValueError as exc:
+            self._camera = None
+            self.diag.warn(f"bad camera_info: {exc}")
+
+    def _on_state(self, msg: String) -> None:
+        if msg.data == "turning":
+            self.filter.reset()
+
+    def _on_image(self, msg: Image) -> None:
+        now = self._now_s()
+        self._last_image_s = now
+        t = from_stamp(msg.header.stamp) or now
+        metric_wanted = self.params.camera_height_m > 0
+        camera = self._camera
+        result = None
+        problem = ""
+        if metric_wanted and camera is None and not self.params.allow_normalised:
+            problem = "missing camera_info: guidance withheld (confidence 0)"
+        else:
+            try:
+                img = image_to_bgr(msg)
+                result = detect_rows(img, self.crop_params, camera=camera if metric_wanted else None)
+            except ValueError as exc:
+                problem = f"bad image: {exc}"
+        g = self.filter.update(now, result)
+        self._n_frames += 1
+        self._publish(g, t)
+        if result is not None and camera is not None:
+            self._publish_markers(result, camera, msg.header.stamp)
+        if problem:
+            self.diag.warn(problem, frames=self._n_frames)
+        elif result is not None and result.confidence == 0.0:
+            self.diag.ok(f"no rows: {result.reason}", frames=self._n_frames)
+        else:
+            self.diag.ok("detecting rows", frames=self._n_frames, offset=f"{g.offset:.3f}",
+                         heading_rad=f"{g.heading:.3f}", confidence=f"{g.confidence:.2f}",
+                         end_of_row=str(g.end_of_row), metric=str(g.metric))
+        self._last = (result, g)
+
+    def _publish(self, g, t_s: float) -> None:
+        if RowGuidance is not None:
+            m = RowGuidance()
+            m.header.stamp = to_stamp(max(t_s, 0.0))
+            m.header.frame_id = self.params.base_frame_id
+            m.offset_m = float(g.offset)
+            m.heading_rad = float(g.heading)
+            m.confidence = float(g.confidence)
+            m.end_of_row = bool(g.end_of_row)
+            m.rows_visible = int(g.rows_visible)
+        else:
+            m = Float64MultiArray(data=[float(g.offset), float(g.heading), float(g.confidence),
+                                        1.0 if g.end_of_row else 0.0, float(g.rows_visible)])
+        self._pub.publish(m)
+
+    def _publish_markers(self, result, camera, stamp) -> None:
+        arr = MarkerArray()
+        clear = Marker()
+        clear.action = Marker.DELETEALL
+        arr.markers.append(clear)
+        cam = camera
+        for i, row in enumerate(result.rows):
+            ys = np.linspace(row[0, 1], row[-1, 1], 10)
+            xs = np.interp(ys, row[::-1, 1], row[::-1, 0])
+            g = cam.pixels_to_ground(np.column_stack([xs, ys]))
+            g = g[np.all(np.isfinite(g), axis=1)]
+            if len(g) < 2:
+                continue
+            m = Marker()
+            m.header.frame_id = self.params.base_frame_id
+            m.header.stamp = stamp
+            m.ns = "crop_rows"
+            m.id = i
+            m.type = Marker.LINE_STRIP
+            m.action = Marker.ADD
+            m.scale.x = 0.03
+            m.pose.orientation.w = 1.0
+            m.color.a = 1.0
+            m.color.r, m.color.g = (1.0, 0.0) if i == result.center_index else (1.0, 1.0)
+            m.points = [Point(x=float(a), y=float(b), z=0.0) for a, b in g]
+            arr.markers.append(m)
+        self._mk_pub.publish(arr)
+
+    def _on_timer(self) -> None:
+        now = self._now_s()
+        if self._last_image_s is None:
+            self.diag.stale("no camera image received yet")
+        elif now - self._last_image_s > self.params.stale_timeout_s:
+            self.diag.stale(f"camera image stale for {now - self._last_image_s:.1f} s")
+        elif self.params.camera_height_m > 0 and self._camera is None:
+            self.diag.warn("missing camera_info: guidance withheld (confidence 0)")
+
+
+def main(args=None):
+    return run_node(CropRowNode, args)
+
+
+if __name__ == "__main__":
+    main()

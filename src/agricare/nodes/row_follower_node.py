@@ -1,0 +1,156 @@
+"""row_follower_node: row guidance -> ``cmd_vel_nav`` by visual servoing, end of row, U-turn into the next row.
+
+Subscribes ``perception/row_guidance`` (agricare_interfaces/RowGuidance, or the std_msgs/Float64MultiArray
+fallback ``[offset_m, heading_rad, confidence, end_of_row, rows_visible]`` of crop_row_node; reliable) and
+``odom_topic`` (nav_msgs/Odometry, sensor QoS; default ``odometry/filtered``).
+Publishes ``cmd_vel_nav`` (geometry_msgs/TwistStamped, command QoS) at ``rate_hz``,
+``row_follower/state`` (std_msgs/String, latched: ``following`` / ``end_of_row`` / ``turning`` / ``done``),
+``row_follower/turn_plan`` (nav_msgs/Path, latched, the planned U-turn in the odometry frame, for display)
+and ``/diagnostics``.
+
+The headland turn is planned here (see :mod:`agricare.core.control.row_follower`) and executed with pure
+pursuit on odometry; no other node has to take over. Stale guidance while following, or missing odometry
+during the exit/turn, commands zero velocity and is reported on ``/diagnostics``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from geometry_msgs.msg import TwistStamped
+from nav_msgs.msg import Odometry, Path
+from rclpy.node import Node
+from std_msgs.msg import Float64MultiArray, String
+
+from agricare.core.control.row_follower import RowFollower, RowFollowerParams
+from agricare.ros.convert import array_to_path, pose_to_xyyaw, twist_stamped
+from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.node_main import run_node
+from agricare.ros.params import load_params
+from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+
+try:  # the lead's interface package; else crop_row_node's documented Float64MultiArray fallback
+    from agricare_interfaces.msg import RowGuidance
+except ImportError:  # pragma: no cover - depends on the build
+    RowGuidance = None
+GUIDANCE_TYPE = RowGuidance if RowGuidance is not None else Float64MultiArray
+
+_FOLLOWER_FIELDS = tuple(f.name for f in dataclasses.fields(RowFollowerParams))
+
+
+@dataclasses.dataclass(frozen=True)
+class RowFollowerNodeParams:
+    """row_follower_node parameters: the follower's plus rate, frames and odometry timeout."""
+
+    speed_mps: float = 1.0
+    convergence_distance_m: float = 0.8
+    max_yaw_rate_radps: float = 1.5
+    min_confidence: float = 0.25
+    guidance_timeout_s: float = 0.5
+    row_exit_distance_m: float = 1.0
+    row_spacing_m: float = 0.5
+    rows_per_turn: int = 1
+    first_turn_left: bool = True
+    turn_radius_m: float = 0.25
+    turn_speed_mps: float = 0.4
+    turn_lookahead_m: float = 0.25
+    reentry_distance_m: float = 0.5
+    reacquire_distance_m: float = 1.5
+    max_rows: int = 0
+    slow_down_confidence: float = 0.5
+    rate_hz: float = 20.0
+    odom_topic: str = "odometry/filtered"
+    odom_timeout_s: float = 0.5
+    base_frame_id: str = "base_link"
+
+    def __post_init__(self):
+        if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
+            raise ValueError(f"rate_hz must be > 0, got {self.rate_hz}")
+        if not (math.isfinite(self.odom_timeout_s) and self.odom_timeout_s > 0):
+            raise ValueError(f"odom_timeout_s must be > 0, got {self.odom_timeout_s}")
+        if not self.odom_topic:
+            raise ValueError("odom_topic must not be empty")
+        self.follower_params()
+
+    def follower_params(self) -> RowFollowerParams:
+        return RowFollowerParams(**{k: getattr(self, k) for k in _FOLLOWER_FIELDS})
+
+
+class RowFollowerNode(Node):
+    """Row follower node (see module docstring)."""
+
+    def __init__(self, **kwargs):
+        super().__init__("row_follower_node", **kwargs)
+        self.params = load_params(self, RowFollowerNodeParams)
+        self.follower = RowFollower(self.params.follower_params())
+        self.diag = Diagnostics(self, "row_follower")
+        self._pose = None
+        self._pose_t = None
+        self._odom_frame = "odom"
+        self._state_sent = None
+        self._plan_sent = None
+        self._cmd_pub = self.create_publisher(TwistStamped, "cmd_vel_nav", COMMAND_QOS)
+        self._state_pub = self.create_publisher(String, "row_follower/state", LATCHED_QOS)
+        self._plan_pub = self.create_publisher(Path, "row_follower/turn_plan", LATCHED_QOS)
+        self.create_subscription(GUIDANCE_TYPE, "perception/row_guidance", self._on_guidance, RELIABLE_QOS)
+        self.create_subscription(Odometry, self.params.odom_topic, self._on_odom, SENSOR_QOS)
+        self._timer = self.create_timer(1.0 / self.params.rate_hz, self._on_timer)
+        self._publish_state()
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_guidance(self, msg) -> None:
+        if RowGuidance is not None and isinstance(msg, RowGuidance):
+            off, hdg, conf, eor = msg.offset_m, msg.heading_rad, msg.confidence, bool(msg.end_of_row)
+        else:
+            if len(msg.data) < 4:
+                self.diag.warn(f"guidance message with {len(msg.data)} values (need 4)")
+                return
+            off, hdg, conf, eor = msg.data[0], msg.data[1], msg.data[2], msg.data[3] > 0.5
+        self.follower.set_guidance(self._now_s(), float(off), float(hdg), float(conf), eor)
+
+    def _on_odom(self, msg: Odometry) -> None:
+        self._pose = pose_to_xyyaw(msg.pose.pose)
+        self._pose_t = self._now_s()
+        self._odom_frame = msg.header.frame_id or "odom"
+
+    def _publish_state(self) -> None:
+        st = self.follower.state
+        if st != self._state_sent:
+            self._state_pub.publish(String(data=st))
+            self._state_sent = st
+
+    def _on_timer(self) -> None:
+        now = self._now_s()
+        pose = self._pose
+        if self._pose_t is None or now - self._pose_t > self.params.odom_timeout_s:
+            pose = None
+        v, w = self.follower.step(now, pose)
+        if not (math.isfinite(v) and math.isfinite(w)):
+            v = w = 0.0
+        self._cmd_pub.publish(twist_stamped(v, w, now, self.params.base_frame_id))
+        self._publish_state()
+        plan = self.follower.turn_path
+        if plan is not None and plan is not self._plan_sent:
+            self._plan_pub.publish(array_to_path(plan, self._odom_frame, now))
+            self._plan_sent = plan
+        values = dict(state=self.follower.state, v_mps=f"{v:.2f}", w_radps=f"{w:.2f}",
+                      rows_done=self.follower.rows_done)
+        reason = self.follower.reason
+        if v == 0.0 and w == 0.0 and self.follower.state != "done" and reason:
+            self.diag.warn(f"stopped: {reason}", **values)
+        else:
+            self.diag.ok(reason or self.follower.state, **values)
+
+    def on_shutdown(self) -> None:
+        self._cmd_pub.publish(twist_stamped(0.0, 0.0, self._now_s(), self.params.base_frame_id))
+
+
+def main(args=None):
+    return run_node(RowFollowerNode, args)
+
+
+if __name__ == "__main__":
+    main()
