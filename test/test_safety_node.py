@@ -157,3 +157,36 @@ def test_node_protective_stop_from_scan_and_keep_out_topic(rclpy_context):
 def test_node_rejects_bad_parameters_naming_them(rclpy_context, name, value):
     with pytest.raises(ParameterError, match=name):
         SafetySupervisorNode(context=rclpy_context, parameter_overrides=[Parameter(name, value=value)])
+
+
+@pytest.mark.parametrize("profile", ["tractor", "shuttle", "row_robot"])
+def test_node_accepts_shipped_yaml(rclpy_context, repo_root, profile):
+    import yaml
+
+    values = {}
+    for name in ("safety_supervisor_node.yaml", f"safety_{profile}.yaml"):
+        values.update(yaml.safe_load((repo_root / "config" / name).read_text())["/**"]["ros__parameters"])
+    node = SafetySupervisorNode(context=rclpy_context,
+                                parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+    try:
+        assert node.params.max_speed_mps == values["max_speed_mps"]
+        assert node.params.footprint_xy == tuple(values["footprint_xy"])
+        assert node.params.keep_in_xy == () and not node.supervisor.geofence.active
+    finally:
+        node.destroy_node()
+
+
+def test_imu_roll_pitch_from_orientation_or_gravity():
+    from agricare.core.geometry import rpy_to_quat
+    from agricare.nodes.safety_supervisor_node import imu_roll_pitch
+
+    msg = Imu()
+    w, x, y, z = rpy_to_quat(0.1, -0.2, 1.0)
+    msg.orientation.w, msg.orientation.x, msg.orientation.y, msg.orientation.z = w, x, y, z
+    assert imu_roll_pitch(msg) == pytest.approx((0.1, -0.2))
+    msg.orientation_covariance[0] = -1.0  # orientation unknown: use gravity (pitch -0.2 rad)
+    msg.linear_acceleration.x, msg.linear_acceleration.z = -9.81 * math.sin(-0.2), 9.81 * math.cos(0.2)
+    assert imu_roll_pitch(msg) == pytest.approx((0.0, -0.2))
+    msg.orientation_covariance[0] = 0.0
+    msg.orientation.w = msg.orientation.x = msg.orientation.y = msg.orientation.z = 0.0
+    assert all(math.isnan(v) for v in imu_roll_pitch(msg))
