@@ -108,6 +108,7 @@ class EmbeddedRunner:
         self.mission_status: dict[str, dict] = {}
         self.safety_states: dict[str, str] = {}
         self._interrupted = False
+        self.node_error = None
 
     # ------------------------------------------------------------------ build
     def build(self):
@@ -190,8 +191,18 @@ class EmbeddedRunner:
                    for r in expected)
 
     def spin_some(self, n: int):
-        for _ in range(n):
-            self.executor.spin_once(timeout_sec=0.0)
+        """Run ready callbacks until none is ready (at most ``n`` * 10), so no backlog builds up."""
+        from rclpy.executors import ShutdownException, TimeoutException
+
+        for _ in range(max(1, n) * 10):
+            try:
+                handler, _entity, _node = self.executor.wait_for_ready_callbacks(timeout_sec=0.0)
+            except (TimeoutException, ShutdownException):
+                return
+            handler()
+            exc = handler.exception()
+            if exc is not None:
+                raise exc
 
     def run(self) -> RunResult:
         if self.sim is None:
@@ -226,6 +237,12 @@ class EmbeddedRunner:
                     break
         except KeyboardInterrupt:
             reason = "interrupted"
+        except Exception as exc:  # a node callback raised: stop the graph safely, keep the recording
+            import traceback
+
+            traceback.print_exc()
+            reason = f"node error: {type(exc).__name__}: {exc}"
+            self.node_error = reason
         finally:
             signal.signal(signal.SIGINT, old_handler)
             wall = time.monotonic() - wall0
@@ -280,7 +297,7 @@ class EmbeddedRunner:
         code = 0
         if reason == "interrupted":
             code = 130
-        elif failed or violations:
+        elif failed or violations or self.node_error:
             code = 1
         elif self.until_done and not self._missions_finished() and any("mission" in s.node
                                                                        for s in self.graph.nodes):

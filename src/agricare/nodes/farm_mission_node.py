@@ -62,6 +62,7 @@ class FarmMissionNodeParams:
     gnss_stop_after_s: float = 10.0
     gnss_slow_speed_mps: float = 0.5
     use_gnss: bool = True
+    detour_margin_m: float = 0.3
 
     def __post_init__(self):
         require(bool(self.field_file) or (bool(self.scenario_file) and bool(self.field_name)), "field_file",
@@ -151,10 +152,12 @@ class FarmMissionNode(Node):
             self.state, self.message = FAILED, f"coverage planning failed: {exc}"
             self.diag.error(self.message)
             return
-        grown = self.field.buffer(0.01)
+        # detours (lead-in, depot trips) keep the whole machine inside: inset by half the widest part
+        half = 0.5 * max(self.p.width_m, self.p.robot_width_m) + self.p.detour_margin_m
+        allowed = self.field.buffer(-half)
 
         def inside(xy):
-            return np.array([grown.contains(Point(float(x), float(y))) for x, y in xy])
+            return np.array([allowed.contains(Point(float(x), float(y))) for x, y in xy])
 
         self.mission = FarmMission(master_plan_from_coverage(self.coverage), self.mission_params, inside)
         self.get_logger().info(

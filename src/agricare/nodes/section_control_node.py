@@ -94,6 +94,8 @@ class SectionControlNode(Node):
     def _plan_allows(self, xy) -> bool:
         if self.plan_xy is None or self.plan_working is None or len(self.plan_xy) != len(self.plan_working):
             return True                       # no plan: section control alone decides
+        if len(self.plan_xy) == 0:
+            return False                      # an empty plan is a hold: implement off
         d = np.hypot(self.plan_xy[:, 0] - xy[0], self.plan_xy[:, 1] - xy[1])
         i = int(np.argmin(d))
         return bool(d[i] <= self.p.plan_match_distance_m and self.plan_working[i])

@@ -3,7 +3,8 @@
 Parameters (``SimNodeParams``): ``scenario_file``, ``seed``, ``step_dt_s``, ``real_time_factor``
 (0 = as fast as possible), ``drive_mode`` (``timer``: the node steps itself on a steady wall-clock timer;
 ``external``: no timer, the embedded runner calls :meth:`SimNode.step_once`), ``prefix_frames_with_robot``
-(frame ids ``<robot>/odom``, ``<robot>/base_link``... so several robots share ``/tf``), ``publish_tf``,
+(frame ids ``<robot>/odom``, ``<robot>/base_link``...; default off: each robot has its own TF tree on
+``/<robot>/tf`` as in multi-robot Nav2, ``tf_per_robot``), ``publish_tf``,
 ``publish_ground_truth``.
 
 Per robot ``<r>`` (absolute names; every stamp is sim time):
@@ -22,7 +23,7 @@ topic                           type                          QoS
 ``/<r>/ground_truth/coverage``  std_msgs/Float64MultiArray    RELIABLE_QOS  [covered_ratio, double_ratio]
 ``/ground_truth/people``        geometry_msgs/PoseArray (map) RELIABLE_QOS
 ``/clock``                      rosgraph_msgs/Clock           RELIABLE_QOS  every step
-``/tf``                         tf2_msgs/TFMessage            RELIABLE_QOS  odom -> base_link at odom rate
+``/<r>/tf``                     tf2_msgs/TFMessage            RELIABLE_QOS  odom -> base_link at odom rate
 ``/diagnostics``                diagnostic_msgs               RELIABLE_QOS
 =============================== ============================= ==============
 
@@ -66,7 +67,8 @@ class SimNodeParams:
     step_dt_s: float = 0.02
     real_time_factor: float = 1.0
     drive_mode: str = "timer"
-    prefix_frames_with_robot: bool = True
+    prefix_frames_with_robot: bool = False
+    tf_per_robot: bool = True     # odom -> base_link on /<robot>/tf (one TF tree per namespace), else /tf
     publish_tf: bool = True
     publish_ground_truth: bool = True
 
@@ -88,7 +90,7 @@ class _RobotIO:
         p = f"{name}/" if prefix else ""
         self.odom_frame, self.base_frame = f"{p}odom", f"{p}base_link"
         self.imu_frame, self.gnss_frame = f"{p}imu_link", f"{p}gnss_link"
-        self.laser_frame, self.camera_frame = f"{p}laser", f"{p}camera_optical"
+        self.laser_frame, self.camera_frame = f"{p}laser", f"{p}camera_optical_frame"
         ns = f"/{name}"
         pub = node.create_publisher
         self.pubs = {}
@@ -141,7 +143,12 @@ class SimNode(Node):
                 from tf2_msgs.msg import TFMessage
 
                 self._tf_type = TFMessage
-                self._tf_pub = self.create_publisher(TFMessage, "/tf", RELIABLE_QOS)
+                if self.params.tf_per_robot:
+                    self._tf_pub = {name: self.create_publisher(TFMessage, f"/{name}/tf", RELIABLE_QOS)
+                                    for name in self.world.robots}
+                else:
+                    shared = self.create_publisher(TFMessage, "/tf", RELIABLE_QOS)
+                    self._tf_pub = {name: shared for name in self.world.robots}
             except ImportError:
                 self.get_logger().warning("tf2_msgs is not importable: /tf (odom -> base_link) is not published")
         self._warned_sections = set()
@@ -224,7 +231,7 @@ class SimNode(Node):
             tf = TransformStamped(header=header(r.t_s, io.odom_frame), child_frame_id=io.base_frame)
             tf.transform.translation.x, tf.transform.translation.y = r.x_m, r.y_m
             tf.transform.rotation = yaw_to_quaternion_msg(r.yaw_rad)
-            self._tf_pub.publish(self._tf_type(transforms=[tf]))
+            self._tf_pub[robot].publish(self._tf_type(transforms=[tf]))
         pub = io.pubs.get(kind)
         if pub is None:
             return

@@ -128,6 +128,31 @@ def connector(start, goal, radius_m: float, step_m: float, inside=None):
     return np.column_stack([best.xy, best.yaw]), best.direction.astype(np.int8)
 
 
+def lead_in(pose, goal, radius_m: float, step_m: float, inside=None, max_extension_m: float = 30.0):
+    """A drivable path from ``pose`` to ``goal`` that stays ``inside``.
+
+    Tries the direct connection first, then drives straight ahead (or back) first, in 1 m steps, and connects
+    from there: the usual way to line up on a swath from a field entrance.
+    """
+    direct = connector(pose, goal, radius_m, step_m, inside)
+    if direct is not None:
+        return direct
+    x, y, th = (float(v) for v in pose)
+    for d in np.arange(1.0, max_extension_m + 0.5, 1.0):
+        for gear in (1, -1):
+            n = max(2, int(math.ceil(d / step_m)) + 1)
+            s = np.linspace(0.0, gear * d, n)
+            straight = np.column_stack([x + s * math.cos(th), y + s * math.sin(th), np.full(n, th)])
+            if inside is not None and not bool(np.all(inside(straight[:, :2]))):
+                continue
+            rest = connector(straight[-1], goal, radius_m, step_m, inside)
+            if rest is None:
+                continue
+            dirs = np.concatenate([np.full(n, gear, dtype=np.int8), rest[1][1:]])
+            return np.vstack([straight, rest[0][1:]]), dirs
+    return None
+
+
 class FarmMission:
     """State machine of one coverage job.
 
@@ -213,7 +238,7 @@ class FarmMission:
                 abs(wrap_angle(start[2] - pose[2])) < 0.3:
             path = self._remaining_from(0, "plan")
         else:
-            con = connector(pose, start, self.p.turn_radius_m, self.p.sample_step_m, self.inside)
+            con = lead_in(pose, start, self.p.turn_radius_m, self.p.sample_step_m, self.inside)
             if con is None:
                 self._event(t, FAILED, "no drivable lead-in to the plan start inside the field")
                 return MissionOutput(FAILED, ActivePath(np.zeros((0, 3)), np.zeros(0, np.int8), np.zeros(0, bool),
