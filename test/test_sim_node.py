@@ -70,10 +70,10 @@ def test_external_drive_publishes_everything_and_follows_commands(rclpy_context,
         assert sim.world.pose("tractor")[0] > x0 + 1.0  # cmd_vel moved it
         assert list(sim.world.robots["tractor"].sections) == [1, 0, 1]
         gt = got["/tractor/ground_truth/odom"][-1]
-        assert gt.header.frame_id == "map" and gt.child_frame_id == "tractor/base_link"
+        assert gt.header.frame_id == "map" and gt.child_frame_id == "base_link"
         assert gt.pose.pose.position.x == pytest.approx(sim.world.pose("tractor")[0], abs=0.1)
         odom = got["/tractor/odom"][-1]
-        assert odom.header.frame_id == "tractor/odom" and odom.pose.pose.position.x > 0.5
+        assert odom.header.frame_id == "odom" and odom.pose.pose.position.x > 0.5
         fix = got["/tractor/gnss/fix"][-1]
         assert fix.status.status == 2 and abs(fix.latitude - 36.1002) < 1e-3
         img = image_to_bgr(got["/row_robot/camera/image_raw"][-1])
