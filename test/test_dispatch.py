@@ -215,3 +215,17 @@ def test_problem_validation_names_field():
         Vehicle("v", (0, 0), -1, (0, 1))
     with pytest.raises(ValueError, match="duplicate request"):
         Problem(1.0, (), (_one("a"), _one("a")))
+
+
+def test_sample_day_all_served_inside_windows(repo_root):
+    import yaml
+
+    from agricare.core.planning.dispatch import request_meta
+
+    data = yaml.safe_load((repo_root / "config" / "care" / "requests_day.yaml").read_text())
+    prob = Problem.from_dict(data)
+    meta = request_meta(data)
+    assert len(prob.vehicles) == 2 and len({m["child"] for m in meta.values()}) == 8
+    assert sum(m.get("dropoff_place") == "clinic" for m in meta.values()) == 1
+    sol = solve(prob, time_limit_s=0.5)
+    assert check_solution(prob, sol) == [] and sol.unserved == []

@@ -131,3 +131,24 @@ def test_key_file_created_private_and_short_keys_refused(tmp_path):
         load_key(short)
     with pytest.raises(KeyFileError, match="cannot open"):
         load_key(tmp_path / "missing")
+
+
+def test_cli_issue_and_verify(tmp_path, repo_root):
+    import subprocess
+    import sys
+
+    env = {"PYTHONPATH": str(repo_root / "src"), "PATH": "/usr/bin:/bin"}
+
+    def cli(*a):
+        return subprocess.run([sys.executable, "-m", "agricare.cli", "handover", *a], capture_output=True,
+                              text=True, env=env, timeout=60)
+
+    key = str(tmp_path / "k")
+    assert cli("new-key", key).returncode == 0
+    code = cli("issue", key, "anna", "mum", "t1", "5000").stdout.strip()
+    assert cli("verify", key, code, "anna", "mum", "t1", "--now", "10").returncode == 0
+    refused = cli("verify", key, code, "anna", "mum", "t1", "--now", "6000")
+    assert refused.returncode == 1 and "expired" in refused.stdout
+    os.chmod(key, 0o644)
+    bad = cli("issue", key, "anna", "mum", "t1", "5000")
+    assert bad.returncode == 2 and "chmod 600" in bad.stderr

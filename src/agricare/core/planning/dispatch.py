@@ -317,7 +317,7 @@ class Problem:
         for i, r in enumerate(data["requests"] or []):
             name = f"requests[{i}]"
             _keys(r, name, {"id", "pickup", "dropoff", "pickup_window", "dropoff_by"},
-                  {"service_s", "max_ride_s", "passengers"})
+                  {"service_s", "max_ride_s", "passengers"} | set(META_KEYS))
             requests.append(
                 Request(
                     str(r["id"]), r["pickup"], r["dropoff"], r["pickup_window"], r["dropoff_by"],
@@ -326,6 +326,15 @@ class Problem:
                 )
             )
         return cls(_finite(data["speed_mps"], "speed_mps"), tuple(vehicles), tuple(requests))
+
+
+#: optional per-request metadata accepted in REQUESTS.yaml and ignored by the solver (see :func:`request_meta`)
+META_KEYS = ("child", "guardians", "pickup_place", "dropoff_place", "pickup_marker", "dropoff_marker")
+
+
+def request_meta(data: Mapping) -> dict[str, dict]:
+    """Per-request metadata (child, guardians, places, markers) of a REQUESTS.yaml structure."""
+    return {str(r["id"]): {k: r[k] for k in META_KEYS if k in r} for r in data.get("requests") or []}
 
 
 def _keys(d, name, required, optional):
