@@ -196,7 +196,7 @@ def run_person(params, v_cruise, walk_speed, offset_m, use_tracks, supervised=Tr
     return worst_moving, min_clear
 
 
-CASES = [(v, u, off) for v in (1.0, 2.0) for u in (0.6, 1.0, 1.6) for off in (0.0, 2.0)]
+CASES = [(v, u, off) for v in (1.0, 2.0) for u in (0.6, 1.6) for off in (0.0, 2.0)] + [(1.5, 1.0, 1.0)]
 
 
 @pytest.mark.parametrize("profile", ["tractor", "shuttle"])
