@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 VEGETATION_INDICES = ("exg", "exgr", "cive")
+_GRID = (8, 21, 18)  # coarse search grid: convergence x tilt x spacing
 
 
 @dataclass(frozen=True)
@@ -430,8 +431,14 @@ def _fit_row_model(profiles, yc, h, w, p: CropRowParams):
         u = (d[None, :] * a)[:, None, :] / ss[None, :, None]          # (L, S, n)
         m = (tilts[None, :] * w + lams[:, None] * h * w / 2.0) / h    # (L, T)
         # x_b = a x + b with b = -m d a, so sum_j wz e^{-2 pi i x_b / s} = F(a / s) e^{+2 pi i m u}
-        ph = np.exp((2j * np.pi) * (m[:, :, None, None] * u[:, None, :, :])).astype(np.complex64)
-        tot = (ph * Pv[:, None, :, :]).sum(axis=3)                   # (L, T, S)
+        # tilts are evenly spaced: m[:, k] = m[:, 0] + k dm, so the phase factors are powers of one step
+        dm = (tilts[1] - tilts[0]) * w / h if len(tilts) > 1 else 0.0
+        cur = (np.exp((2j * np.pi) * (m[:, 0, None, None] * u)) * Pv).astype(np.complex64)   # (L, S, n)
+        step = np.exp((2j * np.pi * dm) * u).astype(np.complex64)
+        tot = np.empty((len(lams), len(tilts), len(ss)), np.complex64)
+        for k in range(len(tilts)):
+            tot[:, k, :] = cur.sum(axis=2)
+            cur *= step
         nvalid = valid.sum(axis=2)                                   # (L, S)
         power = (np.abs(Pv) ** 2).sum(axis=2) + 1e-12               # (L, S)
         # weighted Rayleigh statistic: ~1 for random phases, ~n_strips when all strips agree
@@ -439,9 +446,9 @@ def _fit_row_model(profiles, yc, h, w, p: CropRowParams):
         score = np.where((nvalid >= max(4, n // 3))[:, None, :], score, 0.0)
         return tot, score, m, power
 
-    lams = np.linspace(0.0, lam_max, 8)
-    tilts = np.linspace(-p.max_tilt_frac, p.max_tilt_frac, 21)
-    ss = np.exp(np.linspace(math.log(p.min_spacing_frac * w), math.log(p.max_spacing_frac * w), 18))
+    lams = np.linspace(0.0, lam_max, _GRID[0])
+    tilts = np.linspace(-p.max_tilt_frac, p.max_tilt_frac, _GRID[1])
+    ss = np.exp(np.linspace(math.log(p.min_spacing_frac * w), math.log(p.max_spacing_frac * w), _GRID[2]))
     tot, score, m, power = evaluate(lams, tilts, ss)
     li, ti, si = np.unravel_index(int(np.argmax(score)), score.shape)
     if score[li, ti, si] <= 0:

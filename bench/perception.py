@@ -1,0 +1,103 @@
+"""Perception benchmark: crop-row detection speed on one core, dev-set score, closed-loop row following.
+
+Prints frames per second of :func:`detect_rows` at 320x240, 512x512 and 640x480 (real dev-set images
+resized; one OpenCV thread, numpy single-threaded by environment), measured as CPU time of this process
+(robust to other load on the machine) and as wall time; side by side with a reference computed in the same
+process: the vegetation segmentation alone (resize + ExG + Otsu), the floor any detector of this kind pays.
+Then the dev-set score (``bench/crop_rows_score.py``) and the plain-Python closed-loop row-following
+cross-track RMS. Writes ``out/bench/perception.json``.
+
+Run: ``PYTHONPATH=src .venv/bin/python bench/perception.py [--frames 200] [--quick]``
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+DATA = (REPO.parent / "shared" / "data" / "crop_rows_crdld").resolve()
+
+
+def _frames():
+    if (DATA / "image").is_dir():
+        return [cv2.imread(str(DATA / "image" / f"{i}.jpg"), cv2.IMREAD_COLOR) for i in range(0, 100, 10)]
+    from agricare.core.perception.crop_rows import CameraGeometry, render_synthetic_rows
+
+    cam = CameraGeometry(500, 500, 319.5, 239.5, 640, 480, 1.0, 0.6)
+    return [render_synthetic_rows(cam, 0.5, 0.05 * k, 0.02 * k, seed=k) for k in range(10)]
+
+
+def _time(fn, imgs, n):
+    fn(imgs[0])
+    c0, w0 = time.process_time(), time.perf_counter()
+    for k in range(n):
+        fn(imgs[k % len(imgs)])
+    return (time.process_time() - c0) / n, (time.perf_counter() - w0) / n
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--quick", action="store_true", help="skip the dev-set score and the closed loop")
+    a = ap.parse_args(argv)
+    cv2.setNumThreads(1)
+    from agricare.core.perception.crop_rows import detect_rows, segment_vegetation
+
+    base = _frames()
+    out = {"fps": {}, "note": "fps = 1 / CPU time per frame of this process (one core); wall in brackets"}
+    print(f"{'size':<10}{'detect fps (cpu)':>18}{'(wall)':>10}{'ms':>8}{'segment-only fps':>18}")
+    for W, H in [(320, 240), (512, 512), (640, 480)]:
+        imgs = [cv2.resize(im, (W, H), interpolation=cv2.INTER_AREA) for im in base]
+        cpu, wall = _time(detect_rows, imgs, a.frames)
+
+        def seg(im):
+            ww = 160
+            small = cv2.resize(im, (ww, int(round(im.shape[0] * ww / im.shape[1]))), interpolation=cv2.INTER_AREA)
+            return segment_vegetation(small)
+
+        scpu, _ = _time(seg, imgs, a.frames)
+        out["fps"][f"{W}x{H}"] = {"fps_cpu": 1 / cpu, "fps_wall": 1 / wall, "ms_cpu": cpu * 1e3,
+                                  "segment_only_fps_cpu": 1 / scpu}
+        print(f"{W}x{H:<6}{1 / cpu:>18.0f}{1 / wall:>10.0f}{cpu * 1e3:>8.2f}{1 / scpu:>18.0f}")
+    if not a.quick:
+        if (DATA / "image").is_dir():
+            spec = importlib.util.spec_from_file_location("crop_rows_score", REPO / "bench" / "crop_rows_score.py")
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            agg = mod.score_dataset(DATA)["aggregate"]
+            out["dev_set"] = agg
+            print("dev set (100 images):", ", ".join(f"{k} {v:.3f}" for k, v in agg.items() if isinstance(v, float)))
+        else:
+            print("dev set not found, score skipped")
+        from agricare.core.control.row_follower import simulate_row_following
+
+        rms = []
+        for seed in range(3):
+            r = simulate_row_following(duration_s=8.0, seed=seed, camera_rate_hz=15.0, latency_s=0.05)
+            m = r["t"] > 3.0
+            rms.append(float(np.sqrt(np.mean(r["cte"][m] ** 2))))
+        out["closed_loop_cte_rms_m"] = rms
+        print("closed loop (synthetic camera, 1 m/s, 15 Hz, 50 ms latency) cross-track RMS after 3 s [cm]:",
+              ", ".join(f"{100 * v:.2f}" for v in rms))
+    dest = REPO / "out" / "bench" / "perception.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(out, indent=1))
+    print(f"-> {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
