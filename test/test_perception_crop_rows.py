@@ -195,3 +195,26 @@ def test_score_label_lines_on_synthetic_label(repo_root):
     shifted = score.score_image([ln + [20.0, 0.0] for ln in lines], lab)
     assert 0.05 < shifted["pos_err"] < 0.3
     assert score.score_image([], lab)["pos_err"] == pytest.approx(0.5)
+
+
+def test_cli_detect_rows(tmp_path):
+    import json
+
+    import cv2
+
+    from agricare.cli import main
+
+    cv2.imwrite(str(tmp_path / "a.png"), render_synthetic_rows(CAM, 0.5, 0.1, 0.0, seed=4))
+    (tmp_path / "sub").mkdir()
+    cv2.imwrite(str(tmp_path / "sub" / "b.png"), np.full((100, 120, 3), 128, np.uint8))
+    out = tmp_path / "out.json"
+    assert main(["detect-rows", str(tmp_path / "a.png"), str(tmp_path / "sub"), "--json", str(out),
+                 "--overlay", str(tmp_path / "ov")]) == 0
+    res = json.loads(out.read_text())
+    a = res[str(tmp_path / "a.png")]
+    assert set(a) >= {"rows", "offset", "heading", "confidence", "ms"}
+    assert a["confidence"] > 0.5 and a["offset"] > 0 and len(a["rows"]) >= 3
+    assert all(len(pt) == 2 for row in a["rows"] for pt in row)
+    assert res[str(tmp_path / "sub" / "b.png")]["confidence"] == 0.0
+    assert (tmp_path / "ov" / "a_rows.png").exists()
+    assert main(["detect-rows", str(tmp_path / "missing.png"), "--json", str(out)]) == 2
