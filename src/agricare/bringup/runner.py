@@ -109,6 +109,7 @@ class EmbeddedRunner:
         self.safety_states: dict[str, str] = {}
         self._interrupted = False
         self.node_error = None
+        self._row_metrics: dict[str, dict] = {}
 
     # ------------------------------------------------------------------ build
     def build(self):
@@ -223,6 +224,7 @@ class EmbeddedRunner:
                     break
                 self.sim.step_once()
                 self.spin_some(spins)
+                self._sample_metrics()
                 if self.recorder is not None and t >= next_discover:
                     self.recorder.discover()
                     next_discover = t + (0.5 if t < 5.0 else 5.0)
@@ -276,9 +278,69 @@ class EmbeddedRunner:
         except Exception:
             pass
 
+    def _sample_metrics(self):
+        """Ground-truth figures sampled every step: the row robots' true lane offset inside crop blocks."""
+        w = self.sim.world
+        for name, r in w.robots.items():
+            if r.spec.type != "row_robot":
+                continue
+            err = w.row_error(name)
+            if err is None or not err.inside_block:
+                continue
+            v, _ = w.velocity(name)
+            if abs(v) < 0.2 or abs(err.heading_rad) > 0.35:  # turning at the headland, not following
+                continue
+            m = self._row_metrics.setdefault(name, {"sq": 0.0, "n": 0, "max": 0.0, "lanes": set()})
+            m["sq"] += err.lane_offset_m ** 2
+            m["n"] += 1
+            m["max"] = max(m["max"], abs(err.lane_offset_m))
+            m["lanes"].add((err.block, err.row_index if err.offset_m >= 0 else err.row_index - 1))
+
     def world_summary(self) -> dict:
-        fn = getattr(self.sim.world, "summary", None)
-        return fn() if callable(fn) else {}
+        """Mission figures measured by the simulator's ground truth (not by the robots' own estimates)."""
+        w = self.sim.world
+        out = {}
+        for name, r in w.robots.items():
+            fig = {"type": r.spec.type, "final_pose": [round(float(v), 3) for v in w.pose(name)]}
+            cov = w.coverage.get(name) if hasattr(w, "coverage") else None
+            if cov is not None:
+                fig["covered_ratio_field"], fig["double_ratio_field"] = (round(x, 4) for x in cov.ratios())
+                inner = self._inner_field(name)
+                if inner is not None and not inner.is_empty and inner.geom_type == "Polygon":
+                    import numpy as np
+
+                    mask = cov.polygon_mask(np.asarray(inner.exterior.coords),
+                                            [np.asarray(h.coords) for h in inner.interiors])
+                    n = max(int(mask.sum()), 1)
+                    fig["covered_ratio_inner"] = round(float(np.count_nonzero(cov.count[mask] >= 1)) / n, 4)
+                    fig["double_ratio_inner"] = round(float(np.count_nonzero(cov.count[mask] >= 2)) / n, 4)
+            m = self._row_metrics.get(name)
+            if m and m["n"]:
+                fig["row_cross_track_rms_m"] = round(math.sqrt(m["sq"] / m["n"]), 4)
+                fig["row_cross_track_max_m"] = round(m["max"], 4)
+                fig["row_lanes_followed"] = len(m["lanes"])
+                fig["row_samples"] = m["n"]
+            fig["contacts"] = sum(1 for c in w.contacts if c.robot == name)
+            fig["boundary_violations"] = sum(1 for b in w.boundary_violations if b.robot == name)
+            out[name] = fig
+        return out
+
+    def _inner_field(self, robot):
+        """The robot's field shrunk by the headland width its farm mission plans with."""
+        for spec in self.graph.nodes:
+            if spec.robot == robot and spec.node == "farm_mission_node":
+                r = self.sim.world.robots[robot]
+                field = getattr(r, "field", None)
+                poly = getattr(field, "polygon", None) if field is not None else None
+                if poly is None:
+                    from agricare.core.missions.farm import load_scenario_field
+
+                    try:
+                        poly = load_scenario_field(self.graph.scenario_file, r.spec.field)
+                    except (ValueError, OSError):
+                        return None
+                return poly.buffer(-float(spec.params.get("headland_width_m", 9.0)))
+        return None
 
     def violations(self) -> list:
         w = self.sim.world

@@ -63,6 +63,7 @@ class FarmMissionNodeParams:
     gnss_slow_speed_mps: float = 0.5
     use_gnss: bool = True
     detour_margin_m: float = 0.3
+    front_overhang_m: float = 3.3     # body ahead of base_link (rear axle): swings out in turns
 
     def __post_init__(self):
         require(bool(self.field_file) or (bool(self.scenario_file) and bool(self.field_name)), "field_file",
@@ -153,7 +154,7 @@ class FarmMissionNode(Node):
             self.diag.error(self.message)
             return
         # detours (lead-in, depot trips) keep the whole machine inside: inset by half the widest part
-        half = 0.5 * max(self.p.width_m, self.p.robot_width_m) + self.p.detour_margin_m
+        half = max(0.5 * self.p.width_m, 0.5 * self.p.robot_width_m, self.p.front_overhang_m) + self.p.detour_margin_m
         allowed = self.field.buffer(-half)
 
         def inside(xy):

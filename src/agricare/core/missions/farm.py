@@ -131,25 +131,47 @@ def connector(start, goal, radius_m: float, step_m: float, inside=None):
 def lead_in(pose, goal, radius_m: float, step_m: float, inside=None, max_extension_m: float = 30.0):
     """A drivable path from ``pose`` to ``goal`` that stays ``inside``.
 
-    Tries the direct connection first, then drives straight ahead (or back) first, in 1 m steps, and connects
-    from there: the usual way to line up on a swath from a field entrance.
+    Forward-only first: a Dubins path, from the pose or after driving straight ahead 1, 2, ... m (the usual
+    way to line up on a swath from a field entrance); only then Reeds-Shepp manoeuvres with reversing.
     """
+    from agricare.core.planning import turns
+
+    x, y, th = (float(v) for v in pose)
+
+    def straight(d):
+        n = max(2, int(math.ceil(abs(d) / step_m)) + 1)
+        s = np.linspace(0.0, d, n)
+        return np.column_stack([x + s * math.cos(th), y + s * math.sin(th), np.full(n, th)])
+
+    def dubins_from(p0):
+        prims = turns.dubins_path(p0, goal, radius_m)
+        if not prims:
+            return None
+        smp = turns.sample_primitives(p0, prims, step_m)
+        if inside is not None and not bool(np.all(inside(smp.xy))):
+            return None
+        return np.column_stack([smp.xy, smp.yaw]), smp.direction.astype(np.int8)
+
+    for d in np.arange(0.0, max_extension_m + 0.5, 1.0):
+        pre = straight(d)
+        if d > 0 and inside is not None and not bool(np.all(inside(pre[:, :2]))):
+            break
+        rest = dubins_from(pre[-1])
+        if rest is not None:
+            if d == 0:
+                return rest
+            return np.vstack([pre, rest[0][1:]]), np.concatenate([np.ones(len(pre), np.int8), rest[1][1:]])
     direct = connector(pose, goal, radius_m, step_m, inside)
     if direct is not None:
         return direct
-    x, y, th = (float(v) for v in pose)
     for d in np.arange(1.0, max_extension_m + 0.5, 1.0):
         for gear in (1, -1):
-            n = max(2, int(math.ceil(d / step_m)) + 1)
-            s = np.linspace(0.0, gear * d, n)
-            straight = np.column_stack([x + s * math.cos(th), y + s * math.sin(th), np.full(n, th)])
-            if inside is not None and not bool(np.all(inside(straight[:, :2]))):
+            pre = straight(gear * d)
+            if inside is not None and not bool(np.all(inside(pre[:, :2]))):
                 continue
-            rest = connector(straight[-1], goal, radius_m, step_m, inside)
-            if rest is None:
-                continue
-            dirs = np.concatenate([np.full(n, gear, dtype=np.int8), rest[1][1:]])
-            return np.vstack([straight, rest[0][1:]]), dirs
+            rest = connector(pre[-1], goal, radius_m, step_m, inside)
+            if rest is not None:
+                return np.vstack([pre, rest[0][1:]]), np.concatenate([np.full(len(pre), gear, np.int8), rest[1][1:]])
     return None
 
 
