@@ -520,6 +520,10 @@ def schedule_route(
     return RouteSchedule(stops, dist, depart, ret, viol)
 
 
+def _hypot(a, b) -> float:
+    return math.hypot(b[0] - a[0], b[1] - a[1])
+
+
 def _fast_check(problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, str]], depart: float):
     """Lean feasibility test of :func:`schedule_route` (same arithmetic, no reports).
 
@@ -540,7 +544,7 @@ def _fast_check(problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, str]
             boarded[rid] = t
             load += rmap[rid].passengers
     speed = problem.speed_mps
-    dm = problem.distance_m
+    dm = problem.distance_m if problem.distance_fn is not None else _hypot
     pos, t_prev, serv_prev, dist = start_xy, depart, 0.0, 0.0
     hard = ride = False
     waits = []
@@ -590,16 +594,18 @@ def best_schedule(problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, st
     shorten a ride that would otherwise include a wait; the candidate departures are the ones that
     remove the waits one by one.
     """
-    dep = _feasible_departure(problem, vehicle_id, seq)
+    dep = _find_departure(problem, vehicle_id, seq)
     return schedule_route(problem, vehicle_id, seq, dep)
 
 
-def _feasible_departure(problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, str]]) -> float | None:
-    """Earliest departure making ``seq`` feasible; None (= earliest allowed) if none does."""
+def _find_departure(problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, str]]) -> float | None:
+    """Earliest departure making ``seq`` feasible, or None if no departure does."""
     _, earliest, _ = problem.start_of(problem.vehicle(vehicle_id))
     ok, ride_only, waits = _fast_check(problem, vehicle_id, seq, earliest)
-    if ok or not ride_only:
-        return None
+    if ok:
+        return earliest
+    if not ride_only:
+        return None  # later departures never help windows, availability or range
     cum = 0.0
     for w in waits:
         if w > 0:
@@ -608,17 +614,13 @@ def _feasible_departure(problem: Problem, vehicle_id: str, seq: Sequence[tuple[s
             if ok:
                 return earliest + cum
             if not ride_only:
-                return None  # later departures only make windows worse
+                return None
     return None
 
 
 def route_feasible(problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, str]]) -> bool:
     """True if some allowed departure makes the stop sequence feasible."""
-    dep = _feasible_departure(problem, vehicle_id, seq)
-    if dep is not None:
-        return True
-    _, earliest, _ = problem.start_of(problem.vehicle(vehicle_id))
-    return _fast_check(problem, vehicle_id, seq, earliest)[0]
+    return _find_departure(problem, vehicle_id, seq) is not None
 
 
 # -------------------------------------------------------------------------------------------- checker
@@ -814,6 +816,19 @@ def _insert_candidates(problem: Problem, vehicle_id: str, seq: list[tuple[str, s
     pd = dm(p, d)
     legs = [dm(pts[k], pts[k + 1]) for k in range(n + 1)]
     close, by = req.pickup_window_s[1] + _TOL_S, req.dropoff_by_s + _TOL_S
+    # Arrival slack (Savelsbergh): how much later old stop k (n = the depot) may be reached while it and
+    # every later stop keep their windows; waits absorb delays. A necessary condition for an insertion
+    # (ride times are checked exactly afterwards). Only valid when the schedule leaves at the earliest.
+    slack = None
+    if sched.feasible and sched.depart_s <= earliest + _TOL_S:
+        arrive = [st.arrival_s for st in sched.stops] + [sched.return_s]
+        slack = [0.0] * (n + 1)
+        slack[n] = veh.available_s[1] - sched.return_s
+        for k in range(n - 1, -1, -1):
+            st = sched.stops[k]
+            r = rmap[st.request_id]
+            latest = r.pickup_window_s[1] if st.action == PICKUP else r.dropoff_by_s
+            slack[k] = (st.start_s - st.arrival_s) + min(latest - st.start_s, slack[k + 1])
     out = []
     for i in range(n + 1):  # pick-up between pts[i] and pts[i+1]
         to_p = dm(pts[i], p)
@@ -823,7 +838,15 @@ def _insert_candidates(problem: Problem, vehicle_id: str, seq: list[tuple[str, s
         p_start = max(t_p, req.pickup_window_s[0])
         if p_start + req.service_s + pd / v > by:
             break
-        out.append((to_p + pd + dm(d, pts[i + 1]) - legs[i], i, i + 1))
+        p_leave = p_start + req.service_s
+        if slack is not None:
+            d_leave = p_leave + pd / v + req.service_s
+            if d_leave + dm(d, pts[i + 1]) / v - arrive[i] <= slack[i] + _TOL_S:
+                out.append((to_p + pd + dm(d, pts[i + 1]) - legs[i], i, i + 1))
+            if p_leave + dm(p, pts[i + 1]) / v - arrive[i] > slack[i] + _TOL_S:
+                continue  # the pick-up alone already delays a later stop too much
+        else:
+            out.append((to_p + pd + dm(d, pts[i + 1]) - legs[i], i, i + 1))
         add_p = to_p + dm(p, pts[i + 1]) - legs[i]
         for j in range(i + 1, n + 1):  # drop-off between pts[j] and pts[j+1]
             to_d = dm(pts[j], d)
@@ -855,8 +878,9 @@ def _try_insert(problem: Problem, routes: dict[str, list[tuple[str, str]]], req:
         seq.insert(i, (req.request_id, PICKUP))
         seq.insert(j, (req.request_id, DROPOFF))
         if not ignore_seats:
-            if route_feasible(problem, vid, seq):
-                return vid, seq, best_schedule(problem, vid, seq)
+            dep = _find_departure(problem, vid, seq)
+            if dep is not None:
+                return vid, seq, schedule_route(problem, vid, seq, dep)
             continue
         sch = best_schedule(problem, vid, seq)
         if not [v for v in sch.violations if "passengers on" not in v]:
@@ -929,7 +953,7 @@ def auto_time_limit_s(n_requests: int) -> float:
 
 
 def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = "ortools",
-          seed_with_greedy: bool = False, keep_best: bool = True) -> Solution:
+          seed_with_greedy: bool | None = None, keep_best: bool = True) -> Solution:
     """Solve with OR-Tools routing (``method="ortools"``) or the greedy baseline (``"greedy"``).
 
     Parameters
@@ -937,20 +961,18 @@ def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = 
     time_limit_s : float, optional
         OR-Tools search time limit, s (guided local search always runs until it); default
         :func:`auto_time_limit_s`.
-    seed_with_greedy : bool
-        Start the search from the greedy routes instead of parallel cheapest insertion, and keep the
-        greedy solution if it turns out better (in tests it usually makes the search worse: it gets
-        stuck near the greedy routes).
+    seed_with_greedy : bool, optional
+        Split the time between a search from OR-Tools' parallel cheapest insertion and one started from
+        the greedy routes, keep the better. Default: only up to 40 requests (on big instances the search
+        from the greedy routes stays stuck near them, and the time is better spent on one search).
     keep_best : bool
-        Also run the greedy baseline and return it when it serves more requests or is shorter (the
-        returned ``method`` says which one won). Off in the benchmark so the comparison is fair.
+        Also return the greedy baseline when it serves more requests or is shorter (``method`` says which
+        one won). Off in the benchmark so that the comparison is fair.
     """
     if method == "greedy":
         return solve_greedy(problem)
     if method != "ortools":
         raise ValueError(f"method: expected 'ortools' or 'greedy', got {method!r}")
-    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
-
     t0 = time.perf_counter()
     unserved: list[Unserved] = []
     requests = []
@@ -960,9 +982,48 @@ def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = 
             unserved.append(Unserved(req.request_id, reason))
         else:
             requests.append(req)
-    vehicles = list(problem.vehicles)
-    if not vehicles:
+    if not problem.vehicles:
         return _finish(problem, {}, unserved, t0, "ortools")
+    if time_limit_s is None:
+        time_limit_s = auto_time_limit_s(len(requests))
+    if seed_with_greedy is None:
+        seed_with_greedy = len(requests) <= 40
+    greedy = solve_greedy(problem) if (seed_with_greedy or keep_best) else None
+    found: list[Solution] = []
+    if seed_with_greedy:
+        seqs = _ortools_routes(problem, requests, time_limit_s / 2, greedy)
+        if seqs is not None:
+            found.append(_repair(problem, seqs, list(unserved), requests, t0))
+        seqs = _ortools_routes(problem, requests, time_limit_s / 2, None)
+    else:
+        seqs = _ortools_routes(problem, requests, time_limit_s, None)
+    if seqs is not None:
+        found.append(_repair(problem, seqs, list(unserved), requests, t0))
+    if not found:
+        if greedy is not None:
+            greedy.method = "ortools(no solution: greedy fallback)"
+            greedy.solve_ms = (time.perf_counter() - t0) * 1e3
+            return greedy
+        lost = unserved + [Unserved(r.request_id, "fleet_busy: the routing solver found no solution")
+                           for r in requests]
+        seqs = {v.vehicle_id: _base_sequence(problem, v.vehicle_id) for v in problem.vehicles}
+        return _finish(problem, seqs, lost, t0, "ortools")
+    best = found[0]
+    for cand in found[1:]:
+        if _better(cand, best):
+            best = cand
+    if keep_best and greedy is not None and _better(greedy, best):
+        best, best.method = greedy, "ortools(greedy kept)"
+    best.solve_ms = (time.perf_counter() - t0) * 1e3
+    return best
+
+
+def _ortools_routes(problem: Problem, requests: list[Request], time_limit_s: float,
+                    init: Solution | None) -> dict[str, list[tuple[str, str]]] | None:
+    """One OR-Tools search; returns stop sequences per vehicle (None if no solution)."""
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    vehicles = list(problem.vehicles)
     onboard = problem.onboard()
     rmap = problem._request_map()
 
@@ -1082,50 +1143,30 @@ def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = 
     if len(requests) > 30:  # insert among the nearest 10 % only: a first solution in well under a second
         params.global_cheapest_insertion_first_solution_parameters.neighbors_ratio = 0.1
         params.global_cheapest_insertion_first_solution_parameters.min_neighbors = 10
-    if time_limit_s is None:
-        time_limit_s = auto_time_limit_s(len(requests))
     params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
 
     assignment = None
-    greedy = None
-    if seed_with_greedy:
-        greedy = solve_greedy(problem)
+    if init is not None:
         node_of = {kind[i]: i for i in range(n_nodes) if kind[i] is not None}
-        init_routes = []
-        for veh in vehicles:
-            init_routes.append([manager.NodeToIndex(node_of[(s.request_id, s.action)])
-                                for s in greedy.routes[veh.vehicle_id]
-                                if (s.request_id, s.action) in node_of])
+        init_routes = [[manager.NodeToIndex(node_of[(s.request_id, s.action)])
+                        for s in init.routes.get(veh.vehicle_id, []) if (s.request_id, s.action) in node_of]
+                       for veh in vehicles]
         routing.CloseModelWithParameters(params)
-        init = routing.ReadAssignmentFromRoutes(init_routes, True)
-        if init is not None:
-            assignment = routing.SolveFromAssignmentWithParameters(init, params)
-    if assignment is None:
+        start = routing.ReadAssignmentFromRoutes(init_routes, True)
+        if start is None:
+            return None  # the greedy routes do not fit the integer model (rounding): skip this start
+        assignment = routing.SolveFromAssignmentWithParameters(start, params)
+    else:
         assignment = routing.SolveWithParameters(params)
-
-    seqs: dict[str, list[tuple[str, str]]] = {v.vehicle_id: [] for v in vehicles}
     if assignment is None:
-        if greedy is not None:
-            greedy.solve_ms = (time.perf_counter() - t0) * 1e3
-            greedy.method = "ortools(greedy fallback)"
-            return greedy
-        for req in requests:
-            unserved.append(Unserved(req.request_id, "fleet_busy: the routing solver found no solution"))
-        seqs = {v.vehicle_id: _base_sequence(problem, v.vehicle_id) for v in vehicles}
-        return _finish(problem, seqs, unserved, t0, "ortools")
+        return None
+    seqs: dict[str, list[tuple[str, str]]] = {v.vehicle_id: [] for v in vehicles}
     for k, veh in enumerate(vehicles):
         idx = assignment.Value(routing.NextVar(routing.Start(k)))
         while not routing.IsEnd(idx):
             seqs[veh.vehicle_id].append(kind[manager.IndexToNode(idx)])
             idx = assignment.Value(routing.NextVar(idx))
-    sol = _repair(problem, seqs, unserved, requests, t0)
-    if greedy is None and keep_best:
-        greedy = solve_greedy(problem)
-    if greedy is not None and _better(greedy, sol):
-        greedy.solve_ms = (time.perf_counter() - t0) * 1e3
-        greedy.method = "ortools(greedy kept)"
-        return greedy
-    return sol
+    return seqs
 
 
 def _better(a: Solution, b: Solution) -> bool:
