@@ -1,0 +1,146 @@
+"""dispatcher_node: plans the care shuttles' day and re-plans on events.
+
+At start it reads ``requests_file`` (the ``agricare dispatch`` YAML, metadata allowed), solves it and
+publishes the plan on ``dispatch/plan`` (std_msgs/String, latched): JSON
+``{"revision": n, "stamp_s": t, "reason": "...", "solution": <agricare dispatch JSON>, "meta": {request: {child,
+guardians, places...}}}``. Events arrive on ``dispatch/events`` (std_msgs/String JSON, reliable):
+
+- ``{"type": "vehicle_state", "vehicle": "shuttle_1", "xy": [x, y], "ready_s": t, "onboard": [[request, boarded_s]]}``
+  (stored; used at the next re-plan),
+- ``{"type": "completed", "request": id}`` (stored),
+- ``{"type": "new_request", "request": {<one request of the YAML>}}`` -> re-plan,
+- ``{"type": "cancel", "request": id}`` -> re-plan,
+- ``{"type": "out_of_service", "vehicle": id}`` -> re-plan (its children become rescue pick-ups).
+
+Every event may carry ``"now_s"``: the current time in the requests' time base (default: the node
+clock, i.e. sim time under ``use_sim_time``). Children on board stay on their shuttle. Unserved
+requests are in the plan with their reason and on ``/diagnostics`` (warn). A malformed event is
+refused with a diagnostics warning, never half-applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from agricare.core.planning.dispatch import Problem, VehicleState, replan, request_meta, solve
+from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.node_main import run_node
+from agricare.ros.params import ParameterError, load_params
+from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS
+
+
+@dataclasses.dataclass(frozen=True)
+class DispatcherNodeParams:
+    """dispatcher_node parameters.
+
+    Attributes
+    ----------
+    requests_file : str
+        REQUESTS.yaml of the day.
+    time_limit_s : float
+        OR-Tools time limit per (re-)plan, s (0: automatic by size).
+    method : str
+        ``ortools`` or ``greedy``.
+    """
+
+    requests_file: str = ""
+    time_limit_s: float = 2.0
+    method: str = "ortools"
+
+    def __post_init__(self):
+        if not self.requests_file:
+            raise ValueError("requests_file: must be set")
+        if not (math.isfinite(self.time_limit_s) and self.time_limit_s >= 0):
+            raise ValueError(f"time_limit_s: must be >= 0, got {self.time_limit_s!r}")
+        if self.method not in ("ortools", "greedy"):
+            raise ValueError(f"method: expected 'ortools' or 'greedy', got {self.method!r}")
+
+
+class DispatcherNode(Node):
+    """Fleet dispatcher (see module docstring)."""
+
+    def __init__(self, **kwargs):
+        super().__init__("dispatcher_node", **kwargs)
+        import yaml
+
+        self.params = load_params(self, DispatcherNodeParams)
+        try:
+            with open(self.params.requests_file) as f:
+                data = yaml.safe_load(f)
+            self.problem = Problem.from_dict(data)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise ParameterError(f"dispatcher_node: parameter 'requests_file': {exc}") from None
+        self.meta = request_meta(data)
+        self.states: dict[str, VehicleState] = {}
+        self.completed: set[str] = set()
+        self.revision = 0
+        self.solution = None
+        self.diag = Diagnostics(self, "dispatcher")
+        self._pub = self.create_publisher(String, "dispatch/plan", LATCHED_QOS)
+        self.create_subscription(String, "dispatch/events", self._on_event, RELIABLE_QOS)
+        self._plan(self.problem, "initial plan")
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _plan(self, problem: Problem, reason: str) -> None:
+        limit = self.params.time_limit_s or None
+        self.problem = problem
+        self.solution = solve(problem, method=self.params.method, time_limit_s=limit)
+        self.revision += 1
+        msg = String()
+        msg.data = json.dumps({"revision": self.revision, "stamp_s": self._now_s(), "reason": reason,
+                               "solution": self.solution.to_json(), "meta": self.meta})
+        self._pub.publish(msg)
+        n_un = len(self.solution.unserved)
+        text = f"plan {self.revision} ({reason}): {len(problem.requests) - n_un} served, {n_un} unserved"
+        (self.diag.warn if n_un else self.diag.ok)(text, distance_m=round(self.solution.distance_m, 1))
+        self.get_logger().info(text)
+
+    def _on_event(self, msg: String) -> None:
+        try:
+            ev = json.loads(msg.data)
+            kind = ev["type"]
+            now = float(ev["now_s"]) if "now_s" in ev else self._now_s()
+            if kind == "vehicle_state":
+                vid = str(ev["vehicle"])
+                self.problem.vehicle(vid)
+                self.states[vid] = VehicleState(vid, tuple(ev["xy"]), float(ev.get("ready_s", now)),
+                                                tuple((str(r), float(t)) for r, t in ev.get("onboard", [])))
+                return
+            if kind == "completed":
+                self.completed.add(str(ev["request"]))
+                return
+            kwargs = {}
+            if kind == "new_request":
+                r = dict(ev["request"])
+                self.meta[str(r["id"])] = request_meta({"requests": [r]})[str(r["id"])]
+                one = Problem.from_dict({"speed_mps": self.problem.speed_mps, "vehicles": [], "requests": [r]})
+                kwargs["new_requests"] = one.requests
+            elif kind == "cancel":
+                kwargs["cancelled"] = [str(ev["request"])]
+            elif kind == "out_of_service":
+                kwargs["out_of_service"] = [str(ev["vehicle"])]
+            else:
+                raise ValueError(f"unknown event type {kind!r}")
+            states = [s for vid, s in self.states.items() if vid in {v.vehicle_id for v in self.problem.vehicles}]
+            problem = replan(self.problem, now_s=now, states=states, completed=self.completed, **kwargs)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.diag.warn(f"refused dispatch event: {exc}")
+            self.get_logger().warning(f"refused dispatch event {msg.data[:200]!r}: {exc}")
+            return
+        self.completed.clear()
+        self._plan(problem, kind)
+
+
+def main(args=None):
+    return run_node(DispatcherNode, args)
+
+
+if __name__ == "__main__":
+    main()
