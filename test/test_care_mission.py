@@ -362,3 +362,24 @@ def test_stops_from_dispatch_route():
 
 
 
+
+
+def test_stops_from_dispatcher_plan_json(repo_root):
+    import yaml
+
+    from agricare.core.missions.care import stops_from_plan
+    from agricare.core.planning.dispatch import Problem, request_meta, solve
+
+    data = yaml.safe_load((repo_root / "config" / "care" / "requests_day.yaml").read_text())
+    prob = Problem.from_dict(data)
+    plan = {"solution": solve(prob, method="greedy").to_json(), "meta": request_meta(data)}
+    windows = {r["id"]: r for r in data["requests"]}
+    stops = stops_from_plan(plan, "shuttle_1", windows, {"nursery": 9, "clinic": 10})
+    assert stops and all(s.child_id.startswith("c") for s in stops)
+    to_nursery = [s for s in stops if s.action == "dropoff" and s.place == "nursery"]
+    assert to_nursery and all(s.marker_id == 9 for s in to_nursery)
+    first = stops[0]
+    assert (first.window_open_s, first.window_close_s) == tuple(windows[first.request_id]["pickup_window"])
+    # the mission accepts them
+    m = CareMission(stops, PARAMS)
+    assert _kinds(m.handle(Start(), 0.0), NavigateTo)[0].xy == first.xy

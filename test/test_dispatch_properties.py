@@ -49,3 +49,24 @@ def test_ortools_output_obeys_constraints(prob):
     assert not sol.warnings
     # JSON round trip is checked the same way
     assert check_solution(prob, sol.to_json()) == []
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(), st.booleans())
+def test_replan_keeps_onboard_children_and_obeys_constraints(prob, take_out_other):
+    from agricare.core.planning.dispatch import DROPOFF, VehicleState, replan
+
+    first = solve_greedy(prob)
+    busy = [(vid, r) for vid, r in first.routes.items() if r]
+    if not busy:
+        return
+    vid, route = busy[0]
+    boarded = route[0]
+    now = boarded.start_s + prob.request(boarded.request_id).service_s
+    state = VehicleState(vid, boarded.xy, now, ((boarded.request_id, now),))
+    others = [v.vehicle_id for v in prob.vehicles if v.vehicle_id != vid]
+    oos = others[:1] if take_out_other else []
+    p2 = replan(prob, now_s=now, states=[state], out_of_service=oos)
+    for sol in (solve_greedy(p2), solve(p2, time_limit_s=0.05, keep_best=False)):
+        assert check_solution(p2, sol) == []
+        assert [s.action for s in sol.routes[vid] if s.request_id == boarded.request_id] == [DROPOFF]

@@ -699,3 +699,35 @@ def stops_from_route(route, requests: Mapping, child_of: Mapping[str, str] | Non
                             (place_of or {}).get(key, "")))
     return out
 
+
+
+def stops_from_plan(plan: Mapping, vehicle_id: str, windows: Mapping[str, Mapping] | None = None,
+                    marker_of_place: Mapping[str, int] | None = None) -> list[CareStop]:
+    """Care stops of one shuttle from a ``dispatch/plan`` message (dispatcher_node JSON, already parsed).
+
+    Parameters
+    ----------
+    plan : mapping
+        ``{"solution": <agricare dispatch JSON>, "meta": {request: {child, pickup_place, dropoff_place,
+        pickup_marker, dropoff_marker}}}`` (``meta`` optional).
+    vehicle_id : str
+    windows : mapping request id -> {"pickup_window": [a, b], "dropoff_by": t}, optional
+        Time windows (the requests of the day); without them a stop's window is its planned start
+        (pick-up: open = close = planned start, so a no-show is declared at start + pickup_grace_s).
+    marker_of_place : mapping place name -> ArUco marker id, optional
+    """
+    meta = plan.get("meta") or {}
+    out = []
+    for st in plan["solution"]["routes"].get(vehicle_id, []):
+        rid, action = st["request"], st["action"]
+        m = meta.get(rid, {})
+        place = m.get(f"{action}_place", "")
+        marker = m.get(f"{action}_marker", (marker_of_place or {}).get(place, -1))
+        w = (windows or {}).get(rid)
+        if action == PICKUP:
+            a, b = (w["pickup_window"] if w else (st["start_s"], st["start_s"]))
+        else:
+            a, b = 0.0, (w["dropoff_by"] if w else float("inf"))
+        out.append(CareStop(rid, m.get("child", rid), action, tuple(st["xy"]), float(a), float(b), int(marker),
+                            place))
+    return out
