@@ -62,7 +62,7 @@ class EkfParams:
     default_imu_yaw_std_rad: float = 0.05
     default_gnss_std_m: float = 2.5
     use_imu_orientation: bool = False
-    use_odom_yaw_rate: bool = True
+    use_odom_yaw_rate: bool = False     # wheel yaw rate; always used when use_imu is false
     gnss_antenna_offset_m: tuple[float, ...] = (0.0, 0.0)
     gate_chi2_2dof: float = 13.8
     gate_chi2_1dof: float = 10.8
@@ -374,7 +374,7 @@ class PlanarEkf:
             pass
         x = self.x
         if source == "odom":
-            if self.p.use_odom_yaw_rate:
+            if self.p.use_odom_yaw_rate or not self.p.use_imu:
                 h = np.array([x[IK] * x[IV], x[IW]])
                 H = np.zeros((2, N_STATE))
                 H[0, IV], H[0, IK], H[1, IW] = x[IK], x[IV], 1.0
