@@ -329,16 +329,12 @@ class EmbeddedRunner:
         """The robot's field shrunk by the headland width its farm mission plans with."""
         for spec in self.graph.nodes:
             if spec.robot == robot and spec.node == "farm_mission_node":
-                r = self.sim.world.robots[robot]
-                field = getattr(r, "field", None)
-                poly = getattr(field, "polygon", None) if field is not None else None
-                if poly is None:
-                    from agricare.core.missions.farm import load_scenario_field
+                from agricare.core.missions.farm import load_scenario_field
 
-                    try:
-                        poly = load_scenario_field(self.graph.scenario_file, r.spec.field)
-                    except (ValueError, OSError):
-                        return None
+                try:
+                    poly = load_scenario_field(self.graph.scenario_file, self.sim.world.robots[robot].spec.field)
+                except (ValueError, OSError):
+                    return None
                 return poly.buffer(-float(spec.params.get("headland_width_m", 9.0)))
         return None
 
