@@ -270,11 +270,60 @@ def _candidates(start, goal, p: CoverageParams, kind: str):
     return T.turn_candidates(start, goal, kind, p.turn_radius_m, p.max_curvature_rate_1pm2)
 
 
-def connect(start, goal, p: CoverageParams, region: _Region):
+class TurnCache:
+    """Turn candidates keyed by the relative geometry of the goal seen from the start.
+
+    Primitives do not depend on where the turn starts, only on the goal in the start's frame; swaths are
+    parallel, so most turns of a plan repeat. The relative pose is rounded (``pos_tol_m`` metres,
+    ``yaw_tol_rad``) for the key and the turn is solved once, for the first pose met with that key, so a
+    reused turn ends within about the rounding of the exact goal.
+
+    Parameters
+    ----------
+    p : CoverageParams
+        Turn radius and curvature rate.
+    pos_tol_m, yaw_tol_rad : float
+        Rounding of the relative pose.
+    """
+
+    def __init__(self, p: CoverageParams, pos_tol_m: float = 1e-4, yaw_tol_rad: float = 1e-5):
+        self.p = p
+        self.pos_tol_m = float(pos_tol_m)
+        self.yaw_tol_rad = float(yaw_tol_rad)
+        self._store: dict = {}
+        self.n_solved = 0
+
+    def key(self, start, goal) -> tuple[int, int, int]:
+        """Rounded relative pose of ``goal`` in the frame of ``start``."""
+        return self._key(T._to_local(start, goal))
+
+    def _key(self, rel) -> tuple[int, int, int]:
+        x, y, th = rel
+        return (round(x / self.pos_tol_m), round(y / self.pos_tol_m), round(th / self.yaw_tol_rad))
+
+    def candidates(self, start, goal, kind: str) -> list:
+        """Candidate primitive lists of ``kind`` from ``start`` to ``goal``, shortest first."""
+        rel = T._to_local(start, goal)
+        entry = (kind, self._key(rel))
+        if entry not in self._store:
+            # solved for the first exact relative pose met (not the rounded one: that would turn exactly
+            # anti-parallel swaths into almost-parallel ones)
+            self._store[entry] = _candidates(np.zeros(3), np.array(rel), self.p, kind)
+            self.n_solved += 1
+        return self._store[entry]
+
+    def length(self, start, goal, kind: str) -> float:
+        """Length (m) of the shortest candidate, ``inf`` when there is none."""
+        c = self.candidates(start, goal, kind)
+        return T.primitives_length(c[0]) if c else math.inf
+
+
+def connect(start, goal, p: CoverageParams, region: _Region, cache: TurnCache | None = None):
     """A drivable connection from ``start`` to ``goal`` that stays in ``region``.
 
     Tries the requested turn type, then every Reeds-Shepp / Dubins word (fishtail / three-point turns
-    are C|C|C Reeds-Shepp words), then backing up along the finished swath before turning.
+    are C|C|C Reeds-Shepp words), then backing up along the finished swath before turning. With a
+    :class:`TurnCache` the candidates of repeated relative geometries are solved once.
 
     Returns
     -------
@@ -283,7 +332,8 @@ def connect(start, goal, p: CoverageParams, region: _Region):
     step = p.sample_step_m
     order = [p.turn_type] + [t for t in ("reeds_shepp", "dubins") if t != p.turn_type]
     for k, kind in enumerate(order):
-        for prims in _candidates(start, goal, p, kind)[:12]:
+        cands = cache.candidates(start, goal, kind) if cache is not None else _candidates(start, goal, p, kind)
+        for prims in cands[:12]:
             s = T.sample_primitives(start, prims, step)
             if region.contains(s.xy):
                 return s, k > 0
@@ -304,7 +354,12 @@ def _cost_matrix(swaths, p: CoverageParams, region: _Region) -> np.ndarray:
     m = len(entry)
     ii, jj = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
     cost = T.dubins_lengths(exit_[ii.ravel()], entry[jj.ravel()], p.turn_radius_m).reshape(m, m)
-    if p.turn_type != "dubins":
+    if p.turn_type == "dubins_cc":
+        # cheap closed-form estimate on every pair; the route's turns are solved exactly afterwards
+        est = T.dubins_cc_lengths(exit_[ii.ravel()], entry[jj.ravel()], p.turn_radius_m,
+                                  p.max_curvature_rate_1pm2).reshape(m, m)
+        cost = np.where(np.isfinite(est), est, cost * 3)
+    elif p.turn_type != "dubins":
         near_lim = 4 * p.turn_radius_m + 4 * p.width_m
         cache = {}
         for a in range(m):
@@ -395,6 +450,46 @@ def coverage_metrics(inner, swaths, width_m: float) -> tuple[float, float]:
     return float(min(cov, 1.0)), float(max(over, 0.0))
 
 
+def _choose_route(cell_idx, swaths, cost: np.ndarray, p: CoverageParams, extra_seeds=()):
+    """Route over the swaths for ``p.route`` with the connection costs ``cost``."""
+    if p.route != "optimal":
+        return pattern_route(cell_idx, p.route, swaths, cost)
+    k0 = max(2, math.ceil(2 * p.turn_radius_m / p.width_m))
+    pats = ("boustrophedon", "snake", "spiral", f"skip{k0}", f"skip{k0 + 1}", f"skip{k0 + 2}")
+    seeds = [pattern_route(cell_idx, r, swaths, cost) for r in pats] + list(extra_seeds)
+    return optimal_route(cost, seeds, p.optimizer_time_limit_s)
+
+
+def _refine_route(route, cell_idx, swaths, cost: np.ndarray, p: CoverageParams, cache: TurnCache,
+                  max_rounds: int = 3, tol_m: float = 0.05):
+    """Replace the estimated costs of the route's connections by exact turn lengths (lazy evaluation).
+
+    The turns of the chosen route are solved exactly (through ``cache``, so repeated geometries are solved
+    once) and written into ``cost`` (in place, never lowered: a penalised entry stays penalised). When a
+    connection turned out longer than estimated by more than ``tol_m`` the route is chosen again with the
+    corrected costs and the previous route as a seed, at most ``max_rounds`` times.
+    """
+    entry, exit_ = end_poses(swaths)
+    checked = set()
+    for _ in range(max_rounds):
+        worse = False
+        nodes = [2 * i + int(r) for i, r in route]
+        for a, b in zip(nodes[:-1], nodes[1:]):
+            if (a, b) in checked:
+                continue
+            checked.add((a, b))
+            exact = cache.length(exit_[a], entry[b], p.turn_type)
+            if not math.isfinite(exact):
+                exact = 3.0 * cost[a, b]
+            if exact > cost[a, b] + tol_m:
+                worse = True
+            cost[a, b] = max(cost[a, b], exact)
+        if not worse:
+            break
+        route = _choose_route(cell_idx, swaths, cost, p, extra_seeds=[route])
+    return route
+
+
 def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | None = None) -> CoveragePlan:
     """Plan the coverage of a field.
 
@@ -441,13 +536,10 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     idx_of = {id(s): i for i, s in enumerate(swaths)}
     cell_idx = [[idx_of[id(s)] for s in c] for c in cells]
     cost = _cost_matrix(swaths, p, region)
-    if p.route == "optimal":
-        k0 = max(2, math.ceil(2 * p.turn_radius_m / p.width_m))
-        pats = ("boustrophedon", "snake", "spiral", f"skip{k0}", f"skip{k0 + 1}", f"skip{k0 + 2}")
-        seeds = [pattern_route(cell_idx, r, swaths, cost) for r in pats]
-        route = optimal_route(cost, seeds, p.optimizer_time_limit_s)
-    else:
-        route = pattern_route(cell_idx, p.route, swaths, cost)
+    cache = TurnCache(p)
+    route = _choose_route(cell_idx, swaths, cost, p)
+    if p.turn_type == "dubins_cc":
+        route = _refine_route(route, cell_idx, swaths, cost, p, cache)
     ordered = []
     for i, rev in route:
         s = swaths[i]
@@ -461,7 +553,7 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
             prev = ordered[k - 1]
             yaw0 = math.atan2(prev.p1[1] - prev.p0[1], prev.p1[0] - prev.p0[0])
             yaw1 = math.atan2(s.p1[1] - s.p0[1], s.p0[0] * 0 + s.p1[0] - s.p0[0])
-            c, fb = connect(np.array([*prev.p1, yaw0]), np.array([*s.p0, yaw1]), p, region)
+            c, fb = connect(np.array([*prev.p1, yaw0]), np.array([*s.p0, yaw1]), p, region, cache)
             if c is None:
                 raise PlanningError(f"no drivable connection inside the field between swaths {k - 1} and {k}; "
                                     "widen the headland or reduce the turning radius")

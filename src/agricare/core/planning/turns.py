@@ -376,6 +376,18 @@ class ClothoidTurns:
         #: angle between the start heading and the tangent of the CC circle at the start
         self.mu = math.atan2(self.omega[0], self.omega[1])
 
+    @property
+    def u_turn_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lateral offset m, increasing; length m) of U-turns (deflection pi) with peak curvature <= kmax."""
+        if not hasattr(self, "_u_tab"):
+            kp = np.linspace(self.kmax / 256, self.kmax, 512)
+            lat = elementary_end(np.full(len(kp), math.pi), kp, self.sigma)[:, 1]
+            big = math.pi >= kp * kp / self.sigma
+            length = np.where(big, 2 * kp / self.sigma + (math.pi - kp * kp / self.sigma) / kp,
+                              2 * math.sqrt(math.pi / self.sigma))
+            self._u_tab = (lat[::-1].copy(), length[::-1].copy())
+        return self._u_tab
+
     def prims(self, delta: float, side: int) -> list[Primitive]:
         """Primitives of a forward elementary turn of deflection ``delta`` (rad, >= 0) to ``side`` (+1 L)."""
         if delta < 1e-9:
@@ -477,37 +489,33 @@ def _cc_sts_candidates(start, goal, radius_m, sigma, n_grid=64):
     out = []
     kmax = 1.0 / radius_m
     kps = np.linspace(kmax / n_grid, kmax, n_grid)
+    parallel = abs(math.sin(phi)) < 1e-6
     for side in (1, -1):
         delta = float(_mod2pi(side * phi))
         if delta < 1e-3:
             continue
         e = elementary_end(np.full(n_grid, delta), kps, sigma)
         e[:, 1] *= side
-        if abs(math.sin(phi)) < 1e-6:
-            # (anti)parallel: the lateral offset fixes the peak curvature (1-D root, then bisection)
+        if parallel:
+            # (anti)parallel: the lateral offset fixes the peak curvature (1-D root, all roots bisected at once)
             f = e[:, 1] - y
             idx = np.nonzero(np.sign(f[1:]) != np.sign(f[:-1]))[0]
             sols = []
-            for i in idx:
-                lo, hi, flo = kps[i], kps[i + 1], f[i]
-                for _ in range(40):
-                    m = 0.5 * (lo + hi)
-                    fm = elementary_end([delta], m, sigma)[0, 1] * side - y
-                    if np.sign(fm) == np.sign(flo):
-                        lo, flo = m, fm
-                    else:
-                        hi = m
-                kp = 0.5 * (lo + hi)
-                ee = elementary_end([delta], kp, sigma)[0]
-                rest = x - ee[0]
+            if len(idx):
+                dl = np.full(len(idx), delta)
+                kp_all = _illinois(lambda m, dl=dl, side=side: elementary_end(dl, m, sigma)[:, 1] * side - y,
+                                   kps[idx], kps[idx + 1], f[idx], f[idx + 1])
+                ee_all = elementary_end(dl, kp_all, sigma)
                 c = math.cos(phi)
-                if c > 0:
-                    if rest < 0:
-                        continue
-                    s1, s2 = rest, 0.0
-                else:
-                    s1, s2 = (rest, 0.0) if rest >= 0 else (0.0, -rest)
-                sols.append((s1, kp, s2))
+                for kp, ee in zip(kp_all, ee_all):
+                    rest = x - ee[0]
+                    if c > 0:
+                        if rest < 0:
+                            continue
+                        s1, s2 = rest, 0.0
+                    else:
+                        s1, s2 = (rest, 0.0) if rest >= 0 else (0.0, -rest)
+                    sols.append((s1, float(kp), s2))
         else:
             bx, by = x - e[:, 0], y - e[:, 1]
             s2 = by / math.sin(phi)
@@ -521,10 +529,54 @@ def _cc_sts_candidates(start, goal, radius_m, sigma, n_grid=64):
     return out[:2]
 
 
-def _compose_many(pose, rel):
-    c, s = math.cos(pose[2]), math.sin(pose[2])
-    return np.column_stack([pose[0] + c * rel[:, 0] - s * rel[:, 1], pose[1] + s * rel[:, 0] + c * rel[:, 1],
-                            pose[2] + rel[:, 2]])
+def _side_rel_end(delta, side, kmax, sigma):
+    """End poses ``(N, 3)`` of elementary turns with per-row side (+1 left / -1 right), peak ``kmax``."""
+    out = elementary_end(delta, kmax, sigma)
+    out[:, 1] *= side
+    out[:, 2] *= side
+    return out
+
+
+def _side_rel_end(delta, side, kmax, sigma):
+    """End poses ``(N, 3)`` of elementary turns with per-row side (+1 left / -1 right), peak ``kmax``."""
+    out = elementary_end(delta, kmax, sigma)
+    out[:, 1] *= side
+    out[:, 2] *= side
+    return out
+
+
+#: Illinois regula-falsi steps of the exact solvers (brackets of 2 pi / 180 rad converge in ~6)
+_ROOT_ITERS = 14
+
+
+def _illinois(f, lo, hi, flo, fhi, iters: int = _ROOT_ITERS) -> np.ndarray:
+    """Roots of ``f`` in the brackets ``[lo, hi]`` (vectorised Illinois regula falsi, bracket kept).
+
+    ``flo`` and ``fhi`` are ``f`` at the bracket ends and must differ in sign. Converges superlinearly on
+    smooth residuals and never leaves the bracket, so a kink (turn changing branch) only slows it down.
+    """
+    lo, hi, flo, fhi = (np.array(v, dtype=float) for v in (lo, hi, flo, fhi))
+    side = np.zeros(len(lo), dtype=np.int8)
+    for _ in range(iters):
+        den = fhi - flo
+        x = np.where(np.abs(den) > 1e-300, (lo * fhi - hi * flo) / np.where(den == 0, 1.0, den), 0.5 * (lo + hi))
+        x = np.clip(x, np.minimum(lo, hi), np.maximum(lo, hi))
+        fx = f(x)
+        left = np.sign(fx) == np.sign(flo)           # root lies in [x, hi]
+        # Illinois: halve the retained end's value when the same end is kept twice in a row
+        fhi = np.where(left & (side == 1), 0.5 * fhi, fhi)
+        flo = np.where(~left & (side == -1), 0.5 * flo, flo)
+        lo, flo = np.where(left, x, lo), np.where(left, fx, flo)
+        hi, fhi = np.where(left, hi, x), np.where(left, fhi, fx)
+        side = np.where(left, 1, -1).astype(np.int8)
+        done = np.abs(fx) < 1e-9
+        if np.all(done):
+            lo = hi = x
+            break
+    return np.where(np.abs(flo) < np.abs(fhi), lo, hi)
+
+
+_SIDES = np.array([(1, 1), (1, -1), (-1, 1), (-1, -1)], dtype=float)
 
 
 def dubins_cc_candidates(start, goal, radius_m: float, max_curvature_rate_1pm2: float,
@@ -532,60 +584,66 @@ def dubins_cc_candidates(start, goal, radius_m: float, max_curvature_rate_1pm2: 
     """Curvature-continuous forward paths turn-straight-turn (LSL, RSR, LSR, RSL), shortest first.
 
     Every turn is an elementary clothoid-arc-clothoid turn, so curvature is continuous, bounded by
-    ``1/radius_m`` and changes at most ``max_curvature_rate_1pm2`` per metre.
+    ``1/radius_m`` and changes at most ``max_curvature_rate_1pm2`` per metre. The four side combinations
+    are solved together: a grid over the first deflection brackets the roots of the lateral residual, all
+    brackets are then bisected at once.
     """
     cc = ClothoidTurns(radius_m, max_curvature_rate_1pm2)
+    kmax, sigma = cc.kmax, cc.sigma
     start = np.asarray(start, dtype=float)
     goal = np.asarray(goal, dtype=float)
     dth = float(goal[2] - start[2])
+    c0, s0 = math.cos(start[2]), math.sin(start[2])
+
+    def residual(d1, s1, s2):
+        h = start[2] + s1 * d1
+        d2 = _mod2pi(s2 * (dth - s1 * d1))
+        r1 = _side_rel_end(d1, s1, kmax, sigma)
+        e1x = start[0] + c0 * r1[:, 0] - s0 * r1[:, 1]
+        e1y = start[1] + s0 * r1[:, 0] + c0 * r1[:, 1]
+        rel2 = _side_rel_end(d2, s2, kmax, sigma)
+        # start of the second turn: goal composed with the inverse of rel2
+        hh = goal[2] - rel2[:, 2]
+        ch, sh = np.cos(hh), np.sin(hh)
+        vx = goal[0] - (ch * rel2[:, 0] - sh * rel2[:, 1]) - e1x
+        vy = goal[1] - (sh * rel2[:, 0] + ch * rel2[:, 1]) - e1y
+        cos_h, sin_h = np.cos(h), np.sin(h)
+        return cos_h * vy - sin_h * vx, cos_h * vx + sin_h * vy, d2
+
     grid = np.linspace(0.0, TWO_PI, n_grid, endpoint=False)
+    g1 = np.tile(grid, 4)
+    s1g = np.repeat(_SIDES[:, 0], n_grid)
+    s2g = np.repeat(_SIDES[:, 1], n_grid)
+    cr = residual(g1, s1g, s2g)[0].reshape(4, n_grid)
+    crn = np.roll(cr, -1, axis=1)
+    combo, idx = np.nonzero((np.sign(cr) != np.sign(crn)) & (np.abs(cr - crn) < 4 * radius_m + 50))
     sols = []
-    for s1 in (1, -1):
-        for s2 in (1, -1):
-            def residual(d1, s1=s1, s2=s2):
-                d1 = np.atleast_1d(d1)
-                h = start[2] + s1 * d1
-                d2 = _mod2pi(s2 * (dth - s1 * d1))
-                e1 = _compose_many(start, cc.rel_end(d1, s1))
-                rel2 = cc.rel_end(d2, s2)
-                # start of the second turn: goal composed with the inverse of rel2
-                hh = goal[2] - rel2[:, 2]
-                ch, sh = np.cos(hh), np.sin(hh)
-                s2x = goal[0] - (ch * rel2[:, 0] - sh * rel2[:, 1])
-                s2y = goal[1] - (sh * rel2[:, 0] + ch * rel2[:, 1])
-                vx, vy = s2x - e1[:, 0], s2y - e1[:, 1]
-                cross = np.cos(h) * vy - np.sin(h) * vx
-                dot = np.cos(h) * vx + np.sin(h) * vy
-                return cross, dot, d2
-            cr, dt, _ = residual(grid)
-            crn = np.roll(cr, -1)
-            idx = np.nonzero((np.sign(cr) != np.sign(crn)) & (np.abs(cr - crn) < 4 * radius_m + 50))[0]
-            if len(idx) == 0:
+    if len(idx):
+        s1, s2 = _SIDES[combo, 0], _SIDES[combo, 1]
+        d1s = _illinois(lambda d: residual(d, s1, s2)[0], grid[idx], grid[idx] + TWO_PI / n_grid,
+                        cr[combo, idx], crn[combo, idx])
+        c_, dot, d2 = residual(d1s, s1, s2)
+        for j in range(len(d1s)):
+            if abs(c_[j]) > 1e-5 or dot[j] < -1e-6:
                 continue
-            lo = grid[idx].copy()
-            hi = lo + TWO_PI / n_grid
-            flo = cr[idx].copy()
-            for _ in range(40):
-                mid = 0.5 * (lo + hi)
-                fm = residual(mid)[0]
-                same = np.sign(fm) == np.sign(flo)
-                lo = np.where(same, mid, lo)
-                flo = np.where(same, fm, flo)
-                hi = np.where(same, hi, mid)
-            d1s = 0.5 * (lo + hi)
-            c_, dot, d2 = residual(d1s)
-            for j in range(len(d1s)):
-                if abs(c_[j]) > 1e-5 or dot[j] < -1e-6:
-                    continue
-                d1 = float(_mod2pi(d1s[j]))
-                prims = cc.prims(d1, s1) + [(max(float(dot[j]), 0.0), 0.0, 0.0)] + cc.prims(float(d2[j]), s2)
-                e = end_pose(start, prims)
-                if math.hypot(e[0] - goal[0], e[1] - goal[1]) < 1e-3 and abs(wrap_angle(e[2] - goal[2])) < 1e-4:
-                    sols.append(prims)
-    sols += [p for p in _cc_sts_candidates(start, goal, radius_m, max_curvature_rate_1pm2)
-             if _close(end_pose(start, p), goal)]
+            d1 = float(_mod2pi(d1s[j]))
+            prims = (cc.prims(d1, int(s1[j])) + [(max(float(dot[j]), 0.0), 0.0, 0.0)]
+                     + cc.prims(float(d2[j]), int(s2[j])))
+            sols.append(prims)
+    sols += _cc_sts_candidates(start, goal, radius_m, max_curvature_rate_1pm2)
     sols.sort(key=primitives_length)
-    return sols
+    # check the shortest ones by integration (the cheap closed-form residual can mislead at branch edges)
+    out = []
+    for prims in sols:
+        if _close(end_pose(start, prims), goal):
+            out.append(prims)
+            if len(out) >= _CC_KEEP:
+                break
+    return out
+
+
+#: number of verified curvature-continuous candidates returned (shortest first)
+_CC_KEEP = 12
 
 
 def _close(e, goal) -> bool:
@@ -602,3 +660,81 @@ def turn_candidates(start, goal, turn_type: str, radius_m: float,
     if turn_type == "reeds_shepp":
         return reeds_shepp_candidates(start, goal, radius_m)
     raise ValueError(f"unknown turn type {turn_type!r} (dubins, dubins_cc, reeds_shepp)")
+
+
+def dubins_cc_lengths(start, goal, radius_m: float, max_curvature_rate_1pm2: float) -> np.ndarray:
+    """Cheap estimate of the shortest curvature-continuous turn-straight-turn length, vectorised.
+
+    Closed form on the "CC circles" of Fraichard & Scheuer (2004): the start and the end of an elementary
+    turn of deflection >= ``kappa_max^2 / sigma`` lie on a circle of radius ``r_cc`` about the arc centre,
+    their heading at the fixed angle ``mu`` to its tangent, so each of LSL, RSR, LSR, RSL has one straight
+    whose length and heading follow from the two centres. Exact (same path as
+    :func:`dubins_cc_candidates`) when both deflections are at least that; for smaller deflections the
+    turn's length is still exact but its shape is approximated by the CC circle.
+
+    Parameters
+    ----------
+    start, goal : array_like, shape (N, 3) or (3,)
+        Poses ``[x_m, y_m, yaw_rad]``.
+    radius_m : float
+        Minimum turning radius.
+    max_curvature_rate_1pm2 : float
+        Sharpness, 1/m^2.
+
+    Returns
+    -------
+    ndarray, shape (N,)
+        Length estimate in metres (``inf`` where no word exists).
+    """
+    cc = _cc_turns_cached(float(radius_m), float(max_curvature_rate_1pm2))
+    s = np.atleast_2d(np.asarray(start, dtype=float))
+    g = np.atleast_2d(np.asarray(goal, dtype=float))
+    a = cc.r_cc * math.sin(cc.mu)                  # centre ahead of the start / behind the end
+    rho = cc.r_cc * math.cos(cc.mu)                # lateral offset of the centre
+    cs, ss = np.cos(s[:, 2]), np.sin(s[:, 2])
+    cg, sg = np.cos(g[:, 2]), np.sin(g[:, 2])
+    best = np.full(len(s), np.inf)
+    with np.errstate(invalid="ignore"):
+        for s1, s2 in _SIDES:
+            c1x = s[:, 0] + a * cs - s1 * rho * ss
+            c1y = s[:, 1] + a * ss + s1 * rho * cs
+            c2x = g[:, 0] - a * cg - s2 * rho * sg
+            c2y = g[:, 1] - a * sg + s2 * rho * cg
+            dx, dy = c2x - c1x, c2y - c1y
+            dist = np.hypot(dx, dy)
+            if s1 == s2:
+                straight = dist - 2 * a
+                h = np.arctan2(dy, dx)
+            else:
+                lat = (s2 - s1) * rho
+                straight = np.sqrt(dist * dist - lat * lat) - 2 * a
+                h = np.arctan2(dy, dx) - np.arctan2(lat, straight + 2 * a)
+            d1 = _mod2pi(s1 * (h - s[:, 2]))
+            d2 = _mod2pi(s2 * (g[:, 2] - h))
+            tot = cc.length(d1) + straight + cc.length(d2)
+            best = np.where(straight >= -1e-9, np.fmin(best, tot), best)
+        # U-turn between anti-parallel poses as one elementary turn with a lower peak curvature (what
+        # _cc_sts_candidates finds): the lateral offset fixes the peak, straights make up the rest
+        rel_th = wrap_angle(g[:, 2] - s[:, 2])
+        dxg, dyg = g[:, 0] - s[:, 0], g[:, 1] - s[:, 1]
+        lon = cs * dxg + ss * dyg
+        lat = -ss * dxg + cs * dyg
+        anti = np.abs(np.abs(rel_th) - math.pi) < 1e-6
+        if np.any(anti):
+            lat_tab, len_tab = cc.u_turn_table
+            ok = anti & (np.abs(lat) >= lat_tab[0]) & (np.abs(lat) <= lat_tab[-1])
+            u = np.interp(np.abs(lat), lat_tab, len_tab) + np.abs(lon)
+            best = np.where(ok, np.fmin(best, u), best)
+    return best
+
+
+_CC_CACHE: dict = {}
+
+
+def _cc_turns_cached(radius_m: float, sigma: float) -> ClothoidTurns:
+    key = (radius_m, sigma)
+    if key not in _CC_CACHE:
+        if len(_CC_CACHE) > 32:
+            _CC_CACHE.clear()
+        _CC_CACHE[key] = ClothoidTurns(radius_m, sigma)
+    return _CC_CACHE[key]
