@@ -635,6 +635,8 @@ def dubins_cc_candidates(start, goal, radius_m: float, max_curvature_rate_1pm2: 
     # check the shortest ones by integration (the cheap closed-form residual can mislead at branch edges)
     out = []
     for prims in sols:
+        if primitives_length(prims) < 1e-9:         # start == goal: a root at zero deflection, not a turn
+            continue
         if _close(end_pose(start, prims), goal):
             out.append(prims)
             if len(out) >= _CC_KEEP:
