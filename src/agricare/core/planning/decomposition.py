@@ -67,32 +67,55 @@ def line_offsets(ymin: float, ymax: float, width_m: float) -> np.ndarray:
 def angle_scores(inner, width_m: float, angles_rad: np.ndarray, turn_cost_m: float):
     """Fast per-angle estimate: (number of swath segments, total swath length m, overlap area m^2).
 
-    Lines are intersected with the polygon edges analytically (no shapely), so hundreds of angles cost
-    a few milliseconds.
+    Lines are intersected with the polygon edges analytically (no shapely), all angles of a chunk at once
+    (arrays angles x lines x edges), so hundreds of angles cost a few milliseconds.
+
+    Returns
+    -------
+    ndarray, shape (len(angles_rad), 3)
     """
     rings = _rings(inner)
     a = np.concatenate([r[:-1] for r in rings])
     b = np.concatenate([r[1:] for r in rings])
     area = inner.area
-    out = np.zeros((len(angles_rad), 3))
-    for k, th in enumerate(angles_rad):
-        c, s = math.cos(th), math.sin(th)
-        ay = -s * a[:, 0] + c * a[:, 1]
+    angles = np.atleast_1d(np.asarray(angles_rad, dtype=float))
+    out = np.zeros((len(angles), 3))
+    n_edges = len(a)
+    m = n_edges - n_edges % 2
+    # chunk the angles so one chunk's (angles, lines, edges) arrays stay around a million entries
+    diag = float(np.hypot(*(a.max(axis=0) - a.min(axis=0)))) if n_edges else 0.0
+    max_lines = diag / width_m + 2
+    chunk = max(1, int(1e6 // max(1.0, max_lines * n_edges)))
+    for k0 in range(0, len(angles), chunk):
+        th = angles[k0:k0 + chunk, None]
+        c, s = np.cos(th), np.sin(th)
+        ay = -s * a[:, 0] + c * a[:, 1]                       # (K, E)
         by = -s * b[:, 0] + c * b[:, 1]
         ax = c * a[:, 0] + s * a[:, 1]
         bx = c * b[:, 0] + s * b[:, 1]
-        ys = line_offsets(min(ay.min(), by.min()), max(ay.max(), by.max()), width_m)
-        y = ys[:, None]
-        lo, hi = np.minimum(ay, by), np.maximum(ay, by)
-        hit = (y >= lo) & (y < hi)
+        ymin = np.minimum(ay.min(axis=1), by.min(axis=1))
+        ymax = np.maximum(ay.max(axis=1), by.max(axis=1))
+        n = np.maximum(1, np.ceil((ymax - ymin) / width_m - 1e-9).astype(int))
+        j = np.arange(int(n.max()))
+        # same lines as line_offsets: strips from the lowest point, the last pulled back to the top
+        ys = ymin[:, None] + 0.5 * width_m + width_m * j[None, :]
+        last = n - 1
+        rows = np.arange(len(n))
+        ys[rows, last] = np.where(n == 1, 0.5 * (ymin + ymax), ymax - 0.5 * width_m)
+        valid = j[None, :] < n[:, None]
+        y = ys[:, :, None]
+        lo = np.minimum(ay, by)[:, None, :]
+        hi = np.maximum(ay, by)[:, None, :]
+        hit = (y >= lo) & (y < hi) & valid[:, :, None]
         with np.errstate(divide="ignore", invalid="ignore"):
-            xs = np.where(hit, ax + (y - ay) * (bx - ax) / (by - ay), np.nan)
-        xs = np.sort(xs, axis=1)                   # NaN last; crossings per line are even
-        cnt = np.sum(hit, axis=1)
-        n_seg = int(np.sum(cnt // 2))
-        m = xs.shape[1] - xs.shape[1] % 2
-        total = float(np.nansum(xs[:, 1:m:2] - xs[:, 0:m:2]))
-        out[k] = (n_seg, total, max(0.0, total * width_m - area))
+            xs = np.where(hit, ax[:, None, :] + (y - ay[:, None, :]) * (bx - ax)[:, None, :] / (by - ay)[:, None, :],
+                          np.nan)
+        xs = np.sort(xs, axis=2)                   # NaN last; crossings per line are even
+        n_seg = np.sum(np.sum(hit, axis=2) // 2, axis=1)
+        total = np.nansum(xs[:, :, 1:m:2] - xs[:, :, 0:m:2], axis=(1, 2))
+        out[k0:k0 + chunk, 0] = n_seg
+        out[k0:k0 + chunk, 1] = total
+        out[k0:k0 + chunk, 2] = np.maximum(0.0, total * width_m - area)
     return out
 
 
