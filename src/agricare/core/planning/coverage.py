@@ -450,44 +450,52 @@ def coverage_metrics(inner, swaths, width_m: float) -> tuple[float, float]:
     return float(min(cov, 1.0)), float(max(over, 0.0))
 
 
-def _choose_route(cell_idx, swaths, cost: np.ndarray, p: CoverageParams, extra_seeds=()):
-    """Route over the swaths for ``p.route`` with the connection costs ``cost``."""
+def _choose_route(cell_idx, swaths, cost: np.ndarray, p: CoverageParams, extra_seeds=(), search: bool = True):
+    """Route over the swaths for ``p.route`` with the connection costs ``cost``.
+
+    ``search=False`` skips the time-limited OR-Tools search of the optimal route (descents only).
+    """
     if p.route != "optimal":
         return pattern_route(cell_idx, p.route, swaths, cost)
     k0 = max(2, math.ceil(2 * p.turn_radius_m / p.width_m))
     pats = ("boustrophedon", "snake", "spiral", f"skip{k0}", f"skip{k0 + 1}", f"skip{k0 + 2}")
-    seeds = [pattern_route(cell_idx, r, swaths, cost) for r in pats] + list(extra_seeds)
-    return optimal_route(cost, seeds, p.optimizer_time_limit_s)
+    seeds = list(extra_seeds) + [pattern_route(cell_idx, r, swaths, cost) for r in pats]
+    return optimal_route(cost, seeds, p.optimizer_time_limit_s if search else 0.0)
 
 
-def _refine_route(route, cell_idx, swaths, cost: np.ndarray, p: CoverageParams, cache: TurnCache,
-                  max_rounds: int = 3, tol_m: float = 0.05):
-    """Replace the estimated costs of the route's connections by exact turn lengths (lazy evaluation).
+def _connect_route(route, cell_idx, swaths, cost: np.ndarray, p: CoverageParams, region: _Region,
+                   cache: TurnCache, max_rounds: int = 4, tol_m: float = 0.05):
+    """Drive the route's connections and re-plan the route where they cost more than estimated (lazy).
 
-    The turns of the chosen route are solved exactly (through ``cache``, so repeated geometries are solved
-    once) and written into ``cost`` (in place, never lowered: a penalised entry stays penalised). When a
-    connection turned out longer than estimated by more than ``tol_m`` the route is chosen again with the
-    corrected costs and the previous route as a seed, at most ``max_rounds`` times.
+    Each connection of the route is built by :func:`connect` (the requested turn type solved exactly, or
+    the fallback that stays in the field) and its driven length written into ``cost`` (in place, never
+    lowered). When one turned out longer than its estimate by more than ``tol_m`` (an estimated curvature-
+    continuous turn, a turn that would have left the field) the route is chosen again with the corrected
+    costs, the previous route as a seed, at most ``max_rounds`` times.
+
+    Returns
+    -------
+    (route, connections) where ``connections[(a, b)] = (PathSamples or None, fallback_used)`` for the
+    oriented-swath arcs a -> b of the route (and of earlier candidates).
     """
     entry, exit_ = end_poses(swaths)
-    checked = set()
-    for _ in range(max_rounds):
+    conns: dict = {}
+    for rnd in range(max_rounds + 1):
         worse = False
         nodes = [2 * i + int(r) for i, r in route]
         for a, b in zip(nodes[:-1], nodes[1:]):
-            if (a, b) in checked:
+            if (a, b) in conns:
                 continue
-            checked.add((a, b))
-            exact = cache.length(exit_[a], entry[b], p.turn_type)
-            if not math.isfinite(exact):
-                exact = 3.0 * cost[a, b]
-            if exact > cost[a, b] + tol_m:
+            c, fb = connect(exit_[a], entry[b], p, region, cache)
+            conns[(a, b)] = (c, fb)
+            driven = c.length_m if c is not None else 1e7
+            if driven > cost[a, b] + tol_m:
                 worse = True
-            cost[a, b] = max(cost[a, b], exact)
-        if not worse:
+            cost[a, b] = max(cost[a, b], driven)
+        if not worse or rnd == max_rounds:
             break
-        route = _choose_route(cell_idx, swaths, cost, p, extra_seeds=[route])
-    return route
+        route = _choose_route(cell_idx, swaths, cost, p, extra_seeds=[route], search=False)
+    return route, conns
 
 
 def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | None = None) -> CoveragePlan:
@@ -538,8 +546,7 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     cost = _cost_matrix(swaths, p, region)
     cache = TurnCache(p)
     route = _choose_route(cell_idx, swaths, cost, p)
-    if p.turn_type == "dubins_cc":
-        route = _refine_route(route, cell_idx, swaths, cost, p, cache)
+    route, conns = _connect_route(route, cell_idx, swaths, cost, p, region, cache)
     ordered = []
     for i, rev in route:
         s = swaths[i]
@@ -548,12 +555,10 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     b = _Builder(p.sample_step_m)
     warnings = []
     n_fb = 0
+    nodes = [2 * i + int(r) for i, r in route]
     for k, s in enumerate(ordered):
         if k > 0:
-            prev = ordered[k - 1]
-            yaw0 = math.atan2(prev.p1[1] - prev.p0[1], prev.p1[0] - prev.p0[0])
-            yaw1 = math.atan2(s.p1[1] - s.p0[1], s.p0[0] * 0 + s.p1[0] - s.p0[0])
-            c, fb = connect(np.array([*prev.p1, yaw0]), np.array([*s.p0, yaw1]), p, region, cache)
+            c, fb = conns[(nodes[k - 1], nodes[k])]
             if c is None:
                 raise PlanningError(f"no drivable connection inside the field between swaths {k - 1} and {k}; "
                                     "widen the headland or reduce the turning radius")
@@ -585,7 +590,7 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                     # enter the ring a little ahead so the connection has room to turn
                     ahead = min(len(cand.yaw) - 1, int(3 * p.turn_radius_m / p.sample_step_m))
                     target = np.array([*cand.xy[ahead], cand.yaw[ahead]])
-                    c, fb = connect(pose, target, p, region)
+                    c, fb = connect(pose, target, p, region, cache)
                     if c is not None:
                         rolled = np.concatenate([loop[ahead:-1], loop[:ahead + 1]]) if cand is fwd else None
                         if rolled is None:

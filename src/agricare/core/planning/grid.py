@@ -501,14 +501,7 @@ def _mod2pi(a):
     return a % TWO_PI
 
 
-def dubins_path(start, goal, radius_m: float):
-    """Shortest Dubins path (forward only) between two poses.
-
-    Returns
-    -------
-    (word, lengths_m, total_m) or None
-        ``word`` like ``"LSR"``, segment lengths in metres.
-    """
+def _dubins_candidates(start, goal, radius_m):
     x0, y0, t0 = (float(v) for v in start)
     x1, y1, t1 = (float(v) for v in goal)
     dx, dy = x1 - x0, y1 - y0
@@ -517,7 +510,6 @@ def dubins_path(start, goal, radius_m: float):
     a, b = _mod2pi(t0 - th), _mod2pi(t1 - th)
     sa, sb, ca, cb = math.sin(a), math.sin(b), math.cos(a), math.cos(b)
     cab = math.cos(a - b)
-    best = None
     cands = []
     p2 = 2 + d * d - 2 * cab + 2 * d * (sa - sb)
     if p2 >= 0:
@@ -547,6 +539,26 @@ def dubins_path(start, goal, radius_m: float):
         p = _mod2pi(TWO_PI - math.acos(tmp))
         t = _mod2pi(-a + math.atan2(-ca + cb, d + sa - sb) + p / 2.0)
         cands.append(("LRL", t, p, _mod2pi(b - a - t + p)))
+    return cands
+
+
+def dubins_length(start, goal, radius_m: float) -> float:
+    """Length (m) of the shortest Dubins path ignoring obstacles (a Hybrid-A* heuristic)."""
+    cands = _dubins_candidates(start, goal, radius_m)
+    return min(c[1] + c[2] + c[3] for c in cands) * radius_m if cands else math.inf
+
+
+def dubins_path(start, goal, radius_m: float):
+    """Shortest Dubins path (forward only) between two poses.
+
+    Returns
+    -------
+    (word, lengths_m, total_m) or None
+        ``word`` like ``"LSR"``, segment lengths in metres.
+    """
+    x1, y1, t1 = (float(v) for v in goal)
+    best = None
+    cands = _dubins_candidates(start, goal, radius_m)
     for word, t, p, q in sorted(cands, key=lambda c: c[1] + c[2] + c[3]):
         lengths = (t * radius_m, p * radius_m, q * radius_m)
         end = sample_dubins(start, word, lengths, radius_m, max(lengths) + 1.0)[-1]
@@ -669,6 +681,7 @@ class HybridAStarParams:
     step_m: float = 0.0               # 0: 1.5 * xy_resolution_m
     heuristic_weight: float = 1.5     # > 1 trades optimality for speed
     heuristic_cell_m: float = 1.0
+    use_dubins_heuristic: bool = True  # max(obstacle-aware distance, Dubins length without obstacles)
     steer_samples: int = 5             # odd: -k_max .. +k_max
     allow_reverse: bool = False
     reverse_penalty: float = 2.0
@@ -742,6 +755,12 @@ def hybrid_astar(costmap: Costmap, start, goal, footprint: Footprint,
             return h_w * max(eu, hv - 1.5 * h_cell) if math.isfinite(hv) else math.inf
         return math.inf
 
+    def heuristic_pose(p):
+        h = heuristic(p[0], p[1])
+        if math.isfinite(h) and hp.use_dubins_heuristic:
+            h = max(h, h_w * dubins_length(p, goal, R) * (0.5 if hp.allow_reverse else 1.0))
+        return h
+
     if not math.isfinite(heuristic(start[0], start[1])):
         raise PlanningError("Hybrid-A*: goal unreachable from start (no corridor wide enough)")
     yaw_res = TWO_PI / hp.yaw_bins
@@ -799,7 +818,7 @@ def hybrid_astar(costmap: Costmap, start, goal, footprint: Footprint,
             if g >= best_g.get(kk, math.inf):
                 continue
             best_g[kk] = g
-            h = heuristic(end[0], end[1])
+            h = heuristic_pose(end)
             if not math.isfinite(h):
                 continue
             nodes_pose.append(end)

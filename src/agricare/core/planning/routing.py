@@ -2,8 +2,9 @@
 
 A route is a list of ``(swath_index, reversed)``. The optimised route solves the generalised asymmetric
 travelling-salesman problem "visit every swath once in one of its two directions" with the cost of the
-connection (turn) from the end of one swath to the start of the next, using OR-Tools routing (guided local
-search, time-limited) seeded with the best pattern route; the pattern routes are kept if they are better.
+connection (turn) from the end of one swath to the start of the next: a deterministic best-improvement
+descent (:func:`improve_route`: run reversal with direction flips, or-opt) from the cheapest pattern routes,
+then OR-Tools routing (guided local search, time-limited, :func:`search_time_s`) from the best of them.
 """
 
 from __future__ import annotations
@@ -97,8 +98,95 @@ def pattern_route(cells: list[list[int]], route: str, swaths: list[Swath], cost:
     return out
 
 
-def optimal_route(cost: np.ndarray, seeds: list, time_limit_s: float = 0.2):
-    """Best route found by OR-Tools routing (guided local search) from the seed routes.
+#: search seconds per squared node count (after the descents, guided local search on the oriented-swath graph
+#: rarely improves after ``1e-5 * n^2`` s; twice that leaves a margin)
+SEARCH_S_PER_NODE2 = 2e-5
+
+
+def search_time_s(n_nodes: int, time_limit_s: float, min_s: float = 0.01) -> float:
+    """Search time given to the route optimiser: ``min(time_limit_s, max(min_s, 2e-5 n^2))`` seconds.
+
+    Small problems converge long before a fixed limit (a 14-swath field within ~20 ms), so they do not wait
+    for it; large ones keep the full ``time_limit_s``.
+    """
+    return float(min(time_limit_s, max(min_s, SEARCH_S_PER_NODE2 * n_nodes * n_nodes)))
+
+
+def improve_route(cost: np.ndarray, route, max_seg: int = 3, max_moves: int = 100000):
+    """Best-improvement local search on a route until no move shortens it (deterministic).
+
+    Moves, all evaluated at once with numpy each step: reverse a run of swaths (each swath then driven the
+    other way: a 2-opt move with direction flips), and move a run of 1..``max_seg`` swaths elsewhere, as is
+    or reversed (or-opt). The route is an open path (free start and end).
+
+    Parameters
+    ----------
+    cost : ndarray (2n, 2n)
+        Connection cost (m) from the exit of oriented swath a (``2i`` forward, ``2i+1`` reversed) to the
+        entry of oriented swath b.
+    route : list of (swath_index, reversed)
+    max_seg : int
+        Longest run moved by or-opt.
+    max_moves : int
+        Safety bound on applied moves.
+
+    Returns
+    -------
+    list of (swath_index, reversed), never costlier than ``route``.
+    """
+    n2 = cost.shape[0]
+    cm = np.zeros((n2 + 2, n2 + 2))
+    cm[:n2, :n2] = np.minimum(cost, 1e9)
+    depot = n2                                     # zero-cost depot at both ends: flips to n2 + 1, also free
+    s = np.array([depot] + [2 * i + int(r) for i, r in route] + [depot])
+    n = len(s) - 2
+    for _ in range(max_moves):
+        fs = s ^ 1
+        fwd = cm[s[:-1], s[1:]]                    # arc t: s[t] -> s[t+1]
+        rev = cm[fs[1:], fs[:-1]]                  # the same arc driven backwards over flipped swaths
+        F = np.concatenate([[0.0], np.cumsum(fwd)])
+        G = np.concatenate([[0.0], np.cumsum(rev)])
+        best_d, best_mv = -1e-7, None
+        # reverse s[i..j] with flips
+        ii, jj = np.meshgrid(np.arange(1, n + 1), np.arange(1, n + 1), indexing="ij")
+        d = (cm[s[ii - 1], fs[jj]] + cm[fs[ii], s[jj + 1]] - fwd[ii - 1] - fwd[jj] + (G[jj] - G[ii])
+             - (F[jj] - F[ii]))
+        d = np.where(jj >= ii, d, np.inf)
+        k = np.unravel_index(int(np.argmin(d)), d.shape)
+        if d[k] < best_d:
+            best_d, best_mv = d[k], ("rev", int(ii[k]), int(jj[k]), 0)
+        # move s[i..j] (L swaths) into the gap after position g, as is or reversed
+        for seg in range(1, min(max_seg, n - 1) + 1):
+            i = np.arange(1, n - seg + 2)[:, None]
+            j = i + seg - 1
+            g = np.arange(0, n + 1)[None, :]
+            ok = (g < i - 1) | (g > j)
+            base = cm[s[i - 1], s[j + 1]] - fwd[i - 1] - fwd[j] - fwd[g]
+            for tag, ins in (("mov", cm[s[g], s[i]] + cm[s[j], s[g + 1]]),
+                             ("movr", cm[s[g], fs[j]] + cm[fs[i], s[g + 1]] + (G[j] - G[i]) - (F[j] - F[i]))):
+                d = np.where(ok, base + ins, np.inf)
+                k = np.unravel_index(int(np.argmin(d)), d.shape)
+                if d[k] < best_d:
+                    best_d, best_mv = d[k], (tag, int(i[k[0], 0]), int(j[k[0], 0]), int(g[0, k[1]]))
+        if best_mv is None:
+            break
+        tag, a, b, g = best_mv
+        lst = s.tolist()
+        if tag == "rev":
+            lst[a:b + 1] = [v ^ 1 for v in lst[a:b + 1][::-1]]
+        else:
+            seg_nodes = lst[a:b + 1] if tag == "mov" else [v ^ 1 for v in lst[a:b + 1][::-1]]
+            rest = lst[:a] + lst[b + 1:]
+            pos = g + 1 if g < a else g + 1 - (b - a + 1)
+            lst = rest[:pos] + seg_nodes + rest[pos:]
+        s = np.array(lst)
+    out = [(int(v) // 2, bool(v % 2)) for v in s[1:-1]]
+    return out if route_cost(out, cost) <= route_cost(route, cost) else list(route)
+
+
+def optimal_route(cost: np.ndarray, seeds: list, time_limit_s: float = 0.2, n_descents: int = 3):
+    """Best route found by local search (:func:`improve_route`) from the cheapest seeds, then OR-Tools
+    routing (guided local search) from the best of those.
 
     Parameters
     ----------
@@ -107,14 +195,20 @@ def optimal_route(cost: np.ndarray, seeds: list, time_limit_s: float = 0.2):
     seeds : list of routes
         Initial solutions; the best of these and the OR-Tools result is returned.
     time_limit_s : float
-        Search time limit.
+        Search time limit (upper bound: see :func:`search_time_s`); 0 = descents only, no search.
+    n_descents : int
+        Number of seeds (cheapest first) improved by :func:`improve_route` before the search.
     """
     n2 = cost.shape[0]
     n = n2 // 2
+    # deterministic descent from every seed first (a few ms), then guided local search from the best
+    seeds = sorted(seeds, key=lambda r: route_cost(r, cost))
+    if n > 1:
+        seeds = [improve_route(cost, r) for r in seeds[:n_descents]] + seeds[n_descents:]
     best = min(seeds, key=lambda r: route_cost(r, cost)) if seeds else None
     if n <= 1:
         return best or [(0, False)]
-    if pywrapcp is None:                                          # pragma: no cover
+    if pywrapcp is None or time_limit_s <= 0:
         return best
     scale = 100.0
     big = int(min(np.max(cost) * scale * 4 + 1e6, 2 ** 40))
@@ -129,7 +223,7 @@ def optimal_route(cost: np.ndarray, seeds: list, time_limit_s: float = 0.2):
     p = pywrapcp.DefaultRoutingSearchParameters()
     p.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
     p.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    p.time_limit.FromMilliseconds(max(10, int(time_limit_s * 1000)))
+    p.time_limit.FromMilliseconds(max(10, int(search_time_s(n2, time_limit_s) * 1000)))
     sol = None
     if best is not None:
         init = rm.ReadAssignmentFromRoutes([[2 * i + int(r) + 1 for i, r in best]], True)

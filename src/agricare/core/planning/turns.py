@@ -89,6 +89,27 @@ def _advance(pose, length, k0, k1, n_sub=24):
             th + k0 * length + 0.5 * a * length * length)
 
 
+def _clothoid_points(pose, length, k0, k1, n, sub=16):
+    """Poses at ``length * (1..n) / n`` along a clothoid from ``pose`` (vectorised, O(h^4) accurate).
+
+    Cumulative trapezoid rule over ``sub`` steps per sample with the Euler-Maclaurin end correction.
+    """
+    m = n * sub
+    u = np.linspace(0.0, length, m + 1)
+    a = (k1 - k0) / length
+    ang = pose[2] + k0 * u + 0.5 * a * u * u
+    dang = k0 + a * u
+    c, s = np.cos(ang), np.sin(ang)
+    h = length / m
+    x = np.concatenate([[0.0], np.cumsum(0.5 * h * (c[1:] + c[:-1]))])
+    y = np.concatenate([[0.0], np.cumsum(0.5 * h * (s[1:] + s[:-1]))])
+    # trapezoid correction -h^2/12 (f'(u) - f'(0)), f' = -sin(ang) ang' resp. cos(ang) ang'
+    x -= h * h / 12.0 * (-s * dang + math.sin(pose[2]) * k0)
+    y -= h * h / 12.0 * (c * dang - math.cos(pose[2]) * k0)
+    idx = np.arange(1, n + 1) * sub
+    return pose[0] + x[idx], pose[1] + y[idx], ang[idx]
+
+
 def end_pose(start, prims) -> np.ndarray:
     """Pose reached from ``start`` after the primitives."""
     pose = (float(start[0]), float(start[1]), float(start[2]))
@@ -123,8 +144,7 @@ def sample_primitives(start, prims, step_m: float = 0.25) -> PathSamples:
                 py = pose[1] - (np.cos(th) - math.cos(pose[2])) / k0
             kk = np.full(n, k0)
         else:
-            pts = [_advance(pose, si, k0, k0 + (k1 - k0) * (si / length), n_sub=8) for si in sv]
-            px, py, th = (np.array(v) for v in zip(*pts))
+            px, py, th = _clothoid_points(pose, length, k0, k1, n)
             kk = k0 + (k1 - k0) * np.arange(1, n + 1) / n
         xs.append(px)
         ys.append(py)
