@@ -1,0 +1,204 @@
+"""scouting_mission_node: the row robot's scouting job: follow N rows by camera, save the growth map, record.
+
+The driving is done by ``row_follower_node`` (enter row -> follow by camera -> end of row -> U-turn -> next
+row; give it ``max_rows`` = ``rows`` so it stops after the last row) fed by ``crop_row_node``; the map by
+``growth_map_node``. This node watches them (:class:`agricare.core.missions.scouting.ScoutingMission`):
+
+Subscribes ``row_follower/state`` (std_msgs/String, latched) and ``odom_topic`` (nav_msgs/Odometry, sensor
+QoS; the map-frame ``ground_truth/odom`` in simulation, ``odometry/filtered`` on the robot).
+Calls ``perception/save_growth_map`` (agricare_interfaces/SaveMap, or std_srvs/Trigger when the interface
+package is missing) with ``<output_dir>/growth_map`` once the rows are done, reads the saved CSV and writes
+the record (GeoJSON, CSV, PNG, JSON: plant-gap and low-cover cells along the scouted track) into
+``output_dir``. Publishes ``mission/status`` (agricare_interfaces/MissionStatus, reliable) every
+``status_period_s`` and on every change: ``state`` running/done/failed, ``progress`` = rows done / rows,
+``detail`` JSON (rows_done, plant_gaps, low_cover_cells, cell lists, files, reason); and ``/diagnostics``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+
+from agricare_interfaces.msg import MissionStatus
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from agricare.core.missions.scouting import (
+    DONE,
+    FAILED,
+    SAVING,
+    ScoutingMission,
+    ScoutingParams,
+    read_growth_csv,
+    write_record,
+)
+from agricare.ros.convert import pose_to_xyyaw, to_stamp
+from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.node_main import run_node
+from agricare.ros.params import load_params
+from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+
+try:
+    from agricare_interfaces.srv import SaveMap
+except ImportError:  # pragma: no cover - depends on the build
+    SaveMap = None
+from std_srvs.srv import Trigger
+
+_MISSION_FIELDS = tuple(f.name for f in dataclasses.fields(ScoutingParams))
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoutingMissionNodeParams:
+    """scouting_mission_node parameters (mission fields as :class:`ScoutingParams`)."""
+
+    robot_name: str = "row_robot"
+    rows: int = 4
+    min_row_length_m: float = 5.0
+    max_duration_s: float = 900.0
+    stop_timeout_s: float = 10.0
+    save_timeout_s: float = 10.0
+    record_margin_m: float = 1.0
+    odom_topic: str = "odometry/filtered"
+    output_dir: str = "out/records"
+    status_period_s: float = 1.0
+
+    def __post_init__(self):
+        if not self.robot_name:
+            raise ValueError("robot_name must not be empty")
+        if not self.odom_topic:
+            raise ValueError("odom_topic must not be empty")
+        if not self.output_dir:
+            raise ValueError("output_dir must not be empty")
+        if not (math.isfinite(self.status_period_s) and self.status_period_s > 0):
+            raise ValueError(f"status_period_s must be > 0, got {self.status_period_s}")
+        self.mission_params()
+
+    def mission_params(self) -> ScoutingParams:
+        return ScoutingParams(**{k: getattr(self, k) for k in _MISSION_FIELDS})
+
+
+class ScoutingMissionNode(Node):
+    """Scouting mission node (see module docstring)."""
+
+    def __init__(self, **kwargs):
+        super().__init__("scouting_mission_node", **kwargs)
+        self.p = load_params(self, ScoutingMissionNodeParams)
+        self.mission = ScoutingMission(self.p.mission_params())
+        self.diag = Diagnostics(self, "scouting_mission")
+        self.record_files: list[str] = []
+        self._sent = None
+        self._future = None
+        self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
+        self.create_subscription(String, "row_follower/state", self._on_state, LATCHED_QOS)
+        self.create_subscription(Odometry, self.p.odom_topic, self._on_odom, SENSOR_QOS)
+        self._save_type = SaveMap if SaveMap is not None else Trigger
+        self._save_client = self.create_client(self._save_type, "perception/save_growth_map")
+        self._timer = self.create_timer(min(self.p.status_period_s, 0.25), self._on_timer)
+        self._next_status = 0.0
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_state(self, msg: String) -> None:
+        self.mission.on_follower_state(self._now_s(), msg.data)
+        self._publish_status(force=True)
+
+    def _on_odom(self, msg: Odometry) -> None:
+        self.mission.on_pose(self._now_s(), pose_to_xyyaw(msg.pose.pose)[:2])
+
+    # ------------------------------------------------------------------ save
+    def _request_save(self) -> None:
+        req = self._save_type.Request()
+        if SaveMap is not None:
+            req.directory = str(pathlib.Path(self.p.output_dir) / "growth_map")
+        if not self._save_client.service_is_ready():
+            self.get_logger().warning("perception/save_growth_map not available yet; retrying")
+            self._future = None
+            return
+        self._future = self._save_client.call_async(req)
+
+    def _check_save(self) -> None:
+        if self.mission.state != SAVING:
+            return
+        if self._future is None:
+            self._request_save()
+            return
+        if not self._future.done():
+            return
+        fut, self._future = self._future, None
+        try:
+            resp = fut.result()
+        except Exception as exc:  # a failed call: the mission records it and fails
+            self.mission.on_saved(self._now_s(), False, f"service call failed: {exc}", [])
+            return
+        files = list(getattr(resp, "files", []) or [])
+        if not files and resp.success and ": " in resp.message:  # Trigger fallback lists the paths in message
+            files = [f.strip() for f in resp.message.split(": ", 1)[1].split(",") if f.strip()]
+        cells = []
+        for f in files:
+            if f.endswith(".csv"):
+                try:
+                    cells = read_growth_csv(f)
+                except OSError as exc:
+                    self.get_logger().warning(f"cannot read {f}: {exc}")
+        self.mission.on_saved(self._now_s(), bool(resp.success), resp.message, files, cells)
+        self._write_record()
+
+    def _write_record(self) -> None:
+        summary = {"robot": self.p.robot_name, "mission": "scouting", "state": self.mission.state,
+                   **self.mission.detail()}
+        try:
+            self.record_files = write_record(self.p.output_dir, self.mission.track, self.mission.cells, summary,
+                                             robot=self.p.robot_name)
+        except OSError as exc:
+            self.get_logger().error(f"record not written: {exc}")
+            self.record_files = []
+
+    # ------------------------------------------------------------------ loop
+    def _on_timer(self) -> None:
+        now = self._now_s()
+        was_running = self.mission.state
+        if self.mission.update(now) == "save":
+            self.get_logger().info(f"scouting: {self.mission.rows_done} rows, saving the growth map")
+            self._request_save()
+        self._check_save()
+        if self.mission.finished and was_running == SAVING and not self.record_files:
+            self._write_record()  # save timed out: still leave a record
+        self._publish_status(force=self.mission.state != was_running)
+
+    def _publish_status(self, force: bool = False) -> None:
+        now = self._now_s()
+        m = self.mission
+        key = (m.state, m.rows_done, m.follower_state)
+        if not force and key == self._sent and now < self._next_status:
+            return
+        self._sent = key
+        self._next_status = now + self.p.status_period_s
+        detail = m.detail()
+        if self.record_files:
+            detail["record_files"] = self.record_files
+        msg = MissionStatus()
+        msg.header.stamp = to_stamp(max(now, 0.0))
+        msg.header.frame_id = "map"
+        msg.robot = self.p.robot_name
+        msg.mission = "scouting"
+        msg.state = m.state if m.state in (DONE, FAILED) else "running"
+        msg.progress = float(m.progress())
+        msg.detail = json.dumps(detail)
+        self._status_pub.publish(msg)
+        values = dict(state=m.state, rows_done=m.rows_done, follower=m.follower_state)
+        if m.state == FAILED:
+            self.diag.error(m.reason, **values)
+        else:
+            self.diag.ok(m.reason or m.state, **values)
+
+
+def main(args=None):
+    return run_node(ScoutingMissionNode, args)
+
+
+if __name__ == "__main__":
+    main()
