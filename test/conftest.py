@@ -11,6 +11,10 @@ import pathlib
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# In-process ROS tests: no DDS discovery outside this process, so parallel test runs on one machine (and the
+# demo) never see each other's /clock or topics. A test that needs another process sets its own range.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = os.environ.get("AGRICARE_TEST_DISCOVERY_RANGE", "OFF")
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "data").resolve()
 
 
@@ -30,7 +34,6 @@ def shared_data() -> pathlib.Path:
 def rclpy_context():
     """An initialised rclpy context, isolated to this host, shut down after the test."""
     rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     ctx = rclpy.context.Context()
     rclpy.init(context=ctx, domain_id=int(os.environ.get("AGRICARE_TEST_DOMAIN_ID", "77")))
     try:

@@ -112,7 +112,11 @@ class EmbeddedRunner:
         self._row_metrics: dict[str, dict] = {}
 
     # ------------------------------------------------------------------ build
-    def build(self):
+    def build(self, isolate: bool = True):
+        """Create every node. ``isolate``: this process's graph is invisible to other processes on the machine
+        (no DDS discovery outside the process), so parallel runs and tests never share /clock."""
+        if isolate:
+            os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "OFF"
         kwargs = {"domain_id": self.domain_id} if self.domain_id is not None else {}
         rclpy.init(context=self.context, **kwargs)
         if os.environ.get("AGRICARE_EXECUTOR", "single") == "events":
@@ -383,12 +387,46 @@ class EmbeddedRunner:
         return RunResult(t, wall, reason, self.mission_status, violations, summary_path, code)
 
     def _save_world_artifacts(self):
-        fn = getattr(self.sim.world, "save_artifacts", None)
-        if callable(fn):
-            try:
-                fn(self.out_dir)
-            except Exception as exc:
-                print(f"warning: could not save world artifacts: {exc}", file=sys.stderr)
+        """Coverage maps (ground truth) of every robot with an implement: PNG + the raw pass counts (.npy)."""
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+            import numpy as np
+            from matplotlib.colors import ListedColormap
+
+            for name, cov in (getattr(self.sim.world, "coverage", None) or {}).items():
+                if cov is None:
+                    continue
+                np.save(self.out_dir / f"coverage_{name}.npy", cov.count)
+                counts = np.minimum(cov.count.astype(float), 3.0)
+                counts[~cov.field_mask] = np.nan
+                fig, ax = plt.subplots(figsize=(8, 6))
+                extent = (cov.origin[0], cov.origin[0] + cov.width * cov.cell_m,
+                          cov.origin[1], cov.origin[1] + cov.height * cov.cell_m)
+                cmap = ListedColormap(["#d62728", "#2ca02c", "#ff7f0e", "#9467bd"])
+                im = ax.imshow(counts, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=3.5,
+                               interpolation="nearest")
+                ring = np.vstack([cov.polygon, cov.polygon[:1]])
+                ax.plot(ring[:, 0], ring[:, 1], "k-", lw=1)
+                inner = self._inner_field(name)
+                if inner is not None and not inner.is_empty and inner.geom_type == "Polygon":
+                    xi, yi = inner.exterior.xy
+                    ax.plot(xi, yi, "k--", lw=0.8, label="inner field (headland boundary)")
+                    ax.legend(fontsize=7, loc="upper right")
+                cbar = fig.colorbar(im, ax=ax, ticks=[0, 1, 2, 3])
+                cbar.ax.set_yticklabels(["missed", "once", "twice", "3+"])
+                c, d = cov.ratios()
+                ax.set_title(f"{name}: ground-truth coverage {100 * c:.1f}% of the field, double {100 * d:.1f}%")
+                ax.set_aspect("equal")
+                ax.set_xlabel("x east [m]")
+                ax.set_ylabel("y north [m]")
+                fig.tight_layout()
+                fig.savefig(self.out_dir / f"coverage_{name}.png", dpi=110)
+                plt.close(fig)
+        except Exception as exc:  # a plot must never lose the run's summary
+            print(f"warning: could not save coverage maps: {exc}", file=sys.stderr)
 
     def shutdown(self):
         for node in list(self.nodes.values()):
@@ -465,7 +503,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
         saved = graph.nodes
         graph.nodes = []  # this process runs only the simulator and the monitor
         try:
-            runner.build()
+            runner.build(isolate=False)
             wall0 = time.monotonic()
             step = graph.run.step_dt_s
             reason = "max_sim_s"
