@@ -23,7 +23,7 @@ from agricare.core.planning import turns as T
 from agricare.core.planning.decomposition import (OBJECTIVES, Swath, boustrophedon_cells, choose_angle,
                                                   generate_swaths)
 from agricare.core.planning.headland import headland_offsets, headland_rings, inner_field, polygons_of
-from agricare.core.planning.routing import ROUTES, end_poses, optimal_route, pattern_route
+from agricare.core.planning.routing import ROUTES, end_poses, improve_route, optimal_route, pattern_route
 
 TURN_TYPES = ("dubins", "dubins_cc", "reeds_shepp")
 KIND_SWATH, KIND_TURN, KIND_HEADLAND, KIND_TRANSIT = 0, 1, 2, 3
@@ -450,17 +450,14 @@ def coverage_metrics(inner, swaths, width_m: float) -> tuple[float, float]:
     return float(min(cov, 1.0)), float(max(over, 0.0))
 
 
-def _choose_route(cell_idx, swaths, cost: np.ndarray, p: CoverageParams, extra_seeds=(), search: bool = True):
-    """Route over the swaths for ``p.route`` with the connection costs ``cost``.
-
-    ``search=False`` skips the time-limited OR-Tools search of the optimal route (descents only).
-    """
+def _choose_route(cell_idx, swaths, cost: np.ndarray, p: CoverageParams):
+    """Route over the swaths for ``p.route`` with the connection costs ``cost``."""
     if p.route != "optimal":
         return pattern_route(cell_idx, p.route, swaths, cost)
     k0 = max(2, math.ceil(2 * p.turn_radius_m / p.width_m))
     pats = ("boustrophedon", "snake", "spiral", f"skip{k0}", f"skip{k0 + 1}", f"skip{k0 + 2}")
-    seeds = list(extra_seeds) + [pattern_route(cell_idx, r, swaths, cost) for r in pats]
-    return optimal_route(cost, seeds, p.optimizer_time_limit_s if search else 0.0)
+    seeds = [pattern_route(cell_idx, r, swaths, cost) for r in pats]
+    return optimal_route(cost, seeds, p.optimizer_time_limit_s)
 
 
 def _connect_route(route, cell_idx, swaths, cost: np.ndarray, p: CoverageParams, region: _Region,
@@ -471,7 +468,8 @@ def _connect_route(route, cell_idx, swaths, cost: np.ndarray, p: CoverageParams,
     the fallback that stays in the field) and its driven length written into ``cost`` (in place, never
     lowered). When one turned out longer than its estimate by more than ``tol_m`` (an estimated curvature-
     continuous turn, a turn that would have left the field) the route is chosen again with the corrected
-    costs, the previous route as a seed, at most ``max_rounds`` times.
+    costs (the optimal route by a descent from the previous one, :func:`improve_route`), at most
+    ``max_rounds`` times.
 
     Returns
     -------
@@ -494,7 +492,10 @@ def _connect_route(route, cell_idx, swaths, cost: np.ndarray, p: CoverageParams,
             cost[a, b] = max(cost[a, b], driven)
         if not worse or rnd == max_rounds:
             break
-        route = _choose_route(cell_idx, swaths, cost, p, extra_seeds=[route], search=False)
+        if p.route == "optimal":
+            route = improve_route(cost, route)
+        else:
+            route = pattern_route(cell_idx, p.route, swaths, cost)
     return route, conns
 
 

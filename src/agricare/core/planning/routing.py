@@ -184,7 +184,7 @@ def improve_route(cost: np.ndarray, route, max_seg: int = 3, max_moves: int = 10
     return out if route_cost(out, cost) <= route_cost(route, cost) else list(route)
 
 
-def optimal_route(cost: np.ndarray, seeds: list, time_limit_s: float = 0.2, n_descents: int = 3):
+def optimal_route(cost: np.ndarray, seeds: list, time_limit_s: float = 0.2, n_descents: int = 6):
     """Best route found by local search (:func:`improve_route`) from the cheapest seeds, then OR-Tools
     routing (guided local search) from the best of those.
 

@@ -653,10 +653,14 @@ def dubins_cc_candidates(start, goal, radius_m: float, max_curvature_rate_1pm2: 
     sols += _cc_sts_candidates(start, goal, radius_m, max_curvature_rate_1pm2)
     sols.sort(key=primitives_length)
     # check the shortest ones by integration (the cheap closed-form residual can mislead at branch edges)
-    out = []
+    out, seen = [], set()
     for prims in sols:
         if primitives_length(prims) < 1e-9:         # start == goal: a root at zero deflection, not a turn
             continue
+        sig = tuple((round(a, 6), round(b, 9), round(c, 9)) for a, b, c in prims if abs(a) > 1e-9)
+        if sig in seen:                             # the same path found by several side combinations
+            continue
+        seen.add(sig)
         if _close(end_pose(start, prims), goal):
             out.append(prims)
             if len(out) >= _CC_KEEP:
@@ -706,7 +710,8 @@ def dubins_cc_lengths(start, goal, radius_m: float, max_curvature_rate_1pm2: flo
     Returns
     -------
     ndarray, shape (N,)
-        Length estimate in metres (``inf`` where no word exists).
+        Length estimate in metres, never below the Dubins length; ``inf`` where no word exists (goal too
+        close behind the start for both CC circles: :func:`dubins_cc_candidates` finds nothing there either).
     """
     cc = _cc_turns_cached(float(radius_m), float(max_curvature_rate_1pm2))
     s = np.atleast_2d(np.asarray(start, dtype=float))
@@ -747,7 +752,11 @@ def dubins_cc_lengths(start, goal, radius_m: float, max_curvature_rate_1pm2: flo
             ok = anti & (np.abs(lat) >= lat_tab[0]) & (np.abs(lat) <= lat_tab[-1])
             u = np.interp(np.abs(lat), lat_tab, len_tab) + np.abs(lon)
             best = np.where(ok, np.fmin(best, u), best)
-    return best
+        # goal straight ahead
+        ahead = (np.abs(rel_th) < 1e-6) & (np.abs(lat) < 1e-6) & (lon > 1e-9)
+        best = np.where(ahead, np.fmin(best, lon), best)
+    # no path with curvature <= 1/radius is shorter than the Dubins path (tightens small deflections)
+    return np.maximum(best, dubins_lengths(s, g, radius_m))
 
 
 _CC_CACHE: dict = {}
