@@ -116,8 +116,8 @@ def fields(draw):
     return poly
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
-@given(fields(), st.sampled_from(["dubins", "reeds_shepp"]))
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(fields(), st.sampled_from(["dubins", "dubins_cc", "reeds_shepp"]))
 def test_random_fields_properties(field, turn_type):
     plan = plan_coverage(field, CoverageParams(width_m=3, turn_radius_m=4, headland_width_m=9,
                                                turn_type=turn_type, optimizer_time_limit_s=0.03))

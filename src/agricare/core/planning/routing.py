@@ -197,14 +197,17 @@ def optimal_route(cost: np.ndarray, seeds: list, time_limit_s: float = 0.2, n_de
     time_limit_s : float
         Search time limit (upper bound: see :func:`search_time_s`); 0 = descents only, no search.
     n_descents : int
-        Number of seeds (cheapest first) improved by :func:`improve_route` before the search.
+        Number of seeds (cheapest first) improved by :func:`improve_route` before the search, up to 40
+        swaths; scaled down by ``(40 / n)^2`` beyond (at least one).
     """
     n2 = cost.shape[0]
     n = n2 // 2
     # deterministic descent from every seed first (a few ms), then guided local search from the best
     seeds = sorted(seeds, key=lambda r: route_cost(r, cost))
     if n > 1:
-        seeds = [improve_route(cost, r) for r in seeds[:n_descents]] + seeds[n_descents:]
+        # a descent costs ~n^3: all seeds up to 40 swaths, fewer beyond (one from about 100 swaths)
+        k = max(1, min(n_descents, int(n_descents * (40.0 / n) ** 2)))
+        seeds = [improve_route(cost, r) for r in seeds[:k]] + seeds[k:]
     best = min(seeds, key=lambda r: route_cost(r, cost)) if seeds else None
     if n <= 1:
         return best or [(0, False)]
