@@ -18,7 +18,7 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = os.environ.get("AGRICARE_TEST_DISC
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "data").resolve()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def repo_root() -> pathlib.Path:
     return REPO_ROOT
 

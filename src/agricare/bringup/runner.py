@@ -110,6 +110,8 @@ class EmbeddedRunner:
         self._interrupted = False
         self.node_error = None
         self._row_metrics: dict[str, dict] = {}
+        self.step_hook = None   # callable(runner) after every step (tests, tools)
+        self._t_stop = None
 
     # ------------------------------------------------------------------ build
     def build(self, isolate: bool = True):
@@ -229,6 +231,8 @@ class EmbeddedRunner:
                 self.sim.step_once()
                 self.spin_some(spins)
                 self._sample_metrics()
+                if self.step_hook is not None:
+                    self.step_hook(self)
                 if self.recorder is not None and t >= next_discover:
                     self.recorder.discover()
                     next_discover = t + (0.5 if t < 5.0 else 5.0)
@@ -252,6 +256,7 @@ class EmbeddedRunner:
         finally:
             signal.signal(signal.SIGINT, old_handler)
             wall = time.monotonic() - wall0
+            self._t_stop = self.sim_time()
             self._stop()
         return self._finish(reason, wall)
 
@@ -275,10 +280,17 @@ class EmbeddedRunner:
                     hook()
                 except Exception as exc:  # keep shutting down the rest
                     print(f"warning: {node.get_name()}.on_shutdown failed: {exc}", file=sys.stderr)
+        # the graph stops here: only the simulator and the recorder take the last (zero) commands
+        for node in self.nodes.values():
+            try:
+                self.executor.remove_node(node)
+            except Exception:
+                pass
         try:
             for _ in range(3):
+                self.spin_some(4)
                 self.sim.step_once()
-                self.spin_some(len(self.nodes) + 2)
+            self.spin_some(4)
         except Exception:
             pass
 
@@ -353,7 +365,7 @@ class EmbeddedRunner:
         return out
 
     def _finish(self, reason, wall) -> RunResult:
-        t = self.sim_time()
+        t = self._t_stop if self._t_stop is not None else self.sim_time()
         violations = self.violations()
         failed = [r for r, st in self.mission_status.items() if st.get("state", "").lower() in FAILED_STATES]
         code = 0

@@ -26,11 +26,10 @@ def add_arguments(p):
 def run_scenario(scenario, out=None, until_done=False, max_sim_s=None, seed=0, multiprocess=False,
                  real_time_factor=1.0, record=True, report=True, progress=print):
     from agricare.bringup.graph import GraphError, load_graph
+    from agricare.core.sim.scenarios import ScenarioError, load_scenario
 
     try:
         graph = load_graph(scenario)
-        from agricare.core.sim.scenarios import ScenarioError, load_scenario
-
         load_scenario(graph.scenario_file)
     except (GraphError, ScenarioError) as exc:
         raise CliError(str(exc)) from exc
