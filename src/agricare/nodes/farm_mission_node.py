@@ -53,6 +53,7 @@ class FarmMissionNodeParams:
     route: str = "optimal"
     objective: str = "swaths"
     angle_deg: float = float("nan")
+    route_time_limit_s: float = 0.0    # 0: deterministic local search only; > 0 adds time-limited OR-Tools search
     # mission
     capacity_m: float = 0.0
     depot_x_m: float = float("nan")
@@ -87,7 +88,8 @@ class FarmMissionNode(Node):
             self.cov_params = CoverageParams(
                 width_m=self.p.width_m, turn_radius_m=self.p.turn_radius_m, headland_width_m=self.p.headland_width_m,
                 robot_width_m=self.p.robot_width_m, turn_type=self.p.turn_type, route=self.p.route,
-                objective=self.p.objective, angle_deg=self.p.angle_deg)
+                objective=self.p.objective, angle_deg=self.p.angle_deg,
+                optimizer_time_limit_s=self.p.route_time_limit_s)
             if self.p.field_file:
                 from agricare import paths
 

@@ -58,12 +58,11 @@ class CoverageParams:
     optimizer_time_limit_s: float = 0.08
 
     def __post_init__(self):
-        for name in ("width_m", "turn_radius_m", "max_curvature_rate_1pm2", "sample_step_m",
-                     "optimizer_time_limit_s"):
+        for name in ("width_m", "turn_radius_m", "max_curvature_rate_1pm2", "sample_step_m"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-        for name in ("headland_width_m", "robot_width_m"):
+        for name in ("headland_width_m", "robot_width_m", "optimizer_time_limit_s"):  # 0 time: deterministic
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
