@@ -1,0 +1,194 @@
+"""Farm missions benchmark: 20 seeded random fields (non-convex, with holes), planned and driven headless.
+
+Per field: coverage plan (``core/planning/coverage``) -> tractor mission (``core/missions/farm.FarmMission``)
+driven by a kinematic follower that moves along the mission's active path at the working speed, the
+implement sweeping the simulator's ground-truth raster (``core/sim/coverage.CoverageRaster``). Printed per
+field: area, coverage of the field and of the inner field (field minus headland), double coverage, mission
+time (simulated), boundary violations (implement corners outside the field or inside a hole), planning and
+total wall time. Reference column: the same figures with the plan itself swept (no mission), computed in
+the same process, so a loss of coverage or extra overlap caused by the mission shows as a difference.
+
+Run: ``PYTHONPATH=src .venv/bin/python bench/farm_missions.py [--fields 20] [--seed 0]``; writes
+``out/bench/farm_missions.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+import time
+
+import numpy as np
+from shapely.geometry import Point, Polygon
+from shapely.prepared import prep
+
+from agricare.core.missions.farm import DONE, FAILED, FarmMission, FarmMissionParams, master_plan_from_coverage
+from agricare.core.planning.coverage import CoverageParams, plan_coverage
+from agricare.core.sim.coverage import CoverageRaster
+
+WIDTH_M = 6.0
+TURN_RADIUS_M = 4.5
+HEADLAND_M = 12.0
+SPEED_MPS = 2.5
+DT_S = 0.2
+
+
+def random_field(rng: np.random.Generator) -> Polygon:
+    """A non-convex star-shaped field of about 0.5-2 ha with 1-2 holes (ponds, poles) away from the edge."""
+    for _ in range(100):
+        n = int(rng.integers(6, 11))
+        ang = np.sort(rng.uniform(0, 2 * math.pi, n))
+        r = rng.uniform(45.0, 85.0, n)
+        r[int(rng.integers(n))] *= rng.uniform(0.45, 0.7)  # one deep notch: non-convex
+        outer = np.column_stack([r * np.cos(ang), r * np.sin(ang)])
+        poly = Polygon(outer)
+        if not poly.is_valid or poly.convex_hull.area - poly.area < 0.03 * poly.area:
+            continue
+        core = poly.buffer(-(HEADLAND_M + 15.0))
+        if core.is_empty or core.area < 400:
+            continue
+        holes = []
+        for _k in range(int(rng.integers(1, 3))):
+            for _try in range(30):
+                minx, miny, maxx, maxy = core.bounds
+                c = Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
+                if core.contains(c) and all(c.distance(h) > 25.0 for h in holes):
+                    holes.append(c.buffer(float(rng.uniform(3.0, 6.0)), quad_segs=4))
+                    break
+        f = Polygon(outer, [list(h.exterior.coords) for h in holes])
+        if f.is_valid:
+            return f
+    raise RuntimeError("could not draw a valid field")
+
+
+def implement_quads(prev, cur, width):
+    """Quadrilateral swept by an implement of ``width`` centred on the path between two poses."""
+    def edge(p):
+        n = np.array([-math.sin(p[2]), math.cos(p[2])]) * width / 2
+        return p[:2] + n, p[:2] - n
+    a1, b1 = edge(prev)
+    a2, b2 = edge(cur)
+    return np.array([[a1, a2, b2, b1]])
+
+
+def sweep_path(raster, poses, working, width, t0=0.0):
+    t = t0
+    for k in range(1, len(poses)):
+        if working[k] and working[k - 1]:
+            raster.sweep(implement_quads(poses[k - 1], poses[k], width), t)
+        t += 0.5
+    return t
+
+
+def violations(field: Polygon, poses, working, width) -> int:
+    """Number of working poses whose implement ends lie outside the field (or in a hole), 5 cm tolerance."""
+    g = prep(field.buffer(0.05))
+    bad = 0
+    for p, w in zip(poses, working):
+        if not w:
+            continue
+        n = np.array([-math.sin(p[2]), math.cos(p[2])]) * width / 2
+        if not (g.contains(Point(*(p[:2] + n))) and g.contains(Point(*(p[:2] - n)))):
+            bad += 1
+    return bad
+
+
+def run_field(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    field = random_field(rng)
+    t0 = time.perf_counter()
+    plan = plan_coverage(field, CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M,
+                                               headland_width_m=HEADLAND_M, robot_width_m=WIDTH_M))
+    t_plan = time.perf_counter() - t0
+    mp = master_plan_from_coverage(plan)
+    holes = [np.asarray(h.coords) for h in field.interiors]
+    inner = field.buffer(-HEADLAND_M)
+    if inner.geom_type != "Polygon":
+        inner = max(inner.geoms, key=lambda g: g.area)
+
+    def figures(raster):
+        m_in = raster.polygon_mask(np.asarray(inner.exterior.coords), [np.asarray(h.coords) for h in inner.interiors])
+        n_in = max(int(m_in.sum()), 1)
+        cov, dbl = raster.ratios()
+        return (cov, dbl, float(np.count_nonzero(raster.count[m_in] >= 1)) / n_in,
+                float(np.count_nonzero(raster.count[m_in] >= 2)) / n_in)
+
+    # reference: the plan itself
+    ref = CoverageRaster(np.asarray(field.exterior.coords), holes, cell_m=0.25)
+    sweep_path(ref, mp.poses, mp.working, WIDTH_M)
+    ref_fig = figures(ref)
+
+    # mission, driven along its active path
+    mission = FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M))
+    raster = CoverageRaster(np.asarray(field.exterior.coords), holes, cell_m=0.25)
+    start = mp.poses[0].copy()
+    out = mission.start(0.0, start)
+    pose, t, s_pos, active_id, i_prev = start, 0.0, 0.0, None, 0
+    driven, driven_w = [], []
+    while mission.state not in (DONE, FAILED) and t < 20000.0:
+        a = mission.active
+        if a is not None and len(a.poses):
+            if id(a) != active_id:
+                active_id, s_pos, i_prev = id(a), 0.0, 0
+                s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(a.poses[:, :2], axis=0), axis=1))])
+            s_pos = min(s_pos + SPEED_MPS * DT_S, s[-1])
+            i = int(np.clip(np.searchsorted(s, s_pos), 0, len(s) - 1))
+            new = a.poses[i].copy()
+            if i > i_prev and a.working[i] and a.working[i_prev]:
+                raster.sweep(implement_quads(pose, new, WIDTH_M), t)
+            driven.append(new)
+            driven_w.append(bool(a.working[i]))
+            pose, i_prev = new, i
+        out = mission.update(t, pose)
+        t += DT_S
+    cov, dbl, cov_in, dbl_in = figures(raster)
+    viol = violations(field, np.asarray(driven).reshape(-1, 3), driven_w, WIDTH_M)
+    return {"seed": seed, "area_ha": round(field.area / 1e4, 2), "holes": len(field.interiors),
+            "non_convex": round(1 - field.area / field.convex_hull.area, 3), "state": out.state,
+            "covered_field": round(cov, 4), "double_field": round(dbl, 4), "covered_inner": round(cov_in, 4),
+            "double_inner": round(dbl_in, 4), "ref_covered_inner": round(ref_fig[2], 4),
+            "ref_double_inner": round(ref_fig[3], 4), "mission_time_s": round(t, 1),
+            "boundary_violations": viol, "plan_wall_s": round(t_plan, 2)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fields", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    rows = []
+    hdr = (f"{'seed':>4} {'ha':>5} {'holes':>5} {'state':>7} {'cov_in':>7} {'ref':>7} {'dbl_in':>7} {'ref':>7} "
+           f"{'cov_fld':>7} {'time_s':>7} {'viol':>5} {'plan_s':>6} {'wall_s':>6}")
+    print(hdr)
+    for k in range(args.fields):
+        w0 = time.perf_counter()
+        try:
+            r = run_field(args.seed + k)
+        except Exception as exc:  # a planner failure is a benchmark result, not a crash
+            r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
+        r["wall_s"] = round(time.perf_counter() - w0, 2)
+        rows.append(r)
+        if "error" in r:
+            print(f"{r['seed']:>4} ERROR {r['error']}")
+            continue
+        print(f"{r['seed']:>4} {r['area_ha']:>5.2f} {r['holes']:>5} {r['state']:>7} "
+              f"{100 * r['covered_inner']:>6.2f}% {100 * r['ref_covered_inner']:>6.2f}% "
+              f"{100 * r['double_inner']:>6.2f}% {100 * r['ref_double_inner']:>6.2f}% "
+              f"{100 * r['covered_field']:>6.2f}% {r['mission_time_s']:>7.0f} {r['boundary_violations']:>5} "
+              f"{r['plan_wall_s']:>6.2f} {r['wall_s']:>6.2f}")
+    ok = [r for r in rows if "error" not in r]
+    if ok:
+        print(f"mean inner coverage {100 * np.mean([r['covered_inner'] for r in ok]):.2f} % "
+              f"(plan {100 * np.mean([r['ref_covered_inner'] for r in ok]):.2f} %), mean inner double "
+              f"{100 * np.mean([r['double_inner'] for r in ok]):.2f} %, fields with violations "
+              f"{sum(r['boundary_violations'] > 0 for r in ok)}/{len(ok)}, errors {len(rows) - len(ok)}")
+    out = pathlib.Path("out/bench")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "farm_missions.json").write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
