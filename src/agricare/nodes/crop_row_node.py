@@ -8,6 +8,8 @@ Publishes ``perception/row_guidance`` (reliable, depth 10):
 * otherwise ``std_msgs/Float64MultiArray`` with ``data = [offset_m, heading_rad, confidence,
   end_of_row (0/1), rows_visible]`` (same meaning as the RowGuidance fields).
 
+``guidance_mode``: ``row`` = guidance to the row the camera straddles, ``lane`` = to the middle of the
+inter-row lane (a robot driving between two rows).
 Guidance is metric (``base_link``: offset positive left, heading positive counter-clockwise) when
 ``camera_height_m > 0`` and camera_info has arrived; with ``camera_height_m > 0`` but no camera_info
 the guidance has confidence 0 (never mixed units) unless ``allow_normalised`` is set.
@@ -48,7 +50,8 @@ except ImportError:  # pragma: no cover - depends on the build
 GUIDANCE_TYPE = RowGuidance if RowGuidance is not None else Float64MultiArray
 
 _CROP_FIELDS = ("work_width_px", "vegetation_index", "min_index", "n_strips", "min_spacing_frac",
-                "max_spacing_frac", "max_convergence", "max_tilt_frac", "ignore_top_frac", "min_support_frac")
+                "max_spacing_frac", "max_convergence", "max_tilt_frac", "ignore_top_frac", "min_support_frac",
+                "guidance_mode")
 _FILTER_FIELDS = ("time_constant_s", "min_confidence", "gate_offset_m", "gate_heading_rad",
                   "end_of_row_distance_m", "lost_timeout_s", "confirm_count")
 
@@ -67,6 +70,7 @@ class CropRowNodeParams:
     max_tilt_frac: float = 0.7
     ignore_top_frac: float = 0.0
     min_support_frac: float = 0.25
+    guidance_mode: str = "row"
     camera_height_m: float = 0.0
     camera_pitch_rad: float = 0.6
     camera_x_m: float = 0.0

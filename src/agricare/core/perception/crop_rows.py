@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 VEGETATION_INDICES = ("exg", "exgr", "cive")
+GUIDANCE_MODES = ("row", "lane")
 _GRID = (8, 21, 18)  # coarse search grid: convergence x tilt x spacing
 
 
@@ -64,6 +65,10 @@ class CropRowParams:
     nominal_hfov_rad : horizontal field of view assumed for the normalised heading.
     max_image_pixels : larger images are rejected with ValueError.
     min_image_px : images smaller than this in either dimension are rejected with ValueError.
+    guidance_mode : ``"row"``: guidance to the row the camera straddles (a robot driving over the row);
+        ``"lane"``: guidance to the middle of the inter-row lane the camera looks along (a robot driving
+        between two rows): offset/heading of the lane centre line, the mean of the nearest row on each
+        side (or one row shifted by half the spacing when only one side is seen).
     """
 
     work_width_px: int = 160
@@ -82,8 +87,11 @@ class CropRowParams:
     nominal_hfov_rad: float = math.radians(60.0)
     max_image_pixels: int = 40_000_000
     min_image_px: int = 16
+    guidance_mode: str = "row"
 
     def __post_init__(self):
+        if self.guidance_mode not in GUIDANCE_MODES:
+            raise ValueError(f"guidance_mode must be one of {GUIDANCE_MODES}, got {self.guidance_mode!r}")
         if not 32 <= int(self.work_width_px) <= 1024:
             raise ValueError(f"work_width_px must be in [32, 1024], got {self.work_width_px}")
         if self.vegetation_index not in VEGETATION_INDICES:
@@ -697,7 +705,7 @@ def detect_rows(image_bgr, params: CropRowParams | None = None, camera: CameraGe
                       f"support {supports[ci]:.2f})")
 
     if camera is not None:
-        _metric_guidance(res, cam)
+        _metric_guidance(res, cam, p.guidance_mode)
     else:
         # bottom segment direction of the followed row
         seg = row[: min(len(row), 3)]
@@ -709,6 +717,8 @@ def detect_rows(image_bgr, params: CropRowParams | None = None, camera: CameraGe
             res.heading = float(math.atan2(-dx, max(dy, 1e-6)))
         res.offset = float((cxb - x_bottom[ci]) / max(res.spacing_px, 1e-6))
         res.row_end = float(spans[ci])
+        if p.guidance_mode == "lane":  # lane centre in row spacings: offset wrapped to the lane middle
+            res.offset = float((res.offset % 1.0) - 0.5)
     if not (math.isfinite(res.offset) and math.isfinite(res.heading)):
         res.offset, res.heading, res.confidence = 0.0, 0.0, 0.0
         res.reason = "non-finite guidance"
@@ -732,9 +742,12 @@ def _row_on_ground(row, cam: CameraGeometry):
     return np.polyfit(g[:, 0], g[:, 1], deg, w=1.0 / np.maximum(g[:, 0], 0.1) ** 2), float(np.max(g[:, 0]))
 
 
-def _metric_guidance(res: CropRowResult, cam: CameraGeometry):
-    """Metric offset/heading/spacing/row_end from the rows' ground projections."""
+def _metric_guidance(res: CropRowResult, cam: CameraGeometry, mode: str = "row"):
+    """Metric offset/heading/spacing/row_end from the rows' ground projections (``mode``: row or lane)."""
     fits = [_row_on_ground(r, cam) for r in res.rows]
+    if mode == "lane":
+        _metric_lane_guidance(res, fits)
+        return
     f = fits[res.center_index]
     if f is None:
         res.confidence = 0.0
@@ -748,6 +761,39 @@ def _metric_guidance(res: CropRowResult, cam: CameraGeometry):
     offs = sorted(float(fi[0][-1]) for fi in fits[max(0, ci - 1): ci + 2] if fi is not None)
     if len(offs) >= 2:
         res.spacing_m = float(np.median(np.diff(offs)) * math.cos(res.heading))
+
+
+def _metric_lane_guidance(res: CropRowResult, fits) -> None:
+    """Lane mode: guidance to the middle between the nearest row left and right of ``base_link``."""
+    ok = [(float(f[0][-1]), float(math.atan(f[0][-2])), f[1]) for f in fits if f is not None]
+    if not ok:
+        res.confidence = 0.0
+        res.reason = "no row projects onto the ground (check camera pitch/height)"
+        return
+    ok.sort()
+    offs = np.array([o[0] for o in ok])
+    if len(offs) >= 2:
+        res.spacing_m = float(np.median(np.diff(offs)) * math.cos(float(np.median([o[1] for o in ok]))))
+    left = [o for o in ok if o[0] >= 0.0]
+    right = [o for o in ok if o[0] < 0.0]
+    if left and right:
+        lo, ro = left[0], right[-1]
+        res.offset = 0.5 * (lo[0] + ro[0])
+        res.heading = 0.5 * (lo[1] + ro[1])
+        res.row_end = max(lo[2], ro[2])
+        if res.spacing_m <= 0:
+            res.spacing_m = (lo[0] - ro[0]) * math.cos(res.heading)
+        return
+    if res.spacing_m <= 0:  # a single row and no spacing: the lane is unknown
+        res.confidence = 0.0
+        res.reason = "lane mode: only one row seen"
+        return
+    one = left[0] if left else right[-1]
+    half = 0.5 * res.spacing_m / max(math.cos(one[1]), 0.2)
+    res.offset = one[0] - half if left else one[0] + half
+    res.heading = one[1]
+    res.row_end = one[2]
+    res.confidence *= 0.5
 
 
 @dataclass(frozen=True)
@@ -764,7 +810,9 @@ class GuidanceFilterParams:
     end_of_row_distance_m : metric mode: end of row when the followed row's visible end is closer than
         this ahead of ``base_link``.
     lost_timeout_s : end of row when no confident detection arrived for this long after following.
-    confirm_count : consecutive frames needed to declare the end of row from ``row_end``.
+    confirm_count : consecutive frames needed to declare the end of row from ``row_end``; as many
+        consecutive confident frames that see the row further than ``end_of_row_distance_m`` clear it again
+        (the caller latches its own end-of-row state).
     """
 
     time_constant_s: float = 0.05
@@ -818,6 +866,7 @@ class GuidanceFilter:
         self._t_good = None
         self._outliers: list = []
         self._near_end = 0
+        self._far = 0
         self._was_following = False
         self._conf = 0.0
         self.end_of_row = False
@@ -855,8 +904,12 @@ class GuidanceFilter:
             self._conf += 0.5 * (conf_in - self._conf)
             near = metric and result.row_end < p.end_of_row_distance_m
             self._near_end = self._near_end + 1 if near else 0
+            self._far = 0 if near else self._far + 1
             if self._near_end >= p.confirm_count:
                 self.end_of_row = True
+            elif self.end_of_row and self._far >= p.confirm_count:
+                # rows seen far ahead again (e.g. a gap or the field entry made them vanish): not the end
+                self.end_of_row = False
         else:
             self._conf *= 0.5
             if self._was_following and self._t_good is not None and t_s - self._t_good > p.lost_timeout_s:
