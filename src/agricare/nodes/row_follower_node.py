@@ -59,6 +59,8 @@ class RowFollowerNodeParams:
     reacquire_distance_m: float = 1.5
     max_rows: int = 0
     slow_down_confidence: float = 0.5
+    entry_distance_m: float = 0.0
+    min_row_length_m: float = 0.0
     rate_hz: float = 20.0
     odom_topic: str = "odometry/filtered"
     odom_timeout_s: float = 0.5

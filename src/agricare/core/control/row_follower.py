@@ -14,6 +14,12 @@ States
                 open loop with respect to the rows). The next turn goes the other way (boustrophedon).
 ``done``        ``max_rows`` rows finished, or the rows were not found again after a turn: stop.
 
+With ``entry_distance_m > 0`` the follower starts like after a turn: it creeps forward (at half the turn
+speed, up to that distance) until confident guidance arrives, so it can start before the rows.
+With ``min_row_length_m > 0`` an end of row reported before the robot followed that far (rows seen only
+intermittently at the field entry or right after a turn) is not a row: the follower creeps on looking
+for the rows instead.
+
 Guidance that is older than ``guidance_timeout_s`` while following stops the robot (fail safe); it
 starts again as soon as fresh guidance arrives (the robot was never commanded to stop by anyone else).
 
@@ -58,6 +64,8 @@ class RowFollowerParams:
     reacquire_distance_m: float = 1.5
     max_rows: int = 0
     slow_down_confidence: float = 0.5
+    entry_distance_m: float = 0.0
+    min_row_length_m: float = 0.0
 
     def __post_init__(self):
         pos = ("speed_mps", "convergence_distance_m", "max_yaw_rate_radps", "guidance_timeout_s",
@@ -66,7 +74,8 @@ class RowFollowerParams:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {v!r}")
-        for name in ("row_exit_distance_m", "reentry_distance_m", "reacquire_distance_m"):
+        for name in ("row_exit_distance_m", "reentry_distance_m", "reacquire_distance_m", "entry_distance_m",
+                     "min_row_length_m"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be finite and >= 0, got {v!r}")
@@ -127,7 +136,10 @@ class RowFollower:
         self._exit_start = None
         self._reacquire_start = None
         self._path_i = 0
-        self._after_turn = False
+        # entering the first row: creep forward (up to entry_distance_m) until the rows are seen
+        self._after_turn = self.p.entry_distance_m > 0
+        self._creep_limit_m = self.p.entry_distance_m
+        self._row_start = None  # where following (after entry / re-acquisition) began
 
     def set_guidance(self, t_s: float, offset_m: float, heading_rad: float, confidence: float,
                      end_of_row: bool = False) -> None:
@@ -170,17 +182,33 @@ class RowFollower:
                 if self._fresh(t_s) and not g[4]:
                     self._after_turn = False
                     self._reacquire_start = None
+                    self._row_start = None if pose is None else pose[:2].copy()
                 elif pose is not None:
                     if self._reacquire_start is None:
                         self._reacquire_start = pose[:2].copy()
-                    if np.hypot(*(pose[:2] - self._reacquire_start)) > p.reacquire_distance_m:
-                        self.state, self.reason = DONE, "rows not found after the turn"
+                    if np.hypot(*(pose[:2] - self._reacquire_start)) > self._creep_limit_m:
+                        self.state, self.reason = DONE, ("rows not found after the turn" if self.rows_done
+                                                         else "rows not found at the entry")
                         return 0.0, 0.0
+                    self.reason = "looking for the rows"
                     return 0.5 * p.turn_speed_mps, 0.0
                 else:
                     self.reason = "no odometry while re-acquiring the row"
                     return 0.0, 0.0
+            if self._row_start is None and pose is not None:
+                self._row_start = pose[:2].copy()
+            if g is not None and g[4] and (t_s - g[0]) <= p.guidance_timeout_s and p.min_row_length_m > 0 \
+                    and pose is not None and self._row_start is not None \
+                    and np.hypot(*(pose[:2] - self._row_start)) < p.min_row_length_m:
+                # rows lost before a row length was driven (field entry, gap after the turn): look again
+                self._after_turn = True
+                self._creep_limit_m = max(p.reacquire_distance_m, p.entry_distance_m)
+                self._reacquire_start = None
+                self._row_start = None
+                self.reason = "rows lost early: looking for the rows"
+                return 0.5 * p.turn_speed_mps, 0.0
             if g is not None and g[4] and (t_s - g[0]) <= p.guidance_timeout_s:
+                self._row_start = None
                 self.rows_done += 1
                 if p.max_rows and self.rows_done >= p.max_rows:
                     self.state, self.reason = DONE, f"{self.rows_done} rows done"
@@ -231,6 +259,7 @@ class RowFollower:
             self.state, self.reason = FOLLOWING, "turn finished, re-acquiring the row"
             self.turn_left = not self.turn_left
             self._after_turn = True
+            self._creep_limit_m = p.reacquire_distance_m
             self._reacquire_start = None
             self._g = None
             return 0.0, 0.0
