@@ -41,3 +41,21 @@ def nodes_from_scenario(include_sim):
         ]
 
     return OpaqueFunction(function=_make)
+
+
+def gazebo_launch(world: str, scenario: str):
+    """gz sim with worlds/<world>.sdf, ros_gz_bridge with worlds/<world>_bridge.yaml, and the scenario's
+    node graph without the embedded simulator."""
+    from launch import LaunchDescription
+    from launch.actions import IncludeLaunchDescription, SetEnvironmentVariable
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+    gz_launch = os.path.join(get_package_share_directory("ros_gz_sim"), "launch", "gz_sim.launch.py")
+    return LaunchDescription(common_arguments(scenario) + [
+        SetEnvironmentVariable("GZ_SIM_RESOURCE_PATH", share("worlds", "models")),
+        IncludeLaunchDescription(PythonLaunchDescriptionSource(gz_launch),
+                                 launch_arguments={"gz_args": "-r " + share("worlds", f"{world}.sdf")}.items()),
+        Node(package="ros_gz_bridge", executable="parameter_bridge", name="gz_bridge", output="screen",
+             parameters=[{"config_file": share("worlds", f"{world}_bridge.yaml"), "use_sim_time": True}]),
+        nodes_from_scenario(include_sim=False),
+    ])

@@ -7,13 +7,8 @@ the same node graph as the embedded simulator runs, minus the embedded simulator
 import os
 import sys
 
-from launch import LaunchDescription
-from launch.actions import IncludeLaunchDescription, SetEnvironmentVariable
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch_ros.actions import Node
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import common_arguments, nodes_from_scenario, share  # noqa: E402
+from _common import gazebo_launch  # noqa: E402
 
 WORLD = "farm.sdf"
 BRIDGE = "farm_bridge.yaml"
@@ -21,14 +16,4 @@ SCENARIO = "farm.yaml"
 
 
 def generate_launch_description():
-    from ament_index_python.packages import get_package_share_directory
-
-    gz_launch = os.path.join(get_package_share_directory("ros_gz_sim"), "launch", "gz_sim.launch.py")
-    return LaunchDescription(common_arguments(SCENARIO) + [
-        SetEnvironmentVariable("GZ_SIM_RESOURCE_PATH", share("worlds", "models")),
-        IncludeLaunchDescription(PythonLaunchDescriptionSource(gz_launch),
-                                 launch_arguments={"gz_args": "-r " + share("worlds", WORLD)}.items()),
-        Node(package="ros_gz_bridge", executable="parameter_bridge", name="gz_bridge", output="screen",
-             parameters=[{"config_file": share("worlds", BRIDGE), "use_sim_time": True}]),
-        nodes_from_scenario(include_sim=False),
-    ])
+    return gazebo_launch("farm", SCENARIO)

@@ -96,10 +96,19 @@ def test_launch_files_reference_existing_files(repo_root, name):
     if "WORLD" in consts:
         assert (repo_root / "worlds" / consts["WORLD"]).is_file()
         assert (repo_root / "worlds" / consts["BRIDGE"]).is_file()
+    found = 0
     for call in ast.walk(tree):
-        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "common_arguments":
-            scenario = call.args[0].value if isinstance(call.args[0], ast.Constant) else consts[call.args[0].id]
+        name = getattr(call.func, "id", "") if isinstance(call, ast.Call) else ""
+        if name in ("common_arguments", "gazebo_launch"):
+            arg = call.args[-1] if name == "gazebo_launch" else call.args[0]
+            scenario = arg.value if isinstance(arg, ast.Constant) else consts[arg.id]
             assert (repo_root / "config" / "scenarios" / scenario).is_file(), scenario
+            found += 1
+            if name == "gazebo_launch":
+                world = call.args[0].value
+                assert (repo_root / "worlds" / f"{world}.sdf").is_file()
+                assert (repo_root / "worlds" / f"{world}_bridge.yaml").is_file()
+    assert found == 1
 
 
 @pytest.mark.parametrize("name", LAUNCH_FILES)
