@@ -469,6 +469,13 @@ class PlanarEkf:
             self.P[:, IYAW] = 0.0
             self.P[IYAW, IYAW] = ((std + anchor_std) / dist) ** 2 + 0.05 ** 2
             self.yaw_initialized = True
+            # the fixes are the antenna: base_link is the antenna minus the lever arm at this heading
+            off = self._antenna(source)
+            c, s = math.cos(self.x[IYAW]), math.sin(self.x[IYAW])
+            self.x[:2] = z - np.array([c * off[0] - s * off[1], s * off[0] + c * off[1]])
+            J = np.array([[-s * off[0] - c * off[1]], [c * off[0] - s * off[1]]])   # d(base)/d(yaw)
+            self.P[:2, :2] = R + J @ J.T * self.P[IYAW, IYAW]
+            self.P[:2, IYAW] = self.P[IYAW, :2] = -J[:, 0] * self.P[IYAW, IYAW]
         if not replay:
             self.stats.accepted[source] += 1
         return ACCEPTED
