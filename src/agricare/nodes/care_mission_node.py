@@ -1,0 +1,646 @@
+"""care_mission_node: one care shuttle's day, from the plan to the last hand-over (logic: ``core.missions.care``).
+
+Plan
+    With ``plan_topic`` set (e.g. ``/dispatch/plan``), the stops come from dispatcher_node's latched plan
+    (a newer revision becomes a :class:`~agricare.core.missions.care.PlanUpdated`). Without it, the node
+    solves the day of ``requests_file`` itself at start with ``agricare.core.planning.dispatch``
+    (``solve_method: greedy`` is deterministic, so every shuttle of the fleet computes the same plan;
+    travel times on the scenario's roads when ``use_road_distance``).
+Navigation
+    A :class:`~agricare.core.missions.care.NavigateTo` becomes lane-keeping legs on the scenario's roads
+    (:mod:`agricare.core.missions.care_nav`) published on ``plan`` (nav_msgs/Path, map frame) for
+    controller_node; a leg is done on ``controller/status`` ``goal_reached`` (seen after the leg started),
+    failed on ``goal_missed`` or a time-out. ``speed_limit`` (std_msgs/Float32) carries the cruise or the
+    passenger speed (SetPassengerProfile).
+Docking
+    At a boarding point with a marker the shuttle docks precisely. On the vehicle marker_node measures the
+    marker; the embedded simulator's camera renders crop rows only, so here docking is by pose: the
+    shuttle is docked when its pose (``odom_topic``) is within ``dock_xy_tolerance_m`` /
+    ``dock_yaw_tolerance_rad`` of the boarding point, else a short straight approach is driven and checked
+    again (``DockingFailed`` when still off).
+People
+    ``care/site_request`` (std_msgs/String JSON ``{"type": "boarding"|"handover", "child", "trip", "place",
+    "xy"}``) asks the people at the place; ``care/site_answer`` (String JSON ``{"type": "boarded", "child",
+    "trip"}`` or ``{"type": "code", "child", "trip", "guardian", "code"}``) answers (staff, guardians, a
+    door sensor on the vehicle; ``care_site_sim_node`` in simulation). A code is checked by the
+    ``verify_handover`` service (handover_node) before a child is released.
+Safety
+    ``safety/state`` EMERGENCY_STOP -> hold (empty plan), any other state after it (the stop was reset)
+    -> resume; ``battery_state`` -> battery level.
+Publishes
+    ``mission/status`` (agricare_interfaces/MissionStatus; ``state`` is the phase, ``done`` at the end,
+    ``failed`` after a safe stop; ``detail`` is JSON with the day's figures: trips delivered / in window,
+    hand-overs verified / refused, boarding and hand-over waits, no-shows, children returned),
+    ``handover/events`` (HandoverEvent, action ``release``), ``care/notifications`` (String JSON),
+    ``/diagnostics``.
+
+The pose comes from ``odom_topic`` in the map frame (``odometry/filtered`` of the localisation on a
+vehicle; the simulator's ``ground_truth/odom`` in the embedded scenarios).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import json
+import math
+
+import numpy as np
+import yaml
+from agricare_interfaces.msg import HandoverEvent, MissionStatus, SafetyState
+from agricare_interfaces.srv import VerifyHandover
+from nav_msgs.msg import Odometry, Path
+from rclpy.node import Node
+from sensor_msgs.msg import BatteryState
+from std_msgs.msg import Float32, String
+
+from agricare import paths
+from agricare.core.geometry import angle_diff
+from agricare.core.missions import care
+from agricare.core.missions.audit import AuditError, AuditLog
+from agricare.core.missions.care_nav import RoadNetwork, RoadNetworkParams, RoutingError, densify
+from agricare.core.planning.dispatch import Problem, request_meta, solve
+from agricare.ros.convert import array_to_path, pose_to_xyyaw
+from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.node_main import run_node
+from agricare.ros.params import ParameterError, load_params
+from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+
+STAFF_PLACES = ("nursery", "clinic", "nursery_return")
+
+
+@dataclasses.dataclass(frozen=True)
+class CareMissionNodeParams:
+    """care_mission_node parameters (SI units; the mission's own are those of ``CareMissionParams``).
+
+    Attributes
+    ----------
+    robot_name : str
+        Vehicle id in the requests / plan.
+    scenario_file : str
+        Scenario with the town's roads and places (boarding points, markers).
+    requests_file : str
+        The day's requests (windows, children, guardians); solved here when ``plan_topic`` is empty.
+    plan_topic : str
+        dispatcher_node's plan topic (empty: solve the day here).
+    solve_method : str
+        ``greedy`` (deterministic) or ``ortools``.
+    park_xy : (x, y)
+        Where the shuttle parks at the end (default: its depot in the requests).
+    marker_id_base : int
+        Marker id of the scenario's place i is ``marker_id_base + i`` (-1: no docking, board at the kerb).
+    """
+
+    robot_name: str = ""
+    scenario_file: str = "care.yaml"
+    requests_file: str = ""
+    plan_topic: str = ""
+    solve_method: str = "greedy"
+    solve_time_limit_s: float = 2.0
+    use_road_distance: bool = True
+    odom_topic: str = "ground_truth/odom"
+    start_delay_s: float = 1.0
+    tick_period_s: float = 0.2
+    status_period_s: float = 1.0
+    cruise_speed_mps: float = 2.0
+    passenger_speed_mps: float = 1.5
+    dock_xy_tolerance_m: float = 0.6
+    dock_yaw_tolerance_rad: float = 0.35
+    nav_timeout_min_s: float = 60.0
+    nav_timeout_speed_mps: float = 0.25
+    marker_id_base: int = 10
+    park_xy: tuple[float, ...] = ()
+    handover_service: str = "verify_handover"
+    handover_timeout_s: float = 5.0
+    audit_log: str = ""
+    keep_left: bool = True
+    uturn_ahead_m: float = 6.0
+    merge_m: float = 4.0
+    pickup_grace_s: float = 0.0
+    guardian_escalate_s: float = 120.0
+    guardian_wait_s: float = 600.0
+    battery_low_fraction: float = 0.25
+    docking_attempts: int = 3
+    navigation_attempts: int = 3
+
+    def __post_init__(self):
+        if not self.robot_name:
+            raise ValueError("robot_name: must be set (vehicle id of this shuttle)")
+        if not self.requests_file and not self.plan_topic:
+            raise ValueError("requests_file: must be set (or plan_topic)")
+        if self.solve_method not in ("greedy", "ortools"):
+            raise ValueError(f"solve_method: expected 'greedy' or 'ortools', got {self.solve_method!r}")
+        for name in ("tick_period_s", "status_period_s", "cruise_speed_mps", "passenger_speed_mps",
+                     "dock_xy_tolerance_m", "dock_yaw_tolerance_rad", "nav_timeout_min_s", "nav_timeout_speed_mps",
+                     "handover_timeout_s", "solve_time_limit_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name}: must be finite and > 0, got {v!r}")
+        if len(self.park_xy) not in (0, 2):
+            raise ValueError(f"park_xy: expected [] or [x, y], got {list(self.park_xy)!r}")
+        if not (math.isfinite(self.start_delay_s) and self.start_delay_s >= 0):
+            raise ValueError(f"start_delay_s: must be >= 0, got {self.start_delay_s!r}")
+
+    def mission_params(self, depot_xy, nursery_xy, nursery_marker_id) -> care.CareMissionParams:
+        return care.CareMissionParams(
+            depot_xy=tuple(depot_xy), nursery_xy=tuple(nursery_xy), nursery_marker_id=int(nursery_marker_id),
+            pickup_grace_s=self.pickup_grace_s, guardian_escalate_s=self.guardian_escalate_s,
+            guardian_wait_s=self.guardian_wait_s, battery_low_fraction=self.battery_low_fraction,
+            docking_attempts=self.docking_attempts, navigation_attempts=self.navigation_attempts)
+
+
+def load_day(requests_file: str) -> dict:
+    """The REQUESTS.yaml of the day (path resolved against the share directory)."""
+    with open(paths.resolve(requests_file)) as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f"{requests_file}: expected a mapping with speed_mps, vehicles, requests")
+    return data
+
+
+def solve_day(data: dict, method: str, time_limit_s: float, net: RoadNetwork | None) -> dict:
+    """Solve a day; returns the dispatcher-style plan ``{"solution": ..., "meta": ...}``."""
+    solver_data = {k: data[k] for k in ("speed_mps", "vehicles", "requests")}
+    problem = Problem.from_dict(solver_data)
+    if net is not None:
+        @functools.lru_cache(maxsize=4096)
+        def road(a, b):
+            try:
+                return net.distance_m(a, b)
+            except RoutingError:
+                return math.hypot(b[0] - a[0], b[1] - a[1])
+
+        def dist(a, b):
+            return road((round(a[0], 2), round(a[1], 2)), (round(b[0], 2), round(b[1], 2)))
+
+        problem = dataclasses.replace(problem, distance_fn=dist)
+    sol = solve(problem, method=method, time_limit_s=time_limit_s)
+    return {"revision": 0, "solution": sol.to_json(), "meta": request_meta(data)}
+
+
+class CareMissionNode(Node):
+    """One shuttle's care mission (see module docstring)."""
+
+    def __init__(self, **kwargs):
+        super().__init__("care_mission_node", **kwargs)
+        self.params = p = load_params(self, CareMissionNodeParams)
+        try:
+            scen = yaml.safe_load(paths.resolve(p.scenario_file, "config/scenarios").read_text())
+            world = scen["world"]
+            self.net = RoadNetwork.from_world(world, RoadNetworkParams(
+                keep_left=p.keep_left, uturn_ahead_m=p.uturn_ahead_m, merge_m=p.merge_m))
+        except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+            raise ParameterError(f"care_mission_node: parameter 'scenario_file': {exc}") from None
+        self.places = {}
+        for i, pl in enumerate(world.get("places") or []):
+            b = pl.get("boarding")
+            if b:
+                self.places[str(pl["name"])] = (float(b["x_m"]), float(b["y_m"]), math.radians(float(b["yaw_deg"])),
+                                                (p.marker_id_base + i) if p.marker_id_base >= 0 else -1)
+        start_yaw = 0.0
+        for r in scen.get("robots") or []:
+            if r.get("name") == p.robot_name:
+                start_yaw = math.radians(float((r.get("start") or {}).get("yaw_deg", 0.0)))
+        self.day = {}
+        if p.requests_file:
+            try:
+                self.day = load_day(p.requests_file)
+            except (OSError, ValueError, yaml.YAMLError) as exc:
+                raise ParameterError(f"care_mission_node: parameter 'requests_file': {exc}") from None
+        self.windows = {str(r["id"]): {"pickup_window": r["pickup_window"], "dropoff_by": r["dropoff_by"]}
+                        for r in self.day.get("requests") or []}
+        depot = None
+        for v in self.day.get("vehicles") or []:
+            if str(v["id"]) == p.robot_name:
+                depot = tuple(float(c) for c in v["depot"])
+        if depot is None:
+            depot = self.places.get("depot", (0.0, 0.0))[:2]
+        if p.park_xy:
+            depot = (float(p.park_xy[0]), float(p.park_xy[1]))
+        self.depot_pose = (depot[0], depot[1], start_yaw)
+        nursery = self.places.get("nursery", (0.0, 0.0, 0.0, -1))
+        self.mission_params = p.mission_params(depot, nursery[:2], nursery[3])
+        self.audit = None
+        if p.audit_log:
+            try:
+                self.audit = AuditLog.open(p.audit_log)
+            except (AuditError, OSError) as exc:
+                raise ParameterError(f"care_mission_node: parameter 'audit_log': {exc}") from None
+        self.mission: care.CareMission | None = None
+        self.plan_revision = -1
+        self.diag = Diagnostics(self, f"care_mission {p.robot_name}")
+
+        self._plan_pub = self.create_publisher(Path, "plan", LATCHED_QOS)
+        self._speed_pub = self.create_publisher(Float32, "speed_limit", RELIABLE_QOS)
+        self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
+        self._site_pub = self.create_publisher(String, "care/site_request", RELIABLE_QOS)
+        self._note_pub = self.create_publisher(String, "care/notifications", RELIABLE_QOS)
+        self._ho_pub = self.create_publisher(HandoverEvent, "handover/events", RELIABLE_QOS)
+        self.create_subscription(Odometry, p.odom_topic, self._on_odom, SENSOR_QOS)
+        self.create_subscription(String, "controller/status", self._on_ctrl, RELIABLE_QOS)
+        self.create_subscription(String, "care/site_answer", self._on_site, RELIABLE_QOS)
+        self.create_subscription(SafetyState, "safety/state", self._on_safety, LATCHED_QOS)
+        self.create_subscription(BatteryState, "battery_state", self._on_battery, SENSOR_QOS)
+        if p.plan_topic:
+            self.create_subscription(String, p.plan_topic, self._on_plan_msg, LATCHED_QOS)
+        self._verify = self.create_client(VerifyHandover, p.handover_service)
+
+        self.pose = None
+        self.speed = 0.0
+        self.events: collections.deque = collections.deque()
+        self.nav = None  # dict: legs, i, started_s, armed, purpose, goal
+        self.estop = False
+        self.state = "idle"
+        self.finished = False
+        self.figures = {"trips": {}, "handovers_verified": 0, "handovers_refused": 0, "refusals": [],
+                        "notifications": [], "distance_m": 0.0}
+        self._last_xy = None
+        self._last_status_s = -math.inf
+        self._last_battery_s = -math.inf
+        self._current_stop: care.CareStop | None = None
+        self._service_start_s = None
+        self._pending_verify = None
+        self._settle = None  # (goal pose, final): docking check once the shuttle stands still
+
+        if not p.plan_topic:
+            try:
+                net = self.net if p.use_road_distance else None
+                plan = solve_day(self.day, p.solve_method, p.solve_time_limit_s, net)
+            except (ValueError, KeyError) as exc:
+                raise ParameterError(f"care_mission_node: parameter 'requests_file': {exc}") from None
+            self._install(plan)
+        self.create_timer(p.tick_period_s, self._on_tick)
+        self.diag.ok("waiting for the start", stops=0 if self.mission is None else len(self.mission.stops))
+
+    # ------------------------------------------------------------------ helpers
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _stops_from(self, plan: dict) -> list[care.CareStop]:
+        marker_of_place = {name: v[3] for name, v in self.places.items()}
+        stops = care.stops_from_plan(plan, self.params.robot_name, self.windows or None, marker_of_place)
+        self.unserved = plan["solution"].get("unserved", [])
+        meta = plan.get("meta") or {}
+        for s in stops:
+            trip = self.figures["trips"].setdefault(s.request_id, {
+                "child": s.child_id, "pickup_place": meta.get(s.request_id, {}).get("pickup_place", ""),
+                "dropoff_place": meta.get(s.request_id, {}).get("dropoff_place", "")})
+            if s.action == care.PICKUP:
+                trip["pickup_window"] = [s.window_open_s, s.window_close_s]
+            else:
+                trip["dropoff_by"] = s.window_close_s
+        return stops
+
+    def _install(self, plan: dict) -> None:
+        stops = self._stops_from(plan)
+        if self.mission is None:
+            self.mission = care.CareMission(stops, self.mission_params, self.audit, self.params.robot_name)
+            self.get_logger().info(f"plan: {len(stops)} stops: " + ", ".join(f"{s.action} {s.request_id}"
+                                                                            for s in stops))
+        else:
+            self.events.append(care.PlanUpdated(tuple(stops)))
+
+    def _goal_pose(self, xy) -> tuple[float, float, float]:
+        """Boarding pose (with its yaw) of the place at ``xy``; the depot's parking pose for the depot."""
+        x, y = float(xy[0]), float(xy[1])
+        if math.hypot(x - self.depot_pose[0], y - self.depot_pose[1]) < 0.5:
+            return self.depot_pose
+        best = min(self.places.values(), key=lambda v: math.hypot(v[0] - x, v[1] - y), default=None)
+        if best is not None and math.hypot(best[0] - x, best[1] - y) < 1.0:
+            return (x, y, best[2])
+        yaw = self.pose[2] if self.pose is not None else 0.0
+        return (x, y, yaw)
+
+    def _note(self, kind: str, message: str, level: str = "info", **extra) -> None:
+        body = {"t_s": round(self._now_s(), 2), "robot": self.params.robot_name, "level": level, "kind": kind,
+                "message": message, **extra}
+        self._note_pub.publish(String(data=json.dumps(body)))
+        if level != "info":
+            self.figures["notifications"].append({k: body[k] for k in ("t_s", "level", "kind", "message")})
+        text = f"{kind}: {message}"
+        if level == "info":
+            self.get_logger().info(text)
+        elif level == "warn":
+            self.get_logger().warning(text)
+        else:
+            self.get_logger().error(text)
+
+    # ------------------------------------------------------------------ inputs
+    def _on_plan_msg(self, msg: String) -> None:
+        try:
+            plan = json.loads(msg.data)
+            rev = int(plan.get("revision", 0))
+            if rev <= self.plan_revision:
+                return
+            self.plan_revision = rev
+            self._install(plan)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.diag.warn(f"bad plan message: {exc}")
+
+    def _on_odom(self, msg: Odometry) -> None:
+        self.pose = pose_to_xyyaw(msg.pose.pose)
+        self.speed = float(msg.twist.twist.linear.x)
+        xy = self.pose[:2].copy()
+        if self._last_xy is not None:
+            self.figures["distance_m"] += float(np.hypot(*(xy - self._last_xy)))
+        self._last_xy = xy
+
+    def _on_ctrl(self, msg: String) -> None:
+        try:
+            state = json.loads(msg.data).get("state", "")
+        except ValueError:
+            return
+        nav = self.nav
+        if nav is None:
+            return
+        now = self._now_s()
+        if state != "goal_reached":
+            nav["armed"] = True
+        if state == "goal_reached":
+            end = nav["legs"][nav["i"]][-1]
+            near = self.pose is not None and math.hypot(self.pose[0] - end[0], self.pose[1] - end[1]) < 1.0
+            if nav["armed"] or (now - nav["started_s"] > 2.0 and near):
+                self._leg_done(now)
+        elif state == "goal_missed" and nav["armed"]:
+            end = nav["legs"][nav["i"]][-1]
+            near = self.pose is not None and math.hypot(self.pose[0] - end[0], self.pose[1] - end[1]) < 1.5
+            if near and (nav["i"] + 1 < len(nav["legs"]) or nav["purpose"] == "nav"):
+                self._leg_done(now)  # close enough: a turn-round point, or docking corrects the rest
+            else:
+                self._nav_failed("controller: passed the goal outside tolerance")
+
+    def _on_site(self, msg: String) -> None:
+        try:
+            a = json.loads(msg.data)
+            kind = a["type"]
+        except (ValueError, KeyError, TypeError):
+            return
+        stop = self.mission.current if self.mission is not None else None
+        if stop is None or a.get("trip") != stop.request_id:
+            return
+        if kind == "boarded" and self.mission.phase == care.Phase.BOARDING:
+            self.events.append(care.Boarded(str(a.get("child", ""))))
+        elif kind == "code" and self.mission.phase == care.Phase.HANDOVER:
+            self._check_code(stop, str(a.get("guardian", "")), str(a.get("code", "")))
+
+    def _on_safety(self, msg) -> None:
+        if msg.state == SafetyState.EMERGENCY_STOP:
+            if not self.estop:
+                self.estop = True
+                self.events.append(care.EmergencyStop(msg.reason or "emergency stop"))
+        elif self.estop:
+            self.estop = False
+            self.events.append(care.EmergencyStopReset())
+
+    def _on_battery(self, msg: BatteryState) -> None:
+        now = self._now_s()
+        if now - self._last_battery_s < 1.0 or not math.isfinite(msg.percentage):
+            return
+        self._last_battery_s = now
+        self.events.append(care.BatteryLevel(float(msg.percentage)))
+
+    # ------------------------------------------------------------------ hand-over check
+    def _check_code(self, stop: care.CareStop, guardian: str, code: str) -> None:
+        if self._pending_verify is not None:
+            return
+        if not self._verify.service_is_ready():
+            self._note("handover_unavailable", "verify_handover service not available", "warn")
+            self.events.append(care.HandoverResult(stop.child_id, False, "verifier_unavailable", guardian))
+            return
+        req = VerifyHandover.Request()
+        req.code, req.child_id, req.guardian_id, req.trip_id = code, stop.child_id, guardian, stop.request_id
+        fut = self._verify.call_async(req)
+        self._pending_verify = (fut, stop, guardian, self._now_s())
+        fut.add_done_callback(lambda f, s=stop, g=guardian: self._on_verified(f, s, g))
+
+    def _on_verified(self, fut, stop, guardian) -> None:
+        self._pending_verify = None
+        try:
+            res = fut.result()
+            accepted, reason = bool(res.accepted), str(res.reason)
+        except Exception as exc:  # the service failed: refuse, the guardian may try again
+            accepted, reason = False, f"verifier_error: {exc}"
+        trip = self.figures["trips"].setdefault(stop.request_id, {"child": stop.child_id})
+        if accepted:
+            self.figures["handovers_verified"] += 1
+            trip["receiver"] = guardian
+        else:
+            self.figures["handovers_refused"] += 1
+            self.figures["refusals"].append({"trip": stop.request_id, "child": stop.child_id, "guardian": guardian,
+                                             "reason": reason})
+        self.events.append(care.HandoverResult(stop.child_id, accepted, reason, guardian))
+
+    # ------------------------------------------------------------------ navigation
+    def _publish_plan(self, arr) -> None:
+        self._plan_pub.publish(array_to_path(np.asarray(arr, dtype=float).reshape(-1, 3), "map",
+                                             self.get_clock().now().to_msg()))
+
+    def _start_legs(self, legs, purpose: str, goal) -> None:
+        now = self._now_s()
+        if not legs:
+            self.nav = None
+            self.events.append(care.Docked() if purpose == "dock" else care.GoalReached())
+            return
+        length = sum(float(np.sum(np.hypot(*np.diff(leg[:, :2], axis=0).T))) for leg in legs)
+        timeout = self.params.nav_timeout_min_s + length / self.params.nav_timeout_speed_mps
+        self.nav = {"legs": legs, "i": 0, "started_s": now, "armed": False, "purpose": purpose, "goal": goal,
+                    "deadline_s": now + timeout}
+        self._publish_plan(legs[0])
+
+    def _leg_done(self, now: float) -> None:
+        nav = self.nav
+        nav["i"] += 1
+        if nav["i"] < len(nav["legs"]):
+            nav["started_s"], nav["armed"] = now, False
+            self._publish_plan(nav["legs"][nav["i"]])
+            return
+        self.nav = None
+        self._publish_plan(np.zeros((0, 3)))
+        if nav["purpose"] == "dock":
+            self._settle = (nav["goal"], True)
+        else:
+            self.events.append(care.GoalReached())
+
+    def _nav_failed(self, reason: str) -> None:
+        nav, self.nav = self.nav, None
+        self._publish_plan(np.zeros((0, 3)))
+        if nav is not None and nav["purpose"] == "dock":
+            self.events.append(care.DockingFailed(reason))
+        else:
+            self.events.append(care.NavigationFailed(reason))
+
+    def _navigate(self, xy) -> None:
+        goal = self._goal_pose(xy)
+        try:
+            legs = self.net.route(self.pose, goal)
+        except RoutingError as exc:
+            self.events.append(care.NavigationFailed(str(exc)))
+            return
+        self._start_legs(legs, "nav", goal)
+
+    def _dock_error(self, goal) -> tuple[float, float]:
+        return (math.hypot(self.pose[0] - goal[0], self.pose[1] - goal[1]), abs(angle_diff(goal[2], self.pose[2])))
+
+    def _check_docked(self, goal, final: bool = False) -> None:
+        d, a = self._dock_error(goal)
+        p = self.params
+        if d <= p.dock_xy_tolerance_m and a <= p.dock_yaw_tolerance_rad:
+            self.events.append(care.Docked())
+            return
+        if final:
+            self.events.append(care.DockingFailed(f"{d:.2f} m / {math.degrees(a):.0f} deg off the boarding point"))
+            return
+        # short straight approach from 2 m behind the line of the boarding point
+        back = np.array([goal[0] - 2.0 * math.cos(goal[2]), goal[1] - 2.0 * math.sin(goal[2])])
+        ahead = np.dot(self.pose[:2] - back, [math.cos(goal[2]), math.sin(goal[2])])
+        pts = [self.pose[:2]] + ([back] if ahead < 0.5 else []) + [np.asarray(goal[:2])]
+        self._start_legs([densify(np.vstack(pts), 0.1)], "dock", goal)
+
+    # ------------------------------------------------------------------ actions
+    def _execute(self, actions, now: float, before: care.CareStop | None = None) -> None:
+        for act in actions:
+            if isinstance(act, care.NavigateTo):
+                self._current_stop = self.mission.current
+                self._navigate(act.xy)
+            elif isinstance(act, care.Dock):
+                self._settle = (self._goal_pose(act.xy), False)  # checked once the shuttle stands still
+            elif isinstance(act, (care.AwaitBoarding, care.RequestHandover)):
+                cands = [s for s in [before, self.mission.current] if s is not None]
+                stop = next((s for s in cands if s.request_id == act.request_id and s.child_id == act.child_id),
+                            None)
+                if stop is not None:
+                    self._site_request("boarding" if isinstance(act, care.AwaitBoarding) else "handover", now, stop)
+            elif isinstance(act, care.ReleaseChild):
+                trip = self.figures["trips"].setdefault(act.request_id, {"child": act.child_id})
+                trip["delivered_s"] = round(now, 2)
+                trip["handover_wait_s"] = round(now - (self._service_start_s or now), 2)
+                ev = HandoverEvent()
+                ev.header.stamp = self.get_clock().now().to_msg()
+                ev.trip_id, ev.child_id, ev.guardian_id = act.request_id, act.child_id, act.guardian_id
+                ev.action, ev.accepted, ev.reason = "release", True, "ok"
+                self._ho_pub.publish(ev)
+                self._note("released", f"{act.child_id} handed over to {act.guardian_id}", trip=act.request_id)
+            elif isinstance(act, care.HoldStill):
+                self.nav = None
+                self._publish_plan(np.zeros((0, 3)))
+            elif isinstance(act, care.SetPassengerProfile):
+                p = self.params
+                self._speed_pub.publish(Float32(data=float(p.passenger_speed_mps if act.passenger
+                                                           else p.cruise_speed_mps)))
+            elif isinstance(act, care.Notify):
+                self._note(act.kind, act.message, act.level, trip=act.request_id)
+            elif isinstance(act, care.RequestReplan):
+                self._note("replan_requested", act.reason, "warn", dropped=list(act.dropped_requests))
+            elif isinstance(act, care.Finished):
+                self.finished = True
+                self._note("finished", json.dumps(dict(act.summary)))
+
+    def _site_request(self, kind: str, now: float, stop: care.CareStop) -> None:
+        self._service_start_s = now
+        trip = self.figures["trips"].setdefault(stop.request_id, {"child": stop.child_id})
+        trip["pickup_start_s" if kind == "boarding" else "dropoff_start_s"] = round(now, 2)
+        if stop.place == "nursery_return":
+            trip["returned_start_s"] = round(now, 2)
+        body = {"type": kind, "child": stop.child_id, "trip": stop.request_id, "place": stop.place,
+                "xy": list(stop.xy), "robot": self.params.robot_name}
+        self._site_pub.publish(String(data=json.dumps(body)))
+
+    # ------------------------------------------------------------------ loop
+    def _on_tick(self) -> None:
+        now = self._now_s()
+        m = self.mission
+        if m is None or self.pose is None or now < self.params.start_delay_s:
+            return
+        if m.phase == care.Phase.IDLE and not self.finished and m.done_stops == 0 and self.state == "idle":
+            self.state = "started"
+            self._speed_pub.publish(Float32(data=float(self.params.cruise_speed_mps)))
+            self.events.appendleft(care.Start())
+        if self.nav is not None and now > self.nav["deadline_s"]:
+            self._nav_failed("navigation time-out")
+        if self._settle is not None and abs(self.speed) < 0.02:
+            goal, final = self._settle
+            self._settle = None
+            self._check_docked(goal, final)
+        for _ in range(50):
+            if not self.events:
+                break
+            ev = self.events.popleft()
+            before, stop_before = m.phase, m.current
+            acts = m.handle(ev, now)
+            if isinstance(ev, care.Boarded) and before == care.Phase.BOARDING and m.phase != care.Phase.BOARDING:
+                rid = next((r for r, s in m.onboard.items() if s.child_id == ev.child_id), None)
+                if rid is not None:
+                    trip = self.figures["trips"][rid]
+                    trip["boarded_s"] = round(now, 2)
+                    trip["boarding_wait_s"] = round(now - (self._service_start_s or now), 2)
+            self._execute(acts, now, stop_before)
+        stop_before = m.current
+        self._execute(m.handle(care.Tick(), now), now, stop_before)
+        if now - self._last_status_s >= self.params.status_period_s or m.phase in (care.Phase.DONE,
+                                                                                    care.Phase.SAFE_STOP):
+            self._publish_status(now)
+
+    def figures_summary(self) -> dict:
+        """The day's figures so far (the ``detail`` of ``mission/status``)."""
+        m = self.mission
+        trips = self.figures["trips"]
+        in_window = []
+        for rid, t in trips.items():
+            if "delivered_s" not in t or rid in m.returned:
+                continue
+            pw = t.get("pickup_window", [0.0, math.inf])
+            ok_pick = "boarded_s" in t and t["boarded_s"] >= pw[0] - 1e-6 and t.get("pickup_start_s", 0.0) <= pw[1]
+            ok_drop = t.get("dropoff_start_s", math.inf) <= t.get("dropoff_by", math.inf)
+            t["in_window"] = bool(ok_pick and ok_drop)
+            if t["in_window"]:
+                in_window.append(rid)
+        waits_b = [t["boarding_wait_s"] for t in trips.values() if "boarding_wait_s" in t]
+        waits_h = [t["handover_wait_s"] for t in trips.values() if "handover_wait_s" in t]
+        st = m.status()
+        return {
+            "robot": self.params.robot_name, "phase": st["state"], "text": st["detail"], "current": st["current"],
+            "onboard": st["onboard"], "trips_planned": len(trips),
+            "delivered": sorted(m.delivered), "children_delivered": sorted({trips[r]["child"] for r in m.delivered
+                                                                           if r in trips}),
+            "delivered_in_window": sorted(in_window), "no_shows": sorted(m.no_shows),
+            "returned_to_nursery": sorted(m.returned), "skipped": sorted(m.skipped),
+            "unserved": getattr(self, "unserved", []),
+            "handovers_verified": self.figures["handovers_verified"],
+            "handovers_refused": self.figures["handovers_refused"], "refusals": self.figures["refusals"],
+            "boarding_wait_s": {"mean": round(float(np.mean(waits_b)), 2) if waits_b else None,
+                                "max": round(float(np.max(waits_b)), 2) if waits_b else None},
+            "handover_wait_s": {"mean": round(float(np.mean(waits_h)), 2) if waits_h else None,
+                                "max": round(float(np.max(waits_h)), 2) if waits_h else None},
+            "distance_m": round(self.figures["distance_m"], 1),
+            "warnings": self.figures["notifications"][-20:],
+            "trips": trips,
+        }
+
+    def _publish_status(self, now: float) -> None:
+        self._last_status_s = now
+        m = self.mission
+        st = m.status()
+        state = {care.Phase.DONE: "done", care.Phase.SAFE_STOP: "failed"}.get(m.phase, st["state"])
+        msg = MissionStatus()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = "map"
+        msg.robot, msg.mission, msg.state = self.params.robot_name, "care", state
+        msg.progress = float(st["progress"])
+        msg.detail = json.dumps(self.figures_summary())
+        self._status_pub.publish(msg)
+        level = {"failed": self.diag.error, "hold": self.diag.error, "blocked": self.diag.warn}.get(state, self.diag.ok)
+        level(f"{state}: {st['detail']}", delivered=len(m.delivered), onboard=len(m.onboard))
+
+    def on_shutdown(self) -> None:
+        self._publish_plan(np.zeros((0, 3)))
+        if self.audit is not None:
+            self.audit.close()
+
+
+def main(args=None):
+    return run_node(CareMissionNode, args)
+
+
+if __name__ == "__main__":
+    main()
