@@ -91,7 +91,13 @@ class ParticleFilterParams:
 
 
 class LikelihoodField:
-    """Per-cell distance to the nearest occupied cell (m) with bilinear lookup.
+    """Distance (m) from a point to the nearest obstacle surface, with bilinear lookup.
+
+    The surface of an occupied cell is its edge, not its centre: the field is a signed distance
+    (positive in free space, negative inside obstacles, half a cell from the cell centres) so the bilinear
+    interpolation crosses zero on the surface; :meth:`distance` returns its absolute value. (A field of
+    distances between cell centres reads half a cell at the surface and is flat inside walls, which pulls
+    the estimate up to one cell towards one-sided features, e.g. a street with buildings on one side.)
 
     Parameters
     ----------
@@ -102,18 +108,24 @@ class LikelihoodField:
 
     def __init__(self, grid_map: OccupancyMap, max_distance_m: float = 2.0):
         self.grid = grid_map
-        free = (~grid_map.occupied).astype(np.uint8)
-        if grid_map.occupied.any():
-            d = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * grid_map.resolution_m
+        occ = grid_map.occupied
+        res = grid_map.resolution_m
+        half = 0.5 * res
+        if occ.any() and not occ.all():
+            out = cv2.distanceTransform((~occ).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * res
+            inside = cv2.distanceTransform(occ.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * res
+            d = np.where(occ, -(inside - half), out - half)
+        elif occ.all():
+            d = np.full(occ.shape, -max_distance_m, dtype=np.float32)
         else:
-            d = np.full(free.shape, max_distance_m, dtype=np.float32)
+            d = np.full(occ.shape, max_distance_m, dtype=np.float32)
         self.max_distance_m = float(max_distance_m)
-        self.dist_m = np.minimum(d, max_distance_m).astype(np.float32)
+        self.dist_m = np.clip(d, -max_distance_m, max_distance_m).astype(np.float32)   # signed
         self._ox, self._oy = grid_map.origin_xy
-        self._inv_res = 1.0 / grid_map.resolution_m
+        self._inv_res = 1.0 / res
 
     def distance(self, x, y) -> np.ndarray:
-        """Distance (same shape as x) to the nearest obstacle; ``max_distance_m`` outside the map."""
+        """Distance (same shape as x) to the nearest obstacle surface; ``max_distance_m`` outside the map."""
         fx = (np.asarray(x) - self._ox) * self._inv_res - 0.5
         fy = (np.asarray(y) - self._oy) * self._inv_res - 0.5
         h, w = self.dist_m.shape
@@ -127,7 +139,7 @@ class LikelihoodField:
         d = self.dist_m
         v = (d[y0, x0] * (1 - ax) * (1 - ay) + d[y0, x0 + 1] * ax * (1 - ay)
              + d[y0 + 1, x0] * (1 - ax) * ay + d[y0 + 1, x0 + 1] * ax * ay)
-        return np.where(inside, v, self.max_distance_m)
+        return np.where(inside, np.abs(v), self.max_distance_m)
 
 
 class ParticleFilter:
