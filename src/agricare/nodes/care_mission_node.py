@@ -3,9 +3,10 @@
 Plan
     With ``plan_topic`` set (e.g. ``/dispatch/plan``), the stops come from dispatcher_node's latched plan
     (a newer revision becomes a :class:`~agricare.core.missions.care.PlanUpdated`). Without it, the node
-    solves the day of ``requests_file`` itself at start with ``agricare.core.planning.dispatch``
-    (``solve_method: greedy`` is deterministic, so every shuttle of the fleet computes the same plan;
-    travel times on the scenario's roads when ``use_road_distance``).
+    solves the day of ``requests_file`` itself at start with ``agricare.core.planning.dispatch`` (travel
+    times on the scenario's roads when ``use_road_distance``). Every shuttle must execute the same plan:
+    ``solve_method: greedy`` is deterministic; an OR-Tools plan is solved once per process and shared by
+    the shuttles of an in-process run (embedded runner); run dispatcher_node for one process per node.
 Navigation
     A :class:`~agricare.core.missions.care.NavigateTo` becomes lane-keeping legs on the scenario's roads
     (:mod:`agricare.core.missions.care_nav`) published on ``plan`` (nav_msgs/Path, map frame) for
@@ -68,6 +69,9 @@ from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
 
 STAFF_PLACES = ("nursery", "clinic", "nursery_return")
+#: plans solved in this process, shared by the shuttles of one fleet (OR-Tools under a time limit is not
+#: deterministic: every shuttle must execute the same plan). Key: (day, scenario, method, limit, roads).
+_SOLVED: dict[tuple, dict] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,7 +270,11 @@ class CareMissionNode(Node):
         if not p.plan_topic:
             try:
                 net = self.net if p.use_road_distance else None
-                plan = solve_day(self.day, p.solve_method, p.solve_time_limit_s, net)
+                key = (json.dumps(self.day, sort_keys=True, default=str), str(p.scenario_file), p.solve_method,
+                       p.solve_time_limit_s, p.use_road_distance)
+                if key not in _SOLVED:
+                    _SOLVED[key] = solve_day(self.day, p.solve_method, p.solve_time_limit_s, net)
+                plan = _SOLVED[key]
             except (ValueError, KeyError) as exc:
                 raise ParameterError(f"care_mission_node: parameter 'requests_file': {exc}") from None
             self._install(plan)

@@ -105,7 +105,8 @@ class CareSite:
 
     def request(self, kind: str, child: str, trip: str, place: str, now_s: float,
                 xy: tuple[float, float] | None = None) -> None:
-        """A shuttle asks for a boarding or a hand-over (repeated requests keep the first time)."""
+        """A shuttle asks for a boarding or a hand-over (a repeated request for the same place keeps its first
+        time; a request for another place, e.g. a child taken back to the nursery, replaces it)."""
         if kind not in ("boarding", "handover"):
             raise ValueError(f"kind: expected 'boarding' or 'handover', got {kind!r}")
         r = self.trips.get(trip)
@@ -117,7 +118,8 @@ class CareSite:
             else:
                 raise ValueError(f"unknown trip {trip!r} and no boarding point given")
         key = (kind, trip)
-        if key not in self.pending:
+        old = self.pending.get(key)
+        if old is None or old.place != place or old.xy != (float(xy[0]), float(xy[1])):
             self.pending[key] = _Pending(kind, child, trip, (float(xy[0]), float(xy[1])), place, float(now_s))
 
     def receiver(self, trip: str, place: str) -> str:

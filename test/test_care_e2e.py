@@ -1,0 +1,94 @@
+"""End to end: the short care scenario (config/scenarios/care_small.yaml) in the embedded simulator.
+
+One shuttle plans its day, picks up two children, hands them over to the nursery staff with verified
+one-time codes and parks; people walk and cross the street. Checked on summary.json (mission figures and
+the simulator's ground truth) and on the MCAP recording.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import pytest
+
+pytest.importorskip("agricare_interfaces.msg")
+
+from agricare.bringup.graph import load_graph  # noqa: E402
+from agricare.bringup.report import read_topics  # noqa: E402
+from agricare.bringup.runner import EmbeddedRunner  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def care_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("care_small")
+    fqn = "/shuttle_1/"
+    overrides = {
+        fqn + "care_site_sim_node": {"key_file": str(tmp / "sim.key")},
+        fqn + "handover_node": {"key_file": str(tmp / "sim.key"), "audit_log": str(tmp / "handover_audit.jsonl")},
+        fqn + "care_mission_node": {"audit_log": str(tmp / "mission_audit.jsonl")},
+    }
+    graph = load_graph(ROOT / "config" / "scenarios" / "care_small.yaml", overrides)
+    domain = 100 + os.getpid() % 100
+    runner = EmbeddedRunner(graph, out_dir=tmp / "out", progress=None, domain_id=domain)
+    try:
+        result = runner.run()
+    finally:
+        runner.shutdown()
+    summary = json.loads(result.summary_path.read_text())
+    return result, summary, tmp
+
+
+@pytest.mark.timeout(170)
+def test_care_small_mission_done_all_delivered_in_window(care_run):
+    result, summary, _ = care_run
+    assert result.exit_code == 0, summary["stopped_because"]
+    mission = summary["missions"]["shuttle_1"]
+    assert mission["state"] == "done"
+    d = mission["detail"]
+    assert sorted(d["delivered"]) == ["trip_c1", "trip_c2"]
+    assert sorted(d["delivered_in_window"]) == ["trip_c1", "trip_c2"]
+    assert d["children_delivered"] == ["c1", "c2"]
+    assert d["no_shows"] == [] and d["returned_to_nursery"] == [] and d["onboard"] == []
+    assert d["handovers_verified"] == 2 and d["handovers_refused"] == 0
+    for trip in d["trips"].values():
+        assert trip["receiver"] == "staff_nursery"
+        assert trip["pickup_window"][0] <= trip["boarded_s"] and trip["pickup_start_s"] <= trip["pickup_window"][1]
+        assert trip["dropoff_start_s"] <= trip["dropoff_by"]
+    assert d["distance_m"] > 150.0  # depot -> home_1 -> home_2 -> nursery -> parking, on the roads
+
+
+@pytest.mark.timeout(170)
+def test_care_small_no_contact_and_parked(care_run):
+    _, summary, _ = care_run
+    world = summary["world"]["shuttle_1"]
+    assert world["contacts"] == 0 and summary["violations"] == []
+    x, y, _ = world["final_pose"]
+    assert abs(x - 215.0) < 1.0 and abs(y - 101.8) < 1.0
+
+
+@pytest.mark.timeout(170)
+def test_care_small_recording_and_audit(care_run):
+    result, summary, tmp = care_run
+    mcap = tmp / "out" / "recording.mcap"
+    topics = read_topics(mcap, ("/shuttle_1/handover/events", "/shuttle_1/care/site_answer",
+                                "/shuttle_1/mission/status", "/shuttle_1/cmd_vel"))
+    events = [m for _, m in topics["/shuttle_1/handover/events"]]
+    verified = [e for e in events if e.action == "verify"]
+    released = [e for e in events if e.action == "release"]
+    assert len(verified) == 2 and all(e.accepted for e in verified)
+    assert sorted(e.child_id for e in released) == ["c1", "c2"]
+    answers = [json.loads(m.data) for _, m in topics["/shuttle_1/care/site_answer"]]
+    assert sorted(a["child"] for a in answers if a["type"] == "boarded") == ["c1", "c2"]
+    states = [m.state for _, m in topics["/shuttle_1/mission/status"]]
+    assert states[-1] == "done" and "boarding" in states and "handover" in states
+    assert max(abs(m.twist.linear.x) for _, m in topics["/shuttle_1/cmd_vel"]) <= 2.0 + 1e-6
+    # both audit logs are intact hash chains
+    from agricare.core.missions.audit import verify_log
+
+    for name in ("handover_audit.jsonl", "mission_audit.jsonl"):
+        res = verify_log(tmp / name)
+        assert res.ok, (name, res)
