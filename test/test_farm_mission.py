@@ -194,3 +194,20 @@ def test_nan_pose_holds_without_progress(coverage):
     before = m.index
     out = m.update(1.0, [np.nan, 0.0, 0.0])
     assert out.new_path is None and m.index == before and "finite" in out.message
+
+
+def test_implement_goes_down_and_up_where_the_implement_is():
+    x = np.arange(0.0, 20.01, 0.5)
+    poses = np.column_stack([x, np.zeros_like(x), np.zeros_like(x)])
+    working = (x >= 5.0) & (x <= 15.0)
+    m = FarmMission(MasterPlan(poses, np.ones_like(x), working, np.zeros_like(x)),
+                    FarmMissionParams(implement_offset_m=1.6))
+    m.start(0.0, [0.0, 0.0, 0.0])
+    seen = {}
+    for xi in (4.0, 6.0, 7.0, 14.0, 16.0, 16.5, 17.0):
+        m.update(xi, [xi, 0.0, 0.0])
+        seen[xi] = m.implement_down()
+    # base_link reaches the swath start at 5 m; the implement (1.6 m behind) at 6.6 m; it leaves at 16.6 m
+    assert seen == {4.0: False, 6.0: False, 7.0: True, 14.0: True, 16.0: True, 16.5: True, 17.0: False}
+    m.update(18.0, [18.0, 0.0, 0.0], pause=True)
+    assert m.implement_down() is False

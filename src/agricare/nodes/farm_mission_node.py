@@ -4,6 +4,7 @@ Loads the field (``field_file`` GeoJSON, or the field ``field_name`` of the scen
 the coverage (headland rings, swaths, drivable turns), and drives it through the controller with
 :class:`agricare.core.missions.farm.FarmMission`: pause/resume, refill trips, GNSS-outage slow-down/stop.
 
+Publishes ``implement/enable`` (std_msgs/Bool: implement lowered, at the update rate) for section control.
 Subscribes ``<odom_topic>`` (nav_msgs/Odometry), ``gnss/fix`` (NavSatFix), ``controller/status`` (String JSON),
 ``mission/pause`` (std_msgs/Bool). Publishes ``plan`` (nav_msgs/Path), ``plan_directions``
 (Int8MultiArray), ``coverage_plan/segments`` (Float64MultiArray N x 4: kind, working, direction, curvature;
@@ -42,7 +43,7 @@ class FarmMissionNodeParams:
     field_name: str = ""
     frame_id: str = "map"
     odom_topic: str = "odometry/filtered"
-    update_rate_hz: float = 5.0
+    update_rate_hz: float = 20.0
     start_delay_s: float = 1.0
     # coverage planner
     width_m: float = 3.0
@@ -65,6 +66,7 @@ class FarmMissionNodeParams:
     use_gnss: bool = True
     detour_margin_m: float = 0.3
     front_overhang_m: float = 3.3     # body ahead of base_link (rear axle): swings out in turns
+    implement_offset_m: float = 1.6   # implement working line behind base_link
 
     def __post_init__(self):
         require(bool(self.field_file) or (bool(self.scenario_file) and bool(self.field_name)), "field_file",
@@ -84,7 +86,7 @@ class FarmMissionNode(Node):
                 capacity_m=self.p.capacity_m, depot_x_m=self.p.depot_x_m, depot_y_m=self.p.depot_y_m,
                 refill_time_s=self.p.refill_time_s, turn_radius_m=self.p.turn_radius_m,
                 gnss_slow_after_s=self.p.gnss_slow_after_s, gnss_stop_after_s=self.p.gnss_stop_after_s,
-                gnss_slow_speed_mps=self.p.gnss_slow_speed_mps)
+                gnss_slow_speed_mps=self.p.gnss_slow_speed_mps, implement_offset_m=self.p.implement_offset_m)
             self.cov_params = CoverageParams(
                 width_m=self.p.width_m, turn_radius_m=self.p.turn_radius_m, headland_width_m=self.p.headland_width_m,
                 robot_width_m=self.p.robot_width_m, turn_type=self.p.turn_type, route=self.p.route,
@@ -105,6 +107,7 @@ class FarmMissionNode(Node):
         self._plan_pub = self.create_publisher(Path, "plan", LATCHED_QOS)
         self._dir_pub = self.create_publisher(Int8MultiArray, "plan_directions", LATCHED_QOS)
         self._seg_pub = self.create_publisher(Float64MultiArray, "coverage_plan/segments", LATCHED_QOS)
+        self._enable_pub = self.create_publisher(Bool, "implement/enable", RELIABLE_QOS)
         self._limit_pub = self.create_publisher(Float32, "speed_limit", RELIABLE_QOS)
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
         self.create_subscription(Odometry, self.p.odom_topic, self._on_odom, SENSOR_QOS)
@@ -205,6 +208,7 @@ class FarmMissionNode(Node):
             out = self.mission.update(t, self.pose, gnss_age_s=gnss_age, pause=self.pause,
                                       goal_reached=self.goal_reached)
             self._apply(out)
+            self._enable_pub.publish(Bool(data=self.mission.implement_down()))
         self._publish_status()
 
     def _apply(self, out):

@@ -1,6 +1,7 @@
 """section_control_node: switches implement sections on/off from the pose and the ground already treated.
 
-Subscribes ``odometry/filtered`` (nav_msgs/Odometry, sensor QoS), ``plan`` (nav_msgs/Path) and
+Subscribes ``implement/enable`` (std_msgs/Bool from the farm mission: implement lowered; when fresh it replaces
+the plan lookup below), ``odometry/filtered`` (nav_msgs/Odometry, sensor QoS), ``plan`` (nav_msgs/Path) and
 ``coverage_plan/segments`` (std_msgs/Float64MultiArray from coverage_planner_node, latched): a section is on
 only where the plan says the implement works (nearest plan pose) and the core
 :class:`agricare.core.control.sections.SectionController` allows it (not over covered ground, inside the
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from nav_msgs.msg import Odometry, Path
 from rclpy.node import Node
-from std_msgs.msg import Float64MultiArray, UInt8MultiArray
+from std_msgs.msg import Bool, Float64MultiArray, UInt8MultiArray
 
 from agricare.core.control.sections import SectionController, SectionParams
 from agricare.core.planning.coverage import PlanningError, load_field
@@ -23,7 +24,7 @@ from agricare.ros.convert import from_stamp, path_to_array, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
-from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class SectionControlNode(Node):
         self._pub = self.create_publisher(UInt8MultiArray, "implement/sections", COMMAND_QOS)
         self.create_subscription(Odometry, "odometry/filtered", self._on_odom, SENSOR_QOS)
         self.create_subscription(Path, "plan", self._on_plan, LATCHED_QOS)
+        self.create_subscription(Bool, "implement/enable", self._on_enable, RELIABLE_QOS)
+        self._enable = False
+        self._enable_t = None
         self.create_subscription(Float64MultiArray, "coverage_plan/segments", self._on_segments, LATCHED_QOS)
         self.create_timer(0.1, self._watchdog)
 
@@ -90,6 +94,19 @@ class SectionControlNode(Node):
     def _on_segments(self, msg: Float64MultiArray):
         seg = np.asarray(msg.data, dtype=float).reshape(-1, 4)
         self.plan_working = seg[:, 1] > 0.5
+
+    def _on_enable(self, msg: Bool):
+        self._enable = bool(msg.data)
+        self._enable_t = self.get_clock().now().nanoseconds * 1e-9
+
+    def _implement_enabled(self, xy) -> bool:
+        """The mission's implement command when it is fresh, else the plan's working flag at the nearest pose."""
+        if self._enable_t is not None:
+            age = self.get_clock().now().nanoseconds * 1e-9 - self._enable_t
+            if age <= self.p.odom_timeout_s:
+                return self._enable
+            return False  # the mission went quiet: raise the implement
+        return self._plan_allows(xy)
 
     def _plan_allows(self, xy) -> bool:
         if self.plan_xy is None or self.plan_working is None or len(self.plan_xy) != len(self.plan_working):
@@ -113,9 +130,7 @@ class SectionControlNode(Node):
             return
         self._last_odom_t = self.get_clock().now().nanoseconds * 1e-9
         self._stale_sent = False
-        states = self.ctrl.update(pose)
-        if not self._plan_allows(pose[:2]):
-            states = np.zeros_like(states)
+        states = self.ctrl.update(pose, enable=self._implement_enabled(pose[:2]))
         self._publish(states)
         self.diag.ok("running", sections_on=int(states.sum()), covered_m2=round(self.ctrl.raster.covered_area_m2, 1),
                      odom_stamp=round(from_stamp(msg.header.stamp), 3))

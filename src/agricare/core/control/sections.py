@@ -161,8 +161,12 @@ class SectionController:
         self._last_bars = None
         self._last_states = None
 
-    def update(self, pose_xyyaw) -> np.ndarray:
-        """Record the ground swept since the previous pose by the sections that were on, then decide."""
+    def update(self, pose_xyyaw, enable: bool = True) -> np.ndarray:
+        """Record the ground swept since the previous pose by the sections that were on, then decide.
+
+        ``enable`` False (implement raised: turn, transit, hold) switches every section off; only what the
+        sections really treat is recorded as covered.
+        """
         pose = np.asarray(pose_xyyaw, dtype=float)
         if pose.shape != (3,) or not np.all(np.isfinite(pose)):
             raise ValueError("pose_xyyaw must be 3 finite numbers")
@@ -176,5 +180,7 @@ class SectionController:
                         self.raster.mark_quad(np.array([l0, r0, r1, l1]))
         # decide against what was covered before this instant (the current bar is not yet "covered")
         states = section_states(pose, self.params, self.work_area, self.raster)
+        if not enable:
+            states = np.zeros_like(states)
         self._last_bars, self._last_states = bars, states
         return states

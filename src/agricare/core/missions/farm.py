@@ -46,9 +46,10 @@ class FarmMissionParams:
     search_window_m: float = 8.0
     goal_tolerance_m: float = 1.0
     sample_step_m: float = 0.5
+    implement_offset_m: float = 0.0   # implement working line behind base_link (m): it trails the plan
 
     def __post_init__(self):
-        require_non_negative(self, "capacity_m", "refill_time_s")
+        require_non_negative(self, "capacity_m", "refill_time_s", "implement_offset_m")
         require_positive(self, "turn_radius_m", "gnss_slow_after_s", "gnss_stop_after_s", "gnss_slow_speed_mps",
                          "search_window_m", "goal_tolerance_m", "sample_step_m")
         require(self.gnss_stop_after_s >= self.gnss_slow_after_s, "gnss_stop_after_s",
@@ -217,7 +218,23 @@ class FarmMission:
     def _set_active(self, path: ActivePath) -> ActivePath:
         self.active = path
         self._active_i = 0
+        self._active_s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path.poses[:, :2], axis=0),
+                                                                        axis=1))]) if len(path.poses) else None
         return path
+
+    def implement_down(self) -> bool:
+        """Whether the implement works now: the plan's working flag where the implement is, i.e.
+        ``implement_offset_m`` behind base_link along the path (it goes down and up at the swath ends,
+        not ``offset`` early). Always up while holding, reversing or in a non-working state."""
+        a = self.active
+        if a is None or len(a.poses) == 0 or self.state not in (RUNNING, GNSS_SLOW, RETURNING):
+            return False
+        i = self._active_i
+        if a.direction[i] < 0:
+            return False
+        j = int(np.searchsorted(self._active_s, self._active_s[i] - self.p.implement_offset_m, side="left"))
+        j = min(max(j, 0), i)
+        return bool(a.working[j])
 
     def progress(self) -> float:
         return float(self.plan.s[self.index] / self.plan.s[-1]) if self.plan.s[-1] > 0 else 1.0
@@ -228,7 +245,7 @@ class FarmMission:
         if a is None or len(a.poses) == 0:
             return
         i0 = self._active_i
-        s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(a.poses[:, :2], axis=0), axis=1))])
+        s = self._active_s
         i1 = int(np.searchsorted(s, s[i0] + self.p.search_window_m, side="right"))
         seg = a.poses[i0:max(i1, i0 + 1), :2]
         d = np.linalg.norm(seg - np.asarray(pose[:2], dtype=float), axis=1)
@@ -377,6 +394,7 @@ class FarmMission:
         self.active_before_hold = self.active
         self.active = empty
         self._active_i = 0
+        self._active_s = None
         return empty
 
     def _resume_path(self, pose, why) -> ActivePath:
