@@ -310,7 +310,7 @@ class EmbeddedRunner:
             m["sq"] += err.lane_offset_m ** 2
             m["n"] += 1
             m["max"] = max(m["max"], abs(err.lane_offset_m))
-            m["lanes"].add((err.block, err.row_index if err.offset_m >= 0 else err.row_index - 1))
+            m["lanes"].add((err.block, err.lane_index))
 
     def world_summary(self) -> dict:
         """Mission figures measured by the simulator's ground truth (not by the robots' own estimates)."""

@@ -154,6 +154,12 @@ class RowError:
     block: str
     along_m: float
     inside_block: bool
+    forward: bool = True   # travelling along the block's own row direction
+
+    @property
+    def lane_index(self) -> int:
+        """Index of the lane (between rows k and k+1 -> k) the robot is in, in the block's own frame."""
+        return self.row_index if (self.offset_m >= 0) == self.forward else self.row_index - 1
 
 
 # ----------------------------------------------------------------------------------------- crop blocks
@@ -785,4 +791,4 @@ class World:
         lane = off - math.copysign(half, off) if off != 0 else -half
         along = float(b.s[seg] + u * (b.s[seg + 1] - b.s[seg]))  # < 0 or > length outside the block
         inside = 0.0 < along < b.spec.length_m
-        return RowError(off, float(dpsi), float(lane), int(row), b.spec.name, along, bool(inside))
+        return RowError(off, float(dpsi), float(lane), int(row), b.spec.name, along, bool(inside), bool(forward))
