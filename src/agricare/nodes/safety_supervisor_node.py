@@ -149,15 +149,20 @@ class SafetySupervisorNode(Node):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def _stamp(self):
+        """Receipt time of an input; None (not received) while simulated time has not started."""
+        t = self._now()
+        return t if t > 0.0 else None
+
     def _on_cmd(self, msg: TwistStamped):
         self.inputs.cmd_v_mps = msg.twist.linear.x
         self.inputs.cmd_w_radps = msg.twist.angular.z
-        self.inputs.cmd_stamp_s = self._now()
+        self.inputs.cmd_stamp_s = self._stamp()
 
     def _on_odom(self, msg: Odometry):
         self.inputs.odom_v_mps = msg.twist.twist.linear.x
         self.inputs.odom_w_radps = msg.twist.twist.angular.z
-        self.inputs.odom_stamp_s = self._now()
+        self.inputs.odom_stamp_s = self._stamp()
         q = msg.pose.pose.orientation
         self._odom_frame = msg.header.frame_id
         self._odom_pose = np.array([msg.pose.pose.position.x, msg.pose.pose.position.y,
@@ -165,13 +170,13 @@ class SafetySupervisorNode(Node):
 
     def _on_imu(self, msg: Imu):
         self.inputs.roll_rad, self.inputs.pitch_rad = imu_roll_pitch(msg)
-        self.inputs.imu_stamp_s = self._now()
+        self.inputs.imu_stamp_s = self._stamp()
 
     def _on_scan(self, msg: LaserScan):
         pts = scan_to_points_in_base(msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min,
                                      msg.range_max, self.params.scan_mount_xyyaw)
         self.inputs.scan_points_in_base = np.full((1, 2), np.nan) if pts is None else pts
-        self.inputs.scan_stamp_s = self._now()
+        self.inputs.scan_stamp_s = self._stamp()
 
     def _on_pose(self, msg: Odometry):
         if msg.header.frame_id and msg.header.frame_id != self.params.map_frame:
@@ -182,11 +187,11 @@ class SafetySupervisorNode(Node):
         yaw = quat_to_yaw((q.w, q.x, q.y, q.z))
         self._pose_frame = msg.header.frame_id or self.params.map_frame
         self.inputs.pose_in_map = np.array([msg.pose.pose.position.x, msg.pose.pose.position.y, yaw])
-        self.inputs.pose_stamp_s = self._now()
+        self.inputs.pose_stamp_s = self._stamp()
 
     def _on_battery(self, msg: BatteryState):
         self.inputs.battery_fraction = float(msg.percentage)
-        self.inputs.battery_stamp_s = self._now()
+        self.inputs.battery_stamp_s = self._stamp()
 
     def _on_estop(self, msg: Bool):
         self.inputs.estop = bool(msg.data)
@@ -215,7 +220,7 @@ class SafetySupervisorNode(Node):
             vx, vy = rows[:, 2].copy(), rows[:, 3].copy()
             rows[:, 2], rows[:, 3] = c * vx + s * vy, -s * vx + c * vy
         self.inputs.objects_in_base = rows
-        self.inputs.objects_stamp_s = self._now()
+        self.inputs.objects_stamp_s = self._stamp()
 
     def _on_geofence(self, msg: PolygonStamped):
         if msg.header.frame_id and msg.header.frame_id != self.params.map_frame:
@@ -243,6 +248,11 @@ class SafetySupervisorNode(Node):
     # ------------------------------------------------------------------ loop
     def step(self):
         t = self._now()
+        if t <= 0.0:
+            # simulated time has not started (no /clock yet): hold still, judge nothing. Inputs that arrived
+            # before time existed would look stale at the first tick and latch a fault.
+            self._cmd_pub.publish(twist_stamped(0.0, 0.0, self.get_clock().now().to_msg(), self.params.base_frame))
+            return
         d = self.supervisor.update(t, self.inputs)
         self.last_decision = d
         stamp = self.get_clock().now().to_msg()
