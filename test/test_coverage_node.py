@@ -73,7 +73,8 @@ def test_section_node_publishes_one_byte_per_section(rclpy_context, repo_root):
             msg.pose.pose = xyyaw_to_pose(float(x), 30.0, 0.0)
             pub.publish(msg)
             ex.spin_once(timeout_sec=0.05)
-        assert _spin_until(ex, lambda: len(got) >= 3)
+        # unchanged states are repeated at 5 Hz only: at least the first command arrives
+        assert _spin_until(ex, lambda: len(got) >= 1)
         assert all(len(g) == 4 for g in got)
         assert got[-1] == [1, 1, 1, 1]
     finally:

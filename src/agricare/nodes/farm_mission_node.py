@@ -108,7 +108,11 @@ class FarmMissionNode(Node):
         self._dir_pub = self.create_publisher(Int8MultiArray, "plan_directions", LATCHED_QOS)
         self._seg_pub = self.create_publisher(Float64MultiArray, "coverage_plan/segments", LATCHED_QOS)
         self._enable_pub = self.create_publisher(Bool, "implement/enable", RELIABLE_QOS)
-        self._limit_pub = self.create_publisher(Float32, "speed_limit", RELIABLE_QOS)
+        self._limit_pub = self.create_publisher(Float32, "speed_limit", LATCHED_QOS)
+        self._last_limit = None
+        self._last_enable = None
+        self._last_status = (None, -1.0)
+        self._last_enable_t = -1.0
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
         self.create_subscription(Odometry, self.p.odom_topic, self._on_odom, SENSOR_QOS)
         self.create_subscription(NavSatFix, "gnss/fix", self._on_fix, SENSOR_QOS)
@@ -208,14 +212,19 @@ class FarmMissionNode(Node):
             out = self.mission.update(t, self.pose, gnss_age_s=gnss_age, pause=self.pause,
                                       goal_reached=self.goal_reached)
             self._apply(out)
-            self._enable_pub.publish(Bool(data=self.mission.implement_down()))
+            down = self.mission.implement_down()
+            if down != self._last_enable or t - self._last_enable_t >= 0.1:
+                self._enable_pub.publish(Bool(data=down))
+                self._last_enable, self._last_enable_t = down, t
         self._publish_status()
 
     def _apply(self, out):
         if out.new_path is not None:
             self._publish_path(out.new_path)
-        self._limit_pub.publish(Float32(data=float(out.speed_limit_mps) if out.speed_limit_mps is not None
-                                        else -1.0))
+        limit = float(out.speed_limit_mps) if out.speed_limit_mps is not None else -1.0
+        if limit != self._last_limit:  # latched: published on change only
+            self._limit_pub.publish(Float32(data=limit))
+            self._last_limit = limit
         self.state = out.state
         if out.message:
             self.message = out.message

@@ -130,6 +130,8 @@ class SafetySupervisorNode(Node):
             self.create_subscription(PolygonStamped, "safety/geofence", self._on_geofence, LATCHED_QOS)
         self.create_service(Trigger, "safety/reset", self._on_reset)
         self._timer = self.create_timer(1.0 / self.params.loop_rate_hz, self.step)
+        self._last_state_key = None
+        self._last_state_t = -1e9
         self._diag_key = None
         self.get_logger().info(f"safety supervisor up: required inputs {self.supervisor.required_inputs()}, "
                                f"max {self.params.max_speed_mps} m/s, loop {self.params.loop_rate_hz} Hz")
@@ -258,7 +260,10 @@ class SafetySupervisorNode(Node):
         stamp = self.get_clock().now().to_msg()
         self._cmd_pub.publish(twist_stamped(d.cmd_v_mps, d.cmd_w_radps, stamp, self.params.base_frame))
         self._hb_pub.publish(Header(stamp=stamp, frame_id=d.state.name))
-        self._publish_state(d, stamp)
+        key = (int(d.state), d.reason, round(float(d.limit_mps), 3), bool(d.estop_latched))
+        if key != self._last_state_key or t - self._last_state_t >= 1.0:  # latched: on change, and 1 Hz
+            self._publish_state(d, stamp)
+            self._last_state_key, self._last_state_t = key, t
         self._report(d)
 
     def _publish_state(self, d, stamp):

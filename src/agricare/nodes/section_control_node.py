@@ -85,6 +85,8 @@ class SectionControlNode(Node):
         self.create_subscription(Bool, "implement/enable", self._on_enable, RELIABLE_QOS)
         self._enable = False
         self._enable_t = None
+        self._last_sent = None
+        self._last_sent_t = -1e9
         self.create_subscription(Float64MultiArray, "coverage_plan/segments", self._on_segments, LATCHED_QOS)
         self.create_timer(0.1, self._watchdog)
 
@@ -118,9 +120,14 @@ class SectionControlNode(Node):
         return bool(d[i] <= self.p.plan_match_distance_m and self.plan_working[i])
 
     def _publish(self, states):
+        data = [int(v) for v in states]
+        now = self.get_clock().now().nanoseconds * 1e-9
+        if data == self._last_sent and now - self._last_sent_t < 0.2:
+            return  # unchanged: repeat at 5 Hz only (the implement driver holds the last command)
         msg = UInt8MultiArray()
-        msg.data = [int(v) for v in states]
+        msg.data = data
         self._pub.publish(msg)
+        self._last_sent, self._last_sent_t = data, now
 
     def _on_odom(self, msg: Odometry):
         pose = pose_to_xyyaw(msg.pose.pose)
