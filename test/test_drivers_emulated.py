@@ -71,8 +71,9 @@ def test_drive_and_read_encoders(pair):
     drv.open()
     fb0 = drv.exchange(0.0, 0.0, 0.0)
     fb = run(drv, 25, 3.0, -3.0)
-    assert fb.left_ticks - fb0.left_ticks > 50, "left wheel forward"
-    assert fb.right_ticks - fb0.right_ticks < -50, "right wheel backward"
+    # the emulated motors turn in wall time: a busy machine gives fewer ticks, never the wrong sign
+    assert fb.left_ticks - fb0.left_ticks > 5, "left wheel forward"
+    assert fb.right_ticks - fb0.right_ticks < -5, "right wheel backward"
     assert fb.fault_code == 0
     if kind == "roboclaw":
         assert fb.battery_v == pytest.approx(24.2)
