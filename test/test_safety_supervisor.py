@@ -268,6 +268,24 @@ def test_obstacle_behind_does_not_stop_forward_motion_but_stops_reversing():
     assert d.state == SafetyState.PROTECTIVE_STOP
 
 
+def test_odometry_noise_at_standstill_does_not_swing_the_field_sideways():
+    """Standing beside a wall, a noisy odometry twist (-0.01 m/s, 0.005 rad/s) has an arbitrary curvature;
+    it must not sweep the field sideways into the wall (found in the simulator: a tractor stopped beside a
+    parked trailer never resumed). A real reversing motion is still protected."""
+    p = SupervisorParams(footprint_xy=(3.3, 1.1, -0.9, 1.1, -0.9, -1.1, 3.3, -1.1), lateral_margin_m=0.4,
+                         stop_margin_m=0.5, slow_speed_mps=0.8, max_speed_mps=3.0, person_stop_margin_m=1.5,
+                         person_slow_margin_m=4.0, resume_hold_s=0.5)
+    wall = np.column_stack((np.linspace(-0.5, 3.0, 30), np.full(30, -1.8)))  # 0.3 m outside the fields
+    for noise_v, noise_w in ((-0.01, 0.005), (-0.02, -0.008), (0.01, 0.005)):
+        sup = Supervisor(p)
+        d, t = run(sup, 0.0, 30, cmd_v_mps=0.0, odom_v_mps=noise_v, odom_w_radps=noise_w,
+                   scan_points_in_base=wall)
+        assert d.state == SafetyState.RUN, (noise_v, noise_w, d.reasons)
+    sup = Supervisor(p)
+    d, _ = run(sup, 0.0, 30, cmd_v_mps=0.0, odom_v_mps=-0.5, odom_w_radps=0.4, scan_points_in_base=wall)
+    assert d.state == SafetyState.PROTECTIVE_STOP  # really turning backwards into the wall: protected
+
+
 def test_slow_field_limits_speed():
     sup = Supervisor()
     _, t = run(sup, 0.0, 60, cmd_v_mps=2.0)

@@ -108,6 +108,7 @@ class SupervisorParams:
     braking_decel_mps2: float = 2.0
     min_braking_decel_mps2: float = 0.5
     braking_angular_decel_radps2: float = 3.0
+    odom_speed_deadband_mps: float = 0.05
     # protective fields
     lateral_margin_m: float = 0.2
     stop_margin_m: float = 0.3
@@ -516,7 +517,10 @@ class Supervisor:
         if abs(v_in) > 1e-6:
             w_req = v_req * (w_in / v_in)  # keep the requested curvature
         out = [(v_req, w_req)]
-        if abs(v_meas) > 1e-3 and (v_meas * v_req <= 0.0 or abs(v_meas) > abs(v_req)):
+        # the measured motion is protected too when it differs from the request; below the deadband it is
+        # sensor noise (its stopping distance is negligible), and its curvature w / v would be arbitrary:
+        # a noisy (-0.01 m/s, 0.005 rad/s) at standstill swung the field sideways into things beside the robot
+        if abs(v_meas) > max(p.odom_speed_deadband_mps, 1e-3) and (v_meas * v_req <= 0.0 or abs(v_meas) > abs(v_req)):
             out.append((v_meas, w_meas))
         return out
 
