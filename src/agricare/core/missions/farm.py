@@ -188,6 +188,7 @@ class FarmMission:
     """
 
     def __init__(self, plan: MasterPlan, params: FarmMissionParams, inside=None):
+        plan = self._run_out(plan, params, inside)
         self.plan = plan
         self.p = params
         self.inside = inside
@@ -203,6 +204,24 @@ class FarmMission:
         self._paused_from = None
         self._last_work_s = 0.0
         self.events: list[tuple[float, str, str]] = []
+
+    @staticmethod
+    def _run_out(plan: MasterPlan, p: FarmMissionParams, inside) -> MasterPlan:
+        """Drive on straight past a working end by the implement offset, so the trailing implement works the
+        last metres too (it is lowered and raised where the implement is, not where base_link is)."""
+        if p.implement_offset_m <= 0 or not plan.working[-1] or plan.direction[-1] < 0:
+            return plan
+        x, y, th = plan.poses[-1]
+        n = int(math.ceil(p.implement_offset_m / p.sample_step_m))
+        d = np.linspace(p.implement_offset_m / n, p.implement_offset_m, n)
+        ext = np.column_stack([x + d * math.cos(th), y + d * math.sin(th), np.full(n, th)])
+        # only on a straight end (the run-out then stays on the pass's own line, as far from the boundary)
+        tail = plan.poses[-min(len(plan), 6):, 2]
+        if float(np.max(np.abs(wrap_angle(tail - th)))) > 0.02:
+            return plan
+        return MasterPlan(np.vstack([plan.poses, ext]), np.concatenate([plan.direction, np.ones(n, np.int8)]),
+                          np.concatenate([plan.working, np.zeros(n, bool)]),
+                          np.concatenate([plan.kind, np.full(n, plan.kind[-1], np.int8)]))
 
     # ------------------------------------------------------------------ helpers
     def _event(self, t, state, why):
