@@ -22,7 +22,8 @@ class LaunchEntry:
 
 
 def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool = True,
-                   namespace: str | None = None, params_file: str | None = None) -> list[LaunchEntry]:
+                   namespace: str | None = None, params_file: str | None = None,
+                   out_dir: str = "out") -> list[LaunchEntry]:
     """Launch entries for every node of a scenario.
 
     Parameters
@@ -35,6 +36,8 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
         Only the nodes of this robot (``robot.launch.py`` on one machine).
     params_file : str or None
         Extra ROS 2 params file given to every node (``params_file:=`` launch argument).
+    out_dir : str
+        Replaces ``${out}`` in string parameters (where records and maps are written).
     """
     graph: Graph = load_graph(scenario_file)
     entries = []
@@ -45,7 +48,7 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
     for spec in graph.nodes:
         if namespace and spec.robot != namespace.strip("/"):
             continue
-        params = dict(spec.params)
+        params = {k: (v.replace("${out}", out_dir) if isinstance(v, str) else v) for k, v in spec.params.items()}
         params["use_sim_time"] = use_sim_time
         plist = [params] + ([params_file] if params_file else [])
         remaps = list(spec.remap.items())

@@ -140,7 +140,7 @@ class EmbeddedRunner:
         self.executor.add_node(self.sim)
         for spec in self.graph.nodes:
             cls = node_class(spec.node)
-            params = dict(spec.params)
+            params = expand_out(spec.params, self.out_dir)
             params["use_sim_time"] = True
             try:
                 node = cls(namespace=spec.namespace or "/", cli_args=_ros_args(spec),
@@ -477,6 +477,12 @@ def _noop():
     return None
 
 
+def expand_out(params: dict, out_dir) -> dict:
+    """Parameters with ``${out}`` in string values replaced by the run's output directory (records, maps)."""
+    out = str(out_dir) if out_dir is not None else "out"
+    return {k: (v.replace("${out}", out) if isinstance(v, str) else v) for k, v in params.items()}
+
+
 def _json_default(o):
     try:
         import numpy as np
@@ -499,8 +505,8 @@ def _jsonable(d):
 
 
 # ---------------------------------------------------------------------------------------------- multiprocess
-def write_params_file(spec: NodeSpec, directory: pathlib.Path) -> pathlib.Path:
-    params = dict(spec.params)
+def write_params_file(spec: NodeSpec, directory: pathlib.Path, out_dir=None) -> pathlib.Path:
+    params = expand_out(spec.params, out_dir)
     params["use_sim_time"] = True
     f = directory / f"{spec.fqn.strip('/').replace('/', '__')}.yaml"
     f.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}, sort_keys=True))
@@ -525,7 +531,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
     with tempfile.TemporaryDirectory(prefix="agricare_params_") as tmp:
         env = dict(os.environ)
         for spec in graph.nodes:
-            f = write_params_file(spec, pathlib.Path(tmp))
+            f = write_params_file(spec, pathlib.Path(tmp), out_dir)
             procs.append((spec, subprocess.Popen(process_command(spec, f), env=env)))
         saved = graph.nodes
         graph.nodes = []  # this process runs only the simulator and the monitor
