@@ -27,6 +27,7 @@ import math
 from rclpy.node import Node
 from std_msgs.msg import String
 
+from agricare import paths
 from agricare.core.planning.dispatch import Problem, VehicleState, replan, request_meta, solve
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
@@ -70,7 +71,7 @@ class DispatcherNode(Node):
 
         self.params = load_params(self, DispatcherNodeParams)
         try:
-            with open(self.params.requests_file) as f:
+            with open(paths.resolve(self.params.requests_file)) as f:
                 data = yaml.safe_load(f)
             self.problem = Problem.from_dict(data)
         except (OSError, ValueError, yaml.YAMLError) as exc:
