@@ -20,11 +20,12 @@ import pathlib
 import numpy as np
 import pytest
 import shapely
+import yaml
 
 from agricare.core.safety.scenario_check import load_profile, run_closed_loop
 from agricare.core.safety.supervisor import STOP_STATES, SafetyState
 from agricare.core.sim.people import Crowd
-from agricare.core.sim.scenarios import scenario_dict
+from agricare.core.sim.scenarios import default_sensors, scenario_dict
 from agricare.core.sim.world import World
 
 CONFIG = pathlib.Path(__file__).resolve().parents[1] / "config"
@@ -106,6 +107,18 @@ def run_person_case(profile, v_req, person, mode, step_in=False, obstacles=(), l
     assert world.pose("r")[0] - 1.0 > xc + 0.5, f"{tag}: did not drive on past the person's track"
     check_resume_after_hold(params, res, tag)
     return params, res, xc, tag
+
+
+@pytest.mark.parametrize("profile", ["tractor", "shuttle", "row_robot"])
+def test_profile_lidar_mount_matches_the_simulated_robot(profile):
+    """The closed loop converts scans with the simulated lidar's mount; the shipped profile must say the same
+    (a wrong ``scan_mount_xyyaw`` shifts every scan point along the robot; scenarios may still override it)."""
+    values = {}
+    for name in ("safety_supervisor_node.yaml", f"safety_{profile}.yaml"):
+        values.update(yaml.safe_load((CONFIG / name).read_text())["/**"]["ros__parameters"])
+    rtype = {"row_robot": "row_robot"}.get(profile, ROBOT.get(profile))
+    sp = default_sensors(rtype)["scan"]
+    assert values["scan_mount_xyyaw"] == pytest.approx([sp.mount_x_m, sp.mount_y_m, sp.mount_yaw_rad])
 
 
 # ------------------------------------------------------------------------------------------------ crossings
