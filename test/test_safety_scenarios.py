@@ -15,6 +15,7 @@ from the simulated robot (what the scenario files pass as ``scan_mount_xyyaw``).
 
 from __future__ import annotations
 
+import functools
 import pathlib
 
 import numpy as np
@@ -30,15 +31,15 @@ from agricare.core.sim.world import World
 
 CONFIG = pathlib.Path(__file__).resolve().parents[1] / "config"
 DT = 0.05
-ROBOT = {"tractor": "tractor", "shuttle": "care_shuttle"}
+ROBOT = {"tractor": "tractor", "shuttle": "care_shuttle", "row_robot": "row_robot"}
 HALF_WIDTH = {"tractor": 1.1, "shuttle": 0.8}
 SPEEDS = [("tractor", 1.0), ("tractor", 2.0), ("tractor", 3.0), ("shuttle", 0.5), ("shuttle", 1.0), ("shuttle", 2.0)]
 # kind, speed (m/s), side the person comes from (-1 = the robot's right), start distance from the centre line (m)
 ADULT_WALK = ("adult", 1.4, -1, 6.0)
 CHILD_RUN = ("child", 3.0, +1, 8.0)
 PERSON_CAUSES = ("person", "obstacle")  # protective-stop reasons a person can cause (tracked / scan only)
-PAUSE_S = 10.0
-STAND_OFF_M = 6.0  # how long a person stepping into the path stands there
+PAUSE_S = 10.0  # how long a person stepping into the path stands there
+STAND_OFF_M = 6.0  # a crossing person ends up standing this far (m) from the centre line
 
 
 def robot_entry(profile, **extra):
@@ -46,18 +47,18 @@ def robot_entry(profile, **extra):
             "sensors": {"gnss": False, "battery": False}, **extra}
 
 
+@functools.cache
 def front_x_at(profile, v_req, t_s) -> float:
     """Front bumper x (m) at ``t_s`` when the driver's request goes straight to the vehicle (start at 0)."""
     world = World.from_scenario(scenario_dict([robot_entry(profile)]), seed=1)
     run_closed_loop(world, "r", v_req, mode="bypass", t_end_s=t_s + DT / 2)
-    front = max(x1 for _, x1, _, _ in world.robots["r"].rect_list)
-    return float(world.pose("r")[0]) + front
+    return front_x(world)
 
 
 def person_world(profile, v_req, kind, speed, side, start_m, step_in=False, obstacles=(), late_s=0.0):
     """The robot drives +x from the origin; a person comes from ``side * start_m`` (y) along x = xc.
 
-    ``step_in=False``: crosses the whole path and stands ``start_m`` beyond it. ``step_in=True``: walks to the
+    ``step_in=False``: crosses the whole path and stands beyond it. ``step_in=True``: walks to the
     centre line, stands there ``PAUSE_S``, walks back (and would come again after ``PAUSE_S``). Timed so
     that their centre is on the centre line when the ungated robot's front reaches x = xc (``late_s`` later).
     A crossing person stands at least ``STAND_OFF_M`` beyond the path (out of every stop field).
@@ -79,8 +80,13 @@ def control_hits(make_world, v_req, t_end):
     return bool(res.contacts)
 
 
+def front_x(world) -> float:
+    return float(world.pose("r")[0]) + max(x1 for _, x1, _, _ in world.robots["r"].rect_list)
+
+
 def drove_past(xc):
-    return lambda world, d: world.pose("r")[0] - 1.0 > xc + 0.5  # rear end (overhang <= 1 m) past the track
+    """Run end: the front is past the person's track (they end up standing >= 6 m off the path)."""
+    return lambda world, d: front_x(world) > xc + 0.5
 
 
 def check_resume_after_hold(params, res, tag):
@@ -104,9 +110,9 @@ def run_person_case(profile, v_req, person, mode, step_in=False, obstacles=(), l
     tag = f"{mode} {profile} {v_req} m/s {person[0]} {'step-in' if step_in else 'crossing'}"
     assert not res.contacts, f"{tag}: contact {res.contacts[0]}"
     assert min(res.min_clearance_m.values()) > 0.0, tag
-    assert world.pose("r")[0] - 1.0 > xc + 0.5, f"{tag}: did not drive on past the person's track"
+    assert front_x(world) > xc + 0.5, f"{tag}: did not drive on past the person's track"
     check_resume_after_hold(params, res, tag)
-    return params, res, xc, tag
+    return params, res, xc, tag, world
 
 
 @pytest.mark.parametrize("profile", ["tractor", "shuttle", "row_robot"])
@@ -116,8 +122,7 @@ def test_profile_lidar_mount_matches_the_simulated_robot(profile):
     values = {}
     for name in ("safety_supervisor_node.yaml", f"safety_{profile}.yaml"):
         values.update(yaml.safe_load((CONFIG / name).read_text())["/**"]["ros__parameters"])
-    rtype = {"row_robot": "row_robot"}.get(profile, ROBOT.get(profile))
-    sp = default_sensors(rtype)["scan"]
+    sp = default_sensors(ROBOT[profile])["scan"]
     assert values["scan_mount_xyyaw"] == pytest.approx([sp.mount_x_m, sp.mount_y_m, sp.mount_yaw_rad])
 
 
@@ -144,8 +149,7 @@ def test_person_crossing_the_path_no_contact(profile, v_req, person, mode):
     the path the robot is already at most at the slow speed or stopping (at the higher speeds the slow field
     alone lets them pass ahead of it); it drives on afterwards; any protective stop ends after the hold time.
     (The scan-only variant runs the harder case, the running child.)"""
-    params, res, xc, tag = run_person_case(profile, v_req, person, mode)
-    world, _ = person_world(profile, v_req, *person)
+    params, res, xc, tag, world = run_person_case(profile, v_req, person, mode)
     t_on = first_on_path_time(world, HALF_WIDTH[profile])
     i_on = int(np.searchsorted(res.t_s, t_on))
     assert res.cmd_v_mps[i_on] <= params.slow_speed_mps + 1e-9, f"{tag}: {res.cmd_v_mps[i_on]:.2f} m/s at {t_on} s"
@@ -161,7 +165,7 @@ def test_person_steps_into_path_stop_and_resume(profile, v_req, mode):
     """An adult walks into the path and stands there: protective stop, no contact; after they walked back
     out, the robot resumes exactly the hold time after the field became clear and drives on. (At the lower
     speeds the crossings above already end in a stop.)"""
-    params, res, xc, tag = run_person_case(profile, v_req, ADULT_WALK, mode, step_in=True)
+    params, res, xc, tag, _ = run_person_case(profile, v_req, ADULT_WALK, mode, step_in=True)
     check_stop_and_resume(res, tag)
 
 
@@ -194,7 +198,7 @@ def test_person_steps_out_from_behind_obstacle(profile, v_req, late_s, mode):
     _, xc = person_world(profile, v_req, *person, late_s=late_s)
     box = {"name": "parked", "polygon": [[xc - 6.0, -hw - 0.7], [xc - 0.6, -hw - 0.7],
                                          [xc - 0.6, -start - 1.0], [xc - 6.0, -start - 1.0]]}
-    params, res, xc2, tag = run_person_case(profile, v_req, person, mode, obstacles=[box], late_s=late_s)
+    params, res, xc2, tag, _ = run_person_case(profile, v_req, person, mode, obstacles=[box], late_s=late_s)
     assert xc2 == xc
     stops = check_stop_and_resume(res, tag)
     first_reaction = next(i for i, r in enumerate(res.reasons) if r)
