@@ -41,7 +41,7 @@ class AlongPathFollower:
 
     def step(self, dt):
         a = self.m.active
-        if a is None or len(a.poses) == 0:
+        if a is None or len(a.poses) == 0 or self.m._holding:  # the controller got an empty path: stand still
             self._close_run()
             return self.pose
         if id(a) != self._active_id:
@@ -211,3 +211,20 @@ def test_implement_goes_down_and_up_where_the_implement_is():
     assert seen == {4.0: False, 6.0: False, 7.0: True, 14.0: True, 16.0: True, 16.5: True, 17.0: False}
     m.update(18.0, [18.0, 0.0, 0.0], pause=True)
     assert m.implement_down() is False
+
+
+def test_implement_keeps_working_while_braking_to_a_hold():
+    x = np.arange(0.0, 30.01, 0.5)
+    poses = np.column_stack([x, np.zeros_like(x), np.zeros_like(x)])
+    m = FarmMission(MasterPlan(poses, np.ones_like(x), x >= 2.0, np.zeros_like(x)),
+                    FarmMissionParams(implement_offset_m=1.0))
+    m.start(0.0, [0.0, 0.0, 0.0])
+    m.update(1.0, [8.0, 0.0, 0.0])
+    out = m.update(2.0, [9.0, 0.0, 0.0], gnss_age_s=20.0)       # GNSS lost: hold, still rolling
+    assert out.state == farm.GNSS_STOP and len(out.new_path.poses) == 0
+    m.update(3.0, [10.0, 0.0, 0.0], gnss_age_s=21.0)            # braking: 1 m further
+    assert m.implement_down() is True and m.index == 20         # the braked metre is worked and counted
+    m.update(4.0, [10.0, 0.0, 0.0], gnss_age_s=22.0)            # at rest
+    assert m.implement_down() is False
+    out = m.update(5.0, [10.0, 0.0, 0.0], gnss_age_s=0.0)       # fix back: resume where it stands
+    assert out.new_path is not None and out.new_path.poses[0][0] == pytest.approx(10.0)

@@ -203,6 +203,9 @@ class FarmMission:
         self._resume_index = None
         self._paused_from = None
         self._last_work_s = 0.0
+        self._holding = False
+        self._moving = False
+        self._last_pose = None
         self.events: list[tuple[float, str, str]] = []
 
     @staticmethod
@@ -236,6 +239,7 @@ class FarmMission:
 
     def _set_active(self, path: ActivePath) -> ActivePath:
         self.active = path
+        self._holding = False
         self._active_i = 0
         self._active_s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path.poses[:, :2], axis=0),
                                                                         axis=1))]) if len(path.poses) else None
@@ -246,7 +250,12 @@ class FarmMission:
         ``implement_offset_m`` behind base_link along the path (it goes down and up at the swath ends,
         not ``offset`` early). Always up while holding, reversing or in a non-working state."""
         a = self.active
-        if a is None or len(a.poses) == 0 or self.state not in (RUNNING, GNSS_SLOW, RETURNING):
+        if a is None or len(a.poses) == 0:
+            return False
+        if self._holding:
+            if not (self._moving and self.state in (PAUSED, GNSS_STOP)):
+                return False  # at rest, refilling, done or failed: raised
+        elif self.state not in (RUNNING, GNSS_SLOW, RETURNING):
             return False
         i = self._active_i
         if a.direction[i] < 0:
@@ -331,8 +340,10 @@ class FarmMission:
         pose = np.asarray(pose, dtype=float)
         if not np.all(np.isfinite(pose)):
             return MissionOutput(self.state, message="pose not finite: holding")
-        if self.state not in (PAUSED, REFILLING, GNSS_STOP):
-            self._track(pose)
+        # track in every state: while holding, the machine still rolls to a stop along its last path
+        self._moving = self._last_pose is None or float(np.hypot(*(pose[:2] - self._last_pose[:2]))) > 0.01
+        self._last_pose = pose.copy()
+        self._track(pose)
 
         # pause / resume (operator, safety)
         if pause and self.state != PAUSED:
@@ -408,12 +419,11 @@ class FarmMission:
         return MissionOutput(self.state, None, limit)
 
     def _set_hold(self) -> ActivePath:
-        """An empty active path: the controller stops and holds."""
+        """An empty path for the controller (stop and hold). Tracking goes on along the last path, so the
+        ground the machine covers while it brakes counts, and the implement works it (no gap on resume)."""
         empty = ActivePath(np.zeros((0, 3)), np.zeros(0, np.int8), np.zeros(0, bool), np.zeros(0, int), "hold")
         self.active_before_hold = self.active
-        self.active = empty
-        self._active_i = 0
-        self._active_s = None
+        self._holding = True
         return empty
 
     def _resume_path(self, pose, why) -> ActivePath:
