@@ -5,6 +5,11 @@ Subscribes ``scan`` (sensor_msgs/LaserScan, sensor QoS; REP-117 invalid values a
 the robot's own motion does not show up as object velocity (the laser pose on ``base_link`` is
 ``laser_x_m, laser_y_m, laser_yaw_rad``). Without odometry it tracks in the scan frame.
 
+With ``publish_in_base`` (default) the tracks are published in ``base_frame_id`` (``base_link``, the frame
+every consumer accepts without a transform): positions relative to the robot at the scan, velocities *over
+ground* (tracked in the odometry frame, rotated into base_link axes). Without odometry the velocities are
+relative to the moving robot (diagnostics warn). ``publish_in_base: false`` publishes in the tracking frame.
+
 Publishes ``tracked_objects``: agricare_interfaces/TrackedObjectArray when importable, else
 std_msgs/Float64MultiArray with one row of 8 values per track ``[id, x_m, y_m, vx_mps, vy_mps, radius_m,
 is_person, confidence]`` (layout dim "tracks" x "fields"); ``perception/obstacles/markers``
@@ -24,7 +29,7 @@ from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from visualization_msgs.msg import Marker, MarkerArray
 
-from agricare.core.geometry import se2_compose, se2_transform_points
+from agricare.core.geometry import se2_compose, se2_inverse, se2_transform_points
 from agricare.core.perception.obstacles import ClusterParams, MultiObjectTracker, TrackerParams, cluster_scan
 from agricare.ros.convert import pose_to_xyyaw, to_stamp
 from agricare.ros.diagnostics import Diagnostics
@@ -67,8 +72,12 @@ class ObstacleTrackerNodeParams:
     laser_y_m: float = 0.0
     laser_yaw_rad: float = 0.0
     stale_timeout_s: float = 1.0
+    publish_in_base: bool = True
+    base_frame_id: str = "base_link"
 
     def __post_init__(self):
+        if not self.base_frame_id:
+            raise ValueError("base_frame_id must not be empty")
         if not (math.isfinite(self.stale_timeout_s) and self.stale_timeout_s > 0):
             raise ValueError(f"stale_timeout_s must be > 0, got {self.stale_timeout_s}")
         if not (math.isfinite(self.odom_timeout_s) and self.odom_timeout_s > 0):
@@ -128,39 +137,57 @@ class ObstacleTrackerNode(Node):
         p = self.params
         frame = scan.header.frame_id or "laser"
         odom_ok = self._odom is not None and self._odom_t is not None and now - self._odom_t <= p.odom_timeout_s
+        T_base_laser = np.array([p.laser_x_m, p.laser_y_m, p.laser_yaw_rad])
+        T_base_track = T_base_laser  # pose of the tracking frame in base_link
         if p.track_in_odom and odom_ok:
-            T = se2_compose(self._odom, [p.laser_x_m, p.laser_y_m, p.laser_yaw_rad])
+            T = se2_compose(self._odom, T_base_laser)
             cents = se2_transform_points(T, cents) if len(cents) else cents
             frame = self._odom_frame
+            T_base_track = se2_inverse(self._odom)
         if frame != self._frame:  # frame switched (odometry appeared/disappeared): start over
             self.tracker = MultiObjectTracker(self.params.tracker_params())
             self._frame = frame
         tracks = self.tracker.update(now, cents, widths)
-        self._publish(tracks, now, frame)
+        if p.publish_in_base:
+            self._publish(tracks, now, p.base_frame_id, T_base_track)
+        else:
+            self._publish(tracks, now, frame)
         n_person = sum(1 for t in tracks if t.is_person)
         msg = "tracking" if not p.track_in_odom or odom_ok else "no odometry: tracking in the scan frame"
         (self.diag.ok if msg == "tracking" else self.diag.warn)(msg, clusters=len(clusters), tracks=len(tracks),
                                                                 people=n_person, frame=frame)
 
-    def _publish(self, tracks, now, frame) -> None:
+    @staticmethod
+    def _states(tracks, T_out_track) -> np.ndarray:
+        """(N, 4) ``[x, y, vx, vy]`` of the tracks in the output frame (``T_out_track``: tracking frame pose)."""
+        st = np.array([t.x[:4] for t in tracks], dtype=float).reshape(-1, 4)
+        if T_out_track is not None and len(st):
+            st[:, 0:2] = se2_transform_points(T_out_track, st[:, 0:2])
+            c, s = math.cos(T_out_track[2]), math.sin(T_out_track[2])
+            vx, vy = st[:, 2].copy(), st[:, 3].copy()
+            st[:, 2], st[:, 3] = c * vx - s * vy, s * vx + c * vy
+        return st
+
+    def _publish(self, tracks, now, frame, T_out_track=None) -> None:
         mc = self.params.max_coast_s
+        states = self._states(tracks, T_out_track)
         if TrackedObjectArray is not None:
             arr = TrackedObjectArray()
             arr.header.stamp = to_stamp(now)
             arr.header.frame_id = frame
-            for t in tracks:
+            for t, st in zip(tracks, states):
                 o = TrackedObject()
                 o.id = int(t.id)
-                o.position.x, o.position.y = float(t.x[0]), float(t.x[1])
-                o.velocity.x, o.velocity.y = float(t.x[2]), float(t.x[3])
+                o.position.x, o.position.y = float(st[0]), float(st[1])
+                o.velocity.x, o.velocity.y = float(st[2]), float(st[3])
                 o.radius_m = float(t.radius_m)
                 o.is_person = bool(t.is_person)
                 o.confidence = float(t.confidence(now, mc))
                 arr.objects.append(o)
         else:
             data = []
-            for t in tracks:
-                data += [float(t.id), *map(float, t.x), float(t.radius_m), 1.0 if t.is_person else 0.0,
+            for t, st in zip(tracks, states):
+                data += [float(t.id), *map(float, st), float(t.radius_m), 1.0 if t.is_person else 0.0,
                          float(t.confidence(now, mc))]
             arr = Float64MultiArray(data=data)
             arr.layout.dim = [MultiArrayDimension(label="tracks", size=len(tracks), stride=8 * len(tracks)),
@@ -170,14 +197,14 @@ class ObstacleTrackerNode(Node):
         clear = Marker()
         clear.action = Marker.DELETEALL
         ma.markers.append(clear)
-        for t in tracks:
+        for t, st in zip(tracks, states):
             m = Marker()
             m.header.frame_id = frame
             m.header.stamp = to_stamp(now)
             m.ns = "obstacles"
             m.id = int(t.id) * 2
             m.type = Marker.CYLINDER
-            m.pose.position.x, m.pose.position.y, m.pose.position.z = float(t.x[0]), float(t.x[1]), 0.5
+            m.pose.position.x, m.pose.position.y, m.pose.position.z = float(st[0]), float(st[1]), 0.5
             m.pose.orientation.w = 1.0
             m.scale.x = m.scale.y = max(0.1, 2 * float(t.radius_m))
             m.scale.z = 1.0
@@ -191,8 +218,8 @@ class ObstacleTrackerNode(Node):
             a.type = Marker.ARROW
             a.scale.x, a.scale.y, a.scale.z = 0.05, 0.1, 0.1
             a.color.a, a.color.r = 1.0, 1.0
-            a.points = [Point(x=float(t.x[0]), y=float(t.x[1]), z=0.5),
-                        Point(x=float(t.x[0] + t.x[2]), y=float(t.x[1] + t.x[3]), z=0.5)]
+            a.points = [Point(x=float(st[0]), y=float(st[1]), z=0.5),
+                        Point(x=float(st[0] + st[2]), y=float(st[1] + st[3]), z=0.5)]
             ma.markers.append(a)
         self._mk_pub.publish(ma)
 
