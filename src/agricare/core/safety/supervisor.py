@@ -58,6 +58,8 @@ GRAVITY_MPS2 = 9.80665
 INPUT_NAMES = ("cmd", "odom", "scan", "imu", "pose", "objects", "estop", "battery")
 #: Inputs whose faults never latch (an idle command source only means "no motion wanted").
 _NON_LATCHING_INPUTS = ("cmd",)
+#: Memoised field polygons kept across cycles before the memo is cleared.
+_FIELD_CACHE_SIZE = 256
 
 
 class SafetyState(enum.IntEnum):
@@ -312,6 +314,7 @@ class Supervisor:
         self._last_slow_cause_t: float | None = None
         self._prev_reasons: frozenset[str] = frozenset()
         self._shaper = _Shaper()
+        self._field_cache: dict = {}  # (v, w, decel, extra) -> polygon; fields are pure functions of the key
 
     # ------------------------------------------------------------------ public API
     @property
@@ -411,7 +414,8 @@ class Supervisor:
         if abs(self._shaper.v_mps) > abs(v_meas):  # our own last output bounds the speed from below
             v_meas, w_meas = self._shaper.v_mps, self._shaper.w_radps
 
-        self._field_cache: dict = {}
+        if len(self._field_cache) > _FIELD_CACHE_SIZE:
+            self._field_cache.clear()
         stop: list[str] = []
         slow: list[str] = []
         limit = p.max_speed_mps
@@ -431,8 +435,9 @@ class Supervisor:
                     limit = slope_limit
                     slow.append("slope")
             # braking downhill is weaker: a - g sin(pitch), floored
-            decel = max(p.braking_decel_mps2 - GRAVITY_MPS2 * math.sin(min(pitch, math.pi / 2)),
-                        p.min_braking_decel_mps2)
+            # rounded down to 0.01 m/s^2 (conservative): IMU noise would otherwise make every field new
+            decel = max(math.floor(100.0 * (p.braking_decel_mps2 - GRAVITY_MPS2 * math.sin(min(pitch, math.pi / 2))))
+                        / 100.0, p.min_braking_decel_mps2)
         # --- battery
         if avail["battery"]:
             frac = float(inputs.battery_fraction)
@@ -525,7 +530,7 @@ class Supervisor:
         return out
 
     def _field(self, v, w, decel, extra) -> np.ndarray:
-        """Field polygon for a motion, memoised within one cycle."""
+        """Field polygon for a motion, memoised (the same motion recurs over many cycles at a steady speed)."""
         key = (v, w, decel, extra)
         poly = self._field_cache.get(key)
         if poly is None:
