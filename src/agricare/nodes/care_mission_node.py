@@ -236,7 +236,7 @@ class CareMissionNode(Node):
         self.diag = Diagnostics(self, f"care_mission {p.robot_name}")
 
         self._plan_pub = self.create_publisher(Path, "plan", LATCHED_QOS)
-        self._speed_pub = self.create_publisher(Float32, "speed_limit", RELIABLE_QOS)
+        self._speed_pub = self.create_publisher(Float32, "speed_limit", LATCHED_QOS)
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
         self._site_pub = self.create_publisher(String, "care/site_request", RELIABLE_QOS)
         self._note_pub = self.create_publisher(String, "care/notifications", RELIABLE_QOS)
