@@ -67,6 +67,7 @@ class FarmMissionNodeParams:
     detour_margin_m: float = 0.3
     front_overhang_m: float = 3.3     # body ahead of base_link (rear axle): swings out in turns
     implement_offset_m: float = 1.6   # implement working line behind base_link
+    implement_overlap_m: float = 0.3  # lowered early / raised late by this much at the ends of a pass
 
     def __post_init__(self):
         require(bool(self.field_file) or (bool(self.scenario_file) and bool(self.field_name)), "field_file",
@@ -86,7 +87,8 @@ class FarmMissionNode(Node):
                 capacity_m=self.p.capacity_m, depot_x_m=self.p.depot_x_m, depot_y_m=self.p.depot_y_m,
                 refill_time_s=self.p.refill_time_s, turn_radius_m=self.p.turn_radius_m,
                 gnss_slow_after_s=self.p.gnss_slow_after_s, gnss_stop_after_s=self.p.gnss_stop_after_s,
-                gnss_slow_speed_mps=self.p.gnss_slow_speed_mps, implement_offset_m=self.p.implement_offset_m)
+                gnss_slow_speed_mps=self.p.gnss_slow_speed_mps, implement_offset_m=self.p.implement_offset_m,
+                implement_overlap_m=self.p.implement_overlap_m)
             self.cov_params = CoverageParams(
                 width_m=self.p.width_m, turn_radius_m=self.p.turn_radius_m, headland_width_m=self.p.headland_width_m,
                 robot_width_m=self.p.robot_width_m, turn_type=self.p.turn_type, route=self.p.route,

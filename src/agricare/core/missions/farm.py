@@ -47,9 +47,10 @@ class FarmMissionParams:
     goal_tolerance_m: float = 1.0
     sample_step_m: float = 0.5
     implement_offset_m: float = 0.0   # implement working line behind base_link (m): it trails the plan
+    implement_overlap_m: float = 0.0  # lower this much early and raise this much late (no seam at the ends)
 
     def __post_init__(self):
-        require_non_negative(self, "capacity_m", "refill_time_s", "implement_offset_m")
+        require_non_negative(self, "capacity_m", "refill_time_s", "implement_offset_m", "implement_overlap_m")
         require_positive(self, "turn_radius_m", "gnss_slow_after_s", "gnss_stop_after_s", "gnss_slow_speed_mps",
                          "search_window_m", "goal_tolerance_m", "sample_step_m")
         require(self.gnss_stop_after_s >= self.gnss_slow_after_s, "gnss_stop_after_s",
@@ -260,9 +261,12 @@ class FarmMission:
         i = self._active_i
         if a.direction[i] < 0:
             return False
-        j = int(np.searchsorted(self._active_s, self._active_s[i] - self.p.implement_offset_m, side="left"))
-        j = min(max(j, 0), i)
-        return bool(a.working[j])
+        s_impl = self._active_s[i] - self.p.implement_offset_m
+        for ds in (self.p.implement_overlap_m, -self.p.implement_overlap_m):
+            j = int(np.searchsorted(self._active_s, s_impl + ds, side="left"))
+            if a.working[min(max(j, 0), len(a.working) - 1)]:
+                return True
+        return False
 
     def progress(self) -> float:
         return float(self.plan.s[self.index] / self.plan.s[-1]) if self.plan.s[-1] > 0 else 1.0
