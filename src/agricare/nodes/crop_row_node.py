@@ -144,10 +144,14 @@ class CropRowNode(Node):
     def _on_state(self, msg: String) -> None:
         if msg.data == "turning":
             self.filter.reset()
+        self._follower_done = msg.data == "done"
 
     def _on_image(self, msg: Image) -> None:
         now = self._now_s()
         self._last_image_s = now
+        if getattr(self, "_follower_done", False):
+            self.diag.ok("idle: the row follower is done")
+            return  # nobody steers by the rows any more: save the CPU
         t = from_stamp(msg.header.stamp) or now
         metric_wanted = self.params.camera_height_m > 0
         camera = self._camera
