@@ -8,7 +8,6 @@ the simulator's ground truth) and on the MCAP recording.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 
 import pytest
@@ -32,8 +31,7 @@ def care_run(tmp_path_factory):
         fqn + "care_mission_node": {"audit_log": str(tmp / "mission_audit.jsonl")},
     }
     graph = load_graph(ROOT / "config" / "scenarios" / "care_small.yaml", overrides)
-    domain = 100 + os.getpid() % 100
-    runner = EmbeddedRunner(graph, out_dir=tmp / "out", progress=None, domain_id=domain)
+    runner = EmbeddedRunner(graph, out_dir=tmp / "out", progress=None)
     try:
         result = runner.run()
     finally:
@@ -42,7 +40,7 @@ def care_run(tmp_path_factory):
     return result, summary, tmp
 
 
-@pytest.mark.timeout(170)
+@pytest.mark.timeout(120)
 def test_care_small_mission_done_all_delivered_in_window(care_run):
     result, summary, _ = care_run
     assert result.exit_code == 0, summary["stopped_because"]
@@ -58,10 +56,10 @@ def test_care_small_mission_done_all_delivered_in_window(care_run):
         assert trip["receiver"] == "staff_nursery"
         assert trip["pickup_window"][0] <= trip["boarded_s"] and trip["pickup_start_s"] <= trip["pickup_window"][1]
         assert trip["dropoff_start_s"] <= trip["dropoff_by"]
-    assert d["distance_m"] > 150.0  # depot -> home_1 -> home_2 -> nursery -> parking, on the roads
+    assert d["distance_m"] > 130.0  # start -> home_1 -> home_2 -> nursery -> parking, on the roads
 
 
-@pytest.mark.timeout(170)
+@pytest.mark.timeout(120)
 def test_care_small_no_contact_and_parked(care_run):
     _, summary, _ = care_run
     world = summary["world"]["shuttle_1"]
@@ -70,7 +68,7 @@ def test_care_small_no_contact_and_parked(care_run):
     assert abs(x - 215.0) < 1.0 and abs(y - 101.8) < 1.0
 
 
-@pytest.mark.timeout(170)
+@pytest.mark.timeout(120)
 def test_care_small_recording_and_audit(care_run):
     result, summary, tmp = care_run
     mcap = tmp / "out" / "recording.mcap"
