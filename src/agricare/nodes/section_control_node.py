@@ -40,6 +40,7 @@ class SectionControlNodeParams:
     raster_resolution_m: float = 0.2
     odom_timeout_s: float = 0.5
     plan_match_distance_m: float = 2.0
+    record_dir: str = ""            # where the field record is written at shutdown (empty: not written)
 
     def __post_init__(self):
         if not self.field_file and not (self.scenario_file and self.field_name):
@@ -87,6 +88,9 @@ class SectionControlNode(Node):
         self._enable_t = None
         self._last_sent = None
         self._last_sent_t = -1e9
+        self._section_log = []
+        self._field_ring = np.asarray(field.exterior.coords)
+        self._pose_now = None
         self.create_subscription(Float64MultiArray, "coverage_plan/segments", self._on_segments, LATCHED_QOS)
         self.create_timer(0.1, self._watchdog)
 
@@ -138,6 +142,9 @@ class SectionControlNode(Node):
         self._last_odom_t = self.get_clock().now().nanoseconds * 1e-9
         self._stale_sent = False
         states = self.ctrl.update(pose, enable=self._implement_enabled(pose[:2]))
+        if not self._section_log or list(self._section_log[-1][4]) != [int(v) for v in states]:
+            self._section_log.append((self._last_odom_t, float(pose[0]), float(pose[1]), float(pose[2]),
+                                      [int(v) for v in states]))
         self._publish(states)
         self.diag.ok("running", sections_on=int(states.sum()), covered_m2=round(self.ctrl.raster.covered_area_m2, 1),
                      odom_stamp=round(from_stamp(msg.header.stamp), 3))
@@ -151,6 +158,22 @@ class SectionControlNode(Node):
 
     def on_shutdown(self):
         self._publish(np.zeros(self.n, dtype=np.uint8))
+        if self.p.record_dir:
+            self.write_record(self.p.record_dir)
+
+    def write_record(self, directory) -> list:
+        """The field record (applied area GeoJSON/CSV/PNG, section log) from what the sections treated."""
+        from agricare.core.missions.field_record import write_field_record
+
+        r = self.ctrl.raster
+        try:
+            files = write_field_record(directory, r.grid, r.x0, r.y0, r.res, self._section_log,
+                                       self._field_ring, self.n)
+        except OSError as exc:
+            self.diag.error(f"field record not written: {exc}")
+            return []
+        self.get_logger().info(f"field record: {', '.join(files)}")
+        return files
 
 
 def main(args=None):
