@@ -102,6 +102,8 @@ class CareMissionNodeParams:
     plan_topic: str = ""
     solve_method: str = "greedy"
     solve_time_limit_s: float = 2.0
+    solve_solution_limit: int = 200   # deterministic plans: stop after this many solutions (0: time only)
+    done_when_served: bool = False    # report "done" once every stop is served (before parking)
     use_road_distance: bool = True
     odom_topic: str = "ground_truth/odom"
     start_delay_s: float = 1.0
@@ -163,7 +165,8 @@ def load_day(requests_file: str) -> dict:
     return data
 
 
-def solve_day(data: dict, method: str, time_limit_s: float, net: RoadNetwork | None) -> dict:
+def solve_day(data: dict, method: str, time_limit_s: float, net: RoadNetwork | None,
+              solution_limit: int = 0) -> dict:
     """Solve a day; returns the dispatcher-style plan ``{"solution": ..., "meta": ...}``."""
     solver_data = {k: data[k] for k in ("speed_mps", "vehicles", "requests")}
     problem = Problem.from_dict(solver_data)
@@ -179,7 +182,7 @@ def solve_day(data: dict, method: str, time_limit_s: float, net: RoadNetwork | N
             return road((round(a[0], 2), round(a[1], 2)), (round(b[0], 2), round(b[1], 2)))
 
         problem = dataclasses.replace(problem, distance_fn=dist)
-    sol = solve(problem, method=method, time_limit_s=time_limit_s)
+    sol = solve(problem, method=method, time_limit_s=time_limit_s, solution_limit=solution_limit or None)
     return {"revision": 0, "solution": sol.to_json(), "meta": request_meta(data)}
 
 
@@ -273,7 +276,8 @@ class CareMissionNode(Node):
                 key = (json.dumps(self.day, sort_keys=True, default=str), str(p.scenario_file), p.solve_method,
                        p.solve_time_limit_s, p.use_road_distance)
                 if key not in _SOLVED:
-                    _SOLVED[key] = solve_day(self.day, p.solve_method, p.solve_time_limit_s, net)
+                    _SOLVED[key] = solve_day(self.day, p.solve_method, p.solve_time_limit_s, net,
+                                             p.solve_solution_limit)
                 plan = _SOLVED[key]
             except (ValueError, KeyError) as exc:
                 raise ParameterError(f"care_mission_node: parameter 'requests_file': {exc}") from None
@@ -630,6 +634,9 @@ class CareMissionNode(Node):
         m = self.mission
         st = m.status()
         state = {care.Phase.DONE: "done", care.Phase.SAFE_STOP: "failed"}.get(m.phase, st["state"])
+        if self.params.done_when_served and m.phase == care.Phase.RETURN_TO_DEPOT and not m.onboard \
+                and not m.stops and not m.battery_low:
+            state = "done"  # every child of the day handed over; the drive to park is housekeeping
         msg = MissionStatus()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = "map"

@@ -953,7 +953,8 @@ def auto_time_limit_s(n_requests: int) -> float:
 
 
 def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = "ortools",
-          seed_with_greedy: bool | None = None, keep_best: bool = True) -> Solution:
+          seed_with_greedy: bool | None = None, keep_best: bool = True,
+          solution_limit: int | None = None) -> Solution:
     """Solve with OR-Tools routing (``method="ortools"``) or the greedy baseline (``"greedy"``).
 
     Parameters
@@ -991,12 +992,12 @@ def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = 
     greedy = solve_greedy(problem) if (seed_with_greedy or keep_best) else None
     found: list[Solution] = []
     if seed_with_greedy:
-        seqs = _ortools_routes(problem, requests, time_limit_s / 2, greedy)
+        seqs = _ortools_routes(problem, requests, time_limit_s / 2, greedy, solution_limit)
         if seqs is not None:
             found.append(_repair(problem, seqs, list(unserved), requests, t0))
-        seqs = _ortools_routes(problem, requests, time_limit_s / 2, None)
+        seqs = _ortools_routes(problem, requests, time_limit_s / 2, None, solution_limit)
     else:
-        seqs = _ortools_routes(problem, requests, time_limit_s, None)
+        seqs = _ortools_routes(problem, requests, time_limit_s, None, solution_limit)
     if seqs is not None:
         found.append(_repair(problem, seqs, list(unserved), requests, t0))
     if not found:
@@ -1019,8 +1020,13 @@ def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = 
 
 
 def _ortools_routes(problem: Problem, requests: list[Request], time_limit_s: float,
-                    init: Solution | None) -> dict[str, list[tuple[str, str]]] | None:
-    """One OR-Tools search; returns stop sequences per vehicle (None if no solution)."""
+                    init: Solution | None, solution_limit: int | None = None
+                    ) -> dict[str, list[tuple[str, str]]] | None:
+    """One OR-Tools search; returns stop sequences per vehicle (None if no solution).
+
+    With ``solution_limit`` the search stops after that many solutions (and at the latest at the time
+    limit): the same input then gives the same routes on any machine (a time limit alone does not).
+    """
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
     vehicles = list(problem.vehicles)
@@ -1144,6 +1150,8 @@ def _ortools_routes(problem: Problem, requests: list[Request], time_limit_s: flo
         params.global_cheapest_insertion_first_solution_parameters.neighbors_ratio = 0.1
         params.global_cheapest_insertion_first_solution_parameters.min_neighbors = 10
     params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    if solution_limit:
+        params.solution_limit = int(solution_limit)
 
     assignment = None
     if init is not None:
