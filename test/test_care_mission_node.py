@@ -85,6 +85,20 @@ class FakeVehicle(rclpy.node.Node):
         self.site_odom_pub.publish(m)
 
 
+def _spin_until_idle(ex, max_callbacks: int = 400):
+    """Run every ready callback (a busy machine must not let simulated time outrun the graph)."""
+    from rclpy.executors import TimeoutException
+
+    for _ in range(max_callbacks):
+        try:
+            handler, _e, _n = ex.wait_for_ready_callbacks(timeout_sec=0.002)
+        except TimeoutException:
+            return
+        handler()
+        if handler.exception() is not None:
+            raise handler.exception()
+
+
 def _run_day(rclpy_context, tmp_path, site_params: dict, until_s: float = 400.0):
     req = tmp_path / "day.yaml"
     req.write_text(yaml.safe_dump(DAY))
@@ -115,8 +129,7 @@ def _run_day(rclpy_context, tmp_path, site_params: dict, until_s: float = 400.0)
     try:
         while fake.t < until_s and not mission.finished:
             fake.step(0.1)
-            for _ in range(8):
-                ex.spin_once(timeout_sec=0.0)
+            _spin_until_idle(ex)
         for _ in range(20):
             ex.spin_once(timeout_sec=0.0)
         return mission, notes, fake
