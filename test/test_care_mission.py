@@ -383,3 +383,22 @@ def test_stops_from_dispatcher_plan_json(repo_root):
     # the mission accepts them
     m = CareMission(stops, PARAMS)
     assert _kinds(m.handle(Start(), 0.0), NavigateTo)[0].xy == first.xy
+
+
+def test_same_place_dropoffs_are_done_together():
+    from agricare.core.missions.care import DROPOFF, PICKUP, CareStop, group_dropoffs
+
+    nursery, clinic = (192.0, 101.8), (251.0, 98.2)
+    stops = [CareStop("t3", "c3", PICKUP, (125.0, 98.2)), CareStop("t4", "c4", PICKUP, (155.0, 98.2)),
+             CareStop("t4", "c4", DROPOFF, nursery), CareStop("s4", "c4", PICKUP, nursery),
+             CareStop("s4", "c4", DROPOFF, clinic), CareStop("t3", "c3", DROPOFF, nursery),
+             CareStop("t9", "c9", PICKUP, (10.0, 10.0)), CareStop("t9", "c9", DROPOFF, nursery)]
+    out = group_dropoffs(stops)
+    order = [(s.request_id, s.action) for s in out]
+    # c3 leaves at the nursery with c4 instead of riding to the clinic and back; c9 (not yet aboard) stays
+    assert order == [("t3", PICKUP), ("t4", PICKUP), ("t4", DROPOFF), ("t3", DROPOFF), ("s4", PICKUP),
+                     ("s4", DROPOFF), ("t9", PICKUP), ("t9", DROPOFF)]
+    # children already on board count too
+    out2 = group_dropoffs([CareStop("a", "ca", DROPOFF, nursery), CareStop("x", "cx", PICKUP, clinic),
+                           CareStop("b", "cb", DROPOFF, nursery)], onboard={"a", "b"})
+    assert [s.request_id for s in out2] == ["a", "b", "x"]

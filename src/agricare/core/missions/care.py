@@ -27,6 +27,8 @@ hand-over code, hold still, notify staff, ask the dispatcher for a new plan). Fa
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -52,6 +54,34 @@ class Phase(StrEnum):
 
 
 # ------------------------------------------------------------------------------------------- data
+def group_dropoffs(stops, onboard=(), tol_m: float = 1.0) -> list:
+    """Hand over together the children bound for the same place.
+
+    When the plan drops a child at a place and, later, another child who is already on board by then at the
+    same place, the later drop-off moves up to right after the first: nobody rides on past their
+    destination (a dispatcher may order same-place drop-offs arbitrarily). Precedence stays valid: a child
+    is moved up only when its pick-up is already behind (or it is on board).
+    """
+    out = list(stops)
+    i = 0
+    while i < len(out):
+        s = out[i]
+        if s.action == DROPOFF:
+            aboard = set(onboard) | {x.request_id for x in out[:i] if x.action == PICKUP}
+            aboard -= {x.request_id for x in out[:i] if x.action == DROPOFF}
+            j = i + 1
+            while j < len(out):
+                t = out[j]
+                if t.action == DROPOFF and t.request_id in aboard and \
+                        math.hypot(t.xy[0] - s.xy[0], t.xy[1] - s.xy[1]) <= tol_m and \
+                        all(x.request_id != t.request_id for x in out[i + 1:j]):
+                    out.insert(i + 1, out.pop(j))
+                    i += 1
+                j += 1
+        i += 1
+    return out
+
+
 @dataclass(frozen=True)
 class CareStop:
     """One stop of a shuttle's plan.
@@ -319,7 +349,7 @@ class CareMission:
         self.audit = audit
         self.robot = robot
         self.phase = Phase.IDLE
-        self.stops: list[CareStop] = list(stops)  # remaining, head = current
+        self.stops: list[CareStop] = group_dropoffs(stops)  # remaining, head = current
         self.onboard: dict[str, CareStop] = {}  # request id -> its pick-up stop
         self.delivered: list[str] = []
         self.no_shows: list[str] = []
@@ -667,6 +697,7 @@ class CareMission:
             if pick:
                 stops = [s for s in stops if s.request_id not in pick]
                 out.append(RequestReplan("battery low: plan pick-ups refused", tuple(pick)))
+        stops = group_dropoffs(stops, onboard=set(self.onboard))
         self._log("plan_updated", now, stops=[f"{s.action}:{s.request_id}" for s in stops])
         self.stops = stops
         if self.phase == Phase.DONE and stops:
