@@ -33,6 +33,7 @@ from rclpy.parameter import Parameter
 from agricare.bringup.graph import Graph, GraphError, NodeSpec, node_class
 
 DONE_STATES = ("done", "completed", "succeeded")
+STANDSTILL_MPS = 0.05   # a robot slower than this at the moment of a contact was standing
 FAILED_STATES = ("failed", "aborted", "error")
 
 
@@ -347,7 +348,9 @@ class EmbeddedRunner:
                 fig["row_cross_track_max_m"] = round(m["max"], 4)
                 fig["row_lanes_followed"] = len(m["lanes"])
                 fig["row_samples"] = m["n"]
-            fig["contacts"] = sum(1 for c in w.contacts if c.robot == name)
+            fig["contacts"] = sum(1 for c in w.contacts if c.robot == name and abs(c.robot_speed_mps) > STANDSTILL_MPS)
+            fig["contacts_at_standstill"] = sum(1 for c in w.contacts if c.robot == name
+                                                and abs(c.robot_speed_mps) <= STANDSTILL_MPS)
             fig["boundary_violations"] = sum(1 for b in w.boundary_violations if b.robot == name)
             out[name] = fig
         return out
@@ -368,7 +371,10 @@ class EmbeddedRunner:
     def violations(self) -> list:
         w = self.sim.world
         out = []
-        for kind, events in (("contact", getattr(w, "contacts", None)),
+        # a contact counts against the robot when it was moving; the simulator's people do not avoid robots,
+        # so one walking into a robot at a standstill is reported (summary world figures) but is no violation
+        moving = [c for c in (getattr(w, "contacts", None) or []) if abs(c.robot_speed_mps) > STANDSTILL_MPS]
+        for kind, events in (("contact", moving),
                              ("boundary", getattr(w, "boundary_violations", None))):
             for ev in events or []:
                 fields = dataclasses.asdict(ev) if dataclasses.is_dataclass(ev) else {"what": str(ev)}
