@@ -177,6 +177,9 @@ class AuditLog:
                 raise AuditError(f"{path}:{res.bad_line}: existing audit log is broken: {res.reason}; "
                                  "move it aside for inspection before starting")
             seq, head = res.n_records, res.head
+        parent = os.path.dirname(os.fspath(path))
+        if parent:
+            os.makedirs(parent, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return cls(os.fdopen(fd, "ab", buffering=0), seq=seq, head=head, fsync=fsync, name=path)
 

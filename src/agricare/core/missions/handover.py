@@ -86,6 +86,9 @@ def write_key(path: str | os.PathLike, key: bytes | None = None) -> bytes:
     key = secrets.token_bytes(32) if key is None else key
     if len(key) < MIN_KEY_BYTES:
         raise ValueError(f"key: need at least {MIN_KEY_BYTES} bytes")
+    parent = os.path.dirname(os.fspath(path))
+    if parent:
+        os.makedirs(parent, mode=0o700, exist_ok=True)
     fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(key.hex() + "\n")
