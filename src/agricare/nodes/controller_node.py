@@ -78,6 +78,7 @@ class ControllerNodeParams:
     goal_xy_hysteresis_m: float = 0.1
     goal_yaw_hysteresis_rad: float = 0.1
     cusp_tolerance_m: float = 0.2
+    cusp_settle_s: float = 2.0
     stop_speed_mps: float = 0.03
     search_window_m: float = 2.0
     max_steering_angle_rad: float = 0.6

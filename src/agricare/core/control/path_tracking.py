@@ -256,6 +256,7 @@ class TrackerParams:
     goal_yaw_hysteresis_rad: float = 0.1
     cusp_tolerance_m: float = 0.2
     stop_speed_mps: float = 0.03
+    cusp_settle_s: float = 2.0
     search_window_m: float = 2.0
     stanley_rear_axle_correction: bool = True
     max_steering_angle_rad: float = field(default=1.4)
@@ -265,7 +266,8 @@ class TrackerParams:
                     "max_lookahead_m", "regulated_min_radius_m", "approach_distance_m",
                     "rotate_to_heading_min_angle_rad", "rotate_to_heading_speed_radps", "rotate_gain_per_s",
                     "stanley_gain_per_s", "wheelbase_m", "goal_xy_tolerance_m", "goal_yaw_tolerance_rad",
-                    "cusp_tolerance_m", "stop_speed_mps", "search_window_m", "max_steering_angle_rad")
+                    "cusp_tolerance_m", "stop_speed_mps", "search_window_m", "max_steering_angle_rad",
+                    "cusp_settle_s")
         non_negative = ("min_regulated_speed_mps", "obstacle_slowdown_distance_m", "obstacle_stop_distance_m",
                         "min_approach_speed_mps", "stanley_softening_mps", "goal_xy_hysteresis_m",
                         "goal_yaw_hysteresis_rad")
@@ -359,6 +361,7 @@ class PathTracker:
         self.section = 0
         self._hint = 0
         self._state = "idle"
+        self._cusp_since = 0.0
         self._done = False
         self._rotating = False
         self.goal_checker.reset()
@@ -406,7 +409,7 @@ class PathTracker:
         pose : array_like, shape (3,)
             Robot ``[x_m, y_m, yaw_rad]`` in the plan frame.
         speed_mps : measured signed forward speed (for lookahead and the stop check at cusps).
-        t_s : time of this cycle (kept for the API; the law itself is memoryless in time).
+        t_s : time of this cycle (the law is memoryless in time; t_s only times the stop at a cusp).
         obstacle_distance_m : distance to the nearest obstacle ahead (inf when none / unknown).
 
         Returns
@@ -470,7 +473,11 @@ class PathTracker:
             dx, dy = pose[0] - end_xy[0], pose[1] - end_xy[1]
             along = dx * math.cos(end_heading) + dy * math.sin(end_heading)
             if self._state == "cusp_stop" or math.hypot(dx, dy) <= p.cusp_tolerance_m or along > 0.0:
-                if abs(speed_mps) <= p.stop_speed_mps:
+                if self._state != "cusp_stop":
+                    self._cusp_since = float(t_s)
+                # stopped: measured speed below stop_speed_mps, or the zero command has been held for
+                # cusp_settle_s (a fused speed estimate may never read exactly zero)
+                if abs(speed_mps) <= p.stop_speed_mps or float(t_s) - self._cusp_since >= p.cusp_settle_s:
                     self.section += 1
                     self._hint = path.sections[self.section][0]
                     self._state = "tracking"
