@@ -96,6 +96,9 @@ class EmbeddedRunner:
                  progress=print, progress_period_s: float = 10.0, domain_id: int | None = None,
                  record: bool | None = None):
         self.graph = graph
+        # robots whose mission nodes decide when the run is done (fixed at construction: the multi-process
+        # mode starts those nodes elsewhere)
+        self.mission_robots = {n.robot for n in graph.nodes if n.robot and "mission" in n.node}
         self.out_dir = pathlib.Path(out_dir) if out_dir else None
         self.seed = int(seed)
         self.max_sim_s = float(max_sim_s if max_sim_s is not None else graph.run.max_sim_s)
@@ -195,11 +198,9 @@ class EmbeddedRunner:
         return float(self.sim.world.t_s)
 
     def _missions_finished(self) -> bool:
-        expected = {s.robot for s in self.graph.nodes if s.robot and "mission" in s.node}
-        if not expected:
-            return False
-        return all(self.mission_status.get(r, {}).get("state", "").lower() in DONE_STATES + FAILED_STATES
-                   for r in expected)
+        return bool(self.mission_robots) and all(
+            self.mission_status.get(r, {}).get("state", "").lower() in DONE_STATES + FAILED_STATES
+            for r in self.mission_robots)
 
     def spin_some(self, n: int):
         """Run ready callbacks until none is ready (at most ``n`` * 10), so no backlog builds up."""
@@ -390,8 +391,7 @@ class EmbeddedRunner:
             code = 130
         elif failed or violations or self.node_error:
             code = 1
-        elif self.until_done and not self._missions_finished() and any("mission" in s.node
-                                                                       for s in self.graph.nodes):
+        elif self.until_done and self.mission_robots and not self._missions_finished():
             code = 1
             reason = f"{reason} before the missions finished"
         summary_path = None
@@ -553,7 +553,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
                     runner.spin_some(8)
                     if runner.recorder is not None and int(runner.sim_time() / step) % 50 == 0:
                         runner.recorder.discover()
-                    if until_done and runner._missions_finished_mp(saved):
+                    if until_done and runner._missions_finished():
                         reason = "missions finished"
                         break
                     dead = [s.fqn for s, p in procs if p.poll() not in (None, 0)]
@@ -583,12 +583,4 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
         return result
 
 
-def _missions_finished_mp(self, specs) -> bool:
-    expected = {s.robot for s in specs if s.robot and "mission" in s.node}
-    return bool(expected) and all(
-        self.mission_status.get(r, {}).get("state", "").lower() in DONE_STATES + FAILED_STATES for r in expected)
-
-
-EmbeddedRunner._missions_finished_mp = _missions_finished_mp
-
-__all__ = ["EmbeddedRunner", "RunResult", "run_multiprocess", "to_parameters", "GraphError", "math"]
+__all__ = ["EmbeddedRunner", "RunResult", "run_multiprocess", "to_parameters", "GraphError"]
