@@ -104,18 +104,20 @@ class MissionOutput:
     message: str = ""
 
 
-def connector(start, goal, radius_m: float, step_m: float, inside=None):
-    """A drivable path start -> goal: Dubins if it stays ``inside`` (callable on (N, 2)), else Reeds-Shepp.
+def connector(start, goal, radius_m: float, step_m: float, inside=None, allow_reverse: bool = True):
+    """A drivable path start -> goal: the shortest of Dubins and (``allow_reverse``) Reeds-Shepp that stays
+    ``inside`` (callable on (N, 2)).
 
     Returns (poses (N, 3), direction (N,)) or None when no candidate stays inside.
     """
     from agricare.core.planning import turns
 
     cands = [turns.dubins_path(start, goal, radius_m)]
-    try:
-        cands += turns.reeds_shepp_candidates(start, goal, radius_m)
-    except Exception:  # no RS word for this geometry: Dubins only
-        pass
+    if allow_reverse:
+        try:
+            cands += turns.reeds_shepp_candidates(start, goal, radius_m)
+        except Exception:  # no RS word for this geometry: Dubins only
+            pass
     best = None
     for prims in cands:
         if not prims:
@@ -136,7 +138,6 @@ def lead_in(pose, goal, radius_m: float, step_m: float, inside=None, max_extensi
     Forward-only first: a Dubins path, from the pose or after driving straight ahead 1, 2, ... m (the usual
     way to line up on a swath from a field entrance); only then Reeds-Shepp manoeuvres with reversing.
     """
-    from agricare.core.planning import turns
 
     x, y, th = (float(v) for v in pose)
 
@@ -145,20 +146,11 @@ def lead_in(pose, goal, radius_m: float, step_m: float, inside=None, max_extensi
         s = np.linspace(0.0, d, n)
         return np.column_stack([x + s * math.cos(th), y + s * math.sin(th), np.full(n, th)])
 
-    def dubins_from(p0):
-        prims = turns.dubins_path(p0, goal, radius_m)
-        if not prims:
-            return None
-        smp = turns.sample_primitives(p0, prims, step_m)
-        if inside is not None and not bool(np.all(inside(smp.xy))):
-            return None
-        return np.column_stack([smp.xy, smp.yaw]), smp.direction.astype(np.int8)
-
     for d in np.arange(0.0, max_extension_m + 0.5, 1.0):
         pre = straight(d)
         if d > 0 and inside is not None and not bool(np.all(inside(pre[:, :2]))):
             break
-        rest = dubins_from(pre[-1])
+        rest = connector(pre[-1], goal, radius_m, step_m, inside, allow_reverse=False)
         if rest is not None:
             if d == 0:
                 return rest
