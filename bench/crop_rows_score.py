@@ -1,22 +1,30 @@
 """Score crop-row detection on the labelled dev set (CRDLD test images, ``../shared/data/crop_rows_crdld``).
 
-Metric (per image, then averaged over images)
----------------------------------------------
-The label image holds every row as a ~6 px white line. Label lines are recovered by tracking run
-centres image row by image row from the bottom up (they stop where they merge near the vanishing point).
-On every 4th image row ``y`` where at least two label lines exist:
+CRDA (Vidovic, Cupec & Hocenski, Pattern Recognition 2016), the headline figure
+-------------------------------------------------------------------------------
+The label image holds every row as a ~6 px white line; label lines are recovered by tracking run centres
+image row by image row from the bottom up (they stop where they merge near the vanishing point) and each
+is fitted by a quadratic ``u*(v)``. The ``m = 3`` label lines nearest the image centre (horizontal distance
+to the centre column at ``v = 0.75 H``) are scored. For each of them and every image row ``v`` it covers:
 
-* ``spacing(y)`` = median distance between neighbouring label lines on that image row;
-* for each label line, the error is ``|x_detected(y) - x_label(y)| / spacing(y)`` with the nearest
-  detected row, capped at 0.5 (a miss or a row off by half a spacing is as bad as it gets).
+* ``d*(v)`` = true spacing to the adjacent label line(s) at ``v`` (mean of left and right when both exist);
+* ``s = max(1 - ((u(v) - u*(v)) / (0.1 d*(v)))^2, 0)`` with ``u(v)`` the detected row matched to it;
 
-``pos_err`` is the mean of that relative error, ``hit_rate`` the fraction below 0.1 spacing.
-``ang_err_deg`` is the mean absolute difference in direction (deg) between each label line and the
-detected row matched to it (mean relative error < 0.25 over the line's lower half).
-``center_*`` are the same figures for the label line nearest the image centre at the bottom (the row
-a row robot follows), measured on the lower half of the image.
+the image's CRDA is the mean of ``s`` over these rows and image rows (a missed row scores 0 on all its
+image rows), the data set's the mean over images. Detected polylines are extended linearly beyond their
+ends. Matching is one-to-one (each detection serves at most one label line), chosen to maximise the
+summed score, so a detector cannot gain by returning many candidate lines.
 
-Run: ``PYTHONPATH=src .venv/bin/python bench/crop_rows_score.py [--limit N] [--overlay DIR]``; writes
+Beside it, for the matched rows: ``pos_err`` mean ``|u - u*| / d*`` (capped at 0.5 per sample),
+``ang_err_deg`` mean absolute direction difference over the row's lower half.
+
+Split (fixed once, never changed): images 0-199 tune the detector, 200-299 are held out. Both are reported,
+held-out separately, and per condition. The dev set carries no condition labels, so conditions are tagged
+from the image and its label only (never from a detection), with fixed rules (``conditions``): small /
+large plants (vegetation cover), shadow (large dark area), flare (saturated pixels), curved rows (label
+lines bend), turned (the centre label line is oblique).
+
+Run: ``PYTHONPATH=src python bench/crop_rows_score.py [--ids tune|held|all] [--overlay DIR]``; writes
 ``out/bench/crop_rows_score.json``.
 """
 
@@ -173,45 +181,234 @@ def score_image(rows, label_gray, step: int = 4) -> dict:
     return out
 
 
+
+# ----------------------------------------------------------------------------------------------
+# CRDA
+
+M_ROWS = 3
+TUNE_IDS = range(0, 200)
+HELD_IDS = range(200, 300)
+
+
+def _fit_label(g: np.ndarray) -> np.ndarray:
+    """Quadratic ``x(y)`` of a label line (straight when it is short)."""
+    deg = 2 if np.ptp(g[:, 1]) > 60 else 1
+    return np.polyfit(g[:, 1], g[:, 0], deg)
+
+
+def _extend(poly: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x of a bottom-up detected polyline at image rows ``y``, extended linearly beyond both ends."""
+    q = np.asarray(poly, float)
+    o = np.argsort(q[:, 1])
+    ys, xs = q[o, 1], q[o, 0]
+    keep = np.concatenate([[True], np.diff(ys) > 1e-9])
+    ys, xs = ys[keep], xs[keep]
+    if len(ys) < 2:
+        return np.full(len(y), np.nan)
+    x = np.interp(y, ys, xs)
+    lo, hi = y < ys[0], y > ys[-1]
+    x[lo] = xs[0] + (y[lo] - ys[0]) * (xs[1] - xs[0]) / (ys[1] - ys[0])
+    x[hi] = xs[-1] + (y[hi] - ys[-1]) * (xs[-1] - xs[-2]) / (ys[-1] - ys[-2])
+    return x
+
+
+def label_rows(label_gray) -> tuple[list, int]:
+    """Label lines as (poly coefficients, y_top, y_bottom), sorted left to right; and the image width."""
+    lab = np.asarray(label_gray)
+    h, w = lab.shape[:2]
+    out = []
+    for g in label_lines(lab):
+        c = _fit_label(g)
+        out.append((c, float(g[:, 1].min()), float(g[:, 1].max())))
+    out.sort(key=lambda t: float(np.polyval(t[0], 0.75 * h)))
+    return out, w
+
+
+def crda_image(rows, label_gray, m: int = M_ROWS) -> dict:
+    """CRDA of one image (see the module docstring) plus position/angle errors of the matched rows.
+
+    ``rows``: detected rows, list of (N, 2) polylines (x, y) px. Returns a dict with ``crda`` in [0, 1].
+    """
+    gts, w = label_rows(label_gray)
+    h = np.asarray(label_gray).shape[0]
+    res = {"n_label_lines": len(gts), "n_detected": len(rows)}
+    if len(gts) < 2:  # no spacing defined: the image cannot be scored
+        res.update(crda=math.nan)
+        return res
+    xref = np.array([np.polyval(c, 0.75 * h) for c, _, _ in gts])
+    chosen = sorted(np.argsort(np.abs(xref - (w - 1) / 2.0))[: min(m, len(gts))])
+    det = [np.asarray(r, float) for r in rows if len(r) >= 2]
+    samples = []  # per chosen line: (v, u*, d*)
+    for i in chosen:
+        c, y0, y1 = gts[i]
+        v = np.arange(math.ceil(y0), math.floor(y1) + 1, dtype=float)
+        u = np.polyval(c, v)
+        ds = []
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(gts):
+                ds.append(np.abs(np.polyval(gts[j][0], v) - u))
+        d = np.mean(ds, axis=0)
+        ok = d > 1.0
+        samples.append((v[ok], u[ok], d[ok]))
+    # score matrix: label line x detection -> per-sample s
+    S = np.zeros((len(chosen), len(det)))
+    E, A = np.full((len(chosen), len(det)), CAP), np.full((len(chosen), len(det)), 90.0)
+    for a, (v, u, d) in enumerate(samples):
+        if len(v) == 0:
+            continue
+        for b, r in enumerate(det):
+            x = _extend(r, v)
+            rel = (x - u) / (0.1 * d)
+            S[a, b] = float(np.mean(np.maximum(1.0 - rel * rel, 0.0)))
+            E[a, b] = float(np.mean(np.minimum(np.abs(x - u) / d, CAP)))
+            lower = v >= v[0] + 0.5 * (v[-1] - v[0])
+            if lower.sum() >= 2:
+                vl, ul, xl = v[lower], u[lower], x[lower]
+                a_gt = math.atan2(ul[-1] - ul[0], vl[-1] - vl[0])
+                a_dt = math.atan2(xl[-1] - xl[0], vl[-1] - vl[0])
+                A[a, b] = abs(math.degrees(a_gt - a_dt))
+    # one-to-one assignment maximising the summed score (tiny: brute force over permutations)
+    import itertools
+
+    n_s = np.array([len(sm[0]) for sm in samples], float)
+    best, best_val = [None] * len(chosen), -1.0
+    cand = list(range(len(det))) + [None] * len(chosen)
+    for perm in set(itertools.permutations(cand, len(chosen))):
+        val = sum(S[a, b] * n_s[a] for a, b in enumerate(perm) if b is not None)
+        if val > best_val + 1e-12:
+            best, best_val = list(perm), val
+    tot = float(n_s.sum())
+    res["crda"] = best_val / tot if tot > 0 else math.nan
+    pe = [E[a, b] if b is not None else CAP for a, b in enumerate(best)]
+    ae = [A[a, b] for a, b in enumerate(best) if b is not None and E[a, b] < 0.25]
+    res["pos_err"] = float(np.mean(pe))
+    res["ang_err_deg"] = float(np.mean(ae)) if ae else 90.0
+    res["matched"] = int(sum(1 for a, b in enumerate(best) if b is not None and E[a, b] < 0.25))
+    res["rows_scored"] = len(chosen)
+    return res
+
+
+CONDITIONS = ("small_plants", "large_plants", "shadow", "flare", "curved", "turned")
+
+
+def conditions(image_bgr, label_gray) -> list[str]:
+    """Field-condition tags from the image and its label only (fixed rules, see the module docstring)."""
+    img = np.asarray(image_bgr)
+    f = img.astype(np.float32)
+    b, g, r = f[..., 0], f[..., 1], f[..., 2]
+    s = b + g + r + 1.0
+    exg = (2 * g - r - b) / s
+    veg = float((exg > 0.08).mean())
+    tags = []
+    if veg < 0.05:
+        tags.append("small_plants")
+    elif veg > 0.20:
+        tags.append("large_plants")
+    lum = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    lum = cv2.blur(lum, (15, 15))
+    if float((lum < 0.5 * np.median(lum)).mean()) > 0.12:
+        tags.append("shadow")
+    if float((img.min(axis=2) > 245).mean()) > 0.01:
+        tags.append("flare")
+    gts, w = label_rows(label_gray)
+    h = np.asarray(label_gray).shape[0]
+    bend = 0.0
+    for c, y0, y1 in gts:
+        if y1 - y0 < 60:
+            continue
+        yy = np.linspace(y0, y1, 20)
+        xx = np.polyval(c, yy)
+        chord = xx[0] + (xx[-1] - xx[0]) * (yy - y0) / (y1 - y0)
+        bend = max(bend, float(np.max(np.abs(xx - chord))))
+    if bend > 0.012 * h:
+        tags.append("curved")
+    if gts:
+        xref = np.array([np.polyval(c, 0.75 * h) for c, _, _ in gts])
+        c, y0, y1 = gts[int(np.argmin(np.abs(xref - (w - 1) / 2.0)))]
+        ang = math.degrees(math.atan(abs(np.polyval(np.polyder(c), 0.5 * (y0 + y1)))))
+        if ang > 12.0:
+            tags.append("turned")
+    return tags or ["plain"]
+
+
 def image_ids(root: pathlib.Path) -> list[int]:
     return sorted(int(p.stem) for p in (root / "image").glob("*.jpg"))
 
 
-def score_dataset(root=DEFAULT_ROOT, params=None, ids=None, overlay_dir=None) -> dict:
-    """Run :func:`detect_rows` over the dev set and aggregate the per-image scores."""
+def _summary(per: dict, ids) -> dict:
+    ids = [i for i in ids if i in per and math.isfinite(per[i]["crda"])]
+    if not ids:
+        return {"n": 0}
+    out = {"n": len(ids)}
+    for k in ("crda", "pos_err", "ang_err_deg", "ms"):
+        out[k] = float(np.mean([per[i][k] for i in ids]))
+    out["crda_median"] = float(np.median([per[i]["crda"] for i in ids]))
+    out["frac_crda_ge_0.5"] = float(np.mean([per[i]["crda"] >= 0.5 for i in ids]))
+    return out
+
+
+def score_dataset(root=DEFAULT_ROOT, params=None, ids=None, overlay_dir=None, detector=None,
+                  legacy: bool = False) -> dict:
+    """Run a detector (default :func:`detect_rows` with ``params``) over the dev set; CRDA per image,
+    aggregated for all, the tuning and the held-out split and per condition."""
     from agricare.core.perception.crop_rows import detect_rows, draw_rows
+
+    if detector is None:
+        def detector(im):
+            return detect_rows(im, params)
 
     root = pathlib.Path(root)
     ids = image_ids(root) if ids is None else list(ids)
-    per, times = {}, []
+    per = {}
     for i in ids:
         img = cv2.imread(str(root / "image" / f"{i}.jpg"), cv2.IMREAD_COLOR)
         lab = cv2.imread(str(root / "label" / f"{i}.jpg"), cv2.IMREAD_GRAYSCALE)
         t0 = time.perf_counter()
-        res = detect_rows(img, params)
-        times.append(time.perf_counter() - t0)
-        s = score_image(res.rows, lab)
-        s["confidence"] = res.confidence
+        res = detector(img)
+        dt = time.perf_counter() - t0
+        s = crda_image(res.rows, lab)
+        s["ms"] = dt * 1e3
+        s["confidence"] = float(res.confidence)
+        s["conditions"] = conditions(img, lab)
+        if legacy:
+            s["legacy"] = score_image(res.rows, lab)
         per[i] = s
         if overlay_dir is not None:
             ov = draw_rows(img, res)
             for g in label_lines(lab):
                 cv2.polylines(ov, [np.round(g[::8]).astype(np.int32).reshape(-1, 1, 2)], False, (255, 0, 0), 1)
+            cv2.putText(ov, f"CRDA {s['crda']:.2f}", (5, ov.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                        (255, 255, 255), 1, cv2.LINE_AA)
             pathlib.Path(overlay_dir).mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(pathlib.Path(overlay_dir) / f"{i}.png"), ov)
-    keys = ["pos_err", "hit_rate", "ang_err_deg", "center_pos_err", "center_ang_err_deg", "confidence"]
-    agg = {k: float(np.mean([per[i][k] for i in per])) for k in keys}
-    agg["center_median_pos_err"] = float(np.median([per[i]["center_pos_err"] for i in per]))
-    agg["center_ok_frac"] = float(np.mean([per[i]["center_pos_err"] < 0.1 and per[i]["center_ang_err_deg"] < 5
-                                           for i in per]))
-    agg["n_images"] = len(per)
-    agg["mean_ms"] = float(np.mean(times) * 1e3)
-    return {"aggregate": agg, "per_image": per}
+    agg = {"all": _summary(per, ids), "tune": _summary(per, [i for i in ids if i in TUNE_IDS]),
+           "held_out": _summary(per, [i for i in ids if i in HELD_IDS])}
+    cond = {}
+    for c in CONDITIONS + ("plain",):
+        sel = [i for i in ids if c in per[i]["conditions"]]
+        cond[c] = {"all": _summary(per, sel), "held_out": _summary(per, [i for i in sel if i in HELD_IDS])}
+    return {"aggregate": agg, "conditions": cond, "per_image": per}
+
+
+def print_report(r: dict, title: str = "") -> None:
+    agg = r["aggregate"]
+    if title:
+        print(title)
+    print(f"  {'split':<22}{'n':>5}{'CRDA':>8}{'median':>8}{'>=0.5':>8}{'pos_err':>9}{'ang_deg':>9}{'ms':>8}")
+    rows = [(k, agg[k]) for k in ("tune", "held_out", "all")]
+    rows += [(f"  {c}", v["all"]) for c, v in r["conditions"].items()]
+    rows += [(f"  {c} (held-out)", v["held_out"]) for c, v in r["conditions"].items()]
+    for name, v in rows:
+        if v.get("n", 0) == 0:
+            continue
+        print(f"  {name:<22}{v['n']:>5}{v['crda']:>8.3f}{v['crda_median']:>8.3f}{v['frac_crda_ge_0.5']:>8.2f}"
+              f"{v['pos_err']:>9.3f}{v['ang_err_deg']:>9.1f}{v['ms']:>8.1f}")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=str(DEFAULT_ROOT))
+    ap.add_argument("--ids", choices=("tune", "held", "all"), default="all")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--overlay", default=None, help="write overlays (detected red/yellow, label blue)")
     ap.add_argument("--out", default=str(REPO / "out" / "bench" / "crop_rows_score.json"))
@@ -221,17 +418,19 @@ def main(argv=None) -> int:
         print(f"dev set not found at {root}", file=sys.stderr)
         return 2
     ids = image_ids(root)
+    if a.ids == "tune":
+        ids = [i for i in ids if i in TUNE_IDS]
+    elif a.ids == "held":
+        ids = [i for i in ids if i in HELD_IDS]
     if a.limit:
         ids = ids[: a.limit]
     r = score_dataset(root, ids=ids, overlay_dir=a.overlay)
-    agg = r["aggregate"]
-    print(f"{'metric':<24}{'value':>10}")
-    for k, v in agg.items():
-        print(f"{k:<24}{v:>10.3f}" if isinstance(v, float) else f"{k:<24}{v:>10}")
-    worst = sorted(r["per_image"].items(), key=lambda kv: -kv[1]["pos_err"])[:8]
-    print("worst:", ", ".join(f"{i}:{s['pos_err']:.2f}" for i, s in worst))
+    print_report(r, "CRDA (m = 3 rows nearest the centre), tune = 0-199, held-out = 200-299")
+    worst = sorted(((i, s) for i, s in r["per_image"].items() if math.isfinite(s["crda"])),
+                   key=lambda kv: kv[1]["crda"])[:10]
+    print("worst:", ", ".join(f"{i}:{s['crda']:.2f}" for i, s in worst))
     out = pathlib.Path(a.out)
-    out.mkdir(parents=True, exist_ok=True) if False else out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(r, indent=1, default=float))
     return 0
 
