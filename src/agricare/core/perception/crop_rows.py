@@ -40,6 +40,7 @@ import numpy as np
 
 VEGETATION_INDICES = ("exg", "exgr", "cive")
 GUIDANCE_MODES = ("row", "lane")
+DETECTION_METHODS = ("vp", "fourier")
 _GRID = (8, 21, 18)  # coarse search grid: convergence x tilt x spacing
 
 
@@ -69,6 +70,8 @@ class CropRowParams:
         ``"lane"``: guidance to the middle of the inter-row lane the camera looks along (a robot driving
         between two rows): offset/heading of the lane centre line, the mean of the nearest row on each
         side (or one row shifted by half the spacing when only one side is seen).
+    method : ``"vp"``: vanishing-point band-coherence model (default, see ``_fit_vanishing_point``), falling
+        back to ``"fourier"`` (frequency-domain perspective Hough) when it finds nothing.
     """
 
     work_width_px: int = 160
@@ -88,8 +91,11 @@ class CropRowParams:
     max_image_pixels: int = 40_000_000
     min_image_px: int = 16
     guidance_mode: str = "row"
+    method: str = "vp"
 
     def __post_init__(self):
+        if self.method not in DETECTION_METHODS:
+            raise ValueError(f"method must be one of {DETECTION_METHODS}, got {self.method!r}")
         if self.guidance_mode not in GUIDANCE_MODES:
             raise ValueError(f"guidance_mode must be one of {GUIDANCE_MODES}, got {self.guidance_mode!r}")
         if not 32 <= int(self.work_width_px) <= 1024:
@@ -603,6 +609,217 @@ def _extract_rows(profiles, yc, h, w, lam, mslope, s, x0, p: CropRowParams, tol_
     return out, contrast
 
 
+
+# ----------------------------------------------------------------------------------------------
+# Vanishing-point row model ("vp" method)
+#
+# Parallel rows on a flat field are lines through one vanishing point (VP). With ``d`` the height above
+# the image bottom, a row with bottom intercept ``xb`` lies at ``x(d) = xb (1 - lam d) + m d``
+# (``lam`` = 1 / VP height above the bottom, ``m`` = VP x * lam). Mapping every image band onto the
+# bottom line by ``xb = (x - m d) / (1 - lam d)`` aligns all bands of a row on one ``xb`` exactly when
+# (lam, m) is right, so the energy is the coherence of the mapped band profiles: each band's profile is
+# centred and scaled to unit norm (every band counts the same, a band of uniform green counts nothing)
+# and the energy is the squared norm of their sum (searched coarse to fine). Rows are then the teeth of
+# the equally spaced comb (the fundamental of the consensus profile) snapped to the nearest peak, and
+# each row is refined on its own through windowed vegetation centroids band by band (robust line or
+# parabola pulled towards the VP line).
+
+
+def vegetation_weight(image_bgr: np.ndarray, min_index: float = 0.03, softness: float = 0.05) -> np.ndarray:
+    """Soft vegetation map in [0, 1]: ExG on chromatic coordinates around an Otsu threshold.
+
+    The chromatic index is invariant to brightness (shadows, flare); dark pixels (channel sum < 30) carry
+    no reliable chroma and weigh 0. Pixels ``softness`` above the threshold weigh ~1.
+    """
+    vi = vegetation_index(image_bgr, "exg")
+    q = np.clip((vi + 0.5) * (255.0 / 1.5), 0, 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(q, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    thr = max(otsu * 1.5 / 255.0 - 0.5, min_index)
+    w = np.clip((vi - thr) * (1.0 / softness) + 0.5, 0.0, 1.0)
+    w[image_bgr.astype(np.uint16).sum(axis=2) < 30] = 0.0
+    return w.astype(np.float32)
+
+
+def _bands(w: np.ndarray, n: int, top_frac: float):
+    """Mean column profiles of ``n`` horizontal bands over the lower ``top_frac`` of the image, bottom-up,
+    and their heights ``d`` above the bottom line."""
+    H, W = w.shape
+    sh = max(1, int(H * top_frac) // n)
+    n = min(n, H // sh)
+    top = H - n * sh
+    prof = w[top:].reshape(n, sh, W).mean(axis=1)[::-1]
+    yc = top + (np.arange(n) + 0.5) * sh - 0.5
+    return np.ascontiguousarray(prof, dtype=np.float32), ((H - 0.5) - yc[::-1]).astype(np.float64)
+
+
+def _vp_energy(prof, d, lams, ms, xb):
+    """Band-coherence energy for every (lam, m) pair; returns energy (C,), consensus profiles (C, B)."""
+    n, Wp = prof.shape
+    sc = 1.0 - lams[:, None] * d[None, :]                                        # (C, n)
+    x = xb[None, None, :] * sc[:, :, None] + (ms[:, None] * d[None, :])[:, :, None]  # (C, n, B)
+    inside = (x >= 0) & (x <= Wp - 1) & (sc > 0.15)[:, :, None]
+    xi = np.clip(x, 0, Wp - 1.001)
+    i0 = xi.astype(np.int32)
+    fr = (xi - i0).astype(np.float32)
+    ri = np.arange(n)[None, :, None]
+    v = prof[ri, i0] * (1.0 - fr) + prof[ri, i0 + 1] * fr
+    v = np.where(inside, v, 0.0)
+    cnt = np.maximum(inside.sum(axis=2, keepdims=True), 1)
+    v = np.where(inside, v - v.sum(axis=2, keepdims=True) / cnt, 0.0)
+    v /= np.sqrt((v * v).sum(axis=2, keepdims=True)) + 1e-6
+    tot = v.sum(axis=1)
+    return (tot * tot).sum(axis=1), tot
+
+
+def _fit_vanishing_point(prof, d, W, H, p: CropRowParams):
+    """Coarse-to-fine search of (lam, m). Returns lam, m, consensus profile, its xb grid, coherence."""
+    lo, hi = -0.75 * W, 1.75 * W
+    lam_max = p.max_convergence / H
+    m_max = p.max_tilt_frac * W / H * 1.5
+    lams = np.linspace(0.0, lam_max, 12)
+    ms = np.linspace(-m_max, m_max, 21)
+    L, M = (a.ravel() for a in np.meshgrid(lams, ms, indexing="ij"))
+    e, _ = _vp_energy(prof, d, L, M, np.arange(lo, hi, 3.0))
+    k = int(np.argmax(e))
+    lam, m = L[k], M[k]
+    dl, dm = lams[1] - lams[0], ms[1] - ms[0]
+    step = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    for it in range(4):
+        L, M = (a.ravel() for a in np.meshgrid(np.clip(lam + dl * step, 0.0, lam_max), m + dm * step,
+                                               indexing="ij"))
+        e, _ = _vp_energy(prof, d, L, M, np.arange(lo, hi, 1.5 if it < 2 else 1.0))
+        k = int(np.argmax(e))
+        lam, m = L[k], M[k]
+        dl, dm = dl / 2.0, dm / 2.0
+    xb = np.arange(lo, hi, 0.5)
+    e, tot = _vp_energy(prof, d, np.array([lam]), np.array([m]), xb)
+    coherence = float(math.sqrt(max(e[0], 0.0)) / max(len(d), 1))  # 1: all bands agree, ~n^-1/2: noise
+    return float(lam), float(m), tot[0], xb, coherence
+
+
+def _comb_rows(P, xb, W, p: CropRowParams):
+    """Equally spaced rows from the consensus profile: fundamental period and phase, teeth snapped to
+    the nearest peak. Returns (list of xb, spacing) or ([], 0)."""
+    Pz = np.convolve(P, _GAUSS7, mode="same")
+    Pp = np.maximum(Pz, 0.0)
+    Pz = (Pz - Pz.mean()) * np.hanning(len(Pz))
+    ss = np.exp(np.linspace(math.log(p.min_spacing_frac * W), math.log(p.max_spacing_frac * W), 60))
+    F = np.exp((-2j * np.pi) * xb[None, :] / ss[:, None]) @ Pz
+    k = int(np.argmax(np.abs(F)))
+    s0, z = float(ss[k]), F[k]
+    r = (ss[1] / ss[0]) ** 0.5
+    for _ in range(3):
+        cand = s0 * r ** np.linspace(-1.0, 1.0, 5)
+        F2 = np.exp((-2j * np.pi) * xb[None, :] / cand[:, None]) @ Pz
+        j = int(np.argmax(np.abs(F2)))
+        s0, z = float(cand[j]), F2[j]
+        r = r ** 0.5
+    if abs(z) <= 1e-9:
+        return [], 0.0
+    x0 = (-np.angle(z) / (2 * np.pi) * s0) % s0
+    rows = []
+    for kk in range(int(math.floor((xb[0] - x0) / s0)), int(math.ceil((xb[-1] - x0) / s0)) + 1):
+        c = x0 + kk * s0
+        if not xb[0] <= c <= xb[-1]:
+            continue
+        sel = np.abs(xb - c) <= 0.25 * s0
+        wv = Pp[sel]
+        rows.append(float((wv * xb[sel]).sum() / wv.sum()) if wv.sum() > 1e-6 else c)
+    return rows, s0
+
+
+_GAUSS7 = cv2.getGaussianKernel(7, 1.5).ravel()
+
+
+def _refine_vp_rows(prof, d, h, w, rows_xb, lam, m, s, p: CropRowParams, tol_px):
+    """Per-row windowed-centroid refinement; output in the format of :func:`_extract_rows`."""
+    n, Wp = prof.shape
+    pz = np.maximum(prof - prof.mean(axis=1, keepdims=True), 0.0)
+    cum0 = np.zeros((n, Wp + 1))
+    cum0[:, 1:] = np.cumsum(pz, axis=1)
+    cum1 = np.zeros((n, Wp + 1))
+    cum1[:, 1:] = np.cumsum(pz * np.arange(Wp)[None, :], axis=1)
+    sc = 1.0 - lam * d
+    usable = (sc > 0.15) & (s * sc >= 2.0)
+    dn = d / h
+    ri = np.arange(n)
+    out = []
+    on_sum = off_sum = 0.0
+    for x0 in rows_xb:
+        base = x0 * sc + m * d                     # the VP line of this row
+        c = np.zeros(3)                            # correction x = base + c0 + c1 dn + c2 dn^2
+        ok = np.zeros(n, bool)
+        m0 = np.zeros(n)
+        for hf in (0.3, 0.22):
+            xp = base + c[0] + c[1] * dn + c[2] * dn * dn
+            half = np.maximum(hf * s * sc, 1.0)
+            lo = np.clip(np.floor(xp - half), 0, Wp).astype(np.int64)
+            hi = np.clip(np.ceil(xp + half) + 1, 0, Wp).astype(np.int64)
+            m0 = cum0[ri, hi] - cum0[ri, lo]
+            m1 = cum1[ri, hi] - cum1[ri, lo]
+            width = np.maximum(hi - lo, 1)
+            ok = usable & (hi - lo >= 2) & (m0 > 1e-6) & (m0 / width >= p.min_fill_frac * 0.5)
+            if ok.sum() < 4:
+                break
+            xc = m1[ok] / m0[ok] - base[ok]
+            wt = np.sqrt(m0[ok])
+            A = np.stack([np.ones(ok.sum()), dn[ok], dn[ok] ** 2], axis=1)
+            reg = wt.sum() * np.diag([1e-6, 0.1, 1.0])  # pulls weak rows towards the VP line
+            c = np.linalg.solve((A * wt[:, None]).T @ A + reg, (A * wt[:, None]).T @ xc)
+        xp = base + c[0] + c[1] * dn + c[2] * dn * dn
+        inside = usable & (xp > -0.2 * s * sc) & (xp < Wp - 1 + 0.2 * s * sc)
+        n_in = int(inside.sum())
+        sup = ok & inside
+        if n_in == 0 or sup.sum() < 3:
+            continue
+        support = float(sup.sum()) / n_in
+        if support < p.min_support_frac:
+            continue
+        # on/off-row vegetation for the contrast
+        half = np.maximum(0.2 * s * sc, 1.0)
+        for sign, dest in ((0.0, "on"), (0.5, "off")):
+            xq = xp + sign * s * sc
+            lo = np.clip(np.floor(xq - half), 0, Wp).astype(np.int64)
+            hi = np.clip(np.ceil(xq + half) + 1, 0, Wp).astype(np.int64)
+            val = float(np.sum(((cum0[ri, hi] - cum0[ri, lo]) / np.maximum(hi - lo, 1))[inside]))
+            if dest == "on":
+                on_sum += val
+            else:
+                off_sum += val
+        d_hi = float(d[int(np.max(np.flatnonzero(sup)))])
+        bot = int(np.min(np.flatnonzero(inside)))
+        d_lo = 0.0 if bot == 0 else float(d[bot])
+        if d_hi - d_lo < 2.0:
+            continue
+        dd = np.linspace(d_lo, d_hi, 9)
+        xq = x0 * (1.0 - lam * dd) + m * dd + c[0] + c[1] * dd / h + c[2] * (dd / h) ** 2
+        chord = xq[0] + (xq[-1] - xq[0]) * (dd - dd[0]) / (dd[-1] - dd[0])
+        yy = (h - 0.5) - dd
+        poly = np.column_stack([xq, yy])
+        if float(np.max(np.abs(xq - chord))) <= tol_px:
+            poly = poly[[0, -1]]
+        out.append((poly, support, d_hi / h, float(x0 + c[0])))
+    contrast = (on_sum - off_sum) / (on_sum + off_sum) if on_sum + off_sum > 0 else 0.0
+    return out, contrast
+
+
+def _detect_vp(small, p: CropRowParams, tol_px):
+    """The "vp" pipeline on the working image. Returns (found, contrast, lam, m, s, coherence) or None."""
+    hw, ww = small.shape[:2]
+    wv = vegetation_weight(small, p.min_index)
+    prof, d = _bands(wv, 20, 0.92 - p.ignore_top_frac)
+    prof = cv2.GaussianBlur(prof, (5, 1), 1.0)
+    lam, m, P, xb, coherence = _fit_vanishing_point(prof, d, ww, hw, p)
+    rows_xb, s = _comb_rows(P, xb, ww, p)
+    if not rows_xb:
+        return None
+    pr, dr = _bands(wv, max(6, int(p.n_strips)), 0.95 - p.ignore_top_frac)
+    found, contrast = _refine_vp_rows(pr, dr, hw, ww, rows_xb, lam, m, s, p, tol_px)
+    if not found:
+        return None
+    return found, contrast, lam, m, s, coherence
+
+
 # ----------------------------------------------------------------------------------------------
 # Public entry point
 
@@ -652,17 +869,21 @@ def detect_rows(image_bgr, params: CropRowParams | None = None, camera: CameraGe
     if len(yc) < 6:
         res.reason = "too few image strips"
         return res
-    if len(yc) >= 20:  # the global fit needs fewer, taller strips: pool pairs (speed)
+    vp = _detect_vp(small, p, tol_px=max(0.5, 1.5 / sx)) if p.method == "vp" else None
+    if vp is not None:
+        found, contrast, lam, mslope, s, coherence = vp
+    elif len(yc) >= 20:  # the global fit needs fewer, taller strips: pool pairs (speed)
         n2 = len(yc) // 2 * 2
         fit = _fit_row_model(profiles[:n2].reshape(-1, 2, ww).mean(axis=1), yc[:n2].reshape(-1, 2).mean(axis=1),
                              hw, ww, p)
     else:
         fit = _fit_row_model(profiles, yc, hw, ww, p)
-    if fit is None:
-        res.reason = "no periodic row structure"
-        return res
-    lam, mslope, s, x0, coherence = fit
-    found, contrast = _extract_rows(profiles, yc, hw, ww, lam, mslope, s, x0, p, tol_px=max(0.5, 1.5 / sx))
+    if vp is None:
+        if fit is None:
+            res.reason = "no periodic row structure"
+            return res
+        lam, mslope, s, x0, coherence = fit
+        found, contrast = _extract_rows(profiles, yc, hw, ww, lam, mslope, s, x0, p, tol_px=max(0.5, 1.5 / sx))
     if not found:
         res.reason = "no row had enough support"
         res.spacing_px = s * sx
