@@ -32,6 +32,7 @@ Run ``python -m agricare.core.perception.crop_rows IMAGE`` for a demo that print
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -652,22 +653,30 @@ def _bands(w: np.ndarray, n: int, top_frac: float):
     return np.ascontiguousarray(prof, dtype=np.float32), ((H - 0.5) - yc[::-1]).astype(np.float64)
 
 
-def _vp_energy(prof, d, lams, ms, xb):
-    """Band-coherence energy for every (lam, m) pair; returns energy (C,), consensus profiles (C, B)."""
-    n, Wp = prof.shape
-    sc = 1.0 - lams[:, None] * d[None, :]                                        # (C, n)
-    x = xb[None, None, :] * sc[:, :, None] + (ms[:, None] * d[None, :])[:, :, None]  # (C, n, B)
-    inside = (x >= 0) & (x <= Wp - 1) & (sc > 0.15)[:, :, None]
-    xi = np.clip(x, 0, Wp - 1.001)
-    i0 = xi.astype(np.int32)
-    fr = (xi - i0).astype(np.float32)
-    ri = np.arange(n)[None, :, None]
-    v = prof[ri, i0] * (1.0 - fr) + prof[ri, i0 + 1] * fr
-    v = np.where(inside, v, 0.0)
-    cnt = np.maximum(inside.sum(axis=2, keepdims=True), 1)
-    v = np.where(inside, v - v.sum(axis=2, keepdims=True) / cnt, 0.0)
-    v /= np.sqrt((v * v).sum(axis=2, keepdims=True)) + 1e-6
-    tot = v.sum(axis=1)
+def _normalise_bands(prof):
+    """Centre each band profile and scale it to unit norm (every band counts the same in the energy)."""
+    v = prof - prof.mean(axis=1, keepdims=True)
+    v /= np.sqrt((v * v).sum(axis=1, keepdims=True)) + 1e-6
+    return np.ascontiguousarray(v, dtype=np.float32)
+
+
+def _vp_energy(vn, d, lams, ms, xb):
+    """Band-coherence energy for every (lam, m) pair; returns energy (C,), consensus profiles (C, B).
+
+    ``vn``: normalised band profiles (:func:`_normalise_bands`). Band ``i`` is sampled at
+    ``x = xb (1 - lam d_i) + m d_i`` (linear interpolation, 0 outside the image) and the samples of all
+    bands are summed per ``xb``. One ``cv2.remap`` call does the sampling for all candidates.
+    """
+    n, Wp = vn.shape
+    C, B = len(lams), len(xb)
+    sc = (1.0 - lams[:, None] * d[None, :]).astype(np.float32)                    # (C, n)
+    off = (ms[:, None] * d[None, :]).astype(np.float32)
+    mx = xb.astype(np.float32)[None, None, :] * sc[:, :, None] + off[:, :, None]   # (C, n, B)
+    mx[sc <= 0.15] = -10.0
+    my = np.broadcast_to(np.arange(n, dtype=np.float32)[None, :, None], mx.shape)
+    v = cv2.remap(vn, mx.reshape(C * n, B), np.ascontiguousarray(my.reshape(C * n, B)), cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    tot = v.reshape(C, n, B).sum(axis=1)
     return (tot * tot).sum(axis=1), tot
 
 
@@ -703,8 +712,9 @@ def _comb_rows(P, xb, W, p: CropRowParams):
     Pz = np.convolve(P, _GAUSS7, mode="same")
     Pp = np.maximum(Pz, 0.0)
     Pz = (Pz - Pz.mean()) * np.hanning(len(Pz))
-    ss = np.exp(np.linspace(math.log(p.min_spacing_frac * W), math.log(p.max_spacing_frac * W), 60))
-    F = np.exp((-2j * np.pi) * xb[None, :] / ss[:, None]) @ Pz
+    ss, basis = _comb_basis(float(xb[0]), float(xb[1] - xb[0]), len(xb), p.min_spacing_frac * W,
+                            p.max_spacing_frac * W)
+    F = basis @ Pz.astype(np.complex64)
     k = int(np.argmax(np.abs(F)))
     s0, z = float(ss[k]), F[k]
     r = (ss[1] / ss[0]) ** 0.5
@@ -729,6 +739,14 @@ def _comb_rows(P, xb, W, p: CropRowParams):
 
 
 _GAUSS7 = cv2.getGaussianKernel(7, 1.5).ravel()
+
+
+@functools.lru_cache(maxsize=8)
+def _comb_basis(x_first, step, n, s_min, s_max, n_periods=60):
+    """Log-spaced candidate periods and their Fourier basis on the xb grid (cached per image size)."""
+    ss = np.exp(np.linspace(math.log(s_min), math.log(s_max), n_periods))
+    xb = x_first + step * np.arange(n)
+    return ss, np.exp((-2j * np.pi) * xb[None, :] / ss[:, None]).astype(np.complex64)
 
 
 def _refine_vp_rows(prof, d, h, w, rows_xb, lam, m, s, p: CropRowParams, tol_px):
@@ -764,7 +782,7 @@ def _refine_vp_rows(prof, d, h, w, rows_xb, lam, m, s, p: CropRowParams, tol_px)
             xc = m1[ok] / m0[ok] - base[ok]
             wt = np.sqrt(m0[ok])
             A = np.stack([np.ones(ok.sum()), dn[ok], dn[ok] ** 2], axis=1)
-            reg = wt.sum() * np.diag([1e-6, 0.1, 1.0])  # pulls weak rows towards the VP line
+            reg = wt.sum() * np.diag([1e-6, REG_SLOPE, REG_CURV])  # pulls weak rows towards the VP line
             c = np.linalg.solve((A * wt[:, None]).T @ A + reg, (A * wt[:, None]).T @ xc)
         xp = base + c[0] + c[1] * dn + c[2] * dn * dn
         inside = usable & (xp > -0.2 * s * sc) & (xp < Wp - 1 + 0.2 * s * sc)
@@ -809,15 +827,54 @@ def _detect_vp(small, p: CropRowParams, tol_px):
     wv = vegetation_weight(small, p.min_index)
     prof, d = _bands(wv, 20, 0.92 - p.ignore_top_frac)
     prof = cv2.GaussianBlur(prof, (5, 1), 1.0)
-    lam, m, P, xb, coherence = _fit_vanishing_point(prof, d, ww, hw, p)
+    vn = _normalise_bands(prof)
+    lam, m, P, xb, coherence = _fit_vanishing_point(vn, d, ww, hw, p)
     rows_xb, s = _comb_rows(P, xb, ww, p)
     if not rows_xb:
         return None
     pr, dr = _bands(wv, max(6, int(p.n_strips)), 0.95 - p.ignore_top_frac)
     found, contrast = _refine_vp_rows(pr, dr, hw, ww, rows_xb, lam, m, s, p, tol_px)
+    for _ in range(VP_REFITS):
+        # the rows found on their own vote for a better VP: least-squares intersection of their lines
+        vp = _intersect_rows(found, hw)
+        if vp is None:
+            break
+        lam, m = vp
+        e, tot = _vp_energy(vn, d, np.array([lam]), np.array([m]), xb)
+        rows_xb, s = _comb_rows(tot[0], xb, ww, p)
+        if not rows_xb:
+            return None
+        found, contrast = _refine_vp_rows(pr, dr, hw, ww, rows_xb, lam, m, s, p, tol_px)
     if not found:
         return None
     return found, contrast, lam, m, s, coherence
+
+
+VP_REFITS = 0
+REG_SLOPE = 0.1
+REG_CURV = 1.0
+
+
+def _intersect_rows(found, h):
+    """(lam, m) of the weighted least-squares intersection of the rows' straight fits, or None."""
+    A, b, wts = [], [], []
+    for poly, support, span, _xb in found:
+        if span < 0.3 or len(poly) < 2:
+            continue
+        k, a = np.polyfit(poly[:, 1], poly[:, 0], 1)       # x = a + k y
+        A.append([1.0, -k])
+        b.append(a)
+        wts.append(support * span)
+    if len(A) < 2:
+        return None
+    A, b, wts = np.asarray(A), np.asarray(b), np.sqrt(np.asarray(wts))
+    if abs(np.linalg.det((A * wts[:, None]).T @ (A * wts[:, None]))) < 1e-9:
+        return None
+    vx, vy = np.linalg.lstsq(A * wts[:, None], b * wts, rcond=None)[0]
+    dv = (h - 0.5) - vy
+    if not (math.isfinite(dv) and dv > 0.7 * h):
+        return None
+    return 1.0 / dv, vx / dv
 
 
 # ----------------------------------------------------------------------------------------------
