@@ -60,8 +60,10 @@ class CropRowParams:
     max_convergence : largest ``lam * H`` searched (1 = vanishing point on the top edge).
     max_tilt_frac : largest tilt of the central row across the image height, fraction of the width.
     ignore_top_frac : fraction of the image height at the top never used (sky, horizon).
-    min_support_frac : a row must have vegetation in at least this fraction of its usable strips.
-    min_fill_frac : a strip supports a row when at least this fraction of the row window is vegetation.
+    min_support_frac : a row must have vegetation in at least this fraction of its usable strips
+        (``"fourier"`` method; the ``"vp"`` comb keeps every row with vegetation in 3 strips or more).
+    min_fill_frac : a strip supports a row when at least this fraction of the row window is vegetation
+        (``"fourier"`` method).
     min_vegetation_frac, max_vegetation_frac : outside this band of vegetation cover the image
         holds no usable rows (confidence 0).
     nominal_hfov_rad : horizontal field of view assumed for the normalised heading.
@@ -645,8 +647,8 @@ def _bands(w: np.ndarray, n: int, top_frac: float):
     """Mean column profiles of ``n`` horizontal bands over the lower ``top_frac`` of the image, bottom-up,
     and their heights ``d`` above the bottom line."""
     H, W = w.shape
-    sh = max(1, int(H * top_frac) // n)
-    n = min(n, H // sh)
+    sh = max(1, int(round(H * top_frac / n)))
+    n = max(1, min(n, int(H * top_frac) // sh))
     top = H - n * sh
     prof = w[top:].reshape(n, sh, W).mean(axis=1)[::-1]
     yc = top + (np.arange(n) + 0.5) * sh - 0.5
@@ -680,28 +682,38 @@ def _vp_energy(vn, d, lams, ms, xb):
     return (tot * tot).sum(axis=1), tot
 
 
-def _fit_vanishing_point(prof, d, W, H, p: CropRowParams):
-    """Coarse-to-fine search of (lam, m). Returns lam, m, consensus profile, its xb grid, coherence."""
+VP_GRID = (10, 17)  # coarse search: convergence x VP abscissa
+
+
+def _fit_vanishing_point(vn, d, W, H, p: CropRowParams):
+    """Coarse-to-fine search of (lam, m). Returns lam, m, consensus profile, its xb grid, coherence.
+
+    The coarse grid runs on bands pooled in pairs and a 4 px xb grid; each refinement step halves the
+    search step around the best candidate (3 x 3 candidates).
+    """
     lo, hi = -0.75 * W, 1.75 * W
     lam_max = p.max_convergence / H
     m_max = p.max_tilt_frac * W / H * 1.5
-    lams = np.linspace(0.0, lam_max, 12)
-    ms = np.linspace(-m_max, m_max, 21)
+    lams = np.linspace(0.0, lam_max, VP_GRID[0])
+    ms = np.linspace(-m_max, m_max, VP_GRID[1])
     L, M = (a.ravel() for a in np.meshgrid(lams, ms, indexing="ij"))
-    e, _ = _vp_energy(prof, d, L, M, np.arange(lo, hi, 3.0))
+    n2 = len(d) // 2 * 2
+    vc = _normalise_bands(vn[:n2].reshape(n2 // 2, 2, -1).mean(axis=1))
+    e, _ = _vp_energy(vc, d[:n2].reshape(-1, 2).mean(axis=1), L, M, np.arange(lo, hi, 4.0))
     k = int(np.argmax(e))
     lam, m = L[k], M[k]
-    dl, dm = lams[1] - lams[0], ms[1] - ms[0]
-    step = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
-    for it in range(4):
+    dl, dm = (lams[1] - lams[0]) * 0.5, (ms[1] - ms[0]) * 0.5
+    step = np.array([-1.0, 0.0, 1.0])
+    for it in range(6):
         L, M = (a.ravel() for a in np.meshgrid(np.clip(lam + dl * step, 0.0, lam_max), m + dm * step,
                                                indexing="ij"))
-        e, _ = _vp_energy(prof, d, L, M, np.arange(lo, hi, 1.5 if it < 2 else 1.0))
+        e, _ = _vp_energy(vn, d, L, M, np.arange(lo, hi, 2.0 if it < 3 else 1.0))
         k = int(np.argmax(e))
         lam, m = L[k], M[k]
-        dl, dm = dl / 2.0, dm / 2.0
+        if k == 4:  # the centre is best: search closer
+            dl, dm = dl / 2.0, dm / 2.0
     xb = np.arange(lo, hi, 0.5)
-    e, tot = _vp_energy(prof, d, np.array([lam]), np.array([m]), xb)
+    e, tot = _vp_energy(vn, d, np.array([lam]), np.array([m]), xb)
     coherence = float(math.sqrt(max(e[0], 0.0)) / max(len(d), 1))  # 1: all bands agree, ~n^-1/2: noise
     return float(lam), float(m), tot[0], xb, coherence
 
@@ -768,21 +780,20 @@ def _refine_vp_rows(prof, d, h, w, rows_xb, lam, m, s, p: CropRowParams, tol_px)
         c = np.zeros(3)                            # correction x = base + c0 + c1 dn + c2 dn^2
         ok = np.zeros(n, bool)
         m0 = np.zeros(n)
-        for hf in (0.3, 0.22):
+        for hf, r_slope, r_curv in REFINE_PASSES:
             xp = base + c[0] + c[1] * dn + c[2] * dn * dn
             half = np.maximum(hf * s * sc, 1.0)
             lo = np.clip(np.floor(xp - half), 0, Wp).astype(np.int64)
             hi = np.clip(np.ceil(xp + half) + 1, 0, Wp).astype(np.int64)
             m0 = cum0[ri, hi] - cum0[ri, lo]
             m1 = cum1[ri, hi] - cum1[ri, lo]
-            width = np.maximum(hi - lo, 1)
-            ok = usable & (hi - lo >= 2) & (m0 > 1e-6) & (m0 / width >= p.min_fill_frac * 0.5)
+            ok = usable & (hi - lo >= 2) & (m0 > 1e-6)
             if ok.sum() < 4:
                 break
             xc = m1[ok] / m0[ok] - base[ok]
             wt = np.sqrt(m0[ok])
             A = np.stack([np.ones(ok.sum()), dn[ok], dn[ok] ** 2], axis=1)
-            reg = wt.sum() * np.diag([1e-6, REG_SLOPE, REG_CURV])  # pulls weak rows towards the VP line
+            reg = wt.sum() * np.diag([1e-6, r_slope, r_curv])  # pulls weak rows towards the VP line
             c = np.linalg.solve((A * wt[:, None]).T @ A + reg, (A * wt[:, None]).T @ xc)
         xp = base + c[0] + c[1] * dn + c[2] * dn * dn
         inside = usable & (xp > -0.2 * s * sc) & (xp < Wp - 1 + 0.2 * s * sc)
@@ -790,9 +801,7 @@ def _refine_vp_rows(prof, d, h, w, rows_xb, lam, m, s, p: CropRowParams, tol_px)
         sup = ok & inside
         if n_in == 0 or sup.sum() < 3:
             continue
-        support = float(sup.sum()) / n_in
-        if support < p.min_support_frac:
-            continue
+        support = float(sup.sum()) / n_in  # every tooth of the comb is kept (the model vouches for it)
         # on/off-row vegetation for the contrast
         half = np.maximum(0.2 * s * sc, 1.0)
         for sign, dest in ((0.0, "on"), (0.5, "off")):
@@ -851,8 +860,9 @@ def _detect_vp(small, p: CropRowParams, tol_px):
 
 
 VP_REFITS = 0
-REG_SLOPE = 0.1
-REG_CURV = 1.0
+# window half-width (row spacings) and ridge on slope / curvature of the correction per pass: the first
+# passes keep rows near their VP line, the last lets curved rows bend
+REFINE_PASSES = ((0.3, 0.1, 1.0), (0.22, 0.1, 1.0), (0.2, 0.001, 0.001))
 
 
 def _intersect_rows(found, h):
