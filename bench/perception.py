@@ -1,11 +1,12 @@
-"""Perception benchmark: crop-row detection speed on one core, dev-set score, closed-loop row following.
+"""Perception benchmark: crop-row detection speed on one core, dev-set CRDA, closed-loop row following.
 
 Prints frames per second of :func:`detect_rows` at 320x240, 512x512 and 640x480 (real dev-set images
 resized; one OpenCV thread, numpy single-threaded by environment), measured as CPU time of this process
-(robust to other load on the machine) and as wall time; side by side with a reference computed in the same
-process: the vegetation segmentation alone (resize + ExG + Otsu), the floor any detector of this kind pays.
-Then the dev-set score (``bench/crop_rows_score.py``) and the plain-Python closed-loop row-following
-cross-track RMS. Writes ``out/bench/perception.json``.
+(robust to other load on the machine) and as wall time, for the default ``"vp"`` detector side by side
+with the previous ``"fourier"`` detector and the vegetation segmentation alone (resize + ExG + Otsu, the
+floor any detector of this kind pays), all in the same process. Then the dev-set CRDA of both detectors
+(``bench/crop_rows_score.py``: tuning split 0-199, held-out split 200-299) and the plain-Python
+closed-loop row-following cross-track RMS. Writes ``out/bench/perception.json``.
 
 Run: ``PYTHONPATH=src .venv/bin/python bench/perception.py [--frames 200] [--quick]``
 """
@@ -54,32 +55,41 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="skip the dev-set score and the closed loop")
     a = ap.parse_args(argv)
     cv2.setNumThreads(1)
-    from agricare.core.perception.crop_rows import detect_rows, segment_vegetation
+    from agricare.core.perception.crop_rows import CropRowParams, detect_rows, segment_vegetation
 
     base = _frames()
+    methods = {"vp": CropRowParams(), "fourier": CropRowParams(method="fourier")}
     out = {"fps": {}, "note": "fps = 1 / CPU time per frame of this process (one core); wall in brackets"}
-    print(f"{'size':<10}{'detect fps (cpu)':>18}{'(wall)':>10}{'ms':>8}{'segment-only fps':>18}")
+    print(f"{'size':<10}{'method':<10}{'fps (cpu)':>11}{'(wall)':>9}{'ms':>8}")
     for W, H in [(320, 240), (512, 512), (640, 480)]:
         imgs = [cv2.resize(im, (W, H), interpolation=cv2.INTER_AREA) for im in base]
-        cpu, wall = _time(detect_rows, imgs, a.frames)
+        row = {}
+        for name, prm in methods.items():
+            cpu, wall = _time(lambda im, prm=prm: detect_rows(im, prm), imgs, a.frames)
+            row[name] = {"fps_cpu": 1 / cpu, "fps_wall": 1 / wall, "ms_cpu": cpu * 1e3}
+            print(f"{W}x{H:<6}{name:<10}{1 / cpu:>11.0f}{1 / wall:>9.0f}{cpu * 1e3:>8.2f}")
 
         def seg(im):
             ww = 160
             small = cv2.resize(im, (ww, int(round(im.shape[0] * ww / im.shape[1]))), interpolation=cv2.INTER_AREA)
             return segment_vegetation(small)
 
-        scpu, _ = _time(seg, imgs, a.frames)
-        out["fps"][f"{W}x{H}"] = {"fps_cpu": 1 / cpu, "fps_wall": 1 / wall, "ms_cpu": cpu * 1e3,
-                                  "segment_only_fps_cpu": 1 / scpu}
-        print(f"{W}x{H:<6}{1 / cpu:>18.0f}{1 / wall:>10.0f}{cpu * 1e3:>8.2f}{1 / scpu:>18.0f}")
+        scpu, swall = _time(seg, imgs, a.frames)
+        row["segment_only"] = {"fps_cpu": 1 / scpu, "fps_wall": 1 / swall, "ms_cpu": scpu * 1e3}
+        print(f"{W}x{H:<6}{'segment':<10}{1 / scpu:>11.0f}{1 / swall:>9.0f}{scpu * 1e3:>8.2f}")
+        out["fps"][f"{W}x{H}"] = row
+    print("learned segmentation path: not built (no model in the repository)")
     if not a.quick:
         if (DATA / "image").is_dir():
             spec = importlib.util.spec_from_file_location("crop_rows_score", REPO / "bench" / "crop_rows_score.py")
             mod = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(mod)
-            agg = mod.score_dataset(DATA)["aggregate"]
-            out["dev_set"] = agg
-            print("dev set (100 images):", ", ".join(f"{k} {v:.3f}" for k, v in agg.items() if isinstance(v, float)))
+            out["dev_set"] = {}
+            for name, prm in methods.items():
+                r = mod.score_dataset(DATA, params=prm)
+                out["dev_set"][name] = {"aggregate": r["aggregate"],
+                                        "conditions": {c: v["all"] for c, v in r["conditions"].items()}}
+                mod.print_report(r, f"dev set CRDA, method {name}")
         else:
             print("dev set not found, score skipped")
         from agricare.core.control.row_follower import simulate_row_following

@@ -774,6 +774,9 @@ def _refine_vp_rows(prof, d, h, w, rows_xb, lam, m, s, p: CropRowParams, tol_px)
     dn = d / h
     ri = np.arange(n)
     out = []
+    xr = np.asarray(rows_xb)[:, None] * sc[None, :] + m * d[None, :]
+    seen = ((xr > -0.3 * s * sc) & (xr < Wp - 1 + 0.3 * s * sc) & usable[None, :]).sum(axis=1) >= 3
+    rows_xb = [x for x, k in zip(rows_xb, seen) if k]   # rows that cross the image
     on_sum = off_sum = 0.0
     for x0 in rows_xb:
         base = x0 * sc + m * d                     # the VP line of this row
