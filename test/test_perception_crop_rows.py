@@ -164,21 +164,50 @@ def _load_score(repo_root):
     return mod
 
 
-def test_dev_set_score(shared_data, repo_root):
-    """Real images (CRDLD). Measured on all 100 images: pos_err 0.167, hit_rate 0.60, centre-row median
-    error 0.031 spacing, centre row within 0.1 spacing and 5 deg on 75 % of the images; on this subset
-    (every 4th image) 0.165 / 0.61 / 0.028 / 84 %. Thresholds leave ~30 % margin for platform noise
-    while still failing a detector that only finds the centre row (pos_err >= 0.3 since the outer
-    lines would count as misses) or one whose rows are a quarter spacing off (hit_rate ~0)."""
+def test_dev_set_crda(shared_data, repo_root):
+    """Real images (CRDLD, every 6th of the 300: 34 tuning + 16 held-out). Measured on this subset with the
+    default "vp" detector: CRDA 0.621 (tuning 0.645, held-out 0.571), position error 0.105 spacings, 80 %
+    of the images at CRDA >= 0.5; the previous "fourier" detector 0.499 on the same images. The thresholds
+    leave ~3 % for platform differences; a detector whose rows are 10 % of a spacing off scores 0."""
     root = shared_data / "crop_rows_crdld"
     if not (root / "image").is_dir():
         pytest.skip("crop_rows_crdld not in shared data")
     score = _load_score(repo_root)
-    agg = score.score_dataset(root, ids=range(0, 100, 4))["aggregate"]
-    assert agg["pos_err"] < 0.22
-    assert agg["hit_rate"] > 0.45
-    assert agg["center_median_pos_err"] < 0.06
-    assert agg["center_ok_frac"] > 0.6
+    ids = range(0, 300, 6)
+    agg = score.score_dataset(root, ids=ids)["aggregate"]
+    assert agg["all"]["n"] == 50
+    assert agg["all"]["crda"] > 0.60
+    assert agg["tune"]["crda"] > 0.62 and agg["held_out"]["crda"] > 0.55
+    assert agg["all"]["pos_err"] < 0.11
+    assert agg["all"]["frac_crda_ge_0.5"] > 0.76
+    old = score.score_dataset(root, ids=ids, params=CropRowParams(method="fourier"))["aggregate"]
+    assert agg["all"]["crda"] > old["all"]["crda"] + 0.08
+
+
+def test_crda_definition():
+    """CRDA of the literature: perfect rows score ~1, a shift of 5 % of the spacing 1 - 0.5^2 = 0.75,
+    10 % or more 0; rows beyond the 3 nearest the centre do not count; one detection serves one row."""
+    import cv2
+
+    from agricare.core.perception.crop_row_score import crda_image
+
+    lab = np.zeros((512, 512), np.uint8)
+    xs = (-144, 56, 256, 456, 656)   # 5 rows, 200 px apart at the bottom, converging to (256, 40)
+    lines = [np.array([[x, 511.0], [256 + (x - 256) * 0.1, 40.0]]) for x in xs]
+    for ln in lines:
+        cv2.line(lab, tuple(int(v) for v in ln[0]), tuple(int(v) for v in ln[1]), 255, 6)
+    perfect = crda_image(lines, lab)
+    assert perfect["rows_scored"] == 3
+    assert perfect["crda"] > 0.9
+
+    def shifted(frac):  # every row moved by frac of the local spacing (scales with the convergence)
+        return [np.column_stack([ln[:, 0] + frac * 200.0 * np.array([1.0, 0.1]), ln[:, 1]]) for ln in lines]
+
+    assert crda_image(shifted(0.05), lab)["crda"] == pytest.approx(0.75, abs=0.08)
+    assert crda_image(shifted(0.12), lab)["crda"] == 0.0
+    assert crda_image([], lab)["crda"] == 0.0
+    assert crda_image(lines[1:4], lab)["crda"] > 0.9          # the outer rows are not scored
+    assert crda_image([lines[2]] * 3, lab)["crda"] < 0.4       # one row copied three times finds one row
 
 
 def test_score_label_lines_on_synthetic_label(repo_root):
@@ -218,3 +247,27 @@ def test_cli_detect_rows(tmp_path):
     assert res[str(tmp_path / "sub" / "b.png")]["confidence"] == 0.0
     assert (tmp_path / "ov" / "a_rows.png").exists()
     assert main(["detect-rows", str(tmp_path / "missing.png"), "--json", str(out)]) == 2
+
+
+def test_cli_detect_rows_reports_crda(tmp_path, shared_data, capsys):
+    import json
+    import shutil
+
+    from agricare.cli import main
+
+    root = shared_data / "crop_rows_crdld"
+    if not (root / "image").is_dir():
+        pytest.skip("crop_rows_crdld not in shared data")
+    (tmp_path / "img").mkdir()
+    (tmp_path / "lab").mkdir()
+    for i in (3, 210):
+        shutil.copy(root / "image" / f"{i}.jpg", tmp_path / "img")
+        shutil.copy(root / "label" / f"{i}.jpg", tmp_path / "lab")
+    out = tmp_path / "out.json"
+    assert main(["detect-rows", str(tmp_path / "img"), "--json", str(out), "--labels", str(tmp_path / "lab"),
+                 "--overlay", str(tmp_path / "ov")]) == 0
+    res = json.loads(out.read_text())
+    crda = [v["crda"] for v in res.values()]
+    assert len(crda) == 2 and all(0.5 < c <= 1.0 for c in crda)   # measured 0.61 and 0.73
+    assert "CRDA" in capsys.readouterr().out
+    assert (tmp_path / "ov" / "210_rows.png").exists()
