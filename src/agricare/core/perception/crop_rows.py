@@ -683,6 +683,8 @@ def _vp_energy(vn, d, lams, ms, xb):
 
 
 VP_GRID = (10, 17)  # coarse search: convergence x VP abscissa
+VP_REFINE_STEPS = 6  # 3 x 3 refinement steps of the VP search
+VP_BANDS = (20, 0.92)  # bands of the VP search and the fraction of the image height they cover
 
 
 def _fit_vanishing_point(vn, d, W, H, p: CropRowParams):
@@ -704,15 +706,15 @@ def _fit_vanishing_point(vn, d, W, H, p: CropRowParams):
     lam, m = L[k], M[k]
     dl, dm = (lams[1] - lams[0]) * 0.5, (ms[1] - ms[0]) * 0.5
     step = np.array([-1.0, 0.0, 1.0])
-    for it in range(6):
+    for it in range(VP_REFINE_STEPS):
         L, M = (a.ravel() for a in np.meshgrid(np.clip(lam + dl * step, 0.0, lam_max), m + dm * step,
                                                indexing="ij"))
-        e, _ = _vp_energy(vn, d, L, M, np.arange(lo, hi, 2.0 if it < 3 else 1.0))
+        e, _ = _vp_energy(vn, d, L, M, np.arange(lo, hi, 2.0 if it < VP_REFINE_STEPS // 2 else 1.0))
         k = int(np.argmax(e))
         lam, m = L[k], M[k]
         if k == 4:  # the centre is best: search closer
             dl, dm = dl / 2.0, dm / 2.0
-    xb = np.arange(lo, hi, 0.5)
+    xb = np.arange(lo, hi, 1.0)
     e, tot = _vp_energy(vn, d, np.array([lam]), np.array([m]), xb)
     coherence = float(math.sqrt(max(e[0], 0.0)) / max(len(d), 1))  # 1: all bands agree, ~n^-1/2: noise
     return float(lam), float(m), tot[0], xb, coherence
@@ -833,11 +835,12 @@ def _refine_vp_rows(prof, d, h, w, rows_xb, lam, m, s, p: CropRowParams, tol_px)
     return out, contrast
 
 
-def _detect_vp(small, p: CropRowParams, tol_px):
+def _detect_vp(small, p: CropRowParams, tol_px, wv=None):
     """The "vp" pipeline on the working image. Returns (found, contrast, lam, m, s, coherence) or None."""
     hw, ww = small.shape[:2]
-    wv = vegetation_weight(small, p.min_index)
-    prof, d = _bands(wv, 20, 0.92 - p.ignore_top_frac)
+    if wv is None:
+        wv = vegetation_weight(small, p.min_index)
+    prof, d = _bands(wv, VP_BANDS[0], VP_BANDS[1] - p.ignore_top_frac)
     prof = cv2.GaussianBlur(prof, (5, 1), 1.0)
     vn = _normalise_bands(prof)
     lam, m, P, xb, coherence = _fit_vanishing_point(vn, d, ww, hw, p)
@@ -925,7 +928,12 @@ def detect_rows(image_bgr, params: CropRowParams | None = None, camera: CameraGe
     hw = max(8, int(round(H * ww / W)))
     small = cv2.resize(img, (ww, hw), interpolation=cv2.INTER_AREA) if (ww, hw) != (W, H) else img
     sx, sy = W / ww, H / hw
-    mask, _thr = segment_vegetation(small, p.vegetation_index, p.min_index)
+    wv = None
+    if p.method == "vp" and p.vegetation_index == "exg":  # same index and threshold: share the work
+        wv = vegetation_weight(small, p.min_index)
+        mask = (wv >= 0.5).astype(np.uint8)
+    else:
+        mask, _thr = segment_vegetation(small, p.vegetation_index, p.min_index)
     res = CropRowResult(mask=mask if return_mask else None, metric=camera is not None)
     vf = float(mask.mean())
     res.vegetation_frac = vf
@@ -939,7 +947,7 @@ def detect_rows(image_bgr, params: CropRowParams | None = None, camera: CameraGe
     if len(yc) < 6:
         res.reason = "too few image strips"
         return res
-    vp = _detect_vp(small, p, tol_px=max(0.5, 1.5 / sx)) if p.method == "vp" else None
+    vp = _detect_vp(small, p, tol_px=max(0.5, 1.5 / sx), wv=wv) if p.method == "vp" else None
     if vp is not None:
         found, contrast, lam, mslope, s, coherence = vp
     elif len(yc) >= 20:  # the global fit needs fewer, taller strips: pool pairs (speed)
