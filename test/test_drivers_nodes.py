@@ -8,7 +8,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
-from geometry_msgs.msg import TwistStamped  # noqa: E402
+from geometry_msgs.msg import TwistStamped, TwistWithCovarianceStamped  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
@@ -177,12 +177,12 @@ def test_gnss_node_publishes_rtk_fix_and_velocity(rclpy_context, ex, tmp_path):
         ex.add_node(lis)
         fixes, vels = [], []
         lis.create_subscription(NavSatFix, "gnss/fix", fixes.append, SENSOR_QOS)
-        lis.create_subscription(TwistStamped, "gnss/vel", vels.append, SENSOR_QOS)
+        lis.create_subscription(TwistWithCovarianceStamped, "gnss/vel", vels.append, SENSOR_QOS)
         assert spin_until(ex, lambda: len(fixes) >= 3 and vels)
         f = fixes[-1]
         assert f.status.status == 2 and f.position_covariance_type == NavSatFix.COVARIANCE_TYPE_DIAGONAL_KNOWN
         assert f.latitude == pytest.approx(52.0, abs=0.01) and f.altitude == pytest.approx(55.0, abs=0.01)
-        assert vels[-1].twist.linear.y == pytest.approx(2.0, abs=0.01)  # north
+        assert vels[-1].twist.twist.linear.y == pytest.approx(2.0, abs=0.01)  # north
         emu.quality = 5
         emu.sentences = ("GGA",)  # no GST: HDOP model
         assert spin_until(ex, lambda: fixes[-1].position_covariance_type
