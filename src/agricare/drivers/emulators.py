@@ -388,23 +388,45 @@ class RoboClawEmulator(PtyEmulator):
     address : int
     battery_v : float
         Main battery voltage reported by command 24.
+    firmware : str
+        'new': 4-byte status (command 90), command 78 and the serial timeout (14) exist.
+        'old': 2-byte status in the older bit layout; commands 78 and 14 are unknown (no reply).
+    velocity_pid : tuple
+        (P, I, D, QPPS) reported by commands 55/56 for both motors; (0, 0, 0, 0) = never tuned, and then
+        command 37 does not move the wheels (as a real unit without a tuned velocity PID).
     """
 
     def __init__(self, seed: int = 0, symlink: str | None = None, address: int = 0x80,
-                 battery_v: float = 24.2, tau_s: float = 0.05):
+                 battery_v: float = 24.2, tau_s: float = 0.05, firmware: str = "new",
+                 velocity_pid: tuple = (1.5, 0.25, 0.0, 20000)):
         super().__init__(seed, symlink)
+        if firmware not in ("new", "old"):
+            raise ValueError("firmware must be 'new' or 'old'")
         self.address = int(address)
         self.model = WheelMotorModel(tau_s)
         self.battery_v = float(battery_v)
+        self.firmware = firmware
+        self.velocity_pid = tuple(velocity_pid)
         self.error_status = 0
+        self.serial_timeout_s = 0.0  # command 14; 0 = off
+        self.timeouts_fired = 0
         self.speed_commands: list[tuple[int, int]] = []
         self.bad_request_crc = 0
+        self.unknown_commands = 0
         self._buf = bytearray()
         self._last_byte_t = 0.0
+        self._last_packet_t: float | None = None
 
     def on_tick(self, dt_s, now):
+        if self.serial_timeout_s > 0 and self._last_packet_t is not None \
+                and now - self._last_packet_t > self.serial_timeout_s and any(self.model.target_tps):
+            self.model.target_tps = [0.0, 0.0]  # the controller's own serial timeout stops the motors
+            self.timeouts_fired += 1
         self.model.step(dt_s)
         return ()
+
+    def _supported(self, cmd: int) -> bool:
+        return self.firmware == "new" or cmd not in (rc.CMD_READ_ENCODERS, rc.CMD_SET_SERIAL_TIMEOUT)
 
     def on_bytes(self, data, now):
         # a gap of more than 10 ms between bytes resets a half-received packet (as the device does)
@@ -418,9 +440,14 @@ class RoboClawEmulator(PtyEmulator):
             if addr != self.address:
                 del self._buf[0]
                 continue
+            if not self._supported(cmd):
+                self.unknown_commands += 1
+                self._buf.clear()  # unknown on this firmware: ignored, no reply
+                break
             if cmd in rc.REPLY_DATA_LEN:
                 del self._buf[:2]
                 self.requests += 1
+                self._last_packet_t = now
                 payload = self._read_reply(cmd)
                 out.append(payload + struct.pack(">H", rc.crc16(bytes((addr, cmd)) + payload)))
                 continue
@@ -436,6 +463,7 @@ class RoboClawEmulator(PtyEmulator):
             if rc.crc16(packet[:-2]) != struct.unpack(">H", packet[-2:])[0]:
                 self.bad_request_crc += 1
                 continue  # no ack on a bad CRC
+            self._last_packet_t = now
             self._write(cmd, packet[2:-2])
             out.append(bytes((rc.ACK,)))
         return out
@@ -449,17 +477,30 @@ class RoboClawEmulator(PtyEmulator):
             return struct.pack(">IB", count & 0xFFFFFFFF, 0)
         if cmd == rc.CMD_READ_MAIN_BATTERY:
             return struct.pack(">H", int(round(self.battery_v * 10)))
+        if cmd in (rc.CMD_READ_VELOCITY_PID_M1, rc.CMD_READ_VELOCITY_PID_M2):
+            p, i, d, qpps = self.velocity_pid
+            return struct.pack(">IIII", int(p * 65536), int(i * 65536), int(d * 65536), int(qpps))
+        if self.firmware == "old":
+            return struct.pack(">H", self.error_status & 0xFFFF)
         return struct.pack(">I", self.error_status & 0xFFFFFFFF)
+
+    @property
+    def _tuned(self) -> bool:
+        p, i, d, qpps = self.velocity_pid
+        return qpps != 0 and (p or i or d)
 
     def _write(self, cmd: int, data: bytes) -> None:
         if cmd == rc.CMD_DRIVE_M1M2_SPEED:
             m1, m2 = struct.unpack(">ii", data)
             self.speed_commands.append((m1, m2))
-            if self.error_status & rc.ERROR_MASK:
+            mask = rc.ERROR_MASK_16 if self.firmware == "old" else rc.ERROR_MASK
+            if self.error_status & mask or not self._tuned:
                 m1 = m2 = 0
             self.model.target_tps = [float(m1), float(m2)]
         elif cmd == rc.CMD_RESET_ENC:
             self.model.reset()
+        elif cmd == rc.CMD_SET_SERIAL_TIMEOUT:
+            self.serial_timeout_s = data[0] / 10.0
 
 
 # ====================================================================== Modbus hub driver
