@@ -18,7 +18,7 @@ def test_emulate_prints_port_and_serves(capsys, tmp_path):
     deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:
         try:
-            drv = AsciiBridgeDriver(link, timeout_s=0.1)
+            drv = AsciiBridgeDriver(link, timeout_s=0.1, boot_wait_s=0.0)
             drv.open()
             break
         except Exception:

@@ -31,7 +31,7 @@ def make_pair(kind, tmp_path, seed=1, attempts=3, timeout_s=TIMEOUT_S):
     elif kind == "ascii":
         emu = AsciiBridgeEmulator(seed=seed, symlink=link)
         drv = AsciiBridgeDriver(link, ticks_per_rev=TPR, max_wheel_radps=MAX_RADPS, timeout_s=timeout_s,
-                                attempts=attempts)
+                                attempts=attempts, boot_wait_s=0.0)  # this emulated board does not reset
     else:
         emu = ModbusHubEmulator(REGMAP, seed=seed, symlink=link)
         drv = ModbusHubDriver(link, REGMAP, max_wheel_radps=MAX_RADPS, timeout_s=timeout_s, attempts=attempts)

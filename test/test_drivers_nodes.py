@@ -146,6 +146,7 @@ def test_ascii_node_drives_through_pty(rclpy_context, ex, tmp_path):
     with AsciiBridgeEmulator(seed=4, symlink=link) as emu:
         node = BaseDriverNode(context=rclpy_context, parameter_overrides=overrides(
             driver="ascii", port=link, ticks_per_rev=1200.0, io_timeout_s=0.05, require_heartbeat=False,
+            ascii_boot_wait_s=0.0,
             ascii_pid_gains="30:10:1:40"))
         ex.add_node(node)
         h = Harness(rclpy_context, ex)

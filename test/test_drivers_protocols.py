@@ -123,7 +123,10 @@ def test_register_map_yaml_and_validation(regmap):
     assert {0x20A5, 0x20AC, 0x20A7} <= covered
     with pytest.raises(ValueError, match="control_word"):
         RegisterMap.from_dict({"registers": {k: v for k, v in regmap.registers.items() if k != "control_word"},
-                               "values": regmap.values})
+                               "values": regmap.values, "encoder_ticks_per_rev": 4096})
+    # counts per revolution is required: no silent 4096 default
+    with pytest.raises(ValueError, match="encoder_ticks_per_rev is required.*4096.*16384"):
+        RegisterMap.from_dict({"registers": regmap.registers, "values": regmap.values})
 
 
 def test_decode_response_through_pymodbus_framer(regmap):

@@ -227,8 +227,9 @@ def test_fuzz_ascii_parsers():
 def test_fuzz_ascii_driver_only_link_errors_and_limits():
     rng = random.Random(22)
     link = FakeLink(ascii_responder(rng))
-    drv = ab.AsciiBridgeDriver("fake", ticks_per_rev=TPR, max_wheel_radps=MAX_RADPS, attempts=2, link=link)
-    drv.open()
+    drv = ab.AsciiBridgeDriver("fake", ticks_per_rev=TPR, max_wheel_radps=MAX_RADPS, attempts=2, link=link,
+                               boot_wait_s=0.0)
+    open_retrying(drv)
     ok = lost = 0
     while len(link.written) < N_FRAMES:
         try:
@@ -353,7 +354,7 @@ def test_fuzz_pty_heavy_faults(kind, tmp_path):
     elif kind == "ascii":
         emu = AsciiBridgeEmulator(seed=61, symlink=link)
         drv = ab.AsciiBridgeDriver(link, ticks_per_rev=TPR, max_wheel_radps=MAX_RADPS, timeout_s=0.02,
-                                   attempts=2)
+                                   attempts=2, boot_wait_s=0.0)
     else:
         emu = ModbusHubEmulator(REGMAP, seed=61, symlink=link)
         drv = ModbusHubDriver(link, REGMAP, max_wheel_radps=MAX_RADPS, timeout_s=0.02, attempts=2)

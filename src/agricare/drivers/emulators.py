@@ -127,6 +127,10 @@ class PtyEmulator:
     def plugged(self) -> bool:
         return self._master is not None
 
+    #: False: the emulator does not hold the slave side open, so it sees the host open the port
+    #: (:meth:`on_host_open`; reading the master fails with EIO while no host has it open)
+    keep_slave_open = True
+
     def _open_pty(self) -> None:
         master, slave = os.openpty()
         tty.setraw(slave)
@@ -134,6 +138,10 @@ class PtyEmulator:
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
         self._slave_path = os.ttyname(slave)
+        self._host_open = False
+        if not self.keep_slave_open:
+            os.close(slave)
+            self._slave = None
         if self.symlink:
             tmp = self.symlink + ".tmp"
             try:
@@ -213,6 +221,7 @@ class PtyEmulator:
             except (OSError, ValueError):
                 ready = []
             data = b""
+            host_closed = False
             if ready:
                 with self._lock:
                     if self._master == master:
@@ -222,7 +231,16 @@ class PtyEmulator:
                             data = b""
                         except OSError:
                             data = b""
+                            host_closed = True  # EIO: nobody has the port open
             now = time.monotonic()
+            if not self.keep_slave_open:
+                if host_closed:
+                    self._host_open = False
+                    time.sleep(self.tick_s)
+                elif not self._host_open:
+                    self._host_open = True
+                    with self._lock:
+                        self.on_host_open(now)
             self._tick()
             if data:
                 with self._lock:
@@ -283,6 +301,9 @@ class PtyEmulator:
     def on_replug(self) -> None:
         pass
 
+    def on_host_open(self, now: float) -> None:
+        """The host opened the port (only with ``keep_slave_open = False``)."""
+
     def corrupt(self, reply: bytes) -> bytes:
         """Default damage: flip one bit of the last byte (the CRC of binary protocols)."""
         b = bytearray(reply)
@@ -305,10 +326,17 @@ class AsciiBridgeEmulator(PtyEmulator):
         Motors stop when no ``m`` came for this long (0 disables).
     baud : int
         Reported by ``b``.
+    boot_s : float
+        Arduino Uno/Mega behaviour: opening the port resets the board (DTR), and the bootloader ignores
+        what arrives for this long [s]. 0 = no reset (a board without auto-reset).
     """
 
     def __init__(self, seed: int = 0, symlink: str | None = None, pid_rate_hz: float = 30.0,
-                 auto_stop_s: float = 2.0, baud: int = 57600, tau_s: float = 0.05):
+                 auto_stop_s: float = 2.0, baud: int = 57600, tau_s: float = 0.05, boot_s: float = 0.0):
+        self.boot_s = float(boot_s)
+        self.keep_slave_open = self.boot_s <= 0
+        self.resets = 0
+        self.booting_until = -1.0
         super().__init__(seed, symlink)
         self.model = WheelMotorModel(tau_s)
         self.pid_rate_hz = float(pid_rate_hz)
@@ -327,8 +355,17 @@ class AsciiBridgeEmulator(PtyEmulator):
         self.model.step(dt_s)
         return ()
 
+    def on_host_open(self, now):
+        self.resets += 1
+        self.booting_until = now + self.boot_s
+        self.model.target_tps = [0.0, 0.0]
+        self._buf.clear()
+
     def on_bytes(self, data, now):
         out = []
+        if now < self.booting_until:
+            self.injected["boot_dropped"] += 1  # the bootloader is running: bytes are lost
+            return out
         self._buf.extend(data)
         while True:
             i = self._buf.find(b"\r")
@@ -515,12 +552,25 @@ class ModbusHubEmulator(PtyEmulator):
     regmap : RegisterMap
     device_id : int
     bus_voltage_v : float
+    write_gap_s : float
+        A request arriving sooner than this after the reply to a write gets no reply (real units give
+        Modbus IO errors on a read right after a write); 0 = answer at once.
+    counts_per_rev : float, optional
+        The motor's real encoder counts per revolution (default: the map's) - another value emulates a
+        map that does not fit the motor.
     """
 
     def __init__(self, regmap: RegisterMap, seed: int = 0, symlink: str | None = None, device_id: int = 1,
-                 bus_voltage_v: float = 48.0, tau_s: float = 0.05):
+                 bus_voltage_v: float = 48.0, tau_s: float = 0.05, write_gap_s: float = 0.0,
+                 counts_per_rev: float | None = None):
         super().__init__(seed, symlink)
         self.regmap = regmap
+        self.write_gap_s = float(write_gap_s)
+        self.counts_per_rev = float(regmap.encoder_ticks_per_rev if counts_per_rev is None else counts_per_rev)
+        self.dropped_after_write = 0
+        self.comm_timeouts_fired = 0
+        self._last_write_reply_t = -1e9
+        self._last_request_t: float | None = None
         self.device_id = int(device_id)
         self.model = WheelMotorModel(tau_s)
         self.bus_voltage_v = float(bus_voltage_v)
@@ -543,12 +593,19 @@ class ModbusHubEmulator(PtyEmulator):
                 self.model.target_tps = [0.0, 0.0]
 
     def on_tick(self, dt_s, now):
+        a = self._a.get("comm_timeout")
+        timeout_s = self.regs.get(a, 0) * self.regmap.comm_timeout_ms_per_unit / 1000.0 if a is not None else 0
+        if timeout_s > 0 and self._last_request_t is not None and now - self._last_request_t > timeout_s \
+                and self.enabled:
+            self.enabled = False  # the unit's communication timeout: motors stop
+            self.model.target_tps = [0.0, 0.0]
+            self.comm_timeouts_fired += 1
         self.model.step(dt_s)
         return ()
 
     def _update_feedback(self) -> None:
         m, a = self.regmap, self._a
-        tpr = m.encoder_ticks_per_rev
+        tpr = self.counts_per_rev
         for side, i in (("left", 0), ("right", 1)):
             rpm = self.model.speed_tps[i] / tpr * 60.0
             self.regs[a[f"actual_rpm_{side}"]] = int(round(rpm / m.actual_rpm_per_unit)) & 0xFFFF
@@ -565,7 +622,7 @@ class ModbusHubEmulator(PtyEmulator):
         if not (self.enabled and mode_ok) or faulted:
             self.model.target_tps = [0.0, 0.0]
             return
-        k = m.target_rpm_per_unit * m.encoder_ticks_per_rev / 60.0
+        k = m.target_rpm_per_unit * self.counts_per_rev / 60.0
         self.model.target_tps = [to_int16(self.regs.get(a["target_rpm_left"], 0)) * k,
                                  to_int16(self.regs.get(a["target_rpm_right"], 0)) * k]
 
@@ -622,7 +679,14 @@ class ModbusHubEmulator(PtyEmulator):
                 break
             if frame[0] != self.device_id:
                 continue
+            if now - self._last_write_reply_t < self.write_gap_s:
+                self.dropped_after_write += 1  # too soon after a write: the real unit does not answer
+                self.injected["read_after_write"] += 1
+                continue
+            self._last_request_t = now
             out.append(self._handle(frame))
+            if frame[1] in (6, 16):
+                self._last_write_reply_t = now
         return out
 
     def _exception(self, fc: int, code: int) -> bytes:
