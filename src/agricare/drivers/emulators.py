@@ -766,7 +766,15 @@ class GnssEmulator(PtyEmulator):
     quality : int
         GGA fix quality (4 RTK fixed, 5 RTK float, 1 GPS, 0 none, ...).
     sentences : tuple of str
-        Which sentences, in order, per epoch.
+        Which sentences, in order, per epoch (u-blox, SkyTraq, Quectel, ST send GST after GGA;
+        Septentrio before it).
+    geoid_sep_m : float or None
+        None: the geoid-separation field of GGA is left empty (Telit, PolaRx2); the altitude is MSL.
+    course_min_speed_mps : float
+        Below this speed the course fields of RMC/VTG are empty, the speed is still sent (u-blox).
+    binary_between : bool
+        Binary frames (UBX-like, sync 0xB5 0x62, containing ``$`` and line-end bytes) sit between the
+        sentences without line breaks around them, as on a port with NMEA and binary output at once.
     """
 
     SIGMA_BY_QUALITY = {0: 0.0, 1: 1.5, 2: 0.6, 4: 0.015, 5: 0.2, 6: 5.0, 9: 0.6}
@@ -775,7 +783,8 @@ class GnssEmulator(PtyEmulator):
                  latitude_deg: float = 52.0, longitude_deg: float = 5.0, altitude_msl_m: float = 10.0,
                  geoid_sep_m: float = 45.0, speed_mps: float = 1.0, course_deg: float = 90.0,
                  turn_rate_dps: float = 0.0, quality: int = 4, hdop: float = 0.8, talker: str = "GN",
-                 sentences: tuple = ("RMC", "VTG", "GGA", "GST"), start_time_of_day_s: float = 43200.0):
+                 sentences: tuple = ("RMC", "VTG", "GGA", "GST"), start_time_of_day_s: float = 43200.0,
+                 course_min_speed_mps: float = 0.0, binary_between: bool = False):
         super().__init__(seed, symlink)
         self.rate_hz = float(rate_hz)
         self.lat, self.lon, self.alt, self.geoid = latitude_deg, longitude_deg, altitude_msl_m, geoid_sep_m
@@ -783,6 +792,8 @@ class GnssEmulator(PtyEmulator):
         self.quality, self.hdop, self.talker = int(quality), float(hdop), talker
         self.sentences = tuple(sentences)
         self.tod_s = float(start_time_of_day_s)
+        self.course_min_speed_mps = float(course_min_speed_mps)
+        self.binary_between = bool(binary_between)
         self.epochs = 0
         self._accum = 0.0
 
@@ -825,6 +836,7 @@ class GnssEmulator(PtyEmulator):
         sig = self.SIGMA_BY_QUALITY.get(q, 1.0)
         kn = self.speed_mps / (1852.0 / 3600.0)
         kmh = self.speed_mps * 3.6
+        course = "" if self.speed_mps < self.course_min_speed_mps else f"{self.course_deg:.2f}"
         lines = []
         for name in self.sentences:
             if name == "GGA":
@@ -833,13 +845,14 @@ class GnssEmulator(PtyEmulator):
                 else:
                     age = "1.0" if q in (2, 4, 5) else ""
                     sid = "0001" if q in (2, 4, 5) else ""
+                    sep = "" if self.geoid is None else f"{self.geoid:.3f}"
                     body = (f"{tk}GGA,{t},{lat},{ns},{lon},{ew},{q},12,{self.hdop:.1f},{self.alt:.3f},M,"
-                            f"{self.geoid:.3f},M,{age},{sid}")
+                            f"{sep},M,{age},{sid}")
             elif name == "RMC":
                 st = "A" if q else "V"
-                body = f"{tk}RMC,{t},{st},{lat},{ns},{lon},{ew},{kn:.3f},{self.course_deg:.2f},010125,,,A"
+                body = f"{tk}RMC,{t},{st},{lat},{ns},{lon},{ew},{kn:.3f},{course},010125,,,A"
             elif name == "VTG":
-                body = f"{tk}VTG,{self.course_deg:.2f},T,,M,{kn:.3f},N,{kmh:.3f},K,{'A' if q else 'N'}"
+                body = f"{tk}VTG,{course},T,,M,{kn:.3f},N,{kmh:.3f},K,{'A' if q else 'N'}"
             elif name == "GST":
                 if q == 0:
                     continue
@@ -847,8 +860,21 @@ class GnssEmulator(PtyEmulator):
                         f"{sig * 2:.3f}")
             else:
                 continue
-            lines.append(nmea_sentence(body))
+            line = nmea_sentence(body)
+            if self.binary_between:  # binary frame glued before the sentence, no line break after it
+                line = self.binary_frame() + line.rstrip(b"\r\n")
+            lines.append(line)
         return lines
+
+    def binary_frame(self) -> bytes:
+        """A UBX-like frame: sync, class, id, length, payload with '$' and line-end bytes, checksum."""
+        payload = bytes(self.rng.randrange(256) for _ in range(self.rng.randint(4, 40))) + b"$\r\n\x00"
+        body = bytes((0x01, 0x07)) + struct.pack("<H", len(payload)) + payload
+        a = b = 0
+        for ch in body:
+            a = (a + ch) & 0xFF
+            b = (b + a) & 0xFF
+        return b"\xb5\x62" + body + bytes((a, b))
 
     def on_bytes(self, data, now):
         return []  # a receiver ignores what the host sends (no configuration here)
