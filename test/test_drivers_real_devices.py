@@ -331,3 +331,21 @@ def test_ascii_reconnects_are_spaced_by_the_boot_time():
         t += 0.05
     gaps = [b - a for a, b in zip(attempts, attempts[1:])]
     assert len(attempts) >= 3 and min(gaps) >= 2.0 - 1e-9  # never faster than the board can boot
+
+
+def test_comm_timeout_is_part_of_every_driver():
+    from agricare.drivers.base import SimMotorDriver
+    from agricare.drivers.link import DriverError
+
+    with pytest.raises(DriverError, match="AUTO_STOP_INTERVAL"):
+        AsciiBridgeDriver("/nonexistent").configure_comm_timeout(0.5)
+    sim = SimMotorDriver()
+    sim.configure_comm_timeout(0.5)
+    assert sim.comm_timeout_s == 0.5
+    with pytest.raises(ValueError, match="25.5"):
+        rc.RoboClawDriver("/nonexistent").configure_comm_timeout(30.0)
+    with pytest.raises(ValueError, match="comm_timeout"):
+        ModbusHubDriver("x", RegisterMap.from_dict({"registers": {k: v for k, v in REGMAP.registers.items()
+                                                                    if k != "comm_timeout"},
+                                                     "values": REGMAP.values, "encoder_ticks_per_rev": 4096}),
+                        comm_timeout_s=0.5)

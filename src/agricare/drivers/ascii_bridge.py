@@ -32,6 +32,7 @@ import re
 import time
 
 from agricare.drivers.link import (
+    DriverError,
     LinkError,
     LinkStats,
     MotorDriver,
@@ -188,6 +189,12 @@ class AsciiBridgeDriver(MotorDriver):
 
     def close(self) -> None:
         self.link.close()
+
+    def configure_comm_timeout(self, seconds: float) -> None:
+        """Not settable over the wire: the firmware stops the motors after ``AUTO_STOP_INTERVAL`` without an
+        ``m`` command (compiled in, 2000 ms in ros_arduino_bridge); change it in the firmware."""
+        raise DriverError("ascii bridge: the auto-stop time is compiled into the firmware "
+                          "(AUTO_STOP_INTERVAL); it cannot be set over the serial link")
 
     def wheel_to_ticks_per_frame(self, left_radps: float, right_radps: float) -> tuple[int, int]:
         lim = self.max_wheel_radps

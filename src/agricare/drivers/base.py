@@ -190,6 +190,9 @@ class SimMotorDriver(MotorDriver):
         self.speed_radps = [0.0, 0.0]
         self.commands.append((0.0, 0.0))
 
+    def configure_comm_timeout(self, seconds: float) -> None:
+        self.comm_timeout_s = float(seconds)  # nothing to configure; kept so callers need no special case
+
     def exchange(self, left_radps: float, right_radps: float, now_s: float) -> WheelFeedback:
         if self.fail_next > 0:
             self.fail_next -= 1
