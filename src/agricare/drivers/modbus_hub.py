@@ -47,6 +47,7 @@ from pymodbus.pdu import DecodePDU
 
 from agricare.drivers.link import (
     SERIAL_ERRORS,
+    DriverError,
     clamp,
     wrap_int32_delta,
     LinkError,
@@ -374,7 +375,7 @@ class ModbusHubDriver(MotorDriver):
             self._write("operating_mode", self.regmap.values["mode_velocity"])
             self._write_targets(0, 0)
             self._write("control_word", self.regmap.values["control_enable"])
-        except LinkError:
+        except DriverError:
             self.close()
             raise
 
@@ -387,6 +388,12 @@ class ModbusHubDriver(MotorDriver):
         if not 0 <= units <= 0x7FFF:
             raise ValueError(f"communication timeout {seconds} s out of range")
         self._write("comm_timeout", units)
+        addr = self.regmap.registers["comm_timeout"]
+        [back] = self._call(lambda c: c.read_holding_registers(addr, count=1, device_id=self.device_id),
+                            "read comm_timeout", post=lambda rr: list(registers_from_pdu(rr, addr, 1).values()))
+        if back != units:
+            raise DriverError(f"modbus: communication timeout register {addr:#06x} reads {back} after writing "
+                            f"{units}: the unit did not take it (check the register map)")
         self.notes.append(f"communication timeout {seconds:g} s")
 
     def close(self) -> None:
