@@ -184,6 +184,10 @@ def test_gnss_node_publishes_rtk_fix_and_velocity(rclpy_context, ex, tmp_path):
         assert f.status.status == 2 and f.position_covariance_type == NavSatFix.COVARIANCE_TYPE_DIAGONAL_KNOWN
         assert f.latitude == pytest.approx(52.0, abs=0.01) and f.altitude == pytest.approx(55.0, abs=0.01)
         assert vels[-1].twist.twist.linear.y == pytest.approx(2.0, abs=0.01)  # north
+        # standing still, the receiver drops the course (u-blox): gnss/vel still comes, zero with its variance
+        emu.speed_mps, emu.course_min_speed_mps = 0.1, 0.5
+        assert spin_until(ex, lambda: vels[-1].twist.twist.linear.y == 0.0
+                          and vels[-1].twist.covariance[0] >= 0.1 ** 2 + 0.099 ** 2)
         emu.quality = 5
         emu.sentences = ("GGA",)  # no GST: HDOP model
         assert spin_until(ex, lambda: fixes[-1].position_covariance_type
