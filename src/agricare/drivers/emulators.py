@@ -13,10 +13,16 @@ so a run is reproducible for a given sequence of requests. ``injected`` counts w
 
 Emulators (the device side of each protocol):
 
-- :class:`AsciiBridgeEmulator` - ros_arduino_bridge-style board (``e``, ``m``, ``r``, ``u``, ``b``).
-- :class:`RoboClawEmulator` - RoboClaw packet serial (commands 16, 17, 20, 24, 37, 78, 90).
-- :class:`ModbusHubEmulator` - ZLAC8015D-style Modbus-RTU slave (functions 3, 6, 16) with CRC-16/MODBUS.
-- :class:`GnssEmulator` - NMEA-0183 receiver streaming RMC, VTG, GGA, GST at a fixed rate, or on demand.
+- :class:`AsciiBridgeEmulator` - ros_arduino_bridge-style board (``e``, ``m``, ``r``, ``u``, ``b``);
+  ``boot_s``: resets when the host opens the port and ignores bytes while booting (Uno/Mega).
+- :class:`RoboClawEmulator` - RoboClaw packet serial (commands 14, 16, 17, 20, 24, 37, 55, 56, 78, 90);
+  ``firmware='old'`` (2-byte status, no 78/14), an untuned ``velocity_pid``, the serial timeout.
+- :class:`ModbusHubEmulator` - ZLAC8015D-style Modbus-RTU slave (functions 3, 6, 16) with CRC-16/MODBUS;
+  ``write_gap_s`` (no reply right after a write), ``counts_per_rev`` (another encoder than the map
+  says), the communication-timeout register.
+- :class:`GnssEmulator` - NMEA-0183 receiver streaming RMC, VTG, GGA, GST at a fixed rate, or on demand;
+  binary frames glued to the sentences, empty geoid separation, course dropped at low speed, any
+  sentence order (GST after or before GGA).
 
 Device-side time (motor model integration, reply delays) is the host's monotonic clock: an emulator is a
 stand-in for hardware, not a core algorithm.
