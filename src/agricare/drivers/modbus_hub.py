@@ -334,7 +334,9 @@ class ModbusHubDriver(MotorDriver):
             try:
                 rr = fn(self._client)
             except ConnectionException as exc:
-                raise LinkError(f"modbus {self.port}: {exc}") from exc
+                # pymodbus closes the port itself after a write timeout or an OS error and reopens it on
+                # the next request: retry; if the port is really gone, every attempt fails -> LinkError
+                raise TimeoutError(f"modbus {self.port}: {exc}") from exc
             except ModbusIOException as exc:
                 raise TimeoutError(f"modbus {what}: {exc}") from exc
             except ModbusException as exc:
