@@ -140,8 +140,11 @@ def test_roboclaw_old_firmware_detected_and_driven(tmp_path):
         drv.open()  # one connect: no timeouts turned into a reconnect loop
         assert drv.status_bytes == 2 and drv.use_cmd78 is False
         assert drv.stats.link_errors == 0 and emu.unknown_commands >= 1  # command 78 was tried once
-        fb0 = drv.exchange(2.0, 2.0, 0.0)
-        assert wait_for(lambda: drv.exchange(2.0, 2.0, 0.0).left_ticks - fb0.left_ticks > 20)
+        fb0 = drv.exchange(2.0, -2.0, 0.0)
+        assert wait_for(lambda: drv.exchange(2.0, -2.0, 0.0).left_ticks - fb0.left_ticks > 20)
+        # speeds from 18/19 (magnitude + direction byte) settle on the command, with their signs
+        assert wait_for(lambda: (lambda fb: abs(fb.left_radps - 2.0) < 0.05 and abs(fb.right_radps + 2.0) < 0.05)(
+            drv.exchange(2.0, -2.0, 0.0)))
         emu.error_status = 0x0004  # E-stop in the 2-byte layout (0x0001 there is only a warning)
         fb = drv.exchange(0.0, 0.0, 0.0)
         assert fb.fault_code == 0x0004 and fb.fault_text == "E-stop"

@@ -129,7 +129,9 @@ def roboclaw_responder(rng, good_prob=0.5):
             counts[1] += rng.randint(-50, 50)
             pid = struct.pack(">IIII", 98304, 16384, 0, 20000)  # P 1.5, I 0.25, D 0, QPPS 20000
             data = {78: struct.pack(">ii", *counts), 24: struct.pack(">H", 240), 90: struct.pack(">I", 0),
-                    55: pid, 56: pid,
+                    55: pid, 56: pid, 79: struct.pack(">ii", rng.randint(-9000, 9000), rng.randint(-9000, 9000)),
+                    18: struct.pack(">IB", rng.randint(0, 9000), rng.randint(0, 1)),
+                    19: struct.pack(">IB", rng.randint(0, 9000), rng.randint(0, 1)),
                     16: struct.pack(">IB", counts[0] & 0xFFFFFFFF, 0),
                     17: struct.pack(">IB", counts[1] & 0xFFFFFFFF, 0)}[cmd]
             valid = data + struct.pack(">H", rc.crc16(bytes((addr, cmd)) + data))

@@ -15,8 +15,8 @@ Emulators (the device side of each protocol):
 
 - :class:`AsciiBridgeEmulator` - ros_arduino_bridge-style board (``e``, ``m``, ``r``, ``u``, ``b``);
   ``boot_s``: resets when the host opens the port and ignores bytes while booting (Uno/Mega).
-- :class:`RoboClawEmulator` - RoboClaw packet serial (commands 14, 16, 17, 20, 24, 37, 55, 56, 78, 90);
-  ``firmware='old'`` (2-byte status, no 78/14), an untuned ``velocity_pid``, the serial timeout.
+- :class:`RoboClawEmulator` - RoboClaw packet serial (commands 14, 16-20, 24, 37, 55, 56, 78, 79, 90);
+  ``firmware='old'`` (2-byte status, no 78/79/14), an untuned ``velocity_pid``, the serial timeout.
 - :class:`ModbusHubEmulator` - ZLAC8015D-style Modbus-RTU slave (functions 3, 6, 16) with CRC-16/MODBUS;
   ``write_gap_s`` (no reply right after a write), ``counts_per_rev`` (another encoder than the map
   says), the communication-timeout register.
@@ -469,7 +469,8 @@ class RoboClawEmulator(PtyEmulator):
         return ()
 
     def _supported(self, cmd: int) -> bool:
-        return self.firmware == "new" or cmd not in (rc.CMD_READ_ENCODERS, rc.CMD_SET_SERIAL_TIMEOUT)
+        return self.firmware == "new" or cmd not in (rc.CMD_READ_ENCODERS, rc.CMD_READ_SPEEDS,
+                                                     rc.CMD_SET_SERIAL_TIMEOUT)
 
     def on_bytes(self, data, now):
         # a gap of more than 10 ms between bytes resets a half-received packet (as the device does)
@@ -520,6 +521,12 @@ class RoboClawEmulator(PtyEmulator):
             return struct.pack(">IB", count & 0xFFFFFFFF, 0)
         if cmd == rc.CMD_READ_MAIN_BATTERY:
             return struct.pack(">H", int(round(self.battery_v * 10)))
+        speeds = [int(round(v)) for v in self.model.speed_tps]
+        if cmd == rc.CMD_READ_SPEEDS:
+            return struct.pack(">ii", *speeds)
+        if cmd in (rc.CMD_READ_SPEED_M1, rc.CMD_READ_SPEED_M2):
+            v = speeds[0 if cmd == rc.CMD_READ_SPEED_M1 else 1]
+            return struct.pack(">IB", abs(v), 1 if v < 0 else 0)
         if cmd in (rc.CMD_READ_VELOCITY_PID_M1, rc.CMD_READ_VELOCITY_PID_M2):
             p, i, d, qpps = self.velocity_pid
             return struct.pack(">IIII", int(p * 65536), int(i * 65536), int(d * 65536), int(qpps))

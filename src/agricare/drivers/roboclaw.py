@@ -13,7 +13,10 @@ Commands used (numbers from the RoboClaw user manual):
  37   drive M1/M2 with signed speed           data: int32 M1 speed, int32 M2 speed [QPPS]; ack
  16   read encoder M1                         reply: uint32 count, uint8 status
  17   read encoder M2                         reply: uint32 count, uint8 status
+ 18   read encoder speed M1                   reply: uint32 speed [counts/s], uint8 direction (1 = back)
+ 19   read encoder speed M2                   as 18
  78   read encoder counters (both)            reply: int32 M1 count, int32 M2 count
+ 79   read instantaneous speeds (both)        reply: int32 M1, int32 M2 [counts/s]
  20   reset quadrature encoders               ack
  24   read main battery voltage               reply: uint16 [0.1 V]
  55   read M1 velocity PID and QPPS           reply: uint32 P, I, D [x65536], uint32 QPPS
@@ -29,8 +32,8 @@ What real units do, and what :meth:`RoboClawDriver.open` checks at connect:
   laid out differently (:data:`ERROR_BITS_16`); newer firmware sends 4 bytes (:data:`ERROR_BITS`). The
   driver reads the reply of command 90 once with room for 4 data bytes and takes the format whose CRC
   matches.
-- Command 78 does not exist on older firmware (no reply): the driver tries it once and falls back to
-  commands 16 and 17.
+- Commands 78 and 79 do not exist on older firmware (no reply): the driver tries 78 once and falls back to
+  commands 16/17 (counts) and 18/19 (speeds).
 - Command 37 (speed mode) runs the controller's velocity PID: with P = I = D = 0 or QPPS = 0 (never tuned)
   the wheels do not follow. Commands 55/56 are read and the driver refuses to connect with a message
   saying which motor and what to set (:class:`NotConfiguredError`).
@@ -62,6 +65,9 @@ CMD_READ_ENC_M2 = 17
 CMD_RESET_ENC = 20
 CMD_READ_MAIN_BATTERY = 24
 CMD_READ_ENCODERS = 78
+CMD_READ_SPEED_M1 = 18
+CMD_READ_SPEED_M2 = 19
+CMD_READ_SPEEDS = 79
 CMD_READ_ERROR = 90
 CMD_SET_SERIAL_TIMEOUT = 14
 CMD_READ_VELOCITY_PID_M1 = 55
@@ -69,7 +75,8 @@ CMD_READ_VELOCITY_PID_M2 = 56
 ACK = 0xFF
 
 #: reply data length (without CRC) per read command
-REPLY_DATA_LEN = {CMD_READ_ENC_M1: 5, CMD_READ_ENC_M2: 5, CMD_READ_ENCODERS: 8,
+REPLY_DATA_LEN = {CMD_READ_ENC_M1: 5, CMD_READ_ENC_M2: 5, CMD_READ_ENCODERS: 8, CMD_READ_SPEED_M1: 5,
+                  CMD_READ_SPEED_M2: 5, CMD_READ_SPEEDS: 8,
                   CMD_READ_MAIN_BATTERY: 2, CMD_READ_ERROR: 4, CMD_READ_VELOCITY_PID_M1: 16,
                   CMD_READ_VELOCITY_PID_M2: 16}
 #: request data length (without CRC) per write command
@@ -193,6 +200,19 @@ def parse_single_encoder(data: bytes) -> int:
     return to_int32(count)
 
 
+def parse_single_speed(data: bytes) -> int:
+    """Data of command 18/19 -> signed speed [counts/s] (magnitude, then direction byte: 1 = backwards)."""
+    (speed,) = struct.unpack(">I", data[:4])
+    speed = to_int32(speed)
+    return -abs(speed) if data[4] & 1 else speed
+
+
+def parse_speeds(data: bytes) -> tuple[int, int]:
+    """Data of command 79 -> (M1, M2) signed speeds [counts/s]."""
+    m1, m2 = struct.unpack(">ii", data)
+    return m1, m2
+
+
 def parse_battery_v(data: bytes) -> float:
     """Data of command 24 -> volts."""
     (tenths,) = struct.unpack(">H", data)
@@ -237,8 +257,8 @@ class RoboClawDriver(MotorDriver):
     aux_every_n : int
         Read battery voltage and error status every n-th exchange.
     use_cmd78 : bool or None
-        Read both encoders with command 78 (one transaction) or with 16 and 17; None (default): detect at
-        connect (older firmware has no command 78).
+        Read both encoders with command 78 and both speeds with 79 (one transaction each), or with 16/17
+        and 18/19; None (default): detect at connect (older firmware has neither 78 nor 79).
     comm_timeout_s : float
         The controller's serial timeout set at connect (command 14, 0.1 s steps, at most 25.5 s): the
         motors stop when no valid command arrives for this long. 0 leaves the device's setting alone.
@@ -296,7 +316,7 @@ class RoboClawDriver(MotorDriver):
             if self.use_cmd78_setting is None:
                 self.use_cmd78 = self.probe_cmd78()
                 if not self.use_cmd78:
-                    self.notes.append("no command 78: encoders read with 16/17")
+                    self.notes.append("no command 78: encoders read with 16/17, speeds with 18/19")
             if self.check_velocity_pid:
                 self.check_velocity_settings()
             if self.comm_timeout_s > 0:
@@ -408,6 +428,13 @@ class RoboClawDriver(MotorDriver):
         return (parse_single_encoder(self._read(CMD_READ_ENC_M1)),
                 parse_single_encoder(self._read(CMD_READ_ENC_M2)))
 
+    def read_speeds(self) -> tuple[int, int]:
+        """Measured wheel speeds [counts/s] (79, or 18/19 on older firmware)."""
+        if self.use_cmd78:
+            return parse_speeds(self._read(CMD_READ_SPEEDS))
+        return (parse_single_speed(self._read(CMD_READ_SPEED_M1)),
+                parse_single_speed(self._read(CMD_READ_SPEED_M2)))
+
     def read_battery_v(self) -> float:
         return parse_battery_v(self._read(CMD_READ_MAIN_BATTERY))
 
@@ -422,11 +449,13 @@ class RoboClawDriver(MotorDriver):
     def exchange(self, left_radps: float, right_radps: float, now_s: float) -> WheelFeedback:
         self.send_speeds(left_radps, right_radps)
         left, right = self.read_encoders()
+        s_left, s_right = self.read_speeds()
         if self._count % self.aux_every_n == 0:
             self._battery_v = self.read_battery_v()
             self._fault = self.read_error_status()
         self._count += 1
         bits, mask = (ERROR_BITS_16, ERROR_MASK_16) if self.status_bytes == 2 else (ERROR_BITS, ERROR_MASK)
         fault = self._fault & mask
-        return WheelFeedback(left, right, battery_v=self._battery_v, fault_code=fault,
-                             fault_text=describe_error(fault, bits))
+        return WheelFeedback(left, right, left_radps=s_left / self.ticks_per_rad,
+                             right_radps=s_right / self.ticks_per_rad, battery_v=self._battery_v,
+                             fault_code=fault, fault_text=describe_error(fault, bits))
