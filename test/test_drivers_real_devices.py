@@ -259,6 +259,21 @@ def test_zlac_startup_check_catches_wrong_counts_per_revolution(tmp_path):
         drv.close()
 
 
+def test_zlac_startup_check_waits_for_commands_it_can_judge(tmp_path):
+    emu, drv = _zlac(tmp_path, counts_per_rev=16384)
+    drv.startup_check_s = 0.3
+    with emu:
+        drv.open()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 0.5:  # creeping: too slow to judge, no verdict either way
+            fb = drv.exchange(0.2, 0.2, time.monotonic())
+            time.sleep(0.02)
+        assert drv._check != "done" and not fb.fault_code and "start-up check passed" not in drv.notes
+        fb = _drive_for(drv, 0.4)  # then a real command: judged
+        assert fb.fault_code & STARTUP_CHECK_FAULT
+        drv.close()
+
+
 def test_zlac_startup_check_catches_a_wheel_that_does_not_follow(tmp_path):
     emu, drv = _zlac(tmp_path)
     drv.startup_check_s = 0.6

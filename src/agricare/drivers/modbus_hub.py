@@ -495,16 +495,17 @@ class ModbusHubDriver(MotorDriver):
             c["rep"][i] += abs(reported) if math.isfinite(reported) else 0.0
         if now_s - c["t0"] < self.startup_check_s:
             return
-        self._check = "done"
         dt = now_s - c["t0"]
         tpr = self.regmap.encoder_ticks_per_rev
         problems = []
+        judged = 0
         for i, side in enumerate(("left", "right")):
             mean_cmd, mean_rep = c["cmd"][i] / c["n"], c["rep"][i] / c["n"]
             ticks = abs(wrap_int32_delta((fb.left_ticks, fb.right_ticks)[i], c["ticks0"][i]))
             enc = ticks / tpr * 2.0 * math.pi / dt
             if mean_cmd < 0.5:  # too slow to judge (rad/s)
                 continue
+            judged += 1
             if mean_rep < (1.0 - self.startup_tolerance) * mean_cmd * 0.5:
                 problems.append(f"{side} wheel does not follow the command (commanded {mean_cmd:.2f} rad/s, "
                                 f"reported {mean_rep:.2f} rad/s): check enable, mode, motor wiring")
@@ -513,6 +514,10 @@ class ModbusHubDriver(MotorDriver):
                 problems.append(f"{side} encoder counts disagree with the reported speed by a factor "
                                 f"{enc / mean_rep:.2f}: encoder_ticks_per_rev is {tpr:g}, the motor seems to "
                                 f"have {actual:.0f} (4096 for a 1024-line, 16384 for a 4096-line encoder)")
+        if not judged:  # the commands were too small to tell anything: check the next window
+            self._check = None
+            return
+        self._check = "done"
         if problems:
             self.startup_fault = "start-up check failed: " + "; ".join(problems)
         else:
