@@ -662,6 +662,15 @@ def _normalise_bands(prof):
     return np.ascontiguousarray(v, dtype=np.float32)
 
 
+@functools.lru_cache(maxsize=16)
+def _band_rows_map(C, n, B):
+    """The remap y map of :func:`_vp_energy` (band index of every sample), cached per shape; read-only."""
+    my = np.ascontiguousarray(np.broadcast_to(np.arange(n, dtype=np.float32)[None, :, None], (C, n, B)))
+    my = my.reshape(C * n, B)
+    my.flags.writeable = False
+    return my
+
+
 def _vp_energy(vn, d, lams, ms, xb):
     """Band-coherence energy for every (lam, m) pair; returns energy (C,), consensus profiles (C, B).
 
@@ -675,8 +684,7 @@ def _vp_energy(vn, d, lams, ms, xb):
     off = (ms[:, None] * d[None, :]).astype(np.float32)
     mx = xb.astype(np.float32)[None, None, :] * sc[:, :, None] + off[:, :, None]   # (C, n, B)
     mx[sc <= 0.15] = -10.0
-    my = np.broadcast_to(np.arange(n, dtype=np.float32)[None, :, None], mx.shape)
-    v = cv2.remap(vn, mx.reshape(C * n, B), np.ascontiguousarray(my.reshape(C * n, B)), cv2.INTER_LINEAR,
+    v = cv2.remap(vn, mx.reshape(C * n, B), _band_rows_map(C, n, B), cv2.INTER_LINEAR,
                   borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     tot = v.reshape(C, n, B).sum(axis=1)
     return (tot * tot).sum(axis=1), tot
@@ -684,6 +692,7 @@ def _vp_energy(vn, d, lams, ms, xb):
 
 VP_GRID = (10, 17)  # coarse search: convergence x VP abscissa
 VP_REFINE_STEPS = 6  # 3 x 3 refinement steps of the VP search
+VP_FINE_STEPS = 3  # the last ones on a 1 px grid (2 px before)
 VP_BANDS = (20, 0.92)  # bands of the VP search and the fraction of the image height they cover
 
 
@@ -709,7 +718,7 @@ def _fit_vanishing_point(vn, d, W, H, p: CropRowParams):
     for it in range(VP_REFINE_STEPS):
         L, M = (a.ravel() for a in np.meshgrid(np.clip(lam + dl * step, 0.0, lam_max), m + dm * step,
                                                indexing="ij"))
-        e, _ = _vp_energy(vn, d, L, M, np.arange(lo, hi, 2.0 if it < VP_REFINE_STEPS // 2 else 1.0))
+        e, _ = _vp_energy(vn, d, L, M, np.arange(lo, hi, 2.0 if it < VP_REFINE_STEPS - VP_FINE_STEPS else 1.0))
         k = int(np.argmax(e))
         lam, m = L[k], M[k]
         if k == 4:  # the centre is best: search closer
@@ -779,58 +788,64 @@ def _refine_vp_rows(prof, d, h, w, rows_xb, lam, m, s, p: CropRowParams, tol_px)
     xr = np.asarray(rows_xb)[:, None] * sc[None, :] + m * d[None, :]
     seen = ((xr > -0.3 * s * sc) & (xr < Wp - 1 + 0.3 * s * sc) & usable[None, :]).sum(axis=1) >= 3
     rows_xb = [x for x, k in zip(rows_xb, seen) if k]   # rows that cross the image
-    on_sum = off_sum = 0.0
-    for x0 in rows_xb:
-        base = x0 * sc + m * d                     # the VP line of this row
-        c = np.zeros(3)                            # correction x = base + c0 + c1 dn + c2 dn^2
-        ok = np.zeros(n, bool)
-        m0 = np.zeros(n)
-        for hf, r_slope, r_curv in REFINE_PASSES:
-            xp = base + c[0] + c[1] * dn + c[2] * dn * dn
-            half = np.maximum(hf * s * sc, 1.0)
-            lo = np.clip(np.floor(xp - half), 0, Wp).astype(np.int64)
-            hi = np.clip(np.ceil(xp + half) + 1, 0, Wp).astype(np.int64)
-            m0 = cum0[ri, hi] - cum0[ri, lo]
-            m1 = cum1[ri, hi] - cum1[ri, lo]
-            ok = usable & (hi - lo >= 2) & (m0 > 1e-6)
-            if ok.sum() < 4:
-                break
-            xc = m1[ok] / m0[ok] - base[ok]
-            wt = np.sqrt(m0[ok])
-            A = np.stack([np.ones(ok.sum()), dn[ok], dn[ok] ** 2], axis=1)
-            reg = wt.sum() * np.diag([1e-6, r_slope, r_curv])  # pulls weak rows towards the VP line
-            c = np.linalg.solve((A * wt[:, None]).T @ A + reg, (A * wt[:, None]).T @ xc)
-        xp = base + c[0] + c[1] * dn + c[2] * dn * dn
-        inside = usable & (xp > -0.2 * s * sc) & (xp < Wp - 1 + 0.2 * s * sc)
-        n_in = int(inside.sum())
-        sup = ok & inside
-        if n_in == 0 or sup.sum() < 3:
-            continue
-        support = float(sup.sum()) / n_in  # every tooth of the comb is kept (the model vouches for it)
-        # on/off-row vegetation for the contrast
-        half = np.maximum(0.2 * s * sc, 1.0)
-        for sign, dest in ((0.0, "on"), (0.5, "off")):
-            xq = xp + sign * s * sc
-            lo = np.clip(np.floor(xq - half), 0, Wp).astype(np.int64)
-            hi = np.clip(np.ceil(xq + half) + 1, 0, Wp).astype(np.int64)
-            val = float(np.sum(((cum0[ri, hi] - cum0[ri, lo]) / np.maximum(hi - lo, 1))[inside]))
-            if dest == "on":
-                on_sum += val
-            else:
-                off_sum += val
-        d_hi = float(d[int(np.max(np.flatnonzero(sup)))])
-        bot = int(np.min(np.flatnonzero(inside)))
+    if not rows_xb:
+        return [], 0.0
+    x0s = np.asarray(rows_xb, dtype=np.float64)
+    R = len(x0s)
+    base = x0s[:, None] * sc[None, :] + m * d[None, :]        # (R, n): the VP line of every row
+    basis = np.stack([np.ones_like(dn), dn, dn * dn])          # correction x = base + c . basis
+    c = np.zeros((R, 3))
+    alive = np.ones(R, bool)
+    ok_last = np.zeros((R, n), bool)
+    for hf, r_slope, r_curv in REFINE_PASSES:
+        xp = base + c @ basis
+        half = np.maximum(hf * s * sc, 1.0)[None, :]
+        lo = np.clip(np.floor(xp - half), 0, Wp).astype(np.int64)
+        hi = np.clip(np.ceil(xp + half) + 1, 0, Wp).astype(np.int64)
+        m0 = cum0[ri[None, :], hi] - cum0[ri[None, :], lo]
+        m1 = cum1[ri[None, :], hi] - cum1[ri[None, :], lo]
+        ok = usable[None, :] & (hi - lo >= 2) & (m0 > 1e-6)
+        ok_last[alive] = ok[alive]
+        alive &= ok.sum(axis=1) >= 4
+        if not alive.any():
+            break
+        wt = np.where(ok, np.sqrt(np.where(ok, m0, 1.0)), 0.0)
+        xc = np.where(ok, m1 / np.where(ok, m0, 1.0) - base, 0.0)
+        ata = np.einsum("rn,in,jn->rij", wt, basis, basis)
+        ata += wt.sum(axis=1)[:, None, None] * np.diag([1e-6, r_slope, r_curv])[None]  # pulls towards the VP line
+        atb = np.einsum("rn,in,rn->ri", wt, basis, xc)
+        cn = np.linalg.solve(ata[alive], atb[alive][..., None])[..., 0]
+        c[alive] = cn
+    xp = base + c @ basis
+    inside = usable[None, :] & (xp > -0.2 * s * sc) & (xp < Wp - 1 + 0.2 * s * sc)
+    sup = ok_last & inside
+    keep = (inside.sum(axis=1) > 0) & (sup.sum(axis=1) >= 3)
+    # on/off-row vegetation of the kept rows for the contrast
+    half = np.maximum(0.2 * s * sc, 1.0)[None, :]
+    sums = []
+    for shift in (0.0, 0.5):
+        xq = xp + shift * s * sc[None, :]
+        lo = np.clip(np.floor(xq - half), 0, Wp).astype(np.int64)
+        hi = np.clip(np.ceil(xq + half) + 1, 0, Wp).astype(np.int64)
+        fill = (cum0[ri[None, :], hi] - cum0[ri[None, :], lo]) / np.maximum(hi - lo, 1)
+        sums.append(float(fill[inside & keep[:, None]].sum()))
+    on_sum, off_sum = sums
+    for r in np.flatnonzero(keep):
+        support = float(sup[r].sum()) / int(inside[r].sum())  # every tooth of the comb is kept
+        d_hi = float(d[int(np.max(np.flatnonzero(sup[r])))])
+        bot = int(np.min(np.flatnonzero(inside[r])))
         d_lo = 0.0 if bot == 0 else float(d[bot])
         if d_hi - d_lo < 2.0:
             continue
         dd = np.linspace(d_lo, d_hi, 9)
-        xq = x0 * (1.0 - lam * dd) + m * dd + c[0] + c[1] * dd / h + c[2] * (dd / h) ** 2
+        cr = c[r]
+        xq = x0s[r] * (1.0 - lam * dd) + m * dd + cr[0] + cr[1] * dd / h + cr[2] * (dd / h) ** 2
         chord = xq[0] + (xq[-1] - xq[0]) * (dd - dd[0]) / (dd[-1] - dd[0])
         yy = (h - 0.5) - dd
         poly = np.column_stack([xq, yy])
         if float(np.max(np.abs(xq - chord))) <= tol_px:
             poly = poly[[0, -1]]
-        out.append((poly, support, d_hi / h, float(x0 + c[0])))
+        out.append((poly, support, d_hi / h, float(x0s[r] + cr[0])))
     contrast = (on_sum - off_sum) / (on_sum + off_sum) if on_sum + off_sum > 0 else 0.0
     return out, contrast
 
