@@ -1,10 +1,21 @@
 """Crop-row detection from a forward-looking (or top-down) camera image.
 
-Pipeline
---------
-1. Downscale to a small working image (``work_width_px`` wide) and segment vegetation with an
-   excess-green style index on chromatic coordinates (robust to shadows and sun flare), thresholded
-   with Otsu but never below ``min_index`` (so bare soil does not become "plants").
+Pipeline (default ``method="vp"``)
+----------------------------------
+1. Downscale to a small working image (``work_width_px`` wide) and weigh vegetation softly around an
+   Otsu threshold of the chromatic excess-green index (robust to shadows and sun flare), never below
+   ``min_index``.
+2. Fit the common vanishing point of all rows by band coherence (see ``_fit_vanishing_point``): band
+   profiles mapped onto the bottom line through the right vanishing point line up.
+3. Rows are the teeth of the equally spaced comb fitted to the consensus profile (fundamental period and
+   phase), snapped to the nearest peak, then refined one by one through windowed vegetation centroids
+   band by band (a correction to the vanishing-point line: kept near it at first, nearly free in the
+   last pass so curved rows bend); a row is returned as a polyline when it bends, else as 2 points.
+4. Guidance as below. When this finds nothing, the ``"fourier"`` pipeline runs instead:
+
+Pipeline ``method="fourier"`` (the previous detector, fallback)
+--------------------------------------------------------------
+1. Segment vegetation with the same index, thresholded with Otsu but never below ``min_index``.
 2. Cut the mask into horizontal strips and take each strip's column profile.
 3. Fit all rows at once with a *frequency-domain perspective Hough*: parallel, equally spaced rows on a
    flat field project to lines through one vanishing point whose intercepts on every image row are
