@@ -705,6 +705,9 @@ VP_GRID = (10, 17)  # coarse search: convergence x VP abscissa
 VP_REFINE_STEPS = 6  # 3 x 3 refinement steps of the VP search
 VP_FINE_STEPS = 3  # the last ones on a 1 px grid (2 px before)
 VP_BANDS = (20, 0.92)  # bands of the VP search and the fraction of the image height they cover
+# window half-width (row spacings) and ridge on slope / curvature of the correction per pass: the first
+# passes keep rows near their VP line, the last lets curved rows bend
+REFINE_PASSES = ((0.3, 0.1, 1.0), (0.22, 0.1, 1.0), (0.2, 0.001, 0.001))
 
 
 def _fit_vanishing_point(vn, d, W, H, p: CropRowParams):
@@ -875,48 +878,9 @@ def _detect_vp(small, p: CropRowParams, tol_px, wv=None):
         return None
     pr, dr = _bands(wv, max(6, int(p.n_strips)), 0.95 - p.ignore_top_frac)
     found, contrast = _refine_vp_rows(pr, dr, hw, ww, rows_xb, lam, m, s, p, tol_px)
-    for _ in range(VP_REFITS):
-        # the rows found on their own vote for a better VP: least-squares intersection of their lines
-        vp = _intersect_rows(found, hw)
-        if vp is None:
-            break
-        lam, m = vp
-        e, tot = _vp_energy(vn, d, np.array([lam]), np.array([m]), xb)
-        rows_xb, s = _comb_rows(tot[0], xb, ww, p)
-        if not rows_xb:
-            return None
-        found, contrast = _refine_vp_rows(pr, dr, hw, ww, rows_xb, lam, m, s, p, tol_px)
     if not found:
         return None
     return found, contrast, lam, m, s, coherence
-
-
-VP_REFITS = 0
-# window half-width (row spacings) and ridge on slope / curvature of the correction per pass: the first
-# passes keep rows near their VP line, the last lets curved rows bend
-REFINE_PASSES = ((0.3, 0.1, 1.0), (0.22, 0.1, 1.0), (0.2, 0.001, 0.001))
-
-
-def _intersect_rows(found, h):
-    """(lam, m) of the weighted least-squares intersection of the rows' straight fits, or None."""
-    A, b, wts = [], [], []
-    for poly, support, span, _xb in found:
-        if span < 0.3 or len(poly) < 2:
-            continue
-        k, a = np.polyfit(poly[:, 1], poly[:, 0], 1)       # x = a + k y
-        A.append([1.0, -k])
-        b.append(a)
-        wts.append(support * span)
-    if len(A) < 2:
-        return None
-    A, b, wts = np.asarray(A), np.asarray(b), np.sqrt(np.asarray(wts))
-    if abs(np.linalg.det((A * wts[:, None]).T @ (A * wts[:, None]))) < 1e-9:
-        return None
-    vx, vy = np.linalg.lstsq(A * wts[:, None], b * wts, rcond=None)[0]
-    dv = (h - 0.5) - vy
-    if not (math.isfinite(dv) and dv > 0.7 * h):
-        return None
-    return 1.0 / dv, vx / dv
 
 
 # ----------------------------------------------------------------------------------------------
