@@ -261,6 +261,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ids", choices=("tune", "held", "all"), default="all")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--overlay", default=None, help="write overlays (detected red/yellow, label blue)")
+    ap.add_argument("--method", choices=("vp", "fourier", "learned"), default="vp")
     ap.add_argument("--out", default=str(REPO / "out" / "bench" / "crop_rows_score.json"))
     a = ap.parse_args(argv)
     root = pathlib.Path(a.root)
@@ -274,8 +275,10 @@ def main(argv=None) -> int:
         ids = [i for i in ids if i in HELD_IDS]
     if a.limit:
         ids = ids[: a.limit]
-    r = score_dataset(root, ids=ids, overlay_dir=a.overlay)
-    print_report(r, "CRDA (m = 3 rows nearest the centre), tune = 0-199, held-out = 200-299")
+    from agricare.core.perception.crop_rows import CropRowParams
+
+    r = score_dataset(root, ids=ids, overlay_dir=a.overlay, params=CropRowParams(method=a.method))
+    print_report(r, f"CRDA (m = 3 rows nearest the centre), tune = 0-199, held-out = 200-299, method {a.method}")
     worst = sorted(((i, s) for i, s in r["per_image"].items() if math.isfinite(s["crda"])),
                    key=lambda kv: kv[1]["crda"])[:10]
     print("worst:", ", ".join(f"{i}:{s['crda']:.2f}" for i, s in worst))

@@ -3,8 +3,9 @@
 Prints frames per second of :func:`detect_rows` at 320x240, 512x512 and 640x480 (real dev-set images
 resized; one OpenCV thread, numpy single-threaded by environment), measured as CPU time of this process
 (robust to other load on the machine) and as wall time, for the default ``"vp"`` detector side by side
-with the previous ``"fourier"`` detector and the vegetation segmentation alone (resize + ExG + Otsu, the
-floor any detector of this kind pays), all in the same process. Then the dev-set CRDA of both detectors
+with the previous ``"fourier"`` detector, the ``"learned"`` path (small ONNX row-line network run with
+OpenCV's DNN module, when its model file is present) and the vegetation segmentation alone (resize + ExG + Otsu, the
+floor any detector of this kind pays), all in the same process. Then the dev-set CRDA of each detector
 (``bench/crop_rows_score.py``: tuning split 0-199, held-out split 200-299) and the plain-Python
 closed-loop row-following cross-track RMS. Writes ``out/bench/perception.json``.
 
@@ -58,7 +59,11 @@ def main(argv=None) -> int:
     from agricare.core.perception.crop_rows import CropRowParams, detect_rows, segment_vegetation
 
     base = _frames()
+    from agricare.core.perception.crop_rows import ROW_NET_PATH
+
     methods = {"vp": CropRowParams(), "fourier": CropRowParams(method="fourier")}
+    if ROW_NET_PATH.is_file():
+        methods["learned"] = CropRowParams(method="learned")
     out = {"fps": {}, "note": "fps = 1 / CPU time per frame of this process (one core); wall in brackets"}
     print(f"{'size':<10}{'method':<10}{'fps (cpu)':>11}{'(wall)':>9}{'ms':>8}")
     for W, H in [(320, 240), (512, 512), (640, 480)]:
@@ -78,7 +83,8 @@ def main(argv=None) -> int:
         row["segment_only"] = {"fps_cpu": 1 / scpu, "fps_wall": 1 / swall, "ms_cpu": scpu * 1e3}
         print(f"{W}x{H:<6}{'segment':<10}{1 / scpu:>11.0f}{1 / swall:>9.0f}{scpu * 1e3:>8.2f}")
         out["fps"][f"{W}x{H}"] = row
-    print("learned segmentation path: not built (no model in the repository)")
+    if "learned" not in methods:
+        print(f"learned path skipped: {ROW_NET_PATH} not found (tools/train_row_net.py writes it)")
     if not a.quick:
         if (DATA / "image").is_dir():
             spec = importlib.util.spec_from_file_location("crop_rows_score", REPO / "bench" / "crop_rows_score.py")

@@ -271,3 +271,15 @@ def test_cli_detect_rows_reports_crda(tmp_path, shared_data, capsys):
     assert len(crda) == 2 and all(0.5 < c <= 1.0 for c in crda)   # measured 0.61 and 0.73
     assert "CRDA" in capsys.readouterr().out
     assert (tmp_path / "ov" / "210_rows.png").exists()
+
+
+def test_learned_path_missing_model_is_a_clear_error(monkeypatch, tmp_path):
+    from agricare.core.perception import crop_rows as cr
+
+    monkeypatch.setattr(cr, "ROW_NET_PATH", tmp_path / "none.onnx")
+    cr._row_net.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="train_row_net"):
+            detect_rows(render_synthetic_rows(CAM, seed=1), CropRowParams(method="learned"))
+    finally:
+        cr._row_net.cache_clear()

@@ -1,8 +1,9 @@
-"""``agricare detect-rows IMAGE_OR_DIR... --json OUT.json [--overlay DIR] [--labels DIR] [--method vp|fourier]``.
+"""``agricare detect-rows IMAGE_OR_DIR... --json OUT.json [--overlay DIR] [--labels DIR] [--method M]``.
 
 OUT.json maps each image path to ``{"rows": [[[x, y], ...], ...], "offset": ..., "heading": ...,
 "confidence": ..., "ms": ...}`` (rows bottom-up, pixels; offset in row spacings and heading in radians,
-normalised as no camera geometry is given). Overlays draw the rows on the image.
+normalised as no camera geometry is given). Overlays draw the rows on the image. ``--method``: vp (default),
+fourier (the previous detector) or learned (the bundled ONNX row-line network).
 
 With ``--labels DIR`` (label images of the same name, any image extension: every crop row a white line on
 black) each entry also holds ``crda`` (see :mod:`agricare.core.perception.crop_row_score`), ``pos_err`` and
@@ -30,7 +31,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--overlay", metavar="DIR", help="write images with the rows drawn into DIR")
     parser.add_argument("--work-width", type=int, default=None, help="internal processing width, px")
     parser.add_argument("--labels", metavar="DIR", help="label images (same file names): report CRDA")
-    parser.add_argument("--method", choices=("vp", "fourier"), default="vp", help="row model (default vp)")
+    parser.add_argument("--method", choices=("vp", "fourier", "learned"), default="vp",
+                        help="row model (default vp; learned needs the bundled ONNX model)")
 
 
 def _collect(inputs) -> list[pathlib.Path]:

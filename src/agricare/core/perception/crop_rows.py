@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import functools
 import math
+import pathlib
 from dataclasses import dataclass, field
 
 import cv2
@@ -52,7 +53,9 @@ import numpy as np
 
 VEGETATION_INDICES = ("exg", "exgr", "cive")
 GUIDANCE_MODES = ("row", "lane")
-DETECTION_METHODS = ("vp", "fourier")
+DETECTION_METHODS = ("vp", "fourier", "learned")
+ROW_NET_PATH = pathlib.Path(__file__).resolve().parent / "models" / "crop_row_net.onnx"
+ROW_NET_SIZE = (160, 120)  # input width, height of the learned row-line network
 _GRID = (8, 21, 18)  # coarse search grid: convergence x tilt x spacing
 
 
@@ -85,7 +88,10 @@ class CropRowParams:
         between two rows): offset/heading of the lane centre line, the mean of the nearest row on each
         side (or one row shifted by half the spacing when only one side is seen).
     method : ``"vp"``: vanishing-point band-coherence model (default, see ``_fit_vanishing_point``), falling
-        back to ``"fourier"`` (frequency-domain perspective Hough) when it finds nothing.
+        back to ``"fourier"`` (frequency-domain perspective Hough) when it finds nothing; ``"learned"``: the
+        same row model on the row-line map of a small network (``models/crop_row_net.onnx``, trained by
+        ``tools/train_row_net.py``, run with OpenCV's DNN module at 160x120) instead of the vegetation
+        weight, falling back to ``"vp"`` and ``"fourier"``.
     """
 
     work_width_px: int = 160
@@ -654,6 +660,25 @@ def vegetation_weight(image_bgr: np.ndarray, min_index: float = 0.03, softness: 
     return w.astype(np.float32)
 
 
+@functools.lru_cache(maxsize=1)
+def _row_net():
+    """The learned row-line network (cv2.dnn), loaded once; ValueError when the model file is missing."""
+    if not ROW_NET_PATH.is_file():
+        raise ValueError(f"method 'learned' needs {ROW_NET_PATH} (tools/train_row_net.py writes it)")
+    return cv2.dnn.readNetFromONNX(str(ROW_NET_PATH))
+
+
+def row_line_weight(image_bgr: np.ndarray) -> np.ndarray:
+    """Row centre-line probability in [0, 1] from the learned network, at ``ROW_NET_SIZE`` (w, h)."""
+    x = cv2.resize(image_bgr, ROW_NET_SIZE, interpolation=cv2.INTER_AREA) \
+        if image_bgr.shape[1::-1] != ROW_NET_SIZE else image_bgr
+    blob = x.astype(np.float32).transpose(2, 0, 1)[None] * np.float32(1.0 / 255.0)
+    net = _row_net()
+    net.setInput(np.ascontiguousarray(blob))
+    logits = net.forward()[0, 0]
+    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+
 def _bands(w: np.ndarray, n: int, top_frac: float):
     """Mean column profiles of ``n`` horizontal bands over the lower ``top_frac`` of the image, bottom-up,
     and their heights ``d`` above the bottom line."""
@@ -919,7 +944,7 @@ def detect_rows(image_bgr, params: CropRowParams | None = None, camera: CameraGe
     small = cv2.resize(img, (ww, hw), interpolation=cv2.INTER_AREA) if (ww, hw) != (W, H) else img
     sx, sy = W / ww, H / hw
     wv = None
-    if p.method == "vp" and p.vegetation_index == "exg":  # same index and threshold: share the work
+    if p.method in ("vp", "learned") and p.vegetation_index == "exg":  # same index and threshold: share it
         wv = vegetation_weight(small, p.min_index)
         mask = (wv >= 0.5).astype(np.uint8)
     else:
@@ -937,7 +962,14 @@ def detect_rows(image_bgr, params: CropRowParams | None = None, camera: CameraGe
     if len(yc) < 6:
         res.reason = "too few image strips"
         return res
-    vp = _detect_vp(small, p, tol_px=max(0.5, 1.5 / sx), wv=wv) if p.method == "vp" else None
+    vp = None
+    if p.method == "learned":
+        lw = row_line_weight(small)
+        if lw.shape != small.shape[:2]:
+            lw = cv2.resize(lw, (ww, hw), interpolation=cv2.INTER_LINEAR)
+        vp = _detect_vp(small, p, tol_px=max(0.5, 1.5 / sx), wv=lw)
+    if vp is None and p.method in ("vp", "learned"):
+        vp = _detect_vp(small, p, tol_px=max(0.5, 1.5 / sx), wv=wv)
     if vp is not None:
         found, contrast, lam, mslope, s, coherence = vp
     elif len(yc) >= 20:  # the global fit needs fewer, taller strips: pool pairs (speed)
