@@ -94,7 +94,8 @@ class Auth:
     def login(self, username: str, password: str, client: str = "") -> tuple[str, dict]:
         """Check a password; returns (session token, user row). Raises :class:`LoginError`."""
         now = time.time()
-        with self.engine.begin() as conn:
+        refusal = None
+        with self.engine.begin() as conn:   # the failure count and audit are committed before refusing
             user = conn.execute(sa.select(db.users).where(db.users.c.username == username)).mappings().first()
             if user is None:
                 try:
@@ -102,32 +103,38 @@ class Auth:
                 except VerificationError:
                     pass
                 write_audit(conn, username, "login", False, "unknown user", client)
-                raise LoginError("wrong user name or password")
-            if user["locked_until"] > now:
+                refusal = LoginError("wrong user name or password")
+            elif user["locked_until"] > now:
                 write_audit(conn, username, "login", False, "locked", client)
-                raise LoginError(f"account locked for {user['locked_until'] - now:.0f} s after too many wrong "
-                                 "passwords", locked=True)
-            try:
-                self.hasher.verify(user["password_hash"], password)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                failed = int(user["failed_logins"]) + 1
-                locked_until = now + self.params.lockout_s if failed >= self.params.max_failed_logins else 0.0
-                conn.execute(db.users.update().where(db.users.c.id == user["id"]).values(
-                    failed_logins=0 if locked_until else failed, locked_until=locked_until))
-                write_audit(conn, username, "login", False,
-                            "wrong password" + ("; account locked" if locked_until else ""), client)
-                raise LoginError("wrong user name or password", locked=bool(locked_until)) from None
-            if self.hasher.check_needs_rehash(user["password_hash"]):
-                conn.execute(db.users.update().where(db.users.c.id == user["id"]).values(
-                    password_hash=self.hash_password(password)))
-            conn.execute(db.users.update().where(db.users.c.id == user["id"]).values(failed_logins=0,
-                                                                                      locked_until=0.0))
-            token = secrets.token_urlsafe(32)
-            conn.execute(db.sessions.insert().values(token_hash=_digest(token), user_id=user["id"],
-                                                     csrf=secrets.token_urlsafe(32),
-                                                     expires_at=now + self.params.session_ttl_s))
-            conn.execute(db.sessions.delete().where(db.sessions.c.expires_at < now))
-            write_audit(conn, username, "login", True, "", client)
+                refusal = LoginError(f"account locked for {user['locked_until'] - now:.0f} s after too many wrong "
+                                     "passwords", locked=True)
+            else:
+                try:
+                    self.hasher.verify(user["password_hash"], password)
+                except (VerifyMismatchError, VerificationError, InvalidHashError):
+                    failed = int(user["failed_logins"]) + 1
+                    locked_until = now + self.params.lockout_s if failed >= self.params.max_failed_logins else 0.0
+                    conn.execute(db.users.update().where(db.users.c.id == user["id"]).values(
+                        failed_logins=0 if locked_until else failed, locked_until=locked_until))
+                    write_audit(conn, username, "login", False,
+                                "wrong password" + ("; account locked" if locked_until else ""), client)
+                    refusal = LoginError("wrong user name or password" + (
+                        f"; account locked for {self.params.lockout_s:.0f} s" if locked_until else ""),
+                        locked=bool(locked_until))
+            if refusal is None:
+                if self.hasher.check_needs_rehash(user["password_hash"]):
+                    conn.execute(db.users.update().where(db.users.c.id == user["id"]).values(
+                        password_hash=self.hash_password(password)))
+                conn.execute(db.users.update().where(db.users.c.id == user["id"]).values(failed_logins=0,
+                                                                                          locked_until=0.0))
+                token = secrets.token_urlsafe(32)
+                conn.execute(db.sessions.insert().values(token_hash=_digest(token), user_id=user["id"],
+                                                         csrf=secrets.token_urlsafe(32),
+                                                         expires_at=now + self.params.session_ttl_s))
+                conn.execute(db.sessions.delete().where(db.sessions.c.expires_at < now))
+                write_audit(conn, username, "login", True, "", client)
+        if refusal is not None:
+            raise refusal
         return token, dict(user)
 
     def session(self, token: str | None) -> dict | None:

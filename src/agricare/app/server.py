@@ -6,7 +6,6 @@ pydantic models that forbid unknown fields: a bad body gets 422 naming the field
 ``/ws`` pushes the live state the user may see, ``update_rate_hz`` times a second.
 """
 
-from __future__ import annotations
 
 import asyncio
 import dataclasses
@@ -80,6 +79,12 @@ class RequestBody(_Body):
 
 class UrgentBody(_Body):
     child_id: str = Field(min_length=1, max_length=64)
+
+
+class ChildBody(_Body):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=120)
+    home_place: str = Field(min_length=1, max_length=64)
 
 
 class CodeBody(_Body):
@@ -227,6 +232,18 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
                 q = q.where(db.children.c.id.in_(own_children(conn, user)))
             return [dict(r) for r in conn.execute(q).mappings()]
 
+    @app.post("/api/children")
+    async def add_child(body: ChildBody, request: Request, user: Annotated[dict, Depends(role("admin"))]):
+        if body.home_place not in places_xy:
+            return JSONResponse({"detail": [{"loc": ["body", "home_place"], "msg": "unknown place"}]},
+                                status_code=422)
+        with engine.begin() as conn:
+            if conn.execute(sa.select(db.children.c.id).where(db.children.c.id == body.id)).first() is not None:
+                raise HTTPException(409, "child id taken")
+            conn.execute(db.children.insert().values(id=body.id, name=body.name, home_place=body.home_place))
+            write_audit(conn, user["username"], "child_add", True, body.id, client_of(request))
+        return {"id": body.id}
+
     @app.post("/api/requests")
     async def new_request(body: RequestBody, request: Request, user: Annotated[dict, Depends(role("guardian"))]):
         with engine.connect() as conn:
@@ -307,8 +324,9 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
         with engine.connect() as conn:
             q = sa.select(db.trips, db.children.c.name.label("child_name"), db.requests.c.kind,
                           db.requests.c.from_place, db.requests.c.to_place, db.requests.c.window_open_s,
-                          db.requests.c.window_close_s).join(db.children).join(
-                db.requests, db.requests.c.id == db.trips.c.request_id).order_by(db.trips.c.updated_at.desc())
+                          db.requests.c.window_close_s).select_from(
+                db.trips.join(db.children, db.children.c.id == db.trips.c.child_id)
+                .join(db.requests, db.requests.c.id == db.trips.c.request_id)).order_by(db.trips.c.updated_at.desc())
             if user["role"] == "guardian":
                 q = q.where(db.trips.c.child_id.in_(own_children(conn, user)))
             rows = [dict(r) for r in conn.execute(q.limit(200)).mappings()]
@@ -358,8 +376,10 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
 
     # ------------------------------------------------------------------ fleet
     def _robot_of_kind(robot, kind):
-        if settings.robots.get(robot) != kind:
-            raise HTTPException(404, f"no {kind} robot {robot!r}")
+        if robot not in settings.robots:
+            raise HTTPException(404, f"no robot {robot!r}")
+        if settings.robots[robot] != kind:
+            raise HTTPException(403, f"{robot} is not a {kind} robot")
 
     @app.post("/api/robots/{robot}/stop")
     async def stop(robot: str, request: Request, user: Annotated[dict, Depends(role("staff", "farmer"))]):
