@@ -389,3 +389,51 @@ class Bridge:
 
 def _meta(envelope: dict) -> dict:
     return {k: envelope[k] for k in ("issuer", "issued_at", "nonce", "signature")}
+
+
+class Bridges:
+    """Several bridges behind the one interface of :class:`Bridge` (e.g. the care town and the farm on
+    separate ROS domains, as two simulators each with its own ``/clock``). The first one's clock is the
+    care requests' time base."""
+
+    def __init__(self, bridges: list[Bridge]):
+        if not bridges:
+            raise ValueError("bridges: need at least one")
+        self.bridges = list(bridges)
+        self.robots = {r: k for b in self.bridges for r, k in b.robots.items()}
+        self._by_robot = {r: b for b in self.bridges for r in b.robots}
+
+    @property
+    def state(self) -> dict:
+        return {r: s for b in self.bridges for r, s in b.state.items()}
+
+    @property
+    def on_event(self):
+        return self.bridges[0].on_event
+
+    @on_event.setter
+    def on_event(self, fn) -> None:
+        for b in self.bridges:
+            b.on_event = fn
+
+    def start(self) -> None:
+        for b in self.bridges:
+            b.start()
+
+    def stop(self) -> None:
+        for b in self.bridges:
+            b.stop()
+
+    def robot_time_s(self) -> float:
+        return self.bridges[0].robot_time_s()
+
+    def snapshot(self) -> dict:
+        snaps = [b.snapshot() for b in self.bridges]
+        out = dict(snaps[0])
+        out["robots"] = {r: s for sn in snaps for r, s in sn["robots"].items()}
+        out["incidents"] = sorted((d for sn in snaps for d in sn["incidents"]), key=lambda d: -d["t"])[:30]
+        return out
+
+    def send_command(self, robot: str, kind: str, body: dict, issuer: str) -> CommandResult:
+        b = self._by_robot.get(robot, self.bridges[0]) if robot else self.bridges[0]
+        return b.send_command(robot, kind, body, issuer)

@@ -13,7 +13,7 @@ from agricare.app import db
 from agricare.app.security import Auth
 
 #: (child id, name, home place, guardian user name, guardian display name)
-DEMO_CHILDREN = [("c2", "Hana", "home_2", "guardian", "Hana's father"),
+DEMO_CHILDREN = [("c2", "Hana", "home_4", "guardian", "Hana's father"),
                  ("c3", "Ken", "home_3", "guardian2", "Ken's mother")]
 DEMO_USERS = [("staff", "Nursery staff", "staff"), ("farmer", "Farmer Sato", "farmer"),
               ("admin", "Site admin", "admin")]

@@ -7,8 +7,9 @@ other processes on the machine's DDS (unlike ``agricare run``, which isolates it
 over ROS 2 only, as to vehicles on the network.
 
 Care: shuttle_1 (depot west of home_1) and shuttle_2 (east of the nursery) each start with one trip of the
-day; the app's trips come through dispatcher_node (``/dispatch/events``). The people at the places are
-simulated (care_site_sim_node) except the app's guardians, who present their own hand-over codes.
+day (shuttle_2 waits at the nursery for c5, whose window opens at 90 s); the app's trips come through
+dispatcher_node (``/dispatch/events``). The people at the places are simulated (care_site_sim_node) except
+the app's guardians, who present their own hand-over codes.
 Farm: the tractor's coverage mission of field_a waits paused until an operator starts it.
 """
 
@@ -57,7 +58,7 @@ def care_scenario(out: pathlib.Path, app_children: list[str]) -> pathlib.Path:
                {"id": "trip_c1", "pickup": [75.0, 101.8], "dropoff": [192.0, 101.8], "pickup_window": [5, 90],
                 "dropoff_by": 400, "service_s": 10, "max_ride_s": 400, "child": "c1", "guardians": ["g_c1_mother"],
                 "pickup_place": "home_1", "dropoff_place": "nursery"},
-               {"id": "trip_c5", "pickup": [192.0, 101.8], "dropoff": [155.0, 98.2], "pickup_window": [5, 90],
+               {"id": "trip_c5", "pickup": [192.0, 101.8], "dropoff": [155.0, 98.2], "pickup_window": [90, 300],
                 "dropoff_by": 400, "service_s": 10, "max_ride_s": 400, "child": "c5", "guardians": ["g_c5_aunt"],
                 "pickup_place": "nursery", "dropoff_place": "home_4"}]}
     out.mkdir(parents=True, exist_ok=True)
@@ -149,6 +150,10 @@ def run_host(area: str, out: pathlib.Path, real_time_factor: float = 1.0, domain
                 time.sleep(min(ahead, 0.2))
 
     runner.step_hook = pace
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):   # stop the graph cleanly (zero velocity) on either
+        signal.signal(sig, runner.interrupt)
     print(json.dumps({"ready": area, "robots": list(graph.robots), "scenario": str(scen)}), flush=True)
     try:
         result = runner.run()

@@ -8,6 +8,7 @@ pydantic models that forbid unknown fields: a bad body gets 422 naming the field
 
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import math
@@ -117,7 +118,14 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
     """The ASGI app. ``bridge``: a started :class:`agricare.app.bridge.Bridge` or None (no robot link)."""
     engine = db.connect(settings.database_url)
     auth = Auth(engine, settings.auth)
-    app = FastAPI(title="agricare", docs_url=None, redoc_url=None, openapi_url=None)
+    @contextlib.asynccontextmanager
+    async def lifespan(app_):
+        yield
+        for hook in app_.state.shutdown_hooks:   # e.g. stop the robot link and the demo robots
+            hook()
+
+    app = FastAPI(title="agricare", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.shutdown_hooks = []
     app.state.engine, app.state.auth, app.state.settings, app.state.bridge = engine, auth, settings, bridge
     app.state.clients = set()
     app.state.plan = {}
@@ -527,12 +535,13 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
         stops = (app.state.plan.get("solution") or {}).get("routes", {}).get(trip["robot"], [])
         stop = next((s for s in stops if s["request"] == trip["id"] and s["action"] == action), None)
         planned = (stop["arrival_s"] - now) if stop else None
-        if bridge is not None and stop is not None:
-            pose = bridge.state.get(trip["robot"], {}).get("pose")
-            first = next((s for s in stops if not s.get("_done")), None)
-            if pose is not None and first is stop:
-                d = abs(pose[0] - stop["xy"][0]) + abs(pose[1] - stop["xy"][1])   # streets on a grid
-                return round(d / NOMINAL_SPEED_MPS, 1)
+        if bridge is not None:
+            st = bridge.state.get(trip["robot"], {})
+            pose, mission = st.get("pose"), st.get("mission") or {}
+            target = stop["xy"] if stop else places_xy.get(trip["to_place" if action == "dropoff" else "from_place"])
+            if pose is not None and target and (mission.get("detail") or {}).get("current") == f"{action} {trip['id']}":
+                d = abs(pose[0] - target[0]) + abs(pose[1] - target[1])   # the town's streets are a grid
+                return round(d / NOMINAL_SPEED_MPS, 1)   # the shuttle is on its way to this stop: live estimate
         return None if planned is None else round(max(0.0, planned), 1)
 
     def live_payload(user: dict, snap: dict) -> dict:
@@ -612,11 +621,11 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
                     _event(conn, data["robot"], "info", state, f"{data.get('child')} at {data.get('place')}",
                            data.get("trip", ""))
         elif kind == "mission_status":
-            onboard = (data.get("detail") or {}).get("onboard") or []
-            ids = [o if isinstance(o, str) else (o.get("request") or o.get("trip") or "") for o in onboard]
+            onboard = [str(c) for c in (data.get("detail") or {}).get("onboard") or []]   # child ids
             with engine.begin() as conn:
-                for rid in ids:
-                    conn.execute(db.trips.update().where(db.trips.c.id == rid)
+                if onboard:
+                    conn.execute(db.trips.update().where(db.trips.c.robot == data["robot"])
+                                 .where(db.trips.c.child_id.in_(onboard))
                                  .where(db.trips.c.state.in_(("planned", "boarding")))
                                  .values(state="on_board", updated_at=time.time()))
                 if data.get("mission") != "care":

@@ -24,7 +24,10 @@ def add_arguments(p):
                    help="robots to show, name:kind comma-separated (kind care|farm); default the demo's")
     p.add_argument("--handover-key", default=None, help="shared hand-over key file (issues guardians' codes)")
     p.add_argument("--command-key", default=None, help="private key that signs the commands to the robots")
-    p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID of the robots' graph")
+    p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID of the care robots' graph")
+    p.add_argument("--farm-domain-id", type=int, default=None,
+                   help="ROS_DOMAIN_ID of the farm robots (default: the care one; --demo: care + 100, since "
+                        "each simulator publishes its own /clock)")
     p.add_argument("--no-robots", action="store_true", help="no ROS 2 link (pages and data only)")
     p.add_argument("--demo", action="store_true", help="start the simulated robots and create demo users")
     p.add_argument("--demo-areas", default="care,farm", help="which simulated areas --demo starts")
@@ -45,7 +48,7 @@ def parse_robots(text: str) -> dict[str, str]:
 def build(args):
     """(app, bridge, robot host processes, demo logins) for the arguments."""
     from agricare.app import db, demo, robots
-    from agricare.app.bridge import Bridge, default_signer
+    from agricare.app.bridge import Bridge, Bridges, default_signer
     from agricare.app.server import AppSettings, create_app
     from agricare.core.missions.handover import load_key, write_key
 
@@ -68,19 +71,33 @@ def build(args):
     settings = AppSettings(database_url=db.database_url(data, args.database_url),
                            care_world=robots.world_of("care"), farm_world=robots.world_of("farm"),
                            robots=robot_kinds, handover_key=key, demo=args.demo, update_rate_hz=args.update_rate_hz)
+    care_domain = args.domain_id
+    farm_domain = args.farm_domain_id
+    if farm_domain is None and args.demo and len(areas) > 1:
+        farm_domain = (care_domain if care_domain is not None else int(os.environ.get("ROS_DOMAIN_ID", "0"))) + 100
+    if farm_domain is None:
+        farm_domain = care_domain
+    domains = {"care": care_domain, "farm": farm_domain}
     hosts = []
     if args.demo:
         env = dict(os.environ)
         for area in areas:
             cmd = [sys.executable, "-m", "agricare.app.robots", area, "--out", str(data / "demo" / area),
                    "--real-time-factor", str(args.real_time_factor), "--app-children", ",".join(demo.app_children())]
-            if args.domain_id is not None:
-                cmd += ["--domain-id", str(args.domain_id)]
+            if domains[area] is not None:
+                cmd += ["--domain-id", str(domains[area])]
             log = open(data / "demo" / f"robots_{area}.log", "w")
-            hosts.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True))
+            hosts.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                          preexec_fn=_die_with_parent))
     bridge = None
     if not args.no_robots:
-        bridge = Bridge(robot_kinds, domain_id=args.domain_id, signer=default_signer(args.command_key))
+        signer = default_signer(args.command_key)
+        groups = {}
+        for r, k in robot_kinds.items():
+            groups.setdefault(domains[k], {})[r] = k
+        parts = [Bridge(g, domain_id=d, signer=signer, node_name=f"agricare_app_{i}")
+                 for i, (d, g) in enumerate(sorted(groups.items(), key=lambda kv: "farm" in kv[1].values()))]
+        bridge = parts[0] if len(parts) == 1 else Bridges(parts)
     app = create_app(settings, bridge)
     if bridge is not None:
         bridge.on_event = app.state.on_event
@@ -91,6 +108,16 @@ def build(args):
         if logins:
             demo.write_logins(data / "demo_logins.json", logins)
     return app, bridge, hosts, logins
+
+
+def _die_with_parent() -> None:
+    """Linux: the robot host gets SIGTERM when the server process dies, however it dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def stop_hosts(hosts) -> None:
@@ -109,6 +136,13 @@ def run(args) -> int:
     import uvicorn
 
     app, bridge, hosts, logins = build(args)
+
+    def shutdown():   # runs in uvicorn's shutdown, before it re-raises a caught SIGINT / SIGTERM
+        if bridge is not None:
+            bridge.stop()
+        stop_hosts(hosts)
+
+    app.state.shutdown_hooks.append(shutdown)
     url = f"http://{args.host}:{args.port}/"
     print(f"agricare serve: {url}  (database {app.state.settings.database_url})", flush=True)
     if args.demo:
@@ -120,9 +154,7 @@ def run(args) -> int:
         else:
             print(f"demo logins: see {pathlib.Path(args.data_dir) / 'demo_logins.json'}")
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="websockets")
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="websockets-sansio")
     finally:
-        if bridge is not None:
-            bridge.stop()
-        stop_hosts(hosts)
+        shutdown()
     return 0
