@@ -6,8 +6,8 @@ the tractor) and runs it with the embedded runner on simulated time paced at ``F
 other processes on the machine's DDS (unlike ``agricare run``, which isolates its run). The app talks to it
 over ROS 2 only, as to vehicles on the network.
 
-Care: shuttle_1 (depot west of home_1) and shuttle_2 (east of the nursery) each start with one trip of the
-day (shuttle_2 waits at the nursery for c5, whose window opens at 90 s); the app's trips come through
+Care: shuttle_1 (depot west of home_1) and shuttle_2 (east of the nursery) start with trips of the day, more
+from 200 s on (a shuttle with nothing left to do parks and stays parked); the app's trips come through
 dispatcher_node (``/dispatch/events``). The people at the places are simulated (care_site_sim_node) except
 the app's guardians, who present their own hand-over codes.
 Farm: the tractor's coverage mission of field_a waits paused until an operator starts it.
@@ -58,9 +58,15 @@ def care_scenario(out: pathlib.Path, app_children: list[str]) -> pathlib.Path:
                {"id": "trip_c1", "pickup": [75.0, 101.8], "dropoff": [192.0, 101.8], "pickup_window": [5, 90],
                 "dropoff_by": 400, "service_s": 10, "max_ride_s": 400, "child": "c1", "guardians": ["g_c1_mother"],
                 "pickup_place": "home_1", "dropoff_place": "nursery"},
-               {"id": "trip_c5", "pickup": [192.0, 101.8], "dropoff": [155.0, 98.2], "pickup_window": [90, 300],
+               {"id": "trip_c5", "pickup": [192.0, 101.8], "dropoff": [155.0, 98.2], "pickup_window": [5, 90],
                 "dropoff_by": 400, "service_s": 10, "max_ride_s": 400, "child": "c5", "guardians": ["g_c5_aunt"],
-                "pickup_place": "nursery", "dropoff_place": "home_4"}]}
+                "pickup_place": "nursery", "dropoff_place": "home_4"},
+               {"id": "trip_c6", "pickup": [155.0, 98.2], "dropoff": [192.0, 101.8], "pickup_window": [200, 400],
+                "dropoff_by": 700, "service_s": 10, "max_ride_s": 400, "child": "c6", "guardians": ["g_c6_mother"],
+                "pickup_place": "home_4", "dropoff_place": "nursery"},
+               {"id": "trip_c7", "pickup": [125.0, 98.2], "dropoff": [192.0, 101.8], "pickup_window": [200, 400],
+                "dropoff_by": 700, "service_s": 10, "max_ride_s": 400, "child": "c7", "guardians": ["g_c7_father"],
+                "pickup_place": "home_3", "dropoff_place": "nursery"}]}
     out.mkdir(parents=True, exist_ok=True)
     (out / "requests.yaml").write_text(yaml.safe_dump(day, sort_keys=False))
     robots, nodes = [], []
