@@ -560,9 +560,23 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
         robots = {k: v for k, v in snap["robots"].items() if v["kind"] == "care"}
         return {"robots": robots, "trips": trips_view[:50], "incidents": snap["incidents"]}
 
+    cache: dict = {}   # user id -> (time, JSON text): one payload per user and update, however many pages
+
+    async def _payload_text(user: dict, now: float, period: float) -> str:
+        hit = cache.get(user["id"])
+        if hit is not None and now - hit[0] < 0.5 * period:
+            return hit[1]
+        snap = bridge.snapshot() if bridge is not None else {"robots": {}, "incidents": [], "robot_time_s": now}
+        payload = await asyncio.to_thread(live_payload, user, snap)
+        text = json.dumps({"robot_time_s": snap.get("robot_time_s"), "link": bridge is not None, **payload},
+                          default=_json)
+        cache[user["id"]] = (now, text)
+        return text
+
     @app.websocket("/ws")
     async def ws(websocket: WebSocket):
-        user = auth.session(websocket.cookies.get(SESSION_COOKIE))
+        token = websocket.cookies.get(SESSION_COOKIE)
+        user = auth.session(token)
         if user is None:
             await websocket.close(code=4401)
             return
@@ -574,13 +588,12 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
         try:
             while True:
                 t0 = time.time()
-                snap = bridge.snapshot() if bridge is not None else {"robots": {}, "incidents": [],
-                                                                     "robot_time_s": time.time()}
-                payload = await asyncio.to_thread(live_payload, user, snap)
+                if seq % max(1, int(5.0 / period)) == 0 and seq and auth.session(token) is None:
+                    await websocket.close(code=4401)   # logged out or expired meanwhile
+                    break
+                body = await _payload_text(user, t0, period)
                 seq += 1
-                await websocket.send_text(json.dumps({"seq": seq, "t_sent": time.time(),
-                                                      "robot_time_s": snap.get("robot_time_s"),
-                                                      "link": bridge is not None, **payload}, default=_json))
+                await websocket.send_text(f'{{"seq": {seq}, "t_sent": {time.time():.6f}, {body[1:]}')
                 await asyncio.sleep(max(0.0, period - (time.time() - t0)))
         except (WebSocketDisconnect, RuntimeError):
             pass
