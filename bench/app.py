@@ -128,8 +128,8 @@ def main(argv=None) -> int:
             print(f"{n:4d} clients: {res['rate_per_client_hz']['mean']:.2f} updates/s per client "
                   f"(min {res['rate_per_client_hz']['min']:.2f}), latency p50 {res['latency_ms']['p50']} ms "
                   f"p99 {res['latency_ms']['p99']} ms max {res['latency_ms']['max']} ms, server CPU "
-                  f"{res['server_cpu_percent']} % ({res['server_cpu_percent_per_client']} % per client), load generator CPU "
-                  f"{res['load_generator_cpu_percent']} %, {res['mean_update_bytes']} B per update",
+                  f"{res['server_cpu_percent']} % ({res['server_cpu_percent_per_client']} % per client), "
+                  f"load generator CPU {res['load_generator_cpu_percent']} %, {res['mean_update_bytes']} B per update",
                   flush=True)
         out = {"rate_hz": a.rate_hz, "duration_s": a.duration_s, "cpu_count": os.cpu_count(),
                "load_avg_1min": os.getloadavg()[0], "runs": runs}
