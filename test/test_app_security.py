@@ -18,7 +18,7 @@ from agricare.app.server import STATIC, AppSettings, create_app  # noqa: E402
 
 PW = {"guardian": "guardian-pass-1", "guardian2": "guardian-pass-2", "staff": "staff-pass-123",
       "farmer": "farmer-pass-123", "admin": "admin-pass-123"}
-FAST = AuthParams(argon2_time_cost=1, argon2_memory_kib=8192, lockout_s=600.0)
+FAST = AuthParams(argon2_time_cost=1, argon2_memory_kib=8192, lockout_s=600.0)   # cost is not under test here
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +208,75 @@ def test_migrations_are_versioned_and_idempotent(tmp_path):
         tables = set(sa.inspect(conn).get_table_names())
     assert {"users", "roles", "children", "guardians", "places", "requests", "trips", "events", "fields",
             "jobs", "audit"} <= tables
+
+
+class _RecordingBridge:
+    """Stands in for the rclpy bridge: records what the routes send (the robots are not needed here)."""
+
+    def __init__(self):
+        from agricare.app.bridge import CommandResult, sign_envelope
+
+        self.sent = []
+        self.state = {}
+        self._result, self._sign = CommandResult, sign_envelope
+
+    def robot_time_s(self):
+        return 100.0
+
+    def snapshot(self):
+        return {"robots": {}, "incidents": [], "robot_time_s": 100.0}
+
+    def send_command(self, robot, kind, body, issuer):
+        env = self._sign({"robot": robot, "kind": kind, "body": body, "issuer": issuer},
+                         lambda k, target, payload: {"kind": k, "target": target, "payload": payload, "sig": "x"})
+        self.sent.append(env)
+        return self._result(True, "sent", env)
+
+
+def test_every_command_goes_through_the_one_signing_send(tmp_path):
+    bridge = _RecordingBridge()
+    settings = AppSettings(database_url=db.database_url(tmp_path), care_world=robots.world_of("care"),
+                           farm_world=robots.world_of("farm"), robots={"shuttle_1": "care", "tractor": "farm"},
+                           auth=FAST, demo=True)
+    a = create_app(settings, bridge=bridge)
+    demo.seed(a.state.auth, PW)
+    g, s = login(a, "guardian"), login(a, "staff")
+    trip = g.post("/api/requests", json={"child_id": "c2", "kind": "pickup", "window_start_min": 1,
+                                         "window_length_min": 10}).json()["trip_id"]
+    a.state.on_event("dispatch_plan", {"solution": {"routes": {"shuttle_1": [
+        {"request": trip, "action": "pickup", "arrival_s": 160.0, "start_s": 160.0, "xy": [192.0, 101.8]}]}}})
+    assert g.get(f"/api/trips/{trip}").json()["state"] == "planned"
+    assert g.get(f"/api/trips/{trip}").json()["eta_s"] == 60.0          # planned arrival - robot clock
+    assert s.post("/api/robots/shuttle_1/stop").json()["ok"]
+    assert s.post("/api/robots/shuttle_1/resume").json()["ok"]
+    code = g.get(f"/api/trips/{trip}/code").json()["code"]
+    assert g.post(f"/api/trips/{trip}/present_code", json={"code": code}).json()["ok"]
+    kinds = [e["kind"] for e in bridge.sent]
+    assert kinds == ["dispatch", "protective_stop", "resume", "site_answer"]
+    assert all(e["signed"] is not None for e in bridge.sent)
+    assert bridge.sent[1]["signed"]["payload"] == {"stop": True} and bridge.sent[2]["signed"]["payload"] == {
+        "stop": False}
+    req = bridge.sent[0]["body"]["request"]
+    assert req["pickup_window"] == [160.0, 760.0] and req["guardians"] == ["g_guardian"]
+    assert bridge.sent[3]["body"]["code"] == code and bridge.sent[3]["body"]["guardian"] == "g_guardian"
+    # the hand-over code is the one the shuttle's verifier checks (shared key, this child/receiver/trip)
+    a.state.on_event("handover", {"robot": "shuttle_1", "trip": trip, "child": "c2", "guardian": "g_guardian",
+                                  "action": "release", "accepted": True, "reason": "ok"})
+    assert g.get(f"/api/trips/{trip}").json()["state"] == "delivered"
+
+
+def test_unsigned_without_a_signer_and_real_signature_when_available():
+    from agricare.app.bridge import sign_envelope
+
+    env = {"robot": "shuttle_1", "kind": "protective_stop", "body": {}, "issuer": "staff"}
+    assert sign_envelope(env, None)["signed"] is None
+    commands = pytest.importorskip("agricare.core.security.commands",
+                                   reason="the signed-command scheme (core/security/commands.py) is not here")
+    from agricare.core.security.keys import SigningKey, TrustList
+
+    key = SigningKey.generate("site-app")
+    signed = sign_envelope(env, lambda kind, target, payload: commands.sign_command(payload, key, kind=kind,
+                                                                                    target=target))["signed"]
+    cmd = commands.verify_command(commands.envelope_to_text(signed), TrustList().trust(key),
+                                  kinds=["protective_stop"], target="shuttle_1")
+    assert cmd.payload == {"stop": True}

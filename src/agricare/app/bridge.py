@@ -13,8 +13,10 @@ the transport of its kind:
 =====================  ==================================================================================
 kind                   transport
 =====================  ==================================================================================
-``protective_stop``    ``/r/safety/geofence`` keep-out square around the robot (its safety supervisor
-                       holds a protective stop); ``resume`` clears it. An e-stop reset stays on the vehicle.
+``protective_stop``    signed: ``/r/safety/command`` (``protective_stop`` ``{"stop": true}``; ``resume``:
+                       false); unsigned: ``/r/safety/geofence`` keep-out square around the robot, which
+                       its safety supervisor holds as a protective stop (``resume`` clears it). Either way
+                       an e-stop reset stays on the vehicle.
 ``dispatch``           ``/dispatch/events`` (new_request / cancel) to dispatcher_node
 ``site_answer``        ``/r/care/site_answer`` (boarding confirmed, hand-over code presented)
 ``pause``              ``/r/mission/pause`` (farm missions: pause / resume / refill)
@@ -40,30 +42,46 @@ POSE_STALE_S = 2.0       # odometry/filtered older than this: fall back to odom
 def sign_envelope(envelope: dict, signer=None) -> dict:
     """Sign a command envelope: the one place where the signed-command scheme plugs in.
 
-    ``signer`` is a callable ``envelope -> signature (str)`` (Ed25519 of the canonical JSON with the site's
-    key). Without one the envelope leaves unsigned and says so (``"signature": None``)."""
+    ``signer`` is a callable ``(kind, target, payload) -> signed envelope (dict)``: the Ed25519 envelope of
+    :mod:`agricare.core.security.commands` made with the site's key (:func:`default_signer`). The signed
+    envelope goes under ``"signed"``; without a signer the command leaves unsigned and says so
+    (``"signed": None``), which only a vehicle without a trust list accepts."""
     out = dict(envelope)
-    out["signature"] = signer(envelope) if signer is not None else None
+    out["signed"] = None
+    if signer is not None:
+        kind = SIGNED_KIND.get(envelope["kind"])
+        if kind is not None:
+            out["signed"] = signer(kind, envelope["robot"], _signed_payload(envelope))
     return out
 
 
+#: app command kind -> kind of the signed-command scheme
+SIGNED_KIND = {"protective_stop": "protective_stop", "resume": "protective_stop", "site_answer": "site_answer",
+               "dispatch": "operator", "pause": "operator", "cover_field": "mission_goal",
+               "transport_child": "mission_goal"}
+
+
+def _signed_payload(envelope: dict) -> dict:
+    if envelope["kind"] in ("protective_stop", "resume"):
+        return {"stop": envelope["kind"] == "protective_stop"}
+    return {"command": envelope["kind"], **envelope["body"]}
+
+
 def default_signer(key_file: str | None):
-    """The signed-command scheme of :mod:`agricare.core.security.commands` when available, else None."""
+    """A signer with the site's signing key (``agricare keys``), or None without a key file. Raises
+    ValueError when a key file is given but the signed-command scheme or the key cannot be used."""
     if not key_file:
         return None
     try:
-        from agricare.core.security import commands  # noqa: PLC0415
-    except ImportError:
-        return None
-    sign = getattr(commands, "sign_command", None)
-    if sign is None:
-        return None
+        from agricare.core.security.commands import sign_command  # noqa: PLC0415
+        from agricare.core.security.keys import load_signing_key  # noqa: PLC0415
+    except ImportError as exc:
+        raise ValueError(f"--command-key: the signed-command scheme is not available here ({exc})") from None
     try:
-        from agricare.core.security import keys  # noqa: PLC0415
-        key = keys.load_private_key(key_file)
-    except Exception:  # key scheme not there or key unreadable: unsigned, and said so
-        return None
-    return lambda env: sign(key, env)
+        key = load_signing_key(key_file)
+    except Exception as exc:
+        raise ValueError(f"--command-key: {exc}") from None
+    return lambda kind, target, payload: sign_command(payload, key, kind=kind, target=target)
 
 
 @dataclasses.dataclass
@@ -158,6 +176,7 @@ class Bridge:
                                   RELIABLE_QOS)
             n.create_subscription(Path, f"/{r}/plan", lambda m, r=r: self._on_plan(r, m), LATCHED_QOS)
             self._pubs[(r, "geofence")] = n.create_publisher(PolygonStamped, f"/{r}/safety/geofence", LATCHED_QOS)
+            self._pubs[(r, "command")] = n.create_publisher(String, f"/{r}/safety/command", RELIABLE_QOS)
             if kind == "care":
                 n.create_subscription(String, f"/{r}/care/site_request", lambda m, r=r: self._on_site(r, m),
                                       RELIABLE_QOS)
@@ -313,7 +332,14 @@ class Bridge:
         from geometry_msgs.msg import Point32, PolygonStamped
         from std_msgs.msg import Bool, String
 
-        if kind in ("protective_stop", "resume"):
+        if kind in ("protective_stop", "resume") and envelope.get("signed") is not None:
+            from agricare.core.security.commands import envelope_to_text  # noqa: PLC0415
+
+            self._pubs[(robot, "command")].publish(String(data=envelope_to_text(envelope["signed"])))
+            with self._lock:
+                self.state[robot]["stopped_by_app"] = kind == "protective_stop"
+            return CommandResult(True, f"{robot}: signed {kind.replace('_', ' ')} sent", envelope)
+        if kind in ("protective_stop", "resume"):   # unsigned: a keep-out zone around the robot
             with self._lock:
                 pose = self.state[robot]["pose"]
             msg = PolygonStamped()
@@ -388,7 +414,7 @@ class Bridge:
 
 
 def _meta(envelope: dict) -> dict:
-    return {k: envelope[k] for k in ("issuer", "issued_at", "nonce", "signature")}
+    return {k: envelope[k] for k in ("issuer", "issued_at", "nonce", "signed")}
 
 
 class Bridges:

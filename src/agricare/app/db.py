@@ -143,8 +143,9 @@ def _v1(conn) -> None:
 
 
 def _v2(conn) -> None:
-    sa.Index("ix_events_t", events.c.t).create(conn, checkfirst=True)
-    sa.Index("ix_audit_t", audit.c.t).create(conn, checkfirst=True)
+    # plain SQL (SQLite and PostgreSQL): an sa.Index object would attach itself to the Table and be made by _v1
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_events_t ON events (t)"))
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_audit_t ON audit (t)"))
 
 
 #: ordered schema migrations: (version, step). Add new steps at the end; never edit a released one.

@@ -91,7 +91,10 @@ def build(args):
                                           preexec_fn=_die_with_parent))
     bridge = None
     if not args.no_robots:
-        signer = default_signer(args.command_key)
+        try:
+            signer = default_signer(args.command_key)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
         groups = {}
         for r, k in robot_kinds.items():
             groups.setdefault(domains[k], {})[r] = k
