@@ -2,6 +2,7 @@
 
 import json
 import re
+import secrets
 
 import pytest
 
@@ -237,7 +238,7 @@ def test_every_command_goes_through_the_one_signing_send(tmp_path):
     bridge = _RecordingBridge()
     settings = AppSettings(database_url=db.database_url(tmp_path), care_world=robots.world_of("care"),
                            farm_world=robots.world_of("farm"), robots={"shuttle_1": "care", "tractor": "farm"},
-                           auth=FAST, demo=True)
+                           auth=FAST, demo=True, handover_key=secrets.token_bytes(32))
     a = create_app(settings, bridge=bridge)
     demo.seed(a.state.auth, PW)
     g, s = login(a, "guardian"), login(a, "staff")
@@ -259,7 +260,11 @@ def test_every_command_goes_through_the_one_signing_send(tmp_path):
     req = bridge.sent[0]["body"]["request"]
     assert req["pickup_window"] == [160.0, 760.0] and req["guardians"] == ["g_guardian"]
     assert bridge.sent[3]["body"]["code"] == code and bridge.sent[3]["body"]["guardian"] == "g_guardian"
-    # the hand-over code is the one the shuttle's verifier checks (shared key, this child/receiver/trip)
+    from agricare.core.missions.handover import HandoverVerifier
+
+    verdict = HandoverVerifier(settings.handover_key).verify(code, "c2", "g_guardian", trip, now_s=200.0)
+    assert verdict.accepted, verdict       # the shuttle's verifier accepts it for this child, receiver and trip
+    assert not HandoverVerifier(settings.handover_key).verify(code, "c3", "g_guardian", trip, now_s=200.0).accepted
     a.state.on_event("handover", {"robot": "shuttle_1", "trip": trip, "child": "c2", "guardian": "g_guardian",
                                   "action": "release", "accepted": True, "reason": "ok"})
     assert g.get(f"/api/trips/{trip}").json()["state"] == "delivered"
