@@ -57,6 +57,7 @@ def site(tmp_path_factory):
     log = open(data / "serve.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "agricare.cli", "serve", "--demo", "--port", str(port),
                              "--data-dir", str(data), "--domain-id", str(domain), "--real-time-factor", "3",
+                             "--demo-day", "short",
                              "--update-rate-hz", "5"], stdout=log, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
     import httpx
@@ -161,7 +162,7 @@ def test_operator_app_in_chromium(site, browser):
     lap = lambda what: print(f"[{time.monotonic() - t0:5.1f} s] {what}", flush=True)  # noqa: E731
 
     # ---- staff: both shuttles move; a protective stop holds one still; resume releases it
-    drv.set_window_size(1280, 1000)
+    drv.set_window_size(1280, 1300)
     login(drv, site, "staff")
     first = wait(lambda: (f := fleet(drv)) and len(f) == 2 and all(v["x"] == v["x"] for v in f.values()) and f, 30,
                  "both shuttles in the fleet table")
@@ -194,7 +195,7 @@ def test_operator_app_in_chromium(site, browser):
     # a name with markup shows as text (the admin added it through the API)
     import httpx
 
-    with httpx.Client(base_url=site["url"]) as admin:
+    with httpx.Client(base_url=site["url"], timeout=30.0) as admin:
         admin.post("/api/login", json={"username": "admin", "password": site["logins"]["admin"]})
         admin.headers["X-CSRF-Token"] = admin.get("/api/me").json()["csrf"]
         evil = "<script>window.pwned=1</script><b>Bo</b>"
@@ -238,6 +239,7 @@ def test_operator_app_in_chromium(site, browser):
                                  "return e ? e.dataset.progress : -1;"))
     p1 = wait(lambda: (p := prog()) > 0.0 and p, 60, "coverage progress above 0")
     wait(lambda: prog() > p1 + 0.01, 60, "coverage progress rising")
+    js(drv, "document.getElementById('f-map').scrollIntoView();")
     drv.save_screenshot(str(SHOTS / "farmer.png"))
     lap(f"farmer: progress {p1:.3f} -> {prog():.3f}")
 
@@ -248,6 +250,7 @@ def test_operator_app_in_chromium(site, browser):
     js(drv, "document.querySelector('#trip-' + arguments[0] + ' button.show-code').click();", trip_id)
     code = wait(lambda: drv.find_element(By.ID, "code-digits").text, 10, "the code shown")
     assert len(code.replace("-", "")) == 32
+    js(drv, "document.getElementById('code-box').scrollIntoView();")
     drv.save_screenshot(str(SHOTS / "guardian_code.png"))
     drv.find_element(By.ID, "present-code").click()
     wait(lambda: (c := trip_card(drv)) and c["state"] == "delivered", 60, "the shuttle to accept the code")

@@ -243,9 +243,15 @@ class Bridge:
             detail = {"text": msg.detail}
         small = {k: detail.get(k) for k in ("phase", "text", "current", "onboard", "delivered", "coverage_ratio")
                  if k in detail}
+        trips = detail.get("trips") if isinstance(detail.get("trips"), dict) else {}
+        done = set(detail.get("delivered") or []) | set(detail.get("returned_to_nursery") or []) \
+            | set(detail.get("no_shows") or []) | set(detail.get("skipped") or [])
+        onboard = [[rid, float(t["boarded_s"])] for rid, t in trips.items()
+                   if isinstance(t, dict) and "boarded_s" in t and rid not in done]
         with self._lock:
             self.state[r]["mission"] = {"mission": msg.mission, "state": msg.state,
-                                        "progress": round(float(msg.progress), 4), "detail": small}
+                                        "progress": round(float(msg.progress), 4), "detail": small,
+                                        "onboard_requests": onboard, "finished_requests": sorted(done)}
         self.on_event("mission_status", {"robot": r, "mission": msg.mission, "state": msg.state,
                                          "progress": float(msg.progress), "detail": detail})
 

@@ -6,8 +6,9 @@ the tractor) and runs it with the embedded runner on simulated time paced at ``F
 other processes on the machine's DDS (unlike ``agricare run``, which isolates its run). The app talks to it
 over ROS 2 only, as to vehicles on the network.
 
-Care: shuttle_1 (depot west of home_1) and shuttle_2 (east of the nursery) start with trips of the day, more
-from 200 s on (a shuttle with nothing left to do parks and stays parked); the app's trips come through
+Care: shuttle_1 (depot west of home_1) and shuttle_2 (east of the nursery) start with a trip each, more from
+200 s on (``--day long``; a shuttle whose mission is done parks and takes no new stops, the app then tells
+the dispatcher it is out of service); the app's trips come through
 dispatcher_node (``/dispatch/events``). The people at the places are simulated (care_site_sim_node) except
 the app's guardians, who present their own hand-over codes.
 Farm: the tractor's coverage mission of field_a waits paused until an operator starts it.
@@ -46,12 +47,15 @@ def _subst(value, old: str, new: str):
     return value
 
 
-def care_scenario(out: pathlib.Path, app_children: list[str]) -> pathlib.Path:
-    """Write the care host's scenario (+ requests) under ``out``; returns the scenario path."""
+def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long") -> pathlib.Path:
+    """Write the care host's scenario (+ requests) under ``out``; returns the scenario path.
+
+    ``day``: ``short`` (one trip per shuttle in the first minute: tests) or ``long`` (more trips from 200 s
+    on, for a demo that runs a while)."""
     base = _load(CARE_BASE)
     template_robot = base["robots"][0]
     template_name = template_robot["name"]
-    day = {"speed_mps": 1.4,
+    day_plan = {"speed_mps": 1.4,
            "vehicles": [{"id": r, "depot": [s["x_m"], s["y_m"]], "seats": 4, "available": [0, 3600],
                          "range_m": 5000.0} for r, s in SHUTTLES.items()],
            "requests": [
@@ -67,8 +71,12 @@ def care_scenario(out: pathlib.Path, app_children: list[str]) -> pathlib.Path:
                {"id": "trip_c7", "pickup": [125.0, 98.2], "dropoff": [192.0, 101.8], "pickup_window": [200, 400],
                 "dropoff_by": 700, "service_s": 10, "max_ride_s": 400, "child": "c7", "guardians": ["g_c7_father"],
                 "pickup_place": "home_3", "dropoff_place": "nursery"}]}
+    if day == "short":
+        day_plan["requests"] = day_plan["requests"][:2]
+    elif day != "long":
+        raise ValueError(f"day: expected 'short' or 'long', got {day!r}")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "requests.yaml").write_text(yaml.safe_dump(day, sort_keys=False))
+    (out / "requests.yaml").write_text(yaml.safe_dump(day_plan, sort_keys=False))
     robots, nodes = [], []
     for name, start in SHUTTLES.items():
         r = copy.deepcopy(template_robot)
@@ -126,11 +134,12 @@ def robots_of(area: str) -> dict[str, str]:
 
 
 def run_host(area: str, out: pathlib.Path, real_time_factor: float = 1.0, domain_id: int | None = None,
-             app_children: tuple[str, ...] = (), max_sim_s: float | None = None, seed: int = 0) -> int:
+             app_children: tuple[str, ...] = (), max_sim_s: float | None = None, seed: int = 0,
+             day: str = "long") -> int:
     from agricare.bringup.graph import load_graph
     from agricare.bringup.runner import EmbeddedRunner
 
-    scen = care_scenario(out, list(app_children)) if area == "care" else farm_scenario(out)
+    scen = care_scenario(out, list(app_children), day) if area == "care" else farm_scenario(out)
     graph = load_graph(scen)
     runner = EmbeddedRunner(graph, out, seed, max_sim_s or graph.run.max_sim_s, until_done=False,
                             progress=lambda s: print(s, flush=True), progress_period_s=30.0, domain_id=domain_id,
@@ -177,9 +186,10 @@ def main(argv=None) -> int:
     ap.add_argument("--domain-id", type=int, default=None)
     ap.add_argument("--app-children", default="", help="comma-separated child ids whose guardians use the app")
     ap.add_argument("--max-sim-s", type=float, default=None)
+    ap.add_argument("--day", choices=["short", "long"], default="long", help="care: the day's trips")
     a = ap.parse_args(argv)
     children = tuple(c for c in a.app_children.split(",") if c)
-    return run_host(a.area, pathlib.Path(a.out), a.real_time_factor, a.domain_id, children, a.max_sim_s)
+    return run_host(a.area, pathlib.Path(a.out), a.real_time_factor, a.domain_id, children, a.max_sim_s, day=a.day)
 
 
 if __name__ == "__main__":

@@ -287,6 +287,7 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
                "pickup_window": [round(open_s, 1), round(close_s, 1)],
                "dropoff_by": round(close_s + 600.0, 1), "service_s": 10, "max_ride_s": 600,
                "child": child_id, "guardians": [receiver], "pickup_place": src, "dropoff_place": dst}
+        _fleet_state_to_dispatcher(user, request)
         res = command(user, request, "", "dispatch", {"type": "new_request", "request": req})
         code = ""
         if settings.handover_key is not None and receiver.startswith("g_"):
@@ -309,11 +310,35 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
         trip = _trip_for(user, trip_id)
         if trip["state"] not in ("requested", "planned", "not_sent"):
             raise HTTPException(409, f"trip is {trip['state']}: it can no longer be cancelled")
+        _fleet_state_to_dispatcher(user, request)
         res = command(user, request, "", "dispatch", {"type": "cancel", "request": trip_id})
         with engine.begin() as conn:
             conn.execute(db.trips.update().where(db.trips.c.id == trip_id).values(state="cancelled",
                                                                                    updated_at=time.time()))
         return res
+
+    out_of_service: set = set()
+
+    def _fleet_state_to_dispatcher(user, request) -> None:
+        """Before a re-plan, tell the dispatcher where each shuttle is, who is on board and what is done (it
+        keeps children on board on their shuttle); a shuttle whose day is done takes no new stops."""
+        if bridge is None:
+            return
+        now = robot_time()
+        for robot, st in bridge.state.items():
+            if st.get("kind") != "care" or robot in out_of_service:
+                continue
+            mission = st.get("mission") or {}
+            if mission.get("state") == "done" and not mission.get("onboard_requests"):
+                command(user, request, "", "dispatch", {"type": "out_of_service", "vehicle": robot, "now_s": now})
+                out_of_service.add(robot)
+                continue
+            for rid in mission.get("finished_requests") or []:
+                command(user, request, "", "dispatch", {"type": "completed", "request": rid, "now_s": now})
+            if st.get("pose") is not None:
+                command(user, request, "", "dispatch", {
+                    "type": "vehicle_state", "vehicle": robot, "xy": st["pose"][:2], "ready_s": now,
+                    "onboard": mission.get("onboard_requests") or [], "now_s": now})
 
     def _trip_for(user, trip_id) -> dict:
         with engine.connect() as conn:

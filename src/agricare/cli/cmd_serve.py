@@ -32,6 +32,8 @@ def add_arguments(p):
     p.add_argument("--demo", action="store_true", help="start the simulated robots and create demo users")
     p.add_argument("--demo-areas", default="care,farm", help="which simulated areas --demo starts")
     p.add_argument("--real-time-factor", type=float, default=1.0, help="pace of the --demo simulators")
+    p.add_argument("--demo-day", choices=["short", "long"], default="long",
+                   help="the care day of --demo: short (a trip per shuttle, for tests) or long")
     p.add_argument("--update-rate-hz", type=float, default=5.0, help="live updates per second per page")
 
 
@@ -83,7 +85,8 @@ def build(args):
         env = dict(os.environ)
         for area in areas:
             cmd = [sys.executable, "-m", "agricare.app.robots", area, "--out", str(data / "demo" / area),
-                   "--real-time-factor", str(args.real_time_factor), "--app-children", ",".join(demo.app_children())]
+                   "--real-time-factor", str(args.real_time_factor), "--app-children", ",".join(demo.app_children()),
+                   "--day", args.demo_day]
             if domains[area] is not None:
                 cmd += ["--domain-id", str(domains[area])]
             log = open(data / "demo" / f"robots_{area}.log", "w")
