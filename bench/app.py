@@ -124,6 +124,7 @@ def main(argv=None) -> int:
             res["mean_update_bytes"] = int(np.mean(SIZES)) if SIZES else 0
             res["server_cpu_percent"] = round(100.0 * cpu / wall, 1)
             res["server_cpu_percent_per_client"] = round(100.0 * cpu / wall / n, 3)
+            res["server_cpu_ms_per_update"] = round(1000.0 * cpu / max(1, res["messages"]), 3)
             runs.append(res)
             print(f"{n:4d} clients: {res['rate_per_client_hz']['mean']:.2f} updates/s per client "
                   f"(min {res['rate_per_client_hz']['min']:.2f}), latency p50 {res['latency_ms']['p50']} ms "
@@ -136,7 +137,16 @@ def main(argv=None) -> int:
         p = pathlib.Path(a.json)
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(json.dumps(out, indent=1))
-        big = runs[-1]
+        big, ref = runs[-1], runs[0]
+        # marginal server CPU per delivered update (the 1-client run holds the fixed cost: bridge, robots' topics)
+        ref_cpu_s = ref["server_cpu_percent"] / 100.0
+        marginal_ms = 1000.0 * (big["server_cpu_percent"] / 100.0 - ref_cpu_s) / max(
+            1e-9, big["messages"] / big["wall_s"])
+        out["server_cpu_ms_per_update_marginal"] = round(marginal_ms, 3)
+        out["cpu_needed_for_target_percent"] = round(100.0 * (ref_cpu_s + marginal_ms / 1000.0 * a.clients
+                                                             * a.rate_hz), 1)
+        print(f"marginal server CPU {marginal_ms:.3f} ms per update: {a.clients} pages at {a.rate_hz:g} Hz need "
+              f"{out['cpu_needed_for_target_percent']} % of one CPU (extrapolated from this run)")
         print(f"app live updates: {big['clients']} clients at {a.rate_hz:g} Hz -> "
               f"{big['rate_per_client_hz']['mean']:.2f} Hz each, p99 {big['latency_ms']['p99']} ms, server CPU "
               f"{big['server_cpu_percent_per_client']} % per client (1 client: p99 {runs[0]['latency_ms']['p99']} ms, "

@@ -160,7 +160,9 @@ def run(args) -> int:
         else:
             print(f"demo logins: see {pathlib.Path(args.data_dir) / 'demo_logins.json'}")
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="websockets-sansio")
+        # no per-message deflate: compressing every update for every page costs more CPU than the bytes save
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="websockets-sansio",
+                    ws_per_message_deflate=False)
     finally:
         shutdown()
     return 0
