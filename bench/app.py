@@ -136,7 +136,6 @@ def main(argv=None) -> int:
                "load_avg_1min": os.getloadavg()[0], "runs": runs}
         p = pathlib.Path(a.json)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(out, indent=1))
         big, ref = runs[-1], runs[0]
         # marginal server CPU per delivered update (the 1-client run holds the fixed cost: bridge, robots' topics)
         ref_cpu_s = ref["server_cpu_percent"] / 100.0
@@ -147,6 +146,7 @@ def main(argv=None) -> int:
                                                              * a.rate_hz), 1)
         print(f"marginal server CPU {marginal_ms:.3f} ms per update: {a.clients} pages at {a.rate_hz:g} Hz need "
               f"{out['cpu_needed_for_target_percent']} % of one CPU (extrapolated from this run)")
+        p.write_text(json.dumps(out, indent=1))
         print(f"app live updates: {big['clients']} clients at {a.rate_hz:g} Hz -> "
               f"{big['rate_per_client_hz']['mean']:.2f} Hz each, p99 {big['latency_ms']['p99']} ms, server CPU "
               f"{big['server_cpu_percent_per_client']} % per client (1 client: p99 {runs[0]['latency_ms']['p99']} ms, "
