@@ -285,3 +285,21 @@ def test_unsigned_without_a_signer_and_real_signature_when_available():
     cmd = commands.verify_command(commands.envelope_to_text(signed), TrustList().trust(key),
                                   kinds=["protective_stop"], target="shuttle_1")
     assert cmd.payload == {"stop": True}
+
+
+def test_postgresql_when_a_server_is_given():
+    import os
+
+    url = os.environ.get("AGRICARE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("no PostgreSQL server: set AGRICARE_TEST_POSTGRES_URL=postgresql://user:pw@host/db (and "
+                    "install a driver, e.g. psycopg) to run the app's migrations and a login against it")
+    engine = db.connect(url)
+    assert db.current_version(engine) == db.MIGRATIONS[-1][0]
+    from agricare.app.security import Auth
+
+    auth = Auth(engine, FAST)
+    name = "pg_" + secrets.token_hex(4)
+    auth.create_user(name, "a-long-password", "staff")
+    token, user = auth.login(name, "a-long-password")
+    assert auth.session(token)["username"] == name

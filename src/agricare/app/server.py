@@ -610,6 +610,7 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
         app.state.clients.add(id(client))
         period = 1.0 / settings.update_rate_hz
         seq = 0
+        next_t = time.monotonic()
         try:
             while True:
                 t0 = time.time()
@@ -619,7 +620,11 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
                 body = await _payload_text(user, t0, period)
                 seq += 1
                 await websocket.send_text(f'{{"seq": {seq}, "t_sent": {time.time():.6f}, {body[1:]}')
-                await asyncio.sleep(max(0.0, period - (time.time() - t0)))
+                next_t += period   # a fixed rate (no drift); a page that fell behind skips, never bursts
+                now_m = time.monotonic()
+                if next_t < now_m - period:
+                    next_t = now_m
+                await asyncio.sleep(max(0.0, next_t - now_m))
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
