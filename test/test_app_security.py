@@ -19,7 +19,8 @@ from agricare.app.server import STATIC, AppSettings, create_app  # noqa: E402
 
 PW = {"guardian": "guardian-pass-1", "guardian2": "guardian-pass-2", "staff": "staff-pass-123",
       "farmer": "farmer-pass-123", "admin": "admin-pass-123"}
-FAST = AuthParams(argon2_time_cost=1, argon2_memory_kib=8192, lockout_s=600.0)   # cost is not under test here
+# argon2 cost is not under test here; every TestClient comes from one address: the per-address limit is tested apart
+FAST = AuthParams(argon2_time_cost=1, argon2_memory_kib=8192, lockout_s=600.0, max_logins_per_client_per_min=10000)
 
 
 @pytest.fixture(scope="module")
@@ -303,3 +304,17 @@ def test_postgresql_when_a_server_is_given():
     auth.create_user(name, "a-long-password", "staff")
     token, user = auth.login(name, "a-long-password")
     assert auth.session(token)["username"] == name
+
+
+def test_login_attempts_per_address_are_limited(tmp_path):
+    import dataclasses
+
+    settings = AppSettings(database_url=db.database_url(tmp_path), care_world=robots.world_of("care"),
+                           auth=dataclasses.replace(FAST, max_logins_per_client_per_min=5))
+    a = create_app(settings, bridge=None)
+    demo.seed(a.state.auth, PW)
+    c = TestClient(a)
+    codes = [c.post("/api/login", json={"username": f"nobody{i}", "password": "x"}).status_code for i in range(5)]
+    assert codes == [401] * 5
+    r = c.post("/api/login", json={"username": "staff", "password": PW["staff"]})   # even the right password
+    assert r.status_code == 429 and "agricare_session" not in r.cookies

@@ -38,6 +38,8 @@ class AuthParams:
         Wrong passwords in a row before the account is locked.
     lockout_s : float
         How long a locked account stays locked, s.
+    max_logins_per_client_per_min : int
+        Login attempts one client address may make per minute (against password spraying over many accounts).
     argon2_time_cost, argon2_memory_kib : int
         argon2id cost (RFC 9106 second recommended option: t=3, m=64 MiB).
     cookie_secure : bool
@@ -47,6 +49,7 @@ class AuthParams:
     session_ttl_s: float = 12 * 3600.0
     max_failed_logins: int = 10
     lockout_s: float = 15 * 60.0
+    max_logins_per_client_per_min: int = 30
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     cookie_secure: bool = False

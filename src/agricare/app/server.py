@@ -8,6 +8,7 @@ pydantic models that forbid unknown fields: a bad body gets 422 naming the field
 
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import json
@@ -194,8 +195,19 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     # ------------------------------------------------------------------ auth
+    attempts: dict[str, collections.deque] = {}
+
     @app.post("/api/login")
     async def login(body: LoginBody, request: Request, response: Response):
+        now = time.monotonic()
+        q = attempts.setdefault(client_of(request), collections.deque())
+        while q and now - q[0] > 60.0:
+            q.popleft()
+        if len(q) >= settings.auth.max_logins_per_client_per_min:
+            audit(None, "login", False, f"rate limited ({body.username})", request)
+            return JSONResponse({"detail": "too many login attempts from this address: wait a minute"},
+                                status_code=429)
+        q.append(now)
         try:
             token, user = await asyncio.to_thread(auth.login, body.username, body.password, client_of(request))
         except LoginError as exc:
