@@ -11,7 +11,7 @@ Topics (relative, per robot namespace):
 - sub ``safety/heartbeat`` (std_msgs/Header, SENSOR_QOS): the safety supervisor's heartbeat. With
   ``require_heartbeat`` (default true) the motors stay stopped unless a heartbeat arrived within
   ``heartbeat_timeout_s``. Only the receive time counts; the header content is not used.
-- pub ``odom`` (nav_msgs/Odometry, SENSOR_QOS), ``joint_states`` (sensor_msgs/JointState, RELIABLE_QOS),
+- pub ``odom`` (nav_msgs/Odometry, STATE_QOS), ``joint_states`` (sensor_msgs/JointState, RELIABLE_QOS),
   ``battery_state`` (sensor_msgs/BatteryState, SENSOR_QOS, 1 Hz when the device reports a voltage),
   ``/tf`` odom -> base_link (if ``publish_tf``), ``/diagnostics``.
 
@@ -35,7 +35,7 @@ from agricare.ros.convert import from_stamp, to_stamp, yaw_to_quaternion_msg
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
-from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, STATE_QOS
 
 try:  # built by the interfaces step; without it /tf is not published
     from tf2_msgs.msg import TFMessage
@@ -56,7 +56,7 @@ class BaseDriverNode(Node):
         except ValueError as exc:
             raise ParameterError(f"{self.get_name()}: {exc}") from exc
         self.diag = Diagnostics(self, "base driver", hardware_id=f"{p.driver}:{p.port}" if p.port else p.driver)
-        self._odom_pub = self.create_publisher(Odometry, "odom", SENSOR_QOS)
+        self._odom_pub = self.create_publisher(Odometry, "odom", STATE_QOS)
         self._joint_pub = self.create_publisher(JointState, "joint_states", RELIABLE_QOS)
         self._battery_pub = self.create_publisher(BatteryState, "battery_state", SENSOR_QOS)
         self._tf_pub = None

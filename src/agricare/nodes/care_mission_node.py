@@ -66,7 +66,7 @@ from agricare.ros.convert import array_to_path, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
-from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 STAFF_PLACES = ("nursery", "clinic", "nursery_return")
 #: plans solved in this process, shared by the shuttles of one fleet (OR-Tools under a time limit is not
@@ -247,10 +247,10 @@ class CareMissionNode(Node):
         self.create_subscription(Odometry, p.odom_topic, self._on_odom, SENSOR_QOS)
         self.create_subscription(String, "controller/status", self._on_ctrl, RELIABLE_QOS)
         self.create_subscription(String, "care/site_answer", self._on_site, RELIABLE_QOS)
-        self.create_subscription(SafetyState, "safety/state", self._on_safety, LATCHED_QOS)
+        subscribe_latched(self, SafetyState, "safety/state", self._on_safety)
         self.create_subscription(BatteryState, "battery_state", self._on_battery, SENSOR_QOS)
         if p.plan_topic:
-            self.create_subscription(String, p.plan_topic, self._on_plan_msg, LATCHED_QOS)
+            subscribe_latched(self, String, p.plan_topic, self._on_plan_msg)
         self._verify = self.create_client(VerifyHandover, p.handover_service)
 
         self.pose = None

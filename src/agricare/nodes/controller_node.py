@@ -34,7 +34,7 @@ from agricare.ros.convert import from_stamp, path_to_array, pose_to_xyyaw, twist
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
-from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 ALGORITHMS = {"pure_pursuit": RegulatedPurePursuit, "stanley": Stanley}
 VEHICLES = ("diff", "ackermann")
@@ -146,11 +146,11 @@ class ControllerNode(Node):
 
         self._cmd_pub = self.create_publisher(TwistStamped, "cmd_vel_nav", COMMAND_QOS)
         self._status_pub = self.create_publisher(String, "controller/status", RELIABLE_QOS)
-        self.create_subscription(Path, "plan", self._on_plan, LATCHED_QOS)
-        self.create_subscription(Int8MultiArray, "plan_directions", self._on_directions, LATCHED_QOS)
+        subscribe_latched(self, Path, "plan", self._on_plan)
+        subscribe_latched(self, Int8MultiArray, "plan_directions", self._on_directions)
         self.create_subscription(Odometry, p.odom_topic, self._on_odom, SENSOR_QOS)
         self.create_subscription(Float32, "obstacle_distance", self._on_obstacle, SENSOR_QOS)
-        self.create_subscription(Float32, "speed_limit", self._on_speed_limit, LATCHED_QOS)
+        subscribe_latched(self, Float32, "speed_limit", self._on_speed_limit)
         self._speed_limit_mps = math.inf
         self._timer = self.create_timer(1.0 / p.control_rate_hz, self._on_timer)
         self.diag.ok("waiting for a plan", algorithm=p.algorithm, vehicle=p.vehicle)

@@ -40,7 +40,7 @@ from agricare.ros.convert import from_stamp, image_to_bgr, to_stamp
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
-from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 try:  # the lead's interface package; fall back to a documented standard message
     from agricare_interfaces.msg import RowGuidance
@@ -119,7 +119,7 @@ class CropRowNode(Node):
         self._mk_pub = self.create_publisher(MarkerArray, "perception/crop_rows/markers", RELIABLE_QOS)
         self.create_subscription(Image, "camera/image_raw", self._on_image, SENSOR_QOS)
         self.create_subscription(CameraInfo, "camera/camera_info", self._on_info, SENSOR_QOS)
-        self.create_subscription(String, "row_follower/state", self._on_state, LATCHED_QOS)
+        subscribe_latched(self, String, "row_follower/state", self._on_state)
         self._timer = self.create_timer(0.5, self._on_timer)
         self.diag.warn("waiting for camera/image_raw")
 

@@ -30,7 +30,7 @@ from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp, xyyaw_to_p
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
-from agricare.ros.qos import SENSOR_QOS
+from agricare.ros.qos import SENSOR_QOS, STATE_QOS
 
 
 def make_tf_publisher(node):
@@ -72,7 +72,7 @@ class EkfNode(Node):
         self._odom_pose = None          # (t, pose_in_odom (3,))
         self._last_now = None
         self._warned = set()
-        self._pub = self.create_publisher(Odometry, "odometry/filtered", SENSOR_QOS)
+        self._pub = self.create_publisher(Odometry, "odometry/filtered", STATE_QOS)
         self._tf_pub, self._TFMessage = make_tf_publisher(self) if p.publish_tf else (None, None)
         if p.use_odom:
             self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)

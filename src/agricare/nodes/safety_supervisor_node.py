@@ -42,7 +42,7 @@ from agricare.ros.convert import polygon_to_array, twist_stamped
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
-from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 try:  # own interfaces (built by `make venv`)
     from agricare_interfaces.msg import SafetyState as SafetyStateMsg
@@ -127,7 +127,7 @@ class SafetySupervisorNode(Node):
         if TrackedObjectArray is not None:
             self.create_subscription(TrackedObjectArray, "tracked_objects", self._on_objects, SENSOR_QOS)
         if self.params.geofence_topic_enabled:
-            self.create_subscription(PolygonStamped, "safety/geofence", self._on_geofence, LATCHED_QOS)
+            subscribe_latched(self, PolygonStamped, "safety/geofence", self._on_geofence)
         self.create_service(Trigger, "safety/reset", self._on_reset)
         self._timer = self.create_timer(1.0 / self.params.loop_rate_hz, self.step)
         self._last_state_key = None

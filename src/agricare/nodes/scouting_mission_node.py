@@ -39,7 +39,7 @@ from agricare.ros.convert import pose_to_xyyaw, to_stamp
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
-from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 try:
     from agricare_interfaces.srv import SaveMap
@@ -92,7 +92,7 @@ class ScoutingMissionNode(Node):
         self._sent = None
         self._future = None
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
-        self.create_subscription(String, "row_follower/state", self._on_state, LATCHED_QOS)
+        subscribe_latched(self, String, "row_follower/state", self._on_state)
         self.create_subscription(Odometry, self.p.odom_topic, self._on_odom, SENSOR_QOS)
         self._save_type = SaveMap if SaveMap is not None else Trigger
         self._save_client = self.create_client(self._save_type, "perception/save_growth_map")
