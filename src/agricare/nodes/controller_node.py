@@ -33,17 +33,18 @@ from agricare.core.control.stanley import Stanley
 from agricare.ros.convert import from_stamp, path_to_array, pose_to_xyyaw, twist_stamped
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
-from agricare.ros.params import load_params
+from agricare.ros.params import load_schema
 from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 ALGORITHMS = {"pure_pursuit": RegulatedPurePursuit, "stanley": Stanley}
 VEHICLES = ("diff", "ackermann")
-_TRACKER_FIELDS = tuple(f.name for f in dataclasses.fields(TrackerParams))
 
 
 @dataclasses.dataclass(frozen=True)
-class ControllerNodeParams:
-    """controller_node parameters (flat: node, tracker and vehicle fields; SI units)."""
+class ControllerSettings:
+    """controller_node's own settings; the tracker and vehicle parameters are the core dataclasses
+    (``TrackerParams``, ``DiffDriveParams`` / ``AckermannParams``), flattened beside these by
+    :func:`agricare.ros.params.load_schema`."""
 
     algorithm: str = "pure_pursuit"
     vehicle: str = "diff"
@@ -53,43 +54,6 @@ class ControllerNodeParams:
     status_period_s: float = 0.5
     odom_topic: str = "odometry/filtered"
     base_frame_id: str = "base_link"
-    # tracker (see core.control.path_tracking.TrackerParams)
-    desired_speed_mps: float = 1.0
-    reverse_speed_mps: float = 0.5
-    lookahead_time_s: float = 1.5
-    min_lookahead_m: float = 0.6
-    max_lookahead_m: float = 3.0
-    regulated_min_radius_m: float = 1.5
-    min_regulated_speed_mps: float = 0.2
-    obstacle_slowdown_distance_m: float = 2.0
-    obstacle_stop_distance_m: float = 0.5
-    approach_distance_m: float = 1.0
-    min_approach_speed_mps: float = 0.05
-    use_rotate_to_heading: bool = True
-    rotate_to_heading_min_angle_rad: float = 0.785
-    rotate_to_heading_speed_radps: float = 1.0
-    rotate_gain_per_s: float = 2.0
-    stanley_gain_per_s: float = 2.0
-    stanley_softening_mps: float = 0.3
-    stanley_rear_axle_correction: bool = True
-    wheelbase_m: float = 1.0
-    goal_xy_tolerance_m: float = 0.15
-    goal_yaw_tolerance_rad: float = 0.15
-    goal_xy_hysteresis_m: float = 0.1
-    goal_yaw_hysteresis_rad: float = 0.1
-    cusp_tolerance_m: float = 0.2
-    cusp_settle_s: float = 2.0
-    stop_speed_mps: float = 0.03
-    search_window_m: float = 2.0
-    max_steering_angle_rad: float = 0.6
-    # vehicle limits
-    wheel_separation_m: float = 0.5
-    wheel_radius_m: float = 0.1
-    track_width_m: float = 1.6
-    max_wheel_speed_radps: float = 20.0
-    max_linear_speed_mps: float = 1.5
-    max_angular_speed_radps: float = 2.0
-    max_steering_rate_radps: float = 0.8
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
@@ -102,23 +66,21 @@ class ControllerNodeParams:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
         if not self.odom_topic:
             raise ValueError("odom_topic must not be empty")
-        self.tracker_params()
-        self.make_vehicle()
 
-    def tracker_params(self) -> TrackerParams:
-        return TrackerParams(**{name: getattr(self, name) for name in _TRACKER_FIELDS})
 
-    def make_vehicle(self):
-        if self.vehicle == "diff":
-            return DiffDrive(DiffDriveParams(
-                wheel_separation_m=self.wheel_separation_m, wheel_radius_m=self.wheel_radius_m,
-                max_wheel_speed_radps=self.max_wheel_speed_radps, max_linear_speed_mps=self.max_linear_speed_mps,
-                max_angular_speed_radps=self.max_angular_speed_radps))
-        return Ackermann(AckermannParams(
-            wheelbase_m=self.wheelbase_m, track_width_m=self.track_width_m, wheel_radius_m=self.wheel_radius_m,
-            max_steering_angle_rad=self.max_steering_angle_rad,
-            max_steering_rate_radps=self.max_steering_rate_radps,
-            max_wheel_speed_radps=self.max_wheel_speed_radps, max_linear_speed_mps=self.max_linear_speed_mps))
+SCHEMA = (ControllerSettings, TrackerParams, DiffDriveParams, AckermannParams)
+# the node's shipping defaults where they differ from the core's (a small diff-drive robot)
+DEFAULTS = {"max_steering_angle_rad": 0.6, "wheelbase_m": 1.0, "wheel_radius_m": 0.1,
+            "max_wheel_speed_radps": 20.0, "max_linear_speed_mps": 1.5}
+# changing these means new subscriptions, timers or a different controller: restart the node
+RESTART_ONLY = ("algorithm", "vehicle", "control_rate_hz", "odom_topic")
+
+
+def make_vehicle(params):
+    """The vehicle model the settings select, from the flattened parameter set."""
+    if params.of(ControllerSettings).vehicle == "diff":
+        return DiffDrive(params.of(DiffDriveParams))
+    return Ackermann(params.of(AckermannParams))
 
 
 class ControllerNode(Node):
@@ -126,9 +88,10 @@ class ControllerNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__("controller_node", **kwargs)
-        self.params = load_params(self, ControllerNodeParams)
-        p = self.params
-        self.tracker = ALGORITHMS[p.algorithm](p.tracker_params(), p.make_vehicle())
+        self.param_set = load_schema(self, *SCHEMA, defaults=DEFAULTS)
+        self.params = p = self.param_set.of(ControllerSettings)
+        self.tracker = ALGORITHMS[p.algorithm](self.param_set.of(TrackerParams), make_vehicle(self.param_set))
+        self.param_set.on_change(self._on_params, live=set(self.param_set.values) - set(RESTART_ONLY))
         self.diag = Diagnostics(self, "controller")
         self._pose: np.ndarray | None = None
         self._speed = 0.0
@@ -154,6 +117,18 @@ class ControllerNode(Node):
         self._speed_limit_mps = math.inf
         self._timer = self.create_timer(1.0 / p.control_rate_hz, self._on_timer)
         self.diag.ok("waiting for a plan", algorithm=p.algorithm, vehicle=p.vehicle)
+
+    def _on_params(self, params) -> None:
+        """Live parameter change (already validated): swap the tracker's and vehicle's parameters; the
+        plan and the progress along it are kept."""
+        old, new = self.tracker.params, params.of(TrackerParams)
+        self.params = params.of(ControllerSettings)
+        self.tracker.params = new
+        self.tracker.vehicle = make_vehicle(params)
+        goal = ("goal_xy_tolerance_m", "goal_yaw_tolerance_rad", "goal_xy_hysteresis_m", "goal_yaw_hysteresis_rad")
+        if any(getattr(old, k) != getattr(new, k) for k in goal):
+            self.tracker.goal_checker = type(self.tracker.goal_checker)(*(getattr(new, k) for k in goal))
+        self.get_logger().info("parameters changed live")
 
     # ------------------------------------------------------------------ inputs
     def _now_s(self) -> float:
