@@ -33,6 +33,9 @@ from rclpy.parameter import Parameter
 from agricare.bringup.graph import Graph, GraphError, NodeSpec, node_class
 
 DONE_STATES = ("done", "completed", "succeeded")
+# mission node -> (action name in the robot's namespace, action type "pkg.action:Type")
+MISSION_ACTIONS = {"farm_mission_node": ("cover_field", "agricare_interfaces.action:CoverField"),
+                   "care_mission_node": ("transport_child", "agricare_interfaces.action:TransportChild")}
 STANDSTILL_MPS = 0.05   # a robot slower than this at the moment of a contact was standing
 FAILED_STATES = ("failed", "aborted", "error")
 
@@ -99,6 +102,10 @@ class EmbeddedRunner:
         # robots whose mission nodes decide when the run is done (fixed at construction: the multi-process
         # mode starts those nodes elsewhere)
         self.mission_robots = {n.robot for n in graph.nodes if n.robot and "mission" in n.node}
+        # missions served as actions: the runner sends each robot its goal (a robot idles until it has one)
+        self.mission_actions = {n.robot: MISSION_ACTIONS[n.node] for n in graph.nodes
+                                if n.robot and n.node in MISSION_ACTIONS}
+        self.goals: dict[str, MissionGoal] = {}
         self.out_dir = pathlib.Path(out_dir) if out_dir else None
         self.seed = int(seed)
         self.max_sim_s = float(max_sim_s if max_sim_s is not None else graph.run.max_sim_s)
@@ -184,6 +191,14 @@ class EmbeddedRunner:
                                          max_rate_hz=self.graph.run.record_max_rate_hz,
                                          exclude=self.graph.run.record_exclude)
 
+        for robot, (name, type_ref) in self.mission_actions.items():
+            self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref)
+
+    def send_goals(self):
+        """Send each mission robot its (default) goal once its action server is up."""
+        for goal in self.goals.values():
+            goal.poll()
+
     def _on_status(self, robot, msg):
         detail = msg.detail
         try:
@@ -243,6 +258,7 @@ class EmbeddedRunner:
                     break
                 self.sim.step_once()
                 self.spin_some(spins)
+                self.send_goals()
                 self._sample_metrics()
                 if self.step_hook is not None:
                     self.step_hook(self)
@@ -407,6 +423,7 @@ class EmbeddedRunner:
                 "real_time_factor": round(t / wall, 2) if wall > 0 else None,
                 "stopped_because": reason, "exit_code": code,
                 "missions": self.mission_status, "safety_last_state": self.safety_states,
+                "mission_goals": {r: g.summary() for r, g in self.goals.items()},
                 "violations": violations, "world": _jsonable(self.world_summary()),
                 "recording": rec_stats,
             }
@@ -483,6 +500,56 @@ def _noop():
     return None
 
 
+class MissionGoal:
+    """One robot's mission goal: sent with the action's default goal (the mission's configured task) as soon
+    as the server is available; feedback and the result are kept for the summary."""
+
+    def __init__(self, node, action_name: str, type_ref: str):
+        import importlib
+
+        from rclpy.action import ActionClient
+
+        mod, name = type_ref.split(":")
+        self.action_type = getattr(importlib.import_module(mod), name)
+        self.name = action_name
+        self.client = ActionClient(node, self.action_type, action_name)
+        self.goal_future = None
+        self.handle = None
+        self.result_future = None
+        self.feedback = None
+        self.status = "not sent"
+        self._retry_in = 0
+
+    def poll(self):
+        if self.status == "rejected":  # e.g. the plan is not there yet: try again a little later
+            self._retry_in -= 1
+            if self._retry_in > 0:
+                return
+            self.goal_future = self.handle = None
+            self.status = "not sent"
+        if self.goal_future is None:
+            if self.client.server_is_ready():
+                self.goal_future = self.client.send_goal_async(
+                    self.action_type.Goal(), feedback_callback=lambda m: setattr(self, "feedback", m.feedback))
+                self.status = "sent"
+            return
+        if self.handle is None and self.goal_future.done():
+            self.handle = self.goal_future.result()
+            self.status = "accepted" if self.handle.accepted else "rejected"
+            self._retry_in = 50
+            if self.handle.accepted:
+                self.result_future = self.handle.get_result_async()
+        if self.result_future is not None and self.result_future.done() and self.status == "accepted":
+            from action_msgs.msg import GoalStatus
+
+            res = self.result_future.result()
+            self.status = {GoalStatus.STATUS_SUCCEEDED: "succeeded", GoalStatus.STATUS_CANCELED: "canceled",
+                           GoalStatus.STATUS_ABORTED: "aborted"}.get(res.status, f"status {res.status}")
+
+    def summary(self) -> dict:
+        return {"action": self.name, "status": self.status}
+
+
 def expand_out(params: dict, out_dir) -> dict:
     """Parameters with ``${out}`` in string values replaced by the run's output directory (records, maps)."""
     out = str(out_dir) if out_dir is not None else "out"
@@ -551,6 +618,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
                 while runner.sim_time() < limit:
                     runner.sim.step_once()
                     runner.spin_some(8)
+                    runner.send_goals()
                     if runner.recorder is not None and int(runner.sim_time() / step) % 50 == 0:
                         runner.recorder.discover()
                     if until_done and runner._missions_finished():

@@ -1,5 +1,13 @@
 """care_mission_node: one care shuttle's day, from the plan to the last hand-over (logic: ``core.missions.care``).
 
+Action
+    Serves ``transport_child`` (agricare_interfaces/action/TransportChild, in the robot's namespace). The
+    shuttle idles until it has a goal. An empty ``request_id`` runs the whole day plan; a ``request_id`` of
+    a trip in the plan starts the day and succeeds when that child is handed over. Feedback: phase,
+    progress, ETA (extrapolated from the progress so far; negative when unknown). Cancel: the shuttle stops
+    where it is (empty plan, speed limit 0) and holds; children on board stay with the operator's decision.
+    One goal at a time.
+
 Plan
     With ``plan_topic`` set (e.g. ``/dispatch/plan``), the stops come from dispatcher_node's latched plan
     (a newer revision becomes a :class:`~agricare.core.missions.care.PlanUpdated`). Without it, the node
@@ -51,8 +59,11 @@ import numpy as np
 import yaml
 from agricare_interfaces.msg import HandoverEvent, MissionStatus, SafetyState
 from agricare_interfaces.srv import VerifyHandover
+from agricare_interfaces.action import TransportChild
 from nav_msgs.msg import Odometry, Path
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
+from rclpy.task import Future
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Float32, String
 
@@ -282,8 +293,14 @@ class CareMissionNode(Node):
             except (ValueError, KeyError) as exc:
                 raise ParameterError(f"care_mission_node: parameter 'requests_file': {exc}") from None
             self._install(plan)
+        self._goal = None
+        self._goal_done = None
+        self._goal_t0 = None
+        self._last_feedback_s = -math.inf
+        self._action = ActionServer(self, TransportChild, "transport_child", execute_callback=self._execute_goal,
+                                    goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT)
         self.create_timer(p.tick_period_s, self._on_tick)
-        self.diag.ok("waiting for the start", stops=0 if self.mission is None else len(self.mission.stops))
+        self.diag.ok("waiting for a transport_child goal", stops=0 if self.mission is None else len(self.mission.stops))
 
     # ------------------------------------------------------------------ helpers
     def _now_s(self) -> float:
@@ -558,12 +575,87 @@ class CareMissionNode(Node):
                 "xy": list(stop.xy), "robot": self.params.robot_name}
         self._site_pub.publish(String(data=json.dumps(body)))
 
+    # ------------------------------------------------------------------ action
+    def _on_goal(self, goal) -> GoalResponse:
+        if self._goal is not None:
+            self.get_logger().warning("transport_child goal rejected: a goal is running (cancel it first)")
+            return GoalResponse.REJECT
+        if self.mission is None:
+            self.get_logger().warning("transport_child goal rejected: no plan yet")
+            return GoalResponse.REJECT
+        if goal.request_id and goal.request_id not in self.figures["trips"]:
+            self.get_logger().warning(f"transport_child goal rejected: request_id {goal.request_id!r} is not a "
+                                      f"trip of this shuttle's plan ({', '.join(sorted(self.figures['trips']))})")
+            return GoalResponse.REJECT
+        if self.state == "canceled" or self.finished or self.mission.phase == care.Phase.SAFE_STOP:
+            self.get_logger().warning(f"transport_child goal rejected: the mission is {self.state}")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    async def _execute_goal(self, goal_handle):
+        self._goal, self._goal_done = goal_handle, Future()
+        self._goal_t0 = self._now_s()
+        req = goal_handle.request.request_id
+        self.get_logger().info(f"transport_child goal accepted: {req or 'the day plan'}")
+        return await self._goal_done
+
+    def _finish_goal(self, outcome: str, message: str) -> None:
+        gh, done = self._goal, self._goal_done
+        if gh is None:
+            return
+        getattr(gh, outcome)()
+        self._goal = self._goal_done = None
+        done.set_result(TransportChild.Result(success=outcome == "succeed", message=message))
+
+    def _goal_step(self, now: float) -> None:
+        """Feedback, and the end of the goal: its trip delivered / the day done / failed / canceled."""
+        m, gh = self.mission, self._goal
+        if gh.is_cancel_requested:
+            self._publish_plan(np.zeros((0, 3)))
+            self._speed_pub.publish(Float32(data=0.0))
+            self.nav = None
+            self.state = "canceled"
+            self._note("canceled", "transport_child goal canceled: holding", "warn", onboard=sorted(m.onboard))
+            self._finish_goal("canceled", "canceled: the shuttle holds where it is")
+            return
+        req = gh.request.request_id
+        st = m.status()
+        if req and req in m.delivered:
+            self._finish_goal("succeed", f"{req} handed over")
+            return
+        if m.phase == care.Phase.DONE or self.finished:
+            ok = not req
+            self._finish_goal("succeed" if ok else "abort", "day plan done" if ok else f"{req} not delivered")
+            return
+        if m.phase == care.Phase.SAFE_STOP:
+            self._finish_goal("abort", f"safe stop: {st['detail']}")
+            return
+        if req and (req in m.no_shows or req in m.skipped or req in m.returned):
+            self._finish_goal("abort", f"{req}: not delivered ({st['detail']})")
+            return
+        if now - self._last_feedback_s >= 1.0:
+            self._last_feedback_s = now
+            progress = float(st["progress"])
+            elapsed = now - (self._goal_t0 or now)
+            fb = TransportChild.Feedback(state=str(st["state"]), progress=progress)
+            fb.eta_s = elapsed * (1.0 - progress) / progress if progress > 0.01 else -1.0
+            gh.publish_feedback(fb)
+
     # ------------------------------------------------------------------ loop
     def _on_tick(self) -> None:
         now = self._now_s()
         m = self.mission
         if m is None or self.pose is None or now < self.params.start_delay_s:
             return
+        if self.state == "canceled":
+            return
+        if self._goal is None and self.state == "idle":
+            return  # idle until a goal
+        if self._goal is not None:
+            self._goal_step(now)
+            if self.state == "canceled":
+                self._publish_status(now)
+                return
         if m.phase == care.Phase.IDLE and not self.finished and m.done_stops == 0 and self.state == "idle":
             self.state = "started"
             self._speed_pub.publish(Float32(data=float(self.params.cruise_speed_mps)))
@@ -634,6 +726,8 @@ class CareMissionNode(Node):
         m = self.mission
         st = m.status()
         state = {care.Phase.DONE: "done", care.Phase.SAFE_STOP: "failed"}.get(m.phase, st["state"])
+        if self.state == "canceled":
+            state = "canceled"
         if self.params.done_when_served and m.phase == care.Phase.RETURN_TO_DEPOT and not m.onboard \
                 and not m.stops and not m.battery_low:
             state = "done"  # every child of the day handed over; the drive to park is housekeeping

@@ -1,0 +1,141 @@
+"""Missions are actions: an action client drives a CoverField goal to completion and cancels another.
+
+The farm mission node runs alone on simulated time; the test stands in for the rest of the robot: it
+publishes /clock, moves the odometry along every plan the mission publishes and reports ``goal_reached``
+at its end (what controller_node would say).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
+action_mod = pytest.importorskip("agricare_interfaces.action")
+CoverField = action_mod.CoverField
+if "eta_s" not in CoverField.Feedback.get_fields_and_field_types():
+    pytest.skip("agricare_interfaces is built from older definitions (no eta_s): rebuild it (make venv)",
+                allow_module_level=True)
+
+from action_msgs.msg import GoalStatus  # noqa: E402
+from geometry_msgs.msg import Point32  # noqa: E402
+from nav_msgs.msg import Odometry, Path  # noqa: E402
+from rclpy.action import ActionClient  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+from agricare.ros.convert import path_to_array  # noqa: E402
+from agricare.ros.qos import RELIABLE_QOS, STATE_QOS, subscribe_latched  # noqa: E402
+
+DT = 0.05
+
+
+class Robot:
+    """The farm mission node plus a stand-in for odometry, controller and clock."""
+
+    def __init__(self, ctx):
+        from agricare.nodes.farm_mission_node import FarmMissionNode
+
+        self.mission = FarmMissionNode(context=ctx, parameter_overrides=[
+            Parameter("use_sim_time", value=True), Parameter("use_gnss", value=False),
+            Parameter("headland_width_m", value=6.0), Parameter("width_m", value=4.0),
+            Parameter("turn_radius_m", value=3.0), Parameter("front_overhang_m", value=1.0),
+            Parameter("start_delay_s", value=0.0)])
+        self.io = rclpy.create_node("mission_test_io", context=ctx)
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.ex.add_node(self.mission)
+        self.ex.add_node(self.io)
+        self.t = 1.0
+        self.clock = self.io.create_publisher(Clock, "/clock", RELIABLE_QOS)
+        self.odom = self.io.create_publisher(Odometry, "odometry/filtered", STATE_QOS)
+        self.ctrl = self.io.create_publisher(String, "controller/status", RELIABLE_QOS)
+        self.plans: list[np.ndarray] = []
+        subscribe_latched(self.io, Path, "plan", lambda m: self.plans.append(path_to_array(m)))
+        self.pose = np.array([8.0, 8.0, 0.0])
+        self.plan_i = 0       # index into the newest plan
+        self.plan_n = 0       # number of plans seen when plan_i was reset
+        self.client = ActionClient(self.io, CoverField, "cover_field")
+
+    def step(self):
+        self.t += DT
+        sec = int(self.t)
+        self.clock.publish(Clock(clock=rclpy.time.Time(seconds=sec, nanoseconds=int((self.t - sec) * 1e9)).to_msg()))
+        if len(self.plans) != self.plan_n:
+            self.plan_n, self.plan_i = len(self.plans), 0
+        if self.plans and len(self.plans[-1]):
+            plan = self.plans[-1]
+            self.plan_i = min(self.plan_i + 4, len(plan) - 1)  # drive along the plan
+            self.pose = plan[self.plan_i].copy()
+            if self.plan_i == len(plan) - 1:
+                self.ctrl.publish(String(data=json.dumps({"state": "goal_reached"})))
+        odom = Odometry()
+        odom.header.frame_id = "map"
+        odom.pose.pose.position.x, odom.pose.pose.position.y = float(self.pose[0]), float(self.pose[1])
+        odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = np.sin(self.pose[2] / 2), np.cos(self.pose[2] / 2)
+        self.odom.publish(odom)
+        self.ex.spin_once(timeout_sec=0.01)
+        self.ex.spin_once(timeout_sec=0.0)
+
+    def until(self, cond, steps):
+        for _ in range(steps):
+            if cond():
+                return True
+            self.step()
+        return cond()
+
+    def close(self):
+        self.ex.shutdown()
+        self.mission.destroy_node()
+        self.io.destroy_node()
+
+
+def field_goal(w=60.0, h=40.0):
+    goal = CoverField.Goal()
+    goal.field.points = [Point32(x=x, y=y) for x, y in ((0.0, 0.0), (w, 0.0), (w, h), (0.0, h))]
+    return goal
+
+
+def test_cover_field_goal_runs_to_completion_with_feedback_then_a_second_goal_is_canceled(rclpy_context):
+    robot = Robot(rclpy_context)
+    try:
+        assert robot.until(robot.client.server_is_ready, 100)
+        for _ in range(20):   # idle without a goal: no plan is published
+            robot.step()
+        assert robot.plans == [] and robot.mission.state == "idle"
+        feedback = []
+        fut = robot.client.send_goal_async(field_goal(), feedback_callback=lambda m: feedback.append(m.feedback))
+        assert robot.until(fut.done, 200)
+        handle = fut.result()
+        assert handle.accepted
+        res = handle.get_result_async()
+        assert robot.until(res.done, 8000), (robot.mission.state, robot.mission.message)
+        assert res.result().status == GoalStatus.STATUS_SUCCEEDED, res.result().result.message
+        assert res.result().result.success and res.result().result.coverage_ratio > 0.8
+        progress = [f.progress for f in feedback]
+        assert len(progress) >= 3 and progress == sorted(progress) and 0.0 < progress[-1] <= 1.0
+        assert any(f.eta_s > 0.0 for f in feedback) and all(f.distance_remaining_m >= 0.0 for f in feedback)
+
+        # a second goal on a named field file that does not exist is rejected with nothing started
+        bad = CoverField.Goal(field_file="no_such_field.geojson")
+        fut = robot.client.send_goal_async(bad)
+        assert robot.until(fut.done, 200) and not fut.result().accepted
+
+        # a goal, then cancel: CANCELED, and the controller gets an empty plan (stop)
+        fut = robot.client.send_goal_async(field_goal(50.0, 40.0))
+        assert robot.until(fut.done, 200) and fut.result().accepted
+        handle = fut.result()
+        n_plans = len(robot.plans)
+        assert robot.until(lambda: len(robot.plans) > n_plans, 400)  # the new mission has started driving
+        cancel = handle.cancel_goal_async()
+        assert robot.until(cancel.done, 200)
+        res = handle.get_result_async()
+        assert robot.until(res.done, 200)
+        assert res.result().status == GoalStatus.STATUS_CANCELED
+        assert robot.until(lambda: len(robot.plans[-1]) == 0, 50)
+        assert robot.mission.state == "canceled"
+    finally:
+        robot.close()
