@@ -170,20 +170,17 @@ class EmbeddedRunner:
         self.monitor = Node("agricare_runner", parameter_overrides=[Parameter("use_sim_time", value=True)],
                             **common)
         self.executor.add_node(self.monitor)
-        try:
-            from agricare_interfaces.msg import MissionStatus, SafetyState
-        except ImportError:  # pragma: no cover - interfaces are built by make venv
-            MissionStatus = SafetyState = None
+        from agricare_interfaces.msg import MissionStatus, SafetyState
+
         from agricare.ros.qos import RELIABLE_QOS
 
         for robot in self.graph.robots:
-            if MissionStatus is not None:
-                self.monitor.create_subscription(
-                    MissionStatus, f"/{robot}/mission/status",
-                    lambda m, r=robot: self._on_status(r, m), RELIABLE_QOS)
-                self.monitor.create_subscription(
-                    SafetyState, f"/{robot}/safety/state",
-                    lambda m, r=robot: self.safety_states.__setitem__(r, m.reason or str(m.state)), RELIABLE_QOS)
+            self.monitor.create_subscription(
+                MissionStatus, f"/{robot}/mission/status",
+                lambda m, r=robot: self._on_status(r, m), RELIABLE_QOS)
+            self.monitor.create_subscription(
+                SafetyState, f"/{robot}/safety/state",
+                lambda m, r=robot: self.safety_states.__setitem__(r, m.reason or str(m.state)), RELIABLE_QOS)
         if self.out_dir is not None and self.record:
             from agricare.bringup.recorder import McapRecorder
 

@@ -2,11 +2,7 @@
 
 Subscribes ``camera/image_raw`` and ``camera/camera_info`` (sensor QoS) and ``row_follower/state``
 (std_msgs/String, latched; the guidance filter restarts when a turn begins).
-Publishes ``perception/row_guidance`` (reliable, depth 10):
-
-* ``agricare_interfaces/RowGuidance`` when that package is importable;
-* otherwise ``std_msgs/Float64MultiArray`` with ``data = [offset_m, heading_rad, confidence,
-  end_of_row (0/1), rows_visible]`` (same meaning as the RowGuidance fields).
+Publishes ``perception/row_guidance`` (agricare_interfaces/RowGuidance, reliable, depth 10).
 
 ``guidance_mode``: ``row`` = guidance to the row the camera straddles, ``lane`` = to the middle of the
 inter-row lane (a robot driving between two rows).
@@ -26,7 +22,7 @@ import numpy as np
 from geometry_msgs.msg import Point
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from agricare.core.perception.crop_rows import (
@@ -42,12 +38,9 @@ from agricare.ros.node_main import run_node
 from agricare.ros.params import load_schema
 from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
-try:  # the lead's interface package; fall back to a documented standard message
-    from agricare_interfaces.msg import RowGuidance
-except ImportError:  # pragma: no cover - depends on the build
-    RowGuidance = None
+from agricare_interfaces.msg import RowGuidance
 
-GUIDANCE_TYPE = RowGuidance if RowGuidance is not None else Float64MultiArray
+GUIDANCE_TYPE = RowGuidance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,18 +158,14 @@ class CropRowNode(Node):
         self._last = (result, g)
 
     def _publish(self, g, t_s: float) -> None:
-        if RowGuidance is not None:
-            m = RowGuidance()
-            m.header.stamp = to_stamp(max(t_s, 0.0))
-            m.header.frame_id = self.params.base_frame_id
-            m.offset_m = float(g.offset)
-            m.heading_rad = float(g.heading)
-            m.confidence = float(g.confidence)
-            m.end_of_row = bool(g.end_of_row)
-            m.rows_visible = int(g.rows_visible)
-        else:
-            m = Float64MultiArray(data=[float(g.offset), float(g.heading), float(g.confidence),
-                                        1.0 if g.end_of_row else 0.0, float(g.rows_visible)])
+        m = RowGuidance()
+        m.header.stamp = to_stamp(max(t_s, 0.0))
+        m.header.frame_id = self.params.base_frame_id
+        m.offset_m = float(g.offset)
+        m.heading_rad = float(g.heading)
+        m.confidence = float(g.confidence)
+        m.end_of_row = bool(g.end_of_row)
+        m.rows_visible = int(g.rows_visible)
         self._pub.publish(m)
 
     def _publish_markers(self, result, camera, stamp) -> None:

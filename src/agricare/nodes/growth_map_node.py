@@ -8,8 +8,8 @@ accumulated per cell (see :mod:`agricare.core.perception.vegetation`).
 
 Publishes ``perception/growth_map`` (nav_msgs/OccupancyGrid, latched, -1 unknown / 0..100 % cover, in the
 pose's frame) every ``publish_period_s`` and ``/diagnostics``. Service ``perception/save_growth_map``:
-agricare_interfaces/SaveMap (``directory`` request field; empty = ``save_directory``) when importable, else
-std_srvs/Trigger writing to ``save_directory``. Saves a georeferenced PNG (+ .pgw world file, .yaml) and a
+agricare_interfaces/SaveMap (``directory`` request field; empty = ``save_directory``).
+Saves a georeferenced PNG (+ .pgw world file, .yaml) and a
 CSV listing every known cell with its cover and low-cover / plant-gap flags (WGS84 too when
 ``datum_lat_deg``/``datum_lon_deg`` are set).
 """
@@ -32,11 +32,7 @@ from agricare.ros.node_main import run_node
 from agricare.ros.params import load_schema
 from agricare.ros.qos import LATCHED_QOS, SENSOR_QOS
 
-try:
-    from agricare_interfaces.srv import SaveMap
-except ImportError:  # pragma: no cover - depends on the build
-    SaveMap = None
-from std_srvs.srv import Trigger
+from agricare_interfaces.srv import SaveMap
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,10 +96,7 @@ class GrowthMapNode(Node):
         self.create_subscription(Image, "camera/image_raw", self._on_image, SENSOR_QOS)
         self.create_subscription(CameraInfo, "camera/camera_info", self._on_info, SENSOR_QOS)
         self.create_subscription(Odometry, self.params.pose_topic, self._on_pose, SENSOR_QOS)
-        if SaveMap is not None:
-            self.create_service(SaveMap, "perception/save_growth_map", self._on_save_map)
-        else:
-            self.create_service(Trigger, "perception/save_growth_map", self._on_save_trigger)
+        self.create_service(SaveMap, "perception/save_growth_map", self._on_save_map)
         self._timer = self.create_timer(self.params.publish_period_s, self.publish_map)
         self.diag.stale("waiting for camera, camera_info and pose")
 
@@ -186,14 +179,6 @@ class GrowthMapNode(Node):
         try:
             files, msg = self._save(req.directory)
             resp.success, resp.message, resp.files = True, msg, files
-        except (OSError, ValueError) as exc:
-            resp.success, resp.message = False, f"save failed: {exc}"
-        return resp
-
-    def _on_save_trigger(self, req, resp):
-        try:
-            files, msg = self._save("")
-            resp.success, resp.message = True, msg + ": " + ", ".join(files)
         except (OSError, ValueError) as exc:
             resp.success, resp.message = False, f"save failed: {exc}"
         return resp

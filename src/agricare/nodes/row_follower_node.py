@@ -1,7 +1,6 @@
 """row_follower_node: row guidance -> ``cmd_vel_nav`` by visual servoing, end of row, U-turn into the next row.
 
-Subscribes ``perception/row_guidance`` (agricare_interfaces/RowGuidance, or the std_msgs/Float64MultiArray
-fallback ``[offset_m, heading_rad, confidence, end_of_row, rows_visible]`` of crop_row_node; reliable) and
+Subscribes ``perception/row_guidance`` (agricare_interfaces/RowGuidance, reliable) and
 ``odom_topic`` (nav_msgs/Odometry, sensor QoS; default ``odometry/filtered``).
 Publishes ``cmd_vel_nav`` (geometry_msgs/TwistStamped, command QoS) at ``rate_hz``,
 ``row_follower/state`` (std_msgs/String, latched: ``following`` / ``end_of_row`` / ``turning`` / ``done``),
@@ -21,7 +20,7 @@ import math
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.node import Node
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import String
 
 from agricare.core.control.row_follower import RowFollower, RowFollowerParams
 from agricare.ros.convert import array_to_path, pose_to_xyyaw, twist_stamped
@@ -30,11 +29,9 @@ from agricare.ros.node_main import run_node
 from agricare.ros.params import load_schema
 from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
 
-try:  # the lead's interface package; else crop_row_node's documented Float64MultiArray fallback
-    from agricare_interfaces.msg import RowGuidance
-except ImportError:  # pragma: no cover - depends on the build
-    RowGuidance = None
-GUIDANCE_TYPE = RowGuidance if RowGuidance is not None else Float64MultiArray
+from agricare_interfaces.msg import RowGuidance
+
+GUIDANCE_TYPE = RowGuidance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,14 +90,8 @@ class RowFollowerNode(Node):
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _on_guidance(self, msg) -> None:
-        if RowGuidance is not None and isinstance(msg, RowGuidance):
-            off, hdg, conf, eor = msg.offset_m, msg.heading_rad, msg.confidence, bool(msg.end_of_row)
-        else:
-            if len(msg.data) < 4:
-                self.diag.warn(f"guidance message with {len(msg.data)} values (need 4)")
-                return
-            off, hdg, conf, eor = msg.data[0], msg.data[1], msg.data[2], msg.data[3] > 0.5
+    def _on_guidance(self, msg: RowGuidance) -> None:
+        off, hdg, conf, eor = msg.offset_m, msg.heading_rad, msg.confidence, bool(msg.end_of_row)
         self.follower.set_guidance(self._now_s(), float(off), float(hdg), float(conf), eor)
 
     def _on_odom(self, msg: Odometry) -> None:

@@ -44,12 +44,8 @@ from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
 from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
-try:  # own interfaces (built by `make venv`)
-    from agricare_interfaces.msg import SafetyState as SafetyStateMsg
-    from agricare_interfaces.msg import TrackedObjectArray
-except ImportError:  # pragma: no cover - fallback when the interface package is not built
-    SafetyStateMsg = None
-    TrackedObjectArray = None
+from agricare_interfaces.msg import SafetyState as SafetyStateMsg
+from agricare_interfaces.msg import TrackedObjectArray
 
 _DIAG_LEVEL = {SafetyState.RUN: "ok", SafetyState.SLOW: "ok", SafetyState.PROTECTIVE_STOP: "warn",
                SafetyState.EMERGENCY_STOP: "error", SafetyState.FAULT: "error"}
@@ -112,11 +108,7 @@ class SafetySupervisorNode(Node):
         self.diag = Diagnostics(self, "safety")
         self._cmd_pub = self.create_publisher(TwistStamped, "cmd_vel", COMMAND_QOS)
         self._hb_pub = self.create_publisher(Header, "safety/heartbeat", COMMAND_QOS)
-        if SafetyStateMsg is not None:
-            self._state_pub = self.create_publisher(SafetyStateMsg, "safety/state", LATCHED_QOS)
-        else:  # pragma: no cover
-            from std_msgs.msg import String
-            self._state_pub = self.create_publisher(String, "safety/state", LATCHED_QOS)
+        self._state_pub = self.create_publisher(SafetyStateMsg, "safety/state", LATCHED_QOS)
         self.create_subscription(TwistStamped, "cmd_vel_smoothed", self._on_cmd, COMMAND_QOS)
         self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
         self.create_subscription(Imu, "imu/data", self._on_imu, SENSOR_QOS)
@@ -124,8 +116,7 @@ class SafetySupervisorNode(Node):
         self.create_subscription(Odometry, self.params.pose_topic, self._on_pose, SENSOR_QOS)
         self.create_subscription(BatteryState, "battery_state", self._on_battery, SENSOR_QOS)
         self.create_subscription(Bool, "safety/estop", self._on_estop, RELIABLE_QOS)
-        if TrackedObjectArray is not None:
-            self.create_subscription(TrackedObjectArray, "tracked_objects", self._on_objects, SENSOR_QOS)
+        self.create_subscription(TrackedObjectArray, "tracked_objects", self._on_objects, SENSOR_QOS)
         if self.params.geofence_topic_enabled:
             subscribe_latched(self, PolygonStamped, "safety/geofence", self._on_geofence)
         self.create_service(Trigger, "safety/reset", self._on_reset)
@@ -267,19 +258,12 @@ class SafetySupervisorNode(Node):
         self._report(d)
 
     def _publish_state(self, d, stamp):
-        if SafetyStateMsg is not None:
-            msg = SafetyStateMsg()
-            msg.header = Header(stamp=stamp, frame_id=self.params.base_frame)
-            msg.state = int(d.state)
-            msg.reason = d.reason
-            msg.speed_limit_mps = float(d.limit_mps)
-            msg.estop_latched = bool(d.estop_latched)
-        else:  # pragma: no cover
-            import json
-
-            from std_msgs.msg import String
-            msg = String(data=json.dumps({"state": d.state.name, "reason": d.reason,
-                                          "speed_limit_mps": d.limit_mps, "estop_latched": d.estop_latched}))
+        msg = SafetyStateMsg()
+        msg.header = Header(stamp=stamp, frame_id=self.params.base_frame)
+        msg.state = int(d.state)
+        msg.reason = d.reason
+        msg.speed_limit_mps = float(d.limit_mps)
+        msg.estop_latched = bool(d.estop_latched)
         self._state_pub.publish(msg)
 
     def _report(self, d):

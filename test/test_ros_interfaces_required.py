@@ -1,0 +1,57 @@
+"""No silent type fallback: without agricare_interfaces a node (and `agricare run`) fails at start with one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
+
+# a meta-path finder that hides agricare_interfaces, as on a machine where it was never built
+HIDE = """
+import sys
+class _Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name == "agricare_interfaces" or name.startswith("agricare_interfaces."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+sys.meta_path.insert(0, _Hide())
+"""
+
+
+def _run(code, repo_root):
+    env = dict(os.environ, PYTHONPATH=str(repo_root / "src"))
+    return subprocess.run([sys.executable, "-c", HIDE + code], capture_output=True, text=True, env=env,
+                          timeout=60, cwd=repo_root)
+
+
+@pytest.mark.parametrize("node", ["safety_supervisor_node", "row_follower_node", "controller_node"])
+def test_node_executable_fails_with_one_line(repo_root, node):
+    r = _run(f"sys.argv[0] = '/install/lib/agricare/{node}'\n"
+             "from agricare.ros.interfaces import main\nsys.exit(main())", repo_root)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert node in lines[0] and "agricare_interfaces is not importable" in lines[0]
+
+
+def test_agricare_run_fails_with_one_line(repo_root):
+    r = _run("from agricare.cli import main\nsys.exit(main(['run', 'config/scenarios/farm_small.yaml', "
+             "'--max-sim-s', '1', '--no-record', '--no-report']))", repo_root)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "agricare_interfaces is not importable" in lines[0], r.stderr
+
+
+def test_no_node_falls_back_to_another_type(repo_root):
+    """The node sources import the own types directly; no ``except ImportError`` around them."""
+    import re
+
+    for path in sorted((repo_root / "src" / "agricare" / "nodes").glob("*.py")):
+        text = path.read_text()
+        for m in re.finditer(r"try:\s*\n((?:\s+.*\n)+?)\s*except ImportError", text):
+            assert "agricare_interfaces" not in m.group(1), \
+                f"{path.name} falls back when agricare_interfaces is missing"
