@@ -7,7 +7,6 @@ at its end (what controller_node would say).
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -20,13 +19,13 @@ if "eta_s" not in CoverField.Feedback.get_fields_and_field_types():
                 allow_module_level=True)
 
 from action_msgs.msg import GoalStatus  # noqa: E402
+from agricare_interfaces.msg import ControllerStatus  # noqa: E402
 from geometry_msgs.msg import Point32  # noqa: E402
 from nav_msgs.msg import Odometry, Path  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
 
 from agricare.ros.convert import path_to_array  # noqa: E402
 from agricare.ros.qos import RELIABLE_QOS, STATE_QOS, subscribe_latched  # noqa: E402
@@ -52,7 +51,7 @@ class Robot:
         self.t = 1.0
         self.clock = self.io.create_publisher(Clock, "/clock", RELIABLE_QOS)
         self.odom = self.io.create_publisher(Odometry, "odometry/filtered", STATE_QOS)
-        self.ctrl = self.io.create_publisher(String, "controller/status", RELIABLE_QOS)
+        self.ctrl = self.io.create_publisher(ControllerStatus, "controller/status", RELIABLE_QOS)
         self.plans: list[np.ndarray] = []
         subscribe_latched(self.io, Path, "plan", lambda m: self.plans.append(path_to_array(m)))
         self.pose = np.array([8.0, 8.0, 0.0])
@@ -71,7 +70,7 @@ class Robot:
             self.plan_i = min(self.plan_i + 4, len(plan) - 1)  # drive along the plan
             self.pose = plan[self.plan_i].copy()
             if self.plan_i == len(plan) - 1:
-                self.ctrl.publish(String(data=json.dumps({"state": "goal_reached"})))
+                self.ctrl.publish(ControllerStatus(state="goal_reached"))
         odom = Odometry()
         odom.header.frame_id = "map"
         odom.pose.pose.position.x, odom.pose.pose.position.y = float(self.pose[0]), float(self.pose[1])

@@ -28,8 +28,8 @@ Docking
     ``dock_yaw_tolerance_rad`` of the boarding point, else a short straight approach is driven and checked
     again (``DockingFailed`` when still off).
 People
-    ``care/site_request`` (std_msgs/String JSON ``{"type": "boarding"|"handover", "child", "trip", "place",
-    "xy"}``) asks the people at the place; ``care/site_answer`` (String JSON ``{"type": "boarded", "child",
+    ``care/site_request`` (agricare_interfaces/SiteRequest: type boarding|handover, child, trip, place,
+    position) asks the people at the place; ``care/site_answer`` (String JSON ``{"type": "boarded", "child",
     "trip"}`` or ``{"type": "code", "child", "trip", "guardian", "code"}``) answers (staff, guardians, a
     door sensor on the vehicle; ``care_site_sim_node`` in simulation). A code is checked by the
     ``verify_handover`` service (handover_node) before a child is released.
@@ -57,7 +57,7 @@ import math
 
 import numpy as np
 import yaml
-from agricare_interfaces.msg import HandoverEvent, MissionStatus, SafetyState
+from agricare_interfaces.msg import ControllerStatus, HandoverEvent, MissionStatus, SafetyState, SiteRequest
 from agricare_interfaces.srv import VerifyHandover
 from agricare_interfaces.action import TransportChild
 from nav_msgs.msg import Odometry, Path
@@ -252,11 +252,11 @@ class CareMissionNode(Node):
         self._plan_pub = self.create_publisher(Path, "plan", LATCHED_QOS)
         self._speed_pub = self.create_publisher(Float32, "speed_limit", LATCHED_QOS)
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
-        self._site_pub = self.create_publisher(String, "care/site_request", RELIABLE_QOS)
+        self._site_pub = self.create_publisher(SiteRequest, "care/site_request", RELIABLE_QOS)
         self._note_pub = self.create_publisher(String, "care/notifications", RELIABLE_QOS)
         self._ho_pub = self.create_publisher(HandoverEvent, "handover/events", RELIABLE_QOS)
         self.create_subscription(Odometry, p.odom_topic, self._on_odom, SENSOR_QOS)
-        self.create_subscription(String, "controller/status", self._on_ctrl, RELIABLE_QOS)
+        self.create_subscription(ControllerStatus, "controller/status", self._on_ctrl, RELIABLE_QOS)
         self.create_subscription(String, "care/site_answer", self._on_site, RELIABLE_QOS)
         subscribe_latched(self, SafetyState, "safety/state", self._on_safety)
         self.create_subscription(BatteryState, "battery_state", self._on_battery, SENSOR_QOS)
@@ -375,11 +375,8 @@ class CareMissionNode(Node):
             self.figures["distance_m"] += float(np.hypot(*(xy - self._last_xy)))
         self._last_xy = xy
 
-    def _on_ctrl(self, msg: String) -> None:
-        try:
-            state = json.loads(msg.data).get("state", "")
-        except ValueError:
-            return
+    def _on_ctrl(self, msg: ControllerStatus) -> None:
+        state = msg.state
         nav = self.nav
         if nav is None:
             return
@@ -571,9 +568,12 @@ class CareMissionNode(Node):
         trip["pickup_start_s" if kind == "boarding" else "dropoff_start_s"] = round(now, 2)
         if stop.place == "nursery_return":
             trip["returned_start_s"] = round(now, 2)
-        body = {"type": kind, "child": stop.child_id, "trip": stop.request_id, "place": stop.place,
-                "xy": list(stop.xy), "robot": self.params.robot_name}
-        self._site_pub.publish(String(data=json.dumps(body)))
+        msg = SiteRequest(type=kind, child=stop.child_id, trip=stop.request_id, place=stop.place,
+                          robot=self.params.robot_name)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = "map"
+        msg.position.x, msg.position.y = float(stop.xy[0]), float(stop.xy[1])
+        self._site_pub.publish(msg)
 
     # ------------------------------------------------------------------ action
     def _on_goal(self, goal) -> GoalResponse:

@@ -6,7 +6,7 @@ Subscribes
     plan pose for reversing segments), ``obstacle_distance`` (std_msgs/Float32, sensor QoS, optional).
 Publishes
     ``cmd_vel_nav`` (geometry_msgs/TwistStamped) at ``control_rate_hz``, ``controller/status``
-    (std_msgs/String JSON: state, cross_track_m, progress, ...), ``/diagnostics``.
+    (agricare_interfaces/ControllerStatus: state, cross_track_m, progress, ...), ``/diagnostics``.
 
 Fail safe: no plan, stale pose (older than ``pose_timeout_s``), NaN, or a plan/pose frame mismatch
 give a zero command (and a diagnostics error for the faults). Goal reached: zero command, status
@@ -17,20 +17,20 @@ publish it before (or right after) the plan; it is used once.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 
 import numpy as np
+from agricare_interfaces.msg import ControllerStatus
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.node import Node
-from std_msgs.msg import Float32, Int8MultiArray, String
+from std_msgs.msg import Float32, Int8MultiArray
 
 from agricare.core.control.kinematics import Ackermann, AckermannParams, DiffDrive, DiffDriveParams
 from agricare.core.control.path_tracking import TrackerParams
 from agricare.core.control.pure_pursuit import RegulatedPurePursuit
 from agricare.core.control.stanley import Stanley
-from agricare.ros.convert import from_stamp, path_to_array, pose_to_xyyaw, twist_stamped
+from agricare.ros.convert import from_stamp, path_to_array, pose_to_xyyaw, to_stamp, twist_stamped
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_schema
@@ -108,7 +108,7 @@ class ControllerNode(Node):
         self.last_output = None
 
         self._cmd_pub = self.create_publisher(TwistStamped, "cmd_vel_nav", COMMAND_QOS)
-        self._status_pub = self.create_publisher(String, "controller/status", RELIABLE_QOS)
+        self._status_pub = self.create_publisher(ControllerStatus, "controller/status", RELIABLE_QOS)
         subscribe_latched(self, Path, "plan", self._on_plan)
         subscribe_latched(self, Int8MultiArray, "plan_directions", self._on_directions)
         self.create_subscription(Odometry, p.odom_topic, self._on_odom, SENSOR_QOS)
@@ -202,9 +202,15 @@ class ControllerNode(Node):
         if not force and key == self._last_status and now_s - self._last_status_time_s < self.params.status_period_s:
             return
         self._last_status, self._last_status_time_s = key, now_s
-        body = {"state": state}
-        body.update({k: (round(v, 4) if isinstance(v, float) else v) for k, v in extra.items()})
-        self._status_pub.publish(String(data=json.dumps(body)))
+        msg = ControllerStatus(state=state, message=str(extra.get("message", "") or ""))
+        msg.header.stamp = to_stamp(now_s)
+        msg.header.frame_id = self._plan_frame
+        for name in ("cross_track_m", "progress", "distance_to_goal_m"):
+            setattr(msg, name, float(extra.get(name, 0.0)))
+        msg.target_index = int(extra.get("target_index", -1))
+        msg.section = int(extra.get("section", -1))
+        msg.direction = int(extra.get("direction", 0))
+        self._status_pub.publish(msg)
 
     def _fault(self, message: str, now_s: float) -> None:
         self._publish_cmd(0.0, 0.0, now_s)

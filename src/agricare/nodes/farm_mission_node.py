@@ -11,7 +11,7 @@ overlap. Cancel: an empty plan stops the controller, the implement is raised, th
 goal at a time: a goal while one runs is rejected (cancel first).
 
 Publishes ``implement/enable`` (std_msgs/Bool: implement lowered, at the update rate) for section control.
-Subscribes ``<odom_topic>`` (nav_msgs/Odometry), ``gnss/fix`` (NavSatFix), ``controller/status`` (String JSON),
+Subscribes ``<odom_topic>`` (nav_msgs/Odometry), ``gnss/fix`` (NavSatFix), ``controller/status`` (ControllerStatus),
 ``mission/pause`` (std_msgs/Bool). Publishes ``plan`` (nav_msgs/Path), ``plan_directions``
 (Int8MultiArray), ``coverage_plan/segments`` (Float64MultiArray N x 4: kind, working, direction, curvature;
 for section control),
@@ -26,13 +26,13 @@ import math
 
 import numpy as np
 from agricare_interfaces.action import CoverField
-from agricare_interfaces.msg import MissionStatus
+from agricare_interfaces.msg import ControllerStatus, MissionStatus
 from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import NavSatFix, NavSatStatus
-from std_msgs.msg import Bool, Float32, Float64MultiArray, Int8MultiArray, MultiArrayDimension, String
+from std_msgs.msg import Bool, Float32, Float64MultiArray, Int8MultiArray, MultiArrayDimension
 
 from agricare.core.missions.farm import (DONE, FAILED, FarmMission, FarmMissionParams, load_scenario_field,
                                         master_plan_from_coverage)
@@ -127,7 +127,7 @@ class FarmMissionNode(Node):
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
         self.create_subscription(Odometry, self.p.odom_topic, self._on_odom, SENSOR_QOS)
         self.create_subscription(NavSatFix, "gnss/fix", self._on_fix, SENSOR_QOS)
-        self.create_subscription(String, "controller/status", self._on_controller, RELIABLE_QOS)
+        self.create_subscription(ControllerStatus, "controller/status", self._on_controller, RELIABLE_QOS)
         self.create_subscription(Bool, "mission/pause", self._on_pause, RELIABLE_QOS)
         self.pose = None
         self.last_fix_t = None
@@ -246,11 +246,8 @@ class FarmMissionNode(Node):
                 math.isfinite(msg.longitude):
             self.last_fix_t = self._now()
 
-    def _on_controller(self, msg: String):
-        try:
-            self.goal_reached = json.loads(msg.data).get("state") == "goal_reached"
-        except (ValueError, AttributeError):
-            pass
+    def _on_controller(self, msg: ControllerStatus):
+        self.goal_reached = msg.state == "goal_reached"
 
     def _on_pause(self, msg: Bool):
         self.pause = bool(msg.data)
