@@ -44,6 +44,8 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
+        # the CLI on PATH after `source install/setup.bash` (node executables stay in lib/agricare for ros2 run)
+        ("bin", ["scripts/agricare"]),
         *tree("launch"),
         *tree("config"),
         *tree("urdf"),
