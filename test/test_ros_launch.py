@@ -48,7 +48,7 @@ def test_launch_entries(repo_root, tmp_path, monkeypatch):
     sim = entries[0]
     assert sim.executable == "sim_node" and sim.parameters[-1] == extra and sim.parameters[0]["use_sim_time"] is False
     for e in entries[1:]:
-        assert e.parameters[-1] == extra if e.executable != "mission_goal_node" else True
+        assert e.parameters[-1] == extra   # the same params file reaches every node
         for v in e.parameters[0].values():
             assert not (isinstance(v, str) and "${out}" in v)
             if isinstance(v, str) and "rel_out" in v:
@@ -59,6 +59,12 @@ def test_launch_entries(repo_root, tmp_path, monkeypatch):
     assert missions and sorted(e.namespace for e in goals) == sorted(n.robot for n in missions)
     only = launch_entries(scenario, include_sim=False, robot="tractor")
     assert only and all(e.namespace == "tractor" for e in only)
+    manager = [e for e in only if e.executable == "lifecycle_manager_node"]
+    assert len(manager) == 1
+    order = manager[0].parameters[0]["node_names"]
+    assert order[0] == "ekf_node" and order[-1] == "farm_mission_node"   # localisation before the mission
+    managed = [e for e in only if e.parameters[0].get("managed")]
+    assert sorted(e.name for e in managed) == sorted(order)
 
 
 def test_launch_files_push_the_namespace_and_append_environment(repo_root):

@@ -24,11 +24,14 @@ class LaunchEntry:
 # mission node -> (goal sender's action parameter): a robot idles until its mission has a goal, so a launch
 # that starts a mission also starts the node that sends the mission's default goal
 MISSION_GOALS = {"farm_mission_node": "cover_field", "care_mission_node": "transport_child"}
+# managed (lifecycle) nodes in bring-up order: the driver first, then localisation, then the missions
+MANAGED_ORDER = ("base_driver_node", "ekf_node", "farm_mission_node", "care_mission_node")
 
 
 def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool = True,
                    robot: str | None = None, params_file: str | None = None,
-                   out_dir: str = "out", send_goals: bool = True) -> list[LaunchEntry]:
+                   out_dir: str = "out", send_goals: bool = True,
+                   lifecycle: bool = True) -> list[LaunchEntry]:
     """Launch entries for every node of a scenario.
 
     Parameters
@@ -48,6 +51,9 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
         output does not depend on the directory the launch was started from.
     send_goals : bool
         Add one ``mission_goal_node`` per mission node: it sends the mission's default goal.
+    lifecycle : bool
+        Start the managed nodes (driver, localisation, missions) unconfigured and add one
+        ``lifecycle_manager_node`` per robot that brings them up in order and down safely.
     """
     import os
 
@@ -64,6 +70,8 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
             continue
         params = {k: (v.replace("${out}", out_abs) if isinstance(v, str) else v) for k, v in spec.params.items()}
         params["use_sim_time"] = use_sim_time
+        if lifecycle and spec.node in MANAGED_ORDER:
+            params["managed"] = True
         remaps = list(spec.remap.items())
         if spec.robot:
             remaps += [("/tf", "tf"), ("/tf_static", "tf_static")]
@@ -71,5 +79,14 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
         entries.append(LaunchEntry("agricare", spec.node, spec.name, ns, [params] + extra, remaps))
         if send_goals and spec.node in MISSION_GOALS:
             entries.append(LaunchEntry("agricare", "mission_goal_node", "mission_goal", ns, [{
-                "action": MISSION_GOALS[spec.node], "use_sim_time": use_sim_time}], []))
+                "action": MISSION_GOALS[spec.node], "use_sim_time": use_sim_time}] + extra, []))
+    if lifecycle:
+        by_robot: dict[str, list] = {}
+        for spec in graph.nodes:
+            if spec.node in MANAGED_ORDER and (not robot or spec.robot == robot.strip("/")):
+                by_robot.setdefault(spec.namespace.strip("/"), []).append(spec)
+        for ns, specs in by_robot.items():
+            names = [s.name for s in sorted(specs, key=lambda s: MANAGED_ORDER.index(s.node))]
+            entries.append(LaunchEntry("agricare", "lifecycle_manager_node", "lifecycle_manager", ns, [{
+                "node_names": names, "autostart": True, "use_sim_time": use_sim_time}] + extra, []))
     return entries

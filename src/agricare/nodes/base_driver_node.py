@@ -26,13 +26,14 @@ import math
 
 from geometry_msgs.msg import TransformStamped, TwistStamped
 from nav_msgs.msg import Odometry
-from rclpy.node import Node
+from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import BatteryState, JointState
 from std_msgs.msg import Header
 
 from agricare.drivers.base import BaseDriverParams, DriveLoop, StepResult, check_port
 from agricare.ros.convert import from_stamp, to_stamp, yaw_to_quaternion_msg
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, STATE_QOS
@@ -43,7 +44,7 @@ except ImportError:  # pragma: no cover - depends on the install
     TFMessage = None
 
 
-class BaseDriverNode(Node):
+class BaseDriverNode(ManagedNode):
     """Thin ROS wrapper around :class:`agricare.drivers.base.DriveLoop`."""
 
     def __init__(self, driver=None, **kwargs):
@@ -73,12 +74,15 @@ class BaseDriverNode(Node):
         self._shut = False
         self._timer = self.create_timer(1.0 / p.loop_rate_hz, self._on_timer)
         self.diag.stale("starting", driver=p.driver, port=p.port)
+        self.autostart()
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
     # ------------------------------------------------------------------ inputs
     def _on_cmd_vel(self, msg: TwistStamped) -> None:
+        if not self.active:  # an inactive driver commands nothing (stop_outputs zeroed the wheels)
+            return
         now = self._now()
         stamp = from_stamp(msg.header.stamp)
         if stamp > 0.0 and now - stamp > self.params.cmd_timeout_s:
@@ -167,13 +171,19 @@ class BaseDriverNode(Node):
             self.diag.ok("driving" if not r.stop_reason else "stopped: waiting for cmd_vel", **values)
 
     # ------------------------------------------------------------------ shutdown
-    def on_shutdown(self) -> None:
-        """Stop the motors and close the port (called by run_node before the node is destroyed)."""
-        if self._shut:
-            return
-        self._shut = True
-        self.loop.shutdown()
-        self.diag.stale("shut down, motors stopped", driver=self.params.driver)
+    def stop_outputs(self) -> None:
+        """Deactivated: the wheels get a zero command; odometry keeps being read and published."""
+        if not self._shut:
+            self.loop.set_command(0.0, 0.0, self._now())
+
+    def on_shutdown(self, state=None):
+        """Stop the motors and close the port (lifecycle shutdown, or run_node before the node is destroyed)."""
+        self.active = False
+        if not self._shut:
+            self._shut = True
+            self.loop.shutdown()
+            self.diag.stale("shut down, motors stopped", driver=self.params.driver)
+        return TransitionCallbackReturn.SUCCESS if state is not None else None
 
     def destroy_node(self):
         self.on_shutdown()

@@ -62,7 +62,6 @@ from agricare_interfaces.srv import VerifyHandover
 from agricare_interfaces.action import TransportChild
 from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Float32, String
@@ -75,6 +74,7 @@ from agricare.core.missions.care_nav import RoadNetwork, RoadNetworkParams, Rout
 from agricare.core.planning.dispatch import Problem, request_meta, solve
 from agricare.ros.convert import array_to_path, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
@@ -197,7 +197,7 @@ def solve_day(data: dict, method: str, time_limit_s: float, net: RoadNetwork | N
     return {"revision": 0, "solution": sol.to_json(), "meta": request_meta(data)}
 
 
-class CareMissionNode(Node):
+class CareMissionNode(ManagedNode):
     """One shuttle's care mission (see module docstring)."""
 
     def __init__(self, **kwargs):
@@ -300,6 +300,7 @@ class CareMissionNode(Node):
         self._action = ActionServer(self, TransportChild, "transport_child", execute_callback=self._execute_goal,
                                     goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT)
         self.create_timer(p.tick_period_s, self._on_tick)
+        self.autostart()
         self.diag.ok("waiting for a transport_child goal", stops=0 if self.mission is None else len(self.mission.stops))
 
     # ------------------------------------------------------------------ helpers
@@ -577,6 +578,9 @@ class CareMissionNode(Node):
 
     # ------------------------------------------------------------------ action
     def _on_goal(self, goal) -> GoalResponse:
+        if not self.active:
+            self.get_logger().warning("transport_child goal rejected: the node is not active (lifecycle)")
+            return GoalResponse.REJECT
         if self._goal is not None:
             self.get_logger().warning("transport_child goal rejected: a goal is running (cancel it first)")
             return GoalResponse.REJECT
@@ -643,6 +647,8 @@ class CareMissionNode(Node):
 
     # ------------------------------------------------------------------ loop
     def _on_tick(self) -> None:
+        if not self.active:  # unconfigured / inactive: the shuttle is not driven
+            return
         now = self._now_s()
         m = self.mission
         if m is None or self.pose is None or now < self.params.start_delay_s:
@@ -741,10 +747,17 @@ class CareMissionNode(Node):
         level = {"failed": self.diag.error, "hold": self.diag.error, "blocked": self.diag.warn}.get(state, self.diag.ok)
         level(f"{state}: {st['detail']}", delivered=len(m.delivered), onboard=len(m.onboard))
 
-    def on_shutdown(self) -> None:
+    def stop_outputs(self) -> None:
+        """Deactivated or shutting down: empty plan (the controller stops); a running goal is aborted."""
         self._publish_plan(np.zeros((0, 3)))
+        if self._goal is not None:
+            self._finish_goal("abort", "stopped: the node was deactivated or shut down")
+
+    def on_shutdown(self, state=None):
+        result = super().on_shutdown(state)
         if self.audit is not None:
             self.audit.close()
+        return result
 
 
 def main(args=None):

@@ -22,12 +22,12 @@ import math
 import numpy as np
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
-from rclpy.node import Node
 from sensor_msgs.msg import Imu
 
 from agricare.core.localization.ekf import IV, IW, EkfParams, PlanarEkf, map_to_odom, variance_or_default
 from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp, xyyaw_to_pose
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
 from agricare.ros.qos import SENSOR_QOS, STATE_QOS
@@ -60,7 +60,7 @@ def transform_msg(T_parent_child, t_s: float, parent: str, child: str):
     return msg
 
 
-class EkfNode(Node):
+class EkfNode(ManagedNode):
     """Planar EKF node (see module docstring)."""
 
     def __init__(self, **kwargs):
@@ -89,6 +89,7 @@ class EkfNode(Node):
             JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1_000_000), on_clock_change=False),
             post_callback=self._on_clock_jump)
         self.diag.warn("waiting for a pose", sources=",".join(p.expected_sources))
+        self.autostart()
 
     # ---------------------------------------------------------------- helpers
     def _now_s(self) -> float:
@@ -166,6 +167,8 @@ class EkfNode(Node):
         self._odom_pose = None
 
     def _on_timer(self):
+        if not self.active:  # inactive localisation publishes no estimate (consumers see it stale)
+            return
         p = self.params
         now = self._now_s()
         if self._last_now is not None and now < self._last_now - 1e-3:

@@ -29,7 +29,6 @@ from agricare_interfaces.action import CoverField
 from agricare_interfaces.msg import ControllerStatus, MissionStatus
 from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int8MultiArray, MultiArrayDimension
@@ -39,6 +38,7 @@ from agricare.core.missions.farm import (DONE, FAILED, FarmMission, FarmMissionP
 from agricare.core.validation import require
 from agricare.ros.convert import array_to_path, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
@@ -85,7 +85,7 @@ class FarmMissionNodeParams:
         require(self.start_delay_s >= 0, "start_delay_s", "must be >= 0", self.start_delay_s)
 
 
-class FarmMissionNode(Node):
+class FarmMissionNode(ManagedNode):
     def __init__(self, **kwargs):
         super().__init__("farm_mission_node", **kwargs)
         self.p = load_params(self, FarmMissionNodeParams)
@@ -145,6 +145,7 @@ class FarmMissionNode(Node):
         self._action = ActionServer(self, CoverField, "cover_field", execute_callback=self._execute,
                                     goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT)
         self.create_timer(1.0 / self.p.update_rate_hz, self._tick)
+        self.autostart()
 
     # ------------------------------------------------------------------ action
     def _goal_field(self, goal):
@@ -173,6 +174,9 @@ class FarmMissionNode(Node):
         return self.configured_field
 
     def _on_goal(self, goal):
+        if not self.active:
+            self.get_logger().warning("cover_field goal rejected: the node is not active (lifecycle)")
+            return GoalResponse.REJECT
         if self._goal is not None:
             self.get_logger().warning("cover_field goal rejected: a mission is running (cancel it first)")
             return GoalResponse.REJECT
@@ -297,6 +301,8 @@ class FarmMissionNode(Node):
         self.goal_reached = False
 
     def _tick(self):
+        if not self.active:  # unconfigured / inactive: nothing is planned, driven or reported
+            return
         t = self._now()
         if self._goal is None:  # idle until a goal: nothing is planned or driven
             self._publish_status()
@@ -366,7 +372,17 @@ class FarmMissionNode(Node):
         msg.detail = json.dumps(figures)
         self._status_pub.publish(msg)
 
-    def on_shutdown(self):
+    def stop_outputs(self):
+        """Deactivated or shutting down: a running goal ends (aborted), the controller gets an empty plan,
+        the implement goes up; the last status is published."""
+        if self._goal is not None:
+            msg = Path()
+            msg.header.frame_id = self.p.frame_id
+            msg.header.stamp = self.get_clock().now().to_msg()
+            self._plan_pub.publish(msg)
+            self._enable_pub.publish(Bool(data=False))
+            self.message = "stopped: the node was deactivated or shut down"
+            self._finish_goal("abort")
         if self.mission is not None:
             self._publish_status()
 

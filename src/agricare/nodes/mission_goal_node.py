@@ -88,8 +88,13 @@ class MissionGoalNode(Node):
     def _on_response(self, fut):
         handle = fut.result()
         if not handle.accepted:
-            self.outcome = "rejected"
-            self.get_logger().error(f"{self.p.action} goal rejected (see the mission node's log)")
+            # e.g. the mission is not active yet (a lifecycle manager is bringing the robot up): try again
+            if self._now_s() - self._t0 > self.p.server_timeout_s:
+                self.outcome = "rejected"
+                self.get_logger().error(f"{self.p.action} goal rejected (see the mission node's log)")
+            else:
+                self.get_logger().warning(f"{self.p.action} goal rejected; retrying", throttle_duration_sec=10.0)
+                self._sent = None
             return
         self.get_logger().info(f"{self.p.action} goal accepted")
         handle.get_result_async().add_done_callback(self._on_result)
