@@ -97,7 +97,7 @@ class EmbeddedRunner:
 
     def __init__(self, graph: Graph, out_dir=None, seed: int = 0, max_sim_s=None, until_done=True,
                  progress=print, progress_period_s: float = 10.0, domain_id: int | None = None,
-                 record: bool | None = None):
+                 record: bool | None = None, foxglove_port: int | None = None, real_time_factor: float = 0.0):
         self.graph = graph
         # robots whose mission nodes decide when the run is done (fixed at construction: the multi-process
         # mode starts those nodes elsewhere)
@@ -125,6 +125,9 @@ class EmbeddedRunner:
         self.node_error = None
         self._row_metrics: dict[str, dict] = {}
         self.step_hook = None   # callable(runner) after every step (tests, tools)
+        self.foxglove_port = foxglove_port   # serve the live view (Foxglove WebSocket) on this port
+        self.foxglove = None
+        self.real_time_factor = float(real_time_factor)   # > 0: pace the simulation (live viewing)
         self._t_stop = None
 
     # ------------------------------------------------------------------ build
@@ -190,6 +193,13 @@ class EmbeddedRunner:
 
         for robot, (name, type_ref) in self.mission_actions.items():
             self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref)
+        if self.foxglove_port is not None:
+            from agricare.bringup.foxglove_view import FoxgloveView
+
+            self.foxglove = FoxgloveView(self.monitor, port=self.foxglove_port)
+            if self.progress:
+                self.progress(f"live view: connect Foxglove to {self.foxglove.url} "
+                              "(layout: config/foxglove_layout.json)")
 
     def send_goals(self):
         """Send each mission robot its (default) goal once its action server is up."""
@@ -259,9 +269,16 @@ class EmbeddedRunner:
                 self._sample_metrics()
                 if self.step_hook is not None:
                     self.step_hook(self)
-                if self.recorder is not None and t >= next_discover:
-                    self.recorder.discover()
+                if (self.recorder is not None or self.foxglove is not None) and t >= next_discover:
+                    if self.recorder is not None:
+                        self.recorder.discover()
+                    if self.foxglove is not None:
+                        self.foxglove.discover()
                     next_discover = t + (0.5 if t < 5.0 else 5.0)
+                if self.real_time_factor > 0:
+                    ahead = t / self.real_time_factor - (time.monotonic() - wall0)
+                    if ahead > 0:
+                        time.sleep(min(ahead, 0.1))
                 if t >= next_progress:
                     self._print_progress(t, time.monotonic() - wall0)
                     next_progress = t + self.progress_period_s
@@ -472,6 +489,12 @@ class EmbeddedRunner:
             print(f"warning: could not save coverage maps: {exc}", file=sys.stderr)
 
     def shutdown(self):
+        if self.foxglove is not None:
+            try:
+                self.foxglove.close()
+            except Exception:
+                pass
+            self.foxglove = None
         for node in list(self.nodes.values()):
             try:
                 node.destroy_node()
