@@ -32,6 +32,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: never)")
 
 
+MAX_RATE_HZ = 100.0   # GNSS receivers output at most a few tens of epochs per second
+
+
 def run(args) -> int:
     from agricare.drivers.emulators import make_emulator
 
@@ -39,8 +42,12 @@ def run(args) -> int:
         v = getattr(args, name)
         if not 0.0 <= v <= 1.0:
             raise CliError(f"--{name} must be a probability in [0, 1], got {v}")
-    if args.delay < 0 or args.duration < 0:
-        raise CliError("--delay and --duration must be >= 0")
+    import math
+
+    for name in ("delay", "duration"):
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v >= 0):
+            raise CliError(f"--{name} must be a finite number of seconds >= 0, got {v}")
     kwargs = {}
     regmap = None
     if args.kind == "modbus":
@@ -52,8 +59,8 @@ def run(args) -> int:
         except (ValueError, FileNotFoundError) as exc:
             raise CliError(f"--register-map: {exc}") from exc
     if args.kind == "gnss":
-        if args.rate_hz <= 0:
-            raise CliError("--rate-hz must be > 0")
+        if not (0 < args.rate_hz <= MAX_RATE_HZ):   # NaN fails too
+            raise CliError(f"--rate-hz must be in (0, {MAX_RATE_HZ:g}] epochs per second, got {args.rate_hz}")
         kwargs = {"rate_hz": args.rate_hz, "quality": args.quality}
     try:
         emu = make_emulator(args.kind, seed=args.seed, symlink=args.link, regmap=regmap, **kwargs)
