@@ -19,7 +19,7 @@ Navigation
     A :class:`~agricare.core.missions.care.NavigateTo` becomes lane-keeping legs on the scenario's roads
     (:mod:`agricare.core.missions.care_nav`) published on ``plan`` (nav_msgs/Path, map frame) for
     controller_node; a leg is done on ``controller/status`` ``goal_reached`` (seen after the leg started),
-    failed on ``goal_missed`` or a time-out. ``speed_limit`` (std_msgs/Float32) carries the cruise or the
+    failed on ``goal_missed`` or a time-out. ``speed_limit_mps`` (std_msgs/Float32) carries the cruise or the
     passenger speed (SetPassengerProfile).
 Docking
     At a boarding point with a marker the shuttle docks precisely. On the vehicle marker_node measures the
@@ -250,7 +250,7 @@ class CareMissionNode(ManagedNode):
         self.diag = Diagnostics(self, f"care_mission {p.robot_name}")
 
         self._plan_pub = self.create_publisher(Path, "plan", LATCHED_QOS)
-        self._speed_pub = self.create_publisher(Float32, "speed_limit", LATCHED_QOS)
+        self._speed_pub = self.create_publisher(Float32, "speed_limit_mps", LATCHED_QOS)
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
         self._site_pub = self.create_publisher(SiteRequest, "care/site_request", RELIABLE_QOS)
         self._note_pub = self.create_publisher(String, "care/notifications", RELIABLE_QOS)

@@ -113,7 +113,7 @@ class ControllerNode(Node):
         subscribe_latched(self, Int8MultiArray, "plan_directions", self._on_directions)
         self.create_subscription(Odometry, p.odom_topic, self._on_odom, SENSOR_QOS)
         self.create_subscription(Float32, "obstacle_distance", self._on_obstacle, SENSOR_QOS)
-        subscribe_latched(self, Float32, "speed_limit", self._on_speed_limit)
+        subscribe_latched(self, Float32, "speed_limit_mps", self._on_speed_limit)
         self._speed_limit_mps = math.inf
         self._timer = self.create_timer(1.0 / p.control_rate_hz, self._on_timer)
         self.diag.ok("waiting for a plan", algorithm=p.algorithm, vehicle=p.vehicle)

@@ -15,7 +15,8 @@ Subscribes ``<odom_topic>`` (nav_msgs/Odometry), ``gnss/fix`` (NavSatFix), ``con
 ``mission/pause`` (std_msgs/Bool). Publishes ``plan`` (nav_msgs/Path), ``plan_directions``
 (Int8MultiArray), ``coverage_plan/segments`` (Float64MultiArray N x 4: kind, working, direction, curvature;
 for section control),
-``speed_limit`` (std_msgs/Float32, negative = none), ``mission/status`` (agricare_interfaces/MissionStatus).
+``speed_limit_mps`` (std_msgs/Float32 in m/s, negative = none; not Nav2's nav2_msgs/SpeedLimit ``speed_limit``),
+``mission/status`` (agricare_interfaces/MissionStatus).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class FarmMissionNode(ManagedNode):
         self._dir_pub = self.create_publisher(Int8MultiArray, "plan_directions", LATCHED_QOS)
         self._seg_pub = self.create_publisher(Float64MultiArray, "coverage_plan/segments", LATCHED_QOS)
         self._enable_pub = self.create_publisher(Bool, "implement/enable", RELIABLE_QOS)
-        self._limit_pub = self.create_publisher(Float32, "speed_limit", LATCHED_QOS)
+        self._limit_pub = self.create_publisher(Float32, "speed_limit_mps", LATCHED_QOS)
         self._last_limit = None
         self._last_enable = None
         self._last_status = (None, -1.0)
