@@ -80,13 +80,17 @@ def _endpoints(runner):
     return {t: (node.get_publishers_info_by_topic(t), node.get_subscriptions_info_by_topic(t)) for t in topics}
 
 
-@pytest.mark.parametrize("scenario", ["farm_small.yaml", "care_small.yaml"])
-def test_every_latched_subscription_also_accepts_volatile_publishers(repo_root, scenario):
-    runner = _build(repo_root, scenario)
+@pytest.fixture(scope="module")
+def farm_graph(repo_root):
+    """farm_small built once (not run) for the QoS checks of this module."""
+    runner = _build(repo_root, "farm_small.yaml")
     try:
-        eps = _endpoints(runner)
+        yield runner, _endpoints(runner)
     finally:
         runner.shutdown()
+
+
+def _latched_checks(eps):
     checked = 0
     for topic, (_pubs, subs) in eps.items():
         if "/_action/" in topic:
@@ -99,28 +103,34 @@ def test_every_latched_subscription_also_accepts_volatile_publishers(repo_root, 
                 checked += 1
                 assert DurabilityPolicy.VOLATILE in durabilities, \
                     f"{who} subscribes {topic} transient-local only: a volatile publisher is ignored"
-    assert checked >= 3  # plan, speed_limit, safety/state, field, ... subscribed in every graph
+    return checked
 
 
-def test_odometry_is_published_reliable_and_reaches_a_reliable_subscriber(repo_root):
-    from nav_msgs.msg import Odometry
-
-    runner = _build(repo_root, "farm_small.yaml")
+def test_every_latched_subscription_also_accepts_volatile_publishers(repo_root, farm_graph):
+    assert _latched_checks(farm_graph[1]) >= 3   # plan, speed_limit_mps, plan_directions, ...
+    runner = _build(repo_root, "care_small.yaml")
     try:
         eps = _endpoints(runner)
-        for topic in ("/tractor/odom", "/tractor/odometry/filtered"):
-            pubs = eps[topic][0]
-            assert pubs, topic
-            assert all(p.qos_profile.reliability == ReliabilityPolicy.RELIABLE for p in pubs), topic
-        got = {"/tractor/odom": 0, "/tractor/odometry/filtered": 0}
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                              durability=DurabilityPolicy.VOLATILE)
-        for topic in got:
-            runner.monitor.create_subscription(
-                Odometry, topic, lambda m, t=topic: got.__setitem__(t, got[t] + 1), reliable)
-        for _ in range(100):  # 2 s of simulated time
-            runner.sim.step_once()
-            runner.spin_some(4)
     finally:
         runner.shutdown()
+    assert _latched_checks(eps) >= 2             # plan, speed_limit_mps, safety/state
+
+
+def test_odometry_is_published_reliable_and_reaches_a_reliable_subscriber(farm_graph):
+    from nav_msgs.msg import Odometry
+
+    runner, eps = farm_graph
+    for topic in ("/tractor/odom", "/tractor/odometry/filtered"):
+        pubs = eps[topic][0]
+        assert pubs, topic
+        assert all(p.qos_profile.reliability == ReliabilityPolicy.RELIABLE for p in pubs), topic
+    got = {"/tractor/odom": 0, "/tractor/odometry/filtered": 0}
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE)
+    for topic in got:
+        runner.monitor.create_subscription(
+            Odometry, topic, lambda m, t=topic: got.__setitem__(t, got[t] + 1), reliable)
+    for _ in range(100):  # 2 s of simulated time
+        runner.sim.step_once()
+        runner.spin_some(4)
     assert got["/tractor/odom"] > 10 and got["/tractor/odometry/filtered"] > 10, got
