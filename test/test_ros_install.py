@@ -63,13 +63,18 @@ def test_colcon_lists_every_package_with_the_documented_command(repo_root):
     assert "tf2_msgs" not in found   # the system tf2_msgs is never shadowed on a ROS install
 
 
+def _load_yaml(path):
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when present: these files are large
+    return yaml.load(path.read_text(), Loader=loader)
+
+
 def _rosdep_keys():
     if not (SHARED_DATA / "rosdep").is_dir():
         pytest.skip(f"rosdep key lists not found at {SHARED_DATA / 'rosdep'}")
     keys = {}
     for name in ("base.yaml", "python.yaml"):
-        keys.update(yaml.safe_load((SHARED_DATA / "rosdep" / name).read_text()) or {})
-    dist = yaml.safe_load((SHARED_DATA / "rosdep" / "kilted-distribution.yaml").read_text())
+        keys.update(_load_yaml(SHARED_DATA / "rosdep" / name) or {})
+    dist = _load_yaml(SHARED_DATA / "rosdep" / "kilted-distribution.yaml")
     ros = set()
     for repo, entry in (dist.get("repositories") or {}).items():
         release = (entry or {}).get("release") or {}
