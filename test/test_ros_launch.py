@@ -62,7 +62,8 @@ def test_launch_entries(repo_root, tmp_path, monkeypatch):
     manager = [e for e in only if e.executable == "lifecycle_manager_node"]
     assert len(manager) == 1
     order = manager[0].parameters[0]["node_names"]
-    assert order[0] == "ekf_node" and order[-1] == "farm_mission_node"   # localisation before the mission
+    # safety before localisation before the mission
+    assert order.index("safety_supervisor_node") < order.index("ekf_node") < order.index("farm_mission_node")
     managed = [e for e in only if e.parameters[0].get("managed")]
     assert sorted(e.name for e in managed) == sorted(order)
 

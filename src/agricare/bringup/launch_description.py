@@ -24,8 +24,8 @@ class LaunchEntry:
 # mission node -> (goal sender's action parameter): a robot idles until its mission has a goal, so a launch
 # that starts a mission also starts the node that sends the mission's default goal
 MISSION_GOALS = {"farm_mission_node": "cover_field", "care_mission_node": "transport_child"}
-# managed (lifecycle) nodes in bring-up order: the driver first, then localisation, then the missions
-MANAGED_ORDER = ("base_driver_node", "ekf_node", "farm_mission_node", "care_mission_node")
+# managed (lifecycle) nodes in bring-up order: the driver, safety, localisation, then the missions
+MANAGED_ORDER = ("base_driver_node", "safety_supervisor_node", "ekf_node", "farm_mission_node", "care_mission_node")
 
 
 def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool = True,

@@ -29,7 +29,6 @@ import numpy as np
 from geometry_msgs.msg import PolygonStamped, TwistStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import BatteryState, Imu, LaserScan
 from std_msgs.msg import Bool, Header
@@ -40,6 +39,7 @@ from agricare.core.safety.fields import scan_to_points_in_base, validate_polygon
 from agricare.core.safety.supervisor import SafetyState, Supervisor, SupervisorInputs, SupervisorParams
 from agricare.ros.convert import polygon_to_array, twist_stamped
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
 from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
@@ -95,7 +95,7 @@ def imu_roll_pitch(msg: Imu) -> tuple[float, float]:
     return roll, pitch
 
 
-class SafetySupervisorNode(Node):
+class SafetySupervisorNode(ManagedNode):
     def __init__(self, **kwargs):
         super().__init__("safety_supervisor_node", **kwargs)
         self.params = load_params(self, SafetyNodeParams)
@@ -121,6 +121,7 @@ class SafetySupervisorNode(Node):
             subscribe_latched(self, PolygonStamped, "safety/geofence", self._on_geofence)
         self.create_service(Trigger, "safety/reset", self._on_reset)
         self._timer = self.create_timer(1.0 / self.params.loop_rate_hz, self.step)
+        self.autostart()
         self._last_state_key = None
         self._last_state_t = -1e9
         self._diag_key = None
@@ -240,6 +241,8 @@ class SafetySupervisorNode(Node):
 
     # ------------------------------------------------------------------ loop
     def step(self):
+        if not self.active:  # inactive: no command and no heartbeat, so the base driver holds the wheels still
+            return
         t = self._now()
         if t <= 0.0:
             # simulated time has not started (no /clock yet): hold still, judge nothing. Inputs that arrived
@@ -287,7 +290,7 @@ class SafetySupervisorNode(Node):
                       fault_latched=d.fault_latched)
         getattr(self.diag, level)(text, **values)
 
-    def on_shutdown(self):
+    def stop_outputs(self):
         """Leave the robot with a zero command (the base driver also stops on a stale heartbeat)."""
         stamp = self.get_clock().now().to_msg()
         self._cmd_pub.publish(twist_stamped(0.0, 0.0, stamp, self.params.base_frame))
