@@ -8,6 +8,8 @@ at its end (what controller_node would say).
 from __future__ import annotations
 
 
+import json
+
 import numpy as np
 import pytest
 
@@ -139,4 +141,26 @@ def test_cover_field_goal_runs_to_completion_with_feedback_then_a_second_goal_is
         assert robot.until(lambda: len(robot.plans[-1]) == 0, 50)
         assert robot.mission.state == "canceled"
     finally:
+        robot.close()
+
+
+def test_mission_goal_node_sends_a_field_file_goal_and_reports_success(rclpy_context, tmp_path):
+    """What the launch files start per mission: it sends the goal (here a field file) and ends with the result."""
+    from agricare.nodes.mission_goal_node import MissionGoalNode
+
+    field = tmp_path / "small.geojson"
+    field.write_text(json.dumps({"type": "Feature", "properties": {"crs": "local"}, "geometry": {
+        "type": "Polygon", "coordinates": [[[0, 0], [60, 0], [60, 40], [0, 40], [0, 0]]]}}))
+    robot = Robot(rclpy_context)
+    sender = MissionGoalNode(context=rclpy_context, parameter_overrides=[
+        Parameter("action", value="cover_field"), Parameter("field_file", value=str(field)),
+        Parameter("use_sim_time", value=True)])
+    robot.ex.add_node(sender)
+    try:
+        assert robot.until(lambda: sender.outcome is not None, 8000), (robot.mission.state, robot.mission.message)
+        assert sender.outcome == "succeeded"
+        assert robot.mission.coverage is not None and robot.mission.state == "done"
+    finally:
+        robot.ex.remove_node(sender)
+        sender.destroy_node()
         robot.close()
