@@ -7,7 +7,6 @@ at its end (what controller_node would say).
 
 from __future__ import annotations
 
-
 import json
 
 import numpy as np
