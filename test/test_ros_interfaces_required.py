@@ -60,3 +60,16 @@ def test_no_node_falls_back_to_another_type(repo_root):
             imported = [n.module for b in node.body for n in ast.walk(b) if isinstance(n, ast.ImportFrom)]
             assert not any((m or "").startswith("agricare_interfaces") for m in imported), \
                 f"{path.name}:{node.lineno} falls back when agricare_interfaces is missing"
+
+
+def test_typed_status_messages_convert_to_the_former_json_keys():
+    msgs = pytest.importorskip("agricare_interfaces.msg")
+    from agricare.ros.convert import controller_status_to_dict, site_request_to_dict
+
+    req = msgs.SiteRequest(type="handover", child="e1", trip="trip_e1", place="home_1", robot="shuttle_1")
+    req.position.x, req.position.y = 75.0, 101.8
+    assert site_request_to_dict(req) == {"type": "handover", "child": "e1", "trip": "trip_e1", "place": "home_1",
+                                         "xy": [75.0, 101.8], "robot": "shuttle_1"}
+    st = msgs.ControllerStatus(state="tracking", cross_track_m=0.25, progress=0.5, target_index=12, direction=-1)
+    d = controller_status_to_dict(st)
+    assert d["state"] == "tracking" and d["cross_track_m"] == 0.25 and d["direction"] == -1 and d["target_index"] == 12
