@@ -153,7 +153,7 @@ class Bridge:
 
     # ------------------------------------------------------------------ ROS entities
     def _build(self) -> None:
-        from agricare_interfaces.msg import HandoverEvent, MissionStatus, SafetyState
+        from agricare_interfaces.msg import HandoverEvent, MissionStatus, SafetyState, SiteRequest
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PolygonStamped
         from nav_msgs.msg import Odometry, Path
@@ -178,7 +178,7 @@ class Bridge:
             self._pubs[(r, "geofence")] = n.create_publisher(PolygonStamped, f"/{r}/safety/geofence", LATCHED_QOS)
             self._pubs[(r, "command")] = n.create_publisher(String, f"/{r}/safety/command", RELIABLE_QOS)
             if kind == "care":
-                n.create_subscription(String, f"/{r}/care/site_request", lambda m, r=r: self._on_site(r, m),
+                n.create_subscription(SiteRequest, f"/{r}/care/site_request", lambda m, r=r: self._on_site(r, m),
                                       RELIABLE_QOS)
                 n.create_subscription(HandoverEvent, f"/{r}/handover/events",
                                       lambda m, r=r: self._on_handover(r, m), RELIABLE_QOS)
@@ -264,11 +264,9 @@ class Bridge:
             self.state[r]["route"] = pts
 
     def _on_site(self, r: str, msg) -> None:
-        try:
-            body = json.loads(msg.data)
-        except ValueError:
-            return
-        self.on_event("site_request", {"robot": r, **body})
+        from agricare.ros.convert import site_request_to_dict
+
+        self.on_event("site_request", {**site_request_to_dict(msg), "robot": r})
 
     def _on_handover(self, r: str, msg) -> None:
         self.on_event("handover", {"robot": r, "trip": msg.trip_id, "child": msg.child_id,

@@ -11,7 +11,8 @@ Care: shuttle_1 (depot west of home_1) and shuttle_2 (east of the nursery) start
 the dispatcher it is out of service); the app's trips come through
 dispatcher_node (``/dispatch/events``). The people at the places are simulated (care_site_sim_node) except
 the app's guardians, who present their own hand-over codes.
-Farm: the tractor's coverage mission of field_a waits paused until an operator starts it.
+Care: each shuttle gets the runner's default TransportChild goal (its day plan). Farm: the tractor gets no
+default goal: it idles until an operator sends a CoverField goal (the app's coverage job).
 """
 
 from __future__ import annotations
@@ -145,20 +146,11 @@ def run_host(area: str, out: pathlib.Path, real_time_factor: float = 1.0, domain
                             progress=lambda s: print(s, flush=True), progress_period_s=30.0, domain_id=domain_id,
                             record=False)
     runner.build(isolate=False)
-    pause_pub = None
     if area == "farm":
-        from std_msgs.msg import Bool
-
-        from agricare.ros.qos import RELIABLE_QOS
-
-        pause_pub = runner.monitor.create_publisher(Bool, "/tractor/mission/pause", RELIABLE_QOS)
+        runner.goals.clear()   # the tractor waits for an operator's CoverField goal (the app's job)
     wall0 = time.monotonic()
-    steps = [0]
 
     def pace(r):
-        steps[0] += 1
-        if pause_pub is not None and steps[0] <= 10:   # the vehicle waits for an operator's start
-            pause_pub.publish(Bool(data=True))
         if real_time_factor > 0:
             ahead = r.sim_time() / real_time_factor - (time.monotonic() - wall0)
             if ahead > 0:

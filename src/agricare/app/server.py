@@ -495,13 +495,6 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
         kind = "cover_field" if body.kind == "coverage" else "scout_field"
         res = command(user, request, body.robot, kind, {"job_id": jid, "polygon": json.loads(f["polygon_json"])})
         state = "sent" if res["ok"] else "not_started"
-        if not res["ok"] and settings.demo and kind == "cover_field" and "no action server" in res["message"]:
-            # the vehicle serves no CoverField goal: start the coverage job configured on it (its own field)
-            res2 = command(user, request, body.robot, "pause", {"pause": False, "reason": "start"})
-            if res2["ok"]:
-                state = "sent"
-                res = {"ok": True, "message": res["message"] + "; started the job configured on the vehicle "
-                       "(its own field, not this upload)"}
         with engine.begin() as conn:
             conn.execute(db.jobs.update().where(db.jobs.c.id == jid).values(state=state, message=res["message"]))
         return {"id": jid, "state": state, **res}
