@@ -161,7 +161,7 @@ class Bridge:
         from rosgraph_msgs.msg import Clock
         from std_msgs.msg import Bool, String
 
-        from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+        from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
         n = self.node
         self._pubs = {}
@@ -170,11 +170,10 @@ class Bridge:
             n.create_subscription(Odometry, f"/{r}/odometry/filtered", lambda m, r=r: self._on_odom(r, m, True),
                                   SENSOR_QOS)
             n.create_subscription(Odometry, f"/{r}/odom", lambda m, r=r: self._on_odom(r, m, False), SENSOR_QOS)
-            n.create_subscription(SafetyState, f"/{r}/safety/state", lambda m, r=r: self._on_safety(r, m),
-                                  LATCHED_QOS)
+            subscribe_latched(n, SafetyState, f"/{r}/safety/state", lambda m, r=r: self._on_safety(r, m))
             n.create_subscription(MissionStatus, f"/{r}/mission/status", lambda m, r=r: self._on_status(r, m),
                                   RELIABLE_QOS)
-            n.create_subscription(Path, f"/{r}/plan", lambda m, r=r: self._on_plan(r, m), LATCHED_QOS)
+            subscribe_latched(n, Path, f"/{r}/plan", lambda m, r=r: self._on_plan(r, m))
             self._pubs[(r, "geofence")] = n.create_publisher(PolygonStamped, f"/{r}/safety/geofence", LATCHED_QOS)
             self._pubs[(r, "command")] = n.create_publisher(String, f"/{r}/safety/command", RELIABLE_QOS)
             if kind == "care":
@@ -198,7 +197,7 @@ class Bridge:
                 except ImportError:
                     pass
         self._pubs[("", "dispatch")] = n.create_publisher(String, "/dispatch/events", RELIABLE_QOS)
-        n.create_subscription(String, "/dispatch/plan", self._on_dispatch_plan, LATCHED_QOS)
+        subscribe_latched(n, String, "/dispatch/plan", self._on_dispatch_plan)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RELIABLE_QOS)
         n.create_subscription(Clock, "/clock", self._on_clock, RELIABLE_QOS)
 
