@@ -612,11 +612,12 @@ def base_routes(inst: Instance) -> list[list[int]]:
     return routes
 
 
-def greedy(inst: Instance, order: list[int] | None = None, inserter: Inserter | None = None) -> DarpSolution:
+def greedy(inst: Instance, order: list[int] | None = None, inserter: Inserter | None = None,
+           skip: set[int] | frozenset = frozenset()) -> DarpSolution:
     """Sequential cheapest feasible insertion (requests by pick-up window end, then drop-off window end)."""
     ins = inserter or Inserter(inst)
     routes = base_routes(inst)
-    todo = [i for i in range(inst.n) if inst.pinned[i] < 0]
+    todo = [i for i in range(inst.n) if inst.pinned[i] < 0 and i not in skip]
     if order is None:
         todo.sort(key=lambda i: (inst.Lw[i], inst.Lw[inst.n + i], i))
     else:
@@ -773,7 +774,8 @@ class AlnsResult:
 
 
 def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_limit_s: float = 10.0,
-         initial: list[DarpSolution] | None = None, q_min: int = 2, q_max: int | None = None) -> AlnsResult:
+         initial: list[DarpSolution] | None = None, q_min: int = 2, q_max: int | None = None,
+         skip: set[int] | frozenset = frozenset()) -> AlnsResult:
     """Adaptive large neighbourhood search; returns the best solution (fewest unserved, then distance).
 
     Deterministic for a given ``seed`` and ``iterations`` as long as the time limit is not reached first.
@@ -781,16 +783,17 @@ def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_l
     t0 = time.perf_counter()
     rng = random.Random(seed)
     ins = Inserter(inst)
-    starts = [greedy(inst, inserter=ins)]
+    free = [i for i in range(inst.n) if inst.pinned[i] < 0 and i not in skip]
+    starts = [greedy(inst, inserter=ins, skip=skip)]
     regret_start = DarpSolution(base_routes(inst), [], 0.0)
-    _repair(inst, regret_start, [i for i in range(inst.n) if inst.pinned[i] < 0], ins, 2, rng)
+    _repair(inst, regret_start, free, ins, 2, rng)
     starts.append(regret_start)
     for s in initial or []:
         starts.append(s.copy())
     cur = min(starts, key=lambda s: objective(inst, s)).copy()
     best = cur.copy()
     start_cost = objective(inst, cur)
-    nfree = sum(1 for i in range(inst.n) if inst.pinned[i] < 0)
+    nfree = len(free)
     if iterations is None:
         iterations = 400 + 60 * nfree
     if q_max is None:
