@@ -446,8 +446,12 @@ def _pairs_of(inst: Instance, seq: list[int]) -> list[tuple[int, int, float]]:
     return out
 
 
-def _raise(inst: Instance, k: int, seq: list[int], B: list[float], pairs, frm: int) -> bool:
-    """Least solution >= ``B`` of the route's difference constraints (in place); False if none."""
+def _raise(inst: Instance, k: int, seq: list[int], B: list[float], pairs, frm: int, settled: int = 1 << 30) -> bool:
+    """Least solution >= ``B`` of the route's difference constraints (in place); False if none.
+
+    ``B`` must be a lower bound of the least solution. Past position ``settled`` the first forward pass stops
+    at the first position it does not move (the rest already satisfies the precedences).
+    """
     m = len(seq)
     T, E, Lw, S = inst.T, inst.E, inst.Lw, inst.S
     for p in range(frm, m):
@@ -459,6 +463,8 @@ def _raise(inst: Instance, k: int, seq: list[int], B: list[float], pairs, frm: i
             if a > Lw[x] + EPS:
                 return False
             B[p] = a
+        elif p > settled:
+            break
     max_dur = inst.max_dur[k]
     for _round in range(m + 2):
         low = m
@@ -520,7 +526,7 @@ def feasible_insert(inst: Instance, k: int, rd: RouteData, i: int, a: int, b: in
         pd = b + 2
     pairs = [(pp + (pp > a) + (pp > b), hd + (hd > a) + (hd > b), w) for pp, hd, w in rd.pairs]
     pairs.append((a + 1, pd, inst.R[i] + inst.S[i]))
-    return _raise(inst, k, nseq, B, pairs, a + 1)
+    return _raise(inst, k, nseq, B, pairs, a + 1, pd)
 
 
 def make_route(route: list[int], n: int, i: int, a: int, b: int) -> list[int]:
@@ -545,8 +551,9 @@ class Inserter:
         self.max_checks = max_checks
         self.evals = 0
 
-    def route_data(self, k: int, route: list[int]) -> RouteData:
-        key = (k, tuple(route))
+    def route_data(self, k: int, route: list[int], key=None) -> RouteData:
+        if key is None:
+            key = (k, tuple(route))
         rd = self.rd_cache.get(key)
         if rd is None:
             if len(self.rd_cache) > 20000:
@@ -555,16 +562,18 @@ class Inserter:
             self.rd_cache[key] = rd
         return rd
 
-    def best(self, k: int, route: list[int], i: int):
-        """(added distance, new route) or None."""
+    def best(self, k: int, route: list[int], i: int, rkey=None):
+        """(added distance, new route) or None. ``rkey``: ``(k, tuple(route))`` if the caller has it."""
         inst = self.inst
         if not inst.can_carry(k, i):
             return None
-        key = (i, k, tuple(route))
+        if rkey is None:
+            rkey = (k, tuple(route))
+        key = (i, rkey)
         hit = self.cache.get(key, False)
         if hit is not False:
             return hit
-        rd = self.route_data(k, route)
+        rd = self.route_data(k, route, rkey)
         cands = insertion_candidates(inst, k, rd, i)
         out = None
         lim = inst.max_dist[k] - rd.cost + 1e-6
@@ -644,7 +653,8 @@ def _repair(inst: Instance, sol: DarpSolution, todo: list[int], ins: Inserter, r
     todo = list(todo)
     K = inst.K
     # best[i][k] = (delta, route) or None
-    table = {i: [ins.best(k, routes[k], i) for k in range(K)] for i in todo}
+    rkeys = [(k, tuple(routes[k])) for k in range(K)]
+    table = {i: [ins.best(k, routes[k], i, rkeys[k]) for k in range(K)] for i in todo}
     while todo:
         pick = None
         pick_key = None
@@ -672,8 +682,9 @@ def _repair(inst: Instance, sol: DarpSolution, todo: list[int], ins: Inserter, r
         routes[k] = r
         todo.remove(i)
         del table[i]
+        rk = (k, tuple(r))
         for j in todo:
-            table[j][k] = ins.best(k, routes[k], j)
+            table[j][k] = ins.best(k, r, j, rk)
     sol.unserved = sorted(set(sol.unserved) | set(todo))
     sol.cost = sum(route_cost(inst, k, r) for k, r in enumerate(routes))
 
@@ -775,12 +786,14 @@ class AlnsResult:
 
 def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_limit_s: float = 10.0,
          initial: list[DarpSolution] | None = None, q_min: int = 2, q_max: int | None = None,
-         skip: set[int] | frozenset = frozenset()) -> AlnsResult:
+         skip: set[int] | frozenset = frozenset(), cpu_time: bool = True) -> AlnsResult:
     """Adaptive large neighbourhood search; returns the best solution (fewest unserved, then distance).
 
-    Deterministic for a given ``seed`` and ``iterations`` as long as the time limit is not reached first.
+    Deterministic for a given ``seed`` and ``iterations`` as long as the time limit is not reached first
+    (measured as CPU time of this process with ``cpu_time``, else wall time).
     """
     t0 = time.perf_counter()
+    c0 = time.process_time()
     rng = random.Random(seed)
     ins = Inserter(inst)
     free = [i for i in range(inst.n) if inst.pinned[i] < 0 and i not in skip]
@@ -814,7 +827,7 @@ def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_l
     it = 0
     history = []
     while it < iterations and nfree > 0:
-        if time.perf_counter() - t0 > time_limit_s:
+        if (time.process_time() - c0 if cpu_time else time.perf_counter() - t0) > time_limit_s:
             break
         it += 1
         di = rng.choices(range(len(DESTROY)), weights=wd)[0]
