@@ -319,7 +319,7 @@ class RouteData:
     from the start to position ``p`` without waiting. ``Bs`` and ``Lt`` are non-decreasing along the route.
     """
 
-    __slots__ = ("seq", "Bs", "Lt", "load", "PS", "cost", "m", "Bmin", "pairs", "key")
+    __slots__ = ("seq", "Bs", "Lt", "load", "PS", "cost", "m", "Bmin", "pairs", "key", "pair_hd")
 
     def __init__(self, inst: Instance, k: int, route: list[int]):
         seq = [inst.start(k)] + route + [inst.end(k)]
@@ -353,6 +353,7 @@ class RouteData:
         self.key = (k, tuple(route))
         sch = least_schedule(inst, k, seq)
         self.Bmin, self.pairs = sch if sch is not None else (None, None)
+        self.pair_hd = [hd for _, hd, _ in self.pairs] if self.pairs is not None else []
 
 
 def insertion_candidates(inst: Instance, k: int, rd: RouteData, i: int) -> list[tuple[float, int, int]]:
@@ -524,8 +525,38 @@ def feasible_insert(inst: Instance, k: int, rd: RouteData, i: int, a: int, b: in
         nseq = seq[:a + 1] + [p] + seq[a + 1:b + 1] + [d] + seq[b + 1:]
         B = Bo[:a + 1] + [-INF] + Bo[a + 1:b + 1] + [-INF] + Bo[b + 1:]
         pd = b + 2
+    # fast path: push the new stops through the route; the old schedule meets every ride limit that does not
+    # end after the pick-up, so only the later drop-offs, the new request and the duration can break
+    T, E, Lw, S = inst.T, inst.E, inst.Lw, inst.S
+    m = len(nseq)
+    ok = True
+    for q in range(a + 1, m):
+        t = B[q - 1] + S[nseq[q - 1]] + T[nseq[q - 1]][nseq[q]]
+        x = nseq[q]
+        if t < E[x]:
+            t = E[x]
+        if t > B[q]:
+            if t > Lw[x] + EPS:
+                return False
+            B[q] = t
+        elif q > pd:
+            break
+    w_new = inst.R[i] + inst.S[i]
+    if B[pd] - B[a + 1] > w_new + EPS or B[m - 1] - B[0] > inst.max_dur[k] + EPS:
+        ok = False
+    else:
+        pairs_old = rd.pairs
+        for idx in range(bisect_right(rd.pair_hd, a), len(pairs_old)):
+            pp, hd, w = pairs_old[idx]
+            pp += (pp > a) + (pp > b)
+            hd += 1 + (hd > b)
+            if B[hd] - B[pp] > w + EPS:
+                ok = False
+                break
+    if ok:
+        return True
     pairs = [(pp + (pp > a) + (pp > b), hd + (hd > a) + (hd > b), w) for pp, hd, w in rd.pairs]
-    pairs.append((a + 1, pd, inst.R[i] + inst.S[i]))
+    pairs.append((a + 1, pd, w_new))
     return _raise(inst, k, nseq, B, pairs, a + 1, pd)
 
 
@@ -648,43 +679,59 @@ def greedy(inst: Instance, order: list[int] | None = None, inserter: Inserter | 
 
 def _repair(inst: Instance, sol: DarpSolution, todo: list[int], ins: Inserter, regret: int,
             rng: random.Random, noise: float = 0.0) -> None:
-    """Insert ``todo`` into ``sol`` (in place): greedy (regret=1) or regret-k."""
+    """Insert ``todo`` into ``sol`` (in place): greedy (regret=1) or regret-k; what fits nowhere stays unserved.
+
+    Greedy takes the request with the cheapest feasible insertion; regret-k the one with the largest sum of
+    differences between its best insertion and its best in the k-1 next routes (ties: cheapest).
+    """
     routes = sol.routes
     todo = list(todo)
     K = inst.K
-    # best[i][k] = (delta, route) or None
+    big = 1e18
     rkeys = [(k, tuple(routes[k])) for k in range(K)]
-    table = {i: [ins.best(k, routes[k], i, rkeys[k]) for k in range(K)] for i in todo}
+    cost: dict[int, list[float]] = {}
+    newr: dict[int, list] = {}
+    for i in todo:
+        cs, rs = [big] * K, [None] * K
+        for k in range(K):
+            got = ins.best(k, routes[k], i, rkeys[k])
+            if got is not None:
+                cs[k], rs[k] = got
+        cost[i], newr[i] = cs, rs
     while todo:
-        pick = None
         pick_key = None
+        pick = None
         for i in todo:
-            opts = sorted((v[0], k) for k, v in enumerate(table[i]) if v is not None)
-            if not opts:
+            cs = cost[i]
+            c0 = min(cs)
+            if c0 >= big:
                 continue
-            c0 = opts[0][0]
-            if noise:
-                c0 += noise * rng.uniform(-1, 1)
             if regret <= 1:
-                key = (c0, i)
+                key = (c0 + (noise * rng.uniform(-1, 1) if noise else 0.0), i)
             else:
+                srt = sorted(cs)
                 reg = 0.0
                 for h in range(1, regret):
-                    ch = opts[h][0] if h < len(opts) else 1e9
-                    reg += ch - opts[0][0]
+                    reg += (srt[h] if h < K and srt[h] < big else 1e9) - c0
                 key = (-reg, c0, i)
             if pick_key is None or key < pick_key:
-                pick_key, pick = key, (i, opts[0][1])
+                pick_key, pick = key, i
         if pick is None:
             break
-        i, k = pick
-        delta, r = table[i][k]
+        i = pick
+        cs = cost[i]
+        k = cs.index(min(cs))
+        r = newr[i][k]
         routes[k] = r
         todo.remove(i)
-        del table[i]
+        del cost[i], newr[i]
         rk = (k, tuple(r))
         for j in todo:
-            table[j][k] = ins.best(k, r, j, rk)
+            got = ins.best(k, r, j, rk)
+            if got is None:
+                cost[j][k], newr[j][k] = big, None
+            else:
+                cost[j][k], newr[j][k] = got
     sol.unserved = sorted(set(sol.unserved) | set(todo))
     sol.cost = sum(route_cost(inst, k, r) for k, r in enumerate(routes))
 
@@ -704,11 +751,11 @@ def _served(inst: Instance, sol: DarpSolution) -> list[int]:
     return [x for r in sol.routes for x in r if x < n and inst.pinned[x] < 0]
 
 
-def _times(inst: Instance, sol: DarpSolution) -> dict[int, float]:
+def _times(inst: Instance, sol: DarpSolution, ins: Inserter) -> dict[int, float]:
     """Earliest start time of every routed node (for relatedness)."""
     out = {}
     for k, r in enumerate(sol.routes):
-        rd = RouteData(inst, k, r)
+        rd = ins.route_data(k, r)
         for p, x in enumerate(r, start=1):
             out[x] = rd.Bs[p] - inst.S[x]
     return out
@@ -745,12 +792,12 @@ def _destroy_worst(inst, sol, q, rng, p_exp=3.0):
     return out
 
 
-def _destroy_shaw(inst, sol, q, rng, p_exp=6.0):
+def _destroy_shaw(inst, sol, q, rng, ins, p_exp=6.0):
     n = inst.n
     served = _served(inst, sol)
     if not served:
         return []
-    tm = _times(inst, sol)
+    tm = _times(inst, sol, ins)
     D = inst.D
     dmax = float(inst.dist.max()) or 1.0
     tmax = max(1.0, max(tm.values()) - min(tm.values())) if tm else 1.0
@@ -786,7 +833,8 @@ class AlnsResult:
 
 def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_limit_s: float = 10.0,
          initial: list[DarpSolution] | None = None, q_min: int = 2, q_max: int | None = None,
-         skip: set[int] | frozenset = frozenset(), cpu_time: bool = True) -> AlnsResult:
+         skip: set[int] | frozenset = frozenset(), cpu_time: bool = True,
+         start_worse: float = 0.05) -> AlnsResult:
     """Adaptive large neighbourhood search; returns the best solution (fewest unserved, then distance).
 
     Deterministic for a given ``seed`` and ``iterations`` as long as the time limit is not reached first
@@ -819,16 +867,18 @@ def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_l
     nd = [0] * len(DESTROY)
     nr = [0] * len(REPAIR)
     f_cur = objective(inst, cur)
-    temp0 = max(1e-9, 0.05 * best.cost / math.log(2.0)) if best.cost > 0 else 1.0
-    temp_end = temp0 * 0.002
-    cool = (temp_end / temp0) ** (1.0 / max(1, iterations))
+    # simulated annealing: at the start a plan ``start_worse`` (relative) longer is accepted with p = 1/2
+    temp0 = max(1e-9, start_worse * best.cost / math.log(2.0)) if best.cost > 0 else 1.0
+    temp_ratio = 0.002  # final / initial temperature over the iteration budget (not the clock: determinism)
     temp = temp0
     seen: set = set()
     it = 0
     history = []
     while it < iterations and nfree > 0:
-        if (time.process_time() - c0 if cpu_time else time.perf_counter() - t0) > time_limit_s:
+        used = time.process_time() - c0 if cpu_time else time.perf_counter() - t0
+        if used > time_limit_s:
             break
+        temp = temp0 * temp_ratio ** (it / iterations)
         it += 1
         di = rng.choices(range(len(DESTROY)), weights=wd)[0]
         ri = rng.choices(range(len(REPAIR)), weights=wr)[0]
@@ -839,7 +889,7 @@ def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_l
         elif DESTROY[di] == "worst":
             rem = _destroy_worst(inst, cand, q, rng)
         else:
-            rem = _destroy_shaw(inst, cand, q, rng)
+            rem = _destroy_shaw(inst, cand, q, rng, ins)
         _remove(inst, cand, rem)
         todo = list(cand.unserved)
         cand.unserved = []
@@ -873,7 +923,6 @@ def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_l
                     sc[h] = 0.0
                     nn[h] = 0
             history.append(best.cost)
-        temp *= cool
     return AlnsResult(best, it, time.perf_counter() - t0, ins.evals, start_cost, history)
 
 

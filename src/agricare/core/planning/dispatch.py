@@ -668,7 +668,7 @@ def schedule_route(problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, s
     """
     m = _model(problem)
     k = next(i for i, v in enumerate(m.vehicles) if v.vehicle_id == vehicle_id)
-    for rid, action in seq:
+    for _rid, action in seq:
         if action not in (PICKUP, DROPOFF):
             raise ValueError(f"unknown action {action!r}")
     return m.schedule(k, m.nodes(seq))
@@ -774,14 +774,15 @@ def check_solution(problem: Problem, solution: Solution | Mapping) -> list[str]:
         d = problem.distance_m(pos, veh.depot_xy)
         if stops or pos != veh.depot_xy:
             dist += d
-        ret = (prev_start + prev_serv if prev_start is not None else depart) + d / problem.speed_mps
-        if ret > veh.available_s[1] + _TOL_S:
-            out.append(f"{vid}: back at the depot {ret} s after availability end {veh.available_s[1]} s")
-        if ret - depart > veh.max_duration_s + _TOL_S:
-            out.append(f"{vid}: route duration {ret - depart} s > max_duration_s {veh.max_duration_s} s")
-        rep = sol.duration_s.get(vid)
-        if rep is not None and stops and abs(rep - (ret - depart)) > 1e-6:
-            out.append(f"{vid}: reported duration {rep} s, stops give {ret - depart} s")
+        if prev_start is not None:  # an idle shuttle has no route to check
+            ret = prev_start + prev_serv + d / problem.speed_mps
+            if ret > veh.available_s[1] + _TOL_S:
+                out.append(f"{vid}: back at the depot {ret} s after availability end {veh.available_s[1]} s")
+            if ret - depart > veh.max_duration_s + _TOL_S:
+                out.append(f"{vid}: route duration {ret - depart} s > max_duration_s {veh.max_duration_s} s")
+            rep = sol.duration_s.get(vid)
+            if rep is not None and abs(rep - (ret - depart)) > 1e-6:
+                out.append(f"{vid}: reported duration {rep} s, stops give {ret - depart} s")
         if dist > range_m + _TOL_M:
             out.append(f"{vid}: {dist} m exceeds range {range_m} m")
         for rid in set(boarded) - dropped:
@@ -876,7 +877,7 @@ def _finish(problem: Problem, m: _Model, routes: list[list[int]], unserved: list
     for k, veh in enumerate(m.vehicles):
         nodes = routes[k] if k < len(routes) else []
         sch = m.schedule(k, nodes)
-        if sch.violations:
+        if sch.violations and nodes:
             warnings.extend(sch.violations)
         out_routes[veh.vehicle_id] = sch.stops
         rides.update(sch.ride_s)
