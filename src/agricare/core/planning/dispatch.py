@@ -953,7 +953,7 @@ def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = 
         ``iterations`` unless the cap is reached first. OR-Tools: its search time limit (default
         :func:`auto_time_limit_s`).
     seed, iterations : ALNS random seed and iteration budget (default
-        :func:`agricare.core.planning.darp.alns`' budget: 400 + 60 per request).
+        :func:`agricare.core.planning.darp.default_iterations`).
     seed_with_greedy : bool, optional
         OR-Tools only: also search from the greedy routes (default: up to 40 requests).
     keep_best : bool
