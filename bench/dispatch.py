@@ -129,10 +129,35 @@ def main() -> int:
                     help="ALNS wall-time cap, s (the iteration budget normally ends the search first)")
     ap.add_argument("--town-seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--out", default="out/bench/dispatch.json")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                    help="only summarise earlier runs' JSON files together (e.g. the splits run side by side)")
     args = ap.parse_args()
+    if args.merge:
+        rows, town = [], []
+        for f in args.merge:
+            data = json.loads(pathlib.Path(f).read_text())
+            rows += data["cordeau"]
+            town += data["town"]
+        rows.sort(key=lambda r: list(OPTIMA).index(r["instance"]))
+        for r in rows:
+            print(f"{r['instance']:>8} {r['optimum']:>8.2f} | alns {r['alns']:>8.2f} {100 * r['alns_gap']:>6.2f} % "
+                  f"{r['alns_served']:>3}/{r['requests']:<3} cpu {r['alns_cpu_s']:>5.1f} s | greedy "
+                  f"{100 * r['greedy_gap']:>6.2f} % | ortools "
+                  + (f"{100 * r['ortools_gap']:>6.2f} % {r['ortools_served']:>3}" if "ortools_gap" in r else "-")
+                  + f" | {len(r['violations'])} viol")
+        _summary(rows, town, args.out)
+        return 0
     names = args.only or list(OPTIMA)
     rows = cordeau_part(names, not args.no_ortools, args.seed, args.time_cap)
+    town = [] if args.no_town else town_part(args.town_seeds, not args.no_ortools, args.seed)
+    _summary(rows, town, args.out)
+    return 0
+
+
+def _summary(rows: list[dict], town: list[dict], out_path: str) -> None:
     summary: dict = {}
+    if rows:
+        summary["violations"] = sum(len(r["violations"]) for r in rows)
     for split in ("tune", "held-out", "all"):
         sel = [r for r in rows if split == "all" or r["split"] == split]
         if not sel:
@@ -152,7 +177,6 @@ def main() -> int:
               f"(max {100 * s['alns_max_gap']:.2f} %), all served: {s['alns_all_served']}, max CPU "
               f"{s['alns_max_cpu_s']:.1f} s; greedy mean gap {100 * s['greedy_mean_gap']:.2f} %"
               + (f"; OR-Tools mean gap {100 * s['ortools_mean_gap']:.2f} %" if "ortools_mean_gap" in s else ""))
-    town = [] if args.no_town else town_part(args.town_seeds, not args.no_ortools, args.seed)
     for n_req, _ in TOWN:
         sel = [r for r in town if r["requests"] == n_req]
         if sel:
@@ -162,11 +186,10 @@ def main() -> int:
             t = summary[f"town{n_req}"]
             print(f"town {n_req:>3} requests: ALNS saving over greedy mean {100 * t['mean_saving']:.1f} %, "
                   f"min {100 * t['min_saving']:.1f} %, {t['violations']} violations")
-    out = pathlib.Path(args.out)
+    out = pathlib.Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"cordeau": rows, "town": town, "summary": summary}, indent=1))
     print(f"-> {out}")
-    return 0
 
 
 if __name__ == "__main__":
