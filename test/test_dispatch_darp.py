@@ -347,3 +347,17 @@ def test_cli_cordeau_serve_all_names_the_unserved_request(repo_root, tmp_path):
     broken.write_text("2 32 480\n")
     proc = _cli(repo_root, "--format", "cordeau", str(broken))
     assert proc.returncode == 2 and "line 1" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("n, K, Q", [(8, 2, 3), (12, 3, 6)])
+def test_generated_instances_after_cordeau_are_served_validly(n, K, Q):
+    from agricare.core.planning.darp import generate_cordeau
+
+    c = generate_cordeau(n, K, seed=n, Q=Q)
+    assert (c.n, c.K, c.Q, c.L) == (n, K, Q, 30.0)
+    # half outbound (15-minute window on the drop-off), half inbound (on the pick-up)
+    assert sum(1 for i in range(1, n + 1) if c.window[n + i][1] - c.window[n + i][0] == 15.0) == n // 2
+    prob = problem_from_cordeau(c)
+    sol = solve(prob, seed=1, iterations=200)
+    assert independent_violations(prob, sol) == []
+    assert sol.unserved == []

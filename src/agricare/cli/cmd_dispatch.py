@@ -33,11 +33,11 @@ def add_arguments(parser) -> None:
                              "insertion baseline")
     parser.add_argument("--seed", type=int, default=0, help="ALNS random seed (default 0)")
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
-                        help="ALNS iteration budget (default 4e6 / n^1.5, clipped to 1000..20000); the plan is the same for "
-                             "the same seed and budget")
+                        help="ALNS iteration budget (default 4e6 / n^1.5, clipped to 1000..20000); the plan is "
+                             "the same for the same seed and budget")
     parser.add_argument("--time-limit", type=float, default=None, metavar="S",
-                        help="search time limit in s (ALNS: a cap, default 10 s; OR-Tools: 0.2 s + 85 ms per "
-                             "request, max 9 s)")
+                        help="search time limit in s (ALNS: a cap on CPU time, default 10 s; OR-Tools: 0.2 s + "
+                             "85 ms per request, max 9 s)")
     parser.add_argument("--serve-all", action="store_true",
                         help="fail (exit 1) when a request is left unserved, naming it and the reason")
 

@@ -8,21 +8,22 @@ service ``B_p >= max(A_p, e_p)``, ``B_p <= l_p``; ride time of request ``i`` is 
 and must not exceed its maximum ride time; route duration ``B_end - B_start`` must not exceed the vehicle's
 maximum. The objective is the total travel distance.
 
-Schedules are computed with the eight-step forward-time-slack procedure of Cordeau & Laporte (2003):
-leave the start as late as the slack allows without lengthening the route, then delay each pick-up by its
-forward time slack to shorten ride times. When that procedure reports a ride-time or duration violation the
-route is re-checked exactly: the schedule constraints of a fixed stop order are difference constraints
-``x_v - x_u <= w``, feasible iff the constraint graph has no negative cycle (Bellman-Ford), and the
-shortest-path potentials give the earliest feasible schedule. So :func:`evaluate` is exact.
+Feasibility of a stop order is decided exactly: its schedule constraints (precedence with travel and
+service, windows, ride limits, route duration) are difference constraints, so the least solution obtained
+by raising start times from the window openings until every constraint holds exists iff the order is
+feasible (:func:`least_schedule`; an insertion starts from the route's previous least schedule). Reported
+schedules use the eight-step forward-time-slack procedure of Cordeau & Laporte (2003): leave the start as
+late as the slack allows without lengthening the route, then delay each pick-up by its forward time slack
+to shorten rides; when that heuristic procedure misses a feasible schedule the least one is reported.
 
 :func:`alns` is an adaptive large neighbourhood search (Ropke & Pisinger 2006 style): removal (random,
 worst, related/Shaw), insertion (greedy, regret-2, regret-3) with exact feasibility checks, simulated
 annealing acceptance and adaptive operator weights. Deterministic for a given seed and iteration budget;
 the time limit is a cap only.
 
-Pure Python + numpy (numpy filters insertion positions of a route by necessary conditions: windows against
-the earliest / latest start times of the route, capacity, a lower bound of the ride time; the survivors are
-checked exactly in order of added distance).
+Pure Python (numpy only for the instance matrices). Insertion positions of a route are filtered by
+necessary conditions (windows against the route's earliest departures and latest starts, capacity, a lower
+bound of the ride time); the survivors are checked exactly in order of added distance.
 """
 
 from __future__ import annotations
@@ -1052,15 +1053,3 @@ def generate_cordeau(n: int, K: int, seed: int, *, Q: int = 3, L: float = 30.0, 
     load = [0] + [1] * n + [-1] * n
     window = [(0.0, horizon)] + win
     return CordeauInstance(K, n, T, Q, L, xy, service, load, window, (0.0, horizon), f"gen{n}-{K}-{seed}")
-
-
-def solution_text(c: CordeauInstance, sol: DarpSolution, inst: Instance) -> str:
-    """Plan in the Cordeau node numbering, one vehicle a line."""
-    lines = []
-    for k, r in enumerate(sol.routes):
-        sch = evaluate(inst, k, r, full=True)
-        ids = " ".join(str(x + 1) for x in r)
-        dur = sch.duration if sch is not None else float("nan")
-        lines.append(f"vehicle {k + 1}: 0 {ids} {2 * c.n + 1}  distance {route_cost(inst, k, r):.2f} "
-                     f"duration {dur:.2f}")
-    return "\n".join(lines)
