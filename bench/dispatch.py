@@ -124,6 +124,7 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", default=None, help="instance names (default: all 21)")
     ap.add_argument("--no-ortools", action="store_true", help="skip the OR-Tools reference")
     ap.add_argument("--no-town", action="store_true", help="skip the town days")
+    ap.add_argument("--no-cordeau", action="store_true", help="skip the Cordeau instances")
     ap.add_argument("--seed", type=int, default=0, help="ALNS seed")
     ap.add_argument("--time-cap", type=float, default=60.0,
                     help="ALNS wall-time cap, s (the iteration budget normally ends the search first)")
@@ -148,7 +149,7 @@ def main() -> int:
         _summary(rows, town, args.out)
         return 0
     names = args.only or list(OPTIMA)
-    rows = cordeau_part(names, not args.no_ortools, args.seed, args.time_cap)
+    rows = [] if args.no_cordeau else cordeau_part(names, not args.no_ortools, args.seed, args.time_cap)
     town = [] if args.no_town else town_part(args.town_seeds, not args.no_ortools, args.seed)
     _summary(rows, town, args.out)
     return 0
