@@ -33,7 +33,7 @@ def add_arguments(parser) -> None:
                              "insertion baseline")
     parser.add_argument("--seed", type=int, default=0, help="ALNS random seed (default 0)")
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
-                        help="ALNS iteration budget (default 4e6 / n^1.5, clipped to 1000..20000); the plan is "
+                        help="ALNS iteration budget (default 1e7 / n^2, clipped to 3000..20000); the plan is "
                              "the same for the same seed and budget")
     parser.add_argument("--time-limit", type=float, default=None, metavar="S",
                         help="search time limit in s (ALNS: a cap on CPU time, default 10 s; OR-Tools: 0.2 s + "

@@ -819,11 +819,11 @@ def _destroy_shaw(inst, sol, q, rng, ins, p_exp=6.0):
 
 
 def default_iterations(n_requests: int) -> int:
-    """Default ALNS iteration budget: 4e6 / n^1.5 clipped to [1000, 20000] (about 5-9 s of one core of the
-    reference machine from 40 to 96 requests; 20000 iterations below 40 requests)."""
+    """Default ALNS iteration budget: 1e7 / n^2 clipped to [3000, 20000] (an iteration costs about n^2
+    until the destroy size reaches its cap of 20; about 5-8 s of one core for 30-96 requests)."""
     if n_requests <= 0:
         return 0
-    return int(min(20000, max(1000, 4.0e6 / n_requests ** 1.5)))
+    return int(min(20000, max(3000, 1.0e7 / n_requests ** 2)))
 
 
 DESTROY = ("random", "worst", "shaw")
