@@ -5,11 +5,12 @@ Run: ``PYTHONPATH=src .venv/bin/python bench/dispatch.py [--only a2-16 a8-96] [-
 Part 1, the standard Cordeau (2006) 'a' instances (bench/data/cordeau, 16-96 requests, proven optima of
 Ropke, Cordeau & Laporte 2007): every instance is read with the same code as ``agricare dispatch --format
 cordeau`` and solved in this process by the ALNS (seed 0, default iteration budget, the result is the same
-for the same seed and budget; the 10 s CPU cap of the CLI applies), the greedy cheapest-insertion baseline and OR-Tools routing (default time
-limit, ``keep_best`` off). Printed per instance: distance, gap to the optimum, requests served, CPU and wall
+for the same seed and budget; the 10 s CPU cap of the CLI applies), the greedy cheapest-insertion baseline
+and OR-Tools routing (default time limit, ``keep_best`` off). Printed per instance: distance, gap to the optimum, requests served, CPU and wall
 time. Every plan is re-verified by ``check_solution`` (count of violations printed).
-The solver parameters were tuned on the instances with an even number of vehicles (a2, a4, a6, a8); the
-instances with an odd number (a3, a5, a7) are reported separately as the held-out split.
+The solver parameters (destroy size, temperature, budget) were tuned on instances with an even number of
+vehicles (a2, a4, a6, a8; mostly a4-48, a6-72, a8-64, a8-96); the instances with an odd number (a3, a5,
+a7) are reported separately as the held-out split.
 
 Part 2, seeded town days (``random_problem``: 10 requests / 2 shuttles, 50 / 5, 100 / 10): ALNS, greedy and
 OR-Tools distances and the ALNS saving over greedy (target >= 15 %).
