@@ -7,7 +7,8 @@ Ropke, Cordeau & Laporte 2007): every instance is read with the same code as ``a
 cordeau`` and solved in this process by the ALNS (seed 0, default iteration budget, the result is the same
 for the same seed and budget; the 10 s CPU cap of the CLI applies), the greedy cheapest-insertion baseline
 and OR-Tools routing (default time limit, ``keep_best`` off). Printed per instance: distance, gap to the
-optimum, requests served, CPU and wall time. Every plan is re-verified by ``check_solution`` (count of violations printed).
+optimum, requests served, CPU and wall time.
+Every plan is re-verified by ``check_solution`` (count of violations printed).
 The solver parameters (destroy size, temperature, budget) were tuned on instances with an even number of
 vehicles (a2, a4, a6, a8; mostly a4-48, a6-72, a8-64, a8-96); the instances with an odd number (a3, a5,
 a7) are reported separately as the held-out split.
