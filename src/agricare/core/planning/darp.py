@@ -868,7 +868,6 @@ def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_l
         iterations = default_iterations(nfree)
     if q_max is None:
         q_max = max(q_min, min(20, int(0.35 * nfree)))
-    patience = max(1000, int(0.4 * iterations))  # stop after this many iterations without a new best
     q_min = min(q_min, max(1, nfree))
     wd = [1.0] * len(DESTROY)
     wr = [1.0] * len(REPAIR)
@@ -884,8 +883,7 @@ def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_l
     seen: set = set()
     it = 0
     history = []
-    last_best = 0
-    while it < iterations and nfree > 0 and it - last_best < patience:
+    while it < iterations and nfree > 0:
         used = time.process_time() - c0 if cpu_time else time.perf_counter() - t0
         if used > time_limit_s:
             break
@@ -911,7 +909,6 @@ def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_l
         score = 0.0
         if f_new < objective(inst, best) - 1e-9:
             best = cand.copy()
-            last_best = it
             cur, f_cur = cand, f_new
             score = 33.0
         elif f_new < f_cur - 1e-9:
