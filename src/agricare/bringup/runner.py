@@ -117,6 +117,8 @@ class EmbeddedRunner:
         self._interrupted = False
         self.node_error = None
         self._row_metrics: dict[str, dict] = {}
+        self.pose_errors: dict[str, list] = {}  # robot -> [(t_s, ex_m, ey_m, eyaw_rad)] estimate - truth
+        self.row_states: dict[str, str] = {}   # row follower state per row robot (turn samples are excluded)
         self.step_hook = None   # callable(runner) after every step (tests, tools)
         self._t_stop = None
 
@@ -167,9 +169,19 @@ class EmbeddedRunner:
             from agricare_interfaces.msg import MissionStatus, SafetyState
         except ImportError:  # pragma: no cover - interfaces are built by make venv
             MissionStatus = SafetyState = None
-        from agricare.ros.qos import RELIABLE_QOS
+        from std_msgs.msg import String
 
-        for robot in self.graph.robots:
+        from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+
+        from nav_msgs.msg import Odometry
+
+        for robot, rtype in self.graph.robots.items():
+            self.monitor.create_subscription(
+                Odometry, f"/{robot}/odometry/filtered", lambda m, r=robot: self._on_estimate(r, m), SENSOR_QOS)
+            if rtype == "row_robot":
+                self.monitor.create_subscription(
+                    String, f"/{robot}/row_follower/state",
+                    lambda m, r=robot: self.row_states.__setitem__(r, m.data), LATCHED_QOS)
             if MissionStatus is not None:
                 self.monitor.create_subscription(
                     MissionStatus, f"/{robot}/mission/status",
@@ -192,6 +204,22 @@ class EmbeddedRunner:
             pass
         self.mission_status[robot] = {"mission": msg.mission, "state": msg.state, "progress": msg.progress,
                                       "detail": detail}
+
+    def _on_estimate(self, robot, msg):
+        """Error of the robot's own pose estimate against the simulator's true pose (measuring only)."""
+        if self.sim is None or robot not in self.sim.world.robots:
+            return
+        from agricare.ros.convert import from_stamp, pose_to_xyyaw
+
+        t = from_stamp(msg.header.stamp)
+        now = self.sim_time()
+        if abs(t - now) > 1.5 * self.graph.run.step_dt_s:   # only estimates stamped at the true pose's time
+            return
+        est = pose_to_xyyaw(msg.pose.pose)
+        truth = self.sim.world.pose(robot)
+        dyaw = (est[2] - truth[2] + math.pi) % (2.0 * math.pi) - math.pi
+        self.pose_errors.setdefault(robot, []).append(
+            (round(now, 3), float(est[0] - truth[0]), float(est[1] - truth[1]), float(dyaw)))
 
     # ------------------------------------------------------------------ run
     def sim_time(self) -> float:
@@ -308,7 +336,10 @@ class EmbeddedRunner:
             pass
 
     def _sample_metrics(self):
-        """Ground-truth figures sampled every step: the row robots' true lane offset inside crop blocks."""
+        """Ground-truth figures sampled every step: the row robots' true lane offset inside crop blocks.
+
+        Every sample inside a crop block counts, whatever the speed or heading, except while the row follower
+        says it is turning (the U-turn and the drive back into the next row); those are counted apart."""
         w = self.sim.world
         for name, r in w.robots.items():
             if r.spec.type != "row_robot":
@@ -316,10 +347,10 @@ class EmbeddedRunner:
             err = w.row_error(name)
             if err is None or not err.inside_block:
                 continue
-            v, _ = w.velocity(name)
-            if abs(v) < 0.2 or abs(err.heading_rad) > 0.35:  # turning at the headland, not following
+            m = self._row_metrics.setdefault(name, {"sq": 0.0, "n": 0, "max": 0.0, "lanes": set(), "turning": 0})
+            if self.row_states.get(name) == "turning":
+                m["turning"] += 1
                 continue
-            m = self._row_metrics.setdefault(name, {"sq": 0.0, "n": 0, "max": 0.0, "lanes": set()})
             m["sq"] += err.lane_offset_m ** 2
             m["n"] += 1
             m["max"] = max(m["max"], abs(err.lane_offset_m))
@@ -349,6 +380,17 @@ class EmbeddedRunner:
                 fig["row_cross_track_max_m"] = round(m["max"], 4)
                 fig["row_lanes_followed"] = len(m["lanes"])
                 fig["row_samples"] = m["n"]
+                fig["row_samples_excluded_turning"] = m["turning"]
+            errs = self.pose_errors.get(name)
+            if errs:
+                import numpy as np
+
+                e = np.asarray(errs, dtype=float)
+                d = np.hypot(e[:, 1], e[:, 2])
+                fig["pose_error"] = {"samples": len(e), "rmse_m": round(float(np.sqrt(np.mean(d ** 2))), 4),
+                                     "max_m": round(float(d.max()), 4), "p95_m": round(float(np.percentile(d, 95)), 4),
+                                     "yaw_rmse_rad": round(float(np.sqrt(np.mean(e[:, 3] ** 2))), 4),
+                                     "source": f"/{name}/odometry/filtered vs simulator truth"}
             fig["contacts"] = sum(1 for c in w.contacts if c.robot == name and abs(c.robot_speed_mps) > STANDSTILL_MPS)
             fig["contacts_at_standstill"] = sum(1 for c in w.contacts if c.robot == name
                                                 and abs(c.robot_speed_mps) <= STANDSTILL_MPS)
@@ -415,8 +457,44 @@ class EmbeddedRunner:
             self._save_world_artifacts()
         return RunResult(t, wall, reason, self.mission_status, violations, summary_path, code)
 
+    def _save_pose_errors(self):
+        """Estimate-vs-truth pose error per robot: ``pose_error_<robot>.csv`` and one plot ``pose_error.png``."""
+        if not self.pose_errors:
+            return
+        import csv
+
+        for name, errs in self.pose_errors.items():
+            with open(self.out_dir / f"pose_error_{name}.csv", "w", newline="") as f:
+                wr = csv.writer(f)
+                wr.writerow(["t_s", "error_x_m", "error_y_m", "error_yaw_rad"])
+                wr.writerows([(t, f"{ex:.4f}", f"{ey:.4f}", f"{eyaw:.4f}") for t, ex, ey, eyaw in errs])
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+            import numpy as np
+
+            fig, ax = plt.subplots(figsize=(8, 3.5))
+            for name, errs in sorted(self.pose_errors.items()):
+                e = np.asarray(errs, dtype=float)
+                d = np.hypot(e[:, 1], e[:, 2])
+                ax.plot(e[:, 0], 100.0 * d, lw=0.8,
+                        label=f"{name}: RMSE {100 * np.sqrt(np.mean(d ** 2)):.1f} cm, max {100 * d.max():.1f} cm")
+            ax.set_xlabel("simulated time [s]")
+            ax.set_ylabel("position error [cm]")
+            ax.set_title("own pose estimate (odometry/filtered) vs simulator truth")
+            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            fig.savefig(self.out_dir / "pose_error.png", dpi=110)
+            plt.close(fig)
+        except Exception as exc:  # a plot must never lose the run's summary
+            print(f"warning: could not plot pose errors: {exc}", file=sys.stderr)
+
     def _save_world_artifacts(self):
         """Coverage maps (ground truth) of every robot with an implement: PNG + the raw pass counts (.npy)."""
+        self._save_pose_errors()
         try:
             import matplotlib
 
