@@ -117,6 +117,7 @@ class EmbeddedRunner:
         self._interrupted = False
         self.node_error = None
         self._row_metrics: dict[str, dict] = {}
+        self._truth_hist: dict[str, list] = {}   # robot -> [(t_s, pose (3,))], the last steps' true poses
         self.pose_errors: dict[str, list] = {}  # robot -> [(t_s, ex_m, ey_m, eyaw_rad)] estimate - truth
         self.row_states: dict[str, str] = {}   # row follower state per row robot (turn samples are excluded)
         self.step_hook = None   # callable(runner) after every step (tests, tools)
@@ -212,14 +213,34 @@ class EmbeddedRunner:
         from agricare.ros.convert import from_stamp, pose_to_xyyaw
 
         t = from_stamp(msg.header.stamp)
-        now = self.sim_time()
-        if abs(t - now) > 1.5 * self.graph.run.step_dt_s:   # only estimates stamped at the true pose's time
+        truth = self._truth_at(robot, t)
+        if truth is None:      # stamped outside the true poses kept (the last second): not comparable
             return
+        now = t
         est = pose_to_xyyaw(msg.pose.pose)
-        truth = self.sim.world.pose(robot)
         dyaw = (est[2] - truth[2] + math.pi) % (2.0 * math.pi) - math.pi
         self.pose_errors.setdefault(robot, []).append(
             (round(now, 3), float(est[0] - truth[0]), float(est[1] - truth[1]), float(dyaw)))
+
+    def _truth_at(self, robot, t):
+        """True pose (3,) at sim time ``t`` from the poses kept every step (exact step times only)."""
+        hist = self._truth_hist.get(robot)
+        if not hist:
+            return None
+        dt = self.graph.run.step_dt_s
+        for ti, pose in reversed(hist):
+            if abs(ti - t) <= 0.25 * dt:
+                return pose
+        return None
+
+    def _keep_truth(self):
+        w = self.sim.world
+        t = float(w.t_s)
+        for name in w.robots:
+            hist = self._truth_hist.setdefault(name, [])
+            hist.append((t, w.pose(name).copy()))
+            if len(hist) > 40:
+                del hist[:len(hist) - 40]
 
     # ------------------------------------------------------------------ run
     def sim_time(self) -> float:
@@ -270,6 +291,7 @@ class EmbeddedRunner:
                     reason = "interrupted"
                     break
                 self.sim.step_once()
+                self._keep_truth()
                 self.spin_some(spins)
                 self._sample_metrics()
                 if self.step_hook is not None:

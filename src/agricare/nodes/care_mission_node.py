@@ -36,7 +36,7 @@ Publishes
     ``/diagnostics``.
 
 The pose comes from ``odom_topic`` in the map frame (``odometry/filtered`` of the localisation on a
-vehicle; the simulator's ``ground_truth/odom`` in the embedded scenarios).
+vehicle and in the embedded scenarios alike).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class CareMissionNodeParams:
     solve_solution_limit: int = 200   # deterministic plans: stop after this many solutions (0: time only)
     done_when_served: bool = False    # report "done" once every stop is served (before parking)
     use_road_distance: bool = True
-    odom_topic: str = "ground_truth/odom"
+    odom_topic: str = "odometry/filtered"
     start_delay_s: float = 1.0
     tick_period_s: float = 0.2
     status_period_s: float = 1.0
