@@ -40,3 +40,74 @@ def contract_type(topic: str) -> str | None:
     if len(parts) == 2:
         return ROBOT_TOPICS.get(parts[1])
     return None
+
+
+# Nodes that belong to the simulated world (the back-end), not to a robot: they may read the simulator's truth.
+SIMULATOR_NODES = ("sim_node", "care_site_sim_node")
+GROUND_TRUTH_PREFIX = "ground_truth"
+
+
+def is_ground_truth(topic: str) -> bool:
+    """True for ``/ground_truth/...`` and ``/<robot>/ground_truth/...`` (fully qualified names)."""
+    parts = topic.strip("/").split("/")
+    return GROUND_TRUTH_PREFIX in parts[:2]
+
+
+def node_io(entries, out_dir) -> dict:
+    """Resolved topics of every node of a graph, by instantiating the nodes (nothing is spun).
+
+    Parameters
+    ----------
+    entries : list of agricare.bringup.launch_description.LaunchEntry
+        What ``ros2 launch`` would start (parameters and remappings exactly as launched).
+    out_dir : path-like
+        Replaces ``${out}`` (records, audit logs).
+
+    Returns
+    -------
+    dict
+        ``{fqn: {"node": executable, "subscribes": {topic: type}, "publishes": {topic: type}}}``; a node that
+        fails to start is reported with ``"error": text``.
+    """
+    import rclpy
+    from rclpy.context import Context
+
+    from agricare.bringup.graph import node_class
+    from agricare.bringup.runner import to_parameters
+
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=0)
+    out = {}
+    nodes = []
+    try:
+        for e in entries:
+            params = {k: (v.replace("${out}", str(out_dir)) if isinstance(v, str) else v)
+                      for k, v in e.parameters[0].items()}
+            args = ["--ros-args", "-r", f"__node:={e.name}"]
+            for src, dst in e.remappings:
+                args += ["-r", f"{src}:={dst}"]
+            fqn = f"/{e.namespace}/{e.name}" if e.namespace else f"/{e.name}"
+            try:
+                node = node_class(e.executable)(namespace=("/" + e.namespace) if e.namespace else "/",
+                                                cli_args=args, parameter_overrides=to_parameters(params),
+                                                context=ctx, start_parameter_services=False, enable_rosout=False)
+            except Exception as exc:  # reported, the caller decides
+                out[fqn] = {"node": e.executable, "error": f"{type(exc).__name__}: {exc}"}
+                continue
+            nodes.append(node)
+            out[fqn] = {"node": e.executable,
+                        "subscribes": {s.topic_name: _type_name(s.msg_type) for s in node.subscriptions},
+                        "publishes": {p.topic_name: _type_name(p.msg_type) for p in node.publishers}}
+    finally:
+        for n in nodes:
+            try:
+                n.destroy_node()
+            except Exception:
+                pass
+        ctx.try_shutdown()
+    return out
+
+
+def _type_name(cls) -> str:
+    mod = cls.__module__.split(".")
+    return f"{mod[0]}/{mod[1]}/{cls.__name__}" if len(mod) >= 2 else cls.__name__
