@@ -68,7 +68,8 @@ def test_the_check_catches_a_ground_truth_input(tmp_path):
     bad = src.replace("odom_topic: odometry/filtered", "odom_topic: ground_truth/odom", 1)
     assert bad != src
     bad = bad.replace("  - node: velocity_smoother_node\n    robot: shuttle_1\n",
-                      "  - node: velocity_smoother_node\n    robot: shuttle_1\n    remap: {cmd_vel_nav: ground_truth/twist}\n")
+                      "  - node: velocity_smoother_node\n    robot: shuttle_1\n"
+                      "    remap: {cmd_vel_nav: ground_truth/twist}\n")
     f = tmp_path / "bad.yaml"
     f.write_text(bad)
     entries = [e for e in launch_entries(f, include_sim=False) if e.executable not in SIMULATOR_NODES]
