@@ -7,7 +7,13 @@ Subscribes
 Publishes
     ``localization/pose`` (geometry_msgs/PoseWithCovarianceStamped, map frame) after each update,
     ``map -> odom`` on ``/tf`` (tf2_msgs/TFMessage; skipped with a one-time warning when not importable),
-    ``map`` (nav_msgs/OccupancyGrid, latched), ``/diagnostics`` (particles, spread, converged, rate).
+    ``map`` (nav_msgs/OccupancyGrid, latched), ``/diagnostics`` (particles, spread, converged, rate, match:
+    the share of scan end points on a mapped surface).
+
+When the scans stop fitting the map (match below ``min_match_fraction`` for ``low_match_updates`` updates in a
+row: the map is wrong, or the robot is not where the filter thinks) the node reports ERROR on ``/diagnostics``
+and publishes no pose until a new ``initialpose``; a localisation that needs the map pose then stops and the
+robot with it.
 
 Nothing is published until an initial pose arrives (or ``initial_pose_known`` is set).
 """
@@ -43,9 +49,18 @@ class MapLocalizerParams(ParticleFilterParams):
     initial_pose_in_map: tuple[float, ...] = (0.0, 0.0, 0.0)
     publish_tf: bool = True
     publish_map: bool = True
+    min_match_fraction: float = 0.5   # share of scan end points on the map below which the scan does not fit
+    low_match_updates: int = 5        # that many updates in a row without a fit: lost (latched until initialpose)
+    max_update_interval_s: float = 0.5   # update (and publish) at least this often, also at a standstill
 
     def __post_init__(self):
         super().__post_init__()
+        if not (0.0 <= self.min_match_fraction < 1.0):
+            raise ValueError(f"min_match_fraction must be in [0, 1), got {self.min_match_fraction!r}")
+        if not (math.isfinite(self.max_update_interval_s) and self.max_update_interval_s > 0):
+            raise ValueError(f"max_update_interval_s must be > 0, got {self.max_update_interval_s!r}")
+        if not (isinstance(self.low_match_updates, int) and self.low_match_updates >= 1):
+            raise ValueError(f"low_match_updates must be an integer >= 1, got {self.low_match_updates!r}")
         if not self.map_yaml.strip():
             raise ValueError("map_yaml must name a map_server YAML file")
         pose = np.asarray(self.initial_pose_in_map, dtype=float)
@@ -67,6 +82,9 @@ class MapLocalizerNode(Node):
         self.pf = ParticleFilter(self.grid, p)
         self.diag = Diagnostics(self, "map_localizer")
         self._odom = None                # (t, pose (3,))
+        self._low_match = 0              # consecutive updates whose scan did not fit the map
+        self._last_update_t = None       # stamp of the last filter update
+        self.lost = False                # latched: the map does not match; no pose until a new initialpose
         self.update_ms = []
         self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "localization/pose", SENSOR_QOS)
         self._tf_pub, self._TFMessage = make_tf_publisher(self) if p.publish_tf else (None, None)
@@ -107,6 +125,7 @@ class MapLocalizerNode(Node):
         c = np.asarray(msg.pose.covariance, dtype=float).reshape(6, 6)
         cov = c[np.ix_([0, 1, 5], [0, 1, 5])]
         self.pf.initialize(pose, cov)
+        self._low_match, self.lost = 0, False
         self.get_logger().info(f"initial pose {np.round(pose, 2).tolist()}: {len(self.pf.particles)} particles")
 
     def _on_odom(self, msg: Odometry):
@@ -125,14 +144,28 @@ class MapLocalizerNode(Node):
         r = np.asarray(msg.ranges, dtype=float)
         a = msg.angle_min + msg.angle_increment * np.arange(len(r))
         r = np.where((r >= msg.range_min) & (r <= msg.range_max), r, np.nan)
+        t_scan = from_stamp(msg.header.stamp) or self._odom[0]
+        force = self._last_update_t is None or t_scan - self._last_update_t >= self.params.max_update_interval_s
         t0 = time.perf_counter()
-        ran = self.pf.sensor_update(r, a)
+        ran = self.pf.sensor_update(r, a, force=force)
         if not ran:
             return
+        self._last_update_t = t_scan
         self.update_ms.append((time.perf_counter() - t0) * 1e3)
         self.update_ms = self.update_ms[-100:]
         t_odom, odom_pose = self._odom
         est, cov = self.pf.estimate()
+        match = self.pf.last_match
+        self._low_match = self._low_match + 1 if not match >= self.params.min_match_fraction else 0
+        if self._low_match >= self.params.low_match_updates and not self.lost:
+            self.lost = True
+            self.get_logger().error(f"the scans do not match the map ({100 * match:.0f} % of end points on it, "
+                                    f"{self._low_match} updates): no pose until a new initialpose")
+        if self.lost:   # a pose from a map that does not fit would steer the robot wrong: publish none
+            self.diag.error("scan does not match the map: localisation lost", match=f"{match:.2f}",
+                            min_match=f"{self.params.min_match_fraction:.2f}", est_x_m=f"{est[0]:.2f}",
+                            est_y_m=f"{est[1]:.2f}")
+            return
         t = from_stamp(msg.header.stamp) or t_odom
         out = PoseWithCovarianceStamped()
         out.header.stamp = to_stamp(max(t, 0.0))
@@ -149,9 +182,11 @@ class MapLocalizerNode(Node):
             self._tf_pub.publish(self._TFMessage(transforms=[
                 transform_msg(T, stamp, self.params.map_frame, self.params.odom_frame)]))
         std = math.sqrt(max(cov[0, 0], cov[1, 1]))
-        values = dict(particles=len(self.pf.particles), std_xy_m=f"{std:.3f}",
+        values = dict(particles=len(self.pf.particles), std_xy_m=f"{std:.3f}", match=f"{match:.2f}",
                       std_yaw_rad=f"{math.sqrt(cov[2, 2]):.3f}", update_ms=f"{np.mean(self.update_ms):.1f}")
-        if self.pf.converged():
+        if self._low_match:
+            self.diag.warn("scan fits the map poorly", **values)
+        elif self.pf.converged():
             self.diag.ok("localised", **values)
         else:
             self.diag.warn("not converged", **values)

@@ -83,6 +83,9 @@ class EkfParams:
     use_imu: bool = True
     use_gnss: bool = True
     use_pose: bool = False
+    # sources without which no estimate is published (e.g. the map pose of a robot that must not drive on
+    # odometry and degraded GNSS alone): stale beyond its timeout -> the node stops publishing and says why
+    required_sources: tuple[str, ...] = ()
 
     @property
     def expected_sources(self) -> tuple[str, ...]:
@@ -122,6 +125,9 @@ class EkfParams:
                 and self.max_consecutive_gnss_rejections >= 1):
             raise ValueError("max_consecutive_gnss_rejections must be an integer >= 1")
         _check_vec("gnss_antenna_offset_m", self.gnss_antenna_offset_m, 2)
+        bad = [x for x in self.required_sources if x not in self.expected_sources]
+        if bad:
+            raise ValueError(f"required_sources {bad} must be among the sources in use {list(self.expected_sources)}")
         _check_vec("initial_pose_in_map", self.initial_pose_in_map, 3)
         _check_vec("initial_pose_std", self.initial_pose_std, 3, positive=True)
         if not (self.use_odom or self.use_imu):

@@ -59,6 +59,7 @@ class ParticleFilterParams:
     initial_std_yaw_rad: float = 0.35
     seed: int = 0
     transform_tolerance_s: float = 0.1
+    match_distance_m: float = 0.3   # a beam end point this close to a mapped surface matches the map
 
     def __post_init__(self):
         for name in ("map_frame", "odom_frame", "base_frame"):
@@ -72,7 +73,7 @@ class ParticleFilterParams:
         if self.max_beams < 3:
             raise ValueError("max_beams must be >= 3")
         for name in ("kld_err", "kld_z", "kld_bin_xy_m", "kld_bin_yaw_rad", "sigma_hit_m", "max_range_m",
-                     "likelihood_gain", "initial_std_xy_m", "initial_std_yaw_rad"):
+                     "likelihood_gain", "initial_std_xy_m", "initial_std_yaw_rad", "match_distance_m"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
@@ -161,6 +162,7 @@ class ParticleFilter:
         self._last_odom = None        # odom pose at the last motion update
         self._odom_since_update = np.zeros(2)
         self.updates = 0
+        self.last_match = float("nan")   # share of the last scan's end points on a mapped surface (0..1)
         self.resamples = 0
 
     @property
@@ -277,6 +279,11 @@ class ParticleFilter:
         self.log_w -= _logsumexp(self.log_w)
         self._odom_since_update[:] = 0.0
         self.updates += 1
+        # how well the scan fits the map at the estimate: the share of end points on a mapped surface
+        est, _ = self.estimate()
+        c0, s0 = math.cos(est[2]), math.sin(est[2])
+        d_est = self.field.distance(est[0] + c0 * bx - s0 * by, est[1] + s0 * bx + c0 * by)
+        self.last_match = float(np.mean(d_est <= self.p.match_distance_m))
         if self.effective_sample_size() < self.p.resample_ratio * len(self.particles):
             self.resample()
         return True
