@@ -77,6 +77,7 @@ class EkfParams:
     odom_timeout_s: float = 0.5
     imu_timeout_s: float = 0.5
     gnss_timeout_s: float = 2.0
+    pose_timeout_s: float = 2.0
     publish_rate_hz: float = 50.0
     publish_tf: bool = True
     use_odom: bool = True
@@ -109,7 +110,7 @@ class EkfParams:
                     "default_imu_yaw_rate_std_radps", "default_imu_yaw_std_rad", "default_gnss_std_m",
                     "gate_chi2_2dof", "gate_chi2_1dof", "history_s", "clock_jump_back_s",
                     "max_predict_step_s", "yaw_align_distance_m", "odom_timeout_s", "imu_timeout_s",
-                    "gnss_timeout_s", "publish_rate_hz")
+                    "gnss_timeout_s", "pose_timeout_s", "publish_rate_hz")
         for name in positive:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
@@ -514,7 +515,7 @@ class PlanarEkf:
         """Sources older than their timeout at ``t_now_s``: ``{source: age_s}`` (inf if never seen)."""
         timeouts = {"odom": self.p.odom_timeout_s, "imu_rate": self.p.imu_timeout_s,
                     "imu_yaw": self.p.imu_timeout_s, "gnss": self.p.gnss_timeout_s,
-                    "pose": self.p.gnss_timeout_s}
+                    "pose": self.p.pose_timeout_s}
         out = {}
         for s in expected:
             age = t_now_s - self.last_time[s] if s in self.last_time else math.inf
