@@ -22,6 +22,7 @@ ROBOT_TOPICS = {
     "safety/estop": "std_msgs/msg/Bool",
     "tf": "tf2_msgs/msg/TFMessage",
     "tf_static": "tf2_msgs/msg/TFMessage",
+    "ground_truth/odom": "nav_msgs/msg/Odometry",   # simulators only: for measuring, never a robot node's input
 }
 
 GLOBAL_TOPICS = {
@@ -111,3 +112,48 @@ def node_io(entries, out_dir) -> dict:
 def _type_name(cls) -> str:
     mod = cls.__module__.split(".")
     return f"{mod[0]}/{mod[1]}/{cls.__name__}" if len(mod) >= 2 else cls.__name__
+
+
+# Inputs no node of a graph publishes by design (relative to the robot namespace), with who provides them.
+OPERATOR_INPUTS = {
+    "initialpose": "operator (RViz 2D Pose Estimate) or the dock; the scenarios give initial_pose_in_map",
+    "goal_pose": "operator or the app",
+    "safety/estop": "e-stop button, remote, app",
+    "safety/geofence": "operator or the app (signed)",
+    "mission/pause": "operator or the app",
+    "care/site_answer": "staff and guardians' app (the simulator's care_site_sim_node in simulation)",
+}
+OPTIONAL_INPUTS = {
+    "plan_directions": "only plans with reverse segments (coverage turns) carry driving directions",
+    "obstacle_distance": "an optional obstacle-distance source for speed regulation",
+    "tracked_objects": "people tracker, on robots that have one",
+    "joint_states": "wheel joints for robot_description (Gazebo, base driver); the embedded simulator has none",
+}
+
+
+def bridge_topics(bridge_yaml) -> dict:
+    """ROS topics a ros_gz_bridge config publishes into ROS (GZ_TO_ROS / BIDIRECTIONAL): {topic: type}."""
+    import yaml
+
+    entries = yaml.safe_load(open(bridge_yaml)) or []
+    return {e["ros_topic_name"]: e["ros_type_name"] for e in entries
+            if e.get("direction", "BIDIRECTIONAL") in ("GZ_TO_ROS", "BIDIRECTIONAL")}
+
+
+def unmet_inputs(io: dict, providers: dict) -> list[str]:
+    """Subscriptions no other node publishes and no back-end provides (operator/optional inputs excepted).
+
+    ``io``: :func:`node_io` output; ``providers``: ``{topic: provider description}`` of the back-end.
+    """
+    pubs: dict[str, set] = {}
+    for fqn, rec in io.items():
+        for t in rec.get("publishes", {}):
+            pubs.setdefault(t, set()).add(fqn)
+    out = []
+    for fqn, rec in io.items():
+        for t in rec.get("subscribes", {}):
+            rel = t.strip("/").split("/", 1)[1] if t.count("/") >= 2 else t.strip("/")
+            if (pubs.get(t, set()) - {fqn}) or t in providers or rel in OPERATOR_INPUTS or rel in OPTIONAL_INPUTS:
+                continue
+            out.append(f"{fqn} subscribes {t}: nobody publishes it")
+    return out

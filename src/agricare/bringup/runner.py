@@ -219,8 +219,11 @@ class EmbeddedRunner:
         now = t
         est = pose_to_xyyaw(msg.pose.pose)
         dyaw = (est[2] - truth[2] + math.pi) % (2.0 * math.pi) - math.pi
+        gnss = self.sim.world.robots[robot].gnss
+        urban = bool(gnss is not None and gnss.params.urban_range_m > 0.0 and
+                     self.sim.world.distance_to_buildings(truth[0], truth[1]) <= gnss.params.urban_range_m)
         self.pose_errors.setdefault(robot, []).append(
-            (round(now, 3), float(est[0] - truth[0]), float(est[1] - truth[1]), float(dyaw)))
+            (round(now, 3), float(est[0] - truth[0]), float(est[1] - truth[1]), float(dyaw), int(urban)))
 
     def _truth_at(self, robot, t):
         """True pose (3,) at sim time ``t`` from the poses kept every step (exact step times only)."""
@@ -413,6 +416,11 @@ class EmbeddedRunner:
                                      "max_m": round(float(d.max()), 4), "p95_m": round(float(np.percentile(d, 95)), 4),
                                      "yaw_rmse_rad": round(float(np.sqrt(np.mean(e[:, 3] ** 2))), 4),
                                      "source": f"/{name}/odometry/filtered vs simulator truth"}
+                u = e[:, 4] > 0
+                if np.any(u):   # between buildings, where the simulated GNSS is degraded
+                    fig["pose_error"]["between_buildings"] = {
+                        "samples": int(u.sum()), "rmse_m": round(float(np.sqrt(np.mean(d[u] ** 2))), 4),
+                        "max_m": round(float(d[u].max()), 4)}
             fig["contacts"] = sum(1 for c in w.contacts if c.robot == name and abs(c.robot_speed_mps) > STANDSTILL_MPS)
             fig["contacts_at_standstill"] = sum(1 for c in w.contacts if c.robot == name
                                                 and abs(c.robot_speed_mps) <= STANDSTILL_MPS)
@@ -474,6 +482,8 @@ class EmbeddedRunner:
                 "violations": violations, "world": _jsonable(self.world_summary()),
                 "recording": rec_stats,
             }
+            summary = _jsonable(summary)
+            _split_long_lists(summary["missions"], self.out_dir)
             summary_path = self.out_dir / "summary.json"
             summary_path.write_text(json.dumps(summary, indent=2, default=_json_default))
             self._save_world_artifacts()
@@ -488,8 +498,8 @@ class EmbeddedRunner:
         for name, errs in self.pose_errors.items():
             with open(self.out_dir / f"pose_error_{name}.csv", "w", newline="") as f:
                 wr = csv.writer(f)
-                wr.writerow(["t_s", "error_x_m", "error_y_m", "error_yaw_rad"])
-                wr.writerows([(t, f"{ex:.4f}", f"{ey:.4f}", f"{eyaw:.4f}") for t, ex, ey, eyaw in errs])
+                wr.writerow(["t_s", "error_x_m", "error_y_m", "error_yaw_rad", "gnss_degraded"])
+                wr.writerows([(t, f"{ex:.4f}", f"{ey:.4f}", f"{eyaw:.4f}", u) for t, ex, ey, eyaw, u in errs])
         try:
             import matplotlib
 
@@ -604,6 +614,29 @@ def _json_default(o):
     if isinstance(o, pathlib.Path):
         return str(o)
     return str(o)
+
+
+LONG_LIST = 12   # mission detail lists longer than this go into their own CSV, summary.json keeps a reference
+
+
+def _split_long_lists(missions: dict, out_dir: pathlib.Path) -> None:
+    """Move long lists of mission details (low-cover cells, gaps, ...) into ``<robot>_<key>.csv``."""
+    import csv
+
+    for robot, st in missions.items():
+        detail = st.get("detail") if isinstance(st, dict) else None
+        if not isinstance(detail, dict):
+            continue
+        for key, value in list(detail.items()):
+            if not isinstance(value, list) or len(value) <= LONG_LIST:
+                continue
+            name = f"{robot}_{key}.csv"
+            with open(out_dir / name, "w", newline="") as f:
+                wr = csv.writer(f)
+                for row in value:
+                    wr.writerow(row if isinstance(row, (list, tuple)) else [json.dumps(row) if isinstance(row, dict)
+                                                                            else row])
+            detail[key] = {"csv": name, "count": len(value)}
 
 
 def _jsonable(d):

@@ -148,15 +148,22 @@ class MapLocalizerNode(Node):
         force = self._last_update_t is None or t_scan - self._last_update_t >= self.params.max_update_interval_s
         t0 = time.perf_counter()
         ran = self.pf.sensor_update(r, a, force=force)
-        if not ran:
+        if not ran and not force:
             return
+        # no returns to weigh with (open ground): the particles follow the odometry and spread; the pose is still
+        # published, with that spread as its covariance
         self._last_update_t = t_scan
         self.update_ms.append((time.perf_counter() - t0) * 1e3)
         self.update_ms = self.update_ms[-100:]
         t_odom, odom_pose = self._odom
         est, cov = self.pf.estimate()
-        match = self.pf.last_match
-        self._low_match = self._low_match + 1 if not match >= self.params.min_match_fraction else 0
+        match = self.pf.last_match if ran else float("nan")
+        if math.isnan(match):       # too few returns to judge the fit
+            pass
+        elif match < self.params.min_match_fraction:
+            self._low_match += 1
+        else:
+            self._low_match = 0
         if self._low_match >= self.params.low_match_updates and not self.lost:
             self.lost = True
             self.get_logger().error(f"the scans do not match the map ({100 * match:.0f} % of end points on it, "
@@ -183,9 +190,12 @@ class MapLocalizerNode(Node):
                 transform_msg(T, stamp, self.params.map_frame, self.params.odom_frame)]))
         std = math.sqrt(max(cov[0, 0], cov[1, 1]))
         values = dict(particles=len(self.pf.particles), std_xy_m=f"{std:.3f}", match=f"{match:.2f}",
+                      returns=self.pf.last_returns,
                       std_yaw_rad=f"{math.sqrt(cov[2, 2]):.3f}", update_ms=f"{np.mean(self.update_ms):.1f}")
         if self._low_match:
             self.diag.warn("scan fits the map poorly", **values)
+        elif math.isnan(match):
+            self.diag.ok("few returns: following odometry", **values)
         elif self.pf.converged():
             self.diag.ok("localised", **values)
         else:

@@ -60,6 +60,7 @@ class ParticleFilterParams:
     seed: int = 0
     transform_tolerance_s: float = 0.1
     match_distance_m: float = 0.3   # a beam end point this close to a mapped surface matches the map
+    match_min_returns: int = 15     # fewer returns than this (open ground): the fit to the map is not judged
 
     def __post_init__(self):
         for name in ("map_frame", "odom_frame", "base_frame"):
@@ -163,6 +164,7 @@ class ParticleFilter:
         self._odom_since_update = np.zeros(2)
         self.updates = 0
         self.last_match = float("nan")   # share of the last scan's end points on a mapped surface (0..1)
+        self.last_returns = 0            # valid returns in the last scan (up to max_beams)
         self.resamples = 0
 
     @property
@@ -259,6 +261,7 @@ class ParticleFilter:
             raise ValueError("ranges and angles must have the same length")
         ok = np.isfinite(r) & np.isfinite(a) & (r > 0.05) & (r < self.p.max_range_m)
         if np.count_nonzero(ok) < 3:
+            self.last_returns, self.last_match = int(np.count_nonzero(ok)), float("nan")
             return False
         r, a = r[ok], a[ok]
         if len(r) > self.p.max_beams:
@@ -283,7 +286,9 @@ class ParticleFilter:
         est, _ = self.estimate()
         c0, s0 = math.cos(est[2]), math.sin(est[2])
         d_est = self.field.distance(est[0] + c0 * bx - s0 * by, est[1] + s0 * bx + c0 * by)
-        self.last_match = float(np.mean(d_est <= self.p.match_distance_m))
+        self.last_returns = int(len(d_est))
+        self.last_match = float(np.mean(d_est <= self.p.match_distance_m)) \
+            if len(d_est) >= self.p.match_min_returns else float("nan")
         if self.effective_sample_size() < self.p.resample_ratio * len(self.particles):
             self.resample()
         return True
