@@ -9,7 +9,7 @@ ROOT := $(abspath .)
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
-APT_PACKAGES := python3-venv python3-dev cmake g++ make liburdfdom-tools
+APT_PACKAGES := python3-venv python3-dev cmake g++ make liburdfdom-tools pkg-config libsdformat-dev
 
 export AMENT_PREFIX_PATH := $(VENV)
 export CMAKE_PREFIX_PATH := $(VENV)
@@ -24,10 +24,12 @@ INTERFACE_FILES := $(shell find interfaces -type f -not -path '*/__pycache__/*' 
 
 venv: $(VENV)/.stamp-agricare
 
-# Debian packages: only when something is missing (CI runs as root on a clean machine).
+# Debian packages: only when something is missing (CI runs as root on a clean machine). libsdformat-dev
+# (sdformat 12, the parser Gazebo uses) lets test/test_gazebo_sdformat.py load the worlds.
 $(VENV)/.stamp-sysdeps:
 	@missing=""; \
 	for c in cmake g++ make check_urdf; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	pkg-config --exists sdformat12 2>/dev/null || missing="$$missing sdformat12"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "sysdeps: missing$$missing -> apt-get install $(APT_PACKAGES)"; \

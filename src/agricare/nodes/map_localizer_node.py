@@ -52,11 +52,20 @@ class MapLocalizerParams(ParticleFilterParams):
     min_match_fraction: float = 0.5   # share of scan end points on the map below which the scan does not fit
     low_match_updates: int = 5        # that many updates in a row without a fit: lost (latched until initialpose)
     max_update_interval_s: float = 0.5   # update (and publish) at least this often, also at a standstill
+    # re-seed the particles from the fused estimate (EKF: odometry + IMU + GNSS) when they have spread over open
+    # ground without returns and the fused estimate is sure of itself (GNSS under open sky); "" = never
+    reseed_topic: str = ""
+    reseed_spread_m: float = 0.5          # particle spread (std) above which the filter is re-seeded
+    reseed_max_source_std_m: float = 0.2  # only from an estimate at least this certain
 
     def __post_init__(self):
         super().__post_init__()
         if not (0.0 <= self.min_match_fraction < 1.0):
             raise ValueError(f"min_match_fraction must be in [0, 1), got {self.min_match_fraction!r}")
+        for name in ("reseed_spread_m", "reseed_max_source_std_m"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be > 0, got {v!r}")
         if not (math.isfinite(self.max_update_interval_s) and self.max_update_interval_s > 0):
             raise ValueError(f"max_update_interval_s must be > 0, got {self.max_update_interval_s!r}")
         if not (isinstance(self.low_match_updates, int) and self.low_match_updates >= 1):
@@ -91,6 +100,10 @@ class MapLocalizerNode(Node):
         self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
         self.create_subscription(LaserScan, "scan", self._on_scan, SENSOR_QOS)
         self.create_subscription(PoseWithCovarianceStamped, "initialpose", self._on_initialpose, RELIABLE_QOS)
+        self.reseeds = 0
+        self._fused = None               # (pose (3,), cov (3, 3)) of the last fused estimate (reseed_topic)
+        if p.reseed_topic:
+            self.create_subscription(Odometry, p.reseed_topic, self._on_fused, SENSOR_QOS)
         if p.publish_map:
             self._map_pub = self.create_publisher(OccupancyGrid, "map", LATCHED_QOS)
             self._map_pub.publish(self._grid_msg())
@@ -128,6 +141,28 @@ class MapLocalizerNode(Node):
         self._low_match, self.lost = 0, False
         self.get_logger().info(f"initial pose {np.round(pose, 2).tolist()}: {len(self.pf.particles)} particles")
 
+    def _on_fused(self, msg: Odometry):
+        if msg.header.frame_id and msg.header.frame_id != self.params.map_frame:
+            return
+        pose = pose_to_xyyaw(msg.pose.pose)
+        c = np.asarray(msg.pose.covariance, dtype=float).reshape(6, 6)[np.ix_([0, 1, 5], [0, 1, 5])]
+        if np.all(np.isfinite(pose)) and np.all(np.isfinite(c)):
+            self._fused = (pose, c)
+
+    def _maybe_reseed(self, cov) -> bool:
+        """Re-seed spread particles around a certain fused estimate (never once lost: that needs an operator)."""
+        p = self.params
+        if self.lost or self._fused is None or math.sqrt(max(cov[0, 0], cov[1, 1])) <= p.reseed_spread_m:
+            return False
+        pose, c = self._fused
+        if math.sqrt(max(c[0, 0], c[1, 1])) > p.reseed_max_source_std_m:
+            return False
+        self.pf.initialize(pose, c + np.diag([0.05 ** 2, 0.05 ** 2, 0.02 ** 2]))
+        self.reseeds += 1
+        self.get_logger().info(f"particles spread to {math.sqrt(max(cov[0, 0], cov[1, 1])):.2f} m: re-seeded "
+                               f"at the fused estimate {np.round(pose, 2).tolist()}")
+        return True
+
     def _on_odom(self, msg: Odometry):
         pose = pose_to_xyyaw(msg.pose.pose)
         if not np.all(np.isfinite(pose)):
@@ -157,6 +192,8 @@ class MapLocalizerNode(Node):
         self.update_ms = self.update_ms[-100:]
         t_odom, odom_pose = self._odom
         est, cov = self.pf.estimate()
+        if self._maybe_reseed(cov):
+            est, cov = self.pf.estimate()
         match = self.pf.last_match if ran else float("nan")
         if math.isnan(match):       # too few returns to judge the fit
             pass
@@ -190,7 +227,7 @@ class MapLocalizerNode(Node):
                 transform_msg(T, stamp, self.params.map_frame, self.params.odom_frame)]))
         std = math.sqrt(max(cov[0, 0], cov[1, 1]))
         values = dict(particles=len(self.pf.particles), std_xy_m=f"{std:.3f}", match=f"{match:.2f}",
-                      returns=self.pf.last_returns,
+                      returns=self.pf.last_returns, reseeds=self.reseeds,
                       std_yaw_rad=f"{math.sqrt(cov[2, 2]):.3f}", update_ms=f"{np.mean(self.update_ms):.1f}")
         if self._low_match:
             self.diag.warn("scan fits the map poorly", **values)
