@@ -115,6 +115,7 @@ class EmbeddedRunner:
         self.mission_status: dict[str, dict] = {}
         self.safety_states: dict[str, str] = {}
         self._interrupted = False
+        self.parked: set[str] = set()   # robots switched off after their mission (run.park_when_done)
         self.node_error = None
         self._row_metrics: dict[str, dict] = {}
         self._truth_hist: dict[str, list] = {}   # robot -> [(t_s, pose (3,))], the last steps' true poses
@@ -308,6 +309,8 @@ class EmbeddedRunner:
                 if self.until_done and self._missions_finished():
                     reason = "missions finished"
                     break
+                if self.graph.run.park_when_done:
+                    self._park_finished()
                 if self.recorder is not None and self.recorder.error:
                     reason = self.recorder.error
                     break
@@ -325,6 +328,22 @@ class EmbeddedRunner:
             self._t_stop = self.sim_time()
             self._stop()
         return self._finish(reason, wall)
+
+    def _park_finished(self):
+        """Switch off robots whose mission is done: their nodes leave the executor, their sensors stop."""
+        for robot in self.mission_robots - self.parked:
+            if self.mission_status.get(robot, {}).get("state", "").lower() not in DONE_STATES:
+                continue
+            self.parked.add(robot)
+            self.sim.world.park(robot)
+            for spec in self.graph.nodes:
+                if spec.robot == robot and spec.fqn in self.nodes:
+                    hook = getattr(self.nodes[spec.fqn], "on_shutdown", None)
+                    if callable(hook):
+                        hook()
+                    self.executor.remove_node(self.nodes[spec.fqn])
+            if self.progress:
+                self.progress(f"[sim {self.sim_time():7.1f} s] {robot}: mission done, switched off")
 
     def _print_progress(self, t, wall):
         if not self.progress:

@@ -677,6 +677,11 @@ class World:
 
     # --------------------------------------------------------------------------------------- sensors
 
+    def park(self, robot: str) -> None:
+        """Switch a robot off: zero command, its sensors stop (its true pose is still published)."""
+        self.set_command(robot, 0.0, 0.0)
+        self._schedules = [s for s in self._schedules if s.robot != robot or s.kind in ("ground_truth", "coverage")]
+
     def sensors_due(self) -> list[SensorSample]:
         """Readings due at the current time (each schedule fires at most once per call)."""
         t = self.t_s
