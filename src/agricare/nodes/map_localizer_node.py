@@ -10,8 +10,9 @@ Publishes
     ``map`` (nav_msgs/OccupancyGrid, latched), ``/diagnostics`` (particles, spread, converged, rate, match:
     the share of scan end points on a mapped surface).
 
-When the scans stop fitting the map (match below ``min_match_fraction`` for ``low_match_updates`` updates in a
-row: the map is wrong, or the robot is not where the filter thinks) the node reports ERROR on ``/diagnostics``
+When the scans stop fitting the map (more than ``max_through_fraction`` of the beams pass through mapped walls,
+for ``low_match_updates`` updates in a row: the map is wrong, or the robot is not where the filter thinks;
+people and vehicles that are not on the map only shorten beams) the node reports ERROR on ``/diagnostics``
 and publishes no pose until a new ``initialpose``; a localisation that needs the map pose then stops and the
 robot with it.
 
@@ -49,7 +50,9 @@ class MapLocalizerParams(ParticleFilterParams):
     initial_pose_in_map: tuple[float, ...] = (0.0, 0.0, 0.0)
     publish_tf: bool = True
     publish_map: bool = True
-    min_match_fraction: float = 0.5   # share of scan end points on the map below which the scan does not fit
+    # the scan contradicts the map when more than this share of its beams pass through mapped walls (unmapped
+    # people and vehicles only shorten beams); reported with the share of end points on a mapped surface
+    max_through_fraction: float = 0.2
     low_match_updates: int = 5        # that many updates in a row without a fit: lost (latched until initialpose)
     max_update_interval_s: float = 0.5   # update (and publish) at least this often, also at a standstill
     # re-seed the particles from the fused estimate (EKF: odometry + IMU + GNSS) when they have spread over open
@@ -60,8 +63,8 @@ class MapLocalizerParams(ParticleFilterParams):
 
     def __post_init__(self):
         super().__post_init__()
-        if not (0.0 <= self.min_match_fraction < 1.0):
-            raise ValueError(f"min_match_fraction must be in [0, 1), got {self.min_match_fraction!r}")
+        if not (0.0 < self.max_through_fraction <= 1.0):
+            raise ValueError(f"max_through_fraction must be in (0, 1], got {self.max_through_fraction!r}")
         for name in ("reseed_spread_m", "reseed_max_source_std_m"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
@@ -195,20 +198,22 @@ class MapLocalizerNode(Node):
         if self._maybe_reseed(cov):
             est, cov = self.pf.estimate()
         match = self.pf.last_match if ran else float("nan")
-        if math.isnan(match):       # too few returns to judge the fit
+        through = self.pf.last_through if ran else float("nan")
+        if math.isnan(through):       # too few returns to judge the fit
             pass
-        elif match < self.params.min_match_fraction:
+        elif through > self.params.max_through_fraction:
             self._low_match += 1
         else:
             self._low_match = 0
         if self._low_match >= self.params.low_match_updates and not self.lost:
             self.lost = True
-            self.get_logger().error(f"the scans do not match the map ({100 * match:.0f} % of end points on it, "
-                                    f"{self._low_match} updates): no pose until a new initialpose")
+            self.get_logger().error(f"the scans do not match the map ({100 * through:.0f} % of beams through "
+                                    f"mapped walls, {100 * match:.0f} % of end points on it, {self._low_match} "
+                                    f"updates): no pose until a new initialpose")
         if self.lost:   # a pose from a map that does not fit would steer the robot wrong: publish none
             self.diag.error("scan does not match the map: localisation lost", match=f"{match:.2f}",
-                            min_match=f"{self.params.min_match_fraction:.2f}", est_x_m=f"{est[0]:.2f}",
-                            est_y_m=f"{est[1]:.2f}")
+                            through_walls=f"{through:.2f}", max_through=f"{self.params.max_through_fraction:.2f}",
+                            est_x_m=f"{est[0]:.2f}", est_y_m=f"{est[1]:.2f}")
             return
         t = from_stamp(msg.header.stamp) or t_odom
         out = PoseWithCovarianceStamped()
@@ -227,6 +232,7 @@ class MapLocalizerNode(Node):
                 transform_msg(T, stamp, self.params.map_frame, self.params.odom_frame)]))
         std = math.sqrt(max(cov[0, 0], cov[1, 1]))
         values = dict(particles=len(self.pf.particles), std_xy_m=f"{std:.3f}", match=f"{match:.2f}",
+                      through_walls=f"{through:.2f}",
                       returns=self.pf.last_returns, reseeds=self.reseeds,
                       std_yaw_rad=f"{math.sqrt(cov[2, 2]):.3f}", update_ms=f"{np.mean(self.update_ms):.1f}")
         if self._low_match:
