@@ -1,7 +1,8 @@
 """End to end: the short care scenario (config/scenarios/care_small.yaml) in the embedded simulator.
 
 One shuttle plans its day, picks up two children, hands them over to the nursery staff with verified
-one-time codes and parks; people walk and cross the street. Checked on summary.json (mission figures and
+one-time codes and parks; people walk and cross the street. The shuttle localises itself (map particle filter
+on the map made from the scenario, EKF with odometry, IMU and the GNSS that is degraded between buildings). Checked on summary.json (mission figures and
 the simulator's ground truth) and on the MCAP recording.
 """
 
@@ -66,6 +67,10 @@ def test_care_small_no_contact_and_parked(care_run):
     assert world["contacts"] == 0 and summary["violations"] == []
     x, y, _ = world["final_pose"]
     assert abs(x - 215.0) < 1.0 and abs(y - 101.8) < 1.0
+    # the shuttle drove on its own estimate (map particle filter + EKF), measured against the simulator's truth
+    err = world["pose_error"]
+    assert err["samples"] > 1000 and err["rmse_m"] <= 0.10 and err["max_m"] <= 0.30, err
+    assert err["between_buildings"]["samples"] > 500 and err["between_buildings"]["max_m"] <= 0.30, err
 
 
 @pytest.mark.timeout(120)
