@@ -2,7 +2,8 @@
 
 One shuttle plans its day, picks up two children, hands them over to the nursery staff with verified
 one-time codes and parks; people walk and cross the street. The shuttle localises itself (map particle filter
-on the map made from the scenario, EKF with odometry, IMU and the GNSS that is degraded between buildings). Checked on summary.json (mission figures and
+on the map made from the scenario, EKF with odometry, IMU and the GNSS that is degraded between buildings).
+Checked on summary.json (mission figures and
 the simulator's ground truth) and on the MCAP recording.
 """
 
