@@ -382,12 +382,15 @@ class EmbeddedRunner:
     def _sample_metrics(self):
         """Ground-truth figures sampled every step: the row robots' true lane offset inside crop blocks.
 
-        Every sample inside a crop block counts, whatever the speed or heading, except while the row follower
-        says it is turning (the U-turn and the drive back into the next row); those are counted apart."""
+        Every sample inside a crop block while the robot's mission runs counts, whatever the speed or heading,
+        except while the row follower says it is turning (the U-turn and the drive back into the next row); those
+        are counted apart."""
         w = self.sim.world
         for name, r in w.robots.items():
             if r.spec.type != "row_robot":
                 continue
+            if name in self.parked or self.mission_status.get(name, {}).get("state", "").lower() in DONE_STATES:
+                continue   # the job is over: a robot standing in the rows is not following them
             err = w.row_error(name)
             if err is None or not err.inside_block:
                 continue

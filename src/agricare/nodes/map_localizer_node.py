@@ -55,6 +55,10 @@ class MapLocalizerParams(ParticleFilterParams):
     max_through_fraction: float = 0.2
     low_match_updates: int = 5        # that many updates in a row without a fit: lost (latched until initialpose)
     max_update_interval_s: float = 0.5   # update (and publish) at least this often, also at a standstill
+    # the particles' spread understates the error when few beams return (a few posts and a hedge can pull the
+    # filter off by decimetres with a tight cloud): the published position std is at least
+    # min_position_std_m * max_beams / returns, so a fusing filter leans on GNSS there
+    min_position_std_m: float = 0.05
     # re-seed the particles from the fused estimate (EKF: odometry + IMU + GNSS) when they have spread over open
     # ground without returns and the fused estimate is sure of itself (GNSS under open sky); "" = never
     reseed_topic: str = ""
@@ -69,6 +73,8 @@ class MapLocalizerParams(ParticleFilterParams):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be > 0, got {v!r}")
+        if not (math.isfinite(self.min_position_std_m) and self.min_position_std_m >= 0):
+            raise ValueError(f"min_position_std_m must be >= 0, got {self.min_position_std_m!r}")
         if not (math.isfinite(self.max_update_interval_s) and self.max_update_interval_s > 0):
             raise ValueError(f"max_update_interval_s must be > 0, got {self.max_update_interval_s!r}")
         if not (isinstance(self.low_match_updates, int) and self.low_match_updates >= 1):
@@ -222,6 +228,9 @@ class MapLocalizerNode(Node):
         out.pose.pose = xyyaw_to_pose(*(float(v) for v in est))
         c6 = np.zeros((6, 6))
         c6[np.ix_([0, 1, 5], [0, 1, 5])] = cov
+        floor = self.params.min_position_std_m * self.params.max_beams / max(self.pf.last_returns if ran else 0, 1)
+        c6[0, 0] += floor ** 2
+        c6[1, 1] += floor ** 2
         c6[2, 2] = c6[3, 3] = c6[4, 4] = 1e6
         out.pose.covariance = [float(v) for v in c6.ravel()]
         self._pose_pub.publish(out)
