@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import os
 import pathlib
@@ -32,6 +33,7 @@ _CALLS: dict[str, int] = collections.defaultdict(int)
 def _wrap(node, cb):
     key = node.get_fully_qualified_name()
 
+    @functools.wraps(cb)   # rclpy reads the callback's signature (timer info, message info) through __wrapped__
     def timed(*args, **kwargs):
         t0 = time.perf_counter()
         try:
