@@ -1,7 +1,8 @@
 """care_mission_node in-process with care_site_sim_node and handover_node; the vehicle is faked.
 
 A test node plays simulator and controller: it publishes ``/clock`` (fast), puts the shuttle at the end of
-every plan it receives (``ground_truth/odom``) and reports ``goal_reached``. Failure paths through the
+every plan it receives (``odometry/filtered`` for the mission, ``ground_truth/odom`` for the simulated site)
+and reports ``goal_reached``. Failure paths through the
 node: guardian absent at home -> the child is taken back to the nursery and handed over to the staff;
 a code of another child is refused before the right one is accepted.
 """
@@ -59,8 +60,8 @@ class FakeVehicle(rclpy.node.Node):
         self.pose = (60.0, 101.8, 0.0)
         self.pending_goal = None
         self.clock_pub = self.create_publisher(Clock, "/clock", RELIABLE_QOS)
-        self.odom_pub = self.create_publisher(Odometry, "/shuttle_1/ground_truth/odom", SENSOR_QOS)
-        self.site_odom_pub = self.create_publisher(Odometry, "/shuttle_1/ground_truth/odom", RELIABLE_QOS)
+        self.odom_pub = self.create_publisher(Odometry, "/shuttle_1/odometry/filtered", SENSOR_QOS)  # the mission
+        self.site_odom_pub = self.create_publisher(Odometry, "/shuttle_1/ground_truth/odom", RELIABLE_QOS)  # site sim
         self.status_pub = self.create_publisher(ControllerStatus, "/shuttle_1/controller/status", RELIABLE_QOS)
         self.create_subscription(Path, "/shuttle_1/plan", self._on_plan, LATCHED_QOS)
         self.plans = 0
