@@ -11,6 +11,7 @@ every pose, and all-off when the pose is older than ``odom_timeout_s``.
 
 from __future__ import annotations
 
+import pathlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,11 +42,14 @@ class SectionControlNodeParams:
     odom_timeout_s: float = 0.5
     plan_match_distance_m: float = 2.0
     record_dir: str = ""            # where the field record is written at shutdown (empty: not written)
+    record_period_s: float = 1.0    # as-applied record: one sample per period and at every section change
+    datum_lat_deg: float = float("nan")   # WGS84 of the map origin for ISO-XML/KML records (NaN: the
+    datum_lon_deg: float = float("nan")   # scenario's world datum, else records in local metres only)
 
     def __post_init__(self):
         if not self.field_file and not (self.scenario_file and self.field_name):
             raise ValueError("field_file must name a GeoJSON field (or set scenario_file and field_name)")
-        for name in ("odom_timeout_s", "plan_match_distance_m"):
+        for name in ("odom_timeout_s", "plan_match_distance_m", "record_period_s"):
             if not (getattr(self, name) > 0):
                 raise ValueError(f"{name} must be > 0")
         self.section_params()
@@ -90,9 +94,31 @@ class SectionControlNode(Node):
         self._last_sent_t = -1e9
         self._section_log = []
         self._field_ring = np.asarray(field.exterior.coords)
+        self._field = field
+        self._as_applied = []           # (t, x, y, yaw, states) every record_period_s and on every change
+        self._geo = self._datum()
         self._pose_now = None
         self.create_subscription(Float64MultiArray, "coverage_plan/segments", self._on_segments, LATCHED_QOS)
         self.create_timer(0.1, self._watchdog)
+
+    def _datum(self):
+        """The map frame's WGS84 datum: parameters, else the scenario's world datum, else None (local)."""
+        from agricare.core.geodesy import LocalTangentPlane
+
+        lat, lon = self.p.datum_lat_deg, self.p.datum_lon_deg
+        if not (np.isfinite(lat) and np.isfinite(lon)) and self.p.scenario_file:
+            import yaml
+
+            from agricare import paths
+
+            try:
+                world = (yaml.safe_load(paths.resolve(self.p.scenario_file, "config/scenarios").read_text())
+                         or {}).get("world") or {}
+                d = world.get("datum") or {}
+                lat, lon = float(d.get("lat_deg", "nan")), float(d.get("lon_deg", "nan"))
+            except (OSError, ValueError, TypeError, AttributeError):
+                return None
+        return LocalTangentPlane(lat, lon) if np.isfinite(lat) and np.isfinite(lon) else None
 
     def _on_plan(self, msg: Path):
         self.plan_xy = path_to_array(msg)[:, :2]
@@ -145,6 +171,10 @@ class SectionControlNode(Node):
         if not self._section_log or list(self._section_log[-1][4]) != [int(v) for v in states]:
             self._section_log.append((self._last_odom_t, float(pose[0]), float(pose[1]), float(pose[2]),
                                       [int(v) for v in states]))
+        aa = self._as_applied
+        if not aa or list(aa[-1][4]) != [int(v) for v in states] or \
+                self._last_odom_t - aa[-1][0] >= self.p.record_period_s:
+            aa.append((self._last_odom_t, float(pose[0]), float(pose[1]), float(pose[2]), [int(v) for v in states]))
         self._publish(states)
         self.diag.ok("running", sections_on=int(states.sum()), covered_m2=round(self.ctrl.raster.covered_area_m2, 1),
                      odom_stamp=round(from_stamp(msg.header.stamp), 3))
@@ -172,8 +202,26 @@ class SectionControlNode(Node):
         except OSError as exc:
             self.diag.error(f"field record not written: {exc}")
             return []
+        files += self._write_as_applied(directory)
         self.get_logger().info(f"field record: {', '.join(files)}")
         return files
+
+
+    def _write_as_applied(self, directory) -> list:
+        """As-applied record for farm software: ISO-XML TaskData (georeferenced only), Shapefile, GeoJSON."""
+        from agricare.core.farmdata import FarmDataError, FieldData
+        from agricare.core.farmdata.records import AsAppliedLog, write_as_applied
+        from agricare.core.missions.field_record import applied_polygons
+
+        r = self.ctrl.raster
+        name = self.p.field_name or pathlib.Path(self.p.field_file).stem
+        fd = FieldData(name, self._field, geo=self._geo)
+        try:
+            log = AsAppliedLog.from_rows(self.p.section_widths_m, self._as_applied)
+            return [str(f) for f in write_as_applied(directory, log, fd, applied_polygons(r.grid, r.x0, r.y0, r.res))]
+        except (OSError, FarmDataError) as exc:
+            self.diag.error(f"as-applied record not written: {exc}")
+            return []
 
 
 def main(args=None):
