@@ -286,6 +286,46 @@ def write_taskdata(directory, fields: list, log=None, task_name: str = "coverage
     return [out] + files
 
 
+def write_prescription_taskdata(directory, rx, fd: FieldData, task_name: str = "prescription") -> list:
+    """A prescription task: ``TZN`` per rate (``PDV`` DDI 0x0006 setpoint mass rate, mg/m^2; code 0 = outside,
+    rate 0) and a grid of type 1 (``GRD``, ``GRD00001.BIN``: one zone code byte per cell, rows from the south,
+    cells west to east) on WGS84 cells about the size of the prescription's cells."""
+    d = pathlib.Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    rates = sorted({float(v) for v in rx.values[np.isfinite(rx.values)]})
+    if len(rates) > 254:
+        raise FarmDataError("an ISO-XML grid of type 1 holds at most 254 treatment zones")
+    root = etree.Element("ISO11783_TaskData", VersionMajor="4", VersionMinor="3",
+                         ManagementSoftwareManufacturer="agricare", ManagementSoftwareVersion="1.0",
+                         DataTransferOrigin="1")
+    _pfd(root, fd, 1)
+    tsk = etree.SubElement(root, "TSK", A="TSK1", B=task_name, E="PFD1", G="1", H="0")
+    for code, rate in enumerate([0.0] + rates):
+        tzn = etree.SubElement(tsk, "TZN", A=str(code), B="outside" if code == 0 else f"zone {code}")
+        etree.SubElement(tzn, "PDV", A=f"{DDI_SETPOINT_MASS_RATE:04X}", B=str(int(round(rate * KGHA_TO_MG_M2))))
+    ll = fd.to_wgs84(np.asarray(fd.boundary.exterior.coords))
+    lat0, lon0 = float(ll[:, 1].min()), float(ll[:, 0].min())
+    dlat = rx.res / 111320.0
+    dlon = rx.res / (111320.0 * math.cos(math.radians(lat0)))
+    ncol = int(math.ceil((ll[:, 0].max() - lon0) / dlon)) + 1
+    nrow = int(math.ceil((ll[:, 1].max() - lat0) / dlat)) + 1
+    lon_c = lon0 + (np.arange(ncol) + 0.5) * dlon
+    lat_c = lat0 + (np.arange(nrow) + 0.5) * dlat
+    LON, LAT = np.meshgrid(lon_c, lat_c)
+    xy = fd.from_wgs84(np.column_stack([LON.ravel(), LAT.ravel()]))
+    val = rx.value_at(xy)
+    codes = np.zeros(len(val), np.uint8)
+    ok = np.isfinite(val)
+    codes[ok] = 1 + np.searchsorted(np.asarray(rates), val[ok])
+    data = codes.astype(np.uint8).tobytes()
+    etree.SubElement(tsk, "GRD", A=f"{lat0:.9f}", B=f"{lon0:.9f}", C=f"{dlat:.12f}", D=f"{dlon:.12f}",
+                     E=str(ncol), F=str(nrow), G="GRD00001", H=str(len(data)), I="1")
+    (d / "GRD00001.BIN").write_bytes(data)
+    out = d / "TASKDATA.XML"
+    out.write_bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+    return [out, d / "GRD00001.BIN"]
+
+
 def read_timelog(directory, name: str = "TLG00001") -> dict:
     """Decode a binary time log from its XML header (any PTN/DLV layout this module writes).
 

@@ -24,6 +24,7 @@ from agricare.core.planning.decomposition import (OBJECTIVES, Swath, boustrophed
                                                   generate_swaths)
 from agricare.core.planning.headland import headland_offsets, headland_rings, inner_field, polygons_of
 from agricare.core.planning.routing import ROUTES, end_poses, improve_route, optimal_route, pattern_route
+from agricare.core.planning.transit import FreeSpace, forward_transit
 
 TURN_TYPES = ("dubins", "dubins_cc", "reeds_shepp")
 KIND_SWATH, KIND_TURN, KIND_HEADLAND, KIND_TRANSIT = 0, 1, 2, 3
@@ -139,6 +140,7 @@ class CoveragePlan:
     warnings: list = dc_field(default_factory=list)
     frame: FieldFrame = dc_field(default_factory=FieldFrame)
     plan_time_ms: float = float("nan")
+    n_rings_skipped: int = 0
 
     def swath_array(self) -> np.ndarray:
         """Swaths as an array (n, 2, 2): [[x0, y0], [x1, y1]] in driving direction."""
@@ -566,6 +568,8 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
             b.add(c, KIND_TURN, False)
         b.add(_straight(s.p0, s.p1, p.sample_step_m), KIND_SWATH, True)
     rings = []
+    n_skipped = 0
+    space = None
     if p.plan_headland and p.headland_width_m > 0:
         rings = headland_rings(field, headland_offsets(p.headland_width_m, p.width_m, p.body_width_m),
                                p.turn_radius_m, p.sample_step_m)
@@ -586,11 +590,19 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                 fwd = _ring_samples(loop)
                 rev = _ring_samples(loop[::-1].copy())
                 samples = None
-                for cand in sorted((fwd, rev), key=lambda s: abs(T.wrap_angle(s.yaw[0] - pose[2]))):
+                cands = sorted((fwd, rev), key=lambda s: abs(T.wrap_angle(s.yaw[0] - pose[2])))
+                tries = [(cand, mode) for mode in ("forward", "any") for cand in cands]
+                for cand, mode in tries:
                     # enter the ring a little ahead so the connection has room to turn
                     ahead = min(len(cand.yaw) - 1, int(3 * p.turn_radius_m / p.sample_step_m))
                     target = np.array([*cand.xy[ahead], cand.yaw[ahead]])
-                    c, fb = connect(pose, target, p, region, cache)
+                    if mode == "forward":
+                        if space is None:
+                            space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
+                        c = forward_transit(pose, target, p.turn_radius_m, p.sample_step_m, region.geom,
+                                            region.contains, space)
+                    else:
+                        c, _ = connect(pose, target, p, region, cache)
                     if c is not None:
                         rolled = np.concatenate([loop[ahead:-1], loop[:ahead + 1]]) if cand is fwd else None
                         if rolled is None:
@@ -600,6 +612,7 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                         break
                 if samples is None:
                     warnings.append("a headland ring could not be reached inside the field; skipped")
+                    n_skipped += 1
                     continue
                 b.add(samples[0], KIND_TRANSIT, False)
                 b.add(samples[1], KIND_HEADLAND, True)
@@ -610,7 +623,8 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     cov, over = coverage_metrics(inner, ordered, p.width_m)
     return CoveragePlan(field=field, inner=inner, angle_rad=angle, swaths=ordered, headland_rings=rings,
                         path=path, lengths_m=lengths, coverage_ratio=cov, overlap_ratio=over, params=p,
-                        n_fallback_turns=n_fb, warnings=warnings, frame=frame or FieldFrame())
+                        n_fallback_turns=n_fb, warnings=warnings, frame=frame or FieldFrame(),
+                        n_rings_skipped=n_skipped)
 
 
 def plan_to_dict(plan: CoveragePlan) -> dict:
@@ -644,6 +658,50 @@ def plan_to_dict(plan: CoveragePlan) -> dict:
 def plan_to_json(plan: CoveragePlan, indent=None) -> str:
     """JSON text of :func:`plan_to_dict` (the CLI's OUT.json)."""
     return json.dumps(plan_to_dict(plan), indent=indent)
+
+
+def plan_work_figures(plan: CoveragePlan, width_m: float | None = None) -> dict:
+    """What the plan itself works of the whole field (the implement swept along the working path).
+
+    Returns ``worked_ratio`` (area of the field under the working implement / field area), ``double_ratio``
+    (area worked twice or more / field area, by a 0.25 m raster), ``reverse_m`` (length driven in reverse),
+    ``rings_total`` / ``rings_worked`` (headland rings planned / driven).
+    """
+    w = float(width_m or plan.params.width_m)
+    p = plan.path
+    field = plan.field
+    out = {"worked_ratio": 0.0, "double_ratio": 0.0, "reverse_m": 0.0,
+           "rings_total": int(sum(len(r) for r in plan.headland_rings)),
+           "rings_worked": int(sum(len(r) for r in plan.headland_rings)) - int(plan.n_rings_skipped)}
+    if len(p) < 2:
+        return out
+    seg = np.hypot(*np.diff(p.xy, axis=0).T)
+    out["reverse_m"] = float(np.sum(seg[(p.direction[1:] < 0) | (p.direction[:-1] < 0)]))
+    # raster sweep of the implement bar between consecutive working samples
+    res = 0.25
+    minx, miny, maxx, maxy = field.bounds
+    nx, ny = int(math.ceil((maxx - minx) / res)) + 1, int(math.ceil((maxy - miny) / res)) + 1
+    count = np.zeros((ny, nx), dtype=np.int16)
+    xs = minx + (np.arange(nx) + 0.5) * res
+    ys = miny + (np.arange(ny) + 0.5) * res
+    work = p.working[1:] & p.working[:-1]
+    runs = np.flatnonzero(np.diff(np.concatenate([[0], work.astype(np.int8), [0]])))
+    for a, b in zip(runs[::2], runs[1::2]):
+        line = LineString(p.xy[a:b + 1])
+        if line.length <= 0:
+            continue
+        strip = line.buffer(0.5 * w, cap_style="flat", join_style="round")
+        x0, y0, x1, y1 = strip.bounds
+        i0, i1 = max(0, int((x0 - minx) / res)), min(nx, int((x1 - minx) / res) + 2)
+        j0, j1 = max(0, int((y0 - miny) / res)), min(ny, int((y1 - miny) / res) + 2)
+        X, Y = np.meshgrid(xs[i0:i1], ys[j0:j1])
+        count[j0:j1, i0:i1] += shapely.contains_xy(strip, X, Y).astype(np.int16)
+    X, Y = np.meshgrid(xs, ys)
+    inside = shapely.contains_xy(field, X, Y)
+    n_in = max(int(inside.sum()), 1)
+    out["worked_ratio"] = float(np.count_nonzero((count >= 1) & inside)) / n_in
+    out["double_ratio"] = float(np.count_nonzero((count >= 2) & inside)) / n_in
+    return out
 
 
 def path_inside_fraction(plan: CoveragePlan) -> float:
