@@ -24,7 +24,7 @@ from agricare.core.planning.decomposition import (OBJECTIVES, Swath, boustrophed
                                                   generate_swaths)
 from agricare.core.planning.headland import headland_offsets, headland_rings, inner_field, polygons_of
 from agricare.core.planning.routing import ROUTES, end_poses, improve_route, optimal_route, pattern_route
-from agricare.core.planning.transit import FreeSpace, forward_transit
+from agricare.core.planning.transit import FreeSpace, concat_samples, forward_transit
 
 TURN_TYPES = ("dubins", "dubins_cc", "reeds_shepp")
 KIND_SWATH, KIND_TURN, KIND_HEADLAND, KIND_TRANSIT = 0, 1, 2, 3
@@ -56,6 +56,10 @@ class CoverageParams:
     max_curvature_rate_1pm2: float = 0.1
     sample_step_m: float = 0.5
     plan_headland: bool = True
+    plan_cleanup: bool = True              # straight passes over what swaths and rings leave unworked
+    max_reverse_m: float = 30.0            # reversing budget of the clean-up passes (exits from corners)
+    transit: str = "forward"               # "forward": forward in-field transit before reversing; "direct":
+                                           # turns and ring connections by Dubins / Reeds-Shepp words only
     optimizer_time_limit_s: float = 0.08
 
     def __post_init__(self):
@@ -73,6 +77,10 @@ class CoverageParams:
             raise ValueError(f"turn_type {self.turn_type!r} not in {TURN_TYPES}")
         if self.route not in ROUTES:
             raise ValueError(f"route {self.route!r} not in {ROUTES}")
+        if self.transit not in ("forward", "direct"):
+            raise ValueError(f"transit {self.transit!r} not in ('forward', 'direct')")
+        if not (isinstance(self.max_reverse_m, (int, float)) and self.max_reverse_m >= 0):
+            raise ValueError(f"max_reverse_m must be >= 0, got {self.max_reverse_m!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective {self.objective!r} not in {OBJECTIVES}")
         if not isinstance(self.angle_deg, (int, float)) or math.isinf(self.angle_deg):
@@ -261,6 +269,7 @@ class _Region:
 
     def __init__(self, geom):
         self.geom = geom
+        self.space = None             # FreeSpace raster, built on first use by a forward transit
         shapely.prepare(geom)
 
     def contains(self, xy: np.ndarray) -> bool:
@@ -331,8 +340,20 @@ def connect(start, goal, p: CoverageParams, region: _Region, cache: TurnCache | 
     (PathSamples, fallback_used) or (None, True) when nothing fits.
     """
     step = p.sample_step_m
-    order = [p.turn_type] + [t for t in ("reeds_shepp", "dubins") if t != p.turn_type]
+    order = [p.turn_type] + [t for t in ("dubins", "forward", "reeds_shepp") if t != p.turn_type]
     for k, kind in enumerate(order):
+        if kind == "forward":
+            if p.transit != "forward":
+                continue
+            # forward in-field transit before any reversing (a detour is cheaper than a reverse manoeuvre
+            # an Ackermann machine tracks poorly)
+            if region.space is None:
+                region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
+            s = forward_transit(start, goal, p.turn_radius_m, step, region.geom, region.contains, region.space,
+                                max_legs=12)
+            if s is not None and s.length_m <= 8.0 * p.turn_radius_m + 2.0 * math.hypot(*(goal[:2] - start[:2])):
+                return s, True
+            continue
         cands = cache.candidates(start, goal, kind) if cache is not None else _candidates(start, goal, p, kind)
         for prims in cands[:12]:
             s = T.sample_primitives(start, prims, step)
@@ -569,7 +590,6 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
         b.add(_straight(s.p0, s.p1, p.sample_step_m), KIND_SWATH, True)
     rings = []
     n_skipped = 0
-    space = None
     if p.plan_headland and p.headland_width_m > 0:
         rings = headland_rings(field, headland_offsets(p.headland_width_m, p.width_m, p.body_width_m),
                                p.turn_radius_m, p.sample_step_m)
@@ -591,16 +611,26 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                 rev = _ring_samples(loop[::-1].copy())
                 samples = None
                 cands = sorted((fwd, rev), key=lambda s: abs(T.wrap_angle(s.yaw[0] - pose[2])))
-                tries = [(cand, mode) for mode in ("forward", "any") for cand in cands]
+                modes = ("forward", "back1", "back2", "any") if p.transit == "forward" else ("any",)
+                tries = [(cand, mode) for mode in modes for cand in cands]
                 for cand, mode in tries:
                     # enter the ring a little ahead so the connection has room to turn
                     ahead = min(len(cand.yaw) - 1, int(3 * p.turn_radius_m / p.sample_step_m))
                     target = np.array([*cand.xy[ahead], cand.yaw[ahead]])
                     if mode == "forward":
-                        if space is None:
-                            space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
+                        if region.space is None:
+                            region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
                         c = forward_transit(pose, target, p.turn_radius_m, p.sample_step_m, region.geom,
-                                            region.contains, space)
+                                            region.contains, region.space)
+                    elif mode.startswith("back"):
+                        # a short straight reverse to get room, then forwards
+                        back = T.sample_primitives(pose, [(-float(mode[4:]) * p.turn_radius_m, 0.0, 0.0)],
+                                                   p.sample_step_m)
+                        c = None
+                        if region.contains(back.xy):
+                            fw = forward_transit(np.array([*back.xy[-1], back.yaw[-1]]), target, p.turn_radius_m,
+                                                 p.sample_step_m, region.geom, region.contains, region.space)
+                            c = concat_samples([back, fw]) if fw is not None else None
                     else:
                         c, _ = connect(pose, target, p, region, cache)
                     if c is not None:
@@ -617,6 +647,14 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                 b.add(samples[0], KIND_TRANSIT, False)
                 b.add(samples[1], KIND_HEADLAND, True)
                 pose = np.array([*samples[1].xy[-1], samples[1].yaw[-1]])
+    if p.plan_cleanup and ordered:
+        if region.space is None:
+            region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
+        pose, n_cl = _plan_cleanup(b, field, region, region.space, pose if p.plan_headland and rings else
+                                   np.array([*ordered[-1].p1, math.atan2(*(ordered[-1].p1 - ordered[-1].p0)[::-1])]),
+                                   p)
+        if n_cl:
+            warnings.append(f"{n_cl} clean-up pass(es) could not be reached forward inside the field; skipped")
     path = b.build()
     lengths = dict(b.lengths)
     lengths["total"] = lengths["swaths"] + lengths["turns"]
@@ -625,6 +663,61 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                         path=path, lengths_m=lengths, coverage_ratio=cov, overlap_ratio=over, params=p,
                         n_fallback_turns=n_fb, warnings=warnings, frame=frame or FieldFrame(),
                         n_rings_skipped=n_skipped)
+
+
+def _turn_room(pose, p: CoverageParams, region: _Region) -> bool:
+    """Whether a forward half-turn of the minimum radius (left or right) from ``pose`` stays in the region."""
+    for k in (1.0, -1.0):
+        s = T.sample_primitives(pose, [(math.pi * p.turn_radius_m, k / p.turn_radius_m, k / p.turn_radius_m)],
+                                p.sample_step_m)
+        if region.contains(s.xy):
+            return True
+    return False
+
+
+def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p: CoverageParams):
+    """Append clean-up passes (greedy nearest first) to the builder; returns (pose, number skipped)."""
+    from agricare.core.planning.cleanup import leftover_patches, patch_passes, worked_area
+
+    sofar = b.build()
+    worked = worked_area(sofar.xy, sofar.working, p.width_m)
+    min_gain = max(1.0, 0.5 * p.width_m * p.width_m)
+    passes = []
+    for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
+        passes += patch_passes(patch, region.geom, p.width_m, min_gain)
+    seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
+    reverse_left = p.max_reverse_m - float(np.sum(seg[sofar.direction[1:] < 0]))
+    skipped = 0
+    while passes:
+        d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
+        a, q = passes.pop(int(np.argmin(d)))
+        done = False
+        ends = sorted([(a, q), (q, a)], key=lambda e: np.hypot(*(e[0] - pose[:2])))
+        # prefer a direction that leaves room to turn forwards at the end of the pass
+        ends.sort(key=lambda e: not _turn_room(np.array([*e[1], math.atan2(*(e[1] - e[0])[::-1])]), p, region))
+        for s0, s1 in ends:
+            yaw = math.atan2(s1[1] - s0[1], s1[0] - s0[0])
+            start = np.array([*s0, yaw])
+            end = np.array([*s1, yaw])
+            room = _turn_room(end, p, region)
+            back = 0.0 if room else min(2.0 * p.turn_radius_m, float(np.hypot(*(s1 - s0))))
+            if back > reverse_left:
+                continue
+            c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space)
+            if c is None:
+                continue
+            b.add(c, KIND_TRANSIT, False)
+            b.add(_straight(s0, s1, p.sample_step_m), KIND_HEADLAND, True)
+            pose = end
+            if back > 0:
+                r = T.sample_primitives(end, [(-back, 0.0, 0.0)], p.sample_step_m)
+                b.add(r, KIND_TRANSIT, False)
+                pose = np.array([*r.xy[-1], r.yaw[-1]])
+                reverse_left -= back
+            done = True
+            break
+        skipped += int(not done)
+    return pose, skipped
 
 
 def plan_to_dict(plan: CoveragePlan) -> dict:

@@ -68,12 +68,13 @@ class FreeSpace:
         dist = np.full(self.free.shape, np.inf)
         prev = -np.ones(self.free.shape + (2,), dtype=np.int32)
         dist[s] = 0.0
-        pq = [(0.0, s)]
+        gr, gc = g
+        pq = [(0.0, 0.0, s)]
         steps = [(-1, 0, 1.0), (1, 0, 1.0), (0, -1, 1.0), (0, 1, 1.0),
                  (-1, -1, 1.4142), (-1, 1, 1.4142), (1, -1, 1.4142), (1, 1, 1.4142)]
         free, ny, nx = self.free, self.ny, self.nx
-        while pq:
-            d, (r, c) = heapq.heappop(pq)
+        while pq:                                           # A* (octile distance is admissible: pen >= 1)
+            _, d, (r, c) = heapq.heappop(pq)
             if (r, c) == g:
                 break
             if d > dist[r, c]:
@@ -85,7 +86,9 @@ class FreeSpace:
                     if nd < dist[rr, cc]:
                         dist[rr, cc] = nd
                         prev[rr, cc] = (r, c)
-                        heapq.heappush(pq, (nd, (rr, cc)))
+                        ddr, ddc = abs(rr - gr), abs(cc - gc)
+                        h = max(ddr, ddc) + 0.4142 * min(ddr, ddc)
+                        heapq.heappush(pq, (nd + h, nd, (rr, cc)))
         if not math.isfinite(dist[g]):
             return None
         cells = [g]
