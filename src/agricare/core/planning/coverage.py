@@ -328,11 +328,29 @@ class TurnCache:
         return T.primitives_length(c[0]) if c else math.inf
 
 
+def _reverse_length(s: T.PathSamples) -> float:
+    seg = np.hypot(*np.diff(s.xy, axis=0).T)
+    return float(np.sum(seg[s.direction[1:] < 0]))
+
+
+def _forward(start, goal, p: CoverageParams, region: _Region):
+    """Forward in-field transit, not much longer than a turn (None otherwise)."""
+    if region.space is None:
+        region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
+    s = forward_transit(start, goal, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, region.space,
+                        max_legs=12)
+    if s is not None and s.length_m <= 8.0 * p.turn_radius_m + 2.0 * math.hypot(*(goal[:2] - start[:2])):
+        return s
+    return None
+
+
 def connect(start, goal, p: CoverageParams, region: _Region, cache: TurnCache | None = None):
     """A drivable connection from ``start`` to ``goal`` that stays in ``region``.
 
     Tries the requested turn type, then every Reeds-Shepp / Dubins word (fishtail / three-point turns
-    are C|C|C Reeds-Shepp words), then backing up along the finished swath before turning. With a
+    are C|C|C Reeds-Shepp words; with ``transit="forward"`` a forward in-field detour replaces a Reeds-Shepp
+    word that reverses more than two turning radii), then backing up along the finished swath before
+    turning. With a
     :class:`TurnCache` the candidates of repeated relative geometries are solved once.
 
     Returns
@@ -340,25 +358,23 @@ def connect(start, goal, p: CoverageParams, region: _Region, cache: TurnCache | 
     (PathSamples, fallback_used) or (None, True) when nothing fits.
     """
     step = p.sample_step_m
-    order = [p.turn_type] + [t for t in ("dubins", "forward", "reeds_shepp") if t != p.turn_type]
+    order = [p.turn_type] + [t for t in ("dubins", "reeds_shepp") if t != p.turn_type]
     for k, kind in enumerate(order):
-        if kind == "forward":
-            if p.transit != "forward":
-                continue
-            # forward in-field transit before any reversing (a detour is cheaper than a reverse manoeuvre
-            # an Ackermann machine tracks poorly)
-            if region.space is None:
-                region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
-            s = forward_transit(start, goal, p.turn_radius_m, step, region.geom, region.contains, region.space,
-                                max_legs=12)
-            if s is not None and s.length_m <= 8.0 * p.turn_radius_m + 2.0 * math.hypot(*(goal[:2] - start[:2])):
-                return s, True
-            continue
         cands = cache.candidates(start, goal, kind) if cache is not None else _candidates(start, goal, p, kind)
         for prims in cands[:12]:
             s = T.sample_primitives(start, prims, step)
             if region.contains(s.xy):
+                if k > 0 and kind == "reeds_shepp" and p.transit == "forward" and \
+                        _reverse_length(s) > 2.0 * p.turn_radius_m:
+                    # a forward in-field detour rather than a long reverse (tracked poorly by Ackermann machines)
+                    fw = _forward(start, goal, p, region)
+                    if fw is not None:
+                        return fw, True
                 return s, k > 0
+    if p.transit == "forward":
+        fw = _forward(start, goal, p, region)
+        if fw is not None:
+            return fw, True
     for back in (1.0, 2.0, 4.0):
         b = back * p.turn_radius_m
         s0 = np.array([start[0] - b * math.cos(start[2]), start[1] - b * math.sin(start[2]), start[2]])
@@ -647,12 +663,10 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                 b.add(samples[0], KIND_TRANSIT, False)
                 b.add(samples[1], KIND_HEADLAND, True)
                 pose = np.array([*samples[1].xy[-1], samples[1].yaw[-1]])
-    if p.plan_cleanup and ordered:
+    if p.plan_cleanup and p.plan_headland and rings and ordered:
         if region.space is None:
             region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
-        pose, n_cl = _plan_cleanup(b, field, region, region.space, pose if p.plan_headland and rings else
-                                   np.array([*ordered[-1].p1, math.atan2(*(ordered[-1].p1 - ordered[-1].p0)[::-1])]),
-                                   p)
+        pose, n_cl = _plan_cleanup(b, field, region, region.space, pose, p)
         if n_cl:
             warnings.append(f"{n_cl} clean-up pass(es) could not be reached forward inside the field; skipped")
     path = b.build()
