@@ -338,16 +338,17 @@ def clean_yield(raw: dict, params: YieldMonitorParams, n_sd: float = 3.0):
     return np.column_stack([raw["x"], raw["y"]])[keep], yld[keep], removed
 
 
-def read_growth_csv(path) -> tuple[np.ndarray, np.ndarray]:
-    """The row robot's growth map CSV (x_m, y_m, cover or vegetation fraction): (xy (N, 2), values (N,))."""
+def read_growth_csv(path, column: str = "cover_pct") -> tuple[np.ndarray, np.ndarray]:
+    """The row robot's growth map CSV (``x_m, y_m, [lat_deg, lon_deg,] cover_pct, samples, low, gap`` as
+    :meth:`agricare.core.perception.vegetation.GrowthMap.save` writes it): (xy (N, 2) map metres, values (N,))."""
     p = pathlib.Path(path)
     try:
         with open(p, newline="") as fh:
             rd = csv.DictReader(fh)
-            cols = rd.fieldnames or []
-            vcol = next((c for c in cols if c not in ("x_m", "y_m", "cell_m", "n")), None)
-            rows = [(float(r["x_m"]), float(r["y_m"]), float(r[vcol])) for r in rd]
+            rows = [(float(r["x_m"]), float(r["y_m"]), float(r[column])) for r in rd]
     except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise FarmDataError(f"{p}: not a growth map CSV with x_m,y_m and a value column ({exc})") from None
+        raise FarmDataError(f"{p}: not a growth map CSV with x_m, y_m and {column} ({exc})") from None
+    if not rows:
+        raise FarmDataError(f"{p}: no cells")
     a = np.asarray(rows, float).reshape(-1, 3)
     return a[:, :2], a[:, 2]
