@@ -48,3 +48,11 @@ def test_tractor_covers_the_demo_field(repo_root, tmp_path):
     assert (rec / "applied_area.geojson").is_file() and (rec / "sections_log.csv").is_file()
     applied = json.loads((rec / "applied_area.geojson").read_text())["properties"]["applied_area_m2"]
     assert applied > 0.9 * 100 * 60
+    # ... and the as-applied record for farm software: ISO-XML task with its binary time log (rates from the
+    # demo's prescription map), Shapefile and GeoJSON points
+    from agricare.core.farmdata.isoxml import read_timelog
+
+    assert (rec / "TASKDATA" / "TASKDATA.XML").is_file() and (rec / "as_applied.shp").is_file()
+    tl = read_timelog(rec / "TASKDATA")
+    pre = tl["values"][:, tl["ddi"].index(0x06)]
+    assert set((pre[pre > 0] / 100).round()) <= {120.0, 150.0, 180.0} and (pre > 0).mean() > 0.5

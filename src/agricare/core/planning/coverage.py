@@ -697,8 +697,10 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     worked = worked_area(sofar.xy, sofar.working, p.width_m)
     min_gain = max(1.0, 0.5 * p.width_m * p.width_m)
     passes = []
+    edges = shapely.union_all([LineString(r.coords) for r in [field.exterior, *field.interiors]])
+    inner_region = region.geom.buffer(-0.05)            # pass ends strictly inside (turns tangent to the edge)
     for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
-        passes += patch_passes(patch, region.geom, p.width_m, min_gain)
+        passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges)
     seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
     reverse_left = p.max_reverse_m - float(np.sum(seg[sofar.direction[1:] < 0]))
     skipped = 0
