@@ -623,19 +623,44 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                 _, ri, j = best
                 ring = todo.pop(ri)
                 loop = np.concatenate([ring[j:-1], ring[:j + 1]])
-                fwd = _ring_samples(loop)
-                rev = _ring_samples(loop[::-1].copy())
+                seqs = [loop, loop[::-1].copy()]
+                yaw0 = [_ring_samples(q).yaw[0] for q in seqs]
+                order = sorted(range(2), key=lambda k: abs(T.wrap_angle(yaw0[k] - pose[2])))
+                n_ring = len(loop) - 1
+                # enter the ring a little ahead so the connection has room to turn; other entry points around
+                # the ring (every eighth) when that one cannot be reached
+                ahead = min(n_ring - 1, int(3 * p.turn_radius_m / p.sample_step_m))
+                entries = [(k, (ahead + m * max(1, n_ring // 8)) % n_ring) for m in range(8) for k in order]
                 samples = None
-                cands = sorted((fwd, rev), key=lambda s: abs(T.wrap_angle(s.yaw[0] - pose[2])))
-                modes = ("forward", "back1", "back2", "any") if p.transit == "forward" else ("any",)
-                tries = [(cand, mode) for mode in modes for cand in cands]
-                for cand, mode in tries:
-                    # enter the ring a little ahead so the connection has room to turn
-                    ahead = min(len(cand.yaw) - 1, int(3 * p.turn_radius_m / p.sample_step_m))
-                    target = np.array([*cand.xy[ahead], cand.yaw[ahead]])
+
+                def entry_target(k, idx, seqs=seqs):
+                    q = seqs[k]
+                    rs = _ring_samples(np.concatenate([q[idx:-1], q[:idx + 1]]))
+                    return np.array([*rs.xy[0], rs.yaw[0]]), rs
+
+                if p.transit == "forward":
+                    best = None
+                    for k, idx in entries:                        # direct forward turns (cheap) first
+                        target, rs = entry_target(k, idx)
+                        for prims in T.dubins_candidates(pose, target, p.turn_radius_m)[:6]:
+                            c = T.sample_primitives(pose, prims, p.sample_step_m)
+                            if region.contains(c.xy):
+                                if best is None or c.length_m < best[0].length_m:
+                                    best = (c, rs)
+                                break
+                    samples = best
+                    if samples is None and region.space is None:
+                        region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
+                    tries = [("forward", e) for e in entries[:6]] + [(m, e) for m in ("back1", "back2")
+                                                                     for e in entries[:2]]
+                else:
+                    tries = []
+                tries += [("any", e) for e in entries[:2]]
+                for mode, (k, idx) in tries:
+                    if samples is not None:
+                        break
+                    target, rs = entry_target(k, idx)
                     if mode == "forward":
-                        if region.space is None:
-                            region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
                         c = forward_transit(pose, target, p.turn_radius_m, p.sample_step_m, region.geom,
                                             region.contains, region.space)
                     elif mode.startswith("back"):
@@ -650,12 +675,7 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                     else:
                         c, _ = connect(pose, target, p, region, cache)
                     if c is not None:
-                        rolled = np.concatenate([loop[ahead:-1], loop[:ahead + 1]]) if cand is fwd else None
-                        if rolled is None:
-                            lr = loop[::-1].copy()
-                            rolled = np.concatenate([lr[ahead:-1], lr[:ahead + 1]])
-                        samples = (c, _ring_samples(rolled))
-                        break
+                        samples = (c, rs)
                 if samples is None:
                     warnings.append("a headland ring could not be reached inside the field; skipped")
                     n_skipped += 1
@@ -715,8 +735,21 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             yaw = math.atan2(s1[1] - s0[1], s1[0] - s0[0])
             start = np.array([*s0, yaw])
             end = np.array([*s1, yaw])
-            room = _turn_room(end, p, region)
-            back = 0.0 if room else min(2.0 * p.turn_radius_m, float(np.hypot(*(s1 - s0))))
+            back = 0.0
+            if not _turn_room(end, p, region):
+                # the shortest straight reverse along the pass after which a forward half-turn fits
+                length = float(np.hypot(*(s1 - s0)))
+                back = None
+                for f in (0.5, 1.0, 1.5, 2.0, 3.0):
+                    d = min(f * p.turn_radius_m, length)
+                    q = end[:2] - d * np.array([math.cos(yaw), math.sin(yaw)])
+                    if _turn_room(np.array([*q, yaw]), p, region):
+                        back = d
+                        break
+                    if d >= length:
+                        break
+                if back is None:
+                    back = min(2.0 * p.turn_radius_m, length)
             if back > reverse_left:
                 continue
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space)
