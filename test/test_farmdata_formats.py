@@ -4,6 +4,7 @@ broken files that must fail with one clear line."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import pathlib
@@ -240,7 +241,7 @@ def test_as_applied_isoxml_timelog_read_by_struct(tmp_path):
     assert np.abs(xy - log.xy).max() < TOL_M
     t0 = recs[0][0]
     assert [r[0] - t0 for r in recs] == [int(round(1000 * t)) for t in log.t_s]
-    assert recs[0][1] == (log.start_utc.date() - __import__("datetime").date(1980, 1, 1)).days
+    assert recs[0][1] == (log.start_utc.date() - datetime.date(1980, 1, 1)).days
     for r, st, app, pre in zip(recs, log.sections, log.rate_applied, log.rate_prescribed):
         cws = r[5][0xA1] & 0xFFFFFFFF
         assert [(cws >> (2 * k)) & 3 for k in range(6)] == [int(s) for s in st]

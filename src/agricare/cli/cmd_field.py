@@ -124,6 +124,8 @@ def plot_field(fd, path_png, grid=None, title=""):
 
 
 def _plan(args, fd):
+    import numpy as np
+
     from agricare.core.planning.coverage import (CoverageParams, FieldFrame, PlanningError, plan_coverage,
                                                  plan_to_json)
 
@@ -138,8 +140,11 @@ def _plan(args, fd):
     except ValueError as exc:
         raise CliError(str(exc).replace("width_m", "--width").replace("turn_radius_m", "--turn-radius")
                        .replace("headland_width_m", "--headland")) from None
-    frame = FieldFrame("EPSG:4326", lambda x, y: tuple(fd.to_wgs84(__import__("numpy").column_stack([x, y])).T)) \
-        if fd.geo is not None else FieldFrame()
+    def to_lonlat(x, y):
+        ll = fd.to_wgs84(np.column_stack([x, y]))
+        return ll[:, 0], ll[:, 1]
+
+    frame = FieldFrame("EPSG:4326", to_lonlat) if fd.geo is not None else FieldFrame()
     try:
         t0 = time.perf_counter()
         plan = plan_coverage(fd.work_area(), params, frame)

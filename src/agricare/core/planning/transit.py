@@ -1,11 +1,11 @@
 """Forward in-field transit: a drivable, forward-only path between two poses that stays inside the field.
 
 Used where a direct turn (Dubins word) leaves the field: between headland rings, around obstacles, through
-narrow necks. The free space (field eroded by half the machine width) is rasterised; a shortest route that
-keeps clear of the edges (Dijkstra on an 8-connected grid, cost growing near edges) gives waypoints; the
-route is shortened by line of sight and driven as a chain of Dubins curves (forward only, minimum turning
-radius) between waypoint poses headed along the route. A leg that leaves the field is split at the middle of
-its part of the route until it fits.
+narrow necks. The free space (where the machine's reference point may be: the field eroded by half the machine
+width) is rasterised; a shortest route that keeps clear of the edges (A* on an 8-connected grid, cost growing
+near edges) is driven as a chain of forward Dubins curves (minimum turning radius): from the current pose to
+the farthest point of the route that one curve reaches inside the field (headed along the route's tangent),
+until the goal pose is reachable.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import math
 import cv2
 import numpy as np
 import shapely
-from shapely.geometry import LineString
 
 from agricare.core.planning import turns as T
 
@@ -98,23 +97,6 @@ class FreeSpace:
         pts = np.array([self.centre(rc) for rc in reversed(cells)])
         pts[0], pts[-1] = a_xy[:2], b_xy[:2]
         return pts
-
-
-def _shortcut(pts: np.ndarray, region_geom, clearance_m: float) -> list[int]:
-    """Indices of a line-of-sight simplification of a route whose segments keep ``clearance_m`` inside."""
-    keep = [0]
-    i = 0
-    n = len(pts)
-    while i < n - 1:
-        j = n - 1
-        while j > i + 1:
-            seg = LineString([pts[i], pts[j]])
-            if region_geom.contains(seg.buffer(clearance_m, quad_segs=2)):
-                break
-            j -= 1
-        keep.append(j)
-        i = j
-    return keep
 
 
 def forward_transit(start, goal, radius_m: float, step_m: float, region_geom, contains,
