@@ -27,7 +27,7 @@ def _drive(lead: bool):
     err = []
     for k in range(int(90 / (speed * dt))):
         x = 5.0 + k * speed * dt
-        cmd = ctrl.command(np.array([[x, 10.0]]), 0.0, speed, [1])
+        cmd = ctrl.command(np.array([[x, 10.0]]), 0.0, speed)
         applied = act.step(k * dt, cmd)[0]
         pre = ctrl.prescribed(np.array([[x, 10.0]]))[0]
         err.append(abs(applied - pre) / pre)
@@ -41,10 +41,12 @@ def test_look_ahead_applies_the_prescription_where_it_lands():
     assert np.max(without) > 0.3            # without look-ahead the step lands metres late
 
 
-def test_sections_off_get_zero_and_bad_params_refused():
+def test_setpoint_per_section_and_bad_params_refused():
     ctrl = RateController(RateParams(), _two_zone_map())
-    r = ctrl.command(np.array([[10.0, 5.0], [60.0, 5.0], [70.0, 5.0]]), math.pi, 0.0, [1, 0, 1])
-    assert list(r) == [100.0, 0.0, 200.0]
+    r = ctrl.command(np.array([[10.0, 5.0], [60.0, 5.0], [70.0, 5.0]]), math.pi, 0.0)
+    assert list(r) == [100.0, 200.0, 200.0]
+    # at 2.5 m/s the map is read 2.25 m ahead: a section at x = 48.5 heading east already gets the east rate
+    assert list(ctrl.command(np.array([[48.5, 5.0]]), 0.0, 2.5)) == [200.0]
     assert ctrl.prescribed(np.array([[-5.0, 0.0]]))[0] == 0.0
     with pytest.raises(ValueError, match="actuator_delay_s"):
         RateParams(actuator_delay_s=-1)
@@ -80,7 +82,7 @@ def test_section_node_publishes_rate_and_records_it(rclpy_context, repo_root, tm
     finally:
         node.destroy_node()
     assert sent and all(len(s) == 3 for s in sent)
-    assert {round(v) for s in sent for v in s} <= {0, 100, 200} and any(v == 200.0 for s in sent for v in s)
+    assert {round(v) for s in sent for v in s} <= {100, 200} and any(v == 200.0 for s in sent for v in s)
     assert any(f.endswith("TLG00001.BIN") for f in files)
     tl = read_timelog(tmp_path / "rec" / "TASKDATA")
     pre = tl["values"][:, tl["ddi"].index(0x06)] / 100.0

@@ -7,10 +7,10 @@ only where the plan says the implement works (nearest plan pose) and the core
 :class:`agricare.core.control.sections.SectionController` allows it (not over covered ground, inside the
 field). Publishes ``implement/sections`` (std_msgs/UInt8MultiArray, one byte per section, command QoS) on
 every pose, and all-off when the pose is older than ``odom_timeout_s``. With ``prescription_file`` (a rate map)
-it also publishes ``implement/rate`` (std_msgs/Float32MultiArray, kg/ha per section, 0 for sections off; the map
-read ahead by the metering lag, :mod:`agricare.core.control.rate`) and records applied against prescribed
-rate in the as-applied record (applied: ``implement/rate_applied`` from the implement when it reports, else
-the metering model).
+it also publishes ``implement/rate`` (std_msgs/Float32MultiArray, kg/ha setpoint per section, applied where the
+section is on; the map read ahead by the metering lag, :mod:`agricare.core.control.rate`) and records applied
+against prescribed rate in the as-applied record (applied: ``implement/rate_applied`` from the implement when it
+reports, else the metering model).
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ class SectionControlNode(Node):
         from agricare.core.control.sections import section_bar
 
         centres = section_centres(section_bar(pose, self.ctrl.params))
-        cmd = self._rate.command(centres, float(pose[2]), speed, states)
+        cmd = self._rate.command(centres, float(pose[2]), speed)
         msg = Float32MultiArray()
         msg.data = [float(v) for v in cmd]
         self._rate_pub.publish(msg)

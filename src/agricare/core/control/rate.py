@@ -3,8 +3,10 @@
 The metering of a section follows its command with a dead time and a first-order lag
 (:class:`RateActuator`); to apply the prescription where the section *will be* when the product lands, the
 controller reads the map ahead of each section by ``speed x (dead time + time constant)`` along the heading
-(:class:`RateController`). Rates are kg/ha; a section that is off gets 0; outside the map the rate falls back
-to ``default_rate_kgha``.
+(:class:`RateController`). Rates are kg/ha and are setpoints: whether a section applies is the section state
+(``implement/sections``), as ISO 11783 keeps setpoint rate and work state apart, so a section switched off
+keeps its metering at the rate ahead and starts at the right rate when switched on again. Outside the map the
+rate falls back to ``default_rate_kgha``.
 """
 
 from __future__ import annotations
@@ -55,12 +57,11 @@ class RateController:
         v = self.rx.value_at(points_xy)
         return np.where(np.isfinite(v), v, self.params.default_rate_kgha)
 
-    def command(self, centres_xy: np.ndarray, heading_rad: float, speed_mps: float, states) -> np.ndarray:
-        """Rates (n,) for sections centred at ``centres_xy`` (n, 2), the map read ``lead_s`` ahead."""
+    def command(self, centres_xy: np.ndarray, heading_rad: float, speed_mps: float) -> np.ndarray:
+        """Rate setpoints (n,) for sections centred at ``centres_xy`` (n, 2), the map read ``lead_s`` ahead."""
         lead = max(0.0, float(speed_mps)) * self.params.lead_s
         ahead = np.asarray(centres_xy, float) + lead * np.array([math.cos(heading_rad), math.sin(heading_rad)])
-        r = np.clip(self.prescribed(ahead), 0.0, self.params.max_rate_kgha)
-        return np.where(np.asarray(states) > 0, r, 0.0)
+        return np.clip(self.prescribed(ahead), 0.0, self.params.max_rate_kgha)
 
 
 class RateActuator:
