@@ -27,6 +27,7 @@ import pathlib
 import time
 
 import numpy as np
+import shapely
 from shapely.geometry import Point, Polygon
 from shapely.prepared import prep
 
@@ -159,18 +160,27 @@ def drive_tracking(mission, mp, field, raster, start):
     return t, driven, driven_w, sections
 
 
-def implement_violations(field: Polygon, poses, working) -> int:
-    """Working poses whose implement bar ends (``IMPLEMENT_OFFSET_M`` behind base_link) leave the field."""
-    g = prep(field.buffer(0.05))
-    bad = 0
-    for p, w in zip(poses, working):
-        if not w:
-            continue
-        c = p[:2] - IMPLEMENT_OFFSET_M * np.array([math.cos(p[2]), math.sin(p[2])])
-        n = np.array([-math.sin(p[2]), math.cos(p[2])]) * WIDTH_M / 2
-        if not (g.contains(Point(*(c + n))) and g.contains(Point(*(c - n)))):
-            bad += 1
-    return bad
+def leave_episodes(field: Polygon, poses) -> tuple[int, float]:
+    """Episodes in which a corner of the tractor body (4.2 x 2.2 m, 0.9 m rear overhang) or of the implement
+    (6 m x 0.8 m, working line 1.6 m behind base_link) is more than 5 cm outside the field or inside a hole,
+    as the simulator counts boundary violations; and the largest distance outside (m)."""
+    g = field.buffer(0.05)
+    shapely.prepare(g)
+    body = np.array([[-0.9, -1.1], [3.3, -1.1], [3.3, 1.1], [-0.9, 1.1]])
+    impl = np.array([[-IMPLEMENT_OFFSET_M - 0.8, -WIDTH_M / 2], [-IMPLEMENT_OFFSET_M, -WIDTH_M / 2],
+                     [-IMPLEMENT_OFFSET_M, WIDTH_M / 2], [-IMPLEMENT_OFFSET_M - 0.8, WIDTH_M / 2]])
+    corners = np.vstack([body, impl])
+    episodes, worst, was_out = 0, 0.0, False
+    for p in poses:
+        c, s_ = math.cos(p[2]), math.sin(p[2])
+        pts = p[:2] + corners @ np.array([[c, s_], [-s_, c]])
+        inside = shapely.contains_xy(g, pts[:, 0], pts[:, 1])
+        out = not inside.all()
+        if out:
+            worst = max(worst, float(np.max(shapely.distance(field, shapely.points(pts[~inside])))))
+        episodes += int(out and not was_out)
+        was_out = out
+    return episodes, worst
 
 
 def run_field(seed: int, tracking: bool = False) -> dict:
@@ -206,13 +216,14 @@ def run_field(seed: int, tracking: bool = False) -> dict:
                                                     implement_offset_m=IMPLEMENT_OFFSET_M, implement_overlap_m=0.3))
         t, driven, driven_w, _ = drive_tracking(mission, mp, field, raster, start)
         cov, dbl, cov_in, dbl_in = figures(raster)
-        viol = implement_violations(field, driven, driven_w)
+        viol, worst = leave_episodes(field, driven)
         return {"seed": seed, "area_ha": round(field.area / 1e4, 2), "holes": len(field.interiors),
                 "non_convex": round(1 - field.area / field.convex_hull.area, 3), "state": mission.state,
                 "covered_field": round(cov, 4), "double_field": round(dbl, 4), "covered_inner": round(cov_in, 4),
                 "double_inner": round(dbl_in, 4), "ref_covered_inner": round(ref_fig[2], 4),
                 "ref_double_inner": round(ref_fig[3], 4), "ref_covered_field": round(ref_fig[0], 4),
-                "mission_time_s": round(t, 1), "boundary_violations": viol, "plan_wall_s": round(t_plan, 2)}
+                "mission_time_s": round(t, 1), "boundary_violations": viol, "max_outside_m": round(worst, 3),
+                "plan_wall_s": round(t_plan, 2)}
     mission = FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M))
     out = mission.start(0.0, start)
     pose, t, s_pos, active_id, i_prev = start, 0.0, 0.0, None, 0

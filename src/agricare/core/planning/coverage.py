@@ -57,7 +57,8 @@ class CoverageParams:
     sample_step_m: float = 0.5
     plan_headland: bool = True
     plan_cleanup: bool = True              # straight passes over what swaths and rings leave unworked
-    max_reverse_m: float = 30.0            # reversing budget of the clean-up passes (exits from corners)
+    max_reverse_m: float = 0.0             # reversing allowed for clean-up exits (from dead-end corners); 0: only
+                                           # clean-up passes the machine can leave forwards
     transit: str = "forward"               # "forward": forward in-field transit before reversing; "direct":
                                            # turns and ring connections by Dubins / Reeds-Shepp words only
     optimizer_time_limit_s: float = 0.08
@@ -766,6 +767,11 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             done = True
             break
         skipped += int(not done)
+    # the job ends after the last pass: no exit manoeuvre after it
+    while b.parts and b.parts[-1][1] == KIND_TRANSIT and len(b.parts) > 1:
+        s_last, kd, _ = b.parts.pop()
+        b.lengths["transit"] -= s_last.length_m
+        pose = np.array([*b.parts[-1][0].xy[-1], b.parts[-1][0].yaw[-1]])
     return pose, skipped
 
 
