@@ -155,6 +155,9 @@ class EmbeddedRunner:
                 raise GraphError(f"{spec.fqn}: failed to start: {exc}") from exc
             self.nodes[spec.fqn] = node
             self.executor.add_node(node)
+            if hasattr(node, "attach_base") and spec.robot in self.sim.world.robots:
+                # the safe base: the simulated wheels take this robot's gated command in memory, not cmd_vel
+                node.attach_base(self.sim.command_input(spec.robot))
         self._build_monitor(common)
 
     def _build_monitor(self, common):

@@ -9,7 +9,8 @@ process (Gazebo, multi-process runs), which is the only case where it crosses th
 
 E-stop and reset come from the vehicle (:class:`agricare.core.safety.panel.LocalPanel`: ``panel`` =
 ``socket`` serves it on a Unix socket for the vehicle's own panel process, ``simulated`` reports
-"released" every cycle for simulations, ``none`` leaves it to the owning process). The e-stop input is
+"released" every cycle for simulations, ``none`` leaves it to the owning process, ``auto`` (default) is
+``simulated`` with ``use_sim_time`` and ``none`` otherwise). The e-stop input is
 required (``require_estop``): a panel that stops reporting is a protective stop. On the network,
 ``safety/estop`` true presses the e-stop (anyone may stop the robot); false is ignored; ``safety/reset``
 refuses every request and reports it. Watchdogs use the steady clock (the node clock only with
@@ -93,15 +94,13 @@ class SafetyNodeParams(SupervisorParams):
     require_estop: bool = True
     scan_min_valid_fraction: float = 0.5
     publish_cmd_vel: bool = True
-    panel: str = "none"
+    panel: str = "auto"
     panel_socket_path: str = ""
 
     def __post_init__(self):
         super().__post_init__()
-        if self.panel not in ("none", "socket", "simulated"):
-            raise ValueError(f"panel: one of none, socket, simulated; got {self.panel!r}")
-        if self.panel == "socket" and not self.panel_socket_path:
-            raise ValueError("panel_socket_path: must be set when panel is 'socket'")
+        if self.panel not in ("auto", "none", "socket", "simulated"):
+            raise ValueError(f"panel: one of auto, none, socket, simulated; got {self.panel!r}")
         if not 0.0 <= self.scan_min_valid_fraction <= 1.0:
             raise ValueError(f"scan_min_valid_fraction: must be in [0, 1], got {self.scan_min_valid_fraction}")
         if not (math.isfinite(self.loop_rate_hz) and self.loop_rate_hz > 0):
@@ -151,9 +150,14 @@ class SafetySupervisorNode(Node):
         if self.params.panel == "socket":
             if self._sim_time:
                 raise ParameterError(f"{self.get_name()}: panel 'socket' needs the steady clock (use_sim_time false)")
-            self._panel_server = UnixPanelServer(self.panel, self.params.panel_socket_path, self._now)
+            try:
+                self._panel_server = UnixPanelServer(self.panel, self._panel_socket_path(), self._now)
+            except (OSError, ValueError) as exc:
+                raise ParameterError(f"{self.get_name()}: parameter 'panel_socket_path': {exc}") from exc
         self._base = None
         self._estop_event = False
+        # a simulation has no e-stop circuit: "auto" simulates a released one only with use_sim_time
+        self._panel_simulated = self.params.panel == "simulated" or (self.params.panel == "auto" and self._sim_time)
         self.supervisor = Supervisor(self.params.supervisor_params())
         self.inputs = SupervisorInputs()
         self.last_decision = None
@@ -210,6 +214,11 @@ class SafetySupervisorNode(Node):
         if self._sim_time:
             return self.get_clock().now().nanoseconds * 1e-9
         return time.monotonic()
+
+    def _panel_socket_path(self) -> str:
+        if not self.params.panel_socket_path:
+            raise ValueError("must be set when panel is 'socket'")
+        return self.params.panel_socket_path
 
     # ------------------------------------------------------------------ the safe base
     def attach_base(self, base) -> None:
@@ -335,7 +344,7 @@ class SafetySupervisorNode(Node):
             # before time existed would look stale at the first tick and latch a fault.
             self._drive(0.0, 0.0, self.get_clock().now().to_msg())
             return
-        if self.params.panel == "simulated" or getattr(self, "_panel_simulated", False):
+        if self._panel_simulated:
             self.panel.report(False, t)
         pressed, refreshed = self.panel.state()
         self.inputs.estop = pressed or self._estop_event
