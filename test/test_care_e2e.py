@@ -28,7 +28,9 @@ def care_run(tmp_path_factory):
     overrides = {
         fqn + "care_site_sim_node": {"key_file": str(tmp / "sim.key")},
         fqn + "handover_node": {"key_file": str(tmp / "sim.key"), "audit_log": str(tmp / "handover_audit.jsonl")},
-        fqn + "care_mission_node": {"audit_log": str(tmp / "mission_audit.jsonl")},
+        fqn + "care_mission_node": {"audit_log": str(tmp / "mission_audit.jsonl"),
+                                    "handover_key_file": str(tmp / "sim.key"),
+                                    "used_codes_file": str(tmp / "used_codes.json")},
     }
     graph = load_graph(ROOT / "config" / "scenarios" / "care_small.yaml", overrides)
     runner = EmbeddedRunner(graph, out_dir=tmp / "out", progress=None)

@@ -23,8 +23,12 @@ People
     ``care/site_request`` (std_msgs/String JSON ``{"type": "boarding"|"handover", "child", "trip", "place",
     "xy"}``) asks the people at the place; ``care/site_answer`` (String JSON ``{"type": "boarded", "child",
     "trip"}`` or ``{"type": "code", "child", "trip", "guardian", "code"}``) answers (staff, guardians, a
-    door sensor on the vehicle; ``care_site_sim_node`` in simulation). A code is checked by the
-    ``verify_handover`` service (handover_node) before a child is released.
+    door sensor on the vehicle; ``care_site_sim_node`` in simulation). The shuttle checks a code itself
+    before a child is released (:class:`~agricare.core.missions.handover.TripCodeVerifier` with the key
+    ``handover_key_file``): the code must be bound to this child, guardian, trip and vehicle, issued at most
+    ``code_max_lifetime_s`` ago and not used before (``used_codes_file``, required, also keeps the latest time
+    seen so a wound-back clock is refused). A refusal tells the sender only a generic reason; the detail goes
+    to the audit log. Each release sends the audit chain head (``care/notifications`` ``audit_head``).
 Safety
     ``safety/state`` EMERGENCY_STOP -> hold (empty plan), any other state after it (the stop was reset)
     -> resume; ``battery_state`` -> battery level.
@@ -50,7 +54,6 @@ import math
 import numpy as np
 import yaml
 from agricare_interfaces.msg import HandoverEvent, MissionStatus, SafetyState
-from agricare_interfaces.srv import VerifyHandover
 from nav_msgs.msg import Odometry, Path
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
@@ -59,7 +62,8 @@ from std_msgs.msg import Float32, String
 from agricare import paths
 from agricare.core.geometry import angle_diff
 from agricare.core.missions import care
-from agricare.core.missions.audit import AuditError, AuditLog
+from agricare.core.missions.audit import AuditError, AuditLog, AuditWriteError
+from agricare.core.missions.handover import KeyFileError, TripCodeVerifier, UsedCodeStore, load_key
 from agricare.core.missions.care_nav import RoadNetwork, RoadNetworkParams, RoutingError, densify
 from agricare.core.planning.dispatch import Problem, request_meta, solve
 from agricare.ros.convert import array_to_path, pose_to_xyyaw
@@ -119,6 +123,9 @@ class CareMissionNodeParams:
     park_xy: tuple[float, ...] = ()
     handover_service: str = "verify_handover"
     handover_timeout_s: float = 5.0
+    handover_key_file: str = ""
+    used_codes_file: str = ""
+    code_max_lifetime_s: float = 3600.0
     audit_log: str = ""
     keep_left: bool = True
     uturn_ahead_m: float = 6.0
@@ -135,6 +142,12 @@ class CareMissionNodeParams:
             raise ValueError("robot_name: must be set (vehicle id of this shuttle)")
         if not self.requests_file and not self.plan_topic:
             raise ValueError("requests_file: must be set (or plan_topic)")
+        if not self.handover_key_file:
+            raise ValueError("handover_key_file: must be set (the shuttle verifies hand-over codes itself)")
+        if not self.used_codes_file:
+            raise ValueError("used_codes_file: must be set (a code must work once, also across restarts)")
+        if not (math.isfinite(self.code_max_lifetime_s) and 0 < self.code_max_lifetime_s < 65536):
+            raise ValueError(f"code_max_lifetime_s: must be in (0, 65536) s, got {self.code_max_lifetime_s!r}")
         if self.solve_method not in ("greedy", "ortools"):
             raise ValueError(f"solve_method: expected 'greedy' or 'ortools', got {self.solve_method!r}")
         for name in ("tick_period_s", "status_period_s", "cruise_speed_mps", "passenger_speed_mps",
@@ -234,6 +247,13 @@ class CareMissionNode(Node):
                 self.audit = AuditLog.open(p.audit_log)
             except (AuditError, OSError) as exc:
                 raise ParameterError(f"care_mission_node: parameter 'audit_log': {exc}") from None
+        try:
+            self.codes = TripCodeVerifier(load_key(paths.resolve(p.handover_key_file)), p.robot_name,
+                                          UsedCodeStore(p.used_codes_file), max_lifetime_s=p.code_max_lifetime_s)
+        except (KeyFileError, OSError) as exc:
+            raise ParameterError(f"care_mission_node: parameter 'handover_key_file': {exc}") from None
+        except ValueError as exc:
+            raise ParameterError(f"care_mission_node: parameter 'used_codes_file': {exc}") from None
         self.mission: care.CareMission | None = None
         self.plan_revision = -1
         self.diag = Diagnostics(self, f"care_mission {p.robot_name}")
@@ -251,7 +271,6 @@ class CareMissionNode(Node):
         self.create_subscription(BatteryState, "battery_state", self._on_battery, SENSOR_QOS)
         if p.plan_topic:
             self.create_subscription(String, p.plan_topic, self._on_plan_msg, LATCHED_QOS)
-        self._verify = self.create_client(VerifyHandover, p.handover_service)
 
         self.pose = None
         self.speed = 0.0
@@ -414,25 +433,26 @@ class CareMissionNode(Node):
 
     # ------------------------------------------------------------------ hand-over check
     def _check_code(self, stop: care.CareStop, guardian: str, code: str) -> None:
-        if self._pending_verify is not None:
-            return
-        if not self._verify.service_is_ready():
-            self._note("handover_unavailable", "verify_handover service not available", "warn")
-            self.events.append(care.HandoverResult(stop.child_id, False, "verifier_unavailable", guardian))
-            return
-        req = VerifyHandover.Request()
-        req.code, req.child_id, req.guardian_id, req.trip_id = code, stop.child_id, guardian, stop.request_id
-        fut = self._verify.call_async(req)
-        self._pending_verify = (fut, stop, guardian, self._now_s())
-        fut.add_done_callback(lambda f, s=stop, g=guardian: self._on_verified(f, s, g))
+        """Verify a presented code here, on the vehicle (no network service decides a release)."""
+        now = self._now_s()
+        v = self.codes.verify(code, stop.child_id, guardian, stop.request_id, now)
+        accepted, reason = v.accepted, v.reason
+        if self.audit is not None:
+            try:
+                self.audit.append("handover_check", now, robot=self.params.robot_name, trip=stop.request_id,
+                                  child=stop.child_id, guardian=guardian, accepted=accepted, reason=reason,
+                                  detail=v.detail, nonce=v.nonce_hex)
+            except AuditWriteError as exc:
+                accepted, reason = False, "audit_failure"
+                self.get_logger().error(f"hand-over refused: audit record not written: {exc}")
+        ev = HandoverEvent()
+        ev.header.stamp = self.get_clock().now().to_msg()
+        ev.trip_id, ev.child_id, ev.guardian_id = stop.request_id, stop.child_id, guardian
+        ev.action, ev.accepted, ev.reason = "verify", accepted, reason
+        self._ho_pub.publish(ev)
+        self._on_verified(accepted, reason, stop, guardian)
 
-    def _on_verified(self, fut, stop, guardian) -> None:
-        self._pending_verify = None
-        try:
-            res = fut.result()
-            accepted, reason = bool(res.accepted), str(res.reason)
-        except Exception as exc:  # the service failed: refuse, the guardian may try again
-            accepted, reason = False, f"verifier_error: {exc}"
+    def _on_verified(self, accepted: bool, reason: str, stop, guardian) -> None:
         trip = self.figures["trips"].setdefault(stop.request_id, {"child": stop.child_id})
         if accepted:
             self.figures["handovers_verified"] += 1
@@ -532,7 +552,9 @@ class CareMissionNode(Node):
                 ev.trip_id, ev.child_id, ev.guardian_id = act.request_id, act.child_id, act.guardian_id
                 ev.action, ev.accepted, ev.reason = "release", True, "ok"
                 self._ho_pub.publish(ev)
-                self._note("released", f"{act.child_id} handed over to {act.guardian_id}", trip=act.request_id)
+                head = self.audit.head if self.audit is not None else ""
+                self._note("released", f"{act.child_id} handed over to {act.guardian_id}", trip=act.request_id,
+                           audit_head=head)
             elif isinstance(act, care.HoldStill):
                 self.nav = None
                 self._publish_plan(np.zeros((0, 3)))
@@ -562,6 +584,9 @@ class CareMissionNode(Node):
     def _on_tick(self) -> None:
         now = self._now_s()
         m = self.mission
+        if not self.codes.observe(now):
+            self.diag.error(f"clock went back to {now:.1f} s (latest seen {self.codes.store.latest_time_s:.1f} s): "
+                            "hand-over codes are refused until it catches up")
         if m is None or self.pose is None or now < self.params.start_delay_s:
             return
         if m.phase == care.Phase.IDLE and not self.finished and m.done_stops == 0 and self.state == "idle":

@@ -121,7 +121,7 @@ class CareSiteSimNode(Node):
             r = json.loads(msg.data)
             xy = tuple(r["xy"]) if r.get("xy") else None
             self.site.request(str(r["type"]), str(r["child"]), str(r["trip"]), str(r.get("place", "")),
-                              self._now_s(), xy)
+                              self._now_s(), xy, str(r.get("robot", "")))
         except (ValueError, KeyError, TypeError) as exc:
             self.get_logger().warning(f"bad site request {msg.data[:200]!r}: {exc}")
 

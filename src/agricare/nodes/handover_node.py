@@ -39,7 +39,7 @@ class HandoverNodeParams:
     manifest_file : str
         Optional YAML ``trips: {trip_id: [[child_id, guardian_id], ...]}``: authorised pairs per trip.
     used_nonces_file : str
-        Where used code nonces are appended (empty: memory only).
+        Where used code nonces are appended (required).
     audit_log : str
         Hash-chained audit log for hand-over checks (empty: none).
     robot : str
@@ -56,6 +56,8 @@ class HandoverNodeParams:
     def __post_init__(self):
         if not self.key_file:
             raise ValueError("key_file: must be set (path of the hand-over key, mode 0600)")
+        if not self.used_nonces_file:
+            raise ValueError("used_nonces_file: must be set (a code must work once, also after a restart)")
 
 
 def load_manifest(path: str) -> dict[str, list[tuple[str, str]]]:
