@@ -50,6 +50,7 @@ import dataclasses
 import functools
 import json
 import math
+import time
 
 import numpy as np
 import yaml
@@ -66,8 +67,12 @@ from agricare.core.missions.audit import AuditError, AuditLog, AuditWriteError
 from agricare.core.missions.handover import KeyFileError, TripCodeVerifier, UsedCodeStore, load_key
 from agricare.core.missions.care_nav import RoadNetwork, RoadNetworkParams, RoutingError, densify
 from agricare.core.planning.dispatch import Problem, request_meta, solve
+from agricare.core.security.commands import CommandRejected, CommandVerifier
+from agricare.core.security.keys import KeyFileError as TrustFileError
+from agricare.core.security.keys import TrustList
 from agricare.ros.convert import array_to_path, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.guard import SecurityReport, guarded
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
@@ -126,6 +131,9 @@ class CareMissionNodeParams:
     handover_key_file: str = ""
     used_codes_file: str = ""
     code_max_lifetime_s: float = 3600.0
+    plan_trust_file: str = ""
+    site_trust_file: str = ""
+    command_replay_file: str = ""
     audit_log: str = ""
     keep_left: bool = True
     uturn_ahead_m: float = 6.0
@@ -142,6 +150,8 @@ class CareMissionNodeParams:
             raise ValueError("robot_name: must be set (vehicle id of this shuttle)")
         if not self.requests_file and not self.plan_topic:
             raise ValueError("requests_file: must be set (or plan_topic)")
+        if self.plan_topic and not self.plan_trust_file:
+            raise ValueError("plan_trust_file: must be set with plan_topic (only signed plans are accepted)")
         if not self.handover_key_file:
             raise ValueError("handover_key_file: must be set (the shuttle verifies hand-over codes itself)")
         if not self.used_codes_file:
@@ -254,6 +264,18 @@ class CareMissionNode(Node):
             raise ParameterError(f"care_mission_node: parameter 'handover_key_file': {exc}") from None
         except ValueError as exc:
             raise ParameterError(f"care_mission_node: parameter 'used_codes_file': {exc}") from None
+        self.security = SecurityReport(self)
+        self.plan_verifier = self.site_verifier = None
+        try:
+            if p.plan_trust_file:
+                self.plan_verifier = CommandVerifier(TrustList.load(paths.resolve(p.plan_trust_file)),
+                                                     ["dispatch_plan"], p.robot_name, max_lifetime_s=86400.0,
+                                                     state_file=p.command_replay_file or None)
+            if p.site_trust_file:
+                self.site_verifier = CommandVerifier(TrustList.load(paths.resolve(p.site_trust_file)),
+                                                     ["site_answer"], p.robot_name, max_lifetime_s=600.0)
+        except (TrustFileError, OSError, ValueError) as exc:
+            raise ParameterError(f"care_mission_node: trust list: {exc}") from None
         self.mission: care.CareMission | None = None
         self.plan_revision = -1
         self.diag = Diagnostics(self, f"care_mission {p.robot_name}")
@@ -264,13 +286,17 @@ class CareMissionNode(Node):
         self._site_pub = self.create_publisher(String, "care/site_request", RELIABLE_QOS)
         self._note_pub = self.create_publisher(String, "care/notifications", RELIABLE_QOS)
         self._ho_pub = self.create_publisher(HandoverEvent, "handover/events", RELIABLE_QOS)
-        self.create_subscription(Odometry, p.odom_topic, self._on_odom, SENSOR_QOS)
-        self.create_subscription(String, "controller/status", self._on_ctrl, RELIABLE_QOS)
-        self.create_subscription(String, "care/site_answer", self._on_site, RELIABLE_QOS)
-        self.create_subscription(SafetyState, "safety/state", self._on_safety, LATCHED_QOS)
-        self.create_subscription(BatteryState, "battery_state", self._on_battery, SENSOR_QOS)
+        g = self.security
+        self.create_subscription(Odometry, p.odom_topic, guarded(g, "odom")(self._on_odom), SENSOR_QOS)
+        self.create_subscription(String, "controller/status", guarded(g, "controller_status")(self._on_ctrl),
+                                 RELIABLE_QOS)
+        self.create_subscription(String, "care/site_answer", guarded(g, "site_answer")(self._on_site), RELIABLE_QOS)
+        self.create_subscription(SafetyState, "safety/state", guarded(g, "safety_state")(self._on_safety),
+                                 LATCHED_QOS)
+        self.create_subscription(BatteryState, "battery_state", guarded(g, "battery")(self._on_battery), SENSOR_QOS)
         if p.plan_topic:
-            self.create_subscription(String, p.plan_topic, self._on_plan_msg, LATCHED_QOS)
+            self.create_subscription(String, p.plan_topic, guarded(g, "dispatch_plan")(self._on_plan_msg),
+                                     LATCHED_QOS)
 
         self.pose = None
         self.speed = 0.0
@@ -323,8 +349,8 @@ class CareMissionNode(Node):
                 trip["dropoff_by"] = s.window_close_s
         return stops
 
-    def _install(self, plan: dict) -> None:
-        stops = self._stops_from(plan)
+    def _install(self, plan: dict, stops: list | None = None) -> None:
+        stops = self._stops_from(plan) if stops is None else stops
         if self.mission is None:
             self.mission = care.CareMission(stops, self.mission_params, self.audit, self.params.robot_name)
             self.get_logger().info(f"plan: {len(stops)} stops: " + ", ".join(f"{s.action} {s.request_id}"
@@ -359,15 +385,27 @@ class CareMissionNode(Node):
 
     # ------------------------------------------------------------------ inputs
     def _on_plan_msg(self, msg: String) -> None:
+        """Only a plan signed by a trusted dispatcher key, newer than the current one, is installed."""
         try:
-            plan = json.loads(msg.data)
-            rev = int(plan.get("revision", 0))
+            cmd = self.plan_verifier.verify(msg.data, time.time())
+        except CommandRejected as exc:
+            self.security.refused("dispatch_plan", exc.reason, exc.detail)
+            return
+        plan = cmd.payload
+        try:
+            rev = plan.get("revision", 0)
+            if isinstance(rev, bool) or not isinstance(rev, int):
+                raise ValueError(f"revision must be an integer, got {rev!r}")
             if rev <= self.plan_revision:
+                self.security.refused("dispatch_plan", "old_revision", f"revision {rev} <= {self.plan_revision}")
                 return
-            self.plan_revision = rev
-            self._install(plan)
-        except (ValueError, KeyError, TypeError) as exc:
-            self.diag.warn(f"bad plan message: {exc}")
+            stops = self._stops_from(plan)  # validates the whole plan before anything changes
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, IndexError) as exc:
+            self.security.refused("dispatch_plan", "malformed", str(exc)[:120])
+            return
+        self.plan_revision = rev
+        self.security.accepted("dispatch_plan")
+        self._install(plan, stops)
 
     def _on_odom(self, msg: Odometry) -> None:
         self.pose = pose_to_xyyaw(msg.pose.pose)
@@ -402,11 +440,21 @@ class CareMissionNode(Node):
                 self._nav_failed("controller: passed the goal outside tolerance")
 
     def _on_site(self, msg: String) -> None:
-        try:
-            a = json.loads(msg.data)
-            kind = a["type"]
-        except (ValueError, KeyError, TypeError):
+        if self.site_verifier is not None:
+            try:
+                a = self.site_verifier.verify(msg.data, time.time()).payload
+            except CommandRejected as exc:
+                self.security.refused("site_answer", exc.reason, exc.detail)
+                return
+        else:
+            try:
+                a = json.loads(msg.data)
+            except ValueError:
+                a = None
+        if not isinstance(a, dict) or not isinstance(a.get("type"), str):
+            self.security.refused("site_answer", "malformed", msg.data[:80])
             return
+        kind = a["type"]
         stop = self.mission.current if self.mission is not None else None
         if stop is None or a.get("trip") != stop.request_id:
             return

@@ -16,6 +16,10 @@ Every event may carry ``"now_s"``: the current time in the requests' time base (
 clock, i.e. sim time under ``use_sim_time``). Children on board stay on their shuttle. Unserved
 requests are in the plan with their reason and on ``/diagnostics`` (warn). A malformed event is
 refused with a diagnostics warning, never half-applied.
+
+With ``signing_key_file`` (an Ed25519 key of ``agricare keys``) the plan is published as a signed command
+envelope (kind ``dispatch_plan``, valid ``signed_lifetime_s``; :mod:`agricare.core.security.commands`): the
+shuttles' care_mission_node accepts only plans signed by a key of its trust list.
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ class DispatcherNodeParams:
     requests_file: str = ""
     time_limit_s: float = 2.0
     method: str = "ortools"
+    signing_key_file: str = ""
+    signed_lifetime_s: float = 3600.0
 
     def __post_init__(self):
         if not self.requests_file:
@@ -77,6 +83,14 @@ class DispatcherNode(Node):
         except (OSError, ValueError, yaml.YAMLError) as exc:
             raise ParameterError(f"dispatcher_node: parameter 'requests_file': {exc}") from None
         self.meta = request_meta(data)
+        self.signing_key = None
+        if self.params.signing_key_file:
+            from agricare.core.security.keys import KeyFileError, load_signing_key
+
+            try:
+                self.signing_key = load_signing_key(paths.resolve(self.params.signing_key_file))
+            except (KeyFileError, OSError, ValueError) as exc:
+                raise ParameterError(f"dispatcher_node: parameter 'signing_key_file': {exc}") from None
         self.states: dict[str, VehicleState] = {}
         self.completed: set[str] = set()
         self.revision = 0
@@ -95,8 +109,16 @@ class DispatcherNode(Node):
         self.solution = solve(problem, method=self.params.method, time_limit_s=limit)
         self.revision += 1
         msg = String()
-        msg.data = json.dumps({"revision": self.revision, "stamp_s": self._now_s(), "reason": reason,
-                               "solution": self.solution.to_json(), "meta": self.meta})
+        plan = {"revision": self.revision, "stamp_s": self._now_s(), "reason": reason,
+                "solution": self.solution.to_json(), "meta": self.meta}
+        if self.signing_key is not None:
+            from agricare.core.security.commands import envelope_to_text, sign_command
+
+            plan = json.loads(json.dumps(plan))  # plain JSON types only (what the receiver will see)
+            msg.data = envelope_to_text(sign_command(plan, self.signing_key, kind="dispatch_plan",
+                                                     lifetime_s=self.params.signed_lifetime_s))
+        else:
+            msg.data = json.dumps(plan)
         self._pub.publish(msg)
         n_un = len(self.solution.unserved)
         text = f"plan {self.revision} ({reason}): {len(problem.requests) - n_un} served, {n_un} unserved"
