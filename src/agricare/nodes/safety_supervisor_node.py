@@ -50,12 +50,14 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import BatteryState, Imu, LaserScan
-from std_msgs.msg import Bool, Header
+from std_msgs.msg import Bool, Header, String
 from std_srvs.srv import Trigger
 
 from agricare.core.geometry import quat_to_rpy, quat_to_yaw, se2_transform_points
 from agricare.core.safety.fields import scan_to_safety_points, validate_polygon
 from agricare.core.safety.panel import LocalPanel, UnixPanelServer
+from agricare.core.security.commands import CommandRejected, CommandVerifier
+from agricare.core.security.keys import KeyFileError, TrustList
 from agricare.core.safety.supervisor import (
     SafetyState,
     Supervisor,
@@ -90,7 +92,9 @@ class SafetyNodeParams(SupervisorParams):
     map_frame: str = "map"
     pose_topic: str = "odometry/filtered"
     scan_mount_xyyaw: tuple[float, ...] = (0.0, 0.0, 0.0)
-    geofence_topic_enabled: bool = True
+    geofence_topic_enabled: bool = False
+    trust_file: str = ""
+    command_replay_file: str = ""
     require_estop: bool = True
     scan_min_valid_fraction: float = 0.5
     publish_cmd_vel: bool = True
@@ -172,7 +176,6 @@ class SafetySupervisorNode(Node):
         if SafetyStateMsg is not None:
             self._state_pub = self.create_publisher(SafetyStateMsg, "safety/state", LATCHED_QOS)
         else:  # pragma: no cover
-            from std_msgs.msg import String
             self._state_pub = self.create_publisher(String, "safety/state", LATCHED_QOS)
         g = self.security
         self.create_subscription(TwistStamped, "cmd_vel_smoothed", guarded(g, "cmd_vel_smoothed")(self._on_cmd),
@@ -186,9 +189,19 @@ class SafetySupervisorNode(Node):
         if TrackedObjectArray is not None:
             self.create_subscription(TrackedObjectArray, "tracked_objects", guarded(g, "tracked_objects")(
                 self._on_objects), SENSOR_QOS)
-        if self.params.geofence_topic_enabled:
-            self.create_subscription(PolygonStamped, "safety/geofence", guarded(g, "geofence")(self._on_geofence),
-                                     LATCHED_QOS)
+        self.create_subscription(PolygonStamped, "safety/geofence", guarded(g, "geofence")(self._on_geofence),
+                                 LATCHED_QOS)
+        self.commands = None
+        if self.params.trust_file:
+            try:
+                self.commands = CommandVerifier(TrustList.load(self.params.trust_file), ["geofence", "protective_stop"],
+                                                self.get_namespace().strip("/"),
+                                                state_file=self.params.command_replay_file or None)
+            except (KeyFileError, OSError, ValueError) as exc:
+                raise ParameterError(f"{self.get_name()}: parameter 'trust_file': {exc}") from None
+        self.create_subscription(String, "safety/command", guarded(g, "safety_command")(self._on_command),
+                                 RELIABLE_QOS)
+        self._remote_stop = False
         self.create_service(Trigger, "safety/reset", self._on_reset)
         self._timer = self.create_timer(1.0 / self.params.loop_rate_hz, self.step)
         self._last_state_key = None
@@ -308,7 +321,40 @@ class SafetySupervisorNode(Node):
         self.inputs.objects_in_base = rows
         self.inputs.objects_stamp_s = self._stamp()
 
+    def _on_command(self, msg: String):
+        """Signed commands (``safety/command``, std_msgs/String envelope): ``geofence`` with payload
+        ``{"polygon": [[x, y], ...]}`` (map frame; ``[]`` clears) and ``protective_stop`` with ``{"stop": bool}``
+        (a remote protective stop and its release; it never releases the e-stop)."""
+        if self.commands is None:
+            self.security.refused("safety_command", "no_trust_list", "this safe base accepts no remote commands")
+            return
+        try:
+            cmd = self.commands.verify(msg.data, time.time())
+        except CommandRejected as exc:
+            self.security.refused("safety_command", exc.reason, exc.detail)
+            return
+        try:
+            if cmd.kind == "protective_stop":
+                stop = cmd.payload["stop"]
+                if not isinstance(stop, bool):
+                    raise TypeError("stop must be true or false")
+                self._remote_stop = stop
+            else:
+                ring = np.asarray(cmd.payload["polygon"], dtype=float).reshape(-1, 2)
+                polys = [] if len(ring) == 0 else [validate_polygon("geofence", ring)]
+                self.supervisor.set_dynamic_keep_out(polys)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.security.refused(cmd.kind, "malformed", str(exc)[:120])
+            return
+        self.security.accepted(cmd.kind)
+        self.get_logger().info(f"signed {cmd.kind} from key {cmd.key_id} applied")
+        if cmd.kind == "protective_stop" and self._remote_stop:
+            self.step()
+
     def _on_geofence(self, msg: PolygonStamped):
+        if not self.params.geofence_topic_enabled or self.commands is not None:
+            self.security.refused("geofence", "unsigned", "use a signed geofence command on safety/command")
+            return
         if msg.header.frame_id and msg.header.frame_id != self.params.map_frame:
             self.get_logger().error(f"safety/geofence in frame '{msg.header.frame_id}', expected "
                                     f"'{self.params.map_frame}': rejected")
@@ -348,6 +394,7 @@ class SafetySupervisorNode(Node):
             self.panel.report(False, t)
         pressed, refreshed = self.panel.state()
         self.inputs.estop = pressed or self._estop_event
+        self.inputs.remote_stop = self._remote_stop
         self.inputs.estop_stamp_s = refreshed if not self._estop_event else t
         self._estop_event = False
         if self._base is not None and hasattr(self._base, "odometry"):
@@ -388,7 +435,6 @@ class SafetySupervisorNode(Node):
         else:  # pragma: no cover
             import json
 
-            from std_msgs.msg import String
             msg = String(data=json.dumps({"state": d.state.name, "reason": d.reason,
                                           "speed_limit_mps": d.limit_mps, "estop_latched": d.estop_latched}))
         self._state_pub.publish(msg)

@@ -22,7 +22,8 @@ States, highest priority first:
   an obstacle in the stop field (``obstacle``), a person whose predicted path
   meets the braking envelope with ``person_stop_margin_m`` (``person``), the stop field crossing the
   geofence (``geofence_keep_in`` / ``geofence_keep_out``), roll/pitch beyond limits (``tilt_roll`` /
-  ``tilt_pitch``), battery critical (``battery_critical``). Released only after no cause was present
+  ``tilt_pitch``), battery critical (``battery_critical``), a signed remote stop
+  (``remote_stop``). Released only after no cause was present
   for ``resume_hold_s`` (reason ``hold`` meanwhile).
 - ``SLOW``: an obstacle / person / geofence in the slow field (``obstacle_near``, ``person_near``,
   ``geofence_near``; limit ``slow_speed_mps``, same hold) or a slope (``slope``; linear reduction).
@@ -224,6 +225,7 @@ class SupervisorInputs:
     estop_stamp_s: float | None = None
     battery_fraction: float = math.nan
     battery_stamp_s: float | None = None
+    remote_stop: bool = False           # a signed remote protective stop is active
 
     def values(self, name: str) -> tuple:
         """The numeric values of one input (for the NaN/inf check)."""
@@ -462,6 +464,8 @@ class Supervisor:
         if len(self._field_cache) > _FIELD_CACHE_SIZE:
             self._field_cache.clear()
         stop: list[str] = list(estop_stop)
+        if inputs.remote_stop:
+            stop.append("remote_stop")
         slow: list[str] = []
         limit = p.max_speed_mps
         decel = p.braking_decel_mps2
