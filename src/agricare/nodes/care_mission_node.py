@@ -135,6 +135,7 @@ class CareMissionNodeParams:
     site_trust_file: str = ""
     command_replay_file: str = ""
     audit_log: str = ""
+    audit_key_file: str = ""
     keep_left: bool = True
     uturn_ahead_m: float = 6.0
     merge_m: float = 4.0
@@ -254,9 +255,14 @@ class CareMissionNode(Node):
         self.audit = None
         if p.audit_log:
             try:
-                self.audit = AuditLog.open(p.audit_log)
-            except (AuditError, OSError) as exc:
-                raise ParameterError(f"care_mission_node: parameter 'audit_log': {exc}") from None
+                signer = None
+                if p.audit_key_file:
+                    from agricare.core.security.keys import load_signing_key
+
+                    signer = load_signing_key(paths.resolve(p.audit_key_file))
+                self.audit = AuditLog.open(p.audit_log, signer=signer, t_s=self.get_clock().now().nanoseconds * 1e-9)
+            except (AuditError, OSError, ValueError) as exc:
+                raise ParameterError(f"care_mission_node: parameter 'audit_log' / 'audit_key_file': {exc}") from None
         try:
             self.codes = TripCodeVerifier(load_key(paths.resolve(p.handover_key_file)), p.robot_name,
                                           UsedCodeStore(p.used_codes_file), max_lifetime_s=p.code_max_lifetime_s)

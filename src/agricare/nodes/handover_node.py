@@ -18,6 +18,8 @@ import os
 
 from rclpy.node import Node
 
+from agricare import paths
+
 from agricare.core.missions.audit import AuditError, AuditLog, AuditWriteError
 from agricare.core.missions.handover import HandoverVerifier, KeyFileError, load_key, write_key
 from agricare.ros.diagnostics import Diagnostics
@@ -51,6 +53,7 @@ class HandoverNodeParams:
     manifest_file: str = ""
     used_nonces_file: str = ""
     audit_log: str = ""
+    audit_key_file: str = ""
     robot: str = ""
 
     def __post_init__(self):
@@ -111,9 +114,14 @@ class HandoverNode(Node):
         self.audit = None
         if p.audit_log:
             try:
-                self.audit = AuditLog.open(p.audit_log)
-            except (AuditError, OSError) as exc:
-                raise ParameterError(f"handover_node: parameter 'audit_log': {exc}") from None
+                signer = None
+                if p.audit_key_file:
+                    from agricare.core.security.keys import load_signing_key
+
+                    signer = load_signing_key(paths.resolve(p.audit_key_file))
+                self.audit = AuditLog.open(p.audit_log, signer=signer, t_s=self.get_clock().now().nanoseconds * 1e-9)
+            except (AuditError, OSError, ValueError) as exc:
+                raise ParameterError(f"handover_node: parameter 'audit_log' / 'audit_key_file': {exc}") from None
         self.diag = Diagnostics(self, "handover")
         self._pub = self.create_publisher(HandoverEvent, "handover/events", RELIABLE_QOS)
         self.create_service(VerifyHandover, "verify_handover", self._on_verify)

@@ -12,7 +12,8 @@ Refusal reasons: ``malformed``, ``forged`` (tag mismatch), ``other_child`` / ``o
 matches another child or guardian of the trip manifest), ``expired``, ``replayed``.
 
 The key file (hex, >= 32 hex digits, or >= 16 raw bytes) is refused if group or others may read or
-write it (``mode & 0o077``): anyone who can read the key can forge codes.
+write it (``mode & 0o077``): anyone who can read the key can forge codes; and when the key is guessable
+(a password such as ``passwordpassword``, all-zero hex, repeated bytes).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import stat
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from agricare.core.security.weak import WeakKeyError, check_key_material
 
 VERSION = 1
 NONCE_BYTES = 6
@@ -80,6 +83,10 @@ def load_key(path: str | os.PathLike) -> bytes:
         key = data
     if len(key) < MIN_KEY_BYTES:
         raise KeyFileError(f"key file {path} holds {len(key)} key bytes, need at least {MIN_KEY_BYTES}")
+    try:
+        check_key_material(key, f"key file {path}", MIN_KEY_BYTES)
+    except WeakKeyError as exc:
+        raise KeyFileError(str(exc)) from None
     return key
 
 
@@ -88,6 +95,7 @@ def write_key(path: str | os.PathLike, key: bytes | None = None) -> bytes:
     key = secrets.token_bytes(32) if key is None else key
     if len(key) < MIN_KEY_BYTES:
         raise ValueError(f"key: need at least {MIN_KEY_BYTES} bytes")
+    check_key_material(key, "key", MIN_KEY_BYTES)
     parent = os.path.dirname(os.fspath(path))
     if parent:
         os.makedirs(parent, mode=0o700, exist_ok=True)

@@ -27,35 +27,14 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from agricare.core.security.weak import KeyMaterialError as KeyFileError
+from agricare.core.security.weak import WeakKeyError, check_key_material
+
+__all__ = ["KeyFileError", "WeakKeyError", "check_key_material", "SigningKey", "TrustList", "TrustEntry",
+           "load_signing_key", "write_signing_key", "public_key_from_b64", "public_key_b64"]
+
 KEY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-MIN_KEY_BYTES = 32
 TRUST_FILE = "trust.yaml"
-
-
-class KeyFileError(Exception):
-    """A key or trust file cannot be used (permissions, owner, format, weak material)."""
-
-
-
-class WeakKeyError(KeyFileError):
-    """Key material that is guessable (password text, repeated bytes, too short)."""
-
-
-def check_key_material(raw: bytes, what: str = "key") -> bytes:
-    """Refuse guessable key material; returns ``raw`` unchanged when it passes.
-
-    Random 32 bytes fail these tests with probability below 1e-12 (all printable: (95/256)^32).
-    """
-    raw = bytes(raw)
-    if len(raw) < MIN_KEY_BYTES:
-        raise WeakKeyError(f"{what}: {len(raw)} bytes, need at least {MIN_KEY_BYTES} random bytes")
-    if len(set(raw)) == 1:
-        raise WeakKeyError(f"{what}: every byte is 0x{raw[0]:02x}; generate a random key")
-    if len(set(raw)) < 16:
-        raise WeakKeyError(f"{what}: only {len(set(raw))} distinct byte values; not a random key")
-    if all(0x20 <= b < 0x7F for b in raw):
-        raise WeakKeyError(f"{what}: printable text (a password?), not a random key")
-    return raw
 
 
 def check_key_id(key_id: str) -> str:
