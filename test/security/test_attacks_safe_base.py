@@ -1,0 +1,285 @@
+"""Attacks on the safe base, run against the real nodes in one process with an attacker node on the graph.
+
+Each test first shows the attack surface works for the vehicle itself (the wheels do move on a RUN verdict),
+then that the attacker's messages move nothing, clear nothing, and are reported.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+pytest.importorskip("cryptography", reason="cryptography (Ed25519) is not installed")
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import PolygonStamped, TwistStamped  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import Imu, LaserScan  # noqa: E402
+from std_msgs.msg import Bool, Header, String  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from agricare.core.safety.supervisor import SafetyState  # noqa: E402
+from agricare.core.security.commands import envelope_to_text, sign_command  # noqa: E402
+from agricare.core.security.keys import SigningKey, TrustList  # noqa: E402
+from agricare.nodes.base_driver_node import BaseDriverNode  # noqa: E402
+from agricare.nodes.safe_base_node import SafeBaseNode  # noqa: E402
+from agricare.ros.convert import twist_stamped  # noqa: E402
+from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS  # noqa: E402
+
+NS = "/robot"
+
+
+class Rig:
+    """A safe base (sim driver) with the vehicle's own inputs, and an attacker node on the same graph."""
+
+    def __init__(self, ctx, extra=()):
+        self.node = SafeBaseNode(context=ctx, namespace=NS, parameter_overrides=[
+            Parameter("panel", value="none"), Parameter("driver.driver", value="sim"),
+            Parameter("driver.max_speed_mps", value=2.0), Parameter("resume_hold_s", value=0.2),
+            Parameter("required_inputs", value=["cmd", "odom", "scan", "imu"]), *extra])
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.ex.add_node(self.node)
+        self.vehicle = rclpy.create_node("vehicle_inputs", namespace=NS, context=ctx)   # planner + sensors
+        self.attacker = rclpy.create_node("attacker", namespace=NS, context=ctx)
+        for n in (self.vehicle, self.attacker):
+            self.ex.add_node(n)
+        v = self.vehicle
+        self.pub_cmd = v.create_publisher(TwistStamped, "cmd_vel_smoothed", COMMAND_QOS)
+        self.pub_scan = v.create_publisher(LaserScan, "scan", SENSOR_QOS)
+        self.pub_imu = v.create_publisher(Imu, "imu/data", SENSOR_QOS)
+        a = self.attacker
+        self.atk_cmd_vel = a.create_publisher(TwistStamped, "cmd_vel", COMMAND_QOS)
+        self.atk_smoothed = a.create_publisher(TwistStamped, "cmd_vel_smoothed", COMMAND_QOS)
+        self.atk_heartbeat = a.create_publisher(Header, "safety/heartbeat", COMMAND_QOS)
+        self.atk_estop = a.create_publisher(Bool, "safety/estop", RELIABLE_QOS)
+        self.atk_fence = a.create_publisher(PolygonStamped, "safety/geofence", LATCHED_QOS)
+        self.atk_command = a.create_publisher(String, "safety/command", RELIABLE_QOS)
+        self.atk_reset = a.create_client(Trigger, "safety/reset")
+        self.diag: list = []
+        a.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.diag.extend(m.status), RELIABLE_QOS)
+        self.v_cmd = 0.5
+        self.ranges = math.inf
+        self.attack = None
+        self.pressed = False
+        self.panel_alive = True
+
+    def feed(self):
+        node = self.node
+        if self.panel_alive:
+            node.panel.report(self.pressed, node._now())
+        stamp = node.get_clock().now().to_msg()
+        if self.v_cmd is not None:
+            self.pub_cmd.publish(twist_stamped(self.v_cmd, 0.0, stamp))
+        imu = Imu()
+        imu.orientation.w = 1.0
+        self.pub_imu.publish(imu)
+        scan = LaserScan()
+        scan.angle_min, scan.angle_increment = -math.pi, 2 * math.pi / 180
+        scan.range_min, scan.range_max = 0.05, 30.0
+        scan.ranges = [float(self.ranges)] * 180
+        self.pub_scan.publish(scan)
+        if self.attack is not None:
+            self.attack()
+
+    def spin_until(self, cond, max_wall_s=20.0, min_iter=0):
+        t_end = time.monotonic() + max_wall_s
+        k = 0
+        while time.monotonic() < t_end:
+            if k >= min_iter and cond():
+                return True
+            if k % 4 == 0:
+                self.feed()
+            self.ex.spin_once(timeout_sec=0.02)
+            k += 1
+        return cond()
+
+    def cycles(self, n):
+        """Let the safe base run ``n`` more cycles."""
+        target = len(self.states) + n
+        assert self.spin_until(lambda: len(self.states) >= target)
+
+    @property
+    def states(self):
+        return self._states  # one entry per safe-base cycle (recorded by the fixture)
+
+    def state(self):
+        d = self.node.last_decision
+        return None if d is None else d.state
+
+    def xy(self):
+        x, y, _ = self.node.base_driver.loop.odometry.pose
+        return float(x), float(y)
+
+    def close(self):
+        self.ex.shutdown()
+        for n in (self.attacker, self.vehicle, self.node):
+            n.destroy_node()
+
+
+@pytest.fixture
+def rig(rclpy_context):
+    made = []
+
+    def make(extra=()):
+        r = Rig(rclpy_context, extra)
+        r._states = []
+        orig = r.node.step
+
+        def step():
+            orig()
+            if r.node.last_decision is not None:
+                r._states.append(r.node.last_decision.state)
+        r.node.step = step
+        r.node._timer.callback = step
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def _moved(a, b):
+    return math.hypot(a[0] - b[0], a[1] - b[1])
+
+
+@pytest.mark.timeout(60)
+def test_cmd_vel_during_estop_moves_nothing_and_a_peer_cannot_clear_the_stop(rig):
+    r = rig()
+    # the vehicle's own planner drives: the wheels move on a RUN verdict (the test can fail)
+    start = r.xy()
+    assert r.spin_until(lambda: r.state() == SafetyState.RUN and _moved(r.xy(), start) > 0.05)
+    # nothing in this process listens to cmd_vel or the heartbeat: the gated command never crosses DDS
+    assert r.node.count_subscribers(f"{NS}/cmd_vel") == 0
+    assert r.node.count_subscribers(f"{NS}/safety/heartbeat") == 0
+
+    # a peer presses the e-stop (allowed: anyone may stop the robot), then tries to drive during it
+    r.atk_estop.publish(Bool(data=True))
+    assert r.spin_until(lambda: r.state() == SafetyState.EMERGENCY_STOP)
+    r.cycles(5)                                    # wheels at rest (the sim driver stops at once)
+    held = r.xy()
+
+    def drive_anyway():
+        now = r.attacker.get_clock().now().to_msg()
+        r.atk_cmd_vel.publish(twist_stamped(2.0, 0.0, now))
+        r.atk_cmd_vel.publish(twist_stamped(2.0, 0.0, Header().stamp))   # stamp 0
+        r.atk_smoothed.publish(twist_stamped(2.0, 0.0, now))
+        r.atk_heartbeat.publish(Header(stamp=now, frame_id="RUN"))
+        r.atk_estop.publish(Bool(data=False))    # "release" from the network
+    r.attack = drive_anyway
+    r.cycles(40)
+    assert r.state() == SafetyState.EMERGENCY_STOP
+    assert _moved(r.xy(), held) < 1e-3, "the wheels moved during a latched e-stop"
+    assert max(abs(w) for w in r.node.base_driver.loop.wheel_speed_radps) < 1e-6
+
+    # the network reset is refused and reported; the stop stays
+    fut = r.atk_reset.call_async(Trigger.Request())
+    assert r.spin_until(fut.done)
+    assert not fut.result().success
+    r.cycles(5)
+    assert r.state() == SafetyState.EMERGENCY_STOP
+    counts = r.node.security.counts
+    assert counts.get("reset.network_request", 0) >= 1 and counts.get("estop.release_from_network", 0) >= 1
+    assert any("security" in s.name and "refused" in s.message for s in r.diag)
+
+    # only the vehicle's own panel releases it, and then the planner drives again
+    r.attack = None
+    r.node.panel.request_reset()
+    assert r.spin_until(lambda: r.state() == SafetyState.RUN and _moved(r.xy(), held) > 0.05)
+    assert r.node.panel.reset_results[-1][0]
+
+
+@pytest.mark.timeout(60)
+def test_estop_circuit_that_stops_reporting_is_a_protective_stop(rig):
+    r = rig()
+    assert r.spin_until(lambda: r.state() == SafetyState.RUN)
+    r.panel_alive = False                       # the e-stop circuit stops reporting (cable cut, process hung)
+    assert r.spin_until(lambda: r.state() == SafetyState.PROTECTIVE_STOP)
+    assert "estop_stale" in r.node.last_decision.reasons and r.node.last_decision.cmd_v_mps == 0.0
+
+
+@pytest.mark.timeout(60)
+def test_blinded_scan_stops_the_robot(rig):
+    r = rig()
+    assert r.spin_until(lambda: r.state() == SafetyState.RUN)
+    r.ranges = math.nan                        # all NaN: blinded
+    assert r.spin_until(lambda: r.state() == SafetyState.FAULT)
+    assert "scan_blinded" in r.node.last_decision.reasons
+    r.ranges = math.inf
+    r.cycles(4)                                # the cause is gone (fresh, valid scans) but the fault is latched
+    assert r.state() == SafetyState.FAULT
+    r.node.panel.request_reset()
+    assert r.spin_until(lambda: r.state() == SafetyState.RUN)
+    r.ranges = -math.inf                       # REP-117: closer than range_min
+    assert r.spin_until(lambda: r.state() == SafetyState.PROTECTIVE_STOP)
+    assert "obstacle" in r.node.last_decision.reasons
+    r.ranges = math.inf
+    assert r.spin_until(lambda: r.state() == SafetyState.RUN)
+    r.ranges = 0.01                            # below range_min (0.05 m)
+    assert r.spin_until(lambda: r.state() == SafetyState.PROTECTIVE_STOP)
+    assert "obstacle" in r.node.last_decision.reasons
+    held = r.xy()
+    r.cycles(10)
+    assert _moved(r.xy(), held) < 0.05         # braking from 0.5 m/s only, then standing
+
+
+@pytest.mark.timeout(60)
+def test_geofence_and_remote_stop_only_as_signed_commands(rig, tmp_path):
+    fleet, mallory = SigningKey.generate("fleet"), SigningKey.generate("mallory")
+    trust = tmp_path / "trust.yaml"
+    TrustList().trust(fleet, kinds=["geofence", "protective_stop"]).save(trust)
+    r = rig([Parameter("trust_file", value=str(trust))])
+    assert r.spin_until(lambda: r.state() == SafetyState.RUN)
+    sec = r.node.security
+    r.atk_fence.publish(PolygonStamped())                    # "clear the geofence", unsigned
+    forged = sign_command({"polygon": []}, mallory, kind="geofence", target="robot")
+    r.atk_command.publish(String(data=envelope_to_text(forged)))
+    assert r.spin_until(lambda: sec.counts.get("geofence.unsigned", 0) >= 1
+                        and sec.counts.get("safety_command.unknown_key", 0) >= 1)
+    # the fleet's signed keep-out is applied; the same message replayed is refused
+    fence = sign_command({"polygon": [[50, 0], [51, 0], [51, 1], [50, 1]]}, fleet, kind="geofence", target="robot")
+    r.atk_command.publish(String(data=envelope_to_text(fence)))
+    assert r.spin_until(lambda: r.node.supervisor.geofence.active)
+    r.atk_command.publish(String(data=envelope_to_text(fence)))
+    assert r.spin_until(lambda: sec.counts.get("safety_command.replayed", 0) >= 1)
+    # a signed remote protective stop stops the robot; a forged release does not release it
+    stop = sign_command({"stop": True}, fleet, kind="protective_stop", target="robot")
+    r.atk_command.publish(String(data=envelope_to_text(stop)))
+    assert r.spin_until(lambda: r.state() in (SafetyState.PROTECTIVE_STOP, SafetyState.FAULT)
+                        and "remote_stop" in r.node.last_decision.reasons)
+    go = sign_command({"stop": False}, mallory, kind="protective_stop", target="robot")
+    r.atk_command.publish(String(data=envelope_to_text(go)))
+    assert r.spin_until(lambda: sec.counts.get("safety_command.unknown_key", 0) >= 2)
+    r.cycles(3)
+    assert "remote_stop" in r.node.last_decision.reasons
+
+
+def test_standalone_base_driver_refuses_unstamped_commands_and_stop_heartbeats(rclpy_context):
+    node = BaseDriverNode(context=rclpy_context, parameter_overrides=[Parameter("driver", value="sim")])
+    atk = rclpy.create_node("attacker", context=rclpy_context)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(atk)
+    cmd = atk.create_publisher(TwistStamped, "cmd_vel", COMMAND_QOS)
+    hb = atk.create_publisher(Header, "safety/heartbeat", SENSOR_QOS)
+    try:
+        def run(frame, stamped, n=60):
+            for _ in range(n):
+                now = atk.get_clock().now().to_msg()
+                hb.publish(Header(stamp=now, frame_id=frame))
+                cmd.publish(twist_stamped(1.0, 0.0, now if stamped else Header().stamp))
+                ex.spin_once(timeout_sec=0.01)
+            return float(node.loop.odometry.pose[0])
+
+        assert run("EMERGENCY_STOP", True) == 0.0        # a stop verdict in the heartbeat: no motion
+        assert run("RUN", False) == 0.0                  # stamp 0 no longer skips the age check
+        assert node.refused_heartbeats > 0 and node.stale_commands > 0
+        assert run("RUN", True, 200) > 0.0               # the bench path itself works
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        atk.destroy_node()
