@@ -28,6 +28,6 @@ def check_key_material(raw: bytes, what: str = "key", min_bytes: int = MIN_KEY_B
     need = min(16, len(raw) // 2)
     if len(set(raw)) < need:
         raise WeakKeyError(f"{what}: only {len(set(raw))} distinct byte values; not a random key")
-    if all(0x20 <= b < 0x7F for b in raw):
+    if all(0x20 <= b < 0x7F for b in raw.strip(b" \t\r\n")):  # a text file's newline does not make it a key
         raise WeakKeyError(f"{what}: printable text (a password?), not a random key")
     return raw
