@@ -199,3 +199,32 @@ def test_forged_replayed_and_malformed_dispatch_plans_are_refused_and_the_node_k
     assert sec.total("dispatch_plan") == 8
     with pytest.raises(ParameterError, match="plan_trust_file"):
         graph.mission(plan_topic="/dispatch/plan")
+
+
+@pytest.mark.timeout(60)
+def test_unsigned_and_forged_goals_refused_by_the_route_planner(graph):
+    from geometry_msgs.msg import PoseStamped
+
+    from agricare.nodes.route_planner_node import RoutePlannerNode
+
+    fleet, mallory = SigningKey.generate("fleet"), SigningKey.generate("mallory")
+    trust = graph.tmp / "goals.yaml"
+    TrustList().trust(fleet, kinds=["mission_goal"]).save(trust)
+    planner = RoutePlannerNode(context=graph.ctx, namespace="/shuttle_1",
+                               parameter_overrides=[Parameter("trust_file", value=str(trust))])
+    graph.ex.add_node(planner)
+    graph.nodes.append(planner)
+    pose_pub = graph.attacker.create_publisher(PoseStamped, "/shuttle_1/goal_pose", RELIABLE_QOS)
+    signed_pub = graph.attacker.create_publisher(String, "/shuttle_1/goal_signed", RELIABLE_QOS)
+    sec = planner.security
+    goal = PoseStamped()
+    goal.header.frame_id = "map"
+    pose_pub.publish(goal)
+    assert graph.spin_until(lambda: sec.counts.get("goal_pose.unsigned", 0) == 1)
+    signed_pub.publish(String(data=envelope_to_text(sign_command({"x_m": 1.0, "y_m": 2.0, "yaw_rad": 0.0}, mallory,
+                                                                 kind="mission_goal"))))
+    assert graph.spin_until(lambda: sec.counts.get("goal_signed.unknown_key", 0) == 1)
+    assert "waiting for a goal" in planner.diag.message       # nothing reached the planner
+    signed_pub.publish(String(data=envelope_to_text(sign_command({"x_m": 1.0, "y_m": 2.0, "yaw_rad": 0.0}, fleet,
+                                                                 kind="mission_goal"))))
+    assert graph.spin_until(lambda: "no current pose" in planner.diag.message)   # the fleet's goal did
