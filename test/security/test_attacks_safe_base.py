@@ -295,3 +295,35 @@ def test_standalone_base_driver_refuses_unstamped_commands_and_stop_heartbeats(r
         ex.shutdown()
         node.destroy_node()
         atk.destroy_node()
+
+
+def _panel(path, line):
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(2.0)
+        s.connect(str(path))
+        s.sendall(line.encode() + b"\n")
+        return s.recv(256).decode()
+
+
+@pytest.mark.timeout(60)
+def test_vehicle_panel_on_a_local_socket_and_driver_files(rclpy_context, tmp_path):
+    sock = tmp_path / "run" / "panel.sock"
+    node = SafeBaseNode(context=rclpy_context, namespace=NS, parameter_overrides=[
+        Parameter("panel", value="socket"), Parameter("panel_socket_path", value=str(sock)),
+        Parameter("driver_params_files", value=["base_driver_node.yaml", "hardware/zlac8015d_shuttle.yaml"]),
+        Parameter("driver.driver", value="sim")])
+    try:
+        assert node.base_driver.params.wheel_radius_m == 0.0825     # from the hardware file
+        assert node.base_driver.params.driver == "sim"              # the override wins
+        assert (sock.stat().st_mode & 0o777) == 0o600 and ((sock.parent.stat().st_mode & 0o777) == 0o700)
+        assert _panel(sock, "estop 1").startswith("ok")
+        assert node.panel.state()[0] is True
+        assert _panel(sock, "reset").startswith("ok")
+        assert node.panel.take_reset_request()
+        assert _panel(sock, "drive 2.0").startswith("refused")
+    finally:
+        node.on_shutdown()
+        node.destroy_node()
+    assert not sock.exists()
