@@ -134,3 +134,48 @@ def test_savemap_writes_only_under_its_directory(rclpy_context, tmp_path):
         ex.shutdown()
         node.destroy_node()
         atk.destroy_node()
+
+
+def test_a_raising_callback_is_reported_and_the_node_keeps_spinning(rclpy_context):
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.executors import SingleThreadedExecutor
+    from std_msgs.msg import String
+    from std_srvs.srv import Trigger
+
+    from agricare.ros.guard import guard_callbacks
+
+    node = rclpy.create_node("fragile", context=rclpy_context)
+    got = []
+
+    def on_msg(msg):
+        got.append(int(msg.data))  # "[]" raises ValueError
+
+    def on_srv(req, resp):
+        raise RuntimeError("bug")
+    node.create_subscription(String, "in", on_msg, 10)
+    node.create_service(Trigger, "poke", on_srv)
+    assert guard_callbacks(node) == 2 and guard_callbacks(node) == 0   # idempotent
+    atk = rclpy.create_node("attacker", context=rclpy_context)
+    pub = atk.create_publisher(String, "in", 10)
+    cli = atk.create_client(Trigger, "poke")
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(atk)
+    try:
+        for _ in range(100):
+            if pub.get_subscription_count() and cli.service_is_ready():
+                break
+            ex.spin_once(timeout_sec=0.01)
+        for text in ("[]", "7"):
+            pub.publish(String(data=text))
+        fut = cli.call_async(Trigger.Request())
+        for _ in range(300):
+            if got and fut.done():
+                break
+            ex.spin_once(timeout_sec=0.01)
+        assert got == [7] and fut.done() and not fut.result().success
+        assert node.security.counts == {"/in.callback_error": 1, "poke.callback_error": 1}
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        atk.destroy_node()

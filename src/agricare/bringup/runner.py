@@ -31,6 +31,7 @@ import yaml
 from rclpy.parameter import Parameter
 
 from agricare.bringup.graph import Graph, GraphError, NodeSpec, node_class
+from agricare.ros.guard import guard_callbacks
 
 DONE_STATES = ("done", "completed", "succeeded")
 STANDSTILL_MPS = 0.05   # a robot slower than this at the moment of a contact was standing
@@ -153,6 +154,7 @@ class EmbeddedRunner:
                 raise
             except Exception as exc:
                 raise GraphError(f"{spec.fqn}: failed to start: {exc}") from exc
+            guard_callbacks(node)   # a malformed message is reported, never ends the run
             self.nodes[spec.fqn] = node
             self.executor.add_node(node)
             if hasattr(node, "attach_base") and spec.robot in self.sim.world.robots:

@@ -44,6 +44,9 @@ def guarded(report: SecurityReport, what: str, fallback=None):
     (or None). For service callbacks pass a fallback that fills and returns the response."""
 
     def wrap(fn):
+        if getattr(fn, "_agricare_guarded", False):
+            return fn
+
         @functools.wraps(fn)
         def inner(*args, **kwargs):
             try:
@@ -52,6 +55,38 @@ def guarded(report: SecurityReport, what: str, fallback=None):
                 report.refused(what, "callback_error", f"{type(exc).__name__}: {str(exc)[:120]}")
                 return fallback(*args) if fallback is not None else None
 
+        inner._agricare_guarded = True
         return inner
 
     return wrap
+
+
+def guard_callbacks(node) -> int:
+    """Put every subscription and service callback of ``node`` behind a reporting boundary (the node's own
+    ``security`` report when it has one). Called for every node by ``run_node`` and the embedded runner, so a
+    malformed message is reported instead of ending the process. Returns how many callbacks were wrapped."""
+    report = getattr(node, "security", None)
+    n = 0
+    for sub in list(getattr(node, "subscriptions", [])):
+        if getattr(sub.callback, "_agricare_guarded", False):
+            continue
+        if report is None:
+            report = node.security = SecurityReport(node)
+        sub.callback = _mark(guarded(report, sub.topic_name)(sub.callback))
+        n += 1
+    for srv in list(getattr(node, "services", [])):
+        if getattr(srv.callback, "_agricare_guarded", False) or srv.srv_name.endswith(
+                ("/describe_parameters", "/get_parameters", "/set_parameters", "/list_parameters",
+                 "/get_parameter_types", "/set_parameters_atomically", "/get_type_description")):
+            continue
+        if report is None:
+            report = node.security = SecurityReport(node)
+        response_type = srv.srv_type.Response
+        srv.callback = _mark(guarded(report, srv.srv_name, fallback=lambda *_a, t=response_type: t())(srv.callback))
+        n += 1
+    return n
+
+
+def _mark(fn):
+    fn._agricare_guarded = True
+    return fn
