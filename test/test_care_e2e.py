@@ -92,3 +92,12 @@ def test_care_small_recording_and_audit(care_run):
     for name in ("handover_audit.jsonl", "mission_audit.jsonl"):
         res = verify_log(tmp / name)
         assert res.ok, (name, res)
+    # the mission's log is signed record by record with the shuttle's own key; it holds both code checks
+    from agricare.core.security.keys import public_key_from_b64
+
+    pub = public_key_from_b64((tmp / "out" / "audit" / "keys" / "shuttle_1.pub").read_text())
+    res = verify_log(tmp / "mission_audit.jsonl", public_key=pub)
+    assert res.ok, res
+    checks = [json.loads(line) for line in (tmp / "mission_audit.jsonl").read_text().splitlines()]
+    checks = [r for r in checks if r["event"] == "handover_check"]
+    assert len(checks) == 2 and all(r["accepted"] and r["key_id"] == "shuttle_1" for r in checks)

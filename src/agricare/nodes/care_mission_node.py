@@ -136,6 +136,7 @@ class CareMissionNodeParams:
     command_replay_file: str = ""
     audit_log: str = ""
     audit_key_file: str = ""
+    create_audit_key_if_missing: bool = False   # simulations only: a fresh vehicle key for the audit signatures
     keep_left: bool = True
     uturn_ahead_m: float = 6.0
     merge_m: float = 4.0
@@ -257,9 +258,15 @@ class CareMissionNode(Node):
             try:
                 signer = None
                 if p.audit_key_file:
-                    from agricare.core.security.keys import load_signing_key
+                    import os
 
-                    signer = load_signing_key(paths.resolve(p.audit_key_file))
+                    from agricare.core.security.keys import SigningKey, load_signing_key, write_signing_key
+
+                    key_path = str(paths.resolve(p.audit_key_file))
+                    if p.create_audit_key_if_missing and not os.path.exists(key_path):
+                        key_id = os.path.splitext(os.path.basename(key_path))[0]
+                        write_signing_key(os.path.dirname(key_path), SigningKey.generate(key_id))
+                    signer = load_signing_key(key_path)
                 self.audit = AuditLog.open(p.audit_log, signer=signer, t_s=self.get_clock().now().nanoseconds * 1e-9)
             except (AuditError, OSError, ValueError) as exc:
                 raise ParameterError(f"care_mission_node: parameter 'audit_log' / 'audit_key_file': {exc}") from None
