@@ -228,3 +228,22 @@ def test_unsigned_and_forged_goals_refused_by_the_route_planner(graph):
     signed_pub.publish(String(data=envelope_to_text(sign_command({"x_m": 1.0, "y_m": 2.0, "yaw_rad": 0.0}, fleet,
                                                                  kind="mission_goal"))))
     assert graph.spin_until(lambda: "no current pose" in planner.diag.message)   # the fleet's goal did
+
+
+@pytest.mark.timeout(60)
+def test_fake_boarded_site_answer_refused_when_site_answers_are_signed(graph):
+    site, mallory = SigningKey.generate("nursery_tablet"), SigningKey.generate("mallory")
+    trust = graph.tmp / "site.yaml"
+    TrustList().trust(site, kinds=["site_answer"]).save(trust)
+    m = graph.mission(site_trust_file=str(trust))
+    pub = graph.attacker.create_publisher(String, "/shuttle_1/care/site_answer", RELIABLE_QOS)
+    sec = m.security
+    answer = {"type": "boarded", "child": "e1", "trip": "trip_e1"}
+    for text, key in ((json.dumps(answer), "site_answer.unsigned"),
+                      (envelope_to_text(sign_command(answer, mallory, kind="site_answer")), "site_answer.unknown_key"),
+                      (envelope_to_text(sign_command(answer, site, kind="site_answer", target="shuttle_2")),
+                       "site_answer.wrong_target"),
+                      (envelope_to_text(sign_command(answer, site, kind="site_answer", target="shuttle_1")),
+                       "site_answer.accepted")):
+        pub.publish(String(data=text))
+        assert graph.spin_until(lambda k=key: sec.counts.get(k, 0) == 1), key

@@ -459,6 +459,7 @@ class CareMissionNode(Node):
             except CommandRejected as exc:
                 self.security.refused("site_answer", exc.reason, exc.detail)
                 return
+            self.security.accepted("site_answer")
         else:
             try:
                 a = json.loads(msg.data)
