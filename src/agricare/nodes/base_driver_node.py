@@ -89,6 +89,9 @@ class BaseDriverNode(Node):
     def _configure_device_timeout(self) -> str:
         """Arm the motor controller's own communication timeout (stops the wheels if this process hangs),
         where the driver offers it (``configure_comm_timeout(seconds)``). Returns what was done."""
+        comm = getattr(self.params, "comm_timeout_s", None)
+        if comm is not None:  # drivers that take it as a parameter arm it themselves at every connect
+            return f"{comm:g} s, armed by the driver at connect" if comm > 0 else "left at the device's setting"
         hook = getattr(self.loop.driver, "configure_comm_timeout", None)
         if not callable(hook):
             return f"not offered by driver '{self.params.driver}'"
