@@ -135,3 +135,34 @@ def test_key_files_mode_owner_and_directory(tmp_path, fleet):
     os.chmod(d / "trust.yaml", 0o666)
     with pytest.raises(KeyFileError, match="add keys"):
         TrustList.load(d / "trust.yaml")
+
+
+def test_keys_cli_generate_rotate_revoke_and_weak_seeds(tmp_path):
+    import subprocess
+    import sys
+
+    d = tmp_path / "keys"
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "agricare.cli", "keys", "--dir", str(d), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    assert cli("generate", "fleet", "--kinds", "dispatch_plan").returncode == 0
+    assert (os.stat(d / "fleet.key").st_mode & 0o777) == 0o600 and (os.stat(d).st_mode & 0o777) == 0o700
+    for seed in ("00" * 32, b"passwordpasswordpasswordpassword".hex()):
+        res = cli("generate", "weak", "--seed-hex", seed)
+        assert res.returncode == 2 and "random key" in res.stderr
+    assert not (d / "weak.key").exists()
+    assert cli("rotate", "fleet", "fleet2").returncode == 0
+    listing = cli("list").stdout
+    assert "fleet " in listing and "REVOKED" in listing.split("fleet2")[0] and "kinds=dispatch_plan" in listing
+    trust = TrustList.load(d / "trust.yaml")
+    assert trust.get("fleet").revoked and not trust.get("fleet2").revoked
+    assert cli("revoke", "fleet2").returncode == 0 and TrustList.load(d / "trust.yaml").get("fleet2").revoked
+    # a revoked key's commands are refused by a receiver using the trust list
+    key = load_signing_key(d / "fleet2.key")
+    v = CommandVerifier(TrustList.load(d / "trust.yaml"), ["dispatch_plan"])
+    with pytest.raises(CommandRejected, match="revoked"):
+        v.verify(sign_command({}, key, kind="dispatch_plan", issued_at_s=T0, seq=1), T0)
+    os.chmod(d, 0o777)
+    assert cli("list").returncode == 2   # a directory others may write is refused
