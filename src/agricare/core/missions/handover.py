@@ -337,6 +337,9 @@ class TripCodeVerifier:
         self.manifest = {t: [tuple(p) for p in pairs] for t, pairs in (manifest or {}).items()}
         self.max_lifetime_s, self.max_future_s = float(max_lifetime_s), float(max_future_s)
         self.rewind_tolerance_s = float(rewind_tolerance_s)
+        #: how often (s of the verifier's time) the latest time seen is written to the store
+        self.save_period_s = 1.0
+        self._saved_time_s = store.latest_time_s
 
     def observe(self, now_s: float) -> bool:
         """Note the current time (call every cycle); False when it is non-finite or wound back."""
@@ -346,6 +349,12 @@ class TripCodeVerifier:
             return False
         if now_s > self.store.latest_time_s:
             self.store.latest_time_s = float(now_s)
+            if now_s - self._saved_time_s >= self.save_period_s:
+                try:
+                    self.store.save()
+                    self._saved_time_s = float(now_s)
+                except OSError:
+                    pass  # kept in memory; the next use of a code saves it or fails safe
         return True
 
     def verify(self, code: str, child_id: str, guardian_id: str, trip_id: str, now_s: float,

@@ -431,10 +431,10 @@ class Supervisor:
                     faults.append(f"nonfinite:{name}")
             avail[name] = ok
         if self._clock_jumped:
-            if jumped and "clock_jump" not in faults:
+            if not jumped:
+                self._clock_jumped = False   # every required input arrived after the jump
+            elif "clock_jump" not in faults:
                 faults.append("clock_jump")
-            else:
-                self._clock_jumped = False
         if avail["scan"] and inputs.scan_blinded:
             faults.append("scan_blinded")
         # a required e-stop that is missing or stale stops the robot (not a latched fault)
