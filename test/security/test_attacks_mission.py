@@ -247,3 +247,30 @@ def test_fake_boarded_site_answer_refused_when_site_answers_are_signed(graph):
                        "site_answer.accepted")):
         pub.publish(String(data=text))
         assert graph.spin_until(lambda k=key: sec.counts.get(k, 0) == 1), key
+
+
+@pytest.mark.timeout(60)
+def test_wound_back_clock_unexpires_nothing_at_the_handover_node(graph):
+    from agricare.core.missions.handover import issue_code
+    from agricare.nodes.handover_node import HandoverNode
+
+    node = HandoverNode(context=graph.ctx, namespace="/shuttle_1", parameter_overrides=[
+        Parameter(k, value=v) for k, v in dict(key_file=str(graph.key_file), use_sim_time=True,
+                                               used_nonces_file=str(graph.tmp / "nonces.txt")).items()])
+    graph.ex.add_node(node)
+    graph.nodes.append(node)
+    cli = graph.attacker.create_client(VerifyHandover, "/shuttle_1/verify_handover")
+    assert graph.spin_until(cli.service_is_ready)
+
+    def ask(code):
+        req = VerifyHandover.Request(code=code, child_id="e1", guardian_id="g_e1", trip_id="trip_e1")
+        fut = cli.call_async(req)
+        assert graph.spin_until(fut.done)
+        return fut.result()
+
+    code = issue_code(graph.key, "e1", "g_e1", "trip_e1", 960)
+    graph.set_clock(node, 1000)
+    assert ask(code).reason.startswith("expired")
+    graph.set_clock(node, 930)
+    res = ask(code)
+    assert not res.accepted and res.reason.startswith("clock_rewound")
