@@ -327,3 +327,36 @@ def test_vehicle_panel_on_a_local_socket_and_driver_files(rclpy_context, tmp_pat
         node.on_shutdown()
         node.destroy_node()
     assert not sock.exists()
+
+
+@pytest.mark.timeout(60)
+def test_simulated_wheels_take_only_the_in_process_gated_command(rclpy_context, repo_root):
+    from agricare.nodes.sim_node import SimNode
+
+    sim = SimNode(context=rclpy_context, parameter_overrides=[
+        Parameter("scenario_file", value=str(repo_root / "config/scenarios/care_small.yaml")),
+        Parameter("drive_mode", value="external"), Parameter("seed", value=1)])
+    atk = rclpy.create_node("attacker", context=rclpy_context)
+    pub = atk.create_publisher(TwistStamped, "/shuttle_1/cmd_vel", COMMAND_QOS)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(sim)
+    ex.add_node(atk)
+    try:
+        wheels = sim.command_input("shuttle_1")     # what the runner hands to the shuttle's safe base
+        x0, y0 = (float(c) for c in sim.world.pose("shuttle_1")[:2])
+        for _ in range(100):                        # the attacker commands 2 m/s
+            pub.publish(twist_stamped(2.0, 0.0, Header().stamp))
+            for _ in range(5):
+                ex.spin_once(timeout_sec=0.0)
+            sim.step_once()
+        x, y = (float(c) for c in sim.world.pose("shuttle_1")[:2])
+        assert math.hypot(x - x0, y - y0) < 0.02
+        for _ in range(100):                        # the gated command does move it
+            wheels.drive(1.0, 0.0)
+            sim.step_once()
+        x, y = (float(c) for c in sim.world.pose("shuttle_1")[:2])
+        assert math.hypot(x - x0, y - y0) > 0.5
+    finally:
+        ex.shutdown()
+        sim.destroy_node()
+        atk.destroy_node()
