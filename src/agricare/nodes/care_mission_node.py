@@ -64,7 +64,7 @@ from agricare import paths
 from agricare.core.geometry import angle_diff
 from agricare.core.missions import care
 from agricare.core.missions.audit import AuditError, AuditLog, AuditWriteError
-from agricare.core.missions.handover import KeyFileError, TripCodeVerifier, UsedCodeStore, load_key
+from agricare.core.missions.handover import KeyFileError, TripCodeVerifier, UsedCodeStore, Verdict, load_key
 from agricare.core.missions.care_nav import RoadNetwork, RoadNetworkParams, RoutingError, densify
 from agricare.core.planning.dispatch import Problem, request_meta, solve
 from agricare.core.security.commands import CommandRejected, CommandVerifier
@@ -271,12 +271,16 @@ class CareMissionNode(Node):
             except (AuditError, OSError, ValueError) as exc:
                 raise ParameterError(f"care_mission_node: parameter 'audit_log' / 'audit_key_file': {exc}") from None
         try:
-            self.codes = TripCodeVerifier(load_key(paths.resolve(p.handover_key_file)), p.robot_name,
-                                          UsedCodeStore(p.used_codes_file), max_lifetime_s=p.code_max_lifetime_s)
+            self.code_store = UsedCodeStore(p.used_codes_file)
+        except (ValueError, OSError) as exc:
+            raise ParameterError(f"care_mission_node: parameter 'used_codes_file': {exc}") from None
+        self.codes: TripCodeVerifier | None = None
+        try:
+            self._load_code_key()
         except (KeyFileError, OSError) as exc:
             raise ParameterError(f"care_mission_node: parameter 'handover_key_file': {exc}") from None
-        except ValueError as exc:
-            raise ParameterError(f"care_mission_node: parameter 'used_codes_file': {exc}") from None
+        if self.codes is None:  # a simulation's key may be created by another process a moment later
+            self.get_logger().warning(f"hand-over key {p.handover_key_file} not there yet: loaded at first use")
         self.security = SecurityReport(self)
         self.plan_verifier = self.site_verifier = None
         try:
@@ -494,10 +498,23 @@ class CareMissionNode(Node):
         self.events.append(care.BatteryLevel(float(msg.percentage)))
 
     # ------------------------------------------------------------------ hand-over check
+    def _load_code_key(self) -> None:
+        path = paths.resolve(self.params.handover_key_file)
+        if self.codes is None and path.exists():
+            self.codes = TripCodeVerifier(load_key(path), self.params.robot_name, self.code_store,
+                                          max_lifetime_s=self.params.code_max_lifetime_s)
+
     def _check_code(self, stop: care.CareStop, guardian: str, code: str) -> None:
         """Verify a presented code here, on the vehicle (no network service decides a release)."""
         now = self._now_s()
-        v = self.codes.verify(code, stop.child_id, guardian, stop.request_id, now)
+        try:
+            self._load_code_key()
+        except (KeyFileError, OSError) as exc:
+            self.diag.error(f"hand-over key unusable: {exc}")
+        if self.codes is None:
+            v = Verdict(False, "verifier_unavailable", "no hand-over key on this vehicle")
+        else:
+            v = self.codes.verify(code, stop.child_id, guardian, stop.request_id, now)
         accepted, reason = v.accepted, v.reason
         if self.audit is not None:
             try:
@@ -646,7 +663,7 @@ class CareMissionNode(Node):
     def _on_tick(self) -> None:
         now = self._now_s()
         m = self.mission
-        if not self.codes.observe(now):
+        if self.codes is not None and not self.codes.observe(now):
             self.diag.error(f"clock went back to {now:.1f} s (latest seen {self.codes.store.latest_time_s:.1f} s): "
                             "hand-over codes are refused until it catches up")
         if m is None or self.pose is None or now < self.params.start_delay_s:
