@@ -274,3 +274,20 @@ def test_wound_back_clock_unexpires_nothing_at_the_handover_node(graph):
     graph.set_clock(node, 930)
     res = ask(code)
     assert not res.accepted and res.reason.startswith("clock_rewound")
+
+
+@pytest.mark.timeout(60)
+def test_signed_plan_replayed_after_a_restart_is_refused(graph):
+    fleet = SigningKey.generate("fleet")
+    trust = graph.tmp / "trust.yaml"
+    TrustList().trust(fleet, kinds=["dispatch_plan"]).save(trust)
+    plan = json.loads(json.dumps(solve_day(DAY, "greedy", 2.0, None)))
+    genuine = envelope_to_text(sign_command({**plan, "revision": 1}, fleet, kind="dispatch_plan"))
+    m = graph.mission(plan_topic="/dispatch/plan", plan_trust_file=str(trust))
+    graph.plan_pub.publish(String(data=genuine))
+    assert graph.spin_until(lambda: m.plan_revision == 1)
+    graph.drop(m)
+    m2 = graph.mission(plan_topic="/dispatch/plan", plan_trust_file=str(trust))   # restarted: revision -1
+    graph.plan_pub.publish(String(data=genuine))
+    assert graph.spin_until(lambda: m2.security.counts.get("dispatch_plan.replayed", 0) >= 1)
+    assert m2.plan_revision == -1 and m2.mission is None

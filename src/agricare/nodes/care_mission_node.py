@@ -287,7 +287,8 @@ class CareMissionNode(Node):
             if p.plan_trust_file:
                 self.plan_verifier = CommandVerifier(TrustList.load(paths.resolve(p.plan_trust_file)),
                                                      ["dispatch_plan"], p.robot_name, max_lifetime_s=86400.0,
-                                                     state_file=p.command_replay_file or None)
+                                                     state_file=p.command_replay_file
+                                                     or p.used_codes_file + ".commands.json")
             if p.site_trust_file:
                 self.site_verifier = CommandVerifier(TrustList.load(paths.resolve(p.site_trust_file)),
                                                      ["site_answer"], p.robot_name, max_lifetime_s=600.0)

@@ -285,7 +285,8 @@ class UsedCodeStore:
                 with open(self.path) as f:
                     data = json.load(f)
                 self.used = {str(n) for n in data.get("used", [])}
-                t = float(data.get("latest_time_s", -math.inf))
+                t = data.get("latest_time_s")
+                t = -math.inf if t is None else float(t)
                 self.latest_time_s = t if math.isfinite(t) else -math.inf
             except (OSError, ValueError, TypeError, AttributeError) as exc:
                 raise ValueError(f"used-code store {self.path}: unreadable ({exc}); refusing to start") from None
