@@ -360,3 +360,22 @@ def test_simulated_wheels_take_only_the_in_process_gated_command(rclpy_context, 
         ex.shutdown()
         sim.destroy_node()
         atk.destroy_node()
+
+
+def test_the_vehicle_graph_runs_a_safe_base_that_publishes_no_wheel_command(rclpy_context, repo_root, tmp_path):
+    from agricare.bringup.graph import load_graph
+    from agricare.bringup.runner import to_parameters
+
+    graph = load_graph(repo_root / "config/scenarios/robot_care_shuttle.yaml")
+    assert "base_driver_node" not in [n.node for n in graph.nodes]
+    (spec,) = [n for n in graph.nodes if n.node == "safe_base_node"]
+    params = {**spec.params, "driver.driver": "sim", "panel_socket_path": str(tmp_path / "run" / "panel.sock")}
+    node = SafeBaseNode(context=rclpy_context, namespace=spec.namespace, parameter_overrides=to_parameters(params))
+    try:
+        assert node.params.panel == "socket" and not node.params.publish_cmd_vel
+        assert node.count_publishers(f"{spec.namespace}/cmd_vel") == 0
+        assert node.base_driver.params.wheel_radius_m == 0.0825 and node.params.max_speed_mps > 0
+        assert "estop" in node.supervisor.required_inputs()
+    finally:
+        node.on_shutdown()
+        node.destroy_node()
