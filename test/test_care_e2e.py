@@ -81,7 +81,14 @@ def test_care_small_recording_and_audit(care_run):
     released = [e for e in events if e.action == "release"]
     assert len(verified) == 2 and all(e.accepted for e in verified)
     assert sorted(e.child_id for e in released) == ["c1", "c2"]
-    answers = [json.loads(m.data) for _, m in topics["/shuttle_1/care/site_answer"]]
+    # site answers are signed by the site's key (the shuttle refuses unsigned ones)
+    from agricare.core.security.commands import verify_command
+    from agricare.core.security.keys import TrustList
+
+    trust = TrustList.load(tmp / "out" / "audit" / "site_keys_shuttle_1" / "trust.yaml")
+    answers = [verify_command(m.data, trust, kinds=["site_answer"], target="shuttle_1", max_lifetime_s=600,
+                              now_s=json.loads(m.data)["issued_at_s"]).payload
+               for _, m in topics["/shuttle_1/care/site_answer"]]
     assert sorted(a["child"] for a in answers if a["type"] == "boarded") == ["c1", "c2"]
     states = [m.state for _, m in topics["/shuttle_1/mission/status"]]
     assert states[-1] == "done" and "boarding" in states and "handover" in states

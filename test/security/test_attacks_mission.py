@@ -291,3 +291,34 @@ def test_signed_plan_replayed_after_a_restart_is_refused(graph):
     graph.plan_pub.publish(String(data=genuine))
     assert graph.spin_until(lambda: m2.security.counts.get("dispatch_plan.replayed", 0) >= 1)
     assert m2.plan_revision == -1 and m2.mission is None
+
+
+@pytest.mark.timeout(60)
+def test_dispatcher_signs_plans_and_takes_only_signed_events(graph, repo_root):
+    from agricare.core.security.commands import verify_command
+    from agricare.core.security.keys import write_signing_key
+    from agricare.nodes.dispatcher_node import DispatcherNode
+
+    fleet, office, mallory = (SigningKey.generate(k) for k in ("fleet", "office", "mallory"))
+    key_path, _ = write_signing_key(graph.tmp / "keys", fleet)
+    trust = graph.tmp / "events.yaml"
+    TrustList().trust(office, kinds=["dispatch_event"]).save(trust)
+    node = DispatcherNode(context=graph.ctx, parameter_overrides=[
+        Parameter("requests_file", value=str(repo_root / "config/care/requests_day.yaml")),
+        Parameter("time_limit_s", value=0.3), Parameter("method", value="greedy"),
+        Parameter("signing_key_file", value=key_path), Parameter("events_trust_file", value=str(trust))])
+    graph.ex.add_node(node)
+    graph.nodes.append(node)
+    plans = []
+    graph.attacker.create_subscription(String, "/dispatch/plan", lambda m: plans.append(m.data), LATCHED_QOS)
+    events = graph.attacker.create_publisher(String, "/dispatch/events", RELIABLE_QOS)
+    assert graph.spin_until(lambda: plans)
+    plan = verify_command(plans[0], TrustList().trust(fleet), kinds=["dispatch_plan"], max_lifetime_s=86400).payload
+    assert plan["revision"] == 1
+    out = {"type": "out_of_service", "vehicle": "shuttle_1"}
+    events.publish(String(data=json.dumps(out)))
+    events.publish(String(data=envelope_to_text(sign_command(out, mallory, kind="dispatch_event"))))
+    assert graph.spin_until(lambda: node.security.total("dispatch_event") == 2)
+    assert node.revision == 1                                  # nothing re-planned
+    events.publish(String(data=envelope_to_text(sign_command(out, office, kind="dispatch_event"))))
+    assert graph.spin_until(lambda: node.revision == 2)

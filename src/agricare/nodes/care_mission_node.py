@@ -289,9 +289,8 @@ class CareMissionNode(Node):
                                                      ["dispatch_plan"], p.robot_name, max_lifetime_s=86400.0,
                                                      state_file=p.command_replay_file
                                                      or p.used_codes_file + ".commands.json")
-            if p.site_trust_file:
-                self.site_verifier = CommandVerifier(TrustList.load(paths.resolve(p.site_trust_file)),
-                                                     ["site_answer"], p.robot_name, max_lifetime_s=600.0)
+            if p.site_trust_file and paths.resolve(p.site_trust_file).exists():
+                self._load_site_trust()
         except (TrustFileError, OSError, ValueError) as exc:
             raise ParameterError(f"care_mission_node: trust list: {exc}") from None
         self.mission: care.CareMission | None = None
@@ -457,7 +456,17 @@ class CareMissionNode(Node):
             else:
                 self._nav_failed("controller: passed the goal outside tolerance")
 
+    def _load_site_trust(self) -> None:
+        self.site_verifier = CommandVerifier(TrustList.load(paths.resolve(self.params.site_trust_file)),
+                                             ["site_answer"], self.params.robot_name, max_lifetime_s=600.0)
+
     def _on_site(self, msg: String) -> None:
+        if self.params.site_trust_file and self.site_verifier is None:
+            try:  # the site's trust list may be written by another process after this node started
+                self._load_site_trust()
+            except (TrustFileError, OSError, ValueError) as exc:
+                self.security.refused("site_answer", "no_trust_list", str(exc)[:120])
+                return
         if self.site_verifier is not None:
             try:
                 a = self.site_verifier.verify(msg.data, time.time()).payload

@@ -19,7 +19,9 @@ refused with a diagnostics warning, never half-applied.
 
 With ``signing_key_file`` (an Ed25519 key of ``agricare keys``) the plan is published as a signed command
 envelope (kind ``dispatch_plan``, valid ``signed_lifetime_s``; :mod:`agricare.core.security.commands`): the
-shuttles' care_mission_node accepts only plans signed by a key of its trust list.
+shuttles' care_mission_node accepts only plans signed by a key of its trust list. With ``events_trust_file``
+events are accepted only as signed envelopes (kind ``dispatch_event``, payload = the event): a peer can then
+neither add, cancel nor take a shuttle out of service.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from std_msgs.msg import String
 from agricare import paths
 from agricare.core.planning.dispatch import Problem, VehicleState, replan, request_meta, solve
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.guard import SecurityReport
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS
@@ -58,6 +61,7 @@ class DispatcherNodeParams:
     method: str = "ortools"
     signing_key_file: str = ""
     signed_lifetime_s: float = 3600.0
+    events_trust_file: str = ""
 
     def __post_init__(self):
         if not self.requests_file:
@@ -97,6 +101,17 @@ class DispatcherNode(Node):
         self.solution = None
         self.diag = Diagnostics(self, "dispatcher")
         self._pub = self.create_publisher(String, "dispatch/plan", LATCHED_QOS)
+        self.events_verifier = None
+        if self.params.events_trust_file:
+            from agricare.core.security.commands import CommandVerifier
+            from agricare.core.security.keys import TrustList
+
+            try:
+                self.events_verifier = CommandVerifier(TrustList.load(paths.resolve(self.params.events_trust_file)),
+                                                       ["dispatch_event"])
+            except (OSError, ValueError) as exc:
+                raise ParameterError(f"dispatcher_node: parameter 'events_trust_file': {exc}") from None
+        self.security = SecurityReport(self)
         self.create_subscription(String, "dispatch/events", self._on_event, RELIABLE_QOS)
         self._plan(self.problem, "initial plan")
 
@@ -126,6 +141,17 @@ class DispatcherNode(Node):
         self.get_logger().info(text)
 
     def _on_event(self, msg: String) -> None:
+        if self.events_verifier is not None:
+            import time
+
+            from agricare.core.security.commands import CommandRejected
+
+            try:
+                ev = self.events_verifier.verify(msg.data, time.time()).payload
+            except CommandRejected as exc:
+                self.security.refused("dispatch_event", exc.reason, exc.detail)
+                return
+            msg = String(data=json.dumps(ev))
         try:
             ev = json.loads(msg.data)
             kind = ev["type"]
