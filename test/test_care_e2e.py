@@ -75,7 +75,7 @@ def test_care_small_recording_and_audit(care_run):
     result, summary, tmp = care_run
     mcap = tmp / "out" / "recording.mcap"
     topics = read_topics(mcap, ("/shuttle_1/handover/events", "/shuttle_1/care/site_answer",
-                                "/shuttle_1/mission/status", "/shuttle_1/cmd_vel"))
+                                "/shuttle_1/mission/status", "/shuttle_1/cmd_vel", "/shuttle_1/care/notifications"))
     events = [m for _, m in topics["/shuttle_1/handover/events"]]
     verified = [e for e in events if e.action == "verify"]
     released = [e for e in events if e.action == "release"]
@@ -108,3 +108,12 @@ def test_care_small_recording_and_audit(care_run):
     checks = [json.loads(line) for line in (tmp / "mission_audit.jsonl").read_text().splitlines()]
     checks = [r for r in checks if r["event"] == "handover_check"]
     assert len(checks) == 2 and all(r["accepted"] and r["key_id"] == "shuttle_1" for r in checks)
+    # every release told the fleet the chain head at that moment: a later rewrite of the file is caught by it
+    import hashlib
+
+    heads = {hashlib.sha256(line.encode()).hexdigest()
+             for line in (tmp / "mission_audit.jsonl").read_text().splitlines()}
+    notes = [json.loads(m.data) for _, m in topics["/shuttle_1/care/notifications"]]
+    released = [n for n in notes if n["kind"] == "released"]
+    assert len(released) == 2 and all(n["audit_head"] in heads for n in released)
+    assert verify_log(tmp / "mission_audit.jsonl", public_key=pub).ok
