@@ -36,8 +36,8 @@ NS = "/robot"
 class Rig:
     """A safe base (sim driver) with the vehicle's own inputs, and an attacker node on the same graph."""
 
-    def __init__(self, ctx, extra=()):
-        self.node = SafeBaseNode(context=ctx, namespace=NS, parameter_overrides=[
+    def __init__(self, ctx, extra=(), driver=None):
+        self.node = SafeBaseNode(driver=driver, context=ctx, namespace=NS, parameter_overrides=[
             Parameter("panel", value="none"), Parameter("driver.driver", value="sim"),
             Parameter("driver.max_speed_mps", value=2.0), Parameter("resume_hold_s", value=0.2),
             Parameter("required_inputs", value=["cmd", "odom", "scan", "imu"]), *extra])
@@ -85,7 +85,7 @@ class Rig:
         if self.attack is not None:
             self.attack()
 
-    def spin_until(self, cond, max_wall_s=20.0, min_iter=0):
+    def spin_until(self, cond, max_wall_s=30.0, min_iter=0):
         t_end = time.monotonic() + max_wall_s
         k = 0
         while time.monotonic() < t_end:
@@ -124,8 +124,8 @@ class Rig:
 def rig(rclpy_context):
     made = []
 
-    def make(extra=()):
-        r = Rig(rclpy_context, extra)
+    def make(extra=(), driver=None):
+        r = Rig(rclpy_context, extra, driver)
         r._states = []
         orig = r.node.step
 
@@ -379,3 +379,26 @@ def test_the_vehicle_graph_runs_a_safe_base_that_publishes_no_wheel_command(rclp
     finally:
         node.on_shutdown()
         node.destroy_node()
+
+
+@pytest.mark.timeout(60)
+def test_estop_pin_read_by_the_motor_driver_latches_and_its_release_needs_the_panel_reset(rig):
+    from agricare.drivers.base import SimMotorDriver
+
+    class PinDriver(SimMotorDriver):
+        pressed = False
+
+        def read_estop(self):
+            return self.pressed
+
+    driver = PinDriver()
+    r = rig(driver=driver)                   # the vehicle's controller with its e-stop input
+    r.panel_alive = False                    # only the pin reports the circuit
+    assert r.spin_until(lambda: r.state() == SafetyState.RUN)
+    driver.pressed = True
+    assert r.spin_until(lambda: r.state() == SafetyState.EMERGENCY_STOP)
+    driver.pressed = False
+    r.cycles(5)
+    assert r.state() == SafetyState.EMERGENCY_STOP   # latched until the vehicle's own reset
+    r.node.panel.request_reset()
+    assert r.spin_until(lambda: r.state() == SafetyState.RUN)

@@ -116,6 +116,18 @@ class BaseDriverNode(Node):
             return None
         return float(self.loop.odometry.v_mps), float(self.loop.odometry.w_radps)
 
+    def estop_input(self):
+        """The e-stop circuit as the motor controller reads it on an input pin (``read_estop()`` of the driver,
+        where it has one): True pressed, False released, None when not available (then the panel reports)."""
+        read = getattr(self.loop.driver, "read_estop", None)
+        if not callable(read) or not self.loop.connected:
+            return None
+        try:
+            return bool(read())
+        except Exception as exc:  # a failed read is no "released"
+            self.get_logger().error(f"e-stop input not readable: {exc!r}", throttle_duration_sec=1.0)
+            return None
+
     def stop(self) -> None:
         self.on_shutdown()
 

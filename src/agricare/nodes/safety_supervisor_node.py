@@ -392,6 +392,11 @@ class SafetySupervisorNode(Node):
             return
         if self._panel_simulated:
             self.panel.report(False, t)
+        pin = getattr(self._base, "estop_input", None)
+        if callable(pin):  # the e-stop circuit read as an input pin by the motor driver
+            pressed = pin()
+            if pressed is not None:
+                self.panel.report(bool(pressed), t)
         pressed, refreshed = self.panel.state()
         self.inputs.estop = pressed or self._estop_event
         self.inputs.remote_stop = self._remote_stop
