@@ -11,8 +11,9 @@ Measured wheel speeds feed the supervisor's odometry input in memory too.
 Parameters: every ``safety_supervisor_node`` parameter (defaults ``publish_cmd_vel: false``, ``panel:
 socket``), plus the driver's: ``driver_params_files`` (ROS 2 params files of ``base_driver_node``, relative to
 the config directory, e.g. ``[base_driver_node.yaml, hardware/zlac8015d_shuttle.yaml]``) and ``driver.<name>``
-overrides of any :class:`agricare.drivers.base.BaseDriverParams` field. The e-stop and reset come from the
-vehicle's panel on the Unix socket ``panel_socket_path`` (default ``$XDG_RUNTIME_DIR/agricare/<ns>panel.sock``).
+overrides of any :class:`agricare.drivers.base.BaseDriverParams` field. The e-stop comes from the motor
+controller's input pin where the driver reads one (``read_estop()``) and from the vehicle's panel on the Unix
+socket ``panel_socket_path`` (default ``$XDG_RUNTIME_DIR/agricare/<ns>_panel.sock``), the reset only from the panel.
 The motor controller's own communication timeout is armed where the driver offers it (see
 ``/diagnostics`` ``device_comm_timeout``).
 
