@@ -185,7 +185,9 @@ def test_gnss_receiver_on_pty_with_faults(tmp_path):
         pump(5)
         fixes = [e for e in events if hasattr(e, "status")]
         assert len(fixes) == 5 and all(f.status == STATUS_GBAS_FIX for f in fixes)
-        assert fixes[-1].covariance_type == 2  # GST of the previous epoch (0.1 s old) is used
+        # GST follows GGA here: learned on the first epoch, then every fix has the GST of its own epoch
+        assert [f.covariance_source for f in fixes] == ["HDOP"] + ["GST"] * 4
+        assert rx.parser.gst_follows_gga and fixes[-1].covariance_type == 2
         emu.faults.corrupt_prob = 0.3
         emu.faults.garbage_prob = 0.2
         emu.faults.truncate_prob = 0.1

@@ -8,7 +8,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
-from geometry_msgs.msg import TwistStamped  # noqa: E402
+from geometry_msgs.msg import TwistStamped, TwistWithCovarianceStamped  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
@@ -146,6 +146,7 @@ def test_ascii_node_drives_through_pty(rclpy_context, ex, tmp_path):
     with AsciiBridgeEmulator(seed=4, symlink=link) as emu:
         node = BaseDriverNode(context=rclpy_context, parameter_overrides=overrides(
             driver="ascii", port=link, ticks_per_rev=1200.0, io_timeout_s=0.05, require_heartbeat=False,
+            ascii_boot_wait_s=0.0,
             ascii_pid_gains="30:10:1:40"))
         ex.add_node(node)
         h = Harness(rclpy_context, ex)
@@ -177,12 +178,16 @@ def test_gnss_node_publishes_rtk_fix_and_velocity(rclpy_context, ex, tmp_path):
         ex.add_node(lis)
         fixes, vels = [], []
         lis.create_subscription(NavSatFix, "gnss/fix", fixes.append, SENSOR_QOS)
-        lis.create_subscription(TwistStamped, "gnss/vel", vels.append, SENSOR_QOS)
+        lis.create_subscription(TwistWithCovarianceStamped, "gnss/vel", vels.append, SENSOR_QOS)
         assert spin_until(ex, lambda: len(fixes) >= 3 and vels)
         f = fixes[-1]
         assert f.status.status == 2 and f.position_covariance_type == NavSatFix.COVARIANCE_TYPE_DIAGONAL_KNOWN
         assert f.latitude == pytest.approx(52.0, abs=0.01) and f.altitude == pytest.approx(55.0, abs=0.01)
-        assert vels[-1].twist.linear.y == pytest.approx(2.0, abs=0.01)  # north
+        assert vels[-1].twist.twist.linear.y == pytest.approx(2.0, abs=0.01)  # north
+        # standing still, the receiver drops the course (u-blox): gnss/vel still comes, zero with its variance
+        emu.speed_mps, emu.course_min_speed_mps = 0.1, 0.5
+        assert spin_until(ex, lambda: vels[-1].twist.twist.linear.y == 0.0
+                          and vels[-1].twist.covariance[0] >= 0.1 ** 2 + 0.099 ** 2)
         emu.quality = 5
         emu.sentences = ("GGA",)  # no GST: HDOP model
         assert spin_until(ex, lambda: fixes[-1].position_covariance_type

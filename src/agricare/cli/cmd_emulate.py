@@ -30,6 +30,22 @@ def add_arguments(parser) -> None:
     parser.add_argument("--rate-hz", type=float, default=10.0, help="gnss: epochs per second")
     parser.add_argument("--quality", type=int, default=4, help="gnss: GGA fix quality (4 RTK fixed, 5 float)")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: never)")
+    real = parser.add_argument_group("behaviours of real devices")
+    real.add_argument("--old-firmware", action="store_true",
+                      help="roboclaw: 2-byte status, no command 78 / 14 (older firmware)")
+    real.add_argument("--untuned", action="store_true", help="roboclaw: velocity PID and QPPS are zero")
+    real.add_argument("--write-gap", type=float, default=0.0,
+                      help="modbus: no reply to a request sooner than this after a write [s] (ZLAC8015D)")
+    real.add_argument("--counts-per-rev", type=float, default=0.0,
+                      help="modbus: the motor's real encoder counts per revolution (0: the map's)")
+    real.add_argument("--boot", type=float, default=0.0,
+                      help="ascii: the board resets when the port opens and boots this long [s] (Uno/Mega)")
+    real.add_argument("--binary", action="store_true", help="gnss: binary frames glued to the NMEA sentences")
+    real.add_argument("--no-geoid", action="store_true", help="gnss: empty geoid-separation field in GGA")
+    real.add_argument("--gst-first", action="store_true", help="gnss: GST before GGA (default after, as u-blox)")
+
+
+MAX_RATE_HZ = 100.0   # GNSS receivers output at most a few tens of epochs per second
 
 
 def run(args) -> int:
@@ -39,8 +55,12 @@ def run(args) -> int:
         v = getattr(args, name)
         if not 0.0 <= v <= 1.0:
             raise CliError(f"--{name} must be a probability in [0, 1], got {v}")
-    if args.delay < 0 or args.duration < 0:
-        raise CliError("--delay and --duration must be >= 0")
+    import math
+
+    for name in ("delay", "duration"):
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v >= 0):
+            raise CliError(f"--{name} must be a finite number of seconds >= 0, got {v}")
     kwargs = {}
     regmap = None
     if args.kind == "modbus":
@@ -51,10 +71,25 @@ def run(args) -> int:
             regmap = RegisterMap.from_yaml(paths.resolve(args.register_map))
         except (ValueError, FileNotFoundError) as exc:
             raise CliError(f"--register-map: {exc}") from exc
+    if min(args.write_gap, args.counts_per_rev, args.boot) < 0:
+        raise CliError("--write-gap, --counts-per-rev and --boot must be >= 0")
     if args.kind == "gnss":
-        if args.rate_hz <= 0:
-            raise CliError("--rate-hz must be > 0")
-        kwargs = {"rate_hz": args.rate_hz, "quality": args.quality}
+        if not (0 < args.rate_hz <= MAX_RATE_HZ):   # NaN fails too
+            raise CliError(f"--rate-hz must be in (0, {MAX_RATE_HZ:g}] epochs per second, got {args.rate_hz}")
+        kwargs = {"rate_hz": args.rate_hz, "quality": args.quality, "binary_between": args.binary,
+                  "sentences": ("GST", "RMC", "VTG", "GGA") if args.gst_first else ("RMC", "VTG", "GGA", "GST")}
+        if args.no_geoid:
+            kwargs["geoid_sep_m"] = None
+    elif args.kind == "roboclaw":
+        kwargs = {"firmware": "old" if args.old_firmware else "new"}
+        if args.untuned:
+            kwargs["velocity_pid"] = (0.0, 0.0, 0.0, 0)
+    elif args.kind == "modbus":
+        kwargs = {"write_gap_s": args.write_gap}
+        if args.counts_per_rev:
+            kwargs["counts_per_rev"] = args.counts_per_rev
+    elif args.kind == "ascii":
+        kwargs = {"boot_s": args.boot}
     try:
         emu = make_emulator(args.kind, seed=args.seed, symlink=args.link, regmap=regmap, **kwargs)
         emu.faults.garbage_prob, emu.faults.truncate_prob = args.garbage, args.truncate

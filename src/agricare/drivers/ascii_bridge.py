@@ -16,6 +16,12 @@ One command per line, terminated by CR (``\\r``); the board answers one line (``
 There is no checksum: a reply is accepted only if it parses exactly (two int32 for ``e``, ``OK`` for writes).
 The board stops the motors by itself if no ``m`` arrives for a while (auto-stop), the driver does not rely
 on it.
+
+Connecting: opening the port resets Uno/Mega-class boards (the DTR line is wired to reset) and the
+bootloader takes 1-2 s, during which bytes are lost. :meth:`AsciiBridgeDriver.open` waits ``boot_wait_s``
+(default 2 s) after opening, then sends the baud query ``b`` until the board answers (handshake) before
+any other command. Reconnects are spaced at least ``boot_wait_s`` apart (:attr:`min_reconnect_s`), so a
+board that is slow to answer is not reset over and over.
 """
 
 from __future__ import annotations
@@ -23,7 +29,11 @@ from __future__ import annotations
 import math
 import re
 
+import time
+
 from agricare.drivers.link import (
+    DriverError,
+    LinkError,
     LinkStats,
     MotorDriver,
     ProtocolError,
@@ -116,6 +126,8 @@ class AsciiBridgeDriver(MotorDriver):
         Tries per transaction before the link is declared lost.
     pid_gains : tuple of 4 int, optional
         ``(Kp, Kd, Ki, Ko)`` sent with ``u`` on open.
+    boot_wait_s : float
+        Wait after opening the port for the board's bootloader [s] (0 for boards without auto-reset).
     link : SerialLink, optional
     """
 
@@ -123,15 +135,25 @@ class AsciiBridgeDriver(MotorDriver):
 
     def __init__(self, port: str, baud: int = 57600, ticks_per_rev: float = 1200.0, pid_rate_hz: float = 30.0,
                  max_wheel_radps: float = 10.0, timeout_s: float = 0.05, attempts: int = 3,
-                 pid_gains: tuple[int, int, int, int] | None = None, link=None):
+                 pid_gains: tuple[int, int, int, int] | None = None, boot_wait_s: float = 2.0, link=None):
         if not ticks_per_rev > 0 or not pid_rate_hz > 0 or not max_wheel_radps > 0:
             raise ValueError("ticks_per_rev, pid_rate_hz and max_wheel_radps must be > 0")
         self.ticks_per_frame_per_radps = float(ticks_per_rev) / (2.0 * math.pi) / float(pid_rate_hz)
         self.max_wheel_radps = float(max_wheel_radps)
         self.attempts = int(attempts)
         self.pid_gains = tuple(pid_gains) if pid_gains else None
+        if not boot_wait_s >= 0:
+            raise ValueError("boot_wait_s must be >= 0")
+        self.baud = int(baud)
+        self.boot_wait_s = float(boot_wait_s)
         self.link = link if link is not None else SerialLink(port, baud, timeout_s)
         self._stats = LinkStats()
+        self.notes: list[str] = []
+
+    @property
+    def min_reconnect_s(self) -> float:
+        """Reconnects no closer than this [s]: each open resets the board."""
+        return self.boot_wait_s
 
     @property
     def stats(self) -> LinkStats:
@@ -146,13 +168,33 @@ class AsciiBridgeDriver(MotorDriver):
         return retry(self._stats, self.attempts, once, f"ascii bridge {what}")
 
     def open(self) -> None:
+        """Open, wait for the bootloader, handshake with ``b``, then send the PID gains (if any)."""
         self.link.open()
         self._stats.opens += 1
+        self.notes = []
+        if self.boot_wait_s > 0:
+            time.sleep(self.boot_wait_s)  # the board resets on open: nothing it could answer before this
+        try:
+            baud = self.read_baud()
+        except LinkError as exc:
+            self.link.close()
+            raise LinkError(f"ascii bridge: no answer to the baud query 'b' {self.boot_wait_s:g} s after "
+                            f"opening {getattr(self.link, 'port', '')}: check the port, the firmware "
+                            f"(ros_arduino_bridge) and its BAUDRATE (driver uses {self.baud}); a board that "
+                            f"boots slower needs a longer ascii_boot_wait_s ({exc})") from exc
+        if baud != self.baud:
+            self.notes.append(f"board reports {baud} baud, port opened at {self.baud}")
         if self.pid_gains:
             self._transact(pid_command(*self.pid_gains), parse_ok, "u")
 
     def close(self) -> None:
         self.link.close()
+
+    def configure_comm_timeout(self, seconds: float) -> None:
+        """Not settable over the wire: the firmware stops the motors after ``AUTO_STOP_INTERVAL`` without an
+        ``m`` command (compiled in, 2000 ms in ros_arduino_bridge); change it in the firmware."""
+        raise DriverError("ascii bridge: the auto-stop time is compiled into the firmware "
+                          "(AUTO_STOP_INTERVAL); it cannot be set over the serial link")
 
     def wheel_to_ticks_per_frame(self, left_radps: float, right_radps: float) -> tuple[int, int]:
         lim = self.max_wheel_radps

@@ -71,6 +71,11 @@ class BaseDriverParams:
     modbus_device_id: int = 1
     modbus_right_inverted: bool = True
     register_map_file: str = "config/hardware/zlac8015d.yaml"
+    modbus_write_delay_s: float = 0.01  # silence after each write (>= 3.5 characters; ZLAC needs it)
+    modbus_startup_check_s: float = 1.0  # commanded vs reported vs encoder speed check at start (0 = off)
+    ascii_boot_wait_s: float = 2.0      # opening resets Uno/Mega boards: wait for the bootloader
+    comm_timeout_s: float = 0.5         # the controller's own serial/communication timeout, set at connect
+                                        # (roboclaw, modbus): a hung host stops the wheels; 0 = leave it
 
     def __post_init__(self):
         require(self.driver in DRIVERS, "driver", f"must be one of {', '.join(DRIVERS)}", self.driver)
@@ -88,6 +93,15 @@ class BaseDriverParams:
         require(0x80 <= self.roboclaw_address <= 0x87, "roboclaw_address", "must be 128..135",
                 self.roboclaw_address)
         require(1 <= self.modbus_device_id <= 247, "modbus_device_id", "must be 1..247", self.modbus_device_id)
+        require(self.modbus_write_delay_s >= 0.00175 or (self.baud <= 19200 and
+                self.modbus_write_delay_s >= 38.5 / self.baud), "modbus_write_delay_s",
+                "must be >= the Modbus RTU 3.5-character gap (1.75 ms above 19200 baud)",
+                self.modbus_write_delay_s)
+        require(self.modbus_startup_check_s >= 0, "modbus_startup_check_s", "must be >= 0",
+                self.modbus_startup_check_s)
+        require(self.ascii_boot_wait_s >= 0, "ascii_boot_wait_s", "must be >= 0", self.ascii_boot_wait_s)
+        require(0 <= self.comm_timeout_s <= 25.5, "comm_timeout_s", "must be 0 (leave the device's) .. 25.5 s",
+                self.comm_timeout_s)
         require(self.ascii_pid_gains == "" or _parse_gains(self.ascii_pid_gains) is not None, "ascii_pid_gains",
                 "must be empty or 'Kp:Kd:Ki:Ko' (four integers)", self.ascii_pid_gains)
         for name in ("odom_frame", "base_frame", "left_joint", "right_joint"):
@@ -123,12 +137,13 @@ def make_driver(params: BaseDriverParams) -> MotorDriver:
         from agricare.drivers.roboclaw import RoboClawDriver
 
         return RoboClawDriver(p.port, p.baud, p.roboclaw_address, p.ticks_per_rev, p.max_wheel_radps,
-                              p.io_timeout_s, p.io_attempts, p.aux_every_n)
+                              p.io_timeout_s, p.io_attempts, p.aux_every_n, comm_timeout_s=p.comm_timeout_s)
     if p.driver == "ascii":
         from agricare.drivers.ascii_bridge import AsciiBridgeDriver
 
         return AsciiBridgeDriver(p.port, p.baud, p.ticks_per_rev, p.pid_rate_hz, p.max_wheel_radps,
-                                 p.io_timeout_s, p.io_attempts, pid_gains=_parse_gains(p.ascii_pid_gains))
+                                 p.io_timeout_s, p.io_attempts, pid_gains=_parse_gains(p.ascii_pid_gains),
+                                 boot_wait_s=p.ascii_boot_wait_s)
     from agricare import paths
     from agricare.drivers.modbus_hub import ModbusHubDriver, RegisterMap
 
@@ -136,8 +151,13 @@ def make_driver(params: BaseDriverParams) -> MotorDriver:
         regmap = RegisterMap.from_yaml(paths.resolve(p.register_map_file))
     except (ValueError, FileNotFoundError) as exc:
         raise ValueError(f"parameter 'register_map_file': {exc}") from exc
+    if abs(regmap.encoder_ticks_per_rev - p.ticks_per_rev) > 1e-9:
+        raise ValueError(f"parameter 'ticks_per_rev' ({p.ticks_per_rev:g}) disagrees with the register map's "
+                         f"encoder_ticks_per_rev ({regmap.encoder_ticks_per_rev:g}) in {p.register_map_file}")
+    comm = p.comm_timeout_s if regmap.registers.get("comm_timeout") is not None else 0.0
     return ModbusHubDriver(p.port, regmap, p.baud, p.modbus_device_id, p.max_wheel_radps, p.io_timeout_s,
-                           p.io_attempts, p.modbus_right_inverted)
+                           p.io_attempts, p.modbus_right_inverted, write_delay_s=p.modbus_write_delay_s,
+                           comm_timeout_s=comm, startup_check_s=p.modbus_startup_check_s)
 
 
 class SimMotorDriver(MotorDriver):
@@ -169,6 +189,9 @@ class SimMotorDriver(MotorDriver):
     def send_stop(self) -> None:
         self.speed_radps = [0.0, 0.0]
         self.commands.append((0.0, 0.0))
+
+    def configure_comm_timeout(self, seconds: float) -> None:
+        self.comm_timeout_s = float(seconds)  # nothing to configure; kept so callers need no special case
 
     def exchange(self, left_radps: float, right_radps: float, now_s: float) -> WheelFeedback:
         if self.fail_next > 0:
@@ -233,7 +256,9 @@ class DriveLoop:
             max_wheel_speed_radps=params.max_wheel_radps, max_linear_speed_mps=params.max_speed_mps,
             max_angular_speed_radps=params.max_yaw_rate_radps))
         self.odometry = WheelOdometry(odometry_params)
-        self.backoff = Backoff(params.reconnect_initial_s, params.reconnect_max_s)
+        # a driver whose open resets the device (Arduino) says how far apart reconnects must be
+        floor = float(getattr(self.driver, "min_reconnect_s", 0.0))
+        self.backoff = Backoff(max(params.reconnect_initial_s, floor), max(params.reconnect_max_s, floor))
         self.rad_per_tick = 2.0 * math.pi / params.ticks_per_rev
         self.connected = False
         self.link_up_s = math.inf
@@ -314,7 +339,11 @@ class DriveLoop:
                               f"device fault: {fb.fault_text or fb.fault_code}")
         level = "ok" if not reason or reason.startswith("no cmd_vel") or reason.startswith("cmd_vel") \
             else "warn"
-        return StepResult(True, (left, right), reason, fb, level, reason or "driving")
+        message = reason or "driving"
+        notes = getattr(self.driver, "notes", None)
+        if notes:  # what the driver's connect-time checks found
+            message += " (" + "; ".join(notes) + ")"
+        return StepResult(True, (left, right), reason, fb, level, message)
 
     def _link_lost(self, now_s: float, why: str) -> None:
         self.last_error = why

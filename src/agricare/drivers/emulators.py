@@ -13,10 +13,16 @@ so a run is reproducible for a given sequence of requests. ``injected`` counts w
 
 Emulators (the device side of each protocol):
 
-- :class:`AsciiBridgeEmulator` - ros_arduino_bridge-style board (``e``, ``m``, ``r``, ``u``, ``b``).
-- :class:`RoboClawEmulator` - RoboClaw packet serial (commands 16, 17, 20, 24, 37, 78, 90).
-- :class:`ModbusHubEmulator` - ZLAC8015D-style Modbus-RTU slave (functions 3, 6, 16) with CRC-16/MODBUS.
-- :class:`GnssEmulator` - NMEA-0183 receiver streaming RMC, VTG, GGA, GST at a fixed rate, or on demand.
+- :class:`AsciiBridgeEmulator` - ros_arduino_bridge-style board (``e``, ``m``, ``r``, ``u``, ``b``);
+  ``boot_s``: resets when the host opens the port and ignores bytes while booting (Uno/Mega).
+- :class:`RoboClawEmulator` - RoboClaw packet serial (commands 14, 16-20, 24, 37, 55, 56, 78, 79, 90);
+  ``firmware='old'`` (2-byte status, no 78/79/14), an untuned ``velocity_pid``, the serial timeout.
+- :class:`ModbusHubEmulator` - ZLAC8015D-style Modbus-RTU slave (functions 3, 6, 16) with CRC-16/MODBUS;
+  ``write_gap_s`` (no reply right after a write), ``counts_per_rev`` (another encoder than the map
+  says), the communication-timeout register.
+- :class:`GnssEmulator` - NMEA-0183 receiver streaming RMC, VTG, GGA, GST at a fixed rate, or on demand;
+  binary frames glued to the sentences, empty geoid separation, course dropped at low speed, any
+  sentence order (GST after or before GGA).
 
 Device-side time (motor model integration, reply delays) is the host's monotonic clock: an emulator is a
 stand-in for hardware, not a core algorithm.
@@ -127,6 +133,10 @@ class PtyEmulator:
     def plugged(self) -> bool:
         return self._master is not None
 
+    #: False: the emulator does not hold the slave side open, so it sees the host open the port
+    #: (:meth:`on_host_open`; reading the master fails with EIO while no host has it open)
+    keep_slave_open = True
+
     def _open_pty(self) -> None:
         master, slave = os.openpty()
         tty.setraw(slave)
@@ -134,6 +144,10 @@ class PtyEmulator:
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
         self._slave_path = os.ttyname(slave)
+        self._host_open = False
+        if not self.keep_slave_open:
+            os.close(slave)
+            self._slave = None
         if self.symlink:
             tmp = self.symlink + ".tmp"
             try:
@@ -213,6 +227,7 @@ class PtyEmulator:
             except (OSError, ValueError):
                 ready = []
             data = b""
+            host_closed = False
             if ready:
                 with self._lock:
                     if self._master == master:
@@ -222,7 +237,16 @@ class PtyEmulator:
                             data = b""
                         except OSError:
                             data = b""
+                            host_closed = True  # EIO: nobody has the port open
             now = time.monotonic()
+            if not self.keep_slave_open:
+                if host_closed:
+                    self._host_open = False
+                    time.sleep(self.tick_s)
+                elif not self._host_open:
+                    self._host_open = True
+                    with self._lock:
+                        self.on_host_open(now)
             self._tick()
             if data:
                 with self._lock:
@@ -283,6 +307,9 @@ class PtyEmulator:
     def on_replug(self) -> None:
         pass
 
+    def on_host_open(self, now: float) -> None:
+        """The host opened the port (only with ``keep_slave_open = False``)."""
+
     def corrupt(self, reply: bytes) -> bytes:
         """Default damage: flip one bit of the last byte (the CRC of binary protocols)."""
         b = bytearray(reply)
@@ -305,10 +332,17 @@ class AsciiBridgeEmulator(PtyEmulator):
         Motors stop when no ``m`` came for this long (0 disables).
     baud : int
         Reported by ``b``.
+    boot_s : float
+        Arduino Uno/Mega behaviour: opening the port resets the board (DTR), and the bootloader ignores
+        what arrives for this long [s]. 0 = no reset (a board without auto-reset).
     """
 
     def __init__(self, seed: int = 0, symlink: str | None = None, pid_rate_hz: float = 30.0,
-                 auto_stop_s: float = 2.0, baud: int = 57600, tau_s: float = 0.05):
+                 auto_stop_s: float = 2.0, baud: int = 57600, tau_s: float = 0.05, boot_s: float = 0.0):
+        self.boot_s = float(boot_s)
+        self.keep_slave_open = self.boot_s <= 0
+        self.resets = 0
+        self.booting_until = -1.0
         super().__init__(seed, symlink)
         self.model = WheelMotorModel(tau_s)
         self.pid_rate_hz = float(pid_rate_hz)
@@ -327,8 +361,17 @@ class AsciiBridgeEmulator(PtyEmulator):
         self.model.step(dt_s)
         return ()
 
+    def on_host_open(self, now):
+        self.resets += 1
+        self.booting_until = now + self.boot_s
+        self.model.target_tps = [0.0, 0.0]
+        self._buf.clear()
+
     def on_bytes(self, data, now):
         out = []
+        if now < self.booting_until:
+            self.injected["boot_dropped"] += 1  # the bootloader is running: bytes are lost
+            return out
         self._buf.extend(data)
         while True:
             i = self._buf.find(b"\r")
@@ -388,23 +431,46 @@ class RoboClawEmulator(PtyEmulator):
     address : int
     battery_v : float
         Main battery voltage reported by command 24.
+    firmware : str
+        'new': 4-byte status (command 90), command 78 and the serial timeout (14) exist.
+        'old': 2-byte status in the older bit layout; commands 78 and 14 are unknown (no reply).
+    velocity_pid : tuple
+        (P, I, D, QPPS) reported by commands 55/56 for both motors; (0, 0, 0, 0) = never tuned, and then
+        command 37 does not move the wheels (as a real unit without a tuned velocity PID).
     """
 
     def __init__(self, seed: int = 0, symlink: str | None = None, address: int = 0x80,
-                 battery_v: float = 24.2, tau_s: float = 0.05):
+                 battery_v: float = 24.2, tau_s: float = 0.05, firmware: str = "new",
+                 velocity_pid: tuple = (1.5, 0.25, 0.0, 20000)):
         super().__init__(seed, symlink)
+        if firmware not in ("new", "old"):
+            raise ValueError("firmware must be 'new' or 'old'")
         self.address = int(address)
         self.model = WheelMotorModel(tau_s)
         self.battery_v = float(battery_v)
+        self.firmware = firmware
+        self.velocity_pid = tuple(velocity_pid)
         self.error_status = 0
+        self.serial_timeout_s = 0.0  # command 14; 0 = off
+        self.timeouts_fired = 0
         self.speed_commands: list[tuple[int, int]] = []
         self.bad_request_crc = 0
+        self.unknown_commands = 0
         self._buf = bytearray()
         self._last_byte_t = 0.0
+        self._last_packet_t: float | None = None
 
     def on_tick(self, dt_s, now):
+        if self.serial_timeout_s > 0 and self._last_packet_t is not None \
+                and now - self._last_packet_t > self.serial_timeout_s and any(self.model.target_tps):
+            self.model.target_tps = [0.0, 0.0]  # the controller's own serial timeout stops the motors
+            self.timeouts_fired += 1
         self.model.step(dt_s)
         return ()
+
+    def _supported(self, cmd: int) -> bool:
+        return self.firmware == "new" or cmd not in (rc.CMD_READ_ENCODERS, rc.CMD_READ_SPEEDS,
+                                                     rc.CMD_SET_SERIAL_TIMEOUT)
 
     def on_bytes(self, data, now):
         # a gap of more than 10 ms between bytes resets a half-received packet (as the device does)
@@ -418,9 +484,14 @@ class RoboClawEmulator(PtyEmulator):
             if addr != self.address:
                 del self._buf[0]
                 continue
+            if not self._supported(cmd):
+                self.unknown_commands += 1
+                self._buf.clear()  # unknown on this firmware: ignored, no reply
+                break
             if cmd in rc.REPLY_DATA_LEN:
                 del self._buf[:2]
                 self.requests += 1
+                self._last_packet_t = now
                 payload = self._read_reply(cmd)
                 out.append(payload + struct.pack(">H", rc.crc16(bytes((addr, cmd)) + payload)))
                 continue
@@ -436,6 +507,7 @@ class RoboClawEmulator(PtyEmulator):
             if rc.crc16(packet[:-2]) != struct.unpack(">H", packet[-2:])[0]:
                 self.bad_request_crc += 1
                 continue  # no ack on a bad CRC
+            self._last_packet_t = now
             self._write(cmd, packet[2:-2])
             out.append(bytes((rc.ACK,)))
         return out
@@ -449,17 +521,36 @@ class RoboClawEmulator(PtyEmulator):
             return struct.pack(">IB", count & 0xFFFFFFFF, 0)
         if cmd == rc.CMD_READ_MAIN_BATTERY:
             return struct.pack(">H", int(round(self.battery_v * 10)))
+        speeds = [int(round(v)) for v in self.model.speed_tps]
+        if cmd == rc.CMD_READ_SPEEDS:
+            return struct.pack(">ii", *speeds)
+        if cmd in (rc.CMD_READ_SPEED_M1, rc.CMD_READ_SPEED_M2):
+            v = speeds[0 if cmd == rc.CMD_READ_SPEED_M1 else 1]
+            return struct.pack(">IB", abs(v), 1 if v < 0 else 0)
+        if cmd in (rc.CMD_READ_VELOCITY_PID_M1, rc.CMD_READ_VELOCITY_PID_M2):
+            p, i, d, qpps = self.velocity_pid
+            return struct.pack(">IIII", int(p * 65536), int(i * 65536), int(d * 65536), int(qpps))
+        if self.firmware == "old":
+            return struct.pack(">H", self.error_status & 0xFFFF)
         return struct.pack(">I", self.error_status & 0xFFFFFFFF)
+
+    @property
+    def _tuned(self) -> bool:
+        p, i, d, qpps = self.velocity_pid
+        return qpps != 0 and (p or i or d)
 
     def _write(self, cmd: int, data: bytes) -> None:
         if cmd == rc.CMD_DRIVE_M1M2_SPEED:
             m1, m2 = struct.unpack(">ii", data)
             self.speed_commands.append((m1, m2))
-            if self.error_status & rc.ERROR_MASK:
+            mask = rc.ERROR_MASK_16 if self.firmware == "old" else rc.ERROR_MASK
+            if self.error_status & mask or not self._tuned:
                 m1 = m2 = 0
             self.model.target_tps = [float(m1), float(m2)]
         elif cmd == rc.CMD_RESET_ENC:
             self.model.reset()
+        elif cmd == rc.CMD_SET_SERIAL_TIMEOUT:
+            self.serial_timeout_s = data[0] / 10.0
 
 
 # ====================================================================== Modbus hub driver
@@ -474,12 +565,25 @@ class ModbusHubEmulator(PtyEmulator):
     regmap : RegisterMap
     device_id : int
     bus_voltage_v : float
+    write_gap_s : float
+        A request arriving sooner than this after the reply to a write gets no reply (real units give
+        Modbus IO errors on a read right after a write); 0 = answer at once.
+    counts_per_rev : float, optional
+        The motor's real encoder counts per revolution (default: the map's) - another value emulates a
+        map that does not fit the motor.
     """
 
     def __init__(self, regmap: RegisterMap, seed: int = 0, symlink: str | None = None, device_id: int = 1,
-                 bus_voltage_v: float = 48.0, tau_s: float = 0.05):
+                 bus_voltage_v: float = 48.0, tau_s: float = 0.05, write_gap_s: float = 0.0,
+                 counts_per_rev: float | None = None):
         super().__init__(seed, symlink)
         self.regmap = regmap
+        self.write_gap_s = float(write_gap_s)
+        self.counts_per_rev = float(regmap.encoder_ticks_per_rev if counts_per_rev is None else counts_per_rev)
+        self.dropped_after_write = 0
+        self.comm_timeouts_fired = 0
+        self._last_write_reply_t = -1e9
+        self._last_request_t: float | None = None
         self.device_id = int(device_id)
         self.model = WheelMotorModel(tau_s)
         self.bus_voltage_v = float(bus_voltage_v)
@@ -502,12 +606,19 @@ class ModbusHubEmulator(PtyEmulator):
                 self.model.target_tps = [0.0, 0.0]
 
     def on_tick(self, dt_s, now):
+        a = self._a.get("comm_timeout")
+        timeout_s = self.regs.get(a, 0) * self.regmap.comm_timeout_ms_per_unit / 1000.0 if a is not None else 0
+        if timeout_s > 0 and self._last_request_t is not None and now - self._last_request_t > timeout_s \
+                and self.enabled:
+            self.enabled = False  # the unit's communication timeout: motors stop
+            self.model.target_tps = [0.0, 0.0]
+            self.comm_timeouts_fired += 1
         self.model.step(dt_s)
         return ()
 
     def _update_feedback(self) -> None:
         m, a = self.regmap, self._a
-        tpr = m.encoder_ticks_per_rev
+        tpr = self.counts_per_rev
         for side, i in (("left", 0), ("right", 1)):
             rpm = self.model.speed_tps[i] / tpr * 60.0
             self.regs[a[f"actual_rpm_{side}"]] = int(round(rpm / m.actual_rpm_per_unit)) & 0xFFFF
@@ -524,7 +635,7 @@ class ModbusHubEmulator(PtyEmulator):
         if not (self.enabled and mode_ok) or faulted:
             self.model.target_tps = [0.0, 0.0]
             return
-        k = m.target_rpm_per_unit * m.encoder_ticks_per_rev / 60.0
+        k = m.target_rpm_per_unit * self.counts_per_rev / 60.0
         self.model.target_tps = [to_int16(self.regs.get(a["target_rpm_left"], 0)) * k,
                                  to_int16(self.regs.get(a["target_rpm_right"], 0)) * k]
 
@@ -581,7 +692,14 @@ class ModbusHubEmulator(PtyEmulator):
                 break
             if frame[0] != self.device_id:
                 continue
+            if now - self._last_write_reply_t < self.write_gap_s:
+                self.dropped_after_write += 1  # too soon after a write: the real unit does not answer
+                self.injected["read_after_write"] += 1
+                continue
+            self._last_request_t = now
             out.append(self._handle(frame))
+            if frame[1] in (6, 16):
+                self._last_write_reply_t = now
         return out
 
     def _exception(self, fc: int, code: int) -> bytes:
@@ -661,7 +779,15 @@ class GnssEmulator(PtyEmulator):
     quality : int
         GGA fix quality (4 RTK fixed, 5 RTK float, 1 GPS, 0 none, ...).
     sentences : tuple of str
-        Which sentences, in order, per epoch.
+        Which sentences, in order, per epoch (u-blox, SkyTraq, Quectel, ST send GST after GGA;
+        Septentrio before it).
+    geoid_sep_m : float or None
+        None: the geoid-separation field of GGA is left empty (Telit, PolaRx2); the altitude is MSL.
+    course_min_speed_mps : float
+        Below this speed the course fields of RMC/VTG are empty, the speed is still sent (u-blox).
+    binary_between : bool
+        Binary frames (UBX-like, sync 0xB5 0x62, containing ``$`` and line-end bytes) sit between the
+        sentences without line breaks around them, as on a port with NMEA and binary output at once.
     """
 
     SIGMA_BY_QUALITY = {0: 0.0, 1: 1.5, 2: 0.6, 4: 0.015, 5: 0.2, 6: 5.0, 9: 0.6}
@@ -670,7 +796,8 @@ class GnssEmulator(PtyEmulator):
                  latitude_deg: float = 52.0, longitude_deg: float = 5.0, altitude_msl_m: float = 10.0,
                  geoid_sep_m: float = 45.0, speed_mps: float = 1.0, course_deg: float = 90.0,
                  turn_rate_dps: float = 0.0, quality: int = 4, hdop: float = 0.8, talker: str = "GN",
-                 sentences: tuple = ("RMC", "VTG", "GGA", "GST"), start_time_of_day_s: float = 43200.0):
+                 sentences: tuple = ("RMC", "VTG", "GGA", "GST"), start_time_of_day_s: float = 43200.0,
+                 course_min_speed_mps: float = 0.0, binary_between: bool = False):
         super().__init__(seed, symlink)
         self.rate_hz = float(rate_hz)
         self.lat, self.lon, self.alt, self.geoid = latitude_deg, longitude_deg, altitude_msl_m, geoid_sep_m
@@ -678,6 +805,8 @@ class GnssEmulator(PtyEmulator):
         self.quality, self.hdop, self.talker = int(quality), float(hdop), talker
         self.sentences = tuple(sentences)
         self.tod_s = float(start_time_of_day_s)
+        self.course_min_speed_mps = float(course_min_speed_mps)
+        self.binary_between = bool(binary_between)
         self.epochs = 0
         self._accum = 0.0
 
@@ -720,6 +849,7 @@ class GnssEmulator(PtyEmulator):
         sig = self.SIGMA_BY_QUALITY.get(q, 1.0)
         kn = self.speed_mps / (1852.0 / 3600.0)
         kmh = self.speed_mps * 3.6
+        course = "" if self.speed_mps < self.course_min_speed_mps else f"{self.course_deg:.2f}"
         lines = []
         for name in self.sentences:
             if name == "GGA":
@@ -728,13 +858,14 @@ class GnssEmulator(PtyEmulator):
                 else:
                     age = "1.0" if q in (2, 4, 5) else ""
                     sid = "0001" if q in (2, 4, 5) else ""
+                    sep = "" if self.geoid is None else f"{self.geoid:.3f}"
                     body = (f"{tk}GGA,{t},{lat},{ns},{lon},{ew},{q},12,{self.hdop:.1f},{self.alt:.3f},M,"
-                            f"{self.geoid:.3f},M,{age},{sid}")
+                            f"{sep},M,{age},{sid}")
             elif name == "RMC":
                 st = "A" if q else "V"
-                body = f"{tk}RMC,{t},{st},{lat},{ns},{lon},{ew},{kn:.3f},{self.course_deg:.2f},010125,,,A"
+                body = f"{tk}RMC,{t},{st},{lat},{ns},{lon},{ew},{kn:.3f},{course},010125,,,A"
             elif name == "VTG":
-                body = f"{tk}VTG,{self.course_deg:.2f},T,,M,{kn:.3f},N,{kmh:.3f},K,{'A' if q else 'N'}"
+                body = f"{tk}VTG,{course},T,,M,{kn:.3f},N,{kmh:.3f},K,{'A' if q else 'N'}"
             elif name == "GST":
                 if q == 0:
                     continue
@@ -742,8 +873,21 @@ class GnssEmulator(PtyEmulator):
                         f"{sig * 2:.3f}")
             else:
                 continue
-            lines.append(nmea_sentence(body))
+            line = nmea_sentence(body)
+            if self.binary_between:  # binary frame glued before the sentence, no line break after it
+                line = self.binary_frame() + line.rstrip(b"\r\n")
+            lines.append(line)
         return lines
+
+    def binary_frame(self) -> bytes:
+        """A UBX-like frame: sync, class, id, length, payload with '$' and line-end bytes, checksum."""
+        payload = bytes(self.rng.randrange(256) for _ in range(self.rng.randint(4, 40))) + b"$\r\n\x00"
+        body = bytes((0x01, 0x07)) + struct.pack("<H", len(payload)) + payload
+        a = b = 0
+        for ch in body:
+            a = (a + ch) & 0xFF
+            b = (b + a) & 0xFF
+        return b"\xb5\x62" + body + bytes((a, b))
 
     def on_bytes(self, data, now):
         return []  # a receiver ignores what the host sends (no configuration here)

@@ -268,6 +268,12 @@ class MotorDriver:
     def send_stop(self) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def configure_comm_timeout(self, seconds: float) -> None:
+        """Set the device's own communication timeout: with no valid command for ``seconds`` the device
+        stops the motors by itself (a hung host process). Drivers whose device has one override this;
+        the default says the device has none."""
+        raise DriverError(f"{self.name}: the device has no configurable communication timeout")
+
     @property
     def stats(self) -> LinkStats:  # pragma: no cover - interface
         raise NotImplementedError

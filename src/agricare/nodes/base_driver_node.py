@@ -18,7 +18,7 @@ Standalone (``gated=False``, bench tests of a driver with the wheels off the gro
 - sub ``safety/heartbeat`` (std_msgs/Header, SENSOR_QOS): with ``require_heartbeat`` (default true) the
   motors stay stopped unless a heartbeat saying ``RUN`` or ``SLOW`` (``frame_id``) arrived within
   ``heartbeat_timeout_s``. Any peer can publish both: never run a vehicle with people near it this way.
-- pub ``odom`` (nav_msgs/Odometry, SENSOR_QOS), ``joint_states`` (sensor_msgs/JointState, RELIABLE_QOS),
+- pub ``odom`` (nav_msgs/Odometry, STATE_QOS), ``joint_states`` (sensor_msgs/JointState, RELIABLE_QOS),
   ``battery_state`` (sensor_msgs/BatteryState, SENSOR_QOS, 1 Hz when the device reports a voltage),
   ``/tf`` odom -> base_link (if ``publish_tf``), ``/diagnostics``.
 
@@ -33,16 +33,17 @@ import math
 
 from geometry_msgs.msg import TransformStamped, TwistStamped
 from nav_msgs.msg import Odometry
-from rclpy.node import Node
+from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import BatteryState, JointState
 from std_msgs.msg import Header
 
 from agricare.drivers.base import BaseDriverParams, DriveLoop, StepResult, check_port
 from agricare.ros.convert import from_stamp, to_stamp, yaw_to_quaternion_msg
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
-from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, STATE_QOS
 
 try:  # built by the interfaces step; without it /tf is not published
     from tf2_msgs.msg import TFMessage
@@ -50,7 +51,7 @@ except ImportError:  # pragma: no cover - depends on the install
     TFMessage = None
 
 
-class BaseDriverNode(Node):
+class BaseDriverNode(ManagedNode):
     """Thin ROS wrapper around :class:`agricare.drivers.base.DriveLoop`."""
 
     def __init__(self, driver=None, gated: bool = False, params: BaseDriverParams | None = None, **kwargs):
@@ -64,7 +65,7 @@ class BaseDriverNode(Node):
         except ValueError as exc:
             raise ParameterError(f"{self.get_name()}: {exc}") from exc
         self.diag = Diagnostics(self, "base driver", hardware_id=f"{p.driver}:{p.port}" if p.port else p.driver)
-        self._odom_pub = self.create_publisher(Odometry, "odom", SENSOR_QOS)
+        self._odom_pub = self.create_publisher(Odometry, "odom", STATE_QOS)
         self._joint_pub = self.create_publisher(JointState, "joint_states", RELIABLE_QOS)
         self._battery_pub = self.create_publisher(BatteryState, "battery_state", SENSOR_QOS)
         self._tf_pub = None
@@ -85,6 +86,7 @@ class BaseDriverNode(Node):
             self._timer = self.create_timer(1.0 / p.loop_rate_hz, self._on_timer)
         self.device_comm_timeout = self._configure_device_timeout()
         self.diag.stale("starting", driver=p.driver, port=p.port)
+        self.autostart()
 
     def _configure_device_timeout(self) -> str:
         """Arm the motor controller's own communication timeout (stops the wheels if this process hangs),
@@ -106,6 +108,8 @@ class BaseDriverNode(Node):
     def drive(self, v_mps: float, w_radps: float) -> None:
         """One cycle with the gated command of the safety supervisor's cycle (safe base, in memory)."""
         now = self._now()
+        if not self.active:  # deactivated: the wheels get a zero command
+            v_mps = w_radps = 0.0
         self.loop.set_command(v_mps, w_radps, now)
         self.loop.heartbeat(now)
         self._on_timer()
@@ -136,6 +140,8 @@ class BaseDriverNode(Node):
 
     # ------------------------------------------------------------------ inputs
     def _on_cmd_vel(self, msg: TwistStamped) -> None:
+        if not self.active:  # an inactive driver commands nothing (stop_outputs zeroed the wheels)
+            return
         now = self._now()
         stamp = from_stamp(msg.header.stamp)
         if not (math.isfinite(stamp) and 0.0 < stamp <= now + 0.05 and now - stamp <= self.params.cmd_timeout_s):
@@ -230,13 +236,19 @@ class BaseDriverNode(Node):
             self.diag.ok("driving" if not r.stop_reason else "stopped: waiting for cmd_vel", **values)
 
     # ------------------------------------------------------------------ shutdown
-    def on_shutdown(self) -> None:
-        """Stop the motors and close the port (called by run_node before the node is destroyed)."""
-        if self._shut:
-            return
-        self._shut = True
-        self.loop.shutdown()
-        self.diag.stale("shut down, motors stopped", driver=self.params.driver)
+    def stop_outputs(self) -> None:
+        """Deactivated: the wheels get a zero command; odometry keeps being read and published."""
+        if not self._shut:
+            self.loop.set_command(0.0, 0.0, self._now())
+
+    def on_shutdown(self, state=None):
+        """Stop the motors and close the port (lifecycle shutdown, or run_node before the node is destroyed)."""
+        self.active = False
+        if not self._shut:
+            self._shut = True
+            self.loop.shutdown()
+            self.diag.stale("shut down, motors stopped", driver=self.params.driver)
+        return TransitionCallbackReturn.SUCCESS if state is not None else None
 
     def destroy_node(self):
         self.on_shutdown()

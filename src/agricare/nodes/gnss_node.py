@@ -3,12 +3,19 @@
 Parses GGA, RMC, VTG and GST (:mod:`agricare.drivers.nmea_gnss`). Publishes:
 
 - ``gnss/fix`` (sensor_msgs/NavSatFix, SENSOR_QOS) for every GGA: status from the fix quality (RTK fixed /
-  float -> GBAS_FIX, DGPS/SBAS -> SBAS_FIX, no fix -> NO_FIX with NaN position), covariance from GST sigmas
-  (DIAGONAL_KNOWN) or HDOP x UERE (APPROXIMATED). Stamped with the receive time (node clock).
-- ``gnss/vel`` (geometry_msgs/TwistStamped, SENSOR_QOS): ground velocity, ``linear.x`` = east,
-  ``linear.y`` = north [m/s] (ENU), frame ``frame_id``.
-- ``/diagnostics``: fix quality, satellites, HDOP, checksum/parse error counters; error when the port is
-  lost (reconnects with exponential backoff) or no valid sentence arrived within ``stale_timeout_s``.
+  float -> GBAS_FIX, DGPS/SBAS -> SBAS_FIX, no fix -> NO_FIX with NaN position), covariance from the GST
+  of the same epoch (DIAGONAL_KNOWN) or HDOP x UERE (APPROXIMATED). Stamped with the receive time (node
+  clock). ``altitude`` is above the WGS-84 ellipsoid when the receiver sends the geoid separation;
+  otherwise it is the MSL altitude with the altitude variance widened by ``geoid_unknown_sigma_m ** 2``
+  and the covariance type APPROXIMATED (diagnostics say ``altitude: MSL``).
+  A GGA waits for the GST of its epoch at most ``gst_wait_s`` (receivers that send GST after GGA).
+- ``gnss/vel`` (geometry_msgs/TwistWithCovarianceStamped, SENSOR_QOS): ground velocity, ``linear.x`` =
+  east, ``linear.y`` = north [m/s] (ENU), frame ``frame_id``; covariance rows/columns 0, 1 from the
+  driver (a speed sent without course at standstill: zero vector, variance >= speed^2), ``linear.z`` and
+  the angular part unknown (variance 1e6). Published at standstill too.
+- ``/diagnostics``: fix quality, satellites, HDOP, altitude reference, checksum/parse error counters;
+  error when the port is lost (reconnects with exponential backoff) or no valid sentence arrived within
+  ``stale_timeout_s``.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from geometry_msgs.msg import TwistStamped
+from geometry_msgs.msg import TwistWithCovarianceStamped
 from rclpy.node import Node
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 
@@ -41,15 +48,19 @@ class GnssParams:
     stale_timeout_s: float = 1.0        # no valid sentence for this long -> diagnostics error
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 5.0
-    gst_max_age_s: float = 1.5          # GST used for a GGA within this time difference
+    gst_wait_s: float = 0.2             # a GGA waits this long at most for the GST of its epoch
     vertical_factor: float = 2.0        # vertical sigma = factor x horizontal (HDOP model)
+    geoid_unknown_sigma_m: float = 50.0  # altitude sigma added when the geoid separation is not sent
+    velocity_sigma_mps: float = 0.1     # 1-sigma of a velocity component
+    standstill_speed_mps: float = 0.5   # a speed sent without course at or below this: standstill
 
     def __post_init__(self):
         require(bool(self.port.strip()), "port", "must be set", self.port)
         require(self.baud > 0, "baud", "must be > 0", self.baud)
         require(bool(self.frame_id), "frame_id", "must not be empty")
         require_positive(self, "poll_rate_hz", "stale_timeout_s", "reconnect_initial_s", "reconnect_max_s",
-                         "gst_max_age_s", "vertical_factor")
+                         "gst_wait_s", "vertical_factor", "geoid_unknown_sigma_m", "velocity_sigma_mps",
+                         "standstill_speed_mps")
         require(self.reconnect_max_s >= self.reconnect_initial_s, "reconnect_max_s",
                 "must be >= reconnect_initial_s", self.reconnect_max_s)
 
@@ -64,12 +75,14 @@ class GnssNode(Node):
         if not os.path.exists(p.port) or not stat.S_ISCHR(os.stat(p.port).st_mode):
             raise ParameterError(f"{self.get_name()}: parameter 'port' is not an existing serial device "
                                  f"(got {p.port!r})")
-        self.rx = GnssReceiver(p.port, p.baud, NmeaParser(vertical_factor=p.vertical_factor,
-                                                          gst_max_age_s=p.gst_max_age_s))
+        self.rx = GnssReceiver(p.port, p.baud, NmeaParser(
+            vertical_factor=p.vertical_factor, geoid_unknown_sigma_m=p.geoid_unknown_sigma_m,
+            velocity_sigma_mps=p.velocity_sigma_mps, standstill_speed_mps=p.standstill_speed_mps))
+        self._holding_since: float | None = None
         self.backoff = Backoff(p.reconnect_initial_s, p.reconnect_max_s)
         self.diag = Diagnostics(self, "gnss", hardware_id=p.port)
         self._fix_pub = self.create_publisher(NavSatFix, "gnss/fix", SENSOR_QOS)
-        self._vel_pub = self.create_publisher(TwistStamped, "gnss/vel", SENSOR_QOS)
+        self._vel_pub = self.create_publisher(TwistWithCovarianceStamped, "gnss/vel", SENSOR_QOS)
         self.last_fix: GnssFix | None = None
         self.last_error = ""
         self._last_valid_s: float | None = None
@@ -104,6 +117,13 @@ class GnssNode(Node):
             return
         if self.rx.parser.counters.sentences > before:
             self._last_valid_s = now
+        if not self.rx.parser.holding:
+            self._holding_since = None
+        elif self._holding_since is None:
+            self._holding_since = now
+        elif now - self._holding_since >= self.params.gst_wait_s:  # its GST is not coming
+            events.extend(self.rx.parser.flush())
+            self._holding_since = None
         for ev in events:
             if isinstance(ev, GnssFix):
                 self._publish_fix(ev, now)
@@ -123,10 +143,15 @@ class GnssNode(Node):
         self._fix_pub.publish(msg)
 
     def _publish_vel(self, vel: GnssVelocity, now: float) -> None:
-        msg = TwistStamped()
+        msg = TwistWithCovarianceStamped()
         msg.header.stamp = to_stamp(now)
         msg.header.frame_id = self.params.frame_id
-        msg.twist.linear.x, msg.twist.linear.y = vel.east_mps, vel.north_mps
+        msg.twist.twist.linear.x, msg.twist.twist.linear.y = vel.east_mps, vel.north_mps
+        cov = [0.0] * 36
+        cov[0], cov[1], cov[6], cov[7] = (float(v) for v in vel.covariance_en)
+        for i in (14, 21, 28, 35):
+            cov[i] = 1e6  # not measured
+        msg.twist.covariance = cov
         self._vel_pub.publish(msg)
 
     def _report(self, now: float) -> None:
@@ -140,7 +165,10 @@ class GnssNode(Node):
             self.diag.warn("waiting for GGA", **c)
             return
         values = dict(c, quality=QUALITY_NAMES.get(f.quality, str(f.quality)), satellites=f.num_satellites,
-                      hdop=f.hdop if math.isfinite(f.hdop) else "n/a")
+                      hdop=f.hdop if math.isfinite(f.hdop) else "n/a", covariance=f.covariance_source or "unknown",
+                      altitude="ellipsoid (MSL + geoid separation)" if f.altitude_is_ellipsoidal else
+                      f"MSL (receiver sends no geoid separation; variance widened by "
+                      f"{self.params.geoid_unknown_sigma_m:g} m^2)")
         if not f.has_fix:
             self.diag.warn("no fix", **values)
         else:

@@ -47,7 +47,6 @@ import numpy as np
 from geometry_msgs.msg import PolygonStamped, TwistStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import BatteryState, Imu, LaserScan
 from std_msgs.msg import Bool, Header, String
@@ -68,16 +67,13 @@ from agricare.core.safety.supervisor import (
 from agricare.ros.convert import polygon_to_array, twist_stamped
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.guard import SecurityReport, guarded
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
-from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
-try:  # own interfaces (built by `make venv`)
-    from agricare_interfaces.msg import SafetyState as SafetyStateMsg
-    from agricare_interfaces.msg import TrackedObjectArray
-except ImportError:  # pragma: no cover - fallback when the interface package is not built
-    SafetyStateMsg = None
-    TrackedObjectArray = None
+from agricare_interfaces.msg import SafetyState as SafetyStateMsg
+from agricare_interfaces.msg import TrackedObjectArray
 
 _DIAG_LEVEL = {SafetyState.RUN: "ok", SafetyState.SLOW: "ok", SafetyState.PROTECTIVE_STOP: "warn",
                SafetyState.EMERGENCY_STOP: "error", SafetyState.FAULT: "error"}
@@ -141,7 +137,7 @@ def imu_roll_pitch(msg: Imu) -> tuple[float, float]:
     return roll, pitch
 
 
-class SafetySupervisorNode(Node):
+class SafetySupervisorNode(ManagedNode):
     PARAMS = SafetyNodeParams
 
     def __init__(self, node_name: str = "safety_supervisor_node", **kwargs):
@@ -173,10 +169,7 @@ class SafetySupervisorNode(Node):
             if self.params.publish_cmd_vel else None
         self._hb_pub = self.create_publisher(Header, "safety/heartbeat", COMMAND_QOS) \
             if self.params.publish_cmd_vel else None
-        if SafetyStateMsg is not None:
-            self._state_pub = self.create_publisher(SafetyStateMsg, "safety/state", LATCHED_QOS)
-        else:  # pragma: no cover
-            self._state_pub = self.create_publisher(String, "safety/state", LATCHED_QOS)
+        self._state_pub = self.create_publisher(SafetyStateMsg, "safety/state", LATCHED_QOS)
         g = self.security
         self.create_subscription(TwistStamped, "cmd_vel_smoothed", guarded(g, "cmd_vel_smoothed")(self._on_cmd),
                                  COMMAND_QOS)
@@ -186,11 +179,9 @@ class SafetySupervisorNode(Node):
         self.create_subscription(Odometry, self.params.pose_topic, guarded(g, "pose")(self._on_pose), SENSOR_QOS)
         self.create_subscription(BatteryState, "battery_state", guarded(g, "battery")(self._on_battery), SENSOR_QOS)
         self.create_subscription(Bool, "safety/estop", guarded(g, "estop")(self._on_estop), RELIABLE_QOS)
-        if TrackedObjectArray is not None:
-            self.create_subscription(TrackedObjectArray, "tracked_objects", guarded(g, "tracked_objects")(
-                self._on_objects), SENSOR_QOS)
-        self.create_subscription(PolygonStamped, "safety/geofence", guarded(g, "geofence")(self._on_geofence),
-                                 LATCHED_QOS)
+        self.create_subscription(TrackedObjectArray, "tracked_objects", guarded(g, "tracked_objects")(
+            self._on_objects), SENSOR_QOS)
+        subscribe_latched(self, PolygonStamped, "safety/geofence", guarded(g, "geofence")(self._on_geofence))
         self.commands = None
         if self.params.trust_file:
             try:
@@ -204,6 +195,7 @@ class SafetySupervisorNode(Node):
         self._remote_stop = False
         self.create_service(Trigger, "safety/reset", self._on_reset)
         self._timer = self.create_timer(1.0 / self.params.loop_rate_hz, self.step)
+        self.autostart()
         self._last_state_key = None
         self._last_state_t = -1e9
         self._diag_key = None
@@ -384,6 +376,10 @@ class SafetySupervisorNode(Node):
 
     # ------------------------------------------------------------------ loop
     def step(self):
+        if not self.active:  # inactive: no command and no heartbeat, so the base driver holds the wheels still
+            if self._base is not None:
+                self._base.drive(0.0, 0.0)
+            return
         t = self._now()
         if t <= 0.0:
             # simulated time has not started (no /clock yet): hold still, judge nothing. Inputs that arrived
@@ -430,18 +426,12 @@ class SafetySupervisorNode(Node):
             self._cmd_pub.publish(twist_stamped(v, w, stamp, self.params.base_frame))
 
     def _publish_state(self, d, stamp):
-        if SafetyStateMsg is not None:
-            msg = SafetyStateMsg()
-            msg.header = Header(stamp=stamp, frame_id=self.params.base_frame)
-            msg.state = int(d.state)
-            msg.reason = d.reason
-            msg.speed_limit_mps = float(d.limit_mps)
-            msg.estop_latched = bool(d.estop_latched)
-        else:  # pragma: no cover
-            import json
-
-            msg = String(data=json.dumps({"state": d.state.name, "reason": d.reason,
-                                          "speed_limit_mps": d.limit_mps, "estop_latched": d.estop_latched}))
+        msg = SafetyStateMsg()
+        msg.header = Header(stamp=stamp, frame_id=self.params.base_frame)
+        msg.state = int(d.state)
+        msg.reason = d.reason
+        msg.speed_limit_mps = float(d.limit_mps)
+        msg.estop_latched = bool(d.estop_latched)
         self._state_pub.publish(msg)
 
     def _report(self, d):
@@ -465,15 +455,20 @@ class SafetySupervisorNode(Node):
                       fault_latched=d.fault_latched)
         getattr(self.diag, level)(text, **values)
 
-    def on_shutdown(self):
-        """Leave the robot with a zero command (the base driver also stops on a stale heartbeat)."""
-        stamp = self.get_clock().now().to_msg()
-        self._drive(0.0, 0.0, stamp)
+    def stop_outputs(self):
+        """Leave the robot with a zero command: to the attached wheels and on cmd_vel (the standalone base
+        driver also stops on a stale heartbeat)."""
+        self._drive(0.0, 0.0, self.get_clock().now().to_msg())
+
+    def on_shutdown(self, state=None):
+        """Process exit (and the lifecycle shutdown): zero command, then release the wheels and the panel."""
+        ret = super().on_shutdown(state)
         if self._base is not None and hasattr(self._base, "stop"):
             self._base.stop()
         if self._panel_server is not None:
             self._panel_server.close()
             self._panel_server = None
+        return ret
 
 
 def main(args=None):
