@@ -51,14 +51,14 @@ class DispatcherNodeParams:
     requests_file : str
         REQUESTS.yaml of the day.
     time_limit_s : float
-        OR-Tools time limit per (re-)plan, s (0: automatic by size).
+        Search time limit per (re-)plan, s (0: automatic by size; for ``alns`` a cap on its iteration budget).
     method : str
-        ``ortools`` or ``greedy``.
+        ``alns`` (adaptive large neighbourhood search), ``ortools`` or ``greedy``.
     """
 
     requests_file: str = ""
     time_limit_s: float = 2.0
-    method: str = "ortools"
+    method: str = "alns"
     signing_key_file: str = ""
     signed_lifetime_s: float = 3600.0
     events_trust_file: str = ""
@@ -68,8 +68,8 @@ class DispatcherNodeParams:
             raise ValueError("requests_file: must be set")
         if not (math.isfinite(self.time_limit_s) and self.time_limit_s >= 0):
             raise ValueError(f"time_limit_s: must be >= 0, got {self.time_limit_s!r}")
-        if self.method not in ("ortools", "greedy"):
-            raise ValueError(f"method: expected 'ortools' or 'greedy', got {self.method!r}")
+        if self.method not in ("alns", "ortools", "greedy"):
+            raise ValueError(f"method: expected 'alns', 'ortools' or 'greedy', got {self.method!r}")
 
 
 class DispatcherNode(Node):
