@@ -103,3 +103,18 @@ def test_trip_codes_bound_timed_and_single_use(tmp_path):
     assert UsedCodeStore(tmp_path / "used.json").latest_time_s == 121.0      # persisted with the used codes
     with pytest.raises(ValueError):
         TripCodeVerifier(key, "shuttle_1", None)
+
+
+def test_unbound_version1_codes_only_when_enabled_and_still_single_use(tmp_path):
+    from agricare.core.missions.handover import issue_code
+
+    key = bytes(range(32))
+    code = issue_code(key, "c1", "g1", "t1", 500.0)
+    strict = TripCodeVerifier(key, "shuttle_1", UsedCodeStore(tmp_path / "a.json"))
+    assert strict.verify(code, "c1", "g1", "t1", 100.0).reason == "malformed"
+    v = TripCodeVerifier(key, "shuttle_1", UsedCodeStore(tmp_path / "b.json"), accept_v1=True, max_lifetime_s=600)
+    assert v.verify(code, "c2", "g1", "t1", 100.0).reason == "invalid"
+    assert v.verify(issue_code(key, "c1", "g1", "t1", 5000.0), "c1", "g1", "t1", 100.0).reason == "lifetime_too_long"
+    assert v.verify(code, "c1", "g1", "t1", 100.0).accepted
+    assert v.verify(code, "c1", "g1", "t1", 101.0).reason == "replayed"
+    assert v.verify(code, "c1", "g1", "t1", 90.0).reason == "clock_rewound"

@@ -142,6 +142,7 @@ class CareMissionNodeParams:
     handover_key_file: str = ""
     used_codes_file: str = ""
     code_max_lifetime_s: float = 3600.0
+    accept_unbound_codes: bool = False   # also version-1 codes (no vehicle, no issue time): issuers that plan later
     plan_trust_file: str = ""
     site_trust_file: str = ""
     command_replay_file: str = ""
@@ -525,7 +526,8 @@ class CareMissionNode(ManagedNode):
         path = paths.resolve(self.params.handover_key_file)
         if self.codes is None and path.exists():
             self.codes = TripCodeVerifier(load_key(path), self.params.robot_name, self.code_store,
-                                          max_lifetime_s=self.params.code_max_lifetime_s)
+                                          max_lifetime_s=self.params.code_max_lifetime_s,
+                                          accept_v1=self.params.accept_unbound_codes)
 
     def _check_code(self, stop: care.CareStop, guardian: str, code: str) -> None:
         """Verify a presented code here, on the vehicle (no network service decides a release)."""

@@ -327,7 +327,7 @@ class TripCodeVerifier:
 
     def __init__(self, key: bytes, vehicle_id: str, store: UsedCodeStore,
                  manifest: Mapping[str, Iterable[tuple[str, str]]] | None = None, max_lifetime_s: float = 3600.0,
-                 max_future_s: float = 60.0, rewind_tolerance_s: float = 1.0):
+                 max_future_s: float = 60.0, rewind_tolerance_s: float = 1.0, accept_v1: bool = False):
         if len(key) < MIN_KEY_BYTES:
             raise ValueError(f"key: need at least {MIN_KEY_BYTES} bytes")
         if not vehicle_id:
@@ -338,6 +338,9 @@ class TripCodeVerifier:
         self.manifest = {t: [tuple(p) for p in pairs] for t, pairs in (manifest or {}).items()}
         self.max_lifetime_s, self.max_future_s = float(max_lifetime_s), float(max_future_s)
         self.rewind_tolerance_s = float(rewind_tolerance_s)
+        #: also accept version-1 codes (not bound to a vehicle, no issue time: their expiry may lie at most
+        #: ``max_lifetime_s`` ahead); only for issuers that cannot know the vehicle yet
+        self.accept_v1 = bool(accept_v1)
         #: how often (s of the verifier's time) the latest time seen is written to the store
         self.save_period_s = 1.0
         self._saved_time_s = store.latest_time_s
@@ -371,6 +374,8 @@ class TripCodeVerifier:
                                                    "already seen")
         try:
             version = parse_code(code)[0]
+            if version == VERSION and self.accept_v1:
+                return self._verify_v1(code, child_id, guardian_id, trip_id, now, consume)
             if version != VERSION2:
                 raise ValueError(f"code version {version}, expected {VERSION2}")
             _v, nonce, issued, life, tag = _PAYLOAD2.unpack(parse_code(code))
@@ -401,3 +406,22 @@ class TripCodeVerifier:
                 self.store.used.discard(nonce_hex)
                 return Verdict(False, "store_failure", f"used-code store not written: {exc.strerror}", nonce_hex)
         return Verdict(True, "ok", "", nonce_hex, issued + life)
+
+    def _verify_v1(self, code, child_id, guardian_id, trip_id, now, consume) -> Verdict:
+        v = HandoverVerifier(self._key, self.manifest).verify(code, child_id, guardian_id, trip_id, now, consume=False)
+        if not v.accepted:
+            public = v.reason if v.reason in ("malformed", "expired") else "invalid"
+            return Verdict(False, public, str(v), v.nonce_hex, v.expiry_s)
+        if v.expiry_s - now > self.max_lifetime_s:
+            return Verdict(False, "lifetime_too_long", f"expires {v.expiry_s - now:.0f} s from now", v.nonce_hex)
+        key = "v1:" + v.nonce_hex
+        if key in self.store.used:
+            return Verdict(False, "replayed", "code was already used", v.nonce_hex)
+        if consume:
+            self.store.used.add(key)
+            try:
+                self.store.save()
+            except OSError as exc:
+                self.store.used.discard(key)
+                return Verdict(False, "store_failure", f"used-code store not written: {exc.strerror}", v.nonce_hex)
+        return Verdict(True, "ok", "version-1 code (no vehicle binding)", v.nonce_hex, v.expiry_s)
