@@ -30,6 +30,8 @@ def _row_robot_only(repo_root, tmp_path):
     for n in cfg["nodes"]:
         if n["node"] == "scouting_mission_node":
             n["params"]["output_dir"] = str(tmp_path / "records")
+        if n["node"] == "growth_map_node":  # it writes only inside its own save directory
+            n["params"]["save_directory"] = str(tmp_path / "records" / "growth_map")
     cfg.setdefault("run", {})["max_sim_s"] = 150
     cfg["run"]["record"] = False
     out = tmp_path / "farm_small_row_robot.yaml"

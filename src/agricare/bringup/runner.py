@@ -31,6 +31,7 @@ import yaml
 from rclpy.parameter import Parameter
 
 from agricare.bringup.graph import Graph, GraphError, NodeSpec, node_class
+from agricare.ros.guard import guard_callbacks
 
 DONE_STATES = ("done", "completed", "succeeded")
 # mission node -> (action name in the robot's namespace, action type "pkg.action:Type")
@@ -167,8 +168,12 @@ class EmbeddedRunner:
                 raise
             except Exception as exc:
                 raise GraphError(f"{spec.fqn}: failed to start: {exc}") from exc
+            guard_callbacks(node)   # a malformed message is reported, never ends the run
             self.nodes[spec.fqn] = node
             self.executor.add_node(node)
+            if hasattr(node, "attach_base") and spec.robot in self.sim.world.robots:
+                # the safe base: the simulated wheels take this robot's gated command in memory, not cmd_vel
+                node.attach_base(self.sim.command_input(spec.robot))
         self._build_monitor(common)
 
     def _build_monitor(self, common):
