@@ -284,6 +284,8 @@ class Bridge:
             plan = json.loads(msg.data)
         except ValueError:
             return
+        if isinstance(plan, dict) and "sig" in plan and isinstance(plan.get("payload"), dict):
+            plan = plan["payload"]  # a signed plan (the shuttles verify it; the app only shows it)
         with self._lock:
             self.dispatch_plan = plan
         self.on_event("dispatch_plan", plan)

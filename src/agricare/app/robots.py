@@ -78,6 +78,7 @@ def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long")
         raise ValueError(f"day: expected 'short' or 'long', got {day!r}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "requests.yaml").write_text(yaml.safe_dump(day_plan, sort_keys=False))
+    fleet_key, fleet_trust = dispatcher_key(out / "keys")
     robots, nodes = [], []
     for name, start in SHUTTLES.items():
         r = copy.deepcopy(template_robot)
@@ -93,10 +94,17 @@ def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long")
             if n["node"] == "care_mission_node":
                 params.update({"robot_name": name, "plan_topic": "/dispatch/plan", "requests_file": "",
                                "park_xy": [start["x_m"], start["y_m"]], "pickup_grace_s": 120.0,
-                               "guardian_escalate_s": 300.0, "guardian_wait_s": 900.0})
+                               "guardian_escalate_s": 300.0, "guardian_wait_s": 900.0,
+                               "plan_trust_file": str(fleet_trust),
+                               # the app issues a code when a trip is booked, before a shuttle is assigned
+                               "accept_unbound_codes": True})
+                params.pop("site_trust_file", None)     # guardians answer through the app (unsigned here)
             elif n["node"] == "care_site_sim_node":
                 params.update({"requests_file": str(out / "requests.yaml"),
                                "absent_guardians": list(app_children) or [""]})
+                params.pop("signing_key_file", None)
+            elif n["node"] == "safety_supervisor_node":
+                params["geofence_topic_enabled"] = True  # the app's unsigned stop zone (no command key here)
             nodes.append(n)
         if not has_ekf:   # the keep-out check of the safety supervisor needs the robot's own map pose
             d = base["world"]["datum"]
@@ -105,7 +113,8 @@ def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long")
                 "datum_alt_m": d.get("alt_m", 0.0)}})
             nodes.append({"node": "ekf_node", "robot": name, "params": {"use_imu_orientation": True}})
     nodes.append({"node": "dispatcher_node", "params": {"requests_file": str(out / "requests.yaml"),
-                                                        "method": "greedy", "time_limit_s": 1.0}})
+                                                        "method": "greedy", "time_limit_s": 1.0,
+                                                        "signing_key_file": str(fleet_key)}})
     scen = {"world": base["world"], "robots": robots,
             "run": {**base.get("run", {}), "max_sim_s": 36000.0, "record": False}, "nodes": nodes, "mission": {}}
     path = out / "care_app.yaml"
@@ -113,10 +122,25 @@ def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long")
     return path
 
 
+def dispatcher_key(directory: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """The demo dispatcher's plan-signing key and the shuttles' trust list (made once, kept across runs)."""
+    from agricare.core.security.keys import SigningKey, TrustList, write_signing_key
+
+    key, trust = directory / "dispatcher.key", directory / "trust.yaml"
+    if not key.exists():
+        signing = SigningKey.generate("dispatcher")
+        write_signing_key(directory, signing)
+        TrustList().trust(signing, kinds=["dispatch_plan"]).save(trust)
+    return key, trust
+
+
 def farm_scenario(out: pathlib.Path) -> pathlib.Path:
     base = _load(FARM_BASE)
     robots = [r for r in base["robots"] if r["name"] == "tractor"]
     nodes = [n for n in base["nodes"] if n.get("robot") == "tractor"]
+    for n in nodes:
+        if n["node"] == "safety_supervisor_node":
+            n.setdefault("params", {})["geofence_topic_enabled"] = True  # the app's unsigned stop zone
     scen = {"world": base["world"], "robots": robots,
             "run": {**base.get("run", {}), "max_sim_s": 36000.0, "record": False}, "nodes": nodes, "mission": {}}
     out.mkdir(parents=True, exist_ok=True)

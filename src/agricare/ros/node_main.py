@@ -7,6 +7,7 @@ import sys
 import rclpy
 from rclpy.executors import ExternalShutdownException
 
+from agricare.ros.guard import guard_callbacks
 from agricare.ros.params import ParameterError
 
 
@@ -21,6 +22,7 @@ def run_node(node_class, args=None) -> int:
     code = 0
     try:
         node = node_class()
+        guard_callbacks(node)
         rclpy.spin(node)
     except ParameterError as exc:
         if not exc.logged:  # load_params logs it FATAL through the node (console and /rosout)
