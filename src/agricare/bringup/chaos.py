@@ -377,22 +377,7 @@ class ChaosHooks:
     def _first_odom(self, robot, pub, msg):
         if robot in self._plans:
             return
-        from geometry_msgs.msg import PoseStamped
-        from nav_msgs.msg import Path
-
-        q = msg.pose.pose.orientation
-        yaw = math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
-        x0, y0 = msg.pose.pose.position.x, msg.pose.pose.position.y
-        path = Path()
-        path.header = msg.header
-        n = int(self.plan_length_m / 0.5) + 1
-        for i in range(n):
-            ps = PoseStamped()
-            ps.header = msg.header
-            ps.pose.position.x = x0 + 0.5 * i * math.cos(yaw)
-            ps.pose.position.y = y0 + 0.5 * i * math.sin(yaw)
-            ps.pose.orientation = q
-            path.poses.append(ps)
+        path = straight_plan(msg, self.plan_length_m)
         pub.publish(path)
         self._plans[robot] = path
         self.events.append(f"plan sent to {robot} ({self.plan_length_m:.0f} m) at sim {msg.header.stamp.sec} s")
@@ -520,9 +505,11 @@ class ChaosHooks:
                 lost = self._records_lost(runner)
             if f.kind == "cpu_hog":
                 lost = self._loop_figures(robot, f)
-            bound = self.bound_for(f)
+            bound = self.bound_for(f, v0)
             t_cmd = None if t_cmd0 is None else round(t_cmd0 - f.t_s, 3)
-            verdict = self._verdict(f, v0, t_cmd, bound, contacts, bounds, resumed)
+            verdict = self._verdict(f, v0, t_cmd, None if bound is None else round(bound, 3), contacts,
+                                    bounds, resumed)
+            bound = None if bound is None else round(bound, 3)
             out.append(FaultResult(f.text, round(f.t_s, 3), round(v0, 3), t_cmd,
                                    None if t_still is None else round(t_still - f.t_s, 3), round(dist, 2),
                                    contacts, bounds, resumed, lost, bound, verdict))
@@ -574,15 +561,18 @@ class ChaosHooks:
             return t.split("/", 1)[0]
         return next(iter(self.graph.robots))
 
-    def bound_for(self, f: Fault) -> float | None:
+    def bound_for(self, f: Fault, v0: float = 0.0) -> float | None:
         """Allowed time from the fault to a zero command at the wheels: the input timeout that catches it plus
-        one control cycle (``bounds`` from the caller: the safety supervisor's and the base's figures)."""
+        one control cycle, plus, where the safety supervisor is alive and shapes the stop, the controlled
+        ramp from the speed at the fault at its ``max_decel_mps2`` (a dead supervisor: the base's own
+        command timeout, the wheels' command is then zero at once)."""
         b = self.bounds
         cycle = b.get("cycle_s", 0.05)
         if f.kind in KILL_KINDS and "safety" in f.target:
             return b.get("base_timeout_s", 0.5) + cycle
+        ramp = abs(v0) / b.get("max_decel_mps2", 1.5)
         if f.kind in KILL_KINDS or f.kind in MESSAGE_KINDS or f.kind in SENSOR_KINDS or f.kind in CLOCK_KINDS:
-            return b.get("input_timeout_s", 0.5) + cycle
+            return b.get("input_timeout_s", 0.5) + cycle + ramp
         return None
 
     @staticmethod
@@ -602,6 +592,26 @@ class ChaosHooks:
             elif t_cmd > bound + 1e-9:
                 problems.append(f"stop command {t_cmd:.2f} s > bound {bound:.2f} s")
         return "ok" if not problems else "; ".join(problems)
+
+
+def straight_plan(odom_msg, length_m: float, spacing_m: float = 0.5):
+    """nav_msgs/Path: a straight line of ``length_m`` from the odometry pose along its heading, in its frame."""
+    from geometry_msgs.msg import PoseStamped
+    from nav_msgs.msg import Path
+
+    q = odom_msg.pose.pose.orientation
+    yaw = math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+    x0, y0 = odom_msg.pose.pose.position.x, odom_msg.pose.pose.position.y
+    path = Path()
+    path.header = odom_msg.header
+    for i in range(int(length_m / spacing_m) + 1):
+        ps = PoseStamped()
+        ps.header = odom_msg.header
+        ps.pose.position.x = x0 + spacing_m * i * math.cos(yaw)
+        ps.pose.position.y = y0 + spacing_m * i * math.sin(yaw)
+        ps.pose.orientation = q
+        path.poses.append(ps)
+    return path
 
 
 def chaos_graph(graph):
@@ -651,7 +661,8 @@ def safety_bounds(graph) -> dict:
     timeouts = [float(params.get(k, 0.5)) for k in ("cmd_timeout_s", "odom_timeout_s", "scan_timeout_s",
                                                      "imu_timeout_s")]
     return {"cycle_s": 1.0 / rate, "input_timeout_s": max(timeouts), "base_timeout_s": 0.5,
-            "loop_timeout_s": float(params.get("loop_timeout_s", 0.25))}
+            "loop_timeout_s": float(params.get("loop_timeout_s", 0.25)),
+            "max_decel_mps2": float(params.get("max_decel_mps2", 1.5))}
 
 
 def format_table(results, load: str = "") -> str:
