@@ -7,11 +7,11 @@ wraps its entries.
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from agricare.bringup.launch_description import launch_entries
+from agricare.bringup.launch_description import launch_entries, supervision_policy
 
 
 def share(*parts):
@@ -34,13 +34,19 @@ def nodes_from_scenario(include_sim):
         ns = LaunchConfiguration("namespace").perform(context) or None
         sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() in ("1", "true", "yes")
         params_file = LaunchConfiguration("params_file").perform(context) or None
-        return [
-            Node(package=e.package, executable=e.executable, name=e.name, namespace=e.namespace,
-                 parameters=e.parameters, remappings=e.remappings, output="screen")
-            for e in launch_entries(scenario, sim_time, include_sim, ns, params_file)
-        ]
+        return [_node(e) for e in launch_entries(scenario, sim_time, include_sim, ns, params_file)]
 
     return OpaqueFunction(function=_make)
+
+
+def _node(e):
+    """A launch_ros Node with the supervision policy: respawn drivers/perception, else shut the launch down."""
+    pol = supervision_policy(e.executable)
+    on_exit = [Shutdown(reason=f"{e.namespace}/{e.name} exited: the robot's graph stops")] \
+        if pol["shutdown_on_exit"] else None
+    return Node(package=e.package, executable=e.executable, name=e.name, namespace=e.namespace,
+                parameters=e.parameters, remappings=e.remappings, output="screen",
+                respawn=pol["respawn"], respawn_delay=pol["respawn_delay_s"] or None, on_exit=on_exit)
 
 
 def gazebo_launch(world: str, scenario: str):

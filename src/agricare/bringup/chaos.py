@@ -174,6 +174,22 @@ def _producer(graph, robot: str, rel: str):
     return None
 
 
+class _FullDisk:
+    """A file whose every write fails with ENOSPC (what a full disk does to the recorder)."""
+
+    def __init__(self, fh):
+        self._fh = fh
+
+    def write(self, _data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+
 def _import(ref: str):
     import importlib
 
@@ -421,20 +437,9 @@ class ChaosHooks:
             self._hogs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 2)]
         elif f.kind == "disk_full" and runner.recorder is not None:
             rec = runner.recorder
-            self._rec_logged_at_fault = int(rec.stats().get("messages", 0) or 0)
-            fh = getattr(rec, "_fh", None)
-            if fh is not None:
-                real_write = fh.write
-
-                def _full(_data, _real=real_write):
-                    raise OSError(errno.ENOSPC, "No space left on device")
-
-                try:
-                    fh.flush()
-                except OSError:
-                    pass
-                rec._fh_write_real = real_write
-                fh.write = _full
+            self._rec_logged_at_fault = sum(rec.counts.values())
+            writer = rec._writer
+            writer._Writer__stream = _FullDisk(writer._Writer__stream)
 
     def _end(self, f: Fault, runner, sup):
         if f.kind == "freeze":
@@ -508,7 +513,7 @@ class ChaosHooks:
             bound = self.bound_for(f, v0)
             t_cmd = None if t_cmd0 is None else round(t_cmd0 - f.t_s, 3)
             verdict = self._verdict(f, v0, t_cmd, None if bound is None else round(bound, 3), contacts,
-                                    bounds, resumed)
+                                    bounds, resumed, lost)
             bound = None if bound is None else round(bound, 3)
             out.append(FaultResult(f.text, round(f.t_s, 3), round(v0, 3), t_cmd,
                                    None if t_still is None else round(t_still - f.t_s, 3), round(dist, 2),
@@ -540,20 +545,19 @@ class ChaosHooks:
         path = runner.out_dir / "recording.mcap" if runner.out_dir is not None else None
         if acked is None or path is None or not path.exists():
             return "no recording"
-        try:
-            from mcap.reader import make_reader
+        from mcap.records import Message
+        from mcap.stream_reader import StreamReader
 
-            n = 0
-            with open(path, "rb") as fh:
-                try:
-                    for _ in make_reader(fh).iter_messages():
-                        n += 1
-                except Exception:   # truncated file: count what is readable
-                    pass
-        except ImportError:
-            return "mcap reader missing"
-        return f"{max(acked - n, 0)} of {acked} logged before the fault unreadable" if n < acked else \
-            f"none ({n} readable >= {acked} logged before the fault)"
+        n = 0
+        with open(path, "rb") as fh:
+            try:
+                for record in StreamReader(fh).records:
+                    n += isinstance(record, Message)
+            except Exception:   # the file ends where the full disk cut it: count what is readable
+                pass
+        if n >= acked:
+            return f"none ({n} readable, {acked} logged before the fault)"
+        return f"{acked - n} of {acked} logged before the fault"
 
     def _robot_of(self, f: Fault) -> str:
         t = f.target.strip("/")
@@ -566,18 +570,25 @@ class ChaosHooks:
         one control cycle, plus, where the safety supervisor is alive and shapes the stop, the controlled
         ramp from the speed at the fault at its ``max_decel_mps2`` (a dead supervisor: the base's own
         command timeout, the wheels' command is then zero at once)."""
+        from agricare.bringup.supervise import RESTARTABLE
+
         b = self.bounds
         cycle = b.get("cycle_s", 0.05)
+        if f.kind in KILL_KINDS and f.target.rsplit("/", 1)[-1] in RESTARTABLE:
+            return None   # a driver or perception node: restarted; the robot stops only if safety needs it
         if f.kind in KILL_KINDS and "safety" in f.target:
             return b.get("base_timeout_s", 0.5) + cycle
-        ramp = abs(v0) / b.get("max_decel_mps2", 1.5)
+        a, j = b.get("max_decel_mps2", 1.5), b.get("max_jerk_mps3", 1e9)
+        ramp = abs(v0) / a + a / j   # jerk-limited stop from v0
         if f.kind in KILL_KINDS or f.kind in MESSAGE_KINDS or f.kind in SENSOR_KINDS or f.kind in CLOCK_KINDS:
             return b.get("input_timeout_s", 0.5) + cycle + ramp
         return None
 
     @staticmethod
-    def _verdict(f, v0, t_cmd, bound, contacts, bounds, resumed) -> str:
+    def _verdict(f, v0, t_cmd, bound, contacts, bounds, resumed, note="") -> str:
         problems = []
+        if "non-zero commands after a late cycle: 0" not in note and "non-zero commands after" in note:
+            problems.append("drove on stale decisions")
         if contacts:
             problems.append(f"{contacts} contact(s)")
         if bounds:
@@ -591,7 +602,11 @@ class ChaosHooks:
                 problems.append("never stopped")
             elif t_cmd > bound + 1e-9:
                 problems.append(f"stop command {t_cmd:.2f} s > bound {bound:.2f} s")
-        return "ok" if not problems else "; ".join(problems)
+        if not problems:
+            if bound is None and t_cmd is None:
+                return "ok (kept driving: nothing it needs failed)"
+            return "ok"
+        return "; ".join(problems)
 
 
 def straight_plan(odom_msg, length_m: float, spacing_m: float = 0.5):
@@ -633,36 +648,39 @@ def run_chaos(scenario, faults, out_dir, seed=0, max_sim_s=None, real_time_facto
     sim_args = hooks.prepare()
     result = run_multiprocess(graph, out_dir, seed, max_sim_s, real_time_factor, progress, until_done=False,
                               supervision=supervision, hooks=hooks, sim_cli_args=sim_args)
+    if result.summary_path is not None:   # the summary names the faults beside what ended the run
+        import json
+
+        data = json.loads(result.summary_path.read_text())
+        data["stopped_because"] = f"{result.stopped_because}; faults injected: {', '.join(f.text for f in parsed)}"
+        result.summary_path.write_text(json.dumps(data, indent=2))
+        result.stopped_because = data["stopped_because"]
     return result, hooks
+
+
+def survived(result) -> bool:
+    """Every fault of the run measured and judged ok."""
+    import json
+
+    rows = json.loads(result.summary_path.read_text()).get("chaos", {}).get("results", [])
+    return bool(rows) and all(r["verdict"].startswith("ok") for r in rows)
 
 
 def safety_bounds(graph) -> dict:
     """The input timeout and control cycle of the robot's safety supervisor (its parameter files and
     scenario overrides), and the base's own command timeout (the simulator's vehicles: 0.5 s)."""
-    import yaml
-
-    from agricare import paths
-
     params = {}
     for spec in graph.nodes:
-        if spec.node != "safety_supervisor_node":
-            continue
-        for name in getattr(spec, "params_files", ()) or ():
-            p = paths.share_dir() / "config" / name
-            try:
-                data = yaml.safe_load(p.read_text()) or {}
-            except OSError:
-                continue
-            for sec in data.values():
-                params.update((sec or {}).get("ros__parameters", {}))
-        params.update(spec.params)
-        break
+        if spec.node == "safety_supervisor_node":
+            params = dict(spec.params)   # parameter files merged, then the scenario's overrides
+            break
     rate = float(params.get("loop_rate_hz", 20.0))
     timeouts = [float(params.get(k, 0.5)) for k in ("cmd_timeout_s", "odom_timeout_s", "scan_timeout_s",
                                                      "imu_timeout_s")]
     return {"cycle_s": 1.0 / rate, "input_timeout_s": max(timeouts), "base_timeout_s": 0.5,
             "loop_timeout_s": float(params.get("loop_timeout_s", 0.25)),
-            "max_decel_mps2": float(params.get("max_decel_mps2", 1.5))}
+            "max_decel_mps2": float(params.get("max_decel_mps2", 1.5)),
+            "max_jerk_mps3": float(params.get("max_jerk_mps3", 3.0))}
 
 
 def format_table(results, load: str = "") -> str:

@@ -56,3 +56,15 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
             remaps += [("/tf", "tf"), ("/tf_static", "tf_static")]
         entries.append(LaunchEntry("agricare", spec.node, spec.name, spec.namespace.strip("/"), plist, remaps))
     return entries
+
+
+def supervision_policy(executable: str) -> dict:
+    """What a launch does when this node's process exits (the policy of ``agricare run --multiprocess``,
+    :mod:`agricare.bringup.supervise`): drivers and perception respawn after ``respawn_delay_s`` (they hold
+    no goal or plan, so a restart never starts motion); any other node's exit shuts the launch down, every
+    node then gets SIGINT and sends its zero command before its context goes away."""
+    from agricare.bringup.supervise import RESTARTABLE
+
+    if executable in RESTARTABLE:
+        return {"respawn": True, "respawn_delay_s": 2.0, "shutdown_on_exit": False}
+    return {"respawn": False, "respawn_delay_s": 0.0, "shutdown_on_exit": True}

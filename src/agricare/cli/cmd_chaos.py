@@ -9,6 +9,8 @@ import pathlib
 from agricare.cli import CliError
 
 COMMAND = "chaos"
+# exit code: 0 every fault survived (zero command within its bound, no contact, no boundary violation, no
+# motion without a fresh goal), 1 otherwise; the run's own exit code (3: a node failed) is in summary.json
 HELP = "fault injection: kill/freeze nodes, corrupt topics, lying sensors, clock, CPU, disk (see --help)"
 
 
@@ -26,7 +28,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from agricare.bringup.chaos import ChaosError, format_table, run_chaos
+    from agricare.bringup.chaos import ChaosError, format_table, run_chaos, survived
     from agricare.bringup.graph import GraphError
 
     if not args.fault:
@@ -43,5 +45,7 @@ def run(args) -> int:
     for f in summary.get("node_failures", []):
         if "cause" in f:
             print(f"node failure: {f['node']}: {f['cause']} at sim {f['sim_time_s']} s -> {f['action']}")
-    print(f"agricare chaos: {result.stopped_because}, exit code {result.exit_code}; summary: {result.summary_path}")
-    return result.exit_code
+    ok = survived(result)
+    print(f"agricare chaos: {result.stopped_because}; run exit code {result.exit_code}; "
+          f"{'every fault survived' if ok else 'NOT every fault survived'}; summary: {result.summary_path}")
+    return 0 if ok else 1
