@@ -19,7 +19,9 @@ def node_entry_points():
         name = os.path.splitext(os.path.basename(path))[0]
         if name.startswith("_"):
             continue
-        eps.append(f"{name} = {PACKAGE}.nodes.{name}:main")
+        # one launcher for all: it imports agricare.nodes.<executable name> and turns a missing
+        # agricare_interfaces into one clear line instead of a traceback
+        eps.append(f"{name} = {PACKAGE}.ros.interfaces:main")
     return eps
 
 
@@ -42,6 +44,8 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
+        # the CLI on PATH after `source install/setup.bash` (node executables stay in lib/agricare for ros2 run)
+        ("bin", ["scripts/agricare"]),
         *tree("launch"),
         *tree("config"),
         *tree("urdf"),

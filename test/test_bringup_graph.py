@@ -48,7 +48,7 @@ def test_load_graph_merges_params(tmp_path):
     assert robot_entry.namespace == "tractor"
     assert ("/tf", "tf") in robot_entry.remappings
     assert robot_entry.parameters[0]["use_sim_time"] is True
-    only = launch_entries(g.scenario_file, include_sim=False, namespace="tractor")
+    only = launch_entries(g.scenario_file, include_sim=False, robot="tractor")
     assert [e.executable for e in only] == ["controller_node"]
 
 

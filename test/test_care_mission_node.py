@@ -17,8 +17,12 @@ import yaml
 
 pytest.importorskip("agricare_interfaces.msg")
 
+from action_msgs.msg import GoalStatus  # noqa: E402
+from agricare_interfaces.action import TransportChild  # noqa: E402
+from agricare_interfaces.msg import ControllerStatus  # noqa: E402
 from builtin_interfaces.msg import Time  # noqa: E402
 from nav_msgs.msg import Odometry, Path  # noqa: E402
+from rclpy.action import ActionClient  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
@@ -57,7 +61,7 @@ class FakeVehicle(rclpy.node.Node):
         self.clock_pub = self.create_publisher(Clock, "/clock", RELIABLE_QOS)
         self.odom_pub = self.create_publisher(Odometry, "/shuttle_1/ground_truth/odom", SENSOR_QOS)
         self.site_odom_pub = self.create_publisher(Odometry, "/shuttle_1/ground_truth/odom", RELIABLE_QOS)
-        self.status_pub = self.create_publisher(String, "/shuttle_1/controller/status", RELIABLE_QOS)
+        self.status_pub = self.create_publisher(ControllerStatus, "/shuttle_1/controller/status", RELIABLE_QOS)
         self.create_subscription(Path, "/shuttle_1/plan", self._on_plan, LATCHED_QOS)
         self.plans = 0
 
@@ -66,7 +70,7 @@ class FakeVehicle(rclpy.node.Node):
         if len(arr):
             self.plans += 1
             self.pending_goal = (self.t + 1.0, tuple(arr[-1]))
-            self.status_pub.publish(String(data=json.dumps({"state": "tracking"})))
+            self.status_pub.publish(ControllerStatus(state="tracking"))
 
     def step(self, dt):
         self.t += dt
@@ -75,7 +79,7 @@ class FakeVehicle(rclpy.node.Node):
         if self.pending_goal is not None and self.t >= self.pending_goal[0]:
             self.pose = self.pending_goal[1]
             self.pending_goal = None
-            self.status_pub.publish(String(data=json.dumps({"state": "goal_reached"})))
+            self.status_pub.publish(ControllerStatus(state="goal_reached"))
         m = Odometry()
         m.header.frame_id = "map"
         m.header.stamp = Time(sec=sec, nanosec=int((self.t - sec) * 1e9))
@@ -126,12 +130,28 @@ def _run_day(rclpy_context, tmp_path, site_params: dict, until_s: float = 400.0)
     watch.create_subscription(String, "/shuttle_1/care/notifications", lambda m: notes.append(json.loads(m.data)),
                               RELIABLE_QOS)
     ex.add_node(watch)
+    # the shuttle idles until it has a goal: the whole day plan, sent as an operator (or the runner) would
+    client = ActionClient(fake, TransportChild, "/shuttle_1/transport_child")
+    goal = result = None
     try:
-        while fake.t < until_s and not mission.finished:
+        for _ in range(50):
+            if mission.state != "idle" or fake.plans:
+                break
+            fake.step(0.1)
+            _spin_until_idle(ex)
+        assert fake.plans == 0 and mission.state == "idle"  # nothing moves without a goal
+        while fake.t < until_s and not (mission.finished and result is not None and result.done()):
+            if goal is None and client.server_is_ready():
+                goal = client.send_goal_async(TransportChild.Goal())
+            if goal is not None and goal.done() and result is None:
+                assert goal.result().accepted
+                result = goal.result().get_result_async()
             fake.step(0.1)
             _spin_until_idle(ex)
         for _ in range(20):
             ex.spin_once(timeout_sec=0.0)
+        assert result is not None and result.done(), "the transport_child goal did not finish"
+        assert result.result().status == GoalStatus.STATUS_SUCCEEDED, result.result().result.message
         return mission, notes, fake
     finally:
         ex.shutdown()

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
+from agricare_interfaces.msg import ControllerStatus  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from geometry_msgs.msg import TwistStamped  # noqa: E402
 from nav_msgs.msg import Odometry, Path  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from std_msgs.msg import Int8MultiArray, String  # noqa: E402
+from std_msgs.msg import Int8MultiArray  # noqa: E402
 
 from agricare.nodes.controller_node import ControllerNode  # noqa: E402
 from agricare.nodes.velocity_smoother_node import VelocitySmootherNode  # noqa: E402
-from agricare.ros.convert import array_to_path, to_stamp, twist_stamped, xyyaw_to_pose  # noqa: E402
+from agricare.ros.convert import (  # noqa: E402
+    array_to_path,
+    controller_status_to_dict,
+    to_stamp,
+    twist_stamped,
+    xyyaw_to_pose,
+)
 from agricare.ros.params import ParameterError  # noqa: E402
 from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS  # noqa: E402
 
@@ -47,7 +53,8 @@ class Harness:
         self.dir_pub = self.io.create_publisher(Int8MultiArray, "plan_directions", LATCHED_QOS)
         self.odom_pub = self.io.create_publisher(Odometry, odom_topic, SENSOR_QOS)
         self.io.create_subscription(TwistStamped, "cmd_vel_nav", self.cmds.append, COMMAND_QOS)
-        self.io.create_subscription(String, "controller/status", lambda m: self.status.append(json.loads(m.data)),
+        self.io.create_subscription(ControllerStatus, "controller/status",
+                                    lambda m: self.status.append(controller_status_to_dict(m)),
                                     RELIABLE_QOS)
         self.io.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.diag.extend(m.status),
                                     RELIABLE_QOS)

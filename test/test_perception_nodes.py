@@ -78,9 +78,7 @@ def camera_info(cam=CAM):
 
 
 def guidance_values(msg):
-    if crn.RowGuidance is not None and isinstance(msg, crn.RowGuidance):
-        return msg.offset_m, msg.heading_rad, msg.confidence, msg.end_of_row
-    return msg.data[0], msg.data[1], msg.data[2], msg.data[3] > 0.5
+    return msg.offset_m, msg.heading_rad, msg.confidence, msg.end_of_row
 
 
 def _mount(cam=CAM):
@@ -130,13 +128,9 @@ def test_crop_row_node_bad_parameter(rclpy_context):
 
 
 def _guidance_msg(off, hdg, conf, eor):
-    if crn.RowGuidance is not None:
-        m = crn.RowGuidance()
-        m.offset_m, m.heading_rad, m.confidence, m.end_of_row = off, hdg, conf, eor
-        return m
-    from std_msgs.msg import Float64MultiArray
-
-    return Float64MultiArray(data=[off, hdg, conf, 1.0 if eor else 0.0, 3.0])
+    m = crn.RowGuidance()
+    m.offset_m, m.heading_rad, m.confidence, m.end_of_row = off, hdg, conf, eor
+    return m
 
 
 def test_row_follower_node_servo_end_of_row_and_turn_plan(rclpy_context):
@@ -198,8 +192,7 @@ def test_obstacle_tracker_node(rclpy_context):
     node = otn.ObstacleTrackerNode(context=rclpy_context, parameter_overrides=[Parameter("track_in_odom", value=False)])
     t = IO(rclpy_context, node)
     try:
-        t_type = otn.TrackedObjectArray if otn.TrackedObjectArray is not None else otn.Float64MultiArray
-        out = t.sub(t_type, "tracked_objects", RELIABLE_QOS)
+        out = t.sub(otn.TrackedObjectArray, "tracked_objects", RELIABLE_QOS)
         from visualization_msgs.msg import MarkerArray
 
         mk = t.sub(MarkerArray, "perception/obstacles/markers", RELIABLE_QOS)
@@ -209,13 +202,9 @@ def test_obstacle_tracker_node(rclpy_context):
             s_pub.publish(_scan(t.now(), [(2.0, 1.0, 0.2)]))
             assert spin_until(t.ex, lambda n=n: len(out) > n)
         last = out[-1]
-        if otn.TrackedObjectArray is not None:
-            assert len(last.objects) == 1 and last.objects[0].is_person
-            assert last.objects[0].position.x == pytest.approx(2.0, abs=0.2)
-        else:
-            rows = np.asarray(last.data).reshape(-1, 8)
-            assert rows.shape[0] == 1 and rows[0, 6] == 1.0
-            assert rows[0, 1] == pytest.approx(2.0, abs=0.2) and rows[0, 2] == pytest.approx(1.0, abs=0.2)
+        assert len(last.objects) == 1 and last.objects[0].is_person
+        assert last.objects[0].position.x == pytest.approx(2.0, abs=0.2)
+        assert last.objects[0].position.y == pytest.approx(1.0, abs=0.2)
         assert spin_until(t.ex, lambda: mk and len(mk[-1].markers) >= 3)
     finally:
         t.close()
@@ -276,14 +265,9 @@ def test_growth_map_node_map_and_save(rclpy_context, tmp_path):
         assert min(g.data) == -1  # unseen cells
         from agricare.nodes import growth_map_node as gmn
 
-        if gmn.SaveMap is not None:
-            cli = t.io.create_client(gmn.SaveMap, "perception/save_growth_map")
-            req = gmn.SaveMap.Request(directory=str(tmp_path / "req"))
-            out_dir = tmp_path / "req"
-        else:
-            cli = t.io.create_client(gmn.Trigger, "perception/save_growth_map")
-            req = gmn.Trigger.Request()
-            out_dir = tmp_path
+        cli = t.io.create_client(gmn.SaveMap, "perception/save_growth_map")
+        req = gmn.SaveMap.Request(directory=str(tmp_path / "req"))
+        out_dir = tmp_path / "req"
         assert spin_until(t.ex, cli.service_is_ready)
         fut = cli.call_async(req)
         assert spin_until(t.ex, fut.done)

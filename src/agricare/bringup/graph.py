@@ -29,6 +29,7 @@ import importlib
 import inspect
 import pathlib
 import pkgutil
+import re
 
 import yaml
 
@@ -93,8 +94,32 @@ def node_class(module_name: str):
     return explicit or classes[0]
 
 
-def read_params_file(path: pathlib.Path, node_name: str) -> dict:
-    """ros__parameters of a ROS 2 params YAML that apply to ``node_name`` (``/**`` or the node's name)."""
+def _key_regex(key: str) -> str:
+    """A params-file node key as rcl matches it against a node's fully qualified name: a key without a
+    leading slash is absolute, ``*`` is one name segment, ``**`` any number of segments."""
+    parts = [p for p in key.strip().strip("/").split("/") if p]
+    out = ""
+    for p in parts:
+        if p == "**":
+            out += r"(?:/[^/]+)*"
+        elif p == "*":
+            out += r"/[^/]+"
+        else:
+            out += "/" + re.escape(p).replace(r"\*", "[^/]*")
+    return out or "/"
+
+
+def key_matches(key: str, node_fqn: str) -> bool:
+    """True when the params-file section ``key`` applies to the node ``node_fqn`` (``/tractor/controller_node``),
+    with the same rules under ``agricare run`` and ``ros2 launch`` (rcl's)."""
+    fqn = "/" + node_fqn.strip("/")
+    return re.fullmatch(_key_regex(str(key)), fqn) is not None
+
+
+def read_params_file(path: pathlib.Path, node_fqn: str) -> dict:
+    """ros__parameters of a ROS 2 params YAML that apply to the node ``node_fqn`` (fully qualified name,
+    ``/tractor/controller_node``; a bare name is a node in the root namespace), matched as rcl does:
+    ``/**``, the exact name, wildcards."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -105,8 +130,7 @@ def read_params_file(path: pathlib.Path, node_name: str) -> dict:
         raise GraphError(f"{path}: a ROS 2 params file must be a mapping")
     out = {}
     for key, section in data.items():
-        key_name = str(key).strip("/").split("/")[-1]
-        if key in ("/**", "**") or key_name == node_name:
+        if key_matches(str(key), node_fqn):
             if not isinstance(section, dict) or "ros__parameters" not in section:
                 raise GraphError(f"{path}: section {key!r} has no ros__parameters")
             out.update(_flatten(section["ros__parameters"] or {}))
@@ -190,7 +214,7 @@ def load_graph(scenario_file, overrides: dict | None = None) -> Graph:
             files = [_resolve_params_file(str(f), path.parent) for f in files_cfg]
         params = {}
         for f in files:
-            params.update(read_params_file(f, name))
+            params.update(read_params_file(f, f"{namespace}/{name}"))
         over = entry.get("params") or {}
         if not isinstance(over, dict):
             raise GraphError(f"{where}: params must be a mapping")

@@ -21,9 +21,17 @@ class LaunchEntry:
     remappings: list            # [(from, to)]
 
 
+# mission node -> (goal sender's action parameter): a robot idles until its mission has a goal, so a launch
+# that starts a mission also starts the node that sends the mission's default goal
+MISSION_GOALS = {"farm_mission_node": "cover_field", "care_mission_node": "transport_child"}
+# managed (lifecycle) nodes in bring-up order: the driver, safety, localisation, then the missions
+MANAGED_ORDER = ("base_driver_node", "safety_supervisor_node", "ekf_node", "farm_mission_node", "care_mission_node")
+
+
 def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool = True,
-                   namespace: str | None = None, params_file: str | None = None,
-                   out_dir: str = "out") -> list[LaunchEntry]:
+                   robot: str | None = None, params_file: str | None = None,
+                   out_dir: str = "out", send_goals: bool = True,
+                   lifecycle: bool = True) -> list[LaunchEntry]:
     """Launch entries for every node of a scenario.
 
     Parameters
@@ -32,30 +40,59 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
     use_sim_time : bool
     include_sim : bool
         Add the embedded simulator (``sim_node``, timer mode). False for Gazebo or hardware.
-    namespace : str or None
-        Only the nodes of this robot (``robot.launch.py`` on one machine).
+    robot : str or None
+        Only the nodes of this robot (``robot.launch.py`` on one machine). A namespace for everything is
+        pushed by the launch file (``namespace:=``, PushRosNamespace), not chosen here.
     params_file : str or None
-        Extra ROS 2 params file given to every node (``params_file:=`` launch argument).
+        Extra ROS 2 params file given to every node, the simulator too (``params_file:=``); its sections
+        match node names as rcl does, as under ``agricare run``.
     out_dir : str
-        Replaces ``${out}`` in string parameters (where records and maps are written).
+        Replaces ``${out}`` in string parameters (where records and maps are written); made absolute, so
+        output does not depend on the directory the launch was started from.
+    send_goals : bool
+        Add one ``mission_goal_node`` per mission node: it sends the mission's default goal.
+    lifecycle : bool
+        Start the managed nodes (driver, localisation, missions) unconfigured and add one
+        ``lifecycle_manager_node`` per robot that brings them up in order and down safely.
     """
+    import os
+
     graph: Graph = load_graph(scenario_file)
+    out_abs = os.path.abspath(os.path.expanduser(out_dir))
+    extra = [params_file] if params_file else []
     entries = []
     if include_sim:
         entries.append(LaunchEntry("agricare", "sim_node", "sim_node", "", [{
             "scenario_file": str(graph.scenario_file), "drive_mode": "timer", "real_time_factor": 1.0,
-            "step_dt_s": float(graph.run.step_dt_s)}], []))
+            "step_dt_s": float(graph.run.step_dt_s), "use_sim_time": False}] + extra, []))
     for spec in graph.nodes:
-        if namespace and spec.robot != namespace.strip("/"):
+        if robot and spec.robot != robot.strip("/"):
             continue
-        params = {k: (v.replace("${out}", out_dir) if isinstance(v, str) else v) for k, v in spec.params.items()}
+        params = {k: (v.replace("${out}", out_abs) if isinstance(v, str) else v) for k, v in spec.params.items()}
         params["use_sim_time"] = use_sim_time
-        plist = [params] + ([params_file] if params_file else [])
+        if lifecycle and spec.node in MANAGED_ORDER:
+            params["managed"] = True
         remaps = list(spec.remap.items())
         if spec.robot:
             remaps += [("/tf", "tf"), ("/tf_static", "tf_static")]
-        entries.append(LaunchEntry("agricare", spec.node, spec.name, spec.namespace.strip("/"), plist, remaps))
+        ns = spec.namespace.strip("/")
+        entries.append(LaunchEntry("agricare", spec.node, spec.name, ns, [params] + extra, remaps))
+        if send_goals and spec.node in MISSION_GOALS:
+            entries.append(LaunchEntry("agricare", "mission_goal_node", "mission_goal", ns, [{
+                "action": MISSION_GOALS[spec.node], "use_sim_time": use_sim_time}] + extra, []))
+    if lifecycle:
+        by_robot: dict[str, list] = {}
+        for spec in graph.nodes:
+            if spec.node in MANAGED_ORDER and (not robot or spec.robot == robot.strip("/")):
+                by_robot.setdefault(spec.namespace.strip("/"), []).append(spec)
+        for ns, specs in by_robot.items():
+            names = [s.name for s in sorted(specs, key=lambda s: MANAGED_ORDER.index(s.node))]
+            entries.append(LaunchEntry("agricare", "lifecycle_manager_node", "lifecycle_manager", ns, [{
+                "node_names": names, "autostart": True, "use_sim_time": use_sim_time}] + extra, []))
     return entries
+
+
+ONE_SHOT = frozenset({"mission_goal_node"})
 
 
 def supervision_policy(executable: str) -> dict:
@@ -65,6 +102,8 @@ def supervision_policy(executable: str) -> dict:
     node then gets SIGINT and sends its zero command before its context goes away."""
     from agricare.bringup.supervise import RESTARTABLE
 
+    if executable in ONE_SHOT:   # ends by design (the mission's result): neither respawned nor fatal
+        return {"respawn": False, "respawn_delay_s": 0.0, "shutdown_on_exit": False}
     if executable in RESTARTABLE:
         return {"respawn": True, "respawn_delay_s": 2.0, "shutdown_on_exit": False}
     return {"respawn": False, "respawn_delay_s": 0.0, "shutdown_on_exit": True}

@@ -126,9 +126,8 @@ def make_report(run_dir) -> dict:
         ts, cte = [], []
         for s, m in series:
             try:
-                d = json.loads(m.data)
+                cte.append(float(m.cross_track_m))  # agricare_interfaces/ControllerStatus
                 ts.append(s)
-                cte.append(float(d.get("cross_track_m", float("nan"))))
             except (ValueError, TypeError, AttributeError):
                 continue
         if ts:

@@ -32,6 +32,9 @@ from rclpy.parameter import Parameter
 from agricare.bringup.graph import Graph, GraphError, NodeSpec, node_class
 
 DONE_STATES = ("done", "completed", "succeeded")
+# mission node -> (action name in the robot's namespace, action type "pkg.action:Type")
+MISSION_ACTIONS = {"farm_mission_node": ("cover_field", "agricare_interfaces.action:CoverField"),
+                   "care_mission_node": ("transport_child", "agricare_interfaces.action:TransportChild")}
 STANDSTILL_MPS = 0.05   # a robot slower than this at the moment of a contact was standing
 FAILED_STATES = ("failed", "aborted", "error")
 
@@ -93,11 +96,15 @@ class EmbeddedRunner:
 
     def __init__(self, graph: Graph, out_dir=None, seed: int = 0, max_sim_s=None, until_done=True,
                  progress=print, progress_period_s: float = 10.0, domain_id: int | None = None,
-                 record: bool | None = None):
+                 record: bool | None = None, foxglove_port: int | None = None, real_time_factor: float = 0.0):
         self.graph = graph
         # robots whose mission nodes decide when the run is done (fixed at construction: the multi-process
         # mode starts those nodes elsewhere)
         self.mission_robots = {n.robot for n in graph.nodes if n.robot and "mission" in n.node}
+        # missions served as actions: the runner sends each robot its goal (a robot idles until it has one)
+        self.mission_actions = {n.robot: MISSION_ACTIONS[n.node] for n in graph.nodes
+                                if n.robot and n.node in MISSION_ACTIONS}
+        self.goals: dict[str, MissionGoal] = {}
         self.out_dir = pathlib.Path(out_dir) if out_dir else None
         self.seed = int(seed)
         self.max_sim_s = float(max_sim_s if max_sim_s is not None else graph.run.max_sim_s)
@@ -117,6 +124,9 @@ class EmbeddedRunner:
         self.node_error = None
         self._row_metrics: dict[str, dict] = {}
         self.step_hook = None   # callable(runner) after every step (tests, tools)
+        self.foxglove_port = foxglove_port   # serve the live view (Foxglove WebSocket) on this port
+        self.foxglove = None
+        self.real_time_factor = float(real_time_factor)   # > 0: pace the simulation (live viewing)
         self._t_stop = None
 
     # ------------------------------------------------------------------ build
@@ -163,26 +173,38 @@ class EmbeddedRunner:
         self.monitor = Node("agricare_runner", parameter_overrides=[Parameter("use_sim_time", value=True)],
                             **common)
         self.executor.add_node(self.monitor)
-        try:
-            from agricare_interfaces.msg import MissionStatus, SafetyState
-        except ImportError:  # pragma: no cover - interfaces are built by make venv
-            MissionStatus = SafetyState = None
+        from agricare_interfaces.msg import MissionStatus, SafetyState
+
         from agricare.ros.qos import RELIABLE_QOS
 
         for robot in self.graph.robots:
-            if MissionStatus is not None:
-                self.monitor.create_subscription(
-                    MissionStatus, f"/{robot}/mission/status",
-                    lambda m, r=robot: self._on_status(r, m), RELIABLE_QOS)
-                self.monitor.create_subscription(
-                    SafetyState, f"/{robot}/safety/state",
-                    lambda m, r=robot: self.safety_states.__setitem__(r, m.reason or str(m.state)), RELIABLE_QOS)
+            self.monitor.create_subscription(
+                MissionStatus, f"/{robot}/mission/status",
+                lambda m, r=robot: self._on_status(r, m), RELIABLE_QOS)
+            self.monitor.create_subscription(
+                SafetyState, f"/{robot}/safety/state",
+                lambda m, r=robot: self.safety_states.__setitem__(r, m.reason or str(m.state)), RELIABLE_QOS)
         if self.out_dir is not None and self.record:
             from agricare.bringup.recorder import McapRecorder
 
             self.recorder = McapRecorder(self.monitor, self.out_dir / "recording.mcap",
                                          max_rate_hz=self.graph.run.record_max_rate_hz,
                                          exclude=self.graph.run.record_exclude)
+
+        for robot, (name, type_ref) in self.mission_actions.items():
+            self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref)
+        if self.foxglove_port is not None:
+            from agricare.bringup.foxglove_view import FoxgloveView
+
+            self.foxglove = FoxgloveView(self.monitor, port=self.foxglove_port)
+            if self.progress:
+                self.progress(f"live view: connect Foxglove to {self.foxglove.url} "
+                              "(layout: config/foxglove_layout.json)")
+
+    def send_goals(self):
+        """Send each mission robot its (default) goal once its action server is up."""
+        for goal in self.goals.values():
+            goal.poll()
 
     def _on_status(self, robot, msg):
         detail = msg.detail
@@ -243,12 +265,20 @@ class EmbeddedRunner:
                     break
                 self.sim.step_once()
                 self.spin_some(spins)
+                self.send_goals()
                 self._sample_metrics()
                 if self.step_hook is not None:
                     self.step_hook(self)
-                if self.recorder is not None and t >= next_discover:
-                    self.recorder.discover()
+                if (self.recorder is not None or self.foxglove is not None) and t >= next_discover:
+                    if self.recorder is not None:
+                        self.recorder.discover()
+                    if self.foxglove is not None:
+                        self.foxglove.discover()
                     next_discover = t + (0.5 if t < 5.0 else 5.0)
+                if self.real_time_factor > 0:
+                    ahead = t / self.real_time_factor - (time.monotonic() - wall0)
+                    if ahead > 0:
+                        time.sleep(min(ahead, 0.1))
                 if t >= next_progress:
                     self._print_progress(t, time.monotonic() - wall0)
                     next_progress = t + self.progress_period_s
@@ -407,6 +437,7 @@ class EmbeddedRunner:
                 "real_time_factor": round(t / wall, 2) if wall > 0 else None,
                 "stopped_because": reason, "exit_code": code,
                 "missions": self.mission_status, "safety_last_state": self.safety_states,
+                "mission_goals": {r: g.summary() for r, g in self.goals.items()},
                 "violations": violations, "world": _jsonable(self.world_summary()),
                 "recording": rec_stats,
             }
@@ -458,6 +489,12 @@ class EmbeddedRunner:
             print(f"warning: could not save coverage maps: {exc}", file=sys.stderr)
 
     def shutdown(self):
+        if self.foxglove is not None:
+            try:
+                self.foxglove.close()
+            except Exception:
+                pass
+            self.foxglove = None
         for node in list(self.nodes.values()):
             try:
                 node.destroy_node()
@@ -481,6 +518,56 @@ class EmbeddedRunner:
 
 def _noop():
     return None
+
+
+class MissionGoal:
+    """One robot's mission goal: sent with the action's default goal (the mission's configured task) as soon
+    as the server is available; feedback and the result are kept for the summary."""
+
+    def __init__(self, node, action_name: str, type_ref: str):
+        import importlib
+
+        from rclpy.action import ActionClient
+
+        mod, name = type_ref.split(":")
+        self.action_type = getattr(importlib.import_module(mod), name)
+        self.name = action_name
+        self.client = ActionClient(node, self.action_type, action_name)
+        self.goal_future = None
+        self.handle = None
+        self.result_future = None
+        self.feedback = None
+        self.status = "not sent"
+        self._retry_in = 0
+
+    def poll(self):
+        if self.status == "rejected":  # e.g. the plan is not there yet: try again a little later
+            self._retry_in -= 1
+            if self._retry_in > 0:
+                return
+            self.goal_future = self.handle = None
+            self.status = "not sent"
+        if self.goal_future is None:
+            if self.client.server_is_ready():
+                self.goal_future = self.client.send_goal_async(
+                    self.action_type.Goal(), feedback_callback=lambda m: setattr(self, "feedback", m.feedback))
+                self.status = "sent"
+            return
+        if self.handle is None and self.goal_future.done():
+            self.handle = self.goal_future.result()
+            self.status = "accepted" if self.handle.accepted else "rejected"
+            self._retry_in = 50
+            if self.handle.accepted:
+                self.result_future = self.handle.get_result_async()
+        if self.result_future is not None and self.result_future.done() and self.status == "accepted":
+            from action_msgs.msg import GoalStatus
+
+            res = self.result_future.result()
+            self.status = {GoalStatus.STATUS_SUCCEEDED: "succeeded", GoalStatus.STATUS_CANCELED: "canceled",
+                           GoalStatus.STATUS_ABORTED: "aborted"}.get(res.status, f"status {res.status}")
+
+    def summary(self) -> dict:
+        return {"action": self.name, "status": self.status}
 
 
 def expand_out(params: dict, out_dir) -> dict:

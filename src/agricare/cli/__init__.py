@@ -45,9 +45,11 @@ def main(argv=None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    from agricare.ros.interfaces import InterfacesMissing
+
     try:
         return int(commands[args.command].run(args) or 0)
-    except CliError as exc:
+    except (CliError, InterfacesMissing) as exc:
         print(f"agricare {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -45,6 +45,9 @@ def add_arguments(parser) -> None:
     real.add_argument("--gst-first", action="store_true", help="gnss: GST before GGA (default after, as u-blox)")
 
 
+MAX_RATE_HZ = 100.0   # GNSS receivers output at most a few tens of epochs per second
+
+
 def run(args) -> int:
     from agricare.drivers.emulators import make_emulator
 
@@ -52,8 +55,12 @@ def run(args) -> int:
         v = getattr(args, name)
         if not 0.0 <= v <= 1.0:
             raise CliError(f"--{name} must be a probability in [0, 1], got {v}")
-    if args.delay < 0 or args.duration < 0:
-        raise CliError("--delay and --duration must be >= 0")
+    import math
+
+    for name in ("delay", "duration"):
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v >= 0):
+            raise CliError(f"--{name} must be a finite number of seconds >= 0, got {v}")
     kwargs = {}
     regmap = None
     if args.kind == "modbus":
@@ -67,8 +74,8 @@ def run(args) -> int:
     if min(args.write_gap, args.counts_per_rev, args.boot) < 0:
         raise CliError("--write-gap, --counts-per-rev and --boot must be >= 0")
     if args.kind == "gnss":
-        if args.rate_hz <= 0:
-            raise CliError("--rate-hz must be > 0")
+        if not (0 < args.rate_hz <= MAX_RATE_HZ):   # NaN fails too
+            raise CliError(f"--rate-hz must be in (0, {MAX_RATE_HZ:g}] epochs per second, got {args.rate_hz}")
         kwargs = {"rate_hz": args.rate_hz, "quality": args.quality, "binary_between": args.binary,
                   "sentences": ("GST", "RMC", "VTG", "GGA") if args.gst_first else ("RMC", "VTG", "GGA", "GST")}
         if args.no_geoid:

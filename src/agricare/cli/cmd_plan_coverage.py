@@ -79,6 +79,21 @@ def plot_plan(plan, path_png) -> None:
     plt.close(fig)
 
 
+MAX_SWATHS = 20000          # a field needing more passes than this is an input mistake (units, CRS)
+MAX_EXTENT_M = 50_000.0     # 50 km across is not a field
+
+
+def check_size(field, width_m: float) -> None:
+    """Refuse a field too large to plan before anything is allocated (a metre file read as degrees, a
+    wrong CRS): one line naming FIELD and the size."""
+    minx, miny, maxx, maxy = field.bounds
+    extent = max(maxx - minx, maxy - miny)
+    swaths = extent / max(width_m, 1e-9)
+    if extent > MAX_EXTENT_M or swaths > MAX_SWATHS:
+        raise CliError(f"FIELD: {extent / 1000:.1f} km across ({swaths:.0f} swaths of {width_m:g} m): not a field; "
+                       "check its units / properties.crs ('local' for metres)")
+
+
 def run(args) -> int:
     from agricare.core.planning.coverage import CoverageParams, PlanningError, load_field, plan_coverage, plan_to_json
 
@@ -88,14 +103,17 @@ def run(args) -> int:
             robot_width_m=args.robot_width, turn_type=args.turn, route=args.route, objective=args.objective,
             angle_deg=float("nan") if args.angle_deg is None else args.angle_deg)
     except ValueError as exc:
-        msg = str(exc)
-        for field, flag in (("width_m", "--width"), ("turn_radius_m", "--turn-radius"),
-                            ("headland_width_m", "--headland"), ("robot_width_m", "--robot-width"),
-                            ("angle_deg", "--angle-deg")):
-            msg = msg.replace(field, flag)
+        import re
+
+        flags = {"width_m": "--width", "turn_radius_m": "--turn-radius", "headland_width_m": "--headland",
+                 "robot_width_m": "--robot-width", "angle_deg": "--angle-deg"}
+        # whole names only: "headland_width_m" must not become "headland_--width"
+        msg = re.sub(r"\b(" + "|".join(sorted(flags, key=len, reverse=True)) + r")\b",
+                     lambda m: flags[m.group(1)], str(exc))
         raise CliError(msg) from None
     try:
         field, frame = load_field(args.field)
+        check_size(field, params.width_m)
         t0 = time.perf_counter()
         plan = plan_coverage(field, params, frame)
         plan.plan_time_ms = (time.perf_counter() - t0) * 1000.0

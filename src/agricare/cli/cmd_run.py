@@ -21,10 +21,13 @@ def add_arguments(p):
     p.add_argument("--real-time-factor", type=float, default=1.0, help="pace of --multiprocess (0 = max)")
     p.add_argument("--no-record", action="store_true", help="do not write recording.mcap")
     p.add_argument("--no-report", action="store_true", help="do not make PNG plots")
+    p.add_argument("--foxglove", nargs="?", const=8765, type=int, default=None, metavar="PORT",
+                   help="serve the live graph to Foxglove on ws://127.0.0.1:PORT (default 8765); the embedded "
+                        "run is paced at --real-time-factor (default 1)")
 
 
 def run_scenario(scenario, out=None, until_done=False, max_sim_s=None, seed=0, multiprocess=False,
-                 real_time_factor=1.0, record=True, report=True, progress=print):
+                 real_time_factor=1.0, record=True, report=True, progress=print, foxglove=None):
     from agricare.bringup.graph import GraphError, load_graph
     from agricare.core.sim.scenarios import ScenarioError, load_scenario
 
@@ -43,7 +46,8 @@ def run_scenario(scenario, out=None, until_done=False, max_sim_s=None, seed=0, m
     if multiprocess:
         result = run_multiprocess(graph, out_dir, seed, max_sim_s, real_time_factor, progress, until_done)
     else:
-        runner = EmbeddedRunner(graph, out_dir, seed, max_sim_s, until_done, progress)
+        runner = EmbeddedRunner(graph, out_dir, seed, max_sim_s, until_done, progress, foxglove_port=foxglove,
+                                real_time_factor=real_time_factor if foxglove is not None else 0.0)
         try:
             runner.build()
         except GraphError as exc:
@@ -66,8 +70,12 @@ def run_scenario(scenario, out=None, until_done=False, max_sim_s=None, seed=0, m
 
 
 def run(args) -> int:
+    if args.foxglove is not None and not (0 <= args.foxglove <= 65535):
+        raise CliError(f"--foxglove: port must be in 0..65535, got {args.foxglove}")
+    if args.foxglove is not None and args.multiprocess:
+        raise CliError("--foxglove: the live view runs with the embedded runner (drop --multiprocess)")
     result = run_scenario(args.scenario, args.out, args.until_done, args.max_sim_s, args.seed, args.multiprocess,
-                          args.real_time_factor, not args.no_record, not args.no_report)
+                          args.real_time_factor, not args.no_record, not args.no_report, foxglove=args.foxglove)
     if result.violations:
         print("safety / boundary violations:\n" + json.dumps(result.violations[:10], indent=1, default=str))
     return result.exit_code

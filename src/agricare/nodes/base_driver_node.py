@@ -11,7 +11,7 @@ Topics (relative, per robot namespace):
 - sub ``safety/heartbeat`` (std_msgs/Header, SENSOR_QOS): the safety supervisor's heartbeat. With
   ``require_heartbeat`` (default true) the motors stay stopped unless a heartbeat arrived within
   ``heartbeat_timeout_s``. Only the receive time counts; the header content is not used.
-- pub ``odom`` (nav_msgs/Odometry, SENSOR_QOS), ``joint_states`` (sensor_msgs/JointState, RELIABLE_QOS),
+- pub ``odom`` (nav_msgs/Odometry, STATE_QOS), ``joint_states`` (sensor_msgs/JointState, RELIABLE_QOS),
   ``battery_state`` (sensor_msgs/BatteryState, SENSOR_QOS, 1 Hz when the device reports a voltage),
   ``/tf`` odom -> base_link (if ``publish_tf``), ``/diagnostics``.
 
@@ -26,16 +26,17 @@ import math
 
 from geometry_msgs.msg import TransformStamped, TwistStamped
 from nav_msgs.msg import Odometry
-from rclpy.node import Node
+from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import BatteryState, JointState
 from std_msgs.msg import Header
 
 from agricare.drivers.base import BaseDriverParams, DriveLoop, StepResult, check_port
 from agricare.ros.convert import from_stamp, to_stamp, yaw_to_quaternion_msg
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
-from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, STATE_QOS
 
 try:  # built by the interfaces step; without it /tf is not published
     from tf2_msgs.msg import TFMessage
@@ -43,7 +44,7 @@ except ImportError:  # pragma: no cover - depends on the install
     TFMessage = None
 
 
-class BaseDriverNode(Node):
+class BaseDriverNode(ManagedNode):
     """Thin ROS wrapper around :class:`agricare.drivers.base.DriveLoop`."""
 
     def __init__(self, driver=None, **kwargs):
@@ -56,7 +57,7 @@ class BaseDriverNode(Node):
         except ValueError as exc:
             raise ParameterError(f"{self.get_name()}: {exc}") from exc
         self.diag = Diagnostics(self, "base driver", hardware_id=f"{p.driver}:{p.port}" if p.port else p.driver)
-        self._odom_pub = self.create_publisher(Odometry, "odom", SENSOR_QOS)
+        self._odom_pub = self.create_publisher(Odometry, "odom", STATE_QOS)
         self._joint_pub = self.create_publisher(JointState, "joint_states", RELIABLE_QOS)
         self._battery_pub = self.create_publisher(BatteryState, "battery_state", SENSOR_QOS)
         self._tf_pub = None
@@ -73,12 +74,15 @@ class BaseDriverNode(Node):
         self._shut = False
         self._timer = self.create_timer(1.0 / p.loop_rate_hz, self._on_timer)
         self.diag.stale("starting", driver=p.driver, port=p.port)
+        self.autostart()
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
     # ------------------------------------------------------------------ inputs
     def _on_cmd_vel(self, msg: TwistStamped) -> None:
+        if not self.active:  # an inactive driver commands nothing (stop_outputs zeroed the wheels)
+            return
         now = self._now()
         stamp = from_stamp(msg.header.stamp)
         if stamp > 0.0 and now - stamp > self.params.cmd_timeout_s:
@@ -167,13 +171,19 @@ class BaseDriverNode(Node):
             self.diag.ok("driving" if not r.stop_reason else "stopped: waiting for cmd_vel", **values)
 
     # ------------------------------------------------------------------ shutdown
-    def on_shutdown(self) -> None:
-        """Stop the motors and close the port (called by run_node before the node is destroyed)."""
-        if self._shut:
-            return
-        self._shut = True
-        self.loop.shutdown()
-        self.diag.stale("shut down, motors stopped", driver=self.params.driver)
+    def stop_outputs(self) -> None:
+        """Deactivated: the wheels get a zero command; odometry keeps being read and published."""
+        if not self._shut:
+            self.loop.set_command(0.0, 0.0, self._now())
+
+    def on_shutdown(self, state=None):
+        """Stop the motors and close the port (lifecycle shutdown, or run_node before the node is destroyed)."""
+        self.active = False
+        if not self._shut:
+            self._shut = True
+            self.loop.shutdown()
+            self.diag.stale("shut down, motors stopped", driver=self.params.driver)
+        return TransitionCallbackReturn.SUCCESS if state is not None else None
 
     def destroy_node(self):
         self.on_shutdown()

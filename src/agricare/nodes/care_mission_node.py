@@ -1,5 +1,13 @@
 """care_mission_node: one care shuttle's day, from the plan to the last hand-over (logic: ``core.missions.care``).
 
+Action
+    Serves ``transport_child`` (agricare_interfaces/action/TransportChild, in the robot's namespace). The
+    shuttle idles until it has a goal. An empty ``request_id`` runs the whole day plan; a ``request_id`` of
+    a trip in the plan starts the day and succeeds when that child is handed over. Feedback: phase,
+    progress, ETA (extrapolated from the progress so far; negative when unknown). Cancel: the shuttle stops
+    where it is (empty plan, speed limit 0) and holds; children on board stay with the operator's decision.
+    One goal at a time.
+
 Plan
     With ``plan_topic`` set (e.g. ``/dispatch/plan``), the stops come from dispatcher_node's latched plan
     (a newer revision becomes a :class:`~agricare.core.missions.care.PlanUpdated`). Without it, the node
@@ -11,7 +19,7 @@ Navigation
     A :class:`~agricare.core.missions.care.NavigateTo` becomes lane-keeping legs on the scenario's roads
     (:mod:`agricare.core.missions.care_nav`) published on ``plan`` (nav_msgs/Path, map frame) for
     controller_node; a leg is done on ``controller/status`` ``goal_reached`` (seen after the leg started),
-    failed on ``goal_missed`` or a time-out. ``speed_limit`` (std_msgs/Float32) carries the cruise or the
+    failed on ``goal_missed`` or a time-out. ``speed_limit_mps`` (std_msgs/Float32) carries the cruise or the
     passenger speed (SetPassengerProfile).
 Docking
     At a boarding point with a marker the shuttle docks precisely. On the vehicle marker_node measures the
@@ -20,8 +28,8 @@ Docking
     ``dock_yaw_tolerance_rad`` of the boarding point, else a short straight approach is driven and checked
     again (``DockingFailed`` when still off).
 People
-    ``care/site_request`` (std_msgs/String JSON ``{"type": "boarding"|"handover", "child", "trip", "place",
-    "xy"}``) asks the people at the place; ``care/site_answer`` (String JSON ``{"type": "boarded", "child",
+    ``care/site_request`` (agricare_interfaces/SiteRequest: type boarding|handover, child, trip, place,
+    position) asks the people at the place; ``care/site_answer`` (String JSON ``{"type": "boarded", "child",
     "trip"}`` or ``{"type": "code", "child", "trip", "guardian", "code"}``) answers (staff, guardians, a
     door sensor on the vehicle; ``care_site_sim_node`` in simulation). A code is checked by the
     ``verify_handover`` service (handover_node) before a child is released.
@@ -49,10 +57,12 @@ import math
 
 import numpy as np
 import yaml
-from agricare_interfaces.msg import HandoverEvent, MissionStatus, SafetyState
+from agricare_interfaces.msg import ControllerStatus, HandoverEvent, MissionStatus, SafetyState, SiteRequest
 from agricare_interfaces.srv import VerifyHandover
+from agricare_interfaces.action import TransportChild
 from nav_msgs.msg import Odometry, Path
-from rclpy.node import Node
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.task import Future
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Float32, String
 
@@ -64,9 +74,10 @@ from agricare.core.missions.care_nav import RoadNetwork, RoadNetworkParams, Rout
 from agricare.core.planning.dispatch import Problem, request_meta, solve
 from agricare.ros.convert import array_to_path, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
-from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 STAFF_PLACES = ("nursery", "clinic", "nursery_return")
 #: plans solved in this process, shared by the shuttles of one fleet (OR-Tools under a time limit is not
@@ -186,7 +197,7 @@ def solve_day(data: dict, method: str, time_limit_s: float, net: RoadNetwork | N
     return {"revision": 0, "solution": sol.to_json(), "meta": request_meta(data)}
 
 
-class CareMissionNode(Node):
+class CareMissionNode(ManagedNode):
     """One shuttle's care mission (see module docstring)."""
 
     def __init__(self, **kwargs):
@@ -239,18 +250,18 @@ class CareMissionNode(Node):
         self.diag = Diagnostics(self, f"care_mission {p.robot_name}")
 
         self._plan_pub = self.create_publisher(Path, "plan", LATCHED_QOS)
-        self._speed_pub = self.create_publisher(Float32, "speed_limit", LATCHED_QOS)
+        self._speed_pub = self.create_publisher(Float32, "speed_limit_mps", LATCHED_QOS)
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
-        self._site_pub = self.create_publisher(String, "care/site_request", RELIABLE_QOS)
+        self._site_pub = self.create_publisher(SiteRequest, "care/site_request", RELIABLE_QOS)
         self._note_pub = self.create_publisher(String, "care/notifications", RELIABLE_QOS)
         self._ho_pub = self.create_publisher(HandoverEvent, "handover/events", RELIABLE_QOS)
         self.create_subscription(Odometry, p.odom_topic, self._on_odom, SENSOR_QOS)
-        self.create_subscription(String, "controller/status", self._on_ctrl, RELIABLE_QOS)
+        self.create_subscription(ControllerStatus, "controller/status", self._on_ctrl, RELIABLE_QOS)
         self.create_subscription(String, "care/site_answer", self._on_site, RELIABLE_QOS)
-        self.create_subscription(SafetyState, "safety/state", self._on_safety, LATCHED_QOS)
+        subscribe_latched(self, SafetyState, "safety/state", self._on_safety)
         self.create_subscription(BatteryState, "battery_state", self._on_battery, SENSOR_QOS)
         if p.plan_topic:
-            self.create_subscription(String, p.plan_topic, self._on_plan_msg, LATCHED_QOS)
+            subscribe_latched(self, String, p.plan_topic, self._on_plan_msg)
         self._verify = self.create_client(VerifyHandover, p.handover_service)
 
         self.pose = None
@@ -282,8 +293,15 @@ class CareMissionNode(Node):
             except (ValueError, KeyError) as exc:
                 raise ParameterError(f"care_mission_node: parameter 'requests_file': {exc}") from None
             self._install(plan)
+        self._goal = None
+        self._goal_done = None
+        self._goal_t0 = None
+        self._last_feedback_s = -math.inf
+        self._action = ActionServer(self, TransportChild, "transport_child", execute_callback=self._execute_goal,
+                                    goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT)
         self.create_timer(p.tick_period_s, self._on_tick)
-        self.diag.ok("waiting for the start", stops=0 if self.mission is None else len(self.mission.stops))
+        self.autostart()
+        self.diag.ok("waiting for a transport_child goal", stops=0 if self.mission is None else len(self.mission.stops))
 
     # ------------------------------------------------------------------ helpers
     def _now_s(self) -> float:
@@ -358,11 +376,8 @@ class CareMissionNode(Node):
             self.figures["distance_m"] += float(np.hypot(*(xy - self._last_xy)))
         self._last_xy = xy
 
-    def _on_ctrl(self, msg: String) -> None:
-        try:
-            state = json.loads(msg.data).get("state", "")
-        except ValueError:
-            return
+    def _on_ctrl(self, msg: ControllerStatus) -> None:
+        state = msg.state
         nav = self.nav
         if nav is None:
             return
@@ -554,16 +569,99 @@ class CareMissionNode(Node):
         trip["pickup_start_s" if kind == "boarding" else "dropoff_start_s"] = round(now, 2)
         if stop.place == "nursery_return":
             trip["returned_start_s"] = round(now, 2)
-        body = {"type": kind, "child": stop.child_id, "trip": stop.request_id, "place": stop.place,
-                "xy": list(stop.xy), "robot": self.params.robot_name}
-        self._site_pub.publish(String(data=json.dumps(body)))
+        msg = SiteRequest(type=kind, child=stop.child_id, trip=stop.request_id, place=stop.place,
+                          robot=self.params.robot_name)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = "map"
+        msg.position.x, msg.position.y = float(stop.xy[0]), float(stop.xy[1])
+        self._site_pub.publish(msg)
+
+    # ------------------------------------------------------------------ action
+    def _on_goal(self, goal) -> GoalResponse:
+        if not self.active:
+            self.get_logger().warning("transport_child goal rejected: the node is not active (lifecycle)")
+            return GoalResponse.REJECT
+        if self._goal is not None:
+            self.get_logger().warning("transport_child goal rejected: a goal is running (cancel it first)")
+            return GoalResponse.REJECT
+        if self.mission is None:
+            self.get_logger().warning("transport_child goal rejected: no plan yet")
+            return GoalResponse.REJECT
+        if goal.request_id and goal.request_id not in self.figures["trips"]:
+            self.get_logger().warning(f"transport_child goal rejected: request_id {goal.request_id!r} is not a "
+                                      f"trip of this shuttle's plan ({', '.join(sorted(self.figures['trips']))})")
+            return GoalResponse.REJECT
+        if self.state == "canceled" or self.finished or self.mission.phase == care.Phase.SAFE_STOP:
+            self.get_logger().warning(f"transport_child goal rejected: the mission is {self.state}")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    async def _execute_goal(self, goal_handle):
+        self._goal, self._goal_done = goal_handle, Future()
+        self._goal_t0 = self._now_s()
+        req = goal_handle.request.request_id
+        self.get_logger().info(f"transport_child goal accepted: {req or 'the day plan'}")
+        return await self._goal_done
+
+    def _finish_goal(self, outcome: str, message: str) -> None:
+        gh, done = self._goal, self._goal_done
+        if gh is None:
+            return
+        getattr(gh, outcome)()
+        self._goal = self._goal_done = None
+        done.set_result(TransportChild.Result(success=outcome == "succeed", message=message))
+
+    def _goal_step(self, now: float) -> None:
+        """Feedback, and the end of the goal: its trip delivered / the day done / failed / canceled."""
+        m, gh = self.mission, self._goal
+        if gh.is_cancel_requested:
+            self._publish_plan(np.zeros((0, 3)))
+            self._speed_pub.publish(Float32(data=0.0))
+            self.nav = None
+            self.state = "canceled"
+            self._note("canceled", "transport_child goal canceled: holding", "warn", onboard=sorted(m.onboard))
+            self._finish_goal("canceled", "canceled: the shuttle holds where it is")
+            return
+        req = gh.request.request_id
+        st = m.status()
+        if req and req in m.delivered:
+            self._finish_goal("succeed", f"{req} handed over")
+            return
+        if m.phase == care.Phase.DONE or self.finished:
+            ok = not req
+            self._finish_goal("succeed" if ok else "abort", "day plan done" if ok else f"{req} not delivered")
+            return
+        if m.phase == care.Phase.SAFE_STOP:
+            self._finish_goal("abort", f"safe stop: {st['detail']}")
+            return
+        if req and (req in m.no_shows or req in m.skipped or req in m.returned):
+            self._finish_goal("abort", f"{req}: not delivered ({st['detail']})")
+            return
+        if now - self._last_feedback_s >= 1.0:
+            self._last_feedback_s = now
+            progress = float(st["progress"])
+            elapsed = now - (self._goal_t0 or now)
+            fb = TransportChild.Feedback(state=str(st["state"]), progress=progress)
+            fb.eta_s = elapsed * (1.0 - progress) / progress if progress > 0.01 else -1.0
+            gh.publish_feedback(fb)
 
     # ------------------------------------------------------------------ loop
     def _on_tick(self) -> None:
+        if not self.active:  # unconfigured / inactive: the shuttle is not driven
+            return
         now = self._now_s()
         m = self.mission
         if m is None or self.pose is None or now < self.params.start_delay_s:
             return
+        if self.state == "canceled":
+            return
+        if self._goal is None and self.state == "idle":
+            return  # idle until a goal
+        if self._goal is not None:
+            self._goal_step(now)
+            if self.state == "canceled":
+                self._publish_status(now)
+                return
         if m.phase == care.Phase.IDLE and not self.finished and m.done_stops == 0 and self.state == "idle":
             self.state = "started"
             self._speed_pub.publish(Float32(data=float(self.params.cruise_speed_mps)))
@@ -634,6 +732,8 @@ class CareMissionNode(Node):
         m = self.mission
         st = m.status()
         state = {care.Phase.DONE: "done", care.Phase.SAFE_STOP: "failed"}.get(m.phase, st["state"])
+        if self.state == "canceled":
+            state = "canceled"
         if self.params.done_when_served and m.phase == care.Phase.RETURN_TO_DEPOT and not m.onboard \
                 and not m.stops and not m.battery_low:
             state = "done"  # every child of the day handed over; the drive to park is housekeeping
@@ -647,10 +747,17 @@ class CareMissionNode(Node):
         level = {"failed": self.diag.error, "hold": self.diag.error, "blocked": self.diag.warn}.get(state, self.diag.ok)
         level(f"{state}: {st['detail']}", delivered=len(m.delivered), onboard=len(m.onboard))
 
-    def on_shutdown(self) -> None:
+    def stop_outputs(self) -> None:
+        """Deactivated or shutting down: empty plan (the controller stops); a running goal is aborted."""
         self._publish_plan(np.zeros((0, 3)))
+        if self._goal is not None:
+            self._finish_goal("abort", "stopped: the node was deactivated or shut down")
+
+    def on_shutdown(self, state=None):
+        result = super().on_shutdown(state)
         if self.audit is not None:
             self.audit.close()
+        return result
 
 
 def main(args=None):

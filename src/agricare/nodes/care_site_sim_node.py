@@ -1,7 +1,7 @@
 """care_site_sim_node: the people at the care places, for the embedded simulator only.
 
 One per shuttle (in its namespace). Staff and guardians answer the shuttle's ``care/site_request``
-(std_msgs/String JSON from care_mission_node) on ``care/site_answer``: a child boards when the shuttle
+(agricare_interfaces/SiteRequest from care_mission_node) on ``care/site_answer``: a child boards when the shuttle
 stands at the trip's boarding point (``ground_truth/odom``: the simulator's true pose) and the pick-up
 window has opened; at a drop-off the receiving person presents a one-time hand-over code issued with the
 shared simulation key (``key_file``, the same file handover_node verifies with). Logic and failure
@@ -16,6 +16,7 @@ import math
 import os
 
 import yaml
+from agricare_interfaces.msg import SiteRequest
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from std_msgs.msg import String
@@ -105,7 +106,7 @@ class CareSiteSimNode(Node):
         self.pose = None
         self.speed = 0.0
         self._pub = self.create_publisher(String, "care/site_answer", RELIABLE_QOS)
-        self.create_subscription(String, "care/site_request", self._on_request, RELIABLE_QOS)
+        self.create_subscription(SiteRequest, "care/site_request", self._on_request, RELIABLE_QOS)
         self.create_subscription(Odometry, p.pose_topic, self._on_pose, RELIABLE_QOS)
         self.create_timer(p.period_s, self._on_timer)
 
@@ -116,14 +117,12 @@ class CareSiteSimNode(Node):
         self.pose = (msg.pose.pose.position.x, msg.pose.pose.position.y)
         self.speed = float(msg.twist.twist.linear.x)
 
-    def _on_request(self, msg: String) -> None:
+    def _on_request(self, msg: SiteRequest) -> None:
         try:
-            r = json.loads(msg.data)
-            xy = tuple(r["xy"]) if r.get("xy") else None
-            self.site.request(str(r["type"]), str(r["child"]), str(r["trip"]), str(r.get("place", "")),
-                              self._now_s(), xy)
+            self.site.request(msg.type, msg.child, msg.trip, msg.place, self._now_s(),
+                              (msg.position.x, msg.position.y))
         except (ValueError, KeyError, TypeError) as exc:
-            self.get_logger().warning(f"bad site request {msg.data[:200]!r}: {exc}")
+            self.get_logger().warning(f"bad site request ({msg.type} {msg.child} {msg.trip}): {exc}")
 
     def _on_timer(self) -> None:
         if self.pose is None:

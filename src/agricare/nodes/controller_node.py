@@ -6,7 +6,7 @@ Subscribes
     plan pose for reversing segments), ``obstacle_distance`` (std_msgs/Float32, sensor QoS, optional).
 Publishes
     ``cmd_vel_nav`` (geometry_msgs/TwistStamped) at ``control_rate_hz``, ``controller/status``
-    (std_msgs/String JSON: state, cross_track_m, progress, ...), ``/diagnostics``.
+    (agricare_interfaces/ControllerStatus: state, cross_track_m, progress, ...), ``/diagnostics``.
 
 Fail safe: no plan, stale pose (older than ``pose_timeout_s``), NaN, or a plan/pose frame mismatch
 give a zero command (and a diagnostics error for the faults). Goal reached: zero command, status
@@ -17,33 +17,34 @@ publish it before (or right after) the plan; it is used once.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 
 import numpy as np
+from agricare_interfaces.msg import ControllerStatus
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.node import Node
-from std_msgs.msg import Float32, Int8MultiArray, String
+from std_msgs.msg import Float32, Int8MultiArray
 
 from agricare.core.control.kinematics import Ackermann, AckermannParams, DiffDrive, DiffDriveParams
 from agricare.core.control.path_tracking import TrackerParams
 from agricare.core.control.pure_pursuit import RegulatedPurePursuit
 from agricare.core.control.stanley import Stanley
-from agricare.ros.convert import from_stamp, path_to_array, pose_to_xyyaw, twist_stamped
+from agricare.ros.convert import from_stamp, path_to_array, pose_to_xyyaw, to_stamp, twist_stamped
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
-from agricare.ros.params import load_params
-from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.params import load_schema
+from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 ALGORITHMS = {"pure_pursuit": RegulatedPurePursuit, "stanley": Stanley}
 VEHICLES = ("diff", "ackermann")
-_TRACKER_FIELDS = tuple(f.name for f in dataclasses.fields(TrackerParams))
 
 
 @dataclasses.dataclass(frozen=True)
-class ControllerNodeParams:
-    """controller_node parameters (flat: node, tracker and vehicle fields; SI units)."""
+class ControllerSettings:
+    """controller_node's own settings; the tracker and vehicle parameters are the core dataclasses
+    (``TrackerParams``, ``DiffDriveParams`` / ``AckermannParams``), flattened beside these by
+    :func:`agricare.ros.params.load_schema`."""
 
     algorithm: str = "pure_pursuit"
     vehicle: str = "diff"
@@ -53,43 +54,6 @@ class ControllerNodeParams:
     status_period_s: float = 0.5
     odom_topic: str = "odometry/filtered"
     base_frame_id: str = "base_link"
-    # tracker (see core.control.path_tracking.TrackerParams)
-    desired_speed_mps: float = 1.0
-    reverse_speed_mps: float = 0.5
-    lookahead_time_s: float = 1.5
-    min_lookahead_m: float = 0.6
-    max_lookahead_m: float = 3.0
-    regulated_min_radius_m: float = 1.5
-    min_regulated_speed_mps: float = 0.2
-    obstacle_slowdown_distance_m: float = 2.0
-    obstacle_stop_distance_m: float = 0.5
-    approach_distance_m: float = 1.0
-    min_approach_speed_mps: float = 0.05
-    use_rotate_to_heading: bool = True
-    rotate_to_heading_min_angle_rad: float = 0.785
-    rotate_to_heading_speed_radps: float = 1.0
-    rotate_gain_per_s: float = 2.0
-    stanley_gain_per_s: float = 2.0
-    stanley_softening_mps: float = 0.3
-    stanley_rear_axle_correction: bool = True
-    wheelbase_m: float = 1.0
-    goal_xy_tolerance_m: float = 0.15
-    goal_yaw_tolerance_rad: float = 0.15
-    goal_xy_hysteresis_m: float = 0.1
-    goal_yaw_hysteresis_rad: float = 0.1
-    cusp_tolerance_m: float = 0.2
-    cusp_settle_s: float = 2.0
-    stop_speed_mps: float = 0.03
-    search_window_m: float = 2.0
-    max_steering_angle_rad: float = 0.6
-    # vehicle limits
-    wheel_separation_m: float = 0.5
-    wheel_radius_m: float = 0.1
-    track_width_m: float = 1.6
-    max_wheel_speed_radps: float = 20.0
-    max_linear_speed_mps: float = 1.5
-    max_angular_speed_radps: float = 2.0
-    max_steering_rate_radps: float = 0.8
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
@@ -102,23 +66,21 @@ class ControllerNodeParams:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
         if not self.odom_topic:
             raise ValueError("odom_topic must not be empty")
-        self.tracker_params()
-        self.make_vehicle()
 
-    def tracker_params(self) -> TrackerParams:
-        return TrackerParams(**{name: getattr(self, name) for name in _TRACKER_FIELDS})
 
-    def make_vehicle(self):
-        if self.vehicle == "diff":
-            return DiffDrive(DiffDriveParams(
-                wheel_separation_m=self.wheel_separation_m, wheel_radius_m=self.wheel_radius_m,
-                max_wheel_speed_radps=self.max_wheel_speed_radps, max_linear_speed_mps=self.max_linear_speed_mps,
-                max_angular_speed_radps=self.max_angular_speed_radps))
-        return Ackermann(AckermannParams(
-            wheelbase_m=self.wheelbase_m, track_width_m=self.track_width_m, wheel_radius_m=self.wheel_radius_m,
-            max_steering_angle_rad=self.max_steering_angle_rad,
-            max_steering_rate_radps=self.max_steering_rate_radps,
-            max_wheel_speed_radps=self.max_wheel_speed_radps, max_linear_speed_mps=self.max_linear_speed_mps))
+SCHEMA = (ControllerSettings, TrackerParams, DiffDriveParams, AckermannParams)
+# the node's shipping defaults where they differ from the core's (a small diff-drive robot)
+DEFAULTS = {"max_steering_angle_rad": 0.6, "wheelbase_m": 1.0, "wheel_radius_m": 0.1,
+            "max_wheel_speed_radps": 20.0, "max_linear_speed_mps": 1.5}
+# changing these means new subscriptions, timers or a different controller: restart the node
+RESTART_ONLY = ("algorithm", "vehicle", "control_rate_hz", "odom_topic")
+
+
+def make_vehicle(params):
+    """The vehicle model the settings select, from the flattened parameter set."""
+    if params.of(ControllerSettings).vehicle == "diff":
+        return DiffDrive(params.of(DiffDriveParams))
+    return Ackermann(params.of(AckermannParams))
 
 
 class ControllerNode(Node):
@@ -126,9 +88,10 @@ class ControllerNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__("controller_node", **kwargs)
-        self.params = load_params(self, ControllerNodeParams)
-        p = self.params
-        self.tracker = ALGORITHMS[p.algorithm](p.tracker_params(), p.make_vehicle())
+        self.param_set = load_schema(self, *SCHEMA, defaults=DEFAULTS)
+        self.params = p = self.param_set.of(ControllerSettings)
+        self.tracker = ALGORITHMS[p.algorithm](self.param_set.of(TrackerParams), make_vehicle(self.param_set))
+        self.param_set.on_change(self._on_params, live=set(self.param_set.values) - set(RESTART_ONLY))
         self.diag = Diagnostics(self, "controller")
         self._pose: np.ndarray | None = None
         self._speed = 0.0
@@ -145,15 +108,27 @@ class ControllerNode(Node):
         self.last_output = None
 
         self._cmd_pub = self.create_publisher(TwistStamped, "cmd_vel_nav", COMMAND_QOS)
-        self._status_pub = self.create_publisher(String, "controller/status", RELIABLE_QOS)
-        self.create_subscription(Path, "plan", self._on_plan, LATCHED_QOS)
-        self.create_subscription(Int8MultiArray, "plan_directions", self._on_directions, LATCHED_QOS)
+        self._status_pub = self.create_publisher(ControllerStatus, "controller/status", RELIABLE_QOS)
+        subscribe_latched(self, Path, "plan", self._on_plan)
+        subscribe_latched(self, Int8MultiArray, "plan_directions", self._on_directions)
         self.create_subscription(Odometry, p.odom_topic, self._on_odom, SENSOR_QOS)
         self.create_subscription(Float32, "obstacle_distance", self._on_obstacle, SENSOR_QOS)
-        self.create_subscription(Float32, "speed_limit", self._on_speed_limit, LATCHED_QOS)
+        subscribe_latched(self, Float32, "speed_limit_mps", self._on_speed_limit)
         self._speed_limit_mps = math.inf
         self._timer = self.create_timer(1.0 / p.control_rate_hz, self._on_timer)
         self.diag.ok("waiting for a plan", algorithm=p.algorithm, vehicle=p.vehicle)
+
+    def _on_params(self, params) -> None:
+        """Live parameter change (already validated): swap the tracker's and vehicle's parameters; the
+        plan and the progress along it are kept."""
+        old, new = self.tracker.params, params.of(TrackerParams)
+        self.params = params.of(ControllerSettings)
+        self.tracker.params = new
+        self.tracker.vehicle = make_vehicle(params)
+        goal = ("goal_xy_tolerance_m", "goal_yaw_tolerance_rad", "goal_xy_hysteresis_m", "goal_yaw_hysteresis_rad")
+        if any(getattr(old, k) != getattr(new, k) for k in goal):
+            self.tracker.goal_checker = type(self.tracker.goal_checker)(*(getattr(new, k) for k in goal))
+        self.get_logger().info("parameters changed live")
 
     # ------------------------------------------------------------------ inputs
     def _now_s(self) -> float:
@@ -227,9 +202,15 @@ class ControllerNode(Node):
         if not force and key == self._last_status and now_s - self._last_status_time_s < self.params.status_period_s:
             return
         self._last_status, self._last_status_time_s = key, now_s
-        body = {"state": state}
-        body.update({k: (round(v, 4) if isinstance(v, float) else v) for k, v in extra.items()})
-        self._status_pub.publish(String(data=json.dumps(body)))
+        msg = ControllerStatus(state=state, message=str(extra.get("message", "") or ""))
+        msg.header.stamp = to_stamp(now_s)
+        msg.header.frame_id = self._plan_frame
+        for name in ("cross_track_m", "progress", "distance_to_goal_m"):
+            setattr(msg, name, float(extra.get(name, 0.0)))
+        msg.target_index = int(extra.get("target_index", -1))
+        msg.section = int(extra.get("section", -1))
+        msg.direction = int(extra.get("direction", 0))
+        self._status_pub.publish(msg)
 
     def _fault(self, message: str, now_s: float) -> None:
         self._publish_cmd(0.0, 0.0, now_s)

@@ -32,7 +32,7 @@ from agricare.ros.convert import array_to_path, polygon_to_array
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
-from agricare.ros.qos import LATCHED_QOS
+from agricare.ros.qos import LATCHED_QOS, subscribe_latched
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class CoveragePlannerNode(Node):
         self._plan_pub = self.create_publisher(Path, "plan", LATCHED_QOS)
         self._seg_pub = self.create_publisher(Float64MultiArray, "coverage_plan/segments", LATCHED_QOS)
         self._mk_pub = self.create_publisher(MarkerArray, "coverage_plan/markers", LATCHED_QOS)
-        self.create_subscription(PolygonStamped, "field", self._on_field, LATCHED_QOS)
+        subscribe_latched(self, PolygonStamped, "field", self._on_field)
         if self.p.field_file:
             from agricare import paths
 

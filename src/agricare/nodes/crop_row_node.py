@@ -2,11 +2,7 @@
 
 Subscribes ``camera/image_raw`` and ``camera/camera_info`` (sensor QoS) and ``row_follower/state``
 (std_msgs/String, latched; the guidance filter restarts when a turn begins).
-Publishes ``perception/row_guidance`` (reliable, depth 10):
-
-* ``agricare_interfaces/RowGuidance`` when that package is importable;
-* otherwise ``std_msgs/Float64MultiArray`` with ``data = [offset_m, heading_rad, confidence,
-  end_of_row (0/1), rows_visible]`` (same meaning as the RowGuidance fields).
+Publishes ``perception/row_guidance`` (agricare_interfaces/RowGuidance, reliable, depth 10).
 
 ``guidance_mode``: ``row`` = guidance to the row the camera straddles, ``lane`` = to the middle of the
 inter-row lane (a robot driving between two rows).
@@ -26,7 +22,7 @@ import numpy as np
 from geometry_msgs.msg import Point
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from agricare.core.perception.crop_rows import (
@@ -39,50 +35,25 @@ from agricare.core.perception.crop_rows import (
 from agricare.ros.convert import from_stamp, image_to_bgr, to_stamp
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
-from agricare.ros.params import load_params
-from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.params import load_schema
+from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
-try:  # the lead's interface package; fall back to a documented standard message
-    from agricare_interfaces.msg import RowGuidance
-except ImportError:  # pragma: no cover - depends on the build
-    RowGuidance = None
+from agricare_interfaces.msg import RowGuidance
 
-GUIDANCE_TYPE = RowGuidance if RowGuidance is not None else Float64MultiArray
-
-_CROP_FIELDS = ("work_width_px", "vegetation_index", "min_index", "n_strips", "min_spacing_frac",
-                "max_spacing_frac", "max_convergence", "max_tilt_frac", "ignore_top_frac", "min_support_frac",
-                "guidance_mode")
-_FILTER_FIELDS = ("time_constant_s", "min_confidence", "gate_offset_m", "gate_heading_rad",
-                  "end_of_row_distance_m", "lost_timeout_s", "confirm_count")
+GUIDANCE_TYPE = RowGuidance
 
 
 @dataclasses.dataclass(frozen=True)
-class CropRowNodeParams:
-    """crop_row_node parameters (detector, mounting, filter, health)."""
+class CropRowSettings:
+    """crop_row_node's own settings (camera mounting, health, frame); the detector and the guidance filter
+    parameters are ``CropRowParams`` and ``GuidanceFilterParams`` themselves, flattened beside these by
+    :func:`agricare.ros.params.load_schema`."""
 
-    work_width_px: int = 160
-    vegetation_index: str = "exg"
-    min_index: float = 0.03
-    n_strips: int = 30
-    min_spacing_frac: float = 0.08
-    max_spacing_frac: float = 0.6
-    max_convergence: float = 1.25
-    max_tilt_frac: float = 0.7
-    ignore_top_frac: float = 0.0
-    min_support_frac: float = 0.25
-    guidance_mode: str = "row"
     camera_height_m: float = 0.0
     camera_pitch_rad: float = 0.6
     camera_x_m: float = 0.0
     camera_y_m: float = 0.0
     allow_normalised: bool = False
-    time_constant_s: float = 0.05
-    min_confidence: float = 0.25
-    gate_offset_m: float = 0.15
-    gate_heading_rad: float = 0.25
-    end_of_row_distance_m: float = 1.0
-    lost_timeout_s: float = 0.6
-    confirm_count: int = 3
     stale_timeout_s: float = 1.0
     base_frame_id: str = "base_link"
 
@@ -91,14 +62,9 @@ class CropRowNodeParams:
             raise ValueError(f"camera_height_m must be >= 0 (0 = normalised guidance), got {self.camera_height_m}")
         if not (math.isfinite(self.stale_timeout_s) and self.stale_timeout_s > 0):
             raise ValueError(f"stale_timeout_s must be > 0, got {self.stale_timeout_s}")
-        self.crop_params()
-        self.filter_params()
 
-    def crop_params(self) -> CropRowParams:
-        return CropRowParams(**{k: getattr(self, k) for k in _CROP_FIELDS})
 
-    def filter_params(self) -> GuidanceFilterParams:
-        return GuidanceFilterParams(**{k: getattr(self, k) for k in _FILTER_FIELDS})
+SCHEMA = (CropRowSettings, CropRowParams, GuidanceFilterParams)
 
 
 class CropRowNode(Node):
@@ -106,9 +72,11 @@ class CropRowNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__("crop_row_node", **kwargs)
-        self.params = load_params(self, CropRowNodeParams)
-        self.crop_params = self.params.crop_params()
-        self.filter = GuidanceFilter(self.params.filter_params())
+        self.param_set = load_schema(self, *SCHEMA)
+        self.params = self.param_set.of(CropRowSettings)
+        self.crop_params = self.param_set.of(CropRowParams)
+        self.filter = GuidanceFilter(self.param_set.of(GuidanceFilterParams))
+        self.param_set.on_change(self._on_params, live=set(self.param_set.values))
         self.diag = Diagnostics(self, "crop_rows")
         self._info = None
         self._camera = None
@@ -119,12 +87,21 @@ class CropRowNode(Node):
         self._mk_pub = self.create_publisher(MarkerArray, "perception/crop_rows/markers", RELIABLE_QOS)
         self.create_subscription(Image, "camera/image_raw", self._on_image, SENSOR_QOS)
         self.create_subscription(CameraInfo, "camera/camera_info", self._on_info, SENSOR_QOS)
-        self.create_subscription(String, "row_follower/state", self._on_state, LATCHED_QOS)
+        subscribe_latched(self, String, "row_follower/state", self._on_state)
         self._timer = self.create_timer(0.5, self._on_timer)
         self.diag.warn("waiting for camera/image_raw")
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_params(self, params) -> None:
+        """Live change (validated): the next image uses the new detector, filter and mounting values."""
+        self.params = params.of(CropRowSettings)
+        self.crop_params = params.of(CropRowParams)
+        self.filter.p = params.of(GuidanceFilterParams)
+        self._info = None   # the camera model is rebuilt from the next camera_info with the new mounting
+        self._camera = None
+        self.get_logger().info("parameters changed live")
 
     def _on_info(self, msg: CameraInfo) -> None:
         if self.params.camera_height_m <= 0:
@@ -181,18 +158,14 @@ class CropRowNode(Node):
         self._last = (result, g)
 
     def _publish(self, g, t_s: float) -> None:
-        if RowGuidance is not None:
-            m = RowGuidance()
-            m.header.stamp = to_stamp(max(t_s, 0.0))
-            m.header.frame_id = self.params.base_frame_id
-            m.offset_m = float(g.offset)
-            m.heading_rad = float(g.heading)
-            m.confidence = float(g.confidence)
-            m.end_of_row = bool(g.end_of_row)
-            m.rows_visible = int(g.rows_visible)
-        else:
-            m = Float64MultiArray(data=[float(g.offset), float(g.heading), float(g.confidence),
-                                        1.0 if g.end_of_row else 0.0, float(g.rows_visible)])
+        m = RowGuidance()
+        m.header.stamp = to_stamp(max(t_s, 0.0))
+        m.header.frame_id = self.params.base_frame_id
+        m.offset_m = float(g.offset)
+        m.heading_rad = float(g.heading)
+        m.confidence = float(g.confidence)
+        m.end_of_row = bool(g.end_of_row)
+        m.rows_visible = int(g.rows_visible)
         self._pub.publish(m)
 
     def _publish_markers(self, result, camera, stamp) -> None:

@@ -22,15 +22,15 @@ import math
 import numpy as np
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
-from rclpy.node import Node
 from sensor_msgs.msg import Imu
 
 from agricare.core.localization.ekf import IV, IW, EkfParams, PlanarEkf, map_to_odom, variance_or_default
 from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp, xyyaw_to_pose
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
-from agricare.ros.qos import SENSOR_QOS
+from agricare.ros.qos import SENSOR_QOS, STATE_QOS
 
 
 def make_tf_publisher(node):
@@ -60,7 +60,7 @@ def transform_msg(T_parent_child, t_s: float, parent: str, child: str):
     return msg
 
 
-class EkfNode(Node):
+class EkfNode(ManagedNode):
     """Planar EKF node (see module docstring)."""
 
     def __init__(self, **kwargs):
@@ -72,7 +72,7 @@ class EkfNode(Node):
         self._odom_pose = None          # (t, pose_in_odom (3,))
         self._last_now = None
         self._warned = set()
-        self._pub = self.create_publisher(Odometry, "odometry/filtered", SENSOR_QOS)
+        self._pub = self.create_publisher(Odometry, "odometry/filtered", STATE_QOS)
         self._tf_pub, self._TFMessage = make_tf_publisher(self) if p.publish_tf else (None, None)
         if p.use_odom:
             self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
@@ -89,6 +89,7 @@ class EkfNode(Node):
             JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1_000_000), on_clock_change=False),
             post_callback=self._on_clock_jump)
         self.diag.warn("waiting for a pose", sources=",".join(p.expected_sources))
+        self.autostart()
 
     # ---------------------------------------------------------------- helpers
     def _now_s(self) -> float:
@@ -166,6 +167,8 @@ class EkfNode(Node):
         self._odom_pose = None
 
     def _on_timer(self):
+        if not self.active:  # inactive localisation publishes no estimate (consumers see it stale)
+            return
         p = self.params
         now = self._now_s()
         if self._last_now is not None and now < self._last_now - 1e-3:

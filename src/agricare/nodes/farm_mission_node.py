@@ -1,15 +1,22 @@
-"""farm_mission_node: the tractor's coverage job from field to done.
+"""farm_mission_node: the tractor's coverage job from field to done, served as the ``cover_field`` action.
 
-Loads the field (``field_file`` GeoJSON, or the field ``field_name`` of the scenario ``scenario_file``), plans
-the coverage (headland rings, swaths, drivable turns), and drives it through the controller with
+Serves ``cover_field`` (agricare_interfaces/action/CoverField, in the robot's namespace, as Nav2 serves
+``navigate_to_pose``): the goal names the field (``field_file`` GeoJSON or an inline ``field`` polygon in the
+map frame; both empty = the configured field: ``field_file``, or ``field_name`` of the scenario
+``scenario_file``). The node idles (no plan, status ``idle``) until it has a goal; then it plans the coverage
+(headland rings, swaths, drivable turns) and drives it through the controller with
 :class:`agricare.core.missions.farm.FarmMission`: pause/resume, refill trips, GNSS-outage slow-down/stop.
+Feedback: state, progress, working distance remaining, ETA. Result: success, message, planned coverage and
+overlap. Cancel: an empty plan stops the controller, the implement is raised, the goal ends CANCELED. One
+goal at a time: a goal while one runs is rejected (cancel first).
 
 Publishes ``implement/enable`` (std_msgs/Bool: implement lowered, at the update rate) for section control.
-Subscribes ``<odom_topic>`` (nav_msgs/Odometry), ``gnss/fix`` (NavSatFix), ``controller/status`` (String JSON),
+Subscribes ``<odom_topic>`` (nav_msgs/Odometry), ``gnss/fix`` (NavSatFix), ``controller/status`` (ControllerStatus),
 ``mission/pause`` (std_msgs/Bool). Publishes ``plan`` (nav_msgs/Path), ``plan_directions``
 (Int8MultiArray), ``coverage_plan/segments`` (Float64MultiArray N x 4: kind, working, direction, curvature;
 for section control),
-``speed_limit`` (std_msgs/Float32, negative = none), ``mission/status`` (agricare_interfaces/MissionStatus).
+``speed_limit_mps`` (std_msgs/Float32 in m/s, negative = none; not Nav2's nav2_msgs/SpeedLimit ``speed_limit``),
+``mission/status`` (agricare_interfaces/MissionStatus).
 """
 
 from __future__ import annotations
@@ -19,17 +26,20 @@ import json
 import math
 
 import numpy as np
-from agricare_interfaces.msg import MissionStatus
+from agricare_interfaces.action import CoverField
+from agricare_interfaces.msg import ControllerStatus, MissionStatus
 from nav_msgs.msg import Odometry, Path
-from rclpy.node import Node
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.task import Future
 from sensor_msgs.msg import NavSatFix, NavSatStatus
-from std_msgs.msg import Bool, Float32, Float64MultiArray, Int8MultiArray, MultiArrayDimension, String
+from std_msgs.msg import Bool, Float32, Float64MultiArray, Int8MultiArray, MultiArrayDimension
 
 from agricare.core.missions.farm import (DONE, FAILED, FarmMission, FarmMissionParams, load_scenario_field,
                                         master_plan_from_coverage)
 from agricare.core.validation import require
 from agricare.ros.convert import array_to_path, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
@@ -70,13 +80,13 @@ class FarmMissionNodeParams:
     implement_overlap_m: float = 0.3  # lowered early / raised late by this much at the ends of a pass
 
     def __post_init__(self):
-        require(bool(self.field_file) or (bool(self.scenario_file) and bool(self.field_name)), "field_file",
-                "or scenario_file + field_name must be set")
+        require(not (bool(self.scenario_file) ^ bool(self.field_name)), "field_name",
+                "and scenario_file go together (the field of a scenario)")
         require(self.update_rate_hz > 0, "update_rate_hz", "must be > 0", self.update_rate_hz)
         require(self.start_delay_s >= 0, "start_delay_s", "must be >= 0", self.start_delay_s)
 
 
-class FarmMissionNode(Node):
+class FarmMissionNode(ManagedNode):
     def __init__(self, **kwargs):
         super().__init__("farm_mission_node", **kwargs)
         self.p = load_params(self, FarmMissionNodeParams)
@@ -94,15 +104,15 @@ class FarmMissionNode(Node):
                 robot_width_m=self.p.robot_width_m, turn_type=self.p.turn_type, route=self.p.route,
                 objective=self.p.objective, angle_deg=self.p.angle_deg,
                 optimizer_time_limit_s=self.p.route_time_limit_s)
+            from agricare import paths
+
+            self.configured_field = None   # the field of a goal that names none
             if self.p.field_file:
-                from agricare import paths
-
-                self.field, _frame = load_field(paths.resolve(self.p.field_file, "config/fields"))
-            else:
-                from agricare import paths
-
-                self.field = load_scenario_field(paths.resolve(self.p.scenario_file, "config/scenarios"),
-                                                 self.p.field_name)
+                self.configured_field, _frame = load_field(paths.resolve(self.p.field_file, "config/fields"))
+            elif self.p.scenario_file:
+                self.configured_field = load_scenario_field(
+                    paths.resolve(self.p.scenario_file, "config/scenarios"), self.p.field_name)
+            self.field = self.configured_field
         except (ValueError, OSError, PlanningError) as exc:
             raise ParameterError(f"{self.get_name()}: {exc}") from exc
         self.diag = Diagnostics(self, "farm mission")
@@ -110,7 +120,7 @@ class FarmMissionNode(Node):
         self._dir_pub = self.create_publisher(Int8MultiArray, "plan_directions", LATCHED_QOS)
         self._seg_pub = self.create_publisher(Float64MultiArray, "coverage_plan/segments", LATCHED_QOS)
         self._enable_pub = self.create_publisher(Bool, "implement/enable", RELIABLE_QOS)
-        self._limit_pub = self.create_publisher(Float32, "speed_limit", LATCHED_QOS)
+        self._limit_pub = self.create_publisher(Float32, "speed_limit_mps", LATCHED_QOS)
         self._last_limit = None
         self._last_enable = None
         self._last_status = (None, -1.0)
@@ -118,7 +128,7 @@ class FarmMissionNode(Node):
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
         self.create_subscription(Odometry, self.p.odom_topic, self._on_odom, SENSOR_QOS)
         self.create_subscription(NavSatFix, "gnss/fix", self._on_fix, SENSOR_QOS)
-        self.create_subscription(String, "controller/status", self._on_controller, RELIABLE_QOS)
+        self.create_subscription(ControllerStatus, "controller/status", self._on_controller, RELIABLE_QOS)
         self.create_subscription(Bool, "mission/pause", self._on_pause, RELIABLE_QOS)
         self.pose = None
         self.last_fix_t = None
@@ -127,9 +137,106 @@ class FarmMissionNode(Node):
         self.mission = None
         self.coverage = None
         self.t0 = None
-        self.state = "waiting"
-        self.message = "waiting for a pose"
+        self.state = "idle"
+        self.message = "waiting for a cover_field goal"
+        self._goal = None          # the active ServerGoalHandle
+        self._goal_done = None     # Future the execute callback awaits
+        self._goal_t0 = None
+        self._last_feedback_t = -1.0
+        self._action = ActionServer(self, CoverField, "cover_field", execute_callback=self._execute,
+                                    goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT)
         self.create_timer(1.0 / self.p.update_rate_hz, self._tick)
+        self.autostart()
+
+    # ------------------------------------------------------------------ action
+    def _goal_field(self, goal):
+        """The field a goal asks for (shapely Polygon), or raise ValueError naming what is wrong."""
+        from shapely.geometry import Polygon
+
+        from agricare import paths
+        from agricare.core.planning.coverage import load_field
+
+        if goal.field_file:
+            try:
+                field, _frame = load_field(paths.resolve(goal.field_file, "config/fields"))
+            except OSError as exc:
+                raise ValueError(f"field_file: {exc}") from exc
+            return field
+        if len(goal.field.points):
+            pts = [(p.x, p.y) for p in goal.field.points]
+            if len(pts) < 3 or not all(math.isfinite(v) for xy in pts for v in xy):
+                raise ValueError("field: needs >= 3 finite points (map frame, metres)")
+            poly = Polygon(pts)
+            if not poly.is_valid or poly.area <= 0.0:
+                raise ValueError("field: the polygon is not simple or has no area")
+            return poly
+        if self.configured_field is None:
+            raise ValueError("the goal names no field and none is configured (field_file / scenario_file)")
+        return self.configured_field
+
+    def _on_goal(self, goal):
+        if not self.active:
+            self.get_logger().warning("cover_field goal rejected: the node is not active (lifecycle)")
+            return GoalResponse.REJECT
+        if self._goal is not None:
+            self.get_logger().warning("cover_field goal rejected: a mission is running (cancel it first)")
+            return GoalResponse.REJECT
+        try:
+            self._goal_field(goal)
+        except (ValueError, OSError) as exc:
+            self.get_logger().warning(f"cover_field goal rejected: {exc}")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    async def _execute(self, goal_handle):
+        try:
+            self.field = self._goal_field(goal_handle.request)
+        except (ValueError, OSError) as exc:  # the file changed since the goal was accepted
+            goal_handle.abort()
+            return CoverField.Result(success=False, message=str(exc))
+        self._goal, self._goal_done = goal_handle, Future()
+        self.mission, self.coverage, self.t0 = None, None, None
+        self.state, self.message = "waiting", "waiting for a pose"
+        self._goal_t0 = self._now()
+        self.get_logger().info("cover_field goal accepted")
+        return await self._goal_done
+
+    def _finish_goal(self, outcome: str):
+        gh, done = self._goal, self._goal_done
+        if gh is None:
+            return
+        result = CoverField.Result(success=outcome == "succeed", message=self.message)
+        if self.coverage is not None:
+            result.coverage_ratio = float(self.coverage.coverage_ratio)
+            result.overlap_ratio = float(getattr(self.coverage, "overlap_ratio", float("nan")))
+        getattr(gh, outcome)()
+        self._goal = self._goal_done = None
+        done.set_result(result)
+
+    def _feedback(self, t: float):
+        if self._goal is None or t - self._last_feedback_t < 0.5:
+            return
+        self._last_feedback_t = t
+        fig = self.mission.figures() if self.mission else {}
+        progress = float(fig.get("progress", 0.0))
+        fb = CoverField.Feedback(state=str(self.state), progress=progress)
+        fb.distance_remaining_m = float(fig.get("work_total_m", 0.0) - fig.get("work_done_m", 0.0))
+        elapsed = t - (self._goal_t0 or t)
+        fb.eta_s = elapsed * (1.0 - progress) / progress if progress > 0.01 else -1.0
+        self._goal.publish_feedback(fb)
+
+    def _cancel(self):
+        """Stop on a cancelled goal: empty plan (the controller stops), implement up, no speed limit kept."""
+        msg = Path()
+        msg.header.frame_id = self.p.frame_id
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._plan_pub.publish(msg)
+        self._enable_pub.publish(Bool(data=False))
+        self._last_enable = False
+        self.mission = None
+        self.state, self.message = "canceled", "cover_field goal canceled"
+        self.get_logger().info(self.message)
+        self._finish_goal("canceled")
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -144,11 +251,8 @@ class FarmMissionNode(Node):
                 math.isfinite(msg.longitude):
             self.last_fix_t = self._now()
 
-    def _on_controller(self, msg: String):
-        try:
-            self.goal_reached = json.loads(msg.data).get("state") == "goal_reached"
-        except (ValueError, AttributeError):
-            pass
+    def _on_controller(self, msg: ControllerStatus):
+        self.goal_reached = msg.state == "goal_reached"
 
     def _on_pause(self, msg: Bool):
         self.pause = bool(msg.data)
@@ -198,7 +302,16 @@ class FarmMissionNode(Node):
         self.goal_reached = False
 
     def _tick(self):
+        if not self.active:  # unconfigured / inactive: nothing is planned, driven or reported
+            return
         t = self._now()
+        if self._goal is None:  # idle until a goal: nothing is planned or driven
+            self._publish_status()
+            return
+        if self._goal.is_cancel_requested:
+            self._cancel()
+            self._publish_status()
+            return
         if self.t0 is None:
             self.t0 = t
         if self.mission is None and self.state != FAILED and self.pose is not None and \
@@ -218,6 +331,12 @@ class FarmMissionNode(Node):
             if down != self._last_enable or t - self._last_enable_t >= 0.1:
                 self._enable_pub.publish(Bool(data=down))
                 self._last_enable, self._last_enable_t = down, t
+        if self.state == DONE:
+            self._finish_goal("succeed")
+        elif self.state == FAILED:
+            self._finish_goal("abort")
+        else:
+            self._feedback(t)
         self._publish_status()
 
     def _apply(self, out):
@@ -254,7 +373,17 @@ class FarmMissionNode(Node):
         msg.detail = json.dumps(figures)
         self._status_pub.publish(msg)
 
-    def on_shutdown(self):
+    def stop_outputs(self):
+        """Deactivated or shutting down: a running goal ends (aborted), the controller gets an empty plan,
+        the implement goes up; the last status is published."""
+        if self._goal is not None:
+            msg = Path()
+            msg.header.frame_id = self.p.frame_id
+            msg.header.stamp = self.get_clock().now().to_msg()
+            self._plan_pub.publish(msg)
+            self._enable_pub.publish(Bool(data=False))
+            self.message = "stopped: the node was deactivated or shut down"
+            self._finish_goal("abort")
         if self.mission is not None:
             self._publish_status()
 

@@ -8,8 +8,8 @@ accumulated per cell (see :mod:`agricare.core.perception.vegetation`).
 
 Publishes ``perception/growth_map`` (nav_msgs/OccupancyGrid, latched, -1 unknown / 0..100 % cover, in the
 pose's frame) every ``publish_period_s`` and ``/diagnostics``. Service ``perception/save_growth_map``:
-agricare_interfaces/SaveMap (``directory`` request field; empty = ``save_directory``) when importable, else
-std_srvs/Trigger writing to ``save_directory``. Saves a georeferenced PNG (+ .pgw world file, .yaml) and a
+agricare_interfaces/SaveMap (``directory`` request field; empty = ``save_directory``).
+Saves a georeferenced PNG (+ .pgw world file, .yaml) and a
 CSV listing every known cell with its cover and low-cover / plant-gap flags (WGS84 too when
 ``datum_lat_deg``/``datum_lon_deg`` are set).
 """
@@ -29,35 +29,17 @@ from agricare.core.perception.vegetation import GrowthMap, GrowthMapParams
 from agricare.ros.convert import image_to_bgr, pose_to_xyyaw, to_stamp
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
-from agricare.ros.params import load_params
+from agricare.ros.params import load_schema
 from agricare.ros.qos import LATCHED_QOS, SENSOR_QOS
 
-try:
-    from agricare_interfaces.srv import SaveMap
-except ImportError:  # pragma: no cover - depends on the build
-    SaveMap = None
-from std_srvs.srv import Trigger
-
-_MAP_FIELDS = tuple(f.name for f in dataclasses.fields(GrowthMapParams))
+from agricare_interfaces.srv import SaveMap
 
 
 @dataclasses.dataclass(frozen=True)
-class GrowthMapNodeParams:
-    """growth_map_node parameters."""
+class GrowthMapSettings:
+    """growth_map_node's own settings (camera mounting, pose input, cadence, output); the map's parameters
+    are ``GrowthMapParams`` itself, flattened beside these by :func:`agricare.ros.params.load_schema`."""
 
-    resolution_m: float = 0.25
-    width_m: float = 100.0
-    height_m: float = 100.0
-    origin_x_m: float = -50.0
-    origin_y_m: float = -50.0
-    max_range_m: float = 4.0
-    sample_step_px: int = 2
-    work_width_px: int = 160
-    min_samples: int = 5
-    low_cover_pct: float = 15.0
-    good_cover_pct: float = 30.0
-    vegetation_index: str = "exg"
-    min_index: float = 0.03
     camera_height_m: float = 0.8
     camera_pitch_rad: float = 0.7
     camera_x_m: float = 0.2
@@ -81,10 +63,6 @@ class GrowthMapNodeParams:
                 raise ValueError(f"{name} must be >= 0")
         if not self.save_directory:
             raise ValueError("save_directory must not be empty")
-        self.map_params()
-
-    def map_params(self) -> GrowthMapParams:
-        return GrowthMapParams(**{k: getattr(self, k) for k in _MAP_FIELDS})
 
     def datum(self):
         if math.isfinite(self.datum_lat_deg) and math.isfinite(self.datum_lon_deg):
@@ -92,13 +70,20 @@ class GrowthMapNodeParams:
         return None
 
 
+SCHEMA = (GrowthMapSettings, GrowthMapParams)
+# the grid (GrowthMapParams) holds what was mapped so far; a new grid or cadence needs a restart
+RESTART_ONLY = tuple(f.name for f in dataclasses.fields(GrowthMapParams)) + ("pose_topic", "publish_period_s")
+
+
 class GrowthMapNode(Node):
     """Growth map node (see module docstring)."""
 
     def __init__(self, **kwargs):
         super().__init__("growth_map_node", **kwargs)
-        self.params = load_params(self, GrowthMapNodeParams)
-        self.map = GrowthMap(self.params.map_params())
+        self.param_set = load_schema(self, *SCHEMA)
+        self.params = self.param_set.of(GrowthMapSettings)
+        self.map = GrowthMap(self.param_set.of(GrowthMapParams))
+        self.param_set.on_change(self._on_params, live=set(self.param_set.values) - set(RESTART_ONLY))
         self.diag = Diagnostics(self, "growth_map")
         self._camera = None
         self._info_key = None
@@ -111,12 +96,16 @@ class GrowthMapNode(Node):
         self.create_subscription(Image, "camera/image_raw", self._on_image, SENSOR_QOS)
         self.create_subscription(CameraInfo, "camera/camera_info", self._on_info, SENSOR_QOS)
         self.create_subscription(Odometry, self.params.pose_topic, self._on_pose, SENSOR_QOS)
-        if SaveMap is not None:
-            self.create_service(SaveMap, "perception/save_growth_map", self._on_save_map)
-        else:
-            self.create_service(Trigger, "perception/save_growth_map", self._on_save_trigger)
+        self.create_service(SaveMap, "perception/save_growth_map", self._on_save_map)
         self._timer = self.create_timer(self.params.publish_period_s, self.publish_map)
         self.diag.stale("waiting for camera, camera_info and pose")
+
+    def _on_params(self, params) -> None:
+        """Live change (validated): mounting, pose timeout, sampling distances, output settings."""
+        self.params = params.of(GrowthMapSettings)
+        self._info_key = None   # rebuild the camera model with the new mounting from the next camera_info
+        self._camera = None
+        self.get_logger().info("parameters changed live")
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -190,14 +179,6 @@ class GrowthMapNode(Node):
         try:
             files, msg = self._save(req.directory)
             resp.success, resp.message, resp.files = True, msg, files
-        except (OSError, ValueError) as exc:
-            resp.success, resp.message = False, f"save failed: {exc}"
-        return resp
-
-    def _on_save_trigger(self, req, resp):
-        try:
-            files, msg = self._save("")
-            resp.success, resp.message = True, msg + ": " + ", ".join(files)
         except (OSError, ValueError) as exc:
             resp.success, resp.message = False, f"save failed: {exc}"
         return resp

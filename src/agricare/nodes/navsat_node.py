@@ -44,12 +44,9 @@ class NavSatNode(Node):
         self._pub = self.create_publisher(Odometry, "gnss/odometry", SENSOR_QOS)
         self._datum_pub = self.create_publisher(NavSatFix, "gnss/datum", LATCHED_QOS)
         self.create_subscription(NavSatFix, "gnss/fix", self._on_fix, SENSOR_QOS)
-        self.service = None
-        try:
-            from agricare_interfaces.srv import LatLonToMap
-            self.service = self.create_service(LatLonToMap, "latlon_to_map", self._on_latlon)
-        except ImportError:
-            self.get_logger().warning("agricare_interfaces not importable: no latlon_to_map service")
+        from agricare_interfaces.srv import LatLonToMap
+
+        self.service = self.create_service(LatLonToMap, "latlon_to_map", self._on_latlon)
         if self.nst.plane is not None:
             self._publish_datum()
         self.diag.warn("waiting for a fix", datum=str(self.nst.datum))

@@ -10,9 +10,7 @@ every consumer accepts without a transform): positions relative to the robot at 
 ground* (tracked in the odometry frame, rotated into base_link axes). Without odometry the velocities are
 relative to the moving robot (diagnostics warn). ``publish_in_base: false`` publishes in the tracking frame.
 
-Publishes ``tracked_objects``: agricare_interfaces/TrackedObjectArray when importable, else
-std_msgs/Float64MultiArray with one row of 8 values per track ``[id, x_m, y_m, vx_mps, vy_mps, radius_m,
-is_person, confidence]`` (layout dim "tracks" x "fields"); ``perception/obstacles/markers``
+Publishes ``tracked_objects`` (agricare_interfaces/TrackedObjectArray); ``perception/obstacles/markers``
 (visualization_msgs/MarkerArray: cylinder per track, orange = person, arrow = velocity); ``/diagnostics``.
 """
 
@@ -26,7 +24,6 @@ from geometry_msgs.msg import Point
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import LaserScan
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from visualization_msgs.msg import Marker, MarkerArray
 
 from agricare.core.geometry import se2_compose, se2_inverse, se2_transform_points
@@ -37,10 +34,7 @@ from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
 from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS
 
-try:
-    from agricare_interfaces.msg import TrackedObject, TrackedObjectArray
-except ImportError:  # pragma: no cover - depends on the build
-    TrackedObject = TrackedObjectArray = None
+from agricare_interfaces.msg import TrackedObject, TrackedObjectArray
 
 _CLUSTER_FIELDS = tuple(f.name for f in dataclasses.fields(ClusterParams))
 _TRACKER_FIELDS = tuple(f.name for f in dataclasses.fields(TrackerParams))
@@ -106,8 +100,7 @@ class ObstacleTrackerNode(Node):
         self._odom_frame = "odom"
         self._frame = None
         self._last_scan_s = None
-        t_type = TrackedObjectArray if TrackedObjectArray is not None else Float64MultiArray
-        self._pub = self.create_publisher(t_type, "tracked_objects", RELIABLE_QOS)
+        self._pub = self.create_publisher(TrackedObjectArray, "tracked_objects", RELIABLE_QOS)
         self._mk_pub = self.create_publisher(MarkerArray, "perception/obstacles/markers", RELIABLE_QOS)
         self.create_subscription(LaserScan, "scan", self._on_scan, SENSOR_QOS)
         if self.params.track_in_odom:
@@ -171,27 +164,18 @@ class ObstacleTrackerNode(Node):
     def _publish(self, tracks, now, frame, T_out_track=None) -> None:
         mc = self.params.max_coast_s
         states = self._states(tracks, T_out_track)
-        if TrackedObjectArray is not None:
-            arr = TrackedObjectArray()
-            arr.header.stamp = to_stamp(now)
-            arr.header.frame_id = frame
-            for t, st in zip(tracks, states):
-                o = TrackedObject()
-                o.id = int(t.id)
-                o.position.x, o.position.y = float(st[0]), float(st[1])
-                o.velocity.x, o.velocity.y = float(st[2]), float(st[3])
-                o.radius_m = float(t.radius_m)
-                o.is_person = bool(t.is_person)
-                o.confidence = float(t.confidence(now, mc))
-                arr.objects.append(o)
-        else:
-            data = []
-            for t, st in zip(tracks, states):
-                data += [float(t.id), *map(float, st), float(t.radius_m), 1.0 if t.is_person else 0.0,
-                         float(t.confidence(now, mc))]
-            arr = Float64MultiArray(data=data)
-            arr.layout.dim = [MultiArrayDimension(label="tracks", size=len(tracks), stride=8 * len(tracks)),
-                              MultiArrayDimension(label="fields", size=8, stride=8)]
+        arr = TrackedObjectArray()
+        arr.header.stamp = to_stamp(now)
+        arr.header.frame_id = frame
+        for t, st in zip(tracks, states):
+            o = TrackedObject()
+            o.id = int(t.id)
+            o.position.x, o.position.y = float(st[0]), float(st[1])
+            o.velocity.x, o.velocity.y = float(st[2]), float(st[3])
+            o.radius_m = float(t.radius_m)
+            o.is_person = bool(t.is_person)
+            o.confidence = float(t.confidence(now, mc))
+            arr.objects.append(o)
         self._pub.publish(arr)
         ma = MarkerArray()
         clear = Marker()

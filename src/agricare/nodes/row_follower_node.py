@@ -1,7 +1,6 @@
 """row_follower_node: row guidance -> ``cmd_vel_nav`` by visual servoing, end of row, U-turn into the next row.
 
-Subscribes ``perception/row_guidance`` (agricare_interfaces/RowGuidance, or the std_msgs/Float64MultiArray
-fallback ``[offset_m, heading_rad, confidence, end_of_row, rows_visible]`` of crop_row_node; reliable) and
+Subscribes ``perception/row_guidance`` (agricare_interfaces/RowGuidance, reliable) and
 ``odom_topic`` (nav_msgs/Odometry, sensor QoS; default ``odometry/filtered``).
 Publishes ``cmd_vel_nav`` (geometry_msgs/TwistStamped, command QoS) at ``rate_hz``,
 ``row_follower/state`` (std_msgs/String, latched: ``following`` / ``end_of_row`` / ``turning`` / ``done``),
@@ -21,46 +20,25 @@ import math
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.node import Node
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import String
 
 from agricare.core.control.row_follower import RowFollower, RowFollowerParams
 from agricare.ros.convert import array_to_path, pose_to_xyyaw, twist_stamped
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
-from agricare.ros.params import load_params
+from agricare.ros.params import load_schema
 from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
 
-try:  # the lead's interface package; else crop_row_node's documented Float64MultiArray fallback
-    from agricare_interfaces.msg import RowGuidance
-except ImportError:  # pragma: no cover - depends on the build
-    RowGuidance = None
-GUIDANCE_TYPE = RowGuidance if RowGuidance is not None else Float64MultiArray
+from agricare_interfaces.msg import RowGuidance
 
-_FOLLOWER_FIELDS = tuple(f.name for f in dataclasses.fields(RowFollowerParams))
+GUIDANCE_TYPE = RowGuidance
 
 
 @dataclasses.dataclass(frozen=True)
-class RowFollowerNodeParams:
-    """row_follower_node parameters: the follower's plus rate, frames and odometry timeout."""
+class RowFollowerSettings:
+    """row_follower_node's own settings; the follower's parameters are ``RowFollowerParams`` itself,
+    flattened beside these by :func:`agricare.ros.params.load_schema`."""
 
-    speed_mps: float = 1.0
-    convergence_distance_m: float = 0.8
-    max_yaw_rate_radps: float = 1.5
-    min_confidence: float = 0.25
-    guidance_timeout_s: float = 0.5
-    row_exit_distance_m: float = 1.0
-    row_spacing_m: float = 0.5
-    rows_per_turn: int = 1
-    first_turn_left: bool = True
-    turn_radius_m: float = 0.25
-    turn_speed_mps: float = 0.4
-    turn_lookahead_m: float = 0.25
-    reentry_distance_m: float = 0.5
-    reacquire_distance_m: float = 1.5
-    max_rows: int = 0
-    slow_down_confidence: float = 0.5
-    entry_distance_m: float = 0.0
-    min_row_length_m: float = 0.0
     rate_hz: float = 20.0
     odom_topic: str = "odometry/filtered"
     odom_timeout_s: float = 0.5
@@ -73,10 +51,11 @@ class RowFollowerNodeParams:
             raise ValueError(f"odom_timeout_s must be > 0, got {self.odom_timeout_s}")
         if not self.odom_topic:
             raise ValueError("odom_topic must not be empty")
-        self.follower_params()
 
-    def follower_params(self) -> RowFollowerParams:
-        return RowFollowerParams(**{k: getattr(self, k) for k in _FOLLOWER_FIELDS})
+
+SCHEMA = (RowFollowerSettings, RowFollowerParams)
+# a different pattern of rows or turns mid-field would contradict the rows already done: restart for those
+RESTART_ONLY = ("rate_hz", "odom_topic", "row_spacing_m", "rows_per_turn", "first_turn_left", "max_rows")
 
 
 class RowFollowerNode(Node):
@@ -84,8 +63,10 @@ class RowFollowerNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__("row_follower_node", **kwargs)
-        self.params = load_params(self, RowFollowerNodeParams)
-        self.follower = RowFollower(self.params.follower_params())
+        self.param_set = load_schema(self, *SCHEMA)
+        self.params = self.param_set.of(RowFollowerSettings)
+        self.follower = RowFollower(self.param_set.of(RowFollowerParams))
+        self.param_set.on_change(self._on_params, live=set(self.param_set.values) - set(RESTART_ONLY))
         self.diag = Diagnostics(self, "row_follower")
         self._pose = None
         self._pose_t = None
@@ -100,17 +81,17 @@ class RowFollowerNode(Node):
         self._timer = self.create_timer(1.0 / self.params.rate_hz, self._on_timer)
         self._publish_state()
 
+    def _on_params(self, params) -> None:
+        """Live change (validated): speeds, gains, timeouts and thresholds take effect on the next step."""
+        self.params = params.of(RowFollowerSettings)
+        self.follower.p = params.of(RowFollowerParams)
+        self.get_logger().info("parameters changed live")
+
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _on_guidance(self, msg) -> None:
-        if RowGuidance is not None and isinstance(msg, RowGuidance):
-            off, hdg, conf, eor = msg.offset_m, msg.heading_rad, msg.confidence, bool(msg.end_of_row)
-        else:
-            if len(msg.data) < 4:
-                self.diag.warn(f"guidance message with {len(msg.data)} values (need 4)")
-                return
-            off, hdg, conf, eor = msg.data[0], msg.data[1], msg.data[2], msg.data[3] > 0.5
+    def _on_guidance(self, msg: RowGuidance) -> None:
+        off, hdg, conf, eor = msg.offset_m, msg.heading_rad, msg.confidence, bool(msg.end_of_row)
         self.follower.set_guidance(self._now_s(), float(off), float(hdg), float(conf), eor)
 
     def _on_odom(self, msg: Odometry) -> None:

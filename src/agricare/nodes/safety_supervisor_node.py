@@ -29,7 +29,6 @@ import numpy as np
 from geometry_msgs.msg import PolygonStamped, TwistStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import BatteryState, Imu, LaserScan
 from std_msgs.msg import Bool, Header
@@ -40,16 +39,13 @@ from agricare.core.safety.fields import scan_to_points_in_base, validate_polygon
 from agricare.core.safety.supervisor import SafetyState, Supervisor, SupervisorInputs, SupervisorParams
 from agricare.ros.convert import polygon_to_array, twist_stamped
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
-from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
-try:  # own interfaces (built by `make venv`)
-    from agricare_interfaces.msg import SafetyState as SafetyStateMsg
-    from agricare_interfaces.msg import TrackedObjectArray
-except ImportError:  # pragma: no cover - fallback when the interface package is not built
-    SafetyStateMsg = None
-    TrackedObjectArray = None
+from agricare_interfaces.msg import SafetyState as SafetyStateMsg
+from agricare_interfaces.msg import TrackedObjectArray
 
 _DIAG_LEVEL = {SafetyState.RUN: "ok", SafetyState.SLOW: "ok", SafetyState.PROTECTIVE_STOP: "warn",
                SafetyState.EMERGENCY_STOP: "error", SafetyState.FAULT: "error"}
@@ -99,7 +95,7 @@ def imu_roll_pitch(msg: Imu) -> tuple[float, float]:
     return roll, pitch
 
 
-class SafetySupervisorNode(Node):
+class SafetySupervisorNode(ManagedNode):
     def __init__(self, **kwargs):
         super().__init__("safety_supervisor_node", **kwargs)
         self.params = load_params(self, SafetyNodeParams)
@@ -112,11 +108,7 @@ class SafetySupervisorNode(Node):
         self.diag = Diagnostics(self, "safety")
         self._cmd_pub = self.create_publisher(TwistStamped, "cmd_vel", COMMAND_QOS)
         self._hb_pub = self.create_publisher(Header, "safety/heartbeat", COMMAND_QOS)
-        if SafetyStateMsg is not None:
-            self._state_pub = self.create_publisher(SafetyStateMsg, "safety/state", LATCHED_QOS)
-        else:  # pragma: no cover
-            from std_msgs.msg import String
-            self._state_pub = self.create_publisher(String, "safety/state", LATCHED_QOS)
+        self._state_pub = self.create_publisher(SafetyStateMsg, "safety/state", LATCHED_QOS)
         self.create_subscription(TwistStamped, "cmd_vel_smoothed", self._on_cmd, COMMAND_QOS)
         self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
         self.create_subscription(Imu, "imu/data", self._on_imu, SENSOR_QOS)
@@ -124,12 +116,12 @@ class SafetySupervisorNode(Node):
         self.create_subscription(Odometry, self.params.pose_topic, self._on_pose, SENSOR_QOS)
         self.create_subscription(BatteryState, "battery_state", self._on_battery, SENSOR_QOS)
         self.create_subscription(Bool, "safety/estop", self._on_estop, RELIABLE_QOS)
-        if TrackedObjectArray is not None:
-            self.create_subscription(TrackedObjectArray, "tracked_objects", self._on_objects, SENSOR_QOS)
+        self.create_subscription(TrackedObjectArray, "tracked_objects", self._on_objects, SENSOR_QOS)
         if self.params.geofence_topic_enabled:
-            self.create_subscription(PolygonStamped, "safety/geofence", self._on_geofence, LATCHED_QOS)
+            subscribe_latched(self, PolygonStamped, "safety/geofence", self._on_geofence)
         self.create_service(Trigger, "safety/reset", self._on_reset)
         self._timer = self.create_timer(1.0 / self.params.loop_rate_hz, self.step)
+        self.autostart()
         self._last_state_key = None
         self._last_state_t = -1e9
         self._diag_key = None
@@ -249,6 +241,8 @@ class SafetySupervisorNode(Node):
 
     # ------------------------------------------------------------------ loop
     def step(self):
+        if not self.active:  # inactive: no command and no heartbeat, so the base driver holds the wheels still
+            return
         t = self._now()
         if t <= 0.0:
             # simulated time has not started (no /clock yet): hold still, judge nothing. Inputs that arrived
@@ -267,19 +261,12 @@ class SafetySupervisorNode(Node):
         self._report(d)
 
     def _publish_state(self, d, stamp):
-        if SafetyStateMsg is not None:
-            msg = SafetyStateMsg()
-            msg.header = Header(stamp=stamp, frame_id=self.params.base_frame)
-            msg.state = int(d.state)
-            msg.reason = d.reason
-            msg.speed_limit_mps = float(d.limit_mps)
-            msg.estop_latched = bool(d.estop_latched)
-        else:  # pragma: no cover
-            import json
-
-            from std_msgs.msg import String
-            msg = String(data=json.dumps({"state": d.state.name, "reason": d.reason,
-                                          "speed_limit_mps": d.limit_mps, "estop_latched": d.estop_latched}))
+        msg = SafetyStateMsg()
+        msg.header = Header(stamp=stamp, frame_id=self.params.base_frame)
+        msg.state = int(d.state)
+        msg.reason = d.reason
+        msg.speed_limit_mps = float(d.limit_mps)
+        msg.estop_latched = bool(d.estop_latched)
         self._state_pub.publish(msg)
 
     def _report(self, d):
@@ -303,7 +290,7 @@ class SafetySupervisorNode(Node):
                       fault_latched=d.fault_latched)
         getattr(self.diag, level)(text, **values)
 
-    def on_shutdown(self):
+    def stop_outputs(self):
         """Leave the robot with a zero command (the base driver also stops on a stale heartbeat)."""
         stamp = self.get_clock().now().to_msg()
         self._cmd_pub.publish(twist_stamped(0.0, 0.0, stamp, self.params.base_frame))

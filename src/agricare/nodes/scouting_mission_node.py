@@ -6,8 +6,8 @@ row; give it ``max_rows`` = ``rows`` so it stops after the last row) fed by ``cr
 
 Subscribes ``row_follower/state`` (std_msgs/String, latched) and ``odom_topic`` (nav_msgs/Odometry, sensor
 QoS; the map-frame ``ground_truth/odom`` in simulation, ``odometry/filtered`` on the robot).
-Calls ``perception/save_growth_map`` (agricare_interfaces/SaveMap, or std_srvs/Trigger when the interface
-package is missing) with ``<output_dir>/growth_map`` once the rows are done, reads the saved CSV and writes
+Calls ``perception/save_growth_map`` (agricare_interfaces/SaveMap) with ``<output_dir>/growth_map`` once the
+rows are done, reads the saved CSV and writes
 the record (GeoJSON, CSV, PNG, JSON: plant-gap and low-cover cells along the scouted track) into
 ``output_dir``. Publishes ``mission/status`` (agricare_interfaces/MissionStatus, reliable) every
 ``status_period_s`` and on every change: ``state`` running/done/failed, ``progress`` = rows done / rows,
@@ -39,13 +39,9 @@ from agricare.ros.convert import pose_to_xyyaw, to_stamp
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
-from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
-try:
-    from agricare_interfaces.srv import SaveMap
-except ImportError:  # pragma: no cover - depends on the build
-    SaveMap = None
-from std_srvs.srv import Trigger
+from agricare_interfaces.srv import SaveMap
 
 _MISSION_FIELDS = tuple(f.name for f in dataclasses.fields(ScoutingParams))
 
@@ -92,10 +88,10 @@ class ScoutingMissionNode(Node):
         self._sent = None
         self._future = None
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
-        self.create_subscription(String, "row_follower/state", self._on_state, LATCHED_QOS)
+        subscribe_latched(self, String, "row_follower/state", self._on_state)
         self.create_subscription(Odometry, self.p.odom_topic, self._on_odom, SENSOR_QOS)
-        self._save_type = SaveMap if SaveMap is not None else Trigger
-        self._save_client = self.create_client(self._save_type, "perception/save_growth_map")
+        self._save_type = SaveMap
+        self._save_client = self.create_client(SaveMap, "perception/save_growth_map")
         self._timer = self.create_timer(min(self.p.status_period_s, 0.25), self._on_timer)
         self._next_status = 0.0
 
@@ -112,8 +108,7 @@ class ScoutingMissionNode(Node):
     # ------------------------------------------------------------------ save
     def _request_save(self) -> None:
         req = self._save_type.Request()
-        if SaveMap is not None:
-            req.directory = str(pathlib.Path(self.p.output_dir) / "growth_map")
+        req.directory = str(pathlib.Path(self.p.output_dir) / "growth_map")
         if not self._save_client.service_is_ready():
             self.get_logger().warning("perception/save_growth_map not available yet; retrying")
             self._future = None
@@ -135,8 +130,6 @@ class ScoutingMissionNode(Node):
             self.mission.on_saved(self._now_s(), False, f"service call failed: {exc}", [])
             return
         files = list(getattr(resp, "files", []) or [])
-        if not files and resp.success and ": " in resp.message:  # Trigger fallback lists the paths in message
-            files = [f.strip() for f in resp.message.split(": ", 1)[1].split(",") if f.strip()]
         cells = []
         for f in files:
             if f.endswith(".csv"):

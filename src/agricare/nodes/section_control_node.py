@@ -24,7 +24,7 @@ from agricare.ros.convert import from_stamp, path_to_array, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
-from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class SectionControlNode(Node):
         self._stale_sent = False
         self._pub = self.create_publisher(UInt8MultiArray, "implement/sections", COMMAND_QOS)
         self.create_subscription(Odometry, "odometry/filtered", self._on_odom, SENSOR_QOS)
-        self.create_subscription(Path, "plan", self._on_plan, LATCHED_QOS)
+        subscribe_latched(self, Path, "plan", self._on_plan)
         self.create_subscription(Bool, "implement/enable", self._on_enable, RELIABLE_QOS)
         self._enable = False
         self._enable_t = None
@@ -91,7 +91,7 @@ class SectionControlNode(Node):
         self._section_log = []
         self._field_ring = np.asarray(field.exterior.coords)
         self._pose_now = None
-        self.create_subscription(Float64MultiArray, "coverage_plan/segments", self._on_segments, LATCHED_QOS)
+        subscribe_latched(self, Float64MultiArray, "coverage_plan/segments", self._on_segments)
         self.create_timer(0.1, self._watchdog)
 
     def _on_plan(self, msg: Path):

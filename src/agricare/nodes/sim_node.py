@@ -12,7 +12,7 @@ Per robot ``<r>`` (absolute names; every stamp is sim time):
 =============================== ============================= ==============
 topic                           type                          QoS
 =============================== ============================= ==============
-``/<r>/odom``                   nav_msgs/Odometry (odom)      SENSOR_QOS
+``/<r>/odom``                   nav_msgs/Odometry (odom)      STATE_QOS (reliable: RViz, Nav2)
 ``/<r>/imu/data``               sensor_msgs/Imu               SENSOR_QOS
 ``/<r>/gnss/fix``               sensor_msgs/NavSatFix         SENSOR_QOS
 ``/<r>/scan``                   sensor_msgs/LaserScan         SENSOR_QOS
@@ -55,7 +55,7 @@ from agricare.ros.convert import bgr_to_image, header, rpy_to_quaternion_msg, to
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
-from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, STATE_QOS
 
 DRIVE_MODES = ("timer", "external")
 
@@ -95,7 +95,7 @@ class _RobotIO:
         pub = node.create_publisher
         self.pubs = {}
         if "odom" in sensors:
-            self.pubs["odom"] = pub(Odometry, f"{ns}/odom", SENSOR_QOS)
+            self.pubs["odom"] = pub(Odometry, f"{ns}/odom", STATE_QOS)
         if "imu" in sensors:
             self.pubs["imu"] = pub(Imu, f"{ns}/imu/data", SENSOR_QOS)
         if "gnss" in sensors:

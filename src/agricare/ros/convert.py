@@ -169,3 +169,17 @@ def polygon_to_array(poly: Polygon) -> np.ndarray:
 def array_to_polygon(arr) -> Polygon:
     a = np.asarray(arr, dtype=float).reshape(-1, 2)
     return Polygon(points=[Point32(x=float(x), y=float(y), z=0.0) for x, y in a])
+
+
+def site_request_to_dict(msg) -> dict:
+    """agricare_interfaces/SiteRequest as a plain dict (``type, child, trip, place, xy, robot``): the fields
+    the JSON string of earlier versions carried, for consumers that log or forward it."""
+    return {"type": msg.type, "child": msg.child, "trip": msg.trip, "place": msg.place,
+            "xy": [float(msg.position.x), float(msg.position.y)], "robot": msg.robot}
+
+
+def controller_status_to_dict(msg) -> dict:
+    """agricare_interfaces/ControllerStatus as a plain dict (the keys of the earlier JSON status)."""
+    return {"state": msg.state, "cross_track_m": float(msg.cross_track_m), "progress": float(msg.progress),
+            "distance_to_goal_m": float(msg.distance_to_goal_m), "target_index": int(msg.target_index),
+            "section": int(msg.section), "direction": int(msg.direction), "message": msg.message}

@@ -99,7 +99,8 @@ def run_node(node_class, args=None) -> int:
         _add_wake_timer(node)
         rclpy.spin(node)
     except ParameterError as exc:
-        print(f"[FATAL] {exc}", file=sys.stderr)
+        if not exc.logged:  # load_params logs it FATAL through the node (console and /rosout)
+            print(f"[FATAL] {exc}", file=sys.stderr)
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -228,9 +228,16 @@ def field_from_geojson(doc) -> tuple[Polygon, FieldFrame]:
         return validate_field(poly), FieldFrame(crs_name, None)
     from agricare.core.geodesy import utm_crs_for
 
-    lon, lat = np.asarray(poly.exterior.coords)[:, :2].mean(axis=0)
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise PlanningError(f"coordinates ({lon:.3f}, {lat:.3f}) are not lon/lat degrees; set properties.crs")
+    xy = np.asarray(poly.exterior.coords)[:, :2]
+    lon_min, lat_min = xy.min(axis=0)
+    lon_max, lat_max = xy.max(axis=0)
+    if not (-180 <= lon_min and lon_max <= 180 and -90 <= lat_min and lat_max <= 90):
+        raise PlanningError(f"coordinates (x {lon_min:g}..{lon_max:g}, y {lat_min:g}..{lat_max:g}) are not lon/lat "
+                            "degrees: metres need properties.crs 'local' (or a projected EPSG code)")
+    if max(lon_max - lon_min, lat_max - lat_min) > 0.5:   # > ~50 km: metres read as degrees
+        raise PlanningError(f"the field spans {lon_max - lon_min:g} x {lat_max - lat_min:g} degrees: coordinates in "
+                            "metres without a crs? set properties.crs to 'local' (or a projected EPSG code)")
+    lon, lat = xy.mean(axis=0)
     utm = utm_crs_for(float(lat), float(lon))
     fwd = Transformer.from_crs(crs_in, utm, always_xy=True)
     inv = Transformer.from_crs(utm, crs_in, always_xy=True)

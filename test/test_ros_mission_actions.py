@@ -1,0 +1,165 @@
+"""Missions are actions: an action client drives a CoverField goal to completion and cancels another.
+
+The farm mission node runs alone on simulated time; the test stands in for the rest of the robot: it
+publishes /clock, moves the odometry along every plan the mission publishes and reports ``goal_reached``
+at its end (what controller_node would say).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
+action_mod = pytest.importorskip("agricare_interfaces.action")
+CoverField = action_mod.CoverField
+if "eta_s" not in CoverField.Feedback.get_fields_and_field_types():
+    pytest.skip("agricare_interfaces is built from older definitions (no eta_s): rebuild it (make venv)",
+                allow_module_level=True)
+
+from action_msgs.msg import GoalStatus  # noqa: E402
+from agricare_interfaces.msg import ControllerStatus  # noqa: E402
+from geometry_msgs.msg import Point32  # noqa: E402
+from nav_msgs.msg import Odometry, Path  # noqa: E402
+from rclpy.action import ActionClient  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+
+from agricare.ros.convert import path_to_array  # noqa: E402
+from agricare.ros.qos import RELIABLE_QOS, STATE_QOS, subscribe_latched  # noqa: E402
+
+DT = 0.05
+
+
+class Robot:
+    """The farm mission node plus a stand-in for odometry, controller and clock."""
+
+    def __init__(self, ctx):
+        from agricare.nodes.farm_mission_node import FarmMissionNode
+
+        self.mission = FarmMissionNode(context=ctx, parameter_overrides=[
+            Parameter("use_sim_time", value=True), Parameter("use_gnss", value=False),
+            Parameter("headland_width_m", value=6.0), Parameter("width_m", value=4.0),
+            Parameter("turn_radius_m", value=3.0), Parameter("front_overhang_m", value=1.0),
+            Parameter("start_delay_s", value=0.0)])
+        self.io = rclpy.create_node("mission_test_io", context=ctx)
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.ex.add_node(self.mission)
+        self.ex.add_node(self.io)
+        self.t = 1.0
+        self.clock = self.io.create_publisher(Clock, "/clock", RELIABLE_QOS)
+        self.odom = self.io.create_publisher(Odometry, "odometry/filtered", STATE_QOS)
+        self.ctrl = self.io.create_publisher(ControllerStatus, "controller/status", RELIABLE_QOS)
+        self.plans: list[np.ndarray] = []
+        subscribe_latched(self.io, Path, "plan", lambda m: self.plans.append(path_to_array(m)))
+        self.pose = np.array([8.0, 8.0, 0.0])
+        self.plan_i = 0       # index into the newest plan
+        self.plan_n = 0       # number of plans seen when plan_i was reset
+        self.follow = True    # drive along the newest plan
+        self.client = ActionClient(self.io, CoverField, "cover_field")
+
+    def step(self):
+        self.t += DT
+        sec = int(self.t)
+        self.clock.publish(Clock(clock=rclpy.time.Time(seconds=sec, nanoseconds=int((self.t - sec) * 1e9)).to_msg()))
+        if len(self.plans) != self.plan_n:
+            self.plan_n, self.plan_i, self.follow = len(self.plans), 0, True
+        if self.follow and self.plans and len(self.plans[-1]):
+            plan = self.plans[-1]
+            self.plan_i = min(self.plan_i + 4, len(plan) - 1)  # drive along the plan
+            self.pose = plan[self.plan_i].copy()
+            if self.plan_i == len(plan) - 1:
+                self.ctrl.publish(ControllerStatus(state="goal_reached"))
+        odom = Odometry()
+        odom.header.frame_id = "map"
+        odom.pose.pose.position.x, odom.pose.pose.position.y = float(self.pose[0]), float(self.pose[1])
+        odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = np.sin(self.pose[2] / 2), np.cos(self.pose[2] / 2)
+        self.odom.publish(odom)
+        for _ in range(8):  # one timeout for all calls: rclpy keeps its callback iterator between them
+            self.ex.spin_once(timeout_sec=0.002)
+
+    def until(self, cond, steps):
+        for _ in range(steps):
+            if cond():
+                return True
+            self.step()
+        return cond()
+
+    def close(self):
+        self.ex.shutdown()
+        self.mission.destroy_node()
+        self.io.destroy_node()
+
+
+def field_goal(w=60.0, h=40.0):
+    goal = CoverField.Goal()
+    goal.field.points = [Point32(x=x, y=y) for x, y in ((0.0, 0.0), (w, 0.0), (w, h), (0.0, h))]
+    return goal
+
+
+def test_cover_field_goal_runs_to_completion_with_feedback_then_a_second_goal_is_canceled(rclpy_context):
+    robot = Robot(rclpy_context)
+    try:
+        assert robot.until(robot.client.server_is_ready, 100)
+        for _ in range(20):   # idle without a goal: no plan is published
+            robot.step()
+        assert robot.plans == [] and robot.mission.state == "idle"
+        feedback = []
+        fut = robot.client.send_goal_async(field_goal(), feedback_callback=lambda m: feedback.append(m.feedback))
+        assert robot.until(fut.done, 200)
+        handle = fut.result()
+        assert handle.accepted
+        res = handle.get_result_async()
+        assert robot.until(res.done, 8000), (robot.mission.state, robot.mission.message)
+        assert res.result().status == GoalStatus.STATUS_SUCCEEDED, res.result().result.message
+        assert res.result().result.success and res.result().result.coverage_ratio > 0.8
+        progress = [f.progress for f in feedback]
+        assert len(progress) >= 3 and progress == sorted(progress) and 0.0 < progress[-1] <= 1.0
+        assert any(f.eta_s > 0.0 for f in feedback) and all(f.distance_remaining_m >= 0.0 for f in feedback)
+
+        # a second goal on a named field file that does not exist is rejected with nothing started
+        bad = CoverField.Goal(field_file="no_such_field.geojson")
+        fut = robot.client.send_goal_async(bad)
+        assert robot.until(fut.done, 200) and not fut.result().accepted
+
+        # a goal, then cancel: CANCELED, and the controller gets an empty plan (stop)
+        robot.follow, robot.pose = False, np.array([8.0, 8.0, 0.0])  # back at the field entrance
+        fut = robot.client.send_goal_async(field_goal())
+        assert robot.until(fut.done, 200) and fut.result().accepted
+        handle = fut.result()
+        n_plans = len(robot.plans)
+        assert robot.until(lambda: len(robot.plans) > n_plans, 400)  # the new mission has started driving
+        cancel = handle.cancel_goal_async()
+        assert robot.until(cancel.done, 200)
+        res = handle.get_result_async()
+        assert robot.until(res.done, 200)
+        assert res.result().status == GoalStatus.STATUS_CANCELED
+        assert robot.until(lambda: len(robot.plans[-1]) == 0, 50)
+        assert robot.mission.state == "canceled"
+    finally:
+        robot.close()
+
+
+def test_mission_goal_node_sends_a_field_file_goal_and_reports_success(rclpy_context, tmp_path):
+    """What the launch files start per mission: it sends the goal (here a field file) and ends with the result."""
+    from agricare.nodes.mission_goal_node import MissionGoalNode
+
+    field = tmp_path / "small.geojson"
+    field.write_text(json.dumps({"type": "Feature", "properties": {"crs": "local"}, "geometry": {
+        "type": "Polygon", "coordinates": [[[0, 0], [60, 0], [60, 40], [0, 40], [0, 0]]]}}))
+    robot = Robot(rclpy_context)
+    sender = MissionGoalNode(context=rclpy_context, parameter_overrides=[
+        Parameter("action", value="cover_field"), Parameter("field_file", value=str(field)),
+        Parameter("use_sim_time", value=True)])
+    robot.ex.add_node(sender)
+    try:
+        assert robot.until(lambda: sender.outcome is not None, 8000), (robot.mission.state, robot.mission.message)
+        assert sender.outcome == "succeeded"
+        assert robot.mission.coverage is not None and robot.mission.state == "done"
+    finally:
+        robot.ex.remove_node(sender)
+        sender.destroy_node()
+        robot.close()
