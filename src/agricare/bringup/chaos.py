@@ -589,6 +589,8 @@ class ChaosHooks:
         problems = []
         if "non-zero commands after a late cycle: 0" not in note and "non-zero commands after" in note:
             problems.append("drove on stale decisions")
+        if "logged before the fault" in note and not note.startswith("none"):
+            problems.append("recorded messages lost")
         if contacts:
             problems.append(f"{contacts} contact(s)")
         if bounds:
@@ -637,12 +639,13 @@ def chaos_graph(graph):
 
 
 def run_chaos(scenario, faults, out_dir, seed=0, max_sim_s=None, real_time_factor=1.0, progress=print,
-              supervision=None, plan_length_m: float = 95.0):
-    """Run ``scenario`` with one process per node and inject ``faults`` (texts or :class:`Fault`)."""
+              supervision=None, plan_length_m: float = 95.0, overrides: dict | None = None):
+    """Run ``scenario`` with one process per node and inject ``faults`` (texts or :class:`Fault`);
+    ``overrides``: node parameters by full node name (``{"/tractor/safety_supervisor_node": {...}}``)."""
     from agricare.bringup.graph import load_graph
     from agricare.bringup.runner import run_multiprocess
 
-    graph = chaos_graph(load_graph(scenario))
+    graph = chaos_graph(load_graph(scenario, overrides))
     parsed = resolve([parse_fault(f) if isinstance(f, str) else f for f in faults], graph)
     hooks = ChaosHooks(graph, parsed, plan_length_m, bounds=safety_bounds(graph))
     sim_args = hooks.prepare()

@@ -643,6 +643,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
         reason = "max_sim_s"
         wall0 = time.monotonic()
         t_fatal = None
+        rec_warned = False
         try:
             sup.start_all()
             graph.nodes = []  # this process runs only the simulator and the monitor
@@ -670,6 +671,9 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
                     runner.recorder.discover()
                 if hooks is not None and hasattr(hooks, "step"):
                     hooks.step(runner, sup)
+                if runner.recorder is not None and runner.recorder.error and not rec_warned:
+                    rec_warned = True
+                    print(f"[agricare] {runner.recorder.error} (the robots go on)", file=sys.stderr, flush=True)
                 if not runner._interrupted:
                     sup.poll(t)
                 if sup.fatal is not None and t_fatal is None:
@@ -702,6 +706,11 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
         result = runner._finish(reason, wall)
         if sup.failures and result.exit_code != 130:
             result.exit_code = EXIT_NODE_FAILED
+        rec_error = runner.recorder.error if runner.recorder is not None else None
+        if rec_error and result.exit_code == 0:   # the robot may go on; the run's record did not
+            result.exit_code = 1
+            reason = f"{reason}; {rec_error}"
+            extra = {**(extra or {}), "recording_error": rec_error}
         if sup.failures or extra:
             result.stopped_because = reason
             _amend_summary(result, {"node_failures": sup.summary(), **(extra or {})})
