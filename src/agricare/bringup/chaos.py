@@ -344,6 +344,7 @@ class ChaosHooks:
         self._rec_logged_at_fault = None
         self.cmd_rx: dict[str, list] = {}      # robot -> [(wall s, sim s, v)] of cmd_vel as received
         self._remap: list[str] = []
+        self.readers: dict[str, list] = {}     # relayed topic -> nodes reading it (at the end of the run)
 
     # -------------------------------------------------------------- set-up (before the processes start)
     def prepare(self):
@@ -422,6 +423,10 @@ class ChaosHooks:
         t = runner.sim_time()
         self.events.append(f"{t:.2f} s: {f.text}")
         print(f"[chaos] sim {t:.2f} s: inject {f.text}", file=sys.stderr, flush=True)
+        if f.target in self.relays:   # who reads the faulted topic (the graph is up now)
+            infos = runner.monitor.get_subscriptions_info_by_topic(f.target)
+            self.readers[f.target] = sorted({i.node_name for i in infos
+                                             if i.node_name != runner.monitor.get_name()})
         if f.kind in KILL_KINDS:
             pid = sup.pid_of(f.target)
             if pid is None:
@@ -479,7 +484,8 @@ class ChaosHooks:
                 p.kill()
             p.wait()
         results = [dataclasses.asdict(r) for r in self.results(runner, sup)]
-        relay = {t: {"forwarded": r.forwarded, "dropped": r.dropped} for t, r in self.relays.items()}
+        relay = {t: {"forwarded": r.forwarded, "dropped": r.dropped, "readers": self.readers.get(t)}
+                 for t, r in self.relays.items()}
         return {"chaos": {"faults": [f.text for f in self.faults], "events": self.events, "results": results,
                           "relays": relay}}
 
@@ -499,10 +505,10 @@ class ChaosHooks:
             t_still = next((r[0] for r in rows if abs(r[2]) < ZERO_MPS), None)
             dist = sum(math.hypot(b[4] - a[4], b[5] - a[5]) for a, b in zip(rows, rows[1:]))
             resumed = "no"
-            if t_still is not None:
-                moving = [r for r in rows if r[0] > t_still and abs(r[2]) > MOVING_MPS]
-                if moving:
-                    resumed = f"by itself at {moving[0][0]:.1f} s (no fresh goal was sent)"
+            if t_cmd0 is not None:   # the wheels' command non-zero again after the stop
+                again = [r for r in rows if r[0] > t_cmd0 and abs(r[3]) > MOVING_MPS]
+                if again:
+                    resumed = f"by itself at {again[0][0]:.1f} s (no fresh goal was sent)"
             contacts = sum(1 for c in w.contacts if c.robot == robot and abs(c.robot_speed_mps) > MOVING_MPS)
             bounds = sum(1 for b in w.boundary_violations if b.robot == robot)
             lost = "-"
@@ -511,6 +517,12 @@ class ChaosHooks:
             if f.kind == "cpu_hog":
                 lost = self._loop_figures(robot, f)
             bound = self.bound_for(f, v0)
+            readers = self.readers.get(f.target)
+            if readers is not None and not readers:
+                out.append(FaultResult(f.text, round(f.t_s, 3), round(v0, 3), None, None, round(dist, 2), contacts,
+                                       bounds, resumed, lost, None,
+                                       f"not exercised: no node of this graph reads {f.target}"))
+                continue
             t_cmd = None if t_cmd0 is None else round(t_cmd0 - f.t_s, 3)
             verdict = self._verdict(f, v0, t_cmd, None if bound is None else round(bound, 3), contacts,
                                     bounds, resumed, lost)
@@ -580,6 +592,8 @@ class ChaosHooks:
             return b.get("base_timeout_s", 0.5) + cycle
         a, j = b.get("max_decel_mps2", 1.5), b.get("max_jerk_mps3", 1e9)
         ramp = abs(v0) / a + a / j   # jerk-limited stop from v0
+        if f.kind == "duplicate":
+            return None   # the same command twice: nothing to stop for
         if f.kind in KILL_KINDS or f.kind in MESSAGE_KINDS or f.kind in SENSOR_KINDS or f.kind in CLOCK_KINDS:
             return b.get("input_timeout_s", 0.5) + cycle + ramp
         return None
