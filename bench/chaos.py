@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from agricare.bringup.chaos import format_table, run_chaos  # noqa: E402
 
 SCENARIO = ROOT / "config" / "chaos" / "tractor_line.yaml"
+GNSS_SCENARIO = ROOT / "config" / "chaos" / "tractor_line_gnss.yaml"   # the controller follows the EKF
 R = "/tractor"
 NODES = ("controller_node", "velocity_smoother_node", "safety_supervisor_node", "obstacle_tracker_node")
 T = 6.0
@@ -68,17 +69,20 @@ def main(argv=None) -> int:
                  f"next {tr[-1][0] - T:.1f} s, exit code {ref.exit_code}, "
                  f"load {os.getloadavg()[0]:.1f}")
 
-    runs = [(f, None) for f in faults]
-    if not args.quick:   # the CPU hog against the default loop watchdog too
-        runs.append((f"cpu_hog@t={T:g},d=30", {f"{R}/safety_supervisor_node": {"loop_timeout_s": 0.25}}))
-    for i, (fault, overrides) in enumerate(runs):
+    runs = [(f, None, SCENARIO) for f in faults]
+    if not args.quick:   # the CPU hog against the default loop watchdog too; lies on the EKF-guided graph
+        runs.append((f"cpu_hog@t={T:g},d=30", {f"{R}/safety_supervisor_node": {"loop_timeout_s": 0.25}}, SCENARIO))
+        runs += [(f"{k}@t={T:g}", None, GNSS_SCENARIO) for k in ("gnss_jump", "odom_frozen", "imu_stuck")]
+    for i, (fault, overrides, scenario) in enumerate(runs):
         d = out / f"{i:02d}_{fault.split('@')[0]}"
-        result, _ = run_chaos(SCENARIO, [fault], d, max_sim_s=max_sim_for(fault), progress=lambda *_: None,
+        result, _ = run_chaos(scenario, [fault], d, max_sim_s=max_sim_for(fault), progress=lambda *_: None,
                               overrides=overrides)
         summary = json.loads(result.summary_path.read_text())
         for r in summary["chaos"]["results"]:
             if overrides:
                 r["fault"] += " (loop watchdog 0.25 s)"
+            if scenario == GNSS_SCENARIO:
+                r["fault"] += " (EKF graph)"
             r["run_exit"] = summary["exit_code"]
             rows.append(r)
         loads.append(os.getloadavg()[0])

@@ -379,7 +379,9 @@ class ChaosHooks:
             self.relays[topic] = Relay(node, topic, [f for f in self.faults if f.target == topic], clock)
         for robot in self.graph.robots:
             pub = node.create_publisher(Path, f"/{robot}/plan", LATCHED_QOS)
-            odom_topic = f"/{robot}/odom"
+            # the plan is made in the frame of the pose the robot's controller follows
+            ctrl = next((n for n in self.graph.nodes if n.robot == robot and n.node == "controller_node"), None)
+            odom_topic = f"/{robot}/" + str((ctrl.params if ctrl else {}).get("odom_topic", "odom")).strip("/")
             if odom_topic in self.relays:
                 odom_topic = raw_topic(odom_topic)
             node.create_subscription(Odometry, odom_topic, lambda m, r=robot, p=pub: self._first_odom(r, p, m),
