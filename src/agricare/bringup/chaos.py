@@ -507,8 +507,8 @@ class ChaosHooks:
             t_still = next((r[0] for r in rows if abs(r[2]) < ZERO_MPS), None)
             dist = sum(math.hypot(b[4] - a[4], b[5] - a[5]) for a, b in zip(rows, rows[1:]))
             resumed = "no"
-            if t_cmd0 is not None:   # the wheels' command non-zero again after the stop
-                again = [r for r in rows if r[0] > t_cmd0 and abs(r[3]) > MOVING_MPS]
+            if t_still is not None:   # moving again after standing (a late command after a gap is not it)
+                again = [r for r in rows if r[0] > t_still and abs(r[2]) > MOVING_MPS]
                 if again:
                     resumed = f"by itself at {again[0][0]:.1f} s (no fresh goal was sent)"
             contacts = sum(1 for c in w.contacts if c.robot == robot and abs(c.robot_speed_mps) > MOVING_MPS)
