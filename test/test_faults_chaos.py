@@ -138,7 +138,7 @@ def _chaos(repo_root, tmp_path, faults, max_sim_s):
 def test_chaos_dead_safe_base_stops_the_wheels_by_the_base_timeout(repo_root, tmp_path, lan_env):
     result, summary, rows = _chaos(repo_root, tmp_path, ["kill@t=5:/tractor/safety_supervisor_node"], 11.0)
     r = rows["kill@t=5:/tractor/safety_supervisor_node"]
-    assert r["speed_at_fault_mps"] > 1.0, r                     # it was driving
+    assert r["speed_at_fault_mps"] > 0.3, r                     # it was driving
     assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"], r
     assert r["standstill_after_s"] is not None
     assert r["contacts"] == 0 and r["boundary_violations"] == 0 and r["resumed"] == "no"
@@ -155,7 +155,7 @@ def test_chaos_restart_of_perception_and_nan_commands(repo_root, tmp_path, lan_e
     assert fails[0]["cause"] == "killed by SIGKILL" and fails[0]["action"].startswith("restart in")
     assert any(f.get("restarts", 0) >= 1 for f in fails), summary["node_failures"]
     nan = rows["nan@t=8:/tractor/cmd_vel_smoothed"]
-    assert nan["speed_at_fault_mps"] > 1.0, nan          # the perception restart did not stop the robot
+    assert nan["speed_at_fault_mps"] > 0.3, nan          # the perception restart did not stop the robot
     assert nan["cmd_zero_after_s"] is not None and nan["cmd_zero_after_s"] <= nan["bound_s"], nan
     assert nan["contacts"] == 0 and nan["boundary_violations"] == 0 and nan["resumed"] == "no"
     assert summary["chaos"]["relays"]["/tractor/cmd_vel_smoothed"]["forwarded"] > 50
