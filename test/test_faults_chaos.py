@@ -18,6 +18,7 @@ from agricare.bringup.graph import NodeSpec, load_graph
 from agricare.bringup.supervise import EXIT_NODE_FAILED, ProcessSupervisor, SupervisionParams
 
 SCENARIO = "config/chaos/tractor_line.yaml"
+STEP_S = 0.05   # the scenario's simulator step: resolution of the ground-truth trace
 
 
 # ------------------------------------------------------------------------------------------ syntax
@@ -139,7 +140,8 @@ def test_chaos_dead_safe_base_stops_the_wheels_by_the_base_timeout(repo_root, tm
     result, summary, rows = _chaos(repo_root, tmp_path, ["kill@t=5:/tractor/safety_supervisor_node"], 11.0)
     r = rows["kill@t=5:/tractor/safety_supervisor_node"]
     assert r["speed_at_fault_mps"] > 0.3, r                     # it was driving
-    assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"], r
+    # the trace is sampled once per simulator step (0.05 s): the stale moment is known to one step
+    assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"] + STEP_S + 1e-9, r
     assert r["standstill_after_s"] is not None
     assert r["contacts"] == 0 and r["boundary_violations"] == 0 and r["resumed"] == "no"
     assert result.exit_code == EXIT_NODE_FAILED == summary["exit_code"]
