@@ -53,7 +53,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="four faults only")
     ap.add_argument("--out", default=str(ROOT / "out" / "bench_chaos"))
+    ap.add_argument("--render", metavar="TABLE_JSON", help="print a saved table.json judged with today's rules")
     args = ap.parse_args(argv)
+    if args.render:
+        from agricare.bringup.chaos import rejudge
+
+        rows = [rejudge(r) for r in json.loads(pathlib.Path(args.render).read_text())]
+        print(format_table(rows))
+        print(f"{sum(r['verdict'].startswith('ok') for r in rows)} of {len(rows)} faults survived")
+        return 0
     out = pathlib.Path(args.out)
     faults = list(QUICK if args.quick else FAULTS)
     rows, loads, extra = [], [], []

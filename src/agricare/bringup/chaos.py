@@ -527,7 +527,7 @@ class ChaosHooks:
                 continue
             t_cmd = None if t_cmd0 is None else round(t_cmd0 - f.t_s, 3)
             verdict = self._verdict(f, v0, t_cmd, None if bound is None else round(bound, 3), contacts,
-                                    bounds, resumed, lost)
+                                    bounds, resumed, lost, t_still)
             bound = None if bound is None else round(bound, 3)
             out.append(FaultResult(f.text, round(f.t_s, 3), round(v0, 3), t_cmd,
                                    None if t_still is None else round(t_still - f.t_s, 3), round(dist, 2),
@@ -601,8 +601,10 @@ class ChaosHooks:
         return None
 
     @staticmethod
-    def _verdict(f, v0, t_cmd, bound, contacts, bounds, resumed, note="") -> str:
+    def _verdict(f, v0, t_cmd, bound, contacts, bounds, resumed, note="", t_still=None) -> str:
         problems = []
+        if t_cmd is not None and t_still is None and v0 >= MOVING_MPS:
+            problems.append("drove on after the stop command (never stood still)")
         if "non-zero commands after a late cycle: 0" not in note and "non-zero commands after" in note:
             problems.append("drove on stale decisions")
         if "logged before the fault" in note and not note.startswith("none"):
@@ -700,6 +702,17 @@ def safety_bounds(graph) -> dict:
             "loop_timeout_s": float(params.get("loop_timeout_s", 0.25)),
             "max_decel_mps2": float(params.get("max_decel_mps2", 1.5)),
             "max_jerk_mps3": float(params.get("max_jerk_mps3", 3.0))}
+
+
+def rejudge(row: dict) -> dict:
+    """A saved result row judged again with the current rules (bench/chaos.py --render)."""
+    f = parse_fault(row["fault"].split(" (")[0])
+    out = dict(row)
+    if not row["verdict"].startswith("not "):
+        out["verdict"] = ChaosHooks._verdict(f, row["speed_at_fault_mps"], row["cmd_zero_after_s"], row["bound_s"],
+                                             row["contacts"], row["boundary_violations"], row["resumed"],
+                                             row["records_lost"], row["standstill_after_s"])
+    return out
 
 
 def format_table(results, load: str = "") -> str:
