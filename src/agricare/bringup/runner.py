@@ -186,7 +186,7 @@ class EmbeddedRunner:
         from nav_msgs.msg import Odometry
         from std_msgs.msg import String
 
-        from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+        from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
         for robot, rtype in self.graph.robots.items():
             self.monitor.create_subscription(
@@ -199,9 +199,8 @@ class EmbeddedRunner:
             self.monitor.create_subscription(
                 Odometry, f"/{robot}/odometry/filtered", lambda m, r=robot: self._on_estimate(r, m), SENSOR_QOS)
             if rtype == "row_robot":
-                self.monitor.create_subscription(
-                    String, f"/{robot}/row_follower/state",
-                    lambda m, r=robot: self.row_states.__setitem__(r, m.data), LATCHED_QOS)
+                subscribe_latched(self.monitor, String, f"/{robot}/row_follower/state",
+                                  lambda m, r=robot: self.row_states.__setitem__(r, m.data))
         if self.out_dir is not None and self.record:
             from agricare.bringup.recorder import McapRecorder
 
