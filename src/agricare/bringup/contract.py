@@ -134,7 +134,7 @@ OPTIONAL_INPUTS = {
     "plan_directions": "only plans with reverse segments (coverage turns) carry driving directions",
     "obstacle_distance": "an optional obstacle-distance source for speed regulation",
     "tracked_objects": "people tracker, on robots that have one",
-    "implement/rate_applied": "the implement's measured rate, where its controller reports one (else the metering model)",
+    "implement/rate_applied": "the implement's measured rate where its controller reports one (else metering model)",
     "joint_states": "wheel joints for robot_description (Gazebo, base driver); the embedded simulator has none",
 }
 

@@ -70,7 +70,7 @@ def _read_driver_files(files, node_name: str) -> dict:
 
 
 def _without_node_name(cli_args) -> list[str]:
-    """The ROS arguments without a ``__node:=`` remap (and its ``-r``/``--remap`` flag): the driver keeps its own name."""
+    """The ROS arguments without a ``__node:=`` remap (and its ``-r``/``--remap`` flag): the driver keeps its name."""
     out: list[str] = []
     args = list(cli_args)
     i = 0
