@@ -9,7 +9,9 @@ ROOT := $(abspath .)
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
-APT_PACKAGES := python3-venv python3-dev cmake g++ make liburdfdom-tools
+# chromium + chromium-driver: the operator app's browser tests (selenium drives Debian's headless Chromium);
+# pkg-config + libsdformat-dev (sdformat 12, the parser Gazebo uses): test/test_gazebo_sdformat.py loads the worlds
+APT_PACKAGES := python3-venv python3-dev cmake g++ make liburdfdom-tools chromium chromium-driver pkg-config libsdformat-dev
 
 export AMENT_PREFIX_PATH := $(VENV)
 export CMAKE_PREFIX_PATH := $(VENV)
@@ -24,10 +26,16 @@ INTERFACE_FILES := $(shell find interfaces -type f -not -path '*/__pycache__/*' 
 
 venv: $(VENV)/.stamp-agricare
 
+# Debian packages the project needs (also run by make venv once per venv)
+sysdeps:
+	@rm -f $(VENV)/.stamp-sysdeps
+	@$(MAKE) --no-print-directory $(VENV)/.stamp-sysdeps
+
 # Debian packages: only when something is missing (CI runs as root on a clean machine).
 $(VENV)/.stamp-sysdeps:
 	@missing=""; \
-	for c in cmake g++ make check_urdf; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for c in cmake g++ make check_urdf chromium chromedriver; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	pkg-config --exists sdformat12 2>/dev/null || missing="$$missing sdformat12"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "sysdeps: missing$$missing -> apt-get install $(APT_PACKAGES)"; \

@@ -7,6 +7,12 @@ persons. Reference, in the same process: a naive per-ray pure-Python point-in-po
 stop and slow field polygons (what a straightforward implementation of the field test costs); its
 verdicts are checked against the supervisor's. Target: p99 <= 5 ms.
 
+The safe base: (c) the same full decision read as the safe base reads it (``scan_to_safety_points``: -inf and
+too-close readings as obstacles, blinded check), gated (``gated_command``) and handed to a ``DriveLoop`` with
+the software driver in the same call, against (b) in the same process: the added per-cycle cost of the
+composed safe base. Signature checks: Ed25519 verification (``CommandVerifier.verify``) of a signed geofence
+and of a signed day plan (~10 kB), per command, and (d) = (c) plus one signed-command check in every cycle.
+
 Run: ``PYTHONPATH=src .venv/bin/python bench/safety.py [--scans N]``; writes ``out/bench/safety.json``.
 """
 
@@ -22,8 +28,9 @@ import time
 
 import numpy as np
 
-from agricare.core.safety.fields import scan_to_points_in_base
-from agricare.core.safety.supervisor import Supervisor, SupervisorInputs, SupervisorParams
+from agricare.core.safety.fields import scan_to_points_in_base, scan_to_safety_points
+from agricare.core.safety.supervisor import Supervisor, SupervisorInputs, SupervisorParams, gated_command
+from agricare.drivers.base import BaseDriverParams, DriveLoop
 
 N_RAYS = 1080
 FOV_RAD = math.radians(270.0)
@@ -87,6 +94,26 @@ def make_scans(n_scans: int, seed: int = 7):
     return angles, scans
 
 
+def signed_commands(n: int = 1200):
+    """A verifier and ``n`` signed geofence updates + 200 signed day plans (each with its own sequence number)."""
+    from agricare.core.security.commands import CommandVerifier, envelope_to_text, sign_command
+    from agricare.core.security.keys import SigningKey, TrustList
+
+    key = SigningKey.from_seed("fleet", bytes(range(7, 39)))
+    verifier = CommandVerifier(TrustList().trust(key), ["geofence", "dispatch_plan"], "tractor",
+                               replay_window=1 << 20)
+    ring = [[150.0 + 10 * math.cos(a), 10 * math.sin(a)] for a in np.linspace(0, 2 * math.pi, 12, endpoint=False)]
+    plan = {"revision": 1, "solution": {"routes": [{"vehicle": f"shuttle_{v}", "stops": [
+        {"request": f"trip_{v}_{k}", "action": a, "xy": [100.0 + k, 50.0 + v], "arrive_s": 600.0 + 60 * k}
+        for k in range(12) for a in ("pickup", "dropoff")]} for v in range(4)]}}
+    seq = iter(range(1, 10 ** 6))
+    env = {"geofence": [envelope_to_text(sign_command({"polygon": ring}, key, kind="geofence", target="tractor",
+                                                      issued_at_s=1.8e9, seq=next(seq))) for _ in range(n)],
+           "dispatch_plan": [envelope_to_text(sign_command(plan, key, kind="dispatch_plan", issued_at_s=1.8e9,
+                                                           seq=next(seq))) for _ in range(n)]}
+    return verifier, env
+
+
 def percentile_ms(samples, q):
     return float(np.percentile(np.asarray(samples) * 1e3, q))
 
@@ -104,8 +131,13 @@ def run(n_scans: int) -> dict:
     persons = np.column_stack((rng.uniform(5, 20, 5), rng.uniform(-8, 8, 5), rng.normal(0, 1, 5),
                                rng.normal(0, 1, 5), np.full(5, 0.3), np.ones(5)))
     results = {}
-    for label, extra, objs in (("scan only", {}, None), ("scan + geofence + 5 persons", geo, persons)):
+    verifier, envelopes = signed_commands()
+    cases = (("scan only", {}, None, False, False), ("scan + geofence + 5 persons", geo, persons, False, False),
+             ("safe base: (b) + safety scan reading + gate + drive loop", geo, persons, True, False),
+             ("safe base + one signed command check per cycle", geo, persons, True, True))
+    for label, extra, objs, safe_base, check_cmd in cases:
         sup = Supervisor(SupervisorParams(**base, **extra))
+        loop = DriveLoop(BaseDriverParams(driver="sim", max_speed_mps=3.0)) if safe_base else None
         lat, cpu, states = [], [], []
         t = 0.0
         # warm up the output filter to cruise speed (not timed)
@@ -117,12 +149,23 @@ def run(n_scans: int) -> dict:
         for r in scans:
             t += 0.05
             t0, c0 = time.perf_counter(), time.thread_time()
-            pts = scan_to_points_in_base(r, angles[0], angles[1] - angles[0], 0.05, 30.0, mount)
+            if check_cmd:
+                verifier.verify(envelopes["geofence"][len(lat)], 1.8e9)
+            blinded = False
+            if safe_base:
+                pts, blinded = scan_to_safety_points(r, angles[0], angles[1] - angles[0], 0.05, 30.0, mount)
+            else:
+                pts = scan_to_points_in_base(r, angles[0], angles[1] - angles[0], 0.05, 30.0, mount)
             inp = SupervisorInputs(cmd_v_mps=2.0, cmd_w_radps=0.1, cmd_stamp_s=t, odom_v_mps=2.0, odom_stamp_s=t,
-                                   scan_points_in_base=pts, scan_stamp_s=t, imu_stamp_s=t,
+                                   scan_points_in_base=pts, scan_blinded=blinded, scan_stamp_s=t, imu_stamp_s=t,
                                    pose_in_map=np.array([t * 2.0, 0.0, 0.0]), pose_stamp_s=t,
                                    objects_in_base=objs, objects_stamp_s=t if objs is not None else None)
             d = sup.update(t, inp)
+            if loop is not None:
+                v, w = gated_command(d)
+                loop.set_command(v, w, t)
+                loop.heartbeat(t)
+                loop.step(t)
             lat.append(time.perf_counter() - t0)
             cpu.append(time.thread_time() - c0)
             states.append(d.state.name)
@@ -160,6 +203,16 @@ def run(n_scans: int) -> dict:
         median_ms=percentile_ms(lat_vec, 50), p99_ms=percentile_ms(lat_vec, 99), max_ms=float(np.max(lat_vec) * 1e3),
         cpu_median_ms=percentile_ms(cpu_vec, 50), cpu_p99_ms=percentile_ms(cpu_vec, 99),
         verdict_mismatches_vs_reference=int(mismatches))
+    for kind in ("geofence", "dispatch_plan"):
+        lat, cpu = [], []
+        for env in envelopes[kind][n_scans:]:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            verifier.verify(env, 1.8e9)
+            lat.append(time.perf_counter() - t0)
+            cpu.append(time.thread_time() - c0)
+        results[f"signed {kind} check alone ({len(envelopes[kind][n_scans])} chars)"] = dict(
+            median_ms=percentile_ms(lat, 50), p99_ms=percentile_ms(lat, 99), max_ms=float(np.max(lat) * 1e3),
+            cpu_median_ms=percentile_ms(cpu, 50), cpu_p99_ms=percentile_ms(cpu, 99))
     return dict(n_scans=n_scans, n_rays=N_RAYS, footprint_vertices=len(fp), stop_field_vertices=len(stop_poly),
                 slow_field_vertices=len(slow_poly), target_p99_ms=5.0, results=results,
                 machine=dict(python=platform.python_version(), processor=platform.processor() or platform.machine(),
@@ -181,6 +234,13 @@ def main():
         print(f"{label:50s} {r['median_ms']:9.3f} {r['p99_ms']:9.3f} {r['max_ms']:9.3f} "
               f"{r['cpu_median_ms']:8.3f} {r['cpu_p99_ms']:8.3f}")
     full = out["results"]["scan + geofence + 5 persons"]
+    base = out["results"]["safe base: (b) + safety scan reading + gate + drive loop"]
+    signed = out["results"]["safe base + one signed command check per cycle"]
+    tgt = out["target_p99_ms"]
+    print(f"safe base adds {base['cpu_median_ms'] - full['cpu_median_ms']:+.3f} ms cpu median / "
+          f"{base['cpu_p99_ms'] - full['cpu_p99_ms']:+.3f} ms cpu p99 per cycle; with a signed command checked every "
+          f"cycle p99 wall {signed['p99_ms']:.2f} ms ({'PASS' if signed['p99_ms'] <= tgt else 'FAIL'}), cpu "
+          f"{signed['cpu_p99_ms']:.2f} ms ({'PASS' if signed['cpu_p99_ms'] <= tgt else 'FAIL'}) vs {tgt:.1f} ms")
     naive = out["results"]["field test only: naive per-ray loop (reference)"]
     vec = out["results"]["field test only: vectorised (supervisor)"]
     print(f"states seen: {out['results']['scan only']['states']}; verdict mismatches vs naive: "

@@ -1,7 +1,8 @@
 """ros2 launch agricare robot.launch.py scenario:=<robot scenario> namespace:=<robot> use_sim_time:=false
 
 One real robot: the robot's node graph from a scenario, without the simulator; the hardware drivers
-(base_driver_node, gnss_node) come from the scenario's node list with config/hardware/*.yaml.
+(the safe base: supervisor + base driver in one process, gnss_node) come from the scenario's node list with
+config/hardware/*.yaml.
 """
 
 import os

@@ -1,7 +1,9 @@
 """End to end: the short care scenario (config/scenarios/care_small.yaml) in the embedded simulator.
 
 One shuttle plans its day, picks up two children, hands them over to the nursery staff with verified
-one-time codes and parks; people walk and cross the street. Checked on summary.json (mission figures and
+one-time codes and parks; people walk and cross the street. The shuttle localises itself (map particle filter
+on the map made from the scenario, EKF with odometry, IMU and the GNSS that is degraded between buildings).
+Checked on summary.json (mission figures and
 the simulator's ground truth) and on the MCAP recording.
 """
 
@@ -28,7 +30,9 @@ def care_run(tmp_path_factory):
     overrides = {
         fqn + "care_site_sim_node": {"key_file": str(tmp / "sim.key")},
         fqn + "handover_node": {"key_file": str(tmp / "sim.key"), "audit_log": str(tmp / "handover_audit.jsonl")},
-        fqn + "care_mission_node": {"audit_log": str(tmp / "mission_audit.jsonl")},
+        fqn + "care_mission_node": {"audit_log": str(tmp / "mission_audit.jsonl"),
+                                    "handover_key_file": str(tmp / "sim.key"),
+                                    "used_codes_file": str(tmp / "used_codes.json")},
     }
     graph = load_graph(ROOT / "config" / "scenarios" / "care_small.yaml", overrides)
     runner = EmbeddedRunner(graph, out_dir=tmp / "out", progress=None)
@@ -66,6 +70,10 @@ def test_care_small_no_contact_and_parked(care_run):
     assert world["contacts"] == 0 and summary["violations"] == []
     x, y, _ = world["final_pose"]
     assert abs(x - 215.0) < 1.0 and abs(y - 101.8) < 1.0
+    # the shuttle drove on its own estimate (map particle filter + EKF), measured against the simulator's truth
+    err = world["pose_error"]
+    assert err["samples"] > 1000 and err["rmse_m"] <= 0.10 and err["max_m"] <= 0.30, err
+    assert err["between_buildings"]["samples"] > 500 and err["between_buildings"]["max_m"] <= 0.30, err
 
 
 @pytest.mark.timeout(120)
@@ -73,13 +81,20 @@ def test_care_small_recording_and_audit(care_run):
     result, summary, tmp = care_run
     mcap = tmp / "out" / "recording.mcap"
     topics = read_topics(mcap, ("/shuttle_1/handover/events", "/shuttle_1/care/site_answer",
-                                "/shuttle_1/mission/status", "/shuttle_1/cmd_vel"))
+                                "/shuttle_1/mission/status", "/shuttle_1/cmd_vel", "/shuttle_1/care/notifications"))
     events = [m for _, m in topics["/shuttle_1/handover/events"]]
     verified = [e for e in events if e.action == "verify"]
     released = [e for e in events if e.action == "release"]
     assert len(verified) == 2 and all(e.accepted for e in verified)
     assert sorted(e.child_id for e in released) == ["c1", "c2"]
-    answers = [json.loads(m.data) for _, m in topics["/shuttle_1/care/site_answer"]]
+    # site answers are signed by the site's key (the shuttle refuses unsigned ones)
+    from agricare.core.security.commands import verify_command
+    from agricare.core.security.keys import TrustList
+
+    trust = TrustList.load(tmp / "out" / "audit" / "site_keys_shuttle_1" / "trust.yaml")
+    answers = [verify_command(m.data, trust, kinds=["site_answer"], target="shuttle_1", max_lifetime_s=600,
+                              now_s=json.loads(m.data)["issued_at_s"]).payload
+               for _, m in topics["/shuttle_1/care/site_answer"]]
     assert sorted(a["child"] for a in answers if a["type"] == "boarded") == ["c1", "c2"]
     states = [m.state for _, m in topics["/shuttle_1/mission/status"]]
     assert states[-1] == "done" and "boarding" in states and "handover" in states
@@ -90,3 +105,21 @@ def test_care_small_recording_and_audit(care_run):
     for name in ("handover_audit.jsonl", "mission_audit.jsonl"):
         res = verify_log(tmp / name)
         assert res.ok, (name, res)
+    # the mission's log is signed record by record with the shuttle's own key; it holds both code checks
+    from agricare.core.security.keys import public_key_from_b64
+
+    pub = public_key_from_b64((tmp / "out" / "audit" / "keys" / "shuttle_1.pub").read_text())
+    res = verify_log(tmp / "mission_audit.jsonl", public_key=pub)
+    assert res.ok, res
+    checks = [json.loads(line) for line in (tmp / "mission_audit.jsonl").read_text().splitlines()]
+    checks = [r for r in checks if r["event"] == "handover_check"]
+    assert len(checks) == 2 and all(r["accepted"] and r["key_id"] == "shuttle_1" for r in checks)
+    # every release told the fleet the chain head at that moment: a later rewrite of the file is caught by it
+    import hashlib
+
+    heads = {hashlib.sha256(line.encode()).hexdigest()
+             for line in (tmp / "mission_audit.jsonl").read_text().splitlines()}
+    notes = [json.loads(m.data) for _, m in topics["/shuttle_1/care/notifications"]]
+    released = [n for n in notes if n["kind"] == "released"]
+    assert len(released) == 2 and all(n["audit_head"] in heads for n in released)
+    assert verify_log(tmp / "mission_audit.jsonl", public_key=pub).ok

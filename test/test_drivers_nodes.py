@@ -63,7 +63,7 @@ class Harness:
     def _tick(self):
         now = self.node.get_clock().now().to_msg()
         if self.hb:
-            self.hb_pub.publish(Header(stamp=now))
+            self.hb_pub.publish(Header(stamp=now, frame_id="RUN"))
         if self.v is not None:
             m = TwistStamped()
             m.header.stamp = now

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import yaml
 
@@ -48,3 +49,14 @@ def test_tractor_covers_the_demo_field(repo_root, tmp_path):
     assert (rec / "applied_area.geojson").is_file() and (rec / "sections_log.csv").is_file()
     applied = json.loads((rec / "applied_area.geojson").read_text())["properties"]["applied_area_m2"]
     assert applied > 0.9 * 100 * 60
+    # ... and the as-applied record for farm software: ISO-XML task with its binary time log (rates from the
+    # demo's prescription map), Shapefile and GeoJSON points
+    from agricare.core.farmdata.isoxml import read_timelog
+
+    assert (rec / "TASKDATA" / "TASKDATA.XML").is_file() and (rec / "as_applied.shp").is_file()
+    tl = read_timelog(rec / "TASKDATA")
+    pre = tl["values"][:, tl["ddi"].index(0x06)]
+    # the record's setpoint is the mean prescription under the sections that are on (zones meet under the bar)
+    on = pre > 0
+    assert on.mean() > 0.5 and np.all((pre[on] >= 119.5 * 100) & (pre[on] <= 180.5 * 100))
+    assert {120.0, 150.0, 180.0} <= set((pre[on] / 100).round())

@@ -68,3 +68,27 @@ def test_bad_params(field, value):
     with pytest.raises(ValueError) as exc:
         ParticleFilterParams(**{field: value})
     assert field in str(exc.value) or "different" in str(exc.value)
+
+
+def test_through_walls_fraction_tells_clutter_from_a_wrong_map():
+    """Unmapped objects only shorten beams; a map whose walls are off makes beams pass through mapped walls."""
+    res = 0.1
+
+    def corridor(y_shift):
+        occ = np.zeros((120, 400), dtype=bool)            # x -20..20, y -6..6
+        for y_wall in (-3.0 + y_shift, 3.0 + y_shift):
+            row = int(round((y_wall + 6.0) / res))
+            occ[row - 1:row + 1, :] = True
+        return OccupancyMap(occ, res, (-20.0, -6.0))
+
+    angles = np.linspace(-np.pi, np.pi, 60, endpoint=False) + 0.05
+    ranges = np.minimum(3.0 / np.maximum(np.abs(np.sin(angles)), 1e-3), 15.0)
+    ok = ranges < 15.0
+    pf = ParticleFilter(corridor(0.0), ParticleFilterParams(laser_pose_in_base=(0.0, 0.0, 0.0)))
+    pose = np.array([0.0, 0.0, 0.0])
+    assert pf.through_fraction(pose, ranges[ok], angles[ok]) == 0.0
+    cluttered = np.where(np.arange(len(ranges)) % 3 == 0, 1.0, ranges)      # people / a van in front of walls
+    assert pf.through_fraction(pose, cluttered[ok], angles[ok]) == 0.0
+    wrong = ParticleFilter(corridor(1.0), ParticleFilterParams(laser_pose_in_base=(0.0, 0.0, 0.0)))
+    frac = wrong.through_fraction(pose, ranges[ok], angles[ok])
+    assert 0.35 < frac < 0.65, frac                         # the beams towards the wall mapped 1 m too close

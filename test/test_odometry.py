@@ -86,7 +86,11 @@ def test_non_finite_increments_are_ignored():
 
 def test_encoder_delta_wraps():
     assert encoder_delta(10, 15) == 5
-    assert encoder_delta(2**31 - 2, -(2**31) + 3, bits=32) == 5 or encoder_delta(2**31 - 2, 2**31 + 3) == 5
+    # a signed 32-bit counter wrapping from +2^31-2 to -2^31+3, and the same counts read as unsigned
+    assert encoder_delta(2**31 - 2, -(2**31) + 3, bits=32) == 5
+    assert encoder_delta(2**31 - 2, 2**31 + 3) == 5
+    assert encoder_delta(2**32 - 2, 3, bits=32) == 5
+    assert encoder_delta(3, 2**32 - 2, bits=32) == -5
     assert encoder_delta(65530, 4, bits=16) == 10
     assert encoder_delta(4, 65530, bits=16) == -10
 

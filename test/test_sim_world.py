@@ -302,3 +302,20 @@ def test_curved_rows_row_error_follows_the_arc():
     e = w.row_error("r")
     assert e.offset_m == pytest.approx(0.2, abs=2e-3)
     assert e.heading_rad == pytest.approx(0.0, abs=2e-3)
+
+
+def test_parked_robot_stops_its_sensors_but_keeps_its_truth():
+    cfg = scenario_dict([{"name": "a", "type": "row_robot", "start": {"x_m": 0, "y_m": 0}},
+                         {"name": "b", "type": "row_robot", "start": {"x_m": 5, "y_m": 0}}])
+    w = World.from_scenario(cfg, seed=0)
+    w.set_command("a", 0.5, 0.0)
+    w.park("a")
+    kinds = {"a": set(), "b": set()}
+    for _ in range(40):
+        w.step(0.05)
+        for smp in w.sensors_due():
+            if smp.robot in kinds:
+                kinds[smp.robot].add(smp.kind)
+    assert kinds["a"] == {"ground_truth"}
+    assert {"odom", "imu", "gnss", "scan", "ground_truth"} <= kinds["b"]
+    assert abs(w.velocity("a")[0]) < 1e-6   # the command was zeroed

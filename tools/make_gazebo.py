@@ -35,6 +35,10 @@ BRIDGE = [
      "GZ_TO_ROS"),
     ("battery_state", "sensor_msgs/msg/BatteryState", "/model/{m}/battery/main_battery/state",
      "gz.msgs.BatteryState", "GZ_TO_ROS"),
+    # the true pose (OdometryPublisher added to each robot's include): for measuring and for the simulated
+    # world's own nodes (care_site_sim_node) only, never for a robot node
+    ("ground_truth/odom", "nav_msgs/msg/Odometry", "/model/{m}/ground_truth/odometry", "gz.msgs.Odometry",
+     "GZ_TO_ROS"),
 ]
 CAMERA = [
     ("camera/image_raw", "sensor_msgs/msg/Image", "/world/{w}/model/{m}/link/camera_link/sensor/camera/image",
@@ -172,6 +176,10 @@ def world_sdf(scn: dict) -> str:
       <uri>model://{r['type']}</uri>
       <name>{r['name']}</name>
       <pose>{f(float(st['x_m']))} {f(float(st['y_m']))} 0.05 0 0 {f(math.radians(float(st.get('yaw_deg', 0.0))))}</pose>
+      <plugin filename="gz-sim-odometry-publisher-system" name="gz::sim::systems::OdometryPublisher">
+        <odom_frame>map</odom_frame><robot_base_frame>base_link</robot_base_frame><dimensions>2</dimensions>
+        <odom_publish_frequency>20</odom_publish_frequency><odom_topic>/model/{r['name']}/ground_truth/odometry</odom_topic>
+      </plugin>
     </include>
 """)
     parts.append("  </world>\n</sdf>\n")

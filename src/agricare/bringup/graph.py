@@ -8,6 +8,7 @@ the bring-up::
       step_dt_s: 0.02          # simulator step
       record: true             # write an MCAP of every topic
       record_max_rate_hz: {camera/image_raw: 2}   # throttle heavy topics in the recording
+      park_when_done: false    # switch a robot off once its mission is done (the others run on)
     nodes:
       - node: controller_node          # a module in agricare.nodes (the console entry point name)
         robot: tractor                 # namespace = robot name; omit for a global node
@@ -62,6 +63,9 @@ class RunSettings:
     record: bool = True
     record_max_rate_hz: dict = dataclasses.field(default_factory=dict)
     record_exclude: tuple = ()
+    # a robot whose mission is done is switched off (its nodes stop, the simulator stops its sensors) while the
+    # others work on; only for robots that never share space with the others (the farm's row robot)
+    park_when_done: bool = False
 
 
 @dataclasses.dataclass

@@ -177,3 +177,86 @@ def _save(fig, path):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        here = pathlib.Path(__file__).resolve().parent
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _pct(x):
+    return "-" if x is None else f"{100.0 * float(x):.2f} %"
+
+
+def _cm(x):
+    return "-" if x is None else f"{100.0 * float(x):.2f} cm"
+
+
+def robot_rows(summary: dict) -> list[dict]:
+    """One row of figures per robot from ``summary.json`` (missions + ground-truth measurements)."""
+    rows = []
+    missions = summary.get("missions") or {}
+    for robot, fig in sorted((summary.get("world") or {}).items()):
+        st = missions.get(robot) or {}
+        d = st.get("detail") if isinstance(st.get("detail"), dict) else {}
+        pe = fig.get("pose_error") or {}
+        row = {"robot": robot, "type": fig.get("type"), "mission": st.get("state", "-"),
+               "pose_rmse": _cm(pe.get("rmse_m")), "pose_max": _cm(pe.get("max_m")),
+               "pose_urban": (f"{_cm(pe['between_buildings']['rmse_m'])} / {_cm(pe['between_buildings']['max_m'])}"
+                              if "between_buildings" in pe else "-"),
+               "contacts_moving": fig.get("contacts", 0), "boundary_violations": fig.get("boundary_violations", 0)}
+        if "covered_ratio_inner" in fig:
+            row["figures"] = (f"inner field covered {_pct(fig['covered_ratio_inner'])}, double "
+                              f"{_pct(fig['double_ratio_inner'])} (whole field {_pct(fig.get('covered_ratio_field'))})")
+        elif "row_cross_track_rms_m" in fig:
+            row["figures"] = (f"cross-track RMS {_cm(fig['row_cross_track_rms_m'])}, max "
+                              f"{_cm(fig['row_cross_track_max_m'])} over {fig['row_samples']} in-row samples "
+                              f"({fig.get('row_samples_excluded_turning', 0)} excluded while turning), "
+                              f"{d.get('rows_done', '-')} rows")
+        elif "delivered" in d:
+            trips = d.get("trips") or {}
+            row["figures"] = (f"{len(d.get('delivered_in_window', []))} of {len(trips)} trips delivered in window, "
+                              f"{d.get('handovers_verified', 0)} hand-overs verified, "
+                              f"{d.get('handovers_refused', 0)} refused")
+        else:
+            row["figures"] = "-"
+        rows.append(row)
+    return rows
+
+
+def write_report_md(run_dir) -> pathlib.Path:
+    """``report.md`` next to ``summary.json``: the run, a table of figures per robot and the plots."""
+    run_dir = pathlib.Path(run_dir)
+    s = json.loads((run_dir / "summary.json").read_text())
+    lines = [f"# {s['scenario']}: run report", "",
+             f"commit {_commit()}, seed {s.get('seed')}, {s.get('sim_time_s')} s simulated in {s.get('wall_time_s')} s "
+             f"wall ({s.get('real_time_factor')}x real time); stopped: {s.get('stopped_because')}, "
+             f"exit code {s.get('exit_code')}.", "",
+             "Every robot drives on its own estimates; the figures are measured with the simulator's ground truth "
+             "(pose error: `odometry/filtered` against the true pose at the estimate's stamp).", "",
+             "| robot | mission | figures | pose RMSE | pose max | pose RMSE / max, GNSS degraded | "
+             "contacts while moving | boundary violations |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in robot_rows(s):
+        lines.append(f"| {r['robot']} ({r['type']}) | {r['mission']} | {r['figures']} | {r['pose_rmse']} | "
+                     f"{r['pose_max']} | {r['pose_urban']} | {r['contacts_moving']} | {r['boundary_violations']} |")
+    if s.get("violations"):
+        lines += ["", f"Violations: {len(s['violations'])} (see summary.json)."]
+    csvs = sorted(p.name for p in run_dir.glob("*.csv"))
+    if csvs:
+        lines += ["", "Long lists and series: " + ", ".join(f"[{n}]({n})" for n in csvs) + "."]
+    pngs = sorted(p.name for p in run_dir.glob("*.png"))
+    for name in pngs:
+        lines += ["", f"![{name}]({name})"]
+    out = run_dir / "report.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out

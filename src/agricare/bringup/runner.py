@@ -30,6 +30,7 @@ import yaml
 from rclpy.parameter import Parameter
 
 from agricare.bringup.graph import Graph, GraphError, NodeSpec, node_class
+from agricare.ros.guard import guard_callbacks
 
 DONE_STATES = ("done", "completed", "succeeded")
 # mission node -> (action name in the robot's namespace, action type "pkg.action:Type")
@@ -121,8 +122,12 @@ class EmbeddedRunner:
         self.mission_status: dict[str, dict] = {}
         self.safety_states: dict[str, str] = {}
         self._interrupted = False
+        self.parked: set[str] = set()   # robots switched off after their mission (run.park_when_done)
         self.node_error = None
         self._row_metrics: dict[str, dict] = {}
+        self._truth_hist: dict[str, list] = {}   # robot -> [(t_s, pose (3,))], the last steps' true poses
+        self.pose_errors: dict[str, list] = {}  # robot -> [(t_s, ex_m, ey_m, eyaw_rad)] estimate - truth
+        self.row_states: dict[str, str] = {}   # row follower state per row robot (turn samples are excluded)
         self.step_hook = None   # callable(runner) after every step (tests, tools)
         self.foxglove_port = foxglove_port   # serve the live view (Foxglove WebSocket) on this port
         self.foxglove = None
@@ -163,8 +168,12 @@ class EmbeddedRunner:
                 raise
             except Exception as exc:
                 raise GraphError(f"{spec.fqn}: failed to start: {exc}") from exc
+            guard_callbacks(node)   # a malformed message is reported, never ends the run
             self.nodes[spec.fqn] = node
             self.executor.add_node(node)
+            if hasattr(node, "attach_base") and spec.robot in self.sim.world.robots:
+                # the safe base: the simulated wheels take this robot's gated command in memory, not cmd_vel
+                node.attach_base(self.sim.command_input(spec.robot))
         self._build_monitor(common)
 
     def _build_monitor(self, common):
@@ -174,16 +183,24 @@ class EmbeddedRunner:
                             **common)
         self.executor.add_node(self.monitor)
         from agricare_interfaces.msg import MissionStatus, SafetyState
+        from nav_msgs.msg import Odometry
+        from std_msgs.msg import String
 
-        from agricare.ros.qos import RELIABLE_QOS
+        from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
-        for robot in self.graph.robots:
+        for robot, rtype in self.graph.robots.items():
             self.monitor.create_subscription(
                 MissionStatus, f"/{robot}/mission/status",
                 lambda m, r=robot: self._on_status(r, m), RELIABLE_QOS)
             self.monitor.create_subscription(
                 SafetyState, f"/{robot}/safety/state",
                 lambda m, r=robot: self.safety_states.__setitem__(r, m.reason or str(m.state)), RELIABLE_QOS)
+            # measuring only: the robot's own estimate (compared with the truth) and the row follower's state
+            self.monitor.create_subscription(
+                Odometry, f"/{robot}/odometry/filtered", lambda m, r=robot: self._on_estimate(r, m), SENSOR_QOS)
+            if rtype == "row_robot":
+                subscribe_latched(self.monitor, String, f"/{robot}/row_follower/state",
+                                  lambda m, r=robot: self.row_states.__setitem__(r, m.data))
         if self.out_dir is not None and self.record:
             from agricare.bringup.recorder import McapRecorder
 
@@ -214,6 +231,45 @@ class EmbeddedRunner:
             pass
         self.mission_status[robot] = {"mission": msg.mission, "state": msg.state, "progress": msg.progress,
                                       "detail": detail}
+
+    def _on_estimate(self, robot, msg):
+        """Error of the robot's own pose estimate against the simulator's true pose (measuring only)."""
+        if self.sim is None or robot not in self.sim.world.robots:
+            return
+        from agricare.ros.convert import from_stamp, pose_to_xyyaw
+
+        t = from_stamp(msg.header.stamp)
+        truth = self._truth_at(robot, t)
+        if truth is None:      # stamped outside the true poses kept (the last second): not comparable
+            return
+        now = t
+        est = pose_to_xyyaw(msg.pose.pose)
+        dyaw = (est[2] - truth[2] + math.pi) % (2.0 * math.pi) - math.pi
+        gnss = self.sim.world.robots[robot].gnss
+        urban = bool(gnss is not None and gnss.params.urban_range_m > 0.0 and
+                     self.sim.world.distance_to_buildings(truth[0], truth[1]) <= gnss.params.urban_range_m)
+        self.pose_errors.setdefault(robot, []).append(
+            (round(now, 3), float(est[0] - truth[0]), float(est[1] - truth[1]), float(dyaw), int(urban)))
+
+    def _truth_at(self, robot, t):
+        """True pose (3,) at sim time ``t`` from the poses kept every step (exact step times only)."""
+        hist = self._truth_hist.get(robot)
+        if not hist:
+            return None
+        dt = self.graph.run.step_dt_s
+        for ti, pose in reversed(hist):
+            if abs(ti - t) <= 0.25 * dt:
+                return pose
+        return None
+
+    def _keep_truth(self):
+        w = self.sim.world
+        t = float(w.t_s)
+        for name in w.robots:
+            hist = self._truth_hist.setdefault(name, [])
+            hist.append((t, w.pose(name).copy()))
+            if len(hist) > 40:
+                del hist[:len(hist) - 40]
 
     # ------------------------------------------------------------------ run
     def sim_time(self) -> float:
@@ -264,6 +320,7 @@ class EmbeddedRunner:
                     reason = "interrupted"
                     break
                 self.sim.step_once()
+                self._keep_truth()
                 self.spin_some(spins)
                 self.send_goals()
                 self._sample_metrics()
@@ -285,6 +342,8 @@ class EmbeddedRunner:
                 if self.until_done and self._missions_finished():
                     reason = "missions finished"
                     break
+                if self.graph.run.park_when_done:
+                    self._park_finished()
                 if self.recorder is not None and self.recorder.error:
                     reason = self.recorder.error
                     break
@@ -302,6 +361,22 @@ class EmbeddedRunner:
             self._t_stop = self.sim_time()
             self._stop()
         return self._finish(reason, wall)
+
+    def _park_finished(self):
+        """Switch off robots whose mission is done: their nodes leave the executor, their sensors stop."""
+        for robot in self.mission_robots - self.parked:
+            if self.mission_status.get(robot, {}).get("state", "").lower() not in DONE_STATES:
+                continue
+            self.parked.add(robot)
+            self.sim.world.park(robot)
+            for spec in self.graph.nodes:
+                if spec.robot == robot and spec.fqn in self.nodes:
+                    hook = getattr(self.nodes[spec.fqn], "on_shutdown", None)
+                    if callable(hook):
+                        hook()
+                    self.executor.remove_node(self.nodes[spec.fqn])
+            if self.progress:
+                self.progress(f"[sim {self.sim_time():7.1f} s] {robot}: mission done, switched off")
 
     def _print_progress(self, t, wall):
         if not self.progress:
@@ -338,18 +413,24 @@ class EmbeddedRunner:
             pass
 
     def _sample_metrics(self):
-        """Ground-truth figures sampled every step: the row robots' true lane offset inside crop blocks."""
+        """Ground-truth figures sampled every step: the row robots' true lane offset inside crop blocks.
+
+        Every sample inside a crop block while the robot's mission runs counts, whatever the speed or heading,
+        except while the row follower says it is turning (the U-turn and the drive back into the next row); those
+        are counted apart."""
         w = self.sim.world
         for name, r in w.robots.items():
             if r.spec.type != "row_robot":
                 continue
+            if name in self.parked or self.mission_status.get(name, {}).get("state", "").lower() in DONE_STATES:
+                continue   # the job is over: a robot standing in the rows is not following them
             err = w.row_error(name)
             if err is None or not err.inside_block:
                 continue
-            v, _ = w.velocity(name)
-            if abs(v) < 0.2 or abs(err.heading_rad) > 0.35:  # turning at the headland, not following
+            m = self._row_metrics.setdefault(name, {"sq": 0.0, "n": 0, "max": 0.0, "lanes": set(), "turning": 0})
+            if self.row_states.get(name) == "turning":
+                m["turning"] += 1
                 continue
-            m = self._row_metrics.setdefault(name, {"sq": 0.0, "n": 0, "max": 0.0, "lanes": set()})
             m["sq"] += err.lane_offset_m ** 2
             m["n"] += 1
             m["max"] = max(m["max"], abs(err.lane_offset_m))
@@ -379,6 +460,22 @@ class EmbeddedRunner:
                 fig["row_cross_track_max_m"] = round(m["max"], 4)
                 fig["row_lanes_followed"] = len(m["lanes"])
                 fig["row_samples"] = m["n"]
+                fig["row_samples_excluded_turning"] = m["turning"]
+            errs = self.pose_errors.get(name)
+            if errs:
+                import numpy as np
+
+                e = np.asarray(errs, dtype=float)
+                d = np.hypot(e[:, 1], e[:, 2])
+                fig["pose_error"] = {"samples": len(e), "rmse_m": round(float(np.sqrt(np.mean(d ** 2))), 4),
+                                     "max_m": round(float(d.max()), 4), "p95_m": round(float(np.percentile(d, 95)), 4),
+                                     "yaw_rmse_rad": round(float(np.sqrt(np.mean(e[:, 3] ** 2))), 4),
+                                     "source": f"/{name}/odometry/filtered vs simulator truth"}
+                u = e[:, 4] > 0
+                if np.any(u):   # between buildings, where the simulated GNSS is degraded
+                    fig["pose_error"]["between_buildings"] = {
+                        "samples": int(u.sum()), "rmse_m": round(float(np.sqrt(np.mean(d[u] ** 2))), 4),
+                        "max_m": round(float(d[u].max()), 4)}
             fig["contacts"] = sum(1 for c in w.contacts if c.robot == name and abs(c.robot_speed_mps) > STANDSTILL_MPS)
             fig["contacts_at_standstill"] = sum(1 for c in w.contacts if c.robot == name
                                                 and abs(c.robot_speed_mps) <= STANDSTILL_MPS)
@@ -441,13 +538,51 @@ class EmbeddedRunner:
                 "violations": violations, "world": _jsonable(self.world_summary()),
                 "recording": rec_stats,
             }
+            summary = _jsonable(summary)
+            _split_long_lists(summary["missions"], self.out_dir)
             summary_path = self.out_dir / "summary.json"
             summary_path.write_text(json.dumps(summary, indent=2, default=_json_default))
             self._save_world_artifacts()
         return RunResult(t, wall, reason, self.mission_status, violations, summary_path, code)
 
+    def _save_pose_errors(self):
+        """Estimate-vs-truth pose error per robot: ``pose_error_<robot>.csv`` and one plot ``pose_error.png``."""
+        if not self.pose_errors:
+            return
+        import csv
+
+        for name, errs in self.pose_errors.items():
+            with open(self.out_dir / f"pose_error_{name}.csv", "w", newline="") as f:
+                wr = csv.writer(f)
+                wr.writerow(["t_s", "error_x_m", "error_y_m", "error_yaw_rad", "gnss_degraded"])
+                wr.writerows([(t, f"{ex:.4f}", f"{ey:.4f}", f"{eyaw:.4f}", u) for t, ex, ey, eyaw, u in errs])
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+            import numpy as np
+
+            fig, ax = plt.subplots(figsize=(8, 3.5))
+            for name, errs in sorted(self.pose_errors.items()):
+                e = np.asarray(errs, dtype=float)
+                d = np.hypot(e[:, 1], e[:, 2])
+                ax.plot(e[:, 0], 100.0 * d, lw=0.8,
+                        label=f"{name}: RMSE {100 * np.sqrt(np.mean(d ** 2)):.1f} cm, max {100 * d.max():.1f} cm")
+            ax.set_xlabel("simulated time [s]")
+            ax.set_ylabel("position error [cm]")
+            ax.set_title("own pose estimate (odometry/filtered) vs simulator truth")
+            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            fig.savefig(self.out_dir / "pose_error.png", dpi=110)
+            plt.close(fig)
+        except Exception as exc:  # a plot must never lose the run's summary
+            print(f"warning: could not plot pose errors: {exc}", file=sys.stderr)
+
     def _save_world_artifacts(self):
         """Coverage maps (ground truth) of every robot with an implement: PNG + the raw pass counts (.npy)."""
+        self._save_pose_errors()
         try:
             import matplotlib
 
@@ -591,6 +726,29 @@ def _json_default(o):
     if isinstance(o, pathlib.Path):
         return str(o)
     return str(o)
+
+
+LONG_LIST = 12   # mission detail lists longer than this go into their own CSV, summary.json keeps a reference
+
+
+def _split_long_lists(missions: dict, out_dir: pathlib.Path) -> None:
+    """Move long lists of mission details (low-cover cells, gaps, ...) into ``<robot>_<key>.csv``."""
+    import csv
+
+    for robot, st in missions.items():
+        detail = st.get("detail") if isinstance(st, dict) else None
+        if not isinstance(detail, dict):
+            continue
+        for key, value in list(detail.items()):
+            if not isinstance(value, list) or len(value) <= LONG_LIST:
+                continue
+            name = f"{robot}_{key}.csv"
+            with open(out_dir / name, "w", newline="") as f:
+                wr = csv.writer(f)
+                for row in value:
+                    wr.writerow(row if isinstance(row, (list, tuple)) else [json.dumps(row) if isinstance(row, dict)
+                                                                            else row])
+            detail[key] = {"csv": name, "count": len(value)}
 
 
 def _jsonable(d):

@@ -23,6 +23,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    import math
     import time
 
     from agricare.core.missions.handover import HandoverVerifier, KeyFileError, issue_code, load_key, write_key
@@ -45,6 +46,8 @@ def run(args) -> int:
             raise CliError(str(exc)) from None
         return 0
     now = time.time() if args.now is None else args.now
+    if not math.isfinite(now):
+        raise CliError(f"--now: must be a finite time, got {args.now!r}")
     verdict = HandoverVerifier(key).verify(args.code, args.child, args.guardian, args.trip, now, consume=False)
     print(("accepted" if verdict.accepted else "refused") + f": {verdict}")
     return 0 if verdict.accepted else 1

@@ -62,6 +62,10 @@ def run_scenario(scenario, out=None, until_done=False, max_sim_s=None, seed=0, m
 
         written = make_report(out_dir)
         progress("plots: " + ", ".join(pathlib.Path(p).name for p in written.values()))
+    if report and result.summary_path:
+        from agricare.bringup.report import write_report_md
+
+        progress(f"report: {write_report_md(out_dir)}")
     progress(f"agricare run: {graph.name}: {result.stopped_because} at sim {result.sim_time_s:.1f} s "
              f"({result.wall_time_s:.1f} s wall), exit code {result.exit_code}")
     if result.summary_path:

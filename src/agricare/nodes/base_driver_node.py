@@ -7,10 +7,17 @@ software).
 
 Topics (relative, per robot namespace):
 
-- sub ``cmd_vel`` (geometry_msgs/TwistStamped, COMMAND_QOS): the only command that moves the wheels.
-- sub ``safety/heartbeat`` (std_msgs/Header, SENSOR_QOS): the safety supervisor's heartbeat. With
-  ``require_heartbeat`` (default true) the motors stay stopped unless a heartbeat arrived within
-  ``heartbeat_timeout_s``. Only the receive time counts; the header content is not used.
+On a vehicle this node runs *inside the safe base* (``safe_base_node``): constructed with ``gated=True`` it
+subscribes to nothing, has no timer, and moves the wheels only through :meth:`BaseDriverNode.drive`, which
+the safety supervisor in the same process calls once per cycle with that cycle's gated command.
+
+Standalone (``gated=False``, bench tests of a driver with the wheels off the ground) it takes:
+
+- sub ``cmd_vel`` (geometry_msgs/TwistStamped, COMMAND_QOS). A stamp of 0, in the future or older than
+  ``cmd_timeout_s`` is refused.
+- sub ``safety/heartbeat`` (std_msgs/Header, SENSOR_QOS): with ``require_heartbeat`` (default true) the
+  motors stay stopped unless a heartbeat saying ``RUN`` or ``SLOW`` (``frame_id``) arrived within
+  ``heartbeat_timeout_s``. Any peer can publish both: never run a vehicle with people near it this way.
 - pub ``odom`` (nav_msgs/Odometry, STATE_QOS), ``joint_states`` (sensor_msgs/JointState, RELIABLE_QOS),
   ``battery_state`` (sensor_msgs/BatteryState, SENSOR_QOS, 1 Hz when the device reports a voltage),
   ``/tf`` odom -> base_link (if ``publish_tf``), ``/diagnostics``.
@@ -47,9 +54,10 @@ except ImportError:  # pragma: no cover - depends on the install
 class BaseDriverNode(ManagedNode):
     """Thin ROS wrapper around :class:`agricare.drivers.base.DriveLoop`."""
 
-    def __init__(self, driver=None, **kwargs):
+    def __init__(self, driver=None, gated: bool = False, params: BaseDriverParams | None = None, **kwargs):
         super().__init__("base_driver_node", **kwargs)
-        self.params = p = load_params(self, BaseDriverParams)
+        self.gated = bool(gated)
+        self.params = p = params if params is not None else load_params(self, BaseDriverParams)
         try:
             if driver is None:
                 check_port(p)
@@ -66,15 +74,66 @@ class BaseDriverNode(ManagedNode):
                 self.get_logger().warn("tf2_msgs is not available: odom -> base_link is not published on /tf")
             else:
                 self._tf_pub = self.create_publisher(TFMessage, "/tf", RELIABLE_QOS)
-        self.create_subscription(TwistStamped, "cmd_vel", self._on_cmd_vel, COMMAND_QOS)
-        self.create_subscription(Header, "safety/heartbeat", self._on_heartbeat, SENSOR_QOS)
         self.stale_commands = 0
+        self.refused_heartbeats = 0
         self.last_result: StepResult | None = None
         self._last_battery_s = -math.inf
         self._shut = False
-        self._timer = self.create_timer(1.0 / p.loop_rate_hz, self._on_timer)
+        self._timer = None
+        if not self.gated:
+            self.create_subscription(TwistStamped, "cmd_vel", self._on_cmd_vel, COMMAND_QOS)
+            self.create_subscription(Header, "safety/heartbeat", self._on_heartbeat, SENSOR_QOS)
+            self._timer = self.create_timer(1.0 / p.loop_rate_hz, self._on_timer)
+        self.device_comm_timeout = self._configure_device_timeout()
         self.diag.stale("starting", driver=p.driver, port=p.port)
         self.autostart()
+
+    def _configure_device_timeout(self) -> str:
+        """Arm the motor controller's own communication timeout (stops the wheels if this process hangs),
+        where the driver offers it (``configure_comm_timeout(seconds)``). Returns what was done."""
+        comm = getattr(self.params, "comm_timeout_s", None)
+        if comm is not None:  # drivers that take it as a parameter arm it themselves at every connect
+            return f"{comm:g} s, armed by the driver at connect" if comm > 0 else "left at the device's setting"
+        hook = getattr(self.loop.driver, "configure_comm_timeout", None)
+        if not callable(hook):
+            return f"not offered by driver '{self.params.driver}'"
+        try:
+            hook(self.params.cmd_timeout_s)
+        except Exception as exc:  # reported, and the software watchdogs still apply
+            self.get_logger().error(f"device communication timeout not set: {exc!r}")
+            return f"failed: {exc!r}"
+        return f"{self.params.cmd_timeout_s:g} s"
+
+    # ------------------------------------------------------------------ the safe base
+    def drive(self, v_mps: float, w_radps: float) -> None:
+        """One cycle with the gated command of the safety supervisor's cycle (safe base, in memory)."""
+        now = self._now()
+        if not self.active:  # deactivated: the wheels get a zero command
+            v_mps = w_radps = 0.0
+        self.loop.set_command(v_mps, w_radps, now)
+        self.loop.heartbeat(now)
+        self._on_timer()
+
+    def odometry(self):
+        """Measured ``(v_mps, w_radps)`` for the supervisor, None while the link is down."""
+        if not self.loop.connected or self.loop.last_feedback is None:
+            return None
+        return float(self.loop.odometry.v_mps), float(self.loop.odometry.w_radps)
+
+    def estop_input(self):
+        """The e-stop circuit as the motor controller reads it on an input pin (``read_estop()`` of the driver,
+        where it has one): True pressed, False released, None when not available (then the panel reports)."""
+        read = getattr(self.loop.driver, "read_estop", None)
+        if not callable(read) or not self.loop.connected:
+            return None
+        try:
+            return bool(read())
+        except Exception as exc:  # a failed read is no "released"
+            self.get_logger().error(f"e-stop input not readable: {exc!r}", throttle_duration_sec=1.0)
+            return None
+
+    def stop(self) -> None:
+        self.on_shutdown()
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -85,13 +144,18 @@ class BaseDriverNode(ManagedNode):
             return
         now = self._now()
         stamp = from_stamp(msg.header.stamp)
-        if stamp > 0.0 and now - stamp > self.params.cmd_timeout_s:
-            self.stale_commands += 1  # already too old when it arrived: ignore it
+        if not (math.isfinite(stamp) and 0.0 < stamp <= now + 0.05 and now - stamp <= self.params.cmd_timeout_s):
+            self.stale_commands += 1  # unstamped, from the future or already too old: ignore it
             return
         if not self.loop.set_command(msg.twist.linear.x, msg.twist.angular.z, now):
             self.get_logger().warn("cmd_vel with NaN/inf ignored: stopping", throttle_duration_sec=1.0)
 
     def _on_heartbeat(self, msg: Header) -> None:
+        if msg.frame_id not in ("RUN", "SLOW"):  # the supervisor's verdict is in frame_id: a stop is no go
+            self.refused_heartbeats += 1
+            self.loop.heartbeat(-math.inf)  # a stop verdict ends the permission at once
+            self.loop.set_command(0.0, 0.0, self._now())
+            return
         self.loop.heartbeat(self._now())
 
     # ------------------------------------------------------------------ cycle
@@ -160,6 +224,7 @@ class BaseDriverNode(ManagedNode):
                       retries=st.retries, checksum_errors=st.checksum_errors, timeouts=st.timeouts,
                       protocol_errors=st.protocol_errors, link_errors=st.link_errors,
                       odom_glitches=loop.odom_glitches, stale_commands=self.stale_commands,
+                      refused_heartbeats=self.refused_heartbeats, device_comm_timeout=self.device_comm_timeout,
                       battery_v=f"{loop.battery_v:.2f}")
         if not r.connected:
             self.diag.error(f"link down, motors stopped: {loop.last_error}", **values)

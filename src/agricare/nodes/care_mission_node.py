@@ -31,8 +31,12 @@ People
     ``care/site_request`` (agricare_interfaces/SiteRequest: type boarding|handover, child, trip, place,
     position) asks the people at the place; ``care/site_answer`` (String JSON ``{"type": "boarded", "child",
     "trip"}`` or ``{"type": "code", "child", "trip", "guardian", "code"}``) answers (staff, guardians, a
-    door sensor on the vehicle; ``care_site_sim_node`` in simulation). A code is checked by the
-    ``verify_handover`` service (handover_node) before a child is released.
+    door sensor on the vehicle; ``care_site_sim_node`` in simulation). The shuttle checks a code itself
+    before a child is released (:class:`~agricare.core.missions.handover.TripCodeVerifier` with the key
+    ``handover_key_file``): the code must be bound to this child, guardian, trip and vehicle, issued at most
+    ``code_max_lifetime_s`` ago and not used before (``used_codes_file``, required, also keeps the latest time
+    seen so a wound-back clock is refused). A refusal tells the sender only a generic reason; the detail goes
+    to the audit log. Each release sends the audit chain head (``care/notifications`` ``audit_head``).
 Safety
     ``safety/state`` EMERGENCY_STOP -> hold (empty plan), any other state after it (the stop was reset)
     -> resume; ``battery_state`` -> battery level.
@@ -44,7 +48,7 @@ Publishes
     ``/diagnostics``.
 
 The pose comes from ``odom_topic`` in the map frame (``odometry/filtered`` of the localisation on a
-vehicle; the simulator's ``ground_truth/odom`` in the embedded scenarios).
+vehicle and in the embedded scenarios alike).
 """
 
 from __future__ import annotations
@@ -54,12 +58,12 @@ import dataclasses
 import functools
 import json
 import math
+import time
 
 import numpy as np
 import yaml
-from agricare_interfaces.msg import ControllerStatus, HandoverEvent, MissionStatus, SafetyState, SiteRequest
-from agricare_interfaces.srv import VerifyHandover
 from agricare_interfaces.action import TransportChild
+from agricare_interfaces.msg import ControllerStatus, HandoverEvent, MissionStatus, SafetyState, SiteRequest
 from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.task import Future
@@ -69,11 +73,16 @@ from std_msgs.msg import Float32, String
 from agricare import paths
 from agricare.core.geometry import angle_diff
 from agricare.core.missions import care
-from agricare.core.missions.audit import AuditError, AuditLog
+from agricare.core.missions.audit import AuditError, AuditLog, AuditWriteError
+from agricare.core.missions.handover import KeyFileError, TripCodeVerifier, UsedCodeStore, Verdict, load_key
 from agricare.core.missions.care_nav import RoadNetwork, RoadNetworkParams, RoutingError, densify
 from agricare.core.planning.dispatch import Problem, request_meta, solve
+from agricare.core.security.commands import CommandRejected, CommandVerifier
+from agricare.core.security.keys import KeyFileError as TrustFileError
+from agricare.core.security.keys import TrustList
 from agricare.ros.convert import array_to_path, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.guard import SecurityReport, guarded
 from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
@@ -116,7 +125,7 @@ class CareMissionNodeParams:
     solve_solution_limit: int = 200   # deterministic plans: stop after this many solutions (0: time only)
     done_when_served: bool = False    # report "done" once every stop is served (before parking)
     use_road_distance: bool = True
-    odom_topic: str = "ground_truth/odom"
+    odom_topic: str = "odometry/filtered"
     start_delay_s: float = 1.0
     tick_period_s: float = 0.2
     status_period_s: float = 1.0
@@ -130,7 +139,16 @@ class CareMissionNodeParams:
     park_xy: tuple[float, ...] = ()
     handover_service: str = "verify_handover"
     handover_timeout_s: float = 5.0
+    handover_key_file: str = ""
+    used_codes_file: str = ""
+    code_max_lifetime_s: float = 3600.0
+    accept_unbound_codes: bool = False   # also version-1 codes (no vehicle, no issue time): issuers that plan later
+    plan_trust_file: str = ""
+    site_trust_file: str = ""
+    command_replay_file: str = ""
     audit_log: str = ""
+    audit_key_file: str = ""
+    create_audit_key_if_missing: bool = False   # simulations only: a fresh vehicle key for the audit signatures
     keep_left: bool = True
     uturn_ahead_m: float = 6.0
     merge_m: float = 4.0
@@ -146,6 +164,14 @@ class CareMissionNodeParams:
             raise ValueError("robot_name: must be set (vehicle id of this shuttle)")
         if not self.requests_file and not self.plan_topic:
             raise ValueError("requests_file: must be set (or plan_topic)")
+        if self.plan_topic and not self.plan_trust_file:
+            raise ValueError("plan_trust_file: must be set with plan_topic (only signed plans are accepted)")
+        if not self.handover_key_file:
+            raise ValueError("handover_key_file: must be set (the shuttle verifies hand-over codes itself)")
+        if not self.used_codes_file:
+            raise ValueError("used_codes_file: must be set (a code must work once, also across restarts)")
+        if not (math.isfinite(self.code_max_lifetime_s) and 0 < self.code_max_lifetime_s < 65536):
+            raise ValueError(f"code_max_lifetime_s: must be in (0, 65536) s, got {self.code_max_lifetime_s!r}")
         if self.solve_method not in ("greedy", "ortools"):
             raise ValueError(f"solve_method: expected 'greedy' or 'ortools', got {self.solve_method!r}")
         for name in ("tick_period_s", "status_period_s", "cruise_speed_mps", "passenger_speed_mps",
@@ -242,9 +268,43 @@ class CareMissionNode(ManagedNode):
         self.audit = None
         if p.audit_log:
             try:
-                self.audit = AuditLog.open(p.audit_log)
-            except (AuditError, OSError) as exc:
-                raise ParameterError(f"care_mission_node: parameter 'audit_log': {exc}") from None
+                signer = None
+                if p.audit_key_file:
+                    import os
+
+                    from agricare.core.security.keys import SigningKey, load_signing_key, write_signing_key
+
+                    key_path = str(paths.resolve(p.audit_key_file))
+                    if p.create_audit_key_if_missing and not os.path.exists(key_path):
+                        key_id = os.path.splitext(os.path.basename(key_path))[0]
+                        write_signing_key(os.path.dirname(key_path), SigningKey.generate(key_id))
+                    signer = load_signing_key(key_path)
+                self.audit = AuditLog.open(p.audit_log, signer=signer, t_s=self.get_clock().now().nanoseconds * 1e-9)
+            except (AuditError, OSError, ValueError) as exc:
+                raise ParameterError(f"care_mission_node: parameter 'audit_log' / 'audit_key_file': {exc}") from None
+        try:
+            self.code_store = UsedCodeStore(p.used_codes_file)
+        except (ValueError, OSError) as exc:
+            raise ParameterError(f"care_mission_node: parameter 'used_codes_file': {exc}") from None
+        self.codes: TripCodeVerifier | None = None
+        try:
+            self._load_code_key()
+        except (KeyFileError, OSError) as exc:
+            raise ParameterError(f"care_mission_node: parameter 'handover_key_file': {exc}") from None
+        if self.codes is None:  # a simulation's key may be created by another process a moment later
+            self.get_logger().warning(f"hand-over key {p.handover_key_file} not there yet: loaded at first use")
+        self.security = SecurityReport(self)
+        self.plan_verifier = self.site_verifier = None
+        try:
+            if p.plan_trust_file:
+                self.plan_verifier = CommandVerifier(TrustList.load(paths.resolve(p.plan_trust_file)),
+                                                     ["dispatch_plan"], p.robot_name, max_lifetime_s=86400.0,
+                                                     state_file=p.command_replay_file
+                                                     or p.used_codes_file + ".commands.json")
+            if p.site_trust_file and paths.resolve(p.site_trust_file).exists():
+                self._load_site_trust()
+        except (TrustFileError, OSError, ValueError) as exc:
+            raise ParameterError(f"care_mission_node: trust list: {exc}") from None
         self.mission: care.CareMission | None = None
         self.plan_revision = -1
         self.diag = Diagnostics(self, f"care_mission {p.robot_name}")
@@ -255,14 +315,15 @@ class CareMissionNode(ManagedNode):
         self._site_pub = self.create_publisher(SiteRequest, "care/site_request", RELIABLE_QOS)
         self._note_pub = self.create_publisher(String, "care/notifications", RELIABLE_QOS)
         self._ho_pub = self.create_publisher(HandoverEvent, "handover/events", RELIABLE_QOS)
-        self.create_subscription(Odometry, p.odom_topic, self._on_odom, SENSOR_QOS)
-        self.create_subscription(ControllerStatus, "controller/status", self._on_ctrl, RELIABLE_QOS)
-        self.create_subscription(String, "care/site_answer", self._on_site, RELIABLE_QOS)
-        subscribe_latched(self, SafetyState, "safety/state", self._on_safety)
-        self.create_subscription(BatteryState, "battery_state", self._on_battery, SENSOR_QOS)
+        g = self.security
+        self.create_subscription(Odometry, p.odom_topic, guarded(g, "odom")(self._on_odom), SENSOR_QOS)
+        self.create_subscription(ControllerStatus, "controller/status", guarded(g, "controller_status")(
+            self._on_ctrl), RELIABLE_QOS)
+        self.create_subscription(String, "care/site_answer", guarded(g, "site_answer")(self._on_site), RELIABLE_QOS)
+        subscribe_latched(self, SafetyState, "safety/state", guarded(g, "safety_state")(self._on_safety))
+        self.create_subscription(BatteryState, "battery_state", guarded(g, "battery")(self._on_battery), SENSOR_QOS)
         if p.plan_topic:
-            subscribe_latched(self, String, p.plan_topic, self._on_plan_msg)
-        self._verify = self.create_client(VerifyHandover, p.handover_service)
+            subscribe_latched(self, String, p.plan_topic, guarded(g, "dispatch_plan")(self._on_plan_msg))
 
         self.pose = None
         self.speed = 0.0
@@ -322,8 +383,8 @@ class CareMissionNode(ManagedNode):
                 trip["dropoff_by"] = s.window_close_s
         return stops
 
-    def _install(self, plan: dict) -> None:
-        stops = self._stops_from(plan)
+    def _install(self, plan: dict, stops: list | None = None) -> None:
+        stops = self._stops_from(plan) if stops is None else stops
         if self.mission is None:
             self.mission = care.CareMission(stops, self.mission_params, self.audit, self.params.robot_name)
             self.get_logger().info(f"plan: {len(stops)} stops: " + ", ".join(f"{s.action} {s.request_id}"
@@ -358,15 +419,27 @@ class CareMissionNode(ManagedNode):
 
     # ------------------------------------------------------------------ inputs
     def _on_plan_msg(self, msg: String) -> None:
+        """Only a plan signed by a trusted dispatcher key, newer than the current one, is installed."""
         try:
-            plan = json.loads(msg.data)
-            rev = int(plan.get("revision", 0))
+            cmd = self.plan_verifier.verify(msg.data, time.time())
+        except CommandRejected as exc:
+            self.security.refused("dispatch_plan", exc.reason, exc.detail)
+            return
+        plan = cmd.payload
+        try:
+            rev = plan.get("revision", 0)
+            if isinstance(rev, bool) or not isinstance(rev, int):
+                raise ValueError(f"revision must be an integer, got {rev!r}")
             if rev <= self.plan_revision:
+                self.security.refused("dispatch_plan", "old_revision", f"revision {rev} <= {self.plan_revision}")
                 return
-            self.plan_revision = rev
-            self._install(plan)
-        except (ValueError, KeyError, TypeError) as exc:
-            self.diag.warn(f"bad plan message: {exc}")
+            stops = self._stops_from(plan)  # validates the whole plan before anything changes
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, IndexError) as exc:
+            self.security.refused("dispatch_plan", "malformed", str(exc)[:120])
+            return
+        self.plan_revision = rev
+        self.security.accepted("dispatch_plan")
+        self._install(plan, stops)
 
     def _on_odom(self, msg: Odometry) -> None:
         self.pose = pose_to_xyyaw(msg.pose.pose)
@@ -397,12 +470,33 @@ class CareMissionNode(ManagedNode):
             else:
                 self._nav_failed("controller: passed the goal outside tolerance")
 
+    def _load_site_trust(self) -> None:
+        self.site_verifier = CommandVerifier(TrustList.load(paths.resolve(self.params.site_trust_file)),
+                                             ["site_answer"], self.params.robot_name, max_lifetime_s=600.0)
+
     def _on_site(self, msg: String) -> None:
-        try:
-            a = json.loads(msg.data)
-            kind = a["type"]
-        except (ValueError, KeyError, TypeError):
+        if self.params.site_trust_file and self.site_verifier is None:
+            try:  # the site's trust list may be written by another process after this node started
+                self._load_site_trust()
+            except (TrustFileError, OSError, ValueError) as exc:
+                self.security.refused("site_answer", "no_trust_list", str(exc)[:120])
+                return
+        if self.site_verifier is not None:
+            try:
+                a = self.site_verifier.verify(msg.data, time.time()).payload
+            except CommandRejected as exc:
+                self.security.refused("site_answer", exc.reason, exc.detail)
+                return
+            self.security.accepted("site_answer")
+        else:
+            try:
+                a = json.loads(msg.data)
+            except ValueError:
+                a = None
+        if not isinstance(a, dict) or not isinstance(a.get("type"), str):
+            self.security.refused("site_answer", "malformed", msg.data[:80])
             return
+        kind = a["type"]
         stop = self.mission.current if self.mission is not None else None
         if stop is None or a.get("trip") != stop.request_id:
             return
@@ -428,26 +522,41 @@ class CareMissionNode(ManagedNode):
         self.events.append(care.BatteryLevel(float(msg.percentage)))
 
     # ------------------------------------------------------------------ hand-over check
-    def _check_code(self, stop: care.CareStop, guardian: str, code: str) -> None:
-        if self._pending_verify is not None:
-            return
-        if not self._verify.service_is_ready():
-            self._note("handover_unavailable", "verify_handover service not available", "warn")
-            self.events.append(care.HandoverResult(stop.child_id, False, "verifier_unavailable", guardian))
-            return
-        req = VerifyHandover.Request()
-        req.code, req.child_id, req.guardian_id, req.trip_id = code, stop.child_id, guardian, stop.request_id
-        fut = self._verify.call_async(req)
-        self._pending_verify = (fut, stop, guardian, self._now_s())
-        fut.add_done_callback(lambda f, s=stop, g=guardian: self._on_verified(f, s, g))
+    def _load_code_key(self) -> None:
+        path = paths.resolve(self.params.handover_key_file)
+        if self.codes is None and path.exists():
+            self.codes = TripCodeVerifier(load_key(path), self.params.robot_name, self.code_store,
+                                          max_lifetime_s=self.params.code_max_lifetime_s,
+                                          accept_v1=self.params.accept_unbound_codes)
 
-    def _on_verified(self, fut, stop, guardian) -> None:
-        self._pending_verify = None
+    def _check_code(self, stop: care.CareStop, guardian: str, code: str) -> None:
+        """Verify a presented code here, on the vehicle (no network service decides a release)."""
+        now = self._now_s()
         try:
-            res = fut.result()
-            accepted, reason = bool(res.accepted), str(res.reason)
-        except Exception as exc:  # the service failed: refuse, the guardian may try again
-            accepted, reason = False, f"verifier_error: {exc}"
+            self._load_code_key()
+        except (KeyFileError, OSError) as exc:
+            self.diag.error(f"hand-over key unusable: {exc}")
+        if self.codes is None:
+            v = Verdict(False, "verifier_unavailable", "no hand-over key on this vehicle")
+        else:
+            v = self.codes.verify(code, stop.child_id, guardian, stop.request_id, now)
+        accepted, reason = v.accepted, v.reason
+        if self.audit is not None:
+            try:
+                self.audit.append("handover_check", now, robot=self.params.robot_name, trip=stop.request_id,
+                                  child=stop.child_id, guardian=guardian, accepted=accepted, reason=reason,
+                                  detail=v.detail, nonce=v.nonce_hex)
+            except AuditWriteError as exc:
+                accepted, reason = False, "audit_failure"
+                self.get_logger().error(f"hand-over refused: audit record not written: {exc}")
+        ev = HandoverEvent()
+        ev.header.stamp = self.get_clock().now().to_msg()
+        ev.trip_id, ev.child_id, ev.guardian_id = stop.request_id, stop.child_id, guardian
+        ev.action, ev.accepted, ev.reason = "verify", accepted, reason
+        self._ho_pub.publish(ev)
+        self._on_verified(accepted, reason, stop, guardian)
+
+    def _on_verified(self, accepted: bool, reason: str, stop, guardian) -> None:
         trip = self.figures["trips"].setdefault(stop.request_id, {"child": stop.child_id})
         if accepted:
             self.figures["handovers_verified"] += 1
@@ -547,7 +656,9 @@ class CareMissionNode(ManagedNode):
                 ev.trip_id, ev.child_id, ev.guardian_id = act.request_id, act.child_id, act.guardian_id
                 ev.action, ev.accepted, ev.reason = "release", True, "ok"
                 self._ho_pub.publish(ev)
-                self._note("released", f"{act.child_id} handed over to {act.guardian_id}", trip=act.request_id)
+                head = self.audit.head if self.audit is not None else ""
+                self._note("released", f"{act.child_id} handed over to {act.guardian_id}", trip=act.request_id,
+                           audit_head=head)
             elif isinstance(act, care.HoldStill):
                 self.nav = None
                 self._publish_plan(np.zeros((0, 3)))
@@ -651,6 +762,9 @@ class CareMissionNode(ManagedNode):
             return
         now = self._now_s()
         m = self.mission
+        if self.codes is not None and not self.codes.observe(now):
+            self.diag.error(f"clock went back to {now:.1f} s (latest seen {self.codes.store.latest_time_s:.1f} s): "
+                            "hand-over codes are refused until it catches up")
         if m is None or self.pose is None or now < self.params.start_delay_s:
             return
         if self.state == "canceled":

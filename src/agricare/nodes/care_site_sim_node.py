@@ -41,12 +41,18 @@ class CareSiteSimNodeParams:
         Scenario (the nursery's boarding point for children brought back).
     key_file : str
         Shared hand-over key (mode 0600); created when missing and ``create_key_if_missing``.
+    signing_key_file : str
+        Ed25519 key of the site's devices (``agricare keys``): answers are then signed command envelopes (kind
+        ``site_answer``, for this namespace's shuttle). Created when missing and ``create_key_if_missing``,
+        with ``trust.yaml`` beside it (the shuttle's ``site_trust_file``).
     """
 
     requests_file: str = ""
     scenario_file: str = "care.yaml"
     key_file: str = ""
     create_key_if_missing: bool = True
+    signing_key_file: str = ""
+    answer_lifetime_s: float = 60.0
     pose_topic: str = "ground_truth/odom"
     period_s: float = 0.2
     board_delay_s: float = 4.0
@@ -103,12 +109,33 @@ class CareSiteSimNode(Node):
         except (KeyFileError, OSError) as exc:
             raise ParameterError(f"care_site_sim_node: parameter 'key_file': {exc}") from None
         self.site = CareSite(requests, key, nursery, p.site_params())
+        self.signer = None
+        if p.signing_key_file:
+            try:
+                self.signer = self._site_key(str(paths.resolve(p.signing_key_file)))
+            except (OSError, ValueError) as exc:
+                raise ParameterError(f"care_site_sim_node: parameter 'signing_key_file': {exc}") from None
         self.pose = None
         self.speed = 0.0
         self._pub = self.create_publisher(String, "care/site_answer", RELIABLE_QOS)
         self.create_subscription(SiteRequest, "care/site_request", self._on_request, RELIABLE_QOS)
         self.create_subscription(Odometry, p.pose_topic, self._on_pose, RELIABLE_QOS)
         self.create_timer(p.period_s, self._on_timer)
+
+    def _site_key(self, path: str):
+        from agricare.core.security.keys import SigningKey, TrustList, load_signing_key, write_signing_key
+
+        if self.params.create_key_if_missing and not os.path.exists(path):
+            directory = os.path.dirname(path)
+            key = SigningKey.generate(os.path.splitext(os.path.basename(path))[0])
+            try:
+                write_signing_key(directory, key)
+                trust_path = os.path.join(directory, "trust.yaml")
+                trust = TrustList.load(trust_path) if os.path.exists(trust_path) else TrustList()
+                trust.trust(key, kinds=["site_answer"]).save(trust_path)
+            except FileExistsError:
+                pass  # another site node made it a moment ago
+        return load_signing_key(path)
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -120,7 +147,7 @@ class CareSiteSimNode(Node):
     def _on_request(self, msg: SiteRequest) -> None:
         try:
             self.site.request(msg.type, msg.child, msg.trip, msg.place, self._now_s(),
-                              (msg.position.x, msg.position.y))
+                              (msg.position.x, msg.position.y), msg.robot)
         except (ValueError, KeyError, TypeError) as exc:
             self.get_logger().warning(f"bad site request ({msg.type} {msg.child} {msg.trip}): {exc}")
 
@@ -128,7 +155,14 @@ class CareSiteSimNode(Node):
         if self.pose is None:
             return
         for ans in self.site.step(self._now_s(), self.pose, self.speed):
-            self._pub.publish(String(data=json.dumps(ans)))
+            if self.signer is not None:
+                from agricare.core.security.commands import envelope_to_text, sign_command
+
+                env = sign_command(ans, self.signer, kind="site_answer", target=self.get_namespace().strip("/"),
+                                   lifetime_s=self.params.answer_lifetime_s)
+                self._pub.publish(String(data=envelope_to_text(env)))
+            else:
+                self._pub.publish(String(data=json.dumps(ans)))
             what = f"{ans['child']} boarded" if ans["type"] == "boarded" else \
                 f"{ans['guardian']} presents a code for {ans['child']}"
             self.get_logger().info(f"{what} ({ans['trip']})")

@@ -16,6 +16,12 @@ Every event may carry ``"now_s"``: the current time in the requests' time base (
 clock, i.e. sim time under ``use_sim_time``). Children on board stay on their shuttle. Unserved
 requests are in the plan with their reason and on ``/diagnostics`` (warn). A malformed event is
 refused with a diagnostics warning, never half-applied.
+
+With ``signing_key_file`` (an Ed25519 key of ``agricare keys``) the plan is published as a signed command
+envelope (kind ``dispatch_plan``, valid ``signed_lifetime_s``; :mod:`agricare.core.security.commands`): the
+shuttles' care_mission_node accepts only plans signed by a key of its trust list. With ``events_trust_file``
+events are accepted only as signed envelopes (kind ``dispatch_event``, payload = the event): a peer can then
+neither add, cancel nor take a shuttle out of service.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from std_msgs.msg import String
 from agricare import paths
 from agricare.core.planning.dispatch import Problem, VehicleState, replan, request_meta, solve
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.guard import SecurityReport
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS
@@ -44,22 +51,25 @@ class DispatcherNodeParams:
     requests_file : str
         REQUESTS.yaml of the day.
     time_limit_s : float
-        OR-Tools time limit per (re-)plan, s (0: automatic by size).
+        Search time limit per (re-)plan, s (0: automatic by size; for ``alns`` a cap on its iteration budget).
     method : str
-        ``ortools`` or ``greedy``.
+        ``alns`` (adaptive large neighbourhood search), ``ortools`` or ``greedy``.
     """
 
     requests_file: str = ""
     time_limit_s: float = 2.0
-    method: str = "ortools"
+    method: str = "alns"
+    signing_key_file: str = ""
+    signed_lifetime_s: float = 3600.0
+    events_trust_file: str = ""
 
     def __post_init__(self):
         if not self.requests_file:
             raise ValueError("requests_file: must be set")
         if not (math.isfinite(self.time_limit_s) and self.time_limit_s >= 0):
             raise ValueError(f"time_limit_s: must be >= 0, got {self.time_limit_s!r}")
-        if self.method not in ("ortools", "greedy"):
-            raise ValueError(f"method: expected 'ortools' or 'greedy', got {self.method!r}")
+        if self.method not in ("alns", "ortools", "greedy"):
+            raise ValueError(f"method: expected 'alns', 'ortools' or 'greedy', got {self.method!r}")
 
 
 class DispatcherNode(Node):
@@ -77,12 +87,31 @@ class DispatcherNode(Node):
         except (OSError, ValueError, yaml.YAMLError) as exc:
             raise ParameterError(f"dispatcher_node: parameter 'requests_file': {exc}") from None
         self.meta = request_meta(data)
+        self.signing_key = None
+        if self.params.signing_key_file:
+            from agricare.core.security.keys import KeyFileError, load_signing_key
+
+            try:
+                self.signing_key = load_signing_key(paths.resolve(self.params.signing_key_file))
+            except (KeyFileError, OSError, ValueError) as exc:
+                raise ParameterError(f"dispatcher_node: parameter 'signing_key_file': {exc}") from None
         self.states: dict[str, VehicleState] = {}
         self.completed: set[str] = set()
         self.revision = 0
         self.solution = None
         self.diag = Diagnostics(self, "dispatcher")
         self._pub = self.create_publisher(String, "dispatch/plan", LATCHED_QOS)
+        self.events_verifier = None
+        if self.params.events_trust_file:
+            from agricare.core.security.commands import CommandVerifier
+            from agricare.core.security.keys import TrustList
+
+            try:
+                self.events_verifier = CommandVerifier(TrustList.load(paths.resolve(self.params.events_trust_file)),
+                                                       ["dispatch_event"])
+            except (OSError, ValueError) as exc:
+                raise ParameterError(f"dispatcher_node: parameter 'events_trust_file': {exc}") from None
+        self.security = SecurityReport(self)
         self.create_subscription(String, "dispatch/events", self._on_event, RELIABLE_QOS)
         self._plan(self.problem, "initial plan")
 
@@ -95,8 +124,16 @@ class DispatcherNode(Node):
         self.solution = solve(problem, method=self.params.method, time_limit_s=limit)
         self.revision += 1
         msg = String()
-        msg.data = json.dumps({"revision": self.revision, "stamp_s": self._now_s(), "reason": reason,
-                               "solution": self.solution.to_json(), "meta": self.meta})
+        plan = {"revision": self.revision, "stamp_s": self._now_s(), "reason": reason,
+                "solution": self.solution.to_json(), "meta": self.meta}
+        if self.signing_key is not None:
+            from agricare.core.security.commands import envelope_to_text, sign_command
+
+            plan = json.loads(json.dumps(plan))  # plain JSON types only (what the receiver will see)
+            msg.data = envelope_to_text(sign_command(plan, self.signing_key, kind="dispatch_plan",
+                                                     lifetime_s=self.params.signed_lifetime_s))
+        else:
+            msg.data = json.dumps(plan)
         self._pub.publish(msg)
         n_un = len(self.solution.unserved)
         text = f"plan {self.revision} ({reason}): {len(problem.requests) - n_un} served, {n_un} unserved"
@@ -104,6 +141,17 @@ class DispatcherNode(Node):
         self.get_logger().info(text)
 
     def _on_event(self, msg: String) -> None:
+        if self.events_verifier is not None:
+            import time
+
+            from agricare.core.security.commands import CommandRejected
+
+            try:
+                ev = self.events_verifier.verify(msg.data, time.time()).payload
+            except CommandRejected as exc:
+                self.security.refused("dispatch_event", exc.reason, exc.detail)
+                return
+            msg = String(data=json.dumps(ev))
         try:
             ev = json.loads(msg.data)
             kind = ev["type"]

@@ -11,6 +11,10 @@ Publishes
     importable) so ``odom -> base_link`` from wheel odometry stays continuous, ``/diagnostics``
     (stale sources, rejected outliers, invalid and late measurements).
 
+When a source listed in ``required_sources`` goes stale (e.g. the map pose of ``map_localizer_node``, which
+stops when the scans no longer fit the map) the node publishes nothing and reports ERROR: the controller and
+the safety supervisor then stop the robot on their stale-pose rules.
+
 Message covariances are used when valid (finite, > 0), else the ``default_*_std`` parameters. A clock
 that jumps back (simulation restart, bag loop) resets the filter with a warning.
 """
@@ -183,6 +187,11 @@ class EkfNode(ManagedNode):
         if not self.ekf.initialized:
             self.diag.warn("waiting for the initial pose (GNSS fix and heading)",
                            stale=",".join(sorted(stale)), **values)
+            return
+        missing = sorted(s for s in p.required_sources if s in stale)
+        if missing:   # fail safe: no estimate rather than one the robot must not drive on
+            self.diag.error("required source stale: " + ", ".join(missing) + " (no estimate published)",
+                            **{f"age_{k}_s": f"{stale[k]:.2f}" for k in missing}, **values)
             return
         x, P = self.ekf.predicted(max(now, self.ekf.t or now))
         self._pub.publish(self._odometry(x, P, max(now, 0.0)))

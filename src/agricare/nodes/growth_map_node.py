@@ -8,7 +8,8 @@ accumulated per cell (see :mod:`agricare.core.perception.vegetation`).
 
 Publishes ``perception/growth_map`` (nav_msgs/OccupancyGrid, latched, -1 unknown / 0..100 % cover, in the
 pose's frame) every ``publish_period_s`` and ``/diagnostics``. Service ``perception/save_growth_map``:
-agricare_interfaces/SaveMap (``directory`` request field; empty = ``save_directory``).
+agricare_interfaces/SaveMap (``directory`` request field: empty = ``save_directory``, else a directory inside
+``save_directory``; anything outside it is refused).
 Saves a georeferenced PNG (+ .pgw world file, .yaml) and a
 CSV listing every known cell with its cover and low-cover / plant-gap flags (WGS84 too when
 ``datum_lat_deg``/``datum_lon_deg`` are set).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 
 import numpy as np
 from nav_msgs.msg import OccupancyGrid, Odometry
@@ -170,8 +172,13 @@ class GrowthMapNode(Node):
         self._pub.publish(self.occupancy_msg())
 
     def _save(self, directory: str):
-        files = self.map.save(directory or self.params.save_directory, datum=self.params.datum(),
-                              frame_id=self._frame)
+        """Save under ``save_directory`` only: a requested directory must resolve inside it (relative ones
+        are taken relative to it); anything else is refused (a peer must not make the node write anywhere)."""
+        root = os.path.realpath(self.params.save_directory)
+        target = os.path.realpath(os.path.join(root, directory)) if directory else root
+        if os.path.commonpath([root, target]) != root:
+            raise ValueError(f"directory {directory!r} is outside the save directory {self.params.save_directory!r}")
+        files = self.map.save(target, datum=self.params.datum(), frame_id=self._frame)
         low, gaps = len(self.map.low_cover_cells()), len(self.map.plant_gaps())
         return files, f"saved {len(files)} files: {low} low-cover cells, {gaps} plant gaps"
 

@@ -8,18 +8,23 @@ written (full disk...) is refused (``audit_failure``), so no child is released w
 Used nonces are persisted to ``used_nonces_file`` (fsync) so a code works once even across restarts.
 
 The key file is refused when group or others can access it (mode & 0o077): the node then fails at start
-with one clear line. Code expiry uses the node clock (sim time under ``use_sim_time``).
+with one clear line. Code expiry uses the node clock (sim time under ``use_sim_time``); a clock wound back
+before the latest time seen (kept in ``<used_nonces_file>.latest_time``) or not finite refuses every code.
+The care shuttle verifies codes itself (care_mission_node); this node serves other verifiers (a kiosk).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 from rclpy.node import Node
 
+from agricare import paths
+
 from agricare.core.missions.audit import AuditError, AuditLog, AuditWriteError
-from agricare.core.missions.handover import HandoverVerifier, KeyFileError, load_key, write_key
+from agricare.core.missions.handover import HandoverVerifier, KeyFileError, Verdict, load_key, write_key
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
@@ -39,7 +44,7 @@ class HandoverNodeParams:
     manifest_file : str
         Optional YAML ``trips: {trip_id: [[child_id, guardian_id], ...]}``: authorised pairs per trip.
     used_nonces_file : str
-        Where used code nonces are appended (empty: memory only).
+        Where used code nonces are appended (required).
     audit_log : str
         Hash-chained audit log for hand-over checks (empty: none).
     robot : str
@@ -51,11 +56,14 @@ class HandoverNodeParams:
     manifest_file: str = ""
     used_nonces_file: str = ""
     audit_log: str = ""
+    audit_key_file: str = ""
     robot: str = ""
 
     def __post_init__(self):
         if not self.key_file:
             raise ValueError("key_file: must be set (path of the hand-over key, mode 0600)")
+        if not self.used_nonces_file:
+            raise ValueError("used_nonces_file: must be set (a code must work once, also after a restart)")
 
 
 def load_manifest(path: str) -> dict[str, list[tuple[str, str]]]:
@@ -109,14 +117,26 @@ class HandoverNode(Node):
         self.audit = None
         if p.audit_log:
             try:
-                self.audit = AuditLog.open(p.audit_log)
-            except (AuditError, OSError) as exc:
-                raise ParameterError(f"handover_node: parameter 'audit_log': {exc}") from None
+                signer = None
+                if p.audit_key_file:
+                    from agricare.core.security.keys import load_signing_key
+
+                    signer = load_signing_key(paths.resolve(p.audit_key_file))
+                self.audit = AuditLog.open(p.audit_log, signer=signer, t_s=self.get_clock().now().nanoseconds * 1e-9)
+            except (AuditError, OSError, ValueError) as exc:
+                raise ParameterError(f"handover_node: parameter 'audit_log' / 'audit_key_file': {exc}") from None
         self.diag = Diagnostics(self, "handover")
         self._pub = self.create_publisher(HandoverEvent, "handover/events", RELIABLE_QOS)
         self.create_service(VerifyHandover, "verify_handover", self._on_verify)
         self.n_accepted = 0
         self.n_refused = 0
+        self._latest_path = p.used_nonces_file + ".latest_time"
+        self._latest_s = -math.inf
+        if os.path.exists(self._latest_path):
+            try:
+                self._latest_s = float(open(self._latest_path).read().strip())
+            except (OSError, ValueError) as exc:
+                raise ParameterError(f"handover_node: {self._latest_path}: unreadable ({exc})") from None
         self.diag.ok("ready", used_nonces=len(used))
 
     def _now_s(self) -> float:
@@ -132,10 +152,27 @@ class HandoverNode(Node):
         finally:
             os.close(fd)
 
+    def _time_ok(self, now: float) -> bool:
+        """Refuse a non-finite clock or one wound back before the latest time seen (persisted)."""
+        if not math.isfinite(now) or now < self._latest_s - 1.0:
+            return False
+        if now > self._latest_s:
+            self._latest_s = now
+            tmp = self._latest_path + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(repr(now))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self._latest_path)
+        return True
+
     def _on_verify(self, request, response):
         now = self._now_s()
-        v = self.verifier.verify(request.code, request.child_id, request.guardian_id, request.trip_id, now,
-                                 consume=False)
+        if not self._time_ok(now):
+            v = Verdict(False, "clock_rewound", f"time {now!r} is before {self._latest_s:.0f} s already seen")
+        else:
+            v = self.verifier.verify(request.code, request.child_id, request.guardian_id, request.trip_id, now,
+                                     consume=False)
         accepted, reason = v.accepted, str(v)
         if accepted:
             try:

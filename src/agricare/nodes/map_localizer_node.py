@@ -7,7 +7,14 @@ Subscribes
 Publishes
     ``localization/pose`` (geometry_msgs/PoseWithCovarianceStamped, map frame) after each update,
     ``map -> odom`` on ``/tf`` (tf2_msgs/TFMessage; skipped with a one-time warning when not importable),
-    ``map`` (nav_msgs/OccupancyGrid, latched), ``/diagnostics`` (particles, spread, converged, rate).
+    ``map`` (nav_msgs/OccupancyGrid, latched), ``/diagnostics`` (particles, spread, converged, rate, match:
+    the share of scan end points on a mapped surface).
+
+When the scans stop fitting the map (more than ``max_through_fraction`` of the beams pass through mapped walls,
+for ``low_match_updates`` updates in a row: the map is wrong, or the robot is not where the filter thinks;
+people and vehicles that are not on the map only shorten beams) the node reports ERROR on ``/diagnostics``
+and publishes no pose until a new ``initialpose``; a localisation that needs the map pose then stops and the
+robot with it.
 
 Nothing is published until an initial pose arrives (or ``initial_pose_known`` is set).
 """
@@ -43,9 +50,35 @@ class MapLocalizerParams(ParticleFilterParams):
     initial_pose_in_map: tuple[float, ...] = (0.0, 0.0, 0.0)
     publish_tf: bool = True
     publish_map: bool = True
+    # the scan contradicts the map when more than this share of its beams pass through mapped walls (unmapped
+    # people and vehicles only shorten beams); reported with the share of end points on a mapped surface
+    max_through_fraction: float = 0.2
+    low_match_updates: int = 5        # that many updates in a row without a fit: lost (latched until initialpose)
+    max_update_interval_s: float = 0.5   # update (and publish) at least this often, also at a standstill
+    # the particles' spread understates the error when few beams return (a few posts and a hedge can pull the
+    # filter off by decimetres with a tight cloud): the published position std is at least
+    # min_position_std_m * max_beams / returns, so a fusing filter leans on GNSS there
+    min_position_std_m: float = 0.05
+    # re-seed the particles from the fused estimate (EKF: odometry + IMU + GNSS) when they have spread over open
+    # ground without returns and the fused estimate is sure of itself (GNSS under open sky); "" = never
+    reseed_topic: str = ""
+    reseed_spread_m: float = 0.5          # particle spread (std) above which the filter is re-seeded
+    reseed_max_source_std_m: float = 0.2  # only from an estimate at least this certain
 
     def __post_init__(self):
         super().__post_init__()
+        if not (0.0 < self.max_through_fraction <= 1.0):
+            raise ValueError(f"max_through_fraction must be in (0, 1], got {self.max_through_fraction!r}")
+        for name in ("reseed_spread_m", "reseed_max_source_std_m"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be > 0, got {v!r}")
+        if not (math.isfinite(self.min_position_std_m) and self.min_position_std_m >= 0):
+            raise ValueError(f"min_position_std_m must be >= 0, got {self.min_position_std_m!r}")
+        if not (math.isfinite(self.max_update_interval_s) and self.max_update_interval_s > 0):
+            raise ValueError(f"max_update_interval_s must be > 0, got {self.max_update_interval_s!r}")
+        if not (isinstance(self.low_match_updates, int) and self.low_match_updates >= 1):
+            raise ValueError(f"low_match_updates must be an integer >= 1, got {self.low_match_updates!r}")
         if not self.map_yaml.strip():
             raise ValueError("map_yaml must name a map_server YAML file")
         pose = np.asarray(self.initial_pose_in_map, dtype=float)
@@ -67,12 +100,19 @@ class MapLocalizerNode(Node):
         self.pf = ParticleFilter(self.grid, p)
         self.diag = Diagnostics(self, "map_localizer")
         self._odom = None                # (t, pose (3,))
+        self._low_match = 0              # consecutive updates whose scan did not fit the map
+        self._last_update_t = None       # stamp of the last filter update
+        self.lost = False                # latched: the map does not match; no pose until a new initialpose
         self.update_ms = []
         self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "localization/pose", SENSOR_QOS)
         self._tf_pub, self._TFMessage = make_tf_publisher(self) if p.publish_tf else (None, None)
         self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
         self.create_subscription(LaserScan, "scan", self._on_scan, SENSOR_QOS)
         self.create_subscription(PoseWithCovarianceStamped, "initialpose", self._on_initialpose, RELIABLE_QOS)
+        self.reseeds = 0
+        self._fused = None               # (pose (3,), cov (3, 3)) of the last fused estimate (reseed_topic)
+        if p.reseed_topic:
+            self.create_subscription(Odometry, p.reseed_topic, self._on_fused, SENSOR_QOS)
         if p.publish_map:
             self._map_pub = self.create_publisher(OccupancyGrid, "map", LATCHED_QOS)
             self._map_pub.publish(self._grid_msg())
@@ -107,7 +147,30 @@ class MapLocalizerNode(Node):
         c = np.asarray(msg.pose.covariance, dtype=float).reshape(6, 6)
         cov = c[np.ix_([0, 1, 5], [0, 1, 5])]
         self.pf.initialize(pose, cov)
+        self._low_match, self.lost = 0, False
         self.get_logger().info(f"initial pose {np.round(pose, 2).tolist()}: {len(self.pf.particles)} particles")
+
+    def _on_fused(self, msg: Odometry):
+        if msg.header.frame_id and msg.header.frame_id != self.params.map_frame:
+            return
+        pose = pose_to_xyyaw(msg.pose.pose)
+        c = np.asarray(msg.pose.covariance, dtype=float).reshape(6, 6)[np.ix_([0, 1, 5], [0, 1, 5])]
+        if np.all(np.isfinite(pose)) and np.all(np.isfinite(c)):
+            self._fused = (pose, c)
+
+    def _maybe_reseed(self, cov) -> bool:
+        """Re-seed spread particles around a certain fused estimate (never once lost: that needs an operator)."""
+        p = self.params
+        if self.lost or self._fused is None or math.sqrt(max(cov[0, 0], cov[1, 1])) <= p.reseed_spread_m:
+            return False
+        pose, c = self._fused
+        if math.sqrt(max(c[0, 0], c[1, 1])) > p.reseed_max_source_std_m:
+            return False
+        self.pf.initialize(pose, c + np.diag([0.05 ** 2, 0.05 ** 2, 0.02 ** 2]))
+        self.reseeds += 1
+        self.get_logger().info(f"particles spread to {math.sqrt(max(cov[0, 0], cov[1, 1])):.2f} m: re-seeded "
+                               f"at the fused estimate {np.round(pose, 2).tolist()}")
+        return True
 
     def _on_odom(self, msg: Odometry):
         pose = pose_to_xyyaw(msg.pose.pose)
@@ -125,14 +188,39 @@ class MapLocalizerNode(Node):
         r = np.asarray(msg.ranges, dtype=float)
         a = msg.angle_min + msg.angle_increment * np.arange(len(r))
         r = np.where((r >= msg.range_min) & (r <= msg.range_max), r, np.nan)
+        t_scan = from_stamp(msg.header.stamp) or self._odom[0]
+        force = self._last_update_t is None or t_scan - self._last_update_t >= self.params.max_update_interval_s
         t0 = time.perf_counter()
-        ran = self.pf.sensor_update(r, a)
-        if not ran:
+        ran = self.pf.sensor_update(r, a, force=force)
+        if not ran and not force:
             return
+        # no returns to weigh with (open ground): the particles follow the odometry and spread; the pose is still
+        # published, with that spread as its covariance
+        self._last_update_t = t_scan
         self.update_ms.append((time.perf_counter() - t0) * 1e3)
         self.update_ms = self.update_ms[-100:]
         t_odom, odom_pose = self._odom
         est, cov = self.pf.estimate()
+        if self._maybe_reseed(cov):
+            est, cov = self.pf.estimate()
+        match = self.pf.last_match if ran else float("nan")
+        through = self.pf.last_through if ran else float("nan")
+        if math.isnan(through):       # too few returns to judge the fit
+            pass
+        elif through > self.params.max_through_fraction:
+            self._low_match += 1
+        else:
+            self._low_match = 0
+        if self._low_match >= self.params.low_match_updates and not self.lost:
+            self.lost = True
+            self.get_logger().error(f"the scans do not match the map ({100 * through:.0f} % of beams through "
+                                    f"mapped walls, {100 * match:.0f} % of end points on it, {self._low_match} "
+                                    f"updates): no pose until a new initialpose")
+        if self.lost:   # a pose from a map that does not fit would steer the robot wrong: publish none
+            self.diag.error("scan does not match the map: localisation lost", match=f"{match:.2f}",
+                            through_walls=f"{through:.2f}", max_through=f"{self.params.max_through_fraction:.2f}",
+                            est_x_m=f"{est[0]:.2f}", est_y_m=f"{est[1]:.2f}")
+            return
         t = from_stamp(msg.header.stamp) or t_odom
         out = PoseWithCovarianceStamped()
         out.header.stamp = to_stamp(max(t, 0.0))
@@ -140,6 +228,9 @@ class MapLocalizerNode(Node):
         out.pose.pose = xyyaw_to_pose(*(float(v) for v in est))
         c6 = np.zeros((6, 6))
         c6[np.ix_([0, 1, 5], [0, 1, 5])] = cov
+        floor = self.params.min_position_std_m * self.params.max_beams / max(self.pf.last_returns if ran else 0, 1)
+        c6[0, 0] += floor ** 2
+        c6[1, 1] += floor ** 2
         c6[2, 2] = c6[3, 3] = c6[4, 4] = 1e6
         out.pose.covariance = [float(v) for v in c6.ravel()]
         self._pose_pub.publish(out)
@@ -149,9 +240,15 @@ class MapLocalizerNode(Node):
             self._tf_pub.publish(self._TFMessage(transforms=[
                 transform_msg(T, stamp, self.params.map_frame, self.params.odom_frame)]))
         std = math.sqrt(max(cov[0, 0], cov[1, 1]))
-        values = dict(particles=len(self.pf.particles), std_xy_m=f"{std:.3f}",
+        values = dict(particles=len(self.pf.particles), std_xy_m=f"{std:.3f}", match=f"{match:.2f}",
+                      through_walls=f"{through:.2f}",
+                      returns=self.pf.last_returns, reseeds=self.reseeds,
                       std_yaw_rad=f"{math.sqrt(cov[2, 2]):.3f}", update_ms=f"{np.mean(self.update_ms):.1f}")
-        if self.pf.converged():
+        if self._low_match:
+            self.diag.warn("scan fits the map poorly", **values)
+        elif math.isnan(match):
+            self.diag.ok("few returns: following odometry", **values)
+        elif self.pf.converged():
             self.diag.ok("localised", **values)
         else:
             self.diag.warn("not converged", **values)

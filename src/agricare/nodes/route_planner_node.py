@@ -8,6 +8,10 @@ Publishes (latched)
 
 A goal that cannot be planned (no or stale pose, wrong frame, NaN, blocked start/goal, no path) publishes an
 empty plan (the controller stops) and an error on ``/diagnostics``.
+
+With ``trust_file`` (a trust list of ``agricare keys``) goals are accepted only as signed commands (kind
+``mission_goal``, payload ``{"x_m", "y_m", "yaw_rad"}``) on ``goal_signed`` (std_msgs/String); a plain
+``goal_pose`` is then refused and reported (``/diagnostics`` ``route_planner_node: security``).
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.node import Node
-from std_msgs.msg import Float32MultiArray
+from std_msgs.msg import Float32MultiArray, String
 
 from agricare.core.planning.grid import (PlanningError, RoutePlannerParams, costmap_for, load_map, load_zones,
                                          path_length, plan_route)
 from agricare.ros.convert import array_to_path, pose_to_xyyaw
+from agricare.core.security.commands import CommandRejected, CommandVerifier
+from agricare.core.security.keys import TrustList
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.guard import SecurityReport, guarded
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
@@ -39,6 +46,7 @@ class RoutePlannerNodeParams(RoutePlannerParams):
     map_yaml: str = "config/maps/town.yaml"
     zones_yaml: str = "config/maps/town_zones.yaml"
     pose_timeout_s: float = 1.0
+    trust_file: str = ""
 
     def __post_init__(self):
         super().__post_init__()
@@ -71,7 +79,18 @@ class RoutePlannerNode(Node):
         self._plan_pub = self.create_publisher(Path, "plan", LATCHED_QOS)
         self._speed_pub = self.create_publisher(Float32MultiArray, "plan_speed_limits", LATCHED_QOS)
         self.create_subscription(Odometry, "odometry/filtered", self._on_pose, SENSOR_QOS)
-        self.create_subscription(PoseStamped, "goal_pose", self._on_goal, RELIABLE_QOS)
+        self.security = SecurityReport(self)
+        self.goals = None
+        if p.trust_file:
+            try:
+                self.goals = CommandVerifier(TrustList.load(p.trust_file), ["mission_goal"],
+                                             self.get_namespace().strip("/"))
+            except (OSError, ValueError) as exc:
+                raise ParameterError(f"route_planner_node: parameter 'trust_file': {exc}") from exc
+        self.create_subscription(PoseStamped, "goal_pose", guarded(self.security, "goal_pose")(self._on_goal),
+                                 RELIABLE_QOS)
+        self.create_subscription(String, "goal_signed", guarded(self.security, "goal_signed")(self._on_signed_goal),
+                                 RELIABLE_QOS)
         self.diag.ok("waiting for a goal", map=p.map_yaml, planner=p.planner)
 
     def _now_s(self) -> float:
@@ -94,12 +113,36 @@ class RoutePlannerNode(Node):
         self._plan_pub.publish(array_to_path(arr, self.params.map_frame, stamp))
         self._speed_pub.publish(Float32MultiArray(data=[float(v) for v in speeds]))
 
+    def _on_signed_goal(self, msg: String):
+        if self.goals is None:
+            self.security.refused("goal_signed", "no_trust_list", "set trust_file to accept signed goals")
+            return
+        try:
+            cmd = self.goals.verify(msg.data, time.time())
+            goal = np.array([float(cmd.payload[k]) for k in ("x_m", "y_m", "yaw_rad")])
+        except CommandRejected as exc:
+            self.security.refused("goal_signed", exc.reason, exc.detail)
+            return
+        except (KeyError, TypeError, ValueError) as exc:
+            self.security.refused("goal_signed", "malformed", str(exc)[:120])
+            return
+        self._plan_to(goal)
+
     def _on_goal(self, msg: PoseStamped):
+        if self.goals is not None:
+            self.security.refused("goal_pose", "unsigned", "goals must be signed (goal_signed)")
+            return
         p = self.params
         if msg.header.frame_id and msg.header.frame_id != p.map_frame:
             self._fail(f"goal in frame '{msg.header.frame_id}', expected '{p.map_frame}'")
             return
-        goal = pose_to_xyyaw(msg.pose)
+        self._plan_to(pose_to_xyyaw(msg.pose))
+
+    def _plan_to(self, goal):
+        p = self.params
+        if not np.all(np.isfinite(goal)):
+            self._fail("goal is not finite")
+            return
         if self._pose is None:
             self._fail("no current pose on 'odometry/filtered'")
             return

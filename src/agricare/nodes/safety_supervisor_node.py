@@ -1,5 +1,21 @@
 """safety_supervisor_node: the one gate in front of the wheels (logic: ``agricare.core.safety``).
 
+The safe base: the process that owns this node attaches the wheels to it (:meth:`attach_base`): the
+``safe_base_node`` composes it with the base driver, the embedded runner with the simulator. The gated
+command is then handed over in memory in the same cycle as its verdict (``gated_command``: zero unless RUN or
+SLOW) and never crosses DDS; a ``cmd_vel`` published by a peer reaches nobody. ``publish_cmd_vel`` (default
+true, false on a vehicle) still publishes the gated command for recordings and for a simulator in another
+process (Gazebo, multi-process runs), which is the only case where it crosses the network.
+
+E-stop and reset come from the vehicle (:class:`agricare.core.safety.panel.LocalPanel`: ``panel`` =
+``socket`` serves it on a Unix socket for the vehicle's own panel process, ``simulated`` reports
+"released" every cycle for simulations, ``none`` leaves it to the owning process, ``auto`` (default) is
+``simulated`` with ``use_sim_time`` and ``none`` otherwise). The e-stop input is
+required (``require_estop``): a panel that stops reporting is a protective stop. On the network,
+``safety/estop`` true presses the e-stop (anyone may stop the robot); false is ignored; ``safety/reset``
+refuses every request and reports it. Watchdogs use the steady clock (the node clock only with
+``use_sim_time``, where the simulator's clock is the only time that advances with the world).
+
 Subscribes
     ``cmd_vel_smoothed`` (geometry_msgs/TwistStamped, command QoS), ``odom`` (nav_msgs/Odometry),
     ``imu/data`` (sensor_msgs/Imu), ``scan`` (sensor_msgs/LaserScan), ``<pose_topic>`` (nav_msgs/Odometry,
@@ -14,8 +30,9 @@ Publishes (every loop, ``loop_rate_hz``)
     ``safety/state`` (agricare_interfaces/SafetyState, latched QoS), ``/diagnostics`` (each transition and
     reason change at once, counters of every reason as values).
 Service
-    ``safety/reset`` (std_srvs/Trigger): releases a latched e-stop / latched faults only when the e-stop
-    input is false and no fault condition is active.
+    ``safety/reset`` (std_srvs/Trigger): always refused (a network peer must not clear a stop) and
+    reported on ``/diagnostics``; the reset comes from the local panel, and releases a latched e-stop /
+    latched faults only when the e-stop input is false and no fault condition is active.
 
 Input time is the node clock at reception (``use_sim_time`` works). Shutdown publishes a zero command.
 """
@@ -24,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import numpy as np
 from geometry_msgs.msg import PolygonStamped, TwistStamped
@@ -31,17 +49,27 @@ from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import BatteryState, Imu, LaserScan
-from std_msgs.msg import Bool, Header
+from std_msgs.msg import Bool, Header, String
 from std_srvs.srv import Trigger
 
 from agricare.core.geometry import quat_to_rpy, quat_to_yaw, se2_transform_points
-from agricare.core.safety.fields import scan_to_points_in_base, validate_polygon
-from agricare.core.safety.supervisor import SafetyState, Supervisor, SupervisorInputs, SupervisorParams
+from agricare.core.safety.fields import scan_to_safety_points, validate_polygon
+from agricare.core.safety.panel import LocalPanel, UnixPanelServer
+from agricare.core.security.commands import CommandRejected, CommandVerifier
+from agricare.core.security.keys import KeyFileError, TrustList
+from agricare.core.safety.supervisor import (
+    SafetyState,
+    Supervisor,
+    SupervisorInputs,
+    SupervisorParams,
+    gated_command,
+)
 from agricare.ros.convert import polygon_to_array, twist_stamped
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.guard import SecurityReport, guarded
 from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
-from agricare.ros.params import load_params
+from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 from agricare_interfaces.msg import SafetyState as SafetyStateMsg
@@ -60,10 +88,21 @@ class SafetyNodeParams(SupervisorParams):
     map_frame: str = "map"
     pose_topic: str = "odometry/filtered"
     scan_mount_xyyaw: tuple[float, ...] = (0.0, 0.0, 0.0)
-    geofence_topic_enabled: bool = True
+    geofence_topic_enabled: bool = False
+    trust_file: str = ""
+    command_replay_file: str = ""
+    require_estop: bool = True
+    scan_min_valid_fraction: float = 0.5
+    publish_cmd_vel: bool = True
+    panel: str = "auto"
+    panel_socket_path: str = ""
 
     def __post_init__(self):
         super().__post_init__()
+        if self.panel not in ("auto", "none", "socket", "simulated"):
+            raise ValueError(f"panel: one of auto, none, socket, simulated; got {self.panel!r}")
+        if not 0.0 <= self.scan_min_valid_fraction <= 1.0:
+            raise ValueError(f"scan_min_valid_fraction: must be in [0, 1], got {self.scan_min_valid_fraction}")
         if not (math.isfinite(self.loop_rate_hz) and self.loop_rate_hz > 0):
             raise ValueError(f"loop_rate_hz: must be > 0, got {self.loop_rate_hz}")
         if self.loop_timeout_s <= 1.0 / self.loop_rate_hz:
@@ -78,7 +117,10 @@ class SafetyNodeParams(SupervisorParams):
 
     def supervisor_params(self) -> SupervisorParams:
         names = [f.name for f in dataclasses.fields(SupervisorParams)]
-        return SupervisorParams(**{n: getattr(self, n) for n in names})
+        values = {n: getattr(self, n) for n in names}
+        if self.require_estop and "estop" not in self.required_inputs:
+            values["required_inputs"] = tuple(self.required_inputs) + ("estop",)
+        return SupervisorParams(**values)
 
 
 def imu_roll_pitch(msg: Imu) -> tuple[float, float]:
@@ -96,9 +138,26 @@ def imu_roll_pitch(msg: Imu) -> tuple[float, float]:
 
 
 class SafetySupervisorNode(ManagedNode):
-    def __init__(self, **kwargs):
-        super().__init__("safety_supervisor_node", **kwargs)
-        self.params = load_params(self, SafetyNodeParams)
+    PARAMS = SafetyNodeParams
+
+    def __init__(self, node_name: str = "safety_supervisor_node", **kwargs):
+        super().__init__(node_name, **kwargs)
+        self._base = None  # set first: a failed start still shuts down cleanly (the context destroys the node)
+        self._panel_server = None
+        self.params = load_params(self, self.PARAMS)
+        self._sim_time = bool(self.get_parameter("use_sim_time").value)
+        self.security = SecurityReport(self)
+        self.panel = LocalPanel()
+        if self.params.panel == "socket":
+            if self._sim_time:
+                raise ParameterError(f"{self.get_name()}: panel 'socket' needs the steady clock (use_sim_time false)")
+            try:
+                self._panel_server = UnixPanelServer(self.panel, self._panel_socket_path(), self._now)
+            except (OSError, ValueError) as exc:
+                raise ParameterError(f"{self.get_name()}: parameter 'panel_socket_path': {exc}") from exc
+        self._estop_event = False
+        # a simulation has no e-stop circuit: "auto" simulates a released one only with use_sim_time
+        self._panel_simulated = self.params.panel == "simulated" or (self.params.panel == "auto" and self._sim_time)
         self.supervisor = Supervisor(self.params.supervisor_params())
         self.inputs = SupervisorInputs()
         self.last_decision = None
@@ -106,19 +165,34 @@ class SafetySupervisorNode(ManagedNode):
         self._odom_pose = None  # [x, y, yaw] of base in the odom frame
         self._pose_frame = ""
         self.diag = Diagnostics(self, "safety")
-        self._cmd_pub = self.create_publisher(TwistStamped, "cmd_vel", COMMAND_QOS)
-        self._hb_pub = self.create_publisher(Header, "safety/heartbeat", COMMAND_QOS)
+        self._cmd_pub = self.create_publisher(TwistStamped, "cmd_vel", COMMAND_QOS) \
+            if self.params.publish_cmd_vel else None
+        self._hb_pub = self.create_publisher(Header, "safety/heartbeat", COMMAND_QOS) \
+            if self.params.publish_cmd_vel else None
         self._state_pub = self.create_publisher(SafetyStateMsg, "safety/state", LATCHED_QOS)
-        self.create_subscription(TwistStamped, "cmd_vel_smoothed", self._on_cmd, COMMAND_QOS)
-        self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
-        self.create_subscription(Imu, "imu/data", self._on_imu, SENSOR_QOS)
-        self.create_subscription(LaserScan, "scan", self._on_scan, SENSOR_QOS)
-        self.create_subscription(Odometry, self.params.pose_topic, self._on_pose, SENSOR_QOS)
-        self.create_subscription(BatteryState, "battery_state", self._on_battery, SENSOR_QOS)
-        self.create_subscription(Bool, "safety/estop", self._on_estop, RELIABLE_QOS)
-        self.create_subscription(TrackedObjectArray, "tracked_objects", self._on_objects, SENSOR_QOS)
-        if self.params.geofence_topic_enabled:
-            subscribe_latched(self, PolygonStamped, "safety/geofence", self._on_geofence)
+        g = self.security
+        self.create_subscription(TwistStamped, "cmd_vel_smoothed", guarded(g, "cmd_vel_smoothed")(self._on_cmd),
+                                 COMMAND_QOS)
+        self.create_subscription(Odometry, "odom", guarded(g, "odom")(self._on_odom), SENSOR_QOS)
+        self.create_subscription(Imu, "imu/data", guarded(g, "imu")(self._on_imu), SENSOR_QOS)
+        self.create_subscription(LaserScan, "scan", guarded(g, "scan")(self._on_scan), SENSOR_QOS)
+        self.create_subscription(Odometry, self.params.pose_topic, guarded(g, "pose")(self._on_pose), SENSOR_QOS)
+        self.create_subscription(BatteryState, "battery_state", guarded(g, "battery")(self._on_battery), SENSOR_QOS)
+        self.create_subscription(Bool, "safety/estop", guarded(g, "estop")(self._on_estop), RELIABLE_QOS)
+        self.create_subscription(TrackedObjectArray, "tracked_objects", guarded(g, "tracked_objects")(
+            self._on_objects), SENSOR_QOS)
+        subscribe_latched(self, PolygonStamped, "safety/geofence", guarded(g, "geofence")(self._on_geofence))
+        self.commands = None
+        if self.params.trust_file:
+            try:
+                self.commands = CommandVerifier(TrustList.load(self.params.trust_file), ["geofence", "protective_stop"],
+                                                self.get_namespace().strip("/"),
+                                                state_file=self.params.command_replay_file or None)
+            except (KeyFileError, OSError, ValueError) as exc:
+                raise ParameterError(f"{self.get_name()}: parameter 'trust_file': {exc}") from None
+        self.create_subscription(String, "safety/command", guarded(g, "safety_command")(self._on_command),
+                                 RELIABLE_QOS)
+        self._remote_stop = False
         self.create_service(Trigger, "safety/reset", self._on_reset)
         self._timer = self.create_timer(1.0 / self.params.loop_rate_hz, self.step)
         self.autostart()
@@ -141,7 +215,26 @@ class SafetySupervisorNode(ManagedNode):
 
     # ------------------------------------------------------------------ inputs
     def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        """Watchdog time (s): the steady clock; the node clock only with use_sim_time (simulations)."""
+        if self._sim_time:
+            return self.get_clock().now().nanoseconds * 1e-9
+        return time.monotonic()
+
+    def _panel_socket_path(self) -> str:
+        if not self.params.panel_socket_path:
+            raise ValueError("must be set when panel is 'socket'")
+        return self.params.panel_socket_path
+
+    # ------------------------------------------------------------------ the safe base
+    def attach_base(self, base) -> None:
+        """Hand the wheels to this node: every cycle ``base.drive(v_mps, w_radps)`` gets the gated command of
+        that cycle (zero unless RUN/SLOW); ``base.stop()`` at shutdown. Optional ``base.odometry()`` returns
+        the measured ``(v_mps, w_radps)`` (or None) and then feeds the odometry input in memory."""
+        self._base = base
+
+    def use_simulated_panel(self) -> None:
+        """Simulations: an e-stop circuit that is never pressed, refreshed every cycle."""
+        self._panel_simulated = True
 
     def _stamp(self):
         """Receipt time of an input; None (not received) while simulated time has not started."""
@@ -167,9 +260,11 @@ class SafetySupervisorNode(ManagedNode):
         self.inputs.imu_stamp_s = self._stamp()
 
     def _on_scan(self, msg: LaserScan):
-        pts = scan_to_points_in_base(msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min,
-                                     msg.range_max, self.params.scan_mount_xyyaw)
+        pts, blinded = scan_to_safety_points(msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min,
+                                             msg.range_max, self.params.scan_mount_xyyaw,
+                                             self.params.scan_min_valid_fraction)
         self.inputs.scan_points_in_base = np.full((1, 2), np.nan) if pts is None else pts
+        self.inputs.scan_blinded = blinded
         self.inputs.scan_stamp_s = self._stamp()
 
     def _on_pose(self, msg: Odometry):
@@ -188,10 +283,12 @@ class SafetySupervisorNode(ManagedNode):
         self.inputs.battery_stamp_s = self._stamp()
 
     def _on_estop(self, msg: Bool):
-        self.inputs.estop = bool(msg.data)
-        self.inputs.estop_stamp_s = self._now()
+        """The network can press the e-stop (latches at once), never release or refresh it."""
         if msg.data:
+            self._estop_event = True
             self.step()  # act at once, not at the next tick
+        else:
+            self.security.refused("estop", "release_from_network", "only the vehicle's panel releases")
 
     def _on_objects(self, msg):
         frame = msg.header.frame_id
@@ -216,7 +313,40 @@ class SafetySupervisorNode(ManagedNode):
         self.inputs.objects_in_base = rows
         self.inputs.objects_stamp_s = self._stamp()
 
+    def _on_command(self, msg: String):
+        """Signed commands (``safety/command``, std_msgs/String envelope): ``geofence`` with payload
+        ``{"polygon": [[x, y], ...]}`` (map frame; ``[]`` clears) and ``protective_stop`` with ``{"stop": bool}``
+        (a remote protective stop and its release; it never releases the e-stop)."""
+        if self.commands is None:
+            self.security.refused("safety_command", "no_trust_list", "this safe base accepts no remote commands")
+            return
+        try:
+            cmd = self.commands.verify(msg.data, time.time())
+        except CommandRejected as exc:
+            self.security.refused("safety_command", exc.reason, exc.detail)
+            return
+        try:
+            if cmd.kind == "protective_stop":
+                stop = cmd.payload["stop"]
+                if not isinstance(stop, bool):
+                    raise TypeError("stop must be true or false")
+                self._remote_stop = stop
+            else:
+                ring = np.asarray(cmd.payload["polygon"], dtype=float).reshape(-1, 2)
+                polys = [] if len(ring) == 0 else [validate_polygon("geofence", ring)]
+                self.supervisor.set_dynamic_keep_out(polys)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.security.refused(cmd.kind, "malformed", str(exc)[:120])
+            return
+        self.security.accepted(cmd.kind)
+        self.get_logger().info(f"signed {cmd.kind} from key {cmd.key_id} applied")
+        if cmd.kind == "protective_stop" and self._remote_stop:
+            self.step()
+
     def _on_geofence(self, msg: PolygonStamped):
+        if not self.params.geofence_topic_enabled or self.commands is not None:
+            self.security.refused("geofence", "unsigned", "use a signed geofence command on safety/command")
+            return
         if msg.header.frame_id and msg.header.frame_id != self.params.map_frame:
             self.get_logger().error(f"safety/geofence in frame '{msg.header.frame_id}', expected "
                                     f"'{self.params.map_frame}': rejected")
@@ -231,34 +361,69 @@ class SafetySupervisorNode(ManagedNode):
         self.get_logger().info(f"dynamic keep-out {'cleared' if not polys else f'set ({len(ring)} vertices)'}")
 
     def _on_reset(self, request, response):
-        ok, message = self.supervisor.reset()
-        response.success, response.message = ok, message
-        if ok:
-            self.get_logger().info(f"reset: {message}")
-        else:
-            self.get_logger().warning(f"reset refused: {message}")
+        response.success = False
+        response.message = "refused: a stop is reset only from the vehicle's own panel"
+        self.security.refused("reset", "network_request", "safety/reset service")
         return response
+
+    def _local_reset(self) -> None:
+        ok, message = self.supervisor.reset()
+        self.panel.reset_results.append((ok, message))
+        if ok:
+            self.get_logger().info(f"reset from the local panel: {message}")
+        else:
+            self.get_logger().warning(f"local reset refused: {message}")
 
     # ------------------------------------------------------------------ loop
     def step(self):
         if not self.active:  # inactive: no command and no heartbeat, so the base driver holds the wheels still
+            if self._base is not None:
+                self._base.drive(0.0, 0.0)
             return
         t = self._now()
         if t <= 0.0:
             # simulated time has not started (no /clock yet): hold still, judge nothing. Inputs that arrived
             # before time existed would look stale at the first tick and latch a fault.
-            self._cmd_pub.publish(twist_stamped(0.0, 0.0, self.get_clock().now().to_msg(), self.params.base_frame))
+            self._drive(0.0, 0.0, self.get_clock().now().to_msg())
             return
+        if self._panel_simulated:
+            self.panel.report(False, t)
+        pin = getattr(self._base, "estop_input", None)
+        if callable(pin):  # the e-stop circuit read as an input pin by the motor driver
+            pressed = pin()
+            if pressed is not None:
+                self.panel.report(bool(pressed), t)
+        pressed, refreshed = self.panel.state()
+        self.inputs.estop = pressed or self._estop_event
+        self.inputs.remote_stop = self._remote_stop
+        self.inputs.estop_stamp_s = refreshed if not self._estop_event else t
+        self._estop_event = False
+        if self._base is not None and hasattr(self._base, "odometry"):
+            meas = self._base.odometry()
+            if meas is not None:
+                self.inputs.odom_v_mps, self.inputs.odom_w_radps = meas
+                self.inputs.odom_stamp_s = t
         d = self.supervisor.update(t, self.inputs)
+        if self.panel.take_reset_request():
+            self._local_reset()
         self.last_decision = d
         stamp = self.get_clock().now().to_msg()
-        self._cmd_pub.publish(twist_stamped(d.cmd_v_mps, d.cmd_w_radps, stamp, self.params.base_frame))
-        self._hb_pub.publish(Header(stamp=stamp, frame_id=d.state.name))
+        v, w = gated_command(d)
+        self._drive(v, w, stamp)
+        if self._hb_pub is not None:
+            self._hb_pub.publish(Header(stamp=stamp, frame_id=d.state.name))
         key = (int(d.state), d.reason, round(float(d.limit_mps), 3), bool(d.estop_latched))
         if key != self._last_state_key or t - self._last_state_t >= 1.0:  # latched: on change, and 1 Hz
             self._publish_state(d, stamp)
             self._last_state_key, self._last_state_t = key, t
         self._report(d)
+
+    def _drive(self, v: float, w: float, stamp) -> None:
+        """The gated command of this cycle to the wheels (in memory) and, if enabled, on ``cmd_vel``."""
+        if self._base is not None:
+            self._base.drive(v, w)
+        if self._cmd_pub is not None:
+            self._cmd_pub.publish(twist_stamped(v, w, stamp, self.params.base_frame))
 
     def _publish_state(self, d, stamp):
         msg = SafetyStateMsg()
@@ -291,9 +456,19 @@ class SafetySupervisorNode(ManagedNode):
         getattr(self.diag, level)(text, **values)
 
     def stop_outputs(self):
-        """Leave the robot with a zero command (the base driver also stops on a stale heartbeat)."""
-        stamp = self.get_clock().now().to_msg()
-        self._cmd_pub.publish(twist_stamped(0.0, 0.0, stamp, self.params.base_frame))
+        """Leave the robot with a zero command: to the attached wheels and on cmd_vel (the standalone base
+        driver also stops on a stale heartbeat)."""
+        self._drive(0.0, 0.0, self.get_clock().now().to_msg())
+
+    def on_shutdown(self, state=None):
+        """Process exit (and the lifecycle shutdown): zero command, then release the wheels and the panel."""
+        ret = super().on_shutdown(state)
+        if self._base is not None and hasattr(self._base, "stop"):
+            self._base.stop()
+        if self._panel_server is not None:
+            self._panel_server.close()
+            self._panel_server = None
+        return ret
 
 
 def main(args=None):

@@ -27,8 +27,9 @@ topic                           type                          QoS
 ``/diagnostics``                diagnostic_msgs               RELIABLE_QOS
 =============================== ============================= ==============
 
-Subscribes ``/<r>/cmd_vel`` (geometry_msgs/TwistStamped, COMMAND_QOS; received-at sim time is the
-command time, older than 0.5 s -> the robot brakes to zero) and ``/<r>/implement/sections``
+Subscribes ``/<r>/cmd_vel`` unless a safe base in the same process took the robot's command input
+(:meth:`SimNode.command_input`; the embedded runner does) (geometry_msgs/TwistStamped, COMMAND_QOS;
+received-at sim time is the command time, older than 0.5 s -> the robot brakes to zero) and ``/<r>/implement/sections``
 (std_msgs/UInt8MultiArray, COMMAND_QOS, one byte per section left to right, nonzero = on).
 
 For the runner: ``node.world`` is the core :class:`agricare.core.sim.world.World` (ground truth, contacts,
@@ -113,6 +114,19 @@ class _RobotIO:
                 self.pubs["coverage"] = pub(Float64MultiArray, f"{ns}/ground_truth/coverage", RELIABLE_QOS)
 
 
+class _InProcessCommand:
+    """What a safe base drives in the simulator: ``drive(v, w)`` every cycle, ``stop()`` at shutdown."""
+
+    def __init__(self, world: World, robot: str):
+        self.world, self.robot = world, robot
+
+    def drive(self, v_mps: float, w_radps: float) -> None:
+        self.world.set_command(self.robot, v_mps, w_radps)
+
+    def stop(self) -> None:
+        self.world.set_command(self.robot, 0.0, 0.0)
+
+
 class SimNode(Node):
     """Embedded simulator node. See the module docstring for topics and parameters."""
 
@@ -126,11 +140,12 @@ class SimNode(Node):
         self.world = World.from_scenario(spec, seed=self.params.seed)
         self.dt_s = self.params.step_dt_s
         self._io = {}
+        self._cmd_subs = {}
         for name, r in self.world.robots.items():
             self._io[name] = _RobotIO(self, name, r.spec.sensors, r.coverage is not None,
                                       self.params.prefix_frames_with_robot)
-            self.create_subscription(TwistStamped, f"/{name}/cmd_vel",
-                                     lambda msg, n=name: self._on_cmd(n, msg), COMMAND_QOS)
+            self._cmd_subs[name] = self.create_subscription(TwistStamped, f"/{name}/cmd_vel",
+                                                            lambda msg, n=name: self._on_cmd(n, msg), COMMAND_QOS)
             if r.implement is not None:
                 self.create_subscription(UInt8MultiArray, f"/{name}/implement/sections",
                                          lambda msg, n=name: self._on_sections(n, msg), COMMAND_QOS)
@@ -168,6 +183,14 @@ class SimNode(Node):
             f"drive {self.params.drive_mode}, real-time factor {self.params.real_time_factor or 'max'}")
 
     # ------------------------------------------------------------------------------------------ input
+
+    def command_input(self, robot: str) -> _InProcessCommand:
+        """The in-process command input of ``robot`` for a safe base in the same process (the embedded
+        runner): the robot's ``cmd_vel`` subscription is removed, so only the gated command moves it."""
+        sub = self._cmd_subs.pop(robot, None)
+        if sub is not None:
+            self.destroy_subscription(sub)
+        return _InProcessCommand(self.world, robot)
 
     def _on_cmd(self, robot: str, msg: TwistStamped) -> None:
         self.world.set_command(robot, msg.twist.linear.x, msg.twist.angular.z)

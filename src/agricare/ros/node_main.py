@@ -24,6 +24,7 @@ import time
 import rclpy
 from rclpy.executors import ExternalShutdownException
 
+from agricare.ros.guard import guard_callbacks
 from agricare.ros.params import ParameterError
 
 WAKE_PERIOD_S = 0.2
@@ -96,6 +97,7 @@ def run_node(node_class, args=None) -> int:
     code = 0
     try:
         node = node_class()
+        guard_callbacks(node)
         _add_wake_timer(node)
         rclpy.spin(node)
     except ParameterError as exc:

@@ -77,12 +77,16 @@ class EkfParams:
     odom_timeout_s: float = 0.5
     imu_timeout_s: float = 0.5
     gnss_timeout_s: float = 2.0
+    pose_timeout_s: float = 2.0
     publish_rate_hz: float = 50.0
     publish_tf: bool = True
     use_odom: bool = True
     use_imu: bool = True
     use_gnss: bool = True
     use_pose: bool = False
+    # sources without which no estimate is published (e.g. the map pose of a robot that must not drive on
+    # odometry and degraded GNSS alone): stale beyond its timeout -> the node stops publishing and says why
+    required_sources: tuple[str, ...] = ()
 
     @property
     def expected_sources(self) -> tuple[str, ...]:
@@ -106,7 +110,7 @@ class EkfParams:
                     "default_imu_yaw_rate_std_radps", "default_imu_yaw_std_rad", "default_gnss_std_m",
                     "gate_chi2_2dof", "gate_chi2_1dof", "history_s", "clock_jump_back_s",
                     "max_predict_step_s", "yaw_align_distance_m", "odom_timeout_s", "imu_timeout_s",
-                    "gnss_timeout_s", "publish_rate_hz")
+                    "gnss_timeout_s", "pose_timeout_s", "publish_rate_hz")
         for name in positive:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
@@ -122,6 +126,9 @@ class EkfParams:
                 and self.max_consecutive_gnss_rejections >= 1):
             raise ValueError("max_consecutive_gnss_rejections must be an integer >= 1")
         _check_vec("gnss_antenna_offset_m", self.gnss_antenna_offset_m, 2)
+        bad = [x for x in self.required_sources if x not in self.expected_sources]
+        if bad:
+            raise ValueError(f"required_sources {bad} must be among the sources in use {list(self.expected_sources)}")
         _check_vec("initial_pose_in_map", self.initial_pose_in_map, 3)
         _check_vec("initial_pose_std", self.initial_pose_std, 3, positive=True)
         if not (self.use_odom or self.use_imu):
@@ -508,7 +515,7 @@ class PlanarEkf:
         """Sources older than their timeout at ``t_now_s``: ``{source: age_s}`` (inf if never seen)."""
         timeouts = {"odom": self.p.odom_timeout_s, "imu_rate": self.p.imu_timeout_s,
                     "imu_yaw": self.p.imu_timeout_s, "gnss": self.p.gnss_timeout_s,
-                    "pose": self.p.gnss_timeout_s}
+                    "pose": self.p.pose_timeout_s}
         out = {}
         for s in expected:
             age = t_now_s - self.last_time[s] if s in self.last_time else math.inf

@@ -59,6 +59,8 @@ class ParticleFilterParams:
     initial_std_yaw_rad: float = 0.35
     seed: int = 0
     transform_tolerance_s: float = 0.1
+    match_distance_m: float = 0.3   # a beam end point this close to a mapped surface matches the map
+    match_min_returns: int = 15     # fewer returns than this (open ground): the fit to the map is not judged
 
     def __post_init__(self):
         for name in ("map_frame", "odom_frame", "base_frame"):
@@ -72,7 +74,7 @@ class ParticleFilterParams:
         if self.max_beams < 3:
             raise ValueError("max_beams must be >= 3")
         for name in ("kld_err", "kld_z", "kld_bin_xy_m", "kld_bin_yaw_rad", "sigma_hit_m", "max_range_m",
-                     "likelihood_gain", "initial_std_xy_m", "initial_std_yaw_rad"):
+                     "likelihood_gain", "initial_std_xy_m", "initial_std_yaw_rad", "match_distance_m"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
@@ -161,6 +163,9 @@ class ParticleFilter:
         self._last_odom = None        # odom pose at the last motion update
         self._odom_since_update = np.zeros(2)
         self.updates = 0
+        self.last_match = float("nan")   # share of the last scan's end points on a mapped surface (0..1)
+        self.last_returns = 0            # valid returns in the last scan (up to max_beams)
+        self.last_through = float("nan")  # share of the last scan's beams that passed through a mapped wall
         self.resamples = 0
 
     @property
@@ -257,6 +262,7 @@ class ParticleFilter:
             raise ValueError("ranges and angles must have the same length")
         ok = np.isfinite(r) & np.isfinite(a) & (r > 0.05) & (r < self.p.max_range_m)
         if np.count_nonzero(ok) < 3:
+            self.last_returns, self.last_match = int(np.count_nonzero(ok)), float("nan")
             return False
         r, a = r[ok], a[ok]
         if len(r) > self.p.max_beams:
@@ -277,9 +283,46 @@ class ParticleFilter:
         self.log_w -= _logsumexp(self.log_w)
         self._odom_since_update[:] = 0.0
         self.updates += 1
+        # how well the scan fits the map at the estimate: the share of end points on a mapped surface
+        est, _ = self.estimate()
+        c0, s0 = math.cos(est[2]), math.sin(est[2])
+        d_est = self.field.distance(est[0] + c0 * bx - s0 * by, est[1] + s0 * bx + c0 * by)
+        self.last_returns = int(len(d_est))
+        enough = len(d_est) >= self.p.match_min_returns
+        self.last_match = float(np.mean(d_est <= self.p.match_distance_m)) if enough else float("nan")
+        self.last_through = self.through_fraction(est, r, a) if enough else float("nan")
         if self.effective_sample_size() < self.p.resample_ratio * len(self.particles):
             self.resample()
         return True
+
+    def through_fraction(self, pose, ranges_m, angles_rad) -> float:
+        """Share of beams that pass through a mapped obstacle before their end point, seen from ``pose``.
+
+        People, vehicles and anything else not on the map only shorten a beam; a beam that reaches past a mapped
+        wall means the map or the pose is wrong. End points within ``match_distance_m`` (plus a cell) of the
+        surface they hit are not counted.
+        """
+        g = self.grid
+        r = np.asarray(ranges_m, dtype=float)
+        if not len(r):
+            return float("nan")
+        lx, ly, lyaw = (float(v) for v in self.p.laser_pose_in_base)
+        c, s = math.cos(pose[2]), math.sin(pose[2])
+        ox, oy = pose[0] + c * lx - s * ly, pose[1] + s * lx + c * ly
+        th = pose[2] + lyaw + np.asarray(angles_rad, dtype=float)
+        step = 0.5 * g.resolution_m
+        stop = r - self.p.match_distance_m - g.resolution_m           # (B,) check the ray up to here
+        k = np.arange(int(math.ceil(max(float(stop.max()), 0.0) / step)) + 1) * step     # (K,)
+        inside = k[None, :] < stop[:, None]                            # (B, K)
+        px = ox + np.cos(th)[:, None] * k[None, :]
+        py = oy + np.sin(th)[:, None] * k[None, :]
+        col = np.floor((px - g.origin_xy[0]) / g.resolution_m).astype(np.int64)
+        row = np.floor((py - g.origin_xy[1]) / g.resolution_m).astype(np.int64)
+        h, w = g.occupied.shape
+        ok = inside & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        hit = np.zeros(ok.shape, dtype=bool)
+        hit[ok] = g.occupied[row[ok], col[ok]]
+        return float(np.mean(hit.any(axis=1)))
 
     def effective_sample_size(self) -> float:
         w = np.exp(self.log_w)

@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from agricare.core.missions.handover import issue_code
+from agricare.core.missions.handover import issue_code, issue_trip_code
 
 STAFF_PLACES = ("nursery", "clinic", "nursery_return")
 
@@ -75,6 +75,7 @@ class _Pending:
     place: str
     since_s: float
     forged_sent: bool = False
+    vehicle: str = ""
 
 
 @dataclass
@@ -104,7 +105,7 @@ class CareSite:
         self.log: list[dict] = []
 
     def request(self, kind: str, child: str, trip: str, place: str, now_s: float,
-                xy: tuple[float, float] | None = None) -> None:
+                xy: tuple[float, float] | None = None, vehicle: str = "") -> None:
         """A shuttle asks for a boarding or a hand-over (a repeated request for the same place keeps its first
         time; a request for another place, e.g. a child taken back to the nursery, replaces it)."""
         if kind not in ("boarding", "handover"):
@@ -120,7 +121,8 @@ class CareSite:
         key = (kind, trip)
         old = self.pending.get(key)
         if old is None or old.place != place or old.xy != (float(xy[0]), float(xy[1])):
-            self.pending[key] = _Pending(kind, child, trip, (float(xy[0]), float(xy[1])), place, float(now_s))
+            self.pending[key] = _Pending(kind, child, trip, (float(xy[0]), float(xy[1])), place, float(now_s),
+                                         vehicle=str(vehicle))
 
     def receiver(self, trip: str, place: str) -> str:
         """Who takes the child at a drop-off ``place`` of ``trip``."""
@@ -156,17 +158,24 @@ class CareSite:
                 continue
             if now_s < pend.since_s + p.handover_delay_s:
                 continue
-            exp = now_s + p.code_ttl_s
             if pend.child in p.forged_first and not pend.forged_sent:
                 pend.forged_sent = True
-                code = issue_code(self.key, f"{pend.child}_sibling", who, pend.trip, exp)
+                code = self._code(f"{pend.child}_sibling", who, pend, now_s)
                 out.append({"type": "code", "child": pend.child, "trip": pend.trip, "guardian": who, "code": code})
                 continue
-            code = issue_code(self.key, pend.child, who, pend.trip, exp)
+            code = self._code(pend.child, who, pend, now_s)
             out.append({"type": "code", "child": pend.child, "trip": pend.trip, "guardian": who, "code": code})
             self.pending.pop(key)
         self.log.extend(out)
         return out
+
+    def _code(self, child: str, guardian: str, pend: _Pending, now_s: float) -> str:
+        """A vehicle-bound code with issue time (the shuttle checks it itself); without a vehicle the older
+        code format (checked by handover_node)."""
+        if pend.vehicle:
+            return issue_trip_code(self.key, child, guardian, pend.trip, pend.vehicle, max(0.0, now_s),
+                                   self.params.code_ttl_s)
+        return issue_code(self.key, child, guardian, pend.trip, now_s + self.params.code_ttl_s)
 
     def cancel(self, kind: str, trip: str) -> None:
         """The shuttle left (no-show, child taken back): forget the request."""

@@ -24,6 +24,7 @@ from agricare.core.planning.decomposition import (OBJECTIVES, Swath, boustrophed
                                                   generate_swaths)
 from agricare.core.planning.headland import headland_offsets, headland_rings, inner_field, polygons_of
 from agricare.core.planning.routing import ROUTES, end_poses, improve_route, optimal_route, pattern_route
+from agricare.core.planning.transit import FreeSpace, concat_samples, forward_transit
 
 TURN_TYPES = ("dubins", "dubins_cc", "reeds_shepp")
 KIND_SWATH, KIND_TURN, KIND_HEADLAND, KIND_TRANSIT = 0, 1, 2, 3
@@ -55,6 +56,11 @@ class CoverageParams:
     max_curvature_rate_1pm2: float = 0.1
     sample_step_m: float = 0.5
     plan_headland: bool = True
+    plan_cleanup: bool = True              # straight passes over what swaths and rings leave unworked
+    max_reverse_m: float = 0.0             # reversing allowed for clean-up exits (from dead-end corners); 0: only
+                                           # clean-up passes the machine can leave forwards
+    transit: str = "forward"               # "forward": forward in-field transit before reversing; "direct":
+                                           # turns and ring connections by Dubins / Reeds-Shepp words only
     optimizer_time_limit_s: float = 0.08
 
     def __post_init__(self):
@@ -72,6 +78,10 @@ class CoverageParams:
             raise ValueError(f"turn_type {self.turn_type!r} not in {TURN_TYPES}")
         if self.route not in ROUTES:
             raise ValueError(f"route {self.route!r} not in {ROUTES}")
+        if self.transit not in ("forward", "direct"):
+            raise ValueError(f"transit {self.transit!r} not in ('forward', 'direct')")
+        if not (isinstance(self.max_reverse_m, (int, float)) and self.max_reverse_m >= 0):
+            raise ValueError(f"max_reverse_m must be >= 0, got {self.max_reverse_m!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective {self.objective!r} not in {OBJECTIVES}")
         if not isinstance(self.angle_deg, (int, float)) or math.isinf(self.angle_deg):
@@ -139,6 +149,7 @@ class CoveragePlan:
     warnings: list = dc_field(default_factory=list)
     frame: FieldFrame = dc_field(default_factory=FieldFrame)
     plan_time_ms: float = float("nan")
+    n_rings_skipped: int = 0
 
     def swath_array(self) -> np.ndarray:
         """Swaths as an array (n, 2, 2): [[x0, y0], [x1, y1]] in driving direction."""
@@ -266,6 +277,7 @@ class _Region:
 
     def __init__(self, geom):
         self.geom = geom
+        self.space = None             # FreeSpace raster, built on first use by a forward transit
         shapely.prepare(geom)
 
     def contains(self, xy: np.ndarray) -> bool:
@@ -324,11 +336,29 @@ class TurnCache:
         return T.primitives_length(c[0]) if c else math.inf
 
 
+def _reverse_length(s: T.PathSamples) -> float:
+    seg = np.hypot(*np.diff(s.xy, axis=0).T)
+    return float(np.sum(seg[s.direction[1:] < 0]))
+
+
+def _forward(start, goal, p: CoverageParams, region: _Region):
+    """Forward in-field transit, not much longer than a turn (None otherwise)."""
+    if region.space is None:
+        region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
+    s = forward_transit(start, goal, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, region.space,
+                        max_legs=12)
+    if s is not None and s.length_m <= 8.0 * p.turn_radius_m + 2.0 * math.hypot(*(goal[:2] - start[:2])):
+        return s
+    return None
+
+
 def connect(start, goal, p: CoverageParams, region: _Region, cache: TurnCache | None = None):
     """A drivable connection from ``start`` to ``goal`` that stays in ``region``.
 
     Tries the requested turn type, then every Reeds-Shepp / Dubins word (fishtail / three-point turns
-    are C|C|C Reeds-Shepp words), then backing up along the finished swath before turning. With a
+    are C|C|C Reeds-Shepp words; with ``transit="forward"`` a forward in-field detour replaces a Reeds-Shepp
+    word that reverses more than two turning radii), then backing up along the finished swath before
+    turning. With a
     :class:`TurnCache` the candidates of repeated relative geometries are solved once.
 
     Returns
@@ -336,13 +366,23 @@ def connect(start, goal, p: CoverageParams, region: _Region, cache: TurnCache | 
     (PathSamples, fallback_used) or (None, True) when nothing fits.
     """
     step = p.sample_step_m
-    order = [p.turn_type] + [t for t in ("reeds_shepp", "dubins") if t != p.turn_type]
+    order = [p.turn_type] + [t for t in ("dubins", "reeds_shepp") if t != p.turn_type]
     for k, kind in enumerate(order):
         cands = cache.candidates(start, goal, kind) if cache is not None else _candidates(start, goal, p, kind)
         for prims in cands[:12]:
             s = T.sample_primitives(start, prims, step)
             if region.contains(s.xy):
+                if k > 0 and kind == "reeds_shepp" and p.transit == "forward" and \
+                        _reverse_length(s) > 2.0 * p.turn_radius_m:
+                    # a forward in-field detour rather than a long reverse (tracked poorly by Ackermann machines)
+                    fw = _forward(start, goal, p, region)
+                    if fw is not None:
+                        return fw, True
                 return s, k > 0
+    if p.transit == "forward":
+        fw = _forward(start, goal, p, region)
+        if fw is not None:
+            return fw, True
     for back in (1.0, 2.0, 4.0):
         b = back * p.turn_radius_m
         s0 = np.array([start[0] - b * math.cos(start[2]), start[1] - b * math.sin(start[2]), start[2]])
@@ -573,6 +613,7 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
             b.add(c, KIND_TURN, False)
         b.add(_straight(s.p0, s.p1, p.sample_step_m), KIND_SWATH, True)
     rings = []
+    n_skipped = 0
     if p.plan_headland and p.headland_width_m > 0:
         rings = headland_rings(field, headland_offsets(p.headland_width_m, p.width_m, p.body_width_m),
                                p.turn_radius_m, p.sample_step_m)
@@ -590,34 +631,155 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                 _, ri, j = best
                 ring = todo.pop(ri)
                 loop = np.concatenate([ring[j:-1], ring[:j + 1]])
-                fwd = _ring_samples(loop)
-                rev = _ring_samples(loop[::-1].copy())
+                seqs = [loop, loop[::-1].copy()]
+                yaw0 = [_ring_samples(q).yaw[0] for q in seqs]
+                order = sorted(range(2), key=lambda k: abs(T.wrap_angle(yaw0[k] - pose[2])))
+                n_ring = len(loop) - 1
+                # enter the ring a little ahead so the connection has room to turn; other entry points around
+                # the ring (every eighth) when that one cannot be reached
+                ahead = min(n_ring - 1, int(3 * p.turn_radius_m / p.sample_step_m))
+                entries = [(k, (ahead + m * max(1, n_ring // 8)) % n_ring) for m in range(8) for k in order]
                 samples = None
-                for cand in sorted((fwd, rev), key=lambda s: abs(T.wrap_angle(s.yaw[0] - pose[2]))):
-                    # enter the ring a little ahead so the connection has room to turn
-                    ahead = min(len(cand.yaw) - 1, int(3 * p.turn_radius_m / p.sample_step_m))
-                    target = np.array([*cand.xy[ahead], cand.yaw[ahead]])
-                    c, fb = connect(pose, target, p, region, cache)
-                    if c is not None:
-                        rolled = np.concatenate([loop[ahead:-1], loop[:ahead + 1]]) if cand is fwd else None
-                        if rolled is None:
-                            lr = loop[::-1].copy()
-                            rolled = np.concatenate([lr[ahead:-1], lr[:ahead + 1]])
-                        samples = (c, _ring_samples(rolled))
+
+                def entry_target(k, idx, seqs=seqs):
+                    q = seqs[k]
+                    rs = _ring_samples(np.concatenate([q[idx:-1], q[:idx + 1]]))
+                    return np.array([*rs.xy[0], rs.yaw[0]]), rs
+
+                if p.transit == "forward":
+                    best = None
+                    for k, idx in entries:                        # direct forward turns (cheap) first
+                        target, rs = entry_target(k, idx)
+                        for prims in T.dubins_candidates(pose, target, p.turn_radius_m)[:6]:
+                            c = T.sample_primitives(pose, prims, p.sample_step_m)
+                            if region.contains(c.xy):
+                                if best is None or c.length_m < best[0].length_m:
+                                    best = (c, rs)
+                                break
+                    samples = best
+                    if samples is None and region.space is None:
+                        region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
+                    tries = [("forward", e) for e in entries[:6]] + [(m, e) for m in ("back1", "back2")
+                                                                     for e in entries[:2]]
+                else:
+                    tries = []
+                tries += [("any", e) for e in entries[:2]]
+                for mode, (k, idx) in tries:
+                    if samples is not None:
                         break
+                    target, rs = entry_target(k, idx)
+                    if mode == "forward":
+                        c = forward_transit(pose, target, p.turn_radius_m, p.sample_step_m, region.geom,
+                                            region.contains, region.space)
+                    elif mode.startswith("back"):
+                        # a short straight reverse to get room, then forwards
+                        back = T.sample_primitives(pose, [(-float(mode[4:]) * p.turn_radius_m, 0.0, 0.0)],
+                                                   p.sample_step_m)
+                        c = None
+                        if region.contains(back.xy):
+                            fw = forward_transit(np.array([*back.xy[-1], back.yaw[-1]]), target, p.turn_radius_m,
+                                                 p.sample_step_m, region.geom, region.contains, region.space)
+                            c = concat_samples([back, fw]) if fw is not None else None
+                    else:
+                        c, _ = connect(pose, target, p, region, cache)
+                    if c is not None:
+                        samples = (c, rs)
                 if samples is None:
                     warnings.append("a headland ring could not be reached inside the field; skipped")
+                    n_skipped += 1
                     continue
                 b.add(samples[0], KIND_TRANSIT, False)
                 b.add(samples[1], KIND_HEADLAND, True)
                 pose = np.array([*samples[1].xy[-1], samples[1].yaw[-1]])
+    if p.plan_cleanup and p.plan_headland and rings and ordered:
+        if region.space is None:
+            region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
+        pose, n_cl = _plan_cleanup(b, field, region, region.space, pose, p)
+        if n_cl:
+            warnings.append(f"{n_cl} clean-up pass(es) could not be reached forward inside the field; skipped")
     path = b.build()
     lengths = dict(b.lengths)
     lengths["total"] = lengths["swaths"] + lengths["turns"]
     cov, over = coverage_metrics(inner, ordered, p.width_m)
     return CoveragePlan(field=field, inner=inner, angle_rad=angle, swaths=ordered, headland_rings=rings,
                         path=path, lengths_m=lengths, coverage_ratio=cov, overlap_ratio=over, params=p,
-                        n_fallback_turns=n_fb, warnings=warnings, frame=frame or FieldFrame())
+                        n_fallback_turns=n_fb, warnings=warnings, frame=frame or FieldFrame(),
+                        n_rings_skipped=n_skipped)
+
+
+def _turn_room(pose, p: CoverageParams, region: _Region) -> bool:
+    """Whether a forward half-turn of the minimum radius (left or right) from ``pose`` stays in the region."""
+    for k in (1.0, -1.0):
+        s = T.sample_primitives(pose, [(math.pi * p.turn_radius_m, k / p.turn_radius_m, k / p.turn_radius_m)],
+                                p.sample_step_m)
+        if region.contains(s.xy):
+            return True
+    return False
+
+
+def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p: CoverageParams):
+    """Append clean-up passes (greedy nearest first) to the builder; returns (pose, number skipped)."""
+    from agricare.core.planning.cleanup import leftover_patches, patch_passes, worked_area
+
+    sofar = b.build()
+    worked = worked_area(sofar.xy, sofar.working, p.width_m)
+    min_gain = max(1.0, 0.5 * p.width_m * p.width_m)
+    passes = []
+    edges = shapely.union_all([LineString(r.coords) for r in [field.exterior, *field.interiors]])
+    inner_region = region.geom.buffer(-0.05)            # pass ends strictly inside (turns tangent to the edge)
+    for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
+        passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges)
+    seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
+    reverse_left = p.max_reverse_m - float(np.sum(seg[sofar.direction[1:] < 0]))
+    skipped = 0
+    while passes:
+        d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
+        a, q = passes.pop(int(np.argmin(d)))
+        done = False
+        ends = sorted([(a, q), (q, a)], key=lambda e: np.hypot(*(e[0] - pose[:2])))
+        # prefer a direction that leaves room to turn forwards at the end of the pass
+        ends.sort(key=lambda e: not _turn_room(np.array([*e[1], math.atan2(*(e[1] - e[0])[::-1])]), p, region))
+        for s0, s1 in ends:
+            yaw = math.atan2(s1[1] - s0[1], s1[0] - s0[0])
+            start = np.array([*s0, yaw])
+            end = np.array([*s1, yaw])
+            back = 0.0
+            if not _turn_room(end, p, region):
+                # the shortest straight reverse along the pass after which a forward half-turn fits
+                length = float(np.hypot(*(s1 - s0)))
+                back = None
+                for f in (0.5, 1.0, 1.5, 2.0, 3.0):
+                    d = min(f * p.turn_radius_m, length)
+                    q = end[:2] - d * np.array([math.cos(yaw), math.sin(yaw)])
+                    if _turn_room(np.array([*q, yaw]), p, region):
+                        back = d
+                        break
+                    if d >= length:
+                        break
+                if back is None:
+                    back = min(2.0 * p.turn_radius_m, length)
+            if back > reverse_left:
+                continue
+            c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space)
+            if c is None:
+                continue
+            b.add(c, KIND_TRANSIT, False)
+            b.add(_straight(s0, s1, p.sample_step_m), KIND_HEADLAND, True)
+            pose = end
+            if back > 0:
+                r = T.sample_primitives(end, [(-back, 0.0, 0.0)], p.sample_step_m)
+                b.add(r, KIND_TRANSIT, False)
+                pose = np.array([*r.xy[-1], r.yaw[-1]])
+                reverse_left -= back
+            done = True
+            break
+        skipped += int(not done)
+    # the job ends after the last pass: no exit manoeuvre after it
+    while b.parts and b.parts[-1][1] == KIND_TRANSIT and len(b.parts) > 1:
+        s_last, kd, _ = b.parts.pop()
+        b.lengths["transit"] -= s_last.length_m
+        pose = np.array([*b.parts[-1][0].xy[-1], b.parts[-1][0].yaw[-1]])
+    return pose, skipped
 
 
 def plan_to_dict(plan: CoveragePlan) -> dict:
@@ -651,6 +813,50 @@ def plan_to_dict(plan: CoveragePlan) -> dict:
 def plan_to_json(plan: CoveragePlan, indent=None) -> str:
     """JSON text of :func:`plan_to_dict` (the CLI's OUT.json)."""
     return json.dumps(plan_to_dict(plan), indent=indent)
+
+
+def plan_work_figures(plan: CoveragePlan, width_m: float | None = None) -> dict:
+    """What the plan itself works of the whole field (the implement swept along the working path).
+
+    Returns ``worked_ratio`` (area of the field under the working implement / field area), ``double_ratio``
+    (area worked twice or more / field area, by a 0.25 m raster), ``reverse_m`` (length driven in reverse),
+    ``rings_total`` / ``rings_worked`` (headland rings planned / driven).
+    """
+    w = float(width_m or plan.params.width_m)
+    p = plan.path
+    field = plan.field
+    out = {"worked_ratio": 0.0, "double_ratio": 0.0, "reverse_m": 0.0,
+           "rings_total": int(sum(len(r) for r in plan.headland_rings)),
+           "rings_worked": int(sum(len(r) for r in plan.headland_rings)) - int(plan.n_rings_skipped)}
+    if len(p) < 2:
+        return out
+    seg = np.hypot(*np.diff(p.xy, axis=0).T)
+    out["reverse_m"] = float(np.sum(seg[(p.direction[1:] < 0) | (p.direction[:-1] < 0)]))
+    # raster sweep of the implement bar between consecutive working samples
+    res = 0.25
+    minx, miny, maxx, maxy = field.bounds
+    nx, ny = int(math.ceil((maxx - minx) / res)) + 1, int(math.ceil((maxy - miny) / res)) + 1
+    count = np.zeros((ny, nx), dtype=np.int16)
+    xs = minx + (np.arange(nx) + 0.5) * res
+    ys = miny + (np.arange(ny) + 0.5) * res
+    work = p.working[1:] & p.working[:-1]
+    runs = np.flatnonzero(np.diff(np.concatenate([[0], work.astype(np.int8), [0]])))
+    for a, b in zip(runs[::2], runs[1::2]):
+        line = LineString(p.xy[a:b + 1])
+        if line.length <= 0:
+            continue
+        strip = line.buffer(0.5 * w, cap_style="flat", join_style="round")
+        x0, y0, x1, y1 = strip.bounds
+        i0, i1 = max(0, int((x0 - minx) / res)), min(nx, int((x1 - minx) / res) + 2)
+        j0, j1 = max(0, int((y0 - miny) / res)), min(ny, int((y1 - miny) / res) + 2)
+        X, Y = np.meshgrid(xs[i0:i1], ys[j0:j1])
+        count[j0:j1, i0:i1] += shapely.contains_xy(strip, X, Y).astype(np.int16)
+    X, Y = np.meshgrid(xs, ys)
+    inside = shapely.contains_xy(field, X, Y)
+    n_in = max(int(inside.sum()), 1)
+    out["worked_ratio"] = float(np.count_nonzero((count >= 1) & inside)) / n_in
+    out["double_ratio"] = float(np.count_nonzero((count >= 2) & inside)) / n_in
+    return out
 
 
 def path_inside_fraction(plan: CoveragePlan) -> float:

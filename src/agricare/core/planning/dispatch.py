@@ -1,26 +1,30 @@
 """Dial-a-ride scheduling for care shuttles (pick-up / drop-off with time windows).
 
-Every child trip is a *request*: a pick-up place and window, a drop-off place and a latest arrival, a
-service (boarding / hand-over) time and a maximum ride time. Every shuttle is a *vehicle*: a depot,
-seats, an availability window and a range. :func:`solve` assigns requests to vehicles and orders the
-stops with OR-Tools routing (pick-up and delivery pairs, capacity, time windows, max ride time);
-:func:`solve_greedy` is the cheapest-insertion baseline the OR-Tools result is compared against.
+Every child trip is a *request*: a pick-up place and window, a drop-off place and window (``dropoff_by``
+is the shorthand for a window without an opening time), service (boarding / hand-over) times at both ends,
+a maximum ride time and a number of seats. Every shuttle is a *vehicle*: a depot, seats, an availability
+window, a range and a maximum route duration (shift or battery). This is the standard dial-a-ride model
+(Cordeau 2006). :func:`solve` assigns requests to vehicles and orders the stops with an adaptive large
+neighbourhood search (:mod:`agricare.core.planning.darp`, the default), OR-Tools routing, or the greedy
+cheapest-insertion baseline.
 
 Schedule semantics (the contract every reported route obeys, checked by :func:`check_solution`):
 
 - a route leaves its start (depot, or the shuttle's current place after a re-plan) no earlier than
-  ``available[0]`` (and the shuttle's ``ready_s``) and is back at the depot by ``available[1]``;
-- ``arrival = previous stop's start + its service_s + distance / speed`` (the start "stop" has no
-  service); a pick-up starts at ``max(arrival, pickup_window[0])`` and must start by
-  ``pickup_window[1]``; a drop-off starts on arrival and must start by ``dropoff_by``;
-- ride time = drop-off start - (pick-up start + service_s) <= ``max_ride_s``;
+  ``available[0]`` (and the shuttle's ``ready_s``) and is back at the depot by ``available[1]``; it
+  leaves the start at ``first stop's arrival - travel time`` (it may wait at the start);
+- ``arrival = previous stop's start + its service + distance / speed``; a stop starts at any time
+  ``start >= arrival`` (waiting is allowed before every stop) inside its window: pick-ups in
+  ``pickup_window``, drop-offs in ``dropoff_window``;
+- ride time = drop-off start - (pick-up start + pick-up service) <= ``max_ride_s``;
+- route duration = back at the depot - leaving the start <= the vehicle's ``max_duration_s``;
 - seats in use never exceed ``seats``; pick-up and drop-off of a request on one route, pick-up first;
 - ``distance_m`` is the fleet distance including the legs from and back to the depot.
 
-The solver works on integer seconds and centimetres (travel times rounded up, windows rounded inwards);
-the reported times are recomputed exactly from the formulas above in floating point and re-verified, and
-a request that would violate its windows after the exact recomputation is re-inserted elsewhere or listed
-as unserved with a reason. Nothing is ever dropped silently.
+Schedules are computed with the forward-time-slack procedure of Cordeau & Laporte (2003) (leave as late as
+useful, delay pick-ups to shorten rides inside the windows); feasibility is decided exactly (see
+:func:`agricare.core.planning.darp.evaluate`). A request that cannot be served is listed as unserved with a
+reason. Nothing is ever dropped silently.
 
 Run ``python -m agricare.core.planning.dispatch`` for a small demo.
 """
@@ -31,6 +35,10 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from agricare.core.planning import darp
 
 PICKUP = "pickup"
 DROPOFF = "dropoff"
@@ -48,6 +56,7 @@ REASONS = (
     "range",
     "fleet_full",
     "fleet_busy",
+    "duration",
 )
 
 
@@ -97,6 +106,8 @@ class Vehicle:
         Leave the depot no earlier than ``available_s[0]``, back by ``available_s[1]`` (s).
     range_m : float
         Maximum route length, m (``inf`` = unlimited).
+    max_duration_s : float
+        Maximum route duration (leave the start .. back at the depot), s (``inf`` = unlimited).
     """
 
     vehicle_id: str
@@ -104,6 +115,7 @@ class Vehicle:
     seats: int
     available_s: tuple[float, float]
     range_m: float = math.inf
+    max_duration_s: float = math.inf
 
     def __post_init__(self):
         if not self.vehicle_id:
@@ -118,6 +130,9 @@ class Vehicle:
         if not (self.range_m > 0):
             raise ValueError(f"vehicle {self.vehicle_id}: range_m must be > 0, got {self.range_m!r}")
         object.__setattr__(self, "range_m", float(self.range_m))
+        if not (float(self.max_duration_s) > 0):
+            raise ValueError(f"vehicle {self.vehicle_id}: max_duration_s must be > 0, got {self.max_duration_s!r}")
+        object.__setattr__(self, "max_duration_s", float(self.max_duration_s))
 
 
 @dataclass(frozen=True)
@@ -132,13 +147,17 @@ class Request:
     pickup_window_s : (float, float)
         Pick-up service must start inside this window, s.
     dropoff_by_s : float
-        Latest drop-off start, s.
+        Latest drop-off start, s (end of the drop-off window).
     service_s : float
-        Boarding time at the pick-up and hand-over time at the drop-off, s.
+        Boarding time at the pick-up and hand-over time at the drop-off, s (default of both below).
     max_ride_s : float
         Maximum time on board (drop-off start - pick-up end), s.
     passengers : int
         Seats taken (1 for one child).
+    dropoff_open_s : float
+        Earliest drop-off start, s (start of the drop-off window; ``-inf``: none).
+    pickup_service_s, dropoff_service_s : float, optional
+        Service time at each end, s (None: ``service_s``).
     """
 
     request_id: str
@@ -149,6 +168,13 @@ class Request:
     service_s: float = 0.0
     max_ride_s: float = math.inf
     passengers: int = 1
+    dropoff_open_s: float = -math.inf
+    pickup_service_s: float | None = None
+    dropoff_service_s: float | None = None
+
+    @property
+    def dropoff_window_s(self) -> tuple[float, float]:
+        return (self.dropoff_open_s, self.dropoff_by_s)
 
     def __post_init__(self):
         rid = self.request_id
@@ -161,6 +187,14 @@ class Request:
         )
         object.__setattr__(self, "dropoff_by_s", _finite(self.dropoff_by_s, f"request {rid}: dropoff_by"))
         object.__setattr__(self, "service_s", _finite(self.service_s, f"request {rid}: service_s"))
+        for key in ("pickup_service_s", "dropoff_service_s"):
+            v = getattr(self, key)
+            object.__setattr__(self, key, self.service_s if v is None else _finite(v, f"request {rid}: {key}"))
+        op = float(self.dropoff_open_s)
+        if math.isnan(op) or op == math.inf or op > self.dropoff_by_s:
+            raise ValueError(f"request {rid}: dropoff_window: need start <= end, got "
+                             f"[{self.dropoff_open_s!r}, {self.dropoff_by_s!r}]")
+        object.__setattr__(self, "dropoff_open_s", op)
         if math.isnan(float(self.max_ride_s)) or float(self.max_ride_s) < 0:
             raise ValueError(f"request {rid}: max_ride_s must be >= 0, got {self.max_ride_s!r}")
         object.__setattr__(self, "max_ride_s", float(self.max_ride_s))
@@ -309,20 +343,28 @@ class Problem:
         vehicles = []
         for i, v in enumerate(data["vehicles"] or []):
             name = f"vehicles[{i}]"
-            _keys(v, name, {"id", "depot", "seats", "available"}, {"range_m"})
+            _keys(v, name, {"id", "depot", "seats", "available"}, {"range_m", "max_duration_s"})
             vehicles.append(
-                Vehicle(str(v["id"]), v["depot"], v["seats"], v["available"], float(v.get("range_m", math.inf)))
+                Vehicle(str(v["id"]), v["depot"], v["seats"], v["available"], float(v.get("range_m", math.inf)),
+                        float(v.get("max_duration_s", math.inf)))
             )
         requests = []
         for i, r in enumerate(data["requests"] or []):
             name = f"requests[{i}]"
-            _keys(r, name, {"id", "pickup", "dropoff", "pickup_window", "dropoff_by"},
-                  {"service_s", "max_ride_s", "passengers"} | set(META_KEYS))
+            _keys(r, name, {"id", "pickup", "dropoff", "pickup_window"},
+                  {"dropoff_by", "dropoff_window", "service_s", "pickup_service_s", "dropoff_service_s",
+                   "max_ride_s", "passengers"} | set(META_KEYS))
+            if ("dropoff_by" in r) == ("dropoff_window" in r):
+                raise ValueError(f"{name}: give exactly one of dropoff_window [a, b] or dropoff_by b")
+            if "dropoff_window" in r:
+                d_open, d_by = _window(r["dropoff_window"], f"{name}: dropoff_window")
+            else:
+                d_open, d_by = -math.inf, r["dropoff_by"]
             requests.append(
                 Request(
-                    str(r["id"]), r["pickup"], r["dropoff"], r["pickup_window"], r["dropoff_by"],
+                    str(r["id"]), r["pickup"], r["dropoff"], r["pickup_window"], d_by,
                     float(r.get("service_s", 0.0)), float(r.get("max_ride_s", math.inf)),
-                    r.get("passengers", 1),
+                    r.get("passengers", 1), d_open, r.get("pickup_service_s"), r.get("dropoff_service_s"),
                 )
             )
         return cls(_finite(data["speed_mps"], "speed_mps"), tuple(vehicles), tuple(requests))
@@ -396,12 +438,16 @@ class Solution:
     solve_ms: float = 0.0
     method: str = ""
     warnings: list[str] = field(default_factory=list)
+    ride_s: dict[str, float] = field(default_factory=dict)
+    duration_s: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         out = {
             "routes": {vid: [s.to_json() for s in stops] for vid, stops in self.routes.items()},
             "unserved": [{"request": u.request_id, "reason": u.reason} for u in self.unserved],
             "distance_m": float(self.distance_m),
+            "ride_s": {k: float(v) for k, v in self.ride_s.items()},
+            "duration_s": {k: float(v) for k, v in self.duration_s.items()},
             "solve_ms": float(round(self.solve_ms, 3)),
         }
         if self.warnings:
@@ -420,7 +466,9 @@ class Solution:
         }
         unserved = [Unserved(str(u["request"]), str(u["reason"])) for u in data.get("unserved", [])]
         return cls(routes, unserved, float(data["distance_m"]), float(data.get("solve_ms", 0.0)),
-                   warnings=list(data.get("warnings", [])))
+                   warnings=list(data.get("warnings", [])),
+                   ride_s={str(k): float(v) for k, v in (data.get("ride_s") or {}).items()},
+                   duration_s={str(k): float(v) for k, v in (data.get("duration_s") or {}).items()})
 
     def served(self) -> set[str]:
         return {s.request_id for stops in self.routes.values() for s in stops}
@@ -435,201 +483,215 @@ class Solution:
 # ------------------------------------------------------------------------------------- exact schedule
 @dataclass
 class RouteSchedule:
-    """Exact schedule of one route: stops, distance (incl. depot legs), return time and violations."""
+    """Exact schedule of one route: stops, distance (incl. depot legs), leave / return times, violations."""
 
     stops: list[Stop]
     distance_m: float
     depart_s: float
     return_s: float
     violations: list[str]
+    ride_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def feasible(self) -> bool:
         return not self.violations
 
+    @property
+    def duration_s(self) -> float:
+        return self.return_s - self.depart_s
 
-def schedule_route(
-    problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, str]], depart_s: float | None = None
-) -> RouteSchedule:
-    """Compute the exact schedule of a stop sequence with the module's semantics.
+
+class _Model:
+    """The problem as a flat dial-a-ride instance (:class:`darp.Instance`) and the way back to ids.
+
+    Request ``j`` of ``reqs`` is pick-up node ``j`` and drop-off node ``n + j``. Children on board are
+    requests pinned to their shuttle (only the drop-off is routed; its window end includes the ride limit).
+    """
+
+    def __init__(self, problem: Problem, requests: Iterable[Request] | None = None):
+        rmap = problem._request_map()
+        onboard = problem.onboard()
+        self.problem = problem
+        self.vehicles = list(problem.vehicles)
+        reqs = list(problem.open_requests() if requests is None else requests)
+        reqs = [r for r in reqs if r.request_id not in onboard]
+        ob = [(rmap[rid], vid, t) for rid, (vid, t) in onboard.items()]
+        self.reqs = reqs + [r for r, _, _ in ob]
+        self.index = {r.request_id: j for j, r in enumerate(self.reqs)}
+        n, K = len(self.reqs), len(self.vehicles)
+        self.n, self.K = n, K
+        vidx = {v.vehicle_id: k for k, v in enumerate(self.vehicles)}
+        starts = [problem.start_of(v) for v in self.vehicles]
+        xy = ([r.pickup_xy for r in self.reqs] + [r.dropoff_xy for r in self.reqs]
+              + [s[0] for s in starts] + [v.depot_xy for v in self.vehicles])
+        N = len(xy)
+        if problem.distance_fn is None:
+            P = np.asarray(xy, dtype=float).reshape(N, 2)
+            dist = np.hypot(P[:, None, 0] - P[None, :, 0], P[:, None, 1] - P[None, :, 1])
+        else:
+            dist = np.array([[0.0 if a == b else problem.distance_m(xy[a], xy[b]) for b in range(N)]
+                             for a in range(N)]).reshape(N, N)
+        tt = dist / problem.speed_mps
+        e, lw, sv = np.zeros(N), np.zeros(N), np.zeros(N)
+        q = np.zeros(N, dtype=np.int64)
+        ride = np.zeros(n)
+        for j, r in enumerate(self.reqs):
+            e[j], lw[j] = r.pickup_window_s
+            e[n + j], lw[n + j] = r.dropoff_window_s
+            sv[j], sv[n + j] = r.pickup_service_s, r.dropoff_service_s
+            q[j], q[n + j] = r.passengers, -r.passengers
+            ride[j] = r.max_ride_s
+        for k, veh in enumerate(self.vehicles):
+            _, earliest, _ = starts[k]
+            e[2 * n + k], lw[2 * n + k] = earliest, max(earliest, veh.available_s[1])
+            e[2 * n + K + k], lw[2 * n + K + k] = -math.inf, veh.available_s[1]
+        pinned = [-1] * n
+        start_load = [0] * K
+        for r, vid, boarded in ob:
+            j = self.index[r.request_id]
+            k = vidx[vid]
+            pinned[j] = k
+            start_load[k] += r.passengers
+            lw[n + j] = min(r.dropoff_by_s, boarded + r.max_ride_s)
+            e[j], lw[j], ride[j] = -math.inf, math.inf, math.inf
+        self.inst = darp.Instance(
+            n, K, dist, tt, e, lw, sv, q, ride, [v.seats for v in self.vehicles],
+            [v.max_duration_s for v in self.vehicles], [s[2] for s in starts], start_load, pinned,
+            [r.request_id for r in self.reqs])
+        self.warnings: list[str] = []
+        # children on board are always carried: a drop-off that cannot be on time is kept (late) and reported
+        for k, base in enumerate(darp.base_routes(self.inst)):
+            if base and darp.evaluate(self.inst, k, base) is None:
+                for x in base:
+                    self.inst.l[x] = math.inf
+                    self.inst.Lw[x] = math.inf
+                    self.warnings.append(f"{self.reqs[x - n].request_id}: on board of {self.vehicles[k].vehicle_id}, "
+                                         "cannot be dropped off inside its window and ride limit (carried late)")
+
+    def nodes(self, seq: Sequence[tuple[str, str]]) -> list[int]:
+        return [self.index[rid] + (0 if action == PICKUP else self.n) for rid, action in seq]
+
+    def seq(self, nodes: Sequence[int]) -> list[tuple[str, str]]:
+        n = self.n
+        return [(self.reqs[x].request_id, PICKUP) if x < n else (self.reqs[x - n].request_id, DROPOFF) for x in nodes]
+
+    def schedule(self, k: int, nodes: Sequence[int]) -> RouteSchedule:
+        """Exact schedule (feasible) or the earliest-time simulation with its violations."""
+        nodes = list(nodes)
+        veh = self.vehicles[k]
+        sch = darp.evaluate(self.inst, k, nodes, full=True)
+        n = self.n
+        if sch is not None:
+            stops, rides = [], {}
+            for p, x in enumerate(nodes, start=1):
+                req = self.reqs[x if x < n else x - n]
+                stops.append(Stop(req.request_id, PICKUP if x < n else DROPOFF, sch.arrival[p], sch.start[p],
+                                  req.pickup_xy if x < n else req.dropoff_xy))
+            pos = {(s.request_id, s.action): s for s in stops}
+            for (rid, action), s in pos.items():
+                if action == DROPOFF and (rid, PICKUP) in pos:
+                    p = pos[(rid, PICKUP)]
+                    rides[rid] = s.start_s - (p.start_s + self.problem.request(rid).pickup_service_s)
+            return RouteSchedule(stops, sch.cost, sch.start[0], sch.arrival[-1], [], rides)
+        return self._simulate(k, veh, nodes)
+
+    def _simulate(self, k: int, veh: Vehicle, nodes: list[int]) -> RouteSchedule:
+        inst, n = self.inst, self.n
+        vid = veh.vehicle_id
+        start = inst.start(k)
+        t = inst.E[start]
+        depart = t
+        prev, serv = start, 0.0
+        load = inst.start_load[k]
+        dist = 0.0
+        viol, stops = [], []
+        boarded: dict[str, float] = {}
+        for x in nodes:
+            req = self.reqs[x if x < n else x - n]
+            rid = req.request_id
+            arrival = t + serv + inst.T[prev][x]
+            dist += inst.D[prev][x]
+            if x < n:
+                a, b = req.pickup_window_s
+                st = max(arrival, a)
+                if st > b + _TOL_S:
+                    viol.append(f"{rid}: pick-up starts {st:.3f} s after window end {b} s")
+                load += req.passengers
+                if load > veh.seats:
+                    viol.append(f"{rid}: {load} passengers on {vid} with {veh.seats} seats")
+                boarded[rid] = st + req.pickup_service_s
+                stops.append(Stop(rid, PICKUP, arrival, st, req.pickup_xy))
+                serv = req.pickup_service_s
+            else:
+                a, b = req.dropoff_window_s
+                st = max(arrival, a)
+                if st > inst.Lw[x] + _TOL_S:
+                    viol.append(f"{rid}: drop-off starts {st:.3f} s after dropoff_by {b} s")
+                if rid in boarded and st - boarded[rid] > req.max_ride_s + _TOL_S:
+                    viol.append(f"{rid}: ride {st - boarded[rid]:.3f} s exceeds max_ride_s {req.max_ride_s} s")
+                load -= req.passengers
+                stops.append(Stop(rid, DROPOFF, arrival, st, req.dropoff_xy))
+                serv = req.dropoff_service_s
+            t, prev = st, x
+        end = inst.end(k)
+        ret = t + serv + inst.T[prev][end]
+        dist += inst.D[prev][end]
+        if ret > veh.available_s[1] + _TOL_S:
+            viol.append(f"{vid}: back at depot {ret:.3f} s after availability end {veh.available_s[1]} s")
+        if dist > inst.max_dist[k] + _TOL_M:
+            viol.append(f"{vid}: route {dist:.1f} m exceeds range {inst.max_dist[k]:.1f} m")
+        if ret - depart > veh.max_duration_s + _TOL_S:
+            viol.append(f"{vid}: route duration {ret - depart:.1f} s exceeds max_duration_s {veh.max_duration_s} s")
+        if not viol:  # times alone fit but not together (ride limits need waiting that breaks a window)
+            viol.append(f"{vid}: no schedule meets every window, ride limit and the duration together")
+        return RouteSchedule(stops, dist, depart, ret, viol)
+
+
+def _model(problem: Problem, requests: Iterable[Request] | None = None) -> _Model:
+    key = ("model", None if requests is None else tuple(r.request_id for r in requests))
+    c = problem._cache()
+    m = c.get(key)
+    if m is None:
+        m = _Model(problem, requests)
+        c[key] = m
+    return m
+
+
+def schedule_route(problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, str]]) -> RouteSchedule:
+    """Exact schedule of a stop sequence (forward time slack), or its earliest-time simulation with the
+    violations when no schedule meets every rule.
 
     Parameters
     ----------
     seq : sequence of (request_id, action)
         ``action`` is ``"pickup"`` or ``"dropoff"``.
-    depart_s : float, optional
-        Departure from the start place; default the earliest allowed.
     """
-    veh = problem.vehicle(vehicle_id)
-    start_xy, earliest, range_m = problem.start_of(veh)
-    depart = earliest if depart_s is None else float(depart_s)
-    rmap = problem._request_map()
-    onboard = {rid: t for rid, (vid, t) in problem.onboard().items() if vid == vehicle_id}
-    viol: list[str] = []
-    if depart < earliest - _TOL_S:
-        viol.append(f"{vehicle_id}: departs at {depart:.3f} s before {earliest:.3f} s")
-    load = sum(rmap[r].passengers for r in onboard)
-    pos, t_prev, serv_prev, dist = start_xy, depart, 0.0, 0.0
-    boarded = dict(onboard)
-    picked: set[str] = set()
-    dropped: set[str] = set()
-    stops: list[Stop] = []
-    for rid, action in seq:
-        req = rmap[rid]
-        xy = req.pickup_xy if action == PICKUP else req.dropoff_xy
-        d = problem.distance_m(pos, xy)
-        arrival = t_prev + serv_prev + d / problem.speed_mps
-        dist += d
-        if action == PICKUP:
-            start = max(arrival, req.pickup_window_s[0])
-            if rid in picked or rid in onboard:
-                viol.append(f"{rid}: picked up twice")
-            picked.add(rid)
-            if start > req.pickup_window_s[1] + _TOL_S:
-                viol.append(f"{rid}: pick-up starts {start:.3f} s after window end {req.pickup_window_s[1]} s")
-            load += req.passengers
-            if load > veh.seats:
-                viol.append(f"{rid}: {load} passengers on {vehicle_id} with {veh.seats} seats")
-            boarded[rid] = start + req.service_s
-        elif action == DROPOFF:
-            start = arrival
-            if rid not in boarded or rid in dropped:
-                viol.append(f"{rid}: drop-off without a pick-up before it on {vehicle_id}")
-            else:
-                ride = start - boarded[rid]
-                if ride > req.max_ride_s + _TOL_S:
-                    viol.append(f"{rid}: ride {ride:.3f} s exceeds max_ride_s {req.max_ride_s} s")
-                load -= req.passengers
-            dropped.add(rid)
-            if start > req.dropoff_by_s + _TOL_S:
-                viol.append(f"{rid}: drop-off starts {start:.3f} s after dropoff_by {req.dropoff_by_s} s")
-        else:
+    m = _model(problem)
+    k = next(i for i, v in enumerate(m.vehicles) if v.vehicle_id == vehicle_id)
+    for _rid, action in seq:
+        if action not in (PICKUP, DROPOFF):
             raise ValueError(f"unknown action {action!r}")
-        stops.append(Stop(rid, action, arrival, start, xy))
-        pos, t_prev, serv_prev = xy, start, req.service_s
-    d = problem.distance_m(pos, veh.depot_xy)
-    dist += d
-    ret = t_prev + serv_prev + d / problem.speed_mps
-    if ret > veh.available_s[1] + _TOL_S:
-        viol.append(f"{vehicle_id}: back at depot {ret:.3f} s after availability end {veh.available_s[1]} s")
-    if dist > range_m + _TOL_M:
-        viol.append(f"{vehicle_id}: route {dist:.1f} m exceeds range {range_m:.1f} m")
-    missing = (picked | set(onboard)) - dropped
-    if missing:
-        viol.append(f"{vehicle_id}: no drop-off for {sorted(missing)}")
-    return RouteSchedule(stops, dist, depart, ret, viol)
+    return m.schedule(k, m.nodes(seq))
 
 
-def _hypot(a, b) -> float:
-    return math.hypot(b[0] - a[0], b[1] - a[1])
-
-
-def _fast_check(problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, str]], depart: float):
-    """Lean feasibility test of :func:`schedule_route` (same arithmetic, no reports).
-
-    Returns
-    -------
-    (bool, bool, list of float)
-        (feasible, only max-ride violations, waits before each stop in s).
-    """
-    c = problem._cache()
-    veh = c["vmap"][vehicle_id]
-    rmap = c["rmap"]
-    st = c["smap"].get(vehicle_id)
-    start_xy, earliest, range_m = problem.start_of(veh)
-    boarded = {}
-    load = 0
-    if st is not None:
-        for rid, t in st.onboard:
-            boarded[rid] = t
-            load += rmap[rid].passengers
-    speed = problem.speed_mps
-    dm = problem.distance_m if problem.distance_fn is not None else _hypot
-    pos, t_prev, serv_prev, dist = start_xy, depart, 0.0, 0.0
-    hard = ride = False
-    waits = []
-    seats = veh.seats
-    for rid, action in seq:
-        req = rmap[rid]
-        if action == PICKUP:
-            xy = req.pickup_xy
-            d = dm(pos, xy)
-            arrival = t_prev + serv_prev + d / speed
-            start = arrival if arrival > req.pickup_window_s[0] else req.pickup_window_s[0]
-            waits.append(start - arrival)
-            if start > req.pickup_window_s[1] + _TOL_S:
-                hard = True
-            load += req.passengers
-            if load > seats:
-                hard = True
-            boarded[rid] = start + req.service_s
-        else:
-            xy = req.dropoff_xy
-            d = dm(pos, xy)
-            start = t_prev + serv_prev + d / speed
-            waits.append(0.0)
-            b = boarded.pop(rid, None)
-            if b is None:
-                hard = True
-            elif start - b > req.max_ride_s + _TOL_S:
-                ride = True
-            load -= req.passengers
-            if start > req.dropoff_by_s + _TOL_S:
-                hard = True
-        dist += d
-        pos, t_prev, serv_prev = xy, start, req.service_s
-    d = dm(pos, veh.depot_xy)
-    dist += d
-    if t_prev + serv_prev + d / speed > veh.available_s[1] + _TOL_S or dist > range_m + _TOL_M or boarded:
-        hard = True
-    if depart < earliest - _TOL_S:
-        hard = True
-    return (not hard and not ride), (ride and not hard), waits
-
-
-def best_schedule(problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, str]]) -> RouteSchedule:
-    """Schedule with the earliest departure that makes the route feasible (if any does).
-
-    Waiting is only allowed at the start and before a pick-up window opens, so a later departure can
-    shorten a ride that would otherwise include a wait; the candidate departures are the ones that
-    remove the waits one by one.
-    """
-    dep = _find_departure(problem, vehicle_id, seq)
-    return schedule_route(problem, vehicle_id, seq, dep)
-
-
-def _find_departure(problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, str]]) -> float | None:
-    """Earliest departure making ``seq`` feasible, or None if no departure does."""
-    _, earliest, _ = problem.start_of(problem.vehicle(vehicle_id))
-    ok, ride_only, waits = _fast_check(problem, vehicle_id, seq, earliest)
-    if ok:
-        return earliest
-    if not ride_only:
-        return None  # later departures never help windows, availability or range
-    cum = 0.0
-    for w in waits:
-        if w > 0:
-            cum += w
-            ok, ride_only, _ = _fast_check(problem, vehicle_id, seq, earliest + cum)
-            if ok:
-                return earliest + cum
-            if not ride_only:
-                return None
-    return None
+best_schedule = schedule_route
 
 
 def route_feasible(problem: Problem, vehicle_id: str, seq: Sequence[tuple[str, str]]) -> bool:
-    """True if some allowed departure makes the stop sequence feasible."""
-    return _find_departure(problem, vehicle_id, seq) is not None
+    """True if some schedule makes the stop sequence feasible."""
+    m = _model(problem)
+    k = next(i for i, v in enumerate(m.vehicles) if v.vehicle_id == vehicle_id)
+    return darp.evaluate(m.inst, k, m.nodes(seq)) is not None
 
 
 # -------------------------------------------------------------------------------------------- checker
 def check_solution(problem: Problem, solution: Solution | Mapping) -> list[str]:
     """Independently verify a solution against the problem; return a list of violations (empty = valid).
 
-    Checks every rule of the module docstring from the reported numbers (not by re-solving): times follow
-    the formulas, windows, ride times, seats, depot legs, availability, range, distance total, and that
-    every request is either served exactly once or listed as unserved with a reason.
+    Checks every rule of the module docstring from the reported numbers (not by re-solving): arrivals
+    follow the formulas, starts inside both windows and not before arrival, ride times, seats, route
+    duration, depot legs, availability, range, distance total, and that every request is either served
+    exactly once or listed as unserved with a reason.
     """
     sol = Solution.from_json(solution) if isinstance(solution, Mapping) else solution
     out: list[str] = []
@@ -650,6 +712,7 @@ def check_solution(problem: Problem, solution: Solution | Mapping) -> list[str]:
             continue
         start_xy, earliest, range_m = problem.start_of(veh)
         pos, prev_start, prev_serv = start_xy, None, 0.0
+        depart = earliest
         load = sum(rmap[r].passengers for r, (v, _) in onboard.items() if v == vid)
         boarded = {r: t for r, (v, t) in onboard.items() if v == vid}
         dropped: set[str] = set()
@@ -661,37 +724,38 @@ def check_solution(problem: Problem, solution: Solution | Mapping) -> list[str]:
                 out.append(f"{where}: unknown request")
                 continue
             count[st.request_id] = count.get(st.request_id, 0) + 1
-            want_xy = req.pickup_xy if st.action == PICKUP else req.dropoff_xy
             if st.action not in (PICKUP, DROPOFF):
                 out.append(f"{where}: unknown action")
                 continue
+            want_xy = req.pickup_xy if st.action == PICKUP else req.dropoff_xy
             if math.dist(st.xy, want_xy) > 1e-9:
                 out.append(f"{where}: xy {list(st.xy)} is not the request's {st.action} place {list(want_xy)}")
             d = problem.distance_m(pos, want_xy)
             dist += d
             if prev_start is None:
-                if st.arrival_s - d / problem.speed_mps < earliest - _TOL_S:
-                    out.append(f"{where}: leaves the start before {earliest} s")
+                depart = st.arrival_s - d / problem.speed_mps
+                if depart < earliest - _TOL_S:
+                    out.append(f"{where}: leaves the start at {depart} s, before {earliest} s")
             else:
                 expect = prev_start + prev_serv + d / problem.speed_mps
                 if abs(st.arrival_s - expect) > _TOL_S:
                     out.append(f"{where}: arrival {st.arrival_s} s, formula gives {expect} s")
+            if st.start_s < st.arrival_s - _TOL_S:
+                out.append(f"{where}: starts at {st.start_s} s before arriving at {st.arrival_s} s")
+            a, b = req.pickup_window_s if st.action == PICKUP else req.dropoff_window_s
+            if st.start_s < a - _TOL_S:
+                out.append(f"{where}: start {st.start_s} s before window start {a} s")
+            if st.start_s > b + _TOL_S:
+                out.append(f"{where}: start {st.start_s} s after window end {b} s")
             if st.action == PICKUP:
-                if abs(st.start_s - max(st.arrival_s, req.pickup_window_s[0])) > 1e-9:
-                    out.append(f"{where}: start {st.start_s} s != max(arrival, window start)")
-                if st.start_s > req.pickup_window_s[1] + _TOL_S:
-                    out.append(f"{where}: start {st.start_s} s after window end {req.pickup_window_s[1]} s")
                 if st.request_id in boarded or st.request_id in onboard:
                     out.append(f"{where}: picked up twice (or already on board)")
-                boarded[st.request_id] = st.start_s + req.service_s
+                boarded[st.request_id] = st.start_s + req.pickup_service_s
                 load += req.passengers
                 if load > veh.seats:
                     out.append(f"{where}: {load} passengers > {veh.seats} seats")
+                serv = req.pickup_service_s
             else:
-                if abs(st.start_s - st.arrival_s) > 1e-9:
-                    out.append(f"{where}: drop-off must start on arrival")
-                if st.start_s > req.dropoff_by_s + _TOL_S:
-                    out.append(f"{where}: start {st.start_s} s after dropoff_by {req.dropoff_by_s} s")
                 if st.request_id not in boarded:
                     out.append(f"{where}: drop-off before (or without) its pick-up on this route")
                 elif st.request_id in dropped:
@@ -700,16 +764,25 @@ def check_solution(problem: Problem, solution: Solution | Mapping) -> list[str]:
                     ride = st.start_s - boarded[st.request_id]
                     if ride > req.max_ride_s + _TOL_S:
                         out.append(f"{where}: ride {ride} s > max_ride_s {req.max_ride_s} s")
+                    rep = sol.ride_s.get(st.request_id)
+                    if rep is not None and st.request_id not in onboard and abs(rep - ride) > 1e-6:
+                        out.append(f"{where}: reported ride {rep} s, stops give {ride} s")
                     load -= req.passengers
                 dropped.add(st.request_id)
-            pos, prev_start, prev_serv = want_xy, st.start_s, req.service_s
+                serv = req.dropoff_service_s
+            pos, prev_start, prev_serv = want_xy, st.start_s, serv
         d = problem.distance_m(pos, veh.depot_xy)
         if stops or pos != veh.depot_xy:
             dist += d
-        if prev_start is not None:
+        if prev_start is not None:  # an idle shuttle has no route to check
             ret = prev_start + prev_serv + d / problem.speed_mps
             if ret > veh.available_s[1] + _TOL_S:
                 out.append(f"{vid}: back at the depot {ret} s after availability end {veh.available_s[1]} s")
+            if ret - depart > veh.max_duration_s + _TOL_S:
+                out.append(f"{vid}: route duration {ret - depart} s > max_duration_s {veh.max_duration_s} s")
+            rep = sol.duration_s.get(vid)
+            if rep is not None and abs(rep - (ret - depart)) > 1e-6:
+                out.append(f"{vid}: reported duration {rep} s, stops give {ret - depart} s")
         if dist > range_m + _TOL_M:
             out.append(f"{vid}: {dist} m exceeds range {range_m} m")
         for rid in set(boarded) - dropped:
@@ -750,15 +823,19 @@ def _single_reason(problem: Problem, req: Request) -> str | None:
     direct = problem.distance_m(req.pickup_xy, req.dropoff_xy) / problem.speed_mps
     if direct > req.max_ride_s + _TOL_S:
         return f"ride_too_long: direct ride {direct:.1f} s exceeds max_ride_s {req.max_ride_s:g} s"
+    m = _model(problem)
+    inst = m.inst
+    j = m.index[req.request_id]
+    ins = darp.Inserter(inst, max_checks=10**6)
     best: list[str] | None = None
-    for veh in problem.vehicles:
+    for k, veh in enumerate(m.vehicles):
         if veh.seats < req.passengers:
             continue
-        seq = _base_sequence(problem, veh.vehicle_id) + [(req.request_id, PICKUP), (req.request_id, DROPOFF)]
-        sch = best_schedule(problem, veh.vehicle_id, seq)
-        mine = [v for v in sch.violations if v.startswith(f"{req.request_id}:") or v.startswith(veh.vehicle_id)]
-        if sch.feasible:
+        base = darp.base_routes(inst)[k]
+        if ins.best(k, base, j) is not None:
             return None
+        sch = m.schedule(k, base + [j, m.n + j])
+        mine = [v for v in sch.violations if v.startswith(f"{req.request_id}:") or v.startswith(veh.vehicle_id)]
         if best is None or len(mine) < len(best):
             best = mine or sch.violations
     assert best is not None
@@ -779,135 +856,55 @@ def _classify(violations: list[str]) -> str:
         return "availability: " + text
     if "range" in text:
         return "range: " + text
+    if "max_duration_s" in text:
+        return "duration: " + text
     return "fleet_busy: " + text
 
 
-def _base_sequence(problem: Problem, vehicle_id: str) -> list[tuple[str, str]]:
-    """Drop-offs of the children already on board, by deadline."""
-    rmap = problem._request_map()
-    ob = [rid for rid, (vid, _) in problem.onboard().items() if vid == vehicle_id]
-    ob.sort(key=lambda r: rmap[r].dropoff_by_s)
-    return [(rid, DROPOFF) for rid in ob]
-
-
-# ------------------------------------------------------------------------------------------- greedy
-def _insert_candidates(problem: Problem, vehicle_id: str, seq: list[tuple[str, str]], req: Request,
-                       sched: RouteSchedule | None = None):
-    """Return [(added distance, i, j)]: insert the pick-up at list position i and the drop-off at j.
-
-    Positions whose pick-up (or drop-off) would be reached after its window even on the current
-    schedule are pruned (an insertion only ever delays later stops).
-    """
-    veh = problem.vehicle(vehicle_id)
-    start_xy, earliest, _ = problem.start_of(veh)
-    rmap = problem._request_map()
-    pts = [start_xy] + [rmap[r].pickup_xy if a == PICKUP else rmap[r].dropoff_xy for r, a in seq]
-    pts.append(veh.depot_xy)
-    if sched is None:
-        sched = schedule_route(problem, vehicle_id, seq)
-    # time at which the shuttle can leave point k of pts (k = 0: start)
-    leave = [sched.depart_s] + [st.start_s + rmap[st.request_id].service_s for st in sched.stops]
-    if sched.depart_s > earliest:  # a later departure was used: the earliest one bounds times from below
-        leave[0] = earliest
-    dm = problem.distance_m
-    v = problem.speed_mps
-    p, d = req.pickup_xy, req.dropoff_xy
-    n = len(seq)
-    pd = dm(p, d)
-    legs = [dm(pts[k], pts[k + 1]) for k in range(n + 1)]
-    close, by = req.pickup_window_s[1] + _TOL_S, req.dropoff_by_s + _TOL_S
-    # Arrival slack (Savelsbergh): how much later old stop k (n = the depot) may be reached while it and
-    # every later stop keep their windows; waits absorb delays. A necessary condition for an insertion
-    # (ride times are checked exactly afterwards). Only valid when the schedule leaves at the earliest.
-    slack = None
-    if sched.feasible and sched.depart_s <= earliest + _TOL_S:
-        arrive = [st.arrival_s for st in sched.stops] + [sched.return_s]
-        slack = [0.0] * (n + 1)
-        slack[n] = veh.available_s[1] - sched.return_s
-        for k in range(n - 1, -1, -1):
-            st = sched.stops[k]
-            r = rmap[st.request_id]
-            latest = r.pickup_window_s[1] if st.action == PICKUP else r.dropoff_by_s
-            slack[k] = (st.start_s - st.arrival_s) + min(latest - st.start_s, slack[k + 1])
-    out = []
-    for i in range(n + 1):  # pick-up between pts[i] and pts[i+1]
-        to_p = dm(pts[i], p)
-        t_p = leave[i] + to_p / v
-        if t_p > close:
-            break  # later positions are reached even later
-        p_start = max(t_p, req.pickup_window_s[0])
-        if p_start + req.service_s + pd / v > by:
-            break
-        p_leave = p_start + req.service_s
-        if slack is not None:
-            d_leave = p_leave + pd / v + req.service_s
-            if d_leave + dm(d, pts[i + 1]) / v - arrive[i] <= slack[i] + _TOL_S:
-                out.append((to_p + pd + dm(d, pts[i + 1]) - legs[i], i, i + 1))
-            if p_leave + dm(p, pts[i + 1]) / v - arrive[i] > slack[i] + _TOL_S:
-                continue  # the pick-up alone already delays a later stop too much
-        else:
-            out.append((to_p + pd + dm(d, pts[i + 1]) - legs[i], i, i + 1))
-        add_p = to_p + dm(p, pts[i + 1]) - legs[i]
-        for j in range(i + 1, n + 1):  # drop-off between pts[j] and pts[j+1]
-            to_d = dm(pts[j], d)
-            if leave[j] + to_d / v > by:
-                break
-            out.append((add_p + to_d + dm(d, pts[j + 1]) - legs[j], i, j + 1))
-    return out
-
-
-def _try_insert(problem: Problem, routes: dict[str, list[tuple[str, str]]], req: Request,
-                ignore_seats: bool = False, cache: dict | None = None
-                ) -> tuple[str, list[tuple[str, str]], RouteSchedule] | None:
-    cands = []
-    for vid, seq in routes.items():
-        veh = problem.vehicle(vid)
-        if veh.seats < req.passengers and not ignore_seats:
-            continue
-        key = (vid, tuple(seq))
-        sched = None if cache is None else cache.get(key)
-        if sched is None:
-            sched = best_schedule(problem, vid, seq)
-            if cache is not None:
-                cache[key] = sched
-        for add, i, j in _insert_candidates(problem, vid, seq, req, sched):
-            cands.append((add, vid, i, j))
-    cands.sort(key=lambda c: (c[0], c[1], c[2], c[3]))
-    for _add, vid, i, j in cands:
-        seq = list(routes[vid])
-        seq.insert(i, (req.request_id, PICKUP))
-        seq.insert(j, (req.request_id, DROPOFF))
-        if not ignore_seats:
-            dep = _find_departure(problem, vid, seq)
-            if dep is not None:
-                return vid, seq, schedule_route(problem, vid, seq, dep)
-            continue
-        sch = best_schedule(problem, vid, seq)
-        if not [v for v in sch.violations if "passengers on" not in v]:
-            return vid, seq, sch
-    return None
-
-
-def _finish(problem: Problem, seqs: dict[str, list[tuple[str, str]]], unserved: list[Unserved],
-            t0: float, method: str, warnings: list[str] | None = None) -> Solution:
-    routes, total = {}, 0.0
-    warnings = list(warnings or [])
-    for veh in problem.vehicles:
-        seq = seqs.get(veh.vehicle_id, [])
-        sch = best_schedule(problem, veh.vehicle_id, seq)
-        if sch.violations:
-            warnings.extend(sch.violations)
-        routes[veh.vehicle_id] = sch.stops
-        total += sch.distance_m if (seq or problem.state(veh.vehicle_id)) else 0.0
-    order = {r.request_id: k for k, r in enumerate(problem.requests)}
-    unserved = sorted(unserved, key=lambda u: order.get(u.request_id, 1 << 30))
-    return Solution(routes, unserved, total, (time.perf_counter() - t0) * 1e3, method, warnings)
-
-
-def _diagnose(problem: Problem, seqs, req: Request) -> str:
-    if _try_insert(problem, seqs, req, ignore_seats=True) is not None:
+def _diagnose(m: _Model, routes: list[list[int]], j: int) -> str:
+    """Reason for a request the search could not place (it fits alone)."""
+    roomy = replace(m.inst, cap=[10**9] * m.K)
+    ins = darp.Inserter(roomy, max_checks=10**6)
+    if any(ins.best(k, routes[k], j) is not None for k in range(m.K)):
         return "no_seat: every shuttle that could serve it in time is full"
     return "fleet_busy: no shuttle's schedule has room for it inside its windows"
+
+
+def _finish(problem: Problem, m: _Model, routes: list[list[int]], unserved: list[Unserved], t0: float,
+            method: str, warnings: list[str] | None = None) -> Solution:
+    out_routes, total, rides, durations = {}, 0.0, {}, {}
+    warnings = list(m.warnings) + list(warnings or [])
+    for k, veh in enumerate(m.vehicles):
+        nodes = routes[k] if k < len(routes) else []
+        sch = m.schedule(k, nodes)
+        if sch.violations and nodes:
+            warnings.extend(sch.violations)
+        out_routes[veh.vehicle_id] = sch.stops
+        rides.update(sch.ride_s)
+        if nodes or problem.state(veh.vehicle_id):
+            total += sch.distance_m
+            if nodes:
+                durations[veh.vehicle_id] = sch.duration_s
+    order = {r.request_id: k for k, r in enumerate(problem.requests)}
+    unserved = sorted(unserved, key=lambda u: order.get(u.request_id, 1 << 30))
+    return Solution(out_routes, unserved, total, (time.perf_counter() - t0) * 1e3, method, warnings,
+                    rides, durations)
+
+
+def _prepare(problem: Problem) -> tuple[list[Unserved], list[Request]]:
+    unserved, ok = [], []
+    for req in problem.open_requests():
+        reason = _single_reason(problem, req)
+        if reason:
+            unserved.append(Unserved(req.request_id, reason))
+        else:
+            ok.append(req)
+    return unserved, ok
+
+
+def _greedy_routes(m: _Model, requests: list[Request]) -> darp.DarpSolution:
+    order = sorted(requests, key=lambda r: (r.pickup_window_s[1], r.pickup_window_s[0]))
+    return darp.greedy(m.inst, [m.index[r.request_id] for r in order])
 
 
 def solve_greedy(problem: Problem) -> Solution:
@@ -917,21 +914,12 @@ def solve_greedy(problem: Problem) -> Solution:
     while keeping every route feasible (exact schedule), else it is listed as unserved with a reason.
     """
     t0 = time.perf_counter()
-    seqs = {v.vehicle_id: _base_sequence(problem, v.vehicle_id) for v in problem.vehicles}
-    unserved: list[Unserved] = []
-    todo = sorted(problem.open_requests(), key=lambda r: (r.pickup_window_s[1], r.pickup_window_s[0]))
-    cache: dict = {}
-    for req in todo:
-        reason = _single_reason(problem, req)
-        if reason:
-            unserved.append(Unserved(req.request_id, reason))
-            continue
-        got = _try_insert(problem, seqs, req, cache=cache)
-        if got is None:
-            unserved.append(Unserved(req.request_id, _diagnose(problem, seqs, req)))
-        else:
-            seqs[got[0]] = got[1]
-    return _finish(problem, seqs, unserved, t0, "greedy")
+    unserved, ok = _prepare(problem)
+    m = _model(problem)
+    g = _greedy_routes(m, ok)
+    for j in g.unserved:
+        unserved.append(Unserved(m.reqs[j].request_id, _diagnose(m, g.routes, j)))
+    return _finish(problem, m, g.routes, unserved, t0, "greedy")
 
 
 # ------------------------------------------------------------------------------------------- OR-Tools
@@ -952,39 +940,55 @@ def auto_time_limit_s(n_requests: int) -> float:
     return min(9.0, 0.2 + 0.085 * n_requests)
 
 
-def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = "ortools",
-          seed_with_greedy: bool | None = None, keep_best: bool = True,
+def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = "alns", seed: int = 0,
+          iterations: int | None = None, seed_with_greedy: bool | None = None, keep_best: bool = True,
           solution_limit: int | None = None) -> Solution:
-    """Solve with OR-Tools routing (``method="ortools"``) or the greedy baseline (``"greedy"``).
+    """Solve with the adaptive large neighbourhood search (``"alns"``), OR-Tools routing (``"ortools"``)
+    or the greedy baseline (``"greedy"``).
 
     Parameters
     ----------
     time_limit_s : float, optional
-        OR-Tools search time limit, s (guided local search always runs until it); default
-        :func:`auto_time_limit_s`.
+        ALNS: a cap on the search time (default 10 s); the result is deterministic for a given ``seed`` and
+        ``iterations`` unless the cap is reached first. OR-Tools: its search time limit (default
+        :func:`auto_time_limit_s`).
+    seed, iterations : ALNS random seed and iteration budget (default
+        :func:`agricare.core.planning.darp.default_iterations`).
     seed_with_greedy : bool, optional
-        Split the time between a search from OR-Tools' parallel cheapest insertion and one started from
-        the greedy routes, keep the better. Default: only up to 40 requests (on big instances the search
-        from the greedy routes stays stuck near them, and the time is better spent on one search).
+        OR-Tools only: also search from the greedy routes (default: up to 40 requests).
     keep_best : bool
-        Also return the greedy baseline when it serves more requests or is shorter (``method`` says which
-        one won). Off in the benchmark so that the comparison is fair.
+        OR-Tools only: return the greedy baseline when it serves more requests or is shorter.
     """
     if method == "greedy":
         return solve_greedy(problem)
-    if method != "ortools":
-        raise ValueError(f"method: expected 'ortools' or 'greedy', got {method!r}")
+    if method == "ortools":
+        return _solve_ortools(problem, time_limit_s, seed_with_greedy, keep_best, solution_limit)
+    if method != "alns":
+        raise ValueError(f"method: expected 'alns', 'ortools' or 'greedy', got {method!r}")
     t0 = time.perf_counter()
-    unserved: list[Unserved] = []
-    requests = []
-    for req in problem.open_requests():
-        reason = _single_reason(problem, req)
-        if reason:
-            unserved.append(Unserved(req.request_id, reason))
-        else:
-            requests.append(req)
+    unserved, ok = _prepare(problem)
+    m = _model(problem)
+    if not m.vehicles:
+        return _finish(problem, m, [], unserved, t0, "alns")
+    g = _greedy_routes(m, ok)
+    skip = {m.index[u.request_id] for u in unserved}
+    res = darp.alns(m.inst, seed=seed, iterations=iterations,
+                    time_limit_s=10.0 if time_limit_s is None else time_limit_s, initial=[g], skip=skip)
+    best = res.solution
+    for j in best.unserved:
+        if j not in skip:
+            unserved.append(Unserved(m.reqs[j].request_id, _diagnose(m, best.routes, j)))
+    sol = _finish(problem, m, best.routes, unserved, t0,
+                  f"alns(seed {seed}, {res.iterations} iterations, {res.seconds:.2f} s)")
+    return sol
+
+
+def _solve_ortools(problem: Problem, time_limit_s, seed_with_greedy, keep_best, solution_limit) -> Solution:
+    t0 = time.perf_counter()
+    unserved, requests = _prepare(problem)
+    m = _model(problem)
     if not problem.vehicles:
-        return _finish(problem, {}, unserved, t0, "ortools")
+        return _finish(problem, m, [], unserved, t0, "ortools")
     if time_limit_s is None:
         time_limit_s = auto_time_limit_s(len(requests))
     if seed_with_greedy is None:
@@ -1007,8 +1011,7 @@ def solve(problem: Problem, *, time_limit_s: float | None = None, method: str = 
             return greedy
         lost = unserved + [Unserved(r.request_id, "fleet_busy: the routing solver found no solution")
                            for r in requests]
-        seqs = {v.vehicle_id: _base_sequence(problem, v.vehicle_id) for v in problem.vehicles}
-        return _finish(problem, seqs, lost, t0, "ortools")
+        return _finish(problem, m, darp.base_routes(m.inst), lost, t0, "ortools")
     best = found[0]
     for cand in found[1:]:
         if _better(cand, best):
@@ -1047,16 +1050,16 @@ def _ortools_routes(problem: Problem, requests: list[Request], time_limit_s: flo
     pairs = []
     for req in requests:
         p = len(xy)
-        xy.append(req.pickup_xy), service.append(req.service_s), kind.append((req.request_id, PICKUP))
+        xy.append(req.pickup_xy), service.append(req.pickup_service_s), kind.append((req.request_id, PICKUP))
         d = len(xy)
-        xy.append(req.dropoff_xy), service.append(req.service_s), kind.append((req.request_id, DROPOFF))
+        xy.append(req.dropoff_xy), service.append(req.dropoff_service_s), kind.append((req.request_id, DROPOFF))
         pairs.append((req, p, d))
     ob_nodes = []
     vindex = {v.vehicle_id: k for k, v in enumerate(vehicles)}
     for rid, (vid, boarded_s) in onboard.items():
         n = len(xy)
         req = rmap[rid]
-        xy.append(req.dropoff_xy), service.append(req.service_s), kind.append((rid, DROPOFF))
+        xy.append(req.dropoff_xy), service.append(req.dropoff_service_s), kind.append((rid, DROPOFF))
         ob_nodes.append((req, n, vindex[vid], boarded_s))
     n_nodes = len(xy)
 
@@ -1114,28 +1117,17 @@ def _ortools_routes(problem: Problem, requests: list[Request], time_limit_s: flo
         a, b = req.pickup_window_s
         lo, hi = _up(a), _down(b)
         tdim.CumulVar(pi).SetRange(min(lo, hi), hi)  # a window thinner than a unit: exact check decides
-        tdim.CumulVar(di).SetMax(_down(req.dropoff_by_s))
+        d_lo = _up(req.dropoff_open_s) if math.isfinite(req.dropoff_open_s) else 0
+        tdim.CumulVar(di).SetRange(max(0, min(d_lo, _down(req.dropoff_by_s))), _down(req.dropoff_by_s))
         if math.isfinite(req.max_ride_s):
             solver.Add(tdim.CumulVar(di) - tdim.CumulVar(pi)
-                       <= _down(req.max_ride_s + req.service_s))
+                       <= _down(req.max_ride_s + req.pickup_service_s))
         too_small = [k for k, v in enumerate(vehicles) if v.seats < req.passengers]
         if too_small:
             routing.VehicleVar(pi).RemoveValues(too_small)
-    # The issue's semantics allow no voluntary waiting: a pick-up starts at max(arrival, window start)
-    # and a drop-off on arrival. Model it: the slack after node i (waiting before the next stop) is at
-    # most what is needed to reach the next stop's window start, i.e. zero before a drop-off.
-    size = routing.Size() + len(vehicles)
-    opens = [0] * size
-    for req, p, _ in pairs:
-        opens[manager.NodeToIndex(p)] = _up(req.pickup_window_s[0])
-    to_node = [manager.IndexToNode(j) for j in range(size)]
-    for i in range(routing.Size()):
-        if routing.IsEnd(i):
-            continue
-        row = time_s[manager.IndexToNode(i)]
-        nxt = routing.NextVar(i)
-        solver.Add(tdim.SlackVar(i) <= solver.Max(
-            solver.Element(opens, nxt) - tdim.CumulVar(i) - solver.Element([row[n] for n in to_node], nxt), 0))
+    for k, veh in enumerate(vehicles):  # waiting is allowed anywhere (the slack); the span is the duration
+        if math.isfinite(veh.max_duration_s):
+            tdim.SetSpanUpperBoundForVehicle(_down(veh.max_duration_s), k)
     for req, n, vk, boarded_s in ob_nodes:
         ni = manager.NodeToIndex(n)
         routing.VehicleVar(ni).SetValue(vk)  # stays on its shuttle (mandatory node: no disjunction)
@@ -1185,36 +1177,39 @@ def _better(a: Solution, b: Solution) -> bool:
 
 def _repair(problem: Problem, seqs, unserved, requests, t0) -> Solution:
     """Re-verify the solver routes with exact times; move what breaks, never drop silently."""
-    served = set()
-    removed: list[Request] = []
-    rmap = problem._request_map()
-    onboard = problem.onboard()
-    for vid, seq in seqs.items():
-        while True:
-            sch = best_schedule(problem, vid, seq)
-            if sch.feasible:
-                break
-            bad = None
-            for v in sch.violations:
-                rid = v.split(":", 1)[0]
-                if rid in rmap and rid not in onboard:
-                    bad = rid
-                    break
-            if bad is None:
-                break  # only on-board lateness left: kept, reported as warning by _finish
-            seq[:] = [(r, a) for r, a in seq if r != bad]
-            removed.append(rmap[bad])
-        served.update(r for r, _ in seq)
+    m = _model(problem)
+    inst = m.inst
+    n = m.n
+    routes = []
+    removed: list[int] = []
+    for k, veh in enumerate(m.vehicles):
+        nodes = m.nodes(seqs.get(veh.vehicle_id, []))
+        while darp.evaluate(inst, k, nodes) is None:
+            free = [x for x in nodes if x < n and inst.pinned[x] < 0]
+            if not free:
+                break  # only on-board drop-offs left: kept, reported as warning by _finish
+            bad = next((j for j in free if darp.evaluate(inst, k, [x for x in nodes if x not in (j, n + j)])
+                        is not None), free[-1])
+            nodes = [x for x in nodes if x not in (bad, n + bad)]
+            removed.append(bad)
+        routes.append(nodes)
+    served = {x for r in routes for x in r if x < n}
     for req in requests:
-        if req.request_id not in served and req not in removed:
-            removed.append(req)
-    for req in removed:
-        got = _try_insert(problem, seqs, req)
-        if got is None:
-            unserved.append(Unserved(req.request_id, _diagnose(problem, seqs, req)))
+        j = m.index[req.request_id]
+        if j not in served and j not in removed:
+            removed.append(j)
+    ins = darp.Inserter(inst)
+    for j in removed:
+        best = None
+        for k in range(m.K):
+            got = ins.best(k, routes[k], j)
+            if got is not None and (best is None or got[0] < best[0]):
+                best = (got[0], k, got[1])
+        if best is None:
+            unserved.append(Unserved(m.reqs[j].request_id, _diagnose(m, routes, j)))
         else:
-            seqs[got[0]] = got[1]
-    return _finish(problem, seqs, unserved, t0, "ortools")
+            routes[best[1]] = best[2]
+    return _finish(problem, m, routes, unserved, t0, "ortools")
 
 
 # ----------------------------------------------------------------------------------------- re-planning
@@ -1328,6 +1323,24 @@ def random_problem(n_requests: int, n_vehicles: int, seed: int, *, width_m: floa
             round(max(600.0, 3.0 * direct)),
         ))
     return Problem(speed_mps, tuple(vehicles), tuple(requests))
+
+
+def problem_from_cordeau(c) -> Problem:
+    """A :class:`Problem` from a parsed Cordeau DARP file (:func:`darp.parse_cordeau`).
+
+    Coordinates and times are taken as given (units are the file's, speed 1: travel time = distance, as in
+    the literature). Request ids are the pick-up node numbers 1..n; vehicles ``1..K`` with ``Q`` seats and
+    the maximum route duration ``T``; the depot windows give the availability.
+    """
+    n = c.n
+    vehicles = tuple(Vehicle(str(k + 1), c.xy[0], c.Q, (c.window[0][0], c.end_window[1]), math.inf, c.T)
+                     for k in range(c.K))
+    requests = []
+    for i in range(1, n + 1):
+        requests.append(Request(
+            str(i), c.xy[i], c.xy[n + i], c.window[i], c.window[n + i][1], 0.0, c.L, c.load[i],
+            c.window[n + i][0], c.service[i], c.service[n + i]))
+    return Problem(1.0, vehicles, tuple(requests))
 
 
 def _demo() -> None:  # pragma: no cover - manual demo

@@ -93,6 +93,40 @@ def scan_to_points_in_base(ranges_m, angle_min_rad: float, angle_increment_rad: 
     return se2_transform_points(T_base_sensor, pts)
 
 
+def scan_to_safety_points(ranges_m, angle_min_rad: float, angle_increment_rad: float, range_min_m: float,
+                          range_max_m: float, T_base_sensor=(0.0, 0.0, 0.0), min_valid_fraction: float = 0.5):
+    """LaserScan ranges as the safety supervisor must read them: a blinded scanner is never free space.
+
+    REP-117: ``-inf`` (and any reading below ``range_min_m``) means "something closer than the minimum
+    range": it becomes an obstacle point at ``range_min_m``. ``+inf`` and readings beyond ``range_max_m``
+    are "no return" (free up to the maximum range). ``NaN`` is an erroneous reading. When fewer than
+    ``min_valid_fraction`` of the beams are valid (not NaN) the scan is *blinded*.
+
+    Returns
+    -------
+    points : ndarray (N, 2) or None
+        Points in ``base_link`` (None when the metadata is non-finite: a corrupt message).
+    blinded : bool
+    """
+    meta = (angle_min_rad, angle_increment_rad, range_min_m, range_max_m)
+    if not all(math.isfinite(float(m)) for m in meta):
+        return None, True
+    r = np.asarray(ranges_m, dtype=float).ravel()
+    if r.size == 0:
+        return np.zeros((0, 2)), True
+    a = angle_min_rad + angle_increment_rad * np.arange(r.size)
+    valid = ~np.isnan(r)
+    blinded = bool(np.count_nonzero(valid) < min_valid_fraction * r.size)
+    with np.errstate(invalid="ignore"):
+        close = valid & (r < range_min_m)            # includes -inf
+        hit = valid & np.isfinite(r) & (r >= range_min_m) & (r <= range_max_m)
+    rr = np.where(close, float(range_min_m), r)
+    keep = close | hit
+    rr, a = rr[keep], a[keep]
+    pts = np.column_stack((rr * np.cos(a), rr * np.sin(a)))
+    return se2_transform_points(T_base_sensor, pts), blinded
+
+
 def arc_pose(distance_m: float, heading_change_rad: float) -> np.ndarray:
     """Pose ``[x, y, yaw]`` reached after driving ``distance_m`` (signed) on a constant-curvature arc
     that turns by ``heading_change_rad``."""

@@ -13,11 +13,17 @@ States, highest priority first:
   (``nonfinite:<input>``), the loop itself ran late (``loop_overrun``) or time went back
   (``clock_jump``). With ``latch_faults`` every fault except ``no_data:*`` (start-up) and faults of the
   command input (``cmd``: an idle planner is not a hazard, its command is then zero) stays latched
-  until ``reset()``.
-- ``PROTECTIVE_STOP``: an obstacle in the stop field (``obstacle``), a person whose predicted path
+  until ``reset()``. A blinded scanner (``scan_blinded``: too few valid returns, see
+  :func:`agricare.core.safety.fields.scan_to_safety_points`) is a fault. After time went back the
+  supervisor restarts its time base: ``clock_jump`` (never latched) stays active only while a required input
+  still carries a receipt time from before the jump, so it recovers as soon as every input is fresh again.
+- ``PROTECTIVE_STOP``: a required e-stop input that never arrived or went stale (``estop_missing`` /
+  ``estop_stale``: a broken e-stop circuit must stop the robot, not fault-latch it),
+  an obstacle in the stop field (``obstacle``), a person whose predicted path
   meets the braking envelope with ``person_stop_margin_m`` (``person``), the stop field crossing the
   geofence (``geofence_keep_in`` / ``geofence_keep_out``), roll/pitch beyond limits (``tilt_roll`` /
-  ``tilt_pitch``), battery critical (``battery_critical``). Released only after no cause was present
+  ``tilt_pitch``), battery critical (``battery_critical``), a signed remote stop
+  (``remote_stop``). Released only after no cause was present
   for ``resume_hold_s`` (reason ``hold`` meanwhile).
 - ``SLOW``: an obstacle / person / geofence in the slow field (``obstacle_near``, ``person_near``,
   ``geofence_near``; limit ``slow_speed_mps``, same hold) or a slope (``slope``; linear reduction).
@@ -93,7 +99,7 @@ class SupervisorParams:
     imu_timeout_s: float = 0.5
     pose_timeout_s: float = 1.0
     objects_timeout_s: float = 1.0
-    estop_timeout_s: float = 2.0
+    estop_timeout_s: float = 0.5
     battery_timeout_s: float = 10.0
     loop_timeout_s: float = 0.25
     # speed / comfort limits (applied to the output command)
@@ -206,6 +212,7 @@ class SupervisorInputs:
     odom_w_radps: float = 0.0
     odom_stamp_s: float | None = None
     scan_points_in_base: np.ndarray | None = None
+    scan_blinded: bool = False
     scan_stamp_s: float | None = None
     roll_rad: float = 0.0
     pitch_rad: float = 0.0
@@ -218,6 +225,7 @@ class SupervisorInputs:
     estop_stamp_s: float | None = None
     battery_fraction: float = math.nan
     battery_stamp_s: float | None = None
+    remote_stop: bool = False           # a signed remote protective stop is active
 
     def values(self, name: str) -> tuple:
         """The numeric values of one input (for the NaN/inf check)."""
@@ -277,6 +285,19 @@ class Decision:
         return ",".join(self.reasons)
 
 
+def gated_command(decision: Decision) -> tuple[float, float]:
+    """The wheel command of one cycle: the decision's command on a RUN or SLOW verdict, else exactly zero.
+
+    The safe base hands this (and nothing else) to the motors in the same cycle the verdict was made.
+    """
+    if decision.state not in (SafetyState.RUN, SafetyState.SLOW):
+        return 0.0, 0.0
+    v, w = float(decision.cmd_v_mps), float(decision.cmd_w_radps)
+    if not (math.isfinite(v) and math.isfinite(w)):
+        return 0.0, 0.0
+    return v, w
+
+
 @dataclass
 class _Shaper:
     """Output command filter state."""
@@ -306,6 +327,7 @@ class Supervisor:
         self.counters: dict[str, int] = {}
         self.state = SafetyState.FAULT
         self._t_prev: float | None = None
+        self._clock_jumped = False
         self._estop_latched = False
         self._latched_faults: dict[str, None] = {}
         self._active_fault_conditions: tuple[str, ...] = ()
@@ -360,6 +382,7 @@ class Supervisor:
         t = float(t_s)
         faults: list[str] = []
         warnings: list[str] = []
+        estop_stop: list[str] = []
         # --- own loop watchdog
         dt = 0.0
         if not math.isfinite(t):
@@ -367,12 +390,20 @@ class Supervisor:
         elif self._t_prev is not None:
             dt = t - self._t_prev
             if dt < 0.0:
+                # time went back: restart the time base here (inputs from before the jump are not fresh)
+                self._clock_jumped = True
                 faults.append("clock_jump")
+                self._t_prev = t
+                for name in ("_last_stop_cause_t", "_last_slow_cause_t"):
+                    if getattr(self, name) is not None and getattr(self, name) > t:
+                        setattr(self, name, t)
+                dt = 0.0
             elif dt > p.loop_timeout_s:
                 faults.append("loop_overrun")
         # --- input watchdogs and NaN/inf
         required = self.required_inputs()
         avail: dict[str, bool] = {}
+        jumped = False
         for name in INPUT_NAMES:
             stamp = getattr(inputs, f"{name}_stamp_s")
             is_req = name in required
@@ -382,6 +413,9 @@ class Supervisor:
                     faults.append(f"no_data:{name}")
             elif not math.isfinite(float(stamp)):
                 faults.append(f"nonfinite:{name}")
+            elif math.isfinite(t) and float(stamp) > t + 1e-9:
+                if is_req:  # received before a clock jump back: not fresh, and no reason to latch
+                    jumped = True
             elif math.isfinite(t) and t - float(stamp) > p.timeout_s(name):
                 if is_req:
                     faults.append(f"stale:{name}")
@@ -396,9 +430,22 @@ class Supervisor:
                 else:
                     faults.append(f"nonfinite:{name}")
             avail[name] = ok
+        if self._clock_jumped:
+            if not jumped:
+                self._clock_jumped = False   # every required input arrived after the jump
+            elif "clock_jump" not in faults:
+                faults.append("clock_jump")
+        if avail["scan"] and inputs.scan_blinded:
+            faults.append("scan_blinded")
+        # a required e-stop that is missing or stale stops the robot (not a latched fault)
+        for reason, tag in (("no_data:estop", "estop_missing"), ("stale:estop", "estop_stale")):
+            if reason in faults:
+                faults.remove(reason)
+                estop_stop.append(tag)
         if p.latch_faults:
             for f in faults:
-                if not f.startswith("no_data:") and f.split(":")[-1] not in _NON_LATCHING_INPUTS:
+                if not f.startswith("no_data:") and f.split(":")[-1] not in _NON_LATCHING_INPUTS \
+                        and f != "clock_jump":
                     self._latched_faults[f] = None
         self._active_fault_conditions = tuple(faults)
         # --- e-stop latch (a true value latches even when its stamp is old)
@@ -416,7 +463,9 @@ class Supervisor:
 
         if len(self._field_cache) > _FIELD_CACHE_SIZE:
             self._field_cache.clear()
-        stop: list[str] = []
+        stop: list[str] = list(estop_stop)
+        if inputs.remote_stop:
+            stop.append("remote_stop")
         slow: list[str] = []
         limit = p.max_speed_mps
         decel = p.braking_decel_mps2

@@ -235,9 +235,22 @@ class GnssParams:
     antenna_y_m: float = 0.0
     antenna_height_m: float = 2.0
     outages: tuple = ()
+    # between buildings (antenna within urban_range_m of a building; 0 = never): no RTK, the receiver reports a
+    # standalone fix of urban_std_m, and for urban_hold_s at a time the sky is either clear, or a reflection
+    # shifts the fix by a jump of urban_jump_std_m (not in the reported covariance: multipath), or no fix at all
+    urban_range_m: float = 0.0
+    urban_std_m: float = 1.0
+    urban_jump_std_m: float = 3.0
+    urban_jump_probability: float = 0.3
+    urban_outage_probability: float = 0.3
+    urban_hold_s: float = 5.0
 
     def __post_init__(self):
-        _pos(self, "rate_hz")
+        _pos(self, "rate_hz", "urban_std_m", "urban_hold_s")
+        _nonneg(self, "urban_range_m", "urban_jump_std_m")
+        if not (0.0 <= self.urban_jump_probability and 0.0 <= self.urban_outage_probability
+                and self.urban_jump_probability + self.urban_outage_probability <= 1.0):
+            raise ValueError("urban_jump_probability and urban_outage_probability must be >= 0 with a sum <= 1")
         if self.mode not in GNSS_MODES:
             raise ValueError(f"mode must be one of {sorted(GNSS_MODES)}, got {self.mode!r}")
         for name in ("horizontal_std_m", "vertical_std_m", "correlation_time_s", "antenna_x_m", "antenna_y_m",
@@ -280,11 +293,17 @@ class GnssModel:
         self.last_t = None
         self.cov = np.diag([max(self.h_std, 1e-3) ** 2, max(self.h_std, 1e-3) ** 2,
                             max(self.v_std, 1e-3) ** 2]).ravel()
+        u = params.urban_std_m
+        self.urban_cov = np.diag([u * u, u * u, 4.0 * u * u]).ravel()
+        self.urban_state = "clear"        # clear | jump | outage (between buildings only)
+        self.urban_jump = np.zeros(2)
+        self.urban_until_s = -math.inf
 
     def in_outage(self, t_s: float) -> bool:
         return any(a <= t_s < b for a, b in self.params.outages)
 
-    def read(self, t_s: float, x_m: float, y_m: float, z_m: float) -> GnssReading:
+    def read(self, t_s: float, x_m: float, y_m: float, z_m: float, urban: bool = False) -> GnssReading:
+        """A fix of the antenna at ``(x_m, y_m, z_m)``; ``urban``: the antenna is between buildings."""
         sig = np.array([self.h_std, self.h_std, self.v_std])
         n = self.rng.standard_normal(3)
         if self.tau <= 0.0 or self.last_t is None:
@@ -293,9 +312,25 @@ class GnssModel:
             a = math.exp(-max(t_s - self.last_t, 0.0) / self.tau)
             self.err = a * self.err + math.sqrt(1.0 - a * a) * sig * n
         self.last_t = t_s
+        nan = float("nan")
         if self.in_outage(t_s):
-            nan = float("nan")
             return GnssReading(t_s, nan, nan, nan, STATUS_NO_FIX, np.zeros(9))
+        if urban and self.params.urban_range_m > 0.0:
+            p = self.params
+            if t_s >= self.urban_until_s:
+                u = float(self.rng.random())
+                self.urban_state = ("outage" if u < p.urban_outage_probability else
+                                    "jump" if u < p.urban_outage_probability + p.urban_jump_probability else "clear")
+                self.urban_jump = p.urban_jump_std_m * self.rng.standard_normal(2)
+                self.urban_until_s = t_s + p.urban_hold_s
+            if self.urban_state == "outage":
+                return GnssReading(t_s, nan, nan, nan, STATUS_NO_FIX, np.zeros(9))
+            e = self.err[:2] + p.urban_std_m * self.rng.standard_normal(2)
+            if self.urban_state == "jump":
+                e = e + self.urban_jump
+            lat, lon, alt = self.ltp.to_wgs84(x_m + e[0], y_m + e[1], z_m + self.err[2])
+            return GnssReading(t_s, lat, lon, alt, STATUS_FIX, self.urban_cov, float(e[0]), float(e[1]))
+        self.urban_until_s = -math.inf
         lat, lon, alt = self.ltp.to_wgs84(x_m + self.err[0], y_m + self.err[1], z_m + self.err[2])
         status = STATUS_GBAS_FIX if self.params.mode == "rtk" else STATUS_FIX
         return GnssReading(t_s, lat, lon, alt, status, self.cov, float(self.err[0]), float(self.err[1]))

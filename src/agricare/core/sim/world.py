@@ -411,10 +411,18 @@ class World:
         self.static_circ_names = circ_n
         self._poly_shapes = [Polygon(p) for _, _, p in self.static_polys]
         self._static_union = shapely.union_all(self._poly_shapes) if self._poly_shapes else None
+        blds = [Polygon(p) for _, kind, p in self.static_polys if kind == "building"]
+        self._buildings = shapely.union_all(blds) if blds else None
         if self._static_union is not None:
             shapely.prepare(self._static_union)
         self._poly_centers = np.array([p.mean(axis=0) for _, _, p in self.static_polys]).reshape(-1, 2)
         self._poly_radii = np.array([np.max(np.hypot(*(p - p.mean(axis=0)).T)) for _, _, p in self.static_polys])
+
+    def distance_to_buildings(self, x_m: float, y_m: float) -> float:
+        """Distance (m) from a point to the nearest building footprint (inf without buildings)."""
+        if self._buildings is None:
+            return math.inf
+        return float(shapely.distance(self._buildings, shapely.Point(x_m, y_m)))
 
     def textures(self) -> list:
         """Ground textures of the crop blocks (painted on first use, shared by all cameras)."""
@@ -669,6 +677,11 @@ class World:
 
     # --------------------------------------------------------------------------------------- sensors
 
+    def park(self, robot: str) -> None:
+        """Switch a robot off: zero command, its sensors stop (its true pose is still published)."""
+        self.set_command(robot, 0.0, 0.0)
+        self._schedules = [s for s in self._schedules if s.robot != robot or s.kind in ("ground_truth", "coverage")]
+
     def sensors_due(self) -> list[SensorSample]:
         """Readings due at the current time (each schedule fires at most once per call)."""
         t = self.t_s
@@ -697,7 +710,8 @@ class World:
             c, s = math.cos(veh.yaw_rad), math.sin(veh.yaw_rad)
             ax = veh.x_m + c * gp.antenna_x_m - s * gp.antenna_y_m
             ay = veh.y_m + s * gp.antenna_x_m + c * gp.antenna_y_m
-            return r.gnss.read(t, ax, ay, float(self.terrain_height(ax, ay)) + gp.antenna_height_m)
+            urban = gp.urban_range_m > 0.0 and self.distance_to_buildings(ax, ay) <= gp.urban_range_m
+            return r.gnss.read(t, ax, ay, float(self.terrain_height(ax, ay)) + gp.antenna_height_m, urban=urban)
         if kind == "scan":
             return self.scan(name)
         if kind == "camera":

@@ -1,0 +1,110 @@
+"""Clean-up passes: straight working passes over what the swaths and headland rings leave unworked.
+
+Irregular fields leave patches between the headland rings of obstacles and of the outer boundary (where a
+ring opened to the turning radius splits), in narrow necks and at sharp corners. For every leftover patch
+larger than ``min_patch_m2`` the passes run along the long side of its minimum rotated rectangle, ``width``
+apart, each clipped to the region the machine's centre may use and to the patch (+ half a width), kept
+only when it works at least ``min_gain_m2`` of the patch. The order is greedy nearest-first from the current
+pose; each pass may be driven either way and is reached by forward in-field transit
+(:func:`agricare.core.planning.transit.forward_transit`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString
+
+from agricare.core.planning.headland import polygons_of
+
+
+def worked_area(xy: np.ndarray, working: np.ndarray, width_m: float):
+    """Union of the implement strips (flat ends, round joins) along the working runs of a path."""
+    work = working[1:] & working[:-1]
+    runs = np.flatnonzero(np.diff(np.concatenate([[0], work.astype(np.int8), [0]])))
+    strips = []
+    for a, b in zip(runs[::2], runs[1::2]):
+        line = LineString(xy[a:b + 1])
+        if line.length > 0:
+            strips.append(line.simplify(0.02).buffer(0.5 * width_m, cap_style="flat", join_style="round",
+                                                     quad_segs=3))
+    return shapely.union_all(strips) if strips else shapely.geometry.Polygon()
+
+
+def leftover_patches(field, worked, min_patch_m2: float, sliver_m: float = 0.15) -> list:
+    """Unworked patches of the field (opened by ``sliver_m`` to drop slivers), largest first."""
+    rest = shapely.difference(field, worked)
+    rest = rest.buffer(-sliver_m).buffer(sliver_m)
+    return sorted((g for g in polygons_of(rest) if g.area >= min_patch_m2), key=lambda g: -g.area)
+
+
+def _passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m):
+    """Passes over ``patch`` along the unit direction ``u``; (list of (p0, p1), total gain m^2)."""
+    nrm = np.array([-u[1], u[0]])
+    pts = np.asarray(patch.exterior.coords)
+    ctr = np.asarray(patch.centroid.coords[0])
+    off = (pts - ctr) @ nrm
+    along = (pts - ctr) @ u
+    lo, hi = float(off.min()), float(off.max())
+    span = hi - lo
+    n = max(1, int(math.ceil(span / width_m - 1e-6)))
+    offsets = [lo + span / 2] if n == 1 else list(np.linspace(lo + width_m / 2, hi - width_m / 2, n))
+    # also the offsets pushed to either side (a patch at the boundary is reached from the inside only)
+    offsets += [lo + width_m / 2, hi - width_m / 2] if n == 1 else []
+    reach = float(np.max(np.abs(along))) + width_m
+    band = patch.buffer(0.5 * width_m)
+    best = {}
+    for o in offsets:
+        a = ctr + o * nrm - reach * u
+        b = ctr + o * nrm + reach * u
+        inside = shapely.intersection(LineString([a, b]), region_geom)
+        for seg in getattr(inside, "geoms", [inside]):
+            if seg.geom_type != "LineString" or seg.is_empty:
+                continue
+            part = shapely.intersection(seg, band)
+            for s in getattr(part, "geoms", [part]):
+                if s.geom_type != "LineString" or s.length < min_len_m:
+                    continue
+                gain = shapely.intersection(s.buffer(0.5 * width_m, cap_style="flat"), patch).area
+                if gain >= min_gain_m2:
+                    q = np.asarray(s.coords)
+                    key = round(float(o), 1)
+                    if key not in best or gain > best[key][1]:
+                        best[key] = ((q[0], q[-1]), gain)
+    # the side-pushed offsets compete with the centred one: keep the best of overlapping offsets
+    chosen, total = [], 0.0
+    for key in sorted(best, key=lambda k: -best[k][1]):
+        if all(abs(key - k2) >= width_m * 0.75 for k2, _ in chosen):
+            chosen.append((key, best[key][0]))
+            total += best[key][1]
+    return [c[1] for c in chosen], total
+
+
+def patch_passes(patch, region_geom, width_m: float, min_gain_m2: float, min_len_m: float = 1.0,
+                 boundary=None) -> list:
+    """Straight passes ``(p0, p1)`` over a patch: along its minimum rotated rectangle's sides or along the
+    nearby field edges (corners), whichever works most of it."""
+    rect = patch.minimum_rotated_rectangle
+    c = np.asarray(rect.exterior.coords)[:4]
+    dirs = [c[1] - c[0], c[2] - c[1]]
+    if boundary is not None:
+        near = shapely.intersection(boundary, patch.buffer(0.5 * width_m))
+        for g in getattr(near, "geoms", [near]):
+            q = np.asarray(getattr(g, "coords", []))
+            dirs += [q[k + 1] - q[k] for k in range(len(q) - 1)]
+    best, seen = ([], 0.0), []
+    for d in dirs:
+        L = float(np.hypot(*d))
+        if L < 1e-6:
+            continue
+        u = d / L
+        ang = math.atan2(u[1], u[0]) % math.pi
+        if any(abs(ang - a) < 0.05 or abs(abs(ang - a) - math.pi) < 0.05 for a in seen):
+            continue
+        seen.append(ang)
+        cand = _passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m)
+        if cand[1] > best[1]:
+            best = cand
+    return best[0]

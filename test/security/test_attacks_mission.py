@@ -1,0 +1,324 @@
+"""Attacks on the care mission, run against the real care_mission_node with an attacker node on the graph:
+a fake hand-over verifier, a wound-back /clock, a replayed code after a restart, forged / replayed /
+malformed dispatch plans."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("cryptography", reason="cryptography (Ed25519) is not installed")
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
+pytest.importorskip("agricare_interfaces.msg")
+
+from agricare_interfaces.msg import HandoverEvent  # noqa: E402
+from agricare_interfaces.srv import VerifyHandover  # noqa: E402
+from builtin_interfaces.msg import Time  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+from agricare.core.missions import care  # noqa: E402
+from agricare.core.missions.handover import issue_trip_code, write_key  # noqa: E402
+from agricare.core.security.commands import envelope_to_text, sign_command  # noqa: E402
+from agricare.core.security.keys import SigningKey, TrustList  # noqa: E402
+from agricare.nodes.care_mission_node import CareMissionNode, solve_day  # noqa: E402
+from agricare.ros.params import ParameterError  # noqa: E402
+from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS  # noqa: E402
+
+DAY = {
+    "speed_mps": 1.4,
+    "vehicles": [{"id": "shuttle_1", "depot": [60.0, 101.8], "seats": 2, "available": [0, 2000]}],
+    "requests": [
+        {"id": "trip_e1", "pickup": [192.0, 101.8], "dropoff": [75.0, 101.8], "pickup_window": [0, 600],
+         "dropoff_by": 1500, "service_s": 5, "max_ride_s": 1200, "child": "e1", "guardians": ["g_e1"],
+         "pickup_place": "nursery", "dropoff_place": "home_1"},
+        {"id": "trip_e2", "pickup": [192.0, 101.8], "dropoff": [100.0, 101.8], "pickup_window": [0, 600],
+         "dropoff_by": 1500, "service_s": 5, "max_ride_s": 1200, "child": "e2", "guardians": ["g_e2"],
+         "pickup_place": "nursery", "dropoff_place": "home_2"},
+    ],
+}
+
+
+class Graph:
+    def __init__(self, ctx, tmp_path):
+        self.ctx, self.tmp = ctx, tmp_path
+        self.req = tmp_path / "day.yaml"
+        self.req.write_text(json.dumps(DAY))
+        self.key_file = tmp_path / "sim.key"
+        if not self.key_file.exists():
+            write_key(self.key_file)
+        self.key = bytes.fromhex(self.key_file.read_text().strip())
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.attacker = rclpy.create_node("attacker", context=ctx)
+        self.ex.add_node(self.attacker)
+        self.clock = self.attacker.create_publisher(Clock, "/clock", RELIABLE_QOS)
+        self.plan_pub = self.attacker.create_publisher(String, "/dispatch/plan", LATCHED_QOS)
+        self.events: list = []
+        self.attacker.create_subscription(HandoverEvent, "/shuttle_1/handover/events", self.events.append,
+                                          RELIABLE_QOS)
+        self.nodes = []
+
+    def mission(self, **params):
+        base = dict(robot_name="shuttle_1", scenario_file="care_small.yaml", requests_file=str(self.req),
+                    handover_key_file=str(self.key_file), used_codes_file=str(self.tmp / "used_codes.json"),
+                    audit_log=str(self.tmp / f"m{len(self.nodes)}.jsonl"), use_sim_time=True)
+        base.update(params)
+        node = CareMissionNode(context=self.ctx, namespace="/shuttle_1",
+                               parameter_overrides=[Parameter(k, value=v) for k, v in base.items()])
+        self.ex.add_node(node)
+        self.nodes.append(node)
+        return node
+
+    def drop(self, node):
+        self.ex.remove_node(node)
+        node.on_shutdown()
+        node.destroy_node()
+        self.nodes.remove(node)
+
+    def spin_until(self, cond, n=400):
+        for _ in range(n):
+            if cond():
+                return True
+            self.ex.spin_once(timeout_sec=0.01)
+        return cond()
+
+    def set_clock(self, node, t_s):
+        self.clock.publish(Clock(clock=Time(sec=int(t_s), nanosec=0)))
+        assert self.spin_until(lambda: abs(node._now_s() - t_s) < 1e-6)
+
+    def close(self):
+        self.ex.shutdown()
+        for n in list(self.nodes):
+            n.destroy_node()
+        self.attacker.destroy_node()
+
+
+@pytest.fixture
+def graph(rclpy_context, tmp_path):
+    g = Graph(rclpy_context, tmp_path)
+    yield g
+    g.close()
+
+
+def _dropoff(node, child):
+    return next(s for s in node.mission.stops if s.action == care.DROPOFF and s.child_id == child)
+
+
+def _verdicts(node):
+    d = node.figures_summary()
+    return d["handovers_verified"], [r["reason"] for r in d["refusals"]]
+
+
+@pytest.mark.timeout(60)
+def test_fake_verifier_releases_nothing_and_a_wound_back_clock_unexpires_nothing(graph):
+    m = graph.mission()
+    calls = []
+
+    def fake_verifier(req, resp):  # answers "accepted" for anything
+        calls.append(req.code)
+        resp.accepted, resp.reason = True, "ok"
+        return resp
+    graph.attacker.create_service(VerifyHandover, "/shuttle_1/verify_handover", fake_verifier)
+    graph.set_clock(m, 1000)
+    stop = _dropoff(m, "e1")
+    m._check_code(stop, "g_e1", "GARB-AGEC-ODEX-XXXX-XXXX-XXXX-XXXX-XXXX")
+    other_vehicle = issue_trip_code(graph.key, "e1", "g_e1", "trip_e1", "shuttle_2", 995, 300)
+    m._check_code(stop, "g_e1", other_vehicle)
+    other_child = issue_trip_code(graph.key, "e2", "g_e2", "trip_e2", "shuttle_1", 995, 300)
+    m._check_code(stop, "g_e1", other_child)
+    verified, reasons = _verdicts(m)
+    assert verified == 0 and calls == []              # the network verifier is never asked
+    assert reasons == ["malformed", "invalid", "invalid"]   # nothing says whose code it was
+    assert graph.spin_until(lambda: len(graph.events) >= 3)
+    assert not any(e.accepted for e in graph.events)
+
+    # a code that expired at 960 s; the attacker winds /clock back to 930 s
+    expired = issue_trip_code(graph.key, "e1", "g_e1", "trip_e1", "shuttle_1", 900, 60)
+    m._check_code(stop, "g_e1", expired)
+    graph.set_clock(m, 930)
+    m._check_code(stop, "g_e1", expired)
+    verified, reasons = _verdicts(m)
+    assert verified == 0 and reasons[-2:] == ["expired", "clock_rewound"]
+    # the control: a valid code at the real time is accepted
+    graph.set_clock(m, 1001)
+    m._check_code(stop, "g_e1", issue_trip_code(graph.key, "e1", "g_e1", "trip_e1", "shuttle_1", 1000, 60))
+    assert _verdicts(m)[0] == 1
+
+
+@pytest.mark.timeout(60)
+def test_code_replayed_after_restart_is_refused_and_the_store_is_required(graph):
+    m = graph.mission()
+    graph.set_clock(m, 1000)
+    code = issue_trip_code(graph.key, "e1", "g_e1", "trip_e1", "shuttle_1", 995, 300)
+    m._check_code(_dropoff(m, "e1"), "g_e1", code)
+    assert _verdicts(m) == (1, [])
+    graph.drop(m)
+    m2 = graph.mission()                               # restarted, same used-code store
+    graph.set_clock(m2, 1001)
+    m2._check_code(_dropoff(m2, "e1"), "g_e1", code)
+    assert _verdicts(m2) == (0, ["replayed"])
+    with pytest.raises(ParameterError, match="used_codes_file"):
+        graph.mission(used_codes_file="")
+
+
+@pytest.mark.timeout(60)
+def test_forged_replayed_and_malformed_dispatch_plans_are_refused_and_the_node_keeps_running(graph):
+    fleet, mallory = SigningKey.generate("fleet"), SigningKey.generate("mallory")
+    trust = graph.tmp / "trust.yaml"
+    TrustList().trust(fleet, kinds=["dispatch_plan"]).save(trust)
+    m = graph.mission(plan_topic="/dispatch/plan", plan_trust_file=str(trust))
+    sec = m.security
+    plan = json.loads(json.dumps(solve_day(DAY, "greedy", 2.0, None)))
+
+    def send(text, key):
+        before = sec.counts.get(key, 0)
+        graph.plan_pub.publish(String(data=text))
+        assert graph.spin_until(lambda: sec.counts.get(key, 0) > before), key
+
+    send(json.dumps({**plan, "revision": 5}), "dispatch_plan.unsigned")      # unsigned, higher revision
+    send("[]", "dispatch_plan.unsigned")
+    send('{"revision": 1e400}', "dispatch_plan.unsigned")
+    send('{"revision": 1', "dispatch_plan.malformed")
+    send(envelope_to_text(sign_command({**plan, "revision": 7}, mallory, kind="dispatch_plan")),
+         "dispatch_plan.unknown_key")
+    assert m.mission is None and m.plan_revision == -1
+    genuine = envelope_to_text(sign_command({**plan, "revision": 1}, fleet, kind="dispatch_plan",
+                                            target="shuttle_1"))
+    send(genuine, "dispatch_plan.accepted")
+    assert m.plan_revision == 1 and m.mission is not None
+    send(genuine, "dispatch_plan.replayed")
+    send(envelope_to_text(sign_command({"revision": 2, "solution": []}, fleet, kind="dispatch_plan")),
+         "dispatch_plan.malformed")
+    send(envelope_to_text(sign_command({"revision": "x"}, fleet, kind="dispatch_plan")), "dispatch_plan.malformed")
+    send(envelope_to_text(sign_command({**plan, "revision": 3}, fleet, kind="dispatch_plan")),
+         "dispatch_plan.accepted")
+    assert m.plan_revision == 3
+    assert sec.total("dispatch_plan") == 8
+    with pytest.raises(ParameterError, match="plan_trust_file"):
+        graph.mission(plan_topic="/dispatch/plan")
+
+
+@pytest.mark.timeout(60)
+def test_unsigned_and_forged_goals_refused_by_the_route_planner(graph):
+    from geometry_msgs.msg import PoseStamped
+
+    from agricare.nodes.route_planner_node import RoutePlannerNode
+
+    fleet, mallory = SigningKey.generate("fleet"), SigningKey.generate("mallory")
+    trust = graph.tmp / "goals.yaml"
+    TrustList().trust(fleet, kinds=["mission_goal"]).save(trust)
+    planner = RoutePlannerNode(context=graph.ctx, namespace="/shuttle_1",
+                               parameter_overrides=[Parameter("trust_file", value=str(trust))])
+    graph.ex.add_node(planner)
+    graph.nodes.append(planner)
+    pose_pub = graph.attacker.create_publisher(PoseStamped, "/shuttle_1/goal_pose", RELIABLE_QOS)
+    signed_pub = graph.attacker.create_publisher(String, "/shuttle_1/goal_signed", RELIABLE_QOS)
+    sec = planner.security
+    goal = PoseStamped()
+    goal.header.frame_id = "map"
+    pose_pub.publish(goal)
+    assert graph.spin_until(lambda: sec.counts.get("goal_pose.unsigned", 0) == 1)
+    signed_pub.publish(String(data=envelope_to_text(sign_command({"x_m": 1.0, "y_m": 2.0, "yaw_rad": 0.0}, mallory,
+                                                                 kind="mission_goal"))))
+    assert graph.spin_until(lambda: sec.counts.get("goal_signed.unknown_key", 0) == 1)
+    assert "waiting for a goal" in planner.diag.message       # nothing reached the planner
+    signed_pub.publish(String(data=envelope_to_text(sign_command({"x_m": 1.0, "y_m": 2.0, "yaw_rad": 0.0}, fleet,
+                                                                 kind="mission_goal"))))
+    assert graph.spin_until(lambda: "no current pose" in planner.diag.message)   # the fleet's goal did
+
+
+@pytest.mark.timeout(60)
+def test_fake_boarded_site_answer_refused_when_site_answers_are_signed(graph):
+    site, mallory = SigningKey.generate("nursery_tablet"), SigningKey.generate("mallory")
+    trust = graph.tmp / "site.yaml"
+    TrustList().trust(site, kinds=["site_answer"]).save(trust)
+    m = graph.mission(site_trust_file=str(trust))
+    pub = graph.attacker.create_publisher(String, "/shuttle_1/care/site_answer", RELIABLE_QOS)
+    sec = m.security
+    answer = {"type": "boarded", "child": "e1", "trip": "trip_e1"}
+    for text, key in ((json.dumps(answer), "site_answer.unsigned"),
+                      (envelope_to_text(sign_command(answer, mallory, kind="site_answer")), "site_answer.unknown_key"),
+                      (envelope_to_text(sign_command(answer, site, kind="site_answer", target="shuttle_2")),
+                       "site_answer.wrong_target"),
+                      (envelope_to_text(sign_command(answer, site, kind="site_answer", target="shuttle_1")),
+                       "site_answer.accepted")):
+        pub.publish(String(data=text))
+        assert graph.spin_until(lambda k=key: sec.counts.get(k, 0) == 1), key
+
+
+@pytest.mark.timeout(60)
+def test_wound_back_clock_unexpires_nothing_at_the_handover_node(graph):
+    from agricare.core.missions.handover import issue_code
+    from agricare.nodes.handover_node import HandoverNode
+
+    node = HandoverNode(context=graph.ctx, namespace="/shuttle_1", parameter_overrides=[
+        Parameter(k, value=v) for k, v in dict(key_file=str(graph.key_file), use_sim_time=True,
+                                               used_nonces_file=str(graph.tmp / "nonces.txt")).items()])
+    graph.ex.add_node(node)
+    graph.nodes.append(node)
+    cli = graph.attacker.create_client(VerifyHandover, "/shuttle_1/verify_handover")
+    assert graph.spin_until(cli.service_is_ready)
+
+    def ask(code):
+        req = VerifyHandover.Request(code=code, child_id="e1", guardian_id="g_e1", trip_id="trip_e1")
+        fut = cli.call_async(req)
+        assert graph.spin_until(fut.done)
+        return fut.result()
+
+    code = issue_code(graph.key, "e1", "g_e1", "trip_e1", 960)
+    graph.set_clock(node, 1000)
+    assert ask(code).reason.startswith("expired")
+    graph.set_clock(node, 930)
+    res = ask(code)
+    assert not res.accepted and res.reason.startswith("clock_rewound")
+
+
+@pytest.mark.timeout(60)
+def test_signed_plan_replayed_after_a_restart_is_refused(graph):
+    fleet = SigningKey.generate("fleet")
+    trust = graph.tmp / "trust.yaml"
+    TrustList().trust(fleet, kinds=["dispatch_plan"]).save(trust)
+    plan = json.loads(json.dumps(solve_day(DAY, "greedy", 2.0, None)))
+    genuine = envelope_to_text(sign_command({**plan, "revision": 1}, fleet, kind="dispatch_plan"))
+    m = graph.mission(plan_topic="/dispatch/plan", plan_trust_file=str(trust))
+    graph.plan_pub.publish(String(data=genuine))
+    assert graph.spin_until(lambda: m.plan_revision == 1)
+    graph.drop(m)
+    m2 = graph.mission(plan_topic="/dispatch/plan", plan_trust_file=str(trust))   # restarted: revision -1
+    graph.plan_pub.publish(String(data=genuine))
+    assert graph.spin_until(lambda: m2.security.counts.get("dispatch_plan.replayed", 0) >= 1)
+    assert m2.plan_revision == -1 and m2.mission is None
+
+
+@pytest.mark.timeout(60)
+def test_dispatcher_signs_plans_and_takes_only_signed_events(graph, repo_root):
+    from agricare.core.security.commands import verify_command
+    from agricare.core.security.keys import write_signing_key
+    from agricare.nodes.dispatcher_node import DispatcherNode
+
+    fleet, office, mallory = (SigningKey.generate(k) for k in ("fleet", "office", "mallory"))
+    key_path, _ = write_signing_key(graph.tmp / "keys", fleet)
+    trust = graph.tmp / "events.yaml"
+    TrustList().trust(office, kinds=["dispatch_event"]).save(trust)
+    node = DispatcherNode(context=graph.ctx, parameter_overrides=[
+        Parameter("requests_file", value=str(repo_root / "config/care/requests_day.yaml")),
+        Parameter("time_limit_s", value=0.3), Parameter("method", value="greedy"),
+        Parameter("signing_key_file", value=key_path), Parameter("events_trust_file", value=str(trust))])
+    graph.ex.add_node(node)
+    graph.nodes.append(node)
+    plans = []
+    graph.attacker.create_subscription(String, "/dispatch/plan", lambda m: plans.append(m.data), LATCHED_QOS)
+    events = graph.attacker.create_publisher(String, "/dispatch/events", RELIABLE_QOS)
+    assert graph.spin_until(lambda: plans)
+    plan = verify_command(plans[0], TrustList().trust(fleet), kinds=["dispatch_plan"], max_lifetime_s=86400).payload
+    assert plan["revision"] == 1
+    out = {"type": "out_of_service", "vehicle": "shuttle_1"}
+    events.publish(String(data=json.dumps(out)))
+    events.publish(String(data=envelope_to_text(sign_command(out, mallory, kind="dispatch_event"))))
+    assert graph.spin_until(lambda: node.security.total("dispatch_event") == 2)
+    assert node.revision == 1                                  # nothing re-planned
+    events.publish(String(data=envelope_to_text(sign_command(out, office, kind="dispatch_event"))))
+    assert graph.spin_until(lambda: node.revision == 2)

@@ -1,0 +1,320 @@
+"""Operator app security: sessions, roles, owners, CSRF, escaping, lock-out, body validation (no robots)."""
+
+import json
+import re
+import secrets
+
+import pytest
+
+fastapi = pytest.importorskip("fastapi", reason="fastapi not installed (pip install -r requirements.txt)")
+pytest.importorskip("argon2", reason="argon2-cffi not installed")
+pytest.importorskip("httpx", reason="httpx not installed (TestClient needs it)")
+
+import sqlalchemy as sa  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+from agricare.app import db, demo, robots  # noqa: E402
+from agricare.app.security import AuthParams  # noqa: E402
+from agricare.app.server import STATIC, AppSettings, create_app  # noqa: E402
+
+PW = {"guardian": "guardian-pass-1", "guardian2": "guardian-pass-2", "staff": "staff-pass-123",
+      "farmer": "farmer-pass-123", "admin": "admin-pass-123"}
+# argon2 cost is not under test here; every TestClient comes from one address: the per-address limit is tested apart
+FAST = AuthParams(argon2_time_cost=1, argon2_memory_kib=8192, lockout_s=600.0, max_logins_per_client_per_min=10000)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    url = db.database_url(tmp_path_factory.mktemp("appdb"))
+    settings = AppSettings(database_url=url, care_world=robots.world_of("care"), farm_world=robots.world_of("farm"),
+                           robots={"shuttle_1": "care", "tractor": "farm"}, auth=FAST)
+    a = create_app(settings, bridge=None)
+    demo.seed(a.state.auth, PW)
+    return a
+
+
+def login(app, user, password=None):
+    c = TestClient(app)
+    r = c.post("/api/login", json={"username": user, "password": password or PW[user]})
+    assert r.status_code == 200, r.text
+    c.headers["X-CSRF-Token"] = c.get("/api/me").json()["csrf"]
+    return c
+
+
+def count(app, table):
+    with app.state.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+
+
+def _fill(path):
+    return re.sub(r"\{[^}]+\}", lambda m: {"{area}": "care", "{action}": "pause"}.get(m.group(0), "1"), path)
+
+
+def test_every_api_route_needs_a_session(app):
+    c = TestClient(app)
+    seen = 0
+    for route in app.routes:
+        path = getattr(route, "path", "")
+        if not path.startswith("/api/") or path == "/api/login":
+            continue
+        for method in route.methods:
+            r = c.request(method, _fill(path), json={})
+            assert r.status_code == 401, (method, path, r.status_code, r.text)
+            seen += 1
+    assert seen >= 20
+    cookie_less = TestClient(app)
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect) as exc:   # the WebSocket refuses without a session
+        with cookie_less.websocket_connect("/ws") as ws:
+            ws.receive_text()
+    assert exc.value.code == 4401
+
+
+def test_session_cookie_is_httponly_samesite(app):
+    c = TestClient(app)
+    r = c.post("/api/login", json={"username": "staff", "password": PW["staff"]})
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    with app.state.engine.connect() as conn:   # the database keeps a digest, never the token
+        stored = conn.execute(sa.select(db.sessions.c.token_hash)).scalars().all()
+    token = r.cookies.get("agricare_session")
+    assert token and token not in stored and len(stored) >= 1
+
+
+@pytest.mark.parametrize("user,method,path", [
+    ("farmer", "GET", "/api/trips"), ("farmer", "POST", "/api/robots/shuttle_1/stop"),
+    ("guardian", "GET", "/api/fields"), ("guardian", "POST", "/api/robots/shuttle_1/stop"),
+    ("guardian", "GET", "/api/map/farm"), ("staff", "GET", "/api/users"), ("staff", "GET", "/api/audit"),
+    ("farmer", "POST", "/api/urgent"), ("guardian", "POST", "/api/users"), ("staff", "POST", "/api/jobs"),
+])
+def test_wrong_role_is_403(app, user, method, path):
+    c = login(app, user)
+    assert c.request(method, path, json={}).status_code == 403
+
+
+def test_other_guardians_child_is_403(app):
+    g1, g2 = login(app, "guardian"), login(app, "guardian2")
+    r = g1.post("/api/requests", json={"child_id": "c2", "kind": "pickup", "window_start_min": 0,
+                                       "window_length_min": 15})
+    assert r.status_code == 200, r.text
+    trip = r.json()["trip_id"]
+    assert g1.get(f"/api/trips/{trip}").status_code == 200
+    assert g2.get(f"/api/trips/{trip}").status_code == 403
+    assert g2.get(f"/api/trips/{trip}/code").status_code == 403
+    assert g2.post(f"/api/trips/{trip}/cancel").status_code == 403
+    assert all(t["child_id"] == "c3" for t in g2.get("/api/trips").json())
+    before = count(app, db.requests)
+    r = g2.post("/api/requests", json={"child_id": "c2", "kind": "pickup", "window_start_min": 0,
+                                       "window_length_min": 15})
+    assert r.status_code == 403 and count(app, db.requests) == before
+    assert [c["id"] for c in g2.get("/api/children").json()] == ["c3"]
+
+
+def test_post_without_csrf_token_is_refused_and_writes_nothing(app):
+    c = login(app, "guardian")
+    body = {"child_id": "c2", "kind": "dropoff", "window_start_min": 5, "window_length_min": 10}
+    before = count(app, db.requests)
+    for headers in ({"X-CSRF-Token": ""}, {"X-CSRF-Token": "forged"}):
+        r = c.post("/api/requests", json=body, headers=headers)
+        assert r.status_code == 403 and "CSRF" in r.json()["detail"]
+    assert count(app, db.requests) == before
+    assert c.post("/api/requests", json=body).status_code == 200   # with the token it works
+    assert count(app, db.requests) == before + 1
+
+
+def test_script_in_a_name_stays_text(app):
+    a = login(app, "admin")
+    name = "<script>alert('x')</script><img src=x onerror=alert(1)>"
+    assert a.post("/api/children", json={"id": "c_x", "name": name, "home_place": "home_5"}).status_code == 200
+    r = a.get("/api/children")
+    assert r.headers["content-type"].startswith("application/json")
+    assert name in [c["name"] for c in r.json()]           # stored and returned as data, unchanged
+    page = TestClient(app).get("/")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    js = (STATIC / "app.js").read_text()
+    assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "document.write" not in js
+    assert "textContent" in js
+
+
+def test_ten_wrong_passwords_lock_the_login(app):
+    a = login(app, "admin")
+    assert a.post("/api/users", json={"username": "victim", "display_name": "V", "password": "right-password-1",
+                                      "role": "guardian"}).status_code == 200
+    c = TestClient(app)
+    for i in range(10):
+        r = c.post("/api/login", json={"username": "victim", "password": f"wrong-{i}"})
+        assert r.status_code in (401, 423)
+    assert r.status_code == 423 and r.json()["locked"]
+    r = c.post("/api/login", json={"username": "victim", "password": "right-password-1"})
+    assert r.status_code == 423 and "locked" in r.json()["detail"]
+    audit = a.get("/api/audit").json()
+    assert sum(1 for e in audit if e["username"] == "victim" and e["action"] == "login" and not e["ok"]) == 11
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"child_id": "c2", "kind": "pickup", "window_start_min": 0, "window_length_min": -5}, "window_length_min"),
+    ({"child_id": "c2", "kind": "teleport", "window_start_min": 0, "window_length_min": 5}, "kind"),
+    ({"child_id": "c2", "kind": "pickup", "window_length_min": 5}, "window_start_min"),
+    ({"child_id": "c2", "kind": "pickup", "window_start_min": 0, "window_length_min": 5, "robot": "x"}, "robot"),
+])
+def test_bad_body_is_422_naming_the_field_and_writes_nothing(app, body, field):
+    c = login(app, "guardian")
+    before = (count(app, db.requests), count(app, db.trips))
+    r = c.post("/api/requests", json=body)
+    assert r.status_code == 422
+    assert field in json.dumps(r.json()["detail"])
+    assert (count(app, db.requests), count(app, db.trips)) == before
+
+
+def test_field_upload_geojson_kml_and_bad_boundary(app):
+    f = login(app, "farmer")
+    lat0, lon0 = 36.1002, 140.1004
+    ring = [[lon0, lat0], [lon0 + 0.0004, lat0], [lon0 + 0.0004, lat0 + 0.0003], [lon0, lat0 + 0.0003], [lon0, lat0]]
+    gj = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    r = f.post("/api/fields", json={"name": "north", "format": "geojson", "content": json.dumps(gj)})
+    assert r.status_code == 200, r.text
+    xs = [p[0] for p in r.json()["polygon"]]
+    assert abs(min(xs)) < 0.5 and 35.0 < max(xs) < 37.0      # 0.0004 deg of longitude at 36.1 N is ~36 m
+    kml = ("<kml xmlns='http://www.opengis.net/kml/2.2'><Placemark><Polygon><outerBoundaryIs><LinearRing>"
+           "<coordinates>" + " ".join(f"{lo},{la},0" for lo, la in ring) + "</coordinates>"
+           "</LinearRing></outerBoundaryIs></Polygon></Placemark></kml>")
+    r2 = f.post("/api/fields", json={"name": "north kml", "format": "kml", "content": kml})
+    assert r2.status_code == 200 and abs(r2.json()["area_m2"] - r.json()["area_m2"]) < 1.0
+    before = count(app, db.fields)
+    bow = {"type": "Polygon", "properties": {"frame": "map"},
+           "coordinates": [[[0, 0], [10, 10], [10, 0], [0, 10], [0, 0]]]}
+    r3 = f.post("/api/fields", json={"name": "bow tie", "format": "geojson", "content": json.dumps(bow)})
+    assert r3.status_code == 422 and "content" in json.dumps(r3.json()) and count(app, db.fields) == before
+    other = login(app, "admin").get("/api/fields").json()
+    assert {x["name"] for x in other} >= {"north", "north kml"}
+
+
+def test_commands_without_robot_link_say_so_and_are_audited(app):
+    s = login(app, "staff")
+    r = s.post("/api/robots/shuttle_1/stop")
+    assert r.status_code == 200 and r.json()["ok"] is False and "no robot link" in r.json()["message"]
+    assert s.post("/api/robots/tractor/stop").status_code == 403   # staff stop care shuttles only
+    assert s.post("/api/robots/nobody/stop").status_code == 404
+    audit = login(app, "admin").get("/api/audit").json()
+    assert any(e["action"] == "command:protective_stop" and e["username"] == "staff" for e in audit)
+
+
+def test_migrations_are_versioned_and_idempotent(tmp_path):
+    url = db.database_url(tmp_path)
+    engine = db.connect(url)
+    assert db.current_version(engine) == db.MIGRATIONS[-1][0]
+    assert db.migrate(engine) == []
+    with engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    assert {"users", "roles", "children", "guardians", "places", "requests", "trips", "events", "fields",
+            "jobs", "audit"} <= tables
+
+
+class _RecordingBridge:
+    """Stands in for the rclpy bridge: records what the routes send (the robots are not needed here)."""
+
+    def __init__(self):
+        from agricare.app.bridge import CommandResult, sign_envelope
+
+        self.sent = []
+        self.state = {}
+        self._result, self._sign = CommandResult, sign_envelope
+
+    def robot_time_s(self):
+        return 100.0
+
+    def snapshot(self):
+        return {"robots": {}, "incidents": [], "robot_time_s": 100.0}
+
+    def send_command(self, robot, kind, body, issuer):
+        env = self._sign({"robot": robot, "kind": kind, "body": body, "issuer": issuer},
+                         lambda k, target, payload: {"kind": k, "target": target, "payload": payload, "sig": "x"})
+        self.sent.append(env)
+        return self._result(True, "sent", env)
+
+
+def test_every_command_goes_through_the_one_signing_send(tmp_path):
+    bridge = _RecordingBridge()
+    settings = AppSettings(database_url=db.database_url(tmp_path), care_world=robots.world_of("care"),
+                           farm_world=robots.world_of("farm"), robots={"shuttle_1": "care", "tractor": "farm"},
+                           auth=FAST, demo=True, handover_key=secrets.token_bytes(32))
+    a = create_app(settings, bridge=bridge)
+    demo.seed(a.state.auth, PW)
+    g, s = login(a, "guardian"), login(a, "staff")
+    trip = g.post("/api/requests", json={"child_id": "c2", "kind": "pickup", "window_start_min": 1,
+                                         "window_length_min": 10}).json()["trip_id"]
+    a.state.on_event("dispatch_plan", {"solution": {"routes": {"shuttle_1": [
+        {"request": trip, "action": "pickup", "arrival_s": 160.0, "start_s": 160.0, "xy": [192.0, 101.8]}]}}})
+    assert g.get(f"/api/trips/{trip}").json()["state"] == "planned"
+    assert g.get(f"/api/trips/{trip}").json()["eta_s"] == 60.0          # planned arrival - robot clock
+    assert s.post("/api/robots/shuttle_1/stop").json()["ok"]
+    assert s.post("/api/robots/shuttle_1/resume").json()["ok"]
+    code = g.get(f"/api/trips/{trip}/code").json()["code"]
+    assert g.post(f"/api/trips/{trip}/present_code", json={"code": code}).json()["ok"]
+    kinds = [e["kind"] for e in bridge.sent]
+    assert kinds == ["dispatch", "protective_stop", "resume", "site_answer"]
+    assert all(e["signed"] is not None for e in bridge.sent)
+    assert bridge.sent[1]["signed"]["payload"] == {"stop": True} and bridge.sent[2]["signed"]["payload"] == {
+        "stop": False}
+    req = bridge.sent[0]["body"]["request"]
+    assert req["pickup_window"] == [160.0, 760.0] and req["guardians"] == ["g_guardian"]
+    assert bridge.sent[3]["body"]["code"] == code and bridge.sent[3]["body"]["guardian"] == "g_guardian"
+    from agricare.core.missions.handover import HandoverVerifier
+
+    verdict = HandoverVerifier(settings.handover_key).verify(code, "c2", "g_guardian", trip, now_s=200.0)
+    assert verdict.accepted, verdict       # the shuttle's verifier accepts it for this child, receiver and trip
+    assert not HandoverVerifier(settings.handover_key).verify(code, "c3", "g_guardian", trip, now_s=200.0).accepted
+    a.state.on_event("handover", {"robot": "shuttle_1", "trip": trip, "child": "c2", "guardian": "g_guardian",
+                                  "action": "release", "accepted": True, "reason": "ok"})
+    assert g.get(f"/api/trips/{trip}").json()["state"] == "delivered"
+
+
+def test_unsigned_without_a_signer_and_real_signature_when_available():
+    from agricare.app.bridge import sign_envelope
+
+    env = {"robot": "shuttle_1", "kind": "protective_stop", "body": {}, "issuer": "staff"}
+    assert sign_envelope(env, None)["signed"] is None
+    commands = pytest.importorskip("agricare.core.security.commands",
+                                   reason="the signed-command scheme (core/security/commands.py) is not here")
+    from agricare.core.security.keys import SigningKey, TrustList
+
+    key = SigningKey.generate("site-app")
+    signed = sign_envelope(env, lambda kind, target, payload: commands.sign_command(payload, key, kind=kind,
+                                                                                    target=target))["signed"]
+    cmd = commands.verify_command(commands.envelope_to_text(signed), TrustList().trust(key),
+                                  kinds=["protective_stop"], target="shuttle_1")
+    assert cmd.payload == {"stop": True}
+
+
+def test_postgresql_when_a_server_is_given():
+    import os
+
+    url = os.environ.get("AGRICARE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("no PostgreSQL server: set AGRICARE_TEST_POSTGRES_URL=postgresql://user:pw@host/db (and "
+                    "install a driver, e.g. psycopg) to run the app's migrations and a login against it")
+    engine = db.connect(url)
+    assert db.current_version(engine) == db.MIGRATIONS[-1][0]
+    from agricare.app.security import Auth
+
+    auth = Auth(engine, FAST)
+    name = "pg_" + secrets.token_hex(4)
+    auth.create_user(name, "a-long-password", "staff")
+    token, user = auth.login(name, "a-long-password")
+    assert auth.session(token)["username"] == name
+
+
+def test_login_attempts_per_address_are_limited(tmp_path):
+    import dataclasses
+
+    settings = AppSettings(database_url=db.database_url(tmp_path), care_world=robots.world_of("care"),
+                           auth=dataclasses.replace(FAST, max_logins_per_client_per_min=5))
+    a = create_app(settings, bridge=None)
+    demo.seed(a.state.auth, PW)
+    c = TestClient(a)
+    codes = [c.post("/api/login", json={"username": f"nobody{i}", "password": "x"}).status_code for i in range(5)]
+    assert codes == [401] * 5
+    r = c.post("/api/login", json={"username": "staff", "password": PW["staff"]})   # even the right password
+    assert r.status_code == 429 and "agricare_session" not in r.cookies

@@ -1,0 +1,80 @@
+"""`agricare field import|show|plan|prescription|export` on the traced real fields; one-line errors."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+pytest.importorskip("shapefile", reason="pyshp not installed (requirements.txt)")
+pytest.importorskip("lxml", reason="lxml not installed (requirements.txt)")
+
+from agricare.cli import main  # noqa: E402
+
+
+def _run(capsys, *argv):
+    rc = main(["field", *map(str, argv)])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_export_import_show_every_format(repo_root, tmp_path, capsys):
+    src = repo_root / "config/fields/bruchwiese.geojson"
+    for fmt, name in (("kml", "b.kml"), ("kmz", "b.kmz"), ("shp", "b.shp"), ("isoxml", "TASKDATA"),
+                      ("geojson", "b.geojson")):
+        rc, out, err = _run(capsys, "export", src, "--to", fmt, "--out", tmp_path / name)
+        assert rc == 0, err
+        rc, out, err = _run(capsys, "import", tmp_path / name, "--out", tmp_path / f"{fmt}.geojson")
+        assert rc == 0, err
+        assert "79 vertices, 3 obstacles/holes, 1 AB lines" in out, out
+        doc = json.loads((tmp_path / f"{fmt}.geojson").read_text())
+        assert [f["properties"]["kind"] for f in doc["features"]] == ["boundary"] + ["obstacle"] * 3 + ["guidance"]
+    rc, out, err = _run(capsys, "show", tmp_path / "b.kmz", "--png", tmp_path / "b.png")
+    assert rc == 0 and (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plan_real_field_works_every_ring(repo_root, tmp_path, capsys):
+    rc, out, err = _run(capsys, "plan", repo_root / "config/fields/hofacker.geojson", "--width", 3, "--turn-radius", 4,
+                        "--headland", 9, "--json", tmp_path / "p.json", "--ab")
+    assert rc == 2 and "no AB line" in err
+    rc, out, err = _run(capsys, "plan", repo_root / "config/fields/hofacker.geojson", "--width", 3, "--turn-radius", 4,
+                        "--headland", 9, "--json", tmp_path / "p.json")
+    assert rc == 0, err
+    worked = float(out.split("field worked by the plan ")[1].split(" %")[0])
+    assert worked >= 99.0, out
+    assert "reverse 0.0 m" in out and "headland rings 3/3" in out and "warning" not in out
+    plan = json.loads((tmp_path / "p.json").read_text())
+    lon, lat = np.array(plan["path"])[:, 0], np.array(plan["path"])[:, 1]
+    assert plan["crs"] == "EPSG:4326" and abs(lat.mean() - 52.2613) < 0.001 and abs(lon.mean() - 10.542) < 0.001
+
+
+def test_prescription_from_soil_samples(repo_root, tmp_path, capsys):
+    rc, out, err = _run(capsys, "prescription", repo_root / "config/fields/hofacker.geojson", "--samples",
+                        repo_root / "config/fields/hofacker_soil.csv", "--value", "p_mgkg", "--rates", "180,150,120",
+                        "--out", tmp_path / "rx")
+    assert rc == 0, err
+    doc = json.loads((tmp_path / "rx/prescription.geojson").read_text())
+    rates = {f["properties"]["rate_kgha"] for f in doc["features"]}
+    assert rates == {120.0, 150.0, 180.0}
+    root = ET.parse(tmp_path / "rx/TASKDATA/TASKDATA.XML").getroot()
+    grd = root.find("TSK/GRD")
+    codes = np.frombuffer((tmp_path / "rx/TASKDATA/GRD00001.BIN").read_bytes(), np.uint8)
+    assert len(codes) == int(grd.get("E")) * int(grd.get("F")) == int(grd.get("H"))
+    tzn = {int(t.get("A")): int(t.find("PDV").get("B")) for t in root.find("TSK").findall("TZN")}
+    assert tzn == {0: 0, 1: 12000, 2: 15000, 3: 18000}
+    # about a third of the field's cells per zone (quantile zones)
+    n = np.bincount(codes, minlength=4)[1:]
+    assert n.min() > 0.25 * n.sum()
+    rc, out, err = _run(capsys, "prescription", repo_root / "config/fields/hofacker.geojson", "--samples",
+                        repo_root / "config/fields/hofacker_soil.csv", "--value", "k_mgkg", "--rates", "1,2",
+                        "--out", tmp_path / "rx2")
+    assert rc == 2 and "no column 'k_mgkg'" in err
+
+
+def test_broken_field_file_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.kml"
+    bad.write_text("<kml><Document><Placemark>")
+    rc, out, err = _run(capsys, "show", bad, "--png", tmp_path / "x.png")
+    assert rc == 2 and err.count("\n") == 1 and "bad.kml: not valid XML" in err
