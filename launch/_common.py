@@ -7,11 +7,11 @@ wraps its entries.
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
 
-from agricare.bringup.launch_description import launch_entries
+from agricare.bringup.launch_description import launch_entries, supervision_policy
 
 
 def share(*parts):
@@ -45,12 +45,21 @@ def nodes_from_scenario(include_sim):
         entries = launch_entries(arg("scenario"), arg("use_sim_time").lower() in truthy, include_sim,
                                  robot=arg("robot") or None, params_file=arg("params_file") or None,
                                  out_dir=arg("out"), send_goals=arg("send_goals").lower() in truthy)
-        nodes = [Node(package=e.package, executable=e.executable, name=e.name, namespace=e.namespace,
-                      parameters=e.parameters, remappings=e.remappings, output="screen") for e in entries]
+        nodes = [_node(e) for e in entries]
         ns = arg("namespace").strip("/")
         return [GroupAction([PushRosNamespace(ns), *nodes])] if ns else nodes
 
     return OpaqueFunction(function=_make)
+
+
+def _node(e):
+    """A launch_ros Node with the supervision policy: respawn drivers/perception, else shut the launch down."""
+    pol = supervision_policy(e.executable)
+    on_exit = [Shutdown(reason=f"{e.namespace}/{e.name} exited: the robot's graph stops")] \
+        if pol["shutdown_on_exit"] else None
+    return Node(package=e.package, executable=e.executable, name=e.name, namespace=e.namespace,
+                parameters=e.parameters, remappings=e.remappings, output="screen",
+                respawn=pol["respawn"], respawn_delay=pol["respawn_delay_s"] or None, on_exit=on_exit)
 
 
 def gazebo_launch(world: str, scenario: str):

@@ -48,11 +48,11 @@ def test_simulator_and_gazebo_graphs_are_complete(scenario, tmp_path):
 def _with_ptys(entries, stack):
     """Driver nodes get a pseudo-terminal as their serial port (the device is not here; topics are the same)."""
     for e in entries:
-        if e.executable in ("base_driver_node", "gnss_node"):
+        if e.executable in ("base_driver_node", "gnss_node", "safe_base_node"):
             master, slave = os.openpty()
             stack.append(master)
             stack.append(slave)
-            e.parameters[0]["port"] = os.ttyname(slave)
+            e.parameters[0]["driver.port" if e.executable == "safe_base_node" else "port"] = os.ttyname(slave)
     return entries
 
 
@@ -74,13 +74,15 @@ def test_hardware_graph_is_complete(scenario, tmp_path):
                     e.parameters[0][k] = str(tmp_path / pathlib.Path(v).name)
             if e.executable == "handover_node":
                 e.parameters[0].update(key_file=str(tmp_path / "handover.key"), create_key_if_missing=True)
+            if e.executable == "care_mission_node":  # the vehicle's audit key is made at commissioning
+                e.parameters[0].update(create_audit_key_if_missing=True)
         io = node_io(entries, tmp_path)
     finally:
         for fd in fds:
             os.close(fd)
     errors = {k: v["error"] for k, v in io.items() if "error" in v}
     assert not errors, errors
-    drivers = [k for k, v in io.items() if v["node"] in ("base_driver_node", "gnss_node")]
+    drivers = [k for k, v in io.items() if v["node"] in ("base_driver_node", "safe_base_node", "gnss_node")]
     assert len(drivers) == 2, drivers
     providers = {f"/{robot}/{t}": d for t, d in external.items()}
     problems = unmet_inputs(io, providers)

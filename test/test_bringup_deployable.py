@@ -44,7 +44,8 @@ def _static_ground_truth_inputs(entry) -> list[str]:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
 def test_no_robot_node_reads_ground_truth(scenario, tmp_path):
-    entries = launch_entries(scenario, include_sim=False)
+    # a vehicle's own graph (robot_*.yaml) runs on the wall clock, as robot.launch.py starts it
+    entries = launch_entries(scenario, include_sim=False, use_sim_time=not scenario.stem.startswith("robot_"))
     robot_entries = [e for e in entries if e.executable not in SIMULATOR_NODES]
     assert robot_entries, f"{scenario.name}: no robot nodes"
     io = node_io(robot_entries, tmp_path)
@@ -59,7 +60,12 @@ def test_no_robot_node_reads_ground_truth(scenario, tmp_path):
         started += 1
         offenders += [f"{fqn} subscribes {t}" for t in rec["subscribes"] if is_ground_truth(t)]
     assert not offenders, "\n".join(offenders)
-    assert started >= len(robot_entries) - 3, {k: v.get("error") for k, v in io.items() if "error" in v}
+    # a node may fail to start here only for what a vehicle has and this machine has not (a serial device, a key
+    # made at commissioning); every other node must start, so its subscriptions were really checked above
+    absent = ("serial device", "does not exist", "key file", "key_file", "audit_key_file")
+    other = {k: v["error"] for k, v in io.items() if "error" in v and not any(a in v["error"] for a in absent)}
+    assert not other, other
+    assert started >= len(robot_entries) // 2, {k: v.get("error") for k, v in io.items() if "error" in v}
 
 
 def test_the_check_catches_a_ground_truth_input(tmp_path):

@@ -58,10 +58,13 @@ def _run(scenario, tmp_path, hook=None):
     diags = []
     from diagnostic_msgs.msg import DiagnosticArray
 
-    from agricare.ros.qos import RELIABLE_QOS
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    # every node reports once a second at the same simulated instant (two statuses each with the security
+    # report): a deep queue so that none is overwritten before this monitor reads it
     runner.monitor.create_subscription(DiagnosticArray, "/diagnostics",
                                        lambda m: diags.extend((runner.sim_time(), s) for s in m.status),
-                                       RELIABLE_QOS)
+                                       QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE))
     runner.step_hook = hook
     try:
         result = runner.run()

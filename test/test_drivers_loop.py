@@ -212,3 +212,34 @@ def test_gnss_receiver_on_pty_with_faults(tmp_path):
         assert sum(1 for e in events if hasattr(e, "status")) >= 2
         rx.close()
         assert math.isfinite(fixes[0].latitude_deg)
+
+
+def test_shutdown_stops_the_motors_before_closing_the_port_even_on_a_pulled_cable():
+    """The last thing on the wire is the stop; a port that fails on it (unplugged) is still closed."""
+    events = []
+
+    class Recording(SimMotorDriver):
+        def send_stop(self):
+            events.append("stop")
+            if self.unplugged:
+                raise OSError(5, "Input/output error")
+            super().send_stop()
+
+        def close(self):
+            events.append("close")
+
+    for unplugged in (False, True):
+        events.clear()
+        drv = Recording(P.ticks_per_rev, P.max_wheel_radps)
+        drv.unplugged = False
+        loop = DriveLoop(P, driver=drv)
+        drive(loop, 0.0, 0.1)
+        drive(loop, 0.1, 0.3, v=0.5)
+        drv.unplugged = unplugged
+        loop.shutdown()
+        assert events[-2:] == ["stop", "close"], events
+        assert not loop.connected
+        if unplugged:
+            assert "stop at shutdown failed" in loop.last_error
+        else:
+            assert drv.commands[-1] == (0.0, 0.0)

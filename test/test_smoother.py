@@ -121,3 +121,28 @@ def test_params_validation_names_field():
         SmootherParams(max_linear_jerk_mps3=0.0)
     with pytest.raises(ValueError, match="angular_deadband_radps"):
         SmootherParams(angular_deadband_radps=-0.1)
+
+
+def test_stop_on_timeout_gives_zero_at_once():
+    """stop_on_timeout: a lost input is zero within input_timeout_s + one cycle, a NaN input at once."""
+    from agricare.core.control.smoother import SmootherParams, VelocitySmoother
+
+    sm = VelocitySmoother(SmootherParams(max_linear_speed_mps=3.0, max_linear_accel_mps2=0.8,
+                                         input_timeout_s=0.5, stop_on_timeout=True))
+    t, dt = 0.0, 0.05
+    for _ in range(200):
+        t += dt
+        v, _ = sm.update((2.0, 0.0), t)
+    assert v > 1.9
+    for _ in range(9):   # 0.45 s without input: within the timeout, still the commanded speed
+        t += dt
+        v, _ = sm.update(None, t)
+        assert v > 1.9
+    for _ in range(2):   # by input_timeout_s + one cycle: zero, no ramp
+        t += dt
+        out = sm.update(None, t)
+    assert out == (0.0, 0.0)
+    for _ in range(100):
+        t += dt
+        sm.update((2.0, 0.0), t)
+    assert sm.update((math.nan, 0.0), t + dt) == (0.0, 0.0)

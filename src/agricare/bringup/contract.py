@@ -99,6 +99,12 @@ def node_io(entries, out_dir) -> dict:
             out[fqn] = {"node": e.executable,
                         "subscribes": {s.topic_name: _type_name(s.msg_type) for s in node.subscriptions},
                         "publishes": {p.topic_name: _type_name(p.msg_type) for p in node.publishers}}
+            # a composed process (the safe base: supervisor + base driver): its other nodes count as nodes too
+            for part in getattr(node, "composed_nodes", ()):
+                out[f"{fqn}+{part.get_name()}"] = {
+                    "node": f"{e.executable}+{part.get_name()}",
+                    "subscribes": {s.topic_name: _type_name(s.msg_type) for s in part.subscriptions},
+                    "publishes": {p.topic_name: _type_name(p.msg_type) for p in part.publishers}}
     finally:
         for n in nodes:
             try:
@@ -120,6 +126,7 @@ OPERATOR_INPUTS = {
     "goal_pose": "operator or the app",
     "safety/estop": "e-stop button, remote, app",
     "safety/geofence": "operator or the app (signed)",
+    "safety/command": "fleet side or the app: signed geofence updates and remote protective stops",
     "mission/pause": "operator or the app",
     "care/site_answer": "staff and guardians' app (the simulator's care_site_sim_node in simulation)",
 }
@@ -127,6 +134,7 @@ OPTIONAL_INPUTS = {
     "plan_directions": "only plans with reverse segments (coverage turns) carry driving directions",
     "obstacle_distance": "an optional obstacle-distance source for speed regulation",
     "tracked_objects": "people tracker, on robots that have one",
+    "implement/rate_applied": "the implement's measured rate where its controller reports one (else metering model)",
     "joint_states": "wheel joints for robot_description (Gazebo, base driver); the embedded simulator has none",
 }
 

@@ -91,3 +91,20 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
             entries.append(LaunchEntry("agricare", "lifecycle_manager_node", "lifecycle_manager", ns, [{
                 "node_names": names, "autostart": True, "use_sim_time": use_sim_time}] + extra, []))
     return entries
+
+
+ONE_SHOT = frozenset({"mission_goal_node"})
+
+
+def supervision_policy(executable: str) -> dict:
+    """What a launch does when this node's process exits (the policy of ``agricare run --multiprocess``,
+    :mod:`agricare.bringup.supervise`): drivers and perception respawn after ``respawn_delay_s`` (they hold
+    no goal or plan, so a restart never starts motion); any other node's exit shuts the launch down, every
+    node then gets SIGINT and sends its zero command before its context goes away."""
+    from agricare.bringup.supervise import RESTARTABLE
+
+    if executable in ONE_SHOT:   # ends by design (the mission's result): neither respawned nor fatal
+        return {"respawn": False, "respawn_delay_s": 0.0, "shutdown_on_exit": False}
+    if executable in RESTARTABLE:
+        return {"respawn": True, "respawn_delay_s": 2.0, "shutdown_on_exit": False}
+    return {"respawn": False, "respawn_delay_s": 0.0, "shutdown_on_exit": True}

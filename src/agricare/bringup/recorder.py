@@ -161,7 +161,8 @@ class McapRecorder:
         infos = self.node.get_publishers_info_by_topic(topic)
         reliable = bool(infos) and all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos)
         latched = bool(infos) and any(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
-        return QoSProfile(depth=50,
+        # /diagnostics: every node of every robot reports at the same instant (health + security status each)
+        return QoSProfile(depth=500 if topic == "/diagnostics" else 50,
                           reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
                           durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
 

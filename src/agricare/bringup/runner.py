@@ -21,7 +21,6 @@ import math
 import os
 import pathlib
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -155,7 +154,8 @@ class EmbeddedRunner:
         sim_cls = node_class("sim_node")
         self.sim = sim_cls(parameter_overrides=to_parameters({
             "scenario_file": str(self.graph.scenario_file), "seed": self.seed,
-            "step_dt_s": float(self.graph.run.step_dt_s), "drive_mode": "external"}), **common)
+            "step_dt_s": float(self.graph.run.step_dt_s), "drive_mode": "external"}),
+            cli_args=getattr(self, "sim_cli_args", None), **common)
         self.executor.add_node(self.sim)
         for spec in self.graph.nodes:
             cls = node_class(spec.node)
@@ -186,7 +186,7 @@ class EmbeddedRunner:
         from nav_msgs.msg import Odometry
         from std_msgs.msg import String
 
-        from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+        from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
         for robot, rtype in self.graph.robots.items():
             self.monitor.create_subscription(
@@ -199,9 +199,8 @@ class EmbeddedRunner:
             self.monitor.create_subscription(
                 Odometry, f"/{robot}/odometry/filtered", lambda m, r=robot: self._on_estimate(r, m), SENSOR_QOS)
             if rtype == "row_robot":
-                self.monitor.create_subscription(
-                    String, f"/{robot}/row_follower/state",
-                    lambda m, r=robot: self.row_states.__setitem__(r, m.data), LATCHED_QOS)
+                subscribe_latched(self.monitor, String, f"/{robot}/row_follower/state",
+                                  lambda m, r=robot: self.row_states.__setitem__(r, m.data))
         if self.out_dir is not None and self.record:
             from agricare.bringup.recorder import McapRecorder
 
@@ -776,58 +775,136 @@ def process_command(spec: NodeSpec, params_file: pathlib.Path) -> list[str]:
 
 
 def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_factor=1.0, progress=print,
-                     until_done=True) -> RunResult:
-    """One process per node; the simulator (with the recorder) runs here, paced at ``real_time_factor``."""
+                     until_done=True, supervision=None, hooks=None, sim_cli_args=None) -> RunResult:
+    """One process per node; the simulator (with the recorder) runs here, paced at ``real_time_factor``.
+
+    The node processes are supervised (:mod:`agricare.bringup.supervise`): a node that dies or stops
+    answering fails the run (exit code 3, ``node_failures`` in summary.json), restartable nodes are
+    restarted with backoff, any other failure lets the robot stop for ``fault_grace_s`` and ends the run.
+    SIGINT/SIGTERM stop the graph with every node's zero command recorded. ``hooks`` (fault injection):
+    an object with optional ``setup(runner, supervisor)``, ``step(runner, supervisor)`` and
+    ``finish(runner, supervisor) -> dict`` (merged into summary.json).
+    """
+    from agricare.bringup.supervise import EXIT_NODE_FAILED, ProcessSupervisor, SupervisionParams
+
+    params = supervision or SupervisionParams()
     runner = EmbeddedRunner(graph, out_dir, seed, max_sim_s, until_done, progress)
-    procs = []
+    runner.sim_cli_args = sim_cli_args
     with tempfile.TemporaryDirectory(prefix="agricare_params_") as tmp:
-        env = dict(os.environ)
-        for spec in graph.nodes:
-            f = write_params_file(spec, pathlib.Path(tmp), out_dir)
-            procs.append((spec, subprocess.Popen(process_command(spec, f), env=env)))
+        sup = ProcessSupervisor(
+            graph.nodes, lambda s: process_command(s, write_params_file(s, pathlib.Path(tmp), out_dir)),
+            params, progress)
+        old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in old:
+            signal.signal(sig, runner.interrupt)
         saved = graph.nodes
-        graph.nodes = []  # this process runs only the simulator and the monitor
+        reason = "max_sim_s"
+        wall0 = time.monotonic()
+        t_fatal = None
+        rec_warned = False
         try:
-            runner.build(isolate=False)
+            sup.start_all()
+            graph.nodes = []  # this process runs only the simulator and the monitor
+            try:
+                runner.build(isolate=False)
+            finally:
+                graph.nodes = saved
+            sup.attach(runner.monitor)
+            if hooks is not None and hasattr(hooks, "setup"):
+                hooks.setup(runner, sup)
+            _wait_ready(runner, sup, progress)
             wall0 = time.monotonic()
             step = graph.run.step_dt_s
-            reason = "max_sim_s"
             limit = runner.max_sim_s
-            try:
-                while runner.sim_time() < limit:
-                    runner.sim.step_once()
-                    runner.spin_some(8)
+            while runner.sim_time() < limit:
+                if runner._interrupted:
+                    reason = "interrupted"
+                    break
+                runner.sim.step_once()
+                runner.spin_some(8)
+                if hasattr(runner, "send_goals"):
                     runner.send_goals()
-                    if runner.recorder is not None and int(runner.sim_time() / step) % 50 == 0:
-                        runner.recorder.discover()
-                    if until_done and runner._missions_finished():
-                        reason = "missions finished"
-                        break
-                    dead = [s.fqn for s, p in procs if p.poll() not in (None, 0)]
-                    if dead:
-                        reason = f"node process(es) died: {', '.join(dead)}"
-                        break
-                    if real_time_factor > 0:
-                        ahead = runner.sim_time() / real_time_factor - (time.monotonic() - wall0)
-                        if ahead > 0:
-                            time.sleep(min(ahead, 0.05))
-            except KeyboardInterrupt:
-                reason = "interrupted"
-            wall = time.monotonic() - wall0
+                t = runner.sim_time()
+                if runner.recorder is not None and int(t / step) % 50 == 0:
+                    runner.recorder.discover()
+                if hooks is not None and hasattr(hooks, "step"):
+                    hooks.step(runner, sup)
+                if runner.recorder is not None and runner.recorder.error and not rec_warned:
+                    rec_warned = True
+                    print(f"[agricare] {runner.recorder.error} (the robots go on)", file=sys.stderr, flush=True)
+                if not runner._interrupted:
+                    sup.poll(t)
+                if sup.fatal is not None and t_fatal is None:
+                    t_fatal = t
+                    reason = f"node failed: {sup.fatal.node} ({sup.fatal.cause})"
+                    progress(f"agricare run: {reason}: the robot's graph shuts down after "
+                             f"{params.fault_grace_s:.0f} s for the safe stop")
+                if t_fatal is not None and t >= t_fatal + params.fault_grace_s:
+                    break
+                if t_fatal is None and until_done and runner._missions_finished():
+                    reason = "missions finished"
+                    break
+                if real_time_factor > 0:
+                    ahead = t / real_time_factor - (time.monotonic() - wall0)
+                    if ahead > 0:
+                        time.sleep(min(ahead, 0.05))
+        except KeyboardInterrupt:
+            reason = "interrupted"
         finally:
-            for _, p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGINT)
-            for _, p in procs:
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-            graph.nodes = saved
+            wall = time.monotonic() - wall0
+            if runner.sim is not None:
+                sup.stop_all(spin=lambda: _paced_step(runner, step_dt=graph.run.step_dt_s))
+            else:
+                sup.stop_all()
+            for sig, h in old.items():
+                signal.signal(sig, h)
+        runner._t_stop = runner.sim_time()
         runner._stop()
+        extra = hooks.finish(runner, sup) if hooks is not None and hasattr(hooks, "finish") else {}
         result = runner._finish(reason, wall)
+        if sup.failures and result.exit_code != 130:
+            result.exit_code = EXIT_NODE_FAILED
+        rec_error = runner.recorder.error if runner.recorder is not None else None
+        if rec_error and result.exit_code == 0:   # the robot may go on; the run's record did not
+            result.exit_code = 1
+            reason = f"{reason}; {rec_error}"
+            extra = {**(extra or {}), "recording_error": rec_error}
+        if sup.failures or extra:
+            result.stopped_because = reason
+            _amend_summary(result, {"node_failures": sup.summary(), **(extra or {})})
         runner.shutdown()
         return result
+
+
+def _paced_step(runner, step_dt):
+    runner.sim.step_once()
+    runner.spin_some(8)
+    time.sleep(step_dt)
+
+
+def _wait_ready(runner, sup, progress, timeout_s=None):
+    """Spin (no simulated time passes) until every node process has said it is alive."""
+    deadline = time.monotonic() + (timeout_s or sup.params.startup_timeout_s)
+    while time.monotonic() < deadline and not runner._interrupted:
+        waiting = [p.fqn for p in sup.procs.values() if p.last_alive is None and p.running()]
+        if not waiting:
+            return
+        if any(not p.running() for p in sup.procs.values()):
+            return   # one died while starting: the supervisor reports it on the first poll
+        runner.spin_some(8)
+        time.sleep(0.05)
+    progress("agricare run: some nodes gave no sign of life before the start")
+
+
+def _amend_summary(result, extra: dict):
+    result_path = result.summary_path
+    if result_path is None:
+        return
+    data = json.loads(result_path.read_text())
+    data.update(_jsonable(extra))
+    data["exit_code"] = result.exit_code
+    data["stopped_because"] = result.stopped_because
+    result_path.write_text(json.dumps(data, indent=2, default=_json_default))
 
 
 __all__ = ["EmbeddedRunner", "RunResult", "run_multiprocess", "to_parameters", "GraphError"]

@@ -382,9 +382,12 @@ class DriveLoop:
         self.odometry.update_diff_drive(a_l * r, a_r * r, self.params.wheel_separation_m, now_s)
 
     def shutdown(self) -> None:
-        """Stop the motors (best effort) and close the port."""
+        """Stop the motors (best effort: a broken link still gets its port closed) and close the port."""
         if self.connected:
-            self.driver.stop()
+            try:
+                self.driver.stop()
+            except (DriverError, *SERIAL_ERRORS) as exc:
+                self.last_error = f"stop at shutdown failed: {exc}"
         try:
             self.driver.close()
         except (DriverError, *SERIAL_ERRORS):

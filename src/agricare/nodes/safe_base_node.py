@@ -69,6 +69,22 @@ def _read_driver_files(files, node_name: str) -> dict:
     return out
 
 
+def _without_node_name(cli_args) -> list[str]:
+    """The ROS arguments without a ``__node:=`` remap (and its ``-r``/``--remap`` flag): the driver keeps its name."""
+    out: list[str] = []
+    args = list(cli_args)
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-r", "--remap") and i + 1 < len(args) and args[i + 1].startswith("__node:="):
+            i += 2
+            continue
+        if not a.startswith("__node:="):
+            out.append(a)
+        i += 1
+    return out
+
+
 class SafeBaseNode(SafetySupervisorNode):
     PARAMS = SafeBaseParams
 
@@ -81,9 +97,10 @@ class SafeBaseNode(SafetySupervisorNode):
         except ValueError as exc:
             raise ParameterError(f"{self.get_name()}: driver: {exc}") from exc
         inner = {k: v for k, v in kwargs.items() if k in ("context", "namespace", "enable_rosout")}
-        inner["cli_args"] = [a for a in (kwargs.get("cli_args") or []) if not a.startswith("__node:=")]
+        inner["cli_args"] = _without_node_name(kwargs.get("cli_args") or [])
         self.base_driver = BaseDriverNode(driver=driver, gated=True, params=driver_params, **inner)
         self.attach_base(self.base_driver)
+        self.composed_nodes = (self.base_driver,)  # the other node objects of this process (graph checks)
         self.get_logger().info(f"safe base: driver '{driver_params.driver}' gated in this process, device "
                                f"communication timeout {self.base_driver.device_comm_timeout}")
 
@@ -109,7 +126,8 @@ class SafeBaseNode(SafetySupervisorNode):
 
     def destroy_node(self):
         self.on_shutdown()
-        self.base_driver.destroy_node()
+        if getattr(self, "base_driver", None) is not None:  # absent when the start failed
+            self.base_driver.destroy_node()
         return super().destroy_node()
 
 

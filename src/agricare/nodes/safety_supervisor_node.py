@@ -142,11 +142,12 @@ class SafetySupervisorNode(ManagedNode):
 
     def __init__(self, node_name: str = "safety_supervisor_node", **kwargs):
         super().__init__(node_name, **kwargs)
+        self._base = None  # set first: a failed start still shuts down cleanly (the context destroys the node)
+        self._panel_server = None
         self.params = load_params(self, self.PARAMS)
         self._sim_time = bool(self.get_parameter("use_sim_time").value)
         self.security = SecurityReport(self)
         self.panel = LocalPanel()
-        self._panel_server = None
         if self.params.panel == "socket":
             if self._sim_time:
                 raise ParameterError(f"{self.get_name()}: panel 'socket' needs the steady clock (use_sim_time false)")
@@ -154,7 +155,6 @@ class SafetySupervisorNode(ManagedNode):
                 self._panel_server = UnixPanelServer(self.panel, self._panel_socket_path(), self._now)
             except (OSError, ValueError) as exc:
                 raise ParameterError(f"{self.get_name()}: parameter 'panel_socket_path': {exc}") from exc
-        self._base = None
         self._estop_event = False
         # a simulation has no e-stop circuit: "auto" simulates a released one only with use_sim_time
         self._panel_simulated = self.params.panel == "simulated" or (self.params.panel == "auto" and self._sim_time)

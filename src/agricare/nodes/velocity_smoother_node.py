@@ -39,6 +39,7 @@ class VelocitySmootherNodeParams:
     linear_deadband_mps: float = 0.0
     angular_deadband_radps: float = 0.0
     input_timeout_s: float = 0.5
+    stop_on_timeout: bool = False     # lost or NaN input: output 0 at once (else ramp down)
 
     def __post_init__(self):
         if not (math.isfinite(self.rate_hz) and self.rate_hz > 0.0):

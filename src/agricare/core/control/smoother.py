@@ -32,6 +32,9 @@ class SmootherParams:
     max_angular_speed_radps, max_angular_accel_radps2, max_angular_jerk_radps3 : angular z limits.
     linear_deadband_mps, angular_deadband_radps : input commands smaller than this count as 0.
     input_timeout_s : without a new command for this long the target becomes 0 (ramp down).
+    stop_on_timeout : on an input timeout or a NaN input, output 0 at once instead of ramping down (the
+        safety supervisor and the base then brake at their own limits): the lost input is caught within
+        ``input_timeout_s`` + one cycle.
     """
 
     max_linear_speed_mps: float = 1.5
@@ -43,6 +46,7 @@ class SmootherParams:
     linear_deadband_mps: float = 0.0
     angular_deadband_radps: float = 0.0
     input_timeout_s: float = 0.5
+    stop_on_timeout: bool = False
 
     def __post_init__(self):
         for name in ("max_linear_speed_mps", "max_linear_accel_mps2", "max_linear_jerk_mps3",
@@ -178,12 +182,18 @@ class VelocitySmoother:
             v, w = float(cmd[0]), float(cmd[1])
             if not (math.isfinite(v) and math.isfinite(w)):
                 v, w = 0.0, 0.0
+                if p.stop_on_timeout:
+                    self.linear.reset()
+                    self.angular.reset()
             v = 0.0 if abs(v) < p.linear_deadband_mps else v
             w = 0.0 if abs(w) < p.angular_deadband_radps else w
             self._target = (v, w)
             self._cmd_time_s = float(t_s if cmd_time_s is None else cmd_time_s)
         self.timed_out = self._cmd_time_s is None or (t_s - self._cmd_time_s) > p.input_timeout_s
         target = (0.0, 0.0) if self.timed_out else self._target
+        if self.timed_out and p.stop_on_timeout:
+            self.linear.reset()
+            self.angular.reset()
         if self._t_s is None:
             self._t_s = float(t_s)
             return self.output

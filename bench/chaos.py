@@ -1,0 +1,112 @@
+"""Fault-injection table: every fault kind against the tractor_line graph (one process per node), one run
+per fault, figures from simulator ground truth, beside a fault-free reference run in the same process.
+
+    nice -n 5 python bench/chaos.py [--quick] [--out out/bench_chaos]
+
+Columns: speed at the fault, time from the fault to a zero command at the wheels (the simulator's command
+input; zero when stale) and its bound (the catching input's timeout + one control cycle + the supervisor's
+jerk-limited stop from that speed; a dead supervisor: the base's own 0.5 s command timeout + one cycle), time
+to standstill, distance driven after the fault, contacts while moving, boundary violations, whether motion
+resumed (the tool never sends a fresh goal, so any motion after a stop is "by itself"), records lost
+(disk_full) or the safety loop's figures (cpu_hog). The CPU hog also runs with the supervisor's default
+0.25 s loop watchdog (the scenario relaxes it to 1.0 s for the loaded test machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from agricare.bringup.chaos import format_table, run_chaos  # noqa: E402
+
+SCENARIO = ROOT / "config" / "chaos" / "tractor_line.yaml"
+GNSS_SCENARIO = ROOT / "config" / "chaos" / "tractor_line_gnss.yaml"   # the controller follows the EKF
+R = "/tractor"
+NODES = ("controller_node", "velocity_smoother_node", "safety_supervisor_node", "obstacle_tracker_node")
+T = 6.0
+FAULTS = (
+    [f"kill@t={T:g}:{R}/{n}" for n in NODES]
+    + [f"freeze@t={T:g},d=5:{R}/{n}" for n in NODES]
+    + [f"{k}@t={T:g}:{R}/cmd_vel_smoothed" for k in ("drop", "delay", "duplicate", "reorder", "nan", "range")]
+    + [f"drop@t={T:g}:{R}/cmd_vel", f"nan@t={T:g}:{R}/odom"]
+    + [f"{k}@t={T:g}" for k in ("gnss_jump", "scan_blind", "odom_frozen", "imu_stuck")]
+    + [f"clock_stall@t={T:g},d=5", f"clock_jump@t={T:g},d=10", f"cpu_hog@t={T:g},d=30", f"disk_full@t={T:g}"]
+)
+QUICK = (f"kill@t={T:g}:{R}/safety_supervisor_node", f"freeze@t={T:g},d=5:{R}/controller_node",
+         f"nan@t={T:g}:{R}/cmd_vel_smoothed", f"scan_blind@t={T:g}")
+
+
+def max_sim_for(fault: str) -> float:
+    if fault.startswith("cpu_hog"):
+        return T + 34.0
+    return T + 10.0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="four faults only")
+    ap.add_argument("--out", default=str(ROOT / "out" / "bench_chaos"))
+    ap.add_argument("--render", metavar="TABLE_JSON", help="print a saved table.json judged with today's rules")
+    args = ap.parse_args(argv)
+    if args.render:
+        from agricare.bringup.chaos import rejudge
+
+        rows = [rejudge(r) for r in json.loads(pathlib.Path(args.render).read_text())]
+        print(format_table(rows))
+        print(f"{sum(r['verdict'].startswith('ok') for r in rows)} of {len(rows)} faults survived")
+        return 0
+    out = pathlib.Path(args.out)
+    faults = list(QUICK if args.quick else FAULTS)
+    rows, loads, extra = [], [], []
+    t0 = time.monotonic()
+
+    # reference: no fault, the same window
+    ref, hooks = run_chaos(SCENARIO, [], out / "reference", max_sim_s=T + 10.0, progress=lambda *_: None)
+    tr = [r for r in hooks.trace if r[0] >= T]
+    import math
+
+    dist = sum(math.hypot(b[4] - a[4], b[5] - a[5]) for a, b in zip(tr, tr[1:]))
+    extra.append(f"reference (no fault): speed at {T:g} s {abs(tr[0][2]):.2f} m/s, {dist:.1f} m driven in the "
+                 f"next {tr[-1][0] - T:.1f} s, exit code {ref.exit_code}, "
+                 f"load {os.getloadavg()[0]:.1f}")
+
+    runs = [(f, None, SCENARIO) for f in faults]
+    if not args.quick:   # the CPU hog against the default loop watchdog too; lies on the EKF-guided graph
+        runs.append((f"cpu_hog@t={T:g},d=30", {f"{R}/safety_supervisor_node": {"loop_timeout_s": 0.25}}, SCENARIO))
+        runs += [(f"{k}@t={T:g}", None, GNSS_SCENARIO) for k in ("gnss_jump", "odom_frozen", "imu_stuck")]
+    for i, (fault, overrides, scenario) in enumerate(runs):
+        d = out / f"{i:02d}_{fault.split('@')[0]}"
+        result, _ = run_chaos(scenario, [fault], d, max_sim_s=max_sim_for(fault), progress=lambda *_: None,
+                              overrides=overrides)
+        summary = json.loads(result.summary_path.read_text())
+        for r in summary["chaos"]["results"]:
+            if overrides:
+                r["fault"] += " (loop watchdog 0.25 s)"
+            if scenario == GNSS_SCENARIO:
+                r["fault"] += " (EKF graph)"
+            r["run_exit"] = summary["exit_code"]
+            rows.append(r)
+        loads.append(os.getloadavg()[0])
+        print(f"[{i + 1}/{len(runs)}] {fault}: run exit {summary['exit_code']}, {summary['stopped_because']}",
+              flush=True)
+
+    print()
+    print(format_table(rows, f"load average during the runs: {min(loads):.1f}..{max(loads):.1f} "
+                             f"on {os.cpu_count()} cores; {time.monotonic() - t0:.0f} s wall"))
+    for line in extra:
+        print(line)
+    ok = sum(1 for r in rows if r["verdict"].startswith("ok"))
+    print(f"{ok} of {len(rows)} faults survived")
+    (out / "table.json").write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Fault injection: fault syntax, message corruption and sensor lies, process supervision (exit, silence,
+restart with backoff), the launch policy, and a short chaos run of the graph in separate processes
+(``config/chaos/tractor_line.yaml``) measured on simulator ground truth."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+import sys
+import time
+
+import pytest
+
+from agricare.bringup.chaos import (KINDS, ChaosError, corrupt, lie, parse_fault, resolve, survived)
+from agricare.bringup.graph import NodeSpec, load_graph
+from agricare.bringup.supervise import EXIT_NODE_FAILED, ProcessSupervisor, SupervisionParams
+
+SCENARIO = "config/chaos/tractor_line.yaml"
+STEP_S = 0.05   # the scenario's simulator step: resolution of the ground-truth trace
+
+
+# ------------------------------------------------------------------------------------------ syntax
+def test_parse_fault_syntax_and_errors():
+    f = parse_fault("freeze@t=12.5,d=3:/tractor/controller_node")
+    assert (f.kind, f.t_s, f.duration_s, f.target) == ("freeze", 12.5, 3.0, "/tractor/controller_node")
+    assert parse_fault("cpu_hog@t=4").duration_s == 30.0       # the kind's default
+    assert parse_fault("drop:/tractor/cmd_vel").duration_s is None   # to the end of the run
+    for bad in ("explode@t=3", "kill@t=x:/a", "kill@t=-1:/a", "kill@q=3:/a", "kill@t=nan:/a", ""):
+        with pytest.raises(ChaosError):
+            parse_fault(bad)
+    assert len(KINDS) == len(set(KINDS)) == 17
+
+
+def test_resolve_checks_targets_against_the_graph(repo_root):
+    g = load_graph(repo_root / SCENARIO)
+    assert resolve([parse_fault("scan_blind@t=3")], g)[0].target == "/tractor/scan"
+    assert resolve([parse_fault("nan@t=3:/tractor/cmd_vel")], g)[0].target == "/tractor/cmd_vel"
+    for bad in ("kill@t=3:/tractor/nobody", "nan@t=3:/tractor/plan", "drop@t=3:/ghost/cmd_vel",
+                "drop@t=3:/tractor/odometry/filtered", "gnss_jump:/ghost", "disk_full:/tmp"):
+        with pytest.raises(ChaosError):
+            resolve([parse_fault(bad)], g)
+
+
+def test_corruption_and_lies_change_what_the_robot_is_told():
+    pytest.importorskip("rclpy")
+    from geometry_msgs.msg import TwistStamped
+    from nav_msgs.msg import Odometry
+    from sensor_msgs.msg import LaserScan, NavSatFix
+
+    tw = TwistStamped()
+    tw.twist.linear.x = 1.0
+    assert math.isnan(corrupt(tw, "nan", "cmd_vel").twist.linear.x)
+    assert corrupt(TwistStamped(), "range", "cmd_vel").twist.linear.x == 1e3
+    scan = LaserScan(ranges=[5.0] * 10, range_min=0.1)
+    assert all(r < scan.range_min for r in lie(scan, "scan_blind", None).ranges)
+    fix = NavSatFix(latitude=36.0, longitude=140.0)
+    moved = lie(NavSatFix(latitude=36.0, longitude=140.0), "gnss_jump", None)
+    assert (moved.latitude - fix.latitude) * 111_320.0 == pytest.approx(50.0, abs=0.01)
+    held = Odometry()
+    held.pose.pose.position.x = 3.0
+    now = Odometry()
+    now.header.stamp.sec = 99
+    now.pose.pose.position.x = 7.0
+    out = lie(now, "odom_frozen", held)
+    assert out.pose.pose.position.x == 3.0 and out.header.stamp.sec == 99   # old content, fresh stamp
+
+
+# ------------------------------------------------------------------------------------------ supervision
+def _spec(node, name):
+    return NodeSpec(node, name, "/r", "r", [], {}, {})
+
+
+def _py(code):
+    return [sys.executable, "-c", code]
+
+
+def test_supervisor_reports_exit_and_silence_restarts_with_backoff():
+    specs = [_spec("controller_node", "crash"), _spec("gnss_node", "driver"), _spec("ekf_node", "silent")]
+    cmds = {"/r/crash": _py("import sys, time; time.sleep(3.0); sys.exit(7)"),
+            "/r/driver": _py("import os, signal, time; time.sleep(0.3); os.kill(os.getpid(), signal.SIGKILL)"),
+            "/r/silent": _py("import time; time.sleep(30)")}
+    params = SupervisionParams(alive_period_s=0.1, alive_timeout_s=0.5, startup_timeout_s=4.0,
+                               restart_backoff_s=0.2, max_restarts=2, stop_timeout_s=2.0)
+    sup = ProcessSupervisor(specs, lambda s: cmds[s.fqn], params, progress=None)
+    sup.start_all()
+    try:
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline:
+            sup.poll(sim_time_s=1.0)
+            if len(sup.failures) >= 5:
+                break
+            time.sleep(0.05)
+    finally:
+        sup.stop_all()
+    by_node = {}
+    for f in sup.failures:
+        by_node.setdefault(f.node, []).append(f)
+    drv = by_node["/r/driver"]
+    assert drv[0].cause == "killed by SIGKILL" and drv[0].action == "restart in 0.2 s"
+    assert drv[1].action == "restart in 0.4 s"          # backoff doubles
+    assert drv[2].action.startswith("gave up restarting") and sup.procs["/r/driver"].restarts == 2
+    assert sup.fatal is drv[2]                          # out of restarts: the robot's graph shuts down
+    assert by_node["/r/silent"][0].cause.startswith("no sign of life") and "shut down" in by_node["/r/silent"][0].action
+    assert by_node["/r/crash"][0].cause == "exited with code 7"
+    assert not any(p.running() for p in sup.procs.values())
+
+
+def test_launch_policy_respawns_drivers_and_perception_only(repo_root):
+    from agricare.bringup.launch_description import launch_entries, supervision_policy
+
+    entries = launch_entries(repo_root / "config/scenarios/farm_small.yaml")
+    pol = {e.executable: supervision_policy(e.executable) for e in entries}
+    assert pol["crop_row_node"]["respawn"] and pol["crop_row_node"]["respawn_delay_s"] > 0
+    for motion in ("controller_node", "safety_supervisor_node", "velocity_smoother_node", "farm_mission_node",
+                   "sim_node"):
+        assert not pol[motion]["respawn"] and pol[motion]["shutdown_on_exit"], motion
+    text = (repo_root / "launch" / "_common.py").read_text()
+    assert "supervision_policy" in text and "Shutdown(" in text and "respawn=" in text
+
+
+# ------------------------------------------------------------------------------------------ chaos runs
+@pytest.fixture
+def lan_env(monkeypatch):
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    monkeypatch.setenv("ROS_DOMAIN_ID", os.environ.get("AGRICARE_TEST_DOMAIN_ID", "77"))
+
+
+def _chaos(repo_root, tmp_path, faults, max_sim_s):
+    pytest.importorskip("rclpy")
+    from agricare.bringup.chaos import run_chaos
+
+    result, _ = run_chaos(repo_root / SCENARIO, faults, tmp_path, max_sim_s=max_sim_s, progress=lambda *_: None)
+    summary = json.loads(pathlib.Path(result.summary_path).read_text())
+    return result, summary, {r["fault"]: r for r in summary["chaos"]["results"]}
+
+
+def test_chaos_dead_safe_base_stops_the_wheels_by_the_base_timeout(repo_root, tmp_path, lan_env):
+    result, summary, rows = _chaos(repo_root, tmp_path, ["kill@t=5:/tractor/safety_supervisor_node"], 11.0)
+    r = rows["kill@t=5:/tractor/safety_supervisor_node"]
+    assert r["speed_at_fault_mps"] > 0.3, r                     # it was driving
+    # the trace is sampled once per simulator step (0.05 s): the stale moment is known to one step
+    assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"] + STEP_S + 1e-9, r
+    assert r["standstill_after_s"] is not None
+    assert r["contacts"] == 0 and r["boundary_violations"] == 0 and r["resumed"] == "no"
+    assert result.exit_code == EXIT_NODE_FAILED == summary["exit_code"]
+    assert "safety_supervisor_node (killed by SIGKILL)" in summary["stopped_because"]
+    assert summary["node_failures"][0]["node"] == "/tractor/safety_supervisor_node"
+    assert survived(result)
+
+
+def test_chaos_restart_of_perception_and_nan_commands(repo_root, tmp_path, lan_env):
+    faults = ["kill@t=4:/tractor/obstacle_tracker_node", "nan@t=8:/tractor/cmd_vel_smoothed"]
+    result, summary, rows = _chaos(repo_root, tmp_path, faults, 12.0)
+    fails = [f for f in summary["node_failures"] if f.get("node") == "/tractor/obstacle_tracker_node"]
+    assert fails[0]["cause"] == "killed by SIGKILL" and fails[0]["action"].startswith("restart in")
+    assert any(f.get("restarts", 0) >= 1 for f in fails), summary["node_failures"]
+    nan = rows["nan@t=8:/tractor/cmd_vel_smoothed"]
+    assert nan["speed_at_fault_mps"] > 0.3, nan          # the perception restart did not stop the robot
+    assert nan["cmd_zero_after_s"] is not None and nan["cmd_zero_after_s"] <= nan["bound_s"], nan
+    assert nan["contacts"] == 0 and nan["boundary_violations"] == 0 and nan["resumed"] == "no"
+    assert summary["chaos"]["relays"]["/tractor/cmd_vel_smoothed"]["forwarded"] > 50
+    assert result.exit_code == EXIT_NODE_FAILED and "faults injected" in summary["stopped_because"]
+    assert survived(result)
