@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import pathlib
 import sys
 import time
@@ -91,6 +92,8 @@ def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long")
             n = _subst(copy.deepcopy(n), template_name, name)
             n["robot"] = name
             params = n.setdefault("params", {})
+            if "initial_pose_in_map" in params:   # localisation starts where this shuttle starts, not the template
+                params["initial_pose_in_map"] = [start["x_m"], start["y_m"], math.radians(start["yaw_deg"])]
             if n["node"] == "care_mission_node":
                 params.update({"robot_name": name, "plan_topic": "/dispatch/plan", "requests_file": "",
                                "park_xy": [start["x_m"], start["y_m"]], "pickup_grace_s": 120.0,
