@@ -27,7 +27,7 @@ GAZEBO = {"farm.yaml": "farm", "care.yaml": "care"}   # scenario -> Gazebo world
 @pytest.mark.parametrize("scenario", ["farm.yaml", "care.yaml", "farm_small.yaml", "care_small.yaml"])
 def test_simulator_and_gazebo_graphs_are_complete(scenario, tmp_path):
     """Embedded simulator: the graph + sim_node. Gazebo (the same graph without sim_node, fed by the bridge)."""
-    io = node_io(launch_entries(SC / scenario, include_sim=True), tmp_path)
+    io = node_io(launch_entries(SC / scenario, include_sim=True, out_dir=str(tmp_path)), tmp_path)
     assert not [k for k, v in io.items() if "error" in v], {k: v["error"] for k, v in io.items() if "error" in v}
     assert not unmet_inputs(io, {}), "\n".join(unmet_inputs(io, {}))
     world = GAZEBO.get(scenario)
@@ -99,6 +99,6 @@ def test_an_unpublished_input_is_found(tmp_path):
     cfg = yaml.safe_load((SC / "care_small.yaml").read_text())
     cfg["nodes"] = [n for n in cfg["nodes"] if n["node"] != "ekf_node"]
     f.write_text(yaml.safe_dump(cfg))
-    io = node_io(launch_entries(f, include_sim=True), tmp_path)
+    io = node_io(launch_entries(f, include_sim=True, out_dir=str(tmp_path)), tmp_path)
     problems = unmet_inputs(io, {})
     assert any("/shuttle_1/controller_node subscribes /shuttle_1/odometry/filtered" in p for p in problems), problems

@@ -45,7 +45,8 @@ def _static_ground_truth_inputs(entry) -> list[str]:
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
 def test_no_robot_node_reads_ground_truth(scenario, tmp_path):
     # a vehicle's own graph (robot_*.yaml) runs on the wall clock, as robot.launch.py starts it
-    entries = launch_entries(scenario, include_sim=False, use_sim_time=not scenario.stem.startswith("robot_"))
+    entries = launch_entries(scenario, include_sim=False, use_sim_time=not scenario.stem.startswith("robot_"),
+                             out_dir=str(tmp_path))
     robot_entries = [e for e in entries if e.executable not in SIMULATOR_NODES]
     assert robot_entries, f"{scenario.name}: no robot nodes"
     io = node_io(robot_entries, tmp_path)
@@ -78,7 +79,8 @@ def test_the_check_catches_a_ground_truth_input(tmp_path):
                       "    remap: {cmd_vel_nav: ground_truth/twist}\n")
     f = tmp_path / "bad.yaml"
     f.write_text(bad)
-    entries = [e for e in launch_entries(f, include_sim=False) if e.executable not in SIMULATOR_NODES]
+    entries = [e for e in launch_entries(f, include_sim=False, out_dir=str(tmp_path))
+               if e.executable not in SIMULATOR_NODES]
     io = node_io(entries, tmp_path)
     subs = {fqn: [t for t in rec.get("subscribes", {}) if is_ground_truth(t)] for fqn, rec in io.items()}
     assert subs["/shuttle_1/care_mission_node"] == ["/shuttle_1/ground_truth/odom"]
@@ -87,7 +89,8 @@ def test_the_check_catches_a_ground_truth_input(tmp_path):
 
 def test_simulator_world_nodes_are_the_only_readers_of_truth(tmp_path):
     """care_site_sim_node (the simulated staff and guardians) sees the true shuttle: it is part of the world."""
-    entries = [e for e in launch_entries(ROOT / "config" / "scenarios" / "care_small.yaml", include_sim=False)
+    entries = [e for e in launch_entries(ROOT / "config" / "scenarios" / "care_small.yaml", include_sim=False,
+                                         out_dir=str(tmp_path))
                if e.executable == "care_site_sim_node"]
     io = node_io(entries, tmp_path)
     assert any(is_ground_truth(t) for rec in io.values() for t in rec["subscribes"])
