@@ -13,7 +13,7 @@ import functools
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from agricare.bringup.recorder import _import_type, message_definition
+from agricare.bringup.recorder import _import_type, message_definition, rate_limit_for
 
 SKIP = ("/rosout", "/parameter_events")
 DEFAULT_MAX_RATE_HZ = {"camera/image_raw": 5.0, "scan": 10.0}
@@ -57,10 +57,7 @@ class FoxgloveView:
         return f"ws://{self.host}:{self.port}"
 
     def _rate_for(self, topic):
-        for key, hz in self.max_rate_hz.items():
-            if topic == key or topic.endswith("/" + key.lstrip("/")):
-                return float(hz)
-        return None
+        return rate_limit_for(self.max_rate_hz, topic)
 
     def discover(self) -> int:
         """Serve the topics that appeared since the last call. Returns the number of new channels."""
