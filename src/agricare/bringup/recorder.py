@@ -21,13 +21,13 @@ _BUILTINS = {"bool", "byte", "char", "float32", "float64", "int8", "uint8", "int
              "int64", "uint64", "string", "wstring"}
 
 
-
 def rate_limit_for(max_rate_hz: dict, topic: str) -> float | None:
     """The rate limit (Hz) of ``topic`` from ``{topic or robot-relative name: Hz}``, None when unlimited."""
     for key, hz in max_rate_hz.items():
         if topic == key or topic.endswith("/" + key.lstrip("/")):
             return float(hz)
     return None
+
 
 class RecorderError(RuntimeError):
     """Recording cannot go on (disk full, file not writable)."""
