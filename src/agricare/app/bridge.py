@@ -3,25 +3,32 @@
 It runs inside the server process on its own executor thread and talks to the robots over DDS like any
 other participant (the robots are other processes or machines). Per robot ``r`` it reads
 ``/r/odometry/filtered`` (the robot's own estimate; ``/r/odom`` when no filter runs), ``/r/safety/state``,
-``/r/mission/status``, ``/r/plan``, ``/r/care/site_request``, ``/r/handover/events``; globally
-``/dispatch/plan``, ``/diagnostics`` and ``/clock`` (the robots' time base: windows and code expiry).
+``/r/mission/status``, ``/r/plan``, ``/r/care/site_request``, ``/r/handover/events``,
+``/r/care/notifications`` (CareNotification); globally ``/dispatch/plan`` (DispatchPlan), ``/diagnostics``
+and ``/clock`` (the robots' time base: windows and code expiry).
 
 Every command to a robot goes through :meth:`Bridge.send_command`: it builds one envelope (robot, kind,
-body, issuer, time, nonce), signs it (:func:`sign_envelope`, the signed-command scheme) and hands it to
-the transport of its kind:
+body, issuer, time, nonce) for the app's audit and hands it to the transport of its kind, signed with the
+site's command key (:func:`default_signer`; :mod:`agricare.core.security.commands` for the envelopes on
+String topics, :mod:`agricare.ros.signed` for typed messages and action goals, whose ``signature`` block
+covers the CDR of the whole message). Without a key the commands leave unsigned and every robot with a
+trust list refuses them:
 
 =====================  ==================================================================================
 kind                   transport
 =====================  ==================================================================================
-``protective_stop``    signed: ``/r/safety/command`` (``protective_stop`` ``{"stop": true}``; ``resume``:
-                       false); unsigned: ``/r/safety/geofence`` keep-out square around the robot, which
-                       its safety supervisor holds as a protective stop (``resume`` clears it). Either way
-                       an e-stop reset stays on the vehicle.
-``dispatch``           ``/dispatch/events`` (new_request / cancel) to dispatcher_node
-``site_answer``        ``/r/care/site_answer`` (boarding confirmed, hand-over code presented)
+``protective_stop``    signed: ``/r/safety/command`` (envelope ``protective_stop`` ``{"stop": true}``;
+                       ``resume``: false); unsigned: ``/r/safety/geofence`` keep-out square around the
+                       robot, which its safety supervisor holds as a protective stop (``resume`` clears it).
+                       Either way an e-stop reset stays on the vehicle.
+``dispatch``           ``/dispatch/events`` (envelope ``dispatch_event``: new_request / cancel) to
+                       dispatcher_node
+``site_answer``        ``/r/care/site_answer`` (SiteAnswer, signed ``site_answer``: boarding confirmed,
+                       hand-over code presented)
 ``pause``              ``/r/mission/pause`` (farm missions: pause / resume / refill)
-``cover_field``        action ``/r/cover_field`` (agricare_interfaces/action/CoverField)
-``transport_child``    action ``/r/transport_child`` (agricare_interfaces/action/TransportChild)
+``cover_field``        action ``/r/cover_field`` (CoverField, goal signed ``mission_goal``)
+``transport_child``    action ``/r/transport_child`` (TransportChild, goal signed ``mission_goal``)
+``scout_field``        action ``/r/scout_field`` (ScoutField, goal signed ``mission_goal``; the row robot)
 =====================  ==================================================================================
 """
 
@@ -57,14 +64,31 @@ def sign_envelope(envelope: dict, signer=None) -> dict:
 
 #: app command kind -> kind of the signed-command scheme
 SIGNED_KIND = {"protective_stop": "protective_stop", "resume": "protective_stop", "site_answer": "site_answer",
-               "dispatch": "operator", "pause": "operator", "cover_field": "mission_goal",
-               "transport_child": "mission_goal"}
+               "dispatch": "dispatch_event", "pause": "operator", "cover_field": "mission_goal",
+               "transport_child": "mission_goal", "scout_field": "mission_goal"}
+#: what the app's key must be trusted for on the robots (``agricare keys``: the robots' trust lists)
+APP_KINDS = ("protective_stop", "site_answer", "dispatch_event", "mission_goal")
 
 
 def _signed_payload(envelope: dict) -> dict:
     if envelope["kind"] in ("protective_stop", "resume"):
         return {"stop": envelope["kind"] == "protective_stop"}
+    if envelope["kind"] == "dispatch":
+        return dict(envelope["body"])   # the dispatcher's event, as dispatcher_node reads it
     return {"command": envelope["kind"], **envelope["body"]}
+
+
+class CommandSigner:
+    """The site's command key: ``signer(kind, target, payload)`` signs an envelope; ``signer.key`` signs typed
+    messages (:func:`agricare.ros.signed.sign_message`)."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def __call__(self, kind: str, target: str, payload: dict) -> dict:
+        from agricare.core.security.commands import sign_command  # noqa: PLC0415
+
+        return sign_command(payload, self.key, kind=kind, target=target)
 
 
 def default_signer(key_file: str | None):
@@ -73,7 +97,6 @@ def default_signer(key_file: str | None):
     if not key_file:
         return None
     try:
-        from agricare.core.security.commands import sign_command  # noqa: PLC0415
         from agricare.core.security.keys import load_signing_key  # noqa: PLC0415
     except ImportError as exc:
         raise ValueError(f"--command-key: the signed-command scheme is not available here ({exc})") from None
@@ -81,7 +104,7 @@ def default_signer(key_file: str | None):
         key = load_signing_key(key_file)
     except Exception as exc:
         raise ValueError(f"--command-key: {exc}") from None
-    return lambda kind, target, payload: sign_command(payload, key, kind=kind, target=target)
+    return CommandSigner(key)
 
 
 @dataclasses.dataclass
@@ -153,7 +176,8 @@ class Bridge:
 
     # ------------------------------------------------------------------ ROS entities
     def _build(self) -> None:
-        from agricare_interfaces.msg import HandoverEvent, MissionStatus, SafetyState, SiteRequest
+        from agricare_interfaces.msg import (CareNotification, DispatchPlan, HandoverEvent, MissionStatus, SafetyState,
+                                             SiteAnswer, SiteRequest)
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PolygonStamped
         from nav_msgs.msg import Odometry, Path
@@ -181,23 +205,19 @@ class Bridge:
                                       RELIABLE_QOS)
                 n.create_subscription(HandoverEvent, f"/{r}/handover/events",
                                       lambda m, r=r: self._on_handover(r, m), RELIABLE_QOS)
-                n.create_subscription(String, f"/{r}/care/notifications", lambda m, r=r: self._on_note(r, m),
-                                      RELIABLE_QOS)
-                self._pubs[(r, "site_answer")] = n.create_publisher(String, f"/{r}/care/site_answer", RELIABLE_QOS)
-                try:
-                    from agricare_interfaces.action import TransportChild
-                    self._actions[(r, "transport_child")] = ActionClient(n, TransportChild, f"/{r}/transport_child")
-                except ImportError:
-                    pass
+                n.create_subscription(CareNotification, f"/{r}/care/notifications",
+                                      lambda m, r=r: self._on_note(r, m), RELIABLE_QOS)
+                self._pubs[(r, "site_answer")] = n.create_publisher(SiteAnswer, f"/{r}/care/site_answer",
+                                                                    RELIABLE_QOS)
+                from agricare_interfaces.action import TransportChild
+                self._actions[(r, "transport_child")] = ActionClient(n, TransportChild, f"/{r}/transport_child")
             else:
                 self._pubs[(r, "pause")] = n.create_publisher(Bool, f"/{r}/mission/pause", RELIABLE_QOS)
-                try:
-                    from agricare_interfaces.action import CoverField
-                    self._actions[(r, "cover_field")] = ActionClient(n, CoverField, f"/{r}/cover_field")
-                except ImportError:
-                    pass
+                from agricare_interfaces.action import CoverField, ScoutField
+                self._actions[(r, "cover_field")] = ActionClient(n, CoverField, f"/{r}/cover_field")
+                self._actions[(r, "scout_field")] = ActionClient(n, ScoutField, f"/{r}/scout_field")
         self._pubs[("", "dispatch")] = n.create_publisher(String, "/dispatch/events", RELIABLE_QOS)
-        subscribe_latched(n, String, "/dispatch/plan", self._on_dispatch_plan)
+        subscribe_latched(n, DispatchPlan, "/dispatch/plan", self._on_dispatch_plan)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RELIABLE_QOS)
         n.create_subscription(Clock, "/clock", self._on_clock, RELIABLE_QOS)
 
@@ -273,19 +293,17 @@ class Bridge:
                                    "reason": msg.reason})
 
     def _on_note(self, r: str, msg) -> None:
-        try:
-            body = json.loads(msg.data)
-        except ValueError:
-            return
-        self.on_event("notification", {"robot": r, **body})
+        from agricare.ros.convert import care_notification_to_dict
+
+        self.on_event("notification", {**care_notification_to_dict(msg), "robot": r})
 
     def _on_dispatch_plan(self, msg) -> None:
+        from agricare.ros.convert import plan_msg_to_dict
+
         try:
-            plan = json.loads(msg.data)
+            plan = plan_msg_to_dict(msg)   # the shuttles verify its signature; the app only shows it
         except ValueError:
             return
-        if isinstance(plan, dict) and "sig" in plan and isinstance(plan.get("payload"), dict):
-            plan = plan["payload"]  # a signed plan (the shuttles verify it; the app only shows it)
         with self._lock:
             self.dispatch_plan = plan
         self.on_event("dispatch_plan", plan)
@@ -361,19 +379,51 @@ class Bridge:
                 self.state[robot]["stopped_by_app"] = kind == "protective_stop"
             return CommandResult(True, f"{robot}: {kind.replace('_', ' ')} sent", envelope)
         if kind == "dispatch":
-            self._pubs[("", "dispatch")].publish(String(data=json.dumps({**body, "command": _meta(envelope)})))
+            if envelope.get("signed") is not None:
+                from agricare.core.security.commands import envelope_to_text  # noqa: PLC0415
+
+                data = envelope_to_text(envelope["signed"])
+            else:   # only a dispatcher without an events trust list takes it
+                data = json.dumps(body)
+            self._pubs[("", "dispatch")].publish(String(data=data))
             return CommandResult(True, f"dispatch {body.get('type')} sent", envelope)
         if kind == "site_answer":
-            self._pubs[(robot, "site_answer")].publish(String(data=json.dumps({**body, "command": _meta(envelope)})))
+            from agricare_interfaces.msg import SiteAnswer  # noqa: PLC0415
+
+            msg = SiteAnswer(robot=robot, type=str(body.get("type", "")), child=str(body.get("child", "")),
+                             trip=str(body.get("trip", "")), guardian=str(body.get("guardian", "")),
+                             code=str(body.get("code", "")))
+            msg.header.stamp = self.node.get_clock().now().to_msg()
+            self._sign_message(msg, "site_answer", robot, envelope)
+            self._pubs[(robot, "site_answer")].publish(msg)
             return CommandResult(True, f"{robot}: {body.get('type')} sent", envelope)
         if kind == "pause":
             self._pubs[(robot, "pause")].publish(Bool(data=bool(body["pause"])))
             return CommandResult(True, f"{robot}: {'pause' if body['pause'] else 'resume'} sent", envelope)
-        if kind == "scout_field":
-            return CommandResult(False, f"{robot}: no scouting goal interface on this robot", envelope)
-        if kind in ("cover_field", "transport_child"):
+        if kind in ("cover_field", "transport_child", "scout_field"):
             return self._send_goal(robot, kind, body, envelope)
         return CommandResult(False, f"unknown command kind {kind!r}", envelope)
+
+    def _sign_message(self, msg, kind: str, robot: str, envelope: dict) -> None:
+        """Fill the signature block of a typed command (unsigned without a command key: refused by robots
+        with a trust list); the block's key id and sequence number go into the app's audit envelope."""
+        key = getattr(self.signer, "key", None)
+        if key is None:
+            envelope["signed"] = None
+            return
+        from agricare.ros.signed import sign_message  # noqa: PLC0415
+
+        sign_message(msg, key, kind=kind, target=robot)
+        b = msg.signature
+        envelope["signed"] = {"kind": b.kind, "target": b.target, "key_id": b.key_id, "seq": int(b.seq),
+                              "issued_at_s": b.issued_at_s, "expires_at_s": b.expires_at_s}
+
+    def start_scouting(self, robot: str, rows: int, issuer: str, job_id=None) -> CommandResult:
+        """Send the row robot its scouting goal (ScoutField: ``rows`` rows, 0 = its configured number)."""
+        rows = int(rows)
+        if not 0 <= rows <= 1000:
+            return CommandResult(False, f"rows: must be in [0, 1000], got {rows}", {})
+        return self.send_command(robot, "scout_field", {"rows": rows, "job_id": job_id}, issuer)
 
     def _send_goal(self, robot: str, kind: str, body: dict, envelope: dict) -> CommandResult:
         client = self._actions.get((robot, kind))
@@ -385,10 +435,13 @@ class Bridge:
             from geometry_msgs.msg import Point32
             goal.field_file = str(body.get("field_file", ""))
             goal.field.points = [Point32(x=float(x), y=float(y), z=0.0) for x, y in body["polygon"]]
+        elif kind == "scout_field":
+            goal.rows = int(body.get("rows", 0))
         else:
             goal.request_id, goal.child_id = str(body["request_id"]), str(body["child_id"])
             goal.pickup.x, goal.pickup.y = map(float, body["pickup"])
             goal.dropoff.x, goal.dropoff.y = map(float, body["dropoff"])
+        self._sign_message(goal, "mission_goal", robot, envelope)
         job = body.get("job_id")
 
         def feedback(fb, r=robot, job=job):
@@ -416,10 +469,6 @@ class Bridge:
 
         fut.add_done_callback(accepted)
         return CommandResult(True, f"{robot}: {kind} goal sent", envelope)
-
-
-def _meta(envelope: dict) -> dict:
-    return {k: envelope[k] for k in ("issuer", "issued_at", "nonce", "signed")}
 
 
 class Bridges:
@@ -468,3 +517,7 @@ class Bridges:
     def send_command(self, robot: str, kind: str, body: dict, issuer: str) -> CommandResult:
         b = self._by_robot.get(robot, self.bridges[0]) if robot else self.bridges[0]
         return b.send_command(robot, kind, body, issuer)
+
+    def start_scouting(self, robot: str, rows: int, issuer: str, job_id=None) -> CommandResult:
+        b = self._by_robot.get(robot, self.bridges[0])
+        return b.start_scouting(robot, rows, issuer, job_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from agricare.bringup.graph import Graph, load_graph
+from agricare.bringup.signing import MISSION_ACTIONS, prepare_mission_signing
 
 
 @dataclasses.dataclass
@@ -23,7 +24,7 @@ class LaunchEntry:
 
 # mission node -> (goal sender's action parameter): a robot idles until its mission has a goal, so a launch
 # that starts a mission also starts the node that sends the mission's default goal
-MISSION_GOALS = {"farm_mission_node": "cover_field", "care_mission_node": "transport_child"}
+MISSION_GOALS = {node: action for node, (action, _type) in MISSION_ACTIONS.items()}
 # managed (lifecycle) nodes in bring-up order: the driver, safety, localisation, then the missions
 MANAGED_ORDER = ("base_driver_node", "safe_base_node", "safety_supervisor_node", "ekf_node", "farm_mission_node",
                  "care_mission_node")
@@ -51,7 +52,8 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
         Replaces ``${out}`` in string parameters (where records and maps are written); made absolute, so
         output does not depend on the directory the launch was started from.
     send_goals : bool
-        Add one ``mission_goal_node`` per mission node: it sends the mission's default goal.
+        Add one ``mission_goal_node`` per mission node: it sends the mission's default goal, signed with the
+        operator key under ``out_dir`` (:mod:`agricare.bringup.signing`; the missions trust it for goals).
     lifecycle : bool
         Start the managed nodes (driver, localisation, missions) unconfigured and add one
         ``lifecycle_manager_node`` per robot that brings them up in order and down safely.
@@ -60,6 +62,7 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
 
     graph: Graph = load_graph(scenario_file)
     out_abs = os.path.abspath(os.path.expanduser(out_dir))
+    operator_key = prepare_mission_signing(graph.nodes, out_abs)
     extra = [params_file] if params_file else []
     entries = []
     if include_sim:
@@ -80,7 +83,8 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
         entries.append(LaunchEntry("agricare", spec.node, spec.name, ns, [params] + extra, remaps))
         if send_goals and spec.node in MISSION_GOALS:
             entries.append(LaunchEntry("agricare", "mission_goal_node", "mission_goal", ns, [{
-                "action": MISSION_GOALS[spec.node], "use_sim_time": use_sim_time}] + extra, []))
+                "action": MISSION_GOALS[spec.node], "use_sim_time": use_sim_time, "robot_name": spec.robot or "",
+                "signing_key_file": str(operator_key)}] + extra, []))
     if lifecycle:
         by_robot: dict[str, list] = {}
         for spec in graph.nodes:

@@ -30,12 +30,11 @@ import yaml
 from rclpy.parameter import Parameter
 
 from agricare.bringup.graph import Graph, GraphError, NodeSpec, node_class
+from agricare.bringup.signing import MISSION_ACTIONS, prepare_mission_signing
 from agricare.ros.guard import guard_callbacks
 
 DONE_STATES = ("done", "completed", "succeeded")
 # mission node -> (action name in the robot's namespace, action type "pkg.action:Type")
-MISSION_ACTIONS = {"farm_mission_node": ("cover_field", "agricare_interfaces.action:CoverField"),
-                   "care_mission_node": ("transport_child", "agricare_interfaces.action:TransportChild")}
 STANDSTILL_MPS = 0.05   # a robot slower than this at the moment of a contact was standing
 FAILED_STATES = ("failed", "aborted", "error")
 
@@ -107,6 +106,8 @@ class EmbeddedRunner:
                                 if n.robot and n.node in MISSION_ACTIONS}
         self.goals: dict[str, MissionGoal] = {}
         self.out_dir = pathlib.Path(out_dir) if out_dir else None
+        # the runner is the operator: it signs the goals; the mission nodes trust its key for goals only
+        self.operator_key_file = prepare_mission_signing(graph.nodes, self.out_dir)
         self.seed = int(seed)
         self.max_sim_s = float(max_sim_s if max_sim_s is not None else graph.run.max_sim_s)
         self.until_done = until_done
@@ -209,7 +210,7 @@ class EmbeddedRunner:
                                          exclude=self.graph.run.record_exclude)
 
         for robot, (name, type_ref) in self.mission_actions.items():
-            self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref)
+            self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref, robot, self.operator_key_file)
         if self.foxglove_port is not None:
             from agricare.bringup.foxglove_view import FoxgloveView
 
@@ -659,10 +660,12 @@ class MissionGoal:
     """One robot's mission goal: sent with the action's default goal (the mission's configured task) as soon
     as the server is available; feedback and the result are kept for the summary."""
 
-    def __init__(self, node, action_name: str, type_ref: str):
+    def __init__(self, node, action_name: str, type_ref: str, robot: str = "", key_file=None):
         import importlib
 
         from rclpy.action import ActionClient
+
+        from agricare.core.security.keys import load_signing_key
 
         mod, name = type_ref.split(":")
         self.action_type = getattr(importlib.import_module(mod), name)
@@ -674,6 +677,17 @@ class MissionGoal:
         self.feedback = None
         self.status = "not sent"
         self._retry_in = 0
+        self.robot = robot
+        self.key = load_signing_key(key_file) if key_file else None
+
+    def goal(self):
+        """The action's default goal (the mission's configured task), signed for this robot."""
+        from agricare.ros.signed import sign_message
+
+        g = self.action_type.Goal()
+        if self.key is not None:
+            sign_message(g, self.key, kind="mission_goal", target=self.robot)
+        return g
 
     def poll(self):
         if self.status == "rejected":  # e.g. the plan is not there yet: try again a little later
@@ -685,7 +699,7 @@ class MissionGoal:
         if self.goal_future is None:
             if self.client.server_is_ready():
                 self.goal_future = self.client.send_goal_async(
-                    self.action_type.Goal(), feedback_callback=lambda m: setattr(self, "feedback", m.feedback))
+                    self.goal(), feedback_callback=lambda m: setattr(self, "feedback", m.feedback))
                 self.status = "sent"
             return
         if self.handle is None and self.goal_future.done():

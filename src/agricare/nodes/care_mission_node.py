@@ -10,9 +10,10 @@ Action
 
 Plan
     With ``plan_topic`` set (e.g. ``/dispatch/plan``), the stops come from dispatcher_node's latched plan
-    (a newer revision becomes a :class:`~agricare.core.missions.care.PlanUpdated`). Without it, the node
-    solves the day of ``requests_file`` itself at start with ``agricare.core.planning.dispatch`` (travel
-    times on the scenario's roads when ``use_road_distance``). Every shuttle must execute the same plan:
+    (agricare_interfaces/DispatchPlan, signed by a key of ``plan_trust_file``; a newer revision becomes a
+    :class:`~agricare.core.missions.care.PlanUpdated`). Without it, the node solves the day of
+    ``requests_file`` itself at start with ``agricare.core.planning.dispatch`` (travel times on the
+    scenario's roads when ``use_road_distance``). Every shuttle must execute the same plan:
     ``solve_method: greedy`` is deterministic; an OR-Tools plan is solved once per process and shared by
     the shuttles of an in-process run (embedded runner); run dispatcher_node for one process per node.
 Navigation
@@ -29,8 +30,8 @@ Docking
     again (``DockingFailed`` when still off).
 People
     ``care/site_request`` (agricare_interfaces/SiteRequest: type boarding|handover, child, trip, place,
-    position) asks the people at the place; ``care/site_answer`` (String JSON ``{"type": "boarded", "child",
-    "trip"}`` or ``{"type": "code", "child", "trip", "guardian", "code"}``) answers (staff, guardians, a
+    position) asks the people at the place; ``care/site_answer`` (agricare_interfaces/SiteAnswer, signed: type
+    ``boarded`` with child and trip, or ``code`` with child, trip, guardian and code) answers (staff, guardians, a
     door sensor on the vehicle; ``care_site_sim_node`` in simulation). The shuttle checks a code itself
     before a child is released (:class:`~agricare.core.missions.handover.TripCodeVerifier` with the key
     ``handover_key_file``): the code must be bound to this child, guardian, trip and vehicle, issued at most
@@ -44,7 +45,7 @@ Publishes
     ``mission/status`` (agricare_interfaces/MissionStatus; ``state`` is the phase, ``done`` at the end,
     ``failed`` after a safe stop; ``detail`` is JSON with the day's figures: trips delivered / in window,
     hand-overs verified / refused, boarding and hand-over waits, no-shows, children returned),
-    ``handover/events`` (HandoverEvent, action ``release``), ``care/notifications`` (String JSON),
+    ``handover/events`` (HandoverEvent, action ``release``), ``care/notifications`` (CareNotification),
     ``/diagnostics``.
 
 The pose comes from ``odom_topic`` in the map frame (``odometry/filtered`` of the localisation on a
@@ -58,17 +59,17 @@ import dataclasses
 import functools
 import json
 import math
-import time
 
 import numpy as np
 import yaml
 from agricare_interfaces.action import TransportChild
-from agricare_interfaces.msg import ControllerStatus, HandoverEvent, MissionStatus, SafetyState, SiteRequest
+from agricare_interfaces.msg import (CareNotification, ControllerStatus, DispatchPlan, HandoverEvent, MissionStatus,
+                                     SafetyState, SiteAnswer, SiteRequest)
 from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.task import Future
 from sensor_msgs.msg import BatteryState
-from std_msgs.msg import Float32, String
+from std_msgs.msg import Float32
 
 from agricare import paths
 from agricare.core.geometry import angle_diff
@@ -77,16 +78,15 @@ from agricare.core.missions.audit import AuditError, AuditLog, AuditWriteError
 from agricare.core.missions.handover import KeyFileError, TripCodeVerifier, UsedCodeStore, Verdict, load_key
 from agricare.core.missions.care_nav import RoadNetwork, RoadNetworkParams, RoutingError, densify
 from agricare.core.planning.dispatch import Problem, request_meta, solve
-from agricare.core.security.commands import CommandRejected, CommandVerifier
 from agricare.core.security.keys import KeyFileError as TrustFileError
-from agricare.core.security.keys import TrustList
-from agricare.ros.convert import array_to_path, pose_to_xyyaw
+from agricare.ros.convert import array_to_path, plan_msg_to_dict, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.guard import SecurityReport, guarded
 from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
+from agricare.ros.signed import SignedInput
 
 STAFF_PLACES = ("nursery", "clinic", "nursery_return")
 #: plans solved in this process, shared by the shuttles of one fleet (OR-Tools under a time limit is not
@@ -145,6 +145,7 @@ class CareMissionNodeParams:
     accept_unbound_codes: bool = False   # also version-1 codes (no vehicle, no issue time): issuers that plan later
     plan_trust_file: str = ""
     site_trust_file: str = ""
+    goal_trust_file: str = ""
     command_replay_file: str = ""
     audit_log: str = ""
     audit_key_file: str = ""
@@ -170,6 +171,13 @@ class CareMissionNodeParams:
             raise ValueError("handover_key_file: must be set (the shuttle verifies hand-over codes itself)")
         if not self.used_codes_file:
             raise ValueError("used_codes_file: must be set (a code must work once, also across restarts)")
+        if not self.goal_trust_file:
+            raise ValueError("goal_trust_file: must be set (only signed transport_child goals are accepted)")
+        if not self.site_trust_file:
+            raise ValueError("site_trust_file: must be set (only signed site answers are accepted)")
+        if not self.command_replay_file:
+            raise ValueError("command_replay_file: must be set (signed goals, plans and site answers must not "
+                             "be replayable after a restart)")
         if not (math.isfinite(self.code_max_lifetime_s) and 0 < self.code_max_lifetime_s < 65536):
             raise ValueError(f"code_max_lifetime_s: must be in (0, 65536) s, got {self.code_max_lifetime_s!r}")
         if self.solve_method not in ("greedy", "ortools"):
@@ -294,14 +302,15 @@ class CareMissionNode(ManagedNode):
         if self.codes is None:  # a simulation's key may be created by another process a moment later
             self.get_logger().warning(f"hand-over key {p.handover_key_file} not there yet: loaded at first use")
         self.security = SecurityReport(self)
-        self.plan_verifier = self.site_verifier = None
+        self.plan_input = self.site_input = None
         try:
+            self.goal_input = SignedInput(self.security, "transport_child_goal", "mission_goal",
+                                          paths.resolve(p.goal_trust_file), p.command_replay_file, p.robot_name)
             if p.plan_trust_file:
-                self.plan_verifier = CommandVerifier(TrustList.load(paths.resolve(p.plan_trust_file)),
-                                                     ["dispatch_plan"], p.robot_name, max_lifetime_s=86400.0,
-                                                     state_file=p.command_replay_file
-                                                     or p.used_codes_file + ".commands.json")
-            if p.site_trust_file and paths.resolve(p.site_trust_file).exists():
+                self.plan_input = SignedInput(self.security, "dispatch_plan", "dispatch_plan",
+                                              paths.resolve(p.plan_trust_file), p.command_replay_file, p.robot_name,
+                                              max_lifetime_s=86400.0)
+            if paths.resolve(p.site_trust_file).exists():
                 self._load_site_trust()
         except (TrustFileError, OSError, ValueError) as exc:
             raise ParameterError(f"care_mission_node: trust list: {exc}") from None
@@ -313,17 +322,18 @@ class CareMissionNode(ManagedNode):
         self._speed_pub = self.create_publisher(Float32, "speed_limit_mps", LATCHED_QOS)
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
         self._site_pub = self.create_publisher(SiteRequest, "care/site_request", RELIABLE_QOS)
-        self._note_pub = self.create_publisher(String, "care/notifications", RELIABLE_QOS)
+        self._note_pub = self.create_publisher(CareNotification, "care/notifications", RELIABLE_QOS)
         self._ho_pub = self.create_publisher(HandoverEvent, "handover/events", RELIABLE_QOS)
         g = self.security
         self.create_subscription(Odometry, p.odom_topic, guarded(g, "odom")(self._on_odom), SENSOR_QOS)
         self.create_subscription(ControllerStatus, "controller/status", guarded(g, "controller_status")(
             self._on_ctrl), RELIABLE_QOS)
-        self.create_subscription(String, "care/site_answer", guarded(g, "site_answer")(self._on_site), RELIABLE_QOS)
+        self.create_subscription(SiteAnswer, "care/site_answer", guarded(g, "site_answer")(self._on_site),
+                                 RELIABLE_QOS)
         subscribe_latched(self, SafetyState, "safety/state", guarded(g, "safety_state")(self._on_safety))
         self.create_subscription(BatteryState, "battery_state", guarded(g, "battery")(self._on_battery), SENSOR_QOS)
         if p.plan_topic:
-            subscribe_latched(self, String, p.plan_topic, guarded(g, "dispatch_plan")(self._on_plan_msg))
+            subscribe_latched(self, DispatchPlan, p.plan_topic, guarded(g, "dispatch_plan")(self._on_plan_msg))
 
         self.pose = None
         self.speed = 0.0
@@ -406,7 +416,11 @@ class CareMissionNode(ManagedNode):
     def _note(self, kind: str, message: str, level: str = "info", **extra) -> None:
         body = {"t_s": round(self._now_s(), 2), "robot": self.params.robot_name, "level": level, "kind": kind,
                 "message": message, **extra}
-        self._note_pub.publish(String(data=json.dumps(body)))
+        note = CareNotification(robot=self.params.robot_name, level=level, kind=kind, message=message,
+                                trip=str(extra.get("trip") or ""), audit_head=str(extra.get("audit_head") or ""),
+                                requests=[str(r) for r in (extra.get("onboard") or extra.get("dropped") or [])])
+        note.header.stamp = self.get_clock().now().to_msg()
+        self._note_pub.publish(note)
         if level != "info":
             self.figures["notifications"].append({k: body[k] for k in ("t_s", "level", "kind", "message")})
         text = f"{kind}: {message}"
@@ -418,18 +432,13 @@ class CareMissionNode(ManagedNode):
             self.get_logger().error(text)
 
     # ------------------------------------------------------------------ inputs
-    def _on_plan_msg(self, msg: String) -> None:
+    def _on_plan_msg(self, msg: DispatchPlan) -> None:
         """Only a plan signed by a trusted dispatcher key, newer than the current one, is installed."""
-        try:
-            cmd = self.plan_verifier.verify(msg.data, time.time())
-        except CommandRejected as exc:
-            self.security.refused("dispatch_plan", exc.reason, exc.detail)
+        if self.plan_input.check(msg) is None:
             return
-        plan = cmd.payload
         try:
-            rev = plan.get("revision", 0)
-            if isinstance(rev, bool) or not isinstance(rev, int):
-                raise ValueError(f"revision must be an integer, got {rev!r}")
+            plan = plan_msg_to_dict(msg)
+            rev = plan["revision"]
             if rev <= self.plan_revision:
                 self.security.refused("dispatch_plan", "old_revision", f"revision {rev} <= {self.plan_revision}")
                 return
@@ -471,39 +480,29 @@ class CareMissionNode(ManagedNode):
                 self._nav_failed("controller: passed the goal outside tolerance")
 
     def _load_site_trust(self) -> None:
-        self.site_verifier = CommandVerifier(TrustList.load(paths.resolve(self.params.site_trust_file)),
-                                             ["site_answer"], self.params.robot_name, max_lifetime_s=600.0)
+        p = self.params
+        self.site_input = SignedInput(self.security, "site_answer", "site_answer", paths.resolve(p.site_trust_file),
+                                      p.command_replay_file, p.robot_name, max_lifetime_s=600.0)
 
-    def _on_site(self, msg: String) -> None:
-        if self.params.site_trust_file and self.site_verifier is None:
+    def _on_site(self, msg: SiteAnswer) -> None:
+        if self.site_input is None:
             try:  # the site's trust list may be written by another process after this node started
                 self._load_site_trust()
             except (TrustFileError, OSError, ValueError) as exc:
                 self.security.refused("site_answer", "no_trust_list", str(exc)[:120])
                 return
-        if self.site_verifier is not None:
-            try:
-                a = self.site_verifier.verify(msg.data, time.time()).payload
-            except CommandRejected as exc:
-                self.security.refused("site_answer", exc.reason, exc.detail)
-                return
-            self.security.accepted("site_answer")
-        else:
-            try:
-                a = json.loads(msg.data)
-            except ValueError:
-                a = None
-        if not isinstance(a, dict) or not isinstance(a.get("type"), str):
-            self.security.refused("site_answer", "malformed", msg.data[:80])
+        if self.site_input.check(msg) is None:   # unsigned, forged, expired, replayed: refused and reported
             return
-        kind = a["type"]
+        if msg.type not in ("boarded", "code"):
+            self.security.refused("site_answer", "malformed", f"type {msg.type[:40]!r}")
+            return
         stop = self.mission.current if self.mission is not None else None
-        if stop is None or a.get("trip") != stop.request_id:
+        if stop is None or msg.trip != stop.request_id:
             return
-        if kind == "boarded" and self.mission.phase == care.Phase.BOARDING:
-            self.events.append(care.Boarded(str(a.get("child", ""))))
-        elif kind == "code" and self.mission.phase == care.Phase.HANDOVER:
-            self._check_code(stop, str(a.get("guardian", "")), str(a.get("code", "")))
+        if msg.type == "boarded" and self.mission.phase == care.Phase.BOARDING:
+            self.events.append(care.Boarded(msg.child))
+        elif msg.type == "code" and self.mission.phase == care.Phase.HANDOVER:
+            self._check_code(stop, msg.guardian, msg.code)
 
     def _on_safety(self, msg) -> None:
         if msg.state == SafetyState.EMERGENCY_STOP:
@@ -697,6 +696,8 @@ class CareMissionNode(ManagedNode):
             return GoalResponse.REJECT
         if self.mission is None:
             self.get_logger().warning("transport_child goal rejected: no plan yet")
+            return GoalResponse.REJECT
+        if self.goal_input.check(goal) is None:   # unsigned, forged, expired, replayed, unknown key: reported
             return GoalResponse.REJECT
         if goal.request_id and goal.request_id not in self.figures["trips"]:
             self.get_logger().warning(f"transport_child goal rejected: request_id {goal.request_id!r} is not a "

@@ -11,15 +11,13 @@ injection (``absent_children``, ``absent_guardians``, ``forged_first``): :mod:`a
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 
 import yaml
-from agricare_interfaces.msg import SiteRequest
+from agricare_interfaces.msg import SiteAnswer, SiteRequest
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from std_msgs.msg import String
 
 from agricare import paths
 from agricare.core.missions.care_sim import CareSite, CareSiteParams
@@ -27,6 +25,7 @@ from agricare.core.missions.handover import KeyFileError, load_key, write_key
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import RELIABLE_QOS
+from agricare.ros.signed import sign_message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +41,8 @@ class CareSiteSimNodeParams:
     key_file : str
         Shared hand-over key (mode 0600); created when missing and ``create_key_if_missing``.
     signing_key_file : str
-        Ed25519 key of the site's devices (``agricare keys``): answers are then signed command envelopes (kind
-        ``site_answer``, for this namespace's shuttle). Created when missing and ``create_key_if_missing``,
+        Ed25519 key of the site's devices (``agricare keys``): answers (agricare_interfaces/SiteAnswer) are
+        then signed (kind ``site_answer``, for this namespace's shuttle). Created when missing and ``create_key_if_missing``,
         with ``trust.yaml`` beside it (the shuttle's ``site_trust_file``).
     """
 
@@ -117,7 +116,7 @@ class CareSiteSimNode(Node):
                 raise ParameterError(f"care_site_sim_node: parameter 'signing_key_file': {exc}") from None
         self.pose = None
         self.speed = 0.0
-        self._pub = self.create_publisher(String, "care/site_answer", RELIABLE_QOS)
+        self._pub = self.create_publisher(SiteAnswer, "care/site_answer", RELIABLE_QOS)
         self.create_subscription(SiteRequest, "care/site_request", self._on_request, RELIABLE_QOS)
         self.create_subscription(Odometry, p.pose_topic, self._on_pose, RELIABLE_QOS)
         self.create_timer(p.period_s, self._on_timer)
@@ -155,14 +154,15 @@ class CareSiteSimNode(Node):
         if self.pose is None:
             return
         for ans in self.site.step(self._now_s(), self.pose, self.speed):
-            if self.signer is not None:
-                from agricare.core.security.commands import envelope_to_text, sign_command
-
-                env = sign_command(ans, self.signer, kind="site_answer", target=self.get_namespace().strip("/"),
-                                   lifetime_s=self.params.answer_lifetime_s)
-                self._pub.publish(String(data=envelope_to_text(env)))
-            else:
-                self._pub.publish(String(data=json.dumps(ans)))
+            robot = self.get_namespace().strip("/")
+            msg = SiteAnswer(robot=robot, type=str(ans["type"]), child=str(ans.get("child", "")),
+                             trip=str(ans.get("trip", "")), guardian=str(ans.get("guardian", "")),
+                             code=str(ans.get("code", "")))
+            msg.header.stamp = self.get_clock().now().to_msg()
+            if self.signer is not None:   # else unsigned: a shuttle with a site trust list refuses it
+                sign_message(msg, self.signer, kind="site_answer", target=robot,
+                             lifetime_s=self.params.answer_lifetime_s)
+            self._pub.publish(msg)
             what = f"{ans['child']} boarded" if ans["type"] == "boarded" else \
                 f"{ans['guardian']} presents a code for {ans['child']}"
             self.get_logger().info(f"{what} ({ans['trip']})")

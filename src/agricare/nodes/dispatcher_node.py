@@ -1,9 +1,9 @@
 """dispatcher_node: plans the care shuttles' day and re-plans on events.
 
 At start it reads ``requests_file`` (the ``agricare dispatch`` YAML, metadata allowed), solves it and
-publishes the plan on ``dispatch/plan`` (std_msgs/String, latched): JSON
-``{"revision": n, "stamp_s": t, "reason": "...", "solution": <agricare dispatch JSON>, "meta": {request: {child,
-guardians, places...}}}``. Events arrive on ``dispatch/events`` (std_msgs/String JSON, reliable):
+publishes the plan on ``dispatch/plan`` (agricare_interfaces/DispatchPlan, latched: revision, reason, one
+route of stops per vehicle, the requests' children, guardians, places and markers, the unserved requests
+with their reasons; :func:`agricare.ros.convert.plan_msg_to_dict` gives the plan dict). Events arrive on ``dispatch/events`` (std_msgs/String JSON, reliable):
 
 - ``{"type": "vehicle_state", "vehicle": "shuttle_1", "xy": [x, y], "ready_s": t, "onboard": [[request, boarded_s]]}``
   (stored; used at the next re-plan),
@@ -17,9 +17,9 @@ clock, i.e. sim time under ``use_sim_time``). Children on board stay on their sh
 requests are in the plan with their reason and on ``/diagnostics`` (warn). A malformed event is
 refused with a diagnostics warning, never half-applied.
 
-With ``signing_key_file`` (an Ed25519 key of ``agricare keys``) the plan is published as a signed command
-envelope (kind ``dispatch_plan``, valid ``signed_lifetime_s``; :mod:`agricare.core.security.commands`): the
-shuttles' care_mission_node accepts only plans signed by a key of its trust list. With ``events_trust_file``
+With ``signing_key_file`` (an Ed25519 key of ``agricare keys``) the plan's signature block is filled (kind
+``dispatch_plan``, valid ``signed_lifetime_s``; :mod:`agricare.ros.signed`): the shuttles' care_mission_node
+accepts only plans signed by a key of its trust list. With ``events_trust_file``
 events are accepted only as signed envelopes (kind ``dispatch_event``, payload = the event): a peer can then
 neither add, cancel nor take a shuttle out of service.
 """
@@ -30,16 +30,19 @@ import dataclasses
 import json
 import math
 
+from agricare_interfaces.msg import DispatchPlan
 from rclpy.node import Node
 from std_msgs.msg import String
 
 from agricare import paths
 from agricare.core.planning.dispatch import Problem, VehicleState, replan, request_meta, solve
+from agricare.ros.convert import plan_dict_to_msg
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.guard import SecurityReport
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS
+from agricare.ros.signed import sign_message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +103,7 @@ class DispatcherNode(Node):
         self.revision = 0
         self.solution = None
         self.diag = Diagnostics(self, "dispatcher")
-        self._pub = self.create_publisher(String, "dispatch/plan", LATCHED_QOS)
+        self._pub = self.create_publisher(DispatchPlan, "dispatch/plan", LATCHED_QOS)
         self.events_verifier = None
         if self.params.events_trust_file:
             from agricare.core.security.commands import CommandVerifier
@@ -123,17 +126,10 @@ class DispatcherNode(Node):
         self.problem = problem
         self.solution = solve(problem, method=self.params.method, time_limit_s=limit)
         self.revision += 1
-        msg = String()
-        plan = {"revision": self.revision, "stamp_s": self._now_s(), "reason": reason,
-                "solution": self.solution.to_json(), "meta": self.meta}
+        plan = {"revision": self.revision, "reason": reason, "solution": self.solution.to_json(), "meta": self.meta}
+        msg = plan_dict_to_msg(plan, self.get_clock().now().to_msg())
         if self.signing_key is not None:
-            from agricare.core.security.commands import envelope_to_text, sign_command
-
-            plan = json.loads(json.dumps(plan))  # plain JSON types only (what the receiver will see)
-            msg.data = envelope_to_text(sign_command(plan, self.signing_key, kind="dispatch_plan",
-                                                     lifetime_s=self.params.signed_lifetime_s))
-        else:
-            msg.data = json.dumps(plan)
+            sign_message(msg, self.signing_key, kind="dispatch_plan", lifetime_s=self.params.signed_lifetime_s)
         self._pub.publish(msg)
         n_un = len(self.solution.unserved)
         text = f"plan {self.revision} ({reason}): {len(problem.requests) - n_un} served, {n_un} unserved"

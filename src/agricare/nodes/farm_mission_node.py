@@ -36,13 +36,16 @@ from std_msgs.msg import Bool, Float32, Float64MultiArray, Int8MultiArray, Multi
 
 from agricare.core.missions.farm import (DONE, FAILED, FarmMission, FarmMissionParams, load_scenario_field,
                                         master_plan_from_coverage)
+from agricare.core.security.keys import KeyFileError
 from agricare.core.validation import require
 from agricare.ros.convert import array_to_path, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.guard import SecurityReport
 from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.signed import SignedInput
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +81,14 @@ class FarmMissionNodeParams:
     front_overhang_m: float = 3.3     # body ahead of base_link (rear axle): swings out in turns
     implement_offset_m: float = 1.6   # implement working line behind base_link
     implement_overlap_m: float = 0.3  # lowered early / raised late by this much at the ends of a pass
+    # signed goals: trust list of the keys that may send goals (kind mission_goal) and the sequence store
+    goal_trust_file: str = ""
+    command_replay_file: str = ""
 
     def __post_init__(self):
+        require(bool(self.goal_trust_file), "goal_trust_file", "must be set (only signed goals are accepted)")
+        require(bool(self.command_replay_file), "command_replay_file",
+                "must be set (a goal must not be replayable after a restart)")
         require(not (bool(self.scenario_file) ^ bool(self.field_name)), "field_name",
                 "and scenario_file go together (the field of a scenario)")
         require(self.update_rate_hz > 0, "update_rate_hz", "must be > 0", self.update_rate_hz)
@@ -115,6 +124,13 @@ class FarmMissionNode(ManagedNode):
             self.field = self.configured_field
         except (ValueError, OSError, PlanningError) as exc:
             raise ParameterError(f"{self.get_name()}: {exc}") from exc
+        self.security = SecurityReport(self)
+        try:
+            self.goal_input = SignedInput(self.security, "cover_field_goal", "mission_goal",
+                                          paths.resolve(self.p.goal_trust_file), self.p.command_replay_file,
+                                          target=self.p.robot_name)
+        except (KeyFileError, OSError, ValueError) as exc:
+            raise ParameterError(f"{self.get_name()}: parameter 'goal_trust_file': {exc}") from None
         self.diag = Diagnostics(self, "farm mission")
         self._plan_pub = self.create_publisher(Path, "plan", LATCHED_QOS)
         self._dir_pub = self.create_publisher(Int8MultiArray, "plan_directions", LATCHED_QOS)
@@ -180,6 +196,8 @@ class FarmMissionNode(ManagedNode):
             return GoalResponse.REJECT
         if self._goal is not None:
             self.get_logger().warning("cover_field goal rejected: a mission is running (cancel it first)")
+            return GoalResponse.REJECT
+        if self.goal_input.check(goal) is None:   # unsigned, forged, expired, replayed, unknown key: reported
             return GoalResponse.REJECT
         try:
             self._goal_field(goal)

@@ -5,7 +5,8 @@ Subscribes ``perception/row_guidance`` (agricare_interfaces/RowGuidance, reliabl
 Publishes ``cmd_vel_nav`` (geometry_msgs/TwistStamped, command QoS) at ``rate_hz``,
 ``row_follower/state`` (std_msgs/String, latched: ``following`` / ``end_of_row`` / ``turning`` / ``done``),
 ``row_follower/turn_plan`` (nav_msgs/Path, latched, the planned U-turn in the odometry frame, for display)
-and ``/diagnostics``.
+and ``/diagnostics``. With ``enable_topic`` (``row_follower/enable`` from scouting_mission_node) it commands
+zero until a std_msgs/Bool true arrives there, and again after a false (the scouting goal ended).
 
 The headland turn is planned here (see :mod:`agricare.core.control.row_follower`) and executed with pure
 pursuit on odometry; no other node has to take over. Stale guidance while following, or missing odometry
@@ -20,14 +21,14 @@ import math
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.node import Node
-from std_msgs.msg import String
+from std_msgs.msg import Bool, String
 
 from agricare.core.control.row_follower import RowFollower, RowFollowerParams
 from agricare.ros.convert import array_to_path, pose_to_xyyaw, twist_stamped
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_schema
-from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 from agricare_interfaces.msg import RowGuidance
 
@@ -43,6 +44,7 @@ class RowFollowerSettings:
     odom_topic: str = "odometry/filtered"
     odom_timeout_s: float = 0.5
     base_frame_id: str = "base_link"
+    enable_topic: str = ""   # "" = drive at once; else idle (zero command) until std_msgs/Bool true on it
 
     def __post_init__(self):
         if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
@@ -55,7 +57,7 @@ class RowFollowerSettings:
 
 SCHEMA = (RowFollowerSettings, RowFollowerParams)
 # a different pattern of rows or turns mid-field would contradict the rows already done: restart for those
-RESTART_ONLY = ("rate_hz", "odom_topic", "row_spacing_m", "rows_per_turn", "first_turn_left", "max_rows")
+RESTART_ONLY = ("rate_hz", "odom_topic", "enable_topic", "row_spacing_m", "rows_per_turn", "first_turn_left", "max_rows")
 
 
 class RowFollowerNode(Node):
@@ -78,8 +80,14 @@ class RowFollowerNode(Node):
         self._plan_pub = self.create_publisher(Path, "row_follower/turn_plan", LATCHED_QOS)
         self.create_subscription(GUIDANCE_TYPE, "perception/row_guidance", self._on_guidance, RELIABLE_QOS)
         self.create_subscription(Odometry, self.params.odom_topic, self._on_odom, SENSOR_QOS)
+        self._enabled = not self.params.enable_topic
+        if self.params.enable_topic:   # the scouting mission enables the follower while its goal runs
+            subscribe_latched(self, Bool, self.params.enable_topic, self._on_enable)
         self._timer = self.create_timer(1.0 / self.params.rate_hz, self._on_timer)
         self._publish_state()
+
+    def _on_enable(self, msg: Bool) -> None:
+        self._enabled = bool(msg.data)
 
     def _on_params(self, params) -> None:
         """Live change (validated): speeds, gains, timeouts and thresholds take effect on the next step."""
@@ -107,6 +115,10 @@ class RowFollowerNode(Node):
 
     def _on_timer(self) -> None:
         now = self._now_s()
+        if not self._enabled:
+            self._cmd_pub.publish(twist_stamped(0.0, 0.0, now, self.params.base_frame_id))
+            self.diag.ok(f"idle: waiting for {self.params.enable_topic}", state=self.follower.state)
+            return
         pose = self._pose
         if self._pose_t is None or now - self._pose_t > self.params.odom_timeout_s:
             pose = None

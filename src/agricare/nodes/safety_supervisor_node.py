@@ -99,6 +99,9 @@ class SafetyNodeParams(SupervisorParams):
 
     def __post_init__(self):
         super().__post_init__()
+        if not self.command_replay_file:
+            raise ValueError("command_replay_file: must be set (the signed-command sequence store: a stop or "
+                             "geofence command must not be replayable after a restart)")
         if self.panel not in ("auto", "none", "socket", "simulated"):
             raise ValueError(f"panel: one of auto, none, socket, simulated; got {self.panel!r}")
         if not 0.0 <= self.scan_min_valid_fraction <= 1.0:
@@ -187,7 +190,7 @@ class SafetySupervisorNode(ManagedNode):
             try:
                 self.commands = CommandVerifier(TrustList.load(self.params.trust_file), ["geofence", "protective_stop"],
                                                 self.get_namespace().strip("/"),
-                                                state_file=self.params.command_replay_file or None)
+                                                state_file=self.params.command_replay_file)
             except (KeyFileError, OSError, ValueError) as exc:
                 raise ParameterError(f"{self.get_name()}: parameter 'trust_file': {exc}") from None
         self.create_subscription(String, "safety/command", guarded(g, "safety_command")(self._on_command),

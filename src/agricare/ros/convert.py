@@ -183,3 +183,82 @@ def controller_status_to_dict(msg) -> dict:
     return {"state": msg.state, "cross_track_m": float(msg.cross_track_m), "progress": float(msg.progress),
             "distance_to_goal_m": float(msg.distance_to_goal_m), "target_index": int(msg.target_index),
             "section": int(msg.section), "direction": int(msg.direction), "message": msg.message}
+
+
+def plan_dict_to_msg(plan: dict, stamp=None):
+    """A dispatch plan (``{"revision", "reason", "solution": <agricare dispatch JSON>, "meta": {request:
+    {child, guardians, pickup_place, dropoff_place, pickup_marker, dropoff_marker}}}``) as an unsigned
+    agricare_interfaces/DispatchPlan."""
+    from agricare_interfaces.msg import DispatchPlan, DispatchRequest, DispatchRoute, DispatchStop
+
+    sol = plan["solution"]
+    msg = DispatchPlan(revision=int(plan["revision"]), reason=str(plan.get("reason", "")),
+                       distance_m=float(sol.get("distance_m", 0.0)))
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.header.frame_id = "map"
+    for vid, stops in sol["routes"].items():
+        route = DispatchRoute(vehicle=str(vid))
+        for st in stops:
+            s = DispatchStop(request=str(st["request"]), action=str(st["action"]), arrival_s=float(st["arrival_s"]),
+                             start_s=float(st["start_s"]))
+            s.position.x, s.position.y = float(st["xy"][0]), float(st["xy"][1])
+            route.stops.append(s)
+        msg.routes.append(route)
+    for rid, m in (plan.get("meta") or {}).items():
+        msg.requests.append(DispatchRequest(
+            request=str(rid), child=str(m.get("child", "")), guardians=[str(g) for g in m.get("guardians") or []],
+            pickup_place=str(m.get("pickup_place", "")), dropoff_place=str(m.get("dropoff_place", "")),
+            pickup_marker=int(m.get("pickup_marker", -1)), dropoff_marker=int(m.get("dropoff_marker", -1))))
+    msg.unserved_requests = [str(u["request"]) for u in sol.get("unserved", [])]
+    msg.unserved_reasons = [str(u["reason"]) for u in sol.get("unserved", [])]
+    return msg
+
+
+def plan_msg_to_dict(msg) -> dict:
+    """agricare_interfaces/DispatchPlan as the plan dict of :func:`plan_dict_to_msg` (what
+    :func:`agricare.core.missions.care.stops_from_plan` reads). Raises ValueError for an inconsistent plan
+    (non-finite times or positions, unknown stop actions, a vehicle twice, unserved lists of unequal length)."""
+    routes = {}
+    for r in msg.routes:
+        if r.vehicle in routes:
+            raise ValueError(f"vehicle {r.vehicle!r} has two routes")
+        stops = []
+        for s in r.stops:
+            if s.action not in ("pickup", "dropoff"):
+                raise ValueError(f"stop {s.request!r}: action {s.action[:20]!r} is not pickup/dropoff")
+            vals = (s.arrival_s, s.start_s, s.position.x, s.position.y)
+            if not all(math.isfinite(v) for v in vals):
+                raise ValueError(f"stop {s.request!r}: non-finite time or position")
+            stops.append({"request": s.request, "action": s.action, "arrival_s": s.arrival_s, "start_s": s.start_s,
+                          "xy": [s.position.x, s.position.y]})
+        routes[r.vehicle] = stops
+    if len(msg.unserved_requests) != len(msg.unserved_reasons):
+        raise ValueError("unserved_requests and unserved_reasons differ in length")
+    meta = {}
+    for q in msg.requests:
+        m = {"child": q.child, "guardians": list(q.guardians), "pickup_place": q.pickup_place,
+             "dropoff_place": q.dropoff_place}
+        if q.pickup_marker >= 0:
+            m["pickup_marker"] = int(q.pickup_marker)
+        if q.dropoff_marker >= 0:
+            m["dropoff_marker"] = int(q.dropoff_marker)
+        meta[q.request] = m
+    return {"revision": int(msg.revision), "reason": msg.reason, "stamp_s": from_stamp(msg.header.stamp),
+            "solution": {"routes": routes, "distance_m": float(msg.distance_m),
+                         "unserved": [{"request": r, "reason": w}
+                                      for r, w in zip(msg.unserved_requests, msg.unserved_reasons, strict=True)]},
+            "meta": meta}
+
+
+def care_notification_to_dict(msg) -> dict:
+    """agricare_interfaces/CareNotification as a plain dict (the keys of the earlier JSON notification)."""
+    out = {"t_s": from_stamp(msg.header.stamp), "robot": msg.robot, "level": msg.level, "kind": msg.kind,
+           "message": msg.message}
+    if msg.trip:
+        out["trip"] = msg.trip
+    if msg.audit_head:
+        out["audit_head"] = msg.audit_head
+    if msg.requests:
+        out["requests"] = list(msg.requests)
+    return out

@@ -192,10 +192,13 @@ class CommandVerifier:
         How many sequence numbers below the highest accepted one may still arrive (out of order), once.
     state_file : path, optional
         JSON file keeping the highest accepted sequence number per key across restarts (written atomically).
+    state_section : str
+        Several verifiers of one node may share a state file, each in its own section ("" = the top level).
     """
 
     def __init__(self, trust: TrustList, kinds: Iterable[str], target: str = "", *, max_lifetime_s: float = 300.0,
-                 max_clock_skew_s: float = 5.0, replay_window: int = 64, state_file: str | os.PathLike | None = None):
+                 max_clock_skew_s: float = 5.0, replay_window: int = 64, state_file: str | os.PathLike | None = None,
+                 state_section: str = ""):
         self.trust = trust
         self.kinds = tuple(kinds)
         self.target = str(target)
@@ -203,13 +206,21 @@ class CommandVerifier:
         self.max_clock_skew_s = float(max_clock_skew_s)
         self.replay_window = int(replay_window)
         self.state_file = os.fspath(state_file) if state_file else None
+        self.state_section = str(state_section)
         self._highest: dict[str, int] = {}
         self._recent: dict[str, set[int]] = {}
         self.counters: dict[str, int] = {}
+        if self.state_file:
+            try:   # the store must be writable now, not at the first accepted command
+                os.makedirs(os.path.dirname(os.path.abspath(self.state_file)), exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"replay state {self.state_file}: cannot create its directory ({exc})") from None
         if self.state_file and os.path.exists(self.state_file):
             try:
                 with open(self.state_file) as f:
                     data = json.load(f)
+                if self.state_section:
+                    data = data.get("sections", {}).get(self.state_section, {})
                 self._highest = {str(k): int(v) for k, v in data.get("highest_seq", {}).items()}
             except (OSError, ValueError, TypeError, AttributeError) as exc:
                 raise ValueError(f"replay state {self.state_file}: unreadable ({exc}); refusing to start "
@@ -277,9 +288,22 @@ class CommandVerifier:
     def _save(self) -> None:
         if not self.state_file:
             return
+        data = {}
+        if os.path.exists(self.state_file):
+            try:   # keep the other sections (verifiers of the same node sharing the file)
+                with open(self.state_file) as f:
+                    data = json.load(f)
+            except (OSError, ValueError):
+                data = {}
+            data = data if isinstance(data, dict) else {}
+        if self.state_section:
+            data.setdefault("sections", {})[self.state_section] = {"highest_seq": self._highest}
+        else:
+            data["highest_seq"] = self._highest
+        os.makedirs(os.path.dirname(os.path.abspath(self.state_file)), exist_ok=True)
         tmp = f"{self.state_file}.tmp"
         with open(tmp, "w") as f:
-            json.dump({"highest_seq": self._highest}, f)
+            json.dump(data, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.state_file)
