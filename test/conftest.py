@@ -43,3 +43,37 @@ def rclpy_context():
             ctx.try_shutdown()
         except Exception:
             pass
+
+
+class Operator:
+    """An operator's signing key for mission goals and a trust list of it (what the runner and the app have)."""
+
+    def __init__(self, directory: pathlib.Path):
+        from agricare.bringup.signing import ensure_key
+        from agricare.core.security.keys import load_signing_key
+
+        self.dir = directory
+        key_path, self.trust = ensure_key(directory / "keys", "operator", ["mission_goal"])
+        self.key_file = key_path
+        self.key = load_signing_key(key_path)
+
+    def replay(self, name: str = "mission") -> str:
+        return str(self.dir / "state" / f"{name}_commands.json")
+
+    def parameters(self, name: str = "mission") -> list:
+        """ROS parameters of a mission node that takes this operator's goals."""
+        from rclpy.parameter import Parameter
+
+        return [Parameter("goal_trust_file", value=str(self.trust)),
+                Parameter("command_replay_file", value=self.replay(name))]
+
+    def sign(self, goal, target: str = "", **kw):
+        from agricare.ros.signed import sign_message
+
+        return sign_message(goal, self.key, kind="mission_goal", target=target, **kw)
+
+
+@pytest.fixture
+def operator(tmp_path) -> Operator:
+    """Signing key + trust list for mission goals (missions refuse unsigned goals)."""
+    return Operator(tmp_path / "operator")

@@ -119,3 +119,65 @@ def test_pose_status_and_unsigned_protective_stop(bridge_with_robot):
     assert b.send_command("shuttle_1", "resume", {}, "staff").ok
     assert _wait(lambda: len(got["geofence"]) >= 2 and got["geofence"][-1] == [])   # empty polygon clears it
     assert not b.snapshot()["robots"]["shuttle_1"]["stopped_by_app"]
+
+
+def test_site_answers_dispatch_events_and_goals_leave_signed(tmp_path):
+    """With the site's command key the bridge signs what it sends: the SiteAnswer message and the action goals
+    (signature block over their CDR, checked as the robots check them) and the dispatcher's event envelope;
+    start_scouting sends a signed ScoutField goal."""
+    from agricare_interfaces.action import ScoutField
+    from agricare_interfaces.msg import SiteAnswer
+    from rclpy.action import ActionServer
+    from std_msgs.msg import String
+
+    from agricare.app.bridge import CommandSigner
+    from agricare.core.security.commands import CommandVerifier
+    from agricare.core.security.keys import SigningKey, TrustList
+    from agricare.ros.qos import RELIABLE_QOS
+    from agricare.ros.signed import verify_message
+
+    key = SigningKey.generate("app")
+    trust = TrustList().trust(key, kinds=["site_answer", "dispatch_event", "mission_goal"])
+    b = Bridge({"row_robot": "farm", "shuttle_1": "care"},
+               domain_id=int(os.environ.get("AGRICARE_TEST_DOMAIN_ID", "77")), signer=CommandSigner(key),
+               node_name="agricare_app_signed")
+    b.start()
+    node = rclpy.create_node("fake_robots_signed", context=b.context, start_parameter_services=False)
+    got = {"answers": [], "events": [], "goals": []}
+    node.create_subscription(SiteAnswer, "/shuttle_1/care/site_answer", got["answers"].append, RELIABLE_QOS)
+    node.create_subscription(String, "/dispatch/events", got["events"].append, RELIABLE_QOS)
+
+    def execute(handle):
+        got["goals"].append(handle.request)
+        handle.succeed()
+        return ScoutField.Result(success=True, message="scouted", rows_done=handle.request.rows)
+
+    ActionServer(node, ScoutField, "/row_robot/scout_field", execute)
+    b.executor.add_node(node)
+    try:
+        assert _wait(lambda: b._actions[("row_robot", "scout_field")].server_is_ready())
+        assert _wait(lambda: b._pubs[("shuttle_1", "site_answer")].get_subscription_count() >= 1)
+        res = b.send_command("shuttle_1", "site_answer", {"type": "code", "child": "c1", "trip": "trip_c1",
+                                                          "guardian": "g1", "code": "ABCD"}, "guardian1")
+        assert res.ok and res.envelope["signed"]["key_id"] == "app"
+        res = b.send_command("", "dispatch", {"type": "cancel", "request": "trip_c1"}, "staff1")
+        assert res.ok
+        res = b.start_scouting("row_robot", 3, "farmer1", job_id=7)
+        assert res.ok, res.message
+        assert _wait(lambda: got["answers"] and got["events"] and got["goals"])
+        answer = got["answers"][0]
+        cmd = verify_message(answer, CommandVerifier(trust, ["site_answer"], "shuttle_1"))
+        assert cmd.key_id == "app" and answer.code == "ABCD" and answer.trip == "trip_c1"
+        answer.code = "WXYZ"                                   # any change voids it
+        with pytest.raises(Exception, match="bad_signature"):
+            verify_message(answer, CommandVerifier(trust, ["site_answer"], "shuttle_1"))
+        ev = CommandVerifier(trust, ["dispatch_event"]).verify(got["events"][0].data, time.time())
+        assert ev.payload == {"type": "cancel", "request": "trip_c1"}
+        goal = got["goals"][0]
+        assert goal.rows == 3
+        assert verify_message(goal, CommandVerifier(trust, ["mission_goal"], "row_robot")).kind == "mission_goal"
+        assert not b.start_scouting("row_robot", -1, "farmer1").ok
+    finally:
+        b.executor.remove_node(node)
+        node.destroy_node()
+        b.stop()

@@ -9,7 +9,6 @@ a code of another child is refused before the right one is accepted.
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -27,11 +26,12 @@ from rclpy.action import ActionClient  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
+from agricare_interfaces.msg import CareNotification  # noqa: E402
 
 from agricare.core.missions.care_sim import CareSite, CareSiteParams  # noqa: E402
 from agricare.core.missions.handover import TripCodeVerifier, UsedCodeStore, write_key  # noqa: E402
 from agricare.nodes.care_mission_node import CareMissionNode  # noqa: E402
+from agricare.ros.convert import care_notification_to_dict  # noqa: E402
 from agricare.nodes.care_site_sim_node import CareSiteSimNode  # noqa: E402
 from agricare.nodes.handover_node import HandoverNode  # noqa: E402
 from agricare.ros.convert import path_to_array, yaw_to_quaternion_msg  # noqa: E402
@@ -104,7 +104,7 @@ def _spin_until_idle(ex, max_callbacks: int = 400):
             raise handler.exception()
 
 
-def _run_day(rclpy_context, tmp_path, site_params: dict, until_s: float = 400.0):
+def _run_day(rclpy_context, tmp_path, site_params: dict, until_s: float = 400.0, operator=None):
     req = tmp_path / "day.yaml"
     req.write_text(yaml.safe_dump(DAY))
     key = tmp_path / "sim.key"
@@ -113,7 +113,8 @@ def _run_day(rclpy_context, tmp_path, site_params: dict, until_s: float = 400.0)
     common = dict(context=rclpy_context, namespace="/shuttle_1")
     site = CareSiteSimNode(parameter_overrides=sim_time + [
         Parameter("requests_file", value=str(req)), Parameter("scenario_file", value="care_small.yaml"),
-        Parameter("key_file", value=str(key))] + [Parameter(k, value=v) for k, v in site_params.items()], **common)
+        Parameter("key_file", value=str(key)), Parameter("signing_key_file", value=str(tmp_path / "site" / "site.key"))]
+        + [Parameter(k, value=v) for k, v in site_params.items()], **common)
     ho = HandoverNode(parameter_overrides=sim_time + [
         Parameter("key_file", value=str(key)), Parameter("used_nonces_file", value=str(tmp_path / "nonces.txt")),
         Parameter("audit_log", value=str(tmp_path / "ho.jsonl"))], **common)
@@ -122,7 +123,8 @@ def _run_day(rclpy_context, tmp_path, site_params: dict, until_s: float = 400.0)
         Parameter("requests_file", value=str(req)), Parameter("guardian_escalate_s", value=10.0),
         Parameter("guardian_wait_s", value=20.0), Parameter("audit_log", value=str(tmp_path / "m.jsonl")),
         Parameter("handover_key_file", value=str(key)),
-        Parameter("used_codes_file", value=str(tmp_path / "used_codes.json"))],
+        Parameter("used_codes_file", value=str(tmp_path / "used_codes.json")),
+        Parameter("site_trust_file", value=str(tmp_path / "site" / "trust.yaml"))] + operator.parameters(),
         **common)
     fake = FakeVehicle(context=rclpy_context)
     ex = SingleThreadedExecutor(context=rclpy_context)
@@ -130,8 +132,8 @@ def _run_day(rclpy_context, tmp_path, site_params: dict, until_s: float = 400.0)
         ex.add_node(n)
     notes = []
     watch = rclpy.node.Node("watch", context=rclpy_context)
-    watch.create_subscription(String, "/shuttle_1/care/notifications", lambda m: notes.append(json.loads(m.data)),
-                              RELIABLE_QOS)
+    watch.create_subscription(CareNotification, "/shuttle_1/care/notifications",
+                              lambda m: notes.append(care_notification_to_dict(m)), RELIABLE_QOS)
     ex.add_node(watch)
     # the shuttle idles until it has a goal: the whole day plan, sent as an operator (or the runner) would
     client = ActionClient(fake, TransportChild, "/shuttle_1/transport_child")
@@ -145,7 +147,7 @@ def _run_day(rclpy_context, tmp_path, site_params: dict, until_s: float = 400.0)
         assert fake.plans == 0 and mission.state == "idle"  # nothing moves without a goal
         while fake.t < until_s and not (mission.finished and result is not None and result.done()):
             if goal is None and client.server_is_ready():
-                goal = client.send_goal_async(TransportChild.Goal())
+                goal = client.send_goal_async(operator.sign(TransportChild.Goal(), "shuttle_1"))
             if goal is not None and goal.done() and result is None:
                 assert goal.result().accepted
                 result = goal.result().get_result_async()
@@ -163,8 +165,8 @@ def _run_day(rclpy_context, tmp_path, site_params: dict, until_s: float = 400.0)
 
 
 @pytest.mark.timeout(60)
-def test_guardian_absent_child_back_to_nursery(rclpy_context, tmp_path):
-    mission, notes, fake = _run_day(rclpy_context, tmp_path, {"absent_guardians": ["g_e1"]})
+def test_guardian_absent_child_back_to_nursery(rclpy_context, tmp_path, operator):
+    mission, notes, fake = _run_day(rclpy_context, tmp_path, {"absent_guardians": ["g_e1"]}, operator=operator)
     assert mission.finished
     d = mission.figures_summary()
     assert d["delivered"] == ["trip_e2"]
@@ -177,8 +179,8 @@ def test_guardian_absent_child_back_to_nursery(rclpy_context, tmp_path):
 
 
 @pytest.mark.timeout(60)
-def test_code_of_another_child_refused_then_right_code_accepted(rclpy_context, tmp_path):
-    mission, notes, _ = _run_day(rclpy_context, tmp_path, {"forged_first": ["e2"]})
+def test_code_of_another_child_refused_then_right_code_accepted(rclpy_context, tmp_path, operator):
+    mission, notes, _ = _run_day(rclpy_context, tmp_path, {"forged_first": ["e2"]}, operator=operator)
     assert mission.finished
     d = mission.figures_summary()
     assert sorted(d["delivered"]) == ["trip_e1", "trip_e2"] and d["returned_to_nursery"] == []

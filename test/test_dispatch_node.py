@@ -1,4 +1,5 @@
-"""dispatcher_node in-process: latched initial plan, re-plan on an urgent request, bad events refused."""
+"""dispatcher_node in-process: latched initial plan (typed DispatchPlan), re-plan on an urgent request, bad events
+refused."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import pytest
 
 pytest.importorskip("rclpy", reason="rclpy is not installed")
 
+from agricare_interfaces.msg import DispatchPlan  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from agricare.core.planning.dispatch import check_solution  # noqa: E402
+from agricare.ros.convert import plan_msg_to_dict  # noqa: E402
 from agricare.ros.params import ParameterError  # noqa: E402
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS  # noqa: E402
 
@@ -27,7 +30,7 @@ def test_plan_and_replan(rclpy_context, repo_root):
     from rclpy.node import Node
 
     io = Node("dispatch_io", context=rclpy_context)
-    io.create_subscription(String, "dispatch/plan", lambda m: plans.append(json.loads(m.data)), LATCHED_QOS)
+    io.create_subscription(DispatchPlan, "dispatch/plan", lambda m: plans.append(plan_msg_to_dict(m)), LATCHED_QOS)
     pub = io.create_publisher(String, "dispatch/events", RELIABLE_QOS)
     ex = SingleThreadedExecutor(context=rclpy_context)
     ex.add_node(node)

@@ -219,3 +219,36 @@ def test_shipped_configs_parse(repo_root):
 
     BaseDriverParams(**yaml.safe_load((repo_root / "config/base_driver_node.yaml").read_text())
                      ["/**"]["ros__parameters"])
+
+
+def test_gnss_node_is_managed_and_publishes_nothing_unless_active(rclpy_context, ex, tmp_path):
+    """gnss_node is a lifecycle node like the other drivers: with ``managed: true`` it waits unconfigured;
+    active it publishes fixes; deactivated it closes the port and publishes nothing; active again it resumes."""
+    from lifecycle_msgs.msg import State
+
+    link = str(tmp_path / "gnss_managed")
+    with GnssEmulator(seed=7, symlink=link, rate_hz=20.0, quality=4):
+        node = GnssNode(context=rclpy_context, parameter_overrides=overrides(port=link, managed=True))
+        ex.add_node(node)
+        lis = rclpy.create_node("gnss_lifecycle_listener", context=rclpy_context)
+        ex.add_node(lis)
+        fixes = []
+        lis.create_subscription(NavSatFix, "gnss/fix", fixes.append, SENSOR_QOS)
+        spin_until(ex, lambda: False, max_iter=60)   # 0.6 s unconfigured at 20 fixes/s
+        assert fixes == [] and not node.rx.is_open
+        assert node._state_machine.current_state[1] == "unconfigured"
+        node.trigger_configure()
+        spin_until(ex, lambda: False, max_iter=30)
+        assert fixes == []   # configured but inactive: still nothing
+        node.trigger_activate()
+        assert spin_until(ex, lambda: len(fixes) >= 3) and node.rx.is_open
+        node.trigger_deactivate()
+        assert not node.rx.is_open
+        n = len(fixes)
+        spin_until(ex, lambda: False, max_iter=60)
+        assert len(fixes) <= n + 1   # at most one already in flight when it was deactivated
+        assert node._state_machine.current_state[0] == State.PRIMARY_STATE_INACTIVE
+        node.trigger_activate()
+        assert spin_until(ex, lambda: len(fixes) >= n + 3)
+        node.trigger_shutdown()
+        assert not node.rx.is_open

@@ -26,7 +26,7 @@ def _spin_until(ex, cond, n=400):
     return cond()
 
 
-def test_manager_brings_a_robot_up_in_order_and_down_safely(rclpy_context):
+def test_manager_brings_a_robot_up_in_order_and_down_safely(rclpy_context, operator):
     from agricare_interfaces.action import CoverField
 
     from agricare.nodes.base_driver_node import BaseDriverNode
@@ -36,7 +36,7 @@ def test_manager_brings_a_robot_up_in_order_and_down_safely(rclpy_context):
     managed = [Parameter("managed", value=True)]
     driver = BaseDriverNode(context=rclpy_context, parameter_overrides=managed + [
         Parameter("driver", value="sim")])
-    mission = FarmMissionNode(context=rclpy_context, parameter_overrides=managed + [
+    mission = FarmMissionNode(context=rclpy_context, parameter_overrides=managed + operator.parameters() + [
         Parameter("scenario_file", value="farm_small.yaml"), Parameter("field_name", value="field_a")])
     io = rclpy.create_node("lifecycle_test_io", context=rclpy_context)
     ex = SingleThreadedExecutor(context=rclpy_context)
@@ -62,7 +62,7 @@ def test_manager_brings_a_robot_up_in_order_and_down_safely(rclpy_context):
             ex.spin_once(timeout_sec=0.01)
         assert driver.loop._cmd is None   # the command never reached the drive loop
         assert _spin_until(ex, goals.server_is_ready)
-        fut = goals.send_goal_async(CoverField.Goal())
+        fut = goals.send_goal_async(operator.sign(CoverField.Goal()))
         assert _spin_until(ex, fut.done) and not fut.result().accepted
 
         manager = LifecycleManagerNode(context=rclpy_context, parameter_overrides=[

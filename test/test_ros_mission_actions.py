@@ -37,10 +37,11 @@ DT = 0.05
 class Robot:
     """The farm mission node plus a stand-in for odometry, controller and clock."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, operator):
         from agricare.nodes.farm_mission_node import FarmMissionNode
 
-        self.mission = FarmMissionNode(context=ctx, parameter_overrides=[
+        self.operator = operator
+        self.mission = FarmMissionNode(context=ctx, parameter_overrides=operator.parameters() + [
             Parameter("use_sim_time", value=True), Parameter("use_gnss", value=False),
             Parameter("headland_width_m", value=6.0), Parameter("width_m", value=4.0),
             Parameter("turn_radius_m", value=3.0), Parameter("front_overhang_m", value=1.0),
@@ -100,15 +101,16 @@ def field_goal(w=60.0, h=40.0):
     return goal
 
 
-def test_cover_field_goal_runs_to_completion_with_feedback_then_a_second_goal_is_canceled(rclpy_context):
-    robot = Robot(rclpy_context)
+def test_cover_field_goal_runs_to_completion_with_feedback_then_a_second_goal_is_canceled(rclpy_context, operator):
+    robot = Robot(rclpy_context, operator)
+    sign = operator.sign
     try:
         assert robot.until(robot.client.server_is_ready, 100)
         for _ in range(20):   # idle without a goal: no plan is published
             robot.step()
         assert robot.plans == [] and robot.mission.state == "idle"
         feedback = []
-        fut = robot.client.send_goal_async(field_goal(), feedback_callback=lambda m: feedback.append(m.feedback))
+        fut = robot.client.send_goal_async(sign(field_goal()), feedback_callback=lambda m: feedback.append(m.feedback))
         assert robot.until(fut.done, 200)
         handle = fut.result()
         assert handle.accepted
@@ -121,13 +123,13 @@ def test_cover_field_goal_runs_to_completion_with_feedback_then_a_second_goal_is
         assert any(f.eta_s > 0.0 for f in feedback) and all(f.distance_remaining_m >= 0.0 for f in feedback)
 
         # a second goal on a named field file that does not exist is rejected with nothing started
-        bad = CoverField.Goal(field_file="no_such_field.geojson")
+        bad = sign(CoverField.Goal(field_file="no_such_field.geojson"))
         fut = robot.client.send_goal_async(bad)
         assert robot.until(fut.done, 200) and not fut.result().accepted
 
         # a goal, then cancel: CANCELED, and the controller gets an empty plan (stop)
         robot.follow, robot.pose = False, np.array([8.0, 8.0, 0.0])  # back at the field entrance
-        fut = robot.client.send_goal_async(field_goal())
+        fut = robot.client.send_goal_async(sign(field_goal()))
         assert robot.until(fut.done, 200) and fut.result().accepted
         handle = fut.result()
         n_plans = len(robot.plans)
@@ -143,16 +145,17 @@ def test_cover_field_goal_runs_to_completion_with_feedback_then_a_second_goal_is
         robot.close()
 
 
-def test_mission_goal_node_sends_a_field_file_goal_and_reports_success(rclpy_context, tmp_path):
+def test_mission_goal_node_sends_a_field_file_goal_and_reports_success(rclpy_context, tmp_path, operator):
     """What the launch files start per mission: it sends the goal (here a field file) and ends with the result."""
     from agricare.nodes.mission_goal_node import MissionGoalNode
 
     field = tmp_path / "small.geojson"
     field.write_text(json.dumps({"type": "Feature", "properties": {"crs": "local"}, "geometry": {
         "type": "Polygon", "coordinates": [[[0, 0], [60, 0], [60, 40], [0, 40], [0, 0]]]}}))
-    robot = Robot(rclpy_context)
+    robot = Robot(rclpy_context, operator)
     sender = MissionGoalNode(context=rclpy_context, parameter_overrides=[
         Parameter("action", value="cover_field"), Parameter("field_file", value=str(field)),
+        Parameter("signing_key_file", value=str(operator.key_file)), Parameter("robot_name", value="tractor"),
         Parameter("use_sim_time", value=True)])
     robot.ex.add_node(sender)
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import time
 
 import pytest
@@ -24,12 +26,16 @@ from agricare.ros.params import ParameterError  # noqa: E402
 from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS  # noqa: E402
 
 SafetyStateMsg = pytest.importorskip("agricare_interfaces.msg").SafetyState
+# the signed-command sequence store is required (a stop / geofence command must not be replayable)
+def replay_param() -> Parameter:
+    return Parameter("command_replay_file", value=os.path.join(tempfile.mkdtemp(prefix="agricare_safety_"),
+                                                               "commands.json"))
 
 
 class Harness:
     def __init__(self, ctx, overrides=()):
         self.ex = SingleThreadedExecutor(context=ctx)
-        self.node = SafetySupervisorNode(context=ctx, parameter_overrides=list(overrides))
+        self.node = SafetySupervisorNode(context=ctx, parameter_overrides=[replay_param(), *overrides])
         self.io = rclpy.create_node("safety_test_io", context=ctx)
         self.ex.add_node(self.node)
         self.ex.add_node(self.io)
@@ -177,7 +183,12 @@ def test_node_protective_stop_from_scan_and_keep_out_topic(rclpy_context):
                                         ("loop_rate_hz", 2.0), ("required_inputs", ["scan", "lidar"])])
 def test_node_rejects_bad_parameters_naming_them(rclpy_context, name, value):
     with pytest.raises(ParameterError, match=name):
-        SafetySupervisorNode(context=rclpy_context, parameter_overrides=[Parameter(name, value=value)])
+        SafetySupervisorNode(context=rclpy_context, parameter_overrides=[replay_param(), Parameter(name, value=value)])
+
+
+def test_node_does_not_start_without_the_command_sequence_store(rclpy_context):
+    with pytest.raises(ParameterError, match="command_replay_file: must be set"):
+        SafetySupervisorNode(context=rclpy_context, parameter_overrides=[Parameter("command_replay_file", value="")])
 
 
 @pytest.mark.parametrize("profile", ["tractor", "shuttle", "row_robot"])

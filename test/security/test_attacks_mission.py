@@ -1,6 +1,6 @@
 """Attacks on the care mission, run against the real care_mission_node with an attacker node on the graph:
 a fake hand-over verifier, a wound-back /clock, a replayed code after a restart, forged / replayed /
-malformed dispatch plans."""
+malformed dispatch plans, fake site answers, unsigned / forged / expired / replayed transport_child goals."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ pytest.importorskip("cryptography", reason="cryptography (Ed25519) is not instal
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
 pytest.importorskip("agricare_interfaces.msg")
 
-from agricare_interfaces.msg import HandoverEvent  # noqa: E402
+from agricare_interfaces.action import TransportChild  # noqa: E402
+from agricare_interfaces.msg import DispatchPlan, HandoverEvent, SiteAnswer  # noqa: E402
+from rclpy.action import ActionClient  # noqa: E402
 from agricare_interfaces.srv import VerifyHandover  # noqa: E402
 from builtin_interfaces.msg import Time  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
@@ -25,7 +27,9 @@ from agricare.core.missions.handover import issue_trip_code, write_key  # noqa: 
 from agricare.core.security.commands import envelope_to_text, sign_command  # noqa: E402
 from agricare.core.security.keys import SigningKey, TrustList  # noqa: E402
 from agricare.nodes.care_mission_node import CareMissionNode, solve_day  # noqa: E402
+from agricare.ros.convert import plan_dict_to_msg  # noqa: E402
 from agricare.ros.params import ParameterError  # noqa: E402
+from agricare.ros.signed import sign_message  # noqa: E402
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS  # noqa: E402
 
 DAY = {
@@ -55,16 +59,27 @@ class Graph:
         self.attacker = rclpy.create_node("attacker", context=ctx)
         self.ex.add_node(self.attacker)
         self.clock = self.attacker.create_publisher(Clock, "/clock", RELIABLE_QOS)
-        self.plan_pub = self.attacker.create_publisher(String, "/dispatch/plan", LATCHED_QOS)
+        self.plan_pub = self.attacker.create_publisher(DispatchPlan, "/dispatch/plan", LATCHED_QOS)
+        self.site_key = SigningKey.generate("nursery_tablet")
+        self.site_trust = tmp_path / "site.yaml"
+        TrustList().trust(self.site_key, kinds=["site_answer"]).save(self.site_trust)
         self.events: list = []
         self.attacker.create_subscription(HandoverEvent, "/shuttle_1/handover/events", self.events.append,
                                           RELIABLE_QOS)
         self.nodes = []
 
-    def mission(self, **params):
+    def mission(self, operator=None, **params):
         base = dict(robot_name="shuttle_1", scenario_file="care_small.yaml", requests_file=str(self.req),
                     handover_key_file=str(self.key_file), used_codes_file=str(self.tmp / "used_codes.json"),
-                    audit_log=str(self.tmp / f"m{len(self.nodes)}.jsonl"), use_sim_time=True)
+                    audit_log=str(self.tmp / f"m{len(self.nodes)}.jsonl"), use_sim_time=True,
+                    site_trust_file=str(self.site_trust), command_replay_file=str(self.tmp / "commands.json"))
+        if operator is None:   # a trust list of some operator (the goal tests pass theirs)
+            trust = self.tmp / "no_operator.yaml"
+            if not trust.exists():
+                TrustList().trust(SigningKey.generate("someone"), kinds=["mission_goal"]).save(trust)
+            base["goal_trust_file"] = str(trust)
+        else:
+            base["goal_trust_file"] = str(operator.trust)
         base.update(params)
         node = CareMissionNode(context=self.ctx, namespace="/shuttle_1",
                                parameter_overrides=[Parameter(k, value=v) for k, v in base.items()])
@@ -164,6 +179,11 @@ def test_code_replayed_after_restart_is_refused_and_the_store_is_required(graph)
         graph.mission(used_codes_file="")
 
 
+def _plan_msg(plan, key=None, **kw):
+    msg = plan_dict_to_msg(plan)
+    return sign_message(msg, key, kind="dispatch_plan", **kw) if key is not None else msg
+
+
 @pytest.mark.timeout(60)
 def test_forged_replayed_and_malformed_dispatch_plans_are_refused_and_the_node_keeps_running(graph):
     fleet, mallory = SigningKey.generate("fleet"), SigningKey.generate("mallory")
@@ -173,30 +193,37 @@ def test_forged_replayed_and_malformed_dispatch_plans_are_refused_and_the_node_k
     sec = m.security
     plan = json.loads(json.dumps(solve_day(DAY, "greedy", 2.0, None)))
 
-    def send(text, key):
+    def send(msg, key):
         before = sec.counts.get(key, 0)
-        graph.plan_pub.publish(String(data=text))
+        graph.plan_pub.publish(msg)
         assert graph.spin_until(lambda: sec.counts.get(key, 0) > before), key
 
-    send(json.dumps({**plan, "revision": 5}), "dispatch_plan.unsigned")      # unsigned, higher revision
-    send("[]", "dispatch_plan.unsigned")
-    send('{"revision": 1e400}', "dispatch_plan.unsigned")
-    send('{"revision": 1', "dispatch_plan.malformed")
-    send(envelope_to_text(sign_command({**plan, "revision": 7}, mallory, kind="dispatch_plan")),
-         "dispatch_plan.unknown_key")
+    send(_plan_msg({**plan, "revision": 5}), "dispatch_plan.unsigned")      # unsigned, higher revision
+    send(_plan_msg({**plan, "revision": 7}, mallory), "dispatch_plan.unknown_key")
+    forged = _plan_msg({**plan, "revision": 8}, fleet)
+    forged.routes[0].stops[0].position.x += 50.0                            # a stop moved after signing
+    send(forged, "dispatch_plan.bad_signature")
+    forged = _plan_msg({**plan, "revision": 8}, fleet)
+    forged.signature.target = "shuttle_1"                                   # the signature block edited
+    send(forged, "dispatch_plan.bad_signature")
+    send(_plan_msg({**plan, "revision": 9}, fleet, issued_at_s=1000.0, lifetime_s=60.0), "dispatch_plan.expired")
     assert m.mission is None and m.plan_revision == -1
-    genuine = envelope_to_text(sign_command({**plan, "revision": 1}, fleet, kind="dispatch_plan",
-                                            target="shuttle_1"))
+    genuine = _plan_msg({**plan, "revision": 1}, fleet, target="shuttle_1")
     send(genuine, "dispatch_plan.accepted")
     assert m.plan_revision == 1 and m.mission is not None
     send(genuine, "dispatch_plan.replayed")
-    send(envelope_to_text(sign_command({"revision": 2, "solution": []}, fleet, kind="dispatch_plan")),
-         "dispatch_plan.malformed")
-    send(envelope_to_text(sign_command({"revision": "x"}, fleet, kind="dispatch_plan")), "dispatch_plan.malformed")
-    send(envelope_to_text(sign_command({**plan, "revision": 3}, fleet, kind="dispatch_plan")),
-         "dispatch_plan.accepted")
+    bad = plan_dict_to_msg({**plan, "revision": 2})
+    bad.routes[0].stops[0].action = "teleport"
+    send(sign_message(bad, fleet, kind="dispatch_plan"), "dispatch_plan.malformed")
+    bad = plan_dict_to_msg({**plan, "revision": 2})
+    bad.routes[0].stops[0].arrival_s = float("nan")
+    send(sign_message(bad, fleet, kind="dispatch_plan"), "dispatch_plan.malformed")
+    bad = plan_dict_to_msg({**plan, "revision": 2})
+    bad.unserved_reasons = ["no seat"]
+    send(sign_message(bad, fleet, kind="dispatch_plan"), "dispatch_plan.malformed")
+    send(_plan_msg({**plan, "revision": 3}, fleet), "dispatch_plan.accepted")
     assert m.plan_revision == 3
-    assert sec.total("dispatch_plan") == 8
+    assert sec.total("dispatch_plan") == 9
     with pytest.raises(ParameterError, match="plan_trust_file"):
         graph.mission(plan_topic="/dispatch/plan")
 
@@ -232,21 +259,78 @@ def test_unsigned_and_forged_goals_refused_by_the_route_planner(graph):
 
 @pytest.mark.timeout(60)
 def test_fake_boarded_site_answer_refused_when_site_answers_are_signed(graph):
-    site, mallory = SigningKey.generate("nursery_tablet"), SigningKey.generate("mallory")
-    trust = graph.tmp / "site.yaml"
-    TrustList().trust(site, kinds=["site_answer"]).save(trust)
-    m = graph.mission(site_trust_file=str(trust))
-    pub = graph.attacker.create_publisher(String, "/shuttle_1/care/site_answer", RELIABLE_QOS)
+    site, mallory = graph.site_key, SigningKey.generate("mallory")
+    m = graph.mission()
+    pub = graph.attacker.create_publisher(SiteAnswer, "/shuttle_1/care/site_answer", RELIABLE_QOS)
     sec = m.security
-    answer = {"type": "boarded", "child": "e1", "trip": "trip_e1"}
-    for text, key in ((json.dumps(answer), "site_answer.unsigned"),
-                      (envelope_to_text(sign_command(answer, mallory, kind="site_answer")), "site_answer.unknown_key"),
-                      (envelope_to_text(sign_command(answer, site, kind="site_answer", target="shuttle_2")),
-                       "site_answer.wrong_target"),
-                      (envelope_to_text(sign_command(answer, site, kind="site_answer", target="shuttle_1")),
-                       "site_answer.accepted")):
-        pub.publish(String(data=text))
+
+    def answer(key=None, **kw):
+        msg = SiteAnswer(robot="shuttle_1", type="boarded", child="e1", trip="trip_e1")
+        return sign_message(msg, key, kind="site_answer", **kw) if key is not None else msg
+
+    forged = answer(site, target="shuttle_1")
+    forged.child = "e2"                                        # another child, after signing
+    replayed = answer(site, target="shuttle_1")
+    for msg, key in ((answer(), "site_answer.unsigned"),
+                     (answer(mallory), "site_answer.unknown_key"),
+                     (answer(site, target="shuttle_2"), "site_answer.wrong_target"),
+                     (forged, "site_answer.bad_signature"),
+                     (answer(site, target="shuttle_1", issued_at_s=1000.0, lifetime_s=60.0), "site_answer.expired"),
+                     (replayed, "site_answer.accepted"),
+                     (replayed, "site_answer.replayed")):
+        pub.publish(msg)
         assert graph.spin_until(lambda k=key: sec.counts.get(k, 0) == 1), key
+    with pytest.raises(ParameterError, match="site_trust_file"):
+        graph.mission(site_trust_file="")
+
+
+@pytest.mark.timeout(60)
+def test_unsigned_forged_expired_replayed_and_unknown_key_transport_child_goals_are_rejected(graph, operator):
+    """Each bad goal is rejected (nothing starts) and counted on /diagnostics; the operator's goal runs, a copy
+    of it is a replay, also after a restart; the node does not start without the trust list or the store."""
+    m = graph.mission(operator=operator)
+    graph.set_clock(m, 10)
+    client = ActionClient(graph.attacker, TransportChild, "/shuttle_1/transport_child")
+    assert graph.spin_until(client.server_is_ready)
+    mallory = SigningKey.generate("mallory")
+    sec = m.security
+
+    def send(goal, key):
+        before = sec.counts.get(key, 0)
+        fut = client.send_goal_async(goal)
+        assert graph.spin_until(fut.done), key
+        assert sec.counts.get(key, 0) == before + 1, (key, sec.counts)
+        return fut.result()
+
+    def goal(**kw):
+        return TransportChild.Goal(request_id="trip_e1", **kw)
+
+    assert not send(goal(), "transport_child_goal.unsigned").accepted
+    assert not send(sign_message(goal(), mallory, kind="mission_goal"), "transport_child_goal.unknown_key").accepted
+    forged = operator.sign(goal(), "shuttle_1")
+    forged.request_id = "trip_e2"                                # another trip, after signing
+    assert not send(forged, "transport_child_goal.bad_signature").accepted
+    assert not send(operator.sign(goal(), "shuttle_1", issued_at_s=1000.0, lifetime_s=60.0),
+                    "transport_child_goal.expired").accepted
+    assert not send(operator.sign(goal(), "shuttle_2"), "transport_child_goal.wrong_target").accepted
+    assert not send(sign_message(goal(), operator.key, kind="site_answer"), "transport_child_goal.wrong_kind").accepted
+    assert m.state == "idle" and m._goal is None               # nothing started
+    genuine = operator.sign(goal(), "shuttle_1")
+    handle = send(genuine, "transport_child_goal.accepted")
+    assert handle.accepted and graph.spin_until(lambda: m._goal is not None)
+    assert not send(genuine, "transport_child_goal.replayed").accepted
+    assert sec.total("transport_child_goal") == 7 and "refused transport_child_goal" in sec.diag.message
+    graph.drop(m)
+    m2 = graph.mission(operator=operator)                    # restarted: the sequence store remembers
+    assert graph.spin_until(client.server_is_ready)
+    before = m2.security.counts.get("transport_child_goal.replayed", 0)
+    fut = client.send_goal_async(genuine)
+    assert graph.spin_until(fut.done) and not fut.result().accepted
+    assert m2.security.counts.get("transport_child_goal.replayed", 0) == before + 1
+    with pytest.raises(ParameterError, match="goal_trust_file"):
+        graph.mission(goal_trust_file="")
+    with pytest.raises(ParameterError, match="command_replay_file"):
+        graph.mission(command_replay_file="")
 
 
 @pytest.mark.timeout(60)
@@ -282,21 +366,23 @@ def test_signed_plan_replayed_after_a_restart_is_refused(graph):
     trust = graph.tmp / "trust.yaml"
     TrustList().trust(fleet, kinds=["dispatch_plan"]).save(trust)
     plan = json.loads(json.dumps(solve_day(DAY, "greedy", 2.0, None)))
-    genuine = envelope_to_text(sign_command({**plan, "revision": 1}, fleet, kind="dispatch_plan"))
+    genuine = _plan_msg({**plan, "revision": 1}, fleet)
     m = graph.mission(plan_topic="/dispatch/plan", plan_trust_file=str(trust))
-    graph.plan_pub.publish(String(data=genuine))
+    graph.plan_pub.publish(genuine)
     assert graph.spin_until(lambda: m.plan_revision == 1)
     graph.drop(m)
     m2 = graph.mission(plan_topic="/dispatch/plan", plan_trust_file=str(trust))   # restarted: revision -1
-    graph.plan_pub.publish(String(data=genuine))
+    graph.plan_pub.publish(genuine)
     assert graph.spin_until(lambda: m2.security.counts.get("dispatch_plan.replayed", 0) >= 1)
     assert m2.plan_revision == -1 and m2.mission is None
 
 
 @pytest.mark.timeout(60)
 def test_dispatcher_signs_plans_and_takes_only_signed_events(graph, repo_root):
-    from agricare.core.security.commands import verify_command
+    from agricare.core.security.commands import CommandVerifier
     from agricare.core.security.keys import write_signing_key
+    from agricare.ros.convert import plan_msg_to_dict
+    from agricare.ros.signed import verify_message
     from agricare.nodes.dispatcher_node import DispatcherNode
 
     fleet, office, mallory = (SigningKey.generate(k) for k in ("fleet", "office", "mallory"))
@@ -310,11 +396,12 @@ def test_dispatcher_signs_plans_and_takes_only_signed_events(graph, repo_root):
     graph.ex.add_node(node)
     graph.nodes.append(node)
     plans = []
-    graph.attacker.create_subscription(String, "/dispatch/plan", lambda m: plans.append(m.data), LATCHED_QOS)
+    graph.attacker.create_subscription(DispatchPlan, "/dispatch/plan", plans.append, LATCHED_QOS)
     events = graph.attacker.create_publisher(String, "/dispatch/events", RELIABLE_QOS)
     assert graph.spin_until(lambda: plans)
-    plan = verify_command(plans[0], TrustList().trust(fleet), kinds=["dispatch_plan"], max_lifetime_s=86400).payload
-    assert plan["revision"] == 1
+    verify_message(plans[0], CommandVerifier(TrustList().trust(fleet), ["dispatch_plan"], max_lifetime_s=86400))
+    plan = plan_msg_to_dict(plans[0])
+    assert plan["revision"] == 1 and plan["solution"]["routes"]
     out = {"type": "out_of_service", "vehicle": "shuttle_1"}
     events.publish(String(data=json.dumps(out)))
     events.publish(String(data=envelope_to_text(sign_command(out, mallory, kind="dispatch_event"))))

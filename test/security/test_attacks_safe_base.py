@@ -7,6 +7,8 @@ then that the attacker's messages move nothing, clear nothing, and are reported.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import time
 
 import pytest
@@ -33,6 +35,12 @@ from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS 
 NS = "/robot"
 
 
+def replay_param() -> Parameter:
+    """A fresh signed-command sequence store (required by the safe base)."""
+    return Parameter("command_replay_file", value=os.path.join(tempfile.mkdtemp(prefix="agricare_sb_"),
+                                                               "commands.json"))
+
+
 class Rig:
     """A safe base (sim driver) with the vehicle's own inputs, and an attacker node on the same graph."""
 
@@ -40,7 +48,7 @@ class Rig:
         self.node = SafeBaseNode(driver=driver, context=ctx, namespace=NS, parameter_overrides=[
             Parameter("panel", value="none"), Parameter("driver.driver", value="sim"),
             Parameter("driver.max_speed_mps", value=2.0), Parameter("resume_hold_s", value=0.2),
-            Parameter("required_inputs", value=["cmd", "odom", "scan", "imu"]), *extra])
+            Parameter("required_inputs", value=["cmd", "odom", "scan", "imu"]), replay_param(), *extra])
         self.ex = SingleThreadedExecutor(context=ctx)
         self.ex.add_node(self.node)
         self.vehicle = rclpy.create_node("vehicle_inputs", namespace=NS, context=ctx)   # planner + sensors
@@ -313,7 +321,7 @@ def test_vehicle_panel_on_a_local_socket_and_driver_files(rclpy_context, tmp_pat
     node = SafeBaseNode(context=rclpy_context, namespace=NS, parameter_overrides=[
         Parameter("panel", value="socket"), Parameter("panel_socket_path", value=str(sock)),
         Parameter("driver_params_files", value=["base_driver_node.yaml", "hardware/zlac8015d_shuttle.yaml"]),
-        Parameter("driver.driver", value="sim")])
+        Parameter("driver.driver", value="sim"), replay_param()])
     try:
         assert node.base_driver.params.wheel_radius_m == 0.0825     # from the hardware file
         assert node.base_driver.params.driver == "sim"              # the override wins

@@ -49,11 +49,38 @@ def _subst(value, old: str, new: str):
     return value
 
 
-def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long") -> pathlib.Path:
+def merge_trust(path: pathlib.Path, *trust_files) -> pathlib.Path:
+    """Add the keys of ``trust_files`` to the trust list at ``path`` (made when missing); returns ``path``."""
+    from agricare.core.security.keys import TrustList
+
+    if not any(trust_files) and path.exists():
+        return path
+    if not any(trust_files):   # nothing to add: whoever makes the keys writes the list
+        return path
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    trust = TrustList.load(path) if path.exists() else TrustList()
+    for f in trust_files:
+        if f:
+            for entry in TrustList.load(f).entries.values():
+                trust.add(entry)
+    trust.save(path)
+    return path
+
+
+def mission_trust(out: pathlib.Path, app_trust=None) -> pathlib.Path:
+    """The missions' goal trust list: the runner's operator key (its default goals) and the app's key."""
+    from agricare.bringup.signing import OPERATOR_KEY_ID, ensure_key
+
+    _key, operator_trust = ensure_key(out / "keys", OPERATOR_KEY_ID, ["mission_goal"])
+    return merge_trust(out / "keys" / "mission_trust.yaml", operator_trust, app_trust)
+
+
+def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long", app_trust=None) -> pathlib.Path:
     """Write the care host's scenario (+ requests) under ``out``; returns the scenario path.
 
     ``day``: ``short`` (one trip per shuttle in the first minute: tests) or ``long`` (more trips from 200 s
-    on, for a demo that runs a while)."""
+    on, for a demo that runs a while). ``app_trust``: the operator app's trust list (its command key): the
+    shuttles then take its goals, site answers and protective stops, the dispatcher its events."""
     base = _load(CARE_BASE)
     template_robot = base["robots"][0]
     template_name = template_robot["name"]
@@ -80,6 +107,7 @@ def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long")
     out.mkdir(parents=True, exist_ok=True)
     (out / "requests.yaml").write_text(yaml.safe_dump(day_plan, sort_keys=False))
     fleet_key, fleet_trust = dispatcher_key(out / "keys")
+    goal_trust = mission_trust(out, app_trust)
     robots, nodes = [], []
     for name, start in SHUTTLES.items():
         r = copy.deepcopy(template_robot)
@@ -98,16 +126,19 @@ def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long")
                 params.update({"robot_name": name, "plan_topic": "/dispatch/plan", "requests_file": "",
                                "park_xy": [start["x_m"], start["y_m"]], "pickup_grace_s": 120.0,
                                "guardian_escalate_s": 300.0, "guardian_wait_s": 900.0,
-                               "plan_trust_file": str(fleet_trust),
+                               "plan_trust_file": str(fleet_trust), "goal_trust_file": str(goal_trust),
                                # the app issues a code when a trip is booked, before a shuttle is assigned
                                "accept_unbound_codes": True})
-                params.pop("site_trust_file", None)     # guardians answer through the app (unsigned here)
+                # answers from the simulated staff (their site key, added by care_site_sim_node) and the app's
+                site_trust = pathlib.Path(params["site_trust_file"].replace("${out}", str(out)))
+                merge_trust(site_trust, app_trust)
             elif n["node"] == "care_site_sim_node":
                 params.update({"requests_file": str(out / "requests.yaml"),
                                "absent_guardians": list(app_children) or [""]})
-                params.pop("signing_key_file", None)
             elif n["node"] == "safety_supervisor_node":
-                params["geofence_topic_enabled"] = True  # the app's unsigned stop zone (no command key here)
+                params["geofence_topic_enabled"] = True  # the app's unsigned stop zone (without a command key)
+                if app_trust:
+                    params["trust_file"] = str(app_trust)   # the app's signed protective stops
             nodes.append(n)
         if not has_ekf:   # the keep-out check of the safety supervisor needs the robot's own map pose
             d = base["world"]["datum"]
@@ -115,9 +146,11 @@ def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long")
                 "datum_from_first_fix": False, "datum_lat_deg": d["lat_deg"], "datum_lon_deg": d["lon_deg"],
                 "datum_alt_m": d.get("alt_m", 0.0)}})
             nodes.append({"node": "ekf_node", "robot": name, "params": {"use_imu_orientation": True}})
-    nodes.append({"node": "dispatcher_node", "params": {"requests_file": str(out / "requests.yaml"),
-                                                        "method": "greedy", "time_limit_s": 1.0,
-                                                        "signing_key_file": str(fleet_key)}})
+    dispatcher = {"requests_file": str(out / "requests.yaml"), "method": "greedy", "time_limit_s": 1.0,
+                  "signing_key_file": str(fleet_key)}
+    if app_trust:
+        dispatcher["events_trust_file"] = str(app_trust)   # only the app's signed events
+    nodes.append({"node": "dispatcher_node", "params": dispatcher})
     scen = {"world": base["world"], "robots": robots,
             "run": {**base.get("run", {}), "max_sim_s": 36000.0, "record": False}, "nodes": nodes, "mission": {}}
     path = out / "care_app.yaml"
@@ -137,13 +170,19 @@ def dispatcher_key(directory: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]
     return key, trust
 
 
-def farm_scenario(out: pathlib.Path) -> pathlib.Path:
+def farm_scenario(out: pathlib.Path, app_trust=None) -> pathlib.Path:
     base = _load(FARM_BASE)
     robots = [r for r in base["robots"] if r["name"] == "tractor"]
     nodes = [n for n in base["nodes"] if n.get("robot") == "tractor"]
+    goal_trust = mission_trust(out, app_trust)
     for n in nodes:
+        params = n.setdefault("params", {})
         if n["node"] == "safety_supervisor_node":
-            n.setdefault("params", {})["geofence_topic_enabled"] = True  # the app's unsigned stop zone
+            params["geofence_topic_enabled"] = True  # the app's unsigned stop zone
+            if app_trust:
+                params["trust_file"] = str(app_trust)
+        elif n["node"] == "farm_mission_node":
+            params["goal_trust_file"] = str(goal_trust)
     scen = {"world": base["world"], "robots": robots,
             "run": {**base.get("run", {}), "max_sim_s": 36000.0, "record": False}, "nodes": nodes, "mission": {}}
     out.mkdir(parents=True, exist_ok=True)
@@ -163,11 +202,11 @@ def robots_of(area: str) -> dict[str, str]:
 
 def run_host(area: str, out: pathlib.Path, real_time_factor: float = 1.0, domain_id: int | None = None,
              app_children: tuple[str, ...] = (), max_sim_s: float | None = None, seed: int = 0,
-             day: str = "long") -> int:
+             day: str = "long", app_trust=None) -> int:
     from agricare.bringup.graph import load_graph
     from agricare.bringup.runner import EmbeddedRunner
 
-    scen = care_scenario(out, list(app_children), day) if area == "care" else farm_scenario(out)
+    scen = care_scenario(out, list(app_children), day, app_trust) if area == "care" else farm_scenario(out, app_trust)
     graph = load_graph(scen)
     runner = EmbeddedRunner(graph, out, seed, max_sim_s or graph.run.max_sim_s, until_done=False,
                             progress=lambda s: print(s, flush=True), progress_period_s=30.0, domain_id=domain_id,
@@ -206,9 +245,11 @@ def main(argv=None) -> int:
     ap.add_argument("--app-children", default="", help="comma-separated child ids whose guardians use the app")
     ap.add_argument("--max-sim-s", type=float, default=None)
     ap.add_argument("--day", choices=["short", "long"], default="long", help="care: the day's trips")
+    ap.add_argument("--app-trust", default=None, help="trust list of the operator app's command key")
     a = ap.parse_args(argv)
     children = tuple(c for c in a.app_children.split(",") if c)
-    return run_host(a.area, pathlib.Path(a.out), a.real_time_factor, a.domain_id, children, a.max_sim_s, day=a.day)
+    return run_host(a.area, pathlib.Path(a.out), a.real_time_factor, a.domain_id, children, a.max_sim_s, day=a.day,
+                    app_trust=a.app_trust)
 
 
 if __name__ == "__main__":

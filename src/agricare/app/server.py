@@ -106,6 +106,10 @@ class JobBody(_Body):
     kind: Literal["coverage", "scouting"]
 
 
+class ScoutBody(_Body):
+    rows: int = Field(default=0, ge=0, le=1000)
+
+
 class UserBody(_Body):
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     display_name: str = Field(min_length=1, max_length=120)
@@ -435,6 +439,18 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
     async def resume(robot: str, request: Request, user: Annotated[dict, Depends(role("staff", "farmer"))]):
         _robot_of_kind(robot, "care" if user["role"] == "staff" else "farm")
         return command(user, request, robot, "resume", {})
+
+    @app.post("/api/robots/{robot}/scout")
+    async def scout(robot: str, body: ScoutBody, request: Request, user: Annotated[dict, Depends(role("farmer"))]):
+        """The row robot's scouting job (ScoutField goal, signed by the bridge): ``rows`` rows, 0 = configured."""
+        _robot_of_kind(robot, "farm")
+        if bridge is None:
+            res_ok, msg = False, "no robot link (server started without robots)"
+        else:
+            res = bridge.start_scouting(robot, body.rows, user["username"])
+            res_ok, msg = res.ok, res.message
+        audit(user, "command:scout_field", res_ok, f"{robot} rows={body.rows} -> {msg}", request)
+        return {"ok": res_ok, "message": msg}
 
     @app.get("/api/events")
     async def events(user: Annotated[dict, Depends(role("staff", "farmer", "admin"))]):

@@ -26,8 +26,8 @@ class LaunchEntry:
 # that starts a mission also starts the node that sends the mission's default goal
 MISSION_GOALS = {node: action for node, (action, _type) in MISSION_ACTIONS.items()}
 # managed (lifecycle) nodes in bring-up order: the driver, safety, localisation, then the missions
-MANAGED_ORDER = ("base_driver_node", "safe_base_node", "safety_supervisor_node", "ekf_node", "farm_mission_node",
-                 "care_mission_node")
+MANAGED_ORDER = ("base_driver_node", "safe_base_node", "gnss_node", "safety_supervisor_node", "ekf_node",
+                 "farm_mission_node", "care_mission_node")
 
 
 def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool = True,

@@ -81,12 +81,22 @@ def build(args):
         farm_domain = care_domain
     domains = {"care": care_domain, "farm": farm_domain}
     hosts = []
+    command_key = args.command_key
+    app_trust = None
+    if args.demo and not command_key:   # the demo site's command key; the simulated robots trust it
+        from agricare.app.bridge import APP_KINDS
+        from agricare.bringup.signing import ensure_key
+
+        key_path, app_trust = ensure_key(data / "demo" / "keys", "app", APP_KINDS)
+        command_key = str(key_path)
     if args.demo:
         env = dict(os.environ)
         for area in areas:
             cmd = [sys.executable, "-m", "agricare.app.robots", area, "--out", str(data / "demo" / area),
                    "--real-time-factor", str(args.real_time_factor), "--app-children", ",".join(demo.app_children()),
                    "--day", args.demo_day]
+            if app_trust is not None:
+                cmd += ["--app-trust", str(app_trust)]
             if domains[area] is not None:
                 cmd += ["--domain-id", str(domains[area])]
             log = open(data / "demo" / f"robots_{area}.log", "w")
@@ -95,7 +105,7 @@ def build(args):
     bridge = None
     if not args.no_robots:
         try:
-            signer = default_signer(args.command_key)
+            signer = default_signer(command_key)
         except ValueError as exc:
             raise CliError(str(exc)) from None
         groups = {}

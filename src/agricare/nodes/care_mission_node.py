@@ -691,13 +691,13 @@ class CareMissionNode(ManagedNode):
         if not self.active:
             self.get_logger().warning("transport_child goal rejected: the node is not active (lifecycle)")
             return GoalResponse.REJECT
+        if self.goal_input.check(goal) is None:   # unsigned, forged, expired, replayed, unknown key: reported
+            return GoalResponse.REJECT
         if self._goal is not None:
             self.get_logger().warning("transport_child goal rejected: a goal is running (cancel it first)")
             return GoalResponse.REJECT
         if self.mission is None:
             self.get_logger().warning("transport_child goal rejected: no plan yet")
-            return GoalResponse.REJECT
-        if self.goal_input.check(goal) is None:   # unsigned, forged, expired, replayed, unknown key: reported
             return GoalResponse.REJECT
         if goal.request_id and goal.request_id not in self.figures["trips"]:
             self.get_logger().warning(f"transport_child goal rejected: request_id {goal.request_id!r} is not a "

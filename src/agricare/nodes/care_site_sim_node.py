@@ -42,8 +42,8 @@ class CareSiteSimNodeParams:
         Shared hand-over key (mode 0600); created when missing and ``create_key_if_missing``.
     signing_key_file : str
         Ed25519 key of the site's devices (``agricare keys``): answers (agricare_interfaces/SiteAnswer) are
-        then signed (kind ``site_answer``, for this namespace's shuttle). Created when missing and ``create_key_if_missing``,
-        with ``trust.yaml`` beside it (the shuttle's ``site_trust_file``).
+        then signed (kind ``site_answer``, for this namespace's shuttle). Created when missing and
+        ``create_key_if_missing``, with ``trust.yaml`` beside it (the shuttle's ``site_trust_file``).
     """
 
     requests_file: str = ""

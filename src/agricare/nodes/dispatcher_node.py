@@ -3,7 +3,8 @@
 At start it reads ``requests_file`` (the ``agricare dispatch`` YAML, metadata allowed), solves it and
 publishes the plan on ``dispatch/plan`` (agricare_interfaces/DispatchPlan, latched: revision, reason, one
 route of stops per vehicle, the requests' children, guardians, places and markers, the unserved requests
-with their reasons; :func:`agricare.ros.convert.plan_msg_to_dict` gives the plan dict). Events arrive on ``dispatch/events`` (std_msgs/String JSON, reliable):
+with their reasons; :func:`agricare.ros.convert.plan_msg_to_dict` gives the plan dict). Events arrive on
+``dispatch/events`` (std_msgs/String JSON, reliable):
 
 - ``{"type": "vehicle_state", "vehicle": "shuttle_1", "xy": [x, y], "ready_s": t, "onboard": [[request, boarded_s]]}``
   (stored; used at the next re-plan),

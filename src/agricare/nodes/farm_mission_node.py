@@ -194,10 +194,10 @@ class FarmMissionNode(ManagedNode):
         if not self.active:
             self.get_logger().warning("cover_field goal rejected: the node is not active (lifecycle)")
             return GoalResponse.REJECT
+        if self.goal_input.check(goal) is None:   # unsigned, forged, expired, replayed, unknown key: reported
+            return GoalResponse.REJECT
         if self._goal is not None:
             self.get_logger().warning("cover_field goal rejected: a mission is running (cancel it first)")
-            return GoalResponse.REJECT
-        if self.goal_input.check(goal) is None:   # unsigned, forged, expired, replayed, unknown key: reported
             return GoalResponse.REJECT
         try:
             self._goal_field(goal)

@@ -24,7 +24,6 @@ import dataclasses
 import math
 
 from geometry_msgs.msg import TwistWithCovarianceStamped
-from rclpy.node import Node
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 
 from agricare.core.validation import require, require_positive
@@ -32,6 +31,7 @@ from agricare.drivers.link import Backoff, LinkError
 from agricare.drivers.nmea_gnss import QUALITY_NAMES, GnssFix, GnssReceiver, GnssVelocity, NmeaParser
 from agricare.ros.convert import to_stamp
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import SENSOR_QOS
@@ -65,7 +65,11 @@ class GnssParams:
                 "must be >= reconnect_initial_s", self.reconnect_max_s)
 
 
-class GnssNode(Node):
+class GnssNode(ManagedNode):
+    """NMEA GNSS driver, a managed (lifecycle) node: it reads the receiver and publishes only while active
+    (the lifecycle manager activates it after the base driver); deactivated or cleaned up, it closes the
+    port and publishes nothing."""
+
     def __init__(self, **kwargs):
         super().__init__("gnss_node", **kwargs)
         self.params = p = load_params(self, GnssParams)
@@ -88,11 +92,14 @@ class GnssNode(Node):
         self._last_valid_s: float | None = None
         self._opened_s: float | None = None
         self._timer = self.create_timer(1.0 / p.poll_rate_hz, self._on_timer)
+        self.autostart()
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_timer(self) -> None:
+        if not self.active:   # unconfigured / inactive: the receiver is not read, nothing is published
+            return
         now = self._now()
         if not self.rx.is_open:
             if not self.backoff.ready(now):
@@ -174,8 +181,10 @@ class GnssNode(Node):
         else:
             self.diag.ok(f"fix: {QUALITY_NAMES.get(f.quality, f.quality)}", **values)
 
-    def on_shutdown(self) -> None:
+    def stop_outputs(self) -> None:
+        """Deactivated, cleaned up or shutting down: release the port (re-opened when active again)."""
         self.rx.close()
+        self.diag.stale("inactive: port closed, nothing published")
 
 
 def main(args=None):

@@ -57,7 +57,8 @@ class RowFollowerSettings:
 
 SCHEMA = (RowFollowerSettings, RowFollowerParams)
 # a different pattern of rows or turns mid-field would contradict the rows already done: restart for those
-RESTART_ONLY = ("rate_hz", "odom_topic", "enable_topic", "row_spacing_m", "rows_per_turn", "first_turn_left", "max_rows")
+RESTART_ONLY = ("rate_hz", "odom_topic", "enable_topic", "row_spacing_m", "rows_per_turn", "first_turn_left",
+                "max_rows")
 
 
 class RowFollowerNode(Node):

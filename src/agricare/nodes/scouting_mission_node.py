@@ -138,10 +138,10 @@ class ScoutingMissionNode(Node):
 
     # ------------------------------------------------------------------ action
     def _on_goal(self, goal) -> GoalResponse:
+        if self.goal_input.check(goal) is None:   # unsigned, forged, expired, replayed, unknown key: reported
+            return GoalResponse.REJECT
         if self._goal is not None:
             self.get_logger().warning("scout_field goal rejected: a goal is running (cancel it first)")
-            return GoalResponse.REJECT
-        if self.goal_input.check(goal) is None:   # unsigned, forged, expired, replayed, unknown key: reported
             return GoalResponse.REJECT
         try:
             self.p.mission_params(goal.rows)

@@ -283,6 +283,7 @@ function renderStaff() {
 async function initFarmer() {
   const m = await loadMap("farm");
   for (const r of m.robots || []) { const o = el("option", r); o.value = r; $("job-robot").appendChild(o); }
+  for (const r of m.robots || []) { const o = el("option", r); o.value = r; $("scout-robot").appendChild(o); }
   await refreshFields();
 }
 
@@ -313,6 +314,15 @@ $("job-form").addEventListener("submit", async (ev) => {
     const r = await api("POST", "/api/jobs", { field_id: Number($("job-field").value), robot: $("job-robot").value, kind: $("job-kind").value });
     $("job-msg").textContent = r.message;
   } catch (e) { $("job-msg").textContent = "Refused: " + e.message; }
+});
+
+$("scout-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const r = await api("POST", "/api/robots/" + encodeURIComponent($("scout-robot").value) + "/scout",
+                        { rows: Number($("scout-rows").value) || 0 });
+    $("scout-msg").textContent = r.message;
+  } catch (e) { $("scout-msg").textContent = "Refused: " + e.message; }
 });
 
 function renderFarmer() {

@@ -1,0 +1,151 @@
+"""Attacks on the mission goals of the farm robots, against the real farm_mission_node and scouting_mission_node
+with an attacker node on the graph: unsigned, forged, expired, replayed (also after a restart), wrong-robot and
+unknown-key CoverField / ScoutField goals are rejected, nothing starts, and each refusal is on /diagnostics."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("cryptography", reason="cryptography (Ed25519) is not installed")
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
+action_mod = pytest.importorskip("agricare_interfaces.action")
+if not hasattr(action_mod, "ScoutField"):
+    pytest.skip("agricare_interfaces is built from older definitions (no ScoutField): rebuild it (make venv)",
+                allow_module_level=True)
+
+from agricare_interfaces.action import CoverField, ScoutField  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import Point32  # noqa: E402
+from rclpy.action import ActionClient  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+
+from agricare.core.security.keys import SigningKey  # noqa: E402
+from agricare.ros.params import ParameterError  # noqa: E402
+from agricare.ros.qos import RELIABLE_QOS  # noqa: E402
+from agricare.ros.signed import sign_message  # noqa: E402
+
+
+class Graph:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.attacker = rclpy.create_node("attacker", context=ctx)
+        self.ex.add_node(self.attacker)
+        self.diagnostics: list[str] = []
+        self.attacker.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.diagnostics.extend(
+            s.message for s in m.status), RELIABLE_QOS)
+        self.nodes = []
+
+    def add(self, node):
+        self.ex.add_node(node)
+        self.nodes.append(node)
+        return node
+
+    def drop(self, node):
+        self.ex.remove_node(node)
+        self.nodes.remove(node)
+        node.destroy_node()
+
+    def spin_until(self, cond, n=400):
+        for _ in range(n):
+            if cond():
+                return True
+            self.ex.spin_once(timeout_sec=0.01)
+        return cond()
+
+    def close(self):
+        self.ex.shutdown()
+        for n in list(self.nodes):
+            n.destroy_node()
+        self.attacker.destroy_node()
+
+
+@pytest.fixture
+def graph(rclpy_context):
+    g = Graph(rclpy_context)
+    yield g
+    g.close()
+
+
+def _farm(graph, operator, **params):
+    from agricare.nodes.farm_mission_node import FarmMissionNode
+
+    base = [Parameter("use_gnss", value=False), Parameter("start_delay_s", value=0.0)] + operator.parameters("farm")
+    over = {p.name: p for p in base}
+    over.update({k: Parameter(k, value=v) for k, v in params.items()})
+    return graph.add(FarmMissionNode(context=graph.ctx, namespace="/tractor", parameter_overrides=list(over.values())))
+
+
+def _scout(graph, operator, tmp_path, **params):
+    from agricare.nodes.scouting_mission_node import ScoutingMissionNode
+
+    base = {p.name: p for p in operator.parameters("scout")}
+    base["output_dir"] = Parameter("output_dir", value=str(tmp_path / "records"))
+    base.update({k: Parameter(k, value=v) for k, v in params.items()})
+    return graph.add(ScoutingMissionNode(context=graph.ctx, namespace="/row_robot",
+                                         parameter_overrides=list(base.values())))
+
+
+def _attack(graph, node, client, what, goal_fn, operator, target):
+    """Send each bad goal, expect a rejection counted under ``<what>.<reason>``; then the genuine one."""
+    mallory = SigningKey.generate("mallory")
+    sec = node.security
+
+    def send(goal, key):
+        before = sec.counts.get(key, 0)
+        fut = client.send_goal_async(goal)
+        assert graph.spin_until(fut.done), key
+        assert sec.counts.get(key, 0) == before + 1, (key, sec.counts)
+        return fut.result()
+
+    assert not send(goal_fn(), f"{what}.unsigned").accepted
+    assert not send(sign_message(goal_fn(), mallory, kind="mission_goal"), f"{what}.unknown_key").accepted
+    forged = operator.sign(goal_fn(), target)
+    forged.signature.expires_at_s += 3600.0                       # validity stretched after signing
+    assert not send(forged, f"{what}.bad_signature").accepted
+    assert not send(operator.sign(goal_fn(), target, issued_at_s=1000.0, lifetime_s=60.0), f"{what}.expired").accepted
+    assert not send(operator.sign(goal_fn(), "someone_else"), f"{what}.wrong_target").accepted
+    assert graph.spin_until(lambda: any(f"refused {what}" in m for m in graph.diagnostics))   # on /diagnostics
+    genuine = operator.sign(goal_fn(), target)
+    assert send(genuine, f"{what}.accepted").accepted
+    assert not send(genuine, f"{what}.replayed").accepted
+    return genuine
+
+
+@pytest.mark.timeout(60)
+def test_cover_field_goals_unsigned_forged_expired_replayed_are_rejected_and_reported(graph, operator):
+    m = _farm(graph, operator)
+    client = ActionClient(graph.attacker, CoverField, "/tractor/cover_field")
+    assert graph.spin_until(client.server_is_ready)
+
+    def goal():
+        g = CoverField.Goal()
+        g.field.points = [Point32(x=x, y=y) for x, y in ((0.0, 0.0), (60.0, 0.0), (60.0, 40.0), (0.0, 40.0))]
+        return g
+
+    assert m.state == "idle" and m._goal is None
+    genuine = _attack(graph, m, client, "cover_field_goal", goal, operator, "tractor")
+    # the genuine goal started the job; after a restart its copy is still a replay (sequence store)
+    assert graph.spin_until(lambda: m._goal is not None)
+    graph.drop(m)
+    m2 = _farm(graph, operator)
+    assert graph.spin_until(client.server_is_ready)
+    fut = client.send_goal_async(genuine)
+    assert graph.spin_until(fut.done) and not fut.result().accepted
+    assert m2.security.counts.get("cover_field_goal.replayed", 0) == 1 and m2.state == "idle"
+    graph.drop(m2)
+    with pytest.raises(ParameterError, match="goal_trust_file"):
+        _farm(graph, operator, goal_trust_file="")
+    with pytest.raises(ParameterError, match="command_replay_file"):
+        _farm(graph, operator, command_replay_file="")
+
+
+@pytest.mark.timeout(60)
+def test_scout_field_goals_unsigned_forged_expired_replayed_are_rejected_and_reported(graph, operator, tmp_path):
+    m = _scout(graph, operator, tmp_path)
+    client = ActionClient(graph.attacker, ScoutField, "/row_robot/scout_field")
+    assert graph.spin_until(client.server_is_ready)
+    assert m.mission is None
+    _attack(graph, m, client, "scout_field_goal", lambda: ScoutField.Goal(rows=2), operator, "row_robot")
+    assert graph.spin_until(lambda: m._goal is not None) and m.mission.p.rows == 2
