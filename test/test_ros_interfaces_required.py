@@ -28,7 +28,7 @@ def _run(code, repo_root):
                           timeout=60, cwd=repo_root)
 
 
-@pytest.mark.parametrize("node", ["safety_supervisor_node"])
+@pytest.mark.parametrize("node", ["safety_supervisor_node", "dispatcher_node", "scouting_mission_node"])
 def test_node_executable_fails_with_one_line(repo_root, node):
     r = _run(f"sys.argv[0] = '/install/lib/agricare/{node}'\n"
              "from agricare.ros.interfaces import main\nsys.exit(main())", repo_root)
@@ -73,3 +73,28 @@ def test_typed_status_messages_convert_to_the_former_json_keys():
     st = msgs.ControllerStatus(state="tracking", cross_track_m=0.25, progress=0.5, target_index=12, direction=-1)
     d = controller_status_to_dict(st)
     assert d["state"] == "tracking" and d["cross_track_m"] == 0.25 and d["direction"] == -1 and d["target_index"] == 12
+
+
+def test_typed_plan_and_notification_keep_every_field_of_the_former_json():
+    """dispatch/plan is a DispatchPlan: the plan dict the shuttles read comes back from it unchanged."""
+    msgs = pytest.importorskip("agricare_interfaces.msg")
+    from agricare.ros.convert import care_notification_to_dict, plan_dict_to_msg, plan_msg_to_dict
+
+    plan = {"revision": 4, "reason": "new_request", "solution": {
+        "routes": {"shuttle_1": [{"request": "t1", "action": "pickup", "arrival_s": 10.5, "start_s": 12.0,
+                                  "xy": [75.0, 101.8]},
+                                 {"request": "t1", "action": "dropoff", "arrival_s": 80.0, "start_s": 80.0,
+                                  "xy": [192.0, 101.8]}],
+                   "shuttle_2": []},
+        "unserved": [{"request": "t9", "reason": "window: too late"}], "distance_m": 117.0},
+        "meta": {"t1": {"child": "c1", "guardians": ["g1", "g2"], "pickup_place": "home_1",
+                        "dropoff_place": "nursery", "dropoff_marker": 14}}}
+    back = plan_msg_to_dict(plan_dict_to_msg(plan))
+    assert back["revision"] == 4 and back["reason"] == "new_request"
+    assert back["solution"]["routes"] == plan["solution"]["routes"]
+    assert back["solution"]["unserved"] == plan["solution"]["unserved"]
+    assert back["meta"] == plan["meta"]          # an absent marker stays absent (the place's marker is used)
+    note = msgs.CareNotification(robot="shuttle_1", level="warn", kind="canceled", message="holding",
+                                 requests=["t1"])
+    assert care_notification_to_dict(note) == {"t_s": 0.0, "robot": "shuttle_1", "level": "warn",
+                                                "kind": "canceled", "message": "holding", "requests": ["t1"]}

@@ -54,9 +54,19 @@ def test_launch_entries(repo_root, tmp_path, monkeypatch):
             if isinstance(v, str) and "rel_out" in v:
                 assert os.path.isabs(v) and v.startswith(str(tmp_path))
     graph = load_graph(scenario)
-    missions = [n for n in graph.nodes if n.node in ("farm_mission_node", "care_mission_node")]
+    missions = [n for n in graph.nodes if n.node in ("farm_mission_node", "care_mission_node", "scouting_mission_node")]
     goals = [e for e in entries if e.executable == "mission_goal_node"]
     assert missions and sorted(e.namespace for e in goals) == sorted(n.robot for n in missions)
+    # the goal senders sign with the run's operator key, which the missions trust for goals only
+    from agricare.core.security.keys import TrustList, load_signing_key
+
+    for e in goals:
+        key = load_signing_key(e.parameters[0]["signing_key_file"])
+        assert e.parameters[0]["robot_name"] == e.namespace
+        (mission,) = [m for m in entries if m.namespace == e.namespace and m.executable.endswith("mission_node")]
+        entry = TrustList.load(mission.parameters[0]["goal_trust_file"]).get(key.key_id)
+        assert entry is not None and entry.kinds == ("mission_goal",)
+        assert mission.parameters[0]["command_replay_file"].startswith(str(tmp_path))
     only = launch_entries(scenario, include_sim=False, robot="tractor")
     assert only and all(e.namespace == "tractor" for e in only)
     manager = [e for e in only if e.executable == "lifecycle_manager_node"]
