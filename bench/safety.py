@@ -115,7 +115,7 @@ def signed_commands(n: int = 1200):
 
 
 def typed_signed_checks(n: int) -> dict:
-    """Per-command cost of a signed typed message (``agricare.ros.signed``: CDR serialisation + SHA-256 +
+    """Per-command cost of a signed typed message (``agricare.ros.signed``: canonical encoding + SHA-256 +
     Ed25519), what a mission node pays for a CoverField goal and a shuttle for a DispatchPlan."""
     try:
         from agricare_interfaces.action import CoverField

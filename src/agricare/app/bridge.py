@@ -11,7 +11,7 @@ Every command to a robot goes through :meth:`Bridge.send_command`: it builds one
 body, issuer, time, nonce) for the app's audit and hands it to the transport of its kind, signed with the
 site's command key (:func:`default_signer`; :mod:`agricare.core.security.commands` for the envelopes on
 String topics, :mod:`agricare.ros.signed` for typed messages and action goals, whose ``signature`` block
-covers the CDR of the whole message). Without a key the commands leave unsigned and every robot with a
+covers a canonical encoding of the whole message). Without a key the commands leave unsigned and every robot with a
 trust list refuses them:
 
 =====================  ==================================================================================

@@ -118,6 +118,7 @@ class ScoutingMissionNode(Node):
         self.diag = Diagnostics(self, "scouting_mission")
         self.record_files: list[str] = []
         self.canceled = False
+        self._rows_reached = False
         self._follower_state = ""
         self._goal = self._goal_done = None
         self._goal_t0 = None
@@ -154,6 +155,7 @@ class ScoutingMissionNode(Node):
         now = self._now_s()
         self.mission = ScoutingMission(self.p.mission_params(goal_handle.request.rows))
         self.record_files, self.canceled, self._sent, self._future = [], False, None, None
+        self._rows_reached = False
         if self._follower_state:
             self.mission.on_follower_state(now, self._follower_state)
         self._goal, self._goal_done, self._goal_t0 = goal_handle, Future(), now
@@ -264,6 +266,9 @@ class ScoutingMissionNode(Node):
         if self.mission.finished and was_running == SAVING and not self.record_files:
             self._write_record()  # save timed out: still leave a record
         if self._goal is not None:
+            if self.mission.rows_done >= self.mission.p.rows and not self._rows_reached:
+                self._rows_reached = True   # the goal's rows are done: the follower stops even if set for more
+                self._enable_pub.publish(Bool(data=False))
             self._goal_step(now)
         self._publish_status(force=self.mission.state != was_running)
 

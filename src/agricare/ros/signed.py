@@ -1,15 +1,15 @@
 """Signed ROS messages: the signed-command scheme of :mod:`agricare.core.security.commands` on typed messages.
 
 A typed command (an action goal, a dispatch plan, a site answer) carries an
-``agricare_interfaces/CommandSignature`` field (named ``signature``). The signature covers the canonical
-encoding of the whole message: the SHA-256 of its CDR serialisation with the signature block left empty goes
-into the payload of an ordinary command envelope ``{"type": <message type>, "cdr_sha256": <hex>}``, and the
+``agricare_interfaces/CommandSignature`` field (named ``signature``). The signature covers a canonical
+encoding of the whole message: the SHA-256 of the canonical JSON of every field but the signature block
+(:func:`canonical_content`: sorted keys, floats exact as ``float.hex``, float32 rounded as it travels) goes
+into the payload of an ordinary command envelope ``{"type": <message type>, "sha256": <hex>}``, and the
 envelope (kind, target, key id, issue time, expiry, sequence number) is signed with Ed25519 as any other
-command. The receiver clears the block of the message it got, serialises it again, rebuilds the envelope
-from the block and checks it with its :class:`~agricare.core.security.commands.CommandVerifier` (trust
-list, kind, target, validity, replay). Changing any field of the message, the block or the message type
-breaks the signature; CDR is the bytes every ROS 2 peer sees, so float32 fields (``Point32``) sign as
-they arrive.
+command. The receiver encodes the message it got the same way, rebuilds the envelope from the block and
+checks it with its :class:`~agricare.core.security.commands.CommandVerifier` (trust list, kind, target,
+validity, replay). Changing any field of the message, the block or the message type breaks the signature.
+(The CDR bytes themselves are not canonical: Fast CDR leaves alignment padding uninitialised.)
 
 Example (the runner, the operator app)::
 
@@ -27,9 +27,10 @@ from __future__ import annotations
 import hashlib
 import time
 
-from rclpy.serialization import serialize_message
+import struct
 
-from agricare.core.security.commands import DEFAULT_LIFETIME_S, VERSION, CommandVerifier, VerifiedCommand, sign_command
+from agricare.core.security.commands import (DEFAULT_LIFETIME_S, VERSION, CommandVerifier, VerifiedCommand, canonical_bytes,
+                                             sign_command)
 from agricare.core.security.keys import SigningKey
 
 FIELD = "signature"
@@ -41,21 +42,54 @@ def message_type_name(msg) -> str:
     return f"{mod[0]}/{mod[1]}/{type(msg).__name__}"
 
 
+def _element_type(typ: str) -> str:
+    """``sequence<T, N>`` / ``T[N]`` / ``sequence<T>`` -> ``T``."""
+    if typ.startswith("sequence<"):
+        return typ[len("sequence<"):-1].split(",")[0].strip()
+    return typ.split("[", 1)[0]
+
+
+def _canon(value, typ: str):
+    """A JSON value that encodes ``value`` (of ROS type ``typ``) exactly: floats as ``float.hex`` (float32
+    rounded to float32 first, as it travels), nested messages as dicts of their fields."""
+    if hasattr(value, "get_fields_and_field_types"):
+        return {name: _canon(getattr(value, name), t) for name, t in value.get_fields_and_field_types().items()}
+    if typ.startswith("sequence<") or typ.endswith("]"):
+        elem = _element_type(typ)
+        if isinstance(value, (bytes, bytearray)):
+            return value.hex()
+        return [_canon(v, elem) for v in value]
+    if typ == "float":
+        return struct.unpack("<f", struct.pack("<f", float(value)))[0].hex()
+    if typ == "double":
+        return float(value).hex()
+    if typ in ("octet", "uint8", "char") and isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if typ == "boolean":
+        return bool(value)
+    if isinstance(value, str):
+        return value
+    return int(value)
+
+
+def canonical_content(msg, field: str = FIELD) -> bytes:
+    """Canonical bytes of ``msg`` without its signature block: canonical JSON (sorted keys) of every field,
+    floats exact. Not the CDR bytes: Fast CDR leaves alignment padding uninitialised, so the same message
+    serialises to different bytes now and then (about 1 in 20 for a ScoutField goal)."""
+    fields = {name: _canon(getattr(msg, name), t) for name, t in msg.get_fields_and_field_types().items()
+              if name != field}
+    return canonical_bytes({"type": message_type_name(msg), "fields": fields})
+
+
 def content_digest(msg, field: str = FIELD) -> str:
-    """Hex SHA-256 of the CDR serialisation of ``msg`` with its signature block empty (``msg`` is restored)."""
-    block = getattr(msg, field)
-    setattr(msg, field, type(block)())
-    try:
-        data = serialize_message(msg)
-    finally:
-        setattr(msg, field, block)
-    return hashlib.sha256(data).hexdigest()
+    """Hex SHA-256 of :func:`canonical_content`."""
+    return hashlib.sha256(canonical_content(msg, field)).hexdigest()
 
 
 def sign_message(msg, key: SigningKey, *, kind: str, target: str = "", lifetime_s: float = DEFAULT_LIFETIME_S,
                  issued_at_s: float | None = None, seq: int | None = None, field: str = FIELD):
     """Fill the signature block of ``msg`` (in place; also returned). Any later change to ``msg`` voids it."""
-    payload = {"type": message_type_name(msg), "cdr_sha256": content_digest(msg, field)}
+    payload = {"type": message_type_name(msg), "sha256": content_digest(msg, field)}
     env = sign_command(payload, key, kind=kind, target=target, lifetime_s=lifetime_s, issued_at_s=issued_at_s,
                        seq=seq)
     block = type(getattr(msg, field))()
@@ -72,7 +106,7 @@ def envelope_of(msg, field: str = FIELD) -> dict:
     b = getattr(msg, field)
     env = {"v": VERSION, "kind": b.kind, "target": b.target, "key_id": b.key_id, "issued_at_s": b.issued_at_s,
            "expires_at_s": b.expires_at_s, "seq": int(b.seq),
-           "payload": {"type": message_type_name(msg), "cdr_sha256": content_digest(msg, field)}}
+           "payload": {"type": message_type_name(msg), "sha256": content_digest(msg, field)}}
     if b.key_id or b.signature:
         env["sig"] = b.signature
     else:
