@@ -123,8 +123,8 @@ def test_pose_status_and_unsigned_protective_stop(bridge_with_robot):
 
 def test_site_answers_dispatch_events_and_goals_leave_signed(tmp_path):
     """With the site's command key the bridge signs what it sends: the SiteAnswer message and the action goals
-    (signature block over their canonical encoding, checked as the robots check them) and the dispatcher's event envelope;
-    start_scouting sends a signed ScoutField goal."""
+    (signature block over their canonical encoding, checked as the robots check them) and the dispatcher's event
+    envelope; start_scouting sends a signed ScoutField goal."""
     from agricare_interfaces.action import ScoutField
     from agricare_interfaces.msg import SiteAnswer
     from rclpy.action import ActionServer

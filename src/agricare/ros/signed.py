@@ -29,8 +29,8 @@ import time
 
 import struct
 
-from agricare.core.security.commands import (DEFAULT_LIFETIME_S, VERSION, CommandVerifier, VerifiedCommand, canonical_bytes,
-                                             sign_command)
+from agricare.core.security.commands import (DEFAULT_LIFETIME_S, VERSION, CommandVerifier, VerifiedCommand,
+                                             canonical_bytes, sign_command)
 from agricare.core.security.keys import SigningKey
 
 FIELD = "signature"
