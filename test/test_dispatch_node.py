@@ -20,11 +20,27 @@ from agricare.ros.params import ParameterError  # noqa: E402
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS  # noqa: E402
 
 
-def test_plan_and_replan(rclpy_context, repo_root):
+def _office(tmp_path):
+    """The office's event key and the dispatcher's events trust list (events are signed envelopes)."""
+    from agricare.core.security.keys import SigningKey, TrustList
+
+    key = SigningKey.generate("office")
+    TrustList().trust(key, kinds=["dispatch_event"]).save(tmp_path / "events.yaml")
+    return key, [Parameter("events_trust_file", value=str(tmp_path / "events.yaml")),
+                 Parameter("command_replay_file", value=str(tmp_path / "dispatcher_commands.json"))]
+
+
+def test_plan_and_replan(rclpy_context, repo_root, tmp_path):
+    from agricare.core.security.commands import envelope_to_text, sign_command
     from agricare.nodes.dispatcher_node import DispatcherNode
 
+    office, trust = _office(tmp_path)
+
+    def signed(event):
+        return envelope_to_text(sign_command(event, office, kind="dispatch_event"))
+
     day = repo_root / "config" / "care" / "requests_day.yaml"
-    node = DispatcherNode(context=rclpy_context, parameter_overrides=[
+    node = DispatcherNode(context=rclpy_context, parameter_overrides=trust + [
         Parameter("requests_file", value=str(day)), Parameter("time_limit_s", value=0.3)])
     plans = []
     from rclpy.node import Node
@@ -45,11 +61,12 @@ def test_plan_and_replan(rclpy_context, repo_root):
         first = plans[0]["solution"]
         # shuttle_1 has boarded its first child; an urgent sick-child trip arrives
         s1 = first["routes"]["shuttle_1"][0]
-        pub.publish(String(data=json.dumps({"type": "vehicle_state", "vehicle": "shuttle_1", "xy": s1["xy"],
-                                            "ready_s": s1["start_s"] + 30, "onboard": [[s1["request"],
-                                                                                         s1["start_s"] + 30]]})))
+        pub.publish(String(data=signed({"type": "vehicle_state", "vehicle": "shuttle_1", "xy": s1["xy"],
+                                        "ready_s": s1["start_s"] + 30, "onboard": [[s1["request"],
+                                                                                     s1["start_s"] + 30]]})))
         pub.publish(String(data="not json"))
-        pub.publish(String(data=json.dumps({"type": "new_request", "now_s": s1["start_s"] + 30, "request": {
+        pub.publish(String(data=json.dumps({"type": "cancel", "request": s1["request"]})))   # unsigned
+        pub.publish(String(data=signed({"type": "new_request", "now_s": s1["start_s"] + 30, "request": {
             "id": "urgent", "pickup": [192.0, 101.8], "dropoff": [251.0, 98.2], "pickup_window": [0, 1500],
             "dropoff_by": 2000, "service_s": 60, "max_ride_s": 600, "child": "c9"}})))
         for _ in range(500):
@@ -57,6 +74,8 @@ def test_plan_and_replan(rclpy_context, repo_root):
                 break
             ex.spin_once(timeout_sec=0.02)
         assert len(plans) == 2 and plans[1]["reason"] == "new_request"
+        assert node.security.counts.get("dispatch_event.malformed") == 1
+        assert node.security.counts.get("dispatch_event.unsigned") == 1   # the unsigned cancel did nothing
         sol = plans[1]["solution"]
         assert any(s["request"] == "urgent" for r in sol["routes"].values() for s in r)
         # the boarded child stays on shuttle_1 (drop-off only)
@@ -72,8 +91,14 @@ def test_plan_and_replan(rclpy_context, repo_root):
 def test_missing_requests_file_refused(rclpy_context, tmp_path):
     from agricare.nodes.dispatcher_node import DispatcherNode
 
+    _key, trust = _office(tmp_path)
     with pytest.raises(ParameterError, match="requests_file"):
-        DispatcherNode(context=rclpy_context)
+        DispatcherNode(context=rclpy_context, parameter_overrides=trust)
     with pytest.raises(ParameterError, match="requests_file"):
         DispatcherNode(context=rclpy_context,
-                       parameter_overrides=[Parameter("requests_file", value=str(tmp_path / "nope.yaml"))])
+                       parameter_overrides=trust + [Parameter("requests_file", value=str(tmp_path / "nope.yaml"))])
+    day = Parameter("requests_file", value=str(tmp_path / "nope.yaml"))
+    with pytest.raises(ParameterError, match="events_trust_file: must be set"):
+        DispatcherNode(context=rclpy_context, parameter_overrides=[day])
+    with pytest.raises(ParameterError, match="command_replay_file: must be set"):
+        DispatcherNode(context=rclpy_context, parameter_overrides=[day, trust[0]])

@@ -392,7 +392,8 @@ def test_dispatcher_signs_plans_and_takes_only_signed_events(graph, repo_root):
     node = DispatcherNode(context=graph.ctx, parameter_overrides=[
         Parameter("requests_file", value=str(repo_root / "config/care/requests_day.yaml")),
         Parameter("time_limit_s", value=0.3), Parameter("method", value="greedy"),
-        Parameter("signing_key_file", value=key_path), Parameter("events_trust_file", value=str(trust))])
+        Parameter("signing_key_file", value=key_path), Parameter("events_trust_file", value=str(trust)),
+        Parameter("command_replay_file", value=str(graph.tmp / "dispatcher_commands.json"))])
     graph.ex.add_node(node)
     graph.nodes.append(node)
     plans = []

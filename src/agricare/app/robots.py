@@ -148,8 +148,9 @@ def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long",
             nodes.append({"node": "ekf_node", "robot": name, "params": {"use_imu_orientation": True}})
     dispatcher = {"requests_file": str(out / "requests.yaml"), "method": "greedy", "time_limit_s": 1.0,
                   "signing_key_file": str(fleet_key)}
-    if app_trust:
-        dispatcher["events_trust_file"] = str(app_trust)   # only the app's signed events
+    # only the app's signed events (without an app key: a list nobody may send events with)
+    dispatcher["events_trust_file"] = str(app_trust or goal_trust)
+    dispatcher["command_replay_file"] = str(out / "state" / "dispatcher_commands.json")
     nodes.append({"node": "dispatcher_node", "params": dispatcher})
     scen = {"world": base["world"], "robots": robots,
             "run": {**base.get("run", {}), "max_sim_s": 36000.0, "record": False}, "nodes": nodes, "mission": {}}

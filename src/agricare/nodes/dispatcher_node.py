@@ -20,9 +20,9 @@ refused with a diagnostics warning, never half-applied.
 
 With ``signing_key_file`` (an Ed25519 key of ``agricare keys``) the plan's signature block is filled (kind
 ``dispatch_plan``, valid ``signed_lifetime_s``; :mod:`agricare.ros.signed`): the shuttles' care_mission_node
-accepts only plans signed by a key of its trust list. With ``events_trust_file``
-events are accepted only as signed envelopes (kind ``dispatch_event``, payload = the event): a peer can then
-neither add, cancel nor take a shuttle out of service.
+accepts only plans signed by a key of its trust list. Events are accepted only as signed envelopes (kind
+``dispatch_event``, payload = the event) from a key of ``events_trust_file`` (required): a peer can neither
+add, cancel nor take a shuttle out of service.
 """
 
 from __future__ import annotations
@@ -66,12 +66,18 @@ class DispatcherNodeParams:
     signing_key_file: str = ""
     signed_lifetime_s: float = 3600.0
     events_trust_file: str = ""
+    command_replay_file: str = ""   # the events' sequence numbers across restarts (required)
 
     def __post_init__(self):
         if not self.requests_file:
             raise ValueError("requests_file: must be set")
         if not (math.isfinite(self.time_limit_s) and self.time_limit_s >= 0):
             raise ValueError(f"time_limit_s: must be >= 0, got {self.time_limit_s!r}")
+        if not self.events_trust_file:
+            raise ValueError("events_trust_file: must be set (only signed dispatch events are accepted)")
+        if not self.command_replay_file:
+            raise ValueError("command_replay_file: must be set (a dispatch event must not be replayable after a "
+                             "restart)")
         if self.method not in ("alns", "ortools", "greedy"):
             raise ValueError(f"method: expected 'alns', 'ortools' or 'greedy', got {self.method!r}")
 
@@ -105,16 +111,14 @@ class DispatcherNode(Node):
         self.solution = None
         self.diag = Diagnostics(self, "dispatcher")
         self._pub = self.create_publisher(DispatchPlan, "dispatch/plan", LATCHED_QOS)
-        self.events_verifier = None
-        if self.params.events_trust_file:
-            from agricare.core.security.commands import CommandVerifier
-            from agricare.core.security.keys import TrustList
+        from agricare.core.security.commands import CommandVerifier
+        from agricare.core.security.keys import TrustList
 
-            try:
-                self.events_verifier = CommandVerifier(TrustList.load(paths.resolve(self.params.events_trust_file)),
-                                                       ["dispatch_event"])
-            except (OSError, ValueError) as exc:
-                raise ParameterError(f"dispatcher_node: parameter 'events_trust_file': {exc}") from None
+        try:
+            self.events_verifier = CommandVerifier(TrustList.load(paths.resolve(self.params.events_trust_file)),
+                                                   ["dispatch_event"], state_file=self.params.command_replay_file)
+        except (OSError, ValueError) as exc:
+            raise ParameterError(f"dispatcher_node: parameter 'events_trust_file': {exc}") from None
         self.security = SecurityReport(self)
         self.create_subscription(String, "dispatch/events", self._on_event, RELIABLE_QOS)
         self._plan(self.problem, "initial plan")
@@ -138,17 +142,17 @@ class DispatcherNode(Node):
         self.get_logger().info(text)
 
     def _on_event(self, msg: String) -> None:
-        if self.events_verifier is not None:
-            import time
+        import time
 
-            from agricare.core.security.commands import CommandRejected
+        from agricare.core.security.commands import CommandRejected
 
-            try:
-                ev = self.events_verifier.verify(msg.data, time.time()).payload
-            except CommandRejected as exc:
-                self.security.refused("dispatch_event", exc.reason, exc.detail)
-                return
-            msg = String(data=json.dumps(ev))
+        try:
+            ev = self.events_verifier.verify(msg.data, time.time()).payload
+        except CommandRejected as exc:
+            self.security.refused("dispatch_event", exc.reason, exc.detail)
+            return
+        self.security.accepted("dispatch_event")
+        msg = String(data=json.dumps(ev))
         try:
             ev = json.loads(msg.data)
             kind = ev["type"]
