@@ -66,6 +66,8 @@ def sign_envelope(envelope: dict, signer=None) -> dict:
 SIGNED_KIND = {"protective_stop": "protective_stop", "resume": "protective_stop", "site_answer": "site_answer",
                "dispatch": "dispatch_event", "pause": "operator", "cover_field": "mission_goal",
                "transport_child": "mission_goal", "scout_field": "mission_goal"}
+#: commands sent as typed messages / action goals, signed in their own signature block
+TYPED_KINDS = ("site_answer", "cover_field", "transport_child", "scout_field")
 #: what the app's key must be trusted for on the robots (``agricare keys``: the robots' trust lists)
 APP_KINDS = ("protective_stop", "site_answer", "dispatch_event", "mission_goal")
 
@@ -339,9 +341,13 @@ class Bridge:
     def send_command(self, robot: str, kind: str, body: dict, issuer: str) -> CommandResult:
         """Send one command: build the envelope, sign it, publish it on its transport. Never raises for a
         robot that is not there: the result says what happened."""
-        envelope = sign_envelope({"robot": robot, "kind": kind, "body": body, "issuer": issuer,
-                                  "issued_at": time.time(), "robot_time_s": self.robot_time_s(),
-                                  "nonce": secrets.token_hex(8)}, self.signer)
+        envelope = {"robot": robot, "kind": kind, "body": body, "issuer": issuer, "issued_at": time.time(),
+                    "robot_time_s": self.robot_time_s(), "nonce": secrets.token_hex(8), "signed": None}
+        try:
+            if kind not in TYPED_KINDS:   # typed messages carry their own signature block (_sign_message)
+                envelope = sign_envelope(envelope, self.signer)
+        except (ValueError, TypeError) as exc:
+            return CommandResult(False, f"not signed: {exc}", envelope)
         if robot and robot not in self.robots:
             return CommandResult(False, f"unknown robot {robot!r}", envelope)
         if not self._started:
