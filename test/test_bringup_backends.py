@@ -72,10 +72,11 @@ def test_hardware_graph_is_complete(scenario, tmp_path):
             for k, v in list(e.parameters[0].items()):
                 if isinstance(v, str) and v.startswith("/var/lib/agricare"):
                     e.parameters[0][k] = str(tmp_path / pathlib.Path(v).name)
-                    if k.endswith("trust_file"):   # trust lists are written at commissioning (agricare keys)
-                        from agricare.core.security.keys import SigningKey, TrustList
+                    if k.endswith("trust_file"):   # keys and trust lists are written at commissioning
+                        from agricare.bringup.signing import ensure_key
 
-                        TrustList().trust(SigningKey.generate("operator")).save(e.parameters[0][k])
+                        name = pathlib.Path(v).name[:-len("_trust.yaml")]
+                        ensure_key(tmp_path, name, [])
             if e.executable == "handover_node":
                 e.parameters[0].update(key_file=str(tmp_path / "handover.key"), create_key_if_missing=True)
             if e.executable == "care_mission_node":  # the vehicle's audit key is made at commissioning

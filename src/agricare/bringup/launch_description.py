@@ -62,7 +62,7 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
 
     graph: Graph = load_graph(scenario_file)
     out_abs = os.path.abspath(os.path.expanduser(out_dir))
-    operator_key = prepare_mission_signing(graph.nodes, out_abs)
+    goal_keys = prepare_mission_signing(graph.nodes, out_abs)
     extra = [params_file] if params_file else []
     entries = []
     if include_sim:
@@ -84,7 +84,7 @@ def launch_entries(scenario_file, use_sim_time: bool = True, include_sim: bool =
         if send_goals and spec.node in MISSION_GOALS:
             entries.append(LaunchEntry("agricare", "mission_goal_node", "mission_goal", ns, [{
                 "action": MISSION_GOALS[spec.node], "use_sim_time": use_sim_time, "robot_name": spec.robot or "",
-                "signing_key_file": str(operator_key)}] + extra, []))
+                "signing_key_file": str(goal_keys[spec.fqn])}] + extra, []))
     if lifecycle:
         by_robot: dict[str, list] = {}
         for spec in graph.nodes:

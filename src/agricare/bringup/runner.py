@@ -107,7 +107,7 @@ class EmbeddedRunner:
         self.goals: dict[str, MissionGoal] = {}
         self.out_dir = pathlib.Path(out_dir) if out_dir else None
         # the runner is the operator: it signs the goals; the mission nodes trust its key for goals only
-        self.operator_key_file = prepare_mission_signing(graph.nodes, self.out_dir)
+        self.goal_keys = prepare_mission_signing(graph.nodes, self.out_dir)
         self.seed = int(seed)
         self.max_sim_s = float(max_sim_s if max_sim_s is not None else graph.run.max_sim_s)
         self.until_done = until_done
@@ -209,8 +209,9 @@ class EmbeddedRunner:
                                          max_rate_hz=self.graph.run.record_max_rate_hz,
                                          exclude=self.graph.run.record_exclude)
 
+        key_of = {s.robot: self.goal_keys[s.fqn] for s in self.graph.nodes if s.fqn in self.goal_keys}
         for robot, (name, type_ref) in self.mission_actions.items():
-            self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref, robot, self.operator_key_file)
+            self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref, robot, key_of.get(robot))
         if self.foxglove_port is not None:
             from agricare.bringup.foxglove_view import FoxgloveView
 

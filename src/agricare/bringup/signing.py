@@ -4,7 +4,9 @@ In ``agricare run`` (and the launch files) the runner is the operator that sends
 signs them with ``<out>/keys/operator.key`` (made once, 0600, ``agricare keys`` format); the mission nodes
 trust that key for ``mission_goal`` only (``<out>/keys/operator_trust.yaml``) and keep their sequence
 numbers in ``<out>/state/<robot>_<node>_commands.json``. A scenario that names ``goal_trust_file`` /
-``command_replay_file`` itself (a vehicle: ``/var/lib/agricare/...``) keeps its own.
+``command_replay_file`` itself (a vehicle: ``/var/lib/agricare/...``) keeps its own; its goals are then
+signed with the key beside that trust list (``<dir>/<id>.key`` for ``<dir>/<id>_trust.yaml``, as
+:func:`ensure_key` writes them at commissioning).
 """
 
 from __future__ import annotations
@@ -39,17 +41,23 @@ def ensure_key(directory, key_id: str, kinds) -> tuple[pathlib.Path, pathlib.Pat
     return key, trust
 
 
-def prepare_mission_signing(nodes, out_dir) -> pathlib.Path | None:
+def prepare_mission_signing(nodes, out_dir) -> dict[str, pathlib.Path]:
     """Give every mission node of ``nodes`` (NodeSpec list, changed in place) a goal trust list and a
-    sequence store under ``out_dir`` unless it names its own; returns the operator key path (None when the
-    graph has no mission node)."""
+    sequence store under ``out_dir`` unless it names its own; returns the key that signs each mission's
+    goals, by the mission node's full name."""
     specs = [s for s in nodes if s.node in MISSION_ACTIONS]
     if not specs:
-        return None
+        return {}
     out = pathlib.Path(os.path.abspath(os.fspath(out_dir) if out_dir is not None else "out"))
-    key, trust = ensure_key(out / "keys", OPERATOR_KEY_ID, ["mission_goal"])
+    keys = {}
     for s in specs:
-        s.params.setdefault("goal_trust_file", str(trust))
         robot = s.robot or "robot"
         s.params.setdefault("command_replay_file", str(out / "state" / f"{robot}_{s.node}_commands.json"))
-    return key
+        own = str(s.params.get("goal_trust_file") or "")
+        if own.endswith("_trust.yaml"):   # commissioned: the key beside the trust list
+            keys[s.fqn] = pathlib.Path(own[:-len("_trust.yaml")] + ".key")
+            continue
+        key, trust = ensure_key(out / "keys", OPERATOR_KEY_ID, ["mission_goal"])
+        s.params.setdefault("goal_trust_file", str(trust))
+        keys[s.fqn] = key
+    return keys
