@@ -88,14 +88,16 @@ def test_care_small_recording_and_audit(care_run):
     assert len(verified) == 2 and all(e.accepted for e in verified)
     assert sorted(e.child_id for e in released) == ["c1", "c2"]
     # site answers are signed by the site's key (the shuttle refuses unsigned ones)
-    from agricare.core.security.commands import verify_command
+    from agricare.core.security.commands import CommandVerifier
     from agricare.core.security.keys import TrustList
+    from agricare.ros.signed import verify_message
 
     trust = TrustList.load(tmp / "out" / "audit" / "site_keys_shuttle_1" / "trust.yaml")
-    answers = [verify_command(m.data, trust, kinds=["site_answer"], target="shuttle_1", max_lifetime_s=600,
-                              now_s=json.loads(m.data)["issued_at_s"]).payload
-               for _, m in topics["/shuttle_1/care/site_answer"]]
-    assert sorted(a["child"] for a in answers if a["type"] == "boarded") == ["c1", "c2"]
+    verifier = CommandVerifier(trust, ["site_answer"], "shuttle_1", max_lifetime_s=600)
+    answers = [m for _, m in topics["/shuttle_1/care/site_answer"]]
+    for a in answers:   # each one signed, as recorded (SiteAnswer with its signature block)
+        verify_message(a, verifier, a.signature.issued_at_s)
+    assert sorted(a.child for a in answers if a.type == "boarded") == ["c1", "c2"]
     states = [m.state for _, m in topics["/shuttle_1/mission/status"]]
     assert states[-1] == "done" and "boarding" in states and "handover" in states
     assert max(abs(m.twist.linear.x) for _, m in topics["/shuttle_1/cmd_vel"]) <= 2.0 + 1e-6
@@ -119,7 +121,9 @@ def test_care_small_recording_and_audit(care_run):
 
     heads = {hashlib.sha256(line.encode()).hexdigest()
              for line in (tmp / "mission_audit.jsonl").read_text().splitlines()}
-    notes = [json.loads(m.data) for _, m in topics["/shuttle_1/care/notifications"]]
+    from agricare.ros.convert import care_notification_to_dict
+
+    notes = [care_notification_to_dict(m) for _, m in topics["/shuttle_1/care/notifications"]]
     released = [n for n in notes if n["kind"] == "released"]
     assert len(released) == 2 and all(n["audit_head"] in heads for n in released)
     assert verify_log(tmp / "mission_audit.jsonl", public_key=pub).ok
