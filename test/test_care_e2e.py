@@ -94,7 +94,18 @@ def test_care_small_recording_and_audit(care_run):
 
     trust = TrustList.load(tmp / "out" / "audit" / "site_keys_shuttle_1" / "trust.yaml")
     verifier = CommandVerifier(trust, ["site_answer"], "shuttle_1", max_lifetime_s=600)
-    answers = [m for _, m in topics["/shuttle_1/care/site_answer"]]
+    from agricare_interfaces.msg import CommandSignature, SiteAnswer
+
+    def typed(m):   # the recording's decoded message as the rosidl type the shuttle got
+        msg = SiteAnswer(robot=m.robot, type=m.type, child=m.child, trip=m.trip, guardian=m.guardian, code=m.code)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = m.header.stamp.sec, m.header.stamp.nanosec
+        msg.header.frame_id = m.header.frame_id
+        s = m.signature
+        msg.signature = CommandSignature(kind=s.kind, target=s.target, key_id=s.key_id, issued_at_s=s.issued_at_s,
+                                         expires_at_s=s.expires_at_s, seq=s.seq, signature=s.signature)
+        return msg
+
+    answers = [typed(m) for _, m in topics["/shuttle_1/care/site_answer"]]
     for a in answers:   # each one signed, as recorded (SiteAnswer with its signature block)
         verify_message(a, verifier, a.signature.issued_at_s)
     assert sorted(a.child for a in answers if a.type == "boarded") == ["c1", "c2"]
