@@ -127,7 +127,7 @@ def typed_signed_checks(n: int) -> dict:
         from agricare.ros.signed import sign_message, verify_message
     except ImportError as exc:   # no ROS here: the envelope figures above still hold
         return {f"typed signed checks skipped ({exc})": {}}
-    key = SigningKey.from_seed("operator", bytes(range(40, 72)))
+    key = SigningKey.from_seed("operator", bytes(range(200, 232)))
     out = {}
     plan = {"revision": 1, "reason": "bench", "solution": {"distance_m": 1.0, "routes": {f"shuttle_{v}": [
         {"request": f"trip_{v}_{k}", "action": a, "arrival_s": 600.0 + 60 * k, "start_s": 600.0 + 60 * k,
