@@ -87,6 +87,7 @@ def test_session_cookie_is_httponly_samesite(app):
     ("guardian", "GET", "/api/fields"), ("guardian", "POST", "/api/robots/shuttle_1/stop"),
     ("guardian", "GET", "/api/map/farm"), ("staff", "GET", "/api/users"), ("staff", "GET", "/api/audit"),
     ("farmer", "POST", "/api/urgent"), ("guardian", "POST", "/api/users"), ("staff", "POST", "/api/jobs"),
+    ("staff", "POST", "/api/robots/tractor/scout"), ("guardian", "POST", "/api/robots/tractor/scout"),
 ])
 def test_wrong_role_is_403(app, user, method, path):
     c = login(app, user)
@@ -197,8 +198,14 @@ def test_commands_without_robot_link_say_so_and_are_audited(app):
     assert r.status_code == 200 and r.json()["ok"] is False and "no robot link" in r.json()["message"]
     assert s.post("/api/robots/tractor/stop").status_code == 403   # staff stop care shuttles only
     assert s.post("/api/robots/nobody/stop").status_code == 404
+    f = login(app, "farmer")
+    r = f.post("/api/robots/tractor/scout", json={"rows": 4})
+    assert r.status_code == 200 and r.json()["ok"] is False and "no robot link" in r.json()["message"]
+    assert f.post("/api/robots/shuttle_1/scout", json={"rows": 4}).status_code == 403   # a farm robot's job
+    assert f.post("/api/robots/tractor/scout", json={"rows": -1}).status_code == 422
     audit = login(app, "admin").get("/api/audit").json()
     assert any(e["action"] == "command:protective_stop" and e["username"] == "staff" for e in audit)
+    assert any(e["action"] == "command:scout_field" and e["username"] == "farmer" for e in audit)
 
 
 def test_migrations_are_versioned_and_idempotent(tmp_path):
