@@ -21,10 +21,22 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "src"))
 
-from agricare.bringup.report import read_topics  # noqa: E402
 from agricare.core.geometry import wrap_angle  # noqa: E402
 from agricare.core.sim.world import World  # noqa: E402
 from agricare.ros.convert import pose_to_xyyaw  # noqa: E402
+
+
+def _read(mcap_path, topics):
+    """{topic: [(log time s, decoded message)]} of only these topics (the images are not decoded)."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    out = {t: [] for t in topics}
+    with open(mcap_path, "rb") as fh:
+        reader = make_reader(fh, decoder_factories=[DecoderFactory()])
+        for _schema, channel, message, decoded in reader.iter_decoded_messages(topics=topics, log_time_order=True):
+            out[channel.topic].append((message.log_time * 1e-9, decoded))
+    return out
 
 
 def _at(ts, vals, t):
@@ -46,8 +58,8 @@ def main(argv=None):
         scen = json.loads((run / "summary.json").read_text())["scenario_file"]
     world = World.from_file(scen)
     r = a.robot
-    topics = read_topics(run / "recording.mcap", (f"/{r}/ground_truth/odom", f"/{r}/odometry/filtered",
-                                                   f"/{r}/row_follower/state", f"/{r}/perception/row_guidance"))
+    topics = _read(run / "recording.mcap", [f"/{r}/ground_truth/odom", f"/{r}/odometry/filtered",
+                                            f"/{r}/row_follower/state"])
     gt = topics[f"/{r}/ground_truth/odom"]
     ekf = topics[f"/{r}/odometry/filtered"]
     st = topics[f"/{r}/row_follower/state"]
