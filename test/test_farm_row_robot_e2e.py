@@ -56,17 +56,18 @@ def test_row_robot_scouts_rows_in_the_simulator(repo_root, tmp_path):
     # ground truth: cross-track (lane offset) RMS within the 2 cm target; the robot ends in the second
     # lane (lane centres 36.375 + k * 0.75 m; the runner's row_lanes_followed labels lanes driven westwards by
     # the nearer row, so it can undercount: check the final lane directly)
-    assert fig["row_lanes_followed"] >= 1, fig
+    assert fig["row_lanes_followed"] == 2, fig
     x_end, y_end = fig["final_pose"][:2]
     assert abs(y_end - (36.375 + 0.75)) < 0.1 and 2.0 < x_end < 24.0, fig
-    # every in-row sample counts; only the samples while the follower turns are left out (and counted)
-    assert fig["row_cross_track_rms_m"] <= 0.02, fig
-    assert fig["row_cross_track_max_m"] <= 0.12, fig
+    # every in-row sample counts; only the samples while the follower turns are left out (and counted).
+    # Measured at 43179c9: 0.90 cm RMS, 2.6 cm max over 866 samples, 132 excluded (the one U-turn's re-entry)
+    assert fig["row_cross_track_rms_m"] <= 0.013, fig
+    assert fig["row_cross_track_max_m"] <= 0.04, fig
     assert fig["row_samples"] >= 2 * 20.0 / 1.0 / 0.05 * 0.8, fig   # ~2 rows of 20 m at 1 m/s, 20 Hz samples
-    assert fig["row_samples_excluded_turning"] < 0.25 * fig["row_samples"], fig
+    assert 0 < fig["row_samples_excluded_turning"] < 0.25 * fig["row_samples"], fig
     # the robot drove on its own estimate: the EKF's pose stayed within a few cm of the truth
-    err = fig["pose_error"]
-    assert err["samples"] > 1000 and err["rmse_m"] <= 0.05 and err["max_m"] <= 0.2, err
+    err = fig["pose_error"]   # measured: RMSE 1.11 cm, max 3.4 cm over 1,200 samples
+    assert err["samples"] > 1000 and err["rmse_m"] <= 0.02 and err["max_m"] <= 0.06, err
     assert fig["contacts"] == 0 and fig["boundary_violations"] == 0, fig
     # the record: growth map saved by the service, scouting record files written
     rec = tmp_path / "records"
@@ -77,7 +78,12 @@ def test_row_robot_scouts_rows_in_the_simulator(repo_root, tmp_path):
     assert gj["features"][0]["properties"]["kind"] == "track"
     record = json.loads((rec / "scouting_record.json").read_text())
     assert record["rows_done"] == 2 and record["plant_gaps"] == detail["plant_gaps"], record
-    # the scouted track lies on the rows driven (the record is georeferenced by the robot's own estimate)
+    # the scouted track lies on the rows driven (the record is georeferenced by the robot's own estimate, map
+    # metres): inside the block (x 3 .. 23 m) every track point is within 8 cm of one of the two lane centres
     track = [f for f in gj["features"] if f["properties"]["kind"] == "track"][0]["geometry"]["coordinates"]
-    assert len(track) > 20
+    xy = [(x, y) for x, y in track if 4.0 < x < 22.0]
+    assert len(xy) > 2 * 15 / 0.2 * 0.8, len(xy)   # points every 0.2 m along two rows
+    lanes = (36.375, 37.125)
+    assert all(min(abs(y - c) for c in lanes) < 0.08 for _, y in xy), xy
+    assert {min(lanes, key=lambda c: abs(y - c)) for _, y in xy} == set(lanes)   # both lanes
     assert result.exit_code == 0 and result.stopped_because == "missions finished"

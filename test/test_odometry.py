@@ -21,13 +21,20 @@ def test_exact_arc_matches_analytic_circle(steps):
     assert odo.distance_m == pytest.approx(radius * total)
 
 
-def test_euler_would_fail_where_arc_is_exact():
-    # Sanity check of the test itself: a forward-Euler integration with 4 steps is far off.
+def test_four_big_arc_steps_are_exact_where_euler_is_far_off():
+    # 315 deg of a 3 m circle in 4 updates: the odometry integrates each update as an arc (exact); a forward-
+    # Euler integrator of the same increments would end more than 0.5 m away. Both are compared with the circle.
+    radius, total, steps = 3.0, 1.75 * math.pi, 4
+    ds, dyaw = radius * total / steps, total / steps
+    odo = WheelOdometry()
     x = y = yaw = 0.0
-    for _ in range(4):
-        ds, dyaw = 3.0 * math.pi / 4, math.pi / 4
+    for _ in range(steps):
+        odo.update(ds, dyaw)
         x, y, yaw = x + ds * math.cos(yaw), y + ds * math.sin(yaw), yaw + dyaw
-    assert math.hypot(x - 3.0, y - 3.0) > 0.5
+    exact = np.array([radius * math.sin(total), radius * (1.0 - math.cos(total))])
+    assert np.hypot(*(np.asarray(odo.pose[:2]) - exact)) < 1e-9
+    assert np.hypot(x - exact[0], y - exact[1]) > 0.5
+    assert np.hypot(*(np.asarray(odo.pose[:2]) - [x, y])) > 0.5
 
 
 def test_diff_drive_and_ackermann_updates():
@@ -80,8 +87,14 @@ def test_covariance_grows_with_distance_and_is_psd():
 
 def test_non_finite_increments_are_ignored():
     odo = WheelOdometry()
-    odo.update(math.nan, 0.0)
-    assert odo.pose == pytest.approx([0.0, 0.0, 0.0])
+    odo.update(0.5, 0.1)
+    pose, dist, cov = list(odo.pose), odo.distance_m, odo.covariance.copy()
+    for bad in ((math.nan, 0.0), (0.1, math.inf), (-math.inf, math.nan)):
+        odo.update(*bad)
+        assert odo.pose == pytest.approx(pose) and odo.distance_m == dist
+        assert np.array_equal(odo.covariance, cov)
+    odo.update(0.5, 0.0)   # and it carries on integrating afterwards
+    assert odo.distance_m == pytest.approx(1.0) and odo.pose[0] > pose[0]
 
 
 def test_encoder_delta_wraps():

@@ -18,10 +18,18 @@ def test_shipped_scenarios_load_and_step(repo_root, name):
     # the bring-up part is there (the simulator ignores it) and names only known node executables
     assert isinstance(spec.raw["nodes"], list) and len(spec.raw["nodes"]) >= 5
     w = World.from_scenario(spec, seed=0)
+    kinds = {r.name: set() for r in spec.robots}
     for _ in range(5):
         w.step(0.02)
-        w.sensors_due()
+        for sample in w.sensors_due():
+            if sample.robot is not None:
+                kinds[sample.robot].add(sample.kind)
     assert w.contacts == [] and w.boundary_violations == []
+    for r in spec.robots:   # every robot's sensors report from the first steps; nobody moved without a command
+        assert {"odom", "imu", "gnss"} <= kinds[r.name], (r.name, kinds[r.name])
+        assert w.pose(r.name)[:2] == pytest.approx(r.start[:2], abs=1e-6)
+        if "camera" in r.sensors:
+            assert "camera" in kinds[r.name]
     if name == "care":
         assert len([p for p in spec.places if p.kind == "home"]) == 8
         assert {"nursery", "clinic", "depot"} <= {p.kind for p in spec.places}

@@ -13,7 +13,7 @@ row; give it ``max_rows`` = ``rows`` so it stops after the last row) fed by ``cr
 ``growth_map_node``. This node watches them (:class:`agricare.core.missions.scouting.ScoutingMission`):
 
 Subscribes ``row_follower/state`` (std_msgs/String, latched) and ``odom_topic`` (nav_msgs/Odometry, sensor
-QoS; the map-frame ``ground_truth/odom`` in simulation, ``odometry/filtered`` on the robot).
+QoS; default and in every shipped graph the robot's own map-frame estimate ``odometry/filtered``).
 Calls ``perception/save_growth_map`` (agricare_interfaces/SaveMap) with ``<output_dir>/growth_map`` once the
 rows are done, reads the saved CSV and writes
 the record (GeoJSON, CSV, PNG, JSON: plant-gap and low-cover cells along the scouted track) into

@@ -11,11 +11,21 @@ States
                 ``r = min(turn_radius_m, D/2)``, straight ``D - 2r``, quarter arc, with
                 ``D = rows_per_turn * row_spacing_m`` lateral shift, then ``reentry_distance_m`` straight
                 back towards the field. Tracked with pure pursuit on odometry (closed loop on odometry,
-                open loop with respect to the rows). The next turn goes the other way (boustrophedon).
+                open loop with respect to the rows). The look-ahead point never comes closer than
+                ``turn_lookahead_m``: near the end it lies on the path's extension along the final
+                heading, so the curvature command stays bounded (a look-ahead shrinking to the last point
+                turns centimetres of pose noise into yaw rates near the limit, and those carry on into the
+                row through the velocity smoother). The turn ends when the robot passes the end of the
+                path along its final heading. The next turn goes the other way (boustrophedon).
 ``done``        ``max_rows`` rows finished, or the rows were not found again after a turn: stop.
 
 With ``entry_distance_m > 0`` the follower starts like after a turn: it creeps forward (at half the turn
 speed, up to that distance) until confident guidance arrives, so it can start before the rows.
+Back in the rows (after the entry creep or a turn) the speed ramps from ``turn_speed_mps`` up to
+``speed_mps`` over ``speed_ramp_distance_m`` of camera-guided driving, and stays at the turn speed while the
+guidance heading is larger than ``ramp_max_heading_rad``: the servo law converges over a distance, but the
+velocity smoother's yaw-rate and acceleration limits and the camera rate lag in time, so the first metres
+after a hand-over are driven slowly enough for that lag not to matter.
 With ``min_row_length_m > 0`` an end of row reported before the robot followed that far (rows seen only
 intermittently at the field entry or right after a turn) is not a row: the follower creeps on looking
 for the rows instead.
@@ -66,6 +76,8 @@ class RowFollowerParams:
     slow_down_confidence: float = 0.5
     entry_distance_m: float = 0.0
     min_row_length_m: float = 0.0
+    speed_ramp_distance_m: float = 0.0
+    ramp_max_heading_rad: float = 0.15
 
     def __post_init__(self):
         pos = ("speed_mps", "convergence_distance_m", "max_yaw_rate_radps", "guidance_timeout_s",
@@ -75,7 +87,7 @@ class RowFollowerParams:
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {v!r}")
         for name in ("row_exit_distance_m", "reentry_distance_m", "reacquire_distance_m", "entry_distance_m",
-                     "min_row_length_m"):
+                     "min_row_length_m", "speed_ramp_distance_m", "ramp_max_heading_rad"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be finite and >= 0, got {v!r}")
@@ -140,6 +152,7 @@ class RowFollower:
         self._after_turn = self.p.entry_distance_m > 0
         self._creep_limit_m = self.p.entry_distance_m
         self._row_start = None  # where following (after entry / re-acquisition) began
+        self._ramp_start = None  # where camera guidance took over after the entry / a turn (speed ramp)
 
     def set_guidance(self, t_s: float, offset_m: float, heading_rad: float, confidence: float,
                      end_of_row: bool = False) -> None:
@@ -163,6 +176,25 @@ class RowFollower:
         w = float(np.clip(w, -p.max_yaw_rate_radps, p.max_yaw_rate_radps))
         return v, w
 
+    def _ramped(self, v: float, w: float, pose, heading_rad: float) -> tuple[float, float]:
+        """Speed ramp after a hand-over to the camera (see module docstring); ``w / v`` is kept."""
+        p = self.p
+        if self._ramp_start is None or p.speed_ramp_distance_m <= 0 or v <= 0:
+            return v, w
+        if pose is None:
+            return v, w
+        v_lo = min(p.turn_speed_mps, v)
+        if abs(heading_rad) > p.ramp_max_heading_rad:
+            self._ramp_start = pose[:2].copy()   # not aligned yet: the ramp starts again from here
+            v_new = v_lo
+        else:
+            s = float(np.hypot(*(pose[:2] - self._ramp_start)))
+            if s >= p.speed_ramp_distance_m:
+                self._ramp_start = None
+                return v, w
+            v_new = v_lo + (v - v_lo) * s / p.speed_ramp_distance_m
+        return v_new, w * v_new / v
+
     def step(self, t_s: float, pose_in_odom=None) -> tuple[float, float]:
         """Advance the state machine and return the command ``(v_mps, w_radps)``.
 
@@ -183,6 +215,7 @@ class RowFollower:
                     self._after_turn = False
                     self._reacquire_start = None
                     self._row_start = None if pose is None else pose[:2].copy()
+                    self._ramp_start = self._row_start
                 elif pose is not None:
                     if self._reacquire_start is None:
                         self._reacquire_start = pose[:2].copy()
@@ -220,7 +253,8 @@ class RowFollower:
                 self.reason = "no fresh confident row guidance"
                 return 0.0, 0.0
             self.reason = ""
-            return self.servo(g[1], g[2], g[3])
+            v, w = self.servo(g[1], g[2], g[3])
+            return self._ramped(v, w, pose, g[2])
         if self.state == END_OF_ROW:
             return self._exit(pose)
         if self.state == TURNING:
@@ -254,19 +288,29 @@ class RowFollower:
         win = path[self._path_i: self._path_i + 40, :2]
         self._path_i += int(np.argmin(np.hypot(win[:, 0] - pose[0], win[:, 1] - pose[1])))
         end = path[-1]
-        if self._path_i >= len(path) - 2 or (self._path_i > len(path) // 2 and np.hypot(
-                end[0] - pose[0], end[1] - pose[1]) < 0.05):
+        ce, se = math.cos(end[2]), math.sin(end[2])
+        past_end = (pose[0] - end[0]) * ce + (pose[1] - end[1]) * se   # > 0: beyond the end, along its heading
+        if self._path_i >= len(path) - 1 or (self._path_i > len(path) // 2 and past_end >= 0.0):
             self.state, self.reason = FOLLOWING, "turn finished, re-acquiring the row"
             self.turn_left = not self.turn_left
             self._after_turn = True
             self._creep_limit_m = p.reacquire_distance_m
             self._reacquire_start = None
             self._g = None
-            return 0.0, 0.0
-        # pure pursuit on the look-ahead point
+            return 0.5 * p.turn_speed_mps, 0.0   # creep on (as while re-acquiring), no stop-and-go
+        # pure pursuit on the look-ahead point; past the last point it lies on the extension of the final
+        # heading, so it never comes closer than turn_lookahead_m
         d = np.hypot(path[self._path_i:, 0] - pose[0], path[self._path_i:, 1] - pose[1])
         ahead = np.flatnonzero(d >= p.turn_lookahead_m)
-        tgt = path[-1] if ahead.size == 0 else path[self._path_i + int(ahead[0])]
+        if ahead.size:
+            tgt = path[self._path_i + int(ahead[0])]
+        else:
+            # point on the extension (end + s * heading) at distance turn_lookahead_m from the robot
+            ex, ey = pose[0] - end[0], pose[1] - end[1]
+            b = ex * ce + ey * se
+            c = ex * ex + ey * ey - p.turn_lookahead_m ** 2
+            s_ext = b + math.sqrt(max(b * b - c, 0.0))
+            tgt = (end[0] + s_ext * ce, end[1] + s_ext * se)
         dx, dy = tgt[0] - pose[0], tgt[1] - pose[1]
         c, s = math.cos(pose[2]), math.sin(pose[2])
         xl, yl = c * dx + s * dy, -s * dx + c * dy

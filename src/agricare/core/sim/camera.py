@@ -15,8 +15,16 @@ Public API
 image ``(u, v, w)``.
 ``project_ground_points(K, params, pose_in_map, pts_xy) -> (N, 2)`` pixel coordinates (NaN behind camera).
 ``GroundTexture(bounds_xy, resolution_m, rng)``: painted top-down image; ``.paint_rows(rows, spec, rng)``.
-``CameraRenderer(params, textures, rng)``: ``.render(pose_in_map) -> (H, W, 3) uint8 bgr``.
+``CameraRenderer(params, textures, rng, terrain=None)``: ``.render(pose_in_map) -> (H, W, 3) uint8 bgr``.
 Optical frame convention (REP-103): z forward, x right, y down.
+
+Terrain: with a ``terrain`` (:class:`agricare.core.sim.terrain.TerrainSurface`, the surface the simulator
+moves the vehicles on) that is not flat, the vehicle stands on the ground at ``height(x, y)`` tilted by
+``rpy(x, y, yaw)`` and the camera sees the surface as it is. The rays of a grid of pixels (every
+``GRID_STEP_PX``) start on the plane tangent under the vehicle and are moved onto the terrain itself by
+Newton steps (undulation); the texture coordinates of the grid nodes are interpolated to every pixel and one
+``cv2.remap`` samples the texture, so a frame still costs about one image-sized resampling. Rays that point
+above the horizontal see sky; ground beyond ``far_clip_m`` is plain soil.
 """
 
 from __future__ import annotations
@@ -95,6 +103,61 @@ def camera_pose(params: CameraParams, pose_in_map):
     C = np.array([x + c * params.mount_x_m - s * params.mount_y_m,
                   y + s * params.mount_x_m + c * params.mount_y_m, params.mount_height_m])
     return R_map_cam.T, C
+
+
+def _rot_rpy(roll: float, pitch: float, yaw: float) -> np.ndarray:
+    """R_map_base = Rz(yaw) Ry(pitch) Rx(roll) (REP-103)."""
+    cr, sr, cp, sp = math.cos(roll), math.sin(roll), math.cos(pitch), math.sin(pitch)
+    cy, sy = math.cos(yaw), math.sin(yaw)
+    return np.array([[cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+                     [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+                     [-sp, cp * sr, cp * cr]])
+
+
+def camera_pose_3d(params: CameraParams, pose_in_map, base_z_m: float = 0.0, roll_rad: float = 0.0,
+                   pitch_rad: float = 0.0):
+    """Rotation R_cam_map (3, 3) and camera centre C (3,) for a base pose ``[x, y, yaw]`` standing at height
+    ``base_z_m`` with the vehicle's ``roll_rad``/``pitch_rad`` (REP-103; 0, 0, 0 gives :func:`camera_pose`)."""
+    x, y, yaw = (float(v) for v in pose_in_map)
+    p = params.pitch_rad
+    R_base_cam = np.column_stack([[0.0, -1.0, 0.0], [-math.sin(p), 0.0, -math.cos(p)],
+                                  [math.cos(p), 0.0, -math.sin(p)]])
+    R_map_base = _rot_rpy(roll_rad, pitch_rad, yaw)
+    C = np.array([x, y, base_z_m]) + R_map_base @ np.array([params.mount_x_m, params.mount_y_m,
+                                                             params.mount_height_m])
+    return (R_map_base @ R_base_cam).T, C
+
+
+def terrain_ray_ground(terrain, C, d, t0, iterations: int = 3):
+    """Ground points where rays ``C + t d`` (d: (N, 3)) meet the terrain, Newton from ``t0`` (N,).
+
+    Returns ``(t, ok)``: ray parameters (N,) and whether the iteration converged in front of the camera
+    (height residual below 1 mm)."""
+    t = np.asarray(t0, dtype=float).copy()
+    for _ in range(iterations):
+        z, gx, gy = terrain.height_gradient(C[0] + t * d[:, 0], C[1] + t * d[:, 1])
+        f = C[2] + t * d[:, 2] - z
+        fp = d[:, 2] - gx * d[:, 0] - gy * d[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = t - np.where(fp < -1e-9, f / fp, np.nan)
+    resid = np.abs(C[2] + t * d[:, 2] - terrain.height(C[0] + t * d[:, 0], C[1] + t * d[:, 1]))
+    ok = np.isfinite(t) & (t > 0) & (resid < 1e-3)
+    return t, ok
+
+
+def project_terrain_points(K, params: CameraParams, pose_in_map, terrain, pts_xy) -> np.ndarray:
+    """Pixel coordinates (N, 2) of the terrain surface points above ``pts_xy`` (N, 2), seen from a vehicle
+    standing on ``terrain`` at ``pose_in_map``; NaN behind the camera."""
+    x, y, yaw = (float(v) for v in pose_in_map)
+    roll, pitch = terrain.rpy(x, y, yaw)
+    R, C = camera_pose_3d(params, pose_in_map, float(terrain.height(x, y)), roll, pitch)
+    p = np.asarray(pts_xy, float).reshape(-1, 2)
+    P = np.column_stack([p, terrain.height(p[:, 0], p[:, 1])])
+    q = (P - C) @ R.T @ np.asarray(K).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = q[:, :2] / q[:, 2:3]
+    uv[q[:, 2] <= 1e-9] = np.nan
+    return uv
 
 
 def ground_to_image_homography(K, params: CameraParams, pose_in_map) -> np.ndarray:
@@ -210,12 +273,17 @@ class CameraRenderer:
         The texture nearest the image centre's ground point is used; ground outside every texture is plain soil.
     rng : numpy.random.Generator
         Picks the noise frames (deterministic per seed).
+    terrain : TerrainSurface or None
+        The ground surface (see module docstring); None or flat: the plane ``z = 0``.
     """
 
     N_NOISE = 6
+    GRID_STEP_PX = 8    # pixel grid of the texture coordinates (interpolated in between)
+    COARSE = 2          # every COARSE-th grid node: rays intersected with the terrain (interpolated in between)
 
-    def __init__(self, params: CameraParams, textures, rng: np.random.Generator):
+    def __init__(self, params: CameraParams, textures, rng: np.random.Generator, terrain=None):
         self.params = params
+        self.terrain = None if terrain is None or getattr(terrain, "flat", False) else terrain
         self.K = camera_matrix(params)
         self._textures_src = textures
         self.textures = None
@@ -234,6 +302,32 @@ class CameraRenderer:
         ang_far = math.atan2(params.mount_height_m, params.far_clip_m)  # depression angle of the far clip
         self.far_v = cy + fy * math.tan(ang_far - params.pitch_rad)
         self._out = np.empty((h, w, 3), np.uint8)
+        if self.terrain is not None:
+            S = self.GRID_STEP_PX
+            self._resize = w % S == 0 and h % S == 0
+            if self._resize:   # nodes at the centres of S x S blocks: cv2.resize interpolates them exactly
+                gu = np.arange(w // S) * S + 0.5 * (S - 1)
+                gv = np.arange(h // S) * S + 0.5 * (S - 1)
+            else:
+                gu = np.arange(0, w - 1 + S, S, dtype=float).clip(max=w - 1)
+                gv = np.arange(0, h - 1 + S, S, dtype=float).clip(max=h - 1)
+            self._grid_shape = (len(gv), len(gu))
+            GU, GV = np.meshgrid(gu, gv)
+            self._grid_uv1 = np.column_stack([GU.ravel(), GV.ravel(), np.ones(GU.size)])
+            # fractional grid-node index of every pixel: cv2.remap of the node values interpolates them
+            node_u = np.interp(np.arange(w), gu, np.arange(len(gu))).astype(np.float32)
+            node_v = np.interp(np.arange(h), gv, np.arange(len(gv))).astype(np.float32)
+            self._node_u = np.tile(node_u, (h, 1))
+            self._node_v = np.tile(node_v[:, None], (1, w))
+            # every COARSE-th grid node (and the last): where the rays are intersected with the terrain
+            cu = np.unique(np.r_[np.arange(0, len(gu), self.COARSE), len(gu) - 1])
+            cv_ = np.unique(np.r_[np.arange(0, len(gv), self.COARSE), len(gv) - 1])
+            self._coarse_shape = (len(cv_), len(cu))
+            self._coarse_index = (cv_[:, None] * len(gu) + cu[None, :]).ravel()
+            self._coarse_u = np.tile(np.interp(np.arange(len(gu)), cu, np.arange(len(cu))).astype(np.float32),
+                                     (len(gv), 1))
+            self._coarse_v = np.tile(np.interp(np.arange(len(gv)), cv_, np.arange(len(cv_)))
+                                     .astype(np.float32)[:, None], (1, len(gu)))
 
     def _pick_texture(self, H_img_map):
         if self.textures is None:
@@ -254,11 +348,123 @@ class CameraRenderer:
                 best, best_d = tex, d
         return best
 
+    def _render_terrain(self, pose_in_map, out) -> None:
+        """Ground of the terrain surface into ``out`` (sky and far soil included; see module docstring)."""
+        p, terr = self.params, self.terrain
+        x, y, yaw = (float(v) for v in pose_in_map)
+        z0 = float(terr.height(x, y))
+        gx0, gy0 = (float(g) for g in terr.gradient(x, y))
+        roll, pitch = terr.rpy(x, y, yaw)
+        R, C = camera_pose_3d(p, pose_in_map, z0, roll, pitch)
+        # tangent plane under the vehicle: (x, y, 1) -> (x, y, z) -> image
+        M = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [gx0, gy0, z0 - gx0 * x - gy0 * y]])
+        M[:, 2] -= C
+        H = self.K @ R @ M
+        Hinv = np.linalg.inv(H)
+        tex = self._pick_texture(H)
+        if tex is None:
+            out[:] = SOIL_BGR
+            return
+        # grid nodes: tangent-plane points (exact, a homography), then the terrain's departure from that
+        # plane along the rays of every COARSE-th node (Newton), interpolated to the other nodes
+        ray = R.T @ np.linalg.inv(self.K)
+        q = self._grid_uv1 @ Hinv.T
+        front = q[:, 2] > 1e-12
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xy = q[:, :2] / q[:, 2:3]
+        gh, gw = self._grid_shape
+        ci = self._coarse_index
+        D = self._grid_uv1[ci] @ ray.T
+        horiz = np.hypot(D[:, 0], D[:, 1])
+        pxy = xy[ci]
+        t0 = np.hypot(pxy[:, 0] - C[0], pxy[:, 1] - C[1]) / horiz
+        near = front[ci] & (t0 * horiz < 2.0 * p.far_clip_m)
+        delta = np.zeros((len(ci), 2))
+        if near.any():
+            t, ok = terrain_ray_ground(terr, C, D[near], t0[near])
+            idx = np.flatnonzero(near)[ok]
+            delta[idx] = C[None, :2] + t[ok, None] * D[idx, :2] - pxy[idx]
+        ch, cw = self._coarse_shape
+        delta = cv2.remap(delta.reshape(ch, cw, 2).astype(np.float32), self._coarse_u, self._coarse_v,
+                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        xy = np.where(front[:, None], xy + delta.reshape(-1, 2), xy)
+        dist = np.where(front, np.hypot(xy[:, 0] - C[0], xy[:, 1] - C[1]), np.inf).reshape(gh, gw)
+        tx = ((xy[:, 0] - tex.x0) / tex.res - 0.5).reshape(gh, gw)
+        ty = ((tex.y1 - xy[:, 1]) / tex.res - 0.5).reshape(gh, gw)
+        # nodes above the horizon: copy the first node below (they are painted over; keeps the cells
+        # next to the horizon continuous)
+        bad = ~front.reshape(gh, gw)
+        if bad.any():
+            below = np.where(bad, gh, np.arange(gh)[:, None])
+            first = np.minimum.accumulate(below[::-1], axis=0)[::-1].clip(max=gh - 1)
+            tx = np.take_along_axis(tx, first, axis=0)
+            ty = np.take_along_axis(ty, first, axis=0)
+        # texture ROI of the ground within far_clip_m (remapping from the whole texture is ~4x slower)
+        vis = dist <= p.far_clip_m
+        if not vis.any():
+            out[:] = SOIL_BGR
+        else:
+            c0 = int(max(math.floor(tx[vis].min()) - 2, 0))
+            c1 = int(min(math.ceil(tx[vis].max()) + 3, tex.w))
+            r0 = int(max(math.floor(ty[vis].min()) - 2, 0))
+            r1 = int(min(math.ceil(ty[vis].max()) + 3, tex.h))
+            if c1 <= c0 or r1 <= r0:
+                out[:] = SOIL_BGR
+            else:
+                self._remap_texture(tex.image[r0:r1, c0:c1], tx - c0, ty - r0, out)
+        # beyond far_clip_m: plain soil above the far line (per grid column, interpolated in 1 / distance)
+        inv = 1.0 / dist
+        far = inv < 1.0 / p.far_clip_m
+        if far.any():
+            gv = self._grid_uv1[::gw, 1]
+            gu = self._grid_uv1[:gw, 0]
+            n_far = far.sum(axis=0)   # far nodes are the top ones of a column
+            i1 = np.minimum(n_far, gh - 1)
+            i0 = np.maximum(n_far - 1, 0)
+            cols = np.arange(gw)
+            a, b = inv[i0, cols], inv[i1, cols]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f = np.clip(np.where(b > a, (1.0 / p.far_clip_m - a) / (b - a), 0.0), 0.0, 1.0)
+            v_far = np.where(n_far == 0, -1.0, gv[i0] + f * (gv[i1] - gv[i0]))
+            v_far = np.where(n_far == gh, float(p.height_px), v_far)
+            poly = np.column_stack([np.r_[gu, gu[-1] + 1.0, -1.0], np.r_[v_far, -1.0, -1.0]])
+            cv2.fillPoly(out, [np.round(poly * 16).astype(np.int32)], SOIL_BGR, cv2.LINE_8, 4)
+        # sky: rays pointing above the horizontal (dz >= 0, linear in (u, v)): clip the image to that side
+        a0, a1, a2 = ray[2]
+        corners = [(-0.5, -0.5), (p.width_px - 0.5, -0.5), (p.width_px - 0.5, p.height_px - 0.5),
+                   (-0.5, p.height_px - 0.5)]
+        sky = []
+        for k in range(4):
+            (u0, v0), (u1, v1) = corners[k], corners[(k + 1) % 4]
+            s0, s1 = a0 * u0 + a1 * v0 + a2, a0 * u1 + a1 * v1 + a2
+            if s0 >= 0:
+                sky.append((u0, v0))
+            if (s0 >= 0) != (s1 >= 0):
+                r = s0 / (s0 - s1)
+                sky.append((u0 + r * (u1 - u0), v0 + r * (v1 - v0)))
+        if len(sky) >= 3:
+            cv2.fillConvexPoly(out, np.round(np.asarray(sky) * 16).astype(np.int32), SKY_BGR, cv2.LINE_8, 4)
+
+    def _remap_texture(self, src, tx, ty, out) -> None:
+        """Sample ``src`` at the grid-node texture coordinates ``tx``/``ty`` interpolated to every pixel."""
+        p = self.params
+        grid = np.dstack([tx, ty]).astype(np.float32)
+        if self._resize:
+            tex_map = cv2.resize(grid, (p.width_px, p.height_px), interpolation=cv2.INTER_LINEAR)
+        else:
+            tex_map = cv2.remap(grid, self._node_u, self._node_v, cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE)
+        cv2.remap(src, tex_map, None, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_CONSTANT,
+                  borderValue=SOIL_BGR)
+
     def render(self, pose_in_map) -> np.ndarray:
         """Render one frame (H, W, 3) uint8 BGR at base pose ``[x_m, y_m, yaw_rad]`` in map."""
         p = self.params
         W, Hh = p.width_px, p.height_px
         out = self._out
+        if self.terrain is not None:
+            self._render_terrain(pose_in_map, out)
+            return self._noisy(out)
         H = ground_to_image_homography(self.K, p, pose_in_map)
         tex = self._pick_texture(H)
         v_top = int(math.floor(min(max(self.far_v, 0.0), Hh)))
@@ -286,6 +492,9 @@ class CameraRenderer:
         hv = int(math.ceil(self.horizon_v))
         if hv > 0:
             out[:min(hv, Hh)] = SKY_BGR
+        return self._noisy(out)
+
+    def _noisy(self, out) -> np.ndarray:
         if self._noise_pos:
             k = int(self.rng.integers(self.N_NOISE))
             img = cv2.add(out, self._noise_pos[k])

@@ -59,6 +59,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from agricare.core.geodesy import LocalTangentPlane
 from agricare.core.sim.camera import CameraRenderer, GroundTexture, camera_matrix
+from agricare.core.sim.terrain import TerrainSurface
 from agricare.core.sim.coverage import CoverageRaster
 from agricare.core.sim.people import Crowd
 from agricare.core.sim.scenarios import CropBlockSpec, ScenarioSpec, load_scenario, parse_scenario
@@ -274,7 +275,7 @@ class SimRobot:
         self.battery = BatteryModel(s["battery"]) if "battery" in s else None
         self.camera = None
         if "camera" in s:
-            self.camera = CameraRenderer(s["camera"], world.textures, rng("camera"))
+            self.camera = CameraRenderer(s["camera"], world.textures, rng("camera"), terrain=world.terrain)
         # rectangles in base_link: body (+ implement)
         rects = list(self.vehicle.rectangles)
         if self.implement is not None:
@@ -353,6 +354,7 @@ class World:
         self._textures = None
         self.people = Crowd(spec.people)
         self._build_static()
+        self.terrain = TerrainSurface(spec.terrain)  # vehicle tilt, GNSS height and the camera's ground
         self.robots: dict[str, SimRobot] = {}
         for i, rs in enumerate(spec.robots):
             self.robots[rs.name] = SimRobot(self, rs, i, self.seed)
@@ -373,8 +375,6 @@ class World:
             if r.coverage is not None:
                 self._schedules.append(_Schedule(name, "coverage", gt.coverage_rate_hz))
         self._schedules.append(_Schedule(None, "people", gt.people_rate_hz))
-        t = spec.terrain
-        self._k_und = 2.0 * math.pi / t.undulation_wavelength_m
 
     # ------------------------------------------------------------------------------------ construction
 
@@ -453,20 +453,11 @@ class World:
         return v.v_mps, v.w_radps
 
     def terrain_height(self, x_m, y_m):
-        t = self.spec.terrain
-        k = self._k_und
-        return t.slope_x * x_m + t.slope_y * y_m + t.undulation_amplitude_m * np.sin(k * x_m) * np.sin(k * y_m)
+        return self.terrain.height(x_m, y_m)
 
     def terrain_rpy(self, x_m: float, y_m: float, yaw_rad: float) -> tuple[float, float]:
         """Roll and pitch (rad, REP-103) of a vehicle standing on the terrain with heading ``yaw_rad``."""
-        t = self.spec.terrain
-        k, a = self._k_und, t.undulation_amplitude_m
-        gx = t.slope_x + a * k * math.cos(k * x_m) * math.sin(k * y_m)
-        gy = t.slope_y + a * k * math.sin(k * x_m) * math.cos(k * y_m)
-        c, s = math.cos(yaw_rad), math.sin(yaw_rad)
-        along = gx * c + gy * s
-        left = -gx * s + gy * c
-        return math.atan(left), -math.atan(along)
+        return self.terrain.rpy(x_m, y_m, yaw_rad)
 
     # ------------------------------------------------------------------------------------- commands
 
