@@ -166,6 +166,7 @@ class ParticleFilter:
         self.last_match = float("nan")   # share of the last scan's end points on a mapped surface (0..1)
         self.last_returns = 0            # valid returns in the last scan (up to max_beams)
         self.last_through = float("nan")  # share of the last scan's beams that passed through a mapped wall
+        self.last_correction_xy = np.zeros(2)   # how far the last scan moved the estimate off the odometry (m, map)
         self.resamples = 0
 
     @property
@@ -265,6 +266,7 @@ class ParticleFilter:
             self.last_returns, self.last_match = int(np.count_nonzero(ok)), float("nan")
             return False
         r, a = r[ok], a[ok]
+        predicted, _ = self.estimate()   # the odometry's prediction: where the scan moves the estimate from
         if len(r) > self.p.max_beams:
             idx = np.linspace(0, len(r) - 1, self.p.max_beams).round().astype(int)
             r, a = r[idx], a[idx]
@@ -285,6 +287,7 @@ class ParticleFilter:
         self.updates += 1
         # how well the scan fits the map at the estimate: the share of end points on a mapped surface
         est, _ = self.estimate()
+        self.last_correction_xy = est[:2] - predicted[:2]
         c0, s0 = math.cos(est[2]), math.sin(est[2])
         d_est = self.field.distance(est[0] + c0 * bx - s0 * by, est[1] + s0 * bx + c0 * by)
         self.last_returns = int(len(d_est))
