@@ -29,7 +29,9 @@ SafetyStateMsg = pytest.importorskip("agricare_interfaces.msg").SafetyState
 class Harness:
     def __init__(self, ctx, overrides=()):
         self.ex = SingleThreadedExecutor(context=ctx)
-        self.node = SafetySupervisorNode(context=ctx, parameter_overrides=list(overrides))
+        # the lidar at base_link, set as an explicit override (no robot_description in this test)
+        mount = [Parameter("scan_mount_xyyaw", value=[0.0, 0.0, 0.0])]
+        self.node = SafetySupervisorNode(context=ctx, parameter_overrides=mount + list(overrides))
         self.io = rclpy.create_node("safety_test_io", context=ctx)
         self.ex.add_node(self.node)
         self.ex.add_node(self.io)

@@ -29,6 +29,7 @@ Nothing is published until an initial pose arrives (or ``initial_pose_known`` is
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from agricare.core.planning.grid import load_map
 from agricare.nodes.ekf_node import make_tf_publisher, transform_msg
 from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp, xyyaw_to_pose
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.mounts import MountFromDescription
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
@@ -55,6 +57,8 @@ class MapLocalizerParams(ParticleFilterParams):
     """map_localizer_node parameters: the filter's plus the node's."""
 
     map_yaml: str = "config/maps/town.yaml"
+    # lidar pose in base_link [x, y, yaw]: NaN = from robot_description (the URDF); set = an override
+    laser_pose_in_base: tuple[float, ...] = (math.nan, math.nan, math.nan)
     initial_pose_known: bool = False
     initial_pose_in_map: tuple[float, ...] = (0.0, 0.0, 0.0)
     publish_tf: bool = True
@@ -118,6 +122,8 @@ class MapLocalizerNode(Node):
             raise ParameterError(f"map_localizer_node: parameter 'map_yaml': {exc}") from exc
         self.pf = ParticleFilter(self.grid, p)
         self.diag = Diagnostics(self, "map_localizer")
+        self.laser_mount = MountFromDescription(self, "laser", p.laser_pose_in_base, "laser_pose_in_base",
+                                                on_change=self._on_laser_mount)
         self._odom = None                # (t, pose (3,))
         self._low_match = 0              # consecutive updates whose scan did not fit the map
         self._last_update_t = None       # stamp of the last filter update
@@ -143,6 +149,9 @@ class MapLocalizerNode(Node):
         if p.initial_pose_known:
             self.pf.initialize(p.initial_pose_in_map)
         self.diag.warn("waiting for an initial pose on 'initialpose'")
+
+    def _on_laser_mount(self, xyyaw):
+        self.pf.p = dataclasses.replace(self.pf.p, laser_pose_in_base=tuple(xyyaw))
 
     def _grid_msg(self) -> OccupancyGrid:
         g = self.grid
@@ -212,6 +221,9 @@ class MapLocalizerNode(Node):
 
     def _on_scan(self, msg: LaserScan):
         if not self.pf.initialized or self._odom is None:
+            return
+        if self.laser_mount.value is None:
+            self.diag.warn("laser mount unknown: waiting for robot_description")
             return
         r = np.asarray(msg.ranges, dtype=float)
         a = msg.angle_min + msg.angle_increment * np.arange(len(r))

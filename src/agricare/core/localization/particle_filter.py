@@ -88,8 +88,8 @@ class ParticleFilterParams:
         if not 0 < self.resample_ratio <= 1:
             raise ValueError("resample_ratio must be in (0, 1]")
         lp = np.asarray(self.laser_pose_in_base, dtype=float)
-        if lp.shape != (3,) or not np.all(np.isfinite(lp)):
-            raise ValueError("laser_pose_in_base must be 3 finite numbers [x, y, yaw]")
+        if lp.shape != (3,) or not (np.all(np.isfinite(lp)) or np.all(np.isnan(lp))):
+            raise ValueError("laser_pose_in_base must be 3 finite numbers [x, y, yaw] (NaN: not known yet)")
 
 
 class LikelihoodField:
@@ -251,7 +251,7 @@ class ParticleFilter:
         bool
             True when the update ran.
         """
-        if not self.initialized:
+        if not self.initialized or np.isnan(self.p.laser_pose_in_base[0]):
             return False
         moved_d, moved_a = self._odom_since_update
         if not force and self.updates > 0 and moved_d < self.p.update_min_distance_m \

@@ -60,6 +60,7 @@ import yaml
 from shapely.geometry import LineString, Polygon
 from shapely.validation import explain_validity
 
+from agricare.core.mounts import MOUNTS
 from agricare.core.sim.camera import CameraParams
 from agricare.core.sim.people import PERSON_KINDS, PERSON_MODES, PersonSpec
 from agricare.core.sim.sensors import BatteryParams, GnssParams, ImuParams, OdomParams, ScanParams
@@ -329,18 +330,35 @@ def _dataclass_from(cls, d: dict, path: str, defaults=None):
 
 # ---------------------------------------------------------------------------------------------- parser
 
+def _mounted(robot_type: str, **more) -> dict:
+    """Sensor placement from ``core/mounts.py``, the numbers the URDFs are generated from."""
+    m = MOUNTS[robot_type]
+    gnss = GnssParams(mode="rtk", antenna_x_m=m.gnss_xyz[0], antenna_y_m=m.gnss_xyz[1],
+                      antenna_height_m=m.base_height_m + m.gnss_xyz[2])
+    return dict(gnss=gnss, **more)
+
+
+def _scan(robot_type: str, range_max_m: float) -> ScanParams:
+    m = MOUNTS[robot_type]
+    return ScanParams(range_max_m=range_max_m, mount_x_m=m.laser_xyz[0], mount_y_m=m.laser_xyz[1],
+                      mount_yaw_rad=m.laser_yaw_rad)
+
+
+def _camera(robot_type: str, enabled: bool = True) -> CameraParams:
+    m = MOUNTS[robot_type]
+    return CameraParams(enabled=enabled, mount_x_m=m.camera_xyz[0], mount_y_m=m.camera_xyz[1],
+                        mount_height_m=m.base_height_m + m.camera_xyz[2], pitch_rad=m.camera_pitch_rad)
+
+
 _DEFAULT_SENSORS = {
     "tractor": {"odom": OdomParams(), "imu": ImuParams(), "battery": BatteryParams(capacity_ah=400.0),
-                "gnss": GnssParams(mode="rtk", antenna_x_m=1.0, antenna_height_m=2.8),
-                "scan": ScanParams(range_max_m=40.0, mount_x_m=3.2)},
+                **_mounted("tractor"), "scan": _scan("tractor", 40.0)},
     "row_robot": {"odom": OdomParams(), "imu": ImuParams(), "battery": BatteryParams(capacity_ah=40.0,
                   idle_power_w=30.0, power_per_mps_w=150.0),
-                  "gnss": GnssParams(mode="rtk", antenna_height_m=1.1),
-                  "scan": ScanParams(range_max_m=12.0, mount_x_m=0.6),
-                  "camera": CameraParams()},
+                  **_mounted("row_robot"), "scan": _scan("row_robot", 12.0), "camera": _camera("row_robot")},
     "care_shuttle": {"odom": OdomParams(), "imu": ImuParams(), "battery": BatteryParams(capacity_ah=150.0),
-                     "gnss": GnssParams(mode="rtk", antenna_height_m=2.2),
-                     "scan": ScanParams(range_max_m=30.0, mount_x_m=2.0)},
+                     **_mounted("care_shuttle"), "scan": _scan("care_shuttle", 30.0),
+                     "camera": _camera("care_shuttle", enabled=False)},   # on with camera: {enabled: true}
 }
 
 
