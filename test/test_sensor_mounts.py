@@ -158,7 +158,7 @@ def test_every_node_that_uses_a_mount_reads_it_from_robot_description(rclpy_cont
     want = _urdf_mounts("tractor")
     assert _spin(rclpy_context, [desc] + [n for n, _ in nodes.values()],
                  lambda: all(m.value is not None for _, m in nodes.values()))
-    for name, (node, mount) in nodes.items():
+    for name, (_node, mount) in nodes.items():
         assert mount.source == "robot_description", name
         assert mount.value == pytest.approx(want[WANT_KEY[name]]), (name, mount.value)
     # and they use it: the localiser's filter and the EKF's lever arm
@@ -169,7 +169,7 @@ def test_every_node_that_uses_a_mount_reads_it_from_robot_description(rclpy_cont
     desc.destroy_node()
 
 
-def test_a_mount_parameter_is_an_override_that_warns_when_it_disagrees(rclpy_context, caplog):
+def test_a_mount_parameter_is_an_override_that_warns_when_it_disagrees(rclpy_context):
     pytest.importorskip("agricare_interfaces.msg")
     from agricare.nodes.safety_supervisor_node import SafetySupervisorNode
 

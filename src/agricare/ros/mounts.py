@@ -40,7 +40,9 @@ class MountFromDescription:
         ``"laser"`` -> ``(x_m, y_m, yaw_rad)``; ``"gnss"`` -> ``(x_m, y_m, z_m)``;
         ``"camera"`` -> ``(x_m, y_m, height_above_ground_m, pitch_down_rad)`` (see ``core.description``).
     override : sequence of float or None
-        The node's parameter value; ``None`` / empty / NaN = take the description's.
+        The node's parameter value; ``None`` / empty / all NaN = take the description's. An override with some
+        components set takes the unset (NaN) ones as 0 (a lidar at ``laser_x_m`` only: on the centre line,
+        facing forward).
     param_name : str
         Named in the warning.
     on_change : callable(tuple), optional
@@ -57,7 +59,8 @@ class MountFromDescription:
         self.on_change = on_change
         self.compare = compare or slice(None)
         self.tolerance = float(tolerance)
-        self.override = None if is_unset(override) else tuple(float(v) for v in override)
+        self.override = None if is_unset(override) else tuple(0.0 if math.isnan(float(v)) else float(v)
+                                                               for v in override)
         self.from_description = None
         self.value = self.override
         self.source = "parameter" if self.override is not None else "none"
