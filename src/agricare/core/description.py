@@ -151,7 +151,9 @@ def sensor_mounts(model: RobotModel) -> dict:
     dict
         ``"laser"``: ``(x_m, y_m, yaw_rad)`` of frame ``laser``; ``"gnss"``: ``(x_m, y_m, z_m)`` of ``gnss_link``;
         ``"camera"``: ``(x_m, y_m, height_above_ground_m, pitch_down_rad)`` of ``camera_link`` (the ground is
-        ``base_footprint`` if the description has it, else base_link). Sensors the description lacks are left out.
+        ``base_footprint`` if the description has it, else base_link); ``"camera_optical"``: ``(x, y, z, R00, R01,
+        ..., R22)`` of ``camera_optical_frame`` (position and row-major rotation). Sensors the description lacks
+        are left out.
     """
     out = {}
     ground = 0.0
@@ -169,4 +171,7 @@ def sensor_mounts(model: RobotModel) -> dict:
         else:   # pitch of the optical axis (x of camera_link), down-positive
             pitch = math.atan2(-R[2, 0], math.hypot(R[0, 0], R[1, 0]))
             out[key] = (float(t[0]), float(t[1]), float(t[2] - ground), float(pitch))
+    if "camera_optical_frame" in model.links:
+        t, R = frame_pose(model, "camera_optical_frame")
+        out["camera_optical"] = tuple(float(v) for v in np.concatenate([t, R.ravel()]))
     return out

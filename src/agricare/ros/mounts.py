@@ -18,7 +18,7 @@ from std_msgs.msg import String
 from agricare.core.description import UrdfError, parse_urdf, sensor_mounts
 from agricare.ros.qos import subscribe_latched
 
-SENSORS = ("laser", "gnss", "camera")
+SENSORS = ("laser", "gnss", "camera", "camera_optical")
 
 
 def is_unset(value) -> bool:
