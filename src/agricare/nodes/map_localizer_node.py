@@ -131,8 +131,9 @@ class MapLocalizerNode(Node):
         self.lost_reason = ""
         self._lost_logged = False
         self._travel_m = 0.0             # odometry distance travelled
-        self._corrections = []           # [(t_s, travel_m, estimate (3,), odom pose (3,))] in the drift window
-        self.drift_m = 0.0               # summed correction over the window (m)
+        self._corrections = []           # [(t_s, travel_m, estimate (3,), odom pose (3,), match)] in the window
+        self.drift_m = 0.0               # how far the scans pulled the estimate off the odometry in the window (m)
+        self.window_match = float("nan")  # mean share of end points on the map over the window
         self.update_ms = []
         self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "localization/pose", SENSOR_QOS)
         self._tf_pub, self._TFMessage = make_tf_publisher(self) if p.publish_tf else (None, None)
@@ -311,13 +312,15 @@ class MapLocalizerNode(Node):
         p = self.params
         if ran:
             self._corrections.append((t_s, self._travel_m, np.array(est, dtype=float),
-                                      np.array(odom_pose, dtype=float)))
+                                      np.array(odom_pose, dtype=float), self.pf.last_match))
         while self._corrections and (self._travel_m - self._corrections[0][1] > p.drift_window_m
                                      or t_s - self._corrections[0][0] > p.drift_window_s):
             self._corrections.pop(0)
         if not self._corrections:
             return 0.0, 0.0
-        _, travel0, est0, odom0 = self._corrections[0]
+        matches = [c[4] for c in self._corrections if not math.isnan(c[4])]
+        self.window_match = float(np.mean(matches)) if matches else float("nan")
+        _, travel0, est0, odom0, _ = self._corrections[0]
         predicted = se2_compose(est0, se2_compose(se2_inverse(odom0), odom_pose))
         self.drift_m = float(np.hypot(*(np.asarray(est[:2]) - predicted[:2])))
         return self.drift_m, self._travel_m - travel0
