@@ -22,7 +22,10 @@ new ``initialpose``; a localisation that needs the map pose then stops and the r
   street, mapped too far away) is never passed through: the beams look shortened by unmapped things, and the
   filter slides the estimate onto the shifted map at the pace its motion noise allows. Odometry cannot slide
   like that (its error is a scale error along the track; heading is taken from the filter), so a steady pull
-  is the map being wrong.
+  is the map being wrong;
+- over at least ``match_window_min_m`` of travel in that window, fewer than ``min_window_match`` of the end
+  points lie on a mapped surface on average (a parked vehicle or a crowd hides the walls for a few metres,
+  not for the whole window).
 
 Nothing is published until an initial pose arrives (or ``initial_pose_known`` is set).
 """
@@ -70,8 +73,11 @@ class MapLocalizerParams(ParticleFilterParams):
     max_update_interval_s: float = 0.5   # update (and publish) at least this often, also at a standstill
     # the scans' summed corrections over the last drift_window_m of travel (and drift_window_s) may move the
     # estimate off the odometry by at most max_drift_m + max_drift_per_m * distance; 0 = not checked
-    max_drift_m: float = 0.5
+    max_drift_m: float = 0.6
     max_drift_per_m: float = 0.02
+    # the scans fit the map poorly over the window: mean share of end points on the map below this (0 = off)
+    min_window_match: float = 0.5
+    match_window_min_m: float = 10.0
     drift_window_m: float = 20.0
     drift_window_s: float = 60.0
     # the particles' spread understates the error when few beams return (a few posts and a hedge can pull the
@@ -96,7 +102,9 @@ class MapLocalizerParams(ParticleFilterParams):
             raise ValueError(f"min_position_std_m must be >= 0, got {self.min_position_std_m!r}")
         if not (math.isfinite(self.max_update_interval_s) and self.max_update_interval_s > 0):
             raise ValueError(f"max_update_interval_s must be > 0, got {self.max_update_interval_s!r}")
-        for name in ("max_drift_m", "max_drift_per_m", "drift_window_m", "drift_window_s"):
+        if not (0.0 <= self.min_window_match < 1.0):
+            raise ValueError(f"min_window_match must be in [0, 1), got {self.min_window_match!r}")
+        for name in ("max_drift_m", "max_drift_per_m", "drift_window_m", "drift_window_s", "match_window_min_m"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -260,6 +268,11 @@ class MapLocalizerNode(Node):
         elif not self.lost and self.params.max_drift_m > 0 and drift > max_drift:
             self.lost, self.lost_reason = True, (f"the scans pulled the estimate {drift:.2f} m off the odometry "
                                                  f"in {window_m:.1f} m of travel (at most {max_drift:.2f} m)")
+        elif (not self.lost and window_m >= self.params.match_window_min_m
+              and self.window_match < self.params.min_window_match):
+            self.lost, self.lost_reason = True, (f"{100 * self.window_match:.0f} % of end points on the map over "
+                                                 f"the last {window_m:.1f} m of travel (at least "
+                                                 f"{100 * self.params.min_window_match:.0f} %)")
         if self.lost and not self._lost_logged:
             self._lost_logged = True
             self.get_logger().error(f"the scans do not match the map ({self.lost_reason}; {100 * match:.0f} % of "
@@ -268,6 +281,8 @@ class MapLocalizerNode(Node):
             self.diag.error("scan does not match the map: localisation lost", match=f"{match:.2f}",
                             through_walls=f"{through:.2f}", max_through=f"{self.params.max_through_fraction:.2f}",
                             drift_m=f"{drift:.3f}", max_drift_m=f"{max_drift:.3f}", reason=self.lost_reason,
+                            window_match=f"{self.window_match:.3f}", window_m=f"{window_m:.1f}",
+                            min_window_match=f"{self.params.min_window_match:.2f}",
                             est_x_m=f"{est[0]:.2f}", est_y_m=f"{est[1]:.2f}")
             return
         self._lost_logged = False
@@ -292,6 +307,7 @@ class MapLocalizerNode(Node):
         std = math.sqrt(max(cov[0, 0], cov[1, 1]))
         values = dict(particles=len(self.pf.particles), std_xy_m=f"{std:.3f}", match=f"{match:.2f}",
                       through_walls=f"{through:.2f}", drift_m=f"{drift:.2f}", max_drift_m=f"{max_drift:.2f}",
+                      window_match=f"{self.window_match:.2f}",
                       returns=self.pf.last_returns, reseeds=self.reseeds,
                       std_yaw_rad=f"{math.sqrt(cov[2, 2]):.3f}", update_ms=f"{np.mean(self.update_ms):.1f}")
         if self._low_match:
