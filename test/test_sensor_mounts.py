@@ -187,3 +187,22 @@ def test_a_mount_parameter_is_an_override_that_warns_when_it_disagrees(rclpy_con
     for n, _ in nodes.values():
         n.destroy_node()
     desc.destroy_node()
+
+
+@pytest.mark.parametrize("robot_type", ["tractor", "row_robot", "care_shuttle"])
+def test_gazebo_models_mount_sensors_as_the_urdf(robot_type):
+    import xml.etree.ElementTree as ET
+
+    from agricare.core.description import frame_pose
+    model = parse_urdf((ROOT / "urdf" / f"{robot_type}.urdf").read_text())
+    sdf = ET.parse(ROOT / "worlds" / "models" / robot_type / "model.sdf").getroot()
+    links = {lk.get("name"): [float(v) for v in lk.find("pose").text.split()] for lk in sdf.iter("link")
+             if lk.find("pose") is not None}
+    for frame in ("laser", "gnss_link", "camera_link"):
+        if frame not in links:
+            continue
+        t, R = frame_pose(model, frame)
+        pose = links[frame]
+        # the SDF is written with 4 decimals
+        assert pose[:3] == pytest.approx(list(t), abs=1e-4), (robot_type, frame)
+        assert pose[4] == pytest.approx(math.atan2(-R[2, 0], math.hypot(R[0, 0], R[1, 0])), abs=1e-4)
