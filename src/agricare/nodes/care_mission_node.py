@@ -912,6 +912,8 @@ class CareMissionNode(ManagedNode):
             "distance_m": round(self.figures["distance_m"], 1),
             "warnings": self.figures["notifications"][-20:],
             "trips": trips,
+            # each docking check: the goal, what it was judged on (marker + estimate, or the estimate alone), error
+            "docking": self.figures.get("docking", [])[-20:],
         }
 
     def _publish_status(self, now: float) -> None:
