@@ -91,7 +91,8 @@ def test_navsat_and_ekf_pipeline(rclpy_context):
     nav = NavSatNode(context=rclpy_context, parameter_overrides=[
         SIM, Parameter("datum_lat_deg", value=DATUM[0]), Parameter("datum_lon_deg", value=DATUM[1]),
         Parameter("datum_from_first_fix", value=False)])
-    ekf = EkfNode(context=rclpy_context, parameter_overrides=[SIM, Parameter("gnss_timeout_s", value=1.0)])
+    ekf = EkfNode(context=rclpy_context, parameter_overrides=[SIM, Parameter("gnss_timeout_s", value=1.0),
+                                                               Parameter("gnss_antenna_offset_m", value=[0.0, 0.0])])
     h = Harness(rclpy_context, [nav, ekf])
     try:
         plane = LocalTangentPlane(*DATUM)
@@ -203,7 +204,8 @@ def test_map_localizer_node_converges(rclpy_context):
     from agricare.nodes.map_localizer_node import MapLocalizerNode
 
     loc = MapLocalizerNode(context=rclpy_context, parameter_overrides=[
-        SIM, Parameter("max_particles", value=1500), Parameter("publish_map", value=False)])
+        SIM, Parameter("max_particles", value=1500), Parameter("publish_map", value=False),
+        Parameter("laser_pose_in_base", value=[0.0, 0.0, 0.0])])
     h = Harness(rclpy_context, [loc])
     try:
         h.sub(PoseWithCovarianceStamped, "localization/pose")

@@ -189,7 +189,9 @@ def _scan(t_s, circles, n=360):
 
 
 def test_obstacle_tracker_node(rclpy_context):
-    node = otn.ObstacleTrackerNode(context=rclpy_context, parameter_overrides=[Parameter("track_in_odom", value=False)])
+    # the lidar at base_link, set as an explicit override (no robot_description in this test)
+    node = otn.ObstacleTrackerNode(context=rclpy_context, parameter_overrides=[Parameter("track_in_odom", value=False),
+                                                                               Parameter("laser_x_m", value=0.0)])
     t = IO(rclpy_context, node)
     try:
         out = t.sub(otn.TrackedObjectArray, "tracked_objects", RELIABLE_QOS)

@@ -35,7 +35,9 @@ def replay_param() -> Parameter:
 class Harness:
     def __init__(self, ctx, overrides=()):
         self.ex = SingleThreadedExecutor(context=ctx)
-        self.node = SafetySupervisorNode(context=ctx, parameter_overrides=[replay_param(), *overrides])
+        # the lidar at base_link, set as an explicit override (no robot_description in this test)
+        mount = [Parameter("scan_mount_xyyaw", value=[0.0, 0.0, 0.0])]
+        self.node = SafetySupervisorNode(context=ctx, parameter_overrides=[replay_param(), *mount, *overrides])
         self.io = rclpy.create_node("safety_test_io", context=ctx)
         self.ex.add_node(self.node)
         self.ex.add_node(self.io)

@@ -16,6 +16,16 @@ import sys
 
 import yaml
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "src"))
+from agricare.core.mounts import MOUNTS  # noqa: E402
+
+
+def _mounts(robot_type, with_camera):
+    """Sensor poses from core/mounts.py, the numbers the URDFs and the embedded simulator use."""
+    m = MOUNTS[robot_type]
+    return dict(lidar_xyz=m.laser_xyz, camera_xyz=m.camera_xyz, camera_pitch=m.camera_pitch_rad, gnss_xyz=m.gnss_xyz,
+                with_camera=with_camera)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # (ros topic relative to the robot namespace, ros type, gz topic template, gz type, direction). gz topics
@@ -347,8 +357,7 @@ def tractor_model():
     parts.append(_link("implement", "-1.7 0 0.4 0 0 0", 900.0, ig, (0.95, 0.8, 0.1), ii))
     parts.append("""    <joint name="implement_joint" type="fixed"><parent>chassis</parent><child>implement</child></joint>
 """)
-    parts.append(_sensors(lidar_xyz=(3.9, 0, 1.0), camera_xyz=(1.0, 0, 2.9), camera_pitch=0.35,
-                          gnss_xyz=(0.3, 0, 2.9), with_camera=False))
+    parts.append(_sensors(**_mounts("tractor", with_camera=False)))
     parts.append(f"""    <plugin filename="gz-sim-ackermann-steering-system" name="gz::sim::systems::AckermannSteering">
       <left_joint>front_left_wheel_joint</left_joint><right_joint>front_right_wheel_joint</right_joint>
       <left_steering_joint>front_left_steering_joint</left_steering_joint>
@@ -368,12 +377,10 @@ def tractor_model():
 MODELS = {
     "tractor": tractor_model,
     "row_robot": lambda: diff_model("row_robot", (0.8, 0.45, 0.3), 45.0, 0.15, 0.08, 3.0, 0.5,
-                                    dict(lidar_xyz=(0.42, 0, 0.35), camera_xyz=(0.35, 0, 0.95), camera_pitch=0.6,
-                                         gnss_xyz=(0.0, 0, 0.6), with_camera=True),
+                                    _mounts("row_robot", with_camera=True),
                                     dict(v=24.0, ah=20.0, w=120.0)),
     "care_shuttle": lambda: diff_model("care_shuttle", (1.8, 1.1, 0.35), 180.0, 0.2, 0.1, 12.0, 1.0,
-                                       dict(lidar_xyz=(0.95, 0, 0.25), camera_xyz=(0.9, 0, 1.3), camera_pitch=0.25,
-                                            gnss_xyz=(0.0, 0, 1.6), with_camera=True),
+                                       _mounts("care_shuttle", with_camera=True),
                                        dict(v=48.0, ah=40.0, w=400.0)),
 }
 

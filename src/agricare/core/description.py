@@ -121,3 +121,57 @@ def parse_urdf(text: str) -> RobotModel:
     if len(roots) != 1:
         raise UrdfError(f"URDF must be one tree; roots: {roots}")
     return RobotModel(root.get("name"), links, joints)
+
+
+def frame_pose(model: RobotModel, frame: str, base: str = "base_link") -> tuple[np.ndarray, np.ndarray]:
+    """Pose ``(xyz (3,), rotation matrix (3, 3))`` of ``frame`` in ``base`` through fixed joints.
+
+    Raises :class:`UrdfError` when ``frame`` is not below ``base`` or a joint on the way moves.
+    """
+    by_child = {j.child: j for j in model.joints.values()}
+    R, t = np.eye(3), np.zeros(3)
+    link = frame
+    while link != base:
+        j = by_child.get(link)
+        if j is None:
+            raise UrdfError(f"frame {frame!r} is not attached to {base!r}")
+        if j.kind != "fixed":
+            raise UrdfError(f"frame {frame!r} hangs on the moving joint {j.name!r}")
+        Rj = transforms3d.quaternions.quat2mat(j.quat_wxyz)
+        R, t = Rj @ R, Rj @ t + j.xyz
+        link = j.parent
+    return t, R
+
+
+def sensor_mounts(model: RobotModel) -> dict:
+    """The planar sensor mounts the robot nodes use, read from a description.
+
+    Returns
+    -------
+    dict
+        ``"laser"``: ``(x_m, y_m, yaw_rad)`` of frame ``laser``; ``"gnss"``: ``(x_m, y_m, z_m)`` of ``gnss_link``;
+        ``"camera"``: ``(x_m, y_m, height_above_ground_m, pitch_down_rad)`` of ``camera_link`` (the ground is
+        ``base_footprint`` if the description has it, else base_link); ``"camera_optical"``: ``(x, y, z, R00, R01,
+        ..., R22)`` of ``camera_optical_frame`` (position and row-major rotation). Sensors the description lacks
+        are left out.
+    """
+    out = {}
+    ground = 0.0
+    if "base_footprint" in model.links:
+        ground = float(frame_pose(model, "base_footprint")[0][2])
+    for key, frame in (("laser", "laser"), ("gnss", "gnss_link"), ("camera", "camera_link")):
+        if frame not in model.links:
+            continue
+        t, R = frame_pose(model, frame)
+        yaw = math.atan2(R[1, 0], R[0, 0])
+        if key == "laser":
+            out[key] = (float(t[0]), float(t[1]), float(yaw))
+        elif key == "gnss":
+            out[key] = (float(t[0]), float(t[1]), float(t[2]))
+        else:   # pitch of the optical axis (x of camera_link), down-positive
+            pitch = math.atan2(-R[2, 0], math.hypot(R[0, 0], R[1, 0]))
+            out[key] = (float(t[0]), float(t[1]), float(t[2] - ground), float(pitch))
+    if "camera_optical_frame" in model.links:
+        t, R = frame_pose(model, "camera_optical_frame")
+        out["camera_optical"] = tuple(float(v) for v in np.concatenate([t, R.ravel()]))
+    return out

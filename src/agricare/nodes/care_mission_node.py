@@ -23,11 +23,13 @@ Navigation
     failed on ``goal_missed`` or a time-out. ``speed_limit_mps`` (std_msgs/Float32) carries the cruise or the
     passenger speed (SetPassengerProfile).
 Docking
-    At a boarding point with a marker the shuttle docks precisely. On the vehicle marker_node measures the
-    marker; the embedded simulator's camera renders crop rows only, so here docking is by pose: the
-    shuttle is docked when its pose (``odom_topic``) is within ``dock_xy_tolerance_m`` /
-    ``dock_yaw_tolerance_rad`` of the boarding point, else a short straight approach is driven and checked
-    again (``DockingFailed`` when still off).
+    The shuttle is docked when its pose is within ``dock_xy_tolerance_m`` / ``dock_yaw_tolerance_rad`` of the
+    boarding point, else a short straight approach is driven and checked again (``DockingFailed`` when still
+    off). With ``marker_docking`` and the scenario's ``world.boarding_signs`` (the surveyed ArUco sign of each
+    boarding point), that pose is the estimate (``odom_topic``) fused with the goal's marker as marker_node sees
+    it (``markers/poses`` + ``markers/ids``; camera mount from ``robot_description``;
+    :mod:`agricare.core.missions.docking`); without a fresh sighting it is the estimate alone, reported on
+    ``/diagnostics`` and in the figures (``docking``: place, source, error).
 People
     ``care/site_request`` (agricare_interfaces/SiteRequest: type boarding|handover, child, trip, place,
     position) asks the people at the place; ``care/site_answer`` (agricare_interfaces/SiteAnswer, signed: type
@@ -65,24 +67,28 @@ import yaml
 from agricare_interfaces.action import TransportChild
 from agricare_interfaces.msg import (CareNotification, ControllerStatus, DispatchPlan, HandoverEvent, MissionStatus,
                                      SafetyState, SiteAnswer, SiteRequest)
+from geometry_msgs.msg import PoseArray
 from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.task import Future
 from sensor_msgs.msg import BatteryState
-from std_msgs.msg import Float32
+from std_msgs.msg import Float32, String
 
 from agricare import paths
 from agricare.core.geometry import angle_diff
 from agricare.core.missions import care
 from agricare.core.missions.audit import AuditError, AuditLog, AuditWriteError
 from agricare.core.missions.handover import KeyFileError, TripCodeVerifier, UsedCodeStore, Verdict, load_key
+from agricare.core.missions.docking import MarkerDocking
 from agricare.core.missions.care_nav import RoadNetwork, RoadNetworkParams, RoutingError, densify
+from agricare.core.perception.markers import BoardingSigns
 from agricare.core.planning.dispatch import Problem, request_meta, solve
 from agricare.core.security.keys import KeyFileError as TrustFileError
 from agricare.ros.convert import array_to_path, plan_msg_to_dict, pose_to_xyyaw
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.guard import SecurityReport, guarded
 from agricare.ros.lifecycle import ManagedNode
+from agricare.ros.mounts import MountFromDescription
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
@@ -136,6 +142,7 @@ class CareMissionNodeParams:
     nav_timeout_min_s: float = 60.0
     nav_timeout_speed_mps: float = 0.25
     marker_id_base: int = 10
+    marker_docking: bool = True       # fuse the boarding point's ArUco sign into the docking pose (if signs exist)
     park_xy: tuple[float, ...] = ()
     handover_service: str = "verify_handover"
     handover_timeout_s: float = 5.0
@@ -244,6 +251,15 @@ class CareMissionNode(ManagedNode):
                 keep_left=p.keep_left, uturn_ahead_m=p.uturn_ahead_m, merge_m=p.merge_m))
         except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
             raise ParameterError(f"care_mission_node: parameter 'scenario_file': {exc}") from None
+        self.signs = None
+        if world.get("boarding_signs") is not None and p.marker_docking:
+            try:
+                self.signs = BoardingSigns(**world["boarding_signs"])
+            except (TypeError, ValueError) as exc:
+                raise ParameterError(f"care_mission_node: scenario world.boarding_signs: {exc}") from None
+            if self.signs.id_base != p.marker_id_base:
+                raise ParameterError(f"care_mission_node: marker_id_base {p.marker_id_base} is not the scenario's "
+                                     f"boarding_signs.id_base {self.signs.id_base}")
         self.places = {}
         for i, pl in enumerate(world.get("places") or []):
             b = pl.get("boarding")
@@ -334,6 +350,15 @@ class CareMissionNode(ManagedNode):
         self.create_subscription(BatteryState, "battery_state", guarded(g, "battery")(self._on_battery), SENSOR_QOS)
         if p.plan_topic:
             subscribe_latched(self, DispatchPlan, p.plan_topic, guarded(g, "dispatch_plan")(self._on_plan_msg))
+        self.docking = MarkerDocking(self.signs) if self.signs is not None else None
+        self.dock_source = "estimate"
+        self.pose_std_m = 0.05
+        self._marker_poses = None
+        if self.docking is not None:
+            self.camera_mount = MountFromDescription(self, "camera_optical")
+            self.create_subscription(PoseArray, "markers/poses", guarded(g, "markers")(self._on_marker_poses),
+                                     RELIABLE_QOS)
+            self.create_subscription(String, "markers/ids", guarded(g, "markers")(self._on_marker_ids), RELIABLE_QOS)
 
         self.pose = None
         self.speed = 0.0
@@ -452,6 +477,9 @@ class CareMissionNode(ManagedNode):
 
     def _on_odom(self, msg: Odometry) -> None:
         self.pose = pose_to_xyyaw(msg.pose.pose)
+        c = msg.pose.covariance
+        if math.isfinite(c[0]) and math.isfinite(c[7]) and max(c[0], c[7]) > 0:
+            self.pose_std_m = math.sqrt(max(c[0], c[7]))
         self.speed = float(msg.twist.twist.linear.x)
         xy = self.pose[:2].copy()
         if self._last_xy is not None:
@@ -614,22 +642,67 @@ class CareMissionNode(ManagedNode):
             return
         self._start_legs(legs, "nav", goal)
 
-    def _dock_error(self, goal) -> tuple[float, float]:
-        return (math.hypot(self.pose[0] - goal[0], self.pose[1] - goal[1]), abs(angle_diff(goal[2], self.pose[2])))
+    # ------------------------------------------------------------------ docking (marker + estimate)
+    def _marker_of(self, goal) -> int:
+        v = min(self.places.values(), key=lambda v: math.hypot(v[0] - goal[0], v[1] - goal[1]), default=None)
+        return v[3] if v is not None and math.hypot(v[0] - goal[0], v[1] - goal[1]) < 1.0 else -1
+
+    def _on_marker_poses(self, msg: PoseArray) -> None:
+        self._marker_poses = msg
+
+    def _on_marker_ids(self, msg: String) -> None:
+        poses, self._marker_poses = self._marker_poses, None
+        goal = (self.nav or {}).get("goal") or (self._settle[0] if self._settle else None)
+        if poses is None or goal is None or self.pose is None or self.camera_mount.value is None:
+            return
+        try:
+            ids = [int(d["id"]) for d in json.loads(msg.data)]
+        except (ValueError, TypeError, KeyError):
+            return
+        want = self._marker_of(goal)
+        if want < 0 or len(ids) != len(poses.poses) or want not in ids:
+            return
+        m = poses.poses[ids.index(want)].position
+        v = np.asarray(self.camera_mount.value)
+        self.docking.on_detection(self._now_s(), want, (m.x, m.y, m.z), (v[:3], v[3:].reshape(3, 3)),
+                                  (goal[0], goal[1], goal[2]), self.pose)
+
+    def _dock_pose(self, goal):
+        """The pose docking is judged on: the estimate, with the goal's marker fused in when it is seen."""
+        if self.docking is None:
+            return np.asarray(self.pose, dtype=float), "estimate"
+        return self.docking.fused(self._now_s(), self._marker_of(goal), self.pose, self.pose_std_m)
+
+    def _dock_error(self, goal, pose=None) -> tuple[float, float]:
+        pose = self.pose if pose is None else pose
+        return (math.hypot(pose[0] - goal[0], pose[1] - goal[1]), abs(angle_diff(goal[2], pose[2])))
 
     def _check_docked(self, goal, final: bool = False) -> None:
-        d, a = self._dock_error(goal)
+        pose, self.dock_source = self._dock_pose(goal)
+        d, a = self._dock_error(goal, pose)
         p = self.params
+        if self.docking is not None:
+            self.figures.setdefault("docking", []).append(
+                {"goal": [round(goal[0], 2), round(goal[1], 2)], "source": self.dock_source, "error_m": round(d, 3)})
+            if self.dock_source == "marker":
+                self.diag.ok(f"docking on marker {self._marker_of(goal)} fused with the estimate", error_m=f"{d:.3f}")
+            else:
+                self.diag.warn(f"docking on the estimate alone: marker {self._marker_of(goal)} not seen",
+                               error_m=f"{d:.3f}")
+                self.get_logger().warning(f"docking at {goal[0]:.1f}, {goal[1]:.1f} on the estimate alone: marker "
+                                          f"{self._marker_of(goal)} not seen")
         if d <= p.dock_xy_tolerance_m and a <= p.dock_yaw_tolerance_rad:
             self.events.append(care.Docked())
             return
         if final:
             self.events.append(care.DockingFailed(f"{d:.2f} m / {math.degrees(a):.0f} deg off the boarding point"))
             return
-        # short straight approach from 2 m behind the line of the boarding point
-        back = np.array([goal[0] - 2.0 * math.cos(goal[2]), goal[1] - 2.0 * math.sin(goal[2])])
+        # short straight approach from 2 m behind the line of the boarding point, in the estimate's frame to where
+        # the fused pose reaches the goal
+        target = np.array([goal[0] - (pose[0] - self.pose[0]), goal[1] - (pose[1] - self.pose[1])])
+        back = target - 2.0 * np.array([math.cos(goal[2]), math.sin(goal[2])])
         ahead = np.dot(self.pose[:2] - back, [math.cos(goal[2]), math.sin(goal[2])])
-        pts = [self.pose[:2]] + ([back] if ahead < 0.5 else []) + [np.asarray(goal[:2])]
+        pts = [self.pose[:2]] + ([back] if ahead < 0.5 else []) + [target]
         self._start_legs([densify(np.vstack(pts), 0.1)], "dock", goal)
 
     # ------------------------------------------------------------------ actions
@@ -840,6 +913,8 @@ class CareMissionNode(ManagedNode):
             "distance_m": round(self.figures["distance_m"], 1),
             "warnings": self.figures["notifications"][-20:],
             "trips": trips,
+            # each docking check: the goal, what it was judged on (marker + estimate, or the estimate alone), error
+            "docking": self.figures.get("docking", [])[-20:],
         }
 
     def _publish_status(self, now: float) -> None:

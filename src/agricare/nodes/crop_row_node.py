@@ -34,6 +34,7 @@ from agricare.core.perception.crop_rows import (
 )
 from agricare.ros.convert import from_stamp, image_to_bgr, to_stamp
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.mounts import MountFromDescription
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_schema
 from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS, subscribe_latched
@@ -49,16 +50,18 @@ class CropRowSettings:
     parameters are ``CropRowParams`` and ``GuidanceFilterParams`` themselves, flattened beside these by
     :func:`agricare.ros.params.load_schema`."""
 
-    camera_height_m: float = 0.0
-    camera_pitch_rad: float = 0.6
-    camera_x_m: float = 0.0
-    camera_y_m: float = 0.0
+    # camera mounting: NaN = from robot_description (the URDF's camera_link); set = an override (all four);
+    # camera_height_m 0 = normalised guidance (no metric camera model)
+    camera_height_m: float = math.nan
+    camera_pitch_rad: float = math.nan
+    camera_x_m: float = math.nan
+    camera_y_m: float = math.nan
     allow_normalised: bool = False
     stale_timeout_s: float = 1.0
     base_frame_id: str = "base_link"
 
     def __post_init__(self):
-        if not (math.isfinite(self.camera_height_m) and self.camera_height_m >= 0):
+        if not (math.isnan(self.camera_height_m) or self.camera_height_m >= 0):
             raise ValueError(f"camera_height_m must be >= 0 (0 = normalised guidance), got {self.camera_height_m}")
         if not (math.isfinite(self.stale_timeout_s) and self.stale_timeout_s > 0):
             raise ValueError(f"stale_timeout_s must be > 0, got {self.stale_timeout_s}")
@@ -78,6 +81,8 @@ class CropRowNode(Node):
         self.filter = GuidanceFilter(self.param_set.of(GuidanceFilterParams))
         self.param_set.on_change(self._on_params, live=set(self.param_set.values))
         self.diag = Diagnostics(self, "crop_rows")
+        self.camera_mount = MountFromDescription(self, "camera", self._mount_override(), "camera_*",
+                                                 on_change=self._on_mount)
         self._info = None
         self._camera = None
         self._last_image_s = None
@@ -103,16 +108,29 @@ class CropRowNode(Node):
         self._camera = None
         self.get_logger().info("parameters changed live")
 
+    def _mount_override(self):
+        p = self.params
+        if math.isnan(p.camera_height_m) or p.camera_height_m == 0:
+            return None
+        return (p.camera_x_m, p.camera_y_m, p.camera_height_m, p.camera_pitch_rad)
+
+    def _on_mount(self, _mount) -> None:
+        self._info = None   # rebuild the camera model from the next camera_info
+        self._camera = None
+
+    def _metric_wanted(self) -> bool:
+        return self.params.camera_height_m != 0
+
     def _on_info(self, msg: CameraInfo) -> None:
-        if self.params.camera_height_m <= 0:
+        mount = self.camera_mount.value
+        if not self._metric_wanted() or mount is None:
             return
         key = (tuple(msg.k), msg.width, msg.height)
         if key == self._info:
             return
         try:
-            self._camera = camera_from_info(msg.k, msg.width, msg.height, self.params.camera_height_m,
-                                            self.params.camera_pitch_rad, self.params.camera_x_m,
-                                            self.params.camera_y_m)
+            x, y, h, pitch = mount
+            self._camera = camera_from_info(msg.k, msg.width, msg.height, h, pitch, x, y)
             self._info = key
         except ValueError as exc:
             self._camera = None
@@ -130,12 +148,13 @@ class CropRowNode(Node):
             self.diag.ok("idle: the row follower is done")
             return  # nobody steers by the rows any more: save the CPU
         t = from_stamp(msg.header.stamp) or now
-        metric_wanted = self.params.camera_height_m > 0
+        metric_wanted = self._metric_wanted()
         camera = self._camera
         result = None
         problem = ""
         if metric_wanted and camera is None and not self.params.allow_normalised:
-            problem = "missing camera_info: guidance withheld (confidence 0)"
+            problem = ("missing camera_info: guidance withheld (confidence 0)" if self.camera_mount.value is not None
+                       else "camera mount unknown (no robot_description): guidance withheld (confidence 0)")
         else:
             try:
                 img = image_to_bgr(msg)
@@ -202,7 +221,7 @@ class CropRowNode(Node):
             self.diag.stale("no camera image received yet")
         elif now - self._last_image_s > self.params.stale_timeout_s:
             self.diag.stale(f"camera image stale for {now - self._last_image_s:.1f} s")
-        elif self.params.camera_height_m > 0 and self._camera is None:
+        elif self._metric_wanted() and self._camera is None:
             self.diag.warn("missing camera_info: guidance withheld (confidence 0)")
 
 

@@ -21,6 +21,7 @@ that jumps back (simulation restart, bag loop) resets the filter with a warning.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -33,6 +34,7 @@ from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp, xyyaw_to_p
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
+from agricare.ros.mounts import MountFromDescription
 from agricare.ros.params import load_params
 from agricare.ros.qos import SENSOR_QOS, STATE_QOS
 
@@ -73,6 +75,9 @@ class EkfNode(ManagedNode):
         p = self.params
         self.ekf = PlanarEkf(p)
         self.diag = Diagnostics(self, "ekf")
+        # the GNSS antenna's lever arm: from the URDF (robot_description) unless gnss_antenna_offset_m is set
+        self.antenna = MountFromDescription(self, "gnss", p.gnss_antenna_offset_m, "gnss_antenna_offset_m",
+                                            on_change=self._on_antenna, compare=slice(0, 2))
         self._odom_pose = None          # (t, pose_in_odom (3,))
         self._last_now = None
         self._warned = set()
@@ -140,7 +145,13 @@ class EkfNode(ManagedNode):
             else:
                 self.ekf.stats.invalid["imu_yaw"] += 1
 
+    def _on_antenna(self, xyz):
+        self.ekf.p = dataclasses.replace(self.ekf.p, gnss_antenna_offset_m=tuple(float(v) for v in xyz[:2]))
+
     def _on_gnss(self, msg: Odometry):
+        if self.antenna.value is None:
+            self._warn_once("gnss_mount", "GNSS antenna mount unknown (no robot_description yet): fixes ignored")
+            return
         if msg.header.frame_id and msg.header.frame_id != self.params.map_frame:
             self._warn_once("gnss_frame", f"gnss/odometry in frame '{msg.header.frame_id}', expected "
                                           f"'{self.params.map_frame}': ignored")

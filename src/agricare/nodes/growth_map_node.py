@@ -30,6 +30,7 @@ from agricare.core.perception.crop_rows import camera_from_info
 from agricare.core.perception.vegetation import GrowthMap, GrowthMapParams
 from agricare.ros.convert import image_to_bgr, pose_to_xyyaw, to_stamp
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.mounts import MountFromDescription
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_schema
 from agricare.ros.qos import LATCHED_QOS, SENSOR_QOS
@@ -42,10 +43,11 @@ class GrowthMapSettings:
     """growth_map_node's own settings (camera mounting, pose input, cadence, output); the map's parameters
     are ``GrowthMapParams`` itself, flattened beside these by :func:`agricare.ros.params.load_schema`."""
 
-    camera_height_m: float = 0.8
-    camera_pitch_rad: float = 0.7
-    camera_x_m: float = 0.2
-    camera_y_m: float = 0.0
+    # camera mounting: NaN = from robot_description (the URDF's camera_link); set = an override (all four)
+    camera_height_m: float = math.nan
+    camera_pitch_rad: float = math.nan
+    camera_x_m: float = math.nan
+    camera_y_m: float = math.nan
     pose_topic: str = "odometry/filtered"
     pose_timeout_s: float = 0.3
     min_travel_m: float = 0.3
@@ -56,7 +58,9 @@ class GrowthMapSettings:
     datum_lon_deg: float = float("nan")
 
     def __post_init__(self):
-        for name in ("camera_height_m", "pose_timeout_s", "publish_period_s"):
+        if not (math.isnan(self.camera_height_m) or self.camera_height_m > 0):
+            raise ValueError(f"camera_height_m must be > 0 (NaN: from robot_description), got {self.camera_height_m}")
+        for name in ("pose_timeout_s", "publish_period_s"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be > 0, got {v}")
@@ -87,6 +91,10 @@ class GrowthMapNode(Node):
         self.map = GrowthMap(self.param_set.of(GrowthMapParams))
         self.param_set.on_change(self._on_params, live=set(self.param_set.values) - set(RESTART_ONLY))
         self.diag = Diagnostics(self, "growth_map")
+        p = self.params
+        override = None if math.isnan(p.camera_height_m) else (p.camera_x_m, p.camera_y_m, p.camera_height_m,
+                                                                p.camera_pitch_rad)
+        self.camera_mount = MountFromDescription(self, "camera", override, "camera_*", on_change=self._on_mount)
         self._camera = None
         self._info_key = None
         self._pose = None
@@ -112,14 +120,17 @@ class GrowthMapNode(Node):
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def _on_mount(self, _mount) -> None:
+        self._info_key = None   # rebuild the camera model from the next camera_info
+        self._camera = None
+
     def _on_info(self, msg: CameraInfo) -> None:
         key = (tuple(msg.k), msg.width, msg.height)
-        if key == self._info_key:
+        if key == self._info_key or self.camera_mount.value is None:
             return
-        p = self.params
+        x, y, h, pitch = self.camera_mount.value
         try:
-            self._camera = camera_from_info(msg.k, msg.width, msg.height, p.camera_height_m, p.camera_pitch_rad,
-                                            p.camera_x_m, p.camera_y_m)
+            self._camera = camera_from_info(msg.k, msg.width, msg.height, h, pitch, x, y)
             self._info_key = key
         except ValueError as exc:
             self._camera = None

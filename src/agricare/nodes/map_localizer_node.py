@@ -10,17 +10,29 @@ Publishes
     ``map`` (nav_msgs/OccupancyGrid, latched), ``/diagnostics`` (particles, spread, converged, rate, match:
     the share of scan end points on a mapped surface).
 
-When the scans stop fitting the map (more than ``max_through_fraction`` of the beams pass through mapped walls,
-for ``low_match_updates`` updates in a row: the map is wrong, or the robot is not where the filter thinks;
-people and vehicles that are not on the map only shorten beams) the node reports ERROR on ``/diagnostics``
-and publishes no pose until a new ``initialpose``; a localisation that needs the map pose then stops and the
-robot with it.
+When the scans stop fitting the map the node reports ERROR on ``/diagnostics`` and publishes no pose until a
+new ``initialpose``; a localisation that needs the map pose then stops and the robot with it. Two checks:
+
+- more than ``max_through_fraction`` of the beams pass through mapped walls, for ``low_match_updates`` updates
+  in a row (the map is wrong, or the robot is not where the filter thinks; people and vehicles that are not on
+  the map only shorten beams);
+- the scans pull the estimate away from the odometry: the corrections the scans made over the last
+  ``drift_window_m`` of travel (at most ``drift_window_s``) add up to more than ``max_drift_m`` +
+  ``max_drift_per_m`` x distance. A map shifted away from the walls the robot sees (walls only on one side of a
+  street, mapped too far away) is never passed through: the beams look shortened by unmapped things, and the
+  filter slides the estimate onto the shifted map at the pace its motion noise allows. Odometry cannot slide
+  like that (its error is a scale error along the track; heading is taken from the filter), so a steady pull
+  is the map being wrong;
+- over at least ``match_window_min_m`` of travel in that window, fewer than ``min_window_match`` of the end
+  points lie on a mapped surface on average (a parked vehicle or a crowd hides the walls for a few metres,
+  not for the whole window).
 
 Nothing is published until an initial pose arrives (or ``initial_pose_known`` is set).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -31,11 +43,13 @@ from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import LaserScan
 
+from agricare.core.geometry import se2_compose, se2_inverse
 from agricare.core.localization.particle_filter import ParticleFilter, ParticleFilterParams
 from agricare.core.planning.grid import load_map
 from agricare.nodes.ekf_node import make_tf_publisher, transform_msg
 from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp, xyyaw_to_pose
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.mounts import MountFromDescription
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
@@ -46,6 +60,8 @@ class MapLocalizerParams(ParticleFilterParams):
     """map_localizer_node parameters: the filter's plus the node's."""
 
     map_yaml: str = "config/maps/town.yaml"
+    # lidar pose in base_link [x, y, yaw]: NaN = from robot_description (the URDF); set = an override
+    laser_pose_in_base: tuple[float, ...] = (math.nan, math.nan, math.nan)
     initial_pose_known: bool = False
     initial_pose_in_map: tuple[float, ...] = (0.0, 0.0, 0.0)
     publish_tf: bool = True
@@ -55,6 +71,15 @@ class MapLocalizerParams(ParticleFilterParams):
     max_through_fraction: float = 0.2
     low_match_updates: int = 5        # that many updates in a row without a fit: lost (latched until initialpose)
     max_update_interval_s: float = 0.5   # update (and publish) at least this often, also at a standstill
+    # the scans' summed corrections over the last drift_window_m of travel (and drift_window_s) may move the
+    # estimate off the odometry by at most max_drift_m + max_drift_per_m * distance; 0 = not checked
+    max_drift_m: float = 0.6
+    max_drift_per_m: float = 0.02
+    # the scans fit the map poorly over the window: mean share of end points on the map below this (0 = off)
+    min_window_match: float = 0.5
+    match_window_min_m: float = 10.0
+    drift_window_m: float = 20.0
+    drift_window_s: float = 60.0
     # the particles' spread understates the error when few beams return (a few posts and a hedge can pull the
     # filter off by decimetres with a tight cloud): the published position std is at least
     # min_position_std_m * max_beams / returns, so a fusing filter leans on GNSS there
@@ -77,6 +102,12 @@ class MapLocalizerParams(ParticleFilterParams):
             raise ValueError(f"min_position_std_m must be >= 0, got {self.min_position_std_m!r}")
         if not (math.isfinite(self.max_update_interval_s) and self.max_update_interval_s > 0):
             raise ValueError(f"max_update_interval_s must be > 0, got {self.max_update_interval_s!r}")
+        if not (0.0 <= self.min_window_match < 1.0):
+            raise ValueError(f"min_window_match must be in [0, 1), got {self.min_window_match!r}")
+        for name in ("max_drift_m", "max_drift_per_m", "drift_window_m", "drift_window_s", "match_window_min_m"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         if not (isinstance(self.low_match_updates, int) and self.low_match_updates >= 1):
             raise ValueError(f"low_match_updates must be an integer >= 1, got {self.low_match_updates!r}")
         if not self.map_yaml.strip():
@@ -99,10 +130,18 @@ class MapLocalizerNode(Node):
             raise ParameterError(f"map_localizer_node: parameter 'map_yaml': {exc}") from exc
         self.pf = ParticleFilter(self.grid, p)
         self.diag = Diagnostics(self, "map_localizer")
+        self.laser_mount = MountFromDescription(self, "laser", p.laser_pose_in_base, "laser_pose_in_base",
+                                                on_change=self._on_laser_mount)
         self._odom = None                # (t, pose (3,))
         self._low_match = 0              # consecutive updates whose scan did not fit the map
         self._last_update_t = None       # stamp of the last filter update
         self.lost = False                # latched: the map does not match; no pose until a new initialpose
+        self.lost_reason = ""
+        self._lost_logged = False
+        self._travel_m = 0.0             # odometry distance travelled
+        self._corrections = []           # [(t_s, travel_m, estimate (3,), odom pose (3,), match)] in the window
+        self.drift_m = 0.0               # how far the scans pulled the estimate off the odometry in the window (m)
+        self.window_match = float("nan")  # mean share of end points on the map over the window
         self.update_ms = []
         self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "localization/pose", SENSOR_QOS)
         self._tf_pub, self._TFMessage = make_tf_publisher(self) if p.publish_tf else (None, None)
@@ -119,6 +158,9 @@ class MapLocalizerNode(Node):
         if p.initial_pose_known:
             self.pf.initialize(p.initial_pose_in_map)
         self.diag.warn("waiting for an initial pose on 'initialpose'")
+
+    def _on_laser_mount(self, xyyaw):
+        self.pf.p = dataclasses.replace(self.pf.p, laser_pose_in_base=tuple(xyyaw))
 
     def _grid_msg(self) -> OccupancyGrid:
         g = self.grid
@@ -147,7 +189,8 @@ class MapLocalizerNode(Node):
         c = np.asarray(msg.pose.covariance, dtype=float).reshape(6, 6)
         cov = c[np.ix_([0, 1, 5], [0, 1, 5])]
         self.pf.initialize(pose, cov)
-        self._low_match, self.lost = 0, False
+        self._low_match, self.lost, self.lost_reason = 0, False, ""
+        self._corrections = []
         self.get_logger().info(f"initial pose {np.round(pose, 2).tolist()}: {len(self.pf.particles)} particles")
 
     def _on_fused(self, msg: Odometry):
@@ -167,6 +210,7 @@ class MapLocalizerNode(Node):
         if math.sqrt(max(c[0, 0], c[1, 1])) > p.reseed_max_source_std_m:
             return False
         self.pf.initialize(pose, c + np.diag([0.05 ** 2, 0.05 ** 2, 0.02 ** 2]))
+        self._corrections = []   # the jump to the fused estimate is not a scan's pull
         self.reseeds += 1
         self.get_logger().info(f"particles spread to {math.sqrt(max(cov[0, 0], cov[1, 1])):.2f} m: re-seeded "
                                f"at the fused estimate {np.round(pose, 2).tolist()}")
@@ -178,12 +222,17 @@ class MapLocalizerNode(Node):
             self.diag.error("odom pose is NaN/inf")
             return
         t = from_stamp(msg.header.stamp)
+        if self._odom is not None:
+            self._travel_m += math.hypot(*(pose[:2] - self._odom[1][:2]))
         self._odom = (t, pose)
         if self.pf.initialized:
             self.pf.motion_update(pose)
 
     def _on_scan(self, msg: LaserScan):
         if not self.pf.initialized or self._odom is None:
+            return
+        if self.laser_mount.value is None:
+            self.diag.warn("laser mount unknown: waiting for robot_description")
             return
         r = np.asarray(msg.ranges, dtype=float)
         a = msg.angle_min + msg.angle_increment * np.arange(len(r))
@@ -211,16 +260,32 @@ class MapLocalizerNode(Node):
             self._low_match += 1
         else:
             self._low_match = 0
-        if self._low_match >= self.params.low_match_updates and not self.lost:
-            self.lost = True
-            self.get_logger().error(f"the scans do not match the map ({100 * through:.0f} % of beams through "
-                                    f"mapped walls, {100 * match:.0f} % of end points on it, {self._low_match} "
-                                    f"updates): no pose until a new initialpose")
+        drift, window_m = self._drift(t_scan, ran, est, odom_pose)
+        max_drift = self.params.max_drift_m + self.params.max_drift_per_m * window_m
+        if not self.lost and self._low_match >= self.params.low_match_updates:
+            self.lost, self.lost_reason = True, (f"{100 * through:.0f} % of beams through mapped walls, "
+                                                 f"{self._low_match} updates")
+        elif not self.lost and self.params.max_drift_m > 0 and drift > max_drift:
+            self.lost, self.lost_reason = True, (f"the scans pulled the estimate {drift:.2f} m off the odometry "
+                                                 f"in {window_m:.1f} m of travel (at most {max_drift:.2f} m)")
+        elif (not self.lost and window_m >= self.params.match_window_min_m
+              and self.window_match < self.params.min_window_match):
+            self.lost, self.lost_reason = True, (f"{100 * self.window_match:.0f} % of end points on the map over "
+                                                 f"the last {window_m:.1f} m of travel (at least "
+                                                 f"{100 * self.params.min_window_match:.0f} %)")
+        if self.lost and not self._lost_logged:
+            self._lost_logged = True
+            self.get_logger().error(f"the scans do not match the map ({self.lost_reason}; {100 * match:.0f} % of "
+                                    f"end points on it): no pose until a new initialpose")
         if self.lost:   # a pose from a map that does not fit would steer the robot wrong: publish none
             self.diag.error("scan does not match the map: localisation lost", match=f"{match:.2f}",
                             through_walls=f"{through:.2f}", max_through=f"{self.params.max_through_fraction:.2f}",
+                            drift_m=f"{drift:.3f}", max_drift_m=f"{max_drift:.3f}", reason=self.lost_reason,
+                            window_match=f"{self.window_match:.3f}", window_m=f"{window_m:.1f}",
+                            min_window_match=f"{self.params.min_window_match:.2f}",
                             est_x_m=f"{est[0]:.2f}", est_y_m=f"{est[1]:.2f}")
             return
+        self._lost_logged = False
         t = from_stamp(msg.header.stamp) or t_odom
         out = PoseWithCovarianceStamped()
         out.header.stamp = to_stamp(max(t, 0.0))
@@ -241,7 +306,8 @@ class MapLocalizerNode(Node):
                 transform_msg(T, stamp, self.params.map_frame, self.params.odom_frame)]))
         std = math.sqrt(max(cov[0, 0], cov[1, 1]))
         values = dict(particles=len(self.pf.particles), std_xy_m=f"{std:.3f}", match=f"{match:.2f}",
-                      through_walls=f"{through:.2f}",
+                      through_walls=f"{through:.2f}", drift_m=f"{drift:.2f}", max_drift_m=f"{max_drift:.2f}",
+                      window_match=f"{self.window_match:.2f}",
                       returns=self.pf.last_returns, reseeds=self.reseeds,
                       std_yaw_rad=f"{math.sqrt(cov[2, 2]):.3f}", update_ms=f"{np.mean(self.update_ms):.1f}")
         if self._low_match:
@@ -253,6 +319,27 @@ class MapLocalizerNode(Node):
         else:
             self.diag.warn("not converged", **values)
 
+    def _drift(self, t_s: float, ran: bool, est, odom_pose) -> tuple[float, float]:
+        """How far the estimate moved off the odometry (m) over the drift window, and the window's travel (m).
+
+        The odometry's motion since the window's first update, applied to the estimate then, predicts the
+        estimate now; the distance between the two is what the scans have pulled it away.
+        """
+        p = self.params
+        if ran:
+            self._corrections.append((t_s, self._travel_m, np.array(est, dtype=float),
+                                      np.array(odom_pose, dtype=float), self.pf.last_match))
+        while self._corrections and (self._travel_m - self._corrections[0][1] > p.drift_window_m
+                                     or t_s - self._corrections[0][0] > p.drift_window_s):
+            self._corrections.pop(0)
+        if not self._corrections:
+            return 0.0, 0.0
+        matches = [c[4] for c in self._corrections if not math.isnan(c[4])]
+        self.window_match = float(np.mean(matches)) if matches else float("nan")
+        _, travel0, est0, odom0, _ = self._corrections[0]
+        predicted = se2_compose(est0, se2_compose(se2_inverse(odom0), odom_pose))
+        self.drift_m = float(np.hypot(*(np.asarray(est[:2]) - predicted[:2])))
+        return self.drift_m, self._travel_m - travel0
 
 def main(args=None):
     return run_node(MapLocalizerNode, args)

@@ -32,6 +32,7 @@ from agricare.ros.convert import pose_to_xyyaw, to_stamp
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
+from agricare.ros.mounts import MountFromDescription
 from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS
 
 from agricare_interfaces.msg import TrackedObject, TrackedObjectArray
@@ -62,9 +63,10 @@ class ObstacleTrackerNodeParams:
     track_in_odom: bool = True
     odom_topic: str = "odometry/filtered"
     odom_timeout_s: float = 0.5
-    laser_x_m: float = 0.0
-    laser_y_m: float = 0.0
-    laser_yaw_rad: float = 0.0
+    # lidar pose in base_link: NaN = from robot_description (the URDF); set = an override
+    laser_x_m: float = math.nan
+    laser_y_m: float = math.nan
+    laser_yaw_rad: float = math.nan
     stale_timeout_s: float = 1.0
     publish_in_base: bool = True
     base_frame_id: str = "base_link"
@@ -95,6 +97,9 @@ class ObstacleTrackerNode(Node):
         self.cparams = self.params.cluster_params()
         self.tracker = MultiObjectTracker(self.params.tracker_params())
         self.diag = Diagnostics(self, "obstacle_tracker")
+        p = self.params
+        self.laser_mount = MountFromDescription(self, "laser", (p.laser_x_m, p.laser_y_m, p.laser_yaw_rad),
+                                                "laser_x_m/laser_y_m/laser_yaw_rad")
         self._odom = None
         self._odom_t = None
         self._odom_frame = "odom"
@@ -130,7 +135,10 @@ class ObstacleTrackerNode(Node):
         p = self.params
         frame = scan.header.frame_id or "laser"
         odom_ok = self._odom is not None and self._odom_t is not None and now - self._odom_t <= p.odom_timeout_s
-        T_base_laser = np.array([p.laser_x_m, p.laser_y_m, p.laser_yaw_rad])
+        if self.laser_mount.value is None:
+            self.diag.warn("laser mount unknown: waiting for robot_description")
+            return
+        T_base_laser = np.array(self.laser_mount.value)
         T_base_track = T_base_laser  # pose of the tracking frame in base_link
         if p.track_in_odom and odom_ok:
             T = se2_compose(self._odom, T_base_laser)

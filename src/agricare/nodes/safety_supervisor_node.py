@@ -70,6 +70,7 @@ from agricare.ros.guard import SecurityReport, guarded
 from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
+from agricare.ros.mounts import MountFromDescription
 from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 from agricare_interfaces.msg import SafetyState as SafetyStateMsg
@@ -87,7 +88,8 @@ class SafetyNodeParams(SupervisorParams):
     base_frame: str = "base_link"
     map_frame: str = "map"
     pose_topic: str = "odometry/filtered"
-    scan_mount_xyyaw: tuple[float, ...] = (0.0, 0.0, 0.0)
+    # lidar pose in base_link [x_m, y_m, yaw_rad]: NaN = from robot_description (the URDF); set = an override
+    scan_mount_xyyaw: tuple[float, ...] = (math.nan, math.nan, math.nan)
     geofence_topic_enabled: bool = False
     trust_file: str = ""
     command_replay_file: str = ""
@@ -111,9 +113,10 @@ class SafetyNodeParams(SupervisorParams):
         if self.loop_timeout_s <= 1.0 / self.loop_rate_hz:
             raise ValueError(f"loop_timeout_s: {self.loop_timeout_s} must exceed the loop period "
                              f"1 / loop_rate_hz = {1.0 / self.loop_rate_hz:.3f} s")
-        if len(self.scan_mount_xyyaw) != 3 or not all(math.isfinite(v) for v in self.scan_mount_xyyaw):
-            raise ValueError(f"scan_mount_xyyaw: need 3 finite values [x_m, y_m, yaw_rad], got "
-                             f"{list(self.scan_mount_xyyaw)}")
+        if len(self.scan_mount_xyyaw) != 3 or not (all(math.isfinite(v) for v in self.scan_mount_xyyaw)
+                                                    or all(math.isnan(v) for v in self.scan_mount_xyyaw)):
+            raise ValueError(f"scan_mount_xyyaw: need 3 finite values [x_m, y_m, yaw_rad] (or NaN: from "
+                             f"robot_description), got {list(self.scan_mount_xyyaw)}")
         for name in ("base_frame", "map_frame", "pose_topic"):
             if not getattr(self, name):
                 raise ValueError(f"{name}: must not be empty")
@@ -168,6 +171,8 @@ class SafetySupervisorNode(ManagedNode):
         self._odom_pose = None  # [x, y, yaw] of base in the odom frame
         self._pose_frame = ""
         self.diag = Diagnostics(self, "safety")
+        # where the lidar sits: from the URDF (robot_description); until known, scans are not used (no_data)
+        self.scan_mount = MountFromDescription(self, "laser", self.params.scan_mount_xyyaw, "scan_mount_xyyaw")
         self._cmd_pub = self.create_publisher(TwistStamped, "cmd_vel", COMMAND_QOS) \
             if self.params.publish_cmd_vel else None
         self._hb_pub = self.create_publisher(Header, "safety/heartbeat", COMMAND_QOS) \
@@ -263,8 +268,10 @@ class SafetySupervisorNode(ManagedNode):
         self.inputs.imu_stamp_s = self._stamp()
 
     def _on_scan(self, msg: LaserScan):
+        if self.scan_mount.value is None:
+            return
         pts, blinded = scan_to_safety_points(msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min,
-                                             msg.range_max, self.params.scan_mount_xyyaw,
+                                             msg.range_max, self.scan_mount.value,
                                              self.params.scan_min_valid_fraction)
         self.inputs.scan_points_in_base = np.full((1, 2), np.nan) if pts is None else pts
         self.inputs.scan_blinded = blinded

@@ -88,7 +88,7 @@ def _coerce(name, value, kind, elem, node_name, allow_nonfinite=False):
     seq = list(value)
     out = []
     for v in seq:
-        out.append(_coerce(name, v, "scalar", elem, node_name))
+        out.append(_coerce(name, v, "scalar", elem, node_name, allow_nonfinite))
     return tuple(out)
 
 
@@ -185,7 +185,9 @@ class ParamSet:
     def _coerce(self, field, value):
         kind, elem, default, _doc = self._fields[field]
         # NaN is accepted only where the schema's own default is NaN ("not set")
-        nan_default = isinstance(default, float) and math.isnan(default)
+        nan_default = (isinstance(default, float) and math.isnan(default)) or (
+            isinstance(default, tuple) and len(default) > 0
+            and all(isinstance(v, float) and math.isnan(v) for v in default))
         return _coerce(self.prefix + field, value, kind, elem, self._node_name, allow_nonfinite=nan_default)
 
     def _build(self, values: dict, at_start: bool = False) -> dict:

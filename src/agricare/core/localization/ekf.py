@@ -63,7 +63,9 @@ class EkfParams:
     default_gnss_std_m: float = 2.5
     use_imu_orientation: bool = False
     use_odom_yaw_rate: bool = False     # wheel yaw rate; always used when use_imu is false
-    gnss_antenna_offset_m: tuple[float, ...] = (0.0, 0.0)
+    # GNSS antenna [x, y] in base_link (m); NaN = not given: this filter then takes the antenna at base_link, and
+    # ekf_node reads it from robot_description (ignoring fixes until it has it)
+    gnss_antenna_offset_m: tuple[float, ...] = (math.nan, math.nan)
     gate_chi2_2dof: float = 13.8
     gate_chi2_1dof: float = 10.8
     max_consecutive_gnss_rejections: int = 50
@@ -125,7 +127,8 @@ class EkfParams:
         if not (isinstance(self.max_consecutive_gnss_rejections, int)
                 and self.max_consecutive_gnss_rejections >= 1):
             raise ValueError("max_consecutive_gnss_rejections must be an integer >= 1")
-        _check_vec("gnss_antenna_offset_m", self.gnss_antenna_offset_m, 2)
+        if not (len(self.gnss_antenna_offset_m) == 2 and all(math.isnan(v) for v in self.gnss_antenna_offset_m)):
+            _check_vec("gnss_antenna_offset_m", self.gnss_antenna_offset_m, 2)
         bad = [x for x in self.required_sources if x not in self.expected_sources]
         if bad:
             raise ValueError(f"required_sources {bad} must be among the sources in use {list(self.expected_sources)}")
@@ -411,7 +414,8 @@ class PlanarEkf:
 
     def _antenna(self, source):
         if source == "gnss":
-            return np.asarray(self.p.gnss_antenna_offset_m, dtype=float)
+            off = np.asarray(self.p.gnss_antenna_offset_m, dtype=float)
+            return np.zeros(2) if np.all(np.isnan(off)) else off
         return np.zeros(2)
 
     def _update_position(self, source, z, R, replay):

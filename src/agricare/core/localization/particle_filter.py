@@ -88,8 +88,8 @@ class ParticleFilterParams:
         if not 0 < self.resample_ratio <= 1:
             raise ValueError("resample_ratio must be in (0, 1]")
         lp = np.asarray(self.laser_pose_in_base, dtype=float)
-        if lp.shape != (3,) or not np.all(np.isfinite(lp)):
-            raise ValueError("laser_pose_in_base must be 3 finite numbers [x, y, yaw]")
+        if lp.shape != (3,) or not (np.all(np.isfinite(lp)) or np.all(np.isnan(lp))):
+            raise ValueError("laser_pose_in_base must be 3 finite numbers [x, y, yaw] (NaN: not known yet)")
 
 
 class LikelihoodField:
@@ -166,6 +166,7 @@ class ParticleFilter:
         self.last_match = float("nan")   # share of the last scan's end points on a mapped surface (0..1)
         self.last_returns = 0            # valid returns in the last scan (up to max_beams)
         self.last_through = float("nan")  # share of the last scan's beams that passed through a mapped wall
+        self.last_correction_xy = np.zeros(2)   # how far the last scan moved the estimate off the odometry (m, map)
         self.resamples = 0
 
     @property
@@ -250,7 +251,7 @@ class ParticleFilter:
         bool
             True when the update ran.
         """
-        if not self.initialized:
+        if not self.initialized or np.isnan(self.p.laser_pose_in_base[0]):
             return False
         moved_d, moved_a = self._odom_since_update
         if not force and self.updates > 0 and moved_d < self.p.update_min_distance_m \
@@ -265,6 +266,7 @@ class ParticleFilter:
             self.last_returns, self.last_match = int(np.count_nonzero(ok)), float("nan")
             return False
         r, a = r[ok], a[ok]
+        predicted, _ = self.estimate()   # the odometry's prediction: where the scan moves the estimate from
         if len(r) > self.p.max_beams:
             idx = np.linspace(0, len(r) - 1, self.p.max_beams).round().astype(int)
             r, a = r[idx], a[idx]
@@ -285,6 +287,7 @@ class ParticleFilter:
         self.updates += 1
         # how well the scan fits the map at the estimate: the share of end points on a mapped surface
         est, _ = self.estimate()
+        self.last_correction_xy = est[:2] - predicted[:2]
         c0, s0 = math.cos(est[2]), math.sin(est[2])
         d_est = self.field.distance(est[0] + c0 * bx - s0 * by, est[1] + s0 * bx + c0 * by)
         self.last_returns = int(len(d_est))

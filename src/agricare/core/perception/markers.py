@@ -151,6 +151,60 @@ def render_marker(marker_id: int, camera_matrix, rvec, tvec, image_size=(640, 48
     return cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
 
 
+@dataclass(frozen=True)
+class BoardingSigns:
+    """ArUco signs at the boarding points (a surveyed map of markers, shared by the simulator and the mission).
+
+    Place ``i`` of a scenario (in the order of ``world.places``) carries marker ``id_base + i`` on an upright sign
+    ``ahead_m`` ahead of and ``left_m`` left of (the kerb side of) its boarding pose, the marker's centre
+    ``height_m`` above the ground, its face towards the arriving shuttle. ``length_m`` is the black square's side.
+    """
+
+    id_base: int = 10
+    length_m: float = 0.5
+    ahead_m: float = 5.0
+    left_m: float = 1.6
+    height_m: float = 1.2
+    dictionary: str = "DICT_4X4_50"
+
+    def __post_init__(self):
+        if not (isinstance(self.id_base, int) and self.id_base >= 0):
+            raise ValueError(f"id_base must be an integer >= 0, got {self.id_base!r}")
+        for name in ("length_m", "height_m"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not (hasattr(cv2.aruco, self.dictionary) and self.dictionary.startswith("DICT_")):
+            raise ValueError(f"dictionary must be a cv2.aruco DICT_* name, got {self.dictionary!r}")
+
+    def marker_pose_in_map(self, boarding_xyyaw) -> tuple[np.ndarray, np.ndarray]:
+        """Pose of the marker frame (x right, y up, z out of the face, as :func:`marker_object_points`) in the
+        map: ``(t (3,), R (3, 3))``, z of the map up from the ground."""
+        bx, by, byaw = (float(v) for v in boarding_xyyaw)
+        c, s = math.cos(byaw), math.sin(byaw)
+        t = np.array([bx + self.ahead_m * c - self.left_m * s, by + self.ahead_m * s + self.left_m * c, self.height_m])
+        z = np.array([-c, -s, 0.0])     # the face looks back along the boarding direction
+        y = np.array([0.0, 0.0, 1.0])
+        return t, np.column_stack([np.cross(y, z), y, z])
+
+
+def base_pose_from_marker(T_map_marker, T_opt_marker, T_base_opt) -> np.ndarray:
+    """Planar base pose ``[x, y, yaw]`` in the map from one marker seen by the camera.
+
+    Each ``T_*`` is ``(t (3,), R (3, 3))``: the marker in the map (surveyed), the marker in the camera's optical
+    frame (measured), the optical frame on base_link (the URDF). The base is taken upright: the yaw comes from
+    the chain's rotation, the position from its horizontal part.
+    """
+    def inv(T):
+        t, R = T
+        return -R.T @ t, R.T
+
+    def compose(A, B):
+        return A[0] + A[1] @ B[0], A[1] @ B[1]
+
+    t, R = compose(compose(T_map_marker, inv(T_opt_marker)), inv(T_base_opt))
+    return np.array([t[0], t[1], math.atan2(R[1, 0], R[0, 0])])
+
+
 def euler_to_rvec(roll_rad: float, pitch_rad: float, yaw_rad: float) -> np.ndarray:
     """Rodrigues vector of the rotation ``R = Rz(yaw) Ry(pitch) Rx(roll)``."""
     import transforms3d

@@ -23,6 +23,8 @@ Schema (``?`` = optional, with default)::
       people?: - {name, kind?: adult|child, radius_m?, speed_mps?: 1.2 (child 1.0), path: [[x, y], ...],
                   mode?: pingpong|loop|once, start_delay_s?: 0, pause_s?: 0}
       ground_truth?: {odom_rate_hz?: 50, people_rate_hz?: 10, coverage_rate_hz?: 1}
+      boarding_signs?: {id_base?: 10, length_m?: 0.5, ahead_m?: 5.0, left_m?: 1.6, height_m?: 1.2,
+                        dictionary?: DICT_4X4_50}   ArUco signs at the places' boarding points (camera images)
     robots:
       - name: str (ROS namespace)
         type: tractor | row_robot | care_shuttle
@@ -60,6 +62,8 @@ import yaml
 from shapely.geometry import LineString, Polygon
 from shapely.validation import explain_validity
 
+from agricare.core.mounts import MOUNTS
+from agricare.core.perception.markers import BoardingSigns
 from agricare.core.sim.camera import CameraParams
 from agricare.core.sim.people import PERSON_KINDS, PERSON_MODES, PersonSpec
 from agricare.core.sim.sensors import BatteryParams, GnssParams, ImuParams, OdomParams, ScanParams
@@ -194,6 +198,7 @@ class ScenarioSpec:
     people: tuple = ()
     robots: tuple = ()
     ground_truth: GroundTruthRates = GroundTruthRates()
+    boarding_signs: BoardingSigns | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -329,18 +334,35 @@ def _dataclass_from(cls, d: dict, path: str, defaults=None):
 
 # ---------------------------------------------------------------------------------------------- parser
 
+def _mounted(robot_type: str, **more) -> dict:
+    """Sensor placement from ``core/mounts.py``, the numbers the URDFs are generated from."""
+    m = MOUNTS[robot_type]
+    gnss = GnssParams(mode="rtk", antenna_x_m=m.gnss_xyz[0], antenna_y_m=m.gnss_xyz[1],
+                      antenna_height_m=m.base_height_m + m.gnss_xyz[2])
+    return dict(gnss=gnss, **more)
+
+
+def _scan(robot_type: str, range_max_m: float) -> ScanParams:
+    m = MOUNTS[robot_type]
+    return ScanParams(range_max_m=range_max_m, mount_x_m=m.laser_xyz[0], mount_y_m=m.laser_xyz[1],
+                      mount_yaw_rad=m.laser_yaw_rad)
+
+
+def _camera(robot_type: str, enabled: bool = True) -> CameraParams:
+    m = MOUNTS[robot_type]
+    return CameraParams(enabled=enabled, mount_x_m=m.camera_xyz[0], mount_y_m=m.camera_xyz[1],
+                        mount_height_m=m.base_height_m + m.camera_xyz[2], pitch_rad=m.camera_pitch_rad)
+
+
 _DEFAULT_SENSORS = {
     "tractor": {"odom": OdomParams(), "imu": ImuParams(), "battery": BatteryParams(capacity_ah=400.0),
-                "gnss": GnssParams(mode="rtk", antenna_x_m=1.0, antenna_height_m=2.8),
-                "scan": ScanParams(range_max_m=40.0, mount_x_m=3.2)},
+                **_mounted("tractor"), "scan": _scan("tractor", 40.0)},
     "row_robot": {"odom": OdomParams(), "imu": ImuParams(), "battery": BatteryParams(capacity_ah=40.0,
                   idle_power_w=30.0, power_per_mps_w=150.0),
-                  "gnss": GnssParams(mode="rtk", antenna_height_m=1.1),
-                  "scan": ScanParams(range_max_m=12.0, mount_x_m=0.6),
-                  "camera": CameraParams()},
+                  **_mounted("row_robot"), "scan": _scan("row_robot", 12.0), "camera": _camera("row_robot")},
     "care_shuttle": {"odom": OdomParams(), "imu": ImuParams(), "battery": BatteryParams(capacity_ah=150.0),
-                     "gnss": GnssParams(mode="rtk", antenna_height_m=2.2),
-                     "scan": ScanParams(range_max_m=30.0, mount_x_m=2.0)},
+                     **_mounted("care_shuttle"), "scan": _scan("care_shuttle", 30.0),
+                     "camera": _camera("care_shuttle", enabled=False)},   # on with camera: {enabled: true}
 }
 
 
@@ -497,7 +519,8 @@ def parse_scenario(cfg) -> ScenarioSpec:
     if "world" not in cfg:
         _fail("world", "missing")
     w = _mapping(cfg["world"], "world")
-    _known(w, {"name", "datum", "terrain", "fields", "roads", "places", "obstacles", "people", "ground_truth"}, "world")
+    _known(w, {"name", "datum", "terrain", "fields", "roads", "places", "obstacles", "people", "ground_truth",
+               "boarding_signs"}, "world")
     dd = _mapping(_req(w, "datum", "world"), "world.datum")
     _known(dd, {"lat_deg", "lon_deg", "alt_m"}, "world.datum")
     datum = Datum(lat_deg=_num(_req(dd, "lat_deg", "world.datum"), "world.datum.lat_deg", -89.0, 89.0),
@@ -525,6 +548,17 @@ def parse_scenario(cfg) -> ScenarioSpec:
     for name in ("odom_rate_hz", "people_rate_hz", "coverage_rate_hz"):
         if getattr(gt, name) <= 0:
             _fail(f"world.ground_truth.{name}", "must be > 0")
+    signs = None
+    if w.get("boarding_signs") is not None:
+        bs = _mapping(w["boarding_signs"], "world.boarding_signs")
+        if "id_base" in bs and (isinstance(bs["id_base"], bool) or not isinstance(bs["id_base"], int)):
+            _fail("world.boarding_signs.id_base", f"expected an integer, got {bs['id_base']!r:.60}")
+        _known(bs, {f.name for f in dataclasses.fields(BoardingSigns)}, "world.boarding_signs")
+        try:
+            signs = BoardingSigns(**{k: (v if k in ("id_base", "dictionary") else _num(v, f"world.boarding_signs.{k}"))
+                                     for k, v in bs.items()})
+        except ValueError as exc:
+            _fail("world.boarding_signs", str(exc))
     field_names = [f.name for f in fields]
     robots_raw = _list(cfg.get("robots"), "robots")
     if not robots_raw:
@@ -539,7 +573,7 @@ def parse_scenario(cfg) -> ScenarioSpec:
             seen.add(it.name)
     return ScenarioSpec(name=str(w.get("name", "scenario")), datum=datum, terrain=terrain, fields=fields,
                         roads=tuple(roads), places=places, obstacles=obstacles, people=people, robots=robots,
-                        ground_truth=gt, raw=cfg)
+                        ground_truth=gt, boarding_signs=signs, raw=cfg)
 
 
 def scenario_dict(robots, **world_sections) -> dict:

@@ -59,6 +59,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from agricare.core.geodesy import LocalTangentPlane
 from agricare.core.sim.camera import CameraRenderer, GroundTexture, camera_matrix
+from agricare.core.sim.signs import SignPainter
 from agricare.core.sim.terrain import TerrainSurface
 from agricare.core.sim.coverage import CoverageRaster
 from agricare.core.sim.people import Crowd
@@ -389,6 +390,11 @@ class World:
         return cls(load_scenario(path), seed)
 
     def _build_static(self):
+        self.signs = None   # ArUco signs at the boarding points (drawn into camera images)
+        if self.spec.boarding_signs is not None:
+            bs = self.spec.boarding_signs
+            self.signs = SignPainter(bs, [(bs.id_base + i, pl.boarding) for i, pl in enumerate(self.spec.places)
+                                          if pl.boarding is not None])
         seg_a, seg_b, self.static_polys = [], [], []
         for p in self.spec.places:
             if p.footprint is not None:
@@ -752,7 +758,10 @@ class World:
         r = self.robots[robot]
         if r.camera is None:
             raise KeyError(f"robot {robot!r} has no camera")
-        return r.camera.render(r.pose())
+        img = r.camera.render(r.pose())
+        if self.signs is not None:
+            self.signs.draw(img, r.camera.K, r.camera.params, r.pose())
+        return img
 
     def camera_matrix(self, robot: str) -> np.ndarray:
         return camera_matrix(self.robots[robot].spec.sensors["camera"])
