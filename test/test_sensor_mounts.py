@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+import tempfile
 
 import pytest
 
@@ -111,7 +112,8 @@ def _nodes(ctx, overrides=None):
 
     mp = ROOT / "config" / "maps" / "care_town.yaml"
     return {
-        "safety": make(SafetySupervisorNode, "scan_mount"),
+        "safety": make(SafetySupervisorNode, "scan_mount", [Parameter(
+            "command_replay_file", value=str(pathlib.Path(tempfile.mkdtemp(prefix="agricare_mounts_")) / "c.json"))]),
         "tracker": make(ObstacleTrackerNode, "laser_mount"),
         "localizer": make(MapLocalizerNode, "laser_mount", [Parameter("map_yaml", value=str(mp)),
                                                              Parameter("publish_map", value=False)]),

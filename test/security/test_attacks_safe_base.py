@@ -48,7 +48,9 @@ class Rig:
         self.node = SafeBaseNode(driver=driver, context=ctx, namespace=NS, parameter_overrides=[
             Parameter("panel", value="none"), Parameter("driver.driver", value="sim"),
             Parameter("driver.max_speed_mps", value=2.0), Parameter("resume_hold_s", value=0.2),
-            Parameter("required_inputs", value=["cmd", "odom", "scan", "imu"]), replay_param(), *extra])
+            Parameter("required_inputs", value=["cmd", "odom", "scan", "imu"]), replay_param(),
+            # the lidar at base_link, an explicit mount override (no robot_description on this graph)
+            Parameter("scan_mount_xyyaw", value=[0.0, 0.0, 0.0]), *extra])
         self.ex = SingleThreadedExecutor(context=ctx)
         self.ex.add_node(self.node)
         self.vehicle = rclpy.create_node("vehicle_inputs", namespace=NS, context=ctx)   # planner + sensors
@@ -321,7 +323,7 @@ def test_vehicle_panel_on_a_local_socket_and_driver_files(rclpy_context, tmp_pat
     node = SafeBaseNode(context=rclpy_context, namespace=NS, parameter_overrides=[
         Parameter("panel", value="socket"), Parameter("panel_socket_path", value=str(sock)),
         Parameter("driver_params_files", value=["base_driver_node.yaml", "hardware/zlac8015d_shuttle.yaml"]),
-        Parameter("driver.driver", value="sim"), replay_param()])
+        Parameter("driver.driver", value="sim"), replay_param(), Parameter("scan_mount_xyyaw", value=[0.0, 0.0, 0.0])])
     try:
         assert node.base_driver.params.wheel_radius_m == 0.0825     # from the hardware file
         assert node.base_driver.params.driver == "sim"              # the override wins
