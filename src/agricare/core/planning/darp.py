@@ -17,9 +17,10 @@ late as the slack allows without lengthening the route, then delay each pick-up 
 to shorten rides; when that heuristic procedure misses a feasible schedule the least one is reported.
 
 :func:`alns` is an adaptive large neighbourhood search (Ropke & Pisinger 2006 style): removal (random,
-worst, related/Shaw), insertion (greedy, regret-2, regret-3) with exact feasibility checks, simulated
-annealing acceptance and adaptive operator weights. Deterministic for a given seed and iteration budget;
-the time limit is a cap only.
+worst, related/Shaw, a whole route, a whole route with one of its requests starting an unused vehicle),
+insertion (greedy, regret-2, regret-3; greedy and regret-2 also with noisy costs) with exact feasibility
+checks, simulated annealing acceptance and adaptive operator weights. Deterministic for a given seed and
+iteration budget; the time limit is a cap only.
 
 Pure Python (numpy only for the instance matrices). Insertion positions of a route are filtered by
 necessary conditions (windows against the route's earliest departures and latest starts, capacity, a lower
@@ -838,6 +839,9 @@ DESTROY = ("random", "worst", "shaw", "route", "split")
 #: insertion operators: (name, regret k, noisy)
 REPAIR = (("greedy", 1, False), ("regret2", 2, False), ("regret3", 3, False),
           ("greedy+noise", 1, True), ("regret2+noise", 2, True))
+#: initial operator weights (then adapted; an operator with weight 0 is never used)
+DESTROY_WEIGHTS = (1.0, 1.0, 1.0, 1.0, 1.0)
+REPAIR_WEIGHTS = (1.0, 1.0, 1.0, 1.0, 1.0)
 
 
 @dataclass
@@ -853,7 +857,9 @@ class AlnsResult:
 def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_limit_s: float = 10.0,
          initial: list[DarpSolution] | None = None, q_min: int = 2, q_max: int | None = None,
          skip: set[int] | frozenset = frozenset(), cpu_time: bool = True,
-         start_worse: float = 0.05, noise_ratio: float = 0.025) -> AlnsResult:
+         start_worse: float = 0.05, noise_ratio: float = 0.025,
+         destroy_weights: tuple[float, ...] = DESTROY_WEIGHTS, repair_weights: tuple[float, ...] = REPAIR_WEIGHTS
+         ) -> AlnsResult:
     """Adaptive large neighbourhood search; returns the best solution (fewest unserved, then distance).
 
     Deterministic for a given ``seed`` and ``iterations`` as long as the time limit is not reached first
@@ -880,8 +886,8 @@ def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_l
         q_max = max(q_min, min(20, int(0.35 * nfree)))
     q_min = min(q_min, max(1, nfree))
     noise = noise_ratio * float(inst.dist.max())  # Ropke & Pisinger (2006): 0.025 x the largest distance
-    wd = [1.0] * len(DESTROY)
-    wr = [1.0] * len(REPAIR)
+    wd = [float(w) for w in destroy_weights]
+    wr = [float(w) for w in repair_weights]
     sd = [0.0] * len(DESTROY)
     sr = [0.0] * len(REPAIR)
     nd = [0] * len(DESTROY)
