@@ -195,9 +195,11 @@ def cordeau_part(names, ortools: bool, seed: int, time_cap: float) -> list[dict]
     return rows
 
 
-def town_part(seeds, ortools: bool, seed: int, exact_max: int, exact_time_s: float) -> list[dict]:
+def town_part(seeds, ortools: bool, seed: int, exact_max: int, exact_time_s: float, sizes=None) -> list[dict]:
     rows = []
     for n_req, n_veh in TOWN:
+        if sizes and n_req not in sizes:
+            continue
         for s in seeds:
             prob = random_problem(n_req, n_veh, s)
             g = solve_greedy(prob)
@@ -271,6 +273,8 @@ def main() -> int:
                     help="ALNS CPU-time cap, s, as the CLI's default (the iteration budget normally ends the "
                          "search first; the iterations column shows where it stopped)")
     ap.add_argument("--town-seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--town-sizes", type=int, nargs="+", default=None,
+                    help=f"only these town day sizes (requests; default all of {[n for n, _ in TOWN]})")
     ap.add_argument("--exact-max", type=int, default=12,
                     help="solve town days up to this many requests exactly (CP-SAT) for the optimum column")
     ap.add_argument("--exact-time", type=float, default=120.0, help="CP-SAT time limit per town day, s")
@@ -290,7 +294,7 @@ def main() -> int:
         names = args.only or list(OPTIMA)
         rows = [] if args.no_cordeau else cordeau_part(names, not args.no_ortools, args.seed, args.time_cap)
         town = [] if args.no_town else town_part(args.town_seeds, not args.no_ortools, args.seed, args.exact_max,
-                                                 args.exact_time)
+                                                 args.exact_time, args.town_sizes)
     if rows:
         print(cordeau_table(rows) + "\n")
     if town:
