@@ -17,9 +17,10 @@ late as the slack allows without lengthening the route, then delay each pick-up 
 to shorten rides; when that heuristic procedure misses a feasible schedule the least one is reported.
 
 :func:`alns` is an adaptive large neighbourhood search (Ropke & Pisinger 2006 style): removal (random,
-worst, related/Shaw), insertion (greedy, regret-2, regret-3) with exact feasibility checks, simulated
-annealing acceptance and adaptive operator weights. Deterministic for a given seed and iteration budget;
-the time limit is a cap only.
+worst, related/Shaw, a whole route, a whole route with one of its requests starting an unused vehicle),
+insertion (greedy, regret-2, regret-3; greedy and regret-2 also with noisy costs) with exact feasibility
+checks, simulated annealing acceptance and adaptive operator weights. Deterministic for a given seed and
+iteration budget; the time limit is a cap only.
 
 Pure Python (numpy only for the instance matrices). Insertion positions of a route are filtered by
 necessary conditions (windows against the route's earliest departures and latest starts, capacity, a lower
@@ -194,42 +195,11 @@ def evaluate(inst: Instance, k: int, route: list[int], full: bool = False):
     cost += D[prev][seq[-1]]
     if cost > inst.max_dist[k] + 1e-6:
         return None
-    # earliest schedule: forward pass, then raise times until every ride / duration bound holds
-    # (least solution of the difference constraints; infeasible as soon as a window end is passed)
-    B = [0.0] * m
+    # earliest schedule: the least solution of the difference constraints (infeasible as soon as a window
+    # end is passed)
+    B = [-INF] * m
     B[0] = E[seq[0]]
-    for p in range(1, m):
-        a = B[p - 1] + S[seq[p - 1]] + T[seq[p - 1]][seq[p]]
-        x = seq[p]
-        b = a if a > E[x] else E[x]
-        if b > Lw[x] + EPS:
-            return None
-        B[p] = b
-    max_dur = inst.max_dur[k]
-    for _round in range(m + 2):
-        low = m
-        for pp, hd, w in pairs:
-            need = B[hd] - w
-            if B[pp] < need - EPS:
-                if need > Lw[seq[pp]] + EPS:
-                    return None
-                B[pp] = need
-                if pp < low:
-                    low = pp
-        if B[0] < B[m - 1] - max_dur - EPS:
-            B[0] = B[m - 1] - max_dur
-            low = 0
-        if low == m:
-            break
-        if B[low] > Lw[seq[low]] + EPS:
-            return None
-        for p in range(low + 1, m):
-            a = B[p - 1] + S[seq[p - 1]] + T[seq[p - 1]][seq[p]]
-            if a > B[p]:
-                if a > Lw[seq[p]] + EPS:
-                    return None
-                B[p] = a
-    else:
+    if B[0] > Lw[seq[0]] + EPS or not _raise(inst, k, seq, B, pairs, 1):
         return None
     if not full:
         return cost
@@ -683,12 +653,19 @@ def _repair(inst: Instance, sol: DarpSolution, todo: list[int], ins: Inserter, r
     """Insert ``todo`` into ``sol`` (in place): greedy (regret=1) or regret-k; what fits nowhere stays unserved.
 
     Greedy takes the request with the cheapest feasible insertion; regret-k the one with the largest sum of
-    differences between its best insertion and its best in the k-1 next routes (ties: cheapest).
+    differences between its best insertion and its best in the k-1 next routes (ties: cheapest). With
+    ``noise`` > 0 every (request, route) insertion cost is perturbed by a uniform draw in [-noise, noise]
+    (Ropke & Pisinger 2006), which changes the request order and the route chosen (the position inside a
+    route stays the cheapest feasible one); the solution's cost is the true distance.
     """
     routes = sol.routes
     todo = list(todo)
     K = inst.K
     big = 1e18
+
+    def perturbed(c: float) -> float:
+        return c + noise * rng.uniform(-1.0, 1.0) if noise else c
+
     rkeys = [(k, tuple(routes[k])) for k in range(K)]
     cost: dict[int, list[float]] = {}
     newr: dict[int, list] = {}
@@ -697,7 +674,7 @@ def _repair(inst: Instance, sol: DarpSolution, todo: list[int], ins: Inserter, r
         for k in range(K):
             got = ins.best(k, routes[k], i, rkeys[k])
             if got is not None:
-                cs[k], rs[k] = got
+                cs[k], rs[k] = perturbed(got[0]), got[1]
         cost[i], newr[i] = cs, rs
     while todo:
         pick_key = None
@@ -708,7 +685,7 @@ def _repair(inst: Instance, sol: DarpSolution, todo: list[int], ins: Inserter, r
             if c0 >= big:
                 continue
             if regret <= 1:
-                key = (c0 + (noise * rng.uniform(-1, 1) if noise else 0.0), i)
+                key = (c0, i)
             else:
                 srt = sorted(cs)
                 reg = 0.0
@@ -732,7 +709,7 @@ def _repair(inst: Instance, sol: DarpSolution, todo: list[int], ins: Inserter, r
             if got is None:
                 cost[j][k], newr[j][k] = big, None
             else:
-                cost[j][k], newr[j][k] = got
+                cost[j][k], newr[j][k] = perturbed(got[0]), got[1]
     sol.unserved = sorted(set(sol.unserved) | set(todo))
     sol.cost = sum(route_cost(inst, k, r) for k, r in enumerate(routes))
 
@@ -793,6 +770,38 @@ def _destroy_worst(inst, sol, q, rng, p_exp=3.0):
     return out
 
 
+def _destroy_route(inst, sol, q, rng):
+    """Every free request of one random non-empty route (at most ``2 q``: then ``2 q`` of them at random).
+
+    Emptying a route is what lets the search use one shuttle fewer; removing a few requests at a time
+    cannot, as each one goes back to the cheapest route, which is usually its old one.
+    """
+    n = inst.n
+    routes = [[x for x in r if x < n and inst.pinned[x] < 0] for r in sol.routes]
+    routes = [r for r in routes if r]
+    if not routes:
+        return []
+    mine = rng.choice(routes)
+    return mine if len(mine) <= 2 * q else rng.sample(mine, 2 * q)
+
+
+def _open_route(inst: Instance, sol: DarpSolution, todo: list[int], ins: Inserter, rng: random.Random) -> None:
+    """Start an unused vehicle with one random request of ``todo`` (in place; nothing if none fits).
+
+    After a route removal this splits a route in two: a cheapest insertion never opens a vehicle by itself
+    when the first request costs the vehicle's whole trip from and back to its depot.
+    """
+    empty = [k for k, r in enumerate(sol.routes) if not r]
+    if not empty or not todo:
+        return
+    k = rng.choice(empty)
+    i = rng.choice(todo)
+    got = ins.best(k, [], i)
+    if got is not None:
+        sol.routes[k] = got[1]
+        todo.remove(i)
+
+
 def _destroy_shaw(inst, sol, q, rng, ins, p_exp=6.0):
     n = inst.n
     served = _served(inst, sol)
@@ -826,8 +835,13 @@ def default_iterations(n_requests: int) -> int:
     return int(min(20000, max(3000, 1.0e7 / n_requests ** 2)))
 
 
-DESTROY = ("random", "worst", "shaw")
-REPAIR = ("greedy", "regret2", "regret3")
+DESTROY = ("random", "worst", "shaw", "route", "split")
+#: insertion operators: (name, regret k, noisy)
+REPAIR = (("greedy", 1, False), ("regret2", 2, False), ("regret3", 3, False),
+          ("greedy+noise", 1, True), ("regret2+noise", 2, True))
+#: initial operator weights (then adapted; an operator with weight 0 is never used)
+DESTROY_WEIGHTS = (1.0, 1.0, 1.0, 1.0, 1.0)
+REPAIR_WEIGHTS = (1.0, 1.0, 1.0, 1.0, 1.0)
 
 
 @dataclass
@@ -843,7 +857,9 @@ class AlnsResult:
 def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_limit_s: float = 10.0,
          initial: list[DarpSolution] | None = None, q_min: int = 2, q_max: int | None = None,
          skip: set[int] | frozenset = frozenset(), cpu_time: bool = True,
-         start_worse: float = 0.05) -> AlnsResult:
+         start_worse: float = 0.05, noise_ratio: float = 0.025,
+         destroy_weights: tuple[float, ...] = DESTROY_WEIGHTS, repair_weights: tuple[float, ...] = REPAIR_WEIGHTS
+         ) -> AlnsResult:
     """Adaptive large neighbourhood search; returns the best solution (fewest unserved, then distance).
 
     Deterministic for a given ``seed`` and ``iterations`` as long as the time limit is not reached first
@@ -869,8 +885,9 @@ def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_l
     if q_max is None:
         q_max = max(q_min, min(20, int(0.35 * nfree)))
     q_min = min(q_min, max(1, nfree))
-    wd = [1.0] * len(DESTROY)
-    wr = [1.0] * len(REPAIR)
+    noise = noise_ratio * float(inst.dist.max())  # Ropke & Pisinger (2006): 0.025 x the largest distance
+    wd = [float(w) for w in destroy_weights]
+    wr = [float(w) for w in repair_weights]
     sd = [0.0] * len(DESTROY)
     sr = [0.0] * len(REPAIR)
     nd = [0] * len(DESTROY)
@@ -897,13 +914,18 @@ def alns(inst: Instance, *, seed: int = 0, iterations: int | None = None, time_l
             rem = _destroy_random(inst, cand, q, rng)
         elif DESTROY[di] == "worst":
             rem = _destroy_worst(inst, cand, q, rng)
-        else:
+        elif DESTROY[di] == "shaw":
             rem = _destroy_shaw(inst, cand, q, rng, ins)
+        else:
+            rem = _destroy_route(inst, cand, q, rng)
         _remove(inst, cand, rem)
         todo = list(cand.unserved)
         cand.unserved = []
         rng.shuffle(todo)
-        _repair(inst, cand, todo, ins, (1, 2, 3)[ri], rng)
+        if DESTROY[di] == "split":
+            _open_route(inst, cand, todo, ins, rng)
+        _, regret, noisy = REPAIR[ri]
+        _repair(inst, cand, todo, ins, regret, rng, noise if noisy else 0.0)
         f_new = objective(inst, cand)
         key = (tuple(tuple(r) for r in cand.routes))
         score = 0.0
