@@ -669,12 +669,7 @@ class CareMissionNode(ManagedNode):
             elif isinstance(act, care.Notify):
                 self._note(act.kind, act.message, act.level, trip=act.request_id)
             elif isinstance(act, care.RequestReplan):
-                # what the dispatcher needs to re-plan this shuttle: where it is and who is on board now
-                trips = self.figures["trips"]
-                onboard = [[rid, float(trips.get(rid, {}).get("boarded_s", now))] for rid in self.mission.onboard]
-                xy = [round(float(v), 2) for v in self.pose[:2]] if self.pose is not None else None
-                self._note("replan_requested", act.reason, "warn", dropped=list(act.dropped_requests),
-                           onboard=onboard, xy=xy)
+                self._note("replan_requested", act.reason, "warn", dropped=list(act.dropped_requests))
             elif isinstance(act, care.Finished):
                 self.finished = True
                 self._note("finished", json.dumps(dict(act.summary)))
