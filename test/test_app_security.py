@@ -87,6 +87,9 @@ def test_session_cookie_is_httponly_samesite(app):
     ("guardian", "GET", "/api/fields"), ("guardian", "POST", "/api/robots/shuttle_1/stop"),
     ("guardian", "GET", "/api/map/farm"), ("staff", "GET", "/api/users"), ("staff", "GET", "/api/audit"),
     ("farmer", "POST", "/api/urgent"), ("guardian", "POST", "/api/users"), ("staff", "POST", "/api/jobs"),
+    ("staff", "GET", "/api/keys"), ("farmer", "POST", "/api/keys"), ("guardian", "POST", "/api/keys/k1/revoke"),
+    ("staff", "POST", "/api/keys/k1/rotate"), ("staff", "POST", "/api/fields/1/ab_line"),
+    ("staff", "GET", "/api/trips/x/code.png"), ("farmer", "GET", "/api/trips/x/code.png"),
 ])
 def test_wrong_role_is_403(app, user, method, path):
     c = login(app, user)
@@ -318,3 +321,112 @@ def test_login_attempts_per_address_are_limited(tmp_path):
     assert codes == [401] * 5
     r = c.post("/api/login", json={"username": "staff", "password": PW["staff"]})   # even the right password
     assert r.status_code == 429 and "agricare_session" not in r.cookies
+
+
+def _recording_app(tmp_path, **kw):
+    bridge = _RecordingBridge()
+    settings = AppSettings(database_url=db.database_url(tmp_path), care_world=robots.world_of("care"),
+                           farm_world=robots.world_of("farm"), robots={"shuttle_1": "care", "tractor": "farm"},
+                           auth=FAST, demo=True, handover_key=secrets.token_bytes(32), **kw)
+    a = create_app(settings, bridge=bridge)
+    demo.seed(a.state.auth, PW)
+    return a, bridge
+
+
+def test_handover_code_as_qr_png_decodes_to_the_code(tmp_path):
+    cv2 = pytest.importorskip("cv2", reason="opencv not installed (decodes the QR code back)")
+    import numpy as np
+
+    a, _ = _recording_app(tmp_path)
+    g, g2 = login(a, "guardian"), login(a, "guardian2")
+    trip = g.post("/api/requests", json={"child_id": "c2", "kind": "pickup", "window_start_min": 1,
+                                         "window_length_min": 10}).json()["trip_id"]
+    shown = g.get(f"/api/trips/{trip}/code").json()
+    r = g.get(shown["qr_png"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_GRAYSCALE)
+    text, points, _ = cv2.QRCodeDetector().detectAndDecode(img)
+    assert points is not None and text, "no QR code found in the PNG"
+    assert text == shown["code"].replace("-", "").upper()
+    from agricare.core.missions.handover import HandoverVerifier
+
+    # what a reader scans is accepted by the shuttle's verifier for this child, receiver and trip
+    assert HandoverVerifier(a.state.settings.handover_key).verify(text, "c2", "g_guardian", trip, now_s=200.0).accepted
+    assert g2.get(f"/api/trips/{trip}/code.png").status_code == 403          # another guardian
+    assert TestClient(a).get(f"/api/trips/{trip}/code.png").status_code == 401
+    audit = login(a, "admin").get("/api/audit").json()
+    assert any(e["action"] == "show_code_qr" and e["username"] == "guardian" for e in audit)
+
+
+def test_ab_line_is_saved_with_the_field_and_sent_with_the_coverage_job(tmp_path):
+    a, bridge = _recording_app(tmp_path)
+    f = login(a, "farmer")
+    gj = {"type": "Feature", "properties": {"frame": "map"}, "geometry": {
+        "type": "Polygon", "coordinates": [[[0, 0], [40, 0], [40, 30], [0, 30], [0, 0]]]}}
+    fid = f.post("/api/fields", json={"name": "A", "format": "geojson", "content": json.dumps(gj)}).json()["id"]
+    before = count(a, db.audit)
+    for bad in ([[1.0, 1.0], [1.2, 1.1]], [[0, 0]], [[0, 0], [1, 2], [3, 4]], [[0, 0], [float("nan"), 5.0]]):
+        r = f.post(f"/api/fields/{fid}/ab_line", content=json.dumps({"ab_line": bad}),
+                   headers={"Content-Type": "application/json"})
+        assert r.status_code == 422 and "ab_line" in json.dumps(r.json()["detail"]), (bad, r.text)
+    assert count(a, db.audit) == before                    # nothing written
+    ab = [[5.0, 2.0], [5.0, 28.0]]                         # north-south: swaths across the long side
+    assert f.post(f"/api/fields/{fid}/ab_line", json={"ab_line": ab}).json()["ab_line"] == ab
+    assert [x["ab_line"] for x in f.get("/api/fields").json() if x["id"] == fid] == [ab]
+    a.state.auth.create_user("farmer2", "farmer-pass-456", "farmer")
+    assert login(a, "farmer2", "farmer-pass-456").post(f"/api/fields/{fid}/ab_line",
+                                                      json={"ab_line": None}).status_code == 403
+    assert f.post("/api/jobs", json={"field_id": fid, "robot": "tractor", "kind": "coverage"}).json()["ok"]
+    goal = bridge.sent[-1]
+    assert goal["kind"] == "cover_field" and goal["body"]["ab_line"] == ab and goal["signed"] is not None
+    assert f.post(f"/api/fields/{fid}/ab_line", json={"ab_line": None}).json()["ab_line"] is None
+    f.post("/api/jobs", json={"field_id": fid, "robot": "tractor", "kind": "coverage"})
+    assert bridge.sent[-1]["body"]["ab_line"] is None       # cleared: the planner chooses again
+    audit = login(a, "admin").get("/api/audit").json()
+    assert sum(1 for e in audit if e["action"] == "field_ab_line") == 2
+
+
+def test_admin_keys_page_uses_agricare_keys_and_never_shows_private_keys(tmp_path):
+    import subprocess
+    import sys
+
+    kdir = tmp_path / "keys"
+    a, _ = _recording_app(tmp_path, key_dir=str(kdir))
+    adm = login(a, "admin")
+    assert adm.get("/api/keys").json()["keys"] == []
+    k1 = adm.post("/api/keys", json={"key_id": "site-app", "kinds": ["protective_stop", "operator"]}).json()
+    assert k1["key_id"] == "site-app" and k1["private_here"] and not k1["revoked"]
+    assert adm.post("/api/keys", json={"key_id": "site-app"}).status_code == 409     # exists: not overwritten
+    assert adm.post("/api/keys", json={"key_id": "../evil"}).status_code == 422
+    k2 = adm.post("/api/keys/site-app/rotate", json={"new_id": "site-app-2"}).json()
+    assert k2["kinds"] == ["protective_stop", "operator"]
+    assert adm.post("/api/keys/nope/revoke").status_code == 409
+    listing = adm.get("/api/keys")
+    keys = {k["key_id"]: k for k in listing.json()["keys"]}
+    assert keys["site-app"]["revoked"] and not keys["site-app-2"]["revoked"]
+    assert adm.post("/api/keys/site-app-2/revoke").json()["revoked"]
+    # what the page gets: public keys and fingerprints, never private key material
+    from cryptography.hazmat.primitives import serialization
+
+    from agricare.core.security.keys import load_signing_key
+
+    raw = load_signing_key(kdir / "site-app-2.key").private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    import base64
+
+    body = adm.get("/api/keys").text
+    assert "PRIVATE" not in body and (kdir / "site-app-2.key").read_text() not in body
+    assert base64.b64encode(raw).decode() not in body and raw.hex() not in body
+    # the same directory, read by agricare keys: the CLI sees what the page did
+    out = subprocess.run([sys.executable, "-m", "agricare.cli", "keys", "--dir", str(kdir), "list"],
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "site-app " in out and "site-app-2" in out and out.count("REVOKED") == 2
+    acts = [(e["action"], e["ok"]) for e in adm.get("/api/audit").json() if e["action"].startswith("key_")]
+    assert ("key_generate", True) in acts and ("key_generate", False) in acts and ("key_rotate", True) in acts
+    assert ("key_revoke", True) in acts and ("key_revoke", False) in acts
+    for user in ("staff", "farmer", "guardian"):
+        c = login(a, user)
+        assert c.get("/api/keys").status_code == 403
+        assert c.post("/api/keys", json={"key_id": "x"}).status_code == 403
+        assert c.post("/api/keys/site-app-2/rotate", json={"new_id": "y"}).status_code == 403
+    assert not (kdir / "x.key").exists() and not (kdir / "y.key").exists()

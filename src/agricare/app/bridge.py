@@ -20,7 +20,8 @@ kind                   transport
 ``dispatch``           ``/dispatch/events`` (new_request / cancel) to dispatcher_node
 ``site_answer``        ``/r/care/site_answer`` (boarding confirmed, hand-over code presented)
 ``pause``              ``/r/mission/pause`` (farm missions: pause / resume / refill)
-``cover_field``        action ``/r/cover_field`` (agricare_interfaces/action/CoverField)
+``cover_field``        action ``/r/cover_field`` (agricare_interfaces/action/CoverField); the field's AB line
+                       first on ``/r/field/ab_line`` (PolygonStamped, latched; no points = none)
 ``transport_child``    action ``/r/transport_child`` (agricare_interfaces/action/TransportChild)
 =====================  ==================================================================================
 """
@@ -191,6 +192,7 @@ class Bridge:
                     pass
             else:
                 self._pubs[(r, "pause")] = n.create_publisher(Bool, f"/{r}/mission/pause", RELIABLE_QOS)
+                self._pubs[(r, "ab_line")] = n.create_publisher(PolygonStamped, f"/{r}/field/ab_line", LATCHED_QOS)
                 try:
                     from agricare_interfaces.action import CoverField
                     self._actions[(r, "cover_field")] = ActionClient(n, CoverField, f"/{r}/cover_field")
@@ -371,9 +373,21 @@ class Bridge:
             return CommandResult(True, f"{robot}: {'pause' if body['pause'] else 'resume'} sent", envelope)
         if kind == "scout_field":
             return CommandResult(False, f"{robot}: no scouting goal interface on this robot", envelope)
+        if kind == "cover_field" and (robot, "ab_line") in self._pubs:
+            self._publish_ab_line(robot, body.get("ab_line"))
         if kind in ("cover_field", "transport_child"):
             return self._send_goal(robot, kind, body, envelope)
         return CommandResult(False, f"unknown command kind {kind!r}", envelope)
+
+    def _publish_ab_line(self, robot: str, ab_line) -> None:
+        """The job's AB line (two map points; none: no points) for the mission's next plan, before its goal."""
+        from geometry_msgs.msg import Point32, PolygonStamped
+
+        msg = PolygonStamped()
+        msg.header.frame_id = "map"
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        msg.polygon.points = [Point32(x=float(x), y=float(y), z=0.0) for x, y in (ab_line or [])]
+        self._pubs[(robot, "ab_line")].publish(msg)
 
     def _send_goal(self, robot: str, kind: str, body: dict, envelope: dict) -> CommandResult:
         client = self._actions.get((robot, kind))
