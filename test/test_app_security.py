@@ -291,15 +291,81 @@ def test_unsigned_without_a_signer_and_real_signature_when_available():
     assert cmd.payload == {"stop": True}
 
 
-def test_postgresql_when_a_server_is_given():
+def _pg_bin(name):
+    import glob
     import os
+    import shutil
+
+    found = shutil.which(name)
+    if found:
+        return os.path.realpath(found)
+    cands = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]))
+    return cands[-1] if cands else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """AGRICARE_TEST_POSTGRES_URL, else a throwaway cluster (initdb + pg_ctl in a temporary directory, Unix
+    socket only, trust auth, as user ``nobody`` when run as root: PostgreSQL refuses to run as root)."""
+    import os
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import time
 
     url = os.environ.get("AGRICARE_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("no PostgreSQL server: set AGRICARE_TEST_POSTGRES_URL=postgresql://user:pw@host/db (and "
-                    "install a driver, e.g. psycopg) to run the app's migrations and a login against it")
-    engine = db.connect(url)
+    if url:
+        yield url
+        return
+    pytest.importorskip("psycopg", reason="no PostgreSQL driver (pip install -r requirements.txt: psycopg[binary])")
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("no PostgreSQL server binaries (Debian: apt-get install postgresql, as make sysdeps does) and "
+                    "no AGRICARE_TEST_POSTGRES_URL")
+    tmp = tempfile.mkdtemp(prefix="agricare-pg-")
+    prefix = []
+    if os.geteuid() == 0:
+        runuser = shutil.which("runuser") or shutil.which("setpriv")
+        if runuser is None:
+            pytest.skip("running as root and neither runuser nor setpriv is here to start PostgreSQL as 'nobody'")
+        nobody = pwd.getpwnam("nobody")
+        os.chown(tmp, nobody.pw_uid, nobody.pw_gid)
+        prefix = [runuser, "-u", "nobody", "--"] if runuser.endswith("runuser") else [
+            runuser, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = os.path.join(tmp, "data")
+    t0 = time.monotonic()
+    env = dict(os.environ, LC_ALL="C", LANG="C")
+    r = subprocess.run(prefix + [initdb, "-D", data, "-U", "agricare", "--auth=trust", "-E", "UTF8", "--no-sync"],
+                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp)
+    if r.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        pytest.fail(f"initdb failed: {r.stderr[-800:]}")
+    r = subprocess.run(prefix + [pg_ctl, "-D", data, "-l", os.path.join(tmp, "log"), "-w", "-t", "60", "-o",
+                                 f"-k {tmp} -p {port} -c listen_addresses='' -c fsync=off", "start"],
+                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp)
+    if r.returncode != 0:
+        log = open(os.path.join(tmp, "log")).read()[-800:] if os.path.exists(os.path.join(tmp, "log")) else ""
+        shutil.rmtree(tmp, ignore_errors=True)
+        pytest.fail(f"pg_ctl start failed: {r.stderr[-800:]} {log}")
+    print(f"throwaway PostgreSQL ({os.path.dirname(initdb)}) up in {time.monotonic() - t0:.1f} s")
+    try:
+        yield f"postgresql://agricare@/postgres?host={tmp}&port={port}"
+    finally:
+        subprocess.run(prefix + [pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"], capture_output=True,
+                       timeout=60, env=env, cwd=tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_postgresql_migrations_and_login(postgres_url):
+    engine = db.connect(postgres_url)
     assert db.current_version(engine) == db.MIGRATIONS[-1][0]
+    assert db.migrate(engine) == []                              # idempotent
+    assert engine.dialect.name == "postgresql"
     from agricare.app.security import Auth
 
     auth = Auth(engine, FAST)
@@ -307,6 +373,34 @@ def test_postgresql_when_a_server_is_given():
     auth.create_user(name, "a-long-password", "staff")
     token, user = auth.login(name, "a-long-password")
     assert auth.session(token)["username"] == name
+
+
+def test_postgresql_app_flows(postgres_url, tmp_path):
+    """The app on PostgreSQL: roles, a guardian's trip with its code, a field with its AB line, keys, audit."""
+    import sqlalchemy as sa_
+
+    engine = sa_.create_engine(postgres_url)
+    schema = "t_" + secrets.token_hex(4)            # a fresh schema: this test's tables only
+    with engine.begin() as conn:
+        conn.execute(sa_.text(f"CREATE SCHEMA {schema}"))
+    url = postgres_url + f"&options=-csearch_path%3D{schema}"
+    a, bridge = _recording_app(tmp_path, database_url=url, key_dir=str(tmp_path / "keys"))
+    assert a.state.engine.dialect.name == "postgresql"
+    g, g2, f, adm = login(a, "guardian"), login(a, "guardian2"), login(a, "farmer"), login(a, "admin")
+    trip = g.post("/api/requests", json={"child_id": "c2", "kind": "pickup", "window_start_min": 1,
+                                         "window_length_min": 10}).json()["trip_id"]
+    assert g.get(f"/api/trips/{trip}/code.png").status_code == 200 and g2.get(f"/api/trips/{trip}").status_code == 403
+    gj = {"type": "Feature", "properties": {"frame": "map"}, "geometry": {
+        "type": "Polygon", "coordinates": [[[0, 0], [40, 0], [40, 30], [0, 30], [0, 0]]]}}
+    fid = f.post("/api/fields", json={"name": "A", "format": "geojson", "content": json.dumps(gj)}).json()["id"]
+    assert f.post(f"/api/fields/{fid}/ab_line", json={"ab_line": [[0, 0], [0, 10]]}).status_code == 200
+    assert adm.post("/api/keys", json={"key_id": "pg-site"}).status_code == 200
+    with a.state.engine.connect() as conn:
+        assert conn.execute(sa_.text("SELECT current_schema()")).scalar() == schema
+        assert conn.execute(sa.select(db.fields.c.ab_line_json).where(db.fields.c.id == fid)).scalar() == \
+            "[[0.0, 0.0], [0.0, 10.0]]"
+    acts = {e["action"] for e in adm.get("/api/audit").json()}
+    assert {"login", "field_upload", "field_ab_line", "key_generate", "show_code_qr"} <= acts
 
 
 def test_login_attempts_per_address_are_limited(tmp_path):
@@ -325,9 +419,10 @@ def test_login_attempts_per_address_are_limited(tmp_path):
 
 def _recording_app(tmp_path, **kw):
     bridge = _RecordingBridge()
-    settings = AppSettings(database_url=db.database_url(tmp_path), care_world=robots.world_of("care"),
-                           farm_world=robots.world_of("farm"), robots={"shuttle_1": "care", "tractor": "farm"},
-                           auth=FAST, demo=True, handover_key=secrets.token_bytes(32), **kw)
+    kw.setdefault("database_url", db.database_url(tmp_path))
+    settings = AppSettings(care_world=robots.world_of("care"), farm_world=robots.world_of("farm"),
+                           robots={"shuttle_1": "care", "tractor": "farm"}, auth=FAST, demo=True,
+                           handover_key=secrets.token_bytes(32), **kw)
     a = create_app(settings, bridge=bridge)
     demo.seed(a.state.auth, PW)
     return a, bridge
