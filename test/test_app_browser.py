@@ -155,17 +155,20 @@ def wait_sim(drv, fn, sim_s, what, wall_cap_s, period_s=0.25):
 
 
 def click_map(drv, canvas_id, xy):
-    """Click the canvas where the map point ``xy`` (metres) is drawn."""
+    """Click the canvas where the map point ``xy`` (metres) is drawn (a real pointer click, viewport coords)."""
     from selenium.webdriver.common.action_chains import ActionChains
 
+    js(drv, "document.getElementById(arguments[0]).scrollIntoView({block: 'center'});", canvas_id)
     geo = js(drv, """const c = document.getElementById(arguments[0]); const r = c.getBoundingClientRect();
         const o = c.toMap(0, 0), u = c.toMap(1, 1);   // map of pixels (0,0), (1,1): origin and scale
-        return {w: r.width, h: r.height, cw: c.width, ch: c.height, x0: o[0], y0: o[1], sx: u[0] - o[0],
-                sy: u[1] - o[1]};""", canvas_id)
+        return {left: r.left, top: r.top, w: r.width, h: r.height, cw: c.width, ch: c.height, x0: o[0], y0: o[1],
+                sx: u[0] - o[0], sy: u[1] - o[1]};""", canvas_id)
     px, py = (xy[0] - geo["x0"]) / geo["sx"], (xy[1] - geo["y0"]) / geo["sy"]    # canvas pixels
-    ox, oy = px * geo["w"] / geo["cw"] - geo["w"] / 2, py * geo["h"] / geo["ch"] - geo["h"] / 2
-    ActionChains(drv).move_to_element_with_offset(drv.find_element(By.ID, canvas_id), round(ox), round(oy)) \
-        .click().perform()
+    vx, vy = geo["left"] + px * geo["w"] / geo["cw"], geo["top"] + py * geo["h"] / geo["ch"]
+    chain = ActionChains(drv)
+    chain.w3c_actions.pointer_action.move_to_location(round(vx), round(vy))
+    chain.w3c_actions.pointer_action.click()
+    chain.perform()
 
 
 def js(drv, script, *args):
