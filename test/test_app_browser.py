@@ -297,7 +297,8 @@ def test_operator_app_in_chromium(site, browser):
     wait(lambda: "click point B" in drv.find_element(By.ID, "ab-msg").text, 5, "point A taken")
     click_map(drv, "f-map", (5.0, 28.0))
     wait(lambda: "AB line saved" in drv.find_element(By.ID, "ab-msg").text, 10, "AB line saved")
-    saved = js(drv, "return S.fields[0].ab_line;")
+    saved = wait(lambda: js(drv, "return S.fields && S.fields.length ? S.fields[0].ab_line : null;"), 10,
+                 "the field list with its AB line")
     assert all(abs(saved[i][k] - (5.0, 2.0, 5.0, 28.0)[2 * i + k]) < 0.5 for i in (0, 1) for k in (0, 1)), saved
     drv.find_element(By.ID, "job-submit").click()
     wait(lambda: "tractor" in drv.find_element(By.ID, "job-msg").text, 10, "job started")
