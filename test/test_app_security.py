@@ -525,3 +525,27 @@ def test_admin_keys_page_uses_agricare_keys_and_never_shows_private_keys(tmp_pat
         assert c.post("/api/keys", json={"key_id": "x"}).status_code == 403
         assert c.post("/api/keys/site-app-2/rotate", json={"new_id": "y"}).status_code == 403
     assert not (kdir / "x.key").exists() and not (kdir / "y.key").exists()
+
+
+def test_a_shuttles_replan_request_reaches_the_dispatcher(tmp_path):
+    """A shuttle that refused a plan asks for a re-plan (care/notifications): the app sends the fleet's
+    state and a ``replan`` event to the dispatcher, once per burst."""
+    import time
+
+    a, bridge = _recording_app(tmp_path)
+    bridge.state = {"shuttle_1": {"kind": "care", "pose": [10.0, 20.0, 0.0], "mission": {
+        "state": "ride", "onboard_requests": [["trip_c1", 30.0]], "finished_requests": []}}}
+    note = {"robot": "shuttle_1", "level": "warn", "kind": "replan_requested",
+            "message": "plan rejected: picks up children already on board"}
+    a.state.on_event("notification", note)
+    a.state.on_event("notification", note)            # the same burst: acted on once
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and not any(e["body"].get("type") == "replan" for e in bridge.sent):
+        time.sleep(0.05)
+    sent = [e["body"] for e in bridge.sent if e["kind"] == "dispatch"]
+    assert [b["type"] for b in sent] == ["vehicle_state", "replan"], sent
+    assert sent[0]["vehicle"] == "shuttle_1" and sent[0]["onboard"] == [["trip_c1", 30.0]]
+    assert sent[1]["reason"].startswith("shuttle_1: plan rejected") and sent[1]["now_s"] == 100.0
+    audit = login(a, "admin").get("/api/audit").json()
+    assert any(e["action"] == "command:dispatch" and e["username"] == "app" and "replan" in e["detail"]
+               for e in audit)
