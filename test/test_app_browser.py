@@ -223,7 +223,7 @@ def test_operator_app_in_chromium(site, browser):
                  "both shuttles in the fleet table")
     seen = {}
     try:
-        wait(lambda: moved_both(drv, first, seen), 90, "both shuttles to move")
+        wait_sim(drv, lambda: moved_both(drv, first, seen), 120, "both shuttles to move", 300)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; moved so far {seen}") from None
     lap("staff: both shuttles moved")
@@ -233,19 +233,21 @@ def test_operator_app_in_chromium(site, browser):
         order = sorted(f, key=lambda r: r != "shuttle_1")   # prefer shuttle_1: shuttle_2 serves the guardian
         return next((r for r in order if abs(f[r]["speed"]) > 0.3 and f[r]["state"] in ("RUN", "SLOW")), None)
 
-    moving = wait(driving, 60, "a shuttle driving")
+    moving = wait_sim(drv, driving, 90, "a shuttle driving", 240)
     js(drv, "document.querySelector('#robot-' + arguments[0] + ' button.stop').click();", moving)
     wait(lambda: "protective stop sent" in drv.find_element(By.ID, "fleet-msg").text, 10, "stop sent")
-    wait(lambda: (v := fleet(drv)[moving])["state"] == "PROTECTIVE_STOP" and "geofence" in v["safety"], 20,
-         "the shuttle's safety supervisor in PROTECTIVE_STOP")
-    still = wait(lambda: abs((v := fleet(drv)[moving])["speed"]) < 0.02 and v, 30, "the shuttle standing")
+    wait_sim(drv, lambda: (v := fleet(drv)[moving])["state"] == "PROTECTIVE_STOP" and "geofence" in v["safety"],
+             30, "the shuttle's safety supervisor in PROTECTIVE_STOP", 120)
+    still = wait_sim(drv, lambda: abs((v := fleet(drv)[moving])["speed"]) < 0.02 and v, 30, "the shuttle standing",
+                     120)
     time.sleep(2.0)
     held = fleet(drv)[moving]
     assert held["state"] == "PROTECTIVE_STOP"
     assert abs(held["x"] - still["x"]) + abs(held["y"] - still["y"]) < 0.2, (still, held)
     drv.save_screenshot(str(SHOTS / "staff.png"))
     js(drv, "document.querySelector('#robot-' + arguments[0] + ' button.resume').click();", moving)
-    wait(lambda: fleet(drv)[moving]["state"] != "PROTECTIVE_STOP", 30, "the shuttle released after resume")
+    wait_sim(drv, lambda: fleet(drv)[moving]["state"] != "PROTECTIVE_STOP", 30, "the shuttle released after resume",
+             120)
     lap(f"staff: {moving} stopped and resumed")
     # a name with markup shows as text (the admin added it through the API)
     import httpx
