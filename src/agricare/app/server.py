@@ -348,21 +348,25 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
                "pickup_window": [round(open_s, 1), round(close_s, 1)],
                "dropoff_by": round(close_s + 600.0, 1), "service_s": 10, "max_ride_s": 600,
                "child": child_id, "guardians": [receiver], "pickup_place": src, "dropoff_place": dst}
-        _fleet_state_to_dispatcher(user, request)
-        res = command(user, request, "", "dispatch", {"type": "new_request", "request": req})
         code = ""
         if settings.handover_key is not None and receiver.startswith("g_"):
             from agricare.core.missions.handover import issue_code
 
             code = issue_code(settings.handover_key, child_id, receiver, rid, now + length_s + settings.code_ttl_s)
+        # the rows first: the dispatcher's plan can come back before this handler would get to write them
         with engine.begin() as conn:
             conn.execute(db.requests.insert().values(
                 id=rid, child_id=child_id, user_id=user["id"], kind=kind, from_place=src, to_place=dst,
-                window_open_s=open_s, window_close_s=close_s, state="requested" if res["ok"] else "not_sent",
-                created_at=time.time()))
+                window_open_s=open_s, window_close_s=close_s, state="requested", created_at=time.time()))
             conn.execute(db.trips.insert().values(
-                id=rid, request_id=rid, child_id=child_id, robot="", state="requested" if res["ok"] else "not_sent",
-                receiver_id=receiver, code=code, updated_at=time.time()))
+                id=rid, request_id=rid, child_id=child_id, robot="", state="requested", receiver_id=receiver,
+                code=code, updated_at=time.time()))
+        _fleet_state_to_dispatcher(user, request)
+        res = command(user, request, "", "dispatch", {"type": "new_request", "request": req})
+        with engine.begin() as conn:
+            if not res["ok"]:
+                conn.execute(db.requests.update().where(db.requests.c.id == rid).values(state="not_sent"))
+                _set_trip(conn, rid, state="not_sent")
             _event(conn, "", "info", "request", f"{kind} {child_id} {src} -> {dst}: {res['message']}", rid)
         return {"trip_id": rid, **res}
 
