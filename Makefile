@@ -11,7 +11,9 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 # chromium + chromium-driver: the operator app's browser tests (selenium drives Debian's headless Chromium);
 # pkg-config + libsdformat-dev (sdformat 12, the parser Gazebo uses): test/test_gazebo_sdformat.py loads the worlds
-APT_PACKAGES := python3-venv python3-dev cmake g++ make liburdfdom-tools chromium chromium-driver pkg-config libsdformat-dev
+# postgresql: the app's database tests start a throwaway cluster (initdb/pg_ctl in a temp dir; ~19 MB download)
+APT_PACKAGES := python3-venv python3-dev cmake g++ make liburdfdom-tools chromium chromium-driver pkg-config \
+                libsdformat-dev postgresql
 
 export AMENT_PREFIX_PATH := $(VENV)
 export CMAKE_PREFIX_PATH := $(VENV)
@@ -36,6 +38,7 @@ $(VENV)/.stamp-sysdeps:
 	@missing=""; \
 	for c in cmake g++ make check_urdf chromium chromedriver; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	pkg-config --exists sdformat12 2>/dev/null || missing="$$missing sdformat12"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "sysdeps: missing$$missing -> apt-get install $(APT_PACKAGES)"; \

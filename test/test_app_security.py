@@ -88,6 +88,9 @@ def test_session_cookie_is_httponly_samesite(app):
     ("guardian", "GET", "/api/map/farm"), ("staff", "GET", "/api/users"), ("staff", "GET", "/api/audit"),
     ("farmer", "POST", "/api/urgent"), ("guardian", "POST", "/api/users"), ("staff", "POST", "/api/jobs"),
     ("staff", "POST", "/api/robots/tractor/scout"), ("guardian", "POST", "/api/robots/tractor/scout"),
+    ("staff", "GET", "/api/keys"), ("farmer", "POST", "/api/keys"), ("guardian", "POST", "/api/keys/k1/revoke"),
+    ("staff", "POST", "/api/keys/k1/rotate"), ("staff", "POST", "/api/fields/1/ab_line"),
+    ("staff", "GET", "/api/trips/x/code.png"), ("farmer", "GET", "/api/trips/x/code.png"),
 ])
 def test_wrong_role_is_403(app, user, method, path):
     c = login(app, user)
@@ -295,15 +298,81 @@ def test_unsigned_without_a_signer_and_real_signature_when_available():
     assert cmd.payload == {"stop": True}
 
 
-def test_postgresql_when_a_server_is_given():
+def _pg_bin(name):
+    import glob
     import os
+    import shutil
+
+    found = shutil.which(name)
+    if found:
+        return os.path.realpath(found)
+    cands = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]))
+    return cands[-1] if cands else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """AGRICARE_TEST_POSTGRES_URL, else a throwaway cluster (initdb + pg_ctl in a temporary directory, Unix
+    socket only, trust auth, as user ``nobody`` when run as root: PostgreSQL refuses to run as root)."""
+    import os
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import time
 
     url = os.environ.get("AGRICARE_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("no PostgreSQL server: set AGRICARE_TEST_POSTGRES_URL=postgresql://user:pw@host/db (and "
-                    "install a driver, e.g. psycopg) to run the app's migrations and a login against it")
-    engine = db.connect(url)
+    if url:
+        yield url
+        return
+    pytest.importorskip("psycopg", reason="no PostgreSQL driver (pip install -r requirements.txt: psycopg[binary])")
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("no PostgreSQL server binaries (Debian: apt-get install postgresql, as make sysdeps does) and "
+                    "no AGRICARE_TEST_POSTGRES_URL")
+    tmp = tempfile.mkdtemp(prefix="agricare-pg-")
+    prefix = []
+    if os.geteuid() == 0:
+        runuser = shutil.which("runuser") or shutil.which("setpriv")
+        if runuser is None:
+            pytest.skip("running as root and neither runuser nor setpriv is here to start PostgreSQL as 'nobody'")
+        nobody = pwd.getpwnam("nobody")
+        os.chown(tmp, nobody.pw_uid, nobody.pw_gid)
+        prefix = [runuser, "-u", "nobody", "--"] if runuser.endswith("runuser") else [
+            runuser, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = os.path.join(tmp, "data")
+    t0 = time.monotonic()
+    env = dict(os.environ, LC_ALL="C", LANG="C")
+    r = subprocess.run(prefix + [initdb, "-D", data, "-U", "agricare", "--auth=trust", "-E", "UTF8", "--no-sync"],
+                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp)
+    if r.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        pytest.fail(f"initdb failed: {r.stderr[-800:]}")
+    r = subprocess.run(prefix + [pg_ctl, "-D", data, "-l", os.path.join(tmp, "log"), "-w", "-t", "60", "-o",
+                                 f"-k {tmp} -p {port} -c listen_addresses='' -c fsync=off", "start"],
+                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp)
+    if r.returncode != 0:
+        log = open(os.path.join(tmp, "log")).read()[-800:] if os.path.exists(os.path.join(tmp, "log")) else ""
+        shutil.rmtree(tmp, ignore_errors=True)
+        pytest.fail(f"pg_ctl start failed: {r.stderr[-800:]} {log}")
+    print(f"throwaway PostgreSQL ({os.path.dirname(initdb)}) up in {time.monotonic() - t0:.1f} s")
+    try:
+        yield f"postgresql://agricare@/postgres?host={tmp}&port={port}"
+    finally:
+        subprocess.run(prefix + [pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"], capture_output=True,
+                       timeout=60, env=env, cwd=tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_postgresql_migrations_and_login(postgres_url):
+    engine = db.connect(postgres_url)
     assert db.current_version(engine) == db.MIGRATIONS[-1][0]
+    assert db.migrate(engine) == []                              # idempotent
+    assert engine.dialect.name == "postgresql"
     from agricare.app.security import Auth
 
     auth = Auth(engine, FAST)
@@ -311,6 +380,34 @@ def test_postgresql_when_a_server_is_given():
     auth.create_user(name, "a-long-password", "staff")
     token, user = auth.login(name, "a-long-password")
     assert auth.session(token)["username"] == name
+
+
+def test_postgresql_app_flows(postgres_url, tmp_path):
+    """The app on PostgreSQL: roles, a guardian's trip with its code, a field with its AB line, keys, audit."""
+    import sqlalchemy as sa_
+
+    engine = sa_.create_engine(postgres_url)
+    schema = "t_" + secrets.token_hex(4)            # a fresh schema: this test's tables only
+    with engine.begin() as conn:
+        conn.execute(sa_.text(f"CREATE SCHEMA {schema}"))
+    url = postgres_url + f"&options=-csearch_path%3D{schema}"
+    a, bridge = _recording_app(tmp_path, database_url=url, key_dir=str(tmp_path / "keys"))
+    assert a.state.engine.dialect.name == "postgresql"
+    g, g2, f, adm = login(a, "guardian"), login(a, "guardian2"), login(a, "farmer"), login(a, "admin")
+    trip = g.post("/api/requests", json={"child_id": "c2", "kind": "pickup", "window_start_min": 1,
+                                         "window_length_min": 10}).json()["trip_id"]
+    assert g.get(f"/api/trips/{trip}/code.png").status_code == 200 and g2.get(f"/api/trips/{trip}").status_code == 403
+    gj = {"type": "Feature", "properties": {"frame": "map"}, "geometry": {
+        "type": "Polygon", "coordinates": [[[0, 0], [40, 0], [40, 30], [0, 30], [0, 0]]]}}
+    fid = f.post("/api/fields", json={"name": "A", "format": "geojson", "content": json.dumps(gj)}).json()["id"]
+    assert f.post(f"/api/fields/{fid}/ab_line", json={"ab_line": [[0, 0], [0, 10]]}).status_code == 200
+    assert adm.post("/api/keys", json={"key_id": "pg-site"}).status_code == 200
+    with a.state.engine.connect() as conn:
+        assert conn.execute(sa_.text("SELECT current_schema()")).scalar() == schema
+        assert conn.execute(sa.select(db.fields.c.ab_line_json).where(db.fields.c.id == fid)).scalar() == \
+            "[[0.0, 0.0], [0.0, 10.0]]"
+    acts = {e["action"] for e in adm.get("/api/audit").json()}
+    assert {"login", "field_upload", "field_ab_line", "key_generate", "show_code_qr"} <= acts
 
 
 def test_login_attempts_per_address_are_limited(tmp_path):
@@ -325,3 +422,137 @@ def test_login_attempts_per_address_are_limited(tmp_path):
     assert codes == [401] * 5
     r = c.post("/api/login", json={"username": "staff", "password": PW["staff"]})   # even the right password
     assert r.status_code == 429 and "agricare_session" not in r.cookies
+
+
+def _recording_app(tmp_path, **kw):
+    bridge = _RecordingBridge()
+    kw.setdefault("database_url", db.database_url(tmp_path))
+    settings = AppSettings(care_world=robots.world_of("care"), farm_world=robots.world_of("farm"),
+                           robots={"shuttle_1": "care", "tractor": "farm"}, auth=FAST, demo=True,
+                           handover_key=secrets.token_bytes(32), **kw)
+    a = create_app(settings, bridge=bridge)
+    demo.seed(a.state.auth, PW)
+    return a, bridge
+
+
+def test_handover_code_as_qr_png_decodes_to_the_code(tmp_path):
+    cv2 = pytest.importorskip("cv2", reason="opencv not installed (decodes the QR code back)")
+    import numpy as np
+
+    a, _ = _recording_app(tmp_path)
+    g, g2 = login(a, "guardian"), login(a, "guardian2")
+    trip = g.post("/api/requests", json={"child_id": "c2", "kind": "pickup", "window_start_min": 1,
+                                         "window_length_min": 10}).json()["trip_id"]
+    shown = g.get(f"/api/trips/{trip}/code").json()
+    r = g.get(shown["qr_png"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_GRAYSCALE)
+    text, points, _ = cv2.QRCodeDetector().detectAndDecode(img)
+    assert points is not None and text, "no QR code found in the PNG"
+    assert text == shown["code"].replace("-", "").upper()
+    from agricare.core.missions.handover import HandoverVerifier
+
+    # what a reader scans is accepted by the shuttle's verifier for this child, receiver and trip
+    assert HandoverVerifier(a.state.settings.handover_key).verify(text, "c2", "g_guardian", trip, now_s=200.0).accepted
+    assert g2.get(f"/api/trips/{trip}/code.png").status_code == 403          # another guardian
+    assert TestClient(a).get(f"/api/trips/{trip}/code.png").status_code == 401
+    audit = login(a, "admin").get("/api/audit").json()
+    assert any(e["action"] == "show_code_qr" and e["username"] == "guardian" for e in audit)
+
+
+def test_ab_line_is_saved_with_the_field_and_sent_with_the_coverage_job(tmp_path):
+    a, bridge = _recording_app(tmp_path)
+    f = login(a, "farmer")
+    gj = {"type": "Feature", "properties": {"frame": "map"}, "geometry": {
+        "type": "Polygon", "coordinates": [[[0, 0], [40, 0], [40, 30], [0, 30], [0, 0]]]}}
+    fid = f.post("/api/fields", json={"name": "A", "format": "geojson", "content": json.dumps(gj)}).json()["id"]
+    before = count(a, db.audit)
+    for bad in ([[1.0, 1.0], [1.2, 1.1]], [[0, 0]], [[0, 0], [1, 2], [3, 4]], [[0, 0], [float("nan"), 5.0]]):
+        r = f.post(f"/api/fields/{fid}/ab_line", content=json.dumps({"ab_line": bad}),
+                   headers={"Content-Type": "application/json"})
+        assert r.status_code == 422 and "ab_line" in json.dumps(r.json()["detail"]), (bad, r.text)
+    assert count(a, db.audit) == before                    # nothing written
+    ab = [[5.0, 2.0], [5.0, 28.0]]                         # north-south: swaths across the long side
+    assert f.post(f"/api/fields/{fid}/ab_line", json={"ab_line": ab}).json()["ab_line"] == ab
+    assert [x["ab_line"] for x in f.get("/api/fields").json() if x["id"] == fid] == [ab]
+    a.state.auth.create_user("farmer2", "farmer-pass-456", "farmer")
+    assert login(a, "farmer2", "farmer-pass-456").post(f"/api/fields/{fid}/ab_line",
+                                                      json={"ab_line": None}).status_code == 403
+    assert f.post("/api/jobs", json={"field_id": fid, "robot": "tractor", "kind": "coverage"}).json()["ok"]
+    goal = bridge.sent[-1]
+    assert goal["kind"] == "cover_field" and goal["body"]["ab_line"] == ab and goal["signed"] is not None
+    assert f.post(f"/api/fields/{fid}/ab_line", json={"ab_line": None}).json()["ab_line"] is None
+    f.post("/api/jobs", json={"field_id": fid, "robot": "tractor", "kind": "coverage"})
+    assert bridge.sent[-1]["body"]["ab_line"] is None       # cleared: the planner chooses again
+    audit = login(a, "admin").get("/api/audit").json()
+    assert sum(1 for e in audit if e["action"] == "field_ab_line") == 2
+
+
+def test_admin_keys_page_uses_agricare_keys_and_never_shows_private_keys(tmp_path):
+    import subprocess
+    import sys
+
+    kdir = tmp_path / "keys"
+    a, _ = _recording_app(tmp_path, key_dir=str(kdir))
+    adm = login(a, "admin")
+    assert adm.get("/api/keys").json()["keys"] == []
+    k1 = adm.post("/api/keys", json={"key_id": "site-app", "kinds": ["protective_stop", "operator"]}).json()
+    assert k1["key_id"] == "site-app" and k1["private_here"] and not k1["revoked"]
+    assert adm.post("/api/keys", json={"key_id": "site-app"}).status_code == 409     # exists: not overwritten
+    assert adm.post("/api/keys", json={"key_id": "../evil"}).status_code == 422
+    k2 = adm.post("/api/keys/site-app/rotate", json={"new_id": "site-app-2"}).json()
+    assert k2["kinds"] == ["protective_stop", "operator"]
+    assert adm.post("/api/keys/nope/revoke").status_code == 409
+    listing = adm.get("/api/keys")
+    keys = {k["key_id"]: k for k in listing.json()["keys"]}
+    assert keys["site-app"]["revoked"] and not keys["site-app-2"]["revoked"]
+    assert adm.post("/api/keys/site-app-2/revoke").json()["revoked"]
+    # what the page gets: public keys and fingerprints, never private key material
+    from cryptography.hazmat.primitives import serialization
+
+    from agricare.core.security.keys import load_signing_key
+
+    raw = load_signing_key(kdir / "site-app-2.key").private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    import base64
+
+    body = adm.get("/api/keys").text
+    assert "PRIVATE" not in body and (kdir / "site-app-2.key").read_text() not in body
+    assert base64.b64encode(raw).decode() not in body and raw.hex() not in body
+    # the same directory, read by agricare keys: the CLI sees what the page did
+    out = subprocess.run([sys.executable, "-m", "agricare.cli", "keys", "--dir", str(kdir), "list"],
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "site-app " in out and "site-app-2" in out and out.count("REVOKED") == 2
+    acts = [(e["action"], e["ok"]) for e in adm.get("/api/audit").json() if e["action"].startswith("key_")]
+    assert ("key_generate", True) in acts and ("key_generate", False) in acts and ("key_rotate", True) in acts
+    assert ("key_revoke", True) in acts and ("key_revoke", False) in acts
+    for user in ("staff", "farmer", "guardian"):
+        c = login(a, user)
+        assert c.get("/api/keys").status_code == 403
+        assert c.post("/api/keys", json={"key_id": "x"}).status_code == 403
+        assert c.post("/api/keys/site-app-2/rotate", json={"new_id": "y"}).status_code == 403
+    assert not (kdir / "x.key").exists() and not (kdir / "y.key").exists()
+
+
+def test_a_shuttles_replan_request_reaches_the_dispatcher(tmp_path):
+    """A shuttle that refused a plan asks for a re-plan (care/notifications): the app sends the fleet's
+    state and a ``replan`` event to the dispatcher, once per burst."""
+    import time
+
+    a, bridge = _recording_app(tmp_path)
+    bridge.state = {"shuttle_1": {"kind": "care", "pose": [10.0, 20.0, 0.0], "mission": {
+        "state": "ride", "onboard_requests": [["trip_c1", 30.0]], "finished_requests": []}}}
+    note = {"robot": "shuttle_1", "level": "warn", "kind": "replan_requested",
+            "message": "plan rejected: picks up children already on board"}
+    a.state.on_event("notification", note)
+    a.state.on_event("notification", note)            # the same burst: acted on once
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and not any(e["body"].get("type") == "replan" for e in bridge.sent):
+        time.sleep(0.05)
+    sent = [e["body"] for e in bridge.sent if e["kind"] == "dispatch"]
+    assert [b["type"] for b in sent] == ["vehicle_state", "replan"], sent
+    assert sent[0]["vehicle"] == "shuttle_1" and sent[0]["onboard"] == [["trip_c1", 30.0]]
+    assert sent[1]["reason"].startswith("shuttle_1: plan rejected") and sent[1]["now_s"] == 100.0
+    audit = login(a, "admin").get("/api/audit").json()
+    assert any(e["action"] == "command:dispatch" and e["username"] == "app" and "replan" in e["detail"]
+               for e in audit)

@@ -286,6 +286,25 @@ def test_replan_replaces_remaining_stops_and_keeps_onboard_child():
     assert "plan_updated" in _events(buf) and "plan_rejected" in _events(buf)
 
 
+def test_plan_held_back_during_boarding_counts_the_boarded_pickup_as_done():
+    """The dispatcher planned before anna boarded (its plan still picks her up) and the plan arrived during
+    the boarding: once she is on board that pick-up is done; her drop-off and the new trip are kept."""
+    m, buf = _mission()
+    m.handle(Start(), 0.0)
+    m.handle(GoalReached(), 90.0)
+    m.handle(Docked(), 91.0)
+    sick = CareStop("sick1", "cara", "pickup", (70.0, 70.0), 150.0, 600.0, place="nursery")
+    clinic = CareStop("sick1", "cara", "dropoff", (250.0, 150.0), 0.0, 1200.0, place="clinic")
+    stale = (_stops()[0], sick, _stops()[2], clinic)       # pick-up t1 (anna) planned before she boarded
+    assert m.handle(PlanUpdated(stale), 92.0) == [] and m.phase == Phase.BOARDING
+    out = m.handle(Boarded("anna"), 93.0)
+    assert not _kinds(out, RequestReplan) and not [n for n in _kinds(out, Notify) if n.kind == "plan_rejected"]
+    assert [(s.request_id, s.action) for s in m.stops] == [("sick1", "pickup"), ("t1", "dropoff"),
+                                                           ("sick1", "dropoff")]
+    assert _kinds(out, NavigateTo)[0].xy == (70.0, 70.0)
+    assert "plan_pickup_done" in _events(buf) and "plan_rejected" not in _events(buf)
+
+
 def test_replan_during_boarding_is_applied_after_the_stop():
     m, _ = _mission()
     m.handle(Start(), 0.0)

@@ -82,6 +82,18 @@ def test_plan_and_replan(rclpy_context, repo_root, tmp_path):
         mine = [s["action"] for s in sol["routes"]["shuttle_1"] if s["request"] == s1["request"]]
         assert mine == ["dropoff"]
         assert check_solution(node.problem, sol) == []
+        # a shuttle asks for a re-plan (it refused a plan): the dispatcher plans again with what it knows
+        pub.publish(String(data=json.dumps({"type": "replan", "now_s": s1["start_s"] + 40,
+                                            "reason": "plan rejected: picks up children already on board"})))
+        for _ in range(500):
+            if len(plans) >= 3:
+                break
+            ex.spin_once(timeout_sec=0.02)
+        assert len(plans) == 3 and plans[2]["revision"] == 3 and plans[2]["reason"].startswith("replan: plan rej")
+        again = plans[2]["solution"]
+        assert [s["action"] for s in again["routes"]["shuttle_1"] if s["request"] == s1["request"]] == ["dropoff"]
+        assert any(s["request"] == "urgent" for r in again["routes"].values() for s in r)
+        assert check_solution(node.problem, again) == []
     finally:
         ex.shutdown()
         io.destroy_node()

@@ -228,3 +228,37 @@ def test_implement_keeps_working_while_braking_to_a_hold():
     assert m.implement_down() is False
     out = m.update(5.0, [10.0, 0.0, 0.0], gnss_age_s=0.0)       # fix back: resume where it stands
     assert out.new_path is not None and out.new_path.poses[0][0] == pytest.approx(10.0)
+
+
+def test_progress_follows_a_machine_that_turns_a_reversing_manoeuvre_short():
+    """Live run of the app (40 x 30 m field, 4.5 m turns): the controller ended a reversing turn ~5 m before
+    the plan's cusp and drove on along the next pass. Progress must follow it there, not stay at the
+    reversing part (it stayed put for 200 s of the run before)."""
+    from agricare.core.planning.coverage import CoverageParams, plan_coverage
+
+    field = Polygon([(0, 0), (40, 0), (40, 30), (0, 30)])
+    cp = plan_coverage(field, CoverageParams(width_m=3.0, turn_radius_m=4.5, headland_width_m=6.0,
+                                             robot_width_m=3.8, turn_type="dubins", route="optimal"))
+    mp = master_plan_from_coverage(cp)
+    m = FarmMission(mp, FarmMissionParams(turn_radius_m=4.5, implement_offset_m=1.5))
+    m.start(0.0, mp.poses[0])
+    a = m.active
+    d = a.direction
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(a.poses[:, :2], axis=0), axis=1))])
+    cusps = [i for i in range(1, len(d)) if d[i] != d[i - 1] and d[i] > 0]   # reverse -> forward
+    c = cusps[0]
+    t = 0.0
+    for i in range(c):                           # the pass and the reversing turn, cut 5 m short of the cusp
+        if s[c] - s[i] < 5.0:
+            break
+        t += 0.1
+        m.update(t, a.poses[i])
+    stuck_at = m.progress()
+    after = [i for i in range(c, len(d)) if 6.0 < s[i] - s[c] < 20.0]   # on along the next pass, 0.3 m off
+    for i in after:
+        t += 0.1
+        p = a.poses[i].copy()
+        p[1] += 0.3
+        m.update(t, p)
+    assert m.progress() > stuck_at + 0.015, (stuck_at, m.progress())
+    assert abs(m.progress() - mp.s[a.master_index[after[-1]]] / mp.s[-1]) < 0.01

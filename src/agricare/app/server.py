@@ -15,22 +15,27 @@ import json
 import math
 import pathlib
 import secrets
+import threading
 import time
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agricare.app import db
 from agricare.app.fields import FieldFormatError, parse_field
 from agricare.app.security import CSRF_HEADER, SESSION_COOKIE, Auth, AuthParams, LoginError, csrf_ok, write_audit
 
 STATIC = pathlib.Path(__file__).parent / "static"
+SYSTEM_USER = {"id": 0, "username": "app", "role": "system"}   # the app's own commands (re-plans) in the audit
 ACTIVE_TRIP_STATES = ("requested", "planned", "boarding", "on_board", "at_handover")
 NOMINAL_SPEED_MPS = 1.4   # ETA of a leg the shuttle is driving: road distance / this
+STOP_SERVICE_S = 10.0     # ETA: time at each stop on the way (the app's requests ask for 10 s of service)
+REPLAN_MIN_PERIOD_S = 3.0  # a shuttle's re-plan requests are acted on at most this often (wall clock)
 
 
 @dataclasses.dataclass
@@ -49,6 +54,9 @@ class AppSettings:
         Shared hand-over key (the one the shuttles' handover_node verifies with); None: no codes.
     demo : bool
         Demo site: the guardian page also offers the shuttle's code reader (the vehicle is simulated).
+    key_dir : str or None
+        The site's signing-key directory (``agricare keys --dir``): the admin page lists, generates, rotates
+        and revokes its keys through the same functions; None: no keys page.
     """
 
     database_url: str
@@ -60,6 +68,7 @@ class AppSettings:
     update_rate_hz: float = 5.0
     demo: bool = False
     auth: AuthParams = AuthParams()
+    key_dir: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------- bodies
@@ -99,6 +108,30 @@ class FieldBody(_Body):
     content: str = Field(min_length=2, max_length=2_000_000)
     ab_line: list[list[float]] | None = Field(default=None, min_length=2, max_length=2)
 
+    @field_validator("ab_line")
+    @classmethod
+    def _ab(cls, v):
+        return _check_ab_line(v)
+
+
+def _check_ab_line(v):
+    if v is None:
+        return v
+    if any(len(p) != 2 or not all(math.isfinite(c) for c in p) for p in v):
+        raise ValueError("A and B must be [x, y] with finite numbers (map frame, m)")
+    if math.hypot(v[1][0] - v[0][0], v[1][1] - v[0][1]) < 1.0:
+        raise ValueError("A and B must be at least 1 m apart")
+    return v
+
+
+class AbLineBody(_Body):
+    ab_line: list[list[float]] | None = Field(min_length=2, max_length=2)
+
+    @field_validator("ab_line")
+    @classmethod
+    def _ab(cls, v):
+        return _check_ab_line(v)
+
 
 class JobBody(_Body):
     field_id: int = Field(ge=1)
@@ -108,6 +141,16 @@ class JobBody(_Body):
 
 class ScoutBody(_Body):
     rows: int = Field(default=0, ge=0, le=1000)
+
+
+class KeyBody(_Body):
+    key_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    kinds: list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_]+$")]] = Field(
+        default_factory=list, max_length=20)
+
+
+class RotateBody(_Body):
+    new_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class UserBody(_Body):
@@ -138,6 +181,12 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
     app.state.places_xy = places_xy
     if settings.care_world:
         _sync_places(engine, settings.care_world)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError):
+        """422 naming the field; the offending input is not echoed (it may not even be valid JSON: NaN)."""
+        return JSONResponse({"detail": [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+                                         "type": str(e.get("type", ""))} for e in exc.errors()]}, status_code=422)
 
     # ------------------------------------------------------------------ middleware: headers
     @app.middleware("http")
@@ -303,21 +352,25 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
                "pickup_window": [round(open_s, 1), round(close_s, 1)],
                "dropoff_by": round(close_s + 600.0, 1), "service_s": 10, "max_ride_s": 600,
                "child": child_id, "guardians": [receiver], "pickup_place": src, "dropoff_place": dst}
-        _fleet_state_to_dispatcher(user, request)
-        res = command(user, request, "", "dispatch", {"type": "new_request", "request": req})
         code = ""
         if settings.handover_key is not None and receiver.startswith("g_"):
             from agricare.core.missions.handover import issue_code
 
             code = issue_code(settings.handover_key, child_id, receiver, rid, now + length_s + settings.code_ttl_s)
+        # the rows first: the dispatcher's plan can come back before this handler would get to write them
         with engine.begin() as conn:
             conn.execute(db.requests.insert().values(
                 id=rid, child_id=child_id, user_id=user["id"], kind=kind, from_place=src, to_place=dst,
-                window_open_s=open_s, window_close_s=close_s, state="requested" if res["ok"] else "not_sent",
-                created_at=time.time()))
+                window_open_s=open_s, window_close_s=close_s, state="requested", created_at=time.time()))
             conn.execute(db.trips.insert().values(
-                id=rid, request_id=rid, child_id=child_id, robot="", state="requested" if res["ok"] else "not_sent",
-                receiver_id=receiver, code=code, updated_at=time.time()))
+                id=rid, request_id=rid, child_id=child_id, robot="", state="requested", receiver_id=receiver,
+                code=code, updated_at=time.time()))
+        _fleet_state_to_dispatcher(user, request)
+        res = command(user, request, "", "dispatch", {"type": "new_request", "request": req})
+        with engine.begin() as conn:
+            if not res["ok"]:
+                conn.execute(db.requests.update().where(db.requests.c.id == rid).values(state="not_sent"))
+                _set_trip(conn, rid, state="not_sent")
             _event(conn, "", "info", "request", f"{kind} {child_id} {src} -> {dst}: {res['message']}", rid)
         return {"trip_id": rid, **res}
 
@@ -393,14 +446,25 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
         t["eta_s"] = _eta(t, robot_time())
         return t
 
-    @app.get("/api/trips/{trip_id}/code")
-    async def trip_code(trip_id: str, request: Request, user: Annotated[dict, Depends(role("guardian"))]):
+    def _own_code(user, trip_id) -> dict:
         t = _trip_for(user, trip_id)
         if t["receiver_id"] != f"g_{user['username']}" or not t["code"]:
             raise HTTPException(403, "the hand-over code of this trip is for another receiver")
+        return t
+
+    @app.get("/api/trips/{trip_id}/code")
+    async def trip_code(trip_id: str, request: Request, user: Annotated[dict, Depends(role("guardian"))]):
+        t = _own_code(user, trip_id)
         audit(user, "show_code", True, trip_id, request)
         return {"trip_id": trip_id, "code": t["code"], "receiver_id": t["receiver_id"],
-                "qr": _qr_payload(t["code"])}
+                "qr": _qr_payload(t["code"]), "qr_png": f"/api/trips/{trip_id}/code.png"}
+
+    @app.get("/api/trips/{trip_id}/code.png")
+    async def trip_code_png(trip_id: str, request: Request, user: Annotated[dict, Depends(role("guardian"))]):
+        """The hand-over code as a QR image, made here (no third party sees the code)."""
+        t = _own_code(user, trip_id)
+        audit(user, "show_code_qr", True, trip_id, request)
+        return Response(qr_png(_qr_payload(t["code"])), media_type="image/png")
 
     @app.post("/api/trips/{trip_id}/present_code")
     async def present_code(trip_id: str, body: CodeBody, request: Request,
@@ -465,7 +529,25 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
             q = sa.select(db.fields)
             if user["role"] == "farmer":
                 q = q.where(db.fields.c.owner_id == user["id"])
-            return [{**dict(r), "polygon": json.loads(r["polygon_json"])} for r in conn.execute(q).mappings()]
+            return [{**dict(r), "polygon": json.loads(r["polygon_json"]),
+                     "ab_line": json.loads(r["ab_line_json"]) if r["ab_line_json"] else None}
+                    for r in conn.execute(q).mappings()]
+
+    @app.post("/api/fields/{field_id}/ab_line")
+    async def set_ab_line(field_id: int, body: AbLineBody, request: Request,
+                          user: Annotated[dict, Depends(role("farmer"))]):
+        """The field's AB line (two points in the map frame, e.g. two clicks on the map; null clears it): the
+        swath direction of its coverage jobs."""
+        with engine.begin() as conn:
+            f = conn.execute(sa.select(db.fields.c.owner_id).where(db.fields.c.id == field_id)).first()
+            if f is None or f[0] != user["id"]:
+                raise HTTPException(403 if f is not None else 404, "not your field" if f is not None
+                                    else "no such field")
+            conn.execute(db.fields.update().where(db.fields.c.id == field_id).values(
+                ab_line_json=json.dumps(body.ab_line) if body.ab_line else ""))
+            write_audit(conn, user["username"], "field_ab_line", True, f"{field_id} {body.ab_line}",
+                        client_of(request))
+        return {"id": field_id, "ab_line": body.ab_line}
 
     @app.post("/api/fields")
     async def upload_field(body: FieldBody, request: Request, user: Annotated[dict, Depends(role("farmer"))]):
@@ -509,7 +591,10 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
                 field_id=f["id"], owner_id=user["id"], robot=body.robot, kind=body.kind, state="sending",
                 progress=0.0, message="", created_at=time.time())).inserted_primary_key[0])
         kind = "cover_field" if body.kind == "coverage" else "scout_field"
-        res = command(user, request, body.robot, kind, {"job_id": jid, "polygon": json.loads(f["polygon_json"])})
+        goal = {"job_id": jid, "polygon": json.loads(f["polygon_json"])}
+        if kind == "cover_field":   # swath direction: the field's AB line (None: the planner chooses)
+            goal["ab_line"] = json.loads(f["ab_line_json"]) if f["ab_line_json"] else None
+        res = command(user, request, body.robot, kind, goal)
         state = "sent" if res["ok"] else "not_started"
         with engine.begin() as conn:
             conn.execute(db.jobs.update().where(db.jobs.c.id == jid).values(state=state, message=res["message"]))
@@ -564,6 +649,64 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
         audit(user, "user_add", True, f"{body.username} ({body.role})", request)
         return {"id": uid}
 
+    # ------------------------------------------------------------------ admin: signing keys (agricare keys)
+    def _key_dir() -> str:
+        if not settings.key_dir:
+            raise HTTPException(404, "no key directory on this site (agricare serve --key-dir)")
+        return settings.key_dir
+
+    def _key_view(k) -> dict:   # public parts only: the private key never leaves its file
+        return {"key_id": k.key_id, "fingerprint": k.fingerprint, "public_key": k.public_key,
+                "kinds": list(k.kinds), "revoked": k.revoked, "private_here": k.private_here}
+
+    def _key_call(user, request, action, detail, fn):
+        from agricare.core.security.keys import KeyFileError
+
+        try:
+            out = fn()
+        except (KeyFileError, OSError) as exc:
+            audit(user, action, False, f"{detail}: {exc}", request)
+            raise HTTPException(409, str(exc)) from None
+        audit(user, action, True, detail, request)
+        return out
+
+    @app.get("/api/keys")
+    async def keys_list(user: Annotated[dict, Depends(role("admin"))]):
+        from agricare.core.security.keys import KeyFileError, list_keys
+
+        try:
+            keys = list_keys(_key_dir())
+        except (KeyFileError, OSError) as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"dir": settings.key_dir, "keys": [_key_view(k) for k in keys]}
+
+    @app.post("/api/keys")
+    async def keys_generate(body: KeyBody, request: Request, user: Annotated[dict, Depends(role("admin"))]):
+        from agricare.core.security.keys import generate_key
+
+        d = _key_dir()
+        info, _key_path, _pub = _key_call(user, request, "key_generate", f"{body.key_id} kinds={body.kinds}",
+                                          lambda: generate_key(d, body.key_id, body.kinds))
+        return _key_view(info)
+
+    @app.post("/api/keys/{key_id}/rotate")
+    async def keys_rotate(key_id: str, body: RotateBody, request: Request,
+                          user: Annotated[dict, Depends(role("admin"))]):
+        from agricare.core.security.keys import rotate_key
+
+        d = _key_dir()
+        info, _key_path, _pub = _key_call(user, request, "key_rotate", f"{key_id} -> {body.new_id}",
+                                          lambda: rotate_key(d, key_id, body.new_id))
+        return _key_view(info)
+
+    @app.post("/api/keys/{key_id}/revoke")
+    async def keys_revoke(key_id: str, request: Request, user: Annotated[dict, Depends(role("admin"))]):
+        from agricare.core.security.keys import revoke_key
+
+        d = _key_dir()
+        _key_call(user, request, "key_revoke", key_id, lambda: revoke_key(d, key_id))
+        return {"key_id": key_id, "revoked": True}
+
     @app.get("/api/audit")
     async def audit_view(user: Annotated[dict, Depends(role("admin"))]):
         with engine.connect() as conn:
@@ -572,22 +715,40 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
 
     # ------------------------------------------------------------------ live state
     def _eta(trip: dict, now: float) -> float | None:
-        """Seconds until the shuttle is at the trip's next stop (pick-up, then drop-off)."""
+        """Seconds until the shuttle is at the trip's next stop (pick-up, then drop-off).
+
+        The plan's arrival time, or later when the shuttle is behind it: from its pose along the stops it
+        still has to serve before this one (the plan's order, from the stop it is driving to; the town's
+        streets are a grid, so Manhattan distance at :data:`NOMINAL_SPEED_MPS` plus each stop's service)."""
         if trip["state"] not in ("planned", "boarding", "on_board", "at_handover") or not trip["robot"]:
             return None
         if trip["state"] in ("boarding", "at_handover"):
             return 0.0
         action = "dropoff" if trip["state"] == "on_board" else "pickup"
         stops = (app.state.plan.get("solution") or {}).get("routes", {}).get(trip["robot"], [])
-        stop = next((s for s in stops if s["request"] == trip["id"] and s["action"] == action), None)
+        keys = [(s["action"], s["request"]) for s in stops]
+        me = (action, trip["id"])
+        stop = stops[keys.index(me)] if me in keys else None
         planned = (stop["arrival_s"] - now) if stop else None
+        live = None
         if bridge is not None:
             st = bridge.state.get(trip["robot"], {})
             pose, mission = st.get("pose"), st.get("mission") or {}
-            target = stop["xy"] if stop else places_xy.get(trip["to_place" if action == "dropoff" else "from_place"])
-            if pose is not None and target and (mission.get("detail") or {}).get("current") == f"{action} {trip['id']}":
-                d = abs(pose[0] - target[0]) + abs(pose[1] - target[1])   # the town's streets are a grid
-                return round(d / NOMINAL_SPEED_MPS, 1)   # the shuttle is on its way to this stop: live estimate
+            current = tuple(str((mission.get("detail") or {}).get("current") or "").split(" ", 1))
+            if pose is not None and stop is not None and current in keys and keys.index(current) <= keys.index(me):
+                xy, d, service = pose[:2], 0.0, 0.0
+                for s in stops[keys.index(current):keys.index(me) + 1]:
+                    d += abs(s["xy"][0] - xy[0]) + abs(s["xy"][1] - xy[1])
+                    xy = s["xy"]
+                    if s is not stop:
+                        service += STOP_SERVICE_S
+                live = d / NOMINAL_SPEED_MPS + service
+            elif pose is not None and current == me:   # driving to it, the plan does not list it (yet)
+                target = places_xy.get(trip["to_place" if action == "dropoff" else "from_place"])
+                if target:
+                    live = (abs(pose[0] - target[0]) + abs(pose[1] - target[1])) / NOMINAL_SPEED_MPS
+        if live is not None:
+            return round(max(live, planned if planned is not None else 0.0), 1)
         return None if planned is None else round(max(0.0, planned), 1)
 
     def live_payload(user: dict, snap: dict) -> dict:
@@ -707,6 +868,8 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
                     _event(conn, data["robot"], "warn", "handover_refused",
                            f"{data['child']}: {data.get('reason')}", data["trip"])
         elif kind == "notification":
+            if data.get("kind") == "replan_requested" and data.get("robot"):
+                _replan_soon(str(data["robot"]), str(data.get("message", "")))
             if data.get("level", "info") != "info":
                 with engine.begin() as conn:
                     _event(conn, data.get("robot", ""), data.get("level", "warn"), data.get("kind", "note"),
@@ -726,6 +889,35 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
                 _event(conn, data.get("robot", ""), "warn", kind,
                        f"{data.get('state', '')} {data.get('reason', data.get('message', ''))}".strip())
 
+    replan_due: dict[str, float] = {}
+
+    def _replan_soon(robot: str, reason: str) -> None:
+        """A shuttle refused a plan or dropped stops and asks for a re-plan: after its mission status has
+        caught up (what is on board, what is done), send the fleet's state and a ``replan`` to the
+        dispatcher. At most once per :data:`REPLAN_MIN_PERIOD_S` per shuttle; another request after that
+        (the new plan was refused again) gets another try."""
+        now = time.monotonic()
+        if now < replan_due.get(robot, 0.0):
+            return
+        replan_due[robot] = now + REPLAN_MIN_PERIOD_S
+        with engine.begin() as conn:
+            _event(conn, robot, "warn", "replan_requested", reason)
+
+        def go():
+            if bridge is None:
+                return
+            try:
+                _fleet_state_to_dispatcher(SYSTEM_USER, None)
+                command(SYSTEM_USER, None, "", "dispatch", {"type": "replan", "reason": f"{robot}: {reason}",
+                                                             "vehicle": robot, "now_s": robot_time()})
+            except Exception as exc:  # keep the reason; never kill the timer thread silently
+                with engine.begin() as conn:
+                    _event(conn, robot, "error", "app_error", f"replan: {type(exc).__name__}: {exc}")
+
+        timer = threading.Timer(1.0, go)   # one status period: the shuttle's status shows the new boarding
+        timer.daemon = True
+        timer.start()
+
     app.state.on_event = on_event
     return app
 
@@ -742,8 +934,20 @@ def _json(o):
 
 
 def _qr_payload(code: str) -> str:
-    """What the QR code carries (the page draws it): the code itself, upper case without dashes."""
+    """What the QR code carries: the code itself, upper case without dashes (QR alphanumeric mode; the
+    shuttle's :func:`agricare.core.missions.handover.parse_code` reads it either way)."""
     return code.replace("-", "").upper()
+
+
+def qr_png(payload: str, scale: int = 8) -> bytes:
+    """PNG of a QR code (error correction M, 4-module quiet zone) carrying ``payload``."""
+    import io
+
+    import segno
+
+    buf = io.BytesIO()
+    segno.make(payload, error="m", boost_error=False).save(buf, kind="png", scale=scale, border=4)
+    return buf.getvalue()
 
 
 def _places(settings: AppSettings) -> dict[str, tuple[float, float]]:

@@ -3,12 +3,12 @@
 Keys live in one directory (``--dir``, default ``~/.config/agricare/keys``; mode 0700, owned by you):
 ``<id>.key`` (private, 0600), ``<id>.pub`` (public, base64) and ``trust.yaml`` (the public keys a receiver
 accepts, with the command kinds each may sign and whether it is revoked). Copy ``trust.yaml`` (never a
-``.key``) to the vehicles.
+``.key``) to the vehicles. The operator app's admin page (keys) uses the same functions
+(:func:`agricare.core.security.keys.list_keys`, ``generate_key``, ``rotate_key``, ``revoke_key``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from agricare.cli import CliError
@@ -34,72 +34,37 @@ def add_arguments(parser) -> None:
     v.add_argument("key_id")
 
 
-def _fingerprint(pub_b64: str) -> str:
-    return hashlib.sha256(pub_b64.encode("ascii")).hexdigest()[:16]
-
-
 def run(args) -> int:
-    from agricare.core.security.keys import (
-        TRUST_FILE,
-        KeyFileError,
-        SigningKey,
-        TrustEntry,
-        TrustList,
-        check_private_dir,
-        public_key_b64,
-        write_signing_key,
-    )
+    from agricare.core.security.keys import TRUST_FILE, KeyFileError, generate_key, list_keys, revoke_key, rotate_key
 
     d = os.path.expanduser(args.dir)
     trust_path = os.path.join(d, TRUST_FILE)
     try:
-        if os.path.isdir(d):
-            check_private_dir(d)
-        trust = TrustList.load(trust_path) if os.path.exists(trust_path) else TrustList()
         if args.keys_command == "list":
-            if not trust.entries:
+            keys = list_keys(d)
+            if not keys:
                 print(f"no keys in {trust_path}")
-            for e in trust.entries.values():
-                pub = public_key_b64(e.public_key)
-                private = "private key here" if os.path.exists(os.path.join(d, f"{e.key_id}.key")) else "public only"
-                print(f"{e.key_id:24s} {'REVOKED' if e.revoked else 'active ':7s} {_fingerprint(pub)} "
-                      f"kinds={','.join(e.kinds) or 'any'} ({private})")
+            for k in keys:
+                print(f"{k.key_id:24s} {'REVOKED' if k.revoked else 'active ':7s} {k.fingerprint} "
+                      f"kinds={','.join(k.kinds) or 'any'} ({'private key here' if k.private_here else 'public only'})")
             return 0
         if args.keys_command == "revoke":
-            trust.revoke(args.key_id)
-            trust.save(trust_path)
+            revoke_key(d, args.key_id)
             print(f"{args.key_id} revoked in {trust_path}; copy it to the vehicles")
             return 0
         if args.keys_command == "generate":
-            new_id, kinds = args.key_id, tuple(k for k in args.kinds.split(",") if k)
+            seed = None
             if args.seed_hex is not None:
                 try:
                     seed = bytes.fromhex(args.seed_hex)
                 except ValueError:
                     raise CliError("--seed-hex: not hexadecimal") from None
-                key = SigningKey.from_seed(new_id, seed)
-            else:
-                key = SigningKey.generate(new_id)
+            info, key_path, pub_path = generate_key(d, args.key_id, [k for k in args.kinds.split(",") if k], seed)
         else:  # rotate
-            old = trust.get(args.old_id)
-            if old is None:
-                raise CliError(f"{args.old_id} is not in {trust_path}")
-            new_id, kinds = args.new_id, old.kinds
-            key = SigningKey.generate(new_id)
-        if trust.get(new_id) is not None:
-            raise CliError(f"{new_id} already exists in {trust_path}")
-        try:
-            key_path, pub_path = write_signing_key(d, key)
-        except FileExistsError:
-            raise CliError(f"{os.path.join(d, new_id + '.key')} exists; not overwritten") from None
-        trust.add(TrustEntry(new_id, key.private.public_key(), kinds))
-        if args.keys_command == "rotate":
-            trust.revoke(args.old_id)
-        trust.save(trust_path)
+            info, key_path, pub_path = rotate_key(d, args.old_id, args.new_id)
     except (KeyFileError, OSError) as exc:
         raise CliError(str(exc)) from None
-    print(f"{new_id}: private key {key_path} (mode 0600), public key {pub_path}, fingerprint "
-          f"{_fingerprint(key.public_b64)}")
+    print(f"{info.key_id}: private key {key_path} (mode 0600), public key {pub_path}, fingerprint {info.fingerprint}")
     if args.keys_command == "rotate":
         print(f"{args.old_id} revoked; copy {trust_path} to the vehicles")
     return 0

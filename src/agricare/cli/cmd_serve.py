@@ -24,6 +24,9 @@ def add_arguments(p):
                    help="robots to show, name:kind comma-separated (kind care|farm); default the demo's")
     p.add_argument("--handover-key", default=None, help="shared hand-over key file (issues guardians' codes)")
     p.add_argument("--command-key", default=None, help="private key that signs the commands to the robots")
+    p.add_argument("--key-dir", default=None,
+                   help="the site's key directory (agricare keys --dir) shown on the admin page (default with "
+                        "--demo: <data-dir>/keys; else none)")
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID of the care robots' graph")
     p.add_argument("--farm-domain-id", type=int, default=None,
                    help="ROS_DOMAIN_ID of the farm robots (default: the care one; --demo: care + 100, since "
@@ -72,7 +75,8 @@ def build(args):
     key = load_key(key_file) if key_file else None
     settings = AppSettings(database_url=db.database_url(data, args.database_url),
                            care_world=robots.world_of("care"), farm_world=robots.world_of("farm"),
-                           robots=robot_kinds, handover_key=key, demo=args.demo, update_rate_hz=args.update_rate_hz)
+                           robots=robot_kinds, handover_key=key, demo=args.demo, update_rate_hz=args.update_rate_hz,
+                           key_dir=args.key_dir or (str(data / "keys") if args.demo else None))
     care_domain = args.domain_id
     farm_domain = args.farm_domain_id
     if farm_domain is None and args.demo and len(areas) > 1:

@@ -11,7 +11,9 @@ with their reasons; :func:`agricare.ros.convert.plan_msg_to_dict` gives the plan
 - ``{"type": "completed", "request": id}`` (stored),
 - ``{"type": "new_request", "request": {<one request of the YAML>}}`` -> re-plan,
 - ``{"type": "cancel", "request": id}`` -> re-plan,
-- ``{"type": "out_of_service", "vehicle": id}`` -> re-plan (its children become rescue pick-ups).
+- ``{"type": "out_of_service", "vehicle": id}`` -> re-plan (its children become rescue pick-ups),
+- ``{"type": "replan", "reason": "..."}`` -> re-plan with what is known (a shuttle refused its plan or
+  dropped stops: its ``replan_requested`` notification; send its ``vehicle_state`` first).
 
 Every event may carry ``"now_s"``: the current time in the requests' time base (default: the node
 clock, i.e. sim time under ``use_sim_time``). Children on board stay on their shuttle. Unserved
@@ -176,6 +178,8 @@ class DispatcherNode(Node):
                 kwargs["cancelled"] = [str(ev["request"])]
             elif kind == "out_of_service":
                 kwargs["out_of_service"] = [str(ev["vehicle"])]
+            elif kind == "replan":
+                kind = f"replan: {str(ev.get('reason', ''))[:200]}"
             else:
                 raise ValueError(f"unknown event type {kind!r}")
             states = [s for vid, s in self.states.items() if vid in {v.vehicle_id for v in self.problem.vehicles}]

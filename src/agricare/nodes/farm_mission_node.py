@@ -12,7 +12,9 @@ goal at a time: a goal while one runs is rejected (cancel first).
 
 Publishes ``implement/enable`` (std_msgs/Bool: implement lowered, at the update rate) for section control.
 Subscribes ``<odom_topic>`` (nav_msgs/Odometry), ``gnss/fix`` (NavSatFix), ``controller/status`` (ControllerStatus),
-``mission/pause`` (std_msgs/Bool). Publishes ``plan`` (nav_msgs/Path), ``plan_directions``
+``mission/pause`` (std_msgs/Bool), ``field/ab_line`` (geometry_msgs/PolygonStamped, latched: the two points A, B
+of the next job's AB line in the map frame, the swath direction of the next goal's plan; used by that one
+plan, then dropped; no points = none, the planner chooses). Publishes ``plan`` (nav_msgs/Path), ``plan_directions``
 (Int8MultiArray), ``coverage_plan/segments`` (Float64MultiArray N x 4: kind, working, direction, curvature;
 for section control),
 ``speed_limit_mps`` (std_msgs/Float32 in m/s, negative = none; not Nav2's nav2_msgs/SpeedLimit ``speed_limit``),
@@ -146,6 +148,10 @@ class FarmMissionNode(ManagedNode):
         self.create_subscription(NavSatFix, "gnss/fix", self._on_fix, SENSOR_QOS)
         self.create_subscription(ControllerStatus, "controller/status", self._on_controller, RELIABLE_QOS)
         self.create_subscription(Bool, "mission/pause", self._on_pause, RELIABLE_QOS)
+        from geometry_msgs.msg import PolygonStamped
+
+        self.ab_line = None   # (x0, y0, x1, y1) for the next plan (operator's AB line), or None
+        self.create_subscription(PolygonStamped, "field/ab_line", self._on_ab_line, LATCHED_QOS)
         self.pose = None
         self.last_fix_t = None
         self.goal_reached = False
@@ -272,6 +278,18 @@ class FarmMissionNode(ManagedNode):
     def _on_controller(self, msg: ControllerStatus):
         self.goal_reached = msg.state == "goal_reached"
 
+    def _on_ab_line(self, msg) -> None:
+        pts = [(float(p.x), float(p.y)) for p in msg.polygon.points]
+        if len(pts) != 2:
+            self.ab_line = None
+            return
+        (x0, y0), (x1, y1) = pts
+        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or math.hypot(x1 - x0, y1 - y0) < 1.0:
+            self.get_logger().warning(f"field/ab_line refused: needs two finite points >= 1 m apart, got {pts}")
+            self.ab_line = None
+            return
+        self.ab_line = (x0, y0, x1, y1)
+
     def _on_pause(self, msg: Bool):
         self.pause = bool(msg.data)
 
@@ -280,8 +298,12 @@ class FarmMissionNode(ManagedNode):
 
         from agricare.core.planning.coverage import PlanningError, plan_coverage
 
+        params = self.cov_params
+        if self.ab_line is not None:   # the operator's AB line: swaths parallel to it (this job only)
+            params = dataclasses.replace(params, ab_line_m=self.ab_line)
+            self.ab_line = None
         try:
-            self.coverage = plan_coverage(self.field, self.cov_params)
+            self.coverage = plan_coverage(self.field, params)
         except PlanningError as exc:
             self.state, self.message = FAILED, f"coverage planning failed: {exc}"
             self.diag.error(self.message)
@@ -297,7 +319,8 @@ class FarmMissionNode(ManagedNode):
         self.get_logger().info(
             f"coverage plan: {len(self.coverage.swaths)} swaths, {self.coverage.lengths_m['total']:.0f} m "
             f"(+{self.coverage.lengths_m.get('headland', 0.0):.0f} m headland), planned coverage "
-            f"{100 * self.coverage.coverage_ratio:.1f}%")
+            f"{100 * self.coverage.coverage_ratio:.1f}%, swaths at {math.degrees(self.coverage.angle_rad):.1f} deg"
+            + (" (AB line)" if any(params.ab_line_m) else ""))
 
     def _publish_path(self, active):
         now = self.get_clock().now().to_msg()

@@ -117,12 +117,19 @@ function drawMap(canvas, map, robots, opts) {
   const [x0, y0, x1, y1] = bounds(map);
   const sc = Math.min(canvas.width / (x1 - x0), canvas.height / (y1 - y0));
   const P = (p) => [(p[0] - x0) * sc, canvas.height - (p[1] - y0) * sc];
+  canvas.toMap = (px, py) => [px / sc + x0, (canvas.height - py) / sc + y0];   // canvas pixel -> map metres
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const poly = (pts, close) => { ctx.beginPath(); pts.forEach((p, i) => { const q = P(p); i ? ctx.lineTo(q[0], q[1]) : ctx.moveTo(q[0], q[1]); }); if (close) ctx.closePath(); };
   ctx.lineCap = "round";
   for (const r of map.roads || []) { ctx.strokeStyle = "#c9c4b5"; ctx.lineWidth = (r.width_m || 4) * sc; poly(r.polyline); ctx.stroke(); }
   for (const f of map.fields || []) { ctx.fillStyle = "#cfe3b8"; ctx.strokeStyle = "#5b7f3a"; ctx.lineWidth = 2; poly(f.polygon, true); ctx.fill(); ctx.stroke(); }
   for (const f of opts.uploaded || []) { ctx.strokeStyle = "#2b59c3"; ctx.setLineDash([6, 4]); ctx.lineWidth = 2; poly(f, true); ctx.stroke(); ctx.setLineDash([]); }
+  for (const ab of opts.abLines || []) {     // AB lines: A-B and its labels
+    ctx.strokeStyle = "#8a2be2"; ctx.lineWidth = 3; poly(ab); ctx.stroke();
+    ctx.fillStyle = "#8a2be2"; ctx.font = "bold 13px sans-serif";
+    ["A", "B"].forEach((t, i) => { const q = P(ab[i]); ctx.fillText(t, q[0] + 4, q[1] - 4); });
+  }
+  if (opts.abPending) { const q = P(opts.abPending); ctx.fillStyle = "#8a2be2"; ctx.beginPath(); ctx.arc(q[0], q[1], 5, 0, 7); ctx.fill(); }
   if (opts.coverage) {            // coverage raster: cells the implement passed over (from the machine's pose)
     ctx.fillStyle = "rgba(214,140,40,0.55)";
     const w = opts.coverage.width_m, cell = 1.0;
@@ -208,6 +215,7 @@ async function showCode(tripId) {
     const r = await api("GET", "/api/trips/" + tripId + "/code");
     S.codeTrip = tripId; S.code = r.code;
     $("code-digits").textContent = r.code;
+    $("code-qr").src = r.qr_png;
     $("code-box").hidden = false;
   } catch (e) { $("req-msg").textContent = e.message; }
 }
@@ -293,7 +301,36 @@ async function refreshFields() {
   const sel = $("job-field"); sel.replaceChildren();
   for (const f of fields) { const o = el("option", f.name + " (" + (f.area_m2 / 10000).toFixed(2) + " ha)"); o.value = f.id; sel.appendChild(o); }
   S.maps.farm.extra = fields.map((f) => f.polygon);
+  S.abLines = fields.filter((f) => f.ab_line).map((f) => f.ab_line);
 }
+
+// AB line: two clicks on the field map (map frame, metres), saved with the selected field
+$("ab-draw").addEventListener("click", () => {
+  if (!$("job-field").value) { $("ab-msg").textContent = "Upload a field first"; return; }
+  S.abDraw = []; $("ab-msg").textContent = "Click point A on the map";
+});
+
+$("ab-clear").addEventListener("click", async () => {
+  try {
+    await api("POST", "/api/fields/" + $("job-field").value + "/ab_line", { ab_line: null });
+    $("ab-msg").textContent = "AB line cleared"; await refreshFields();
+  } catch (e) { $("ab-msg").textContent = "Refused: " + e.message; }
+});
+
+$("f-map").addEventListener("click", async (ev) => {
+  if (!S.abDraw) return;
+  const c = $("f-map"), r = c.getBoundingClientRect();
+  if (!c.toMap) return;
+  const p = c.toMap((ev.clientX - r.left) * c.width / r.width, (ev.clientY - r.top) * c.height / r.height);
+  S.abDraw.push([Math.round(p[0] * 100) / 100, Math.round(p[1] * 100) / 100]);
+  if (S.abDraw.length < 2) { $("ab-msg").textContent = "A at " + S.abDraw[0].join(", ") + " m; click point B"; return; }
+  const ab = S.abDraw; S.abDraw = null;
+  try {
+    const res = await api("POST", "/api/fields/" + $("job-field").value + "/ab_line", { ab_line: ab });
+    $("ab-msg").textContent = "AB line saved: A " + res.ab_line[0].join(", ") + " B " + res.ab_line[1].join(", ") + " (m)";
+    await refreshFields();
+  } catch (e) { $("ab-msg").textContent = "Refused: " + e.message; }
+});
 
 $("field-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
@@ -347,7 +384,8 @@ function renderFarmer() {
     tr.appendChild(act); jt.appendChild(tr);
   }
   const map = S.maps.farm || {};
-  drawMap($("f-map"), map, S.live.robots, { uploaded: map.extra || [], coverage: { width_m: 3.0 } });
+  drawMap($("f-map"), map, S.live.robots, { uploaded: map.extra || [], coverage: { width_m: 3.0 },
+    abLines: S.abLines || [], abPending: S.abDraw && S.abDraw.length ? S.abDraw[0] : null });
 }
 
 // ---------------------------------------------------------------------------------------------- admin
@@ -357,8 +395,53 @@ async function initAdmin() {
   for (const u of users) { const tr = el("tr"); [u.username, u.display_name, u.role].forEach((v) => tr.appendChild(el("td", v))); tb.appendChild(tr); }
   const audit = await api("GET", "/api/audit");
   const ta = $("audit").tBodies[0]; ta.replaceChildren();
+  await refreshKeys();
   for (const a of audit) { const tr = el("tr"); [new Date(a.t * 1000).toISOString(), a.username, a.action, a.ok ? "yes" : "no", a.detail].forEach((v) => tr.appendChild(el("td", v))); ta.appendChild(tr); }
 }
+
+async function refreshKeys() {
+  let r;
+  try { r = await api("GET", "/api/keys"); } catch (e) { $("keys-dir").textContent = e.message; return; }
+  $("keys-dir").textContent = "Key directory: " + r.dir;
+  const tb = $("keys").tBodies[0]; tb.replaceChildren();
+  const sel = $("rotate-old"); sel.replaceChildren();
+  for (const k of r.keys) {
+    const tr = el("tr"); tr.id = "key-" + k.key_id; tr.dataset.revoked = k.revoked ? "1" : "0";
+    [k.key_id, k.fingerprint, k.kinds.join(", ") || "any", k.revoked ? "REVOKED" : "active",
+     k.private_here ? "on this server" : "public only"].forEach((v) => tr.appendChild(el("td", v)));
+    const td = el("td");
+    if (!k.revoked) {
+      const b = el("button", "Revoke", "revoke secondary"); b.type = "button";
+      b.addEventListener("click", async () => {
+        try { await api("POST", "/api/keys/" + encodeURIComponent(k.key_id) + "/revoke"); $("key-msg").textContent = k.key_id + " revoked"; }
+        catch (e) { $("key-msg").textContent = "Refused: " + e.message; }
+        await refreshKeys();
+      });
+      td.appendChild(b);
+      const o = el("option", k.key_id); o.value = k.key_id; sel.appendChild(o);
+    }
+    tr.appendChild(td); tb.appendChild(tr);
+  }
+}
+
+$("key-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const k = await api("POST", "/api/keys", { key_id: $("key-id").value,
+      kinds: $("key-kinds").value.split(",").map((s) => s.trim()).filter(Boolean) });
+    $("key-msg").textContent = "Generated " + k.key_id + " (fingerprint " + k.fingerprint + ")";
+  } catch (e) { $("key-msg").textContent = "Refused: " + e.message; }
+  await refreshKeys();
+});
+
+$("rotate-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const k = await api("POST", "/api/keys/" + encodeURIComponent($("rotate-old").value) + "/rotate", { new_id: $("rotate-new").value });
+    $("key-msg").textContent = "Rotated to " + k.key_id + " (fingerprint " + k.fingerprint + ")";
+  } catch (e) { $("key-msg").textContent = "Refused: " + e.message; }
+  await refreshKeys();
+});
 
 $("user-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();

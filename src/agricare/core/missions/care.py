@@ -455,7 +455,7 @@ class CareMission:
         out = []
         if self._pending_plan is not None:  # called only at safe points (stop done, start, resume)
             plan, self._pending_plan = self._pending_plan, None
-            out += self._install_plan(plan, now)
+            out += self._install_plan(plan, now, held_back=True)
         if self.battery_low:
             out += self._drop_pickups(now)
         stop = self.current
@@ -677,10 +677,18 @@ class CareMission:
             return out
         return out + self._go_current(now)
 
-    def _install_plan(self, stops: tuple[CareStop, ...], now: float) -> list:
+    def _install_plan(self, stops: tuple[CareStop, ...], now: float, held_back: bool = False) -> list:
+        """Make ``stops`` the remaining stops. ``held_back``: the plan arrived during a docking / boarding /
+        hand-over and was kept until now; a pick-up in it of a child who boarded meanwhile was planned before
+        that boarding and is done (dropped, its drop-off kept). A fresh plan that picks up a child on board
+        contradicts what the shuttle knows: refused, the old stops kept and a re-plan requested."""
         out = []
         stops = list(stops)
         bad = [s.request_id for s in stops if s.action == PICKUP and s.request_id in self.onboard]
+        if bad and held_back:
+            stops = [s for s in stops if not (s.action == PICKUP and s.request_id in self.onboard)]
+            self._log("plan_pickup_done", now, requests=bad, reason="boarded while the plan was held back")
+            bad = []
         if bad:
             self._log("plan_rejected", now, reason="pick-up of a child on board", requests=bad)
             return [Notify("error", "plan_rejected", f"plan picks up children already on board: {bad}"),

@@ -180,6 +180,9 @@ class FarmMission:
         ``inside(points (N, 2)) -> bool array``: where the tractor may drive (the field); detours are checked.
     """
 
+    #: off the path before a cusp by more than this (m), the part after it may take over (:meth:`_past_cusp`)
+    CUSP_LEFT_M = 1.5
+
     def __init__(self, plan: MasterPlan, params: FarmMissionParams, inside=None):
         plan = self._run_out(plan, params, inside)
         self.plan = plan
@@ -281,11 +284,36 @@ class FarmMission:
             first_cusp = int(np.argmax(dirs[1:] != dirs[:-1])) + 1
             if d[j] > 0.5 and j > first_cusp:
                 j = first_cusp
+        j = self._past_cusp(pose, i0, j, d)
         self._active_i = i0 + j
         mi = int(a.master_index[self._active_i])
         if mi >= 0 and mi > self.index:
             self.work_since_fill_m += float(self.plan.work_s[mi] - self.plan.work_s[self.index])
             self.index = mi
+
+    def _past_cusp(self, pose, i0: int, j: int, d) -> int:
+        """The machine changed direction before reaching the path's next cusp (the controller turns a
+        reversing manoeuvre short) and drives on along the part after it: continue from there. Taken only
+        when it is clearly off the part before the cusp (> ``CUSP_LEFT_M``), clearly nearer to the part after
+        it, and heading its way (within 60 deg); otherwise the windowed search's answer ``j`` stands."""
+        a = self.active
+        near = float(np.min(d))
+        if len(pose) < 3 or not np.isfinite(pose[2]) or near <= self.CUSP_LEFT_M:
+            return j
+        dirs = a.direction[i0:]
+        change = np.flatnonzero(dirs[1:] != dirs[:-1])
+        if len(change) == 0:
+            return j
+        c = i0 + int(change[0]) + 1          # first pose after the next cusp
+        s = self._active_s
+        c1 = int(np.searchsorted(s, s[c] + self.p.search_window_m, side="right"))
+        post = a.poses[c:max(c1, c + 1)]
+        dp = np.linalg.norm(post[:, :2] - np.asarray(pose[:2], dtype=float), axis=1)
+        k = int(np.argmin(dp))
+        heading_ok = abs(wrap_angle(float(post[k, 2]) - float(pose[2]))) < math.radians(60.0)
+        if heading_ok and dp[k] < near - 0.5:
+            return c + k - i0
+        return j
 
     def _at_end_of_active(self, pose) -> bool:
         a = self.active

@@ -31,7 +31,8 @@ from agricare.core.security.weak import KeyMaterialError as KeyFileError
 from agricare.core.security.weak import WeakKeyError, check_key_material
 
 __all__ = ["KeyFileError", "WeakKeyError", "check_key_material", "SigningKey", "TrustList", "TrustEntry",
-           "load_signing_key", "write_signing_key", "public_key_from_b64", "public_key_b64"]
+           "load_signing_key", "write_signing_key", "public_key_from_b64", "public_key_b64", "KeyInfo",
+           "key_fingerprint", "list_keys", "generate_key", "rotate_key", "revoke_key"]
 
 KEY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TRUST_FILE = "trust.yaml"
@@ -244,3 +245,91 @@ class TrustList:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------------ key directory
+# ``agricare keys`` and the operator app's admin page manage a key directory through these functions only.
+@dataclass(frozen=True)
+class KeyInfo:
+    """What may be shown about a key: never the private key, only whether it is held here."""
+
+    key_id: str
+    fingerprint: str          # first 16 hex digits of SHA-256 of the base64 public key
+    public_key: str           # base64
+    kinds: tuple[str, ...]    # empty: any kind
+    revoked: bool
+    private_here: bool
+
+
+def key_fingerprint(pub_b64: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(pub_b64.encode("ascii")).hexdigest()[:16]
+
+
+def _trust_path(directory: str) -> str:
+    return os.path.join(directory, TRUST_FILE)
+
+
+def _load_dir(directory: str | os.PathLike) -> tuple[str, TrustList]:
+    d = os.path.expanduser(os.fspath(directory))
+    if os.path.isdir(d):
+        check_private_dir(d)
+    path = _trust_path(d)
+    return d, (TrustList.load(path) if os.path.exists(path) else TrustList())
+
+
+def _info(d: str, e: TrustEntry) -> KeyInfo:
+    pub = public_key_b64(e.public_key)
+    return KeyInfo(e.key_id, key_fingerprint(pub), pub, tuple(e.kinds), bool(e.revoked),
+                   os.path.exists(os.path.join(d, f"{e.key_id}.key")))
+
+
+def list_keys(directory: str | os.PathLike) -> list[KeyInfo]:
+    """The keys of ``directory``'s trust list (directory checked: owner, mode)."""
+    d, trust = _load_dir(directory)
+    return [_info(d, e) for e in trust.entries.values()]
+
+
+def _add_new(d: str, trust: TrustList, key: SigningKey, kinds) -> tuple[KeyInfo, str, str]:
+    if trust.get(key.key_id) is not None:
+        raise KeyFileError(f"{key.key_id} already exists in {_trust_path(d)}")
+    try:
+        key_path, pub_path = write_signing_key(d, key)
+    except FileExistsError:
+        raise KeyFileError(f"{os.path.join(d, key.key_id + '.key')} exists; not overwritten") from None
+    entry = TrustEntry(key.key_id, key.private.public_key(), tuple(kinds))
+    trust.add(entry)
+    return _info(d, entry), key_path, pub_path
+
+
+def generate_key(directory: str | os.PathLike, key_id: str, kinds: Iterable[str] = (),
+                 seed: bytes | None = None) -> tuple[KeyInfo, str, str]:
+    """New key pair ``key_id`` (or from 32 bytes of ``seed``; weak material refused) in ``directory``; its
+    public key joins the trust list. Returns (info, private key path, public key path)."""
+    d, trust = _load_dir(directory)
+    key = SigningKey.from_seed(check_key_id(key_id), seed) if seed is not None else \
+        SigningKey.generate(check_key_id(key_id))
+    out = _add_new(d, trust, key, kinds)
+    trust.save(_trust_path(d))
+    return out
+
+
+def rotate_key(directory: str | os.PathLike, old_id: str, new_id: str) -> tuple[KeyInfo, str, str]:
+    """Generate ``new_id`` with ``old_id``'s kinds, then revoke ``old_id`` (one trust-list write)."""
+    d, trust = _load_dir(directory)
+    old = trust.get(old_id)
+    if old is None:
+        raise KeyFileError(f"{old_id} is not in {_trust_path(d)}")
+    out = _add_new(d, trust, SigningKey.generate(check_key_id(new_id)), old.kinds)
+    trust.revoke(old_id)
+    trust.save(_trust_path(d))
+    return out
+
+
+def revoke_key(directory: str | os.PathLike, key_id: str) -> str:
+    """Mark ``key_id`` revoked in the trust list (receivers then refuse it); returns the trust file path."""
+    d, trust = _load_dir(directory)
+    trust.revoke(key_id)
+    trust.save(_trust_path(d))
+    return _trust_path(d)
