@@ -83,8 +83,8 @@ def test_plan_and_replan(rclpy_context, repo_root, tmp_path):
         assert mine == ["dropoff"]
         assert check_solution(node.problem, sol) == []
         # a shuttle asks for a re-plan (it refused a plan): the dispatcher plans again with what it knows
-        pub.publish(String(data=json.dumps({"type": "replan", "now_s": s1["start_s"] + 40,
-                                            "reason": "plan rejected: picks up children already on board"})))
+        pub.publish(String(data=signed({"type": "replan", "now_s": s1["start_s"] + 40,
+                                        "reason": "plan rejected: picks up children already on board"})))
         for _ in range(500):
             if len(plans) >= 3:
                 break
