@@ -133,6 +133,7 @@ class FarmMissionNode(ManagedNode):
         self.pose = None
         self.last_fix_t = None
         self.goal_reached = False
+        self.goal_missed = False   # the controller stopped past the path end: the mission re-approaches or fails
         self.pause = False
         self.mission = None
         self.coverage = None
@@ -253,6 +254,7 @@ class FarmMissionNode(ManagedNode):
 
     def _on_controller(self, msg: ControllerStatus):
         self.goal_reached = msg.state == "goal_reached"
+        self.goal_missed = msg.state == "goal_missed"
 
     def _on_pause(self, msg: Bool):
         self.pause = bool(msg.data)
@@ -300,6 +302,7 @@ class FarmMissionNode(ManagedNode):
             msg.header.stamp = now
             self._plan_pub.publish(msg)
         self.goal_reached = False
+        self.goal_missed = False
 
     def _tick(self):
         if not self.active:  # unconfigured / inactive: nothing is planned, driven or reported
@@ -325,7 +328,7 @@ class FarmMissionNode(ManagedNode):
             if self.p.use_gnss:
                 gnss_age = (t - self.last_fix_t) if self.last_fix_t is not None else (t - self.t0)
             out = self.mission.update(t, self.pose, gnss_age_s=gnss_age, pause=self.pause,
-                                      goal_reached=self.goal_reached)
+                                      goal_reached=self.goal_reached, goal_missed=self.goal_missed)
             self._apply(out)
             down = self.mission.implement_down()
             if down != self._last_enable or t - self._last_enable_t >= 0.1:
