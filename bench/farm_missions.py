@@ -105,6 +105,7 @@ def violations(field: Polygon, poses, working, width) -> int:
 CONTROLLER = dict(desired_speed_mps=2.5, reverse_speed_mps=0.8, min_lookahead_m=2.5, max_lookahead_m=6.0,
                   lookahead_time_s=1.2, regulated_min_radius_m=6.0, goal_xy_tolerance_m=0.5, search_window_m=4.0)
 IMPLEMENT_OFFSET_M = 1.6
+T_MAX = 6000.0             # simulated seconds before a tracked mission is given up
 
 
 def drive_tracking(mission, mp, field, raster, start):
@@ -127,7 +128,7 @@ def drive_tracking(mission, mp, field, raster, start):
     limit = None
     driven, driven_w = [], []
     done_flag = missed = False
-    while mission.state not in (DONE, FAILED) and t < 6000.0:
+    while mission.state not in (DONE, FAILED) and t < T_MAX:
         if out.new_path is not None:
             if len(out.new_path.poses):
                 tracker.set_plan(out.new_path.poses, out.new_path.direction)
@@ -158,6 +159,7 @@ def drive_tracking(mission, mp, field, raster, start):
         driven.append(new)
         driven_w.append(bool(states.any()))
         out = mission.update(t, new, goal_reached=done_flag, goal_missed=missed)
+
     return t, driven, driven_w, sections
 
 

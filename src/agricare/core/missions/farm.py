@@ -263,8 +263,14 @@ class FarmMission:
         if a.direction[i] < 0:
             return False
         s_impl = self._active_s[i] - self.p.implement_offset_m
+        # after a cusp (a manoeuvre that reversed into a corner) the implement is behind the machine on ground
+        # the path has just reversed over, not on the path before the cusp: it follows the flags from the cusp
+        back = a.direction[:i + 1]
+        cusp = int(np.flatnonzero(back[1:] != back[:-1])[-1]) + 1 if len(back) > 1 and np.any(back[1:] != back[:-1]) \
+            else 0
         for ds in (self.p.implement_overlap_m, -self.p.implement_overlap_m):
             j = int(np.searchsorted(self._active_s, s_impl + ds, side="left"))
+            j = max(j, cusp)
             if a.working[min(max(j, 0), len(a.working) - 1)]:
                 return True
         return False
