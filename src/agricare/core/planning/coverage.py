@@ -911,7 +911,9 @@ def plan_work_figures(plan: CoveragePlan, width_m: float | None = None) -> dict:
 
     Returns ``worked_ratio`` (area of the field under the working implement / field area), ``double_ratio``
     (area worked twice or more / field area, by a 0.25 m raster), ``reverse_m`` (length driven in reverse),
-    ``rings_total`` / ``rings_worked`` (headland rings planned / driven).
+    ``rings_total`` / ``rings_worked`` (headland rings planned / driven); with ``params.footprint_m`` also
+    ``footprint_outside_poses`` / ``footprint_outside_max_m`` (planned poses where the whole machine leaves the
+    field, and by how much).
     """
     w = float(width_m or plan.params.width_m)
     p = plan.path
@@ -947,6 +949,13 @@ def plan_work_figures(plan: CoveragePlan, width_m: float | None = None) -> dict:
     n_in = max(int(inside.sum()), 1)
     out["worked_ratio"] = float(np.count_nonzero((count >= 1) & inside)) / n_in
     out["double_ratio"] = float(np.count_nonzero((count >= 2) & inside)) / n_in
+    if len(plan.params.footprint_m):
+        # the whole machine (params.footprint_m: body and implement) at every planned pose
+        fp = Footprint(np.asarray(plan.params.footprint_m, float).reshape(-1, 4), field, margin_m=0.0)
+        bad = fp.outside_mask(np.column_stack([p.xy, p.yaw]))
+        out["footprint_outside_poses"] = int(bad.sum())
+        out["footprint_outside_max_m"] = float(np.max(shapely.distance(field, shapely.points(
+            fp.points(np.column_stack([p.xy, p.yaw])[bad]))))) if bad.any() else 0.0
     return out
 
 
