@@ -110,7 +110,7 @@ class CornerRing:
 
 def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, implement_offset_m: float,
                 step_m: float = 0.5, min_angle_rad: float = math.radians(50.0), simplify_m: float = 0.3,
-                max_reverse_m: float | None = None) -> CornerRing | None:
+                max_reverse_m: float | None = None, min_leg_m: float = 0.0) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
@@ -170,9 +170,11 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         for da, db in ((0.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (-1.0, 1.0), (-2.0, 2.0), (-3.0, 3.0)):
             start = np.array([*(v[i] + (a + da) * u[i - 1]), h[i - 1]])
             goal = np.array([*(v[i] + (b + db) * u[i]), h[i]])
-            for prims in T.reeds_shepp_candidates(start, goal, r)[:16]:
+            cands = [c for rr in (r, 1.25 * r, 1.5 * r) for c in T.reeds_shepp_candidates(start, goal, rr)[:16]]
+            for prims in cands:
                 back = float(sum(-q[0] for q in prims if q[0] < 0))
-                if back > rmax:
+                # every leg long enough for a path tracker to settle on (short cusp legs are cut)
+                if back > rmax or min(abs(q[0]) for q in prims if abs(q[0]) > 1e-6) < min_leg_m:
                     continue
                 smp = T.sample_primitives(start, prims, step_m)
                 if not fp.fits(_poses(smp)):
