@@ -107,3 +107,12 @@ def test_implement_is_lowered_right_after_a_cusp():
     # up while reversing; down as soon as it drives forwards from the cusp (the implement, 1.6 m behind, is
     # on ground the path reversed over, not 1.6 m back along the path before the cusp)
     assert seen[:3] == [False, False, False] and all(seen[4:])
+
+
+def test_plan_warns_when_the_machine_footprint_leaves_the_field():
+    fpm = BODY + IMPLEMENT
+    common = dict(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0, footprint_m=fpm, implement_offset_m=1.6)
+    tight = plan_coverage(FIELD, CoverageParams(robot_width_m=6.0, **common))   # implement edge on the boundary
+    assert any("footprint leaves the field" in w for w in tight.warnings)
+    wide = plan_coverage(FIELD, CoverageParams(robot_width_m=6.8, **common))    # the demo's margin
+    assert not any("footprint" in w for w in wide.warnings)

@@ -721,6 +721,12 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
         if n_cl:
             warnings.append(f"{n_cl} clean-up pass(es) could not be reached forward inside the field; skipped")
     path = b.build()
+    if len(p.footprint_m) and len(path):
+        fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.0)
+        bad = fp.outside_mask(np.column_stack([path.xy, path.yaw]))
+        if bad.any():
+            warnings.append(f"the machine footprint leaves the field at {int(bad.sum())} of {len(path)} planned "
+                            "poses (widen robot_width_m)")
     lengths = dict(b.lengths)
     lengths["total"] = lengths["swaths"] + lengths["turns"]
     cov, over = coverage_metrics(inner, ordered, p.width_m)
