@@ -262,3 +262,69 @@ def test_progress_follows_a_machine_that_turns_a_reversing_manoeuvre_short():
         m.update(t, p)
     assert m.progress() > stuck_at + 0.015, (stuck_at, m.progress())
     assert abs(m.progress() - mp.s[a.master_index[after[-1]]] / mp.s[-1]) < 0.01
+
+
+def _line_mission(**kw):
+    x = np.arange(0.0, 40.01, 0.5)
+    poses = np.column_stack([x, np.zeros_like(x), np.zeros_like(x)])
+    return FarmMission(MasterPlan(poses, np.ones_like(x), x >= 2.0, np.zeros_like(x)),
+                       FarmMissionParams(turn_radius_m=4.0, **kw))
+
+
+def _walk(m, x_end, t0=1.0):
+    """Drive along the x axis to ``x_end`` in 1 m steps (the mission tracks within its search window)."""
+    out = None
+    for k, x in enumerate(np.arange(1.0, x_end + 1e-9, 1.0)):
+        out = m.update(t0 + 0.4 * k, [x, 0.0, 0.0])
+    return out
+
+
+def test_goal_missed_mid_plan_re_approaches_where_work_stopped():
+    m = _line_mission()
+    m.start(0.0, [0.0, 0.0, 0.0])
+    _walk(m, 10.0)
+    assert m.index == 20
+    # the controller stopped 3 m to the side (it reports goal_missed): a new path back to the plan, not a wait
+    out = m.update(6.0, [12.0, 3.0, 0.0], goal_missed=True)
+    assert out.state == farm.RUNNING and out.new_path is not None and out.new_path.reason == "re-approach"
+    assert m.reapproaches == 1 and "re-approach 1" in out.message
+    # it joins the plan at the master index reached (no gap) and then follows the rest of it
+    j = int(np.argmax(out.new_path.master_index >= 0))
+    assert m.index == 24                                  # the plan pose nearest to where it stopped
+    assert out.new_path.master_index[j] == m.index and out.new_path.master_index[-1] == len(m.plan) - 1
+    # a stale goal_missed right after the new path is the controller's word about the old one: ignored
+    again = m.update(6.2, [12.0, 3.0, 0.0], goal_missed=True)
+    assert again.new_path is None and m.reapproaches == 1
+
+
+def test_goal_missed_repeatedly_fails_with_the_reason():
+    m = _line_mission(max_reapproaches=2)
+    m.start(0.0, [0.0, 0.0, 0.0])
+    _walk(m, 10.0)
+    states = [m.update(6.0 + 2 * k, [12.0, 3.0, 0.0], goal_missed=True).state for k in range(3)]
+    assert states == [farm.RUNNING, farm.RUNNING, farm.FAILED]
+    assert m.state == farm.FAILED and "missed the path end 3 times" in m.events[-1][2]
+    assert m.update(20.0, [12.0, 3.0, 0.0]).state == farm.FAILED        # stays failed, the node aborts the goal
+
+
+def test_goal_missed_at_the_end_of_the_job_completes():
+    m = _line_mission()
+    m.start(0.0, [0.0, 0.0, 0.0])
+    _walk(m, 39.0)
+    out = m.update(20.0, [41.5, 1.2, 0.0], goal_missed=True)   # past the end, 1.9 m off: not inside 1 m tolerance
+    assert out.state == farm.DONE and "controller stopped" in out.message
+
+
+def test_goal_missed_on_the_way_to_the_depot_re_approaches_the_depot():
+    x = np.arange(0.0, 40.01, 0.5)
+    poses = np.column_stack([x, np.zeros_like(x), np.zeros_like(x)])
+    m = FarmMission(MasterPlan(poses, np.ones_like(x), np.ones_like(x, bool), np.zeros_like(x)),
+                    FarmMissionParams(turn_radius_m=4.0, capacity_m=10.0, depot_x_m=20.0, depot_y_m=25.0))
+    m.start(0.0, [0.0, 0.0, 0.0])
+    out = _walk(m, 12.0)
+    assert out.state == farm.TO_DEPOT
+    out = m.update(9.0, [10.0, 15.0, 1.0], goal_missed=True)            # stopped 12 m short of the depot
+    assert out.state == farm.TO_DEPOT and out.new_path.reason == "re-approach depot"
+    assert np.hypot(*(out.new_path.poses[-1, :2] - [20.0, 25.0])) < 0.1
+    out = m.update(12.0, [21.0, 26.5, 0.0], goal_missed=True)            # 1.8 m off the depot: arrived
+    assert out.state == farm.REFILLING

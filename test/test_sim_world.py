@@ -319,3 +319,44 @@ def test_parked_robot_stops_its_sensors_but_keeps_its_truth():
     assert kinds["a"] == {"ground_truth"}
     assert {"odom", "imu", "gnss", "scan", "ground_truth"} <= kinds["b"]
     assert abs(w.velocity("a")[0]) < 1e-6   # the command was zeroed
+
+
+def test_implement_applies_the_commanded_rate_with_its_metering_lag():
+    fields = [{"name": "f", "polygon": [[0, 0], [60, 0], [60, 20], [0, 20]], "coverage_cell_m": 0.1}]
+    imp = {"section_widths_m": [1.0, 1.0, 1.0], "offset_m": 1.5, "rate_delay_s": 0.5, "rate_time_constant_s": 0.4}
+    w = World.from_scenario(scenario_dict([robot("t", "tractor", 3.0, 5.0, field="f", implement=imp)], fields=fields))
+    w.set_sections("t", [1, 1, 1])
+    w.set_rates("t", [100.0, 100.0, 100.0])
+    drive(w, "t", 2.0, 0.0, 10.0)
+    x_switch = w.pose("t")[0] - 1.5                       # the working line when the new rate is commanded
+    w.set_rates("t", [200.0, 200.0, 50.0])
+    drive(w, "t", 2.0, 0.0, 8.0)
+    cov = w.coverage["t"]
+    row = int((5.5 - cov.origin[1]) / cov.cell_m)          # left section (north, y 5..6)
+    xs = cov.cell_center(row, np.arange(cov.width))[0]
+    dose = cov.dose[row]
+    before = (xs > x_switch - 8) & (xs < x_switch - 1)
+    assert np.allclose(dose[before], 100.0, rtol=0.01)
+    # dead time: nothing changes for the first 0.5 s (1 m at 2 m/s) after the command
+    assert np.allclose(dose[(xs > x_switch + 0.1) & (xs < x_switch + 0.8)], 100.0, rtol=0.01)
+    # then a first-order lag (0.4 s = 0.8 m): after one time constant 63 %, after five at the new rate
+    k = int(np.argmin(np.abs(xs - (x_switch + 1.0 + 0.8))))
+    assert 150.0 < dose[k] < 180.0
+    assert np.allclose(dose[(xs > x_switch + 6) & (xs < x_switch + 12)], 200.0, rtol=0.01)
+    row_r = int((4.5 - cov.origin[1]) / cov.cell_m) - 5     # right section (south, y 3..4): 50
+    assert np.allclose(cov.dose[row_r][(xs > x_switch + 6) & (xs < x_switch + 12)], 50.0, rtol=0.01)
+    # against a prescription: 100 before the switch, 200 after (left/middle), 50 right -> the lag band misses
+    pr = np.where(xs[None, :] < x_switch, 100.0, 200.0) * np.ones((cov.height, 1))
+    ys = cov.cell_center(np.arange(cov.height), 0)[1]
+    pr[(ys > 3.0) & (ys < 4.0)] = np.where(xs < x_switch, 100.0, 50.0)
+    a = cov.rate_agreement(pr, 0.05)
+    assert 0.8 < a["within_ratio"] < 0.99 and a["worked_area_m2"] > 60.0
+
+
+def test_without_rate_commands_nothing_is_dosed():
+    fields = [{"name": "f", "polygon": [[0, 0], [50, 0], [50, 20], [0, 20]], "coverage_cell_m": 0.1}]
+    imp = {"section_widths_m": [1.0, 1.0, 1.0], "offset_m": 1.5}
+    w = World.from_scenario(scenario_dict([robot("t", "tractor", 3.0, 5.0, field="f", implement=imp)], fields=fields))
+    w.set_sections("t", [1, 1, 1])
+    drive(w, "t", 2.0, 0.0, 5.0)
+    assert w.coverage["t"].covered_ratio() > 0.01 and not w.coverage["t"].dosed and w.coverage["t"].dose.max() == 0

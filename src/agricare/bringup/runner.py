@@ -456,6 +456,9 @@ class EmbeddedRunner:
                     n = max(int(mask.sum()), 1)
                     fig["covered_ratio_inner"] = round(float(np.count_nonzero(cov.count[mask] >= 1)) / n, 4)
                     fig["double_ratio_inner"] = round(float(np.count_nonzero(cov.count[mask] >= 2)) / n, 4)
+                rate = self._applied_rate(name, cov)
+                if rate is not None:
+                    fig["applied_rate"] = rate
             m = self._row_metrics.get(name)
             if m and m["n"]:
                 fig["row_cross_track_rms_m"] = round(math.sqrt(m["sq"] / m["n"]), 4)
@@ -484,6 +487,35 @@ class EmbeddedRunner:
             fig["boundary_violations"] = sum(1 for b in w.boundary_violations if b.robot == name)
             out[name] = fig
         return out
+
+    def _applied_rate(self, robot, cov):
+        """The truly applied dose (simulator) against the prescription the robot's section control applies:
+        None without rate control (no prescription_file, or the implement never got a rate)."""
+        if not getattr(cov, "dosed", False):
+            return None
+        for spec in self.graph.nodes:
+            if spec.robot == robot and spec.node == "section_control_node" and spec.params.get("prescription_file"):
+                import numpy as np
+
+                from agricare import paths
+                from agricare.core.farmdata.layers import read_grid_csv
+
+                try:
+                    rx = read_grid_csv(paths.resolve(spec.params["prescription_file"], "config/fields"))
+                except (OSError, ValueError) as exc:
+                    return {"error": f"prescription unreadable: {exc}"}
+                xs, ys = cov.cell_center(np.arange(cov.height)[:, None], np.arange(cov.width)[None, :])
+                xs, ys = np.broadcast_arrays(xs, ys)
+                pr = rx.value_at(np.column_stack([xs.ravel(), ys.ravel()])).reshape(xs.shape)
+                pr = np.where(np.isfinite(pr), pr, float(spec.params.get("default_rate_kgha", 0.0)))
+                a = cov.rate_agreement(pr, 0.05)
+                return {"within_5pct_of_worked_area": round(a["within_ratio"], 4),
+                        "within_5pct_of_area_worked_once": round(a["within_ratio_worked_once"], 4),
+                        "mean_abs_rel_error_worked_once": round(a["mean_abs_rel_error_worked_once"], 4),
+                        "worked_area_m2": round(a["worked_area_m2"], 1),
+                        "source": "simulator ground truth: rate truly applied per cell (metering lag), summed "
+                                  "over passes, against the prescription map"}
+        return None
 
     def _inner_field(self, robot):
         """The robot's field shrunk by the headland width its farm mission plans with."""

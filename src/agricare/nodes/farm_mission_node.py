@@ -70,6 +70,8 @@ class FarmMissionNodeParams:
     objective: str = "swaths"
     angle_deg: float = float("nan")
     route_time_limit_s: float = 0.0    # 0: deterministic local search only; > 0 adds time-limited OR-Tools search
+    footprint_m: tuple[float, ...] = ()  # the machine, rectangles (x_min, x_max, y_min, y_max) in base_link flattened
+    corner_turns: bool = False         # headland passes work the corners (three-point manoeuvres; needs footprint_m)
     # mission
     capacity_m: float = 0.0
     depot_x_m: float = float("nan")
@@ -114,7 +116,8 @@ class FarmMissionNode(ManagedNode):
                 width_m=self.p.width_m, turn_radius_m=self.p.turn_radius_m, headland_width_m=self.p.headland_width_m,
                 robot_width_m=self.p.robot_width_m, turn_type=self.p.turn_type, route=self.p.route,
                 objective=self.p.objective, angle_deg=self.p.angle_deg,
-                optimizer_time_limit_s=self.p.route_time_limit_s)
+                optimizer_time_limit_s=self.p.route_time_limit_s, footprint_m=tuple(self.p.footprint_m),
+                implement_offset_m=self.p.implement_offset_m, corner_turns=self.p.corner_turns)
             from agricare import paths
 
             self.configured_field = None   # the field of a goal that names none
@@ -155,6 +158,7 @@ class FarmMissionNode(ManagedNode):
         self.pose = None
         self.last_fix_t = None
         self.goal_reached = False
+        self.goal_missed = False   # the controller stopped past the path end: the mission re-approaches or fails
         self.pause = False
         self.mission = None
         self.coverage = None
@@ -277,6 +281,7 @@ class FarmMissionNode(ManagedNode):
 
     def _on_controller(self, msg: ControllerStatus):
         self.goal_reached = msg.state == "goal_reached"
+        self.goal_missed = msg.state == "goal_missed"
 
     def _on_ab_line(self, msg) -> None:
         pts = [(float(p.x), float(p.y)) for p in msg.polygon.points]
@@ -341,6 +346,7 @@ class FarmMissionNode(ManagedNode):
             msg.header.stamp = now
             self._plan_pub.publish(msg)
         self.goal_reached = False
+        self.goal_missed = False
 
     def _tick(self):
         if not self.active:  # unconfigured / inactive: nothing is planned, driven or reported
@@ -366,7 +372,7 @@ class FarmMissionNode(ManagedNode):
             if self.p.use_gnss:
                 gnss_age = (t - self.last_fix_t) if self.last_fix_t is not None else (t - self.t0)
             out = self.mission.update(t, self.pose, gnss_age_s=gnss_age, pause=self.pause,
-                                      goal_reached=self.goal_reached)
+                                      goal_reached=self.goal_reached, goal_missed=self.goal_missed)
             self._apply(out)
             down = self.mission.implement_down()
             if down != self._last_enable or t - self._last_enable_t >= 0.1:

@@ -30,7 +30,9 @@ topic                           type                          QoS
 Subscribes ``/<r>/cmd_vel`` unless a safe base in the same process took the robot's command input
 (:meth:`SimNode.command_input`; the embedded runner does) (geometry_msgs/TwistStamped, COMMAND_QOS;
 received-at sim time is the command time, older than 0.5 s -> the robot brakes to zero) and ``/<r>/implement/sections``
-(std_msgs/UInt8MultiArray, COMMAND_QOS, one byte per section left to right, nonzero = on).
+(std_msgs/UInt8MultiArray, COMMAND_QOS, one byte per section left to right, nonzero = on) and
+``/<r>/implement/rate`` (std_msgs/Float32MultiArray, COMMAND_QOS, rate per section: the simulated implement
+applies it after its metering lag and records the truly applied dose per coverage cell).
 
 For the runner: ``node.world`` is the core :class:`agricare.core.sim.world.World` (ground truth, contacts,
 boundary violations, coverage); ``node.step_once()`` advances one ``step_dt_s`` and publishes what is due.
@@ -48,7 +50,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import BatteryState, CameraInfo, Image, Imu, LaserScan, NavSatFix, NavSatStatus
-from std_msgs.msg import Float64MultiArray, UInt8MultiArray
+from std_msgs.msg import Float32MultiArray, Float64MultiArray, UInt8MultiArray
 
 from agricare.core.sim.scenarios import ScenarioError, load_scenario
 from agricare.core.sim.world import World
@@ -149,6 +151,8 @@ class SimNode(Node):
             if r.implement is not None:
                 self.create_subscription(UInt8MultiArray, f"/{name}/implement/sections",
                                          lambda msg, n=name: self._on_sections(n, msg), COMMAND_QOS)
+                self.create_subscription(Float32MultiArray, f"/{name}/implement/rate",
+                                         lambda msg, n=name: self.world.set_rates(n, list(msg.data)), COMMAND_QOS)
         self._clock_pub = self.create_publisher(ClockMsg, "/clock", RELIABLE_QOS)
         self._people_pub = (self.create_publisher(PoseArray, "/ground_truth/people", RELIABLE_QOS)
                             if self.params.publish_ground_truth else None)

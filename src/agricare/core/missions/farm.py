@@ -20,6 +20,7 @@ import numpy as np
 from agricare.core.geometry import wrap_angle
 from agricare.core.validation import require, require_non_negative, require_positive
 
+MISS_DEBOUNCE_S = 1.0
 RUNNING, PAUSED, TO_DEPOT, REFILLING, RETURNING, GNSS_SLOW, GNSS_STOP, DONE, FAILED = (
     "running", "paused", "to_depot", "refilling", "returning", "gnss_slow", "gnss_stop", "done", "failed")
 
@@ -48,9 +49,12 @@ class FarmMissionParams:
     sample_step_m: float = 0.5
     implement_offset_m: float = 0.0   # implement working line behind base_link (m): it trails the plan
     implement_overlap_m: float = 0.0  # lower this much early and raise this much late (no seam at the ends)
+    max_reapproaches: int = 3         # controller goal_missed at the same place this often -> failed
+    end_tolerance_m: float = 3.0      # goal_missed this close to the end of the job / the depot counts as there
 
     def __post_init__(self):
-        require_non_negative(self, "capacity_m", "refill_time_s", "implement_offset_m", "implement_overlap_m")
+        require_non_negative(self, "capacity_m", "refill_time_s", "implement_offset_m", "implement_overlap_m",
+                             "max_reapproaches", "end_tolerance_m")
         require_positive(self, "turn_radius_m", "gnss_slow_after_s", "gnss_stop_after_s", "gnss_slow_speed_mps",
                          "search_window_m", "goal_tolerance_m", "sample_step_m")
         require(self.gnss_stop_after_s >= self.gnss_slow_after_s, "gnss_stop_after_s",
@@ -202,6 +206,10 @@ class FarmMission:
         self._holding = False
         self._moving = False
         self._last_pose = None
+        self.reapproaches = 0               # re-approaches after the controller missed an active path's end
+        self._missed_at = None              # (master index, count) of consecutive misses at one place
+        self._t = 0.0                       # time of the last start/update
+        self._active_t = 0.0                # when the active path was handed out
         self.events: list[tuple[float, str, str]] = []
 
     @staticmethod
@@ -235,6 +243,7 @@ class FarmMission:
 
     def _set_active(self, path: ActivePath) -> ActivePath:
         self.active = path
+        self._active_t = self._t
         self._holding = False
         self._active_i = 0
         self._active_s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path.poses[:, :2], axis=0),
@@ -257,8 +266,14 @@ class FarmMission:
         if a.direction[i] < 0:
             return False
         s_impl = self._active_s[i] - self.p.implement_offset_m
+        # after a cusp (a manoeuvre that reversed into a corner) the implement is behind the machine on ground
+        # the path has just reversed over, not on the path before the cusp: it follows the flags from the cusp
+        back = a.direction[:i + 1]
+        cusp = int(np.flatnonzero(back[1:] != back[:-1])[-1]) + 1 if len(back) > 1 and np.any(back[1:] != back[:-1]) \
+            else 0
         for ds in (self.p.implement_overlap_m, -self.p.implement_overlap_m):
             j = int(np.searchsorted(self._active_s, s_impl + ds, side="left"))
+            j = max(j, cusp)
             if a.working[min(max(j, 0), len(a.working) - 1)]:
                 return True
         return False
@@ -324,6 +339,7 @@ class FarmMission:
     def start(self, t: float, pose) -> MissionOutput:
         """First output: the lead-in from ``pose`` to the plan start, then the plan."""
         pose = np.asarray(pose, dtype=float)
+        self._t = float(t)
         start = self.plan.poses[0]
         if float(np.hypot(*(start[:2] - pose[:2]))) < self.p.goal_tolerance_m and \
                 abs(wrap_angle(start[2] - pose[2])) < 0.3:
@@ -343,7 +359,7 @@ class FarmMission:
         return MissionOutput(RUNNING, self._set_active(path), None, "started")
 
     def update(self, t: float, pose, gnss_age_s: float = 0.0, pause: bool = False,
-               goal_reached: bool = False) -> MissionOutput:
+               goal_reached: bool = False, goal_missed: bool = False) -> MissionOutput:
         """One mission step.
 
         Parameters
@@ -358,9 +374,15 @@ class FarmMission:
             Operator or safety pause request (True holds, False resumes).
         goal_reached : bool
             The controller reports the end of the active path.
+        goal_missed : bool
+            The controller stopped past the end of the active path outside its tolerance (it drives no
+            further): the mission re-approaches (the depot, or the plan where work stopped), ends the job when
+            the machine is within ``end_tolerance_m`` of the end, and fails with the reason after
+            ``max_reapproaches`` misses at the same place.
         """
         if self.state in (DONE, FAILED):
             return MissionOutput(self.state)
+        self._t = float(t)
         pose = np.asarray(pose, dtype=float)
         if not np.all(np.isfinite(pose)):
             return MissionOutput(self.state, message="pose not finite: holding")
@@ -421,6 +443,10 @@ class FarmMission:
                                                   rest.master_index[1:]]), "return from depot")
                 return MissionOutput(RETURNING, self._set_active(path), limit, "returning to work")
             return MissionOutput(REFILLING, None, 0.0)
+        # a miss reported within MISS_DEBOUNCE_S of a new path is the controller's state for the previous one
+        if goal_missed and self.state in (RUNNING, GNSS_SLOW, RETURNING, TO_DEPOT) and not self._holding and \
+                t - self._active_t >= MISS_DEBOUNCE_S:
+            return self._on_goal_missed(t, pose, limit)
         if self.state == TO_DEPOT:
             if self._at_end_of_active(pose) or goal_reached:
                 self._refill_until = t + self.p.refill_time_s
@@ -441,6 +467,54 @@ class FarmMission:
             self._event(t, DONE, "plan complete")
             return MissionOutput(DONE, self._set_hold(), 0.0, "done")
         return MissionOutput(self.state, None, limit)
+
+    def _on_goal_missed(self, t, pose, limit) -> MissionOutput:
+        """The controller stopped past the end of the active path: arrive, re-approach or fail (never wait)."""
+        a = self.active
+        end = a.poses[-1] if a is not None and len(a.poses) else None
+        miss = float(np.hypot(*(end[:2] - pose[:2]))) if end is not None else math.inf
+        if self.state == TO_DEPOT and miss <= self.p.end_tolerance_m:   # close enough to the depot: arrived
+            self._refill_until = t + self.p.refill_time_s
+            self._event(t, REFILLING, f"at depot (controller stopped {miss:.1f} m from it)")
+            return MissionOutput(REFILLING, self._set_hold(), 0.0, "refilling")
+        if self.state != TO_DEPOT and self.index >= len(self.plan) - 2 and miss <= self.p.end_tolerance_m:
+            self._event(t, DONE, f"plan complete (controller stopped {miss:.1f} m from the end)")
+            return MissionOutput(DONE, self._set_hold(), 0.0, self.events[-1][2])
+        key = -1 if self.state == TO_DEPOT else self.index
+        n = self._missed_at[1] + 1 if self._missed_at is not None and self._missed_at[0] == key else 1
+        self._missed_at = (key, n)
+        where = "the depot" if key < 0 else f"master index {key} of {len(self.plan)}"
+        if n > self.p.max_reapproaches:
+            self._event(t, FAILED, f"controller missed the path end {n} times at {where} ({miss:.1f} m off); "
+                                   "giving up")
+            return MissionOutput(FAILED, self._set_hold(), 0.0, self.events[-1][2])
+        self.reapproaches += 1
+        if self.state == TO_DEPOT:
+            depot = np.array([self.p.depot_x_m, self.p.depot_y_m, self.p.depot_yaw_rad])
+            con = lead_in(pose, depot, self.p.turn_radius_m, self.p.sample_step_m, self.inside)
+            if con is None:
+                self._event(t, FAILED, f"controller missed the depot ({miss:.1f} m off) and no drivable "
+                                       "re-approach inside the field")
+                return MissionOutput(FAILED, self._set_hold(), 0.0, self.events[-1][2])
+            path = ActivePath(con[0], con[1], np.zeros(len(con[0]), bool), -np.ones(len(con[0]), int),
+                              "re-approach depot")
+            self.events.append((float(t), self.state, f"re-approach {n} to the depot ({miss:.1f} m off)"))
+            return MissionOutput(TO_DEPOT, self._set_active(path), limit, self.events[-1][2])
+        k = int(self.index)
+        con = lead_in(pose, self.plan.poses[k], self.p.turn_radius_m, self.p.sample_step_m, self.inside)
+        if con is None:
+            self._event(t, FAILED, f"controller missed the path end ({miss:.1f} m off) and no drivable "
+                                   f"re-approach to {where} inside the field")
+            return MissionOutput(FAILED, self._set_hold(), 0.0, self.events[-1][2])
+        rest = self._remaining_from(k, "rest")
+        m = len(con[0])
+        path = ActivePath(np.vstack([con[0], rest.poses[1:]]), np.concatenate([con[1], rest.direction[1:]]),
+                          np.concatenate([np.zeros(m, bool), rest.working[1:]]),
+                          np.concatenate([-np.ones(m - 1, int), [k], rest.master_index[1:]]), "re-approach")
+        if self.state == RETURNING:
+            self._event(t, RUNNING, "back at work")
+        self.events.append((float(t), self.state, f"re-approach {n} to {where} ({miss:.1f} m off)"))
+        return MissionOutput(self.state, self._set_active(path), limit, self.events[-1][2])
 
     def _set_hold(self) -> ActivePath:
         """An empty path for the controller (stop and hold). Tracking goes on along the last path, so the
@@ -481,7 +555,7 @@ class FarmMission:
         return {"progress": round(self.progress(), 4), "master_index": int(self.index),
                 "work_done_m": round(float(self.plan.work_s[self.index]), 1),
                 "work_total_m": round(float(self.plan.work_s[-1]), 1), "refills": self.refills,
-                "pauses": self.pauses, "state": self.state}
+                "pauses": self.pauses, "reapproaches": self.reapproaches, "state": self.state}
 
 
 def load_scenario_field(scenario_file, field_name: str):

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field as dc_field
 
 import numpy as np
 import shapely
-from shapely.geometry import LineString, Polygon, shape
+from shapely.geometry import LinearRing, LineString, Polygon, shape
 from shapely.validation import explain_validity
 
 from agricare.core.planning import turns as T
+from agricare.core.planning.corners import CornerRing, Footprint, corner_ring
 from agricare.core.planning.decomposition import (OBJECTIVES, Swath, boustrophedon_cells, choose_angle,
                                                   generate_swaths)
 from agricare.core.planning.headland import headland_offsets, headland_rings, inner_field, polygons_of
@@ -62,6 +63,11 @@ class CoverageParams:
     transit: str = "forward"               # "forward": forward in-field transit before reversing; "direct":
                                            # turns and ring connections by Dubins / Reeds-Shepp words only
     optimizer_time_limit_s: float = 0.08
+    footprint_m: tuple = ()                # the machine: rectangles (x_min, x_max, y_min, y_max) in base_link,
+                                           # flattened (body, implement); () = only the centre + half body width
+    implement_offset_m: float = 0.0        # implement working line behind base_link (corner passes)
+    corner_turns: bool = False             # headland passes work the corners (manoeuvres; needs footprint_m)
+    corner_min_angle_deg: float = 50.0     # convex corners turning this much or more get a manoeuvre
 
     def __post_init__(self):
         for name in ("width_m", "turn_radius_m", "max_curvature_rate_1pm2", "sample_step_m"):
@@ -80,6 +86,11 @@ class CoverageParams:
             raise ValueError(f"route {self.route!r} not in {ROUTES}")
         if self.transit not in ("forward", "direct"):
             raise ValueError(f"transit {self.transit!r} not in ('forward', 'direct')")
+        fp = tuple(float(v) for v in self.footprint_m)
+        if len(fp) % 4 or not all(math.isfinite(v) for v in fp):
+            raise ValueError(f"footprint_m must be finite numbers, 4 per rectangle, got {self.footprint_m!r}")
+        if self.corner_turns and not fp:
+            raise ValueError("corner_turns needs footprint_m (the machine must be checked inside the field)")
         if not (isinstance(self.max_reverse_m, (int, float)) and self.max_reverse_m >= 0):
             raise ValueError(f"max_reverse_m must be >= 0, got {self.max_reverse_m!r}")
         if self.objective not in OBJECTIVES:
@@ -617,11 +628,23 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     if p.plan_headland and p.headland_width_m > 0:
         rings = headland_rings(field, headland_offsets(p.headland_width_m, p.width_m, p.body_width_m),
                                p.turn_radius_m, p.sample_step_m)
+        if p.corner_turns:
+            rings = _with_worked_corners(field, rings, headland_offsets(p.headland_width_m, p.width_m,
+                                                                        p.body_width_m), p)
         last = ordered[-1]
         pose = np.array([*last.p1, math.atan2(last.p1[1] - last.p0[1], last.p1[0] - last.p0[0])])
         for pass_rings in reversed(rings):           # innermost pass first, outer boundary last
             todo = list(pass_rings)
             while todo:
+                corner_rings = [r for r in todo if isinstance(r, CornerRing)]
+                if corner_rings:
+                    ring = corner_rings[0]
+                    todo.remove(ring)
+                    pose, ok = _drive_corner_ring(b, ring, pose, p, region, cache)
+                    if not ok:
+                        warnings.append("a headland ring could not be reached inside the field; skipped")
+                        n_skipped += 1
+                    continue
                 best = None
                 for ri, ring in enumerate(todo):
                     d = np.hypot(ring[:, 0] - pose[0], ring[:, 1] - pose[1])
@@ -698,6 +721,12 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
         if n_cl:
             warnings.append(f"{n_cl} clean-up pass(es) could not be reached forward inside the field; skipped")
     path = b.build()
+    if len(p.footprint_m) and len(path):
+        fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.0)
+        bad = fp.outside_mask(np.column_stack([path.xy, path.yaw]))
+        if bad.any():
+            warnings.append(f"the machine footprint leaves the field at {int(bad.sum())} of {len(path)} planned "
+                            "poses (widen robot_width_m)")
     lengths = dict(b.lengths)
     lengths["total"] = lengths["swaths"] + lengths["turns"]
     cov, over = coverage_metrics(inner, ordered, p.width_m)
@@ -705,6 +734,74 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                         path=path, lengths_m=lengths, coverage_ratio=cov, overlap_ratio=over, params=p,
                         n_fallback_turns=n_fb, warnings=warnings, frame=frame or FieldFrame(),
                         n_rings_skipped=n_skipped)
+
+
+def _with_worked_corners(field, rings, offsets, p: CoverageParams):
+    """Replace the rounded outer-boundary ring of every pass by a :class:`CornerRing` (worked corners) where
+    one can be driven with the whole machine inside the field."""
+    fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05)
+    out = []
+    for d, pass_rings in zip(offsets, rings):
+        g = field.buffer(-d, join_style="mitre")
+        keep = list(pass_rings)
+        new = []
+        for poly in polygons_of(g):
+            cr = corner_ring(np.asarray(poly.exterior.coords), p.width_m, p.turn_radius_m, fp,
+                             p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg))
+            if cr is None:
+                continue
+            outer = Polygon(poly.exterior)
+            for ring in list(keep):
+                if LinearRing(ring).is_ccw and outer.contains(Polygon(ring).representative_point()):
+                    keep.remove(ring)
+            new.append(cr)
+        out.append(new + keep)
+    return out
+
+
+def _drive_corner_ring(b, ring: CornerRing, pose, p: CoverageParams, region, cache):
+    """Reach a :class:`CornerRing` at the start of its nearest reachable straight and drive it round."""
+    # entered half-way along a straight (its ends may be backed into corners) and left there after the round
+    def halves(k):
+        st = ring.pieces[ring.starts[k]][0]
+        m = len(st.yaw) // 2
+        if m < 1:
+            return None
+        cut = [T.PathSamples(st.xy[sl], st.yaw[sl], st.kappa[sl], st.direction[sl],
+                             float(np.sum(np.hypot(*np.diff(st.xy[sl], axis=0).T))))
+               for sl in (slice(m, None), slice(None, m + 1))]
+        return cut
+
+    mids = [np.array([*ring.pieces[i][0].xy[len(ring.pieces[i][0].yaw) // 2],
+                      ring.pieces[i][0].yaw[len(ring.pieces[i][0].yaw) // 2]]) for i in ring.starts]
+    order = sorted(range(len(ring.starts)), key=lambda k: float(np.hypot(*(mids[k][:2] - pose[:2]))))
+    for k in order[:8]:
+        target = mids[k]
+        cut = halves(k)
+        if cut is None:
+            continue
+        c = None
+        for prims in T.dubins_candidates(pose, target, p.turn_radius_m)[:6]:
+            s = T.sample_primitives(pose, prims, p.sample_step_m)
+            if region.contains(s.xy):
+                c = s
+                break
+        if c is None and p.transit == "forward":
+            if region.space is None:
+                region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
+            c = forward_transit(pose, target, p.turn_radius_m, p.sample_step_m, region.geom, region.contains,
+                                region.space)
+        if c is None:
+            c, _ = connect(pose, target, p, region, cache)
+        if c is None:
+            continue
+        b.add(c, KIND_TRANSIT, False)
+        rest = ring.rotated(ring.starts[k])[1:]
+        for smp, working in [(cut[0], True)] + rest + [(cut[1], True)]:
+            b.add(smp, KIND_HEADLAND if working else KIND_TURN, working)
+        last = b.parts[-1][0]
+        return np.array([*last.xy[-1], last.yaw[-1]]), True
+    return pose, False
 
 
 def _turn_room(pose, p: CoverageParams, region: _Region) -> bool:
@@ -820,7 +917,9 @@ def plan_work_figures(plan: CoveragePlan, width_m: float | None = None) -> dict:
 
     Returns ``worked_ratio`` (area of the field under the working implement / field area), ``double_ratio``
     (area worked twice or more / field area, by a 0.25 m raster), ``reverse_m`` (length driven in reverse),
-    ``rings_total`` / ``rings_worked`` (headland rings planned / driven).
+    ``rings_total`` / ``rings_worked`` (headland rings planned / driven); with ``params.footprint_m`` also
+    ``footprint_outside_poses`` / ``footprint_outside_max_m`` (planned poses where the whole machine leaves the
+    field, and by how much).
     """
     w = float(width_m or plan.params.width_m)
     p = plan.path
@@ -856,6 +955,13 @@ def plan_work_figures(plan: CoveragePlan, width_m: float | None = None) -> dict:
     n_in = max(int(inside.sum()), 1)
     out["worked_ratio"] = float(np.count_nonzero((count >= 1) & inside)) / n_in
     out["double_ratio"] = float(np.count_nonzero((count >= 2) & inside)) / n_in
+    if len(plan.params.footprint_m):
+        # the whole machine (params.footprint_m: body and implement) at every planned pose
+        fp = Footprint(np.asarray(plan.params.footprint_m, float).reshape(-1, 4), field, margin_m=0.0)
+        bad = fp.outside_mask(np.column_stack([p.xy, p.yaw]))
+        out["footprint_outside_poses"] = int(bad.sum())
+        out["footprint_outside_max_m"] = float(np.max(shapely.distance(field, shapely.points(
+            fp.points(np.column_stack([p.xy, p.yaw])[bad]))))) if bad.any() else 0.0
     return out
 
 

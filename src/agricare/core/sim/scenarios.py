@@ -31,7 +31,8 @@ Schema (``?`` = optional, with default)::
         start: {x_m, y_m, yaw_deg?: 0}
         field?: name of the field it works in (coverage + boundary violations)
         vehicle?: {<TractorParams / DiffDriveParams field>: value}
-        implement?: {section_widths_m: [..], offset_m?: 1.5, depth_m?: 0.6, lateral_offset_m?: 0}  # tractor
+        implement?: {section_widths_m: [..], offset_m?: 1.5, depth_m?: 0.6, lateral_offset_m?: 0,   # tractor
+                     rate_delay_s?: 0.3, rate_time_constant_s?: 0.6}   # metering of implement/rate
         sensors?: {odom|imu|gnss|scan|camera|battery: {<params field>: value} | false}
           angles in sensor params are given in degrees: hfov_deg, pitch_deg, fov_deg, mount_yaw_deg, ...
           gnss.outages: [[t_start_s, t_end_s], ...]
@@ -162,6 +163,8 @@ class ImplementSpec:
     offset_m: float = 1.5
     depth_m: float = 0.6
     lateral_offset_m: float = 0.0
+    rate_delay_s: float = 0.3           # metering: dead time and first-order lag of the commanded rate
+    rate_time_constant_s: float = 0.6   # (``implement/rate``) before it is truly applied on the ground
 
     @property
     def width_m(self) -> float:
@@ -482,7 +485,8 @@ def _parse_robot(d, path, field_names) -> RobotSpec:
         if rtype != "tractor":
             _fail(ip, f"only a tractor carries an implement, not a {rtype}")
         im = _mapping(d["implement"], ip)
-        _known(im, {"section_widths_m", "offset_m", "depth_m", "lateral_offset_m"}, ip)
+        _known(im, {"section_widths_m", "offset_m", "depth_m", "lateral_offset_m", "rate_delay_s",
+                    "rate_time_constant_s"}, ip)
         widths = _list(_req(im, "section_widths_m", ip), f"{ip}.section_widths_m")
         if not 1 <= len(widths) <= 64:
             _fail(f"{ip}.section_widths_m", "needs 1 to 64 sections")
@@ -490,7 +494,9 @@ def _parse_robot(d, path, field_names) -> RobotSpec:
             section_widths_m=tuple(_num(w, f"{ip}.section_widths_m", 0.0, lo_open=True) for w in widths),
             offset_m=_num(im.get("offset_m", 1.5), f"{ip}.offset_m"),
             depth_m=_num(im.get("depth_m", 0.6), f"{ip}.depth_m", 0.0, lo_open=True),
-            lateral_offset_m=_num(im.get("lateral_offset_m", 0.0), f"{ip}.lateral_offset_m"))
+            lateral_offset_m=_num(im.get("lateral_offset_m", 0.0), f"{ip}.lateral_offset_m"),
+            rate_delay_s=_num(im.get("rate_delay_s", 0.3), f"{ip}.rate_delay_s", 0.0),
+            rate_time_constant_s=_num(im.get("rate_time_constant_s", 0.6), f"{ip}.rate_time_constant_s", 0.0))
     sensors = default_sensors(rtype)
     sens_cfg = _mapping(d.get("sensors"), f"{path}.sensors")
     for kind, cfg in sens_cfg.items():

@@ -23,6 +23,9 @@ Public API (all times are sim time in seconds, all poses map frame ``[x_m, y_m, 
 ``.set_command(robot, v_mps, w_radps, t_s=None)``: velocity command received at ``t_s`` (default now);
 a command older than the vehicle's ``cmd_timeout_s`` (0.5 s) makes the robot brake to zero.
 ``.set_sections(robot, sections, t_s=None)``: implement section states (nonzero = on), left to right.
+``.set_rates(robot, rates, t_s=None)``: commanded section rates (``implement/rate``); the implement applies
+them after its metering dead time and lag (``rate_delay_s``, ``rate_time_constant_s``) and the coverage
+raster adds the truly applied rate to ``.dose`` of every cell a pass works (ground truth for as-applied).
 ``.sensors_due() -> list[SensorSample]``: every reading due at the current time, in a fixed order.
 ``SensorSample(robot, kind, reading)``; kinds and readings: ``odom`` OdomReading (odom frame),
 ``imu`` ImuReading, ``gnss`` GnssReading, ``scan`` ScanReading, ``camera`` CameraReading,
@@ -261,6 +264,9 @@ class SimRobot:
         self.field = world.fields.get(spec.field) if spec.field else None
         self.implement = spec.implement
         self.sections = np.zeros(len(spec.implement.section_widths_m) if spec.implement else 0, np.uint8)
+        self.rate_commands: list = []       # (t_s, rates) received, oldest first (metering dead time)
+        self.rate_target = None             # the command the metering follows now (None: no rate control)
+        self.rate_applied = np.zeros(len(self.sections))   # what the sections truly apply (lagged)
 
         def rng(kind):
             return np.random.default_rng([seed, index + 1, _SENSOR_CODE[kind]])
@@ -490,6 +496,26 @@ class World:
             self._sweep(r, self.t_s, force=True)
         r.sections = vals
 
+    def set_rates(self, robot: str, rates, t_s: float | None = None) -> None:
+        """Commanded section rates (left to right; extra ignored, missing = 0) received at ``t_s`` (default
+        now); the implement applies them ``rate_delay_s`` later through a first-order lag."""
+        r = self.robots[robot]
+        n = len(r.sections)
+        vals = np.zeros(n)
+        src = np.asarray(list(rates), dtype=float).ravel()[:n]
+        vals[:len(src)] = np.where(np.isfinite(src), np.maximum(src, 0.0), 0.0)
+        r.rate_commands.append((self.t_s if t_s is None else float(t_s), vals))
+
+    def _step_rates(self, r: SimRobot, t: float, dt_s: float) -> None:
+        im = r.implement
+        q = r.rate_commands
+        while q and q[0][0] <= t - im.rate_delay_s:     # commands past the dead time reach the metering
+            r.rate_target = q.pop(0)[1]
+        if r.rate_target is None:
+            return
+        a = 1.0 if im.rate_time_constant_s <= 0 else 1.0 - math.exp(-dt_s / im.rate_time_constant_s)
+        r.rate_applied += a * (r.rate_target - r.rate_applied)
+
     # ----------------------------------------------------------------------------------------- step
 
     def step(self, dt_s: float) -> None:
@@ -514,6 +540,8 @@ class World:
             self.people.update(t)
         for r in self.robots.values():
             if r.coverage is not None:
+                if r.rate_commands or r.rate_target is not None:
+                    self._step_rates(r, t, dt_s)
                 self._sweep(r, t)
         self._check_contacts(t)
         self._check_boundaries(t)
@@ -548,6 +576,12 @@ class World:
         r._prev_edges = edges
         r._prev_sweep_t = t
         if not r.sections.any():
+            return
+        if r.rate_target is not None:
+            # rate control: one quad per active section, each with the rate it truly applies now
+            on = np.flatnonzero(r.sections)
+            quads = np.stack([prev[on], prev[on + 1], edges[on + 1], edges[on]], axis=1)
+            r.coverage.sweep(quads, t, values=r.rate_applied[on])
             return
         # adjacent active sections share edges on the (straight) working line: one quad per run of them
         sec = r.sections

@@ -1,0 +1,205 @@
+"""Headland passes that work the corners, and the machine's full footprint.
+
+A rounded headland ring (:func:`agricare.core.planning.headland.headland_rings`) never works the corners of a
+field: its arcs keep the turning radius away from every convex corner. :func:`corner_ring` builds the ring
+of one headland pass as straight working passes along the (simplified) offset boundary joined per corner:
+
+- a sharp convex corner (turn >= ``min_angle``): the pass along edge A ends with the implement at the near
+  side of the square both strips share, the implement goes up, a Reeds-Shepp manoeuvre (reversing, a
+  three-point turn) backs the machine into the corner along edge B with the implement first, and the pass
+  along B starts with the implement at the far side of that square (so B works the corner square itself,
+  as far as the machine fits);
+- a shallow or concave corner: a working arc of the turning radius (a fillet; at a concave corner the
+  strips overlap towards the boundary and leave nothing on the field side).
+
+Every pose of the ring (working straights, arcs, manoeuvres) keeps the whole machine, tractor body and
+implement (:class:`Footprint`), inside the field; a ring that cannot be built so returns None and the
+planner keeps the rounded ring.
+
+The implement trails base_link by ``implement_offset_m``: the pass along A stops where the *implement* has
+reached the near side of the corner square, and after the manoeuvre the implement is lowered at once (it is
+behind the machine, where the manoeuvre has just reversed over): :meth:`FarmMission.implement_down` does so
+after a cusp.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely.geometry import LinearRing
+
+from agricare.core.planning import turns as T
+
+
+class Footprint:
+    """Rectangles ``(x_min, x_max, y_min, y_max)`` in base_link (body, implement) checked against a field.
+
+    ``fits(poses)`` is True when every corner and edge midpoint of every rectangle at every pose ``(N, 3)``
+    lies inside the field shrunk by ``margin_m``.
+    """
+
+    def __init__(self, rects, field, margin_m: float = 0.1):
+        r = np.asarray(rects, dtype=float).reshape(-1, 4)
+        pts = []
+        for x0, x1, y0, y1 in r:
+            xm, ym = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+            pts += [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (xm, y0), (xm, y1), (x0, ym), (x1, ym)]
+        self.local = np.array(pts, dtype=float)
+        self.rects = r
+        self.geom = field.buffer(-margin_m) if margin_m > 0 else field
+        shapely.prepare(self.geom)
+
+    @property
+    def front_m(self) -> float:
+        return float(self.rects[:, 1].max())
+
+    @property
+    def rear_m(self) -> float:
+        return float(-self.rects[:, 0].min())
+
+    def points(self, poses) -> np.ndarray:
+        q = np.asarray(poses, dtype=float).reshape(-1, 3)
+        c, s = np.cos(q[:, 2])[:, None], np.sin(q[:, 2])[:, None]
+        x = q[:, 0:1] + c * self.local[None, :, 0] - s * self.local[None, :, 1]
+        y = q[:, 1:2] + s * self.local[None, :, 0] + c * self.local[None, :, 1]
+        return np.stack([x.ravel(), y.ravel()], axis=1)
+
+    def fits(self, poses) -> bool:
+        p = self.points(poses)
+        return bool(np.all(shapely.contains_xy(self.geom, p[:, 0], p[:, 1])))
+
+    def outside_mask(self, poses) -> np.ndarray:
+        """Per pose: True where some footprint point is outside."""
+        q = np.asarray(poses, dtype=float).reshape(-1, 3)
+        p = self.points(q)
+        ins = shapely.contains_xy(self.geom, p[:, 0], p[:, 1]).reshape(len(q), -1)
+        return ~ins.all(axis=1)
+
+
+def _poses(s: T.PathSamples) -> np.ndarray:
+    return np.column_stack([s.xy, s.yaw])
+
+
+def _straight(p0, p1, step):
+    L = float(math.hypot(p1[0] - p0[0], p1[1] - p0[1]))
+    yaw = math.atan2(p1[1] - p0[1], p1[0] - p0[0])
+    return T.sample_primitives((p0[0], p0[1], yaw), [(L, 0.0, 0.0)], step)
+
+
+@dataclass
+class CornerRing:
+    """A headland pass with worked corners: ``pieces`` (PathSamples, working) in driving order, closed (the
+    last piece ends where the first starts); ``starts`` the piece indices where a working straight begins
+    (where the ring may be entered)."""
+
+    pieces: list
+    starts: list
+    n_manoeuvres: int = 0
+    reverse_m: float = 0.0
+
+    def rotated(self, k: int) -> list:
+        return self.pieces[k:] + self.pieces[:k]
+
+    def start_pose(self, k: int) -> np.ndarray:
+        s = self.pieces[k][0]
+        return np.array([*s.xy[0], s.yaw[0]])
+
+
+def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, implement_offset_m: float,
+                step_m: float = 0.5, min_angle_rad: float = math.radians(50.0), simplify_m: float = 0.3,
+                max_reverse_m: float | None = None, min_leg_m: float = 0.0) -> CornerRing | None:
+    """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
+
+    Returns None when some part cannot be driven with the footprint inside the field (short edges between
+    corners, no manoeuvre that fits): the caller keeps the rounded ring then.
+    """
+    lr = LinearRing(np.asarray(ring_xy, dtype=float)[:, :2])
+    lr = lr.simplify(simplify_m)
+    v = np.asarray(lr.coords)[:-1]
+    n = len(v)
+    if n < 3:
+        return None
+    if LinearRing(v).is_ccw is False:
+        v = v[::-1]
+    e = np.roll(v, -1, axis=0) - v                      # edge i: v[i] -> v[i+1]
+    L = np.hypot(e[:, 0], e[:, 1])
+    if np.any(L < 1e-6):
+        return None
+    u = e / L[:, None]
+    # turn at vertex i, from edge i-1 to edge i (+ left = convex for a counter-clockwise ring)
+    h = np.arctan2(u[:, 1], u[:, 0])
+    turn = T.wrap_angle(h - np.roll(h, 1))
+    r = float(turn_radius_m)
+    off = float(implement_offset_m)
+    rmax = max_reverse_m if max_reverse_m is not None else 4.0 * r
+    # per vertex: how far before it edge i-1 ends ("a", along u[i-1], signed) and after it edge i starts ("b")
+    a_ext = np.zeros(n)
+    b_ext = np.zeros(n)
+    manoeuvre = np.zeros(n, bool)
+    n_man, rev = 0, 0.0
+    corner = [None] * n                                # per vertex: PathSamples of the corner piece
+    for i in range(n):
+        d = float(turn[i])
+        if abs(d) <= 1e-3:
+            continue
+        if d < min_angle_rad:
+            # a working arc of the turning radius (concave, or shallow convex) when the machine fits on it
+            t = r * math.tan(0.5 * abs(d))
+            k = 1.0 / r if d > 0 else -1.0 / r
+            arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * abs(d), k, k)], step_m)
+            if fp.fits(_poses(arc)):
+                a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
+                continue
+            if d < 0:
+                return None
+        manoeuvre[i] = True
+        w_eff = min(0.5 * width_m / max(math.sin(min(d, math.pi - 1e-3)), 0.3), width_m)
+        target = off - w_eff
+        # A: base_link stops e_A along u[i-1] from the vertex, backed off until the machine fits
+        a = target
+        while not fp.fits([[*(v[i] + a * u[i - 1]), h[i - 1]]]) and a > -L[i - 1]:
+            a -= 0.25
+        # B: starts e_B along u[i] from the vertex (negative: backed into the corner) until it fits
+        b = target
+        while not fp.fits([[*(v[i] + b * u[i]), h[i]]]) and b < L[i]:
+            b += 0.25
+        best = None
+        for da, db in ((0.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (-1.0, 1.0), (-2.0, 2.0), (-3.0, 3.0)):
+            start = np.array([*(v[i] + (a + da) * u[i - 1]), h[i - 1]])
+            goal = np.array([*(v[i] + (b + db) * u[i]), h[i]])
+            cands = [c for rr in (r, 1.25 * r, 1.5 * r) for c in T.reeds_shepp_candidates(start, goal, rr)[:16]]
+            for prims in cands:
+                back = float(sum(-q[0] for q in prims if q[0] < 0))
+                # every leg long enough for a path tracker to settle on (short cusp legs are cut)
+                if back > rmax or min(abs(q[0]) for q in prims if abs(q[0]) > 1e-6) < min_leg_m:
+                    continue
+                smp = T.sample_primitives(start, prims, step_m)
+                if not fp.fits(_poses(smp)):
+                    continue
+                if best is None or smp.length_m < best[0].length_m:
+                    best = (smp, back, a + da, b + db)
+            if best is not None:
+                break
+        if best is None:
+            return None
+        a_ext[i], b_ext[i], corner[i] = best[2], best[3], (best[0], False)
+        rev += best[1]
+        n_man += 1
+    pieces, starts = [], []
+    for i in range(n):
+        j = (i + 1) % n
+        p0 = v[i] + b_ext[i] * u[i]
+        p1 = v[j] + a_ext[j] * u[i]
+        if float(np.dot(p1 - p0, u[i])) < step_m:
+            return None                                   # the corners eat the whole edge
+        straight = _straight(p0, p1, step_m)
+        if not fp.fits(_poses(straight)):
+            return None
+        starts.append(len(pieces))
+        pieces.append((straight, True))
+        if corner[j] is not None:
+            pieces.append(corner[j])
+    return CornerRing(pieces, starts, n_man, rev)
