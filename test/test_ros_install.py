@@ -26,7 +26,7 @@ PY_KEYS = {"numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-y
            "fiona": "python3-fiona", "fastkml": "python3-fastkml", "rasterio": "python3-rasterio",
            "pytest": "python3-pytest", "hypothesis": "python3-hypothesis"}
 # imported modules without a rosdep key: installed from requirements.txt (pip), said so in README
-PIP_ONLY = {"ortools", "foxglove", "argon2", "shapefile", "selenium", "alembic", "jinja2", "multipart",
+PIP_ONLY = {"ortools", "segno", "foxglove", "argon2", "shapefile", "selenium", "alembic", "jinja2", "multipart",
             "starlette", "pydantic"}
 
 

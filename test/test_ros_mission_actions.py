@@ -166,3 +166,37 @@ def test_mission_goal_node_sends_a_field_file_goal_and_reports_success(rclpy_con
         robot.ex.remove_node(sender)
         sender.destroy_node()
         robot.close()
+
+
+def test_cover_field_goal_carries_its_ab_line_and_a_bad_one_is_refused(rclpy_context, operator):
+    """The AB line travels in the signed goal: the plan's swaths run along it; a malformed line is refused."""
+    import math
+
+    robot = Robot(rclpy_context, operator)
+    sign = operator.sign
+    try:
+        assert robot.until(robot.client.server_is_ready, 100)
+        for pts in ([(5.0, 2.0)], [(5.0, 2.0), (5.3, 2.2)], [(5.0, 2.0), (float("nan"), 9.0)]):
+            goal = field_goal()
+            goal.ab_line.points = [Point32(x=x, y=y, z=0.0) for x, y in pts]
+            fut = robot.client.send_goal_async(sign(goal))
+            assert robot.until(fut.done, 200) and not fut.result().accepted, pts
+        angles = {}
+        for name, pts in (("east", [(2.0, 5.0), (30.0, 5.0)]), ("north", [(5.0, 2.0), (5.0, 30.0)])):
+            robot.follow, robot.pose = False, np.array([8.0, 8.0, 0.0])
+            goal = field_goal()
+            goal.ab_line.points = [Point32(x=x, y=y, z=0.0) for x, y in pts]
+            prev = robot.mission.coverage
+            fut = robot.client.send_goal_async(sign(goal))
+            assert robot.until(fut.done, 200) and fut.result().accepted, name
+            assert robot.until(lambda prev=prev: robot.mission.coverage is not None and
+                               robot.mission.coverage is not prev, 400), robot.mission.message
+            angles[name] = robot.mission.coverage.angle_rad % math.pi
+            handle = fut.result()
+            assert robot.until(handle.cancel_goal_async().done, 200)
+            res = handle.get_result_async()
+            assert robot.until(res.done, 200) and res.result().status == GoalStatus.STATUS_CANCELED
+        assert min(angles["east"], math.pi - angles["east"]) < 0.02, angles
+        assert abs(angles["north"] - math.pi / 2) < 0.02, angles
+    finally:
+        robot.close()

@@ -117,13 +117,19 @@ def run_person_case(profile, v_req, person, mode, step_in=False, obstacles=(), l
 
 @pytest.mark.parametrize("profile", ["tractor", "shuttle", "row_robot"])
 def test_profile_lidar_mount_matches_the_simulated_robot(profile):
-    """The closed loop converts scans with the simulated lidar's mount; the shipped profile must say the same
-    (a wrong ``scan_mount_xyyaw`` shifts every scan point along the robot; scenarios may still override it)."""
+    """The closed loop converts scans with the simulated lidar's mount; on the robot the supervisor reads it
+    from robot_description. The shipped profile must not repeat it (a stale copy shifts every scan point), and
+    the URDF's laser frame must be where the simulator puts the lidar."""
+    from agricare.core.description import parse_urdf, sensor_mounts
+
     values = {}
     for name in ("safety_supervisor_node.yaml", f"safety_{profile}.yaml"):
         values.update(yaml.safe_load((CONFIG / name).read_text())["/**"]["ros__parameters"])
+    assert "scan_mount_xyyaw" not in values
+    urdf = CONFIG.parent / "urdf" / f"{ROBOT[profile]}.urdf"
+    laser = sensor_mounts(parse_urdf(urdf.read_text()))["laser"]
     sp = default_sensors(ROBOT[profile])["scan"]
-    assert values["scan_mount_xyyaw"] == pytest.approx([sp.mount_x_m, sp.mount_y_m, sp.mount_yaw_rad])
+    assert laser == pytest.approx([sp.mount_x_m, sp.mount_y_m, sp.mount_yaw_rad], abs=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------ crossings

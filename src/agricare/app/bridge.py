@@ -26,8 +26,8 @@ kind                   transport
 ``site_answer``        ``/r/care/site_answer`` (SiteAnswer, signed ``site_answer``: boarding confirmed,
                        hand-over code presented)
 ``pause``              ``/r/mission/pause`` (farm missions: pause / resume / refill)
-``cover_field``        action ``/r/cover_field`` (CoverField, goal signed ``mission_goal``); the field's AB
-                       line first on ``/r/field/ab_line`` (PolygonStamped, latched; no points = none)
+``cover_field``        action ``/r/cover_field`` (CoverField, goal signed ``mission_goal``; the field's AB line
+                       in the goal: no points = none)
 ``transport_child``    action ``/r/transport_child`` (TransportChild, goal signed ``mission_goal``)
 ``scout_field``        action ``/r/scout_field`` (ScoutField, goal signed ``mission_goal``; the row robot)
 =====================  ==================================================================================
@@ -216,7 +216,6 @@ class Bridge:
                 self._actions[(r, "transport_child")] = ActionClient(n, TransportChild, f"/{r}/transport_child")
             else:
                 self._pubs[(r, "pause")] = n.create_publisher(Bool, f"/{r}/mission/pause", RELIABLE_QOS)
-                self._pubs[(r, "ab_line")] = n.create_publisher(PolygonStamped, f"/{r}/field/ab_line", LATCHED_QOS)
                 from agricare_interfaces.action import CoverField, ScoutField
                 self._actions[(r, "cover_field")] = ActionClient(n, CoverField, f"/{r}/cover_field")
                 self._actions[(r, "scout_field")] = ActionClient(n, ScoutField, f"/{r}/scout_field")
@@ -408,8 +407,6 @@ class Bridge:
         if kind == "pause":
             self._pubs[(robot, "pause")].publish(Bool(data=bool(body["pause"])))
             return CommandResult(True, f"{robot}: {'pause' if body['pause'] else 'resume'} sent", envelope)
-        if kind == "cover_field" and (robot, "ab_line") in self._pubs:
-            self._publish_ab_line(robot, body.get("ab_line"))
         if kind in ("cover_field", "transport_child", "scout_field"):
             return self._send_goal(robot, kind, body, envelope)
         return CommandResult(False, f"unknown command kind {kind!r}", envelope)
@@ -435,16 +432,6 @@ class Bridge:
             return CommandResult(False, f"rows: must be in [0, 1000], got {rows}", {})
         return self.send_command(robot, "scout_field", {"rows": rows, "job_id": job_id}, issuer)
 
-    def _publish_ab_line(self, robot: str, ab_line) -> None:
-        """The job's AB line (two map points; none: no points) for the mission's next plan, before its goal."""
-        from geometry_msgs.msg import Point32, PolygonStamped
-
-        msg = PolygonStamped()
-        msg.header.frame_id = "map"
-        msg.header.stamp = self.node.get_clock().now().to_msg()
-        msg.polygon.points = [Point32(x=float(x), y=float(y), z=0.0) for x, y in (ab_line or [])]
-        self._pubs[(robot, "ab_line")].publish(msg)
-
     def _send_goal(self, robot: str, kind: str, body: dict, envelope: dict) -> CommandResult:
         client = self._actions.get((robot, kind))
         if client is None or not client.server_is_ready():
@@ -455,6 +442,7 @@ class Bridge:
             from geometry_msgs.msg import Point32
             goal.field_file = str(body.get("field_file", ""))
             goal.field.points = [Point32(x=float(x), y=float(y), z=0.0) for x, y in body["polygon"]]
+            goal.ab_line.points = [Point32(x=float(x), y=float(y), z=0.0) for x, y in (body.get("ab_line") or [])]
         elif kind == "scout_field":
             goal.rows = int(body.get("rows", 0))
         else:

@@ -134,6 +134,8 @@ OPTIONAL_INPUTS = {
     "plan_directions": "only plans with reverse segments (coverage turns) carry driving directions",
     "obstacle_distance": "an optional obstacle-distance source for speed regulation",
     "tracked_objects": "people tracker, on robots that have one",
+    "implement/rate": "rate setpoints from section control with a prescription map; without one the implement "
+                      "applies its nominal rate",
     "implement/rate_applied": "the implement's measured rate where its controller reports one (else metering model)",
     "joint_states": "wheel joints for robot_description (Gazebo, base driver); the embedded simulator has none",
 }

@@ -12,9 +12,9 @@ goal at a time: a goal while one runs is rejected (cancel first).
 
 Publishes ``implement/enable`` (std_msgs/Bool: implement lowered, at the update rate) for section control.
 Subscribes ``<odom_topic>`` (nav_msgs/Odometry), ``gnss/fix`` (NavSatFix), ``controller/status`` (ControllerStatus),
-``mission/pause`` (std_msgs/Bool), ``field/ab_line`` (geometry_msgs/PolygonStamped, latched: the two points A, B
-of the next job's AB line in the map frame, the swath direction of the next goal's plan; used by that one
-plan, then dropped; no points = none, the planner chooses). Publishes ``plan`` (nav_msgs/Path), ``plan_directions``
+``mission/pause`` (std_msgs/Bool). The goal's ``ab_line`` (two points A, B in the map frame, signed with the
+goal) sets the swath direction of that job's plan; no points = none, the planner chooses.
+Publishes ``plan`` (nav_msgs/Path), ``plan_directions``
 (Int8MultiArray), ``coverage_plan/segments`` (Float64MultiArray N x 4: kind, working, direction, curvature;
 for section control),
 ``speed_limit_mps`` (std_msgs/Float32 in m/s, negative = none; not Nav2's nav2_msgs/SpeedLimit ``speed_limit``),
@@ -151,10 +151,7 @@ class FarmMissionNode(ManagedNode):
         self.create_subscription(NavSatFix, "gnss/fix", self._on_fix, SENSOR_QOS)
         self.create_subscription(ControllerStatus, "controller/status", self._on_controller, RELIABLE_QOS)
         self.create_subscription(Bool, "mission/pause", self._on_pause, RELIABLE_QOS)
-        from geometry_msgs.msg import PolygonStamped
-
-        self.ab_line = None   # (x0, y0, x1, y1) for the next plan (operator's AB line), or None
-        self.create_subscription(PolygonStamped, "field/ab_line", self._on_ab_line, LATCHED_QOS)
+        self.ab_line = None   # (x0, y0, x1, y1) of the running goal (operator's AB line), or None
         self.pose = None
         self.last_fix_t = None
         self.goal_reached = False
@@ -211,6 +208,7 @@ class FarmMissionNode(ManagedNode):
             return GoalResponse.REJECT
         try:
             self._goal_field(goal)
+            self._goal_ab_line(goal)
         except (ValueError, OSError) as exc:
             self.get_logger().warning(f"cover_field goal rejected: {exc}")
             return GoalResponse.REJECT
@@ -219,6 +217,7 @@ class FarmMissionNode(ManagedNode):
     async def _execute(self, goal_handle):
         try:
             self.field = self._goal_field(goal_handle.request)
+            self.ab_line = self._goal_ab_line(goal_handle.request)
         except (ValueError, OSError) as exc:  # the file changed since the goal was accepted
             goal_handle.abort()
             return CoverField.Result(success=False, message=str(exc))
@@ -283,17 +282,18 @@ class FarmMissionNode(ManagedNode):
         self.goal_reached = msg.state == "goal_reached"
         self.goal_missed = msg.state == "goal_missed"
 
-    def _on_ab_line(self, msg) -> None:
-        pts = [(float(p.x), float(p.y)) for p in msg.polygon.points]
+    @staticmethod
+    def _goal_ab_line(goal):
+        """The goal's AB line as (x0, y0, x1, y1), None when it has no points, or raise ValueError."""
+        pts = [(float(p.x), float(p.y)) for p in goal.ab_line.points]
+        if not pts:
+            return None
         if len(pts) != 2:
-            self.ab_line = None
-            return
+            raise ValueError(f"ab_line: needs two points A, B (or none), got {len(pts)}")
         (x0, y0), (x1, y1) = pts
         if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or math.hypot(x1 - x0, y1 - y0) < 1.0:
-            self.get_logger().warning(f"field/ab_line refused: needs two finite points >= 1 m apart, got {pts}")
-            self.ab_line = None
-            return
-        self.ab_line = (x0, y0, x1, y1)
+            raise ValueError(f"ab_line: needs two finite points >= 1 m apart, got {pts}")
+        return (x0, y0, x1, y1)
 
     def _on_pause(self, msg: Bool):
         self.pause = bool(msg.data)
