@@ -1,0 +1,159 @@
+"""Learned crop-row detection: centre-line heatmap network + global vanishing-point row model.
+
+1. A small fully-convolutional network (``models/crop_row_net.onnx``, trained by
+   ``tools/train_row_net.py`` on the tuning split of the dev set, run with OpenCV's DNN module) maps the
+   image, resized to ``NET_SIZE``, to a heatmap of crop-row centre lines at half that resolution.
+2. Global row model on the heatmap: the common vanishing point of all rows is found by band coherence
+   (the ``"vp"`` search of :mod:`crop_rows`, run on the heatmap: band profiles mapped onto the bottom line
+   through the right vanishing point line up); rows are the peaks of the consensus profile.
+3. Each row is refined on the heatmap image row by image row (windowed centroid of the ridge, window
+   narrowing with the perspective spacing) and fitted robustly as a correction to its vanishing-point
+   line: a constant and slope first, held near the VP line, then a gentle quadratic so curved rows bend.
+   Rows are returned as polylines from the image bottom to the top of their support.
+
+All geometry here is in heatmap pixels (x right, y down, pixel centres at integers); :func:`detect_rows`
+maps it to the input image.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+
+import cv2
+import numpy as np
+
+ROW_NET_PATH = pathlib.Path(__file__).resolve().parent / "models" / "crop_row_net.onnx"
+NET_SIZE = (224, 224)  # network input (w, h); the heatmap is half of it
+
+# fit parameters (chosen on the validation images 160-199 of the tuning split, network trained on 0-159)
+PEAK_FRAC = 0.25      # consensus-profile peaks below this fraction of the highest are not rows
+ON_THRESHOLD = 0.3    # heatmap value a row must reach in an image row to count as support there
+WINDOW_FRAC = 0.3     # centroid window half-width, fraction of the local row spacing
+MAX_CONVERGENCE = 1.6  # largest (heatmap height / VP height above the bottom) searched
+N_BANDS = 24
+
+
+@functools.lru_cache(maxsize=1)
+def _net():
+    """The row centre-line network (cv2.dnn), loaded once; ValueError when the model file is missing."""
+    if not ROW_NET_PATH.is_file():
+        raise ValueError(f"method 'learned' needs {ROW_NET_PATH} (tools/train_row_net.py writes it)")
+    return cv2.dnn.readNetFromONNX(str(ROW_NET_PATH))
+
+
+def row_heatmap(image_bgr: np.ndarray) -> np.ndarray:
+    """Row centre-line probability in [0, 1] at half ``NET_SIZE`` (float32, h x w)."""
+    x = image_bgr if image_bgr.shape[1::-1] == NET_SIZE else cv2.resize(image_bgr, NET_SIZE,
+                                                                          interpolation=cv2.INTER_AREA)
+    blob = x.astype(np.float32).transpose(2, 0, 1)[None] * np.float32(1.0 / 255.0)
+    net = _net()
+    net.setInput(np.ascontiguousarray(blob))
+    logits = net.forward()[0, 0]
+    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+
+def _peaks(P: np.ndarray, xb: np.ndarray, min_sep: float):
+    """Local maxima of the consensus profile above ``PEAK_FRAC`` of its maximum, at least ``min_sep`` apart,
+    sub-sample by a parabola."""
+    Pp = np.maximum(P, 0.0)
+    top = float(Pp.max())
+    if top <= 0:
+        return []
+    cand = np.flatnonzero((Pp[1:-1] >= Pp[:-2]) & (Pp[1:-1] > Pp[2:]) & (Pp[1:-1] >= PEAK_FRAC * top)) + 1
+    cand = sorted(cand, key=lambda k: -Pp[k])
+    chosen = []
+    for k in cand:
+        if all(abs(xb[k] - xb[j]) >= min_sep for j in chosen):
+            chosen.append(k)
+    out = []
+    for k in sorted(chosen):
+        a, b, c = Pp[k - 1], Pp[k], Pp[k + 1]
+        den = a - 2 * b + c
+        off = 0.5 * (a - c) / den if den < -1e-9 else 0.0
+        out.append(float(xb[k] + np.clip(off, -0.5, 0.5) * (xb[1] - xb[0])))
+    return out
+
+
+def fit_rows(hm: np.ndarray):
+    """Rows of a heatmap. Returns dict(rows=[(poly (N,2) x,y bottom-up, support, span, x_bottom)],
+    lam, m, spacing, coherence) in heatmap pixels, or None."""
+    from agricare.core.perception.crop_rows import CropRowParams, _bands, _fit_vanishing_point, _normalise_bands
+
+    h, w = hm.shape
+    prof, d = _bands(hm, N_BANDS, 0.96)
+    vn = _normalise_bands(cv2.GaussianBlur(prof, (5, 1), 1.0))
+    p = CropRowParams(max_convergence=MAX_CONVERGENCE, max_tilt_frac=0.9)
+    lam, m, P, xb, coherence = _fit_vanishing_point(vn, d, w, h, p)
+    Ps = np.convolve(P, np.ones(3) / 3.0, mode="same")
+    rows_xb = _peaks(Ps, xb, 0.06 * w)
+    if not rows_xb:
+        return None
+    rx = np.sort(np.asarray(rows_xb))
+    spacing = float(np.median(np.diff(rx))) if len(rx) > 1 else 0.3 * w
+    ys = np.arange(h, dtype=np.float64)
+    dd = (h - 0.5) - ys                       # height above the bottom line
+    sc = 1.0 - lam * dd
+    usable = sc > 0.03
+    Pz = np.maximum(hm - 0.1, 0.0).astype(np.float64)
+    cols = np.arange(w, dtype=np.float64)
+    out = []
+    for x0 in rx:
+        base = x0 * sc + m * dd              # the row's vanishing-point line
+        # local spacing: distance to the neighbouring rows' lines (median spacing when alone)
+        k = int(np.searchsorted(rx, x0))
+        nb = [abs(rx[j] - x0) for j in (k - 1, k + 1) if 0 <= j < len(rx) and rx[j] != x0]
+        s_loc = min(nb) if nb else spacing
+        half = np.maximum(WINDOW_FRAC * s_loc * sc, 1.0)
+        c = np.zeros(3)
+        dn = dd / h
+        basis = np.stack([np.ones_like(dn), dn, dn * dn])
+        sup = np.zeros(h, bool)
+        for ridge in ((1e-6, 0.05, 10.0), (1e-6, 0.01, 0.05)):
+            xp = base + c @ basis
+            lo = np.clip(np.floor(xp - half).astype(int), 0, w - 1)
+            hi = np.clip(np.ceil(xp + half).astype(int), 0, w - 1)
+            inwin = (cols[None, :] >= lo[:, None]) & (cols[None, :] <= hi[:, None])
+            wgt = np.where(inwin, Pz, 0.0)
+            mass = wgt.sum(axis=1)
+            peak = np.where(inwin, hm, 0.0).max(axis=1)
+            sup = usable & (peak >= ON_THRESHOLD) & (mass > 1e-6) & (xp > -half) & (xp < w - 1 + half)
+            if sup.sum() < 4:
+                break
+            xc = (wgt * cols[None, :]).sum(axis=1) / np.maximum(mass, 1e-9)
+            r = np.where(sup, xc - base, 0.0)
+            wt = np.where(sup, mass, 0.0)
+            # robust (Huber-like) reweighting around the previous fit
+            res = np.abs(r - c @ basis)
+            wt = wt / np.maximum(1.0, res / np.maximum(0.5 * half, 0.5))
+            ata = (basis * wt) @ basis.T + wt.sum() * np.diag(ridge)
+            atb = (basis * wt) @ r
+            c = np.linalg.solve(ata, atb)
+        if sup.sum() < 4:
+            continue
+        xp = base + c @ basis
+        inside = usable & (xp > -0.5) & (xp < w - 0.5)
+        if inside.sum() < 4:
+            continue
+        y_top = float(ys[np.flatnonzero(sup)].min())
+        y_bot = float(ys[np.flatnonzero(inside)].max())
+        if y_bot - y_top < 3:
+            continue
+        yy = np.linspace(y_bot, y_top, 12)
+        xq = np.interp(yy, ys, xp)
+        support = float(sup[inside].mean())
+        out.append((np.column_stack([xq, yy]), support, (h - 0.5 - y_top) / h, float(xp[-1])))
+    if not out:
+        return None
+    # ridge contrast: heatmap on the rows against half-way between them, over their supported image rows
+    on, off = [], []
+    for poly, *_ in out:
+        yq = np.round(poly[:, 1]).astype(int).clip(0, h - 1)
+        for shift, acc in ((0.0, on), (0.5, off)):
+            xq = np.round(poly[:, 0] + shift * spacing * (1.0 - lam * ((h - 0.5) - poly[:, 1])))
+            ok = (xq >= 0) & (xq < w)
+            acc.extend(hm[yq[ok], xq[ok].astype(int)].tolist())
+    a, b = float(np.mean(on)) if on else 0.0, float(np.mean(off)) if off else 0.0
+    contrast = (a - b) / (a + b) if a + b > 0 else 0.0
+    return {"rows": out, "lam": float(lam), "m": float(m), "spacing": spacing, "coherence": coherence,
+            "contrast": contrast}
