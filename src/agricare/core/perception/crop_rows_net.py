@@ -124,7 +124,7 @@ def fit_rows(hm: np.ndarray):
         """Rows refined on the heatmap around their VP lines; also (weight, a, b) of x = a + b y per row."""
         sc = 1.0 - lam * dd
         usable = sc > 0.03
-        out, lines = [], []
+        out, lines, is_guess = [], [], []
         out = []
         for x0 in rx:
             base = x0 * sc + m * dd              # the row's vanishing-point line
@@ -182,6 +182,10 @@ def fit_rows(hm: np.ndarray):
                 ab = np.linalg.lstsq((A * np.sqrt(wl)).T, np.sqrt(wl) * np.where(sup, xc, 0.0), rcond=None)[0]
                 lines.append((float(wl.sum()), float(ab[0]), float(ab[1])))
             out.append((np.column_stack([xq, yy]), support, (h - 0.5 - y_top) / h, float(xp[-1])))
+            is_guess.append(float(x0) in guessed)
+        # a comb guess that snapped onto a row already found is a duplicate
+        found = [o[3] for o, g in zip(out, is_guess) if not g]
+        out = [o for o, g in zip(out, is_guess) if not (g and any(abs(o[3] - x) < 0.5 * spacing for x in found))]
         return out, lines
 
     out, lines = refine(rx, lam, m)
