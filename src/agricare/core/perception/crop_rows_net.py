@@ -1,8 +1,9 @@
 """Learned crop-row detection: centre-line heatmap network + global vanishing-point row model.
 
-1. A small fully-convolutional network (``models/crop_row_net.onnx``, trained by
-   ``tools/train_row_net.py`` on the tuning split of the dev set, run with OpenCV's DNN module) maps the
-   image, resized to ``NET_SIZE``, to a heatmap of crop-row centre lines at half that resolution.
+1. A small fully-convolutional network (``models/crop_row_net.onnx``, 126 k parameters, trained by
+   ``tools/train_row_net.py`` on dev-set images 0-159, run with OpenCV's DNN module) maps the image,
+   resized to ``NET_SIZE``, to a heatmap of crop-row centre lines at half that resolution; the heatmap is
+   the mean of the image's and its mirror image's (one batch of two).
 2. Global row model on the heatmap: the common vanishing point of all rows is found by band coherence
    (the ``"vp"`` search of :mod:`crop_rows`, run on the heatmap: band profiles mapped onto the bottom line
    through the right vanishing point line up); rows are the peaks of the consensus profile.
