@@ -15,6 +15,13 @@ image rows), the data set's the mean over images. Detected polylines are extende
 ends. Matching is one-to-one (each detection serves at most one label line), chosen to maximise the
 summed score, so a detector cannot gain by returning many candidate lines.
 
+Checks of the scorer itself (dev-set labels): the label lines' own quadratic fits score 1.000, straight
+lines fitted to them 0.968 (labels bend slightly), the same straight lines moved 1 px sideways 0.944; moving
+the "vp" detector's rows by +-0.5 or +-1 px changes its CRDA by at most 0.01 (0.653 on every 4th tuning
+image), so no pixel-centre or scale convention costs score. The image rows that count are those where the
+label line is drawn apart from its neighbours (tracking stops where the lines merge near the vanishing
+point, where ``d*`` would go to 0).
+
 Beside it, for the matched rows: ``pos_err`` mean ``|u - u*| / d*`` (capped at 0.5 per sample),
 ``ang_err_deg`` mean absolute direction difference over the row's lower half.
 

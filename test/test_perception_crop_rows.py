@@ -274,21 +274,79 @@ def test_cli_detect_rows_reports_crda(tmp_path, shared_data, capsys):
 
 
 def test_learned_path_missing_model_is_a_clear_error(monkeypatch, tmp_path):
-    from agricare.core.perception import crop_rows as cr
+    from agricare.core.perception import crop_rows_net as crn
 
-    monkeypatch.setattr(cr, "ROW_NET_PATH", tmp_path / "none.onnx")
-    cr._row_net.cache_clear()
+    monkeypatch.setattr(crn, "ROW_NET_PATH", tmp_path / "none.onnx")
+    crn._net.cache_clear()
     try:
         with pytest.raises(ValueError, match="train_row_net"):
             detect_rows(render_synthetic_rows(CAM, seed=1), CropRowParams(method="learned"))
     finally:
-        cr._row_net.cache_clear()
+        crn._net.cache_clear()
+
+
+def test_heatmap_row_fit_recovers_lines_through_a_vanishing_point():
+    """The global row model of the learned path on an ideal centre-line heatmap: five rows through one
+    vanishing point are all found to within 0.5 px (heatmap px, ~2 px of a 512 px image; measured 0.37 px
+    at worst, on the outer row that leaves the image) and the VP height to within 2 %."""
+    from agricare.core.perception.crop_rows_net import fit_rows
+
+    h = w = 112
+    vp = (60.3, 8.0)
+    xb = (-20.0, 20.5, 61.0, 101.5, 142.0)
+    yy, xx = np.mgrid[0:h, 0:w].astype(float)
+    hm = np.zeros((h, w))
+    for x0 in xb:
+        xl = x0 + (vp[0] - x0) * (h - 0.5 - yy) / (h - 0.5 - vp[1])
+        hm = np.maximum(hm, np.exp(-0.5 * ((xx - xl) / 1.2) ** 2) * (yy > vp[1] + 3))
+    f = fit_rows(hm.astype(np.float32))
+    seen = [r for r in f["rows"] if r[1] > 0]
+    guessed = [r for r in f["rows"] if r[1] == 0]     # the comb's next rows outside, no support
+    assert len(seen) == 5 and len(guessed) <= 2
+    for r in guessed:
+        assert min(abs(r[3] - (xb[0] - 40.5)), abs(r[3] - (xb[-1] + 40.5))) < 1.0
+    assert 1.0 / f["lam"] == pytest.approx(h - 0.5 - vp[1], rel=0.02)
+    for (poly, support, _span, _xb), x0 in zip(seen, xb):
+        t = (h - 0.5 - poly[:, 1]) / (h - 0.5 - vp[1])
+        assert np.abs(poly[:, 0] - (x0 + (vp[0] - x0) * t)).max() < 0.5
+        assert support > 0.9
+    assert f["contrast"] > 0.5
+    assert fit_rows(np.zeros((h, w), np.float32)) is None       # no ridge, no rows
+
+
+
+def test_crda_of_the_labels_themselves(shared_data):
+    """The scorer on real labels (every 10th image): the label lines' own quadratic fits score ~1,
+    straight-line fits 0.968 (measured on every 3rd image), the same lines 1 px to the side ~0.94: the
+    pixel-centre convention of labels and detections must agree (a detector off by a convention loses)."""
+    import cv2
+
+    from agricare.core.perception.crop_row_score import crda_image, label_lines
+
+    root = shared_data / "crop_rows_crdld"
+    if not (root / "label").is_dir():
+        pytest.skip("crop_rows_crdld not in shared data")
+    quad, line, moved = [], [], []
+    for i in range(0, 300, 10):
+        lab = cv2.imread(str(root / "label" / f"{i}.jpg"), cv2.IMREAD_GRAYSCALE)
+        rq, rl = [], []
+        for g in label_lines(lab):
+            y = np.linspace(g[:, 1].min(), g[:, 1].max(), 30)
+            rq.append(np.column_stack([np.polyval(np.polyfit(g[:, 1], g[:, 0], 2), y), y]))
+            rl.append(np.column_stack([np.polyval(np.polyfit(g[:, 1], g[:, 0], 1), y), y]))
+        quad.append(crda_image(rq, lab)["crda"])
+        line.append(crda_image(rl, lab)["crda"])
+        moved.append(crda_image([r + [1.0, 0.0] for r in rl], lab)["crda"])
+    assert np.nanmean(quad) > 0.995
+    assert 0.95 < np.nanmean(line) < 0.99
+    assert np.nanmean(moved) < np.nanmean(line) - 0.01
 
 
 def test_learned_path_dev_set_crda(shared_data, repo_root):
-    """The bundled row-line network (trained on images 0-199 only by tools/train_row_net.py) on the same
-    50 images as test_dev_set_crda: measured CRDA 0.637 (tuning 0.655, held-out 0.597), position error
-    0.085 spacings, 84 % of the images at CRDA >= 0.5. Thresholds leave ~3 % for platform differences."""
+    """The bundled centre-line network (trained on images 0-159 only by tools/train_row_net.py; its fit
+    chosen on 160-199) on the same 50 images as test_dev_set_crda: measured CRDA 0.665 (tuning 0.677,
+    held-out 0.640), position error 0.083 spacings, 90 % of the images at CRDA >= 0.5; the "vp" detector
+    0.622 on the same images. Thresholds leave ~3 % for platform differences."""
     from agricare.core.perception.crop_rows import ROW_NET_PATH
 
     root = shared_data / "crop_rows_crdld"
@@ -298,7 +356,7 @@ def test_learned_path_dev_set_crda(shared_data, repo_root):
         pytest.skip(f"{ROW_NET_PATH} not found")
     score = _load_score(repo_root)
     agg = score.score_dataset(root, ids=range(0, 300, 6), params=CropRowParams(method="learned"))["aggregate"]
-    assert agg["all"]["crda"] > 0.62
-    assert agg["tune"]["crda"] > 0.635 and agg["held_out"]["crda"] > 0.58
-    assert agg["all"]["pos_err"] < 0.09
-    assert agg["all"]["frac_crda_ge_0.5"] > 0.8
+    assert agg["all"]["crda"] > 0.645
+    assert agg["tune"]["crda"] > 0.655 and agg["held_out"]["crda"] > 0.62
+    assert agg["all"]["pos_err"] < 0.087
+    assert agg["all"]["frac_crda_ge_0.5"] > 0.86

@@ -45,17 +45,16 @@ from __future__ import annotations
 
 import functools
 import math
-import pathlib
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from agricare.core.perception.crop_rows_net import ROW_NET_PATH  # noqa: F401  (the learned path's model)
+
 VEGETATION_INDICES = ("exg", "exgr", "cive")
 GUIDANCE_MODES = ("row", "lane")
 DETECTION_METHODS = ("vp", "fourier", "learned")
-ROW_NET_PATH = pathlib.Path(__file__).resolve().parent / "models" / "crop_row_net.onnx"
-ROW_NET_SIZE = (160, 120)  # input width, height of the learned row-line network
 _GRID = (8, 21, 18)  # coarse search grid: convergence x tilt x spacing
 
 
@@ -88,10 +87,10 @@ class CropRowParams:
         between two rows): offset/heading of the lane centre line, the mean of the nearest row on each
         side (or one row shifted by half the spacing when only one side is seen).
     method : ``"vp"``: vanishing-point band-coherence model (default, see ``_fit_vanishing_point``), falling
-        back to ``"fourier"`` (frequency-domain perspective Hough) when it finds nothing; ``"learned"``: the
-        same row model on the row-line map of a small network (``models/crop_row_net.onnx``, trained by
-        ``tools/train_row_net.py``, run with OpenCV's DNN module at 160x120) instead of the vegetation
-        weight, falling back to ``"vp"`` and ``"fourier"``.
+        back to ``"fourier"`` (frequency-domain perspective Hough) when it finds nothing; ``"learned"``: a small
+        network (``models/crop_row_net.onnx``, trained by ``tools/train_row_net.py``, run with OpenCV's DNN
+        module) gives a row centre-line heatmap, on which the common vanishing point and the rows are fitted
+        (:mod:`crop_rows_net`), falling back to ``"vp"`` and ``"fourier"`` when it finds no row.
     """
 
     work_width_px: int = 160
@@ -660,25 +659,6 @@ def vegetation_weight(image_bgr: np.ndarray, min_index: float = 0.03, softness: 
     return w.astype(np.float32)
 
 
-@functools.lru_cache(maxsize=1)
-def _row_net():
-    """The learned row-line network (cv2.dnn), loaded once; ValueError when the model file is missing."""
-    if not ROW_NET_PATH.is_file():
-        raise ValueError(f"method 'learned' needs {ROW_NET_PATH} (tools/train_row_net.py writes it)")
-    return cv2.dnn.readNetFromONNX(str(ROW_NET_PATH))
-
-
-def row_line_weight(image_bgr: np.ndarray) -> np.ndarray:
-    """Row centre-line probability in [0, 1] from the learned network, at ``ROW_NET_SIZE`` (w, h)."""
-    x = cv2.resize(image_bgr, ROW_NET_SIZE, interpolation=cv2.INTER_AREA) \
-        if image_bgr.shape[1::-1] != ROW_NET_SIZE else image_bgr
-    blob = x.astype(np.float32).transpose(2, 0, 1)[None] * np.float32(1.0 / 255.0)
-    net = _row_net()
-    net.setInput(np.ascontiguousarray(blob))
-    logits = net.forward()[0, 0]
-    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
-
-
 def _bands(w: np.ndarray, n: int, top_frac: float):
     """Mean column profiles of ``n`` horizontal bands over the lower ``top_frac`` of the image, bottom-up,
     and their heights ``d`` above the bottom line."""
@@ -908,6 +888,33 @@ def _detect_vp(small, p: CropRowParams, tol_px, wv=None):
     return found, contrast, lam, m, s, coherence
 
 
+def _detect_learned(img, ww, hw):
+    """The learned pipeline (:mod:`crop_rows_net`) in working-image coordinates, in the format of
+    :func:`_detect_vp`; None when the network's heatmap holds no rows."""
+    from agricare.core.perception import crop_rows_net
+
+    hm = crop_rows_net.row_heatmap(img)
+    f = crop_rows_net.fit_rows(hm)
+    if f is None:
+        return None
+    h, w = hm.shape
+    kx, ky = ww / w, hw / h
+    found = []
+    for poly, support, span, xbot in f["rows"]:
+        q = poly.copy()
+        q[:, 0] = (q[:, 0] + 0.5) * kx - 0.5
+        q[:, 1] = (q[:, 1] + 0.5) * ky - 0.5
+        found.append((q, support, span, (xbot + 0.5) * kx - 0.5))
+    lam, m = f["lam"], f["m"]
+    if lam > 1e-6:
+        vx, vy = (m / lam + 0.5) * kx - 0.5, ((h - 0.5) - 1.0 / lam + 0.5) * ky - 0.5
+        lam_s = 1.0 / max((hw - 0.5) - vy, 1e-6)
+        m_s = vx * lam_s
+    else:
+        lam_s, m_s = 0.0, m * kx / ky
+    return found, f["contrast"], lam_s, m_s, f["spacing"] * kx, f["coherence"]
+
+
 # ----------------------------------------------------------------------------------------------
 # Public entry point
 
@@ -964,10 +971,7 @@ def detect_rows(image_bgr, params: CropRowParams | None = None, camera: CameraGe
         return res
     vp = None
     if p.method == "learned":
-        lw = row_line_weight(small)
-        if lw.shape != small.shape[:2]:
-            lw = cv2.resize(lw, (ww, hw), interpolation=cv2.INTER_LINEAR)
-        vp = _detect_vp(small, p, tol_px=max(0.5, 1.5 / sx), wv=lw)
+        vp = _detect_learned(img, ww, hw)
     if vp is None and p.method in ("vp", "learned"):
         vp = _detect_vp(small, p, tol_px=max(0.5, 1.5 / sx), wv=wv)
     if vp is not None:

@@ -1,0 +1,222 @@
+"""Learned crop-row detection: centre-line heatmap network + global vanishing-point row model.
+
+1. A small fully-convolutional network (``models/crop_row_net.onnx``, 126 k parameters, trained by
+   ``tools/train_row_net.py`` on dev-set images 0-159, run with OpenCV's DNN module) maps the image,
+   resized to ``NET_SIZE``, to a heatmap of crop-row centre lines at half that resolution; the heatmap is
+   the mean of the image's and its mirror image's (one batch of two).
+2. Global row model on the heatmap: the common vanishing point of all rows is found by band coherence
+   (the ``"vp"`` search of :mod:`crop_rows`, run on the heatmap: band profiles mapped onto the bottom line
+   through the right vanishing point line up); rows are the peaks of the consensus profile.
+3. Each row is refined on the heatmap image row by image row (windowed centroid of the ridge, window
+   narrowing with the perspective spacing) and fitted robustly as a correction to its vanishing-point
+   line: a constant and slope first, held near the VP line, then a gentle quadratic so curved rows bend.
+   Rows are returned as polylines from the image bottom to the top of their support.
+
+All geometry here is in heatmap pixels (x right, y down, pixel centres at integers); :func:`detect_rows`
+maps it to the input image.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+
+import cv2
+import numpy as np
+
+ROW_NET_PATH = pathlib.Path(__file__).resolve().parent / "models" / "crop_row_net.onnx"
+NET_SIZE = (224, 224)  # network input (w, h); the heatmap is half of it
+
+# fit parameters (chosen on the validation images 160-199 of the tuning split, network trained on 0-159)
+PEAK_FRAC = 0.15      # consensus-profile peaks below this fraction of the highest are not rows
+ON_THRESHOLD = 0.3    # heatmap value a row must reach in an image row to count as support there
+WINDOW_FRAC = 0.2     # centroid window half-width, fraction of the local row spacing
+MAX_CONVERGENCE = 1.6  # largest (heatmap height / VP height above the bottom) searched
+N_BANDS = 24
+FLIP_AVERAGE = True   # heatmap = mean of the image's and its mirror image's (test-time augmentation)
+ROTATE_ABOUT_VP = True  # the free term of the correction turns a row about the VP (else shifts it)
+VP_FROM_ROWS = False  # re-estimate the VP from the refined rows (measured worse on 160-199: 0.597 vs 0.614)
+FILL_COMB = True      # add the rows the equal-spacing comb predicts where the network saw none
+# ridge (fraction of the summed weight) on the constant, slope and curvature of each row's correction to
+# its vanishing-point line, per refinement pass: held near the VP line first, then a gentle quadratic
+REFINE_RIDGES = ((1e-6, 0.5, 10.0), (1e-6, 0.05, 0.5))
+
+
+@functools.lru_cache(maxsize=1)
+def _net():
+    """The row centre-line network (cv2.dnn), loaded once; ValueError when the model file is missing."""
+    if not ROW_NET_PATH.is_file():
+        raise ValueError(f"method 'learned' needs {ROW_NET_PATH} (tools/train_row_net.py writes it)")
+    return cv2.dnn.readNetFromONNX(str(ROW_NET_PATH))
+
+
+def row_heatmap(image_bgr: np.ndarray) -> np.ndarray:
+    """Row centre-line probability in [0, 1] at half ``NET_SIZE`` (float32, h x w)."""
+    x = image_bgr if image_bgr.shape[1::-1] == NET_SIZE else cv2.resize(image_bgr, NET_SIZE,
+                                                                          interpolation=cv2.INTER_AREA)
+    blob = x.astype(np.float32).transpose(2, 0, 1)[None] * np.float32(1.0 / 255.0)
+    if FLIP_AVERAGE:  # the mirrored image too, in one batch: mean of the two logit maps
+        blob = np.concatenate([blob, blob[..., ::-1]])
+    net = _net()
+    net.setInput(np.ascontiguousarray(blob))
+    out = net.forward()
+    logits = 0.5 * (out[0, 0] + out[1, 0, :, ::-1]) if FLIP_AVERAGE else out[0, 0]
+    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+
+def _peaks(P: np.ndarray, xb: np.ndarray, min_sep: float):
+    """Local maxima of the consensus profile above ``PEAK_FRAC`` of its maximum, at least ``min_sep`` apart,
+    sub-sample by a parabola."""
+    Pp = np.maximum(P, 0.0)
+    top = float(Pp.max())
+    if top <= 0:
+        return []
+    cand = np.flatnonzero((Pp[1:-1] >= Pp[:-2]) & (Pp[1:-1] > Pp[2:]) & (Pp[1:-1] >= PEAK_FRAC * top)) + 1
+    cand = sorted(cand, key=lambda k: -Pp[k])
+    chosen = []
+    for k in cand:
+        if all(abs(xb[k] - xb[j]) >= min_sep for j in chosen):
+            chosen.append(k)
+    out = []
+    for k in sorted(chosen):
+        a, b, c = Pp[k - 1], Pp[k], Pp[k + 1]
+        den = a - 2 * b + c
+        off = 0.5 * (a - c) / den if den < -1e-9 else 0.0
+        out.append(float(xb[k] + np.clip(off, -0.5, 0.5) * (xb[1] - xb[0])))
+    return out
+
+
+def fit_rows(hm: np.ndarray):
+    """Rows of a heatmap. Returns dict(rows=[(poly (N,2) x,y bottom-up, support, span, x_bottom)],
+    lam, m, spacing, coherence) in heatmap pixels, or None."""
+    from agricare.core.perception.crop_rows import CropRowParams, _bands, _fit_vanishing_point, _normalise_bands
+
+    h, w = hm.shape
+    prof, d = _bands(hm, N_BANDS, 0.96)
+    vn = _normalise_bands(cv2.GaussianBlur(prof, (5, 1), 1.0))
+    p = CropRowParams(max_convergence=MAX_CONVERGENCE, max_tilt_frac=0.9)
+    lam, m, P, xb, coherence = _fit_vanishing_point(vn, d, w, h, p)
+    Ps = np.convolve(P, np.ones(3) / 3.0, mode="same")
+    rows_xb = _peaks(Ps, xb, 0.06 * w)
+    if not rows_xb:
+        return None
+    rx = np.sort(np.asarray(rows_xb))
+    spacing = float(np.median(np.diff(rx))) if len(rx) > 1 else 0.3 * w
+    guessed = set()
+    if FILL_COMB and len(rx) > 1:
+        # equal spacing on the bottom line: fill gaps and add the rows next to the outermost ones (a row the
+        # network barely saw is still where the comb puts it)
+        full = [rx[0]]
+        for a, b in zip(rx[:-1], rx[1:]):
+            k = int(round((b - a) / spacing))
+            full += [a + (b - a) * j / k for j in range(1, k)] if k > 1 else []
+            full.append(b)
+        lo, hi = full[0] - spacing, full[-1] + spacing
+        guessed = {float(x) for x in full if x not in rx}
+        extra = [x for x in (lo, hi) if -1.5 * w < x < 2.5 * w]
+        guessed |= {float(x) for x in extra}
+        rx = np.sort(np.asarray(full + extra))
+    ys = np.arange(h, dtype=np.float64)
+    dd = (h - 0.5) - ys                       # height above the bottom line
+    Pz = np.maximum(hm - 0.1, 0.0).astype(np.float64)
+    cols = np.arange(w, dtype=np.float64)
+
+    def refine(rx, lam, m):
+        """Rows refined on the heatmap around their VP lines; also (weight, a, b) of x = a + b y per row."""
+        sc = 1.0 - lam * dd
+        usable = sc > 0.03
+        out, lines, is_guess = [], [], []
+        out = []
+        for x0 in rx:
+            base = x0 * sc + m * dd              # the row's vanishing-point line
+            # local spacing: distance to the neighbouring rows' lines (median spacing when alone)
+            k = int(np.searchsorted(rx, x0))
+            nb = [abs(rx[j] - x0) for j in (k - 1, k + 1) if 0 <= j < len(rx) and rx[j] != x0]
+            s_loc = min(nb) if nb else spacing
+            half = np.maximum(WINDOW_FRAC * s_loc * sc, 1.0)
+            c = np.zeros(3)
+            dn = dd / h
+            basis = np.stack([sc if ROTATE_ABOUT_VP else np.ones_like(dn), dn, dn * dn])
+            sup = np.zeros(h, bool)
+            for ridge in REFINE_RIDGES:
+                xp = base + c @ basis
+                lo = np.clip(np.floor(xp - half).astype(int), 0, w - 1)
+                hi = np.clip(np.ceil(xp + half).astype(int), 0, w - 1)
+                inwin = (cols[None, :] >= lo[:, None]) & (cols[None, :] <= hi[:, None])
+                wgt = np.where(inwin, Pz, 0.0)
+                mass = wgt.sum(axis=1)
+                peak = np.where(inwin, hm, 0.0).max(axis=1)
+                sup = usable & (peak >= ON_THRESHOLD) & (mass > 1e-6) & (xp > -half) & (xp < w - 1 + half)
+                if sup.sum() < 4:
+                    break
+                xc = (wgt * cols[None, :]).sum(axis=1) / np.maximum(mass, 1e-9)
+                r = np.where(sup, xc - base, 0.0)
+                wt = np.where(sup, mass, 0.0)
+                # robust (Huber-like) reweighting around the previous fit
+                res = np.abs(r - c @ basis)
+                wt = wt / np.maximum(1.0, res / np.maximum(0.5 * half, 0.5))
+                ata = (basis * wt) @ basis.T + wt.sum() * np.diag(ridge)
+                atb = (basis * wt) @ r
+                c = np.linalg.solve(ata, atb)
+            if sup.sum() < 4:
+                if float(x0) not in guessed:
+                    continue
+                c = np.zeros(3)             # a comb row without support: its vanishing-point line
+                sup = usable & (sc > 0.1)
+                unsupported = True
+            else:
+                unsupported = False
+            xp = base + c @ basis
+            inside = usable & (xp > -0.5) & (xp < w - 0.5)
+            if inside.sum() < 4:
+                continue
+            y_top = float(ys[np.flatnonzero(sup)].min())
+            y_bot = float(ys[np.flatnonzero(inside)].max())
+            if y_bot - y_top < 3:
+                continue
+            yy = np.linspace(y_bot, y_top, 12)
+            xq = np.interp(yy, ys, xp)
+            support = 0.0 if unsupported else float(sup[inside].mean())
+            if not unsupported:
+                wl = np.where(sup, mass, 0.0)
+                A = np.stack([np.ones(h), ys])
+                ab = np.linalg.lstsq((A * np.sqrt(wl)).T, np.sqrt(wl) * np.where(sup, xc, 0.0), rcond=None)[0]
+                lines.append((float(wl.sum()), float(ab[0]), float(ab[1])))
+            out.append((np.column_stack([xq, yy]), support, (h - 0.5 - y_top) / h, float(xp[-1])))
+            is_guess.append(float(x0) in guessed)
+        # a comb guess that snapped onto a row already found is a duplicate
+        found = [o[3] for o, g in zip(out, is_guess) if not g]
+        out = [o for o, g in zip(out, is_guess) if not (g and any(abs(o[3] - x) < 0.5 * spacing for x in found))]
+        return out, lines
+
+    out, lines = refine(rx, lam, m)
+    if VP_FROM_ROWS and len(lines) >= 2:
+        # the vanishing point again, as the weighted least-squares intersection of the rows' own lines
+        W_ = np.array([t[0] for t in lines])
+        A = np.array([[1.0, -t[2]] for t in lines]) / np.sqrt(1.0 + np.array([t[2] for t in lines]) ** 2)[:, None]
+        B = np.array([t[1] for t in lines]) / np.sqrt(1.0 + np.array([t[2] for t in lines]) ** 2)
+        vx, vy = np.linalg.lstsq(A * np.sqrt(W_)[:, None], B * np.sqrt(W_), rcond=None)[0]
+        if (h - 0.5) - vy > 0.2 * h and abs(vx - w / 2) < 2 * w:
+            lam2 = 1.0 / ((h - 0.5) - vy)
+            m2 = vx * lam2
+            # bottom intercepts of the rows under the new VP, from their old lines at mid-height
+            d_mid = 0.5 / lam if lam > 1e-6 else 0.5 * h
+            x_mid = rx * (1.0 - lam * d_mid) + m * d_mid
+            rx2 = (x_mid - m2 * d_mid) / (1.0 - lam2 * d_mid)
+            guessed = {float(x2) for x, x2 in zip(rx, rx2) if float(x) in guessed}
+            rx, lam, m = rx2, lam2, m2
+            out, lines = refine(rx, lam, m)
+    if not out:
+        return None
+    # ridge contrast: heatmap on the rows against half-way between them, over their supported image rows
+    on, off = [], []
+    for poly, *_ in out:
+        yq = np.round(poly[:, 1]).astype(int).clip(0, h - 1)
+        for shift, acc in ((0.0, on), (0.5, off)):
+            xq = np.round(poly[:, 0] + shift * spacing * (1.0 - lam * ((h - 0.5) - poly[:, 1])))
+            ok = (xq >= 0) & (xq < w)
+            acc.extend(hm[yq[ok], xq[ok].astype(int)].tolist())
+    a, b = float(np.mean(on)) if on else 0.0, float(np.mean(off)) if off else 0.0
+    contrast = (a - b) / (a + b) if a + b > 0 else 0.0
+    return {"rows": out, "lam": float(lam), "m": float(m), "spacing": spacing, "coherence": coherence,
+            "contrast": contrast}
