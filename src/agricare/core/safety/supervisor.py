@@ -14,7 +14,10 @@ States, highest priority first:
   (``clock_jump``). With ``latch_faults`` every fault except ``no_data:*`` (start-up) and faults of the
   command input (``cmd``: an idle planner is not a hazard, its command is then zero) stays latched
   until ``reset()``. A blinded scanner (``scan_blinded``: too few valid returns, see
-  :func:`agricare.core.safety.fields.scan_to_safety_points`) is a fault. After time went back the
+  :func:`agricare.core.safety.fields.scan_to_safety_points`) is a fault, and so are inputs that arrive on
+  time but lie (:mod:`agricare.core.safety.health`): frozen odometry (``odom_frozen``), a stuck IMU
+  (``imu_stuck``) and refused commands (``cmd_delayed``, ``cmd_future``, ``cmd_reordered``,
+  ``cmd_out_of_range``; these latch, unlike the command input's own timeout). After time went back the
   supervisor restarts its time base: ``clock_jump`` (never latched) stays active only while a required input
   still carries a receipt time from before the jump, so it recovers as soon as every input is fresh again.
 - ``PROTECTIVE_STOP``: a required e-stop input that never arrived or went stale (``estop_missing`` /
@@ -227,6 +230,10 @@ class SupervisorInputs:
     battery_fraction: float = math.nan
     battery_stamp_s: float | None = None
     remote_stop: bool = False           # a signed remote protective stop is active
+    # input health (agricare.core.safety.health): lies with fresh stamps
+    odom_frozen: bool = False           # odometry pose still while commanded to move / while the IMU turns
+    imu_stuck: bool = False             # identical IMU readings over many samples
+    cmd_refused: tuple[str, ...] = ()   # commands refused since the last cycle (cmd_delayed, cmd_reordered, ...)
 
     def values(self, name: str) -> tuple:
         """The numeric values of one input (for the NaN/inf check)."""
@@ -438,6 +445,11 @@ class Supervisor:
                 faults.append("clock_jump")
         if avail["scan"] and inputs.scan_blinded:
             faults.append("scan_blinded")
+        if avail["odom"] and inputs.odom_frozen:
+            faults.append("odom_frozen")
+        if avail["imu"] and inputs.imu_stuck:
+            faults.append("imu_stuck")
+        faults.extend(r for r in dict.fromkeys(inputs.cmd_refused) if r not in faults)
         # a required e-stop that is missing or stale stops the robot (not a latched fault)
         for reason, tag in (("no_data:estop", "estop_missing"), ("stale:estop", "estop_stale")):
             if reason in faults:
