@@ -20,8 +20,11 @@ imu_stuck          the IMU repeats its last reading with fresh stamps (robot)
 camera_black       camera images are all zero (robot)
 clock_stall        ``/clock`` is not published for ``d`` s (default 5) while the world goes on
 clock_jump         ``/clock`` jumps back by ``d`` s (default 10) and stays behind the world
+clock_skew         one process's clock runs ``d`` s (default 2) behind the others from then on (node)
 cpu_hog            two busy processes (one per core) for ``d`` s (default 30)
 disk_full          the recorder's writes fail with ENOSPC from then on (``recorder``)
+serial_unplug      the base driver's serial device disappears for ``d`` s (default 3), then comes back
+                   (emulated device on a pty; see :mod:`agricare.bringup.chaos_serial`) (``base``)
 =================  ==========================================================================================
 
 Message faults and sensor lies are made by a relay in the runner's process: the topic's producer (the
@@ -55,10 +58,12 @@ KILL_KINDS = ("kill", "freeze")
 MESSAGE_KINDS = ("drop", "delay", "duplicate", "reorder", "nan", "range")
 SENSOR_KINDS = {"gnss_jump": "gnss/fix", "scan_blind": "scan", "odom_frozen": "odom", "imu_stuck": "imu/data",
                 "camera_black": "camera/image_raw"}
-CLOCK_KINDS = ("clock_stall", "clock_jump")
-RESOURCE_KINDS = ("cpu_hog", "disk_full")
+CLOCK_KINDS = ("clock_stall", "clock_jump", "clock_skew")
+RESOURCE_KINDS = ("cpu_hog", "disk_full", "serial_unplug")
 KINDS = KILL_KINDS + MESSAGE_KINDS + tuple(SENSOR_KINDS) + CLOCK_KINDS + RESOURCE_KINDS
-DEFAULT_DURATION_S = {"freeze": 5.0, "clock_stall": 5.0, "clock_jump": 10.0, "cpu_hog": 30.0}
+DEFAULT_DURATION_S = {"freeze": 5.0, "clock_stall": 5.0, "clock_jump": 10.0, "clock_skew": 2.0, "cpu_hog": 30.0,
+                      "serial_unplug": 3.0}
+ENDLESS_KINDS = ("clock_jump", "clock_skew")   # d is an amount, not a duration: the fault lasts to the end
 
 # topic (relative to the robot) -> message type, QoS name
 TOPIC_TYPES = {
@@ -137,7 +142,9 @@ def resolve(faults, graph) -> list[Fault]:
     out = []
     for f in faults:
         f = copy.copy(f)
-        if f.kind in KILL_KINDS:
+        if f.kind in KILL_KINDS or f.kind == "clock_skew":
+            if f.kind == "clock_skew" and not f.target:
+                f.target = next((n.fqn for n in graph.nodes if n.node == "velocity_smoother_node"), "")
             if f.target not in fqns:
                 raise ChaosError(f"fault {f.text}: target must be one of the graph's nodes: {', '.join(sorted(fqns))}")
         elif f.kind in MESSAGE_KINDS:
@@ -346,12 +353,21 @@ class ChaosHooks:
         self.cmd_rx: dict[str, list] = {}      # robot -> [(wall s, sim s, v)] of cmd_vel as received
         self._remap: list[str] = []
         self.readers: dict[str, list] = {}     # relayed topic -> nodes reading it (at the end of the run)
+        self._skews: list = []                 # (clock_skew fault, the node's own /clock topic)
+        self._skew_pubs: list = []
+        self._rec_logged_then = None
 
     # -------------------------------------------------------------- set-up (before the processes start)
     def prepare(self):
         """Remap the producers of faulted topics; returns the simulator's extra cli args."""
         sim_args = []
         for f in self.faults:
+            if f.kind == "clock_skew":   # the node's /clock comes from the chaos tool, skewed from the fault on
+                spec = next(n for n in self.graph.nodes if n.fqn == f.target)
+                topic = "/chaos_clock" + spec.fqn
+                spec.remap["/clock"] = topic
+                self._skews.append((f, topic))
+                continue
             if f.kind not in MESSAGE_KINDS and f.kind not in SENSOR_KINDS:
                 continue
             robot, rel = f.target.strip("/").split("/", 1)
@@ -376,6 +392,13 @@ class ChaosHooks:
 
         node = runner.monitor
         clock = runner.sim_time
+        if self._skews:
+            from rosgraph_msgs.msg import Clock
+
+            from agricare.ros.qos import RELIABLE_QOS
+
+            self._skew_pubs = [(f, node.create_publisher(Clock, topic, RELIABLE_QOS)) for f, topic in self._skews]
+            self._install_clock(runner)
         for topic in dict.fromkeys(self._remap):
             self.relays[topic] = Relay(node, topic, [f for f in self.faults if f.target == topic], clock)
         for robot in self.graph.robots:
@@ -418,7 +441,8 @@ class ChaosHooks:
             if i not in self.done and t >= f.t_s:
                 self.done.add(i)
                 self._inject(f, runner, sup)
-            if i in self.done and i not in self.ended and f.duration_s is not None and t >= f.t_s + f.duration_s:
+            if (i in self.done and i not in self.ended and f.duration_s is not None and f.kind not in ENDLESS_KINDS
+                    and t >= f.t_s + f.duration_s):
                 self.ended.add(i)
                 self._end(f, runner, sup)
 
@@ -437,15 +461,19 @@ class ChaosHooks:
                 return
             os.kill(pid, signal.SIGKILL if f.kind == "kill" else signal.SIGSTOP)
             f._pid = pid
+        elif f.kind == "clock_skew":
+            f._active = True        # the skewed /clock of its node (published with the simulator's clock)
         elif f.kind in CLOCK_KINDS:
-            self._patch_clock(runner, f)
+            self._install_clock(runner)
+            self._clock_fault = f
         elif f.kind == "cpu_hog":
             code = "import time\nend = time.monotonic() + %f\nwhile time.monotonic() < end:\n    pass\n" % (
                 f.duration_s or 30.0)
             self._hogs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 2)]
         elif f.kind == "disk_full" and runner.recorder is not None:
             rec = runner.recorder
-            self._rec_logged_at_fault = sum(rec.counts.values())
+            self._rec_logged_at_fault = rec.acked          # flushed and fsynced: acknowledged
+            self._rec_logged_then = sum(rec.counts.values())
             writer = rec._writer
             writer._Writer__stream = _FullDisk(writer._Writer__stream)
 
@@ -460,13 +488,21 @@ class ChaosHooks:
         elif f.kind in CLOCK_KINDS and f.kind == "clock_stall":
             self._clock_fault = None
 
-    def _patch_clock(self, runner, f: Fault):
+    def _install_clock(self, runner):
+        """Route the simulator's /clock through the chaos tool: stalled or wound back (clock faults) and,
+        for a node with its own /clock (clock_skew), skewed from the fault on."""
         pub = runner.sim._clock_pub
         if not hasattr(pub, "_chaos_real_publish"):
             real = pub.publish
             pub._chaos_real_publish = real
 
             def publish(msg, _real=real, hooks=self):
+                ns0 = msg.clock.sec * 1_000_000_000 + msg.clock.nanosec
+                for sf, spub in hooks._skew_pubs:
+                    m = copy.deepcopy(msg)
+                    ns = max(ns0 - (int((sf.duration_s or 2.0) * 1e9) if getattr(sf, "_active", False) else 0), 0)
+                    m.clock.sec, m.clock.nanosec = divmod(ns, 1_000_000_000)
+                    spub.publish(m)
                 cf = hooks._clock_fault
                 if cf is None:
                     return _real(msg)
@@ -478,7 +514,6 @@ class ChaosHooks:
                 return _real(msg)
 
             pub.publish = publish
-        self._clock_fault = f
 
     # -------------------------------------------------------------- results
     def finish(self, runner, sup) -> dict:
@@ -554,8 +589,9 @@ class ChaosHooks:
                 f"non-zero commands after a late cycle: {nonzero_late}")
 
     def _records_lost(self, runner) -> str:
-        """Messages the recorder logged before the fault, read back from the file (an MCAP cut short by the
-        full disk keeps what was flushed; the rest is lost and must be reported)."""
+        """Messages the recorder had acknowledged (flushed and fsynced) before the fault, read back from the
+        file (an MCAP cut short by the full disk keeps what was flushed); messages logged since the last
+        flush were never acknowledged and are counted apart."""
         acked = self._rec_logged_at_fault
         path = runner.out_dir / "recording.mcap" if runner.out_dir is not None else None
         if acked is None or path is None or not path.exists():
@@ -570,9 +606,11 @@ class ChaosHooks:
                     n += isinstance(record, Message)
             except Exception:   # the file ends where the full disk cut it: count what is readable
                 pass
+        pending = (self._rec_logged_then or acked) - acked
         if n >= acked:
-            return f"none ({n} readable, {acked} logged before the fault)"
-        return f"{acked - n} of {acked} logged before the fault"
+            return (f"none ({n} readable, {acked} acknowledged before the fault; {pending} logged since the last "
+                    f"flush were not yet acknowledged)")
+        return f"{acked - n} of {acked} acknowledged before the fault"
 
     def _robot_of(self, f: Fault) -> str:
         t = f.target.strip("/")
@@ -581,24 +619,34 @@ class ChaosHooks:
         return next(iter(self.graph.robots))
 
     def bound_for(self, f: Fault, v0: float = 0.0) -> float | None:
-        """Allowed time from the fault to a zero command at the wheels: the input timeout that catches it plus
-        one control cycle, plus, where the safety supervisor is alive and shapes the stop, the controlled
-        ramp from the speed at the fault at its ``max_decel_mps2`` (a dead supervisor: the base's own
-        command timeout, the wheels' command is then zero at once)."""
+        """Allowed time from the fault to a zero command at the wheels: the timeout of the input that catches
+        it plus one control cycle. The safe base's faults (stale, NaN or refused inputs, lying sensors, time
+        going back) zero the wheels' command at once; only a lost controller is caught by the smoother, whose
+        zero the supervisor turns into its jerk-limited stop from the speed at the fault (``max_decel_mps2``,
+        ``max_jerk_mps3``); a dead or frozen supervisor: the base's own command timeout."""
         from agricare.bringup.supervise import RESTARTABLE
 
         b = self.bounds
         cycle = b.get("cycle_s", 0.05)
-        if f.kind in KILL_KINDS and f.target.rsplit("/", 1)[-1] in RESTARTABLE:
+        node = f.target.rsplit("/", 1)[-1]
+        if f.kind in KILL_KINDS and node in RESTARTABLE:
             return None   # a driver or perception node: restarted; the robot stops only if safety needs it
-        if f.kind in KILL_KINDS and "safety" in f.target:
+        if f.kind in KILL_KINDS and "safety" in node:
             return b.get("base_timeout_s", 0.5) + cycle
-        a, j = b.get("max_decel_mps2", 1.5), b.get("max_jerk_mps3", 1e9)
-        ramp = abs(v0) / a + a / j   # jerk-limited stop from v0
         if f.kind == "duplicate":
             return None   # the same command twice: nothing to stop for
-        if f.kind in KILL_KINDS or f.kind in MESSAGE_KINDS or f.kind in SENSOR_KINDS or f.kind in CLOCK_KINDS:
+        a, j = b.get("max_decel_mps2", 1.5), b.get("max_jerk_mps3", 1e9)
+        ramp = abs(v0) / a + a / j   # jerk-limited stop from v0
+        if (f.kind in KILL_KINDS and node in ("controller_node", "row_follower_node")) or (
+                f.kind in MESSAGE_KINDS and f.target.endswith("/cmd_vel_nav")):
             return b.get("input_timeout_s", 0.5) + cycle + ramp
+        if f.kind == "gnss_jump":
+            stop_s = b.get("gnss_reject_stop_s", 0.0)
+            if not stop_s:
+                return None   # policy: dead-reckon on and report (the EKF gates the jump out)
+            return stop_s + b.get("gnss_period_s", 0.2) + b.get("pose_timeout_s", 1.0) + cycle
+        if f.kind in KILL_KINDS or f.kind in MESSAGE_KINDS or f.kind in SENSOR_KINDS or f.kind in CLOCK_KINDS:
+            return b.get("input_timeout_s", 0.5) + cycle
         return None
 
     @staticmethod
@@ -608,7 +656,7 @@ class ChaosHooks:
             problems.append("drove on after the stop command (never stood still)")
         if "non-zero commands after a late cycle: 0" not in note and "non-zero commands after" in note:
             problems.append("drove on stale decisions")
-        if "logged before the fault" in note and not note.startswith("none"):
+        if "acknowledged before the fault" in note and not note.startswith("none"):
             problems.append("recorded messages lost")
         if contacts:
             problems.append(f"{contacts} contact(s)")
@@ -701,7 +749,13 @@ def safety_bounds(graph) -> dict:
     rate = float(params.get("loop_rate_hz", 20.0))
     timeouts = [float(params.get(k, 0.5)) for k in ("cmd_timeout_s", "odom_timeout_s", "scan_timeout_s",
                                                      "imu_timeout_s")]
+    ekf = next((dict(n.params) for n in graph.nodes if n.node == "ekf_node"), {})
+    gnss_hz = 5.0
+    for r in (graph.raw.get("robots") or []):
+        gnss_hz = float(((r.get("sensors") or {}).get("gnss") or {}).get("rate_hz", gnss_hz))
     return {"cycle_s": 1.0 / rate, "input_timeout_s": max(timeouts), "base_timeout_s": 0.5,
+            "gnss_reject_stop_s": float(ekf.get("gnss_reject_stop_s", 0.0)), "gnss_period_s": 1.0 / gnss_hz,
+            "pose_timeout_s": float(params.get("pose_timeout_s", 1.0)),
             "loop_timeout_s": float(params.get("loop_timeout_s", 0.25)),
             "max_decel_mps2": float(params.get("max_decel_mps2", 1.5)),
             "max_jerk_mps3": float(params.get("max_jerk_mps3", 3.0))}
