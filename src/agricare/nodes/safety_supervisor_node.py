@@ -48,6 +48,7 @@ from geometry_msgs.msg import PolygonStamped, TwistStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState, Imu, LaserScan
 from std_msgs.msg import Bool, Header, String
 from std_srvs.srv import Trigger
@@ -184,8 +185,12 @@ class SafetySupervisorNode(ManagedNode):
             if self.params.publish_cmd_vel else None
         self._state_pub = self.create_publisher(SafetyStateMsg, "safety/state", LATCHED_QOS)
         g = self.security
+        # every command in the order it came (depth 10, not the command QoS's 1): the last one is the command,
+        # the ones before it are checked too, so a reordered pair is not hidden by the queue keeping one
         self.create_subscription(TwistStamped, "cmd_vel_smoothed", guarded(g, "cmd_vel_smoothed")(self._on_cmd),
-                                 COMMAND_QOS)
+                                 QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                                            reliability=ReliabilityPolicy.RELIABLE,
+                                            durability=DurabilityPolicy.VOLATILE))
         self.create_subscription(Odometry, "odom", guarded(g, "odom")(self._on_odom), SENSOR_QOS)
         self.create_subscription(Imu, "imu/data", guarded(g, "imu")(self._on_imu), SENSOR_QOS)
         self.create_subscription(LaserScan, "scan", guarded(g, "scan")(self._on_scan), SENSOR_QOS)
