@@ -159,6 +159,12 @@ def resolve(faults, graph) -> list[Fault]:
             if robot not in robots:
                 raise ChaosError(f"fault {f.text}: robot must be one of {', '.join(robots)}")
             f.target = f"/{robot}/{SENSOR_KINDS[f.kind]}"
+        elif f.kind == "serial_unplug":
+            f.target = f.target or "base"
+            if f.target != "base":
+                raise ChaosError(f"fault {f.text}: serial_unplug target: base")
+            if len(faults) != 1:
+                raise ChaosError(f"fault {f.text}: serial_unplug runs on its own rig: give it alone")
         elif f.kind == "disk_full":
             f.target = f.target or "recorder"
             if f.target != "recorder":
@@ -415,7 +421,8 @@ class ChaosHooks:
                 cmd_topic = raw_topic(cmd_topic)
             self.cmd_rx[robot] = []
             node.create_subscription(TwistStamped, cmd_topic, lambda m, r=robot: self.cmd_rx[r].append(
-                (time.monotonic(), clock(), m.twist.linear.x)), COMMAND_QOS)
+                (time.monotonic(), clock(), m.twist.linear.x, m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)),
+                COMMAND_QOS)
 
     def _first_odom(self, robot, pub, msg):
         if robot in self._plans:
@@ -525,7 +532,23 @@ class ChaosHooks:
         relay = {t: {"forwarded": r.forwarded, "dropped": r.dropped, "readers": self.readers.get(t)}
                  for t, r in self.relays.items()}
         return {"chaos": {"faults": [f.text for f in self.faults], "events": self.events, "results": results,
-                          "relays": relay}}
+                          "relays": relay, "safety_loop": self.loop_jitter()}}
+
+    def loop_jitter(self) -> dict:
+        """The safety loop's period as its watchdog sees it: gaps between the stamps (its clock at each cycle) of
+        consecutive commands it sent, before the first fault (a fault may stop the loop on purpose)."""
+        t_first = min((f.t_s for f in self.faults), default=float("inf"))
+        out = {}
+        for robot, rx in self.cmd_rx.items():
+            stamps = sorted({r[3] for r in rx if 0.0 < r[3] < t_first})
+            gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
+            if not gaps:
+                continue
+            over = sum(1 for g in gaps if g > self.bounds.get("loop_timeout_s", 0.25))
+            out[robot] = {"cycles": len(gaps), "p50_s": round(gaps[len(gaps) // 2], 3),
+                          "p99_s": round(gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))], 3),
+                          "max_s": round(gaps[-1], 3), "over_loop_timeout": over}
+        return out
 
     def results(self, runner, sup) -> list[FaultResult]:
         w = runner.sim.world
@@ -680,6 +703,9 @@ class ChaosHooks:
         return "; ".join(problems)
 
 
+_verdict_of = ChaosHooks._verdict
+
+
 def straight_plan(odom_msg, length_m: float, spacing_m: float = 0.5):
     """nav_msgs/Path: a straight line of ``length_m`` from the odometry pose along its heading, in its frame."""
     from geometry_msgs.msg import PoseStamped
@@ -716,6 +742,10 @@ def run_chaos(scenario, faults, out_dir, seed=0, max_sim_s=None, real_time_facto
 
     graph = chaos_graph(load_graph(scenario, overrides))
     parsed = resolve([parse_fault(f) if isinstance(f, str) else f for f in faults], graph)
+    if parsed and parsed[0].kind == "serial_unplug":
+        from agricare.bringup.chaos_serial import run_serial_unplug
+
+        return run_serial_unplug(parsed[0], out_dir, progress)
     hooks = ChaosHooks(graph, parsed, plan_length_m, bounds=safety_bounds(graph))
     sim_args = hooks.prepare()
     result = run_multiprocess(graph, out_dir, seed, max_sim_s, real_time_factor, progress, until_done=False,
@@ -783,8 +813,8 @@ def format_table(results, load: str = "") -> str:
             return "-" if x is None else fmt.format(x)
 
         rows.append((d["fault"], s(d["speed_at_fault_mps"]), s(d["cmd_zero_after_s"]), s(d["bound_s"]),
-                     s(d["standstill_after_s"]), s(d["distance_after_fault_m"]), str(d["contacts"]),
-                     str(d["boundary_violations"]), d["resumed"], d["records_lost"], d["verdict"]))
+                     s(d["standstill_after_s"]), s(d["distance_after_fault_m"]), s(d["contacts"], "{}"),
+                     s(d["boundary_violations"], "{}"), d["resumed"], d["records_lost"], d["verdict"]))
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)]
     line = lambda r: " | ".join(x.ljust(w) for x, w in zip(r, widths))  # noqa: E731
     out = [line(cols), "-+-".join("-" * w for w in widths)] + [line(r) for r in rows]
