@@ -663,6 +663,11 @@ class ChaosHooks:
         if (f.kind in KILL_KINDS and node in ("controller_node", "row_follower_node")) or (
                 f.kind in MESSAGE_KINDS and f.target.endswith("/cmd_vel_nav")):
             return b.get("input_timeout_s", 0.5) + cycle + ramp
+        if f.kind == "camera_black":   # perception says "no rows" at the next frame; the follower commands zero,
+            # which the smoother and then the supervisor ramp down (the slower of the two limits)
+            a2, j2 = min(a, b.get("smoother_accel_mps2", a)), min(j, b.get("smoother_jerk_mps3", j))
+            return (b.get("camera_period_s", 0.1) + b.get("follower_cycle_s", cycle) + b.get("smoother_cycle_s", cycle)
+                    + cycle + abs(v0) / a2 + a2 / j2)   # a frame, then one cycle of each stage, then the ramp
         if f.kind == "gnss_jump":
             stop_s = b.get("gnss_reject_stop_s", 0.0)
             if not stop_s:
@@ -780,12 +785,19 @@ def safety_bounds(graph) -> dict:
     timeouts = [float(params.get(k, 0.5)) for k in ("cmd_timeout_s", "odom_timeout_s", "scan_timeout_s",
                                                      "imu_timeout_s")]
     ekf = next((dict(n.params) for n in graph.nodes if n.node == "ekf_node"), {})
-    gnss_hz = 5.0
+    smoother = next((dict(n.params) for n in graph.nodes if n.node == "velocity_smoother_node"), {})
+    follower = next((dict(n.params) for n in graph.nodes if n.node == "row_follower_node"), {})
+    gnss_hz, cam_hz = 5.0, 10.0
     for r in (graph.raw.get("robots") or []):
         gnss_hz = float(((r.get("sensors") or {}).get("gnss") or {}).get("rate_hz", gnss_hz))
+        cam_hz = float(((r.get("sensors") or {}).get("camera") or {}).get("rate_hz", cam_hz))
     return {"cycle_s": 1.0 / rate, "input_timeout_s": max(timeouts), "base_timeout_s": 0.5,
             "gnss_reject_stop_s": float(ekf.get("gnss_reject_stop_s", 0.0)), "gnss_period_s": 1.0 / gnss_hz,
-            "pose_timeout_s": float(params.get("pose_timeout_s", 1.0)),
+            "pose_timeout_s": float(params.get("pose_timeout_s", 1.0)), "camera_period_s": 1.0 / cam_hz,
+            "smoother_accel_mps2": float(smoother.get("max_linear_accel_mps2", 1.0)),
+            "smoother_jerk_mps3": float(smoother.get("max_linear_jerk_mps3", 5.0)),
+            "follower_cycle_s": 1.0 / float(follower.get("rate_hz", 20.0)),
+            "smoother_cycle_s": 1.0 / float(smoother.get("rate_hz", 20.0)),
             "loop_timeout_s": float(params.get("loop_timeout_s", 0.25)),
             "max_decel_mps2": float(params.get("max_decel_mps2", 1.5)),
             "max_jerk_mps3": float(params.get("max_jerk_mps3", 3.0))}
