@@ -98,8 +98,7 @@ def main(argv=None) -> int:
                 r["fault"] += " (EKF graph)"
             r["run_exit"] = summary["exit_code"]
             rows.append(r)
-        for robot, j in (summary["chaos"].get("safety_loop") or {}).items():
-            jitter.append(j)
+        jitter += list((summary["chaos"].get("safety_loop") or {}).values())
         loads.append(os.getloadavg()[0])
         print(f"[{i + 1}/{len(runs)}] {fault}: run exit {summary['exit_code']}, {summary['stopped_because']}",
               flush=True)
@@ -113,8 +112,9 @@ def main(argv=None) -> int:
         n = sum(j["cycles"] for j in jitter)
         over = sum(j["over_loop_timeout"] for j in jitter)
         print(f"safety loop period before the faults (its own clock, {len(jitter)} runs, {n} cycles): "
-              f"p50 {max(j['p50_s'] for j in jitter) * 1e3:.0f} ms (worst run), p99 {max(j['p99_s'] for j in jitter) * 1e3:.0f} "
-              f"ms (worst run), max {max(j['max_s'] for j in jitter) * 1e3:.0f} ms; {over} cycles over the 0.25 s "
+              f"p50 {max(j['p50_s'] for j in jitter) * 1e3:.0f} ms (worst run), "
+              f"p99 {max(j['p99_s'] for j in jitter) * 1e3:.0f} ms (worst run), "
+              f"max {max(j['max_s'] for j in jitter) * 1e3:.0f} ms; {over} cycles over the 0.25 s "
               f"loop watchdog in {sum(1 for j in jitter if j['over_loop_timeout'])} runs")
     ok = sum(1 for r in rows if r["verdict"].startswith("ok"))
     print(f"{ok} of {len(rows)} faults survived")

@@ -739,7 +739,7 @@ def chaos_graph(graph):
 
 
 def run_chaos(scenario, faults, out_dir, seed=0, max_sim_s=None, real_time_factor=1.0, progress=print,
-              supervision=None, plan_length_m: float = 95.0, overrides: dict | None = None):
+              supervision=None, plan_length_m: float = 95.0, overrides: dict | None = None, hold_s: float = 3.0):
     """Run ``scenario`` with one process per node and inject ``faults`` (texts or :class:`Fault`);
     ``overrides``: node parameters by full node name (``{"/tractor/safety_supervisor_node": {...}}``)."""
     from agricare.bringup.graph import load_graph
@@ -750,7 +750,7 @@ def run_chaos(scenario, faults, out_dir, seed=0, max_sim_s=None, real_time_facto
     if parsed and parsed[0].kind == "serial_unplug":
         from agricare.bringup.chaos_serial import run_serial_unplug
 
-        return run_serial_unplug(parsed[0], out_dir, progress)
+        return run_serial_unplug(parsed[0], out_dir, progress, hold_s=hold_s)
     hooks = ChaosHooks(graph, parsed, plan_length_m, bounds=safety_bounds(graph))
     sim_args = hooks.prepare()
     result = run_multiprocess(graph, out_dir, seed, max_sim_s, real_time_factor, progress, until_done=False,
