@@ -85,7 +85,7 @@ def test_stuck_imu_counts_identical_readings():
     assert not StuckImu(0).stuck
 
 
-@pytest.mark.parametrize("lie", ["odom_frozen", "imu_stuck", "cmd_delayed", "cmd_reordered", "cmd_out_of_range"])
+@pytest.mark.parametrize("lie", ["odom_frozen", "imu_stuck", "cmd_future", "cmd_reordered", "cmd_out_of_range"])
 def test_supervisor_stops_at_once_on_a_lie_and_latches_it(lie):
     sup = Supervisor(SupervisorParams(required_inputs=("cmd", "odom", "imu")))
     inp = SupervisorInputs(cmd_v_mps=1.0)
@@ -120,3 +120,20 @@ def test_supervisor_stops_at_once_on_a_lie_and_latches_it(lie):
     t += 0.05
     fresh(t)
     assert sup.update(t, inp).state == SafetyState.RUN
+
+
+def test_a_delayed_command_is_no_command_refused_while_it_comes_late():
+    sup = Supervisor(SupervisorParams(required_inputs=("cmd",)))
+    inp = SupervisorInputs(cmd_v_mps=1.0)
+    t = 0.0
+    for k in range(40):
+        t = 0.05 * k
+        inp.cmd_stamp_s = t
+        d = sup.update(t, inp)
+    assert d.state == SafetyState.RUN
+    t += 0.05
+    inp.cmd_stamp_s = t
+    inp.cmd_refused = ("cmd_delayed",)
+    d = sup.update(t, inp)
+    assert d.state == SafetyState.FAULT and "cmd_delayed" in d.reasons and d.cmd_v_mps == 0.0
+    assert not d.fault_latched      # like stale:cmd: an idle or late command source is no hazard by itself

@@ -15,7 +15,8 @@ it was fed, the time passed in):
 
 Each refusal or detection is a fault of the supervisor (``cmd_delayed``, ``cmd_future``, ``cmd_reordered``,
 ``cmd_out_of_range``, ``odom_frozen``, ``imu_stuck``): a stop in the same cycle, latched until the vehicle's
-panel resets it.
+panel resets it; only ``cmd_delayed`` is not latched (a command older than its timeout is no command, as a
+command stream gone stale: the robot stands while they come late).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ States, highest priority first:
   :func:`agricare.core.safety.fields.scan_to_safety_points`) is a fault, and so are inputs that arrive on
   time but lie (:mod:`agricare.core.safety.health`): frozen odometry (``odom_frozen``), a stuck IMU
   (``imu_stuck``) and refused commands (``cmd_delayed``, ``cmd_future``, ``cmd_reordered``,
-  ``cmd_out_of_range``; these latch, unlike the command input's own timeout). After time went back the
+  ``cmd_out_of_range``; these latch, except ``cmd_delayed``: a command older than its timeout is no command,
+  as ``stale:cmd``). After time went back the
   supervisor restarts its time base: ``clock_jump`` (never latched) stays active only while a required input
   still carries a receipt time from before the jump, so it recovers as soon as every input is fresh again.
 - ``PROTECTIVE_STOP``: a required e-stop input that never arrived or went stale (``estop_missing`` /
@@ -68,6 +69,8 @@ GRAVITY_MPS2 = 9.80665
 INPUT_NAMES = ("cmd", "odom", "scan", "imu", "pose", "objects", "estop", "battery")
 #: Inputs whose faults never latch (an idle command source only means "no motion wanted").
 _NON_LATCHING_INPUTS = ("cmd",)
+#: A command that arrives older than its timeout is no command (as ``stale:cmd``): refused, not latched.
+_NON_LATCHING_FAULTS = ("clock_jump", "cmd_delayed")
 #: Memoised field polygons kept across cycles before the memo is cleared.
 _FIELD_CACHE_SIZE = 256
 
@@ -458,7 +461,7 @@ class Supervisor:
         if p.latch_faults:
             for f in faults:
                 if not f.startswith("no_data:") and f.split(":")[-1] not in _NON_LATCHING_INPUTS \
-                        and f != "clock_jump":
+                        and f not in _NON_LATCHING_FAULTS:
                     self._latched_faults[f] = None
         self._active_fault_conditions = tuple(faults)
         # --- e-stop latch (a true value latches even when its stamp is old)
