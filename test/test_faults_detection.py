@@ -137,3 +137,25 @@ def test_a_delayed_command_is_no_command_refused_while_it_comes_late():
     d = sup.update(t, inp)
     assert d.state == SafetyState.FAULT and "cmd_delayed" in d.reasons and d.cmd_v_mps == 0.0
     assert not d.fault_latched      # like stale:cmd: an idle or late command source is no hazard by itself
+
+
+def test_time_going_back_latches_no_drive_off_on_the_old_plan():
+    sup = Supervisor(SupervisorParams(required_inputs=("cmd",)))
+    inp = SupervisorInputs(cmd_v_mps=1.0)
+    t = 0.0
+    for k in range(40):
+        t = 10.0 + 0.05 * k
+        inp.cmd_stamp_s = t
+        sup.update(t, inp)
+    t = 0.05   # the clock went back
+    d = sup.update(t, inp)
+    assert d.state == SafetyState.FAULT and "clock_jump" in d.reasons
+    for k in range(1, 40):   # fresh inputs on the new time base: still stopped
+        t = 0.05 + 0.05 * k
+        inp.cmd_stamp_s = t
+        d = sup.update(t, inp)
+        assert d.state == SafetyState.FAULT and d.cmd_v_mps == 0.0 and "clock_jump" in d.reasons
+    assert sup.reset()[0]
+    t += 0.05
+    inp.cmd_stamp_s = t
+    assert sup.update(t, inp).state == SafetyState.RUN

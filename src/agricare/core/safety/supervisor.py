@@ -19,8 +19,9 @@ States, highest priority first:
   (``imu_stuck``) and refused commands (``cmd_delayed``, ``cmd_future``, ``cmd_reordered``,
   ``cmd_out_of_range``; these latch, except ``cmd_delayed``: a command older than its timeout is no command,
   as ``stale:cmd``). After time went back the
-  supervisor restarts its time base: ``clock_jump`` (never latched) stays active only while a required input
-  still carries a receipt time from before the jump, so it recovers as soon as every input is fresh again.
+  supervisor restarts its time base: the condition ``clock_jump`` stays active while a required input still
+  carries a receipt time from before the jump, and the fault is latched (time going back mid-run is a broken
+  clock or a restarted world: the robot does not drive off by itself on the plan it had).
 - ``PROTECTIVE_STOP``: a required e-stop input that never arrived or went stale (``estop_missing`` /
   ``estop_stale``: a broken e-stop circuit must stop the robot, not fault-latch it),
   an obstacle in the stop field (``obstacle``), a person whose predicted path
@@ -70,7 +71,7 @@ INPUT_NAMES = ("cmd", "odom", "scan", "imu", "pose", "objects", "estop", "batter
 #: Inputs whose faults never latch (an idle command source only means "no motion wanted").
 _NON_LATCHING_INPUTS = ("cmd",)
 #: A command that arrives older than its timeout is no command (as ``stale:cmd``): refused, not latched.
-_NON_LATCHING_FAULTS = ("clock_jump", "cmd_delayed")
+_NON_LATCHING_FAULTS = ("cmd_delayed",)
 #: Memoised field polygons kept across cycles before the memo is cleared.
 _FIELD_CACHE_SIZE = 256
 
