@@ -61,6 +61,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="four faults only")
     ap.add_argument("--out", default=str(ROOT / "out" / "bench_chaos"))
     ap.add_argument("--render", metavar="TABLE_JSON", help="print a saved table.json judged with today's rules")
+    ap.add_argument("--only", nargs="+", metavar="TEXT", help="only the runs whose fault (with ' EKF'/' rows' for "
+                    "the EKF / row-robot graph) contains one of these texts")
     args = ap.parse_args(argv)
     if args.render:
         from agricare.bringup.chaos import rejudge
@@ -88,6 +90,9 @@ def main(argv=None) -> int:
     if not args.quick:   # lies on the EKF-guided graph, the camera on the row robot, the serial link on the rig
         runs += [(f"{k}@t={T:g}", None, GNSS_SCENARIO) for k in ("gnss_jump", "odom_frozen", "imu_stuck")]
         runs += [("camera_black@t=12", None, ROW_SCENARIO), ("serial_unplug@t=2,d=3", None, SCENARIO)]
+    if args.only:
+        tag = {GNSS_SCENARIO: " EKF", ROW_SCENARIO: " rows"}
+        runs = [r for r in runs if any(o in r[0] + tag.get(r[2], "") for o in args.only)]
     for i, (fault, overrides, scenario) in enumerate(runs):
         d = out / f"{i:02d}_{fault.split('@')[0]}"
         result, _ = run_chaos(scenario, [fault], d, max_sim_s=max_sim_for(fault), progress=lambda *_: None,
