@@ -594,22 +594,28 @@ class ChaosHooks:
         return out
 
     def _loop_figures(self, robot, f) -> str:
-        """Safety loop under the hog: gaps between the supervisor's commands as received (wall time), and
-        whether it held its deadline (no gap over its loop timeout) or stopped the robot."""
+        """Safety loop under the hog. The world runs on the simulator's clock, which the hog slows too, so the
+        decisions are judged on it: the gaps between the supervisor's cycles (its command stamps), a non-zero
+        command after a cycle later than its loop watchdog, and a non-zero command that reached the wheels
+        older than that watchdog (stamp vs the simulator's time at receipt). Wall-clock gaps for reference."""
         t1 = f.t_s + (f.duration_s or 30.0)
+        lim = self.bounds.get("loop_timeout_s", 0.25)
         rx = [r for r in self.cmd_rx.get(robot, []) if f.t_s <= r[1] <= t1]
         before = [r for r in self.cmd_rx.get(robot, []) if r[1] < f.t_s]
         if len(rx) < 2:
             return f"safety loop: {len(rx)} commands during the hog (stopped sending)"
-        gaps = [b[0] - a[0] for a, b in zip(rx, rx[1:])]
-        gaps.sort()
+        stamps = sorted({r[3] for r in rx})
+        gaps = sorted(b - a for a, b in zip(stamps, stamps[1:])) or [0.0]
         p99 = gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))]
+        by_stamp = sorted(rx, key=lambda r: r[3])
+        late_cycle = sum(1 for a, b in zip(by_stamp, by_stamp[1:]) if b[3] - a[3] > lim and abs(b[2]) > 1e-6)
+        stale = sum(1 for r in rx if r[1] - r[3] > lim and abs(r[2]) > 1e-6)
+        wall = sorted(b[0] - a[0] for a, b in zip(rx, rx[1:]))
         base = [b[0] - a[0] for a, b in zip(before, before[1:])]
-        ref = f", before: max {max(base) * 1e3:.0f} ms" if base else ""
-        nonzero_late = sum(1 for a, b in zip(rx, rx[1:]) if b[0] - a[0] > self.bounds.get("loop_timeout_s", 0.25)
-                           and abs(b[2]) > 1e-6)
-        return (f"cmd gaps p99 {p99 * 1e3:.0f} ms max {gaps[-1] * 1e3:.0f} ms{ref}; "
-                f"non-zero commands after a late cycle: {nonzero_late}")
+        ref = f", before {max(base) * 1e3:.0f} ms" if base else ""
+        return (f"cycle gaps (sim) p99 {p99 * 1e3:.0f} ms max {gaps[-1] * 1e3:.0f} ms; wall max {wall[-1] * 1e3:.0f} ms"
+                f"{ref}; non-zero commands after a late cycle: {late_cycle}; non-zero commands older than "
+                f"{lim:g} s at the wheels: {stale}")
 
     def _records_lost(self, runner) -> str:
         """Messages the recorder had acknowledged (flushed and fsynced) before the fault, read back from the
@@ -682,7 +688,8 @@ class ChaosHooks:
         problems = []
         if t_cmd is not None and t_still is None and v0 >= MOVING_MPS:
             problems.append("drove on after the stop command (never stood still)")
-        if "non-zero commands after a late cycle: 0" not in note and "non-zero commands after" in note:
+        if ("non-zero commands after a late cycle: 0" not in note and "non-zero commands after" in note) or (
+                "at the wheels: " in note and not note.endswith("at the wheels: 0")):
             problems.append("drove on stale decisions")
         if "acknowledged before the fault" in note and not note.startswith("none"):
             problems.append("recorded messages lost")
