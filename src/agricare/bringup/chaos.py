@@ -394,7 +394,9 @@ class ChaosHooks:
         from geometry_msgs.msg import TwistStamped
         from nav_msgs.msg import Odometry, Path
 
-        from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+        from agricare.ros.qos import LATCHED_QOS, SENSOR_QOS
 
         node = runner.monitor
         clock = runner.sim_time
@@ -420,9 +422,12 @@ class ChaosHooks:
             if cmd_topic in self.relays:
                 cmd_topic = raw_topic(cmd_topic)
             self.cmd_rx[robot] = []
+            # every command (depth 100, not the command QoS's 1): a loaded runner must not see gaps that a
+            # depth-1 queue made by keeping only the newest
             node.create_subscription(TwistStamped, cmd_topic, lambda m, r=robot: self.cmd_rx[r].append(
                 (time.monotonic(), clock(), m.twist.linear.x, m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)),
-                COMMAND_QOS)
+                QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                           durability=DurabilityPolicy.VOLATILE))
 
     def _first_odom(self, robot, pub, msg):
         if robot in self._plans:
