@@ -9,10 +9,11 @@ jerk-limited stop from that speed; a dead supervisor: the base's own 0.5 s comma
 to standstill, distance driven after the fault, contacts while moving, boundary violations, whether motion
 resumed (the tool never sends a fresh goal, so any motion after a stop is "by itself"), records lost
 (disk_full: messages acknowledged, i.e. flushed and fsynced, before the fault and missing from the file) or
-the safety loop's figures (cpu_hog). Every run uses the supervisor's default 0.25 s loop watchdog; the loop's
-period as its watchdog saw it (before each fault) is summed up below the table. Lies that need the EKF run
-on tractor_line_gnss.yaml, the black camera on the row robot (row_line.yaml), the serial unplug on the rig of
-agricare.bringup.chaos_serial (base_driver_node on an emulated RoboClaw).
+the safety loop's figures (cpu_hog). The chaos scenarios relax the supervisor's loop watchdog to 1.0 s (the
+measured loop gaps on the shared machine: config/chaos/tractor_line.yaml); the CPU hog also runs with the 0.25 s
+default. The loop's period as its watchdog saw it (before each fault) is summed up below the table. Lies that
+need the EKF run on tractor_line_gnss.yaml, the black camera on the row robot (row_line.yaml), the serial
+unplug on the rig of agricare.bringup.chaos_serial (base_driver_node on an emulated RoboClaw).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def main(argv=None) -> int:
     if not args.quick:   # lies on the EKF-guided graph, the camera on the row robot, the serial link on the rig
         runs += [(f"{k}@t={T:g}", None, GNSS_SCENARIO) for k in ("gnss_jump", "odom_frozen", "imu_stuck")]
         runs += [("camera_black@t=12", None, ROW_SCENARIO), ("serial_unplug@t=2,d=3", None, SCENARIO)]
+        runs.append((f"cpu_hog@t={T:g},d=30", {f"{R}/safety_supervisor_node": {"loop_timeout_s": 0.25}}, SCENARIO))
     if args.only:
         tag = {GNSS_SCENARIO: " EKF", ROW_SCENARIO: " rows"}
         runs = [r for r in runs if any(o in r[0] + tag.get(r[2], "") for o in args.only)]
@@ -99,6 +101,8 @@ def main(argv=None) -> int:
                               overrides=overrides)
         summary = json.loads(result.summary_path.read_text())
         for r in summary["chaos"]["results"]:
+            if overrides:
+                r["fault"] += " (loop watchdog 0.25 s)"
             if scenario == GNSS_SCENARIO:
                 r["fault"] += " (EKF graph)"
             r["run_exit"] = summary["exit_code"]
@@ -119,8 +123,8 @@ def main(argv=None) -> int:
         print(f"safety loop period before the faults (its own clock, {len(jitter)} runs, {n} cycles): "
               f"p50 {max(j['p50_s'] for j in jitter) * 1e3:.0f} ms (worst run), "
               f"p99 {max(j['p99_s'] for j in jitter) * 1e3:.0f} ms (worst run), "
-              f"max {max(j['max_s'] for j in jitter) * 1e3:.0f} ms; {over} cycles over the 0.25 s "
-              f"loop watchdog in {sum(1 for j in jitter if j['over_loop_timeout'])} runs")
+              f"max {max(j['max_s'] for j in jitter) * 1e3:.0f} ms; {over} gaps over 0.25 s "
+              f"(the default loop watchdog) in {sum(1 for j in jitter if j['over_loop_timeout'])} runs")
     ok = sum(1 for r in rows if r["verdict"].startswith("ok"))
     print(f"{ok} of {len(rows)} faults survived")
     (out / "table.json").write_text(json.dumps(rows, indent=1))
