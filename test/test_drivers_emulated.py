@@ -203,9 +203,12 @@ def test_ascii_pid_update_and_reset(tmp_path):
         drv.pid_gains = (30, 10, 1, 40)
         drv.open()
         assert emu.pid == (30, 10, 1, 40)
-        run(drv, 10, 3.0, 3.0)
-        moved = drv.read_encoders()
-        assert moved[0] > 100 and moved[1] > 100   # the wheels turned: the reset below has something to clear
+        deadline = time.monotonic() + 5.0   # drive until the encoders are well past the check below
+        moved = (0, 0)
+        while time.monotonic() < deadline and min(moved) <= 400:
+            run(drv, 5, 3.0, 3.0)
+            moved = drv.read_encoders()
+        assert moved[0] > 400 and moved[1] > 400   # the wheels turned: the reset below has something to clear
         drv.reset_encoders()
         drv.send_stop()
         left, right = drv.read_encoders()
