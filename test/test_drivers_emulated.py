@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import pathlib
+import stat
 import time
 
 import pytest
@@ -92,8 +93,10 @@ def test_commands_never_exceed_limits(pair):
     cmds = device_commands_radps(kind, emu)[n0:]
     assert len(cmds) >= 4
     assert all(abs(c) <= MAX_RADPS + 1e-9 for pair_ in cmds for c in pair_)
-    assert cmds[0][0] == pytest.approx(MAX_RADPS, abs=0.11)
-    assert cmds[2][0] == 0.0  # NaN -> 0
+    assert cmds[0][0] == pytest.approx(MAX_RADPS, abs=0.11) and cmds[0][1] == pytest.approx(-MAX_RADPS, abs=0.11)
+    assert cmds[1][0] == pytest.approx(MAX_RADPS, abs=0.11) and cmds[1][1] == 0.0   # inf -> the limit
+    assert cmds[2][0] == 0.0 and cmds[2][1] == pytest.approx(-MAX_RADPS, abs=0.11)  # NaN -> 0
+    assert cmds[3][0] == pytest.approx(-5.0, abs=0.11) and cmds[3][1] == pytest.approx(5.0, abs=0.11)
 
 
 @pytest.mark.parametrize("fault", ["garbage_prob", "truncate_prob", "corrupt_prob"])
@@ -118,7 +121,10 @@ def test_short_delay_is_tolerated_long_delay_is_link_loss(pair):
     kind, emu, drv = pair
     drv.open()
     emu.faults.delay_s = TIMEOUT_S * 0.2
-    run(drv, 3)
+    n0 = len(device_commands_radps(kind, emu))
+    run(drv, 3, 1.0, 1.0)
+    assert drv.stats.link_errors == 0 and len(device_commands_radps(kind, emu)) >= n0 + 3
+    assert device_commands_radps(kind, emu)[-1][0] == pytest.approx(1.0, abs=0.11)
     emu.faults.delay_s = TIMEOUT_S * 4
     with pytest.raises(LinkError):
         run(drv, 3)
@@ -150,8 +156,9 @@ def test_unplug_then_replug_reconnects(pair):
     kind, emu, drv = pair
     drv.open()
     run(drv, 2)
-    old_path = emu.slave_path
+    assert os.path.realpath(emu.port) == os.path.realpath(emu.slave_path)
     emu.unplug()
+    assert not os.path.exists(emu.port)   # the device node is gone, as a pulled USB adapter's
     with pytest.raises(LinkError):
         for _ in range(3):
             drv.exchange(1.0, 1.0, 0.0)
@@ -161,7 +168,7 @@ def test_unplug_then_replug_reconnects(pair):
     emu.replug()
     assert emu.injected["unplug"] == 1 and emu.injected["replug"] == 1
     assert os.path.realpath(emu.port) == os.path.realpath(emu.slave_path)  # the symlink follows the new pty
-    assert emu.slave_path and old_path  # both were real pty paths
+    assert stat.S_ISCHR(os.stat(emu.port).st_mode)   # a character device again (the new pty)
     drv.open()
     n_before = len(device_commands_radps(kind, emu))
     drv.exchange(0.5, 0.5, 0.0)
@@ -196,7 +203,12 @@ def test_ascii_pid_update_and_reset(tmp_path):
         drv.pid_gains = (30, 10, 1, 40)
         drv.open()
         assert emu.pid == (30, 10, 1, 40)
-        run(drv, 10, 3.0, 3.0)
+        deadline = time.monotonic() + 5.0   # drive until the encoders are well past the check below
+        moved = (0, 0)
+        while time.monotonic() < deadline and min(moved) <= 400:
+            run(drv, 5, 3.0, 3.0)
+            moved = drv.read_encoders()
+        assert moved[0] > 400 and moved[1] > 400   # the wheels turned: the reset below has something to clear
         drv.reset_encoders()
         drv.send_stop()
         left, right = drv.read_encoders()

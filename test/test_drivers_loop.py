@@ -161,6 +161,16 @@ def test_loop_with_roboclaw_emulator_link_loss_and_recovery(tmp_path):
         assert loop.connected
         first = emu.speed_commands[-1]
         assert first == (0, 0), "after a reconnect the first command is a stop, not the old command"
+        for _ in range(10):   # fresh commands keep coming: the motors stay stopped (no motion by itself)
+            loop.set_command(0.4, 0.0, now())
+            r = loop.step(now())
+            assert r.wheel_cmd_radps == (0.0, 0.0) and "no motion by itself" in r.message, r
+        assert emu.speed_commands[-1] == (0, 0)
+        loop.set_command(0.0, 0.0, now())   # a zero command re-arms
+        loop.step(now())
+        loop.set_command(0.4, 0.0, now())
+        loop.step(now())
+        assert emu.speed_commands[-1][0] > 0
 
 
 def test_gnss_receiver_on_pty_with_faults(tmp_path):

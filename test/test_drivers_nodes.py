@@ -135,6 +135,13 @@ def test_roboclaw_node_link_loss_reconnect_no_replay(rclpy_context, ex, tmp_path
         n0 = len(emu.speed_commands)
         assert spin_until(ex, lambda: len(emu.speed_commands) > n0 + 5)
         assert all(c == (0, 0) for c in emu.speed_commands[n0:]), "old command replayed after reconnect"
+        h.v = 0.3   # the command stream goes on: no motion by itself after the link came back
+        n1 = len(emu.speed_commands)
+        assert spin_until(ex, lambda: len(emu.speed_commands) > n1 + 10)
+        assert all(c == (0, 0) for c in emu.speed_commands[n1:]), "drove off by itself after the reconnect"
+        assert any("no motion by itself" in s.message for s in h.diag)
+        h.v = 0.0   # upstream stopped: re-armed
+        assert spin_until(ex, lambda: not node.loop.rearm_needed)
         h.v = 0.3
         assert spin_until(ex, lambda: emu.speed_commands[-1][0] > 0)
         node.destroy_node()

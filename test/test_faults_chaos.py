@@ -30,15 +30,19 @@ def test_parse_fault_syntax_and_errors():
     for bad in ("explode@t=3", "kill@t=x:/a", "kill@t=-1:/a", "kill@q=3:/a", "kill@t=nan:/a", ""):
         with pytest.raises(ChaosError):
             parse_fault(bad)
-    assert len(KINDS) == len(set(KINDS)) == 17
+    assert len(KINDS) == len(set(KINDS)) == 19
+    assert parse_fault("clock_skew@t=3:/tractor/velocity_smoother_node").duration_s == 2.0   # the skew
+    assert parse_fault("serial_unplug@t=2").duration_s == 3.0
 
 
 def test_resolve_checks_targets_against_the_graph(repo_root):
     g = load_graph(repo_root / SCENARIO)
     assert resolve([parse_fault("scan_blind@t=3")], g)[0].target == "/tractor/scan"
     assert resolve([parse_fault("nan@t=3:/tractor/cmd_vel")], g)[0].target == "/tractor/cmd_vel"
+    assert resolve([parse_fault("clock_skew@t=3")], g)[0].target == "/tractor/velocity_smoother_node"
     for bad in ("kill@t=3:/tractor/nobody", "nan@t=3:/tractor/plan", "drop@t=3:/ghost/cmd_vel",
-                "drop@t=3:/tractor/odometry/filtered", "gnss_jump:/ghost", "disk_full:/tmp"):
+                "drop@t=3:/tractor/odometry/filtered", "gnss_jump:/ghost", "disk_full:/tmp",
+                "clock_skew@t=3:/tractor/nobody", "serial_unplug:/tractor/gnss"):
         with pytest.raises(ChaosError):
             resolve([parse_fault(bad)], g)
 
@@ -150,16 +154,36 @@ def test_chaos_dead_safe_base_stops_the_wheels_by_the_base_timeout(repo_root, tm
     assert survived(result)
 
 
-def test_chaos_restart_of_perception_and_nan_commands(repo_root, tmp_path, lan_env):
-    faults = ["kill@t=4:/tractor/obstacle_tracker_node", "nan@t=8:/tractor/cmd_vel_smoothed"]
-    result, summary, rows = _chaos(repo_root, tmp_path, faults, 12.0)
+def test_chaos_restart_of_perception_and_reordered_commands(repo_root, tmp_path, lan_env):
+    faults = ["kill@t=4:/tractor/obstacle_tracker_node", "reorder@t=8:/tractor/cmd_vel_smoothed"]
+    result, summary, rows = _chaos(repo_root, tmp_path, faults, 11.0)
     fails = [f for f in summary["node_failures"] if f.get("node") == "/tractor/obstacle_tracker_node"]
     assert fails[0]["cause"] == "killed by SIGKILL" and fails[0]["action"].startswith("restart in")
     assert any(f.get("restarts", 0) >= 1 for f in fails), summary["node_failures"]
-    nan = rows["nan@t=8:/tractor/cmd_vel_smoothed"]
-    assert nan["speed_at_fault_mps"] > 0.3, nan          # the perception restart did not stop the robot
-    assert nan["cmd_zero_after_s"] is not None and nan["cmd_zero_after_s"] <= nan["bound_s"], nan
-    assert nan["contacts"] == 0 and nan["boundary_violations"] == 0 and nan["resumed"] == "no"
+    r = rows["reorder@t=8:/tractor/cmd_vel_smoothed"]
+    # driving at the fault (a loaded machine stalls the command stream now and then: the robot stops on stale:cmd
+    # and is still speeding up again at the fault; the check below is the stop, whatever the speed)
+    assert r["speed_at_fault_mps"] > 0.1, r
+    # the first swapped pair is refused (cmd_reordered, latched): a zero command within the timeout + one cycle
+    assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"] + STEP_S + 1e-9, r
+    assert r["contacts"] == 0 and r["boundary_violations"] == 0 and r["resumed"] == "no"
     assert summary["chaos"]["relays"]["/tractor/cmd_vel_smoothed"]["forwarded"] > 50
     assert result.exit_code == EXIT_NODE_FAILED and "faults injected" in summary["stopped_because"]
+    loop = summary["chaos"]["safety_loop"]["tractor"]   # the safety loop's period, before the faults
+    assert loop["cycles"] > 50 and loop["p50_s"] == pytest.approx(0.05, abs=0.011)
+    assert survived(result)
+
+
+def test_chaos_serial_unplug_rig_stops_reconnects_and_does_not_drive_off(repo_root, tmp_path, lan_env):
+    pytest.importorskip("rclpy")
+    from agricare.bringup.chaos import run_chaos
+
+    result, summary = run_chaos(repo_root / SCENARIO, ["serial_unplug@t=1.5,d=2"], tmp_path, progress=lambda *_: None,
+                                hold_s=2.0)
+    r = summary["chaos"]["results"][0]
+    assert r["speed_at_fault_mps"] > 0.4, r
+    # the motor controller's own communication timeout (set by the driver at connect) stops the wheels
+    assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"] + 0.02, r
+    assert r["resumed"].startswith("no: stayed still") and "moved" in r["resumed"] and "reconnected" in r["resumed"], r
+    assert summary["chaos"]["device"]["serial_timeouts_fired"] >= 1
     assert survived(result)

@@ -60,6 +60,7 @@ class Harness:
         self.feed_scan = True
         self.scan_range = math.inf
         self.pressed = False   # the vehicle's own e-stop button (local panel), refreshed with the inputs
+        self._k = 0
         assert self.spin_until(lambda: self.pub_scan.get_subscription_count() >= 1
                                and self.reset_client.service_is_ready())
 
@@ -81,12 +82,15 @@ class Harness:
         self.node.panel.report(self.pressed, self.node._now())
         stamp = self.node.get_clock().now().to_msg()
         self.pub_cmd.publish(twist_stamped(v, 0.0, stamp))
+        self._k += 1
         odom = Odometry()
         odom.header.stamp, odom.header.frame_id = stamp, "odom"
+        odom.pose.pose.position.x = 1e-3 * self._k   # a moving robot: the pose changes (no frozen odometry)
         self.pub_odom.publish(odom)
         imu = Imu()
         imu.header.stamp = stamp
         imu.orientation.w = 1.0
+        imu.angular_velocity.x = 1e-4 * (self._k % 7)   # sensor noise: no two readings alike (no stuck IMU)
         self.pub_imu.publish(imu)
         if self.feed_scan:
             scan = LaserScan()

@@ -104,9 +104,14 @@ class McapRecorder:
         Topic name (or suffix, e.g. ``camera/image_raw``) -> max recorded rate; heavy streams are thinned.
     exclude : iterable of str
         Topic names or suffixes not to record.
+    flush_period_s : float
+        Every this long (node clock) the chunk in progress is closed, written and fsynced: the messages in it
+        are then acknowledged (``acked``), on the disk whatever happens to the process or the disk after.
+        Messages logged since the last flush are not yet acknowledged; a write that fails (a full disk)
+        stops the recording with ``error`` set and the acknowledged messages readable in the file.
     """
 
-    def __init__(self, node, path, max_rate_hz=None, exclude=(), compression=True):
+    def __init__(self, node, path, max_rate_hz=None, exclude=(), compression=True, flush_period_s=1.0):
         self.node = node
         self.path = pathlib.Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,6 +132,9 @@ class McapRecorder:
         self.skipped: dict[str, str] = {}
         self.error: str | None = None
         self._closed = False
+        self.flush_period_s = float(flush_period_s)
+        self.acked = 0                 # messages flushed and fsynced
+        self._last_flush_ns: int | None = None
 
     def _rate_for(self, topic):
         return rate_limit_for(self.max_rate_hz, topic)
@@ -185,9 +193,29 @@ class McapRecorder:
             self._writer.add_message(channel_id=self._channels[topic], log_time=t_ns, data=bytes(data),
                                      publish_time=t_ns, sequence=self.counts[topic])
         except OSError as exc:  # disk full: stop recording, keep the robot safe, say why
-            self.error = f"recording stopped: {exc}"
+            self.error = f"recording stopped: {exc} ({self.acked} messages safely on disk)"
             return
         self.counts[topic] += 1
+        if self._last_flush_ns is None:
+            self._last_flush_ns = t_ns
+        elif t_ns - self._last_flush_ns >= self.flush_period_s * 1e9 or t_ns < self._last_flush_ns:
+            self.flush()
+
+    def flush(self) -> bool:
+        """Write the chunk in progress and fsync: every message logged so far is acknowledged. False (and
+        ``error`` set, the recording stopped) when the write fails."""
+        if self._closed or self.error:
+            return False
+        logged = sum(self.counts.values())
+        try:
+            self._writer.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            self.error = f"recording stopped: {exc} ({self.acked} messages safely on disk)"
+            return False
+        self.acked = logged
+        self._last_flush_ns = self.node.get_clock().now().nanoseconds
+        return True
 
     def close(self):
         if self._closed:
@@ -196,14 +224,21 @@ class McapRecorder:
         for sub in self._subs.values():
             self.node.destroy_subscription(sub)
         try:
-            self._writer.finish()
+            if not self.error:
+                self._writer.finish()
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+                self.acked = sum(self.counts.values())
         except OSError as exc:
-            self.error = self.error or f"cannot finish MCAP: {exc}"
+            self.error = self.error or f"cannot finish MCAP: {exc} ({self.acked} messages safely on disk)"
         finally:
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError as exc:
+                self.error = self.error or f"cannot close {self.path}: {exc}"
 
     def stats(self) -> dict:
-        return {"file": str(self.path), "topics": dict(sorted(self.counts.items())),
+        return {"file": str(self.path), "topics": dict(sorted(self.counts.items())), "acked": self.acked,
                 "types": dict(sorted(self.types.items())), "skipped": self.skipped, "error": self.error,
                 "bytes": self.path.stat().st_size if self.path.exists() else 0, "closed_at_wall": time.time()}
 

@@ -273,6 +273,9 @@ class DriveLoop:
         self._heartbeat_s: float | None = None
         self._baseline: tuple[int, int] | None = None
         self._last_fb_s: float | None = None
+        # after a lost link the motors stay stopped until a zero command arrives: the robot does not drive
+        # off on the command stream by itself; something upstream must have stopped and started it again
+        self.rearm_needed = False
 
     # ------------------------------------------------------------------ inputs
     def set_command(self, v_mps: float, w_radps: float, received_s: float) -> bool:
@@ -296,6 +299,10 @@ class DriveLoop:
             return (0.0, 0.0), "no cmd_vel since the link came up"
         if now_s - t > p.cmd_timeout_s:
             return (0.0, 0.0), f"cmd_vel older than {p.cmd_timeout_s:g} s"
+        if self.rearm_needed:
+            if v != 0.0 or w != 0.0:
+                return (0.0, 0.0), "link came back: stopped until a zero command (no motion by itself)"
+            self.rearm_needed = False
         if p.require_heartbeat and (self._heartbeat_s is None or now_s - self._heartbeat_s > p.heartbeat_timeout_s):
             return (0.0, 0.0), f"safety heartbeat older than {p.heartbeat_timeout_s:g} s"
         fb = self.last_feedback
@@ -319,6 +326,7 @@ class DriveLoop:
                                   f"cannot connect: {exc}; retry in {delay:.2f} s")
             if self.link_up_s != math.inf:
                 self.reconnects += 1
+                self.rearm_needed = True
             self.connected = True
             self.link_up_s = now_s
             self.backoff.succeeded()

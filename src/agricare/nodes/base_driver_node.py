@@ -24,7 +24,8 @@ Standalone (``gated=False``, bench tests of a driver with the wheels off the gro
 
 Stops the motors when cmd_vel is older than ``cmd_timeout_s`` (or its header stamp is), when the heartbeat
 is stale, on a device fault, on any link error (then reconnects with exponential backoff; a command received
-before the link came back is never replayed) and on shutdown.
+before the link came back is never replayed, and after a reconnect the motors stay stopped until a zero
+command arrives: no motion by itself) and on shutdown.
 """
 
 from __future__ import annotations

@@ -45,6 +45,20 @@ GUIDANCE_TYPE = RowGuidance
 
 
 @dataclasses.dataclass(frozen=True)
+class _Blind:
+    """The guidance of a blank frame: nothing seen, nothing ended."""
+
+    offset: float = 0.0
+    heading: float = 0.0
+    confidence: float = 0.0
+    end_of_row: bool = False
+    rows_visible: int = 0
+
+
+_BLIND = _Blind()
+
+
+@dataclasses.dataclass(frozen=True)
 class CropRowSettings:
     """crop_row_node's own settings (camera mounting, health, frame); the detector and the guidance filter
     parameters are ``CropRowParams`` and ``GuidanceFilterParams`` themselves, flattened beside these by
@@ -158,6 +172,15 @@ class CropRowNode(Node):
         else:
             try:
                 img = image_to_bgr(msg)
+                if img.size and int(img.max()) - int(img.min()) <= 2:
+                    # a uniform frame (black, white, covered lens) is a camera fault, not a view without rows:
+                    # no guidance (confidence 0) and no end of row, so the follower stops instead of taking the
+                    # vanished rows for the row end and driving out of the row blind
+                    self._n_frames += 1
+                    self._publish(_BLIND, t)
+                    self.diag.error("blank image (camera fault): guidance withheld (confidence 0)",
+                                    frames=self._n_frames)
+                    return
                 result = detect_rows(img, self.crop_params, camera=camera if metric_wanted else None)
             except ValueError as exc:
                 problem = f"bad image: {exc}"

@@ -11,6 +11,10 @@ Publishes
     importable) so ``odom -> base_link`` from wheel odometry stays continuous, ``/diagnostics``
     (stale sources, rejected outliers, invalid and late measurements).
 
+GNSS fixes that fail the Mahalanobis gate are counted (``rejected_gnss``); with ``gnss_reject_stop_s`` > 0
+fixes gated out without a break for that long (a 50 m jump, a wrong fix) make the node publish nothing and
+report ERROR until a fix passes the gate again.
+
 When a source listed in ``required_sources`` goes stale (e.g. the map pose of ``map_localizer_node``, which
 stops when the scans no longer fit the map) the node publishes nothing and reports ERROR: the controller and
 the safety supervisor then stop the robot on their stale-pose rules.
@@ -81,6 +85,8 @@ class EkfNode(ManagedNode):
         self._odom_pose = None          # (t, pose_in_odom (3,))
         self._last_now = None
         self._warned = set()
+        self._gnss_rejected_since = None   # stamp of the first fix of the current run of gated-out fixes
+        self._gnss_rejected_run = 0
         self._pub = self.create_publisher(Odometry, "odometry/filtered", STATE_QOS)
         self._tf_pub, self._TFMessage = make_tf_publisher(self) if p.publish_tf else (None, None)
         if p.use_odom:
@@ -171,7 +177,15 @@ class EkfNode(ManagedNode):
         if not (np.all(np.isfinite(c)) and c[0, 0] > 0 and c[1, 1] > 0):
             c = np.eye(2) * std ** 2
         z = [pose_cov.pose.position.x, pose_cov.pose.position.y]
-        self._result(source, self.ekf.update(source, t, z, c))
+        result = self.ekf.update(source, t, z, c)
+        self._result(source, result)
+        if source == "gnss":
+            if result == "rejected":
+                if self._gnss_rejected_since is None:
+                    self._gnss_rejected_since = t
+                self._gnss_rejected_run += 1
+            elif result == "accepted":
+                self._gnss_rejected_since, self._gnss_rejected_run = None, 0
 
     # ----------------------------------------------------------------- output
     def _on_clock_jump(self, jump=None):
@@ -180,6 +194,7 @@ class EkfNode(ManagedNode):
         self.ekf.stats.clock_resets += 1
         self.ekf.reset()
         self._odom_pose = None
+        self._gnss_rejected_since, self._gnss_rejected_run = None, 0
 
     def _on_timer(self):
         if not self.active:  # inactive localisation publishes no estimate (consumers see it stale)
@@ -203,6 +218,13 @@ class EkfNode(ManagedNode):
         if missing:   # fail safe: no estimate rather than one the robot must not drive on
             self.diag.error("required source stale: " + ", ".join(missing) + " (no estimate published)",
                             **{f"age_{k}_s": f"{stale[k]:.2f}" for k in missing}, **values)
+            return
+        since = self._gnss_rejected_since
+        if p.gnss_reject_stop_s > 0 and since is not None and now - since >= p.gnss_reject_stop_s:
+            # GNSS and the odometry/IMU prediction disagree beyond the gate: which one lies is not known
+            self.diag.error(f"GNSS inconsistent with the prediction for {now - since:.1f} s "
+                            f"({self._gnss_rejected_run} fixes gated out): no estimate published",
+                            gnss_rejected_for_s=f"{now - since:.2f}", **values)
             return
         x, P = self.ekf.predicted(max(now, self.ekf.t or now))
         self._pub.publish(self._odometry(x, P, max(now, 0.0)))

@@ -48,12 +48,14 @@ from geometry_msgs.msg import PolygonStamped, TwistStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState, Imu, LaserScan
 from std_msgs.msg import Bool, Header, String
 from std_srvs.srv import Trigger
 
 from agricare.core.geometry import quat_to_rpy, quat_to_yaw, se2_transform_points
 from agricare.core.safety.fields import scan_to_safety_points, validate_polygon
+from agricare.core.safety.health import CommandCheck, FrozenOdometry, StuckImu
 from agricare.core.safety.panel import LocalPanel, UnixPanelServer
 from agricare.core.security.commands import CommandRejected, CommandVerifier
 from agricare.core.security.keys import KeyFileError, TrustList
@@ -64,7 +66,7 @@ from agricare.core.safety.supervisor import (
     SupervisorParams,
     gated_command,
 )
-from agricare.ros.convert import polygon_to_array, twist_stamped
+from agricare.ros.convert import from_stamp, polygon_to_array, twist_stamped
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.guard import SecurityReport, guarded
 from agricare.ros.lifecycle import ManagedNode
@@ -98,6 +100,11 @@ class SafetyNodeParams(SupervisorParams):
     publish_cmd_vel: bool = True
     panel: str = "auto"
     panel_socket_path: str = ""
+    # input health (agricare.core.safety.health); 0 switches a check off
+    cmd_range_factor: float = 2.0           # commands beyond this x the limits are corrupt: refused
+    odom_frozen_min_speed_mps: float = 0.2  # pose still for odom_timeout_s while sending at least this
+    odom_frozen_min_yaw_rate_radps: float = 0.1  # ... or while the IMU measures at least this yaw rate
+    imu_stuck_samples: int = 8              # this many identical IMU readings in a row: stuck
 
     def __post_init__(self):
         super().__post_init__()
@@ -166,6 +173,13 @@ class SafetySupervisorNode(ManagedNode):
         self._panel_simulated = self.params.panel == "simulated" or (self.params.panel == "auto" and self._sim_time)
         self.supervisor = Supervisor(self.params.supervisor_params())
         self.inputs = SupervisorInputs()
+        p = self.params
+        self._cmd_check = CommandCheck(p.cmd_timeout_s, max(p.max_speed_mps, p.max_reverse_speed_mps),
+                                       p.max_angular_speed_radps, p.cmd_range_factor)
+        self._frozen = FrozenOdometry(p.odom_timeout_s, p.odom_frozen_min_speed_mps, p.odom_frozen_min_yaw_rate_radps)
+        self._stuck = StuckImu(p.imu_stuck_samples)
+        self._refused_pending: list[str] = []
+        self.refused_counts: dict[str, int] = {}   # every refused command by reason (on /diagnostics)
         self.last_decision = None
         self._odom_frame = ""
         self._odom_pose = None  # [x, y, yaw] of base in the odom frame
@@ -179,8 +193,12 @@ class SafetySupervisorNode(ManagedNode):
             if self.params.publish_cmd_vel else None
         self._state_pub = self.create_publisher(SafetyStateMsg, "safety/state", LATCHED_QOS)
         g = self.security
+        # every command in the order it came (depth 10, not the command QoS's 1): the last one is the command,
+        # the ones before it are checked too, so a reordered pair is not hidden by the queue keeping one
         self.create_subscription(TwistStamped, "cmd_vel_smoothed", guarded(g, "cmd_vel_smoothed")(self._on_cmd),
-                                 COMMAND_QOS)
+                                 QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                                            reliability=ReliabilityPolicy.RELIABLE,
+                                            durability=DurabilityPolicy.VOLATILE))
         self.create_subscription(Odometry, "odom", guarded(g, "odom")(self._on_odom), SENSOR_QOS)
         self.create_subscription(Imu, "imu/data", guarded(g, "imu")(self._on_imu), SENSOR_QOS)
         self.create_subscription(LaserScan, "scan", guarded(g, "scan")(self._on_scan), SENSOR_QOS)
@@ -207,6 +225,7 @@ class SafetySupervisorNode(ManagedNode):
         self._last_state_key = None
         self._last_state_t = -1e9
         self._diag_key = None
+        self._diag_refused, self._diag_refused_t = 0, -1e9
         self.get_logger().info(f"safety supervisor up: required inputs {self.supervisor.required_inputs()}, "
                                f"max {self.params.max_speed_mps} m/s, loop {self.params.loop_rate_hz} Hz")
 
@@ -250,6 +269,15 @@ class SafetySupervisorNode(ManagedNode):
         return t if t > 0.0 else None
 
     def _on_cmd(self, msg: TwistStamped):
+        v, w = float(msg.twist.linear.x), float(msg.twist.angular.z)
+        # the stamp is compared on the clock that made it (ROS time: simulated or system), not the steady one
+        reason = self._cmd_check.check(from_stamp(msg.header.stamp), self.get_clock().now().nanoseconds * 1e-9, v, w)
+        if reason is not None:
+            self.refused_counts[reason] = self.refused_counts.get(reason, 0) + 1
+            self._refused_pending.append(reason)
+            if self.refused_counts[reason] == 1:
+                self.get_logger().error(f"command refused: {reason} (v {v:.3g} m/s, w {w:.3g} rad/s)")
+            return
         self.inputs.cmd_v_mps = msg.twist.linear.x
         self.inputs.cmd_w_radps = msg.twist.angular.z
         self.inputs.cmd_stamp_s = self._stamp()
@@ -262,10 +290,17 @@ class SafetySupervisorNode(ManagedNode):
         self._odom_frame = msg.header.frame_id
         self._odom_pose = np.array([msg.pose.pose.position.x, msg.pose.pose.position.y,
                                     quat_to_yaw((q.w, q.x, q.y, q.z))])
+        if self.inputs.odom_stamp_s is not None:
+            self._frozen.pose(self.inputs.odom_stamp_s, (msg.pose.pose.position.x, msg.pose.pose.position.y,
+                                                         q.w, q.x, q.y, q.z))
 
     def _on_imu(self, msg: Imu):
         self.inputs.roll_rad, self.inputs.pitch_rad = imu_roll_pitch(msg)
         self.inputs.imu_stamp_s = self._stamp()
+        o, g, a = msg.orientation, msg.angular_velocity, msg.linear_acceleration
+        self._stuck.reading((o.w, o.x, o.y, o.z, g.x, g.y, g.z, a.x, a.y, a.z))
+        if self.inputs.imu_stamp_s is not None:
+            self._frozen.gyro(self.inputs.imu_stamp_s, g.z)
 
     def _on_scan(self, msg: LaserScan):
         if self.scan_mount.value is None:
@@ -413,12 +448,17 @@ class SafetySupervisorNode(ManagedNode):
             if meas is not None:
                 self.inputs.odom_v_mps, self.inputs.odom_w_radps = meas
                 self.inputs.odom_stamp_s = t
+        self.inputs.odom_frozen = self._frozen.frozen(t)
+        self.inputs.imu_stuck = self._stuck.stuck
+        self.inputs.cmd_refused = tuple(self._refused_pending)
+        self._refused_pending.clear()
         d = self.supervisor.update(t, self.inputs)
         if self.panel.take_reset_request():
             self._local_reset()
         self.last_decision = d
         stamp = self.get_clock().now().to_msg()
         v, w = gated_command(d)
+        self._frozen.command(t, v)
         self._drive(v, w, stamp)
         if self._hb_pub is not None:
             self._hb_pub.publish(Header(stamp=stamp, frame_id=d.state.name))
@@ -446,8 +486,12 @@ class SafetySupervisorNode(ManagedNode):
 
     def _report(self, d):
         key = (d.state, d.reasons, d.warnings)
-        if key == self._diag_key and d.transition is None:
+        refused = sum(self.refused_counts.values())
+        now = time.monotonic()
+        recount = refused != self._diag_refused and now - self._diag_refused_t >= 1.0   # new refusals: 1 Hz
+        if key == self._diag_key and d.transition is None and not recount:
             return
+        self._diag_refused, self._diag_refused_t = refused, now
         prev = self._diag_key[0].name if self._diag_key else "START"
         self._diag_key = key
         text = f"{d.state.name}" + (f": {d.reason}" if d.reasons else "")
@@ -461,6 +505,7 @@ class SafetySupervisorNode(ManagedNode):
                 self.get_logger().warning(f"safety {prev} -> {text}")
         level = "warn" if d.warnings and _DIAG_LEVEL[d.state] == "ok" else _DIAG_LEVEL[d.state]
         values = {f"count.{k}": v for k, v in sorted(self.supervisor.counters.items())}
+        values.update({f"refused.{k}": v for k, v in sorted(self.refused_counts.items())})
         values.update(state=d.state.name, speed_limit_mps=f"{d.limit_mps:.3f}", estop_latched=d.estop_latched,
                       fault_latched=d.fault_latched)
         getattr(self.diag, level)(text, **values)

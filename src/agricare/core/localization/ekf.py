@@ -89,6 +89,10 @@ class EkfParams:
     # sources without which no estimate is published (e.g. the map pose of a robot that must not drive on
     # odometry and degraded GNSS alone): stale beyond its timeout -> the node stops publishing and says why
     required_sources: tuple[str, ...] = ()
+    # GNSS policy: fixes rejected by the gate without a break for this long (a jump, a spoofed or wrong fix
+    # against the odometry/IMU prediction) -> no estimate is published until a fix passes the gate again, so
+    # the robot's consumers stop on their stale-pose rules; 0: dead-reckon on and only report it
+    gnss_reject_stop_s: float = 0.0
 
     @property
     def expected_sources(self) -> tuple[str, ...]:
@@ -117,7 +121,7 @@ class EkfParams:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-        for name in ("gyro_bias_walk_radps_per_sqrt_s", "initial_gyro_bias_std_radps",
+        for name in ("gyro_bias_walk_radps_per_sqrt_s", "initial_gyro_bias_std_radps", "gnss_reject_stop_s",
                      "odom_scale_walk_per_sqrt_s", "initial_odom_scale_std"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
