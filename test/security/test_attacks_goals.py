@@ -170,3 +170,34 @@ def test_a_signed_goal_verifies_after_any_number_of_wire_round_trips():
         s = deserialize_message(serialize_message(sign_message(ScoutField.Goal(rows=i), key, kind="mission_goal")),
                                 ScoutField.Goal)
         assert verify_message(s, verifier).seq > 0
+
+
+@pytest.mark.timeout(60)
+def test_mission_pause_only_as_a_signed_command(graph, operator):
+    """A peer cannot pause (or resume) the tractor: mission/pause is a MissionPause signed like a goal; unsigned,
+    unknown-key, wrong-robot and replayed pauses change nothing and are reported."""
+    from agricare_interfaces.msg import MissionPause
+
+    m = _farm(graph, operator)
+    pub = graph.attacker.create_publisher(MissionPause, "/tractor/mission/pause", RELIABLE_QOS)
+    sec = m.security
+    assert graph.spin_until(lambda: pub.get_subscription_count() > 0)
+
+    def publish(msg, key):
+        before = sec.counts.get(key, 0)
+        pub.publish(msg)
+        assert graph.spin_until(lambda: sec.counts.get(key, 0) == before + 1), (key, sec.counts)
+
+    publish(MissionPause(pause=True), "mission_pause.unsigned")
+    publish(sign_message(MissionPause(pause=True), SigningKey.generate("mallory"), kind="mission_goal"),
+            "mission_pause.unknown_key")
+    publish(operator.sign(MissionPause(pause=True), "someone_else"), "mission_pause.wrong_target")
+    assert m.pause is False                                     # none of them paused the machine
+    genuine = operator.sign(MissionPause(pause=True), "tractor")
+    publish(genuine, "mission_pause.accepted")
+    assert m.pause is True
+    publish(operator.sign(MissionPause(pause=False), "tractor"), "mission_pause.accepted")
+    assert m.pause is False
+    publish(genuine, "mission_pause.replayed")                  # the old pause again: refused
+    assert m.pause is False
+    assert graph.spin_until(lambda: any("refused mission_pause" in s for s in graph.diagnostics))

@@ -86,6 +86,8 @@ class Rig:
             self.pub_cmd.publish(twist_stamped(self.v_cmd, 0.0, stamp))
         imu = Imu()
         imu.orientation.w = 1.0
+        self._k = getattr(self, "_k", 0) + 1
+        imu.angular_velocity.x = 1e-4 * (self._k % 7)   # sensor noise: no two readings alike (no stuck IMU)
         self.pub_imu.publish(imu)
         scan = LaserScan()
         scan.angle_min, scan.angle_increment = -math.pi, 2 * math.pi / 180

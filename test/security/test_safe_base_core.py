@@ -74,16 +74,23 @@ def test_missing_or_stale_estop_is_a_protective_stop_not_a_latched_fault():
     assert d.state == SafetyState.RUN
 
 
-def test_clock_jump_back_recovers_once_inputs_are_fresh():
+def test_clock_jump_back_recovers_once_inputs_are_fresh_and_the_panel_resets():
+    """Time going back mid-run latches a stop (no drive-off on the old plan, issue 21); it must not stay in FAULT
+    until time catches up (990 s here): once every input is fresh on the new time base, the local reset
+    releases it."""
     sup = Supervisor(SupervisorParams(required_inputs=REQ, resume_hold_s=0.2))
     d, t = run(sup, 1000.0, 20)
     assert d.state == SafetyState.RUN
     back = 10.0
     d = sup.update(back, fresh(1000.0 + 1.0))                         # inputs stamped before the jump
-    assert d.state == SafetyState.FAULT and "clock_jump" in d.reasons
+    assert d.state == SafetyState.FAULT and "clock_jump" in d.reasons and d.cmd_v_mps == 0.0
+    sup.reset()
     d = sup.update(back + 0.05, fresh(1000.0 + 1.0))
-    assert "clock_jump" in d.reasons                                   # still stale-from-the-future
-    d, _ = run(sup, back + 0.1, 10)                                    # fresh inputs on the new time base
+    assert "clock_jump" in d.reasons and d.cmd_v_mps == 0.0            # still stale-from-the-future
+    d, t = run(sup, back + 0.1, 10)                                    # fresh inputs on the new time base
+    assert d.state == SafetyState.FAULT and d.cmd_v_mps == 0.0         # latched: never resumes by itself
+    assert sup.reset()[0]                                              # the vehicle's panel
+    d, _ = run(sup, t + 0.05, 10)
     assert d.state == SafetyState.RUN and not sup.latched_faults
 
 

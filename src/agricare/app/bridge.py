@@ -25,7 +25,8 @@ kind                   transport
                        dispatcher_node
 ``site_answer``        ``/r/care/site_answer`` (SiteAnswer, signed ``site_answer``: boarding confirmed,
                        hand-over code presented)
-``pause``              ``/r/mission/pause`` (farm missions: pause / resume / refill)
+``pause``              ``/r/mission/pause`` (MissionPause, signed ``mission_goal``: farm missions' pause /
+                       resume)
 ``cover_field``        action ``/r/cover_field`` (CoverField, goal signed ``mission_goal``; the field's AB line
                        in the goal: no points = none)
 ``transport_child``    action ``/r/transport_child`` (TransportChild, goal signed ``mission_goal``)
@@ -65,10 +66,10 @@ def sign_envelope(envelope: dict, signer=None) -> dict:
 
 #: app command kind -> kind of the signed-command scheme
 SIGNED_KIND = {"protective_stop": "protective_stop", "resume": "protective_stop", "site_answer": "site_answer",
-               "dispatch": "dispatch_event", "pause": "operator", "cover_field": "mission_goal",
+               "dispatch": "dispatch_event", "pause": "mission_goal", "cover_field": "mission_goal",
                "transport_child": "mission_goal", "scout_field": "mission_goal"}
 #: commands sent as typed messages / action goals, signed in their own signature block
-TYPED_KINDS = ("site_answer", "cover_field", "transport_child", "scout_field")
+TYPED_KINDS = ("site_answer", "pause", "cover_field", "transport_child", "scout_field")
 #: what the app's key must be trusted for on the robots (``agricare keys``: the robots' trust lists)
 APP_KINDS = ("protective_stop", "site_answer", "dispatch_event", "mission_goal")
 
@@ -186,7 +187,7 @@ class Bridge:
         from nav_msgs.msg import Odometry, Path
         from rclpy.action import ActionClient
         from rosgraph_msgs.msg import Clock
-        from std_msgs.msg import Bool, String
+        from std_msgs.msg import String
 
         from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
@@ -215,7 +216,8 @@ class Bridge:
                 from agricare_interfaces.action import TransportChild
                 self._actions[(r, "transport_child")] = ActionClient(n, TransportChild, f"/{r}/transport_child")
             else:
-                self._pubs[(r, "pause")] = n.create_publisher(Bool, f"/{r}/mission/pause", RELIABLE_QOS)
+                from agricare_interfaces.msg import MissionPause
+                self._pubs[(r, "pause")] = n.create_publisher(MissionPause, f"/{r}/mission/pause", RELIABLE_QOS)
                 from agricare_interfaces.action import CoverField, ScoutField
                 self._actions[(r, "cover_field")] = ActionClient(n, CoverField, f"/{r}/cover_field")
                 self._actions[(r, "scout_field")] = ActionClient(n, ScoutField, f"/{r}/scout_field")
@@ -360,7 +362,7 @@ class Bridge:
 
     def _transport(self, robot: str, kind: str, body: dict, envelope: dict) -> CommandResult:
         from geometry_msgs.msg import Point32, PolygonStamped
-        from std_msgs.msg import Bool, String
+        from std_msgs.msg import String
 
         if kind in ("protective_stop", "resume") and envelope.get("signed") is not None:
             from agricare.core.security.commands import envelope_to_text  # noqa: PLC0415
@@ -405,7 +407,11 @@ class Bridge:
             self._pubs[(robot, "site_answer")].publish(msg)
             return CommandResult(True, f"{robot}: {body.get('type')} sent", envelope)
         if kind == "pause":
-            self._pubs[(robot, "pause")].publish(Bool(data=bool(body["pause"])))
+            from agricare_interfaces.msg import MissionPause
+
+            msg = MissionPause(pause=bool(body["pause"]))
+            self._sign_message(msg, "mission_goal", robot, envelope)
+            self._pubs[(robot, "pause")].publish(msg)
             return CommandResult(True, f"{robot}: {'pause' if body['pause'] else 'resume'} sent", envelope)
         if kind in ("cover_field", "transport_child", "scout_field"):
             return self._send_goal(robot, kind, body, envelope)

@@ -127,7 +127,7 @@ OPERATOR_INPUTS = {
     "safety/estop": "e-stop button, remote, app",
     "safety/geofence": "operator or the app (signed)",
     "safety/command": "fleet side or the app: signed geofence updates and remote protective stops",
-    "mission/pause": "operator or the app",
+    "mission/pause": "operator or the app (signed)",
     "care/site_answer": "staff and guardians' app (the simulator's care_site_sim_node in simulation)",
 }
 OPTIONAL_INPUTS = {

@@ -12,9 +12,9 @@ goal at a time: a goal while one runs is rejected (cancel first).
 
 Publishes ``implement/enable`` (std_msgs/Bool: implement lowered, at the update rate) for section control.
 Subscribes ``<odom_topic>`` (nav_msgs/Odometry), ``gnss/fix`` (NavSatFix), ``controller/status`` (ControllerStatus),
-``mission/pause`` (std_msgs/Bool). The goal's ``ab_line`` (two points A, B in the map frame, signed with the
-goal) sets the swath direction of that job's plan; no points = none, the planner chooses.
-Publishes ``plan`` (nav_msgs/Path), ``plan_directions``
+``mission/pause`` (agricare_interfaces/MissionPause, signed like a goal). The goal's ``ab_line`` (two points
+A, B in the map frame, signed with the goal) sets the swath direction of that job's plan; no points = none,
+the planner chooses. Publishes ``plan`` (nav_msgs/Path), ``plan_directions``
 (Int8MultiArray), ``coverage_plan/segments`` (Float64MultiArray N x 4: kind, working, direction, curvature;
 for section control),
 ``speed_limit_mps`` (std_msgs/Float32 in m/s, negative = none; not Nav2's nav2_msgs/SpeedLimit ``speed_limit``),
@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 from agricare_interfaces.action import CoverField
-from agricare_interfaces.msg import ControllerStatus, MissionStatus
+from agricare_interfaces.msg import ControllerStatus, MissionPause, MissionStatus
 from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.task import Future
@@ -134,6 +134,10 @@ class FarmMissionNode(ManagedNode):
             self.goal_input = SignedInput(self.security, "cover_field_goal", "mission_goal",
                                           paths.resolve(self.p.goal_trust_file), self.p.command_replay_file,
                                           target=self.p.robot_name)
+            # pause / resume: signed by the same operators as goals (the payload names the message type)
+            self.pause_input = SignedInput(self.security, "mission_pause", "mission_goal",
+                                           paths.resolve(self.p.goal_trust_file), self.p.command_replay_file,
+                                           target=self.p.robot_name)
         except (KeyFileError, OSError, ValueError) as exc:
             raise ParameterError(f"{self.get_name()}: parameter 'goal_trust_file': {exc}") from None
         self.diag = Diagnostics(self, "farm mission")
@@ -150,7 +154,7 @@ class FarmMissionNode(ManagedNode):
         self.create_subscription(Odometry, self.p.odom_topic, self._on_odom, SENSOR_QOS)
         self.create_subscription(NavSatFix, "gnss/fix", self._on_fix, SENSOR_QOS)
         self.create_subscription(ControllerStatus, "controller/status", self._on_controller, RELIABLE_QOS)
-        self.create_subscription(Bool, "mission/pause", self._on_pause, RELIABLE_QOS)
+        self.create_subscription(MissionPause, "mission/pause", self._on_pause, RELIABLE_QOS)
         self.ab_line = None   # (x0, y0, x1, y1) of the running goal (operator's AB line), or None
         self.pose = None
         self.last_fix_t = None
@@ -295,8 +299,10 @@ class FarmMissionNode(ManagedNode):
             raise ValueError(f"ab_line: needs two finite points >= 1 m apart, got {pts}")
         return (x0, y0, x1, y1)
 
-    def _on_pause(self, msg: Bool):
-        self.pause = bool(msg.data)
+    def _on_pause(self, msg):
+        if self.pause_input.check(msg) is None:   # unsigned, forged, expired, replayed, unknown key: reported
+            return
+        self.pause = bool(msg.pause)
 
     def _plan(self):
         from shapely.geometry import Point
