@@ -72,7 +72,8 @@ def mission_trust(out: pathlib.Path, app_trust=None) -> pathlib.Path:
     from agricare.bringup.signing import OPERATOR_KEY_ID, ensure_key
 
     _key, operator_trust = ensure_key(out / "keys", OPERATOR_KEY_ID, ["mission_goal"])
-    return merge_trust(out / "keys" / "mission_trust.yaml", operator_trust, app_trust)
+    # not "<key>_trust.yaml": that name means a commissioned key beside its trust list (bringup.signing)
+    return merge_trust(out / "keys" / "missions_trusted.yaml", operator_trust, app_trust)
 
 
 def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long", app_trust=None) -> pathlib.Path:
