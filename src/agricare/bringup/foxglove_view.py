@@ -13,7 +13,7 @@ import functools
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from agricare.bringup.recorder import _import_type, message_definition, rate_limit_for
+from agricare.bringup.recorder import new_topics, rate_limit_for
 
 SKIP = ("/rosout", "/parameter_events")
 DEFAULT_MAX_RATE_HZ = {"camera/image_raw": 5.0, "scan": 10.0}
@@ -62,16 +62,10 @@ class FoxgloveView:
     def discover(self) -> int:
         """Serve the topics that appeared since the last call. Returns the number of new channels."""
         new = 0
-        for topic, types in self.node.get_topic_names_and_types():
-            if topic in self._subs or topic in self.skipped or topic in SKIP or "/_action/" in topic:
-                continue
-            type_name = types[0]
-            try:
-                text = message_definition(type_name)
-                msg_cls = _import_type(type_name)
-            except (FileNotFoundError, ImportError, AttributeError) as exc:
-                self.skipped[topic] = str(exc)
-                continue
+        def excluded(topic):
+            return topic in SKIP or "/_action/" in topic
+
+        for topic, type_name, text, msg_cls in new_topics(self.node, self._subs, self.skipped, excluded):
             schema = self._fg.Schema(name=type_name, encoding="ros2msg", data=text.encode())
             self.channels[topic] = self._fg.Channel(topic, message_encoding="cdr", schema=schema,
                                                     context=self.context)

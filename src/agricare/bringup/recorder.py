@@ -21,6 +21,23 @@ _BUILTINS = {"bool", "byte", "char", "float32", "float64", "int8", "uint8", "int
              "int64", "uint64", "string", "wstring"}
 
 
+def new_topics(node, known, skipped: dict, excluded):
+    """The topics of the graph not in ``known`` / ``skipped`` and not ``excluded(topic)``, with their type:
+    yields ``(topic, type_name, message definition text, message class)``; a topic whose type cannot be
+    resolved goes into ``skipped`` with the reason (the recorder and the Foxglove view both discover this way)."""
+    for topic, types in node.get_topic_names_and_types():
+        if topic in known or topic in skipped or excluded(topic):
+            continue
+        type_name = types[0]
+        try:
+            text = message_definition(type_name)
+            msg_cls = _import_type(type_name)
+        except (FileNotFoundError, ImportError, AttributeError) as exc:
+            skipped[topic] = str(exc)
+            continue
+        yield topic, type_name, text, msg_cls
+
+
 def rate_limit_for(max_rate_hz: dict, topic: str) -> float | None:
     """The rate limit (Hz) of ``topic`` from ``{topic or robot-relative name: Hz}``, None when unlimited."""
     for key, hz in max_rate_hz.items():
@@ -145,16 +162,7 @@ class McapRecorder:
     def discover(self) -> int:
         """Subscribe to topics that appeared since the last call. Returns the number of new topics."""
         new = 0
-        for topic, types in self.node.get_topic_names_and_types():
-            if topic in self._subs or topic in self.skipped or self._excluded(topic):
-                continue
-            type_name = types[0]
-            try:
-                text = message_definition(type_name)
-                msg_cls = _import_type(type_name)
-            except (FileNotFoundError, ImportError, AttributeError) as exc:
-                self.skipped[topic] = str(exc)
-                continue
+        for topic, type_name, text, msg_cls in new_topics(self.node, self._subs, self.skipped, self._excluded):
             qos = self._qos_for(topic)
             schema_name = type_name.replace("/msg/", "/")
             if schema_name not in self._schemas:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agricare.core.validation import require_non_negative, require_positive
+
 
 @dataclass(frozen=True)
 class RateParams:
@@ -27,12 +29,8 @@ class RateParams:
     max_rate_kgha: float = 1000.0
 
     def __post_init__(self):
-        for n in ("actuator_delay_s", "actuator_time_constant_s", "default_rate_kgha"):
-            v = getattr(self, n)
-            if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"{n} must be a finite number >= 0, got {v!r}")
-        if not (math.isfinite(self.max_rate_kgha) and self.max_rate_kgha > 0):
-            raise ValueError(f"max_rate_kgha must be > 0, got {self.max_rate_kgha!r}")
+        require_non_negative(self, "actuator_delay_s", "actuator_time_constant_s", "default_rate_kgha")
+        require_positive(self, "max_rate_kgha")
 
     @property
     def lead_s(self) -> float:

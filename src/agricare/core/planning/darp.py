@@ -418,15 +418,11 @@ def _pairs_of(inst: Instance, seq: list[int]) -> list[tuple[int, int, float]]:
     return out
 
 
-def _raise(inst: Instance, k: int, seq: list[int], B: list[float], pairs, frm: int, settled: int = 1 << 30) -> bool:
-    """Least solution >= ``B`` of the route's difference constraints (in place); False if none.
-
-    ``B`` must be a lower bound of the least solution. Past position ``settled`` the first forward pass stops
-    at the first position it does not move (the rest already satisfies the precedences).
-    """
-    m = len(seq)
+def _push_forward(inst: Instance, seq: list[int], B: list[float], frm: int, settled: int) -> bool:
+    """Push start times forward from position ``frm`` (travel, service, window openings), in place; False when a
+    window closes. Past position ``settled`` it stops at the first position it does not move."""
     T, E, Lw, S = inst.T, inst.E, inst.Lw, inst.S
-    for p in range(frm, m):
+    for p in range(frm, len(seq)):
         a = B[p - 1] + S[seq[p - 1]] + T[seq[p - 1]][seq[p]]
         x = seq[p]
         if a < E[x]:
@@ -437,6 +433,19 @@ def _raise(inst: Instance, k: int, seq: list[int], B: list[float], pairs, frm: i
             B[p] = a
         elif p > settled:
             break
+    return True
+
+
+def _raise(inst: Instance, k: int, seq: list[int], B: list[float], pairs, frm: int, settled: int = 1 << 30) -> bool:
+    """Least solution >= ``B`` of the route's difference constraints (in place); False if none.
+
+    ``B`` must be a lower bound of the least solution. Past position ``settled`` the first forward pass stops
+    at the first position it does not move (the rest already satisfies the precedences).
+    """
+    if not _push_forward(inst, seq, B, frm, settled):
+        return False
+    m = len(seq)
+    Lw, S, T = inst.Lw, inst.S, inst.T
     max_dur = inst.max_dur[k]
     for _round in range(m + 2):
         low = m
@@ -498,20 +507,10 @@ def feasible_insert(inst: Instance, k: int, rd: RouteData, i: int, a: int, b: in
         pd = b + 2
     # fast path: push the new stops through the route; the old schedule meets every ride limit that does not
     # end after the pick-up, so only the later drop-offs, the new request and the duration can break
-    T, E, Lw, S = inst.T, inst.E, inst.Lw, inst.S
+    if not _push_forward(inst, nseq, B, a + 1, pd):
+        return False
     m = len(nseq)
     ok = True
-    for q in range(a + 1, m):
-        t = B[q - 1] + S[nseq[q - 1]] + T[nseq[q - 1]][nseq[q]]
-        x = nseq[q]
-        if t < E[x]:
-            t = E[x]
-        if t > B[q]:
-            if t > Lw[x] + EPS:
-                return False
-            B[q] = t
-        elif q > pd:
-            break
     w_new = inst.R[i] + inst.S[i]
     if B[pd] - B[a + 1] > w_new + EPS or B[m - 1] - B[0] > inst.max_dur[k] + EPS:
         ok = False
