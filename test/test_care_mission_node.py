@@ -28,6 +28,8 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from agricare_interfaces.msg import CareNotification  # noqa: E402
 
+from harness import CARE_DAY  # noqa: E402
+
 from agricare.core.missions.care_sim import CareSite, CareSiteParams  # noqa: E402
 from agricare.core.missions.handover import TripCodeVerifier, UsedCodeStore, write_key  # noqa: E402
 from agricare.nodes.care_mission_node import CareMissionNode  # noqa: E402
@@ -37,18 +39,7 @@ from agricare.nodes.handover_node import HandoverNode  # noqa: E402
 from agricare.ros.convert import path_to_array, yaw_to_quaternion_msg  # noqa: E402
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS  # noqa: E402
 
-DAY = {
-    "speed_mps": 1.4,
-    "vehicles": [{"id": "shuttle_1", "depot": [60.0, 101.8], "seats": 2, "available": [0, 2000]}],
-    "requests": [
-        {"id": "trip_e1", "pickup": [192.0, 101.8], "dropoff": [75.0, 101.8], "pickup_window": [0, 600],
-         "dropoff_by": 1500, "service_s": 5, "max_ride_s": 1200, "child": "e1", "guardians": ["g_e1"],
-         "pickup_place": "nursery", "dropoff_place": "home_1"},
-        {"id": "trip_e2", "pickup": [192.0, 101.8], "dropoff": [100.0, 101.8], "pickup_window": [0, 600],
-         "dropoff_by": 1500, "service_s": 5, "max_ride_s": 1200, "child": "e2", "guardians": ["g_e2"],
-         "pickup_place": "nursery", "dropoff_place": "home_2"},
-    ],
-}
+DAY = CARE_DAY
 
 
 class FakeVehicle(rclpy.node.Node):

@@ -24,9 +24,9 @@ from agricare_interfaces.msg import ControllerStatus  # noqa: E402
 from geometry_msgs.msg import Point32  # noqa: E402
 from nav_msgs.msg import Odometry, Path  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rosgraph_msgs.msg import Clock  # noqa: E402
+
+from harness import SimTimeRig  # noqa: E402
 
 from agricare.ros.convert import path_to_array  # noqa: E402
 from agricare.ros.qos import RELIABLE_QOS, STATE_QOS, subscribe_latched  # noqa: E402
@@ -34,7 +34,7 @@ from agricare.ros.qos import RELIABLE_QOS, STATE_QOS, subscribe_latched  # noqa:
 DT = 0.05
 
 
-class Robot:
+class Robot(SimTimeRig):
     """The farm mission node plus a stand-in for odometry, controller and clock."""
 
     def __init__(self, ctx, operator):
@@ -46,12 +46,7 @@ class Robot:
             Parameter("headland_width_m", value=6.0), Parameter("width_m", value=4.0),
             Parameter("turn_radius_m", value=3.0), Parameter("front_overhang_m", value=1.0),
             Parameter("start_delay_s", value=0.0)])
-        self.io = rclpy.create_node("mission_test_io", context=ctx)
-        self.ex = SingleThreadedExecutor(context=ctx)
-        self.ex.add_node(self.mission)
-        self.ex.add_node(self.io)
-        self.t = 1.0
-        self.clock = self.io.create_publisher(Clock, "/clock", RELIABLE_QOS)
+        super().__init__(ctx, self.mission, "mission_test_io", DT, spins=8)
         self.odom = self.io.create_publisher(Odometry, "odometry/filtered", STATE_QOS)
         self.ctrl = self.io.create_publisher(ControllerStatus, "controller/status", RELIABLE_QOS)
         self.plans: list[np.ndarray] = []
@@ -62,10 +57,7 @@ class Robot:
         self.follow = True    # drive along the newest plan
         self.client = ActionClient(self.io, CoverField, "cover_field")
 
-    def step(self):
-        self.t += DT
-        sec = int(self.t)
-        self.clock.publish(Clock(clock=rclpy.time.Time(seconds=sec, nanoseconds=int((self.t - sec) * 1e9)).to_msg()))
+    def move(self):
         if len(self.plans) != self.plan_n:
             self.plan_n, self.plan_i, self.follow = len(self.plans), 0, True
         if self.follow and self.plans and len(self.plans[-1]):
@@ -79,20 +71,6 @@ class Robot:
         odom.pose.pose.position.x, odom.pose.pose.position.y = float(self.pose[0]), float(self.pose[1])
         odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = np.sin(self.pose[2] / 2), np.cos(self.pose[2] / 2)
         self.odom.publish(odom)
-        for _ in range(8):  # one timeout for all calls: rclpy keeps its callback iterator between them
-            self.ex.spin_once(timeout_sec=0.002)
-
-    def until(self, cond, steps):
-        for _ in range(steps):
-            if cond():
-                return True
-            self.step()
-        return cond()
-
-    def close(self):
-        self.ex.shutdown()
-        self.mission.destroy_node()
-        self.io.destroy_node()
 
 
 def field_goal(w=60.0, h=40.0):

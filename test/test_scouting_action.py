@@ -20,17 +20,17 @@ from agricare_interfaces.action import ScoutField  # noqa: E402
 from agricare_interfaces.srv import SaveMap  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rosgraph_msgs.msg import Clock  # noqa: E402
 from std_msgs.msg import Bool, String  # noqa: E402
 
-from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, STATE_QOS, subscribe_latched  # noqa: E402
+from harness import SimTimeRig  # noqa: E402
+
+from agricare.ros.qos import LATCHED_QOS, STATE_QOS, subscribe_latched  # noqa: E402
 
 DT = 0.1
 
 
-class RowRobot:
+class RowRobot(SimTimeRig):
     """scouting_mission_node + a stand-in row follower (drives 8 m rows while enabled), odometry, save service."""
 
     def __init__(self, ctx, operator, tmp_path):
@@ -40,12 +40,7 @@ class RowRobot:
             Parameter("use_sim_time", value=True), Parameter("rows", value=4),
             Parameter("min_row_length_m", value=5.0), Parameter("output_dir", value=str(tmp_path / "records")),
             Parameter("status_period_s", value=0.5)])
-        self.io = rclpy.create_node("scout_test_io", context=ctx)
-        self.ex = SingleThreadedExecutor(context=ctx)
-        self.ex.add_node(self.mission)
-        self.ex.add_node(self.io)
-        self.t = 1.0
-        self.clock = self.io.create_publisher(Clock, "/clock", RELIABLE_QOS)
+        super().__init__(ctx, self.mission, "scout_test_io", DT, spins=6)
         self.odom = self.io.create_publisher(Odometry, "odometry/filtered", STATE_QOS)
         self.state = self.io.create_publisher(String, "row_follower/state", LATCHED_QOS)
         self.enabled = []
@@ -61,10 +56,7 @@ class RowRobot:
         resp.success, resp.message, resp.files = True, "saved", []
         return resp
 
-    def step(self):
-        self.t += DT
-        sec = int(self.t)
-        self.clock.publish(Clock(clock=rclpy.time.Time(seconds=sec, nanoseconds=int((self.t - sec) * 1e9)).to_msg()))
+    def move(self):
         if self.enabled and self.enabled[-1] and self.phase != "done":   # the follower drives only when enabled
             if self.phase == "following":
                 self.x += 1.0 * DT
@@ -82,20 +74,6 @@ class RowRobot:
         odom.pose.pose.position.x, odom.pose.pose.position.y = self.x, self.y
         odom.pose.pose.orientation.w = 1.0
         self.odom.publish(odom)
-        for _ in range(6):
-            self.ex.spin_once(timeout_sec=0.002)
-
-    def until(self, cond, steps):
-        for _ in range(steps):
-            if cond():
-                return True
-            self.step()
-        return cond()
-
-    def close(self):
-        self.ex.shutdown()
-        self.mission.destroy_node()
-        self.io.destroy_node()
 
 
 @pytest.mark.timeout(90)

@@ -19,6 +19,7 @@ from geometry_msgs.msg import Point32  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
+from harness import attack_goals  # noqa: E402
 
 from agricare.core.security.keys import SigningKey  # noqa: E402
 from agricare.ros.params import ParameterError  # noqa: E402
@@ -88,29 +89,12 @@ def _scout(graph, operator, tmp_path, **params):
 
 
 def _attack(graph, node, client, what, goal_fn, operator, target):
-    """Send each bad goal, expect a rejection counted under ``<what>.<reason>``; then the genuine one."""
-    mallory = SigningKey.generate("mallory")
-    sec = node.security
+    """The shared goal attacks (``harness.attack_goals``); the refusals also show on /diagnostics."""
+    def on_diagnostics(_send):
+        assert graph.spin_until(lambda: any(f"refused {what}" in m for m in graph.diagnostics))
 
-    def send(goal, key):
-        before = sec.counts.get(key, 0)
-        fut = client.send_goal_async(goal)
-        assert graph.spin_until(fut.done), key
-        assert sec.counts.get(key, 0) == before + 1, (key, sec.counts)
-        return fut.result()
-
-    assert not send(goal_fn(), f"{what}.unsigned").accepted
-    assert not send(sign_message(goal_fn(), mallory, kind="mission_goal"), f"{what}.unknown_key").accepted
-    forged = operator.sign(goal_fn(), target)
-    forged.signature.expires_at_s += 3600.0                       # validity stretched after signing
-    assert not send(forged, f"{what}.bad_signature").accepted
-    assert not send(operator.sign(goal_fn(), target, issued_at_s=1000.0, lifetime_s=60.0), f"{what}.expired").accepted
-    assert not send(operator.sign(goal_fn(), "someone_else"), f"{what}.wrong_target").accepted
-    assert graph.spin_until(lambda: any(f"refused {what}" in m for m in graph.diagnostics))   # on /diagnostics
-    genuine = operator.sign(goal_fn(), target)
-    assert send(genuine, f"{what}.accepted").accepted
-    assert not send(genuine, f"{what}.replayed").accepted
-    return genuine
+    return attack_goals(graph.spin_until, node, client, what, goal_fn, operator, target,
+                        before_genuine=on_diagnostics)
 
 
 @pytest.mark.timeout(60)

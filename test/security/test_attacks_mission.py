@@ -22,6 +22,8 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
+from harness import CARE_DAY, attack_goals  # noqa: E402
+
 from agricare.core.missions import care  # noqa: E402
 from agricare.core.missions.handover import issue_trip_code, write_key  # noqa: E402
 from agricare.core.security.commands import envelope_to_text, sign_command  # noqa: E402
@@ -32,18 +34,7 @@ from agricare.ros.params import ParameterError  # noqa: E402
 from agricare.ros.signed import sign_message  # noqa: E402
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS  # noqa: E402
 
-DAY = {
-    "speed_mps": 1.4,
-    "vehicles": [{"id": "shuttle_1", "depot": [60.0, 101.8], "seats": 2, "available": [0, 2000]}],
-    "requests": [
-        {"id": "trip_e1", "pickup": [192.0, 101.8], "dropoff": [75.0, 101.8], "pickup_window": [0, 600],
-         "dropoff_by": 1500, "service_s": 5, "max_ride_s": 1200, "child": "e1", "guardians": ["g_e1"],
-         "pickup_place": "nursery", "dropoff_place": "home_1"},
-        {"id": "trip_e2", "pickup": [192.0, 101.8], "dropoff": [100.0, 101.8], "pickup_window": [0, 600],
-         "dropoff_by": 1500, "service_s": 5, "max_ride_s": 1200, "child": "e2", "guardians": ["g_e2"],
-         "pickup_place": "nursery", "dropoff_place": "home_2"},
-    ],
-}
+DAY = CARE_DAY
 
 
 class Graph:
@@ -292,33 +283,22 @@ def test_unsigned_forged_expired_replayed_and_unknown_key_transport_child_goals_
     graph.set_clock(m, 10)
     client = ActionClient(graph.attacker, TransportChild, "/shuttle_1/transport_child")
     assert graph.spin_until(client.server_is_ready)
-    mallory = SigningKey.generate("mallory")
     sec = m.security
-
-    def send(goal, key):
-        before = sec.counts.get(key, 0)
-        fut = client.send_goal_async(goal)
-        assert graph.spin_until(fut.done), key
-        assert sec.counts.get(key, 0) == before + 1, (key, sec.counts)
-        return fut.result()
 
     def goal(**kw):
         return TransportChild.Goal(request_id="trip_e1", **kw)
 
-    assert not send(goal(), "transport_child_goal.unsigned").accepted
-    assert not send(sign_message(goal(), mallory, kind="mission_goal"), "transport_child_goal.unknown_key").accepted
-    forged = operator.sign(goal(), "shuttle_1")
-    forged.request_id = "trip_e2"                                # another trip, after signing
-    assert not send(forged, "transport_child_goal.bad_signature").accepted
-    assert not send(operator.sign(goal(), "shuttle_1", issued_at_s=1000.0, lifetime_s=60.0),
-                    "transport_child_goal.expired").accepted
-    assert not send(operator.sign(goal(), "shuttle_2"), "transport_child_goal.wrong_target").accepted
-    assert not send(sign_message(goal(), operator.key, kind="site_answer"), "transport_child_goal.wrong_kind").accepted
-    assert m.state == "idle" and m._goal is None               # nothing started
-    genuine = operator.sign(goal(), "shuttle_1")
-    handle = send(genuine, "transport_child_goal.accepted")
-    assert handle.accepted and graph.spin_until(lambda: m._goal is not None)
-    assert not send(genuine, "transport_child_goal.replayed").accepted
+    def tamper(forged):
+        forged.request_id = "trip_e2"                            # another trip, after signing
+
+    def wrong_kind_and_nothing_started(send):
+        assert not send(sign_message(goal(), operator.key, kind="site_answer"),
+                        "transport_child_goal.wrong_kind").accepted
+        assert m.state == "idle" and m._goal is None           # nothing started
+
+    genuine = attack_goals(graph.spin_until, m, client, "transport_child_goal", goal, operator, "shuttle_1",
+                           tamper=tamper, before_genuine=wrong_kind_and_nothing_started)
+    assert graph.spin_until(lambda: m._goal is not None)
     assert sec.total("transport_child_goal") == 7 and "refused transport_child_goal" in sec.diag.message
     graph.drop(m)
     m2 = graph.mission(operator=operator)                    # restarted: the sequence store remembers

@@ -1,0 +1,114 @@
+"""Test harness pieces several test files share (imported as ``harness``: pytest puts ``test/`` on the path
+for its conftest).
+
+- :data:`CARE_DAY`: a one-shuttle, two-trip care day in the town's coordinates.
+- :class:`SimTimeRig`: a mission node under test plus an I/O node that stands in for the rest of the robot,
+  stepped on simulated time (``/clock`` published every step, then a few executor turns).
+- :func:`attack_goals`: the goal attacks every signed mission action must refuse, each counted under its
+  reason, then the genuine goal and its replay.
+"""
+
+from __future__ import annotations
+
+import copy
+
+CARE_DAY = {
+    "speed_mps": 1.4,
+    "vehicles": [{"id": "shuttle_1", "depot": [60.0, 101.8], "seats": 2, "available": [0, 2000]}],
+    "requests": [
+        {"id": "trip_e1", "pickup": [192.0, 101.8], "dropoff": [75.0, 101.8], "pickup_window": [0, 600],
+         "dropoff_by": 1500, "service_s": 5, "max_ride_s": 1200, "child": "e1", "guardians": ["g_e1"],
+         "pickup_place": "nursery", "dropoff_place": "home_1"},
+        {"id": "trip_e2", "pickup": [192.0, 101.8], "dropoff": [100.0, 101.8], "pickup_window": [0, 600],
+         "dropoff_by": 1500, "service_s": 5, "max_ride_s": 1200, "child": "e2", "guardians": ["g_e2"],
+         "pickup_place": "nursery", "dropoff_place": "home_2"},
+    ],
+}
+
+
+def care_day() -> dict:
+    """A fresh copy of :data:`CARE_DAY` (tests may change theirs)."""
+    return copy.deepcopy(CARE_DAY)
+
+
+class SimTimeRig:
+    """A node under test and a stand-in I/O node on one executor, stepped ``dt`` of simulated time at a time.
+
+    Subclasses create their publishers on ``self.io`` and override :meth:`move` (what the rest of the robot
+    does in one step, before the executor turns)."""
+
+    def __init__(self, ctx, node, io_name: str, dt: float, spins: int = 6, t0: float = 1.0):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rosgraph_msgs.msg import Clock
+
+        from agricare.ros.qos import RELIABLE_QOS
+
+        self._rclpy, self._clock_type = rclpy, Clock
+        self.node, self.dt, self.spins, self.t = node, dt, spins, t0
+        self.io = rclpy.create_node(io_name, context=ctx)
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.ex.add_node(node)
+        self.ex.add_node(self.io)
+        self.clock = self.io.create_publisher(Clock, "/clock", RELIABLE_QOS)
+
+    def move(self) -> None:
+        """One step of the stand-in robot (nothing by default)."""
+
+    def step(self) -> None:
+        self.t += self.dt
+        sec = int(self.t)
+        stamp = self._rclpy.time.Time(seconds=sec, nanoseconds=int((self.t - sec) * 1e9)).to_msg()
+        self.clock.publish(self._clock_type(clock=stamp))
+        self.move()
+        for _ in range(self.spins):  # one timeout for all calls: rclpy keeps its callback iterator between them
+            self.ex.spin_once(timeout_sec=0.002)
+
+    def until(self, cond, steps: int) -> bool:
+        for _ in range(steps):
+            if cond():
+                return True
+            self.step()
+        return cond()
+
+    def close(self) -> None:
+        self.ex.shutdown()
+        self.node.destroy_node()
+        self.io.destroy_node()
+
+
+def attack_goals(spin_until, node, client, what, goal_fn, operator, target, tamper=None, before_genuine=None):
+    """Send each bad goal through ``client`` and expect a rejection counted under ``<what>.<reason>`` in
+    ``node.security``: unsigned, unknown key, tampered after signing (``tamper(goal)``; default: validity
+    stretched), expired, signed for another robot; then the genuine goal is accepted and its copy is a
+    replay. ``before_genuine()`` runs after the refusals (e.g. to check nothing started). Returns the
+    genuine goal (to replay it after a restart)."""
+    from agricare.core.security.keys import SigningKey
+    from agricare.ros.signed import sign_message
+
+    mallory = SigningKey.generate("mallory")
+    sec = node.security
+
+    def send(goal, key):
+        before = sec.counts.get(key, 0)
+        fut = client.send_goal_async(goal)
+        assert spin_until(fut.done), key
+        assert sec.counts.get(key, 0) == before + 1, (key, sec.counts)
+        return fut.result()
+
+    def stretch(goal):
+        goal.signature.expires_at_s += 3600.0
+
+    assert not send(goal_fn(), f"{what}.unsigned").accepted
+    assert not send(sign_message(goal_fn(), mallory, kind="mission_goal"), f"{what}.unknown_key").accepted
+    forged = operator.sign(goal_fn(), target)
+    (tamper or stretch)(forged)
+    assert not send(forged, f"{what}.bad_signature").accepted
+    assert not send(operator.sign(goal_fn(), target, issued_at_s=1000.0, lifetime_s=60.0), f"{what}.expired").accepted
+    assert not send(operator.sign(goal_fn(), "someone_else"), f"{what}.wrong_target").accepted
+    if before_genuine is not None:
+        before_genuine(send)
+    genuine = operator.sign(goal_fn(), target)
+    assert send(genuine, f"{what}.accepted").accepted
+    assert not send(genuine, f"{what}.replayed").accepted
+    return genuine
