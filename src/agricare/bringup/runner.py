@@ -31,6 +31,7 @@ from rclpy.parameter import Parameter
 
 from agricare.bringup.graph import Graph, GraphError, NodeSpec, node_class
 from agricare.bringup.signing import MISSION_ACTIONS, prepare_mission_signing
+from agricare.ros.fastmsg import fast_subscriptions
 from agricare.ros.guard import guard_callbacks
 
 DONE_STATES = ("done", "completed", "succeeded")
@@ -174,6 +175,7 @@ class EmbeddedRunner:
                 raise
             except Exception as exc:
                 raise GraphError(f"{spec.fqn}: failed to start: {exc}") from exc
+            fast_subscriptions(node)   # Odometry, Imu, TwistStamped decoded without rclpy's object building
             guard_callbacks(node)   # a malformed message is reported, never ends the run
             self.nodes[spec.fqn] = node
             self.executor.add_node(node)
@@ -181,6 +183,7 @@ class EmbeddedRunner:
                 # the safe base: the simulated wheels take this robot's gated command in memory, not cmd_vel
                 node.attach_base(self.sim.command_input(spec.robot))
         self._build_monitor(common)
+        fast_subscriptions(self.monitor)
         if self.in_process_clock and not any("/clock" in spec.remap or "clock" in spec.remap
                                               for spec in self.graph.nodes):
             self._attach_clocks()
