@@ -136,3 +136,40 @@ def fast_subscriptions(node) -> int:
                                  callback_group=group, raw=True)
         n += 1
     return n
+
+
+# ------------------------------------------------------------------------------------------------ encoding
+_ODOM_HEAD = b"\x00\x01\x00\x00"
+
+
+def _pack_string(parts: list, off: int, s: str) -> int:
+    """Append a CDR string at payload offset ``off`` (4-aligned); returns the next offset."""
+    pad = (-off) & 3
+    raw = s.encode("utf-8") + b"\x00"
+    parts.append(b"\x00" * pad + _U32.pack(len(raw)) + raw)
+    return off + pad + 4 + len(raw)
+
+
+def odometry_cdr(t_s: float, frame_id: str, child_frame_id: str, position, orientation_xyzw, pose_covariance,
+                 linear, angular, twist_covariance) -> bytes:
+    """A ``nav_msgs/Odometry`` serialized as plain little-endian CDR, what rclpy's
+    ``serialize_message`` makes of the same message, padding zeroed (Fast CDR leaves it uninitialised).
+    Published with ``Publisher.publish(bytes)``, which skips building ~15 Python message objects and
+    converting them back. ``t_s``: stamp, seconds >= 0 (rounded to the nanosecond like ``to_stamp``)."""
+    ns = int(round(float(t_s) * 1e9))
+    if ns < 0:
+        raise ValueError(f"stamp {t_s!r} must be >= 0")
+    parts = [_ODOM_HEAD, _STAMP.pack(ns // 1_000_000_000, ns % 1_000_000_000)]
+    off = _pack_string(parts, 8, frame_id)
+    off = _pack_string(parts, off, child_frame_id)
+    parts.append(b"\x00" * ((-off) & 7))
+    parts.append(_ODOM_DOUBLES.pack(*_floats(position), *_floats(orientation_xyzw), *_floats(pose_covariance),
+                                    *_floats(linear), *_floats(angular), *_floats(twist_covariance)))
+    return b"".join(parts)
+
+
+_ODOM_DOUBLES = struct.Struct("<85d")
+
+
+def _floats(x):
+    return x.tolist() if hasattr(x, "tolist") else x
