@@ -74,7 +74,8 @@ def run_one(scenario: str, max_sim_s: float, timed: bool) -> dict:
     undo = install_timers() if timed else None
     graph = load_graph(ROOT / "config" / "scenarios" / scenario)
     with tempfile.TemporaryDirectory(prefix="agricare_bench_graph_") as tmp:
-        runner = EmbeddedRunner(graph, out_dir=tmp, max_sim_s=max_sim_s, until_done=True, progress=None)
+        runner = EmbeddedRunner(graph, out_dir=tmp, max_sim_s=max_sim_s, until_done=True, progress=None,
+                                in_process_clock=True)
         try:
             runner.build()
             step = runner.sim.step_once

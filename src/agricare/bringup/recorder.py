@@ -9,6 +9,7 @@ Foxglove and in rosbag2 tools. Log time is the node clock (simulated time under 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import pathlib
 import re
@@ -144,6 +145,8 @@ class McapRecorder:
         self._channels: dict[str, int] = {}
         self._subs = {}
         self._last_t: dict[str, float] = {}
+        self._period_ns: dict[str, int] = {}
+        self._clock = node.get_clock()
         self.counts: dict[str, int] = {}
         self.types: dict[str, str] = {}
         self.skipped: dict[str, str] = {}
@@ -173,6 +176,8 @@ class McapRecorder:
                 metadata={"offered_qos_profiles": ""})
             self.types[topic] = type_name
             self.counts[topic] = 0
+            hz = self._rate_for(topic)
+            self._period_ns[topic] = math.ceil(1e9 / hz) if hz else 0   # looked up once, not per message
             self._subs[topic] = self.node.create_subscription(
                 msg_cls, topic, functools.partial(self._on_msg, topic), qos, raw=True)
             new += 1
@@ -190,11 +195,11 @@ class McapRecorder:
     def _on_msg(self, topic, data: bytes):
         if self._closed or self.error:
             return
-        t_ns = self.node.get_clock().now().nanoseconds
-        hz = self._rate_for(topic)
-        if hz:
+        t_ns = self._clock.now().nanoseconds
+        period = self._period_ns.get(topic, 0)
+        if period:
             last = self._last_t.get(topic)
-            if last is not None and (t_ns - last) < 1e9 / hz:
+            if last is not None and (t_ns - last) < period:
                 return
             self._last_t[topic] = t_ns
         try:

@@ -47,7 +47,8 @@ def run_scenario(scenario, out=None, until_done=False, max_sim_s=None, seed=0, m
         result = run_multiprocess(graph, out_dir, seed, max_sim_s, real_time_factor, progress, until_done)
     else:
         runner = EmbeddedRunner(graph, out_dir, seed, max_sim_s, until_done, progress, foxglove_port=foxglove,
-                                real_time_factor=real_time_factor if foxglove is not None else 0.0)
+                                real_time_factor=real_time_factor if foxglove is not None else 0.0,
+                                in_process_clock=True)
         try:
             runner.build()
         except GraphError as exc:

@@ -73,8 +73,14 @@ class CropRowSettings:
     allow_normalised: bool = False
     stale_timeout_s: float = 1.0
     base_frame_id: str = "base_link"
+    # the row markers are for people watching (Foxglove, the recording): refreshed at most this often (node
+    # clock) and at once when the number of rows seen changes; 0 = with every image. The guidance itself
+    # (row_guidance) goes out with every image.
+    markers_period_s: float = 0.5
 
     def __post_init__(self):
+        if not (math.isfinite(self.markers_period_s) and self.markers_period_s >= 0):
+            raise ValueError(f"markers_period_s must be >= 0, got {self.markers_period_s}")
         if not (math.isnan(self.camera_height_m) or self.camera_height_m >= 0):
             raise ValueError(f"camera_height_m must be >= 0 (0 = normalised guidance), got {self.camera_height_m}")
         if not (math.isfinite(self.stale_timeout_s) and self.stale_timeout_s > 0):
@@ -188,7 +194,10 @@ class CropRowNode(Node):
         self._n_frames += 1
         self._publish(g, t)
         if result is not None and camera is not None:
-            self._publish_markers(result, camera, msg.header.stamp)
+            last = getattr(self, "_markers_key", None)
+            if last is None or len(result.rows) != last[1] or not 0.0 <= now - last[0] < self.params.markers_period_s:
+                self._markers_key = (now, len(result.rows))
+                self._publish_markers(result, camera, msg.header.stamp)
         if problem:
             self.diag.warn(problem, frames=self._n_frames)
         elif result is not None and result.confidence == 0.0:

@@ -33,9 +33,11 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import Imu
 
+from agricare.core.geometry import yaw_to_quat
 from agricare.core.localization.ekf import IV, IW, EkfParams, PlanarEkf, map_to_odom, variance_or_default
-from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp, xyyaw_to_pose
+from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.fastmsg import odometry_cdr
 from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
 from agricare.ros.mounts import MountFromDescription
@@ -240,25 +242,20 @@ class EkfNode(ManagedNode):
             T = map_to_odom(xo[:3], pose_odom)
             self._tf_pub.publish(self._TFMessage(transforms=[transform_msg(T, t_odom, p.map_frame, p.odom_frame)]))
 
-    def _odometry(self, x, P, t):
+    def _odometry(self, x, P, t) -> bytes:
+        """The estimate as a serialized nav_msgs/Odometry (built in ``ros/fastmsg``: the graph's busiest topic)."""
         p = self.params
-        msg = Odometry()
-        msg.header.stamp = to_stamp(t)
-        msg.header.frame_id = p.map_frame
-        msg.child_frame_id = p.base_frame
-        msg.pose.pose = xyyaw_to_pose(float(x[0]), float(x[1]), float(x[2]))
         cov = np.zeros((6, 6))
         idx = [0, 1, 5]
         cov[np.ix_(idx, idx)] = P[:3, :3]
         cov[2, 2] = cov[3, 3] = cov[4, 4] = 1e6   # z, roll, pitch not estimated
-        msg.pose.covariance = [float(v) for v in cov.ravel()]
-        msg.twist.twist.linear.x = float(x[IV])
-        msg.twist.twist.angular.z = float(x[IW])
         tcov = np.zeros((6, 6))
         tcov[0, 0], tcov[5, 5] = P[IV, IV], P[IW, IW]
         tcov[1, 1] = tcov[2, 2] = tcov[3, 3] = tcov[4, 4] = 1e6
-        msg.twist.covariance = [float(v) for v in tcov.ravel()]
-        return msg
+        w, qx, qy, qz = yaw_to_quat(float(x[2]))
+        return odometry_cdr(t, p.map_frame, p.base_frame, (float(x[0]), float(x[1]), 0.0),
+                            (float(qx), float(qy), float(qz), float(w)), cov.ravel(),
+                            (float(x[IV]), 0.0, 0.0), (0.0, 0.0, float(x[IW])), tcov.ravel())
 
 
 def _finite_pose(pose) -> bool:

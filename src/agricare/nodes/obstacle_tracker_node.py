@@ -70,6 +70,9 @@ class ObstacleTrackerNodeParams:
     stale_timeout_s: float = 1.0
     publish_in_base: bool = True
     base_frame_id: str = "base_link"
+    # the markers are for people watching (Foxglove, the recording): refreshed at most this often (node clock)
+    # and at once when the set of tracks changes; 0 = with every scan. tracked_objects goes out with every scan.
+    markers_period_s: float = 0.5
 
     def __post_init__(self):
         if not self.base_frame_id:
@@ -78,6 +81,8 @@ class ObstacleTrackerNodeParams:
             raise ValueError(f"stale_timeout_s must be > 0, got {self.stale_timeout_s}")
         if not (math.isfinite(self.odom_timeout_s) and self.odom_timeout_s > 0):
             raise ValueError(f"odom_timeout_s must be > 0, got {self.odom_timeout_s}")
+        if not (math.isfinite(self.markers_period_s) and self.markers_period_s >= 0):
+            raise ValueError(f"markers_period_s must be >= 0, got {self.markers_period_s}")
         self.cluster_params()
         self.tracker_params()
 
@@ -105,6 +110,7 @@ class ObstacleTrackerNode(Node):
         self._odom_frame = "odom"
         self._frame = None
         self._last_scan_s = None
+        self._markers_key = None     # (time, track ids and kinds) of the markers last published
         self._pub = self.create_publisher(TrackedObjectArray, "tracked_objects", RELIABLE_QOS)
         self._mk_pub = self.create_publisher(MarkerArray, "perception/obstacles/markers", RELIABLE_QOS)
         self.create_subscription(LaserScan, "scan", self._on_scan, SENSOR_QOS)
@@ -185,6 +191,11 @@ class ObstacleTrackerNode(Node):
             o.confidence = float(t.confidence(now, mc))
             arr.objects.append(o)
         self._pub.publish(arr)
+        kinds = tuple((int(t.id), bool(t.is_person)) for t in tracks)
+        last = self._markers_key
+        if last is not None and kinds == last[1] and 0.0 <= now - last[0] < self.params.markers_period_s:
+            return
+        self._markers_key = (now, kinds)
         ma = MarkerArray()
         clear = Marker()
         clear.action = Marker.DELETEALL

@@ -44,6 +44,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from geometry_msgs.msg import Pose, PoseArray, TransformStamped, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock, ClockType
@@ -53,9 +54,11 @@ from sensor_msgs.msg import BatteryState, CameraInfo, Image, Imu, LaserScan, Nav
 from std_msgs.msg import Float32MultiArray, Float64MultiArray, UInt8MultiArray
 
 from agricare.core.sim.scenarios import ScenarioError, load_scenario
+from agricare.core.geometry import rpy_to_quat, yaw_to_quat
 from agricare.core.sim.world import World
 from agricare.ros.convert import bgr_to_image, header, rpy_to_quaternion_msg, to_stamp, yaw_to_quaternion_msg
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.fastmsg import odometry_cdr
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, STATE_QOS
@@ -85,6 +88,8 @@ class SimNodeParams:
         if self.drive_mode not in DRIVE_MODES:
             raise ValueError(f"drive_mode must be one of {DRIVE_MODES}, got {self.drive_mode!r}")
 
+
+_ZERO36 = (0.0,) * 36   # ground truth: exact, no covariance
 
 class _RobotIO:
     """Publishers and frame names of one robot."""
@@ -262,13 +267,12 @@ class SimNode(Node):
         pub = io.pubs.get(kind)
         if pub is None:
             return
-        if kind == "odom":
-            msg = Odometry(header=header(r.t_s, io.odom_frame), child_frame_id=io.base_frame)
-            msg.pose.pose.position.x, msg.pose.pose.position.y = r.x_m, r.y_m
-            msg.pose.pose.orientation = yaw_to_quaternion_msg(r.yaw_rad)
-            msg.pose.covariance = r.pose_covariance.tolist()
-            msg.twist.twist.linear.x, msg.twist.twist.angular.z = r.v_mps, r.w_radps
-            msg.twist.covariance = r.twist_covariance.tolist()
+        if kind == "odom":   # serialized here: the simulator's highest-rate message (see ros/fastmsg.py)
+            w, x, y, z = yaw_to_quat(r.yaw_rad)
+            msg = odometry_cdr(r.t_s, io.odom_frame, io.base_frame, (float(r.x_m), float(r.y_m), 0.0),
+                               (float(x), float(y), float(z), float(w)), np.ravel(r.pose_covariance),
+                               (float(r.v_mps), 0.0, 0.0), (0.0, 0.0, float(r.w_radps)),
+                               np.ravel(r.twist_covariance))
         elif kind == "imu":
             msg = Imu(header=header(r.t_s, io.imu_frame))
             msg.orientation = rpy_to_quaternion_msg(r.roll_rad, r.pitch_rad, r.yaw_rad)
@@ -309,11 +313,10 @@ class SimNode(Node):
                                power_supply_health=BatteryState.POWER_SUPPLY_HEALTH_GOOD,
                                power_supply_technology=BatteryState.POWER_SUPPLY_TECHNOLOGY_LION)
         elif kind == "ground_truth":
-            msg = Odometry(header=header(r.t_s, "map"), child_frame_id=io.base_frame)
-            msg.pose.pose.position.x, msg.pose.pose.position.y, msg.pose.pose.position.z = r.x_m, r.y_m, r.z_m
-            msg.pose.pose.orientation = rpy_to_quaternion_msg(r.roll_rad, r.pitch_rad, r.yaw_rad)
-            msg.twist.twist.linear.x, msg.twist.twist.linear.y = r.v_mps, r.v_lat_mps
-            msg.twist.twist.angular.z = r.w_radps
+            w, x, y, z = rpy_to_quat(r.roll_rad, r.pitch_rad, r.yaw_rad)
+            msg = odometry_cdr(r.t_s, "map", io.base_frame, (float(r.x_m), float(r.y_m), float(r.z_m)),
+                               (float(x), float(y), float(z), float(w)), _ZERO36,
+                               (float(r.v_mps), float(r.v_lat_mps), 0.0), (0.0, 0.0, float(r.w_radps)), _ZERO36)
         elif kind == "coverage":
             msg = Float64MultiArray(data=[r.covered_ratio, r.double_ratio])
         else:

@@ -27,6 +27,7 @@ import os
 import secrets
 import stat
 import struct
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -343,20 +344,33 @@ class TripCodeVerifier:
         self.accept_v1 = bool(accept_v1)
         #: how often (s of the verifier's time) the latest time seen is written to the store
         self.save_period_s = 1.0
+        #: and, for the periodic ``observe``, at most this often in wall time (s): restarts and power cuts,
+        #: what the stored time is kept against, happen in wall time. On a robot (time = wall time) this changes
+        #: nothing; a simulation at 5x real time writes (and fsyncs) once per wall second instead of five
+        #: times. A code check still writes the time it saw (``verify``).
+        self.save_wall_period_s = 1.0
         self._saved_time_s = store.latest_time_s
+        self._saved_wall_s = -math.inf
 
     def observe(self, now_s: float) -> bool:
         """Note the current time (call every cycle); False when it is non-finite or wound back."""
+        return self._observe(now_s, wall_limited=True)
+
+    def _observe(self, now_s: float, wall_limited: bool) -> bool:
+        """``wall_limited``: the periodic call, which also waits ``save_wall_period_s`` of wall time between
+        writes; a code check writes on the verifier's time alone (as before)."""
         if not math.isfinite(now_s):
             return False
         if now_s < self.store.latest_time_s - self.rewind_tolerance_s:
             return False
         if now_s > self.store.latest_time_s:
             self.store.latest_time_s = float(now_s)
-            if now_s - self._saved_time_s >= self.save_period_s:
+            wall = time.monotonic()
+            if now_s - self._saved_time_s >= self.save_period_s and (
+                    not wall_limited or wall - self._saved_wall_s >= self.save_wall_period_s):
                 try:
                     self.store.save()
-                    self._saved_time_s = float(now_s)
+                    self._saved_time_s, self._saved_wall_s = float(now_s), wall
                 except OSError:
                     pass  # kept in memory; the next use of a code saves it or fails safe
         return True
@@ -369,7 +383,7 @@ class TripCodeVerifier:
             return Verdict(False, "bad_time", "time is not a number")
         if not math.isfinite(now):
             return Verdict(False, "bad_time", f"time {now_s!r} is not finite")
-        if not self.observe(now):
+        if not self._observe(now, wall_limited=False):
             return Verdict(False, "clock_rewound", f"time {now:.0f} s is before {self.store.latest_time_s:.0f} s "
                                                    "already seen")
         try:

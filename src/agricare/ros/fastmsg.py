@@ -1,0 +1,175 @@
+"""Fast reception of the high-rate fixed-layout messages: ``nav_msgs/Odometry``, ``sensor_msgs/Imu`` and
+``geometry_msgs/TwistStamped``.
+
+rclpy turns every received message into Python objects through the generated classes: an Odometry builds
+~15 of them (each nested default built and then replaced) and two numpy arrays, ~100-200 us per message.
+In the care day, ~360 Odometry messages a second reach the nodes (odometry and the fused estimate, each to
+four or five subscribers), which was about a third of the scenario's CPU time.
+
+:func:`fast_subscriptions` re-creates a node's subscriptions of these types as raw (serialized) ones and
+decodes the CDR bytes here, with ``struct``, into light objects with the same field names
+(``msg.header.stamp.sec``, ``msg.pose.pose.position.x``, ``msg.pose.covariance`` as a float64 array, ...).
+Same topic, same type, same QoS; only the Python objects the callbacks receive are lighter. A payload that
+is not plain little-endian CDR (XCDR1) is decoded by rclpy as before, so nothing depends on the middleware's
+encoding. Callbacks that keep a message and publish it again, or test ``isinstance``, must not be converted:
+only the nodes' own subscriptions of the listed types are, by the embedded runner and ``run_node``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+_ENCAP_CDR_LE = b"\x00\x01"
+_U32 = struct.Struct("<I")
+_STAMP = struct.Struct("<iI")
+
+
+class _Obj:
+    """A record of named fields."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"{type(self).__name__}(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
+
+
+def _record(name, fields):
+    """A slotted class ``name(*fields)`` (its ``__init__`` assigns the fields one by one, no loop)."""
+    args = ", ".join(fields)
+    body = "".join(f"\n    self.{f} = {f}" for f in fields)
+    scope: dict = {}
+    exec(f"def __init__(self, {args}):{body}", scope)   # noqa: S102 - a fixed template over fixed field names
+    return type(name, (_Obj,), {"__slots__": fields, "__init__": scope["__init__"]})
+
+
+Time = _record("Time", ("sec", "nanosec"))
+Header = _record("Header", ("stamp", "frame_id"))
+Vector3 = _record("Vector3", ("x", "y", "z"))
+Quaternion = _record("Quaternion", ("x", "y", "z", "w"))
+Pose = _record("Pose", ("position", "orientation"))
+PoseWithCovariance = _record("PoseWithCovariance", ("pose", "covariance"))
+Twist = _record("Twist", ("linear", "angular"))
+TwistWithCovariance = _record("TwistWithCovariance", ("twist", "covariance"))
+Odometry = _record("Odometry", ("header", "child_frame_id", "pose", "twist"))
+Imu = _record("Imu", ("header", "orientation", "orientation_covariance", "angular_velocity",
+                      "angular_velocity_covariance", "linear_acceleration", "linear_acceleration_covariance"))
+TwistStamped = _record("TwistStamped", ("header", "twist"))
+
+
+def _string(data, off):
+    """CDR string at payload offset ``off`` (4-aligned length incl. the NUL) -> (str, next offset)."""
+    off = (off + 3) & ~3
+    (n,) = _U32.unpack_from(data, 4 + off)
+    start = 4 + off + 4
+    return bytes(data[start:start + max(n - 1, 0)]).decode("utf-8"), off + 4 + n
+
+
+def _header(data):
+    sec, nsec = _STAMP.unpack_from(data, 4)
+    frame, off = _string(data, 8)
+    return Header(Time(sec, nsec), frame), off
+
+
+def _doubles(data, off, n):
+    off = (off + 7) & ~7
+    return np.frombuffer(data, dtype="<f8", count=n, offset=4 + off).copy()
+
+
+def decode_odometry(data):
+    header, off = _header(data)
+    child, off = _string(data, off)
+    d = _doubles(data, off, 85)
+    pose = PoseWithCovariance(Pose(Vector3(*d[0:3].tolist()), Quaternion(*d[3:7].tolist())), d[7:43])
+    twist = TwistWithCovariance(Twist(Vector3(*d[43:46].tolist()), Vector3(*d[46:49].tolist())), d[49:85])
+    return Odometry(header, child, pose, twist)
+
+
+def decode_imu(data):
+    header, off = _header(data)
+    d = _doubles(data, off, 37)
+    return Imu(header, Quaternion(*d[0:4].tolist()), d[4:13], Vector3(*d[13:16].tolist()), d[16:25],
+               Vector3(*d[25:28].tolist()), d[28:37])
+
+
+def decode_twist_stamped(data):
+    header, off = _header(data)
+    v = struct.unpack_from("<6d", data, 4 + ((off + 7) & ~7))
+    return TwistStamped(header, Twist(Vector3(*v[0:3]), Vector3(*v[3:6])))
+
+
+def _decoders():
+    from geometry_msgs.msg import TwistStamped as TwistStampedMsg
+    from nav_msgs.msg import Odometry as OdometryMsg
+    from sensor_msgs.msg import Imu as ImuMsg
+
+    return {OdometryMsg: decode_odometry, ImuMsg: decode_imu, TwistStampedMsg: decode_twist_stamped}
+
+
+def decoder(msg_type, fast):
+    """bytes -> message: ``fast`` for plain little-endian CDR, rclpy's deserialiser for anything else."""
+    from rclpy.serialization import deserialize_message
+
+    def decode(data):
+        if data[:2] == _ENCAP_CDR_LE:
+            return fast(data)
+        return deserialize_message(data, msg_type)
+
+    return decode
+
+
+def fast_subscriptions(node) -> int:
+    """Re-create ``node``'s subscriptions of Odometry, Imu and TwistStamped as raw ones with the fast decoder
+    (same topic, QoS and callback group). Returns how many. Call before the callbacks are wrapped (guards):
+    a malformed payload then raises inside the guard and is reported like any bad message."""
+    table = _decoders()
+    n = 0
+    for sub in list(getattr(node, "subscriptions", [])):
+        fast = table.get(sub.msg_type)
+        if fast is None or sub.raw:
+            continue
+        decode, cb = decoder(sub.msg_type, fast), sub.callback
+        topic, qos, group, msg_type = sub.topic_name, sub.qos_profile, sub.callback_group, sub.msg_type
+        node.destroy_subscription(sub)
+        node.create_subscription(msg_type, topic, lambda data, cb=cb, decode=decode: cb(decode(data)), qos,
+                                 callback_group=group, raw=True)
+        n += 1
+    return n
+
+
+# ------------------------------------------------------------------------------------------------ encoding
+_ODOM_HEAD = b"\x00\x01\x00\x00"
+
+
+def _pack_string(parts: list, off: int, s: str) -> int:
+    """Append a CDR string at payload offset ``off`` (4-aligned); returns the next offset."""
+    pad = (-off) & 3
+    raw = s.encode("utf-8") + b"\x00"
+    parts.append(b"\x00" * pad + _U32.pack(len(raw)) + raw)
+    return off + pad + 4 + len(raw)
+
+
+def odometry_cdr(t_s: float, frame_id: str, child_frame_id: str, position, orientation_xyzw, pose_covariance,
+                 linear, angular, twist_covariance) -> bytes:
+    """A ``nav_msgs/Odometry`` serialized as plain little-endian CDR, what rclpy's
+    ``serialize_message`` makes of the same message, padding zeroed (Fast CDR leaves it uninitialised).
+    Published with ``Publisher.publish(bytes)``, which skips building ~15 Python message objects and
+    converting them back. ``t_s``: stamp, seconds >= 0 (rounded to the nanosecond like ``to_stamp``)."""
+    ns = int(round(float(t_s) * 1e9))
+    if ns < 0:
+        raise ValueError(f"stamp {t_s!r} must be >= 0")
+    parts = [_ODOM_HEAD, _STAMP.pack(ns // 1_000_000_000, ns % 1_000_000_000)]
+    off = _pack_string(parts, 8, frame_id)
+    off = _pack_string(parts, off, child_frame_id)
+    parts.append(b"\x00" * ((-off) & 7))
+    parts.append(_ODOM_DOUBLES.pack(*_floats(position), *_floats(orientation_xyzw), *_floats(pose_covariance),
+                                    *_floats(linear), *_floats(angular), *_floats(twist_covariance)))
+    return b"".join(parts)
+
+
+_ODOM_DOUBLES = struct.Struct("<85d")
+
+
+def _floats(x):
+    return x.tolist() if hasattr(x, "tolist") else x

@@ -1,0 +1,143 @@
+"""Fast CDR decoding/encoding of the high-rate messages (ros/fastmsg.py) against rclpy's own serialiser."""
+
+import random
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from geometry_msgs.msg import TwistStamped  # noqa: E402
+from nav_msgs.msg import Odometry  # noqa: E402
+from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
+from sensor_msgs.msg import Imu  # noqa: E402
+
+from agricare.ros import fastmsg  # noqa: E402
+from agricare.ros.convert import to_stamp  # noqa: E402
+
+
+def _odometry(rng):
+    m = Odometry()
+    m.header.stamp = to_stamp(rng.uniform(0.0, 5e4))
+    m.header.frame_id = "m" * rng.randint(0, 9)
+    m.child_frame_id = "bé" * rng.randint(0, 4)     # multi-byte UTF-8 shifts the alignment
+    p = m.pose.pose
+    p.position.x, p.position.y, p.position.z = (rng.uniform(-1e3, 1e3) for _ in range(3))
+    p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w = (rng.uniform(-1, 1) for _ in range(4))
+    m.pose.covariance = np.array([rng.uniform(-1, 1) for _ in range(36)])
+    m.twist.covariance = np.array([rng.uniform(-1, 1) for _ in range(36)])
+    t = m.twist.twist
+    t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z = (rng.uniform(-3, 3) for _ in range(6))
+    return m
+
+
+def _same_odometry(a, b):
+    pa, pb = a.pose.pose, b.pose.pose
+    ta, tb = a.twist.twist, b.twist.twist
+    return ((a.header.stamp.sec, a.header.stamp.nanosec, a.header.frame_id, a.child_frame_id)
+            == (b.header.stamp.sec, b.header.stamp.nanosec, b.header.frame_id, b.child_frame_id)
+            and all(getattr(pa.position, k) == getattr(pb.position, k) for k in "xyz")
+            and all(getattr(pa.orientation, k) == getattr(pb.orientation, k) for k in "xyzw")
+            and all(getattr(ta.linear, k) == getattr(tb.linear, k) and getattr(ta.angular, k) == getattr(tb.angular, k)
+                    for k in "xyz")
+            and np.array_equal(a.pose.covariance, b.pose.covariance)
+            and np.array_equal(a.twist.covariance, b.twist.covariance))
+
+
+def test_decoders_read_what_rclpy_reads():
+    rng = random.Random(3)
+    for _ in range(100):
+        m = _odometry(rng)
+        data = serialize_message(m)
+        fast = fastmsg.decode_odometry(data)
+        assert _same_odometry(fast, deserialize_message(data, Odometry))
+        assert isinstance(fast.pose.pose.position.x, float) and fast.pose.covariance.shape == (36,)
+
+        imu = Imu()
+        imu.header.frame_id = "imu" * rng.randint(0, 3)
+        imu.header.stamp = to_stamp(rng.uniform(0.0, 100.0))
+        imu.orientation.z, imu.orientation.w = rng.uniform(-1, 1), rng.uniform(-1, 1)
+        imu.angular_velocity.z, imu.linear_acceleration.x = rng.uniform(-2, 2), rng.uniform(-9, 9)
+        imu.angular_velocity_covariance = np.array([rng.uniform(0, 1) for _ in range(9)])
+        data = serialize_message(imu)
+        f, r = fastmsg.decode_imu(data), deserialize_message(data, Imu)
+        assert (f.header.frame_id, f.header.stamp.sec, f.header.stamp.nanosec) == \
+            (r.header.frame_id, r.header.stamp.sec, r.header.stamp.nanosec)
+        assert (f.orientation.z, f.orientation.w, f.angular_velocity.z, f.linear_acceleration.x) == \
+            (r.orientation.z, r.orientation.w, r.angular_velocity.z, r.linear_acceleration.x)
+        assert np.array_equal(f.angular_velocity_covariance, r.angular_velocity_covariance)
+
+        tw = TwistStamped()
+        tw.header.frame_id = "base" * rng.randint(0, 3)
+        tw.twist.linear.x, tw.twist.angular.z = rng.uniform(-2, 2), rng.uniform(-1, 1)
+        data = serialize_message(tw)
+        f, r = fastmsg.decode_twist_stamped(data), deserialize_message(data, TwistStamped)
+        assert (f.header.frame_id, f.twist.linear.x, f.twist.angular.z) == \
+            (r.header.frame_id, r.twist.linear.x, r.twist.angular.z)
+
+
+def test_encoder_makes_the_message_rclpy_makes():
+    rng = random.Random(4)
+    for _ in range(100):
+        m = _odometry(rng)
+        t = m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
+        p, tw = m.pose.pose, m.twist.twist
+        data = fastmsg.odometry_cdr(
+            t, m.header.frame_id, m.child_frame_id, (p.position.x, p.position.y, p.position.z),
+            (p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w), m.pose.covariance,
+            (tw.linear.x, tw.linear.y, tw.linear.z), (tw.angular.x, tw.angular.y, tw.angular.z), m.twist.covariance)
+        assert len(data) == len(serialize_message(m))
+        back = deserialize_message(data, Odometry)
+        assert abs((back.header.stamp.sec + back.header.stamp.nanosec * 1e-9) - t) < 1e-6
+        back.header.stamp = m.header.stamp   # the float round trip may move the stamp by a nanosecond
+        assert _same_odometry(back, m)
+    with pytest.raises(ValueError):
+        fastmsg.odometry_cdr(-1.0, "", "", (0, 0, 0), (0, 0, 0, 1), [0.0] * 36, (0, 0, 0), (0, 0, 0), [0.0] * 36)
+
+
+def test_other_encodings_fall_back_to_rclpy(monkeypatch):
+    import rclpy.serialization
+
+    data = serialize_message(_odometry(random.Random(5)))
+    seen = []
+    monkeypatch.setattr(rclpy.serialization, "deserialize_message", lambda d, t: seen.append(("rclpy", d[:2])))
+    decode = fastmsg.decoder(Odometry, lambda d: seen.append(("fast", d[:2])))
+    decode(data)                              # plain little-endian CDR (what Fast DDS sends here)
+    decode(b"\x00\x07\x00\x00" + data[4:])    # XCDR2 little-endian: rclpy's job
+    decode(b"\x00\x00\x00\x00" + data[4:])    # big-endian CDR: rclpy's job
+    assert seen == [("fast", b"\x00\x01"), ("rclpy", b"\x00\x07"), ("rclpy", b"\x00\x00")]
+
+
+def test_fast_subscriptions_deliver_decoded_messages(rclpy_context):
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    from agricare.ros.qos import SENSOR_QOS
+
+    node = Node("fastmsg_sub", context=rclpy_context)
+    pub_node = Node("fastmsg_pub", context=rclpy_context)
+    got = []
+    node.create_subscription(Odometry, "odom", got.append, SENSOR_QOS)
+    assert fastmsg.fast_subscriptions(node) == 1
+    assert [s.raw for s in node.subscriptions] == [True]
+    pub = pub_node.create_publisher(Odometry, "odom", SENSOR_QOS)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(pub_node)
+    try:
+        m = _odometry(random.Random(6))
+        raw = fastmsg.odometry_cdr(1.5, "odom", "base_link", (1.0, 2.0, 0.0), (0.0, 0.0, 0.0, 1.0), [0.0] * 36,
+                                   (0.5, 0.0, 0.0), (0.0, 0.0, 0.1), [0.0] * 36)
+        for _ in range(100):
+            if len(got) >= 2:
+                break
+            pub.publish(m if not got else raw)
+            ex.spin_once(timeout_sec=0.05)
+        assert len(got) >= 2
+        assert _same_odometry(got[0], m)
+        assert (got[-1].header.frame_id, got[-1].pose.pose.position.y, got[-1].twist.twist.angular.z) == \
+            ("odom", 2.0, 0.1)
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        pub_node.destroy_node()
