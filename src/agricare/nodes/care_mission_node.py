@@ -681,9 +681,10 @@ class CareMissionNode(ManagedNode):
         pose, self.dock_source = self._dock_pose(goal)
         d, a = self._dock_error(goal, pose)
         p = self.params
+        self.figures.setdefault("docking", []).append(
+            {"goal": [round(goal[0], 2), round(goal[1], 2)], "source": self.dock_source, "error_m": round(d, 3),
+             "t_s": round(self._now_s(), 3)})
         if self.docking is not None:
-            self.figures.setdefault("docking", []).append(
-                {"goal": [round(goal[0], 2), round(goal[1], 2)], "source": self.dock_source, "error_m": round(d, 3)})
             if self.dock_source == "marker":
                 self.diag.ok(f"docking on marker {self._marker_of(goal)} fused with the estimate", error_m=f"{d:.3f}")
             else:

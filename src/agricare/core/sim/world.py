@@ -722,8 +722,18 @@ class World:
                 continue
             while sch.next_t <= t + 1e-9:
                 sch.next_t += sch.period_s
+            if sch.kind == "camera" and not self._camera_wanted(sch.robot):
+                continue
             out.append(SensorSample(sch.robot, sch.kind, self._read(sch.robot, sch.kind, t)))
         return out
+
+    def _camera_wanted(self, robot: str) -> bool:
+        """A camera with ``sign_range_m`` renders only while a boarding sign is in range and in view."""
+        r = self.robots[robot]
+        rng = r.camera.params.sign_range_m
+        if rng <= 0.0:
+            return True
+        return self.signs is not None and self.signs.any_in_view(r.camera.params, r.pose(), rng)
 
     def _read(self, name, kind, t):
         if kind == "people":
