@@ -131,6 +131,8 @@ def test_resume_after_the_keeper_passed_or_the_wait_limit():
     assert not r.may_resume(t0 + 5, aside)
     r.on_peer(_state("shuttle_1", t0 + 9, (115.0, 50.0, 0.0)))            # 5 m behind us: passed
     assert r.may_resume(t0 + 9, aside)
+    r.on_peer(_state("shuttle_1", t0 + 9, (96.0, 50.0, 0.0)))             # far, but still ahead of us: not yet
+    assert not r.may_resume(t0 + 9, aside)
     r.on_peer(_state("shuttle_1", t0 + 9, (108.0, 50.0, 0.0)))
     assert not r.may_resume(t0 + 29, aside) and r.may_resume(t0 + 30.0, aside)   # waited wait_max_s
     r.resumed(t0 + 30.0)

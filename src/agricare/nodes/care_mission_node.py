@@ -367,6 +367,8 @@ class CareMissionNode(ManagedNode):
         self.safety = (0, "")
         self.row = None
         self._yield = None   # giving way: {"stage": "backing" | "waiting", "saved": the interrupted navigation}
+        self._waiting_for_peer = False
+        self._speed_value = p.cruise_speed_mps   # the speed limit the mission wants (restored after waiting)
         if p.right_of_way:
             self.row = RightOfWay(p.robot_name, RightOfWayParams(detect_s=p.right_of_way_detect_s))
             for peer in p.fleet_peers:
@@ -781,8 +783,7 @@ class CareMissionNode(ManagedNode):
                 self._publish_plan(np.zeros((0, 3)))
             elif isinstance(act, care.SetPassengerProfile):
                 p = self.params
-                self._speed_pub.publish(Float32(data=float(p.passenger_speed_mps if act.passenger
-                                                           else p.cruise_speed_mps)))
+                self._set_speed(p.passenger_speed_mps if act.passenger else p.cruise_speed_mps)
             elif isinstance(act, care.Notify):
                 self._note(act.kind, act.message, act.level, trip=act.request_id)
             elif isinstance(act, care.RequestReplan):
@@ -897,7 +898,7 @@ class CareMissionNode(ManagedNode):
                 return
         if m.phase == care.Phase.IDLE and not self.finished and m.done_stops == 0 and self.state == "idle":
             self.state = "started"
-            self._speed_pub.publish(Float32(data=float(self.params.cruise_speed_mps)))
+            self._set_speed(self.params.cruise_speed_mps)
             self.events.appendleft(care.Start())
         self._right_of_way_step(now)
         if self.nav is not None and now > self.nav["deadline_s"]:
@@ -934,12 +935,18 @@ class CareMissionNode(ManagedNode):
         held = state == SafetyState.PROTECTIVE_STOP and "obstacle" in causes and "person" not in causes and wants
         stops = list(m.stops) if m is not None else []   # remaining, the current one first
         deadline = min((s.window_close_s for s in stops), default=math.inf)
+        backing = self._yield["keeper"] if self._yield is not None and self._yield["stage"] == "backing" else ""
         return FleetState(self.params.robot_name, now, tuple(float(v) for v in self.pose), held,
-                          len(m.onboard) if m is not None else 0, deadline, self._yield is not None)
+                          len(m.onboard) if m is not None else 0, deadline, self._yield is not None, backing)
 
     def _right_of_way_step(self, now: float) -> None:
         if self.row is None or self.pose is None:
             return
+        # a peer reversing out of our way: we wait for it (speed limit 0) instead of driving into its move
+        waiting = bool(self.row.waiting_for(now)) and self._yield is None and self.state != "canceled"
+        if waiting != self._waiting_for_peer:
+            self._waiting_for_peer = waiting
+            self._speed_pub.publish(Float32(data=0.0 if waiting or self.state == "canceled" else float(self._speed_value)))
         if self._yield is None:
             me = self._fleet_state(now)
             if self.nav is not None and self.row.blocking_peer(now, me) is not None:
@@ -954,11 +961,11 @@ class CareMissionNode(ManagedNode):
                            "warn")
                 self.row.resumed(now)
                 return
-            self._yield = {"stage": "backing", "saved": self.nav}
+            self._yield = {"stage": "backing", "saved": self.nav, "keeper": keeper.name}
             self._note("right_of_way", f"giving way to {keeper.name}: reversing {len(path) * 0.2:.0f} m out of "
                        "its way", "warn")
             self.nav = {"legs": [path], "i": 0, "started_s": now, "armed": False, "purpose": "yield",
-                        "goal": self.nav["goal"], "deadline_s": now + 90.0}
+                        "goal": self.nav["goal"], "deadline_s": now + 45.0}
             self._dirs_pub.publish(Int8MultiArray(data=[-1] * len(path)))
             self._publish_plan(path)
         elif self._yield["stage"] == "waiting" and self.row.may_resume(now, self.pose):
@@ -971,6 +978,11 @@ class CareMissionNode(ManagedNode):
                 self._nav_failed(str(exc))
                 return
             self._start_legs(legs, saved["purpose"], saved["goal"])
+
+    def _set_speed(self, v: float) -> None:
+        self._speed_value = float(v)
+        if not self._waiting_for_peer:
+            self._speed_pub.publish(Float32(data=float(v)))
 
     def _end_yield(self, now: float) -> None:
         if self._yield is not None:

@@ -36,16 +36,17 @@ class RightOfWayParams:
     near_m: float = 9.0            # the peer's base within this distance of ours
     ahead_rad: float = math.radians(75.0)  # ... and within this angle of our heading
     peer_timeout_s: float = 3.0    # a peer state older than this is not used
-    corridor_half_m: float = 2.1   # half width of the corridor ahead of the shuttle that keeps the way
+    corridor_half_m: float = 1.6   # half width of the corridor ahead of the keeper (its half width + 0.8 m)
     corridor_length_m: float = 30.0
     max_back_m: float = 8.0        # reversing at most this far ...
     max_side_m: float = 3.0        # ... with at most this sideways shift
+    lead_m: float = 2.0            # straight back before a sideways shift
     pass_clear_m: float = 4.0      # the keeper has passed when it is this far behind us
     wait_max_s: float = 60.0       # give the way at most this long, then re-plan anyway
 
     def __post_init__(self):
         for name in ("detect_s", "near_m", "ahead_rad", "peer_timeout_s", "corridor_half_m", "corridor_length_m",
-                     "max_back_m", "max_side_m", "pass_clear_m", "wait_max_s"):
+                     "max_back_m", "max_side_m", "lead_m", "pass_clear_m", "wait_max_s"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be > 0, got {v!r}")
@@ -62,12 +63,13 @@ class FleetState:
     onboard: int = 0
     deadline_s: float = math.inf       # the earliest window close among its remaining stops
     giving_way: bool = False
+    backing_from: str = ""             # while reversing out of its way: the shuttle it gives way to (which waits)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "t_s": round(self.t_s, 3), "pose": [round(float(v), 3) for v in self.pose],
                 "held": bool(self.held), "onboard": int(self.onboard),
                 "deadline_s": None if not math.isfinite(self.deadline_s) else round(self.deadline_s, 2),
-                "giving_way": bool(self.giving_way)}
+                "giving_way": bool(self.giving_way), "backing_from": self.backing_from}
 
     @classmethod
     def from_dict(cls, d: dict) -> FleetState:
@@ -76,7 +78,8 @@ class FleetState:
             raise ValueError("pose must be 3 finite numbers")
         deadline = d.get("deadline_s")
         return cls(str(d["name"]), float(d["t_s"]), pose, bool(d["held"]), int(d.get("onboard", 0)),
-                   math.inf if deadline is None else float(deadline), bool(d.get("giving_way", False)))
+                   math.inf if deadline is None else float(deadline), bool(d.get("giving_way", False)),
+                   str(d.get("backing_from", "")))
 
 
 def priority(s: FleetState) -> tuple:
@@ -112,14 +115,16 @@ def out_of_corridor(corners: np.ndarray, keeper_pose, half_m: float, length_m: f
     return bool(np.all(lat > half_m) or np.all(lat < -half_m) or np.all(lon < -rear_m) or np.all(lon > length_m))
 
 
-def s_curve(pose, back_m: float, side_m: float, spacing_m: float = 0.2) -> np.ndarray:
-    """Reversing path (N, 3) from ``pose``: ``back_m`` straight back along the heading with a smooth sideways shift
-    of ``side_m`` (> 0: to the left); the poses keep the direction the vehicle faces (yaw of the S's tangent)."""
+def s_curve(pose, back_m: float, side_m: float, spacing_m: float = 0.2, lead_m: float = 0.0) -> np.ndarray:
+    """Reversing path (N, 3) from ``pose``: ``lead_m`` straight back, then ``back_m`` back along the heading with a
+    smooth sideways shift of ``side_m`` (> 0: to the left); the poses keep the direction the vehicle faces (yaw of
+    the path's tangent). The straight lead opens a gap before the nose swings (it swings towards the other side)."""
+    n_lead = int(math.ceil(lead_m / spacing_m)) if lead_m > 0 else 0
     n = max(int(math.ceil(back_m / spacing_m)), 2) + 1
     u = np.linspace(0.0, 1.0, n)
-    lon = -back_m * u
-    lat = side_m * 0.5 * (1.0 - np.cos(math.pi * u))
-    dlat = side_m * 0.5 * math.pi * np.sin(math.pi * u) / back_m     # d lat / d (back distance)
+    lon = np.concatenate([-np.linspace(0.0, lead_m, n_lead, endpoint=False), -lead_m - back_m * u])
+    lat = np.concatenate([np.zeros(n_lead), side_m * 0.5 * (1.0 - np.cos(math.pi * u))])
+    dlat = np.concatenate([np.zeros(n_lead), side_m * 0.5 * math.pi * np.sin(math.pi * u) / back_m])   # d lat / d back
     c, s = math.cos(pose[2]), math.sin(pose[2])
     x = pose[0] + c * lon - s * lat
     y = pose[1] + s * lon + c * lat
@@ -129,7 +134,8 @@ def s_curve(pose, back_m: float, side_m: float, spacing_m: float = 0.2) -> np.nd
 
 def give_way_path(me_pose, keeper_pose, footprint_xy, params: RightOfWayParams, kerb_left: bool = True):
     """The smallest reversing move that takes ``me`` out of the keeper's corridor: straight back first, then back
-    with a sideways shift to the kerb side, then to the other side; ``None`` when no candidate clears it."""
+    (after ``lead_m`` straight) with a sideways shift to the kerb side, then to the other side; ``None`` when no
+    candidate clears it."""
     p = params
     sides = [0.0]
     step = 0.5
@@ -142,8 +148,9 @@ def give_way_path(me_pose, keeper_pose, footprint_xy, params: RightOfWayParams, 
         back = 2.0
         # the S-curve needs length for its sideways shift (curvature ~ pi^2 side / (2 back^2) <= 0.25 1/m)
         back = max(back, math.sqrt(math.pi ** 2 * abs(side) / (2 * 0.25))) if side else back
+        lead = p.lead_m if side else 0.0
         while back <= p.max_back_m + 1e-9:
-            path = s_curve(me_pose, back, side)
+            path = s_curve(me_pose, back, side, lead_m=lead)
             if out_of_corridor(footprint_corners(path[-1], footprint_xy), keeper_pose, p.corridor_half_m,
                                p.corridor_length_m):
                 return path
@@ -182,6 +189,11 @@ class RightOfWay:
                     best = (d, peer)
         return None if best is None else best[1]
 
+    def waiting_for(self, now: float) -> list[str]:
+        """Fresh peers reversing out of this shuttle's way: it waits for them (does not drive into their move)."""
+        return sorted(n for n, s in self.peers.items()
+                      if s.backing_from == self.name and now - s.t_s <= self.p.peer_timeout_s)
+
     def step(self, now: float, me: FleetState) -> FleetState | None:
         """Returns the peer to give way to when this shuttle must give way now (once per stand-off), else None."""
         if self.giving_way_to is not None:
@@ -200,7 +212,8 @@ class RightOfWay:
         return peer
 
     def may_resume(self, now: float, my_pose) -> bool:
-        """After giving way: the keeper is behind us (it passed), or far away, or we waited ``wait_max_s``."""
+        """After giving way: the keeper is behind us (it passed), or far away and not ahead, or we waited
+        ``wait_max_s``."""
         keeper = self.giving_way_to
         if keeper is None:
             return True
@@ -212,7 +225,9 @@ class RightOfWay:
         c, s = math.cos(my_pose[2]), math.sin(my_pose[2])
         lon = (cur.pose[0] - my_pose[0]) * c + (cur.pose[1] - my_pose[1]) * s
         far = math.hypot(cur.pose[0] - my_pose[0], cur.pose[1] - my_pose[1])
-        return lon <= -self.p.pass_clear_m or far >= self.p.near_m + self.p.pass_clear_m
+        gone = far >= self.p.near_m + self.p.pass_clear_m and not _in_front(my_pose, cur.pose, math.inf,
+                                                                            self.p.ahead_rad)
+        return lon <= -self.p.pass_clear_m or gone
 
     def resumed(self, now: float) -> None:
         if self.events:
