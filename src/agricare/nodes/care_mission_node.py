@@ -946,7 +946,8 @@ class CareMissionNode(ManagedNode):
         waiting = bool(self.row.waiting_for(now)) and self._yield is None and self.state != "canceled"
         if waiting != self._waiting_for_peer:
             self._waiting_for_peer = waiting
-            self._speed_pub.publish(Float32(data=0.0 if waiting or self.state == "canceled" else float(self._speed_value)))
+            hold = waiting or self.state == "canceled"
+            self._speed_pub.publish(Float32(data=0.0 if hold else float(self._speed_value)))
         if self._yield is None:
             me = self._fleet_state(now)
             if self.nav is not None and self.row.blocking_peer(now, me) is not None:
