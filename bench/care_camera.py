@@ -59,6 +59,9 @@ def run_variant(name: str, scenario: pathlib.Path, out: pathlib.Path, max_sim_s)
         res["sim_time_s"] = s.get("sim_time_s")
         res["docking"] = {r: w.get("docking") for r, w in s.get("world", {}).items()}
         res["contacts"] = {r: w.get("contacts") for r, w in s.get("world", {}).items()}
+        res["camera_frames"] = {r: w.get("camera_frames", 0) for r, w in s.get("world", {}).items()}
+        res["gave_way"] = {r: m.get("detail", {}).get("gave_way") for r, m in s.get("missions", {}).items()
+                           if isinstance(m.get("detail"), dict)}
         res["delivered_in_window"] = {r: len(m.get("detail", {}).get("delivered_in_window", []))
                                       for r, m in s.get("missions", {}).items() if isinstance(m.get("detail"), dict)}
     else:

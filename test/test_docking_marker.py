@@ -72,7 +72,9 @@ def test_fusion_weights_gates_and_falls_back():
     assert source == "marker" and pose[0] == pytest.approx(0.2 * (1 - w)) and pose[0] < 0.2
     # another marker id, or a stale fix: the estimate again
     assert dock.fused(1.2, 11, est, 0.05)[1] == "estimate"
-    assert dock.fused(2.5, 10, est, 0.05)[1] == "estimate"
+    assert dock.fused(2.5, 10, est + [0.05, 0.0, 0.0], 0.05)[1] == "estimate"    # stale, and the shuttle moved
+    assert dock.fused(2.5, 10, est + [0.0, 0.0, 0.02], 0.05)[1] == "estimate"    # stale, and it turned
+    assert dock.fused(30.0, 10, est + [0.01, 0.0, 0.0], 0.05)[1] == "marker"     # stale, but it stood still
     # a fix far from the estimate (a misread) is refused
     assert not dock.on_detection(3.0, 10, p_opt, T_base_opt, boarding, np.array([1.0, 0.0, 0.0]))
     assert dock.refused == 1

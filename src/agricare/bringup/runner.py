@@ -502,6 +502,8 @@ class EmbeddedRunner:
                     fig["pose_error"]["between_buildings"] = {
                         "samples": int(u.sum()), "rmse_m": round(float(np.sqrt(np.mean(d[u] ** 2))), 4),
                         "max_m": round(float(d[u].max()), 4)}
+            if name in getattr(w, "camera_frames", {}):
+                fig["camera_frames"] = w.camera_frames[name]
             dock = self.docking_truth.get(name)
             if dock:   # each docking check of the mission: what it was judged on and the true distance
                 by = {}

@@ -375,6 +375,7 @@ class World:
         self._open_violations: dict = {}
         gt = spec.ground_truth
         self._schedules = []
+        self.camera_frames: dict[str, int] = {}   # frames rendered per robot (figures: what the cameras cost)
         for name, r in self.robots.items():
             for kind in SENSOR_ORDER:
                 p = r.spec.sensors.get(kind)
@@ -724,8 +725,10 @@ class World:
                 continue
             while sch.next_t <= t + 1e-9:
                 sch.next_t += sch.period_s
-            if sch.kind == "camera" and not self._camera_wanted(sch.robot):
-                continue
+            if sch.kind == "camera":
+                if not self._camera_wanted(sch.robot):
+                    continue
+                self.camera_frames[sch.robot] = self.camera_frames.get(sch.robot, 0) + 1
             out.append(SensorSample(sch.robot, sch.kind, self._read(sch.robot, sch.kind, t)))
         return out
 
