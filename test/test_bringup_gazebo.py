@@ -28,7 +28,11 @@ def test_world_sdf_parses_and_includes_existing_models(repo_root, world):
     scn = yaml.safe_load((repo_root / "config" / "scenarios" / f"{world}.yaml").read_text())
     assert w.get("name") == scn["world"]["name"]
     includes = {inc.findtext("name"): inc.findtext("uri") for inc in w.findall("include")}
-    assert set(includes) == {r["name"] for r in scn["robots"]}
+    signs = {f"boarding_sign_{_gen(repo_root).BoardingSigns(**scn['world']['boarding_signs']).id_base + i}"
+             for i, p in enumerate(scn["world"].get("places") or []) if p.get("boarding")} \
+        if scn["world"].get("boarding_signs") else set()
+    assert set(includes) == {r["name"] for r in scn["robots"]} | signs
+    assert (world == "care") == bool(signs)   # the care town has an ArUco sign at each boarding point
     for uri in includes.values():
         model = uri.removeprefix("model://")
         sdf = repo_root / "worlds" / "models" / model / "model.sdf"
@@ -47,6 +51,44 @@ def test_generated_files_up_to_date(repo_root, world):
     assert (repo_root / "worlds" / f"{world}_bridge.yaml").read_text() == gen.bridge_yaml(scn)
     for name, fn in gen.MODELS.items():
         assert (repo_root / "worlds" / "models" / name / "model.sdf").read_text() == fn()
+    if scn["world"].get("boarding_signs"):
+        layout = gen.BoardingSigns(**scn["world"]["boarding_signs"])
+        for marker_id, *_ in gen.boarding_signs(scn["world"]):
+            png, full = gen.sign_texture(layout, marker_id)
+            d = repo_root / "worlds" / "models" / f"boarding_sign_{marker_id}"
+            assert (d / "model.sdf").read_text() == gen.sign_model(marker_id, full, layout.height_m)
+            assert (d / "materials" / "textures" / f"aruco_{marker_id}.png").read_bytes() == png
+
+
+def test_gazebo_signs_stand_where_the_simulator_draws_them(repo_root):
+    """Each sign of the Gazebo care world has the simulator's marker id, position and facing, and its texture
+    decodes back to that marker with OpenCV's ArUco detector."""
+    import math
+
+    import cv2
+    import numpy as np
+
+    from agricare.core.sim.scenarios import load_scenario
+    from agricare.core.sim.world import World
+
+    world = World(load_scenario(repo_root / "config" / "scenarios" / "care.yaml"))
+    sim = {mid: (centre, corners) for mid, centre, _tex, corners in world.signs.signs}
+    root = ET.parse(repo_root / "worlds" / "care.sdf").getroot()
+    placed = {}
+    for inc in root.find("world").findall("include"):
+        if inc.findtext("name").startswith("boarding_sign_"):
+            placed[int(inc.findtext("name").rsplit("_", 1)[1])] = [float(v) for v in inc.findtext("pose").split()]
+    assert placed and set(placed) == set(sim)
+    det = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50))
+    for mid, (x, y, z, _r, _p, yaw) in placed.items():
+        centre, corners = sim[mid]
+        assert np.allclose([x, y, z], centre, atol=1e-3)
+        into = np.cross(corners[1] - corners[0], corners[3] - corners[0])   # into the face, in the map
+        assert math.cos(yaw) * into[0] + math.sin(yaw) * into[1] < -0.99 * np.linalg.norm(into[:2])
+        img = cv2.imread(str(repo_root / "worlds" / "models" / f"boarding_sign_{mid}" / "materials" / "textures" /
+                             f"aruco_{mid}.png"), cv2.IMREAD_GRAYSCALE)
+        _c, ids, _r = det.detectMarkers(img)
+        assert ids is not None and ids.ravel().tolist() == [mid]
 
 
 @pytest.mark.parametrize("world", ["farm", "care"])

@@ -72,7 +72,43 @@ def test_fusion_weights_gates_and_falls_back():
     assert source == "marker" and pose[0] == pytest.approx(0.2 * (1 - w)) and pose[0] < 0.2
     # another marker id, or a stale fix: the estimate again
     assert dock.fused(1.2, 11, est, 0.05)[1] == "estimate"
-    assert dock.fused(2.5, 10, est, 0.05)[1] == "estimate"
+    assert dock.fused(2.5, 10, est + [0.05, 0.0, 0.0], 0.05)[1] == "estimate"    # stale, and the shuttle moved
+    assert dock.fused(2.5, 10, est + [0.0, 0.0, 0.02], 0.05)[1] == "estimate"    # stale, and it turned
+    assert dock.fused(30.0, 10, est + [0.01, 0.0, 0.0], 0.05)[1] == "marker"     # stale, but it stood still
     # a fix far from the estimate (a misread) is refused
     assert not dock.on_detection(3.0, 10, p_opt, T_base_opt, boarding, np.array([1.0, 0.0, 0.0]))
     assert dock.refused == 1
+
+
+def test_sign_camera_renders_only_near_a_sign_and_while_docking():
+    """``sign_range_m``: the simulated camera sends frames only with a sign in range and in view, and stops
+    ``CAMERA_STILL_S`` after its shuttle stood still (the demo's care day keeps the camera cheap this way)."""
+    from agricare.core.sim.world import CAMERA_STILL_S
+
+    cfg = yaml.safe_load((ROOT / "config" / "scenarios" / "care_small.yaml").read_text())
+    cfg["world"]["people"] = []
+    cfg["robots"][0]["sensors"]["camera"] = {"enabled": True, "width_px": 480, "height_px": 360, "rate_hz": 5.0,
+                                             "sign_range_m": 12.0}
+    world = World.from_scenario(parse_scenario(cfg), seed=0)
+
+    def frames(seconds, v):
+        world.set_command("shuttle_1", v, 0.0)
+        n = 0
+        for _ in range(int(round(seconds / 0.05))):
+            world.step(0.05)
+            world.set_command("shuttle_1", v, 0.0)
+            n += sum(1 for s in world.sensors_due() if s.robot == "shuttle_1" and s.kind == "camera")
+        return n
+
+    _place(world, "shuttle_1", (50.0, 101.8, 0.0))     # home_1's sign (80.0, 103.4) 28 m ahead of the camera
+    assert frames(2.0, 1.0) == 0
+    _place(world, "shuttle_1", (67.0, 101.8, 0.0))     # 11 m: in range and in view
+    assert frames(2.0, 1.0) >= 9
+    _place(world, "shuttle_1", (85.0, 101.8, 0.0))     # past it (the next sign, home_2's, is 17 m ahead)
+    assert frames(1.0, 0.0) == 0
+    _place(world, "shuttle_1", (74.0, 101.8, 0.0))     # at home_1's boarding point, stopping
+    frames(1.0, 0.0)
+    assert frames(CAMERA_STILL_S - 1.2, 0.0) >= 5      # still sent just after it stopped (the docking check)
+    frames(1.0, 0.0)
+    assert frames(5.0, 0.0) == 0                       # parked at the sign: no frames
+    assert frames(1.0, 0.5) >= 4                       # moving off again

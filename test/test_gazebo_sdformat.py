@@ -16,7 +16,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FILES = ["worlds/farm.sdf", "worlds/care.sdf", "worlds/models/tractor/model.sdf",
-         "worlds/models/row_robot/model.sdf", "worlds/models/care_shuttle/model.sdf"]
+         "worlds/models/row_robot/model.sdf", "worlds/models/care_shuttle/model.sdf",
+         "worlds/models/boarding_sign_11/model.sdf"]
 
 
 @pytest.fixture(scope="module")

@@ -125,6 +125,7 @@ def care_scenario(out: pathlib.Path, app_children: list[str], day: str = "long",
                 params["initial_pose_in_map"] = [start["x_m"], start["y_m"], math.radians(start["yaw_deg"])]
             if n["node"] == "care_mission_node":
                 params.update({"robot_name": name, "plan_topic": "/dispatch/plan", "requests_file": "",
+                               "fleet_peers": [r for r in SHUTTLES if r != name],   # right of way between them
                                "park_xy": [start["x_m"], start["y_m"]], "pickup_grace_s": 120.0,
                                "guardian_escalate_s": 300.0, "guardian_wait_s": 900.0,
                                "plan_trust_file": str(fleet_trust), "goal_trust_file": str(goal_trust),

@@ -134,6 +134,7 @@ class EmbeddedRunner:
         self._row_metrics: dict[str, dict] = {}
         self._truth_hist: dict[str, list] = {}   # robot -> [(t_s, pose (3,))], the last steps' true poses
         self.pose_errors: dict[str, list] = {}  # robot -> [(t_s, ex_m, ey_m, eyaw_rad)] estimate - truth
+        self.docking_truth: dict[str, dict] = {}   # robot -> {(t_s, goal): (source, judged, true error m)}
         self.row_states: dict[str, str] = {}   # row follower state per row robot (turn samples are excluded)
         self.step_hook = None   # callable(runner) after every step (tests, tools)
         self.foxglove_port = foxglove_port   # serve the live view (Foxglove WebSocket) on this port
@@ -281,6 +282,26 @@ class EmbeddedRunner:
             pass
         self.mission_status[robot] = {"mission": msg.mission, "state": msg.state, "progress": msg.progress,
                                       "detail": detail}
+        if isinstance(detail, dict) and detail.get("docking"):
+            self._measure_docking(robot, detail["docking"])
+
+    def _measure_docking(self, robot, checks):
+        """True distance to the boarding point at each docking check the mission reports (measuring only)."""
+        if self.sim is None or robot not in self.sim.world.robots:
+            return
+        seen = self.docking_truth.setdefault(robot, {})
+        for d in checks:
+            if not isinstance(d, dict) or "t_s" not in d or "goal" not in d:
+                continue
+            key = (float(d["t_s"]), tuple(d["goal"]))
+            if key in seen:
+                continue
+            hist = self._truth_hist.get(robot) or []
+            near = min(hist, key=lambda h: abs(h[0] - key[0]), default=None)
+            if near is None or abs(near[0] - key[0]) > 0.1:
+                continue   # reported after the true poses kept (the last 2 s): not comparable
+            true_m = math.hypot(near[1][0] - key[1][0], near[1][1] - key[1][1])
+            seen[key] = (str(d.get("source", "")), float(d.get("error_m", math.nan)), true_m)
 
     def _on_estimate(self, robot, msg):
         """Error of the robot's own pose estimate against the simulator's true pose (measuring only)."""
@@ -529,6 +550,16 @@ class EmbeddedRunner:
                     fig["pose_error"]["between_buildings"] = {
                         "samples": int(u.sum()), "rmse_m": round(float(np.sqrt(np.mean(d[u] ** 2))), 4),
                         "max_m": round(float(d[u].max()), 4)}
+            if name in getattr(w, "camera_frames", {}):
+                fig["camera_frames"] = w.camera_frames[name]
+            dock = self.docking_truth.get(name)
+            if dock:   # each docking check of the mission: what it was judged on and the true distance
+                by = {}
+                for source, judged, true_m in dock.values():
+                    by.setdefault(source, []).append((judged, true_m))
+                fig["docking"] = {src: {"checks": len(v), "true_error_m": {
+                    "mean": round(sum(t for _, t in v) / len(v), 4), "max": round(max(t for _, t in v), 4)},
+                    "judged_error_m_max": round(max(j for j, _ in v), 4)} for src, v in sorted(by.items())}
             fig["contacts"] = sum(1 for c in w.contacts if c.robot == name and abs(c.robot_speed_mps) > STANDSTILL_MPS)
             fig["contacts_at_standstill"] = sum(1 for c in w.contacts if c.robot == name
                                                 and abs(c.robot_speed_mps) <= STANDSTILL_MPS)

@@ -43,6 +43,14 @@ People
 Safety
     ``safety/state`` EMERGENCY_STOP -> hold (empty plan), any other state after it (the stop was reset)
     -> resume; ``battery_state`` -> battery level.
+Right of way (:mod:`agricare.core.missions.right_of_way`)
+    Each shuttle puts its own state (estimate, held by its supervisor for an obstacle, children aboard, next
+    deadline, giving way) in ``mission/status`` detail ``fleet`` and reads its peers' (``fleet_peers``:
+    ``/<peer>/mission/status``). When two shuttles hold each other nose to nose for ``detect_s``, the one
+    that comes second in the order (a child aboard, the earlier deadline, the name) reverses out of the other's
+    way (a plan with ``plan_directions`` -1; its supervisor still gates it), waits until the other has passed
+    and re-plans its leg. The other shuttle's stop is released by its own supervisor only. A person in the way
+    is never a stand-off. While held by a peer the navigation time-out does not run.
 Publishes
     ``mission/status`` (agricare_interfaces/MissionStatus; ``state`` is the phase, ``done`` at the end,
     ``failed`` after a safe stop; ``detail`` is JSON with the day's figures: trips delivered / in window,
@@ -72,11 +80,12 @@ from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.task import Future
 from sensor_msgs.msg import BatteryState
-from std_msgs.msg import Float32, String
+from std_msgs.msg import Float32, Int8MultiArray, String
 
 from agricare import paths
 from agricare.core.geometry import angle_diff
 from agricare.core.missions import care
+from agricare.core.missions.right_of_way import FleetState, RightOfWay, RightOfWayParams, give_way_path
 from agricare.core.missions.audit import AuditError, AuditLog, AuditWriteError
 from agricare.core.missions.handover import KeyFileError, TripCodeVerifier, UsedCodeStore, Verdict, load_key
 from agricare.core.missions.docking import MarkerDocking
@@ -166,6 +175,10 @@ class CareMissionNodeParams:
     battery_low_fraction: float = 0.25
     docking_attempts: int = 3
     navigation_attempts: int = 3
+    fleet_peers: tuple[str, ...] = ()   # the other shuttles: their mission/status carries their fleet state
+    right_of_way: bool = True           # resolve nose-to-nose stand-offs with the peers (see module docstring)
+    right_of_way_detect_s: float = 3.0
+    footprint_xy: tuple[float, ...] = (2.2, 0.8, -1.0, 0.8, -1.0, -0.8, 2.2, -0.8)   # as the safety profile
 
     def __post_init__(self):
         if not self.robot_name:
@@ -336,6 +349,7 @@ class CareMissionNode(ManagedNode):
 
         self._plan_pub = self.create_publisher(Path, "plan", LATCHED_QOS)
         self._speed_pub = self.create_publisher(Float32, "speed_limit_mps", LATCHED_QOS)
+        self._dirs_pub = self.create_publisher(Int8MultiArray, "plan_directions", LATCHED_QOS)
         self._status_pub = self.create_publisher(MissionStatus, "mission/status", RELIABLE_QOS)
         self._site_pub = self.create_publisher(SiteRequest, "care/site_request", RELIABLE_QOS)
         self._note_pub = self.create_publisher(CareNotification, "care/notifications", RELIABLE_QOS)
@@ -350,6 +364,17 @@ class CareMissionNode(ManagedNode):
         self.create_subscription(BatteryState, "battery_state", guarded(g, "battery")(self._on_battery), SENSOR_QOS)
         if p.plan_topic:
             subscribe_latched(self, DispatchPlan, p.plan_topic, guarded(g, "dispatch_plan")(self._on_plan_msg))
+        self.safety = (0, "")
+        self.row = None
+        self._yield = None   # giving way: {"stage": "backing" | "waiting", "saved": the interrupted navigation}
+        self._waiting_for_peer = False
+        self._speed_value = p.cruise_speed_mps   # the speed limit the mission wants (restored after waiting)
+        if p.right_of_way:
+            self.row = RightOfWay(p.robot_name, RightOfWayParams(detect_s=p.right_of_way_detect_s))
+            for peer in p.fleet_peers:
+                if peer and peer != p.robot_name:
+                    self.create_subscription(MissionStatus, f"/{peer}/mission/status",
+                                             guarded(g, "fleet_status")(self._on_peer_status), RELIABLE_QOS)
         self.docking = MarkerDocking(self.signs) if self.signs is not None else None
         self.dock_source = "estimate"
         self.pose_std_m = 0.05
@@ -532,7 +557,18 @@ class CareMissionNode(ManagedNode):
         elif msg.type == "code" and self.mission.phase == care.Phase.HANDOVER:
             self._check_code(stop, msg.guardian, msg.code)
 
+    def _on_peer_status(self, msg: MissionStatus) -> None:
+        if not msg.detail.startswith("{"):
+            return
+        try:
+            fleet = json.loads(msg.detail).get("fleet")
+            if fleet:
+                self.row.on_peer(FleetState.from_dict(fleet))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            self.security.refused("fleet_status", "malformed", msg.robot[:40])
+
     def _on_safety(self, msg) -> None:
+        self.safety = (int(msg.state), str(msg.reason))
         if msg.state == SafetyState.EMERGENCY_STOP:
             if not self.estop:
                 self.estop = True
@@ -601,6 +637,7 @@ class CareMissionNode(ManagedNode):
 
     def _start_legs(self, legs, purpose: str, goal) -> None:
         now = self._now_s()
+        self._end_yield(now)
         if not legs:
             self.nav = None
             self.events.append(care.Docked() if purpose == "dock" else care.GoalReached())
@@ -613,6 +650,11 @@ class CareMissionNode(ManagedNode):
 
     def _leg_done(self, now: float) -> None:
         nav = self.nav
+        if nav["purpose"] == "yield":   # out of the other shuttle's way: wait until it has passed
+            self.nav = None
+            self._publish_plan(np.zeros((0, 3)))
+            self._yield["stage"] = "waiting"
+            return
         nav["i"] += 1
         if nav["i"] < len(nav["legs"]):
             nav["started_s"], nav["armed"] = now, False
@@ -628,6 +670,9 @@ class CareMissionNode(ManagedNode):
     def _nav_failed(self, reason: str) -> None:
         nav, self.nav = self.nav, None
         self._publish_plan(np.zeros((0, 3)))
+        if nav is not None and nav["purpose"] == "yield":   # gave what way it could: wait, then re-plan
+            self._yield["stage"] = "waiting"
+            return
         if nav is not None and nav["purpose"] == "dock":
             self.events.append(care.DockingFailed(reason))
         else:
@@ -681,9 +726,10 @@ class CareMissionNode(ManagedNode):
         pose, self.dock_source = self._dock_pose(goal)
         d, a = self._dock_error(goal, pose)
         p = self.params
+        self.figures.setdefault("docking", []).append(
+            {"goal": [round(goal[0], 2), round(goal[1], 2)], "source": self.dock_source, "error_m": round(d, 3),
+             "t_s": round(self._now_s(), 3)})
         if self.docking is not None:
-            self.figures.setdefault("docking", []).append(
-                {"goal": [round(goal[0], 2), round(goal[1], 2)], "source": self.dock_source, "error_m": round(d, 3)})
             if self.dock_source == "marker":
                 self.diag.ok(f"docking on marker {self._marker_of(goal)} fused with the estimate", error_m=f"{d:.3f}")
             else:
@@ -732,12 +778,12 @@ class CareMissionNode(ManagedNode):
                 self._note("released", f"{act.child_id} handed over to {act.guardian_id}", trip=act.request_id,
                            audit_head=head)
             elif isinstance(act, care.HoldStill):
+                self._end_yield(now)
                 self.nav = None
                 self._publish_plan(np.zeros((0, 3)))
             elif isinstance(act, care.SetPassengerProfile):
                 p = self.params
-                self._speed_pub.publish(Float32(data=float(p.passenger_speed_mps if act.passenger
-                                                           else p.cruise_speed_mps)))
+                self._set_speed(p.passenger_speed_mps if act.passenger else p.cruise_speed_mps)
             elif isinstance(act, care.Notify):
                 self._note(act.kind, act.message, act.level, trip=act.request_id)
             elif isinstance(act, care.RequestReplan):
@@ -852,8 +898,9 @@ class CareMissionNode(ManagedNode):
                 return
         if m.phase == care.Phase.IDLE and not self.finished and m.done_stops == 0 and self.state == "idle":
             self.state = "started"
-            self._speed_pub.publish(Float32(data=float(self.params.cruise_speed_mps)))
+            self._set_speed(self.params.cruise_speed_mps)
             self.events.appendleft(care.Start())
+        self._right_of_way_step(now)
         if self.nav is not None and now > self.nav["deadline_s"]:
             self._nav_failed("navigation time-out")
         if self._settle is not None and abs(self.speed) < 0.02:
@@ -878,6 +925,70 @@ class CareMissionNode(ManagedNode):
         if now - self._last_status_s >= self.params.status_period_s or m.phase in (care.Phase.DONE,
                                                                                     care.Phase.SAFE_STOP):
             self._publish_status(now)
+
+    # ------------------------------------------------------------------ right of way
+    def _fleet_state(self, now: float) -> FleetState:
+        m = self.mission
+        state, reason = self.safety
+        causes = set(reason.split(","))
+        wants = self.nav is not None and self.nav["purpose"] in ("nav", "dock")
+        held = state == SafetyState.PROTECTIVE_STOP and "obstacle" in causes and "person" not in causes and wants
+        stops = list(m.stops) if m is not None else []   # remaining, the current one first
+        deadline = min((s.window_close_s for s in stops), default=math.inf)
+        backing = self._yield["keeper"] if self._yield is not None and self._yield["stage"] == "backing" else ""
+        return FleetState(self.params.robot_name, now, tuple(float(v) for v in self.pose), held,
+                          len(m.onboard) if m is not None else 0, deadline, self._yield is not None, backing)
+
+    def _right_of_way_step(self, now: float) -> None:
+        if self.row is None or self.pose is None:
+            return
+        # a peer reversing out of our way: we wait for it (speed limit 0) instead of driving into its move
+        waiting = bool(self.row.waiting_for(now)) and self._yield is None and self.state != "canceled"
+        if waiting != self._waiting_for_peer:
+            self._waiting_for_peer = waiting
+            hold = waiting or self.state == "canceled"
+            self._speed_pub.publish(Float32(data=0.0 if hold else float(self._speed_value)))
+        if self._yield is None:
+            me = self._fleet_state(now)
+            if self.nav is not None and self.row.blocking_peer(now, me) is not None:
+                self.nav["deadline_s"] += self.params.tick_period_s   # held by a peer: not a navigation failure
+            keeper = self.row.step(now, me)
+            if keeper is None or self.nav is None:
+                return
+            p = self.params
+            path = give_way_path(self.pose, keeper.pose, p.footprint_xy, self.row.p, p.keep_left)
+            if path is None:
+                self._note("right_of_way", f"cannot give way to {keeper.name}: no reversing move clears its way",
+                           "warn")
+                self.row.resumed(now)
+                return
+            self._yield = {"stage": "backing", "saved": self.nav, "keeper": keeper.name}
+            self._note("right_of_way", f"giving way to {keeper.name}: reversing {len(path) * 0.2:.0f} m out of "
+                       "its way", "warn")
+            self.nav = {"legs": [path], "i": 0, "started_s": now, "armed": False, "purpose": "yield",
+                        "goal": self.nav["goal"], "deadline_s": now + 45.0}
+            self._dirs_pub.publish(Int8MultiArray(data=[-1] * len(path)))
+            self._publish_plan(path)
+        elif self._yield["stage"] == "waiting" and self.row.may_resume(now, self.pose):
+            saved = self._yield["saved"]
+            self._end_yield(now)
+            self._note("right_of_way", "resuming after giving way")
+            try:
+                legs = self.net.route(self.pose, saved["goal"])
+            except RoutingError as exc:
+                self._nav_failed(str(exc))
+                return
+            self._start_legs(legs, saved["purpose"], saved["goal"])
+
+    def _set_speed(self, v: float) -> None:
+        self._speed_value = float(v)
+        if not self._waiting_for_peer:
+            self._speed_pub.publish(Float32(data=float(v)))
+
+    def _end_yield(self, now: float) -> None:
+        if self._yield is not None:
+            self._yield = None
+            self.row.resumed(now)
 
     def figures_summary(self) -> dict:
         """The day's figures so far (the ``detail`` of ``mission/status``)."""
@@ -915,6 +1026,9 @@ class CareMissionNode(ManagedNode):
             "trips": trips,
             # each docking check: the goal, what it was judged on (marker + estimate, or the estimate alone), error
             "docking": self.figures.get("docking", [])[-20:],
+            # this shuttle's own state for the right of way (its peers read it), and the stand-offs it gave way in
+            "fleet": self._fleet_state(self._now_s()).to_dict() if self.pose is not None else None,
+            "gave_way": list(self.row.events) if self.row is not None else [],
         }
 
     def _publish_status(self, now: float) -> None:

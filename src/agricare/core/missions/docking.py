@@ -29,10 +29,11 @@ class MarkerDockingParams:
     std_at_1m_m: float = 0.01       # position std of a fix: std_at_1m_m + std_per_m2 * distance^2
     std_per_m2: float = 0.002
     gate_m: float = 0.5             # a fix this far from the estimate is refused
-    timeout_s: float = 1.0          # a fix older than this is not used
+    timeout_s: float = 1.0          # a fix older than this is not used ...
+    still_m: float = 0.02           # ... unless the estimate moved less than this since (the shuttle stood still)
 
     def __post_init__(self):
-        for name in ("max_distance_m", "std_at_1m_m", "gate_m", "timeout_s"):
+        for name in ("max_distance_m", "std_at_1m_m", "gate_m", "timeout_s", "still_m"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be > 0, got {v!r}")
@@ -53,7 +54,7 @@ class MarkerDocking:
     def __init__(self, signs: BoardingSigns, params: MarkerDockingParams | None = None):
         self.signs = signs
         self.p = params or MarkerDockingParams()
-        self.fix = None          # (t_s, marker_id, xy (2,), std_m)
+        self.fix = None          # (t_s, marker_id, xy (2,), std_m, estimate (3,) when it was taken)
         self.refused = 0
         self.used = 0
 
@@ -78,17 +79,24 @@ class MarkerDocking:
             self.refused += 1
             return False
         std = self.p.std_at_1m_m + self.p.std_per_m2 * d * d
-        self.fix = (float(t_s), int(marker_id), xy, std)
+        self.fix = (float(t_s), int(marker_id), xy, std, np.asarray(estimate_xyyaw, dtype=float).copy())
         self.used += 1
         return True
 
     def fused(self, t_s: float, marker_id: int, estimate_xyyaw, estimate_std_m: float):
         """``(pose (3,), source)``: the estimate with the latest fresh fix of ``marker_id`` averaged in, and
-        ``"marker"``; or the estimate and ``"estimate"`` when there is none."""
+        ``"marker"``; or the estimate and ``"estimate"`` when there is none. A fix older than ``timeout_s`` still
+        counts while the estimate has moved less than ``still_m`` (and its heading less than 0.01 rad) since it was
+        taken: the shuttle stood still (the camera need not keep sending frames of a parked shuttle)."""
         est = np.asarray(estimate_xyyaw, dtype=float).copy()
         f = self.fix
-        if f is None or f[1] != int(marker_id) or t_s - f[0] > self.p.timeout_s:
+        if f is None or f[1] != int(marker_id):
             return est, "estimate"
+        if t_s - f[0] > self.p.timeout_s:
+            moved = math.hypot(*(est[:2] - f[4][:2]))
+            turned = abs((est[2] - f[4][2] + math.pi) % (2.0 * math.pi) - math.pi)
+            if moved > self.p.still_m or turned > 0.01:
+                return est, "estimate"
         w_fix = 1.0 / f[3] ** 2
         w_est = 1.0 / max(float(estimate_std_m), 1e-3) ** 2
         est[:2] = (w_fix * f[2] + w_est * est[:2]) / (w_fix + w_est)

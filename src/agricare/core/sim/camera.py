@@ -61,6 +61,10 @@ class CameraParams:
     pitch_rad: float = math.radians(35.0)
     noise_std: float = 3.0
     far_clip_m: float = 25.0
+    #: > 0: the simulator renders (and sends) a frame only while a boarding sign stands within this distance in
+    #: front of the camera (a care shuttle's camera is only used to dock on the sign; frames of the empty street
+    #: would cost the simulation without feeding anything). 0: every frame.
+    sign_range_m: float = 0.0
 
     def __post_init__(self):
         for name in ("rate_hz", "hfov_rad", "mount_height_m", "far_clip_m"):
@@ -75,6 +79,8 @@ class CameraParams:
             raise ValueError(f"pitch_rad must be in (-pi/2, pi/2), got {self.pitch_rad!r}")
         if self.hfov_rad >= math.pi:
             raise ValueError("hfov_rad must be < pi")
+        if not (math.isfinite(self.sign_range_m) and self.sign_range_m >= 0):
+            raise ValueError(f"sign_range_m must be >= 0, got {self.sign_range_m!r}")
         if not (math.isfinite(self.noise_std) and self.noise_std >= 0):
             raise ValueError(f"noise_std must be >= 0, got {self.noise_std!r}")
 

@@ -34,6 +34,25 @@ class SignPainter:
             corners = marker_object_points(full) @ R.T + t       # (4, 3) in map, ArUco corner order
             self.signs.append((int(marker_id), t, cv2.cvtColor(tex, cv2.COLOR_GRAY2BGR), corners))
 
+    def any_in_view(self, cam_params, base_pose_in_map, max_distance_m: float) -> bool:
+        """Whether a sign's centre lies within ``max_distance_m`` of the camera and inside its horizontal field of
+        view (in front of it, facing it): a cheap test before rendering a frame."""
+        x, y, yaw = (float(v) for v in base_pose_in_map)
+        c, s = np.cos(yaw), np.sin(yaw)
+        cx = x + c * cam_params.mount_x_m - s * cam_params.mount_y_m
+        cy = y + s * cam_params.mount_x_m + c * cam_params.mount_y_m
+        half = 0.5 * cam_params.hfov_rad
+        for _mid, centre, _tex, corners in self.signs:
+            dx, dy = centre[0] - cx, centre[1] - cy
+            d = float(np.hypot(dx, dy))
+            if d > max_distance_m or d < 0.3:
+                continue
+            off = (np.arctan2(dy, dx) - yaw + np.pi) % (2 * np.pi) - np.pi
+            back = np.cross(corners[1] - corners[0], corners[3] - corners[0])   # into the face (map)
+            if abs(off) <= half and back[0] * dx + back[1] * dy > 0.0:
+                return True
+        return False
+
     def draw(self, image, K, cam_params, base_pose_in_map, max_distance_m: float = 25.0) -> np.ndarray:
         """Draw the visible signs into ``image`` (H, W, 3) uint8 BGR in place; returns it."""
         R_cam_map, C = camera_pose(cam_params, base_pose_in_map)

@@ -71,6 +71,8 @@ from agricare.core.sim.sensors import (BatteryModel, GnssModel, ImuModel, OdomPa
                                        WheelOdometry, ray_cast)
 from agricare.core.sim.vehicles import make_vehicle
 
+#: a camera with ``sign_range_m`` keeps rendering this long after its robot stopped
+CAMERA_STILL_S = 3.0
 SENSOR_ORDER = ("odom", "imu", "gnss", "scan", "camera", "battery")
 _SENSOR_CODE = {"odom": 1, "imu": 2, "gnss": 3, "scan": 4, "camera": 5, "battery": 6}
 
@@ -373,6 +375,7 @@ class World:
         self._open_violations: dict = {}
         gt = spec.ground_truth
         self._schedules = []
+        self.camera_frames: dict[str, int] = {}   # frames rendered per robot (figures: what the cameras cost)
         for name, r in self.robots.items():
             for kind in SENSOR_ORDER:
                 p = r.spec.sensors.get(kind)
@@ -722,8 +725,27 @@ class World:
                 continue
             while sch.next_t <= t + 1e-9:
                 sch.next_t += sch.period_s
+            if sch.kind == "camera":
+                if not self._camera_wanted(sch.robot):
+                    continue
+                self.camera_frames[sch.robot] = self.camera_frames.get(sch.robot, 0) + 1
             out.append(SensorSample(sch.robot, sch.kind, self._read(sch.robot, sch.kind, t)))
         return out
+
+    def _camera_wanted(self, robot: str) -> bool:
+        """A camera with ``sign_range_m`` renders only while a boarding sign is in range and in view, and the robot
+        moves or stopped less than ``CAMERA_STILL_S`` ago (docking is checked once it stands still; the frames of a
+        shuttle parked at the sign while children board would all be the same)."""
+        r = self.robots[robot]
+        rng = r.camera.params.sign_range_m
+        if rng <= 0.0:
+            return True
+        veh = r.vehicle
+        if abs(veh.v_mps) > 0.01 or abs(veh.w_radps) > 0.01:
+            r.camera_moving_t = self.t_s
+        if self.t_s - getattr(r, "camera_moving_t", -math.inf) > CAMERA_STILL_S:
+            return False
+        return self.signs is not None and self.signs.any_in_view(r.camera.params, r.pose(), rng)
 
     def _read(self, name, kind, t):
         if kind == "people":
