@@ -1,6 +1,6 @@
 """Learned crop-row detection: centre-line heatmap network + global vanishing-point row model.
 
-1. A small fully-convolutional network (``models/crop_row_net.onnx``, 126 k parameters, trained by
+1. A small fully-convolutional U-Net (``models/crop_row_net.onnx``, 339 k parameters, 1.3 MiB, trained by
    ``tools/train_row_net.py`` on dev-set images 0-159, run with OpenCV's DNN module) maps the image,
    resized to ``NET_SIZE``, to a heatmap of crop-row centre lines at half that resolution; the heatmap is
    the mean of the image's and its mirror image's (one batch of two).
