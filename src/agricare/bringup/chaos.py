@@ -348,7 +348,7 @@ class ChaosHooks:
         self.plan_length_m = plan_length_m
         self.bounds = bounds or {}
         self.relays: dict[str, Relay] = {}
-        self.trace: list[tuple] = []          # (t, robot, v, cmd_v_effective, x, y)
+        self.trace: list[tuple] = []          # (t, robot, v, cmd_v_effective, x, y, age of an applied non-zero cmd)
         self.done: set[int] = set()
         self.ended: set[int] = set()
         self.events: list[str] = []
@@ -443,10 +443,12 @@ class ChaosHooks:
         w = runner.sim.world
         for name, r in w.robots.items():
             v, _ = w.velocity(name)
-            stale = t - r.cmd_t > r.vehicle.params.cmd_timeout_s
+            stale = w.command_stale(name, t)
             cmd = 0.0 if stale else r.cmd_v
             x, y = r.vehicle.x_m, r.vehicle.y_m
-            self.trace.append((t, name, float(v), float(cmd), float(x), float(y)))
+            # the age of the decision the wheels apply (its stamp against sim time; None: nothing applied)
+            age = None if stale or abs(cmd) < 1e-9 else float(t - r.cmd_t)
+            self.trace.append((t, name, float(v), float(cmd), float(x), float(y), age))
         for relay in self.relays.values():
             relay.tick()
         for i, f in enumerate(self.faults):
@@ -581,7 +583,7 @@ class ChaosHooks:
             if f.kind == "disk_full" and rec_stats is not None:
                 lost = self._records_lost(runner)
             if f.kind == "cpu_hog":
-                lost = self._loop_figures(robot, f)
+                lost = self._loop_figures(robot, f, runner)
             bound = self.bound_for(f, v0)
             readers = self.readers.get(f.target)
             if readers is not None and not readers:
@@ -598,29 +600,40 @@ class ChaosHooks:
                                    contacts, bounds, resumed, lost, bound, verdict))
         return out
 
-    def _loop_figures(self, robot, f) -> str:
+    def _loop_figures(self, robot, f, runner=None) -> str:
         """Safety loop under the hog. The world runs on the simulator's clock, which the hog slows too, so the
         decisions are judged on it: the gaps between the supervisor's cycles (its command stamps), a non-zero
-        command after a cycle later than its loop watchdog, and a non-zero command that reached the wheels
-        older than that watchdog (stamp vs the simulator's time at receipt). Wall-clock gaps for reference."""
+        command after a cycle later than its loop watchdog, the stops the wheels made because a decision was
+        older than their bound (``cmd_max_age_s``, the safety loop's deadline) and, from the wheels' side, the
+        non-zero decisions they applied older than that bound (the decision's stamp against the simulator's
+        time at each step). Wall-clock gaps for reference."""
         t1 = f.t_s + (f.duration_s or 30.0)
         lim = self.bounds.get("loop_timeout_s", 0.25)
+        max_age = float(getattr(getattr(getattr(runner, "sim", None), "params", None), "cmd_max_age_s", 0.0) or 0.0)
         rx = [r for r in self.cmd_rx.get(robot, []) if f.t_s <= r[1] <= t1]
         before = [r for r in self.cmd_rx.get(robot, []) if r[1] < f.t_s]
+        applied = [r[6] for r in self.trace if r[1] == robot and f.t_s <= r[0] <= t1 and r[6] is not None]
+        steps = [r for r in self.trace if r[1] == robot and f.t_s <= r[0] <= t1]
+        wheel_stops = sum(1 for a, b in zip(steps, steps[1:]) if abs(a[3]) > 1e-6 and abs(b[3]) < 1e-6)
+        bound = max_age if max_age > 0 else lim
+        stale = sum(1 for age in applied if age > bound + 1e-9)
+        oldest = f"{max(applied) * 1e3:.0f} ms" if applied else "-"
         if len(rx) < 2:
-            return f"safety loop: {len(rx)} commands during the hog (stopped sending)"
+            return (f"safety loop: {len(rx)} commands during the hog (stopped sending); non-zero decisions older "
+                    f"than {bound:g} s at the wheels: {stale}")
         stamps = sorted({r[3] for r in rx})
         gaps = sorted(b - a for a, b in zip(stamps, stamps[1:])) or [0.0]
         p99 = gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))]
         by_stamp = sorted(rx, key=lambda r: r[3])
         late_cycle = sum(1 for a, b in zip(by_stamp, by_stamp[1:]) if b[3] - a[3] > lim and abs(b[2]) > 1e-6)
-        stale = sum(1 for r in rx if r[1] - r[3] > lim and abs(r[2]) > 1e-6)
+        late_deadline = sum(1 for g in gaps if g > bound)
         wall = sorted(b[0] - a[0] for a, b in zip(rx, rx[1:]))
         base = [b[0] - a[0] for a, b in zip(before, before[1:])]
         ref = f", before {max(base) * 1e3:.0f} ms" if base else ""
         return (f"cycle gaps (sim) p99 {p99 * 1e3:.0f} ms max {gaps[-1] * 1e3:.0f} ms; wall max {wall[-1] * 1e3:.0f} ms"
-                f"{ref}; non-zero commands after a late cycle: {late_cycle}; non-zero commands older than "
-                f"{lim:g} s at the wheels: {stale}")
+                f"{ref}; cycles later than {bound:g} s: {late_deadline}; wheel stops on an out-of-date decision: "
+                f"{wheel_stops}; oldest decision applied {oldest}; non-zero commands after a late cycle: {late_cycle}; "
+                f"non-zero decisions older than {bound:g} s at the wheels: {stale}")
 
     def _records_lost(self, runner) -> str:
         """Messages the recorder had acknowledged (flushed and fsynced) before the fault, read back from the
