@@ -249,5 +249,6 @@ def params_dir():
     return tempfile.TemporaryDirectory(prefix="agricare_params_")
 
 
-__all__ = ["EXIT_NODE_FAILED", "EXIT_SAFETY_FAULT", "RESTARTABLE", "SAFETY_CRITICAL", "NodeFailure", "ProcessSupervisor", "SupervisionParams",
+__all__ = ["EXIT_NODE_FAILED", "EXIT_SAFETY_FAULT", "RESTARTABLE", "SAFETY_CRITICAL",
+           "NodeFailure", "ProcessSupervisor", "SupervisionParams",
            "describe_exit", "is_restartable", "params_dir", "pathlib"]

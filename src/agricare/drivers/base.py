@@ -86,9 +86,9 @@ class BaseDriverParams:
                 f"must be set for driver '{self.driver}'", self.port)
         require(self.baud > 0, "baud", "must be > 0", self.baud)
         require_positive(self, "wheel_radius_m", "wheel_separation_m", "ticks_per_rev", "max_speed_mps",
-                         "max_yaw_rate_radps", "max_wheel_radps", "cmd_timeout_s", "cmd_max_age_s", "heartbeat_timeout_s",
-                         "loop_rate_hz", "io_timeout_s", "reconnect_initial_s", "reconnect_max_s",
-                         "pid_rate_hz")
+                         "max_yaw_rate_radps", "max_wheel_radps", "cmd_timeout_s", "cmd_max_age_s",
+                         "heartbeat_timeout_s", "loop_rate_hz", "io_timeout_s", "reconnect_initial_s",
+                         "reconnect_max_s", "pid_rate_hz")
         require(self.reconnect_max_s >= self.reconnect_initial_s, "reconnect_max_s",
                 "must be >= reconnect_initial_s", self.reconnect_max_s)
         require(1 <= self.io_attempts <= 10, "io_attempts", "must be 1..10", self.io_attempts)
