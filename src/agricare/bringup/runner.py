@@ -45,6 +45,8 @@ _FAULT_PREFIXES = ("stale:", "nonfinite:", "loop_overrun", "clock_jump", "scan_b
                    "cmd_delayed", "cmd_future", "cmd_reordered", "cmd_out_of_range")
 # an idle command source is no fault (its command is zero): only while the robot moves
 _IDLE_REASONS = ("stale:cmd", "cmd_delayed")
+DIAG_OK, DIAG_ERROR = b"\x00", b"\x02"    # diagnostic_msgs/DiagnosticStatus levels (bytes in rclpy)
+_SAFETY_DIAG_NODES = ("safety_supervisor_node", "safe_base_node")
 
 
 def fault_reasons(reason: str, moving: bool) -> list[str]:
@@ -145,6 +147,7 @@ class EmbeddedRunner:
         self.safety_states: dict[str, str] = {}
         self.safety_faults: list[dict] = []    # faults the robots' safety caught (first time each), for the exit code
         self._fault_seen: set = set()
+        self._diag_ok: set = set()   # diagnostic status names that reported OK once (started up)
         self._faults_closed = None   # the wheels' refusals when the run ended (shutdown is not judged)
         self._interrupted = False
         self.parked: set[str] = set()   # robots switched off after their mission (run.park_when_done)
@@ -226,6 +229,9 @@ class EmbeddedRunner:
             if rtype == "row_robot":
                 subscribe_latched(self.monitor, String, f"/{robot}/row_follower/state",
                                   lambda m, r=robot: self.row_states.__setitem__(r, m.data))
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self.monitor.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RELIABLE_QOS)
         if self.out_dir is not None and self.record:
             from agricare.bringup.recorder import McapRecorder
 
@@ -259,6 +265,30 @@ class EmbeddedRunner:
             self.safety_faults.append({"robot": robot, "fault": reason, "sim_time_s": t})
             print(f"[agricare] safety fault: {robot}: {reason} at sim {t} s (the robot stops)", file=sys.stderr,
                   flush=True)
+
+    def _on_diagnostics(self, msg):
+        """An ERROR a node reports about itself (a blank camera, a lost port, a record not written...) after it
+        once reported OK is a fault too (before that it is starting up: its inputs are not there yet, as the
+        supervisor's ``no_data``). The safety supervisor's own reports are judged on its state (above)."""
+        if self._faults_closed is not None:
+            return
+        for st in msg.status:
+            if st.level == DIAG_OK:
+                self._diag_ok.add(st.name)
+                continue
+            if st.level != DIAG_ERROR or st.name not in self._diag_ok or any(k in st.name for k in _SAFETY_DIAG_NODES):
+                continue
+            robot = st.name.strip("/").split("/", 1)[0] if st.name.startswith("/") else ""
+            if robot not in self.graph.robots:
+                continue
+            node = st.name.split(":", 1)[0]
+            key = (robot, node, "error")
+            if key in self._fault_seen:
+                continue
+            self._fault_seen.add(key)
+            t = round(self.sim_time(), 3) if self.sim is not None else None
+            self.safety_faults.append({"robot": robot, "fault": f"{node}: {st.message}", "sim_time_s": t})
+            print(f"[agricare] fault reported: {st.name}: {st.message} at sim {t} s", file=sys.stderr, flush=True)
 
     def fault_report(self) -> tuple[list[dict], dict]:
         """Faults the robots' safety caught and decisions the wheels refused as too old (multi-process: the
@@ -619,7 +649,7 @@ class EmbeddedRunner:
             named = [f"{f['robot']}: {f['fault']} at {f['sim_time_s']} s" for f in faults[:4]]
             named += [f"{r}: {n} stale decision(s) refused at the wheels" for r, n in refused.items()]
             more = f" (+{len(faults) - 4} more)" if len(faults) > 4 else ""
-            reason = f"{reason}; safety fault(s) caught: {'; '.join(named)}{more}"
+            reason = f"{reason}; fault(s) detected: {'; '.join(named)}{more}"
             if code == 0:
                 code = EXIT_SAFETY_FAULT
         summary_path = None
@@ -638,7 +668,7 @@ class EmbeddedRunner:
                 "mission_goals": {r: g.summary() for r, g in self.goals.items()},
                 "violations": violations, "world": _jsonable(self.world_summary()),
                 "recording": rec_stats,
-                "safety_faults": faults, "stale_decisions_refused": refused,
+                "faults_detected": faults, "stale_decisions_refused": refused,
             }
             summary = _jsonable(summary)
             _split_long_lists(summary["missions"], self.out_dir)
