@@ -1008,11 +1008,13 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
         runner._stop()
         extra = hooks.finish(runner, sup) if hooks is not None and hasattr(hooks, "finish") else {}
         result = runner._finish(reason, wall)
+        reason = result.stopped_because   # with the faults the robots' safety detected
         if sup.failures and result.exit_code != 130:
             result.exit_code = EXIT_NODE_FAILED
         rec_error = runner.recorder.error if runner.recorder is not None else None
-        if rec_error and result.exit_code == 0:   # the robot may go on; the run's record did not
-            result.exit_code = 1
+        if rec_error:   # the robot may go on; the run's record did not
+            if result.exit_code == 0:
+                result.exit_code = 1
             reason = f"{reason}; {rec_error}"
             extra = {**(extra or {}), "recording_error": rec_error}
         if sup.failures or extra:
