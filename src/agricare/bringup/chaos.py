@@ -22,7 +22,9 @@ clock_stall        ``/clock`` is not published for ``d`` s (default 5) while the
 clock_jump         ``/clock`` jumps back by ``d`` s (default 10) and stays behind the world
 clock_skew         one process's clock runs ``d`` s (default 2) behind the others from then on (node)
 cpu_hog            two busy processes (one per core) for ``d`` s (default 30)
-disk_full          the recorder's writes fail with ENOSPC from then on (``recorder``)
+disk_full          the recorder's writes fail with ENOSPC from then on (``recorder``), or the audit logs' node
+                   processes can write no byte more (``audit``: their file-size limit, RLIMIT_FSIZE, is set
+                   to the audit log's size, so the kernel fails every further write as a full disk would)
 serial_unplug      the base driver's serial device disappears for ``d`` s (default 3), then comes back
                    (emulated device on a pty; see :mod:`agricare.bringup.chaos_serial`) (``base``)
 =================  ==========================================================================================
@@ -48,6 +50,7 @@ import dataclasses
 import errno
 import math
 import os
+import pathlib
 import re
 import signal
 import subprocess
@@ -167,8 +170,10 @@ def resolve(faults, graph) -> list[Fault]:
                 raise ChaosError(f"fault {f.text}: serial_unplug runs on its own rig: give it alone")
         elif f.kind == "disk_full":
             f.target = f.target or "recorder"
-            if f.target != "recorder":
-                raise ChaosError(f"fault {f.text}: disk_full target: recorder")
+            if f.target not in ("recorder", "audit"):
+                raise ChaosError(f"fault {f.text}: disk_full target: recorder or audit")
+            if f.target == "audit" and not any("audit_log" in n.params for n in graph.nodes):
+                raise ChaosError(f"fault {f.text}: no node of this graph writes an audit log")
         out.append(f)
     return out
 
@@ -362,6 +367,7 @@ class ChaosHooks:
         self._skews: list = []                 # (clock_skew fault, the node's own /clock topic)
         self._skew_pubs: list = []
         self._rec_logged_then = None
+        self._audit_at_fault: dict[str, tuple] = {}   # audit log -> (node, bytes acknowledged at the fault)
 
     # -------------------------------------------------------------- set-up (before the processes start)
     def prepare(self):
@@ -410,14 +416,6 @@ class ChaosHooks:
         for topic in dict.fromkeys(self._remap):
             self.relays[topic] = Relay(node, topic, [f for f in self.faults if f.target == topic], clock)
         for robot in self.graph.robots:
-            pub = node.create_publisher(Path, f"/{robot}/plan", LATCHED_QOS)
-            # the plan is made in the frame of the pose the robot's controller follows
-            ctrl = next((n for n in self.graph.nodes if n.robot == robot and n.node == "controller_node"), None)
-            odom_topic = f"/{robot}/" + str((ctrl.params if ctrl else {}).get("odom_topic", "odom")).strip("/")
-            if odom_topic in self.relays:
-                odom_topic = raw_topic(odom_topic)
-            node.create_subscription(Odometry, odom_topic, lambda m, r=robot, p=pub: self._first_odom(r, p, m),
-                                     SENSOR_QOS)
             cmd_topic = f"/{robot}/cmd_vel"
             if cmd_topic in self.relays:
                 cmd_topic = raw_topic(cmd_topic)
@@ -428,6 +426,16 @@ class ChaosHooks:
                 (time.monotonic(), clock(), m.twist.linear.x, m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)),
                 QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
                            durability=DurabilityPolicy.VOLATILE))
+            if robot in runner.mission_robots:   # its mission plans (the runner sends its goal)
+                continue
+            pub = node.create_publisher(Path, f"/{robot}/plan", LATCHED_QOS)
+            # the plan is made in the frame of the pose the robot's controller follows
+            ctrl = next((n for n in self.graph.nodes if n.robot == robot and n.node == "controller_node"), None)
+            odom_topic = f"/{robot}/" + str((ctrl.params if ctrl else {}).get("odom_topic", "odom")).strip("/")
+            if odom_topic in self.relays:
+                odom_topic = raw_topic(odom_topic)
+            node.create_subscription(Odometry, odom_topic, lambda m, r=robot, p=pub: self._first_odom(r, p, m),
+                                     SENSOR_QOS)
 
     def _first_odom(self, robot, pub, msg):
         if robot in self._plans:
@@ -484,12 +492,62 @@ class ChaosHooks:
             code = "import time\nend = time.monotonic() + %f\nwhile time.monotonic() < end:\n    pass\n" % (
                 f.duration_s or 30.0)
             self._hogs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 2)]
+        elif f.kind == "disk_full" and f.target == "audit":
+            self._fill_audit_disks(runner, sup)
         elif f.kind == "disk_full" and runner.recorder is not None:
             rec = runner.recorder
             self._rec_logged_at_fault = rec.acked          # flushed and fsynced: acknowledged
             self._rec_logged_then = sum(rec.counts.values())
             writer = rec._writer
             writer._Writer__stream = _FullDisk(writer._Writer__stream)
+
+    def _fill_audit_disks(self, runner, sup):
+        """Every node process that writes an audit log: no byte more (its file-size limit set to the log's size
+        now). What the log holds now was acknowledged (each append fsyncs before it returns)."""
+        import resource
+
+        from agricare.bringup.runner import expand_out
+
+        for spec in self.graph.nodes:
+            if "audit_log" not in spec.params:
+                continue
+            path = pathlib.Path(expand_out(spec.params, runner.out_dir)["audit_log"])
+            pid = sup.pid_of(spec.fqn)
+            data = path.read_bytes() if path.exists() else b""
+            acked = data[:data.rfind(b"\n") + 1]   # complete lines only
+            if pid is None:
+                self.events.append(f"  {spec.fqn} not running: its audit log not filled")
+                continue
+            _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (len(data), hard))
+            self._audit_at_fault[str(path)] = (spec.fqn, acked)
+            n_acked = acked.count(b"\n")
+            self.events.append(f"  {spec.fqn}: audit log {path.name} full at {len(data)} bytes "
+                               f"({n_acked} records acknowledged)")
+
+    def _audit_lost(self) -> str:
+        """Audit records acknowledged before the fault that are missing or changed in the file now, the hash
+        chain re-verified, and whether anything was written after the fault (then the fault did not bite)."""
+        from agricare.core.missions.audit import verify_log
+
+        if not self._audit_at_fault:
+            return "no audit log"
+        lost, parts = 0, []
+        for path, (_node, acked) in self._audit_at_fault.items():
+            data = pathlib.Path(path).read_bytes() if pathlib.Path(path).exists() else b""
+            n_acked = acked.count(b"\n")
+            kept = data.startswith(acked)
+            if not kept:
+                lost += n_acked - data[:len(acked)].count(b"\n")
+            res = verify_log(path)
+            after = data[len(acked):].count(b"\n") if kept else 0
+            n_file = data.count(b"\n")
+            parts.append(f"{pathlib.Path(path).name}: {n_acked} acknowledged, {n_file} in the file, "
+                         f"chain {'verified' if res.ok else 'BROKEN: ' + res.reason}, {after} written after the fault")
+            if not res.ok:
+                lost += max(n_acked - res.n_records, 0)
+        head = "none" if lost == 0 else f"{lost} acknowledged before the fault"
+        return f"{head} ({'; '.join(parts)})"
 
     def _end(self, f: Fault, runner, sup):
         if f.kind == "freeze":
@@ -580,7 +638,9 @@ class ChaosHooks:
             contacts = sum(1 for c in w.contacts if c.robot == robot and abs(c.robot_speed_mps) > MOVING_MPS)
             bounds = sum(1 for b in w.boundary_violations if b.robot == robot)
             lost = "-"
-            if f.kind == "disk_full" and rec_stats is not None:
+            if f.kind == "disk_full" and f.target == "audit":
+                lost = self._audit_lost()
+            elif f.kind == "disk_full" and rec_stats is not None:
                 lost = self._records_lost(runner)
             if f.kind == "cpu_hog":
                 lost = self._loop_figures(robot, f, runner)
@@ -711,6 +771,8 @@ class ChaosHooks:
             problems.append("drove on stale decisions")
         if "acknowledged before the fault" in note and not note.startswith("none"):
             problems.append("recorded messages lost")
+        if re.search(r"[1-9]\d* written after the fault", note):
+            problems.append("the full disk did not bite (written after the fault)")
         if contacts:
             problems.append(f"{contacts} contact(s)")
         if bounds:

@@ -131,6 +131,9 @@ class EmbeddedRunner:
         self.out_dir = pathlib.Path(out_dir) if out_dir else None
         # the runner is the operator: it signs the goals; the mission nodes trust its key for goals only
         self.goal_keys = prepare_mission_signing(graph.nodes, self.out_dir)
+        # each mission robot's goal key, fixed here: the multi-process mode builds the monitor with an empty
+        # node list (the nodes run elsewhere), and its goals must be signed all the same
+        self._goal_key_of = {s.robot: self.goal_keys[s.fqn] for s in graph.nodes if s.fqn in self.goal_keys}
         self.seed = int(seed)
         self.max_sim_s = float(max_sim_s if max_sim_s is not None else graph.run.max_sim_s)
         self.until_done = until_done
@@ -239,7 +242,7 @@ class EmbeddedRunner:
                                          max_rate_hz=self.graph.run.record_max_rate_hz,
                                          exclude=self.graph.run.record_exclude)
 
-        key_of = {s.robot: self.goal_keys[s.fqn] for s in self.graph.nodes if s.fqn in self.goal_keys}
+        key_of = self._goal_key_of
         for robot, (name, type_ref) in self.mission_actions.items():
             self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref, robot, key_of.get(robot))
         if self.foxglove_port is not None:
