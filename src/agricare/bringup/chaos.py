@@ -209,6 +209,47 @@ class _FullDisk:
         return getattr(self._fh, name)
 
 
+def fill_disk(pid: int, path) -> bytes:
+    """The process ``pid`` can write no byte more to ``path`` (nor grow any file beyond its size): its file-size
+    limit (RLIMIT_FSIZE) is set to the file's size now, and the kernel fails every further write, as a full disk
+    would (EFBIG instead of ENOSPC; Python ignores SIGXFSZ). Returns the file's complete lines now: the
+    records an audit log has acknowledged (each append fsyncs before it returns)."""
+    import resource
+
+    path = pathlib.Path(path)
+    size = path.stat().st_size if path.exists() else 0
+    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, hard))
+    # read after the limit: a record written between the size and the limit is in the file, and none after it
+    data = path.read_bytes() if path.exists() else b""
+    return data[:data.rfind(b"\n") + 1]
+
+
+def audit_lost(acked_by_path: dict) -> str:
+    """Audit records acknowledged before the fault that are missing or changed in the file now, the hash chain
+    re-verified, and whether anything was written after the fault (then the full disk did not bite)."""
+    from agricare.core.missions.audit import verify_log
+
+    lost, parts = 0, []
+    for path, acked in acked_by_path.items():
+        path = pathlib.Path(path)
+        data = path.read_bytes() if path.exists() else b""
+        n_acked = acked.count(b"\n")
+        kept = data.startswith(acked)
+        if not kept:
+            lost += n_acked - data[:len(acked)].count(b"\n")
+        res = verify_log(path) if path.exists() else None
+        after = data[len(acked):].count(b"\n") if kept else 0
+        n_file = data.count(b"\n")
+        chain = "no file" if res is None else ("verified" if res.ok else "BROKEN: " + res.reason)
+        parts.append(f"{path.name}: {n_acked} acknowledged, {n_file} in the file, chain {chain}, {after} written "
+                     "after the fault")
+        if res is not None and not res.ok:
+            lost += max(n_acked - res.n_records, 0)
+    head = "none" if lost == 0 else f"{lost} acknowledged before the fault"
+    return f"{head} ({'; '.join(parts)})"
+
+
 def _import(ref: str):
     import importlib
 
@@ -367,7 +408,7 @@ class ChaosHooks:
         self._skews: list = []                 # (clock_skew fault, the node's own /clock topic)
         self._skew_pubs: list = []
         self._rec_logged_then = None
-        self._audit_at_fault: dict[str, tuple] = {}   # audit log -> (node, bytes acknowledged at the fault)
+        self._audit_at_fault: dict[str, bytes] = {}   # audit log -> its bytes acknowledged at the fault
 
     # -------------------------------------------------------------- set-up (before the processes start)
     def prepare(self):
@@ -502,10 +543,7 @@ class ChaosHooks:
             writer._Writer__stream = _FullDisk(writer._Writer__stream)
 
     def _fill_audit_disks(self, runner, sup):
-        """Every node process that writes an audit log: no byte more (its file-size limit set to the log's size
-        now). What the log holds now was acknowledged (each append fsyncs before it returns)."""
-        import resource
-
+        """Every node process that writes an audit log: no byte more (see :func:`fill_disk`)."""
         from agricare.bringup.runner import expand_out
 
         for spec in self.graph.nodes:
@@ -513,41 +551,18 @@ class ChaosHooks:
                 continue
             path = pathlib.Path(expand_out(spec.params, runner.out_dir)["audit_log"])
             pid = sup.pid_of(spec.fqn)
-            data = path.read_bytes() if path.exists() else b""
-            acked = data[:data.rfind(b"\n") + 1]   # complete lines only
             if pid is None:
                 self.events.append(f"  {spec.fqn} not running: its audit log not filled")
                 continue
-            _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
-            resource.prlimit(pid, resource.RLIMIT_FSIZE, (len(data), hard))
-            self._audit_at_fault[str(path)] = (spec.fqn, acked)
+            acked = fill_disk(pid, path)
+            self._audit_at_fault[str(path)] = acked
             n_acked = acked.count(b"\n")
-            self.events.append(f"  {spec.fqn}: audit log {path.name} full at {len(data)} bytes "
-                               f"({n_acked} records acknowledged)")
+            self.events.append(f"  {spec.fqn}: audit log {path.name} full ({n_acked} records acknowledged)")
 
     def _audit_lost(self) -> str:
-        """Audit records acknowledged before the fault that are missing or changed in the file now, the hash
-        chain re-verified, and whether anything was written after the fault (then the fault did not bite)."""
-        from agricare.core.missions.audit import verify_log
-
         if not self._audit_at_fault:
             return "no audit log"
-        lost, parts = 0, []
-        for path, (_node, acked) in self._audit_at_fault.items():
-            data = pathlib.Path(path).read_bytes() if pathlib.Path(path).exists() else b""
-            n_acked = acked.count(b"\n")
-            kept = data.startswith(acked)
-            if not kept:
-                lost += n_acked - data[:len(acked)].count(b"\n")
-            res = verify_log(path)
-            after = data[len(acked):].count(b"\n") if kept else 0
-            n_file = data.count(b"\n")
-            parts.append(f"{pathlib.Path(path).name}: {n_acked} acknowledged, {n_file} in the file, "
-                         f"chain {'verified' if res.ok else 'BROKEN: ' + res.reason}, {after} written after the fault")
-            if not res.ok:
-                lost += max(n_acked - res.n_records, 0)
-        head = "none" if lost == 0 else f"{lost} acknowledged before the fault"
-        return f"{head} ({'; '.join(parts)})"
+        return audit_lost(self._audit_at_fault)
 
     def _end(self, f: Fault, runner, sup):
         if f.kind == "freeze":
@@ -902,18 +917,21 @@ def rejudge(row: dict) -> dict:
 
 
 def format_table(results, load: str = "") -> str:
-    cols = ("fault", "v@fault", "cmd 0 after", "bound", "stopped after", "dist after", "contacts", "bound.viol",
-            "resumed", "records lost", "verdict")
+    cols = ["fault", "v@fault", "cmd 0 after", "bound", "stopped after", "dist after", "contacts", "bound.viol",
+            "resumed", "records lost", "verdict"]
+    dicts = [r if isinstance(r, dict) else dataclasses.asdict(r) for r in results]
+    extra = [("run_exit", "exit"), ("detected", "run named"), ("load", "load")]
+    extra = [(k, c) for k, c in extra if any(k in d for d in dicts)]
+    cols += [c for _, c in extra]
     rows = []
-    for r in results:
-        d = r if isinstance(r, dict) else dataclasses.asdict(r)
-
+    for d in dicts:
         def s(x, fmt="{:.2f}"):
             return "-" if x is None else fmt.format(x)
 
         rows.append((d["fault"], s(d["speed_at_fault_mps"]), s(d["cmd_zero_after_s"]), s(d["bound_s"]),
                      s(d["standstill_after_s"]), s(d["distance_after_fault_m"]), s(d["contacts"], "{}"),
-                     s(d["boundary_violations"], "{}"), d["resumed"], d["records_lost"], d["verdict"]))
+                     s(d["boundary_violations"], "{}"), d["resumed"], d["records_lost"], d["verdict"])
+                    + tuple(s(d.get(k), "{}") for k, _ in extra))
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)]
     line = lambda r: " | ".join(x.ljust(w) for x, w in zip(r, widths))  # noqa: E731
     out = [line(cols), "-+-".join("-" * w for w in widths)] + [line(r) for r in rows]

@@ -31,6 +31,7 @@ from rclpy.parameter import Parameter
 
 from agricare.bringup.graph import Graph, GraphError, NodeSpec, node_class
 from agricare.bringup.signing import MISSION_ACTIONS, prepare_mission_signing
+from agricare.bringup.supervise import EXIT_SAFETY_FAULT
 from agricare.ros.guard import guard_callbacks
 
 DONE_STATES = ("done", "completed", "succeeded")
@@ -38,7 +39,6 @@ DONE_STATES = ("done", "completed", "succeeded")
 STANDSTILL_MPS = 0.05   # a robot slower than this at the moment of a contact was standing
 FAILED_STATES = ("failed", "aborted", "error")
 MOVING_MPS = 0.05       # a command source that falls silent while the robot is faster than this is a fault
-EXIT_SAFETY_FAULT = 4   # the run went on, but a robot's safety caught a fault (agricare.bringup.supervise)
 # reasons of the safety supervisor (agricare.core.safety.supervisor) that are faults; the rest are protective
 # stops (people, obstacles, geofence, tilt, battery, remote stop, e-stop) and slow-downs, which are no fault
 _FAULT_PREFIXES = ("stale:", "nonfinite:", "loop_overrun", "clock_jump", "scan_blinded", "odom_frozen", "imu_stuck",
