@@ -120,8 +120,10 @@ def test_launch_policy_respawns_drivers_and_perception_only(repo_root):
     for motion in ("controller_node", "safety_supervisor_node", "velocity_smoother_node", "farm_mission_node",
                    "sim_node"):
         assert not pol[motion]["respawn"] and pol[motion]["shutdown_on_exit"], motion
+    assert pol["safety_supervisor_node"]["nice"] == 0 and pol["controller_node"]["nice"] > 0
+    assert pol["crop_row_node"]["nice"] > 0
     text = (repo_root / "launch" / "_common.py").read_text()
-    assert "supervision_policy" in text and "Shutdown(" in text and "respawn=" in text
+    assert "supervision_policy" in text and "Shutdown(" in text and "respawn=" in text and "prefix=" in text
 
 
 # ------------------------------------------------------------------------------------------ chaos runs

@@ -636,7 +636,21 @@ class ChaosHooks:
         rec_stats = runner.recorder.stats() if runner.recorder is not None else None
         for f in self.faults:
             robot = self._robot_of(f)
-            rows = [r for r in self.trace if r[1] == robot and r[0] >= f.t_s]
+            t_from = f.t_s
+            audit_note = ""
+            if f.kind == "disk_full" and f.target == "audit":
+                # a full disk changes nothing until a record must be written: the behaviour is judged from the
+                # first refused record (the audit writer's fault report), and the robot may drive until then
+                writers = [n.fqn for n in self.graph.nodes if "audit_log" in n.params]
+                refused = [x for x in runner.safety_faults if x["sim_time_s"] is not None and x["sim_time_s"] >= f.t_s
+                           and any(x["fault"].startswith(w) for w in writers) and "audit" in x["fault"]]
+                if refused:
+                    t_from = refused[0]["sim_time_s"]
+                    robot = refused[0]["robot"]
+                    audit_note = f"; first refused record at {t_from:.1f} s, judged from there"
+                else:
+                    audit_note = "; no record refused before the end of the run"
+            rows = [r for r in self.trace if r[1] == robot and r[0] >= t_from]
             if not rows:
                 out.append(FaultResult(f.text, f.t_s, 0.0, None, None, 0.0, 0, 0, "not reached", "-", None,
                                        "not injected (run ended before)"))
@@ -654,7 +668,7 @@ class ChaosHooks:
             bounds = sum(1 for b in w.boundary_violations if b.robot == robot)
             lost = "-"
             if f.kind == "disk_full" and f.target == "audit":
-                lost = self._audit_lost()
+                lost = self._audit_lost() + audit_note
             elif f.kind == "disk_full" and rec_stats is not None:
                 lost = self._records_lost(runner)
             if f.kind == "cpu_hog":
@@ -666,12 +680,12 @@ class ChaosHooks:
                                        bounds, resumed, lost, None,
                                        f"not exercised: no node of this graph reads {f.target}"))
                 continue
-            t_cmd = None if t_cmd0 is None else round(t_cmd0 - f.t_s, 3)
+            t_cmd = None if t_cmd0 is None else round(t_cmd0 - t_from, 3)
             verdict = self._verdict(f, v0, t_cmd, None if bound is None else round(bound, 3), contacts,
                                     bounds, resumed, lost, t_still)
             bound = None if bound is None else round(bound, 3)
-            out.append(FaultResult(f.text, round(f.t_s, 3), round(v0, 3), t_cmd,
-                                   None if t_still is None else round(t_still - f.t_s, 3), round(dist, 2),
+            out.append(FaultResult(f.text, round(t_from, 3), round(v0, 3), t_cmd,
+                                   None if t_still is None else round(t_still - t_from, 3), round(dist, 2),
                                    contacts, bounds, resumed, lost, bound, verdict))
         return out
 
@@ -794,7 +808,7 @@ class ChaosHooks:
             problems.append(f"{bounds} boundary violation(s)")
         if resumed.startswith("by itself"):
             problems.append("resumed by itself")
-        if v0 < MOVING_MPS:
+        if v0 < MOVING_MPS and f.kind != "disk_full":   # a full disk matters to the records, whatever the speed
             problems.append("robot was not moving at the fault")
         if bound is not None:
             if t_cmd is None:
