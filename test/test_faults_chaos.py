@@ -264,3 +264,19 @@ def test_full_disk_under_a_running_audit_writer_loses_no_acknowledged_record(tmp
     assert "File too large" in fails[0] and len(fails) == 150 - first_fail
     report = audit_lost({str(log): acked})
     assert report.startswith("none (") and "chain verified" in report, report
+
+
+def test_which_safety_reasons_fail_a_run():
+    """Faults fail the run (exit 4); protective stops for people, obstacles, the geofence or the e-stop, the
+    start-up's missing inputs and an idle planner's silence do not."""
+    pytest.importorskip("rclpy")
+    from agricare.bringup.runner import fault_reasons
+
+    assert fault_reasons("no_data:cmd,no_data:scan", moving=False) == []
+    assert fault_reasons("person,person_near,hold", moving=True) == []
+    assert fault_reasons("obstacle,geofence_keep_in,remote_stop,estop_stale", moving=True) == []
+    assert fault_reasons("stale:cmd", moving=False) == []              # the planner is idle: its command is zero
+    assert fault_reasons("stale:cmd,person", moving=True) == ["stale:cmd"]   # it fell silent while driving
+    assert fault_reasons("loop_overrun,nonfinite:odom,scan_blinded,cmd_reordered,clock_jump,imu_stuck",
+                         moving=False) == ["loop_overrun", "nonfinite:odom", "scan_blinded", "cmd_reordered",
+                                           "clock_jump", "imu_stuck"]
