@@ -793,7 +793,9 @@ class ChaosHooks:
     @staticmethod
     def _verdict(f, v0, t_cmd, bound, contacts, bounds, resumed, note="", t_still=None) -> str:
         problems = []
-        if t_cmd is not None and t_still is None and v0 >= MOVING_MPS:
+        # (a fault that needs no stop, bound None: a zero at the wheels is a late decision they refused, not a
+        # stop command, and driving on is right)
+        if bound is not None and t_cmd is not None and t_still is None and v0 >= MOVING_MPS:
             problems.append("drove on after the stop command (never stood still)")
         if ("non-zero commands after a late cycle: 0" not in note and "non-zero commands after" in note) or (
                 "at the wheels: " in note and not note.endswith("at the wheels: 0")):
