@@ -82,11 +82,12 @@ def _py(code):
 
 def test_supervisor_reports_exit_and_silence_restarts_with_backoff():
     specs = [_spec("controller_node", "crash"), _spec("gnss_node", "driver"), _spec("ekf_node", "silent")]
-    cmds = {"/r/crash": _py("import sys, time; time.sleep(8.0); sys.exit(7)"),   # after the driver gave up
+    cmds = {"/r/crash": _py("import sys, time; time.sleep(5.0); sys.exit(7)"),   # after the driver gave up
             "/r/driver": _py("import os, signal, time; time.sleep(0.3); os.kill(os.getpid(), signal.SIGKILL)"),
             "/r/silent": _py("import time; time.sleep(30)")}
-    params = SupervisionParams(alive_period_s=0.1, alive_timeout_s=0.5, startup_timeout_s=4.0,
-                               restart_backoff_s=0.2, max_restarts=2, stop_timeout_s=2.0)
+    # the supervision logic alone: no niceness (a loaded machine would only slow the restarts down)
+    params = SupervisionParams(alive_period_s=0.1, alive_timeout_s=0.5, startup_timeout_s=6.5,
+                               restart_backoff_s=0.2, max_restarts=2, stop_timeout_s=2.0, background_nice=0)
     sup = ProcessSupervisor(specs, lambda s: cmds[s.fqn], params, progress=None)
     sup.start_all()
     try:
