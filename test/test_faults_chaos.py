@@ -222,6 +222,8 @@ def test_chaos_serial_unplug_rig_stops_reconnects_and_does_not_drive_off(repo_ro
     assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"] + 0.02, r
     assert r["resumed"].startswith("no: stayed still") and "moved" in r["resumed"] and "reconnected" in r["resumed"], r
     assert summary["chaos"]["device"]["serial_timeouts_fired"] >= 1
+    # the driver named the lost link on /diagnostics: the run fails with it (exit 4)
+    assert summary["exit_code"] == EXIT_SAFETY_FAULT and "base_driver_node" in summary["stopped_because"], summary
     assert survived(result)
 
 
