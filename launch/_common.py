@@ -57,8 +57,10 @@ def _node(e):
     pol = supervision_policy(e.executable)
     on_exit = [Shutdown(reason=f"{e.namespace}/{e.name} exited: the robot's graph stops")] \
         if pol["shutdown_on_exit"] else None
+    # every node but the safety-critical ones starts nicer, so it cannot starve the safety loop (no root needed)
+    prefix = f"nice -n {pol['nice']}" if pol["nice"] > 0 else None
     return Node(package=e.package, executable=e.executable, name=e.name, namespace=e.namespace,
-                parameters=e.parameters, remappings=e.remappings, output="screen",
+                parameters=e.parameters, remappings=e.remappings, output="screen", prefix=prefix,
                 respawn=pol["respawn"], respawn_delay=pol["respawn_delay_s"] or None, on_exit=on_exit)
 
 

@@ -169,6 +169,7 @@ def test_speed_ramps_up_after_the_hand_over():
                           ramp_max_heading_rad=0.15, convergence_distance_m=1.0)
     f = RowFollower(p)
     pose = np.array([0.0, 0.0, 0.0])
+    f.set_guidance(0.0, 0.0, 0.0, 0.0)         # perception works but sees no rows yet
     assert f.step(0.0, pose) == (0.125, 0.0)   # creeping: looking for the rows
     f.set_guidance(0.05, 0.02, 0.05, 0.9)
     v0, w0 = f.step(0.05, pose)
@@ -183,3 +184,21 @@ def test_speed_ramps_up_after_the_hand_over():
     assert f.step(0.25, pose + [1.7, 0.0, 0.0])[0] == pytest.approx(1.0)
     f.set_guidance(0.3, 0.02, 0.05, 0.9)
     assert f.step(0.3, pose + [1.0, 0.0, 0.0])[0] == pytest.approx(1.0)     # ramp over: full speed for good
+
+
+def test_follower_holds_instead_of_creeping_blind():
+    """At the row entry the follower creeps looking for the rows; a camera fault reported by perception
+    (confidence CAMERA_FAULT) or silent perception makes it hold still, and it creeps on once the camera sees."""
+    from agricare.core.control.row_follower import CAMERA_FAULT, RowFollower, RowFollowerParams
+
+    f = RowFollower(RowFollowerParams(entry_distance_m=3.0, turn_speed_mps=0.25, guidance_timeout_s=0.5))
+    pose = np.array([0.0, 0.0, 0.0])
+    assert f.step(0.0, pose) == (0.0, 0.0) and "no row guidance" in f.reason   # perception not heard yet
+    f.set_guidance(0.1, 0.0, 0.0, 0.0)          # a view without rows: creep on looking for them
+    assert f.step(0.15, pose) == (0.125, 0.0)
+    f.set_guidance(0.2, 0.0, 0.0, CAMERA_FAULT)  # the camera goes black: hold
+    assert f.step(0.25, pose) == (0.0, 0.0) and "camera fault" in f.reason
+    assert f.step(0.6, pose) == (0.0, 0.0)
+    assert f.step(2.0, pose) == (0.0, 0.0) and "no row guidance" in f.reason   # and perception falls silent
+    f.set_guidance(2.1, 0.0, 0.0, 0.0)           # the camera sees again (still no rows): creep on
+    assert f.step(2.15, pose) == (0.125, 0.0) and f.state == "following"

@@ -15,7 +15,7 @@ from sensor_msgs.msg import BatteryState, CameraInfo, Image, Imu, LaserScan, Nav
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray  # noqa: E402
 
 from agricare.nodes.sim_node import SimNode  # noqa: E402
-from agricare.ros.convert import from_stamp, image_to_bgr  # noqa: E402
+from agricare.ros.convert import from_stamp, image_to_bgr, to_stamp  # noqa: E402
 from agricare.ros.params import ParameterError  # noqa: E402
 from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS  # noqa: E402
 
@@ -52,6 +52,7 @@ def test_external_drive_publishes_everything_and_follows_commands(rclpy_context,
         for i in range(100):  # 2 s of sim time
             msg = TwistStamped()
             msg.twist.linear.x = 1.0
+            msg.header.stamp = to_stamp(sim.world.t_s)   # the decision's time (sim clock): the wheels check it
             cmd.publish(msg)
             if i == 0:
                 sections.publish(UInt8MultiArray(data=[1, 0, 1]))
@@ -142,3 +143,53 @@ def test_bad_parameters_name_the_parameter(rclpy_context, repo_root, tmp_path):
         SimNode(context=rclpy_context, parameter_overrides=[Parameter("scenario_file", value=str(bad))])
     with pytest.raises(ParameterError, match="drive_mode"):
         _sim(rclpy_context, repo_root, drive_mode="sometimes")
+
+
+def test_wheels_refuse_decisions_older_than_their_bound(rclpy_context, repo_root):
+    """The decision's stamp (sim time) is the command's time: unstamped, future and too old decisions are
+    refused at once, an accepted one moves the robot only until it is cmd_max_age_s old (a late safety loop
+    stops the robot instead of driving it on its last decision)."""
+    sim = _sim(rclpy_context, repo_root, seed=3, cmd_max_age_s=0.25)
+    probe = rclpy.create_node("probe_age", context=rclpy_context)
+    cmd = probe.create_publisher(TwistStamped, "/tractor/cmd_vel", COMMAND_QOS)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(sim)
+    ex.add_node(probe)
+    w = sim.world
+
+    def applied():
+        return 0.0 if w.command_stale("tractor") else w.robots["tractor"].cmd_v
+
+    def send(stamp_s, v=1.0):
+        msg = TwistStamped()
+        msg.twist.linear.x = v
+        if stamp_s is not None:
+            msg.header.stamp = to_stamp(stamp_s)
+        cmd.publish(msg)
+        for _ in range(20):
+            ex.spin_once(timeout_sec=0.0)
+
+    try:
+        for _ in range(50):   # 1 s: time exists
+            sim.step_once()
+        for stamp in (None, w.t_s - 0.3, w.t_s + 0.5):   # unstamped, older than 0.25 s, from the future
+            send(stamp)
+            assert applied() == 0.0, stamp
+        assert sim.stale_commands["tractor"] == 3
+        for _ in range(25):   # fresh decisions every step: applied
+            send(w.t_s)
+            sim.step_once()
+            assert applied() == 1.0
+        assert abs(w.velocity("tractor")[0]) > 0.1
+        t_last = w.t_s
+        send(t_last)
+        while not w.command_stale("tractor"):   # no new decision: out of date 0.25 s after it was made
+            sim.step_once()
+        assert w.t_s - t_last == pytest.approx(0.25 + 0.02, abs=0.021)
+        sim.step_once()   # the wheels brake on it in this step: one stop on an out-of-date decision
+        assert sim.decisions_refused()["tractor"] == 3 + 1
+    finally:
+        ex.remove_node(probe)
+        ex.remove_node(sim)
+        probe.destroy_node()
+        sim.destroy_node()

@@ -22,7 +22,9 @@ clock_stall        ``/clock`` is not published for ``d`` s (default 5) while the
 clock_jump         ``/clock`` jumps back by ``d`` s (default 10) and stays behind the world
 clock_skew         one process's clock runs ``d`` s (default 2) behind the others from then on (node)
 cpu_hog            two busy processes (one per core) for ``d`` s (default 30)
-disk_full          the recorder's writes fail with ENOSPC from then on (``recorder``)
+disk_full          the recorder's writes fail with ENOSPC from then on (``recorder``), or the audit logs' node
+                   processes can write no byte more (``audit``: their file-size limit, RLIMIT_FSIZE, is set
+                   to the audit log's size, so the kernel fails every further write as a full disk would)
 serial_unplug      the base driver's serial device disappears for ``d`` s (default 3), then comes back
                    (emulated device on a pty; see :mod:`agricare.bringup.chaos_serial`) (``base``)
 =================  ==========================================================================================
@@ -48,6 +50,7 @@ import dataclasses
 import errno
 import math
 import os
+import pathlib
 import re
 import signal
 import subprocess
@@ -167,8 +170,10 @@ def resolve(faults, graph) -> list[Fault]:
                 raise ChaosError(f"fault {f.text}: serial_unplug runs on its own rig: give it alone")
         elif f.kind == "disk_full":
             f.target = f.target or "recorder"
-            if f.target != "recorder":
-                raise ChaosError(f"fault {f.text}: disk_full target: recorder")
+            if f.target not in ("recorder", "audit"):
+                raise ChaosError(f"fault {f.text}: disk_full target: recorder or audit")
+            if f.target == "audit" and not any("audit_log" in n.params for n in graph.nodes):
+                raise ChaosError(f"fault {f.text}: no node of this graph writes an audit log")
         out.append(f)
     return out
 
@@ -202,6 +207,47 @@ class _FullDisk:
 
     def __getattr__(self, name):
         return getattr(self._fh, name)
+
+
+def fill_disk(pid: int, path) -> bytes:
+    """The process ``pid`` can write no byte more to ``path`` (nor grow any file beyond its size): its file-size
+    limit (RLIMIT_FSIZE) is set to the file's size now, and the kernel fails every further write, as a full disk
+    would (EFBIG instead of ENOSPC; Python ignores SIGXFSZ). Returns the file's complete lines now: the
+    records an audit log has acknowledged (each append fsyncs before it returns)."""
+    import resource
+
+    path = pathlib.Path(path)
+    size = path.stat().st_size if path.exists() else 0
+    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, hard))
+    # read after the limit: a record written between the size and the limit is in the file, and none after it
+    data = path.read_bytes() if path.exists() else b""
+    return data[:data.rfind(b"\n") + 1]
+
+
+def audit_lost(acked_by_path: dict) -> str:
+    """Audit records acknowledged before the fault that are missing or changed in the file now, the hash chain
+    re-verified, and whether anything was written after the fault (then the full disk did not bite)."""
+    from agricare.core.missions.audit import verify_log
+
+    lost, parts = 0, []
+    for path, acked in acked_by_path.items():
+        path = pathlib.Path(path)
+        data = path.read_bytes() if path.exists() else b""
+        n_acked = acked.count(b"\n")
+        kept = data.startswith(acked)
+        if not kept:
+            lost += n_acked - data[:len(acked)].count(b"\n")
+        res = verify_log(path) if path.exists() else None
+        after = data[len(acked):].count(b"\n") if kept else 0
+        n_file = data.count(b"\n")
+        chain = "no file" if res is None else ("verified" if res.ok else "BROKEN: " + res.reason)
+        parts.append(f"{path.name}: {n_acked} acknowledged, {n_file} in the file, chain {chain}, {after} written "
+                     "after the fault")
+        if res is not None and not res.ok:
+            lost += max(n_acked - res.n_records, 0)
+    head = "none" if lost == 0 else f"{lost} acknowledged before the fault"
+    return f"{head} ({'; '.join(parts)})"
 
 
 def _import(ref: str):
@@ -348,7 +394,7 @@ class ChaosHooks:
         self.plan_length_m = plan_length_m
         self.bounds = bounds or {}
         self.relays: dict[str, Relay] = {}
-        self.trace: list[tuple] = []          # (t, robot, v, cmd_v_effective, x, y)
+        self.trace: list[tuple] = []          # (t, robot, v, cmd_v_effective, x, y, age of an applied non-zero cmd)
         self.done: set[int] = set()
         self.ended: set[int] = set()
         self.events: list[str] = []
@@ -362,6 +408,7 @@ class ChaosHooks:
         self._skews: list = []                 # (clock_skew fault, the node's own /clock topic)
         self._skew_pubs: list = []
         self._rec_logged_then = None
+        self._audit_at_fault: dict[str, bytes] = {}   # audit log -> its bytes acknowledged at the fault
 
     # -------------------------------------------------------------- set-up (before the processes start)
     def prepare(self):
@@ -410,14 +457,6 @@ class ChaosHooks:
         for topic in dict.fromkeys(self._remap):
             self.relays[topic] = Relay(node, topic, [f for f in self.faults if f.target == topic], clock)
         for robot in self.graph.robots:
-            pub = node.create_publisher(Path, f"/{robot}/plan", LATCHED_QOS)
-            # the plan is made in the frame of the pose the robot's controller follows
-            ctrl = next((n for n in self.graph.nodes if n.robot == robot and n.node == "controller_node"), None)
-            odom_topic = f"/{robot}/" + str((ctrl.params if ctrl else {}).get("odom_topic", "odom")).strip("/")
-            if odom_topic in self.relays:
-                odom_topic = raw_topic(odom_topic)
-            node.create_subscription(Odometry, odom_topic, lambda m, r=robot, p=pub: self._first_odom(r, p, m),
-                                     SENSOR_QOS)
             cmd_topic = f"/{robot}/cmd_vel"
             if cmd_topic in self.relays:
                 cmd_topic = raw_topic(cmd_topic)
@@ -428,6 +467,16 @@ class ChaosHooks:
                 (time.monotonic(), clock(), m.twist.linear.x, m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)),
                 QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
                            durability=DurabilityPolicy.VOLATILE))
+            if robot in runner.mission_robots:   # its mission plans (the runner sends its goal)
+                continue
+            pub = node.create_publisher(Path, f"/{robot}/plan", LATCHED_QOS)
+            # the plan is made in the frame of the pose the robot's controller follows
+            ctrl = next((n for n in self.graph.nodes if n.robot == robot and n.node == "controller_node"), None)
+            odom_topic = f"/{robot}/" + str((ctrl.params if ctrl else {}).get("odom_topic", "odom")).strip("/")
+            if odom_topic in self.relays:
+                odom_topic = raw_topic(odom_topic)
+            node.create_subscription(Odometry, odom_topic, lambda m, r=robot, p=pub: self._first_odom(r, p, m),
+                                     SENSOR_QOS)
 
     def _first_odom(self, robot, pub, msg):
         if robot in self._plans:
@@ -443,10 +492,12 @@ class ChaosHooks:
         w = runner.sim.world
         for name, r in w.robots.items():
             v, _ = w.velocity(name)
-            stale = t - r.cmd_t > r.vehicle.params.cmd_timeout_s
+            stale = w.command_stale(name, t)
             cmd = 0.0 if stale else r.cmd_v
             x, y = r.vehicle.x_m, r.vehicle.y_m
-            self.trace.append((t, name, float(v), float(cmd), float(x), float(y)))
+            # the age of the decision the wheels apply (its stamp against sim time; None: nothing applied)
+            age = None if stale or abs(cmd) < 1e-9 else float(t - r.cmd_t)
+            self.trace.append((t, name, float(v), float(cmd), float(x), float(y), age))
         for relay in self.relays.values():
             relay.tick()
         for i, f in enumerate(self.faults):
@@ -482,12 +533,36 @@ class ChaosHooks:
             code = "import time\nend = time.monotonic() + %f\nwhile time.monotonic() < end:\n    pass\n" % (
                 f.duration_s or 30.0)
             self._hogs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 2)]
+        elif f.kind == "disk_full" and f.target == "audit":
+            self._fill_audit_disks(runner, sup)
         elif f.kind == "disk_full" and runner.recorder is not None:
             rec = runner.recorder
             self._rec_logged_at_fault = rec.acked          # flushed and fsynced: acknowledged
             self._rec_logged_then = sum(rec.counts.values())
             writer = rec._writer
             writer._Writer__stream = _FullDisk(writer._Writer__stream)
+
+    def _fill_audit_disks(self, runner, sup):
+        """Every node process that writes an audit log: no byte more (see :func:`fill_disk`)."""
+        from agricare.bringup.runner import expand_out
+
+        for spec in self.graph.nodes:
+            if "audit_log" not in spec.params:
+                continue
+            path = pathlib.Path(expand_out(spec.params, runner.out_dir)["audit_log"])
+            pid = sup.pid_of(spec.fqn)
+            if pid is None:
+                self.events.append(f"  {spec.fqn} not running: its audit log not filled")
+                continue
+            acked = fill_disk(pid, path)
+            self._audit_at_fault[str(path)] = acked
+            n_acked = acked.count(b"\n")
+            self.events.append(f"  {spec.fqn}: audit log {path.name} full ({n_acked} records acknowledged)")
+
+    def _audit_lost(self) -> str:
+        if not self._audit_at_fault:
+            return "no audit log"
+        return audit_lost(self._audit_at_fault)
 
     def _end(self, f: Fault, runner, sup):
         if f.kind == "freeze":
@@ -561,7 +636,21 @@ class ChaosHooks:
         rec_stats = runner.recorder.stats() if runner.recorder is not None else None
         for f in self.faults:
             robot = self._robot_of(f)
-            rows = [r for r in self.trace if r[1] == robot and r[0] >= f.t_s]
+            t_from = f.t_s
+            audit_note = ""
+            if f.kind == "disk_full" and f.target == "audit":
+                # a full disk changes nothing until a record must be written: the behaviour is judged from the
+                # first refused record (the audit writer's fault report), and the robot may drive until then
+                writers = [n.fqn for n in self.graph.nodes if "audit_log" in n.params]
+                refused = [x for x in runner.safety_faults if x["sim_time_s"] is not None and x["sim_time_s"] >= f.t_s
+                           and any(x["fault"].startswith(w) for w in writers) and "audit" in x["fault"]]
+                if refused:
+                    t_from = refused[0]["sim_time_s"]
+                    robot = refused[0]["robot"]
+                    audit_note = f"; first refused record at {t_from:.1f} s, judged from there"
+                else:
+                    audit_note = "; no record refused before the end of the run"
+            rows = [r for r in self.trace if r[1] == robot and r[0] >= t_from]
             if not rows:
                 out.append(FaultResult(f.text, f.t_s, 0.0, None, None, 0.0, 0, 0, "not reached", "-", None,
                                        "not injected (run ended before)"))
@@ -578,10 +667,12 @@ class ChaosHooks:
             contacts = sum(1 for c in w.contacts if c.robot == robot and abs(c.robot_speed_mps) > MOVING_MPS)
             bounds = sum(1 for b in w.boundary_violations if b.robot == robot)
             lost = "-"
-            if f.kind == "disk_full" and rec_stats is not None:
+            if f.kind == "disk_full" and f.target == "audit":
+                lost = self._audit_lost() + audit_note
+            elif f.kind == "disk_full" and rec_stats is not None:
                 lost = self._records_lost(runner)
             if f.kind == "cpu_hog":
-                lost = self._loop_figures(robot, f)
+                lost = self._loop_figures(robot, f, runner)
             bound = self.bound_for(f, v0)
             readers = self.readers.get(f.target)
             if readers is not None and not readers:
@@ -589,38 +680,49 @@ class ChaosHooks:
                                        bounds, resumed, lost, None,
                                        f"not exercised: no node of this graph reads {f.target}"))
                 continue
-            t_cmd = None if t_cmd0 is None else round(t_cmd0 - f.t_s, 3)
+            t_cmd = None if t_cmd0 is None else round(t_cmd0 - t_from, 3)
             verdict = self._verdict(f, v0, t_cmd, None if bound is None else round(bound, 3), contacts,
                                     bounds, resumed, lost, t_still)
             bound = None if bound is None else round(bound, 3)
-            out.append(FaultResult(f.text, round(f.t_s, 3), round(v0, 3), t_cmd,
-                                   None if t_still is None else round(t_still - f.t_s, 3), round(dist, 2),
+            out.append(FaultResult(f.text, round(t_from, 3), round(v0, 3), t_cmd,
+                                   None if t_still is None else round(t_still - t_from, 3), round(dist, 2),
                                    contacts, bounds, resumed, lost, bound, verdict))
         return out
 
-    def _loop_figures(self, robot, f) -> str:
+    def _loop_figures(self, robot, f, runner=None) -> str:
         """Safety loop under the hog. The world runs on the simulator's clock, which the hog slows too, so the
         decisions are judged on it: the gaps between the supervisor's cycles (its command stamps), a non-zero
-        command after a cycle later than its loop watchdog, and a non-zero command that reached the wheels
-        older than that watchdog (stamp vs the simulator's time at receipt). Wall-clock gaps for reference."""
+        command after a cycle later than its loop watchdog, the stops the wheels made because a decision was
+        older than their bound (``cmd_max_age_s``, the safety loop's deadline) and, from the wheels' side, the
+        non-zero decisions they applied older than that bound (the decision's stamp against the simulator's
+        time at each step). Wall-clock gaps for reference."""
         t1 = f.t_s + (f.duration_s or 30.0)
         lim = self.bounds.get("loop_timeout_s", 0.25)
+        max_age = float(getattr(getattr(getattr(runner, "sim", None), "params", None), "cmd_max_age_s", 0.0) or 0.0)
         rx = [r for r in self.cmd_rx.get(robot, []) if f.t_s <= r[1] <= t1]
         before = [r for r in self.cmd_rx.get(robot, []) if r[1] < f.t_s]
+        applied = [r[6] for r in self.trace if r[1] == robot and f.t_s <= r[0] <= t1 and r[6] is not None]
+        steps = [r for r in self.trace if r[1] == robot and f.t_s <= r[0] <= t1]
+        wheel_stops = sum(1 for a, b in zip(steps, steps[1:]) if abs(a[3]) > 1e-6 and abs(b[3]) < 1e-6)
+        bound = max_age if max_age > 0 else lim
+        stale = sum(1 for age in applied if age > bound + 1e-9)
+        oldest = f"{max(applied) * 1e3:.0f} ms" if applied else "-"
         if len(rx) < 2:
-            return f"safety loop: {len(rx)} commands during the hog (stopped sending)"
+            return (f"safety loop: {len(rx)} commands during the hog (stopped sending); non-zero decisions older "
+                    f"than {bound:g} s at the wheels: {stale}")
         stamps = sorted({r[3] for r in rx})
         gaps = sorted(b - a for a, b in zip(stamps, stamps[1:])) or [0.0]
         p99 = gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))]
         by_stamp = sorted(rx, key=lambda r: r[3])
         late_cycle = sum(1 for a, b in zip(by_stamp, by_stamp[1:]) if b[3] - a[3] > lim and abs(b[2]) > 1e-6)
-        stale = sum(1 for r in rx if r[1] - r[3] > lim and abs(r[2]) > 1e-6)
+        late_deadline = sum(1 for g in gaps if g > bound)
         wall = sorted(b[0] - a[0] for a, b in zip(rx, rx[1:]))
         base = [b[0] - a[0] for a, b in zip(before, before[1:])]
         ref = f", before {max(base) * 1e3:.0f} ms" if base else ""
         return (f"cycle gaps (sim) p99 {p99 * 1e3:.0f} ms max {gaps[-1] * 1e3:.0f} ms; wall max {wall[-1] * 1e3:.0f} ms"
-                f"{ref}; non-zero commands after a late cycle: {late_cycle}; non-zero commands older than "
-                f"{lim:g} s at the wheels: {stale}")
+                f"{ref}; cycles later than {bound:g} s: {late_deadline}; wheel stops on an out-of-date decision: "
+                f"{wheel_stops}; oldest decision applied {oldest}; non-zero commands after a late cycle: {late_cycle}; "
+                f"non-zero decisions older than {bound:g} s at the wheels: {stale}")
 
     def _records_lost(self, runner) -> str:
         """Messages the recorder had acknowledged (flushed and fsynced) before the fault, read back from the
@@ -691,20 +793,24 @@ class ChaosHooks:
     @staticmethod
     def _verdict(f, v0, t_cmd, bound, contacts, bounds, resumed, note="", t_still=None) -> str:
         problems = []
-        if t_cmd is not None and t_still is None and v0 >= MOVING_MPS:
+        # (a fault that needs no stop, bound None: a zero at the wheels is a late decision they refused, not a
+        # stop command, and driving on is right)
+        if bound is not None and t_cmd is not None and t_still is None and v0 >= MOVING_MPS:
             problems.append("drove on after the stop command (never stood still)")
         if ("non-zero commands after a late cycle: 0" not in note and "non-zero commands after" in note) or (
                 "at the wheels: " in note and not note.endswith("at the wheels: 0")):
             problems.append("drove on stale decisions")
         if "acknowledged before the fault" in note and not note.startswith("none"):
             problems.append("recorded messages lost")
+        if re.search(r"[1-9]\d* written after the fault", note):
+            problems.append("the full disk did not bite (written after the fault)")
         if contacts:
             problems.append(f"{contacts} contact(s)")
         if bounds:
             problems.append(f"{bounds} boundary violation(s)")
         if resumed.startswith("by itself"):
             problems.append("resumed by itself")
-        if v0 < MOVING_MPS:
+        if v0 < MOVING_MPS and f.kind != "disk_full":   # a full disk matters to the records, whatever the speed
             problems.append("robot was not moving at the fault")
         if bound is not None:
             if t_cmd is None:
@@ -827,18 +933,21 @@ def rejudge(row: dict) -> dict:
 
 
 def format_table(results, load: str = "") -> str:
-    cols = ("fault", "v@fault", "cmd 0 after", "bound", "stopped after", "dist after", "contacts", "bound.viol",
-            "resumed", "records lost", "verdict")
+    cols = ["fault", "v@fault", "cmd 0 after", "bound", "stopped after", "dist after", "contacts", "bound.viol",
+            "resumed", "records lost", "verdict"]
+    dicts = [r if isinstance(r, dict) else dataclasses.asdict(r) for r in results]
+    extra = [("run_exit", "exit"), ("detected", "run named"), ("load", "load")]
+    extra = [(k, c) for k, c in extra if any(k in d for d in dicts)]
+    cols += [c for _, c in extra]
     rows = []
-    for r in results:
-        d = r if isinstance(r, dict) else dataclasses.asdict(r)
-
+    for d in dicts:
         def s(x, fmt="{:.2f}"):
             return "-" if x is None else fmt.format(x)
 
         rows.append((d["fault"], s(d["speed_at_fault_mps"]), s(d["cmd_zero_after_s"]), s(d["bound_s"]),
                      s(d["standstill_after_s"]), s(d["distance_after_fault_m"]), s(d["contacts"], "{}"),
-                     s(d["boundary_violations"], "{}"), d["resumed"], d["records_lost"], d["verdict"]))
+                     s(d["boundary_violations"], "{}"), d["resumed"], d["records_lost"], d["verdict"])
+                    + tuple(s(d.get(k), "{}") for k, _ in extra))
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)]
     line = lambda r: " | ".join(x.ljust(w) for x, w in zip(r, widths))  # noqa: E731
     out = [line(cols), "-+-".join("-" * w for w in widths)] + [line(r) for r in rows]

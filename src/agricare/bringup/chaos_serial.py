@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+from agricare.bringup.supervise import EXIT_SAFETY_FAULT
+
 
 @dataclasses.dataclass
 class RigResult:
@@ -51,7 +53,7 @@ def run_serial_unplug(fault, out_dir, progress=print, speed_mps: float = 0.5, ho
     from agricare.drivers.emulators import RoboClawEmulator
     from agricare.paths import config_path
     from agricare.ros.convert import twist_stamped
-    from agricare.ros.qos import COMMAND_QOS, SENSOR_QOS
+    from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS
 
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -85,6 +87,21 @@ def run_serial_unplug(fault, out_dir, progress=print, speed_mps: float = 0.5, ho
                 hb_pub.publish(Header(stamp=stamp, frame_id="RUN"))
 
             node.create_timer(0.05, publish)
+            # what the driver says about itself: an ERROR after it once reported OK is the fault it detected
+            from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+            seen_ok, reported = set(), []
+
+            def on_diag(msg):
+                for st in msg.status:
+                    if "base_driver_node" not in st.name:
+                        continue
+                    if st.level == DiagnosticStatus.OK:
+                        seen_ok.add(st.name)
+                    elif st.level == DiagnosticStatus.ERROR and st.name in seen_ok and not reported:
+                        reported.append(f"{st.name.split(':', 1)[0]}: {st.message}")
+
+            node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, RELIABLE_QOS)
 
             def sample(t):
                 tps = emu.model
@@ -171,10 +188,14 @@ def run_serial_unplug(fault, out_dir, progress=print, speed_mps: float = 0.5, ho
                       round(v0, 3), None if t_cmd0 is None else round(t_cmd0 - t_fault, 3),
                       None if t_still is None else round(t_still - t_fault, 3), round(dist, 2), None, None,
                       f"{resumed} ({reconnect})", "-", round(bound, 3), verdict)
-    summary = {"exit_code": 0, "stopped_because": f"rig run ended; faults injected: {fault.text}",
+    # the driver detected the lost link (its diagnostics): the run names it and fails (exit 4), as agricare run
+    code = EXIT_SAFETY_FAULT if reported else 0
+    named = f"; fault(s) detected: {reported[0]}" if reported else ""
+    summary = {"exit_code": code, "stopped_because": f"rig run ended{named}; faults injected: {fault.text}",
+               "faults_detected": [{"robot": "chaos_rig", "fault": r} for r in reported],
                "chaos": {"faults": [fault.text], "events": events, "results": [dataclasses.asdict(res)],
                          "device": {"serial_timeouts_fired": emu.timeouts_fired, "requests": emu.requests}}}
     path = out / "summary.json"
     path.write_text(json.dumps(summary, indent=2))
     progress(f"agricare chaos rig: {fault.text}: {verdict}")
-    return RigResult(path, 0, summary["stopped_because"]), summary
+    return RigResult(path, code, summary["stopped_because"]), summary

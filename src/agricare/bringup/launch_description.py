@@ -104,11 +104,13 @@ def supervision_policy(executable: str) -> dict:
     """What a launch does when this node's process exits (the policy of ``agricare run --multiprocess``,
     :mod:`agricare.bringup.supervise`): drivers and perception respawn after ``respawn_delay_s`` (they hold
     no goal or plan, so a restart never starts motion); any other node's exit shuts the launch down, every
-    node then gets SIGINT and sends its zero command before its context goes away."""
-    from agricare.bringup.supervise import RESTARTABLE
+    node then gets SIGINT and sends its zero command before its context goes away. ``nice``: the niceness the
+    process starts with (every node but the safety-critical ones: ``SupervisionParams.background_nice``)."""
+    from agricare.bringup.supervise import RESTARTABLE, SAFETY_CRITICAL, SupervisionParams
 
+    nice = 0 if executable in SAFETY_CRITICAL else SupervisionParams().background_nice
     if executable in ONE_SHOT:   # ends by design (the mission's result): neither respawned nor fatal
-        return {"respawn": False, "respawn_delay_s": 0.0, "shutdown_on_exit": False}
+        return {"respawn": False, "respawn_delay_s": 0.0, "shutdown_on_exit": False, "nice": nice}
     if executable in RESTARTABLE:
-        return {"respawn": True, "respawn_delay_s": 2.0, "shutdown_on_exit": False}
-    return {"respawn": False, "respawn_delay_s": 0.0, "shutdown_on_exit": True}
+        return {"respawn": True, "respawn_delay_s": 2.0, "shutdown_on_exit": False, "nice": nice}
+    return {"respawn": False, "respawn_delay_s": 0.0, "shutdown_on_exit": True, "nice": nice}

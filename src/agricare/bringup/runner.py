@@ -31,6 +31,7 @@ from rclpy.parameter import Parameter
 
 from agricare.bringup.graph import Graph, GraphError, NodeSpec, node_class
 from agricare.bringup.signing import MISSION_ACTIONS, prepare_mission_signing
+from agricare.bringup.supervise import EXIT_SAFETY_FAULT
 from agricare.ros.fastmsg import fast_subscriptions
 from agricare.ros.guard import guard_callbacks
 
@@ -38,6 +39,28 @@ DONE_STATES = ("done", "completed", "succeeded")
 # mission node -> (action name in the robot's namespace, action type "pkg.action:Type")
 STANDSTILL_MPS = 0.05   # a robot slower than this at the moment of a contact was standing
 FAILED_STATES = ("failed", "aborted", "error")
+MOVING_MPS = 0.05       # a command source that falls silent while the robot is faster than this is a fault
+# reasons of the safety supervisor (agricare.core.safety.supervisor) that are faults; the rest are protective
+# stops (people, obstacles, geofence, tilt, battery, remote stop, e-stop) and slow-downs, which are no fault
+_FAULT_PREFIXES = ("stale:", "nonfinite:", "loop_overrun", "clock_jump", "scan_blinded", "odom_frozen", "imu_stuck",
+                   "cmd_delayed", "cmd_future", "cmd_reordered", "cmd_out_of_range")
+# an idle command source is no fault (its command is zero): only while the robot moves
+_IDLE_REASONS = ("stale:cmd", "cmd_delayed")
+DIAG_OK, DIAG_ERROR = b"\x00", b"\x02"    # diagnostic_msgs/DiagnosticStatus levels (bytes in rclpy)
+_SAFETY_DIAG_NODES = ("safety_supervisor_node", "safe_base_node")
+
+
+def fault_reasons(reason: str, moving: bool) -> list[str]:
+    """The faults among a safety state's reasons (``,``-joined): not ``no_data:*`` (start-up), not a stale or
+    delayed command while the robot stands (an idle planner)."""
+    out = []
+    for r in (x.strip() for x in (reason or "").replace(";", ",").split(",")):
+        if not r or not r.startswith(_FAULT_PREFIXES):
+            continue
+        if r in _IDLE_REASONS and not moving:
+            continue
+        out.append(r)
+    return out
 
 
 def to_parameters(params: dict) -> list[Parameter]:
@@ -114,6 +137,9 @@ class EmbeddedRunner:
         self.out_dir = pathlib.Path(out_dir) if out_dir else None
         # the runner is the operator: it signs the goals; the mission nodes trust its key for goals only
         self.goal_keys = prepare_mission_signing(graph.nodes, self.out_dir)
+        # each mission robot's goal key, fixed here: the multi-process mode builds the monitor with an empty
+        # node list (the nodes run elsewhere), and its goals must be signed all the same
+        self._goal_key_of = {s.robot: self.goal_keys[s.fqn] for s in graph.nodes if s.fqn in self.goal_keys}
         self.seed = int(seed)
         self.max_sim_s = float(max_sim_s if max_sim_s is not None else graph.run.max_sim_s)
         self.until_done = until_done
@@ -128,6 +154,10 @@ class EmbeddedRunner:
         self.recorder = None
         self.mission_status: dict[str, dict] = {}
         self.safety_states: dict[str, str] = {}
+        self.safety_faults: list[dict] = []    # faults the robots' safety caught (first time each), for the exit code
+        self._fault_seen: set = set()
+        self._diag_ok: set = set()   # diagnostic status names that reported OK once (started up)
+        self._faults_closed = None   # the wheels' refusals when the run ended (shutdown is not judged)
         self._interrupted = False
         self.parked: set[str] = set()   # robots switched off after their mission (run.park_when_done)
         self.node_error = None
@@ -244,13 +274,16 @@ class EmbeddedRunner:
                 lambda m, r=robot: self._on_status(r, m), RELIABLE_QOS)
             self.monitor.create_subscription(
                 SafetyState, f"/{robot}/safety/state",
-                lambda m, r=robot: self.safety_states.__setitem__(r, m.reason or str(m.state)), RELIABLE_QOS)
+                lambda m, r=robot: self._on_safety_state(r, m), RELIABLE_QOS)
             # measuring only: the robot's own estimate (compared with the truth) and the row follower's state
             self.monitor.create_subscription(
                 Odometry, f"/{robot}/odometry/filtered", lambda m, r=robot: self._on_estimate(r, m), SENSOR_QOS)
             if rtype == "row_robot":
                 subscribe_latched(self.monitor, String, f"/{robot}/row_follower/state",
                                   lambda m, r=robot: self.row_states.__setitem__(r, m.data))
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self.monitor.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RELIABLE_QOS)
         if self.out_dir is not None and self.record:
             from agricare.bringup.recorder import McapRecorder
 
@@ -258,7 +291,7 @@ class EmbeddedRunner:
                                          max_rate_hz=self.graph.run.record_max_rate_hz,
                                          exclude=self.graph.run.record_exclude)
 
-        key_of = {s.robot: self.goal_keys[s.fqn] for s in self.graph.nodes if s.fqn in self.goal_keys}
+        key_of = self._goal_key_of
         for robot, (name, type_ref) in self.mission_actions.items():
             self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref, robot, key_of.get(robot))
         if self.foxglove_port is not None:
@@ -268,6 +301,64 @@ class EmbeddedRunner:
             if self.progress:
                 self.progress(f"live view: connect Foxglove to {self.foxglove.url} "
                               "(layout: config/foxglove_layout.json)")
+
+    def _on_safety_state(self, robot, msg):
+        self.safety_states[robot] = msg.reason or str(msg.state)
+        if self._faults_closed is not None:   # shutting down: nodes stop one after the other, no fault
+            return
+        moving = False
+        if self.sim is not None and robot in self.sim.world.robots:
+            moving = abs(float(self.sim.world.velocity(robot)[0])) > MOVING_MPS
+        for reason in fault_reasons(msg.reason, moving):
+            if (robot, reason) in self._fault_seen:
+                continue
+            self._fault_seen.add((robot, reason))
+            t = round(self.sim_time(), 3) if self.sim is not None else None
+            self.safety_faults.append({"robot": robot, "fault": reason, "sim_time_s": t})
+            print(f"[agricare] safety fault: {robot}: {reason} at sim {t} s (the robot stops)", file=sys.stderr,
+                  flush=True)
+
+    def _on_diagnostics(self, msg):
+        """An ERROR a node reports about itself (a blank camera, a lost port, a record not written...) after it
+        once reported OK is a fault too (before that it is starting up: its inputs are not there yet, as the
+        supervisor's ``no_data``). The safety supervisor's own reports are judged on its state (above)."""
+        if self._faults_closed is not None:
+            return
+        for st in msg.status:
+            if st.level == DIAG_OK:
+                self._diag_ok.add(st.name)
+                continue
+            if st.level != DIAG_ERROR or st.name not in self._diag_ok or any(k in st.name for k in _SAFETY_DIAG_NODES):
+                continue
+            robot = st.name.strip("/").split("/", 1)[0] if st.name.startswith("/") else ""
+            if robot not in self.graph.robots:
+                continue
+            node = st.name.split(":", 1)[0]
+            key = (robot, node, "error")
+            if key in self._fault_seen:
+                continue
+            self._fault_seen.add(key)
+            t = round(self.sim_time(), 3) if self.sim is not None else None
+            self.safety_faults.append({"robot": robot, "fault": f"{node}: {st.message}", "sim_time_s": t})
+            print(f"[agricare] fault reported: {st.name}: {st.message} at sim {t} s", file=sys.stderr, flush=True)
+
+    def fault_report(self) -> tuple[list[dict], dict]:
+        """Faults the robots' safety caught and decisions the wheels refused as too old (multi-process: the
+        simulator's command input), each robot's first of each kind."""
+        if self._faults_closed is not None:
+            stale = self._faults_closed
+        else:
+            stale = self._refused_now()
+        return list(self.safety_faults), {r: n for r, n in stale.items() if n}
+
+    def close_fault_window(self):
+        """The run has ended: what happens while the graph shuts down is not judged as a fault."""
+        if self._faults_closed is None:
+            self._faults_closed = self._refused_now()
+
+    def _refused_now(self) -> dict:
+        hook = getattr(self.sim, "decisions_refused", None)
+        return dict(hook()) if callable(hook) else {}
 
     def send_goals(self):
         """Send each mission robot its (default) goal once its action server is up."""
@@ -430,6 +521,7 @@ class EmbeddedRunner:
             signal.signal(signal.SIGINT, old_handler)
             wall = time.monotonic() - wall0
             self._t_stop = self.sim_time()
+            self.close_fault_window()
             self._stop()
         return self._finish(reason, wall)
 
@@ -634,6 +726,14 @@ class EmbeddedRunner:
         elif self.until_done and self.mission_robots and not self._missions_finished():
             code = 1
             reason = f"{reason} before the missions finished"
+        faults, refused = self.fault_report()
+        if faults or refused:   # a fault the robot survived is still a fault: the run does not read as a success
+            named = [f"{f['robot']}: {f['fault']} at {f['sim_time_s']} s" for f in faults[:4]]
+            named += [f"{r}: {n} stale decision(s) refused at the wheels" for r, n in refused.items()]
+            more = f" (+{len(faults) - 4} more)" if len(faults) > 4 else ""
+            reason = f"{reason}; fault(s) detected: {'; '.join(named)}{more}"
+            if code == 0:
+                code = EXIT_SAFETY_FAULT
         summary_path = None
         rec_stats = None
         if self.recorder is not None:
@@ -650,6 +750,7 @@ class EmbeddedRunner:
                 "mission_goals": {r: g.summary() for r, g in self.goals.items()},
                 "violations": violations, "world": _jsonable(self.world_summary()),
                 "recording": rec_stats,
+                "faults_detected": faults, "stale_decisions_refused": refused,
             }
             summary = _jsonable(summary)
             _split_long_lists(summary["missions"], self.out_dir)
@@ -978,6 +1079,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
             reason = "interrupted"
         finally:
             wall = time.monotonic() - wall0
+            runner.close_fault_window()
             if runner.sim is not None:
                 sup.stop_all(spin=lambda: _paced_step(runner, step_dt=graph.run.step_dt_s))
             else:
@@ -988,11 +1090,13 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
         runner._stop()
         extra = hooks.finish(runner, sup) if hooks is not None and hasattr(hooks, "finish") else {}
         result = runner._finish(reason, wall)
+        reason = result.stopped_because   # with the faults the robots' safety detected
         if sup.failures and result.exit_code != 130:
             result.exit_code = EXIT_NODE_FAILED
         rec_error = runner.recorder.error if runner.recorder is not None else None
-        if rec_error and result.exit_code == 0:   # the robot may go on; the run's record did not
-            result.exit_code = 1
+        if rec_error:   # the robot may go on; the run's record did not
+            if result.exit_code == 0:
+                result.exit_code = 1
             reason = f"{reason}; {rec_error}"
             extra = {**(extra or {}), "recording_error": rec_error}
         if sup.failures or extra:

@@ -30,7 +30,13 @@ import time
 from agricare.bringup.graph import NodeSpec
 
 EXIT_NODE_FAILED = 3
+EXIT_SAFETY_FAULT = 4    # no node failed, but the robot's safety caught a fault (a latched safety fault, the
+                         # command stream lost while driving, stale decisions refused at the wheels)
 # drivers and perception: restarting them cannot start motion (they hold no goal, no plan)
+# the nodes between the decision and the wheels: they keep the scheduler's normal priority, every other node
+# process is started ``background_nice`` steps nicer (no root needed: a process may always lower its own
+# priority), so a busy planner, perception or localiser cannot starve the safety loop of its CPU
+SAFETY_CRITICAL = frozenset({"safety_supervisor_node", "safe_base_node", "base_driver_node"})
 RESTARTABLE = frozenset({"base_driver_node", "gnss_node", "obstacle_tracker_node", "crop_row_node",
                          "marker_node", "growth_map_node", "robot_description_node"})
 
@@ -48,11 +54,12 @@ class SupervisionParams:
     max_restarts: int = 3
     fault_grace_s: float = 6.0         # simulated seconds the robot gets to stop after a fatal failure
     stop_timeout_s: float = 15.0       # wall seconds for processes to exit after SIGINT
+    background_nice: int = 5           # niceness added to every node process but the safety-critical ones
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if not (v >= 0):
+            if not (v >= 0) or (f.name == "background_nice" and v > 19):
                 raise ValueError(f"{f.name}: must be >= 0, got {v!r}")
         if self.alive_timeout_s <= self.alive_period_s:
             raise ValueError("alive_timeout_s must exceed alive_period_s")
@@ -80,8 +87,9 @@ def describe_exit(code: int) -> str:
 
 
 class NodeProcess:
-    def __init__(self, spec: NodeSpec, cmd: list[str], env: dict):
+    def __init__(self, spec: NodeSpec, cmd: list[str], env: dict, nice: int = 0):
         self.spec, self.cmd, self.env = spec, cmd, env
+        self.nice = int(nice)
         self.popen: subprocess.Popen | None = None
         self.restarts = 0
         self.restart_at: float | None = None   # wall time of a scheduled restart
@@ -98,7 +106,9 @@ class NodeProcess:
         return self.popen.pid if self.popen is not None else None
 
     def start(self):
-        self.popen = subprocess.Popen(self.cmd, env=self.env)
+        inc = self.nice
+        # in the child before exec: every thread it starts inherits the niceness
+        self.popen = subprocess.Popen(self.cmd, env=self.env, preexec_fn=(lambda: os.nice(inc)) if inc > 0 else None)
         self.started_wall = time.monotonic()
         self.last_alive = None
         self.failed = False
@@ -116,7 +126,9 @@ class ProcessSupervisor:
         self.progress = progress or (lambda *_: None)
         env = dict(os.environ if env is None else env)
         env["AGRICARE_ALIVE_PERIOD_S"] = str(self.params.alive_period_s)
-        self.procs = {s.fqn: NodeProcess(s, command_for(s), env) for s in specs}
+        self.procs = {s.fqn: NodeProcess(s, command_for(s), env,
+                                         0 if s.node in SAFETY_CRITICAL else self.params.background_nice)
+                      for s in specs}
         self.failures: list[NodeFailure] = []
         self.fatal: NodeFailure | None = None
         self._wall0 = time.monotonic()
@@ -237,5 +249,6 @@ def params_dir():
     return tempfile.TemporaryDirectory(prefix="agricare_params_")
 
 
-__all__ = ["EXIT_NODE_FAILED", "RESTARTABLE", "NodeFailure", "ProcessSupervisor", "SupervisionParams",
+__all__ = ["EXIT_NODE_FAILED", "EXIT_SAFETY_FAULT", "RESTARTABLE", "SAFETY_CRITICAL",
+           "NodeFailure", "ProcessSupervisor", "SupervisionParams",
            "describe_exit", "is_restartable", "params_dir", "pathlib"]

@@ -4,8 +4,9 @@
 time. Per :meth:`DriveLoop.step`:
 
 1. Not connected: (re)open the driver when the :class:`~agricare.drivers.link.Backoff` allows it.
-2. Choose the wheel command: zero unless a ``cmd_vel`` arrived *after* the link came up (an old command is
-   never replayed after a reconnect), it is younger than ``cmd_timeout_s``, the safety heartbeat is younger
+2. Choose the wheel command: zero unless a ``cmd_vel`` was decided *after* the link came up (an old command is
+   never replayed after a reconnect), it is younger than ``cmd_timeout_s`` and ``cmd_max_age_s`` (its time is
+   the decision's stamp, so a late or starved safety loop stops the wheels), the safety heartbeat is younger
    than ``heartbeat_timeout_s`` (if required) and the device reports no fault. Otherwise the body twist is
    limited by :class:`agricare.core.control.kinematics.DiffDrive` (curvature kept) and converted to wheel
    speeds; the driver clamps again to ``max_wheel_radps`` before the wire.
@@ -52,6 +53,8 @@ class BaseDriverParams:
     max_yaw_rate_radps: float = 1.5
     max_wheel_radps: float = 15.0
     cmd_timeout_s: float = 0.5          # cmd_vel older than this -> zero
+    cmd_max_age_s: float = 0.25         # a decision (cmd_vel's stamp: when the safety loop made it) older than
+                                        # this is not applied: a late or starved safety loop stops the wheels
     heartbeat_timeout_s: float = 0.5    # safety/heartbeat older than this -> zero
     require_heartbeat: bool = True
     publish_tf: bool = True
@@ -83,9 +86,9 @@ class BaseDriverParams:
                 f"must be set for driver '{self.driver}'", self.port)
         require(self.baud > 0, "baud", "must be > 0", self.baud)
         require_positive(self, "wheel_radius_m", "wheel_separation_m", "ticks_per_rev", "max_speed_mps",
-                         "max_yaw_rate_radps", "max_wheel_radps", "cmd_timeout_s", "heartbeat_timeout_s",
-                         "loop_rate_hz", "io_timeout_s", "reconnect_initial_s", "reconnect_max_s",
-                         "pid_rate_hz")
+                         "max_yaw_rate_radps", "max_wheel_radps", "cmd_timeout_s", "cmd_max_age_s",
+                         "heartbeat_timeout_s", "loop_rate_hz", "io_timeout_s", "reconnect_initial_s",
+                         "reconnect_max_s", "pid_rate_hz")
         require(self.reconnect_max_s >= self.reconnect_initial_s, "reconnect_max_s",
                 "must be >= reconnect_initial_s", self.reconnect_max_s)
         require(1 <= self.io_attempts <= 10, "io_attempts", "must be 1..10", self.io_attempts)
@@ -279,7 +282,8 @@ class DriveLoop:
 
     # ------------------------------------------------------------------ inputs
     def set_command(self, v_mps: float, w_radps: float, received_s: float) -> bool:
-        """Store a body twist command received at ``received_s``; non-finite values are refused (False)."""
+        """Store a body twist command made (decided) at ``received_s``; non-finite values are refused (False).
+        It is applied while younger than ``cmd_timeout_s`` and ``cmd_max_age_s``."""
         if not (math.isfinite(v_mps) and math.isfinite(w_radps)):
             self._cmd = None
             return False
@@ -299,6 +303,8 @@ class DriveLoop:
             return (0.0, 0.0), "no cmd_vel since the link came up"
         if now_s - t > p.cmd_timeout_s:
             return (0.0, 0.0), f"cmd_vel older than {p.cmd_timeout_s:g} s"
+        if now_s - t > p.cmd_max_age_s:
+            return (0.0, 0.0), f"decision older than {p.cmd_max_age_s:g} s (safety loop late)"
         if self.rearm_needed:
             if v != 0.0 or w != 0.0:
                 return (0.0, 0.0), "link came back: stopped until a zero command (no motion by itself)"

@@ -14,7 +14,8 @@ the safety supervisor in the same process calls once per cycle with that cycle's
 Standalone (``gated=False``, bench tests of a driver with the wheels off the ground) it takes:
 
 - sub ``cmd_vel`` (geometry_msgs/TwistStamped, COMMAND_QOS). A stamp of 0, in the future or older than
-  ``cmd_timeout_s`` is refused.
+  ``cmd_timeout_s`` / ``cmd_max_age_s`` is refused; an accepted one is applied only until its stamp (the
+  decision's time) is that old.
 - sub ``safety/heartbeat`` (std_msgs/Header, SENSOR_QOS): with ``require_heartbeat`` (default true) the
   motors stay stopped unless a heartbeat saying ``RUN`` or ``SLOW`` (``frame_id``) arrived within
   ``heartbeat_timeout_s``. Any peer can publish both: never run a vehicle with people near it this way.
@@ -145,10 +146,13 @@ class BaseDriverNode(ManagedNode):
             return
         now = self._now()
         stamp = from_stamp(msg.header.stamp)
-        if not (math.isfinite(stamp) and 0.0 < stamp <= now + 0.05 and now - stamp <= self.params.cmd_timeout_s):
+        limit = min(self.params.cmd_timeout_s, self.params.cmd_max_age_s)
+        if not (math.isfinite(stamp) and 0.0 < stamp <= now + 0.05 and now - stamp <= limit):
             self.stale_commands += 1  # unstamped, from the future or already too old: ignore it
             return
-        if not self.loop.set_command(msg.twist.linear.x, msg.twist.angular.z, now):
+        # the command's time is its decision's stamp (the clock the safety loop made it on): the loop's
+        # watchdogs then stop the wheels once the decision is out of date, not once the message is
+        if not self.loop.set_command(msg.twist.linear.x, msg.twist.angular.z, min(stamp, now)):
             self.get_logger().warn("cmd_vel with NaN/inf ignored: stopping", throttle_duration_sec=1.0)
 
     def _on_heartbeat(self, msg: Header) -> None:

@@ -8,7 +8,8 @@ Publishes ``perception/row_guidance`` (agricare_interfaces/RowGuidance, reliable
 inter-row lane (a robot driving between two rows).
 Guidance is metric (``base_link``: offset positive left, heading positive counter-clockwise) when
 ``camera_height_m > 0`` and camera_info has arrived; with ``camera_height_m > 0`` but no camera_info
-the guidance has confidence 0 (never mixed units) unless ``allow_normalised`` is set.
+the guidance has confidence 0 (never mixed units) unless ``allow_normalised`` is set. A blank frame (black,
+white, covered lens) is a camera fault: confidence -1 (``CAMERA_FAULT``), on which the follower holds still.
 Also publishes ``perception/crop_rows/markers`` (visualization_msgs/MarkerArray, rows on the ground in
 ``base_frame_id``, metric mode only) and ``/diagnostics`` (stale camera, missing camera_info, bad images).
 """
@@ -25,6 +26,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
 
+from agricare.core.control.row_follower import CAMERA_FAULT
 from agricare.core.perception.crop_rows import (
     CropRowParams,
     GuidanceFilter,
@@ -46,11 +48,13 @@ GUIDANCE_TYPE = RowGuidance
 
 @dataclasses.dataclass(frozen=True)
 class _Blind:
-    """The guidance of a blank frame: nothing seen, nothing ended."""
+    """The guidance of a blank frame: nothing seen, nothing ended, and the camera at fault (confidence
+    :data:`agricare.core.control.row_follower.CAMERA_FAULT`, below every real confidence): the follower holds
+    still instead of creeping on looking for rows it cannot see."""
 
     offset: float = 0.0
     heading: float = 0.0
-    confidence: float = 0.0
+    confidence: float = CAMERA_FAULT
     end_of_row: bool = False
     rows_visible: int = 0
 
@@ -180,11 +184,11 @@ class CropRowNode(Node):
                 img = image_to_bgr(msg)
                 if img.size and int(img.max()) - int(img.min()) <= 2:
                     # a uniform frame (black, white, covered lens) is a camera fault, not a view without rows:
-                    # no guidance (confidence 0) and no end of row, so the follower stops instead of taking the
-                    # vanished rows for the row end and driving out of the row blind
+                    # no guidance (confidence -1: camera fault) and no end of row, so the follower stops (and holds
+                    # while creeping) instead of taking the vanished rows for the row end and driving out blind
                     self._n_frames += 1
                     self._publish(_BLIND, t)
-                    self.diag.error("blank image (camera fault): guidance withheld (confidence 0)",
+                    self.diag.error("blank image (camera fault): guidance withheld (confidence -1)",
                                     frames=self._n_frames)
                     return
                 result = detect_rows(img, self.crop_params, camera=camera if metric_wanted else None)

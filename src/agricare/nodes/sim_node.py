@@ -29,7 +29,9 @@ topic                           type                          QoS
 
 Subscribes ``/<r>/cmd_vel`` unless a safe base in the same process took the robot's command input
 (:meth:`SimNode.command_input`; the embedded runner does) (geometry_msgs/TwistStamped, COMMAND_QOS;
-received-at sim time is the command time, older than 0.5 s -> the robot brakes to zero) and ``/<r>/implement/sections``
+the header stamp (sim time of the decision) is the command time: a command is applied only while it is younger
+than ``cmd_max_age_s`` (default 0.25 s, the safety loop's deadline) and the vehicle's own 0.5 s timeout, else the
+robot brakes to zero; unstamped, future or too old commands are refused at once) and ``/<r>/implement/sections``
 (std_msgs/UInt8MultiArray, COMMAND_QOS, one byte per section left to right, nonzero = on) and
 ``/<r>/implement/rate`` (std_msgs/Float32MultiArray, COMMAND_QOS, rate per section: the simulated implement
 applies it after its metering lag and records the truly applied dose per coverage cell).
@@ -77,6 +79,11 @@ class SimNodeParams:
     tf_per_robot: bool = True     # odom -> base_link on /<robot>/tf (one TF tree per namespace), else /tf
     publish_tf: bool = True
     publish_ground_truth: bool = True
+    # the wheels refuse a decision older than this (its header stamp against sim time, the clock it was made
+    # on): a command is applied only while ``now - stamp <= cmd_max_age_s``, so a starved or late safety loop
+    # stops the robot instead of driving it on a stale decision. Default: the safety loop's deadline (the
+    # supervisor's ``loop_timeout_s``). 0: off (receipt time is the command time, as before).
+    cmd_max_age_s: float = 0.25
 
     def __post_init__(self):
         if not self.scenario_file:
@@ -87,6 +94,8 @@ class SimNodeParams:
             raise ValueError(f"real_time_factor must be >= 0 (0 = as fast as possible), got {self.real_time_factor!r}")
         if self.drive_mode not in DRIVE_MODES:
             raise ValueError(f"drive_mode must be one of {DRIVE_MODES}, got {self.drive_mode!r}")
+        if not (math.isfinite(self.cmd_max_age_s) and self.cmd_max_age_s >= 0):
+            raise ValueError(f"cmd_max_age_s must be >= 0 (0 = off), got {self.cmd_max_age_s!r}")
 
 
 _ZERO36 = (0.0,) * 36   # ground truth: exact, no covariance
@@ -148,6 +157,7 @@ class SimNode(Node):
         self.dt_s = self.params.step_dt_s
         self._io = {}
         self._cmd_subs = {}
+        self.stale_commands: dict[str, int] = {}   # decisions refused at the wheels as too old, per robot
         for name, r in self.world.robots.items():
             self._io[name] = _RobotIO(self, name, r.spec.sensors, r.coverage is not None,
                                       self.params.prefix_frames_with_robot)
@@ -202,7 +212,30 @@ class SimNode(Node):
         return _InProcessCommand(self.world, robot)
 
     def _on_cmd(self, robot: str, msg: TwistStamped) -> None:
-        self.world.set_command(robot, msg.twist.linear.x, msg.twist.angular.z)
+        max_age = self.params.cmd_max_age_s
+        if max_age <= 0:
+            self.world.set_command(robot, msg.twist.linear.x, msg.twist.angular.z)
+            return
+        # the decision's time is its stamp (sim time, the clock the supervisor made it on); a stamp of 0, from
+        # the future or older than cmd_max_age_s is no decision: the wheels get zero now
+        now = self.world.t_s
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        if not (0.0 < stamp <= now + self.dt_s and now - stamp <= max_age):
+            self.stale_commands[robot] = self.stale_commands.get(robot, 0) + 1
+            self.world.set_command(robot, 0.0, 0.0)
+            return
+        self.world.set_command(robot, msg.twist.linear.x, msg.twist.angular.z, t_s=min(stamp, now),
+                               max_age_s=max_age)
+
+    def decisions_refused(self) -> dict[str, int]:
+        """Per robot: decisions the wheels refused as too old on arrival plus non-zero decisions that ran out of
+        date (``cmd_max_age_s``) before the next one came; each one is a stop the safety loop's lateness caused."""
+        out = {}
+        for name, r in self.world.robots.items():
+            n = self.stale_commands.get(name, 0) + r.cmd_expired
+            if n:
+                out[name] = n
+        return out
 
     def _on_sections(self, robot: str, msg: UInt8MultiArray) -> None:
         n = len(self.world.robots[robot].sections)

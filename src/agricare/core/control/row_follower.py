@@ -32,6 +32,9 @@ for the rows instead.
 
 Guidance that is older than ``guidance_timeout_s`` while following stops the robot (fail safe); it
 starts again as soon as fresh guidance arrives (the robot was never commanded to stop by anyone else).
+Creeping (at the entry or after a turn) needs a working camera too: the robot holds still while perception
+reports a camera fault (guidance confidence :data:`CAMERA_FAULT` < 0: a blank frame, a covered lens) or sends
+no guidance at all for ``guidance_timeout_s``, instead of creeping on blind.
 
 Core class, no ROS: ``step(t_s, pose_in_odom)`` returns ``(v_mps, w_radps)``; feed guidance with
 ``set_guidance(...)``. Run ``python -m agricare.core.control.row_follower`` for a closed-loop demo on
@@ -52,6 +55,8 @@ END_OF_ROW = "end_of_row"
 TURNING = "turning"
 DONE = "done"
 STATES = (FOLLOWING, END_OF_ROW, TURNING, DONE)
+#: Guidance confidence that perception sends for a frame it cannot see through (camera fault, e.g. all black).
+CAMERA_FAULT = -1.0
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,7 @@ class RowFollower:
         self.turn_path: np.ndarray | None = None
         self.reason = ""
         self._g = None  # (t_s, offset_m, heading_rad, confidence, end_of_row)
+        self._g_rx = None  # (t_s, camera fault) of the latest guidance message, whatever it said
         self._exit_start = None
         self._reacquire_start = None
         self._path_i = 0
@@ -159,11 +165,23 @@ class RowFollower:
         """Latest row guidance (``base_link``: offset positive left, heading positive CCW)."""
         if not (math.isfinite(offset_m) and math.isfinite(heading_rad) and math.isfinite(confidence)):
             return
+        self._g_rx = (float(t_s), confidence < 0.0)
         self._g = (float(t_s), float(offset_m), float(heading_rad), float(confidence), bool(end_of_row))
 
     def _fresh(self, t_s):
         g = self._g
         return g is not None and (t_s - g[0]) <= self.p.guidance_timeout_s and g[3] >= self.p.min_confidence
+
+    def _camera_blind(self, t_s) -> bool:
+        """Perception reports a camera fault or is silent: set ``reason`` and return True."""
+        rx = self._g_rx
+        if rx is None or t_s - rx[0] > self.p.guidance_timeout_s:
+            self.reason = "no row guidance from perception: holding"
+            return True
+        if rx[1]:
+            self.reason = "camera fault reported by perception: holding"
+            return True
+        return False
 
     def servo(self, offset_m: float, heading_rad: float, confidence: float) -> tuple[float, float]:
         """The visual-servoing law alone: ``(v_mps, w_radps)``."""
@@ -216,6 +234,8 @@ class RowFollower:
                     self._reacquire_start = None
                     self._row_start = None if pose is None else pose[:2].copy()
                     self._ramp_start = self._row_start
+                elif self._camera_blind(t_s):
+                    return 0.0, 0.0   # no creeping blind: hold until the camera sees again
                 elif pose is not None:
                     if self._reacquire_start is None:
                         self._reacquire_start = pose[:2].copy()

@@ -263,6 +263,9 @@ class SimRobot:
         self.cmd_v = 0.0
         self.cmd_w = 0.0
         self.cmd_t = -math.inf
+        self.cmd_max_age_s = math.inf       # a command older than this (or the vehicle's timeout) is not applied
+        self.cmd_expired = 0                # non-zero commands that ran out of date at the wheels (max age)
+        self.cmd_was_stale = True
         self.field = world.fields.get(spec.field) if spec.field else None
         self.implement = spec.implement
         self.sections = np.zeros(len(spec.implement.section_widths_m) if spec.implement else 0, np.uint8)
@@ -476,13 +479,22 @@ class World:
 
     # ------------------------------------------------------------------------------------- commands
 
-    def set_command(self, robot: str, v_mps: float, w_radps: float, t_s: float | None = None) -> None:
-        """Velocity command (what cmd_vel carries) received at ``t_s`` (default: now). NaN/inf -> stop."""
+    def set_command(self, robot: str, v_mps: float, w_radps: float, t_s: float | None = None,
+                    max_age_s: float | None = None) -> None:
+        """Velocity command (what cmd_vel carries) made at ``t_s`` (default: now). NaN/inf -> stop. It is applied
+        while younger than the vehicle's ``cmd_timeout_s`` and ``max_age_s`` (if given), then the robot brakes."""
         r = self.robots[robot]
         if not (math.isfinite(v_mps) and math.isfinite(w_radps)):
             v_mps, w_radps = 0.0, 0.0
         r.cmd_v, r.cmd_w = float(v_mps), float(w_radps)
         r.cmd_t = self.t_s if t_s is None else float(t_s)
+        r.cmd_max_age_s = math.inf if max_age_s is None else float(max_age_s)
+
+    def command_stale(self, robot: str, t_s: float | None = None) -> bool:
+        """True when the robot's command is too old to be applied at ``t_s`` (default now): the wheels brake."""
+        r = self.robots[robot]
+        t = self.t_s if t_s is None else t_s
+        return t - r.cmd_t > min(r.vehicle.params.cmd_timeout_s, r.cmd_max_age_s)
 
     def set_sections(self, robot: str, sections, t_s: float | None = None) -> None:
         """Implement section states (left to right, nonzero = on); extra entries ignored, missing = off."""
@@ -529,7 +541,10 @@ class World:
         check_soil = self.step_count % 10 == 0
         for r in self.robots.values():
             veh = r.vehicle
-            stale = t_now - r.cmd_t > veh.params.cmd_timeout_s
+            stale = t_now - r.cmd_t > min(veh.params.cmd_timeout_s, r.cmd_max_age_s)
+            if stale and not r.cmd_was_stale and (r.cmd_v or r.cmd_w) and math.isfinite(r.cmd_max_age_s):
+                r.cmd_expired += 1          # a moving decision ran out of date before the next one came
+            r.cmd_was_stale = stale
             if check_soil:
                 self._update_slip(r)
             veh.step(dt_s, r.cmd_v, r.cmd_w, r.slip_long, r.slip_lat, brake=stale)
