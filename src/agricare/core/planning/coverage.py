@@ -68,6 +68,7 @@ class CoverageParams:
     implement_offset_m: float = 0.0        # implement working line behind base_link (corner passes)
     corner_turns: bool = False             # headland passes work the corners (manoeuvres; needs footprint_m)
     corner_min_angle_deg: float = 50.0     # convex corners turning this much or more get a manoeuvre
+    corner_min_leg_m: float = 1.5          # shortest leg of a corner manoeuvre (a tracker settles on it)
 
     def __post_init__(self):
         for name in ("width_m", "turn_radius_m", "max_curvature_rate_1pm2", "sample_step_m"):
@@ -747,7 +748,8 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
         new = []
         for poly in polygons_of(g):
             cr = corner_ring(np.asarray(poly.exterior.coords), p.width_m, p.turn_radius_m, fp,
-                             p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg))
+                             p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg),
+                             min_leg_m=p.corner_min_leg_m)
             if cr is None:
                 continue
             outer = Polygon(poly.exterior)
