@@ -90,29 +90,39 @@ def _straight(p0, p1, step):
 
 
 def three_point_corner(a: float, b: float, turn_rad: float, radius_m: float, extension_m: float,
-                       min_leg_m: float = 0.0):
+                       min_leg_m: float = 0.0, inset_m: float = 0.0):
     """Primitives ``(length, k0, k1)`` of the corner manoeuvre at a convex corner turning ``turn_rad`` left.
 
-    The pass along edge A ends ``a`` metres past the (offset) vertex (negative: before it, along A); the
-    machine reverses straight along A to where a forward arc of ``radius_m`` joins A to B, drives the arc and
-    ``extension_m`` on along B, then reverses straight along B until base_link is ``b`` metres past the
-    vertex (negative: backed into the corner), where the pass along B starts with the trailing implement at the
-    corner. Only the straight legs are driven in reverse (a tracker holds them well); a reverse leg shorter than
-    ``min_leg_m`` is lengthened and the difference driven forward before the arc. None when the arc cannot be
-    reached from A's end going back (``a`` before the arc's start) or B's start is not behind the arc's end.
+    Local frame: the (offset) vertex at the origin, edge A along +x, edge B leaving at ``turn_rad``. The pass
+    along A ends with base_link ``a`` metres past the vertex (negative: before it). The machine reverses: first
+    an S of two arcs that shifts it ``inset_m`` towards the field (so the trailing implement, which swings
+    outwards in the forward arc, stays inside), then straight along that line to where a forward arc of
+    ``radius_m`` joins it to B; it drives the arc and ``extension_m`` on along B, then reverses straight along
+    B until base_link is ``b`` metres past the vertex (negative: backed into the corner), where the pass along B
+    starts with the trailing implement at the corner. A reverse leg shorter than ``min_leg_m`` is lengthened
+    and the difference driven forward before the arc. None when B's start is not behind the arc's end.
     """
-    t = radius_m * math.tan(0.5 * turn_rad)
-    back_a = a + t                                  # reverse along A to the arc's start
-    if back_a < -1e-6 or t + extension_m - b < max(min_leg_m, 1e-3):
-        return None
     k = 1.0 / radius_m
+    t = radius_m * math.tan(0.5 * turn_rad)
     prims = []
-    if back_a > 1e-6:
-        leg = max(back_a, min_leg_m)
+    x = a                                            # base_link's position along A (inset line after the S)
+    if inset_m > 1e-6:
+        psi = math.acos(max(-1.0, 1.0 - inset_m / (2.0 * radius_m)))
+        prims += [(-radius_m * psi, k, k), (-radius_m * psi, -k, -k)]
+        x -= 2.0 * radius_m * math.sin(psi)
+    start_arc = inset_m / math.tan(turn_rad) - t     # the arc's start along A on the inset line
+    back_b = inset_m / math.sin(turn_rad) + t + extension_m - b
+    if back_b < max(min_leg_m, 1e-3):
+        return None
+    back = x - start_arc
+    if back > 1e-6:
+        leg = max(back, min_leg_m) if not prims else back
         prims.append((-leg, 0.0, 0.0))
-        if leg - back_a > 1e-6:
-            prims.append((leg - back_a, 0.0, 0.0))
-    prims += [(radius_m * turn_rad, k, k), (extension_m, 0.0, 0.0), (-(t + extension_m - b), 0.0, 0.0)]
+        if leg - back > 1e-6:
+            prims.append((leg - back, 0.0, 0.0))
+    elif back < -1e-6:
+        prims.append((-back, 0.0, 0.0))
+    prims += [(radius_m * turn_rad, k, k), (extension_m, 0.0, 0.0), (-back_b, 0.0, 0.0)]
     return prims
 
 
@@ -195,9 +205,9 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
             b += 0.25
         best = None
         start = np.array([*(v[i] + a * u[i - 1]), h[i - 1]])
-        for rr in (r, 1.25 * r):
+        for rr, inset in ((r, 0.0), (r, 0.5), (r, 1.0), (1.25 * r, 0.5), (r, 1.5)):
             for ext in (max(min_leg_m, 1.0), 2.0 * max(min_leg_m, 1.0)):
-                prims = three_point_corner(a, b, d, rr, ext, min_leg_m)
+                prims = three_point_corner(a, b, d, rr, ext, min_leg_m, inset)
                 if prims is None:
                     continue
                 back = float(sum(-q[0] for q in prims if q[0] < 0))

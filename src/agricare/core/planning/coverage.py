@@ -470,6 +470,7 @@ class _Builder:
         self.step = step
         self.parts = []          # (PathSamples, kind, working)
         self.lengths = {n: 0.0 for n in ("swaths", "turns", "headland", "transit")}
+        self.corner_reverse_m = 0.0      # reversing inside worked-corner manoeuvres
 
     def add(self, s: T.PathSamples, kind: int, working: bool):
         self.parts.append((s, kind, working))
@@ -801,6 +802,8 @@ def _drive_corner_ring(b, ring: CornerRing, pose, p: CoverageParams, region, cac
         rest = ring.rotated(ring.starts[k])[1:]
         for smp, working in [(cut[0], True)] + rest + [(cut[1], True)]:
             b.add(smp, KIND_HEADLAND if working else KIND_TURN, working)
+            if not working:
+                b.corner_reverse_m += _reverse_length(smp)
         last = b.parts[-1][0]
         return np.array([*last.xy[-1], last.yaw[-1]]), True
     return pose, False
@@ -829,7 +832,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
         passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges)
     seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
-    reverse_left = p.max_reverse_m - float(np.sum(seg[sofar.direction[1:] < 0]))
+    # corner manoeuvres reverse by design (their own budget, ``corner_ring``'s): not counted against clean-up exits
+    reverse_left = p.max_reverse_m - (float(np.sum(seg[sofar.direction[1:] < 0])) - b.corner_reverse_m)
     skipped = 0
     while passes:
         d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
@@ -857,7 +861,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                         break
                 if back is None:
                     back = min(2.0 * p.turn_radius_m, length)
-            if back > reverse_left:
+            if back > reverse_left + 1e-6:
                 continue
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space)
             if c is None:
