@@ -14,8 +14,12 @@ the simulator (steering lag and rate limit, speed lag), the implement 1.6 m behi
 mission says (``implement_down``) and section control (``core/control/sections``) switching sections off over
 ground already worked; the raster counts what the active sections sweep.
 
-Run: ``PYTHONPATH=src .venv/bin/python bench/farm_missions.py [--fields 20] [--seed 0] [--tracking]``; writes
-``out/bench/farm_missions[_tracking].json``.
+With ``--corners`` the headland passes work the corners (``corner_turns``: three-point manoeuvres, the whole
+machine checked inside the field, the outer pass 0.1 m off the boundary) and the controller uses its manoeuvre law
+near cusps and steers at standstill before each leg (``MANOEUVRE``); ``rev_m`` is the distance driven in reverse.
+
+Run: ``PYTHONPATH=src .venv/bin/python bench/farm_missions.py [--fields 20] [--seed 0] [--tracking] [--corners]``;
+writes ``out/bench/farm_missions[_tracking][_corners].json``.
 """
 
 from __future__ import annotations
