@@ -109,7 +109,8 @@ def violations(field: Polygon, poses, working, width) -> int:
 CONTROLLER = dict(desired_speed_mps=2.5, reverse_speed_mps=0.8, min_lookahead_m=2.5, max_lookahead_m=6.0,
                   lookahead_time_s=1.2, regulated_min_radius_m=6.0, goal_xy_tolerance_m=0.5, search_window_m=4.0)
 #: with worked corners: the controller's manoeuvre law near cusps and steering at standstill before a cusp's next leg
-MANOEUVRE = dict(manoeuvre_distance_m=6.0, manoeuvre_speed_mps=0.8, cusp_presteer=True)
+MANOEUVRE = dict(manoeuvre_distance_m=3.0, manoeuvre_speed_mps=1.2, reverse_speed_mps=1.2, cusp_presteer=True,
+                 cusp_decel_mps2=0.4)
 IMPLEMENT_OFFSET_M = 1.6
 T_MAX = 6000.0             # simulated seconds before a tracked mission is given up
 

@@ -262,6 +262,9 @@ class TrackerParams:
         ``manoeuvre_speed_mps``. ``cusp_presteer``: stopped at a cusp, the wheels are first steered to the
         next leg's curvature at a creep of ``presteer_speed_mps`` (an Ackermann command needs a speed to say
         a steering angle) for the time the steering needs at ``steer_rate_radps`` plus ``steer_settle_s``.
+        ``cusp_decel_mps2`` (0 = off): before a cusp the speed is at most ``sqrt(2 a d)`` for the distance ``d``
+        left, so a machine whose speed follows the command at that deceleration stops at the cusp, not past it
+        (a corner manoeuvre's cusp is where the bonnet meets the boundary).
     """
 
     desired_speed_mps: float = 1.0
@@ -301,6 +304,7 @@ class TrackerParams:
     presteer_speed_mps: float = 0.005
     steer_rate_radps: float = 0.8
     steer_settle_s: float = 0.3
+    cusp_decel_mps2: float = 0.0
 
     def __post_init__(self):
         positive = ("desired_speed_mps", "reverse_speed_mps", "lookahead_time_s", "min_lookahead_m",
@@ -312,7 +316,7 @@ class TrackerParams:
         non_negative = ("min_regulated_speed_mps", "obstacle_slowdown_distance_m", "obstacle_stop_distance_m",
                         "min_approach_speed_mps", "stanley_softening_mps", "goal_xy_hysteresis_m",
                         "goal_yaw_hysteresis_rad", "manoeuvre_distance_m", "manoeuvre_lateral_gain_1pm2",
-                        "manoeuvre_heading_gain_1pm", "manoeuvre_preview_s", "steer_settle_s")
+                        "manoeuvre_heading_gain_1pm", "manoeuvre_preview_s", "steer_settle_s", "cusp_decel_mps2")
         for name in positive + non_negative:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -587,6 +591,8 @@ class PathTracker:
         speed = max(speed, min(p.min_regulated_speed_mps, base_speed))
         if manoeuvre:
             speed = min(speed, p.manoeuvre_speed_mps)
+        if p.cusp_decel_mps2 > 0 and not is_last_section:
+            speed = min(speed, max(math.sqrt(2.0 * p.cusp_decel_mps2 * remaining), p.min_approach_speed_mps))
         if remaining < p.approach_distance_m:
             speed = min(speed, max(speed * remaining / p.approach_distance_m, p.min_approach_speed_mps))
         if obstacle_stop:
