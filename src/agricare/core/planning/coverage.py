@@ -754,9 +754,9 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
             if cr is None:
                 continue
             outer = Polygon(poly.exterior)
-            for ring in list(keep):
-                if LinearRing(ring).is_ccw and outer.contains(Polygon(ring).representative_point()):
-                    keep.remove(ring)
+            # by identity: list.remove compares numpy arrays element-wise (fails on rings of other lengths)
+            keep = [ring for ring in keep
+                    if not (LinearRing(ring).is_ccw and outer.contains(Polygon(ring).representative_point()))]
             new.append(cr)
         out.append(new + keep)
     return out
