@@ -14,8 +14,12 @@ the simulator (steering lag and rate limit, speed lag), the implement 1.6 m behi
 mission says (``implement_down``) and section control (``core/control/sections``) switching sections off over
 ground already worked; the raster counts what the active sections sweep.
 
-Run: ``PYTHONPATH=src .venv/bin/python bench/farm_missions.py [--fields 20] [--seed 0] [--tracking]``; writes
-``out/bench/farm_missions[_tracking].json``.
+With ``--corners`` the headland passes work the corners (``corner_turns``: three-point manoeuvres, the whole
+machine checked inside the field, the outer pass 0.1 m off the boundary) and the controller uses its manoeuvre law
+near cusps and steers at standstill before each leg (``MANOEUVRE``); ``rev_m`` is the distance driven in reverse.
+
+Run: ``PYTHONPATH=src .venv/bin/python bench/farm_missions.py [--fields 20] [--seed 0] [--tracking] [--corners]``;
+writes ``out/bench/farm_missions[_tracking][_corners].json``.
 """
 
 from __future__ import annotations
@@ -104,11 +108,14 @@ def violations(field: Polygon, poses, working, width) -> int:
 
 CONTROLLER = dict(desired_speed_mps=2.5, reverse_speed_mps=0.8, min_lookahead_m=2.5, max_lookahead_m=6.0,
                   lookahead_time_s=1.2, regulated_min_radius_m=6.0, goal_xy_tolerance_m=0.5, search_window_m=4.0)
+#: with worked corners: the controller's manoeuvre law near cusps and steering at standstill before a cusp's next leg
+MANOEUVRE = dict(manoeuvre_distance_m=3.0, manoeuvre_speed_mps=1.2, reverse_speed_mps=1.2, cusp_presteer=True,
+                 cusp_decel_mps2=0.4)
 IMPLEMENT_OFFSET_M = 1.6
 T_MAX = 6000.0             # simulated seconds before a tracked mission is given up
 
 
-def drive_tracking(mission, mp, field, raster, start):
+def drive_tracking(mission, mp, field, raster, start, controller=None):
     """Drive the mission with path tracking on the Ackermann model; returns (t, driven poses, working flags)."""
     from agricare.core.control.kinematics import Ackermann, AckermannParams
     from agricare.core.control.path_tracking import TrackerParams
@@ -116,7 +123,7 @@ def drive_tracking(mission, mp, field, raster, start):
     from agricare.core.control.sections import SectionController, SectionParams, section_bar
     from agricare.core.sim.vehicles import AckermannVehicle, TractorParams
 
-    tracker = RegulatedPurePursuit(TrackerParams(**CONTROLLER), Ackermann(AckermannParams(
+    tracker = RegulatedPurePursuit(TrackerParams(**(controller or CONTROLLER)), Ackermann(AckermannParams(
         wheelbase_m=2.6, track_width_m=1.7, wheel_radius_m=0.8, max_steering_angle_rad=0.6,
         max_linear_speed_mps=3.0)))
     veh = AckermannVehicle(TractorParams(), start)
@@ -128,6 +135,7 @@ def drive_tracking(mission, mp, field, raster, start):
     limit = None
     driven, driven_w = [], []
     done_flag = missed = False
+    reverse_m = 0.0
     while mission.state not in (DONE, FAILED) and t < T_MAX:
         if out.new_path is not None:
             if len(out.new_path.poses):
@@ -149,6 +157,7 @@ def drive_tracking(mission, mp, field, raster, start):
         down = mission.implement_down()
         states = sections.update(pose, enable=down)
         veh.step(dt, v, w)
+        reverse_m += max(-veh.v_mps, 0.0) * dt
         t += dt
         new = np.array(veh.pose)
         bars1 = section_bar(new, sp)
@@ -160,7 +169,7 @@ def drive_tracking(mission, mp, field, raster, start):
         driven_w.append(bool(states.any()))
         out = mission.update(t, new, goal_reached=done_flag, goal_missed=missed)
 
-    return t, driven, driven_w, sections
+    return t, driven, driven_w, sections, reverse_m
 
 
 def leave_episodes(field: Polygon, poses) -> tuple[int, float]:
@@ -186,12 +195,26 @@ def leave_episodes(field: Polygon, poses) -> tuple[int, float]:
     return episodes, worst
 
 
-def run_field(seed: int, tracking: bool = False) -> dict:
+#: the machine as the planner checks it (tractor body, implement), rectangles in base_link as leave_episodes
+FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.8, -IMPLEMENT_OFFSET_M, -WIDTH_M / 2, WIDTH_M / 2)
+
+
+def plan_params(corners: bool) -> CoverageParams:
+    """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked)."""
+    if not corners:
+        return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
+                              robot_width_m=WIDTH_M)
+    # the outer pass 0.1 m off the boundary (the footprint check keeps 5 cm)
+    return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
+                          robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
+                          corner_turns=True)
+
+
+def run_field(seed: int, tracking: bool = False, corners: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     field = random_field(rng)
     t0 = time.perf_counter()
-    plan = plan_coverage(field, CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M,
-                                               headland_width_m=HEADLAND_M, robot_width_m=WIDTH_M))
+    plan = plan_coverage(field, plan_params(corners))
     t_plan = time.perf_counter() - t0
     mp = master_plan_from_coverage(plan)
     holes = [np.asarray(h.coords) for h in field.interiors]
@@ -217,7 +240,8 @@ def run_field(seed: int, tracking: bool = False) -> dict:
     if tracking:
         mission = FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M,
                                                     implement_offset_m=IMPLEMENT_OFFSET_M, implement_overlap_m=0.3))
-        t, driven, driven_w, _ = drive_tracking(mission, mp, field, raster, start)
+        t, driven, driven_w, _, reverse_m = drive_tracking(mission, mp, field, raster, start,
+                                                         {**CONTROLLER, **MANOEUVRE} if corners else CONTROLLER)
         cov, dbl, cov_in, dbl_in = figures(raster)
         viol, worst = leave_episodes(field, driven)
         return {"seed": seed, "area_ha": round(field.area / 1e4, 2), "holes": len(field.interiors),
@@ -226,7 +250,7 @@ def run_field(seed: int, tracking: bool = False) -> dict:
                 "double_inner": round(dbl_in, 4), "ref_covered_inner": round(ref_fig[2], 4),
                 "ref_double_inner": round(ref_fig[3], 4), "ref_covered_field": round(ref_fig[0], 4),
                 "mission_time_s": round(t, 1), "boundary_violations": viol, "max_outside_m": round(worst, 3),
-                "plan_wall_s": round(t_plan, 2)}
+                "reverse_m": round(reverse_m, 1), "plan_wall_s": round(t_plan, 2)}
     mission = FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M))
     out = mission.start(0.0, start)
     pose, t, s_pos, active_id, i_prev = start, 0.0, 0.0, None, 0
@@ -262,15 +286,16 @@ def main(argv=None) -> int:
     ap.add_argument("--fields", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tracking", action="store_true", help="path tracking on the Ackermann model + section control")
+    ap.add_argument("--corners", action="store_true", help="worked corners (corner_turns, footprint checked)")
     args = ap.parse_args(argv)
     rows = []
     hdr = (f"{'seed':>4} {'ha':>5} {'holes':>5} {'state':>7} {'cov_in':>7} {'ref':>7} {'dbl_in':>7} {'ref':>7} "
-           f"{'cov_fld':>7} {'time_s':>7} {'viol':>5} {'plan_s':>6} {'wall_s':>6}")
+           f"{'cov_fld':>7} {'dbl_fld':>7} {'rev_m':>6} {'time_s':>7} {'viol':>5} {'plan_s':>6} {'wall_s':>6}")
     print(hdr)
     for k in range(args.fields):
         w0 = time.perf_counter()
         try:
-            r = run_field(args.seed + k, args.tracking)
+            r = run_field(args.seed + k, args.tracking, args.corners)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -281,7 +306,8 @@ def main(argv=None) -> int:
         print(f"{r['seed']:>4} {r['area_ha']:>5.2f} {r['holes']:>5} {r['state']:>7} "
               f"{100 * r['covered_inner']:>6.2f}% {100 * r['ref_covered_inner']:>6.2f}% "
               f"{100 * r['double_inner']:>6.2f}% {100 * r['ref_double_inner']:>6.2f}% "
-              f"{100 * r['covered_field']:>6.2f}% {r['mission_time_s']:>7.0f} {r['boundary_violations']:>5} "
+              f"{100 * r['covered_field']:>6.2f}% {100 * r['double_field']:>6.2f}% {r.get('reverse_m', 0.0):>6.1f} "
+              f"{r['mission_time_s']:>7.0f} {r['boundary_violations']:>5} "
               f"{r['plan_wall_s']:>6.2f} {r['wall_s']:>6.2f}")
     ok = [r for r in rows if "error" not in r]
     if ok:
@@ -296,7 +322,7 @@ def main(argv=None) -> int:
               f"{100 * min(r['covered_field'] for r in ok):.2f} %), whole-field double "
               f"{100 * np.mean([r['double_field'] for r in ok]):.2f} %, fields >= 99 % whole: "
               f"{sum(r['covered_field'] >= 0.99 for r in ok)}/{len(ok)}")
-    name = "farm_missions_tracking.json" if args.tracking else "farm_missions.json"
+    name = "farm_missions" + ("_tracking" if args.tracking else "") + ("_corners" if args.corners else "") + ".json"
     (out / name).write_text(json.dumps(rows, indent=1))
     return 0
 

@@ -116,3 +116,14 @@ def test_plan_warns_when_the_machine_footprint_leaves_the_field():
     assert any("footprint leaves the field" in w for w in tight.warnings)
     wide = plan_coverage(FIELD, CoverageParams(robot_width_m=6.8, **common))    # the demo's margin
     assert not any("footprint" in w for w in wide.warnings)
+
+
+def test_corner_turns_on_a_field_whose_headland_pass_splits_in_two():
+    # two 45 x 45 m squares joined by a 10 m neck: 9 m in, the pass is two rings (of different lengths); the
+    # rounded rings they replace are removed by identity (list.remove compared numpy arrays element-wise)
+    field = unary_union([box(0, 0, 45, 45), box(65, 0, 110, 45), box(40, 15, 70, 25)])
+    plan = plan_coverage(field, CoverageParams(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0,
+                                               robot_width_m=6.2, footprint_m=BODY + IMPLEMENT,
+                                               implement_offset_m=1.6, corner_turns=True))
+    assert len(plan.path) > 0
+    assert any(len(p) >= 2 for p in plan.headland_rings)

@@ -57,6 +57,7 @@ class TrackPath:
             if not np.all(np.isin(d, (-1.0, 1.0))):
                 raise ValueError("directions must be +1 or -1")
             dirs = d.astype(np.int8)
+            dirs = self._cusps_from_geometry(arr, dirs)
         self.xy = arr[:, :2].copy()
         self.yaw = wrap_angle(arr[:, 2].copy())
         self.directions = dirs
@@ -76,6 +77,28 @@ class TrackPath:
                 start = i
         self.sections.append((start, n - 1))
         self.curvature = self._curvature()
+
+    @staticmethod
+    def _cusps_from_geometry(arr, dirs):
+        """Put every cusp on the pose where the motion really reverses.
+
+        Planners that label each pose with the direction of the motion *arriving* at it (``PathSamples``)
+        mark a cusp one pose late: the segment from the cusp pose to the next already goes the new way. At
+        each label change ``i`` the segment ``i-1 -> i`` is checked against the pose's facing (``yaw``): when
+        it plainly goes the new way, pose ``i-1`` is the cusp and is relabelled. Labels that already say the
+        direction of the motion leaving each pose are unchanged.
+        """
+        dirs = dirs.copy()
+        change = np.flatnonzero(dirs[1:] != dirs[:-1]) + 1
+        for i in change:
+            seg = arr[i, :2] - arr[i - 1, :2]
+            n = math.hypot(seg[0], seg[1])
+            if n < 1e-9:
+                continue
+            cos = (seg[0] * math.cos(arr[i - 1, 2]) + seg[1] * math.sin(arr[i - 1, 2])) / n
+            if (cos > 0.5 and dirs[i] > 0) or (cos < -0.5 and dirs[i] < 0):
+                dirs[i - 1] = dirs[i]
+        return dirs
 
     def _curvature(self) -> np.ndarray:
         """Signed Menger curvature per pose, computed within each section (cusps are not corners)."""
@@ -230,6 +253,18 @@ class TrackerParams:
         ``cusp_tolerance_m`` or once passed; the direction switches when |speed| <= stop_speed_mps.
     Search
         nearest-point window ``search_window_m`` ahead of the previous nearest segment.
+    Manoeuvres (Ackermann reversing; 0 = off)
+        within ``manoeuvre_distance_m`` of a cusp (before or after it) the steering law is path-curvature
+        feedforward plus feedback on the rear axle's lateral and heading error,
+        ``kappa = kappa_path(s + preview) - manoeuvre_lateral_gain_1pm2 * e - manoeuvre_heading_gain_1pm * dpsi``
+        (travel frame: valid forwards and in reverse, where a long pure-pursuit lookahead cuts the short
+        curved legs), preview ``|v| * manoeuvre_preview_s`` for the steering lag, and the speed is at most
+        ``manoeuvre_speed_mps``. ``cusp_presteer``: stopped at a cusp, the wheels are first steered to the
+        next leg's curvature at a creep of ``presteer_speed_mps`` (an Ackermann command needs a speed to say
+        a steering angle) for the time the steering needs at ``steer_rate_radps`` plus ``steer_settle_s``.
+        ``cusp_decel_mps2`` (0 = off): before a cusp the speed is at most ``sqrt(2 a d)`` for the distance ``d``
+        left, so a machine whose speed follows the command at that deceleration stops at the cusp, not past it
+        (a corner manoeuvre's cusp is where the bonnet meets the boundary).
     """
 
     desired_speed_mps: float = 1.0
@@ -260,6 +295,16 @@ class TrackerParams:
     search_window_m: float = 2.0
     stanley_rear_axle_correction: bool = True
     max_steering_angle_rad: float = field(default=1.4)
+    manoeuvre_distance_m: float = 0.0
+    manoeuvre_speed_mps: float = 0.6
+    manoeuvre_lateral_gain_1pm2: float = 1.0
+    manoeuvre_heading_gain_1pm: float = 2.0
+    manoeuvre_preview_s: float = 0.3
+    cusp_presteer: bool = False
+    presteer_speed_mps: float = 0.005
+    steer_rate_radps: float = 0.8
+    steer_settle_s: float = 0.3
+    cusp_decel_mps2: float = 0.0
 
     def __post_init__(self):
         positive = ("desired_speed_mps", "reverse_speed_mps", "lookahead_time_s", "min_lookahead_m",
@@ -267,10 +312,11 @@ class TrackerParams:
                     "rotate_to_heading_min_angle_rad", "rotate_to_heading_speed_radps", "rotate_gain_per_s",
                     "stanley_gain_per_s", "wheelbase_m", "goal_xy_tolerance_m", "goal_yaw_tolerance_rad",
                     "cusp_tolerance_m", "stop_speed_mps", "search_window_m", "max_steering_angle_rad",
-                    "cusp_settle_s")
+                    "cusp_settle_s", "manoeuvre_speed_mps", "presteer_speed_mps", "steer_rate_radps")
         non_negative = ("min_regulated_speed_mps", "obstacle_slowdown_distance_m", "obstacle_stop_distance_m",
                         "min_approach_speed_mps", "stanley_softening_mps", "goal_xy_hysteresis_m",
-                        "goal_yaw_hysteresis_rad")
+                        "goal_yaw_hysteresis_rad", "manoeuvre_distance_m", "manoeuvre_lateral_gain_1pm2",
+                        "manoeuvre_heading_gain_1pm", "manoeuvre_preview_s", "steer_settle_s", "cusp_decel_mps2")
         for name in positive + non_negative:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -294,7 +340,7 @@ class ControlOutput:
     Attributes
     ----------
     v_mps, w_radps : body twist command for ``base_link``.
-    state : "idle" | "tracking" | "rotating" | "cusp_stop" | "final_rotate" | "goal_reached" |
+    state : "idle" | "tracking" | "rotating" | "cusp_stop" | "cusp_steer" | "final_rotate" | "goal_reached" |
         "obstacle_stop" | "goal_missed" (passed the goal line outside tolerance; stopped) |
         "error".
     done : the goal is reached (command is zero).
@@ -364,6 +410,8 @@ class PathTracker:
         self._cusp_since = 0.0
         self._done = False
         self._rotating = False
+        self._steer_until = None
+        self._last_kappa = 0.0            # last commanded curvature of base_link's path (body frame, 1/m)
         self.goal_checker.reset()
 
     def set_plan(self, poses, directions=None) -> None:
@@ -482,6 +530,10 @@ class PathTracker:
                     self._hint = path.sections[self.section][0]
                     self._state = "tracking"
                     self._rotating = False
+                    if p.cusp_presteer and self._steer_angle(self._last_kappa) is not None:
+                        self._state = "cusp_steer"
+                        self._steer_until = None
+                    return self._zero("cusp_stop", **diag)
                 else:
                     self._state = "cusp_stop"
                 return self._zero("cusp_stop", **diag)
@@ -489,7 +541,26 @@ class PathTracker:
         # ---- steering
         yaw_travel = pose[2] if direction > 0 else wrap_angle(pose[2] + math.pi)
         pose_travel = np.array([pose[0], pose[1], yaw_travel])
-        steer = self._steer(pose_travel, speed_mps, first, last, seg, t, direction)
+        manoeuvre = p.manoeuvre_distance_m > 0 and (
+            (self.section > 0 and s_proj - path.s[first] < p.manoeuvre_distance_m)
+            or (not is_last_section and path.s[last] - s_proj < p.manoeuvre_distance_m))
+        if manoeuvre:
+            steer = self._manoeuvre_steer(pose_travel, speed_mps, first, last, seg, t, cte)
+        else:
+            steer = self._steer(pose_travel, speed_mps, first, last, seg, t, direction)
+        if self._state == "cusp_steer":
+            # stopped at a cusp: steer the wheels to the next leg's curvature before moving (creep command)
+            now = float(t_s)
+            if self._steer_until is None:
+                d0 = self._steer_angle(self._last_kappa)
+                d1 = self._steer_angle(direction * steer.curvature_per_m)
+                self._steer_until = now + abs(d1 - d0) / p.steer_rate_radps + p.steer_settle_s
+            if now < self._steer_until:
+                v = direction * p.presteer_speed_mps
+                w = p.presteer_speed_mps * steer.curvature_per_m
+                self._last_kappa = direction * steer.curvature_per_m
+                return ControlOutput(v, w, "cusp_steer", False, curvature_per_m=steer.curvature_per_m, **diag)
+            self._state = "tracking"
         diag.update(heading_error_rad=steer.heading_error_rad, target_index=steer.target_index,
                     lookahead_m=steer.lookahead_m)
 
@@ -518,6 +589,10 @@ class PathTracker:
             elif span > 0.0:
                 speed *= (obstacle_distance_m - p.obstacle_stop_distance_m) / span
         speed = max(speed, min(p.min_regulated_speed_mps, base_speed))
+        if manoeuvre:
+            speed = min(speed, p.manoeuvre_speed_mps)
+        if p.cusp_decel_mps2 > 0 and not is_last_section:
+            speed = min(speed, max(math.sqrt(2.0 * p.cusp_decel_mps2 * remaining), p.min_approach_speed_mps))
         if remaining < p.approach_distance_m:
             speed = min(speed, max(speed * remaining / p.approach_distance_m, p.min_approach_speed_mps))
         if obstacle_stop:
@@ -527,8 +602,34 @@ class PathTracker:
         v = direction * speed
         w = speed * steer.curvature_per_m
         v, w = self.vehicle.limit(v, w)
+        if abs(v) > 1e-9:
+            self._last_kappa = w / v
         self._state = "tracking"
         return ControlOutput(v, w, "tracking", False, curvature_per_m=steer.curvature_per_m, **diag)
+
+    def _steer_angle(self, kappa_body: float) -> float | None:
+        """Front-wheel angle (rad) of an Ackermann vehicle for a body-frame curvature; None for other drives."""
+        vp = getattr(self.vehicle, "params", None)
+        if getattr(self.vehicle, "can_rotate_in_place", False) or not hasattr(vp, "wheelbase_m"):
+            return None
+        return math.atan(vp.wheelbase_m * kappa_body)
+
+    def _manoeuvre_steer(self, pose_travel, speed_mps, first, last, seg, t, cte) -> SteerResult:
+        """Curvature feedforward + lateral/heading feedback at the rear axle (travel frame), near cusps."""
+        p = self.params
+        path = self.path
+        seg_len = path.seg_len[seg] if seg < len(path) - 1 else 0.0
+        s_proj = path.s[seg] + t * seg_len
+        preview = abs(float(speed_mps)) * p.manoeuvre_preview_s
+        _, idx = path.point_at(s_proj + preview, first, last)
+        kappa_ref = float(path.curvature[min(max(idx, first), last)]) if last > first else 0.0
+        dpsi = float(wrap_angle(pose_travel[2] - path.travel_heading(seg, first, last)))
+        kappa = kappa_ref - p.manoeuvre_lateral_gain_1pm2 * cte - p.manoeuvre_heading_gain_1pm * dpsi
+        kmax = getattr(self.vehicle, "max_curvature_per_m", None)
+        if callable(kmax):
+            k = kmax()
+            kappa = float(np.clip(kappa, -k, k))
+        return SteerResult(kappa, max(abs(kappa), abs(kappa_ref)), -dpsi, idx, preview)
 
     def _rotate_command(self, err_rad: float) -> float:
         p = self.params

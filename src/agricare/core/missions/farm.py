@@ -206,6 +206,7 @@ class FarmMission:
         self._holding = False
         self._moving = False
         self._last_pose = None
+        self._gear = 0                      # the machine's observed motion: +1 forwards, -1 reversing, 0 unknown
         self.reapproaches = 0               # re-approaches after the controller missed an active path's end
         self._missed_at = None              # (master index, count) of consecutive misses at one place
         self._t = 0.0                       # time of the last start/update
@@ -296,9 +297,16 @@ class FarmMission:
         # do not skip across a direction change (cusp) we have not reached
         dirs = a.direction[i0:i0 + j + 1]
         if len(dirs) > 1 and np.any(dirs[1:] != dirs[:-1]):
-            first_cusp = int(np.argmax(dirs[1:] != dirs[:-1])) + 1
+            changes = np.flatnonzero(dirs[1:] != dirs[:-1]) + 1
+            first_cusp = int(changes[0])
             if d[j] > 0.5 and j > first_cusp:
                 j = first_cusp
+            # a manoeuvre's legs retrace each other (reversing back along the pass just driven): the index passes
+            # a cusp only once the machine moves the new way, and never two cusps at once
+            if self._gear and j >= first_cusp and self._gear != int(dirs[first_cusp]):
+                j = first_cusp - 1
+            elif len(changes) > 1 and j >= int(changes[1]):
+                j = int(changes[1]) - 1
         j = self._past_cusp(pose, i0, j, d)
         self._active_i = i0 + j
         mi = int(a.master_index[self._active_i])
@@ -388,6 +396,9 @@ class FarmMission:
             return MissionOutput(self.state, message="pose not finite: holding")
         # track in every state: while holding, the machine still rolls to a stop along its last path
         self._moving = self._last_pose is None or float(np.hypot(*(pose[:2] - self._last_pose[:2]))) > 0.01
+        if self._moving and self._last_pose is not None:
+            step = pose[:2] - self._last_pose[:2]
+            self._gear = 1 if step[0] * math.cos(pose[2]) + step[1] * math.sin(pose[2]) >= 0.0 else -1
         self._last_pose = pose.copy()
         self._track(pose)
 

@@ -89,6 +89,43 @@ def _straight(p0, p1, step):
     return T.sample_primitives((p0[0], p0[1], yaw), [(L, 0.0, 0.0)], step)
 
 
+def three_point_corner(a: float, b: float, turn_rad: float, radius_m: float, extension_m: float,
+                       min_leg_m: float = 0.0, inset_m: float = 0.0):
+    """Primitives ``(length, k0, k1)`` of the corner manoeuvre at a convex corner turning ``turn_rad`` left.
+
+    Local frame: the (offset) vertex at the origin, edge A along +x, edge B leaving at ``turn_rad``. The pass
+    along A ends with base_link ``a`` metres past the vertex (negative: before it). The machine reverses: first
+    an S of two arcs that shifts it ``inset_m`` towards the field (so the trailing implement, which swings
+    outwards in the forward arc, stays inside), then straight along that line to where a forward arc of
+    ``radius_m`` joins it to B; it drives the arc and ``extension_m`` on along B, then reverses straight along
+    B until base_link is ``b`` metres past the vertex (negative: backed into the corner), where the pass along B
+    starts with the trailing implement at the corner. A reverse leg shorter than ``min_leg_m`` is lengthened
+    and the difference driven forward before the arc. None when B's start is not behind the arc's end.
+    """
+    k = 1.0 / radius_m
+    t = radius_m * math.tan(0.5 * turn_rad)
+    prims = []
+    x = a                                            # base_link's position along A (inset line after the S)
+    if inset_m > 1e-6:
+        psi = math.acos(max(-1.0, 1.0 - inset_m / (2.0 * radius_m)))
+        prims += [(-radius_m * psi, k, k), (-radius_m * psi, -k, -k)]
+        x -= 2.0 * radius_m * math.sin(psi)
+    start_arc = inset_m / math.tan(turn_rad) - t     # the arc's start along A on the inset line
+    back_b = inset_m / math.sin(turn_rad) + t + extension_m - b
+    if back_b < max(min_leg_m, 1e-3):
+        return None
+    back = x - start_arc
+    if back > 1e-6:
+        leg = max(back, min_leg_m) if not prims else back
+        prims.append((-leg, 0.0, 0.0))
+        if leg - back > 1e-6:
+            prims.append((leg - back, 0.0, 0.0))
+    elif back < -1e-6:
+        prims.append((-back, 0.0, 0.0))
+    prims += [(radius_m * turn_rad, k, k), (extension_m, 0.0, 0.0), (-back_b, 0.0, 0.0)]
+    return prims
+
+
 @dataclass
 class CornerRing:
     """A headland pass with worked corners: ``pieces`` (PathSamples, working) in driving order, closed (the
@@ -167,23 +204,31 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         while not fp.fits([[*(v[i] + b * u[i]), h[i]]]) and b < L[i]:
             b += 0.25
         best = None
-        for da, db in ((0.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (-1.0, 1.0), (-2.0, 2.0), (-3.0, 3.0)):
-            start = np.array([*(v[i] + (a + da) * u[i - 1]), h[i - 1]])
-            goal = np.array([*(v[i] + (b + db) * u[i]), h[i]])
-            cands = [c for rr in (r, 1.25 * r, 1.5 * r) for c in T.reeds_shepp_candidates(start, goal, rr)[:16]]
-            for prims in cands:
+        start = np.array([*(v[i] + a * u[i - 1]), h[i - 1]])
+        for rr, inset in ((r, 0.0), (r, 0.5), (r, 1.0), (1.25 * r, 0.5), (r, 1.5)):
+            for ext in (max(min_leg_m, 1.0), 2.0 * max(min_leg_m, 1.0)):
+                prims = three_point_corner(a, b, d, rr, ext, min_leg_m, inset)
+                if prims is None:
+                    continue
                 back = float(sum(-q[0] for q in prims if q[0] < 0))
-                # every leg long enough for a path tracker to settle on (short cusp legs are cut)
-                if back > rmax or min(abs(q[0]) for q in prims if abs(q[0]) > 1e-6) < min_leg_m:
+                if back > rmax:
                     continue
                 smp = T.sample_primitives(start, prims, step_m)
                 if not fp.fits(_poses(smp)):
                     continue
                 if best is None or smp.length_m < best[0].length_m:
-                    best = (smp, back, a + da, b + db)
+                    best = (smp, back, a, b)
             if best is not None:
                 break
         if best is None:
+            # no manoeuvre fits: a working arc of the turning radius when the machine fits on it
+            t = r * math.tan(0.5 * abs(d))
+            arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * abs(d), 1 / r, 1 / r)],
+                                      step_m)
+            if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
+                a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
+                manoeuvre[i] = False
+                continue
             return None
         a_ext[i], b_ext[i], corner[i] = best[2], best[3], (best[0], False)
         rev += best[1]

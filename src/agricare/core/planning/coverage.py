@@ -68,6 +68,7 @@ class CoverageParams:
     implement_offset_m: float = 0.0        # implement working line behind base_link (corner passes)
     corner_turns: bool = False             # headland passes work the corners (manoeuvres; needs footprint_m)
     corner_min_angle_deg: float = 50.0     # convex corners turning this much or more get a manoeuvre
+    corner_min_leg_m: float = 1.5          # shortest leg of a corner manoeuvre (a tracker settles on it)
 
     def __post_init__(self):
         for name in ("width_m", "turn_radius_m", "max_curvature_rate_1pm2", "sample_step_m"):
@@ -469,6 +470,7 @@ class _Builder:
         self.step = step
         self.parts = []          # (PathSamples, kind, working)
         self.lengths = {n: 0.0 for n in ("swaths", "turns", "headland", "transit")}
+        self.corner_reverse_m = 0.0      # reversing inside worked-corner manoeuvres
 
     def add(self, s: T.PathSamples, kind: int, working: bool):
         self.parts.append((s, kind, working))
@@ -747,13 +749,14 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
         new = []
         for poly in polygons_of(g):
             cr = corner_ring(np.asarray(poly.exterior.coords), p.width_m, p.turn_radius_m, fp,
-                             p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg))
+                             p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg),
+                             min_leg_m=p.corner_min_leg_m)
             if cr is None:
                 continue
             outer = Polygon(poly.exterior)
-            for ring in list(keep):
-                if LinearRing(ring).is_ccw and outer.contains(Polygon(ring).representative_point()):
-                    keep.remove(ring)
+            # by identity: list.remove compares numpy arrays element-wise (fails on rings of other lengths)
+            keep = [ring for ring in keep
+                    if not (LinearRing(ring).is_ccw and outer.contains(Polygon(ring).representative_point()))]
             new.append(cr)
         out.append(new + keep)
     return out
@@ -799,6 +802,8 @@ def _drive_corner_ring(b, ring: CornerRing, pose, p: CoverageParams, region, cac
         rest = ring.rotated(ring.starts[k])[1:]
         for smp, working in [(cut[0], True)] + rest + [(cut[1], True)]:
             b.add(smp, KIND_HEADLAND if working else KIND_TURN, working)
+            if not working:
+                b.corner_reverse_m += _reverse_length(smp)
         last = b.parts[-1][0]
         return np.array([*last.xy[-1], last.yaw[-1]]), True
     return pose, False
@@ -827,7 +832,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
         passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges)
     seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
-    reverse_left = p.max_reverse_m - float(np.sum(seg[sofar.direction[1:] < 0]))
+    # corner manoeuvres reverse by design (their own budget, ``corner_ring``'s): not counted against clean-up exits
+    reverse_left = p.max_reverse_m - (float(np.sum(seg[sofar.direction[1:] < 0])) - b.corner_reverse_m)
     skipped = 0
     while passes:
         d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
@@ -855,7 +861,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                         break
                 if back is None:
                     back = min(2.0 * p.turn_radius_m, length)
-            if back > reverse_left:
+            if back > reverse_left + 1e-6:
                 continue
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space)
             if c is None:
