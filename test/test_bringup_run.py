@@ -134,3 +134,28 @@ def test_bad_scenario_files_give_one_line(tmp_path, capsys):
     bad.write_text("world: {name: x, datum: {lat_deg: 36, lon_deg: 140}}\nrobots: []\nnodes: [{node: warp_node}]\n")
     assert main(["run", str(bad)]) == 2
     assert "unknown node 'warp_node'" in capsys.readouterr().err
+
+
+def test_a_previous_runs_audit_and_state_are_moved_aside_not_deleted(tmp_path):
+    """A second simulated run in the same folder starts its clock at 0 again: the first run's used-code store
+    (latest time seen 619.8 s) would refuse every hand-over code as a wound-back clock. The run moves audit/
+    and state/ aside and keeps them."""
+    from agricare.cli.cmd_run import archive_previous_state
+    from agricare.core.missions.handover import UsedCodeStore
+
+    out = tmp_path / "care"
+    assert archive_previous_state(out) is None               # nothing yet
+    store = UsedCodeStore(out / "audit" / "shuttle_1_used_codes.json")
+    store.latest_time_s, store.used = 619.8, {"0c26b9fbac2e1be8"}
+    store.save()
+    (out / "audit" / "shuttle_1_mission_audit.jsonl").write_text('{"seq": 1}\n')
+    (out / "state").mkdir()
+    (out / "state" / "shuttle_1_commands.json").write_text("{}")
+    (out / "summary.json").write_text("{}")                  # outputs stay where they are
+    moved = archive_previous_state(out)
+    assert moved is not None and moved.parent == out / "previous"
+    assert not (out / "audit").exists() and not (out / "state").exists() and (out / "summary.json").exists()
+    assert (moved / "audit" / "shuttle_1_mission_audit.jsonl").read_text() == '{"seq": 1}\n'
+    kept = UsedCodeStore(moved / "audit" / "shuttle_1_used_codes.json")
+    assert kept.latest_time_s == 619.8 and kept.used == {"0c26b9fbac2e1be8"}
+    assert UsedCodeStore(out / "audit" / "shuttle_1_used_codes.json").latest_time_s == float("-inf")   # fresh

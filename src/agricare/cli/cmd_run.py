@@ -26,6 +26,31 @@ def add_arguments(p):
                         "run is paced at --real-time-factor (default 1)")
 
 
+#: what a run keeps across restarts of its nodes on one time base: audit logs, used codes, sequence stores
+_RUN_STATE_DIRS = ("audit", "state")
+
+
+def archive_previous_state(out_dir: pathlib.Path) -> pathlib.Path | None:
+    """Move a previous simulated run's ``audit/`` and ``state/`` under ``out_dir`` to
+    ``out_dir/previous/<UTC time>/`` and return that folder (None when there is nothing to move).
+
+    Every simulated run starts its clock at 0, and the security stores (the latest time a shuttle has seen, used
+    hand-over codes, command sequences) refuse a clock that goes back: left in place, a second run in the same
+    folder would refuse every hand-over code. Moved, not deleted: the audit records of the earlier run are kept.
+    """
+    import datetime
+
+    present = [d for d in _RUN_STATE_DIRS if (out_dir / d).exists()]
+    if not present:
+        return None
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    dest = out_dir / "previous" / stamp
+    dest.mkdir(parents=True, exist_ok=False)
+    for d in present:
+        (out_dir / d).rename(dest / d)
+    return dest
+
+
 def run_scenario(scenario, out=None, until_done=False, max_sim_s=None, seed=0, multiprocess=False,
                  real_time_factor=1.0, record=True, report=True, progress=print, foxglove=None):
     from agricare.bringup.graph import GraphError, load_graph
@@ -37,6 +62,10 @@ def run_scenario(scenario, out=None, until_done=False, max_sim_s=None, seed=0, m
     except (GraphError, ScenarioError) as exc:
         raise CliError(str(exc)) from exc
     out_dir = pathlib.Path(out) if out else pathlib.Path("out") / graph.name
+    moved = archive_previous_state(out_dir)
+    if moved is not None:
+        progress(f"a previous run's audit logs and state stores are kept in {moved} (the simulated clock starts "
+                 "again at 0: the stores' latest times and sequences belong to that run's time base)")
     if not record:
         graph.run.record = False
     from agricare.bringup.runner import EmbeddedRunner, run_multiprocess
