@@ -141,3 +141,36 @@ def test_fast_subscriptions_deliver_decoded_messages(rclpy_context):
         ex.shutdown()
         node.destroy_node()
         pub_node.destroy_node()
+
+
+def test_fast_timers_keep_the_calls_and_leave_timerinfo_callbacks_alone(rclpy_context):
+    """Wrapped timer callbacks still fire (with no argument); one that asks for a TimerInfo still gets it."""
+    import inspect
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.timer import TimerInfo
+
+    from agricare.ros.fastmsg import fast_timers
+
+    node = rclpy.create_node("fast_timer_test", context=rclpy_context)
+    plain, infos = [], []
+
+    def with_info(info: TimerInfo):
+        infos.append(info)
+
+    t_plain = node.create_timer(0.01, lambda: plain.append(1))
+    t_info = node.create_timer(0.01, with_info)
+    try:
+        assert fast_timers(node) == 1 and fast_timers(node) == 0          # once only
+        assert inspect.signature(t_plain.callback) == inspect.Signature() and t_info.callback is with_info
+        ex = SingleThreadedExecutor(context=rclpy_context)
+        ex.add_node(node)
+        for _ in range(200):
+            ex.spin_once(timeout_sec=0.01)
+            if len(plain) >= 3 and len(infos) >= 3:
+                break
+        assert len(plain) >= 3 and len(infos) >= 3 and all(isinstance(i, TimerInfo) for i in infos)
+        ex.shutdown()
+    finally:
+        node.destroy_node()

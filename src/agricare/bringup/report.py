@@ -59,6 +59,9 @@ def _fast_decoders(summary) -> dict:
         from rclpy.serialization import deserialize_message
     except ImportError:
         return {}
+    from agricare.ros import fastmsg
+
+    light_decoders = fastmsg.decoders()   # Odometry, Imu, TwistStamped: read field by field, ~6x faster
     out = {}
     for cid, ch in summary.channels.items():
         schema = summary.schemas.get(ch.schema_id)
@@ -71,7 +74,9 @@ def _fast_decoders(summary) -> dict:
             cls = getattr(importlib.import_module(f"{parts[0]}.{parts[1]}"), parts[2])
         except (ImportError, AttributeError, IndexError, ValueError):
             continue
-        out[cid] = lambda data, cls=cls: deserialize_message(data, cls)
+        light = light_decoders.get(cls)
+        out[cid] = (fastmsg.decoder(cls, light) if light is not None
+                    else (lambda data, cls=cls: deserialize_message(data, cls)))
     return out
 
 

@@ -32,7 +32,7 @@ from rclpy.parameter import Parameter
 from agricare.bringup.graph import Graph, GraphError, NodeSpec, node_class
 from agricare.bringup.signing import MISSION_ACTIONS, prepare_mission_signing
 from agricare.bringup.supervise import EXIT_SAFETY_FAULT
-from agricare.ros.fastmsg import fast_subscriptions
+from agricare.ros.fastmsg import fast_subscriptions, fast_timers
 from agricare.ros.guard import guard_callbacks
 
 DONE_STATES = ("done", "completed", "succeeded")
@@ -207,6 +207,7 @@ class EmbeddedRunner:
             except Exception as exc:
                 raise GraphError(f"{spec.fqn}: failed to start: {exc}") from exc
             fast_subscriptions(node)   # Odometry, Imu, TwistStamped decoded without rclpy's object building
+            fast_timers(node)          # timer callbacks' signatures computed once, not on every call
             guard_callbacks(node)   # a malformed message is reported, never ends the run
             self.nodes[spec.fqn] = node
             self.executor.add_node(node)

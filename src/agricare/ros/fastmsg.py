@@ -99,7 +99,7 @@ def decode_twist_stamped(data):
     return TwistStamped(header, Twist(Vector3(*v[0:3]), Vector3(*v[3:6])))
 
 
-def _decoders():
+def decoders():
     from geometry_msgs.msg import TwistStamped as TwistStampedMsg
     from nav_msgs.msg import Odometry as OdometryMsg
     from sensor_msgs.msg import Imu as ImuMsg
@@ -123,7 +123,7 @@ def fast_subscriptions(node) -> int:
     """Re-create ``node``'s subscriptions of Odometry, Imu and TwistStamped as raw ones with the fast decoder
     (same topic, QoS and callback group). Returns how many. Call before the callbacks are wrapped (guards):
     a malformed payload then raises inside the guard and is reported like any bad message."""
-    table = _decoders()
+    table = decoders()
     n = 0
     for sub in list(getattr(node, "subscriptions", [])):
         fast = table.get(sub.msg_type)
@@ -134,6 +134,39 @@ def fast_subscriptions(node) -> int:
         node.destroy_subscription(sub)
         node.create_subscription(msg_type, topic, lambda data, cb=cb, decode=decode: cb(decode(data)), qos,
                                  callback_group=group, raw=True)
+        n += 1
+    return n
+
+
+def fast_timers(node) -> int:
+    """Give each of ``node``'s timer callbacks a ready-made signature. rclpy looks at a timer callback's
+    signature every time the timer fires (it passes a ``TimerInfo`` to a callback that asks for one), ~40 us per
+    call through ``inspect`` for a bound method: with ~60 timer calls per simulated second per robot graph, about
+    2 % of a simulated run. A callback that takes no ``TimerInfo`` is wrapped in a plain function whose
+    ``__signature__`` says so (``inspect`` returns it at once); the call itself is unchanged. Coroutine callbacks
+    and those asking for ``TimerInfo`` are left alone. Returns how many were wrapped."""
+    import inspect
+
+    from rclpy.timer import TimerInfo
+
+    n = 0
+    for tmr in list(getattr(node, "timers", [])):
+        cb = tmr.callback
+        if cb is None or getattr(cb, "_agricare_fast_timer", False) or inspect.iscoroutinefunction(cb):
+            continue
+        try:
+            params = inspect.signature(cb).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        if any(p.annotation == TimerInfo for p in params):
+            continue
+
+        def call(cb=cb):
+            return cb()
+
+        call.__signature__ = inspect.Signature()
+        call._agricare_fast_timer = True
+        tmr.callback = call
         n += 1
     return n
 
