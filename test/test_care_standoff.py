@@ -23,6 +23,7 @@ import yaml
 pytest.importorskip("agricare_interfaces.msg")
 
 from agricare.bringup.graph import load_graph  # noqa: E402
+from agricare.app.robots import _subst  # noqa: E402  (names replaced in every string of a scenario)
 from agricare.bringup.runner import EmbeddedRunner  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -34,16 +35,6 @@ PICKUPS = {"shuttle_1": ("east_stop", (215.0, LANE_Y + 0.75), 0.0), "shuttle_2":
 #: stand-off (both held) to passed (their true positions 6 m beyond each other along the lane), simulated s
 RESOLVE_BOUND_S = 90.0
 DEBUG = bool(os.environ.get("STANDOFF_DEBUG"))
-
-
-def _subst(value, old, new):
-    if isinstance(value, str):
-        return value.replace(old, new)
-    if isinstance(value, list):
-        return [_subst(v, old, new) for v in value]
-    if isinstance(value, dict):
-        return {k: _subst(v, old, new) for k, v in value.items()}
-    return value
 
 
 def _scenario(tmp: pathlib.Path, person: bool) -> pathlib.Path:
