@@ -92,7 +92,7 @@ class Rig:
         scan = LaserScan()
         scan.angle_min, scan.angle_increment = -math.pi, 2 * math.pi / 180
         scan.range_min, scan.range_max = 0.05, 30.0
-        scan.ranges = [float(self.ranges)] * 180
+        scan.ranges = [float(v) for v in self.ranges] if isinstance(self.ranges, list) else [float(self.ranges)] * 180
         self.pub_scan.publish(scan)
         if self.attack is not None:
             self.attack()
@@ -226,14 +226,20 @@ def test_blinded_scan_stops_the_robot(rig):
     assert r.state() == SafetyState.FAULT
     r.node.panel.request_reset()
     assert r.spin_until(lambda: r.state() == SafetyState.RUN)
-    r.ranges = -math.inf                       # REP-117: closer than range_min
+    # REP-117: -inf is "closer than range_min", on every beam at once a covered window: an obstacle at
+    # range_min (never free space) and a blinded scanner (a fault, latched until the panel's reset)
+    for covered in (-math.inf, 0.01):          # 0.01: below range_min (0.05 m)
+        r.ranges = covered
+        assert r.spin_until(lambda: r.state() == SafetyState.FAULT)
+        assert {"scan_blinded", "obstacle"} <= set(r.node.last_decision.reasons)
+        r.ranges = math.inf
+        r.cycles(4)
+        assert r.state() == SafetyState.FAULT
+        r.node.panel.request_reset()
+        assert r.spin_until(lambda: r.state() == SafetyState.RUN)
+    r.ranges = [0.01] * 20 + [math.inf] * 160  # something inside range_min on a few beams: a protective stop
     assert r.spin_until(lambda: r.state() == SafetyState.PROTECTIVE_STOP)
-    assert "obstacle" in r.node.last_decision.reasons
-    r.ranges = math.inf
-    assert r.spin_until(lambda: r.state() == SafetyState.RUN)
-    r.ranges = 0.01                            # below range_min (0.05 m)
-    assert r.spin_until(lambda: r.state() == SafetyState.PROTECTIVE_STOP)
-    assert "obstacle" in r.node.last_decision.reasons
+    assert "obstacle" in r.node.last_decision.reasons and "scan_blinded" not in r.node.last_decision.reasons
     held = r.xy()
     r.cycles(10)
     assert _moved(r.xy(), held) < 0.05         # braking from 0.5 m/s only, then standing

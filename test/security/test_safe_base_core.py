@@ -44,10 +44,13 @@ def test_gate_passes_the_command_only_on_run_or_slow():
 
 def test_scan_reading_rep117_and_blinded():
     meta = (-math.pi, 2 * math.pi / 8, 0.1, 30.0)
+    # every beam inside the minimum range (a covered window): obstacles at range_min, and blinded (a fault)
     pts, blinded = scan_to_safety_points([-np.inf] * 8, *meta)
-    assert not blinded and len(pts) == 8 and np.allclose(np.hypot(*pts.T), 0.1)
+    assert blinded and len(pts) == 8 and np.allclose(np.hypot(*pts.T), 0.1)
     pts, blinded = scan_to_safety_points([0.02] * 8, *meta)          # below range_min: obstacles at range_min
-    assert not blinded and np.allclose(np.hypot(*pts.T), 0.1)
+    assert blinded and len(pts) == 8 and np.allclose(np.hypot(*pts.T), 0.1)
+    pts, blinded = scan_to_safety_points([0.02] * 3 + [5.0] * 5, *meta)   # something close on a few beams
+    assert not blinded and np.allclose(np.sort(np.hypot(*pts.T))[:3], 0.1)
     pts, blinded = scan_to_safety_points([np.inf] * 8, *meta)        # nothing within range: free, not blinded
     assert not blinded and len(pts) == 0
     _, blinded = scan_to_safety_points([np.nan] * 6 + [5.0] * 2, *meta)

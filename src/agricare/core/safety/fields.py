@@ -100,7 +100,10 @@ def scan_to_safety_points(ranges_m, angle_min_rad: float, angle_increment_rad: f
     REP-117: ``-inf`` (and any reading below ``range_min_m``) means "something closer than the minimum
     range": it becomes an obstacle point at ``range_min_m``. ``+inf`` and readings beyond ``range_max_m``
     are "no return" (free up to the maximum range). ``NaN`` is an erroneous reading. When fewer than
-    ``min_valid_fraction`` of the beams are valid (not NaN) the scan is *blinded*.
+    ``min_valid_fraction`` of the beams measure something (neither NaN nor below ``range_min_m``) the scan is
+    *blinded*: no scene puts an object inside the minimum range on most of a scanner's field of view at once,
+    a covered or dirty window does (what a safety scanner reports as contamination). Those beams still
+    count as obstacles at ``range_min_m``: blinded is a fault on top of the stop, never free space.
 
     Returns
     -------
@@ -116,9 +119,10 @@ def scan_to_safety_points(ranges_m, angle_min_rad: float, angle_increment_rad: f
         return np.zeros((0, 2)), True
     a = angle_min_rad + angle_increment_rad * np.arange(r.size)
     valid = ~np.isnan(r)
-    blinded = bool(np.count_nonzero(valid) < min_valid_fraction * r.size)
     with np.errstate(invalid="ignore"):
         close = valid & (r < range_min_m)            # includes -inf
+    blinded = bool(np.count_nonzero(valid & ~close) < min_valid_fraction * r.size)
+    with np.errstate(invalid="ignore"):
         hit = valid & np.isfinite(r) & (r >= range_min_m) & (r <= range_max_m)
     rr = np.where(close, float(range_min_m), r)
     keep = close | hit
