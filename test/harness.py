@@ -4,6 +4,7 @@ for its conftest).
 - :data:`CARE_DAY`: a one-shuttle, two-trip care day in the town's coordinates.
 - :class:`SimTimeRig`: a mission node under test plus an I/O node that stands in for the rest of the robot,
   stepped on simulated time (``/clock`` published every step, then a few executor turns).
+- :class:`AttackerGraph`: nodes under attack and an ``attacker`` node on one executor.
 - :func:`attack_goals`: the goal attacks every signed mission action must refuse, each counted under its
   reason, then the genuine goal and its replay.
 """
@@ -75,6 +76,43 @@ class SimTimeRig:
         self.ex.shutdown()
         self.node.destroy_node()
         self.io.destroy_node()
+
+
+class AttackerGraph:
+    """Nodes under attack (``add``/``drop``) and an ``attacker`` node, on one executor spun until a condition."""
+
+    def __init__(self, ctx):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.ctx = ctx
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.attacker = rclpy.create_node("attacker", context=ctx)
+        self.ex.add_node(self.attacker)
+        self.nodes = []
+
+    def add(self, node):
+        self.ex.add_node(node)
+        self.nodes.append(node)
+        return node
+
+    def drop(self, node):
+        self.ex.remove_node(node)
+        self.nodes.remove(node)
+        node.destroy_node()
+
+    def spin_until(self, cond, n=400):
+        for _ in range(n):
+            if cond():
+                return True
+            self.ex.spin_once(timeout_sec=0.01)
+        return cond()
+
+    def close(self):
+        self.ex.shutdown()
+        for n in list(self.nodes):
+            n.destroy_node()
+        self.attacker.destroy_node()
 
 
 def attack_goals(spin_until, node, client, what, goal_fn, operator, target, tamper=None, before_genuine=None):

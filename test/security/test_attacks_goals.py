@@ -17,9 +17,8 @@ from agricare_interfaces.action import CoverField, ScoutField  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from geometry_msgs.msg import Point32  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from harness import attack_goals  # noqa: E402
+from harness import AttackerGraph, attack_goals  # noqa: E402
 
 from agricare.core.security.keys import SigningKey  # noqa: E402
 from agricare.ros.params import ParameterError  # noqa: E402
@@ -27,39 +26,12 @@ from agricare.ros.qos import RELIABLE_QOS  # noqa: E402
 from agricare.ros.signed import sign_message, verify_message  # noqa: E402
 
 
-class Graph:
+class Graph(AttackerGraph):
     def __init__(self, ctx):
-        self.ctx = ctx
-        self.ex = SingleThreadedExecutor(context=ctx)
-        self.attacker = rclpy.create_node("attacker", context=ctx)
-        self.ex.add_node(self.attacker)
+        super().__init__(ctx)
         self.diagnostics: list[str] = []
         self.attacker.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.diagnostics.extend(
             s.message for s in m.status), RELIABLE_QOS)
-        self.nodes = []
-
-    def add(self, node):
-        self.ex.add_node(node)
-        self.nodes.append(node)
-        return node
-
-    def drop(self, node):
-        self.ex.remove_node(node)
-        self.nodes.remove(node)
-        node.destroy_node()
-
-    def spin_until(self, cond, n=400):
-        for _ in range(n):
-            if cond():
-                return True
-            self.ex.spin_once(timeout_sec=0.01)
-        return cond()
-
-    def close(self):
-        self.ex.shutdown()
-        for n in list(self.nodes):
-            n.destroy_node()
-        self.attacker.destroy_node()
 
 
 @pytest.fixture

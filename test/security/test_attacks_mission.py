@@ -17,12 +17,11 @@ from agricare_interfaces.msg import DispatchPlan, HandoverEvent, SiteAnswer  # n
 from rclpy.action import ActionClient  # noqa: E402
 from agricare_interfaces.srv import VerifyHandover  # noqa: E402
 from builtin_interfaces.msg import Time  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
-from harness import CARE_DAY, attack_goals  # noqa: E402
+from harness import CARE_DAY, AttackerGraph, attack_goals  # noqa: E402
 
 from agricare.core.missions import care  # noqa: E402
 from agricare.core.missions.handover import issue_trip_code, write_key  # noqa: E402
@@ -37,7 +36,7 @@ from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS  # noqa: E402
 DAY = CARE_DAY
 
 
-class Graph:
+class Graph(AttackerGraph):
     def __init__(self, ctx, tmp_path):
         self.ctx, self.tmp = ctx, tmp_path
         self.req = tmp_path / "day.yaml"
@@ -46,9 +45,7 @@ class Graph:
         if not self.key_file.exists():
             write_key(self.key_file)
         self.key = bytes.fromhex(self.key_file.read_text().strip())
-        self.ex = SingleThreadedExecutor(context=ctx)
-        self.attacker = rclpy.create_node("attacker", context=ctx)
-        self.ex.add_node(self.attacker)
+        super().__init__(ctx)
         self.clock = self.attacker.create_publisher(Clock, "/clock", RELIABLE_QOS)
         self.plan_pub = self.attacker.create_publisher(DispatchPlan, "/dispatch/plan", LATCHED_QOS)
         self.site_key = SigningKey.generate("nursery_tablet")
@@ -57,7 +54,6 @@ class Graph:
         self.events: list = []
         self.attacker.create_subscription(HandoverEvent, "/shuttle_1/handover/events", self.events.append,
                                           RELIABLE_QOS)
-        self.nodes = []
 
     def mission(self, operator=None, **params):
         base = dict(robot_name="shuttle_1", scenario_file="care_small.yaml", requests_file=str(self.req),
@@ -74,32 +70,16 @@ class Graph:
         base.update(params)
         node = CareMissionNode(context=self.ctx, namespace="/shuttle_1",
                                parameter_overrides=[Parameter(k, value=v) for k, v in base.items()])
-        self.ex.add_node(node)
-        self.nodes.append(node)
-        return node
+        return self.add(node)
 
     def drop(self, node):
-        self.ex.remove_node(node)
-        node.on_shutdown()
-        node.destroy_node()
-        self.nodes.remove(node)
-
-    def spin_until(self, cond, n=400):
-        for _ in range(n):
-            if cond():
-                return True
-            self.ex.spin_once(timeout_sec=0.01)
-        return cond()
+        node.on_shutdown()     # the mission node's own shutdown (audit record) before it goes
+        super().drop(node)
 
     def set_clock(self, node, t_s):
         self.clock.publish(Clock(clock=Time(sec=int(t_s), nanosec=0)))
         assert self.spin_until(lambda: abs(node._now_s() - t_s) < 1e-6)
 
-    def close(self):
-        self.ex.shutdown()
-        for n in list(self.nodes):
-            n.destroy_node()
-        self.attacker.destroy_node()
 
 
 @pytest.fixture
