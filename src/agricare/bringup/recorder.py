@@ -32,7 +32,7 @@ def new_topics(node, known, skipped: dict, excluded):
         type_name = types[0]
         try:
             text = message_definition(type_name)
-            msg_cls = _import_type(type_name)
+            msg_cls = import_type(type_name)
         except (FileNotFoundError, ImportError, AttributeError) as exc:
             skipped[topic] = str(exc)
             continue
@@ -256,8 +256,10 @@ class McapRecorder:
                 "bytes": self.path.stat().st_size if self.path.exists() else 0, "closed_at_wall": time.time()}
 
 
-def _import_type(type_name: str):
+def import_type(type_name: str):
+    """The Python class of ``pkg/msg/Type`` (or ``pkg/Type``, as MCAP schemas name it)."""
     import importlib
 
-    pkg, kind, name = type_name.split("/")
+    parts = type_name.split("/")
+    pkg, kind, name = (parts[0], "msg", parts[1]) if len(parts) == 2 else parts
     return getattr(importlib.import_module(f"{pkg}.{kind}"), name)

@@ -23,8 +23,9 @@ def read_topics(mcap_path, topics_suffixes: tuple[str, ...]):
     """Decoded messages of the topics ending with one of ``topics_suffixes``: {topic: [(t_s, msg), ...]}.
 
     Only the chunks' messages on the wanted channels are decoded (a care day records ~250 k messages, the
-    plots need ~15 %). A message whose type is installed is decoded by rclpy's C deserialiser, otherwise
-    (a recording from a robot with other packages) by the plain CDR decoder of ``mcap_ros2``.
+    plots need ~15 %). Odometry, Imu and TwistStamped are read by the light decoders of ``ros/fastmsg``, any
+    other installed type by rclpy's C deserialiser, the rest (a recording from a robot with other packages) by
+    the plain CDR decoder of ``mcap_ros2``.
     """
     from mcap.reader import make_reader
     from mcap_ros2.decoder import DecoderFactory
@@ -53,12 +54,11 @@ def _fast_decoders(summary) -> dict:
     """{channel id: bytes -> message} for CDR channels whose ROS type is importable here."""
     if summary is None:
         return {}
-    import importlib
-
     try:
         from rclpy.serialization import deserialize_message
     except ImportError:
         return {}
+    from agricare.bringup.recorder import import_type
     from agricare.ros import fastmsg
 
     light_decoders = fastmsg.decoders()   # Odometry, Imu, TwistStamped: read field by field, ~6x faster
@@ -67,11 +67,8 @@ def _fast_decoders(summary) -> dict:
         schema = summary.schemas.get(ch.schema_id)
         if ch.message_encoding != "cdr" or schema is None or schema.encoding != "ros2msg":
             continue
-        parts = schema.name.split("/")
-        if len(parts) == 2:
-            parts = [parts[0], "msg", parts[1]]
         try:
-            cls = getattr(importlib.import_module(f"{parts[0]}.{parts[1]}"), parts[2])
+            cls = import_type(schema.name)
         except (ImportError, AttributeError, IndexError, ValueError):
             continue
         light = light_decoders.get(cls)

@@ -121,9 +121,8 @@ def scan_to_safety_points(ranges_m, angle_min_rad: float, angle_increment_rad: f
     valid = ~np.isnan(r)
     with np.errstate(invalid="ignore"):
         close = valid & (r < range_min_m)            # includes -inf
-    blinded = bool(np.count_nonzero(valid & ~close) < min_valid_fraction * r.size)
-    with np.errstate(invalid="ignore"):
         hit = valid & np.isfinite(r) & (r >= range_min_m) & (r <= range_max_m)
+    blinded = bool(np.count_nonzero(valid & ~close) < min_valid_fraction * r.size)
     rr = np.where(close, float(range_min_m), r)
     keep = close | hit
     rr, a = rr[keep], a[keep]
