@@ -84,4 +84,9 @@ def test_sigint_leaves_every_robot_with_a_zero_command(tmp_path, repo_root, lan_
     assert cmds[-1] == (0.0, 0.0), f"last cmd_vel on the wire {cmds[-1]} (last five {cmds[-5:]})"
     assert proc.returncode == 130
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["exit_code"] == 130 and summary["stopped_because"] == "interrupted"
+    # the interruption is the reason; late decisions the wheels refused before Ctrl-C (a loaded CI machine)
+    # are named after it, and those during the shutdown are not faults
+    assert summary["exit_code"] == 130 and summary["stopped_because"].split(";")[0] == "interrupted"
+    stale_before = summary["stale_decisions_refused"]
+    if stale_before:
+        assert "stale decision(s) refused" in summary["stopped_because"], summary["stopped_because"]

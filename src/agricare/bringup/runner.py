@@ -863,7 +863,11 @@ class EmbeddedRunner:
         self.context.try_shutdown()
 
     def interrupt(self, *_):
+        """SIGINT/SIGTERM: the run ends now. Ctrl-C reaches every node of the process group at once, so the
+        commands the wheels stop getting from here on are the shutdown, not a fault: the fault window closes."""
         self._interrupted = True
+        if self.sim is not None:
+            self.close_fault_window()
 
 
 def _noop():
