@@ -51,6 +51,11 @@ BRIDGE = [
     ("ground_truth/odom", "nav_msgs/msg/Odometry", "/model/{m}/ground_truth/odometry", "gz.msgs.Odometry",
      "GZ_TO_ROS"),
 ]
+# robots with a rear-facing safety scanner (core/mounts.py rear_laser_xyz): link laser_rear, sensor lidar_rear
+SCAN_REAR = [
+    ("scan_rear", "sensor_msgs/msg/LaserScan", "/world/{w}/model/{m}/link/laser_rear/sensor/lidar_rear/scan",
+     "gz.msgs.LaserScan", "GZ_TO_ROS"),
+]
 CAMERA = [
     ("camera/image_raw", "sensor_msgs/msg/Image", "/world/{w}/model/{m}/link/camera_link/sensor/camera/image",
      "gz.msgs.Image", "GZ_TO_ROS"),
@@ -281,7 +286,8 @@ def bridge_yaml(scn: dict) -> str:
                 "gz_type_name": "gz.msgs.Clock", "direction": "GZ_TO_ROS"}]
     for r in scn.get("robots") or []:
         name = r["name"]
-        topics = BRIDGE + (CAMERA if r["type"] in ("row_robot", "care_shuttle") else [])
+        topics = BRIDGE + (CAMERA if r["type"] in ("row_robot", "care_shuttle") else []) \
+            + (SCAN_REAR if MOUNTS[r["type"]].rear_laser_xyz is not None else [])
         for ros, rtype, gz, gtype, direction in topics:
             entries.append({"ros_topic_name": f"/{name}/{ros}", "gz_topic_name": gz.format(m=name, w=world),
                             "ros_type_name": rtype, "gz_type_name": gtype, "direction": direction})
@@ -403,6 +409,25 @@ def diff_model(name, body, mass, wheel_r, wheel_w, wheel_m, track, sensors_kw, b
     return "".join(parts)
 
 
+def _rear_lidar(robot_type):
+    """The rear-facing safety scanner (frame laser_rear): 210 deg behind the machine, as the embedded simulator."""
+    m = MOUNTS[robot_type]
+    x, y, z = m.rear_laser_xyz
+    half = math.radians(105.0)
+    return f"""    <link name="laser_rear">
+      <pose>{f(x)} {f(y)} {f(z)} 0 0 {f(m.rear_laser_yaw_rad)}</pose>
+      <inertial><mass>0.8</mass><inertia><ixx>1e-3</ixx><iyy>1e-3</iyy><izz>1e-3</izz></inertia></inertial>
+      <sensor name="lidar_rear" type="gpu_lidar">
+        <update_rate>10</update_rate><always_on>true</always_on><gz_frame_id>laser_rear</gz_frame_id>
+        <lidar><scan><horizontal><samples>840</samples><resolution>1</resolution><min_angle>{f(-half)}</min_angle>
+          <max_angle>{f(half)}</max_angle></horizontal></scan><range><min>0.1</min><max>40</max>
+          <resolution>0.01</resolution></range><noise><type>gaussian</type><stddev>0.01</stddev></noise></lidar>
+      </sensor>
+    </link>
+    <joint name="laser_rear_joint" type="fixed"><parent>chassis</parent><child>laser_rear</child></joint>
+"""
+
+
 def tractor_model():
     wheelbase, track = 2.5, 1.7
     geom, inertia = _box(3200.0, 3.6, 1.2, 1.1)
@@ -437,6 +462,7 @@ def tractor_model():
     parts.append("""    <joint name="implement_joint" type="fixed"><parent>chassis</parent><child>implement</child></joint>
 """)
     parts.append(_sensors(**_mounts("tractor", with_camera=False)))
+    parts.append(_rear_lidar("tractor"))
     parts.append(f"""    <plugin filename="gz-sim-ackermann-steering-system" name="gz::sim::systems::AckermannSteering">
       <left_joint>front_left_wheel_joint</left_joint><right_joint>front_right_wheel_joint</right_joint>
       <left_steering_joint>front_left_steering_joint</left_steering_joint>

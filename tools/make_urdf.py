@@ -109,6 +109,9 @@ def sensors(u, robot_type):
     u.joint("gnss_joint", "fixed", "base_link", "gnss_link", gnss_xyz)
     u.link("laser", 0.8, ("cylinder", 0.05, 0.07), color="black")
     u.joint("laser_joint", "fixed", "base_link", "laser", lidar_xyz, (0, 0, m.laser_yaw_rad))
+    if m.rear_laser_xyz is not None:
+        u.link("laser_rear", 0.8, ("cylinder", 0.05, 0.07), color="black")
+        u.joint("laser_rear_joint", "fixed", "base_link", "laser_rear", m.rear_laser_xyz, (0, 0, m.rear_laser_yaw_rad))
     u.link("camera_link", 0.15, ("box", 0.03, 0.1, 0.03), color="black")
     u.joint("camera_joint", "fixed", "base_link", "camera_link", camera_xyz, (0, camera_pitch, 0))
     # optical frame: z forward, x right, y down (REP-103)

@@ -9,6 +9,7 @@ ROBOT_TOPICS = {
     "gnss/fix": "sensor_msgs/msg/NavSatFix",
     "odometry/filtered": "nav_msgs/msg/Odometry",
     "scan": "sensor_msgs/msg/LaserScan",
+    "scan_rear": "sensor_msgs/msg/LaserScan",      # a second, rear-facing scanner (tractor): safety when reversing
     "camera/image_raw": "sensor_msgs/msg/Image",
     "camera/camera_info": "sensor_msgs/msg/CameraInfo",
     "battery_state": "sensor_msgs/msg/BatteryState",

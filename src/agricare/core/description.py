@@ -149,7 +149,8 @@ def sensor_mounts(model: RobotModel) -> dict:
     Returns
     -------
     dict
-        ``"laser"``: ``(x_m, y_m, yaw_rad)`` of frame ``laser``; ``"gnss"``: ``(x_m, y_m, z_m)`` of ``gnss_link``;
+        ``"laser"``: ``(x_m, y_m, yaw_rad)`` of frame ``laser`` (``"laser_rear"``: of the rear-facing scanner's frame
+        ``laser_rear``, on robots that have one); ``"gnss"``: ``(x_m, y_m, z_m)`` of ``gnss_link``;
         ``"camera"``: ``(x_m, y_m, height_above_ground_m, pitch_down_rad)`` of ``camera_link`` (the ground is
         ``base_footprint`` if the description has it, else base_link); ``"camera_optical"``: ``(x, y, z, R00, R01,
         ..., R22)`` of ``camera_optical_frame`` (position and row-major rotation). Sensors the description lacks
@@ -159,12 +160,13 @@ def sensor_mounts(model: RobotModel) -> dict:
     ground = 0.0
     if "base_footprint" in model.links:
         ground = float(frame_pose(model, "base_footprint")[0][2])
-    for key, frame in (("laser", "laser"), ("gnss", "gnss_link"), ("camera", "camera_link")):
+    for key, frame in (("laser", "laser"), ("laser_rear", "laser_rear"), ("gnss", "gnss_link"),
+                       ("camera", "camera_link")):
         if frame not in model.links:
             continue
         t, R = frame_pose(model, frame)
         yaw = math.atan2(R[1, 0], R[0, 0])
-        if key == "laser":
+        if key in ("laser", "laser_rear"):
             out[key] = (float(t[0]), float(t[1]), float(yaw))
         elif key == "gnss":
             out[key] = (float(t[0]), float(t[1]), float(t[2]))

@@ -16,6 +16,7 @@ topic                           type                          QoS
 ``/<r>/imu/data``               sensor_msgs/Imu               SENSOR_QOS
 ``/<r>/gnss/fix``               sensor_msgs/NavSatFix         SENSOR_QOS
 ``/<r>/scan``                   sensor_msgs/LaserScan         SENSOR_QOS
+``/<r>/scan_rear``              sensor_msgs/LaserScan         SENSOR_QOS    rear-facing scanner (tractor)
 ``/<r>/camera/image_raw``       sensor_msgs/Image (bgr8)      SENSOR_QOS
 ``/<r>/camera/camera_info``     sensor_msgs/CameraInfo        SENSOR_QOS
 ``/<r>/battery_state``          sensor_msgs/BatteryState      SENSOR_QOS
@@ -108,6 +109,7 @@ class _RobotIO:
         self.odom_frame, self.base_frame = f"{p}odom", f"{p}base_link"
         self.imu_frame, self.gnss_frame = f"{p}imu_link", f"{p}gnss_link"
         self.laser_frame, self.camera_frame = f"{p}laser", f"{p}camera_optical_frame"
+        self.laser_rear_frame = f"{p}laser_rear"
         ns = f"/{name}"
         pub = node.create_publisher
         self.pubs = {}
@@ -119,6 +121,8 @@ class _RobotIO:
             self.pubs["gnss"] = pub(NavSatFix, f"{ns}/gnss/fix", SENSOR_QOS)
         if "scan" in sensors:
             self.pubs["scan"] = pub(LaserScan, f"{ns}/scan", SENSOR_QOS)
+        if "scan_rear" in sensors:
+            self.pubs["scan_rear"] = pub(LaserScan, f"{ns}/scan_rear", SENSOR_QOS)
         if "camera" in sensors:
             self.pubs["camera"] = pub(CameraInfo, f"{ns}/camera/camera_info", SENSOR_QOS)
             self.image_pub = pub(Image, f"{ns}/camera/image_raw", SENSOR_QOS)
@@ -322,11 +326,12 @@ class SimNode(Node):
             msg.position_covariance = r.position_covariance.tolist()
             msg.position_covariance_type = (NavSatFix.COVARIANCE_TYPE_DIAGONAL_KNOWN if r.status >= 0
                                             else NavSatFix.COVARIANCE_TYPE_UNKNOWN)
-        elif kind == "scan":
-            msg = LaserScan(header=header(r.t_s, io.laser_frame), angle_min=r.angle_min_rad,
+        elif kind in ("scan", "scan_rear"):
+            frame = io.laser_frame if kind == "scan" else io.laser_rear_frame
+            msg = LaserScan(header=header(r.t_s, frame), angle_min=r.angle_min_rad,
                             angle_max=r.angle_max_rad, angle_increment=r.angle_increment_rad,
                             range_min=r.range_min_m, range_max=r.range_max_m,
-                            scan_time=1.0 / self.world.robots[robot].scan_params.rate_hz)
+                            scan_time=1.0 / getattr(self.world.robots[robot], f"{kind}_params").rate_hz)
             msg.ranges = r.ranges_m.tolist()
         elif kind == "camera":
             stamp = to_stamp(r.t_s)

@@ -18,7 +18,7 @@ from std_msgs.msg import String
 from agricare.core.description import UrdfError, parse_urdf, sensor_mounts
 from agricare.ros.qos import subscribe_latched
 
-SENSORS = ("laser", "gnss", "camera", "camera_optical")
+SENSORS = ("laser", "laser_rear", "gnss", "camera", "camera_optical")
 
 
 def is_unset(value) -> bool:
@@ -37,7 +37,7 @@ class MountFromDescription:
     ----------
     node : rclpy.node.Node
     sensor : str
-        ``"laser"`` -> ``(x_m, y_m, yaw_rad)``; ``"gnss"`` -> ``(x_m, y_m, z_m)``;
+        ``"laser"`` / ``"laser_rear"`` -> ``(x_m, y_m, yaw_rad)``; ``"gnss"`` -> ``(x_m, y_m, z_m)``;
         ``"camera"`` -> ``(x_m, y_m, height_above_ground_m, pitch_down_rad)`` (see ``core.description``).
     override : sequence of float or None
         The node's parameter value; ``None`` / empty / all NaN = take the description's. An override with some

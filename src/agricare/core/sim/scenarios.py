@@ -33,7 +33,8 @@ Schema (``?`` = optional, with default)::
         vehicle?: {<TractorParams / DiffDriveParams field>: value}
         implement?: {section_widths_m: [..], offset_m?: 1.5, depth_m?: 0.6, lateral_offset_m?: 0,   # tractor
                      rate_delay_s?: 0.3, rate_time_constant_s?: 0.6}   # metering of implement/rate
-        sensors?: {odom|imu|gnss|scan|camera|battery: {<params field>: value} | false}
+        sensors?: {odom|imu|gnss|scan|scan_rear|camera|battery: {<params field>: value} | false}
+          (scan_rear: the tractor's rear-facing safety scanner, topic scan_rear, frame laser_rear)
           angles in sensor params are given in degrees: hfov_deg, pitch_deg, fov_deg, mount_yaw_deg, ...
           gnss.outages: [[t_start_s, t_end_s], ...]
     nodes: [...]     # bring-up (not read here)
@@ -73,7 +74,7 @@ from agricare.core.sim.vehicles import vehicle_params_from_dict
 ROBOT_TYPES = ("tractor", "row_robot", "care_shuttle")
 PLACE_KINDS = ("home", "nursery", "clinic", "depot", "other")
 SENSOR_TYPES = {"odom": OdomParams, "imu": ImuParams, "gnss": GnssParams, "scan": ScanParams,
-                "camera": CameraParams, "battery": BatteryParams}
+                "scan_rear": ScanParams, "camera": CameraParams, "battery": BatteryParams}
 
 
 class ScenarioError(ValueError):
@@ -345,10 +346,16 @@ def _mounted(robot_type: str, **more) -> dict:
     return dict(gnss=gnss, **more)
 
 
-def _scan(robot_type: str, range_max_m: float) -> ScanParams:
+def _scan(robot_type: str, range_max_m: float, **more) -> ScanParams:
     m = MOUNTS[robot_type]
     return ScanParams(range_max_m=range_max_m, mount_x_m=m.laser_xyz[0], mount_y_m=m.laser_xyz[1],
-                      mount_yaw_rad=m.laser_yaw_rad)
+                      mount_yaw_rad=m.laser_yaw_rad, **more)
+
+
+def _scan_rear(robot_type: str, range_max_m: float, **more) -> ScanParams:
+    m = MOUNTS[robot_type]
+    return ScanParams(range_max_m=range_max_m, mount_x_m=m.rear_laser_xyz[0], mount_y_m=m.rear_laser_xyz[1],
+                      mount_yaw_rad=m.rear_laser_yaw_rad, **more)
 
 
 def _camera(robot_type: str, enabled: bool = True) -> CameraParams:
@@ -359,7 +366,11 @@ def _camera(robot_type: str, enabled: bool = True) -> CameraParams:
 
 _DEFAULT_SENSORS = {
     "tractor": {"odom": OdomParams(), "imu": ImuParams(), "battery": BatteryParams(capacity_ah=400.0),
-                **_mounted("tractor"), "scan": _scan("tractor", 40.0)},
+                **_mounted("tractor"),
+                # the bonnet scanner sees 270 deg ahead and to the sides (the cab blocks the rest, as in the Gazebo
+                # model); the rear one 210 deg behind (wider would see the rear wheels): together all round
+                "scan": _scan("tractor", 40.0, fov_rad=math.radians(270.0), n_beams=271),
+                "scan_rear": _scan_rear("tractor", 40.0, fov_rad=math.radians(210.0), n_beams=211)},
     "row_robot": {"odom": OdomParams(), "imu": ImuParams(), "battery": BatteryParams(capacity_ah=40.0,
                   idle_power_w=30.0, power_per_mps_w=150.0),
                   **_mounted("row_robot"), "scan": _scan("row_robot", 12.0), "camera": _camera("row_robot")},

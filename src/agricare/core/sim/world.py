@@ -28,11 +28,11 @@ them after its metering dead time and lag (``rate_delay_s``, ``rate_time_constan
 raster adds the truly applied rate to ``.dose`` of every cell a pass works (ground truth for as-applied).
 ``.sensors_due() -> list[SensorSample]``: every reading due at the current time, in a fixed order.
 ``SensorSample(robot, kind, reading)``; kinds and readings: ``odom`` OdomReading (odom frame),
-``imu`` ImuReading, ``gnss`` GnssReading, ``scan`` ScanReading, ``camera`` CameraReading,
+``imu`` ImuReading, ``gnss`` GnssReading, ``scan`` and ``scan_rear`` ScanReading, ``camera`` CameraReading,
 ``battery`` BatteryReading, ``ground_truth`` TruthReading (map frame), ``coverage`` CoverageReading
 (tractor with implement and field), ``people`` PeopleReading (``robot`` is None).
 ``.pose(robot) -> ndarray (3,)`` true pose; ``.velocity(robot) -> (v_mps, w_radps)``.
-``.scan(robot) -> ScanReading`` and ``.camera_image(robot) -> (H, W, 3) uint8`` rendered on demand.
+``.scan(robot, kind="scan") -> ScanReading`` and ``.camera_image(robot) -> (H, W, 3) uint8`` rendered on demand.
 ``.row_error(robot) -> RowError | None``: true lateral offset/heading to the nearest crop row (below).
 ``.coverage[robot] -> CoverageRaster``; ``.coverage_ratios(robot) -> (covered_ratio, double_ratio)``.
 ``.contacts -> list[ContactEvent]`` and ``.boundary_violations -> list[BoundaryViolation]`` (episodes;
@@ -73,8 +73,8 @@ from agricare.core.sim.vehicles import make_vehicle
 
 #: a camera with ``sign_range_m`` keeps rendering this long after its robot stopped
 CAMERA_STILL_S = 3.0
-SENSOR_ORDER = ("odom", "imu", "gnss", "scan", "camera", "battery")
-_SENSOR_CODE = {"odom": 1, "imu": 2, "gnss": 3, "scan": 4, "camera": 5, "battery": 6}
+SENSOR_ORDER = ("odom", "imu", "gnss", "scan", "scan_rear", "camera", "battery")
+_SENSOR_CODE = {"odom": 1, "imu": 2, "gnss": 3, "scan": 4, "camera": 5, "battery": 6, "scan_rear": 7}
 
 
 # -------------------------------------------------------------------------------------------- readings
@@ -284,6 +284,8 @@ class SimRobot:
         self.gnss = GnssModel(s["gnss"], rng("gnss"), world.ltp) if "gnss" in s else None
         self.scan_params = s.get("scan")
         self.scan_rng = rng("scan")
+        self.scan_rear_params = s.get("scan_rear")   # the rear-facing scanner (tractor)
+        self.scan_rear_rng = rng("scan_rear")
         self.battery = BatteryModel(s["battery"]) if "battery" in s else None
         self.camera = None
         if "camera" in s:
@@ -780,8 +782,8 @@ class World:
             ay = veh.y_m + s * gp.antenna_x_m + c * gp.antenna_y_m
             urban = gp.urban_range_m > 0.0 and self.distance_to_buildings(ax, ay) <= gp.urban_range_m
             return r.gnss.read(t, ax, ay, float(self.terrain_height(ax, ay)) + gp.antenna_height_m, urban=urban)
-        if kind == "scan":
-            return self.scan(name)
+        if kind in ("scan", "scan_rear"):
+            return self.scan(name, kind)
         if kind == "camera":
             return CameraReading(t, self.camera_image(name), r.camera.K.copy(), r.camera.params.width_px,
                                  r.camera.params.height_px)
@@ -796,12 +798,15 @@ class World:
             return CoverageReading(t, cov, dbl)
         raise KeyError(kind)
 
-    def scan(self, robot: str) -> ScanReading:
-        """Ray-cast the robot's lidar now (buildings, obstacles, people, other robots)."""
+    def scan(self, robot: str, kind: str = "scan") -> ScanReading:
+        """Ray-cast the robot's lidar now (buildings, obstacles, people, other robots); ``kind`` ``"scan_rear"``:
+        its rear-facing one."""
         r = self.robots[robot]
-        p = r.scan_params
+        if kind not in ("scan", "scan_rear"):
+            raise KeyError(f"no laser scanner kind {kind!r}")
+        p = getattr(r, f"{kind}_params")
         if p is None:
-            raise KeyError(f"robot {robot!r} has no scan sensor")
+            raise KeyError(f"robot {robot!r} has no {kind} sensor")
         veh = r.vehicle
         c, s = math.cos(veh.yaw_rad), math.sin(veh.yaw_rad)
         ox = veh.x_m + c * p.mount_x_m - s * p.mount_y_m
@@ -819,7 +824,7 @@ class World:
         ranges = ray_cast((ox, oy), angles + veh.yaw_rad + p.mount_yaw_rad, np.vstack(seg_a), np.vstack(seg_b),
                           circ_c, circ_r, p.range_max_m)
         if p.noise_std_m > 0:
-            ranges = ranges + p.noise_std_m * r.scan_rng.standard_normal(len(ranges))
+            ranges = ranges + p.noise_std_m * getattr(r, f"{kind}_rng").standard_normal(len(ranges))
         ranges[ranges < p.range_min_m] = -np.inf
         return ScanReading(self.t_s, p.angle_min_rad, p.angle_increment_rad, p.range_min_m, p.range_max_m,
                            ranges.astype(np.float32))
