@@ -42,7 +42,8 @@ FAILED_STATES = ("failed", "aborted", "error")
 MOVING_MPS = 0.05       # a command source that falls silent while the robot is faster than this is a fault
 # reasons of the safety supervisor (agricare.core.safety.supervisor) that are faults; the rest are protective
 # stops (people, obstacles, geofence, tilt, battery, remote stop, e-stop) and slow-downs, which are no fault
-_FAULT_PREFIXES = ("stale:", "nonfinite:", "loop_overrun", "clock_jump", "scan_blinded", "odom_frozen", "imu_stuck",
+_FAULT_PREFIXES = ("stale:", "nonfinite:", "loop_overrun", "clock_jump", "scan_blinded", "scan_rear_blinded",
+                   "reverse_blind:", "odom_frozen", "imu_stuck",
                    "cmd_delayed", "cmd_future", "cmd_reordered", "cmd_out_of_range")
 # an idle command source is no fault (its command is zero): only while the robot moves
 _IDLE_REASONS = ("stale:cmd", "cmd_delayed")

@@ -18,7 +18,9 @@ refuses every request and reports it. Watchdogs use the steady clock (the node c
 
 Subscribes
     ``cmd_vel_smoothed`` (geometry_msgs/TwistStamped, command QoS), ``odom`` (nav_msgs/Odometry),
-    ``imu/data`` (sensor_msgs/Imu), ``scan`` (sensor_msgs/LaserScan), ``<pose_topic>`` (nav_msgs/Odometry,
+    ``imu/data`` (sensor_msgs/Imu), ``scan`` (sensor_msgs/LaserScan), ``scan_rear`` (sensor_msgs/LaserScan, the
+    rear-facing scanner; only when ``scan_rear`` is in ``required_inputs`` or ``reverse_required_inputs``, mount
+    from the description's ``laser_rear`` frame), ``<pose_topic>`` (nav_msgs/Odometry,
     default ``odometry/filtered``, map pose for the geofence), ``tracked_objects``
     (agricare_interfaces/TrackedObjectArray; frame ``base_frame``, the ``odom`` frame or the pose frame),
     ``battery_state`` (sensor_msgs/BatteryState) -- all sensor QoS; ``safety/estop`` (std_msgs/Bool,
@@ -92,6 +94,7 @@ class SafetyNodeParams(SupervisorParams):
     pose_topic: str = "odometry/filtered"
     # lidar pose in base_link [x_m, y_m, yaw_rad]: NaN = from robot_description (the URDF); set = an override
     scan_mount_xyyaw: tuple[float, ...] = (math.nan, math.nan, math.nan)
+    scan_rear_mount_xyyaw: tuple[float, ...] = (math.nan, math.nan, math.nan)   # the rear scanner's (laser_rear)
     geofence_topic_enabled: bool = False
     trust_file: str = ""
     command_replay_file: str = ""
@@ -120,10 +123,11 @@ class SafetyNodeParams(SupervisorParams):
         if self.loop_timeout_s <= 1.0 / self.loop_rate_hz:
             raise ValueError(f"loop_timeout_s: {self.loop_timeout_s} must exceed the loop period "
                              f"1 / loop_rate_hz = {1.0 / self.loop_rate_hz:.3f} s")
-        if len(self.scan_mount_xyyaw) != 3 or not (all(math.isfinite(v) for v in self.scan_mount_xyyaw)
-                                                    or all(math.isnan(v) for v in self.scan_mount_xyyaw)):
-            raise ValueError(f"scan_mount_xyyaw: need 3 finite values [x_m, y_m, yaw_rad] (or NaN: from "
-                             f"robot_description), got {list(self.scan_mount_xyyaw)}")
+        for name in ("scan_mount_xyyaw", "scan_rear_mount_xyyaw"):
+            mount = getattr(self, name)
+            if len(mount) != 3 or not (all(math.isfinite(v) for v in mount) or all(math.isnan(v) for v in mount)):
+                raise ValueError(f"{name}: need 3 finite values [x_m, y_m, yaw_rad] (or NaN: from "
+                                 f"robot_description), got {list(mount)}")
         for name in ("base_frame", "map_frame", "pose_topic"):
             if not getattr(self, name):
                 raise ValueError(f"{name}: must not be empty")
@@ -187,6 +191,9 @@ class SafetySupervisorNode(ManagedNode):
         self.diag = Diagnostics(self, "safety")
         # where the lidar sits: from the URDF (robot_description); until known, scans are not used (no_data)
         self.scan_mount = MountFromDescription(self, "laser", self.params.scan_mount_xyyaw, "scan_mount_xyyaw")
+        self.uses_scan_rear = "scan_rear" in tuple(p.required_inputs) + tuple(p.reverse_required_inputs)
+        self.scan_rear_mount = MountFromDescription(self, "laser_rear", self.params.scan_rear_mount_xyyaw,
+                                                    "scan_rear_mount_xyyaw") if self.uses_scan_rear else None
         self._cmd_pub = self.create_publisher(TwistStamped, "cmd_vel", COMMAND_QOS) \
             if self.params.publish_cmd_vel else None
         self._hb_pub = self.create_publisher(Header, "safety/heartbeat", COMMAND_QOS) \
@@ -202,6 +209,8 @@ class SafetySupervisorNode(ManagedNode):
         self.create_subscription(Odometry, "odom", guarded(g, "odom")(self._on_odom), SENSOR_QOS)
         self.create_subscription(Imu, "imu/data", guarded(g, "imu")(self._on_imu), SENSOR_QOS)
         self.create_subscription(LaserScan, "scan", guarded(g, "scan")(self._on_scan), SENSOR_QOS)
+        if self.uses_scan_rear:
+            self.create_subscription(LaserScan, "scan_rear", guarded(g, "scan_rear")(self._on_scan_rear), SENSOR_QOS)
         self.create_subscription(Odometry, self.params.pose_topic, guarded(g, "pose")(self._on_pose), SENSOR_QOS)
         self.create_subscription(BatteryState, "battery_state", guarded(g, "battery")(self._on_battery), SENSOR_QOS)
         self.create_subscription(Bool, "safety/estop", guarded(g, "estop")(self._on_estop), RELIABLE_QOS)
@@ -303,14 +312,21 @@ class SafetySupervisorNode(ManagedNode):
             self._frozen.gyro(self.inputs.imu_stamp_s, g.z)
 
     def _on_scan(self, msg: LaserScan):
-        if self.scan_mount.value is None:
+        self._take_scan("scan", self.scan_mount, msg)
+
+    def _on_scan_rear(self, msg: LaserScan):
+        self._take_scan("scan_rear", self.scan_rear_mount, msg)
+
+    def _take_scan(self, name: str, mount: MountFromDescription, msg: LaserScan):
+        """One scanner's points in base_link (``<name>_points_in_base``, ``_blinded``, ``_stamp_s``); unused until
+        its mount is known."""
+        if mount.value is None:
             return
         pts, blinded = scan_to_safety_points(msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min,
-                                             msg.range_max, self.scan_mount.value,
-                                             self.params.scan_min_valid_fraction)
-        self.inputs.scan_points_in_base = np.full((1, 2), np.nan) if pts is None else pts
-        self.inputs.scan_blinded = blinded
-        self.inputs.scan_stamp_s = self._stamp()
+                                             msg.range_max, mount.value, self.params.scan_min_valid_fraction)
+        setattr(self.inputs, f"{name}_points_in_base", np.full((1, 2), np.nan) if pts is None else pts)
+        setattr(self.inputs, f"{name}_blinded", blinded)
+        setattr(self.inputs, f"{name}_stamp_s", self._stamp())
 
     def _on_pose(self, msg: Odometry):
         if msg.header.frame_id and msg.header.frame_id != self.params.map_frame:

@@ -39,9 +39,19 @@ the active speed limit, to the lateral-acceleration limit (keeping the path curv
 rate-limited by the longitudinal acceleration / jerk limits (passenger comfort); it never exceeds
 ``Decision.limit_mps``.
 
-Input names used by ``required_inputs``: ``cmd``, ``odom``, ``scan``, ``imu``, ``pose`` (map pose for
-the geofence; added automatically when a geofence is active), ``objects`` (tracked objects),
+Input names used by ``required_inputs``: ``cmd``, ``odom``, ``scan``, ``scan_rear``, ``imu``, ``pose`` (map pose
+for the geofence; added automatically when a geofence is active), ``objects`` (tracked objects),
 ``estop``, ``battery``.
+
+Reversing. The fields always sweep the way the robot moves (a negative speed sweeps the footprint backwards),
+and every scan point in ``base_link`` counts, from the front scanner (``scan``) and a rear-facing one
+(``scan_rear``). Inputs listed in ``reverse_required_inputs`` (a tractor's rear scanner) are needed only to move
+backwards: when one never arrived, is stale, holds NaN/inf or is blinded while a motion to protect goes backwards
+(the request, or the measured motion / own output), that is a protective stop ``reverse_blind:<cond>:<input>``
+(``<cond>`` one of ``no_data``, ``stale``, ``nonfinite``, ``blinded``), released like any protective stop once
+the input is back or the robot no longer backs up. Driving forwards the same condition is only a warning
+(``<cond>:<input>``): the rear scanner does not look where the robot goes, and a fault that latched would stop the
+forward work too. A blinded rear scan's points are not used (they lie inside the machine's own footprint).
 
 Run ``python -m agricare.core.safety.supervisor`` for a small demo.
 """
@@ -67,7 +77,7 @@ from agricare.core.safety.fields import (
 from agricare.core.safety.geofence import Geofence, split_flat_polygons
 
 GRAVITY_MPS2 = 9.80665
-INPUT_NAMES = ("cmd", "odom", "scan", "imu", "pose", "objects", "estop", "battery")
+INPUT_NAMES = ("cmd", "odom", "scan", "scan_rear", "imu", "pose", "objects", "estop", "battery")
 #: Inputs whose faults never latch (an idle command source only means "no motion wanted").
 _NON_LATCHING_INPUTS = ("cmd",)
 #: A command that arrives older than its timeout is no command (as ``stale:cmd``): refused, not latched.
@@ -99,11 +109,14 @@ class SupervisorParams:
 
     footprint_xy: tuple[float, ...] = (0.6, 0.4, -0.6, 0.4, -0.6, -0.4, 0.6, -0.4)
     required_inputs: tuple[str, ...] = ("cmd", "odom", "scan", "imu")
+    # inputs needed only to move backwards (a rear scanner): see "Reversing" in the module docstring
+    reverse_required_inputs: tuple[str, ...] = ()
     latch_faults: bool = True
     # watchdog timeouts
     cmd_timeout_s: float = 0.5
     odom_timeout_s: float = 0.5
     scan_timeout_s: float = 0.5
+    scan_rear_timeout_s: float = 0.5
     imu_timeout_s: float = 0.5
     pose_timeout_s: float = 1.0
     objects_timeout_s: float = 1.0
@@ -166,6 +179,10 @@ class SupervisorParams:
         bad = [n for n in self.required_inputs if n not in INPUT_NAMES]
         if bad:
             raise ValueError(f"required_inputs: unknown input(s) {bad}; known: {list(INPUT_NAMES)}")
+        bad = [n for n in self.reverse_required_inputs if n not in INPUT_NAMES or n == "cmd"]
+        if bad:
+            raise ValueError(f"reverse_required_inputs: unknown input(s) {bad}; known: "
+                             f"{[n for n in INPUT_NAMES if n != 'cmd']}")
         if self.slow_speed_mps > self.max_speed_mps:
             raise ValueError(f"slow_speed_mps: {self.slow_speed_mps} exceeds max_speed_mps "
                              f"{self.max_speed_mps}")
@@ -222,6 +239,9 @@ class SupervisorInputs:
     scan_points_in_base: np.ndarray | None = None
     scan_blinded: bool = False
     scan_stamp_s: float | None = None
+    scan_rear_points_in_base: np.ndarray | None = None   # the rear-facing scanner's, as scan_points_in_base
+    scan_rear_blinded: bool = False
+    scan_rear_stamp_s: float | None = None
     roll_rad: float = 0.0
     pitch_rad: float = 0.0
     imu_stamp_s: float | None = None
@@ -245,8 +265,9 @@ class SupervisorInputs:
             return (self.cmd_v_mps, self.cmd_w_radps)
         if name == "odom":
             return (self.odom_v_mps, self.odom_w_radps)
-        if name == "scan":
-            return (np.zeros(0) if self.scan_points_in_base is None else self.scan_points_in_base,)
+        if name in ("scan", "scan_rear"):
+            pts = getattr(self, f"{name}_points_in_base")
+            return (np.zeros(0) if pts is None else pts,)
         if name == "imu":
             return (self.roll_rad, self.pitch_rad)
         if name == "pose":
@@ -414,23 +435,29 @@ class Supervisor:
                 faults.append("loop_overrun")
         # --- input watchdogs and NaN/inf
         required = self.required_inputs()
+        reverse_only = [n for n in p.reverse_required_inputs if n not in required]
+        reverse_problems: list[str] = []   # "<cond>:<input>" of the inputs only reversing needs
         avail: dict[str, bool] = {}
         jumped = False
         for name in INPUT_NAMES:
             stamp = getattr(inputs, f"{name}_stamp_s")
             is_req = name in required
+            # an input only reversing needs is never a fault: its problems stop backward motion (below)
+            problems = reverse_problems if name in reverse_only else faults
             ok = False
             if stamp is None:
-                if is_req:
-                    faults.append(f"no_data:{name}")
+                if is_req or name in reverse_only:
+                    problems.append(f"no_data:{name}")
             elif not math.isfinite(float(stamp)):
-                faults.append(f"nonfinite:{name}")
+                problems.append(f"nonfinite:{name}")
             elif math.isfinite(t) and float(stamp) > t + 1e-9:
                 if is_req:  # received before a clock jump back: not fresh, and no reason to latch
                     jumped = True
+                elif name in reverse_only:
+                    problems.append(f"stale:{name}")
             elif math.isfinite(t) and t - float(stamp) > p.timeout_s(name):
-                if is_req:
-                    faults.append(f"stale:{name}")
+                if is_req or name in reverse_only:
+                    problems.append(f"stale:{name}")
             else:
                 try:
                     finite = all(bool(np.all(np.isfinite(np.asarray(v, dtype=float))))
@@ -440,7 +467,7 @@ class Supervisor:
                 if finite:
                     ok = True
                 else:
-                    faults.append(f"nonfinite:{name}")
+                    problems.append(f"nonfinite:{name}")
             avail[name] = ok
         if self._clock_jumped:
             if not jumped:
@@ -449,6 +476,12 @@ class Supervisor:
                 faults.append("clock_jump")
         if avail["scan"] and inputs.scan_blinded:
             faults.append("scan_blinded")
+        if avail["scan_rear"] and inputs.scan_rear_blinded:
+            if "scan_rear" in reverse_only:
+                reverse_problems.append("blinded:scan_rear")
+            else:
+                faults.append("scan_rear_blinded")
+            avail["scan_rear"] = False   # its points at range_min lie inside the machine's own footprint
         if avail["odom"] and inputs.odom_frozen:
             faults.append("odom_frozen")
         if avail["imu"] and inputs.imu_stuck:
@@ -516,9 +549,17 @@ class Supervisor:
         elif inputs.battery_stamp_s is not None and math.isnan(float(inputs.battery_fraction)):
             warnings.append("battery_unknown")
 
+        # --- backing up without the inputs reversing needs: a protective stop; forwards only a warning
+        if reverse_problems:
+            backwards = v_in < -1e-3 or v_meas < -max(p.odom_speed_deadband_mps, 1e-3)
+            if backwards:
+                stop.extend(f"reverse_blind:{r}" for r in reverse_problems)
+            else:
+                warnings.extend(reverse_problems)
+
         # --- slow fields, sized for the requested speed
         motions_slow = self._motions(v_in, w_in, v_meas, w_meas, limit)
-        scan = inputs.scan_points_in_base if avail["scan"] else None
+        scan = self._scan_points(inputs, avail)
         objects = inputs.objects_in_base if avail["objects"] and inputs.objects_in_base is not None else None
         pose = inputs.pose_in_map if avail["pose"] else None
         for v, w in motions_slow:
@@ -578,6 +619,15 @@ class Supervisor:
     # ------------------------------------------------------------------ internals
     def _count(self, reason: str) -> None:
         self.counters[reason] = self.counters.get(reason, 0) + 1
+
+    @staticmethod
+    def _scan_points(inputs: SupervisorInputs, avail: dict) -> np.ndarray | None:
+        """The points of every usable scanner in ``base_link`` (N, 2), None when there is none."""
+        parts = [pts for name in ("scan", "scan_rear")
+                 if avail[name] and (pts := getattr(inputs, f"{name}_points_in_base")) is not None and len(pts)]
+        if not parts:
+            return None if not (avail["scan"] or avail["scan_rear"]) else np.zeros((0, 2))
+        return parts[0] if len(parts) == 1 else np.vstack(parts)
 
     def _motions(self, v_in, w_in, v_meas, w_meas, limit) -> list[tuple[float, float]]:
         """Motions to protect: the request (clamped to ``limit``) and the measured one when it differs."""
