@@ -31,6 +31,9 @@ def _sim_mounts(sensors) -> dict:
     if "scan" in sensors:
         s = sensors["scan"]
         out["laser"] = (s.mount_x_m, s.mount_y_m, s.mount_yaw_rad)
+    if "scan_rear" in sensors:
+        s = sensors["scan_rear"]
+        out["laser_rear"] = (s.mount_x_m, s.mount_y_m, s.mount_yaw_rad)
     if "gnss" in sensors:
         g = sensors["gnss"]
         out["gnss_xy"] = (g.antenna_x_m, g.antenna_y_m)
@@ -200,7 +203,7 @@ def test_gazebo_models_mount_sensors_as_the_urdf(robot_type):
     sdf = ET.parse(ROOT / "worlds" / "models" / robot_type / "model.sdf").getroot()
     links = {lk.get("name"): [float(v) for v in lk.find("pose").text.split()] for lk in sdf.iter("link")
              if lk.find("pose") is not None}
-    for frame in ("laser", "gnss_link", "camera_link"):
+    for frame in ("laser", "laser_rear", "gnss_link", "camera_link"):
         if frame not in links:
             continue
         t, R = frame_pose(model, frame)
@@ -208,3 +211,23 @@ def test_gazebo_models_mount_sensors_as_the_urdf(robot_type):
         # the SDF is written with 4 decimals
         assert pose[:3] == pytest.approx(list(t), abs=1e-4), (robot_type, frame)
         assert pose[4] == pytest.approx(math.atan2(-R[2, 0], math.hypot(R[0, 0], R[1, 0])), abs=1e-4)
+        if frame.startswith("laser"):   # the rear scanner faces backwards: yaw pi (either sign)
+            yaw_err = (pose[5] - math.atan2(R[1, 0], R[0, 0]) + math.pi) % (2 * math.pi) - math.pi
+            assert abs(yaw_err) < 1e-4, (robot_type, frame, pose[5])
+    if robot_type == "tractor":
+        assert "laser_rear" in links and "laser_rear" in _urdf_mounts("tractor")
+
+
+def test_tractor_has_a_rear_scanner_everywhere():
+    """URDF frame laser_rear facing backwards, the simulator's scan_rear there, the Gazebo bridge's scan_rear."""
+    import yaml
+
+    x, y, yaw = _urdf_mounts("tractor")["laser_rear"]
+    assert x < -0.9 and abs(abs(yaw) - math.pi) < 1e-5      # behind the rear axle, looking back (URDF: 6 digits)
+    rear = default_sensors("tractor")["scan_rear"]
+    assert (rear.mount_x_m, rear.mount_yaw_rad) == pytest.approx((x, yaw), abs=1e-5)
+    front = default_sensors("tractor")["scan"]
+    assert front.fov_rad + rear.fov_rad >= 2 * math.pi     # together all round
+    bridge = yaml.safe_load((ROOT / "worlds" / "farm_bridge.yaml").read_text())
+    assert {"/tractor/scan_rear"} <= {e["ros_topic_name"] for e in bridge}
+    assert "/row_robot/scan_rear" not in {e["ros_topic_name"] for e in bridge}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy (ros-kilted-rclpy) is not installed")
@@ -21,6 +23,7 @@ from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS  # noqa: E402
 
 SENSOR_TOPICS = {
     "/tractor/odom": Odometry, "/tractor/imu/data": Imu, "/tractor/gnss/fix": NavSatFix, "/tractor/scan": LaserScan,
+    "/tractor/scan_rear": LaserScan,
     "/tractor/battery_state": BatteryState, "/row_robot/camera/image_raw": Image,
     "/row_robot/camera/camera_info": CameraInfo, "/row_robot/odom": Odometry,
 }
@@ -81,8 +84,11 @@ def test_external_drive_publishes_everything_and_follows_commands(rclpy_context,
         info = got["/row_robot/camera/camera_info"][-1]
         assert img.shape == (info.height, info.width, 3) and info.k[0] > 0
         assert 25 <= len(got["/row_robot/camera/image_raw"]) <= 31  # 15 Hz over 2 s
-        scan = got["/tractor/scan"][-1]
-        assert len(scan.ranges) == 360 and scan.angle_increment > 0
+        scan = got["/tractor/scan"][-1]   # the bonnet scanner: 270 deg at 1 deg
+        assert len(scan.ranges) == 271 and scan.angle_increment > 0 and scan.header.frame_id == "laser"
+        rear = got["/tractor/scan_rear"][-1]   # the rear one: 210 deg at 1 deg, in its own frame
+        assert len(rear.ranges) == 211 and rear.header.frame_id == "laser_rear"
+        assert rear.angle_max - rear.angle_min == pytest.approx(math.radians(210.0), abs=1e-4)
         cov = got["/tractor/ground_truth/coverage"][-1]
         assert len(cov.data) == 2 and 0.0 < cov.data[0] < 0.05 and cov.data[1] == 0.0
         # same seed, same scenario: a second simulator reproduces the trajectory exactly
