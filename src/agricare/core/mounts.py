@@ -1,7 +1,8 @@
 """Sensor mounts of each robot type: the one source of truth.
 
 ``tools/make_urdf.py`` writes these into ``urdf/<type>.urdf`` (the ``laser``, ``laser_rear``, ``camera_link``,
-``gnss_link`` and ``imu_link`` joints) and the embedded simulator places its sensors here (``core/sim/scenarios.py`` defaults).
+``gnss_link`` and ``imu_link`` joints) and the embedded simulator places its sensors here
+(``core/sim/scenarios.py`` defaults).
 Robot nodes never read this module: they read the mounts from the URDF that robot_description_node publishes
 (``ros/mounts.py``), so a real robot with another URDF needs no parameter changes.
 
