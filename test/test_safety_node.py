@@ -228,3 +228,49 @@ def test_imu_roll_pitch_from_orientation_or_gravity():
     msg.orientation_covariance[0] = 0.0
     msg.orientation.w = msg.orientation.x = msg.orientation.y = msg.orientation.z = 0.0
     assert all(math.isnan(v) for v in imu_roll_pitch(msg))
+
+
+def test_node_backs_up_only_while_its_rear_scanner_reports(rclpy_context):
+    """reverse_required_inputs [scan_rear]: the node subscribes scan_rear (mount override here, the URDF's laser_rear
+    otherwise); a person 0.4 m behind the rear scanner stops a reversing robot; the rear scanner falling silent
+    stops backing up (reverse_blind:stale:scan_rear) and only warns driving forwards."""
+    h = Harness(rclpy_context, [Parameter("reverse_required_inputs", value=["scan_rear"]),
+                                Parameter("scan_rear_mount_xyyaw", value=[-0.6, 0.0, math.pi]),
+                                Parameter("resume_hold_s", value=0.2)])
+    pub_rear = h.io.create_publisher(LaserScan, "scan_rear", SENSOR_QOS)
+    rear = {"on": True, "range": math.inf}
+    plain_feed = h.feed
+
+    def feed(v=0.5):
+        plain_feed(v)
+        if rear["on"]:
+            scan = LaserScan()
+            scan.header.stamp = h.node.get_clock().now().to_msg()
+            scan.angle_min, scan.angle_increment = -math.radians(105.0), math.radians(1.0)
+            scan.range_min, scan.range_max = 0.05, 30.0
+            scan.ranges = [math.inf] * 100 + [rear["range"]] * 11 + [math.inf] * 100   # dead behind: 1 deg beams
+            pub_rear.publish(scan)
+
+    try:
+        assert h.spin_until(lambda: pub_rear.get_subscription_count() >= 1)
+        back = lambda: feed(-0.3)  # noqa: E731
+        h.feed = back
+        assert h.spin_until(lambda: h.cmds and h.cmds[-1].twist.linear.x < -0.1, feed=True)
+        assert h.last_state() == SafetyState.RUN
+        rear["range"] = 0.4                       # somebody steps in right behind the robot
+        assert h.spin_until(lambda: h.last_state() == SafetyState.PROTECTIVE_STOP
+                            and "obstacle" in h.states[-1].reason.split(","), feed=True), h.states[-1]
+        rear["range"] = math.inf
+        assert h.spin_until(lambda: h.last_state() == SafetyState.RUN, feed=True)
+        rear["on"] = False                        # the rear scanner falls silent while backing up
+        assert h.spin_until(lambda: "reverse_blind:stale:scan_rear" in h.states[-1].reason, feed=True), h.states[-1]
+        assert h.last_state() == SafetyState.PROTECTIVE_STOP
+        h.feed = lambda: feed(0.5)                # forwards it may go on, with a warning on /diagnostics
+        assert h.spin_until(lambda: h.last_state() == SafetyState.RUN and h.cmds[-1].twist.linear.x > 0.1,
+                            feed=True), h.states[-1]
+        assert any("stale:scan_rear" in s.message for s in h.diag if s.name.endswith("safety"))
+        assert not h.node.supervisor.latched_faults
+    finally:
+        h.ex.shutdown()
+        h.io.destroy_node()
+        h.node.destroy_node()
