@@ -285,3 +285,6 @@ def test_which_safety_reasons_fail_a_run():
     assert fault_reasons("loop_overrun,nonfinite:odom,scan_blinded,cmd_reordered,clock_jump,imu_stuck",
                          moving=False) == ["loop_overrun", "nonfinite:odom", "scan_blinded", "cmd_reordered",
                                            "clock_jump", "imu_stuck"]
+    # a rear scanner that is silent, corrupt or blinded while the machine backs up is a fault of the run
+    assert fault_reasons("reverse_blind:stale:scan_rear,obstacle", moving=True) == ["reverse_blind:stale:scan_rear"]
+    assert fault_reasons("scan_rear_blinded", moving=False) == ["scan_rear_blinded"]
