@@ -1,9 +1,10 @@
 """Reversing safely: the tractor backs up only while its rear scanner sees behind it.
 
-Closed loop in plain Python (no ROS): the embedded simulator's world (tractor with the demo's 6 m implement, its
-bonnet and rear laser scanners as shipped, a person) and the safety supervisor with the shipped tractor profile and
-the demo farm's footprint. A constant reverse request at the profile's maximum reverse speed stands in for a corner
-manoeuvre. Contacts are the simulator's (ground truth, measuring only).
+Closed loop in plain Python (no ROS, ``agricare.core.safety.scenario_check``): the embedded simulator's world
+(tractor with the demo's 6 m implement, its bonnet and rear laser scanners as shipped, a person) and the safety
+supervisor with the shipped tractor profile and the demo farm's footprint. A constant reverse request at the
+profile's maximum reverse speed stands in for a corner manoeuvre. Contacts and clearances are the simulator's
+(ground truth, measuring only; the implement counts as part of the machine).
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ import numpy as np
 import pytest
 import yaml
 
-from agricare.core.geometry import se2_transform_points
-from agricare.core.safety.fields import scan_to_safety_points
+from agricare.core.safety.scenario_check import load_profile, run_closed_loop
 from agricare.core.safety.supervisor import STOP_STATES, SafetyState, Supervisor, SupervisorInputs
-from agricare.core.sim.scenarios import parse_scenario, scenario_dict
+from agricare.core.sim.scenarios import scenario_dict
 from agricare.core.sim.world import World
-from test_safety_closed_loop import load_profile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DT = 0.05
@@ -33,71 +32,26 @@ def farm_tractor_profile(**overrides):
     node = next(n for n in farm["nodes"] if n["node"] == "safety_supervisor_node" and n["robot"] == "tractor")
     extra = {k: v for k, v in node["params"].items() if k != "command_replay_file"}
     extra.update(overrides)
-    return load_profile("tractor", **extra)
+    return load_profile(ROOT / "config", "tractor", **extra)
 
 
-def run_reverse(person: dict, params, sensors=None, t_end=30.0, v_req=None):
-    """Back the tractor up from (0, 0) heading +x (so it moves towards -x) through the supervisor.
+def run_reverse(person: dict, params, sensors=None, t_end=30.0):
+    """Back the tractor up from (0, 0) heading +x (so it moves towards -x) at the profile's maximum reverse speed.
 
-    Returns (contacts while the tractor moved, min gap machine-person (m), tractor speed at the first stop (m/s),
-    distance driven from the first stop to standstill (m), the states seen)."""
+    Returns (contacts while the tractor moved, closest gap machine-person (m), tractor speed at the first stop
+    verdict (m/s), distance driven from that verdict to standstill (m), the loop result)."""
     robot = {"name": "tractor", "type": "tractor", "start": {"x_m": 0.0, "y_m": 0.0, "yaw_deg": 0.0},
-             "implement": IMPLEMENT}
-    if sensors is not None:
-        robot["sensors"] = sensors
-    world = World(parse_scenario(scenario_dict([robot], people=[person])), seed=3)
-    sup = Supervisor(params)
-    req = -params.max_reverse_speed_mps if v_req is None else v_req
-    spec = world.robots["tractor"].spec.sensors
-    mounts = {k: (s.mount_x_m, s.mount_y_m, s.mount_yaw_rad) for k, s in spec.items() if k.startswith("scan")}
-    inp = SupervisorInputs(imu_stamp_s=0.0)
-    first_stop = None
-    standstill_x = None
-    min_gap = math.inf
-    states = set()
-    t = 0.0
-    while t < t_end:
-        for sample in world.sensors_due():
-            if sample.robot != "tractor":
-                continue
-            r = sample.reading
-            if sample.kind == "odom":
-                inp.odom_v_mps, inp.odom_w_radps, inp.odom_stamp_s = r.v_mps, r.w_radps, t
-            elif sample.kind in mounts:
-                pts, blinded = scan_to_safety_points(r.ranges_m, r.angle_min_rad, r.angle_increment_rad,
-                                                     r.range_min_m, r.range_max_m, mounts[sample.kind])
-                setattr(inp, f"{sample.kind}_points_in_base", pts)
-                setattr(inp, f"{sample.kind}_blinded", blinded)
-                setattr(inp, f"{sample.kind}_stamp_s", t)
-        inp.cmd_v_mps, inp.cmd_w_radps, inp.cmd_stamp_s = req, 0.0, t
-        inp.imu_stamp_s = t
-        d = sup.update(t, inp)
-        states.add(d.state)
-        v_true = world.velocity("tractor")[0]
-        if d.state in STOP_STATES and first_stop is None:
-            first_stop = (v_true, world.pose("tractor")[0])
-        world.set_command("tractor", d.cmd_v_mps, d.cmd_w_radps, t)
-        world.step(DT)
-        t = world.t_s
-        if first_stop is not None and standstill_x is None and abs(world.velocity("tractor")[0]) < 0.01:
-            standstill_x = world.pose("tractor")[0]
-        # gap between the person and the machine (body and implement rectangles), ground truth
-        rob = world.robots["tractor"]
-        px, py = world.people.position_list[0]
-        local = se2_transform_points(_inverse(rob.pose()), np.array([[px, py]]))[0]
-        for x0, x1, y0, y1 in rob.rect_list:
-            dx = max(x0 - local[0], 0.0, local[0] - x1)
-            dy = max(y0 - local[1], 0.0, local[1] - y1)
-            min_gap = min(min_gap, math.hypot(dx, dy) - world.people.radius_list[0])
-    moving = [c for c in world.contacts if c.robot_speed_mps > 0.05]
-    braking = None if standstill_x is None else abs(standstill_x - first_stop[1])
-    return moving, min_gap, (None if first_stop is None else abs(first_stop[0])), braking, states
-
-
-def _inverse(pose):
-    x, y, th = pose
-    c, s = math.cos(th), math.sin(th)
-    return np.array([-c * x - s * y, s * x - c * y, -th])
+             "implement": IMPLEMENT, "sensors": {"gnss": False, "battery": False, **(sensors or {})}}
+    world = World.from_scenario(scenario_dict([robot], people=[person]), seed=3)
+    res = run_closed_loop(world, "tractor", -params.max_reverse_speed_mps, params, mode="scan", t_end_s=t_end)
+    moving = [c for c in res.contacts if c.robot_speed_mps > 0.05]
+    stops = [i for i, st in enumerate(res.states) if st in STOP_STATES]
+    if not stops:
+        return moving, res.min_clearance_m["worker"], None, None, res
+    i = stops[0]
+    still = next((k for k in range(i, len(res.v_mps)) if abs(res.v_mps[k]) < 0.01), len(res.v_mps) - 1)
+    braking = float(np.hypot(*(res.pose[still, :2] - res.pose[i, :2])))
+    return moving, res.min_clearance_m["worker"], abs(float(res.v_mps[i])), braking, res
 
 
 STANDING = {"name": "worker", "kind": "adult", "speed_mps": 0.5, "path": [[-9.0, 1.0], [-9.0, 1.2]],
@@ -110,14 +64,14 @@ CROSSING = {"name": "worker", "kind": "adult", "speed_mps": 1.1, "path": [[-7.0,
 def test_reversing_tractor_stops_before_a_person_behind_it(person):
     params = farm_tractor_profile()
     assert "scan_rear" in params.reverse_required_inputs
-    contacts, gap, v_stop, braking, states = run_reverse(person, params)
+    contacts, gap, v_stop, braking, res = run_reverse(person, params)
     assert not contacts, contacts
-    assert SafetyState.PROTECTIVE_STOP in states
+    assert SafetyState.PROTECTIVE_STOP in res.states
     assert v_stop is not None and v_stop > 0.5 * params.max_reverse_speed_mps, v_stop   # it was backing up
     # the machine (implement included) stays clear of the person by at least the stop margin's half
     assert gap >= 0.5 * params.stop_margin_m, gap
-    print(f"{person['name']} {('standing', 'crossing')[person is CROSSING]}: stopped from {v_stop:.2f} m/s "
-          f"in {braking:.2f} m, closest gap {gap:.2f} m")
+    print(f"{('standing', 'crossing')[person is CROSSING]}: stopped from {v_stop:.2f} m/s in {braking:.2f} m, "
+          f"closest gap {gap:.2f} m")
 
 
 def test_without_rear_sensing_and_implement_in_the_footprint_it_backs_into_the_person():

@@ -8,11 +8,12 @@ Each step (``dt_s``, one supervisor cycle) does what ``safety_supervisor_node`` 
 
 1. take the readings due now from ``World.sensors_due()``: ``odom`` twist, ``imu`` roll/pitch, ``scan``
    turned into points in ``base_link`` with the lidar mount (``scan_to_points_in_base``, as the node's
-   ``_on_scan``), ``ground_truth`` pose as the map pose for the geofence (stand-in for the EKF output);
+   ``_on_scan``), a rear scanner's ``scan_rear`` likewise (the tractor's), ``ground_truth`` pose as the map pose
+   for the geofence (stand-in for the EKF output);
 2. in ``mode="tracked"``: tracked objects from the simulator's ground-truth people, transformed to
    ``base_link`` (velocity over ground in base axes), published at scan time and only for people the
    scan actually hits (an occluded person is not tracked). This replaces the obstacle tracker;
-3. the driver requests a constant ``(v_req, 0)``; ``Supervisor.update(t, inputs)``;
+3. the driver requests a constant ``(v_req, 0)`` (negative: backing up); ``Supervisor.update(t, inputs)``;
 4. ``World.set_command`` with the supervisor's output; ``World.step(dt_s)``.
 
 ``mode="bypass"`` sends the driver's request straight to the vehicle (control runs: shows the scenario
@@ -162,7 +163,8 @@ def _tracked_people_in_base(world, robot: str, points_in_base: np.ndarray) -> np
 def run_closed_loop(world, robot: str, v_req_mps: float, params: SupervisorParams | None = None,
                     mode: str = "tracked", t_end_s: float = 30.0, dt_s: float = 0.05,
                     keep_out_xy: Sequence = (), until: Callable | None = None) -> LoopResult:
-    """Drive ``robot`` straight ahead at ``v_req_mps`` through the supervisor (see the module docstring).
+    """Drive ``robot`` straight ahead (backwards for a negative ``v_req_mps``) through the supervisor (see the
+    module docstring).
 
     Parameters
     ----------
@@ -189,8 +191,8 @@ def run_closed_loop(world, robot: str, v_req_mps: float, params: SupervisorParam
     if mode != "bypass" and params is None:
         raise ValueError("params: needed unless mode='bypass'")
     sup = Supervisor(params) if mode != "bypass" else None
-    sp = world.robots[robot].scan_params
-    mount = (0.0, 0.0, 0.0) if sp is None else (sp.mount_x_m, sp.mount_y_m, sp.mount_yaw_rad)
+    mounts = {kind: (sp.mount_x_m, sp.mount_y_m, sp.mount_yaw_rad)
+              for kind in ("scan", "scan_rear") if (sp := getattr(world.robots[robot], f"{kind}_params")) is not None}
     keep_out = [shapely.Polygon(np.asarray(p, dtype=float).reshape(-1, 2)) for p in keep_out_xy]
     inp = SupervisorInputs()
     ts, poses, vs, cmds, states, reasons = [], [], [], [], [], []
@@ -211,15 +213,16 @@ def run_closed_loop(world, robot: str, v_req_mps: float, params: SupervisorParam
                     inp.roll_rad, inp.pitch_rad, inp.imu_stamp_s = rd.roll_rad, rd.pitch_rad, t
                 elif sample.kind == "ground_truth":
                     inp.pose_in_map, inp.pose_stamp_s = np.array([rd.x_m, rd.y_m, rd.yaw_rad]), t
-                elif sample.kind == "scan":
+                elif sample.kind in mounts:
                     pts = scan_to_points_in_base(rd.ranges_m, rd.angle_min_rad, rd.angle_increment_rad,
-                                                 rd.range_min_m, rd.range_max_m, mount)
-                    inp.scan_points_in_base = np.full((1, 2), np.nan) if pts is None else pts
-                    inp.scan_stamp_s = t
-                    if mode == "tracked":
-                        # the obstacle tracker is replaced by ground truth: people the scan hits, with their
+                                                 rd.range_min_m, rd.range_max_m, mounts[sample.kind])
+                    setattr(inp, f"{sample.kind}_points_in_base", np.full((1, 2), np.nan) if pts is None else pts)
+                    setattr(inp, f"{sample.kind}_stamp_s", t)
+                    if mode == "tracked" and sample.kind == "scan":
+                        # the obstacle tracker is replaced by ground truth: people the scans hit, with their
                         # true positions and velocities in base_link
-                        inp.objects_in_base = _tracked_people_in_base(world, robot, inp.scan_points_in_base)
+                        seen = [v for v in (inp.scan_points_in_base, inp.scan_rear_points_in_base) if v is not None]
+                        inp.objects_in_base = _tracked_people_in_base(world, robot, np.vstack(seen))
                         inp.objects_stamp_s = t
             inp.cmd_v_mps, inp.cmd_w_radps, inp.cmd_stamp_s = float(v_req_mps), 0.0, t
             decision = sup.update(t, inp)
