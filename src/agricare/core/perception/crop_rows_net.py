@@ -11,6 +11,12 @@
    narrowing with the perspective spacing) and fitted robustly as a correction to its vanishing-point
    line: a constant and slope first, held near the VP line, then a gentle quadratic so curved rows bend.
    Rows are returned as polylines from the image bottom to the top of their support.
+4. Polish: each supported row moves onto the heatmap's own ridge, found per image row near it as the
+   maximum with a sub-pixel Gaussian (parabola through the log) peak fit, as a free quadratic correction
+   (ridge on slope and curvature). Measured: decoding the training targets themselves at this heatmap
+   resolution scores 0.91-0.92 on 160-199, the network's heatmap even with the true rows' positions known
+   (best peak near each true row) 0.65-0.69: the heatmap's ridge placement, not its resolution or the
+   decoding, is what limits the learned path.
 
 All geometry here is in heatmap pixels (x right, y down, pixel centres at integers); :func:`detect_rows`
 maps it to the input image.
@@ -40,6 +46,14 @@ FILL_COMB = True      # add the rows the equal-spacing comb predicts where the n
 # ridge (fraction of the summed weight) on the constant, slope and curvature of each row's correction to
 # its vanishing-point line, per refinement pass: held near the VP line first, then a gentle quadratic
 REFINE_RIDGES = ((1e-6, 0.5, 10.0), (1e-6, 0.05, 0.5))
+# final polish of each supported row on the heatmap's own ridge peaks (sub-pixel: parabola through the log of
+# the three values around each image row's maximum, i.e. a Gaussian fit), fitted as a free quadratic
+# correction of the row (ridge on slope / curvature): 160-199 0.654 -> 0.670 (net at 224 px)
+POLISH = True
+POLISH_WINDOW_FRAC = 0.15   # peak search half-width, fraction of the local row spacing at that image row
+POLISH_MIN_PEAK = 0.3       # a peak below this heatmap value is not used
+POLISH_RIDGES = (0.0, 0.05, 0.5)  # ridge (fraction of the summed weight) on constant, slope, curvature
+POLISH_PASSES = 2
 
 
 @functools.lru_cache(maxsize=1)
@@ -84,6 +98,51 @@ def _peaks(P: np.ndarray, xb: np.ndarray, min_sep: float):
         off = 0.5 * (a - c) / den if den < -1e-9 else 0.0
         out.append(float(xb[k] + np.clip(off, -0.5, 0.5) * (xb[1] - xb[0])))
     return out
+
+
+def _polish(hm: np.ndarray, row, lam: float, bottoms, spacing: float):
+    """One row (poly, support, span, x_bottom) moved onto the sub-pixel ridge peaks of the heatmap near it
+    (see ``POLISH``); rows without support (comb guesses) and rows with too few peaks are kept as they are."""
+    poly, support, span, xbot = row
+    h, w = hm.shape
+    if support <= 0.0:
+        return row
+    ys = np.arange(h, dtype=np.float64)
+    yq, xq = poly[::-1, 1], poly[::-1, 0]            # ascending y
+    yv = ys[(ys >= yq[0]) & (ys <= yq[-1])]
+    if len(yv) < 6:
+        return row
+    x0 = np.interp(yv, yq, xq)
+    nb = [abs(b - xbot) for b in bottoms if abs(b - xbot) > 1e-6]
+    s_loc = min(nb) if nb else spacing
+    half = np.maximum(POLISH_WINDOW_FRAC * s_loc * np.maximum(1.0 - lam * ((h - 0.5) - yv), 0.05), 1.5)
+    logh = np.log(np.maximum(hm, 1e-4))
+    yi = yv.astype(int)
+    dv = ((h - 0.5) - yv) / h
+    basis = np.stack([np.ones_like(dv), dv, dv * dv])
+    xp = x0
+    for _ in range(POLISH_PASSES):
+        lo = np.clip(np.floor(xp - half).astype(int), 1, w - 2)
+        hi = np.clip(np.ceil(xp + half).astype(int), 1, w - 2)
+        cols = lo[:, None] + np.arange(int((hi - lo).max()) + 1)[None, :]
+        inwin = cols <= hi[:, None]
+        vals = np.where(inwin, hm[yi[:, None], np.minimum(cols, w - 2)], -1.0)
+        k = cols[np.arange(len(yv)), np.argmax(vals, axis=1)]
+        pk = hm[yi, k]
+        a, b, c = logh[yi, k - 1], logh[yi, k], logh[yi, k + 1]
+        den = a - 2 * b + c
+        off = np.where(den < -1e-9, 0.5 * (a - c) / np.where(den < -1e-9, den, -1.0), 0.0)
+        px = k + np.clip(off, -0.5, 0.5)
+        ok = (pk >= POLISH_MIN_PEAK) & (hi > lo)
+        if ok.sum() < 6:
+            return row if xp is x0 else (np.column_stack([np.interp(poly[:, 1], yv, xp), poly[:, 1]]), support,
+                                         span, float(np.interp(h - 1.0, yv, xp)))
+        wt = np.where(ok, pk, 0.0)
+        ata = (basis * wt) @ basis.T + wt.sum() * np.diag(POLISH_RIDGES)
+        cf = np.linalg.solve(ata, (basis * wt) @ np.where(ok, px - x0, 0.0))
+        xp = x0 + cf @ basis
+    return (np.column_stack([np.interp(poly[:, 1], yv, xp), poly[:, 1]]), support, span,
+            float(np.interp(h - 1.0, yv, xp)))
 
 
 def fit_rows(hm: np.ndarray):
@@ -190,6 +249,8 @@ def fit_rows(hm: np.ndarray):
         return out, lines
 
     out, lines = refine(rx, lam, m)
+    if POLISH:
+        out = [_polish(hm, row, lam, [o[3] for o in out], spacing) for row in out]
     if VP_FROM_ROWS and len(lines) >= 2:
         # the vanishing point again, as the weighted least-squares intersection of the rows' own lines
         W_ = np.array([t[0] for t in lines])
