@@ -66,7 +66,8 @@ from agricare.core.safety.supervisor import (
     SupervisorParams,
     gated_command,
 )
-from agricare.ros.convert import from_stamp, polygon_to_array, twist_stamped
+from agricare.ros.convert import from_stamp, polygon_to_array
+from agricare.ros.fastmsg import twist_stamped_cdr
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.guard import SecurityReport, guarded
 from agricare.ros.lifecycle import ManagedNode
@@ -473,7 +474,7 @@ class SafetySupervisorNode(ManagedNode):
         if self._base is not None:
             self._base.drive(v, w)
         if self._cmd_pub is not None:
-            self._cmd_pub.publish(twist_stamped(v, w, stamp, self.params.base_frame))
+            self._cmd_pub.publish(twist_stamped_cdr(stamp, self.params.base_frame, v, w))   # ros/fastmsg.py
 
     def _publish_state(self, d, stamp):
         msg = SafetyStateMsg()
