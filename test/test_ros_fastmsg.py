@@ -253,3 +253,33 @@ def test_encoders_make_the_messages_rclpy_reads():
         assert deserialize_message(data, TFMessage) == tfm and len(data) == len(serialize_message(tfm))
     with pytest.raises(ValueError):
         fastmsg.twist_stamped_cdr(-1.0, "", 0.0, 0.0)
+
+
+def test_tracked_objects_encoder_and_decoder_match_rclpy():
+    ai = pytest.importorskip("agricare_interfaces.msg")
+    rng = random.Random(7)
+    for _ in range(80):
+        arr = ai.TrackedObjectArray()
+        arr.header.stamp = _stamp_of(rng)
+        arr.header.frame_id = "é" * rng.randint(0, 7)     # every alignment of the object sequence
+        rows = []
+        for _k in range(rng.randint(0, 5)):
+            o = ai.TrackedObject()
+            o.id = rng.randint(0, 2 ** 32 - 1)
+            o.position.x, o.position.y = rng.uniform(-50, 50), rng.uniform(-50, 50)
+            o.velocity.x, o.velocity.y = rng.uniform(-2, 2), rng.uniform(-2, 2)
+            o.radius_m, o.is_person, o.confidence = rng.uniform(0, 2), rng.random() < 0.5, rng.random()
+            arr.objects.append(o)
+            rows.append((o.id, o.position.x, o.position.y, o.velocity.x, o.velocity.y, o.radius_m, o.is_person,
+                         o.confidence))
+        data = fastmsg.tracked_objects_cdr(arr.header.stamp, arr.header.frame_id, rows)
+        assert deserialize_message(data, ai.TrackedObjectArray) == arr
+        assert len(data) == len(serialize_message(arr))
+        ref = serialize_message(arr)
+        f = fastmsg.decode_tracked_objects(ref)
+        assert (f.header.stamp.sec, f.header.stamp.nanosec, f.header.frame_id) == \
+            (arr.header.stamp.sec, arr.header.stamp.nanosec, arr.header.frame_id)
+        assert [(o.id, o.position.x, o.position.y, o.position.z, o.velocity.x, o.velocity.y, o.velocity.z, o.radius_m,
+                 o.is_person, o.confidence) for o in f.objects] == \
+            [(o.id, o.position.x, o.position.y, o.position.z, o.velocity.x, o.velocity.y, o.velocity.z, o.radius_m,
+              o.is_person, o.confidence) for o in arr.objects]

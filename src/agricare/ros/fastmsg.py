@@ -64,6 +64,9 @@ Odometry = _record("Odometry", ("header", "child_frame_id", "pose", "twist"))
 Imu = _record("Imu", ("header", "orientation", "orientation_covariance", "angular_velocity",
                       "angular_velocity_covariance", "linear_acceleration", "linear_acceleration_covariance"))
 TwistStamped = _record("TwistStamped", ("header", "twist"))
+Point = Vector3
+TrackedObject = _record("TrackedObject", ("id", "position", "velocity", "radius_m", "is_person", "confidence"))
+TrackedObjectArray = _record("TrackedObjectArray", ("header", "objects"))
 LaserScan = _record("LaserScan", ("header", "angle_min", "angle_max", "angle_increment", "time_increment",
                                   "scan_time", "range_min", "range_max", "ranges", "intensities"))
 
@@ -128,14 +131,42 @@ def decode_laser_scan(data):
     return LaserScan(header, *meta, ranges, intensities)
 
 
+_OBJECT = struct.Struct("<I4x7d?7xd")   # id, (pad), position, velocity, radius_m, is_person, (pad), confidence
+
+
+def decode_tracked_objects(data):
+    """``agricare_interfaces/TrackedObjectArray`` (each object 72 bytes, 8-aligned after its ``id``)."""
+    header, off = _header(data)
+    off = (off + 3) & ~3
+    (n,) = _U32.unpack_from(data, 4 + off)
+    off += 4
+    objects = []
+    for _ in range(n):
+        off = (off + 3) & ~3
+        if off & 7:        # the doubles after the id start 8-aligned: the id sits 4 bytes before them
+            oid, px, py, pz, vx, vy, vz, radius, person, conf = struct.unpack_from("<I7d?7xd", data, 4 + off)
+            off += 4 + 56 + 8 + 8
+        else:
+            oid, px, py, pz, vx, vy, vz, radius, person, conf = _OBJECT.unpack_from(data, 4 + off)
+            off += _OBJECT.size
+        objects.append(TrackedObject(oid, Point(px, py, pz), Vector3(vx, vy, vz), radius, person, conf))
+    return TrackedObjectArray(header, objects)
+
+
 def decoders():
     from geometry_msgs.msg import TwistStamped as TwistStampedMsg
     from nav_msgs.msg import Odometry as OdometryMsg
     from sensor_msgs.msg import Imu as ImuMsg
     from sensor_msgs.msg import LaserScan as LaserScanMsg
 
-    return {OdometryMsg: decode_odometry, ImuMsg: decode_imu, TwistStampedMsg: decode_twist_stamped,
-            LaserScanMsg: decode_laser_scan}
+    table = {OdometryMsg: decode_odometry, ImuMsg: decode_imu, TwistStampedMsg: decode_twist_stamped,
+             LaserScanMsg: decode_laser_scan}
+    try:
+        from agricare_interfaces.msg import TrackedObjectArray as TrackedObjectArrayMsg
+    except ImportError:   # interfaces not built: those subscriptions stay rclpy's
+        return table
+    table[TrackedObjectArrayMsg] = decode_tracked_objects
+    return table
 
 
 def decoder(msg_type, fast):
@@ -314,4 +345,22 @@ def tf_cdr(transforms) -> bytes:
         off = _align(parts, off, 8)
         parts.append(_TF_DOUBLES.pack(*_floats(xyz), *_floats(q_xyzw)))
         off += 56
+    return b"".join(parts)
+
+
+def tracked_objects_cdr(stamp, frame_id: str, objects) -> bytes:
+    """``agricare_interfaces/TrackedObjectArray`` as CDR bytes; ``objects``: ``(id, x, y, vx, vy, radius_m,
+    is_person, confidence)`` each (position and velocity z = 0)."""
+    parts, off = _begin(stamp, frame_id)
+    objects = list(objects)
+    off = _align(parts, off, 4)
+    parts.append(_U32.pack(len(objects)))
+    off += 4
+    for oid, x, y, vx, vy, radius, person, conf in objects:
+        off = _align(parts, off, 4)
+        parts.append(_U32.pack(int(oid)))
+        off = _align(parts, off + 4, 8)
+        parts.append(struct.pack("<7d?7xd", float(x), float(y), 0.0, float(vx), float(vy), 0.0, float(radius),
+                                 bool(person), float(conf)))
+        off += 72
     return b"".join(parts)
