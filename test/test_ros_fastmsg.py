@@ -283,3 +283,13 @@ def test_tracked_objects_encoder_and_decoder_match_rclpy():
                  o.is_person, o.confidence) for o in f.objects] == \
             [(o.id, o.position.x, o.position.y, o.position.z, o.velocity.x, o.velocity.y, o.velocity.z, o.radius_m,
               o.is_person, o.confidence) for o in arr.objects]
+
+
+def test_header_encoder_matches_rclpy():
+    from std_msgs.msg import Header
+
+    rng = random.Random(8)
+    for _ in range(50):
+        h = Header(stamp=_stamp_of(rng), frame_id="RUN" * rng.randint(0, 4) + "é" * rng.randint(0, 3))
+        data = fastmsg.header_cdr(h.stamp, h.frame_id)
+        assert deserialize_message(data, Header) == h and len(data) == len(serialize_message(h))

@@ -295,6 +295,11 @@ _IMU_DOUBLES = struct.Struct("<37d")
 _TF_DOUBLES = struct.Struct("<7d")
 
 
+def header_cdr(stamp, frame_id: str) -> bytes:
+    """``std_msgs/Header`` as CDR bytes (the safety heartbeat, 20 Hz per robot)."""
+    return b"".join(_begin(stamp, frame_id)[0])
+
+
 def twist_stamped_cdr(stamp, frame_id: str, v_mps: float, w_radps: float) -> bytes:
     """``geometry_msgs/TwistStamped`` (linear.x = ``v_mps``, angular.z = ``w_radps``, the rest 0) as CDR bytes,
     the message ``convert.twist_stamped`` builds. ``stamp``: float seconds or a ``builtin_interfaces/Time``."""
