@@ -87,3 +87,34 @@ def test_full_disk_wrapper_raises_enospc():
     with pytest.raises(OSError) as exc:
         _FullDisk(None).write(b"x")
     assert exc.value.errno == errno.ENOSPC
+
+
+def test_periodic_flush_waits_for_the_wall_period_too(rclpy_context, tmp_path):
+    """A simulation faster than real time: the node clock passes the period many times within one wall period,
+    and the recorder fsyncs once per wall period (then everything logged so far is acknowledged)."""
+    rclpy = pytest.importorskip("rclpy")
+    import time
+
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import String
+
+    from agricare.bringup.recorder import McapRecorder
+
+    node = rclpy.create_node("rec_test3", context=rclpy_context)
+    try:
+        node.create_publisher(String, "/rec_test3/topic", 10)
+        rec = McapRecorder(node, tmp_path / "r.mcap", flush_period_s=0.3)
+        rec.discover()
+        data = serialize_message(String(data="z"))
+        t0 = time.monotonic()
+        for k in range(5):                           # 5 node-clock periods within a few ms of wall time
+            rec._write("/rec_test3/topic", data, int(k * 0.31e9))
+        if time.monotonic() - t0 < 0.25:             # (a machine this slow cannot tell)
+            assert rec.acked == 0
+        time.sleep(0.35)
+        rec._write("/rec_test3/topic", data, int(5 * 0.31e9))
+        assert rec.acked == 6
+        rec.close()
+        assert _count_messages(tmp_path / "r.mcap") == 6
+    finally:
+        node.destroy_node()

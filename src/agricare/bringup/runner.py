@@ -243,8 +243,19 @@ class EmbeddedRunner:
             self._time_sources.append(ts)
 
     def _set_clocks(self, msg):
+        """What each time source's ``clock_callback`` does with the ``/clock`` message, with one rclpy ``Time``
+        for all of them (the callback builds one per node: ~25 per step, ~1 s of the care day)."""
+        from rclpy.time import Time
+
+        t = Time.from_msg(msg.clock)
         for ts in self._time_sources:
-            ts.clock_callback(msg)
+            clocks = getattr(ts, "_associated_clocks", None)
+            if clocks is None or not hasattr(ts, "_last_time_set"):   # another rclpy: its own callback
+                ts.clock_callback(msg)
+                continue
+            ts._last_time_set = t
+            for clock in clocks:
+                clock.set_ros_time_override(t)
 
     def step(self) -> float:
         """One simulator step; with ``in_process_clock`` the nodes' clocks follow once its messages are in."""
@@ -289,9 +300,12 @@ class EmbeddedRunner:
         if self.out_dir is not None and self.record:
             from agricare.bringup.recorder import McapRecorder
 
+            # the thinned topics are read by polling after each step (McapRecorder.poll), from a node on no
+            # executor: their messages are not all delivered to be dropped
+            self._record_poll_node = Node("agricare_recorder_poll", **common)
             self.recorder = McapRecorder(self.monitor, self.out_dir / "recording.mcap",
                                          max_rate_hz=self.graph.run.record_max_rate_hz,
-                                         exclude=self.graph.run.record_exclude)
+                                         exclude=self.graph.run.record_exclude, poll_node=self._record_poll_node)
 
         key_of = self._goal_key_of
         for robot, (name, type_ref) in self.mission_actions.items():
@@ -486,6 +500,8 @@ class EmbeddedRunner:
                 self.step()
                 self._keep_truth()
                 self.spin_some(spins)
+                if self.recorder is not None:
+                    self.recorder.poll()
                 self.send_goals()
                 self._sample_metrics()
                 if self.step_hook is not None:
@@ -1055,6 +1071,8 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
                     break
                 runner.sim.step_once()
                 runner.spin_some(8)
+                if runner.recorder is not None:
+                    runner.recorder.poll()
                 if hasattr(runner, "send_goals"):
                     runner.send_goals()
                 t = runner.sim_time()

@@ -30,7 +30,8 @@ from agricare.core.control.kinematics import Ackermann, AckermannParams, DiffDri
 from agricare.core.control.path_tracking import TrackerParams
 from agricare.core.control.pure_pursuit import RegulatedPurePursuit
 from agricare.core.control.stanley import Stanley
-from agricare.ros.convert import from_stamp, path_to_array, pose_to_xyyaw, to_stamp, twist_stamped
+from agricare.ros.convert import from_stamp, path_to_array, pose_to_xyyaw, to_stamp
+from agricare.ros.fastmsg import twist_stamped_cdr
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_schema
@@ -195,7 +196,8 @@ class ControllerNode(Node):
 
     # ------------------------------------------------------------------ control cycle
     def _publish_cmd(self, v: float, w: float, now_s: float) -> None:
-        self._cmd_pub.publish(twist_stamped(v, w, now_s, self.params.base_frame_id))
+        # serialized here (ros/fastmsg.py): the message convert.twist_stamped builds, without the objects
+        self._cmd_pub.publish(twist_stamped_cdr(now_s, self.params.base_frame_id, v, w))
 
     def _publish_status(self, state: str, now_s: float, force: bool = False, **extra) -> None:
         key = (state, extra.get("message", ""))

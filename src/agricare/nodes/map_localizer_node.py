@@ -46,7 +46,7 @@ from sensor_msgs.msg import LaserScan
 from agricare.core.geometry import se2_compose, se2_inverse
 from agricare.core.localization.particle_filter import ParticleFilter, ParticleFilterParams
 from agricare.core.planning.grid import load_map
-from agricare.nodes.ekf_node import make_tf_publisher, transform_msg
+from agricare.nodes.ekf_node import make_tf_publisher, transform_cdr
 from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp, xyyaw_to_pose
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.mounts import MountFromDescription
@@ -302,8 +302,7 @@ class MapLocalizerNode(Node):
         if self._tf_pub is not None:
             T = self.pf.map_to_odom(odom_pose)
             stamp = t_odom + self.params.transform_tolerance_s
-            self._tf_pub.publish(self._TFMessage(transforms=[
-                transform_msg(T, stamp, self.params.map_frame, self.params.odom_frame)]))
+            self._tf_pub.publish(transform_cdr(T, stamp, self.params.map_frame, self.params.odom_frame))
         std = math.sqrt(max(cov[0, 0], cov[1, 1]))
         values = dict(particles=len(self.pf.particles), std_xy_m=f"{std:.3f}", match=f"{match:.2f}",
                       through_walls=f"{through:.2f}", drift_m=f"{drift:.2f}", max_drift_m=f"{max_drift:.2f}",

@@ -30,12 +30,13 @@ from agricare.core.geometry import se2_compose, se2_inverse, se2_transform_point
 from agricare.core.perception.obstacles import ClusterParams, MultiObjectTracker, TrackerParams, cluster_scan
 from agricare.ros.convert import pose_to_xyyaw, to_stamp
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.fastmsg import tracked_objects_cdr
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
 from agricare.ros.mounts import MountFromDescription
 from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS
 
-from agricare_interfaces.msg import TrackedObject, TrackedObjectArray
+from agricare_interfaces.msg import TrackedObjectArray
 
 _CLUSTER_FIELDS = tuple(f.name for f in dataclasses.fields(ClusterParams))
 _TRACKER_FIELDS = tuple(f.name for f in dataclasses.fields(TrackerParams))
@@ -178,19 +179,10 @@ class ObstacleTrackerNode(Node):
     def _publish(self, tracks, now, frame, T_out_track=None) -> None:
         mc = self.params.max_coast_s
         states = self._states(tracks, T_out_track)
-        arr = TrackedObjectArray()
-        arr.header.stamp = to_stamp(now)
-        arr.header.frame_id = frame
-        for t, st in zip(tracks, states):
-            o = TrackedObject()
-            o.id = int(t.id)
-            o.position.x, o.position.y = float(st[0]), float(st[1])
-            o.velocity.x, o.velocity.y = float(st[2]), float(st[3])
-            o.radius_m = float(t.radius_m)
-            o.is_person = bool(t.is_person)
-            o.confidence = float(t.confidence(now, mc))
-            arr.objects.append(o)
-        self._pub.publish(arr)
+        # serialized here (ros/fastmsg.py): the TrackedObjectArray these fields make, without the objects
+        self._pub.publish(tracked_objects_cdr(now, frame, [
+            (int(t.id), float(st[0]), float(st[1]), float(st[2]), float(st[3]), float(t.radius_m), bool(t.is_person),
+             float(t.confidence(now, mc))) for t, st in zip(tracks, states)]))
         kinds = tuple((int(t.id), bool(t.is_person)) for t in tracks)
         last = self._markers_key
         if last is not None and kinds == last[1] and 0.0 <= now - last[0] < self.params.markers_period_s:

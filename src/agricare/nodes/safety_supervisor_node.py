@@ -68,7 +68,8 @@ from agricare.core.safety.supervisor import (
     SupervisorParams,
     gated_command,
 )
-from agricare.ros.convert import from_stamp, polygon_to_array, twist_stamped
+from agricare.ros.convert import from_stamp, polygon_to_array
+from agricare.ros.fastmsg import header_cdr, twist_stamped_cdr
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.guard import SecurityReport, guarded
 from agricare.ros.lifecycle import ManagedNode
@@ -477,7 +478,7 @@ class SafetySupervisorNode(ManagedNode):
         self._frozen.command(t, v)
         self._drive(v, w, stamp)
         if self._hb_pub is not None:
-            self._hb_pub.publish(Header(stamp=stamp, frame_id=d.state.name))
+            self._hb_pub.publish(header_cdr(stamp, d.state.name))   # serialized: ros/fastmsg.py
         key = (int(d.state), d.reason, round(float(d.limit_mps), 3), bool(d.estop_latched))
         if key != self._last_state_key or t - self._last_state_t >= 1.0:  # latched: on change, and 1 Hz
             self._publish_state(d, stamp)
@@ -489,7 +490,7 @@ class SafetySupervisorNode(ManagedNode):
         if self._base is not None:
             self._base.drive(v, w)
         if self._cmd_pub is not None:
-            self._cmd_pub.publish(twist_stamped(v, w, stamp, self.params.base_frame))
+            self._cmd_pub.publish(twist_stamped_cdr(stamp, self.params.base_frame, v, w))   # ros/fastmsg.py
 
     def _publish_state(self, d, stamp):
         msg = SafetyStateMsg()

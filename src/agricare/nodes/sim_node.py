@@ -48,7 +48,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from geometry_msgs.msg import Pose, PoseArray, TransformStamped, TwistStamped
+from geometry_msgs.msg import Pose, PoseArray, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -59,9 +59,9 @@ from std_msgs.msg import Float32MultiArray, Float64MultiArray, UInt8MultiArray
 from agricare.core.sim.scenarios import ScenarioError, load_scenario
 from agricare.core.geometry import rpy_to_quat, yaw_to_quat
 from agricare.core.sim.world import World
-from agricare.ros.convert import bgr_to_image, header, rpy_to_quaternion_msg, to_stamp, yaw_to_quaternion_msg
+from agricare.ros.convert import bgr_to_image, header, to_stamp, yaw_to_quaternion_msg
 from agricare.ros.diagnostics import Diagnostics
-from agricare.ros.fastmsg import odometry_cdr
+from agricare.ros.fastmsg import imu_cdr, laser_scan_cdr, odometry_cdr, tf_cdr
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
 from agricare.ros.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, STATE_QOS
@@ -296,11 +296,10 @@ class SimNode(Node):
                 self._people_pub.publish(msg)
             return
         io = self._io[robot]
-        if kind == "odom" and self._tf_pub is not None:
-            tf = TransformStamped(header=header(r.t_s, io.odom_frame), child_frame_id=io.base_frame)
-            tf.transform.translation.x, tf.transform.translation.y = r.x_m, r.y_m
-            tf.transform.rotation = yaw_to_quaternion_msg(r.yaw_rad)
-            self._tf_pub[robot].publish(self._tf_type(transforms=[tf]))
+        if kind == "odom" and self._tf_pub is not None:   # odom -> base_link, serialized here (ros/fastmsg.py)
+            w, x, y, z = yaw_to_quat(r.yaw_rad)
+            self._tf_pub[robot].publish(tf_cdr([(r.t_s, io.odom_frame, io.base_frame, (float(r.x_m), float(r.y_m), 0.0),
+                                                 (float(x), float(y), float(z), float(w)))]))
         pub = io.pubs.get(kind)
         if pub is None:
             return
@@ -310,15 +309,12 @@ class SimNode(Node):
                                (float(x), float(y), float(z), float(w)), np.ravel(r.pose_covariance),
                                (float(r.v_mps), 0.0, 0.0), (0.0, 0.0, float(r.w_radps)),
                                np.ravel(r.twist_covariance))
-        elif kind == "imu":
-            msg = Imu(header=header(r.t_s, io.imu_frame))
-            msg.orientation = rpy_to_quaternion_msg(r.roll_rad, r.pitch_rad, r.yaw_rad)
-            msg.orientation_covariance = r.orientation_covariance.tolist()
-            a, b = r.angular_velocity_radps, r.linear_acceleration_mps2
-            msg.angular_velocity.x, msg.angular_velocity.y, msg.angular_velocity.z = (float(v) for v in a)
-            msg.angular_velocity_covariance = r.angular_velocity_covariance.tolist()
-            msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = (float(v) for v in b)
-            msg.linear_acceleration_covariance = r.linear_acceleration_covariance.tolist()
+        elif kind == "imu":   # serialized here too (ros/fastmsg.py: the same message rclpy would make)
+            w, x, y, z = rpy_to_quat(r.roll_rad, r.pitch_rad, r.yaw_rad)
+            msg = imu_cdr(r.t_s, io.imu_frame, (float(x), float(y), float(z), float(w)),
+                          np.ravel(r.orientation_covariance), np.ravel(r.angular_velocity_radps),
+                          np.ravel(r.angular_velocity_covariance), np.ravel(r.linear_acceleration_mps2),
+                          np.ravel(r.linear_acceleration_covariance))
         elif kind == "gnss":
             msg = NavSatFix(header=header(r.t_s, io.gnss_frame))
             msg.status = NavSatStatus(status=r.status, service=NavSatStatus.SERVICE_GPS)
@@ -326,13 +322,11 @@ class SimNode(Node):
             msg.position_covariance = r.position_covariance.tolist()
             msg.position_covariance_type = (NavSatFix.COVARIANCE_TYPE_DIAGONAL_KNOWN if r.status >= 0
                                             else NavSatFix.COVARIANCE_TYPE_UNKNOWN)
-        elif kind in ("scan", "scan_rear"):
+        elif kind in ("scan", "scan_rear"):   # serialized here (ros/fastmsg.py): ~100 us fewer than a message
             frame = io.laser_frame if kind == "scan" else io.laser_rear_frame
-            msg = LaserScan(header=header(r.t_s, frame), angle_min=r.angle_min_rad,
-                            angle_max=r.angle_max_rad, angle_increment=r.angle_increment_rad,
-                            range_min=r.range_min_m, range_max=r.range_max_m,
-                            scan_time=1.0 / getattr(self.world.robots[robot], f"{kind}_params").rate_hz)
-            msg.ranges = r.ranges_m.tolist()
+            rate_hz = getattr(self.world.robots[robot], f"{kind}_params").rate_hz
+            msg = laser_scan_cdr(r.t_s, frame, r.angle_min_rad, r.angle_max_rad, r.angle_increment_rad,
+                                 0.0, 1.0 / rate_hz, r.range_min_m, r.range_max_m, r.ranges_m)
         elif kind == "camera":
             stamp = to_stamp(r.t_s)
             io.image_pub.publish(bgr_to_image(r.image, stamp, io.camera_frame))

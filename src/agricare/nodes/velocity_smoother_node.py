@@ -15,7 +15,7 @@ from geometry_msgs.msg import TwistStamped
 from rclpy.node import Node
 
 from agricare.core.control.smoother import SmootherParams, VelocitySmoother
-from agricare.ros.convert import twist_stamped
+from agricare.ros.fastmsg import twist_stamped_cdr
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_params
@@ -79,7 +79,7 @@ class VelocitySmootherNode(Node):
         now = self._now_s()
         cmd, self._pending = self._pending, None
         v, w = self.smoother.update(cmd, now, self._pending_time_s if cmd is not None else None)
-        self._pub.publish(twist_stamped(v, w, now, self.params.base_frame_id))
+        self._pub.publish(twist_stamped_cdr(now, self.params.base_frame_id, v, w))   # serialized: ros/fastmsg.py
         values = dict(v_mps=f"{v:.3f}", w_radps=f"{w:.3f}")
         if self._bad_input:
             self.diag.warn("NaN/inf input: ramping to zero", **values)
@@ -90,7 +90,7 @@ class VelocitySmootherNode(Node):
 
     def on_shutdown(self) -> None:
         """One zero command on the way out (the safety node and driver stop anyway)."""
-        self._pub.publish(twist_stamped(0.0, 0.0, self._now_s(), self.params.base_frame_id))
+        self._pub.publish(twist_stamped_cdr(self._now_s(), self.params.base_frame_id, 0.0, 0.0))
 
 
 def main(args=None):

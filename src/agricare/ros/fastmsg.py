@@ -1,5 +1,5 @@
-"""Fast reception of the high-rate fixed-layout messages: ``nav_msgs/Odometry``, ``sensor_msgs/Imu`` and
-``geometry_msgs/TwistStamped``.
+"""Fast reception of the high-rate fixed-layout messages: ``nav_msgs/Odometry``, ``sensor_msgs/Imu``,
+``geometry_msgs/TwistStamped`` and ``sensor_msgs/LaserScan``; fast publication of those and ``tf2_msgs/TFMessage``.
 
 rclpy turns every received message into Python objects through the generated classes: an Odometry builds
 ~15 of them (each nested default built and then replaced) and two numpy arrays, ~100-200 us per message.
@@ -13,6 +13,14 @@ Same topic, same type, same QoS; only the Python objects the callbacks receive a
 is not plain little-endian CDR (XCDR1) is decoded by rclpy as before, so nothing depends on the middleware's
 encoding. Callbacks that keep a message and publish it again, or test ``isinstance``, must not be converted:
 only the nodes' own subscriptions of the listed types are, by the embedded runner and ``run_node``.
+A LaserScan's ``ranges`` / ``intensities`` arrive as float32 numpy arrays (rclpy gives ``array.array('f')``
+of the same values); the scan callbacks read them through ``np.asarray`` only.
+
+Publishing: the ``*_cdr`` functions build the serialized message (plain little-endian CDR, what rclpy's
+``serialize_message`` makes of the same message, padding zeroed) for ``Publisher.publish(bytes)``, which skips
+building the Python message objects and converting them back (a LaserScan ~100 us to build from a list of
+ranges, an Imu ~50 us, a TwistStamped ~30 us, each plus ~20 us to serialise). ``test_ros_fastmsg.py`` checks
+that rclpy's own deserialiser reads each one as the message built field by field.
 """
 
 from __future__ import annotations
@@ -56,6 +64,11 @@ Odometry = _record("Odometry", ("header", "child_frame_id", "pose", "twist"))
 Imu = _record("Imu", ("header", "orientation", "orientation_covariance", "angular_velocity",
                       "angular_velocity_covariance", "linear_acceleration", "linear_acceleration_covariance"))
 TwistStamped = _record("TwistStamped", ("header", "twist"))
+Point = Vector3
+TrackedObject = _record("TrackedObject", ("id", "position", "velocity", "radius_m", "is_person", "confidence"))
+TrackedObjectArray = _record("TrackedObjectArray", ("header", "objects"))
+LaserScan = _record("LaserScan", ("header", "angle_min", "angle_max", "angle_increment", "time_increment",
+                                  "scan_time", "range_min", "range_max", "ranges", "intensities"))
 
 
 def _string(data, off):
@@ -99,12 +112,61 @@ def decode_twist_stamped(data):
     return TwistStamped(header, Twist(Vector3(*v[0:3]), Vector3(*v[3:6])))
 
 
+_SCAN_META = struct.Struct("<7f")
+
+
+def _floats32(data, off):
+    """CDR ``float32[]`` at payload offset ``off`` -> (float32 array, next offset)."""
+    off = (off + 3) & ~3
+    (n,) = _U32.unpack_from(data, 4 + off)
+    return np.frombuffer(data, dtype="<f4", count=n, offset=4 + off + 4).copy(), off + 4 + 4 * n
+
+
+def decode_laser_scan(data):
+    header, off = _header(data)
+    off = (off + 3) & ~3
+    meta = _SCAN_META.unpack_from(data, 4 + off)
+    ranges, off = _floats32(data, off + 28)
+    intensities, _ = _floats32(data, off)
+    return LaserScan(header, *meta, ranges, intensities)
+
+
+_OBJECT = struct.Struct("<I4x7d?7xd")   # id, (pad), position, velocity, radius_m, is_person, (pad), confidence
+
+
+def decode_tracked_objects(data):
+    """``agricare_interfaces/TrackedObjectArray`` (each object 72 bytes, 8-aligned after its ``id``)."""
+    header, off = _header(data)
+    off = (off + 3) & ~3
+    (n,) = _U32.unpack_from(data, 4 + off)
+    off += 4
+    objects = []
+    for _ in range(n):
+        off = (off + 3) & ~3
+        if off & 7:        # the doubles after the id start 8-aligned: the id sits 4 bytes before them
+            oid, px, py, pz, vx, vy, vz, radius, person, conf = struct.unpack_from("<I7d?7xd", data, 4 + off)
+            off += 4 + 56 + 8 + 8
+        else:
+            oid, px, py, pz, vx, vy, vz, radius, person, conf = _OBJECT.unpack_from(data, 4 + off)
+            off += _OBJECT.size
+        objects.append(TrackedObject(oid, Point(px, py, pz), Vector3(vx, vy, vz), radius, person, conf))
+    return TrackedObjectArray(header, objects)
+
+
 def decoders():
     from geometry_msgs.msg import TwistStamped as TwistStampedMsg
     from nav_msgs.msg import Odometry as OdometryMsg
     from sensor_msgs.msg import Imu as ImuMsg
+    from sensor_msgs.msg import LaserScan as LaserScanMsg
 
-    return {OdometryMsg: decode_odometry, ImuMsg: decode_imu, TwistStampedMsg: decode_twist_stamped}
+    table = {OdometryMsg: decode_odometry, ImuMsg: decode_imu, TwistStampedMsg: decode_twist_stamped,
+             LaserScanMsg: decode_laser_scan}
+    try:
+        from agricare_interfaces.msg import TrackedObjectArray as TrackedObjectArrayMsg
+    except ImportError:   # interfaces not built: those subscriptions stay rclpy's
+        return table
+    table[TrackedObjectArrayMsg] = decode_tracked_objects
+    return table
 
 
 def decoder(msg_type, fast):
@@ -120,7 +182,7 @@ def decoder(msg_type, fast):
 
 
 def fast_subscriptions(node) -> int:
-    """Re-create ``node``'s subscriptions of Odometry, Imu and TwistStamped as raw ones with the fast decoder
+    """Re-create ``node``'s subscriptions of Odometry, Imu, TwistStamped and LaserScan as raw ones with the fast decoder
     (same topic, QoS and callback group). Returns how many. Call before the callbacks are wrapped (guards):
     a malformed payload then raises inside the guard and is reported like any bad message."""
     table = decoders()
@@ -183,17 +245,37 @@ def _pack_string(parts: list, off: int, s: str) -> int:
     return off + pad + 4 + len(raw)
 
 
+def _stamp_pair(stamp) -> tuple[int, int]:
+    """(sec, nanosec) of a stamp given as float seconds >= 0 (rounded to the nanosecond like ``to_stamp``) or
+    as a ``builtin_interfaces/Time``."""
+    if hasattr(stamp, "nanosec"):
+        return int(stamp.sec), int(stamp.nanosec)
+    ns = int(round(float(stamp) * 1e9))
+    if ns < 0:
+        raise ValueError(f"stamp {stamp!r} must be >= 0")
+    return ns // 1_000_000_000, ns % 1_000_000_000
+
+
+def _begin(stamp, frame_id: str) -> tuple[list, int]:
+    """Encapsulation header + ``std_msgs/Header``: (parts, payload offset after it)."""
+    parts = [_ODOM_HEAD, _STAMP.pack(*_stamp_pair(stamp))]
+    return parts, _pack_string(parts, 8, frame_id)
+
+
+def _align(parts: list, off: int, n: int) -> int:
+    pad = (-off) % n
+    if pad:
+        parts.append(b"\x00" * pad)
+    return off + pad
+
+
 def odometry_cdr(t_s: float, frame_id: str, child_frame_id: str, position, orientation_xyzw, pose_covariance,
                  linear, angular, twist_covariance) -> bytes:
     """A ``nav_msgs/Odometry`` serialized as plain little-endian CDR, what rclpy's
     ``serialize_message`` makes of the same message, padding zeroed (Fast CDR leaves it uninitialised).
     Published with ``Publisher.publish(bytes)``, which skips building ~15 Python message objects and
     converting them back. ``t_s``: stamp, seconds >= 0 (rounded to the nanosecond like ``to_stamp``)."""
-    ns = int(round(float(t_s) * 1e9))
-    if ns < 0:
-        raise ValueError(f"stamp {t_s!r} must be >= 0")
-    parts = [_ODOM_HEAD, _STAMP.pack(ns // 1_000_000_000, ns % 1_000_000_000)]
-    off = _pack_string(parts, 8, frame_id)
+    parts, off = _begin(t_s, frame_id)
     off = _pack_string(parts, off, child_frame_id)
     parts.append(b"\x00" * ((-off) & 7))
     parts.append(_ODOM_DOUBLES.pack(*_floats(position), *_floats(orientation_xyzw), *_floats(pose_covariance),
@@ -206,3 +288,84 @@ _ODOM_DOUBLES = struct.Struct("<85d")
 
 def _floats(x):
     return x.tolist() if hasattr(x, "tolist") else x
+
+
+_TWIST_DOUBLES = struct.Struct("<6d")
+_IMU_DOUBLES = struct.Struct("<37d")
+_TF_DOUBLES = struct.Struct("<7d")
+
+
+def header_cdr(stamp, frame_id: str) -> bytes:
+    """``std_msgs/Header`` as CDR bytes (the safety heartbeat, 20 Hz per robot)."""
+    return b"".join(_begin(stamp, frame_id)[0])
+
+
+def twist_stamped_cdr(stamp, frame_id: str, v_mps: float, w_radps: float) -> bytes:
+    """``geometry_msgs/TwistStamped`` (linear.x = ``v_mps``, angular.z = ``w_radps``, the rest 0) as CDR bytes,
+    the message ``convert.twist_stamped`` builds. ``stamp``: float seconds or a ``builtin_interfaces/Time``."""
+    parts, off = _begin(stamp, frame_id)
+    _align(parts, off, 8)
+    parts.append(_TWIST_DOUBLES.pack(float(v_mps), 0.0, 0.0, 0.0, 0.0, float(w_radps)))
+    return b"".join(parts)
+
+
+def imu_cdr(t_s: float, frame_id: str, orientation_xyzw, orientation_covariance, angular_velocity,
+            angular_velocity_covariance, linear_acceleration, linear_acceleration_covariance) -> bytes:
+    """``sensor_msgs/Imu`` as CDR bytes (covariances: 9 values each, row-major)."""
+    parts, off = _begin(t_s, frame_id)
+    _align(parts, off, 8)
+    parts.append(_IMU_DOUBLES.pack(*_floats(orientation_xyzw), *_floats(orientation_covariance),
+                                   *_floats(angular_velocity), *_floats(angular_velocity_covariance),
+                                   *_floats(linear_acceleration), *_floats(linear_acceleration_covariance)))
+    return b"".join(parts)
+
+
+def laser_scan_cdr(t_s: float, frame_id: str, angle_min: float, angle_max: float, angle_increment: float,
+                   time_increment: float, scan_time: float, range_min: float, range_max: float, ranges,
+                   intensities=()) -> bytes:
+    """``sensor_msgs/LaserScan`` as CDR bytes. The float64 values are rounded to the nearest float32 as rclpy
+    does; a metadata value outside the float32 range raises (rclpy's setter too), a range beyond it becomes inf
+    (rclpy's setter raises: the simulator's ranges are never near 3.4e38 m)."""
+    parts, off = _begin(t_s, frame_id)
+    off = _align(parts, off, 4)
+    r = np.asarray(ranges, dtype=float).astype("<f4").tobytes()
+    i = np.asarray(intensities, dtype=float).astype("<f4").tobytes()
+    parts.append(_SCAN_META.pack(angle_min, angle_max, angle_increment, time_increment, scan_time, range_min,
+                                 range_max))
+    parts.append(_U32.pack(len(r) // 4) + r + _U32.pack(len(i) // 4) + i)
+    return b"".join(parts)
+
+
+def tf_cdr(transforms) -> bytes:
+    """``tf2_msgs/TFMessage`` as CDR bytes; ``transforms``: ``(stamp, parent, child, (x, y, z), (qx, qy, qz,
+    qw))`` each (stamp as in :func:`twist_stamped_cdr`)."""
+    transforms = list(transforms)
+    parts = [_ODOM_HEAD, _U32.pack(len(transforms))]
+    off = 4
+    for stamp, parent, child, xyz, q_xyzw in transforms:
+        off = _align(parts, off, 4)
+        parts.append(_STAMP.pack(*_stamp_pair(stamp)))
+        off = _pack_string(parts, off + 8, parent)
+        off = _pack_string(parts, off, child)
+        off = _align(parts, off, 8)
+        parts.append(_TF_DOUBLES.pack(*_floats(xyz), *_floats(q_xyzw)))
+        off += 56
+    return b"".join(parts)
+
+
+def tracked_objects_cdr(stamp, frame_id: str, objects) -> bytes:
+    """``agricare_interfaces/TrackedObjectArray`` as CDR bytes; ``objects``: ``(id, x, y, vx, vy, radius_m,
+    is_person, confidence)`` each (position and velocity z = 0)."""
+    parts, off = _begin(stamp, frame_id)
+    objects = list(objects)
+    off = _align(parts, off, 4)
+    parts.append(_U32.pack(len(objects)))
+    off += 4
+    for oid, x, y, vx, vy, radius, person, conf in objects:
+        off = _align(parts, off, 4)
+        parts.append(_U32.pack(int(oid)))
+        off = _align(parts, off + 4, 8)
+        parts.append(struct.pack("<7d?7xd", float(x), float(y), 0.0, float(vx), float(vy), 0.0, float(radius),
+                                 bool(person), float(conf)))
+        off += 72
+    return b"".join(parts)

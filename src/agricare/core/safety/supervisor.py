@@ -218,6 +218,14 @@ class SupervisorParams:
         return float(getattr(self, f"{input_name}_timeout_s"))
 
 
+
+def _all_finite(v) -> bool:
+    """Every value of ``v`` (a number or an array) finite. A Python / numpy float or int is checked with
+    ``math.isfinite`` (the 20 Hz cycle checks ~8 of them: ~1 us each instead of ~6 us through numpy)."""
+    if isinstance(v, (float, int)):
+        return math.isfinite(v)
+    return bool(np.all(np.isfinite(np.asarray(v, dtype=float))))
+
 @dataclass
 class SupervisorInputs:
     """Latest value of every input and the time (s, same clock as ``update``) it was received.
@@ -460,8 +468,7 @@ class Supervisor:
                     problems.append(f"stale:{name}")
             else:
                 try:
-                    finite = all(bool(np.all(np.isfinite(np.asarray(v, dtype=float))))
-                                 for v in inputs.values(name))
+                    finite = all(_all_finite(v) for v in inputs.values(name))
                 except (TypeError, ValueError):
                     finite = False
                 if finite:
@@ -683,9 +690,15 @@ class Supervisor:
                         out.append("person_near" if slow else "person")
             if not np.all(person):
                 things = obj[~person]
-                dist = segments_polygon_distance_m(things[:, 0:2], things[:, 0:2], field_xy)
-                if np.any(dist <= things[:, 4]):
-                    out.append("obstacle_near" if slow else "obstacle")
+                # the same bounding-box lower bound first (the field lies inside its box, so a thing farther
+                # from the box than its radius is farther from the field): the exact distance only for the rest
+                lo, hi = field_xy.min(axis=0), field_xy.max(axis=0)
+                gap = np.maximum(0.0, np.maximum(lo - things[:, 0:2], things[:, 0:2] - hi))
+                near = np.hypot(gap[:, 0], gap[:, 1]) <= things[:, 4]
+                if np.any(near):
+                    dist = segments_polygon_distance_m(things[near, 0:2], things[near, 0:2], field_xy)
+                    if np.any(dist <= things[near, 4]):
+                        out.append("obstacle_near" if slow else "obstacle")
         if pose is not None and self.geofence.active:
             gextra = p.geofence_margin_m + (p.slow_margin_m if slow else 0.0)
             reason = self.geofence.check_field(pose, self._field(v, w, decel, gextra))
