@@ -43,7 +43,7 @@ MOVING_MPS = 0.05       # a command source that falls silent while the robot is 
 # reasons of the safety supervisor (agricare.core.safety.supervisor) that are faults; the rest are protective
 # stops (people, obstacles, geofence, tilt, battery, remote stop, e-stop) and slow-downs, which are no fault
 _FAULT_PREFIXES = ("stale:", "nonfinite:", "loop_overrun", "clock_jump", "scan_blinded", "odom_frozen", "imu_stuck",
-                   "cmd_delayed", "cmd_future", "cmd_reordered", "cmd_out_of_range")
+                   "cmd_delayed", "cmd_future", "cmd_reordered", "cmd_duplicated", "cmd_out_of_range")
 # an idle command source is no fault (its command is zero): only while the robot moves
 _IDLE_REASONS = ("stale:cmd", "cmd_delayed")
 DIAG_OK, DIAG_ERROR = b"\x00", b"\x02"    # diagnostic_msgs/DiagnosticStatus levels (bytes in rclpy)
@@ -731,7 +731,9 @@ class EmbeddedRunner:
         if faults or refused:   # a fault the robot survived is still a fault: the run does not read as a success
             named = [f"{f['robot']}: {f['fault']} at {f['sim_time_s']} s" for f in faults[:4]]
             named += [f"{r}: {n} stale decision(s) refused at the wheels" for r, n in refused.items()]
-            more = f" (+{len(faults) - 4} more)" if len(faults) > 4 else ""
+            # the rest by name only: every fault is named in the summary line, whatever came first
+            more = f" (+{len(faults) - 4} more: {', '.join(dict.fromkeys(f['fault'] for f in faults[4:]))})" \
+                if len(faults) > 4 else ""
             reason = f"{reason}; fault(s) detected: {'; '.join(named)}{more}"
             if code == 0:
                 code = EXIT_SAFETY_FAULT
@@ -1034,6 +1036,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
         wall0 = time.monotonic()
         t_fatal = None
         rec_warned = False
+        pacing = {"dropped_s": 0.0, "drops": 0}   # wall time the simulator gave up instead of catching up
         try:
             sup.start_all()
             graph.nodes = []  # this process runs only the simulator and the monitor
@@ -1045,7 +1048,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
             if hooks is not None and hasattr(hooks, "setup"):
                 hooks.setup(runner, sup)
             _wait_ready(runner, sup, progress)
-            wall0 = time.monotonic()
+            wall0 = pace0 = time.monotonic()
             step = graph.run.step_dt_s
             limit = runner.max_sim_s
             while runner.sim_time() < limit:
@@ -1077,9 +1080,20 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
                     reason = "missions finished"
                     break
                 if real_time_factor > 0:
-                    ahead = t / real_time_factor - (time.monotonic() - wall0)
+                    ahead = t / real_time_factor - (time.monotonic() - pace0)
                     if ahead > 0:
                         time.sleep(min(ahead, 0.05))
+                    elif ahead < -step / real_time_factor:
+                        # behind by more than a step (this process was starved): the world does not race
+                        # ahead to catch up. Stepping back to back would advance simulated time faster than
+                        # the node processes can answer, and their decisions would reach the wheels late on
+                        # the simulator's clock although they were on time. The lost time is dropped (the
+                        # run's real-time factor drops): simulated time never runs faster than real time,
+                        # so a decision the wheels refuse as late was late in wall time too.
+                        lag = -ahead - step / real_time_factor
+                        pace0 += lag
+                        pacing["dropped_s"] += lag
+                        pacing["drops"] += 1
         except KeyboardInterrupt:
             reason = "interrupted"
         finally:
@@ -1104,6 +1118,12 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
                 result.exit_code = 1
             reason = f"{reason}; {rec_error}"
             extra = {**(extra or {}), "recording_error": rec_error}
+        if real_time_factor > 0:
+            pacing = {"target_real_time_factor": real_time_factor,
+                      "real_time_factor": round(runner.sim_time() / wall, 3) if wall > 0 else None,
+                      "wall_dropped_s": round(pacing["dropped_s"], 3), "drops": pacing["drops"],
+                      "load_avg_1min": round(os.getloadavg()[0], 2)}
+            extra = {**(extra or {}), "sim_pacing": pacing}
         if sup.failures or extra:
             result.stopped_because = reason
             _amend_summary(result, {"node_failures": sup.summary(), **(extra or {})})
