@@ -1,16 +1,18 @@
-"""Fault-free multi-process runs under CPU load: does the run stay clean, and when a decision reaches the wheels
-late, whose lateness is it?
+"""Fault-free multi-process runs under CPU load: does the run stay clean, and when a decision reaches the wheels late,
+whose lateness is it?
 
     python bench/chaos_load.py [--load 0 10] [--runs 1] [--sim-s 16] [--out out/bench_chaos_load]
 
-For each load level (N busy Python loops at nice 0, beside whatever else runs on the machine) one fault-free
-run of ``config/chaos/tractor_line.yaml`` (one process per node, the chaos tool's straight plan): its exit code
-and what it named, the decisions the wheels refused as too old, the safety loop's gaps (its own clock), and
-for every command the simulator received, its age on the simulator's clock (what the wheels judge) beside its
-age in wall time (how long the decision really took to arrive, from the wall time at which the simulator
-published the sim time stamped on it). A decision old in simulated time but young in wall time is one the
-simulator outran (it stepped faster than real time to catch up); old in both, the node graph was late.
-The simulator's own pacing: steps made faster than real time (catch-up) and the wall time it dropped.
+For each load level (N busy Python loops at nice 0, beside whatever else runs on the machine) two fault-free runs,
+one with the simulator catching up after a stall (stepping back to back: the reference, the old pacing) and one with
+today's pacing (simulated time never faster than real time), each of ``config/chaos/tractor_line.yaml`` (one process
+per node, the chaos tool's straight plan): its exit code and what it named, the decisions the wheels refused as too
+old, the safety loop's gaps (its own clock), and for every command the simulator received, its age on the
+simulator's clock (what the wheels judge) beside its age in wall time (how long the decision really took to arrive,
+from the wall time at which the simulator published the sim time stamped on it). A decision old in simulated time
+but young in wall time is one the simulator outran (it stepped faster than real time to catch up); old in both, the
+node graph was late. The simulator's own pacing: steps made faster than real time (catch-up) and the wall time it
+dropped.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _hogs(n: int):
     return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(n)]
 
 
-def one_run(out: pathlib.Path, sim_s: float) -> dict:
+def one_run(out: pathlib.Path, sim_s: float, catch_up: bool) -> dict:
     import bisect
 
     from agricare.bringup import chaos
@@ -49,7 +51,8 @@ def one_run(out: pathlib.Path, sim_s: float) -> dict:
     real = chaos.ChaosHooks
     chaos.ChaosHooks = Hooks
     try:
-        result, hooks = chaos.run_chaos(SCENARIO, [], out, max_sim_s=sim_s, progress=lambda *_: None)
+        result, hooks = chaos.run_chaos(SCENARIO, [], out, max_sim_s=sim_s, progress=lambda *_: None,
+                                        catch_up=catch_up)
     finally:
         chaos.ChaosHooks = real
     summary = json.loads(result.summary_path.read_text())
@@ -67,7 +70,7 @@ def one_run(out: pathlib.Path, sim_s: float) -> dict:
     wall = steps[-1][1] - steps[0][1] if len(steps) > 1 else 0.0
     return {"exit": summary["exit_code"], "named": summary["stopped_because"].split("; faults injected")[0],
             "refused": summary.get("stale_decisions_refused") or {}, "loop": summary["chaos"]["safety_loop"],
-            "pacing": summary.get("sim_pacing"),
+            "sim_pacing": summary.get("sim_pacing"),
             "commands": len(rows), "late_nonzero_sim": len(late), "late_outrun_by_sim": len(outrun),
             "max_age_sim_ms": round(max((r[0] for r in rows), default=0) * 1e3),
             "max_age_wall_ms": round(max((r[1] for r in rows), default=0) * 1e3),
@@ -85,17 +88,18 @@ def main(argv=None) -> int:
     out = pathlib.Path(args.out)
     for n in args.load:
         for k in range(args.runs):
-            hogs = _hogs(n)
-            try:
-                time.sleep(2.0 if n else 0.0)
-                r = one_run(out / f"load{n}_{k}", args.sim_s)
-            finally:
-                for p in hogs:
-                    p.kill()
-                    p.wait()
-            r["busy_loops"] = n
-            r["loadavg_1min"] = round(os.getloadavg()[0], 1)
-            print(json.dumps(r), flush=True)
+            for catch_up in (True, False):   # the old pacing (reference) and today's, at the same load
+                hogs = _hogs(n)
+                try:
+                    time.sleep(2.0 if n else 0.0)
+                    r = one_run(out / f"load{n}_{k}_{'catchup' if catch_up else 'paced'}", args.sim_s, catch_up)
+                finally:
+                    for p in hogs:
+                        p.kill()
+                        p.wait()
+                r = {"pacing": "catch up (reference)" if catch_up else "no faster than real time",
+                     "busy_loops": n, "loadavg_1min": round(os.getloadavg()[0], 1), **r}
+                print(json.dumps(r), flush=True)
     return 0
 
 

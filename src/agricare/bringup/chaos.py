@@ -884,7 +884,8 @@ def chaos_graph(graph):
 
 
 def run_chaos(scenario, faults, out_dir, seed=0, max_sim_s=None, real_time_factor=1.0, progress=print,
-              supervision=None, plan_length_m: float = 95.0, overrides: dict | None = None, hold_s: float = 3.0):
+              supervision=None, plan_length_m: float = 95.0, overrides: dict | None = None, hold_s: float = 3.0,
+              catch_up: bool = False):
     """Run ``scenario`` with one process per node and inject ``faults`` (texts or :class:`Fault`);
     ``overrides``: node parameters by full node name (``{"/tractor/safety_supervisor_node": {...}}``)."""
     from agricare.bringup.graph import load_graph
@@ -899,7 +900,7 @@ def run_chaos(scenario, faults, out_dir, seed=0, max_sim_s=None, real_time_facto
     hooks = ChaosHooks(graph, parsed, plan_length_m, bounds=safety_bounds(graph))
     sim_args = hooks.prepare()
     result = run_multiprocess(graph, out_dir, seed, max_sim_s, real_time_factor, progress, until_done=False,
-                              supervision=supervision, hooks=hooks, sim_cli_args=sim_args)
+                              supervision=supervision, hooks=hooks, sim_cli_args=sim_args, catch_up=catch_up)
     if result.summary_path is not None:   # the summary names the faults beside what ended the run
         import json
 

@@ -32,6 +32,12 @@ import time
 
 from agricare.bringup.supervise import EXIT_SAFETY_FAULT
 
+# the explicit restart after the replug, in wall time: a zero command for ZERO_HOLD_S (a driver process that a
+# loaded machine holds off for half a second would see only the newest command of a shorter one, never the
+# zero), then the command again, waiting up to AGAIN_WAIT_S for the wheels to turn (done as soon as they do)
+ZERO_HOLD_S = 1.0
+AGAIN_WAIT_S = 5.0
+
 
 @dataclasses.dataclass
 class RigResult:
@@ -143,11 +149,12 @@ def run_serial_unplug(fault, out_dir, progress=print, speed_mps: float = 0.5, ho
                         t_zero_cmd = t
                         events.append(f"{t:.2f} s: a zero command (the stack stops and starts again)")
                         phase = "zero"
-                elif phase == "zero" and t >= t_zero_cmd + 0.5:
+                elif phase == "zero" and t >= t_zero_cmd + ZERO_HOLD_S:
                     state["v"] = speed_mps
                     phase = "again"
-                elif phase == "again" and t >= t_zero_cmd + 2.5:
-                    break
+                elif phase == "again" and (t >= t_zero_cmd + ZERO_HOLD_S + AGAIN_WAIT_S or (
+                        t >= t_zero_cmd + ZERO_HOLD_S + 0.5 and abs(trace[-1][2]) > 0.05)):
+                    break   # moving again (half a second after the fresh command), or given up waiting
             ex.remove_node(node)
             node.destroy_node()
             proc.terminate()
@@ -168,12 +175,12 @@ def run_serial_unplug(fault, out_dir, progress=print, speed_mps: float = 0.5, ho
     before_zero = [r for r in rows if t_replug <= r[0] < t_zero]
     moved = next((r for r in before_zero if abs(r[2]) > 0.05), None)
     dist = (before_zero[-1][3] if before_zero else rows[-1][3]) - rows[0][3]
-    again = next((r for r in trace if r[0] > t_zero + 0.5 and abs(r[2]) > 0.05), None)
+    again = next((r for r in trace if r[0] > t_zero + ZERO_HOLD_S and abs(r[2]) > 0.05), None)
     if moved is not None:
         resumed = f"by itself at {moved[0]:.1f} s (before any zero command)"
     else:
         resumed = (f"no: stayed still {t_zero - t_replug:.1f} s on the ongoing command stream; "
-                   + (f"moved {again[0] - t_zero - 0.5:.2f} s after a zero command and a fresh one" if again
+                   + (f"moved {again[0] - t_zero - ZERO_HOLD_S:.2f} s after a zero command and a fresh one" if again
                       else "did not move after a zero command either"))
     reconnect = (f"reconnected {t_reconnect - t_replug:.2f} s after the replug" if t_reconnect is not None
                  else "never reconnected")

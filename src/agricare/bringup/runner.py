@@ -1009,7 +1009,8 @@ def process_command(spec: NodeSpec, params_file: pathlib.Path) -> list[str]:
 
 
 def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_factor=1.0, progress=print,
-                     until_done=True, supervision=None, hooks=None, sim_cli_args=None) -> RunResult:
+                     until_done=True, supervision=None, hooks=None, sim_cli_args=None,
+                     catch_up: bool = False) -> RunResult:
     """One process per node; the simulator (with the recorder) runs here, paced at ``real_time_factor``.
 
     The node processes are supervised (:mod:`agricare.bringup.supervise`): a node that dies or stops
@@ -1017,7 +1018,8 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
     restarted with backoff, any other failure lets the robot stop for ``fault_grace_s`` and ends the run.
     SIGINT/SIGTERM stop the graph with every node's zero command recorded. ``hooks`` (fault injection):
     an object with optional ``setup(runner, supervisor)``, ``step(runner, supervisor)`` and
-    ``finish(runner, supervisor) -> dict`` (merged into summary.json).
+    ``finish(runner, supervisor) -> dict`` (merged into summary.json). ``catch_up``: a simulator that fell
+    behind real time steps back to back until it has caught up (the old pacing; for comparison only).
     """
     from agricare.bringup.supervise import EXIT_NODE_FAILED, ProcessSupervisor, SupervisionParams
 
@@ -1083,7 +1085,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
                     ahead = t / real_time_factor - (time.monotonic() - pace0)
                     if ahead > 0:
                         time.sleep(min(ahead, 0.05))
-                    elif ahead < -step / real_time_factor:
+                    elif ahead < -step / real_time_factor and not catch_up:
                         # behind by more than a step (this process was starved): the world does not race
                         # ahead to catch up. Stepping back to back would advance simulated time faster than
                         # the node processes can answer, and their decisions would reach the wheels late on
@@ -1098,6 +1100,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
             reason = "interrupted"
         finally:
             wall = time.monotonic() - wall0
+            t_end = runner.sim_time() if runner.sim is not None else 0.0
             runner.close_fault_window()
             if runner.sim is not None:
                 sup.stop_all(spin=lambda: _paced_step(runner, step_dt=graph.run.step_dt_s))
@@ -1120,7 +1123,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
             extra = {**(extra or {}), "recording_error": rec_error}
         if real_time_factor > 0:
             pacing = {"target_real_time_factor": real_time_factor,
-                      "real_time_factor": round(runner.sim_time() / wall, 3) if wall > 0 else None,
+                      "real_time_factor": round(t_end / wall, 3) if wall > 0 else None,
                       "wall_dropped_s": round(pacing["dropped_s"], 3), "drops": pacing["drops"],
                       "load_avg_1min": round(os.getloadavg()[0], 2)}
             extra = {**(extra or {}), "sim_pacing": pacing}
