@@ -248,9 +248,16 @@ def test_chaos_serial_unplug_rig_stops_reconnects_and_does_not_drive_off(repo_ro
     pytest.importorskip("rclpy")
     from agricare.bringup.chaos import run_chaos
 
-    result, summary = run_chaos(repo_root / SCENARIO, ["serial_unplug@t=1.5,d=2"], tmp_path, progress=lambda *_: None,
-                                hold_s=2.0)
-    r = summary["chaos"]["results"][0]
+    for attempt in range(2):
+        result, summary = run_chaos(repo_root / SCENARIO, ["serial_unplug@t=1.5,d=2"], tmp_path / str(attempt),
+                                    progress=lambda *_: None, hold_s=2.0)
+        r = summary["chaos"]["results"][0]
+        print(f"rig run {attempt}: load {os.getloadavg()[0]:.1f}, {r['verdict']}, {summary['chaos']['device']}")
+        # the rig's device is a thread of this process: on a loaded machine it answers the driver late (the link
+        # drops again with the cable in) or the stand-in safety loop's decisions reach the driver late (not
+        # driving at the unplug); such a run says nothing about the unplug: once more
+        if r["speed_at_fault_mps"] > 0.4 and not summary["chaos"]["device"]["link_lost_while_plugged"]:
+            break
     assert r["speed_at_fault_mps"] > 0.4, r
     # the motor controller's own communication timeout (set by the driver at connect) stops the wheels
     assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"] + 0.02, r
