@@ -120,7 +120,7 @@ def run_serial_unplug(fault, out_dir, progress=print, speed_mps: float = 0.5, ho
                               0.5 * (tps.position_ticks[0] + tps.position_ticks[1]) * k))
 
             # wait for the wheels to turn (driver up, connected, commanded)
-            deadline = time.monotonic() + 30.0
+            deadline = time.monotonic() + 90.0   # a loaded machine starts a Python process with rclpy slowly
             while time.monotonic() < deadline and emu.model.speed_tps[0] * m_per_tick < 0.8 * speed_mps:
                 ex.spin_once(timeout_sec=0.01)
             if emu.model.speed_tps[0] * m_per_tick < 0.8 * speed_mps:
