@@ -331,12 +331,13 @@ def test_cpu_hog_verdict_says_whether_the_loop_kept_its_deadline():
     from agricare.bringup.chaos import Fault, _verdict_of
 
     hog = Fault("cpu_hog", 6.0, 30.0)
-    kept = ("loop kept its 0.25 s deadline: cycle gaps (sim) p99 50 ms max 100 ms; cycles later than 0.25 s: 0; "
+    kept = ("loop kept its 0.25 s deadline -- cycle gaps (sim) p99 50 ms max 100 ms; cycles later than 0.25 s: 0; "
             "non-zero commands after a late cycle: 0; non-zero decisions older than 0.25 s at the wheels: 0")
     assert _verdict_of(hog, 1.9, None, None, 0, 0, "no", kept) == "ok (loop kept its 0.25 s deadline)"
-    late = ("loop missed its 0.25 s deadline 3 time(s), the wheels stopped 2 time(s): cycles later than 0.25 s: 3; "
-            "non-zero commands after a late cycle: 0; non-zero decisions older than 0.25 s at the wheels: 0")
+    late = ("loop missed its 0.25 s deadline: 3 late cycle(s), 2 wheel stop(s) on an out-of-date decision -- cycles "
+            "later than 0.25 s: 3; non-zero commands after a late cycle: 0; non-zero decisions older than 0.25 s at "
+            "the wheels: 0")
     assert _verdict_of(hog, 1.9, 0.3, None, 0, 0, "no", late, 1.5) == (
-        "ok (loop missed its 0.25 s deadline 3 time(s), the wheels stopped 2 time(s))")
+        "ok (loop missed its 0.25 s deadline: 3 late cycle(s), 2 wheel stop(s) on an out-of-date decision)")
     stale = late.replace("older than 0.25 s at the wheels: 0", "older than 0.25 s at the wheels: 4")
     assert _verdict_of(hog, 1.9, 0.3, None, 0, 0, "no", stale, 1.5) == "drove on stale decisions"

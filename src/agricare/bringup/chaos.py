@@ -725,7 +725,7 @@ class ChaosHooks:
         stale = sum(1 for age in applied if age > bound + 1e-9)
         oldest = f"{max(applied) * 1e3:.0f} ms" if applied else "-"
         if len(rx) < 2:
-            return (f"loop stopped: {len(rx)} commands during the hog (stopped sending); non-zero decisions older "
+            return (f"loop stopped sending -- {len(rx)} commands during the hog; non-zero decisions older "
                     f"than {bound:g} s at the wheels: {stale}")
         stamps = sorted({r[3] for r in rx})
         gaps = sorted(b - a for a, b in zip(stamps, stamps[1:])) or [0.0]
@@ -741,9 +741,9 @@ class ChaosHooks:
         if late_deadline == 0 and wheel_stops == 0:
             head = f"loop kept its {bound:g} s deadline"
         else:
-            head = (f"loop missed its {bound:g} s deadline {late_deadline} time(s), the wheels stopped "
-                    f"{wheel_stops} time(s)")
-        return (f"{head}: cycle gaps (sim) p99 {p99 * 1e3:.0f} ms max {gaps[-1] * 1e3:.0f} ms; wall max "
+            head = (f"loop missed its {bound:g} s deadline: {late_deadline} late cycle(s), {wheel_stops} wheel stop(s) "
+                    "on an out-of-date decision")
+        return (f"{head} -- cycle gaps (sim) p99 {p99 * 1e3:.0f} ms max {gaps[-1] * 1e3:.0f} ms; wall max "
                 f"{wall[-1] * 1e3:.0f} ms"
                 f"{ref}; cycles later than {bound:g} s: {late_deadline}; wheel stops on an out-of-date decision: "
                 f"{wheel_stops}; oldest decision applied {oldest}; non-zero commands after a late cycle: {late_cycle}; "
@@ -846,7 +846,7 @@ class ChaosHooks:
                 problems.append(f"stop command {t_cmd:.2f} s > bound {bound:.2f} s")
         if not problems:
             if f.kind == "cpu_hog" and note.startswith("loop "):
-                return f"ok ({note.split(':', 1)[0]})"
+                return f"ok ({note.split(' -- ', 1)[0]})"
             if bound is None and t_cmd is None:
                 return "ok (kept driving: nothing it needs failed)"
             return "ok"

@@ -1057,6 +1057,10 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
                 if runner._interrupted:
                     reason = "interrupted"
                     break
+                # the decisions that came in while this process waited for the wall clock reach the wheels before
+                # the step, as a motor controller applies a command when it arrives (taken after the step, every
+                # decision drove the world one step late: 50 ms of its 0.25 s deadline gone)
+                runner.spin_some(8)
                 runner.sim.step_once()
                 runner.spin_some(8)
                 if hasattr(runner, "send_goals"):
