@@ -80,25 +80,34 @@ def _py(code):
     return [sys.executable, "-c", code]
 
 
-def test_supervisor_reports_exit_and_silence_restarts_with_backoff():
-    specs = [_spec("controller_node", "crash"), _spec("gnss_node", "driver"), _spec("ekf_node", "silent")]
-    cmds = {"/r/crash": _py("import sys, time; time.sleep(5.0); sys.exit(7)"),   # after the driver gave up
-            "/r/driver": _py("import os, signal, time; time.sleep(0.3); os.kill(os.getpid(), signal.SIGKILL)"),
-            "/r/silent": _py("import time; time.sleep(30)")}
-    # the supervision logic alone: no niceness (a loaded machine would only slow the restarts down)
-    params = SupervisionParams(alive_period_s=0.1, alive_timeout_s=0.5, startup_timeout_s=6.5,
-                               restart_backoff_s=0.2, max_restarts=2, stop_timeout_s=2.0, background_nice=0)
-    sup = ProcessSupervisor(specs, lambda s: cmds[s.fqn], params, progress=None)
+def _supervise(sup, until, timeout_s=30.0, each=None):
+    """Poll ``sup`` until ``until()`` (wall ``timeout_s`` at most); ``each()`` after every poll."""
     sup.start_all()
     try:
-        deadline = time.monotonic() + 20.0
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not until():
             sup.poll(sim_time_s=1.0)
-            if len(sup.failures) >= 5:
-                break
+            if each is not None:
+                each()
             time.sleep(0.05)
     finally:
         sup.stop_all()
+
+
+def test_supervisor_reports_exit_and_silence_restarts_with_backoff(tmp_path):
+    # the events are ordered by the test, not by sleeps: a loaded machine starts a Python process in seconds,
+    # and a crash that came before the driver had given up would shut the graph down first (no more restarts)
+    flag = tmp_path / "driver_gave_up"
+    specs = [_spec("controller_node", "crash"), _spec("gnss_node", "driver")]
+    cmds = {"/r/crash": _py(f"import os, sys, time\nwhile not os.path.exists({str(flag)!r}): time.sleep(0.05)\n"
+                            "sys.exit(7)"),
+            "/r/driver": _py("import os, signal, time; time.sleep(0.3); os.kill(os.getpid(), signal.SIGKILL)")}
+    # the supervision logic alone: no niceness (a loaded machine would only slow the restarts down)
+    params = SupervisionParams(alive_period_s=0.1, alive_timeout_s=0.5, startup_timeout_s=60.0,
+                               restart_backoff_s=0.2, max_restarts=2, stop_timeout_s=2.0, background_nice=0)
+    sup = ProcessSupervisor(specs, lambda s: cmds[s.fqn], params, progress=None)
+    _supervise(sup, until=lambda: len(sup.failures) >= 4,
+               each=lambda: sup.fatal is not None and flag.touch())   # the crash comes once the driver gave up
     by_node = {}
     for f in sup.failures:
         by_node.setdefault(f.node, []).append(f)
@@ -107,9 +116,18 @@ def test_supervisor_reports_exit_and_silence_restarts_with_backoff():
     assert drv[1].action == "restart in 0.4 s"          # backoff doubles
     assert drv[2].action.startswith("gave up restarting") and sup.procs["/r/driver"].restarts == 2
     assert sup.fatal is drv[2]                          # out of restarts: the robot's graph shuts down
-    assert by_node["/r/silent"][0].cause.startswith("no sign of life") and "shut down" in by_node["/r/silent"][0].action
     assert by_node["/r/crash"][0].cause == "exited with code 7"
     assert not any(p.running() for p in sup.procs.values())
+    # a process that never says it is alive: no sign of life after the start-up timeout, the graph shuts down
+    silent = ProcessSupervisor([_spec("ekf_node", "silent")], lambda s: _py("import time; time.sleep(30)"),
+                               SupervisionParams(alive_period_s=0.1, alive_timeout_s=0.5, startup_timeout_s=1.0,
+                                                 stop_timeout_s=2.0, background_nice=0), progress=None)
+    t0 = time.monotonic()
+    _supervise(silent, until=lambda: bool(silent.failures))
+    assert time.monotonic() - t0 >= 1.0
+    f = silent.failures[0]
+    assert f.cause.startswith("no sign of life") and "shut down" in f.action and silent.fatal is f
+    assert not any(p.running() for p in silent.procs.values())
 
 
 def test_launch_policy_respawns_drivers_and_perception_only(repo_root):
@@ -134,20 +152,32 @@ def lan_env(monkeypatch):
     monkeypatch.setenv("ROS_DOMAIN_ID", os.environ.get("AGRICARE_TEST_DOMAIN_ID", "77"))
 
 
-def _chaos(repo_root, tmp_path, faults, max_sim_s):
+def _chaos(repo_root, tmp_path, faults, max_sim_s, driving: tuple[str, float] | None = None):
+    """A chaos run of the tractor line. ``driving`` = (fault, speed): the robot must be driving at least that fast
+    when the fault takes effect, or the run measures nothing about it. On a loaded machine the robot can be
+    standing then for a reason of its own (a late safety loop latched ``loop_overrun`` before the fault, a
+    command stream stalled, a starved controller not yet started): such a run is repeated once, and the second
+    one must be driving (asserted by the caller). The loads and what stopped the robot are printed."""
     pytest.importorskip("rclpy")
     from agricare.bringup.chaos import run_chaos
 
-    result, _ = run_chaos(repo_root / SCENARIO, faults, tmp_path, max_sim_s=max_sim_s, progress=lambda *_: None)
-    summary = json.loads(pathlib.Path(result.summary_path).read_text())
-    return result, summary, {r["fault"]: r for r in summary["chaos"]["results"]}
+    for attempt in range(2 if driving else 1):
+        out = tmp_path / f"run{attempt}"
+        result, _ = run_chaos(repo_root / SCENARIO, faults, out, max_sim_s=max_sim_s, progress=lambda *_: None)
+        summary = json.loads(pathlib.Path(result.summary_path).read_text())
+        rows = {r["fault"]: r for r in summary["chaos"]["results"]}
+        print(f"chaos run {attempt}: load {summary['chaos']['load_avg_1min']}, pacing {summary.get('sim_pacing')}, "
+              f"{summary['stopped_because']}")
+        if driving is None or rows[driving[0]]["speed_at_fault_mps"] > driving[1]:
+            break
+    return result, summary, rows
 
 
 def test_chaos_dead_safe_base_stops_the_wheels_and_perception_restarts(repo_root, tmp_path, lan_env):
     # the tracker restarts 1 s (wall) after its death, so after the supervisor's: a restarting tracker may stop
     # the robot for a moment (its first tracks), which must not be what the supervisor's kill is measured from
     faults = ["kill@t=5.5:/tractor/obstacle_tracker_node", "kill@t=6:/tractor/safety_supervisor_node"]
-    result, summary, rows = _chaos(repo_root, tmp_path, faults, 12.0)
+    result, summary, rows = _chaos(repo_root, tmp_path, faults, 12.0, driving=(faults[1], 0.3))
     fails = [f for f in summary["node_failures"] if f.get("node") == "/tractor/obstacle_tracker_node"]
     assert fails[0]["cause"] == "killed by SIGKILL" and fails[0]["action"].startswith("restart in")
     assert any(f.get("restarts", 0) >= 1 for f in fails), summary["node_failures"]
@@ -167,7 +197,8 @@ def test_chaos_dead_safe_base_stops_the_wheels_and_perception_restarts(repo_root
 def test_chaos_fault_caught_by_the_safety_fails_the_run(repo_root, tmp_path, lan_env):
     """No node dies: the supervisor refuses a reordered command pair and stops the robot. The robot survived,
     but the run does not read as a success: exit code 4 and the fault named in summary.json."""
-    result, summary, rows = _chaos(repo_root, tmp_path, ["reorder@t=6:/tractor/cmd_vel_smoothed"], 10.0)
+    fault = "reorder@t=6:/tractor/cmd_vel_smoothed"
+    result, summary, rows = _chaos(repo_root, tmp_path, [fault], 10.0, driving=(fault, 0.1))
     r = rows["reorder@t=6:/tractor/cmd_vel_smoothed"]
     # driving at the fault (a loaded machine stalls the command stream now and then: the robot stops on stale:cmd
     # and is still speeding up again at the fault; the check below is the stop, whatever the speed)
@@ -214,9 +245,16 @@ def test_chaos_serial_unplug_rig_stops_reconnects_and_does_not_drive_off(repo_ro
     pytest.importorskip("rclpy")
     from agricare.bringup.chaos import run_chaos
 
-    result, summary = run_chaos(repo_root / SCENARIO, ["serial_unplug@t=1.5,d=2"], tmp_path, progress=lambda *_: None,
-                                hold_s=2.0)
-    r = summary["chaos"]["results"][0]
+    for attempt in range(2):
+        result, summary = run_chaos(repo_root / SCENARIO, ["serial_unplug@t=1.5,d=2"], tmp_path / str(attempt),
+                                    progress=lambda *_: None, hold_s=2.0)
+        r = summary["chaos"]["results"][0]
+        print(f"rig run {attempt}: load {os.getloadavg()[0]:.1f}, {r['verdict']}, {summary['chaos']['device']}")
+        # the rig's device is a thread of this process: on a loaded machine it answers the driver late (the link
+        # drops again with the cable in) or the stand-in safety loop's decisions reach the driver late (not
+        # driving at the unplug); such a run says nothing about the unplug: once more
+        if r["speed_at_fault_mps"] > 0.4 and not summary["chaos"]["device"]["link_lost_while_plugged"]:
+            break
     assert r["speed_at_fault_mps"] > 0.4, r
     # the motor controller's own communication timeout (set by the driver at connect) stops the wheels
     assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"] + 0.02, r
@@ -288,3 +326,21 @@ def test_which_safety_reasons_fail_a_run():
     # a rear scanner that is silent, corrupt or blinded while the machine backs up is a fault of the run
     assert fault_reasons("reverse_blind:stale:scan_rear,obstacle", moving=True) == ["reverse_blind:stale:scan_rear"]
     assert fault_reasons("scan_rear_blinded", moving=False) == ["scan_rear_blinded"]
+
+
+def test_cpu_hog_verdict_says_whether_the_loop_kept_its_deadline():
+    """Under the hog the safety loop keeps its deadline or the wheels stop the robot; the verdict says which,
+    and driving on a stale decision fails it."""
+    from agricare.bringup.chaos import Fault, _verdict_of
+
+    hog = Fault("cpu_hog", 6.0, 30.0)
+    kept = ("loop kept its 0.25 s deadline -- cycle gaps (sim) p99 50 ms max 100 ms; cycles later than 0.25 s: 0; "
+            "non-zero commands after a late cycle: 0; non-zero decisions older than 0.25 s at the wheels: 0")
+    assert _verdict_of(hog, 1.9, None, None, 0, 0, "no", kept) == "ok (loop kept its 0.25 s deadline)"
+    late = ("loop missed its 0.25 s deadline: 3 late cycle(s), 2 wheel stop(s) on an out-of-date decision -- cycles "
+            "later than 0.25 s: 3; non-zero commands after a late cycle: 0; non-zero decisions older than 0.25 s at "
+            "the wheels: 0")
+    assert _verdict_of(hog, 1.9, 0.3, None, 0, 0, "no", late, 1.5) == (
+        "ok (loop missed its 0.25 s deadline: 3 late cycle(s), 2 wheel stop(s) on an out-of-date decision)")
+    stale = late.replace("older than 0.25 s at the wheels: 0", "older than 0.25 s at the wheels: 4")
+    assert _verdict_of(hog, 1.9, 0.3, None, 0, 0, "no", stale, 1.5) == "drove on stale decisions"

@@ -15,7 +15,10 @@ def test_command_check_refuses_delayed_future_reordered_and_out_of_range():
     c = CommandCheck(max_age_s=0.5, max_v_mps=3.0, max_w_radps=0.8, range_factor=2.0)
     assert c.check(10.0, 10.02, 2.0, 0.1) is None
     assert c.check(10.05, 10.06, 2.0, 0.1) is None
-    assert c.check(10.05, 10.07, 2.0, 0.1) is None                  # a duplicate (same stamp) is no fault
+    assert c.check(10.05, 10.07, 2.0, 0.1) == "cmd_duplicated"      # the same decision again: a repeating link
+    assert c.check(10.05, 10.07, 2.5, 0.1) is None                  # the same stamp, another decision: taken
+    assert c.check(10.05, 10.08, 2.5, 0.1) == "cmd_duplicated"      # ... and it is the last one now
+    assert c.check(10.08, 10.1, 2.5, 0.1) is None                   # the same values, a new stamp: a new decision
     assert c.check(10.0, 10.1, 2.0, 0.1) == "cmd_reordered"         # older than the last accepted one
     assert c.check(9.4, 10.1, 2.0, 0.1) == "cmd_reordered"
     c2 = CommandCheck(0.5, 3.0, 0.8)

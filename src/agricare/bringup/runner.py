@@ -44,7 +44,7 @@ MOVING_MPS = 0.05       # a command source that falls silent while the robot is 
 # stops (people, obstacles, geofence, tilt, battery, remote stop, e-stop) and slow-downs, which are no fault
 _FAULT_PREFIXES = ("stale:", "nonfinite:", "loop_overrun", "clock_jump", "scan_blinded", "scan_rear_blinded",
                    "reverse_blind:", "odom_frozen", "imu_stuck",
-                   "cmd_delayed", "cmd_future", "cmd_reordered", "cmd_out_of_range")
+                   "cmd_delayed", "cmd_future", "cmd_reordered", "cmd_duplicated", "cmd_out_of_range")
 # an idle command source is no fault (its command is zero): only while the robot moves
 _IDLE_REASONS = ("stale:cmd", "cmd_delayed")
 DIAG_OK, DIAG_ERROR = b"\x00", b"\x02"    # diagnostic_msgs/DiagnosticStatus levels (bytes in rclpy)
@@ -748,7 +748,9 @@ class EmbeddedRunner:
         if faults or refused:   # a fault the robot survived is still a fault: the run does not read as a success
             named = [f"{f['robot']}: {f['fault']} at {f['sim_time_s']} s" for f in faults[:4]]
             named += [f"{r}: {n} stale decision(s) refused at the wheels" for r, n in refused.items()]
-            more = f" (+{len(faults) - 4} more)" if len(faults) > 4 else ""
+            # the rest by name only: every fault is named in the summary line, whatever came first
+            more = f" (+{len(faults) - 4} more: {', '.join(dict.fromkeys(f['fault'] for f in faults[4:]))})" \
+                if len(faults) > 4 else ""
             reason = f"{reason}; fault(s) detected: {'; '.join(named)}{more}"
             if code == 0:
                 code = EXIT_SAFETY_FAULT
@@ -1024,7 +1026,8 @@ def process_command(spec: NodeSpec, params_file: pathlib.Path) -> list[str]:
 
 
 def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_factor=1.0, progress=print,
-                     until_done=True, supervision=None, hooks=None, sim_cli_args=None) -> RunResult:
+                     until_done=True, supervision=None, hooks=None, sim_cli_args=None,
+                     catch_up: bool = False) -> RunResult:
     """One process per node; the simulator (with the recorder) runs here, paced at ``real_time_factor``.
 
     The node processes are supervised (:mod:`agricare.bringup.supervise`): a node that dies or stops
@@ -1032,7 +1035,8 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
     restarted with backoff, any other failure lets the robot stop for ``fault_grace_s`` and ends the run.
     SIGINT/SIGTERM stop the graph with every node's zero command recorded. ``hooks`` (fault injection):
     an object with optional ``setup(runner, supervisor)``, ``step(runner, supervisor)`` and
-    ``finish(runner, supervisor) -> dict`` (merged into summary.json).
+    ``finish(runner, supervisor) -> dict`` (merged into summary.json). ``catch_up``: a simulator that fell
+    behind real time steps back to back until it has caught up (the old pacing; for comparison only).
     """
     from agricare.bringup.supervise import EXIT_NODE_FAILED, ProcessSupervisor, SupervisionParams
 
@@ -1051,6 +1055,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
         wall0 = time.monotonic()
         t_fatal = None
         rec_warned = False
+        pacing = {"dropped_s": 0.0, "drops": 0}   # wall time the simulator gave up instead of catching up
         try:
             sup.start_all()
             graph.nodes = []  # this process runs only the simulator and the monitor
@@ -1062,13 +1067,17 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
             if hooks is not None and hasattr(hooks, "setup"):
                 hooks.setup(runner, sup)
             _wait_ready(runner, sup, progress)
-            wall0 = time.monotonic()
+            wall0 = pace0 = time.monotonic()
             step = graph.run.step_dt_s
             limit = runner.max_sim_s
             while runner.sim_time() < limit:
                 if runner._interrupted:
                     reason = "interrupted"
                     break
+                # the decisions that came in while this process waited for the wall clock reach the wheels before
+                # the step, as a motor controller applies a command when it arrives (taken after the step, every
+                # decision drove the world one step late: 50 ms of its 0.25 s deadline gone)
+                runner.spin_some(8)
                 runner.sim.step_once()
                 runner.spin_some(8)
                 if runner.recorder is not None:
@@ -1096,13 +1105,25 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
                     reason = "missions finished"
                     break
                 if real_time_factor > 0:
-                    ahead = t / real_time_factor - (time.monotonic() - wall0)
+                    ahead = t / real_time_factor - (time.monotonic() - pace0)
                     if ahead > 0:
                         time.sleep(min(ahead, 0.05))
+                    elif ahead < -step / real_time_factor and not catch_up:
+                        # behind by more than a step (this process was starved): the world does not race
+                        # ahead to catch up. Stepping back to back would advance simulated time faster than
+                        # the node processes can answer, and their decisions would reach the wheels late on
+                        # the simulator's clock although they were on time. The lost time is dropped (the
+                        # run's real-time factor drops): simulated time never runs faster than real time,
+                        # so a decision the wheels refuse as late was late in wall time too.
+                        lag = -ahead - step / real_time_factor
+                        pace0 += lag
+                        pacing["dropped_s"] += lag
+                        pacing["drops"] += 1
         except KeyboardInterrupt:
             reason = "interrupted"
         finally:
             wall = time.monotonic() - wall0
+            t_end = runner.sim_time() if runner.sim is not None else 0.0
             runner.close_fault_window()
             if runner.sim is not None:
                 sup.stop_all(spin=lambda: _paced_step(runner, step_dt=graph.run.step_dt_s))
@@ -1123,6 +1144,12 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
                 result.exit_code = 1
             reason = f"{reason}; {rec_error}"
             extra = {**(extra or {}), "recording_error": rec_error}
+        if real_time_factor > 0:
+            pacing = {"target_real_time_factor": real_time_factor,
+                      "real_time_factor": round(t_end / wall, 3) if wall > 0 else None,
+                      "wall_dropped_s": round(pacing["dropped_s"], 3), "drops": pacing["drops"],
+                      "load_avg_1min": round(os.getloadavg()[0], 2)}
+            extra = {**(extra or {}), "sim_pacing": pacing}
         if sup.failures or extra:
             result.stopped_because = reason
             _amend_summary(result, {"node_failures": sup.summary(), **(extra or {})})

@@ -6,17 +6,20 @@ it was fed, the time passed in):
 
 - :class:`CommandCheck`: a command whose own stamp is older than the command timeout (delayed on the way), in
   the future by more than that (the sender's clock is skewed), older than the last accepted one (reordered,
-  or replayed) or beyond ``range_factor`` x the safe base's limits (corrupt: a planner may ask for more than
-  the base allows and is clamped, but not for 1000 m/s) is refused with the reason.
+  or replayed), the last accepted one again (the same stamp and the same values: duplicated on the way; a
+  command source stamps each decision with its own cycle's time, so a repeat is the link, not the source), or
+  beyond ``range_factor`` x the safe base's limits (corrupt: a planner may ask for more than the base allows and
+  is clamped, but not for 1000 m/s) is refused with the reason.
 - :class:`FrozenOdometry`: the odometry pose has not changed for ``window_s`` while the safe base itself sent
   a moving command over that whole window, or while the IMU measured a rotation over that window.
 - :class:`StuckImu`: ``samples`` consecutive IMU readings identical in every value (orientation, angular
   velocity, linear acceleration): a real IMU's noise changes some digit on every sample.
 
 Each refusal or detection is a fault of the supervisor (``cmd_delayed``, ``cmd_future``, ``cmd_reordered``,
-``cmd_out_of_range``, ``odom_frozen``, ``imu_stuck``): a stop in the same cycle, latched until the vehicle's
-panel resets it; only ``cmd_delayed`` is not latched (a command older than its timeout is no command, as a
-command stream gone stale: the robot stands while they come late).
+``cmd_duplicated``, ``cmd_out_of_range``, ``odom_frozen``, ``imu_stuck``): a stop in the same cycle, latched
+until the vehicle's panel resets it (a duplicate changes no command, but a link that repeats or reorders
+messages cannot be trusted with the next one); only ``cmd_delayed`` is not latched (a command older than its
+timeout is no command, as a command stream gone stale: the robot stands while they come late).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class CommandCheck:
         self.max_v = float(max_v_mps) * float(range_factor) if range_factor > 0 else math.inf
         self.max_w = float(max_w_radps) * float(range_factor) if range_factor > 0 else math.inf
         self.last_stamp_s: float | None = None
+        self.last_vw: tuple[float, float] | None = None
         self.last_now_s: float | None = None
 
     def check(self, stamp_s: float, now_s: float, v: float, w: float) -> str | None:
@@ -46,11 +50,14 @@ class CommandCheck:
             return None
         if self.last_stamp_s is not None and stamp_s < self.last_stamp_s:
             return "cmd_reordered"
+        if self.last_stamp_s is not None and stamp_s == self.last_stamp_s and (v, w) == self.last_vw:
+            return "cmd_duplicated"
         if now_s - stamp_s > self.max_age_s:
             return "cmd_delayed"
         if stamp_s - now_s > self.max_age_s:
             return "cmd_future"
         self.last_stamp_s = stamp_s
+        self.last_vw = (v, w)
         return None
 
 

@@ -17,8 +17,8 @@ States, highest priority first:
   :func:`agricare.core.safety.fields.scan_to_safety_points`) is a fault, and so are inputs that arrive on
   time but lie (:mod:`agricare.core.safety.health`): frozen odometry (``odom_frozen``), a stuck IMU
   (``imu_stuck``) and refused commands (``cmd_delayed``, ``cmd_future``, ``cmd_reordered``,
-  ``cmd_out_of_range``; these latch, except ``cmd_delayed``: a command older than its timeout is no command,
-  as ``stale:cmd``). After time went back the
+  ``cmd_duplicated``, ``cmd_out_of_range``; these latch, except ``cmd_delayed``: a command older than its
+  timeout is no command, as ``stale:cmd``). After time went back the
   supervisor restarts its time base: the condition ``clock_jump`` stays active while a required input still
   carries a receipt time from before the jump, and the fault is latched (time going back mid-run is a broken
   clock or a restarted world: the robot does not drive off by itself on the plan it had).
