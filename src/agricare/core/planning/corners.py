@@ -132,8 +132,7 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
     ``b`` after it, joined with the implement raised by the shortest connection that keeps the whole machine
     inside: a forward (Dubins) path of the turning radius, after a short reversing S that shifts the machine
     ``inset`` towards the field when needed (a forward turn off the outer pass swings the trailing implement
-    out of the field). Returns ``(a, b, (PathSamples, False))``, or None when none fits within 0.7 of either
-    edge."""
+    out of the field). Returns ``(a, b, (PathSamples, False))``, or None when none fits."""
     ha, hb = math.atan2(ua[1], ua[0]), math.atan2(ub[1], ub[0])
     t = radius_m * math.tan(0.5 * min(abs(turn_rad), math.radians(170.0)))
     k = (1.0 if turn_rad > 0 else -1.0) / radius_m
@@ -145,11 +144,12 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
         # a concave corner: A on past the vertex and B from before it (both into the field), a loop between;
         # else both backed off the vertex
         pairs = [(e, -e) for e in (3.0, 4.5, 1.5, 6.0)] if turn_rad < 0 and inset == 0 else []
-        pairs += [(-(t + extra), t + extra) for extra in (0.0, 1.5, 3.0, 5.0, 7.5, 10.0)]
+        # backed off each side on its own (a short edge gives less), least backing off first
+        steps = (-4.0, -2.0, 0.0, 1.5, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0)
+        grid = [(ea, eb) for ea in steps for eb in steps]
+        pairs += [(-(t + ea), t + eb) for ea, eb in sorted(grid, key=lambda e: (abs(e[0]) + abs(e[1]), e))]
         for a, b in pairs:
-            if -a > 0.7 * len_a or b > 0.7 * len_b:
-                break
-            if a > 0.7 * len_b or -b > 0.7 * len_a:
+            if -a > len_a - 1.0 or b > len_b - 1.0 or a > 0.7 * len_b or -b > 0.7 * len_a:
                 continue
             p0 = np.array([*(vertex + a * ua), ha])
             p1 = np.array([*(vertex + b * ub), hb])

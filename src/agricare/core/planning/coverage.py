@@ -748,9 +748,14 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
         keep = list(pass_rings)
         new = []
         for poly in polygons_of(g):
-            cr = corner_ring(np.asarray(poly.exterior.coords), p.width_m, p.turn_radius_m, fp,
-                             p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg),
-                             min_leg_m=p.corner_min_leg_m)
+            # short edges (an offset ring bending round a hole's offset, a surveyed curve) get eaten by their
+            # corners: the outline simplified more, as long as a ring results
+            for simplify_m in (0.3, 1.0, 2.0):
+                cr = corner_ring(np.asarray(poly.exterior.coords), p.width_m, p.turn_radius_m, fp,
+                                 p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg),
+                                 simplify_m=simplify_m, min_leg_m=p.corner_min_leg_m)
+                if cr is not None:
+                    break
             if cr is None:
                 continue
             outer = Polygon(poly.exterior)
