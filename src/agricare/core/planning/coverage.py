@@ -894,6 +894,13 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space)
             if c is None:
                 continue
+            if fp is not None and back > 0:
+                # leaving a dead-end corner: the straight reverse and the way on keep the whole machine inside
+                r = T.sample_primitives(end, [(-back, 0.0, 0.0)], p.sample_step_m)
+                if not fp.fits(np.column_stack([r.xy, r.yaw])):
+                    continue
+            if fp is not None and not fp.fits(np.column_stack([c.xy, c.yaw])):
+                continue
             b.add(c, KIND_TRANSIT, False)
             b.add(_straight(s0, s1, p.sample_step_m), KIND_HEADLAND, True)
             pose = end
