@@ -5,8 +5,10 @@ driven by a kinematic follower that moves along the mission's active path at the
 implement sweeping the simulator's ground-truth raster (``core/sim/coverage.CoverageRaster``). Printed per
 field: area, coverage of the field and of the inner field (field minus headland), double coverage, mission
 time (simulated), boundary violations (implement corners outside the field or inside a hole), planning and
-total wall time. Reference column: the same figures with the plan itself swept (no mission), computed in
-the same process, so a loss of coverage or extra overlap caused by the mission shows as a difference.
+total wall time; with ``--tracking`` also where the unworked area lies (``unworked_classes``: corners, the
+boundary edge, the inner field's edge, around holes, the rest of the headland, the inner field). Reference
+column: the same figures with the plan itself swept (no mission), computed in the same process, so a loss of
+coverage or extra overlap caused by the mission shows as a difference.
 
 With ``--tracking`` the machine is driven for real instead: the demo tractor's regulated pure pursuit
 (``core/control``, the controller parameters of config/scenarios/farm.yaml) on the Ackermann tractor model of
@@ -18,7 +20,11 @@ With ``--corners`` the headland passes work the corners (``corner_turns``: three
 machine checked inside the field, the outer pass 0.1 m off the boundary) and the controller uses its manoeuvre law
 near cusps and steers at standstill before each leg (``MANOEUVRE``); ``rev_m`` is the distance driven in reverse.
 
-Run: ``PYTHONPATH=src .venv/bin/python bench/farm_missions.py [--fields 20] [--seed 0] [--tracking] [--corners]``;
+With ``--reverse-m M`` the clean-up passes may reverse out of dead-end corners, M metres per field in all (the
+planner's ``max_reverse_m``; corner manoeuvres reverse on their own budget); ``rev_m`` counts both.
+
+Run: ``PYTHONPATH=src .venv/bin/python bench/farm_missions.py [--fields 20] [--seed 0] [--tracking] [--corners]
+[--reverse-m 30]``;
 writes ``out/bench/farm_missions[_tracking][_corners].json``.
 """
 
@@ -195,26 +201,54 @@ def leave_episodes(field: Polygon, poses) -> tuple[int, float]:
     return episodes, worst
 
 
+def unworked_classes(field: Polygon, raster) -> dict:
+    """Where the unworked cells of the field are, in % of the field: ``corner`` (within 15 m of an outer vertex
+    and in the headland), ``edge`` (within 1 m of the outer boundary elsewhere), ``inner_edge`` (within 1 m of the
+    inner field's edge: swath ends and the inner ring), ``hole`` (within a headland width of a hole),
+    ``headland`` (the rest of the headland), ``inner`` (the inner field). Simulator ground truth, measuring only."""
+    un = raster.field_mask & (raster.count == 0)
+    r, c = np.nonzero(un)
+    x, y = raster.cell_center(r, c)
+    pts = shapely.points(x, y)
+    d_ext = shapely.distance(field.exterior, pts)
+    d_hole = (np.min([shapely.distance(h, pts) for h in field.interiors], axis=0) if field.interiors
+              else np.full(len(x), np.inf))
+    v = np.asarray(field.exterior.coords)[:-1]
+    d_v = np.min(np.hypot(x[:, None] - v[None, :, 0], y[:, None] - v[None, :, 1]), axis=1) if len(x) else d_ext
+    inner = field.buffer(-HEADLAND_M, join_style="mitre")
+    d_in = shapely.distance(inner.boundary, pts) if not inner.is_empty else np.full(len(x), np.inf)
+    hole = d_hole < HEADLAND_M
+    corner = ~hole & (d_v < 15.0) & (d_ext < HEADLAND_M)
+    edge = ~hole & ~corner & (d_ext < 1.0)
+    iedge = ~hole & ~corner & ~edge & (d_in < 1.0)
+    headland = ~hole & ~corner & ~edge & ~iedge & (d_ext < HEADLAND_M)
+    rest = ~(hole | corner | edge | iedge | headland)
+    n = max(int(raster.field_mask.sum()), 1)
+    return {k: round(100.0 * int(m.sum()) / n, 2) for k, m in (("corner", corner), ("edge", edge),
+            ("inner_edge", iedge), ("hole", hole), ("headland", headland), ("inner", rest))}
+
+
 #: the machine as the planner checks it (tractor body, implement), rectangles in base_link as leave_episodes
 FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.8, -IMPLEMENT_OFFSET_M, -WIDTH_M / 2, WIDTH_M / 2)
 
 
-def plan_params(corners: bool) -> CoverageParams:
-    """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked)."""
+def plan_params(corners: bool, reverse_m: float = 0.0) -> CoverageParams:
+    """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
+    ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``)."""
     if not corners:
         return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
-                              robot_width_m=WIDTH_M)
+                              robot_width_m=WIDTH_M, max_reverse_m=reverse_m)
     # the outer pass 0.1 m off the boundary (the footprint check keeps 5 cm)
     return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                           robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
-                          corner_turns=True)
+                          corner_turns=True, max_reverse_m=reverse_m)
 
 
-def run_field(seed: int, tracking: bool = False, corners: bool = False) -> dict:
+def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_m: float = 0.0) -> dict:
     rng = np.random.default_rng(seed)
     field = random_field(rng)
     t0 = time.perf_counter()
-    plan = plan_coverage(field, plan_params(corners))
+    plan = plan_coverage(field, plan_params(corners, reverse_m))
     t_plan = time.perf_counter() - t0
     mp = master_plan_from_coverage(plan)
     holes = [np.asarray(h.coords) for h in field.interiors]
@@ -250,7 +284,8 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False) -> dict:
                 "double_inner": round(dbl_in, 4), "ref_covered_inner": round(ref_fig[2], 4),
                 "ref_double_inner": round(ref_fig[3], 4), "ref_covered_field": round(ref_fig[0], 4),
                 "mission_time_s": round(t, 1), "boundary_violations": viol, "max_outside_m": round(worst, 3),
-                "reverse_m": round(reverse_m, 1), "plan_wall_s": round(t_plan, 2)}
+                "reverse_m": round(reverse_m, 1), "plan_wall_s": round(t_plan, 2),
+                "unworked_pct": unworked_classes(field, raster)}
     mission = FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M))
     out = mission.start(0.0, start)
     pose, t, s_pos, active_id, i_prev = start, 0.0, 0.0, None, 0
@@ -287,6 +322,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tracking", action="store_true", help="path tracking on the Ackermann model + section control")
     ap.add_argument("--corners", action="store_true", help="worked corners (corner_turns, footprint checked)")
+    ap.add_argument("--reverse-m", type=float, default=0.0,
+                    help="reversing allowed out of clean-up passes into dead-end corners (planner max_reverse_m)")
     args = ap.parse_args(argv)
     rows = []
     hdr = (f"{'seed':>4} {'ha':>5} {'holes':>5} {'state':>7} {'cov_in':>7} {'ref':>7} {'dbl_in':>7} {'ref':>7} "
@@ -295,7 +332,7 @@ def main(argv=None) -> int:
     for k in range(args.fields):
         w0 = time.perf_counter()
         try:
-            r = run_field(args.seed + k, args.tracking, args.corners)
+            r = run_field(args.seed + k, args.tracking, args.corners, args.reverse_m)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -322,7 +359,12 @@ def main(argv=None) -> int:
               f"{100 * min(r['covered_field'] for r in ok):.2f} %), whole-field double "
               f"{100 * np.mean([r['double_field'] for r in ok]):.2f} %, fields >= 99 % whole: "
               f"{sum(r['covered_field'] >= 0.99 for r in ok)}/{len(ok)}")
-    name = "farm_missions" + ("_tracking" if args.tracking else "") + ("_corners" if args.corners else "") + ".json"
+    cls = [r["unworked_pct"] for r in ok if "unworked_pct" in r]
+    if cls:
+        print("unworked, mean % of the field: " + ", ".join(f"{k} {np.mean([c[k] for c in cls]):.2f}"
+                                                          for k in cls[0]))
+    name = ("farm_missions" + ("_tracking" if args.tracking else "") + ("_corners" if args.corners else "")
+            + (f"_rev{args.reverse_m:g}" if args.reverse_m else "") + ".json")
     (out / name).write_text(json.dumps(rows, indent=1))
     return 0
 

@@ -127,3 +127,48 @@ def test_corner_turns_on_a_field_whose_headland_pass_splits_in_two():
                                                implement_offset_m=1.6, corner_turns=True))
     assert len(plan.path) > 0
     assert any(len(p) >= 2 for p in plan.headland_rings)
+
+
+#: a surveyed-like field (bench/farm_missions.py seed 0 without its pond): a 137 deg convex tip where no
+#: three-point manoeuvre fits and a 130 deg concave notch where the working arc swings the implement out
+SHARP = Polygon([(44.9, 4.7), (76.7, 20.2), (-5.7, 46.0), (-71.4, -20.1), (-40.8, -32.3), (-10.2, -78.9),
+                 (12.4, -29.6), (22.9, -52.2), (52.8, -32.3), (42.3, -18.3)])
+
+
+def test_a_corner_without_a_manoeuvre_breaks_the_pass_not_the_ring():
+    fp = Footprint([BODY, IMPLEMENT], SHARP, margin_m=0.05)
+    d = 3.1
+    ring = corner_ring(np.asarray(SHARP.buffer(-d, join_style="mitre").exterior.coords), 6.0, 4.5, fp, 1.6,
+                       min_leg_m=1.5)
+    assert ring is not None                  # was None: the whole pass fell back to the rounded ring
+    for s, _ in ring.pieces:
+        assert fp.fits(_poses(s))
+    ends = [p[0].xy[-1] for p in ring.pieces]
+    starts = [p[0].xy[0] for p in ring.pieces[1:] + ring.pieces[:1]]
+    assert max(np.hypot(*(a - b)) for a, b in zip(ends, starts)) < 0.05
+    raised = [s for s, w in ring.pieces if not w]
+    assert len(raised) > ring.n_manoeuvres             # manoeuvres plus the gaps at the corners left unworked
+    assert any(s.direction.min() > 0 for s in raised)  # the concave notch: a forward loop, no reversing
+    # the rounded ring it replaced swings the trailing implement out of the field at the corners; this one keeps
+    # the machine inside and works nearly as much of the band along the boundary (measured 0.90 against 0.91;
+    # the corners it leaves are the clean-up's)
+    band = SHARP.difference(SHARP.buffer(-(d + 3.0), join_style="mitre"))
+    rounded = SHARP.buffer(-d, join_style="mitre").buffer(-4.5).buffer(4.5, quad_segs=32)
+    xy = np.asarray(rounded.exterior.coords)
+    yaw = np.arctan2(*np.diff(xy, axis=0).T[::-1])
+    q = xy[1:] - 1.6 * np.column_stack([np.cos(yaw), np.sin(yaw)])
+    ref = LineString(q).buffer(3.0, cap_style="flat").intersection(band).area / band.area
+    worked = _implement_strips(ring).intersection(band).area / band.area
+    assert worked > ref - 0.02
+    assert fp.outside_mask(np.column_stack([xy[1:], yaw])).any()
+
+
+def test_clean_up_passes_end_where_the_machine_fits():
+    # with reversing allowed the clean-up drives into the sharp corners: its passes stop where the tractor's
+    # front and the implement are still inside (the region only keeps base_link half a body width in)
+    plan = plan_coverage(SHARP, CoverageParams(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0,
+                                               robot_width_m=6.2, footprint_m=BODY + IMPLEMENT,
+                                               implement_offset_m=1.6, corner_turns=True, max_reverse_m=30.0))
+    assert not any("footprint leaves" in w for w in plan.warnings), plan.warnings
+    fp = Footprint([BODY, IMPLEMENT], SHARP, margin_m=0.0)
+    assert not fp.outside_mask(np.column_stack([plan.path.xy, plan.path.yaw])).any()

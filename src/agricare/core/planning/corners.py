@@ -126,6 +126,46 @@ def three_point_corner(a: float, b: float, turn_rad: float, radius_m: float, ext
     return prims
 
 
+def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: float, fp: Footprint,
+         step_m: float):
+    """A corner the ring cannot work: the pass along A stops ``-a`` before the vertex and the pass along B starts
+    ``b`` after it, joined with the implement raised by the shortest connection that keeps the whole machine
+    inside: a forward (Dubins) path of the turning radius, after a short reversing S that shifts the machine
+    ``inset`` towards the field when needed (a forward turn off the outer pass swings the trailing implement
+    out of the field). Returns ``(a, b, (PathSamples, False))``, or None when none fits."""
+    ha, hb = math.atan2(ua[1], ua[0]), math.atan2(ub[1], ub[0])
+    t = radius_m * math.tan(0.5 * min(abs(turn_rad), math.radians(170.0)))
+    k = (1.0 if turn_rad > 0 else -1.0) / radius_m
+    for inset in (0.0, 0.6, 1.2):
+        s_prims = []
+        if inset > 0:
+            psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * radius_m)))
+            s_prims = [(-radius_m * psi, k, k), (-radius_m * psi, -k, -k)]
+        # a concave corner: A on past the vertex and B from before it (both into the field), a loop between;
+        # else both backed off the vertex
+        pairs = [(e, -e) for e in (3.0, 4.5, 1.5, 6.0)] if turn_rad < 0 and inset == 0 else []
+        # backed off each side on its own (a short edge gives less), least backing off first
+        steps = (-4.0, -2.0, 0.0, 1.5, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0)
+        grid = [(ea, eb) for ea in steps for eb in steps]
+        pairs += [(-(t + ea), t + eb) for ea, eb in sorted(grid, key=lambda e: (abs(e[0]) + abs(e[1]), e))]
+        for a, b in pairs:
+            if -a > len_a - 1.0 or b > len_b - 1.0 or a > 0.7 * len_b or -b > 0.7 * len_a:
+                continue
+            p0 = np.array([*(vertex + a * ua), ha])
+            p1 = np.array([*(vertex + b * ub), hb])
+            if not (fp.fits([p0]) and fp.fits([p1])):
+                continue
+            lead = T.sample_primitives(p0, s_prims, step_m) if s_prims else None
+            q0 = np.array([*lead.xy[-1], lead.yaw[-1]]) if lead is not None else p0
+            if lead is not None and not fp.fits(_poses(lead)):
+                break
+            for prims in T.dubins_candidates(q0, p1, radius_m)[:4]:
+                smp = T.sample_primitives(p0, s_prims + prims, step_m)
+                if fp.fits(_poses(smp)):
+                    return a, b, (smp, False)
+    return None
+
+
 @dataclass
 class CornerRing:
     """A headland pass with worked corners: ``pieces`` (PathSamples, working) in driving order, closed (the
@@ -191,7 +231,11 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
                 continue
             if d < 0:
-                return None
+                gap = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], d, r, fp, step_m)
+                if gap is None:
+                    return None
+                a_ext[i], b_ext[i], corner[i] = gap
+                continue
         manoeuvre[i] = True
         w_eff = min(0.5 * width_m / max(math.sin(min(d, math.pi - 1e-3)), 0.3), width_m)
         target = off - w_eff
@@ -225,11 +269,17 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
             t = r * math.tan(0.5 * abs(d))
             arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * abs(d), 1 / r, 1 / r)],
                                       step_m)
+            manoeuvre[i] = False
             if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
                 a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
-                manoeuvre[i] = False
                 continue
-            return None
+            # nor an arc: the pass breaks here (the corner is left to the clean-up passes) and a forward
+            # connection with the implement raised joins the two straights, the rest of the ring keeps its corners
+            gap = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], d, r, fp, step_m)
+            if gap is None:
+                return None
+            a_ext[i], b_ext[i], corner[i] = gap
+            continue
         a_ext[i], b_ext[i], corner[i] = best[2], best[3], (best[0], False)
         rev += best[1]
         n_man += 1

@@ -748,9 +748,14 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
         keep = list(pass_rings)
         new = []
         for poly in polygons_of(g):
-            cr = corner_ring(np.asarray(poly.exterior.coords), p.width_m, p.turn_radius_m, fp,
-                             p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg),
-                             min_leg_m=p.corner_min_leg_m)
+            # short edges (an offset ring bending round a hole's offset, a surveyed curve) get eaten by their
+            # corners: the outline simplified more, as long as a ring results
+            for simplify_m in (0.3, 1.0, 2.0):
+                cr = corner_ring(np.asarray(poly.exterior.coords), p.width_m, p.turn_radius_m, fp,
+                                 p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg),
+                                 simplify_m=simplify_m, min_leg_m=p.corner_min_leg_m)
+                if cr is not None:
+                    break
             if cr is None:
                 continue
             outer = Polygon(poly.exterior)
@@ -819,6 +824,21 @@ def _turn_room(pose, p: CoverageParams, region: _Region) -> bool:
     return False
 
 
+def _fit_pass(s0, s1, yaw: float, fp: Footprint, step_m: float = 0.25, min_len_m: float = 1.0):
+    """The pass ``s0 -> s1`` shortened at both ends until the machine's footprint fits there; (None, None) when
+    less than ``min_len_m`` is left."""
+    u = np.array([math.cos(yaw), math.sin(yaw)])
+    length = float(np.dot(s1 - s0, u))
+    a, b = 0.0, length
+    while a < b - min_len_m and not fp.fits([[*(s0 + a * u), yaw]]):
+        a += step_m
+    while b > a + min_len_m and not fp.fits([[*(s0 + b * u), yaw]]):
+        b -= step_m
+    if b - a < min_len_m or not fp.fits([[*(s0 + a * u), yaw], [*(s0 + b * u), yaw]]):
+        return None, None
+    return s0 + a * u, s0 + b * u
+
+
 def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p: CoverageParams):
     """Append clean-up passes (greedy nearest first) to the builder; returns (pose, number skipped)."""
     from agricare.core.planning.cleanup import leftover_patches, patch_passes, worked_area
@@ -835,6 +855,10 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     # corner manoeuvres reverse by design (their own budget, ``corner_ring``'s): not counted against clean-up exits
     reverse_left = p.max_reverse_m - (float(np.sum(seg[sofar.direction[1:] < 0])) - b.corner_reverse_m)
     skipped = 0
+    # with the machine's footprint known, a pass ends where the whole machine still fits (the region only keeps
+    # base_link half a body width in: driving into a corner would put the tractor's front out of the field)
+    fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05) if len(p.footprint_m) \
+        else None
     while passes:
         d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
         a, q = passes.pop(int(np.argmin(d)))
@@ -844,6 +868,10 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         ends.sort(key=lambda e: not _turn_room(np.array([*e[1], math.atan2(*(e[1] - e[0])[::-1])]), p, region))
         for s0, s1 in ends:
             yaw = math.atan2(s1[1] - s0[1], s1[0] - s0[0])
+            if fp is not None:
+                s0, s1 = _fit_pass(s0, s1, yaw, fp)
+                if s0 is None:
+                    continue
             start = np.array([*s0, yaw])
             end = np.array([*s1, yaw])
             back = 0.0
@@ -865,6 +893,13 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 continue
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space)
             if c is None:
+                continue
+            if fp is not None and back > 0:
+                # leaving a dead-end corner: the straight reverse and the way on keep the whole machine inside
+                r = T.sample_primitives(end, [(-back, 0.0, 0.0)], p.sample_step_m)
+                if not fp.fits(np.column_stack([r.xy, r.yaw])):
+                    continue
+            if fp is not None and not fp.fits(np.column_stack([c.xy, c.yaw])):
                 continue
             b.add(c, KIND_TRANSIT, False)
             b.add(_straight(s0, s1, p.sample_step_m), KIND_HEADLAND, True)
