@@ -113,6 +113,7 @@ def test_batched_sections_decide_and_record_exactly_as_one_by_one():
         got = sc.update(pose)
         assert got.tolist() == want.tolist(), k
         assert np.array_equal(sc.raster.grid, ref.grid), k
+        assert sc.raster.covered_area_m2 == float(ref.grid.sum()) * 0.2 * 0.2, k   # the running count
         last = (bars, want)
         n_on += int(want.any())
         n_mixed += int(0 < want.sum() < len(want))
@@ -129,4 +130,5 @@ def test_mark_quads_equals_mark_quad_for_degenerate_and_outside_quads():
         a.mark_quad(q)
     b.mark_quads(quads)
     assert a.grid.sum() > 50
+    assert a.covered_area_m2 == b.covered_area_m2 == float(a.grid.sum()) * 0.2 * 0.2
     assert np.array_equal(a.grid, b.grid)

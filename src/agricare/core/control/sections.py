@@ -63,6 +63,7 @@ class CoverageRaster:
         self.nx = max(1, int(math.ceil((x1 - x0) / resolution_m)))
         self.ny = max(1, int(math.ceil((y1 - y0) / resolution_m)))
         self.grid = np.zeros((self.ny, self.nx), dtype=bool)
+        self._n_covered = 0   # cells set by mark_quad(s), counted as they are set (covered_area_m2 on every pose)
 
     def _idx(self, pts):
         ix = np.floor((pts[:, 0] - self.x0) / self.res).astype(int)
@@ -97,7 +98,12 @@ class CoverageRaster:
         for i in range(4):
             a, b = quad[i], quad[(i + 1) % 4]
             inside &= sign * ((b[0] - a[0]) * (Y - a[1]) - (b[1] - a[1]) * (X - a[0])) >= -1e-9
-        self.grid[lo[1]:hi[1], lo[0]:hi[0]] |= inside
+        self._set(slice(lo[1], hi[1]), slice(lo[0], hi[0]), inside)
+
+    def _set(self, rows, cols, inside) -> None:
+        sub = self.grid[rows, cols]
+        self._n_covered += int(np.count_nonzero(inside & ~sub))
+        sub |= inside
 
     def mark_quads(self, quads: np.ndarray) -> None:
         """:meth:`mark_quad` of each convex quadrilateral of ``quads`` (k, 4, 2), in one pass over their joint
@@ -133,11 +139,16 @@ class CoverageRaster:
         for i in range(4):
             a, b = a_all[:, i, :, None, None], b_all[:, i, :, None, None]
             inside &= sign * ((b[:, 0] - a[:, 0]) * (Y - a[:, 1]) - (b[:, 1] - a[:, 1]) * (X - a[:, 0])) >= -1e-9
-        self.grid[L[1]:H[1], L[0]:H[0]] |= inside.any(axis=0)
+        self._set(slice(L[1], H[1]), slice(L[0], H[0]), inside.any(axis=0))
 
     @property
     def covered_area_m2(self) -> float:
-        return float(self.grid.sum()) * self.res * self.res
+        # the running count of mark_quad(s); a grid written directly (a restored record) is counted afresh
+        n = self._n_covered
+        if getattr(self, "_counted_id", None) != id(self.grid):
+            n = self._n_covered = int(np.count_nonzero(self.grid))
+            self._counted_id = id(self.grid)
+        return float(n) * self.res * self.res
 
 
 def _strip_samples(left, right, heading, look_ahead_m, n_across=5, n_along=4):
