@@ -112,6 +112,7 @@ def test_batched_sections_decide_and_record_exactly_as_one_by_one():
                     ref.mark_quad(np.array([l0, r0, r1, l1]))
         got = sc.update(pose)
         assert got.tolist() == want.tolist(), k
+        assert np.array_equal(sc.last_bars, bars), k   # what section control's rate command reads
         assert np.array_equal(sc.raster.grid, ref.grid), k
         assert sc.raster.covered_area_m2 == float(ref.grid.sum()) * 0.2 * 0.2, k   # the running count
         last = (bars, want)

@@ -170,7 +170,7 @@ def _strip_samples_all(bars, heading, look_ahead_m, n_across=5, n_along=4):
     return (base[:, :, None, :] + v[None, None, :, None] * d[None, None, None, :]).reshape(len(bars), -1, 2)
 
 
-def section_states(pose_xyyaw, params: SectionParams, work_area, covered) -> np.ndarray:
+def section_states(pose_xyyaw, params: SectionParams, work_area, covered, bars=None) -> np.ndarray:
     """On/off (uint8 1/0) per section for a vehicle pose.
 
     Parameters
@@ -182,8 +182,11 @@ def section_states(pose_xyyaw, params: SectionParams, work_area, covered) -> np.
         Area to treat (usually the field; the inner field when the headland is worked separately).
     covered : CoverageRaster or shapely geometry or None
         Ground already treated.
+    bars : (n, 2, 2) array or None
+        ``section_bar(pose_xyyaw, params)`` when the caller has it already.
     """
-    bars = section_bar(pose_xyyaw, params)
+    if bars is None:
+        bars = section_bar(pose_xyyaw, params)
     yaw = float(pose_xyyaw[2])
     n = len(bars)
     # every section's strip samples in one array (n, m, 2): one point-in-polygon and one raster look-up for all
@@ -227,6 +230,7 @@ class SectionController:
         self.raster = CoverageRaster((minx - pad, miny - pad, maxx + pad, maxy + pad), params.raster_resolution_m)
         self._last_bars = None
         self._last_states = None
+        self.last_bars = None   # the section bars (n, 2, 2) at the pose of the last update (read-only)
 
     def update(self, pose_xyyaw, enable: bool = True) -> np.ndarray:
         """Record the ground swept since the previous pose by the sections that were on, then decide.
@@ -246,8 +250,9 @@ class SectionController:
                     prev, cur = self._last_bars[on], bars[on]
                     self.raster.mark_quads(np.stack([prev[:, 0], prev[:, 1], cur[:, 1], cur[:, 0]], axis=1))
         # decide against what was covered before this instant (the current bar is not yet "covered")
-        states = section_states(pose, self.params, self.work_area, self.raster)
+        states = section_states(pose, self.params, self.work_area, self.raster, bars=bars)
         if not enable:
             states = np.zeros_like(states)
         self._last_bars, self._last_states = bars, states
+        self.last_bars = bars
         return states
