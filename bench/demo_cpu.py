@@ -8,7 +8,9 @@ seconds and the figures of ``summary.json`` (coverage, cross-track, trips, pose 
 speed-up that changed a result shows in the same table. The load average is printed before and after:
 on a shared machine the wall time is noisy, the CPU time much less so.
 
-Usage: ``PYTHONPATH=src python bench/demo_cpu.py [--ref main] [--only care|farm] [--max-sim-s S]``
+Usage: ``PYTHONPATH=src python bench/demo_cpu.py [--ref main] [--only care|farm] [--max-sim-s S]
+[--scenario-file FILE]``; ``--scenario-file`` runs that file in place of the ``--only`` scenario's (e.g. a copy of
+farm.yaml with other settings), both trees reading the same file.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ _CHILD = r"""
 import json, resource, sys, time
 from agricare.cli.cmd_demo import SCENARIOS, _run_one
 name, out, max_sim = sys.argv[1], sys.argv[2], (float(sys.argv[3]) if sys.argv[3] != "-" else None)
+scenario = sys.argv[4] if len(sys.argv) > 4 else dict(SCENARIOS)[name]
 t0 = time.monotonic()
-res = _run_one(name, dict(SCENARIOS)[name], out, max_sim, 0)
+res = _run_one(name, scenario, out, max_sim, 0)
 ru = resource.getrusage(resource.RUSAGE_SELF)
 res.update(cpu_s=ru.ru_utime + ru.ru_stime, total_wall_s=time.monotonic() - t0)
 print("BENCH " + json.dumps(res))
@@ -43,10 +46,11 @@ def _export(rev: str, dest: pathlib.Path) -> pathlib.Path:
     return dest
 
 
-def _start(tree: pathlib.Path, name: str, out: pathlib.Path, max_sim_s):
+def _start(tree: pathlib.Path, name: str, out: pathlib.Path, max_sim_s, scenario_file=None):
     env = dict(os.environ, PYTHONPATH=str(tree / "src"), PYTHONDONTWRITEBYTECODE="1")
     cap = "-" if max_sim_s is None else str(max_sim_s)
-    return subprocess.Popen([sys.executable, "-c", _CHILD, name, str(out), cap], cwd=str(tree), env=env,
+    extra = [str(pathlib.Path(scenario_file).resolve())] if scenario_file else []
+    return subprocess.Popen([sys.executable, "-c", _CHILD, name, str(out), cap, *extra], cwd=str(tree), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 
@@ -74,7 +78,10 @@ def main(argv=None) -> int:
     ap.add_argument("--ref", default="main", help="reference commit (default main)")
     ap.add_argument("--only", choices=SCENARIOS, default=None)
     ap.add_argument("--max-sim-s", type=float, default=None)
+    ap.add_argument("--scenario-file", default=None, help="scenario file run in place of --only's (needs --only)")
     args = ap.parse_args(argv)
+    if args.scenario_file and not args.only:
+        ap.error("--scenario-file needs --only")
     names = [args.only] if args.only else list(SCENARIOS)
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     results = []
@@ -82,10 +89,11 @@ def main(argv=None) -> int:
         tmp = pathlib.Path(tmp)
         ref_tree = _export(args.ref, tmp / "ref")
         for name in names:
-            procs = {"reference " + args.ref: _start(ref_tree, name, tmp / "out_ref" / name, args.max_sim_s),
-                     "this tree": _start(ROOT, name, tmp / "out_new" / name, args.max_sim_s)}
+            procs = {"reference " + args.ref: _start(ref_tree, name, tmp / "out_ref" / name, args.max_sim_s,
+                                                     args.scenario_file),
+                     "this tree": _start(ROOT, name, tmp / "out_new" / name, args.max_sim_s, args.scenario_file)}
             runs = {label: _finish(p) for label, p in procs.items()}
-            print(f"\n{name}:")
+            print(f"\n{name}{' (' + args.scenario_file + ')' if args.scenario_file else ''}:")
             print(f"  {'run':22s} {'CPU s':>7s} {'wall s':>7s} {'sim s':>6s} {'exit':>4s}")
             for label, r in runs.items():
                 if "error" in r:
@@ -96,7 +104,11 @@ def main(argv=None) -> int:
             for label, r in runs.items():
                 for robot, fig in _figures(r.get("summary_path")).items():
                     print(f"  {label:22s} {robot}: {fig}")
-            results.append({"scenario": name, "runs": runs})
+            for r in runs.values():   # the whole summary kept beside the figures: diff them to compare runs
+                sp = r.get("summary_path")
+                if sp and pathlib.Path(sp).exists():
+                    r["summary"] = json.loads(pathlib.Path(sp).read_text())
+            results.append({"scenario": name, "scenario_file": args.scenario_file, "runs": runs})
     print(f"\nload average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     dest = ROOT / "out" / "bench"
     dest.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import shapely
 import pytest
 from shapely.geometry import box
 
@@ -63,3 +64,72 @@ def test_nan_pose_rejected():
     sc = SectionController(SectionParams(), FIELD)
     with pytest.raises(ValueError):
         sc.update([float("nan"), 0, 0])
+
+
+def _states_one_by_one(pose, p, work_area, covered):
+    """section_states as it was written before the sections were batched: one section after the other."""
+    from agricare.core.control.sections import _strip_samples
+
+    out = np.zeros(len(p.section_widths_m), dtype=np.uint8)
+    for i, (left, right) in enumerate(section_bar(pose, p)):
+        pts = _strip_samples(left, right, float(pose[2]), p.look_ahead_m)
+        inside = shapely.contains_xy(work_area, pts[:, 0], pts[:, 1])
+        if inside.mean() < p.min_inside_fraction:
+            continue
+        cov = covered.covered(pts) if covered is not None else np.zeros(len(pts), dtype=bool)
+        frac = float(np.mean(cov[inside])) if inside.any() else 1.0
+        out[i] = 1 if frac <= p.overlap_threshold else 0
+    return out
+
+
+def test_batched_sections_decide_and_record_exactly_as_one_by_one():
+    """The batched section decision and the one-pass quad marking give the same states and the same raster,
+    cell for cell, as the per-section loop, along a wandering path that crosses the field edge, stops (bars that
+    do not move: degenerate quads), turns on the spot and jumps."""
+    p = SectionParams(section_widths_m=(1.0, 1.0, 1.0, 1.0, 1.0, 1.0), implement_offset_m=-1.6,
+                      overlap_threshold=0.5, raster_resolution_m=0.2)
+    field = shapely.Polygon([(0, 0), (60, 0), (60, 30), (30, 45), (0, 30)])
+    rng = np.random.default_rng(7)
+    sc = SectionController(p, field)
+    r = sc.raster
+    ref = CoverageRaster((r.x0, r.y0, r.x0 + r.nx * r.res, r.y0 + r.ny * r.res), p.raster_resolution_m)
+    assert (ref.nx, ref.ny) == (sc.raster.nx, sc.raster.ny)
+    pose = np.array([-3.0, 5.0, 0.3])
+    last = None
+    n_on = n_mixed = 0
+    for k in range(1500):
+        step = 0.0 if k % 97 < 6 else rng.uniform(0.05, 0.6)          # stands still now and then
+        pose = pose + [step * math.cos(pose[2]), step * math.sin(pose[2]), rng.normal(0.0, 0.08)]
+        if k % 400 == 399:
+            pose[:2] += 7.0                                              # a relocalisation jump
+        pose[0], pose[1] = np.clip(pose[0], -8, 68), np.clip(pose[1], -8, 50)
+        want = _states_one_by_one(pose, p, field, ref)
+        bars = section_bar(pose, p)
+        if last is not None and float(np.max(np.hypot(*(bars[:, 0] - last[0][:, 0]).T))) < 5.0:
+            for i, on in enumerate(last[1]):
+                if on:
+                    (l0, r0), (l1, r1) = last[0][i], bars[i]
+                    ref.mark_quad(np.array([l0, r0, r1, l1]))
+        got = sc.update(pose)
+        assert got.tolist() == want.tolist(), k
+        assert np.array_equal(sc.last_bars, bars), k   # what section control's rate command reads
+        assert np.array_equal(sc.raster.grid, ref.grid), k
+        assert sc.raster.covered_area_m2 == float(ref.grid.sum()) * 0.2 * 0.2, k   # the running count
+        last = (bars, want)
+        n_on += int(want.any())
+        n_mixed += int(0 < want.sum() < len(want))
+    assert n_on > 150 and n_mixed > 20 and ref.grid.sum() > 2000   # the path did exercise on, off and mixed sections
+
+
+def test_mark_quads_equals_mark_quad_for_degenerate_and_outside_quads():
+    a, b = CoverageRaster((0, 0, 10, 10), 0.2), CoverageRaster((0, 0, 10, 10), 0.2)
+    quads = np.array([[[1, 1], [3, 1.2], [3, 3], [1, 2.5]],
+                      [[4, 4], [6, 6], [6, 6], [4, 4]],            # a bar that did not move: a line
+                      [[20, 20], [22, 20], [22, 22], [20, 22]],    # outside the raster
+                      [[9, 9], [12, 9], [12, 12], [9, 12]]], float)
+    for q in quads:
+        a.mark_quad(q)
+    b.mark_quads(quads)
+    assert a.grid.sum() > 50
+    assert a.covered_area_m2 == b.covered_area_m2 == float(a.grid.sum()) * 0.2 * 0.2
+    assert np.array_equal(a.grid, b.grid)

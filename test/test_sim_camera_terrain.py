@@ -130,3 +130,26 @@ def test_uniform_slope_tilts_the_horizon_but_not_the_rows():
     flat_img = wf.camera_image("r").astype(int)
     flat_sky = (flat_img[:, :, 0] > 200) & (flat_img[:, :, 1] > 190)
     assert abs(np.polyfit(cols, [int(np.argmin(flat_sky[:, u])) for u in cols], 1)[0]) < 0.01
+
+
+def test_soil_texture_same_pixels_as_the_float_merge():
+    """The soil channels are converted to uint8 before the merge (cheaper); the pixels are those of converting
+    the merged float image, as the texture was painted before."""
+    import cv2
+
+    from agricare.core.sim.camera import SOIL_BGR, GroundTexture
+
+    tex = GroundTexture([[0.0, 0.0], [6.0, 4.0]], 0.01, np.random.default_rng([3, 2000]))
+    rng = np.random.default_rng([3, 2000])
+    h, w = tex.h, tex.w
+    tile = rng.normal(0.0, 9.0, (256, 256)).astype(np.float32)
+    grain = np.tile(tile, (h // 256 + 1, w // 256 + 1))[:h, :w]
+    small = rng.normal(0.0, 1.0, (max(h // 8, 2), max(w // 8, 2))).astype(np.float32)
+    clods = cv2.resize(cv2.GaussianBlur(small, (0, 0), 1.0), (w, h), interpolation=cv2.INTER_LINEAR)
+    big = rng.normal(0.0, 1.0, (max(h // 150, 2), max(w // 150, 2))).astype(np.float32)
+    light = cv2.resize(big, (w, h), interpolation=cv2.INTER_CUBIC)
+    light = cv2.addWeighted(light, 0.08, light, 0.0, 1.0)
+    texture = cv2.scaleAdd(clods, 14.0, grain)
+    want = cv2.convertScaleAbs(cv2.merge([cv2.multiply(cv2.add(texture, float(b)), light) for b in SOIL_BGR]))
+    assert tex.image.shape == (400, 600, 3) and tex.image.std() > 3.0
+    assert np.array_equal(tex.image, want)

@@ -161,9 +161,8 @@ class SectionControlNode(Node):
         """Commanded rates (published on implement/rate) and the (applied, prescribed) means of the on sections
         at the implement now: applied from the implement's report when fresh, else the metering model."""
         from agricare.core.control.rate import section_centres
-        from agricare.core.control.sections import section_bar
 
-        centres = section_centres(section_bar(pose, self.ctrl.params))
+        centres = section_centres(self.ctrl.last_bars)   # the bars of this pose (ctrl.update ran on it just now)
         cmd = self._rate.command(centres, float(pose[2]), speed)
         msg = Float32MultiArray()
         msg.data = [float(v) for v in cmd]

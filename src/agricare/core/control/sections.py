@@ -63,6 +63,7 @@ class CoverageRaster:
         self.nx = max(1, int(math.ceil((x1 - x0) / resolution_m)))
         self.ny = max(1, int(math.ceil((y1 - y0) / resolution_m)))
         self.grid = np.zeros((self.ny, self.nx), dtype=bool)
+        self._n_covered = 0   # cells set by mark_quad(s), counted as they are set (covered_area_m2 on every pose)
 
     def _idx(self, pts):
         ix = np.floor((pts[:, 0] - self.x0) / self.res).astype(int)
@@ -97,11 +98,57 @@ class CoverageRaster:
         for i in range(4):
             a, b = quad[i], quad[(i + 1) % 4]
             inside &= sign * ((b[0] - a[0]) * (Y - a[1]) - (b[1] - a[1]) * (X - a[0])) >= -1e-9
-        self.grid[lo[1]:hi[1], lo[0]:hi[0]] |= inside
+        self._set(slice(lo[1], hi[1]), slice(lo[0], hi[0]), inside)
+
+    def _set(self, rows, cols, inside) -> None:
+        sub = self.grid[rows, cols]
+        self._n_covered += int(np.count_nonzero(inside & ~sub))
+        sub |= inside
+
+    def mark_quads(self, quads: np.ndarray) -> None:
+        """:meth:`mark_quad` of each convex quadrilateral of ``quads`` (k, 4, 2), in one pass over their joint
+        bounding box: each quad still marks only cells of its own box, with the same tests on the same cell
+        centres, so the raster ends the same as with one :meth:`mark_quad` per quad."""
+        quads = np.asarray(quads, dtype=float)
+        if len(quads) == 0:
+            return
+        org = np.array([self.x0, self.y0])
+        lo = np.floor((quads.min(axis=1) - org) / self.res).astype(int)
+        hi = np.ceil((quads.max(axis=1) - org) / self.res).astype(int)
+        lo = np.clip(lo, 0, [self.nx, self.ny])
+        hi = np.clip(hi, 0, [self.nx, self.ny])
+        keep = np.all(hi > lo, axis=1)
+        if not keep.any():
+            return
+        quads, lo, hi = quads[keep], lo[keep], hi[keep]
+        L, H = lo.min(axis=0), hi.max(axis=0)
+        ix = np.arange(L[0], H[0])
+        iy = np.arange(L[1], H[1])
+        xs = self.x0 + (ix + 0.5) * self.res
+        ys = self.y0 + (iy + 0.5) * self.res
+        X, Y = np.meshgrid(xs, ys)
+        # each quad's own box (a degenerate quad, a bar that did not move, passes the tests along its whole line)
+        inside = ((ix[None, None, :] >= lo[:, 0, None, None]) & (ix[None, None, :] < hi[:, 0, None, None])
+                  & (iy[None, :, None] >= lo[:, 1, None, None]) & (iy[None, :, None] < hi[:, 1, None, None]))
+        a_all, b_all = quads, np.roll(quads, -1, axis=1)
+        area2 = np.zeros(len(quads))
+        for i in range(4):   # summed in the same order as mark_quad
+            a, b = a_all[:, i], b_all[:, i]
+            area2 = area2 + (a[:, 0] * b[:, 1] - b[:, 0] * a[:, 1])
+        sign = np.where(area2 >= 0, 1.0, -1.0)[:, None, None]
+        for i in range(4):
+            a, b = a_all[:, i, :, None, None], b_all[:, i, :, None, None]
+            inside &= sign * ((b[:, 0] - a[:, 0]) * (Y - a[:, 1]) - (b[:, 1] - a[:, 1]) * (X - a[:, 0])) >= -1e-9
+        self._set(slice(L[1], H[1]), slice(L[0], H[0]), inside.any(axis=0))
 
     @property
     def covered_area_m2(self) -> float:
-        return float(self.grid.sum()) * self.res * self.res
+        # the running count of mark_quad(s); a grid written directly (a restored record) is counted afresh
+        n = self._n_covered
+        if getattr(self, "_counted_id", None) != id(self.grid):
+            n = self._n_covered = int(np.count_nonzero(self.grid))
+            self._counted_id = id(self.grid)
+        return float(n) * self.res * self.res
 
 
 def _strip_samples(left, right, heading, look_ahead_m, n_across=5, n_along=4):
@@ -112,7 +159,18 @@ def _strip_samples(left, right, heading, look_ahead_m, n_across=5, n_along=4):
     return (base[:, None, :] + v[None, :, None] * d[None, None, :]).reshape(-1, 2)
 
 
-def section_states(pose_xyyaw, params: SectionParams, work_area, covered) -> np.ndarray:
+def _strip_samples_all(bars, heading, look_ahead_m, n_across=5, n_along=4):
+    """:func:`_strip_samples` of every section of ``bars`` (n, 2, 2) at once: (n, n_across * n_along, 2), the same
+    numbers (the same operations, broadcast over the sections)."""
+    u = (np.arange(n_across) + 0.5) / n_across
+    v = (np.arange(n_along) + 0.5) / n_along * look_ahead_m
+    left, right = bars[:, 0, :], bars[:, 1, :]
+    base = left[:, None, :] + u[None, :, None] * (right - left)[:, None, :]
+    d = np.array([math.cos(heading), math.sin(heading)])
+    return (base[:, :, None, :] + v[None, None, :, None] * d[None, None, None, :]).reshape(len(bars), -1, 2)
+
+
+def section_states(pose_xyyaw, params: SectionParams, work_area, covered, bars=None) -> np.ndarray:
     """On/off (uint8 1/0) per section for a vehicle pose.
 
     Parameters
@@ -124,23 +182,35 @@ def section_states(pose_xyyaw, params: SectionParams, work_area, covered) -> np.
         Area to treat (usually the field; the inner field when the headland is worked separately).
     covered : CoverageRaster or shapely geometry or None
         Ground already treated.
+    bars : (n, 2, 2) array or None
+        ``section_bar(pose_xyyaw, params)`` when the caller has it already.
     """
-    bars = section_bar(pose_xyyaw, params)
+    if bars is None:
+        bars = section_bar(pose_xyyaw, params)
     yaw = float(pose_xyyaw[2])
-    out = np.zeros(len(bars), dtype=np.uint8)
-    for i, (left, right) in enumerate(bars):
-        pts = _strip_samples(left, right, yaw, params.look_ahead_m)
-        inside = shapely.contains_xy(work_area, pts[:, 0], pts[:, 1])
-        if inside.mean() < params.min_inside_fraction:
+    n = len(bars)
+    # every section's strip samples in one array (n, m, 2): one point-in-polygon and one raster look-up for all
+    # (the per-section loop cost ~1 ms per odometry message); the counts are integers, so the fractions are the
+    # same floats as the per-section means
+    pts = _strip_samples_all(bars, yaw, params.look_ahead_m)
+    m = pts.shape[1]
+    flat = pts.reshape(-1, 2)
+    inside = shapely.contains_xy(work_area, flat[:, 0], flat[:, 1]).reshape(n, m)
+    if covered is None:
+        cov = np.zeros((n, m), dtype=bool)
+    elif isinstance(covered, CoverageRaster):
+        cov = covered.covered(flat).reshape(n, m)
+    elif covered.is_empty:
+        cov = np.zeros((n, m), dtype=bool)
+    else:
+        cov = shapely.contains_xy(covered, flat[:, 0], flat[:, 1]).reshape(n, m)
+    n_in = inside.sum(axis=1)
+    n_cov = (cov & inside).sum(axis=1)
+    out = np.zeros(n, dtype=np.uint8)
+    for i in range(n):
+        if int(n_in[i]) / m < params.min_inside_fraction:
             continue
-        if covered is None:
-            cov = np.zeros(len(pts), dtype=bool)
-        elif isinstance(covered, CoverageRaster):
-            cov = covered.covered(pts)
-        else:
-            cov = shapely.contains_xy(covered, pts[:, 0], pts[:, 1]) if not covered.is_empty else \
-                np.zeros(len(pts), dtype=bool)
-        frac = float(np.mean(cov[inside])) if inside.any() else 1.0
+        frac = int(n_cov[i]) / int(n_in[i]) if n_in[i] else 1.0
         out[i] = 1 if frac <= params.overlap_threshold else 0
     return out
 
@@ -160,6 +230,7 @@ class SectionController:
         self.raster = CoverageRaster((minx - pad, miny - pad, maxx + pad, maxy + pad), params.raster_resolution_m)
         self._last_bars = None
         self._last_states = None
+        self.last_bars = None   # the section bars (n, 2, 2) at the pose of the last update (read-only)
 
     def update(self, pose_xyyaw, enable: bool = True) -> np.ndarray:
         """Record the ground swept since the previous pose by the sections that were on, then decide.
@@ -174,13 +245,14 @@ class SectionController:
         if self._last_bars is not None:
             moved = float(np.max(np.hypot(*(bars[:, 0] - self._last_bars[:, 0]).T)))
             if moved < 5.0:                 # a jump (relocalisation) is not a sweep
-                for i, on in enumerate(self._last_states):
-                    if on:
-                        (l0, r0), (l1, r1) = self._last_bars[i], bars[i]
-                        self.raster.mark_quad(np.array([l0, r0, r1, l1]))
+                on = np.asarray(self._last_states) > 0
+                if on.any():   # quads [l0, r0, r1, l1] of the sections that were on, marked in one pass
+                    prev, cur = self._last_bars[on], bars[on]
+                    self.raster.mark_quads(np.stack([prev[:, 0], prev[:, 1], cur[:, 1], cur[:, 0]], axis=1))
         # decide against what was covered before this instant (the current bar is not yet "covered")
-        states = section_states(pose, self.params, self.work_area, self.raster)
+        states = section_states(pose, self.params, self.work_area, self.raster, bars=bars)
         if not enable:
             states = np.zeros_like(states)
         self._last_bars, self._last_states = bars, states
+        self.last_bars = bars
         return states

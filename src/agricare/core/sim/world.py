@@ -729,7 +729,12 @@ class World:
     # --------------------------------------------------------------------------------------- sensors
 
     def park(self, robot: str) -> None:
-        """Switch a robot off: zero command, its sensors stop (its true pose is still published)."""
+        """Switch a robot off: zero command, its sensors stop (its true pose is still published).
+
+        With ``run.park_when_done`` the runner parks a robot whose mission is done and takes its nodes out of the
+        executor: the farm's row robot then costs nothing (no camera frames rendered, no crop-row detection, no
+        growth map) while the tractor works on. A simulation saving only, like the care cameras'
+        :data:`CAMERA_STILL_S`: a real robot's sensors stream until it is switched off."""
         self.set_command(robot, 0.0, 0.0)
         self._schedules = [s for s in self._schedules if s.robot != robot or s.kind in ("ground_truth", "coverage")]
 
@@ -752,7 +757,10 @@ class World:
     def _camera_wanted(self, robot: str) -> bool:
         """A camera with ``sign_range_m`` renders only while a boarding sign is in range and in view, and the robot
         moves or stopped less than ``CAMERA_STILL_S`` ago (docking is checked once it stands still; the frames of a
-        shuttle parked at the sign while children board would all be the same)."""
+        shuttle parked at the sign while children board would all be the same).
+
+        A simulation saving only: a real camera streams all the time, and the nodes must not rely on frames
+        stopping (they do not: the marker check keeps its last fix while the estimate stands still)."""
         r = self.robots[robot]
         rng = r.camera.params.sign_range_m
         if rng <= 0.0:
