@@ -22,26 +22,24 @@ Run (torch in a separate environment, not a project requirement):
     /tmp/tv/bin/python tools/train_row_net.py [--data ../shared/data/crop_rows_crdld] [--ids 0-199] [--epochs 60]
 writes ``src/agricare/core/perception/models/crop_row_net.onnx``.
 
-The bundled model is the final (epoch-48) model of a fine-tuning of the earlier bundled net (``D`` below)
-with milder augmentation; that earlier net (``base.onnx``) is the final model of
-    /tmp/tv/bin/python tools/train_row_net.py --arch unet --ids 0-159 --threads 1 --epochs 60 \
-        --checkpoint-every 10 --out /tmp/wt19-runs/D.onnx
-(33 min wall at a load of 6-20), and the bundled one of
-    /tmp/tv/bin/python tools/train_row_net.py --arch unet --ids 0-159 --threads 1 --epochs 48 --lr 2e-3 \
-        --init base.onnx --mild --time-limit 20 --checkpoint-every 8 --out D.onnx
-(15 min wall at a load of 15-20; all 48 epochs ran inside the limit).
-Why: the base net did not fit its own training images (every 4th of 0-159 scored CRDA 0.771, 160-199
-0.667): the training crops removed up to 30-35 % of each side, so the whole image the detector sees was
-at the edge of the training distribution. ``--mild`` keeps half of the pairs whole (see :func:`augment`).
+The bundled model is the final (epoch-60) model of
+    /tmp/tv/bin/python tools/train_row_net.py --arch unet --ids 0-159 --threads 1 --epochs 60 --mild \
+        --checkpoint-every 5 --out /tmp/wt6-runs/C.onnx
+(22 min wall at a load of 15-20; it ran with ``--time-limit 25``, which all 60 epochs stayed inside).
+The earlier bundled net
+(``base.onnx``: the same command without ``--mild``, 33 min) did not fit its own training images (every 4th
+of 0-159 scored CRDA 0.771, 160-199 0.667): its training crops removed up to 30-35 % of each side, so the
+whole image the detector sees was at the edge of the training distribution. ``--mild`` keeps half of the
+pairs whole (see :func:`augment`).
 Images 160-199 chose it (CRDA with the fit of :mod:`crop_rows_net`, "fit" = every 4th of 0-159; 200-299
 never used for a choice):
 
-    run (warm-started from base.onnx unless said)   epochs  lr     fit    val 160-199
-    base.onnx (60 epochs, scratch, full augm.)       -      -     0.771  0.667
+    run (warm-started from base.onnx unless said)   epochs  lr     fit    val 160-199 (final; checkpoints)
+    base.onnx (scratch, full augmentation)          60    4e-3   0.771  0.667
     A  --mild                                       16    1e-3   0.816  0.692 (ep 4/8/12: 0.695/0.683/0.691)
     B  --mild --no-shadow-flare                     16    1e-3   0.822  0.695 (ep 4/8/12: 0.689/0.680/0.695)
-    C  --mild, from scratch                         60    4e-3     -    ep 20/30: 0.680/0.676
-    D  --mild (bundled)                             48    2e-3   0.878  0.703 (ep 8/16/32/40: 0.674/0.701/0.699/0.706)
+    C  --mild, from scratch (bundled)               60    4e-3   0.877  0.709 (ep 20/30: 0.680/0.676)
+    D  --mild                                       48    2e-3   0.878  0.703 (ep 8/16/32/40: 0.674/0.701/0.699/0.706)
     E  --mild --no-shadow-flare                     48    2e-3   0.890  0.700 (ep 8/16/40: 0.687/0.681/0.688)
 
 Earlier screening (full augmentation, 160-199; the base.onnx row above is the unet at epoch 60):
