@@ -343,13 +343,13 @@ def test_crda_of_the_labels_themselves(shared_data):
 
 
 def test_learned_path_dev_set_crda(shared_data, repo_root):
-    """The bundled centre-line network (trained on images 0-159 only by tools/train_row_net.py; its
-    checkpoint and fit chosen on 160-199) on the same 50 images as test_dev_set_crda: measured CRDA 0.728
-    (tuning 0.766, held-out 0.647), position error 0.062 spacings, 92 % of the images at CRDA >= 0.5 (with
-    the sub-pixel ridge polish of each row; without it 0.718 / 0.746 / 0.656, 0.065); the previous
-    126 k-parameter net 0.665 (0.677 / 0.640), the "vp" detector 0.622 on the same images.
-    Thresholds leave ~3 % for platform differences; the held-out bound stays where the previous measurement
-    put it (not lowered to 0.647 - 3 %)."""
+    """The bundled centre-line network (trained on images 0-159 only by tools/train_row_net.py with its
+    milder augmentation; the run chosen on 160-199 among those keeping the simulator's row following under
+    2 cm) on the same 50 images as test_dev_set_crda: measured CRDA 0.750 (tuning 0.799, held-out 0.643),
+    position error 0.057 spacings, 98 % of the images at CRDA >= 0.5. The previous net (full augmentation,
+    which it underfitted) 0.728 (0.766 / 0.647, 0.062, 92 %); the "vp" detector 0.622 on the same images.
+    Thresholds leave ~3 % for platform differences; the held-out bound stays at the previous one (0.635,
+    not lowered to 0.643 - 3 %)."""
     from agricare.core.perception.crop_rows import ROW_NET_PATH
 
     root = shared_data / "crop_rows_crdld"
@@ -359,7 +359,7 @@ def test_learned_path_dev_set_crda(shared_data, repo_root):
         pytest.skip(f"{ROW_NET_PATH} not found")
     score = _load_score(repo_root)
     agg = score.score_dataset(root, ids=range(0, 300, 6), params=CropRowParams(method="learned"))["aggregate"]
-    assert agg["all"]["crda"] > 0.705
-    assert agg["tune"]["crda"] > 0.745 and agg["held_out"]["crda"] > 0.635
-    assert agg["all"]["pos_err"] < 0.065
-    assert agg["all"]["frac_crda_ge_0.5"] > 0.88
+    assert agg["all"]["crda"] > 0.73
+    assert agg["tune"]["crda"] > 0.775 and agg["held_out"]["crda"] > 0.635
+    assert agg["all"]["pos_err"] < 0.059
+    assert agg["all"]["frac_crda_ge_0.5"] > 0.94
