@@ -52,7 +52,7 @@ def test_frozen_odometry_needs_a_moving_command_or_a_turn_over_the_whole_window(
         f.pose(t, (0.05 * 39, 0.0, 1.0, 0.0, 0.0, 0.0))
         if f.frozen(t):
             hits.append(round(t - t_freeze, 3))
-    assert hits and 0.5 < hits[0] <= 0.55 + 1e-9, hits
+    assert hits and abs(hits[0] - 0.5) < 1e-9, hits   # frozen for the whole window: caught at its end
     # standing still on a zero command is not frozen, however long
     g = FrozenOdometry(0.5, 0.2, 0.1)
     for k in range(60):
@@ -64,7 +64,7 @@ def test_frozen_odometry_needs_a_moving_command_or_a_turn_over_the_whole_window(
     g.command(3.0, 1.0)
     g.pose(3.0, (1.0, 2.0, 1.0, 0.0, 0.0, 0.0))
     assert not g.frozen(3.0) and not g.frozen(3.45)
-    assert g.frozen(3.55)
+    assert g.frozen(3.5)
     # turning on the spot (zero linear command) with the IMU measuring the turn
     h = FrozenOdometry(0.5, 0.2, 0.1)
     for k in range(30):

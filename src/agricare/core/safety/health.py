@@ -70,8 +70,8 @@ class FrozenOdometry:
         self.min_yaw_rate_radps = float(min_yaw_rate_radps)
         self._pose = None
         self._t_change: float | None = None
-        self._t_cmd_still: float | None = None
-        self._t_gyro_still: float | None = None
+        self._t_cmd_moving: float | None = None    # since when the safe base has commanded motion
+        self._t_gyro_moving: float | None = None   # since when the IMU has measured a turn
 
     def pose(self, t_s: float, pose) -> None:
         p = tuple(float(x) for x in pose)
@@ -80,22 +80,31 @@ class FrozenOdometry:
 
     def command(self, t_s: float, v_mps: float) -> None:
         """The speed the safe base sent to the wheels at ``t_s``."""
-        if not abs(v_mps) >= self.min_speed_mps or self._t_cmd_still is None:
-            self._t_cmd_still = t_s
+        if abs(v_mps) >= self.min_speed_mps:   # (NaN: not moving)
+            if self._t_cmd_moving is None:
+                self._t_cmd_moving = t_s
+        else:
+            self._t_cmd_moving = None
 
     def gyro(self, t_s: float, w_radps: float) -> None:
-        if not abs(w_radps) >= self.min_yaw_rate_radps or self._t_gyro_still is None:
-            self._t_gyro_still = t_s
+        if abs(w_radps) >= self.min_yaw_rate_radps:
+            if self._t_gyro_moving is None:
+                self._t_gyro_moving = t_s
+        else:
+            self._t_gyro_moving = None
 
     def frozen(self, t_s: float) -> bool:
+        """True once the pose has stood still for the whole window (``window_s`` reached, not exceeded: the
+        window is the input's timeout, and the stop must reach the wheels within it plus one control cycle)."""
         if self._t_change is None:
             return False
+        window = self.window_s - 1e-9   # sample times are sums of float periods
         since_change = t_s - self._t_change
-        if self.min_speed_mps > 0 and self._t_cmd_still is not None:
-            if since_change > self.window_s and t_s - self._t_cmd_still > self.window_s:
+        if self.min_speed_mps > 0 and self._t_cmd_moving is not None:
+            if since_change >= window and t_s - self._t_cmd_moving >= window:
                 return True
-        if self.min_yaw_rate_radps > 0 and self._t_gyro_still is not None:
-            if since_change > self.window_s and t_s - self._t_gyro_still > self.window_s:
+        if self.min_yaw_rate_radps > 0 and self._t_gyro_moving is not None:
+            if since_change >= window and t_s - self._t_gyro_moving >= window:
                 return True
         return False
 
