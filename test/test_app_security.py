@@ -447,8 +447,15 @@ def test_handover_code_as_qr_png_decodes_to_the_code(tmp_path):
     r = g.get(shown["qr_png"])
     assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:8] == b"\x89PNG\r\n\x1a\n"
     img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_GRAYSCALE)
-    text, points, _ = cv2.QRCodeDetector().detectAndDecode(img)
-    assert points is not None and text, "no QR code found in the PNG"
+    # OpenCV's detector misses the odd code at one size (a CI run failed on one); a phone scans frame after frame
+    # at changing distance: try the PNG as it is, then at two other sizes
+    text = ""
+    for f in (1.0, 2.0, 0.75):
+        view = img if f == 1.0 else cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_NEAREST)
+        text, points, _ = cv2.QRCodeDetector().detectAndDecode(view)
+        if points is not None and text:
+            break
+    assert text, "no QR code found in the PNG"
     assert text == shown["code"].replace("-", "").upper()
     from agricare.core.missions.handover import HandoverVerifier
 
