@@ -397,6 +397,16 @@ class ClothoidTurns:
         self.r_cc = float(np.hypot(*self.omega))
         #: angle between the start heading and the tangent of the CC circle at the start
         self.mu = math.atan2(self.omega[0], self.omega[1])
+        #: the arc centre lies ``a_m`` ahead of the start (behind the end) and ``rho_m`` to the side of the turn
+        self.a_m = self.r_cc * math.sin(self.mu)
+        self.rho_m = self.r_cc * math.cos(self.mu)
+        # A CC turn of deflection below dmin lands on the CC circle with a lower sharpness (Fraichard & Scheuer
+        # 2004); that needs the chord at mu + delta / 2 from the tangent to stay short of a half turn, i.e.
+        # clothoids that do not wind past pi on their own (dmin <= ~4.5 rad: any practical vehicle). Checked
+        # here on a grid rather than assumed.
+        grid = np.linspace(0.0, self.dmin, 257)[1:]
+        self.cc_circle_ok = bool(self.mu + 0.5 * self.dmin < math.pi
+                                 and np.all(self._fs_sharpness(grid) <= self.sigma * (1 + 1e-6)))
 
     @property
     def u_turn_table(self) -> tuple[np.ndarray, np.ndarray]:
@@ -427,6 +437,48 @@ class ClothoidTurns:
         big = self.lc * 2 + (delta - self.dmin) / self.kmax
         small = 2 * np.sqrt(np.maximum(delta, 0.0) * self.sigma) / self.sigma
         return np.where(delta >= self.dmin, big, small)
+
+    def _fs_sharpness(self, delta):
+        """Sharpness (1/m^2) of the two-clothoid turn of deflection ``delta`` < dmin that ends on the CC circle.
+
+        The symmetric turn's chord leaves at ``delta / 2`` from the start heading, i.e. at ``mu + delta / 2``
+        from the circle's tangent, so it must be ``2 r_cc sin(mu + delta / 2)`` long; at sharpness 1 its length
+        is ``C = 2 int_0^sqrt(delta) cos(u^2 / 2 - delta / 2) du`` and a clothoid scales as ``1 / sqrt(sigma)``.
+        """
+        delta = np.atleast_1d(np.asarray(delta, dtype=float))
+        root = np.sqrt(np.maximum(delta, 0.0))
+        u = np.linspace(0.0, 1.0, 33)[None, :] * root[:, None]
+        w = np.ones(33)
+        w[1:-1:2] = 4.0
+        w[2:-1:2] = 2.0
+        chord_unit = 2.0 * (root / 32.0 / 3.0) * (np.cos(0.5 * u * u - 0.5 * delta[:, None]) @ w)
+        return (chord_unit / (2.0 * self.r_cc * np.sin(self.mu + 0.5 * delta))) ** 2
+
+    def cc_prims(self, delta: float, side: int) -> list[Primitive]:
+        """Primitives of the CC turn (Fraichard & Scheuer 2004) of deflection ``delta`` (rad, [0, 2 pi)).
+
+        Unlike :meth:`prims`, the end always lies on the CC circle, at ``mu`` to its tangent: below ``dmin``
+        the two clothoids use the sharpness :meth:`_fs_sharpness` (<= sigma, so the peak curvature
+        ``sqrt(delta * sharpness)`` stays <= kappa_max); a zero deflection is the straight chord ``2 a_m``.
+        """
+        if delta >= self.dmin:
+            return self.prims(delta, side)
+        if delta < 1e-9:
+            return [(2.0 * self.a_m, 0.0, 0.0)]
+        sig = float(self._fs_sharpness(delta)[0])
+        kp = math.sqrt(delta * sig)
+        return [(kp / sig, 0.0, side * kp), (kp / sig, side * kp, 0.0)]
+
+    def cc_length(self, delta):
+        """Length (m) of the CC turns of :meth:`cc_prims`, vectorised."""
+        delta = np.atleast_1d(np.asarray(delta, dtype=float))
+        out = np.asarray(self.length(delta), dtype=float).copy()
+        small = delta < self.dmin
+        if np.any(small):
+            d = np.maximum(delta[small], 0.0)
+            sig = self._fs_sharpness(np.maximum(d, 1e-12))
+            out[small] = np.where(d < 1e-9, 2.0 * self.a_m, 2.0 * np.sqrt(d / sig))
+        return out
 
     def rel_end(self, delta: np.ndarray, side: int) -> np.ndarray:
         """End poses ``(N, 3)`` of elementary turns (peak ``kappa_max``) from the origin heading +x."""
@@ -559,14 +611,6 @@ def _side_rel_end(delta, side, kmax, sigma):
     return out
 
 
-def _side_rel_end(delta, side, kmax, sigma):
-    """End poses ``(N, 3)`` of elementary turns with per-row side (+1 left / -1 right), peak ``kmax``."""
-    out = elementary_end(delta, kmax, sigma)
-    out[:, 1] *= side
-    out[:, 2] *= side
-    return out
-
-
 #: Illinois regula-falsi steps of the exact solvers (brackets of 2 pi / 180 rad converge in ~6)
 _ROOT_ITERS = 14
 
@@ -601,14 +645,126 @@ def _illinois(f, lo, hi, flo, fhi, iters: int = _ROOT_ITERS) -> np.ndarray:
 _SIDES = np.array([(1, 1), (1, -1), (-1, 1), (-1, -1)], dtype=float)
 
 
+def _cc_circle_words(start, goal, cc: ClothoidTurns) -> list[tuple[str, tuple, tuple]]:
+    """The CSC and CCC words on the CC circles of Fraichard & Scheuer (2004), closed form, vectorised.
+
+    A CC turn (:meth:`ClothoidTurns.cc_prims`) of side ``s`` starting at ``q`` (heading ``h``, left normal
+    ``n``) has its arc centre at ``q + a h + s rho n``; one ending there at ``q - a h + s rho n``. Hence:
+    turn-straight-turn on the same side needs the centres ``>= 2 a`` apart (straight = distance - 2 a), on
+    opposite sides ``>= 2 r_cc`` (the centres differ by ``(L + 2 a) h + (s2 - s1) rho n``); two turns of
+    opposite sides meeting at zero curvature have centres exactly ``2 r_cc`` apart, so turn-turn-turn needs the
+    outer centres ``<= 4 r_cc`` apart. Where the outer centres of one side are closer than ``2 a`` (no CSC on
+    that side), they are closer than ``4 r_cc`` too, so some word always exists: the family is complete.
+
+    Parameters
+    ----------
+    start, goal : array_like, shape (N, 3) or (3,)
+    cc : ClothoidTurns
+
+    Returns
+    -------
+    list of ``(kind, sides, values)``: kind ``"CSC"`` with sides ``(s1, s2)`` and values
+    ``(deflection_1, straight_m, deflection_2)``, or ``"CCC"`` with sides ``(s, -s, s)`` and three deflections;
+    each value an array of shape (N,), NaN where the word does not exist. Deflections are in [0, 2 pi).
+    """
+    s = np.atleast_2d(np.asarray(start, dtype=float))
+    g = np.atleast_2d(np.asarray(goal, dtype=float))
+    a, rho, rcc = cc.a_m, cc.rho_m, cc.r_cc
+    cs, ss = np.cos(s[:, 2]), np.sin(s[:, 2])
+    cg, sg = np.cos(g[:, 2]), np.sin(g[:, 2])
+
+    def centres(side_s, side_g):
+        c1 = np.column_stack([s[:, 0] + a * cs - side_s * rho * ss, s[:, 1] + a * ss + side_s * rho * cs])
+        c2 = np.column_stack([g[:, 0] - a * cg - side_g * rho * sg, g[:, 1] - a * sg + side_g * rho * cg])
+        return c1, c2
+
+    words = []
+    with np.errstate(invalid="ignore"):
+        for s1, s2 in _SIDES:
+            c1, c2 = centres(s1, s2)
+            dx, dy = c2[:, 0] - c1[:, 0], c2[:, 1] - c1[:, 1]
+            dist = np.hypot(dx, dy)
+            if s1 == s2:
+                straight = dist - 2 * a
+                h = np.arctan2(dy, dx)
+            else:
+                lat = (s2 - s1) * rho
+                straight = np.sqrt(dist * dist - lat * lat) - 2 * a
+                h = np.arctan2(dy, dx) - np.arctan2(lat, straight + 2 * a)
+            ok = straight >= -1e-9
+            d1 = np.where(ok, _mod2pi(s1 * (h - s[:, 2])), np.nan)
+            d2 = np.where(ok, _mod2pi(s2 * (g[:, 2] - h)), np.nan)
+            words.append(("CSC", (int(s1), int(s2)), (d1, np.where(ok, np.maximum(straight, 0.0), np.nan), d2)))
+        tilt = math.atan2(rho, a)           # angle(c_next - c_prev) = h - s_prev * tilt at a zero-curvature joint
+        for side in (1, -1):
+            c1, c3 = centres(side, side)
+            v = c3 - c1
+            dist = np.hypot(v[:, 0], v[:, 1])
+            ok = dist <= 4 * rcc
+            # unit normal of c1 -> c3 (any direction when the centres coincide)
+            nx = np.where(dist > 1e-12, -v[:, 1] / np.where(dist > 1e-12, dist, 1.0), -ss)
+            ny = np.where(dist > 1e-12, v[:, 0] / np.where(dist > 1e-12, dist, 1.0), cs)
+            off = np.sqrt(np.maximum(4 * rcc * rcc - 0.25 * dist * dist, 0.0))
+            for sign in (1.0, -1.0):
+                c2x = 0.5 * (c1[:, 0] + c3[:, 0]) + sign * off * nx
+                c2y = 0.5 * (c1[:, 1] + c3[:, 1]) + sign * off * ny
+                h1 = np.arctan2(c2y - c1[:, 1], c2x - c1[:, 0]) + side * tilt
+                h2 = np.arctan2(c3[:, 1] - c2y, c3[:, 0] - c2x) - side * tilt
+                d1 = np.where(ok, _mod2pi(side * (h1 - s[:, 2])), np.nan)
+                d2 = np.where(ok, _mod2pi(-side * (h2 - h1)), np.nan)
+                d3 = np.where(ok, _mod2pi(side * (g[:, 2] - h2)), np.nan)
+                words.append(("CCC", (side, -side, side), (d1, d2, d3)))
+    return words
+
+
+def _cc_circle_candidates(start, goal, cc: ClothoidTurns) -> list[list[Primitive]]:
+    """Primitive lists of the CC-circle words of one start/goal pair (unverified; see :func:`_cc_circle_words`).
+
+    Also the single CC turn when the goal's CC circle is the start's.
+    """
+    out = []
+    for kind, sides, vals in _cc_circle_words(start, goal, cc):
+        v = [float(x[0]) for x in vals]
+        if any(math.isnan(x) for x in v):
+            continue
+        if kind == "CSC":
+            out.append(cc.cc_prims(v[0], sides[0]) + [(v[1], 0.0, 0.0)] + cc.cc_prims(v[2], sides[1]))
+        else:
+            out.append(cc.cc_prims(v[0], sides[0]) + cc.cc_prims(v[1], sides[1]) + cc.cc_prims(v[2], sides[2]))
+    x, y, phi = _to_local(start, goal)
+    for side in (1, -1):
+        # goal on the start's CC circle at the CC angle: one turn (its centres coincide)
+        c1 = np.array([cc.a_m, side * cc.rho_m])
+        c2 = np.array([x - cc.a_m * math.cos(phi) - side * cc.rho_m * math.sin(phi),
+                       y - cc.a_m * math.sin(phi) + side * cc.rho_m * math.cos(phi)])
+        if np.hypot(*(c2 - c1)) < 1e-6:
+            out.append(cc.cc_prims(float(_mod2pi(side * phi)), side))
+    return [[pr for pr in prims if abs(pr[0]) > 1e-12] for prims in out]
+
+
+def _same_path(p, q) -> bool:
+    """Whether two primitive lists describe the same path (lengths within 1e-5 m, curvatures within 1e-7 1/m)."""
+    p = [v for v in p if abs(v[0]) > 1e-9]
+    q = [v for v in q if abs(v[0]) > 1e-9]
+    return len(p) == len(q) and all(abs(a[0] - b[0]) < 1e-5 and abs(a[1] - b[1]) < 1e-7 and abs(a[2] - b[2]) < 1e-7
+                                    for a, b in zip(p, q))
+
+
 def dubins_cc_candidates(start, goal, radius_m: float, max_curvature_rate_1pm2: float,
                          n_grid: int = 180) -> list[list[Primitive]]:
-    """Curvature-continuous forward paths turn-straight-turn (LSL, RSR, LSR, RSL), shortest first.
+    """Curvature-continuous forward paths, shortest first, each checked to end at ``goal``.
 
     Every turn is an elementary clothoid-arc-clothoid turn, so curvature is continuous, bounded by
-    ``1/radius_m`` and changes at most ``max_curvature_rate_1pm2`` per metre. The four side combinations
-    are solved together: a grid over the first deflection brackets the roots of the lateral residual, all
-    brackets are then bisected at once.
+    ``1/radius_m`` and changes at most ``max_curvature_rate_1pm2`` per metre. Three sources:
+
+    - turn-straight-turn (LSL, RSR, LSR, RSL) with turns at full sharpness (the shortest for small
+      deflections): the four side combinations are solved together, a grid over the first deflection brackets
+      the roots of the lateral residual, all brackets are then bisected at once;
+    - straight-turn-straight with a free peak curvature (U-turns wider than the CC circles);
+    - the CC-circle words of Fraichard & Scheuer (2004), closed form: CSC and, where the start and goal
+      circles are too close for a straight between them (a goal just ahead, an adjacent swath), CCC
+      (LRL, RLR). These always include a path (:func:`_cc_circle_words`), so the list is empty only for a
+      sharpness so low that the CC turns are not defined (``ClothoidTurns.cc_circle_ok`` false) or start == goal.
     """
     cc = ClothoidTurns(radius_m, max_curvature_rate_1pm2)
     kmax, sigma = cc.kmax, cc.sigma
@@ -653,17 +809,17 @@ def dubins_cc_candidates(start, goal, radius_m: float, max_curvature_rate_1pm2: 
                      + cc.prims(float(d2[j]), int(s2[j])))
             sols.append(prims)
     sols += _cc_sts_candidates(start, goal, radius_m, max_curvature_rate_1pm2)
+    if cc.cc_circle_ok:
+        sols += _cc_circle_candidates(start, goal, cc)
     sols.sort(key=primitives_length)
     # check the shortest ones by integration (the cheap closed-form residual can mislead at branch edges)
-    out, seen = [], set()
+    out = []
     for prims in sols:
         if primitives_length(prims) < 1e-9:         # start == goal: a root at zero deflection, not a turn
             continue
-        sig = tuple((round(a, 6), round(b, 9), round(c, 9)) for a, b, c in prims if abs(a) > 1e-9)
-        if sig in seen:                             # the same path found by several side combinations
+        if any(_same_path(prims, o) for o in out):  # the same path found by several side combinations / solvers
             continue
-        seen.add(sig)
-        if _close(end_pose(start, prims), goal):
+        if _close(end_pose(start, prims), goal) and _drivable(prims, kmax, sigma):
             out.append(prims)
             if len(out) >= _CC_KEEP:
                 break
@@ -676,6 +832,18 @@ _CC_KEEP = 12
 
 def _close(e, goal) -> bool:
     return math.hypot(e[0] - goal[0], e[1] - goal[1]) < 1e-3 and abs(wrap_angle(e[2] - goal[2])) < 1e-4
+
+
+def _drivable(prims, kmax: float, sigma: float) -> bool:
+    """Forward, curvature continuous (from and to zero), ``|kappa| <= kmax``, ``|dkappa/ds| <= sigma``."""
+    k_prev = 0.0
+    for length, k0, k1 in prims:
+        if length < -1e-12 or abs(k0 - k_prev) > 1e-9 or max(abs(k0), abs(k1)) > kmax * (1 + 1e-9):
+            return False
+        if abs(k1 - k0) > sigma * (1 + 1e-9) * length + 1e-12:
+            return False
+        k_prev = k1
+    return abs(k_prev) <= 1e-9
 
 
 def turn_candidates(start, goal, turn_type: str, radius_m: float,
@@ -708,6 +876,9 @@ def dubins_cc_lengths(start, goal, radius_m: float, max_curvature_rate_1pm2: flo
         Minimum turning radius.
     max_curvature_rate_1pm2 : float
         Sharpness, 1/m^2.
+
+    The turn-turn-turn words on the CC circles (:func:`_cc_circle_words`) are included with their exact
+    lengths.
 
     Returns
     -------
@@ -757,6 +928,13 @@ def dubins_cc_lengths(start, goal, radius_m: float, max_curvature_rate_1pm2: flo
         # goal straight ahead
         ahead = (np.abs(rel_th) < 1e-6) & (np.abs(lat) < 1e-6) & (lon > 1e-9)
         best = np.where(ahead, np.fmin(best, lon), best)
+        # turn-turn-turn on the CC circles (exact: the same paths the exact solver builds), where the circles
+        # are too close for a straight between them: adjacent swaths, a goal just ahead
+        if cc.cc_circle_ok:
+            for kind, _, vals in _cc_circle_words(s, g, cc):
+                if kind == "CCC":
+                    tot = cc.cc_length(vals[0]) + cc.cc_length(vals[1]) + cc.cc_length(vals[2])
+                    best = np.where(np.isnan(tot), best, np.fmin(best, tot))
     # where no CC-circle word closes (goal close ahead with a small heading change: a turn of small deflection
     # is not on the CC circle) the exact solver decides; rare (none in 20,000 random pairs), so cheap
     for i in np.flatnonzero(np.isinf(best)):
