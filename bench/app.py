@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -159,6 +160,9 @@ def main(argv=None) -> int:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)   # the server's data directory (logins, database, log) is scratch
 
 
 def _up(base: str) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 
 import pytest
@@ -27,17 +26,17 @@ from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS 
 
 SafetyStateMsg = pytest.importorskip("agricare_interfaces.msg").SafetyState
 # the signed-command sequence store is required (a stop / geofence command must not be replayable)
-def replay_param() -> Parameter:
-    return Parameter("command_replay_file", value=os.path.join(tempfile.mkdtemp(prefix="agricare_safety_"),
-                                                               "commands.json"))
+def replay_param(store_dir) -> Parameter:
+    """The store in the test's own temporary directory (pytest's ``tmp_path``, removed by pytest)."""
+    return Parameter("command_replay_file", value=os.path.join(str(store_dir), "commands.json"))
 
 
 class Harness:
-    def __init__(self, ctx, overrides=()):
+    def __init__(self, ctx, store_dir, overrides=()):
         self.ex = SingleThreadedExecutor(context=ctx)
         # the lidar at base_link, set as an explicit override (no robot_description in this test)
         mount = [Parameter("scan_mount_xyyaw", value=[0.0, 0.0, 0.0])]
-        self.node = SafetySupervisorNode(context=ctx, parameter_overrides=[replay_param(), *mount, *overrides])
+        self.node = SafetySupervisorNode(context=ctx, parameter_overrides=[replay_param(store_dir), *mount, *overrides])
         self.io = rclpy.create_node("safety_test_io", context=ctx)
         self.ex.add_node(self.node)
         self.ex.add_node(self.io)
@@ -116,8 +115,8 @@ class Harness:
         return self.node.panel.reset_results[-1]
 
 
-def test_node_runs_latches_estop_resets_and_faults_on_stale_scan(rclpy_context):
-    h = Harness(rclpy_context, [Parameter("resume_hold_s", value=0.2)])
+def test_node_runs_latches_estop_resets_and_faults_on_stale_scan(rclpy_context, tmp_path):
+    h = Harness(rclpy_context, tmp_path, [Parameter("resume_hold_s", value=0.2)])
     try:
         # fresh inputs -> RUN, the command passes (ramped), heartbeat carries the state
         assert h.spin_until(lambda: h.cmds and h.cmds[-1].twist.linear.x > 0.1, feed=True)
@@ -162,9 +161,10 @@ def test_node_runs_latches_estop_resets_and_faults_on_stale_scan(rclpy_context):
         h.io.destroy_node()
 
 
-def test_node_protective_stop_from_scan_and_keep_out_topic(rclpy_context):
+def test_node_protective_stop_from_scan_and_keep_out_topic(rclpy_context, tmp_path):
     # unsigned keep-out polygons only where a bench set-up enables them
-    h = Harness(rclpy_context, [Parameter("resume_hold_s", value=0.2), Parameter("geofence_topic_enabled", value=True)])
+    h = Harness(rclpy_context, tmp_path, [Parameter("resume_hold_s", value=0.2),
+                                          Parameter("geofence_topic_enabled", value=True)])
     try:
         assert h.spin_until(lambda: h.last_state() == SafetyState.RUN, feed=True)
         h.scan_range = 0.5  # ring of returns 0.5 m around the base: inside the footprint margin
@@ -187,9 +187,10 @@ def test_node_protective_stop_from_scan_and_keep_out_topic(rclpy_context):
 
 @pytest.mark.parametrize("name,value", [("stop_margin_m", -0.5), ("footprint_xy", [0.0, 0.0, 1.0, 0.0]),
                                         ("loop_rate_hz", 2.0), ("required_inputs", ["scan", "lidar"])])
-def test_node_rejects_bad_parameters_naming_them(rclpy_context, name, value):
+def test_node_rejects_bad_parameters_naming_them(rclpy_context, tmp_path, name, value):
     with pytest.raises(ParameterError, match=name):
-        SafetySupervisorNode(context=rclpy_context, parameter_overrides=[replay_param(), Parameter(name, value=value)])
+        SafetySupervisorNode(context=rclpy_context, parameter_overrides=[replay_param(tmp_path),
+                                                                               Parameter(name, value=value)])
 
 
 def test_node_does_not_start_without_the_command_sequence_store(rclpy_context):
@@ -230,11 +231,11 @@ def test_imu_roll_pitch_from_orientation_or_gravity():
     assert all(math.isnan(v) for v in imu_roll_pitch(msg))
 
 
-def test_node_backs_up_only_while_its_rear_scanner_reports(rclpy_context):
+def test_node_backs_up_only_while_its_rear_scanner_reports(rclpy_context, tmp_path):
     """reverse_required_inputs [scan_rear]: the node subscribes scan_rear (mount override here, the URDF's laser_rear
     otherwise); a person 0.4 m behind the rear scanner stops a reversing robot; the rear scanner falling silent
     stops backing up (reverse_blind:stale:scan_rear) and only warns driving forwards."""
-    h = Harness(rclpy_context, [Parameter("reverse_required_inputs", value=["scan_rear"]),
+    h = Harness(rclpy_context, tmp_path, [Parameter("reverse_required_inputs", value=["scan_rear"]),
                                 Parameter("scan_rear_mount_xyyaw", value=[-0.6, 0.0, math.pi]),
                                 Parameter("resume_hold_s", value=0.2),
                                 # this test is about the rear scanner: a loaded machine that starves the test's

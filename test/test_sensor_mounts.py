@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import pathlib
-import tempfile
 
 import pytest
 
@@ -96,7 +95,7 @@ def test_nodes_using_a_mount_have_no_mount_parameter_in_shipped_configs():
 
 # ------------------------------------------------------------------------------------------------ nodes
 
-def _nodes(ctx, overrides=None):
+def _nodes(ctx, store_dir, overrides=None):
     from rclpy.parameter import Parameter
 
     from agricare.nodes.crop_row_node import CropRowNode
@@ -116,7 +115,7 @@ def _nodes(ctx, overrides=None):
     mp = ROOT / "config" / "maps" / "care_town.yaml"
     return {
         "safety": make(SafetySupervisorNode, "scan_mount", [Parameter(
-            "command_replay_file", value=str(pathlib.Path(tempfile.mkdtemp(prefix="agricare_mounts_")) / "c.json"))]),
+            "command_replay_file", value=str(pathlib.Path(store_dir) / "c.json"))]),
         "tracker": make(ObstacleTrackerNode, "laser_mount"),
         "localizer": make(MapLocalizerNode, "laser_mount", [Parameter("map_yaml", value=str(mp)),
                                                              Parameter("publish_map", value=False)]),
@@ -154,9 +153,9 @@ WANT_KEY = {"safety": "laser", "tracker": "laser", "localizer": "laser", "ekf": 
             "growth_map": "camera"}
 
 
-def test_every_node_that_uses_a_mount_reads_it_from_robot_description(rclpy_context):
+def test_every_node_that_uses_a_mount_reads_it_from_robot_description(rclpy_context, tmp_path):
     pytest.importorskip("agricare_interfaces.msg")
-    nodes = _nodes(rclpy_context)
+    nodes = _nodes(rclpy_context, tmp_path)
     assert all(m.value is None for _, m in nodes.values()), {k: m.value for k, (_, m) in nodes.items()}
     # a robot type whose mounts differ from every node default: the values can only come from its URDF
     desc = _description(rclpy_context, "tractor")
@@ -174,11 +173,11 @@ def test_every_node_that_uses_a_mount_reads_it_from_robot_description(rclpy_cont
     desc.destroy_node()
 
 
-def test_a_mount_parameter_is_an_override_that_warns_when_it_disagrees(rclpy_context):
+def test_a_mount_parameter_is_an_override_that_warns_when_it_disagrees(rclpy_context, tmp_path):
     pytest.importorskip("agricare_interfaces.msg")
     from agricare.nodes.safety_supervisor_node import SafetySupervisorNode
 
-    nodes = _nodes(rclpy_context, {SafetySupervisorNode.__name__: {"scan_mount_xyyaw": [1.0, 0.0, 0.0]}})
+    nodes = _nodes(rclpy_context, tmp_path, {SafetySupervisorNode.__name__: {"scan_mount_xyyaw": [1.0, 0.0, 0.0]}})
     node, mount = nodes["safety"]
     assert mount.value == (1.0, 0.0, 0.0) and mount.source == "parameter"   # usable before any description
     warnings = []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 
 import pytest
@@ -35,20 +34,19 @@ from agricare.ros.qos import COMMAND_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS 
 NS = "/robot"
 
 
-def replay_param() -> Parameter:
-    """A fresh signed-command sequence store (required by the safe base)."""
-    return Parameter("command_replay_file", value=os.path.join(tempfile.mkdtemp(prefix="agricare_sb_"),
-                                                               "commands.json"))
+def replay_param(store_dir) -> Parameter:
+    """A fresh signed-command sequence store (required by the safe base) in the test's ``tmp_path``."""
+    return Parameter("command_replay_file", value=os.path.join(str(store_dir), "commands.json"))
 
 
 class Rig:
     """A safe base (sim driver) with the vehicle's own inputs, and an attacker node on the same graph."""
 
-    def __init__(self, ctx, extra=(), driver=None):
+    def __init__(self, ctx, store_dir, extra=(), driver=None):
         self.node = SafeBaseNode(driver=driver, context=ctx, namespace=NS, parameter_overrides=[
             Parameter("panel", value="none"), Parameter("driver.driver", value="sim"),
             Parameter("driver.max_speed_mps", value=2.0), Parameter("resume_hold_s", value=0.2),
-            Parameter("required_inputs", value=["cmd", "odom", "scan", "imu"]), replay_param(),
+            Parameter("required_inputs", value=["cmd", "odom", "scan", "imu"]), replay_param(store_dir),
             # the lidar at base_link, an explicit mount override (no robot_description on this graph)
             Parameter("scan_mount_xyyaw", value=[0.0, 0.0, 0.0]), *extra])
         self.ex = SingleThreadedExecutor(context=ctx)
@@ -133,11 +131,11 @@ class Rig:
 
 
 @pytest.fixture
-def rig(rclpy_context):
+def rig(rclpy_context, tmp_path):
     made = []
 
     def make(extra=(), driver=None):
-        r = Rig(rclpy_context, extra, driver)
+        r = Rig(rclpy_context, tmp_path / f"rig{len(made)}", extra, driver)
         r._states = []
         orig = r.node.step
 
@@ -331,7 +329,8 @@ def test_vehicle_panel_on_a_local_socket_and_driver_files(rclpy_context, tmp_pat
     node = SafeBaseNode(context=rclpy_context, namespace=NS, parameter_overrides=[
         Parameter("panel", value="socket"), Parameter("panel_socket_path", value=str(sock)),
         Parameter("driver_params_files", value=["base_driver_node.yaml", "hardware/zlac8015d_shuttle.yaml"]),
-        Parameter("driver.driver", value="sim"), replay_param(), Parameter("scan_mount_xyyaw", value=[0.0, 0.0, 0.0])])
+        Parameter("driver.driver", value="sim"), replay_param(tmp_path / "store"),
+        Parameter("scan_mount_xyyaw", value=[0.0, 0.0, 0.0])])
     try:
         assert node.base_driver.params.wheel_radius_m == 0.0825     # from the hardware file
         assert node.base_driver.params.driver == "sim"              # the override wins
