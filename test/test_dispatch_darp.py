@@ -183,6 +183,7 @@ def test_alns_and_greedy_plans_obey_every_rule(prob, seed):
 @given(problems())
 def test_ortools_plans_obey_every_rule(prob):
     sol = solve(prob, method="ortools", time_limit_s=0.05, keep_best=False)
+    assert sol.method == "ortools", sol.method   # OR-Tools' own routes, not its greedy fallback
     assert independent_violations(prob, sol) == []
 
 
@@ -282,8 +283,9 @@ def test_replanned_days_obey_every_rule(prob, seed, out_of_service, cancel, data
     p2 = replan(prob, now_s=now, states=[state], cancelled=gone, new_requests=[urgent], out_of_service=oos)
     assert {r.request_id for r in p2.requests} == ({r.request_id for r in prob.requests} - set(gone)) | {"urgent"}
     assert [v.vehicle_id for v in p2.vehicles] == [v.vehicle_id for v in prob.vehicles if v.vehicle_id not in oos]
-    for sol in (solve(p2, seed=seed, iterations=40), solve_greedy(p2),
-                solve(p2, method="ortools", time_limit_s=0.05, keep_best=False)):
+    ortools = solve(p2, method="ortools", time_limit_s=0.05, keep_best=False)
+    assert ortools.method == "ortools", ortools.method   # OR-Tools' own routes, not its greedy fallback
+    for sol in (solve(p2, seed=seed, iterations=40), solve_greedy(p2), ortools):
         assert independent_violations(p2, sol) == []
         assert check_solution(p2, sol) == []
         assert set(sol.routes) == {v.vehicle_id for v in p2.vehicles}  # the shuttle out of service has no route

@@ -45,6 +45,7 @@ def test_greedy_output_obeys_constraints(prob):
 @given(problems())
 def test_ortools_output_obeys_constraints(prob):
     sol = solve(prob, method="ortools", time_limit_s=0.05, keep_best=False)
+    assert sol.method == "ortools", sol.method   # OR-Tools' own routes, not its greedy fallback
     assert check_solution(prob, sol) == []
     assert not sol.warnings
     # JSON round trip is checked the same way
@@ -66,7 +67,8 @@ def test_replan_keeps_onboard_children_and_obeys_constraints(prob, take_out_othe
     others = [v.vehicle_id for v in prob.vehicles if v.vehicle_id != vid]
     oos = others[:1] if take_out_other else []
     p2 = replan(prob, now_s=now, states=[state], out_of_service=oos)
-    for sol in (solve_greedy(p2), solve(p2, method="ortools", time_limit_s=0.05, keep_best=False),
-                solve(p2, iterations=30)):
+    ortools = solve(p2, method="ortools", time_limit_s=0.05, keep_best=False)
+    assert ortools.method == "ortools", ortools.method   # OR-Tools' own routes, not its greedy fallback
+    for sol in (solve_greedy(p2), ortools, solve(p2, iterations=30)):
         assert check_solution(p2, sol) == []
         assert [s.action for s in sol.routes[vid] if s.request_id == boarded.request_id] == [DROPOFF]

@@ -169,7 +169,10 @@ def test_capture_replays_like_the_reference(name):
     # the reference reports (nearly) every fix: compare most of them, not a lucky few
     assert compared["position"] >= 0.9 * n_fix, compared
     if any(b"VTG," in raw[m.start():m.start() + 7] for m in re.finditer(rb"\$", raw)) or b"RMC," in raw:
-        assert compared["speed"] >= 0.5 * len(vels) and (compared["speed"] > 0 or not vels), compared
+        # every capture with course/speed sentences yields velocities; measured: all compared but one of 24 (neo-m8n)
+        assert vels and compared["speed"] >= 0.9 * len(vels), (len(vels), compared)
+    else:
+        assert vels == []
 
 
 def test_binary_mixed_port_keeps_every_epoch():

@@ -56,7 +56,10 @@ def test_twist_from_time_and_reverse():
     odo.update(0.0, 0.0, t_s=1.0)
     odo.update(-0.1, 0.02, t_s=1.1)
     assert odo.v_mps == pytest.approx(-1.0) and odo.w_radps == pytest.approx(0.2)
-    assert odo.pose[0] < 0.0
+    # backing along an arc of radius ds / dyaw = -5 m: behind the start, heading turned by +0.02 rad
+    r = -0.1 / 0.02
+    assert odo.pose == pytest.approx([r * math.sin(0.02), r * (1.0 - math.cos(0.02)), 0.02], abs=1e-12)
+    assert odo.distance_m == pytest.approx(0.1)
 
 
 def test_covariance_grows_with_distance_and_is_psd():
@@ -93,8 +96,9 @@ def test_non_finite_increments_are_ignored():
         odo.update(*bad)
         assert odo.pose == pytest.approx(pose) and odo.distance_m == dist
         assert np.array_equal(odo.covariance, cov)
-    odo.update(0.5, 0.0)   # and it carries on integrating afterwards
-    assert odo.distance_m == pytest.approx(1.0) and odo.pose[0] > pose[0]
+    odo.update(0.5, 0.0)   # and it carries on integrating afterwards: 0.5 m straight on along heading 0.1 rad
+    assert odo.distance_m == pytest.approx(1.0)
+    assert odo.pose == pytest.approx([pose[0] + 0.5 * math.cos(0.1), pose[1] + 0.5 * math.sin(0.1), 0.1], abs=1e-12)
 
 
 def test_encoder_delta_wraps():
