@@ -58,8 +58,15 @@ def test_cc_estimate_vectorised_and_finite(s, g):
     assert many[0] == pytest.approx(one[0]) and many[1] == pytest.approx(one[0])
     # never shorter than the Dubins path with the same radius (curvature-continuous turns are longer)
     assert one[0] >= T.dubins_lengths(np.array(s), np.array(g), R)[0] - 1e-6
-    if np.isinf(one[0]):                                   # no CC circle word: the exact solver has none either
-        assert not T.dubins_cc_candidates(np.array(s), np.array(g), R, SIGMA)
+    assert np.isfinite(one[0])                             # the CC-circle words always include a path
+
+
+def test_cc_estimate_is_exact_where_only_turn_turn_turn_fits():
+    # goal 1 m ahead, 7 cm aside, same heading: no turn-straight-turn; the estimate is the CCC word's exact length
+    s, g = np.array([0.0, 1.0, -1.5]), np.array([0.0, 0.0, -1.5])
+    est = T.dubins_cc_lengths(s, g, R, SIGMA)[0]
+    assert est == pytest.approx(_exact(g, start=s), rel=1e-9)
+    assert est < 2.2 * T.dubins_lengths(s, g, R)[0]        # measured: 54.42 m against Dubins 26.13 m
 
 
 def test_sampled_clothoid_ends_where_integration_ends():

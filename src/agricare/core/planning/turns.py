@@ -10,8 +10,10 @@ formulas 8.1 (CSC, same side), 8.2 (CSC, opposite sides) and 8.3 (C|C|C) of Reed
 their time-flip / reflection / backwards symmetries; curvature-continuous turns after Fraichard & Scheuer
 (2004): every arc is replaced by an elementary turn clothoid-arc-clothoid whose curvature rate is bounded
 by ``max_curvature_rate_1pm2``, solved for the CSC words numerically (1-D root search, all side
-combinations at once); :func:`dubins_cc_lengths` is the cheap closed-form estimate (CC circles) used to cost
-many pairs before the chosen ones are solved exactly.
+combinations at once) and, in closed form on their CC circles, for the CSC and CCC words (CCC where the start
+and goal circles are too close for a straight: a goal just ahead, an adjacent swath); :func:`dubins_cc_lengths`
+is the cheap closed-form estimate (CC circles) used to cost many pairs before the chosen ones are solved
+exactly.
 
 Poses are ``[x_m, y_m, yaw_rad]`` in any metric frame.
 """
