@@ -247,6 +247,7 @@ def _ids(spec: str):
 
 
 def main(argv=None) -> int:
+    global NET_W, NET_H, LOAD_PX
     import torch
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -262,14 +263,21 @@ def main(argv=None) -> int:
     ap.add_argument("--no-shadow-flare", action="store_true", help="without the shadow / flare augmentation")
     ap.add_argument("--mild", action="store_true", help="milder augmentation (see augment)")
     ap.add_argument("--time-limit", type=float, default=0.0, help="stop after the epoch that passes this many minutes")
+    ap.add_argument("--size", type=int, default=224,
+                    help="network input side, px (square; crop_rows_net.NET_SIZE must match the bundled model)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the weights' initialisation, the order and the augmentation")
     ap.add_argument("--checkpoint-every", type=int, default=0, help="also export every N epochs (beside --out)")
     a = ap.parse_args(argv)
+    if a.size != NET_W:  # images are stored 64 px larger than the network input, as at the default 224 / 288
+        NET_W = NET_H = a.size
+        LOAD_PX = a.size + 64
     ids = _ids(a.ids)
     if max(ids) >= 200:
         raise SystemExit("images 200-299 are held out: train on ids within 0-199")
-    torch.manual_seed(0)
-    random.seed(0)
-    rng = np.random.default_rng(0)
+    torch.manual_seed(a.seed)
+    random.seed(a.seed)
+    rng = np.random.default_rng(a.seed)
     torch.set_num_threads(a.threads)
     X, Y = load(pathlib.Path(a.data), ids)
     print(f"{len(X)} training images ({a.ids})", flush=True)
