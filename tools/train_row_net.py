@@ -82,7 +82,20 @@ the B + 288 px soup failed it, 2.10 / 10.5 cm), 42 fps at 320x240 on one core (B
 the same process), but held-out 200-299 CRDA 0.641 against B's 0.649 (tune 0.776 vs 0.794), so B stayed.
 The validation split does not represent the held-out part: 160-199 holds 3 large-plant images of 40, the
 held-out part 79 of 100 (B scores 0.70 on large plants of 0-199 outside its training set, 0.63 held out).
-``--skip-every 5`` validates on every 5th image of 0-199 instead (``bench/crop_rows_score.py --ids val5``).
+``--skip-every 5`` validates on every 5th image of 0-199 instead (``bench/crop_rows_score.py --ids val5``;
+base.onnx, the warm start, saw 32 of those 40 in training, so these figures are optimistic, the ranking fair):
+
+    ``--ids 0-199 --skip-every 5 --epochs 12`` (B's recipe otherwise)   val5 ep 4 / 8 / 12     synthetic
+    K224: 224 px, with / without the mirror pass                     0.745 / 0.748 / 0.750   0.91 cm
+                                                                     (no mirror, ep 12: 0.745)
+    K288: --size 288, at 288 px without the mirror pass              0.753 / 0.766 / 0.769   1.18 cm
+    KS: --soup K224 K288, at 288 px without the mirror pass          0.770 (ep 12)           0.96 cm
+
+At equal cost, 288 px without the mirror pass beats 224 px with it by 0.02 at every checkpoint. In the
+simulator (``bench/crop_row_sim.py --method learned``) K288 fails (2.80 cm RMS, max 16.3 cm) and KS passes
+narrowly (1.89 cm, max 11.5 cm; B 1.21 / 2.52 cm). KS held out: 0.655 (tune 0.781, all 0.739) against B's
+0.649, a paired difference of +0.007 +- 0.008 (s.e., 100 images), inside the noise, bought with most of the
+simulator margin: B stayed. Two candidates' held-out scores were read in this round (B3S, KS).
 Commands (16 epochs, lr 1e-3, ``--init base.onnx --mild --no-shadow-flare --ids 0-159 --threads 1`` plus
 ``--seed 1`` / ``--seed 2`` / ``--size 288 --checkpoint-every 4``), then
 ``--soup B.onnx s1.onnx s2.onnx s288.ep8.onnx --out B3S.onnx``.
