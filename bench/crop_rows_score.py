@@ -265,11 +265,15 @@ def print_report(r: dict, title: str = "") -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=str(DEFAULT_ROOT))
-    ap.add_argument("--ids", choices=("tune", "held", "all"), default="all")
+    ap.add_argument("--ids", choices=("tune", "held", "all", "val", "val5"), default="all",
+                    help="val: 160-199 (the learned path's validation split so far); val5: every 5th of 0-199")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--overlay", default=None, help="write overlays (detected red/yellow, label blue)")
     ap.add_argument("--method", choices=("vp", "fourier", "learned"), default="vp")
     ap.add_argument("--out", default=str(REPO / "out" / "bench" / "crop_rows_score.json"))
+    ap.add_argument("--model", default="", help="learned path: score this ONNX model instead of the bundled one")
+    ap.add_argument("--net-size", type=int, default=0, help="learned path: network input side (default: bundled)")
+    ap.add_argument("--no-flip", action="store_true", help="learned path: without the mirror-image pass")
     a = ap.parse_args(argv)
     root = pathlib.Path(a.root)
     if not (root / "image").is_dir():
@@ -280,6 +284,20 @@ def main(argv=None) -> int:
         ids = [i for i in ids if i in TUNE_IDS]
     elif a.ids == "held":
         ids = [i for i in ids if i in HELD_IDS]
+    elif a.ids == "val":
+        ids = [i for i in ids if 160 <= i < 200]
+    elif a.ids == "val5":
+        ids = [i for i in ids if i in TUNE_IDS and i % 5 == 0]
+    if a.model or a.net_size or a.no_flip:
+        from agricare.core.perception import crop_rows_net
+
+        if a.model:
+            crop_rows_net.ROW_NET_PATH = pathlib.Path(a.model).resolve()
+            crop_rows_net._net.cache_clear()
+        if a.net_size:
+            crop_rows_net.NET_SIZE = (a.net_size, a.net_size)
+        if a.no_flip:
+            crop_rows_net.FLIP_AVERAGE = False
     if a.limit:
         ids = ids[: a.limit]
     from agricare.core.perception.crop_rows import CropRowParams
