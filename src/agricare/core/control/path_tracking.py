@@ -553,7 +553,8 @@ class PathTracker:
             (self.section > 0 and s_proj - path.s[first] < p.manoeuvre_distance_m)
             or (not is_last_section and path.s[last] - s_proj < p.manoeuvre_distance_m))
         curve_law = p.curve_law_min_curvature_per_m > 0 and path.max_abs_curvature(
-            s_proj - p.curve_exit_m, s_proj + self.lookahead_m(speed_mps), first, last) >= p.curve_law_min_curvature_per_m
+            s_proj - p.curve_exit_m, s_proj + self.lookahead_m(speed_mps), first,
+            last) >= p.curve_law_min_curvature_per_m
         if manoeuvre or curve_law:
             steer = self._manoeuvre_steer(pose_travel, speed_mps, first, last, seg, t, cte)
         else:
