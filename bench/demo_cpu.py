@@ -10,8 +10,9 @@ on a shared machine the wall time is noisy, the CPU time much less so.
 
 Usage: ``PYTHONPATH=src python bench/demo_cpu.py [--ref main] [--only care|farm] [--max-sim-s S]
 [--scenario-file FILE] [--ref-scenario-file FILE]``; ``--scenario-file`` runs that file in place of the ``--only``
-scenario's (e.g. a copy of farm.yaml with other settings), both trees reading the same file unless ``--ref-scenario-file`` gives the reference its
-own (e.g. main's farm.yaml beside a copy with settings main's code does not know).
+scenario's (e.g. a copy of farm.yaml with other settings), both trees reading the same file unless
+``--ref-scenario-file`` gives the reference its own (e.g. main's farm.yaml beside a copy with settings main's code
+does not know).
 """
 
 from __future__ import annotations
