@@ -110,6 +110,26 @@ def test_mission_index_waits_for_the_reverse_motion_at_a_cusp():
     assert not mission.implement_down()
 
 
+
+def test_implement_goes_down_where_the_reverse_leg_ends_not_in_the_pass():
+    """Backed into a corner (the reverse leg ends at x = 5, the pass leaves forwards from there): the implement is up
+    while reversing and down as soon as the machine stands at the end of the reverse leg, before it drives off."""
+    mission = FarmMission(_retracing_plan(), FarmMissionParams(turn_radius_m=4.5))
+    mission.start(0.0, np.array([0.0, 0.0, 0.0]))
+    t = 0.0
+    for x in [*np.arange(0.2, 9.9, 0.2), *np.arange(9.8, 5.19, -0.2)]:
+        t += 0.1
+        mission.update(t, np.array([x, 0.1, 0.0]))
+    assert not mission.implement_down()              # reversing, 0.2 m before the end of the leg
+    for x in (5.05, 5.0, 5.0):                       # the last centimetres and at rest where the leg ends
+        t += 0.1
+        mission.update(t, np.array([x, 0.1, 0.0]))
+    assert mission.implement_down()
+    t += 0.1
+    mission.update(t, np.array([5.1, 0.1, 0.0]))     # and it stays down driving off into the pass
+    assert mission.implement_down()
+
+
 def _arc_onto_straight(params: dict, keep_curvature: bool) -> float:
     """A straight, a 90 degree left arc of the turning radius (4.5 m) and a straight (as a transit joins a headland
     pass), driven on the simulator's tractor through the velocity smoother, the pose one 20 Hz cycle late and soil
