@@ -159,8 +159,7 @@ def _arc_onto_straight(params: dict, keep_curvature: bool) -> float:
 
 
 def test_curve_law_overshoots_a_straight_joined_to_an_arc_less_than_pure_pursuit():
-    curves = dict(curve_exit_m=3.0, curve_law_min_curvature_per_m=0.05, manoeuvre_lateral_gain_1pm2=2.0,
-                  manoeuvre_heading_gain_1pm=3.0)
+    curves = dict(curve_exit_m=3.0, curve_law_min_curvature_per_m=0.05)      # farm.yaml's (the law's own gains)
     pp = _arc_onto_straight(DEMO, False)
     law = _arc_onto_straight({**DEMO, **curves}, True)
-    assert law < 0.5 * pp, (law, pp)        # measured 0.043 m against 0.102 m
+    assert law < 0.7 * pp, (law, pp)        # measured 0.059 m against 0.102 m
