@@ -23,8 +23,14 @@ near cusps and steers at standstill before each leg (``MANOEUVRE``); ``rev_m`` i
 With ``--reverse-m M`` the clean-up passes may reverse out of dead-end corners, M metres per field in all (the
 planner's ``max_reverse_m``; corner manoeuvres reverse on their own budget); ``rev_m`` counts both.
 
+With ``--chain`` (tracking) the command goes the way it goes in the demo graph: the controller at 20 Hz on the pose of
+the previous cycle, then the velocity smoother with farm.yaml's limits, and the tractor slips on soil as farm.yaml's
+terrain says; ``--curve-law`` adds the controller's curve law (``CURVE_LAW``) and the smoother's ``keep_curvature``.
+``--demo`` drives the demo's own field (farm.yaml ``main_field``, 100 x 60 m) once instead of the seeded fields;
+``out_m`` is the largest distance of the machine outside the field.
+
 Run: ``PYTHONPATH=src .venv/bin/python bench/farm_missions.py [--fields 20] [--seed 0] [--tracking] [--corners]
-[--reverse-m 30]``;
+[--reverse-m 30] [--demo] [--chain] [--curve-law]``;
 writes ``out/bench/farm_missions[_tracking][_corners].json``.
 """
 
