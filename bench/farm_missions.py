@@ -256,6 +256,7 @@ def unworked_classes(field: Polygon, raster) -> dict:
             ("inner_edge", iedge), ("hole", hole), ("headland", headland), ("inner", rest))}
 
 
+#: the machine as the planner checks it (tractor body, implement centred on its working line as the simulator has it),
 #: rectangles in base_link as leave_episodes
 FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_M + 0.4, -WIDTH_M / 2, WIDTH_M / 2)
 
