@@ -265,8 +265,8 @@ class TrackerParams:
         ``curve_law_min_curvature_per_m`` (0 = off): where the path's |curvature| from ``curve_exit_m`` behind to one
         lookahead ahead reaches this, the steering is the manoeuvre law above (curvature feedforward with the
         steering-lag preview, feedback at the rear axle) instead of the subclass's: pure pursuit cuts a curve and,
-        with the steering lag, overshoots the straight joined at its end (measured 0.10 m against 0.06 m onto a
-        straight 4.5 m-radius arc exit, through the velocity smoother with ``keep_curvature``).
+        with the steering lag, overshoots the straight joined at its end (measured 0.10 m against 0.06 m onto the
+        straight after a 4.5 m-radius arc, through the velocity smoother with ``keep_curvature``).
         ``curve_exit_m`` (0 = off): the curvature regulation also uses the path's own largest |curvature| from
         ``curve_exit_m`` behind the robot's projection to one lookahead ahead of it, so the machine keeps the
         curve's speed until it is ``curve_exit_m`` onto the straight that follows (a curve's speed when a
