@@ -9,8 +9,10 @@ speed-up that changed a result shows in the same table. The load average is prin
 on a shared machine the wall time is noisy, the CPU time much less so.
 
 Usage: ``PYTHONPATH=src python bench/demo_cpu.py [--ref main] [--only care|farm] [--max-sim-s S]
-[--scenario-file FILE]``; ``--scenario-file`` runs that file in place of the ``--only`` scenario's (e.g. a copy of
-farm.yaml with other settings), both trees reading the same file.
+[--scenario-file FILE] [--ref-scenario-file FILE]``; ``--scenario-file`` runs that file in place of the ``--only``
+scenario's (e.g. a copy of farm.yaml with other settings), both trees reading the same file unless
+``--ref-scenario-file`` gives the reference its own (e.g. main's farm.yaml beside a copy with settings main's code
+does not know).
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=SCENARIOS, default=None)
     ap.add_argument("--max-sim-s", type=float, default=None)
     ap.add_argument("--scenario-file", default=None, help="scenario file run in place of --only's (needs --only)")
+    ap.add_argument("--ref-scenario-file", default=None,
+                    help="scenario file the reference runs (default: --scenario-file's, else --only's own)")
     args = ap.parse_args(argv)
     if args.scenario_file and not args.only:
         ap.error("--scenario-file needs --only")
@@ -90,10 +94,11 @@ def main(argv=None) -> int:
         ref_tree = _export(args.ref, tmp / "ref")
         for name in names:
             procs = {"reference " + args.ref: _start(ref_tree, name, tmp / "out_ref" / name, args.max_sim_s,
-                                                     args.scenario_file),
+                                                     args.ref_scenario_file or args.scenario_file),
                      "this tree": _start(ROOT, name, tmp / "out_new" / name, args.max_sim_s, args.scenario_file)}
             runs = {label: _finish(p) for label, p in procs.items()}
-            print(f"\n{name}{' (' + args.scenario_file + ')' if args.scenario_file else ''}:")
+            print(f"\n{name}{' (' + args.scenario_file + ')' if args.scenario_file else ''}"
+                  f"{'; reference: ' + args.ref_scenario_file if args.ref_scenario_file else ''}:")
             print(f"  {'run':22s} {'CPU s':>7s} {'wall s':>7s} {'sim s':>6s} {'exit':>4s}")
             for label, r in runs.items():
                 if "error" in r:

@@ -12,6 +12,7 @@ import pytest
 from agricare.core.control.kinematics import Ackermann, AckermannParams
 from agricare.core.control.path_tracking import TrackerParams, TrackPath
 from agricare.core.control.pure_pursuit import RegulatedPurePursuit
+from agricare.core.control.smoother import SmootherParams, VelocitySmoother
 from agricare.core.missions.farm import FarmMission, FarmMissionParams, MasterPlan
 from agricare.core.planning import turns as T
 from agricare.core.planning.corners import three_point_corner
@@ -107,3 +108,58 @@ def test_mission_index_waits_for_the_reverse_motion_at_a_cusp():
         mission.update(t, np.array([x, 0.08, 0.0]))
     assert mission.active.direction[mission._active_i] < 0
     assert not mission.implement_down()
+
+
+
+def test_implement_goes_down_where_the_reverse_leg_ends_not_in_the_pass():
+    """Backed into a corner (the reverse leg ends at x = 5, the pass leaves forwards from there): the implement is up
+    while reversing and down as soon as the machine stands at the end of the reverse leg, before it drives off."""
+    mission = FarmMission(_retracing_plan(), FarmMissionParams(turn_radius_m=4.5))
+    mission.start(0.0, np.array([0.0, 0.0, 0.0]))
+    t = 0.0
+    for x in [*np.arange(0.2, 9.9, 0.2), *np.arange(9.8, 5.19, -0.2)]:
+        t += 0.1
+        mission.update(t, np.array([x, 0.1, 0.0]))
+    assert not mission.implement_down()              # reversing, 0.2 m before the end of the leg
+    for x in (5.05, 5.0, 5.0):                       # the last centimetres and at rest where the leg ends
+        t += 0.1
+        mission.update(t, np.array([x, 0.1, 0.0]))
+    assert mission.implement_down()
+    t += 0.1
+    mission.update(t, np.array([5.1, 0.1, 0.0]))     # and it stays down driving off into the pass
+    assert mission.implement_down()
+
+
+def _arc_onto_straight(params: dict, keep_curvature: bool) -> float:
+    """A straight, a 90 degree left arc of the turning radius (4.5 m) and a straight (as a transit joins a headland
+    pass), driven on the simulator's tractor through the velocity smoother, the pose one 20 Hz cycle late and soil
+    slip: the largest overshoot (m) of base_link outwards of the second straight."""
+    k = 1.0 / 4.5
+    smp = T.sample_primitives((0.0, 0.0, 0.0), [(15.0, 0.0, 0.0), (4.5 * math.pi / 2, k, k), (20.0, 0.0, 0.0)], 0.5)
+    tracker = RegulatedPurePursuit(TrackerParams(**params), Ackermann(AckermannParams(
+        wheelbase_m=2.6, track_width_m=1.7, wheel_radius_m=0.8, max_steering_angle_rad=0.6,
+        max_linear_speed_mps=3.0)))
+    tracker.set_plan(np.column_stack([smp.xy, smp.yaw]), smp.direction)
+    smoother = VelocitySmoother(SmootherParams(max_linear_speed_mps=3.0, max_linear_accel_mps2=0.8,
+                                               max_angular_speed_radps=1.0, keep_curvature=keep_curvature))
+    veh = AckermannVehicle(TractorParams(), (0.0, 0.0, 0.0))
+    t, pose, v, cmd, worst = 0.0, np.zeros(3), 0.0, (0.0, 0.0), 0.0
+    while t < 60.0:
+        out = tracker.compute(pose, v, t)
+        if out.done:
+            break
+        pose, v = np.array(veh.pose), veh.v_mps
+        veh.step(0.05, *cmd, 0.04, 0.03)
+        cmd = smoother.update((out.v_mps, out.w_radps), t)
+        t += 0.05
+        if veh.y_m > 4.5:                  # past the arc: the straight is x = 19.5, outwards is x > 19.5
+            worst = max(worst, veh.x_m - 19.5)
+    assert out.done
+    return worst
+
+
+def test_curve_law_overshoots_a_straight_joined_to_an_arc_less_than_pure_pursuit():
+    curves = dict(curve_exit_m=3.0, curve_law_min_curvature_per_m=0.05)      # farm.yaml's (the law's own gains)
+    pp = _arc_onto_straight(DEMO, False)
+    law = _arc_onto_straight({**DEMO, **curves}, True)
+    assert law < 0.7 * pp, (law, pp)        # measured 0.059 m against 0.102 m

@@ -146,3 +146,34 @@ def test_stop_on_timeout_gives_zero_at_once():
         t += dt
         sm.update((2.0, 0.0), t)
     assert sm.update((math.nan, 0.0), t + dt) == (0.0, 0.0)
+
+
+def test_keep_curvature_holds_the_commanded_curvature_while_the_speed_ramps():
+    """keep_curvature (car-like robots): w / v of the output is the command's at every step while the speed
+    ramps and when the command changes; smoothed apart, the two axes drive another curvature meanwhile."""
+    cmds = [(2.0, 0.4)] * 40 + [(1.0, 0.25)] * 40 + [(-0.8, 0.2)] * 60
+    ratios = {}
+    for keep in (True, False):
+        sm = VelocitySmoother(SmootherParams(max_linear_speed_mps=3.0, max_linear_accel_mps2=0.8,
+                                             max_angular_speed_radps=1.0, keep_curvature=keep))
+        t, err = 0.0, 0.0
+        sm.update((0.0, 0.0), t)
+        for v_cmd, w_cmd in cmds:
+            t += 0.05
+            v, w = sm.update((v_cmd, w_cmd), t)
+            if abs(v) > 0.05:
+                err = max(err, abs(w / v - w_cmd / v_cmd))
+        ratios[keep] = err
+    assert ratios[True] < 1e-9
+    assert ratios[False] > 0.5           # the two axes smoothed apart: 2.6 1/m off at worst (reversing from forwards)
+
+
+def test_keep_curvature_respects_the_angular_speed_limit():
+    sm = VelocitySmoother(SmootherParams(max_linear_speed_mps=3.0, max_linear_accel_mps2=0.8,
+                                         max_angular_speed_radps=0.5, keep_curvature=True))
+    t = 0.0
+    for _ in range(100):
+        t += 0.05
+        v, w = sm.update((3.0, 0.9), t)
+        assert abs(w) <= 0.5 + 1e-12
+    assert v == pytest.approx(3.0) and w == pytest.approx(0.5)

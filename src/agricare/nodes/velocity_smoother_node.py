@@ -40,6 +40,7 @@ class VelocitySmootherNodeParams:
     angular_deadband_radps: float = 0.0
     input_timeout_s: float = 0.5
     stop_on_timeout: bool = False     # lost or NaN input: output 0 at once (else ramp down)
+    keep_curvature: bool = False      # car-like: the angular output keeps the commanded curvature w / v
 
     def __post_init__(self):
         if not (math.isfinite(self.rate_hz) and self.rate_hz > 0.0):

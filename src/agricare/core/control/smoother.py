@@ -32,6 +32,10 @@ class SmootherParams:
     max_angular_speed_radps, max_angular_accel_radps2, max_angular_jerk_radps3 : angular z limits.
     linear_deadband_mps, angular_deadband_radps : input commands smaller than this count as 0.
     input_timeout_s : without a new command for this long the target becomes 0 (ramp down).
+    keep_curvature : (car-like robots) while the linear target is not zero, the angular output is the linear
+        output times the commanded curvature ``w / v`` (within ``max_angular_speed_radps``) instead of being
+        smoothed on its own: an Ackermann machine steers to ``atan(L w / v)``, so smoothing the two axes apart
+        changes the curvature it drives whenever the speed changes (e.g. slowing into a minimum-radius arc).
     stop_on_timeout : on an input timeout or a NaN input, output 0 at once instead of ramping down (the
         safety supervisor and the base then brake at their own limits): the lost input is caught within
         ``input_timeout_s`` + one cycle.
@@ -47,6 +51,7 @@ class SmootherParams:
     angular_deadband_radps: float = 0.0
     input_timeout_s: float = 0.5
     stop_on_timeout: bool = False
+    keep_curvature: bool = False
 
     def __post_init__(self):
         for name in ("max_linear_speed_mps", "max_linear_accel_mps2", "max_linear_jerk_mps3",
@@ -202,5 +207,9 @@ class VelocitySmoother:
             return self.output
         self._t_s = float(t_s)
         self.linear.step(target[0], dt)
-        self.angular.step(target[1], dt)
+        if p.keep_curvature and abs(target[0]) > 1e-6:
+            w = self.linear.vel * target[1] / target[0]
+            self.angular.reset(float(np.clip(w, -p.max_angular_speed_radps, p.max_angular_speed_radps)))
+        else:
+            self.angular.step(target[1], dt)
         return self.output

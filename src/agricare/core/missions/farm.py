@@ -264,7 +264,12 @@ class FarmMission:
         elif self.state not in (RUNNING, GNSS_SLOW, RETURNING):
             return False
         i = self._active_i
-        if a.direction[i] < 0:
+        # the planner labels a pose with the direction arriving at it: the pose where a reverse leg ends (backed into
+        # a corner) is labelled -1 and the pass leaving it +1; there the implement goes down once the machine has
+        # stopped reversing, not a few decimetres into the pass (the strip behind the corner would stay unworked)
+        at_cusp = a.direction[i] < 0 and i + 1 < len(a.direction) and a.direction[i + 1] > 0 \
+            and (self._gear > 0 or not self._moving)
+        if a.direction[i] < 0 and not at_cusp:
             return False
         s_impl = self._active_s[i] - self.p.implement_offset_m
         # after a cusp (a manoeuvre that reversed into a corner) the implement is behind the machine on ground
@@ -272,6 +277,8 @@ class FarmMission:
         back = a.direction[:i + 1]
         cusp = int(np.flatnonzero(back[1:] != back[:-1])[-1]) + 1 if len(back) > 1 and np.any(back[1:] != back[:-1]) \
             else 0
+        if at_cusp:
+            cusp = i + 1
         for ds in (self.p.implement_overlap_m, -self.p.implement_overlap_m):
             j = int(np.searchsorted(self._active_s, s_impl + ds, side="left"))
             j = max(j, cusp)
