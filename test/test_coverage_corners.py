@@ -207,3 +207,20 @@ def test_plan_corner_reverse_budget_bounds_the_manoeuvres():
     capped = manoeuvre_reverse(plan_coverage(FIELD, CoverageParams(**kw, max_corner_reverse_m=20.0)))
     assert free > 40.0                                   # every corner of both passes gets a manoeuvre
     assert 0.0 < capped <= 20.0 + 1.0                    # + the one-sample direction label per leg
+
+
+def test_reverse_exit_out_of_a_dead_end_leaves_room_to_turn():
+    # a 7 m wide dead-end lane off a 40 m square: headed into its end, no forward U-turn fits (4 m radius); the
+    # exit reverses (only) until one does, within the budget, and a tiny budget gives none
+    from agricare.core.planning.coverage import _Region, _reverse_exit, _turn_room
+
+    field = unary_union([box(0, 0, 40, 40), box(40, 16.5, 54, 23.5)])
+    p = CoverageParams(width_m=3.0, turn_radius_m=4.0, headland_width_m=9.0)
+    region = _Region(field.buffer(-1.5).buffer(1e-6))
+    end = np.array([50.0, 20.0, 0.0])
+    assert not _turn_room(end, p, region)
+    r = _reverse_exit(end, p, region, None, 30.0)
+    assert r is not None and r.length_m <= 30.0 - 2 * p.sample_step_m
+    assert region.contains(r.xy) and np.all(r.direction[1:] < 0)
+    assert _turn_room(np.array([*r.xy[-1], r.yaw[-1]]), p, region)
+    assert _reverse_exit(end, p, region, None, 5.0) is None
