@@ -21,7 +21,8 @@ machine checked inside the field, the outer pass 0.1 m off the boundary) and the
 near cusps and steers at standstill before each leg (``MANOEUVRE``); ``rev_m`` is the distance driven in reverse.
 
 With ``--reverse-m M`` the clean-up passes may reverse out of dead-end corners, M metres per field in all (the
-planner's ``max_reverse_m``; corner manoeuvres reverse on their own budget); ``rev_m`` counts both.
+planner's ``max_reverse_m``; corner manoeuvres reverse on their own budget, ``--corner-reverse-m M`` metres per
+field in all); ``rev_m`` counts both.
 
 With ``--chain`` (tracking) the command goes the way it goes in the demo graph: the controller at 20 Hz on the pose of
 the previous cycle, then the velocity smoother with farm.yaml's limits, and the tractor slips on soil as farm.yaml's
@@ -30,7 +31,7 @@ terrain says; ``--curve-law`` adds the controller's curve law (``CURVE_LAW``) an
 ``out_m`` is the largest distance of the machine outside the field.
 
 Run: ``PYTHONPATH=src .venv/bin/python bench/farm_missions.py [--fields 20] [--seed 0] [--tracking] [--corners]
-[--reverse-m 30] [--demo] [--chain] [--curve-law]``;
+[--reverse-m 30] [--corner-reverse-m 20] [--demo] [--chain] [--curve-law]``;
 writes ``out/bench/farm_missions[_tracking][_corners].json``.
 """
 
@@ -261,16 +262,18 @@ def unworked_classes(field: Polygon, raster) -> dict:
 FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_M + 0.4, -WIDTH_M / 2, WIDTH_M / 2)
 
 
-def plan_params(corners: bool, reverse_m: float = 0.0) -> CoverageParams:
+def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf) -> CoverageParams:
     """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
-    ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``)."""
+    ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``);
+    ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``)."""
     if not corners:
         return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                               robot_width_m=WIDTH_M, max_reverse_m=reverse_m)
     # the outer pass 0.1 m off the boundary (the footprint check keeps 5 cm)
     return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                           robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
-                          corner_turns=True, max_reverse_m=reverse_m)
+                          corner_turns=True, max_reverse_m=reverse_m,
+                          **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
 
 #: ``--demo``: the demo's field (config/scenarios/farm.yaml, main_field)
@@ -278,11 +281,11 @@ DEMO_FIELD = Polygon([(0.0, 0.0), (100.0, 0.0), (100.0, 60.0), (0.0, 60.0)])
 
 
 def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_m: float = 0.0, demo: bool = False,
-              chain: bool = False, curve_law: bool = False) -> dict:
+              chain: bool = False, curve_law: bool = False, corner_reverse_m: float = math.inf) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
-    plan = plan_coverage(field, plan_params(corners, reverse_m))
+    plan = plan_coverage(field, plan_params(corners, reverse_m, corner_reverse_m))
     t_plan = time.perf_counter() - t0
     mp = master_plan_from_coverage(plan)
     holes = [np.asarray(h.coords) for h in field.interiors]
@@ -366,6 +369,8 @@ def main(argv=None) -> int:
                     help="with --tracking: velocity smoother, 20 Hz on the last cycle's pose, soil slip (demo graph)")
     ap.add_argument("--curve-law", action="store_true",
                     help="with --tracking: the curve law + keep_curvature smoother (CURVE_LAW)")
+    ap.add_argument("--corner-reverse-m", type=float, default=math.inf,
+                    help="all corner manoeuvres of a field reverse at most this (planner max_corner_reverse_m)")
     args = ap.parse_args(argv)
     if args.demo:
         args.fields = 1
@@ -378,7 +383,7 @@ def main(argv=None) -> int:
         w0 = time.perf_counter()
         try:
             r = run_field(args.seed + k, args.tracking, args.corners, args.reverse_m, args.demo, args.chain,
-                          args.curve_law)
+                          args.curve_law, args.corner_reverse_m)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -410,8 +415,10 @@ def main(argv=None) -> int:
         print("unworked, mean % of the field: " + ", ".join(f"{k} {np.mean([c[k] for c in cls]):.2f}"
                                                           for k in cls[0]))
     name = ("farm_missions" + ("_tracking" if args.tracking else "") + ("_corners" if args.corners else "")
-            + (f"_rev{args.reverse_m:g}" if args.reverse_m else "") + ("_demo" if args.demo else "")
-            + ("_chain" if args.chain else "") + ("_curvelaw" if args.curve_law else "") + ".json")
+            + (f"_rev{args.reverse_m:g}" if args.reverse_m else "")
+            + (f"_crev{args.corner_reverse_m:g}" if math.isfinite(args.corner_reverse_m) else "")
+            + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
+            + ("_curvelaw" if args.curve_law else "") + ".json")
     (out / name).write_text(json.dumps(rows, indent=1))
     return 0
 

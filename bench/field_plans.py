@@ -8,7 +8,9 @@ swept along the working path, 0.25 m raster), double-worked share, metres driven
 worked / planned, planning time. Reference in the same process: the same planner with ``transit="direct"``
 and no clean-up passes (the behaviour before forward transit: Dubins / Reeds-Shepp words only).
 
-Run: ``PYTHONPATH=src .venv/bin/python bench/field_plans.py [--fields 20] [--seed 100]``; writes
+The planner may reverse ``--reverse-m`` metres per field (default 30, the issue's limit) out of dead-end corners.
+
+Run: ``PYTHONPATH=src .venv/bin/python bench/field_plans.py [--fields 20] [--seed 100] [--reverse-m 30]``; writes
 ``out/bench/field_plans.json``.
 """
 
@@ -80,10 +82,10 @@ def seeded_field(seed: int) -> Polygon:
     raise RuntimeError("could not draw a field")
 
 
-def run(name, field, split):
+def run(name, field, split, reverse_m=30.0):
     row = {"field": name, "split": split, "ha": round(field.area / 1e4, 3),
            "vertices": len(field.exterior.coords) - 1, "obstacles": len(field.interiors)}
-    for tag, extra in (("ref", dict(transit="direct", plan_cleanup=False)), ("new", {})):
+    for tag, extra in (("ref", dict(transit="direct", plan_cleanup=False)), ("new", dict(max_reverse_m=reverse_m))):
         t0 = time.perf_counter()
         try:
             plan = plan_coverage(field, CoverageParams(**BASE, **extra))
@@ -101,13 +103,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fields", type=int, default=20)
     ap.add_argument("--seed", type=int, default=100)
+    ap.add_argument("--reverse-m", type=float, default=30.0,
+                    help="reversing allowed per field out of dead-end corners (planner max_reverse_m)")
     args = ap.parse_args(argv)
     rows = []
     for name in ("hofacker", "bruchwiese", "field_c_holes"):
         suffix = ".geojson"
-        rows.append(run(name, load_field_data(ROOT / "config/fields" / (name + suffix)).work_area(), "traced (dev)"))
+        rows.append(run(name, load_field_data(ROOT / "config/fields" / (name + suffix)).work_area(), "traced (dev)",
+                        args.reverse_m))
     for k in range(args.fields):
-        rows.append(run(f"seed {args.seed + k}", seeded_field(args.seed + k), "seeded (unseen)"))
+        rows.append(run(f"seed {args.seed + k}", seeded_field(args.seed + k), "seeded (unseen)", args.reverse_m))
     print(f"{'field':14} {'ha':>5} {'vtx':>4} {'obs':>3} | {'ref worked':>10} {'rev m':>6} {'rings':>5} | "
           f"{'worked':>7} {'double':>6} {'rev m':>6} {'rings':>5} {'s':>5}")
     for r in rows:

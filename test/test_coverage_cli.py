@@ -52,6 +52,8 @@ def test_fixed_angle_and_pattern(repo_root, tmp_path, capsys):
     ("{not json", [], "not valid JSON"),
     ('{"type":"Polygon","coordinates":[[[0,0],[99,0],[99,99],[0,99],[0,0]]],"properties":{"crs":"local"}}',
      ["--width", "0"], "--width"),
+    ('{"type":"Polygon","coordinates":[[[0,0],[99,0],[99,99],[0,99],[0,0]]],"properties":{"crs":"local"}}',
+     ["--max-reverse", "-1"], "--max-reverse must be >= 0"),
 ])
 def test_bad_input_one_line_error(tmp_path, capsys, content, extra, msg):
     f = tmp_path / "f.geojson"

@@ -172,3 +172,55 @@ def test_clean_up_passes_end_where_the_machine_fits():
     assert not any("footprint leaves" in w for w in plan.warnings), plan.warnings
     fp = Footprint([BODY, IMPLEMENT], SHARP, margin_m=0.0)
     assert not fp.outside_mask(np.column_stack([plan.path.xy, plan.path.yaw])).any()
+
+
+def test_corner_reverse_budget_keeps_the_best_manoeuvres_within_it():
+    # four right-angle corners, each manoeuvre reverses the same: a budget for two keeps two, none keeps none
+    fp = Footprint([BODY, IMPLEMENT], FIELD, margin_m=0.05)
+    ring_xy = np.asarray(FIELD.buffer(-3.4, join_style="mitre").exterior.coords)
+    full = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6)
+    assert full.n_manoeuvres == 4 and full.reverse_m > 20.0
+    half = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, budget_m=0.5 * full.reverse_m + 0.1)
+    assert half.n_manoeuvres == 2 and half.reverse_m <= 0.5 * full.reverse_m + 0.1
+    none = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, budget_m=0.0)
+    assert none.n_manoeuvres == 0 and none.reverse_m == 0.0
+    for ring in (half, none):
+        for s, working in ring.pieces:
+            assert fp.fits(_poses(s))
+            if working:
+                assert s.direction.min() > 0
+    with pytest.raises(ValueError, match="max_corner_reverse_m"):
+        CoverageParams(max_corner_reverse_m=-1.0)
+
+
+def test_plan_corner_reverse_budget_bounds_the_manoeuvres():
+    kw = dict(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0, robot_width_m=6.2, footprint_m=BODY + IMPLEMENT,
+              implement_offset_m=1.6, corner_turns=True)
+
+    def manoeuvre_reverse(plan):
+        # reverse driven on the corner manoeuvres: the non-working pieces with a cusp
+        p = plan.path
+        seg = np.hypot(*np.diff(p.xy, axis=0).T)
+        return float(np.sum(seg[p.direction[1:] < 0]))
+
+    free = manoeuvre_reverse(plan_coverage(FIELD, CoverageParams(**kw)))
+    capped = manoeuvre_reverse(plan_coverage(FIELD, CoverageParams(**kw, max_corner_reverse_m=20.0)))
+    assert free > 40.0                                   # every corner of both passes gets a manoeuvre
+    assert 0.0 < capped <= 20.0 + 1.0                    # + the one-sample direction label per leg
+
+
+def test_reverse_exit_out_of_a_dead_end_leaves_room_to_turn():
+    # a 7 m wide dead-end lane off a 40 m square: headed into its end, no forward U-turn fits (4 m radius); the
+    # exit reverses (only) until one does, within the budget, and a tiny budget gives none
+    from agricare.core.planning.coverage import _Region, _reverse_exit, _turn_room
+
+    field = unary_union([box(0, 0, 40, 40), box(40, 16.5, 54, 23.5)])
+    p = CoverageParams(width_m=3.0, turn_radius_m=4.0, headland_width_m=9.0)
+    region = _Region(field.buffer(-1.5).buffer(1e-6))
+    end = np.array([50.0, 20.0, 0.0])
+    assert not _turn_room(end, p, region)
+    r = _reverse_exit(end, p, region, None, 30.0)
+    assert r is not None and r.length_m <= 30.0 - 2 * p.sample_step_m
+    assert region.contains(r.xy) and np.all(r.direction[1:] < 0)
+    assert _turn_room(np.array([*r.xy[-1], r.yaw[-1]]), p, region)
+    assert _reverse_exit(end, p, region, None, 5.0) is None

@@ -56,6 +56,8 @@ def add_arguments(parser):
     p.add_argument("--headland", type=float, required=True, help="headland width, m")
     p.add_argument("--robot-width", type=float, default=0.0, help="vehicle width, m (default: --width)")
     p.add_argument("--turn", choices=("dubins", "dubins_cc", "reeds_shepp"), default="dubins")
+    p.add_argument("--max-reverse", type=float, default=30.0,
+                   help="reversing allowed per field out of dead-end corners for clean-up passes, m (default 30)")
     p.add_argument("--ab", action="store_true", help="swaths parallel to the field's first AB line")
     p.add_argument("--json", required=True, metavar="OUT.json")
     p.add_argument("--png", default=None, metavar="OUT.png")
@@ -136,10 +138,11 @@ def _plan(args, fd):
         raise CliError(f"--ab: field {fd.name!r} has no AB line")
     try:
         params = CoverageParams(width_m=args.width, turn_radius_m=args.turn_radius, headland_width_m=args.headland,
-                                robot_width_m=args.robot_width, turn_type=args.turn, ab_line_m=ab)
+                                robot_width_m=args.robot_width, turn_type=args.turn, ab_line_m=ab,
+                                max_reverse_m=args.max_reverse)
     except ValueError as exc:
-        raise CliError(str(exc).replace("width_m", "--width").replace("turn_radius_m", "--turn-radius")
-                       .replace("headland_width_m", "--headland")) from None
+        raise CliError(str(exc).replace("max_reverse_m", "--max-reverse").replace("headland_width_m", "--headland")
+                       .replace("width_m", "--width").replace("turn_radius_m", "--turn-radius")) from None
     def to_lonlat(x, y):
         ll = fd.to_wgs84(np.column_stack([x, y]))
         return ll[:, 0], ll[:, 1]

@@ -18,6 +18,8 @@ def add_arguments(parser):
     parser.add_argument("--turn-radius", type=float, required=True, help="minimum turning radius, m")
     parser.add_argument("--headland", type=float, required=True, help="headland width, m")
     parser.add_argument("--robot-width", type=float, default=0.0, help="vehicle width, m (default: --width)")
+    parser.add_argument("--max-reverse", type=float, default=30.0,
+                        help="reversing allowed per field out of dead-end corners for clean-up passes, m (default 30)")
     parser.add_argument("--turn", choices=("dubins", "dubins_cc", "reeds_shepp"), default="dubins")
     parser.add_argument("--route", choices=("boustrophedon", "snake", "spiral", "optimal"), default="optimal")
     parser.add_argument("--angle-deg", type=float, default=None, help="fixed swath angle (default: search)")
@@ -101,12 +103,12 @@ def run(args) -> int:
         params = CoverageParams(
             width_m=args.width, turn_radius_m=args.turn_radius, headland_width_m=args.headland,
             robot_width_m=args.robot_width, turn_type=args.turn, route=args.route, objective=args.objective,
-            angle_deg=float("nan") if args.angle_deg is None else args.angle_deg)
+            angle_deg=float("nan") if args.angle_deg is None else args.angle_deg, max_reverse_m=args.max_reverse)
     except ValueError as exc:
         import re
 
         flags = {"width_m": "--width", "turn_radius_m": "--turn-radius", "headland_width_m": "--headland",
-                 "robot_width_m": "--robot-width", "angle_deg": "--angle-deg"}
+                 "robot_width_m": "--robot-width", "angle_deg": "--angle-deg", "max_reverse_m": "--max-reverse"}
         # whole names only: "headland_width_m" must not become "headland_--width"
         msg = re.sub(r"\b(" + "|".join(sorted(flags, key=len, reverse=True)) + r")\b",
                      lambda m: flags[m.group(1)], str(exc))

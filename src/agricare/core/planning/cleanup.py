@@ -83,12 +83,17 @@ def _passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m):
 
 
 def patch_passes(patch, region_geom, width_m: float, min_gain_m2: float, min_len_m: float = 1.0,
-                 boundary=None) -> list:
+                 boundary=None, long_axis_only: bool = False) -> list:
     """Straight passes ``(p0, p1)`` over a patch: along its minimum rotated rectangle's sides or along the
-    nearby field edges (corners), whichever works most of it."""
+    nearby field edges (corners), whichever works most of it; ``long_axis_only``: along the rectangle's long
+    side only (a corner tip: passes along it are driven in and backed out, passes across it cannot be reached
+    in the narrow tip)."""
     rect = patch.minimum_rotated_rectangle
     c = np.asarray(rect.exterior.coords)[:4]
     dirs = [c[1] - c[0], c[2] - c[1]]
+    if long_axis_only:
+        dirs = [max(dirs, key=lambda d: float(np.hypot(*d)))]
+        boundary = None
     if boundary is not None:
         near = shapely.intersection(boundary, patch.buffer(0.5 * width_m))
         for g in getattr(near, "geoms", [near]):

@@ -166,6 +166,39 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
     return None
 
 
+def _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax):
+    """The shortest three-point manoeuvre at convex vertex ``i`` that keeps the machine inside:
+    ``(PathSamples, reverse_m, a, b)`` or None."""
+    w_eff = min(0.5 * width_m / max(math.sin(min(d, math.pi - 1e-3)), 0.3), width_m)
+    target = off - w_eff
+    # A: base_link stops e_A along u[i-1] from the vertex, backed off until the machine fits
+    a = target
+    while not fp.fits([[*(v[i] + a * u[i - 1]), h[i - 1]]]) and a > -L[i - 1]:
+        a -= 0.25
+    # B: starts e_B along u[i] from the vertex (negative: backed into the corner) until it fits
+    b = target
+    while not fp.fits([[*(v[i] + b * u[i]), h[i]]]) and b < L[i]:
+        b += 0.25
+    best = None
+    start = np.array([*(v[i] + a * u[i - 1]), h[i - 1]])
+    for rr, inset in ((r, 0.0), (r, 0.5), (r, 1.0), (1.25 * r, 0.5), (r, 1.5)):
+        for ext in (max(min_leg_m, 1.0), 2.0 * max(min_leg_m, 1.0)):
+            prims = three_point_corner(a, b, d, rr, ext, min_leg_m, inset)
+            if prims is None:
+                continue
+            back = float(sum(-q[0] for q in prims if q[0] < 0))
+            if back > rmax:
+                continue
+            smp = T.sample_primitives(start, prims, step_m)
+            if not fp.fits(_poses(smp)):
+                continue
+            if best is None or smp.length_m < best[0].length_m:
+                best = (smp, back, a, b)
+        if best is not None:
+            break
+    return best
+
+
 @dataclass
 class CornerRing:
     """A headland pass with worked corners: ``pieces`` (PathSamples, working) in driving order, closed (the
@@ -187,8 +220,13 @@ class CornerRing:
 
 def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, implement_offset_m: float,
                 step_m: float = 0.5, min_angle_rad: float = math.radians(50.0), simplify_m: float = 0.3,
-                max_reverse_m: float | None = None, min_leg_m: float = 0.0) -> CornerRing | None:
+                max_reverse_m: float | None = None, min_leg_m: float = 0.0,
+                budget_m: float | None = None) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
+
+    ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
+    all manoeuvres of the ring may reverse together (None: no limit) - the corners that work most per metre
+    reversed keep their manoeuvre, the others get a working arc or a gap as when no manoeuvre fits.
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
     corners, no manoeuvre that fits): the caller keeps the rounded ring then.
@@ -218,6 +256,24 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     manoeuvre = np.zeros(n, bool)
     n_man, rev = 0, 0.0
     corner = [None] * n                                # per vertex: PathSamples of the corner piece
+    barred = set()                                     # vertices whose manoeuvre the budget does not allow
+    if budget_m is not None:
+        # what each manoeuvre would reverse, and what it works more than a rounded corner (the area between the
+        # corner and an arc of the turning radius): the best ratio first while the budget lasts
+        cost = {}
+        for i in range(n):
+            d = float(turn[i])
+            if d >= min_angle_rad:
+                m = _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax)
+                if m is not None:
+                    gain = r * r * (math.tan(0.5 * min(d, math.radians(170.0))) - 0.5 * min(d, math.radians(170.0)))
+                    cost[i] = (m[1], gain)
+        left = float(budget_m)
+        for i in sorted(cost, key=lambda i: -cost[i][1] / max(cost[i][0], 0.1)):
+            if cost[i][0] <= left:
+                left -= cost[i][0]
+            else:
+                barred.add(i)
     for i in range(n):
         d = float(turn[i])
         if abs(d) <= 1e-3:
@@ -237,33 +293,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 a_ext[i], b_ext[i], corner[i] = gap
                 continue
         manoeuvre[i] = True
-        w_eff = min(0.5 * width_m / max(math.sin(min(d, math.pi - 1e-3)), 0.3), width_m)
-        target = off - w_eff
-        # A: base_link stops e_A along u[i-1] from the vertex, backed off until the machine fits
-        a = target
-        while not fp.fits([[*(v[i] + a * u[i - 1]), h[i - 1]]]) and a > -L[i - 1]:
-            a -= 0.25
-        # B: starts e_B along u[i] from the vertex (negative: backed into the corner) until it fits
-        b = target
-        while not fp.fits([[*(v[i] + b * u[i]), h[i]]]) and b < L[i]:
-            b += 0.25
-        best = None
-        start = np.array([*(v[i] + a * u[i - 1]), h[i - 1]])
-        for rr, inset in ((r, 0.0), (r, 0.5), (r, 1.0), (1.25 * r, 0.5), (r, 1.5)):
-            for ext in (max(min_leg_m, 1.0), 2.0 * max(min_leg_m, 1.0)):
-                prims = three_point_corner(a, b, d, rr, ext, min_leg_m, inset)
-                if prims is None:
-                    continue
-                back = float(sum(-q[0] for q in prims if q[0] < 0))
-                if back > rmax:
-                    continue
-                smp = T.sample_primitives(start, prims, step_m)
-                if not fp.fits(_poses(smp)):
-                    continue
-                if best is None or smp.length_m < best[0].length_m:
-                    best = (smp, back, a, b)
-            if best is not None:
-                break
+        best = None if i in barred else _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax)
         if best is None:
             # no manoeuvre fits: a working arc of the turning radius when the machine fits on it
             t = r * math.tan(0.5 * abs(d))

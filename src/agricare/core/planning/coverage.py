@@ -69,6 +69,8 @@ class CoverageParams:
     corner_turns: bool = False             # headland passes work the corners (manoeuvres; needs footprint_m)
     corner_min_angle_deg: float = 50.0     # convex corners turning this much or more get a manoeuvre
     corner_min_leg_m: float = 1.5          # shortest leg of a corner manoeuvre (a tracker settles on it)
+    max_corner_reverse_m: float = math.inf  # all corner manoeuvres of the field together reverse at most this; the
+                                           # corners that work most per metre reversed first (outer pass first)
 
     def __post_init__(self):
         for name in ("width_m", "turn_radius_m", "max_curvature_rate_1pm2", "sample_step_m"):
@@ -94,6 +96,8 @@ class CoverageParams:
             raise ValueError("corner_turns needs footprint_m (the machine must be checked inside the field)")
         if not (isinstance(self.max_reverse_m, (int, float)) and self.max_reverse_m >= 0):
             raise ValueError(f"max_reverse_m must be >= 0, got {self.max_reverse_m!r}")
+        if not (isinstance(self.max_corner_reverse_m, (int, float)) and self.max_corner_reverse_m >= 0):
+            raise ValueError(f"max_corner_reverse_m must be >= 0, got {self.max_corner_reverse_m!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective {self.objective!r} not in {OBJECTIVES}")
         if not isinstance(self.angle_deg, (int, float)) or math.isinf(self.angle_deg):
@@ -743,6 +747,7 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
     one can be driven with the whole machine inside the field."""
     fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05)
     out = []
+    budget = float(p.max_corner_reverse_m)
     for d, pass_rings in zip(offsets, rings):
         g = field.buffer(-d, join_style="mitre")
         keep = list(pass_rings)
@@ -753,11 +758,13 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
             for simplify_m in (0.3, 1.0, 2.0):
                 cr = corner_ring(np.asarray(poly.exterior.coords), p.width_m, p.turn_radius_m, fp,
                                  p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg),
-                                 simplify_m=simplify_m, min_leg_m=p.corner_min_leg_m)
+                                 simplify_m=simplify_m, min_leg_m=p.corner_min_leg_m,
+                                 budget_m=budget if math.isfinite(budget) else None)
                 if cr is not None:
                     break
             if cr is None:
                 continue
+            budget -= cr.reverse_m
             outer = Polygon(poly.exterior)
             # by identity: list.remove compares numpy arrays element-wise (fails on rings of other lengths)
             keep = [ring for ring in keep
@@ -824,6 +831,36 @@ def _turn_room(pose, p: CoverageParams, region: _Region) -> bool:
     return False
 
 
+def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
+    """The shortest reverse out of a dead end after which a forward half-turn fits: straight back, or straight
+    back then a reverse arc of the minimum radius (a three-point turn's second leg turns the machine, so far less
+    reversing than straight back until there is room for a U-turn); inside the region and, with ``fp``, the whole
+    machine inside the field. None when nothing fits within ``budget_m`` (minus a sample step either end: the
+    path labels a leg's direction one sample late)."""
+    R = p.turn_radius_m
+    cands = []
+    for f in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0):
+        if f > 0:
+            cands.append((f * R, [(-f * R, 0.0, 0.0)]))
+        for ang in (math.pi / 4, math.pi / 2, 3 * math.pi / 4):
+            for k in (1.0 / R, -1.0 / R):
+                prims = ([(-f * R, 0.0, 0.0)] if f > 0 else []) + [(-ang * R, k, k)]
+                cands.append((f * R + ang * R, prims))
+    cands.sort(key=lambda c: c[0])
+    for length, prims in cands:
+        if length + 2 * p.sample_step_m > budget_m + 1e-6:
+            break
+        r = T.sample_primitives(end, prims, p.sample_step_m)
+        if not region.contains(r.xy):
+            continue
+        if not _turn_room(np.array([*r.xy[-1], r.yaw[-1]]), p, region):
+            continue
+        if fp is not None and not fp.fits(np.column_stack([r.xy, r.yaw])):
+            continue
+        return r
+    return None
+
+
 def _fit_pass(s0, s1, yaw: float, fp: Footprint, step_m: float = 0.25, min_len_m: float = 1.0):
     """The pass ``s0 -> s1`` shortened at both ends until the machine's footprint fits there; (None, None) when
     less than ``min_len_m`` is left."""
@@ -840,29 +877,26 @@ def _fit_pass(s0, s1, yaw: float, fp: Footprint, step_m: float = 0.25, min_len_m
 
 
 def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p: CoverageParams):
-    """Append clean-up passes (greedy nearest first) to the builder; returns (pose, number skipped)."""
+    """Append clean-up passes to the builder (those left forwards greedy nearest first, then those needing a
+    reverse exit, cheapest first, within ``max_reverse_m``), in two rounds: passes in the direction that works
+    most of each leftover patch, then over what is still left passes along each patch's long axis (a corner
+    tip's cross passes cannot be reached in the narrow tip); returns (pose, number skipped in the last round)."""
     from agricare.core.planning.cleanup import leftover_patches, patch_passes, worked_area
 
-    sofar = b.build()
-    worked = worked_area(sofar.xy, sofar.working, p.width_m)
-    min_gain = max(1.0, 0.5 * p.width_m * p.width_m)
-    passes = []
     edges = shapely.union_all([LineString(r.coords) for r in [field.exterior, *field.interiors]])
     inner_region = region.geom.buffer(-0.05)            # pass ends strictly inside (turns tangent to the edge)
-    for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
-        passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges)
+    min_gain = max(1.0, 0.5 * p.width_m * p.width_m)
+    sofar = b.build()
     seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
     # corner manoeuvres reverse by design (their own budget, ``corner_ring``'s): not counted against clean-up exits
     reverse_left = p.max_reverse_m - (float(np.sum(seg[sofar.direction[1:] < 0])) - b.corner_reverse_m)
-    skipped = 0
     # with the machine's footprint known, a pass ends where the whole machine still fits (the region only keeps
     # base_link half a body width in: driving into a corner would put the tractor's front out of the field)
     fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05) if len(p.footprint_m) \
         else None
-    while passes:
-        d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
-        a, q = passes.pop(int(np.argmin(d)))
-        done = False
+
+    def try_pass(a, q, allow_reverse: bool) -> bool:
+        nonlocal pose, reverse_left
         ends = sorted([(a, q), (q, a)], key=lambda e: np.hypot(*(e[0] - pose[:2])))
         # prefer a direction that leaves room to turn forwards at the end of the pass
         ends.sort(key=lambda e: not _turn_room(np.array([*e[1], math.atan2(*(e[1] - e[0])[::-1])]), p, region))
@@ -874,44 +908,85 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     continue
             start = np.array([*s0, yaw])
             end = np.array([*s1, yaw])
-            back = 0.0
+            exit_r = None
             if not _turn_room(end, p, region):
-                # the shortest straight reverse along the pass after which a forward half-turn fits
-                length = float(np.hypot(*(s1 - s0)))
-                back = None
-                for f in (0.5, 1.0, 1.5, 2.0, 3.0):
-                    d = min(f * p.turn_radius_m, length)
-                    q = end[:2] - d * np.array([math.cos(yaw), math.sin(yaw)])
-                    if _turn_room(np.array([*q, yaw]), p, region):
-                        back = d
-                        break
-                    if d >= length:
-                        break
-                if back is None:
-                    back = min(2.0 * p.turn_radius_m, length)
-            if back > reverse_left + 1e-6:
-                continue
+                if not allow_reverse:
+                    continue
+                exit_r = _reverse_exit(end, p, region, fp, reverse_left)
+                if exit_r is None:
+                    continue
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space)
+            unstick = None
+            if c is None:
+                # the machine stands headed into a narrowing corner (a ring or pass ended there) and the transit's
+                # curves found no way round: a forward arc of the turning radius first (a quarter or half turn)
+                # where it fits, else a short reverse (charged to the budget with this pass's exit)
+                pre = []
+                for ang in (0.5 * math.pi, math.pi):
+                    for k in (1.0, -1.0):
+                        pre.append(T.sample_primitives(pose, [(ang * p.turn_radius_m, k / p.turn_radius_m,
+                                                               k / p.turn_radius_m)], p.sample_step_m))
+                pre = [q for q in pre if region.contains(q.xy)]
+                if p.max_reverse_m > 0 and not _turn_room(pose, p, region):
+                    q = _reverse_exit(pose, p, region, fp, reverse_left - (
+                        exit_r.length_m + 2 * p.sample_step_m if exit_r is not None else 0.0))
+                    pre += [q] if q is not None else []
+                for q in pre:
+                    if fp is not None and not fp.fits(np.column_stack([q.xy, q.yaw])):
+                        continue
+                    c = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), start, p.turn_radius_m, p.sample_step_m,
+                                        region.geom, region.contains, space)
+                    if c is not None:
+                        unstick = q
+                        break
             if c is None:
                 continue
-            if fp is not None and back > 0:
-                # leaving a dead-end corner: the straight reverse and the way on keep the whole machine inside
-                r = T.sample_primitives(end, [(-back, 0.0, 0.0)], p.sample_step_m)
-                if not fp.fits(np.column_stack([r.xy, r.yaw])):
-                    continue
             if fp is not None and not fp.fits(np.column_stack([c.xy, c.yaw])):
                 continue
+            if unstick is not None:
+                b.add(unstick, KIND_TRANSIT, False)
+                if unstick.direction.min() < 0:
+                    reverse_left -= unstick.length_m + 2 * p.sample_step_m
             b.add(c, KIND_TRANSIT, False)
             b.add(_straight(s0, s1, p.sample_step_m), KIND_HEADLAND, True)
             pose = end
-            if back > 0:
-                r = T.sample_primitives(end, [(-back, 0.0, 0.0)], p.sample_step_m)
-                b.add(r, KIND_TRANSIT, False)
-                pose = np.array([*r.xy[-1], r.yaw[-1]])
-                reverse_left -= back
-            done = True
-            break
-        skipped += int(not done)
+            if exit_r is not None:
+                b.add(exit_r, KIND_TRANSIT, False)
+                pose = np.array([*exit_r.xy[-1], exit_r.yaw[-1]])
+                reverse_left -= exit_r.length_m + 2 * p.sample_step_m
+            return True
+        return False
+
+    def exit_cost(e):
+        costs = []
+        for s0, s1 in (e, e[::-1]):
+            yaw = math.atan2(s1[1] - s0[1], s1[0] - s0[0])
+            r = _reverse_exit(np.array([*s1, yaw]), p, region, None, reverse_left)
+            costs.append(r.length_m if r is not None else math.inf)
+        return min(costs)
+
+    skipped = 0
+    for long_axis in (False, True):
+        now = sofar if not long_axis else b.build()
+        worked = worked_area(now.xy, now.working, p.width_m)
+        passes = []
+        for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
+            passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
+                                   long_axis_only=long_axis)
+        # first every pass the machine can leave forwards (greedy nearest first), then the dead-end ones that
+        # need a reverse exit, cheapest exit first, while the reverse budget lasts (a corner taken first-come
+        # could spend it on one long exit)
+        deferred = []
+        while passes:
+            d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
+            a, q = passes.pop(int(np.argmin(d)))
+            if not try_pass(a, q, allow_reverse=False):
+                deferred.append((a, q))
+        if p.max_reverse_m > 0 and deferred:
+            deferred.sort(key=lambda e: (exit_cost(e), -float(np.hypot(*(e[1] - e[0])))))
+        skipped = 0
+        for a, q in deferred:
+            skipped += int(not try_pass(a, q, allow_reverse=True))
     # the job ends after the last pass: no exit manoeuvre after it
     while b.parts and b.parts[-1][1] == KIND_TRANSIT and len(b.parts) > 1:
         s_last, kd, _ = b.parts.pop()
