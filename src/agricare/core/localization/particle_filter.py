@@ -123,11 +123,40 @@ class LikelihoodField:
             d = np.full(occ.shape, max_distance_m, dtype=np.float32)
         self.max_distance_m = float(max_distance_m)
         self.dist_m = np.clip(d, -max_distance_m, max_distance_m).astype(np.float32)   # signed
+        self._flat = self.dist_m.ravel()
         self._ox, self._oy = grid_map.origin_xy
         self._inv_res = 1.0 / res
 
     def distance(self, x, y) -> np.ndarray:
-        """Distance (same shape as x) to the nearest obstacle surface; ``max_distance_m`` outside the map."""
+        """Distance (same shape as x) to the nearest obstacle surface; ``max_distance_m`` outside the map.
+
+        The four corners are gathered from the flattened field by one index each (the same interpolation, in
+        the same arithmetic, as :meth:`distance_reference`, which indexes row and column)."""
+        fx = (np.asarray(x) - self._ox) * self._inv_res - 0.5
+        fy = (np.asarray(y) - self._oy) * self._inv_res - 0.5
+        h, w = self.dist_m.shape
+        inside = (fx >= 0) & (fy >= 0) & (fx < w - 1) & (fy < h - 1)
+        fxc = np.where(inside, fx, 0.0)
+        fyc = np.where(inside, fy, 0.0)
+        x0 = fxc.astype(np.int64)
+        y0 = fyc.astype(np.int64)
+        ax = (fxc - x0).astype(np.float32)
+        ay = (fyc - y0).astype(np.float32)
+        bx = 1 - ax
+        by = 1 - ay
+        i00 = y0 * w
+        i00 += x0
+        d = self._flat
+        v = d.take(i00) * bx * by
+        v += d.take(i00 + 1) * ax * by
+        i00 += w
+        v += d.take(i00) * bx * ay
+        v += d.take(i00 + 1) * ax * ay
+        np.abs(v, out=v)
+        return np.where(inside, v, self.max_distance_m)
+
+    def distance_reference(self, x, y) -> np.ndarray:
+        """:meth:`distance` written plainly (row/column indexing): the tests check the two agree."""
         fx = (np.asarray(x) - self._ox) * self._inv_res - 0.5
         fy = (np.asarray(y) - self._oy) * self._inv_res - 0.5
         h, w = self.dist_m.shape
@@ -168,6 +197,7 @@ class ParticleFilter:
         self.last_through = float("nan")  # share of the last scan's beams that passed through a mapped wall
         self.last_correction_xy = np.zeros(2)   # how far the last scan moved the estimate off the odometry (m, map)
         self.resamples = 0
+        self._est = None                 # (particles, log_w, mean, cov) of the last estimate()
 
     @property
     def initialized(self) -> bool:
@@ -200,6 +230,7 @@ class ParticleFilter:
         parts[:, 2] = wrap_angle(parts[:, 2])
         self.particles = parts
         self.log_w = np.full(n, -math.log(n))
+        self._est = None
         self._odom_since_update[:] = 0.0
 
     # ---------------------------------------------------------------- motion
@@ -225,14 +256,15 @@ class ParticleFilter:
         sd_r1 = math.sqrt(a1 * r1a ** 2 + a2 * trans ** 2)
         sd_t = math.sqrt(a3 * trans ** 2 + a4 * (r1a ** 2 + r2a ** 2))
         sd_r2 = math.sqrt(a1 * r2a ** 2 + a2 * trans ** 2)
-        rng = self.rng
-        h_r1 = rot1 + sd_r1 * rng.standard_normal(n)
-        h_t = trans + sd_t * rng.standard_normal(n)
-        h_r2 = rot2 + sd_r2 * rng.standard_normal(n)
+        noise = self.rng.standard_normal((3, n))   # the same numbers as three draws of n, in one call
+        h_r1 = rot1 + sd_r1 * noise[0]
+        h_t = trans + sd_t * noise[1]
+        h_r2 = rot2 + sd_r2 * noise[2]
         th = self.particles[:, 2] + h_r1
         self.particles[:, 0] += h_t * np.cos(th)
         self.particles[:, 1] += h_t * np.sin(th)
         self.particles[:, 2] = wrap_angle(th + h_r2)
+        self._est = None
         self._odom_since_update += (abs(trans), abs(delta[2]))
 
     # ---------------------------------------------------------------- sensor
@@ -283,6 +315,7 @@ class ParticleFilter:
         ll = np.log(pz).sum(axis=1) * self.p.likelihood_gain
         self.log_w = self.log_w + ll
         self.log_w -= _logsumexp(self.log_w)
+        self._est = None
         self._odom_since_update[:] = 0.0
         self.updates += 1
         # how well the scan fits the map at the estimate: the share of end points on a mapped surface
@@ -341,6 +374,7 @@ class ParticleFilter:
         idx = np.minimum(idx, len(w) - 1)
         self.particles = self.particles[idx].copy()
         self.log_w = np.full(n_target, -math.log(n_target))
+        self._est = None
         self.resamples += 1
 
     def _kld_count(self) -> int:
@@ -358,7 +392,16 @@ class ParticleFilter:
 
     # -------------------------------------------------------------- estimate
     def estimate(self):
-        """Weighted mean pose (3,) and covariance (3, 3) of the particles."""
+        """Weighted mean pose (3,) and covariance (3, 3) of the particles.
+
+        Kept until the particles or their weights change (the node asks several times per scan); callers get
+        copies. Code that assigns ``particles`` or ``log_w`` directly must set ``_est = None``."""
+        if self._est is None or self._est[0] is not self.particles or self._est[1] is not self.log_w:
+            mean, cov = self._estimate()
+            self._est = (self.particles, self.log_w, mean, cov)
+        return self._est[2].copy(), self._est[3].copy()
+
+    def _estimate(self):
         w = np.exp(self.log_w)
         w /= w.sum()
         P = self.particles
