@@ -143,6 +143,7 @@ class MapLocalizerNode(Node):
         self.drift_m = 0.0               # how far the scans pulled the estimate off the odometry in the window (m)
         self.window_match = float("nan")  # mean share of end points on the map over the window
         self.update_ms = []
+        self._angles_key, self._angles = None, None
         self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "localization/pose", SENSOR_QOS)
         self._tf_pub, self._TFMessage = make_tf_publisher(self) if p.publish_tf else (None, None)
         self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
@@ -235,7 +236,10 @@ class MapLocalizerNode(Node):
             self.diag.warn("laser mount unknown: waiting for robot_description")
             return
         r = np.asarray(msg.ranges, dtype=float)
-        a = msg.angle_min + msg.angle_increment * np.arange(len(r))
+        key = (msg.angle_min, msg.angle_increment, len(r))
+        if self._angles_key != key:    # the beam angles of this laser (the same every scan)
+            self._angles_key, self._angles = key, msg.angle_min + msg.angle_increment * np.arange(len(r))
+        a = self._angles
         r = np.where((r >= msg.range_min) & (r <= msg.range_max), r, np.nan)
         t_scan = from_stamp(msg.header.stamp) or self._odom[0]
         force = self._last_update_t is None or t_scan - self._last_update_t >= self.params.max_update_interval_s

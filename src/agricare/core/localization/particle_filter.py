@@ -186,6 +186,8 @@ class ParticleFilter:
         self.p = params or ParticleFilterParams()
         self.grid = grid_map
         self.field = LikelihoodField(grid_map, max(4.0 * self.p.sigma_hit_m, 1.0))
+        self._occupied_flat = np.ascontiguousarray(grid_map.occupied).ravel()
+        self._beam_idx = {}               # scan length -> indices of the max_beams beams used
         self.rng = np.random.default_rng(self.p.seed)
         self.particles = np.zeros((0, 3))
         self.log_w = np.zeros(0)
@@ -300,7 +302,10 @@ class ParticleFilter:
         r, a = r[ok], a[ok]
         predicted, _ = self.estimate()   # the odometry's prediction: where the scan moves the estimate from
         if len(r) > self.p.max_beams:
-            idx = np.linspace(0, len(r) - 1, self.p.max_beams).round().astype(int)
+            idx = self._beam_idx.get((len(r), self.p.max_beams))
+            if idx is None:
+                idx = self._beam_idx[(len(r), self.p.max_beams)] = \
+                    np.linspace(0, len(r) - 1, self.p.max_beams).round().astype(int)
             r, a = r[idx], a[idx]
         lx, ly, lyaw = (float(v) for v in self.p.laser_pose_in_base)
         bx = lx + r * np.cos(lyaw + a)   # end points in base_link (B,)
@@ -356,8 +361,10 @@ class ParticleFilter:
         row = np.floor((py - g.origin_xy[1]) / g.resolution_m).astype(np.int64)
         h, w = g.occupied.shape
         ok = inside & (col >= 0) & (col < w) & (row >= 0) & (row < h)
-        hit = np.zeros(ok.shape, dtype=bool)
-        hit[ok] = g.occupied[row[ok], col[ok]]
+        cell = row * w
+        cell += col
+        hit = self._occupied_flat.take(np.where(ok, cell, 0))   # one flat gather, masked after
+        hit &= ok
         return float(np.mean(hit.any(axis=1)))
 
     def effective_sample_size(self) -> float:

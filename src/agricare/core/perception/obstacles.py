@@ -111,6 +111,8 @@ def cluster_scan(ranges, angle_min_rad: float, angle_increment_rad: float, range
     for cp in segments:
         if len(cp) < p.min_points:
             continue
+        if len(cp) > 1 and float(np.max(np.hypot(*(cp - cp[0]).T))) > p.max_cluster_width_m:
+            continue  # some pair is already too far apart (width >= this): skip the all-pairs width (walls)
         c = cp.mean(axis=0)
         width = float(np.max(np.hypot(*(cp[None, :, :] - cp[:, None, :]).reshape(-1, 2).T))) if len(cp) > 1 else 0.0
         if width > p.max_cluster_width_m:
