@@ -43,12 +43,13 @@ from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import LaserScan
 
-from agricare.core.geometry import se2_compose, se2_inverse
+from agricare.core.geometry import se2_compose, se2_inverse, yaw_to_quat
 from agricare.core.localization.particle_filter import ParticleFilter, ParticleFilterParams
 from agricare.core.planning.grid import load_map
 from agricare.nodes.ekf_node import make_tf_publisher, transform_cdr
 from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp, xyyaw_to_pose
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.fastmsg import pose_with_covariance_stamped_cdr
 from agricare.ros.mounts import MountFromDescription
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
@@ -291,18 +292,13 @@ class MapLocalizerNode(Node):
             return
         self._lost_logged = False
         t = from_stamp(msg.header.stamp) or t_odom
-        out = PoseWithCovarianceStamped()
-        out.header.stamp = to_stamp(max(t, 0.0))
-        out.header.frame_id = self.params.map_frame
-        out.pose.pose = xyyaw_to_pose(*(float(v) for v in est))
         c6 = np.zeros((6, 6))
         c6[np.ix_([0, 1, 5], [0, 1, 5])] = cov
         floor = self.params.min_position_std_m * self.params.max_beams / max(self.pf.last_returns if ran else 0, 1)
         c6[0, 0] += floor ** 2
         c6[1, 1] += floor ** 2
         c6[2, 2] = c6[3, 3] = c6[4, 4] = 1e6
-        out.pose.covariance = [float(v) for v in c6.ravel()]
-        self._pose_pub.publish(out)
+        self._pose_pub.publish(pose_cdr(max(t, 0.0), self.params.map_frame, est, c6))
         if self._tf_pub is not None:
             T = self.pf.map_to_odom(odom_pose)
             stamp = t_odom + self.params.transform_tolerance_s
@@ -343,6 +339,24 @@ class MapLocalizerNode(Node):
         predicted = se2_compose(est0, se2_compose(se2_inverse(odom0), odom_pose))
         self.drift_m = float(np.hypot(*(np.asarray(est[:2]) - predicted[:2])))
         return self.drift_m, self._travel_m - travel0
+
+def pose_cdr(t_s: float, frame_id: str, xyyaw, cov6) -> bytes:
+    """The pose as a serialized geometry_msgs/PoseWithCovarianceStamped (ros/fastmsg.py), the message
+    :func:`pose_msg` builds field by field."""
+    w, qx, qy, qz = yaw_to_quat(float(xyyaw[2]))
+    return pose_with_covariance_stamped_cdr(t_s, frame_id, (float(xyyaw[0]), float(xyyaw[1]), 0.0),
+                                            (float(qx), float(qy), float(qz), float(w)), np.ravel(cov6))
+
+
+def pose_msg(t_s: float, frame_id: str, xyyaw, cov6) -> PoseWithCovarianceStamped:
+    """The same pose as a message object."""
+    out = PoseWithCovarianceStamped()
+    out.header.stamp = to_stamp(t_s)
+    out.header.frame_id = frame_id
+    out.pose.pose = xyyaw_to_pose(*(float(v) for v in xyyaw))
+    out.pose.covariance = [float(v) for v in np.ravel(cov6)]
+    return out
+
 
 def main(args=None):
     return run_node(MapLocalizerNode, args)

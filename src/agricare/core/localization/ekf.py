@@ -367,11 +367,15 @@ class PlanarEkf:
         """
         if source not in SOURCES:
             raise ValueError(f"unknown source {source!r}; expected one of {SOURCES}")
-        z = np.atleast_1d(np.asarray(z, dtype=float))
-        R = np.atleast_2d(np.asarray(R, dtype=float))
+        z = np.asarray(z, dtype=float)
+        if z.ndim == 0:
+            z = z.reshape(1)
+        R = np.asarray(R, dtype=float)
+        if R.ndim < 2:
+            R = R.reshape(1, -1)
         dim = 2 if source in ("odom", "gnss", "pose") else 1
-        if (z.shape != (dim,) or R.shape != (dim, dim) or not np.all(np.isfinite(z))
-                or not np.all(np.isfinite(R)) or np.any(np.diag(R) <= 0) or not math.isfinite(t_s)):
+        if (z.shape != (dim,) or R.shape != (dim, dim) or not math.isfinite(t_s)
+                or not np.isfinite(z).all() or not np.isfinite(R).all() or (R.diagonal() <= 0).any()):
             self.stats.invalid[source] += 1
             return INVALID
         if source == "imu_yaw" and not self.p.use_imu_orientation:
