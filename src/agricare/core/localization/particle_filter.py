@@ -136,8 +136,9 @@ class LikelihoodField:
         fy = (np.asarray(y) - self._oy) * self._inv_res - 0.5
         h, w = self.dist_m.shape
         inside = (fx >= 0) & (fy >= 0) & (fx < w - 1) & (fy < h - 1)
-        fxc = np.where(inside, fx, 0.0)
-        fyc = np.where(inside, fy, 0.0)
+        everywhere = bool(inside.all())   # the usual case: no point to move onto the map and back
+        fxc = fx if everywhere else np.where(inside, fx, 0.0)
+        fyc = fy if everywhere else np.where(inside, fy, 0.0)
         x0 = fxc.astype(np.int64)
         y0 = fyc.astype(np.int64)
         ax = (fxc - x0).astype(np.float32)
@@ -153,7 +154,7 @@ class LikelihoodField:
         v += d.take(i00) * bx * ay
         v += d.take(i00 + 1) * ax * ay
         np.abs(v, out=v)
-        return np.where(inside, v, self.max_distance_m)
+        return v if everywhere else np.where(inside, v, self.max_distance_m)
 
     def distance_reference(self, x, y) -> np.ndarray:
         """:meth:`distance` written plainly (row/column indexing): the tests check the two agree."""
@@ -354,17 +355,49 @@ class ParticleFilter:
         step = 0.5 * g.resolution_m
         stop = r - self.p.match_distance_m - g.resolution_m           # (B,) check the ray up to here
         k = np.arange(int(math.ceil(max(float(stop.max()), 0.0) / step)) + 1) * step     # (K,)
-        inside = k[None, :] < stop[:, None]                            # (B, K)
+        # only the samples before each beam's stop (k < stop), beam after beam: short beams cost no more samples
+        # than they have (the (B, K) grid of through_fraction_reference holds the longest beam's K for every beam)
+        counts = np.searchsorted(k, stop, side="left")                 # (B,) how many k < stop
+        total = int(counts.sum())
+        if total == 0:
+            return 0.0
+        beam = np.repeat(np.arange(len(r)), counts)                    # (S,) beam of each sample
+        j = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)   # (S,) its index along the beam
+        kk = k[j]
+        px = ox + np.cos(th)[beam] * kk
+        py = oy + np.sin(th)[beam] * kk
+        col = np.floor((px - g.origin_xy[0]) / g.resolution_m).astype(np.int64)
+        row = np.floor((py - g.origin_xy[1]) / g.resolution_m).astype(np.int64)
+        h, w = g.occupied.shape
+        ok = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        cell = row * w
+        cell += col
+        hit = self._occupied_flat.take(np.where(ok, cell, 0))   # one flat gather, masked after
+        hit &= ok
+        return float(np.count_nonzero(np.bincount(beam[hit], minlength=len(r)))) / len(r)
+
+    def through_fraction_reference(self, pose, ranges_m, angles_rad) -> float:
+        """:meth:`through_fraction` on the full (beams x samples) grid, for the tests."""
+        g = self.grid
+        r = np.asarray(ranges_m, dtype=float)
+        if not len(r):
+            return float("nan")
+        lx, ly, lyaw = (float(v) for v in self.p.laser_pose_in_base)
+        c, s = math.cos(pose[2]), math.sin(pose[2])
+        ox, oy = pose[0] + c * lx - s * ly, pose[1] + s * lx + c * ly
+        th = pose[2] + lyaw + np.asarray(angles_rad, dtype=float)
+        step = 0.5 * g.resolution_m
+        stop = r - self.p.match_distance_m - g.resolution_m
+        k = np.arange(int(math.ceil(max(float(stop.max()), 0.0) / step)) + 1) * step
+        inside = k[None, :] < stop[:, None]
         px = ox + np.cos(th)[:, None] * k[None, :]
         py = oy + np.sin(th)[:, None] * k[None, :]
         col = np.floor((px - g.origin_xy[0]) / g.resolution_m).astype(np.int64)
         row = np.floor((py - g.origin_xy[1]) / g.resolution_m).astype(np.int64)
         h, w = g.occupied.shape
         ok = inside & (col >= 0) & (col < w) & (row >= 0) & (row < h)
-        cell = row * w
-        cell += col
-        hit = self._occupied_flat.take(np.where(ok, cell, 0))   # one flat gather, masked after
-        hit &= ok
+        hit = np.zeros(ok.shape, dtype=bool)
+        hit[ok] = g.occupied[row[ok], col[ok]]
         return float(np.mean(hit.any(axis=1)))
 
     def effective_sample_size(self) -> float:
