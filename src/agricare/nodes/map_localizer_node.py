@@ -32,6 +32,7 @@ Nothing is published until an initial pose arrives (or ``initial_pose_known`` is
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import time
@@ -140,7 +141,8 @@ class MapLocalizerNode(Node):
         self.lost_reason = ""
         self._lost_logged = False
         self._travel_m = 0.0             # odometry distance travelled
-        self._corrections = []           # [(t_s, travel_m, estimate (3,), odom pose (3,), match)] in the window
+        self._corrections = collections.deque()   # (t_s, travel_m, estimate (3,), odom pose (3,), match) in the window
+        self._matches = collections.deque()       # the matches of those that are not NaN, in the same order
         self.drift_m = 0.0               # how far the scans pulled the estimate off the odometry in the window (m)
         self.window_match = float("nan")  # mean share of end points on the map over the window
         self.update_ms = []
@@ -192,7 +194,8 @@ class MapLocalizerNode(Node):
         cov = c[np.ix_([0, 1, 5], [0, 1, 5])]
         self.pf.initialize(pose, cov)
         self._low_match, self.lost, self.lost_reason = 0, False, ""
-        self._corrections = []
+        self._corrections.clear()
+        self._matches.clear()
         self.get_logger().info(f"initial pose {np.round(pose, 2).tolist()}: {len(self.pf.particles)} particles")
 
     def _on_fused(self, msg: Odometry):
@@ -212,7 +215,8 @@ class MapLocalizerNode(Node):
         if math.sqrt(max(c[0, 0], c[1, 1])) > p.reseed_max_source_std_m:
             return False
         self.pf.initialize(pose, c + np.diag([0.05 ** 2, 0.05 ** 2, 0.02 ** 2]))
-        self._corrections = []   # the jump to the fused estimate is not a scan's pull
+        self._corrections.clear()   # the jump to the fused estimate is not a scan's pull
+        self._matches.clear()
         self.reseeds += 1
         self.get_logger().info(f"particles spread to {math.sqrt(max(cov[0, 0], cov[1, 1])):.2f} m: re-seeded "
                                f"at the fused estimate {np.round(pose, 2).tolist()}")
@@ -328,17 +332,21 @@ class MapLocalizerNode(Node):
         if ran:
             self._corrections.append((t_s, self._travel_m, np.array(est, dtype=float),
                                       np.array(odom_pose, dtype=float), self.pf.last_match))
+            if not math.isnan(self.pf.last_match):
+                self._matches.append(self.pf.last_match)
         while self._corrections and (self._travel_m - self._corrections[0][1] > p.drift_window_m
                                      or t_s - self._corrections[0][0] > p.drift_window_s):
-            self._corrections.pop(0)
+            if not math.isnan(self._corrections.popleft()[4]):
+                self._matches.popleft()
         if not self._corrections:
             return 0.0, 0.0
-        matches = [c[4] for c in self._corrections if not math.isnan(c[4])]
-        self.window_match = float(np.mean(matches)) if matches else float("nan")
+        # the window's matches are kept beside it (not gathered from the window every scan: hundreds of entries)
+        self.window_match = float(np.mean(self._matches)) if self._matches else float("nan")
         _, travel0, est0, odom0, _ = self._corrections[0]
         predicted = se2_compose(est0, se2_compose(se2_inverse(odom0), odom_pose))
         self.drift_m = float(np.hypot(*(np.asarray(est[:2]) - predicted[:2])))
         return self.drift_m, self._travel_m - travel0
+
 
 def pose_cdr(t_s: float, frame_id: str, xyyaw, cov6) -> bytes:
     """The pose as a serialized geometry_msgs/PoseWithCovarianceStamped (ros/fastmsg.py), the message
