@@ -320,3 +320,56 @@ def test_pose_with_covariance_encoder_and_decoder_match_rclpy():
         assert [getattr(fp.position, k) for k in "xyz"] == [getattr(rp.position, k) for k in "xyz"]
         assert [getattr(fp.orientation, k) for k in "xyzw"] == [getattr(rp.orientation, k) for k in "xyzw"]
         assert np.array_equal(f.pose.covariance, r.pose.covariance) and f.pose.covariance.shape == (36,)
+
+
+def test_diagnostic_array_decoder_reads_what_rclpy_reads():
+    """The runner's /diagnostics decoder against rclpy's deserialiser on rclpy's own bytes: every status's level
+    (one byte), name, message, hardware id and key-values, with multi-byte UTF-8 shifting the alignment."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    rng = random.Random(10)
+    word = lambda: "é" * rng.randint(0, 2) + "x" * rng.randint(0, 7)   # noqa: E731
+    for _ in range(80):
+        arr = DiagnosticArray()
+        arr.header.stamp, arr.header.frame_id = _stamp_of(rng), word()
+        for _k in range(rng.randint(0, 4)):
+            st = DiagnosticStatus(level=rng.choice([DiagnosticStatus.OK, DiagnosticStatus.WARN,
+                                                    DiagnosticStatus.ERROR, DiagnosticStatus.STALE]),
+                                  name=word(), message=word(), hardware_id=word())
+            st.values = [KeyValue(key=word(), value=word()) for _ in range(rng.randint(0, 6))]
+            arr.status.append(st)
+        data = serialize_message(arr)
+        f, r = fastmsg.decode_diagnostic_array(data), deserialize_message(data, DiagnosticArray)
+        assert (f.header.stamp.sec, f.header.stamp.nanosec, f.header.frame_id) == \
+            (r.header.stamp.sec, r.header.stamp.nanosec, r.header.frame_id)
+        assert len(f.status) == len(r.status) == len(arr.status)
+        for a, b in zip(f.status, r.status):
+            assert (a.level, a.name, a.message, a.hardware_id) == (b.level, b.name, b.message, b.hardware_id)
+            assert [(kv.key, kv.value) for kv in a.values] == [(kv.key, kv.value) for kv in b.values]
+
+
+def test_runner_judges_decoded_diagnostics_as_before():
+    """The runner's fault rule on what the light decoder gives: a node's ERROR after it once reported OK is a
+    fault (once); before its first OK, or from the safety supervisor, it is not."""
+    from types import SimpleNamespace
+
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    from agricare.bringup.runner import EmbeddedRunner
+
+    def arr(*statuses):
+        a = DiagnosticArray()
+        a.status = [DiagnosticStatus(level=lvl, name=name, message=msg) for lvl, name, msg in statuses]
+        return fastmsg.decode_diagnostic_array(serialize_message(a))
+
+    run = SimpleNamespace(_faults_closed=None, _diag_ok=set(), _fault_seen=set(), safety_faults=[], sim=None,
+                          graph=SimpleNamespace(robots={"shuttle_1": None}))
+    err, ok = DiagnosticStatus.ERROR, DiagnosticStatus.OK
+    EmbeddedRunner._on_diagnostics(run, arr((err, "/shuttle_1/ekf_node: ekf", "starting")))
+    assert run.safety_faults == []                              # not yet OK once: starting up
+    EmbeddedRunner._on_diagnostics(run, arr((ok, "/shuttle_1/ekf_node: ekf", "fusing"),
+                                            (ok, "/shuttle_1/safety_supervisor_node: safety", "RUN")))
+    EmbeddedRunner._on_diagnostics(run, arr((err, "/shuttle_1/safety_supervisor_node: safety", "FAULT"),
+                                            (err, "/shuttle_1/ekf_node: ekf", "required source stale: pose")))
+    EmbeddedRunner._on_diagnostics(run, arr((err, "/shuttle_1/ekf_node: ekf", "again")))
+    assert [f["fault"] for f in run.safety_faults] == ["/shuttle_1/ekf_node: required source stale: pose"]
