@@ -9,7 +9,7 @@ step (sensors, ray casting, camera rendering) and "executor + DDS" the rest (mes
 recording). The reference in the same process is the same run without the timing wrappers (``--reference``),
 so the wrappers' own cost is visible.
 
-Usage: ``PYTHONPATH=src python bench/graph.py [farm.yaml care.yaml] [--max-sim-s 120] [--reference]``; writes
+Usage: ``PYTHONPATH=src python bench/graph.py [farm.yaml care.yaml] [--max-sim-s 120] [--reference] [--cpu]``; writes
 ``out/bench/graph.json``. The machine's load matters: report it with the figures (``uptime``).
 """
 
