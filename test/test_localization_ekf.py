@@ -149,3 +149,47 @@ def test_unknown_source_and_imu_orientation_when_untrusted():
     trusted = PlanarEkf(EkfParams(use_imu_orientation=True))
     assert trusted.update("imu_yaw", 0.0, [0.3], [[0.01]]) == ACCEPTED
     assert trusted.yaw_initialized and abs(trusted.x[2] - 0.3) < 1e-12
+
+
+def test_sparse_prediction_and_closed_form_updates_match_the_dense_forms():
+    """The prediction multiplies only the rows F changes and the 1-/2-D updates invert S in closed form: the same
+    state, covariance and verdicts as the dense F and LAPACK's inverse, on random states and every source."""
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        ekf = PlanarEkf(EkfParams(gnss_antenna_offset_m=(0.4, -0.1)))
+        x = np.array([rng.uniform(-50, 50), rng.uniform(-50, 50), rng.uniform(-3, 3), rng.uniform(-3, 3),
+                      rng.uniform(-1, 1), rng.uniform(-0.01, 0.01), rng.uniform(0.95, 1.05)])
+        A = rng.normal(size=(7, 7)) * rng.uniform(0.01, 1.0)
+        P = A @ A.T + np.eye(7) * 1e-6
+        dt = rng.uniform(0.001, 0.02)
+        xs, Ps = ekf._process(x, P, dt)
+        xd, Pd = ekf._process_reference(x, P, dt)
+        assert np.array_equal(xs, xd) and np.allclose(Ps, Pd, rtol=1e-12, atol=1e-15)
+        assert np.array_equal(Ps, Ps.T)
+        for source, z, R in (("odom", [x[3] + rng.normal(0, 0.1)], [[rng.uniform(1e-4, 1e-2)]]),
+                             ("imu_rate", [x[4] + rng.normal(0, 0.1)], [[rng.uniform(1e-4, 1e-2)]]),
+                             ("gnss", x[:2] + rng.normal(0, 0.5, 2), np.diag(rng.uniform(1e-4, 1.0, 2))),
+                             ("pose", x[:2] + rng.normal(0, 3.0, 2), np.diag(rng.uniform(1e-4, 1.0, 2)))):
+            z, R = np.asarray(z, dtype=float), np.asarray(R, dtype=float)
+            H = np.zeros((len(z), 7))
+            if source == "odom":
+                H[0, 3] = 1.0
+            elif source == "imu_rate":
+                H[0, 4] = H[0, 5] = 1.0
+            else:
+                H[0, 0] = H[1, 1] = 1.0
+                H[:, 2] = rng.normal(0, 0.3, 2)
+            y = z - H @ x
+            fast, ref = PlanarEkf(ekf.p), PlanarEkf(ekf.p)
+            for f in (fast, ref):
+                f.x, f.P = x.copy(), P.copy()
+            verdict = fast._kalman(source, y, H, R, ekf.p.gate_chi2_2dof, False)
+            assert verdict == ref._kalman_reference(source, y, H, R, ekf.p.gate_chi2_2dof, False)
+            assert np.allclose(fast.x, ref.x, rtol=1e-10, atol=1e-12)
+            assert np.allclose(fast.P, ref.P, rtol=1e-8, atol=1e-14)
+    ekf = PlanarEkf(EkfParams())
+    ekf.P = np.zeros((7, 7))        # S singular: refused as invalid, as LAPACK's inverse refuses it
+    H = np.zeros((2, 7))
+    H[0, 0] = H[1, 1] = 1.0
+    assert ekf._kalman("gnss", np.ones(2), H, np.zeros((2, 2)), 13.8, False) == INVALID
+    assert ekf._kalman("imu_rate", np.ones(1), H[:1], np.zeros((1, 1)), 10.8, False) == INVALID

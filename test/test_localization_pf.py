@@ -92,3 +92,72 @@ def test_through_walls_fraction_tells_clutter_from_a_wrong_map():
     wrong = ParticleFilter(corridor(1.0), ParticleFilterParams(laser_pose_in_base=(0.0, 0.0, 0.0)))
     frac = wrong.through_fraction(pose, ranges[ok], angles[ok])
     assert 0.35 < frac < 0.65, frac                         # the beams towards the wall mapped 1 m too close
+
+
+def test_fast_paths_give_the_reference_numbers(town):
+    """The likelihood-field lookup by flat index (points all on the map and some off it), the through-walls check
+    beam by beam and the cached estimate give exactly what the plain forms give."""
+    f = LikelihoodField(town, max_distance_m=1.0)
+    rng = np.random.default_rng(3)
+    (x0, y0), (w, h) = town.origin_xy, (town.width * town.resolution_m, town.height * town.resolution_m)
+    on_map = (rng.uniform(x0 + 1, x0 + w - 1, (300, 60)), rng.uniform(y0 + 1, y0 + h - 1, (300, 60)))
+    some_off = (rng.uniform(x0 - 20, x0 + w + 20, (300, 60)), rng.uniform(y0 - 20, y0 + h + 20, (300, 60)))
+    for x, y in (on_map, some_off):
+        fast, ref = f.distance(x, y), f.distance_reference(x, y)
+        assert fast.dtype == ref.dtype and np.array_equal(fast, ref)
+    assert f.distance(*some_off).max() == pytest.approx(1.0)   # off the map: the clip distance
+
+    pf = ParticleFilter(town, ParticleFilterParams(laser_pose_in_base=(0.3, 0.1, 0.05)))
+    angles = np.linspace(-math.pi, math.pi, 60, endpoint=False)
+    fractions = []
+    for _ in range(200):
+        pose = np.array([rng.uniform(x0 - 5, x0 + w + 5), rng.uniform(y0 - 5, y0 + h + 5), rng.uniform(-3, 3)])
+        r = rng.uniform(0.0, 30.0, 60)
+        fractions.append(pf.through_fraction(pose, r, angles))
+        assert fractions[-1] == pf.through_fraction_reference(pose, r, angles)
+    assert 0.0 < np.mean(fractions) < 1.0      # the poses cover both beams through walls and clear ones
+
+    truth = np.array([60.0, 100.0, 0.0])
+    pf.initialize(truth, np.diag([0.04, 0.04, 0.01]))
+    odom = np.zeros(3)
+    pf.motion_update(odom)
+    for k in range(15):
+        truth, odom = se2_compose(truth, [0.3, 0.0, 0.01]), se2_compose(odom, [0.3, 0.0, 0.01])
+        before = pf.estimate()
+        pf.motion_update(odom)
+        moved = pf.estimate()
+        assert not np.array_equal(before[0], moved[0])          # the cache follows the particles
+        pf.sensor_update(simulate_scan(town, truth, angles, 30.0, 0.02, seed=k), angles)
+        for cached, fresh in zip(pf.estimate(), pf._estimate()):
+            assert np.array_equal(cached, fresh)
+        est = pf.estimate()[0]
+        est[0] += 1.0                                            # callers get copies
+        assert pf.estimate()[0][0] != est[0]
+    assert pf.resamples > 0
+
+
+def test_motion_noise_drawn_in_one_call_is_the_three_draws(town):
+    """One (3, n) draw gives the numbers of three draws of n in turn: the motion update moves the particles
+    exactly as the rotation-translation-rotation model with separate draws does."""
+    pf = ParticleFilter(town, ParticleFilterParams(seed=5))
+    pf.initialize([60.0, 100.0, 0.3], n=400)
+    start = pf.particles.copy()
+    rng = np.random.default_rng()
+    rng.bit_generator.state = pf.rng.bit_generator.state
+    pf.motion_update(np.zeros(3))
+    odom = np.array([0.4, 0.05, 0.1])
+    pf.motion_update(odom)
+    p = pf.p
+    trans = math.hypot(odom[0], odom[1])
+    rot1 = math.atan2(odom[1], odom[0])
+    rot2 = odom[2] - rot1
+    sd_r1 = math.sqrt(p.alpha1 * rot1 ** 2 + p.alpha2 * trans ** 2)
+    sd_t = math.sqrt(p.alpha3 * trans ** 2 + p.alpha4 * (rot1 ** 2 + rot2 ** 2))
+    sd_r2 = math.sqrt(p.alpha1 * rot2 ** 2 + p.alpha2 * trans ** 2)
+    h_r1 = rot1 + sd_r1 * rng.standard_normal(400)
+    h_t = trans + sd_t * rng.standard_normal(400)
+    h_r2 = rot2 + sd_r2 * rng.standard_normal(400)
+    th = start[:, 2] + h_r1
+    assert np.array_equal(pf.particles[:, 0], start[:, 0] + h_t * np.cos(th))
+    assert np.array_equal(pf.particles[:, 1], start[:, 1] + h_t * np.sin(th))
+    assert np.allclose(pf.particles[:, 2], np.angle(np.exp(1j * (th + h_r2))), atol=1e-12)

@@ -293,3 +293,83 @@ def test_header_encoder_matches_rclpy():
         h = Header(stamp=_stamp_of(rng), frame_id="RUN" * rng.randint(0, 4) + "é" * rng.randint(0, 3))
         data = fastmsg.header_cdr(h.stamp, h.frame_id)
         assert deserialize_message(data, Header) == h and len(data) == len(serialize_message(h))
+
+
+def test_pose_with_covariance_encoder_and_decoder_match_rclpy():
+    """The map localiser's pose: its bytes are what rclpy reads as the message built field by field (same length
+    as rclpy's own), and the light decoder reads rclpy's bytes as rclpy does."""
+    from geometry_msgs.msg import PoseWithCovarianceStamped
+
+    from agricare.nodes.map_localizer_node import pose_cdr, pose_msg
+
+    rng = random.Random(9)
+    for _ in range(60):
+        t = rng.uniform(0.0, 5000.0)
+        frame = "mé" * rng.randint(0, 5)    # multi-byte UTF-8 shifts the alignment
+        xyyaw = [rng.uniform(-300, 300), rng.uniform(-300, 300), rng.uniform(-3.2, 3.2)]
+        cov = np.array([rng.uniform(-1, 1) for _ in range(36)]).reshape(6, 6)
+        ref = pose_msg(t, frame, xyyaw, cov)
+        data = pose_cdr(t, frame, xyyaw, cov)
+        assert deserialize_message(data, PoseWithCovarianceStamped) == ref
+        assert len(data) == len(serialize_message(ref))
+        raw = serialize_message(ref)
+        f, r = fastmsg.decode_pose_with_covariance_stamped(raw), deserialize_message(raw, PoseWithCovarianceStamped)
+        assert (f.header.stamp.sec, f.header.stamp.nanosec, f.header.frame_id) == \
+            (r.header.stamp.sec, r.header.stamp.nanosec, r.header.frame_id)
+        fp, rp = f.pose.pose, r.pose.pose
+        assert [getattr(fp.position, k) for k in "xyz"] == [getattr(rp.position, k) for k in "xyz"]
+        assert [getattr(fp.orientation, k) for k in "xyzw"] == [getattr(rp.orientation, k) for k in "xyzw"]
+        assert np.array_equal(f.pose.covariance, r.pose.covariance) and f.pose.covariance.shape == (36,)
+
+
+def test_diagnostic_array_decoder_reads_what_rclpy_reads():
+    """The runner's /diagnostics decoder against rclpy's deserialiser on rclpy's own bytes: every status's level
+    (one byte), name, message, hardware id and key-values, with multi-byte UTF-8 shifting the alignment."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    rng = random.Random(10)
+    word = lambda: "é" * rng.randint(0, 2) + "x" * rng.randint(0, 7)   # noqa: E731
+    for _ in range(80):
+        arr = DiagnosticArray()
+        arr.header.stamp, arr.header.frame_id = _stamp_of(rng), word()
+        for _k in range(rng.randint(0, 4)):
+            st = DiagnosticStatus(level=rng.choice([DiagnosticStatus.OK, DiagnosticStatus.WARN,
+                                                    DiagnosticStatus.ERROR, DiagnosticStatus.STALE]),
+                                  name=word(), message=word(), hardware_id=word())
+            st.values = [KeyValue(key=word(), value=word()) for _ in range(rng.randint(0, 6))]
+            arr.status.append(st)
+        data = serialize_message(arr)
+        f, r = fastmsg.decode_diagnostic_array(data), deserialize_message(data, DiagnosticArray)
+        assert (f.header.stamp.sec, f.header.stamp.nanosec, f.header.frame_id) == \
+            (r.header.stamp.sec, r.header.stamp.nanosec, r.header.frame_id)
+        assert len(f.status) == len(r.status) == len(arr.status)
+        for a, b in zip(f.status, r.status):
+            assert (a.level, a.name, a.message, a.hardware_id) == (b.level, b.name, b.message, b.hardware_id)
+            assert [(kv.key, kv.value) for kv in a.values] == [(kv.key, kv.value) for kv in b.values]
+
+
+def test_runner_judges_decoded_diagnostics_as_before():
+    """The runner's fault rule on what the light decoder gives: a node's ERROR after it once reported OK is a
+    fault (once); before its first OK, or from the safety supervisor, it is not."""
+    from types import SimpleNamespace
+
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    from agricare.bringup.runner import EmbeddedRunner
+
+    def arr(*statuses):
+        a = DiagnosticArray()
+        a.status = [DiagnosticStatus(level=lvl, name=name, message=msg) for lvl, name, msg in statuses]
+        return fastmsg.decode_diagnostic_array(serialize_message(a))
+
+    run = SimpleNamespace(_faults_closed=None, _diag_ok=set(), _fault_seen=set(), safety_faults=[], sim=None,
+                          graph=SimpleNamespace(robots={"shuttle_1": None}))
+    err, ok = DiagnosticStatus.ERROR, DiagnosticStatus.OK
+    EmbeddedRunner._on_diagnostics(run, arr((err, "/shuttle_1/ekf_node: ekf", "starting")))
+    assert run.safety_faults == []                              # not yet OK once: starting up
+    EmbeddedRunner._on_diagnostics(run, arr((ok, "/shuttle_1/ekf_node: ekf", "fusing"),
+                                            (ok, "/shuttle_1/safety_supervisor_node: safety", "RUN")))
+    EmbeddedRunner._on_diagnostics(run, arr((err, "/shuttle_1/safety_supervisor_node: safety", "FAULT"),
+                                            (err, "/shuttle_1/ekf_node: ekf", "required source stale: pose")))
+    EmbeddedRunner._on_diagnostics(run, arr((err, "/shuttle_1/ekf_node: ekf", "again")))
+    assert [f["fault"] for f in run.safety_faults] == ["/shuttle_1/ekf_node: required source stale: pose"]

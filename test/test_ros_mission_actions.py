@@ -28,7 +28,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 
 from harness import SimTimeRig  # noqa: E402
 
-from agricare.ros.convert import path_to_array  # noqa: E402
+from agricare.ros.convert import path_to_array, to_stamp  # noqa: E402
 from agricare.ros.qos import RELIABLE_QOS, STATE_QOS, subscribe_latched  # noqa: E402
 
 DT = 0.05
@@ -178,3 +178,32 @@ def test_cover_field_goal_carries_its_ab_line_and_a_bad_one_is_refused(rclpy_con
         assert abs(angles["north"] - math.pi / 2) < 0.02, angles
     finally:
         robot.close()
+
+
+def test_farm_mission_status_at_a_human_rate_and_changes_at_once():
+    """mission/status goes out when the state or message changes and otherwise at most every status_period_s,
+    not at the 20 Hz tick; a forced status (cancel, shutdown) always goes out."""
+    from types import SimpleNamespace
+
+    from agricare.nodes.farm_mission_node import FarmMissionNode
+
+    sent, clock = [], [0.0]
+    node = SimpleNamespace(state="driving", message="pass 1", mission=None, coverage=None, _last_status=(None, -1.0),
+                           p=SimpleNamespace(status_period_s=0.5, frame_id="map", robot_name="tractor"),
+                           _now=lambda: clock[0], _status_pub=SimpleNamespace(publish=sent.append))
+    node.get_clock = lambda: SimpleNamespace(now=lambda: SimpleNamespace(to_msg=lambda: to_stamp(clock[0])))
+    times = []
+    for k in range(40):                     # 2 s of 20 Hz ticks
+        clock[0] = 0.05 * k
+        if k == 13:
+            node.message = "pass 2"           # a change goes out at once
+        if k == 27:
+            node.state = "done"
+        n = len(sent)
+        FarmMissionNode._publish_status(node)
+        if len(sent) > n:
+            times.append(round(clock[0], 2))
+    assert times == [0.0, 0.5, 0.65, 1.15, 1.35, 1.85]
+    assert json.loads(sent[-1].detail)["message"] == "pass 2" and sent[-1].state == "done"
+    FarmMissionNode._publish_status(node, force=True)
+    assert len(sent) == 7

@@ -296,7 +296,12 @@ class EmbeddedRunner:
                                   lambda m, r=robot: self.row_states.__setitem__(r, m.data))
         from diagnostic_msgs.msg import DiagnosticArray
 
-        self.monitor.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RELIABLE_QOS)
+        from agricare.ros.fastmsg import decode_diagnostic_array, decoder
+
+        # read with the light decoder (ros/fastmsg.py): every node's reports, ~50 arrays a second in the care day
+        decode_diag = decoder(DiagnosticArray, decode_diagnostic_array)
+        self.monitor.create_subscription(DiagnosticArray, "/diagnostics",
+                                         lambda data: self._on_diagnostics(decode_diag(data)), RELIABLE_QOS, raw=True)
         if self.out_dir is not None and self.record:
             from agricare.bringup.recorder import McapRecorder
 

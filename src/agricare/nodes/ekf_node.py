@@ -35,7 +35,7 @@ from sensor_msgs.msg import Imu
 
 from agricare.core.geometry import yaw_to_quat
 from agricare.core.localization.ekf import IV, IW, EkfParams, PlanarEkf, map_to_odom, variance_or_default
-from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp
+from agricare.ros.convert import from_stamp, pose_to_xyyaw, quaternion_msg_to_yaw, to_stamp
 from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.fastmsg import odometry_cdr, tf_cdr
 from agricare.ros.lifecycle import ManagedNode
@@ -155,7 +155,7 @@ class EkfNode(ManagedNode):
         if p.use_imu_orientation and msg.orientation_covariance[0] != -1.0:
             q = msg.orientation
             if math.isfinite(q.w) and (q.w * q.w + q.x * q.x + q.y * q.y + q.z * q.z) > 0.5:
-                yaw = pose_to_xyyaw(_pose_with(q))[2]
+                yaw = quaternion_msg_to_yaw(q)
                 var = variance_or_default(msg.orientation_covariance[8], p.default_imu_yaw_std_rad)
                 self._result("imu_yaw", self.ekf.update("imu_yaw", t, [yaw], [[var]]))
             else:
@@ -270,13 +270,6 @@ def _finite_pose(pose) -> bool:
     q, o = pose.orientation, pose.position
     vals = (o.x, o.y, q.w, q.x, q.y, q.z)
     return all(math.isfinite(v) for v in vals) and (q.w * q.w + q.x * q.x + q.y * q.y + q.z * q.z) > 0.5
-
-
-def _pose_with(q):
-    from geometry_msgs.msg import Pose
-    pose = Pose()
-    pose.orientation = q
-    return pose
 
 
 def main(args=None):

@@ -59,6 +59,9 @@ class FarmMissionNodeParams:
     frame_id: str = "map"
     odom_topic: str = "odometry/filtered"
     update_rate_hz: float = 20.0
+    # mission/status at a human rate: at once when the state or message changes, else at most this often (s of
+    # the node clock; 0 = every tick). Progress is for people and plots; the mission runs at update_rate_hz
+    status_period_s: float = 0.5
     start_delay_s: float = 1.0
     # coverage planner
     width_m: float = 3.0
@@ -99,6 +102,8 @@ class FarmMissionNodeParams:
                 "and scenario_file go together (the field of a scenario)")
         require(self.update_rate_hz > 0, "update_rate_hz", "must be > 0", self.update_rate_hz)
         require(self.start_delay_s >= 0, "start_delay_s", "must be >= 0", self.start_delay_s)
+        require(math.isfinite(self.status_period_s) and self.status_period_s >= 0, "status_period_s",
+                "must be >= 0", self.status_period_s)
 
 
 class FarmMissionNode(ManagedNode):
@@ -366,7 +371,7 @@ class FarmMissionNode(ManagedNode):
             return
         if self._goal.is_cancel_requested:
             self._cancel()
-            self._publish_status()
+            self._publish_status(force=True)
             return
         if self.t0 is None:
             self.t0 = t
@@ -412,7 +417,13 @@ class FarmMissionNode(ManagedNode):
         else:
             self.diag.ok(self.message, **(self.mission.figures() if self.mission else {}))
 
-    def _publish_status(self):
+    def _publish_status(self, force: bool = False):
+        key = (self.state, self.message)
+        now = self._now()
+        last_key, last_t = self._last_status
+        if not force and key == last_key and 0.0 <= now - last_t < self.p.status_period_s:
+            return
+        self._last_status = (key, now)
         msg = MissionStatus()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = self.p.frame_id
@@ -441,7 +452,7 @@ class FarmMissionNode(ManagedNode):
             self.message = "stopped: the node was deactivated or shut down"
             self._finish_goal("abort")
         if self.mission is not None:
-            self._publish_status()
+            self._publish_status(force=True)
 
 
 def main(args=None):

@@ -32,6 +32,7 @@ Nothing is published until an initial pose arrives (or ``initial_pose_known`` is
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import time
@@ -43,12 +44,13 @@ from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import LaserScan
 
-from agricare.core.geometry import se2_compose, se2_inverse
+from agricare.core.geometry import se2_compose, se2_inverse, yaw_to_quat
 from agricare.core.localization.particle_filter import ParticleFilter, ParticleFilterParams
 from agricare.core.planning.grid import load_map
 from agricare.nodes.ekf_node import make_tf_publisher, transform_cdr
 from agricare.ros.convert import from_stamp, pose_to_xyyaw, to_stamp, xyyaw_to_pose
 from agricare.ros.diagnostics import Diagnostics
+from agricare.ros.fastmsg import pose_with_covariance_stamped_cdr
 from agricare.ros.mounts import MountFromDescription
 from agricare.ros.node_main import run_node
 from agricare.ros.params import ParameterError, load_params
@@ -139,10 +141,12 @@ class MapLocalizerNode(Node):
         self.lost_reason = ""
         self._lost_logged = False
         self._travel_m = 0.0             # odometry distance travelled
-        self._corrections = []           # [(t_s, travel_m, estimate (3,), odom pose (3,), match)] in the window
+        self._corrections = collections.deque()   # (t_s, travel_m, estimate (3,), odom pose (3,), match) in the window
+        self._matches = collections.deque()       # the matches of those that are not NaN, in the same order
         self.drift_m = 0.0               # how far the scans pulled the estimate off the odometry in the window (m)
         self.window_match = float("nan")  # mean share of end points on the map over the window
         self.update_ms = []
+        self._angles_key, self._angles = None, None
         self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "localization/pose", SENSOR_QOS)
         self._tf_pub, self._TFMessage = make_tf_publisher(self) if p.publish_tf else (None, None)
         self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
@@ -190,7 +194,8 @@ class MapLocalizerNode(Node):
         cov = c[np.ix_([0, 1, 5], [0, 1, 5])]
         self.pf.initialize(pose, cov)
         self._low_match, self.lost, self.lost_reason = 0, False, ""
-        self._corrections = []
+        self._corrections.clear()
+        self._matches.clear()
         self.get_logger().info(f"initial pose {np.round(pose, 2).tolist()}: {len(self.pf.particles)} particles")
 
     def _on_fused(self, msg: Odometry):
@@ -210,7 +215,8 @@ class MapLocalizerNode(Node):
         if math.sqrt(max(c[0, 0], c[1, 1])) > p.reseed_max_source_std_m:
             return False
         self.pf.initialize(pose, c + np.diag([0.05 ** 2, 0.05 ** 2, 0.02 ** 2]))
-        self._corrections = []   # the jump to the fused estimate is not a scan's pull
+        self._corrections.clear()   # the jump to the fused estimate is not a scan's pull
+        self._matches.clear()
         self.reseeds += 1
         self.get_logger().info(f"particles spread to {math.sqrt(max(cov[0, 0], cov[1, 1])):.2f} m: re-seeded "
                                f"at the fused estimate {np.round(pose, 2).tolist()}")
@@ -235,7 +241,10 @@ class MapLocalizerNode(Node):
             self.diag.warn("laser mount unknown: waiting for robot_description")
             return
         r = np.asarray(msg.ranges, dtype=float)
-        a = msg.angle_min + msg.angle_increment * np.arange(len(r))
+        key = (msg.angle_min, msg.angle_increment, len(r))
+        if self._angles_key != key:    # the beam angles of this laser (the same every scan)
+            self._angles_key, self._angles = key, msg.angle_min + msg.angle_increment * np.arange(len(r))
+        a = self._angles
         r = np.where((r >= msg.range_min) & (r <= msg.range_max), r, np.nan)
         t_scan = from_stamp(msg.header.stamp) or self._odom[0]
         force = self._last_update_t is None or t_scan - self._last_update_t >= self.params.max_update_interval_s
@@ -287,18 +296,13 @@ class MapLocalizerNode(Node):
             return
         self._lost_logged = False
         t = from_stamp(msg.header.stamp) or t_odom
-        out = PoseWithCovarianceStamped()
-        out.header.stamp = to_stamp(max(t, 0.0))
-        out.header.frame_id = self.params.map_frame
-        out.pose.pose = xyyaw_to_pose(*(float(v) for v in est))
         c6 = np.zeros((6, 6))
         c6[np.ix_([0, 1, 5], [0, 1, 5])] = cov
         floor = self.params.min_position_std_m * self.params.max_beams / max(self.pf.last_returns if ran else 0, 1)
         c6[0, 0] += floor ** 2
         c6[1, 1] += floor ** 2
         c6[2, 2] = c6[3, 3] = c6[4, 4] = 1e6
-        out.pose.covariance = [float(v) for v in c6.ravel()]
-        self._pose_pub.publish(out)
+        self._pose_pub.publish(pose_cdr(max(t, 0.0), self.params.map_frame, est, c6))
         if self._tf_pub is not None:
             T = self.pf.map_to_odom(odom_pose)
             stamp = t_odom + self.params.transform_tolerance_s
@@ -328,17 +332,39 @@ class MapLocalizerNode(Node):
         if ran:
             self._corrections.append((t_s, self._travel_m, np.array(est, dtype=float),
                                       np.array(odom_pose, dtype=float), self.pf.last_match))
+            if not math.isnan(self.pf.last_match):
+                self._matches.append(self.pf.last_match)
         while self._corrections and (self._travel_m - self._corrections[0][1] > p.drift_window_m
                                      or t_s - self._corrections[0][0] > p.drift_window_s):
-            self._corrections.pop(0)
+            if not math.isnan(self._corrections.popleft()[4]):
+                self._matches.popleft()
         if not self._corrections:
             return 0.0, 0.0
-        matches = [c[4] for c in self._corrections if not math.isnan(c[4])]
-        self.window_match = float(np.mean(matches)) if matches else float("nan")
+        # the window's matches are kept beside it (not gathered from the window every scan: hundreds of entries)
+        self.window_match = float(np.mean(self._matches)) if self._matches else float("nan")
         _, travel0, est0, odom0, _ = self._corrections[0]
         predicted = se2_compose(est0, se2_compose(se2_inverse(odom0), odom_pose))
         self.drift_m = float(np.hypot(*(np.asarray(est[:2]) - predicted[:2])))
         return self.drift_m, self._travel_m - travel0
+
+
+def pose_cdr(t_s: float, frame_id: str, xyyaw, cov6) -> bytes:
+    """The pose as a serialized geometry_msgs/PoseWithCovarianceStamped (ros/fastmsg.py), the message
+    :func:`pose_msg` builds field by field."""
+    w, qx, qy, qz = yaw_to_quat(float(xyyaw[2]))
+    return pose_with_covariance_stamped_cdr(t_s, frame_id, (float(xyyaw[0]), float(xyyaw[1]), 0.0),
+                                            (float(qx), float(qy), float(qz), float(w)), np.ravel(cov6))
+
+
+def pose_msg(t_s: float, frame_id: str, xyyaw, cov6) -> PoseWithCovarianceStamped:
+    """The same pose as a message object."""
+    out = PoseWithCovarianceStamped()
+    out.header.stamp = to_stamp(t_s)
+    out.header.frame_id = frame_id
+    out.pose.pose = xyyaw_to_pose(*(float(v) for v in xyyaw))
+    out.pose.covariance = [float(v) for v in np.ravel(cov6)]
+    return out
+
 
 def main(args=None):
     return run_node(MapLocalizerNode, args)

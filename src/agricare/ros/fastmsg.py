@@ -1,5 +1,6 @@
 """Fast reception of the high-rate fixed-layout messages: ``nav_msgs/Odometry``, ``sensor_msgs/Imu``,
-``geometry_msgs/TwistStamped`` and ``sensor_msgs/LaserScan``; fast publication of those and ``tf2_msgs/TFMessage``.
+``geometry_msgs/TwistStamped``, ``geometry_msgs/PoseWithCovarianceStamped`` and ``sensor_msgs/LaserScan``; fast
+publication of those and ``tf2_msgs/TFMessage``.
 
 rclpy turns every received message into Python objects through the generated classes: an Odometry builds
 ~15 of them (each nested default built and then replaced) and two numpy arrays, ~100-200 us per message.
@@ -64,6 +65,10 @@ Odometry = _record("Odometry", ("header", "child_frame_id", "pose", "twist"))
 Imu = _record("Imu", ("header", "orientation", "orientation_covariance", "angular_velocity",
                       "angular_velocity_covariance", "linear_acceleration", "linear_acceleration_covariance"))
 TwistStamped = _record("TwistStamped", ("header", "twist"))
+PoseWithCovarianceStamped = _record("PoseWithCovarianceStamped", ("header", "pose"))
+KeyValue = _record("KeyValue", ("key", "value"))
+DiagnosticStatus = _record("DiagnosticStatus", ("level", "name", "message", "hardware_id", "values"))
+DiagnosticArray = _record("DiagnosticArray", ("header", "status"))
 Point = Vector3
 TrackedObject = _record("TrackedObject", ("id", "position", "velocity", "radius_m", "is_person", "confidence"))
 TrackedObjectArray = _record("TrackedObjectArray", ("header", "objects"))
@@ -104,6 +109,39 @@ def decode_imu(data):
     d = _doubles(data, off, 37)
     return Imu(header, Quaternion(*d[0:4].tolist()), d[4:13], Vector3(*d[13:16].tolist()), d[16:25],
                Vector3(*d[25:28].tolist()), d[28:37])
+
+
+def decode_pose_with_covariance_stamped(data):
+    header, off = _header(data)
+    d = _doubles(data, off, 43)
+    return PoseWithCovarianceStamped(header, PoseWithCovariance(Pose(Vector3(*d[0:3].tolist()),
+                                                                     Quaternion(*d[3:7].tolist())), d[7:43]))
+
+
+def decode_diagnostic_array(data):
+    """``diagnostic_msgs/DiagnosticArray``: ``level`` as one byte (``bytes``, as rclpy gives it), the strings, the
+    key-values. Not in :func:`decoders` (nodes keep rclpy's objects): the runner reads every ``/diagnostics``
+    message of a run with it, ~50 a second in the care day."""
+    header, off = _header(data)
+    off = (off + 3) & ~3
+    (n,) = _U32.unpack_from(data, 4 + off)
+    off += 4
+    status = []
+    for _ in range(n):
+        level = bytes(data[4 + off:5 + off])
+        name, off = _string(data, off + 1)
+        message, off = _string(data, off)
+        hardware_id, off = _string(data, off)
+        off = (off + 3) & ~3
+        (m,) = _U32.unpack_from(data, 4 + off)
+        off += 4
+        values = []
+        for _ in range(m):
+            key, off = _string(data, off)
+            value, off = _string(data, off)
+            values.append(KeyValue(key, value))
+        status.append(DiagnosticStatus(level, name, message, hardware_id, values))
+    return DiagnosticArray(header, status)
 
 
 def decode_twist_stamped(data):
@@ -154,13 +192,14 @@ def decode_tracked_objects(data):
 
 
 def decoders():
+    from geometry_msgs.msg import PoseWithCovarianceStamped as PoseWithCovarianceStampedMsg
     from geometry_msgs.msg import TwistStamped as TwistStampedMsg
     from nav_msgs.msg import Odometry as OdometryMsg
     from sensor_msgs.msg import Imu as ImuMsg
     from sensor_msgs.msg import LaserScan as LaserScanMsg
 
     table = {OdometryMsg: decode_odometry, ImuMsg: decode_imu, TwistStampedMsg: decode_twist_stamped,
-             LaserScanMsg: decode_laser_scan}
+             LaserScanMsg: decode_laser_scan, PoseWithCovarianceStampedMsg: decode_pose_with_covariance_stamped}
     try:
         from agricare_interfaces.msg import TrackedObjectArray as TrackedObjectArrayMsg
     except ImportError:   # interfaces not built: those subscriptions stay rclpy's
@@ -182,7 +221,7 @@ def decoder(msg_type, fast):
 
 
 def fast_subscriptions(node) -> int:
-    """Re-create ``node``'s subscriptions of Odometry, Imu, TwistStamped and LaserScan as raw ones with the fast decoder
+    """Re-create ``node``'s subscriptions of the types :func:`decoders` lists as raw ones with the fast decoder
     (same topic, QoS and callback group). Returns how many. Call before the callbacks are wrapped (guards):
     a malformed payload then raises inside the guard and is reported like any bad message."""
     table = decoders()
@@ -298,6 +337,18 @@ _TF_DOUBLES = struct.Struct("<7d")
 def header_cdr(stamp, frame_id: str) -> bytes:
     """``std_msgs/Header`` as CDR bytes (the safety heartbeat, 20 Hz per robot)."""
     return b"".join(_begin(stamp, frame_id)[0])
+
+
+_PWCS_DOUBLES = struct.Struct("<43d")
+
+
+def pose_with_covariance_stamped_cdr(stamp, frame_id: str, position, orientation_xyzw, covariance) -> bytes:
+    """``geometry_msgs/PoseWithCovarianceStamped`` as CDR bytes (``covariance``: 36 values, row-major); the map
+    localiser's pose, 10 Hz per robot."""
+    parts, off = _begin(stamp, frame_id)
+    _align(parts, off, 8)
+    parts.append(_PWCS_DOUBLES.pack(*_floats(position), *_floats(orientation_xyzw), *_floats(covariance)))
+    return b"".join(parts)
 
 
 def twist_stamped_cdr(stamp, frame_id: str, v_mps: float, w_radps: float) -> bytes:

@@ -37,6 +37,8 @@ BUFFERED = "buffered"          # waiting for initialisation (no position yet)
 
 SOURCES = ("odom", "imu_rate", "imu_yaw", "gnss", "pose")
 _MAX_STEPS = 500   # a long gap is predicted in at most this many steps
+_EYE = np.eye(N_STATE)
+_EYE.flags.writeable = False
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,7 @@ class PlanarEkf:
         self.p = params or EkfParams()
         self.stats = EkfStats()
         self.last_time: dict[str, float] = {}
+        self._q_for = None           # the parameters _q was computed from
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -257,7 +260,41 @@ class PlanarEkf:
         self.x, self.P = x.copy(), P.copy()
 
     # ------------------------------------------------------------- prediction
+    def _q_rate(self) -> np.ndarray:
+        """Process noise per second (7,) of the current parameters (kept until ``p`` is replaced)."""
+        p = self.p
+        if self._q_for is not p:
+            self._q = np.array([p.position_noise_mps ** 2, p.position_noise_mps ** 2, p.yaw_noise_radps ** 2,
+                                p.accel_noise_mps2 ** 2, p.yaw_accel_noise_radps2 ** 2,
+                                p.gyro_bias_walk_radps_per_sqrt_s ** 2 if p.estimate_gyro_bias else 0.0,
+                                p.odom_scale_walk_per_sqrt_s ** 2 if p.estimate_odom_scale else 0.0])
+            self._q_for = p
+        return self._q
+
     def _process(self, x, P, dt):
+        """One prediction step: ``F P F^T + Q dt`` with F the identity but for the rows of x, y and yaw, so only
+        those rows and columns are multiplied (:meth:`_process_reference` is the dense form, for the tests)."""
+        _x, _y, yaw, v, w = x[:5].tolist()
+        yaw_m = yaw + 0.5 * w * dt
+        c, s = math.cos(yaw_m), math.sin(yaw_m)
+        xn = x.copy()
+        xn[IX] = _x + v * c * dt
+        xn[IY] = _y + v * s * dt
+        xn[IYAW] = wrap_angle(yaw + w * dt)
+        Fr = np.array([[1.0, 0.0, -v * s * dt, c * dt, -v * s * dt * dt * 0.5, 0.0, 0.0],
+                       [0.0, 1.0, v * c * dt, s * dt, v * c * dt * dt * 0.5, 0.0, 0.0],
+                       [0.0, 0.0, 1.0, 0.0, dt, 0.0, 0.0]])
+        M = P.copy()
+        M[:3] = Fr @ P             # F P
+        Pn = M.copy()
+        Pn[:, :3] = M @ Fr.T       # (F P) F^T
+        Pn.flat[::N_STATE + 1] += self._q_rate() * dt
+        Pn += Pn.T
+        Pn *= 0.5
+        return xn, Pn
+
+    def _process_reference(self, x, P, dt):
+        """The dense prediction step (full F), which :meth:`_process` computes with fewer multiplications."""
         p = self.p
         yaw_m = x[IYAW] + 0.5 * x[IW] * dt
         c, s = math.cos(yaw_m), math.sin(yaw_m)
@@ -330,11 +367,15 @@ class PlanarEkf:
         """
         if source not in SOURCES:
             raise ValueError(f"unknown source {source!r}; expected one of {SOURCES}")
-        z = np.atleast_1d(np.asarray(z, dtype=float))
-        R = np.atleast_2d(np.asarray(R, dtype=float))
+        z = np.asarray(z, dtype=float)
+        if z.ndim == 0:
+            z = z.reshape(1)
+        R = np.asarray(R, dtype=float)
+        if R.ndim < 2:
+            R = R.reshape(1, -1)
         dim = 2 if source in ("odom", "gnss", "pose") else 1
-        if (z.shape != (dim,) or R.shape != (dim, dim) or not np.all(np.isfinite(z))
-                or not np.all(np.isfinite(R)) or np.any(np.diag(R) <= 0) or not math.isfinite(t_s)):
+        if (z.shape != (dim,) or R.shape != (dim, dim) or not math.isfinite(t_s)
+                or not np.isfinite(z).all() or not np.isfinite(R).all() or (R.diagonal() <= 0).any()):
             self.stats.invalid[source] += 1
             return INVALID
         if source == "imu_yaw" and not self.p.use_imu_orientation:
@@ -496,6 +537,52 @@ class PlanarEkf:
         return ACCEPTED
 
     def _kalman(self, source, y, H, R, gate, replay):
+        """Gated update with the Joseph form. The innovation covariance of the 1- and 2-D measurements is
+        inverted in closed form (a scalar, a 2 x 2 adjugate) rather than by LAPACK, which costs more than the rest
+        of the update; :meth:`_kalman_reference` is the general form the tests compare it with."""
+        PHt = self.P @ H.T
+        S = H @ PHt + R
+        m = len(y)
+        if m == 1:
+            s00 = float(S[0, 0])
+            if s00 == 0.0 or not math.isfinite(s00):
+                return self._invalid(source, replay)
+            Sinv = np.array([[1.0 / s00]])
+        elif m == 2:
+            a, b, c, d = S.ravel().tolist()
+            det = a * d - b * c
+            if det == 0.0 or not math.isfinite(det):
+                return self._invalid(source, replay)
+            Sinv = np.array([[d / det, -b / det], [-c / det, a / det]])
+        else:
+            try:
+                Sinv = np.linalg.inv(S)
+            except np.linalg.LinAlgError:
+                return self._invalid(source, replay)
+        d2 = float(y @ Sinv @ y)
+        if not math.isfinite(d2) or d2 > gate:
+            if not replay:
+                self.stats.rejected[source] += 1
+            return REJECTED
+        K = PHt @ Sinv
+        self.x = self.x + K @ y
+        self.x[IYAW] = wrap_angle(self.x[IYAW])
+        I_KH = _EYE - K @ H
+        P = I_KH @ self.P @ I_KH.T + K @ R @ K.T
+        P += P.T
+        P *= 0.5
+        self.P = P
+        if not replay:
+            self.stats.accepted[source] += 1
+        return ACCEPTED
+
+    def _invalid(self, source, replay):
+        if not replay:
+            self.stats.invalid[source] += 1
+        return INVALID
+
+    def _kalman_reference(self, source, y, H, R, gate, replay):
+        """The general form of :meth:`_kalman` (LAPACK inverse), for the tests."""
         S = H @ self.P @ H.T + R
         try:
             Sinv = np.linalg.inv(S)

@@ -123,11 +123,41 @@ class LikelihoodField:
             d = np.full(occ.shape, max_distance_m, dtype=np.float32)
         self.max_distance_m = float(max_distance_m)
         self.dist_m = np.clip(d, -max_distance_m, max_distance_m).astype(np.float32)   # signed
+        self._flat = self.dist_m.ravel()
         self._ox, self._oy = grid_map.origin_xy
         self._inv_res = 1.0 / res
 
     def distance(self, x, y) -> np.ndarray:
-        """Distance (same shape as x) to the nearest obstacle surface; ``max_distance_m`` outside the map."""
+        """Distance (same shape as x) to the nearest obstacle surface; ``max_distance_m`` outside the map.
+
+        The four corners are gathered from the flattened field by one index each (the same interpolation, in
+        the same arithmetic, as :meth:`distance_reference`, which indexes row and column)."""
+        fx = (np.asarray(x) - self._ox) * self._inv_res - 0.5
+        fy = (np.asarray(y) - self._oy) * self._inv_res - 0.5
+        h, w = self.dist_m.shape
+        inside = (fx >= 0) & (fy >= 0) & (fx < w - 1) & (fy < h - 1)
+        everywhere = bool(inside.all())   # the usual case: no point to move onto the map and back
+        fxc = fx if everywhere else np.where(inside, fx, 0.0)
+        fyc = fy if everywhere else np.where(inside, fy, 0.0)
+        x0 = fxc.astype(np.int64)
+        y0 = fyc.astype(np.int64)
+        ax = (fxc - x0).astype(np.float32)
+        ay = (fyc - y0).astype(np.float32)
+        bx = 1 - ax
+        by = 1 - ay
+        i00 = y0 * w
+        i00 += x0
+        d = self._flat
+        v = d.take(i00) * bx * by
+        v += d.take(i00 + 1) * ax * by
+        i00 += w
+        v += d.take(i00) * bx * ay
+        v += d.take(i00 + 1) * ax * ay
+        np.abs(v, out=v)
+        return v if everywhere else np.where(inside, v, self.max_distance_m)
+
+    def distance_reference(self, x, y) -> np.ndarray:
+        """:meth:`distance` written plainly (row/column indexing): the tests check the two agree."""
         fx = (np.asarray(x) - self._ox) * self._inv_res - 0.5
         fy = (np.asarray(y) - self._oy) * self._inv_res - 0.5
         h, w = self.dist_m.shape
@@ -157,6 +187,8 @@ class ParticleFilter:
         self.p = params or ParticleFilterParams()
         self.grid = grid_map
         self.field = LikelihoodField(grid_map, max(4.0 * self.p.sigma_hit_m, 1.0))
+        self._occupied_flat = np.ascontiguousarray(grid_map.occupied).ravel()
+        self._beam_idx = {}               # scan length -> indices of the max_beams beams used
         self.rng = np.random.default_rng(self.p.seed)
         self.particles = np.zeros((0, 3))
         self.log_w = np.zeros(0)
@@ -168,6 +200,7 @@ class ParticleFilter:
         self.last_through = float("nan")  # share of the last scan's beams that passed through a mapped wall
         self.last_correction_xy = np.zeros(2)   # how far the last scan moved the estimate off the odometry (m, map)
         self.resamples = 0
+        self._est = None                 # (particles, log_w, mean, cov) of the last estimate()
 
     @property
     def initialized(self) -> bool:
@@ -200,6 +233,7 @@ class ParticleFilter:
         parts[:, 2] = wrap_angle(parts[:, 2])
         self.particles = parts
         self.log_w = np.full(n, -math.log(n))
+        self._est = None
         self._odom_since_update[:] = 0.0
 
     # ---------------------------------------------------------------- motion
@@ -225,14 +259,15 @@ class ParticleFilter:
         sd_r1 = math.sqrt(a1 * r1a ** 2 + a2 * trans ** 2)
         sd_t = math.sqrt(a3 * trans ** 2 + a4 * (r1a ** 2 + r2a ** 2))
         sd_r2 = math.sqrt(a1 * r2a ** 2 + a2 * trans ** 2)
-        rng = self.rng
-        h_r1 = rot1 + sd_r1 * rng.standard_normal(n)
-        h_t = trans + sd_t * rng.standard_normal(n)
-        h_r2 = rot2 + sd_r2 * rng.standard_normal(n)
+        noise = self.rng.standard_normal((3, n))   # the same numbers as three draws of n, in one call
+        h_r1 = rot1 + sd_r1 * noise[0]
+        h_t = trans + sd_t * noise[1]
+        h_r2 = rot2 + sd_r2 * noise[2]
         th = self.particles[:, 2] + h_r1
         self.particles[:, 0] += h_t * np.cos(th)
         self.particles[:, 1] += h_t * np.sin(th)
         self.particles[:, 2] = wrap_angle(th + h_r2)
+        self._est = None
         self._odom_since_update += (abs(trans), abs(delta[2]))
 
     # ---------------------------------------------------------------- sensor
@@ -268,7 +303,10 @@ class ParticleFilter:
         r, a = r[ok], a[ok]
         predicted, _ = self.estimate()   # the odometry's prediction: where the scan moves the estimate from
         if len(r) > self.p.max_beams:
-            idx = np.linspace(0, len(r) - 1, self.p.max_beams).round().astype(int)
+            idx = self._beam_idx.get((len(r), self.p.max_beams))
+            if idx is None:
+                idx = self._beam_idx[(len(r), self.p.max_beams)] = \
+                    np.linspace(0, len(r) - 1, self.p.max_beams).round().astype(int)
             r, a = r[idx], a[idx]
         lx, ly, lyaw = (float(v) for v in self.p.laser_pose_in_base)
         bx = lx + r * np.cos(lyaw + a)   # end points in base_link (B,)
@@ -283,6 +321,7 @@ class ParticleFilter:
         ll = np.log(pz).sum(axis=1) * self.p.likelihood_gain
         self.log_w = self.log_w + ll
         self.log_w -= _logsumexp(self.log_w)
+        self._est = None
         self._odom_since_update[:] = 0.0
         self.updates += 1
         # how well the scan fits the map at the estimate: the share of end points on a mapped surface
@@ -316,7 +355,41 @@ class ParticleFilter:
         step = 0.5 * g.resolution_m
         stop = r - self.p.match_distance_m - g.resolution_m           # (B,) check the ray up to here
         k = np.arange(int(math.ceil(max(float(stop.max()), 0.0) / step)) + 1) * step     # (K,)
-        inside = k[None, :] < stop[:, None]                            # (B, K)
+        # only the samples before each beam's stop (k < stop), beam after beam: short beams cost no more samples
+        # than they have (the (B, K) grid of through_fraction_reference holds the longest beam's K for every beam)
+        counts = np.searchsorted(k, stop, side="left")                 # (B,) how many k < stop
+        total = int(counts.sum())
+        if total == 0:
+            return 0.0
+        beam = np.repeat(np.arange(len(r)), counts)                    # (S,) beam of each sample
+        j = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)   # (S,) its index along the beam
+        kk = k[j]
+        px = ox + np.cos(th)[beam] * kk
+        py = oy + np.sin(th)[beam] * kk
+        col = np.floor((px - g.origin_xy[0]) / g.resolution_m).astype(np.int64)
+        row = np.floor((py - g.origin_xy[1]) / g.resolution_m).astype(np.int64)
+        h, w = g.occupied.shape
+        ok = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        cell = row * w
+        cell += col
+        hit = self._occupied_flat.take(np.where(ok, cell, 0))   # one flat gather, masked after
+        hit &= ok
+        return float(np.count_nonzero(np.bincount(beam[hit], minlength=len(r)))) / len(r)
+
+    def through_fraction_reference(self, pose, ranges_m, angles_rad) -> float:
+        """:meth:`through_fraction` on the full (beams x samples) grid, for the tests."""
+        g = self.grid
+        r = np.asarray(ranges_m, dtype=float)
+        if not len(r):
+            return float("nan")
+        lx, ly, lyaw = (float(v) for v in self.p.laser_pose_in_base)
+        c, s = math.cos(pose[2]), math.sin(pose[2])
+        ox, oy = pose[0] + c * lx - s * ly, pose[1] + s * lx + c * ly
+        th = pose[2] + lyaw + np.asarray(angles_rad, dtype=float)
+        step = 0.5 * g.resolution_m
+        stop = r - self.p.match_distance_m - g.resolution_m
+        k = np.arange(int(math.ceil(max(float(stop.max()), 0.0) / step)) + 1) * step
+        inside = k[None, :] < stop[:, None]
         px = ox + np.cos(th)[:, None] * k[None, :]
         py = oy + np.sin(th)[:, None] * k[None, :]
         col = np.floor((px - g.origin_xy[0]) / g.resolution_m).astype(np.int64)
@@ -341,6 +414,7 @@ class ParticleFilter:
         idx = np.minimum(idx, len(w) - 1)
         self.particles = self.particles[idx].copy()
         self.log_w = np.full(n_target, -math.log(n_target))
+        self._est = None
         self.resamples += 1
 
     def _kld_count(self) -> int:
@@ -358,7 +432,16 @@ class ParticleFilter:
 
     # -------------------------------------------------------------- estimate
     def estimate(self):
-        """Weighted mean pose (3,) and covariance (3, 3) of the particles."""
+        """Weighted mean pose (3,) and covariance (3, 3) of the particles.
+
+        Kept until the particles or their weights change (the node asks several times per scan); callers get
+        copies. Code that assigns ``particles`` or ``log_w`` directly must set ``_est = None``."""
+        if self._est is None or self._est[0] is not self.particles or self._est[1] is not self.log_w:
+            mean, cov = self._estimate()
+            self._est = (self.particles, self.log_w, mean, cov)
+        return self._est[2].copy(), self._est[3].copy()
+
+    def _estimate(self):
         w = np.exp(self.log_w)
         w /= w.sum()
         P = self.particles

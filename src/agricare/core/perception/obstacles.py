@@ -111,6 +111,8 @@ def cluster_scan(ranges, angle_min_rad: float, angle_increment_rad: float, range
     for cp in segments:
         if len(cp) < p.min_points:
             continue
+        if len(cp) > 1 and float(np.max(np.hypot(*(cp - cp[0]).T))) > p.max_cluster_width_m:
+            continue  # some pair is already too far apart (width >= this): skip the all-pairs width (walls)
         c = cp.mean(axis=0)
         width = float(np.max(np.hypot(*(cp[None, :, :] - cp[:, None, :]).reshape(-1, 2).T))) if len(cp) > 1 else 0.0
         if width > p.max_cluster_width_m:
@@ -185,15 +187,20 @@ class MultiObjectTracker:
         self._next_id = 1
         self._t = None
 
-    def _predict(self, tr: Track, dt: float):
-        if dt <= 0:
-            return
+    def _transition(self, dt: float):
+        """Constant-velocity F and process noise Q over ``dt`` (the same for every track of one update)."""
         F = np.eye(4)
         F[0, 2] = F[1, 3] = dt
         q = self.p.accel_noise_mps2 ** 2
         G = np.array([[0.5 * dt * dt, 0], [0, 0.5 * dt * dt], [dt, 0], [0, dt]])
+        return F, q * G @ G.T
+
+    def _predict(self, tr: Track, dt: float, FQ=None):
+        if dt <= 0:
+            return
+        F, Q = FQ if FQ is not None else self._transition(dt)
         tr.x = F @ tr.x
-        tr.P = F @ tr.P @ F.T + q * G @ G.T
+        tr.P = F @ tr.P @ F.T + Q
 
     def update(self, t_s: float, detections, widths_m=None) -> list[Track]:
         """Predict all tracks to ``t_s``, associate ``detections`` (M, 2) and update.
@@ -210,15 +217,18 @@ class MultiObjectTracker:
             self.tracks = []
         dt = 0.0 if self._t is None else max(0.0, t_s - self._t)
         self._t = t_s
+        FQ = self._transition(dt) if dt > 0 and self.tracks else None
         for tr in self.tracks:
-            self._predict(tr, dt)
+            self._predict(tr, dt, FQ)
         R = np.eye(2) * p.meas_noise_m ** 2
         H = np.zeros((2, 4))
         H[0, 0] = H[1, 1] = 1.0
         pairs = []
+        S_inv = []     # per track: the same inverse serves its gate and its update (P changes only after)
         for ti, tr in enumerate(self.tracks):
             S = tr.P[:2, :2] + R
             Si = np.linalg.inv(S)
+            S_inv.append(Si)
             dz = Z - tr.x[:2]
             d2 = np.einsum("ni,ij,nj->n", dz, Si, dz)
             for zi in np.flatnonzero(d2 < p.gate_chi2):
@@ -231,8 +241,7 @@ class MultiObjectTracker:
             used_t.add(ti)
             used_z.add(zi)
             tr = self.tracks[ti]
-            S = tr.P[:2, :2] + R
-            K = tr.P @ H.T @ np.linalg.inv(S)
+            K = tr.P @ H.T @ S_inv[ti]
             tr.x = tr.x + K @ (Z[zi] - tr.x[:2])
             tr.P = (np.eye(4) - K @ H) @ tr.P
             tr.hits += 1
