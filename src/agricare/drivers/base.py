@@ -352,7 +352,8 @@ class DriveLoop:
             self.last_feedback = None
             self._last_exchange_s = None
         gap = now_s - self._last_exchange_s if self._last_exchange_s is not None else 0.0
-        if gap > self.stall_limit_s:
+        stalled = gap > self.stall_limit_s
+        if stalled:
             # no exchange for longer than the device's own communication timeout: this process was frozen
             # (SIGSTOP, swapped out, a hung call) and the device has stopped the wheels by itself; a fresh
             # command stream must not start them again on its own
@@ -375,6 +376,9 @@ class DriveLoop:
                               f"device fault: {fb.fault_text or fb.fault_code}")
         level = "ok" if not reason or reason.startswith("no cmd_vel") or reason.startswith("cmd_vel") \
             else "warn"
+        if stalled:   # a fault of this process (reported as an error once; then the stop waits for a zero)
+            level, reason = "error", f"driver cycle stalled {gap:.2f} s (longer than the device's own " \
+                f"communication timeout, {self.stall_limit_s:g} s): motors stopped until a zero command"
         message = reason or "driving"
         notes = getattr(self.driver, "notes", None)
         if notes:  # what the driver's connect-time checks found
