@@ -6,8 +6,9 @@ time. Per :meth:`DriveLoop.step`:
 1. Not connected: (re)open the driver when the :class:`~agricare.drivers.link.Backoff` allows it.
 2. Choose the wheel command: zero unless a ``cmd_vel`` was decided *after* the link came up (an old command is
    never replayed after a reconnect), a zero command has been seen since the loop started, the link came back
-   or a cycle stalled longer than the device's own communication timeout (no motion by itself), it is younger than ``cmd_timeout_s`` and ``cmd_max_age_s`` (its time is
-   the decision's stamp, so a late or starved safety loop stops the wheels), the safety heartbeat is younger
+   or a cycle stalled longer than the device's own communication timeout (no motion by itself), it is younger
+   than ``cmd_timeout_s`` and ``cmd_max_age_s`` (its time is the decision's stamp, so a late or starved safety
+   loop stops the wheels), the safety heartbeat is younger
    than ``heartbeat_timeout_s`` (if required) and the device reports no fault. Otherwise the body twist is
    limited by :class:`agricare.core.control.kinematics.DiffDrive` (curvature kept) and converted to wheel
    speeds; the driver clamps again to ``max_wheel_radps`` before the wire.
