@@ -115,6 +115,9 @@ def main(argv=None) -> int:
         # frozen shorter than the supervisor's liveness timeout (continued) and longer (killed, restarted)
         runs += [("kill@t=2:base", None, SCENARIO), ("freeze@t=2,d=3:base", None, SCENARIO),
                  ("freeze@t=2,d=5:base", None, SCENARIO)]
+        # the safe base (supervisor + driver in one process, as a vehicle runs it) killed and frozen: only the
+        # motor controller's own communication timeout is left to stop the wheels
+        runs += [("kill@t=2:safe_base", None, SCENARIO), ("freeze@t=2,d=3:safe_base", None, SCENARIO)]
         # the audit logs of the care shuttle (the disk fills up between its first and second stop); its loop
         # watchdog relaxed as in the chaos scenarios (13 processes on the shared machine)
         runs.append(("disk_full@t=40:audit", {"/shuttle_1/safety_supervisor_node": {"loop_timeout_s": 1.0}},

@@ -47,6 +47,7 @@ def test_resolve_checks_targets_against_the_graph(repo_root):
             resolve([parse_fault(bad)], g)
     # the base driver's own process faults run on its rig, alone
     assert resolve([parse_fault("kill@t=2:base")], g)[0].target == "base"
+    assert resolve([parse_fault("freeze@t=2,d=2:safe_base")], g)[0].target == "safe_base"
     with pytest.raises(ChaosError, match="alone"):
         resolve([parse_fault("freeze@t=2:base"), parse_fault("scan_blind@t=3")], g)
 
@@ -269,7 +270,7 @@ def test_chaos_serial_unplug_rig_stops_reconnects_and_does_not_drive_off(repo_ro
     assert survived(result)
 
 
-def _rig(repo_root, tmp_path, fault):
+def _rig(repo_root, tmp_path, fault, hold_s=2.0):
     """A base-driver rig run (base_driver_node on an emulated RoboClaw, under the runner's process supervisor),
     repeated once if the run measured nothing about the fault: not driving at it (the stand-in safety loop's
     decisions reached the driver late) or the driver stalled on a loaded machine just before it."""
@@ -277,7 +278,7 @@ def _rig(repo_root, tmp_path, fault):
 
     for attempt in range(2):
         result, summary = run_chaos(repo_root / SCENARIO, [fault], tmp_path / str(attempt), progress=lambda *_: None,
-                                    hold_s=2.0)
+                                    hold_s=hold_s)
         r = summary["chaos"]["results"][0]
         print(f"rig run {attempt}: load {os.getloadavg()[0]:.1f}, {r['verdict']}, {summary['chaos']['events']}")
         if r["speed_at_fault_mps"] > 0.4 and not r["verdict"].startswith("not measured"):
@@ -321,6 +322,22 @@ def test_chaos_base_driver_frozen_motor_controller_stops_no_motion_after_sigcont
     assert stalls and stalls[0] >= 1.5 + 2.0 - 0.1, summary["chaos"]   # reported once it ran again
     assert not [f for f in summary["node_failures"] if "cause" in f]    # 2 s: not long enough to be "dead"
     assert summary["exit_code"] == EXIT_SAFETY_FAULT and "stalled" in summary["stopped_because"], summary
+    assert r["verdict"] == "ok" and survived(result)
+
+
+def test_chaos_frozen_safe_base_only_the_motor_controller_stops_the_wheels(repo_root, tmp_path, lan_env):
+    """SIGSTOP of the safe base (the safety supervisor and the driver in one process, as on a vehicle): nothing
+    of the stack is left to stop the wheels but the motor controller's own communication timeout; after SIGCONT
+    neither the supervisor (its late loop latched) nor the driver (its stalled cycle) lets them turn again on
+    the command stream that went on."""
+    pytest.importorskip("rclpy")
+    result, summary, r = _rig(repo_root, tmp_path, "freeze@t=1.5,d=2:safe_base", hold_s=1.5)
+    assert "safe_base_node" in r["fault"]
+    assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"] + 0.02, r
+    assert r["standstill_after_s"] is not None and r["distance_after_fault_m"] < 0.5, r
+    assert r["resumed"].startswith("no: stayed still") and "latched" in r["resumed"], r
+    assert summary["chaos"]["device"]["serial_timeouts_fired"] >= 1
+    assert summary["exit_code"] in (EXIT_SAFETY_FAULT, EXIT_NODE_FAILED) and summary["faults_detected"], summary
     assert r["verdict"] == "ok" and survived(result)
 
 

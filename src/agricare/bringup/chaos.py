@@ -6,8 +6,9 @@ A fault is written ``KIND[@t=SECONDS[,d=SECONDS]][:TARGET]`` (simulated time of 
 kind               what happens (TARGET)
 =================  ==========================================================================================
 kill               SIGKILL of the node process (node, e.g. ``/tractor/safety_supervisor_node``; ``base``: the
-                   base driver's process on its rig, see :mod:`agricare.bringup.chaos_serial`)
-freeze             SIGSTOP of the node process for ``d`` s (default 5), then SIGCONT (node, or ``base``)
+                   base driver's process on its rig, ``safe_base``: the safe base's, see
+                   :mod:`agricare.bringup.chaos_serial`)
+freeze             SIGSTOP of the node process for ``d`` s (default 5), then SIGCONT (node, ``base``, ``safe_base``)
 drop               messages of the topic are not delivered for ``d`` s (default: to the end) (topic)
 delay              messages of the topic are delivered ``delay_s`` = 1 s late (topic)
 duplicate          every message of the topic is delivered twice (topic)
@@ -146,7 +147,7 @@ def resolve(faults, graph) -> list[Fault]:
     out = []
     for f in faults:
         f = copy.copy(f)
-        if f.kind in KILL_KINDS and f.target == "base":   # the base driver's process, on its rig
+        if f.kind in KILL_KINDS and f.target in ("base", "safe_base"):   # the base driver's process, on its rig
             if len(faults) != 1:
                 raise ChaosError(f"fault {f.text}: the base driver's faults run on their own rig: give it alone")
         elif f.kind in KILL_KINDS or f.kind == "clock_skew":
@@ -154,7 +155,8 @@ def resolve(faults, graph) -> list[Fault]:
                 f.target = next((n.fqn for n in graph.nodes if n.node == "velocity_smoother_node"), "")
             if f.target not in fqns:
                 raise ChaosError(f"fault {f.text}: target must be one of the graph's nodes: {', '.join(sorted(fqns))}"
-                                 + (" or base (the base driver on its rig)" if f.kind in KILL_KINDS else ""))
+                                 + (" or base / safe_base (the base driver, alone or in the safe base, on its rig)"
+                                    if f.kind in KILL_KINDS else ""))
         elif f.kind in MESSAGE_KINDS:
             robot, rel = _split_topic(f.target, robots)
             if rel not in TOPIC_TYPES:

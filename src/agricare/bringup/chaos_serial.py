@@ -46,7 +46,7 @@ ZERO_HOLD_S = 1.0
 AGAIN_WAIT_S = 5.0
 BACK_WAIT_S = 60.0     # longest wait for the driver to talk to the device again (a restart on a loaded machine)
 RIG_KINDS = ("serial_unplug", "kill", "freeze")
-DRIVER_FQN = "/chaos_rig/base_driver_node"
+RIG_TARGETS = ("base", "safe_base")
 
 
 @dataclasses.dataclass
@@ -57,8 +57,10 @@ class RigResult:
 
 
 def is_rig_fault(fault) -> bool:
-    """The faults run on the rig: the serial link, and the base driver process itself (target ``base``)."""
-    return fault.kind == "serial_unplug" or (fault.kind in ("kill", "freeze") and fault.target == "base")
+    """The faults run on the rig: the serial link, and the base driver's process itself (target ``base``: the
+    standalone ``base_driver_node``; ``safe_base``: ``safe_base_node``, the safety supervisor with the driver
+    gated in its process, as a vehicle runs it)."""
+    return fault.kind == "serial_unplug" or (fault.kind in ("kill", "freeze") and fault.target in RIG_TARGETS)
 
 
 def run_serial_unplug(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: float = 3.0,
@@ -90,6 +92,11 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
     params_file = base_params_file or str(config_path("base_driver_node.yaml"))
     bp = BaseDriverParams()
     kind = fault.kind
+    safe_base = fault.target == "safe_base"
+    # the standalone driver is restartable (restarted with backoff, then moved by a zero and a fresh command);
+    # the safe base is safety-critical: killed, the robot's graph is shut down; frozen, its supervisor latches
+    # the late loop until the vehicle's panel resets it. Either way nothing may move the wheels again here.
+    expect_again = not safe_base
     t_fault = float(fault.t_s)
     d = 0.0 if kind == "kill" else float(fault.duration_s if fault.duration_s is not None else 3.0)
     m_per_tick = 2.0 * math.pi * bp.wheel_radius_m / bp.ticks_per_rev
@@ -105,20 +112,35 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
     try:
         with RoboClawEmulator(seed=1, symlink=link) as emu:
             # the driver's output to its log (appended by a restarted process too)
+            exe = "safe_base_node" if safe_base else "base_driver_node"
             code = (f"import os, sys; fd = os.open({log!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644); "
                     "os.dup2(fd, 1); os.dup2(fd, 2); "
-                    "from agricare.nodes.base_driver_node import main; sys.exit(main())")
-            spec = NodeSpec("base_driver_node", "base_driver_node", "/chaos_rig", None, [pathlib.Path(params_file)],
-                            {"driver": "roboclaw", "port": link}, {})
-            cmd = [sys.executable, "-c", code, "--ros-args", "-r", "__ns:=/chaos_rig", "--params-file", params_file,
-                   "-p", "driver:=roboclaw", "-p", f"port:={link}"]
+                    f"from agricare.nodes.{exe} import main; sys.exit(main())")
+            if safe_base:   # the supervisor's defaults, its command from this process, odometry from the driver
+                params = {"panel": "none", "driver_params_files": [params_file], "driver.driver": "roboclaw",
+                          "driver.port": link, "required_inputs": ["cmd", "odom"], "resume_hold_s": 0.2,
+                          "command_replay_file": os.path.join(tmp, "safety_commands.json"),
+                          "require_estop": False, "loop_timeout_s": 1.0}
+                args = ["-p", "panel:=none", "-p", f"driver_params_files:=[{params_file}]", "-p",
+                        "driver.driver:=roboclaw", "-p", f"driver.port:={link}", "-p", "required_inputs:=[cmd, odom]",
+                        "-p", "resume_hold_s:=0.2", "-p", f"command_replay_file:={params['command_replay_file']}",
+                        # no e-stop panel on the rig; the loop watchdog relaxed as in the chaos scenarios (the
+                        # measured loop gaps on the shared machine: config/chaos/tractor_line.yaml)
+                        "-p", "require_estop:=false", "-p", "loop_timeout_s:=1.0"]
+            else:
+                params = {"driver": "roboclaw", "port": link}
+                args = ["--params-file", params_file, "-p", "driver:=roboclaw", "-p", f"port:={link}"]
+            spec = NodeSpec(exe, exe, "/chaos_rig", None, [pathlib.Path(params_file)], params, {})
+            fqn = spec.fqn
+            cmd = [sys.executable, "-c", code, "--ros-args", "-r", "__ns:=/chaos_rig", *args]
             sup = ProcessSupervisor([spec], lambda _s: cmd, sup_params, progress=lambda *_: None)
             node = rclpy.create_node("chaos_rig_safety", namespace="/chaos_rig", context=ctx)
             ex = SingleThreadedExecutor(context=ctx)
             ex.add_node(node)
             sup.attach(node)
             sup.start_all()
-            cmd_pub = node.create_publisher(TwistStamped, "cmd_vel", COMMAND_QOS)
+            # the safe base takes the smoother's command and makes its own decision; the driver takes the decision
+            cmd_pub = node.create_publisher(TwistStamped, "cmd_vel_smoothed" if safe_base else "cmd_vel", COMMAND_QOS)
             hb_pub = node.create_publisher(Header, "safety/heartbeat", SENSOR_QOS)
             state = {"v": 0.0}   # the stack starts stopped
 
@@ -138,11 +160,11 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
 
             def on_diag(msg):
                 for st in msg.status:
-                    if "base_driver_node" not in st.name:
+                    if "base_driver_node" not in st.name and "safe_base_node" not in st.name:
                         continue
                     if st.level == DiagnosticStatus.OK:
                         seen_ok.add(st.name)
-                        if st.message.startswith("driving"):
+                        if st.message.startswith("driving") and "base driver" in st.name:
                             armed.append(time.monotonic())
                     elif st.level == DiagnosticStatus.ERROR and st.name in seen_ok and not reported:
                         reported.append(f"{st.name.split(':', 1)[0]}: {st.message}")
@@ -186,16 +208,16 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
                 sup.poll(t)
                 sample(t)
                 if phase == "driving" and t >= t_fault:
-                    pid = sup.pid_of(DRIVER_FQN)
+                    pid = sup.pid_of(fqn)
                     if kind == "serial_unplug":
                         emu.unplug()
                         events.append(f"{t:.2f} s: cable pulled")
                     elif kind == "kill":
                         os.kill(pid, signal.SIGKILL)
-                        events.append(f"{t:.2f} s: driver process {pid} killed (SIGKILL)")
+                        events.append(f"{t:.2f} s: {exe} process {pid} killed (SIGKILL)")
                     else:
                         os.kill(pid, signal.SIGSTOP)
-                        events.append(f"{t:.2f} s: driver process {pid} stopped (SIGSTOP)")
+                        events.append(f"{t:.2f} s: {exe} process {pid} stopped (SIGSTOP)")
                     phase = "fault"
                 elif phase == "fault" and t >= t_fault + d:
                     if kind == "serial_unplug":
@@ -204,9 +226,9 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
                     elif kind == "freeze":
                         try:
                             os.kill(pid, signal.SIGCONT)
-                            events.append(f"{t:.2f} s: driver process {pid} continued (SIGCONT)")
+                            events.append(f"{t:.2f} s: {exe} process {pid} continued (SIGCONT)")
                         except ProcessLookupError:   # the supervisor found it silent and killed it
-                            events.append(f"{t:.2f} s: driver process {pid} gone before SIGCONT")
+                            events.append(f"{t:.2f} s: {exe} process {pid} gone before SIGCONT")
                     requests_back = emu.requests
                     t_back = t
                     phase = "back"
@@ -214,7 +236,9 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
                     if t_reconnect is None and emu.requests > requests_back:
                         t_reconnect = t
                         events.append(f"{t:.2f} s: the driver talks to the device again"
-                                      + (f" (process {sup.pid_of(DRIVER_FQN)})" if kind != "serial_unplug" else ""))
+                                      + (f" (process {sup.pid_of(fqn)})" if kind != "serial_unplug" else ""))
+                    if not expect_again and t >= t_back + hold_s + (0.0 if kind == "kill" or t_reconnect else 2.0):
+                        break   # the safe base: watched for hold_s after the fault's end; nothing restarts it here
                     if (t_reconnect is not None and t >= t_reconnect + hold_s) or t >= t_back + BACK_WAIT_S:
                         state["v"] = 0.0
                         t_zero_cmd = t
@@ -256,12 +280,19 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
     what = {"serial_unplug": "the replug", "kill": "the kill", "freeze": "SIGCONT"}[kind]
     if moved is not None:
         resumed = f"by itself at {moved[0]:.1f} s (before any zero command)"
+    elif not expect_again:
+        held = trace[-1][0] - (t_back if t_back is not None else t_fault)
+        resumed = (f"no: stayed still {held:.1f} s after {what} on the ongoing command stream ("
+                   + ("not restarted: safety-critical, the robot's graph shut down" if kind == "kill"
+                      else "the supervisor's stop is latched until the vehicle's panel resets it") + ")")
     else:
         held = t_zero - (t_back if t_back is not None else t_fault)
         resumed = (f"no: stayed still {held:.1f} s after {what} on the ongoing command stream; "
                    + (f"moved {again[0] - t_zero - ZERO_HOLD_S:.2f} s after a zero command and a fresh one" if again
                       else "did not move after a zero command either"))
     back = "reconnected" if kind == "serial_unplug" else ("restarted, talking" if kind == "kill" else "talking")
+    if not expect_again and kind == "kill":
+        back = "not restarted"
     reconnect = (f"{back} {t_reconnect - t_back:.2f} s after {what}" if t_reconnect is not None
                  else f"never talked to the device again after {what}")
     bound = bp.comm_timeout_s + 1.0 / bp.loop_rate_hz
@@ -270,17 +301,19 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
     if verdict == "ok" and t_cmd is not None and t_cmd > bound + resolution + 1e-9:
         verdict = f"stop command {t_cmd:.3f} s > bound {bound:.2f} s + {resolution * 1e3:.0f} ms sampling"
     extra = []
-    if t_reconnect is None:
+    if t_reconnect is None and expect_again:
         extra.append("never talked to the device again")
-    if again is None:
+    if again is None and expect_again:
         extra.append("no motion after an explicit restart")
     if extra:
         verdict = "; ".join(extra) if verdict == "ok" else "; ".join([verdict] + extra)
     early = [w - t0 for w in stall_walls if t_fault - 1.0 <= w - t0 < t_fault]
     if early:   # the wheels were being stopped by the driver's own stall, not by the fault
         verdict = f"not measured: the driver stalled {t_fault - early[0]:.2f} s before the fault (loaded machine)"
-    label = {"serial_unplug": "", "kill": " (base_driver_node process)", "freeze": " (base_driver_node process)"}[kind]
-    res = FaultResult(fault.text + label + " (rig: base_driver_node on an emulated RoboClaw)", round(t_fault, 3),
+    label = ("" if kind == "serial_unplug" else " (safe_base_node process: supervisor + driver)" if safe_base
+             else " (base_driver_node process)")
+    rig = "safe_base_node" if safe_base else "base_driver_node"
+    res = FaultResult(fault.text + label + f" (rig: {rig} on an emulated RoboClaw)", round(t_fault, 3),
                       round(v0, 3), None if t_cmd is None else round(t_cmd, 3),
                       None if t_still is None else round(t_still - t_fault, 3), round(dist, 2), None, None,
                       f"{resumed} ({reconnect})", "-", round(bound, 3), verdict)
