@@ -44,6 +44,7 @@ from agricare.bringup.supervise import EXIT_NODE_FAILED, EXIT_SAFETY_FAULT
 # zero), then the command again, waiting up to AGAIN_WAIT_S for the wheels to turn (done as soon as they do)
 ZERO_HOLD_S = 1.0
 AGAIN_WAIT_S = 5.0
+ARM_WAIT_S = 20.0      # longest zero command while waiting for the driver to say it took it
 BACK_WAIT_S = 60.0     # longest wait for the driver to talk to the device again (a restart on a loaded machine)
 RIG_KINDS = ("serial_unplug", "kill", "freeze")
 RIG_TARGETS = ("base", "safe_base")
@@ -108,6 +109,10 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     sup = None
+    never_turned = False
+    t0 = time.monotonic()
+    state = {"v": 0.0, "t0": t0}   # the stack starts stopped
+    device = {}
     sup_params = SupervisionParams()
     try:
         with RoboClawEmulator(seed=1, symlink=link) as emu:
@@ -142,7 +147,6 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
             # the safe base takes the smoother's command and makes its own decision; the driver takes the decision
             cmd_pub = node.create_publisher(TwistStamped, "cmd_vel_smoothed" if safe_base else "cmd_vel", COMMAND_QOS)
             hb_pub = node.create_publisher(Header, "safety/heartbeat", SENSOR_QOS)
-            state = {"v": 0.0}   # the stack starts stopped
 
             def publish():
                 stamp = node.get_clock().now().to_msg()
@@ -195,61 +199,74 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
                 if talking is not None and armed and time.monotonic() - talking >= 0.2:
                     state["v"] = speed_mps   # the driver took a zero command ("driving" on zero): now move
             if emu.model.speed_tps[0] * m_per_tick < 0.8 * speed_mps:
-                raise RuntimeError("rig: the wheels never turned (driver not connected?)")
-            t0 = time.monotonic()
-            state["t0"] = t0
-            phase = "driving"
-            requests_back = None
-            t_back = t_reconnect = t_zero_cmd = None
-            pid = None
-            while True:
-                t = time.monotonic() - t0
-                ex.spin_once(timeout_sec=0.005)
-                sup.poll(t)
-                sample(t)
-                if phase == "driving" and t >= t_fault:
-                    pid = sup.pid_of(fqn)
-                    if kind == "serial_unplug":
-                        emu.unplug()
-                        events.append(f"{t:.2f} s: cable pulled")
-                    elif kind == "kill":
-                        os.kill(pid, signal.SIGKILL)
-                        events.append(f"{t:.2f} s: {exe} process {pid} killed (SIGKILL)")
-                    else:
-                        os.kill(pid, signal.SIGSTOP)
-                        events.append(f"{t:.2f} s: {exe} process {pid} stopped (SIGSTOP)")
-                    phase = "fault"
-                elif phase == "fault" and t >= t_fault + d:
-                    if kind == "serial_unplug":
-                        emu.replug()
-                        events.append(f"{t:.2f} s: cable plugged back")
-                    elif kind == "freeze":
-                        try:
-                            os.kill(pid, signal.SIGCONT)
-                            events.append(f"{t:.2f} s: {exe} process {pid} continued (SIGCONT)")
-                        except ProcessLookupError:   # the supervisor found it silent and killed it
-                            events.append(f"{t:.2f} s: {exe} process {pid} gone before SIGCONT")
-                    requests_back = emu.requests
-                    t_back = t
-                    phase = "back"
-                elif phase == "back":
-                    if t_reconnect is None and emu.requests > requests_back:
-                        t_reconnect = t
-                        events.append(f"{t:.2f} s: the driver talks to the device again"
-                                      + (f" (process {sup.pid_of(fqn)})" if kind != "serial_unplug" else ""))
-                    if not expect_again and t >= t_back + hold_s + (0.0 if kind == "kill" or t_reconnect else 2.0):
-                        break   # the safe base: watched for hold_s after the fault's end; nothing restarts it here
-                    if (t_reconnect is not None and t >= t_reconnect + hold_s) or t >= t_back + BACK_WAIT_S:
-                        state["v"] = 0.0
-                        t_zero_cmd = t
-                        events.append(f"{t:.2f} s: a zero command (the stack stops and starts again)")
-                        phase = "zero"
-                elif phase == "zero" and t >= t_zero_cmd + ZERO_HOLD_S:
-                    state["v"] = speed_mps
-                    phase = "again"
-                elif phase == "again" and (t >= t_zero_cmd + ZERO_HOLD_S + AGAIN_WAIT_S or (
-                        t >= t_zero_cmd + ZERO_HOLD_S + 0.5 and abs(trace[-1][2]) > 0.05)):
-                    break   # moving again (half a second after the fresh command), or given up waiting
+                never_turned = True   # (a loaded machine: the stack late or stopped before the fault): nothing measured
+            else:
+                t0 = time.monotonic()
+                state["t0"] = t0
+                phase = "driving"
+                requests_back = None
+                t_back = t_reconnect = t_zero_cmd = t_again = new_pid = None
+                pid = None
+                while True:
+                    t = time.monotonic() - t0
+                    ex.spin_once(timeout_sec=0.005)
+                    sup.poll(t)
+                    sample(t)
+                    if phase == "driving" and t >= t_fault:
+                        pid = sup.pid_of(fqn)
+                        if kind == "serial_unplug":
+                            emu.unplug()
+                            events.append(f"{t:.2f} s: cable pulled")
+                        elif kind == "kill":
+                            os.kill(pid, signal.SIGKILL)
+                            events.append(f"{t:.2f} s: {exe} process {pid} killed (SIGKILL)")
+                        else:
+                            os.kill(pid, signal.SIGSTOP)
+                            events.append(f"{t:.2f} s: {exe} process {pid} stopped (SIGSTOP)")
+                        phase = "fault"
+                    elif phase == "fault" and t >= t_fault + d:
+                        if kind == "serial_unplug":
+                            emu.replug()
+                            events.append(f"{t:.2f} s: cable plugged back")
+                        elif kind == "freeze":
+                            try:
+                                os.kill(pid, signal.SIGCONT)
+                                events.append(f"{t:.2f} s: {exe} process {pid} continued (SIGCONT)")
+                            except ProcessLookupError:   # the supervisor found it silent and killed it
+                                events.append(f"{t:.2f} s: {exe} process {pid} gone before SIGCONT")
+                        requests_back = emu.requests
+                        t_back = t
+                        phase = "back"
+                    elif phase == "back":
+                        if not expect_again and t >= t_back + hold_s + (0.0 if kind == "kill" or t_reconnect else 2.0):
+                            break   # the safe base: watched for hold_s after the fault's end; nothing restarts it here
+                        now_pid = sup.pid_of(fqn)
+                        gone = kind != "serial_unplug" and now_pid is None
+                        if gone:   # the old process is gone: only the requests of the next one count
+                            requests_back = emu.requests
+                        elif kind != "serial_unplug" and now_pid != pid and new_pid is None:
+                            new_pid, requests_back = now_pid, emu.requests   # restarted: its requests from now on
+                            events.append(f"{t:.2f} s: {exe} restarted (process {now_pid})")
+                        if t_reconnect is None and not gone and emu.requests > requests_back and (
+                                kind != "kill" or new_pid is not None):
+                            t_reconnect = t
+                            events.append(f"{t:.2f} s: the driver talks to the device again"
+                                          + (f" (process {sup.pid_of(fqn)})" if kind != "serial_unplug" else ""))
+                        if (t_reconnect is not None and t >= t_reconnect + hold_s) or t >= t_back + BACK_WAIT_S:
+                            state["v"] = 0.0
+                            t_zero_cmd = t
+                            events.append(f"{t:.2f} s: a zero command (the stack stops and starts again)")
+                            phase = "zero"
+                    elif phase == "zero" and t >= t_zero_cmd + ZERO_HOLD_S and (
+                            any(a - t0 > t_zero_cmd for a in armed) or t >= t_zero_cmd + ARM_WAIT_S):
+                        # the driver has taken the zero ("driving" on it; a restarted process on a loaded machine
+                        # may talk to the device long before its subscriptions are matched): the fresh command
+                        state["v"] = speed_mps
+                        t_again = t
+                        phase = "again"
+                    elif phase == "again" and (t >= t_again + AGAIN_WAIT_S or (
+                            t >= t_again + 0.5 and abs(trace[-1][2]) > 0.05)):
+                        break   # moving again (half a second after the fresh command), or given up waiting
             ex.remove_node(node)
             node.destroy_node()
             sup.stop_all()
@@ -263,6 +280,17 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
                     p.popen.wait()
         rclpy.shutdown(context=ctx)
 
+    if never_turned:
+        res = FaultResult(fault.text + " (rig)", round(t_fault, 3), 0.0, None, None, 0.0, None, None, "-", "-",
+                          None, "not measured: the wheels never turned in 90 s before the fault (loaded machine)")
+        summary = {"exit_code": 0, "stopped_because": f"rig run ended before the fault; faults injected: {fault.text}",
+                   "node_failures": sup.summary() if sup is not None else [], "faults_detected": [],
+                   "chaos": {"faults": [fault.text], "events": [], "results": [dataclasses.asdict(res)],
+                             "device": device}}
+        path = out / "summary.json"
+        path.write_text(json.dumps(summary, indent=2))
+        progress(f"agricare chaos rig: {fault.text}: {res.verdict}")
+        return RigResult(path, 0, summary["stopped_because"]), summary
     rows = [r for r in trace if r[0] >= t_fault]
     v0 = rows[0][2]
     i_cmd0 = next((i for i, r in enumerate(rows) if abs(r[1]) < 1e-9), None)
@@ -276,7 +304,8 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
     moved = next((r for r in after_still if abs(r[2]) > 0.05), None)
     before_zero = [r for r in rows if r[0] < t_zero]
     dist = before_zero[-1][3] - rows[0][3]
-    again = next((r for r in trace if r[0] > t_zero + ZERO_HOLD_S and abs(r[2]) > 0.05), None)
+    t_fresh = t_again if t_again is not None else math.inf
+    again = next((r for r in trace if r[0] > t_fresh and abs(r[2]) > 0.05), None)
     what = {"serial_unplug": "the replug", "kill": "the kill", "freeze": "SIGCONT"}[kind]
     if moved is not None:
         resumed = f"by itself at {moved[0]:.1f} s (before any zero command)"
@@ -288,7 +317,7 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
     else:
         held = t_zero - (t_back if t_back is not None else t_fault)
         resumed = (f"no: stayed still {held:.1f} s after {what} on the ongoing command stream; "
-                   + (f"moved {again[0] - t_zero - ZERO_HOLD_S:.2f} s after a zero command and a fresh one" if again
+                   + (f"moved {again[0] - t_fresh:.2f} s after a zero command and a fresh one" if again
                       else "did not move after a zero command either"))
     back = "reconnected" if kind == "serial_unplug" else ("restarted, talking" if kind == "kill" else "talking")
     if not expect_again and kind == "kill":
