@@ -44,6 +44,7 @@ from agricare.bringup.supervise import EXIT_NODE_FAILED, EXIT_SAFETY_FAULT
 # zero), then the command again, waiting up to AGAIN_WAIT_S for the wheels to turn (done as soon as they do)
 ZERO_HOLD_S = 1.0
 AGAIN_WAIT_S = 5.0
+START_MOVE_S = 10.0    # longest wait for the wheels to turn once the armed driver is commanded, at the start
 ARM_WAIT_S = 20.0      # longest zero command while waiting for the driver to say it took it
 BACK_WAIT_S = 60.0     # longest wait for the driver to talk to the device again (a restart on a loaded machine)
 RIG_KINDS = ("serial_unplug", "kill", "freeze")
@@ -190,14 +191,17 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
             # zero commands until the driver talks to the device and has taken one (it starts stopped, and moves
             # only after upstream's zero), then motion until the wheels turn
             deadline = time.monotonic() + 90.0   # a loaded machine starts a Python process with rclpy slowly
-            talking = None
+            talking = moving_cmd = None
             while time.monotonic() < deadline and emu.model.speed_tps[0] * m_per_tick < 0.8 * speed_mps:
                 ex.spin_once(timeout_sec=0.01)
                 sup.poll(0.0)
                 if talking is None and emu.requests > 0:
                     talking = time.monotonic()
-                if talking is not None and armed and time.monotonic() - talking >= 0.2:
+                if talking is not None and armed and time.monotonic() - talking >= 0.2 and moving_cmd is None:
                     state["v"] = speed_mps   # the driver took a zero command ("driving" on zero): now move
+                    moving_cmd = time.monotonic()
+                if moving_cmd is not None and time.monotonic() - moving_cmd > START_MOVE_S:
+                    break   # commanded, armed, and still standing (a safety loop latched late on a loaded machine)
             if emu.model.speed_tps[0] * m_per_tick < 0.8 * speed_mps:
                 never_turned = True   # (a loaded machine: the stack late or stopped before the fault): nothing measured
             else:
