@@ -286,7 +286,8 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
 
     if never_turned:
         res = FaultResult(fault.text + " (rig)", round(t_fault, 3), 0.0, None, None, 0.0, None, None, "-", "-",
-                          None, "not measured: the wheels never turned in 90 s before the fault (loaded machine)")
+                          None, "not measured: the wheels never turned before the fault (the stack late or latched "
+                          "on a loaded machine)")
         summary = {"exit_code": 0, "stopped_because": f"rig run ended before the fault; faults injected: {fault.text}",
                    "node_failures": sup.summary() if sup is not None else [], "faults_detected": [],
                    "chaos": {"faults": [fault.text], "events": [], "results": [dataclasses.asdict(res)],
