@@ -13,7 +13,9 @@ the safety loop's figures (cpu_hog). The chaos scenarios relax the supervisor's 
 measured loop gaps on the shared machine: config/chaos/tractor_line.yaml); the CPU hog also runs with the 0.25 s
 default. The loop's period as its watchdog saw it (before each fault) is summed up below the table. Lies that
 need the EKF run on tractor_line_gnss.yaml, the black camera on the row robot (row_line.yaml), the serial
-unplug on the rig of agricare.bringup.chaos_serial (base_driver_node on an emulated RoboClaw).
+unplug and the kill and freeze of the base driver's own process on the rig of agricare.bringup.chaos_serial
+(base_driver_node on an emulated RoboClaw with its own serial timeout, under the runner's process supervisor;
+figures from the emulated device, bound: the device's communication timeout + one driver cycle).
 """
 
 from __future__ import annotations
@@ -109,6 +111,13 @@ def main(argv=None) -> int:
         runs += [(f"{k}@t={T:g}", None, GNSS_SCENARIO) for k in ("gnss_jump", "odom_frozen", "imu_stuck")]
         runs += [("camera_black@t=12", None, ROW_SCENARIO), ("camera_black@t=4", None, ROW_ENTRY_SCENARIO),
                  ("serial_unplug@t=2,d=3", None, SCENARIO)]
+        # the base driver's own process on the rig: killed (restarted by the supervisor after its backoff),
+        # frozen shorter than the supervisor's liveness timeout (continued) and longer (killed, restarted)
+        runs += [("kill@t=2:base", None, SCENARIO), ("freeze@t=2,d=3:base", None, SCENARIO),
+                 ("freeze@t=2,d=5:base", None, SCENARIO)]
+        # the safe base (supervisor + driver in one process, as a vehicle runs it) killed and frozen: only the
+        # motor controller's own communication timeout is left to stop the wheels
+        runs += [("kill@t=2:safe_base", None, SCENARIO), ("freeze@t=2,d=3:safe_base", None, SCENARIO)]
         # the audit logs of the care shuttle (the disk fills up between its first and second stop); its loop
         # watchdog relaxed as in the chaos scenarios (13 processes on the shared machine)
         runs.append(("disk_full@t=40:audit", {"/shuttle_1/safety_supervisor_node": {"loop_timeout_s": 1.0}},

@@ -234,3 +234,39 @@ def test_emulator_fault_sequence_is_deterministic(tmp_path):
     first = trace(7)
     assert first[0].get("corrupt", 0) > 0 and first[1] > 0  # faults were injected and seen
     assert trace(7) == first
+
+
+def test_ascii_board_auto_stop_when_the_host_goes_silent(tmp_path):
+    """ros_arduino_bridge's AUTO_STOP_INTERVAL: the board stops the motors by itself when no motor command came
+    for that long (a dead or frozen host); commands within it keep them turning."""
+    interval = 0.5
+    link = str(tmp_path / "tty_ascii_auto")
+    emu = AsciiBridgeEmulator(seed=1, symlink=link, auto_stop_s=interval).start()
+    drv = AsciiBridgeDriver(link, ticks_per_rev=TPR, max_wheel_radps=MAX_RADPS, timeout_s=TIMEOUT_S, attempts=4,
+                            boot_wait_s=0.0)
+    try:
+        drv.open()
+        for _ in range(3):   # commands every few ms for twice the interval; a loaded machine may hold this
+            n0, max_gap = emu.injected["auto_stop"], 0.0    # process off longer: then once more
+            last = time.monotonic()
+            t_end = last + 2 * interval
+            while time.monotonic() < t_end:
+                drv.exchange(2.0, 2.0, 0.0)
+                now = time.monotonic()
+                max_gap, last = max(max_gap, now - last), now
+                time.sleep(0.01)
+            if max_gap < 0.6 * interval:
+                break
+        assert max_gap < 0.6 * interval, f"the test process was held off {max_gap:.2f} s"
+        assert emu.injected["auto_stop"] == n0 and emu.model.target_tps[0] > 0   # no stop while commanded
+        silent_at = time.monotonic()         # the host stops talking
+        deadline = silent_at + 3.0
+        while time.monotonic() < deadline and emu.model.target_tps != [0.0, 0.0]:
+            time.sleep(0.005)
+        stopped_after = time.monotonic() - silent_at
+        assert emu.model.target_tps == [0.0, 0.0] and emu.injected["auto_stop"] == n0 + 1
+        # the interval after the last command (sent up to 10 ms before the silence), plus the emulator's tick
+        assert interval - 0.02 <= stopped_after <= interval + 0.3, stopped_after
+    finally:
+        drv.close()
+        emu.stop()

@@ -48,7 +48,7 @@ def test_params_validation_names_the_field():
 
 def test_straight_line_odometry_and_limits():
     loop = DriveLoop(P)
-    drive(loop, 0.0, 0.1)  # connect first; earlier commands would not count
+    drive(loop, 0.0, 0.1, v=0.0)  # connect and arm with a zero command (a driver starts stopped)
     drive(loop, 0.1, 2.1, v=0.5)
     x, y, yaw = loop.odometry.pose
     assert x == pytest.approx(0.5 * 2.0, abs=0.06) and abs(y) < 1e-3 and abs(yaw) < 1e-3
@@ -62,7 +62,7 @@ def test_straight_line_odometry_and_limits():
 
 def test_stale_cmd_vel_stops_within_timeout():
     loop = DriveLoop(P)
-    drive(loop, 0.0, 0.1)
+    drive(loop, 0.0, 0.1, v=0.0)
     drive(loop, 0.1, 1.0, v=0.5)
     assert loop.driver.speed_radps[0] > 0
     res = drive(loop, 1.0, 2.0)  # no more commands, heartbeats continue
@@ -73,7 +73,7 @@ def test_stale_cmd_vel_stops_within_timeout():
 
 def test_stale_heartbeat_stops_and_missing_heartbeat_never_moves():
     loop = DriveLoop(P)
-    drive(loop, 0.0, 0.1)
+    drive(loop, 0.0, 0.1, v=0.0)
     res = drive(loop, 0.1, 0.5, v=0.5)
     assert res[-1][1].wheel_cmd_radps[0] > 0
     res = drive(loop, 0.5, 1.5, v=0.5, beat=False)
@@ -81,17 +81,51 @@ def test_stale_heartbeat_stops_and_missing_heartbeat_never_moves():
     assert stopped and stopped[0] - 0.45 <= P.heartbeat_timeout_s + 0.05 + 1e-9
     assert "heartbeat" in res[-1][1].stop_reason and res[-1][1].level == "warn"
     fresh = DriveLoop(P)
-    res = drive(fresh, 0.0, 1.0, v=0.5, beat=False)
+    drive(fresh, 0.0, 0.1, v=0.0, beat=False)
+    res = drive(fresh, 0.1, 1.0, v=0.5, beat=False)
     assert all(r.wheel_cmd_radps == (0.0, 0.0) for _, r in res)
+    assert "heartbeat" in res[-1][1].stop_reason
     no_hb = DriveLoop(dataclasses.replace(P, require_heartbeat=False))
-    drive(no_hb, 0.0, 0.1, beat=False)
+    drive(no_hb, 0.0, 0.1, v=0.0, beat=False)
     assert drive(no_hb, 0.1, 0.3, v=0.5, beat=False)[-1][1].wheel_cmd_radps[0] > 0
+
+
+def test_a_started_driver_never_drives_off_on_the_command_stream_by_itself():
+    """A driver process (re)started while upstream keeps sending a moving command (a restart after a crash):
+    the wheels stay still until a zero command says upstream stopped; then the next command drives."""
+    loop = DriveLoop(P)
+    res = drive(loop, 0.0, 1.0, v=0.5)
+    assert all(r.wheel_cmd_radps == (0.0, 0.0) for _, r in res)
+    assert res[-1][1].stop_reason == "driver started: stopped until a zero command (no motion by itself)"
+    assert loop.driver.speed_radps == [0.0, 0.0]
+    drive(loop, 1.0, 1.1, v=0.0)
+    assert drive(loop, 1.1, 1.3, v=0.5)[-1][1].wheel_cmd_radps[0] > 0
+
+
+def test_a_stalled_cycle_stops_until_a_zero_command():
+    """No device exchange for longer than the device's own communication timeout (the process was frozen):
+    the device has stopped the wheels; the fresh command stream after the stall must not start them again.
+    A gap just under the timeout is no stall."""
+    loop = DriveLoop(P)
+    drive(loop, 0.0, 0.1, v=0.0)
+    drive(loop, 0.1, 1.0, v=0.5)
+    assert loop.driver.speed_radps[0] > 0
+    gap = P.comm_timeout_s - 0.05              # late, but within the device's timeout: keeps driving
+    res = drive(loop, 1.0 + gap, 1.5 + gap, v=0.5)
+    assert all(r.wheel_cmd_radps[0] > 0 for _, r in res) and loop.stalls == 0
+    t = 1.5 + gap + P.comm_timeout_s + 0.1     # frozen longer than the device's timeout (SIGSTOP ... SIGCONT)
+    res = drive(loop, t, t + 1.0, v=0.5)
+    assert all(r.wheel_cmd_radps == (0.0, 0.0) for _, r in res) and loop.stalls == 1
+    assert res[0][1].stop_reason.startswith("driver cycle stalled 0.6")
+    assert "no motion by itself" in res[-1][1].stop_reason
+    drive(loop, t + 1.0, t + 1.1, v=0.0)        # upstream stopped and starts again
+    assert drive(loop, t + 1.1, t + 1.3, v=0.5)[-1][1].wheel_cmd_radps[0] > 0
 
 
 def test_link_loss_stops_backs_off_and_never_replays_old_command():
     drv = SimMotorDriver(P.ticks_per_rev, P.max_wheel_radps)
     loop = DriveLoop(P, driver=drv)
-    drive(loop, 0.0, 0.1)
+    drive(loop, 0.0, 0.1, v=0.0)
     drive(loop, 0.1, 0.5, v=0.5)
     drv.fail_next = 3
     loop.set_command(0.5, 0.0, 0.5)
@@ -143,6 +177,7 @@ def test_loop_with_roboclaw_emulator_link_loss_and_recovery(tmp_path):
         def now():
             return time.monotonic() - t0
 
+        loop.set_command(0.0, 0.0, now())   # the stack starts stopped: arms the driver
         loop.step(now())
         for _ in range(20):
             loop.set_command(0.4, 0.0, now())
@@ -243,7 +278,7 @@ def test_shutdown_stops_the_motors_before_closing_the_port_even_on_a_pulled_cabl
         drv = Recording(P.ticks_per_rev, P.max_wheel_radps)
         drv.unplugged = False
         loop = DriveLoop(P, driver=drv)
-        drive(loop, 0.0, 0.1)
+        drive(loop, 0.0, 0.1, v=0.0)
         drive(loop, 0.1, 0.3, v=0.5)
         drv.unplugged = unplugged
         loop.shutdown()

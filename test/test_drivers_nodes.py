@@ -53,9 +53,11 @@ class Harness:
                               lambda m: self.diag.extend(m.status), RELIABLE_QOS)
         self.timer = None
         self.v = None
+        self.zeros_first = 3   # the stack starts stopped: its first commands are zero (they arm the driver)
 
     def drive(self, v, w=0.0, heartbeat=True):
-        """Publish cmd_vel (v, w) and a heartbeat at 20 Hz from a timer (None: stop publishing)."""
+        """Publish cmd_vel (v, w) and a heartbeat at 20 Hz from a timer (None: stop publishing); the first
+        three commands are zero, as a stack's that starts stopped."""
         self.v, self.w, self.hb = v, w, heartbeat
         if self.timer is None:
             self.timer = self.node.create_timer(0.05, self._tick)
@@ -67,7 +69,10 @@ class Harness:
         if self.v is not None:
             m = TwistStamped()
             m.header.stamp = now
-            m.twist.linear.x, m.twist.angular.z = self.v, self.w
+            if self.zeros_first > 0:
+                self.zeros_first -= 1
+            else:
+                m.twist.linear.x, m.twist.angular.z = self.v, self.w
             self.cmd_pub.publish(m)
 
 

@@ -45,6 +45,11 @@ def test_resolve_checks_targets_against_the_graph(repo_root):
                 "clock_skew@t=3:/tractor/nobody", "serial_unplug:/tractor/gnss"):
         with pytest.raises(ChaosError):
             resolve([parse_fault(bad)], g)
+    # the base driver's own process faults run on its rig, alone
+    assert resolve([parse_fault("kill@t=2:base")], g)[0].target == "base"
+    assert resolve([parse_fault("freeze@t=2,d=2:safe_base")], g)[0].target == "safe_base"
+    with pytest.raises(ChaosError, match="alone"):
+        resolve([parse_fault("freeze@t=2:base"), parse_fault("scan_blind@t=3")], g)
 
 
 def test_corruption_and_lies_change_what_the_robot_is_told():
@@ -263,6 +268,77 @@ def test_chaos_serial_unplug_rig_stops_reconnects_and_does_not_drive_off(repo_ro
     # the driver named the lost link on /diagnostics: the run fails with it (exit 4)
     assert summary["exit_code"] == EXIT_SAFETY_FAULT and "base_driver_node" in summary["stopped_because"], summary
     assert survived(result)
+
+
+def _rig(repo_root, tmp_path, fault, hold_s=2.0):
+    """A base-driver rig run (base_driver_node on an emulated RoboClaw, under the runner's process supervisor),
+    repeated once if the run measured nothing about the fault: not driving at it (the stand-in safety loop's
+    decisions reached the driver late) or the driver stalled on a loaded machine just before it."""
+    from agricare.bringup.chaos import run_chaos
+
+    for attempt in range(2):
+        result, summary = run_chaos(repo_root / SCENARIO, [fault], tmp_path / str(attempt), progress=lambda *_: None,
+                                    hold_s=hold_s)
+        r = summary["chaos"]["results"][0]
+        print(f"rig run {attempt}: load {os.getloadavg()[0]:.1f}, {r['verdict']}, {summary['chaos']['events']}")
+        if r["speed_at_fault_mps"] > 0.4 and not r["verdict"].startswith("not measured"):
+            break
+    assert r["speed_at_fault_mps"] > 0.4, r
+    return result, summary, r
+
+
+def test_chaos_base_driver_killed_motor_controller_stops_restart_does_not_drive_off(repo_root, tmp_path, lan_env):
+    """SIGKILL of the base driver's process: the motor controller's own communication timeout (armed by the
+    driver at connect) stops the wheels within that timeout + one cycle; the supervisor restarts the driver
+    with backoff; the restarted driver keeps the wheels still on the ongoing command stream (no stale or
+    fresh command starts them) until a zero command, after which a fresh command drives."""
+    pytest.importorskip("rclpy")
+    result, summary, r = _rig(repo_root, tmp_path, "kill@t=1.5:base")
+    assert r["bound_s"] == pytest.approx(0.55)   # comm_timeout_s 0.5 + one 20 Hz cycle
+    # the device's state is sampled every few ms: 20 ms is more than the trace's resolution
+    assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"] + 0.02, r
+    assert r["standstill_after_s"] is not None and r["distance_after_fault_m"] < 0.5, r
+    assert r["resumed"].startswith("no: stayed still") and "moved" in r["resumed"], r
+    assert "restarted, talking" in r["resumed"], r
+    assert summary["chaos"]["device"]["serial_timeouts_fired"] >= 1   # it was the device's timeout
+    fails = [f for f in summary["node_failures"] if "cause" in f]
+    assert fails[0]["cause"] == "killed by SIGKILL" and fails[0]["action"] == "restart in 1.0 s", fails
+    assert any(f.get("restarts") == 1 for f in summary["node_failures"]), summary["node_failures"]
+    assert summary["exit_code"] == EXIT_NODE_FAILED and "killed by SIGKILL" in summary["stopped_because"]
+    assert r["verdict"] == "ok" and survived(result)
+
+
+def test_chaos_base_driver_frozen_motor_controller_stops_no_motion_after_sigcont(repo_root, tmp_path, lan_env):
+    """SIGSTOP of the base driver for 2 s (shorter than the supervisor's 4 s liveness timeout), then SIGCONT:
+    the device's own timeout stops the wheels; the continued driver finds its cycle stalled, reports it (exit 4)
+    and does not start the wheels on the command stream it finds waiting, only after a zero command."""
+    pytest.importorskip("rclpy")
+    result, summary, r = _rig(repo_root, tmp_path, "freeze@t=1.5,d=2:base")
+    assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"] + 0.02, r
+    assert r["standstill_after_s"] is not None and r["distance_after_fault_m"] < 0.5, r
+    assert r["resumed"].startswith("no: stayed still") and "after SIGCONT" in r["resumed"] and "moved" in r["resumed"]
+    assert summary["chaos"]["device"]["serial_timeouts_fired"] >= 1
+    stalls = [s for s in summary["chaos"]["device"]["stalls_reported_at_s"] if s >= 1.5]
+    assert stalls and stalls[0] >= 1.5 + 2.0 - 0.1, summary["chaos"]   # reported once it ran again
+    assert not [f for f in summary["node_failures"] if "cause" in f]    # 2 s: not long enough to be "dead"
+    assert summary["exit_code"] == EXIT_SAFETY_FAULT and "stalled" in summary["stopped_because"], summary
+    assert r["verdict"] == "ok" and survived(result)
+
+
+def test_chaos_frozen_safe_base_only_the_motor_controller_stops_the_wheels(repo_root, tmp_path, lan_env):
+    """SIGSTOP of the safe base (the safety supervisor and the driver in one process, as on a vehicle): nothing
+    of the stack is left to stop the wheels but the motor controller's own communication timeout; after SIGCONT
+    neither the supervisor (its late loop latched) nor the driver (its stalled cycle) lets them turn again on
+    the command stream that went on."""
+    pytest.importorskip("rclpy")
+    result, summary, r = _rig(repo_root, tmp_path, "freeze@t=1.5,d=2:safe_base", hold_s=1.5)
+    assert "safe_base_node" in r["fault"]
+    assert r["cmd_zero_after_s"] is not None and r["cmd_zero_after_s"] <= r["bound_s"] + 0.02, r
+    assert r["standstill_after_s"] is not None and r["distance_after_fault_m"] < 0.5, r
+    assert r["resumed"].startswith("no: stayed still") and "latched" in r["resumed"], r
+    assert summary["chaos"]["device"]["serial_timeouts_fired"] >= 1
+    assert summary["exit_code"] in (EXIT_SAFETY_FAULT, EXIT_NODE_FAILED) and summary["faults_detected"], summary
+    assert r["verdict"] == "ok" and survived(result)
 
 
 def test_full_disk_under_a_running_audit_writer_loses_no_acknowledged_record(tmp_path):

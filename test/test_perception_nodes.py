@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -122,6 +123,19 @@ def test_crop_row_node_guidance_and_health(rclpy_context):
         t.close()
 
 
+def test_crop_row_node_takes_the_newest_frame_only(rclpy_context):
+    """A detector slower than the camera must not work through a queue of old frames (a blank camera would be
+    noticed only after them): the image subscription keeps the newest frame only."""
+    node = crn.CropRowNode(context=rclpy_context, parameter_overrides=_mount())
+    try:
+        subs = {s.topic_name: s for s in node.subscriptions}
+        image = subs[node.resolve_topic_name("camera/image_raw")]
+        assert image.qos_profile.depth == 1
+        assert subs[node.resolve_topic_name("camera/camera_info")].qos_profile.depth == SENSOR_QOS.depth
+    finally:
+        node.destroy_node()
+
+
 def test_crop_row_node_bad_parameter(rclpy_context):
     with pytest.raises(ParameterError, match="camera_height_m"):
         crn.CropRowNode(context=rclpy_context, parameter_overrides=[Parameter("camera_height_m", value=-1.0)])
@@ -164,6 +178,27 @@ def test_row_follower_node_servo_end_of_row_and_turn_plan(rclpy_context):
         odom(x=2.0)  # the exit distance has been driven
         assert spin_until(t.ex, lambda: states[-1].data == "turning")
         assert node.follower.turn_path is not None
+    finally:
+        t.close()
+
+
+def test_row_follower_node_stops_at_once_on_a_camera_fault(rclpy_context):
+    """A camera fault from perception is acted on when it arrives, not at the follower's next cycle: with a 2 s
+    cycle, the zero command follows the fault within a fraction of it."""
+    node = RowFollowerNode(context=rclpy_context, parameter_overrides=[Parameter("rate_hz", value=0.5)])
+    t = IO(rclpy_context, node)
+    try:
+        cmds = t.sub(TwistStamped, "cmd_vel_nav", COMMAND_QOS)
+        assert spin_until(t.ex, lambda: len(cmds) >= 1, max_iter=600)   # the first cycle (2 s after start)
+        n0, t0 = len(cmds), time.monotonic()
+        node._on_guidance(_guidance_msg(0.1, 0.0, 0.9, False))          # seeing: no command until the next cycle
+        spin_until(t.ex, lambda: False, max_iter=20)
+        assert len(cmds) == n0
+        node._on_guidance(_guidance_msg(0.0, 0.0, -1.0, False))         # CAMERA_FAULT
+        assert spin_until(t.ex, lambda: len(cmds) > n0, max_iter=50)
+        assert time.monotonic() - t0 < 1.5                              # before the next 2 s cycle
+        assert cmds[-1].twist.linear.x == 0.0 and cmds[-1].twist.angular.z == 0.0
+        assert node.follower.reason == "no fresh confident row guidance"
     finally:
         t.close()
 

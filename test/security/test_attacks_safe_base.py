@@ -199,7 +199,8 @@ def test_cmd_vel_during_estop_moves_nothing_and_a_peer_cannot_clear_the_stop(rig
     # only the vehicle's own panel releases it, and then the planner drives again
     r.attack = None
     r.node.panel.request_reset()
-    assert r.spin_until(lambda: r.state() == SafetyState.RUN and _moved(r.xy(), held) > 0.05)
+    ok_ = r.spin_until(lambda: r.state() == SafetyState.RUN and _moved(r.xy(), held) > 0.05)
+    assert ok_, (r.state(), r.node.base_driver.last_result, r.node.base_driver.loop.stalls)
     assert r.node.panel.reset_results[-1][0]
 
 

@@ -5,8 +5,10 @@ A fault is written ``KIND[@t=SECONDS[,d=SECONDS]][:TARGET]`` (simulated time of 
 =================  ==========================================================================================
 kind               what happens (TARGET)
 =================  ==========================================================================================
-kill               SIGKILL of the node process (node, e.g. ``/tractor/safety_supervisor_node``)
-freeze             SIGSTOP of the node process for ``d`` s (default 5), then SIGCONT (node)
+kill               SIGKILL of the node process (node, e.g. ``/tractor/safety_supervisor_node``; ``base``: the
+                   base driver's process on its rig, ``safe_base``: the safe base's, see
+                   :mod:`agricare.bringup.chaos_serial`)
+freeze             SIGSTOP of the node process for ``d`` s (default 5), then SIGCONT (node, ``base``, ``safe_base``)
 drop               messages of the topic are not delivered for ``d`` s (default: to the end) (topic)
 delay              messages of the topic are delivered ``delay_s`` = 1 s late (topic)
 duplicate          every message of the topic is delivered twice (topic)
@@ -145,11 +147,16 @@ def resolve(faults, graph) -> list[Fault]:
     out = []
     for f in faults:
         f = copy.copy(f)
-        if f.kind in KILL_KINDS or f.kind == "clock_skew":
+        if f.kind in KILL_KINDS and f.target in ("base", "safe_base"):   # the base driver's process, on its rig
+            if len(faults) != 1:
+                raise ChaosError(f"fault {f.text}: the base driver's faults run on their own rig: give it alone")
+        elif f.kind in KILL_KINDS or f.kind == "clock_skew":
             if f.kind == "clock_skew" and not f.target:
                 f.target = next((n.fqn for n in graph.nodes if n.node == "velocity_smoother_node"), "")
             if f.target not in fqns:
-                raise ChaosError(f"fault {f.text}: target must be one of the graph's nodes: {', '.join(sorted(fqns))}")
+                raise ChaosError(f"fault {f.text}: target must be one of the graph's nodes: {', '.join(sorted(fqns))}"
+                                 + (" or base / safe_base (the base driver, alone or in the safe base, on its rig)"
+                                    if f.kind in KILL_KINDS else ""))
         elif f.kind in MESSAGE_KINDS:
             robot, rel = _split_topic(f.target, robots)
             if rel not in TOPIC_TYPES:
@@ -893,10 +900,10 @@ def run_chaos(scenario, faults, out_dir, seed=0, max_sim_s=None, real_time_facto
 
     graph = chaos_graph(load_graph(scenario, overrides))
     parsed = resolve([parse_fault(f) if isinstance(f, str) else f for f in faults], graph)
-    if parsed and parsed[0].kind == "serial_unplug":
-        from agricare.bringup.chaos_serial import run_serial_unplug
+    from agricare.bringup.chaos_serial import is_rig_fault, run_rig
 
-        return run_serial_unplug(parsed[0], out_dir, progress, hold_s=hold_s)
+    if parsed and is_rig_fault(parsed[0]):
+        return run_rig(parsed[0], out_dir, progress, hold_s=hold_s)
     hooks = ChaosHooks(graph, parsed, plan_length_m, bounds=safety_bounds(graph))
     sim_args = hooks.prepare()
     result = run_multiprocess(graph, out_dir, seed, max_sim_s, real_time_factor, progress, until_done=False,
@@ -953,7 +960,9 @@ def rejudge(row: dict) -> dict:
     """A saved result row judged again with the current rules (bench/chaos.py --render)."""
     f = parse_fault(row["fault"].split(" (")[0])
     out = dict(row)
-    if not row["verdict"].startswith("not "):
+    # a rig row (the base driver on its emulated device) is judged by the rig's own rules too (motion after an
+    # explicit restart, the device's sampling): its stored verdict stands
+    if not row["verdict"].startswith("not ") and "(rig" not in row["fault"]:
         out["verdict"] = ChaosHooks._verdict(f, row["speed_at_fault_mps"], row["cmd_zero_after_s"], row["bound_s"],
                                              row["contacts"], row["boundary_violations"], row["resumed"],
                                              row["records_lost"], row["standstill_after_s"])

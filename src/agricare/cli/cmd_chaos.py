@@ -19,7 +19,8 @@ def add_arguments(p):
     p.add_argument("--fault", action="append", default=[], metavar="KIND[@t=S[,d=S]][:TARGET]",
                    help="a fault to inject (repeatable); kinds: kill freeze drop delay duplicate reorder nan "
                         "range gnss_jump scan_blind odom_frozen imu_stuck camera_black clock_stall clock_jump "
-                        "clock_skew cpu_hog disk_full serial_unplug (alone: on the base driver rig)")
+                        "clock_skew cpu_hog disk_full serial_unplug; serial_unplug, kill:base and freeze:base run "
+                        "alone, on the base driver rig (base_driver_node on an emulated motor controller)")
     p.add_argument("--out", default=None, help="output directory (default out/chaos_<scenario>)")
     p.add_argument("--max-sim-s", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)

@@ -5,8 +5,10 @@ time. Per :meth:`DriveLoop.step`:
 
 1. Not connected: (re)open the driver when the :class:`~agricare.drivers.link.Backoff` allows it.
 2. Choose the wheel command: zero unless a ``cmd_vel`` was decided *after* the link came up (an old command is
-   never replayed after a reconnect), it is younger than ``cmd_timeout_s`` and ``cmd_max_age_s`` (its time is
-   the decision's stamp, so a late or starved safety loop stops the wheels), the safety heartbeat is younger
+   never replayed after a reconnect), a zero command has been seen since the loop started, the link came back
+   or a cycle stalled longer than the device's own communication timeout (no motion by itself), it is younger
+   than ``cmd_timeout_s`` and ``cmd_max_age_s`` (its time is the decision's stamp, so a late or starved safety
+   loop stops the wheels), the safety heartbeat is younger
    than ``heartbeat_timeout_s`` (if required) and the device reports no fault. Otherwise the body twist is
    limited by :class:`agricare.core.control.kinematics.DiffDrive` (curvature kept) and converted to wheel
    speeds; the driver clamps again to ``max_wheel_radps`` before the wire.
@@ -276,9 +278,21 @@ class DriveLoop:
         self._heartbeat_s: float | None = None
         self._baseline: tuple[int, int] | None = None
         self._last_fb_s: float | None = None
-        # after a lost link the motors stay stopped until a zero command arrives: the robot does not drive
-        # off on the command stream by itself; something upstream must have stopped and started it again
-        self.rearm_needed = False
+        # at start (a driver process restarted after a crash is a start too), after a lost link and after a
+        # stalled cycle (process frozen: the device's own communication timeout has stopped the wheels) the
+        # motors stay stopped until a zero command arrives: the robot does not drive off on the command stream
+        # by itself; something upstream must have stopped and started it again
+        self.rearm_needed = True
+        self.rearm_why = "driver started"
+        self._rearm_since_s = -math.inf   # a zero command decided at or after this time re-arms
+        self.stalls = 0
+        self._last_exchange_s: float | None = None
+
+    @property
+    def stall_limit_s(self) -> float:
+        """A gap between two device exchanges longer than this is a stalled cycle: the device's own
+        communication timeout (``comm_timeout_s``) where it is armed, else the command timeout."""
+        return self.params.comm_timeout_s if self.params.comm_timeout_s > 0 else self.params.cmd_timeout_s
 
     # ------------------------------------------------------------------ inputs
     def set_command(self, v_mps: float, w_radps: float, received_s: float) -> bool:
@@ -299,6 +313,8 @@ class DriveLoop:
         if self._cmd is None:
             return (0.0, 0.0), "no cmd_vel"
         v, w, t = self._cmd
+        if self.rearm_needed and v == 0.0 and w == 0.0 and t >= self._rearm_since_s:
+            self.rearm_needed = False   # upstream has stopped since: its next command is a deliberate start
         if t < self.link_up_s:
             return (0.0, 0.0), "no cmd_vel since the link came up"
         if now_s - t > p.cmd_timeout_s:
@@ -306,9 +322,7 @@ class DriveLoop:
         if now_s - t > p.cmd_max_age_s:
             return (0.0, 0.0), f"decision older than {p.cmd_max_age_s:g} s (safety loop late)"
         if self.rearm_needed:
-            if v != 0.0 or w != 0.0:
-                return (0.0, 0.0), "link came back: stopped until a zero command (no motion by itself)"
-            self.rearm_needed = False
+            return (0.0, 0.0), f"{self.rearm_why}: stopped until a zero command (no motion by itself)"
         if p.require_heartbeat and (self._heartbeat_s is None or now_s - self._heartbeat_s > p.heartbeat_timeout_s):
             return (0.0, 0.0), f"safety heartbeat older than {p.heartbeat_timeout_s:g} s"
         fb = self.last_feedback
@@ -332,18 +346,29 @@ class DriveLoop:
                                   f"cannot connect: {exc}; retry in {delay:.2f} s")
             if self.link_up_s != math.inf:
                 self.reconnects += 1
-                self.rearm_needed = True
+                self.rearm_needed, self.rearm_why, self._rearm_since_s = True, "link came back", now_s
             self.connected = True
             self.link_up_s = now_s
             self.backoff.succeeded()
             self._baseline = None
             self.last_feedback = None
+            self._last_exchange_s = None
+        gap = now_s - self._last_exchange_s if self._last_exchange_s is not None else 0.0
+        stalled = gap > self.stall_limit_s
+        if stalled:
+            # no exchange for longer than the device's own communication timeout: this process was frozen
+            # (SIGSTOP, swapped out, a hung call) and the device has stopped the wheels by itself; a fresh
+            # command stream must not start them again on its own
+            self.stalls += 1
+            self.rearm_needed, self.rearm_why = True, f"driver cycle stalled {gap:.2f} s"
+            self._rearm_since_s = now_s
         (left, right), reason = self._target(now_s)
         try:
             fb = self.driver.exchange(left, right, now_s)
         except (DriverError, *SERIAL_ERRORS) as exc:
             self._link_lost(now_s, str(exc))
             return StepResult(False, (0.0, 0.0), "link lost", None, "error", f"link lost: {exc}")
+        self._last_exchange_s = now_s
         self.last_feedback = fb
         self._odometry(fb, now_s)
         if math.isfinite(fb.battery_v):
@@ -353,6 +378,9 @@ class DriveLoop:
                               f"device fault: {fb.fault_text or fb.fault_code}")
         level = "ok" if not reason or reason.startswith("no cmd_vel") or reason.startswith("cmd_vel") \
             else "warn"
+        if stalled:   # a fault of this process (reported as an error once; then the stop waits for a zero)
+            level, reason = "error", f"driver cycle stalled {gap:.2f} s (longer than the device's own " \
+                f"communication timeout, {self.stall_limit_s:g} s): motors stopped until a zero command"
         message = reason or "driving"
         notes = getattr(self.driver, "notes", None)
         if notes:  # what the driver's connect-time checks found

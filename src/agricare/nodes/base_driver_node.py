@@ -26,7 +26,10 @@ Standalone (``gated=False``, bench tests of a driver with the wheels off the gro
 Stops the motors when cmd_vel is older than ``cmd_timeout_s`` (or its header stamp is), when the heartbeat
 is stale, on a device fault, on any link error (then reconnects with exponential backoff; a command received
 before the link came back is never replayed, and after a reconnect the motors stay stopped until a zero
-command arrives: no motion by itself) and on shutdown.
+command arrives: no motion by itself) and on shutdown. The same holds at start (a driver process restarted after
+a crash keeps the wheels still on a command stream that never stopped, until a zero command) and after a stalled
+cycle (no exchange with the device for longer than its own communication timeout ``comm_timeout_s``: the process
+was frozen and the device has stopped the wheels itself; reported once as an error on ``/diagnostics``).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.mounts import MountFromDescription
 from agricare.ros.node_main import run_node
 from agricare.ros.params import load_schema
-from agricare.ros.qos import RELIABLE_QOS, SENSOR_QOS, subscribe_latched
+from agricare.ros.qos import LATEST_SENSOR_QOS, RELIABLE_QOS, SENSOR_QOS, subscribe_latched
 
 from agricare_interfaces.msg import RowGuidance
 
@@ -114,7 +114,9 @@ class CropRowNode(Node):
         self._last = None
         self._pub = self.create_publisher(GUIDANCE_TYPE, "perception/row_guidance", RELIABLE_QOS)
         self._mk_pub = self.create_publisher(MarkerArray, "perception/crop_rows/markers", RELIABLE_QOS)
-        self.create_subscription(Image, "camera/image_raw", self._on_image, SENSOR_QOS)
+        # the newest frame only: a detector slower than the camera's rate (a loaded machine) skips frames instead
+        # of steering (or noticing a blank camera) on frames queued up to five periods ago
+        self.create_subscription(Image, "camera/image_raw", self._on_image, LATEST_SENSOR_QOS)
         self.create_subscription(CameraInfo, "camera/camera_info", self._on_info, SENSOR_QOS)
         subscribe_latched(self, String, "row_follower/state", self._on_state)
         self._timer = self.create_timer(0.5, self._on_timer)

@@ -102,6 +102,10 @@ class RowFollowerNode(Node):
     def _on_guidance(self, msg: RowGuidance) -> None:
         off, hdg, conf, eor = msg.offset_m, msg.heading_rad, msg.confidence, bool(msg.end_of_row)
         self.follower.set_guidance(self._now_s(), float(off), float(hdg), float(conf), eor)
+        if float(conf) < 0.0:
+            # a camera fault (CAMERA_FAULT): the follower stops on it; act at once instead of at the next cycle
+            # (up to one period later), so the stop starts one stage earlier down the command chain
+            self._on_timer()
 
     def _on_odom(self, msg: Odometry) -> None:
         self._pose = pose_to_xyyaw(msg.pose.pose)

@@ -2,6 +2,9 @@
 
 - ``SENSOR_QOS``: best effort, keep last 5, volatile. Sensor streams where the newest sample matters.
   A best-effort subscription also receives from reliable publishers, so use it on both ends.
+- ``LATEST_SENSOR_QOS``: best effort, keep last 1, volatile. Subscriptions of a slow consumer of a fast stream
+  (a camera's perception): only the newest frame waits, so a frame slower to process than the stream's period
+  never builds a backlog of old frames between the world and the decision.
 - ``COMMAND_QOS``: reliable, keep last 1. Velocity and actuator commands: only the latest counts.
 - ``RELIABLE_QOS``: reliable, keep last 10. Events and status that must not be lost.
 - ``STATE_QOS``: reliable, keep last 10, volatile. Odometry (``odom``, ``odometry/filtered``): RViz, Nav2
@@ -25,6 +28,13 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 SENSOR_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=5,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+LATEST_SENSOR_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
     reliability=ReliabilityPolicy.BEST_EFFORT,
     durability=DurabilityPolicy.VOLATILE,
 )
