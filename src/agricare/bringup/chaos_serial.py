@@ -32,6 +32,7 @@ import json
 import math
 import os
 import pathlib
+import shutil
 import signal
 import sys
 import tempfile
@@ -283,6 +284,7 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
                     p.popen.kill()
                     p.popen.wait()
         rclpy.shutdown(context=ctx)
+        shutil.rmtree(tmp, ignore_errors=True)   # the pty link and the rig's throwaway command store
 
     if never_turned:
         res = FaultResult(fault.text + " (rig)", round(t_fault, 3), 0.0, None, None, 0.0, None, None, "-", "-",
