@@ -337,6 +337,23 @@ class ParticleFilter:
             self.resample()
         return True
 
+    def _rays(self, pose, ranges_m, angles_rad):
+        """The beams :meth:`through_fraction` walks from ``pose``: ranges (B,), the laser's origin in the map, the
+        beams' headings (B,), where each beam's check stops (B,: short of its end point by ``match_distance_m``
+        and a cell) and the sample distances along a beam (K,: half a cell apart); ``None`` for no beams."""
+        g = self.grid
+        r = np.asarray(ranges_m, dtype=float)
+        if not len(r):
+            return None
+        lx, ly, lyaw = (float(v) for v in self.p.laser_pose_in_base)
+        c, s = math.cos(pose[2]), math.sin(pose[2])
+        ox, oy = pose[0] + c * lx - s * ly, pose[1] + s * lx + c * ly
+        th = pose[2] + lyaw + np.asarray(angles_rad, dtype=float)
+        step = 0.5 * g.resolution_m
+        stop = r - self.p.match_distance_m - g.resolution_m
+        k = np.arange(int(math.ceil(max(float(stop.max()), 0.0) / step)) + 1) * step
+        return r, ox, oy, th, stop, k
+
     def through_fraction(self, pose, ranges_m, angles_rad) -> float:
         """Share of beams that pass through a mapped obstacle before their end point, seen from ``pose``.
 
@@ -345,16 +362,10 @@ class ParticleFilter:
         surface they hit are not counted.
         """
         g = self.grid
-        r = np.asarray(ranges_m, dtype=float)
-        if not len(r):
+        rays = self._rays(pose, ranges_m, angles_rad)
+        if rays is None:
             return float("nan")
-        lx, ly, lyaw = (float(v) for v in self.p.laser_pose_in_base)
-        c, s = math.cos(pose[2]), math.sin(pose[2])
-        ox, oy = pose[0] + c * lx - s * ly, pose[1] + s * lx + c * ly
-        th = pose[2] + lyaw + np.asarray(angles_rad, dtype=float)
-        step = 0.5 * g.resolution_m
-        stop = r - self.p.match_distance_m - g.resolution_m           # (B,) check the ray up to here
-        k = np.arange(int(math.ceil(max(float(stop.max()), 0.0) / step)) + 1) * step     # (K,)
+        r, ox, oy, th, stop, k = rays
         # only the samples before each beam's stop (k < stop), beam after beam: short beams cost no more samples
         # than they have (the (B, K) grid of through_fraction_reference holds the longest beam's K for every beam)
         counts = np.searchsorted(k, stop, side="left")                 # (B,) how many k < stop
@@ -379,16 +390,10 @@ class ParticleFilter:
     def through_fraction_reference(self, pose, ranges_m, angles_rad) -> float:
         """:meth:`through_fraction` on the full (beams x samples) grid, for the tests."""
         g = self.grid
-        r = np.asarray(ranges_m, dtype=float)
-        if not len(r):
+        rays = self._rays(pose, ranges_m, angles_rad)
+        if rays is None:
             return float("nan")
-        lx, ly, lyaw = (float(v) for v in self.p.laser_pose_in_base)
-        c, s = math.cos(pose[2]), math.sin(pose[2])
-        ox, oy = pose[0] + c * lx - s * ly, pose[1] + s * lx + c * ly
-        th = pose[2] + lyaw + np.asarray(angles_rad, dtype=float)
-        step = 0.5 * g.resolution_m
-        stop = r - self.p.match_distance_m - g.resolution_m
-        k = np.arange(int(math.ceil(max(float(stop.max()), 0.0) / step)) + 1) * step
+        r, ox, oy, th, stop, k = rays
         inside = k[None, :] < stop[:, None]
         px = ox + np.cos(th)[:, None] * k[None, :]
         py = oy + np.sin(th)[:, None] * k[None, :]
@@ -435,7 +440,8 @@ class ParticleFilter:
         """Weighted mean pose (3,) and covariance (3, 3) of the particles.
 
         Kept until the particles or their weights change (the node asks several times per scan); callers get
-        copies. Code that assigns ``particles`` or ``log_w`` directly must set ``_est = None``."""
+        copies. A new ``particles`` or ``log_w`` array is noticed by identity; code that changes them in place must
+        set ``_est = None``."""
         if self._est is None or self._est[0] is not self.particles or self._est[1] is not self.log_w:
             mean, cov = self._estimate()
             self._est = (self.particles, self.log_w, mean, cov)
