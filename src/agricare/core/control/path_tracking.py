@@ -557,9 +557,11 @@ class PathTracker:
         manoeuvre = p.manoeuvre_distance_m > 0 and (
             (self.section > 0 and s_proj - path.s[first] < p.manoeuvre_distance_m)
             or (not is_last_section and path.s[last] - s_proj < p.manoeuvre_distance_m))
-        curve_law = p.curve_law_min_curvature_per_m > 0 and path.max_abs_curvature(
-            s_proj - p.curve_exit_m, s_proj + self.lookahead_m(speed_mps), first,
-            last) >= p.curve_law_min_curvature_per_m
+        # the path's largest |curvature| from curve_exit_m behind to one lookahead ahead: the curve law's trigger
+        # and the speed regulation's curve (one window, looked up once)
+        curve_kappa = path.max_abs_curvature(s_proj - p.curve_exit_m, s_proj + self.lookahead_m(speed_mps), first,
+                                             last) if p.curve_law_min_curvature_per_m > 0 or p.curve_exit_m > 0 else 0.0
+        curve_law = p.curve_law_min_curvature_per_m > 0 and curve_kappa >= p.curve_law_min_curvature_per_m
         if manoeuvre or curve_law:
             steer = self._manoeuvre_steer(pose_travel, speed_mps, first, last, seg, t, cte)
         else:
@@ -596,8 +598,7 @@ class PathTracker:
         speed = base_speed
         kappa_reg = abs(steer.regulation_curvature_per_m)
         if p.curve_exit_m > 0:
-            kappa_reg = max(kappa_reg, path.max_abs_curvature(s_proj - p.curve_exit_m,
-                                                              s_proj + self.lookahead_m(speed_mps), first, last))
+            kappa_reg = max(kappa_reg, curve_kappa)
         if kappa_reg > 1e-9 and 1.0 / kappa_reg < p.regulated_min_radius_m:
             speed *= (1.0 / kappa_reg) / p.regulated_min_radius_m
         obstacle_stop = False
