@@ -135,6 +135,40 @@ def test_supervisor_reports_exit_and_silence_restarts_with_backoff(tmp_path):
     assert not any(p.running() for p in silent.procs.values())
 
 
+def test_supervisor_allows_more_silence_only_while_the_graph_starts():
+    # two processes that never publish: the test sets their last sign of life by hand
+    params = SupervisionParams(alive_period_s=0.1, alive_timeout_s=0.5, startup_timeout_s=60.0,
+                               startup_alive_timeout_s=5.0, startup_settle_s=0.3, stop_timeout_s=2.0,
+                               background_nice=0)
+    sup = ProcessSupervisor([_spec("velocity_smoother_node", "up"), _spec("ekf_node", "starting")],
+                            lambda s: _py("import time; time.sleep(30)"), params, progress=None)
+    sup.start_all()
+    try:
+        up, starting = sup.procs["/r/up"], sup.procs["/r/starting"]
+        up.last_alive = time.monotonic() - 2.0          # silent 2 s while the other one is still importing
+        assert sup.poll(sim_time_s=0.0) == [] and sup.alive_timeout(time.monotonic()) == 5.0
+        up.last_alive = time.monotonic() - 6.0          # beyond the start-up allowance: a failure all the same
+        f = sup.poll(sim_time_s=0.0)
+        assert [x.node for x in f] == ["/r/up"] and f[0].cause.startswith("not answering for 6.")
+        sup.stop_all()
+        sup = ProcessSupervisor([_spec("velocity_smoother_node", "up"), _spec("ekf_node", "starting")],
+                                lambda s: _py("import time; time.sleep(30)"), params, progress=None)
+        sup.start_all()
+        up, starting = sup.procs["/r/up"], sup.procs["/r/starting"]
+        starting.last_alive = up.last_alive = time.monotonic()   # every process up: the settle time starts
+        up.last_alive -= 2.0
+        assert sup.poll(sim_time_s=0.0) == []           # inside startup_settle_s
+        time.sleep(0.35)
+        assert sup.alive_timeout(time.monotonic()) == 0.5
+        starting.last_alive = time.monotonic()
+        f = sup.poll(sim_time_s=0.0)                    # settled: 2.35 s of silence is a failure now
+        assert [x.node for x in f] == ["/r/up"] and "shut down" in f[0].action
+    finally:
+        sup.stop_all()
+    with pytest.raises(ValueError, match="startup_alive_timeout_s"):
+        SupervisionParams(alive_timeout_s=4.0, startup_alive_timeout_s=2.0)
+
+
 def test_launch_policy_respawns_drivers_and_perception_only(repo_root):
     from agricare.bringup.launch_description import launch_entries, supervision_policy
 

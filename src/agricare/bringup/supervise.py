@@ -50,6 +50,12 @@ class SupervisionParams:
     alive_period_s: float = 0.25       # node liveness period (AGRICARE_ALIVE_PERIOD_S)
     alive_timeout_s: float = 4.0       # wall seconds of silence = not answering (a loaded machine lags)
     startup_timeout_s: float = 120.0   # wall seconds for a process's first sign of life
+    # while the graph starts (some process has not said it is alive yet, and ``startup_settle_s`` after the last
+    # one did) silence counts only after ``startup_alive_timeout_s``: twenty Python processes importing rclpy and
+    # numpy at once starve those already up for seconds (4-5 s seen at load 9), and no simulated time passes
+    # before every node is up, so nothing moves that a node could fail to stop
+    startup_alive_timeout_s: float = 15.0
+    startup_settle_s: float = 3.0
     restart_backoff_s: float = 1.0     # first restart delay, doubled each time
     max_restarts: int = 3
     fault_grace_s: float = 6.0         # simulated seconds the robot gets to stop after a fatal failure
@@ -63,6 +69,8 @@ class SupervisionParams:
                 raise ValueError(f"{f.name}: must be >= 0, got {v!r}")
         if self.alive_timeout_s <= self.alive_period_s:
             raise ValueError("alive_timeout_s must exceed alive_period_s")
+        if self.startup_alive_timeout_s < self.alive_timeout_s:
+            raise ValueError("startup_alive_timeout_s must be at least alive_timeout_s")
 
 
 @dataclasses.dataclass
@@ -132,6 +140,7 @@ class ProcessSupervisor:
         self.failures: list[NodeFailure] = []
         self.fatal: NodeFailure | None = None
         self._wall0 = time.monotonic()
+        self._all_up_wall: float | None = None   # wall time every process had first said it is alive
 
     # ------------------------------------------------------------------ life cycle
     def start_all(self):
@@ -161,6 +170,7 @@ class ProcessSupervisor:
         """Check every process once; returns the failures found now (also kept in ``failures``)."""
         now = time.monotonic()
         found = []
+        alive_timeout = self.alive_timeout(now)
         for p in self.procs.values():
             if p.failed:
                 if p.restart_at is not None and now >= p.restart_at:
@@ -178,13 +188,25 @@ class ProcessSupervisor:
             elif p.last_alive is None:
                 if now - p.started_wall > self.params.startup_timeout_s:
                     cause = f"no sign of life {self.params.startup_timeout_s:.0f} s after start"
-            elif now - p.last_alive > self.params.alive_timeout_s:
+            elif now - p.last_alive > alive_timeout:
                 cause = f"not answering for {now - p.last_alive:.1f} s"
             if cause is None:
                 continue
             f = self._fail(p, cause, sim_time_s, now)
             found.append(f)
         return found
+
+    def alive_timeout(self, now: float) -> float:
+        """The silence (wall s) that counts as a failure now: ``startup_alive_timeout_s`` while the graph is
+        starting (a process not yet alive, or less than ``startup_settle_s`` since the last one was), else
+        ``alive_timeout_s``. Once the graph has been up, a restart does not bring the start-up allowance back."""
+        if self._all_up_wall is None:
+            if any(p.last_alive is None and p.running() for p in self.procs.values()):
+                return self.params.startup_alive_timeout_s
+            self._all_up_wall = now
+        if now - self._all_up_wall < self.params.startup_settle_s:
+            return self.params.startup_alive_timeout_s
+        return self.params.alive_timeout_s
 
     def _fail(self, p: NodeProcess, cause: str, sim_t: float, now: float) -> NodeFailure:
         p.failed = True
