@@ -199,6 +199,15 @@ def test_row_follower_node_stops_at_once_on_a_camera_fault(rclpy_context):
         assert time.monotonic() - t0 < 1.5                              # before the next 2 s cycle
         assert cmds[-1].twist.linear.x == 0.0 and cmds[-1].twist.angular.z == 0.0
         assert node.follower.reason == "no fresh confident row guidance"
+        node._timer.cancel()                                            # from here on, only guidance acts
+        n1 = len(cmds)
+        for _ in range(5):                                              # the camera stays black: frames go on
+            node._on_guidance(_guidance_msg(0.0, 0.0, -1.0, False))
+        spin_until(t.ex, lambda: False, max_iter=20)
+        assert len(cmds) == n1                                          # the stop is not re-sent per frame
+        node._on_guidance(_guidance_msg(0.1, 0.0, 0.9, False))          # it sees again, then a new fault
+        node._on_guidance(_guidance_msg(0.0, 0.0, -1.0, False))
+        assert spin_until(t.ex, lambda: len(cmds) == n1 + 1, max_iter=50)
     finally:
         t.close()
 

@@ -76,6 +76,7 @@ class RowFollowerNode(Node):
         self._odom_frame = "odom"
         self._state_sent = None
         self._plan_sent = None
+        self._camera_fault = False       # the last guidance said CAMERA_FAULT
         self._cmd_pub = self.create_publisher(TwistStamped, "cmd_vel_nav", COMMAND_QOS)
         self._state_pub = self.create_publisher(String, "row_follower/state", LATCHED_QOS)
         self._plan_pub = self.create_publisher(Path, "row_follower/turn_plan", LATCHED_QOS)
@@ -102,10 +103,13 @@ class RowFollowerNode(Node):
     def _on_guidance(self, msg: RowGuidance) -> None:
         off, hdg, conf, eor = msg.offset_m, msg.heading_rad, msg.confidence, bool(msg.end_of_row)
         self.follower.set_guidance(self._now_s(), float(off), float(hdg), float(conf), eor)
-        if float(conf) < 0.0:
-            # a camera fault (CAMERA_FAULT): the follower stops on it; act at once instead of at the next cycle
-            # (up to one period later), so the stop starts one stage earlier down the command chain
+        fault = float(conf) < 0.0
+        if fault and not self._camera_fault:
+            # a camera fault (CAMERA_FAULT) begins: the follower stops on it; act at once instead of at the next
+            # cycle (up to one period later), so the stop starts one stage earlier down the command chain. While
+            # it lasts, the timer's cycle repeats the stop (not every frame of the black camera as well)
             self._on_timer()
+        self._camera_fault = fault
 
     def _on_odom(self, msg: Odometry) -> None:
         self._pose = pose_to_xyyaw(msg.pose.pose)
