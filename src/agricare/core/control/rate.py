@@ -6,10 +6,10 @@ controller reads the map ahead of each section by ``speed x (dead time + time co
 (:class:`RateController`). With ``lag_compensation`` the map is read ahead by ``speed x dead time`` only and the
 first-order lag is inverted instead (model-based feedforward on the nominal metering model): the setpoint is the one
 that brings the modelled metering to the prescription in one control step, clipped to ``0..max_rate_kgha``, so a
-zone change lands within a step's travel instead of being smeared over ``speed x time constant``. Rates are kg/ha and are setpoints: whether a section applies is the section state
-(``implement/sections``), as ISO 11783 keeps setpoint rate and work state apart, so a section switched off
-keeps its metering at the rate ahead and starts at the right rate when switched on again. Outside the map the
-rate falls back to ``default_rate_kgha``.
+zone change lands within a step's travel instead of being smeared over ``speed x time constant``.
+Rates are kg/ha and are setpoints: whether a section applies is the section state (``implement/sections``), as
+ISO 11783 keeps setpoint rate and work state apart, so a section switched off keeps its metering at the rate ahead
+and starts at the right rate when switched on again. Outside the map the rate falls back to ``default_rate_kgha``.
 """
 
 from __future__ import annotations
