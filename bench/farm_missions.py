@@ -316,7 +316,12 @@ def farm_yaml_settings(path=None) -> tuple[dict, dict, dict]:
         names = {f.name for f in dataclasses.fields(cls)}
         return {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
 
-    return (known(CoverageParams, nodes["farm_mission_node"]), known(TrackerParams, nodes["controller_node"]),
+    fm = nodes["farm_mission_node"]
+    # what farm_mission_node passes to the planner where farm.yaml leaves the node's defaults: the implement's
+    # offset (1.6 m) and the route search without a time limit (route_time_limit_s 0)
+    plan = {"implement_offset_m": fm.get("implement_offset_m", IMPLEMENT_OFFSET_M),
+            "optimizer_time_limit_s": fm.get("route_time_limit_s", 0.0), **known(CoverageParams, fm)}
+    return (plan, known(TrackerParams, nodes["controller_node"]),
             known(SmootherParams, nodes["velocity_smoother_node"]))
 
 
