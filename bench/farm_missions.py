@@ -30,8 +30,12 @@ terrain says; ``--curve-law`` adds the controller's curve law (``CURVE_LAW``) an
 ``--demo`` drives the demo's own field (farm.yaml ``main_field``, 100 x 60 m) once instead of the seeded fields;
 ``out_m`` is the largest distance of the machine outside the field.
 
+``--farm-yaml`` (with ``--tracking --chain``) takes the planner, controller and smoother settings of the tractor from
+config/scenarios/farm.yaml itself (the demo's worked corners, speeds, curve law, ``keep_curvature``) instead of the
+bench's constants, so ``--demo --tracking --chain --farm-yaml`` is the demo's tractor headless.
+
 Run: ``PYTHONPATH=src .venv/bin/python bench/farm_missions.py [--fields 20] [--seed 0] [--tracking] [--corners]
-[--reverse-m 30] [--corner-reverse-m 20] [--demo] [--chain] [--curve-law]``;
+[--reverse-m 30] [--corner-reverse-m 20] [--demo] [--chain] [--curve-law] [--farm-yaml]``;
 writes ``out/bench/farm_missions[_tracking][_corners].json``.
 """
 
@@ -137,7 +141,8 @@ IMPLEMENT_OFFSET_M = 1.6
 T_MAX = 6000.0             # simulated seconds before a tracked mission is given up
 
 
-def drive_tracking(mission, mp, field, raster, start, controller=None, chain=False, keep_curvature=False):
+def drive_tracking(mission, mp, field, raster, start, controller=None, chain=False, keep_curvature=False,
+                   smoother=None):
     """Drive the mission with path tracking on the Ackermann model; returns (t, driven poses, working flags).
 
     ``chain``: the command goes through the velocity smoother (``keep_curvature`` its option) at 20 Hz, computed on
@@ -158,7 +163,8 @@ def drive_tracking(mission, mp, field, raster, start, controller=None, chain=Fal
                        overlap_threshold=0.5)
     sections = SectionController(sp, field)
     dt, t = (0.05, 0.0) if chain else (0.1, 0.0)       # 20 / 10 Hz control
-    smoother = VelocitySmoother(SmootherParams(**SMOOTHER, keep_curvature=keep_curvature)) if chain else None
+    smoother = VelocitySmoother(SmootherParams(**{**SMOOTHER, "keep_curvature": keep_curvature, **(smoother or {})})
+                                ) if chain else None
     slip = SOIL_SLIP if chain else (0.0, 0.0)
     seen, seen_v, cmd = np.asarray(start, float), 0.0, (0.0, 0.0)
     out = mission.start(t, start)
@@ -230,6 +236,22 @@ def leave_episodes(field: Polygon, poses) -> tuple[int, float]:
     return episodes, worst
 
 
+def clearance(field: Polygon, poses) -> float:
+    """Smallest distance (m) of a corner of the tractor body or the implement (as :func:`leave_episodes`) to the
+    field's boundary over the driven poses, negative when outside: the margin the run kept."""
+    body = np.array([[-0.9, -1.1], [3.3, -1.1], [3.3, 1.1], [-0.9, 1.1]])
+    impl = np.array([[-IMPLEMENT_OFFSET_M - 0.4, -WIDTH_M / 2], [-IMPLEMENT_OFFSET_M + 0.4, -WIDTH_M / 2],
+                     [-IMPLEMENT_OFFSET_M + 0.4, WIDTH_M / 2], [-IMPLEMENT_OFFSET_M - 0.4, WIDTH_M / 2]])
+    corners = np.vstack([body, impl])
+    q = np.asarray(poses, float).reshape(-1, 3)
+    c, s_ = np.cos(q[:, 2])[:, None], np.sin(q[:, 2])[:, None]
+    x = (q[:, 0:1] + c * corners[None, :, 0] - s_ * corners[None, :, 1]).ravel()
+    y = (q[:, 1:2] + s_ * corners[None, :, 0] + c * corners[None, :, 1]).ravel()
+    d = shapely.distance(field.boundary, shapely.points(x, y))
+    inside = shapely.contains_xy(field, x, y)
+    return float(np.min(np.where(inside, d, -d)))
+
+
 def unworked_classes(field: Polygon, raster) -> dict:
     """Where the unworked cells of the field are, in % of the field: ``corner`` (within 15 m of an outer vertex
     and in the headland), ``edge`` (within 1 m of the outer boundary elsewhere), ``inner_edge`` (within 1 m of the
@@ -276,16 +298,50 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
                           **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
 
+def farm_yaml_settings(path=None) -> tuple[dict, dict, dict]:
+    """``--farm-yaml``: the tractor's (planner, controller, smoother) settings in config/scenarios/farm.yaml, as
+    keyword arguments of CoverageParams, TrackerParams and SmootherParams (the keys those classes know)."""
+    import dataclasses
+
+    import yaml
+
+    from agricare.core.control.path_tracking import TrackerParams
+    from agricare.core.control.smoother import SmootherParams
+
+    path = path or pathlib.Path(__file__).resolve().parents[1] / "config" / "scenarios" / "farm.yaml"
+    nodes = {n["node"]: n.get("params", {}) for n in yaml.safe_load(pathlib.Path(path).read_text())["nodes"]
+             if n.get("robot") == "tractor"}
+
+    def known(cls, d):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+
+    fm = nodes["farm_mission_node"]
+    # what farm_mission_node passes to the planner where farm.yaml leaves the node's defaults: the implement's
+    # offset (1.6 m) and the route search without a time limit (route_time_limit_s 0)
+    plan = {"implement_offset_m": fm.get("implement_offset_m", IMPLEMENT_OFFSET_M),
+            "optimizer_time_limit_s": fm.get("route_time_limit_s", 0.0), **known(CoverageParams, fm)}
+    return (plan, known(TrackerParams, nodes["controller_node"]),
+            known(SmootherParams, nodes["velocity_smoother_node"]))
+
+
 #: ``--demo``: the demo's field (config/scenarios/farm.yaml, main_field)
 DEMO_FIELD = Polygon([(0.0, 0.0), (100.0, 0.0), (100.0, 60.0), (0.0, 60.0)])
 
 
 def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_m: float = 0.0, demo: bool = False,
-              chain: bool = False, curve_law: bool = False, corner_reverse_m: float = math.inf) -> dict:
+              chain: bool = False, curve_law: bool = False, corner_reverse_m: float = math.inf,
+              farm_yaml: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
-    plan = plan_coverage(field, plan_params(corners, reverse_m, corner_reverse_m))
+    if farm_yaml:
+        fy_plan, fy_ctrl, fy_smooth = farm_yaml_settings()
+        corners = bool(fy_plan.get("corner_turns", False))
+        params = CoverageParams(**fy_plan)
+    else:
+        params = plan_params(corners, reverse_m, corner_reverse_m)
+    plan = plan_coverage(field, params)
     t_plan = time.perf_counter() - t0
     mp = master_plan_from_coverage(plan)
     holes = [np.asarray(h.coords) for h in field.interiors]
@@ -314,8 +370,13 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         ctrl = {**CONTROLLER, **MANOEUVRE} if corners else dict(CONTROLLER)
         if curve_law:
             ctrl.update(CURVE_LAW)
+        smooth = None
+        if farm_yaml:
+            ctrl = {k: v for k, v in fy_ctrl.items() if k not in ("wheelbase_m", "max_steering_angle_rad")}
+            smooth = fy_smooth
+            curve_law = bool(smooth.get("keep_curvature", False))
         t, driven, driven_w, _, reverse_m = drive_tracking(mission, mp, field, raster, start, ctrl, chain=chain,
-                                                         keep_curvature=curve_law)
+                                                         keep_curvature=curve_law, smoother=smooth)
         cov, dbl, cov_in, dbl_in = figures(raster)
         viol, worst = leave_episodes(field, driven)
         return {"seed": seed, "area_ha": round(field.area / 1e4, 2), "holes": len(field.interiors),
@@ -324,6 +385,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
                 "double_inner": round(dbl_in, 4), "ref_covered_inner": round(ref_fig[2], 4),
                 "ref_double_inner": round(ref_fig[3], 4), "ref_covered_field": round(ref_fig[0], 4),
                 "mission_time_s": round(t, 1), "boundary_violations": viol, "max_outside_m": round(worst, 3),
+                "clearance_m": round(clearance(field, driven), 3),
                 "reverse_m": round(reverse_m, 1), "plan_wall_s": round(t_plan, 2),
                 "unworked_pct": unworked_classes(field, raster)}
     mission = FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M))
@@ -369,6 +431,8 @@ def main(argv=None) -> int:
                     help="with --tracking: velocity smoother, 20 Hz on the last cycle's pose, soil slip (demo graph)")
     ap.add_argument("--curve-law", action="store_true",
                     help="with --tracking: the curve law + keep_curvature smoother (CURVE_LAW)")
+    ap.add_argument("--farm-yaml", action="store_true",
+                    help="with --tracking: planner, controller and smoother settings from config/scenarios/farm.yaml")
     ap.add_argument("--corner-reverse-m", type=float, default=math.inf,
                     help="all corner manoeuvres of a field reverse at most this (planner max_corner_reverse_m)")
     args = ap.parse_args(argv)
@@ -383,7 +447,7 @@ def main(argv=None) -> int:
         w0 = time.perf_counter()
         try:
             r = run_field(args.seed + k, args.tracking, args.corners, args.reverse_m, args.demo, args.chain,
-                          args.curve_law, args.corner_reverse_m)
+                          args.curve_law, args.corner_reverse_m, args.farm_yaml)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -396,7 +460,8 @@ def main(argv=None) -> int:
               f"{100 * r['double_inner']:>6.2f}% {100 * r['ref_double_inner']:>6.2f}% "
               f"{100 * r['covered_field']:>6.2f}% {100 * r['double_field']:>6.2f}% {r.get('reverse_m', 0.0):>6.1f} "
               f"{r['mission_time_s']:>7.0f} {r['boundary_violations']:>5} {r.get('max_outside_m', 0.0):>6.3f} "
-              f"{r['plan_wall_s']:>6.2f} {r['wall_s']:>6.2f}")
+              f"{r['plan_wall_s']:>6.2f} {r['wall_s']:>6.2f}"
+              + (f" clearance {r['clearance_m']:.3f} m" if "clearance_m" in r else ""))
     ok = [r for r in rows if "error" not in r]
     if ok:
         print(f"mean inner coverage {100 * np.mean([r['covered_inner'] for r in ok]):.2f} % "
@@ -418,7 +483,7 @@ def main(argv=None) -> int:
             + (f"_rev{args.reverse_m:g}" if args.reverse_m else "")
             + (f"_crev{args.corner_reverse_m:g}" if math.isfinite(args.corner_reverse_m) else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
-            + ("_curvelaw" if args.curve_law else "") + ".json")
+            + ("_curvelaw" if args.curve_law else "") + ("_farmyaml" if args.farm_yaml else "") + ".json")
     (out / name).write_text(json.dumps(rows, indent=1))
     return 0
 

@@ -224,3 +224,34 @@ def test_reverse_exit_out_of_a_dead_end_leaves_room_to_turn():
     assert region.contains(r.xy) and np.all(r.direction[1:] < 0)
     assert _turn_room(np.array([*r.xy[-1], r.yaw[-1]]), p, region)
     assert _reverse_exit(end, p, region, None, 5.0) is None
+
+
+def test_curvature_continuous_corners_end_where_the_plain_ones_do():
+    """corner_cc: the manoeuvre's forward turn eases in and out (clothoids) and still ends on B's line where the
+    pass along B starts; the transit onto the corner ring ends with the curvature back at zero."""
+    from agricare.core.planning import turns as T
+    from agricare.core.planning.corners import three_point_corner
+
+    for inset in (0.0, 0.5, 1.0):
+        plain = T.sample_primitives((0.0, 0.0, 0.0), three_point_corner(-1.4, -0.9, math.pi / 2, 4.5, 1.5, 1.5, inset),
+                                    0.05)
+        prims = three_point_corner(-1.4, -0.9, math.pi / 2, 4.5, 1.5, 1.5, inset, sharpness_1pm2=0.1)
+        eased = T.sample_primitives((0.0, 0.0, 0.0), prims, 0.05)
+        assert np.allclose(eased.xy[-1], plain.xy[-1], atol=1e-6) and abs(eased.yaw[-1] - plain.yaw[-1]) < 1e-9
+        # forward pieces: curvature never jumps by more than the sharpness allows over a sample
+        fwd = [p for p in prims if p[0] > 0 and (p[1] or p[2])]
+        assert fwd[0][1] == 0.0 and fwd[-1][2] == 0.0 and all(abs(p[2] - p[1]) <= 0.1 * p[0] + 1e-9 for p in fwd)
+        # the straight after the turn lies on B's line (x = 1.4 here: the vertex is 1.4 m ahead of the start)
+        k_end = sum(1 for _ in prims) - 2
+        after = T.sample_primitives((0.0, 0.0, 0.0), prims[:k_end + 1], 0.05)
+        assert abs(after.xy[-1, 0] - 1.4) < 1e-6 and abs(after.yaw[-1] - math.pi / 2) < 1e-9
+
+    p = CoverageParams(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0, robot_width_m=6.18,
+                       footprint_m=BODY + IMPLEMENT, implement_offset_m=1.6, corner_turns=True, corner_cc=True)
+    plan = plan_coverage(FIELD, p)
+    assert not [w for w in plan.warnings if "footprint" in w or "skipped" in w], plan.warnings
+    path = plan.path
+    # where a transit hands over to the outer (worked-corner) pass, the curvature is back to zero
+    joins = [i for i in range(1, len(path)) if path.kind[i - 1] == 3 and path.kind[i] == 2
+             and min(path.xy[i, 0], path.xy[i, 1], 100 - path.xy[i, 0], 60 - path.xy[i, 1]) < 3.2]
+    assert joins and all(abs(path.curvature[i - 1]) < 1e-6 for i in joins)

@@ -44,6 +44,10 @@ def test_tractor_covers_the_demo_field(repo_root, tmp_path):
     assert fig["double_ratio_inner"] <= 0.03
     assert fig["boundary_violations"] == 0 and fig["contacts"] == 0
     assert result.exit_code == 0
+    # worked corners, the outer pass 0.09 m off the boundary (issue 22's demo criterion; measured in the demo graph:
+    # whole field 99.3-99.5 %, double 0.5-0.6 %, rate within 5 % on 98 % of the worked area)
+    assert fig["covered_ratio_field"] >= 0.99 and fig["double_ratio_field"] <= 0.03
+    assert fig["applied_rate"]["within_5pct_of_worked_area"] >= 0.95
     # the machine's own field record was written at the end of the job
     rec = tmp_path / "out" / "records" / "tractor"
     assert (rec / "applied_area.geojson").is_file() and (rec / "sections_log.csv").is_file()

@@ -41,6 +41,41 @@ def test_look_ahead_applies_the_prescription_where_it_lands():
     assert np.max(without) > 0.3            # without look-ahead the step lands metres late
 
 
+def _drive_comp(tau_true: float, speed: float = 3.0):
+    """Share of the travel within 5 % of the prescription, lag compensation (nominal lag 0.6 s) against the look-ahead
+    alone, the metering's true time constant ``tau_true``."""
+    out = []
+    for comp in (True, False):
+        ctrl = RateController(RateParams(actuator_delay_s=0.3, actuator_time_constant_s=0.6, lag_compensation=comp),
+                              _two_zone_map())
+        act = RateActuator(RateParams(actuator_delay_s=0.3, actuator_time_constant_s=tau_true), 1)
+        dt, err = 0.05, []
+        for k in range(int(90 / (speed * dt))):
+            x = 5.0 + k * speed * dt
+            cmd = ctrl.command(np.array([[x, 10.0]]), 0.0, speed, k * dt)
+            assert 0.0 <= cmd[0] <= 1000.0
+            applied = act.step(k * dt, cmd)[0]
+            pre = ctrl.prescribed(np.array([[x, 10.0]]))[0]
+            err.append(abs(applied - pre) / pre)
+        out.append(np.asarray(err[80:]))
+    return out
+
+
+def test_lag_compensation_lands_the_zone_change_within_a_step():
+    comp, lead = _drive_comp(0.6)
+    # the look-ahead alone smears the 100 -> 200 step over metres; the inverted lag lands it within about one
+    # control step's travel (0.15 m at 3 m/s) after the dead time's look-ahead
+    assert np.sum(comp > 0.05) <= 2 < np.sum(lead > 0.05)
+    assert np.mean(comp <= 0.05) > np.mean(lead <= 0.05)
+    # a metering 30 % slower or faster than its nominal model: still no worse than the look-ahead alone
+    for tau in (0.42, 0.78):
+        comp, lead = _drive_comp(tau)
+        assert np.mean(comp <= 0.05) >= np.mean(lead <= 0.05)
+    # without the command time there is nothing to invert over: the look-ahead setpoint (dead time + lag)
+    ctrl = RateController(RateParams(lag_compensation=True), _two_zone_map())
+    assert list(ctrl.command(np.array([[48.5, 5.0]]), 0.0, 2.5)) == [200.0]
+
+
 def test_setpoint_per_section_and_bad_params_refused():
     ctrl = RateController(RateParams(), _two_zone_map())
     r = ctrl.command(np.array([[10.0, 5.0], [60.0, 5.0], [70.0, 5.0]]), math.pi, 0.0)

@@ -75,6 +75,7 @@ class FarmMissionNodeParams:
     route_time_limit_s: float = 0.0    # 0: deterministic local search only; > 0 adds time-limited OR-Tools search
     footprint_m: tuple[float, ...] = ()  # the machine, rectangles (x_min, x_max, y_min, y_max) in base_link flattened
     corner_turns: bool = False         # headland passes work the corners (three-point manoeuvres; needs footprint_m)
+    corner_cc: bool = False            # worked corners curvature-continuous (ring entry, manoeuvres' turns)
     max_reverse_m: float = 0.0         # reversing allowed out of clean-up passes into dead-end corners (corner
                                        # manoeuvres have their own); 0: only clean-up passes left forwards
     # mission
@@ -125,7 +126,7 @@ class FarmMissionNode(ManagedNode):
                 objective=self.p.objective, angle_deg=self.p.angle_deg,
                 optimizer_time_limit_s=self.p.route_time_limit_s, footprint_m=tuple(self.p.footprint_m),
                 implement_offset_m=self.p.implement_offset_m, corner_turns=self.p.corner_turns,
-                max_reverse_m=self.p.max_reverse_m)
+                corner_cc=self.p.corner_cc, max_reverse_m=self.p.max_reverse_m)
             from agricare import paths
 
             self.configured_field = None   # the field of a goal that names none

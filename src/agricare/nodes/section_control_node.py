@@ -52,6 +52,7 @@ class SectionControlNodeParams:
     prescription_file: str = ""     # rate map (x_m,y_m,cell_m,rate_kgha CSV, map frame): publishes implement/rate
     actuator_delay_s: float = 0.3   # metering dead time and lag: the map is read this far ahead (x speed)
     actuator_time_constant_s: float = 0.6
+    rate_lag_compensation: bool = False  # invert the metering lag instead of reading the map further ahead
     default_rate_kgha: float = 0.0  # rate outside the prescription map
 
     def __post_init__(self):
@@ -68,6 +69,7 @@ class SectionControlNodeParams:
 
         return RateParams(actuator_delay_s=self.actuator_delay_s,
                           actuator_time_constant_s=self.actuator_time_constant_s,
+                          lag_compensation=self.rate_lag_compensation,
                           default_rate_kgha=self.default_rate_kgha)
 
     def section_params(self) -> SectionParams:
@@ -163,7 +165,7 @@ class SectionControlNode(Node):
         from agricare.core.control.rate import section_centres
 
         centres = section_centres(self.ctrl.last_bars)   # the bars of this pose (ctrl.update ran on it just now)
-        cmd = self._rate.command(centres, float(pose[2]), speed)
+        cmd = self._rate.command(centres, float(pose[2]), speed, t_s)
         msg = Float32MultiArray()
         msg.data = [float(v) for v in cmd]
         self._rate_pub.publish(msg)

@@ -643,7 +643,12 @@ class PathTracker:
         preview = abs(float(speed_mps)) * p.manoeuvre_preview_s
         _, idx = path.point_at(s_proj + preview, first, last)
         kappa_ref = float(path.curvature[min(max(idx, first), last)]) if last > first else 0.0
-        dpsi = float(wrap_angle(pose_travel[2] - path.travel_heading(seg, first, last)))
+        # the path's tangent at the projection, not the segment's chord: on a curve the chord's heading is the
+        # tangent's at the segment's middle only, off by +-kappa*len/2 at its ends (a 0.5 m step on a 4.5 m radius:
+        # +-3.2 deg), which the heading gain turned into a curvature sawtooth at the sampling period
+        k_seg = 0.5 * (float(path.curvature[seg]) + float(path.curvature[min(seg + 1, last)])) if last > first else 0.0
+        tangent = path.travel_heading(seg, first, last) + k_seg * (t - 0.5) * seg_len
+        dpsi = float(wrap_angle(pose_travel[2] - tangent))
         kappa = kappa_ref - p.manoeuvre_lateral_gain_1pm2 * cte - p.manoeuvre_heading_gain_1pm * dpsi
         kmax = getattr(self.vehicle, "max_curvature_per_m", None)
         if callable(kmax):

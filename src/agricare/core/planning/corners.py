@@ -89,8 +89,23 @@ def _straight(p0, p1, step):
     return T.sample_primitives((p0[0], p0[1], yaw), [(L, 0.0, 0.0)], step)
 
 
+def _eased_turn(turn_rad: float, radius_m: float, sharpness_1pm2: float):
+    """A left turn of ``turn_rad`` whose curvature ramps 0 -> 1/radius_m -> 0 at ``sharpness_1pm2`` (clothoid, arc,
+    clothoid): ``(primitives, t)`` with ``t`` the distance from either end to where the two straight lines meet
+    (symmetric turn: the same on both); None when the turn is too small for the two ramps."""
+    k = 1.0 / radius_m
+    lc = k / sharpness_1pm2
+    arc = turn_rad - k * lc                      # each ramp turns k * lc / 2
+    if arc < 0.0:
+        return None
+    prims = [(lc, 0.0, k), (radius_m * arc, k, k), (lc, k, 0.0)]
+    end = T.sample_primitives((0.0, 0.0, 0.0), prims, 0.05)
+    x1, y1 = float(end.xy[-1, 0]), float(end.xy[-1, 1])
+    return prims, x1 - y1 / math.tan(turn_rad)
+
+
 def three_point_corner(a: float, b: float, turn_rad: float, radius_m: float, extension_m: float,
-                       min_leg_m: float = 0.0, inset_m: float = 0.0):
+                       min_leg_m: float = 0.0, inset_m: float = 0.0, sharpness_1pm2: float = 0.0):
     """Primitives ``(length, k0, k1)`` of the corner manoeuvre at a convex corner turning ``turn_rad`` left.
 
     Local frame: the (offset) vertex at the origin, edge A along +x, edge B leaving at ``turn_rad``. The pass
@@ -101,9 +116,16 @@ def three_point_corner(a: float, b: float, turn_rad: float, radius_m: float, ext
     B until base_link is ``b`` metres past the vertex (negative: backed into the corner), where the pass along B
     starts with the trailing implement at the corner. A reverse leg shorter than ``min_leg_m`` is lengthened
     and the difference driven forward before the arc. None when B's start is not behind the arc's end.
+    ``sharpness_1pm2`` > 0: the forward turn eases in and out (clothoids of that sharpness either side of the arc),
+    so the steering, limited in rate, is straight again where the turn ends on B instead of overshooting it.
     """
     k = 1.0 / radius_m
     t = radius_m * math.tan(0.5 * turn_rad)
+    turn = [(radius_m * turn_rad, k, k)]
+    if sharpness_1pm2 > 0.0 and turn_rad < math.pi - 1e-3:
+        eased = _eased_turn(turn_rad, radius_m, sharpness_1pm2)
+        if eased is not None:
+            turn, t = eased
     prims = []
     x = a                                            # base_link's position along A (inset line after the S)
     if inset_m > 1e-6:
@@ -122,7 +144,7 @@ def three_point_corner(a: float, b: float, turn_rad: float, radius_m: float, ext
             prims.append((leg - back, 0.0, 0.0))
     elif back < -1e-6:
         prims.append((-back, 0.0, 0.0))
-    prims += [(radius_m * turn_rad, k, k), (extension_m, 0.0, 0.0), (-back_b, 0.0, 0.0)]
+    prims += turn + [(extension_m, 0.0, 0.0), (-back_b, 0.0, 0.0)]
     return prims
 
 
@@ -166,7 +188,7 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
     return None
 
 
-def _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax):
+def _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, sharpness=0.0):
     """The shortest three-point manoeuvre at convex vertex ``i`` that keeps the machine inside:
     ``(PathSamples, reverse_m, a, b)`` or None."""
     w_eff = min(0.5 * width_m / max(math.sin(min(d, math.pi - 1e-3)), 0.3), width_m)
@@ -183,7 +205,7 @@ def _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax):
     start = np.array([*(v[i] + a * u[i - 1]), h[i - 1]])
     for rr, inset in ((r, 0.0), (r, 0.5), (r, 1.0), (1.25 * r, 0.5), (r, 1.5)):
         for ext in (max(min_leg_m, 1.0), 2.0 * max(min_leg_m, 1.0)):
-            prims = three_point_corner(a, b, d, rr, ext, min_leg_m, inset)
+            prims = three_point_corner(a, b, d, rr, ext, min_leg_m, inset, sharpness)
             if prims is None:
                 continue
             back = float(sum(-q[0] for q in prims if q[0] < 0))
@@ -221,12 +243,14 @@ class CornerRing:
 def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, implement_offset_m: float,
                 step_m: float = 0.5, min_angle_rad: float = math.radians(50.0), simplify_m: float = 0.3,
                 max_reverse_m: float | None = None, min_leg_m: float = 0.0,
-                budget_m: float | None = None) -> CornerRing | None:
+                budget_m: float | None = None, sharpness_1pm2: float = 0.0) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
     all manoeuvres of the ring may reverse together (None: no limit) - the corners that work most per metre
     reversed keep their manoeuvre, the others get a working arc or a gap as when no manoeuvre fits.
+    ``sharpness_1pm2`` > 0: the manoeuvres' forward turns ease in and out at that curvature rate
+    (:func:`three_point_corner`).
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
     corners, no manoeuvre that fits): the caller keeps the rounded ring then.
@@ -264,7 +288,8 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         for i in range(n):
             d = float(turn[i])
             if d >= min_angle_rad:
-                m = _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax)
+                m = _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
+                               sharpness_1pm2)
                 if m is not None:
                     gain = r * r * (math.tan(0.5 * min(d, math.radians(170.0))) - 0.5 * min(d, math.radians(170.0)))
                     cost[i] = (m[1], gain)
@@ -293,7 +318,8 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 a_ext[i], b_ext[i], corner[i] = gap
                 continue
         manoeuvre[i] = True
-        best = None if i in barred else _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax)
+        best = None if i in barred else _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
+                               sharpness_1pm2)
         if best is None:
             # no manoeuvre fits: a working arc of the turning radius when the machine fits on it
             t = r * math.tan(0.5 * abs(d))

@@ -71,6 +71,11 @@ class CoverageParams:
     corner_min_leg_m: float = 1.5          # shortest leg of a corner manoeuvre (a tracker settles on it)
     max_corner_reverse_m: float = math.inf  # all corner manoeuvres of the field together reverse at most this; the
                                            # corners that work most per metre reversed first (outer pass first)
+    corner_cc: bool = False                # worked corners curvature-continuous (clothoids of
+                                           # max_curvature_rate_1pm2): the transit onto a corner ring and the
+                                           # manoeuvres' forward turns. A Dubins arc ending on a pass 0.1 m off
+                                           # the boundary is overshot by the steering lag (rate-limited), the
+                                           # implement's rear corner leaving the field
 
     def __post_init__(self):
         for name in ("width_m", "turn_radius_m", "max_curvature_rate_1pm2", "sample_step_m"):
@@ -759,7 +764,8 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
                 cr = corner_ring(np.asarray(poly.exterior.coords), p.width_m, p.turn_radius_m, fp,
                                  p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg),
                                  simplify_m=simplify_m, min_leg_m=p.corner_min_leg_m,
-                                 budget_m=budget if math.isfinite(budget) else None)
+                                 budget_m=budget if math.isfinite(budget) else None,
+                                 sharpness_1pm2=p.max_curvature_rate_1pm2 if p.corner_cc else 0.0)
                 if cr is not None:
                     break
             if cr is None:
@@ -796,7 +802,10 @@ def _drive_corner_ring(b, ring: CornerRing, pose, p: CoverageParams, region, cac
         if cut is None:
             continue
         c = None
-        for prims in T.dubins_candidates(pose, target, p.turn_radius_m)[:6]:
+        words = T.dubins_candidates(pose, target, p.turn_radius_m)[:6]
+        if p.corner_cc:
+            words = T.dubins_cc_candidates(pose, target, p.turn_radius_m, p.max_curvature_rate_1pm2)[:6] + words
+        for prims in words:
             s = T.sample_primitives(pose, prims, p.sample_step_m)
             if region.contains(s.xy):
                 c = s
