@@ -224,3 +224,67 @@ def test_reverse_exit_out_of_a_dead_end_leaves_room_to_turn():
     assert region.contains(r.xy) and np.all(r.direction[1:] < 0)
     assert _turn_room(np.array([*r.xy[-1], r.yaw[-1]]), p, region)
     assert _reverse_exit(end, p, region, None, 5.0) is None
+
+
+def _reverse_m(samples_list):
+    """Metres driven in reverse over ``(PathSamples, working)`` pieces, from the samples themselves."""
+    total = 0.0
+    for s, _ in samples_list:
+        seg = np.hypot(*np.diff(s.xy, axis=0).T)
+        total += float(np.sum(seg[s.direction[1:] < 0]))
+    return total
+
+
+def test_corner_budget_counts_the_reversing_of_gaps_too():
+    # the sharp corners get gaps whose short reversing S was not counted: a ring under a 12 m budget reversed more.
+    # A gap that can only leave the outer pass by reversing still does (the budget bars manoeuvres only), so the
+    # ring is capped with the gentle forward S on (ease_radius_m) that lets gaps leave without reversing
+    fp = Footprint([BODY, IMPLEMENT], SHARP, margin_m=0.05)
+    ring_xy = np.asarray(SHARP.buffer(-3.1, join_style="mitre").exterior.coords)
+    free = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, min_leg_m=1.5)
+    assert free is not None and _reverse_m(free.pieces) > 12.0
+    assert free.reverse_m == pytest.approx(_reverse_m(free.pieces), abs=0.5 * len(free.pieces))
+    capped = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, min_leg_m=1.5, budget_m=12.0, ease_radius_m=50.0)
+    assert capped is not None and capped.n_manoeuvres > 0
+    assert _reverse_m(capped.pieces) <= 12.0 + 0.5
+    for s, _ in capped.pieces:
+        assert fp.fits(_poses(s))
+
+
+def test_gap_leaves_the_outer_pass_by_a_forward_s_instead_of_reversing():
+    fp = Footprint([BODY, IMPLEMENT], SHARP, margin_m=0.05)
+    ring_xy = np.asarray(SHARP.buffer(-3.1, join_style="mitre").exterior.coords)
+    plain = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, min_leg_m=1.5, budget_m=0.0)
+    eased = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, min_leg_m=1.5, budget_m=0.0, ease_radius_m=50.0)
+    assert plain is not None and eased is not None
+    assert plain.n_manoeuvres == 0 and eased.n_manoeuvres == 0
+    assert _reverse_m(plain.pieces) > 1.0                  # the gaps' reversing S (over the 0 budget: nothing else)
+    assert _reverse_m(eased.pieces) < _reverse_m(plain.pieces)
+    for s, _ in eased.pieces:
+        assert fp.fits(_poses(s))
+    # the S is worked, driven forward, and gentle (curvature at most 1/50 m)
+    s_pieces = [s for s, w in eased.pieces if w and np.abs(s.kappa).max() > 1e-6 and np.abs(s.kappa).max() < 0.05]
+    assert s_pieces and all(s.direction.min() > 0 for s in s_pieces)
+    ends = [p[0].xy[-1] for p in eased.pieces]
+    starts = [p[0].xy[0] for p in eased.pieces[1:] + eased.pieces[:1]]
+    assert max(np.hypot(*(a - b)) for a, b in zip(ends, starts)) < 0.05
+    with pytest.raises(ValueError, match="corner_ease_radius_m"):
+        CoverageParams(corner_ease_radius_m=-1.0)
+
+
+def test_plan_total_reverse_budget_bounds_all_reversing():
+    kw = dict(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0, robot_width_m=6.2, footprint_m=BODY + IMPLEMENT,
+              implement_offset_m=1.6, corner_turns=True, max_reverse_m=30.0, optimizer_time_limit_s=0.0,
+              corner_ease_radius_m=50.0)
+
+    def reverse(plan):
+        p = plan.path
+        seg = np.hypot(*np.diff(p.xy, axis=0).T)
+        return float(np.sum(seg[p.direction[1:] < 0]))
+
+    free = reverse(plan_coverage(SHARP, CoverageParams(**kw)))
+    capped = reverse(plan_coverage(SHARP, CoverageParams(**kw, max_total_reverse_m=15.0)))
+    assert free > 15.0
+    assert capped <= 15.0 + 1.0                             # + the one-sample direction label per leg
+    with pytest.raises(ValueError, match="max_total_reverse_m"):
+        CoverageParams(max_total_reverse_m=-1.0)

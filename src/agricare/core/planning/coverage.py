@@ -71,13 +71,19 @@ class CoverageParams:
     corner_min_leg_m: float = 1.5          # shortest leg of a corner manoeuvre (a tracker settles on it)
     max_corner_reverse_m: float = math.inf  # all corner manoeuvres of the field together reverse at most this; the
                                            # corners that work most per metre reversed first (outer pass first)
+    max_total_reverse_m: float = math.inf  # all reversing of the field together (corner manoeuvres first, their own
+                                           # limit too, then clean-up exits with what is left of this)
+    corner_ease_radius_m: float = 0.0      # > 0: where a corner is not worked (a gap), the machine leaves the outer
+                                           # pass by a gentle forward S of this radius, still working, instead of a
+                                           # short reversing S (0: reversing S only, as before)
 
     def __post_init__(self):
         for name in ("width_m", "turn_radius_m", "max_curvature_rate_1pm2", "sample_step_m"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-        for name in ("headland_width_m", "robot_width_m", "optimizer_time_limit_s"):  # 0 time: deterministic
+        # 0 time: deterministic
+        for name in ("headland_width_m", "robot_width_m", "optimizer_time_limit_s", "corner_ease_radius_m"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -96,8 +102,10 @@ class CoverageParams:
             raise ValueError("corner_turns needs footprint_m (the machine must be checked inside the field)")
         if not (isinstance(self.max_reverse_m, (int, float)) and self.max_reverse_m >= 0):
             raise ValueError(f"max_reverse_m must be >= 0, got {self.max_reverse_m!r}")
-        if not (isinstance(self.max_corner_reverse_m, (int, float)) and self.max_corner_reverse_m >= 0):
-            raise ValueError(f"max_corner_reverse_m must be >= 0, got {self.max_corner_reverse_m!r}")
+        for name in ("max_corner_reverse_m", "max_total_reverse_m"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v >= 0):
+                raise ValueError(f"{name} must be >= 0, got {v!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective {self.objective!r} not in {OBJECTIVES}")
         if not isinstance(self.angle_deg, (int, float)) or math.isinf(self.angle_deg):
@@ -747,7 +755,7 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
     one can be driven with the whole machine inside the field."""
     fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05)
     out = []
-    budget = float(p.max_corner_reverse_m)
+    budget = float(min(p.max_corner_reverse_m, p.max_total_reverse_m))
     for d, pass_rings in zip(offsets, rings):
         g = field.buffer(-d, join_style="mitre")
         keep = list(pass_rings)
@@ -759,7 +767,8 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
                 cr = corner_ring(np.asarray(poly.exterior.coords), p.width_m, p.turn_radius_m, fp,
                                  p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg),
                                  simplify_m=simplify_m, min_leg_m=p.corner_min_leg_m,
-                                 budget_m=budget if math.isfinite(budget) else None)
+                                 budget_m=budget if math.isfinite(budget) else None,
+                                 ease_radius_m=p.corner_ease_radius_m)
                 if cr is not None:
                     break
             if cr is None:
@@ -889,7 +898,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     sofar = b.build()
     seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
     # corner manoeuvres reverse by design (their own budget, ``corner_ring``'s): not counted against clean-up exits
-    reverse_left = p.max_reverse_m - (float(np.sum(seg[sofar.direction[1:] < 0])) - b.corner_reverse_m)
+    reverse_all = float(np.sum(seg[sofar.direction[1:] < 0]))
+    reverse_left = min(p.max_reverse_m - (reverse_all - b.corner_reverse_m), p.max_total_reverse_m - reverse_all)
     # with the machine's footprint known, a pass ends where the whole machine still fits (the region only keeps
     # base_link half a body width in: driving into a corner would put the tractor's front out of the field)
     fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05) if len(p.footprint_m) \
