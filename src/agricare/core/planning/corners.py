@@ -225,7 +225,7 @@ def _reverse_len(s: T.PathSamples) -> float:
     return float(np.sum(seg[s.direction[1:] < 0]))
 
 
-def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, ease_radius_m=0.0) -> tuple[float, float, bool]:
+def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at) -> tuple[float, float, bool]:
     """Area (m^2) a manoeuvre ``m`` at convex vertex ``i`` works more than what the ring does there without it,
     the metres that fallback reverses itself (a gap's S), and whether there is a fallback at all (else the ring
     cannot be driven without this manoeuvre).
@@ -235,13 +235,14 @@ def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, ease_radius_m=0
     both passes stop short of the corner, ``w`` times the lengths they are cut back by more than the manoeuvre's
     own passes, plus the corner square; the rarely drivable case of neither counts as the whole corner square.
     A sharp corner on the outer pass usually gets a gap, which loses many times the arc's area: ranking by the arc
-    alone spent a limited budget on shallow corners and left the sharp ones to long gaps."""
+    alone spent a limited budget on shallow corners and left the sharp ones to long gaps. ``gap_at(i)``: the gap
+    at vertex ``i`` (:func:`_gap`, cached by the caller)."""
     dd = min(d, math.radians(170.0))
     t = r * math.tan(0.5 * dd)
     arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * dd, 1 / r, 1 / r)], step_m)
     if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
         return (r + 0.5 * width_m) ** 2 * (math.tan(0.5 * dd) - 0.5 * dd), 0.0, True
-    g = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], d, r, fp, step_m, ease_radius_m)
+    g = gap_at(i)
     if g is None:
         return width_m * width_m, 0.0, False
     return (width_m * (max(0.0, (-g[0]) - (-m[2])) + max(0.0, g[1] - m[3])) + width_m * width_m,
@@ -310,6 +311,13 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
             mcache[i] = _manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax)
         return mcache[i]
 
+    gcache = {}
+
+    def gap_at(i):
+        if i not in gcache:
+            gcache[i] = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], float(turn[i]), r, fp, step_m, ease_radius_m)
+        return gcache[i]
+
     def build(barred):
         """The ring with a manoeuvre at every sharp convex corner not in ``barred``; None when it cannot be driven.
         Its ``reverse_m`` counts every reversing piece: manoeuvres and the short S a gap may start with."""
@@ -332,7 +340,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                     a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
                     continue
                 if d < 0:
-                    gap = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], d, r, fp, step_m, ease_radius_m)
+                    gap = gap_at(i)
                     if gap is None:
                         return None
                     a_ext[i], b_ext[i], corner[i] = gap
@@ -350,7 +358,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 # nor an arc: the pass breaks here (the corner is left to the clean-up passes) and a forward
                 # connection with the implement raised joins the two straights, the rest of the ring keeps its
                 # corners
-                gap = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], d, r, fp, step_m, ease_radius_m)
+                gap = gap_at(i)
                 if gap is None:
                     return None
                 a_ext[i], b_ext[i], corner[i] = gap
@@ -391,7 +399,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
             m = man(i)
             if m is not None:
                 gain, fallback_rev, has_fallback = _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m,
-                                                                   ease_radius_m)
+                                                                   gap_at)
                 cost[i] = (max(m[1] - fallback_rev, 0.0), gain)
                 if not has_fallback:
                     forced.add(i)
