@@ -288,3 +288,20 @@ def test_plan_total_reverse_budget_bounds_all_reversing():
     assert capped <= 15.0 + 1.0                             # + the one-sample direction label per leg
     with pytest.raises(ValueError, match="max_total_reverse_m"):
         CoverageParams(max_total_reverse_m=-1.0)
+
+
+def test_corner_budget_is_kept_whenever_the_ring_has_manoeuvres():
+    # the contract: a ring with manoeuvres never reverses more than its budget (None instead: the caller keeps
+    # the rounded ring); only a ring of gaps that can leave the outer pass only by reversing may go over
+    fp = Footprint([BODY, IMPLEMENT], SHARP, margin_m=0.05)
+    ring_xy = np.asarray(SHARP.buffer(-3.1, join_style="mitre").exterior.coords)
+    with_manoeuvres = 0
+    for budget in (5.0, 20.0, 40.0, 60.0):
+        ring = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, min_leg_m=1.5, budget_m=budget)
+        if ring is None:
+            continue
+        assert ring.reverse_m == pytest.approx(_reverse_m(ring.pieces), abs=0.5 * len(ring.pieces))
+        if ring.n_manoeuvres:
+            with_manoeuvres += 1
+            assert _reverse_m(ring.pieces) <= budget + 0.5
+    assert with_manoeuvres >= 2
