@@ -126,6 +126,10 @@ def three_point_corner(a: float, b: float, turn_rad: float, radius_m: float, ext
     return prims
 
 
+#: room kept around a gap's turn after a forward S (m, on top of the footprint's margin)
+EASE_TURN_MARGIN_M = 0.5
+
+
 def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: float, fp: Footprint,
          step_m: float, ease_radius_m: float = 0.0):
     """A corner the ring cannot work: the pass along A stops ``-a`` before the vertex and the pass along B starts
@@ -157,6 +161,7 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
     steps = (-4.0, -2.0, 0.0, 1.5, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0)
     grid = [(ea, eb) for ea in steps for eb in steps]
     backed = [(-(t + ea), t + eb) for ea, eb in sorted(grid, key=lambda e: (abs(e[0]) + abs(e[1]), e))]
+    wide = Footprint(fp.rects, fp.geom, margin_m=EASE_TURN_MARGIN_M) if ease_radius_m > 0 else fp
     for inset, s_prims, ahead in leads:
         pairs = (concave if inset == 0 else []) + backed
         forward_lead = ahead > 0
@@ -174,8 +179,11 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
                 break
             for prims in T.dubins_candidates(q0, p1, radius_m)[:4]:
                 if forward_lead:
+                    # no stop before the turn (a reversing S ends at a cusp, where the wheels are steered at
+                    # standstill): the tracker's steering lag at the start of the turn carries the machine wider,
+                    # so the turn keeps EASE_TURN_MARGIN_M more room
                     smp = T.sample_primitives(q0, prims, step_m)
-                    if fp.fits(_poses(smp)):
+                    if wide.fits(_poses(smp)):
                         return a0, b, [(lead, True), (smp, False)]
                 else:
                     smp = T.sample_primitives(p0, s_prims + prims, step_m)
