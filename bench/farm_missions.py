@@ -26,7 +26,8 @@ field in all); ``rev_m`` counts both.
 
 ``--total-reverse-m M`` caps all reversing of a field (corner manoeuvres, the S where a corner is not worked,
 clean-up exits) at M metres together (the issue's limit is 30); ``--corner-ease-m R``: where a corner is not worked
-the machine leaves the outer pass by a gentle forward S of radius R instead of a short reversing S.
+the machine leaves the outer pass by a gentle forward S of radius R instead of a short reversing S;
+``--end-margin-m M``: clean-up passes stop M metres further inside (room for the tracker's overshoot at the stop).
 
 With ``--chain`` (tracking) the command goes the way it goes in the demo graph: the controller at 20 Hz on the pose of
 the previous cycle, then the velocity smoother with farm.yaml's limits, and the tractor slips on soil as farm.yaml's
@@ -267,12 +268,14 @@ FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_
 
 
 def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf,
-                total_reverse_m: float = math.inf, corner_ease_m: float = 0.0) -> CoverageParams:
+                total_reverse_m: float = math.inf, corner_ease_m: float = 0.0,
+                end_margin_m: float = 0.0) -> CoverageParams:
     """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
     ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``);
     ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``);
     ``total_reverse_m``: all reversing of the field together (``max_total_reverse_m``); ``corner_ease_m``: a gap
-    leaves the outer pass by a forward S of this radius (``corner_ease_radius_m``)."""
+    leaves the outer pass by a forward S of this radius (``corner_ease_radius_m``); ``end_margin_m``: clean-up
+    passes stop this much further inside (``cleanup_end_margin_m``)."""
     if not corners:
         return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                               robot_width_m=WIDTH_M, max_reverse_m=reverse_m)
@@ -280,7 +283,7 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
     return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                           robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
                           corner_turns=True, max_reverse_m=reverse_m, max_total_reverse_m=total_reverse_m,
-                          corner_ease_radius_m=corner_ease_m,
+                          corner_ease_radius_m=corner_ease_m, cleanup_end_margin_m=end_margin_m,
                           **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
 
@@ -290,11 +293,12 @@ DEMO_FIELD = Polygon([(0.0, 0.0), (100.0, 0.0), (100.0, 60.0), (0.0, 60.0)])
 
 def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_m: float = 0.0, demo: bool = False,
               chain: bool = False, curve_law: bool = False, corner_reverse_m: float = math.inf,
-              total_reverse_m: float = math.inf, corner_ease_m: float = 0.0) -> dict:
+              total_reverse_m: float = math.inf, corner_ease_m: float = 0.0, end_margin_m: float = 0.0) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
-    plan = plan_coverage(field, plan_params(corners, reverse_m, corner_reverse_m, total_reverse_m, corner_ease_m))
+    plan = plan_coverage(field, plan_params(corners, reverse_m, corner_reverse_m, total_reverse_m, corner_ease_m,
+                                            end_margin_m))
     t_plan = time.perf_counter() - t0
     mp = master_plan_from_coverage(plan)
     holes = [np.asarray(h.coords) for h in field.interiors]
@@ -386,6 +390,8 @@ def main(argv=None) -> int:
     ap.add_argument("--corner-ease-m", type=float, default=0.0,
                     help="where a corner is not worked, leave the outer pass by a forward S of this radius instead "
                          "of reversing (planner corner_ease_radius_m)")
+    ap.add_argument("--end-margin-m", type=float, default=0.0,
+                    help="clean-up passes stop this much further inside the field (planner cleanup_end_margin_m)")
     args = ap.parse_args(argv)
     if args.demo:
         args.fields = 1
@@ -398,7 +404,8 @@ def main(argv=None) -> int:
         w0 = time.perf_counter()
         try:
             r = run_field(args.seed + k, args.tracking, args.corners, args.reverse_m, args.demo, args.chain,
-                          args.curve_law, args.corner_reverse_m, args.total_reverse_m, args.corner_ease_m)
+                          args.curve_law, args.corner_reverse_m, args.total_reverse_m, args.corner_ease_m,
+                          args.end_margin_m)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -434,6 +441,7 @@ def main(argv=None) -> int:
             + (f"_crev{args.corner_reverse_m:g}" if math.isfinite(args.corner_reverse_m) else "")
             + (f"_trev{args.total_reverse_m:g}" if math.isfinite(args.total_reverse_m) else "")
             + (f"_ease{args.corner_ease_m:g}" if args.corner_ease_m else "")
+            + (f"_end{args.end_margin_m:g}" if args.end_margin_m else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
             + ("_curvelaw" if args.curve_law else "") + ".json")
     (out / name).write_text(json.dumps(rows, indent=1))

@@ -126,7 +126,8 @@ def three_point_corner(a: float, b: float, turn_rad: float, radius_m: float, ext
     return prims
 
 
-#: room kept around a gap's turn after a forward S (m, on top of the footprint's margin)
+#: room kept around a gap's turn when no cusp comes before it (after a forward S, or straight off the pass; m, on top
+#: of the footprint's margin): the tracker's steering lag carries the machine wider there
 EASE_TURN_MARGIN_M = 0.5
 
 
@@ -161,7 +162,7 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
     steps = (-4.0, -2.0, 0.0, 1.5, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0)
     grid = [(ea, eb) for ea in steps for eb in steps]
     backed = [(-(t + ea), t + eb) for ea, eb in sorted(grid, key=lambda e: (abs(e[0]) + abs(e[1]), e))]
-    wide = Footprint(fp.rects, fp.geom, margin_m=EASE_TURN_MARGIN_M) if ease_radius_m > 0 else fp
+    wide = Footprint(fp.rects, fp.geom, margin_m=EASE_TURN_MARGIN_M) if EASE_TURN_MARGIN_M > 0 else fp
     for inset, s_prims, ahead in leads:
         pairs = (concave if inset == 0 else []) + backed
         forward_lead = ahead > 0
@@ -187,7 +188,8 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
                         return a0, b, [(lead, True), (smp, False)]
                 else:
                     smp = T.sample_primitives(p0, s_prims + prims, step_m)
-                    if fp.fits(_poses(smp)):
+                    # without a reversing S the turn follows the pass without a stop either: the same extra room
+                    if (wide if not s_prims else fp).fits(_poses(smp)):
                         return a0, b, [(smp, False)]
     return None
 

@@ -73,6 +73,9 @@ class CoverageParams:
                                            # corners that work most per metre reversed first (outer pass first)
     max_total_reverse_m: float = math.inf  # all reversing of the field together (corner manoeuvres first, their own
                                            # limit too, then clean-up exits with what is left of this)
+    cleanup_end_margin_m: float = 0.0      # clean-up passes end where the machine stands this much further inside
+                                           # than the footprint's 5 cm (a tracker overshoots the stop at a pass's end
+                                           # by a few decimetres; a dead-end pass ends near the boundary)
     corner_ease_radius_m: float = 0.0      # > 0: where a corner is not worked (a gap), the machine leaves the outer
                                            # pass by a gentle forward S of this radius, still working, instead of a
                                            # short reversing S (0: reversing S only, as before)
@@ -83,7 +86,8 @@ class CoverageParams:
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
         # 0 time: deterministic
-        for name in ("headland_width_m", "robot_width_m", "optimizer_time_limit_s", "corner_ease_radius_m"):
+        for name in ("headland_width_m", "robot_width_m", "optimizer_time_limit_s", "corner_ease_radius_m",
+                     "cleanup_end_margin_m"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -904,6 +908,9 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     # base_link half a body width in: driving into a corner would put the tractor's front out of the field)
     fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05) if len(p.footprint_m) \
         else None
+    fp_end = (Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field,
+                        margin_m=0.05 + p.cleanup_end_margin_m)
+              if fp is not None and p.cleanup_end_margin_m > 0 else None)
 
     def try_pass(a, q, allow_reverse: bool) -> bool:
         nonlocal pose, reverse_left
@@ -916,6 +923,12 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 s0, s1 = _fit_pass(s0, s1, yaw, fp)
                 if s0 is None:
                     continue
+                if fp_end is not None:                  # where the machine stops: more room for the overshoot
+                    u = np.array([math.cos(yaw), math.sin(yaw)])
+                    while np.dot(s1 - s0, u) > 1.0 and not fp_end.fits([[*s1, yaw]]):
+                        s1 = s1 - 0.25 * u
+                    if not fp_end.fits([[*s1, yaw]]):
+                        continue
             start = np.array([*s0, yaw])
             end = np.array([*s1, yaw])
             exit_r = None
