@@ -310,3 +310,10 @@ def test_corner_budget_is_kept_whenever_the_ring_has_manoeuvres():
             with_manoeuvres += 1
             assert _reverse_m(ring.pieces) <= budget + 0.5
     assert with_manoeuvres >= 2
+
+
+def test_clean_up_end_margin_is_validated():
+    # (its effect is measured by bench/farm_missions.py --end-margin-m: SHARP's plan has no clean-up pass to test)
+    assert CoverageParams(cleanup_end_margin_m=0.5).cleanup_end_margin_m == 0.5
+    with pytest.raises(ValueError, match="cleanup_end_margin_m"):
+        CoverageParams(cleanup_end_margin_m=-0.1)
