@@ -24,6 +24,11 @@ With ``--reverse-m M`` the clean-up passes may reverse out of dead-end corners, 
 planner's ``max_reverse_m``; corner manoeuvres reverse on their own budget, ``--corner-reverse-m M`` metres per
 field in all); ``rev_m`` counts both.
 
+``--total-reverse-m M`` caps all reversing of a field (corner manoeuvres, the S where a corner is not worked,
+clean-up exits) at M metres together (the issue's limit is 30); ``--corner-ease-m R``: where a corner is not worked
+the machine leaves the outer pass by a gentle forward S of radius R instead of a short reversing S;
+``--end-margin-m M``: clean-up passes stop M metres further inside (room for the tracker's overshoot at the stop).
+
 With ``--chain`` (tracking) the command goes the way it goes in the demo graph: the controller at 20 Hz on the pose of
 the previous cycle, then the velocity smoother with farm.yaml's limits, and the tractor slips on soil as farm.yaml's
 terrain says; ``--curve-law`` adds the controller's curve law (``CURVE_LAW``) and the smoother's ``keep_curvature``.
@@ -284,17 +289,23 @@ def unworked_classes(field: Polygon, raster) -> dict:
 FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_M + 0.4, -WIDTH_M / 2, WIDTH_M / 2)
 
 
-def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf) -> CoverageParams:
+def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf,
+                total_reverse_m: float = math.inf, corner_ease_m: float = 0.0,
+                end_margin_m: float = 0.0) -> CoverageParams:
     """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
     ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``);
-    ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``)."""
+    ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``);
+    ``total_reverse_m``: all reversing of the field together (``max_total_reverse_m``); ``corner_ease_m``: a gap
+    leaves the outer pass by a forward S of this radius (``corner_ease_radius_m``); ``end_margin_m``: clean-up
+    passes stop this much further inside (``cleanup_end_margin_m``)."""
     if not corners:
         return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                               robot_width_m=WIDTH_M, max_reverse_m=reverse_m)
     # the outer pass 0.1 m off the boundary (the footprint check keeps 5 cm)
     return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                           robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
-                          corner_turns=True, max_reverse_m=reverse_m,
+                          corner_turns=True, max_reverse_m=reverse_m, max_total_reverse_m=total_reverse_m,
+                          corner_ease_radius_m=corner_ease_m, cleanup_end_margin_m=end_margin_m,
                           **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
 
@@ -331,6 +342,7 @@ DEMO_FIELD = Polygon([(0.0, 0.0), (100.0, 0.0), (100.0, 60.0), (0.0, 60.0)])
 
 def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_m: float = 0.0, demo: bool = False,
               chain: bool = False, curve_law: bool = False, corner_reverse_m: float = math.inf,
+              total_reverse_m: float = math.inf, corner_ease_m: float = 0.0, end_margin_m: float = 0.0,
               farm_yaml: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
@@ -340,7 +352,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         corners = bool(fy_plan.get("corner_turns", False))
         params = CoverageParams(**fy_plan)
     else:
-        params = plan_params(corners, reverse_m, corner_reverse_m)
+        params = plan_params(corners, reverse_m, corner_reverse_m, total_reverse_m, corner_ease_m, end_margin_m)
     plan = plan_coverage(field, params)
     t_plan = time.perf_counter() - t0
     mp = master_plan_from_coverage(plan)
@@ -435,6 +447,14 @@ def main(argv=None) -> int:
                     help="with --tracking: planner, controller and smoother settings from config/scenarios/farm.yaml")
     ap.add_argument("--corner-reverse-m", type=float, default=math.inf,
                     help="all corner manoeuvres of a field reverse at most this (planner max_corner_reverse_m)")
+    ap.add_argument("--total-reverse-m", type=float, default=math.inf,
+                    help="all reversing of a field together: corner manoeuvres, then clean-up exits (planner "
+                         "max_total_reverse_m)")
+    ap.add_argument("--corner-ease-m", type=float, default=0.0,
+                    help="where a corner is not worked, leave the outer pass by a forward S of this radius instead "
+                         "of reversing (planner corner_ease_radius_m)")
+    ap.add_argument("--end-margin-m", type=float, default=0.0,
+                    help="clean-up passes stop this much further inside the field (planner cleanup_end_margin_m)")
     args = ap.parse_args(argv)
     if args.demo:
         args.fields = 1
@@ -447,7 +467,8 @@ def main(argv=None) -> int:
         w0 = time.perf_counter()
         try:
             r = run_field(args.seed + k, args.tracking, args.corners, args.reverse_m, args.demo, args.chain,
-                          args.curve_law, args.corner_reverse_m, args.farm_yaml)
+                          args.curve_law, args.corner_reverse_m, args.total_reverse_m, args.corner_ease_m,
+                          args.end_margin_m, args.farm_yaml)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -482,6 +503,9 @@ def main(argv=None) -> int:
     name = ("farm_missions" + ("_tracking" if args.tracking else "") + ("_corners" if args.corners else "")
             + (f"_rev{args.reverse_m:g}" if args.reverse_m else "")
             + (f"_crev{args.corner_reverse_m:g}" if math.isfinite(args.corner_reverse_m) else "")
+            + (f"_trev{args.total_reverse_m:g}" if math.isfinite(args.total_reverse_m) else "")
+            + (f"_ease{args.corner_ease_m:g}" if args.corner_ease_m else "")
+            + (f"_end{args.end_margin_m:g}" if args.end_margin_m else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
             + ("_curvelaw" if args.curve_law else "") + ("_farmyaml" if args.farm_yaml else "") + ".json")
     (out / name).write_text(json.dumps(rows, indent=1))

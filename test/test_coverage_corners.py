@@ -255,3 +255,96 @@ def test_curvature_continuous_corners_end_where_the_plain_ones_do():
     joins = [i for i in range(1, len(path)) if path.kind[i - 1] == 3 and path.kind[i] == 2
              and min(path.xy[i, 0], path.xy[i, 1], 100 - path.xy[i, 0], 60 - path.xy[i, 1]) < 3.2]
     assert joins and all(abs(path.curvature[i - 1]) < 1e-6 for i in joins)
+
+
+def _reverse_m(samples_list):
+    """Metres driven in reverse over ``(PathSamples, working)`` pieces, from the samples themselves."""
+    total = 0.0
+    for s, _ in samples_list:
+        seg = np.hypot(*np.diff(s.xy, axis=0).T)
+        total += float(np.sum(seg[s.direction[1:] < 0]))
+    return total
+
+
+def test_corner_budget_counts_the_reversing_of_gaps_too():
+    # the sharp corners get gaps whose short reversing S was not counted: a ring under a budget reversed more
+    fp = Footprint([BODY, IMPLEMENT], SHARP, margin_m=0.05)
+    ring_xy = np.asarray(SHARP.buffer(-3.1, join_style="mitre").exterior.coords)
+    free = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, min_leg_m=1.5)
+    assert free is not None and free.n_manoeuvres >= 4 and _reverse_m(free.pieces) > 45.5
+    assert free.reverse_m == pytest.approx(_reverse_m(free.pieces), abs=0.5 * len(free.pieces))
+    capped = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, min_leg_m=1.5, budget_m=45.0)
+    assert capped is not None and 0 < capped.n_manoeuvres < free.n_manoeuvres
+    assert _reverse_m(capped.pieces) <= 45.0 + 0.5
+    for s, _ in capped.pieces:
+        assert fp.fits(_poses(s))
+
+
+def test_gap_leaves_the_outer_pass_by_a_forward_s_instead_of_reversing(monkeypatch):
+    import agricare.core.planning.corners as corners
+
+    fp = Footprint([BODY, IMPLEMENT], SHARP, margin_m=0.05)
+    ring_xy = np.asarray(SHARP.buffer(-3.1, join_style="mitre").exterior.coords)
+    plain = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, min_leg_m=1.5, budget_m=0.0)
+    assert plain is not None and plain.n_manoeuvres == 0
+    assert _reverse_m(plain.pieces) > 1.0                  # the gaps' reversing S (over the 0 budget: nothing else)
+    # with the turn after the S given 0.5 m more room (the default) this field's sharp corners have none left for
+    # it: every gap keeps its reversing S
+    safe = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, min_leg_m=1.5, budget_m=0.0, ease_radius_m=50.0)
+    assert safe is not None and _reverse_m(safe.pieces) == pytest.approx(_reverse_m(plain.pieces))
+    # the mechanism itself, without that extra room: the gaps leave forwards
+    monkeypatch.setattr(corners, "EASE_TURN_MARGIN_M", 0.0)
+    eased = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, min_leg_m=1.5, budget_m=0.0, ease_radius_m=50.0)
+    assert eased is not None and eased.n_manoeuvres == 0
+    assert _reverse_m(eased.pieces) < _reverse_m(plain.pieces)
+    for s, _ in eased.pieces:
+        assert fp.fits(_poses(s))
+    # the S is worked, driven forward, and gentle (curvature at most 1/50 m)
+    s_pieces = [s for s, w in eased.pieces if w and np.abs(s.kappa).max() > 1e-6 and np.abs(s.kappa).max() < 0.05]
+    assert s_pieces and all(s.direction.min() > 0 for s in s_pieces)
+    ends = [p[0].xy[-1] for p in eased.pieces]
+    starts = [p[0].xy[0] for p in eased.pieces[1:] + eased.pieces[:1]]
+    assert max(np.hypot(*(a - b)) for a, b in zip(ends, starts)) < 0.05
+    with pytest.raises(ValueError, match="corner_ease_radius_m"):
+        CoverageParams(corner_ease_radius_m=-1.0)
+
+
+def test_plan_total_reverse_budget_bounds_all_reversing():
+    kw = dict(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0, robot_width_m=6.2, footprint_m=BODY + IMPLEMENT,
+              implement_offset_m=1.6, corner_turns=True, max_reverse_m=30.0, optimizer_time_limit_s=0.0)
+
+    def reverse(plan):
+        p = plan.path
+        seg = np.hypot(*np.diff(p.xy, axis=0).T)
+        return float(np.sum(seg[p.direction[1:] < 0]))
+
+    free = reverse(plan_coverage(SHARP, CoverageParams(**kw)))
+    capped = reverse(plan_coverage(SHARP, CoverageParams(**kw, max_total_reverse_m=25.0)))
+    assert free > 25.0
+    assert capped <= 25.0 + 1.0                             # + the one-sample direction label per leg
+    with pytest.raises(ValueError, match="max_total_reverse_m"):
+        CoverageParams(max_total_reverse_m=-1.0)
+
+
+def test_corner_budget_is_kept_whenever_the_ring_has_manoeuvres():
+    # the contract: a ring with manoeuvres never reverses more than its budget (None instead: the caller keeps
+    # the rounded ring); only a ring of gaps that can leave the outer pass only by reversing may go over
+    fp = Footprint([BODY, IMPLEMENT], SHARP, margin_m=0.05)
+    ring_xy = np.asarray(SHARP.buffer(-3.1, join_style="mitre").exterior.coords)
+    with_manoeuvres = 0
+    for budget in (5.0, 20.0, 40.0, 60.0):
+        ring = corner_ring(ring_xy, 6.0, 4.5, fp, 1.6, min_leg_m=1.5, budget_m=budget)
+        if ring is None:
+            continue
+        assert ring.reverse_m == pytest.approx(_reverse_m(ring.pieces), abs=0.5 * len(ring.pieces))
+        if ring.n_manoeuvres:
+            with_manoeuvres += 1
+            assert _reverse_m(ring.pieces) <= budget + 0.5
+    assert with_manoeuvres >= 2
+
+
+def test_clean_up_end_margin_is_validated():
+    # (its effect is measured by bench/farm_missions.py --end-margin-m: SHARP's plan has no clean-up pass to test)
+    assert CoverageParams(cleanup_end_margin_m=0.5).cleanup_end_margin_m == 0.5
+    with pytest.raises(ValueError, match="cleanup_end_margin_m"):
+        CoverageParams(cleanup_end_margin_m=-0.1)

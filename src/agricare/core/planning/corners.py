@@ -148,32 +148,56 @@ def three_point_corner(a: float, b: float, turn_rad: float, radius_m: float, ext
     return prims
 
 
+def _fits(fp: Footprint, poses: np.ndarray) -> bool:
+    """``fp.fits(poses)``, every fourth pose first: most candidate connections fail, and fail there already."""
+    return fp.fits(poses[::4]) and fp.fits(poses)
+
+
+#: room kept around a gap's turn when no cusp comes before it (after a forward S, or straight off the pass; m, on top
+#: of the footprint's margin): the tracker's steering lag carries the machine wider there
+EASE_TURN_MARGIN_M = 0.5
+
+
 def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: float, fp: Footprint,
-         step_m: float):
+         step_m: float, ease_radius_m: float = 0.0):
     """A corner the ring cannot work: the pass along A stops ``-a`` before the vertex and the pass along B starts
     ``b`` after it, joined with the implement raised by the shortest connection that keeps the whole machine
-    inside: a forward (Dubins) path of the turning radius, after a short reversing S that shifts the machine
-    ``inset`` towards the field when needed (a forward turn off the outer pass swings the trailing implement
-    out of the field). Returns ``(a, b, (PathSamples, False))``, or None when none fits."""
+    inside: a forward (Dubins) path of the turning radius, after an S that shifts the machine ``inset`` towards
+    the field when needed (a forward turn off the outer pass swings the trailing implement out of the field).
+    The S is a gentle forward one of radius ``ease_radius_m`` (> 0) at the end of the pass along A, still
+    working (the trailing implement swings out about ``offset^2 / (2 radius)``, inside the footprint margin), or
+    else a short reversing S of the turning radius. Returns ``(a, b, pieces)`` with ``pieces`` a list of
+    ``(PathSamples, working)``, or None when none fits."""
     ha, hb = math.atan2(ua[1], ua[0]), math.atan2(ub[1], ub[0])
     t = radius_m * math.tan(0.5 * min(abs(turn_rad), math.radians(170.0)))
-    k = (1.0 if turn_rad > 0 else -1.0) / radius_m
-    for inset in (0.0, 0.6, 1.2):
-        s_prims = []
-        if inset > 0:
-            psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * radius_m)))
-            s_prims = [(-radius_m * psi, k, k), (-radius_m * psi, -k, -k)]
-        # a concave corner: A on past the vertex and B from before it (both into the field), a loop between;
-        # else both backed off the vertex
-        pairs = [(e, -e) for e in (3.0, 4.5, 1.5, 6.0)] if turn_rad < 0 and inset == 0 else []
-        # backed off each side on its own (a short edge gives less), least backing off first
-        steps = (-4.0, -2.0, 0.0, 1.5, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0)
-        grid = [(ea, eb) for ea in steps for eb in steps]
-        pairs += [(-(t + ea), t + eb) for ea, eb in sorted(grid, key=lambda e: (abs(e[0]) + abs(e[1]), e))]
+    sgn = 1.0 if turn_rad > 0 else -1.0
+    k = sgn / radius_m
+    leads = [(0.0, [], 0.0)]
+    if ease_radius_m > 0:
+        for inset in (0.6, 1.2):
+            psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * ease_radius_m)))
+            ke = sgn / ease_radius_m
+            leads.append((inset, [(ease_radius_m * psi, ke, ke), (ease_radius_m * psi, -ke, -ke)],
+                          2.0 * ease_radius_m * math.sin(psi)))
+    for inset in (0.6, 1.2):
+        psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * radius_m)))
+        leads.append((inset, [(-radius_m * psi, k, k), (-radius_m * psi, -k, -k)], 0.0))
+    # a concave corner: A on past the vertex and B from before it (both into the field), a loop between;
+    # else both backed off the vertex
+    concave = [(e, -e) for e in (3.0, 4.5, 1.5, 6.0)] if turn_rad < 0 else []
+    # backed off each side on its own (a short edge gives less), least backing off first
+    steps = (-4.0, -2.0, 0.0, 1.5, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0)
+    grid = [(ea, eb) for ea in steps for eb in steps]
+    backed = [(-(t + ea), t + eb) for ea, eb in sorted(grid, key=lambda e: (abs(e[0]) + abs(e[1]), e))]
+    wide = Footprint(fp.rects, fp.geom, margin_m=EASE_TURN_MARGIN_M) if EASE_TURN_MARGIN_M > 0 else fp
+    for inset, s_prims, ahead in leads:
+        pairs = (concave if inset == 0 else []) + backed
+        forward_lead = ahead > 0
         for a, b in pairs:
-            if -a > len_a - 1.0 or b > len_b - 1.0 or a > 0.7 * len_b or -b > 0.7 * len_a:
+            a0 = a - ahead                                  # a forward S starts that much earlier along A
+            if -a0 > len_a - 1.0 or b > len_b - 1.0 or a > 0.7 * len_b or -b > 0.7 * len_a:
                 continue
-            p0 = np.array([*(vertex + a * ua), ha])
+            p0 = np.array([*(vertex + a0 * ua), ha])
             p1 = np.array([*(vertex + b * ub), hb])
             if not (fp.fits([p0]) and fp.fits([p1])):
                 continue
@@ -182,9 +206,18 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
             if lead is not None and not fp.fits(_poses(lead)):
                 break
             for prims in T.dubins_candidates(q0, p1, radius_m)[:4]:
-                smp = T.sample_primitives(p0, s_prims + prims, step_m)
-                if fp.fits(_poses(smp)):
-                    return a, b, (smp, False)
+                if forward_lead:
+                    # no stop before the turn (a reversing S ends at a cusp, where the wheels are steered at
+                    # standstill): the tracker's steering lag at the start of the turn carries the machine wider,
+                    # so the turn keeps EASE_TURN_MARGIN_M more room
+                    smp = T.sample_primitives(q0, prims, step_m)
+                    if _fits(wide, _poses(smp)):
+                        return a0, b, [(lead, True), (smp, False)]
+                else:
+                    smp = T.sample_primitives(p0, s_prims + prims, step_m)
+                    # without a reversing S the turn follows the pass without a stop either: the same extra room
+                    if _fits(wide if not s_prims else fp, _poses(smp)):
+                        return a0, b, [(smp, False)]
     return None
 
 
@@ -221,6 +254,38 @@ def _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, s
     return best
 
 
+def _reverse_len(s: T.PathSamples) -> float:
+    """Metres of ``s`` driven in reverse."""
+    if len(s.yaw) < 2:
+        return 0.0
+    seg = np.hypot(*np.diff(s.xy, axis=0).T)
+    return float(np.sum(seg[s.direction[1:] < 0]))
+
+
+def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at) -> tuple[float, float, bool]:
+    """Area (m^2) a manoeuvre ``m`` at convex vertex ``i`` works more than what the ring does there without it,
+    the metres that fallback reverses itself (a gap's S), and whether there is a fallback at all (else the ring
+    cannot be driven without this manoeuvre).
+
+    Without the manoeuvre the corner gets a working arc of the turning radius where the machine fits on it
+    (the band outside the arc's swept strip is lost: ``(r + w/2)^2 (tan(d/2) - d/2)``), else a gap (:func:`_gap`):
+    both passes stop short of the corner, ``w`` times the lengths they are cut back by more than the manoeuvre's
+    own passes, plus the corner square; the rarely drivable case of neither counts as the whole corner square.
+    A sharp corner on the outer pass usually gets a gap, which loses many times the arc's area: ranking by the arc
+    alone spent a limited budget on shallow corners and left the sharp ones to long gaps. ``gap_at(i)``: the gap
+    at vertex ``i`` (:func:`_gap`, cached by the caller)."""
+    dd = min(d, math.radians(170.0))
+    t = r * math.tan(0.5 * dd)
+    arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * dd, 1 / r, 1 / r)], step_m)
+    if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
+        return (r + 0.5 * width_m) ** 2 * (math.tan(0.5 * dd) - 0.5 * dd), 0.0, True
+    g = gap_at(i)
+    if g is None:
+        return width_m * width_m, 0.0, False
+    return (width_m * (max(0.0, (-g[0]) - (-m[2])) + max(0.0, g[1] - m[3])) + width_m * width_m,
+            sum(_reverse_len(q[0]) for q in g[2]), True)
+
+
 @dataclass
 class CornerRing:
     """A headland pass with worked corners: ``pieces`` (PathSamples, working) in driving order, closed (the
@@ -243,12 +308,17 @@ class CornerRing:
 def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, implement_offset_m: float,
                 step_m: float = 0.5, min_angle_rad: float = math.radians(50.0), simplify_m: float = 0.3,
                 max_reverse_m: float | None = None, min_leg_m: float = 0.0,
-                budget_m: float | None = None, sharpness_1pm2: float = 0.0) -> CornerRing | None:
+                budget_m: float | None = None, ease_radius_m: float = 0.0,
+                sharpness_1pm2: float = 0.0) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
     all manoeuvres of the ring may reverse together (None: no limit) - the corners that work most per metre
-    reversed keep their manoeuvre, the others get a working arc or a gap as when no manoeuvre fits.
+    reversed keep their manoeuvre, the others get a working arc or a gap as when no manoeuvre fits; every
+    reversing piece (a gap's S too) counts against it, but only manoeuvres are given up for it: a gap that can leave
+    the outer pass only by a reversing S keeps it (over the budget, rather than the rounded ring whose trailing
+    implement leaves the field). ``ease_radius_m`` > 0: a gap shifts the machine off the
+    outer pass by a gentle forward S of that radius where one fits, instead of reversing (:func:`_gap`).
     ``sharpness_1pm2`` > 0: the manoeuvres' forward turns ease in and out at that curvature rate
     (:func:`three_point_corner`).
 
@@ -274,83 +344,128 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     r = float(turn_radius_m)
     off = float(implement_offset_m)
     rmax = max_reverse_m if max_reverse_m is not None else 4.0 * r
-    # per vertex: how far before it edge i-1 ends ("a", along u[i-1], signed) and after it edge i starts ("b")
-    a_ext = np.zeros(n)
-    b_ext = np.zeros(n)
-    manoeuvre = np.zeros(n, bool)
-    n_man, rev = 0, 0.0
-    corner = [None] * n                                # per vertex: PathSamples of the corner piece
-    barred = set()                                     # vertices whose manoeuvre the budget does not allow
-    if budget_m is not None:
-        # what each manoeuvre would reverse, and what it works more than a rounded corner (the area between the
-        # corner and an arc of the turning radius): the best ratio first while the budget lasts
-        cost = {}
+    mcache = {}
+
+    def man(i):
+        if i not in mcache:
+            mcache[i] = _manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                                   sharpness_1pm2)
+        return mcache[i]
+
+    gcache = {}
+
+    def gap_at(i):
+        if i not in gcache:
+            gcache[i] = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], float(turn[i]), r, fp, step_m, ease_radius_m)
+        return gcache[i]
+
+    def build(barred):
+        """The ring with a manoeuvre at every sharp convex corner not in ``barred``; None when it cannot be driven.
+        Its ``reverse_m`` counts every reversing piece: manoeuvres and the short S a gap may start with."""
+        # per vertex: how far before it edge i-1 ends ("a", along u[i-1], signed) and after it edge i starts ("b")
+        a_ext = np.zeros(n)
+        b_ext = np.zeros(n)
+        n_man, rev = 0, 0.0
+        corner = [None] * n                                # per vertex: PathSamples of the corner piece
         for i in range(n):
             d = float(turn[i])
-            if d >= min_angle_rad:
-                m = _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
-                               sharpness_1pm2)
-                if m is not None:
-                    gain = r * r * (math.tan(0.5 * min(d, math.radians(170.0))) - 0.5 * min(d, math.radians(170.0)))
-                    cost[i] = (m[1], gain)
-        left = float(budget_m)
-        for i in sorted(cost, key=lambda i: -cost[i][1] / max(cost[i][0], 0.1)):
-            if cost[i][0] <= left:
-                left -= cost[i][0]
-            else:
-                barred.add(i)
-    for i in range(n):
-        d = float(turn[i])
-        if abs(d) <= 1e-3:
-            continue
-        if d < min_angle_rad:
-            # a working arc of the turning radius (concave, or shallow convex) when the machine fits on it
-            t = r * math.tan(0.5 * abs(d))
-            k = 1.0 / r if d > 0 else -1.0 / r
-            arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * abs(d), k, k)], step_m)
-            if fp.fits(_poses(arc)):
-                a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
+            if abs(d) <= 1e-3:
                 continue
-            if d < 0:
-                gap = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], d, r, fp, step_m)
+            if d < min_angle_rad:
+                # a working arc of the turning radius (concave, or shallow convex) when the machine fits on it
+                t = r * math.tan(0.5 * abs(d))
+                k = 1.0 / r if d > 0 else -1.0 / r
+                arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * abs(d), k, k)],
+                                          step_m)
+                if fp.fits(_poses(arc)):
+                    a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
+                    continue
+                if d < 0:
+                    gap = gap_at(i)
+                    if gap is None:
+                        return None
+                    a_ext[i], b_ext[i], corner[i] = gap
+                    rev += sum(_reverse_len(q[0]) for q in gap[2])
+                    continue
+            best = None if i in barred else man(i)
+            if best is None:
+                # no manoeuvre fits: a working arc of the turning radius when the machine fits on it
+                t = r * math.tan(0.5 * abs(d))
+                arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]),
+                                          [(r * abs(d), 1 / r, 1 / r)], step_m)
+                if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
+                    a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
+                    continue
+                # nor an arc: the pass breaks here (the corner is left to the clean-up passes) and a forward
+                # connection with the implement raised joins the two straights, the rest of the ring keeps its
+                # corners
+                gap = gap_at(i)
                 if gap is None:
                     return None
                 a_ext[i], b_ext[i], corner[i] = gap
+                rev += sum(_reverse_len(q[0]) for q in gap[2])
                 continue
-        manoeuvre[i] = True
-        best = None if i in barred else _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
-                               sharpness_1pm2)
-        if best is None:
-            # no manoeuvre fits: a working arc of the turning radius when the machine fits on it
-            t = r * math.tan(0.5 * abs(d))
-            arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * abs(d), 1 / r, 1 / r)],
-                                      step_m)
-            manoeuvre[i] = False
-            if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
-                a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
-                continue
-            # nor an arc: the pass breaks here (the corner is left to the clean-up passes) and a forward
-            # connection with the implement raised joins the two straights, the rest of the ring keeps its corners
-            gap = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], d, r, fp, step_m)
-            if gap is None:
+            a_ext[i], b_ext[i], corner[i] = best[2], best[3], (best[0], False)
+            rev += best[1]
+            n_man += 1
+        pieces, starts = [], []
+        for i in range(n):
+            j = (i + 1) % n
+            p0 = v[i] + b_ext[i] * u[i]
+            p1 = v[j] + a_ext[j] * u[i]
+            if float(np.dot(p1 - p0, u[i])) < step_m:
+                return None                                   # the corners eat the whole edge
+            straight = _straight(p0, p1, step_m)
+            if not fp.fits(_poses(straight)):
                 return None
-            a_ext[i], b_ext[i], corner[i] = gap
-            continue
-        a_ext[i], b_ext[i], corner[i] = best[2], best[3], (best[0], False)
-        rev += best[1]
-        n_man += 1
-    pieces, starts = [], []
+            starts.append(len(pieces))
+            pieces.append((straight, True))
+            if isinstance(corner[j], list):
+                pieces.extend(corner[j])
+            elif corner[j] is not None:
+                pieces.append(corner[j])
+        return CornerRing(pieces, starts, n_man, rev)
+
+    if budget_m is None:
+        return build(set())
+    # what each manoeuvre would reverse (less what its fallback, a gap, may reverse) and what it works more than
+    # its fallback (:func:`_manoeuvre_gain`): the best ratio first while the budget lasts; then, while the ring
+    # with its gaps' reversing is still over the budget, the worst-ratio manoeuvres left go too. A manoeuvre
+    # without a fallback (neither an arc nor a gap fits there) is paid first: without it the ring cannot be
+    # driven; when the budget cannot pay for it the ring is None (the caller keeps the rounded ring)
+    cost, forced = {}, set()
     for i in range(n):
-        j = (i + 1) % n
-        p0 = v[i] + b_ext[i] * u[i]
-        p1 = v[j] + a_ext[j] * u[i]
-        if float(np.dot(p1 - p0, u[i])) < step_m:
-            return None                                   # the corners eat the whole edge
-        straight = _straight(p0, p1, step_m)
-        if not fp.fits(_poses(straight)):
-            return None
-        starts.append(len(pieces))
-        pieces.append((straight, True))
-        if corner[j] is not None:
-            pieces.append(corner[j])
-    return CornerRing(pieces, starts, n_man, rev)
+        d = float(turn[i])
+        if d >= min_angle_rad:
+            m = man(i)
+            if m is not None:
+                gain, fallback_rev, has_fallback = _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m,
+                                                                   gap_at)
+                cost[i] = (max(m[1] - fallback_rev, 0.0), gain)
+                if not has_fallback:
+                    forced.add(i)
+    order = sorted(cost, key=lambda i: (i not in forced, -cost[i][1] / max(cost[i][0], 0.1)))
+    left = float(budget_m)
+    barred = set()
+    for i in order:
+        if cost[i][0] <= left:
+            left -= cost[i][0]
+        elif i in forced:
+            return None                             # the budget cannot pay for a corner the ring needs
+        else:
+            barred.add(i)
+    ring = build(barred)
+    while ring is None and barred:                  # fallbacks side by side may eat an edge: give the best back
+        barred.discard(min(barred, key=lambda i: order.index(i)))
+        ring = build(barred)
+    kept = [i for i in order if i not in barred and i not in forced]
+    while ring is not None and ring.reverse_m > budget_m + 1e-6 and kept:
+        i = kept.pop()
+        fewer = build(barred | {i})
+        if fewer is None:
+            continue
+        barred.add(i)
+        ring = fewer
+    if ring is not None and ring.n_manoeuvres and ring.reverse_m > budget_m + 1e-6:
+        return None                                 # only with manoeuvres that cannot go: over the budget
+    return ring

@@ -76,13 +76,23 @@ class CoverageParams:
                                            # manoeuvres' forward turns. A Dubins arc ending on a pass 0.1 m off
                                            # the boundary is overshot by the steering lag (rate-limited), the
                                            # implement's rear corner leaving the field
+    max_total_reverse_m: float = math.inf  # all reversing of the field together (corner manoeuvres first, their own
+                                           # limit too, then clean-up exits with what is left of this)
+    cleanup_end_margin_m: float = 0.0      # clean-up passes end where the machine stands this much further inside
+                                           # than the footprint's 5 cm (a tracker overshoots the stop at a pass's end
+                                           # by a few decimetres; a dead-end pass ends near the boundary)
+    corner_ease_radius_m: float = 0.0      # > 0: where a corner is not worked (a gap), the machine leaves the outer
+                                           # pass by a gentle forward S of this radius, still working, instead of a
+                                           # short reversing S (0: reversing S only, as before)
 
     def __post_init__(self):
         for name in ("width_m", "turn_radius_m", "max_curvature_rate_1pm2", "sample_step_m"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-        for name in ("headland_width_m", "robot_width_m", "optimizer_time_limit_s"):  # 0 time: deterministic
+        # 0 time: deterministic
+        for name in ("headland_width_m", "robot_width_m", "optimizer_time_limit_s", "corner_ease_radius_m",
+                     "cleanup_end_margin_m"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -101,8 +111,10 @@ class CoverageParams:
             raise ValueError("corner_turns needs footprint_m (the machine must be checked inside the field)")
         if not (isinstance(self.max_reverse_m, (int, float)) and self.max_reverse_m >= 0):
             raise ValueError(f"max_reverse_m must be >= 0, got {self.max_reverse_m!r}")
-        if not (isinstance(self.max_corner_reverse_m, (int, float)) and self.max_corner_reverse_m >= 0):
-            raise ValueError(f"max_corner_reverse_m must be >= 0, got {self.max_corner_reverse_m!r}")
+        for name in ("max_corner_reverse_m", "max_total_reverse_m"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v >= 0):
+                raise ValueError(f"{name} must be >= 0, got {v!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective {self.objective!r} not in {OBJECTIVES}")
         if not isinstance(self.angle_deg, (int, float)) or math.isinf(self.angle_deg):
@@ -752,7 +764,7 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
     one can be driven with the whole machine inside the field."""
     fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05)
     out = []
-    budget = float(p.max_corner_reverse_m)
+    budget = float(min(p.max_corner_reverse_m, p.max_total_reverse_m))
     for d, pass_rings in zip(offsets, rings):
         g = field.buffer(-d, join_style="mitre")
         keep = list(pass_rings)
@@ -765,6 +777,7 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
                                  p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg),
                                  simplify_m=simplify_m, min_leg_m=p.corner_min_leg_m,
                                  budget_m=budget if math.isfinite(budget) else None,
+                                 ease_radius_m=p.corner_ease_radius_m,
                                  sharpness_1pm2=p.max_curvature_rate_1pm2 if p.corner_cc else 0.0)
                 if cr is not None:
                     break
@@ -898,11 +911,15 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     sofar = b.build()
     seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
     # corner manoeuvres reverse by design (their own budget, ``corner_ring``'s): not counted against clean-up exits
-    reverse_left = p.max_reverse_m - (float(np.sum(seg[sofar.direction[1:] < 0])) - b.corner_reverse_m)
+    reverse_all = float(np.sum(seg[sofar.direction[1:] < 0]))
+    reverse_left = min(p.max_reverse_m - (reverse_all - b.corner_reverse_m), p.max_total_reverse_m - reverse_all)
     # with the machine's footprint known, a pass ends where the whole machine still fits (the region only keeps
     # base_link half a body width in: driving into a corner would put the tractor's front out of the field)
     fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05) if len(p.footprint_m) \
         else None
+    fp_end = (Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field,
+                        margin_m=0.05 + p.cleanup_end_margin_m)
+              if fp is not None and p.cleanup_end_margin_m > 0 else None)
 
     def try_pass(a, q, allow_reverse: bool) -> bool:
         nonlocal pose, reverse_left
@@ -915,6 +932,12 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 s0, s1 = _fit_pass(s0, s1, yaw, fp)
                 if s0 is None:
                     continue
+                if fp_end is not None:                  # where the machine stops: more room for the overshoot
+                    u = np.array([math.cos(yaw), math.sin(yaw)])
+                    while np.dot(s1 - s0, u) > 1.0 and not fp_end.fits([[*s1, yaw]]):
+                        s1 = s1 - 0.25 * u
+                    if not fp_end.fits([[*s1, yaw]]):
+                        continue
             start = np.array([*s0, yaw])
             end = np.array([*s1, yaw])
             exit_r = None
