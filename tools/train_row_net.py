@@ -140,6 +140,96 @@ def load(root: pathlib.Path, ids):
     return xs, ys
 
 
+def make_sim_frames(scenario: pathlib.Path, n: int, seed: int, out: pathlib.Path, world_seed: int = 7) -> None:
+    """Render ``n`` frames with the simulator's own camera renderer (``agricare.core.sim.camera``) from random
+    poses in the lanes of ``scenario``'s crop blocks (lateral offset within 0.25 m of the lane middle, heading
+    within 0.2 rad either way of the row, both travel directions; camera pitch 30-40 deg and height 0.9-1.1 m
+    around the mounted 35 deg / 1.0 m) and label them with the rows' true centre lines projected into the image
+    (5 px wide at the 512 px label scale of the real labels). Training data only: the scenario (default
+    ``farm.yaml``, wavy cabbage rows, world seed 7) is not the one ``bench/crop_row_sim.py`` drives in
+    (``farm_small.yaml``). Needs the project's packages (run with the project's venv), not torch."""
+    import dataclasses
+    import sys
+
+    sys.path.insert(0, str(REPO / "src"))
+    from agricare.core.sim.camera import CameraRenderer, camera_matrix, project_ground_points
+    from agricare.core.sim.world import World
+
+    w = World.from_file(scenario, seed=world_seed)
+    robot = next(r for r in w.robots.values() if r.camera is not None)
+    base = robot.camera.params
+    rng = np.random.default_rng(seed)
+    blocks = [b for b in w.crop_blocks if b.rows.shape[0] >= 2]
+    imgs, labs = [], []
+    while len(imgs) < n:
+        params = dataclasses.replace(base, pitch_rad=math.radians(rng.uniform(30.0, 40.0)),
+                                     mount_height_m=rng.uniform(0.9, 1.1))
+        cam = CameraRenderer(params, w.textures, np.random.default_rng(int(rng.integers(1 << 30))), terrain=w.terrain)
+        b = blocks[int(rng.integers(len(blocks)))]
+        rows = b.rows
+        k = int(rng.integers(rows.shape[0] - 1))
+        j = int(rng.integers(1, rows.shape[1] - 2))
+        mid = 0.5 * (rows[k, j] + rows[k + 1, j])
+        t = rows[k, j + 1] - rows[k, j]
+        yaw = math.atan2(t[1], t[0])
+        if rng.random() < 0.5:
+            yaw += math.pi
+        nrm = np.array([-math.sin(yaw), math.cos(yaw)])
+        pos = mid + nrm * rng.uniform(-0.25, 0.25)
+        pose = np.array([pos[0], pos[1], yaw + rng.uniform(-0.2, 0.2)])
+        img = cam.render(pose)
+        H, W = img.shape[:2]
+        K = camera_matrix(params)
+        lab = np.zeros((512, 512), np.uint8)
+        for bb in w.crop_blocks:
+            for row in bb.rows:
+                seg = np.linspace(0.0, 1.0, 8)[:, None]
+                dense = np.concatenate([row[i] + seg * (row[i + 1] - row[i]) for i in range(len(row) - 1)])
+                rel = dense - pose[:2]
+                ahead = rel @ np.array([math.cos(pose[2]), math.sin(pose[2])])
+                dense = dense[(ahead > 0.3) & (ahead < params.far_clip_m)]
+                if len(dense) < 2:
+                    continue
+                uv = project_ground_points(K, params, pose, dense)
+                ok = np.all(np.isfinite(uv), axis=1)
+                uv = uv[ok] * np.array([512.0 / W, 512.0 / H])
+                if len(uv) >= 2 and np.all(np.abs(uv) < 1e5):
+                    cv2.polylines(lab, [np.round(uv).astype(np.int32)], False, 255, 5, cv2.LINE_AA)
+        if np.count_nonzero(lab) < 2000:  # looking out of the block: no rows (or a sliver) in view, drawn again
+            continue
+        imgs.append(img)
+        labs.append(lab)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, images=np.stack(imgs), labels=np.stack(labs))
+    print(f"-> {out}: {n} simulator frames of {scenario.name}", flush=True)
+
+
+def load_sim(path: pathlib.Path):
+    """Frames of :func:`make_sim_frames` at the training resolution, targets as for the real labels."""
+    d = np.load(path)
+    xs = [cv2.resize(im, (LOAD_PX, LOAD_PX), interpolation=cv2.INTER_AREA) for im in d["images"]]
+    ys = [cv2.resize(_target(lab), (LOAD_PX, LOAD_PX), interpolation=cv2.INTER_AREA) for lab in d["labels"]]
+    return xs, ys
+
+
+def condition_weights(root: pathlib.Path, ids, factors: dict) -> np.ndarray:
+    """Sampling weight per training image: the product of ``factors[tag]`` over its condition tags, the tags of
+    ``bench/crop_rows_score.conditions`` computed from the training image and its own label."""
+    import sys
+
+    sys.path[:0] = [str(REPO / "bench"), str(REPO / "src")]
+    from crop_rows_score import conditions
+
+    wts = []
+    for i in ids:
+        im = cv2.imread(str(root / "image" / f"{i}.jpg"), cv2.IMREAD_COLOR)
+        lab = cv2.imread(str(root / "label" / f"{i}.jpg"), cv2.IMREAD_GRAYSCALE)
+        if im is None or lab is None:
+            continue
+        wts.append(float(np.prod([factors.get(t, 1.0) for t in conditions(im, lab)])))
+    return np.asarray(wts)
+
+
 def build(torch, arch: str = "small"):
     """``small``: the 126 k-parameter net of the first model; ``unet``: wider, two convolutions per encoder
     stage below 1/2, three dilated residual blocks at 1/16 (dilation 2, 4, 8), same heatmap resolution."""
@@ -285,7 +375,6 @@ def _ids(spec: str):
 
 def main(argv=None) -> int:
     global NET_W, NET_H, LOAD_PX
-    import torch
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str((REPO.parent / "shared" / "data" / "crop_rows_crdld").resolve()))
@@ -310,7 +399,18 @@ def main(argv=None) -> int:
                     help="no training: write the mean of these exported models' weights to --out (a weight soup; "
                          "only for fine-tunes of one --init model, whose folded batch norms share one space)")
     ap.add_argument("--checkpoint-every", type=int, default=0, help="also export every N epochs (beside --out)")
+    ap.add_argument("--oversample", nargs="+", default=[], metavar="TAG=F",
+                    help="draw training images with these condition tags F times as often (product over tags)")
+    ap.add_argument("--sim-frames", default="", help="npz of make_sim_frames mixed into training")
+    ap.add_argument("--sim-frac", type=float, default=0.25,
+                    help="simulator frames drawn per epoch, as a fraction of the real images' count")
+    ap.add_argument("--make-sim-frames", type=int, default=0, metavar="N",
+                    help="no training: render N simulator frames (--sim-scenario) into --sim-frames")
+    ap.add_argument("--sim-scenario", default=str(REPO / "config" / "scenarios" / "farm.yaml"))
     a = ap.parse_args(argv)
+    if a.make_sim_frames:
+        make_sim_frames(pathlib.Path(a.sim_scenario), a.make_sim_frames, a.seed, pathlib.Path(a.sim_frames))
+        return 0
     if a.soup:
         _soup([pathlib.Path(x) for x in a.soup], pathlib.Path(a.out))
         return 0
@@ -322,12 +422,28 @@ def main(argv=None) -> int:
         ids = [i for i in ids if i % a.skip_every]
     if max(ids) >= 200:
         raise SystemExit("images 200-299 are held out: train on ids within 0-199")
+    import torch
+
     torch.manual_seed(a.seed)
     random.seed(a.seed)
     rng = np.random.default_rng(a.seed)
     torch.set_num_threads(a.threads)
     X, Y = load(pathlib.Path(a.data), ids)
     print(f"{len(X)} training images ({a.ids})", flush=True)
+    factors = {t: float(f) for t, f in (x.split("=") for x in a.oversample)}
+    wts = condition_weights(pathlib.Path(a.data), ids, factors) if factors else np.ones(len(X))
+    if len(wts) != len(X):
+        raise SystemExit("condition weights: image count mismatch")
+    n_real = len(X)
+    n_sim_draw = 0
+    if a.sim_frames:
+        XS, YS = load_sim(pathlib.Path(a.sim_frames))
+        X, Y = X + XS, Y + YS
+        n_sim_draw = int(round(a.sim_frac * n_real))
+        print(f"{len(XS)} simulator frames, {n_sim_draw} drawn per epoch", flush=True)
+    if factors:
+        print(f"oversampling {factors}: expected share of weighted images per epoch "
+              f"{float(wts[wts > 1].sum() / wts.sum()):.2f}", flush=True)
     net = build(torch, a.arch)
     frozen_bn = bool(a.init)
     if a.init:
@@ -336,7 +452,8 @@ def main(argv=None) -> int:
     print(f"{sum(p.numel() for p in net.parameters())} parameters", flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
     bs = 16
-    steps = a.epochs * math.ceil(len(X) / bs)
+    per_epoch = n_real + n_sim_draw
+    steps = a.epochs * math.ceil(per_epoch / bs)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps, pct_start=0.05 if a.init else 0.1)
     bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(3.0))
 
@@ -351,7 +468,13 @@ def main(argv=None) -> int:
     t0 = time.time()
     for ep in range(a.epochs):
         _train_mode(torch, net, frozen_bn)
-        order = rng.permutation(len(X))
+        if factors:  # n_real draws (with replacement) by condition weight
+            order = rng.choice(n_real, size=n_real, p=wts / wts.sum())
+        else:
+            order = rng.permutation(n_real)
+        if n_sim_draw:
+            order = np.concatenate([order, n_real + rng.choice(len(X) - n_real, size=n_sim_draw, replace=False)])
+            order = rng.permutation(order)
         tot = 0.0
         for k in range(0, len(order), bs):
             idx = order[k:k + bs]
@@ -364,7 +487,7 @@ def main(argv=None) -> int:
             opt.step()
             sched.step()
             tot += float(loss.detach()) * len(idx)
-        print(f"epoch {ep:4d} loss {tot / len(X):.4f} {time.time() - t0:.0f} s", flush=True)
+        print(f"epoch {ep:4d} loss {tot / len(order):.4f} {time.time() - t0:.0f} s", flush=True)
         if a.checkpoint_every and (ep + 1) % a.checkpoint_every == 0 and ep + 1 < a.epochs:
             _export(torch, net, pathlib.Path(a.out).with_suffix(f".ep{ep + 1}.onnx"))
         if a.time_limit and time.time() - t0 > 60 * a.time_limit:
