@@ -374,7 +374,7 @@ def _ids(spec: str):
 
 
 def main(argv=None) -> int:
-    global NET_W, NET_H, LOAD_PX
+    global NET_W, NET_H, LOAD_PX, SIGMA_PX
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str((REPO.parent / "shared" / "data" / "crop_rows_crdld").resolve()))
@@ -404,6 +404,10 @@ def main(argv=None) -> int:
     ap.add_argument("--sim-frames", default="", help="npz of make_sim_frames mixed into training")
     ap.add_argument("--sim-frac", type=float, default=0.25,
                     help="simulator frames drawn per epoch, as a fraction of the real images' count")
+    ap.add_argument("--top-weight", type=float, default=0.0,
+                    help="loss weight 1 + W (1 - y / h)^2 per heatmap row: the top of the image, where rows converge "
+                         "and the score is lost, counts up to 1 + W times")
+    ap.add_argument("--sigma", type=float, default=SIGMA_PX, help="target ridge width, px of the 512 px label")
     ap.add_argument("--make-sim-frames", type=int, default=0, metavar="N",
                     help="no training: render N simulator frames (--sim-scenario) into --sim-frames")
     ap.add_argument("--sim-scenario", default=str(REPO / "config" / "scenarios" / "farm.yaml"))
@@ -414,6 +418,7 @@ def main(argv=None) -> int:
     if a.soup:
         _soup([pathlib.Path(x) for x in a.soup], pathlib.Path(a.out))
         return 0
+    SIGMA_PX = a.sigma
     if a.size != NET_W:  # images are stored 64 px larger than the network input, as at the default 224 / 288
         NET_W = NET_H = a.size
         LOAD_PX = a.size + 64
@@ -455,10 +460,13 @@ def main(argv=None) -> int:
     per_epoch = n_real + n_sim_draw
     steps = a.epochs * math.ceil(per_epoch / bs)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps, pct_start=0.05 if a.init else 0.1)
-    bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(3.0))
+    bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(3.0), reduction="none")
+    yr = torch.linspace(0.0, 1.0, NET_H // 2).view(1, 1, -1, 1)
+    row_w = 1.0 + a.top_weight * (1.0 - yr) ** 2
+    row_w = row_w / row_w.mean()
 
     def lossf(logits, y):
-        loss = bce(logits, y)
+        loss = (bce(logits, y) * row_w).mean()
         if a.dice > 0:  # soft Dice on the ridge: thin rows count as much as the wide background
             p = torch.sigmoid(logits)
             inter = (p * y).sum(dim=(1, 2, 3))
