@@ -120,6 +120,7 @@ B 0.99 cm in the same runs):
     T2    R2 + --sigma 3 (top band 0.563)                                  3.2 min  0.781
     R5    from scratch: --epochs 40 --lr 4e-3 --mild (shadow / flare on)  20 min   0.739
           --size 288 --oversample large_plants=3 --sim-frames ... 0.25
+    R6    R5 with --epochs 60                                             12 min   0.737
 
 val5 is biased towards B and its fine-tunes: B (and base.onnx) trained on 32 of its 40 images. R5, the only
 net here that never saw them, scores 0.739; the fine-tunes' ~0.78 is partly B's memory (R3, which moves
@@ -128,12 +129,13 @@ band (top 30 % / middle / bottom 40 % of the image) on val5: B 0.56 / 0.88 / 0.9
 held out: B 0.42 / 0.73 / 0.75, F2 0.43 / 0.76 / 0.76, F5 0.44 / 0.74 / 0.75. The decoding parameters of
 :mod:`crop_rows_net` (polish window, peak threshold, ridges, passes, ON_THRESHOLD, WINDOW_FRAC, PEAK_FRAC,
 N_BANDS), swept one at a time on R2's val5 heatmaps, moved CRDA by at most +0.001.
-Final candidates on all of 0-199 (the R2 and R5 recipes without ``--skip-every``); three held-out reads:
+Final candidates on all of 0-199 (the R2 and R5 recipes without ``--skip-every``); two held-out reads (F6,
+the R6 recipe on all of 0-199, was trained but not read: R6 did not beat R5 on val5):
 
     net   recipe          wall     tune 0-199  held 200-299  held minus B (paired, s.e.)  sim RMS / max   fps*
     B     bundled            -     0.794       0.649              -                      1.10 / 4.04 cm   39.6
     F2    R2's, 12 epochs  6.8 min 0.791       0.662         +0.013 +- 0.009             1.12 / 3.53 cm   48.1
-    F5    R5's, 40 epochs  21 min  0.826       0.657         +0.008 +- 0.011             0.76 / 1.98 cm   -
+    F5    R5's, 40 epochs  21 min  0.826       0.657         +0.008 +- 0.011             0.76 / 1.98 cm   = F2
 
     (*) detect_rows at 320x240, process CPU, one core, both nets alternating in one process, load 9.
     Simulator: ``bench/crop_row_sim.py --method learned [--model F.onnx --net-size 288 --no-flip]``; B's
