@@ -62,7 +62,20 @@ def main(argv=None) -> int:
     ap.add_argument("--method", choices=("vp", "fourier", "learned"), default="learned")
     ap.add_argument("--out", default=str(REPO / "out" / "bench" / "crop_row_sim"))
     ap.add_argument("--frames-only", action="store_true", help="only the synthetic-frame check")
+    ap.add_argument("--model", default="", help="learned path: this ONNX model instead of the bundled one")
+    ap.add_argument("--net-size", type=int, default=0, help="learned path: network input side (default: bundled)")
+    ap.add_argument("--no-flip", action="store_true", help="learned path: without the mirror-image pass")
     a = ap.parse_args(argv)
+    if a.model or a.net_size or a.no_flip:  # the embedded runner's nodes share this process's module
+        from agricare.core.perception import crop_rows_net
+
+        if a.model:
+            crop_rows_net.ROW_NET_PATH = pathlib.Path(a.model).resolve()
+            crop_rows_net._net.cache_clear()
+        if a.net_size:
+            crop_rows_net.NET_SIZE = (a.net_size, a.net_size)
+        if a.no_flip:
+            crop_rows_net.FLIP_AVERAGE = False
     synthetic_frames(("vp", a.method) if a.method != "vp" else ("vp",))
     if a.frames_only:
         return 0
