@@ -46,6 +46,7 @@ from agricare.bringup.supervise import EXIT_NODE_FAILED, EXIT_SAFETY_FAULT
 ZERO_HOLD_S = 1.0
 AGAIN_WAIT_S = 5.0
 START_MOVE_S = 10.0    # longest wait for the wheels to turn once the armed driver is commanded, at the start
+ARM_SEEN_S = 2.0       # zero commands since the driver talks to the device that arm it, its "driving" unseen
 ARM_WAIT_S = 20.0      # longest zero command while waiting for the driver to say it took it
 BACK_WAIT_S = 60.0     # longest wait for the driver to talk to the device again (a restart on a loaded machine)
 RIG_KINDS = ("serial_unplug", "kill", "freeze")
@@ -198,7 +199,11 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
                 sup.poll(0.0)
                 if talking is None and emu.requests > 0:
                     talking = time.monotonic()
-                if talking is not None and armed and time.monotonic() - talking >= 0.2 and moving_cmd is None:
+                # the driver says "driving" once, when it takes the zero; the rig's /diagnostics subscription (a new
+                # participant) may be matched only after that: ARM_SEEN_S of zeros since it talks to the device arm
+                # it all the same (a driver not armed by then stays still, and the run is "not measured")
+                arm_ok = armed or (talking is not None and time.monotonic() - talking >= ARM_SEEN_S)
+                if talking is not None and arm_ok and time.monotonic() - talking >= 0.2 and moving_cmd is None:
                     state["v"] = speed_mps   # the driver took a zero command ("driving" on zero): now move
                     moving_cmd = time.monotonic()
                 if moving_cmd is not None and time.monotonic() - moving_cmd > START_MOVE_S:
