@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
+import pathlib
 import time
 
 import numpy as np
@@ -320,5 +323,17 @@ def test_growth_map_node_map_and_save(rclpy_context, tmp_path):
         assert fut.result().success, fut.result().message
         assert (out_dir / "growth_map.png").exists() and (out_dir / "growth_map.pgw").exists()
         assert "lat_deg" in (out_dir / "growth_map.csv").read_text().splitlines()[0]
+        # relative paths, as make demo has them (out/farm/records): the scouting mission's request lands in
+        # <output_dir>/growth_map itself, not in <save_directory>/<output_dir>/growth_map
+        from agricare.nodes.scouting_mission_node import growth_map_request_dir
+
+        cwd = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            node.params = dataclasses.replace(node.params, save_directory="out/farm/records/growth_map")
+            files, _ = node._save(growth_map_request_dir("out/farm/records"))
+        finally:
+            os.chdir(cwd)
+        assert files and all(pathlib.Path(f).parent == tmp_path / "out/farm/records/growth_map" for f in files), files
     finally:
         t.close()

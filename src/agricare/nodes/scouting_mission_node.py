@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import pathlib
+import os
 
 from agricare_interfaces.action import ScoutField
 from agricare_interfaces.msg import MissionStatus
@@ -60,6 +60,14 @@ from agricare.ros.signed import SignedInput
 from agricare_interfaces.srv import SaveMap
 
 _MISSION_FIELDS = tuple(f.name for f in dataclasses.fields(ScoutingParams))
+
+
+def growth_map_request_dir(output_dir: str) -> str:
+    """The directory asked of growth_map_node's save service: ``<output_dir>/growth_map``, made absolute here. The
+    service takes a relative directory relative to its own ``save_directory``, so a relative ``output_dir`` (as
+    ``make demo``'s ``out/farm/records``) was saved under ``out/farm/records/growth_map/out/farm/records/growth_map``;
+    both nodes run in the launch's working directory."""
+    return os.path.abspath(os.path.join(output_dir, "growth_map"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,7 +218,7 @@ class ScoutingMissionNode(Node):
     # ------------------------------------------------------------------ save
     def _request_save(self) -> None:
         req = self._save_type.Request()
-        req.directory = str(pathlib.Path(self.p.output_dir) / "growth_map")
+        req.directory = growth_map_request_dir(self.p.output_dir)
         if not self._save_client.service_is_ready():
             self.get_logger().warning("perception/save_growth_map not available yet; retrying")
             self._future = None
