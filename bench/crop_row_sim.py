@@ -69,13 +69,7 @@ def main(argv=None) -> int:
     if a.model or a.net_size or a.no_flip:  # the embedded runner's nodes share this process's module
         from agricare.core.perception import crop_rows_net
 
-        if a.model:
-            crop_rows_net.ROW_NET_PATH = pathlib.Path(a.model).resolve()
-            crop_rows_net._net.cache_clear()
-        if a.net_size:
-            crop_rows_net.NET_SIZE = (a.net_size, a.net_size)
-        if a.no_flip:
-            crop_rows_net.FLIP_AVERAGE = False
+        crop_rows_net.use_net(a.model, a.net_size, not a.no_flip)
     synthetic_frames(("vp", a.method) if a.method != "vp" else ("vp",))
     if a.frames_only:
         return 0

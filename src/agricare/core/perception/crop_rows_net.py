@@ -56,6 +56,20 @@ POLISH_RIDGES = (0.0, 0.05, 0.5)  # ridge (fraction of the summed weight) on con
 POLISH_PASSES = 2
 
 
+def use_net(model: str | pathlib.Path | None = None, net_size: int = 0, flip: bool = True) -> None:
+    """Run the learned path with another exported model, input side or without the mirror pass (the benches'
+    ``--model``/``--net-size``/``--no-flip``: candidates are scored and driven with the shipped code, not a copy).
+    Process-wide: the nodes of an embedded run share this module."""
+    global ROW_NET_PATH, NET_SIZE, FLIP_AVERAGE
+    if model:
+        ROW_NET_PATH = pathlib.Path(model).resolve()
+        _net.cache_clear()
+    if net_size:
+        NET_SIZE = (int(net_size), int(net_size))
+    if not flip:
+        FLIP_AVERAGE = False
+
+
 @functools.lru_cache(maxsize=1)
 def _net():
     """The row centre-line network (cv2.dnn), loaded once; ValueError when the model file is missing."""

@@ -367,6 +367,17 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         b_ext = np.zeros(n)
         n_man, rev = 0, 0.0
         corner = [None] * n                                # per vertex: PathSamples of the corner piece
+
+        def place_gap(i) -> bool:
+            """A gap at vertex ``i`` (the pass breaks, a connection with the implement raised); False: none fits."""
+            nonlocal rev
+            gap = gap_at(i)
+            if gap is None:
+                return False
+            a_ext[i], b_ext[i], corner[i] = gap
+            rev += sum(_reverse_len(q[0]) for q in gap[2])
+            return True
+
         for i in range(n):
             d = float(turn[i])
             if abs(d) <= 1e-3:
@@ -381,11 +392,8 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                     a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
                     continue
                 if d < 0:
-                    gap = gap_at(i)
-                    if gap is None:
+                    if not place_gap(i):
                         return None
-                    a_ext[i], b_ext[i], corner[i] = gap
-                    rev += sum(_reverse_len(q[0]) for q in gap[2])
                     continue
             best = None if i in barred else man(i)
             if best is None:
@@ -399,11 +407,8 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 # nor an arc: the pass breaks here (the corner is left to the clean-up passes) and a forward
                 # connection with the implement raised joins the two straights, the rest of the ring keeps its
                 # corners
-                gap = gap_at(i)
-                if gap is None:
+                if not place_gap(i):
                     return None
-                a_ext[i], b_ext[i], corner[i] = gap
-                rev += sum(_reverse_len(q[0]) for q in gap[2])
                 continue
             a_ext[i], b_ext[i], corner[i] = best[2], best[3], (best[0], False)
             rev += best[1]
