@@ -218,16 +218,20 @@ def drive_tracking(mission, mp, field, raster, start, controller=None, chain=Fal
     return t, driven, driven_w, sections, reverse_m
 
 
+#: corners of the tractor body (4.2 x 2.2 m, 0.9 m rear overhang) and of the implement (6 m x 0.8 m centred on its
+#: working line 1.6 m behind base_link), in base_link: what leave_episodes and clearance check against the field
+MACHINE_CORNERS = np.array([[-0.9, -1.1], [3.3, -1.1], [3.3, 1.1], [-0.9, 1.1],
+                            [-IMPLEMENT_OFFSET_M - 0.4, -WIDTH_M / 2], [-IMPLEMENT_OFFSET_M + 0.4, -WIDTH_M / 2],
+                            [-IMPLEMENT_OFFSET_M + 0.4, WIDTH_M / 2], [-IMPLEMENT_OFFSET_M - 0.4, WIDTH_M / 2]])
+
+
 def leave_episodes(field: Polygon, poses) -> tuple[int, float]:
     """Episodes in which a corner of the tractor body (4.2 x 2.2 m, 0.9 m rear overhang) or of the implement
     (6 m x 0.8 m centred on its working line 1.6 m behind base_link, the simulator's ``implement`` rectangle) is
     outside the field or inside a hole, as the simulator counts boundary violations (no tolerance); and the
     largest distance outside (m)."""
     shapely.prepare(field)
-    body = np.array([[-0.9, -1.1], [3.3, -1.1], [3.3, 1.1], [-0.9, 1.1]])
-    impl = np.array([[-IMPLEMENT_OFFSET_M - 0.4, -WIDTH_M / 2], [-IMPLEMENT_OFFSET_M + 0.4, -WIDTH_M / 2],
-                     [-IMPLEMENT_OFFSET_M + 0.4, WIDTH_M / 2], [-IMPLEMENT_OFFSET_M - 0.4, WIDTH_M / 2]])
-    corners = np.vstack([body, impl])
+    corners = MACHINE_CORNERS
     episodes, worst, was_out = 0, 0.0, False
     for p in poses:
         c, s_ = math.cos(p[2]), math.sin(p[2])
@@ -244,10 +248,7 @@ def leave_episodes(field: Polygon, poses) -> tuple[int, float]:
 def clearance(field: Polygon, poses) -> float:
     """Smallest distance (m) of a corner of the tractor body or the implement (as :func:`leave_episodes`) to the
     field's boundary over the driven poses, negative when outside: the margin the run kept."""
-    body = np.array([[-0.9, -1.1], [3.3, -1.1], [3.3, 1.1], [-0.9, 1.1]])
-    impl = np.array([[-IMPLEMENT_OFFSET_M - 0.4, -WIDTH_M / 2], [-IMPLEMENT_OFFSET_M + 0.4, -WIDTH_M / 2],
-                     [-IMPLEMENT_OFFSET_M + 0.4, WIDTH_M / 2], [-IMPLEMENT_OFFSET_M - 0.4, WIDTH_M / 2]])
-    corners = np.vstack([body, impl])
+    corners = MACHINE_CORNERS
     q = np.asarray(poses, float).reshape(-1, 3)
     c, s_ = np.cos(q[:, 2])[:, None], np.sin(q[:, 2])[:, None]
     x = (q[:, 0:1] + c * corners[None, :, 0] - s_ * corners[None, :, 1]).ravel()
