@@ -193,18 +193,19 @@ def test_corner_reverse_budget_keeps_the_best_manoeuvres_within_it():
         CoverageParams(max_corner_reverse_m=-1.0)
 
 
+def _plan_reverse_m(plan) -> float:
+    """Metres a plan's path drives in reverse."""
+    p = plan.path
+    seg = np.hypot(*np.diff(p.xy, axis=0).T)
+    return float(np.sum(seg[p.direction[1:] < 0]))
+
+
 def test_plan_corner_reverse_budget_bounds_the_manoeuvres():
     kw = dict(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0, robot_width_m=6.2, footprint_m=BODY + IMPLEMENT,
               implement_offset_m=1.6, corner_turns=True)
-
-    def manoeuvre_reverse(plan):
-        # reverse driven on the corner manoeuvres: the non-working pieces with a cusp
-        p = plan.path
-        seg = np.hypot(*np.diff(p.xy, axis=0).T)
-        return float(np.sum(seg[p.direction[1:] < 0]))
-
-    free = manoeuvre_reverse(plan_coverage(FIELD, CoverageParams(**kw)))
-    capped = manoeuvre_reverse(plan_coverage(FIELD, CoverageParams(**kw, max_corner_reverse_m=20.0)))
+    # no clean-up reversing (max_reverse_m 0): what the plan reverses is the corner manoeuvres'
+    free = _plan_reverse_m(plan_coverage(FIELD, CoverageParams(**kw)))
+    capped = _plan_reverse_m(plan_coverage(FIELD, CoverageParams(**kw, max_corner_reverse_m=20.0)))
     assert free > 40.0                                   # every corner of both passes gets a manoeuvre
     assert 0.0 < capped <= 20.0 + 1.0                    # + the one-sample direction label per leg
 
@@ -312,14 +313,8 @@ def test_gap_leaves_the_outer_pass_by_a_forward_s_instead_of_reversing(monkeypat
 def test_plan_total_reverse_budget_bounds_all_reversing():
     kw = dict(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0, robot_width_m=6.2, footprint_m=BODY + IMPLEMENT,
               implement_offset_m=1.6, corner_turns=True, max_reverse_m=30.0, optimizer_time_limit_s=0.0)
-
-    def reverse(plan):
-        p = plan.path
-        seg = np.hypot(*np.diff(p.xy, axis=0).T)
-        return float(np.sum(seg[p.direction[1:] < 0]))
-
-    free = reverse(plan_coverage(SHARP, CoverageParams(**kw)))
-    capped = reverse(plan_coverage(SHARP, CoverageParams(**kw, max_total_reverse_m=25.0)))
+    free = _plan_reverse_m(plan_coverage(SHARP, CoverageParams(**kw)))
+    capped = _plan_reverse_m(plan_coverage(SHARP, CoverageParams(**kw, max_total_reverse_m=25.0)))
     assert free > 25.0
     assert capped <= 25.0 + 1.0                             # + the one-sample direction label per leg
     with pytest.raises(ValueError, match="max_total_reverse_m"):
