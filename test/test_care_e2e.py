@@ -65,6 +65,9 @@ def test_care_small_mission_done_all_delivered_in_window(care_run):
     assert result.exit_code == 0, summary["stopped_because"]
     mission = summary["missions"]["shuttle_1"]
     assert mission["state"] == "done"
+    # the run waits for the mission action's result before it stops (it used to stop on the mission topic's
+    # "done" and leave the goal "accepted" in the summary)
+    assert summary["mission_goals"]["shuttle_1"]["status"] == "succeeded", summary["mission_goals"]
     d = mission["detail"]
     assert sorted(d["delivered"]) == ["trip_c1", "trip_c2"]
     assert sorted(d["delivered_in_window"]) == ["trip_c1", "trip_c2"]

@@ -50,6 +50,7 @@ def test_row_robot_scouts_rows_in_the_simulator(repo_root, tmp_path):
     assert summary["stopped_because"] == "missions finished", summary["stopped_because"]
     status = summary["missions"]["row_robot"]
     assert status["state"] == "done", status
+    assert summary["mission_goals"]["row_robot"]["status"] == "succeeded", summary["mission_goals"]
     detail = status["detail"]
     assert detail["rows_done"] == 2
     fig = summary["world"]["row_robot"]

@@ -39,6 +39,7 @@ def test_tractor_covers_the_demo_field(repo_root, tmp_path):
         runner.shutdown()
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["missions"]["tractor"]["state"] == "done", summary["stopped_because"]
+    assert summary["mission_goals"]["tractor"]["status"] == "succeeded", summary["mission_goals"]
     fig = summary["world"]["tractor"]
     assert fig["covered_ratio_inner"] >= 0.99
     assert fig["double_ratio_inner"] <= 0.03

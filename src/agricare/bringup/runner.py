@@ -161,6 +161,8 @@ class EmbeddedRunner:
         self._faults_closed = None   # the wheels' refusals when the run ended (shutdown is not judged)
         self._interrupted = False
         self.parked: set[str] = set()   # robots switched off after their mission (run.park_when_done)
+        self._t_done_seen: dict[str, float] = {}   # simulated time each robot's mission was first seen done
+        self._t_missions_finished: float | None = None   # simulated time all missions were first seen finished
         self.node_error = None
         self._row_metrics: dict[str, dict] = {}
         self._truth_hist: dict[str, list] = {}   # robot -> [(t_s, pose (3,))], the last steps' true poses
@@ -463,6 +465,24 @@ class EmbeddedRunner:
             self.mission_status.get(r, {}).get("state", "").lower() in DONE_STATES + FAILED_STATES
             for r in self.mission_robots)
 
+    #: simulated seconds the run goes on after the missions report finished, for the action servers' results
+    #: to arrive (the mission topic says "done" a moment before the goal's result does)
+    GOAL_RESULT_GRACE_S = 2.0
+
+    def _goals_settled(self) -> bool:
+        """No mission goal is still waiting for its result (sent and accepted goals are waiting)."""
+        return not any(g.status in ("sent", "accepted") for g in self.goals.values())
+
+    def finished_with_results(self, t: float) -> bool:
+        """The missions are finished and their goals' results are in (or ``GOAL_RESULT_GRACE_S`` has passed
+        since the missions finished: a result that never comes stays "accepted" in the summary)."""
+        if not self._missions_finished():
+            self._t_missions_finished = None
+            return False
+        if self._t_missions_finished is None:
+            self._t_missions_finished = t
+        return self._goals_settled() or t >= self._t_missions_finished + self.GOAL_RESULT_GRACE_S
+
     def spin_some(self, n: int):
         """Run ready callbacks until none is ready (at most ``n`` * 10), so no backlog builds up."""
         from rclpy.executors import ShutdownException, TimeoutException
@@ -524,7 +544,7 @@ class EmbeddedRunner:
                 if t >= next_progress:
                     self._print_progress(t, time.monotonic() - wall0)
                     next_progress = t + self.progress_period_s
-                if self.until_done and self._missions_finished():
+                if self.until_done and self.finished_with_results(t):
                     reason = "missions finished"
                     break
                 if self.graph.run.park_when_done:
@@ -550,8 +570,14 @@ class EmbeddedRunner:
 
     def _park_finished(self):
         """Switch off robots whose mission is done: their nodes leave the executor, their sensors stop."""
+        t = self.sim_time()
         for robot in self.mission_robots - self.parked:
             if self.mission_status.get(robot, {}).get("state", "").lower() not in DONE_STATES:
+                continue
+            # its mission goal's result first (a parked action server sends nothing), within the grace
+            t_done = self._t_done_seen.setdefault(robot, t)
+            goal = self.goals.get(robot)
+            if goal is not None and goal.status in ("sent", "accepted") and t < t_done + self.GOAL_RESULT_GRACE_S:
                 continue
             self.parked.add(robot)
             self.sim.world.park(robot)
@@ -1106,7 +1132,7 @@ def run_multiprocess(graph: Graph, out_dir, seed=0, max_sim_s=None, real_time_fa
                              f"{params.fault_grace_s:.0f} s for the safe stop")
                 if t_fatal is not None and t >= t_fatal + params.fault_grace_s:
                     break
-                if t_fatal is None and until_done and runner._missions_finished():
+                if t_fatal is None and until_done and runner.finished_with_results(t):
                     reason = "missions finished"
                     break
                 if real_time_factor > 0:
