@@ -172,3 +172,27 @@ def test_field_smaller_than_headland():
 def test_bad_params_name_the_field(kw):
     with pytest.raises(ValueError, match=next(iter(kw)).split("_m")[0]):
         CoverageParams(**kw)
+
+
+def test_route_search_stops_on_its_solution_count_not_the_clock():
+    # the OR-Tools search ends after optimizer_solution_limit solutions: the same problem gives the same route with
+    # a 5 s or a 30 s cap (on a slower or busier machine a clock would stop it at another point), the count decides
+    # how far it gets, and it does improve on the deterministic descents
+    from agricare.core.planning.routing import optimal_route, route_cost
+
+    rng = np.random.default_rng(3)
+    n = 30
+    pts = rng.uniform(0, 100, (2 * n, 2))
+    cost = np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)) + rng.uniform(0, 20, (2 * n, 2 * n))
+    seeds = [[(i, False) for i in range(n)]]
+    r8 = optimal_route(cost, seeds, 5.0, solution_limit=8)
+    assert optimal_route(cost, seeds, 30.0, solution_limit=8) == r8
+    descents = route_cost(optimal_route(cost, seeds, 0.0), cost)
+    assert route_cost(r8, cost) < route_cost(optimal_route(cost, seeds, 5.0, solution_limit=2), cost) < descents
+    assert sorted(i for i, _ in r8) == list(range(n))
+
+
+def test_default_plans_repeat():
+    field = Polygon([(0, 0), (120, 0), (140, 70), (60, 95), (-10, 60)], [[(50, 40), (58, 40), (58, 48), (50, 48)]])
+    a, b = plan_coverage(field, CoverageParams()), plan_coverage(field, CoverageParams())
+    assert np.array_equal(a.path.xy, b.path.xy)

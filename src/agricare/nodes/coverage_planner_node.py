@@ -54,7 +54,8 @@ class CoveragePlannerNodeParams:
     max_curvature_rate_1pm2: float = 0.1
     sample_step_m: float = 0.5
     plan_headland: bool = True
-    optimizer_time_limit_s: float = 0.08
+    optimizer_time_limit_s: float = 2.0     # route search cap (0: deterministic descents only)
+    optimizer_solution_limit: int = 8       # the route search stops after this many solutions: repeatable plans
 
     def __post_init__(self):
         if not self.frame_id:
@@ -67,7 +68,8 @@ class CoveragePlannerNodeParams:
             robot_width_m=self.robot_width_m, turn_type=self.turn_type, route=self.route, objective=self.objective,
             angle_deg=float("nan") if self.angle_search else self.angle_deg, ab_line_m=tuple(self.ab_line_m),
             max_curvature_rate_1pm2=self.max_curvature_rate_1pm2, sample_step_m=self.sample_step_m,
-            plan_headland=self.plan_headland, optimizer_time_limit_s=self.optimizer_time_limit_s)
+            plan_headland=self.plan_headland, optimizer_time_limit_s=self.optimizer_time_limit_s,
+            optimizer_solution_limit=self.optimizer_solution_limit)
 
 
 def segments_msg(plan) -> Float64MultiArray:

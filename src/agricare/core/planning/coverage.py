@@ -62,7 +62,11 @@ class CoverageParams:
                                            # clean-up passes the machine can leave forwards
     transit: str = "forward"               # "forward": forward in-field transit before reversing; "direct":
                                            # turns and ring connections by Dubins / Reeds-Shepp words only
-    optimizer_time_limit_s: float = 0.08
+    optimizer_time_limit_s: float = 2.0    # route search: 0 = deterministic descents only; > 0 OR-Tools search too,
+                                           # capped at this many seconds
+    optimizer_solution_limit: int = 8      # the route search stops after this many solutions: the same field gives
+                                           # the same plan on any machine and load (the cap above is then rarely
+                                           # reached); 0 = a time-limited search (scaled to the problem size)
     footprint_m: tuple = ()                # the machine: rectangles (x_min, x_max, y_min, y_max) in base_link,
                                            # flattened (body, implement); () = only the centre + half body width
     implement_offset_m: float = 0.0        # implement working line behind base_link (corner passes)
@@ -109,6 +113,8 @@ class CoverageParams:
             raise ValueError(f"footprint_m must be finite numbers, 4 per rectangle, got {self.footprint_m!r}")
         if self.corner_turns and not fp:
             raise ValueError("corner_turns needs footprint_m (the machine must be checked inside the field)")
+        if not (isinstance(self.optimizer_solution_limit, int) and self.optimizer_solution_limit >= 0):
+            raise ValueError(f"optimizer_solution_limit must be an integer >= 0, got {self.optimizer_solution_limit!r}")
         if not (isinstance(self.max_reverse_m, (int, float)) and self.max_reverse_m >= 0):
             raise ValueError(f"max_reverse_m must be >= 0, got {self.max_reverse_m!r}")
         for name in ("max_corner_reverse_m", "max_total_reverse_m"):
@@ -537,7 +543,7 @@ def _choose_route(cell_idx, swaths, cost: np.ndarray, p: CoverageParams):
     k0 = max(2, math.ceil(2 * p.turn_radius_m / p.width_m))
     pats = ("boustrophedon", "snake", "spiral", f"skip{k0}", f"skip{k0 + 1}", f"skip{k0 + 2}")
     seeds = [pattern_route(cell_idx, r, swaths, cost) for r in pats]
-    return optimal_route(cost, seeds, p.optimizer_time_limit_s)
+    return optimal_route(cost, seeds, p.optimizer_time_limit_s, solution_limit=p.optimizer_solution_limit)
 
 
 def _connect_route(route, cell_idx, swaths, cost: np.ndarray, p: CoverageParams, region: _Region,

@@ -4,7 +4,8 @@ A route is a list of ``(swath_index, reversed)``. The optimised route solves the
 travelling-salesman problem "visit every swath once in one of its two directions" with the cost of the
 connection (turn) from the end of one swath to the start of the next: a deterministic best-improvement
 descent (:func:`improve_route`: run reversal with direction flips, or-opt) from the cheapest pattern routes,
-then OR-Tools routing (guided local search, time-limited, :func:`search_time_s`) from the best of them.
+then OR-Tools routing (guided local search, limited to a number of solutions so that it is repeatable, or
+time-limited, :func:`search_time_s`) from the best of them.
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ def improve_route(cost: np.ndarray, route, max_seg: int = 3, max_moves: int = 10
     return out if route_cost(out, cost) <= route_cost(route, cost) else list(route)
 
 
-def optimal_route(cost: np.ndarray, seeds: list, time_limit_s: float = 0.2, n_descents: int = 6):
+def optimal_route(cost: np.ndarray, seeds: list, time_limit_s: float = 0.2, n_descents: int = 6,
+                  solution_limit: int = 0):
     """Best route found by local search (:func:`improve_route`) from the cheapest seeds, then OR-Tools
     routing (guided local search) from the best of those.
 
@@ -199,6 +201,10 @@ def optimal_route(cost: np.ndarray, seeds: list, time_limit_s: float = 0.2, n_de
     n_descents : int
         Number of seeds (cheapest first) improved by :func:`improve_route` before the search, up to 40
         swaths; scaled down by ``(40 / n)^2`` beyond (at least one).
+    solution_limit : int
+        > 0: the search stops after this many solutions (single-threaded, so the same cost matrix gives the same
+        route on any machine and under any load) and ``time_limit_s`` only caps it, unscaled; 0: the search
+        runs for :func:`search_time_s` (how far it gets depends on the machine's speed and load).
     """
     n2 = cost.shape[0]
     n = n2 // 2
@@ -226,7 +232,11 @@ def optimal_route(cost: np.ndarray, seeds: list, time_limit_s: float = 0.2, n_de
     p = pywrapcp.DefaultRoutingSearchParameters()
     p.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
     p.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    p.time_limit.FromMilliseconds(max(10, int(search_time_s(n2, time_limit_s) * 1000)))
+    if solution_limit > 0:
+        p.solution_limit = int(solution_limit)
+        p.time_limit.FromMilliseconds(max(10, int(time_limit_s * 1000)))
+    else:
+        p.time_limit.FromMilliseconds(max(10, int(search_time_s(n2, time_limit_s) * 1000)))
     sol = None
     if best is not None:
         init = rm.ReadAssignmentFromRoutes([[2 * i + int(r) + 1 for i, r in best]], True)
