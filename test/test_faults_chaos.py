@@ -356,6 +356,10 @@ def test_chaos_base_driver_frozen_motor_controller_stops_no_motion_after_sigcont
     assert stalls and stalls[0] >= 1.5 + 2.0 - 0.1, summary["chaos"]   # reported once it ran again
     assert not [f for f in summary["node_failures"] if "cause" in f]    # 2 s: not long enough to be "dead"
     assert summary["exit_code"] == EXIT_SAFETY_FAULT and "stalled" in summary["stopped_because"], summary
+    # the report names the process that stalled (also when the rig missed the driver's first OK status)
+    named = "/chaos_rig/base_driver_node: driver cycle stalled"
+    assert summary["chaos"]["device"]["stall_reported"].startswith(named), summary["chaos"]
+    assert f"fault(s) detected: {named}" in summary["stopped_because"], summary["stopped_because"]
     assert r["verdict"] == "ok" and survived(result)
 
 

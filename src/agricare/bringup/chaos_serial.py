@@ -47,6 +47,7 @@ ZERO_HOLD_S = 1.0
 AGAIN_WAIT_S = 5.0
 START_MOVE_S = 10.0    # longest wait for the wheels to turn once the armed driver is commanded, at the start
 ARM_SEEN_S = 2.0       # zero commands since the driver talks to the device that arm it, its "driving" unseen
+ARM_BLIND_S = 8.0      # the same when no status of the driver has come at all (a /diagnostics path not matched)
 ARM_WAIT_S = 20.0      # longest zero command while waiting for the driver to say it took it
 BACK_WAIT_S = 60.0     # longest wait for the driver to talk to the device again (a restart on a loaded machine)
 RIG_KINDS = ("serial_unplug", "kill", "freeze")
@@ -164,11 +165,15 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
             link_down = []   # wall times the driver reported its link down
             stall_reports, stall_walls = [], []   # the driver's reports of a stalled cycle, and their wall times
             armed = []       # wall times the driver said "driving" (a zero command taken: the stack may move it)
+            waiting = [False, False]   # the driver's last status says it waits for a zero command; a status seen
 
             def on_diag(msg):
                 for st in msg.status:
                     if "base_driver_node" not in st.name and "safe_base_node" not in st.name:
                         continue
+                    if "base driver" in st.name:
+                        waiting[0] = "until a zero command" in st.message
+                        waiting[1] = True
                     if st.level == DiagnosticStatus.OK:
                         seen_ok.add(st.name)
                         if st.message.startswith("driving") and "base driver" in st.name:
@@ -178,7 +183,8 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
                     if st.level == DiagnosticStatus.ERROR and st.message.startswith("link down"):
                         link_down.append(time.monotonic())
                     if "stalled" in st.message and st.level == DiagnosticStatus.ERROR:
-                        stall_reports.append(st.message)
+                        # named as the fault reports are (the name prefix says which process stalled)
+                        stall_reports.append(f"{st.name.split(':', 1)[0]}: {st.message}")
                         stall_walls.append(time.monotonic())
 
             node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, RELIABLE_QOS)
@@ -199,10 +205,15 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
                 sup.poll(0.0)
                 if talking is None and emu.requests > 0:
                     talking = time.monotonic()
-                # the driver says "driving" once, when it takes the zero; the rig's /diagnostics subscription (a new
-                # participant) may be matched only after that: ARM_SEEN_S of zeros since it talks to the device arm
-                # it all the same (a driver not armed by then stays still, and the run is "not measured")
-                arm_ok = armed or (talking is not None and time.monotonic() - talking >= ARM_SEEN_S)
+                # the driver says "driving" once it has taken a zero; the rig's /diagnostics subscription (a new
+                # participant) may miss that: ARM_SEEN_S of zeros since it talks to the device arm it all the same
+                # once its status no longer says it waits for a zero (without any status from it, after
+                # ARM_BLIND_S). DDS discovery between two new processes can take a few seconds: the rig's zeros
+                # reach the driver ~3 s after it starts, its first status the rig after ~2.4 s (measured at load
+                # 4); moving before would leave the driver latched, rightly, and the run "not measured"
+                since = time.monotonic() - talking if talking is not None else -1.0
+                arm_ok = armed or (since >= ARM_SEEN_S and waiting[1] and not waiting[0]) or (
+                    since >= ARM_BLIND_S and not waiting[1])
                 if talking is not None and arm_ok and time.monotonic() - talking >= 0.2 and moving_cmd is None:
                     state["v"] = speed_mps   # the driver took a zero command ("driving" on zero): now move
                     moving_cmd = time.monotonic()
