@@ -279,10 +279,18 @@ def condition_weights(root: pathlib.Path, ids, factors: dict) -> np.ndarray:
     return np.asarray(wts)
 
 
-def build(torch, arch: str = "small"):
+def build(torch, arch: str = "small", norm: str = "none", exg: bool = False):
     """``small``: the 126 k-parameter net of the first model; ``unet``: wider, two convolutions per encoder
-    stage below 1/2, three dilated residual blocks at 1/16 (dilation 2, 4, 8), same heatmap resolution."""
+    stage below 1/2, three dilated residual blocks at 1/16 (dilation 2, 4, 8), same heatmap resolution.
+
+    Input normalisation inside the graph (exported with the net, so ``crop_rows_net.row_heatmap`` feeds the
+    same BGR / 255 and needs no change; see :func:`_prep`): ``norm`` ``"gray"`` (gray-world white balance) or
+    ``"std"`` (per-channel standardisation), ``exg`` adds the chromatic excess-green channel."""
     nn = torch.nn
+    cin = 4 if exg else 3
+
+    def prep(x):
+        return _prep(torch, x, norm, exg)
 
     def cbr(i, o, s=1, dil=1):
         return nn.Sequential(nn.Conv2d(i, o, 3, stride=s, padding=dil, dilation=dil, bias=False),
@@ -291,7 +299,7 @@ def build(torch, arch: str = "small"):
     class RowNet(nn.Module):
         def __init__(self):
             super().__init__()
-            self.e1 = cbr(3, 16, 2)            # 1/2
+            self.e1 = cbr(cin, 16, 2)          # 1/2
             self.e2 = cbr(16, 24, 2)           # 1/4
             self.e3 = cbr(24, 32, 2)           # 1/8
             self.e4 = cbr(32, 48, 2)           # 1/16
@@ -306,7 +314,7 @@ def build(torch, arch: str = "small"):
             self.out = nn.Conv2d(16, 1, 1)
 
         def forward(self, x):
-            a = self.e1(x)
+            a = self.e1(prep(x))
             b = self.e2(a)
             c = self.e3(b)
             d = self.e4(c)
@@ -320,7 +328,7 @@ def build(torch, arch: str = "small"):
     class RowUNet(nn.Module):
         def __init__(self):
             super().__init__()
-            self.e1 = cbr(3, 16, 2)                                  # 1/2
+            self.e1 = cbr(cin, 16, 2)                                # 1/2
             self.e2 = nn.Sequential(cbr(16, 32, 2), cbr(32, 32))     # 1/4
             self.e3 = nn.Sequential(cbr(32, 48, 2), cbr(48, 48))     # 1/8
             self.e4 = nn.Sequential(cbr(48, 64, 2), cbr(64, 64))     # 1/16
@@ -334,7 +342,7 @@ def build(torch, arch: str = "small"):
             self.out = nn.Conv2d(16, 1, 1)
 
         def forward(self, x):
-            a = self.e1(x)
+            a = self.e1(prep(x))
             b = self.e2(a)
             c = self.e3(b)
             d = self.e4(c)
@@ -346,6 +354,83 @@ def build(torch, arch: str = "small"):
             return self.out(u)
 
     return {"small": RowNet, "unet": RowUNet}[arch]()
+
+
+def _prep(torch, x, norm: str, exg: bool):
+    """Per-image input normalisation, part of the exported graph (ReduceMean / Sub / Div / Concat). ``x`` is
+    BGR / 255 (N, 3, H, W). ``gray``: gray-world white balance, each channel scaled so its image mean equals the
+    mean over the channels (a colour cast of the light or the camera goes, brightness stays); ``std``: each
+    channel standardised over the image and mapped to mean 0.5, standard deviation 0.2 (cast, exposure and
+    contrast go). ``exg``: the excess-green index on chromatic coordinates of the unnormalised input,
+    ``(2 G - R - B) / (R + G + B + 0.03)`` (as ``crop_rows.vegetation_index``; independent of brightness),
+    appended as a fourth channel."""
+    y = x
+    if norm == "gray":
+        m = x.mean(dim=(2, 3), keepdim=True)
+        y = x * (m.mean(dim=1, keepdim=True) / (m + 0.01))
+    elif norm == "std":
+        m = x.mean(dim=(2, 3), keepdim=True)
+        sd = ((x - m) * (x - m)).mean(dim=(2, 3), keepdim=True).sqrt()
+        y = (x - m) / (sd + 0.02) * 0.2 + 0.5
+    if exg:
+        b, g, r = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+        y = torch.cat([y, (2.0 * g - r - b) / (b + g + r + 0.03)], dim=1)
+    return y
+
+
+def _photometric(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Strong photometric augmentation (``--photo``) of a float BGR image in 0-255: hue shift within 15 (of
+    180), saturation x0.6-1.5, gamma 0.6-1.6, white balance (per channel x0.75-1.25), then a JPEG round trip
+    at quality 25-90 on a third. The colour of soil, stones and leaves and the camera's rendering differ
+    between fields; this widens what the training images show of it."""
+    u8 = np.clip(x, 0, 255).astype(np.uint8)
+    if rng.random() < 0.7:
+        hsv = cv2.cvtColor(u8, cv2.COLOR_BGR2HSV).astype(np.float32)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-15, 15)) % 180
+        hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.6, 1.5), 0, 255)
+        u8 = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
+    x = 255.0 * (u8.astype(np.float32) / 255.0) ** rng.uniform(0.6, 1.6)
+    x = x * rng.uniform(0.75, 1.25, size=3)[None, None, :].astype(np.float32)
+    if rng.random() < 0.33:
+        ok, buf = cv2.imencode(".jpg", np.clip(x, 0, 255).astype(np.uint8),
+                               [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 91))])
+        if ok:
+            x = cv2.imdecode(buf, cv2.IMREAD_COLOR).astype(np.float32)
+    return x
+
+
+def _stones(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Synthetic stones on the soil (``--stones``) of a float BGR image at network resolution: 40-400 shaded
+    ellipses (grey to beige, lit from one side, with a dark rim / cast shadow), sized by perspective (radius
+    1-9 px at the bottom, a third of it at the top), kept only where the image is not vegetation (chromatic
+    excess green below 0.05 on the image itself, so leaves stay on top and no label is touched)."""
+    h, w = x.shape[:2]
+    s = x.sum(axis=2) + 3.0
+    veg = (2.0 * x[..., 1] - x[..., 0] - x[..., 2]) / s > 0.05
+    layer = x.copy()
+    n = int(rng.integers(40, 401))
+    base = np.median(x[~veg], axis=0) if (~veg).any() else np.array([110.0, 120.0, 130.0])
+    lx, ly = rng.uniform(-1, 1), rng.uniform(-1, 0)
+    for _ in range(n):
+        cy = rng.uniform(0, h)
+        cx = rng.uniform(0, w)
+        r = rng.uniform(1.0, 9.0) ** rng.uniform(0.8, 1.0) * (0.33 + 0.67 * cy / h)
+        ax, ay = max(r * rng.uniform(0.7, 1.3), 0.8), max(r * rng.uniform(0.5, 1.0), 0.8)
+        ang = rng.uniform(0, 180)
+        tone = rng.uniform(0.9, 1.8)  # stones are mostly lighter than wet soil, sometimes about as dark
+        col = np.clip(base * tone + rng.uniform(-12, 12, 3) + (rng.uniform(-10, 25) * np.array([-0.5, 0.2, 0.6])),
+                      20, 250)
+        ctr = (int(round(cx * 4)), int(round(cy * 4)))
+        axes = (int(round(ax * 4)), int(round(ay * 4)))
+        shadow = (int(round((cx - lx * 0.4 * r) * 4)), int(round((cy - ly * 0.4 * r) * 4)))
+        cv2.ellipse(layer, shadow, axes, ang, 0, 360, tuple(float(v) for v in base * 0.55), -1, cv2.LINE_AA, 2)
+        cv2.ellipse(layer, ctr, axes, ang, 0, 360, tuple(float(v) for v in col), -1, cv2.LINE_AA, 2)
+        hl = (int(round((cx + lx * 0.3 * ax) * 4)), int(round((cy + ly * 0.3 * ay) * 4)))
+        cv2.ellipse(layer, hl, (max(axes[0] // 2, 1), max(axes[1] // 2, 1)), ang, 0, 360,
+                    tuple(float(v) for v in np.clip(col * 1.15, 0, 255)), -1, cv2.LINE_AA, 2)
+    layer = cv2.GaussianBlur(layer, (0, 0), 0.6)
+    keep = (~veg)[..., None]
+    return np.where(keep, layer, x).astype(np.float32)
 
 
 def _shadow_mask(rng: np.random.Generator) -> np.ndarray:
@@ -371,10 +456,13 @@ def _flare(rng: np.random.Generator) -> np.ndarray:
     return (rng.uniform(120, 300) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r))).astype(np.float32)
 
 
-def augment(im, tg, rng: np.random.Generator, shadow_flare: bool = True, mild: bool = False):
+def augment(im, tg, rng: np.random.Generator, shadow_flare: bool = True, mild: bool = False,
+            photo: float = 0.0, stones: float = 0.0):
     """One augmented (input, target) pair at network resolution. ``mild``: half the pairs uncropped (the
     whole image, as the detector sees it), the rest cropped by at most 15 %, rotations within 3 degrees,
-    narrower photometric jitter, shadow / flare half as often."""
+    narrower photometric jitter, shadow / flare half as often. ``stones`` / ``photo``: the fraction of pairs
+    given synthetic stones on the soil (:func:`_stones`) / the strong photometric augmentation
+    (:func:`_photometric`); both draw from ``rng`` only when non-zero, so runs without them are unchanged."""
     h, w = im.shape[:2]
     # independent crops of each side: aspect ratio, scale and vanishing-point position vary
     if mild:
@@ -398,6 +486,10 @@ def augment(im, tg, rng: np.random.Generator, shadow_flare: bool = True, mild: b
     if rng.random() < 0.5:
         x, y = x[:, ::-1], y[:, ::-1]
     x = x.astype(np.float32)
+    if stones > 0 and rng.random() < stones:
+        x = _stones(x, rng)
+    if photo > 0 and rng.random() < photo:
+        x = _photometric(x, rng)
     often = 0.5 if mild else 1.0
     if shadow_flare and rng.random() < 0.35 * often:  # cast shadow: a soft-edged region darkened (half-plane or blob)
         x = x * _shadow_mask(rng)[..., None]
@@ -457,6 +549,11 @@ def main(argv=None) -> int:
                     help="loss weight 1 + W (1 - y / h)^2 per heatmap row: the top of the image, where rows converge "
                          "and the score is lost, counts up to 1 + W times")
     ap.add_argument("--sigma", type=float, default=SIGMA_PX, help="target ridge width, px of the 512 px label")
+    ap.add_argument("--norm", choices=("none", "gray", "std"), default="none",
+                    help="per-image input normalisation inside the exported graph (see _prep)")
+    ap.add_argument("--exg", action="store_true", help="excess-green index as a fourth input channel (in the graph)")
+    ap.add_argument("--photo", type=float, default=0.0, help="fraction of pairs given strong photometric augmentation")
+    ap.add_argument("--stones", type=float, default=0.0, help="fraction of pairs given synthetic stones on the soil")
     ap.add_argument("--make-sim-frames", type=int, default=0, metavar="N",
                     help="no training: render N simulator frames (--sim-scenario) into --sim-frames")
     ap.add_argument("--sim-scenario", default=str(REPO / "config" / "scenarios" / "farm.yaml"))
@@ -498,7 +595,7 @@ def main(argv=None) -> int:
     if factors:
         print(f"oversampling {factors}: expected share of weighted images per epoch "
               f"{float(wts[wts > 1].sum() / wts.sum()):.2f}", flush=True)
-    net = build(torch, a.arch)
+    net = build(torch, a.arch, a.norm, a.exg)
     frozen_bn = bool(a.init)
     if a.init:
         _load_onnx(torch, net, pathlib.Path(a.init))
@@ -535,7 +632,7 @@ def main(argv=None) -> int:
         tot = 0.0
         for k in range(0, len(order), bs):
             idx = order[k:k + bs]
-            xb, yb = zip(*(augment(X[i], Y[i], rng, not a.no_shadow_flare, a.mild) for i in idx))
+            xb, yb = zip(*(augment(X[i], Y[i], rng, not a.no_shadow_flare, a.mild, a.photo, a.stones) for i in idx))
             xt = torch.from_numpy(np.stack(xb).transpose(0, 3, 1, 2) / 255.0).float()
             yt = torch.from_numpy(np.stack(yb)[:, None]).float()
             opt.zero_grad()
@@ -581,7 +678,12 @@ def _load_onnx(torch, net, path: pathlib.Path) -> None:
     with torch.no_grad():
         for blk, node in zip(blocks, convs):
             conv, bn = blk[0], blk[1]
-            conv.weight.copy_(init[node.input[1]])
+            wt = init[node.input[1]]
+            if wt.shape[1] < conv.weight.shape[1]:  # a new input channel (--exg): starts with zero weight
+                conv.weight.zero_()
+                conv.weight[:, : wt.shape[1]].copy_(wt)
+            else:
+                conv.weight.copy_(wt)
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0 - bn.eps)
             bn.weight.fill_(1.0)
