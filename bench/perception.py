@@ -50,10 +50,37 @@ def _time(fn, imgs, n):
     return (time.process_time() - c0) / n, (time.perf_counter() - w0) / n
 
 
+class _candidate_net:
+    """Context: the learned path runs ``model`` (input side ``size``, mirror pass ``flip``); the bundled net's
+    settings are restored on exit."""
+
+    def __init__(self, model: str, size: int, flip: bool):
+        self.args = (model, size, flip)
+
+    def __enter__(self):
+        from agricare.core.perception import crop_rows_net as m
+
+        self.saved = (m.ROW_NET_PATH, m.NET_SIZE, m.FLIP_AVERAGE)
+        m.use_net(*self.args)
+        m._net.cache_clear()
+        return self
+
+    def __exit__(self, *exc):
+        from agricare.core.perception import crop_rows_net as m
+
+        m.ROW_NET_PATH, m.NET_SIZE, m.FLIP_AVERAGE = self.saved
+        m._net.cache_clear()
+        return False
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--quick", action="store_true", help="skip the dev-set score and the closed loop")
+    ap.add_argument("--model", default="",
+                    help="also time this ONNX row network (as 'cand', the bundled one beside it in this process)")
+    ap.add_argument("--net-size", type=int, default=0, help="--model's input side (default: the bundled one's)")
+    ap.add_argument("--no-flip", action="store_true", help="--model without the mirror-image pass")
     a = ap.parse_args(argv)
     cv2.setNumThreads(1)
     from agricare.core.perception.crop_rows import CropRowParams, detect_rows, segment_vegetation
@@ -73,6 +100,11 @@ def main(argv=None) -> int:
             cpu, wall = _time(lambda im, prm=prm: detect_rows(im, prm), imgs, a.frames)
             row[name] = {"fps_cpu": 1 / cpu, "fps_wall": 1 / wall, "ms_cpu": cpu * 1e3}
             print(f"{W}x{H:<6}{name:<10}{1 / cpu:>11.0f}{1 / wall:>9.0f}{cpu * 1e3:>8.2f}")
+        if a.model:  # the candidate net through the shipped code, then the bundled net restored
+            with _candidate_net(a.model, a.net_size, not a.no_flip):
+                cpu, wall = _time(lambda im: detect_rows(im, CropRowParams(method="learned")), imgs, a.frames)
+            row["cand"] = {"fps_cpu": 1 / cpu, "fps_wall": 1 / wall, "ms_cpu": cpu * 1e3, "model": a.model}
+            print(f"{W}x{H:<6}{'cand':<10}{1 / cpu:>11.0f}{1 / wall:>9.0f}{cpu * 1e3:>8.2f}")
 
         def seg(im):
             ww = 160

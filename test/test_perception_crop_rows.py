@@ -395,3 +395,30 @@ def test_simulator_training_frames_are_labelled_on_their_rows(repo_root, tmp_pat
         for wrong in (lab[:, ::-1], np.roll(lab, 170, axis=1)):
             w_on, _ = on_off(img, wrong)
             assert w_on < 0.6 * on, (w_on, on)
+
+
+def test_training_stones_and_photometric_augmentation(repo_root):
+    """tools/train_row_net.py --stones / --photo: stones go onto the soil only (the leaves, and so the rows the
+    label marks, are untouched), the augmented pairs keep their targets, and the options draw from the random
+    generator only when on (runs without them stay as they were)."""
+    spec = importlib.util.spec_from_file_location("train_row_net", repo_root / "tools" / "train_row_net.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(3)
+    h = w = mod.NET_W
+    x = np.empty((h, w, 3), np.float32)
+    x[...] = (90.0, 105.0, 120.0)                      # brown soil (BGR)
+    x[:, 100:124] = (40.0, 150.0, 60.0)                # one green row
+    y = mod._stones(x, rng)
+    assert np.array_equal(y[:, 100:124], x[:, 100:124])
+    changed = np.any(np.abs(y - x) > 8, axis=2)
+    assert 0.01 < changed.mean() < 0.6                 # stones were drawn, the soil is not replaced
+    assert np.isfinite(mod._photometric(x, rng)).all()
+    im = np.full((mod.LOAD_PX, mod.LOAD_PX, 3), 100, np.uint8)
+    tg = np.zeros((mod.LOAD_PX, mod.LOAD_PX), np.float32)
+    tg[:, 140:150] = 1.0
+    a = mod.augment(im, tg, np.random.default_rng(0), True, True)
+    b = mod.augment(im, tg, np.random.default_rng(0), True, True, 0.0, 0.0)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    c = mod.augment(im, tg, np.random.default_rng(0), True, True, 1.0, 1.0)
+    assert np.array_equal(c[1], a[1]) and not np.array_equal(c[0], a[0])
