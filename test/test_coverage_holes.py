@@ -35,7 +35,8 @@ def test_hole_ring_is_smooth_and_keeps_its_offset():
     field = Polygon(box(0, 0, 100, 100).exterior, [pond.exterior.coords])
     rings = headland_rings(field, [3.1, 9.0], R)
     for d, pass_rings in zip((3.1, 9.0), rings):
-        hole_ring = [r for r in pass_rings if Polygon(r).contains(Point(50, 50)) and not Polygon(r).contains(Point(20, 20))]
+        hole_ring = [r for r in pass_rings
+                     if Polygon(r).contains(Point(50, 50)) and not Polygon(r).contains(Point(20, 20))]
         assert len(hole_ring) == 1
         ring = hole_ring[0]
         # no kink: every 0.5 m step turns at most what the turning radius allows (+10 %); the mitred offset of the
