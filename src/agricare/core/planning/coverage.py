@@ -744,6 +744,12 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                                                                      for e in entries[:2]]
                 else:
                     tries = []
+                if region.fp is not None:
+                    # the whole machine inside at every entry point before any connection that keeps only the
+                    # reference point in (connect's last resort); a machine on the outer pass first drifts off it
+                    tries += [("strict", e) for e in entries[:2]]
+                    tries += [("forward", e) for e in entries[6:]] if p.transit == "forward" else []
+                    tries += [("drift", e) for e in entries[:4]] if p.transit == "forward" else []
                 tries += [("any", e) for e in entries[:2]]
                 for mode, (k, idx) in tries:
                     if samples is not None:
@@ -762,6 +768,17 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                                                  p.sample_step_m, region.geom, region.contains, region.space,
                                                  fits=region.fits)
                             c = concat_samples([back, fw]) if fw is not None else None
+                    elif mode == "strict":
+                        c, _ = _connect(pose, target, p, region, cache)
+                    elif mode == "drift":
+                        c = None
+                        for q in _drift_off(pose, p, region):
+                            fw = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), target, p.turn_radius_m,
+                                                 p.sample_step_m, region.geom, region.contains, region.space,
+                                                 fits=region.fits)
+                            if fw is not None:
+                                c = concat_samples([q, fw])
+                                break
                     else:
                         c, _ = connect(pose, target, p, region, cache)
                     if c is not None:
@@ -925,6 +942,22 @@ def _drive_corner_ring(b, ring: CornerRing, pose, p: CoverageParams, region, cac
     return pose, False
 
 
+def _drift_off(pose, p: CoverageParams, region: _Region) -> list:
+    """Gentle forward arcs off a pass that runs close to the boundary (radius 40 / 25 m, 4-8 m long), the first that
+    fits with the whole machine either way: from the outer pass any turn of the turning radius swings the trailing
+    implement's rear corner about ``x_r * theta`` out (0.27 m for the bench's tractor) before base_link has moved in;
+    a long, gentle arc moves base_link in first (``s^2 / 2 r``: 0.45 m after 6 m of a 40 m arc) while the swing
+    stays under 5 cm."""
+    out = []
+    for side in (1.0, -1.0):                       # the first that fits each way (each costs a transit search)
+        for radius, length in ((40.0, 6.0), (25.0, 6.0), (40.0, 4.0), (40.0, 8.0)):
+            q = T.sample_primitives(pose, [(length, side / radius, side / radius)], p.sample_step_m)
+            if region.fits(q):
+                out.append(q)
+                break
+    return out
+
+
 def _turn_room(pose, p: CoverageParams, region: _Region) -> bool:
     """Whether a forward half-turn of the minimum radius (left or right) from ``pose`` stays in the region."""
     for k in (1.0, -1.0):
@@ -1042,6 +1075,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                         pre.append(T.sample_primitives(pose, [(ang * p.turn_radius_m, k / p.turn_radius_m,
                                                                k / p.turn_radius_m)], p.sample_step_m))
                 pre = [q for q in pre if region.fits(q)]
+                if region.fp is not None and not _turn_room(pose, p, region):
+                    pre += _drift_off(pose, p, region)
                 if p.max_reverse_m > 0 and not _turn_room(pose, p, region):
                     q = _reverse_exit(pose, p, region, fp, reverse_left - (
                         exit_r.length_m + 2 * p.sample_step_m if exit_r is not None else 0.0))
