@@ -79,13 +79,25 @@ def test_rings_are_moved_in_where_the_trailing_implement_would_leave_the_field()
 
 
 def test_concave_corner_of_the_outer_ring_is_rounded_with_the_footprint():
-    # an L-shaped field: the notch's concave corner left a 90 deg kink in the ring
+    # a 44 deg notch (the seeded fields' kind): the ring kinked by its angle at once, the machine overran it by 2 m;
+    # now a bend of the turning radius, the machine inside along it
+    field = Polygon([(0, 0), (100, 0), (100, 60), (50, 40), (0, 60)])
+    fp = Footprint([BODY, IMPLEMENT], field, margin_m=0.05)
+    ex = lambda q: _footprint_excess(fp, q)                           # noqa: E731
+    plain = headland_rings(field, [3.1], R)[0][0]
+    assert _turns(plain).max() > 0.65                                   # 0.76 rad, split over two samples
+    ring = headland_rings(field, [3.1], R, excess=ex)[0][0]
+    assert _turns(ring).max() <= 1.15 * 0.5 / R
+    d = np.diff(ring, axis=0)
+    assert ex(np.column_stack([ring[:-1], np.arctan2(d[:, 1], d[:, 0])])).max() == 0.0
+    # an L-shaped field's 90 deg notch: the turning radius would move the ring 1.9 m into the notch (a band of the
+    # pass unworked); a quarter of it (0.47 m) is taken, still a bend instead of a 90 deg kink
     field = Polygon([(0, 0), (100, 0), (100, 50), (50, 50), (50, 100), (0, 100)])
     fp = Footprint([BODY, IMPLEMENT], field, margin_m=0.05)
     plain = headland_rings(field, [3.1], R)[0][0]
-    assert _turns(plain).max() > 1.0
+    assert _turns(plain).max() > 1.5
     ring = headland_rings(field, [3.1], R, excess=lambda q: _footprint_excess(fp, q))[0][0]
-    assert _turns(ring).max() <= 1.15 * 0.5 / R
+    assert _turns(ring).max() <= 1.15 * 0.5 / (R / 4)
 
 
 def test_region_fits_checks_the_whole_machine_on_a_curve():

@@ -97,8 +97,9 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
     makes the rings safe for the whole machine (:func:`push_ring_in`) and lets the outer ring's concave corners be
     rounded too: a notch in the field left a kink of its angle in the ring (45 deg in 0.5 m), which the machine
     overran by 2 m, its front leaving the field. The outer ring is then closed with a disc of the turning radius
-    (the bend turns with the turning radius, a little nearer the notch) and moved in where the machine would leave
-    the field; when that cannot be done for a pass, its kinked ring is kept (moved in where needed). A ring that
+    (the bend turns with the turning radius, a little nearer the notch; a smaller disc at a sharp notch, so the ring
+    moves at most 0.6 m) and moved in where the machine would leave the field; when that cannot be done for a pass,
+    its kinked ring is kept (moved in where needed). A ring that
     cannot be made safe is kept as it is and ``warnings`` (a list) gets a line.
     """
     holes = [Polygon(h) for h in field.interiors]
@@ -136,10 +137,18 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
         rings = None
         if excess is not None and turn_radius_m > 0 and \
                 outer_open.convex_hull.area - outer_open.area > 1e-6 * max(outer_open.area, 1.0):
-            closed = outer_open.buffer(turn_radius_m, quad_segs=32).buffer(-turn_radius_m, quad_segs=32)
-            pushed = [push_ring_in(r, excess, max_shift_m=3.0) for r in pass_rings(closed)]
-            if pushed and all(r is not None for r in pushed):
-                rings = pushed
+            # the closing moves the ring into a notch by rc (1 / cos(turn / 2) - 1): 0.37 m at a 45 deg notch with
+            # the turning radius, 4.5 m at a 120 deg one (a band of the pass left unworked): the largest radius of
+            # (R, R/2, R/4) that moves it at most 0.6 m (a bend sharper than the turning radius is still tracked far
+            # better than a kink)
+            for rc in (turn_radius_m, 0.5 * turn_radius_m, 0.25 * turn_radius_m):
+                closed = outer_open.buffer(rc, quad_segs=32).buffer(-rc, quad_segs=32)
+                if closed.hausdorff_distance(outer_open) > 0.6:
+                    continue
+                pushed = [push_ring_in(r, excess, max_shift_m=3.0) for r in pass_rings(closed)]
+                if pushed and all(r is not None for r in pushed):
+                    rings = pushed
+                break
         if rings is None:
             rings = pass_rings(outer_open)
             if excess is not None:
