@@ -10,7 +10,8 @@ boundary edge, the inner field's edge, around holes, the rest of the headland, t
 column: the same figures with the plan itself swept (no mission), computed in the same process, so a loss of
 coverage or extra overlap caused by the mission shows as a difference.
 
-With ``--tracking`` the machine is driven for real instead: the demo tractor's regulated pure pursuit
+With ``--tracking`` the machine is driven for real instead (the mission checks its own detours against the field as
+farm_mission_node does, :func:`mission_inside`): the demo tractor's regulated pure pursuit
 (``core/control``, the controller parameters of config/scenarios/farm.yaml) on the Ackermann tractor model of
 the simulator (steering lag and rate limit, speed lag), the implement 1.6 m behind base_link lowered where the
 mission says (``implement_down``) and section control (``core/control/sections``) switching sections off over

@@ -2,7 +2,10 @@
 
 A headland pass ``k`` follows the field boundary (and every hole) at offset ``d_k`` from it; the ring is
 the boundary of the field eroded by ``d_k`` and then opened with a disc of the turning radius, so every
-convex corner is an arc of radius >= the turning radius (a tractor can drive it without stopping).
+convex corner is an arc of radius >= the turning radius (a tractor can drive it without stopping). A hole's
+ring is the hole grown by ``d_k`` and opened the same way (:func:`hole_offset`), on its own where it is clear
+of the outer ring; given the machine's footprint, rings are moved in where the machine would leave the field
+and concave corners are rounded too (:func:`headland_rings`, :func:`push_ring_in`).
 """
 
 from __future__ import annotations
