@@ -740,16 +740,21 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                     samples = best
                     if samples is None and region.space is None:
                         region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
-                    tries = [("forward", e) for e in entries[:6]] + [(m, e) for m in ("back1", "back2")
-                                                                     for e in entries[:2]]
+                    tries = [("forward", e) for e in entries[:6]]
+                    if region.fp is not None:
+                        # forwards to the other entry points, or drifting off the outer pass first, before reversing
+                        # for room (the whole machine checked, fewer simple connections fit)
+                        tries += [("forward", e) for e in entries[6:]] + [("drift", e) for e in entries[:4]]
+                    # a short reverse for room: within what is left of the field's reverse budget
+                    left = p.max_total_reverse_m - _reverse_length_of(b)
+                    tries += [(m, e) for m in ("back1", "back2") for e in entries[:2]
+                              if float(m[4:]) * p.turn_radius_m + 2 * p.sample_step_m <= left]
                 else:
                     tries = []
                 if region.fp is not None:
                     # the whole machine inside at every entry point before any connection that keeps only the
-                    # reference point in (connect's last resort); a machine on the outer pass first drifts off it
+                    # reference point in (connect's last resort)
                     tries += [("strict", e) for e in entries[:2]]
-                    tries += [("forward", e) for e in entries[6:]] if p.transit == "forward" else []
-                    tries += [("drift", e) for e in entries[:4]] if p.transit == "forward" else []
                 tries += [("any", e) for e in entries[:2]]
                 for mode, (k, idx) in tries:
                     if samples is not None:
@@ -940,6 +945,11 @@ def _drive_corner_ring(b, ring: CornerRing, pose, p: CoverageParams, region, cac
         last = b.parts[-1][0]
         return np.array([*last.xy[-1], last.yaw[-1]]), True
     return pose, False
+
+
+def _reverse_length_of(b: _Builder) -> float:
+    """Metres reversed by the path built so far."""
+    return float(sum(_reverse_length(s) for s, _, _ in b.parts))
 
 
 def _drift_off(pose, p: CoverageParams, region: _Region) -> list:
