@@ -11,8 +11,8 @@ from shapely.geometry import Point, Polygon, box
 
 from agricare.core.planning import turns as T
 from agricare.core.planning.corners import Footprint
-from agricare.core.planning.coverage import (KIND_TRANSIT, CoverageParams, _Builder, _end_run_out, _footprint_excess,
-                                             _Region, plan_coverage, plan_work_figures)
+from agricare.core.planning.coverage import (KIND_TRANSIT, CoverageParams, _Builder, _drift_off, _end_run_out,
+                                             _footprint_excess, _Region, _turn_room, plan_coverage, plan_work_figures)
 from agricare.core.planning.headland import headland_rings, hole_offset
 
 BODY, IMPLEMENT = (-0.9, 3.3, -1.1, 1.1), (-2.0, -1.2, -3.0, 3.0)     # the bench's / demo's tractor
@@ -111,6 +111,19 @@ def test_region_fits_checks_the_whole_machine_on_a_curve():
     assert _Region(field.buffer(-3.1)).fits(s)                       # without a footprint: the point check only
     s_in = T.sample_primitives((20.0, 4.0, 0.0), [(math.pi / 2 * R, 1 / R, 1 / R)], 0.5)
     assert region.fits(s_in)
+
+
+def test_a_machine_on_the_outer_pass_drifts_off_it_before_turning():
+    field = box(0, 0, 100, 60)
+    region = _Region(field.buffer(-3.1), Footprint([BODY, IMPLEMENT], field, margin_m=0.05))
+    p = CoverageParams(width_m=6.0, turn_radius_m=R, headland_width_m=12.0, robot_width_m=6.2,
+                       footprint_m=BODY + IMPLEMENT, implement_offset_m=1.6)
+    pose = np.array([50.0, 3.12, 0.0])                                # on the outer pass, the implement 0.12 m in
+    assert not _turn_room(pose, p, region)                            # any turn swings the implement's corner out
+    drifts = _drift_off(pose, p, region)
+    assert drifts and all(region.fits(q) for q in drifts)
+    inward = [q for q in drifts if q.xy[-1, 1] > 3.4]
+    assert inward and all(q.direction.min() > 0 for q in drifts)
 
 
 def test_the_jobs_run_out_is_cut_where_the_machine_meets_a_hole():

@@ -953,14 +953,14 @@ def _reverse_length_of(b: _Builder) -> float:
 
 
 def _drift_off(pose, p: CoverageParams, region: _Region) -> list:
-    """Gentle forward arcs off a pass that runs close to the boundary (radius 40 / 25 m, 4-8 m long), the first that
+    """Gentle forward arcs off a pass that runs close to the boundary (radius 25-80 m, 6-12 m long), the first that
     fits with the whole machine either way: from the outer pass any turn of the turning radius swings the trailing
     implement's rear corner about ``x_r * theta`` out (0.27 m for the bench's tractor) before base_link has moved in;
     a long, gentle arc moves base_link in first (``s^2 / 2 r``: 0.45 m after 6 m of a 40 m arc) while the swing
-    stays under 5 cm."""
+    stays at ``x_r^2 / 2 r`` (5 cm at 40 m, 2.5 cm at 80 m)."""
     out = []
     for side in (1.0, -1.0):                       # the first that fits each way (each costs a transit search)
-        for radius, length in ((40.0, 6.0), (25.0, 6.0), (40.0, 4.0), (40.0, 8.0)):
+        for radius, length in ((40.0, 6.0), (25.0, 6.0), (80.0, 8.0), (80.0, 12.0)):
             q = T.sample_primitives(pose, [(length, side / radius, side / radius)], p.sample_step_m)
             if region.fits(q):
                 out.append(q)
