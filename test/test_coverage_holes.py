@@ -33,7 +33,7 @@ def _pond(cx, cy, r):
 def test_hole_ring_is_smooth_and_keeps_its_offset():
     pond = _pond(50, 50, 4.0)
     field = Polygon(box(0, 0, 100, 100).exterior, [pond.exterior.coords])
-    rings = headland_rings(field, [3.1, 9.0], R)
+    rings = headland_rings(field, [3.1, 9.0], R, smooth_holes=True)
     for d, pass_rings in zip((3.1, 9.0), rings):
         hole_ring = [r for r in pass_rings
                      if Polygon(r).contains(Point(50, 50)) and not Polygon(r).contains(Point(20, 20))]
@@ -46,6 +46,9 @@ def test_hole_ring_is_smooth_and_keeps_its_offset():
         assert dist.min() >= d - 0.02 and dist.max() <= d + 0.3
     # at the first pass's offset (below the turning radius) the opening needs only a few centimetres more
     assert hole_offset(pond, 3.1, R).buffer(0.02).contains(pond.buffer(3.1))
+    # without a footprint (smooth_holes default off): the mitred offset, kinked at every vertex, as before
+    kinked = [r for r in headland_rings(field, [3.1], R)[0] if not Polygon(r).contains(Point(20, 20))]
+    assert _turns(kinked[0]).max() > 0.3
 
 
 def test_a_hole_near_the_edge_keeps_its_second_ring():

@@ -84,7 +84,7 @@ def hole_offset(hole: Polygon, offset_m: float, turn_radius_m: float, tol_m: flo
 
 
 def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: float = 0.5, excess=None,
-                   warnings: list | None = None) -> list[list[np.ndarray]]:
+                   warnings: list | None = None, smooth_holes: bool | None = None) -> list[list[np.ndarray]]:
     """Closed rings, one list per pass (outermost first), each ring an ``(N, 2)`` array (first == last).
 
     Rings around the outer boundary run counter-clockwise, rings around holes clockwise, so driving
@@ -94,7 +94,10 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
     clear of the other holes' rings: then the opening of the outer ring, which drops corridors narrower than two
     turning radii, does not swallow it (a pond 21 m from the edge lost its second ring that way, a 6 m wide annulus
     left unworked). Holes whose rings would cross the outer ring or each other are cut out of the pass's area as
-    before (rings merged where they meet), with the smooth outline.
+    before (rings merged where they meet). ``smooth_holes`` (default: when ``excess`` is given, i.e. planning for a
+    machine with a known footprint) takes the smooth outline of :func:`hole_offset` for the holes; otherwise the
+    mitred offset as before (a kink at every vertex, but right against a square obstacle: a plan judged on the area
+    its implement sweeps, not on what a machine can track, works more that way).
 
     ``excess`` (``poses (M, 3) -> (M,)`` metres the machine lies outside the field at each pose, e.g. its footprint)
     makes the rings safe for the whole machine (:func:`push_ring_in`) and lets the outer ring's concave corners be
@@ -112,9 +115,11 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
         outer = outer_field.buffer(-d, join_style="mitre")
         if turn_radius_m > 0:
             outer_open = outer.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
-            grown = [hole_offset(h, d, turn_radius_m) for h in holes]
         else:
             outer_open = outer
+        if turn_radius_m > 0 and (smooth_holes if smooth_holes is not None else excess is not None):
+            grown = [hole_offset(h, d, turn_radius_m) for h in holes]
+        else:
             grown = [h.buffer(d, join_style="mitre") for h in holes]
         own = []
         if turn_radius_m > 0:
