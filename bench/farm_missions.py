@@ -10,7 +10,8 @@ boundary edge, the inner field's edge, around holes, the rest of the headland, t
 column: the same figures with the plan itself swept (no mission), computed in the same process, so a loss of
 coverage or extra overlap caused by the mission shows as a difference.
 
-With ``--tracking`` the machine is driven for real instead: the demo tractor's regulated pure pursuit
+With ``--tracking`` the machine is driven for real instead (the mission checks its own detours against the field as
+farm_mission_node does, :func:`mission_inside`): the demo tractor's regulated pure pursuit
 (``core/control``, the controller parameters of config/scenarios/farm.yaml) on the Ackermann tractor model of
 the simulator (steering lag and rate limit, speed lag), the implement 1.6 m behind base_link lowered where the
 mission says (``implement_down``) and section control (``core/control/sections``) switching sections off over
@@ -337,6 +338,15 @@ def farm_yaml_settings(path=None) -> tuple[dict, dict, dict]:
             known(SmootherParams, nodes["velocity_smoother_node"]))
 
 
+def mission_inside(field: Polygon):
+    """Where the mission's own detours (lead-in, re-approach after a missed path end) may put base_link, as
+    farm_mission_node gives it: the field inset by half the widest part of the machine (implement 6 m, body 6.2 m,
+    the front 3.3 m ahead) plus its 0.3 m detour margin. Without it a re-approach was not checked at all."""
+    allowed = field.buffer(-(max(0.5 * WIDTH_M, 0.5 * (WIDTH_M + 0.2), 3.3) + 0.3))
+    shapely.prepare(allowed)
+    return lambda xy: shapely.contains_xy(allowed, np.asarray(xy)[:, 0], np.asarray(xy)[:, 1])
+
+
 #: ``--demo``: the demo's field (config/scenarios/farm.yaml, main_field)
 DEMO_FIELD = Polygon([(0.0, 0.0), (100.0, 0.0), (100.0, 60.0), (0.0, 60.0)])
 
@@ -379,7 +389,8 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
     start = mp.poses[0].copy()
     if tracking:
         mission = FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M,
-                                                    implement_offset_m=IMPLEMENT_OFFSET_M, implement_overlap_m=0.3))
+                                                    implement_offset_m=IMPLEMENT_OFFSET_M, implement_overlap_m=0.3),
+                              mission_inside(field))
         ctrl = {**CONTROLLER, **MANOEUVRE} if corners else dict(CONTROLLER)
         if curve_law:
             ctrl.update(CURVE_LAW)

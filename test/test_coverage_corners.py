@@ -112,10 +112,19 @@ def test_implement_is_lowered_right_after_a_cusp():
 def test_plan_warns_when_the_machine_footprint_leaves_the_field():
     fpm = BODY + IMPLEMENT
     common = dict(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0, footprint_m=fpm, implement_offset_m=1.6)
-    tight = plan_coverage(FIELD, CoverageParams(robot_width_m=6.0, **common))   # implement edge on the boundary
-    assert any("footprint leaves the field" in w for w in tight.warnings)
+    # the implement's edge on the boundary: the rounded rings are moved in where the machine would leave the field
+    # (they left it at every corner and along every straight before), so nothing is left to warn about
+    tight = plan_coverage(FIELD, CoverageParams(robot_width_m=6.0, **common))
+    assert not any("footprint" in w for w in tight.warnings)
+    fp = Footprint([BODY, IMPLEMENT], FIELD, margin_m=0.0)
+    assert not fp.outside_mask(np.column_stack([tight.path.xy, tight.path.yaw])).any()
     wide = plan_coverage(FIELD, CoverageParams(robot_width_m=6.8, **common))    # the demo's margin
     assert not any("footprint" in w for w in wide.warnings)
+    # a 3 m headland without rings: the swath turns fit only with the reference point in (the bonnet swings out):
+    # planned as before, with the warning
+    narrow = plan_coverage(FIELD, CoverageParams(**{**common, "headland_width_m": 3.0}, robot_width_m=6.0,
+                                                 plan_headland=False))
+    assert any("footprint leaves the field" in w for w in narrow.warnings)
 
 
 def test_corner_turns_on_a_field_whose_headland_pass_splits_in_two():

@@ -312,15 +312,31 @@ def load_field(path) -> tuple[Polygon, FieldFrame]:
 
 # ----------------------------------------------------------------------------------------- connections
 class _Region:
-    """Prepared polygon for fast point-in-region tests."""
+    """Prepared polygon for fast point-in-region tests; with ``fp`` (the machine's :class:`Footprint`) also the
+    whole machine along a curve (:meth:`fits`)."""
 
-    def __init__(self, geom):
+    def __init__(self, geom, fp: Footprint | None = None):
         self.geom = geom
+        self.fp = fp
         self.space = None             # FreeSpace raster, built on first use by a forward transit
         shapely.prepare(geom)
 
     def contains(self, xy: np.ndarray) -> bool:
         return bool(np.all(shapely.contains_xy(self.geom, xy[:, 0], xy[:, 1])))
+
+    def loose(self) -> _Region:
+        """The same region without the footprint check (sharing its prepared geometry and transit raster)."""
+        r = _Region.__new__(_Region)
+        r.geom, r.fp, r.space = self.geom, None, self.space
+        return r
+
+    def fits(self, s: T.PathSamples) -> bool:
+        """The reference point of every sample in the region and, with a footprint, the whole machine at every
+        sample inside the field: a turn or transit that keeps base_link half a body width in can still swing
+        the trailing implement's rear corner out of the field (or into a hole) in a tight curve."""
+        if not self.contains(s.xy):
+            return False
+        return self.fp is None or self.fp.fits(np.column_stack([s.xy, s.yaw]))
 
 
 def _candidates(start, goal, p: CoverageParams, kind: str):
@@ -385,7 +401,7 @@ def _forward(start, goal, p: CoverageParams, region: _Region):
     if region.space is None:
         region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
     s = forward_transit(start, goal, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, region.space,
-                        max_legs=12)
+                        max_legs=12, fits=region.fits)
     if s is not None and s.length_m <= 8.0 * p.turn_radius_m + 2.0 * math.hypot(*(goal[:2] - start[:2])):
         return s
     return None
@@ -400,17 +416,29 @@ def connect(start, goal, p: CoverageParams, region: _Region, cache: TurnCache | 
     turning. With a
     :class:`TurnCache` the candidates of repeated relative geometries are solved once.
 
+    With the machine's footprint on the region, connections are checked with the whole machine inside the field;
+    when none fits that way, the one that keeps only the reference point in (as without a footprint) is returned and
+    the plan's footprint check warns about it (a narrow headland: a plan with a warning rather than no plan).
+
     Returns
     -------
     (PathSamples, fallback_used) or (None, True) when nothing fits.
     """
+    s, fb = _connect(start, goal, p, region, cache)
+    if s is None and region.fp is not None:
+        return _connect(start, goal, p, region.loose(), cache)
+    return s, fb
+
+
+def _connect(start, goal, p: CoverageParams, region: _Region, cache: TurnCache | None = None):
+    """:func:`connect` for one region (its footprint check as it has one)."""
     step = p.sample_step_m
     order = [p.turn_type] + [t for t in ("dubins", "reeds_shepp") if t != p.turn_type]
     for k, kind in enumerate(order):
         cands = cache.candidates(start, goal, kind) if cache is not None else _candidates(start, goal, p, kind)
         for prims in cands[:12]:
             s = T.sample_primitives(start, prims, step)
-            if region.contains(s.xy):
+            if region.fits(s):
                 if k > 0 and kind == "reeds_shepp" and p.transit == "forward" and \
                         _reverse_length(s) > 2.0 * p.turn_radius_m:
                     # a forward in-field detour rather than a long reverse (tracked poorly by Ackermann machines)
@@ -428,7 +456,7 @@ def connect(start, goal, p: CoverageParams, region: _Region, cache: TurnCache | 
         for prims in T.reeds_shepp_candidates(s0, goal, p.turn_radius_m)[:8]:
             full = [(-b, 0.0, 0.0)] + prims
             s = T.sample_primitives(start, full, step)
-            if region.contains(s.xy):
+            if region.fits(s):
                 return s, True
     return None, True
 
@@ -615,7 +643,10 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                             "headland")
     margin = 0.5 * p.body_width_m
     region_geom = field.buffer(-margin + 1e-6) if margin > 0 else field
-    region = _Region(region_geom.buffer(1e-6))
+    # with the machine's footprint, every turn and transit is checked with the whole machine inside the field (5 cm
+    # in, as the corner manoeuvres and clean-up passes are)
+    region = _Region(region_geom.buffer(1e-6), Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field,
+                                                         margin_m=0.05) if len(p.footprint_m) else None)
     # swath direction
     ab = tuple(float(v) for v in p.ab_line_m)
     if any(abs(v) > 0 for v in ab) and math.hypot(ab[2] - ab[0], ab[3] - ab[1]) > 1e-9:
@@ -655,8 +686,12 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     rings = []
     n_skipped = 0
     if p.plan_headland and p.headland_width_m > 0:
+        # with the machine's footprint: rings moved in where the machine would leave the field, concave corners
+        # rounded (headland_rings)
         rings = headland_rings(field, headland_offsets(p.headland_width_m, p.width_m, p.body_width_m),
-                               p.turn_radius_m, p.sample_step_m)
+                               p.turn_radius_m, p.sample_step_m,
+                               excess=(lambda q: _footprint_excess(region.fp, q)) if region.fp is not None else None,
+                               warnings=warnings)
         if p.corner_turns:
             rings = _with_worked_corners(field, rings, headland_offsets(p.headland_width_m, p.width_m,
                                                                         p.body_width_m), p)
@@ -704,17 +739,28 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                         target, rs = entry_target(k, idx)
                         for prims in T.dubins_candidates(pose, target, p.turn_radius_m)[:6]:
                             c = T.sample_primitives(pose, prims, p.sample_step_m)
-                            if region.contains(c.xy):
+                            if region.fits(c):
                                 if best is None or c.length_m < best[0].length_m:
                                     best = (c, rs)
                                 break
                     samples = best
                     if samples is None and region.space is None:
                         region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
-                    tries = [("forward", e) for e in entries[:6]] + [(m, e) for m in ("back1", "back2")
-                                                                     for e in entries[:2]]
+                    tries = [("forward", e) for e in entries[:6]]
+                    if region.fp is not None:
+                        # forwards to the other entry points, or drifting off the outer pass first, before reversing
+                        # for room (the whole machine checked, fewer simple connections fit)
+                        tries += [("forward", e) for e in entries[6:]] + [("drift", e) for e in entries[:4]]
+                    # a short reverse for room: within what is left of the field's reverse budget
+                    left = p.max_total_reverse_m - _reverse_length_of(b)
+                    tries += [(m, e) for m in ("back1", "back2") for e in entries[:2]
+                              if float(m[4:]) * p.turn_radius_m + 2 * p.sample_step_m <= left]
                 else:
                     tries = []
+                if region.fp is not None:
+                    # the whole machine inside at every entry point before any connection that keeps only the
+                    # reference point in (connect's last resort)
+                    tries += [("strict", e) for e in entries[:2]]
                 tries += [("any", e) for e in entries[:2]]
                 for mode, (k, idx) in tries:
                     if samples is not None:
@@ -722,16 +768,28 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                     target, rs = entry_target(k, idx)
                     if mode == "forward":
                         c = forward_transit(pose, target, p.turn_radius_m, p.sample_step_m, region.geom,
-                                            region.contains, region.space)
+                                            region.contains, region.space, fits=region.fits)
                     elif mode.startswith("back"):
                         # a short straight reverse to get room, then forwards
                         back = T.sample_primitives(pose, [(-float(mode[4:]) * p.turn_radius_m, 0.0, 0.0)],
                                                    p.sample_step_m)
                         c = None
-                        if region.contains(back.xy):
+                        if region.fits(back):
                             fw = forward_transit(np.array([*back.xy[-1], back.yaw[-1]]), target, p.turn_radius_m,
-                                                 p.sample_step_m, region.geom, region.contains, region.space)
+                                                 p.sample_step_m, region.geom, region.contains, region.space,
+                                                 fits=region.fits)
                             c = concat_samples([back, fw]) if fw is not None else None
+                    elif mode == "strict":
+                        c, _ = _connect(pose, target, p, region, cache)
+                    elif mode == "drift":
+                        c = None
+                        for q in _drift_off(pose, p, region):
+                            fw = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), target, p.turn_radius_m,
+                                                 p.sample_step_m, region.geom, region.contains, region.space,
+                                                 fits=region.fits)
+                            if fw is not None:
+                                c = concat_samples([q, fw])
+                                break
                     else:
                         c, _ = connect(pose, target, p, region, cache)
                     if c is not None:
@@ -749,6 +807,8 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
         pose, n_cl = _plan_cleanup(b, field, region, region.space, pose, p)
         if n_cl:
             warnings.append(f"{n_cl} clean-up pass(es) could not be reached forward inside the field; skipped")
+    if region.fp is not None:
+        _end_run_out(b, field, p)
     path = b.build()
     if len(p.footprint_m) and len(path):
         fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.0)
@@ -763,6 +823,50 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                         path=path, lengths_m=lengths, coverage_ratio=cov, overlap_ratio=over, params=p,
                         n_fallback_turns=n_fb, warnings=warnings, frame=frame or FieldFrame(),
                         n_rings_skipped=n_skipped)
+
+
+def _end_run_out(b: _Builder, field, p: CoverageParams) -> None:
+    """The job's run-out where the machine ends on a working straight, shortened to what fits.
+
+    The mission drives on ``implement_offset_m`` past a working end, so the trailing implement works the last
+    metres too (:meth:`agricare.core.missions.farm.FarmMission._run_out`); it cannot see the field. A job that
+    ends at a pass into a dead end (a clean-up pass stopping just clear of a hole or the boundary) then ran the
+    tractor's front into the hole. Here the run-out is checked with the whole machine inside the field (and the
+    clean-up passes' end margin, room for the tracker's stop): nothing changes when the whole run-out fits (the
+    mission adds it); else the part that fits is appended, implement raised, so the plan no longer ends working
+    and the mission adds none."""
+    if p.implement_offset_m <= 0 or not b.parts:
+        return
+    s_last, _, working = b.parts[-1]
+    if not working or len(s_last.yaw) < 2 or s_last.direction[-1] < 0 or \
+            float(np.max(np.abs(T.wrap_angle(s_last.yaw[-min(len(s_last.yaw), 6):] - s_last.yaw[-1])))) > 0.02:
+        return
+    fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05 + p.cleanup_end_margin_m)
+    x, y, th = float(s_last.xy[-1, 0]), float(s_last.xy[-1, 1]), float(s_last.yaw[-1])
+
+    def run_out(length):
+        return T.sample_primitives((x, y, th), [(length, 0.0, 0.0)], p.sample_step_m)
+
+    if fp.fits(np.column_stack([run_out(p.implement_offset_m).xy, run_out(p.implement_offset_m).yaw])):
+        return
+    length = p.implement_offset_m
+    while length > 0.05:
+        length -= 0.1
+        q = run_out(max(length, 0.01))
+        if fp.fits(np.column_stack([q.xy, q.yaw])):
+            break
+    b.add(run_out(max(length, 0.01)), KIND_TRANSIT, False)
+
+
+def _footprint_excess(fp: Footprint, poses) -> np.ndarray:
+    """Per pose (M, 3): how far (m) the machine's farthest footprint point lies outside ``fp``'s field (0 inside)."""
+    q = np.asarray(poses, float).reshape(-1, 3)
+    pts = fp.points(q)
+    inside = shapely.contains_xy(fp.geom, pts[:, 0], pts[:, 1])
+    d = np.zeros(len(pts))
+    if not inside.all():
+        d[~inside] = shapely.distance(fp.geom, shapely.points(pts[~inside]))
+    return d.reshape(len(q), -1).max(axis=1)
 
 
 def _with_worked_corners(field, rings, offsets, p: CoverageParams):
@@ -826,14 +930,14 @@ def _drive_corner_ring(b, ring: CornerRing, pose, p: CoverageParams, region, cac
             words = T.dubins_cc_candidates(pose, target, p.turn_radius_m, p.max_curvature_rate_1pm2)[:6] + words
         for prims in words:
             s = T.sample_primitives(pose, prims, p.sample_step_m)
-            if region.contains(s.xy):
+            if region.fits(s):
                 c = s
                 break
         if c is None and p.transit == "forward":
             if region.space is None:
                 region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
             c = forward_transit(pose, target, p.turn_radius_m, p.sample_step_m, region.geom, region.contains,
-                                region.space)
+                                region.space, fits=region.fits)
         if c is None:
             c, _ = connect(pose, target, p, region, cache)
         if c is None:
@@ -849,12 +953,33 @@ def _drive_corner_ring(b, ring: CornerRing, pose, p: CoverageParams, region, cac
     return pose, False
 
 
+def _reverse_length_of(b: _Builder) -> float:
+    """Metres reversed by the path built so far."""
+    return float(sum(_reverse_length(s) for s, _, _ in b.parts))
+
+
+def _drift_off(pose, p: CoverageParams, region: _Region) -> list:
+    """Gentle forward arcs off a pass that runs close to the boundary (radius 25-80 m, 6-12 m long), the first that
+    fits with the whole machine either way: from the outer pass any turn of the turning radius swings the trailing
+    implement's rear corner about ``x_r * theta`` out (0.27 m for the bench's tractor) before base_link has moved in;
+    a long, gentle arc moves base_link in first (``s^2 / 2 r``: 0.45 m after 6 m of a 40 m arc) while the swing
+    stays at ``x_r^2 / 2 r`` (5 cm at 40 m, 2.5 cm at 80 m)."""
+    out = []
+    for side in (1.0, -1.0):                       # the first that fits each way (each costs a transit search)
+        for radius, length in ((40.0, 6.0), (25.0, 6.0), (80.0, 8.0), (80.0, 12.0)):
+            q = T.sample_primitives(pose, [(length, side / radius, side / radius)], p.sample_step_m)
+            if region.fits(q):
+                out.append(q)
+                break
+    return out
+
+
 def _turn_room(pose, p: CoverageParams, region: _Region) -> bool:
     """Whether a forward half-turn of the minimum radius (left or right) from ``pose`` stays in the region."""
     for k in (1.0, -1.0):
         s = T.sample_primitives(pose, [(math.pi * p.turn_radius_m, k / p.turn_radius_m, k / p.turn_radius_m)],
                                 p.sample_step_m)
-        if region.contains(s.xy):
+        if region.fits(s):
             return True
     return False
 
@@ -953,7 +1078,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 exit_r = _reverse_exit(end, p, region, fp, reverse_left)
                 if exit_r is None:
                     continue
-            c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space)
+            c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
+                                fits=region.fits)
             unstick = None
             if c is None:
                 # the machine stands headed into a narrowing corner (a ring or pass ended there) and the transit's
@@ -964,7 +1090,9 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     for k in (1.0, -1.0):
                         pre.append(T.sample_primitives(pose, [(ang * p.turn_radius_m, k / p.turn_radius_m,
                                                                k / p.turn_radius_m)], p.sample_step_m))
-                pre = [q for q in pre if region.contains(q.xy)]
+                pre = [q for q in pre if region.fits(q)]
+                if region.fp is not None and not _turn_room(pose, p, region):
+                    pre += _drift_off(pose, p, region)
                 if p.max_reverse_m > 0 and not _turn_room(pose, p, region):
                     q = _reverse_exit(pose, p, region, fp, reverse_left - (
                         exit_r.length_m + 2 * p.sample_step_m if exit_r is not None else 0.0))
@@ -973,7 +1101,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     if fp is not None and not fp.fits(np.column_stack([q.xy, q.yaw])):
                         continue
                     c = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), start, p.turn_radius_m, p.sample_step_m,
-                                        region.geom, region.contains, space)
+                                        region.geom, region.contains, space, fits=region.fits)
                     if c is not None:
                         unstick = q
                         break

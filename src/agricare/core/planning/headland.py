@@ -2,7 +2,10 @@
 
 A headland pass ``k`` follows the field boundary (and every hole) at offset ``d_k`` from it; the ring is
 the boundary of the field eroded by ``d_k`` and then opened with a disc of the turning radius, so every
-convex corner is an arc of radius >= the turning radius (a tractor can drive it without stopping).
+convex corner is an arc of radius >= the turning radius (a tractor can drive it without stopping). A hole's
+ring is the hole grown by ``d_k`` and opened the same way (:func:`hole_offset`), on its own where it is clear
+of the outer ring; given the machine's footprint, rings are moved in where the machine would leave the field
+and concave corners are rounded too (:func:`headland_rings`, :func:`push_ring_in`).
 """
 
 from __future__ import annotations
@@ -59,23 +62,171 @@ def _resample_ring(coords: np.ndarray, step_m: float) -> np.ndarray:
     return pts
 
 
-def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: float = 0.5) -> list[list[np.ndarray]]:
+def hole_offset(hole: Polygon, offset_m: float, turn_radius_m: float, tol_m: float = 0.02):
+    """What a headland pass ``offset_m`` round a keep-out ``hole`` must stay out of, with a boundary a tractor can
+    drive: ``hole`` grown by ``offset_m + s`` and opened with a disc of the turning radius (every bend of radius >=
+    ``turn_radius_m``), ``s`` the least extra of (0, 0.05, ... m) for which the result still holds the hole grown
+    by ``offset_m`` (within ``tol_m``). A hole grown by ``offset_m`` with mitred joins (how the field's own offset
+    has it) is a polygon with a kink at every vertex: a surveyed pond or a pole outlined by 16 points gave a ring
+    with a 21 deg kink every 3 m that the machine cut, its implement entering the hole. ``s`` is 0 when the offset
+    is at least the turning radius; at most ``turn_radius_m - offset_m`` (then the hole grown by the turning radius).
+    """
+    need = hole.buffer(offset_m, quad_segs=32)
+    if offset_m >= turn_radius_m:
+        return need
+    for s in (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0):
+        if offset_m + s >= turn_radius_m:
+            break
+        g = hole.buffer(offset_m + s, quad_segs=32).buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
+        if not g.is_empty and g.buffer(tol_m).contains(need):
+            return g
+    return hole.buffer(turn_radius_m, quad_segs=32)
+
+
+def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: float = 0.5, excess=None,
+                   warnings: list | None = None, smooth_holes: bool | None = None) -> list[list[np.ndarray]]:
     """Closed rings, one list per pass (outermost first), each ring an ``(N, 2)`` array (first == last).
 
     Rings around the outer boundary run counter-clockwise, rings around holes clockwise, so driving
     them keeps the field interior on the left of the outer ring.
+
+    A hole's ring is its own smooth ring (:func:`hole_offset`) when that lies inside the pass's outer ring and
+    clear of the other holes' rings: then the opening of the outer ring, which drops corridors narrower than two
+    turning radii, does not swallow it (a pond 21 m from the edge lost its second ring that way, a 6 m wide annulus
+    left unworked). Holes whose rings would cross the outer ring or each other are cut out of the pass's area as
+    before (rings merged where they meet). ``smooth_holes`` (default: when ``excess`` is given, i.e. planning for a
+    machine with a known footprint) takes the smooth outline of :func:`hole_offset` for the holes; otherwise the
+    mitred offset as before (a kink at every vertex, but right against a square obstacle: a plan judged on the area
+    its implement sweeps, not on what a machine can track, works more that way).
+
+    ``excess`` (``poses (M, 3) -> (M,)`` metres the machine lies outside the field at each pose, e.g. its footprint)
+    makes the rings safe for the whole machine (:func:`push_ring_in`) and lets the outer ring's concave corners be
+    rounded too: a notch in the field left a kink of its angle in the ring (45 deg in 0.5 m), which the machine
+    overran by 2 m, its front leaving the field. The outer ring is then closed with a disc of the turning radius
+    (the bend turns with the turning radius, a little nearer the notch; a smaller disc at a sharp notch, so the ring
+    moves at most 0.6 m) and moved in where the machine would leave the field; when that cannot be done for a pass,
+    its kinked ring is kept (moved in where needed). A ring that
+    cannot be made safe is kept as it is and ``warnings`` (a list) gets a line.
     """
+    holes = [Polygon(h) for h in field.interiors]
+    outer_field = Polygon(field.exterior)
     passes = []
     for d in offsets_m:
-        g = field.buffer(-d, join_style="mitre")
+        outer = outer_field.buffer(-d, join_style="mitre")
         if turn_radius_m > 0:
-            g = g.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
-        rings = []
-        for poly in polygons_of(g):
-            poly = shapely.geometry.polygon.orient(poly, 1.0)
-            for ring in [poly.exterior, *poly.interiors]:
-                if ring.length < 1e-6:
+            outer_open = outer.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
+        else:
+            outer_open = outer
+        if turn_radius_m > 0 and (smooth_holes if smooth_holes is not None else excess is not None):
+            grown = [hole_offset(h, d, turn_radius_m) for h in holes]
+        else:
+            grown = [h.buffer(d, join_style="mitre") for h in holes]
+        own = []
+        if turn_radius_m > 0:
+            for i, g in enumerate(grown):
+                clear = g.buffer(0.5)
+                if outer_open.contains(clear) and not any(clear.intersects(o) for j, o in enumerate(grown) if j != i):
+                    own.append(i)
+        merged = [g for i, g in enumerate(grown) if i not in own]
+
+        def pass_rings(base, merged=merged):
+            g = base.difference(shapely.union_all(merged)) if merged else base
+            if turn_radius_m > 0 and merged:
+                g = g.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
+            rings = []
+            for poly in polygons_of(g):
+                poly = shapely.geometry.polygon.orient(poly, 1.0)
+                for ring in [poly.exterior, *poly.interiors]:
+                    if ring.length < 1e-6:
+                        continue
+                    rings.append(_resample_ring(np.asarray(ring.coords), step_m))
+            return rings
+
+        rings = None
+        if excess is not None and turn_radius_m > 0 and \
+                outer_open.convex_hull.area - outer_open.area > 1e-6 * max(outer_open.area, 1.0):
+            # the closing moves the ring into a notch by rc (1 / cos(turn / 2) - 1): 0.37 m at a 45 deg notch with
+            # the turning radius, 4.5 m at a 120 deg one (a band of the pass left unworked): the largest radius of
+            # (R, R/2, R/4) that moves it at most 0.6 m (a bend sharper than the turning radius is still tracked far
+            # better than a kink)
+            for rc in (turn_radius_m, 0.5 * turn_radius_m, 0.25 * turn_radius_m):
+                closed = outer_open.buffer(rc, quad_segs=32).buffer(-rc, quad_segs=32)
+                if closed.hausdorff_distance(outer_open) > 0.6:
                     continue
-                rings.append(_resample_ring(np.asarray(ring.coords), step_m))
+                pushed = [push_ring_in(r, excess, max_shift_m=3.0) for r in pass_rings(closed)]
+                if pushed and all(r is not None for r in pushed):
+                    rings = pushed
+                break
+        if rings is None:
+            rings = pass_rings(outer_open)
+            if excess is not None:
+                safe = [push_ring_in(r, excess) for r in rings]
+                if warnings is not None and any(r is None for r in safe):
+                    warnings.append("a headland ring leaves the field with the machine's footprint and could not be "
+                                    "moved in")
+                rings = [r if q is None else q for r, q in zip(rings, safe)]
+        for i in own:
+            ring = shapely.geometry.polygon.orient(grown[i], 1.0).exterior      # counter-clockwise round the hole
+            ring = _resample_ring(np.asarray(ring.coords)[::-1], step_m)       # clockwise, as a hole's ring
+            if excess is not None:
+                q = push_ring_in(ring, excess)
+                if q is None and warnings is not None:
+                    warnings.append("a headland ring leaves the field with the machine's footprint and could not be "
+                                    "moved in")
+                ring = ring if q is None else q
+            rings.append(ring)
         passes.append(rings)
     return passes
+
+
+def push_ring_in(ring: np.ndarray, excess, plateau_m: float = 4.0, ramp_m: float = 10.0, max_iter: int = 8,
+                 max_shift_m: float = 1.5):
+    """The closed ring ``(N, 2)`` (first == last) bent towards its left (the field side of an outer ring run
+    counter-clockwise and of a hole's ring run clockwise) where the machine driving it would leave the field.
+
+    ``excess(poses (M, 3)) -> (M,)``: how far (m) the machine at each pose lies outside where it may be (0 inside).
+    A rounded ring's corner arcs keep base_link at the pass's offset, but the trailing implement's outer rear corner
+    swings out by ``sqrt(x_r^2 + (r + w/2)^2) - (r + w/2)`` on an arc of radius ``r`` (0.26 m for the bench's
+    tractor on a 4.5 m arc), whichever way the ring is driven. The ring is moved sideways there by what the worse
+    of the two driving directions needs (a little more), over a plateau of ``plateau_m`` either side of the pose
+    with raised-cosine ramps of ``ramp_m`` (a bend of about ``shift * pi^2 / (2 ramp^2)`` 1/m: 0.015 for 0.3 m over
+    10 m), and checked again, at most ``max_iter`` times. Returns the new ring, or None when it still leaves the
+    field after that, or would move more than ``max_shift_m`` (a neck narrower than the machine).
+    """
+    xy = np.asarray(ring, float)[:-1, :2]
+    n = len(xy)
+    if n < 4:
+        return None
+    seg = np.hypot(*np.diff(np.vstack([xy, xy[:1]]), axis=0).T)
+    s = np.concatenate([[0.0], np.cumsum(seg)[:-1]])
+    length = float(seg.sum())
+    t = np.roll(xy, -1, axis=0) - np.roll(xy, 1, axis=0)
+    t /= np.maximum(np.hypot(t[:, 0], t[:, 1]), 1e-12)[:, None]
+    left = np.column_stack([-t[:, 1], t[:, 0]])
+    shift = np.zeros(n)
+
+    def poses(q):
+        d = np.roll(q, -1, axis=0) - q
+        yaw = np.arctan2(d[:, 1], d[:, 0])
+        back = np.arctan2(-(q - np.roll(q, 1, axis=0))[:, 1], -(q - np.roll(q, 1, axis=0))[:, 0])
+        return np.column_stack([q, yaw]), np.column_stack([q, back])
+
+    for _ in range(max_iter + 1):
+        q = xy + shift[:, None] * left
+        fwd, rev = poses(q)
+        e = np.maximum(excess(fwd), excess(rev))
+        if not np.any(e > 0):
+            return np.vstack([q, q[:1]])
+        if _ == max_iter:
+            return None
+        inc = np.zeros(n)
+        for i in np.flatnonzero(e > 0):
+            d = np.abs(s - s[i])
+            d = np.minimum(d, length - d)
+            w = np.where(d <= plateau_m, 1.0,
+                         np.where(d < plateau_m + ramp_m, 0.5 * (1 + np.cos(math.pi * (d - plateau_m) / ramp_m)), 0.0))
+            inc = np.maximum(inc, (1.2 * e[i] + 0.01) * w)
+        shift += inc
+        if shift.max() > max_shift_m:
+            return None
+    return None

@@ -100,7 +100,7 @@ class FreeSpace:
 
 
 def forward_transit(start, goal, radius_m: float, step_m: float, region_geom, contains,
-                    space: FreeSpace | None = None, max_legs: int = 40):
+                    space: FreeSpace | None = None, max_legs: int = 40, fits=None):
     """Forward-only drivable path from pose ``start`` to pose ``goal`` inside the region, or None.
 
     Parameters
@@ -115,12 +115,17 @@ def forward_transit(start, goal, radius_m: float, step_m: float, region_geom, co
         All points inside the region.
     space : FreeSpace, optional
         Cached raster of the region (built on first use otherwise).
+    fits : callable PathSamples -> bool, optional
+        Replaces ``contains`` for the curves when given: a check of the poses, not only the points (the whole
+        machine's footprint inside the field: a curve whose reference point keeps half a body width in can still
+        swing the trailing implement's corner out).
     """
     start = np.asarray(start, float)
     goal = np.asarray(goal, float)
+    ok = fits if fits is not None else (lambda smp: contains(smp.xy))
     for prims in T.dubins_candidates(start, goal, radius_m)[:6]:
         s = T.sample_primitives(start, prims, step_m)
-        if contains(s.xy):
+        if ok(s):
             return s
     space = space or FreeSpace(region_geom, res_m=max(0.5, min(2.0, radius_m / 4)))
     route = space.route(start[:2], goal[:2], prefer_clear_m=1.5 * radius_m)
@@ -139,7 +144,7 @@ def forward_transit(start, goal, radius_m: float, step_m: float, region_geom, co
     def leg(a, b):
         for prims in T.dubins_candidates(a, b, radius_m)[:6]:
             s = T.sample_primitives(a, prims, step_m)
-            if contains(s.xy):
+            if ok(s):
                 return s
         return None
 
