@@ -52,3 +52,18 @@ def test_forward_transit_goes_around_an_obstacle():
     shapely.prepare(walled)
     assert forward_transit(start, goal, 4.0, 0.5, walled,
                            lambda xy: bool(np.all(shapely.contains_xy(walled, xy[:, 0], xy[:, 1])))) is None
+
+
+def test_ring_entry_tries_every_entry_forwards_before_reversing(repo_root):
+    # an irregular seeded field (bench/field_plans.py seed 114, 53 vertices, two obstacles) where the six nearest ring
+    # entries could not be reached forwards and the last resort was a Reeds-Shepp word reversing 74 m; with forward
+    # transit to every entry point first, the whole plan reverses within the 30 m and skips no ring
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("field_plans", repo_root / "bench" / "field_plans.py")
+    fp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fp)
+    plan = plan_coverage(fp.seeded_field(114), CoverageParams(**fp.BASE, max_reverse_m=30.0))
+    f = plan_work_figures(plan)
+    assert f["reverse_m"] <= 30.0, f
+    assert f["rings_worked"] == f["rings_total"], f

@@ -746,11 +746,13 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
                     samples = best
                     if samples is None and region.space is None:
                         region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
-                    tries = [("forward", e) for e in entries[:6]]
+                    # forwards to every entry point before any reversing (a connection that reverses is the last
+                    # resort: without a footprint it may be a long Reeds-Shepp word, 74 m on one field)
+                    tries = [("forward", e) for e in entries]
                     if region.fp is not None:
-                        # forwards to the other entry points, or drifting off the outer pass first, before reversing
-                        # for room (the whole machine checked, fewer simple connections fit)
-                        tries += [("forward", e) for e in entries[6:]] + [("drift", e) for e in entries[:4]]
+                        # or drifting off the outer pass first (the whole machine checked, fewer simple connections
+                        # fit)
+                        tries += [("drift", e) for e in entries[:4]]
                     # a short reverse for room: within what is left of the field's reverse budget
                     left = p.max_total_reverse_m - _reverse_length_of(b)
                     tries += [(m, e) for m in ("back1", "back2") for e in entries[:2]
