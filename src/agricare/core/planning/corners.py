@@ -336,14 +336,18 @@ def y_turn_candidates(a: float, b: float, turn_rad: float, radius_m: float, shar
 
 
 def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, sharpness=0.0, ease_radius_m=0.0,
-                 deep: bool = False):
+                 deep: bool = False, b_extra_m: float = 0.0):
     """The two-leg manoeuvre (:func:`y_turn_candidates`) at convex vertex ``i`` that reverses least and keeps the
     machine inside: ``(pieces, reverse_m, a, b)`` with ``pieces`` a list of ``(PathSamples, working)``, or None.
     Each leg between cusps is at least ``min_leg_m`` long (a tracker settles on it). Where a forward turn straight
     off the pass does not fit (the outer pass: the trailing implement swings out), the pass ends with a gentle
     forward S of ``ease_radius_m`` (> 0, still working; ``a`` is then where the S starts) or a short reversing S
-    of the turning radius that shifts the machine towards the field first."""
+    of the turning radius that shifts the machine towards the field first. ``b_extra_m`` > 0: B starts that much less
+    deep in the corner (a cheaper manoeuvre that works less: the reverse straight onto B is shorter)."""
     a, b = _pass_ends(i, v, u, h, L, d, off, width_m, fp, deep)
+    b += b_extra_m
+    if b > L[i] - 1.0:
+        return None
     k = 1.0 / r
     leads = [(0.0, [], 0.0, True)]
     for inset in (0.3, 0.5, 0.8):
@@ -549,8 +553,9 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
             gcache[i] = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], float(turn[i]), r, fp, step_m, ease_radius_m)
         return gcache[i]
 
-    def build(barred):
-        """The ring with a manoeuvre at every sharp convex corner not in ``barred``; None when it cannot be driven.
+    def build(barred, pick=None):
+        """The ring with a manoeuvre at every sharp convex corner not in ``barred`` (``pick[i]`` where given, else
+        the deepest, :func:`man`); None when it cannot be driven.
         Its ``reverse_m`` counts every reversing piece: manoeuvres and the short S a gap may start with."""
         # per vertex: how far before it edge i-1 ends ("a", along u[i-1], signed) and after it edge i starts ("b")
         a_ext = np.zeros(n)
@@ -585,7 +590,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                     if not place_gap(i):
                         return None
                     continue
-            best = None if i in barred else man(i)
+            best = None if i in barred else (pick[i] if pick and i in pick else man(i))
             if best is None:
                 # no manoeuvre fits: a working arc of the turning radius when the machine fits on it
                 t = r * math.tan(0.5 * abs(d))
@@ -640,23 +645,34 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 if not has_fallback:
                     forced.add(i)
     order = sorted(cost, key=lambda i: (i not in forced, -cost[i][1] / max(cost[i][0], 0.1)))
-    left = float(budget_m)
-    barred = set()
-    for i in order:
-        if cost[i][0] <= left:
-            left -= cost[i][0]
-        elif i in forced:
-            return None                             # the budget cannot pay for a corner the ring needs
-        else:
-            barred.add(i)
-    ring = build(barred)
+    barred, pick = set(), {}
+    chosen = _allocate(cost, forced, order, budget_m, build, man, y_turns, lambda i, m: _manoeuvre_gain(
+        i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at),
+        lambda i, extra: _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                                      sharpness_1pm2, ease_radius_m, b_extra_m=extra))
+    if chosen is not None:
+        barred, pick = chosen
+        for i, m in pick.items():
+            g, fb, _ = _manoeuvre_gain(i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at)
+            cost[i] = (max(m[1] - fb, 0.0), g)
+        order = sorted(cost, key=lambda i: (i not in forced, i in barred, -cost[i][1] / max(cost[i][0], 0.1)))
+    else:
+        left = float(budget_m)
+        for i in order:
+            if cost[i][0] <= left:
+                left -= cost[i][0]
+            elif i in forced:
+                return None                             # the budget cannot pay for a corner the ring needs
+            else:
+                barred.add(i)
+    ring = build(barred, pick)
     while ring is None and barred:                  # fallbacks side by side may eat an edge: give the best back
         barred.discard(min(barred, key=lambda i: order.index(i)))
-        ring = build(barred)
+        ring = build(barred, pick)
     kept = [i for i in order if i not in barred and i not in forced]
     while ring is not None and ring.reverse_m > budget_m + 1e-6 and kept:
         i = kept.pop()
-        fewer = build(barred | {i})
+        fewer = build(barred | {i}, pick)
         if fewer is None:
             continue
         barred.add(i)
@@ -664,3 +680,66 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     if ring is not None and ring.n_manoeuvres and ring.reverse_m > budget_m + 1e-6:
         return None                                 # only with manoeuvres that cannot go: over the budget
     return ring
+
+
+def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, y_at, step_m: float = 0.1):
+    """With ``y_turns``: which sharp corners get which manoeuvre within ``budget_m`` (``(barred, pick)`` for
+    ``build``), or None (the caller ranks greedily, as without Y turns). Each corner may take its deepest manoeuvre
+    (``man``), a cheaper Y turn that starts B 1-4.5 m less deep (``y_at(i, extra)``: the reverse straight onto B is
+    shorter, the corner a strip less worked), or its fallback; the choice that works most in all within the budget
+    (a multiple-choice knapsack, exact on a ``step_m`` grid of metres reversed). What the fallbacks themselves reverse
+    (a gap's S) is taken off the budget first: the ring with every corner that has a fallback left to it."""
+    if not y_turns or not cost:
+        return None
+    base = build({i for i in cost if i not in forced})
+    if base is None:
+        return None
+    left = float(budget_m) - base.reverse_m
+    if left < 0:
+        return None
+    units = int(math.floor(left / step_m + 1e-9))
+    items = []
+    for i in order:
+        m = man(i)
+        opts = [(cost[i][0], cost[i][1], m)]
+        if m[1] > 1.0:
+            _, fb_rev, _ = gain_of(i, m)
+            for extra in (1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 10.0):
+                y = y_at(i, extra)
+                if y is None or y[1] >= min(o[2][1] for o in opts) - 0.3:
+                    continue
+                opts.append((max(y[1] - fb_rev, 0.0), gain_of(i, y)[0], y))
+        items.append((i, opts))
+    neg = -1e18
+    dp = np.full(units + 1, neg)
+    dp[0] = 0.0
+    choice = []
+    for i, opts in items:
+        new = np.full(units + 1, neg)
+        arg = np.full(units + 1, -2, int)
+        if i not in forced:
+            new[:] = dp
+            arg[:] = -1
+        for k, (c, g, _) in enumerate(opts):
+            cu = int(math.ceil(c / step_m - 1e-9))
+            if cu > units:
+                continue
+            cand = np.full(units + 1, neg)
+            cand[cu:] = dp[:units + 1 - cu] + g
+            better = cand > new
+            new[better] = cand[better]
+            arg[better] = k
+        choice.append(arg)
+        dp = new
+    if dp.max() <= neg / 2:
+        return None
+    c = int(np.argmax(dp))
+    barred, pick = set(), {}
+    for (i, opts), arg in zip(reversed(items), reversed(choice)):
+        k = int(arg[c])
+        if k == -1:
+            barred.add(i)
+            continue
+        pick[i] = opts[k][2]
+        c -= int(math.ceil(opts[k][0] / step_m - 1e-9))
+    return barred, pick
