@@ -301,29 +301,39 @@ def y_turn_candidates(a: float, b: float, turn_rad: float, radius_m: float, shar
     the field from A's line (after an S off the outer pass: a forward turn straight off it swings the trailing
     implement's outer corner out of the field)."""
     k = 1.0 / radius_m
-    ua = np.array([1.0, 0.0])
-    ub = np.array([math.cos(turn_rad), math.sin(turn_rad)])
-    goal = np.array([b * ub[0], b * ub[1]])
-    M = np.column_stack([ua, -ub])
-    if abs(np.linalg.det(M)) < 1e-6:
+    ub = (math.cos(turn_rad), math.sin(turn_rad))
+    det = -ub[1]                                    # | ua  -ub | with ua = (1, 0)
+    if abs(det) < 1e-6:
         return []
+    gx, gy = b * ub[0], b * ub[1]
     ease = sharpness_1pm2 > 0.0
     lc = k / sharpness_1pm2 if ease else 0.0
     out = []
     for th1 in np.radians(np.arange(0.0, math.degrees(turn_rad) + 60.0 + 1e-9, step_deg)):
+        th1 = float(th1)
         fwd = []
         if th1 > 1e-6:
             if ease:
                 if th1 < 0.5 * k * lc + 1e-6:
                     continue
                 fwd = [(lc, 0.0, k), (radius_m * (th1 - 0.5 * k * lc), k, k)]
+                x1, y1, _ = T.end_pose((0.0, 0.0, 0.0), fwd)
             else:
                 fwd = [(radius_m * th1, k, k)]
+                x1, y1 = radius_m * math.sin(th1), radius_m * (1.0 - math.cos(th1))
+        else:
+            x1 = y1 = 0.0
         delta = turn_rad - th1                      # heading change of the reverse arc
-        rev = [(-radius_m * abs(delta), -math.copysign(k, delta), -math.copysign(k, delta))] \
-            if abs(delta) > 1e-6 else []
-        q = T.end_pose((0.0, 0.0, 0.0), fwd + rev)
-        s0, s2 = np.linalg.solve(M, goal - np.array([a + q[0], inset_m + q[1]]))
+        rev = []
+        if abs(delta) > 1e-6:
+            k2 = -math.copysign(k, delta)
+            rev = [(-radius_m * abs(delta), k2, k2)]
+            x1 += (math.sin(turn_rad) - math.sin(th1)) / k2
+            y1 -= (math.cos(turn_rad) - math.cos(th1)) / k2
+        # s0 * ua - s2 * ub = goal - (a + x1, inset + y1)
+        rx, ry = gx - (a + x1), gy - (inset_m + y1)
+        s0 = (rx * (-ub[1]) - (-ub[0]) * ry) / det
+        s2 = ry / -ub[1]
         if s2 < -1e-6:
             continue
         s2 = max(float(s2), 0.0)
