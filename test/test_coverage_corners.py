@@ -367,14 +367,15 @@ def test_y_turn_candidates_end_on_the_next_pass_and_reverse_less_than_three_poin
         assert y_turn_candidates(-1.5, -0.5, d, 4.5)[0][0] < 0.8 * sum(-q[0] for q in three if q[0] < 0)
 
 
-def test_y_turns_halve_the_reversing_of_a_worked_corner_ring():
+def test_y_turns_reverse_a_third_less_on_a_worked_corner_ring():
     fp = Footprint([BODY, IMPLEMENT], FIELD, margin_m=0.05)
     d = 3.1                                                   # the outer pass: a forward turn off it swings out
     xy = np.asarray(FIELD.buffer(-d, join_style="mitre").exterior.coords)
     three = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0)
     ring = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0, y_turns=True)
     assert three.n_manoeuvres == ring.n_manoeuvres == 4
-    assert ring.reverse_m < 0.65 * three.reverse_m                   # measured 23.1 m against 40.2 m
+    # without a budget the deep Y turns (both passes as far into the corner as the machine fits)
+    assert ring.reverse_m < 0.75 * three.reverse_m                   # measured 27.1 m against 40.2 m
     for s, _ in ring.pieces:
         assert fp.fits(_poses(s))
     ends = [p[0].xy[-1] for p in ring.pieces]
@@ -388,7 +389,10 @@ def test_y_turns_halve_the_reversing_of_a_worked_corner_ring():
     corners = unary_union([box(x, y, x + 15, y + 15) for x in (0, 85) for y in (0, 45)]).intersection(band)
     worked = _implement_strips(ring).intersection(corners).area / corners.area
     ref = _implement_strips(three).intersection(corners).area / corners.area
-    assert worked > ref - 0.02 and worked > 0.95                      # measured 0.972 against 0.979
+    assert worked > ref - 0.01 and worked > 0.95                      # measured 0.957 against 0.959
+    # within a budget the plain ones, cheaper still
+    cheap = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0, y_turns=True, budget_m=30.0)
+    assert cheap.n_manoeuvres == 4 and cheap.reverse_m < 0.6 * three.reverse_m   # measured 23.1 m
 
 
 def test_inner_pass_corners_loop_forward_where_there_is_room():
