@@ -28,6 +28,10 @@ field in all); ``rev_m`` counts both.
 clean-up exits) at M metres together (the issue's limit is 30); ``--corner-ease-m R``: where a corner is not worked
 the machine leaves the outer pass by a gentle forward S of radius R instead of a short reversing S;
 ``--end-margin-m M``: clean-up passes stop M metres further inside (room for the tracker's overshoot at the stop).
+``--y-turns`` (``corner_y_turns``): a sharp corner is worked by a forward loop where there is room beside the pass
+(inner passes), else by a two-leg Y turn (drive on, forward arc into the field, reverse arc onto the next edge) where
+that reverses less than the three-point manoeuvre; within a reverse budget each corner's turn (or shallower, cheaper
+ones, or none) is chosen so that the corners work most in all.
 
 With ``--chain`` (tracking) the command goes the way it goes in the demo graph: the controller at 20 Hz on the pose of
 the previous cycle, then the velocity smoother with farm.yaml's limits, and the tractor slips on soil as farm.yaml's
@@ -40,7 +44,7 @@ config/scenarios/farm.yaml itself (the demo's worked corners, speeds, curve law,
 bench's constants, so ``--demo --tracking --chain --farm-yaml`` is the demo's tractor headless.
 
 Run: ``PYTHONPATH=src .venv/bin/python bench/farm_missions.py [--fields 20] [--seed 0] [--tracking] [--corners]
-[--reverse-m 30] [--corner-reverse-m 20] [--demo] [--chain] [--curve-law] [--farm-yaml]``;
+[--reverse-m 30] [--corner-reverse-m 20] [--demo] [--chain] [--curve-law] [--farm-yaml] [--y-turns]``;
 writes ``out/bench/farm_missions[_tracking][_corners].json``.
 """
 
