@@ -425,3 +425,17 @@ def test_y_turn_budget_takes_cheaper_shallower_turns_for_more_corners():
     assert worked > ref + 0.15                          # measured 0.768 against 0.547
     # the deepest Y turn reverses 5.8 m a corner (test above): four fit only as shallower ones
     assert max(_reverse_len(p[0]) for p in ring.pieces if not p[1]) < 5.0
+
+
+def test_plan_with_y_turns_reverses_less_and_keeps_the_footprint_inside():
+    from agricare.core.planning.corners import CornerRing
+
+    field = box(0, 0, 70, 45)
+    kw = dict(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0, robot_width_m=6.2, footprint_m=BODY + IMPLEMENT,
+              implement_offset_m=1.6, corner_turns=True, optimizer_time_limit_s=0.0, plan_cleanup=False)
+    three = plan_coverage(field, CoverageParams(**kw))
+    plan = plan_coverage(field, CoverageParams(**kw, corner_y_turns=True))
+    rings = [r for pr in plan.headland_rings for r in pr if isinstance(r, CornerRing)]
+    assert len(rings) == 2 and all(r.n_manoeuvres == 4 for r in rings) and plan.n_rings_skipped == 0
+    assert not plan.warnings                                   # the footprint inside at every planned pose
+    assert _plan_reverse_m(plan) < 0.85 * _plan_reverse_m(three)    # measured 67.7 m against 84.2 m
