@@ -439,3 +439,20 @@ def test_plan_with_y_turns_reverses_less_and_keeps_the_footprint_inside():
     assert len(rings) == 2 and all(r.n_manoeuvres == 4 for r in rings) and plan.n_rings_skipped == 0
     assert not plan.warnings                                   # the footprint inside at every planned pose
     assert _plan_reverse_m(plan) < 0.85 * _plan_reverse_m(three)    # measured 67.7 m against 84.2 m
+
+
+def test_y_turns_work_a_shallow_corner_of_the_outer_pass_from_both_sides():
+    from shapely.geometry import Point
+
+    # an 18 degree convex corner at (80, 0): no working arc fits on the outer pass (the trailing implement swings out)
+    field = Polygon([(0, 0), (80, 0), (130, 16), (130, 70), (0, 70)])
+    fp = Footprint([BODY, IMPLEMENT], field, margin_m=0.05)
+    xy = np.asarray(field.buffer(-3.1, join_style="mitre").exterior.coords)
+    near = Point(80, 0).buffer(15).intersection(field.difference(field.buffer(-6.1, join_style="mitre")))
+    three = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0)
+    ring = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0, y_turns=True)
+    for s, _ in ring.pieces:
+        assert fp.fits(_poses(s))
+    # the three-point manoeuvre ends A and starts B a corner square's width apart, a strip between them unworked
+    assert _implement_strips(three).intersection(near).area / near.area < 0.8             # measured 0.773
+    assert _implement_strips(ring).intersection(near).area / near.area > 0.93             # measured 0.965

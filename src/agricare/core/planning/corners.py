@@ -539,7 +539,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
 
     def man(i):
         if i not in mcache:
-            if y_turns:
+            if y_turns and float(turn[i]) >= min_angle_rad:     # (a shallow corner's loop is a gap in all but name)
                 lp = _loop_corner(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m)
                 if lp is not None:
                     mcache[i] = lp
@@ -549,9 +549,14 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
             if m is not None:
                 m = ([(m[0], False)], *m[1:])
             if y_turns:
+                # a shallow corner (no working arc fits: the outer pass) has no corner square to speak of: both passes
+                # as far into the corner as the machine fits, else the strip between them stays unworked
                 y = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
-                                 sharpness_1pm2, ease_radius_m)
-                if y is not None and (m is None or y[1] < m[1] - 1e-6):
+                                 sharpness_1pm2, ease_radius_m, deep=True) if float(turn[i]) < min_angle_rad else None
+                if y is None:
+                    y = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                                     sharpness_1pm2, ease_radius_m)
+                if y is not None and (m is None or y[1] < m[1] - 1e-6 or float(turn[i]) < min_angle_rad):
                     m = y
             mcache[i] = m
         return mcache[i]
