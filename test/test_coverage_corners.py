@@ -11,7 +11,7 @@ from shapely.geometry import LineString, Polygon, box
 from shapely.ops import unary_union
 
 from agricare.core.missions.farm import FarmMission, FarmMissionParams, MasterPlan
-from agricare.core.planning.corners import Footprint, corner_ring
+from agricare.core.planning.corners import Footprint, _reverse_len, corner_ring
 from agricare.core.planning.coverage import CoverageParams, plan_coverage
 
 BODY, IMPLEMENT = (-0.9, 3.3, -1.1, 1.1), (-2.0, -1.2, -3.0, 3.0)     # the demo tractor (base_link: rear axle)
@@ -352,3 +352,116 @@ def test_clean_up_end_margin_is_validated():
     assert CoverageParams(cleanup_end_margin_m=0.5).cleanup_end_margin_m == 0.5
     with pytest.raises(ValueError, match="cleanup_end_margin_m"):
         CoverageParams(cleanup_end_margin_m=-0.1)
+
+
+def test_y_turn_candidates_end_on_the_next_pass_and_reverse_less_than_three_point():
+    from agricare.core.planning import turns as T
+    from agricare.core.planning.corners import three_point_corner, y_turn_candidates
+
+    for deg in (60.0, 90.0, 120.0):
+        d = math.radians(deg)
+        for inset, sharp in ((0.0, 0.0), (0.5, 0.0), (0.5, 0.1)):
+            cands = y_turn_candidates(-1.5, -0.5, d, 4.5, sharp, inset_m=inset)
+            assert len(cands) > 10
+            backs = [c[0] for c in cands]
+            assert backs == sorted(backs)
+            for back, prims in cands:
+                end = T.end_pose((-1.5, inset, 0.0), prims)
+                # on B's line, 0.5 m backed into the corner, heading along B
+                assert np.allclose(end[:2], [-0.5 * math.cos(d), -0.5 * math.sin(d)], atol=2e-3)
+                assert abs(T.wrap_angle(end[2] - d)) < 1e-3
+                assert back == pytest.approx(sum(-q[0] for q in prims if q[0] < 0), abs=1e-6)
+                assert prims[-1][0] < 0                      # backed onto B: the implement goes down at the cusp
+        three = three_point_corner(-1.5, -0.5, d, 4.5, 1.5, 1.5)
+        assert y_turn_candidates(-1.5, -0.5, d, 4.5)[0][0] < 0.8 * sum(-q[0] for q in three if q[0] < 0)
+
+
+def test_y_turns_reverse_a_third_less_on_a_worked_corner_ring():
+    fp = Footprint([BODY, IMPLEMENT], FIELD, margin_m=0.05)
+    d = 3.1                                                   # the outer pass: a forward turn off it swings out
+    xy = np.asarray(FIELD.buffer(-d, join_style="mitre").exterior.coords)
+    three = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0)
+    ring = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0, y_turns=True)
+    assert three.n_manoeuvres == ring.n_manoeuvres == 4
+    # without a budget the deep Y turns (both passes as far into the corner as the machine fits)
+    assert ring.reverse_m < 0.75 * three.reverse_m                   # measured 27.1 m against 40.2 m
+    for s, _ in ring.pieces:
+        assert fp.fits(_poses(s))
+    ends = [p[0].xy[-1] for p in ring.pieces]
+    starts = [p[0].xy[0] for p in ring.pieces[1:] + ring.pieces[:1]]
+    assert max(np.hypot(*(a - b)) for a, b in zip(ends, starts)) < 0.05
+    # each corner: a working S off the outer pass, then the manoeuvre (forward arc, reverse arc onto B), which
+    # ends reversing so the implement goes down at the cusp
+    man = [p[0] for p in ring.pieces if not p[1]]
+    assert all(m.direction[-1] < 0 and m.direction.max() > 0 for m in man)
+    band = FIELD.difference(FIELD.buffer(-(d + 3.0), join_style="mitre"))
+    corners = unary_union([box(x, y, x + 15, y + 15) for x in (0, 85) for y in (0, 45)]).intersection(band)
+    worked = _implement_strips(ring).intersection(corners).area / corners.area
+    ref = _implement_strips(three).intersection(corners).area / corners.area
+    assert worked > ref - 0.01 and worked > 0.95                      # measured 0.957 against 0.959
+    # within a budget the plain ones, cheaper still
+    cheap = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0, y_turns=True, budget_m=30.0)
+    assert cheap.n_manoeuvres == 4 and cheap.reverse_m < 0.6 * three.reverse_m   # measured 23.1 m
+
+
+def test_inner_pass_corners_loop_forward_where_there_is_room():
+    big = box(0, 0, 120, 80)
+    # an inner pass 12 m in: the outer passes' strip between it and the boundary leaves room for a forward loop
+    fp = Footprint([BODY, IMPLEMENT], big, margin_m=0.05)
+    xy = np.asarray(big.buffer(-12.0, join_style="mitre").exterior.coords)
+    ring = corner_ring(xy, 6.0, 4.5, fp, 1.6, y_turns=True)
+    assert ring.n_manoeuvres == 4 and ring.reverse_m == 0.0
+    assert all(p[0].direction.min() > 0 for p in ring.pieces)
+    for s, _ in ring.pieces:
+        assert fp.fits(_poses(s))
+    # without room (the outer pass), no loop: the corners reverse
+    xy3 = np.asarray(big.buffer(-3.1, join_style="mitre").exterior.coords)
+    assert corner_ring(xy3, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0, y_turns=True).reverse_m > 10.0
+
+
+def test_y_turn_budget_takes_cheaper_shallower_turns_for_more_corners():
+    fp = Footprint([BODY, IMPLEMENT], FIELD, margin_m=0.05)
+    d = 3.1
+    xy = np.asarray(FIELD.buffer(-d, join_style="mitre").exterior.coords)
+    band = FIELD.difference(FIELD.buffer(-(d + 3.0), join_style="mitre"))
+    corners = unary_union([box(x, y, x + 15, y + 15) for x in (0, 85) for y in (0, 45)]).intersection(band)
+    three = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0, budget_m=15.0)
+    ring = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0, budget_m=15.0, y_turns=True)
+    assert three.n_manoeuvres == 0                     # 10 m each: no three-point turn fits beside the gaps' S
+    assert ring.n_manoeuvres == 4 and ring.reverse_m <= 15.0 + 1e-6
+    worked = _implement_strips(ring).intersection(corners).area / corners.area
+    ref = _implement_strips(three).intersection(corners).area / corners.area
+    assert worked > ref + 0.15                          # measured 0.768 against 0.547
+    # the deepest Y turn reverses 5.8 m a corner (test above): four fit only as shallower ones
+    assert max(_reverse_len(p[0]) for p in ring.pieces if not p[1]) < 5.0
+
+
+def test_plan_with_y_turns_reverses_less_and_keeps_the_footprint_inside():
+    from agricare.core.planning.corners import CornerRing
+
+    field = box(0, 0, 70, 45)
+    kw = dict(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0, robot_width_m=6.2, footprint_m=BODY + IMPLEMENT,
+              implement_offset_m=1.6, corner_turns=True, optimizer_time_limit_s=0.0, plan_cleanup=False)
+    three = plan_coverage(field, CoverageParams(**kw))
+    plan = plan_coverage(field, CoverageParams(**kw, corner_y_turns=True))
+    rings = [r for pr in plan.headland_rings for r in pr if isinstance(r, CornerRing)]
+    assert len(rings) == 2 and all(r.n_manoeuvres == 4 for r in rings) and plan.n_rings_skipped == 0
+    assert not plan.warnings                                   # the footprint inside at every planned pose
+    assert _plan_reverse_m(plan) < 0.85 * _plan_reverse_m(three)    # measured 67.7 m against 84.2 m
+
+
+def test_y_turns_work_a_shallow_corner_of_the_outer_pass_from_both_sides():
+    from shapely.geometry import Point
+
+    # an 18 degree convex corner at (80, 0): no working arc fits on the outer pass (the trailing implement swings out)
+    field = Polygon([(0, 0), (80, 0), (130, 16), (130, 70), (0, 70)])
+    fp = Footprint([BODY, IMPLEMENT], field, margin_m=0.05)
+    xy = np.asarray(field.buffer(-3.1, join_style="mitre").exterior.coords)
+    near = Point(80, 0).buffer(15).intersection(field.difference(field.buffer(-6.1, join_style="mitre")))
+    three = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0)
+    ring = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0, y_turns=True)
+    for s, _ in ring.pieces:
+        assert fp.fits(_poses(s))
+    # the three-point manoeuvre ends A and starts B a corner square's width apart, a strip between them unworked
+    assert _implement_strips(three).intersection(near).area / near.area < 0.8             # measured 0.773
+    assert _implement_strips(ring).intersection(near).area / near.area > 0.93             # measured 0.965

@@ -88,6 +88,9 @@ class CoverageParams:
     corner_ease_radius_m: float = 0.0      # > 0: where a corner is not worked (a gap), the machine leaves the outer
                                            # pass by a gentle forward S of this radius, still working, instead of a
                                            # short reversing S (0: reversing S only, as before)
+    corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
+                                           # field, reverse arc onto the next edge) where it reverses less than the
+                                           # three-point manoeuvre (corners.y_turn_candidates)
 
     def __post_init__(self):
         for name in ("width_m", "turn_radius_m", "max_curvature_rate_1pm2", "sample_step_m"):
@@ -890,7 +893,8 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams):
                                  simplify_m=simplify_m, min_leg_m=p.corner_min_leg_m,
                                  budget_m=budget if math.isfinite(budget) else None,
                                  ease_radius_m=p.corner_ease_radius_m,
-                                 sharpness_1pm2=p.max_curvature_rate_1pm2 if p.corner_cc else 0.0)
+                                 sharpness_1pm2=p.max_curvature_rate_1pm2 if p.corner_cc else 0.0,
+                                 y_turns=p.corner_y_turns)
                 if cr is not None:
                     break
             if cr is None:
