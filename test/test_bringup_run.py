@@ -159,3 +159,16 @@ def test_a_previous_runs_audit_and_state_are_moved_aside_not_deleted(tmp_path):
     kept = UsedCodeStore(moved / "audit" / "shuttle_1_used_codes.json")
     assert kept.latest_time_s == 619.8 and kept.used == {"0c26b9fbac2e1be8"}
     assert UsedCodeStore(out / "audit" / "shuttle_1_used_codes.json").latest_time_s == float("-inf")   # fresh
+
+
+def test_mission_goal_summary_says_when_the_result_never_came():
+    # a run can end while a goal still runs (a care shuttle with done_when_served drives on to park): the summary
+    # keeps the true status and says so, and a finished goal carries no such note
+    from agricare.bringup.runner import MissionGoal
+
+    g = MissionGoal.__new__(MissionGoal)
+    g.name, g.status = "/shuttle_2/transport_child", "accepted"
+    assert g.summary() == {"action": "/shuttle_2/transport_child", "status": "accepted",
+                           "result": "not yet: the run ended while the goal was still running"}
+    g.status = "succeeded"
+    assert g.summary() == {"action": "/shuttle_2/transport_child", "status": "succeeded"}

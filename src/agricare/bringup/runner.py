@@ -984,7 +984,10 @@ class MissionGoal:
                            GoalStatus.STATUS_ABORTED: "aborted"}.get(res.status, f"status {res.status}")
 
     def summary(self) -> dict:
-        return {"action": self.name, "status": self.status}
+        out = {"action": self.name, "status": self.status}
+        if self.status == "accepted":   # e.g. a care shuttle with done_when_served still driving to its parking
+            out["result"] = "not yet: the run ended while the goal was still running"
+        return out
 
 
 def expand_out(params: dict, out_dir) -> dict:
