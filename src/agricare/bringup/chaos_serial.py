@@ -165,15 +165,15 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
             link_down = []   # wall times the driver reported its link down
             stall_reports, stall_walls = [], []   # the driver's reports of a stalled cycle, and their wall times
             armed = []       # wall times the driver said "driving" (a zero command taken: the stack may move it)
-            waiting = [False, False]   # the driver's last status says it waits for a zero command; a status seen
+            status = {"seen": False, "wants_zero": False}   # a status of the driver seen; its last waits for a zero
 
             def on_diag(msg):
                 for st in msg.status:
                     if "base_driver_node" not in st.name and "safe_base_node" not in st.name:
                         continue
                     if "base driver" in st.name:
-                        waiting[0] = "until a zero command" in st.message
-                        waiting[1] = True
+                        status["wants_zero"] = "until a zero command" in st.message
+                        status["seen"] = True
                     if st.level == DiagnosticStatus.OK:
                         seen_ok.add(st.name)
                         if st.message.startswith("driving") and "base driver" in st.name:
@@ -212,8 +212,8 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
                 # reach the driver ~3 s after it starts, its first status the rig after ~2.4 s (measured at load
                 # 4); moving before would leave the driver latched, rightly, and the run "not measured"
                 since = time.monotonic() - talking if talking is not None else -1.0
-                arm_ok = armed or (since >= ARM_SEEN_S and waiting[1] and not waiting[0]) or (
-                    since >= ARM_BLIND_S and not waiting[1])
+                arm_ok = armed or (since >= ARM_SEEN_S and status["seen"] and not status["wants_zero"]) or (
+                    since >= ARM_BLIND_S and not status["seen"])
                 if talking is not None and arm_ok and time.monotonic() - talking >= 0.2 and moving_cmd is None:
                     state["v"] = speed_mps   # the driver took a zero command ("driving" on zero): now move
                     moving_cmd = time.monotonic()

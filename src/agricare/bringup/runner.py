@@ -471,7 +471,7 @@ class EmbeddedRunner:
 
     def _goals_settled(self) -> bool:
         """No mission goal is still waiting for its result (sent and accepted goals are waiting)."""
-        return not any(g.status in ("sent", "accepted") for g in self.goals.values())
+        return not any(g.waiting for g in self.goals.values())
 
     def finished_with_results(self, t: float) -> bool:
         """The missions are finished and their goals' results are in (or ``GOAL_RESULT_GRACE_S`` has passed
@@ -577,7 +577,7 @@ class EmbeddedRunner:
             # its mission goal's result first (a parked action server sends nothing), within the grace
             t_done = self._t_done_seen.setdefault(robot, t)
             goal = self.goals.get(robot)
-            if goal is not None and goal.status in ("sent", "accepted") and t < t_done + self.GOAL_RESULT_GRACE_S:
+            if goal is not None and goal.waiting and t < t_done + self.GOAL_RESULT_GRACE_S:
                 continue
             self.parked.add(robot)
             self.sim.world.park(robot)
@@ -982,6 +982,11 @@ class MissionGoal:
             res = self.result_future.result()
             self.status = {GoalStatus.STATUS_SUCCEEDED: "succeeded", GoalStatus.STATUS_CANCELED: "canceled",
                            GoalStatus.STATUS_ABORTED: "aborted"}.get(res.status, f"status {res.status}")
+
+    @property
+    def waiting(self) -> bool:
+        """Sent or accepted, its result not in yet."""
+        return self.status in ("sent", "accepted")
 
     def summary(self) -> dict:
         out = {"action": self.name, "status": self.status}

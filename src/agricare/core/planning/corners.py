@@ -52,6 +52,16 @@ class Footprint:
         self.geom = field.buffer(-margin_m) if margin_m > 0 else field
         shapely.prepare(self.geom)
 
+    def inset(self, margin_m: float) -> Footprint:
+        """The same machine against this footprint's field shrunk by ``margin_m`` more (built once per margin and
+        kept: the corner manoeuvres ask for the same one at every corner)."""
+        if margin_m <= 0:
+            return self
+        insets = self.__dict__.setdefault("_insets", {})
+        if margin_m not in insets:
+            insets[margin_m] = Footprint(self.rects, self.geom, margin_m=margin_m)
+        return insets[margin_m]
+
     @property
     def front_m(self) -> float:
         return float(self.rects[:, 1].max())
@@ -189,7 +199,7 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
     steps = (-4.0, -2.0, 0.0, 1.5, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0)
     grid = [(ea, eb) for ea in steps for eb in steps]
     backed = [(-(t + ea), t + eb) for ea, eb in sorted(grid, key=lambda e: (abs(e[0]) + abs(e[1]), e))]
-    wide = Footprint(fp.rects, fp.geom, margin_m=EASE_TURN_MARGIN_M) if EASE_TURN_MARGIN_M > 0 else fp
+    wide = fp.inset(EASE_TURN_MARGIN_M)
     for inset, s_prims, ahead in leads:
         pairs = (concave if inset == 0 else []) + backed
         forward_lead = ahead > 0
@@ -425,7 +435,7 @@ def _loop_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m):
     ``([(PathSamples, False)], 0.0, a, b)`` as :func:`_y_manoeuvre`, or None when no loop fits."""
     a_deep, b_deep = _pass_ends(i, v, u, h, L, d, off, width_m, fp, deep=True)
     a_t, b_t = _pass_ends(i, v, u, h, L, d, off, width_m, fp, deep=False)
-    wide = Footprint(fp.rects, fp.geom, margin_m=EASE_TURN_MARGIN_M) if EASE_TURN_MARGIN_M > 0 else fp
+    wide = fp.inset(EASE_TURN_MARGIN_M)
     a_c = sorted({a_deep, 0.5 * (a_deep + a_t), a_t}, reverse=True)
     b_c = sorted({b_deep, 0.5 * (b_deep + b_t), b_t})
     for b in b_c:

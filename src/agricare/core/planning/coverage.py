@@ -648,8 +648,7 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     region_geom = field.buffer(-margin + 1e-6) if margin > 0 else field
     # with the machine's footprint, every turn and transit is checked with the whole machine inside the field (5 cm
     # in, as the corner manoeuvres and clean-up passes are)
-    region = _Region(region_geom.buffer(1e-6), Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field,
-                                                         margin_m=0.05) if len(p.footprint_m) else None)
+    region = _Region(region_geom.buffer(1e-6), _machine(p, field, 0.05) if len(p.footprint_m) else None)
     # swath direction
     ab = tuple(float(v) for v in p.ab_line_m)
     if any(abs(v) > 0 for v in ab) and math.hypot(ab[2] - ab[0], ab[3] - ab[1]) > 1e-9:
@@ -816,7 +815,7 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
         _end_run_out(b, field, p)
     path = b.build()
     if len(p.footprint_m) and len(path):
-        fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.0)
+        fp = _machine(p, field, 0.0)
         bad = fp.outside_mask(np.column_stack([path.xy, path.yaw]))
         if bad.any():
             warnings.append(f"the machine footprint leaves the field at {int(bad.sum())} of {len(path)} planned "
@@ -846,13 +845,14 @@ def _end_run_out(b: _Builder, field, p: CoverageParams) -> None:
     if not working or len(s_last.yaw) < 2 or s_last.direction[-1] < 0 or \
             float(np.max(np.abs(T.wrap_angle(s_last.yaw[-min(len(s_last.yaw), 6):] - s_last.yaw[-1])))) > 0.02:
         return
-    fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05 + p.cleanup_end_margin_m)
+    fp = _machine(p, field, 0.05 + p.cleanup_end_margin_m)
     x, y, th = float(s_last.xy[-1, 0]), float(s_last.xy[-1, 1]), float(s_last.yaw[-1])
 
     def run_out(length):
         return T.sample_primitives((x, y, th), [(length, 0.0, 0.0)], p.sample_step_m)
 
-    if fp.fits(np.column_stack([run_out(p.implement_offset_m).xy, run_out(p.implement_offset_m).yaw])):
+    whole = run_out(p.implement_offset_m)
+    if fp.fits(np.column_stack([whole.xy, whole.yaw])):
         return
     length = p.implement_offset_m
     while length > 0.05:
@@ -877,7 +877,7 @@ def _footprint_excess(fp: Footprint, poses) -> np.ndarray:
 def _with_worked_corners(field, rings, offsets, p: CoverageParams):
     """Replace the rounded outer-boundary ring of every pass by a :class:`CornerRing` (worked corners) where
     one can be driven with the whole machine inside the field."""
-    fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05)
+    fp = _machine(p, field, 0.05)
     out = []
     budget = float(min(p.max_corner_reverse_m, p.max_total_reverse_m))
     for d, pass_rings in zip(offsets, rings):
@@ -957,6 +957,11 @@ def _drive_corner_ring(b, ring: CornerRing, pose, p: CoverageParams, region, cac
         last = b.parts[-1][0]
         return np.array([*last.xy[-1], last.yaw[-1]]), True
     return pose, False
+
+
+def _machine(p: CoverageParams, field, margin_m: float) -> Footprint:
+    """The machine (``p.footprint_m``: body and implement) checked against ``field`` shrunk by ``margin_m``."""
+    return Footprint(p.footprint_m, field, margin_m=margin_m)
 
 
 def _reverse_length_of(b: _Builder) -> float:
@@ -1052,11 +1057,9 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     reverse_left = min(p.max_reverse_m - (reverse_all - b.corner_reverse_m), p.max_total_reverse_m - reverse_all)
     # with the machine's footprint known, a pass ends where the whole machine still fits (the region only keeps
     # base_link half a body width in: driving into a corner would put the tractor's front out of the field)
-    fp = Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field, margin_m=0.05) if len(p.footprint_m) \
+    fp = region.fp                              # the machine 5 cm in (plan_coverage's region), None without one
+    fp_end = _machine(p, field, 0.05 + p.cleanup_end_margin_m) if fp is not None and p.cleanup_end_margin_m > 0 \
         else None
-    fp_end = (Footprint(np.asarray(p.footprint_m, float).reshape(-1, 4), field,
-                        margin_m=0.05 + p.cleanup_end_margin_m)
-              if fp is not None and p.cleanup_end_margin_m > 0 else None)
 
     def try_pass(a, q, allow_reverse: bool) -> bool:
         nonlocal pose, reverse_left
@@ -1245,7 +1248,7 @@ def plan_work_figures(plan: CoveragePlan, width_m: float | None = None) -> dict:
     out["double_ratio"] = float(np.count_nonzero((count >= 2) & inside)) / n_in
     if len(plan.params.footprint_m):
         # the whole machine (params.footprint_m: body and implement) at every planned pose
-        fp = Footprint(np.asarray(plan.params.footprint_m, float).reshape(-1, 4), field, margin_m=0.0)
+        fp = _machine(plan.params, field, 0.0)
         bad = fp.outside_mask(np.column_stack([p.xy, p.yaw]))
         out["footprint_outside_poses"] = int(bad.sum())
         out["footprint_outside_max_m"] = float(np.max(shapely.distance(field, shapely.points(
