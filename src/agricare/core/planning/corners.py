@@ -234,16 +234,8 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
 def _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, sharpness=0.0):
     """The shortest three-point manoeuvre at convex vertex ``i`` that keeps the machine inside:
     ``(PathSamples, reverse_m, a, b)`` or None."""
-    w_eff = min(0.5 * width_m / max(math.sin(min(d, math.pi - 1e-3)), 0.3), width_m)
-    target = off - w_eff
-    # A: base_link stops e_A along u[i-1] from the vertex, backed off until the machine fits
-    a = target
-    while not fp.fits([[*(v[i] + a * u[i - 1]), h[i - 1]]]) and a > -L[i - 1]:
-        a -= 0.25
-    # B: starts e_B along u[i] from the vertex (negative: backed into the corner) until it fits
-    b = target
-    while not fp.fits([[*(v[i] + b * u[i]), h[i]]]) and b < L[i]:
-        b += 0.25
+    # A: base_link stops a along u[i-1] from the vertex, B starts b along u[i] (negative: backed into the corner)
+    a, b = _pass_ends(i, v, u, h, L, d, off, width_m, fp)
     best = None
     start = np.array([*(v[i] + a * u[i - 1]), h[i - 1]])
     for rr, inset in ((r, 0.0), (r, 0.5), (r, 1.0), (1.25 * r, 0.5), (r, 1.5)):
