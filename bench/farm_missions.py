@@ -142,7 +142,7 @@ MANOEUVRE = dict(manoeuvre_distance_m=3.0, manoeuvre_speed_mps=1.2, reverse_spee
 #: that follows (``curve_law_min_curvature_per_m``, ``curve_exit_m``), and the velocity smoother keeping the
 #: commanded curvature (``keep_curvature``). The law's own gains: stiffer ones (2 / 3) track better here and in the
 #: bench, but in the demo graph (EKF pose) one run left the field by 2 m after a ring entry
-CURVE_LAW = dict(curve_exit_m=3.0, curve_law_min_curvature_per_m=0.05)
+CURVE_LAW = dict(curve_exit_m=3.0, curve_law_min_curvature_per_m=0.05, steer_anticipation=0.3, transition_ramp_m=0.75)
 #: ``--chain``: the demo graph's command chain (controller_node at 20 Hz on the pose of the last cycle,
 #: velocity_smoother_node with farm.yaml's limits) and farm.yaml's soil slip
 SMOOTHER = dict(max_linear_speed_mps=3.0, max_linear_accel_mps2=0.8, max_angular_speed_radps=1.0)

@@ -272,6 +272,21 @@ class TrackerParams:
         curve's speed until it is ``curve_exit_m`` onto the straight that follows (a curve's speed when a
         straight is joined at the end of a minimum-radius arc: the steering lag overshoots the straight by a
         distance that grows with the speed, e.g. onto a headland pass 0.1 m off the field boundary).
+        ``steer_anticipation`` (0 = off; with the curve law or near cusps): a steering that turns at most
+        ``steer_rate_radps`` cannot follow a step of the path's curvature (a straight onto a minimum-radius arc, an arc
+        onto the opposite one); steered after the step it runs wide by the whole ramp. The law's feedforward is then
+        the mean steering angle over a window centred on the preview point, as long as this factor times the
+        distance the steering needs for the change of angle within it: a ramp centred on the step, whose errors
+        before and after it cancel. On a constant curvature the window is empty (the path's own curvature).
+        Measured through the demo's command chain (velocity smoother with ``keep_curvature``, steering lag 0.15 s and
+        0.8 rad/s, soil slip): the machine's corners outside the planned sweep on a 90 deg ring entry 0.116 -> 0.079 m
+        (0.3).
+        ``transition_ramp_m`` (0 = off): the speed is at most ``transition_ramp_m * steer_rate_radps / span`` where the
+        steering angles the path asks within ``transition_ramp_m`` span ``span`` (decelerating towards it at
+        ``transition_decel_mps2``), so the steering makes each change within about that distance: an arc onto the
+        opposite arc at the minimum radius (a Dubins transit's C C word) asks 1.05 rad, 1.3 s of steering, 2.4 m at the
+        curve's 1.9 m/s, and the machine ran 0.48 m outside the planned sweep; at 0.75 m (0.57 m/s there) 0.09 m, and
+        with ``steer_anticipation`` 0.3 too 0.08 m.
         ``cusp_decel_mps2`` (0 = off): before a cusp the speed is at most ``sqrt(2 a d)`` for the distance ``d``
         left, so a machine whose speed follows the command at that deceleration stops at the cusp, not past it
         (a corner manoeuvre's cusp is where the bonnet meets the boundary).
@@ -317,6 +332,9 @@ class TrackerParams:
     cusp_decel_mps2: float = 0.0
     curve_exit_m: float = 0.0
     curve_law_min_curvature_per_m: float = 0.0
+    steer_anticipation: float = 0.0
+    transition_ramp_m: float = 0.0
+    transition_decel_mps2: float = 0.5
 
     def __post_init__(self):
         positive = ("desired_speed_mps", "reverse_speed_mps", "lookahead_time_s", "min_lookahead_m",
@@ -324,12 +342,13 @@ class TrackerParams:
                     "rotate_to_heading_min_angle_rad", "rotate_to_heading_speed_radps", "rotate_gain_per_s",
                     "stanley_gain_per_s", "wheelbase_m", "goal_xy_tolerance_m", "goal_yaw_tolerance_rad",
                     "cusp_tolerance_m", "stop_speed_mps", "search_window_m", "max_steering_angle_rad",
-                    "cusp_settle_s", "manoeuvre_speed_mps", "presteer_speed_mps", "steer_rate_radps")
+                    "cusp_settle_s", "manoeuvre_speed_mps", "presteer_speed_mps", "steer_rate_radps",
+                    "transition_decel_mps2")
         non_negative = ("min_regulated_speed_mps", "obstacle_slowdown_distance_m", "obstacle_stop_distance_m",
                         "min_approach_speed_mps", "stanley_softening_mps", "goal_xy_hysteresis_m",
                         "goal_yaw_hysteresis_rad", "manoeuvre_distance_m", "manoeuvre_lateral_gain_1pm2",
                         "manoeuvre_heading_gain_1pm", "manoeuvre_preview_s", "steer_settle_s", "cusp_decel_mps2",
-                        "curve_exit_m", "curve_law_min_curvature_per_m")
+                        "curve_exit_m", "curve_law_min_curvature_per_m", "steer_anticipation", "transition_ramp_m")
         for name in positive + non_negative:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -425,6 +444,7 @@ class PathTracker:
         self._rotating = False
         self._steer_until = None
         self._last_kappa = 0.0            # last commanded curvature of base_link's path (body frame, 1/m)
+        self._caps = None                 # per-pose transition speed caps of the plan (transition_ramp_m)
         self.goal_checker.reset()
 
     def set_plan(self, poses, directions=None) -> None:
@@ -608,6 +628,8 @@ class PathTracker:
                 obstacle_stop = True
             elif span > 0.0:
                 speed *= (obstacle_distance_m - p.obstacle_stop_distance_m) / span
+        if p.transition_ramp_m > 0:
+            speed = min(speed, self._transition_speed(s_proj, first, last))
         speed = max(speed, min(p.min_regulated_speed_mps, base_speed))
         if manoeuvre:
             speed = min(speed, p.manoeuvre_speed_mps)
@@ -643,6 +665,8 @@ class PathTracker:
         preview = abs(float(speed_mps)) * p.manoeuvre_preview_s
         _, idx = path.point_at(s_proj + preview, first, last)
         kappa_ref = float(path.curvature[min(max(idx, first), last)]) if last > first else 0.0
+        if p.steer_anticipation > 0 and last > first:
+            kappa_ref = self._anticipated_curvature(s_proj + preview, abs(float(speed_mps)), first, last, kappa_ref)
         # the path's tangent at the projection, not the segment's chord: on a curve the chord's heading is the
         # tangent's at the segment's middle only, off by +-kappa*len/2 at its ends (a 0.5 m step on a 4.5 m radius:
         # +-3.2 deg), which the heading gain turned into a curvature sawtooth at the sampling period
@@ -655,6 +679,87 @@ class PathTracker:
             k = kmax()
             kappa = float(np.clip(kappa, -k, k))
         return SteerResult(kappa, max(abs(kappa), abs(kappa_ref)), -dpsi, idx, preview)
+
+    def _steer_limits(self):
+        """(wheelbase, largest steering angle) of an Ackermann vehicle, None for other drives."""
+        vp = getattr(self.vehicle, "params", None)
+        if getattr(self.vehicle, "can_rotate_in_place", False) or not hasattr(vp, "wheelbase_m"):
+            return None
+        return vp.wheelbase_m, getattr(vp, "max_steering_angle_rad", self.params.max_steering_angle_rad)
+
+    def _anticipated_curvature(self, centre_s: float, speed: float, first: int, last: int, kappa_ref: float) -> float:
+        """``steer_anticipation``: the feedforward curvature as the mean steering angle over a window centred on the
+        preview point, as long as the distance the steering needs (at ``steer_rate_radps``, times the factor) for the
+        change of steering angle within it. A rate-limited steering cannot follow a step of the path's curvature
+        (straight onto an arc, an arc onto the opposite one); steered after the step it runs wide by the whole ramp,
+        steered on a ramp centred on the step the errors before and after it cancel. On a constant curvature the window
+        is empty and this is the path's own curvature."""
+        lim = self._steer_limits()
+        if lim is None or speed <= 1e-3:
+            return kappa_ref
+        wb, dmax = lim
+        p, path = self.params, self.path
+        ss, kk = path.s[first:last + 1], path.curvature[first:last + 1]
+        n = 15
+
+        def angles(length):
+            return np.arctan(wb * np.interp(centre_s + np.linspace(-0.5 * length, 0.5 * length, n), ss, kk))
+
+        full = speed * 2.0 * dmax / p.steer_rate_radps * p.steer_anticipation
+        d = angles(full)
+        length = min(full, speed * float(d.max() - d.min()) / p.steer_rate_radps * p.steer_anticipation)
+        if length <= 1e-6:
+            return kappa_ref
+        return math.tan(float(np.mean(angles(length)))) / wb
+
+    def _transition_caps(self):
+        """Per pose ``j``: the speed cap ``transition_ramp_m * steer_rate_radps / span_j`` (inf where the steering
+        is constant) for the span of steering angles the path asks from ``transition_ramp_m`` behind it to it (the
+        pose just outside counted: the path is sampled), and the arc length where that window starts. Computed once
+        per plan, within each section (a cusp is a stop, not a curvature change)."""
+        if self._caps is not None:
+            return self._caps
+        p, path = self.params, self.path
+        lim = self._steer_limits()
+        n = len(path)
+        cap, start = np.full(n, math.inf), path.s.copy()
+        if lim is not None:
+            d = np.arctan(lim[0] * path.curvature)
+            r = p.transition_ramp_m
+            for first, last in path.sections:
+                j0 = first
+                for j in range(first, last + 1):
+                    while j0 + 1 < j and path.s[j] - path.s[j0 + 1] >= r:
+                        j0 += 1
+                    span = float(d[j0:j + 1].max() - d[j0:j + 1].min())
+                    start[j] = path.s[j0]
+                    if span > 1e-6:
+                        cap[j] = r * p.steer_rate_radps / span
+        self._caps = (cap, start)
+        return self._caps
+
+    def _transition_speed(self, s_proj: float, first: int, last: int) -> float:
+        """``transition_ramp_m``: the speed at which the steering, at ``steer_rate_radps``, changes between the largest
+        and smallest angle the path asks within ``transition_ramp_m`` (:meth:`_transition_caps`) in at most that
+        distance, for the windows from the robot's projection to the braking distance ahead, so a change of curvature
+        (above all an arc onto the opposite one) is steered over a short ramp; the machine decelerates towards each
+        cap at ``transition_decel_mps2`` (inf when no limit applies)."""
+        p, path = self.params, self.path
+        if last <= first or self._steer_limits() is None:
+            return math.inf
+        cap, start = self._transition_caps()
+        reach = 0.5 * max(p.desired_speed_mps, p.reverse_speed_mps) ** 2 / p.transition_decel_mps2 \
+            + p.transition_ramp_m
+        lo = int(np.searchsorted(path.s, s_proj, side="left"))
+        hi = int(np.searchsorted(path.s, s_proj + reach, side="right"))
+        lo, hi = max(lo, first), min(hi, last + 1)
+        if hi <= lo:
+            return math.inf
+        c = cap[lo:hi]
+        if not np.isfinite(c).any():
+            return math.inf
+        x = np.maximum(start[lo:hi] - s_proj, 0.0)
+        return float(np.sqrt(np.min(c * c + 2.0 * p.transition_decel_mps2 * x)))
 
     def _rotate_command(self, err_rad: float) -> float:
         p = self.params
