@@ -545,6 +545,12 @@ class _Builder:
             n = len(s.yaw[sl])
             kind.append(np.full(n, kd, dtype=np.int8))
             work.append(np.full(n, w, dtype=bool))
+            if w and i > 0 and len(work[-2]):
+                # the working part starts at the previous part's last sample (its own first sample is that one,
+                # dropped as a duplicate): the implement is down from there. Left as the previous part's (raised),
+                # the first sample step of every swath and pass was unworked: a 0.5 m x width sliver at each start
+                work[-2] = work[-2].copy()
+                work[-2][-1] = True
             dirn.append(s.direction[sl])
         if not xy:
             z = np.zeros(0)
