@@ -117,14 +117,30 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
     outer_field = Polygon(field.exterior)
     passes = []
     prev = None                                    # (offset, outer region) of the pass outside this one
-    for d in offsets_m:
+    offsets_m = [float(v) for v in offsets_m]
+
+    def opened(d):
         outer = outer_field.buffer(-d, join_style="mitre")
-        if turn_radius_m > 0:
-            outer_open = outer.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
-        else:
-            outer_open = outer
+        return outer.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32) if turn_radius_m > 0 else outer
+
+    for k, d in enumerate(offsets_m):
+        outer_open = opened(d)
         if fill_corners and turn_radius_m > 0 and prev is not None and not outer_open.is_empty:
-            outer_open = corner_fill(prev[1], outer_open, d - prev[0], turn_radius_m)
+            spacing = d - prev[0]
+            if k + 1 < len(offsets_m):
+                d1 = offsets_m[k + 1]
+
+                def next_cover(reg, d1=d1, d=d):
+                    # the next pass (its own corner discs in this one) and its strip
+                    nxt = opened(d1)
+                    nxt = with_discs(nxt, [c for c, _ in corner_discs(reg, nxt, d1 - d, turn_radius_m)],
+                                     turn_radius_m)
+                    return nxt.buffer(0.5 * (d1 - d))
+            else:
+                def next_cover(reg, d=d, spacing=spacing):
+                    # the swaths: the inner field, where this last pass's strip ends
+                    return outer_field.buffer(-(d + 0.5 * spacing), join_style="mitre")
+            outer_open = corner_fill(prev[1], outer_open, spacing, turn_radius_m, next_cover=next_cover)
         prev = (d, outer_open)
         if turn_radius_m > 0 and (smooth_holes if smooth_holes is not None else excess is not None):
             grown = [hole_offset(h, d, turn_radius_m) for h in holes]
@@ -188,29 +204,26 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
     return passes
 
 
-def corner_fill(prev_region, region, spacing_m: float, turn_radius_m: float, min_area_m2: float = 0.5,
-                min_clear_m: float = 0.0):
-    """``region`` (the area inside a pass's ring: its offset opened with a disc of the turning radius) grown into
-    the corners where the opening cut it off from ``prev_region`` (the same of the pass ``spacing_m`` outside it).
+def corner_discs(prev_region, region, spacing_m: float, turn_radius_m: float, min_area_m2: float = 0.5) -> list:
+    """Where the opening cut ``region`` (the area inside a pass's ring: its offset opened with a disc of the turning
+    radius) off from ``prev_region`` (the same of the pass ``spacing_m`` outside it): ``(centre, crescent m^2)`` of
+    the disc of the turning radius the pass may take there (:func:`corner_fill`).
 
     At a corner of half-angle ``a`` both rings turn on arcs of the turning radius ``R``, each tangent to its own
     offset of the edges, so the inner arc lies ``spacing / sin(a)`` further from the corner than the outer one: a
     crescent ``spacing (1 / sin a - 1)`` deep stays unworked between the two passes (1.2 m at a right angle, 8.6 m at
-    30 deg with a 3 m implement), a patch the straight clean-up passes mostly cannot reach. Here the inner pass takes
-    at each such corner the disc of radius ``R`` that lies inside ``prev_region``, reaches the crescent's deepest
-    point and keeps most clear of the outer ring (the outer ring's disc moved ``spacing`` along the bisector: the
-    rings meet at the apex and overlap a little towards the arc's ends), joined to the rest by bends of radius ``R``
-    (a closing). The ring stays drivable: every convex bend has radius >= ``R``.
+    30 deg with a 3 m implement), a patch the straight clean-up passes mostly cannot reach. The disc lies inside
+    ``prev_region``, reaches the crescent's deepest point and keeps most clear of the outer ring: at a plain corner
+    the outer ring's disc moved ``spacing`` along the bisector (the rings meet at the apex and overlap a little
+    towards the arc's ends).
     """
-    R = float(turn_radius_m) + 0.15               # a little over the turning radius: the opening of a pass
-                                                   # around holes (pass_rings) keeps a disc of exactly R only
-                                                   # by luck (its polygon is inscribed in the circle)
+    R = _disc_radius(turn_radius_m)
     want = prev_region.buffer(-spacing_m, quad_segs=16)
     cut = want.difference(region.buffer(0.05))
     border = prev_region.boundary
     inside = prev_region.buffer(-R + 0.1)          # where a disc's centre may be (0.1 m slack: a ring's own arc)
     shapely.prepare(inside)
-    discs = []
+    out = []
     for c in polygons_of(cut):
         if c.area < min_area_m2:
             continue
@@ -223,33 +236,71 @@ def corner_fill(prev_region, region, spacing_m: float, turn_radius_m: float, min
         rr = np.linspace(R, 0.0, 11)[:, None]
         cand = np.column_stack([(t[0] + rr * np.cos(ang)).ravel(), (t[1] + rr * np.sin(ang)).ravel()])
         cand = cand[shapely.contains_xy(inside, cand[:, 0], cand[:, 1])]
-        near = np.asarray(shapely.shortest_line(inside, shapely.Point(t)).coords)[0]
-        if math.hypot(*(near - t)) <= R:            # the outer pass's own arc: the grid misses its tiny centre set
-            cand = np.vstack([cand, near])
-        best = None
-        if len(cand):
-            dd = shapely.distance(border, shapely.points(cand))
-            j = int(np.argmax(dd))
-            if dd[j] >= R - 0.15 + min_clear_m:
-                best = cand[j]
-        if best is None:
+        if not inside.is_empty:
+            near = np.asarray(shapely.shortest_line(inside, shapely.Point(t)).coords)[0]
+            if math.hypot(*(near - t)) <= R:        # the outer pass's own arc: the grid misses its tiny centre set
+                cand = np.vstack([cand, near])
+        if not len(cand):
             continue
-        discs.append(shapely.Point(best).buffer(R, quad_segs=32))
-    if not discs:
+        dd = shapely.distance(border, shapely.points(cand))
+        j = int(np.argmax(dd))
+        if dd[j] >= R - 0.15:
+            out.append((cand[j], float(c.area)))
+    return out
+
+
+def _disc_radius(turn_radius_m: float) -> float:
+    # a little over the turning radius: the opening of a pass around holes (pass_rings) keeps a disc of exactly R
+    # only by luck (its polygon is inscribed in the circle)
+    return float(turn_radius_m) + 0.15
+
+
+def with_discs(region, centres, turn_radius_m: float):
+    """``region`` grown by discs of (about) the turning radius at ``centres``, joined to it by bends of the turning
+    radius (a closing near the discs), then opened with the turning radius as a pass around merged holes is
+    (:func:`headland_rings`): every convex bend of its boundary has radius >= the turning radius. A disc that does not
+    stay joined to the region (a neck narrower than two turning radii) is dropped: driven as a ring of its own it
+    would leave its middle unworked (a circle of the turning radius works an annulus)."""
+    if not len(centres):
         return region
+    R = _disc_radius(turn_radius_m)
+    discs = [shapely.Point(c).buffer(R, quad_segs=32) for c in centres]
     grown = shapely.union_all([region, *discs])
     closed = grown.buffer(R, quad_segs=32).buffer(-R, quad_segs=32)
     near = shapely.union_all([g.buffer(2.5 * R) for g in discs])
     out = shapely.union_all([region, shapely.intersection(closed, near), *discs])
-    # a disc the closing did not join to the pass stays out: driven as a ring of its own it would leave its middle
-    # unworked (a circle of the turning radius works an annulus)
-    # opened again as a pass around merged holes is (pass_rings): a disc on a neck narrower than two turning radii
-    # comes off there
     out = out.buffer(-float(turn_radius_m)).buffer(float(turn_radius_m), quad_segs=32)
     polys = [g for g in polygons_of(out) if g.intersection(region).area > 1.0]
     if not polys:
         return region
     return shapely.union_all(polys) if len(polys) > 1 else polys[0]
+
+
+def corner_fill(prev_region, region, spacing_m: float, turn_radius_m: float, next_cover=None):
+    """``region`` grown into the corners where the opening cut it off from ``prev_region`` (:func:`corner_discs`,
+    :func:`with_discs`).
+
+    ``next_cover`` (``region -> geometry``): what the passes inside this one work, given this pass's region. A disc
+    whose middle they do not reach is taken only where it fills more than it leaves: the ring works an annulus
+    round the disc's centre, and where the next ring cannot follow into the disc (an acute corner: the next ring's
+    own disc does not fit in the bulb) a hole of radius ``R - spacing / 2`` stays in its middle.
+    """
+    found = corner_discs(prev_region, region, spacing_m, turn_radius_m)
+    if not found:
+        return region
+    out = with_discs(region, [c for c, _ in found], turn_radius_m)
+    if next_cover is None:
+        return out
+    cover = next_cover(out)
+    r_in = _disc_radius(turn_radius_m) - 0.5 * spacing_m
+    keep = []
+    for c, gain in found:
+        hole = shapely.Point(c).buffer(r_in, quad_segs=16).difference(cover).area
+        if gain > hole:
+            keep.append(c)
+    if len(keep) == len(found):
+        return out
+    return with_discs(region, keep, turn_radius_m)
 
 
 def push_ring_in(ring: np.ndarray, excess, plateau_m: float = 4.0, ramp_m: float = 10.0, max_iter: int = 8,
