@@ -116,36 +116,16 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
     holes = [Polygon(h) for h in field.interiors]
     outer_field = Polygon(field.exterior)
     passes = []
-    prev = None                                    # (offset, outer region) of the pass outside this one
+    prev = None                                    # (offset, region) of the pass outside this one
     offsets_m = [float(v) for v in offsets_m]
+    smooth = turn_radius_m > 0 and (smooth_holes if smooth_holes is not None else excess is not None)
 
-    def opened(d):
+    def pass_region(d, prev_region=None, spacing=0.0, next_cover=None):
+        """(outer ring's region, the holes' offsets, own-ring hole indices, the pass's region: the outer region less
+        the merged holes, opened; with ``prev_region`` grown into the corners, corner_fill)."""
         outer = outer_field.buffer(-d, join_style="mitre")
-        return outer.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32) if turn_radius_m > 0 else outer
-
-    for k, d in enumerate(offsets_m):
-        outer_open = opened(d)
-        if fill_corners and turn_radius_m > 0 and prev is not None and not outer_open.is_empty:
-            spacing = d - prev[0]
-            if k + 1 < len(offsets_m):
-                d1 = offsets_m[k + 1]
-
-                def next_cover(reg, d1=d1, d=d):
-                    # the next pass (its own corner discs in this one) and its strip
-                    nxt = opened(d1)
-                    nxt = with_discs(nxt, [c for c, _ in corner_discs(reg, nxt, d1 - d, turn_radius_m)],
-                                     turn_radius_m)
-                    return nxt.buffer(0.5 * (d1 - d))
-            else:
-                def next_cover(reg, d=d, spacing=spacing):
-                    # the swaths: the inner field, where this last pass's strip ends
-                    return outer_field.buffer(-(d + 0.5 * spacing), join_style="mitre")
-            outer_open = corner_fill(prev[1], outer_open, spacing, turn_radius_m, next_cover=next_cover)
-        prev = (d, outer_open)
-        if turn_radius_m > 0 and (smooth_holes if smooth_holes is not None else excess is not None):
-            grown = [hole_offset(h, d, turn_radius_m) for h in holes]
-        else:
-            grown = [h.buffer(d, join_style="mitre") for h in holes]
+        outer_open = outer.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32) if turn_radius_m > 0 else outer
+        grown = [hole_offset(h, d, turn_radius_m) if smooth else h.buffer(d, join_style="mitre") for h in holes]
         own = []
         if turn_radius_m > 0:
             for i, g in enumerate(grown):
@@ -153,13 +133,40 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
                 if outer_open.contains(clear) and not any(clear.intersects(o) for j, o in enumerate(grown) if j != i):
                     own.append(i)
         merged = [g for i, g in enumerate(grown) if i not in own]
+        region = outer_open.difference(shapely.union_all(merged)) if merged else outer_open
+        if turn_radius_m > 0 and merged:
+            region = region.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
+        if fill_corners and turn_radius_m > 0 and prev_region is not None and not region.is_empty:
+            region = corner_fill(prev_region, region, spacing, turn_radius_m, next_cover=next_cover)
+        return outer_open, grown, own, region
 
-        def pass_rings(base, merged=merged):
-            g = base.difference(shapely.union_all(merged)) if merged else base
-            if turn_radius_m > 0 and merged:
-                g = g.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
+    for k, d in enumerate(offsets_m):
+        spacing = d - prev[0] if prev is not None else 0.0
+        if k + 1 < len(offsets_m):
+            d1 = offsets_m[k + 1]
+
+            def next_cover(reg, d1=d1, d=d):
+                # the next pass (its own corner discs in this one) and its strip
+                return pass_region(d1, reg, d1 - d)[3].buffer(0.5 * (d1 - d))
+        else:
+            def next_cover(reg, d=d, spacing=spacing):
+                # the swaths: the inner field, where this last pass's strip ends
+                return field.buffer(-(d + 0.5 * spacing), join_style="mitre")
+        outer_open, grown, own, region = pass_region(d, prev[1] if prev is not None else None, spacing, next_cover)
+        prev = (d, region)
+
+        def closed_region(closed, grown=grown, own=own):
+            # the outer region closed (concave corners rounded for a machine with a footprint) less the merged holes,
+            # opened: as without the corner fill
+            merged = [g for i, g in enumerate(grown) if i not in own]
+            if not merged:
+                return closed
+            g = closed.difference(shapely.union_all(merged))
+            return g.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
+
+        def pass_rings(base):
             rings = []
-            for poly in polygons_of(g):
+            for poly in polygons_of(base):
                 poly = shapely.geometry.polygon.orient(poly, 1.0)
                 for ring in [poly.exterior, *poly.interiors]:
                     if ring.length < 1e-6:
@@ -178,12 +185,12 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
                 closed = outer_open.buffer(rc, quad_segs=32).buffer(-rc, quad_segs=32)
                 if closed.hausdorff_distance(outer_open) > 0.6:
                     continue
-                pushed = [push_ring_in(r, excess, max_shift_m=3.0) for r in pass_rings(closed)]
+                pushed = [push_ring_in(r, excess, max_shift_m=3.0) for r in pass_rings(closed_region(closed))]
                 if pushed and all(r is not None for r in pushed):
                     rings = pushed
                 break
         if rings is None:
-            rings = pass_rings(outer_open)
+            rings = pass_rings(region)
             if excess is not None:
                 safe = [push_ring_in(r, excess) for r in rings]
                 if warnings is not None and any(r is None for r in safe):
