@@ -271,13 +271,20 @@ def with_discs(region, centres, turn_radius_m: float):
     if not len(centres):
         return region
     R = _disc_radius(turn_radius_m)
+    Rt = float(turn_radius_m)
     discs = [shapely.Point(c).buffer(R, quad_segs=32) for c in centres]
-    grown = shapely.union_all([region, *discs])
+    # all done on the part of the region near the discs (buffers of the whole field's ring are slow): the closing
+    # joins within 2.5 R of a disc, the opening changes nothing farther than that (the region is open already); the
+    # part is cut 3 R farther out than what is kept of it, so its cut edge does not reach in
+    near = shapely.union_all([g.buffer(2.5 * R, quad_segs=8) for g in discs])
+    keep = near.buffer(R, quad_segs=8)
+    part = shapely.intersection(region, keep.buffer(3 * R, quad_segs=8))
+    grown = shapely.union_all([part, *discs])
     closed = grown.buffer(R, quad_segs=32).buffer(-R, quad_segs=32)
-    near = shapely.union_all([g.buffer(2.5 * R) for g in discs])
-    out = shapely.union_all([region, shapely.intersection(closed, near), *discs])
-    out = out.buffer(-float(turn_radius_m)).buffer(float(turn_radius_m), quad_segs=32)
-    polys = [g for g in polygons_of(out) if g.intersection(region).area > 1.0]
+    local = shapely.union_all([part, shapely.intersection(closed, near), *discs])
+    local = local.simplify(0.01).buffer(-Rt, quad_segs=8).buffer(Rt, quad_segs=32)
+    out = shapely.union_all([region.difference(keep), shapely.intersection(local, keep)])
+    polys = [g for g in polygons_of(out) if g.area > 1e-3 and g.intersection(region).area > 1.0]
     if not polys:
         return region
     return shapely.union_all(polys) if len(polys) > 1 else polys[0]
