@@ -88,6 +88,9 @@ class CoverageParams:
     corner_ease_radius_m: float = 0.0      # > 0: where a corner is not worked (a gap), the machine leaves the outer
                                            # pass by a gentle forward S of this radius, still working, instead of a
                                            # short reversing S (0: reversing S only, as before)
+    headland_corner_fill: bool = True      # each headland pass bent into the corners where the turning radius cut it
+                                           # off from the pass outside it (headland.corner_fill): no crescent left
+                                           # between successive passes at corners sharper than a right angle
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -699,7 +702,7 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
         rings = headland_rings(field, headland_offsets(p.headland_width_m, p.width_m, p.body_width_m),
                                p.turn_radius_m, p.sample_step_m,
                                excess=(lambda q: _footprint_excess(region.fp, q)) if region.fp is not None else None,
-                               warnings=warnings)
+                               warnings=warnings, fill_corners=p.headland_corner_fill)
         if p.corner_turns:
             rings = _with_worked_corners(field, rings, headland_offsets(p.headland_width_m, p.width_m,
                                                                         p.body_width_m), p)
