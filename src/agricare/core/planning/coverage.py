@@ -548,12 +548,6 @@ class _Builder:
             n = len(s.yaw[sl])
             kind.append(np.full(n, kd, dtype=np.int8))
             work.append(np.full(n, w, dtype=bool))
-            if w and i > 0 and len(work[-2]):
-                # the working part starts at the previous part's last sample (its own first sample is that one,
-                # dropped as a duplicate): the implement is down from there. Left as the previous part's (raised),
-                # the first sample step of every swath and pass was unworked: a 0.5 m x width sliver at each start
-                work[-2] = work[-2].copy()
-                work[-2][-1] = True
             dirn.append(s.direction[sl])
         if not xy:
             z = np.zeros(0)
@@ -1238,7 +1232,10 @@ def plan_work_figures(plan: CoveragePlan, width_m: float | None = None) -> dict:
     count = np.zeros((ny, nx), dtype=np.int16)
     xs = minx + (np.arange(nx) + 0.5) * res
     ys = miny + (np.arange(ny) + 0.5) * res
-    work = p.working[1:] & p.working[:-1]
+    # the segment i -> i + 1 is worked when sample i + 1 is (the mission's reading: FarmPlan.work_s, implement_down
+    # lowers the implement once it is past a sample whose successor works): a swath's first sample is the turn's
+    # last (raised), and the implement is down from there
+    work = p.working[1:]
     runs = np.flatnonzero(np.diff(np.concatenate([[0], work.astype(np.int8), [0]])))
     for a, b in zip(runs[::2], runs[1::2]):
         line = LineString(p.xy[a:b + 1])

@@ -211,7 +211,8 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
     return passes
 
 
-def corner_discs(prev_region, region, spacing_m: float, turn_radius_m: float, min_area_m2: float = 0.5) -> list:
+def corner_discs(prev_region, region, spacing_m: float, turn_radius_m: float, min_area_m2: float = 0.5,
+                 min_clear_m: float = -0.15) -> list:
     """Where the opening cut ``region`` (the area inside a pass's ring: its offset opened with a disc of the turning
     radius) off from ``prev_region`` (the same of the pass ``spacing_m`` outside it): ``(centre, crescent m^2)`` of
     the disc of the turning radius the pass may take there (:func:`corner_fill`).
@@ -251,7 +252,7 @@ def corner_discs(prev_region, region, spacing_m: float, turn_radius_m: float, mi
             continue
         dd = shapely.distance(border, shapely.points(cand))
         j = int(np.argmax(dd))
-        if dd[j] >= R - 0.15:
+        if dd[j] >= R + min_clear_m:
             out.append((cand[j], float(c.area)))
     return out
 
@@ -263,31 +264,32 @@ def _disc_radius(turn_radius_m: float) -> float:
 
 
 def with_discs(region, centres, turn_radius_m: float):
-    """``region`` grown by discs of (about) the turning radius at ``centres``, joined to it by bends of the turning
-    radius (a closing near the discs), then opened with the turning radius as a pass around merged holes is
-    (:func:`headland_rings`): every convex bend of its boundary has radius >= the turning radius. A disc that does not
-    stay joined to the region (a neck narrower than two turning radii) is dropped: driven as a ring of its own it
-    would leave its middle unworked (a circle of the turning radius works an annulus)."""
-    if not len(centres):
-        return region
+    """``region`` grown by discs of (a little over) the turning radius at ``centres``, joined to it by concave bends
+    of that radius (a closing near the discs): no kink, every bend of the boundary has radius >= the turning radius.
+    A disc the closing does not join to the region is left out (and the closing done again without it): driven as a
+    ring of its own it would leave its middle unworked (a circle of the turning radius works an annulus), and the
+    closing towards it would leave a cusp on the region's ring."""
     R = _disc_radius(turn_radius_m)
-    Rt = float(turn_radius_m)
     discs = [shapely.Point(c).buffer(R, quad_segs=32) for c in centres]
-    # all done on the part of the region near the discs (buffers of the whole field's ring are slow): the closing
-    # joins within 2.5 R of a disc, the opening changes nothing farther than that (the region is open already); the
-    # part is cut 3 R farther out than what is kept of it, so its cut edge does not reach in
-    near = shapely.union_all([g.buffer(2.5 * R, quad_segs=8) for g in discs])
-    keep = near.buffer(R, quad_segs=8)
-    part = shapely.intersection(region, keep.buffer(3 * R, quad_segs=8))
-    grown = shapely.union_all([part, *discs])
-    closed = grown.buffer(R, quad_segs=32).buffer(-R, quad_segs=32)
-    local = shapely.union_all([part, shapely.intersection(closed, near), *discs])
-    local = local.simplify(0.01).buffer(-Rt, quad_segs=8).buffer(Rt, quad_segs=32)
-    out = shapely.union_all([region.difference(keep), shapely.intersection(local, keep)])
-    polys = [g for g in polygons_of(out) if g.area > 1e-3 and g.intersection(region).area > 1.0]
-    if not polys:
-        return region
-    return shapely.union_all(polys) if len(polys) > 1 else polys[0]
+    while discs:
+        # done on the part of the region near the discs (buffers of the whole field's ring are slow): the part is cut
+        # 4 R farther out than what is kept of it, so its cut edge does not reach in
+        near = shapely.union_all([g.buffer(6.0 * R, quad_segs=8) for g in discs])
+        keep = near.buffer(R, quad_segs=8)
+        part = shapely.intersection(region, keep.buffer(3 * R, quad_segs=8))
+        closed = shapely.union_all([part, *discs]).buffer(R, quad_segs=32).buffer(-R, quad_segs=32)
+        local = shapely.union_all([part, shapely.intersection(closed, near), *discs])
+        joined = [g for g in polygons_of(local) if g.intersection(part).area > 1.0]
+        loose = [d for d in discs if not any(g.intersection(d).area > 0.5 * d.area for g in joined)]
+        if loose:
+            discs = [d for d in discs if all(d is not q for q in loose)]
+            continue
+        out = shapely.union_all([region.difference(keep), shapely.intersection(shapely.union_all(joined), keep)])
+        polys = [g for g in polygons_of(out) if g.area > 1e-3 and g.intersection(region).area > 1.0]
+        if polys:
+            return shapely.union_all(polys) if len(polys) > 1 else polys[0]
+        break
+    return region
 
 
 def corner_fill(prev_region, region, spacing_m: float, turn_radius_m: float, next_cover=None):
