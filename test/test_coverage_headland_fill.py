@@ -13,7 +13,7 @@ from agricare.core.planning import turns as T
 from agricare.core.planning.cleanup import worked_area
 from agricare.core.planning.coverage import (KIND_SWATH, KIND_TURN, CoverageParams, CoveragePlan, PlanPath,
                                              plan_coverage, plan_work_figures)
-from agricare.core.planning.headland import headland_rings
+from agricare.core.planning.headland import corner_discs, corner_fill, headland_rings
 
 R = 4.0
 ACUTE = math.radians(40.0)
@@ -86,3 +86,30 @@ def test_work_figures_count_a_swath_from_its_first_point():
     assert f["worked_ratio"] > 0.99
     strips = worked_area(_line_plan(field).path.xy, _line_plan(field).path.working, 3.0)
     assert abs(strips.area - 30.0) < 0.1
+
+
+def test_filled_rings_keep_the_outer_passes_offset_next_to_a_notch():
+    # a bump of the boundary into the field 25 m from the 40 deg corner, within reach of the closing that joins a corner
+    # disc to the pass: every ring keeps at least the outer pass's offset from the boundary
+    a = ACUTE
+    field = Polygon([(0, 0), (22, 0), (25, 3.0), (28, 0), (100, 0), (100, 80), (80 * math.cos(a), 80 * math.sin(a))])
+    off = [1.5, 4.5, 7.5]
+    rings = headland_rings(field, off, R, fill_corners=True)
+    for pass_rings in rings:
+        for ring in pass_rings:
+            dist = np.array([field.exterior.distance(Point(q)) for q in ring[::2]])
+            assert dist.min() > off[0] - 0.15
+
+
+def test_corner_disc_is_not_taken_over_a_hole_with_its_own_ring():
+    outer = Polygon(FIELD.exterior)
+    prev = outer.buffer(-1.5, join_style="mitre").buffer(-R).buffer(R, quad_segs=32)
+    region = outer.buffer(-4.5, join_style="mitre").buffer(-R).buffer(R, quad_segs=32)
+    found = corner_discs(prev, region, 3.0, R)
+    assert found                                        # the 40 deg corner's crescent
+    grown = corner_fill(prev, region, 3.0, R)
+    assert grown.area > region.area + 10.0
+    # a pole's ring zone (the pole grown by the pass's offset) where the disc would go: the pass stays as it was there
+    pole = Point(*found[0][0]).buffer(2.0)
+    kept = corner_fill(prev, region, 3.0, R, keep_out=pole)
+    assert kept.difference(region).intersection(pole).area < 1e-3

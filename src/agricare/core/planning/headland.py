@@ -137,7 +137,8 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
         if turn_radius_m > 0 and merged:
             region = region.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
         if fill_corners and turn_radius_m > 0 and prev_region is not None and not region.is_empty:
-            region = corner_fill(prev_region, region, spacing, turn_radius_m, next_cover=next_cover)
+            region = corner_fill(prev_region, region, spacing, turn_radius_m, next_cover=next_cover,
+                                 keep_out=shapely.union_all([grown[i] for i in own]) if own else None)
         return outer_open, grown, own, region
 
     for k, d in enumerate(offsets_m):
@@ -292,7 +293,7 @@ def with_discs(region, centres, turn_radius_m: float):
     return region
 
 
-def corner_fill(prev_region, region, spacing_m: float, turn_radius_m: float, next_cover=None):
+def corner_fill(prev_region, region, spacing_m: float, turn_radius_m: float, next_cover=None, keep_out=None):
     """``region`` grown into the corners where the opening cut it off from ``prev_region`` (:func:`corner_discs`,
     :func:`with_discs`).
 
@@ -300,12 +301,34 @@ def corner_fill(prev_region, region, spacing_m: float, turn_radius_m: float, nex
     whose middle they do not reach is taken only where it fills more than it leaves: the ring works an annulus
     round the disc's centre, and where the next ring cannot follow into the disc (an acute corner: the next ring's
     own disc does not fit in the bulb) a hole of radius ``R - spacing / 2`` stays in its middle.
+
+    The grown region stays inside ``prev_region`` (the ring inside the ring outside it, so inside the field as that
+    one is: the closing's bends could otherwise round a notch of the field next to the corner, and the ring cross the
+    boundary there) and out of ``keep_out`` (holes with rings of their own, grown by the pass's offset); a disc that
+    would take it out is left out.
     """
     found = corner_discs(prev_region, region, spacing_m, turn_radius_m)
     if not found:
         return region
-    out = with_discs(region, [c for c, _ in found], turn_radius_m)
-    if next_cover is None:
+    allowed = prev_region.buffer(0.12, quad_segs=8)
+
+    def safe(g):
+        if not allowed.contains(g):
+            return False
+        return keep_out is None or keep_out.is_empty or g.difference(region).intersection(keep_out).area < 1e-3
+
+    def grow(centres):
+        out = with_discs(region, centres, turn_radius_m)
+        if safe(out):
+            return out
+        ok = [c for c in centres if safe(with_discs(region, [c], turn_radius_m))]
+        if len(ok) == len(centres) or not ok:
+            return region
+        out = with_discs(region, ok, turn_radius_m)
+        return out if safe(out) else region
+
+    out = grow([c for c, _ in found])
+    if next_cover is None or out is region:
         return out
     cover = next_cover(out)
     r_in = _disc_radius(turn_radius_m) - 0.5 * spacing_m
@@ -316,7 +339,7 @@ def corner_fill(prev_region, region, spacing_m: float, turn_radius_m: float, nex
             keep.append(c)
     if len(keep) == len(found):
         return out
-    return with_discs(region, keep, turn_radius_m)
+    return grow(keep) if keep else region
 
 
 def push_ring_in(ring: np.ndarray, excess, plateau_m: float = 4.0, ramp_m: float = 10.0, max_iter: int = 8,
