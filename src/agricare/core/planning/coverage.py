@@ -1161,7 +1161,9 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             if not try_pass(a, q, allow_reverse=False):
                 deferred.append((a, q))
         if p.max_reverse_m > 0 and deferred:
-            deferred.sort(key=lambda e: (exit_cost(e) + 2 * p.sample_step_m) / max(float(np.hypot(*(e[1] - e[0]))), 0.5))
+            # reverse metres (the exit and the labelling's two samples) per metre of pass: the budget where it works most
+            deferred.sort(key=lambda e: (exit_cost(e) + 2 * p.sample_step_m) /
+                          max(float(np.hypot(*(e[1] - e[0]))), 0.5))
         skipped = 0
         for a, q in deferred:
             skipped += int(not try_pass(a, q, allow_reverse=True))
