@@ -1152,8 +1152,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
                                    long_axis_only=long_axis)
         # first every pass the machine can leave forwards (greedy nearest first), then the dead-end ones that
-        # need a reverse exit, cheapest exit first, while the reverse budget lasts (a corner taken first-come
-        # could spend it on one long exit)
+        # need a reverse exit, least reversing per metre of pass first, while the reverse budget lasts (a corner taken
+        # first-come could spend it on one long exit)
         deferred = []
         while passes:
             d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
@@ -1161,7 +1161,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             if not try_pass(a, q, allow_reverse=False):
                 deferred.append((a, q))
         if p.max_reverse_m > 0 and deferred:
-            # reverse metres (the exit and the labelling's two samples) per metre of pass: the budget where it works most
+            # reverse metres (the exit and two samples of labelling) per metre of pass: the budget where it works most
             deferred.sort(key=lambda e: (exit_cost(e) + 2 * p.sample_step_m) /
                           max(float(np.hypot(*(e[1] - e[0]))), 0.5))
         skipped = 0
