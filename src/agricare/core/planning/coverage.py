@@ -90,7 +90,8 @@ class CoverageParams:
                                            # short reversing S (0: reversing S only, as before)
     headland_corner_fill: bool = True      # each headland pass bent into the corners where the turning radius cut it
                                            # off from the pass outside it (headland.corner_fill): no crescent left
-                                           # between successive passes at corners sharper than a right angle
+                                           # between successive passes at corners sharper than a right angle (not
+                                           # with corner_turns: the corner rings replace the rounded outer rings)
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -696,7 +697,11 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
         rings = headland_rings(field, headland_offsets(p.headland_width_m, p.width_m, p.body_width_m),
                                p.turn_radius_m, p.sample_step_m,
                                excess=(lambda q: _footprint_excess(region.fp, q)) if region.fp is not None else None,
-                               warnings=warnings, fill_corners=p.headland_corner_fill)
+                               warnings=warnings,
+                               # with worked corners the outer rings are replaced by corner rings: the fill would bend
+                               # the inner passes after rings that are not driven (more worked twice, nothing gained
+                               # on farm_missions' seeded fields)
+                               fill_corners=p.headland_corner_fill and not p.corner_turns)
         if p.corner_turns:
             rings = _with_worked_corners(field, rings, headland_offsets(p.headland_width_m, p.width_m,
                                                                         p.body_width_m), p)

@@ -213,7 +213,7 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
 
 
 def corner_discs(prev_region, region, spacing_m: float, turn_radius_m: float, min_area_m2: float = 0.5,
-                 min_clear_m: float = -0.15) -> list:
+                 min_clear_m: float = -0.15, max_area_m2: float = 60.0) -> list:
     """Where the opening cut ``region`` (the area inside a pass's ring: its offset opened with a disc of the turning
     radius) off from ``prev_region`` (the same of the pass ``spacing_m`` outside it): ``(centre, crescent m^2)`` of
     the disc of the turning radius the pass may take there (:func:`corner_fill`).
@@ -234,7 +234,7 @@ def corner_discs(prev_region, region, spacing_m: float, turn_radius_m: float, mi
     shapely.prepare(inside)
     out = []
     for c in polygons_of(cut):
-        if c.area < min_area_m2:
+        if not min_area_m2 <= c.area <= max_area_m2:
             continue
         pts = np.asarray(c.exterior.coords)
         far = shapely.distance(region, shapely.points(pts))
