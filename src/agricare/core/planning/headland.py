@@ -212,7 +212,7 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
     return passes
 
 
-def corner_discs(prev_region, region, spacing_m: float, turn_radius_m: float, min_area_m2: float = 0.5,
+def corner_discs(prev_region, region, spacing_m: float, turn_radius_m: float, min_area_m2: float = 3.0,
                  min_clear_m: float = -0.15, max_area_m2: float = 60.0) -> list:
     """Where the opening cut ``region`` (the area inside a pass's ring: its offset opened with a disc of the turning
     radius) off from ``prev_region`` (the same of the pass ``spacing_m`` outside it): ``(centre, crescent m^2)`` of
@@ -225,6 +225,10 @@ def corner_discs(prev_region, region, spacing_m: float, turn_radius_m: float, mi
     ``prev_region``, reaches the crescent's deepest point and keeps most clear of the outer ring: at a plain corner
     the outer ring's disc moved ``spacing`` along the bisector (the rings meet at the apex and overlap a little
     towards the arc's ends).
+
+    Only crescents of ``min_area_m2`` to ``max_area_m2`` (centre-line area): at a blunt corner the crescent is a sliver
+    (1-2 m^2) and the disc's S-bends leave about as much unworked beside them (the traced bruchwiese field lost 0.04 %
+    with 0.5 m^2); a cut larger than a corner's crescent is a merged hole's.
     """
     R = _disc_radius(turn_radius_m)
     want = prev_region.buffer(-spacing_m, quad_segs=16)
