@@ -21,8 +21,9 @@ from agricare.core.planning.headland import polygons_of
 
 
 def worked_area(xy: np.ndarray, working: np.ndarray, width_m: float):
-    """Union of the implement strips (flat ends, round joins) along the working runs of a path."""
-    work = working[1:] & working[:-1]
+    """Union of the implement strips (flat ends, round joins) along the working runs of a path (a segment works when
+    the sample it ends at does: :func:`agricare.core.planning.coverage.plan_work_figures`)."""
+    work = working[1:]            # segment i -> i + 1 worked when sample i + 1 is (as the mission lowers the implement)
     runs = np.flatnonzero(np.diff(np.concatenate([[0], work.astype(np.int8), [0]])))
     strips = []
     for a, b in zip(runs[::2], runs[1::2]):

@@ -88,6 +88,10 @@ class CoverageParams:
     corner_ease_radius_m: float = 0.0      # > 0: where a corner is not worked (a gap), the machine leaves the outer
                                            # pass by a gentle forward S of this radius, still working, instead of a
                                            # short reversing S (0: reversing S only, as before)
+    headland_corner_fill: bool = True      # each headland pass bent into the corners where the turning radius cut it
+                                           # off from the pass outside it (headland.corner_fill): no crescent left
+                                           # between successive passes at corners sharper than a right angle (not
+                                           # with corner_turns: the corner rings replace the rounded outer rings)
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -693,7 +697,11 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
         rings = headland_rings(field, headland_offsets(p.headland_width_m, p.width_m, p.body_width_m),
                                p.turn_radius_m, p.sample_step_m,
                                excess=(lambda q: _footprint_excess(region.fp, q)) if region.fp is not None else None,
-                               warnings=warnings)
+                               warnings=warnings,
+                               # with worked corners the outer rings are replaced by corner rings: the fill would bend
+                               # the inner passes after rings that are not driven (more worked twice, nothing gained
+                               # on farm_missions' seeded fields)
+                               fill_corners=p.headland_corner_fill and not p.corner_turns)
         if p.corner_turns:
             rings = _with_worked_corners(field, rings, headland_offsets(p.headland_width_m, p.width_m,
                                                                         p.body_width_m), p)
@@ -1149,8 +1157,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
                                    long_axis_only=long_axis)
         # first every pass the machine can leave forwards (greedy nearest first), then the dead-end ones that
-        # need a reverse exit, cheapest exit first, while the reverse budget lasts (a corner taken first-come
-        # could spend it on one long exit)
+        # need a reverse exit, least reversing per metre of pass first, while the reverse budget lasts (a corner taken
+        # first-come could spend it on one long exit)
         deferred = []
         while passes:
             d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
@@ -1158,7 +1166,9 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             if not try_pass(a, q, allow_reverse=False):
                 deferred.append((a, q))
         if p.max_reverse_m > 0 and deferred:
-            deferred.sort(key=lambda e: (exit_cost(e), -float(np.hypot(*(e[1] - e[0])))))
+            # reverse metres (the exit and two samples of labelling) per metre of pass: the budget where it works most
+            deferred.sort(key=lambda e: (exit_cost(e) + 2 * p.sample_step_m) /
+                          max(float(np.hypot(*(e[1] - e[0]))), 0.5))
         skipped = 0
         for a, q in deferred:
             skipped += int(not try_pass(a, q, allow_reverse=True))
@@ -1229,7 +1239,10 @@ def plan_work_figures(plan: CoveragePlan, width_m: float | None = None) -> dict:
     count = np.zeros((ny, nx), dtype=np.int16)
     xs = minx + (np.arange(nx) + 0.5) * res
     ys = miny + (np.arange(ny) + 0.5) * res
-    work = p.working[1:] & p.working[:-1]
+    # the segment i -> i + 1 is worked when sample i + 1 is (the mission's reading: FarmPlan.work_s, implement_down
+    # lowers the implement once it is past a sample whose successor works): a swath's first sample is the turn's
+    # last (raised), and the implement is down from there
+    work = p.working[1:]
     runs = np.flatnonzero(np.diff(np.concatenate([[0], work.astype(np.int8), [0]])))
     for a, b in zip(runs[::2], runs[1::2]):
         line = LineString(p.xy[a:b + 1])

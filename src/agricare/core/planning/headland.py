@@ -84,7 +84,8 @@ def hole_offset(hole: Polygon, offset_m: float, turn_radius_m: float, tol_m: flo
 
 
 def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: float = 0.5, excess=None,
-                   warnings: list | None = None, smooth_holes: bool | None = None) -> list[list[np.ndarray]]:
+                   warnings: list | None = None, smooth_holes: bool | None = None,
+                   fill_corners: bool = True) -> list[list[np.ndarray]]:
     """Closed rings, one list per pass (outermost first), each ring an ``(N, 2)`` array (first == last).
 
     Rings around the outer boundary run counter-clockwise, rings around holes clockwise, so driving
@@ -107,20 +108,24 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
     moves at most 0.6 m) and moved in where the machine would leave the field; when that cannot be done for a pass,
     its kinked ring is kept (moved in where needed). A ring that
     cannot be made safe is kept as it is and ``warnings`` (a list) gets a line.
+
+    ``fill_corners``: each outer ring after the first is bent into the corners where the opening cut it off from the
+    ring outside it (:func:`corner_fill`); otherwise every pass's ring is its own offset opened (a crescent unworked
+    between successive rings at every corner sharper than a right angle).
     """
     holes = [Polygon(h) for h in field.interiors]
     outer_field = Polygon(field.exterior)
     passes = []
-    for d in offsets_m:
+    prev = None                                    # (offset, region) of the pass outside this one
+    offsets_m = [float(v) for v in offsets_m]
+    smooth = turn_radius_m > 0 and (smooth_holes if smooth_holes is not None else excess is not None)
+
+    def pass_region(d, prev_region=None, spacing=0.0, next_cover=None):
+        """(outer ring's region, the holes' offsets, own-ring hole indices, the pass's region: the outer region less
+        the merged holes, opened; with ``prev_region`` grown into the corners, corner_fill)."""
         outer = outer_field.buffer(-d, join_style="mitre")
-        if turn_radius_m > 0:
-            outer_open = outer.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
-        else:
-            outer_open = outer
-        if turn_radius_m > 0 and (smooth_holes if smooth_holes is not None else excess is not None):
-            grown = [hole_offset(h, d, turn_radius_m) for h in holes]
-        else:
-            grown = [h.buffer(d, join_style="mitre") for h in holes]
+        outer_open = outer.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32) if turn_radius_m > 0 else outer
+        grown = [hole_offset(h, d, turn_radius_m) if smooth else h.buffer(d, join_style="mitre") for h in holes]
         own = []
         if turn_radius_m > 0:
             for i, g in enumerate(grown):
@@ -128,13 +133,41 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
                 if outer_open.contains(clear) and not any(clear.intersects(o) for j, o in enumerate(grown) if j != i):
                     own.append(i)
         merged = [g for i, g in enumerate(grown) if i not in own]
+        region = outer_open.difference(shapely.union_all(merged)) if merged else outer_open
+        if turn_radius_m > 0 and merged:
+            region = region.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
+        if fill_corners and turn_radius_m > 0 and prev_region is not None and not region.is_empty:
+            region = corner_fill(prev_region, region, spacing, turn_radius_m, next_cover=next_cover,
+                                 keep_out=shapely.union_all([grown[i] for i in own]) if own else None)
+        return outer_open, grown, own, region
 
-        def pass_rings(base, merged=merged):
-            g = base.difference(shapely.union_all(merged)) if merged else base
-            if turn_radius_m > 0 and merged:
-                g = g.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
+    for k, d in enumerate(offsets_m):
+        spacing = d - prev[0] if prev is not None else 0.0
+        if k + 1 < len(offsets_m):
+            d1 = offsets_m[k + 1]
+
+            def next_cover(reg, d1=d1, d=d):
+                # the next pass (its own corner discs in this one) and its strip
+                return pass_region(d1, reg, d1 - d)[3].buffer(0.5 * (d1 - d))
+        else:
+            def next_cover(reg, d=d, spacing=spacing):
+                # the swaths: the inner field, where this last pass's strip ends
+                return field.buffer(-(d + 0.5 * spacing), join_style="mitre")
+        outer_open, grown, own, region = pass_region(d, prev[1] if prev is not None else None, spacing, next_cover)
+        prev = (d, region)
+
+        def closed_region(closed, grown=grown, own=own):
+            # the outer region closed (concave corners rounded for a machine with a footprint) less the merged holes,
+            # opened: as without the corner fill
+            merged = [g for i, g in enumerate(grown) if i not in own]
+            if not merged:
+                return closed
+            g = closed.difference(shapely.union_all(merged))
+            return g.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
+
+        def pass_rings(base):
             rings = []
-            for poly in polygons_of(g):
+            for poly in polygons_of(base):
                 poly = shapely.geometry.polygon.orient(poly, 1.0)
                 for ring in [poly.exterior, *poly.interiors]:
                     if ring.length < 1e-6:
@@ -153,12 +186,12 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
                 closed = outer_open.buffer(rc, quad_segs=32).buffer(-rc, quad_segs=32)
                 if closed.hausdorff_distance(outer_open) > 0.6:
                     continue
-                pushed = [push_ring_in(r, excess, max_shift_m=3.0) for r in pass_rings(closed)]
+                pushed = [push_ring_in(r, excess, max_shift_m=3.0) for r in pass_rings(closed_region(closed))]
                 if pushed and all(r is not None for r in pushed):
                     rings = pushed
                 break
         if rings is None:
-            rings = pass_rings(outer_open)
+            rings = pass_rings(region)
             if excess is not None:
                 safe = [push_ring_in(r, excess) for r in rings]
                 if warnings is not None and any(r is None for r in safe):
@@ -177,6 +210,140 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
             rings.append(ring)
         passes.append(rings)
     return passes
+
+
+def corner_discs(prev_region, region, spacing_m: float, turn_radius_m: float, min_area_m2: float = 3.0,
+                 min_clear_m: float = -0.15, max_area_m2: float = 60.0) -> list:
+    """Where the opening cut ``region`` (the area inside a pass's ring: its offset opened with a disc of the turning
+    radius) off from ``prev_region`` (the same of the pass ``spacing_m`` outside it): ``(centre, crescent m^2)`` of
+    the disc of the turning radius the pass may take there (:func:`corner_fill`).
+
+    At a corner of half-angle ``a`` both rings turn on arcs of the turning radius ``R``, each tangent to its own
+    offset of the edges, so the inner arc lies ``spacing / sin(a)`` further from the corner than the outer one: a
+    crescent ``spacing (1 / sin a - 1)`` deep stays unworked between the two passes (1.2 m at a right angle, 8.6 m at
+    30 deg with a 3 m implement), a patch the straight clean-up passes mostly cannot reach. The disc lies inside
+    ``prev_region``, reaches the crescent's deepest point and keeps most clear of the outer ring: at a plain corner
+    the outer ring's disc moved ``spacing`` along the bisector (the rings meet at the apex and overlap a little
+    towards the arc's ends).
+
+    Only crescents of ``min_area_m2`` to ``max_area_m2`` (centre-line area): at a blunt corner the crescent is a sliver
+    (1-2 m^2) and the disc's S-bends leave about as much unworked beside them (the traced bruchwiese field lost 0.04 %
+    with 0.5 m^2); a cut larger than a corner's crescent is a merged hole's.
+    """
+    R = _disc_radius(turn_radius_m)
+    want = prev_region.buffer(-spacing_m, quad_segs=16)
+    cut = want.difference(region.buffer(0.05))
+    border = prev_region.boundary
+    inside = prev_region.buffer(-R + 0.1)          # where a disc's centre may be (0.1 m slack: a ring's own arc)
+    shapely.prepare(inside)
+    out = []
+    for c in polygons_of(cut):
+        if not min_area_m2 <= c.area <= max_area_m2:
+            continue
+        pts = np.asarray(c.exterior.coords)
+        far = shapely.distance(region, shapely.points(pts))
+        t = pts[int(np.argmax(far))]
+        if float(far.max()) < 0.3:
+            continue
+        ang = np.linspace(0.0, 2 * math.pi, 96, endpoint=False)
+        rr = np.linspace(R, 0.0, 11)[:, None]
+        cand = np.column_stack([(t[0] + rr * np.cos(ang)).ravel(), (t[1] + rr * np.sin(ang)).ravel()])
+        cand = cand[shapely.contains_xy(inside, cand[:, 0], cand[:, 1])]
+        if not inside.is_empty:
+            near = np.asarray(shapely.shortest_line(inside, shapely.Point(t)).coords)[0]
+            if math.hypot(*(near - t)) <= R:        # the outer pass's own arc: the grid misses its tiny centre set
+                cand = np.vstack([cand, near])
+        if not len(cand):
+            continue
+        dd = shapely.distance(border, shapely.points(cand))
+        j = int(np.argmax(dd))
+        if dd[j] >= R + min_clear_m:
+            out.append((cand[j], float(c.area)))
+    return out
+
+
+def _disc_radius(turn_radius_m: float) -> float:
+    # a little over the turning radius: the opening of a pass around holes (pass_rings) keeps a disc of exactly R
+    # only by luck (its polygon is inscribed in the circle)
+    return float(turn_radius_m) + 0.15
+
+
+def with_discs(region, centres, turn_radius_m: float):
+    """``region`` grown by discs of (a little over) the turning radius at ``centres``, joined to it by concave bends
+    of that radius (a closing near the discs): no kink, every bend of the boundary has radius >= the turning radius.
+    A disc the closing does not join to the region is left out (and the closing done again without it): driven as a
+    ring of its own it would leave its middle unworked (a circle of the turning radius works an annulus), and the
+    closing towards it would leave a cusp on the region's ring."""
+    R = _disc_radius(turn_radius_m)
+    discs = [shapely.Point(c).buffer(R, quad_segs=32) for c in centres]
+    while discs:
+        # done on the part of the region near the discs (buffers of the whole field's ring are slow): the part is cut
+        # 4 R farther out than what is kept of it, so its cut edge does not reach in
+        near = shapely.union_all([g.buffer(6.0 * R, quad_segs=8) for g in discs])
+        keep = near.buffer(R, quad_segs=8)
+        part = shapely.intersection(region, keep.buffer(3 * R, quad_segs=8))
+        closed = shapely.union_all([part, *discs]).buffer(R, quad_segs=32).buffer(-R, quad_segs=32)
+        local = shapely.union_all([part, shapely.intersection(closed, near), *discs])
+        joined = [g for g in polygons_of(local) if g.intersection(part).area > 1.0]
+        loose = [d for d in discs if not any(g.intersection(d).area > 0.5 * d.area for g in joined)]
+        if loose:
+            discs = [d for d in discs if all(d is not q for q in loose)]
+            continue
+        out = shapely.union_all([region.difference(keep), shapely.intersection(shapely.union_all(joined), keep)])
+        polys = [g for g in polygons_of(out) if g.area > 1e-3 and g.intersection(region).area > 1.0]
+        if polys:
+            return shapely.union_all(polys) if len(polys) > 1 else polys[0]
+        break
+    return region
+
+
+def corner_fill(prev_region, region, spacing_m: float, turn_radius_m: float, next_cover=None, keep_out=None):
+    """``region`` grown into the corners where the opening cut it off from ``prev_region`` (:func:`corner_discs`,
+    :func:`with_discs`).
+
+    ``next_cover`` (``region -> geometry``): what the passes inside this one work, given this pass's region. A disc
+    whose middle they do not reach is taken only where it fills more than it leaves: the ring works an annulus
+    round the disc's centre, and where the next ring cannot follow into the disc (an acute corner: the next ring's
+    own disc does not fit in the bulb) a hole of radius ``R - spacing / 2`` stays in its middle.
+
+    The grown region stays inside ``prev_region`` (the ring inside the ring outside it, so inside the field as that
+    one is: the closing's bends could otherwise round a notch of the field next to the corner, and the ring cross the
+    boundary there) and out of ``keep_out`` (holes with rings of their own, grown by the pass's offset); a disc that
+    would take it out is left out.
+    """
+    found = corner_discs(prev_region, region, spacing_m, turn_radius_m)
+    if not found:
+        return region
+    allowed = prev_region.buffer(0.12, quad_segs=8)
+
+    def safe(g):
+        if not allowed.contains(g):
+            return False
+        return keep_out is None or keep_out.is_empty or g.difference(region).intersection(keep_out).area < 1e-3
+
+    def grow(centres):
+        out = with_discs(region, centres, turn_radius_m)
+        if safe(out):
+            return out
+        ok = [c for c in centres if safe(with_discs(region, [c], turn_radius_m))]
+        if len(ok) == len(centres) or not ok:
+            return region
+        out = with_discs(region, ok, turn_radius_m)
+        return out if safe(out) else region
+
+    out = grow([c for c, _ in found])
+    if next_cover is None or out is region:
+        return out
+    cover = next_cover(out)
+    r_in = _disc_radius(turn_radius_m) - 0.5 * spacing_m
+    keep = []
+    for c, gain in found:
+        hole = shapely.Point(c).buffer(r_in, quad_segs=16).difference(cover).area
+        if gain > hole:
+            keep.append(c)
+    if len(keep) == len(found):
+        return out
+    return grow(keep) if keep else region
 
 
 def push_ring_in(ring: np.ndarray, excess, plateau_m: float = 4.0, ramp_m: float = 10.0, max_iter: int = 8,
