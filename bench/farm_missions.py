@@ -35,6 +35,8 @@ field in all); ``rev_m`` counts both.
 clean-up exits) at M metres together (the issue's limit is 30); ``--corner-ease-m R``: where a corner is not worked
 the machine leaves the outer pass by a gentle forward S of radius R instead of a short reversing S;
 ``--end-margin-m M``: clean-up passes stop M metres further inside (room for the tracker's overshoot at the stop).
+``--corner-choose`` (``corner_choose``): the field is planned with worked corners on every subset of the headland passes
+(all, each alone, none) and the plan whose implement sweeps most of the field is kept.
 ``--y-turns`` (``corner_y_turns``): a sharp corner is worked by a forward loop where there is room beside the pass
 (inner passes), else by a two-leg Y turn (drive on, forward arc into the field, reverse arc onto the next edge) where
 that reverses less than the three-point manoeuvre; within a reverse budget each corner's turn (or shallower, cheaper
@@ -311,7 +313,7 @@ FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_
 
 def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf,
                 total_reverse_m: float = math.inf, corner_ease_m: float = 0.0,
-                end_margin_m: float = 0.0, y_turns: bool = False) -> CoverageParams:
+                end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False) -> CoverageParams:
     """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
     ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``);
     ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``);
@@ -327,6 +329,7 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
                           robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
                           corner_turns=True, max_reverse_m=reverse_m, max_total_reverse_m=total_reverse_m,
                           corner_ease_radius_m=corner_ease_m, cleanup_end_margin_m=end_margin_m, corner_y_turns=y_turns,
+                          corner_choose=choose,
                           **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
 
@@ -373,7 +376,8 @@ DEMO_FIELD = Polygon([(0.0, 0.0), (100.0, 0.0), (100.0, 60.0), (0.0, 60.0)])
 def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_m: float = 0.0, demo: bool = False,
               chain: bool = False, curve_law: bool = False, corner_reverse_m: float = math.inf,
               total_reverse_m: float = math.inf, corner_ease_m: float = 0.0, end_margin_m: float = 0.0,
-              farm_yaml: bool = False, y_turns: bool = False, plan_check: bool = False) -> dict:
+              farm_yaml: bool = False, y_turns: bool = False, plan_check: bool = False,
+              choose: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
@@ -383,7 +387,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         params = CoverageParams(**fy_plan)
     else:
         params = plan_params(corners, reverse_m, corner_reverse_m, total_reverse_m, corner_ease_m, end_margin_m,
-                             y_turns)
+                             y_turns, choose)
     plan = plan_coverage(field, params)
     t_plan = time.perf_counter() - t0
     mp = master_plan_from_coverage(plan)
@@ -513,6 +517,9 @@ def main(argv=None) -> int:
     ap.add_argument("--y-turns", action="store_true",
                     help="with --corners: corners by forward loops (inner passes) or two-leg Y turns where they "
                          "reverse less than three-point manoeuvres (planner corner_y_turns)")
+    ap.add_argument("--corner-choose", action="store_true",
+                    help="with --corners: plan with worked corners on every subset of the headland passes and keep "
+                         "the plan that sweeps most of the field (planner corner_choose)")
     args = ap.parse_args(argv)
     if args.demo:
         args.fields = 1
@@ -526,7 +533,7 @@ def main(argv=None) -> int:
         try:
             r = run_field(args.seed + k, args.tracking, args.corners, args.reverse_m, args.demo, args.chain,
                           args.curve_law, args.corner_reverse_m, args.total_reverse_m, args.corner_ease_m,
-                          args.end_margin_m, args.farm_yaml, args.y_turns, args.plan_check)
+                          args.end_margin_m, args.farm_yaml, args.y_turns, args.plan_check, args.corner_choose)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -577,6 +584,7 @@ def main(argv=None) -> int:
             + (f"_trev{args.total_reverse_m:g}" if math.isfinite(args.total_reverse_m) else "")
             + (f"_ease{args.corner_ease_m:g}" if args.corner_ease_m else "")
             + (f"_end{args.end_margin_m:g}" if args.end_margin_m else "") + ("_yturns" if args.y_turns else "")
+            + ("_choose" if args.corner_choose else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
             + ("_curvelaw" if args.curve_law else "") + ("_farmyaml" if args.farm_yaml else "") + ".json")
     (out / name).write_text(json.dumps(rows, indent=1))

@@ -465,3 +465,35 @@ def test_y_turns_work_a_shallow_corner_of_the_outer_pass_from_both_sides():
     # the three-point manoeuvre ends A and starts B a corner square's width apart, a strip between them unworked
     assert _implement_strips(three).intersection(near).area / near.area < 0.8             # measured 0.773
     assert _implement_strips(ring).intersection(near).area / near.area > 0.93             # measured 0.965
+
+
+def test_corner_choose_keeps_the_plan_that_sweeps_most(monkeypatch):
+    # corner_choose plans the field with worked corners on every subset of the headland passes and keeps the plan
+    # whose implement sweeps most of the field; on this kite the outer corner ring, its sharp corners left to gaps
+    # by the 30 m reverse limit, sweeps 3 % of the field less than the rounded outer ring and its clean-up passes
+    import agricare.core.planning.coverage as cov
+
+    kite = Polygon([(0, 0), (70, -10), (80, 30), (10, 50)])
+    kw = dict(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0, robot_width_m=6.2, footprint_m=BODY + IMPLEMENT,
+              implement_offset_m=1.6, corner_turns=True, max_reverse_m=30.0, max_total_reverse_m=30.0,
+              optimizer_time_limit_s=0.0)
+    made = []
+    orig = cov._plan_coverage
+
+    def record(field, params, frame=None, corner_mask=None):
+        plan = orig(field, params, frame, corner_mask)
+        made.append((corner_mask, cov.plan_sweep_area(plan), plan))
+        return plan
+
+    monkeypatch.setattr(cov, "_plan_coverage", record)
+    chosen = plan_coverage(kite, CoverageParams(**kw, corner_choose=True))
+    assert [m for m, _, _ in made] == [None, (True, False), (False, True), (False, False)]
+    best = max(made, key=lambda x: x[1])
+    assert chosen is best[2]
+    assert best[0] != made[0][0] and best[1] > made[0][1] + 0.02 * kite.area
+    assert 0.9 * kite.area < best[1] <= kite.area
+    assert _plan_reverse_m(chosen) <= 30.0 + 1.0
+    # off (the default): one plan, every pass with worked corners
+    made.clear()
+    plain = plan_coverage(kite, CoverageParams(**kw))
+    assert [m for m, _, _ in made] == [None] and plain.path.xy.shape == made[0][2].path.xy.shape
