@@ -182,14 +182,22 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
             # the turning radius, 4.5 m at a 120 deg one (a band of the pass left unworked): the largest radius of
             # (R, R/2, R/4) that moves it at most 0.6 m (a bend sharper than the turning radius is still tracked far
             # better than a kink)
+            # A ring the machine can drive (no bend sharper than 0.9 R after the push, which moves pieces of it in
+            # and can leave kinks) comes first, the largest radius that gives one; else the old choice (a smaller
+            # radius that moves the ring at most 0.6 m, or the kinked ring)
+            fallback, chosen = None, False
             for rc in (turn_radius_m, 0.5 * turn_radius_m, 0.25 * turn_radius_m):
                 closed = outer_open.buffer(rc, quad_segs=32).buffer(-rc, quad_segs=32)
-                if closed.hausdorff_distance(outer_open) > 0.6:
-                    continue
+                near = closed.hausdorff_distance(outer_open) <= 0.6
                 pushed = [push_ring_in(r, excess, max_shift_m=3.0) for r in pass_rings(closed_region(closed))]
-                if pushed and all(r is not None for r in pushed):
+                ok = bool(pushed) and all(r is not None for r in pushed)
+                if ok and all(min_bend_radius(r) >= 0.9 * turn_radius_m for r in pushed):
                     rings = pushed
-                break
+                    break
+                if near and not chosen:
+                    fallback, chosen = (pushed if ok else None), True
+            if rings is None:
+                rings = fallback
         if rings is None:
             rings = pass_rings(region)
             if excess is not None:
@@ -210,6 +218,31 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
             rings.append(ring)
         passes.append(rings)
     return passes
+
+
+def min_bend_radius(ring: np.ndarray, window_m: float = 1.5) -> float:
+    """The smallest radius a closed ring ``(N, 2)`` bends with: its net heading change over every ``window_m`` of arc
+    (a kink of angle a shows as about window / a, a bend of radius r as r)."""
+    xy = np.asarray(ring, dtype=float)
+    if len(xy) > 1 and np.allclose(xy[0], xy[-1]):
+        xy = xy[:-1]
+    d = np.diff(np.vstack([xy, xy[:1]]), axis=0)
+    seg = np.hypot(d[:, 0], d[:, 1])
+    d, seg = d[seg > 1e-9], seg[seg > 1e-9]
+    n = len(seg)
+    if n < 3:
+        return math.inf
+    h = np.arctan2(d[:, 1], d[:, 0])
+    dth = (np.roll(h, -1) - h + math.pi) % (2 * math.pi) - math.pi      # turn at the end of segment i
+    s_end = np.cumsum(np.concatenate([seg, seg]))                      # two laps: windows wrap round the start
+    turn = np.concatenate([[0.0], np.cumsum(np.concatenate([dth, dth]))])
+    start = np.concatenate([[0.0], s_end[:n - 1]])                     # arc length where segment i starts
+    j = np.searchsorted(s_end, start + window_m)                       # the segment where each window ends
+    j = np.minimum(j, 2 * n - 1)
+    net = np.abs(turn[j] - turn[np.arange(n)])
+    arc = np.maximum(s_end[j] - start, 1e-9)
+    with np.errstate(divide="ignore"):
+        return float(np.min(np.where(net > 1e-9, arc / np.maximum(net, 1e-12), math.inf)))
 
 
 def corner_discs(prev_region, region, spacing_m: float, turn_radius_m: float, min_area_m2: float = 3.0,
