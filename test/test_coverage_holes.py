@@ -7,13 +7,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from shapely.geometry import Point, Polygon, box
 
 from agricare.core.planning import turns as T
 from agricare.core.planning.corners import Footprint
 from agricare.core.planning.coverage import (KIND_TRANSIT, CoverageParams, _Builder, _drift_off, _end_run_out,
                                              _footprint_excess, _Region, _turn_room, plan_coverage, plan_work_figures)
-from agricare.core.planning.headland import headland_rings, hole_offset
+from agricare.core.planning.headland import headland_rings, hole_offset, min_bend_radius
 
 BODY, IMPLEMENT = (-0.9, 3.3, -1.1, 1.1), (-2.0, -1.2, -3.0, 3.0)     # the bench's / demo's tractor
 R = 4.5
@@ -93,14 +94,28 @@ def test_concave_corner_of_the_outer_ring_is_rounded_with_the_footprint():
     assert _turns(ring).max() <= 1.15 * 0.5 / R
     d = np.diff(ring, axis=0)
     assert ex(np.column_stack([ring[:-1], np.arctan2(d[:, 1], d[:, 0])])).max() == 0.0
-    # an L-shaped field's 90 deg notch: the turning radius would move the ring 1.9 m into the notch (a band of the
-    # pass unworked); a quarter of it (0.47 m) is taken, still a bend instead of a 90 deg kink
+    # an L-shaped field's 90 deg notch: the turning radius moves the ring 1.9 m into the notch (a band of the pass
+    # unworked), but a quarter of it (the earlier choice, 0.47 m) is a bend the machine cannot steer (it ran 1.26 m
+    # out of a seeded field after one): the ring bends with the turning radius, the whole machine inside
     field = Polygon([(0, 0), (100, 0), (100, 50), (50, 50), (50, 100), (0, 100)])
     fp = Footprint([BODY, IMPLEMENT], field, margin_m=0.05)
+    ex = lambda q: _footprint_excess(fp, q)                           # noqa: E731
     plain = headland_rings(field, [3.1], R)[0][0]
     assert _turns(plain).max() > 1.4                                    # 1.47 rad at one sample
-    ring = headland_rings(field, [3.1], R, excess=lambda q: _footprint_excess(fp, q))[0][0]
-    assert _turns(ring).max() <= 1.15 * 0.5 / (R / 4)
+    assert min_bend_radius(plain) < 1.5
+    ring = headland_rings(field, [3.1], R, excess=ex)[0][0]
+    assert min_bend_radius(ring) >= 0.9 * R
+    d = np.diff(ring, axis=0)
+    assert ex(np.column_stack([ring[:-1], np.arctan2(d[:, 1], d[:, 0])])).max() == 0.0
+
+
+def test_min_bend_radius_of_circles_and_kinks():
+    th = np.linspace(0, 2 * math.pi, 400, endpoint=False)
+    assert min_bend_radius(np.column_stack([5 * np.cos(th), 5 * np.sin(th)])) == pytest.approx(5.0, rel=0.08)
+    u = np.linspace(0, 1, 40, endpoint=False)[:, None]
+    square = np.vstack([np.array(a) + (np.array(b) - np.array(a)) * u
+                        for a, b in [((0, 0), (20, 0)), ((20, 0), (20, 20)), ((20, 20), (0, 20)), ((0, 20), (0, 0))]])
+    assert min_bend_radius(square) < 1.5 / (math.pi / 2) * 1.1      # a 90 deg kink within the 1.5 m window
 
 
 def test_region_fits_checks_the_whole_machine_on_a_curve():
