@@ -7,11 +7,14 @@ for its conftest).
 - :class:`AttackerGraph`: nodes under attack and an ``attacker`` node on one executor.
 - :func:`attack_goals`: the goal attacks every signed mission action must refuse, each counted under its
   reason, then the genuine goal and its replay.
+- :data:`TRACKER_CURVES`, :func:`primitive_path`: the seeded-field bench's tractor controller and plans made of
+  straights and arcs, for the path-tracking tests.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 
 CARE_DAY = {
     "speed_mps": 1.4,
@@ -30,6 +33,32 @@ CARE_DAY = {
 def care_day() -> dict:
     """A fresh copy of :data:`CARE_DAY` (tests may change theirs)."""
     return copy.deepcopy(CARE_DAY)
+
+
+#: bench/farm_missions.py's controller with worked corners and the curve law (CONTROLLER + MANOEUVRE + curve law)
+TRACKER_CURVES = dict(desired_speed_mps=2.5, reverse_speed_mps=1.2, min_lookahead_m=2.5, max_lookahead_m=6.0,
+                      lookahead_time_s=1.2, regulated_min_radius_m=6.0, goal_xy_tolerance_m=0.5, search_window_m=4.0,
+                      manoeuvre_distance_m=3.0, manoeuvre_speed_mps=1.2, cusp_presteer=True, cusp_decel_mps2=0.4,
+                      curve_exit_m=3.0, curve_law_min_curvature_per_m=0.05)
+
+
+def primitive_path(prims, step=0.5):
+    """Poses (N, 3) of straights / arcs ``(length_m, curvature)`` from the origin heading +x."""
+    import numpy as np
+
+    x = y = th = 0.0
+    out = [(x, y, th)]
+    for length, k in prims:
+        n = max(1, int(round(length / step)))
+        ds = length / n
+        for _ in range(n):
+            if k == 0.0:
+                x, y = x + ds * math.cos(th), y + ds * math.sin(th)
+            else:
+                th2 = th + k * ds
+                x, y, th = x + (math.sin(th2) - math.sin(th)) / k, y - (math.cos(th2) - math.cos(th)) / k, th2
+            out.append((x, y, th))
+    return np.array(out)
 
 
 class SimTimeRig:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -12,29 +11,14 @@ from shapely.ops import unary_union
 from agricare.core.control.path_tracking import TrackerParams
 from agricare.core.control.track_check import (MachineModel, Prediction, check_plan, excursions, footprint_points,
                                                predict_track)
+from harness import TRACKER_CURVES, primitive_path  # noqa: E402
 
-CURVES = dict(desired_speed_mps=2.5, reverse_speed_mps=1.2, min_lookahead_m=2.5, max_lookahead_m=6.0,
-              lookahead_time_s=1.2, regulated_min_radius_m=6.0, goal_xy_tolerance_m=0.5, search_window_m=4.0,
-              manoeuvre_distance_m=3.0, manoeuvre_speed_mps=1.2, cusp_presteer=True, cusp_decel_mps2=0.4,
-              curve_exit_m=3.0, curve_law_min_curvature_per_m=0.05)
+CURVES = TRACKER_CURVES   # bench/farm_missions.py's controller with worked corners and the curve law
 FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -2.0, -1.2, -3.0, 3.0)
 R = 4.5
 
 
-def _path(prims, step=0.5):
-    x = y = th = 0.0
-    out = [(x, y, th)]
-    for length, k in prims:
-        n = max(1, int(round(length / step)))
-        ds = length / n
-        for _ in range(n):
-            if k == 0.0:
-                x, y = x + ds * math.cos(th), y + ds * math.sin(th)
-            else:
-                th2 = th + k * ds
-                x, y, th = x + (math.sin(th2) - math.sin(th)) / k, y - (math.cos(th2) - math.cos(th)) / k, th2
-            out.append((x, y, th))
-    return np.array(out)
+_path = primitive_path
 
 
 def _swept(poses, margin):

@@ -21,32 +21,15 @@ from agricare.core.control.path_tracking import TrackerParams
 from agricare.core.control.pure_pursuit import RegulatedPurePursuit
 from agricare.core.control.smoother import SmootherParams, VelocitySmoother
 from agricare.core.sim.vehicles import AckermannVehicle, TractorParams
+from harness import TRACKER_CURVES, primitive_path  # noqa: E402
 
-#: bench/farm_missions.py's controller with worked corners and the curve law (CONTROLLER + MANOEUVRE + curve law)
-CURVES = dict(desired_speed_mps=2.5, reverse_speed_mps=1.2, min_lookahead_m=2.5, max_lookahead_m=6.0,
-              lookahead_time_s=1.2, regulated_min_radius_m=6.0, goal_xy_tolerance_m=0.5, search_window_m=4.0,
-              manoeuvre_distance_m=3.0, manoeuvre_speed_mps=1.2, cusp_presteer=True, cusp_decel_mps2=0.4,
-              curve_exit_m=3.0, curve_law_min_curvature_per_m=0.05)
+CURVES = TRACKER_CURVES   # bench/farm_missions.py's controller with worked corners and the curve law
 NEW = dict(steer_anticipation=0.3, transition_ramp_m=0.75)
 RECTS = ((-0.9, 3.3, -1.1, 1.1), (-2.0, -1.2, -3.0, 3.0))   # body and implement in base_link (x0, x1, y0, y1)
 R = 4.5
 
 
-def _path(prims, step=0.5):
-    """Poses (N, 3) of straights / arcs ``(length_m, curvature)`` from the origin heading +x."""
-    x = y = th = 0.0
-    out = [(x, y, th)]
-    for length, k in prims:
-        n = max(1, int(round(length / step)))
-        ds = length / n
-        for _ in range(n):
-            if k == 0.0:
-                x, y = x + ds * math.cos(th), y + ds * math.sin(th)
-            else:
-                th2 = th + k * ds
-                x, y, th = x + (math.sin(th2) - math.sin(th)) / k, y - (math.cos(th2) - math.cos(th)) / k, th2
-            out.append((x, y, th))
-    return np.array(out)
+_path = primitive_path
 
 
 def _drive(poses, params):
