@@ -328,3 +328,46 @@ def test_goal_missed_on_the_way_to_the_depot_re_approaches_the_depot():
     assert np.hypot(*(out.new_path.poses[-1, :2] - [20.0, 25.0])) < 0.1
     out = m.update(12.0, [21.0, 26.5, 0.0], goal_missed=True)            # 1.8 m off the depot: arrived
     assert out.state == farm.REFILLING
+
+
+def _circle(m, centre, radius, metres, t0, step=0.5):
+    """Drive round a circle of ``radius`` about ``centre`` for ``metres`` in ``step`` m steps (one update each)."""
+    out, n = None, int(metres / step)
+    for k in range(n):
+        a = k * step / radius
+        out = m.update(t0 + 0.2 * k, [centre[0] + radius * np.sin(a), centre[1] + radius * (1 - np.cos(a)) - radius,
+                                      a])
+        if out.state == farm.FAILED:
+            return out, (k + 1) * step
+    return out, n * step
+
+
+def test_circling_without_progress_stops_and_fails_with_the_reason():
+    # a machine that circles (a bend tighter than it steers, a controller that cannot close on the path) drives
+    # on for ever without getting further along its path: stopped and failed after stall_distance_m
+    m = _line_mission(stall_distance_m=60.0)
+    m.start(0.0, [0.0, 0.0, 0.0])
+    _walk(m, 10.0)
+    out, driven = _circle(m, (10.0, 4.0), 4.0, 200.0, 5.0)
+    assert out.state == farm.FAILED and m.state == farm.FAILED
+    assert "no progress along the path" in out.message and "stall_distance_m 60" in out.message
+    assert out.new_path is not None and out.speed_limit_mps == 0.0      # a hold: the machine is stopped
+    assert 55.0 < driven < 70.0                          # 60 m, plus the first metres near the path
+    # off: the same circling goes on (the mission cannot tell, as before)
+    m = _line_mission(stall_distance_m=0.0)
+    m.start(0.0, [0.0, 0.0, 0.0])
+    _walk(m, 10.0)
+    out, driven = _circle(m, (10.0, 4.0), 4.0, 200.0, 5.0)
+    assert out.state == farm.RUNNING and driven == 200.0
+
+
+def test_progress_along_the_path_never_trips_the_stall_watch():
+    m = _line_mission(stall_distance_m=5.0)
+    m.start(0.0, [0.0, 0.0, 0.0])
+    out = _walk(m, 39.0)
+    assert m.state == farm.RUNNING and out.state == farm.RUNNING
+
+
+def test_stall_distance_must_not_be_negative():
+    with pytest.raises(ValueError, match="stall_distance_m"):
+        FarmMissionParams(stall_distance_m=-1.0)

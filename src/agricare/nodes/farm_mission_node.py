@@ -91,6 +91,7 @@ class FarmMissionNodeParams:
     front_overhang_m: float = 3.3     # body ahead of base_link (rear axle): swings out in turns
     implement_offset_m: float = 1.6   # implement working line behind base_link
     implement_overlap_m: float = 0.3  # lowered early / raised late by this much at the ends of a pass
+    stall_distance_m: float = 150.0   # driven without 1 m of progress along the path -> stopped, failed (0 off)
     # signed goals: trust list of the keys that may send goals (kind mission_goal) and the sequence store
     goal_trust_file: str = ""
     command_replay_file: str = ""
@@ -119,7 +120,7 @@ class FarmMissionNode(ManagedNode):
                 refill_time_s=self.p.refill_time_s, turn_radius_m=self.p.turn_radius_m,
                 gnss_slow_after_s=self.p.gnss_slow_after_s, gnss_stop_after_s=self.p.gnss_stop_after_s,
                 gnss_slow_speed_mps=self.p.gnss_slow_speed_mps, implement_offset_m=self.p.implement_offset_m,
-                implement_overlap_m=self.p.implement_overlap_m)
+                implement_overlap_m=self.p.implement_overlap_m, stall_distance_m=self.p.stall_distance_m)
             self.cov_params = CoverageParams(
                 width_m=self.p.width_m, turn_radius_m=self.p.turn_radius_m, headland_width_m=self.p.headland_width_m,
                 robot_width_m=self.p.robot_width_m, turn_type=self.p.turn_type, route=self.p.route,

@@ -32,7 +32,9 @@ class FarmMissionParams:
     ``capacity_m``: metres of work one tank/hopper allows (0 = unlimited). ``depot_x_m``/``depot_y_m``: where
     to refill (must be reachable inside the field). GNSS: after ``gnss_slow_after_s`` without a good fix the
     speed is limited to ``gnss_slow_speed_mps``; after ``gnss_stop_after_s`` the tractor stops until the fix
-    returns.
+    returns. ``stall_distance_m`` (0 = off): the machine drove this far without getting 1 m further along its active
+    path (circling round a bend tighter than it steers, or a controller that cannot close on the path): the mission
+    stops the machine and fails with the reason instead of driving on for ever.
     """
 
     capacity_m: float = 0.0
@@ -51,10 +53,11 @@ class FarmMissionParams:
     implement_overlap_m: float = 0.0  # lower this much early and raise this much late (no seam at the ends)
     max_reapproaches: int = 3         # controller goal_missed at the same place this often -> failed
     end_tolerance_m: float = 3.0      # goal_missed this close to the end of the job / the depot counts as there
+    stall_distance_m: float = 150.0   # driven without 1 m of progress along the active path -> stopped, failed
 
     def __post_init__(self):
         require_non_negative(self, "capacity_m", "refill_time_s", "implement_offset_m", "implement_overlap_m",
-                             "max_reapproaches", "end_tolerance_m")
+                             "max_reapproaches", "end_tolerance_m", "stall_distance_m")
         require_positive(self, "turn_radius_m", "gnss_slow_after_s", "gnss_stop_after_s", "gnss_slow_speed_mps",
                          "search_window_m", "goal_tolerance_m", "sample_step_m")
         require(self.gnss_stop_after_s >= self.gnss_slow_after_s, "gnss_stop_after_s",
@@ -211,6 +214,7 @@ class FarmMission:
         self._missed_at = None              # (master index, count) of consecutive misses at one place
         self._t = 0.0                       # time of the last start/update
         self._active_t = 0.0                # when the active path was handed out
+        self._stall = (0.0, 0.0)            # (arc length reached on the active path, metres driven since it grew 1 m)
         self.events: list[tuple[float, str, str]] = []
 
     @staticmethod
@@ -247,6 +251,7 @@ class FarmMission:
         self._active_t = self._t
         self._holding = False
         self._active_i = 0
+        self._stall = (0.0, 0.0)
         self._active_s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path.poses[:, :2], axis=0),
                                                                         axis=1))]) if len(path.poses) else None
         return path
@@ -320,6 +325,20 @@ class FarmMission:
         if mi >= 0 and mi > self.index:
             self.work_since_fill_m += float(self.plan.work_s[mi] - self.plan.work_s[self.index])
             self.index = mi
+
+    def _stalled(self, driven: float) -> bool:
+        """``stall_distance_m``: count the metres driven while moving along the active path (not holding) since the
+        arc length reached on it last grew by 1 m; True once they pass the limit."""
+        if self.p.stall_distance_m <= 0 or self.active is None or self._active_s is None or self._holding or \
+                self.state not in (RUNNING, GNSS_SLOW, RETURNING, TO_DEPOT):
+            return False
+        reached, since = self._stall
+        s = float(self._active_s[self._active_i])
+        if s >= reached + 1.0:
+            self._stall = (s, 0.0)
+            return False
+        self._stall = (reached, since + driven)
+        return self._stall[1] > self.p.stall_distance_m
 
     def _past_cusp(self, pose, i0: int, j: int, d) -> int:
         """The machine changed direction before reaching the path's next cusp (the controller turns a
@@ -402,12 +421,18 @@ class FarmMission:
         if not np.all(np.isfinite(pose)):
             return MissionOutput(self.state, message="pose not finite: holding")
         # track in every state: while holding, the machine still rolls to a stop along its last path
-        self._moving = self._last_pose is None or float(np.hypot(*(pose[:2] - self._last_pose[:2]))) > 0.01
+        driven = 0.0 if self._last_pose is None else float(np.hypot(*(pose[:2] - self._last_pose[:2])))
+        self._moving = self._last_pose is None or driven > 0.01
         if self._moving and self._last_pose is not None:
             step = pose[:2] - self._last_pose[:2]
             self._gear = 1 if step[0] * math.cos(pose[2]) + step[1] * math.sin(pose[2]) >= 0.0 else -1
         self._last_pose = pose.copy()
         self._track(pose)
+        if self._stalled(driven):
+            msg = (f"no progress along the path for {self._stall[1]:.0f} m driven (stall_distance_m "
+                   f"{self.p.stall_distance_m:g}): stopped")
+            self._event(t, FAILED, msg)
+            return MissionOutput(FAILED, self._set_hold(), 0.0, msg)
 
         # pause / resume (operator, safety)
         if pause and self.state != PAUSED:
