@@ -38,6 +38,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from harness import decode_qr  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHOTS = REPO / "out" / "app"
@@ -364,7 +365,7 @@ def test_operator_app_in_chromium(site, browser):
     import numpy as np
 
     img = cv2.imdecode(np.frombuffer(base64.b64decode(png_b64), np.uint8), cv2.IMREAD_GRAYSCALE)
-    decoded, _pts, _ = cv2.QRCodeDetector().detectAndDecode(img)
+    decoded = decode_qr(cv2, img)
     assert decoded == code.replace("-", "").upper(), (decoded, code)
     js(drv, "document.getElementById('code-box').scrollIntoView();")
     drv.save_screenshot(str(SHOTS / "guardian_code.png"))
