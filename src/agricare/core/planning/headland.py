@@ -103,10 +103,11 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
     ``excess`` (``poses (M, 3) -> (M,)`` metres the machine lies outside the field at each pose, e.g. its footprint)
     makes the rings safe for the whole machine (:func:`push_ring_in`) and lets the outer ring's concave corners be
     rounded too: a notch in the field left a kink of its angle in the ring (45 deg in 0.5 m), which the machine
-    overran by 2 m, its front leaving the field. The outer ring is then closed with a disc of the turning radius
-    (the bend turns with the turning radius, a little nearer the notch; a smaller disc at a sharp notch, so the ring
-    moves at most 0.6 m) and moved in where the machine would leave the field; when that cannot be done for a pass,
-    its kinked ring is kept (moved in where needed). A ring that
+    overran by 2 m, its front leaving the field. The outer ring is then closed with the largest disc of (R, R/2, R/4)
+    whose ring, moved in where the machine would leave the field, bends nowhere tighter than 0.9 R
+    (:func:`min_bend_radius`); where none does, the first of them that moves the ring at most 0.6 m into the notch
+    (moved in where needed); when that cannot be done for a pass, its kinked ring is kept (moved in where needed). A
+    ring that
     cannot be made safe is kept as it is and ``warnings`` (a list) gets a line.
 
     ``fill_corners``: each outer ring after the first is bent into the corners where the opening cut it off from the
@@ -179,12 +180,10 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
         if excess is not None and turn_radius_m > 0 and \
                 outer_open.convex_hull.area - outer_open.area > 1e-6 * max(outer_open.area, 1.0):
             # the closing moves the ring into a notch by rc (1 / cos(turn / 2) - 1): 0.37 m at a 45 deg notch with
-            # the turning radius, 4.5 m at a 120 deg one (a band of the pass left unworked): the largest radius of
-            # (R, R/2, R/4) that moves it at most 0.6 m (a bend sharper than the turning radius is still tracked far
-            # better than a kink)
-            # A ring the machine can drive (no bend sharper than 0.9 R after the push, which moves pieces of it in
-            # and can leave kinks) comes first, the largest radius that gives one; else the old choice (a smaller
-            # radius that moves the ring at most 0.6 m, or the kinked ring)
+            # the turning radius, 4.5 m at a 120 deg one (a band of the pass left unworked). A ring the machine can
+            # drive (no bend sharper than 0.9 R after the push, which moves pieces of it in and can leave kinks) comes
+            # first, the largest radius that gives one (an R/4 bend took the machine 1.26 m out of a field); else the
+            # first radius that moves the ring at most 0.6 m, or the kinked ring
             fallback, chosen = None, False
             for rc in (turn_radius_m, 0.5 * turn_radius_m, 0.25 * turn_radius_m):
                 closed = outer_open.buffer(rc, quad_segs=32).buffer(-rc, quad_segs=32)
