@@ -666,32 +666,17 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
 
 
 def plan_sweep_area(plan: CoveragePlan) -> float:
-    """Area (m^2) of the field the plan's working path sweeps with the implement: a strip ``width_m`` wide centred
-    ``implement_offset_m`` behind the path (base_link) at every working sample, clipped to the field."""
+    """Area (m^2) of the field the plan's working path sweeps with the implement: the strips of
+    :func:`~agricare.core.planning.cleanup.worked_area` (``width_m`` wide, a segment worked when the sample it ends at
+    works, as the mission lowers the implement) along the path moved ``implement_offset_m`` behind base_link, clipped
+    to the field."""
+    from agricare.core.planning.cleanup import worked_area
+
     path, p = plan.path, plan.params
     if len(path.yaw) < 2:
         return 0.0
-    off = float(p.implement_offset_m)
-    xy = path.xy - off * np.column_stack([np.cos(path.yaw), np.sin(path.yaw)])
-    w = np.asarray(path.working, dtype=bool)
-    both = w[1:] & w[:-1]
-    strips = []
-    k = 0
-    n = len(both)
-    while k < n:
-        if not both[k]:
-            k += 1
-            continue
-        j = k
-        while j < n and both[j] and path.direction[j + 1] == path.direction[k + 1]:
-            j += 1
-        run = xy[k:j + 1]
-        if len(run) >= 2 and float(np.sum(np.hypot(*np.diff(run, axis=0).T))) > 1e-6:
-            strips.append(LineString(run).buffer(0.5 * p.width_m, cap_style="flat"))
-        k = j
-    if not strips:
-        return 0.0
-    return float(shapely.union_all(strips, grid_size=1e-3).intersection(plan.field).area)
+    xy = path.xy - float(p.implement_offset_m) * np.column_stack([np.cos(path.yaw), np.sin(path.yaw)])
+    return float(worked_area(xy, np.asarray(path.working, dtype=bool), p.width_m).intersection(plan.field).area)
 
 
 def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | None = None,
