@@ -89,6 +89,28 @@ def patch_passes(patch, region_geom, width_m: float, min_gain_m2: float, min_len
     nearby field edges (corners), whichever works most of it; ``long_axis_only``: along the rectangle's long
     side only (a corner tip: passes along it are driven in and backed out, passes across it cannot be reached
     in the narrow tip)."""
+    best = ([], 0.0)
+    for cand in _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, long_axis_only):
+        if cand[1] > best[1]:
+            best = cand
+    return best[0]
+
+
+def patch_pass_options(patch, region_geom, width_m: float, min_gain_m2: float, min_len_m: float = 1.0,
+                       boundary=None) -> list:
+    """Every straight pass ``(p0, p1)`` over a patch in every direction :func:`patch_passes` weighs (the rectangle's
+    sides, the nearby field edges): the candidates for passes that need a reverse exit, chosen one by one by what
+    each still works per metre reversed. In a corner tip the direction that works most on paper (across the tip)
+    is the one that cannot be reached; a pass along one of the tip's edges can be driven in and backed out."""
+    out = []
+    for passes, _ in _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, False):
+        out += passes
+    return out
+
+
+def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, long_axis_only):
+    """(passes, gain) per direction of the patch's minimum rotated rectangle (its long side only with
+    ``long_axis_only``) and, given ``boundary``, of the field edges near it (directions within 0.05 rad merged)."""
     rect = patch.minimum_rotated_rectangle
     c = np.asarray(rect.exterior.coords)[:4]
     dirs = [c[1] - c[0], c[2] - c[1]]
@@ -100,7 +122,7 @@ def patch_passes(patch, region_geom, width_m: float, min_gain_m2: float, min_len
         for g in getattr(near, "geoms", [near]):
             q = np.asarray(getattr(g, "coords", []))
             dirs += [q[k + 1] - q[k] for k in range(len(q) - 1)]
-    best, seen = ([], 0.0), []
+    out, seen = [], []
     for d in dirs:
         L = float(np.hypot(*d))
         if L < 1e-6:
@@ -110,7 +132,5 @@ def patch_passes(patch, region_geom, width_m: float, min_gain_m2: float, min_len
         if any(abs(ang - a) < 0.05 or abs(abs(ang - a) - math.pi) < 0.05 for a in seen):
             continue
         seen.append(ang)
-        cand = _passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m)
-        if cand[1] > best[1]:
-            best = cand
-    return best[0]
+        out.append(_passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m))
+    return out

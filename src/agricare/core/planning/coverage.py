@@ -88,6 +88,20 @@ class CoverageParams:
     corner_ease_radius_m: float = 0.0      # > 0: where a corner is not worked (a gap), the machine leaves the outer
                                            # pass by a gentle forward S of this radius, still working, instead of a
                                            # short reversing S (0: reversing S only, as before)
+    turn_reverse_detour_m: float = 0.0     # a swath turn that would reverse more than this (a fishtail / three-point
+                                           # Reeds-Shepp word) is replaced by a forward in-field detour where one
+                                           # exists: every metre a turn reverses comes off the field's reverse budget
+                                           # (max_reverse_m), which the clean-up passes need for dead-end corners
+                                           # (was 2 turning radii)
+    turn_detour_radii: float = 30.0        # such a detour is at most this many turning radii plus twice the distance
+                                           # (was 8, and 12 transit legs; above 8, 40 legs)
+    cleanup_reverse_by_gain: bool = True   # clean-up passes that need a reverse exit chosen one at a time by the area
+                                           # they still work per metre reversed, over passes in every direction of
+                                           # each leftover patch (_cleanup_by_gain); False: by pass length per metre
+                                           # reversed, the best direction per patch only, as before
+    cleanup_lead_in: bool = True           # a clean-up pass whose start the transit cannot reach (a tip: the route
+                                           # arrives across the pass) is reached lined up behind it, 1-4 turning
+                                           # radii back along its line (_lead_in_transit)
     headland_corner_fill: bool = True      # each headland pass bent into the corners where the turning radius cut it
                                            # off from the pass outside it (headland.corner_fill): no crescent left
                                            # between successive passes at corners sharper than a right angle (not
@@ -111,7 +125,7 @@ class CoverageParams:
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
         # 0 time: deterministic
         for name in ("headland_width_m", "robot_width_m", "optimizer_time_limit_s", "corner_ease_radius_m",
-                     "cleanup_end_margin_m"):
+                     "cleanup_end_margin_m", "turn_reverse_detour_m", "turn_detour_radii"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -412,12 +426,15 @@ def _reverse_length(s: T.PathSamples) -> float:
 
 
 def _forward(start, goal, p: CoverageParams, region: _Region):
-    """Forward in-field transit, not much longer than a turn (None otherwise)."""
+    """Forward in-field transit, not much longer than a turn: at most ``turn_detour_radii`` turning radii plus twice
+    the distance (None otherwise)."""
     if region.space is None:
         region.space = FreeSpace(region.geom, res_m=max(0.5, min(2.0, p.turn_radius_m / 4)))
+    long_ok = p.turn_detour_radii > 8.0
     s = forward_transit(start, goal, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, region.space,
-                        max_legs=12, fits=region.fits)
-    if s is not None and s.length_m <= 8.0 * p.turn_radius_m + 2.0 * math.hypot(*(goal[:2] - start[:2])):
+                        max_legs=40 if long_ok else 12, fits=region.fits)
+    cap = p.turn_detour_radii * p.turn_radius_m + 2.0 * math.hypot(*(goal[:2] - start[:2]))
+    if s is not None and s.length_m <= cap:
         return s
     return None
 
@@ -455,7 +472,7 @@ def _connect(start, goal, p: CoverageParams, region: _Region, cache: TurnCache |
             s = T.sample_primitives(start, prims, step)
             if region.fits(s):
                 if k > 0 and kind == "reeds_shepp" and p.transit == "forward" and \
-                        _reverse_length(s) > 2.0 * p.turn_radius_m:
+                        _reverse_length(s) > p.turn_reverse_detour_m:
                     # a forward in-field detour rather than a long reverse (tracked poorly by Ackermann machines)
                     fw = _forward(start, goal, p, region)
                     if fw is not None:
@@ -1094,6 +1111,38 @@ def _fit_pass(s0, s1, yaw: float, fp: Footprint, step_m: float = 0.25, min_len_m
     return s0 + a * u, s0 + b * u
 
 
+def _lead_out(end, p: CoverageParams, region: _Region):
+    """Straight on past the end of a clean-up pass (implement raised) to where a forward half-turn fits, 0.5-4
+    turning radii, inside the region with the whole machine: a pass through a corridor (between a pond and the edge)
+    that ends in it leaves forwards instead of reversing out; None when the line runs out of the region first."""
+    u = np.array([math.cos(end[2]), math.sin(end[2])])
+    for k in (0.5, 1.0, 1.5, 2.0, 3.0, 4.0):
+        q = _straight(end[:2], end[:2] + k * p.turn_radius_m * u, p.sample_step_m)
+        if not region.fits(q):
+            return None
+        if _turn_room(np.array([*q.xy[-1], end[2]]), p, region):
+            return q
+    return None
+
+
+def _lead_in_transit(pose, start, p: CoverageParams, region: _Region, space: FreeSpace):
+    """Forward transit to a pass start deep in a corner tip, lined up behind it: to a pose 1-4 turning radii back
+    along the pass's line (the first of those whose straight run to the start stays in the region), then straight
+    on to the start. The greedy transit follows the grid route into the tip, which arrives at the start across the
+    pass, and no curve of the turning radius turns onto the pass in the narrow tip; or None."""
+    u = np.array([math.cos(start[2]), math.sin(start[2])])
+    for k in (1.0, 2.0, 3.0, 4.0):
+        back = np.array([*(start[:2] - k * p.turn_radius_m * u), start[2]])
+        run = _straight(back[:2], start[:2], p.sample_step_m)
+        if not region.fits(run):
+            break                                   # farther back crosses the same edge
+        c = forward_transit(pose, back, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
+                            fits=region.fits)
+        if c is not None:
+            return concat_samples([c, run])
+    return None
+
+
 def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p: CoverageParams):
     """Append clean-up passes to the builder (those left forwards greedy nearest first, then those needing a
     reverse exit, cheapest first, within ``max_reverse_m``), in two rounds: passes in the direction that works
@@ -1115,6 +1164,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     fp_end = _machine(p, field, 0.05 + p.cleanup_end_margin_m) if fp is not None and p.cleanup_end_margin_m > 0 \
         else None
 
+    driven = []                                 # the passes driven, as (s0, s1) after fitting
+
     def try_pass(a, q, allow_reverse: bool) -> bool:
         nonlocal pose, reverse_left
         ends = sorted([(a, q), (q, a)], key=lambda e: np.hypot(*(e[0] - pose[:2])))
@@ -1135,7 +1186,10 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             start = np.array([*s0, yaw])
             end = np.array([*s1, yaw])
             exit_r = None
-            if not _turn_room(end, p, region):
+            lead_out = None
+            if not _turn_room(end, p, region) and p.cleanup_lead_in:
+                lead_out = _lead_out(end, p, region)
+            if lead_out is None and not _turn_room(end, p, region):
                 if not allow_reverse:
                     continue
                 exit_r = _reverse_exit(end, p, region, fp, reverse_left)
@@ -1143,6 +1197,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     continue
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
                                 fits=region.fits)
+            if c is None and p.cleanup_lead_in:
+                c = _lead_in_transit(pose, start, p, region, space)
             unstick = None
             if c is None:
                 # the machine stands headed into a narrowing corner (a ring or pass ended there) and the transit's
@@ -1178,13 +1234,21 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     reverse_left -= unstick.length_m + 2 * p.sample_step_m
             b.add(c, KIND_TRANSIT, False)
             b.add(_straight(s0, s1, p.sample_step_m), KIND_HEADLAND, True)
+            driven.append((s0, s1))
             pose = end
+            if lead_out is not None:
+                b.add(lead_out, KIND_TRANSIT, False)
+                pose = np.array([*lead_out.xy[-1], lead_out.yaw[-1]])
             if exit_r is not None:
                 b.add(exit_r, KIND_TRANSIT, False)
                 pose = np.array([*exit_r.xy[-1], exit_r.yaw[-1]])
                 reverse_left -= exit_r.length_m + 2 * p.sample_step_m
             return True
         return False
+
+    try_pass.driven = driven
+    try_pass.pose = lambda: pose
+    try_pass.reverse_left = lambda: reverse_left
 
     def exit_cost(e):
         costs = []
@@ -1193,6 +1257,9 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             r = _reverse_exit(np.array([*s1, yaw]), p, region, None, reverse_left)
             costs.append(r.length_m if r is not None else math.inf)
         return min(costs)
+
+    if p.cleanup_reverse_by_gain:
+        return _cleanup_by_gain(b, field, pose, p, sofar, edges, inner_region, min_gain, try_pass, exit_cost)
 
     skipped = 0
     for long_axis in (False, True):
@@ -1224,6 +1291,87 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         b.lengths["transit"] -= s_last.length_m
         pose = np.array([*b.parts[-1][0].xy[-1], b.parts[-1][0].yaw[-1]])
     return pose, skipped
+
+
+def _drop_trailing_transit(b: _Builder, pose):
+    """The job ends after the last pass: no exit manoeuvre after it; the pose at the end."""
+    while b.parts and b.parts[-1][1] == KIND_TRANSIT and len(b.parts) > 1:
+        s_last, kd, _ = b.parts.pop()
+        b.lengths["transit"] -= s_last.length_m
+        pose = np.array([*b.parts[-1][0].xy[-1], b.parts[-1][0].yaw[-1]])
+    return pose
+
+
+def _cleanup_by_gain(b: _Builder, field, pose, p: CoverageParams, sofar, edges, inner_region, min_gain, try_pass,
+                     exit_cost):
+    """Clean-up passes with the reverse budget spent where it works most (``cleanup_reverse_by_gain``).
+
+    Two rounds as before (passes in the direction that works most of each leftover patch, then along each patch's
+    long axis), in each every pass that can be left forwards, greedy nearest first, then the dead-end passes taken
+    one at a time by the area each still works per metre reversed (its exit and two samples of labelling; gains
+    updated after each pass driven) while the budget lasts; then a third round over what is still unworked with the
+    passes in every direction :func:`~agricare.core.planning.cleanup.patch_pass_options` gives, chosen the same way.
+    Before, the budget went by pass length per metre reversed, and only the best direction of each patch was tried:
+    cross passes in corner tips that could not be reached, or that worked little, took it before the passes along
+    the tip. Returns (pose, dead-end passes worth their reverse that could not be driven in the last round)."""
+    from agricare.core.planning.cleanup import leftover_patches, patch_pass_options, patch_passes, worked_area
+
+    def strip(a, q):
+        return LineString([a, q]).buffer(0.5 * p.width_m, cap_style="flat")
+
+    cost = {}
+
+    def spend(cands, rest):
+        """Dead-end passes by gain per metre reversed while the budget lasts; the number that failed."""
+        failed = 0
+        cands = list(cands)
+        while cands and try_pass.reverse_left() > 0:
+            best, best_rate = None, 0.0
+            for i, (a, q) in enumerate(cands):
+                gain = shapely.intersection(strip(a, q), rest).area
+                if gain < min_gain:
+                    continue
+                key = (tuple(np.round(a, 3)), tuple(np.round(q, 3)))
+                if key not in cost:
+                    cost[key] = exit_cost((a, q)) + 2 * p.sample_step_m
+                if not math.isfinite(cost[key]) or cost[key] > try_pass.reverse_left() + 1e-6:
+                    continue
+                rate = gain / max(cost[key], 0.5)
+                if rate > best_rate:
+                    best, best_rate = i, rate
+            if best is None:
+                break
+            a, q = cands.pop(best)
+            n0 = len(try_pass.driven)
+            if try_pass(a, q, allow_reverse=True):
+                s0, s1 = try_pass.driven[n0]
+                rest = shapely.difference(rest, strip(s0, s1))
+            else:
+                failed += 1
+        return failed
+
+    skipped = 0
+    for rnd in range(3):
+        now = sofar if rnd == 0 else b.build()
+        worked = worked_area(now.xy, now.working, p.width_m)
+        passes = []
+        for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
+            if rnd < 2:
+                passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
+                                       long_axis_only=rnd == 1)
+            else:
+                passes += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges)
+        deferred = []
+        while passes:
+            pose = try_pass.pose()
+            d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
+            a, q = passes.pop(int(np.argmin(d)))
+            if not try_pass(a, q, allow_reverse=False):
+                deferred.append((a, q))
+        if p.max_reverse_m > 0 and deferred and try_pass.reverse_left() > 0:
+            now = b.build()
+            skipped = spend(deferred, shapely.difference(field, worked_area(now.xy, now.working, p.width_m)))
+    return _drop_trailing_transit(b, try_pass.pose()), skipped
 
 
 def plan_to_dict(plan: CoveragePlan) -> dict:
