@@ -99,9 +99,6 @@ class CoverageParams:
                                            # they still work per metre reversed, over passes in every direction of
                                            # each leftover patch (_cleanup_by_gain); False: by pass length per metre
                                            # reversed, the best direction per patch only, as before
-    cleanup_lead_in: bool = True           # a clean-up pass whose start the transit cannot reach (a tip: the route
-                                           # arrives across the pass) is reached lined up behind it, 1-4 turning
-                                           # radii back along its line (_lead_in_transit)
     headland_corner_fill: bool = True      # each headland pass bent into the corners where the turning radius cut it
                                            # off from the pass outside it (headland.corner_fill): no crescent left
                                            # between successive passes at corners sharper than a right angle (not
@@ -1111,38 +1108,6 @@ def _fit_pass(s0, s1, yaw: float, fp: Footprint, step_m: float = 0.25, min_len_m
     return s0 + a * u, s0 + b * u
 
 
-def _lead_out(end, p: CoverageParams, region: _Region):
-    """Straight on past the end of a clean-up pass (implement raised) to where a forward half-turn fits, 0.5-4
-    turning radii, inside the region with the whole machine: a pass through a corridor (between a pond and the edge)
-    that ends in it leaves forwards instead of reversing out; None when the line runs out of the region first."""
-    u = np.array([math.cos(end[2]), math.sin(end[2])])
-    for k in (0.5, 1.0, 1.5, 2.0, 3.0, 4.0):
-        q = _straight(end[:2], end[:2] + k * p.turn_radius_m * u, p.sample_step_m)
-        if not region.fits(q):
-            return None
-        if _turn_room(np.array([*q.xy[-1], end[2]]), p, region):
-            return q
-    return None
-
-
-def _lead_in_transit(pose, start, p: CoverageParams, region: _Region, space: FreeSpace):
-    """Forward transit to a pass start deep in a corner tip, lined up behind it: to a pose 1-4 turning radii back
-    along the pass's line (the first of those whose straight run to the start stays in the region), then straight
-    on to the start. The greedy transit follows the grid route into the tip, which arrives at the start across the
-    pass, and no curve of the turning radius turns onto the pass in the narrow tip; or None."""
-    u = np.array([math.cos(start[2]), math.sin(start[2])])
-    for k in (1.0, 2.0, 3.0, 4.0):
-        back = np.array([*(start[:2] - k * p.turn_radius_m * u), start[2]])
-        run = _straight(back[:2], start[:2], p.sample_step_m)
-        if not region.fits(run):
-            break                                   # farther back crosses the same edge
-        c = forward_transit(pose, back, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
-                            fits=region.fits)
-        if c is not None:
-            return concat_samples([c, run])
-    return None
-
-
 def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p: CoverageParams):
     """Append clean-up passes to the builder (those left forwards greedy nearest first, then those needing a
     reverse exit, cheapest first, within ``max_reverse_m``), in two rounds: passes in the direction that works
@@ -1186,10 +1151,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             start = np.array([*s0, yaw])
             end = np.array([*s1, yaw])
             exit_r = None
-            lead_out = None
-            if not _turn_room(end, p, region) and p.cleanup_lead_in:
-                lead_out = _lead_out(end, p, region)
-            if lead_out is None and not _turn_room(end, p, region):
+            if not _turn_room(end, p, region):
                 if not allow_reverse:
                     continue
                 exit_r = _reverse_exit(end, p, region, fp, reverse_left)
@@ -1197,8 +1159,6 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     continue
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
                                 fits=region.fits)
-            if c is None and p.cleanup_lead_in:
-                c = _lead_in_transit(pose, start, p, region, space)
             unstick = None
             if c is None:
                 # the machine stands headed into a narrowing corner (a ring or pass ended there) and the transit's
@@ -1236,9 +1196,6 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             b.add(_straight(s0, s1, p.sample_step_m), KIND_HEADLAND, True)
             driven.append((s0, s1))
             pose = end
-            if lead_out is not None:
-                b.add(lead_out, KIND_TRANSIT, False)
-                pose = np.array([*lead_out.xy[-1], lead_out.yaw[-1]])
             if exit_r is not None:
                 b.add(exit_r, KIND_TRANSIT, False)
                 pose = np.array([*exit_r.xy[-1], exit_r.yaw[-1]])
