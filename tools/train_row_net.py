@@ -328,7 +328,8 @@ def condition_weights(root: pathlib.Path, ids, factors: dict) -> np.ndarray:
     return np.asarray(wts)
 
 
-def build(torch, arch: str = "small", norm: str = "none", exg: bool = False, effl_norm: str = "lite"):
+def build(torch, arch: str = "small", norm: str = "none", exg: bool = False, effl_norm: str = "lite",
+          effl_stages: int = 5):
     """``small``: the 126 k-parameter net of the first model; ``unet``: wider, two convolutions per encoder
     stage below 1/2, three dilated residual blocks at 1/16 (dilation 2, 4, 8), same heatmap resolution.
 
@@ -403,7 +404,7 @@ def build(torch, arch: str = "small", norm: str = "none", exg: bool = False, eff
             return self.out(u)
 
     if arch == "effl":
-        return _effl_net(torch, norm, exg, effl_norm)
+        return _effl_net(torch, norm, exg, effl_norm, effl_stages)
     return {"small": RowNet, "unet": RowUNet}[arch]()
 
 
@@ -419,7 +420,7 @@ EFFL_NORMS = {"lite": ((127 / 255,) * 3, (128 / 255,) * 3),
               "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
 
 
-def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "lite"):
+def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "lite", stages: int = 5):
     """``effl``: an ImageNet-pretrained EfficientNet-Lite0 encoder truncated at 1/16 (stem 32, MBConv stages
     16 / 24 / 40 / 80 / 112: 1x1 expansion, depthwise k x k, 1x1 projection, each with batch norm, ReLU6 after
     the first two, residual when stride 1 and the channels match, no squeeze-excite) and a light decoder
@@ -463,13 +464,13 @@ def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "li
             self.register_buffer("inv_std", 1.0 / torch.tensor(std).view(1, 3, 1, 1))
             self.stem = cbr6(3, 32, 3, 2)
             blocks, cin = [], 32
-            for e, k, s, c, n in EFFL_STAGES:
+            for e, k, s, c, n in EFFL_STAGES[:stages]:
                 for r in range(n):
                     blocks.append(MBConv(cin, c, e, k, s if r == 0 else 1))
                     cin = c
             self.blocks = nn.ModuleList(blocks)
             self.taps = {0: 1, 2: 2, 4: 3}  # block index after which the 1/2, 1/4 and 1/8 features are taken
-            self.mid = cbr(112, 64, 1)
+            self.mid = cbr(cin, 64, 1)
             self.u3 = nn.ConvTranspose2d(64, 48, 4, stride=2, padding=1)
             self.l3 = nn.Conv2d(40, 48, 1)
             self.d3 = cbr(48, 48)
@@ -704,6 +705,8 @@ def main(argv=None) -> int:
                     help="effl: ImageNet-pretrained EfficientNet-Lite0 encoder (see _effl_net)")
     ap.add_argument("--effl-norm", choices=tuple(EFFL_NORMS), default="lite",
                     help="effl: input normalisation inside the graph (see EFFL_NORMS)")
+    ap.add_argument("--effl-stages", type=int, choices=(4, 5), default=5,
+                    help="effl: MBConv stages kept (5: up to 112 channels at 1/16; 4: up to 80, about a quarter faster)")
     ap.add_argument("--freeze-encoder", action="store_true", help="effl: train the decoder only")
     ap.add_argument("--enc-lr", type=float, default=0.1, help="effl: encoder learning rate as a fraction of --lr")
     ap.add_argument("--init", default="", help="warm start from this ONNX model of the same architecture")
@@ -775,7 +778,7 @@ def main(argv=None) -> int:
     if factors:
         print(f"oversampling {factors}: expected share of weighted images per epoch "
               f"{float(wts[wts > 1].sum() / wts.sum()):.2f}", flush=True)
-    net = build(torch, a.arch, a.norm, a.exg, a.effl_norm)
+    net = build(torch, a.arch, a.norm, a.exg, a.effl_norm, a.effl_stages)
     frozen_bn = bool(a.init)
     if a.init:
         _load_onnx(torch, net, pathlib.Path(a.init))
