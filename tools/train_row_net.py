@@ -13,7 +13,9 @@ ONNX (opset 13: Conv, Relu, Add, ConvTranspose; batch norm folded) and run with 
 torch is needed only here, never at run time.
 
 Architectures (``--arch``): ``unet`` (default, 339 k parameters, 1.3 MiB ONNX: two convolutions per encoder
-stage, three dilated residual blocks at 1/16, additive skips) and ``small`` (126 k, the first model).
+stage, three dilated residual blocks at 1/16, additive skips), ``small`` (126 k, the first model) and ``effl``
+(an ImageNet-pretrained EfficientNet-Lite0 encoder cut at 1/16 with a light decoder, see :func:`_effl_net`;
+``--effl-stages 4``: 377 k parameters, 1.4 MiB ONNX).
 ``--init`` warm-starts a net of either architecture from an exported model (batch norm kept frozen as the
 folded affine).
 
@@ -329,7 +331,7 @@ def condition_weights(root: pathlib.Path, ids, factors: dict) -> np.ndarray:
 
 
 def build(torch, arch: str = "small", norm: str = "none", exg: bool = False, effl_norm: str = "lite",
-          effl_stages: int = 5):
+          effl_stages: int = 4):
     """``small``: the 126 k-parameter net of the first model; ``unet``: wider, two convolutions per encoder
     stage below 1/2, three dilated residual blocks at 1/16 (dilation 2, 4, 8), same heatmap resolution.
 
@@ -420,15 +422,20 @@ EFFL_NORMS = {"lite": ((127 / 255,) * 3, (128 / 255,) * 3),
               "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
 
 
-def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "lite", stages: int = 5):
+def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "lite", stages: int = 4):
     """``effl``: an ImageNet-pretrained EfficientNet-Lite0 encoder truncated at 1/16 (stem 32, MBConv stages
     16 / 24 / 40 / 80 / 112: 1x1 expansion, depthwise k x k, 1x1 projection, each with batch norm, ReLU6 after
     the first two, residual when stride 1 and the channels match, no squeeze-excite) and a light decoder
     (transposed convolutions with additive 1x1 lateral skips at 1/8, 1/4 and 1/2) to the same half-resolution
     heatmap as the other nets. The input stays BGR / 255 (as ``crop_rows_net.row_heatmap`` feeds it); the graph
-    subtracts the ImageNet mean and divides by its standard deviation per channel (BGR order), and the stem's
-    weights are loaded with their input channels reversed (RGB -> BGR), so the pretrained filters see what they
-    were trained on. Weights: :func:`load_effl_imagenet`."""
+    subtracts a mean and divides by a standard deviation per channel (``effl_norm``, :data:`EFFL_NORMS`, in BGR
+    order; Sub and Mul before the stem), and the stem's weights are loaded with their input channels reversed
+    (RGB -> BGR), so the pretrained filters see what they were trained on. Default ``"lite"``, (x - 127) / 128
+    on the 0-255 scale: the stem convolution's per-channel output mean on tuning images (every 10th of 0-199)
+    correlates with its batch norm's running mean at 0.89 with it and -0.07 with the ImageNet mean / std.
+    Symmetric padding (k // 2) where the original used TensorFlow's "same" padding, which pads a stride-2
+    layer on the right / bottom only: a half-pixel shift of those layers, left to the fine-tuning.
+    Weights: :func:`load_effl_imagenet`."""
     if norm != "none" or exg:
         raise SystemExit("--arch effl takes the ImageNet normalisation only (no --norm / --exg)")
     nn = torch.nn
@@ -705,10 +712,10 @@ def main(argv=None) -> int:
                     help="effl: ImageNet-pretrained EfficientNet-Lite0 encoder (see _effl_net)")
     ap.add_argument("--effl-norm", choices=tuple(EFFL_NORMS), default="lite",
                     help="effl: input normalisation inside the graph (see EFFL_NORMS)")
-    ap.add_argument("--effl-stages", type=int, choices=(4, 5), default=5,
-                    help="effl: MBConv stages kept (5: up to 112 channels at 1/16; 4: up to 80, about a quarter faster)")
+    ap.add_argument("--effl-stages", type=int, choices=(4, 5), default=4,
+                    help="effl: MBConv stages kept (4: up to 80 channels at 1/16; 5: up to 112, a third slower)")
     ap.add_argument("--freeze-encoder", action="store_true", help="effl: train the decoder only")
-    ap.add_argument("--enc-lr", type=float, default=0.1, help="effl: encoder learning rate as a fraction of --lr")
+    ap.add_argument("--enc-lr", type=float, default=1.0, help="effl: encoder learning rate as a fraction of --lr")
     ap.add_argument("--init", default="", help="warm start from this ONNX model of the same architecture")
     ap.add_argument("--lr", type=float, default=4e-3, help="peak learning rate")
     ap.add_argument("--dice", type=float, default=0.0, help="weight of a soft-Dice term added to the BCE")
@@ -802,7 +809,8 @@ def main(argv=None) -> int:
     bs = 16
     per_epoch = n_real + n_sim_draw
     steps = a.epochs * math.ceil(per_epoch / bs)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=0.05 if a.init else 0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=steps,
+                                                pct_start=0.05 if a.init else 0.1)
     bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(3.0), reduction="none")
     yr = torch.linspace(0.0, 1.0, NET_H // 2).view(1, 1, -1, 1)
     row_w = 1.0 + a.top_weight * (1.0 - yr) ** 2
