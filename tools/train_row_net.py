@@ -228,8 +228,9 @@ cv2.dnn one 224 px pass costs 19 ms with 4 stages, 28 ms with 5 (B: 9 ms), so 5 
 would miss 30 fps. Final: E4's recipe on all of 0-199 (held-out read for it only):
     /tmp/tv/bin/python tools/train_row_net.py --arch effl --effl-stages 4 --ids 0-199 --threads 1 --epochs 30 \
         --lr 3e-3 --enc-lr 1.0 --mild --checkpoint-every 10 --out FE4.onnx
-(16 min wall at load 8-11; 377 k parameters, 1.4 MiB ONNX, batch norm folded, ops Conv / Clip / Relu / Add /
-ConvTranspose / Sub / Mul; cv2.dnn matches torch to 4e-6 on the untrained export):
+(16 min wall at load 8-11; the same command again, 7.4 min at a lower load, wrote a bit-identical file; 377 k
+parameters, 1.4 MiB ONNX, batch norm folded, ops Conv / Clip / Relu / Add / ConvTranspose / Sub / Mul; cv2.dnn
+matches torch to 4e-6 on the untrained export):
 
     net    tune 0-199  held 200-299  held minus B (paired)  large plants held (79)  sim RMS / max  fps 320x240*
     B      0.794       0.649              -                 0.633                   1.10 / 4.04 cm    35 (mirror)
