@@ -247,7 +247,10 @@ FE4 fits the tuning images no closer than B (0.793 against 0.794) and loses less
 0.116 against 0.145), the first recipe beyond 1 s.e. of B on held-out; it passes the simulator and the frame
 rate, so it is the bundled model. Held-out CRDA 0.677 is still far from 0.80. Per image-row band (top 30 % /
 middle / bottom 40 %, held out, the assignment of the CRDA): B 0.425 / 0.730 / 0.748, FE4 0.441 / 0.779 / 0.766:
-the gain is in the middle and bottom; the top band, where the rows converge, stays the loss.
+the gain is in the middle and bottom; the top band, where the rows converge, stays the loss. After the
+held-out read, two more val5 runs of E4's recipe (one pass, paired against E4's 0.756): 45 epochs 0.758
+(+0.001 +- 0.009; epoch 30 of that schedule 0.754), so longer training is not the lever; ``--effl-norm imagenet``
+0.746 (-0.011 +- 0.007), in line with the stem statistics favouring the Lite normalisation.
 """
 
 from __future__ import annotations
