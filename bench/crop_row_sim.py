@@ -57,6 +57,11 @@ def synthetic_frames(methods, n: int = 40) -> None:
               f"RMS {rms_o:.2f} cm, heading error RMS {rms_h:.2f} deg")
 
 
+def _flip(a):
+    """The mirror pass asked for (``--flip`` / ``--no-flip``), None for the bundled model's setting."""
+    return True if a.flip else (False if a.no_flip else None)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--method", choices=("vp", "fourier", "learned"), default="learned")
@@ -65,11 +70,12 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="", help="learned path: this ONNX model instead of the bundled one")
     ap.add_argument("--net-size", type=int, default=0, help="learned path: network input side (default: bundled)")
     ap.add_argument("--no-flip", action="store_true", help="learned path: without the mirror-image pass")
+    ap.add_argument("--flip", action="store_true", help="learned path: with the mirror-image pass")
     a = ap.parse_args(argv)
-    if a.model or a.net_size or a.no_flip:  # the embedded runner's nodes share this process's module
+    if a.model or a.net_size or a.no_flip or a.flip:  # the embedded runner's nodes share this process's module
         from agricare.core.perception import crop_rows_net
 
-        crop_rows_net.use_net(a.model, a.net_size, not a.no_flip)
+        crop_rows_net.use_net(a.model, a.net_size, _flip(a))
     synthetic_frames(("vp", a.method) if a.method != "vp" else ("vp",))
     if a.frames_only:
         return 0

@@ -262,6 +262,11 @@ def print_report(r: dict, title: str = "") -> None:
               f"{v['pos_err']:>9.3f}{v['ang_err_deg']:>9.1f}{v['ms']:>8.1f}")
 
 
+def _flip(a):
+    """The mirror pass asked for (``--flip`` / ``--no-flip``), None for the bundled model's setting."""
+    return True if a.flip else (False if a.no_flip else None)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=str(DEFAULT_ROOT))
@@ -274,6 +279,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="", help="learned path: score this ONNX model instead of the bundled one")
     ap.add_argument("--net-size", type=int, default=0, help="learned path: network input side (default: bundled)")
     ap.add_argument("--no-flip", action="store_true", help="learned path: without the mirror-image pass")
+    ap.add_argument("--flip", action="store_true", help="learned path: with the mirror-image pass")
     a = ap.parse_args(argv)
     root = pathlib.Path(a.root)
     if not (root / "image").is_dir():
@@ -288,10 +294,10 @@ def main(argv=None) -> int:
         ids = [i for i in ids if 160 <= i < 200]
     elif a.ids == "val5":
         ids = [i for i in ids if i in TUNE_IDS and i % 5 == 0]
-    if a.model or a.net_size or a.no_flip:
+    if a.model or a.net_size or a.no_flip or a.flip:
         from agricare.core.perception import crop_rows_net
 
-        crop_rows_net.use_net(a.model, a.net_size, not a.no_flip)
+        crop_rows_net.use_net(a.model, a.net_size, _flip(a))
     if a.limit:
         ids = ids[: a.limit]
     from agricare.core.perception.crop_rows import CropRowParams

@@ -73,6 +73,11 @@ class _candidate_net:
         return False
 
 
+def _flip(a):
+    """The mirror pass asked for (``--flip`` / ``--no-flip``), None for the bundled model's setting."""
+    return True if a.flip else (False if a.no_flip else None)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=200)
@@ -81,6 +86,7 @@ def main(argv=None) -> int:
                     help="also time this ONNX row network (as 'cand', the bundled one beside it in this process)")
     ap.add_argument("--net-size", type=int, default=0, help="--model's input side (default: the bundled one's)")
     ap.add_argument("--no-flip", action="store_true", help="--model without the mirror-image pass")
+    ap.add_argument("--flip", action="store_true", help="learned path: with the mirror-image pass")
     a = ap.parse_args(argv)
     cv2.setNumThreads(1)
     from agricare.core.perception.crop_rows import CropRowParams, detect_rows, segment_vegetation
@@ -101,7 +107,7 @@ def main(argv=None) -> int:
             row[name] = {"fps_cpu": 1 / cpu, "fps_wall": 1 / wall, "ms_cpu": cpu * 1e3}
             print(f"{W}x{H:<6}{name:<10}{1 / cpu:>11.0f}{1 / wall:>9.0f}{cpu * 1e3:>8.2f}")
         if a.model:  # the candidate net through the shipped code, then the bundled net restored
-            with _candidate_net(a.model, a.net_size, not a.no_flip):
+            with _candidate_net(a.model, a.net_size, _flip(a)):
                 cpu, wall = _time(lambda im: detect_rows(im, CropRowParams(method="learned")), imgs, a.frames)
             row["cand"] = {"fps_cpu": 1 / cpu, "fps_wall": 1 / wall, "ms_cpu": cpu * 1e3, "model": a.model}
             print(f"{W}x{H:<6}{'cand':<10}{1 / cpu:>11.0f}{1 / wall:>9.0f}{cpu * 1e3:>8.2f}")

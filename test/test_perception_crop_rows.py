@@ -343,13 +343,12 @@ def test_crda_of_the_labels_themselves(shared_data):
 
 
 def test_learned_path_dev_set_crda(shared_data, repo_root):
-    """The bundled centre-line network (trained on images 0-159 only by tools/train_row_net.py with its
-    milder augmentation; the run chosen on 160-199 among those keeping the simulator's row following under
-    2 cm) on the same 50 images as test_dev_set_crda: measured CRDA 0.750 (tuning 0.799, held-out 0.643),
-    position error 0.057 spacings, 98 % of the images at CRDA >= 0.5. The previous net (full augmentation,
-    which it underfitted) 0.728 (0.766 / 0.647, 0.062, 92 %); the "vp" detector 0.622 on the same images.
-    Thresholds leave ~3 % for platform differences; the held-out bound stays at the previous one (0.635,
-    not lowered to 0.643 - 3 %)."""
+    """The bundled centre-line network (ImageNet-pretrained EfficientNet-Lite0 encoder fine-tuned on images
+    0-199 by tools/train_row_net.py --arch effl, one pass without the mirror image; the recipe chosen on every
+    5th of 0-199) on the same 50 images as test_dev_set_crda: measured CRDA 0.752 (tuning 0.784, held-out
+    0.683), position error 0.053 spacings, 100 % of the images at CRDA >= 0.5. The U-Net before it ("B",
+    trained from scratch, with the mirror pass) 0.750 (0.799 / 0.643, 0.057, 98 %); the "vp" detector 0.622
+    on the same images. Thresholds leave ~3 % for platform differences."""
     from agricare.core.perception.crop_rows import ROW_NET_PATH
 
     root = shared_data / "crop_rows_crdld"
@@ -360,9 +359,9 @@ def test_learned_path_dev_set_crda(shared_data, repo_root):
     score = _load_score(repo_root)
     agg = score.score_dataset(root, ids=range(0, 300, 6), params=CropRowParams(method="learned"))["aggregate"]
     assert agg["all"]["crda"] > 0.73
-    assert agg["tune"]["crda"] > 0.775 and agg["held_out"]["crda"] > 0.635
-    assert agg["all"]["pos_err"] < 0.059
-    assert agg["all"]["frac_crda_ge_0.5"] > 0.94
+    assert agg["tune"]["crda"] > 0.76 and agg["held_out"]["crda"] > 0.66
+    assert agg["all"]["pos_err"] < 0.055
+    assert agg["all"]["frac_crda_ge_0.5"] > 0.97
 
 
 def test_simulator_training_frames_are_labelled_on_their_rows(repo_root, tmp_path):

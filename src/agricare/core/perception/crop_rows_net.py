@@ -1,9 +1,10 @@
 """Learned crop-row detection: centre-line heatmap network + global vanishing-point row model.
 
-1. A small fully-convolutional U-Net (``models/crop_row_net.onnx``, 339 k parameters, 1.3 MiB, trained by
-   ``tools/train_row_net.py`` on dev-set images 0-159, run with OpenCV's DNN module) maps the image,
-   resized to ``NET_SIZE``, to a heatmap of crop-row centre lines at half that resolution; the heatmap is
-   the mean of the image's and its mirror image's (one batch of two).
+1. A small fully-convolutional network (``models/crop_row_net.onnx``, 377 k parameters, 1.4 MiB: an
+   ImageNet-pretrained EfficientNet-Lite0 encoder cut at 1/16 and a light decoder, fine-tuned by
+   ``tools/train_row_net.py --arch effl`` on dev-set images 0-199, run with OpenCV's DNN module) maps the
+   image, resized to ``NET_SIZE``, to a heatmap of crop-row centre lines at half that resolution, one pass
+   (``FLIP_AVERAGE`` off: the mirror pass would halve the frame rate below 30 fps at 320x240).
 2. Global row model on the heatmap: the common vanishing point of all rows is found by band coherence
    (the ``"vp"`` search of :mod:`crop_rows`, run on the heatmap: band profiles mapped onto the bottom line
    through the right vanishing point line up); rows are the peaks of the consensus profile.
@@ -39,7 +40,9 @@ ON_THRESHOLD = 0.3    # heatmap value a row must reach in an image row to count 
 WINDOW_FRAC = 0.2     # centroid window half-width, fraction of the local row spacing
 MAX_CONVERGENCE = 1.6  # largest (heatmap height / VP height above the bottom) searched
 N_BANDS = 24
-FLIP_AVERAGE = True   # heatmap = mean of the image's and its mirror image's (test-time augmentation)
+# heatmap = mean of the image's and its mirror image's (test-time augmentation); off for the bundled
+# EfficientNet-Lite0 net (chosen and measured without it; the earlier U-Net "B" used it)
+FLIP_AVERAGE = False
 ROTATE_ABOUT_VP = True  # the free term of the correction turns a row about the VP (else shifts it)
 VP_FROM_ROWS = False  # re-estimate the VP from the refined rows (measured worse on 160-199: 0.597 vs 0.614)
 FILL_COMB = True      # add the rows the equal-spacing comb predicts where the network saw none
@@ -56,18 +59,19 @@ POLISH_RIDGES = (0.0, 0.05, 0.5)  # ridge (fraction of the summed weight) on con
 POLISH_PASSES = 2
 
 
-def use_net(model: str | pathlib.Path | None = None, net_size: int = 0, flip: bool = True) -> None:
-    """Run the learned path with another exported model, input side or without the mirror pass (the benches'
-    ``--model``/``--net-size``/``--no-flip``: candidates are scored and driven with the shipped code, not a copy).
-    Process-wide: the nodes of an embedded run share this module."""
+def use_net(model: str | pathlib.Path | None = None, net_size: int = 0, flip: bool | None = None) -> None:
+    """Run the learned path with another exported model, input side or mirror pass (the benches'
+    ``--model``/``--net-size``/``--flip``/``--no-flip``: candidates are scored and driven with the shipped code,
+    not a copy); ``flip`` None keeps the bundled setting. Process-wide: the nodes of an embedded run share this
+    module."""
     global ROW_NET_PATH, NET_SIZE, FLIP_AVERAGE
     if model:
         ROW_NET_PATH = pathlib.Path(model).resolve()
         _net.cache_clear()
     if net_size:
         NET_SIZE = (int(net_size), int(net_size))
-    if not flip:
-        FLIP_AVERAGE = False
+    if flip is not None:
+        FLIP_AVERAGE = bool(flip)
 
 
 @functools.lru_cache(maxsize=1)
