@@ -510,7 +510,8 @@ def test_ring_footprint_is_checked_between_its_samples():
     fp = Footprint([BODY, IMPLEMENT], field, margin_m=0.05)
     # a closed counter-clockwise ring 6.5 m in, sampled every 2 m (x = 11, 13, ... on the bottom), heading along it
     corners = [(11.0, 6.5), (89.0, 6.5), (89.0, 49.5), (11.0, 49.5), (11.0, 6.5)]
-    xy = np.vstack([np.linspace(a, b, int(round(math.dist(a, b) / 2.0)) + 1)[:-1] for a, b in zip(corners, corners[1:])])
+    xy = np.vstack([np.linspace(a, b, int(round(math.dist(a, b) / 2.0)) + 1)[:-1]
+                    for a, b in zip(corners, corners[1:])])
     d = np.roll(xy, -1, axis=0) - xy
     ring = np.column_stack([xy, np.arctan2(d[:, 1], d[:, 0])])
     # the implement (3 m to the right, 1.2-2 m behind) clears the notch from the samples; from x = 52 it does not

@@ -192,7 +192,8 @@ def _overshoot_poses(s: T.PathSamples, arrive_forward: bool = True) -> np.ndarra
 
 
 def _fits_stops(fp: Footprint, s: T.PathSamples, arrive_forward: bool = True) -> bool:
-    """The machine still inside when it rolls ``CUSP_OVERSHOOT_M`` past each stop of ``s`` (:func:`_overshoot_poses`)."""
+    """The machine still inside when it rolls ``CUSP_OVERSHOOT_M`` past each stop of ``s``
+    (:func:`_overshoot_poses`)."""
     c = _overshoot_poses(s, arrive_forward)
     return len(c) == 0 or fp.fits(c)
 
