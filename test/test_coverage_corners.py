@@ -401,7 +401,8 @@ def test_y_turns_reverse_a_third_less_on_a_worked_corner_ring():
     assert worked > ref - 0.01 and worked > 0.95                      # measured 0.957 against 0.959
     # within a budget the plain ones, cheaper still
     cheap = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0, y_turns=True, budget_m=30.0)
-    assert cheap.n_manoeuvres == 4 and cheap.reverse_m < 0.6 * three.reverse_m   # measured 23.1 m
+    # measured 24.5 m (23.1 m before the stops kept CUSP_OVERSHOOT_M of room to roll past them)
+    assert cheap.n_manoeuvres == 4 and cheap.reverse_m < 0.62 * three.reverse_m
 
 
 def test_inner_pass_corners_loop_forward_where_there_is_room():
