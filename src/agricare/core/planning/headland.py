@@ -239,11 +239,7 @@ def min_bend_radius(ring: np.ndarray, window_m: float = 1.5) -> float:
     j = np.searchsorted(s_end, start + window_m)                       # the segment where each window ends
     j = np.minimum(j, 2 * n - 1)
     net = np.abs(turn[j] - turn[np.arange(n)])
-    # the turns at the ends of segments i .. j-1 happen between the middles of segments i and j: the arc between
-    # those middles (from the start of i to the end of j it read a 3.5 m bend sampled at 0.5 m as 5.2 m, and the
-    # 0.9 R check let a 3.5 m concave bend through, tighter than the machine steers: seed 5 of farm_missions)
-    seg2 = np.concatenate([seg, seg])
-    arc = np.maximum((s_end[j] - 0.5 * seg2[j]) - (start + 0.5 * seg), 1e-9)
+    arc = np.maximum(s_end[j] - start, 1e-9)
     with np.errstate(divide="ignore"):
         return float(np.min(np.where(net > 1e-9, arc / np.maximum(net, 1e-12), math.inf)))
 
