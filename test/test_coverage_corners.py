@@ -401,7 +401,8 @@ def test_y_turns_reverse_a_third_less_on_a_worked_corner_ring():
     assert worked > ref - 0.01 and worked > 0.95                      # measured 0.957 against 0.959
     # within a budget the plain ones, cheaper still
     cheap = corner_ring(xy, 6.0, 4.5, fp, 1.6, ease_radius_m=50.0, y_turns=True, budget_m=30.0)
-    assert cheap.n_manoeuvres == 4 and cheap.reverse_m < 0.6 * three.reverse_m   # measured 23.1 m
+    # measured 24.5 m (23.1 m before the stops kept CUSP_OVERSHOOT_M of room to roll past them)
+    assert cheap.n_manoeuvres == 4 and cheap.reverse_m < 0.62 * three.reverse_m
 
 
 def test_inner_pass_corners_loop_forward_where_there_is_room():
@@ -497,3 +498,50 @@ def test_corner_choose_keeps_the_plan_that_sweeps_most(monkeypatch):
     made.clear()
     plain = plan_coverage(kite, CoverageParams(**kw))
     assert [m for m, _, _ in made] == [None] and plain.path.xy.shape == made[0][2].path.xy.shape
+
+
+def test_ring_footprint_is_checked_between_its_samples():
+    """A ring's samples can each keep the machine inside while the curve driven between them does not: at a field
+    vertex the implement's corner, 3 m to the side, sweeps past it between two samples. The ring check looks there
+    too, so push_ring_in moves such a ring in."""
+    from agricare.core.planning.coverage import _footprint_excess, _ring_footprint_excess
+
+    # a notch: the boundary's vertex at (50, 4) points into the field, between two samples 2 m apart
+    field = Polygon([(0, 0), (49.0, 0), (50.0, 4.0), (51.0, 0), (100, 0), (100, 60), (0, 60)])
+    fp = Footprint([BODY, IMPLEMENT], field, margin_m=0.05)
+    # a closed counter-clockwise ring 6.5 m in, sampled every 2 m (x = 11, 13, ... on the bottom), heading along it
+    corners = [(11.0, 6.5), (89.0, 6.5), (89.0, 49.5), (11.0, 49.5), (11.0, 6.5)]
+    xy = np.vstack([np.linspace(a, b, int(round(math.dist(a, b) / 2.0)) + 1)[:-1]
+                    for a, b in zip(corners, corners[1:])])
+    d = np.roll(xy, -1, axis=0) - xy
+    ring = np.column_stack([xy, np.arctan2(d[:, 1], d[:, 0])])
+    # the implement (3 m to the right, 1.2-2 m behind) clears the notch from the samples; from x = 52 it does not
+    assert np.all(_footprint_excess(fp, ring) == 0.0)
+    e = _ring_footprint_excess(fp, ring)
+    assert e.max() > 0.1
+    hit = np.flatnonzero(e > 0)
+    assert set(map(tuple, ring[hit, :2])) <= {(47.0, 6.5), (49.0, 6.5), (51.0, 6.5), (53.0, 6.5)}   # by the notch
+    # no change where the straight ring keeps the machine inside between samples too
+    plain = Footprint([BODY, IMPLEMENT], FIELD, margin_m=0.05)
+    assert np.all(_ring_footprint_excess(plain, ring) == 0.0)
+
+
+def test_manoeuvre_stops_leave_room_to_roll_past_them():
+    """A stop where the machine changes direction is checked with the machine rolled CUSP_OVERSHOOT_M past it the way
+    it arrives: a pass that stops with the bonnet 0.1 m from the boundary and reverses fits pose by pose but not
+    so."""
+    from agricare.core.planning import turns as T
+    from agricare.core.planning.corners import CUSP_OVERSHOOT_M, _fits_stops, _overshoot_poses
+
+    fp = Footprint([BODY, IMPLEMENT], FIELD, margin_m=0.05)
+    near = 100.0 - 0.05 - 3.3 - 0.1                      # the bonnet 0.1 m inside the margin
+    s = T.sample_primitives((near, 30.0, 0.0), [(-3.0, 0.0, 0.0), (2.0, 0.0, 0.0)], 0.5)
+    assert fp.fits(_poses(s))
+    c = _overshoot_poses(s)
+    assert len(c) == 2                                       # the pass's end (arrived forwards) and the reverse leg's
+    assert c[0][0] == pytest.approx(near + CUSP_OVERSHOOT_M)
+    assert c[1][0] == pytest.approx(near - 3.0 - CUSP_OVERSHOOT_M)
+    assert not _fits_stops(fp, s)
+    assert _fits_stops(fp, T.sample_primitives((near - 0.5, 30.0, 0.0), [(-3.0, 0.0, 0.0), (2.0, 0.0, 0.0)], 0.5))
+    # a piece without a stop has nothing to check
+    assert _fits_stops(fp, T.sample_primitives((50.0, 30.0, 0.0), [(5.0, 0.0, 0.0)], 0.5))
