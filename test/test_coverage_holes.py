@@ -112,10 +112,35 @@ def test_concave_corner_of_the_outer_ring_is_rounded_with_the_footprint():
 def test_min_bend_radius_of_circles_and_kinks():
     th = np.linspace(0, 2 * math.pi, 400, endpoint=False)
     assert min_bend_radius(np.column_stack([5 * np.cos(th), 5 * np.sin(th)])) == pytest.approx(5.0, rel=0.08)
+    # sampled as the planner samples rings (0.5 m): a 3.5 m bend, tighter than the bench tractor steers, reads 3.5 m
+    # (it read 5.2 m, measured over one segment more than the turns it counted, and passed a 0.9 R = 4.05 m check)
+    th = np.linspace(0, 2 * math.pi, int(2 * math.pi * 3.5 / 0.5), endpoint=False)
+    assert min_bend_radius(np.column_stack([3.5 * np.cos(th), 3.5 * np.sin(th)])) == pytest.approx(3.5, rel=0.05)
     u = np.linspace(0, 1, 40, endpoint=False)[:, None]
     square = np.vstack([np.array(a) + (np.array(b) - np.array(a)) * u
                         for a, b in [((0, 0), (20, 0)), ((20, 0), (20, 20)), ((20, 20), (0, 20)), ((0, 20), (0, 0))]])
     assert min_bend_radius(square) < 1.5 / (math.pi / 2) * 1.1      # a 90 deg kink within the 1.5 m window
+
+
+def test_outer_ring_without_a_drivable_rounding_takes_the_least_tight_one():
+    # bench/farm_missions.py seed 10: no rounding of the outer ring's concave corners stays >= 0.9 R once pushed in
+    # (R: 3.83 m, R/2: 2.48 m, R/4: 1.32 m); the fallback took the first within 0.6 m of the notch, the R/4 one, and
+    # the tracked machine left the field by 1.26 m after its bend. Now the least tight of them
+    import sys
+    import pathlib
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+    import farm_missions as fm
+    from agricare.core.planning.coverage import _machine, _ring_footprint_excess
+    from agricare.core.planning.headland import headland_offsets
+
+    field = fm.random_field(np.random.default_rng(10))
+    p = fm.plan_params(True, 30.0, math.inf, 30.0, 50.0, 0.5)
+    fp = _machine(p, field, 0.05)
+    d0 = headland_offsets(p.headland_width_m, p.width_m, p.body_width_m)[0]
+    rings = headland_rings(field, [d0], p.turn_radius_m, p.sample_step_m,
+                           excess=lambda q: _ring_footprint_excess(fp, q))[0]
+    outer = max(rings, key=lambda r: Polygon(r).area)
+    assert min_bend_radius(outer) > 0.8 * p.turn_radius_m             # 3.83 m for 4.5 m; the R/4 ring 1.32 m
 
 
 def test_region_fits_checks_the_whole_machine_on_a_curve():

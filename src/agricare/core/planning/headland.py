@@ -185,16 +185,24 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
             # first, the largest radius that gives one (an R/4 bend took the machine 1.26 m out of a field); else the
             # first radius that moves the ring at most 0.6 m, or the kinked ring
             fallback, chosen = None, False
+            best, best_bend = None, 0.0
             for rc in (turn_radius_m, 0.5 * turn_radius_m, 0.25 * turn_radius_m):
                 closed = outer_open.buffer(rc, quad_segs=32).buffer(-rc, quad_segs=32)
                 near = closed.hausdorff_distance(outer_open) <= 0.6
                 pushed = [push_ring_in(r, excess, max_shift_m=3.0) for r in pass_rings(closed_region(closed))]
                 ok = bool(pushed) and all(r is not None for r in pushed)
-                if ok and all(min_bend_radius(r) >= 0.9 * turn_radius_m for r in pushed):
+                bend = min(min_bend_radius(r) for r in pushed) if ok else 0.0
+                if ok and bend >= 0.9 * turn_radius_m:
                     rings = pushed
                     break
+                if ok and bend > best_bend:
+                    best, best_bend = pushed, bend
                 if near and not chosen:
                     fallback, chosen = (pushed if ok else None), True
+            if rings is None and best is not None and best_bend >= 0.5 * turn_radius_m:
+                # none drivable: the one that bends least tightly (seed 10 of farm_missions: the first ring within
+                # 0.6 m was the R/4 one, and the machine left the field by 1.26 m after its bend)
+                rings = best
             if rings is None:
                 rings = fallback
         if rings is None:
@@ -239,7 +247,11 @@ def min_bend_radius(ring: np.ndarray, window_m: float = 1.5) -> float:
     j = np.searchsorted(s_end, start + window_m)                       # the segment where each window ends
     j = np.minimum(j, 2 * n - 1)
     net = np.abs(turn[j] - turn[np.arange(n)])
-    arc = np.maximum(s_end[j] - start, 1e-9)
+    # the turns at the ends of segments i .. j-1 happen between the middles of segments i and j: the arc between
+    # those middles (from the start of i to the end of j it read a 3.5 m bend sampled at 0.5 m as 5.2 m, and the
+    # 0.9 R check let a 3.5 m concave bend through, tighter than the machine steers: seed 5 of farm_missions)
+    seg2 = np.concatenate([seg, seg])
+    arc = np.maximum((s_end[j] - 0.5 * seg2[j]) - (start + 0.5 * seg), 1e-9)
     with np.errstate(divide="ignore"):
         return float(np.min(np.where(net > 1e-9, arc / np.maximum(net, 1e-12), math.inf)))
 
