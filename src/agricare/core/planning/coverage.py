@@ -97,7 +97,7 @@ class CoverageParams:
                                            # (was 8, and 12 transit legs; above 8, 40 legs)
     cleanup_reverse_by_gain: bool = True   # clean-up passes that need a reverse exit chosen one at a time by the area
                                            # they still work per metre reversed, over passes in every direction of
-                                           # each leftover patch (_cleanup_by_gain); False: by pass length per metre
+                                           # each leftover patch (_plan_cleanup); False: by pass length per metre
                                            # reversed, the best direction per patch only, as before
     headland_corner_fill: bool = True      # each headland pass bent into the corners where the turning radius cut it
                                            # off from the pass outside it (headland.corner_fill): no crescent left
@@ -1137,10 +1137,14 @@ def _fit_pass(s0, s1, yaw: float, fp: Footprint, step_m: float = 0.25, min_len_m
 
 def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p: CoverageParams):
     """Append clean-up passes to the builder (those left forwards greedy nearest first, then those needing a
-    reverse exit, cheapest first, within ``max_reverse_m``), in two rounds: passes in the direction that works
-    most of each leftover patch, then over what is still left passes along each patch's long axis (a corner
-    tip's cross passes cannot be reached in the narrow tip); returns (pose, number skipped in the last round)."""
-    from agricare.core.planning.cleanup import leftover_patches, patch_passes, worked_area
+    reverse exit, within ``max_reverse_m``), in rounds: passes in the direction that works most of each leftover
+    patch, then over what is still left passes along each patch's long axis (a corner tip's cross passes cannot be
+    reached in the narrow tip). Dead-end passes: with ``cleanup_reverse_by_gain`` taken one at a time by the area
+    each still works per metre reversed, and a third round over passes in every direction of each patch
+    (:func:`~agricare.core.planning.cleanup.patch_pass_options`: in a tip the direction that works most on paper is
+    the one that cannot be reached); otherwise by reverse metres per metre of pass. Returns (pose, number skipped in
+    the last round that spent reverse)."""
+    from agricare.core.planning.cleanup import leftover_patches, patch_pass_options, patch_passes, worked_area
 
     edges = shapely.union_all([LineString(r.coords) for r in [field.exterior, *field.interiors]])
     inner_region = region.geom.buffer(-0.05)            # pass ends strictly inside (turns tangent to the edge)
@@ -1230,10 +1234,6 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             return True
         return False
 
-    try_pass.driven = driven
-    try_pass.pose = lambda: pose
-    try_pass.reverse_left = lambda: reverse_left
-
     def exit_cost(e):
         costs = []
         for s0, s1 in (e, e[::-1]):
@@ -1242,26 +1242,69 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             costs.append(r.length_m if r is not None else math.inf)
         return min(costs)
 
-    if p.cleanup_reverse_by_gain:
-        return _cleanup_by_gain(b, field, pose, p, sofar, edges, inner_region, min_gain, try_pass, exit_cost)
+    def strip(a, q):
+        return LineString([a, q]).buffer(0.5 * p.width_m, cap_style="flat")
 
+    cost = {}
+
+    def spend_by_gain(cands, rest):
+        """Dead-end passes by the area each still works per metre reversed (its exit and two samples of labelling;
+        gains updated after each pass driven) while the budget lasts; the number that failed."""
+        failed = 0
+        cands = list(cands)
+        while cands and reverse_left > 0:
+            best, best_rate = None, 0.0
+            for i, (a, q) in enumerate(cands):
+                gain = shapely.intersection(strip(a, q), rest).area
+                if gain < min_gain:
+                    continue
+                key = (tuple(np.round(a, 3)), tuple(np.round(q, 3)))
+                if key not in cost:
+                    cost[key] = exit_cost((a, q)) + 2 * p.sample_step_m
+                if not math.isfinite(cost[key]) or cost[key] > reverse_left + 1e-6:
+                    continue
+                rate = gain / max(cost[key], 0.5)
+                if rate > best_rate:
+                    best, best_rate = i, rate
+            if best is None:
+                break
+            a, q = cands.pop(best)
+            n0 = len(driven)
+            if try_pass(a, q, allow_reverse=True):
+                s0, s1 = driven[n0]
+                rest = shapely.difference(rest, strip(s0, s1))
+            else:
+                failed += 1
+        return failed
+
+    # rounds: passes in the direction that works most of each leftover patch, then along each patch's long axis;
+    # with cleanup_reverse_by_gain a third over passes in every direction of each patch (patch_pass_options)
     skipped = 0
-    for long_axis in (False, True):
-        now = sofar if not long_axis else b.build()
+    for rnd in range(3 if p.cleanup_reverse_by_gain else 2):
+        now = sofar if rnd == 0 else b.build()
         worked = worked_area(now.xy, now.working, p.width_m)
         passes = []
         for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
-            passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                   long_axis_only=long_axis)
+            if rnd < 2:
+                passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
+                                       long_axis_only=rnd == 1)
+            else:
+                passes += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges)
         # first every pass the machine can leave forwards (greedy nearest first), then the dead-end ones that
-        # need a reverse exit, least reversing per metre of pass first, while the reverse budget lasts (a corner taken
-        # first-come could spend it on one long exit)
+        # need a reverse exit while the reverse budget lasts (a corner taken first-come could spend it on one long
+        # exit)
         deferred = []
         while passes:
             d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
             a, q = passes.pop(int(np.argmin(d)))
             if not try_pass(a, q, allow_reverse=False):
                 deferred.append((a, q))
+        if p.cleanup_reverse_by_gain:
+            if p.max_reverse_m > 0 and deferred and reverse_left > 0:
+                now = b.build()
+                skipped = spend_by_gain(deferred, shapely.difference(field, worked_area(now.xy, now.working,
+                                                                                        p.width_m)))
+            continue
         if p.max_reverse_m > 0 and deferred:
             # reverse metres (the exit and two samples of labelling) per metre of pass: the budget where it works most
             deferred.sort(key=lambda e: (exit_cost(e) + 2 * p.sample_step_m) /
@@ -1275,87 +1318,6 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         b.lengths["transit"] -= s_last.length_m
         pose = np.array([*b.parts[-1][0].xy[-1], b.parts[-1][0].yaw[-1]])
     return pose, skipped
-
-
-def _drop_trailing_transit(b: _Builder, pose):
-    """The job ends after the last pass: no exit manoeuvre after it; the pose at the end."""
-    while b.parts and b.parts[-1][1] == KIND_TRANSIT and len(b.parts) > 1:
-        s_last, kd, _ = b.parts.pop()
-        b.lengths["transit"] -= s_last.length_m
-        pose = np.array([*b.parts[-1][0].xy[-1], b.parts[-1][0].yaw[-1]])
-    return pose
-
-
-def _cleanup_by_gain(b: _Builder, field, pose, p: CoverageParams, sofar, edges, inner_region, min_gain, try_pass,
-                     exit_cost):
-    """Clean-up passes with the reverse budget spent where it works most (``cleanup_reverse_by_gain``).
-
-    Two rounds as before (passes in the direction that works most of each leftover patch, then along each patch's
-    long axis), in each every pass that can be left forwards, greedy nearest first, then the dead-end passes taken
-    one at a time by the area each still works per metre reversed (its exit and two samples of labelling; gains
-    updated after each pass driven) while the budget lasts; then a third round over what is still unworked with the
-    passes in every direction :func:`~agricare.core.planning.cleanup.patch_pass_options` gives, chosen the same way.
-    Before, the budget went by pass length per metre reversed, and only the best direction of each patch was tried:
-    cross passes in corner tips that could not be reached, or that worked little, took it before the passes along
-    the tip. Returns (pose, dead-end passes worth their reverse that could not be driven in the last round)."""
-    from agricare.core.planning.cleanup import leftover_patches, patch_pass_options, patch_passes, worked_area
-
-    def strip(a, q):
-        return LineString([a, q]).buffer(0.5 * p.width_m, cap_style="flat")
-
-    cost = {}
-
-    def spend(cands, rest):
-        """Dead-end passes by gain per metre reversed while the budget lasts; the number that failed."""
-        failed = 0
-        cands = list(cands)
-        while cands and try_pass.reverse_left() > 0:
-            best, best_rate = None, 0.0
-            for i, (a, q) in enumerate(cands):
-                gain = shapely.intersection(strip(a, q), rest).area
-                if gain < min_gain:
-                    continue
-                key = (tuple(np.round(a, 3)), tuple(np.round(q, 3)))
-                if key not in cost:
-                    cost[key] = exit_cost((a, q)) + 2 * p.sample_step_m
-                if not math.isfinite(cost[key]) or cost[key] > try_pass.reverse_left() + 1e-6:
-                    continue
-                rate = gain / max(cost[key], 0.5)
-                if rate > best_rate:
-                    best, best_rate = i, rate
-            if best is None:
-                break
-            a, q = cands.pop(best)
-            n0 = len(try_pass.driven)
-            if try_pass(a, q, allow_reverse=True):
-                s0, s1 = try_pass.driven[n0]
-                rest = shapely.difference(rest, strip(s0, s1))
-            else:
-                failed += 1
-        return failed
-
-    skipped = 0
-    for rnd in range(3):
-        now = sofar if rnd == 0 else b.build()
-        worked = worked_area(now.xy, now.working, p.width_m)
-        passes = []
-        for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
-            if rnd < 2:
-                passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                       long_axis_only=rnd == 1)
-            else:
-                passes += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges)
-        deferred = []
-        while passes:
-            pose = try_pass.pose()
-            d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
-            a, q = passes.pop(int(np.argmin(d)))
-            if not try_pass(a, q, allow_reverse=False):
-                deferred.append((a, q))
-        if p.max_reverse_m > 0 and deferred and try_pass.reverse_left() > 0:
-            now = b.build()
-            skipped = spend(deferred, shapely.difference(field, worked_area(now.xy, now.working, p.width_m)))
-    return _drop_trailing_transit(b, try_pass.pose()), skipped
 
 
 def plan_to_dict(plan: CoveragePlan) -> dict:
