@@ -169,17 +169,17 @@ def _fits(fp: Footprint, poses: np.ndarray) -> bool:
 CUSP_OVERSHOOT_M = 0.2
 
 
-def _overshoot_poses(s: T.PathSamples, arrive_forward: bool = True) -> np.ndarray:
+def _overshoot_poses(s: T.PathSamples) -> np.ndarray:
     """The poses of ``s`` where it stops to change direction, moved on ``CUSP_OVERSHOOT_M`` the way the machine
     arrives there: every sample before a change of direction, and the first sample when ``s`` starts in reverse after
-    a forward pass (``arrive_forward``). (0, 3) when there is none."""
+    a forward pass. (0, 3) when there is none."""
     d = np.asarray(s.direction)
     q = _poses(s)
     if len(d) < 2:
         return q[:0]
     idx = list(np.flatnonzero(d[2:] != d[1:-1]) + 1)
     arrive = [float(d[k]) for k in idx]
-    if arrive_forward and d[1] < 0:
+    if d[1] < 0:
         idx.insert(0, 0)
         arrive.insert(0, 1.0)
     if not idx:
@@ -191,10 +191,10 @@ def _overshoot_poses(s: T.PathSamples, arrive_forward: bool = True) -> np.ndarra
     return c
 
 
-def _fits_stops(fp: Footprint, s: T.PathSamples, arrive_forward: bool = True) -> bool:
+def _fits_stops(fp: Footprint, s: T.PathSamples) -> bool:
     """The machine still inside when it rolls ``CUSP_OVERSHOOT_M`` past each stop of ``s``
     (:func:`_overshoot_poses`)."""
-    c = _overshoot_poses(s, arrive_forward)
+    c = _overshoot_poses(s)
     return len(c) == 0 or fp.fits(c)
 
 

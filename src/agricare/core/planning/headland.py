@@ -121,6 +121,15 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
     offsets_m = [float(v) for v in offsets_m]
     smooth = turn_radius_m > 0 and (smooth_holes if smooth_holes is not None else excess is not None)
 
+    def less_merged(base, grown, own):
+        """``base`` less the holes' offsets that have no ring of their own (``grown`` but not ``own``), opened with
+        the turning radius."""
+        merged = [g for i, g in enumerate(grown) if i not in own]
+        if not merged:
+            return base
+        g = base.difference(shapely.union_all(merged))
+        return g.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32) if turn_radius_m > 0 else g
+
     def pass_region(d, prev_region=None, spacing=0.0, next_cover=None):
         """(outer ring's region, the holes' offsets, own-ring hole indices, the pass's region: the outer region less
         the merged holes, opened; with ``prev_region`` grown into the corners, corner_fill)."""
@@ -133,10 +142,7 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
                 clear = g.buffer(0.5)
                 if outer_open.contains(clear) and not any(clear.intersects(o) for j, o in enumerate(grown) if j != i):
                     own.append(i)
-        merged = [g for i, g in enumerate(grown) if i not in own]
-        region = outer_open.difference(shapely.union_all(merged)) if merged else outer_open
-        if turn_radius_m > 0 and merged:
-            region = region.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
+        region = less_merged(outer_open, grown, own)
         if fill_corners and turn_radius_m > 0 and prev_region is not None and not region.is_empty:
             region = corner_fill(prev_region, region, spacing, turn_radius_m, next_cover=next_cover,
                                  keep_out=shapely.union_all([grown[i] for i in own]) if own else None)
@@ -156,15 +162,6 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
                 return field.buffer(-(d + 0.5 * spacing), join_style="mitre")
         outer_open, grown, own, region = pass_region(d, prev[1] if prev is not None else None, spacing, next_cover)
         prev = (d, region)
-
-        def closed_region(closed, grown=grown, own=own):
-            # the outer region closed (concave corners rounded for a machine with a footprint) less the merged holes,
-            # opened: as without the corner fill
-            merged = [g for i, g in enumerate(grown) if i not in own]
-            if not merged:
-                return closed
-            g = closed.difference(shapely.union_all(merged))
-            return g.buffer(-turn_radius_m).buffer(turn_radius_m, quad_segs=32)
 
         def pass_rings(base):
             rings = []
@@ -189,7 +186,8 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
             for rc in (turn_radius_m, 0.5 * turn_radius_m, 0.25 * turn_radius_m):
                 closed = outer_open.buffer(rc, quad_segs=32).buffer(-rc, quad_segs=32)
                 near = closed.hausdorff_distance(outer_open) <= 0.6
-                pushed = [push_ring_in(r, excess, max_shift_m=3.0) for r in pass_rings(closed_region(closed))]
+                # the closed outer region less the merged holes, without the corner fill
+                pushed = [push_ring_in(r, excess, max_shift_m=3.0) for r in pass_rings(less_merged(closed, grown, own))]
                 ok = bool(pushed) and all(r is not None for r in pushed)
                 bend = min(min_bend_radius(r) for r in pushed) if ok else 0.0
                 if ok and bend >= 0.9 * turn_radius_m:
