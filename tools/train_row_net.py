@@ -267,7 +267,8 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 OUT = REPO / "src" / "agricare" / "core" / "perception" / "models" / "crop_row_net.onnx"
-NET_W, NET_H = 224, 224  # network input; output heatmap is NET_W/2 x NET_H/2
+NET_W, NET_H = 224, 224  # network input; output heatmap is NET_W/HM_DIV x NET_H/HM_DIV
+HM_DIV = 2  # heatmap stride: 2 (half the input, every net so far) or 1 (``--full-res``, effl only)
 SIGMA_PX = 5.0  # target ridge width, px of the 512 px label
 LOAD_PX = 288  # images and targets are area-downscaled to this once, then cropped and warped
 
@@ -384,7 +385,7 @@ def condition_weights(root: pathlib.Path, ids, factors: dict) -> np.ndarray:
 
 
 def build(torch, arch: str = "small", norm: str = "none", exg: bool = False, effl_norm: str = "lite",
-          effl_stages: int = 4):
+          effl_stages: int = 4, full_res: bool = False):
     """``small``: the 126 k-parameter net of the first model; ``unet``: wider, two convolutions per encoder
     stage below 1/2, three dilated residual blocks at 1/16 (dilation 2, 4, 8), same heatmap resolution.
 
@@ -459,7 +460,7 @@ def build(torch, arch: str = "small", norm: str = "none", exg: bool = False, eff
             return self.out(u)
 
     if arch == "effl":
-        return _effl_net(torch, norm, exg, effl_norm, effl_stages)
+        return _effl_net(torch, norm, exg, effl_norm, effl_stages, full_res)
     return {"small": RowNet, "unet": RowUNet}[arch]()
 
 
@@ -475,7 +476,8 @@ EFFL_NORMS = {"lite": ((127 / 255,) * 3, (128 / 255,) * 3),
               "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
 
 
-def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "lite", stages: int = 4):
+def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "lite", stages: int = 4,
+              full_res: bool = False):
     """``effl``: an ImageNet-pretrained EfficientNet-Lite0 encoder truncated at 1/16 (stem 32, MBConv stages
     16 / 24 / 40 / 80 / 112: 1x1 expansion, depthwise k x k, 1x1 projection, each with batch norm, ReLU6 after
     the first two, residual when stride 1 and the channels match, no squeeze-excite) and a light decoder
@@ -540,13 +542,19 @@ def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "li
             self.u1 = nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1)
             self.l1 = nn.Conv2d(16, 16, 1)
             self.d1 = cbr(16, 16)
-            self.out = nn.Conv2d(16, 1, 1)
+            if full_res:  # one more stage to the input resolution, its skip a 3x3 convolution of the input
+                self.u0 = nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1)
+                self.l0 = nn.Conv2d(3, 8, 3, padding=1)
+                self.d0 = cbr(8, 8)
+            self.full_res = full_res
+            self.out = nn.Conv2d(8 if full_res else 16, 1, 1)
 
         def encoder_modules(self):
             return [self.stem, *self.blocks]
 
         def forward(self, x):
-            y = self.stem((x - self.mean) * self.inv_std)
+            xn = (x - self.mean) * self.inv_std
+            y = self.stem(xn)
             feats = {}
             for i, blk in enumerate(self.blocks):
                 y = blk(y)
@@ -555,6 +563,8 @@ def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "li
             u = self.d3(self.u3(self.mid(y)) + self.l3(feats[3]))
             u = self.d2(self.u2(u) + self.l2(feats[2]))
             u = self.d1(self.u1(u) + self.l1(feats[1]))
+            if self.full_res:
+                u = self.d0(self.u0(u) + self.l0(xn))
             return self.out(u)
 
     return EfflRowNet()
@@ -716,9 +726,10 @@ def augment(im, tg, rng: np.random.Generator, shadow_flare: bool = True, mild: b
     A[:, 2] = S @ M[:, 2] + 0.5 * np.array([NET_W / cw, NET_H / ch]) - 0.5
     x = cv2.warpAffine(im, A, (NET_W, NET_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     B = A.copy()
-    B[:, :] = A / 2.0
-    B[:, 2] = (A[:, 2] + 0.5) / 2.0 - 0.5
-    y = cv2.warpAffine(tg, B, (NET_W // 2, NET_H // 2), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    B[:, :] = A / HM_DIV
+    B[:, 2] = (A[:, 2] + 0.5) / HM_DIV - 0.5
+    y = cv2.warpAffine(tg, B, (NET_W // HM_DIV, NET_H // HM_DIV), flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT)
     if rng.random() < 0.5:
         x, y = x[:, ::-1], y[:, ::-1]
     x = x.astype(np.float32)
@@ -751,7 +762,7 @@ def _ids(spec: str):
 
 
 def main(argv=None) -> int:
-    global NET_W, NET_H, LOAD_PX, SIGMA_PX
+    global NET_W, NET_H, LOAD_PX, SIGMA_PX, HM_DIV
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str((REPO.parent / "shared" / "data" / "crop_rows_crdld").resolve()))
@@ -767,6 +778,8 @@ def main(argv=None) -> int:
                     help="effl: input normalisation inside the graph (see EFFL_NORMS)")
     ap.add_argument("--effl-stages", type=int, choices=(4, 5), default=4,
                     help="effl: MBConv stages kept (4: up to 80 channels at 1/16; 5: up to 112, a third slower)")
+    ap.add_argument("--full-res", action="store_true",
+                    help="effl: one more decoder stage, the heatmap at the input resolution (not half)")
     ap.add_argument("--freeze-encoder", action="store_true", help="effl: train the decoder only")
     ap.add_argument("--enc-lr", type=float, default=1.0, help="effl: encoder learning rate as a fraction of --lr")
     ap.add_argument("--init", default="", help="warm start from this ONNX model of the same architecture")
@@ -811,6 +824,10 @@ def main(argv=None) -> int:
     if a.size != NET_W:  # images are stored 64 px larger than the network input, as at the default 224 / 288
         NET_W = NET_H = a.size
         LOAD_PX = a.size + 64
+    if a.full_res:
+        if a.arch != "effl":
+            raise SystemExit("--full-res is for --arch effl")
+        HM_DIV = 1
     ids = _ids(a.ids)
     if a.skip_every:
         ids = [i for i in ids if i % a.skip_every]
@@ -838,7 +855,7 @@ def main(argv=None) -> int:
     if factors:
         print(f"oversampling {factors}: expected share of weighted images per epoch "
               f"{float(wts[wts > 1].sum() / wts.sum()):.2f}", flush=True)
-    net = build(torch, a.arch, a.norm, a.exg, a.effl_norm, a.effl_stages)
+    net = build(torch, a.arch, a.norm, a.exg, a.effl_norm, a.effl_stages, a.full_res)
     frozen_bn = bool(a.init)
     if a.init:
         _load_onnx(torch, net, pathlib.Path(a.init))
@@ -865,7 +882,7 @@ def main(argv=None) -> int:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=steps,
                                                 pct_start=0.05 if a.init else 0.1)
     bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(3.0), reduction="none")
-    yr = torch.linspace(0.0, 1.0, NET_H // 2).view(1, 1, -1, 1)
+    yr = torch.linspace(0.0, 1.0, NET_H // HM_DIV).view(1, 1, -1, 1)
     row_w = 1.0 + a.top_weight * (1.0 - yr) ** 2
     row_w = row_w / row_w.mean()
 
