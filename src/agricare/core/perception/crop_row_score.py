@@ -165,6 +165,19 @@ def crda_image(rows, label_gray, m: int = M_ROWS) -> dict:
             best, best_val = list(perm), val
     tot = float(n_s.sum())
     res["crda"] = best_val / tot if tot > 0 else math.nan
+    # the same assignment's score by image band (top 30 % / middle / bottom 40 % of the image rows; NaN
+    # where no scored sample falls in the band): where the rows converge (top) the spacing is smallest
+    vv = np.concatenate([sm[0] for sm in samples]) if samples else np.zeros(0)
+    ss = [np.zeros(len(sm[0])) for sm in samples]
+    for a, b in enumerate(best):
+        if b is not None and len(samples[a][0]):
+            v, u, d = samples[a]
+            rel = (_extend(det[b], v) - u) / (0.1 * d)
+            ss[a] = np.maximum(1.0 - rel * rel, 0.0)
+    ss = np.concatenate(ss) if ss else np.zeros(0)
+    for name, lo, hi in (("top", 0.0, 0.3), ("middle", 0.3, 0.6), ("bottom", 0.6, 1.01)):
+        sel = (vv >= lo * h) & (vv < hi * h)
+        res[f"crda_{name}"] = float(ss[sel].mean()) if sel.any() else math.nan
     pe = [E[a, b] if b is not None else CAP for a, b in enumerate(best)]
     ae = [A[a, b] for a, b in enumerate(best) if b is not None and E[a, b] < 0.25]
     res["pos_err"] = float(np.mean(pe))
