@@ -118,49 +118,72 @@ def _peaks(P: np.ndarray, xb: np.ndarray, min_sep: float):
     return out
 
 
-def _polish(hm: np.ndarray, row, lam: float, bottoms, spacing: float):
-    """One row (poly, support, span, x_bottom) moved onto the sub-pixel ridge peaks of the heatmap near it
-    (see ``POLISH``); rows without support (comb guesses) and rows with too few peaks are kept as they are."""
-    poly, support, span, xbot = row
+def _polish(hm: np.ndarray, rows, lam: float, spacing: float):
+    """Rows (poly, support, span, x_bottom) moved onto the sub-pixel ridge peaks of the heatmap near them
+    (see ``POLISH``), all rows at once (each row's image rows masked in); rows without support (comb
+    guesses) and rows with too few peaks are kept as they are (a row whose second pass finds too few peaks
+    keeps its first pass)."""
     h, w = hm.shape
-    if support <= 0.0:
-        return row
+    bottoms = [o[3] for o in rows]
+    out = list(rows)
     ys = np.arange(h, dtype=np.float64)
-    yq, xq = poly[::-1, 1], poly[::-1, 0]            # ascending y
-    yv = ys[(ys >= yq[0]) & (ys <= yq[-1])]
-    if len(yv) < 6:
-        return row
-    x0 = np.interp(yv, yq, xq)
-    nb = [abs(b - xbot) for b in bottoms if abs(b - xbot) > 1e-6]
-    s_loc = min(nb) if nb else spacing
-    half = np.maximum(POLISH_WINDOW_FRAC * s_loc * np.maximum(1.0 - lam * ((h - 0.5) - yv), 0.05), 1.5)
+    todo, X0, IN, HALF = [], [], [], []
+    for i, (poly, support, _span, xbot) in enumerate(rows):
+        if support <= 0.0:
+            continue
+        yq, xq = poly[::-1, 1], poly[::-1, 0]            # ascending y
+        inr = (ys >= yq[0]) & (ys <= yq[-1])
+        if inr.sum() < 6:
+            continue
+        nb = [abs(b - xbot) for b in bottoms if abs(b - xbot) > 1e-6]
+        s_loc = min(nb) if nb else spacing
+        todo.append(i)
+        IN.append(inr)
+        X0.append(np.interp(ys, yq, xq))
+        HALF.append(np.maximum(POLISH_WINDOW_FRAC * s_loc * np.maximum(1.0 - lam * ((h - 0.5) - ys), 0.05), 1.5))
+    if not todo:
+        return out
+    IN, X0, HALF = np.array(IN), np.array(X0), np.array(HALF)
     logh = np.log(np.maximum(hm, 1e-4))
-    yi = yv.astype(int)
-    dv = ((h - 0.5) - yv) / h
+    rix = np.arange(h)
+    dv = ((h - 0.5) - ys) / h
     basis = np.stack([np.ones_like(dv), dv, dv * dv])
-    xp = x0
+    XP = X0.copy()
+    passes = np.zeros(len(todo), int)     # passes done per row
+    live = np.ones(len(todo), bool)
     for _ in range(POLISH_PASSES):
+        li = np.flatnonzero(live)
+        xp, half, inr = XP[li], HALF[li], IN[li]
         lo = np.clip(np.floor(xp - half).astype(int), 1, w - 2)
         hi = np.clip(np.ceil(xp + half).astype(int), 1, w - 2)
-        cols = lo[:, None] + np.arange(int((hi - lo).max()) + 1)[None, :]
-        inwin = cols <= hi[:, None]
-        vals = np.where(inwin, hm[yi[:, None], np.minimum(cols, w - 2)], -1.0)
-        k = cols[np.arange(len(yv)), np.argmax(vals, axis=1)]
-        pk = hm[yi, k]
-        a, b, c = logh[yi, k - 1], logh[yi, k], logh[yi, k + 1]
+        cols = lo[..., None] + np.arange(int((hi - lo)[inr].max()) + 1)
+        vals = np.where(cols <= hi[..., None], hm[rix[None, :, None], np.minimum(cols, w - 2)], -1.0)
+        k = np.take_along_axis(cols, np.argmax(vals, axis=2)[..., None], axis=2)[..., 0]
+        pk = hm[rix[None, :], k]
+        a, b, c = logh[rix[None, :], k - 1], logh[rix[None, :], k], logh[rix[None, :], k + 1]
         den = a - 2 * b + c
         off = np.where(den < -1e-9, 0.5 * (a - c) / np.where(den < -1e-9, den, -1.0), 0.0)
         px = k + np.clip(off, -0.5, 0.5)
-        ok = (pk >= POLISH_MIN_PEAK) & (hi > lo)
-        if ok.sum() < 6:
-            return row if xp is x0 else (np.column_stack([np.interp(poly[:, 1], yv, xp), poly[:, 1]]), support,
-                                         span, float(np.interp(h - 1.0, yv, xp)))
-        wt = np.where(ok, pk, 0.0)
-        ata = (basis * wt) @ basis.T + wt.sum() * np.diag(POLISH_RIDGES)
-        cf = np.linalg.solve(ata, (basis * wt) @ np.where(ok, px - x0, 0.0))
-        xp = x0 + cf @ basis
-    return (np.column_stack([np.interp(poly[:, 1], yv, xp), poly[:, 1]]), support, span,
-            float(np.interp(h - 1.0, yv, xp)))
+        ok = inr & (pk >= POLISH_MIN_PEAK) & (hi > lo)
+        good = ok.sum(axis=1) >= 6
+        live[li[~good]] = False
+        if not good.any():
+            break
+        li, ok, px = li[good], ok[good], px[good]
+        wt = np.where(ok, pk[good], 0.0)
+        ata = np.einsum("ih,rh,jh->rij", basis, wt, basis) + wt.sum(axis=1)[:, None, None] * np.diag(POLISH_RIDGES)
+        atb = np.einsum("ih,rh->ri", basis, wt * np.where(ok, px - X0[li], 0.0))
+        cf = np.linalg.solve(ata, atb[..., None])[..., 0]
+        XP[li] = X0[li] + cf @ basis
+        passes[li] += 1
+    for j, i in enumerate(todo):
+        if passes[j] == 0:
+            continue
+        poly, support, span, _ = rows[i]
+        yv, xp = ys[IN[j]], XP[j][IN[j]]
+        out[i] = (np.column_stack([np.interp(poly[:, 1], yv, xp), poly[:, 1]]), support, span,
+                  float(np.interp(h - 1.0, yv, xp)))
+    return out
 
 
 def fit_rows(hm: np.ndarray):
@@ -197,44 +220,68 @@ def fit_rows(hm: np.ndarray):
     dd = (h - 0.5) - ys                       # height above the bottom line
     Pz = np.maximum(hm - 0.1, 0.0).astype(np.float64)
     cols = np.arange(w, dtype=np.float64)
+    # running sums along each image row: a window's mass and first moment in two look-ups
+    cum0 = np.zeros((h, w + 1))
+    cum1 = np.zeros((h, w + 1))
+    np.cumsum(Pz, axis=1, out=cum0[:, 1:])
+    np.cumsum(Pz * cols[None, :], axis=1, out=cum1[:, 1:])
+    rix = np.arange(h)
+    hm64 = hm.astype(np.float64)
 
     def refine(rx, lam, m):
-        """Rows refined on the heatmap around their VP lines; also (weight, a, b) of x = a + b y per row."""
+        """Rows refined on the heatmap around their VP lines; also (weight, a, b) of x = a + b y per row
+        (only with ``VP_FROM_ROWS``). The windowed-centroid passes run for all rows at once."""
         sc = 1.0 - lam * dd
         usable = sc > 0.03
         out, lines, is_guess = [], [], []
-        out = []
-        for x0 in rx:
-            base = x0 * sc + m * dd              # the row's vanishing-point line
-            # local spacing: distance to the neighbouring rows' lines (median spacing when alone)
+        dn = dd / h
+        basis = np.stack([sc if ROTATE_ABOUT_VP else np.ones_like(dn), dn, dn * dn])
+        R = len(rx)
+        bases = rx[:, None] * sc[None, :] + m * dd[None, :]        # the rows' vanishing-point lines (R, h)
+        # local spacing: distance to the neighbouring rows' lines (median spacing when alone)
+        s_locs = np.empty(R)
+        for i, x0 in enumerate(rx):
             k = int(np.searchsorted(rx, x0))
             nb = [abs(rx[j] - x0) for j in (k - 1, k + 1) if 0 <= j < len(rx) and rx[j] != x0]
-            s_loc = min(nb) if nb else spacing
-            half = np.maximum(WINDOW_FRAC * s_loc * sc, 1.0)
-            c = np.zeros(3)
-            dn = dd / h
-            basis = np.stack([sc if ROTATE_ABOUT_VP else np.ones_like(dn), dn, dn * dn])
-            sup = np.zeros(h, bool)
-            for ridge in REFINE_RIDGES:
-                xp = base + c @ basis
-                lo = np.clip(np.floor(xp - half).astype(int), 0, w - 1)
-                hi = np.clip(np.ceil(xp + half).astype(int), 0, w - 1)
-                inwin = (cols[None, :] >= lo[:, None]) & (cols[None, :] <= hi[:, None])
-                wgt = np.where(inwin, Pz, 0.0)
-                mass = wgt.sum(axis=1)
-                peak = np.where(inwin, hm, 0.0).max(axis=1)
-                sup = usable & (peak >= ON_THRESHOLD) & (mass > 1e-6) & (xp > -half) & (xp < w - 1 + half)
-                if sup.sum() < 4:
-                    break
-                xc = (wgt * cols[None, :]).sum(axis=1) / np.maximum(mass, 1e-9)
-                r = np.where(sup, xc - base, 0.0)
-                wt = np.where(sup, mass, 0.0)
-                # robust (Huber-like) reweighting around the previous fit
-                res = np.abs(r - c @ basis)
-                wt = wt / np.maximum(1.0, res / np.maximum(0.5 * half, 0.5))
-                ata = (basis * wt) @ basis.T + wt.sum() * np.diag(ridge)
-                atb = (basis * wt) @ r
-                c = np.linalg.solve(ata, atb)
+            s_locs[i] = min(nb) if nb else spacing
+        halfs = np.maximum(WINDOW_FRAC * s_locs[:, None] * sc[None, :], 1.0)
+        C = np.zeros((R, 3))
+        sups = np.zeros((R, h), bool)
+        masses = np.zeros((R, h))
+        xcs = np.zeros((R, h))
+        live = np.ones(R, bool)          # rows still refined (a row stops at its first pass with < 4 support)
+        for ridge in REFINE_RIDGES:
+            if not live.any():
+                break
+            li = np.flatnonzero(live)
+            base, half, c = bases[li], halfs[li], C[li]
+            fit = c @ basis
+            xp = base + fit
+            lo = np.clip(np.floor(xp - half).astype(int), 0, w - 1)
+            hi = np.clip(np.ceil(xp + half).astype(int), 0, w - 1)
+            mass = cum0[rix[None, :], hi + 1] - cum0[rix[None, :], lo]
+            win = lo[..., None] + np.arange(int((hi - lo).max()) + 1)
+            peak = np.where(win <= hi[..., None], hm64[rix[None, :, None], np.minimum(win, w - 1)], 0.0).max(axis=2)
+            sup = usable[None, :] & (peak >= ON_THRESHOLD) & (mass > 1e-6) & (xp > -half) & (xp < w - 1 + half)
+            sups[li] = sup
+            ok = sup.sum(axis=1) >= 4
+            live[li[~ok]] = False
+            if not ok.any():
+                break
+            li, base, half, fit, sup, mass = li[ok], base[ok], half[ok], fit[ok], sup[ok], mass[ok]
+            lo, hi = lo[ok], hi[ok]
+            xc = (cum1[rix[None, :], hi + 1] - cum1[rix[None, :], lo]) / np.maximum(mass, 1e-9)
+            masses[li], xcs[li] = mass, xc
+            r = np.where(sup, xc - base, 0.0)
+            wt = np.where(sup, mass, 0.0)
+            # robust (Huber-like) reweighting around the previous fit
+            res = np.abs(r - fit)
+            wt = wt / np.maximum(1.0, res / np.maximum(0.5 * half, 0.5))
+            ata = np.einsum("ih,rh,jh->rij", basis, wt, basis) + wt.sum(axis=1)[:, None, None] * np.diag(ridge)
+            atb = np.einsum("ih,rh->ri", basis, wt * r)
+            C[li] = np.linalg.solve(ata, atb[..., None])[..., 0]
+        for i, x0 in enumerate(rx):
+            base, c, sup, mass, xc = bases[i], C[i], sups[i], masses[i], xcs[i]
             if sup.sum() < 4:
                 if float(x0) not in guessed:
                     continue
@@ -254,7 +301,7 @@ def fit_rows(hm: np.ndarray):
             yy = np.linspace(y_bot, y_top, 12)
             xq = np.interp(yy, ys, xp)
             support = 0.0 if unsupported else float(sup[inside].mean())
-            if not unsupported:
+            if VP_FROM_ROWS and not unsupported:
                 wl = np.where(sup, mass, 0.0)
                 A = np.stack([np.ones(h), ys])
                 ab = np.linalg.lstsq((A * np.sqrt(wl)).T, np.sqrt(wl) * np.where(sup, xc, 0.0), rcond=None)[0]
@@ -268,7 +315,7 @@ def fit_rows(hm: np.ndarray):
 
     out, lines = refine(rx, lam, m)
     if POLISH:
-        out = [_polish(hm, row, lam, [o[3] for o in out], spacing) for row in out]
+        out = _polish(hm, out, lam, spacing)
     if VP_FROM_ROWS and len(lines) >= 2:
         # the vanishing point again, as the weighted least-squares intersection of the rows' own lines
         W_ = np.array([t[0] for t in lines])
