@@ -57,6 +57,9 @@ POLISH_WINDOW_FRAC = 0.15   # peak search half-width, fraction of the local row 
 POLISH_MIN_PEAK = 0.3       # a peak below this heatmap value is not used
 POLISH_RIDGES = (0.0, 0.05, 0.5)  # ridge (fraction of the summed weight) on constant, slope, curvature
 POLISH_PASSES = 2
+# a heatmap with a side above this (a net with a full-resolution output) is fitted on its half-size image
+# (vanishing point, peaks, refinement: the cost of the half-resolution heatmaps) and polished at full size
+FIT_MAX_SIDE = 128
 
 
 def use_net(model: str | pathlib.Path | None = None, net_size: int = 0, flip: bool | None = None) -> None:
@@ -191,6 +194,10 @@ def fit_rows(hm: np.ndarray):
     lam, m, spacing, coherence) in heatmap pixels, or None."""
     from agricare.core.perception.crop_rows import CropRowParams, _bands, _fit_vanishing_point, _normalise_bands
 
+    hm_full = hm
+    k_fit = 2 if min(hm.shape) > FIT_MAX_SIDE else 1
+    if k_fit > 1:  # a full-resolution heatmap: the row model on its half-size image, the polish at full size
+        hm = cv2.resize(hm, (hm.shape[1] // 2, hm.shape[0] // 2), interpolation=cv2.INTER_AREA)
     h, w = hm.shape
     prof, d = _bands(hm, N_BANDS, 0.96)
     vn = _normalise_bands(cv2.GaussianBlur(prof, (5, 1), 1.0))
@@ -314,8 +321,6 @@ def fit_rows(hm: np.ndarray):
         return out, lines
 
     out, lines = refine(rx, lam, m)
-    if POLISH:
-        out = _polish(hm, out, lam, spacing)
     if VP_FROM_ROWS and len(lines) >= 2:
         # the vanishing point again, as the weighted least-squares intersection of the rows' own lines
         W_ = np.array([t[0] for t in lines])
@@ -332,6 +337,16 @@ def fit_rows(hm: np.ndarray):
             guessed = {float(x2) for x, x2 in zip(rx, rx2) if float(x) in guessed}
             rx, lam, m = rx2, lam2, m2
             out, lines = refine(rx, lam, m)
+    if k_fit > 1:  # to the full heatmap's pixels (centres at integers): heights and spacing scale by k_fit
+        def up(x):
+            return (x + 0.5) * k_fit - 0.5
+        out = [(up(poly), support, span, up(xbot)) for poly, support, span, xbot in out]
+        m = m + 0.5 * (k_fit - 1) * lam / k_fit
+        lam, spacing = lam / k_fit, spacing * k_fit
+        hm = hm_full
+        h, w = hm.shape
+    if POLISH:
+        out = _polish(hm, out, lam, spacing)
     if not out:
         return None
     # ridge contrast: heatmap on the rows against half-way between them, over their supported image rows
