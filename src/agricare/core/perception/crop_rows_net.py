@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 ROW_NET_PATH = pathlib.Path(__file__).resolve().parent / "models" / "crop_row_net.onnx"
-NET_SIZE = (224, 224)  # network input (w, h); the heatmap is half of it
+NET_SIZE = (224, 224)  # network input (w, h); the bundled net's heatmap is half of it
 
 # fit parameters (chosen on the validation images 160-199 of the tuning split, network trained on 0-159)
 PEAK_FRAC = 0.15      # consensus-profile peaks below this fraction of the highest are not rows
@@ -86,7 +86,9 @@ def _net():
 
 
 def row_heatmap(image_bgr: np.ndarray) -> np.ndarray:
-    """Row centre-line probability in [0, 1] at half ``NET_SIZE`` (float32, h x w)."""
+    """Row centre-line probability in [0, 1] at the network's output resolution (float32, h x w): half
+    ``NET_SIZE`` for the bundled net, ``NET_SIZE`` itself for a net trained with ``--full-res``; callers read
+    the scale from the shape (:func:`fit_rows` works in heatmap pixels)."""
     x = image_bgr if image_bgr.shape[1::-1] == NET_SIZE else cv2.resize(image_bgr, NET_SIZE,
                                                                           interpolation=cv2.INTER_AREA)
     blob = x.astype(np.float32).transpose(2, 0, 1)[None] * np.float32(1.0 / 255.0)
