@@ -15,7 +15,8 @@ torch is needed only here, never at run time.
 Architectures (``--arch``): ``unet`` (default, 339 k parameters, 1.3 MiB ONNX: two convolutions per encoder
 stage, three dilated residual blocks at 1/16, additive skips), ``small`` (126 k, the first model) and ``effl``
 (an ImageNet-pretrained EfficientNet-Lite0 encoder cut at 1/16 with a light decoder, see :func:`_effl_net`;
-``--effl-stages 4``: 377 k parameters, 1.4 MiB ONNX).
+``--effl-stages 4``: 377 k parameters, 1.4 MiB ONNX; ``--full-res`` adds a decoder stage to the input
+resolution, 380 k parameters).
 ``--init`` warm-starts a net of either architecture from an exported model (batch norm kept frozen as the
 folded affine).
 
@@ -252,6 +253,40 @@ the gain is in the middle and bottom; the top band, where the rows converge, sta
 held-out read, two more val5 runs of E4's recipe (one pass, paired against E4's 0.756): 45 epochs 0.758
 (+0.001 +- 0.009; epoch 30 of that schedule 0.754), so longer training is not the lever; ``--effl-norm imagenet``
 0.746 (-0.011 +- 0.007), in line with the stem statistics favouring the Lite normalisation.
+
+Issue 19, round 10: resolution where the rows converge, paid for out of post-processing time (the bundled
+model stayed FE4). Torch 2.13.0 CPU, one thread, load 6-13 (other jobs on the machine).
+1. Where the learned path spends its time (``bench/perception.py --quick --frames 200``, cProfile of
+   ``detect_rows``, FE4 at 320x240): the network ~18 ms, ``fit_rows`` ~7.5 ms (refinement ~40 %, vanishing-point
+   search ~30 %, polish ~25 %), the rest ~1 ms. :func:`crop_rows_net.fit_rows` now refines and polishes all rows
+   at once (prefix sums for the window mass / centroid, batched 3x3 solves, the row lines only with
+   ``VP_FROM_ROWS``): its rows equal the old ones to 8e-8 heatmap px on 100 dev images, val5 CRDA unchanged
+   (E4 0.756, FE4 0.802), fit 7.4 -> 5.5 ms; ``detect_rows`` with FE4 at 320x240 26.6 -> 24.2 ms (37.7 -> 41.3 fps,
+   old and new alternating in one process, load 12).
+2. With that budget, E4's recipe (``--arch effl --effl-stages 4 --ids 0-199 --skip-every 5 --threads 1 --epochs
+   30 --lr 3e-3 --enc-lr 1.0 --mild``, round 9; E4.onnx re-scored here) plus the option below; val5, one pass,
+   paired against E4 on the same 40 images (s.e.); bands = top 30 % / middle / bottom 40 % of the image rows
+   (``crop_row_score.crda_image``'s ``crda_top`` / ``crda_middle`` / ``crda_bottom``):
+
+    run   option                                wall     val5   minus E4          bands            large (13)  fps*
+    E4    (FE4's recipe, round 9)                 -      0.756        -           0.544/0.839/0.851  0.705       41
+    S256  --size 256 (heatmap 128 px)           27 min   0.743  -0.014 +- 0.009   0.540/0.828/0.832  0.680       33
+    FR    --full-res (heatmap 224 px)           23 min   0.748  -0.009 +- 0.008   0.521/0.836/0.852  0.688       33
+          (epoch 10 / 20: E4 0.707 / 0.747, S256 0.695 / 0.735, FR - / 0.723)
+
+    (*) ``bench/perception.py --quick --frames 200 --model X.onnx [--net-size 256] --no-flip``, detect_rows at
+    320x240, process CPU, one core, the bundled FE4 ("learned", 41-42 fps) in the same process, load 7.5-12.
+    One 224 px pass in cv2.dnn (untrained exports, one thread): 17.5 ms at half resolution, 21.9 ms with the
+    full-resolution stage; at 256 px ~1.3x.
+
+   ``--full-res`` (``_effl_net``): after the 1/2 stage a transposed convolution to the input resolution, a 3x3
+   convolution of the normalised input as its skip, one 3x3 conv-BN-ReLU (8 channels), the output 1x1; the target
+   is warped at the heatmap stride ``HM_DIV`` (1). ``fit_rows`` fits such a heatmap on its half-size image and
+   polishes the rows on the full one (``crop_rows_net.FIT_MAX_SIDE``; fitting all of it at 224 px: 11.6 against
+   6.4 ms, FR's val5 0.748 either way). Neither option moves the top band up: the full-resolution heatmap scores
+   lower there (0.521 against 0.544). As round 7's decoding checks said, the ridge's placement by the network,
+   not the heatmap's pixel size, is what limits the top band. No held-out read in this round (no candidate beat
+   E4 on val5), so the bundled model and the tests are unchanged.
 """
 
 from __future__ import annotations
