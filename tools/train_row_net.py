@@ -291,7 +291,9 @@ model stayed FE4). Torch 2.13.0 CPU, one thread, load 6-13 (other jobs on the ma
    6.4 ms, FR's val5 0.748 either way). Neither option moves the top band up: the full-resolution heatmap scores
    lower there (0.521 against 0.544). As round 7's decoding checks said, the ridge's placement by the network,
    not the heatmap's pixel size, is what limits the top band; both options stay inside the seed-to-seed spread of
-   E4's recipe and cost 8 ms a frame. No candidate beat E4 on val5, so none was trained on all of 0-199 and the
+   E4's recipe and cost ~6 ms a frame (30.0-30.6 against 24.1-24.6 ms). Weight soups of the two seeds
+   (``--soup``, free at run time) break: val5 0.060 (E4 + E4s1) and 0.065 (FR + FRs1), the nets diverge from the
+   common ImageNet start. No candidate beat E4 on val5, so none was trained on all of 0-199 and the
    held-out split was not read in this round; the bundled model and the tests are unchanged.
 """
 
