@@ -276,7 +276,7 @@ model stayed FE4). Torch 2.13.0 CPU, one thread, load 6-13 (other jobs on the ma
     FRs1  FR with --seed 1                      18 min   0.749  -0.008 +- 0.008   0.528/0.832/0.854  0.706
           (epoch 10 / 20: E4 0.707 / 0.747, S256 0.695 / 0.735, FR - / 0.723)
     Seed pairs: FRs1 minus E4s1 +0.002 +- 0.009; the two-seed means, FR minus E4 -0.004 +- 0.006, S256 minus
-    E4's -0.009 +- 0.009. A second seed of the same recipe moves val5 by 0.010, as much as either option.
+    E4's two-seed mean -0.009 +- 0.009. A second seed of the same recipe moves val5 by 0.010, as much as either option.
 
     (*) ``bench/perception.py --quick --frames 200 --model X.onnx [--net-size 256] --no-flip``, detect_rows at
     320x240, process CPU, one core, beside the bundled FE4 (E4's architecture, "learned", 41-42 fps) in the same
