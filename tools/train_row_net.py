@@ -262,7 +262,8 @@ model stayed FE4). Torch 2.13.0 CPU, one thread, load 6-13 (other jobs on the ma
    at once (prefix sums for the window mass / centroid, batched 3x3 solves, the row lines only with
    ``VP_FROM_ROWS``): its rows equal the old ones to 8e-8 heatmap px on 100 dev images, val5 CRDA unchanged
    (E4 0.756, FE4 0.802), fit 7.4 -> 5.5 ms; ``detect_rows`` with FE4 at 320x240 26.6 -> 24.2 ms (37.7 -> 41.3 fps,
-   old and new alternating in one process, load 12).
+   old and new alternating in one process, load 12); the bundled FE4 through the new code scores tune 0.793,
+   held-out 0.677, as in round 9 (``bench/crop_rows_score.py --method learned --ids all``).
 2. With that budget, E4's recipe (``--arch effl --effl-stages 4 --ids 0-199 --skip-every 5 --threads 1 --epochs
    30 --lr 3e-3 --enc-lr 1.0 --mild``, round 9; E4.onnx re-scored here) plus the option below; val5, one pass,
    paired against E4 on the same 40 images (s.e.); bands = top 30 % / middle / bottom 40 % of the image rows
