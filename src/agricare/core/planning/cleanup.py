@@ -41,7 +41,7 @@ def leftover_patches(field, worked, min_patch_m2: float, sliver_m: float = 0.15)
     return sorted((g for g in polygons_of(rest) if g.area >= min_patch_m2), key=lambda g: -g.area)
 
 
-def _passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m):
+def _passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m, through=None):
     """Passes over ``patch`` along the unit direction ``u``; (list of (p0, p1), total gain m^2)."""
     nrm = np.array([-u[1], u[0]])
     pts = np.asarray(patch.exterior.coords)
@@ -54,6 +54,8 @@ def _passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m):
     offsets = [lo + span / 2] if n == 1 else list(np.linspace(lo + width_m / 2, hi - width_m / 2, n))
     # also the offsets pushed to either side (a patch at the boundary is reached from the inside only)
     offsets += [lo + width_m / 2, hi - width_m / 2] if n == 1 else []
+    if through is not None:                     # a tip's axis: the pass through its apex
+        offsets.append(float((np.asarray(through) - ctr) @ nrm))
     reach = float(np.max(np.abs(along))) + width_m
     band = patch.buffer(0.5 * width_m)
     best = {}
@@ -97,23 +99,31 @@ def patch_passes(patch, region_geom, width_m: float, min_gain_m2: float, min_len
 
 
 def patch_pass_options(patch, region_geom, width_m: float, min_gain_m2: float, min_len_m: float = 1.0,
-                       boundary=None) -> list:
+                       boundary=None, tip_axis: bool = False) -> list:
     """Every straight pass ``(p0, p1)`` over a patch in every direction :func:`patch_passes` weighs (the rectangle's
     sides, the nearby field edges): the candidates for passes that need a reverse exit, chosen one by one by what
     each still works per metre reversed. In a corner tip the direction that works most on paper (across the tip)
     is the one that cannot be reached; a pass along one of the tip's edges can be driven in and backed out."""
     out = []
-    for passes, _ in _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, False):
+    for passes, _ in _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, False, tip_axis):
         out += passes
     return out
 
 
-def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, long_axis_only):
+def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, long_axis_only, tip_axis=False):
     """(passes, gain) per direction of the patch's minimum rotated rectangle (its long side only with
     ``long_axis_only``) and, given ``boundary``, of the field edges near it (directions within 0.05 rad merged)."""
     rect = patch.minimum_rotated_rectangle
     c = np.asarray(rect.exterior.coords)[:4]
     dirs = [c[1] - c[0], c[2] - c[1]]
+    if tip_axis and not long_axis_only:
+        # a corner tip's axis: from the patch's centroid to its farthest point (the apex), about the tip's bisector
+        pts = np.asarray(patch.exterior.coords)[:-1]
+        ctr = np.asarray(patch.centroid.coords[0])
+        apex = pts[int(np.argmax(np.hypot(*(pts - ctr).T)))]
+        dirs.insert(0, apex - ctr)
+        if tip_axis > 1:
+            dirs += [np.array([math.cos(a), math.sin(a)]) for a in np.arange(int(tip_axis)) * math.pi / int(tip_axis)]
     if long_axis_only:
         dirs = [max(dirs, key=lambda d: float(np.hypot(*d)))]
         boundary = None
@@ -123,7 +133,8 @@ def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, lo
             q = np.asarray(getattr(g, "coords", []))
             dirs += [q[k + 1] - q[k] for k in range(len(q) - 1)]
     out, seen = [], []
-    for d in dirs:
+    apex_dir = 0 if tip_axis and not long_axis_only else -1
+    for k, d in enumerate(dirs):
         L = float(np.hypot(*d))
         if L < 1e-6:
             continue
@@ -132,5 +143,6 @@ def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, lo
         if any(abs(ang - a) < 0.05 or abs(abs(ang - a) - math.pi) < 0.05 for a in seen):
             continue
         seen.append(ang)
-        out.append(_passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m))
+        out.append(_passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m,
+                                 through=apex if k == apex_dir else None))
     return out

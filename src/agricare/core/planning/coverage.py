@@ -103,6 +103,9 @@ class CoverageParams:
                                            # off from the pass outside it (headland.corner_fill): no crescent left
                                            # between successive passes at corners sharper than a right angle (not
                                            # with corner_turns: the corner rings replace the rounded outer rings)
+    cleanup_tip_axis: bool = False         # EXP
+    cleanup_long_exit: bool = False        # EXP
+    cleanup_pool: bool = False             # EXP
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -1090,7 +1093,7 @@ def _turn_room(pose, p: CoverageParams, region: _Region) -> bool:
     return False
 
 
-def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
+def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float, long_m: bool = False):
     """The shortest reverse out of a dead end after which a forward half-turn fits: straight back, or straight
     back then a reverse arc of the minimum radius (a three-point turn's second leg turns the machine, so far less
     reversing than straight back until there is room for a U-turn); inside the region and, with ``fp``, the whole
@@ -1098,7 +1101,7 @@ def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
     path labels a leg's direction one sample late)."""
     R = p.turn_radius_m
     cands = []
-    for f in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0):
+    for f in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0) + ((5.0, 6.0, 7.0, 8.0) if long_m else ()):
         if f > 0:
             cands.append((f * R, [(-f * R, 0.0, 0.0)]))
         for ang in (math.pi / 4, math.pi / 2, 3 * math.pi / 4):
@@ -1185,7 +1188,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             if not _turn_room(end, p, region):
                 if not allow_reverse:
                     continue
-                exit_r = _reverse_exit(end, p, region, fp, reverse_left)
+                exit_r = _reverse_exit(end, p, region, fp, reverse_left, long_m=p.cleanup_long_exit)
                 if exit_r is None:
                     continue
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
@@ -1238,7 +1241,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         costs = []
         for s0, s1 in (e, e[::-1]):
             yaw = math.atan2(s1[1] - s0[1], s1[0] - s0[0])
-            r = _reverse_exit(np.array([*s1, yaw]), p, region, None, reverse_left)
+            r = _reverse_exit(np.array([*s1, yaw]), p, region, None, reverse_left, long_m=p.cleanup_long_exit)
             costs.append(r.length_m if r is not None else math.inf)
         return min(costs)
 
@@ -1289,7 +1292,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
                                        long_axis_only=rnd == 1)
             else:
-                passes += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges)
+                passes += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
+                                             tip_axis=p.cleanup_tip_axis)
         # first every pass the machine can leave forwards (greedy nearest first), then the dead-end ones that
         # need a reverse exit while the reverse budget lasts (a corner taken first-come could spend it on one long
         # exit)
@@ -1302,8 +1306,14 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         if p.cleanup_reverse_by_gain:
             if p.max_reverse_m > 0 and deferred and reverse_left > 0:
                 now = b.build()
-                skipped = spend_by_gain(deferred, shapely.difference(field, worked_area(now.xy, now.working,
-                                                                                        p.width_m)))
+                rest = shapely.difference(field, worked_area(now.xy, now.working, p.width_m))
+                if rnd == 0 and p.cleanup_pool:
+                    # every direction of every patch competes for the budget from the start (a later round
+                    # finds only what is left of it)
+                    for patch in leftover_patches(field, shapely.difference(field, rest), min_patch_m2=min_gain):
+                        deferred += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
+                                                       tip_axis=p.cleanup_tip_axis)
+                skipped = spend_by_gain(deferred, rest)
             continue
         if p.max_reverse_m > 0 and deferred:
             # reverse metres (the exit and two samples of labelling) per metre of pass: the budget where it works most
