@@ -106,6 +106,7 @@ class CoverageParams:
     cleanup_tip_axis: bool = False         # EXP
     cleanup_long_exit: bool = False        # EXP
     cleanup_pool: bool = False             # EXP
+    cleanup_min_gain_m2: float = 0.0       # EXP
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -1151,7 +1152,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
 
     edges = shapely.union_all([LineString(r.coords) for r in [field.exterior, *field.interiors]])
     inner_region = region.geom.buffer(-0.05)            # pass ends strictly inside (turns tangent to the edge)
-    min_gain = max(1.0, 0.5 * p.width_m * p.width_m)
+    min_gain = p.cleanup_min_gain_m2 or max(1.0, 0.5 * p.width_m * p.width_m)
     sofar = b.build()
     seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
     # corner manoeuvres reverse by design (their own budget, ``corner_ring``'s): not counted against clean-up exits
