@@ -107,6 +107,7 @@ class CoverageParams:
     cleanup_long_exit: bool = False        # EXP
     cleanup_pool: bool = False             # EXP
     cleanup_min_gain_m2: float = 0.0       # EXP
+    cleanup_tight: bool = False            # EXP
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -1291,10 +1292,10 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
             if rnd < 2:
                 passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                       long_axis_only=rnd == 1)
+                                       long_axis_only=rnd == 1, tight=p.cleanup_tight)
             else:
                 passes += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                             tip_axis=p.cleanup_tip_axis)
+                                             tip_axis=p.cleanup_tip_axis, tight=p.cleanup_tight)
         # first every pass the machine can leave forwards (greedy nearest first), then the dead-end ones that
         # need a reverse exit while the reverse budget lasts (a corner taken first-come could spend it on one long
         # exit)
@@ -1313,7 +1314,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     # finds only what is left of it)
                     for patch in leftover_patches(field, shapely.difference(field, rest), min_patch_m2=min_gain):
                         deferred += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                                       tip_axis=p.cleanup_tip_axis)
+                                                       tip_axis=p.cleanup_tip_axis, tight=p.cleanup_tight)
                 skipped = spend_by_gain(deferred, rest)
             continue
         if p.max_reverse_m > 0 and deferred:
