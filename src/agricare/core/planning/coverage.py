@@ -1125,6 +1125,17 @@ def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float, 
     return None
 
 
+def _approachable(goal, p: CoverageParams, region: _Region, length_m: float = 2.0) -> bool:
+    """Whether a forward arrival at ``goal`` can end with ``length_m`` of straight or of either full-lock arc inside
+    the region (the machine's last metres before the pose, driven backwards from it): a cheap test before a
+    transit search (a raster route and dozens of Dubins legs) to a pose that lies headed out of a dead end."""
+    k = 1.0 / p.turn_radius_m
+    for kk in (0.0, k, -k):
+        if region.fits(T.sample_primitives(goal, [(-length_m, kk, kk)], p.sample_step_m)):
+            return True
+    return False
+
+
 def _fit_pass(s0, s1, yaw: float, fp: Footprint, step_m: float = 0.25, min_len_m: float = 1.0):
     """The pass ``s0 -> s1`` shortened at both ends until the machine's footprint fits there; (None, None) when
     less than ``min_len_m`` is left."""
@@ -1193,6 +1204,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 exit_r = _reverse_exit(end, p, region, fp, reverse_left, long_m=p.cleanup_long_exit)
                 if exit_r is None:
                     continue
+            if p.cleanup_tight and not _approachable(start, p, region):
+                continue                                # nothing arrives there forwards: no transit search
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
                                 fits=region.fits)
             unstick = None
