@@ -156,8 +156,6 @@ def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, lo
         ctr = np.asarray(patch.centroid.coords[0])
         apex = pts[int(np.argmax(np.hypot(*(pts - ctr).T)))]
         dirs.insert(0, apex - ctr)
-        if tip_axis > 1:
-            dirs += [np.array([math.cos(a), math.sin(a)]) for a in np.arange(int(tip_axis)) * math.pi / int(tip_axis)]
     if long_axis_only:
         dirs = [max(dirs, key=lambda d: float(np.hypot(*d)))]
         boundary = None

@@ -103,11 +103,16 @@ class CoverageParams:
                                            # off from the pass outside it (headland.corner_fill): no crescent left
                                            # between successive passes at corners sharper than a right angle (not
                                            # with corner_turns: the corner rings replace the rounded outer rings)
-    cleanup_tip_axis: bool = False         # EXP
-    cleanup_long_exit: bool = False        # EXP
-    cleanup_pool: bool = False             # EXP
-    cleanup_min_gain_m2: float = 0.0       # EXP
-    cleanup_tight: bool = False            # EXP
+    cleanup_min_gain_w2: float = 1.0 / 3.0  # a clean-up pass must work at least this many squared implement widths
+                                           # of what is left (at least 1 m^2; was 0.5: 4.5 m^2 for a 3 m bar left
+                                           # the crescents of 3-4.5 m^2 at ring corners unworked)
+    cleanup_tip_passes: bool = True        # clean-up passes also along each leftover patch's axis through its apex
+                                           # (a corner tip's bisector), and passes in every direction of every patch
+                                           # compete for the reverse budget from the first round (cleanup.
+                                           # patch_pass_options); False: as before (the third round only, no axis)
+    cleanup_tight_ends: bool = True        # a clean-up pass runs only as far as its strip meets the patch (+0.25 m;
+                                           # cleanup._tight_clip); False: to the patch grown by half a width, up to
+                                           # 1.5 m of double work at either end of every pass
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -127,7 +132,7 @@ class CoverageParams:
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
         # 0 time: deterministic
         for name in ("headland_width_m", "robot_width_m", "optimizer_time_limit_s", "corner_ease_radius_m",
-                     "cleanup_end_margin_m", "turn_reverse_detour_m", "turn_detour_radii"):
+                     "cleanup_end_margin_m", "turn_reverse_detour_m", "turn_detour_radii", "cleanup_min_gain_w2"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -1095,7 +1100,7 @@ def _turn_room(pose, p: CoverageParams, region: _Region) -> bool:
     return False
 
 
-def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float, long_m: bool = False):
+def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
     """The shortest reverse out of a dead end after which a forward half-turn fits: straight back, or straight
     back then a reverse arc of the minimum radius (a three-point turn's second leg turns the machine, so far less
     reversing than straight back until there is room for a U-turn); inside the region and, with ``fp``, the whole
@@ -1103,7 +1108,7 @@ def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float, 
     path labels a leg's direction one sample late)."""
     R = p.turn_radius_m
     cands = []
-    for f in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0) + ((5.0, 6.0, 7.0, 8.0) if long_m else ()):
+    for f in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0):
         if f > 0:
             cands.append((f * R, [(-f * R, 0.0, 0.0)]))
         for ang in (math.pi / 4, math.pi / 2, 3 * math.pi / 4):
@@ -1164,7 +1169,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
 
     edges = shapely.union_all([LineString(r.coords) for r in [field.exterior, *field.interiors]])
     inner_region = region.geom.buffer(-0.05)            # pass ends strictly inside (turns tangent to the edge)
-    min_gain = p.cleanup_min_gain_m2 or max(1.0, 0.5 * p.width_m * p.width_m)
+    min_gain = max(1.0, p.cleanup_min_gain_w2 * p.width_m * p.width_m)
     sofar = b.build()
     seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
     # corner manoeuvres reverse by design (their own budget, ``corner_ring``'s): not counted against clean-up exits
@@ -1201,10 +1206,10 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             if not _turn_room(end, p, region):
                 if not allow_reverse:
                     continue
-                exit_r = _reverse_exit(end, p, region, fp, reverse_left, long_m=p.cleanup_long_exit)
+                exit_r = _reverse_exit(end, p, region, fp, reverse_left)
                 if exit_r is None:
                     continue
-            if p.cleanup_tight and not _approachable(start, p, region):
+            if not _approachable(start, p, region):
                 continue                                # nothing arrives there forwards: no transit search
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
                                 fits=region.fits)
@@ -1256,7 +1261,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         costs = []
         for s0, s1 in (e, e[::-1]):
             yaw = math.atan2(s1[1] - s0[1], s1[0] - s0[0])
-            r = _reverse_exit(np.array([*s1, yaw]), p, region, None, reverse_left, long_m=p.cleanup_long_exit)
+            r = _reverse_exit(np.array([*s1, yaw]), p, region, None, reverse_left)
             costs.append(r.length_m if r is not None else math.inf)
         return min(costs)
 
@@ -1305,10 +1310,10 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
             if rnd < 2:
                 passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                       long_axis_only=rnd == 1, tight=p.cleanup_tight)
+                                       long_axis_only=rnd == 1, tight=p.cleanup_tight_ends)
             else:
                 passes += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                             tip_axis=p.cleanup_tip_axis, tight=p.cleanup_tight)
+                                             tip_axis=p.cleanup_tip_passes, tight=p.cleanup_tight_ends)
         # first every pass the machine can leave forwards (greedy nearest first), then the dead-end ones that
         # need a reverse exit while the reverse budget lasts (a corner taken first-come could spend it on one long
         # exit)
@@ -1321,14 +1326,14 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         if p.cleanup_reverse_by_gain:
             if p.max_reverse_m > 0 and deferred and reverse_left > 0:
                 now = b.build()
-                rest = shapely.difference(field, worked_area(now.xy, now.working, p.width_m))
-                if rnd == 0 and p.cleanup_pool:
-                    # every direction of every patch competes for the budget from the start (a later round
-                    # finds only what is left of it)
-                    for patch in leftover_patches(field, shapely.difference(field, rest), min_patch_m2=min_gain):
+                done = worked_area(now.xy, now.working, p.width_m)
+                if rnd == 0 and p.cleanup_tip_passes:
+                    # passes in every direction of every patch (a tip's axis among them) compete for the budget
+                    # from the start: the third round finds only what the first two left of it
+                    for patch in leftover_patches(field, done, min_patch_m2=min_gain):
                         deferred += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                                       tip_axis=p.cleanup_tip_axis, tight=p.cleanup_tight)
-                skipped = spend_by_gain(deferred, rest)
+                                                       tip_axis=True, tight=p.cleanup_tight_ends)
+                skipped = spend_by_gain(deferred, shapely.difference(field, done))
             continue
         if p.max_reverse_m > 0 and deferred:
             # reverse metres (the exit and two samples of labelling) per metre of pass: the budget where it works most
