@@ -103,7 +103,7 @@ class CoverageParams:
                                            # off from the pass outside it (headland.corner_fill): no crescent left
                                            # between successive passes at corners sharper than a right angle (not
                                            # with corner_turns: the corner rings replace the rounded outer rings)
-    cleanup_min_gain_w2: float = 1.0 / 3.0  # a clean-up pass must work at least this many squared implement widths
+    cleanup_min_gain_w2: float = 0.25      # a clean-up pass must work at least this many squared implement widths
                                            # of what is left (at least 1 m^2; was 0.5: 4.5 m^2 for a 3 m bar left
                                            # the crescents of 3-4.5 m^2 at ring corners unworked)
     cleanup_tip_passes: bool = True        # clean-up passes also along each leftover patch's axis through its apex
@@ -111,8 +111,10 @@ class CoverageParams:
                                            # compete for the reverse budget from the first round (cleanup.
                                            # patch_pass_options); False: as before (the third round only, no axis)
     cleanup_tight_ends: bool = True        # a clean-up pass runs only as far as its strip meets the patch (+0.25 m;
-                                           # cleanup._tight_clip); False: to the patch grown by half a width, up to
-                                           # 1.5 m of double work at either end of every pass
+                                           # cleanup._tight_clip), and a pass that can be left forwards is skipped
+                                           # where its round's earlier passes already worked what it would; False:
+                                           # to the patch grown by half a width (up to 1.5 m of double work at either
+                                           # end of every pass), every pass of the round driven
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -1318,11 +1320,17 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         # need a reverse exit while the reverse budget lasts (a corner taken first-come could spend it on one long
         # exit)
         deferred = []
+        rest = shapely.difference(field, worked) if p.cleanup_tight_ends else None
         while passes:
             d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
             a, q = passes.pop(int(np.argmin(d)))
+            if rest is not None and shapely.intersection(strip(a, q), rest).area < min_gain:
+                continue                        # what it would work, this round's earlier passes already did
+            n0 = len(driven)
             if not try_pass(a, q, allow_reverse=False):
                 deferred.append((a, q))
+            elif rest is not None:
+                rest = shapely.difference(rest, strip(*driven[n0]))
         if p.cleanup_reverse_by_gain:
             if p.max_reverse_m > 0 and deferred and reverse_left > 0:
                 now = b.build()
