@@ -6,7 +6,9 @@ larger than ``min_patch_m2`` the passes run along the long side of its minimum r
 apart, each clipped to the region the machine's centre may use and to the patch (+ half a width), kept
 only when it works at least ``min_gain_m2`` of the patch. The order is greedy nearest-first from the current
 pose; each pass may be driven either way and is reached by forward in-field transit
-(:func:`agricare.core.planning.transit.forward_transit`).
+(:func:`agricare.core.planning.transit.forward_transit`). With ``tip_axis`` the options also hold passes along the
+patch's axis through its apex (a corner tip's bisector: the pass that gets nearest the tip); with ``tight`` a pass
+runs only as far as its strip meets the patch (:func:`_tight_clip`).
 """
 
 from __future__ import annotations
