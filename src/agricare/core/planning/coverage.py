@@ -103,6 +103,18 @@ class CoverageParams:
                                            # off from the pass outside it (headland.corner_fill): no crescent left
                                            # between successive passes at corners sharper than a right angle (not
                                            # with corner_turns: the corner rings replace the rounded outer rings)
+    cleanup_min_gain_w2: float = 0.25      # a clean-up pass must work at least this many squared implement widths
+                                           # of what is left (at least 1 m^2; was 0.5: 4.5 m^2 for a 3 m bar left
+                                           # the crescents of 3-4.5 m^2 at ring corners unworked)
+    cleanup_tip_passes: bool = True        # clean-up passes also along each leftover patch's axis through its apex
+                                           # (a corner tip's bisector), and passes in every direction of every patch
+                                           # compete for the reverse budget from the first round (cleanup.
+                                           # patch_pass_options); False: as before (the third round only, no axis)
+    cleanup_tight_ends: bool = True        # a clean-up pass runs only as far as its strip meets the patch (+0.25 m;
+                                           # cleanup._tight_clip), and a pass that can be left forwards is skipped
+                                           # where its round's earlier passes already worked what it would; False:
+                                           # to the patch grown by half a width (up to 1.5 m of double work at either
+                                           # end of every pass), every pass of the round driven
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -122,7 +134,7 @@ class CoverageParams:
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
         # 0 time: deterministic
         for name in ("headland_width_m", "robot_width_m", "optimizer_time_limit_s", "corner_ease_radius_m",
-                     "cleanup_end_margin_m", "turn_reverse_detour_m", "turn_detour_radii"):
+                     "cleanup_end_margin_m", "turn_reverse_detour_m", "turn_detour_radii", "cleanup_min_gain_w2"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -1120,6 +1132,17 @@ def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
     return None
 
 
+def _approachable(goal, p: CoverageParams, region: _Region, length_m: float = 2.0) -> bool:
+    """Whether a forward arrival at ``goal`` can end with ``length_m`` of straight or of either full-lock arc inside
+    the region (the machine's last metres before the pose, driven backwards from it): a cheap test before a
+    transit search (a raster route and dozens of Dubins legs) to a pose that lies headed out of a dead end."""
+    k = 1.0 / p.turn_radius_m
+    for kk in (0.0, k, -k):
+        if region.fits(T.sample_primitives(goal, [(-length_m, kk, kk)], p.sample_step_m)):
+            return True
+    return False
+
+
 def _fit_pass(s0, s1, yaw: float, fp: Footprint, step_m: float = 0.25, min_len_m: float = 1.0):
     """The pass ``s0 -> s1`` shortened at both ends until the machine's footprint fits there; (None, None) when
     less than ``min_len_m`` is left."""
@@ -1148,7 +1171,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
 
     edges = shapely.union_all([LineString(r.coords) for r in [field.exterior, *field.interiors]])
     inner_region = region.geom.buffer(-0.05)            # pass ends strictly inside (turns tangent to the edge)
-    min_gain = max(1.0, 0.5 * p.width_m * p.width_m)
+    min_gain = max(1.0, p.cleanup_min_gain_w2 * p.width_m * p.width_m)
     sofar = b.build()
     seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
     # corner manoeuvres reverse by design (their own budget, ``corner_ring``'s): not counted against clean-up exits
@@ -1188,6 +1211,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 exit_r = _reverse_exit(end, p, region, fp, reverse_left)
                 if exit_r is None:
                     continue
+            if not _approachable(start, p, region):
+                continue                                # nothing arrives there forwards: no transit search
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
                                 fits=region.fits)
             unstick = None
@@ -1287,23 +1312,36 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
             if rnd < 2:
                 passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                       long_axis_only=rnd == 1)
+                                       long_axis_only=rnd == 1, tight=p.cleanup_tight_ends)
             else:
-                passes += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges)
+                passes += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
+                                             tip_axis=p.cleanup_tip_passes, tight=p.cleanup_tight_ends)
         # first every pass the machine can leave forwards (greedy nearest first), then the dead-end ones that
         # need a reverse exit while the reverse budget lasts (a corner taken first-come could spend it on one long
         # exit)
         deferred = []
+        rest = shapely.difference(field, worked) if p.cleanup_tight_ends else None
         while passes:
             d = [min(np.hypot(*(a - pose[:2])), np.hypot(*(q - pose[:2]))) for a, q in passes]
             a, q = passes.pop(int(np.argmin(d)))
+            if rest is not None and shapely.intersection(strip(a, q), rest).area < min_gain:
+                continue                        # what it would work, this round's earlier passes already did
+            n0 = len(driven)
             if not try_pass(a, q, allow_reverse=False):
                 deferred.append((a, q))
+            elif rest is not None:
+                rest = shapely.difference(rest, strip(*driven[n0]))
         if p.cleanup_reverse_by_gain:
             if p.max_reverse_m > 0 and deferred and reverse_left > 0:
                 now = b.build()
-                skipped = spend_by_gain(deferred, shapely.difference(field, worked_area(now.xy, now.working,
-                                                                                        p.width_m)))
+                done = worked_area(now.xy, now.working, p.width_m)
+                if rnd == 0 and p.cleanup_tip_passes:
+                    # passes in every direction of every patch (a tip's axis among them) compete for the budget
+                    # from the start: the third round finds only what the first two left of it
+                    for patch in leftover_patches(field, done, min_patch_m2=min_gain):
+                        deferred += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
+                                                       tip_axis=True, tight=p.cleanup_tight_ends)
+                skipped = spend_by_gain(deferred, shapely.difference(field, done))
             continue
         if p.max_reverse_m > 0 and deferred:
             # reverse metres (the exit and two samples of labelling) per metre of pass: the budget where it works most
