@@ -167,7 +167,6 @@ def _fits(fp: Footprint, poses: np.ndarray) -> bool:
 #: speed and stopped by the velocity smoother's deceleration on slipping soil; a stop planned 0.1 m from the boundary
 #: with the bonnet towards it left the field by 5 mm on seed 15 of bench/farm_missions.py
 CUSP_OVERSHOOT_M = 0.2
-_DEBUG = False
 
 
 def _overshoot_poses(s: T.PathSamples) -> np.ndarray:
@@ -569,8 +568,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 step_m: float = 0.5, min_angle_rad: float = math.radians(50.0), simplify_m: float = 0.3,
                 max_reverse_m: float | None = None, min_leg_m: float = 0.0,
                 budget_m: float | None = None, ease_radius_m: float = 0.0,
-                sharpness_1pm2: float = 0.0, y_turns: bool = False, swept: bool = False, stabs: bool = False,
-                stab_min_turn_rad: float = math.radians(120.0)) -> CornerRing | None:
+                sharpness_1pm2: float = 0.0, y_turns: bool = False, swept: bool = False) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
@@ -585,9 +583,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     two-leg Y turn (:func:`_y_manoeuvre`) reverses less. ``swept``: manoeuvres are ranked by the area the implement
     sweeps round the corner with them less what it sweeps with the fallback (:func:`swept_area`), not by
     :func:`_manoeuvre_gain`'s formula; the deep Y turns are offered to the budget too, and without a budget each
-    corner takes the manoeuvre that sweeps most. ``stabs`` (with ``swept``): at convex corners turning at least
-    ``stab_min_turn_rad`` (acute tips) each manoeuvre is also offered with a stab along the bisector before it
-    (reverse into the tip, work out of it), bought like any manoeuvre by what it sweeps per metre reversed.
+    corner takes the manoeuvre that sweeps most.
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
     corners, no manoeuvre that fits): the caller keeps the rounded ring then.
@@ -641,13 +637,9 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         """Y turns at vertex ``i`` other than :func:`man`'s: the deep one (both passes as far into the corner as the
         machine fits), then ones that start B 1-10 m less deep (cheaper), each only where it reverses differently."""
         m = man(i)
-        if m is None:
+        if m is None or m[1] <= 1.0:
             return []
         out = []
-        if stabs and swept:
-            out += [x for x in (stab(i, m),) if x is not None]
-        if m[1] <= 1.0:
-            return out
         dp = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
                           sharpness_1pm2, ease_radius_m, deep=True) if deep else None
         if dp is not None and dp[1] > m[1] + 0.3:
@@ -722,124 +714,6 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 base = local_area(i, g[0], g[1], list(g[2]), key=(i, "gap"))
                 fb_rev = sum(_reverse_len(q[0]) for q in g[2])
         return local_area(i, m[2], m[3], list(m[0])) - base, fb_rev, has
-
-    scache = {}
-
-    def stab(i, m):
-        """A stab into the tip of vertex ``i`` in place of manoeuvre ``m`` (``stabs``, a convex corner turning at
-        least ``stab_min_turn_rad``): from where the pass along A ends (``m``'s ``a``) a Reeds-Shepp connection with
-        the implement raised onto the corner's bisector heading out of the tip, ``e`` metres reversed along it to where
-        the machine just fits in the tip, the implement lowered at the cusp and worked ``ell`` metres out along the
-        bisector, then a Reeds-Shepp connection to where the pass along B starts (``m``'s ``b``). Neither pass along
-        an edge reaches into an acute tip (the implement's outer corner meets the other edge); along the bisector the
-        6 m bar reaches to where the tip is about that wide. ``(pieces, reverse_m, a, b)`` or None when nothing fits;
-        each leg between cusps at least ``min_leg_m``."""
-        key = (i, m[2], m[3])
-        if key in scache:
-            return scache[key]
-        out = None
-        bis = u[i] - u[i - 1]
-        nb = float(np.hypot(*bis))
-        lead = [m[0][0]] if len(m) > 4 and m[0][0][1] else []     # a working S towards the field before the turn
-        if nb > 1e-9 and float(turn[i]) >= stab_min_turn_rad and (len(m) == 4 or lead):
-            bis = bis / nb
-            yaw = math.atan2(bis[1], bis[0])                    # heading out of the tip
-            deep = None
-            for dd in np.arange(-25.0, 30.0, 0.25):
-                if fp.fits([[*(v[i] + (dd + CUSP_OVERSHOOT_M) * bis), yaw],
-                            [*(v[i] + (dd - CUSP_OVERSHOOT_M) * bis), yaw]]):
-                    deep = float(dd)
-                    break
-            p0 = np.array([*lead[0][0].xy[-1], lead[0][0].yaw[-1]]) if lead else \
-                np.array([*(v[i] + m[2] * u[i - 1]), h[i - 1]])
-            p1 = np.array([*(v[i] + m[3] * u[i]), h[i]])
-            best = None
-
-            def legs_ok(prims, first_free):
-                legs, cur, sign = [], 0.0, 0
-                for q in prims:
-                    if abs(q[0]) < 1e-9:
-                        continue
-                    sg = 1 if q[0] > 0 else -1
-                    if sg != sign and sign != 0:
-                        legs.append(cur)
-                        cur = 0.0
-                    sign = sg
-                    cur += abs(q[0])
-                legs.append(cur)
-                inner = legs[1:] if first_free else legs
-                return all(x >= min_leg_m for x in inner)
-
-            def connect(a_pose, b_pose, first_free):
-                """The connection reversing least that fits (whole machine, and its stops rolled past)."""
-                found = None
-                for prims in T.reeds_shepp_candidates(a_pose, b_pose, r)[:10]:
-                    back = float(sum(-q[0] for q in prims if q[0] < 0))
-                    if found is not None and back >= found[1]:
-                        continue
-                    if not legs_ok(prims, first_free):
-                        continue
-                    smp = T.sample_primitives(a_pose, prims, step_m)
-                    if _fits(fp, _poses(smp)) and _fits_stops(fp, smp):
-                        found = (smp, back, prims)
-                return found
-
-            for e in (max(min_leg_m, 3.0), 5.0, 8.0) if deep is not None else ():
-                p_turn = np.array([*(v[i] + (deep + e) * bis), yaw])
-                ell = max(e + off + 2.0, min_leg_m)
-                rev = T.sample_primitives(p_turn, [(-e, 0.0, 0.0)], step_m)
-                p_fit = np.array([*rev.xy[-1], rev.yaw[-1]])
-                fwd = T.sample_primitives(p_fit, [(ell, 0.0, 0.0)], step_m)
-                p_out = np.array([*fwd.xy[-1], fwd.yaw[-1]])
-                if not fp.fits(_poses(rev)) or not fp.fits(_poses(fwd)):
-                    if _DEBUG:
-                        print("  straights fail", e)
-                    continue
-                go = connect(p0, p_turn, True)
-                if go is None:
-                    if _DEBUG:
-                        print("  go fails", e, "deep", deep)
-                    continue
-                come = None
-                for b_extra in (0.0, 2.0, 4.0, 6.0, 9.0):     # B may start less deep: the stab worked the tip
-                    if m[3] + b_extra > L[i] - 1.0:
-                        break
-                    p1 = np.array([*(v[i] + (m[3] + b_extra) * u[i]), h[i]])
-                    come = connect(p_out, p1, False)
-                    if come is not None:
-                        break
-                    # or onto B's line further out and straight back along it to B's start, as a Y turn ends
-                    for s2 in (max(min_leg_m, 3.0), 5.0, 8.0):
-                        q_mid = np.array([*(v[i] + (m[3] + b_extra + s2) * u[i]), h[i]])
-                        c1 = connect(p_out, q_mid, False)
-                        if c1 is None:
-                            continue
-                        back2 = T.sample_primitives(q_mid, [(-s2, 0.0, 0.0)], step_m)
-                        if not fp.fits(_poses(back2)):
-                            continue
-                        both = T.sample_primitives(p_out, c1[2] + [(-s2, 0.0, 0.0)], step_m)
-                        if _fits_stops(fp, both) and legs_ok(c1[2] + [(-s2, 0.0, 0.0)], False):
-                            come = (both, c1[1] + s2, c1[2] + [(-s2, 0.0, 0.0)])
-                            break
-                    if come is not None:
-                        break
-                if come is None:
-                    if _DEBUG:
-                        print("  come fails", e)
-                    continue
-                whole = T.sample_primitives(p0, go[2] + [(-e, 0.0, 0.0), (ell, 0.0, 0.0)] + come[2], step_m)
-                if not _fits_stops(fp, whole):
-                    continue
-                cost = go[1] + e + come[1]
-                if best is None or cost < best[1]:
-                    best = (lead + [(go[0], False), (rev, False), (fwd, True), (come[0], False)], cost, m[2],
-                            m[3] + b_extra, *m[4:])
-            out = best
-        if _DEBUG:
-            print("stab", i, len(m), round(math.degrees(float(turn[i]))), "->", None if out is None else round(out[1], 1),
-                  "m", round(m[1], 1))
-        scache[key] = out
-        return out
 
     gain_fn = swept_gain if swept else (lambda i, m: _manoeuvre_gain(i, v, u, h, L, float(turn[i]), r, width_m, fp,
                                                                        step_m, m, gap_at))
@@ -926,9 +800,6 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                         # the manoeuvre that sweeps most (less reversing on a tie): more reversing never less worked
                         opts = [man(i)] + variants(i, deep=True)
                         best = max(opts, key=lambda m: (round(gain_fn(i, m)[0], 1), -m[1]))
-                        if _DEBUG:
-                            print("opts", i, [(round(m[1], 1), round(m[2], 1), round(m[3], 1),
-                                               round(gain_fn(i, m)[0], 1)) for m in opts])
                         if best is not man(i):
                             deep[i] = best
                         continue

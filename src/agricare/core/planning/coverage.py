@@ -110,10 +110,6 @@ class CoverageParams:
                                            # budget) by the area the implement sweeps round the corner with them less
                                            # what it sweeps with the fallback, as the mission works it
                                            # (corners.swept_area), not by corners._manoeuvre_gain's formula
-    corner_stabs: bool = False             # with corner_swept_gain: an acute convex corner (turning >= 120 deg) may
-                                           # also get a stab along its bisector before its manoeuvre (reverse into
-                                           # the tip, work out of it; corners.corner_ring ``stabs``), bought by area
-                                           # swept per metre reversed like the manoeuvres
     corner_choose: bool = False            # with corner_turns: plan the field with worked corners on every subset
                                            # of the headland passes (all, each alone, none: the rounded rings) and
                                            # keep the plan whose implement sweeps most of the field (the gaps a
@@ -997,7 +993,7 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams, mask: tuple |
                                  budget_m=budget if math.isfinite(budget) else None,
                                  ease_radius_m=p.corner_ease_radius_m,
                                  sharpness_1pm2=p.max_curvature_rate_1pm2 if p.corner_cc else 0.0,
-                                 y_turns=p.corner_y_turns, swept=p.corner_swept_gain, stabs=p.corner_stabs)
+                                 y_turns=p.corner_y_turns, swept=p.corner_swept_gain)
                 if cr is not None:
                     break
             if cr is None:
