@@ -105,10 +105,11 @@ def headland_rings(field: Polygon, offsets_m, turn_radius_m: float, step_m: floa
     rounded too: a notch in the field left a kink of its angle in the ring (45 deg in 0.5 m), which the machine
     overran by 2 m, its front leaving the field. The outer ring is then closed with the largest disc of (R, R/2, R/4)
     whose ring, moved in where the machine would leave the field, bends nowhere tighter than 0.9 R
-    (:func:`min_bend_radius`); where none does, the first of them that moves the ring at most 0.6 m into the notch
-    (moved in where needed); when that cannot be done for a pass, its kinked ring is kept (moved in where needed). A
-    ring that
-    cannot be made safe is kept as it is and ``warnings`` (a list) gets a line.
+    (:func:`min_bend_radius`); a pushed ring that does bend tighter (the push moves a convex arc towards its centre)
+    is first opened again with R and re-pushed (:func:`_reround`), kept when that bends less tightly. Where none
+    reaches 0.9 R, the least tight of them (if it bends at least R/2), else the first that moves the ring at most
+    0.6 m into the notch (moved in where needed); when that cannot be done for a pass, its kinked ring is kept (moved
+    in where needed). A ring that cannot be made safe is kept as it is and ``warnings`` (a list) gets a line.
 
     ``fill_corners``: each outer ring after the first is bent into the corners where the opening cut it off from the
     ring outside it (:func:`corner_fill`); otherwise every pass's ring is its own offset opened (a crescent unworked
