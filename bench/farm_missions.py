@@ -313,7 +313,8 @@ FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_
 
 def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf,
                 total_reverse_m: float = math.inf, corner_ease_m: float = 0.0,
-                end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False) -> CoverageParams:
+                end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False,
+                swept_gain: bool = False) -> CoverageParams:
     """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
     ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``);
     ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``);
@@ -329,7 +330,7 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
                           robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
                           corner_turns=True, max_reverse_m=reverse_m, max_total_reverse_m=total_reverse_m,
                           corner_ease_radius_m=corner_ease_m, cleanup_end_margin_m=end_margin_m, corner_y_turns=y_turns,
-                          corner_choose=choose,
+                          corner_choose=choose, **({"corner_swept_gain": True} if swept_gain else {}),
                           **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
 
@@ -377,7 +378,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
               chain: bool = False, curve_law: bool = False, corner_reverse_m: float = math.inf,
               total_reverse_m: float = math.inf, corner_ease_m: float = 0.0, end_margin_m: float = 0.0,
               farm_yaml: bool = False, y_turns: bool = False, plan_check: bool = False,
-              choose: bool = False) -> dict:
+              choose: bool = False, plan_trail: bool = False, swept_gain: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
@@ -387,7 +388,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         params = CoverageParams(**fy_plan)
     else:
         params = plan_params(corners, reverse_m, corner_reverse_m, total_reverse_m, corner_ease_m, end_margin_m,
-                             y_turns, choose)
+                             y_turns, choose, swept_gain)
     plan = plan_coverage(field, params)
     t_plan = time.perf_counter() - t0
     mp = master_plan_from_coverage(plan)
@@ -407,6 +408,32 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
     ref = CoverageRaster(np.asarray(field.exterior.coords), holes, cell_m=0.25)
     sweep_path(ref, mp.poses, mp.working, WIDTH_M)
     ref_fig = figures(ref)
+
+    if plan_trail:
+        # plan only, swept as the mission works it: the bar IMPLEMENT_OFFSET_M behind base_link, lowered by the plan's
+        # flag where the bar is on the path, from the last cusp on (FarmMission.implement_down without its overlap),
+        # raised while reversing; the mission's run-out included. Reverse: metres of the plan driven backwards
+        mission = FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M,
+                                                    implement_offset_m=IMPLEMENT_OFFSET_M, implement_overlap_m=0.3),
+                              mission_inside(field))
+        trail = CoverageRaster(np.asarray(field.exterior.coords), holes, cell_m=0.25)
+        q, ms, dr = mission.plan.poses.copy(), mission.plan.s, np.asarray(mission.plan.direction)
+        q[:, 0] -= IMPLEMENT_OFFSET_M * np.cos(q[:, 2])
+        q[:, 1] -= IMPLEMENT_OFFSET_M * np.sin(q[:, 2])
+        change = np.concatenate([[False], dr[1:] != dr[:-1]])
+        cusp = np.maximum.accumulate(np.where(change, np.arange(len(dr)), 0))
+        j = np.maximum(np.searchsorted(ms, ms - IMPLEMENT_OFFSET_M, side="left"), cusp)
+        low = np.asarray(mission.plan.working)[np.clip(j, 0, len(dr) - 1)] & (dr > 0)
+        sweep_path(trail, q, low, WIDTH_M)
+        cov, dbl = trail.ratios()
+        seg = np.hypot(*np.diff(mission.plan.poses[:, :2], axis=0).T)
+        return {"seed": seed, "area_ha": round(field.area / 1e4, 2), "holes": len(field.interiors),
+                "non_convex": round(1 - field.area / field.convex_hull.area, 3), "state": "plan",
+                "covered_field": round(cov, 4), "double_field": round(dbl, 4), "covered_inner": round(ref_fig[2], 4),
+                "double_inner": round(ref_fig[3], 4), "ref_covered_inner": round(ref_fig[2], 4),
+                "ref_double_inner": round(ref_fig[3], 4), "mission_time_s": 0.0, "boundary_violations": 0,
+                "reverse_m": round(float(np.sum(seg[dr[1:] < 0])), 1), "plan_wall_s": round(t_plan, 2),
+                "unworked_pct": unworked_classes(field, trail)}
 
     # mission, driven along its active path
     raster = CoverageRaster(np.asarray(field.exterior.coords), holes, cell_m=0.25)
@@ -520,6 +547,12 @@ def main(argv=None) -> int:
     ap.add_argument("--corner-choose", action="store_true",
                     help="with --corners: plan with worked corners on every subset of the headland passes and keep "
                          "the plan that sweeps most of the field (planner corner_choose)")
+    ap.add_argument("--plan-trail", action="store_true",
+                    help="plan only, the whole field swept as the mission works it (bar behind base_link, lowered "
+                         "after cusps at once, raised reversing) and the plan's metres reversed; no driving")
+    ap.add_argument("--swept-gain", action="store_true",
+                    help="with --y-turns: corner manoeuvres ranked by the area the implement sweeps round the corner "
+                         "(planner corner_swept_gain)")
     args = ap.parse_args(argv)
     if args.demo:
         args.fields = 1
@@ -533,7 +566,8 @@ def main(argv=None) -> int:
         try:
             r = run_field(args.seed + k, args.tracking, args.corners, args.reverse_m, args.demo, args.chain,
                           args.curve_law, args.corner_reverse_m, args.total_reverse_m, args.corner_ease_m,
-                          args.end_margin_m, args.farm_yaml, args.y_turns, args.plan_check, args.corner_choose)
+                          args.end_margin_m, args.farm_yaml, args.y_turns, args.plan_check, args.corner_choose,
+                          args.plan_trail, args.swept_gain)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -584,7 +618,8 @@ def main(argv=None) -> int:
             + (f"_trev{args.total_reverse_m:g}" if math.isfinite(args.total_reverse_m) else "")
             + (f"_ease{args.corner_ease_m:g}" if args.corner_ease_m else "")
             + (f"_end{args.end_margin_m:g}" if args.end_margin_m else "") + ("_yturns" if args.y_turns else "")
-            + ("_choose" if args.corner_choose else "")
+            + ("_choose" if args.corner_choose else "") + ("_plantrail" if args.plan_trail else "")
+            + ("_swept" if args.swept_gain else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
             + ("_curvelaw" if args.curve_law else "") + ("_farmyaml" if args.farm_yaml else "") + ".json")
     (out / name).write_text(json.dumps(rows, indent=1))

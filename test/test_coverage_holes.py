@@ -143,6 +143,32 @@ def test_outer_ring_without_a_drivable_rounding_takes_the_least_tight_one():
     assert min_bend_radius(outer) > 0.8 * p.turn_radius_m             # 3.83 m for 4.5 m; the R/4 ring 1.32 m
 
 
+def test_a_pushed_outer_ring_is_rounded_again_where_the_push_tightened_a_bend():
+    # bench/farm_missions.py seed 5: the R rounding of the outer ring, pushed in where the trailing implement would
+    # leave the field, bent 3.49 m at a convex corner (the push moves an arc towards its centre), tighter than the
+    # tractor steers (3.8 m); tracked, it left the field by 0.091 m there. Opened again with the turning radius and
+    # re-pushed it bends 4.47 m and still keeps the whole machine inside
+    import sys
+    import pathlib
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+    import farm_missions as fm
+    from agricare.core.planning.coverage import _machine, _ring_footprint_excess
+    from agricare.core.planning.headland import headland_offsets
+
+    field = fm.random_field(np.random.default_rng(5))
+    p = fm.plan_params(True, 30.0, math.inf, 30.0, 50.0, 0.5)
+    fp = _machine(p, field, 0.05)
+    d0 = headland_offsets(p.headland_width_m, p.width_m, p.body_width_m)[0]
+    rings = headland_rings(field, [d0], p.turn_radius_m, p.sample_step_m,
+                           excess=lambda q: _ring_footprint_excess(fp, q))[0]
+    outer = max(rings, key=lambda r: Polygon(r).area)
+    assert min_bend_radius(outer) >= 0.9 * p.turn_radius_m           # 4.47 m; 3.49 m before
+    q = outer[:-1]
+    d = np.roll(q, -1, axis=0) - q
+    poses = np.column_stack([q, np.arctan2(d[:, 1], d[:, 0])])
+    assert np.all(_ring_footprint_excess(fp, poses) <= 0.0)
+
+
 def test_region_fits_checks_the_whole_machine_on_a_curve():
     field = box(0, 0, 100, 60)
     region = _Region(field.buffer(-3.1), Footprint([BODY, IMPLEMENT], field, margin_m=0.05))
