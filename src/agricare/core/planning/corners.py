@@ -703,9 +703,9 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     def swept_gain(i, m):
         """As :func:`_manoeuvre_gain` (gain, what the fallback reverses, whether there is one), the gain being the
         area the implement sweeps round the corner with manoeuvre ``m`` less what it sweeps with the fallback (a
-        working arc where the machine fits on it, else a gap), both as the mission works them (:func:`swept_area`),
-        in this pass's strip: the formula estimates lengths of pass, not what the bar sweeps (the last pass found
-        more reversing covering less on seeds 1 and 4 of farm_missions with it)."""
+        working arc where the machine fits on it, else a gap), both as the mission works them (:func:`swept_area`):
+        the formula's estimate mis-ranked manoeuvres (more reversing covered less on seeds 1 and 4 of
+        farm_missions)."""
         d = float(turn[i])
         dd = min(d, math.radians(170.0))
         t = r * math.tan(0.5 * dd)
@@ -807,7 +807,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
             for i in range(n):
                 if float(turn[i]) >= min_angle_rad and man(i) is not None:
                     if swept:
-                        # the manoeuvre that sweeps most of the strip round the corner (less reversing on a tie)
+                        # the manoeuvre that sweeps most (less reversing on a tie): more reversing never less worked
                         opts = [man(i)] + variants(i, deep=True)
                         best = max(opts, key=lambda m: (round(gain_fn(i, m)[0], 1), -m[1]))
                         if best is not man(i):
