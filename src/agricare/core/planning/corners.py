@@ -662,7 +662,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
             gcache[i] = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], float(turn[i]), r, fp, step_m, ease_radius_m)
         return gcache[i]
 
-    acache, wcache = {}, {}
+    acache = {}
     # this pass's own strip: what lies between the field and the ring's offsets by half the width either side (the
     # passes inside and outside it, or the swaths, work the rest; an S that swings the bar inwards works nothing new)
     band = None
@@ -673,29 +673,19 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         shapely.prepare(band)
 
     def local_area(i, a, b, pieces, key=None):
-        """What the implement sweeps round vertex ``i`` (:func:`swept_area`) in this pass's strip between the middles
-        of its two edges: the pass along A up to ``a``, the corner ``pieces``, the pass along B from ``b`` (each
-        straight drawn on past the middle of its edge and cut there: a working S that starts further back than the
-        middle would else count pass that the other ways of working the corner leave outside)."""
+        """What the implement sweeps round vertex ``i`` (:func:`swept_area`): the pass along A from half-way along
+        its edge (at most 15 m before the vertex) to ``a``, the corner ``pieces``, the pass along B from ``b`` to
+        half-way along its edge: the same stretch of both passes for every way of working the corner."""
         if key is not None and key in acache:
             return acache[key]
-        if i not in wcache:
-            big = 4.0 * float(L.sum()) + 100.0
-            ma, mb = v[i] - 0.5 * L[i - 1] * u[i - 1], v[i] + 0.5 * L[i] * u[i]
-            na, nbb = np.array([-u[i - 1][1], u[i - 1][0]]), np.array([-u[i][1], u[i][0]])
-            ha = shapely.Polygon([ma - big * na, ma + big * na, ma + big * na + big * u[i - 1],
-                                  ma - big * na + big * u[i - 1]])
-            hb = shapely.Polygon([mb - big * nbb, mb + big * nbb, mb + big * nbb - big * u[i],
-                                  mb - big * nbb - big * u[i]])
-            wcache[i] = band.intersection(ha).intersection(hb)
-        a_lo, b_hi = min(-0.5 * L[i - 1], a) - 3.0, max(0.5 * L[i], b) + 3.0
+        a_lo, b_hi = -min(0.5 * L[i - 1], 15.0), min(0.5 * L[i], 15.0)
         seq = []
         if a - a_lo > step_m:
             seq.append((_straight(v[i] + a_lo * u[i - 1], v[i] + a * u[i - 1], step_m), True))
         seq.extend(pieces)
         if b_hi - b > step_m:
             seq.append((_straight(v[i] + b * u[i], v[i] + b_hi * u[i], step_m), True))
-        area = swept_area(seq, wcache[i], width_m, off)
+        area = swept_area(seq, band, width_m, off)
         if key is not None:
             acache[key] = area
         return area
