@@ -313,8 +313,7 @@ FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_
 
 def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf,
                 total_reverse_m: float = math.inf, corner_ease_m: float = 0.0,
-                end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False,
-                swept_gain: bool = False) -> CoverageParams:
+                end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False) -> CoverageParams:
     """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
     ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``);
     ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``);
@@ -330,7 +329,7 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
                           robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
                           corner_turns=True, max_reverse_m=reverse_m, max_total_reverse_m=total_reverse_m,
                           corner_ease_radius_m=corner_ease_m, cleanup_end_margin_m=end_margin_m, corner_y_turns=y_turns,
-                          corner_choose=choose, **({"corner_swept_gain": True} if swept_gain else {}),
+                          corner_choose=choose,
                           **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
 
@@ -378,7 +377,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
               chain: bool = False, curve_law: bool = False, corner_reverse_m: float = math.inf,
               total_reverse_m: float = math.inf, corner_ease_m: float = 0.0, end_margin_m: float = 0.0,
               farm_yaml: bool = False, y_turns: bool = False, plan_check: bool = False,
-              choose: bool = False, plan_trail: bool = False, swept_gain: bool = False) -> dict:
+              choose: bool = False, plan_trail: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
@@ -388,7 +387,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         params = CoverageParams(**fy_plan)
     else:
         params = plan_params(corners, reverse_m, corner_reverse_m, total_reverse_m, corner_ease_m, end_margin_m,
-                             y_turns, choose, swept_gain)
+                             y_turns, choose)
     plan = plan_coverage(field, params)
     t_plan = time.perf_counter() - t0
     mp = master_plan_from_coverage(plan)
@@ -550,9 +549,6 @@ def main(argv=None) -> int:
     ap.add_argument("--plan-trail", action="store_true",
                     help="plan only, the whole field swept as the mission works it (bar behind base_link, lowered "
                          "after cusps at once, raised reversing) and the plan's metres reversed; no driving")
-    ap.add_argument("--swept-gain", action="store_true",
-                    help="with --y-turns: corner manoeuvres ranked by the area the implement sweeps round the corner "
-                         "(planner corner_swept_gain)")
     args = ap.parse_args(argv)
     if args.demo:
         args.fields = 1
@@ -567,7 +563,7 @@ def main(argv=None) -> int:
             r = run_field(args.seed + k, args.tracking, args.corners, args.reverse_m, args.demo, args.chain,
                           args.curve_law, args.corner_reverse_m, args.total_reverse_m, args.corner_ease_m,
                           args.end_margin_m, args.farm_yaml, args.y_turns, args.plan_check, args.corner_choose,
-                          args.plan_trail, args.swept_gain)
+                          args.plan_trail)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -619,7 +615,6 @@ def main(argv=None) -> int:
             + (f"_ease{args.corner_ease_m:g}" if args.corner_ease_m else "")
             + (f"_end{args.end_margin_m:g}" if args.end_margin_m else "") + ("_yturns" if args.y_turns else "")
             + ("_choose" if args.corner_choose else "") + ("_plantrail" if args.plan_trail else "")
-            + ("_swept" if args.swept_gain else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
             + ("_curvelaw" if args.curve_law else "") + ("_farmyaml" if args.farm_yaml else "") + ".json")
     (out / name).write_text(json.dumps(rows, indent=1))

@@ -11,8 +11,7 @@ from shapely.geometry import LineString, Polygon, box
 from shapely.ops import unary_union
 
 from agricare.core.missions.farm import FarmMission, FarmMissionParams, MasterPlan
-from agricare.core.planning import turns as T
-from agricare.core.planning.corners import Footprint, _reverse_len, corner_ring, swept_area
+from agricare.core.planning.corners import Footprint, _reverse_len, corner_ring
 from agricare.core.planning.coverage import CoverageParams, plan_coverage
 
 BODY, IMPLEMENT = (-0.9, 3.3, -1.1, 1.1), (-2.0, -1.2, -3.0, 3.0)     # the demo tractor (base_link: rear axle)
@@ -546,20 +545,3 @@ def test_manoeuvre_stops_leave_room_to_roll_past_them():
     assert _fits_stops(fp, T.sample_primitives((near - 0.5, 30.0, 0.0), [(-3.0, 0.0, 0.0), (2.0, 0.0, 0.0)], 0.5))
     # a piece without a stop has nothing to check
     assert _fits_stops(fp, T.sample_primitives((50.0, 30.0, 0.0), [(5.0, 0.0, 0.0)], 0.5))
-
-
-def test_swept_area_works_as_the_mission_lowers_the_implement():
-    big = box(-50, -50, 50, 50)
-    fwd = T.sample_primitives((0.0, 0.0, 0.0), [(20.0, 0.0, 0.0)], 0.5)
-    # the bar 1.6 m behind base_link, lowered from the start: 20 m x 6 m, half of it in a half-field
-    assert swept_area([(fwd, True)], big, 6.0, 1.6) == pytest.approx(120.0, rel=0.01)
-    assert swept_area([(fwd, True)], box(-50, 0, 50, 50), 6.0, 1.6) == pytest.approx(60.0, rel=0.01)
-    # reversed 6 m (flagged working: still raised while reversing), then forwards from the cusp: down at once, the
-    # bar from 1.6 m behind the cusp on, not from where the path was 1.6 m before it
-    back = T.sample_primitives((10.0, 0.0, 0.0), [(-6.0, 0.0, 0.0)], 0.5)
-    out = T.sample_primitives((4.0, 0.0, 0.0), [(16.0, 0.0, 0.0)], 0.5)
-    assert swept_area([(back, True), (out, True)], big, 6.0, 1.6) == pytest.approx(96.0, rel=0.01)
-    assert swept_area([(back, False), (out, True)], big, 6.0, 1.6) == pytest.approx(96.0, rel=0.01)
-    # a pass that ends: the bar works on until it reaches the end (the machine drives on 1.6 m, raised after)
-    on = T.sample_primitives((20.0, 0.0, 0.0), [(5.0, 0.0, 0.0)], 0.5)
-    assert swept_area([(fwd, True), (on, False)], big, 6.0, 1.6) == pytest.approx(6.0 * 21.6, rel=0.01)

@@ -514,37 +514,6 @@ def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at) -> tupl
             sum(_reverse_len(q[0]) for q in g[2]), True)
 
 
-def swept_area(pieces, field, width_m: float, implement_offset_m: float) -> float:
-    """Area (m^2) of ``field`` the implement sweeps along ``pieces`` (``(PathSamples, working)`` in driving order) as
-    the mission works it (:meth:`FarmMission.implement_down`): the bar ``implement_offset_m`` behind base_link, square
-    to the machine, lowered where the plan's flag is ``working`` at the bar's place on the path (the station
-    ``implement_offset_m`` back), but never before the last cusp (after reversing into a corner it goes down at once),
-    and raised while reversing."""
-    xy = np.vstack([q[0].xy for q in pieces])
-    yaw = np.concatenate([q[0].yaw for q in pieces])
-    dr = np.concatenate([np.asarray(q[0].direction) for q in pieces])
-    wk = np.concatenate([np.full(len(q[0].yaw), bool(q[1])) for q in pieces])
-    if len(yaw) < 2:
-        return 0.0
-    st = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
-    change = np.concatenate([[False], dr[1:] != dr[:-1]])
-    cusp = np.maximum.accumulate(np.where(change, np.arange(len(dr)), 0))
-    j = np.maximum(np.searchsorted(st, st - implement_offset_m, side="left"), cusp)
-    low = wk[np.clip(j, 0, len(wk) - 1)] & (dr > 0)
-    c, s_ = np.cos(yaw), np.sin(yaw)
-    bx, by = xy[:, 0] - implement_offset_m * c, xy[:, 1] - implement_offset_m * s_
-    nx, ny = -s_ * 0.5 * width_m, c * 0.5 * width_m
-    k = np.flatnonzero(low[1:] & low[:-1] & (st[1:] - st[:-1] > 1e-9))
-    if not len(k):
-        return 0.0
-    quads = np.stack([np.column_stack([bx[k] + nx[k], by[k] + ny[k]]),
-                      np.column_stack([bx[k + 1] + nx[k + 1], by[k + 1] + ny[k + 1]]),
-                      np.column_stack([bx[k + 1] - nx[k + 1], by[k + 1] - ny[k + 1]]),
-                      np.column_stack([bx[k] - nx[k], by[k] - ny[k]])], axis=1)
-    polys = shapely.make_valid(shapely.polygons(quads))
-    return float(shapely.union_all(polys).intersection(field).area)
-
-
 @dataclass
 class CornerRing:
     """A headland pass with worked corners: ``pieces`` (PathSamples, working) in driving order, closed (the
@@ -568,7 +537,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 step_m: float = 0.5, min_angle_rad: float = math.radians(50.0), simplify_m: float = 0.3,
                 max_reverse_m: float | None = None, min_leg_m: float = 0.0,
                 budget_m: float | None = None, ease_radius_m: float = 0.0,
-                sharpness_1pm2: float = 0.0, y_turns: bool = False, swept: bool = False) -> CornerRing | None:
+                sharpness_1pm2: float = 0.0, y_turns: bool = False) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
@@ -580,10 +549,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     outer pass by a gentle forward S of that radius where one fits, instead of reversing (:func:`_gap`).
     ``sharpness_1pm2`` > 0: the manoeuvres' forward turns ease in and out at that curvature rate
     (:func:`three_point_corner`). ``y_turns``: a sharp corner gets whichever of the three-point manoeuvre and the
-    two-leg Y turn (:func:`_y_manoeuvre`) reverses less. ``swept``: manoeuvres are ranked by the area the implement
-    sweeps round the corner with them less what it sweeps with the fallback (:func:`swept_area`), not by
-    :func:`_manoeuvre_gain`'s formula; the deep Y turns are offered to the budget too, and without a budget each
-    corner takes the manoeuvre that sweeps most.
+    two-leg Y turn (:func:`_y_manoeuvre`) reverses less.
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
     corners, no manoeuvre that fits): the caller keeps the rounded ring then.
@@ -661,62 +627,6 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         if i not in gcache:
             gcache[i] = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], float(turn[i]), r, fp, step_m, ease_radius_m)
         return gcache[i]
-
-    acache = {}
-    # this pass's own strip: what lies between the field and the ring's offsets by half the width either side (the
-    # passes inside and outside it, or the swaths, work the rest; an S that swings the bar inwards works nothing new)
-    band = None
-    if swept:
-        vp = shapely.Polygon(v)
-        band = vp.buffer(0.5 * width_m, join_style="mitre", mitre_limit=20.0).difference(
-            vp.buffer(-0.5 * width_m, join_style="mitre", mitre_limit=20.0)).intersection(fp.geom)
-        shapely.prepare(band)
-
-    def local_area(i, a, b, pieces, key=None):
-        """What the implement sweeps round vertex ``i`` (:func:`swept_area`): the pass along A from half-way along
-        its edge (at most 15 m before the vertex) to ``a``, the corner ``pieces``, the pass along B from ``b`` to
-        half-way along its edge: the same stretch of both passes for every way of working the corner."""
-        if key is not None and key in acache:
-            return acache[key]
-        a_lo, b_hi = -min(0.5 * L[i - 1], 15.0), min(0.5 * L[i], 15.0)
-        seq = []
-        if a - a_lo > step_m:
-            seq.append((_straight(v[i] + a_lo * u[i - 1], v[i] + a * u[i - 1], step_m), True))
-        seq.extend(pieces)
-        if b_hi - b > step_m:
-            seq.append((_straight(v[i] + b * u[i], v[i] + b_hi * u[i], step_m), True))
-        area = swept_area(seq, band, width_m, off)
-        if key is not None:
-            acache[key] = area
-        return area
-
-    def swept_gain(i, m):
-        """As :func:`_manoeuvre_gain` (gain, what the fallback reverses, whether there is one), the gain being the
-        area the implement sweeps round the corner with manoeuvre ``m`` less what it sweeps with the fallback (a
-        working arc where the machine fits on it, else a gap), both as the mission works them (:func:`swept_area`):
-        the formula's estimate mis-ranked manoeuvres (more reversing covered less on seeds 1 and 4 of
-        farm_missions)."""
-        d = float(turn[i])
-        dd = min(d, math.radians(170.0))
-        t = r * math.tan(0.5 * dd)
-        arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * dd, 1 / r, 1 / r)], step_m)
-        fb_rev, has = 0.0, True
-        if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
-            base = local_area(i, -t, t, [(arc, True)], key=(i, "arc"))
-        else:
-            g = gap_at(i)
-            if g is None:
-                # no fallback: the passes of the corner's own manoeuvre without it, one base for every option
-                has = False
-                m0 = man(i)
-                base = local_area(i, m0[2], m0[3], [], key=(i, "none"))
-            else:
-                base = local_area(i, g[0], g[1], list(g[2]), key=(i, "gap"))
-                fb_rev = sum(_reverse_len(q[0]) for q in g[2])
-        return local_area(i, m[2], m[3], list(m[0])) - base, fb_rev, has
-
-    gain_fn = swept_gain if swept else (lambda i, m: _manoeuvre_gain(i, v, u, h, L, float(turn[i]), r, width_m, fp,
-                                                                       step_m, m, gap_at))
 
     def build(barred, pick=None):
         """The ring with a manoeuvre at every sharp convex corner not in ``barred`` (``pick[i]`` where given, else
@@ -796,13 +706,6 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
             deep = {}
             for i in range(n):
                 if float(turn[i]) >= min_angle_rad and man(i) is not None:
-                    if swept:
-                        # the manoeuvre that sweeps most (less reversing on a tie): more reversing never less worked
-                        opts = [man(i)] + variants(i, deep=True)
-                        best = max(opts, key=lambda m: (round(gain_fn(i, m)[0], 1), -m[1]))
-                        if best is not man(i):
-                            deep[i] = best
-                        continue
                     vs = variants(i, only_deep=True)
                     if vs and vs[0][1] > man(i)[1] and vs[0][3] <= man(i)[3] + 1e-9:
                         deep[i] = vs[0]
@@ -821,17 +724,19 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         if d >= min_angle_rad:
             m = man(i)
             if m is not None:
-                gain, fallback_rev, has_fallback = gain_fn(i, m)
+                gain, fallback_rev, has_fallback = _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m,
+                                                                   gap_at)
                 cost[i] = (max(m[1] - fallback_rev, 0.0), gain)
                 if not has_fallback:
                     forced.add(i)
     order = sorted(cost, key=lambda i: (i not in forced, -cost[i][1] / max(cost[i][0], 0.1)))
     barred, pick = set(), {}
-    chosen = _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_fn, variants, deep=swept)
+    chosen = _allocate(cost, forced, order, budget_m, build, man, y_turns, lambda i, m: _manoeuvre_gain(
+        i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at), variants)
     if chosen is not None:
         barred, pick = chosen
         for i, m in pick.items():
-            g, fb, _ = gain_fn(i, m)
+            g, fb, _ = _manoeuvre_gain(i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at)
             cost[i] = (max(m[1] - fb, 0.0), g)
         order = sorted(cost, key=lambda i: (i not in forced, i in barred, -cost[i][1] / max(cost[i][0], 0.1)))
     else:
@@ -860,14 +765,12 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     return ring
 
 
-def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, variants, step_m: float = 0.1,
-              deep: bool = False):
+def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, variants, step_m: float = 0.1):
     """With ``y_turns``: which sharp corners get which manoeuvre within ``budget_m`` (``(barred, pick)`` for
     ``build``), or None (the caller ranks greedily, as without Y turns). Each corner may take its manoeuvre (``man``),
     one of ``variants(i)``'s cheaper Y turns that start B less deep (the reverse straight onto B is shorter, the
-    corner a strip less worked), or its fallback (the deep Y turn is left out unless ``deep``: offered too, ranked by
-    :func:`_manoeuvre_gain`, it scored worse on the tuning fields, 2.38 against 2.29 % of the field unworked in
-    corners; with the swept-area gain it is offered); the choice that works most in all within
+    corner a strip less worked), or its fallback (the deep Y turn is left out: offered too, it scored worse on the
+    tuning fields, 2.38 against 2.29 % of the field unworked in corners); the choice that works most in all within
     the budget (a multiple-choice knapsack, exact on a ``step_m`` grid of metres reversed). What the fallbacks
     themselves reverse (a gap's S) is taken off the budget first: the ring with every corner that has a fallback
     left to it."""
@@ -885,7 +788,7 @@ def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, varia
         m = man(i)
         opts = [(cost[i][0], cost[i][1], m)]
         _, fb_rev, _ = gain_of(i, m)
-        for y in variants(i, deep=deep):
+        for y in variants(i, deep=False):
             opts.append((max(y[1] - fb_rev, 0.0), gain_of(i, y)[0], y))
         items.append((i, opts))
     neg = -1e18

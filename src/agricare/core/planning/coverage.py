@@ -118,10 +118,6 @@ class CoverageParams:
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
-    corner_swept_gain: bool = False        # with corner_y_turns: manoeuvres ranked (and bought from the reverse
-                                           # budget) by the area the implement sweeps round the corner with them less
-                                           # what it sweeps with the fallback, as the mission works it
-                                           # (corners.swept_area), not by corners._manoeuvre_gain's formula
     corner_choose: bool = False            # with corner_turns: plan the field with worked corners on every subset
                                            # of the headland passes (all, each alone, none: the rounded rings) and
                                            # keep the plan whose implement sweeps most of the field (the gaps a
@@ -1005,7 +1001,7 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams, mask: tuple |
                                  budget_m=budget if math.isfinite(budget) else None,
                                  ease_radius_m=p.corner_ease_radius_m,
                                  sharpness_1pm2=p.max_curvature_rate_1pm2 if p.corner_cc else 0.0,
-                                 y_turns=p.corner_y_turns, swept=p.corner_swept_gain)
+                                 y_turns=p.corner_y_turns)
                 if cr is not None:
                     break
             if cr is None:
