@@ -1184,6 +1184,9 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         else None
 
     driven = []                                 # the passes driven, as (s0, s1) after fitting
+    # the transit legs tried (all with region.fits): the candidates of a round are searched for from the same pose
+    # along routes that share most of their cells, and a pose the machine is stuck at fails the same legs each time
+    legs_tried = {}
 
     def try_pass(a, q, allow_reverse: bool) -> bool:
         nonlocal pose, reverse_left
@@ -1214,7 +1217,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             if not _approachable(start, p, region):
                 continue                                # nothing arrives there forwards: no transit search
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
-                                fits=region.fits)
+                                fits=region.fits, memo=legs_tried)
             unstick = None
             if c is None:
                 # the machine stands headed into a narrowing corner (a ring or pass ended there) and the transit's
@@ -1236,7 +1239,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     if fp is not None and not fp.fits(np.column_stack([q.xy, q.yaw])):
                         continue
                     c = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), start, p.turn_radius_m, p.sample_step_m,
-                                        region.geom, region.contains, space, fits=region.fits)
+                                        region.geom, region.contains, space, fits=region.fits, memo=legs_tried)
                     if c is not None:
                         unstick = q
                         break

@@ -36,6 +36,7 @@ class FreeSpace:
         X, Y = np.meshgrid(xs, ys)
         self.free = shapely.contains_xy(region_geom, X, Y)
         self.clear_m = cv2.distanceTransform(self.free.astype(np.uint8), cv2.DIST_L2, 5) * res_m
+        self._routes = {}             # (start cell, goal cell, prefer_clear_m) -> route cell centres (or None)
 
     def cell(self, xy) -> tuple[int, int]:
         return (int(np.clip((xy[1] - self.y0) / self.res, 0, self.ny - 1)),
@@ -63,44 +64,73 @@ class FreeSpace:
         g = self.nearest_free(self.cell(b_xy))
         if s is None or g is None:
             return None
-        pen = 1.0 + 2.0 * np.clip(prefer_clear_m / np.maximum(self.clear_m, 1e-3) - 1.0, 0.0, 20.0)
-        dist = np.full(self.free.shape, np.inf)
-        prev = -np.ones(self.free.shape + (2,), dtype=np.int32)
-        dist[s] = 0.0
-        gr, gc = g
-        pq = [(0.0, 0.0, s)]
-        steps = [(-1, 0, 1.0), (1, 0, 1.0), (0, -1, 1.0), (0, 1, 1.0),
-                 (-1, -1, 1.4142), (-1, 1, 1.4142), (1, -1, 1.4142), (1, 1, 1.4142)]
-        free, ny, nx = self.free, self.ny, self.nx
-        while pq:                                           # A* (octile distance is admissible: pen >= 1)
-            _, d, (r, c) = heapq.heappop(pq)
-            if (r, c) == g:
-                break
-            if d > dist[r, c]:
-                continue
-            for dr, dc, w in steps:
-                rr, cc = r + dr, c + dc
-                if 0 <= rr < ny and 0 <= cc < nx and free[rr, cc]:
-                    nd = d + w * 0.5 * (pen[r, c] + pen[rr, cc])
-                    if nd < dist[rr, cc]:
-                        dist[rr, cc] = nd
-                        prev[rr, cc] = (r, c)
-                        ddr, ddc = abs(rr - gr), abs(cc - gc)
-                        h = max(ddr, ddc) + 0.4142 * min(ddr, ddc)
-                        heapq.heappush(pq, (nd + h, nd, (rr, cc)))
-        if not math.isfinite(dist[g]):
+        key = (s, g, float(prefer_clear_m))
+        if key not in self._routes:         # the clean-up asks again for the same cells (both ends of a pass, rounds)
+            self._routes[key] = self._search(s, g, prefer_clear_m)
+        pts = self._routes[key]
+        if pts is None:
             return None
-        cells = [g]
-        while cells[-1] != s:
-            r, c = prev[cells[-1]]
-            cells.append((int(r), int(c)))
-        pts = np.array([self.centre(rc) for rc in reversed(cells)])
+        pts = pts.copy()
         pts[0], pts[-1] = a_xy[:2], b_xy[:2]
         return pts
 
+    def _search(self, s, g, prefer_clear_m: float) -> np.ndarray | None:
+        """A* from cell ``s`` to cell ``g`` (8-connected, step cost x the mean edge penalty of its two cells): the
+        centres of the route's cells, or None. On flat Python lists of a grid padded by one blocked cell (no bounds
+        tests; the padded flat index orders like the (row, col) pair, so ties pop in the same order)."""
+        pen = 1.0 + 2.0 * np.clip(prefer_clear_m / np.maximum(self.clear_m, 1e-3) - 1.0, 0.0, 20.0)
+        ny, nx = self.ny, self.nx
+        W = nx + 2
+        free = np.zeros((ny + 2, W), dtype=bool)
+        free[1:-1, 1:-1] = self.free
+        penp = np.ones((ny + 2, W))
+        penp[1:-1, 1:-1] = pen
+        free_l = free.ravel().tolist()
+        # the penalties as NumPy scalars of the raster's dtype (float32 from the distance transform): the costs add
+        # up in that precision as the array version did, so equal-cost ties and the route are the same
+        penp = penp.astype(pen.dtype)
+        pen_l = list(penp.ravel())
+        inf = math.inf
+        dist = [inf] * len(free_l)
+        prev = [-1] * len(free_l)
+        si = (s[0] + 1) * W + s[1] + 1
+        gi = (g[0] + 1) * W + g[1] + 1
+        gr, gc = g[0] + 1, g[1] + 1
+        dist[si] = 0.0
+        pq = [(0.0, 0.0, si)]
+        steps = [(-1, 0, 1.0), (1, 0, 1.0), (0, -1, 1.0), (0, 1, 1.0),
+                 (-1, -1, 1.4142), (-1, 1, 1.4142), (1, -1, 1.4142), (1, 1, 1.4142)]
+        steps = [(dr * W + dc, dr, dc, w) for dr, dc, w in steps]
+        pop, push = heapq.heappop, heapq.heappush
+        while pq:                                           # A* (octile distance is admissible: pen >= 1)
+            _, d, i = pop(pq)
+            if i == gi:
+                break
+            if d > dist[i]:
+                continue
+            r, c = divmod(i, W)
+            pi = pen_l[i]
+            for off, dr, dc, w in steps:
+                j = i + off
+                if free_l[j]:
+                    nd = d + w * 0.5 * (pi + pen_l[j])
+                    if nd < dist[j]:
+                        dist[j] = nd
+                        prev[j] = i
+                        ddr, ddc = abs(r + dr - gr), abs(c + dc - gc)
+                        h = max(ddr, ddc) + 0.4142 * min(ddr, ddc)
+                        push(pq, (nd + h, nd, j))
+        if not math.isfinite(dist[gi]):
+            return None
+        cells = [gi]
+        while cells[-1] != si:
+            cells.append(prev[cells[-1]])
+        rc = [divmod(i, W) for i in reversed(cells)]
+        return np.array([self.centre((r - 1, c - 1)) for r, c in rc])
+
 
 def forward_transit(start, goal, radius_m: float, step_m: float, region_geom, contains,
-                    space: FreeSpace | None = None, max_legs: int = 40, fits=None):
+                    space: FreeSpace | None = None, max_legs: int = 40, fits=None, memo: dict | None = None):
     """Forward-only drivable path from pose ``start`` to pose ``goal`` inside the region, or None.
 
     Parameters
@@ -119,14 +149,32 @@ def forward_transit(start, goal, radius_m: float, step_m: float, region_geom, co
         Replaces ``contains`` for the curves when given: a check of the poses, not only the points (the whole
         machine's footprint inside the field: a curve whose reference point keeps half a body width in can still
         swing the trailing implement's corner out).
+    memo : dict, optional
+        Results of the Dubins legs tried, kept across calls that share the same ``fits`` / ``contains`` (the
+        clean-up's candidates all start from the current pose and follow routes sharing most of their cells):
+        the same legs are not sampled and checked again. Results are the same as without it.
     """
     start = np.asarray(start, float)
     goal = np.asarray(goal, float)
     ok = fits if fits is not None else (lambda smp: contains(smp.xy))
-    for prims in T.dubins_candidates(start, goal, radius_m)[:6]:
-        s = T.sample_primitives(start, prims, step_m)
-        if ok(s):
-            return s
+
+    def leg(a, b):
+        key = (a.tobytes(), b.tobytes()) if memo is not None else None
+        if key is not None and key in memo:
+            return memo[key]
+        found = None
+        for prims in T.dubins_candidates(a, b, radius_m)[:6]:
+            s = T.sample_primitives(a, prims, step_m)
+            if ok(s):
+                found = s
+                break
+        if key is not None:
+            memo[key] = found
+        return found
+
+    s = leg(start, goal)
+    if s is not None:
+        return s
     space = space or FreeSpace(region_geom, res_m=max(0.5, min(2.0, radius_m / 4)))
     route = space.route(start[:2], goal[:2], prefer_clear_m=1.5 * radius_m)
     if route is None or len(route) < 2:
@@ -140,13 +188,6 @@ def forward_transit(start, goal, radius_m: float, step_m: float, region_geom, co
         hi = min(len(route) - 1, int(np.searchsorted(cum, cum[j] + half)))
         d = route[hi] - route[min(lo, hi - 1) if hi > 0 else 0]
         return np.array([*route[j], math.atan2(d[1], d[0])])
-
-    def leg(a, b):
-        for prims in T.dubins_candidates(a, b, radius_m)[:6]:
-            s = T.sample_primitives(a, prims, step_m)
-            if ok(s):
-                return s
-        return None
 
     # greedy: from the current pose, drive to the farthest point of the route reachable by one Dubins curve
     out, cur, i = [], start, 0
