@@ -110,6 +110,8 @@ class CoverageParams:
                                            # (a corner tip's bisector), and passes in every direction of every patch
                                            # compete for the reverse budget from the first round (cleanup.
                                            # patch_pass_options); False: as before (the third round only, no axis)
+    cleanup_late_start: bool = True        # a clean-up pass left forwards whose start no forward arrival reaches
+                                           # (_approachable) starts later along its line, 0.25 m at a time
     cleanup_tight_ends: bool = True        # a clean-up pass runs only as far as its strip meets the patch (+0.25 m;
                                            # cleanup._tight_clip), and a pass that can be left forwards is skipped
                                            # where its round's earlier passes already worked what it would; False:
@@ -1215,7 +1217,16 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 if exit_r is None:
                     continue
             if not _approachable(start, p, region):
-                continue                                # nothing arrives there forwards: no transit search
+                if not p.cleanup_late_start or allow_reverse:
+                    continue                            # nothing arrives there forwards: no transit search
+                # a pass left forwards starts later, where a forward arrival fits (the rest of it still works the
+                # patch); not the dead-end passes: they are bought from the reverse budget by their whole gain
+                u = np.array([math.cos(yaw), math.sin(yaw)])
+                while np.dot(s1 - s0, u) > 1.0 + 0.25 and not _approachable(start, p, region):
+                    s0 = s0 + 0.25 * u
+                    start = np.array([*s0, yaw])
+                if not _approachable(start, p, region):
+                    continue
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
                                 fits=region.fits, memo=legs_tried)
             unstick = None
