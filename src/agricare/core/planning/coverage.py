@@ -111,7 +111,8 @@ class CoverageParams:
                                            # compete for the reverse budget from the first round (cleanup.
                                            # patch_pass_options); False: as before (the third round only, no axis)
     cleanup_late_start: bool = True        # a clean-up pass left forwards whose start no forward arrival reaches
-                                           # (_approachable) starts later along its line, 0.25 m at a time
+                                           # (_approachable) starts later along its line, 0.25 m at a time; one
+                                           # whose start no forward transit reaches, 1, 2 or 3 m later
     cleanup_tight_ends: bool = True        # a clean-up pass runs only as far as its strip meets the patch (+0.25 m;
                                            # cleanup._tight_clip), and a pass that can be left forwards is skipped
                                            # where its round's earlier passes already worked what it would; False:
@@ -1254,6 +1255,19 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     if c is not None:
                         unstick = q
                         break
+            if c is None and p.cleanup_late_start and not allow_reverse:
+                # no transit reaches the start: 1-3 m later along the pass (its rest still works the patch)
+                u = np.array([math.cos(yaw), math.sin(yaw)])
+                for shift in (1.0, 2.0, 3.0):
+                    if np.dot(s1 - s0, u) - shift < 1.0:
+                        break
+                    st2 = np.array([*(s0 + shift * u), yaw])
+                    if _approachable(st2, p, region):
+                        c = forward_transit(pose, st2, p.turn_radius_m, p.sample_step_m, region.geom,
+                                            region.contains, space, fits=region.fits, memo=legs_tried)
+                        if c is not None:
+                            s0, start = s0 + shift * u, st2
+                            break
             if c is None:
                 continue
             if fp is not None and not fp.fits(np.column_stack([c.xy, c.yaw])):
