@@ -491,7 +491,9 @@ def test_corner_choose_keeps_the_plan_that_sweeps_most(monkeypatch):
     assert [m for m, _, _ in made] == [None, (True, False), (False, True), (False, False)]
     best = max(made, key=lambda x: x[1])
     assert chosen is best[2]
-    assert best[0] != made[0][0] and best[1] > made[0][1] + 0.02 * kite.area
+    # measured: 3080.6 -> 3170.5 m^2 (2.7 %) before the clean-up's late starts, which work 25 m^2 more with the
+    # corner rings (3105.8 m^2: 1.96 %)
+    assert best[0] != made[0][0] and best[1] > made[0][1] + 0.015 * kite.area
     assert 0.9 * kite.area < best[1] <= kite.area
     assert _plan_reverse_m(chosen) <= 30.0 + 1.0
     # off (the default): one plan, every pass with worked corners
