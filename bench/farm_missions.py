@@ -313,14 +313,17 @@ FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_
 
 def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf,
                 total_reverse_m: float = math.inf, corner_ease_m: float = 0.0,
-                end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False) -> CoverageParams:
+                end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False,
+                reverse_split: tuple = ()) -> CoverageParams:
     """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
     ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``);
     ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``);
     ``total_reverse_m``: all reversing of the field together (``max_total_reverse_m``); ``corner_ease_m``: a gap
     leaves the outer pass by a forward S of this radius (``corner_ease_radius_m``); ``end_margin_m``: clean-up
     passes stop this much further inside (``cleanup_end_margin_m``); ``y_turns``: corners by loops or Y turns where
-    they reverse less than three-point manoeuvres (``corner_y_turns``)."""
+    they reverse less than three-point manoeuvres (``corner_y_turns``); ``reverse_split``: shares of the total reverse
+    budget the corners may take, the field planned with each and the plan that works most kept
+    (``cleanup_reverse_split``)."""
     if not corners:
         return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                               robot_width_m=WIDTH_M, max_reverse_m=reverse_m)
@@ -329,7 +332,7 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
                           robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
                           corner_turns=True, max_reverse_m=reverse_m, max_total_reverse_m=total_reverse_m,
                           corner_ease_radius_m=corner_ease_m, cleanup_end_margin_m=end_margin_m, corner_y_turns=y_turns,
-                          corner_choose=choose,
+                          corner_choose=choose, cleanup_reverse_split=tuple(reverse_split),
                           **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
 
@@ -377,7 +380,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
               chain: bool = False, curve_law: bool = False, corner_reverse_m: float = math.inf,
               total_reverse_m: float = math.inf, corner_ease_m: float = 0.0, end_margin_m: float = 0.0,
               farm_yaml: bool = False, y_turns: bool = False, plan_check: bool = False,
-              choose: bool = False, plan_trail: bool = False) -> dict:
+              choose: bool = False, plan_trail: bool = False, reverse_split: tuple = ()) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
@@ -387,7 +390,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         params = CoverageParams(**fy_plan)
     else:
         params = plan_params(corners, reverse_m, corner_reverse_m, total_reverse_m, corner_ease_m, end_margin_m,
-                             y_turns, choose)
+                             y_turns, choose, reverse_split)
     plan = plan_coverage(field, params)
     t_plan = time.perf_counter() - t0
     mp = master_plan_from_coverage(plan)
@@ -549,7 +552,11 @@ def main(argv=None) -> int:
     ap.add_argument("--plan-trail", action="store_true",
                     help="plan only, the whole field swept as the mission works it (bar behind base_link, lowered "
                          "after cusps at once, raised reversing) and the plan's metres reversed; no driving")
+    ap.add_argument("--reverse-split", default="",
+                    help="comma-separated shares of --total-reverse-m the corner manoeuvres may take; the field is "
+                         "planned with each too and the plan that works most kept (planner cleanup_reverse_split)")
     args = ap.parse_args(argv)
+    split = tuple(float(v) for v in args.reverse_split.split(",") if v.strip())
     if args.demo:
         args.fields = 1
     rows = []
@@ -563,7 +570,7 @@ def main(argv=None) -> int:
             r = run_field(args.seed + k, args.tracking, args.corners, args.reverse_m, args.demo, args.chain,
                           args.curve_law, args.corner_reverse_m, args.total_reverse_m, args.corner_ease_m,
                           args.end_margin_m, args.farm_yaml, args.y_turns, args.plan_check, args.corner_choose,
-                          args.plan_trail)
+                          args.plan_trail, split)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -614,7 +621,8 @@ def main(argv=None) -> int:
             + (f"_trev{args.total_reverse_m:g}" if math.isfinite(args.total_reverse_m) else "")
             + (f"_ease{args.corner_ease_m:g}" if args.corner_ease_m else "")
             + (f"_end{args.end_margin_m:g}" if args.end_margin_m else "") + ("_yturns" if args.y_turns else "")
-            + ("_choose" if args.corner_choose else "") + ("_plantrail" if args.plan_trail else "")
+            + ("_choose" if args.corner_choose else "") + (f"_split{args.reverse_split}" if split else "")
+            + ("_plantrail" if args.plan_trail else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
             + ("_curvelaw" if args.curve_law else "") + ("_farmyaml" if args.farm_yaml else "") + ".json")
     (out / name).write_text(json.dumps(rows, indent=1))

@@ -9,6 +9,7 @@ Entry point :func:`plan_coverage` (field polygon in metres + :class:`CoveragePar
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pathlib
@@ -115,6 +116,22 @@ class CoverageParams:
                                            # where its round's earlier passes already worked what it would; False:
                                            # to the patch grown by half a width (up to 1.5 m of double work at either
                                            # end of every pass), every pass of the round driven
+    cleanup_trail_worked: bool = True      # with implement_offset_m: the clean-up's leftover patches are what the
+                                           # implement leaves as the mission works (the bar that far behind base_link,
+                                           # lowered by the plan's flag where the bar is, from the last cusp on,
+                                           # raised reversing: _trail_worked), and a dead-end pass is credited only as
+                                           # far as the bar gets before the reverse exit; False: the bar at base_link
+                                           # (a 1.6 m trailing bar cuts the inside of every ring bend and turn, and
+                                           # leaves a crescent round each hole that the clean-up never saw)
+    cleanup_reverse_split: tuple = ()      # with corner_turns and a finite max_total_reverse_m: shares (0-1) of the
+                                           # total reverse budget the corner manoeuvres may take; the field is also
+                                           # planned with each (the clean-up exits get the rest) and the plan whose
+                                           # trailing implement works most is kept (plan_coverage). () = corners
+                                           # first, the clean-up gets what they leave (on the seeded fields of
+                                           # bench/farm_missions.py 1-3 m of 30)
+    cleanup_unstick_straight: bool = True  # a clean-up transit that finds no way from where the machine stands may
+                                           # start by driving straight on (_straight_off), as well as by full-lock
+                                           # arcs, gentle arcs or a short reverse
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -159,6 +176,8 @@ class CoverageParams:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and v >= 0):
                 raise ValueError(f"{name} must be >= 0, got {v!r}")
+        if not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in tuple(self.cleanup_reverse_split)):
+            raise ValueError(f"cleanup_reverse_split must be shares in [0, 1], got {self.cleanup_reverse_split!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective {self.objective!r} not in {OBJECTIVES}")
         if not isinstance(self.angle_deg, (int, float)) or math.isinf(self.angle_deg):
@@ -678,6 +697,20 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     PlanningError
         Invalid field, field smaller than the headland, or no drivable connection.
     """
+    if params.corner_turns and params.cleanup_reverse_split and math.isfinite(params.max_total_reverse_m):
+        # one reverse budget for corner manoeuvres and clean-up exits: the field planned with the corners allowed
+        # all of it (as before) and the given shares of it, the plan whose implement works most kept (trailing
+        # bar, as the mission lowers it: _trail_worked); the first of equals in that order
+        best = None
+        for share in (1.0, *params.cleanup_reverse_split):
+            q = dataclasses.replace(params, cleanup_reverse_split=(), max_corner_reverse_m=min(
+                params.max_corner_reverse_m, float(share) * params.max_total_reverse_m))
+            plan = plan_coverage(field, q, frame)
+            plan.params = params
+            area = float(_trail_worked(plan.path, params).intersection(plan.field).area)
+            if best is None or area > best[0] + 1e-6:
+                best = (area, plan)
+        return best[1]
     if params.corner_turns and params.corner_choose and params.plan_headland and params.headland_width_m > 0:
         n = len(headland_offsets(params.headland_width_m, params.width_m, params.body_width_m))
         masks = [None] + ([tuple(k == j for k in range(n)) for j in range(n)] if n > 1 else []) + [(False,) * n]
@@ -703,6 +736,30 @@ def plan_sweep_area(plan: CoveragePlan) -> float:
         return 0.0
     xy = path.xy - float(p.implement_offset_m) * np.column_stack([np.cos(path.yaw), np.sin(path.yaw)])
     return float(worked_area(xy, np.asarray(path.working, dtype=bool), p.width_m).intersection(plan.field).area)
+
+
+def _trail_worked(path: PlanPath, p: CoverageParams):
+    """The area the implement works along ``path`` as the mission lowers it
+    (:meth:`agricare.core.missions.farm.FarmMission.implement_down`, without its overlap): the bar
+    ``implement_offset_m`` behind base_link (rigidly, so it cuts the inside of bends), down where the plan's flag at
+    the bar's arc length works, following the flags only from the last cusp on, raised while reversing. Without an
+    offset the strips of :func:`~agricare.core.planning.cleanup.worked_area` at base_link."""
+    from agricare.core.planning.cleanup import worked_area
+
+    off = float(p.implement_offset_m)
+    work = np.asarray(path.working, dtype=bool)
+    if off <= 0 or len(path.yaw) < 2:
+        return worked_area(path.xy, work, p.width_m)
+    seg = np.hypot(*np.diff(path.xy, axis=0).T)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    dr = np.asarray(path.direction)
+    n = len(dr)
+    change = np.concatenate([[False], dr[1:] != dr[:-1]])
+    cusp = np.maximum.accumulate(np.where(change, np.arange(n), 0))
+    j = np.maximum(np.searchsorted(s, s - off, side="left"), cusp)
+    low = work[np.clip(j, 0, n - 1)] & (dr > 0)
+    q = path.xy - off * np.column_stack([np.cos(path.yaw), np.sin(path.yaw)])
+    return worked_area(q, low, p.width_m)
 
 
 def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | None = None,
@@ -1092,6 +1149,20 @@ def _drift_off(pose, p: CoverageParams, region: _Region) -> list:
     return out
 
 
+def _straight_off(pose, p: CoverageParams, region: _Region) -> list:
+    """Straight on from ``pose`` (1-4 turning radii), the lengths that fit with the whole machine: where a ring ends
+    tangent to a hole's ring (the machine 5 cm off the region's edge, headed along it), every turn of the turning
+    radius swings the trailing implement into the hole's margin, gentle arcs too, and every Dubins word starts with
+    a turn; a few metres straight on there is room to turn either way (bench/farm_missions.py seed 0: the clean-up
+    started there and reached none of its passes)."""
+    out = []
+    for f in (1.0, 2.0, 4.0):
+        q = T.sample_primitives(pose, [(f * p.turn_radius_m, 0.0, 0.0)], p.sample_step_m)
+        if region.fits(q):
+            out.append(q)
+    return out
+
+
 def _turn_room(pose, p: CoverageParams, region: _Region) -> bool:
     """Whether a forward half-turn of the minimum radius (left or right) from ``pose`` stays in the region."""
     for k in (1.0, -1.0):
@@ -1184,6 +1255,9 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         else None
 
     driven = []                                 # the passes driven, as (s0, s1) after fitting
+    # the bar trails base_link: leftovers as the mission works them, and a pass left by a reverse exit works only
+    # until the bar is ``implement_offset_m`` short of its end (raised at the cusp)
+    trail = p.cleanup_trail_worked and p.implement_offset_m > 0
 
     def try_pass(a, q, allow_reverse: bool) -> bool:
         nonlocal pose, reverse_left
@@ -1228,6 +1302,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 pre = [q for q in pre if region.fits(q)]
                 if region.fp is not None and not _turn_room(pose, p, region):
                     pre += _drift_off(pose, p, region)
+                    if p.cleanup_unstick_straight:
+                        pre += _straight_off(pose, p, region)
                 if p.max_reverse_m > 0 and not _turn_room(pose, p, region):
                     q = _reverse_exit(pose, p, region, fp, reverse_left - (
                         exit_r.length_m + 2 * p.sample_step_m if exit_r is not None else 0.0))
@@ -1250,7 +1326,11 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     reverse_left -= unstick.length_m + 2 * p.sample_step_m
             b.add(c, KIND_TRANSIT, False)
             b.add(_straight(s0, s1, p.sample_step_m), KIND_HEADLAND, True)
-            driven.append((s0, s1))
+            if trail and exit_r is not None:
+                u = (s1 - s0) / max(float(np.hypot(*(s1 - s0))), 1e-9)
+                driven.append((s0, s1 - min(p.implement_offset_m, float(np.hypot(*(s1 - s0)))) * u))
+            else:
+                driven.append((s0, s1))
             pose = end
             if exit_r is not None:
                 b.add(exit_r, KIND_TRANSIT, False)
@@ -1307,7 +1387,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     skipped = 0
     for rnd in range(3 if p.cleanup_reverse_by_gain else 2):
         now = sofar if rnd == 0 else b.build()
-        worked = worked_area(now.xy, now.working, p.width_m)
+        worked = _trail_worked(now, p) if trail else worked_area(now.xy, now.working, p.width_m)
         passes = []
         for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
             if rnd < 2:
@@ -1334,7 +1414,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         if p.cleanup_reverse_by_gain:
             if p.max_reverse_m > 0 and deferred and reverse_left > 0:
                 now = b.build()
-                done = worked_area(now.xy, now.working, p.width_m)
+                done = _trail_worked(now, p) if trail else worked_area(now.xy, now.working, p.width_m)
                 if rnd == 0 and p.cleanup_tip_passes:
                     # passes in every direction of every patch (a tip's axis among them) compete for the budget
                     # from the start: the third round finds only what the first two left of it
