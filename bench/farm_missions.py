@@ -37,6 +37,9 @@ the machine leaves the outer pass by a gentle forward S of radius R instead of a
 ``--end-margin-m M``: clean-up passes stop M metres further inside (room for the tracker's overshoot at the stop).
 ``--corner-choose`` (``corner_choose``): the field is planned with worked corners on every subset of the headland passes
 (all, each alone, none) and the plan whose implement sweeps most of the field is kept.
+``--reverse-split A,B`` (``cleanup_reverse_split``, with ``--total-reverse-m``): the field is also planned with the
+corner manoeuvres held to those shares of the total budget (the clean-up exits get the rest) and the plan whose
+trailing implement works most is kept (plan time about three times as long with two shares).
 ``--y-turns`` (``corner_y_turns``): a sharp corner is worked by a forward loop where there is room beside the pass
 (inner passes), else by a two-leg Y turn (drive on, forward arc into the field, reverse arc onto the next edge) where
 that reverses less than the three-point manoeuvre; within a reverse budget each corner's turn (or shallower, cheaper
