@@ -128,7 +128,10 @@ class CoverageParams:
                                            # planned with each (the clean-up exits get the rest) and the plan whose
                                            # trailing implement works most is kept (plan_coverage). () = corners
                                            # first, the clean-up gets what they leave (on the seeded fields of
-                                           # bench/farm_missions.py 1-3 m of 30)
+                                           # bench/farm_missions.py 1-3 m of 30). Off by default: with (0.67, 0.5)
+                                           # the bench's tracked whole field rose (report seeds 100-119: 96.40 ->
+                                           # 96.64 %), but tuning seed 7's chosen plan (0.67) was driven 0.052 m
+                                           # out of the field (its planned poses all inside)
     cleanup_unstick_straight: bool = True  # a clean-up transit that finds no way from where the machine stands may
                                            # start by driving straight on (_straight_off), as well as by full-lock
                                            # arcs, gentle arcs or a short reverse
