@@ -118,6 +118,13 @@ class CoverageParams:
                                            # where its round's earlier passes already worked what it would; False:
                                            # to the patch grown by half a width (up to 1.5 m of double work at either
                                            # end of every pass), every pass of the round driven
+    cleanup_trail_worked: bool = True      # with implement_offset_m: the clean-up's leftover patches are what the
+                                           # implement leaves as the mission works (the bar that far behind base_link,
+                                           # lowered by the plan's flag where the bar is, from the last cusp on,
+                                           # raised reversing: _trail_worked), and a dead-end pass is credited only as
+                                           # far as the bar gets before the reverse exit; False: the bar at base_link
+                                           # (a 1.6 m trailing bar cuts the inside of every ring bend and turn, and
+                                           # leaves a crescent round each hole that the clean-up never saw)
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -708,6 +715,30 @@ def plan_sweep_area(plan: CoveragePlan) -> float:
     return float(worked_area(xy, np.asarray(path.working, dtype=bool), p.width_m).intersection(plan.field).area)
 
 
+def _trail_worked(path: PlanPath, p: CoverageParams):
+    """The area the implement works along ``path`` as the mission lowers it
+    (:meth:`agricare.core.missions.farm.FarmMission.implement_down`, without its overlap): the bar
+    ``implement_offset_m`` behind base_link (rigidly, so it cuts the inside of bends), down where the plan's flag at
+    the bar's arc length works, following the flags only from the last cusp on, raised while reversing. Without an
+    offset the strips of :func:`~agricare.core.planning.cleanup.worked_area` at base_link."""
+    from agricare.core.planning.cleanup import worked_area
+
+    off = float(p.implement_offset_m)
+    work = np.asarray(path.working, dtype=bool)
+    if off <= 0 or len(path.yaw) < 2:
+        return worked_area(path.xy, work, p.width_m)
+    seg = np.hypot(*np.diff(path.xy, axis=0).T)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    dr = np.asarray(path.direction)
+    n = len(dr)
+    change = np.concatenate([[False], dr[1:] != dr[:-1]])
+    cusp = np.maximum.accumulate(np.where(change, np.arange(n), 0))
+    j = np.maximum(np.searchsorted(s, s - off, side="left"), cusp)
+    low = work[np.clip(j, 0, n - 1)] & (dr > 0)
+    q = path.xy - off * np.column_stack([np.cos(path.yaw), np.sin(path.yaw)])
+    return worked_area(q, low, p.width_m)
+
+
 def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | None = None,
                    corner_mask: tuple | None = None) -> CoveragePlan:
     """:func:`plan_coverage` for one choice of the passes with worked corners (``corner_mask[k]`` for pass ``k``,
@@ -1190,6 +1221,9 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     # the transit legs tried (all with region.fits): the candidates of a round are searched for from the same pose
     # along routes that share most of their cells, and a pose the machine is stuck at fails the same legs each time
     legs_tried = {}
+    # the bar trails base_link: leftovers as the mission works them, and a pass left by a reverse exit works only
+    # until the bar is ``implement_offset_m`` short of its end (raised at the cusp)
+    trail = p.cleanup_trail_worked and p.implement_offset_m > 0
 
     def try_pass(a, q, allow_reverse: bool) -> bool:
         nonlocal pose, reverse_left
@@ -1278,7 +1312,11 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     reverse_left -= unstick.length_m + 2 * p.sample_step_m
             b.add(c, KIND_TRANSIT, False)
             b.add(_straight(s0, s1, p.sample_step_m), KIND_HEADLAND, True)
-            driven.append((s0, s1))
+            if trail and exit_r is not None:
+                u = (s1 - s0) / max(float(np.hypot(*(s1 - s0))), 1e-9)
+                driven.append((s0, s1 - min(p.implement_offset_m, float(np.hypot(*(s1 - s0)))) * u))
+            else:
+                driven.append((s0, s1))
             pose = end
             if exit_r is not None:
                 b.add(exit_r, KIND_TRANSIT, False)
@@ -1335,7 +1373,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     skipped = 0
     for rnd in range(3 if p.cleanup_reverse_by_gain else 2):
         now = sofar if rnd == 0 else b.build()
-        worked = worked_area(now.xy, now.working, p.width_m)
+        worked = _trail_worked(now, p) if trail else worked_area(now.xy, now.working, p.width_m)
         passes = []
         for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
             if rnd < 2:
@@ -1362,7 +1400,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         if p.cleanup_reverse_by_gain:
             if p.max_reverse_m > 0 and deferred and reverse_left > 0:
                 now = b.build()
-                done = worked_area(now.xy, now.working, p.width_m)
+                done = _trail_worked(now, p) if trail else worked_area(now.xy, now.working, p.width_m)
                 if rnd == 0 and p.cleanup_tip_passes:
                     # passes in every direction of every patch (a tip's axis among them) compete for the budget
                     # from the start: the third round finds only what the first two left of it
