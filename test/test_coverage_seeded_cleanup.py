@@ -1,4 +1,4 @@
-"""Clean-up and the reverse budget on bench/farm_missions.py's seeded fields (6 m bar trailing 1.6 m, worked corners).
+"""Clean-up with a trailing implement (bench/farm_missions.py's seeded fields: a 6 m bar 1.6 m behind base_link).
 
 The clean-up's leftover patches are what the trailing bar leaves (it is raised reversing, so a dead-end pass works
 only until the bar is its offset short of the end)."""
@@ -6,8 +6,6 @@ only until the bar is its offset short of the end)."""
 from __future__ import annotations
 
 import math
-import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -16,8 +14,6 @@ from shapely.geometry import box
 from agricare.core.planning import turns as T
 from agricare.core.planning.cleanup import worked_area
 from agricare.core.planning.coverage import CoverageParams, PlanPath, _trail_worked
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
 
 
 def _path(parts):
