@@ -122,24 +122,30 @@ def test_min_bend_radius_of_circles_and_kinks():
     assert min_bend_radius(square) < 1.5 / (math.pi / 2) * 1.1      # a 90 deg kink within the 1.5 m window
 
 
-def test_outer_ring_without_a_drivable_rounding_takes_the_least_tight_one():
-    # bench/farm_missions.py seed 10: no rounding of the outer ring's concave corners stays >= 0.9 R once pushed in
-    # (R: 3.83 m, R/2: 2.48 m, R/4: 1.32 m); the fallback took the first within 0.6 m of the notch, the R/4 one, and
-    # the tracked machine left the field by 1.26 m after its bend. Now the least tight of them
-    import sys
+def _bench_outer_ring(seed: int):
+    """The outer headland ring of bench/farm_missions.py's seeded field ``seed`` (its planner settings, the ring moved
+    in where the whole machine would leave the field), with the parameters and the machine's footprint."""
     import pathlib
+    import sys
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
     import farm_missions as fm
     from agricare.core.planning.coverage import _machine, _ring_footprint_excess
     from agricare.core.planning.headland import headland_offsets
 
-    field = fm.random_field(np.random.default_rng(10))
+    field = fm.random_field(np.random.default_rng(seed))
     p = fm.plan_params(True, 30.0, math.inf, 30.0, 50.0, 0.5)
     fp = _machine(p, field, 0.05)
     d0 = headland_offsets(p.headland_width_m, p.width_m, p.body_width_m)[0]
     rings = headland_rings(field, [d0], p.turn_radius_m, p.sample_step_m,
                            excess=lambda q: _ring_footprint_excess(fp, q))[0]
-    outer = max(rings, key=lambda r: Polygon(r).area)
+    return max(rings, key=lambda r: Polygon(r).area), p, fp
+
+
+def test_outer_ring_without_a_drivable_rounding_takes_the_least_tight_one():
+    # bench/farm_missions.py seed 10: no rounding of the outer ring's concave corners stays >= 0.9 R once pushed in
+    # (R: 3.83 m, R/2: 2.48 m, R/4: 1.32 m); the fallback took the first within 0.6 m of the notch, the R/4 one, and
+    # the tracked machine left the field by 1.26 m after its bend. Now the least tight of them
+    outer, p, fp = _bench_outer_ring(10)
     assert min_bend_radius(outer) > 0.8 * p.turn_radius_m             # 3.83 m for 4.5 m; the R/4 ring 1.32 m
 
 
@@ -148,24 +154,12 @@ def test_a_pushed_outer_ring_is_rounded_again_where_the_push_tightened_a_bend():
     # leave the field, bent 3.49 m at a convex corner (the push moves an arc towards its centre), tighter than the
     # tractor steers (3.8 m); tracked, it left the field by 0.091 m there. Opened again with the turning radius and
     # re-pushed it bends 4.47 m and still keeps the whole machine inside
-    import sys
-    import pathlib
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
-    import farm_missions as fm
-    from agricare.core.planning.coverage import _machine, _ring_footprint_excess
-    from agricare.core.planning.headland import headland_offsets
-
-    field = fm.random_field(np.random.default_rng(5))
-    p = fm.plan_params(True, 30.0, math.inf, 30.0, 50.0, 0.5)
-    fp = _machine(p, field, 0.05)
-    d0 = headland_offsets(p.headland_width_m, p.width_m, p.body_width_m)[0]
-    rings = headland_rings(field, [d0], p.turn_radius_m, p.sample_step_m,
-                           excess=lambda q: _ring_footprint_excess(fp, q))[0]
-    outer = max(rings, key=lambda r: Polygon(r).area)
+    outer, p, fp = _bench_outer_ring(5)
     assert min_bend_radius(outer) >= 0.9 * p.turn_radius_m           # 4.47 m; 3.49 m before
     q = outer[:-1]
     d = np.roll(q, -1, axis=0) - q
     poses = np.column_stack([q, np.arctan2(d[:, 1], d[:, 0])])
+    from agricare.core.planning.coverage import _ring_footprint_excess
     assert np.all(_ring_footprint_excess(fp, poses) <= 0.0)
 
 
