@@ -76,7 +76,7 @@ from shapely.geometry import Point, Polygon
 from shapely.prepared import prep
 
 from agricare.core.missions.farm import DONE, FAILED, FarmMission, FarmMissionParams, master_plan_from_coverage
-from agricare.core.planning.coverage import CoverageParams, plan_coverage
+from agricare.core.planning.coverage import CoverageParams, plan_coverage, trailing_bar
 from agricare.core.sim.coverage import CoverageRaster
 
 WIDTH_M = 6.0
@@ -416,14 +416,10 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
                                                     implement_offset_m=IMPLEMENT_OFFSET_M, implement_overlap_m=0.3),
                               mission_inside(field))
         trail = CoverageRaster(np.asarray(field.exterior.coords), holes, cell_m=0.25)
-        q, ms, dr = mission.plan.poses.copy(), mission.plan.s, np.asarray(mission.plan.direction)
-        q[:, 0] -= IMPLEMENT_OFFSET_M * np.cos(q[:, 2])
-        q[:, 1] -= IMPLEMENT_OFFSET_M * np.sin(q[:, 2])
-        change = np.concatenate([[False], dr[1:] != dr[:-1]])
-        cusp = np.maximum.accumulate(np.where(change, np.arange(len(dr)), 0))
-        j = np.maximum(np.searchsorted(ms, ms - IMPLEMENT_OFFSET_M, side="left"), cusp)
-        low = np.asarray(mission.plan.working)[np.clip(j, 0, len(dr) - 1)] & (dr > 0)
-        sweep_path(trail, q, low, WIDTH_M)
+        poses, dr = mission.plan.poses, np.asarray(mission.plan.direction)
+        bar, low = trailing_bar(poses[:, :2], poses[:, 2], mission.plan.working, dr, IMPLEMENT_OFFSET_M,
+                                s=mission.plan.s)
+        sweep_path(trail, np.column_stack([bar, poses[:, 2]]), low, WIDTH_M)
         cov, dbl = trail.ratios()
         seg = np.hypot(*np.diff(mission.plan.poses[:, :2], axis=0).T)
         return {"seed": seed, "area_ha": round(field.area / 1e4, 2), "holes": len(field.interiors),

@@ -715,27 +715,36 @@ def plan_sweep_area(plan: CoveragePlan) -> float:
     return float(worked_area(xy, np.asarray(path.working, dtype=bool), p.width_m).intersection(plan.field).area)
 
 
-def _trail_worked(path: PlanPath, p: CoverageParams):
-    """The area the implement works along ``path`` as the mission lowers it
-    (:meth:`agricare.core.missions.farm.FarmMission.implement_down`, without its overlap): the bar
-    ``implement_offset_m`` behind base_link (rigidly, so it cuts the inside of bends), down where the plan's flag at
-    the bar's arc length works, following the flags only from the last cusp on, raised while reversing. Without an
-    offset the strips of :func:`~agricare.core.planning.cleanup.worked_area` at base_link."""
-    from agricare.core.planning.cleanup import worked_area
-
-    off = float(p.implement_offset_m)
-    work = np.asarray(path.working, dtype=bool)
-    if off <= 0 or len(path.yaw) < 2:
-        return worked_area(path.xy, work, p.width_m)
-    seg = np.hypot(*np.diff(path.xy, axis=0).T)
-    s = np.concatenate([[0.0], np.cumsum(seg)])
-    dr = np.asarray(path.direction)
+def trailing_bar(xy, yaw, working, direction, offset_m: float, s=None):
+    """Where a rigidly mounted implement ``offset_m`` behind base_link is along a path, and whether it is down, as the
+    mission lowers it (:meth:`agricare.core.missions.farm.FarmMission.implement_down`, without its overlap): down where
+    the plan's ``working`` flag at the bar's arc length (``s``, default the path's own) works, following the flags only
+    from the last cusp on (after reversing into a corner it goes down at once), raised while reversing. Returns
+    ``(bar_xy (N, 2), lowered (N,))``."""
+    xy = np.asarray(xy, float)
+    yaw = np.asarray(yaw, float)
+    work = np.asarray(working, dtype=bool)
+    dr = np.asarray(direction)
+    if s is None:
+        s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
     n = len(dr)
     change = np.concatenate([[False], dr[1:] != dr[:-1]])
     cusp = np.maximum.accumulate(np.where(change, np.arange(n), 0))
-    j = np.maximum(np.searchsorted(s, s - off, side="left"), cusp)
+    j = np.maximum(np.searchsorted(s, s - offset_m, side="left"), cusp)
     low = work[np.clip(j, 0, n - 1)] & (dr > 0)
-    q = path.xy - off * np.column_stack([np.cos(path.yaw), np.sin(path.yaw)])
+    return xy - offset_m * np.column_stack([np.cos(yaw), np.sin(yaw)]), low
+
+
+def _trail_worked(path: PlanPath, p: CoverageParams):
+    """The area the implement works along ``path`` as the mission lowers it (:func:`trailing_bar`: the bar
+    ``implement_offset_m`` behind base_link, rigidly, so it cuts the inside of bends). Without an offset the strips of
+    :func:`~agricare.core.planning.cleanup.worked_area` at base_link."""
+    from agricare.core.planning.cleanup import worked_area
+
+    off = float(p.implement_offset_m)
+    if off <= 0 or len(path.yaw) < 2:
+        return worked_area(path.xy, np.asarray(path.working, dtype=bool), p.width_m)
+    q, low = trailing_bar(path.xy, path.yaw, path.working, path.direction, off)
     return worked_area(q, low, p.width_m)
 
 
