@@ -1241,12 +1241,12 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         ends.sort(key=lambda e: not _turn_room(np.array([*e[1], math.atan2(*(e[1] - e[0])[::-1])]), p, region))
         for s0, s1 in ends:
             yaw = math.atan2(s1[1] - s0[1], s1[0] - s0[0])
+            u = np.array([math.cos(yaw), math.sin(yaw)])
             if fp is not None:
                 s0, s1 = _fit_pass(s0, s1, yaw, fp)
                 if s0 is None:
                     continue
                 if fp_end is not None:                  # where the machine stops: more room for the overshoot
-                    u = np.array([math.cos(yaw), math.sin(yaw)])
                     while np.dot(s1 - s0, u) > 1.0 and not fp_end.fits([[*s1, yaw]]):
                         s1 = s1 - 0.25 * u
                     if not fp_end.fits([[*s1, yaw]]):
@@ -1260,17 +1260,16 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 exit_r = _reverse_exit(end, p, region, fp, reverse_left)
                 if exit_r is None:
                     continue
-            if not _approachable(start, p, region):
-                if not p.cleanup_late_start or allow_reverse:
-                    continue                            # nothing arrives there forwards: no transit search
+            arrives = _approachable(start, p, region)
+            if not arrives and p.cleanup_late_start and not allow_reverse:
                 # a pass left forwards starts later, where a forward arrival fits (the rest of it still works the
                 # patch); not the dead-end passes: they are bought from the reverse budget by their whole gain
-                u = np.array([math.cos(yaw), math.sin(yaw)])
-                while np.dot(s1 - s0, u) > 1.0 + 0.25 and not _approachable(start, p, region):
+                while not arrives and np.dot(s1 - s0, u) > 1.0 + 0.25:
                     s0 = s0 + 0.25 * u
                     start = np.array([*s0, yaw])
-                if not _approachable(start, p, region):
-                    continue
+                    arrives = _approachable(start, p, region)
+            if not arrives:
+                continue                                # nothing arrives there forwards: no transit search
             c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
                                 fits=region.fits, memo=legs_tried)
             unstick = None
@@ -1300,7 +1299,6 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                         break
             if c is None and p.cleanup_late_start and not allow_reverse:
                 # no transit reaches the start: 1-3 m later along the pass (its rest still works the patch)
-                u = np.array([math.cos(yaw), math.sin(yaw)])
                 for shift in (1.0, 2.0, 3.0):
                     if np.dot(s1 - s0, u) - shift < 1.0:
                         break
@@ -1345,6 +1343,10 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     def strip(a, q):
         return LineString([a, q]).buffer(0.5 * p.width_m, cap_style="flat")
 
+    def worked_by(path):
+        """What ``path`` works: as the trailing bar leaves it with ``cleanup_trail_worked``, else at base_link."""
+        return _trail_worked(path, p) if trail else worked_area(path.xy, path.working, p.width_m)
+
     cost = {}
 
     def spend_by_gain(cands, rest):
@@ -1382,7 +1384,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     skipped = 0
     for rnd in range(3 if p.cleanup_reverse_by_gain else 2):
         now = sofar if rnd == 0 else b.build()
-        worked = _trail_worked(now, p) if trail else worked_area(now.xy, now.working, p.width_m)
+        worked = worked_by(now)
         passes = []
         for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
             if rnd < 2:
@@ -1409,7 +1411,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         if p.cleanup_reverse_by_gain:
             if p.max_reverse_m > 0 and deferred and reverse_left > 0:
                 now = b.build()
-                done = _trail_worked(now, p) if trail else worked_area(now.xy, now.working, p.width_m)
+                done = worked_by(now)
                 if rnd == 0 and p.cleanup_tip_passes:
                     # passes in every direction of every patch (a tip's axis among them) compete for the budget
                     # from the start: the third round finds only what the first two left of it
