@@ -80,13 +80,19 @@ def test_min_gain_param_is_checked():
         raise AssertionError("cleanup_min_gain_w2 < 0 accepted")
 
 
+def _figures_without_and_with(seed: int, option: str):
+    """plan_work_figures of bench/field_plans.py's tuning field ``seed`` (its planner settings, 30 m of reverse) with
+    the clean-up ``option`` off and on."""
+    field = field_plans.seeded_field(seed)
+    base = dict(field_plans.BASE, max_reverse_m=30.0)
+    return tuple(plan_work_figures(plan_coverage(field, CoverageParams(**base, **{option: on})))
+                 for on in (False, True))
+
+
 def test_tip_passes_work_more_of_a_field_with_acute_tips():
     # tuning seed 14 (three acute tips, a pond near one): the tip-axis passes compete for the 30 m reverse budget
     # from the first round (before, the first rounds spent it on short passes and the third round found 4 m left)
-    field = field_plans.seeded_field(14)
-    base = dict(field_plans.BASE, max_reverse_m=30.0)
-    old = plan_work_figures(plan_coverage(field, CoverageParams(**base, cleanup_tip_passes=False)))
-    new = plan_work_figures(plan_coverage(field, CoverageParams(**base)))
+    old, new = _figures_without_and_with(14, "cleanup_tip_passes")
     assert new["reverse_m"] <= 30.0
     assert new["rings_worked"] == new["rings_total"]
     assert new["worked_ratio"] > old["worked_ratio"] + 0.002
@@ -121,10 +127,7 @@ def test_worked_area_keeps_every_strip_of_a_tuning_field():
 def test_late_start_works_a_pass_no_forward_arrival_reaches_at_its_start():
     # tuning seed 12: passes left forwards whose start lies headed across a tip (no forward arrival fits there) were
     # dropped; started later along their line they work the rest of their strip (98.98 -> 99.11 % when measured)
-    field = field_plans.seeded_field(12)
-    base = dict(field_plans.BASE, max_reverse_m=30.0)
-    old = plan_work_figures(plan_coverage(field, CoverageParams(**base, cleanup_late_start=False)))
-    new = plan_work_figures(plan_coverage(field, CoverageParams(**base)))
+    old, new = _figures_without_and_with(12, "cleanup_late_start")
     assert new["reverse_m"] <= 30.0
     assert new["rings_worked"] == new["rings_total"]
     assert new["worked_ratio"] > old["worked_ratio"] + 0.0008
