@@ -159,4 +159,6 @@ def test_launch_files_import_with_launch_ros(repo_root, name):
     spec = importlib.util.spec_from_file_location(name, repo_root / "launch" / f"{name}.launch.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    assert mod.generate_launch_description() is not None
+    from launch import LaunchDescription
+    ld = mod.generate_launch_description()
+    assert isinstance(ld, LaunchDescription) and ld.entities, name   # a description that launches something
