@@ -182,3 +182,115 @@ def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, lo
         out.append(_passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m,
                                  through=apex if k == apex_dir else None, tight=tight))
     return out
+
+
+def turnabout_exit(end, turn_radius_m: float, step_m: float, fits, free, budget_m: float, max_reverse_legs: int = 3,
+                   min_leg_m: float = 1.0, back_radii=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)):
+    """A way out of a dead end (a pass ending in a corner tip or a spike) that turns the machine round where the
+    tip is a little wider than its turning radius, instead of backing out until a forward half-turn fits: straight
+    back ``back_radii`` turning radii, then a multi-point turn (a reverse arc at full lock, a forward arc at the other
+    full lock, ... each as long as it stays inside: ``fits``, at most half a turn) until a forward straight of 0-4
+    turning radii ends where ``free`` (a forward half-turn fits). A three-point turn at full lock needs a strip one
+    turning radius wide for the reference point (a 7 m wide spike for a 4 m radius and a 3 m bar, which a half-turn
+    needs 11 m for). Returns ``(samples, reverse_m)`` with the least reversing (``reverse_m`` counts each reverse leg
+    plus a sample either side, as :func:`agricare.core.planning.coverage.plan_work_figures` labels a leg's ends),
+    within ``budget_m``; None when none fits.
+
+    ``fits(samples) -> bool``: the samples (and the machine along them) inside the field; ``free(pose) -> bool``.
+    """
+    from agricare.core.planning import turns as T
+
+    R = float(turn_radius_m)
+    end = np.asarray(end, dtype=float)
+
+    def longest_arc(pose, k, sign):
+        """The longest arc (``sign`` +1 forward, -1 reverse; curvature ``k``) from ``pose`` up to half a turn that
+        fits: its length (0 when less than ``min_leg_m`` fits)."""
+        full = math.pi * R
+        if fits(T.sample_primitives(pose, [(sign * full, k, k)], step_m)):
+            return full
+        lo, hi = 0.0, full
+        while hi - lo > step_m:
+            mid = 0.5 * (lo + hi)
+            if fits(T.sample_primitives(pose, [(sign * mid, k, k)], step_m)):
+                lo = mid
+            else:
+                hi = mid
+        return lo if lo >= min_leg_m else 0.0
+
+    def pose_after(pose, prims):
+        s = T.sample_primitives(pose, prims, step_m)
+        return np.array([*s.xy[-1], s.yaw[-1]])
+
+    best = None
+    for f in back_radii:
+        back = f * R
+        if back + 2 * step_m > budget_m + 1e-6 or (best is not None and back + 2 * step_m >= best[1]):
+            break
+        prims0 = [(-back, 0.0, 0.0)] if back > 0 else []
+        if prims0 and not fits(T.sample_primitives(end, prims0, step_m)):
+            break                               # further back does not fit either
+        for k in (1.0 / R, -1.0 / R):
+            prims = list(prims0)
+            pose = pose_after(end, prims) if prims else end
+            rev = back + 2 * step_m if back > 0 else 0.0
+            turned = 0.0
+            for _leg in range(max_reverse_legs):
+                a = longest_arc(pose, k, -1.0)
+                if a <= 0.0:
+                    break
+                # the shortest reverse arc (0.25 rad steps up to the longest) after which a forward way out exists
+                done = None
+                for ang in list(np.arange(0.25, a / R, 0.25)) + [a / R]:
+                    rl = ang * R
+                    cost = rev + (0.0 if back > 0 and _leg == 0 else 2 * step_m) + rl
+                    if cost > budget_m + 1e-6 or (best is not None and cost >= best[1]):
+                        break
+                    q = pose_after(pose, [(-rl, k, k)])
+                    out = _forward_out(q, k, R, step_m, fits, free, min_leg_m)
+                    if out is not None:
+                        done = (prims + [(-rl, k, k)] + out, cost)
+                        break
+                if done is not None:
+                    best = done
+                    break
+                # no way out yet: the whole reverse arc, then the longest forward arc at the other lock
+                cost = rev + (0.0 if back > 0 and _leg == 0 else 2 * step_m) + a
+                if cost > budget_m + 1e-6 or (best is not None and cost >= best[1]):
+                    break
+                prims.append((-a, k, k))
+                rev = cost
+                pose = pose_after(pose, [(-a, k, k)])
+                turned += a / R
+                b = longest_arc(pose, -k, 1.0)
+                if b <= 0.0:
+                    break
+                prims.append((b, -k, -k))
+                pose = pose_after(pose, [(b, -k, -k)])
+                turned += b / R
+                if turned >= math.pi * 1.5:
+                    break
+    if best is None:
+        return None
+    prims, cost = best
+    return T.sample_primitives(end, prims, step_m), cost
+
+
+def _forward_out(pose, k, R, step_m, fits, free, min_leg_m):
+    """Forward primitives from ``pose``: an arc at the lock opposite ``k`` (0 to half a turn, 0.25 rad steps) and a
+    straight of 0-4 turning radii, ending where ``free``; None if none fits."""
+    from agricare.core.planning import turns as T
+
+    if free(pose):
+        return []
+    for ang in np.arange(0.0, math.pi + 1e-9, 0.25):
+        for s in (0.0, R, 2 * R, 3 * R, 4 * R):
+            prims = ([(ang * R, -k, -k)] if ang > 0 else []) + ([(s, 0.0, 0.0)] if s > 0 else [])
+            if not prims or sum(abs(q[0]) for q in prims) < min_leg_m:
+                continue
+            smp = T.sample_primitives(pose, prims, step_m)
+            if not fits(smp):
+                break                           # longer straights on this arc do not fit either
+            if free(np.array([*smp.xy[-1], smp.yaw[-1]])):
+                return prims
+    return None

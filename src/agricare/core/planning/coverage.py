@@ -125,6 +125,9 @@ class CoverageParams:
                                            # far as the bar gets before the reverse exit; False: the bar at base_link
                                            # (a 1.6 m trailing bar cuts the inside of every ring bend and turn, and
                                            # leaves a crescent round each hole that the clean-up never saw)
+    cleanup_turnabout_exit: bool = False   # a dead-end clean-up pass may be left by a multi-point turn inside the
+                                           # tip (reverse arc, forward arc, ... at full lock: cleanup.turnabout_exit)
+                                           # where that reverses less than backing out until a half-turn fits
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -1161,6 +1164,7 @@ def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
                 prims = ([(-f * R, 0.0, 0.0)] if f > 0 else []) + [(-ang * R, k, k)]
                 cands.append((f * R + ang * R, prims))
     cands.sort(key=lambda c: c[0])
+    found = None
     for length, prims in cands:
         if length + 2 * p.sample_step_m > budget_m + 1e-6:
             break
@@ -1171,8 +1175,29 @@ def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
             continue
         if fp is not None and not fp.fits(np.column_stack([r.xy, r.yaw])):
             continue
+        found = r
+        break
+    if not p.cleanup_turnabout_exit:
+        return found
+    r = found
+    # a multi-point turn inside the tip where it reverses less than backing out until a half-turn fits
+    from agricare.core.planning.cleanup import turnabout_exit
+
+    def fits(s):
+        return region.contains(s.xy) and (fp is None or fp.fits(np.column_stack([s.xy, s.yaw])))
+
+    cap = budget_m if r is None else min(budget_m, r.length_m + 2 * p.sample_step_m - 1e-3)
+    t = turnabout_exit(end, R, p.sample_step_m, fits, lambda q: _turn_room(q, p, region), cap)
+    if t is None:
         return r
-    return None
+    t[0].reverse_m = t[1]
+    return t[0]
+
+
+def _exit_reverse_m(r: T.PathSamples, p: CoverageParams) -> float:
+    """What a reverse exit (:func:`_reverse_exit`) costs the reverse budget: its length and a sample either end (the
+    path labels a leg's direction one sample late), or a multi-point turn's own count of its reverse legs."""
+    return getattr(r, "reverse_m", r.length_m + 2 * p.sample_step_m)
 
 
 def _approachable(goal, p: CoverageParams, region: _Region, length_m: float = 2.0) -> bool:
@@ -1287,7 +1312,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     pre += _drift_off(pose, p, region)
                 if p.max_reverse_m > 0 and not _turn_room(pose, p, region):
                     q = _reverse_exit(pose, p, region, fp, reverse_left - (
-                        exit_r.length_m + 2 * p.sample_step_m if exit_r is not None else 0.0))
+                        _exit_reverse_m(exit_r, p) if exit_r is not None else 0.0))
                     pre += [q] if q is not None else []
                 for q in pre:
                     if fp is not None and not fp.fits(np.column_stack([q.xy, q.yaw])):
@@ -1316,7 +1341,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             if unstick is not None:
                 b.add(unstick, KIND_TRANSIT, False)
                 if unstick.direction.min() < 0:
-                    reverse_left -= unstick.length_m + 2 * p.sample_step_m
+                    reverse_left -= _exit_reverse_m(unstick, p)
             b.add(c, KIND_TRANSIT, False)
             b.add(_straight(s0, s1, p.sample_step_m), KIND_HEADLAND, True)
             if trail and exit_r is not None:
@@ -1328,7 +1353,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             if exit_r is not None:
                 b.add(exit_r, KIND_TRANSIT, False)
                 pose = np.array([*exit_r.xy[-1], exit_r.yaw[-1]])
-                reverse_left -= exit_r.length_m + 2 * p.sample_step_m
+                reverse_left -= _exit_reverse_m(exit_r, p)
             return True
         return False
 
@@ -1337,7 +1362,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         for s0, s1 in (e, e[::-1]):
             yaw = math.atan2(s1[1] - s0[1], s1[0] - s0[0])
             r = _reverse_exit(np.array([*s1, yaw]), p, region, None, reverse_left)
-            costs.append(r.length_m if r is not None else math.inf)
+            costs.append(_exit_reverse_m(r, p) - 2 * p.sample_step_m if r is not None else math.inf)
         return min(costs)
 
     def strip(a, q):
