@@ -128,13 +128,6 @@ class CoverageParams:
     cleanup_turnabout_exit: bool = False   # a dead-end clean-up pass may be left by a multi-point turn inside the
                                            # tip (reverse arc, forward arc, ... at full lock: cleanup.turnabout_exit)
                                            # where that reverses less than backing out until a half-turn fits
-    cleanup_reverse_entry: bool = False    # a clean-up pass out of a dead end may be entered by reversing straight
-                                           # into it along its line (from the nearest pose headed out that a forward
-                                           # arrival reaches) where that reverses less than working into the dead end
-                                           # and leaving it by the cheapest reverse exit
-    cleanup_run_out: bool = False          # a clean-up pass whose end has no room for a forward half-turn drives
-                                           # on straight (up to 6 turning radii, not working) to where it has, before
-                                           # a reverse exit is considered
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -1201,38 +1194,6 @@ def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
     return t[0]
 
 
-def _run_out(end, p: CoverageParams, region: _Region, fp):
-    """A straight forwards on from a pass's ``end`` (1-6 turning radii) to where a forward half-turn fits
-    (:func:`_turn_room`), inside the region and, with ``fp``, the whole machine in the field: a pass ending headed
-    out of a narrow tip needs no reverse exit. None if none."""
-    R = p.turn_radius_m
-    for f in (1.0, 2.0, 3.0, 4.0, 6.0):
-        r = T.sample_primitives(end, [(f * R, 0.0, 0.0)], p.sample_step_m)
-        if not region.contains(r.xy) or (fp is not None and not fp.fits(np.column_stack([r.xy, r.yaw]))):
-            return None
-        if _turn_room(np.array([*r.xy[-1], r.yaw[-1]]), p, region):
-            return r
-    return None
-
-
-def _reverse_entry(start, s1, p: CoverageParams, region: _Region, fp, budget_m: float):
-    """Straight reverse along a pass's line onto its ``start`` (a pose in a dead end, headed out along the pass to
-    ``s1``) from the nearest pose ahead on the line (0.5 m steps, up to ``budget_m`` with a sample either end) that a
-    forward arrival can reach (:func:`_approachable`), inside the region and, with ``fp``, the whole machine in the
-    field; None if none."""
-    u = np.array([math.cos(start[2]), math.sin(start[2])])
-    d = 1.0
-    while d + 2 * p.sample_step_m <= budget_m + 1e-6:
-        q = np.array([*(start[:2] + d * u), start[2]])
-        if _approachable(q, p, region):
-            r = T.sample_primitives(q, [(-d, 0.0, 0.0)], p.sample_step_m)
-            if region.contains(r.xy) and (fp is None or fp.fits(np.column_stack([r.xy, r.yaw]))):
-                return r
-            return None                          # further along the same line the straight is longer still
-        d += 0.5
-    return None
-
-
 def _exit_reverse_m(r: T.PathSamples, p: CoverageParams) -> float:
     """What a reverse exit (:func:`_reverse_exit`) costs the reverse budget: its length and a sample either end (the
     path labels a leg's direction one sample late), or a multi-point turn's own count of its reverse legs."""
@@ -1318,23 +1279,13 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             start = np.array([*s0, yaw])
             end = np.array([*s1, yaw])
             exit_r = None
-            run_out = _run_out(end, p, region, fp) if p.cleanup_run_out and not _turn_room(end, p, region) else None
-            if run_out is None and not _turn_room(end, p, region):
+            if not _turn_room(end, p, region):
                 if not allow_reverse:
                     continue
                 exit_r = _reverse_exit(end, p, region, fp, reverse_left)
                 if exit_r is None:
                     continue
             arrives = _approachable(start, p, region)
-            entry = None
-            if not arrives and allow_reverse and exit_r is None and p.cleanup_reverse_entry:
-                # a pass out of a dead end: reverse into it straight along the pass's line (bar raised) from where
-                # a forward arrival headed out fits, where that reverses less than working into the dead end and
-                # leaving it by the cheapest reverse exit
-                other = _reverse_exit(np.array([*s0, yaw + math.pi]), p, region, fp, reverse_left)
-                cap = reverse_left if other is None else min(reverse_left, _exit_reverse_m(other, p) - 1e-3)
-                entry = _reverse_entry(start, s1, p, region, fp, cap)
-                arrives = entry is not None
             if not arrives and p.cleanup_late_start and not allow_reverse:
                 # a pass left forwards starts later, where a forward arrival fits (the rest of it still works the
                 # patch); not the dead-end passes: they are bought from the reverse budget by their whole gain
@@ -1344,8 +1295,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     arrives = _approachable(start, p, region)
             if not arrives:
                 continue                                # nothing arrives there forwards: no transit search
-            goal = start if entry is None else np.array([*entry.xy[0], yaw])
-            c = forward_transit(pose, goal, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
+            c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
                                 fits=region.fits, memo=legs_tried)
             unstick = None
             if c is None:
@@ -1362,13 +1312,12 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     pre += _drift_off(pose, p, region)
                 if p.max_reverse_m > 0 and not _turn_room(pose, p, region):
                     q = _reverse_exit(pose, p, region, fp, reverse_left - (
-                        _exit_reverse_m(exit_r, p) if exit_r is not None else 0.0) - (
-                        _exit_reverse_m(entry, p) if entry is not None else 0.0))
+                        _exit_reverse_m(exit_r, p) if exit_r is not None else 0.0))
                     pre += [q] if q is not None else []
                 for q in pre:
                     if fp is not None and not fp.fits(np.column_stack([q.xy, q.yaw])):
                         continue
-                    c = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), goal, p.turn_radius_m, p.sample_step_m,
+                    c = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), start, p.turn_radius_m, p.sample_step_m,
                                         region.geom, region.contains, space, fits=region.fits, memo=legs_tried)
                     if c is not None:
                         unstick = q
@@ -1394,9 +1343,6 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 if unstick.direction.min() < 0:
                     reverse_left -= _exit_reverse_m(unstick, p)
             b.add(c, KIND_TRANSIT, False)
-            if entry is not None:
-                b.add(entry, KIND_TRANSIT, False)
-                reverse_left -= _exit_reverse_m(entry, p)
             b.add(_straight(s0, s1, p.sample_step_m), KIND_HEADLAND, True)
             if trail and exit_r is not None:
                 u = (s1 - s0) / max(float(np.hypot(*(s1 - s0))), 1e-9)
@@ -1404,9 +1350,6 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             else:
                 driven.append((s0, s1))
             pose = end
-            if run_out is not None:
-                b.add(run_out, KIND_TRANSIT, False)
-                pose = np.array([*run_out.xy[-1], run_out.yaw[-1]])
             if exit_r is not None:
                 b.add(exit_r, KIND_TRANSIT, False)
                 pose = np.array([*exit_r.xy[-1], exit_r.yaw[-1]])
@@ -1420,12 +1363,6 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             yaw = math.atan2(s1[1] - s0[1], s1[0] - s0[0])
             r = _reverse_exit(np.array([*s1, yaw]), p, region, None, reverse_left)
             costs.append(_exit_reverse_m(r, p) - 2 * p.sample_step_m if r is not None else math.inf)
-            st = np.array([*s0, yaw])
-            en = np.array([*s1, yaw])
-            if p.cleanup_reverse_entry and not _approachable(st, p, region) and (
-                    _turn_room(en, p, region) or (p.cleanup_run_out and _run_out(en, p, region, None) is not None)):
-                r = _reverse_entry(st, s1, p, region, None, reverse_left)
-                costs.append(_exit_reverse_m(r, p) - 2 * p.sample_step_m if r is not None else math.inf)
         return min(costs)
 
     def strip(a, q):
