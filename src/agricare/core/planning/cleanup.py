@@ -202,6 +202,14 @@ def turnabout_exit(end, turn_radius_m: float, step_m: float, fits, free, budget_
 
     R = float(turn_radius_m)
     end = np.asarray(end, dtype=float)
+    free_memo = {}
+    free_raw = free
+
+    def free(q):                                # the same poses recur across straight-back distances and locks
+        key = np.round(np.asarray(q, dtype=float), 6).tobytes()
+        if key not in free_memo:
+            free_memo[key] = bool(free_raw(q))
+        return free_memo[key]
 
     def longest_arc(pose, k, sign):
         """The longest arc (``sign`` +1 forward, -1 reverse; curvature ``k``) from ``pose`` up to half a turn that
@@ -219,8 +227,10 @@ def turnabout_exit(end, turn_radius_m: float, step_m: float, fits, free, budget_
         return lo if lo >= min_leg_m else 0.0
 
     def pose_after(pose, prims):
-        s = T.sample_primitives(pose, prims, step_m)
-        return np.array([*s.xy[-1], s.yaw[-1]])
+        q = tuple(pose)
+        for prim in prims:
+            q = T._advance(q, *prim)
+        return np.array(q, dtype=float)
 
     best = None
     for f in back_radii:
@@ -277,20 +287,46 @@ def turnabout_exit(end, turn_radius_m: float, step_m: float, fits, free, budget_
 
 
 def _forward_out(pose, k, R, step_m, fits, free, min_leg_m):
-    """Forward primitives from ``pose``: an arc at the lock opposite ``k`` (0 to half a turn, 0.25 rad steps) and a
-    straight of 0-4 turning radii, ending where ``free``; None if none fits."""
+    """Forward primitives from ``pose``: an arc at the lock opposite ``k`` (0 to half a turn, about 0.25 rad steps)
+    and a straight of 0-4 turning radii, ending where ``free``; None if none fits. The half-turn and each 4-radii
+    straight are sampled once and checked by their prefixes (the samples of the shorter primitives)."""
     from agricare.core.planning import turns as T
 
     if free(pose):
         return []
+    arc = T.sample_primitives(pose, [(math.pi * R, -k, -k)], step_m)
+    m = len(arc.xy) - 1
+    ds = math.pi * R / m                        # the arc's sample spacing (<= step_m)
+    n_str = int(round(R / step_m))              # samples per turning radius of straight (R a multiple of the step)
+    seen = set()
     for ang in np.arange(0.0, math.pi + 1e-9, 0.25):
-        for s in (0.0, R, 2 * R, 3 * R, 4 * R):
-            prims = ([(ang * R, -k, -k)] if ang > 0 else []) + ([(s, 0.0, 0.0)] if s > 0 else [])
+        i = int(round(ang * R / ds))
+        if i in seen:
+            continue
+        seen.add(i)
+        if i > 0 and not fits(_prefix(arc, i)):
+            return None                         # a longer arc has this one as its start
+        p1 = np.array([arc.xy[i, 0], arc.xy[i, 1], pose[2] - k * i * ds])
+        straight = T.sample_primitives(p1, [(4 * R, 0.0, 0.0)], step_m)
+        exact = abs(n_str * step_m - R) < 1e-9 and len(straight.xy) == 4 * n_str + 1
+        for f in range(5):
+            prims = ([(i * ds, -k, -k)] if i > 0 else []) + ([(f * R, 0.0, 0.0)] if f > 0 else [])
             if not prims or sum(abs(q[0]) for q in prims) < min_leg_m:
                 continue
-            smp = T.sample_primitives(pose, prims, step_m)
-            if not fits(smp):
-                break                           # longer straights on this arc do not fit either
-            if free(np.array([*smp.xy[-1], smp.yaw[-1]])):
+            if f > 0:
+                seg = _prefix(straight, f * n_str) if exact else T.sample_primitives(p1, [(f * R, 0.0, 0.0)], step_m)
+                if not fits(seg):
+                    break                       # longer straights on this arc do not fit either
+                q = np.array([seg.xy[-1, 0], seg.xy[-1, 1], p1[2]])
+            else:
+                q = p1
+            if free(q):
                 return prims
     return None
+
+
+def _prefix(s, i):
+    """The first ``i`` segments of sampled path ``s``."""
+    from agricare.core.planning import turns as T
+
+    return T.PathSamples(s.xy[:i + 1], s.yaw[:i + 1], s.kappa[:i + 1], s.direction[:i + 1], 0.0)
