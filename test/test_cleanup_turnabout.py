@@ -20,7 +20,7 @@ CORRIDOR = Polygon([(0, 0), (5, 0), (5, 30), (25, 30), (25, 60), (-20, 60), (-20
 def test_turnabout_turns_round_in_a_corridor_where_backing_out_does_not_fit_the_budget():
     region = _Region(CORRIDOR)
     end = np.array([2.5, 2.0, -math.pi / 2])          # mid-corridor, 2 m from its closed end, headed into it
-    old = _reverse_exit(end, CoverageParams(max_reverse_m=40.0), region, None, 40.0)
+    old = _reverse_exit(end, CoverageParams(max_reverse_m=40.0, cleanup_turnabout_exit=False), region, None, 40.0)
     p = CoverageParams(max_reverse_m=40.0, cleanup_turnabout_exit=True)
     new = _reverse_exit(end, p, region, None, 40.0)
     assert old is None                                 # 28 m back to the open ground and a half-turn: over 40 m
