@@ -185,16 +185,17 @@ def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, lo
 
 
 def turnabout_exit(end, turn_radius_m: float, step_m: float, fits, free, budget_m: float, max_reverse_legs: int = 3,
-                   min_leg_m: float = 1.0, back_radii=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)):
+                   min_leg_m: float = 1.0, back_radii=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0), run_radii: int = 4):
     """A way out of a dead end (a pass ending in a corner tip or a spike) that turns the machine round where the
     tip is a little wider than its turning radius, instead of backing out until a forward half-turn fits: straight
     back ``back_radii`` turning radii, then a multi-point turn (a reverse arc at full lock, a forward arc at the other
-    full lock, ... each as long as it stays inside: ``fits``, at most half a turn) until a forward straight of 0-4
-    turning radii ends where ``free`` (a forward half-turn fits). A three-point turn at full lock needs a strip one
-    turning radius wide for the reference point (a 7 m wide spike for a 4 m radius and a 3 m bar, which a half-turn
-    needs 11 m for). Returns ``(samples, reverse_m)`` with the least reversing (``reverse_m`` counts each reverse leg
-    plus a sample either side, as :func:`agricare.core.planning.coverage.plan_work_figures` labels a leg's ends),
-    within ``budget_m``; None when none fits.
+    full lock, ... each as long as it stays inside: ``fits``, at most half a turn) until a forward straight of 0 to
+    ``run_radii`` turning radii ends where ``free`` (a forward half-turn fits; 8 radii measured the same as 4). A
+    three-point turn at full lock needs a strip one turning radius wide for the reference point (a 7 m wide spike for
+    a 4 m radius and a 3 m bar, which a half-turn needs 11 m for). Returns ``(samples, reverse_m)`` with the least
+    reversing (``reverse_m`` counts each reverse leg plus a sample either side, as
+    :func:`agricare.core.planning.coverage.plan_work_figures` labels a leg's ends), within ``budget_m``; None when
+    none fits.
 
     ``fits(samples) -> bool``: the samples (and the machine along them) inside the field; ``free(pose) -> bool``.
     """
@@ -257,7 +258,7 @@ def turnabout_exit(end, turn_radius_m: float, step_m: float, fits, free, budget_
                     if cost > budget_m + 1e-6 or (best is not None and cost >= best[1]):
                         break
                     q = pose_after(pose, [(-rl, k, k)])
-                    out = _forward_out(q, k, R, step_m, fits, free, min_leg_m)
+                    out = _forward_out(q, k, R, step_m, fits, free, min_leg_m, run_radii)
                     if out is not None:
                         done = (prims + [(-rl, k, k)] + out, cost)
                         break
@@ -286,10 +287,10 @@ def turnabout_exit(end, turn_radius_m: float, step_m: float, fits, free, budget_
     return T.sample_primitives(end, prims, step_m), cost
 
 
-def _forward_out(pose, k, R, step_m, fits, free, min_leg_m):
+def _forward_out(pose, k, R, step_m, fits, free, min_leg_m, run_radii=4):
     """Forward primitives from ``pose``: an arc at the lock opposite ``k`` (0 to half a turn, about 0.25 rad steps)
-    and a straight of 0-4 turning radii, ending where ``free``; None if none fits. The half-turn and each 4-radii
-    straight are sampled once and checked by their prefixes (the samples of the shorter primitives)."""
+    and a straight of 0 to ``run_radii`` turning radii, ending where ``free``; None if none fits. The half-turn and each
+    longest straight are sampled once and checked by their prefixes (the samples of the shorter primitives)."""
     from agricare.core.planning import turns as T
 
     if free(pose):
@@ -307,9 +308,9 @@ def _forward_out(pose, k, R, step_m, fits, free, min_leg_m):
         if i > 0 and not fits(_prefix(arc, i)):
             return None                         # a longer arc has this one as its start
         p1 = np.array([arc.xy[i, 0], arc.xy[i, 1], pose[2] - k * i * ds])
-        straight = T.sample_primitives(p1, [(4 * R, 0.0, 0.0)], step_m)
-        exact = abs(n_str * step_m - R) < 1e-9 and len(straight.xy) == 4 * n_str + 1
-        for f in range(5):
+        straight = T.sample_primitives(p1, [(run_radii * R, 0.0, 0.0)], step_m)
+        exact = abs(n_str * step_m - R) < 1e-9 and len(straight.xy) == run_radii * n_str + 1
+        for f in range(run_radii + 1):
             prims = ([(i * ds, -k, -k)] if i > 0 else []) + ([(f * R, 0.0, 0.0)] if f > 0 else [])
             if not prims or sum(abs(q[0]) for q in prims) < min_leg_m:
                 continue
