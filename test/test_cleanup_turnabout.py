@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from shapely.geometry import Polygon
+from shapely.geometry import Polygon, box
+from shapely.ops import unary_union
 
 from agricare.core.planning.cleanup import turnabout_exit
 from agricare.core.planning.coverage import (CoverageParams, _exit_reverse_m, _Region, _reverse_exit, _turn_room,
@@ -37,6 +38,22 @@ def test_turnabout_turns_round_in_a_corridor_where_backing_out_does_not_fit_the_
     # its count of reversing: every reverse leg plus a sample either side
     seg = np.hypot(*np.diff(new.xy, axis=0).T)
     assert float(np.sum(seg[new.direction[1:] < 0])) <= rev
+
+
+def test_turnabout_reverses_less_than_backing_out_of_a_7m_lane():
+    # test_coverage_corners' dead-end lane (7 m wide off a 40 m square): backing out until a half-turn fits reversed
+    # 14.1 m (with its allowance), the multi-point turn measured 7.9 m
+    field = unary_union([box(0, 0, 40, 40), box(40, 16.5, 54, 23.5)])
+    region = _Region(field.buffer(-1.5).buffer(1e-6))
+    end = np.array([50.0, 20.0, 0.0])
+    cost = []
+    for on in (False, True):
+        p = CoverageParams(width_m=3.0, turn_radius_m=4.0, headland_width_m=9.0, cleanup_turnabout_exit=on)
+        r = _reverse_exit(end, p, region, None, 30.0)
+        assert r is not None and region.contains(r.xy)
+        assert _turn_room(np.array([*r.xy[-1], r.yaw[-1]]), p, region)
+        cost.append(_exit_reverse_m(r, p))
+    assert cost[1] < 0.7 * cost[0]
 
 
 def test_turnabout_respects_its_budget_and_reports_none():
