@@ -1160,7 +1160,9 @@ def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
     back then a reverse arc of the minimum radius (a three-point turn's second leg turns the machine, so far less
     reversing than straight back until there is room for a U-turn); inside the region and, with ``fp``, the whole
     machine inside the field. None when nothing fits within ``budget_m`` (minus a sample step either end: the
-    path labels a leg's direction one sample late)."""
+    path labels a leg's direction one sample late). With ``cleanup_turnabout_exit`` (plans without a footprint, or
+    with ``cleanup_turnabout_footprint``) a multi-point turn inside the dead end where it reverses less
+    (:func:`agricare.core.planning.cleanup.turnabout_exit`; its cost in :func:`_exit_reverse_m`)."""
     R = p.turn_radius_m
     cands = []
     for f in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0):
@@ -1191,7 +1193,8 @@ def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
     from agricare.core.planning.cleanup import turnabout_exit
 
     # its cusps are stops, which a tracker overshoots like a pass's end: the machine kept cleanup_end_margin_m
-    # further in all along it (tracked farm_missions tuning seed 10 left the field by 0.045 m without)
+    # further in all along it (with cleanup_turnabout_footprint; it did not remove the 0.045 m by which tracked
+    # farm_missions tuning seed 10 left the field, see there)
     fpm = fp.inset(p.cleanup_end_margin_m) if fp is not None and p.cleanup_end_margin_m > 0 else fp
 
     def fits(s):
