@@ -8,7 +8,8 @@ only when it works at least ``min_gain_m2`` of the patch. The order is greedy ne
 pose; each pass may be driven either way and is reached by forward in-field transit
 (:func:`agricare.core.planning.transit.forward_transit`). With ``tip_axis`` the options also hold passes along the
 patch's axis through its apex (a corner tip's bisector: the pass that gets nearest the tip); with ``tight`` a pass
-runs only as far as its strip meets the patch (:func:`_tight_clip`).
+runs only as far as its strip meets the patch (:func:`_tight_clip`). A pass into a dead end may be left by a
+multi-point turn inside it (:func:`turnabout_exit`) instead of backing out until a forward half-turn fits.
 """
 
 from __future__ import annotations
