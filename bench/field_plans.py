@@ -82,10 +82,11 @@ def seeded_field(seed: int) -> Polygon:
     raise RuntimeError("could not draw a field")
 
 
-def run(name, field, split, reverse_m=30.0):
+def run(name, field, split, reverse_m=30.0, options=None):
     row = {"field": name, "split": split, "ha": round(field.area / 1e4, 3),
            "vertices": len(field.exterior.coords) - 1, "obstacles": len(field.interiors)}
-    for tag, extra in (("ref", dict(transit="direct", plan_cleanup=False)), ("new", dict(max_reverse_m=reverse_m))):
+    new = dict(max_reverse_m=reverse_m, **(options or {}))
+    for tag, extra in (("ref", dict(transit="direct", plan_cleanup=False)), ("new", new)):
         t0 = time.perf_counter()
         try:
             plan = plan_coverage(field, CoverageParams(**BASE, **extra))
@@ -105,14 +106,26 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=100)
     ap.add_argument("--reverse-m", type=float, default=30.0,
                     help="reversing allowed per field out of dead-end corners (planner max_reverse_m)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a CoverageParams option for the planner measured (not the reference), e.g. "
+                         "cleanup_turnabout_exit=0; repeatable")
     args = ap.parse_args(argv)
+    options = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if name not in CoverageParams.__dataclass_fields__ or not value:
+            ap.error(f"--set {item!r}: not NAME=VALUE with NAME a CoverageParams field")
+        default = CoverageParams.__dataclass_fields__[name].default
+        options[name] = (value.lower() in ("1", "true", "on", "yes") if isinstance(default, bool)
+                         else type(default)(value))
     rows = []
     for name in ("hofacker", "bruchwiese", "field_c_holes"):
         suffix = ".geojson"
         rows.append(run(name, load_field_data(ROOT / "config/fields" / (name + suffix)).work_area(), "traced (dev)",
-                        args.reverse_m))
+                        args.reverse_m, options))
     for k in range(args.fields):
-        rows.append(run(f"seed {args.seed + k}", seeded_field(args.seed + k), "seeded (unseen)", args.reverse_m))
+        rows.append(run(f"seed {args.seed + k}", seeded_field(args.seed + k), "seeded (unseen)", args.reverse_m,
+                        options))
     print(f"{'field':14} {'ha':>5} {'vtx':>4} {'obs':>3} | {'ref worked':>10} {'rev m':>6} {'rings':>5} | "
           f"{'worked':>7} {'double':>6} {'rev m':>6} {'rings':>5} {'s':>5}")
     for r in rows:

@@ -221,11 +221,12 @@ def test_plan_corner_reverse_budget_bounds_the_manoeuvres():
 
 def test_reverse_exit_out_of_a_dead_end_leaves_room_to_turn():
     # a 7 m wide dead-end lane off a 40 m square: headed into its end, no forward U-turn fits (4 m radius); the
-    # exit reverses (only) until one does, within the budget, and a tiny budget gives none
+    # exit reverses (only) until one does, within the budget, and a tiny budget gives none (the backing-out exit;
+    # the multi-point turn of cleanup_turnabout_exit: test_cleanup_turnabout.py)
     from agricare.core.planning.coverage import _Region, _reverse_exit, _turn_room
 
     field = unary_union([box(0, 0, 40, 40), box(40, 16.5, 54, 23.5)])
-    p = CoverageParams(width_m=3.0, turn_radius_m=4.0, headland_width_m=9.0)
+    p = CoverageParams(width_m=3.0, turn_radius_m=4.0, headland_width_m=9.0, cleanup_turnabout_exit=False)
     region = _Region(field.buffer(-1.5).buffer(1e-6))
     end = np.array([50.0, 20.0, 0.0])
     assert not _turn_room(end, p, region)

@@ -8,7 +8,8 @@ only when it works at least ``min_gain_m2`` of the patch. The order is greedy ne
 pose; each pass may be driven either way and is reached by forward in-field transit
 (:func:`agricare.core.planning.transit.forward_transit`). With ``tip_axis`` the options also hold passes along the
 patch's axis through its apex (a corner tip's bisector: the pass that gets nearest the tip); with ``tight`` a pass
-runs only as far as its strip meets the patch (:func:`_tight_clip`).
+runs only as far as its strip meets the patch (:func:`_tight_clip`). A pass into a dead end may be left by a
+multi-point turn inside it (:func:`turnabout_exit`) instead of backing out until a forward half-turn fits.
 """
 
 from __future__ import annotations
@@ -182,3 +183,152 @@ def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, lo
         out.append(_passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m,
                                  through=apex if k == apex_dir else None, tight=tight))
     return out
+
+
+def turnabout_exit(end, turn_radius_m: float, step_m: float, fits, free, budget_m: float, max_reverse_legs: int = 3,
+                   min_leg_m: float = 1.0, back_radii=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0), run_radii: int = 4):
+    """A way out of a dead end (a pass ending in a corner tip or a spike) that turns the machine round where the
+    tip is a little wider than its turning radius, instead of backing out until a forward half-turn fits: straight
+    back ``back_radii`` turning radii, then a multi-point turn (a reverse arc at full lock, a forward arc at the other
+    full lock, ... each as long as it stays inside: ``fits``, at most half a turn) until a forward straight of 0 to
+    ``run_radii`` turning radii ends where ``free`` (a forward half-turn fits; 8 radii measured the same as 4). A
+    three-point turn at full lock needs a strip one turning radius wide for the reference point (a 7 m wide spike for
+    a 4 m radius and a 3 m bar, which a half-turn needs 11 m for). Returns ``(samples, reverse_m)`` with the least
+    reversing (``reverse_m`` counts each reverse leg plus a sample either side, as
+    :func:`agricare.core.planning.coverage.plan_work_figures` labels a leg's ends), within ``budget_m``; None when
+    none fits.
+
+    ``fits(samples) -> bool``: the samples (and the machine along them) inside the field; ``free(pose) -> bool``.
+    """
+    from agricare.core.planning import turns as T
+
+    R = float(turn_radius_m)
+    end = np.asarray(end, dtype=float)
+    free_memo = {}
+    free_raw = free
+
+    def free(q):                                # the same poses recur across straight-back distances and locks
+        key = np.round(np.asarray(q, dtype=float), 6).tobytes()
+        if key not in free_memo:
+            free_memo[key] = bool(free_raw(q))
+        return free_memo[key]
+
+    def longest_arc(pose, k, sign):
+        """The longest arc (``sign`` +1 forward, -1 reverse; curvature ``k``) from ``pose`` up to half a turn that
+        fits: its length (0 when less than ``min_leg_m`` fits)."""
+        full = math.pi * R
+        if fits(T.sample_primitives(pose, [(sign * full, k, k)], step_m)):
+            return full
+        lo, hi = 0.0, full
+        while hi - lo > step_m:
+            mid = 0.5 * (lo + hi)
+            if fits(T.sample_primitives(pose, [(sign * mid, k, k)], step_m)):
+                lo = mid
+            else:
+                hi = mid
+        return lo if lo >= min_leg_m else 0.0
+
+    def pose_after(pose, prims):
+        q = tuple(pose)
+        for prim in prims:
+            q = T._advance(q, *prim)
+        return np.array(q, dtype=float)
+
+    best = None
+    for f in back_radii:
+        back = f * R
+        if back + 2 * step_m > budget_m + 1e-6 or (best is not None and back + 2 * step_m >= best[1]):
+            break
+        prims0 = [(-back, 0.0, 0.0)] if back > 0 else []
+        if prims0 and not fits(T.sample_primitives(end, prims0, step_m)):
+            break                               # further back does not fit either
+        for k in (1.0 / R, -1.0 / R):
+            prims = list(prims0)
+            pose = pose_after(end, prims) if prims else end
+            rev = back + 2 * step_m if back > 0 else 0.0
+            turned = 0.0
+            for _leg in range(max_reverse_legs):
+                a = longest_arc(pose, k, -1.0)
+                if a <= 0.0:
+                    break
+                # the shortest reverse arc (0.25 rad steps up to the longest) after which a forward way out exists
+                done = None
+                for ang in list(np.arange(0.25, a / R, 0.25)) + [a / R]:
+                    rl = ang * R
+                    cost = rev + (0.0 if back > 0 and _leg == 0 else 2 * step_m) + rl
+                    if cost > budget_m + 1e-6 or (best is not None and cost >= best[1]):
+                        break
+                    q = pose_after(pose, [(-rl, k, k)])
+                    out = _forward_out(q, k, R, step_m, fits, free, min_leg_m, run_radii)
+                    if out is not None:
+                        done = (prims + [(-rl, k, k)] + out, cost)
+                        break
+                if done is not None:
+                    best = done
+                    break
+                # no way out yet: the whole reverse arc, then the longest forward arc at the other lock
+                cost = rev + (0.0 if back > 0 and _leg == 0 else 2 * step_m) + a
+                if cost > budget_m + 1e-6 or (best is not None and cost >= best[1]):
+                    break
+                prims.append((-a, k, k))
+                rev = cost
+                pose = pose_after(pose, [(-a, k, k)])
+                turned += a / R
+                b = longest_arc(pose, -k, 1.0)
+                if b <= 0.0:
+                    break
+                prims.append((b, -k, -k))
+                pose = pose_after(pose, [(b, -k, -k)])
+                turned += b / R
+                if turned >= math.pi * 1.5:
+                    break
+    if best is None:
+        return None
+    prims, cost = best
+    return T.sample_primitives(end, prims, step_m), cost
+
+
+def _forward_out(pose, k, R, step_m, fits, free, min_leg_m, run_radii=4):
+    """Forward primitives from ``pose``: an arc at the lock opposite ``k`` (0 to half a turn, about 0.25 rad steps)
+    and a straight of 0 to ``run_radii`` turning radii, ending where ``free``; None if none fits. The half-turn and each
+    longest straight are sampled once and checked by their prefixes (the samples of the shorter primitives)."""
+    from agricare.core.planning import turns as T
+
+    if free(pose):
+        return []
+    arc = T.sample_primitives(pose, [(math.pi * R, -k, -k)], step_m)
+    m = len(arc.xy) - 1
+    ds = math.pi * R / m                        # the arc's sample spacing (<= step_m)
+    n_str = int(round(R / step_m))              # samples per turning radius of straight (R a multiple of the step)
+    seen = set()
+    for ang in np.arange(0.0, math.pi + 1e-9, 0.25):
+        i = int(round(ang * R / ds))
+        if i in seen:
+            continue
+        seen.add(i)
+        if i > 0 and not fits(_prefix(arc, i)):
+            return None                         # a longer arc has this one as its start
+        p1 = np.array([arc.xy[i, 0], arc.xy[i, 1], pose[2] - k * i * ds])
+        straight = T.sample_primitives(p1, [(run_radii * R, 0.0, 0.0)], step_m)
+        exact = abs(n_str * step_m - R) < 1e-9 and len(straight.xy) == run_radii * n_str + 1
+        for f in range(run_radii + 1):
+            prims = ([(i * ds, -k, -k)] if i > 0 else []) + ([(f * R, 0.0, 0.0)] if f > 0 else [])
+            if not prims or sum(abs(q[0]) for q in prims) < min_leg_m:
+                continue
+            if f > 0:
+                seg = _prefix(straight, f * n_str) if exact else T.sample_primitives(p1, [(f * R, 0.0, 0.0)], step_m)
+                if not fits(seg):
+                    break                       # longer straights on this arc do not fit either
+                q = np.array([seg.xy[-1, 0], seg.xy[-1, 1], p1[2]])
+            else:
+                q = p1
+            if free(q):
+                return prims
+    return None
+
+
+def _prefix(s, i):
+    """The first ``i`` segments of sampled path ``s``."""
+    from agricare.core.planning import turns as T
+
+    return T.PathSamples(s.xy[:i + 1], s.yaw[:i + 1], s.kappa[:i + 1], s.direction[:i + 1], 0.0)
