@@ -80,12 +80,11 @@ def test_spike_worked_more_with_less_reversing():
     assert new["rings_worked"] == new["rings_total"]
 
 
-def test_with_a_machine_footprint_the_turnabout_waits_for_its_own_option():
-    # with footprint_m (the tracked mission's machine) the multi-point turns only with cleanup_turnabout_footprint:
-    # tracked, one farm_missions tuning field left the field by 0.045 m with them
+def test_with_a_machine_footprint_the_exit_backs_out_as_before():
+    # with footprint_m (the tracked mission's machine) no multi-point turns: tracked, one farm_missions tuning field
+    # left the field by 0.045 m with them
     region = _Region(CORRIDOR)
     end = np.array([2.5, 2.0, -math.pi / 2])
     fp = (-1.0, 1.0, -0.5, 0.5)
     assert _reverse_exit(end, CoverageParams(max_reverse_m=40.0, footprint_m=fp), region, None, 40.0) is None
-    both = CoverageParams(max_reverse_m=40.0, footprint_m=fp, cleanup_turnabout_footprint=True)
-    assert _reverse_exit(end, both, region, None, 40.0) is not None
+    assert _reverse_exit(end, CoverageParams(max_reverse_m=40.0), region, None, 40.0) is not None

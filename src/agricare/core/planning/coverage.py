@@ -130,11 +130,9 @@ class CoverageParams:
                                            # where that reverses less than backing out until a half-turn fits
                                            # (bench/field_plans.py tuning seeds 0-19: 99.19 -> 99.25 %, min 97.17 ->
                                            # 97.42 %, 16 -> 17 fields >= 99 %; False: as before). Plans without a
-                                           # machine footprint only, unless cleanup_turnabout_footprint
-    cleanup_turnabout_footprint: bool = False  # the multi-point turn exits with footprint_m too (the tracked mission's
-                                           # machine): bench/farm_missions.py tuning 0-19 --plan-trail 96.42 ->
-                                           # 96.48 %, but tracked, seed 10 left the field by 0.045 m (0 without; also
-                                           # with the turn kept cleanup_end_margin_m further in): cause not found
+                                           # machine footprint only: with footprint_m (the tracked mission's
+                                           # machine, bench/farm_missions.py) plan-trail tuning went 96.42 ->
+                                           # 96.48 % but tracked seed 10 left the field by 0.045 m (cause not found)
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -1160,8 +1158,8 @@ def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
     back then a reverse arc of the minimum radius (a three-point turn's second leg turns the machine, so far less
     reversing than straight back until there is room for a U-turn); inside the region and, with ``fp``, the whole
     machine inside the field. None when nothing fits within ``budget_m`` (minus a sample step either end: the
-    path labels a leg's direction one sample late). With ``cleanup_turnabout_exit`` (plans without a footprint, or
-    with ``cleanup_turnabout_footprint``) a multi-point turn inside the dead end where it reverses less
+    path labels a leg's direction one sample late). With ``cleanup_turnabout_exit`` (plans without a footprint)
+    a multi-point turn inside the dead end where it reverses less
     (:func:`agricare.core.planning.cleanup.turnabout_exit`; its cost in :func:`_exit_reverse_m`)."""
     R = p.turn_radius_m
     cands = []
@@ -1186,19 +1184,14 @@ def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
             continue
         found = r
         break
-    if not p.cleanup_turnabout_exit or (p.footprint_m and not p.cleanup_turnabout_footprint):
+    if not p.cleanup_turnabout_exit or p.footprint_m:
         return found
     r = found
     # a multi-point turn inside the tip where it reverses less than backing out until a half-turn fits
     from agricare.core.planning.cleanup import turnabout_exit
 
-    # its cusps are stops, which a tracker overshoots like a pass's end: the machine kept cleanup_end_margin_m
-    # further in all along it (with cleanup_turnabout_footprint; it did not remove the 0.045 m by which tracked
-    # farm_missions tuning seed 10 left the field, see there)
-    fpm = fp.inset(p.cleanup_end_margin_m) if fp is not None and p.cleanup_end_margin_m > 0 else fp
-
     def fits(s):
-        return region.contains(s.xy) and (fpm is None or fpm.fits(np.column_stack([s.xy, s.yaw])))
+        return region.contains(s.xy)
 
     cap = budget_m if r is None else min(budget_m, r.length_m + 2 * p.sample_step_m - 1e-3)
     t = turnabout_exit(end, R, p.sample_step_m, fits, lambda q: _turn_room(q, p, region), cap)
