@@ -53,6 +53,10 @@ kinematic model (``core/control/track_check``: steering lag and rate limit, no s
 simulator) and the pieces where that predicted machine leaves the field are printed beside what the run did
 (``predicted`` episodes / largest distance outside at plan indices, and the check's wall time).
 
+``--section-keep-open-m M`` (with ``--tracking``): section control keeps a section on while a band at least M wide
+across it is not yet worked, whatever its covered fraction (``SectionParams.keep_open_m``; the bench's sections are
+1 m, its overlap threshold 0.5).
+
 ``--farm-yaml`` (with ``--tracking --chain``) takes the planner, controller and smoother settings of the tractor from
 config/scenarios/farm.yaml itself (the demo's worked corners, speeds, curve law, ``keep_curvature``) instead of the
 bench's constants, so ``--demo --tracking --chain --farm-yaml`` is the demo's tractor headless.
@@ -186,7 +190,7 @@ def drive_tracking(mission, mp, field, raster, start, controller=None, chain=Fal
         max_linear_speed_mps=3.0)))
     veh = AckermannVehicle(TractorParams(), start)
     sp = SectionParams(section_widths_m=(WIDTH_M / 6,) * 6, implement_offset_m=-IMPLEMENT_OFFSET_M,
-                       overlap_threshold=0.5)
+                       overlap_threshold=0.5, **SECTION_EXTRA)
     sections = SectionController(sp, field)
     dt, t = (0.05, 0.0) if chain else (0.1, 0.0)       # 20 / 10 Hz control
     smoother = VelocitySmoother(SmootherParams(**{**SMOOTHER, "keep_curvature": keep_curvature, **(smoother or {})})
@@ -309,6 +313,10 @@ def unworked_classes(field: Polygon, raster) -> dict:
 #: the machine as the planner checks it (tractor body, implement centred on its working line as the simulator has it),
 #: rectangles in base_link as leave_episodes
 FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_M + 0.4, -WIDTH_M / 2, WIDTH_M / 2)
+
+
+#: section control options the command line sets (``--section-keep-open-m``)
+SECTION_EXTRA: dict = {}
 
 
 def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf,
@@ -545,7 +553,13 @@ def main(argv=None) -> int:
     ap.add_argument("--plan-trail", action="store_true",
                     help="plan only, the whole field swept as the mission works it (bar behind base_link, lowered "
                          "after cusps at once, raised reversing) and the plan's metres reversed; no driving")
+    ap.add_argument("--section-keep-open-m", type=float, default=None,
+                    help="with --tracking: a section stays on while a band this wide across it is not yet worked "
+                         "(SectionParams.keep_open_m)")
     args = ap.parse_args(argv)
+    SECTION_EXTRA.clear()
+    if args.section_keep_open_m is not None:
+        SECTION_EXTRA["keep_open_m"] = args.section_keep_open_m
     if args.demo:
         args.fields = 1
     rows = []
@@ -611,6 +625,7 @@ def main(argv=None) -> int:
             + (f"_ease{args.corner_ease_m:g}" if args.corner_ease_m else "")
             + (f"_end{args.end_margin_m:g}" if args.end_margin_m else "") + ("_yturns" if args.y_turns else "")
             + ("_choose" if args.corner_choose else "") + ("_plantrail" if args.plan_trail else "")
+            + (f"_keepopen{args.section_keep_open_m:g}" if args.section_keep_open_m is not None else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
             + ("_curvelaw" if args.curve_law else "") + ("_farmyaml" if args.farm_yaml else "") + ".json")
     (out / name).write_text(json.dumps(rows, indent=1))
