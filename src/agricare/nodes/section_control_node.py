@@ -41,6 +41,7 @@ class SectionControlNodeParams:
     implement_offset_m: float = -1.5
     look_ahead_m: float = 1.0
     overlap_threshold: float = 0.3
+    keep_open_m: float = 0.0        # a section stays on while a band this wide across it is not yet worked (0: off)
     min_inside_fraction: float = 0.5
     raster_resolution_m: float = 0.2
     odom_timeout_s: float = 0.5
@@ -75,7 +76,7 @@ class SectionControlNodeParams:
     def section_params(self) -> SectionParams:
         return SectionParams(section_widths_m=tuple(self.section_widths_m), implement_offset_m=self.implement_offset_m,
                              look_ahead_m=self.look_ahead_m, overlap_threshold=self.overlap_threshold,
-                             min_inside_fraction=self.min_inside_fraction,
+                             keep_open_m=self.keep_open_m, min_inside_fraction=self.min_inside_fraction,
                              raster_resolution_m=self.raster_resolution_m)
 
 
