@@ -37,6 +37,11 @@ the machine leaves the outer pass by a gentle forward S of radius R instead of a
 ``--end-margin-m M``: clean-up passes stop M metres further inside (room for the tracker's overshoot at the stop).
 ``--corner-choose`` (``corner_choose``): the field is planned with worked corners on every subset of the headland passes
 (all, each alone, none) and the plan whose implement sweeps most of the field is kept.
+``--reverse-split 0.67,0.5`` (``cleanup_reverse_split``): one reverse budget for corners and clean-up: the field is
+also planned with the corners held to those shares of ``--total-reverse-m``, and the plan whose trailing implement
+works most is kept unless the plan check with the bench's own controller (:func:`mission_check`, as ``--plan-check``)
+predicts the machine further out of the field than with the corners first; the row prints the share kept and the
+checks run. Every run also prints the metres reversed (mean, max, fields over 30 m).
 ``--y-turns`` (``corner_y_turns``): a sharp corner is worked by a forward loop where there is room beside the pass
 (inner passes), else by a two-leg Y turn (drive on, forward arc into the field, reverse arc onto the next edge) where
 that reverses less than the three-point manoeuvre; within a reverse budget each corner's turn (or shallower, cheaper
