@@ -132,7 +132,14 @@ class CoverageParams:
                                            # trailing implement works most is kept (plan_coverage), unless the plan
                                            # check predicts the machine driving it out of the field (further than the
                                            # plan with the corners first). () = corners first, the clean-up gets what
-                                           # they leave (on the seeded fields of bench/farm_missions.py 1-3 m of 30)
+                                           # they leave (on the seeded fields of bench/farm_missions.py 1-3 m of 30).
+                                           # (0.67, 0.5) measured there (--reverse-split, the bench's own controller
+                                           # as the check): plan swept by the trailing bar, seeds 0-19 96.42 ->
+                                           # 96.71 %; tracked 0-19 96.12 % (0 violations), report seeds 100-119
+                                           # 96.52 -> 96.69 %, 0 violations; seed 7's split plans (driven 0.05 m out
+                                           # before the check) vetoed. Off by default: plan time x4-5 (two more plans
+                                           # and a check), and the veto needs the robot's own controller, which the
+                                           # nodes do not pass (the default check is TrackerParams()'s)
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
