@@ -37,6 +37,11 @@ the machine leaves the outer pass by a gentle forward S of radius R instead of a
 ``--end-margin-m M``: clean-up passes stop M metres further inside (room for the tracker's overshoot at the stop).
 ``--corner-choose`` (``corner_choose``): the field is planned with worked corners on every subset of the headland passes
 (all, each alone, none) and the plan whose implement sweeps most of the field is kept.
+``--reverse-split 0.67,0.5`` (``cleanup_reverse_split``): one reverse budget for corners and clean-up: the field is
+also planned with the corners held to those shares of ``--total-reverse-m``, and the plan whose trailing implement
+works most is kept unless the plan check with the bench's own controller (:func:`mission_check`, as ``--plan-check``)
+predicts the machine further out of the field than with the corners first; the row prints the share kept and the
+checks run. Every run also prints the metres reversed (mean, max, fields over 30 m).
 ``--y-turns`` (``corner_y_turns``): a sharp corner is worked by a forward loop where there is room beside the pass
 (inner passes), else by a two-leg Y turn (drive on, forward arc into the field, reverse arc onto the next edge) where
 that reverses less than the three-point manoeuvre; within a reverse budget each corner's turn (or shallower, cheaper
@@ -323,14 +328,16 @@ FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_
 
 def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf,
                 total_reverse_m: float = math.inf, corner_ease_m: float = 0.0,
-                end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False) -> CoverageParams:
+                end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False,
+                reverse_split: tuple = ()) -> CoverageParams:
     """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
     ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``);
     ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``);
     ``total_reverse_m``: all reversing of the field together (``max_total_reverse_m``); ``corner_ease_m``: a gap
     leaves the outer pass by a forward S of this radius (``corner_ease_radius_m``); ``end_margin_m``: clean-up
     passes stop this much further inside (``cleanup_end_margin_m``); ``y_turns``: corners by loops or Y turns where
-    they reverse less than three-point manoeuvres (``corner_y_turns``)."""
+    they reverse less than three-point manoeuvres (``corner_y_turns``); ``reverse_split``: shares of the total reverse
+    budget the corners are also planned with (``cleanup_reverse_split``)."""
     if not corners:
         return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                               robot_width_m=WIDTH_M, max_reverse_m=reverse_m)
@@ -339,7 +346,7 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
                           robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
                           corner_turns=True, max_reverse_m=reverse_m, max_total_reverse_m=total_reverse_m,
                           corner_ease_radius_m=corner_ease_m, cleanup_end_margin_m=end_margin_m, corner_y_turns=y_turns,
-                          corner_choose=choose,
+                          corner_choose=choose, cleanup_reverse_split=tuple(reverse_split),
                           **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
 
@@ -370,6 +377,22 @@ def farm_yaml_settings(path=None) -> tuple[dict, dict, dict]:
             known(SmootherParams, nodes["velocity_smoother_node"]))
 
 
+def mission_check(field: Polygon, ctrl: dict):
+    """The planner's plan check (``plan_coverage(check=...)``) as the bench's tractor drives: the plan as the mission
+    hands it out (with its run-out), driven by the bench's controller ``ctrl`` on the robot's own kinematic model
+    (``core/control/track_check``, no slip, no noise); returns the largest distance (m) the machine (FOOTPRINT) is
+    predicted outside the field, as ``--plan-check`` prints it."""
+    from agricare.core.control.path_tracking import TrackerParams
+    from agricare.core.control.track_check import check_plan
+
+    def check(plan) -> float:
+        mission = FarmMission(master_plan_from_coverage(plan), FarmMissionParams(
+            turn_radius_m=TURN_RADIUS_M, implement_offset_m=IMPLEMENT_OFFSET_M, implement_overlap_m=0.3),
+            mission_inside(field))
+        return check_plan(mission.plan.poses, mission.plan.direction, field, FOOTPRINT, TrackerParams(**ctrl)).worst_m
+    return check
+
+
 def mission_inside(field: Polygon):
     """Where the mission's own detours (lead-in, re-approach after a missed path end) may put base_link, as
     farm_mission_node gives it: the field inset by half the widest part of the machine (implement 6 m, body 6.2 m,
@@ -387,7 +410,8 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
               chain: bool = False, curve_law: bool = False, corner_reverse_m: float = math.inf,
               total_reverse_m: float = math.inf, corner_ease_m: float = 0.0, end_margin_m: float = 0.0,
               farm_yaml: bool = False, y_turns: bool = False, plan_check: bool = False,
-              choose: bool = False, plan_trail: bool = False, keep_open_m: float = SECTION_KEEP_OPEN_M) -> dict:
+              choose: bool = False, plan_trail: bool = False, keep_open_m: float = SECTION_KEEP_OPEN_M,
+              reverse_split: tuple = ()) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
@@ -397,8 +421,14 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         params = CoverageParams(**fy_plan)
     else:
         params = plan_params(corners, reverse_m, corner_reverse_m, total_reverse_m, corner_ease_m, end_margin_m,
-                             y_turns, choose)
-    plan = plan_coverage(field, params)
+                             y_turns, choose, reverse_split)
+    # the controller the run drives with (tracked), which the planner's check (reverse split) predicts too
+    ctrl = {**CONTROLLER, **MANOEUVRE} if corners else dict(CONTROLLER)
+    if curve_law:
+        ctrl.update(CURVE_LAW)
+    if farm_yaml:
+        ctrl = {k: v for k, v in fy_ctrl.items() if k not in ("wheelbase_m", "max_steering_angle_rad")}
+    plan = plan_coverage(field, params, check=mission_check(field, ctrl))
     t_plan = time.perf_counter() - t0
     mp = master_plan_from_coverage(plan)
     holes = [np.asarray(h.coords) for h in field.interiors]
@@ -438,6 +468,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
                 "double_inner": round(ref_fig[3], 4), "ref_covered_inner": round(ref_fig[2], 4),
                 "ref_double_inner": round(ref_fig[3], 4), "mission_time_s": 0.0, "boundary_violations": 0,
                 "reverse_m": round(float(np.sum(seg[dr[1:] < 0])), 1), "plan_wall_s": round(t_plan, 2),
+                "corner_share": plan.corner_share, "split_checks": plan.n_split_checks,
                 "unworked_pct": unworked_classes(field, trail)}
 
     # mission, driven along its active path
@@ -456,12 +487,8 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         q[:, 1] -= IMPLEMENT_OFFSET_M * np.sin(q[:, 2])
         sweep_path(trail, q, np.interp(ms - IMPLEMENT_OFFSET_M, ms, mission.plan.working.astype(float)) > 0.5, WIDTH_M)
         ref_trail = trail.ratios()[0]
-        ctrl = {**CONTROLLER, **MANOEUVRE} if corners else dict(CONTROLLER)
-        if curve_law:
-            ctrl.update(CURVE_LAW)
         smooth = None
         if farm_yaml:
-            ctrl = {k: v for k, v in fy_ctrl.items() if k not in ("wheelbase_m", "max_steering_angle_rad")}
             smooth = fy_smooth
             curve_law = bool(smooth.get("keep_curvature", False))
         check = None
@@ -485,6 +512,9 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
                 "mission_time_s": round(t, 1), "boundary_violations": viol, "max_outside_m": round(worst, 3),
                 "clearance_m": round(clearance(field, driven), 3),
                 "reverse_m": round(reverse_m, 1), "plan_wall_s": round(t_plan, 2),
+                "plan_reverse_m": round(float(np.sum(np.hypot(*np.diff(mission.plan.poses[:, :2], axis=0).T)[
+                    np.asarray(mission.plan.direction)[1:] < 0])), 1),
+                "corner_share": plan.corner_share, "split_checks": plan.n_split_checks,
                 "unworked_pct": unworked_classes(field, raster),
                 **({"check_episodes": len(check.excursions), "check_worst_m": round(check.worst_m, 3),
                     "check_plan_index": [e.first for e in check.excursions],
@@ -553,6 +583,10 @@ def main(argv=None) -> int:
     ap.add_argument("--corner-choose", action="store_true",
                     help="with --corners: plan with worked corners on every subset of the headland passes and keep "
                          "the plan that sweeps most of the field (planner corner_choose)")
+    ap.add_argument("--reverse-split", type=str, default="",
+                    help="with --corners and --total-reverse-m: shares of the total reverse budget the corners are "
+                         "also planned with, e.g. 0.67,0.5 (planner cleanup_reverse_split; the plan working most that "
+                         "the plan check with the bench's controller does not predict further out is kept)")
     ap.add_argument("--plan-trail", action="store_true",
                     help="plan only, the whole field swept as the mission works it (bar behind base_link, lowered "
                          "after cusps at once, raised reversing) and the plan's metres reversed; no driving")
@@ -562,6 +596,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.demo:
         args.fields = 1
+    split = tuple(float(v) for v in args.reverse_split.split(",") if v.strip())
     rows = []
     hdr = (f"{'seed':>4} {'ha':>5} {'holes':>5} {'state':>7} {'cov_in':>7} {'ref':>7} {'dbl_in':>7} {'ref':>7} "
            f"{'cov_fld':>7} {'dbl_fld':>7} {'rev_m':>6} {'time_s':>7} {'viol':>5} {'out_m':>6} {'plan_s':>6} "
@@ -573,7 +608,7 @@ def main(argv=None) -> int:
             r = run_field(args.seed + k, args.tracking, args.corners, args.reverse_m, args.demo, args.chain,
                           args.curve_law, args.corner_reverse_m, args.total_reverse_m, args.corner_ease_m,
                           args.end_margin_m, args.farm_yaml, args.y_turns, args.plan_check, args.corner_choose,
-                          args.plan_trail, args.section_keep_open_m)
+                          args.plan_trail, args.section_keep_open_m, split)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -587,6 +622,9 @@ def main(argv=None) -> int:
               f"{100 * r['covered_field']:>6.2f}% {100 * r['double_field']:>6.2f}% {r.get('reverse_m', 0.0):>6.1f} "
               f"{r['mission_time_s']:>7.0f} {r['boundary_violations']:>5} {r.get('max_outside_m', 0.0):>6.3f} "
               f"{r['plan_wall_s']:>6.2f} {r['wall_s']:>6.2f}"
+              + (f" share {r['corner_share']:g} ({r['split_checks']} checks)" if r.get("corner_share", 1.0) < 1.0
+                 or r.get("split_checks") else "")
+              + (f" planned rev {r['plan_reverse_m']:.1f}" if "plan_reverse_m" in r else "")
               + (f" clearance {r['clearance_m']:.3f} m" if "clearance_m" in r else "")
               + (f" predicted {r['check_episodes']} / {r['check_worst_m']:.3f} m at {r['check_plan_index']} "
                  f"({r['check_wall_s']:.1f} s)" if "check_episodes" in r else ""))
@@ -603,6 +641,12 @@ def main(argv=None) -> int:
               f"{100 * min(r['covered_field'] for r in ok):.2f} %), whole-field double "
               f"{100 * np.mean([r['double_field'] for r in ok]):.2f} %, fields >= 99 % whole: "
               f"{sum(r['covered_field'] >= 0.99 for r in ok)}/{len(ok)}")
+    if ok:
+        rv = [r.get("reverse_m", 0.0) for r in ok]
+        print(f"reverse (m): mean {np.mean(rv):.1f}, max {max(rv):.1f}, fields over 30 m "
+              f"{sum(v > 30.0 for v in rv)}; plan wall mean {np.mean([r['plan_wall_s'] for r in ok]):.2f} s; "
+              f"corner share < 1 kept on {sum(r.get('corner_share', 1.0) < 1.0 for r in ok)}, plan checks "
+              f"{sum(r.get('split_checks', 0) for r in ok)}")
     trl = [r for r in ok if "ref_trailing_covered_field" in r]
     if trl:
         print(f"whole field: tracked {100 * np.mean([r['covered_field'] for r in trl]):.2f} %, plan swept "
@@ -624,7 +668,8 @@ def main(argv=None) -> int:
             + (f"_trev{args.total_reverse_m:g}" if math.isfinite(args.total_reverse_m) else "")
             + (f"_ease{args.corner_ease_m:g}" if args.corner_ease_m else "")
             + (f"_end{args.end_margin_m:g}" if args.end_margin_m else "") + ("_yturns" if args.y_turns else "")
-            + ("_choose" if args.corner_choose else "") + ("_plantrail" if args.plan_trail else "")
+            + ("_choose" if args.corner_choose else "") + (f"_split{args.reverse_split}" if split else "")
+            + ("_plantrail" if args.plan_trail else "")
             + (f"_keepopen{args.section_keep_open_m:g}" if args.section_keep_open_m != SECTION_KEEP_OPEN_M else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
             + ("_curvelaw" if args.curve_law else "") + ("_farmyaml" if args.farm_yaml else "") + ".json")

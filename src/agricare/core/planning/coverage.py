@@ -9,6 +9,7 @@ Entry point :func:`plan_coverage` (field polygon in metres + :class:`CoveragePar
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pathlib
@@ -133,6 +134,20 @@ class CoverageParams:
                                            # machine footprint only: with footprint_m (the tracked mission's
                                            # machine, bench/farm_missions.py) plan-trail tuning went 96.42 ->
                                            # 96.48 % but tracked seed 10 left the field by 0.045 m (cause not found)
+    cleanup_reverse_split: tuple = ()      # with corner_turns and a finite max_total_reverse_m: shares (0-1) of the
+                                           # total reverse budget the corner manoeuvres may take; the field is also
+                                           # planned with each (the clean-up exits get the rest) and the plan whose
+                                           # trailing implement works most is kept (plan_coverage), unless the plan
+                                           # check predicts the machine driving it out of the field (further than the
+                                           # plan with the corners first). () = corners first, the clean-up gets what
+                                           # they leave (on the seeded fields of bench/farm_missions.py 1-3 m of 30).
+                                           # (0.67, 0.5) measured there (--reverse-split, the bench's own controller
+                                           # as the check): plan swept by the trailing bar, seeds 0-19 96.42 ->
+                                           # 96.71 %; tracked 0-19 96.12 % (0 violations), report seeds 100-119
+                                           # 96.52 -> 96.69 %, 0 violations; seed 7's split plans (driven 0.05 m out
+                                           # before the check) vetoed. Off by default: plan time x4-5 (two more plans
+                                           # and a check), and the veto needs the robot's own controller, which the
+                                           # nodes do not pass (the default check is TrackerParams()'s)
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -177,6 +192,10 @@ class CoverageParams:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and v >= 0):
                 raise ValueError(f"{name} must be >= 0, got {v!r}")
+        split = self.cleanup_reverse_split
+        if not (isinstance(split, (tuple, list)) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in split)):
+            raise ValueError(f"cleanup_reverse_split must be shares in [0, 1], got {split!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective {self.objective!r} not in {OBJECTIVES}")
         if not isinstance(self.angle_deg, (int, float)) or math.isinf(self.angle_deg):
@@ -245,6 +264,9 @@ class CoveragePlan:
     frame: FieldFrame = dc_field(default_factory=FieldFrame)
     plan_time_ms: float = float("nan")
     n_rings_skipped: int = 0
+    corner_share: float = 1.0       # cleanup_reverse_split: share of the total reverse budget the kept plan's corners
+                                    # were held to (1.0: corners first), and the plan checks run to choose it
+    n_split_checks: int = 0
 
     def swath_array(self) -> np.ndarray:
         """Swaths as an array (n, 2, 2): [[x0, y0], [x1, y1]] in driving direction."""
@@ -672,12 +694,22 @@ def _connect_route(route, cell_idx, swaths, cost: np.ndarray, p: CoverageParams,
     return route, conns
 
 
-def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | None = None) -> CoveragePlan:
+def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | None = None,
+                  check=None) -> CoveragePlan:
     """Plan the coverage of a field.
 
     With ``corner_turns`` and ``corner_choose`` the field is planned once per subset of the headland passes that get
     worked corners (every pass, each pass alone, none) and the plan whose implement sweeps most of the field
     (:func:`plan_sweep_area`) is kept; the first of equals in that order.
+
+    With ``corner_turns``, ``cleanup_reverse_split`` and a finite ``max_total_reverse_m`` the field is planned with the
+    corner manoeuvres allowed all of the total reverse budget (the base plan) and each given share of it (the clean-up
+    exits get the rest), and the plans are ranked by the area their trailing implement works (:func:`_trail_worked`).
+    A plan other than the base one is kept only if ``check`` (a callable: plan -> the largest distance, m, the machine
+    driving it is predicted outside the field; default :func:`tracker_check` with the default controller) predicts it
+    inside, or no further outside than the base plan; else the next one. Only the plans that are taken are checked
+    (one check when the best one is inside, none when the base plan works most), and a share that would not hold the
+    corners back (the base plan's corners reverse no more than it) is not planned again.
 
     Parameters
     ----------
@@ -696,17 +728,112 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     PlanningError
         Invalid field, field smaller than the headland, or no drivable connection.
     """
+    if params.corner_turns and params.cleanup_reverse_split and math.isfinite(params.max_total_reverse_m):
+        return _plan_split(field, params, frame, check or tracker_check)
     if params.corner_turns and params.corner_choose and params.plan_headland and params.headland_width_m > 0:
         n = len(headland_offsets(params.headland_width_m, params.width_m, params.body_width_m))
         masks = [None] + ([tuple(k == j for k in range(n)) for j in range(n)] if n > 1 else []) + [(False,) * n]
         best = None
         for mask in masks:
-            plan = _plan_coverage(field, params, frame, mask)
+            plan = _plan_in_budget(field, params, frame, mask)
             area = plan_sweep_area(plan)
             if best is None or area > best[0] + 1e-6:
                 best = (area, plan)
         return best[1]
-    return _plan_coverage(field, params, frame)
+    return _plan_in_budget(field, params, frame)
+
+
+def plan_reverse_m(plan: CoveragePlan) -> float:
+    """Metres the plan's path is driven in reverse (all of it: corner manoeuvres, connections, clean-up exits)."""
+    path = plan.path
+    if len(path) < 2:
+        return 0.0
+    seg = np.hypot(*np.diff(path.xy, axis=0).T)
+    return float(np.sum(seg[np.asarray(path.direction)[1:] < 0]))
+
+
+def _plan_in_budget(field: Polygon, params: CoverageParams, frame: FieldFrame | None = None,
+                    corner_mask: tuple | None = None, tries: int = 3) -> CoveragePlan:
+    """:func:`_plan_coverage`, and with worked corners and a finite ``max_total_reverse_m`` planned again while the
+    plan reverses more than that, the corners held to what they reversed less the excess (and a sample step either
+    side): the corner rings' budget is set before the rings are connected, and a connection onto an inner corner
+    ring may reverse (a Reeds-Shepp word where no forward one fits: bench/farm_missions.py seed 101, 4.5 m onto the
+    inner ring after 29.3 m of corners, 33.8 m for 30). The first plan within the total, else the one reversing
+    least; it keeps ``params``."""
+    plan = _plan_coverage(field, params, frame, corner_mask)
+    total = float(params.max_total_reverse_m)
+    if not (params.corner_turns and math.isfinite(total)):
+        return plan
+    best, q = plan, params
+    for _ in range(tries):
+        rev = plan_reverse_m(plan)
+        used = corner_reverse_of(plan)
+        if rev <= total + 1e-6 or used <= 0.0:
+            break
+        q = dataclasses.replace(q, max_corner_reverse_m=max(0.0, min(q.max_corner_reverse_m, used)
+                                                            - (rev - total) - 2 * q.sample_step_m))
+        plan = _plan_coverage(field, q, frame, corner_mask)
+        plan.params = params
+        if plan_reverse_m(plan) < plan_reverse_m(best) - 1e-9 or plan_reverse_m(plan) <= total + 1e-6:
+            best = plan
+    return best
+
+
+def corner_reverse_of(plan: CoveragePlan) -> float:
+    """Metres the plan's worked corners reverse (their manoeuvres and gaps' S, as :func:`corner_ring` counts them)."""
+    return float(sum(r.reverse_m for pass_rings in plan.headland_rings for r in pass_rings
+                     if isinstance(r, CornerRing)))
+
+
+def tracker_check(plan: CoveragePlan, tracker_params=None) -> float:
+    """The largest distance (m) the machine (``footprint_m``) is predicted outside the field driving the plan's path
+    with the controller ``tracker_params`` (default ``TrackerParams()``) on its kinematic model
+    (:func:`agricare.core.control.track_check.check_plan`); 0 inside. Without a footprint, 0 (nothing to check)."""
+    from agricare.core.control.path_tracking import TrackerParams
+    from agricare.core.control.track_check import check_plan
+
+    p = plan.params
+    if not len(p.footprint_m) or len(plan.path) < 2:
+        return 0.0
+    poses = np.column_stack([plan.path.xy, plan.path.yaw])
+    res = check_plan(poses, plan.path.direction, plan.field, p.footprint_m, tracker_params or TrackerParams())
+    return float(res.worst_m)
+
+
+def _plan_split(field: Polygon, params: CoverageParams, frame: FieldFrame | None, check) -> CoveragePlan:
+    """:func:`plan_coverage` with ``cleanup_reverse_split``: the base plan (corners first) and one plan per share of
+    the total reverse budget held for the corners, ranked by the trailing implement's worked area, the best one that
+    ``check`` does not predict further outside the field than the base plan (the base plan itself unchecked)."""
+    total = float(params.max_total_reverse_m)
+    one = dataclasses.replace(params, cleanup_reverse_split=())
+    base = plan_coverage(field, one, frame)
+    used = corner_reverse_of(base)
+    cands, shares = [base], [1.0]
+    for share in sorted({float(v) for v in params.cleanup_reverse_split if float(v) < 1.0}, reverse=True):
+        cap = min(float(params.max_corner_reverse_m), share * total)
+        if cap >= used - 1e-9:
+            continue                    # the corners of the base plan fit: the same plan
+        cands.append(plan_coverage(field, dataclasses.replace(one, max_corner_reverse_m=cap), frame))
+        shares.append(share)
+    for c in cands:
+        c.params = params
+    area = [float(_trail_worked(c.path, params).intersection(c.field).area) for c in cands]
+    # best first; the base plan (index 0) first of equals
+    order = sorted(range(len(cands)), key=lambda k: (-round(area[k], 6), k))
+    base_out, n_checks, pick = None, 0, 0
+    for k in order:
+        if k == 0:
+            break
+        out = float(check(cands[k]))
+        n_checks += 1
+        if out > 0.0 and base_out is None:
+            base_out = float(check(base))
+            n_checks += 1
+        if out <= 0.0 or out <= base_out:
+            pick = k
+            break
+    cands[pick].corner_share, cands[pick].n_split_checks = shares[pick], n_checks
+    return cands[pick]
 
 
 def plan_sweep_area(plan: CoveragePlan) -> float:
@@ -824,8 +951,14 @@ def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | N
                                # on farm_missions' seeded fields)
                                fill_corners=p.headland_corner_fill and not p.corner_turns)
         if p.corner_turns:
+            # the corners get what the swath turns have not reversed of the field's total budget
             rings = _with_worked_corners(field, rings, headland_offsets(p.headland_width_m, p.width_m,
-                                                                        p.body_width_m), p, corner_mask)
+                                                                        p.body_width_m), p, corner_mask,
+                                         reversed_m=_reverse_length_of(b))
+        # what the corner rings still to be driven reverse (reserved from the total budget): a ring connection's
+        # short reverse may spend only what is left beside it (bench/farm_missions.py seed 101: a 4.5 m reverse onto
+        # an inner ring before corner rings of 29.3 m, 33.8 m planned for 30)
+        corner_due = sum(r.reverse_m for pass_rings in rings for r in pass_rings if isinstance(r, CornerRing))
         last = ordered[-1]
         pose = np.array([*last.p1, math.atan2(last.p1[1] - last.p0[1], last.p1[0] - last.p0[0])])
         for pass_rings in reversed(rings):           # innermost pass first, outer boundary last
@@ -835,6 +968,7 @@ def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | N
                 if corner_rings:
                     ring = corner_rings[0]
                     todo.remove(ring)
+                    corner_due -= ring.reverse_m
                     pose, ok = _drive_corner_ring(b, ring, pose, p, region, cache)
                     if not ok:
                         warnings.append("a headland ring could not be reached inside the field; skipped")
@@ -885,7 +1019,7 @@ def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | N
                         # fit)
                         tries += [("drift", e) for e in entries[:4]]
                     # a short reverse for room: within what is left of the field's reverse budget
-                    left = p.max_total_reverse_m - _reverse_length_of(b)
+                    left = p.max_total_reverse_m - _reverse_length_of(b) - corner_due
                     tries += [(m, e) for m in ("back1", "back2") for e in entries[:2]
                               if float(m[4:]) * p.turn_radius_m + 2 * p.sample_step_m <= left]
                 else:
@@ -1029,12 +1163,14 @@ def _ring_footprint_excess(fp: Footprint, poses, substeps: int = 4) -> np.ndarra
     return np.maximum(e, worst[np.roll(np.arange(len(q)), 1)])
 
 
-def _with_worked_corners(field, rings, offsets, p: CoverageParams, mask: tuple | None = None):
+def _with_worked_corners(field, rings, offsets, p: CoverageParams, mask: tuple | None = None,
+                         reversed_m: float = 0.0):
     """Replace the rounded outer-boundary ring of every pass (of the passes ``k`` with ``mask[k]``, when given) by a
-    :class:`CornerRing` (worked corners) where one can be driven with the whole machine inside the field."""
+    :class:`CornerRing` (worked corners) where one can be driven with the whole machine inside the field.
+    ``reversed_m``: what the plan has reversed before the rings (swath turns), off the total budget."""
     fp = _machine(p, field, 0.05)
     out = []
-    budget = float(min(p.max_corner_reverse_m, p.max_total_reverse_m))
+    budget = float(min(p.max_corner_reverse_m, max(0.0, p.max_total_reverse_m - reversed_m)))
     for k, (d, pass_rings) in enumerate(zip(offsets, rings)):
         if mask is not None and not (k < len(mask) and mask[k]):
             out.append(list(pass_rings))
