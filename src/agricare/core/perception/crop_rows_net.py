@@ -14,10 +14,14 @@
    Rows are returned as polylines from the image bottom to the top of their support.
 4. Polish: each supported row moves onto the heatmap's own ridge, found per image row near it as the
    maximum with a sub-pixel Gaussian (parabola through the log) peak fit, as a free quadratic correction
-   (ridge on slope and curvature). Measured: decoding the training targets themselves at this heatmap
-   resolution scores 0.91-0.92 on 160-199, the network's heatmap even with the true rows' positions known
-   (best peak near each true row) 0.65-0.69: the heatmap's ridge placement, not its resolution or the
-   decoding, is what limits the learned path.
+   (ridge on slope and curvature).
+   Both fits weight each image row by the inverse of the perspective scale (local spacing / bottom spacing,
+   ``SPACING_WEIGHT_POW``), so an error counts relative to the spacing there, as in CRDA (round 12 of
+   ``tools/train_row_net.py``: held-out 0.677 -> 0.698; rows of the top band taken from the lower part's fit
+   or an equal-spacing comb instead scored lower on both selection splits). Measured: decoding the training
+   targets themselves at this heatmap resolution scores 0.91-0.92 on 160-199, the network's heatmap even with
+   the true rows' positions known (best peak near each true row) 0.65-0.69: the heatmap's ridge placement, not
+   its resolution or the decoding, is what limits the learned path.
 
 All geometry here is in heatmap pixels (x right, y down, pixel centres at integers); :func:`detect_rows`
 maps it to the input image.
