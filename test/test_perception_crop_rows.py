@@ -287,8 +287,9 @@ def test_learned_path_missing_model_is_a_clear_error(monkeypatch, tmp_path):
 
 def test_heatmap_row_fit_recovers_lines_through_a_vanishing_point():
     """The global row model of the learned path on an ideal centre-line heatmap: five rows through one
-    vanishing point are all found to within 0.5 px (heatmap px, ~2 px of a 512 px image; measured 0.37 px
-    at worst, on the outer row that leaves the image) and the VP height to within 2 %."""
+    vanishing point are all found to within 0.5 px (heatmap px, ~2 px of a 512 px image; measured 0.29 px
+    at worst, on the outer row that leaves the image; 0.25 px without the spacing weight of round 12) and the VP
+    height to within 2 %."""
     from agricare.core.perception.crop_rows_net import fit_rows
 
     h = w = 112
@@ -320,9 +321,12 @@ def test_heatmap_row_fit_at_full_resolution(k):
     runs on its half-size image, the polish on the full one, and the rows come back in the full heatmap's
     pixels. The same ideal rows drawn at twice the resolution (``k`` 2, 224 px; ``k`` 1 is the bundled net's
     112 px) are all found at twice the scale: VP height within 2 % (k 1; measured 0.6 %) / 4 % (k 2; measured
-    3.4 %: the VP of the area-downscaled image), rows within 0.5 / 2 px at worst (measured 0.25 / 1.87 px, the
+    3.4 %: the VP of the area-downscaled image), rows within 0.5 / 2.5 px at worst (measured 0.29 / 2.20 px, the
     outer row that leaves the image; the VP error turns the outer rows, which the polish's gentle slope term
-    does not fully take back), median per row within 0.2 / 1 px (measured 0.11 / 0.77 px)."""
+    does not fully take back), median per row within 0.2 / 1 px (measured 0.15 / 0.77 px). The k 2 bound was
+    2 px (measured 1.87) before the fits weighted image rows by the inverse perspective scale
+    (``SPACING_WEIGHT_POW``, round 12: held-out CRDA +0.021): the converging top, where this VP error is
+    largest relative to the spacing, now steers the outer row's correction more (2.7 % of its 81 px spacing)."""
     from agricare.core.perception import crop_rows_net as crn
 
     h = w = 112 * k
@@ -342,7 +346,7 @@ def test_heatmap_row_fit_at_full_resolution(k):
     for (poly, _support, _span, _xb), x0 in zip(seen, xb):
         t = (h - 0.5 - poly[:, 1]) / (h - 0.5 - vp[1])
         err = np.abs(poly[:, 0] - (x0 + (vp[0] - x0) * t))
-        assert err.max() < (0.5 if k == 1 else 2.0)
+        assert err.max() < (0.5 if k == 1 else 2.5)
         assert np.median(err) < (0.2 if k == 1 else 1.0)
     assert seen[2][0][:, 1].max() > h - 2          # the middle row reaches the bottom of the full heatmap
 
@@ -377,10 +381,11 @@ def test_crda_of_the_labels_themselves(shared_data):
 def test_learned_path_dev_set_crda(shared_data, repo_root):
     """The bundled centre-line network (ImageNet-pretrained EfficientNet-Lite0 encoder fine-tuned on images
     0-199 by tools/train_row_net.py --arch effl, one pass without the mirror image; the recipe chosen on every
-    5th of 0-199) on the same 50 images as test_dev_set_crda: measured CRDA 0.752 (tuning 0.784, held-out
-    0.683), position error 0.053 spacings, 100 % of the images at CRDA >= 0.5. The U-Net before it ("B",
-    trained from scratch, with the mirror pass) 0.750 (0.799 / 0.643, 0.057, 98 %); the "vp" detector 0.622
-    on the same images. Thresholds leave ~3 % for platform differences."""
+    5th of 0-199) on the same 50 images as test_dev_set_crda: measured CRDA 0.758 (tuning 0.786, held-out
+    0.698), position error 0.0515 spacings, 100 % of the images at CRDA >= 0.5; without the spacing weight of
+    the fits (``SPACING_WEIGHT_POW`` 0, before round 12) 0.752 (0.784 / 0.683, 0.0534, 100 %). The U-Net before
+    it ("B", trained from scratch, with the mirror pass) 0.750 (0.799 / 0.643, 0.057, 98 %); the "vp" detector
+    0.622 on the same images. Thresholds leave ~3 % for platform differences."""
     from agricare.core.perception.crop_rows import ROW_NET_PATH
 
     root = shared_data / "crop_rows_crdld"
@@ -391,8 +396,8 @@ def test_learned_path_dev_set_crda(shared_data, repo_root):
     score = _load_score(repo_root)
     agg = score.score_dataset(root, ids=range(0, 300, 6), params=CropRowParams(method="learned"))["aggregate"]
     assert agg["all"]["crda"] > 0.73
-    assert agg["tune"]["crda"] > 0.76 and agg["held_out"]["crda"] > 0.66
-    assert agg["all"]["pos_err"] < 0.055
+    assert agg["tune"]["crda"] > 0.76 and agg["held_out"]["crda"] > 0.675
+    assert agg["all"]["pos_err"] < 0.053
     assert agg["all"]["frac_crda_ge_0.5"] > 0.97
 
 
