@@ -13,7 +13,7 @@ runs of the same code part in the first second (EKF yaw error 1e-4 rad apart at 
 cause not located, chosen per process: ``PYTHONHASHSEED`` moves it but does not fix it). Runs that start
 alike stay bit-identical, also on another tree; the closed loop carries the start to a figure. RMS (max) cm
 by start path A / B / C, runs in brackets:
-  round 9's commit 2531b8f                       1.25 (3.31) [6] / 1.15 (3.59) [3] / -
+  round 9's commit 2531b8f                       1.25 (3.31) [6] / 1.15 (3.59) [4] / -
   b701b74 (decoding before SPACING_WEIGHT_POW)   1.30 (3.75) [2] / 1.29 (3.90) [4] / 2.01 (7.17) [1]
   c2d3511 / 7b42ff7, SPACING_WEIGHT_POW = 0      1.10 (3.55) [13] / 2.17 (6.61) [6] / 2.27 (8.37) [1]
   c2d3511 / 7b42ff7, SPACING_WEIGHT_POW = 1      1.38 (3.83) [6] / 1.28 (3.18) [1] / -
