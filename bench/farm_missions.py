@@ -382,15 +382,23 @@ def mission_check(field: Polygon, ctrl: dict):
     hands it out (with its run-out), driven by the bench's controller ``ctrl`` on the robot's own kinematic model
     (``core/control/track_check``, no slip, no noise); returns the largest distance (m) the machine (FOOTPRINT) is
     predicted outside the field, as ``--plan-check`` prints it."""
+    return lambda plan: predict_plan(bench_mission(master_plan_from_coverage(plan), field), field, ctrl).worst_m
+
+
+def bench_mission(mp, field: Polygon) -> FarmMission:
+    """The tractor's mission over master plan ``mp`` as the bench drives it (the implement trailing, its 0.3 m
+    overlap, detours kept inside :func:`mission_inside`)."""
+    return FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M, implement_offset_m=IMPLEMENT_OFFSET_M,
+                                             implement_overlap_m=0.3), mission_inside(field))
+
+
+def predict_plan(mission: FarmMission, field: Polygon, ctrl: dict):
+    """Where the robot's own controller ``ctrl`` on its own kinematic model (no slip, no noise) drives the machine
+    (FOOTPRINT) outside the field along the mission's plan (``track_check.check_plan``'s result)."""
     from agricare.core.control.path_tracking import TrackerParams
     from agricare.core.control.track_check import check_plan
 
-    def check(plan) -> float:
-        mission = FarmMission(master_plan_from_coverage(plan), FarmMissionParams(
-            turn_radius_m=TURN_RADIUS_M, implement_offset_m=IMPLEMENT_OFFSET_M, implement_overlap_m=0.3),
-            mission_inside(field))
-        return check_plan(mission.plan.poses, mission.plan.direction, field, FOOTPRINT, TrackerParams(**ctrl)).worst_m
-    return check
+    return check_plan(mission.plan.poses, mission.plan.direction, field, FOOTPRINT, TrackerParams(**ctrl))
 
 
 def mission_inside(field: Polygon):
@@ -452,9 +460,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         # plan only, swept as the mission works it: the bar IMPLEMENT_OFFSET_M behind base_link, lowered by the plan's
         # flag where the bar is on the path, from the last cusp on (FarmMission.implement_down without its overlap),
         # raised while reversing; the mission's run-out included. Reverse: metres of the plan driven backwards
-        mission = FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M,
-                                                    implement_offset_m=IMPLEMENT_OFFSET_M, implement_overlap_m=0.3),
-                              mission_inside(field))
+        mission = bench_mission(mp, field)
         trail = CoverageRaster(np.asarray(field.exterior.coords), holes, cell_m=0.25)
         poses, dr = mission.plan.poses, np.asarray(mission.plan.direction)
         bar, low = trailing_bar(poses[:, :2], poses[:, 2], mission.plan.working, dr, IMPLEMENT_OFFSET_M,
@@ -475,9 +481,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
     raster = CoverageRaster(np.asarray(field.exterior.coords), holes, cell_m=0.25)
     start = mp.poses[0].copy()
     if tracking:
-        mission = FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M,
-                                                    implement_offset_m=IMPLEMENT_OFFSET_M, implement_overlap_m=0.3),
-                              mission_inside(field))
+        mission = bench_mission(mp, field)
         # the plan swept by the bar where it is, IMPLEMENT_OFFSET_M behind base_link, lowered where the plan's flag is
         # at the bar (as the mission lowers it; its 0.3 m overlap left out), the mission's run-out included: the
         # reference above sweeps the bar at base_link, which on curves is not where a trailing implement works
@@ -495,9 +499,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         if plan_check:
             # the plan as the mission hands it out (with its run-out), driven by the robot's own controller on its own
             # kinematic model (no slip, no noise): where it predicts the machine outside the field
-            from agricare.core.control.path_tracking import TrackerParams
-            from agricare.core.control.track_check import check_plan
-            check = check_plan(mission.plan.poses, mission.plan.direction, field, FOOTPRINT, TrackerParams(**ctrl))
+            check = predict_plan(mission, field, ctrl)
         t, driven, driven_w, _, reverse_m = drive_tracking(mission, mp, field, raster, start, ctrl, chain=chain,
                                                          keep_curvature=curve_law, smoother=smooth,
                                                          keep_open_m=keep_open_m)

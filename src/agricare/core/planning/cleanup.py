@@ -228,12 +228,6 @@ def turnabout_exit(end, turn_radius_m: float, step_m: float, fits, free, budget_
                 hi = mid
         return lo if lo >= min_leg_m else 0.0
 
-    def pose_after(pose, prims):
-        q = tuple(pose)
-        for prim in prims:
-            q = T._advance(q, *prim)
-        return np.array(q, dtype=float)
-
     best = None
     for f in back_radii:
         back = f * R
@@ -244,7 +238,7 @@ def turnabout_exit(end, turn_radius_m: float, step_m: float, fits, free, budget_
             break                               # further back does not fit either
         for k in (1.0 / R, -1.0 / R):
             prims = list(prims0)
-            pose = pose_after(end, prims) if prims else end
+            pose = T.end_pose(end, prims)
             rev = back + 2 * step_m if back > 0 else 0.0
             turned = 0.0
             for _leg in range(max_reverse_legs):
@@ -258,7 +252,7 @@ def turnabout_exit(end, turn_radius_m: float, step_m: float, fits, free, budget_
                     cost = rev + (0.0 if back > 0 and _leg == 0 else 2 * step_m) + rl
                     if cost > budget_m + 1e-6 or (best is not None and cost >= best[1]):
                         break
-                    q = pose_after(pose, [(-rl, k, k)])
+                    q = T.end_pose(pose, [(-rl, k, k)])
                     out = _forward_out(q, k, R, step_m, fits, free, min_leg_m, run_radii)
                     if out is not None:
                         done = (prims + [(-rl, k, k)] + out, cost)
@@ -272,13 +266,13 @@ def turnabout_exit(end, turn_radius_m: float, step_m: float, fits, free, budget_
                     break
                 prims.append((-a, k, k))
                 rev = cost
-                pose = pose_after(pose, [(-a, k, k)])
+                pose = T.end_pose(pose, [(-a, k, k)])
                 turned += a / R
                 b = longest_arc(pose, -k, 1.0)
                 if b <= 0.0:
                     break
                 prims.append((b, -k, -k))
-                pose = pose_after(pose, [(b, -k, -k)])
+                pose = T.end_pose(pose, [(b, -k, -k)])
                 turned += b / R
                 if turned >= math.pi * 1.5:
                     break
