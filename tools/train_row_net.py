@@ -523,7 +523,7 @@ def condition_weights(root: pathlib.Path, ids, factors: dict) -> np.ndarray:
 
 
 def build(torch, arch: str = "small", norm: str = "none", exg: bool = False, effl_norm: str = "lite",
-          effl_stages: int = 4, full_res: bool = False):
+          effl_stages: int = 4, full_res: bool = False, drop_path: float = 0.0):
     """``small``: the 126 k-parameter net of the first model; ``unet``: wider, two convolutions per encoder
     stage below 1/2, three dilated residual blocks at 1/16 (dilation 2, 4, 8), same heatmap resolution.
 
@@ -598,7 +598,9 @@ def build(torch, arch: str = "small", norm: str = "none", exg: bool = False, eff
             return self.out(u)
 
     if arch == "effl":
-        return _effl_net(torch, norm, exg, effl_norm, effl_stages, full_res)
+        return _effl_net(torch, norm, exg, effl_norm, effl_stages, full_res, drop_path)
+    if drop_path:
+        raise SystemExit("--drop-path is for --arch effl only")
     return {"small": RowNet, "unet": RowUNet}[arch]()
 
 
@@ -615,7 +617,7 @@ EFFL_NORMS = {"lite": ((127 / 255,) * 3, (128 / 255,) * 3),
 
 
 def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "lite", stages: int = 4,
-              full_res: bool = False):
+              full_res: bool = False, drop_path: float = 0.0):
     """``effl``: an ImageNet-pretrained EfficientNet-Lite0 encoder truncated at 1/16 (stem 32, MBConv stages
     16 / 24 / 40 / 80 / 112: 1x1 expansion, depthwise k x k, 1x1 projection, each with batch norm, ReLU6 after
     the first two, residual when stride 1 and the channels match, no squeeze-excite) and a light decoder
@@ -628,7 +630,13 @@ def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "li
     correlates with its batch norm's running mean at 0.89 with it and -0.07 with the ImageNet mean / std.
     Symmetric padding (k // 2) where the original used TensorFlow's "same" padding, which pads a stride-2
     layer on the right / bottom only: a half-pixel shift of those layers, left to the fine-tuning.
-    Weights: :func:`load_effl_imagenet`."""
+    Weights: :func:`load_effl_imagenet`.
+
+    ``drop_path`` (stochastic depth, Huang et al. 2016, as EfficientNet's own training used it, "drop connect"
+    0.2): while training, each residual MBConv block's branch is dropped for a whole sample with probability
+    ``drop_path * i / n`` (``i`` the block's index among the ``n`` blocks, so deeper blocks more often) and the
+    kept branches are scaled by ``1 / (1 - p)``; switched by :func:`_set_drop_path`, off in the exported
+    graph (the identity there, the same ONNX ops)."""
     if norm != "none" or exg:
         raise SystemExit("--arch effl takes the ImageNet normalisation only (no --norm / --exg)")
     nn = torch.nn
@@ -641,8 +649,10 @@ def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "li
         return nn.Sequential(nn.Conv2d(i, o, k, padding=k // 2, bias=False), nn.BatchNorm2d(o), nn.ReLU())
 
     class MBConv(nn.Module):
-        def __init__(self, cin, cout, expand, k, stride):
+        def __init__(self, cin, cout, expand, k, stride, p_drop=0.0):
             super().__init__()
+            self.p_drop = p_drop
+            self.drop_active = False  # not self.training: the encoder is kept in eval mode for its batch norm
             mid = cin * expand
             self.expand = cbr6(cin, mid) if expand != 1 else None
             self.dw = cbr6(mid, mid, k, stride, groups=mid)
@@ -652,7 +662,13 @@ def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "li
         def forward(self, x):
             y = self.expand(x) if self.expand is not None else x
             y = self.project(self.dw(y))
-            return y + x if self.residual else y
+            if not self.residual:
+                return y
+            if self.drop_active and self.p_drop > 0:
+                keep = 1.0 - self.p_drop
+                mask = torch.bernoulli(torch.full((y.shape[0], 1, 1, 1), keep, dtype=y.dtype))
+                y = y * mask / keep
+            return y + x
 
     class EfflRowNet(nn.Module):
         def __init__(self):
@@ -664,9 +680,10 @@ def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "li
             self.register_buffer("inv_std", 1.0 / torch.tensor(std).view(1, 3, 1, 1))
             self.stem = cbr6(3, 32, 3, 2)
             blocks, cin = [], 32
+            n_blocks = sum(st[4] for st in EFFL_STAGES[:stages])
             for e, k, s, c, n in EFFL_STAGES[:stages]:
                 for r in range(n):
-                    blocks.append(MBConv(cin, c, e, k, s if r == 0 else 1))
+                    blocks.append(MBConv(cin, c, e, k, s if r == 0 else 1, drop_path * len(blocks) / n_blocks))
                     cin = c
             self.blocks = nn.ModuleList(blocks)
             self.taps = {0: 1, 2: 2, 4: 3}  # block index after which the 1/2, 1/4 and 1/8 features are taken
@@ -918,6 +935,8 @@ def main(argv=None) -> int:
                     help="effl: MBConv stages kept (4: up to 80 channels at 1/16; 5: up to 112, a third slower)")
     ap.add_argument("--full-res", action="store_true",
                     help="effl: one more decoder stage, the heatmap at the input resolution (not half)")
+    ap.add_argument("--drop-path", type=float, default=0.0,
+                    help="effl: stochastic depth of the encoder's residual blocks, the deepest's rate (see _effl_net)")
     ap.add_argument("--freeze-encoder", action="store_true", help="effl: train the decoder only")
     ap.add_argument("--enc-lr", type=float, default=1.0, help="effl: encoder learning rate as a fraction of --lr")
     ap.add_argument("--init", default="", help="warm start from this ONNX model of the same architecture")
@@ -993,7 +1012,7 @@ def main(argv=None) -> int:
     if factors:
         print(f"oversampling {factors}: expected share of weighted images per epoch "
               f"{float(wts[wts > 1].sum() / wts.sum()):.2f}", flush=True)
-    net = build(torch, a.arch, a.norm, a.exg, a.effl_norm, a.effl_stages, a.full_res)
+    net = build(torch, a.arch, a.norm, a.exg, a.effl_norm, a.effl_stages, a.full_res, a.drop_path)
     frozen_bn = bool(a.init)
     if a.init:
         _load_onnx(torch, net, pathlib.Path(a.init))
@@ -1038,6 +1057,7 @@ def main(argv=None) -> int:
         if a.arch == "effl":  # the encoder keeps its ImageNet batch-norm statistics (batches of 16, 200 images)
             for m in net.encoder_modules():
                 m.eval()
+            _set_drop_path(net, a.drop_path > 0)
         if factors:  # n_real draws (with replacement) by condition weight
             order = rng.choice(n_real, size=n_real, p=wts / wts.sum())
         else:
@@ -1065,6 +1085,13 @@ def main(argv=None) -> int:
             break
     _export(torch, net, pathlib.Path(a.out))
     return 0
+
+
+def _set_drop_path(net, on: bool) -> None:
+    """Stochastic depth of the effl encoder's residual blocks on (training) or off (evaluation, export)."""
+    for mod in net.modules():
+        if hasattr(mod, "drop_active"):
+            mod.drop_active = on
 
 
 def _train_mode(torch, net, frozen_bn: bool) -> None:
@@ -1129,6 +1156,7 @@ def _soup(paths, out: pathlib.Path) -> None:
 
 def _export(torch, net, out: pathlib.Path) -> None:
     net.eval()
+    _set_drop_path(net, False)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(net, torch.zeros(1, 3, NET_H, NET_W), str(out), opset_version=13, input_names=["bgr"],
                       output_names=["row_logits"], dynamo=False)
