@@ -458,3 +458,27 @@ def test_training_stones_and_photometric_augmentation(repo_root):
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     c = mod.augment(im, tg, np.random.default_rng(0), True, True, 1.0, 1.0)
     assert np.array_equal(c[1], a[1]) and not np.array_equal(c[0], a[0])
+
+
+def test_training_drop_path_is_off_in_the_exported_net(repo_root):
+    """tools/train_row_net.py --drop-path: stochastic depth drops residual branches only while switched on
+    (training); switched off (as ``_export`` does) the net is the same function as one built without it, so the
+    exported graph and the run-time path are unchanged. Needs torch (the training environment only)."""
+    torch = pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location("train_row_net", repo_root / "tools" / "train_row_net.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(0)
+    plain = mod.build(torch, "effl", effl_stages=4).eval()
+    drop = mod.build(torch, "effl", effl_stages=4, drop_path=0.9).eval()
+    drop.load_state_dict(plain.state_dict())
+    x = torch.rand(4, 3, mod.NET_H, mod.NET_W)
+    with torch.no_grad():
+        ref = plain(x)
+        mod._set_drop_path(drop, False)
+        assert torch.equal(drop(x), ref)
+        mod._set_drop_path(drop, True)
+        on = [drop(x) for _ in range(3)]
+    assert any(not torch.allclose(o, ref) for o in on)
+    rates = [m.p_drop for m in drop.blocks if m.residual]
+    assert rates == sorted(rates) and 0 < rates[0] < rates[-1] < 0.9
