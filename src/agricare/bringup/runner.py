@@ -174,6 +174,7 @@ class EmbeddedRunner:
         self.foxglove = None
         self.real_time_factor = float(real_time_factor)   # > 0: pace the simulation (live viewing)
         self._t_stop = None
+        self._order: list = []   # this process's nodes in build order (start_order), set by build
 
     # ------------------------------------------------------------------ build
     def build(self, isolate: bool = True):
@@ -197,7 +198,6 @@ class EmbeddedRunner:
             "scenario_file": str(self.graph.scenario_file), "seed": self.seed,
             "step_dt_s": float(self.graph.run.step_dt_s), "drive_mode": "external"}),
             cli_args=getattr(self, "sim_cli_args", None), **common)
-        self.executor.add_node(self.sim)
         for spec in self.graph.nodes:
             cls = node_class(spec.node)
             params = expand_out(spec.params, self.out_dir)
@@ -213,7 +213,6 @@ class EmbeddedRunner:
             fast_timers(node)          # timer callbacks' signatures computed once, not on every call
             guard_callbacks(node)   # a malformed message is reported, never ends the run
             self.nodes[spec.fqn] = node
-            self.executor.add_node(node)
             if hasattr(node, "attach_base") and spec.robot in self.sim.world.robots:
                 # the safe base: the simulated wheels take this robot's gated command in memory, not cmd_vel
                 node.attach_base(self.sim.command_input(spec.robot))
@@ -222,6 +221,119 @@ class EmbeddedRunner:
         if self.in_process_clock and not any("/clock" in spec.remap or "clock" in spec.remap
                                               for spec in self.graph.nodes):
             self._attach_clocks()
+        self._start()
+
+    # ------------------------------------------------------------------ start-up
+    #: wall seconds the start-up waits at most for the middleware to match this process's endpoints and to
+    #: deliver what was published while the graph was built (normally a few ms); on a timeout the run goes on
+    #: with a warning: its start may then differ from run to run
+    SETTLE_TIMEOUT_S = 10.0
+
+    def start_order(self) -> list:
+        """The nodes of this process in the order they were built (simulator, the graph's nodes, the runner's
+        monitor): the order start-up messages are delivered in and, with ``AGRICARE_EXECUTOR=single``, the
+        order every step's callbacks run in."""
+        return [n for n in [self.sim, *self.nodes.values(), self.monitor] if n is not None]
+
+    def _start(self):
+        """Deliver what the nodes published while the graph was built, in a fixed order, then hand the nodes to
+        the executor with nothing pending: the run is the same every time (DESIGN principle 6).
+
+        Why: rclpy's EventsExecutor registers a node's subscriptions (and timers, services, ...) when it next
+        spins, iterating over Python sets of the entity objects, i.e. in an order of memory addresses that
+        differs from process to process (``PYTHONHASHSEED`` moves it). Every message waiting in a subscription
+        at that moment is queued in that order. Before this, the first spin came after the first simulator step,
+        so the latched start-up messages (robot description, follower state, ...) and all of step 1's sensor
+        messages and ``/clock`` reached the nodes in a per-process order; e.g. the crop-row node saw its first
+        image before or after its camera info and mount, and the row robot's run took one of a few start
+        paths (``bench/crop_row_sim.py``: 1.10 or 2.17 cm RMS from the same code). Once registered, intra-process
+        delivery is synchronous, so later steps' events come in publication order.
+
+        Now: (1) wait until every publisher and subscription of this process has matched its QoS-compatible
+        peers in this process, every action client its in-process server; (2) wait until every reliable
+        publisher's messages are acknowledged (the latched history has reached readers created after it was
+        published); (3) run the waiting callbacks node by node in :meth:`start_order`, each node's in rclpy's
+        fixed order (timers, subscriptions in creation order, ...), repeated until nothing is ready (with a
+        ``SingleThreadedExecutor``); (4) add the nodes to the executor and spin it once, so its entities are
+        registered while nothing waits."""
+        from rclpy.duration import Duration
+        from rclpy.executors import SingleThreadedExecutor
+
+        order = self.start_order()
+        deadline = time.monotonic() + self.SETTLE_TIMEOUT_S
+        missing = self._unmatched(order)
+        while missing and time.monotonic() < deadline:
+            time.sleep(0.001)
+            missing = self._unmatched(order)
+        if missing:
+            print(f"[agricare] warning: start-up: not matched after {self.SETTLE_TIMEOUT_S:g} s: "
+                  f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} (the run's start may vary)",
+                  file=sys.stderr, flush=True)
+        for node in order:
+            for pub in node.publishers:
+                left = max(0.0, deadline - time.monotonic())
+                if not pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))):
+                    print(f"[agricare] warning: start-up: {pub.topic_name} not acknowledged by all readers "
+                          "(the run's start may vary)", file=sys.stderr, flush=True)
+        events = not hasattr(self.executor, "wait_for_ready_callbacks")
+        drain = SingleThreadedExecutor(context=self.context) if events else self.executor
+        for node in order:
+            drain.add_node(node)
+        self._drain(drain, order)
+        if events:
+            for node in order:
+                drain.remove_node(node)
+                self.executor.add_node(node)
+            drain.shutdown()
+        self._order = order
+        self.spin_some(1)
+
+    def _unmatched(self, nodes) -> list[str]:
+        """Endpoints of ``nodes`` with fewer matched peers than the QoS-compatible ones among ``nodes`` (other
+        processes' peers count too, so ``>=``), and action clients whose in-process server is not ready."""
+        from rclpy.qos import QoSCompatibility, qos_check_compatible
+
+        pubs = [p for n in nodes for p in n.publishers]
+        subs = [s for n in nodes for s in n.subscriptions]
+
+        def compatible(pq, sq):
+            return qos_check_compatible(pq, sq)[0] != QoSCompatibility.ERROR
+
+        out = []
+        for p in pubs:
+            want = sum(1 for s in subs if s.topic_name == p.topic_name and compatible(p.qos_profile, s.qos_profile))
+            if p.get_subscription_count() < want:
+                out.append(f"publisher {p.topic_name} {p.get_subscription_count()}/{want}")
+        for s in subs:
+            want = sum(1 for p in pubs if p.topic_name == s.topic_name and compatible(p.qos_profile, s.qos_profile))
+            if s.get_publisher_count() < want:
+                out.append(f"subscription {s.topic_name} {s.get_publisher_count()}/{want}")
+        for robot, goal in self.goals.items():
+            if any(spec.robot == robot and spec.fqn in self.nodes for spec in self.graph.nodes
+                   if spec.node in MISSION_ACTIONS) and not goal.client.server_is_ready():
+                out.append(f"action {goal.name}")
+        return out
+
+    @staticmethod
+    def _drain(executor, order, max_rounds: int = 100):
+        """Run every ready callback of ``order``'s nodes, one node at a time in that order, until none is ready."""
+        from rclpy.executors import ShutdownException, TimeoutException
+
+        for _ in range(max_rounds):
+            ran = False
+            for node in order:
+                while True:
+                    try:
+                        handler, _entity, _node = executor.wait_for_ready_callbacks(timeout_sec=0.0, nodes=[node])
+                    except (TimeoutException, ShutdownException):
+                        break
+                    handler()
+                    exc = handler.exception()
+                    if exc is not None:
+                        raise exc
+                    ran = True
+            if not ran:
+                return
 
     def _attach_clocks(self):
         """Drive every node's ROS clock from the simulator in this process instead of over DDS.
@@ -276,7 +388,6 @@ class EmbeddedRunner:
 
         self.monitor = Node("agricare_runner", parameter_overrides=[Parameter("use_sim_time", value=True)],
                             **common)
-        self.executor.add_node(self.monitor)
         from agricare_interfaces.msg import MissionStatus, SafetyState
         from nav_msgs.msg import Odometry
         from std_msgs.msg import String
@@ -495,9 +606,12 @@ class EmbeddedRunner:
                 self.executor.spin_until_future_complete(fut, timeout_sec=1.0)
             return
 
+        # the nodes in build order (rclpy's executor keeps them in a set: an order of memory addresses)
+        live = set(self.executor.get_nodes())
+        nodes = [node for node in self._order if node in live] or None
         for _ in range(max(1, n) * 10):
             try:
-                handler, _entity, _node = self.executor.wait_for_ready_callbacks(timeout_sec=0.0)
+                handler, _entity, _node = self.executor.wait_for_ready_callbacks(timeout_sec=0.0, nodes=nodes)
             except (TimeoutException, ShutdownException):
                 return
             handler()
