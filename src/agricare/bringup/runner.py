@@ -221,7 +221,7 @@ class EmbeddedRunner:
         if self.in_process_clock and not any("/clock" in spec.remap or "clock" in spec.remap
                                               for spec in self.graph.nodes):
             self._attach_clocks()
-        self._start()
+        self._start(wait=isolate)
 
     # ------------------------------------------------------------------ start-up
     #: wall seconds the start-up waits at most for the middleware to match this process's endpoints and to
@@ -235,7 +235,7 @@ class EmbeddedRunner:
         order every step's callbacks run in."""
         return [n for n in [self.sim, *self.nodes.values(), self.monitor] if n is not None]
 
-    def _start(self):
+    def _start(self, wait: bool = True):
         """Deliver what the nodes published while the graph was built, in a fixed order, then hand the nodes to
         the executor with nothing pending: the run is the same every time (DESIGN principle 6).
 
@@ -255,13 +255,14 @@ class EmbeddedRunner:
         published); (3) run the waiting callbacks node by node in :meth:`start_order`, each node's in rclpy's
         fixed order (timers, subscriptions in creation order, ...), repeated until nothing is ready (with a
         ``SingleThreadedExecutor``); (4) add the nodes to the executor and spin it once, so its entities are
-        registered while nothing waits."""
+        registered while nothing waits. ``wait`` False (a graph open to other processes: the multi-process
+        mode, the operator app) skips (1) and (2): peers elsewhere come and go on their own time."""
         from rclpy.duration import Duration
         from rclpy.executors import SingleThreadedExecutor
 
         order = self.start_order()
-        deadline = time.monotonic() + self.SETTLE_TIMEOUT_S
-        missing = self._unmatched(order)
+        deadline = time.monotonic() + (self.SETTLE_TIMEOUT_S if wait else 0.0)
+        missing = self._unmatched(order) if wait else []
         while missing and time.monotonic() < deadline:
             time.sleep(0.001)
             missing = self._unmatched(order)
@@ -269,7 +270,7 @@ class EmbeddedRunner:
             print(f"[agricare] warning: start-up: not matched after {self.SETTLE_TIMEOUT_S:g} s: "
                   f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} (the run's start may vary)",
                   file=sys.stderr, flush=True)
-        for node in order:
+        for node in order if wait else ():
             for pub in node.publishers:
                 left = max(0.0, deadline - time.monotonic())
                 if not pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))):
