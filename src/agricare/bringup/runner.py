@@ -34,6 +34,7 @@ from agricare.bringup.signing import MISSION_ACTIONS, prepare_mission_signing
 from agricare.bringup.supervise import EXIT_SAFETY_FAULT
 from agricare.ros.fastmsg import fast_subscriptions, fast_timers
 from agricare.ros.guard import guard_callbacks
+from agricare.ros.timer_order import order_timers
 
 DONE_STATES = ("done", "completed", "succeeded")
 # mission node -> (action name in the robot's namespace, action type "pkg.action:Type")
@@ -255,12 +256,16 @@ class EmbeddedRunner:
         published); (3) run the waiting callbacks node by node in :meth:`start_order`, each node's in rclpy's
         fixed order (timers, subscriptions in creation order, ...), repeated until nothing is ready (with a
         ``SingleThreadedExecutor``); (4) add the nodes to the executor and spin it once, so its entities are
-        registered while nothing waits. ``wait`` False (a graph open to other processes: the multi-process
-        mode, the operator app) skips (1) and (2): peers elsewhere come and go on their own time."""
+        registered while nothing waits. Each node's timers are also put in order (:func:`order_timers`): the
+        EventsExecutor dispatches a clock's due timers in an order of addresses too. ``wait`` False (a graph
+        open to other processes: the multi-process mode, the operator app) skips (1) and (2): peers elsewhere
+        come and go on their own time."""
         from rclpy.duration import Duration
         from rclpy.executors import SingleThreadedExecutor
 
         order = self.start_order()
+        for node in order:
+            order_timers(node)   # a node's timers due at one instant run in creation order (ros/timer_order.py)
         deadline = time.monotonic() + (self.SETTLE_TIMEOUT_S if wait else 0.0)
         missing = self._unmatched(order) if wait else []
         while missing and time.monotonic() < deadline:
