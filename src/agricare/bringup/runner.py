@@ -222,6 +222,10 @@ class EmbeddedRunner:
         if self.in_process_clock and not any("/clock" in spec.remap or "clock" in spec.remap
                                               for spec in self.graph.nodes):
             self._attach_clocks()
+        if self.recorder is not None:
+            # the recorder's subscriptions exist before the start-up delivery, so it takes the latched messages
+            # in the same fixed order as the nodes (subscribed during the run, it got them when DDS delivered)
+            self.recorder.discover()
         self._start(wait=isolate)
 
     # ------------------------------------------------------------------ start-up
@@ -433,7 +437,8 @@ class EmbeddedRunner:
 
         key_of = self._goal_key_of
         for robot, (name, type_ref) in self.mission_actions.items():
-            self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref, robot, key_of.get(robot))
+            self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref, robot, key_of.get(robot),
+                                            seed=self.seed)
         if self.foxglove_port is not None:
             from agricare.bringup.foxglove_view import FoxgloveView
 
@@ -1048,7 +1053,7 @@ class MissionGoal:
     """One robot's mission goal: sent with the action's default goal (the mission's configured task) as soon
     as the server is available; feedback and the result are kept for the summary."""
 
-    def __init__(self, node, action_name: str, type_ref: str, robot: str = "", key_file=None):
+    def __init__(self, node, action_name: str, type_ref: str, robot: str = "", key_file=None, seed: int = 0):
         import importlib
 
         from rclpy.action import ActionClient
@@ -1067,6 +1072,8 @@ class MissionGoal:
         self._retry_in = 0
         self.robot = robot
         self.key = load_signing_key(key_file) if key_file else None
+        self.seed = int(seed)
+        self._n_sent = 0
 
     def goal(self):
         """The action's default goal (the mission's configured task), signed for this robot."""
@@ -1076,6 +1083,16 @@ class MissionGoal:
         if self.key is not None:
             sign_message(g, self.key, kind="mission_goal", target=self.robot)
         return g
+
+    def goal_uuid(self, n: int):
+        """The ``n``-th goal's id, from the run's seed and the action's name (rclpy draws a random one): the same
+        in every run of a scenario, unique within it."""
+        import hashlib
+
+        from unique_identifier_msgs.msg import UUID
+
+        digest = hashlib.sha256(f"agricare-goal:{self.seed}:{self.name}:{n}".encode()).digest()
+        return UUID(uuid=list(digest[:16]))
 
     def poll(self):
         if self.status == "rejected":  # e.g. the plan is not there yet: try again a little later
@@ -1087,7 +1104,9 @@ class MissionGoal:
         if self.goal_future is None:
             if self.client.server_is_ready():
                 self.goal_future = self.client.send_goal_async(
-                    self.goal(), feedback_callback=lambda m: setattr(self, "feedback", m.feedback))
+                    self.goal(), feedback_callback=lambda m: setattr(self, "feedback", m.feedback),
+                    goal_uuid=self.goal_uuid(self._n_sent))
+                self._n_sent += 1
                 self.status = "sent"
             return
         if self.handle is None and self.goal_future.done():
