@@ -12,7 +12,7 @@ Deterministic since session 13: the embedded runner delivers what the graph publ
 order and hands the nodes to the executor with nothing pending (``EmbeddedRunner._start``), so two runs of the
 same code give the same figures bit for bit (``test/test_runner_determinism.py``). The shipped decoding,
 ``--method learned --no-flip``: 1.28 cm RMS, max 3.18 cm over 877 in-row samples, the same in every run
-(PYTHONHASHSEED 1-5, commits bad8347 and the simulator-diagnostics change after it).
+(pose error file identical; 10 runs, PYTHONHASHSEED 1-7, on the commits bad8347 to 1eaec96 of session 13).
 
 Before that, one run was one draw (issue 19, session 12; ``--method learned --no-flip``, 2 lanes): runs of the
 same code parted in the first second onto one of a few start paths, chosen per process by the order in which

@@ -5,7 +5,10 @@ drive mode and the runner steps it (fixed dt), then lets the executor deliver wh
 graph runs as fast as the machine allows and never sleeps on the wall clock. The executor is rclpy's C++
 EventsExecutor (``AGRICARE_EXECUTOR=single`` selects the Python SingleThreadedExecutor): measured on the
 tractor graph it runs 1.7x faster (8x against 4.7x real time), with the same results; after each step
-it runs every queued callback, then what those callbacks published (two flush rounds). Multi-process mode starts one
+it runs every queued callback, then what those callbacks published (two flush rounds). Two runs of a scenario are
+the same run (DESIGN principle 6): the start-up delivers what the graph published while it was built in a fixed
+order (:meth:`EmbeddedRunner._start`), a node's timers due together run in creation order
+(:mod:`agricare.ros.timer_order`), goal ids come from the seed. Multi-process mode starts one
 process per node (as ``ros2 launch`` would) and paces the simulator at a real-time factor.
 
 Every run records an MCAP of all topics (``recording.mcap``), writes ``summary.json`` and, through
