@@ -1,16 +1,18 @@
 """Two runs of the same scenario in the embedded runner are the same run (DESIGN principle 6).
 
 Each run is its own Python process (another ``PYTHONHASHSEED``, other memory addresses): the row robot's graph
-of farm_small for 1.2 s simulated (past t = 1 s, where every node's 1 Hz report falls due with its loop). Compared: the order and content of every callback the nodes run from the
-first step on (subscriptions with a digest of the message, timers) and the true and estimated pose after every
-step, bit for bit. Before the runner's ordered start-up (``EmbeddedRunner._start``) the first step's messages
-reached the nodes in an order of memory addresses (rclpy's EventsExecutor registering subscriptions from a set
-on its first spin), different in every process, and the row robot's run took one of a few start paths
-(``bench/crop_row_sim.py``: 1.10 or 2.17 cm RMS from the same code), and the simulator's periodic
-diagnostics came on the wall clock (now every simulated second, stamped with simulated time), and a node's
-timers due at one instant ran in an order of addresses (now creation order, ``ros/timer_order.py``). Both of the
-runner's executors: rclpy's EventsExecutor (the default) and its SingleThreadedExecutor
-(``AGRICARE_EXECUTOR=single``, the nodes now taken in build order, not in the order of a set).
+of farm_small for 1.2 s simulated (past t = 1 s, where every node's 1 Hz report falls due with its loop).
+Compared: the order and content of every callback the nodes run from the first step on (subscriptions with a
+digest of the message, timers) and the true and estimated pose after every step, bit for bit.
+
+Before the runner's ordered start-up (``EmbeddedRunner._start``) the first step's messages reached the nodes in
+an order of memory addresses (rclpy's EventsExecutor registering subscriptions from a set on its first spin),
+different in every process, and the row robot's run took one of a few start paths (``bench/crop_row_sim.py``:
+1.10 or 2.17 cm RMS from the same code); the simulator's periodic diagnostics came on the wall clock (now every
+simulated second, stamped with simulated time); a node's timers due at one instant ran in an order of addresses
+(now creation order, ``ros/timer_order.py``). Both of the runner's executors: rclpy's EventsExecutor (the
+default) and its SingleThreadedExecutor (``AGRICARE_EXECUTOR=single``, the nodes now taken in build order, not
+in the order of a set).
 """
 
 from __future__ import annotations
