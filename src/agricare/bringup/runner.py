@@ -5,7 +5,10 @@ drive mode and the runner steps it (fixed dt), then lets the executor deliver wh
 graph runs as fast as the machine allows and never sleeps on the wall clock. The executor is rclpy's C++
 EventsExecutor (``AGRICARE_EXECUTOR=single`` selects the Python SingleThreadedExecutor): measured on the
 tractor graph it runs 1.7x faster (8x against 4.7x real time), with the same results; after each step
-it runs every queued callback, then what those callbacks published (two flush rounds). Multi-process mode starts one
+it runs every queued callback, then what those callbacks published (two flush rounds). Two runs of a scenario are
+the same run (DESIGN principle 6): the start-up delivers what the graph published while it was built in a fixed
+order (:meth:`EmbeddedRunner._start`), a node's timers due together run in creation order
+(:mod:`agricare.ros.timer_order`), goal ids come from the seed. Multi-process mode starts one
 process per node (as ``ros2 launch`` would) and paces the simulator at a real-time factor.
 
 Every run records an MCAP of all topics (``recording.mcap``), writes ``summary.json`` and, through
@@ -34,6 +37,7 @@ from agricare.bringup.signing import MISSION_ACTIONS, prepare_mission_signing
 from agricare.bringup.supervise import EXIT_SAFETY_FAULT
 from agricare.ros.fastmsg import fast_subscriptions, fast_timers
 from agricare.ros.guard import guard_callbacks
+from agricare.ros.timer_order import order_timers
 
 DONE_STATES = ("done", "completed", "succeeded")
 # mission node -> (action name in the robot's namespace, action type "pkg.action:Type")
@@ -174,6 +178,7 @@ class EmbeddedRunner:
         self.foxglove = None
         self.real_time_factor = float(real_time_factor)   # > 0: pace the simulation (live viewing)
         self._t_stop = None
+        self._order: list = []   # this process's nodes in build order (start_order), set by build
 
     # ------------------------------------------------------------------ build
     def build(self, isolate: bool = True):
@@ -197,7 +202,6 @@ class EmbeddedRunner:
             "scenario_file": str(self.graph.scenario_file), "seed": self.seed,
             "step_dt_s": float(self.graph.run.step_dt_s), "drive_mode": "external"}),
             cli_args=getattr(self, "sim_cli_args", None), **common)
-        self.executor.add_node(self.sim)
         for spec in self.graph.nodes:
             cls = node_class(spec.node)
             params = expand_out(spec.params, self.out_dir)
@@ -213,7 +217,6 @@ class EmbeddedRunner:
             fast_timers(node)          # timer callbacks' signatures computed once, not on every call
             guard_callbacks(node)   # a malformed message is reported, never ends the run
             self.nodes[spec.fqn] = node
-            self.executor.add_node(node)
             if hasattr(node, "attach_base") and spec.robot in self.sim.world.robots:
                 # the safe base: the simulated wheels take this robot's gated command in memory, not cmd_vel
                 node.attach_base(self.sim.command_input(spec.robot))
@@ -222,6 +225,128 @@ class EmbeddedRunner:
         if self.in_process_clock and not any("/clock" in spec.remap or "clock" in spec.remap
                                               for spec in self.graph.nodes):
             self._attach_clocks()
+        if self.recorder is not None:
+            # the recorder's subscriptions exist before the start-up delivery, so it takes the latched messages
+            # in the same fixed order as the nodes (subscribed during the run, it got them when DDS delivered)
+            self.recorder.discover()
+        self._start(wait=isolate)
+
+    # ------------------------------------------------------------------ start-up
+    #: wall seconds the start-up waits at most for the middleware to match this process's endpoints and to
+    #: deliver what was published while the graph was built (normally a few ms); on a timeout the run goes on
+    #: with a warning: its start may then differ from run to run
+    SETTLE_TIMEOUT_S = 10.0
+
+    def start_order(self) -> list:
+        """The nodes of this process in the order they were built (simulator, the graph's nodes, the runner's
+        monitor): the order start-up messages are delivered in and, with ``AGRICARE_EXECUTOR=single``, the
+        order every step's callbacks run in."""
+        return [n for n in [self.sim, *self.nodes.values(), self.monitor] if n is not None]
+
+    def _start(self, wait: bool = True):
+        """Deliver what the nodes published while the graph was built, in a fixed order, then hand the nodes to
+        the executor with nothing pending: the run is the same every time (DESIGN principle 6).
+
+        Why: rclpy's EventsExecutor registers a node's subscriptions (and timers, services, ...) when it next
+        spins, iterating over Python sets of the entity objects, i.e. in an order of memory addresses that
+        differs from process to process (``PYTHONHASHSEED`` moves it). Every message waiting in a subscription
+        at that moment is queued in that order. Before this, the first spin came after the first simulator step,
+        so the latched start-up messages (robot description, follower state, ...) and all of step 1's sensor
+        messages and ``/clock`` reached the nodes in a per-process order; e.g. the crop-row node saw its first
+        image before or after its camera info and mount, and the row robot's run took one of a few start
+        paths (``bench/crop_row_sim.py``: 1.10 or 2.17 cm RMS from the same code). Once registered, intra-process
+        delivery is synchronous, so later steps' events come in publication order.
+
+        Now: (1) wait until every publisher and subscription of this process has matched its QoS-compatible
+        peers in this process, every action client its in-process server; (2) wait until every reliable
+        publisher's messages are acknowledged (the latched history has reached readers created after it was
+        published); (3) run the waiting callbacks node by node in :meth:`start_order`, each node's in rclpy's
+        fixed order (timers, subscriptions in creation order, ...), repeated until nothing is ready (with a
+        ``SingleThreadedExecutor``); (4) add the nodes to the executor and spin it once, so its entities are
+        registered while nothing waits. Each node's timers are also put in order (:func:`order_timers`): the
+        EventsExecutor dispatches a clock's due timers in an order of addresses too. ``wait`` False (a graph
+        open to other processes: the multi-process mode, the operator app) skips (1) and (2): peers elsewhere
+        come and go on their own time."""
+        from rclpy.duration import Duration
+        from rclpy.executors import SingleThreadedExecutor
+
+        order = self.start_order()
+        for node in order:
+            order_timers(node)   # a node's timers due at one instant run in creation order (ros/timer_order.py)
+        deadline = time.monotonic() + (self.SETTLE_TIMEOUT_S if wait else 0.0)
+        missing = self._unmatched(order) if wait else []
+        while missing and time.monotonic() < deadline:
+            time.sleep(0.001)
+            missing = self._unmatched(order)
+        if missing:
+            print(f"[agricare] warning: start-up: not matched after {self.SETTLE_TIMEOUT_S:g} s: "
+                  f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} (the run's start may vary)",
+                  file=sys.stderr, flush=True)
+        for node in order if wait else ():
+            for pub in node.publishers:
+                left = max(0.0, deadline - time.monotonic())
+                if not pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))):
+                    print(f"[agricare] warning: start-up: {pub.topic_name} not acknowledged by all readers "
+                          "(the run's start may vary)", file=sys.stderr, flush=True)
+        events = not hasattr(self.executor, "wait_for_ready_callbacks")
+        drain = SingleThreadedExecutor(context=self.context) if events else self.executor
+        for node in order:
+            drain.add_node(node)
+        self._drain(drain, order)
+        if events:
+            for node in order:
+                drain.remove_node(node)
+                self.executor.add_node(node)
+            drain.shutdown()
+        self._order = order
+        self.spin_some(1)
+
+    def _unmatched(self, nodes) -> list[str]:
+        """Endpoints of ``nodes`` with fewer matched peers than the QoS-compatible ones among ``nodes`` (other
+        processes' peers count too, so ``>=``), and action clients whose in-process server is not ready."""
+        from rclpy.qos import QoSCompatibility, qos_check_compatible
+
+        pubs = [p for n in nodes for p in n.publishers]
+        subs = [s for n in nodes for s in n.subscriptions]
+
+        def compatible(pq, sq):
+            return qos_check_compatible(pq, sq)[0] != QoSCompatibility.ERROR
+
+        out = []
+        for p in pubs:
+            want = sum(1 for s in subs if s.topic_name == p.topic_name and compatible(p.qos_profile, s.qos_profile))
+            if p.get_subscription_count() < want:
+                out.append(f"publisher {p.topic_name} {p.get_subscription_count()}/{want}")
+        for s in subs:
+            want = sum(1 for p in pubs if p.topic_name == s.topic_name and compatible(p.qos_profile, s.qos_profile))
+            if s.get_publisher_count() < want:
+                out.append(f"subscription {s.topic_name} {s.get_publisher_count()}/{want}")
+        for robot, goal in self.goals.items():
+            if any(spec.robot == robot and spec.fqn in self.nodes for spec in self.graph.nodes
+                   if spec.node in MISSION_ACTIONS) and not goal.client.server_is_ready():
+                out.append(f"action {goal.name}")
+        return out
+
+    @staticmethod
+    def _drain(executor, order, max_rounds: int = 100):
+        """Run every ready callback of ``order``'s nodes, one node at a time in that order, until none is ready."""
+        from rclpy.executors import ShutdownException, TimeoutException
+
+        for _ in range(max_rounds):
+            ran = False
+            for node in order:
+                while True:
+                    try:
+                        handler, _entity, _node = executor.wait_for_ready_callbacks(timeout_sec=0.0, nodes=[node])
+                    except (TimeoutException, ShutdownException):
+                        break
+                    handler()
+                    exc = handler.exception()
+                    if exc is not None:
+                        raise exc
+                    ran = True
+            if not ran:
+                return
 
     def _attach_clocks(self):
         """Drive every node's ROS clock from the simulator in this process instead of over DDS.
@@ -276,7 +401,6 @@ class EmbeddedRunner:
 
         self.monitor = Node("agricare_runner", parameter_overrides=[Parameter("use_sim_time", value=True)],
                             **common)
-        self.executor.add_node(self.monitor)
         from agricare_interfaces.msg import MissionStatus, SafetyState
         from nav_msgs.msg import Odometry
         from std_msgs.msg import String
@@ -316,7 +440,8 @@ class EmbeddedRunner:
 
         key_of = self._goal_key_of
         for robot, (name, type_ref) in self.mission_actions.items():
-            self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref, robot, key_of.get(robot))
+            self.goals[robot] = MissionGoal(self.monitor, f"/{robot}/{name}", type_ref, robot, key_of.get(robot),
+                                            seed=self.seed)
         if self.foxglove_port is not None:
             from agricare.bringup.foxglove_view import FoxgloveView
 
@@ -495,9 +620,12 @@ class EmbeddedRunner:
                 self.executor.spin_until_future_complete(fut, timeout_sec=1.0)
             return
 
+        # the nodes in build order (rclpy's executor keeps them in a set: an order of memory addresses)
+        live = set(self.executor.get_nodes())
+        nodes = [node for node in self._order if node in live] or None
         for _ in range(max(1, n) * 10):
             try:
-                handler, _entity, _node = self.executor.wait_for_ready_callbacks(timeout_sec=0.0)
+                handler, _entity, _node = self.executor.wait_for_ready_callbacks(timeout_sec=0.0, nodes=nodes)
             except (TimeoutException, ShutdownException):
                 return
             handler()
@@ -928,7 +1056,7 @@ class MissionGoal:
     """One robot's mission goal: sent with the action's default goal (the mission's configured task) as soon
     as the server is available; feedback and the result are kept for the summary."""
 
-    def __init__(self, node, action_name: str, type_ref: str, robot: str = "", key_file=None):
+    def __init__(self, node, action_name: str, type_ref: str, robot: str = "", key_file=None, seed: int = 0):
         import importlib
 
         from rclpy.action import ActionClient
@@ -947,6 +1075,8 @@ class MissionGoal:
         self._retry_in = 0
         self.robot = robot
         self.key = load_signing_key(key_file) if key_file else None
+        self.seed = int(seed)
+        self._n_sent = 0
 
     def goal(self):
         """The action's default goal (the mission's configured task), signed for this robot."""
@@ -956,6 +1086,16 @@ class MissionGoal:
         if self.key is not None:
             sign_message(g, self.key, kind="mission_goal", target=self.robot)
         return g
+
+    def goal_uuid(self, n: int):
+        """The ``n``-th goal's id, from the run's seed and the action's name (rclpy draws a random one): the same
+        in every run of a scenario, unique within it."""
+        import hashlib
+
+        from unique_identifier_msgs.msg import UUID
+
+        digest = hashlib.sha256(f"agricare-goal:{self.seed}:{self.name}:{n}".encode()).digest()
+        return UUID(uuid=list(digest[:16]))
 
     def poll(self):
         if self.status == "rejected":  # e.g. the plan is not there yet: try again a little later
@@ -967,7 +1107,9 @@ class MissionGoal:
         if self.goal_future is None:
             if self.client.server_is_ready():
                 self.goal_future = self.client.send_goal_async(
-                    self.goal(), feedback_callback=lambda m: setattr(self, "feedback", m.feedback))
+                    self.goal(), feedback_callback=lambda m: setattr(self, "feedback", m.feedback),
+                    goal_uuid=self.goal_uuid(self._n_sent))
+                self._n_sent += 1
                 self.status = "sent"
             return
         if self.handle is None and self.goal_future.done():

@@ -150,6 +150,9 @@ class _InProcessCommand:
 class SimNode(Node):
     """Embedded simulator node. See the module docstring for topics and parameters."""
 
+    #: simulated seconds between the periodic diagnostics reports in external drive mode
+    DIAG_PERIOD_S = 1.0
+
     def __init__(self, **kwargs):
         super().__init__("sim_node", **kwargs)
         self.params = load_params(self, SimNodeParams)
@@ -193,6 +196,12 @@ class SimNode(Node):
         self._n_contacts = 0
         self._n_violations = 0
         self.diag = Diagnostics(self, "simulator")
+        self._next_diag_s = None
+        if self.params.drive_mode == "external":
+            # stepped by the runner: the periodic report follows simulated time (every DIAG_PERIOD_S simulated),
+            # stamped with it, not this node's wall clock, so two runs report at the same steps
+            self.diag.drive_periodic(lambda: to_stamp(float(self.world.t_s)))
+            self._next_diag_s = float(self.world.t_s) + self.DIAG_PERIOD_S
         self.diag.ok("running", scenario=spec.name, robots=",".join(self.world.robot_names))
         self._timer = None
         self._wall_start = None
@@ -274,6 +283,9 @@ class SimNode(Node):
         for sample in w.sensors_due():
             self._publish(sample.robot, sample.kind, sample.reading)
         self._clock_pub.publish(ClockMsg(clock=to_stamp(t)))
+        if self._next_diag_s is not None and t >= self._next_diag_s - 1e-9:
+            self._next_diag_s += self.DIAG_PERIOD_S
+            self.diag.publish_periodic()
         if len(w.contacts) != self._n_contacts or len(w.boundary_violations) != self._n_violations:
             self._n_contacts, self._n_violations = len(w.contacts), len(w.boundary_violations)
             last = (w.contacts[-1] if w.contacts else None)

@@ -31,6 +31,7 @@ class _Hub:
         self.pub = node.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_QOS)
         self.members: list[Diagnostics] = []
         self.timer = node.create_timer(period_s, self.publish_all)
+        self.stamp_fn = None   # () -> builtin_interfaces/Time, the stamp instead of the node clock's now
 
     def publish_all(self):
         self.publish(self.members)
@@ -39,7 +40,7 @@ class _Hub:
         if not members:
             return
         arr = DiagnosticArray()
-        arr.header.stamp = self.node.get_clock().now().to_msg()
+        arr.header.stamp = self.stamp_fn() if self.stamp_fn is not None else self.node.get_clock().now().to_msg()
         arr.status = [m.status() for m in members]
         try:
             self.pub.publish(arr)
@@ -110,3 +111,18 @@ class Diagnostics:
     def publish(self):
         """Publish this component's status now (alone in its array)."""
         self._hub.publish([self])
+
+    def drive_periodic(self, stamp_fn) -> None:
+        """Hand the periodic report to the caller: the node's report timer is removed, :meth:`publish_periodic`
+        publishes it, every report is stamped ``stamp_fn()``. For a node stepped on simulated time whose own
+        clock is the wall clock (the simulator stepped by the embedded runner): its reports then come at the
+        same steps with the same stamps in every run (DESIGN principle 6)."""
+        hub = self._hub
+        if hub.timer is not None:
+            hub.node.destroy_timer(hub.timer)
+            hub.timer = None
+        hub.stamp_fn = stamp_fn
+
+    def publish_periodic(self) -> None:
+        """The periodic report of every component sharing this one's array (see :meth:`drive_periodic`)."""
+        self._hub.publish_all()
