@@ -84,7 +84,8 @@ import shapely
 from shapely.geometry import Point, Polygon
 from shapely.prepared import prep
 
-from agricare.core.missions.farm import DONE, FAILED, FarmMission, FarmMissionParams, master_plan_from_coverage
+from agricare.core.missions.farm import (DONE, FAILED, FarmMission, FarmMissionParams, MissionPlanCheck, detour_inside,
+                                        master_plan_from_coverage)
 from agricare.core.planning.coverage import CoverageParams, plan_coverage, trailing_bar
 from agricare.core.sim.coverage import CoverageRaster
 
@@ -329,7 +330,7 @@ FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_
 def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf,
                 total_reverse_m: float = math.inf, corner_ease_m: float = 0.0,
                 end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False,
-                reverse_split: tuple = ()) -> CoverageParams:
+                reverse_split: tuple | None = None) -> CoverageParams:
     """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
     ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``);
     ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``);
@@ -337,7 +338,7 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
     leaves the outer pass by a forward S of this radius (``corner_ease_radius_m``); ``end_margin_m``: clean-up
     passes stop this much further inside (``cleanup_end_margin_m``); ``y_turns``: corners by loops or Y turns where
     they reverse less than three-point manoeuvres (``corner_y_turns``); ``reverse_split``: shares of the total reverse
-    budget the corners are also planned with (``cleanup_reverse_split``)."""
+    budget the corners are also planned with (``cleanup_reverse_split``; None: the planner's default, () off)."""
     if not corners:
         return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                               robot_width_m=WIDTH_M, max_reverse_m=reverse_m)
@@ -346,7 +347,8 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
                           robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
                           corner_turns=True, max_reverse_m=reverse_m, max_total_reverse_m=total_reverse_m,
                           corner_ease_radius_m=corner_ease_m, cleanup_end_margin_m=end_margin_m, corner_y_turns=y_turns,
-                          corner_choose=choose, cleanup_reverse_split=tuple(reverse_split),
+                          corner_choose=choose,
+                          **({"cleanup_reverse_split": tuple(reverse_split)} if reverse_split is not None else {}),
                           **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
 
@@ -377,37 +379,41 @@ def farm_yaml_settings(path=None) -> tuple[dict, dict, dict]:
             known(SmootherParams, nodes["velocity_smoother_node"]))
 
 
-def mission_check(field: Polygon, ctrl: dict):
-    """The planner's plan check (``plan_coverage(check=...)``) as the bench's tractor drives: the plan as the mission
-    hands it out (with its run-out), driven by the bench's controller ``ctrl`` on the robot's own kinematic model
-    (``core/control/track_check``, no slip, no noise); returns the largest distance (m) the machine (FOOTPRINT) is
-    predicted outside the field, as ``--plan-check`` prints it."""
-    return lambda plan: predict_plan(bench_mission(master_plan_from_coverage(plan), field), field, ctrl).worst_m
+def mission_check(field: Polygon, ctrl: dict) -> MissionPlanCheck:
+    """The planner's plan check (``plan_coverage(check=...)``) as the bench's tractor drives, built as
+    farm_mission_node builds its own (``core/missions/farm.MissionPlanCheck``): the plan as the mission hands it out
+    (with its run-out, :data:`MISSION_PARAMS`, :func:`mission_inside`), driven by the bench's controller ``ctrl`` on
+    the robot's own kinematic model (``core/control/track_check``, no slip, no noise); returns the largest distance
+    (m) the machine (FOOTPRINT) is predicted outside the field, as ``--plan-check`` prints it."""
+    from agricare.core.control.path_tracking import TrackerParams
+
+    return MissionPlanCheck(field, MISSION_PARAMS, TrackerParams(**ctrl), FOOTPRINT, inside=mission_inside(field))
+
+
+#: the tractor's mission as the bench drives it (the implement trailing, its 0.3 m overlap)
+MISSION_PARAMS = FarmMissionParams(turn_radius_m=TURN_RADIUS_M, implement_offset_m=IMPLEMENT_OFFSET_M,
+                                   implement_overlap_m=0.3)
 
 
 def bench_mission(mp, field: Polygon) -> FarmMission:
-    """The tractor's mission over master plan ``mp`` as the bench drives it (the implement trailing, its 0.3 m
-    overlap, detours kept inside :func:`mission_inside`)."""
-    return FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M, implement_offset_m=IMPLEMENT_OFFSET_M,
-                                             implement_overlap_m=0.3), mission_inside(field))
+    """The tractor's mission over master plan ``mp`` as the bench drives it (:data:`MISSION_PARAMS`, detours kept
+    inside :func:`mission_inside`)."""
+    return FarmMission(mp, MISSION_PARAMS, mission_inside(field))
 
 
-def predict_plan(mission: FarmMission, field: Polygon, ctrl: dict):
+def predict_plan(plan, field: Polygon, ctrl: dict):
     """Where the robot's own controller ``ctrl`` on its own kinematic model (no slip, no noise) drives the machine
-    (FOOTPRINT) outside the field along the mission's plan (``track_check.check_plan``'s result)."""
-    from agricare.core.control.path_tracking import TrackerParams
-    from agricare.core.control.track_check import check_plan
-
-    return check_plan(mission.plan.poses, mission.plan.direction, field, FOOTPRINT, TrackerParams(**ctrl))
+    (FOOTPRINT) outside the field along coverage plan ``plan`` as the mission hands it out
+    (``track_check.check_plan``'s result; the check the planner's veto uses)."""
+    return mission_check(field, ctrl).predict(plan)
 
 
 def mission_inside(field: Polygon):
     """Where the mission's own detours (lead-in, re-approach after a missed path end) may put base_link, as
-    farm_mission_node gives it: the field inset by half the widest part of the machine (implement 6 m, body 6.2 m,
-    the front 3.3 m ahead) plus its 0.3 m detour margin. Without it a re-approach was not checked at all."""
-    allowed = field.buffer(-(max(0.5 * WIDTH_M, 0.5 * (WIDTH_M + 0.2), 3.3) + 0.3))
-    shapely.prepare(allowed)
-    return lambda xy: shapely.contains_xy(allowed, np.asarray(xy)[:, 0], np.asarray(xy)[:, 1])
+    farm_mission_node gives it (``core/missions/farm.detour_inside``): the field inset by half the widest part of
+    the machine (implement 6 m, body 6.2 m, the front 3.3 m ahead) plus its 0.3 m detour margin. Without it a
+    re-approach was not checked at all."""
+    return detour_inside(field, max(0.5 * WIDTH_M, 0.5 * (WIDTH_M + 0.2), 3.3) + 0.3)
 
 
 #: ``--demo``: the demo's field (config/scenarios/farm.yaml, main_field)
@@ -419,7 +425,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
               total_reverse_m: float = math.inf, corner_ease_m: float = 0.0, end_margin_m: float = 0.0,
               farm_yaml: bool = False, y_turns: bool = False, plan_check: bool = False,
               choose: bool = False, plan_trail: bool = False, keep_open_m: float = SECTION_KEEP_OPEN_M,
-              reverse_split: tuple = ()) -> dict:
+              reverse_split: tuple | None = None) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
@@ -499,7 +505,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         if plan_check:
             # the plan as the mission hands it out (with its run-out), driven by the robot's own controller on its own
             # kinematic model (no slip, no noise): where it predicts the machine outside the field
-            check = predict_plan(mission, field, ctrl)
+            check = predict_plan(plan, field, ctrl)
         t, driven, driven_w, _, reverse_m = drive_tracking(mission, mp, field, raster, start, ctrl, chain=chain,
                                                          keep_curvature=curve_law, smoother=smooth,
                                                          keep_open_m=keep_open_m)
@@ -588,7 +594,8 @@ def main(argv=None) -> int:
     ap.add_argument("--reverse-split", type=str, default="",
                     help="with --corners and --total-reverse-m: shares of the total reverse budget the corners are "
                          "also planned with, e.g. 0.67,0.5 (planner cleanup_reverse_split; the plan working most that "
-                         "the plan check with the bench's controller does not predict further out is kept)")
+                         "the plan check with the bench's controller does not predict further out is kept); "
+                         "default the planner's default, 'off': corners first")
     ap.add_argument("--plan-trail", action="store_true",
                     help="plan only, the whole field swept as the mission works it (bar behind base_link, lowered "
                          "after cusps at once, raised reversing) and the plan's metres reversed; no driving")
@@ -598,7 +605,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.demo:
         args.fields = 1
-    split = tuple(float(v) for v in args.reverse_split.split(",") if v.strip())
+    split = (() if args.reverse_split.strip() == "off" else
+             tuple(float(v) for v in args.reverse_split.split(",") if v.strip()) or None)
     rows = []
     hdr = (f"{'seed':>4} {'ha':>5} {'holes':>5} {'state':>7} {'cov_in':>7} {'ref':>7} {'dbl_in':>7} {'ref':>7} "
            f"{'cov_fld':>7} {'dbl_fld':>7} {'rev_m':>6} {'time_s':>7} {'viol':>5} {'out_m':>6} {'plan_s':>6} "
@@ -670,7 +678,7 @@ def main(argv=None) -> int:
             + (f"_trev{args.total_reverse_m:g}" if math.isfinite(args.total_reverse_m) else "")
             + (f"_ease{args.corner_ease_m:g}" if args.corner_ease_m else "")
             + (f"_end{args.end_margin_m:g}" if args.end_margin_m else "") + ("_yturns" if args.y_turns else "")
-            + ("_choose" if args.corner_choose else "") + (f"_split{args.reverse_split}" if split else "")
+            + ("_choose" if args.corner_choose else "") + (f"_split{args.reverse_split}" if split is not None else "")
             + ("_plantrail" if args.plan_trail else "")
             + (f"_keepopen{args.section_keep_open_m:g}" if args.section_keep_open_m != SECTION_KEEP_OPEN_M else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")

@@ -134,20 +134,19 @@ class CoverageParams:
                                            # machine footprint only: with footprint_m (the tracked mission's
                                            # machine, bench/farm_missions.py) plan-trail tuning went 96.42 ->
                                            # 96.48 % but tracked seed 10 left the field by 0.045 m (cause not found)
-    cleanup_reverse_split: tuple = ()      # with corner_turns and a finite max_total_reverse_m: shares (0-1) of the
-                                           # total reverse budget the corner manoeuvres may take; the field is also
-                                           # planned with each (the clean-up exits get the rest) and the plan whose
-                                           # trailing implement works most is kept (plan_coverage), unless the plan
-                                           # check predicts the machine driving it out of the field (further than the
-                                           # plan with the corners first). () = corners first, the clean-up gets what
-                                           # they leave (on the seeded fields of bench/farm_missions.py 1-3 m of 30).
-                                           # (0.67, 0.5) measured there (--reverse-split, the bench's own controller
-                                           # as the check): plan swept by the trailing bar, seeds 0-19 96.42 ->
-                                           # 96.71 %; tracked 0-19 96.12 % (0 violations), report seeds 100-119
-                                           # 96.52 -> 96.69 %, 0 violations; seed 7's split plans (driven 0.05 m out
-                                           # before the check) vetoed. Off by default: plan time x4-5 (two more plans
-                                           # and a check), and the veto needs the robot's own controller, which the
-                                           # nodes do not pass (the default check is TrackerParams()'s)
+    cleanup_reverse_split: tuple = (0.67, 0.5)  # with corner_turns, a finite max_total_reverse_m and a plan check
+                                           # (plan_coverage's check: the robot's own controller on its own model,
+                                           # core/missions/farm.MissionPlanCheck, which farm_mission_node passes):
+                                           # shares (0-1) of the total reverse budget the corner manoeuvres may take;
+                                           # the field is also planned with each (the clean-up exits get the rest)
+                                           # and the plan whose trailing implement works most is kept, unless the
+                                           # check predicts the machine driving it out of the field (further than
+                                           # the plan with the corners first). () or no check: corners first, the
+                                           # clean-up gets what they leave (on the seeded fields of
+                                           # bench/farm_missions.py 1-3 m of 30). Measured there (tracked, the bench's
+                                           # controller through MissionPlanCheck): see bench/farm_missions.py
+                                           # --reverse-split; plan time x3-4 where the budget binds (two more plans
+                                           # and one to three checks of seconds each)
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -706,8 +705,10 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     corner manoeuvres allowed all of the total reverse budget (the base plan) and each given share of it (the clean-up
     exits get the rest), and the plans are ranked by the area their trailing implement works (:func:`_trail_worked`).
     A plan other than the base one is kept only if ``check`` (a callable: plan -> the largest distance, m, the machine
-    driving it is predicted outside the field; default :func:`tracker_check` with the default controller) predicts it
-    inside, or no further outside than the base plan; else the next one. Only the plans that are taken are checked
+    driving it is predicted outside the field: the robot's own controller on its own model,
+    :class:`agricare.core.missions.farm.MissionPlanCheck`) predicts it inside, or no further outside than the base
+    plan; else the next one. Without a ``check`` nothing is split (the base plan): a plan the robot's controller was
+    not asked about is not preferred over the corners-first one. Only the plans that are taken are checked
     (one check when the best one is inside, none when the base plan works most), and a share that would not hold the
     corners back (the base plan's corners reverse no more than it) is not planned again.
 
@@ -728,8 +729,9 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     PlanningError
         Invalid field, field smaller than the headland, or no drivable connection.
     """
-    if params.corner_turns and params.cleanup_reverse_split and math.isfinite(params.max_total_reverse_m):
-        return _plan_split(field, params, frame, check or tracker_check)
+    if params.corner_turns and params.cleanup_reverse_split and math.isfinite(params.max_total_reverse_m) and \
+            check is not None:
+        return _plan_split(field, params, frame, check)
     if params.corner_turns and params.corner_choose and params.plan_headland and params.headland_width_m > 0:
         n = len(headland_offsets(params.headland_width_m, params.width_m, params.body_width_m))
         masks = [None] + ([tuple(k == j for k in range(n)) for j in range(n)] if n > 1 else []) + [(False,) * n]
@@ -783,21 +785,6 @@ def corner_reverse_of(plan: CoveragePlan) -> float:
     """Metres the plan's worked corners reverse (their manoeuvres and gaps' S, as :func:`corner_ring` counts them)."""
     return float(sum(r.reverse_m for pass_rings in plan.headland_rings for r in pass_rings
                      if isinstance(r, CornerRing)))
-
-
-def tracker_check(plan: CoveragePlan, tracker_params=None) -> float:
-    """The largest distance (m) the machine (``footprint_m``) is predicted outside the field driving the plan's path
-    with the controller ``tracker_params`` (default ``TrackerParams()``) on its kinematic model
-    (:func:`agricare.core.control.track_check.check_plan`); 0 inside. Without a footprint, 0 (nothing to check)."""
-    from agricare.core.control.path_tracking import TrackerParams
-    from agricare.core.control.track_check import check_plan
-
-    p = plan.params
-    if not len(p.footprint_m) or len(plan.path) < 2:
-        return 0.0
-    poses = np.column_stack([plan.path.xy, plan.path.yaw])
-    res = check_plan(poses, plan.path.direction, plan.field, p.footprint_m, tracker_params or TrackerParams())
-    return float(res.worst_m)
 
 
 def _plan_split(field: Polygon, params: CoverageParams, frame: FieldFrame | None, check) -> CoveragePlan:
