@@ -37,11 +37,13 @@ the machine leaves the outer pass by a gentle forward S of radius R instead of a
 ``--end-margin-m M``: clean-up passes stop M metres further inside (room for the tracker's overshoot at the stop).
 ``--corner-choose`` (``corner_choose``): the field is planned with worked corners on every subset of the headland passes
 (all, each alone, none) and the plan whose implement sweeps most of the field is kept.
-``--reverse-split 0.67,0.5`` (``cleanup_reverse_split``): one reverse budget for corners and clean-up: the field is
-also planned with the corners held to those shares of ``--total-reverse-m``, and the plan whose trailing implement
-works most is kept unless the plan check with the bench's own controller (:func:`mission_check`, as ``--plan-check``)
-predicts the machine further out of the field than with the corners first; the row prints the share kept and the
-checks run. Every run also prints the metres reversed (mean, max, fields over 30 m).
+``--reverse-split S1,S2`` (``cleanup_reverse_split``, the planner's default 0.67,0.5; ``off``: corners first): one
+reverse budget for corners and clean-up: with ``--corners`` and ``--total-reverse-m`` the field is also planned with the
+corners held to those shares of the total, and the plan whose trailing implement works most is kept unless the plan
+check predicts the machine further out of the field than with the corners first. The check is built as
+farm_mission_node builds its own (``core/missions/farm.MissionPlanCheck``: the mission's plan, the bench's controller
+on the robot's kinematic model, FOOTPRINT; :func:`mission_check`, as ``--plan-check``); the row prints the share kept
+and the checks run. Every run also prints the metres reversed (mean, max, fields over 30 m).
 ``--y-turns`` (``corner_y_turns``): a sharp corner is worked by a forward loop where there is room beside the pass
 (inner passes), else by a two-leg Y turn (drive on, forward arc into the field, reverse arc onto the next edge) where
 that reverses less than the three-point manoeuvre; within a reverse budget each corner's turn (or shallower, cheaper
@@ -330,7 +332,7 @@ FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_
 def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf,
                 total_reverse_m: float = math.inf, corner_ease_m: float = 0.0,
                 end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False,
-                reverse_split: tuple | None = None) -> CoverageParams:
+                reverse_split: tuple | None = None, turnabout_footprint: bool = False) -> CoverageParams:
     """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
     ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``);
     ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``);
@@ -338,7 +340,8 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
     leaves the outer pass by a forward S of this radius (``corner_ease_radius_m``); ``end_margin_m``: clean-up
     passes stop this much further inside (``cleanup_end_margin_m``); ``y_turns``: corners by loops or Y turns where
     they reverse less than three-point manoeuvres (``corner_y_turns``); ``reverse_split``: shares of the total reverse
-    budget the corners are also planned with (``cleanup_reverse_split``; None: the planner's default, () off)."""
+    budget the corners are also planned with (``cleanup_reverse_split``; None: the planner's default, () off);
+    ``turnabout_footprint``: the split's plans also with multi-point turn exits (``cleanup_turnabout_footprint``)."""
     if not corners:
         return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                               robot_width_m=WIDTH_M, max_reverse_m=reverse_m)
@@ -347,7 +350,7 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
                           robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
                           corner_turns=True, max_reverse_m=reverse_m, max_total_reverse_m=total_reverse_m,
                           corner_ease_radius_m=corner_ease_m, cleanup_end_margin_m=end_margin_m, corner_y_turns=y_turns,
-                          corner_choose=choose,
+                          corner_choose=choose, cleanup_turnabout_footprint=turnabout_footprint,
                           **({"cleanup_reverse_split": tuple(reverse_split)} if reverse_split is not None else {}),
                           **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
@@ -425,7 +428,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
               total_reverse_m: float = math.inf, corner_ease_m: float = 0.0, end_margin_m: float = 0.0,
               farm_yaml: bool = False, y_turns: bool = False, plan_check: bool = False,
               choose: bool = False, plan_trail: bool = False, keep_open_m: float = SECTION_KEEP_OPEN_M,
-              reverse_split: tuple | None = None) -> dict:
+              reverse_split: tuple | None = None, turnabout_footprint: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
@@ -435,7 +438,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         params = CoverageParams(**fy_plan)
     else:
         params = plan_params(corners, reverse_m, corner_reverse_m, total_reverse_m, corner_ease_m, end_margin_m,
-                             y_turns, choose, reverse_split)
+                             y_turns, choose, reverse_split, turnabout_footprint)
     # the controller the run drives with (tracked), which the planner's check (reverse split) predicts too
     ctrl = {**CONTROLLER, **MANOEUVRE} if corners else dict(CONTROLLER)
     if curve_law:
@@ -481,6 +484,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
                 "ref_double_inner": round(ref_fig[3], 4), "mission_time_s": 0.0, "boundary_violations": 0,
                 "reverse_m": round(float(np.sum(seg[dr[1:] < 0])), 1), "plan_wall_s": round(t_plan, 2),
                 "corner_share": plan.corner_share, "split_checks": plan.n_split_checks,
+                "turnabout_fp": plan.turnabout_footprint,
                 "unworked_pct": unworked_classes(field, trail)}
 
     # mission, driven along its active path
@@ -523,6 +527,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
                 "plan_reverse_m": round(float(np.sum(np.hypot(*np.diff(mission.plan.poses[:, :2], axis=0).T)[
                     np.asarray(mission.plan.direction)[1:] < 0])), 1),
                 "corner_share": plan.corner_share, "split_checks": plan.n_split_checks,
+                "turnabout_fp": plan.turnabout_footprint,
                 "unworked_pct": unworked_classes(field, raster),
                 **({"check_episodes": len(check.excursions), "check_worst_m": round(check.worst_m, 3),
                     "check_plan_index": [e.first for e in check.excursions],
@@ -596,6 +601,9 @@ def main(argv=None) -> int:
                          "also planned with, e.g. 0.67,0.5 (planner cleanup_reverse_split; the plan working most that "
                          "the plan check with the bench's controller does not predict further out is kept); "
                          "default the planner's default, 'off': corners first")
+    ap.add_argument("--turnabout-footprint", action="store_true",
+                    help="with the reverse split: each split plan also with multi-point turn exits under the "
+                         "footprint, kept only behind the plan check's veto (planner cleanup_turnabout_footprint)")
     ap.add_argument("--plan-trail", action="store_true",
                     help="plan only, the whole field swept as the mission works it (bar behind base_link, lowered "
                          "after cusps at once, raised reversing) and the plan's metres reversed; no driving")
@@ -618,7 +626,7 @@ def main(argv=None) -> int:
             r = run_field(args.seed + k, args.tracking, args.corners, args.reverse_m, args.demo, args.chain,
                           args.curve_law, args.corner_reverse_m, args.total_reverse_m, args.corner_ease_m,
                           args.end_margin_m, args.farm_yaml, args.y_turns, args.plan_check, args.corner_choose,
-                          args.plan_trail, args.section_keep_open_m, split)
+                          args.plan_trail, args.section_keep_open_m, split, args.turnabout_footprint)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -634,6 +642,7 @@ def main(argv=None) -> int:
               f"{r['plan_wall_s']:>6.2f} {r['wall_s']:>6.2f}"
               + (f" share {r['corner_share']:g} ({r['split_checks']} checks)" if r.get("corner_share", 1.0) < 1.0
                  or r.get("split_checks") else "")
+              + (" turnabout" if r.get("turnabout_fp") else "")
               + (f" planned rev {r['plan_reverse_m']:.1f}" if "plan_reverse_m" in r else "")
               + (f" clearance {r['clearance_m']:.3f} m" if "clearance_m" in r else "")
               + (f" predicted {r['check_episodes']} / {r['check_worst_m']:.3f} m at {r['check_plan_index']} "
@@ -656,7 +665,8 @@ def main(argv=None) -> int:
         print(f"reverse (m): mean {np.mean(rv):.1f}, max {max(rv):.1f}, fields over 30 m "
               f"{sum(v > 30.0 for v in rv)}; plan wall mean {np.mean([r['plan_wall_s'] for r in ok]):.2f} s; "
               f"corner share < 1 kept on {sum(r.get('corner_share', 1.0) < 1.0 for r in ok)}, plan checks "
-              f"{sum(r.get('split_checks', 0) for r in ok)}")
+              f"{sum(r.get('split_checks', 0) for r in ok)}, turnabout plans kept "
+              f"{sum(bool(r.get('turnabout_fp')) for r in ok)}")
     trl = [r for r in ok if "ref_trailing_covered_field" in r]
     if trl:
         print(f"whole field: tracked {100 * np.mean([r['covered_field'] for r in trl]):.2f} %, plan swept "
@@ -679,7 +689,7 @@ def main(argv=None) -> int:
             + (f"_ease{args.corner_ease_m:g}" if args.corner_ease_m else "")
             + (f"_end{args.end_margin_m:g}" if args.end_margin_m else "") + ("_yturns" if args.y_turns else "")
             + ("_choose" if args.corner_choose else "") + (f"_split{args.reverse_split}" if split is not None else "")
-            + ("_plantrail" if args.plan_trail else "")
+            + ("_turnfp" if args.turnabout_footprint else "") + ("_plantrail" if args.plan_trail else "")
             + (f"_keepopen{args.section_keep_open_m:g}" if args.section_keep_open_m != SECTION_KEEP_OPEN_M else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
             + ("_curvelaw" if args.curve_law else "") + ("_farmyaml" if args.farm_yaml else "") + ".json")
