@@ -133,7 +133,9 @@ def test_node_builds_the_check_from_its_own_parameters_and_keeps_a_split_plan_pr
         assert node.coverage.corner_share == 0.5 and node.coverage.n_split_checks == 1
         assert planned == [np.inf, pytest.approx(20.1), pytest.approx(15.0)]
         (poses, _dirs, region, footprint, tp, model), = seen
-        assert tp == TrackerParams(desired_speed_mps=2.2, reverse_speed_mps=0.9)
+        # the node's check_controller.* (wheelbase and steering limit one parameter of both, the machine's by default)
+        assert tp == TrackerParams(desired_speed_mps=2.2, reverse_speed_mps=0.9, wheelbase_m=2.6,
+                                   max_steering_angle_rad=0.6)
         assert model == MachineModel(steer_time_constant_s=0.3)
         assert tuple(footprint) == FP and region is FIELD
         assert node.mission is not None and node.state == "planning" and "plan check 1" in node.message

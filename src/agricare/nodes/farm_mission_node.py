@@ -143,8 +143,12 @@ class FarmMissionNode(ManagedNode):
         from agricare.core.planning.coverage import CoverageParams, PlanningError, load_field
 
         # the plan check's controller and machine: the robot's own (the scenario passes controller_node's parameters
-        # as check_controller.*), never the simulator's
-        checks = load_schema(self, TrackerParams, MachineModel, prefix="check_controller.")
+        # as check_controller.*), never the simulator's. wheelbase_m and max_steering_angle_rad are one parameter of
+        # both (as in controller_node, where the vehicle's set the tracker's): the machine's by default
+        model0 = MachineModel()
+        checks = load_schema(self, TrackerParams, MachineModel, prefix="check_controller.",
+                             defaults={"wheelbase_m": model0.wheelbase_m,
+                                       "max_steering_angle_rad": model0.max_steering_angle_rad})
         self.check_tracker, self.check_model = checks.of(TrackerParams), checks.of(MachineModel)
 
         try:
