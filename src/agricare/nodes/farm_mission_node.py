@@ -355,7 +355,7 @@ class FarmMissionNode(ManagedNode):
             return
         self.pause = bool(msg.pause)
 
-    def plan_check(self, field, inside):
+    def make_plan_check(self, field, inside):
         """The planner's plan check for ``field`` (:class:`MissionPlanCheck`): this node's mission parameters and
         detour region ``inside``, its ``check_controller.*`` controller and machine model, its ``footprint_m``; the
         progress of each check in the mission status, the log and the diagnostics. None when ``plan_check`` is off or
@@ -389,7 +389,7 @@ class FarmMissionNode(ManagedNode):
         # detours (lead-in, depot trips) keep the whole machine inside: inset by half the widest part
         half = max(0.5 * self.p.width_m, 0.5 * self.p.robot_width_m, self.p.front_overhang_m) + self.p.detour_margin_m
         inside = detour_inside(self.field, half)
-        check = self.plan_check(self.field, inside)
+        check = self.make_plan_check(self.field, inside)
         try:
             self.coverage = plan_coverage(self.field, params, check=check)
         except PlanningError as exc:
