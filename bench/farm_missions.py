@@ -43,7 +43,9 @@ corners held to those shares of the total, and the plan whose trailing implement
 check predicts the machine further out of the field than with the corners first. The check is built as
 farm_mission_node builds its own (``core/missions/farm.MissionPlanCheck``: the mission's plan, the bench's controller
 on the robot's kinematic model, FOOTPRINT; :func:`mission_check`, as ``--plan-check``); the row prints the share kept
-and the checks run. Every run also prints the metres reversed (mean, max, fields over 30 m).
+and the checks run. ``--turnabout-footprint`` (``cleanup_turnabout_footprint``): each of those plans also with
+multi-point turn exits under the footprint, candidates behind the same veto (the row says ``turnabout`` where one is
+kept). Every run also prints the metres reversed (mean, max, fields over 30 m).
 ``--y-turns`` (``corner_y_turns``): a sharp corner is worked by a forward loop where there is room beside the pass
 (inner passes), else by a two-leg Y turn (drive on, forward arc into the field, reverse arc onto the next edge) where
 that reverses less than the three-point manoeuvre; within a reverse budget each corner's turn (or shallower, cheaper

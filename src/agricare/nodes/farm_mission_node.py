@@ -94,6 +94,9 @@ class FarmMissionNodeParams:
                                        # also planned with the corners held to these shares of the total, the plan
                                        # working most kept unless the plan check (plan_check) predicts it further
                                        # out of the field than the corners-first plan; [1.0]: corners first only
+    cleanup_turnabout_footprint: bool = False  # the split's plans also with multi-point turn exits under the
+                                       # footprint, behind the same veto (plan time x2 for +0.02 points on the seeded
+                                       # fields: off)
     # the plan check: the plan as this mission hands it out, driven by the robot's own controller (the
     # ``check_controller.*`` parameters: TrackerParams and the machine model MachineModel, which the scenario gives
     # as the controller_node's own) on its kinematic model, the footprint_m machine checked against the field
@@ -168,7 +171,8 @@ class FarmMissionNode(ManagedNode):
                 max_total_reverse_m=(math.inf if math.isnan(self.p.max_total_reverse_m)
                                      else self.p.max_total_reverse_m),
                 corner_ease_radius_m=self.p.corner_ease_radius_m, cleanup_end_margin_m=self.p.cleanup_end_margin_m,
-                corner_y_turns=self.p.corner_y_turns, cleanup_reverse_split=tuple(self.p.cleanup_reverse_split))
+                corner_y_turns=self.p.corner_y_turns, cleanup_reverse_split=tuple(self.p.cleanup_reverse_split),
+                cleanup_turnabout_footprint=self.p.cleanup_turnabout_footprint)
             from agricare import paths
 
             self.configured_field = None   # the field of a goal that names none

@@ -143,18 +143,22 @@ class CoverageParams:
                                            # check predicts the machine driving it out of the field (further than
                                            # the plan with the corners first). () or no check: corners first, the
                                            # clean-up gets what they leave (on the seeded fields of
-                                           # bench/farm_missions.py 1-3 m of 30). Measured there (tracked, the bench's
-                                           # controller through MissionPlanCheck): see bench/farm_missions.py
-                                           # --reverse-split; plan time x3-4 where the budget binds (two more plans
-                                           # and one to three checks of seconds each)
+                                           # bench/farm_missions.py 1-3 m of 30). Measured there (tracked, standard
+                                           # flags, the bench's controller through MissionPlanCheck as the node
+                                           # builds it): tuning seeds 0-19 96.03 -> 96.27 % of the field, 0
+                                           # violations, double 2.05 -> 2.10 %, split kept on 6 fields; plan time
+                                           # x3-4 where the budget binds (two more plans and one to three checks of
+                                           # seconds each; tuning mean 16.0 s a field)
     cleanup_turnabout_footprint: bool = False  # with footprint_m and the reverse split (a plan check given): each
                                            # split plan is also planned with multi-point turn exits under the
                                            # footprint (cleanup_turnabout_exit's turn, the whole machine checked,
                                            # kept cleanup_end_margin_m further in), a candidate like the others:
                                            # kept only where it works most and the check does not veto it. Never
-                                           # unchecked: without a check (no split) it is ignored. Alone (last pass,
-                                           # unchecked) plan-trail tuning 96.42 -> 96.48 % but tracked seed 10 left
-                                           # the field by 0.045 m
+                                           # unchecked: without a check (no split) it is ignored. Alone (unchecked,
+                                           # session 12) tracked seed 10 left the field by 0.045 m; behind the check
+                                           # (tracked tuning 0-19, standard flags): 96.27 -> 96.29 %, 0 violations,
+                                           # kept on 4 fields (6, 7, 14, 15: +0.02-0.19), seed 10's vetoed; off by
+                                           # default: plan time doubles (mean 16.0 -> 31.4 s a field) for 0.02 points
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
