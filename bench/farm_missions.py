@@ -37,11 +37,15 @@ the machine leaves the outer pass by a gentle forward S of radius R instead of a
 ``--end-margin-m M``: clean-up passes stop M metres further inside (room for the tracker's overshoot at the stop).
 ``--corner-choose`` (``corner_choose``): the field is planned with worked corners on every subset of the headland passes
 (all, each alone, none) and the plan whose implement sweeps most of the field is kept.
-``--reverse-split 0.67,0.5`` (``cleanup_reverse_split``): one reverse budget for corners and clean-up: the field is
-also planned with the corners held to those shares of ``--total-reverse-m``, and the plan whose trailing implement
-works most is kept unless the plan check with the bench's own controller (:func:`mission_check`, as ``--plan-check``)
-predicts the machine further out of the field than with the corners first; the row prints the share kept and the
-checks run. Every run also prints the metres reversed (mean, max, fields over 30 m).
+``--reverse-split S1,S2`` (``cleanup_reverse_split``, the planner's default 0.67,0.5; ``off``: corners first): one
+reverse budget for corners and clean-up: with ``--corners`` and ``--total-reverse-m`` the field is also planned with the
+corners held to those shares of the total, and the plan whose trailing implement works most is kept unless the plan
+check predicts the machine further out of the field than with the corners first. The check is built as
+farm_mission_node builds its own (``core/missions/farm.MissionPlanCheck``: the mission's plan, the bench's controller
+on the robot's kinematic model, FOOTPRINT; :func:`mission_check`, as ``--plan-check``); the row prints the share kept
+and the checks run. ``--turnabout-footprint`` (``cleanup_turnabout_footprint``): each of those plans also with
+multi-point turn exits under the footprint, candidates behind the same veto (the row says ``turnabout`` where one is
+kept). Every run also prints the metres reversed (mean, max, fields over 30 m).
 ``--y-turns`` (``corner_y_turns``): a sharp corner is worked by a forward loop where there is room beside the pass
 (inner passes), else by a two-leg Y turn (drive on, forward arc into the field, reverse arc onto the next edge) where
 that reverses less than the three-point manoeuvre; within a reverse budget each corner's turn (or shallower, cheaper
@@ -84,7 +88,8 @@ import shapely
 from shapely.geometry import Point, Polygon
 from shapely.prepared import prep
 
-from agricare.core.missions.farm import DONE, FAILED, FarmMission, FarmMissionParams, master_plan_from_coverage
+from agricare.core.missions.farm import (DONE, FAILED, FarmMission, FarmMissionParams, MissionPlanCheck, detour_inside,
+                                        master_plan_from_coverage)
 from agricare.core.planning.coverage import CoverageParams, plan_coverage, trailing_bar
 from agricare.core.sim.coverage import CoverageRaster
 
@@ -329,7 +334,7 @@ FOOTPRINT = (-0.9, 3.3, -1.1, 1.1, -IMPLEMENT_OFFSET_M - 0.4, -IMPLEMENT_OFFSET_
 def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float = math.inf,
                 total_reverse_m: float = math.inf, corner_ease_m: float = 0.0,
                 end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False,
-                reverse_split: tuple = ()) -> CoverageParams:
+                reverse_split: tuple | None = None, turnabout_footprint: bool = False) -> CoverageParams:
     """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
     ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``);
     ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``);
@@ -337,7 +342,8 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
     leaves the outer pass by a forward S of this radius (``corner_ease_radius_m``); ``end_margin_m``: clean-up
     passes stop this much further inside (``cleanup_end_margin_m``); ``y_turns``: corners by loops or Y turns where
     they reverse less than three-point manoeuvres (``corner_y_turns``); ``reverse_split``: shares of the total reverse
-    budget the corners are also planned with (``cleanup_reverse_split``)."""
+    budget the corners are also planned with (``cleanup_reverse_split``; None: the planner's default, () off);
+    ``turnabout_footprint``: the split's plans also with multi-point turn exits (``cleanup_turnabout_footprint``)."""
     if not corners:
         return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                               robot_width_m=WIDTH_M, max_reverse_m=reverse_m)
@@ -346,7 +352,8 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
                           robot_width_m=WIDTH_M + 0.2, footprint_m=FOOTPRINT, implement_offset_m=IMPLEMENT_OFFSET_M,
                           corner_turns=True, max_reverse_m=reverse_m, max_total_reverse_m=total_reverse_m,
                           corner_ease_radius_m=corner_ease_m, cleanup_end_margin_m=end_margin_m, corner_y_turns=y_turns,
-                          corner_choose=choose, cleanup_reverse_split=tuple(reverse_split),
+                          corner_choose=choose, cleanup_turnabout_footprint=turnabout_footprint,
+                          **({"cleanup_reverse_split": tuple(reverse_split)} if reverse_split is not None else {}),
                           **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
 
@@ -377,37 +384,41 @@ def farm_yaml_settings(path=None) -> tuple[dict, dict, dict]:
             known(SmootherParams, nodes["velocity_smoother_node"]))
 
 
-def mission_check(field: Polygon, ctrl: dict):
-    """The planner's plan check (``plan_coverage(check=...)``) as the bench's tractor drives: the plan as the mission
-    hands it out (with its run-out), driven by the bench's controller ``ctrl`` on the robot's own kinematic model
-    (``core/control/track_check``, no slip, no noise); returns the largest distance (m) the machine (FOOTPRINT) is
-    predicted outside the field, as ``--plan-check`` prints it."""
-    return lambda plan: predict_plan(bench_mission(master_plan_from_coverage(plan), field), field, ctrl).worst_m
+def mission_check(field: Polygon, ctrl: dict) -> MissionPlanCheck:
+    """The planner's plan check (``plan_coverage(check=...)``) as the bench's tractor drives, built as
+    farm_mission_node builds its own (``core/missions/farm.MissionPlanCheck``): the plan as the mission hands it out
+    (with its run-out, :data:`MISSION_PARAMS`, :func:`mission_inside`), driven by the bench's controller ``ctrl`` on
+    the robot's own kinematic model (``core/control/track_check``, no slip, no noise); returns the largest distance
+    (m) the machine (FOOTPRINT) is predicted outside the field, as ``--plan-check`` prints it."""
+    from agricare.core.control.path_tracking import TrackerParams
+
+    return MissionPlanCheck(field, MISSION_PARAMS, TrackerParams(**ctrl), FOOTPRINT, inside=mission_inside(field))
+
+
+#: the tractor's mission as the bench drives it (the implement trailing, its 0.3 m overlap)
+MISSION_PARAMS = FarmMissionParams(turn_radius_m=TURN_RADIUS_M, implement_offset_m=IMPLEMENT_OFFSET_M,
+                                   implement_overlap_m=0.3)
 
 
 def bench_mission(mp, field: Polygon) -> FarmMission:
-    """The tractor's mission over master plan ``mp`` as the bench drives it (the implement trailing, its 0.3 m
-    overlap, detours kept inside :func:`mission_inside`)."""
-    return FarmMission(mp, FarmMissionParams(turn_radius_m=TURN_RADIUS_M, implement_offset_m=IMPLEMENT_OFFSET_M,
-                                             implement_overlap_m=0.3), mission_inside(field))
+    """The tractor's mission over master plan ``mp`` as the bench drives it (:data:`MISSION_PARAMS`, detours kept
+    inside :func:`mission_inside`)."""
+    return FarmMission(mp, MISSION_PARAMS, mission_inside(field))
 
 
-def predict_plan(mission: FarmMission, field: Polygon, ctrl: dict):
+def predict_plan(plan, field: Polygon, ctrl: dict):
     """Where the robot's own controller ``ctrl`` on its own kinematic model (no slip, no noise) drives the machine
-    (FOOTPRINT) outside the field along the mission's plan (``track_check.check_plan``'s result)."""
-    from agricare.core.control.path_tracking import TrackerParams
-    from agricare.core.control.track_check import check_plan
-
-    return check_plan(mission.plan.poses, mission.plan.direction, field, FOOTPRINT, TrackerParams(**ctrl))
+    (FOOTPRINT) outside the field along coverage plan ``plan`` as the mission hands it out
+    (``track_check.check_plan``'s result; the check the planner's veto uses)."""
+    return mission_check(field, ctrl).predict(plan)
 
 
 def mission_inside(field: Polygon):
     """Where the mission's own detours (lead-in, re-approach after a missed path end) may put base_link, as
-    farm_mission_node gives it: the field inset by half the widest part of the machine (implement 6 m, body 6.2 m,
-    the front 3.3 m ahead) plus its 0.3 m detour margin. Without it a re-approach was not checked at all."""
-    allowed = field.buffer(-(max(0.5 * WIDTH_M, 0.5 * (WIDTH_M + 0.2), 3.3) + 0.3))
-    shapely.prepare(allowed)
-    return lambda xy: shapely.contains_xy(allowed, np.asarray(xy)[:, 0], np.asarray(xy)[:, 1])
+    farm_mission_node gives it (``core/missions/farm.detour_inside``): the field inset by half the widest part of
+    the machine (implement 6 m, body 6.2 m, the front 3.3 m ahead) plus its 0.3 m detour margin. Without it a
+    re-approach was not checked at all."""
+    return detour_inside(field, max(0.5 * WIDTH_M, 0.5 * (WIDTH_M + 0.2), 3.3) + 0.3)
 
 
 #: ``--demo``: the demo's field (config/scenarios/farm.yaml, main_field)
@@ -419,7 +430,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
               total_reverse_m: float = math.inf, corner_ease_m: float = 0.0, end_margin_m: float = 0.0,
               farm_yaml: bool = False, y_turns: bool = False, plan_check: bool = False,
               choose: bool = False, plan_trail: bool = False, keep_open_m: float = SECTION_KEEP_OPEN_M,
-              reverse_split: tuple = ()) -> dict:
+              reverse_split: tuple | None = None, turnabout_footprint: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
@@ -429,7 +440,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         params = CoverageParams(**fy_plan)
     else:
         params = plan_params(corners, reverse_m, corner_reverse_m, total_reverse_m, corner_ease_m, end_margin_m,
-                             y_turns, choose, reverse_split)
+                             y_turns, choose, reverse_split, turnabout_footprint)
     # the controller the run drives with (tracked), which the planner's check (reverse split) predicts too
     ctrl = {**CONTROLLER, **MANOEUVRE} if corners else dict(CONTROLLER)
     if curve_law:
@@ -475,6 +486,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
                 "ref_double_inner": round(ref_fig[3], 4), "mission_time_s": 0.0, "boundary_violations": 0,
                 "reverse_m": round(float(np.sum(seg[dr[1:] < 0])), 1), "plan_wall_s": round(t_plan, 2),
                 "corner_share": plan.corner_share, "split_checks": plan.n_split_checks,
+                "turnabout_fp": plan.turnabout_footprint,
                 "unworked_pct": unworked_classes(field, trail)}
 
     # mission, driven along its active path
@@ -499,7 +511,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         if plan_check:
             # the plan as the mission hands it out (with its run-out), driven by the robot's own controller on its own
             # kinematic model (no slip, no noise): where it predicts the machine outside the field
-            check = predict_plan(mission, field, ctrl)
+            check = predict_plan(plan, field, ctrl)
         t, driven, driven_w, _, reverse_m = drive_tracking(mission, mp, field, raster, start, ctrl, chain=chain,
                                                          keep_curvature=curve_law, smoother=smooth,
                                                          keep_open_m=keep_open_m)
@@ -517,6 +529,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
                 "plan_reverse_m": round(float(np.sum(np.hypot(*np.diff(mission.plan.poses[:, :2], axis=0).T)[
                     np.asarray(mission.plan.direction)[1:] < 0])), 1),
                 "corner_share": plan.corner_share, "split_checks": plan.n_split_checks,
+                "turnabout_fp": plan.turnabout_footprint,
                 "unworked_pct": unworked_classes(field, raster),
                 **({"check_episodes": len(check.excursions), "check_worst_m": round(check.worst_m, 3),
                     "check_plan_index": [e.first for e in check.excursions],
@@ -588,7 +601,11 @@ def main(argv=None) -> int:
     ap.add_argument("--reverse-split", type=str, default="",
                     help="with --corners and --total-reverse-m: shares of the total reverse budget the corners are "
                          "also planned with, e.g. 0.67,0.5 (planner cleanup_reverse_split; the plan working most that "
-                         "the plan check with the bench's controller does not predict further out is kept)")
+                         "the plan check with the bench's controller does not predict further out is kept); "
+                         "default the planner's default, 'off': corners first")
+    ap.add_argument("--turnabout-footprint", action="store_true",
+                    help="with the reverse split: each split plan also with multi-point turn exits under the "
+                         "footprint, kept only behind the plan check's veto (planner cleanup_turnabout_footprint)")
     ap.add_argument("--plan-trail", action="store_true",
                     help="plan only, the whole field swept as the mission works it (bar behind base_link, lowered "
                          "after cusps at once, raised reversing) and the plan's metres reversed; no driving")
@@ -598,7 +615,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.demo:
         args.fields = 1
-    split = tuple(float(v) for v in args.reverse_split.split(",") if v.strip())
+    split = (() if args.reverse_split.strip() == "off" else
+             tuple(float(v) for v in args.reverse_split.split(",") if v.strip()) or None)
     rows = []
     hdr = (f"{'seed':>4} {'ha':>5} {'holes':>5} {'state':>7} {'cov_in':>7} {'ref':>7} {'dbl_in':>7} {'ref':>7} "
            f"{'cov_fld':>7} {'dbl_fld':>7} {'rev_m':>6} {'time_s':>7} {'viol':>5} {'out_m':>6} {'plan_s':>6} "
@@ -610,7 +628,7 @@ def main(argv=None) -> int:
             r = run_field(args.seed + k, args.tracking, args.corners, args.reverse_m, args.demo, args.chain,
                           args.curve_law, args.corner_reverse_m, args.total_reverse_m, args.corner_ease_m,
                           args.end_margin_m, args.farm_yaml, args.y_turns, args.plan_check, args.corner_choose,
-                          args.plan_trail, args.section_keep_open_m, split)
+                          args.plan_trail, args.section_keep_open_m, split, args.turnabout_footprint)
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -626,6 +644,7 @@ def main(argv=None) -> int:
               f"{r['plan_wall_s']:>6.2f} {r['wall_s']:>6.2f}"
               + (f" share {r['corner_share']:g} ({r['split_checks']} checks)" if r.get("corner_share", 1.0) < 1.0
                  or r.get("split_checks") else "")
+              + (" turnabout" if r.get("turnabout_fp") else "")
               + (f" planned rev {r['plan_reverse_m']:.1f}" if "plan_reverse_m" in r else "")
               + (f" clearance {r['clearance_m']:.3f} m" if "clearance_m" in r else "")
               + (f" predicted {r['check_episodes']} / {r['check_worst_m']:.3f} m at {r['check_plan_index']} "
@@ -648,7 +667,8 @@ def main(argv=None) -> int:
         print(f"reverse (m): mean {np.mean(rv):.1f}, max {max(rv):.1f}, fields over 30 m "
               f"{sum(v > 30.0 for v in rv)}; plan wall mean {np.mean([r['plan_wall_s'] for r in ok]):.2f} s; "
               f"corner share < 1 kept on {sum(r.get('corner_share', 1.0) < 1.0 for r in ok)}, plan checks "
-              f"{sum(r.get('split_checks', 0) for r in ok)}")
+              f"{sum(r.get('split_checks', 0) for r in ok)}, turnabout plans kept "
+              f"{sum(bool(r.get('turnabout_fp')) for r in ok)}")
     trl = [r for r in ok if "ref_trailing_covered_field" in r]
     if trl:
         print(f"whole field: tracked {100 * np.mean([r['covered_field'] for r in trl]):.2f} %, plan swept "
@@ -670,8 +690,8 @@ def main(argv=None) -> int:
             + (f"_trev{args.total_reverse_m:g}" if math.isfinite(args.total_reverse_m) else "")
             + (f"_ease{args.corner_ease_m:g}" if args.corner_ease_m else "")
             + (f"_end{args.end_margin_m:g}" if args.end_margin_m else "") + ("_yturns" if args.y_turns else "")
-            + ("_choose" if args.corner_choose else "") + (f"_split{args.reverse_split}" if split else "")
-            + ("_plantrail" if args.plan_trail else "")
+            + ("_choose" if args.corner_choose else "") + (f"_split{args.reverse_split}" if split is not None else "")
+            + ("_turnfp" if args.turnabout_footprint else "") + ("_plantrail" if args.plan_trail else "")
             + (f"_keepopen{args.section_keep_open_m:g}" if args.section_keep_open_m != SECTION_KEEP_OPEN_M else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
             + ("_curvelaw" if args.curve_law else "") + ("_farmyaml" if args.farm_yaml else "") + ".json")

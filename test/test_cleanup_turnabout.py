@@ -88,3 +88,21 @@ def test_with_a_machine_footprint_the_exit_backs_out_as_before():
     fp = (-1.0, 1.0, -0.5, 0.5)
     assert _reverse_exit(end, CoverageParams(max_reverse_m=40.0, footprint_m=fp), region, None, 40.0) is None
     assert _reverse_exit(end, CoverageParams(max_reverse_m=40.0), region, None, 40.0) is not None
+
+
+def test_a_split_candidate_may_turn_about_under_the_footprint_with_the_whole_machine_inside():
+    # cleanup_turnabout_footprint (the reverse split's candidates, behind the plan check): the multi-point turn with the
+    # machine checked, the whole machine inside the corridor at every pose
+    from agricare.core.planning.corners import Footprint
+
+    region = _Region(CORRIDOR)
+    end = np.array([2.5, 2.0, -math.pi / 2])
+    rects = (-1.0, 1.0, -0.5, 0.5)
+    fp = Footprint(rects, CORRIDOR, margin_m=0.05)
+    p = CoverageParams(max_reverse_m=40.0, footprint_m=rects, cleanup_turnabout_footprint=True)
+    r = _reverse_exit(end, p, region, fp, 40.0)
+    assert r is not None and fp.fits(np.column_stack([r.xy, r.yaw]))
+    # a machine too wide to turn about in the 5 m corridor: none
+    wide = (-1.0, 1.0, -2.3, 2.3)
+    assert _reverse_exit(end, CoverageParams(max_reverse_m=40.0, footprint_m=wide, cleanup_turnabout_footprint=True),
+                         region, Footprint(wide, CORRIDOR, margin_m=0.05), 40.0) is None

@@ -132,3 +132,29 @@ def test_split_shares_are_checked():
         with pytest.raises(ValueError, match="cleanup_reverse_split"):
             C.CoverageParams(cleanup_reverse_split=bad)
     assert C.CoverageParams(cleanup_reverse_split=(0.67, 0.5)).cleanup_reverse_split == (0.67, 0.5)
+
+
+def test_turnabout_exits_under_a_footprint_are_split_candidates_behind_the_check_and_never_unchecked(monkeypatch):
+    # a plan with multi-point turn exits (cleanup_turnabout_footprint) works 3 m more of the straight
+    planned = []
+
+    def fake(field, p, frame=None, corner_mask=None):
+        corner = min(28.0, p.max_corner_reverse_m)
+        planned.append((p.max_corner_reverse_m, p.cleanup_turnabout_footprint))
+        return _fake_plan(p, corner, 0.0, 30.0 + 0.5 * (28.0 - corner) + (3.0 if p.cleanup_turnabout_footprint else 0))
+
+    monkeypatch.setattr(C, "_plan_coverage", fake)
+    p = _params(cleanup_turnabout_footprint=True)
+    # no check: no split, and no multi-point turn under the footprint either (never unchecked)
+    plan = C.plan_coverage(FIELD, p)
+    assert planned == [(math.inf, False)] and not plan.turnabout_footprint and plan.params is p
+    # the check finds every plan inside: the 0.5 share with turnabout exits works most and is kept
+    planned.clear()
+    plan = C.plan_coverage(FIELD, p, check=lambda pl: 0.0)
+    assert plan.turnabout_footprint and plan.corner_share == 0.5
+    assert sorted((round(c, 1), t) for c, t in planned) == [(15.0, False), (15.0, True), (20.1, False), (20.1, True),
+                                                            (math.inf, False), (math.inf, True)]
+    # the check predicts every turnabout plan out (and the base inside): the best plan without them (checked: the
+    # 0.5 share's turnabout plan, the base, the 0.67 share's turnabout plan, the 0.5 share's plan)
+    plan = C.plan_coverage(FIELD, p, check=lambda pl: 0.04 if pl.turnabout_footprint else 0.0)
+    assert not plan.turnabout_footprint and plan.corner_share == 0.5 and plan.n_split_checks == 4

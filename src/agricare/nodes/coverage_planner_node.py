@@ -12,6 +12,10 @@ Publishes (all latched):
 
 A mission in the same process can skip the topics and call
 ``agricare.core.planning.coverage.plan_coverage(field_polygon, CoverageParams(...))`` directly.
+
+No plan check: this node plans without the machine's footprint and worked corners (``corner_turns``), where the
+planner has no plan to veto (the reverse split needs both). farm_mission_node plans what the tractor drives and checks
+it with the tractor's own controller (``plan_check``, :class:`agricare.core.missions.farm.MissionPlanCheck`).
 """
 
 from __future__ import annotations

@@ -19,6 +19,13 @@ the planner chooses. Publishes ``plan`` (nav_msgs/Path), ``plan_directions``
 for section control),
 ``speed_limit_mps`` (std_msgs/Float32 in m/s, negative = none; not Nav2's nav2_msgs/SpeedLimit ``speed_limit``),
 ``mission/status`` (agricare_interfaces/MissionStatus).
+
+Plan check (``plan_check``, on): the planner's reverse split (``cleanup_reverse_split`` with ``corner_turns``, a
+``footprint_m`` and a ``max_total_reverse_m``) keeps a plan other than the corners-first one only where the robot's own
+controller, driving it on the robot's own kinematic model, is not predicted further out of the field
+(:class:`agricare.core.missions.farm.MissionPlanCheck` with this node's mission parameters and footprint and the
+``check_controller.*`` parameters: ``TrackerParams`` and ``MachineModel``, which the scenario gives as controller_node's
+own). Each check takes seconds; the mission status says ``planning`` with the check under way and its result.
 """
 
 from __future__ import annotations
@@ -36,8 +43,8 @@ from rclpy.task import Future
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int8MultiArray, MultiArrayDimension
 
-from agricare.core.missions.farm import (DONE, FAILED, FarmMission, FarmMissionParams, load_scenario_field,
-                                        master_plan_from_coverage)
+from agricare.core.missions.farm import (DONE, FAILED, FarmMission, FarmMissionParams, MissionPlanCheck,
+                                        detour_inside, load_scenario_field, master_plan_from_coverage)
 from agricare.core.security.keys import KeyFileError
 from agricare.core.validation import require
 from agricare.ros.convert import array_to_path, pose_to_xyyaw
@@ -45,7 +52,7 @@ from agricare.ros.diagnostics import Diagnostics
 from agricare.ros.guard import SecurityReport
 from agricare.ros.lifecycle import ManagedNode
 from agricare.ros.node_main import run_node
-from agricare.ros.params import ParameterError, load_params
+from agricare.ros.params import ParameterError, load_params, load_schema
 from agricare.ros.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
 from agricare.ros.signed import SignedInput
 
@@ -78,6 +85,26 @@ class FarmMissionNodeParams:
     corner_cc: bool = False            # worked corners curvature-continuous (ring entry, manoeuvres' turns)
     max_reverse_m: float = 0.0         # reversing allowed out of clean-up passes into dead-end corners (corner
                                        # manoeuvres have their own); 0: only clean-up passes left forwards
+    max_total_reverse_m: float = float("nan")  # all reversing of the field together (corners, then clean-up
+                                       # exits); NaN: no total limit (the issue's fields: 30)
+    corner_ease_radius_m: float = 0.0  # a corner not worked is left by a forward S of this radius (0: reversing S)
+    cleanup_end_margin_m: float = 0.0  # clean-up passes stop this much further inside (the tracker's overshoot)
+    corner_y_turns: bool = False       # sharp corners by forward loops / two-leg Y turns where they reverse less
+    cleanup_reverse_split: tuple[float, ...] = (0.67, 0.5)  # with corner_turns and max_total_reverse_m: the field is
+                                       # also planned with the corners held to these shares of the total, the plan
+                                       # working most kept unless the plan check (plan_check) predicts it further
+                                       # out of the field than the corners-first plan; [1.0]: corners first only
+    cleanup_turnabout_footprint: bool = False  # the split's plans also with multi-point turn exits under the
+                                       # footprint, behind the same veto (plan time x2 for +0.02 points on the seeded
+                                       # fields: off)
+    # the plan check: the plan as this mission hands it out, driven by the robot's own controller (the
+    # ``check_controller.*`` parameters: TrackerParams and the machine model MachineModel, which the scenario gives
+    # as the controller_node's own) on its kinematic model, the footprint_m machine checked against the field
+    # (core/missions/farm.MissionPlanCheck). It vetoes the reverse split's plans; the plan kept is reported (mission
+    # status and diagnostics) with where the check predicts it out. Seconds per check (about the controller's time
+    # over the plan); false: no check, and no reverse split (the planner prefers no plan the controller was not
+    # asked about)
+    plan_check: bool = True
     # mission
     capacity_m: float = 0.0
     depot_x_m: float = float("nan")
@@ -102,6 +129,8 @@ class FarmMissionNodeParams:
                 "must be set (a goal must not be replayable after a restart)")
         require(not (bool(self.scenario_file) ^ bool(self.field_name)), "field_name",
                 "and scenario_file go together (the field of a scenario)")
+        require(math.isnan(self.max_total_reverse_m) or self.max_total_reverse_m >= 0, "max_total_reverse_m",
+                "must be >= 0 (NaN: no total limit)", self.max_total_reverse_m)
         require(self.update_rate_hz > 0, "update_rate_hz", "must be > 0", self.update_rate_hz)
         require(self.start_delay_s >= 0, "start_delay_s", "must be >= 0", self.start_delay_s)
         require(math.isfinite(self.status_period_s) and self.status_period_s >= 0, "status_period_s",
@@ -112,7 +141,18 @@ class FarmMissionNode(ManagedNode):
     def __init__(self, **kwargs):
         super().__init__("farm_mission_node", **kwargs)
         self.p = load_params(self, FarmMissionNodeParams)
+        from agricare.core.control.path_tracking import TrackerParams
+        from agricare.core.control.track_check import MachineModel
         from agricare.core.planning.coverage import CoverageParams, PlanningError, load_field
+
+        # the plan check's controller and machine: the robot's own (the scenario passes controller_node's parameters
+        # as check_controller.*), never the simulator's. wheelbase_m and max_steering_angle_rad are one parameter of
+        # both (as in controller_node, where the vehicle's set the tracker's): the machine's by default
+        model0 = MachineModel()
+        checks = load_schema(self, TrackerParams, MachineModel, prefix="check_controller.",
+                             defaults={"wheelbase_m": model0.wheelbase_m,
+                                       "max_steering_angle_rad": model0.max_steering_angle_rad})
+        self.check_tracker, self.check_model = checks.of(TrackerParams), checks.of(MachineModel)
 
         try:
             self.mission_params = FarmMissionParams(
@@ -127,7 +167,12 @@ class FarmMissionNode(ManagedNode):
                 objective=self.p.objective, angle_deg=self.p.angle_deg,
                 optimizer_time_limit_s=self.p.route_time_limit_s, footprint_m=tuple(self.p.footprint_m),
                 implement_offset_m=self.p.implement_offset_m, corner_turns=self.p.corner_turns,
-                corner_cc=self.p.corner_cc, max_reverse_m=self.p.max_reverse_m)
+                corner_cc=self.p.corner_cc, max_reverse_m=self.p.max_reverse_m,
+                max_total_reverse_m=(math.inf if math.isnan(self.p.max_total_reverse_m)
+                                     else self.p.max_total_reverse_m),
+                corner_ease_radius_m=self.p.corner_ease_radius_m, cleanup_end_margin_m=self.p.cleanup_end_margin_m,
+                corner_y_turns=self.p.corner_y_turns, cleanup_reverse_split=tuple(self.p.cleanup_reverse_split),
+                cleanup_turnabout_footprint=self.p.cleanup_turnabout_footprint)
             from agricare import paths
 
             self.configured_field = None   # the field of a goal that names none
@@ -314,34 +359,57 @@ class FarmMissionNode(ManagedNode):
             return
         self.pause = bool(msg.pause)
 
-    def _plan(self):
-        from shapely.geometry import Point
+    def make_plan_check(self, field, inside):
+        """The planner's plan check for ``field`` (:class:`MissionPlanCheck`): this node's mission parameters and
+        detour region ``inside``, its ``check_controller.*`` controller and machine model, its ``footprint_m``; the
+        progress of each check in the mission status, the log and the diagnostics. None when ``plan_check`` is off or
+        there is no footprint to check."""
+        if not (self.p.plan_check and len(self.p.footprint_m)):
+            return None
 
+        def started(k):
+            self.state, self.message = "planning", f"checking plan {k} with the controller (predicted drive)"
+            self.get_logger().info(self.message)
+            self.diag.ok(self.message)
+            self._publish_status(force=True)
+
+        def done(k, res):
+            where = (f"{len(res.excursions)} excursion(s), up to {res.worst_m:.3f} m out at plan indices "
+                     f"{[e.first for e in res.excursions]}" if res.excursions else "inside the field")
+            self.message = f"plan check {k}: predicted {where} ({res.wall_s:.1f} s)"
+            self.get_logger().info(self.message)
+            self._publish_status(force=True)
+
+        return MissionPlanCheck(field, self.mission_params, self.check_tracker, self.p.footprint_m, self.check_model,
+                                inside, on_start=started, on_done=done)
+
+    def _plan(self):
         from agricare.core.planning.coverage import PlanningError, plan_coverage
 
         params = self.cov_params
         if self.ab_line is not None:   # the operator's AB line: swaths parallel to it (this job only)
             params = dataclasses.replace(params, ab_line_m=self.ab_line)
             self.ab_line = None
+        # detours (lead-in, depot trips) keep the whole machine inside: inset by half the widest part
+        half = max(0.5 * self.p.width_m, 0.5 * self.p.robot_width_m, self.p.front_overhang_m) + self.p.detour_margin_m
+        inside = detour_inside(self.field, half)
+        check = self.make_plan_check(self.field, inside)
         try:
-            self.coverage = plan_coverage(self.field, params)
+            self.coverage = plan_coverage(self.field, params, check=check)
         except PlanningError as exc:
             self.state, self.message = FAILED, f"coverage planning failed: {exc}"
             self.diag.error(self.message)
             return
-        # detours (lead-in, depot trips) keep the whole machine inside: inset by half the widest part
-        half = max(0.5 * self.p.width_m, 0.5 * self.p.robot_width_m, self.p.front_overhang_m) + self.p.detour_margin_m
-        allowed = self.field.buffer(-half)
-
-        def inside(xy):
-            return np.array([allowed.contains(Point(float(x), float(y))) for x, y in xy])
-
         self.mission = FarmMission(master_plan_from_coverage(self.coverage), self.mission_params, inside)
+        checked = ""
+        if check is not None and check.results:
+            checked = (f", {len(check.results)} plan check(s) in {check.wall_s:.1f} s, corners held to "
+                       f"{100 * self.coverage.corner_share:.0f} % of the reverse budget")
         self.get_logger().info(
             f"coverage plan: {len(self.coverage.swaths)} swaths, {self.coverage.lengths_m['total']:.0f} m "
             f"(+{self.coverage.lengths_m.get('headland', 0.0):.0f} m headland), planned coverage "
             f"{100 * self.coverage.coverage_ratio:.1f}%, swaths at {math.degrees(self.coverage.angle_rad):.1f} deg"
-            + (" (AB line)" if any(params.ab_line_m) else ""))
+            + (" (AB line)" if any(params.ab_line_m) else "") + checked)
 
     def _publish_path(self, active):
         now = self.get_clock().now().to_msg()

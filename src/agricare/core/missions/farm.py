@@ -621,6 +621,71 @@ def master_plan_from_coverage(plan) -> MasterPlan:
     return MasterPlan(np.column_stack([p.xy, p.yaw]), p.direction, p.working, p.kind)
 
 
+def detour_inside(field, half_width_m: float):
+    """Where the mission's own detours (lead-in, depot trips, re-approach after a missed path end) may put base_link:
+    ``field`` inset by ``half_width_m`` (half the widest part of the machine plus a margin; farm_mission_node:
+    ``max(width_m, robot_width_m) / 2`` or the front overhang, whichever is more, plus ``detour_margin_m``). Returns
+    the ``inside`` callable :class:`FarmMission` takes: (N, 2) points -> (N,) bool."""
+    import shapely
+
+    allowed = field.buffer(-float(half_width_m))
+    shapely.prepare(allowed)
+    return lambda xy: shapely.contains_xy(allowed, np.asarray(xy, float).reshape(-1, 2)[:, 0],
+                                          np.asarray(xy, float).reshape(-1, 2)[:, 1])
+
+
+class MissionPlanCheck:
+    """The planner's plan check (``plan_coverage(check=...)``) as the robot drives: a coverage plan as the mission
+    hands it out (:class:`FarmMission` with the robot's own ``mission_params`` and detour region ``inside``: the
+    plan with its run-out), driven by the robot's own controller ``tracker_params`` on its own kinematic model
+    ``model`` (:func:`agricare.core.control.track_check.check_plan`: steering lag and rate limit, no slip, no noise;
+    nothing of a simulator), the machine ``footprint`` (rectangles in base_link, flattened) checked against
+    ``field``. Calling it returns the largest distance (m) the machine is predicted outside the field (0 inside).
+
+    One helper for every caller (farm_mission_node, bench/farm_missions.py), so the plan the node keeps is vetoed
+    by the same prediction the bench measured. ``on_start(k)`` is called before the k-th check (1, 2, ...) and
+    ``on_done(k, result)`` after it with the :class:`~agricare.core.control.track_check.CheckResult` (a check takes
+    seconds: progress for the operator). ``results`` keeps every result, ``wall_s`` their total time."""
+
+    def __init__(self, field, mission_params: FarmMissionParams, tracker_params, footprint, model=None, inside=None,
+                 on_start=None, on_done=None):
+        from agricare.core.control.track_check import MachineModel
+
+        fp = tuple(float(v) for v in footprint)
+        require(len(fp) > 0 and len(fp) % 4 == 0 and all(math.isfinite(v) for v in fp), "footprint",
+                "must be finite numbers, 4 per rectangle (x_min, x_max, y_min, y_max)", footprint)
+        self.field = field
+        self.mission_params = mission_params
+        self.tracker_params = tracker_params
+        self.footprint = fp
+        self.model = model if model is not None else MachineModel()
+        self.inside = inside
+        self.on_start, self.on_done = on_start, on_done
+        self.results = []
+
+    @property
+    def wall_s(self) -> float:
+        return float(sum(r.wall_s for r in self.results))
+
+    def predict(self, plan):
+        """The :class:`~agricare.core.control.track_check.CheckResult` of coverage plan ``plan``."""
+        from agricare.core.control.track_check import check_plan
+
+        mission = FarmMission(master_plan_from_coverage(plan), self.mission_params, self.inside)
+        return check_plan(mission.plan.poses, mission.plan.direction, self.field, self.footprint,
+                          self.tracker_params, self.model)
+
+    def __call__(self, plan) -> float:
+        k = len(self.results) + 1
+        if self.on_start is not None:
+            self.on_start(k)
+        res = self.predict(plan)
+        self.results.append(res)
+        if self.on_done is not None:
+            self.on_done(k, res)
+        return float(res.worst_m)
+
+
 if __name__ == "__main__":  # pragma: no cover - demo
     from shapely.geometry import Polygon
 

@@ -134,20 +134,31 @@ class CoverageParams:
                                            # machine footprint only: with footprint_m (the tracked mission's
                                            # machine, bench/farm_missions.py) plan-trail tuning went 96.42 ->
                                            # 96.48 % but tracked seed 10 left the field by 0.045 m (cause not found)
-    cleanup_reverse_split: tuple = ()      # with corner_turns and a finite max_total_reverse_m: shares (0-1) of the
-                                           # total reverse budget the corner manoeuvres may take; the field is also
-                                           # planned with each (the clean-up exits get the rest) and the plan whose
-                                           # trailing implement works most is kept (plan_coverage), unless the plan
-                                           # check predicts the machine driving it out of the field (further than the
-                                           # plan with the corners first). () = corners first, the clean-up gets what
-                                           # they leave (on the seeded fields of bench/farm_missions.py 1-3 m of 30).
-                                           # (0.67, 0.5) measured there (--reverse-split, the bench's own controller
-                                           # as the check): plan swept by the trailing bar, seeds 0-19 96.42 ->
-                                           # 96.71 %; tracked 0-19 96.12 % (0 violations), report seeds 100-119
-                                           # 96.52 -> 96.69 %, 0 violations; seed 7's split plans (driven 0.05 m out
-                                           # before the check) vetoed. Off by default: plan time x4-5 (two more plans
-                                           # and a check), and the veto needs the robot's own controller, which the
-                                           # nodes do not pass (the default check is TrackerParams()'s)
+    cleanup_reverse_split: tuple = (0.67, 0.5)  # with corner_turns, a finite max_total_reverse_m and a plan check
+                                           # (plan_coverage's check: the robot's own controller on its own model,
+                                           # core/missions/farm.MissionPlanCheck, which farm_mission_node passes):
+                                           # shares (0-1) of the total reverse budget the corner manoeuvres may take;
+                                           # the field is also planned with each (the clean-up exits get the rest)
+                                           # and the plan whose trailing implement works most is kept, unless the
+                                           # check predicts the machine driving it out of the field (further than
+                                           # the plan with the corners first). () or no check: corners first, the
+                                           # clean-up gets what they leave (on the seeded fields of
+                                           # bench/farm_missions.py 1-3 m of 30). Measured there (tracked, standard
+                                           # flags, the bench's controller through MissionPlanCheck as the node
+                                           # builds it): tuning seeds 0-19 96.03 -> 96.27 % of the field, 0
+                                           # violations, double 2.05 -> 2.10 %, split kept on 6 fields; plan time
+                                           # x3-4 where the budget binds (two more plans and one to three checks of
+                                           # seconds each; tuning mean 16.0 s a field)
+    cleanup_turnabout_footprint: bool = False  # with footprint_m and the reverse split (a plan check given): each
+                                           # split plan is also planned with multi-point turn exits under the
+                                           # footprint (cleanup_turnabout_exit's turn, the whole machine checked,
+                                           # kept cleanup_end_margin_m further in), a candidate like the others:
+                                           # kept only where it works most and the check does not veto it. Never
+                                           # unchecked: without a check (no split) it is ignored. Alone (unchecked,
+                                           # session 12) tracked seed 10 left the field by 0.045 m; behind the check
+                                           # (tracked tuning 0-19, standard flags): 96.27 -> 96.29 %, 0 violations,
+                                           # kept on 4 fields (6, 7, 14, 15: +0.02-0.19), seed 10's vetoed; off by
+                                           # default: plan time doubles (mean 16.0 -> 31.4 s a field) for 0.02 points
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -267,6 +278,7 @@ class CoveragePlan:
     corner_share: float = 1.0       # cleanup_reverse_split: share of the total reverse budget the kept plan's corners
                                     # were held to (1.0: corners first), and the plan checks run to choose it
     n_split_checks: int = 0
+    turnabout_footprint: bool = False  # the kept plan is a cleanup_turnabout_footprint candidate of the split
 
     def swath_array(self) -> np.ndarray:
         """Swaths as an array (n, 2, 2): [[x0, y0], [x1, y1]] in driving direction."""
@@ -706,8 +718,10 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     corner manoeuvres allowed all of the total reverse budget (the base plan) and each given share of it (the clean-up
     exits get the rest), and the plans are ranked by the area their trailing implement works (:func:`_trail_worked`).
     A plan other than the base one is kept only if ``check`` (a callable: plan -> the largest distance, m, the machine
-    driving it is predicted outside the field; default :func:`tracker_check` with the default controller) predicts it
-    inside, or no further outside than the base plan; else the next one. Only the plans that are taken are checked
+    driving it is predicted outside the field: the robot's own controller on its own model,
+    :class:`agricare.core.missions.farm.MissionPlanCheck`) predicts it inside, or no further outside than the base
+    plan; else the next one. Without a ``check`` nothing is split (the base plan): a plan the robot's controller was
+    not asked about is not preferred over the corners-first one. Only the plans that are taken are checked
     (one check when the best one is inside, none when the base plan works most), and a share that would not hold the
     corners back (the base plan's corners reverse no more than it) is not planned again.
 
@@ -728,8 +742,19 @@ def plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | No
     PlanningError
         Invalid field, field smaller than the headland, or no drivable connection.
     """
-    if params.corner_turns and params.cleanup_reverse_split and math.isfinite(params.max_total_reverse_m):
-        return _plan_split(field, params, frame, check or tracker_check)
+    if params.corner_turns and params.cleanup_reverse_split and math.isfinite(params.max_total_reverse_m) and \
+            check is not None:
+        return _plan_split(field, params, frame, check)
+    if params.cleanup_turnabout_footprint:
+        # multi-point turn exits under a footprint only behind the check's veto (the split): not here
+        plan = _plan_unsplit(field, dataclasses.replace(params, cleanup_turnabout_footprint=False), frame)
+        plan.params = params
+        return plan
+    return _plan_unsplit(field, params, frame)
+
+
+def _plan_unsplit(field: Polygon, params: CoverageParams, frame: FieldFrame | None = None) -> CoveragePlan:
+    """:func:`plan_coverage` without the reverse split: ``corner_choose``'s subsets, or :func:`_plan_in_budget`."""
     if params.corner_turns and params.corner_choose and params.plan_headland and params.headland_width_m > 0:
         n = len(headland_offsets(params.headland_width_m, params.width_m, params.body_width_m))
         masks = [None] + ([tuple(k == j for k in range(n)) for j in range(n)] if n > 1 else []) + [(False,) * n]
@@ -785,36 +810,32 @@ def corner_reverse_of(plan: CoveragePlan) -> float:
                      if isinstance(r, CornerRing)))
 
 
-def tracker_check(plan: CoveragePlan, tracker_params=None) -> float:
-    """The largest distance (m) the machine (``footprint_m``) is predicted outside the field driving the plan's path
-    with the controller ``tracker_params`` (default ``TrackerParams()``) on its kinematic model
-    (:func:`agricare.core.control.track_check.check_plan`); 0 inside. Without a footprint, 0 (nothing to check)."""
-    from agricare.core.control.path_tracking import TrackerParams
-    from agricare.core.control.track_check import check_plan
-
-    p = plan.params
-    if not len(p.footprint_m) or len(plan.path) < 2:
-        return 0.0
-    poses = np.column_stack([plan.path.xy, plan.path.yaw])
-    res = check_plan(poses, plan.path.direction, plan.field, p.footprint_m, tracker_params or TrackerParams())
-    return float(res.worst_m)
-
-
 def _plan_split(field: Polygon, params: CoverageParams, frame: FieldFrame | None, check) -> CoveragePlan:
     """:func:`plan_coverage` with ``cleanup_reverse_split``: the base plan (corners first) and one plan per share of
     the total reverse budget held for the corners, ranked by the trailing implement's worked area, the best one that
     ``check`` does not predict further outside the field than the base plan (the base plan itself unchecked)."""
     total = float(params.max_total_reverse_m)
-    one = dataclasses.replace(params, cleanup_reverse_split=())
-    base = plan_coverage(field, one, frame)
+    one = dataclasses.replace(params, cleanup_reverse_split=(), cleanup_turnabout_footprint=False)
+    base = _plan_unsplit(field, one, frame)
     used = corner_reverse_of(base)
-    cands, shares = [base], [1.0]
+    cands, shares, qs = [base], [1.0], [one]
     for share in sorted({float(v) for v in params.cleanup_reverse_split if float(v) < 1.0}, reverse=True):
         cap = min(float(params.max_corner_reverse_m), share * total)
         if cap >= used - 1e-9:
             continue                    # the corners of the base plan fit: the same plan
-        cands.append(plan_coverage(field, dataclasses.replace(one, max_corner_reverse_m=cap), frame))
+        q = dataclasses.replace(one, max_corner_reverse_m=cap)
+        cands.append(_plan_unsplit(field, q, frame))
         shares.append(share)
+        qs.append(q)
+    if params.cleanup_turnabout_footprint and params.cleanup_turnabout_exit and len(params.footprint_m):
+        # each plan again with multi-point turn exits under the footprint; one that changed nothing is left out
+        for k in range(len(qs)):
+            c = _plan_unsplit(field, dataclasses.replace(qs[k], cleanup_turnabout_footprint=True), frame)
+            if len(c.path) == len(cands[k].path) and np.array_equal(c.path.xy, cands[k].path.xy):
+                continue
+            c.turnabout_footprint = True
+            cands.append(c)
+            shares.append(shares[k])
     for c in cands:
         c.params = params
     area = [float(_trail_worked(c.path, params).intersection(c.field).area) for c in cands]
@@ -1320,14 +1341,18 @@ def _reverse_exit(end, p: CoverageParams, region: _Region, fp, budget_m: float):
             continue
         found = r
         break
-    if not p.cleanup_turnabout_exit or p.footprint_m:
+    if not p.cleanup_turnabout_exit or (p.footprint_m and not p.cleanup_turnabout_footprint):
         return found
     r = found
     # a multi-point turn inside the tip where it reverses less than backing out until a half-turn fits
     from agricare.core.planning.cleanup import turnabout_exit
 
+    # under a footprint (a split candidate, cleanup_turnabout_footprint): the whole machine inside, kept
+    # cleanup_end_margin_m further in (its cusps are stops, which a tracker overshoots like a pass's end)
+    fpm = fp.inset(p.cleanup_end_margin_m) if fp is not None and p.cleanup_end_margin_m > 0 else fp
+
     def fits(s):
-        return region.contains(s.xy)
+        return region.contains(s.xy) and (fpm is None or fpm.fits(np.column_stack([s.xy, s.yaw])))
 
     cap = budget_m if r is None else min(budget_m, r.length_m + 2 * p.sample_step_m - 1e-3)
     t = turnabout_exit(end, R, p.sample_step_m, fits, lambda q: _turn_room(q, p, region), cap)
