@@ -24,6 +24,7 @@ after a cusp.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -320,7 +321,7 @@ def _pass_ends(i, v, u, h, L, d, off, width_m, fp, deep: bool = False):
 
 
 def y_turn_candidates(a: float, b: float, turn_rad: float, radius_m: float, sharpness_1pm2: float = 0.0,
-                      step_deg: float = 2.5, inset_m: float = 0.0):
+                      step_deg: float = 2.5, inset_m: float = 0.0, fwd_straights_m=(0.0,)):
     """Two-leg corner manoeuvres ("Y" / fishtail turns) at a convex corner turning ``turn_rad`` left, cheapest in
     metres reversed first: ``[(reverse_m, primitives)]``.
 
@@ -336,7 +337,10 @@ def y_turn_candidates(a: float, b: float, turn_rad: float, radius_m: float, shar
     at a cusp (steered at standstill). Candidates with ``s2 < 0`` are dropped: the pass along B must begin with the
     machine reversing into it (the implement goes down at the cusp). ``inset_m``: the machine starts ``inset_m`` towards
     the field from A's line (after an S off the outer pass: a forward turn straight off it swings the trailing
-    implement's outer corner out of the field)."""
+    implement's outer corner out of the field). ``fwd_straights_m``: forward straights ``s1`` the forward leg may run on
+    after its arc before the cusp (0: the arc ends at the cusp); each makes a candidate of its own for every ``theta1``
+    (one more degree of freedom: the cusp placed deeper in the field, so that the pass along A need not back up first,
+    ``s0`` >= 0, or the reverse arc starts where it reaches B sooner)."""
     k = 1.0 / radius_m
     ub = (math.cos(turn_rad), math.sin(turn_rad))
     det = -ub[1]                                    # | ua  -ub | with ua = (1, 0)
@@ -346,20 +350,32 @@ def y_turn_candidates(a: float, b: float, turn_rad: float, radius_m: float, shar
     ease = sharpness_1pm2 > 0.0
     lc = k / sharpness_1pm2 if ease else 0.0
     out = []
-    for th1 in np.radians(np.arange(0.0, math.degrees(turn_rad) + 60.0 + 1e-9, step_deg)):
-        th1 = float(th1)
+    for th1, s1 in ((float(t), float(s)) for t in np.radians(np.arange(0.0, math.degrees(turn_rad) + 60.0 + 1e-9,
+                                                                        step_deg)) for s in fwd_straights_m):
         fwd = []
         if th1 > 1e-6:
             if ease:
-                if th1 < 0.5 * k * lc + 1e-6:
-                    continue
-                fwd = [(lc, 0.0, k), (radius_m * (th1 - 0.5 * k * lc), k, k)]
+                if s1 > 1e-6:
+                    # the forward leg goes on straight: the curvature eases out again before it
+                    if th1 < k * lc + 1e-6:
+                        continue
+                    fwd = [(lc, 0.0, k), (radius_m * (th1 - k * lc), k, k), (lc, k, 0.0)]
+                else:
+                    if th1 < 0.5 * k * lc + 1e-6:
+                        continue
+                    fwd = [(lc, 0.0, k), (radius_m * (th1 - 0.5 * k * lc), k, k)]
                 x1, y1, _ = T.end_pose((0.0, 0.0, 0.0), fwd)
             else:
                 fwd = [(radius_m * th1, k, k)]
                 x1, y1 = radius_m * math.sin(th1), radius_m * (1.0 - math.cos(th1))
         else:
             x1 = y1 = 0.0
+            if s1 > 1e-6:
+                continue                            # a straight on along A: s0 already is that
+        if s1 > 1e-6:
+            fwd = fwd + [(s1, 0.0, 0.0)]
+            x1 += s1 * math.cos(th1)
+            y1 += s1 * math.sin(th1)
         delta = turn_rad - th1                      # heading change of the reverse arc
         rev = []
         if abs(delta) > 1e-6:
@@ -383,14 +399,15 @@ def y_turn_candidates(a: float, b: float, turn_rad: float, radius_m: float, shar
 
 
 def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, sharpness=0.0, ease_radius_m=0.0,
-                 deep: bool = False, b_extra_m: float = 0.0):
+                 deep: bool = False, b_extra_m: float = 0.0, fwd_straights_m=(0.0,)):
     """The two-leg manoeuvre (:func:`y_turn_candidates`) at convex vertex ``i`` that reverses least and keeps the
     machine inside: ``(pieces, reverse_m, a, b)`` with ``pieces`` a list of ``(PathSamples, working)``, or None.
     Each leg between cusps is at least ``min_leg_m`` long (a tracker settles on it). Where a forward turn straight
     off the pass does not fit (the outer pass: the trailing implement swings out), the pass ends with a gentle
     forward S of ``ease_radius_m`` (> 0, still working; ``a`` is then where the S starts) or a short reversing S
     of the turning radius that shifts the machine towards the field first. ``b_extra_m`` > 0: B starts that much less
-    deep in the corner (a cheaper manoeuvre that works less: the reverse straight onto B is shorter)."""
+    deep in the corner (a cheaper manoeuvre that works less: the reverse straight onto B is shorter).
+    ``fwd_straights_m``: the forward leg's straights after its arc (:func:`y_turn_candidates`)."""
     a, b = _pass_ends(i, v, u, h, L, d, off, width_m, fp, deep)
     b += b_extra_m
     if b > L[i] - 1.0:
@@ -419,7 +436,8 @@ def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
         lead_back = 0.0 if working_lead else float(sum(-q[0] for q in s_prims))
         cands = []
         for rr in (r, 1.25 * r, 1.5 * r):
-            for back, prims in y_turn_candidates(x_start, b, d, rr, sharpness, inset_m=inset):
+            for back, prims in y_turn_candidates(x_start, b, d, rr, sharpness, inset_m=inset,
+                                                 fwd_straights_m=fwd_straights_m):
                 if back + lead_back > rmax or (best is not None and back + lead_back >= best[1]):
                     break
                 # legs between cusps (consecutive primitives of one direction)
@@ -452,6 +470,80 @@ def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
                 best = ([(T.sample_primitives(p0, s_prims + prims, step_m), False)], back, a0, b)
             break
     return best
+
+
+#: the longest straight a loop-and-back corner (:func:`_loop_back_corner`) reverses onto B (m), and its search step
+LOOP_BACK_MAX_M = 8.0
+LOOP_BACK_STEP_M = 0.25
+
+
+def _loop_back_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, ease_radius_m=0.0):
+    """A sharp corner worked with one short reverse: the pass along A ends as for a Y turn (:func:`_pass_ends`, after a
+    gentle working S of ``ease_radius_m`` off the outer pass where one fits: a left turn straight off it swings the
+    trailing implement out), a forward (Dubins) loop with the implement raised - over the field inside - arrives
+    heading along B on B's line or on a line ``shift`` (0.5 / 0.8 m) inside it, ``e`` ahead of B's start, and the
+    machine reverses onto B's start: straight, after a reversing S back onto B's line when it arrived inside it.
+    A forward turn that joins a line from the field side keeps the rigid implement inside that line's strip (it swings
+    out only where a turn *leaves* a line), so the reverse need only be as long as the machine needs to stop where it
+    fits: ``min_leg_m``-2.75 m on an inner pass, the S (3.0 / 3.8 m) and a straight on the outer pass (where the
+    whole loop keeps the room of a turn that follows a pass without a stop, ``EASE_TURN_MARGIN_M``, so it cannot end
+    on the outer line itself), against the Y turn's reverse arc and straight (6-7 m at a right angle, 8-15 m at
+    sharper corners of the outer pass on the seeded fields). The candidate that reverses least and fits:
+    ``(pieces, reverse_m, a0, b[, a])`` as :func:`_y_manoeuvre`, or None."""
+    a, b = _pass_ends(i, v, u, h, L, d, off, width_m, fp)
+    leads = [([], 0.0)]
+    if ease_radius_m > 0:
+        for inset in (0.3, 0.5, 0.8):
+            psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * ease_radius_m)))
+            ke = 1.0 / ease_radius_m
+            leads.append(([(ease_radius_m * psi, ke, ke), (ease_radius_m * psi, -ke, -ke)],
+                          2.0 * ease_radius_m * math.sin(psi)))
+    wide = fp.inset(EASE_TURN_MARGIN_M)
+    k = 1.0 / r
+    cands = []                                       # (reverse_m, shift, reverse primitives, e)
+    for shift in (0.0, 0.5, 0.8):
+        s_rev, s_len = [], 0.0
+        if shift > 0:
+            psi = math.acos(max(-1.0, 1.0 - shift / (2.0 * r)))
+            s_rev, s_len = [(-r * psi, -k, -k), (-r * psi, k, k)], 2.0 * r * math.sin(psi)
+        for s2 in np.arange(0.0, LOOP_BACK_MAX_M + 1e-9, LOOP_BACK_STEP_M):
+            s2 = float(s2)
+            prims = s_rev + ([(-s2, 0.0, 0.0)] if s2 > 1e-6 else [])
+            back = float(sum(-q[0] for q in prims))
+            if not prims or back < min_leg_m - 1e-9 or back > rmax:
+                continue
+            cands.append((back, shift, prims, b + s_len + s2))
+    cands.sort(key=lambda c: c[0])
+    nb = np.array([-u[i][1], u[i][0]])               # B's left normal: into the field
+    for back, shift, rev, e in cands:
+        if e > L[i] - 1.0:
+            continue
+        q = np.array([*(v[i] + e * u[i] + shift * nb), h[i]])
+        stop = q.copy()
+        stop[:2] += CUSP_OVERSHOOT_M * u[i]
+        if not fp.fits([q, stop]):
+            continue
+        for s_prims, ahead in leads:
+            a0 = a - ahead
+            if -a0 > L[i - 1] - 1.0:
+                continue
+            p0 = np.array([*(v[i] + a0 * u[i - 1]), h[i - 1]])
+            lead = T.sample_primitives(p0, s_prims, step_m) if s_prims else None
+            if lead is not None and not fp.fits(_poses(lead)):
+                continue
+            start = np.array([*lead.xy[-1], lead.yaw[-1]]) if lead is not None else p0
+            for prims in T.dubins_candidates(start, q, r)[:4]:
+                loop = T.sample_primitives(start, prims, step_m)
+                # no stop before the loop (it follows the pass): the tracker's steering lag carries it wider
+                if not _fits(wide, _poses(loop)):
+                    continue
+                smp = T.sample_primitives(start, prims + rev, step_m)
+                if not _fits(fp, _poses(smp)) or not _fits_stops(fp, smp):
+                    continue
+                if lead is None:
+                    return [(smp, False)], back, a0, b
+                return [(lead, True), (smp, False)], back, a0, b, a
+    return None
 
 
 def _loop_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m):
@@ -537,7 +629,8 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 step_m: float = 0.5, min_angle_rad: float = math.radians(50.0), simplify_m: float = 0.3,
                 max_reverse_m: float | None = None, min_leg_m: float = 0.0,
                 budget_m: float | None = None, ease_radius_m: float = 0.0,
-                sharpness_1pm2: float = 0.0, y_turns: bool = False) -> CornerRing | None:
+                sharpness_1pm2: float = 0.0, y_turns: bool = False,
+                y_straights_m: tuple = (), loop_back: bool = False) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
@@ -549,7 +642,10 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     outer pass by a gentle forward S of that radius where one fits, instead of reversing (:func:`_gap`).
     ``sharpness_1pm2`` > 0: the manoeuvres' forward turns ease in and out at that curvature rate
     (:func:`three_point_corner`). ``y_turns``: a sharp corner gets whichever of the three-point manoeuvre and the
-    two-leg Y turn (:func:`_y_manoeuvre`) reverses less.
+    two-leg Y turn (:func:`_y_manoeuvre`) reverses less. ``y_straights_m``: the Y turns' forward leg may also run on
+    straight this far (each, m) after its arc before the cusp (:func:`y_turn_candidates`); (): the arc ends at the
+    cusp. ``loop_back`` (with ``y_turns``): a sharp corner may also get a forward loop onto B's line and one short
+    straight reverse onto B's start (:func:`_loop_back_corner`) where that reverses less.
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
     corners, no manoeuvre that fits): the caller keeps the rounded ring then.
@@ -574,6 +670,8 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     off = float(implement_offset_m)
     rmax = max_reverse_m if max_reverse_m is not None else 4.0 * r
     mcache = {}
+    fwd_straights = (0.0,) + tuple(float(x) for x in y_straights_m if x > 0)
+    ym = functools.partial(_y_manoeuvre, fwd_straights_m=fwd_straights)
 
     def man(i):
         if i not in mcache:
@@ -589,13 +687,18 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
             if y_turns:
                 # a shallow corner (no working arc fits: the outer pass) has no corner square to speak of: both passes
                 # as far into the corner as the machine fits, else the strip between them stays unworked
-                y = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
-                                 sharpness_1pm2, ease_radius_m, deep=True) if float(turn[i]) < min_angle_rad else None
+                y = ym(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                       sharpness_1pm2, ease_radius_m, deep=True) if float(turn[i]) < min_angle_rad else None
                 if y is None:
-                    y = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
-                                     sharpness_1pm2, ease_radius_m)
+                    y = ym(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                           sharpness_1pm2, ease_radius_m)
                 if y is not None and (m is None or y[1] < m[1] - 1e-6 or float(turn[i]) < min_angle_rad):
                     m = y
+                if loop_back and float(turn[i]) >= min_angle_rad and (m is None or m[1] > min_leg_m + 1e-6):
+                    lb = _loop_back_corner(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m,
+                                           m[1] if m is not None else rmax, ease_radius_m)
+                    if lb is not None and (m is None or lb[1] < m[1] - 1e-6):
+                        m = lb
             mcache[i] = m
         return mcache[i]
 
@@ -606,16 +709,16 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         if m is None or m[1] <= 1.0:
             return []
         out = []
-        dp = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
-                          sharpness_1pm2, ease_radius_m, deep=True) if deep else None
+        dp = ym(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                sharpness_1pm2, ease_radius_m, deep=True) if deep else None
         if dp is not None and dp[1] > m[1] + 0.3:
             out.append(dp)
         if only_deep:
             return out
         cheapest = m[1]
         for extra in (1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 10.0):
-            y = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
-                             sharpness_1pm2, ease_radius_m, b_extra_m=extra)
+            y = ym(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                   sharpness_1pm2, ease_radius_m, b_extra_m=extra)
             if y is not None and y[1] < cheapest - 0.3:
                 out.append(y)
                 cheapest = y[1]
