@@ -157,6 +157,10 @@ class CoverageParams:
     corner_loop_back: bool = False         # with corner_y_turns: a sharp corner may get a forward loop onto the next
                                            # edge's line and one short straight reverse onto its start where that
                                            # reverses less than the Y turn (corners._loop_back_corner)
+    corner_eased_arcs: bool = False        # with corner_turns and corner_ease_radius_m: a convex corner whose working
+                                           # arc does not fit on the pass's line (the outer pass) is worked on an arc
+                                           # between lines shifted in by working S curves (corners._eased_arc) before
+                                           # a Y turn at a shallow corner or a gap
     corner_choose: bool = False            # with corner_turns: plan the field with worked corners on every subset
                                            # of the headland passes (all, each alone, none: the rounded rings) and
                                            # keep the plan whose implement sweeps most of the field (the gaps a
@@ -1195,7 +1199,7 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams, mask: tuple |
                                  ease_radius_m=p.corner_ease_radius_m,
                                  sharpness_1pm2=p.max_curvature_rate_1pm2 if p.corner_cc else 0.0,
                                  y_turns=p.corner_y_turns, y_straights_m=p.corner_y_straights_m,
-                                 loop_back=p.corner_loop_back)
+                                 loop_back=p.corner_loop_back, eased_arcs=p.corner_eased_arcs)
                 if cr is not None:
                     break
             if cr is None:
