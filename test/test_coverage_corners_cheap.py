@@ -112,7 +112,7 @@ def test_plan_with_eased_arcs_and_loop_backs_keeps_the_footprint_inside():
     kw = dict(width_m=6.0, turn_radius_m=4.5, headland_width_m=12.0, robot_width_m=6.2, footprint_m=BODY + IMPLEMENT,
               implement_offset_m=1.6, corner_turns=True, optimizer_time_limit_s=0.0, plan_cleanup=False,
               corner_y_turns=True, corner_ease_radius_m=50.0, max_total_reverse_m=30.0)
-    old = plan_coverage(field, CoverageParams(**kw))
+    old = plan_coverage(field, CoverageParams(**kw, corner_eased_arcs=False, corner_loop_back=False))
     new = plan_coverage(field, CoverageParams(**kw, corner_eased_arcs=True, corner_loop_back=True))
     rings = [r for pr in new.headland_rings for r in pr if isinstance(r, CornerRing)]
     assert len(rings) == 2 and new.n_rings_skipped == 0
