@@ -24,7 +24,6 @@ after a cusp.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -358,7 +357,7 @@ def _pass_ends(i, v, u, h, L, d, off, width_m, fp, deep: bool = False):
 
 
 def y_turn_candidates(a: float, b: float, turn_rad: float, radius_m: float, sharpness_1pm2: float = 0.0,
-                      step_deg: float = 2.5, inset_m: float = 0.0, fwd_straights_m=(0.0,)):
+                      step_deg: float = 2.5, inset_m: float = 0.0):
     """Two-leg corner manoeuvres ("Y" / fishtail turns) at a convex corner turning ``turn_rad`` left, cheapest in
     metres reversed first: ``[(reverse_m, primitives)]``.
 
@@ -374,10 +373,7 @@ def y_turn_candidates(a: float, b: float, turn_rad: float, radius_m: float, shar
     at a cusp (steered at standstill). Candidates with ``s2 < 0`` are dropped: the pass along B must begin with the
     machine reversing into it (the implement goes down at the cusp). ``inset_m``: the machine starts ``inset_m`` towards
     the field from A's line (after an S off the outer pass: a forward turn straight off it swings the trailing
-    implement's outer corner out of the field). ``fwd_straights_m``: forward straights ``s1`` the forward leg may run on
-    after its arc before the cusp (0: the arc ends at the cusp); each makes a candidate of its own for every ``theta1``
-    (one more degree of freedom: the cusp placed deeper in the field, so that the pass along A need not back up first,
-    ``s0`` >= 0, or the reverse arc starts where it reaches B sooner)."""
+    implement's outer corner out of the field)."""
     k = 1.0 / radius_m
     ub = (math.cos(turn_rad), math.sin(turn_rad))
     det = -ub[1]                                    # | ua  -ub | with ua = (1, 0)
@@ -387,32 +383,20 @@ def y_turn_candidates(a: float, b: float, turn_rad: float, radius_m: float, shar
     ease = sharpness_1pm2 > 0.0
     lc = k / sharpness_1pm2 if ease else 0.0
     out = []
-    for th1, s1 in ((float(t), float(s)) for t in np.radians(np.arange(0.0, math.degrees(turn_rad) + 60.0 + 1e-9,
-                                                                        step_deg)) for s in fwd_straights_m):
+    for th1 in np.radians(np.arange(0.0, math.degrees(turn_rad) + 60.0 + 1e-9, step_deg)):
+        th1 = float(th1)
         fwd = []
         if th1 > 1e-6:
             if ease:
-                if s1 > 1e-6:
-                    # the forward leg goes on straight: the curvature eases out again before it
-                    if th1 < k * lc + 1e-6:
-                        continue
-                    fwd = [(lc, 0.0, k), (radius_m * (th1 - k * lc), k, k), (lc, k, 0.0)]
-                else:
-                    if th1 < 0.5 * k * lc + 1e-6:
-                        continue
-                    fwd = [(lc, 0.0, k), (radius_m * (th1 - 0.5 * k * lc), k, k)]
+                if th1 < 0.5 * k * lc + 1e-6:
+                    continue
+                fwd = [(lc, 0.0, k), (radius_m * (th1 - 0.5 * k * lc), k, k)]
                 x1, y1, _ = T.end_pose((0.0, 0.0, 0.0), fwd)
             else:
                 fwd = [(radius_m * th1, k, k)]
                 x1, y1 = radius_m * math.sin(th1), radius_m * (1.0 - math.cos(th1))
         else:
             x1 = y1 = 0.0
-            if s1 > 1e-6:
-                continue                            # a straight on along A: s0 already is that
-        if s1 > 1e-6:
-            fwd = fwd + [(s1, 0.0, 0.0)]
-            x1 += s1 * math.cos(th1)
-            y1 += s1 * math.sin(th1)
         delta = turn_rad - th1                      # heading change of the reverse arc
         rev = []
         if abs(delta) > 1e-6:
@@ -436,15 +420,14 @@ def y_turn_candidates(a: float, b: float, turn_rad: float, radius_m: float, shar
 
 
 def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, sharpness=0.0, ease_radius_m=0.0,
-                 deep: bool = False, b_extra_m: float = 0.0, fwd_straights_m=(0.0,)):
+                 deep: bool = False, b_extra_m: float = 0.0):
     """The two-leg manoeuvre (:func:`y_turn_candidates`) at convex vertex ``i`` that reverses least and keeps the
     machine inside: ``(pieces, reverse_m, a, b)`` with ``pieces`` a list of ``(PathSamples, working)``, or None.
     Each leg between cusps is at least ``min_leg_m`` long (a tracker settles on it). Where a forward turn straight
     off the pass does not fit (the outer pass: the trailing implement swings out), the pass ends with a gentle
     forward S of ``ease_radius_m`` (> 0, still working; ``a`` is then where the S starts) or a short reversing S
     of the turning radius that shifts the machine towards the field first. ``b_extra_m`` > 0: B starts that much less
-    deep in the corner (a cheaper manoeuvre that works less: the reverse straight onto B is shorter).
-    ``fwd_straights_m``: the forward leg's straights after its arc (:func:`y_turn_candidates`)."""
+    deep in the corner (a cheaper manoeuvre that works less: the reverse straight onto B is shorter)."""
     a, b = _pass_ends(i, v, u, h, L, d, off, width_m, fp, deep)
     b += b_extra_m
     if b > L[i] - 1.0:
@@ -473,8 +456,7 @@ def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
         lead_back = 0.0 if working_lead else float(sum(-q[0] for q in s_prims))
         cands = []
         for rr in (r, 1.25 * r, 1.5 * r):
-            for back, prims in y_turn_candidates(x_start, b, d, rr, sharpness, inset_m=inset,
-                                                 fwd_straights_m=fwd_straights_m):
+            for back, prims in y_turn_candidates(x_start, b, d, rr, sharpness, inset_m=inset):
                 if back + lead_back > rmax or (best is not None and back + lead_back >= best[1]):
                     break
                 # legs between cusps (consecutive primitives of one direction)
@@ -673,7 +655,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 max_reverse_m: float | None = None, min_leg_m: float = 0.0,
                 budget_m: float | None = None, ease_radius_m: float = 0.0,
                 sharpness_1pm2: float = 0.0, y_turns: bool = False,
-                y_straights_m: tuple = (), loop_back: bool = False, eased_arcs: bool = False) -> CornerRing | None:
+                loop_back: bool = False, eased_arcs: bool = False) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
@@ -685,13 +667,12 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     outer pass by a gentle forward S of that radius where one fits, instead of reversing (:func:`_gap`).
     ``sharpness_1pm2`` > 0: the manoeuvres' forward turns ease in and out at that curvature rate
     (:func:`three_point_corner`). ``y_turns``: a sharp corner gets whichever of the three-point manoeuvre and the
-    two-leg Y turn (:func:`_y_manoeuvre`) reverses less. ``y_straights_m``: the Y turns' forward leg may also run on
-    straight this far (each, m) after its arc before the cusp (:func:`y_turn_candidates`); (): the arc ends at the
-    cusp. ``loop_back`` (with ``y_turns``): a sharp corner may also get a forward loop onto B's line and one short
-    straight reverse onto B's start (:func:`_loop_back_corner`) where that reverses less. ``eased_arcs`` (with
-    ``ease_radius_m`` > 0): where a convex corner's working arc does not fit on the pass's own line, the arc on lines
-    shifted into the field by gentle working S curves (:func:`_eased_arc`) before a gap: a shallow corner takes it
-    instead of a Y turn, a sharp corner as the fallback of its manoeuvre (nothing reversed).
+    two-leg Y turn (:func:`_y_manoeuvre`) reverses less. ``loop_back`` (with ``y_turns``): a sharp corner may also
+    get a forward loop onto B's line and one short straight reverse onto B's start (:func:`_loop_back_corner`) where
+    that reverses less. ``eased_arcs`` (with ``ease_radius_m`` > 0): where a convex corner's working arc does not fit
+    on the pass's own line, the arc on lines shifted into the field by gentle working S curves (:func:`_eased_arc`)
+    before a gap: a shallow corner takes it instead of a Y turn, a sharp corner as the fallback of its manoeuvre
+    (nothing reversed).
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
     corners, no manoeuvre that fits): the caller keeps the rounded ring then.
@@ -701,16 +682,16 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         # built with them; then it is built as without them (never a rounded ring where a corner ring was built)
         ring = _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad,
                             simplify_m, max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns,
-                            y_straights_m, loop_back, True)
+                            loop_back, True)
         if ring is not None:
             return ring
     return _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
-                        max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, y_straights_m,
-                        loop_back, False)
+                        max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
+                        False)
 
 
 def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
-                 max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, y_straights_m, loop_back,
+                 max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
                  eased_arcs) -> CornerRing | None:
     """:func:`corner_ring` with ``eased_arcs`` as given (no retry without them)."""
     lr = LinearRing(np.asarray(ring_xy, dtype=float)[:, :2])
@@ -733,8 +714,6 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
     off = float(implement_offset_m)
     rmax = max_reverse_m if max_reverse_m is not None else 4.0 * r
     mcache = {}
-    fwd_straights = (0.0,) + tuple(float(x) for x in y_straights_m if x > 0)
-    ym = functools.partial(_y_manoeuvre, fwd_straights_m=fwd_straights)
 
     def man(i):
         if i not in mcache:
@@ -750,11 +729,11 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
             if y_turns:
                 # a shallow corner (no working arc fits: the outer pass) has no corner square to speak of: both passes
                 # as far into the corner as the machine fits, else the strip between them stays unworked
-                y = ym(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
-                       sharpness_1pm2, ease_radius_m, deep=True) if float(turn[i]) < min_angle_rad else None
+                y = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                                 sharpness_1pm2, ease_radius_m, deep=True) if float(turn[i]) < min_angle_rad else None
                 if y is None:
-                    y = ym(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
-                           sharpness_1pm2, ease_radius_m)
+                    y = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                                     sharpness_1pm2, ease_radius_m)
                 if y is not None and (m is None or y[1] < m[1] - 1e-6 or float(turn[i]) < min_angle_rad):
                     m = y
                 if loop_back and float(turn[i]) >= min_angle_rad and (m is None or m[1] > min_leg_m + 1e-6):
@@ -772,16 +751,16 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
         if m is None or m[1] <= 1.0:
             return []
         out = []
-        dp = ym(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
-                sharpness_1pm2, ease_radius_m, deep=True) if deep else None
+        dp = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                          sharpness_1pm2, ease_radius_m, deep=True) if deep else None
         if dp is not None and dp[1] > m[1] + 0.3:
             out.append(dp)
         if only_deep:
             return out
         cheapest = m[1]
         for extra in (1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 10.0):
-            y = ym(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
-                   sharpness_1pm2, ease_radius_m, b_extra_m=extra)
+            y = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                             sharpness_1pm2, ease_radius_m, b_extra_m=extra)
             if y is not None and y[1] < cheapest - 0.3:
                 out.append(y)
                 cheapest = y[1]

@@ -151,9 +151,6 @@ class CoverageParams:
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
-    corner_y_straights_m: tuple = ()       # with corner_y_turns: the Y turn's forward leg may also run on straight
-                                           # this far (each, m) after its arc before the cusp (corner_ring's
-                                           # y_straights_m); (): the arc ends at the cusp
     corner_loop_back: bool = True          # with corner_y_turns: a sharp corner may get a forward loop onto the next
                                            # edge's line and one short straight reverse onto its start where that
                                            # reverses less than the Y turn (corners._loop_back_corner; fits on inner
@@ -1204,7 +1201,7 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams, mask: tuple |
                                  budget_m=budget if math.isfinite(budget) else None,
                                  ease_radius_m=p.corner_ease_radius_m,
                                  sharpness_1pm2=p.max_curvature_rate_1pm2 if p.corner_cc else 0.0,
-                                 y_turns=p.corner_y_turns, y_straights_m=p.corner_y_straights_m,
+                                 y_turns=p.corner_y_turns,
                                  loop_back=p.corner_loop_back, eased_arcs=p.corner_eased_arcs)
                 if cr is not None:
                     break
