@@ -266,6 +266,43 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
     return None
 
 
+def _eased_arc(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: float, fp: Footprint,
+               step_m: float, ease_radius_m: float, insets=(0.3, 0.5)):
+    """A convex corner worked forward without a stop where the working arc of the turning radius on the pass's own line
+    does not fit (the outer pass: the rigid trailing implement swings out ~offset^2 / (2 (radius + width/2)) where a
+    turn *leaves* a line): the pass along A shifts ``inset`` into the field by a gentle working S of ``ease_radius_m``,
+    works the corner on an arc of the turning radius between the two inset lines, and shifts back out onto B's line by
+    the mirrored S (a turn that *joins* a line from the field side keeps the implement inside its strip). Everything
+    works. Against a gap (the passes cut back, a reversing S off the outer pass) or a manoeuvre (a Y turn at a shallow
+    corner reverses ~3.3 m) it reverses nothing and leaves the band outside the arc plus two thin slivers.
+    ``(a, b, (PathSamples, True), inset)`` (``a`` < 0: A's S starts that far before the vertex, ``b``: where B's pass
+    begins), or None when no inset fits (both S and the arc within the edges, the whole machine inside)."""
+    if ease_radius_m <= 0 or not (1e-3 < turn_rad < math.pi - 1e-3):
+        return None
+    na = np.array([-ua[1], ua[0]])
+    nb = np.array([-ub[1], ub[0]])
+    k = 1.0 / radius_m
+    ke = 1.0 / ease_radius_m
+    t = radius_m * math.tan(0.5 * turn_rad)
+    ha = math.atan2(ua[1], ua[0])
+    for inset in insets:
+        # the inset lines meet at vertex + w: w . na = w . nb = inset
+        w = np.linalg.solve(np.array([na, nb]), np.array([inset, inset]))
+        psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * ease_radius_m)))
+        ahead = 2.0 * ease_radius_m * math.sin(psi)
+        a = float(np.dot(w, ua)) - t - ahead            # along A from the vertex, where A's S starts
+        b = float(np.dot(w, ub)) + t + ahead            # along B, where B's S ends
+        if -a > len_a - 1.0 or b > len_b - 1.0:
+            continue
+        prims = [(ease_radius_m * psi, ke, ke), (ease_radius_m * psi, -ke, -ke), (radius_m * turn_rad, k, k),
+                 (ease_radius_m * psi, -ke, -ke), (ease_radius_m * psi, ke, ke)]
+        p0 = np.array([*(vertex + a * ua), ha])
+        smp = T.sample_primitives(p0, prims, step_m)
+        if _fits(fp, _poses(smp)):
+            return a, b, (smp, True), inset
+    return None
+
+
 def _manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, sharpness=0.0):
     """The shortest three-point manoeuvre at convex vertex ``i`` that keeps the machine inside:
     ``(PathSamples, reverse_m, a, b)`` or None."""
@@ -454,6 +491,80 @@ def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
     return best
 
 
+#: the longest straight a loop-and-back corner (:func:`_loop_back_corner`) reverses onto B (m), and its search step
+LOOP_BACK_MAX_M = 8.0
+LOOP_BACK_STEP_M = 0.25
+
+
+def _loop_back_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, ease_radius_m=0.0):
+    """A sharp corner worked with one short reverse: the pass along A ends as for a Y turn (:func:`_pass_ends`, after a
+    gentle working S of ``ease_radius_m`` off the outer pass where one fits: a left turn straight off it swings the
+    trailing implement out), a forward (Dubins) loop with the implement raised - over the field inside - arrives
+    heading along B on B's line or on a line ``shift`` (0.5 / 0.8 m) inside it, ``e`` ahead of B's start, and the
+    machine reverses onto B's start: straight, after a reversing S back onto B's line when it arrived inside it.
+    A forward turn that joins a line from the field side keeps the rigid implement inside that line's strip (it swings
+    out only where a turn *leaves* a line), so the reverse need only be as long as the machine needs to stop where it
+    fits: ``min_leg_m``-2.75 m on an inner pass, the S (3.0 / 3.8 m) and a straight on the outer pass (where the
+    whole loop keeps the room of a turn that follows a pass without a stop, ``EASE_TURN_MARGIN_M``, so it cannot end
+    on the outer line itself), against the Y turn's reverse arc and straight (6-7 m at a right angle, 8-15 m at
+    sharper corners of the outer pass on the seeded fields). The candidate that reverses least and fits:
+    ``(pieces, reverse_m, a0, b[, a])`` as :func:`_y_manoeuvre`, or None."""
+    a, b = _pass_ends(i, v, u, h, L, d, off, width_m, fp)
+    leads = [([], 0.0)]
+    if ease_radius_m > 0:
+        for inset in (0.3, 0.5, 0.8):
+            psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * ease_radius_m)))
+            ke = 1.0 / ease_radius_m
+            leads.append(([(ease_radius_m * psi, ke, ke), (ease_radius_m * psi, -ke, -ke)],
+                          2.0 * ease_radius_m * math.sin(psi)))
+    wide = fp.inset(EASE_TURN_MARGIN_M)
+    k = 1.0 / r
+    cands = []                                       # (reverse_m, shift, reverse primitives, e)
+    for shift in (0.0, 0.5, 0.8):
+        s_rev, s_len = [], 0.0
+        if shift > 0:
+            psi = math.acos(max(-1.0, 1.0 - shift / (2.0 * r)))
+            s_rev, s_len = [(-r * psi, -k, -k), (-r * psi, k, k)], 2.0 * r * math.sin(psi)
+        for s2 in np.arange(0.0, LOOP_BACK_MAX_M + 1e-9, LOOP_BACK_STEP_M):
+            s2 = float(s2)
+            prims = s_rev + ([(-s2, 0.0, 0.0)] if s2 > 1e-6 else [])
+            back = float(sum(-q[0] for q in prims))
+            if not prims or back < min_leg_m - 1e-9 or back > rmax:
+                continue
+            cands.append((back, shift, prims, b + s_len + s2))
+    cands.sort(key=lambda c: c[0])
+    nb = np.array([-u[i][1], u[i][0]])               # B's left normal: into the field
+    for back, shift, rev, e in cands:
+        if e > L[i] - 1.0:
+            continue
+        q = np.array([*(v[i] + e * u[i] + shift * nb), h[i]])
+        stop = q.copy()
+        stop[:2] += CUSP_OVERSHOOT_M * u[i]
+        if not fp.fits([q, stop]):
+            continue
+        for s_prims, ahead in leads:
+            a0 = a - ahead
+            if -a0 > L[i - 1] - 1.0:
+                continue
+            p0 = np.array([*(v[i] + a0 * u[i - 1]), h[i - 1]])
+            lead = T.sample_primitives(p0, s_prims, step_m) if s_prims else None
+            if lead is not None and not fp.fits(_poses(lead)):
+                continue
+            start = np.array([*lead.xy[-1], lead.yaw[-1]]) if lead is not None else p0
+            for prims in T.dubins_candidates(start, q, r)[:4]:
+                loop = T.sample_primitives(start, prims, step_m)
+                # no stop before the loop (it follows the pass): the tracker's steering lag carries it wider
+                if not _fits(wide, _poses(loop)):
+                    continue
+                smp = T.sample_primitives(start, prims + rev, step_m)
+                if not _fits(fp, _poses(smp)) or not _fits_stops(fp, smp):
+                    continue
+                if lead is None:
+                    return [(smp, False)], back, a0, b
+                return [(lead, True), (smp, False)], back, a0, b, a
+    return None
+
+
 def _loop_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m):
     """A corner worked without reversing, where there is room beside the pass (an inner headland pass: the outer
     pass's strip lies between it and the boundary): the pass along A runs on as far into the corner as the whole
@@ -489,7 +600,8 @@ def _reverse_len(s: T.PathSamples) -> float:
     return float(np.sum(seg[s.direction[1:] < 0]))
 
 
-def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at) -> tuple[float, float, bool]:
+def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at,
+                    eased_at=None) -> tuple[float, float, bool]:
     """Area (m^2) a manoeuvre ``m`` at convex vertex ``i`` works more than what the ring does there without it,
     the metres that fallback reverses itself (a gap's S), and whether there is a fallback at all (else the ring
     cannot be driven without this manoeuvre).
@@ -506,6 +618,11 @@ def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at) -> tupl
     arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * dd, 1 / r, 1 / r)], step_m)
     if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
         return (r + 0.5 * width_m) ** 2 * (math.tan(0.5 * dd) - 0.5 * dd), 0.0, True
+    ea = eased_at(i) if eased_at is not None else None
+    if ea is not None:
+        # the band outside the arc, plus the slivers the two S leave (half the inset along each)
+        return ((r + 0.5 * width_m) ** 2 * (math.tan(0.5 * dd) - 0.5 * dd) + 0.5 * ea[3] * ((-ea[0]) + ea[1]),
+                0.0, True)
     g = gap_at(i)
     if g is None:
         return width_m * width_m, 0.0, False
@@ -537,7 +654,8 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 step_m: float = 0.5, min_angle_rad: float = math.radians(50.0), simplify_m: float = 0.3,
                 max_reverse_m: float | None = None, min_leg_m: float = 0.0,
                 budget_m: float | None = None, ease_radius_m: float = 0.0,
-                sharpness_1pm2: float = 0.0, y_turns: bool = False) -> CornerRing | None:
+                sharpness_1pm2: float = 0.0, y_turns: bool = False,
+                loop_back: bool = False, eased_arcs: bool = False) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
@@ -549,11 +667,33 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     outer pass by a gentle forward S of that radius where one fits, instead of reversing (:func:`_gap`).
     ``sharpness_1pm2`` > 0: the manoeuvres' forward turns ease in and out at that curvature rate
     (:func:`three_point_corner`). ``y_turns``: a sharp corner gets whichever of the three-point manoeuvre and the
-    two-leg Y turn (:func:`_y_manoeuvre`) reverses less.
+    two-leg Y turn (:func:`_y_manoeuvre`) reverses less. ``loop_back`` (with ``y_turns``): a sharp corner may also
+    get a forward loop onto B's line and one short straight reverse onto B's start (:func:`_loop_back_corner`) where
+    that reverses less. ``eased_arcs`` (with ``ease_radius_m`` > 0): where a convex corner's working arc does not fit
+    on the pass's own line, the arc on lines shifted into the field by gentle working S curves (:func:`_eased_arc`)
+    before a gap: a shallow corner takes it instead of a Y turn, a sharp corner as the fallback of its manoeuvre
+    (nothing reversed).
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
     corners, no manoeuvre that fits): the caller keeps the rounded ring then.
     """
+    if eased_arcs:
+        # the eased arcs' S curves are long (7.75 m each side at 0.3 m): where they eat an edge the ring cannot be
+        # built with them; then it is built as without them (never a rounded ring where a corner ring was built)
+        ring = _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad,
+                            simplify_m, max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns,
+                            loop_back, True)
+        if ring is not None:
+            return ring
+    return _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
+                        max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
+                        False)
+
+
+def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
+                 max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
+                 eased_arcs) -> CornerRing | None:
+    """:func:`corner_ring` with ``eased_arcs`` as given (no retry without them)."""
     lr = LinearRing(np.asarray(ring_xy, dtype=float)[:, :2])
     lr = lr.simplify(simplify_m)
     v = np.asarray(lr.coords)[:-1]
@@ -596,6 +736,11 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                                      sharpness_1pm2, ease_radius_m)
                 if y is not None and (m is None or y[1] < m[1] - 1e-6 or float(turn[i]) < min_angle_rad):
                     m = y
+                if loop_back and float(turn[i]) >= min_angle_rad and (m is None or m[1] > min_leg_m + 1e-6):
+                    lb = _loop_back_corner(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m,
+                                           m[1] if m is not None else rmax, ease_radius_m)
+                    if lb is not None and (m is None or lb[1] < m[1] - 1e-6):
+                        m = lb
             mcache[i] = m
         return mcache[i]
 
@@ -627,6 +772,16 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         if i not in gcache:
             gcache[i] = _gap(v[i], u[i - 1], u[i], L[i - 1], L[i], float(turn[i]), r, fp, step_m, ease_radius_m)
         return gcache[i]
+
+    ecache = {}
+
+    def eased_at(i):
+        if not eased_arcs:
+            return None
+        if i not in ecache:
+            ecache[i] = _eased_arc(v[i], u[i - 1], u[i], L[i - 1], L[i], float(turn[i]), r, fp, step_m,
+                                   ease_radius_m)
+        return ecache[i]
 
     def build(barred, pick=None):
         """The ring with a manoeuvre at every sharp convex corner not in ``barred`` (``pick[i]`` where given, else
@@ -661,6 +816,9 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 if fp.fits(_poses(arc)):
                     a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
                     continue
+                if d > 0 and eased_at(i) is not None:
+                    a_ext[i], b_ext[i], corner[i] = eased_at(i)[:3]
+                    continue
                 if d < 0:
                     if not place_gap(i):
                         return None
@@ -673,6 +831,9 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                                           [(r * abs(d), 1 / r, 1 / r)], step_m)
                 if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
                     a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
+                    continue
+                if eased_at(i) is not None:
+                    a_ext[i], b_ext[i], corner[i] = eased_at(i)[:3]
                     continue
                 # nor an arc: the pass breaks here (the corner is left to the clean-up passes) and a forward
                 # connection with the implement raised joins the two straights, the rest of the ring keeps its
@@ -725,18 +886,18 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
             m = man(i)
             if m is not None:
                 gain, fallback_rev, has_fallback = _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m,
-                                                                   gap_at)
+                                                                   gap_at, eased_at)
                 cost[i] = (max(m[1] - fallback_rev, 0.0), gain)
                 if not has_fallback:
                     forced.add(i)
     order = sorted(cost, key=lambda i: (i not in forced, -cost[i][1] / max(cost[i][0], 0.1)))
     barred, pick = set(), {}
     chosen = _allocate(cost, forced, order, budget_m, build, man, y_turns, lambda i, m: _manoeuvre_gain(
-        i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at), variants)
+        i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at), variants)
     if chosen is not None:
         barred, pick = chosen
         for i, m in pick.items():
-            g, fb, _ = _manoeuvre_gain(i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at)
+            g, fb, _ = _manoeuvre_gain(i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at)
             cost[i] = (max(m[1] - fb, 0.0), g)
         order = sorted(cost, key=lambda i: (i not in forced, i in barred, -cost[i][1] / max(cost[i][0], 0.1)))
     else:
