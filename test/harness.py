@@ -10,6 +10,10 @@ for its conftest).
 - :func:`decode_qr`: the text of a QR code in an image, read the way a scanner retries.
 - :data:`TRACKER_CURVES`, :func:`primitive_path`: the seeded-field bench's tractor controller and plans made of
   straights and arcs, for the path-tracking tests.
+- :data:`TRACTOR_BODY`, :data:`TRACTOR_IMPLEMENT`, :func:`sample_poses`, :func:`implement_strips`: the demo tractor's
+  footprint and the ground its implement works along a corner ring, for the worked-corner tests.
+- :func:`straight_plan`: a coverage plan of one working straight and a reverse, with corner rings that reversed a
+  given length, for the reverse-budget and plan-check tests (the planner monkeypatched to return it).
 """
 
 from __future__ import annotations
@@ -196,3 +200,52 @@ def decode_qr(cv2, img) -> str:
             if text:
                 return text
     return ""
+
+
+#: the demo tractor's body and implement rectangles in base_link (rear axle): (x0, x1, y0, y1), m
+TRACTOR_BODY, TRACTOR_IMPLEMENT = (-0.9, 3.3, -1.1, 1.1), (-2.0, -1.2, -3.0, 3.0)
+
+
+def sample_poses(s):
+    """(N, 3) poses ``x, y, yaw`` of a sampled path piece (``.xy``, ``.yaw``)."""
+    import numpy as np
+
+    return np.column_stack([s.xy, s.yaw])
+
+
+def implement_strips(ring, offset=1.6, width=6.0):
+    """Ground under the implement working line (``offset`` behind base_link) on a ring's working pieces."""
+    import numpy as np
+    from shapely.geometry import LineString
+    from shapely.ops import unary_union
+
+    strips = []
+    for s, working in ring.pieces:
+        if not working:
+            continue
+        q = s.xy - offset * np.column_stack([np.cos(s.yaw), np.sin(s.yaw)])
+        strips.append(LineString(q).buffer(width / 2, cap_style="flat"))
+    return unary_union(strips)
+
+
+def straight_plan(params, field, start_x: float, work_m: float, back_m: float, corner_rev_m: float):
+    """A ``CoveragePlan`` on ``field`` whose corner rings reverse ``corner_rev_m``: a working straight of ``work_m``
+    along y = 20 from ``start_x``, then ``back_m`` straight back (not working)."""
+    import numpy as np
+
+    from agricare.core.planning import coverage as C
+    from agricare.core.planning import turns as T
+    from agricare.core.planning.corners import CornerRing
+
+    parts = [(T.sample_primitives((start_x, 20.0, 0.0), [(work_m, 0.0, 0.0)], 0.5), True)]
+    if back_m > 0:
+        parts.append((T.sample_primitives((start_x + work_m, 20.0, 0.0), [(-back_m, 0.0, 0.0)], 0.5), False))
+    xy = np.concatenate([s.xy if i == 0 else s.xy[1:] for i, (s, _) in enumerate(parts)])
+    yaw = np.concatenate([s.yaw if i == 0 else s.yaw[1:] for i, (s, _) in enumerate(parts)])
+    w = np.concatenate([np.full(len(s.yaw) - (i > 0), wk) for i, (s, wk) in enumerate(parts)])
+    d = np.concatenate([s.direction if i == 0 else s.direction[1:] for i, (s, _) in enumerate(parts)])
+    n = len(yaw)
+    path = C.PlanPath(xy, yaw, np.zeros(n), np.zeros(n, np.int8), w, d.astype(np.int8))
+    ring = CornerRing(pieces=[], starts=[], n_manoeuvres=1, reverse_m=corner_rev_m)
+    return C.CoveragePlan(field=field, inner=field, angle_rad=0.0, swaths=[], headland_rings=[[ring]], path=path,
+                          lengths_m={"total": work_m}, coverage_ratio=1.0, overlap_ratio=0.0, params=params)

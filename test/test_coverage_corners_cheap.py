@@ -10,22 +10,8 @@ from shapely.ops import unary_union
 from agricare.core.planning.corners import Footprint, _reverse_len, corner_ring
 from agricare.core.planning.coverage import CoverageParams, plan_coverage
 
-BODY, IMPLEMENT = (-0.9, 3.3, -1.1, 1.1), (-2.0, -1.2, -3.0, 3.0)     # the demo tractor (base_link: rear axle)
-
-
-def _poses(s):
-    return np.column_stack([s.xy, s.yaw])
-
-
-def _implement_strips(ring, offset=1.6, width=6.0):
-    """Ground under the implement working line (``offset`` behind base_link) on the working pieces."""
-    strips = []
-    for s, working in ring.pieces:
-        if not working:
-            continue
-        q = s.xy - offset * np.column_stack([np.cos(s.yaw), np.sin(s.yaw)])
-        strips.append(LineString(q).buffer(width / 2, cap_style="flat"))
-    return unary_union(strips)
+from harness import TRACTOR_BODY as BODY, TRACTOR_IMPLEMENT as IMPLEMENT  # noqa: E402
+from harness import implement_strips as _implement_strips, sample_poses as _poses  # noqa: E402
 
 
 def _closed(ring) -> bool:

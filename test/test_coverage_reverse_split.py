@@ -10,13 +10,12 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import numpy as np
 import pytest
 from shapely.geometry import box
 
 from agricare.core.planning import coverage as C
-from agricare.core.planning import turns as T
-from agricare.core.planning.corners import CornerRing
+
+from harness import straight_plan  # noqa: E402
 
 FIELD = box(0.0, 0.0, 60.0, 40.0)
 FP = (-0.9, 3.3, -1.1, 1.1, -2.0, -1.2, -3.0, 3.0)
@@ -30,19 +29,7 @@ def _params(**kw):
 def _fake_plan(p, corner_rev: float, extra_rev: float, work_m: float):
     """A plan whose corner rings reverse ``corner_rev`` m, with ``extra_rev`` m more reversing elsewhere (a
     connection), and a working straight of ``work_m`` (the trailing bar's worked area grows with it)."""
-    parts = [(T.sample_primitives((5.0, 20.0, 0.0), [(work_m, 0.0, 0.0)], 0.5), True)]
-    rev = corner_rev + extra_rev
-    if rev > 0:
-        parts.append((T.sample_primitives((5.0 + work_m, 20.0, 0.0), [(-rev, 0.0, 0.0)], 0.5), False))
-    xy = np.concatenate([s.xy if i == 0 else s.xy[1:] for i, (s, _) in enumerate(parts)])
-    yaw = np.concatenate([s.yaw if i == 0 else s.yaw[1:] for i, (s, _) in enumerate(parts)])
-    w = np.concatenate([np.full(len(s.yaw) - (i > 0), wk) for i, (s, wk) in enumerate(parts)])
-    d = np.concatenate([s.direction if i == 0 else s.direction[1:] for i, (s, _) in enumerate(parts)])
-    n = len(yaw)
-    path = C.PlanPath(xy, yaw, np.zeros(n), np.zeros(n, np.int8), w, d.astype(np.int8))
-    ring = CornerRing(pieces=[], starts=[], n_manoeuvres=1, reverse_m=corner_rev)
-    return C.CoveragePlan(field=FIELD, inner=FIELD, angle_rad=0.0, swaths=[], headland_rings=[[ring]], path=path,
-                          lengths_m={}, coverage_ratio=1.0, overlap_ratio=0.0, params=p)
+    return straight_plan(p, FIELD, 5.0, work_m, corner_rev + extra_rev, corner_rev)
 
 
 def test_plan_over_the_total_budget_is_planned_again_with_the_corners_held_back(monkeypatch):

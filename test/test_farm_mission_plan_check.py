@@ -20,10 +20,10 @@ from agricare.core.control.path_tracking import TrackerParams
 from agricare.core.control.track_check import MachineModel
 from agricare.core.missions.farm import FarmMissionParams, MissionPlanCheck, detour_inside
 from agricare.core.planning import coverage as C
-from agricare.core.planning import turns as T
-from agricare.core.planning.corners import CornerRing
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+from harness import straight_plan  # noqa: E402
+
 FIELD = box(0.0, 0.0, 60.0, 40.0)
 FP = (-0.9, 3.3, -1.1, 1.1, -2.0, -1.2, -3.0, 3.0)
 
@@ -31,19 +31,7 @@ FP = (-0.9, 3.3, -1.1, 1.1, -2.0, -1.2, -3.0, 3.0)
 def _fake_plan(p, corner_rev: float, start_x: float, work_m: float):
     """A plan whose corner rings reverse ``corner_rev`` m: a working straight of ``work_m`` along y = 20 from
     ``start_x``, then ``corner_rev`` m straight back (not working)."""
-    fwd = T.sample_primitives((start_x, 20.0, 0.0), [(work_m, 0.0, 0.0)], 0.5)
-    parts = [(fwd, True)]
-    if corner_rev > 0:
-        parts.append((T.sample_primitives((start_x + work_m, 20.0, 0.0), [(-corner_rev, 0.0, 0.0)], 0.5), False))
-    xy = np.concatenate([s.xy if i == 0 else s.xy[1:] for i, (s, _) in enumerate(parts)])
-    yaw = np.concatenate([s.yaw if i == 0 else s.yaw[1:] for i, (s, _) in enumerate(parts)])
-    w = np.concatenate([np.full(len(s.yaw) - (i > 0), wk) for i, (s, wk) in enumerate(parts)])
-    d = np.concatenate([s.direction if i == 0 else s.direction[1:] for i, (s, _) in enumerate(parts)])
-    n = len(yaw)
-    path = C.PlanPath(xy, yaw, np.zeros(n), np.zeros(n, np.int8), w, d.astype(np.int8))
-    ring = CornerRing(pieces=[], starts=[], n_manoeuvres=1, reverse_m=corner_rev)
-    return C.CoveragePlan(field=FIELD, inner=FIELD, angle_rad=0.0, swaths=[], headland_rings=[[ring]], path=path,
-                          lengths_m={"total": work_m}, coverage_ratio=1.0, overlap_ratio=0.0, params=p)
+    return straight_plan(p, FIELD, start_x, work_m, corner_rev, corner_rev)
 
 
 def _split_planner(monkeypatch, split_end_x: float):
