@@ -45,6 +45,28 @@ import yaml
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+def row_robot_scenario(out: pathlib.Path, max_sim_s: float, method: str | None = None) -> pathlib.Path:
+    """``farm_small.yaml`` with the row robot alone (its nodes only), its records under ``out``, no recording,
+    ``max_sim_s`` simulated; ``method``: the crop-row node's detector. Written to ``out/scenario.yaml``, returned.
+    (Also the graph of ``test_runner_determinism.py``.)"""
+    cfg = yaml.safe_load((REPO / "config" / "scenarios" / "farm_small.yaml").read_text())
+    cfg["robots"] = [r for r in cfg["robots"] if r["type"] == "row_robot"]
+    names = {r["name"] for r in cfg["robots"]}
+    cfg["nodes"] = [n for n in cfg["nodes"] if n.get("robot") in names]
+    for n in cfg["nodes"]:
+        if n["node"] == "scouting_mission_node":
+            n["params"]["output_dir"] = str(out / "records")
+        if n["node"] == "growth_map_node":
+            n["params"]["save_directory"] = str(out / "records" / "growth_map")
+        if n["node"] == "crop_row_node" and method is not None:
+            n["params"]["method"] = method
+    cfg.setdefault("run", {})["max_sim_s"] = float(max_sim_s)
+    cfg["run"]["record"] = False
+    scenario = out / "scenario.yaml"
+    scenario.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return scenario
+
+
 def synthetic_frames(methods, n: int = 40) -> None:
     """Offset / heading error of each method on the same synthetic frames (metric, camera of the closed loop
     of ``simulate_row_following``)."""
@@ -105,21 +127,7 @@ def main(argv=None) -> int:
 
     out = pathlib.Path(a.out) / a.method
     out.mkdir(parents=True, exist_ok=True)
-    cfg = yaml.safe_load((REPO / "config" / "scenarios" / "farm_small.yaml").read_text())
-    cfg["robots"] = [r for r in cfg["robots"] if r["type"] == "row_robot"]
-    names = {r["name"] for r in cfg["robots"]}
-    cfg["nodes"] = [n for n in cfg["nodes"] if n.get("robot") in names]
-    for n in cfg["nodes"]:
-        if n["node"] == "scouting_mission_node":
-            n["params"]["output_dir"] = str(out / "records")
-        if n["node"] == "growth_map_node":
-            n["params"]["save_directory"] = str(out / "records" / "growth_map")
-        if n["node"] == "crop_row_node":
-            n["params"]["method"] = a.method
-    cfg.setdefault("run", {})["max_sim_s"] = 150
-    cfg["run"]["record"] = False
-    scenario = out / "scenario.yaml"
-    scenario.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    scenario = row_robot_scenario(out, 150.0, a.method)
     runner = EmbeddedRunner(load_graph(scenario), out_dir=out / "run", progress=None, record=False,
                             domain_id=150 + os.getpid() % 60)
     runner.run()

@@ -32,25 +32,14 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 _RUN = r'''
 import hashlib, json, os, pathlib, sys
 import numpy as np
-import yaml
 from agricare.bringup.graph import load_graph
 from agricare.bringup.runner import EmbeddedRunner
 from agricare.ros.fastmsg import decode_diagnostic_array
 
 repo, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-cfg = yaml.safe_load((repo / "config" / "scenarios" / "farm_small.yaml").read_text())
-cfg["robots"] = [r for r in cfg["robots"] if r["type"] == "row_robot"]
-names = {r["name"] for r in cfg["robots"]}
-cfg["nodes"] = [n for n in cfg["nodes"] if n.get("robot") in names]
-for n in cfg["nodes"]:
-    if n["node"] == "scouting_mission_node":
-        n["params"]["output_dir"] = str(out / "records")
-    if n["node"] == "growth_map_node":
-        n["params"]["save_directory"] = str(out / "records" / "growth_map")
-cfg.setdefault("run", {})["max_sim_s"] = float(sys.argv[3])
-cfg["run"]["record"] = False
-scenario = out / "scenario.yaml"
-scenario.write_text(yaml.safe_dump(cfg, sort_keys=False))
+sys.path.insert(0, str(repo / "bench"))
+from crop_row_sim import row_robot_scenario   # the row robot alone, as the row-following bench runs it
+scenario = row_robot_scenario(out, float(sys.argv[3]))
 runner = None
 trace = []
 
