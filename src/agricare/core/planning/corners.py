@@ -432,26 +432,21 @@ def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
     b += b_extra_m
     if b > L[i] - 1.0:
         return None
-    k = 1.0 / r
     leads = [(0.0, [], 0.0, True)]
     for inset in (0.3, 0.5, 0.8):
         if ease_radius_m > 0:
-            psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * ease_radius_m)))
-            ke = 1.0 / ease_radius_m
-            leads.append((inset, [(ease_radius_m * psi, ke, ke), (ease_radius_m * psi, -ke, -ke)],
-                          2.0 * ease_radius_m * math.sin(psi), True))
-        psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * r)))
-        leads.append((inset, [(-r * psi, k, k), (-r * psi, -k, -k)], -2.0 * r * math.sin(psi), False))
+            leads.append((inset, *_s_shift(inset, ease_radius_m), True))
+        s_prims, s_len = _s_shift(inset, r, forward=False)
+        leads.append((inset, s_prims, -s_len, False))
     best = None
     for inset, s_prims, ahead, working_lead in leads:
         a0 = a - ahead if working_lead else a           # where the pass along A hands over
         if -a0 > L[i - 1] - 1.0:
             continue
-        p0 = np.array([*(v[i] + a0 * u[i - 1]), h[i - 1]])
-        lead = T.sample_primitives(p0, s_prims, step_m) if s_prims else None
-        if lead is not None and not fp.fits(_poses(lead)):
+        on_a = _lead_on_a(i, v, u, h, a0, s_prims, fp, step_m)
+        if on_a is None:
             continue
-        start = np.array([*lead.xy[-1], lead.yaw[-1]]) if lead is not None else p0
+        p0, lead, start = on_a
         x_start = a0 + ahead
         lead_back = 0.0 if working_lead else float(sum(-q[0] for q in s_prims))
         cands = []
@@ -512,19 +507,11 @@ def _loop_back_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, 
     a, b = _pass_ends(i, v, u, h, L, d, off, width_m, fp)
     leads = [([], 0.0)]
     if ease_radius_m > 0:
-        for inset in (0.3, 0.5, 0.8):
-            psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * ease_radius_m)))
-            ke = 1.0 / ease_radius_m
-            leads.append(([(ease_radius_m * psi, ke, ke), (ease_radius_m * psi, -ke, -ke)],
-                          2.0 * ease_radius_m * math.sin(psi)))
+        leads += [_s_shift(inset, ease_radius_m) for inset in (0.3, 0.5, 0.8)]
     wide = fp.inset(EASE_TURN_MARGIN_M)
-    k = 1.0 / r
     cands = []                                       # (reverse_m, shift, reverse primitives, e)
     for shift in (0.0, 0.5, 0.8):
-        s_rev, s_len = [], 0.0
-        if shift > 0:
-            psi = math.acos(max(-1.0, 1.0 - shift / (2.0 * r)))
-            s_rev, s_len = [(-r * psi, -k, -k), (-r * psi, k, k)], 2.0 * r * math.sin(psi)
+        s_rev, s_len = _s_shift(shift, r, forward=False, sign=-1.0) if shift > 0 else ([], 0.0)
         for s2 in np.arange(0.0, LOOP_BACK_MAX_M + 1e-9, LOOP_BACK_STEP_M):
             s2 = float(s2)
             prims = s_rev + ([(-s2, 0.0, 0.0)] if s2 > 1e-6 else [])
@@ -546,11 +533,10 @@ def _loop_back_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, 
             a0 = a - ahead
             if -a0 > L[i - 1] - 1.0:
                 continue
-            p0 = np.array([*(v[i] + a0 * u[i - 1]), h[i - 1]])
-            lead = T.sample_primitives(p0, s_prims, step_m) if s_prims else None
-            if lead is not None and not fp.fits(_poses(lead)):
+            on_a = _lead_on_a(i, v, u, h, a0, s_prims, fp, step_m)
+            if on_a is None:
                 continue
-            start = np.array([*lead.xy[-1], lead.yaw[-1]]) if lead is not None else p0
+            _p0, lead, start = on_a
             for prims in T.dubins_candidates(start, q, r)[:4]:
                 loop = T.sample_primitives(start, prims, step_m)
                 # no stop before the loop (it follows the pass): the tracker's steering lag carries it wider
@@ -563,6 +549,25 @@ def _loop_back_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, 
                     return [(smp, False)], back, a0, b
                 return [(lead, True), (smp, False)], back, a0, b, a
     return None
+
+
+def _s_shift(inset_m: float, radius_m: float, forward: bool = True, sign: float = 1.0):
+    """An S of two opposite arcs of ``radius_m`` that moves the machine ``inset_m`` sideways (to the left for
+    ``sign`` 1, driven forwards or in reverse): ``(primitives, length along the line)``."""
+    psi = math.acos(max(-1.0, 1.0 - inset_m / (2.0 * radius_m)))
+    k = sign / radius_m
+    arc = radius_m * psi if forward else -radius_m * psi
+    return [(arc, k, k), (arc, -k, -k)], 2.0 * radius_m * math.sin(psi)
+
+
+def _lead_on_a(i, v, u, h, a0, s_prims, fp, step_m):
+    """The end of the pass along A at ``a0`` from vertex ``i`` and the S ``s_prims`` from there (none: no lead):
+    ``(p0, lead PathSamples or None, the pose after it)``, or None when the S does not fit."""
+    p0 = np.array([*(v[i] + a0 * u[i - 1]), h[i - 1]])
+    lead = T.sample_primitives(p0, s_prims, step_m) if s_prims else None
+    if lead is not None and not fp.fits(_poses(lead)):
+        return None
+    return p0, lead, (np.array([*lead.xy[-1], lead.yaw[-1]]) if lead is not None else p0)
 
 
 def _loop_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m):
