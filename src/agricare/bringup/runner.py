@@ -330,20 +330,10 @@ class EmbeddedRunner:
     @staticmethod
     def _drain(executor, order, max_rounds: int = 100):
         """Run every ready callback of ``order``'s nodes, one node at a time in that order, until none is ready."""
-        from rclpy.executors import ShutdownException, TimeoutException
-
         for _ in range(max_rounds):
             ran = False
             for node in order:
-                while True:
-                    try:
-                        handler, _entity, _node = executor.wait_for_ready_callbacks(timeout_sec=0.0, nodes=[node])
-                    except (TimeoutException, ShutdownException):
-                        break
-                    handler()
-                    exc = handler.exception()
-                    if exc is not None:
-                        raise exc
+                while _run_one(executor, [node]):
                     ran = True
             if not ran:
                 return
@@ -610,8 +600,6 @@ class EmbeddedRunner:
 
     def spin_some(self, n: int):
         """Run ready callbacks until none is ready (at most ``n`` * 10), so no backlog builds up."""
-        from rclpy.executors import ShutdownException, TimeoutException
-
         if not hasattr(self.executor, "wait_for_ready_callbacks"):
             # EventsExecutor: events run in arrival order; a task queued now completes after every event
             # already queued. Two rounds also run what those callbacks published in turn.
@@ -624,14 +612,8 @@ class EmbeddedRunner:
         live = set(self.executor.get_nodes())
         nodes = [node for node in self._order if node in live] or None
         for _ in range(max(1, n) * 10):
-            try:
-                handler, _entity, _node = self.executor.wait_for_ready_callbacks(timeout_sec=0.0, nodes=nodes)
-            except (TimeoutException, ShutdownException):
+            if not _run_one(self.executor, nodes):
                 return
-            handler()
-            exc = handler.exception()
-            if exc is not None:
-                raise exc
 
     def run(self) -> RunResult:
         if self.sim is None:
@@ -1370,3 +1352,18 @@ def _amend_summary(result, extra: dict):
 
 
 __all__ = ["EmbeddedRunner", "RunResult", "run_multiprocess", "to_parameters", "GraphError"]
+
+def _run_one(executor, nodes) -> bool:
+    """Run one ready callback of ``nodes`` (every node of ``executor`` when None) and say whether one ran. An
+    exception the callback raised is raised here: rclpy's executor keeps it on the handler."""
+    from rclpy.executors import ShutdownException, TimeoutException
+
+    try:
+        handler, _entity, _node = executor.wait_for_ready_callbacks(timeout_sec=0.0, nodes=nodes)
+    except (TimeoutException, ShutdownException):
+        return False
+    handler()
+    exc = handler.exception()
+    if exc is not None:
+        raise exc
+    return True
