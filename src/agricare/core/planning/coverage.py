@@ -159,6 +159,9 @@ class CoverageParams:
                                            # (tracked tuning 0-19, standard flags): 96.27 -> 96.29 %, 0 violations,
                                            # kept on 4 fields (6, 7, 14, 15: +0.02-0.19), seed 10's vetoed; off by
                                            # default: plan time doubles (mean 16.0 -> 31.4 s a field) for 0.02 points
+    cleanup_exit_working: bool = True      # the forward legs of a dead-end clean-up pass's exit (a multi-point turn's
+                                           # forward arcs and run-out inside the tip: cleanup.turnabout_exit) work
+                                           # (implement lowered; raised reversing); False: the whole exit raised
     corner_y_turns: bool = False           # a sharp corner may get a two-leg Y turn (drive on, forward arc into the
                                            # field, reverse arc onto the next edge) where it reverses less than the
                                            # three-point manoeuvre (corners.y_turn_candidates)
@@ -647,7 +650,7 @@ class _Builder:
             k.append(s.kappa[sl])
             n = len(s.yaw[sl])
             kind.append(np.full(n, kd, dtype=np.int8))
-            work.append(np.full(n, w, dtype=bool))
+            work.append(np.asarray(w, dtype=bool)[sl] if np.ndim(w) else np.full(n, w, dtype=bool))
             dirn.append(s.direction[sl])
         if not xy:
             z = np.zeros(0)
@@ -1382,6 +1385,14 @@ def _exit_reverse_m(r: T.PathSamples, p: CoverageParams) -> float:
     return getattr(r, "reverse_m", r.length_m + 2 * p.sample_step_m)
 
 
+def _exit_working(r: T.PathSamples) -> np.ndarray:
+    """Per sample of a dead-end pass's exit, whether the implement works there: on its forward legs (a multi-point
+    turn's forward arcs and run-out, inside the tip), not reversing and not at the cusps (a sample works the segment
+    that ends at it, so the sample and the one before it forward)."""
+    fw = np.asarray(r.direction) > 0
+    return np.concatenate([[False], fw[1:] & fw[:-1]])
+
+
 def _approachable(goal, p: CoverageParams, region: _Region, length_m: float = 2.0) -> bool:
     """Whether a forward arrival at ``goal`` can end with ``length_m`` of straight or of either full-lock arc inside
     the region (the machine's last metres before the pose, driven backwards from it): a cheap test before a
@@ -1533,7 +1544,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 driven.append((s0, s1))
             pose = end
             if exit_r is not None:
-                b.add(exit_r, KIND_TRANSIT, False)
+                b.add(exit_r, KIND_TRANSIT, _exit_working(exit_r) if p.cleanup_exit_working else False)
                 pose = np.array([*exit_r.xy[-1], exit_r.yaw[-1]])
                 reverse_left -= _exit_reverse_m(exit_r, p)
             return True
