@@ -162,9 +162,6 @@ class CoverageParams:
     cleanup_exit_working: bool = True      # the forward legs of a dead-end clean-up pass's exit (a multi-point turn's
                                            # forward arcs and run-out inside the tip: cleanup.turnabout_exit) work
                                            # (implement lowered; raised reversing); False: the whole exit raised
-    cleanup_lookahead: int = 0             # > 0: the dead-end clean-up passes this many best by their estimated area
-                                           # per reversed metre are each planned on trial and the one that works most
-                                           # per metre it really reverses is driven (cleanup_reverse_by_gain)
     cleanup_gap_passes_m: float = 6.0      # > 0: clean-up passes also along the line that threads each gap between an
                                            # obstacle and the field's edge (or two obstacles) narrower than this and
                                            # wider than the implement (cleanup.gap_lines: the rings go round the
@@ -1579,31 +1576,13 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
 
     cost = {}
 
-    def dry_run(a, q):
-        """What driving the pass now (try_pass, then undone) works of ``rest`` and reverses: (m^2, m, worked), None
-        when it cannot be driven."""
-        nonlocal pose, reverse_left
-        n_parts, lengths, pose0, left0, n_driven = len(b.parts), dict(b.lengths), pose, reverse_left, len(driven)
-        out = None
-        if try_pass(a, q, allow_reverse=True):
-            tb = _Builder(p.sample_step_m)
-            tb.parts = b.parts[n_parts:]
-            done = worked_by(tb.build())
-            out = (done, left0 - reverse_left)
-        del b.parts[n_parts:]
-        del driven[n_driven:]
-        b.lengths, pose, reverse_left = lengths, pose0, left0
-        return out
-
     def spend_by_gain(cands, rest):
         """Dead-end passes by the area each still works per metre reversed (its exit and two samples of labelling;
-        gains updated after each pass driven) while the budget lasts; the number that failed. With
-        ``cleanup_lookahead`` k > 0 the k best by that estimate are each driven on trial and the one that works most
-        per metre it really reverses (its exit's forward legs, a short reverse to get going) is kept."""
+        gains updated after each pass driven) while the budget lasts; the number that failed."""
         failed = 0
         cands = list(cands)
         while cands and reverse_left > 0:
-            rated = []
+            best, best_rate = None, 0.0
             for i, (a, q) in enumerate(cands):
                 gain = shapely.intersection(strip(a, q), rest).area
                 if gain < min_gain:
@@ -1613,40 +1592,16 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     cost[key] = exit_cost((a, q)) + 2 * p.sample_step_m
                 if not math.isfinite(cost[key]) or cost[key] > reverse_left + 1e-6:
                     continue
-                rated.append((gain / max(cost[key], 0.5), i))
-            if not rated:
+                rate = gain / max(cost[key], 0.5)
+                if rate > best_rate:
+                    best, best_rate = i, rate
+            if best is None:
                 break
-            rated.sort(key=lambda r: (-r[0], r[1]))
-            if p.cleanup_lookahead > 0:
-                best, best_rate, dead = None, 0.0, []
-                for _, i in rated[:p.cleanup_lookahead]:
-                    r = dry_run(*cands[i])
-                    if r is None:
-                        dead.append(i)
-                        continue
-                    gain = shapely.intersection(r[0], rest).area
-                    if gain < min_gain:
-                        dead.append(i)
-                        continue
-                    rate = gain / max(r[1], 0.5)
-                    if rate > best_rate:
-                        best, best_rate = i, rate
-                if best is None:
-                    failed += len(dead)
-                    cands = [c for j, c in enumerate(cands) if j not in set(dead)]
-                    continue
-            else:
-                best = rated[0][1]
             a, q = cands.pop(best)
-            n_parts = len(b.parts)
+            n0 = len(driven)
             if try_pass(a, q, allow_reverse=True):
-                if p.cleanup_lookahead > 0:
-                    tb = _Builder(p.sample_step_m)
-                    tb.parts = b.parts[n_parts:]
-                    rest = shapely.difference(rest, worked_by(tb.build()))
-                else:
-                    s0, s1 = driven[-1]
-                    rest = shapely.difference(rest, strip(s0, s1))
+                s0, s1 = driven[n0]
+                rest = shapely.difference(rest, strip(s0, s1))
             else:
                 failed += 1
         return failed
