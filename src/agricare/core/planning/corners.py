@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 import numpy as np
 import shapely
@@ -489,6 +490,9 @@ def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
 #: the longest straight a loop-and-back corner (:func:`_loop_back_corner`) reverses onto B (m), and its search step
 LOOP_BACK_MAX_M = 8.0
 LOOP_BACK_STEP_M = 0.25
+#: the slack (m) of the loop-back's pre-test of its arrival pose against the room a loop keeps (the loop's last sample
+#: is the arrival pose only to rounding)
+LOOP_BACK_SLACK_M = 0.01
 
 
 def _loop_back_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, ease_radius_m=0.0):
@@ -520,6 +524,22 @@ def _loop_back_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, 
                 continue
             cands.append((back, shift, prims, b + s_len + s2))
     cands.sort(key=lambda c: c[0])
+    # the loop's first sample is the pose after the lead and its last one (to rounding) the arrival pose on B: a lead
+    # whose end, or an arrival pose whose machine, is not inside ``wide`` can give no loop that fits (on the outer
+    # pass, where no loop-back fits at all, that rules out most of the Dubins paths tried before they are sampled).
+    # The arrival test has 1 cm of slack (``near``), so only poses no loop could end at are ruled out
+    starts = []
+    for s_prims, ahead in leads:
+        a0 = a - ahead
+        if -a0 > L[i - 1] - 1.0:
+            continue
+        on_a = _lead_on_a(i, v, u, h, a0, s_prims, fp, step_m)
+        if on_a is None or not wide.fits([on_a[2]]):
+            continue
+        starts.append((a0, on_a))
+    if not starts:
+        return None
+    near = fp.inset(EASE_TURN_MARGIN_M - LOOP_BACK_SLACK_M)
     nb = np.array([-u[i][1], u[i][0]])               # B's left normal: into the field
     for back, shift, rev, e in cands:
         if e > L[i] - 1.0:
@@ -527,16 +547,9 @@ def _loop_back_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, 
         q = np.array([*(v[i] + e * u[i] + shift * nb), h[i]])
         stop = q.copy()
         stop[:2] += CUSP_OVERSHOOT_M * u[i]
-        if not fp.fits([q, stop]):
+        if not fp.fits([q, stop]) or not near.fits([q]):
             continue
-        for s_prims, ahead in leads:
-            a0 = a - ahead
-            if -a0 > L[i - 1] - 1.0:
-                continue
-            on_a = _lead_on_a(i, v, u, h, a0, s_prims, fp, step_m)
-            if on_a is None:
-                continue
-            _p0, lead, start = on_a
+        for a0, (_p0, lead, start) in starts:
             for prims in T.dubins_candidates(start, q, r)[:4]:
                 loop = T.sample_primitives(start, prims, step_m)
                 # no stop before the loop (it follows the pass): the tracker's steering lag carries it wider
@@ -646,6 +659,8 @@ class CornerRing:
     starts: list
     n_manoeuvres: int = 0
     reverse_m: float = 0.0
+    #: diagnostics (measuring only): per vertex where the ring turns ``(x, y, turn_deg, what works it)``
+    vertices: list = dc_field(default_factory=list)
 
     def rotated(self, k: int) -> list:
         return self.pieces[k:] + self.pieces[:k]
@@ -718,19 +733,20 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
     r = float(turn_radius_m)
     off = float(implement_offset_m)
     rmax = max_reverse_m if max_reverse_m is not None else 4.0 * r
-    mcache = {}
+    mcache, mkind = {}, {}
 
     def man(i):
         if i not in mcache:
             if y_turns and float(turn[i]) >= min_angle_rad:     # (a shallow corner's loop is a gap in all but name)
                 lp = _loop_corner(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m)
                 if lp is not None:
-                    mcache[i] = lp
+                    mcache[i], mkind[i] = lp, "loop"
                     return lp
             m = _manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
                            sharpness_1pm2)
             if m is not None:
                 m = ([(m[0], False)], *m[1:])
+                mkind[i] = "three_point"
             if y_turns:
                 # a shallow corner (no working arc fits: the outer pass) has no corner square to speak of: both passes
                 # as far into the corner as the machine fits, else the strip between them stays unworked
@@ -741,11 +757,13 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                                      sharpness_1pm2, ease_radius_m)
                 if y is not None and (m is None or y[1] < m[1] - 1e-6 or float(turn[i]) < min_angle_rad):
                     m = y
+                    mkind[i] = "y_turn"
                 if loop_back and float(turn[i]) >= min_angle_rad and (m is None or m[1] > min_leg_m + 1e-6):
                     lb = _loop_back_corner(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m,
                                            m[1] if m is not None else rmax, ease_radius_m)
                     if lb is not None and (m is None or lb[1] < m[1] - 1e-6):
                         m = lb
+                        mkind[i] = "loop_back"
             mcache[i] = m
         return mcache[i]
 
@@ -797,6 +815,7 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
         b_ext = np.zeros(n)
         n_man, rev = 0, 0.0
         corner = [None] * n                                # per vertex: PathSamples of the corner piece
+        kinds = [""] * n                                   # per vertex: what works it (CornerRing.vertices)
 
         def place_gap(i) -> bool:
             """A gap at vertex ``i`` (the pass breaks, a connection with the implement raised); False: none fits."""
@@ -806,6 +825,7 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                 return False
             a_ext[i], b_ext[i], corner[i] = gap
             rev += sum(_reverse_len(q[0]) for q in gap[2])
+            kinds[i] = "gap"
             return True
 
         for i in range(n):
@@ -820,9 +840,11 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                                           step_m)
                 if fp.fits(_poses(arc)):
                     a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
+                    kinds[i] = "arc"
                     continue
                 if d > 0 and eased_at(i) is not None:
                     a_ext[i], b_ext[i], corner[i] = eased_at(i)[:3]
+                    kinds[i] = "eased_arc"
                     continue
                 if d < 0:
                     if not place_gap(i):
@@ -836,9 +858,11 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                                           [(r * abs(d), 1 / r, 1 / r)], step_m)
                 if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
                     a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
+                    kinds[i] = "arc"
                     continue
                 if eased_at(i) is not None:
                     a_ext[i], b_ext[i], corner[i] = eased_at(i)[:3]
+                    kinds[i] = "eased_arc"
                     continue
                 # nor an arc: the pass breaks here (the corner is left to the clean-up passes) and a forward
                 # connection with the implement raised joins the two straights, the rest of the ring keeps its
@@ -849,6 +873,7 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
             a_ext[i], b_ext[i], corner[i] = best[2], best[3], best[0]
             rev += best[1]
             n_man += 1
+            kinds[i] = (mkind.get(i, "") if best is mcache.get(i) else "y_variant") + f" {best[1]:.2f}"
         pieces, starts = [], []
         for i in range(n):
             j = (i + 1) % n
@@ -865,7 +890,14 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                 pieces.extend(corner[j])
             elif corner[j] is not None:
                 pieces.append(corner[j])
-        return CornerRing(pieces, starts, n_man, rev)
+        ring = CornerRing(pieces, starts, n_man, rev)
+        # diagnostics: per vertex where the ring turns, what works it and whether a manoeuvre would have fitted
+        ring.vertices = [(float(v[i][0]), float(v[i][1]), math.degrees(float(turn[i])),
+                          kinds[i] + (" barred" if i in barred and mcache.get(i) is not None else "")
+                          + (" no_fit" if float(turn[i]) >= min_angle_rad and i in mcache and mcache[i] is None
+                             else ""))
+                         for i in range(n) if abs(float(turn[i])) > 1e-3]
+        return ring
 
     if budget_m is None:
         if y_turns:                                 # no limit: the deep Y turns where they fit
