@@ -675,7 +675,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 max_reverse_m: float | None = None, min_leg_m: float = 0.0,
                 budget_m: float | None = None, ease_radius_m: float = 0.0,
                 sharpness_1pm2: float = 0.0, y_turns: bool = False,
-                loop_back: bool = False, eased_arcs: bool = False) -> CornerRing | None:
+                loop_back: bool = False, eased_arcs: bool = False, concave_gaps: bool = False) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
@@ -692,7 +692,10 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     that reverses less. ``eased_arcs`` (with ``ease_radius_m`` > 0): where a convex corner's working arc does not fit
     on the pass's own line, the arc on lines shifted into the field by gentle working S curves (:func:`_eased_arc`)
     before a gap: a shallow corner takes it instead of a Y turn, a sharp corner as the fallback of its manoeuvre
-    (nothing reversed).
+    (nothing reversed). ``concave_gaps``: where the corners would eat an edge that ends at a concave corner, that corner
+    is joined by its gap (both passes on into the field past it, a forward loop between) instead of its working arc,
+    whose tangent length (``radius tan(turn/2)``: 4.6 m at -75 deg with a 6 m radius) left nothing of a short edge
+    between a concave and a sharp corner, so no corner ring was built at all (bench/farm_missions.py seeds 5 and 10).
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
     corners, no manoeuvre that fits): the caller keeps the rounded ring then.
@@ -702,17 +705,17 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         # built with them; then it is built as without them (never a rounded ring where a corner ring was built)
         ring = _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad,
                             simplify_m, max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns,
-                            loop_back, True)
+                            loop_back, True, concave_gaps)
         if ring is not None:
             return ring
     return _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
                         max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
-                        False)
+                        False, concave_gaps)
 
 
 def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
                  max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
-                 eased_arcs) -> CornerRing | None:
+                 eased_arcs, concave_gaps: bool = False) -> CornerRing | None:
     """:func:`corner_ring` with ``eased_arcs`` as given (no retry without them)."""
     lr = LinearRing(np.asarray(ring_xy, dtype=float)[:, :2])
     lr = lr.simplify(simplify_m)
@@ -809,7 +812,24 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
     def build(barred, pick=None):
         """The ring with a manoeuvre at every sharp convex corner not in ``barred`` (``pick[i]`` where given, else
         the deepest, :func:`man`); None when it cannot be driven.
-        Its ``reverse_m`` counts every reversing piece: manoeuvres and the short S a gap may start with."""
+        Its ``reverse_m`` counts every reversing piece: manoeuvres and the short S a gap may start with.
+        ``concave_gaps``: where the corners eat an edge that ends at a concave corner worked on an arc, that corner
+        gets its gap instead (the passes run on past it into the field, a loop joins them) and the ring is built
+        again."""
+        looped = set()
+        while True:
+            ring = _build(barred, pick, looped)
+            if not isinstance(ring, int):
+                return ring
+            # edge ``ring`` eaten: its concave ends that still have an arc take their gap
+            ends = [k for k in (ring, (ring + 1) % n) if float(turn[k]) < -1e-3 and k not in looped]
+            if not concave_gaps or not ends or any(gap_at(k) is None for k in ends):
+                return None
+            looped.update(ends)
+
+    def _build(barred, pick, looped):
+        """:func:`build` with the concave corners ``looped`` given their gaps; the index of an edge the corners eat
+        (an int) where that stops it."""
         # per vertex: how far before it edge i-1 ends ("a", along u[i-1], signed) and after it edge i starts ("b")
         a_ext = np.zeros(n)
         b_ext = np.zeros(n)
@@ -831,6 +851,9 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
         for i in range(n):
             d = float(turn[i])
             if abs(d) <= 1e-3:
+                continue
+            if i in looped:
+                place_gap(i)
                 continue
             if d < min_angle_rad:
                 # a working arc of the turning radius (concave, or shallow convex) when the machine fits on it
@@ -880,7 +903,7 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
             p0 = v[i] + b_ext[i] * u[i]
             p1 = v[j] + a_ext[j] * u[i]
             if float(np.dot(p1 - p0, u[i])) < step_m:
-                return None                                   # the corners eat the whole edge
+                return i                                      # the corners eat the whole edge
             straight = _straight(p0, p1, step_m)
             if not fp.fits(_poses(straight)):
                 return None

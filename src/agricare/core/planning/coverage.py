@@ -175,6 +175,10 @@ class CoverageParams:
                                            # swept by the trailing bar 96.42 -> 96.78 %, tracked 96.03 -> 96.36 %,
                                            # 0 violations, reverse max 29.5 m driven (eased arcs alone: 96.71 %
                                            # plan-trail; loop-backs alone 96.47 %). False, False: as before
+    corner_concave_gaps: bool = False      # with corner_turns: where no corner ring of a pass can be built because
+                                           # the corners eat a short edge that ends at a concave corner, build it
+                                           # again with such corners joined by a loop over the field instead of
+                                           # their working arc (corners.corner_ring concave_gaps)
     corner_choose: bool = False            # with corner_turns: plan the field with worked corners on every subset
                                            # of the headland passes (all, each alone, none: the rounded rings) and
                                            # keep the plan whose implement sweeps most of the field (the gaps a
@@ -1215,7 +1219,8 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams, mask: tuple |
         for poly in polygons_of(g):
             # short edges (an offset ring bending round a hole's offset, a surveyed curve) get eaten by their
             # corners: the outline simplified more, as long as a ring results
-            for simplify_m in (0.3, 1.0, 2.0):
+            tries = [(s, False) for s in (0.3, 1.0, 2.0)] + ([(0.3, True)] if p.corner_concave_gaps else [])
+            for simplify_m, concave_gaps in tries:
                 cr = corner_ring(np.asarray(poly.exterior.coords), p.width_m, p.turn_radius_m, fp,
                                  p.implement_offset_m, p.sample_step_m, math.radians(p.corner_min_angle_deg),
                                  simplify_m=simplify_m, min_leg_m=p.corner_min_leg_m,
@@ -1223,7 +1228,8 @@ def _with_worked_corners(field, rings, offsets, p: CoverageParams, mask: tuple |
                                  ease_radius_m=p.corner_ease_radius_m,
                                  sharpness_1pm2=p.max_curvature_rate_1pm2 if p.corner_cc else 0.0,
                                  y_turns=p.corner_y_turns,
-                                 loop_back=p.corner_loop_back, eased_arcs=p.corner_eased_arcs)
+                                 loop_back=p.corner_loop_back, eased_arcs=p.corner_eased_arcs,
+                                 concave_gaps=concave_gaps)
                 if cr is not None:
                     break
             if cr is None:
