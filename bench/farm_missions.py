@@ -335,7 +335,7 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
                 total_reverse_m: float = math.inf, corner_ease_m: float = 0.0,
                 end_margin_m: float = 0.0, y_turns: bool = False, choose: bool = False,
                 reverse_split: tuple | None = None, turnabout_footprint: bool = False,
-                concave_gaps: bool | None = None) -> CoverageParams:
+                concave_gaps: bool | None = None, joint_budget: bool | None = None) -> CoverageParams:
     """The bench's planner parameters; ``corners``: worked corners (manoeuvres, footprint checked);
     ``reverse_m``: reversing allowed out of clean-up passes into dead-end corners (``max_reverse_m``);
     ``corner_reverse_m``: all corner manoeuvres of a field together (``max_corner_reverse_m``);
@@ -346,7 +346,8 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
     budget the corners are also planned with (``cleanup_reverse_split``; None: the planner's default, () off);
     ``turnabout_footprint``: the split's plans also with multi-point turn exits (``cleanup_turnabout_footprint``);
     ``concave_gaps``: a pass whose corner ring cannot be built for a short edge at a concave corner is built with that
-    corner looped (``corner_concave_gaps``; None: the planner's default)."""
+    corner looped (``corner_concave_gaps``; None: the planner's default); ``joint_budget``: the headland passes' corner
+    rings share the reverse budget where they work most in all (``corner_joint_budget``; None: the default)."""
     if not corners:
         return CoverageParams(width_m=WIDTH_M, turn_radius_m=TURN_RADIUS_M, headland_width_m=HEADLAND_M,
                               robot_width_m=WIDTH_M, max_reverse_m=reverse_m)
@@ -358,6 +359,7 @@ def plan_params(corners: bool, reverse_m: float = 0.0, corner_reverse_m: float =
                           corner_choose=choose, cleanup_turnabout_footprint=turnabout_footprint,
                           **({"cleanup_reverse_split": tuple(reverse_split)} if reverse_split is not None else {}),
                           **({"corner_concave_gaps": concave_gaps} if concave_gaps is not None else {}),
+                          **({"corner_joint_budget": joint_budget} if joint_budget is not None else {}),
                           **({"max_corner_reverse_m": corner_reverse_m} if math.isfinite(corner_reverse_m) else {}))
 
 
@@ -435,7 +437,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
               farm_yaml: bool = False, y_turns: bool = False, plan_check: bool = False,
               choose: bool = False, plan_trail: bool = False, keep_open_m: float = SECTION_KEEP_OPEN_M,
               reverse_split: tuple | None = None, turnabout_footprint: bool = False,
-              concave_gaps: bool | None = None) -> dict:
+              concave_gaps: bool | None = None, joint_budget: bool | None = None) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
@@ -445,7 +447,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
         params = CoverageParams(**fy_plan)
     else:
         params = plan_params(corners, reverse_m, corner_reverse_m, total_reverse_m, corner_ease_m, end_margin_m,
-                             y_turns, choose, reverse_split, turnabout_footprint, concave_gaps)
+                             y_turns, choose, reverse_split, turnabout_footprint, concave_gaps, joint_budget)
     # the controller the run drives with (tracked), which the planner's check (reverse split) predicts too
     ctrl = {**CONTROLLER, **MANOEUVRE} if corners else dict(CONTROLLER)
     if curve_law:
@@ -618,6 +620,9 @@ def main(argv=None) -> int:
                     help="with --corners: a pass whose corner ring cannot be built because the corners eat a short "
                          "edge at a concave corner is built with that corner looped (planner corner_concave_gaps); "
                          "default the planner's default")
+    ap.add_argument("--joint-budget", choices=("on", "off"), default=None,
+                    help="with --corners and a reverse budget: the headland passes' corner rings share it where they "
+                         "work most in all (planner corner_joint_budget); default the planner's default")
     ap.add_argument("--section-keep-open-m", type=float, default=SECTION_KEEP_OPEN_M,
                     help="with --tracking: a section stays on while a band this wide across it is not yet worked "
                          "(SectionParams.keep_open_m; 0: the covered fraction alone, as before)")
@@ -638,7 +643,8 @@ def main(argv=None) -> int:
                           args.curve_law, args.corner_reverse_m, args.total_reverse_m, args.corner_ease_m,
                           args.end_margin_m, args.farm_yaml, args.y_turns, args.plan_check, args.corner_choose,
                           args.plan_trail, args.section_keep_open_m, split, args.turnabout_footprint,
-                          None if args.concave_gaps is None else args.concave_gaps == "on")
+                          None if args.concave_gaps is None else args.concave_gaps == "on",
+                          None if args.joint_budget is None else args.joint_budget == "on")
         except Exception as exc:  # a planner failure is a benchmark result, not a crash
             r = {"seed": args.seed + k, "error": f"{type(exc).__name__}: {exc}"}
         r["wall_s"] = round(time.perf_counter() - w0, 2)
@@ -702,7 +708,8 @@ def main(argv=None) -> int:
             + (f"_end{args.end_margin_m:g}" if args.end_margin_m else "") + ("_yturns" if args.y_turns else "")
             + ("_choose" if args.corner_choose else "") + (f"_split{args.reverse_split}" if split is not None else "")
             + ("_turnfp" if args.turnabout_footprint else "")
-            + (f"_concave{args.concave_gaps}" if args.concave_gaps else "") + ("_plantrail" if args.plan_trail else "")
+            + (f"_concave{args.concave_gaps}" if args.concave_gaps else "")
+            + (f"_joint{args.joint_budget}" if args.joint_budget else "") + ("_plantrail" if args.plan_trail else "")
             + (f"_keepopen{args.section_keep_open_m:g}" if args.section_keep_open_m != SECTION_KEEP_OPEN_M else "")
             + ("_demo" if args.demo else "") + ("_chain" if args.chain else "")
             + ("_curvelaw" if args.curve_law else "") + ("_farmyaml" if args.farm_yaml else "") + ".json")

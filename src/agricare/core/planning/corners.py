@@ -661,6 +661,9 @@ class CornerRing:
     reverse_m: float = 0.0
     #: diagnostics (measuring only): per vertex where the ring turns ``(x, y, turn_deg, what works it)``
     vertices: list = dc_field(default_factory=list)
+    #: with a reverse budget: per ring budget 0, 0.1, ... m the most its corners work more than their fallbacks (m^2,
+    #: :func:`joint_budgets`); None where the ring was not ranked by the knapsack
+    gain_curve: np.ndarray | None = None
 
     def rotated(self, k: int) -> list:
         return self.pieces[k:] + self.pieces[:k]
@@ -952,8 +955,9 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                     forced.add(i)
     order = sorted(cost, key=lambda i: (i not in forced, -cost[i][1] / max(cost[i][0], 0.1)))
     barred, pick = set(), {}
+    curve = []
     chosen = _allocate(cost, forced, order, budget_m, build, man, y_turns, lambda i, m: _manoeuvre_gain(
-        i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at), variants)
+        i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at), variants, curve_out=curve)
     if chosen is not None:
         barred, pick = chosen
         for i, m in pick.items():
@@ -961,6 +965,17 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
             cost[i] = (max(m[1] - fb, 0.0), g)
         order = sorted(cost, key=lambda i: (i not in forced, i in barred, -cost[i][1] / max(cost[i][0], 0.1)))
     else:
+        # the greedy ranking's gain per ring budget (joint_budgets), as it would take the corners at each budget
+        grid = np.arange(int(math.floor(float(budget_m) / 0.1 + 1e-9)) + 1) * 0.1
+        g = np.zeros(len(grid))
+        room = grid.copy()
+        for i in order:
+            take = cost[i][0] <= room + 1e-9
+            if i in forced:
+                g[~take] = -np.inf
+            g[take] += cost[i][1]
+            room[take] -= cost[i][0]
+        curve.append(g)
         left = float(budget_m)
         for i in order:
             if cost[i][0] <= left:
@@ -983,10 +998,13 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
         ring = fewer
     if ring is not None and ring.n_manoeuvres and ring.reverse_m > budget_m + 1e-6:
         return None                                 # only with manoeuvres that cannot go: over the budget
+    if ring is not None and curve:
+        ring.gain_curve = curve[0]
     return ring
 
 
-def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, variants, step_m: float = 0.1):
+def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, variants, step_m: float = 0.1,
+              curve_out: list | None = None):
     """With ``y_turns``: which sharp corners get which manoeuvre within ``budget_m`` (``(barred, pick)`` for
     ``build``), or None (the caller ranks greedily, as without Y turns). Each corner may take its manoeuvre (``man``),
     one of ``variants(i)``'s cheaper Y turns that start B less deep (the reverse straight onto B is shorter, the
@@ -1039,6 +1057,14 @@ def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, varia
         dp = new
     if dp.max() <= neg / 2:
         return None
+    if curve_out is not None:
+        # the most the ring's corners work more than their fallbacks (m^2) within each ring budget 0, step_m, ...,
+        # budget_m (-inf below what the ring needs): what a budget shared between rings weighs (joint_budgets)
+        off = int(math.ceil(base.reverse_m / step_m - 1e-9))
+        g = np.full(int(math.floor(float(budget_m) / step_m + 1e-9)) + 1, -np.inf)
+        best = np.maximum.accumulate(np.where(dp > neg / 2, dp, -np.inf))
+        g[off:off + len(best)] = best[:len(g) - off]
+        curve_out.append(g)
     c = int(np.argmax(dp))
     barred, pick = set(), {}
     for (i, opts), arg in zip(reversed(items), reversed(choice)):
@@ -1049,3 +1075,39 @@ def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, varia
         pick[i] = opts[k][2]
         c -= int(math.ceil(opts[k][0] / step_m - 1e-9))
     return barred, pick
+
+
+def joint_budgets(curves, budget_m: float, step_m: float = 0.1) -> list | None:
+    """Per ring the share of a reverse budget ``budget_m`` shared by several corner rings (the headland passes) that
+    works most in all: ``curves`` the rings' :attr:`CornerRing.gain_curve` (gain per ring budget on a ``step_m`` grid);
+    returns each ring's budget (m), or None when some ring has no curve or no split affords every ring. Ranking each
+    pass on what the passes before it left (outer pass first) spent the budget on outer-pass Y turns (2-18 m each)
+    while inner-pass loop-backs (1.5-3 m) that work more per metre reversed got nothing."""
+    if not curves or any(c is None for c in curves):
+        return None
+    units = int(math.floor(budget_m / step_m + 1e-9))
+    neg = -np.inf
+    dp = np.zeros(units + 1)
+    picks = []
+    for c in curves:
+        cu = np.full(units + 1, neg)
+        m = min(len(c), units + 1)
+        cu[:m] = c[:m]
+        if m < units + 1 and m:
+            cu[m:] = c[m - 1]                      # more budget than the ring was ranked with: no more gain
+        new = np.full(units + 1, neg)
+        arg = np.zeros(units + 1, int)
+        for b in range(units + 1):
+            tot = dp[b::-1][:b + 1] + cu[:b + 1]   # dp[b - j] + cu[j]
+            j = int(np.argmax(tot))
+            new[b], arg[b] = tot[j], j
+        dp = new
+        picks.append(arg)
+    if not np.isfinite(dp[units]):
+        return None
+    out, b = [], units
+    for arg in reversed(picks):
+        j = int(arg[b])
+        out.append(j * step_m)
+        b -= j
+    return out[::-1]
