@@ -697,7 +697,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     before a gap: a shallow corner takes it instead of a Y turn, a sharp corner as the fallback of its manoeuvre
     (nothing reversed). ``concave_gaps``: where the corners would eat an edge that ends at a concave corner, that corner
     is joined by its gap (both passes on into the field past it, a forward loop between) instead of its working arc,
-    whose tangent length (``radius tan(turn/2)``: 4.6 m at -75 deg with a 6 m radius) left nothing of a short edge
+    whose tangent length (``radius tan(|turn|/2)``: 3.6 m at -77 deg with a 4.5 m radius) left nothing of a short edge
     between a concave and a sharp corner, so no corner ring was built at all (bench/farm_missions.py seeds 5 and 10).
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
