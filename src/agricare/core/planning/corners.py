@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 import numpy as np
 import shapely
@@ -489,6 +490,9 @@ def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
 #: the longest straight a loop-and-back corner (:func:`_loop_back_corner`) reverses onto B (m), and its search step
 LOOP_BACK_MAX_M = 8.0
 LOOP_BACK_STEP_M = 0.25
+#: the slack (m) of the loop-back's pre-test of its arrival pose against the room a loop keeps (the loop's last sample
+#: is the arrival pose only to rounding)
+LOOP_BACK_SLACK_M = 0.01
 
 
 def _loop_back_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, ease_radius_m=0.0):
@@ -520,6 +524,22 @@ def _loop_back_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, 
                 continue
             cands.append((back, shift, prims, b + s_len + s2))
     cands.sort(key=lambda c: c[0])
+    # the loop's first sample is the pose after the lead and its last one (to rounding) the arrival pose on B: a lead
+    # whose end, or an arrival pose whose machine, is not inside ``wide`` can give no loop that fits (on the outer
+    # pass, where no loop-back fits at all, that rules out most of the Dubins paths tried before they are sampled).
+    # The arrival test has 1 cm of slack (``near``), so only poses no loop could end at are ruled out
+    starts = []
+    for s_prims, ahead in leads:
+        a0 = a - ahead
+        if -a0 > L[i - 1] - 1.0:
+            continue
+        on_a = _lead_on_a(i, v, u, h, a0, s_prims, fp, step_m)
+        if on_a is None or not wide.fits([on_a[2]]):
+            continue
+        starts.append((a0, on_a))
+    if not starts:
+        return None
+    near = fp.inset(EASE_TURN_MARGIN_M - LOOP_BACK_SLACK_M)
     nb = np.array([-u[i][1], u[i][0]])               # B's left normal: into the field
     for back, shift, rev, e in cands:
         if e > L[i] - 1.0:
@@ -527,16 +547,9 @@ def _loop_back_corner(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, 
         q = np.array([*(v[i] + e * u[i] + shift * nb), h[i]])
         stop = q.copy()
         stop[:2] += CUSP_OVERSHOOT_M * u[i]
-        if not fp.fits([q, stop]):
+        if not fp.fits([q, stop]) or not near.fits([q]):
             continue
-        for s_prims, ahead in leads:
-            a0 = a - ahead
-            if -a0 > L[i - 1] - 1.0:
-                continue
-            on_a = _lead_on_a(i, v, u, h, a0, s_prims, fp, step_m)
-            if on_a is None:
-                continue
-            _p0, lead, start = on_a
+        for a0, (_p0, lead, start) in starts:
             for prims in T.dubins_candidates(start, q, r)[:4]:
                 loop = T.sample_primitives(start, prims, step_m)
                 # no stop before the loop (it follows the pass): the tracker's steering lag carries it wider
@@ -646,6 +659,11 @@ class CornerRing:
     starts: list
     n_manoeuvres: int = 0
     reverse_m: float = 0.0
+    #: diagnostics (measuring only): per vertex where the ring turns ``(x, y, turn_deg, what works it)``
+    vertices: list = dc_field(default_factory=list)
+    #: with a reverse budget: per ring budget 0, 0.1, ... m the most its corners work more than their fallbacks (m^2,
+    #: :func:`joint_budgets`); None where the ring was not ranked by the knapsack
+    gain_curve: np.ndarray | None = None
 
     def rotated(self, k: int) -> list:
         return self.pieces[k:] + self.pieces[:k]
@@ -660,7 +678,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 max_reverse_m: float | None = None, min_leg_m: float = 0.0,
                 budget_m: float | None = None, ease_radius_m: float = 0.0,
                 sharpness_1pm2: float = 0.0, y_turns: bool = False,
-                loop_back: bool = False, eased_arcs: bool = False) -> CornerRing | None:
+                loop_back: bool = False, eased_arcs: bool = False, concave_gaps: bool = False) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
@@ -677,7 +695,10 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     that reverses less. ``eased_arcs`` (with ``ease_radius_m`` > 0): where a convex corner's working arc does not fit
     on the pass's own line, the arc on lines shifted into the field by gentle working S curves (:func:`_eased_arc`)
     before a gap: a shallow corner takes it instead of a Y turn, a sharp corner as the fallback of its manoeuvre
-    (nothing reversed).
+    (nothing reversed). ``concave_gaps``: where the corners would eat an edge that ends at a concave corner, that corner
+    is joined by its gap (both passes on into the field past it, a forward loop between) instead of its working arc,
+    whose tangent length (``radius tan(|turn|/2)``: 3.6 m at -77 deg with a 4.5 m radius) left nothing of a short edge
+    between a concave and a sharp corner, so no corner ring was built at all (bench/farm_missions.py seeds 5 and 10).
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
     corners, no manoeuvre that fits): the caller keeps the rounded ring then.
@@ -687,17 +708,17 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         # built with them; then it is built as without them (never a rounded ring where a corner ring was built)
         ring = _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad,
                             simplify_m, max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns,
-                            loop_back, True)
+                            loop_back, True, concave_gaps)
         if ring is not None:
             return ring
     return _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
                         max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
-                        False)
+                        False, concave_gaps)
 
 
 def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
                  max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
-                 eased_arcs) -> CornerRing | None:
+                 eased_arcs, concave_gaps: bool = False) -> CornerRing | None:
     """:func:`corner_ring` with ``eased_arcs`` as given (no retry without them)."""
     lr = LinearRing(np.asarray(ring_xy, dtype=float)[:, :2])
     lr = lr.simplify(simplify_m)
@@ -718,19 +739,20 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
     r = float(turn_radius_m)
     off = float(implement_offset_m)
     rmax = max_reverse_m if max_reverse_m is not None else 4.0 * r
-    mcache = {}
+    mcache, mkind = {}, {}
 
     def man(i):
         if i not in mcache:
             if y_turns and float(turn[i]) >= min_angle_rad:     # (a shallow corner's loop is a gap in all but name)
                 lp = _loop_corner(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m)
                 if lp is not None:
-                    mcache[i] = lp
+                    mcache[i], mkind[i] = lp, "loop"
                     return lp
             m = _manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
                            sharpness_1pm2)
             if m is not None:
                 m = ([(m[0], False)], *m[1:])
+                mkind[i] = "three_point"
             if y_turns:
                 # a shallow corner (no working arc fits: the outer pass) has no corner square to speak of: both passes
                 # as far into the corner as the machine fits, else the strip between them stays unworked
@@ -741,11 +763,13 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                                      sharpness_1pm2, ease_radius_m)
                 if y is not None and (m is None or y[1] < m[1] - 1e-6 or float(turn[i]) < min_angle_rad):
                     m = y
+                    mkind[i] = "y_turn"
                 if loop_back and float(turn[i]) >= min_angle_rad and (m is None or m[1] > min_leg_m + 1e-6):
                     lb = _loop_back_corner(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m,
                                            m[1] if m is not None else rmax, ease_radius_m)
                     if lb is not None and (m is None or lb[1] < m[1] - 1e-6):
                         m = lb
+                        mkind[i] = "loop_back"
             mcache[i] = m
         return mcache[i]
 
@@ -791,12 +815,30 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
     def build(barred, pick=None):
         """The ring with a manoeuvre at every sharp convex corner not in ``barred`` (``pick[i]`` where given, else
         the deepest, :func:`man`); None when it cannot be driven.
-        Its ``reverse_m`` counts every reversing piece: manoeuvres and the short S a gap may start with."""
+        Its ``reverse_m`` counts every reversing piece: manoeuvres and the short S a gap may start with.
+        ``concave_gaps``: where the corners eat an edge that ends at a concave corner worked on an arc, that corner
+        gets its gap instead (the passes run on past it into the field, a loop joins them) and the ring is built
+        again."""
+        looped = set()
+        while True:
+            ring = _build(barred, pick, looped)
+            if not isinstance(ring, int):
+                return ring
+            # edge ``ring`` eaten: its concave ends that still have an arc take their gap
+            ends = [k for k in (ring, (ring + 1) % n) if float(turn[k]) < -1e-3 and k not in looped]
+            if not concave_gaps or not ends or any(gap_at(k) is None for k in ends):
+                return None
+            looped.update(ends)
+
+    def _build(barred, pick, looped):
+        """:func:`build` with the concave corners ``looped`` given their gaps; the index of an edge the corners eat
+        (an int) where that stops it."""
         # per vertex: how far before it edge i-1 ends ("a", along u[i-1], signed) and after it edge i starts ("b")
         a_ext = np.zeros(n)
         b_ext = np.zeros(n)
         n_man, rev = 0, 0.0
         corner = [None] * n                                # per vertex: PathSamples of the corner piece
+        kinds = [""] * n                                   # per vertex: what works it (CornerRing.vertices)
 
         def place_gap(i) -> bool:
             """A gap at vertex ``i`` (the pass breaks, a connection with the implement raised); False: none fits."""
@@ -806,11 +848,15 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                 return False
             a_ext[i], b_ext[i], corner[i] = gap
             rev += sum(_reverse_len(q[0]) for q in gap[2])
+            kinds[i] = "gap"
             return True
 
         for i in range(n):
             d = float(turn[i])
             if abs(d) <= 1e-3:
+                continue
+            if i in looped:
+                place_gap(i)
                 continue
             if d < min_angle_rad:
                 # a working arc of the turning radius (concave, or shallow convex) when the machine fits on it
@@ -820,9 +866,11 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                                           step_m)
                 if fp.fits(_poses(arc)):
                     a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
+                    kinds[i] = "arc"
                     continue
                 if d > 0 and eased_at(i) is not None:
                     a_ext[i], b_ext[i], corner[i] = eased_at(i)[:3]
+                    kinds[i] = "eased_arc"
                     continue
                 if d < 0:
                     if not place_gap(i):
@@ -836,9 +884,11 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                                           [(r * abs(d), 1 / r, 1 / r)], step_m)
                 if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
                     a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
+                    kinds[i] = "arc"
                     continue
                 if eased_at(i) is not None:
                     a_ext[i], b_ext[i], corner[i] = eased_at(i)[:3]
+                    kinds[i] = "eased_arc"
                     continue
                 # nor an arc: the pass breaks here (the corner is left to the clean-up passes) and a forward
                 # connection with the implement raised joins the two straights, the rest of the ring keeps its
@@ -849,13 +899,14 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
             a_ext[i], b_ext[i], corner[i] = best[2], best[3], best[0]
             rev += best[1]
             n_man += 1
+            kinds[i] = (mkind.get(i, "") if best is mcache.get(i) else "y_variant") + f" {best[1]:.2f}"
         pieces, starts = [], []
         for i in range(n):
             j = (i + 1) % n
             p0 = v[i] + b_ext[i] * u[i]
             p1 = v[j] + a_ext[j] * u[i]
             if float(np.dot(p1 - p0, u[i])) < step_m:
-                return None                                   # the corners eat the whole edge
+                return i                                      # the corners eat the whole edge
             straight = _straight(p0, p1, step_m)
             if not fp.fits(_poses(straight)):
                 return None
@@ -865,7 +916,14 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                 pieces.extend(corner[j])
             elif corner[j] is not None:
                 pieces.append(corner[j])
-        return CornerRing(pieces, starts, n_man, rev)
+        ring = CornerRing(pieces, starts, n_man, rev)
+        # diagnostics: per vertex where the ring turns, what works it and whether a manoeuvre would have fitted
+        ring.vertices = [(float(v[i][0]), float(v[i][1]), math.degrees(float(turn[i])),
+                          kinds[i] + (" barred" if i in barred and mcache.get(i) is not None else "")
+                          + (" no_fit" if float(turn[i]) >= min_angle_rad and i in mcache and mcache[i] is None
+                             else ""))
+                         for i in range(n) if abs(float(turn[i])) > 1e-3]
+        return ring
 
     if budget_m is None:
         if y_turns:                                 # no limit: the deep Y turns where they fit
@@ -897,8 +955,9 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                     forced.add(i)
     order = sorted(cost, key=lambda i: (i not in forced, -cost[i][1] / max(cost[i][0], 0.1)))
     barred, pick = set(), {}
+    curve = []
     chosen = _allocate(cost, forced, order, budget_m, build, man, y_turns, lambda i, m: _manoeuvre_gain(
-        i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at), variants)
+        i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at), variants, curve_out=curve)
     if chosen is not None:
         barred, pick = chosen
         for i, m in pick.items():
@@ -906,6 +965,17 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
             cost[i] = (max(m[1] - fb, 0.0), g)
         order = sorted(cost, key=lambda i: (i not in forced, i in barred, -cost[i][1] / max(cost[i][0], 0.1)))
     else:
+        # the greedy ranking's gain per ring budget (joint_budgets), as it would take the corners at each budget
+        grid = np.arange(int(math.floor(float(budget_m) / 0.1 + 1e-9)) + 1) * 0.1
+        g = np.zeros(len(grid))
+        room = grid.copy()
+        for i in order:
+            take = cost[i][0] <= room + 1e-9
+            if i in forced:
+                g[~take] = -np.inf
+            g[take] += cost[i][1]
+            room[take] -= cost[i][0]
+        curve.append(g)
         left = float(budget_m)
         for i in order:
             if cost[i][0] <= left:
@@ -928,10 +998,13 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
         ring = fewer
     if ring is not None and ring.n_manoeuvres and ring.reverse_m > budget_m + 1e-6:
         return None                                 # only with manoeuvres that cannot go: over the budget
+    if ring is not None and curve:
+        ring.gain_curve = curve[0]
     return ring
 
 
-def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, variants, step_m: float = 0.1):
+def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, variants, step_m: float = 0.1,
+              curve_out: list | None = None):
     """With ``y_turns``: which sharp corners get which manoeuvre within ``budget_m`` (``(barred, pick)`` for
     ``build``), or None (the caller ranks greedily, as without Y turns). Each corner may take its manoeuvre (``man``),
     one of ``variants(i)``'s cheaper Y turns that start B less deep (the reverse straight onto B is shorter, the
@@ -984,6 +1057,14 @@ def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, varia
         dp = new
     if dp.max() <= neg / 2:
         return None
+    if curve_out is not None:
+        # the most the ring's corners work more than their fallbacks (m^2) within each ring budget 0, step_m, ...,
+        # budget_m (-inf below what the ring needs): what a budget shared between rings weighs (joint_budgets)
+        off = int(math.ceil(base.reverse_m / step_m - 1e-9))
+        g = np.full(int(math.floor(float(budget_m) / step_m + 1e-9)) + 1, -np.inf)
+        best = np.maximum.accumulate(np.where(dp > neg / 2, dp, -np.inf))
+        g[off:off + len(best)] = best[:len(g) - off]
+        curve_out.append(g)
     c = int(np.argmax(dp))
     barred, pick = set(), {}
     for (i, opts), arg in zip(reversed(items), reversed(choice)):
@@ -994,3 +1075,39 @@ def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, varia
         pick[i] = opts[k][2]
         c -= int(math.ceil(opts[k][0] / step_m - 1e-9))
     return barred, pick
+
+
+def joint_budgets(curves, budget_m: float, step_m: float = 0.1) -> list | None:
+    """Per ring the share of a reverse budget ``budget_m`` shared by several corner rings (the headland passes) that
+    works most in all: ``curves`` the rings' :attr:`CornerRing.gain_curve` (gain per ring budget on a ``step_m`` grid);
+    returns each ring's budget (m), or None when some ring has no curve or no split affords every ring. Ranking each
+    pass on what the passes before it left (outer pass first) spent the budget on outer-pass Y turns (2-18 m each)
+    while inner-pass loop-backs (1.5-3 m) that work more per metre reversed got nothing."""
+    if not curves or any(c is None for c in curves):
+        return None
+    units = int(math.floor(budget_m / step_m + 1e-9))
+    neg = -np.inf
+    dp = np.zeros(units + 1)
+    picks = []
+    for c in curves:
+        cu = np.full(units + 1, neg)
+        m = min(len(c), units + 1)
+        cu[:m] = c[:m]
+        if m < units + 1 and m:
+            cu[m:] = c[m - 1]                      # more budget than the ring was ranked with: no more gain
+        new = np.full(units + 1, neg)
+        arg = np.zeros(units + 1, int)
+        for b in range(units + 1):
+            tot = dp[b::-1][:b + 1] + cu[:b + 1]   # dp[b - j] + cu[j]
+            j = int(np.argmax(tot))
+            new[b], arg[b] = tot[j], j
+        dp = new
+        picks.append(arg)
+    if not np.isfinite(dp[units]):
+        return None
+    out, b = [], units
+    for arg in reversed(picks):
+        j = int(arg[b])
+        out.append(j * step_m)
+        b -= j
+    return out[::-1]
