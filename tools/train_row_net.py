@@ -19,7 +19,9 @@ stage, three dilated residual blocks at 1/16, additive skips), ``small`` (126 k,
 decoder stage to the input resolution, 380 k parameters; ``--drop-path`` trains the encoder with stochastic
 depth, the exported graph unchanged).
 ``--init`` warm-starts a net of either architecture from an exported model (batch norm kept frozen as the
-folded affine).
+folded affine). ``--anchor-bins G`` (round 14) puts a row-anchor head on the effl net (:func:`_anchor_net`:
+row positions per anchor image row and row slot instead of a heatmap, trained with :func:`anchor_loss`);
+``--init-effl`` starts the effl net from an exported effl heatmap model (e.g. E4 / FE4).
 
 Run (torch in a separate environment, not a project requirement):
     python -m venv /tmp/tv && /tmp/tv/bin/pip install torch==2.14.1 onnx opencv-python-headless numpy
@@ -753,7 +755,8 @@ def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "li
         def encoder_modules(self):
             return [self.stem, *self.blocks]
 
-        def forward(self, x):
+        def trunk(self, x):
+            """Normalised input, encoder taps and the decoder's 1/4-resolution features (32 channels)."""
             xn = (x - self.mean) * self.inv_std
             y = self.stem(xn)
             feats = {}
@@ -763,12 +766,256 @@ def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "li
                     feats[self.taps[i]] = y
             u = self.d3(self.u3(self.mid(y)) + self.l3(feats[3]))
             u = self.d2(self.u2(u) + self.l2(feats[2]))
+            return xn, feats, u
+
+        def head(self, xn, feats, u):
             u = self.d1(self.u1(u) + self.l1(feats[1]))
             if self.full_res:
                 u = self.d0(self.u0(u) + self.l0(xn))
             return self.out(u)
 
+        def forward(self, x):
+            return self.head(*self.trunk(x))
+
     return EfflRowNet()
+
+
+def _anchor_net(torch, base, n_bins: int, hidden: int = 128, red: int = 4, level: int = 4):
+    """Row-anchor head (round 14) on the effl net ``base`` (:func:`_effl_net`): the decoder's 1/4-resolution
+    features (32 channels, ``NET_H / 4`` x ``NET_W / 4``) reduced by a 1x1 convolution to ``red`` channels;
+    each feature row flattened (all its columns times ``red`` channels: every anchor sees the whole image
+    width) into one column of an ``(N, red W/4, H/4, 1)`` tensor; four vertical convolutions (5 x 1, dilation
+    1 / 2 / 4 / 8, ``hidden`` channels, ReLU, residual from the second on: each anchor row sees every other, so
+    the top band can use the lower rows' evidence); a 1x1 convolution to ``ANCHOR_SLOTS (n_bins + 1)``
+    logits per anchor row (:func:`crop_rows_net.anchor_positions` decodes them). One anchor per feature row
+    (H_a = NET_H / 4). ``level`` 2: the decoder's 1/2-resolution features instead (its last stage, 16 channels,
+    the heatmap's own), one anchor per half-resolution row (H_a = NET_H / 2), dilations 2 / 4 / 8 / 16.
+    ``forward`` returns the anchor logits ``(N, K (G + 1), H_a, 1)``; with ``with_heat``
+    set also the base's heatmap logits (auxiliary loss in training; the export computes the anchors only, so
+    the base's last decoder stage is not in the exported graph)."""
+    nn = torch.nn
+    K = _crn().ANCHOR_SLOTS
+    hf, wf = NET_H // level, NET_W // level
+    cin = 32 if level == 4 else 16
+    dils = (2, 4, 8) if level == 4 else (2, 4, 8, 16)
+
+    class AnchorRowNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base = base
+            self.red = nn.Sequential(nn.Conv2d(cin, red, 1), nn.ReLU())
+            self.v0 = nn.Conv2d(red * wf, hidden, (5, 1), padding=(2, 0))
+            self.vs = nn.ModuleList([nn.Conv2d(hidden, hidden, (5, 1), padding=(2 * d, 0), dilation=(d, 1))
+                                     for d in dils])
+            self.drop = nn.Dropout(0.1)
+            self.out = nn.Conv2d(hidden, K * (n_bins + 1), 1)
+            self.with_heat = False
+            self.n_bins = n_bins
+
+        def encoder_modules(self):
+            return self.base.encoder_modules()
+
+        def forward(self, x):
+            xn, feats, u = self.base.trunk(x)
+            heat = None
+            if level == 2:
+                u = self.base.d1(self.base.u1(u) + self.base.l1(feats[1]))
+                if self.with_heat:
+                    heat = self.base.out(u)
+            elif self.with_heat:
+                heat = self.base.head(xn, feats, u)
+            f = self.red(u)                                        # (N, red, H/level, W/level)
+            f = f.permute(0, 1, 3, 2).reshape(-1, red * wf, hf, 1)  # columns into channels, one per anchor row
+            z = torch.relu(self.v0(f))
+            for conv in self.vs:
+                z = z + torch.relu(conv(z))
+            a = self.out(self.drop(z))
+            if self.with_heat:
+                return a, heat
+            return a
+
+    return AnchorRowNet()
+
+
+def _crn():
+    """The runtime module :mod:`agricare.core.perception.crop_rows_net` (its anchor constants and decoder)."""
+    import sys
+
+    if str(REPO / "src") not in sys.path:
+        sys.path.insert(0, str(REPO / "src"))
+    from agricare.core.perception import crop_rows_net
+
+    return crop_rows_net
+
+
+def label_row_points(lab: np.ndarray, load_px: int) -> list:
+    """Labelled rows of a label image as point arrays (x, y) in the ``load_px`` square the images are stored
+    at (``crop_row_score.label_rows``: each label line's quadratic, sampled every 2 label px over its extent)."""
+    import sys
+
+    if str(REPO / "src") not in sys.path:
+        sys.path.insert(0, str(REPO / "src"))
+    from agricare.core.perception.crop_row_score import label_rows
+
+    gts, w = label_rows(lab)
+    sx, sy = load_px / lab.shape[1], load_px / lab.shape[0]
+    out = []
+    for c, y0, y1 in gts:
+        v = np.arange(y0, y1 + 1e-9, 2.0)
+        if len(v) < 3:
+            continue
+        out.append(np.column_stack([(np.polyval(c, v) + 0.5) * sx - 0.5, (v + 0.5) * sy - 0.5]).astype(np.float32))
+    return out
+
+
+ANCHOR_TIE = 0.35  # nearest row further than this (bottom spacings) from the centre: both slot assignments
+
+
+def anchor_targets(rows, n_anchors: int, n_bins: int):
+    """Targets of the row-anchor head for rows given as point arrays in network-input px (after the
+    augmentation's warp). Each row's bottom position is its fit (quadratic over > 26 px of height, else a
+    line) at the bottom image row; the rows are ordered by it, slot ``K // 2`` is the row nearest the image
+    centre there (an exact tie goes to the left one) and slot k the row k - K // 2 places from it. Where the
+    nearest row is more than ``ANCHOR_TIE`` of the bottom spacing from the centre (near the tie at half a
+    spacing, where the choice flips under a small shift), the assignment centred on the other neighbour is
+    returned too and the loss takes the better of the two (:func:`anchor_loss`). Returns arrays of shape
+    (2, K, H_a): bin (``n_bins`` = absent), x (px), d (the labelled local spacing at the anchor row: mean
+    distance to the adjacent labelled rows present there, 0 where unknown)."""
+    K = _crn().ANCHOR_SLOTS
+    v, xc = _crn().anchor_geometry(n_anchors, n_bins, NET_W, NET_H)
+    x0 = xc[0] - 0.5 * (xc[1] - xc[0])
+    bw = xc[1] - xc[0]
+    xs, xbs = [], []
+    for r in rows:
+        r = r[np.argsort(r[:, 1])]
+        if len(r) < 4 or r[-1, 1] - r[0, 1] < 4:
+            continue
+        deg = 2 if r[-1, 1] - r[0, 1] > 26 else 1
+        xbs.append(float(np.polyval(np.polyfit(r[:, 1], r[:, 0], deg), NET_H - 1.0)))
+        inr = (v >= r[0, 1]) & (v <= r[-1, 1])
+        xs.append(np.where(inr, np.interp(v, r[:, 1], r[:, 0]), np.nan))
+    B = np.full((2, K, n_anchors), n_bins, np.int64)
+    X = np.zeros((2, K, n_anchors), np.float32)
+    D = np.zeros((2, K, n_anchors), np.float32)
+    if not xs:
+        return B, X, D
+    o = np.argsort(xbs)
+    xbs, xs = np.asarray(xbs)[o], np.asarray(xs)[o]
+    n = len(xbs)
+    c = (NET_W - 1) / 2.0
+    i0 = int(np.argmin(np.abs(xbs - c)))
+    sb = float(np.median(np.diff(xbs))) if n > 1 else 0.0
+    i1 = i0
+    if n > 1 and sb > 0 and abs(xbs[i0] - c) > ANCHOR_TIE * sb:
+        j = i0 + 1 if xbs[i0] < c else i0 - 1
+        i1 = j if 0 <= j < n else i0
+    with np.errstate(invalid="ignore"):
+        dl = np.abs(np.diff(xs, axis=0))                          # (n - 1, H_a): spacing to the next row
+        dsum = np.zeros((n, n_anchors))
+        dcnt = np.zeros((n, n_anchors))
+        for a, b in ((slice(1, None), dl), (slice(None, -1), dl)):
+            ok = np.isfinite(b)
+            dsum[a] += np.where(ok, b, 0.0)
+            dcnt[a] += ok
+    dloc = np.where(dcnt > 0, dsum / np.maximum(dcnt, 1), 0.0)
+    for t, ic in enumerate((i0, i1)):
+        for k in range(K):
+            r = ic + k - K // 2
+            if not 0 <= r < n:
+                continue
+            xr = xs[r]
+            g = np.floor((xr - x0) / bw)
+            ok = np.isfinite(xr) & (g >= 0) & (g < n_bins)
+            B[t, k] = np.where(ok, g, n_bins).astype(np.int64)
+            X[t, k] = np.where(ok, xr, 0.0)
+            D[t, k] = np.where(ok, dloc[r], 0.0)
+    return B, X, D
+
+
+def anchor_loss(torch, logits, B, X, D, w_pos: float = 1.0, soft: bool = False):
+    """Per-image loss of the row-anchor head, the better of the two slot assignments of
+    :func:`anchor_targets`: cross-entropy over bins + absent, plus ``w_pos`` times the mean of
+    log(1 + r^2) over present anchors with a known spacing, r = (x - x*) / (0.1 d*) with x the expectation
+    over the bins within ``ANCHOR_WINDOW`` of the best bin (as decoded): 1 - CRDA's s is min(r^2, 1), this is
+    its smooth, unsaturated version. ``soft``: the cross-entropy's target of a present anchor is split
+    between the two bins around x* in proportion to its distance from their centres (so that the bins' own
+    expectation is x*), not all on the nearest bin. ``logits`` (N, K (G + 1), H_a, 1); B, X, D (N, 2, K, H_a)."""
+    crn = _crn()
+    K = crn.ANCHOR_SLOTS
+    N, C, ha, _ = logits.shape
+    g = C // K - 1
+    z = logits[..., 0].reshape(N, K, g + 1, ha).permute(0, 1, 3, 2)       # (N, K, H_a, G + 1)
+    _, xc = crn.anchor_geometry(ha, g, NET_W, NET_H)
+    xc = torch.from_numpy(xc).float()
+    logp = torch.log_softmax(z, dim=-1)
+    best = z[..., :g].detach().argmax(dim=-1, keepdim=True)                # (N, K, H_a, 1)
+    wd = crn.ANCHOR_WINDOW
+    win = (best - wd).clamp(0, g - 1 - 2 * wd) + torch.arange(2 * wd + 1)   # as decoded: kept inside the bins
+    pw = torch.softmax(torch.gather(z, -1, win), dim=-1)
+    ex = (pw * xc[win]).sum(-1)                                           # (N, K, H_a)
+    losses = []
+    for t in range(2):
+        b, x, d = B[:, t], X[:, t], D[:, t]
+        if soft:
+            fpos = (x - float(xc[0])) / float(xc[1] - xc[0])
+            lo = fpos.floor().clamp(0, g - 2).long()
+            t_hi = (fpos - lo.float()).clamp(0.0, 1.0)
+            two = (1.0 - t_hi) * torch.gather(logp, -1, lo[..., None])[..., 0] \
+                + t_hi * torch.gather(logp, -1, (lo + 1)[..., None])[..., 0]
+            ce = -torch.where(b < g, two, torch.gather(logp, -1, b[..., None])[..., 0]).mean(dim=(1, 2))
+        else:
+            ce = -torch.gather(logp, -1, b[..., None])[..., 0].mean(dim=(1, 2))
+        m = (b < g) & (d > 0)
+        r = (ex - x) / (0.1 * d.clamp(min=1e-3))
+        lp = torch.where(m, torch.log1p(r * r), torch.zeros_like(r)).sum(dim=(1, 2)) / m.sum(dim=(1, 2)).clamp(min=1)
+        losses.append(ce + w_pos * lp)
+    return torch.minimum(losses[0], losses[1])
+
+
+def _load_effl_onnx(torch, net, path: pathlib.Path) -> int:
+    """Weights of an exported effl heatmap net (e.g. round 9's E4 / FE4) into the effl net ``net`` of the same
+    stages: the Conv nodes in graph order are the stem, each MBConv's expansion / depthwise / projection, then
+    the decoder's mid, l3, d3, l2, d2, l1, d1, out; the ConvTranspose nodes u3, u2, u1. Batch norm was folded
+    into each convolution: the convolution takes the folded weights, its batch norm becomes the identity plus
+    the folded bias (kept frozen: eval mode). Returns the number of tensors copied."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    init = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in m.graph.initializer}
+    pairs = [(net.stem[0], net.stem[1])]
+    for blk in net.blocks:
+        if blk.expand is not None:
+            pairs.append((blk.expand[0], blk.expand[1]))
+        pairs.append((blk.dw[0], blk.dw[1]))
+        pairs.append((blk.project[0], blk.project[1]))
+    pairs += [(net.mid[0], net.mid[1]), (net.l3, None), (net.d3[0], net.d3[1]), (net.l2, None),
+              (net.d2[0], net.d2[1]), (net.l1, None), (net.d1[0], net.d1[1]), (net.out, None)]
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    tconvs = [n for n in m.graph.node if n.op_type == "ConvTranspose"]
+    if len(convs) != len(pairs) or len(tconvs) != 3:
+        raise SystemExit(f"{path}: {len(convs)} Conv / {len(tconvs)} ConvTranspose, expected {len(pairs)} / 3")
+    n = 0
+    with torch.no_grad():
+        for (conv, bn), node in zip(pairs, convs):
+            wt = init[node.input[1]]
+            if tuple(wt.shape) != tuple(conv.weight.shape):
+                raise SystemExit(f"{path}: {node.name} {tuple(wt.shape)} against {tuple(conv.weight.shape)}")
+            conv.weight.copy_(wt)
+            bias = init[node.input[2]] if len(node.input) > 2 else torch.zeros(wt.shape[0])
+            if bn is None:
+                conv.bias.copy_(bias)
+            else:
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(bias)
+            n += 1
+        for mod, node in zip((net.u3, net.u2, net.u1), tconvs):
+            mod.weight.copy_(init[node.input[1]])
+            mod.bias.copy_(init[node.input[2]])
+            n += 1
+    return n
 
 
 def load_effl_imagenet(torch, net, path: str = "") -> int:
@@ -904,12 +1151,14 @@ def _flare(rng: np.random.Generator) -> np.ndarray:
 
 
 def augment(im, tg, rng: np.random.Generator, shadow_flare: bool = True, mild: bool = False,
-            photo: float = 0.0, stones: float = 0.0):
+            photo: float = 0.0, stones: float = 0.0, rows=None):
     """One augmented (input, target) pair at network resolution. ``mild``: half the pairs uncropped (the
     whole image, as the detector sees it), the rest cropped by at most 15 %, rotations within 3 degrees,
     narrower photometric jitter, shadow / flare half as often. ``stones`` / ``photo``: the fraction of pairs
     given synthetic stones on the soil (:func:`_stones`) / the strong photometric augmentation
-    (:func:`_photometric`); both draw from ``rng`` only when non-zero, so runs without them are unchanged."""
+    (:func:`_photometric`); both draw from ``rng`` only when non-zero, so runs without them are unchanged.
+    ``rows`` (point arrays of the labelled rows in the stored image's px, :func:`label_row_points`): also
+    returned, moved by the same warp and flip (no extra draws from ``rng``)."""
     h, w = im.shape[:2]
     # independent crops of each side: aspect ratio, scale and vanishing-point position vary
     if mild:
@@ -931,8 +1180,14 @@ def augment(im, tg, rng: np.random.Generator, shadow_flare: bool = True, mild: b
     B[:, 2] = (A[:, 2] + 0.5) / HM_DIV - 0.5
     y = cv2.warpAffine(tg, B, (NET_W // HM_DIV, NET_H // HM_DIV), flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT)
-    if rng.random() < 0.5:
+    flip = rng.random() < 0.5
+    if flip:
         x, y = x[:, ::-1], y[:, ::-1]
+    if rows is not None:
+        rows = [np.column_stack([r[:, 0] * A[0, 0] + r[:, 1] * A[0, 1] + A[0, 2],
+                                 r[:, 0] * A[1, 0] + r[:, 1] * A[1, 1] + A[1, 2]]) for r in rows]
+        if flip:
+            rows = [np.column_stack([NET_W - 1.0 - r[:, 0], r[:, 1]]) for r in rows]
     x = x.astype(np.float32)
     if stones > 0 and rng.random() < stones:
         x = _stones(x, rng)
@@ -954,6 +1209,8 @@ def augment(im, tg, rng: np.random.Generator, shadow_flare: bool = True, mild: b
         x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 1.2))
     if rng.random() < 0.3:
         x = x + rng.normal(0, rng.uniform(2, 8), x.shape).astype(np.float32)
+    if rows is not None:
+        return np.clip(x, 0, 255), np.ascontiguousarray(y), rows
     return np.clip(x, 0, 255), np.ascontiguousarray(y)
 
 
@@ -1013,6 +1270,23 @@ def main(argv=None) -> int:
     ap.add_argument("--exg", action="store_true", help="excess-green index as a fourth input channel (in the graph)")
     ap.add_argument("--photo", type=float, default=0.0, help="fraction of pairs given strong photometric augmentation")
     ap.add_argument("--stones", type=float, default=0.0, help="fraction of pairs given synthetic stones on the soil")
+    ap.add_argument("--anchor-bins", type=int, default=0, metavar="G",
+                    help="effl: a row-anchor head with G column bins instead of the heatmap output (see _anchor_net)")
+    ap.add_argument("--init-effl", default="",
+                    help="effl: start the whole heatmap net from this exported effl model (e.g. E4.onnx) instead "
+                         "of the ImageNet encoder; batch norm kept frozen as the folded affine")
+    ap.add_argument("--body-lr", type=float, default=1.0,
+                    help="--init-effl: learning rate of the loaded net (encoder and decoder) as a fraction of --lr")
+    ap.add_argument("--heat-weight", type=float, default=0.5,
+                    help="--anchor-bins: weight of the heatmap loss kept as an auxiliary task")
+    ap.add_argument("--pos-weight", type=float, default=1.0,
+                    help="--anchor-bins: weight of the CRDA-shaped position term (see anchor_loss)")
+    ap.add_argument("--soft-bins", action="store_true",
+                    help="--anchor-bins: cross-entropy target split between the two bins around the row (anchor_loss)")
+    ap.add_argument("--anchor-level", type=int, choices=(2, 4), default=4,
+                    help="--anchor-bins: the decoder features the head reads, 1/4 or 1/2 resolution (_anchor_net)")
+    ap.add_argument("--anchor-red", type=int, default=4,
+                    help="--anchor-bins: channels per column of the flattened 1/4-resolution features")
     ap.add_argument("--make-sim-frames", type=int, default=0, metavar="N",
                     help="no training: render N simulator frames (--sim-scenario) into --sim-frames")
     ap.add_argument("--sim-scenario", default=str(REPO / "config" / "scenarios" / "farm.yaml"))
@@ -1044,6 +1318,19 @@ def main(argv=None) -> int:
     torch.set_num_threads(a.threads)
     X, Y = load(pathlib.Path(a.data), ids)
     print(f"{len(X)} training images ({a.ids})", flush=True)
+    anchor = a.anchor_bins > 0
+    ROWS = None
+    if anchor:
+        if a.arch != "effl" or a.sim_frames or a.full_res or a.size != 224:
+            raise SystemExit("--anchor-bins: --arch effl at 224 px, real images only")
+        ROWS = []
+        for i in ids:
+            lab = cv2.imread(str(pathlib.Path(a.data) / "label" / f"{i}.jpg"), cv2.IMREAD_GRAYSCALE)
+            if lab is not None and cv2.imread(str(pathlib.Path(a.data) / "image" / f"{i}.jpg")) is not None:
+                ROWS.append(label_row_points(lab, LOAD_PX))
+        if len(ROWS) != len(X):
+            raise SystemExit("label rows: image count mismatch")
+        print(f"row-anchor head: {a.anchor_bins} bins, {sum(len(r) for r in ROWS)} labelled rows", flush=True)
     factors = {t: float(f) for t, f in (x.split("=") for x in a.oversample)}
     wts = condition_weights(pathlib.Path(a.data), ids, factors) if factors else np.ones(len(X))
     if len(wts) != len(X):
@@ -1059,7 +1346,7 @@ def main(argv=None) -> int:
         print(f"oversampling {factors}: expected share of weighted images per epoch "
               f"{float(wts[wts > 1].sum() / wts.sum()):.2f}", flush=True)
     net = build(torch, a.arch, a.norm, a.exg, a.effl_norm, a.effl_stages, a.full_res, a.drop_path)
-    frozen_bn = bool(a.init)
+    frozen_bn = bool(a.init) or bool(a.init_effl)
     if a.init:
         _load_onnx(torch, net, pathlib.Path(a.init))
         print(f"warm start from {a.init} (batch norm frozen: the model's folded scale and shift)", flush=True)
@@ -1067,8 +1354,16 @@ def main(argv=None) -> int:
     if a.arch == "effl":
         if a.init:
             raise SystemExit("--arch effl starts from the ImageNet weights, not --init")
-        print(f"{load_effl_imagenet(torch, net)} ImageNet tensors loaded into the encoder", flush=True)
+        if a.init_effl:
+            print(f"{_load_effl_onnx(torch, net, pathlib.Path(a.init_effl))} tensors loaded from {a.init_effl}",
+                  flush=True)
+        else:
+            print(f"{load_effl_imagenet(torch, net)} ImageNet tensors loaded into the encoder", flush=True)
         enc_params = [p for m in net.encoder_modules() for p in m.parameters()]
+        if a.init_effl:  # the loaded body (encoder and decoder) at --body-lr, the new parts at --lr
+            enc_params = list(net.parameters())
+        if anchor:
+            net = _anchor_net(torch, net, a.anchor_bins, red=a.anchor_red, level=a.anchor_level)
         if a.freeze_encoder:
             for p in enc_params:
                 p.requires_grad_(False)
@@ -1077,7 +1372,7 @@ def main(argv=None) -> int:
     dec_params = [p for p in net.parameters() if id(p) not in enc_ids]
     groups = [{"params": dec_params, "lr": a.lr}]
     if enc_params and not a.freeze_encoder:
-        groups.append({"params": enc_params, "lr": a.lr * a.enc_lr})
+        groups.append({"params": enc_params, "lr": a.lr * (a.body_lr if a.init_effl else a.enc_lr)})
     opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=1e-4)
     bs = 16
     per_epoch = n_real + n_sim_draw
@@ -1111,14 +1406,28 @@ def main(argv=None) -> int:
         if n_sim_draw:
             order = np.concatenate([order, n_real + rng.choice(len(X) - n_real, size=n_sim_draw, replace=False)])
             order = rng.permutation(order)
+        if anchor:
+            net.with_heat = True
         tot = 0.0
         for k in range(0, len(order), bs):
             idx = order[k:k + bs]
-            xb, yb = zip(*(augment(X[i], Y[i], rng, not a.no_shadow_flare, a.mild, a.photo, a.stones) for i in idx))
+            if anchor:
+                xb, yb, rb = zip(*(augment(X[i], Y[i], rng, not a.no_shadow_flare, a.mild, a.photo, a.stones,
+                                           ROWS[i]) for i in idx))
+            else:
+                xb, yb = zip(*(augment(X[i], Y[i], rng, not a.no_shadow_flare, a.mild, a.photo, a.stones)
+                               for i in idx))
             xt = torch.from_numpy(np.stack(xb).transpose(0, 3, 1, 2) / 255.0).float()
             yt = torch.from_numpy(np.stack(yb)[:, None]).float()
             opt.zero_grad()
-            loss = lossf(net(xt), yt)
+            if anchor:
+                tg = [anchor_targets(r, NET_H // a.anchor_level, a.anchor_bins) for r in rb]
+                Bt, Xt, Dt = (torch.from_numpy(np.stack([t[j] for t in tg])) for j in range(3))
+                al, hl = net(xt)
+                loss = (anchor_loss(torch, al, Bt, Xt, Dt, a.pos_weight, a.soft_bins).mean()
+                        + a.heat_weight * lossf(hl, yt))
+            else:
+                loss = lossf(net(xt), yt)
             loss.backward()
             opt.step()
             sched.step()
@@ -1203,6 +1512,8 @@ def _soup(paths, out: pathlib.Path) -> None:
 def _export(torch, net, out: pathlib.Path) -> None:
     net.eval()
     _set_drop_path(net, False)
+    if hasattr(net, "with_heat"):  # a row-anchor net: the anchors only
+        net.with_heat = False
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(net, torch.zeros(1, 3, NET_H, NET_W), str(out), opset_version=13, input_names=["bgr"],
                       output_names=["row_logits"], dynamo=False)
