@@ -196,3 +196,21 @@ def test_anchor_loss_prefers_the_true_rows(repo_root):
     off = torch.from_numpy(_logits(x + 1.0, present, 0.7)[None]).float()
     lg, lo = (float(mod.anchor_loss(torch, t, bt, xt, dt)) for t in (good, off))
     assert lg < lo
+
+
+@pytest.mark.parametrize("level,glob", [(4, 0), (4, 16), (2, 0)])
+def test_anchor_net_shapes(repo_root, level, glob):
+    """The head's output is what the decoder reads: ``(N, K (G + 1), NET_H / level, 1)``, the heatmap beside it
+    only while training (``with_heat``); with the global context vector too. Needs torch."""
+    torch = pytest.importorskip("torch")
+    mod = _train_module(repo_root)
+    net = mod._anchor_net(torch, mod.build(torch, "effl", effl_stages=4), 20, hidden=16, level=level, glob=glob)
+    net.eval()
+    x = torch.rand(2, 3, mod.NET_H, mod.NET_W)
+    with torch.no_grad():
+        a = net(x)
+        net.with_heat = True
+        a2, heat = net(x)
+    assert tuple(a.shape) == (2, crn.ANCHOR_SLOTS * 21, mod.NET_H // level, 1)
+    assert torch.equal(a, a2) and tuple(heat.shape) == (2, 1, mod.NET_H // 2, mod.NET_W // 2)
+    assert crn.is_anchor_output(a.numpy())
