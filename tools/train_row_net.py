@@ -19,7 +19,9 @@ stage, three dilated residual blocks at 1/16, additive skips), ``small`` (126 k,
 decoder stage to the input resolution, 380 k parameters; ``--drop-path`` trains the encoder with stochastic
 depth, the exported graph unchanged).
 ``--init`` warm-starts a net of either architecture from an exported model (batch norm kept frozen as the
-folded affine).
+folded affine). ``--anchor-bins G`` (round 14) puts a row-anchor head on the effl net (:func:`_anchor_net`:
+row positions per anchor image row and row slot instead of a heatmap, trained with :func:`anchor_loss`);
+``--init-effl`` starts the effl net from an exported effl heatmap model (e.g. E4 / FE4).
 
 Run (torch in a separate environment, not a project requirement):
     python -m venv /tmp/tv && /tmp/tv/bin/pip install torch==2.14.1 onnx opencv-python-headless numpy
@@ -436,6 +438,100 @@ scoring higher. The 5-stage net would also have had little speed margin: ``bench
 (31.9 ms) against the bundled FE4's 42 fps (23.8 ms) in the same process; 640x480 29 against 39. With round
 10 (resolution) and round 11 (training length), the capacity of the net in either direction is not the lever on
 this data: every variant of E4's recipe tried lands within about one seed spread (0.010) of it on val5.
+
+Issue 19, round 14: row positions predicted directly (a row-anchor head) instead of a heatmap (the bundled model
+stayed FE4; held-out not read). New: ``--anchor-bins G`` (:func:`_anchor_net`), ``--init-effl``, ``--body-lr``,
+``--heat-weight``, ``--pos-weight``, ``--soft-bins``, ``--anchor-red``, ``--anchor-level``; at run time
+``crop_rows_net.fit_anchor_rows`` (chosen by the shape of the model's output, so ``detect_rows``, the scorer and
+the benches take either kind of model; the heatmap path unchanged). The head, as in row-anchor lane detection:
+for each anchor image row (one per feature row) and each of K = 5 row slots, logits over G = 84 column bins
+(4 px of the 224 px input, spanning -0.25 to 1.25 image widths: outer rows leave the image) plus "absent";
+the position is the softmax expectation over the 5 bins around the best one. Global context: the decoder's
+features reduced to a few channels per column by a 1x1 convolution, each feature row flattened (every anchor
+sees the whole width), then four vertical 5x1 convolutions (dilation 1-8, 128 channels, residual) across the
+anchor rows (each anchor sees 30 anchor rows either side, 0.55 of the image height: the top band sees the
+middle band's evidence, not the bottom's), a 1x1 output.
+Slots: the labelled rows ordered by their position on the bottom image row (each label line's quadratic,
+moved with the augmentation's warp and flip), slot 2 the row nearest the image centre there (an exact tie to
+the left one); where that row is more than 0.35 of the bottom spacing from the centre (near the tie at half a
+spacing) the assignment centred on the other neighbour is built too and the loss takes the better of the two
+per image. Loss per image: cross-entropy over bins + absent, plus ``--pos-weight`` x the mean over present
+anchors of log(1 + r^2), r = (expected x - x*) / (0.1 d*), d* the labelled local spacing (mean distance to
+the adjacent labelled rows at that image row): 1 - CRDA's s is min(r^2, 1), this its smooth unsaturated
+form; plus ``--heat-weight`` 0.5 x the heatmap BCE as an auxiliary task (the heatmap stage is not exported).
+The net starts from E4 (val5 models) / FE4 (full-data models) entirely (``--init-effl``: the exported nets
+loaded back, folded batch norm frozen; torch reproduces cv2.dnn's E4 output to 4e-6), the loaded body at 0.3 x
+the head's learning rate. Checks before training: the targets written as logits and decoded back score CRDA
+1.000 on val5 (slots, anchors, the decoder's pixel conventions agree with the scorer's); a 1-epoch dry run
+exports, cv2.dnn runs it (torch against cv2.dnn on an untrained head 3e-7) and ``detect_rows`` decodes it.
+E4's schedule otherwise, torch 2.13.0 CPU, one thread each, two trainings at once, load 3-7.5 (other helpers'
+jobs on the 2 cores):
+    common: --arch effl --effl-stages 4 --threads 1 --epochs 30 --lr 3e-3 --mild --anchor-bins 84 --body-lr 0.3 \
+            --checkpoint-every 10
+    A1:  common --ids 0-199 --skip-every 5 --init-effl E4.onnx --out A1.onnx
+                                              (692 s, 821 k trained parameters, 3.1 MiB ONNX)
+    FA1: common --ids 0-199 --init-effl FE4.onnx --out FA1.onnx                       (1004 s, started with A1)
+    A2:  A1 + --soft-bins --anchor-red 8 (cross-entropy target split between the two bins around x*; 8
+         channels per column)                                                        (740 s, 965 k, 3.6 MiB)
+    A3:  A2 + --pos-weight 3                                                         (680 s, started with A2)
+    A5:  A1 + --pos-weight 3                                                         (531 s, 821 k, 3.1 MiB)
+    A6:  A1 from the ImageNet encoder (no --init-effl; --enc-lr 1.0, E4's own start)  (606 s, started with A5)
+    A4:  A1 + --anchor-level 2 --anchor-red 2 (the head on the 1/2-resolution features, 112 anchor rows,
+         a fifth vertical convolution, dilation 16)
+                                                                                     (873 s, 903 k, 3.4 MiB)
+    FA4: the same on all of 0-199 from FE4                                           (924 s, started with A4)
+    A7:  A1 + --anchor-global 64 (a global context vector: the encoder's 1/16 features to 4 channels,
+         flattened, FC 784 -> 64 -> 128, added to every anchor row: the top anchors see the whole image)
+                                                                                     (442 s, 3.3 MiB, load 0.6-4)
+    FA7: the same on all of 0-199 from FE4                                           (435 s, started with A7)
+val5 (40 images none of the val5 models saw), today's scorer, all models in one process (as round 13's
+evalm.py: ``crop_rows_score.score_dataset`` through ``crop_rows_net.use_net``), paired against E4 (s.e.);
+bands top 30 % / middle / bottom 40 %:
+
+    model      val5    minus E4           top / middle / bottom    minus E4 per band (top / mid / bottom)
+    E4         0.771        -             0.588 / 0.841 / 0.856          -
+    A1 ep 10   0.692   -0.079 +- 0.015    0.482 / 0.769 / 0.796
+    A1 ep 20   0.731   -0.041 +- 0.012    0.541 / 0.791 / 0.834
+    A1         0.753   -0.019 +- 0.011    0.575 / 0.809 / 0.851    -0.013 +- 0.024 / -0.033 +- 0.014 / -0.004
+    A2         0.744   -0.028 +- 0.014    0.558 / 0.809 / 0.838    -0.030 / -0.032 / -0.017
+    A3         0.755   -0.016 +- 0.012    0.581 / 0.814 / 0.848    -0.007 +- 0.029 / -0.028 +- 0.014 / -0.007
+    A4 ep 20   0.686   -0.086 +- 0.016    0.435 / 0.769 / 0.826
+    A4         0.725   -0.046 +- 0.016    0.502 / 0.801 / 0.849    -0.086 +- 0.032 / -0.040 / -0.007
+    A5         0.747   -0.024 +- 0.013    0.563 / 0.820 / 0.834    -0.025 / -0.021 / -0.021
+    A6 ep 20   0.603   -0.168 +- 0.024    0.391 / 0.692 / 0.701
+    A6         0.645   -0.126 +- 0.019    0.418 / 0.733 / 0.758    -0.170 / -0.109 / -0.098
+    A7 ep 20   0.729   -0.043 +- 0.014    0.540 / 0.794 / 0.827
+    A7         0.749   -0.022 +- 0.012    0.573 / 0.808 / 0.845    -0.015 +- 0.026 / -0.034 +- 0.013 / -0.011
+
+    Images better / worse than E4 by > 0.005: A1 12 / 25, A3 13 / 23, A5 13 / 26. Large plants (13): E4 0.717,
+    A1 0.705, A3 0.696, A5 0.700. (One process, 13 models, 31 s, load 1.4-1.8; A1-A4 scored earlier beside the
+    trainings gave the same figures; A7 in a second run beside E4 and A1, which scored as here.)
+    Decoding variants on val5 (``/tmp/s14h3/dec.py``, outputs cached, paired against the raw anchor polylines): the
+    expectation window 1 / 3 / 5 bins either side -0.005 to +0.000; each slot replaced by its polynomial fit in the
+    image row (``crop_rows_net.ANCHOR_FIT_DEG``): degree 1 / 2 / 3 on A1 +0.003 / +0.008 +- 0.006 / +0.005, on A3
+    +0.003 / +0.006 / -0.001, on A5 +0.013 +- 0.007 / +0.010 / +0.007, on A4 +0.001 / +0.000 / +0.002, on A7 +0.011
+    / +0.011 +- 0.003 / +0.008. The best (A1 with degree 2, 0.761) is still 0.010 below E4, selected on the same 40
+    images, so the default stays 0 (the anchors' own polyline).
+
+No variant beats E4 on val5 (the bar was +0.015; the best, A3, is -0.016 +- 0.012), so the full-data models (FA1,
+FA4, FA7) were not scored, held-out was not read, and the bundled FE4 and its decoding are unchanged. What the
+round shows: (1) the head does not fix the top band: A1's top band 0.575 against E4's 0.588 (A3 0.581), with each
+anchor row seeing 30 anchor rows either side through the vertical convolutions; it loses most in the middle band
+(-0.03), where the 4 px bins and the 1/4-resolution features give less precision than E4's half-resolution ridge
+with its sub-pixel fit (the vertical context reaches 0.55 of the image height; a global context vector that lets
+every anchor see the whole image, A7, scores the same: 0.749, top band 0.573); (2) the head on the 1/2-resolution
+features (A4) is worse, mainly in the top band (-0.086), and converges slower (epoch 20 0.686); (3) splitting the
+cross-entropy target between two bins with 8 channels per column (A2) and a heavier CRDA-shaped term (A3, A5:
+weight 3) move val5 by less than the s.e.; (4) the E4 warm start is what makes the head competitive at all: from
+the ImageNet encoder with E4's own schedule (A6) the head reaches 0.645 in 30 epochs. Speed (informative, the gate
+was not reached): ``bench/perception.py --quick --frames 200 --model A1.onnx --no-flip``, detect_rows, process CPU,
+one core, load 1.3-1.4: A1 56 fps at 320x240 (18.0 ms) against the bundled FE4's 44 (22.8 ms) in the same process,
+53 / 42 at 640x480: the head and its decoding cost less than the heatmap's last stage and ``fit_rows``.
+Changed at run time for the head only: ``crop_rows.detect_rows``'s learned path calls ``crop_rows_net.net_rows``
+(heatmap nets: ``row_heatmap`` + ``fit_rows`` exactly as before; the dev-set tests of the bundled model pass
+unchanged). The decoder keeps its expectation window inside the bins at the range's ends (the training loss the
+same; A1-A6 were trained with the window clipped there, which counted the end bin more than once: only rows
+within two bins of -0.25 / 1.25 image widths, outside the image).
 """
 
 from __future__ import annotations
@@ -753,7 +849,8 @@ def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "li
         def encoder_modules(self):
             return [self.stem, *self.blocks]
 
-        def forward(self, x):
+        def trunk(self, x):
+            """Normalised input, encoder taps and the decoder's 1/4-resolution features (32 channels)."""
             xn = (x - self.mean) * self.inv_std
             y = self.stem(xn)
             feats = {}
@@ -761,14 +858,272 @@ def _effl_net(torch, norm: str = "none", exg: bool = False, effl_norm: str = "li
                 y = blk(y)
                 if i in self.taps:
                     feats[self.taps[i]] = y
+            feats[4] = y
             u = self.d3(self.u3(self.mid(y)) + self.l3(feats[3]))
             u = self.d2(self.u2(u) + self.l2(feats[2]))
+            return xn, feats, u
+
+        def head(self, xn, feats, u):
             u = self.d1(self.u1(u) + self.l1(feats[1]))
             if self.full_res:
                 u = self.d0(self.u0(u) + self.l0(xn))
             return self.out(u)
 
+        def forward(self, x):
+            return self.head(*self.trunk(x))
+
     return EfflRowNet()
+
+
+def _anchor_net(torch, base, n_bins: int, hidden: int = 128, red: int = 4, level: int = 4, glob: int = 0):
+    """Row-anchor head (round 14) on the effl net ``base`` (:func:`_effl_net`): the decoder's 1/4-resolution
+    features (32 channels, ``NET_H / 4`` x ``NET_W / 4``) reduced by a 1x1 convolution to ``red`` channels;
+    each feature row flattened (all its columns times ``red`` channels: every anchor sees the whole image
+    width) into one column of an ``(N, red W/4, H/4, 1)`` tensor; four vertical convolutions (5 x 1, dilation
+    1 / 2 / 4 / 8, ``hidden`` channels, ReLU, residual from the second on: each anchor row sees the 30 anchor rows
+    either side, more than half the image height, so the top band can use the middle band's evidence; not the
+    whole height: the top anchor reaches down to about 0.55 H); a 1x1 convolution to ``ANCHOR_SLOTS (n_bins + 1)``
+    logits per anchor row (:func:`crop_rows_net.anchor_positions` decodes them). One anchor per feature row
+    (H_a = NET_H / 4). ``level`` 2: the decoder's 1/2-resolution features instead (its last stage, 16 channels,
+    the heatmap's own), one anchor per half-resolution row (H_a = NET_H / 2), dilations 1 / 2 / 4 / 8 / 16
+    (62 anchor rows either side). ``glob`` > 0: a global context vector besides, every anchor row sees the
+    whole image: the encoder's 1/16 features (80 channels) to 4 by a 1x1 convolution, flattened, a fully
+    connected layer to ``glob`` units (ReLU) and one to ``hidden``, added to the first vertical convolution's
+    output of every anchor row (before its ReLU).
+    ``forward`` returns the anchor logits ``(N, K (G + 1), H_a, 1)``; with ``with_heat``
+    set also the base's heatmap logits (auxiliary loss in training; the export computes the anchors only, so
+    the base's last decoder stage is not in the exported graph)."""
+    nn = torch.nn
+    K = _crn().ANCHOR_SLOTS
+    hf, wf = NET_H // level, NET_W // level
+    cin = 32 if level == 4 else 16
+    dils = (2, 4, 8) if level == 4 else (2, 4, 8, 16)
+
+    class AnchorRowNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base = base
+            self.red = nn.Sequential(nn.Conv2d(cin, red, 1), nn.ReLU())
+            self.v0 = nn.Conv2d(red * wf, hidden, (5, 1), padding=(2, 0))
+            self.vs = nn.ModuleList([nn.Conv2d(hidden, hidden, (5, 1), padding=(2 * d, 0), dilation=(d, 1))
+                                     for d in dils])
+            self.drop = nn.Dropout(0.1)
+            self.out = nn.Conv2d(hidden, K * (n_bins + 1), 1)
+            self.with_heat = False
+            self.n_bins = n_bins
+            if glob:
+                self.g_red = nn.Sequential(nn.Conv2d(80, 4, 1), nn.ReLU())
+                self.g_fc = nn.Sequential(nn.Linear(4 * (NET_H // 16) * (NET_W // 16), glob), nn.ReLU(),
+                                          nn.Linear(glob, hidden))
+
+        def encoder_modules(self):
+            return self.base.encoder_modules()
+
+        def forward(self, x):
+            xn, feats, u = self.base.trunk(x)
+            heat = None
+            if level == 2:
+                u = self.base.d1(self.base.u1(u) + self.base.l1(feats[1]))
+                if self.with_heat:
+                    heat = self.base.out(u)
+            elif self.with_heat:
+                heat = self.base.head(xn, feats, u)
+            f = self.red(u)                                        # (N, red, H/level, W/level)
+            f = f.permute(0, 1, 3, 2).reshape(-1, red * wf, hf, 1)  # columns into channels, one per anchor row
+            z = self.v0(f)
+            if glob:
+                g = self.g_fc(self.g_red(feats[4]).flatten(1))
+                z = z + g.reshape(-1, hidden, 1, 1)
+            z = torch.relu(z)
+            for conv in self.vs:
+                z = z + torch.relu(conv(z))
+            a = self.out(self.drop(z))
+            if self.with_heat:
+                return a, heat
+            return a
+
+    return AnchorRowNet()
+
+
+def _crn():
+    """The runtime module :mod:`agricare.core.perception.crop_rows_net` (its anchor constants and decoder)."""
+    import sys
+
+    if str(REPO / "src") not in sys.path:
+        sys.path.insert(0, str(REPO / "src"))
+    from agricare.core.perception import crop_rows_net
+
+    return crop_rows_net
+
+
+def label_row_points(lab: np.ndarray, load_px: int) -> list:
+    """Labelled rows of a label image as point arrays (x, y) in the ``load_px`` square the images are stored
+    at (``crop_row_score.label_rows``: each label line's quadratic, sampled every 2 label px over its extent)."""
+    import sys
+
+    if str(REPO / "src") not in sys.path:
+        sys.path.insert(0, str(REPO / "src"))
+    from agricare.core.perception.crop_row_score import label_rows
+
+    gts, w = label_rows(lab)
+    sx, sy = load_px / lab.shape[1], load_px / lab.shape[0]
+    out = []
+    for c, y0, y1 in gts:
+        v = np.arange(y0, y1 + 1e-9, 2.0)
+        if len(v) < 3:
+            continue
+        out.append(np.column_stack([(np.polyval(c, v) + 0.5) * sx - 0.5, (v + 0.5) * sy - 0.5]).astype(np.float32))
+    return out
+
+
+ANCHOR_TIE = 0.35  # nearest row further than this (bottom spacings) from the centre: both slot assignments
+
+
+def anchor_targets(rows, n_anchors: int, n_bins: int):
+    """Targets of the row-anchor head for rows given as point arrays in network-input px (after the
+    augmentation's warp). Each row's bottom position is its fit (quadratic over > 26 px of height, else a
+    line) at the bottom image row; the rows are ordered by it, slot ``K // 2`` is the row nearest the image
+    centre there (an exact tie goes to the left one) and slot k the row k - K // 2 places from it. Where the
+    nearest row is more than ``ANCHOR_TIE`` of the bottom spacing from the centre (near the tie at half a
+    spacing, where the choice flips under a small shift), the assignment centred on the other neighbour is
+    returned too and the loss takes the better of the two (:func:`anchor_loss`). Returns arrays of shape
+    (2, K, H_a): bin (``n_bins`` = absent), x (px), d (the labelled local spacing at the anchor row: mean
+    distance to the adjacent labelled rows present there, 0 where unknown)."""
+    K = _crn().ANCHOR_SLOTS
+    v, xc = _crn().anchor_geometry(n_anchors, n_bins, NET_W, NET_H)
+    x0 = xc[0] - 0.5 * (xc[1] - xc[0])
+    bw = xc[1] - xc[0]
+    xs, xbs = [], []
+    for r in rows:
+        r = r[np.argsort(r[:, 1])]
+        if len(r) < 4 or r[-1, 1] - r[0, 1] < 4:
+            continue
+        deg = 2 if r[-1, 1] - r[0, 1] > 26 else 1
+        xbs.append(float(np.polyval(np.polyfit(r[:, 1], r[:, 0], deg), NET_H - 1.0)))
+        inr = (v >= r[0, 1]) & (v <= r[-1, 1])
+        xs.append(np.where(inr, np.interp(v, r[:, 1], r[:, 0]), np.nan))
+    B = np.full((2, K, n_anchors), n_bins, np.int64)
+    X = np.zeros((2, K, n_anchors), np.float32)
+    D = np.zeros((2, K, n_anchors), np.float32)
+    if not xs:
+        return B, X, D
+    o = np.argsort(xbs)
+    xbs, xs = np.asarray(xbs)[o], np.asarray(xs)[o]
+    n = len(xbs)
+    c = (NET_W - 1) / 2.0
+    i0 = int(np.argmin(np.abs(xbs - c)))
+    sb = float(np.median(np.diff(xbs))) if n > 1 else 0.0
+    i1 = i0
+    if n > 1 and sb > 0 and abs(xbs[i0] - c) > ANCHOR_TIE * sb:
+        j = i0 + 1 if xbs[i0] < c else i0 - 1
+        i1 = j if 0 <= j < n else i0
+    with np.errstate(invalid="ignore"):
+        dl = np.abs(np.diff(xs, axis=0))                          # (n - 1, H_a): spacing to the next row
+        dsum = np.zeros((n, n_anchors))
+        dcnt = np.zeros((n, n_anchors))
+        for a, b in ((slice(1, None), dl), (slice(None, -1), dl)):
+            ok = np.isfinite(b)
+            dsum[a] += np.where(ok, b, 0.0)
+            dcnt[a] += ok
+    dloc = np.where(dcnt > 0, dsum / np.maximum(dcnt, 1), 0.0)
+    for t, ic in enumerate((i0, i1)):
+        for k in range(K):
+            r = ic + k - K // 2
+            if not 0 <= r < n:
+                continue
+            xr = xs[r]
+            g = np.floor((xr - x0) / bw)
+            ok = np.isfinite(xr) & (g >= 0) & (g < n_bins)
+            B[t, k] = np.where(ok, g, n_bins).astype(np.int64)
+            X[t, k] = np.where(ok, xr, 0.0)
+            D[t, k] = np.where(ok, dloc[r], 0.0)
+    return B, X, D
+
+
+def anchor_loss(torch, logits, B, X, D, w_pos: float = 1.0, soft: bool = False):
+    """Per-image loss of the row-anchor head, the better of the two slot assignments of
+    :func:`anchor_targets`: cross-entropy over bins + absent, plus ``w_pos`` times the mean of
+    log(1 + r^2) over present anchors with a known spacing, r = (x - x*) / (0.1 d*) with x the expectation
+    over the bins within ``ANCHOR_WINDOW`` of the best bin (as decoded): 1 - CRDA's s is min(r^2, 1), this is
+    its smooth, unsaturated version. ``soft``: the cross-entropy's target of a present anchor is split
+    between the two bins around x* in proportion to its distance from their centres (so that the bins' own
+    expectation is x*), not all on the nearest bin. ``logits`` (N, K (G + 1), H_a, 1); B, X, D (N, 2, K, H_a)."""
+    crn = _crn()
+    K = crn.ANCHOR_SLOTS
+    N, C, ha, _ = logits.shape
+    g = C // K - 1
+    z = logits[..., 0].reshape(N, K, g + 1, ha).permute(0, 1, 3, 2)       # (N, K, H_a, G + 1)
+    _, xc = crn.anchor_geometry(ha, g, NET_W, NET_H)
+    xc = torch.from_numpy(xc).float()
+    logp = torch.log_softmax(z, dim=-1)
+    best = z[..., :g].detach().argmax(dim=-1, keepdim=True)                # (N, K, H_a, 1)
+    wd = crn.ANCHOR_WINDOW
+    win = (best - wd).clamp(0, g - 1 - 2 * wd) + torch.arange(2 * wd + 1)   # as decoded: kept inside the bins
+    pw = torch.softmax(torch.gather(z, -1, win), dim=-1)
+    ex = (pw * xc[win]).sum(-1)                                           # (N, K, H_a)
+    losses = []
+    for t in range(2):
+        b, x, d = B[:, t], X[:, t], D[:, t]
+        if soft:
+            fpos = (x - float(xc[0])) / float(xc[1] - xc[0])
+            lo = fpos.floor().clamp(0, g - 2).long()
+            t_hi = (fpos - lo.float()).clamp(0.0, 1.0)
+            two = (1.0 - t_hi) * torch.gather(logp, -1, lo[..., None])[..., 0] \
+                + t_hi * torch.gather(logp, -1, (lo + 1)[..., None])[..., 0]
+            ce = -torch.where(b < g, two, torch.gather(logp, -1, b[..., None])[..., 0]).mean(dim=(1, 2))
+        else:
+            ce = -torch.gather(logp, -1, b[..., None])[..., 0].mean(dim=(1, 2))
+        m = (b < g) & (d > 0)
+        r = (ex - x) / (0.1 * d.clamp(min=1e-3))
+        lp = torch.where(m, torch.log1p(r * r), torch.zeros_like(r)).sum(dim=(1, 2)) / m.sum(dim=(1, 2)).clamp(min=1)
+        losses.append(ce + w_pos * lp)
+    return torch.minimum(losses[0], losses[1])
+
+
+def _load_effl_onnx(torch, net, path: pathlib.Path) -> int:
+    """Weights of an exported effl heatmap net (e.g. round 9's E4 / FE4) into the effl net ``net`` of the same
+    stages: the Conv nodes in graph order are the stem, each MBConv's expansion / depthwise / projection, then
+    the decoder's mid, l3, d3, l2, d2, l1, d1, out; the ConvTranspose nodes u3, u2, u1. Batch norm was folded
+    into each convolution: the convolution takes the folded weights, its batch norm becomes the identity plus
+    the folded bias (kept frozen: eval mode). Returns the number of tensors copied."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    init = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in m.graph.initializer}
+    pairs = [(net.stem[0], net.stem[1])]
+    for blk in net.blocks:
+        if blk.expand is not None:
+            pairs.append((blk.expand[0], blk.expand[1]))
+        pairs.append((blk.dw[0], blk.dw[1]))
+        pairs.append((blk.project[0], blk.project[1]))
+    pairs += [(net.mid[0], net.mid[1]), (net.l3, None), (net.d3[0], net.d3[1]), (net.l2, None),
+              (net.d2[0], net.d2[1]), (net.l1, None), (net.d1[0], net.d1[1]), (net.out, None)]
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    tconvs = [n for n in m.graph.node if n.op_type == "ConvTranspose"]
+    if len(convs) != len(pairs) or len(tconvs) != 3:
+        raise SystemExit(f"{path}: {len(convs)} Conv / {len(tconvs)} ConvTranspose, expected {len(pairs)} / 3")
+    n = 0
+    with torch.no_grad():
+        for (conv, bn), node in zip(pairs, convs):
+            wt = init[node.input[1]]
+            if tuple(wt.shape) != tuple(conv.weight.shape):
+                raise SystemExit(f"{path}: {node.name} {tuple(wt.shape)} against {tuple(conv.weight.shape)}")
+            conv.weight.copy_(wt)
+            bias = init[node.input[2]] if len(node.input) > 2 else torch.zeros(wt.shape[0])
+            if bn is None:
+                conv.bias.copy_(bias)
+            else:
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(bias)
+            n += 1
+        for mod, node in zip((net.u3, net.u2, net.u1), tconvs):
+            mod.weight.copy_(init[node.input[1]])
+            mod.bias.copy_(init[node.input[2]])
+            n += 1
+    return n
 
 
 def load_effl_imagenet(torch, net, path: str = "") -> int:
@@ -904,12 +1259,14 @@ def _flare(rng: np.random.Generator) -> np.ndarray:
 
 
 def augment(im, tg, rng: np.random.Generator, shadow_flare: bool = True, mild: bool = False,
-            photo: float = 0.0, stones: float = 0.0):
+            photo: float = 0.0, stones: float = 0.0, rows=None):
     """One augmented (input, target) pair at network resolution. ``mild``: half the pairs uncropped (the
     whole image, as the detector sees it), the rest cropped by at most 15 %, rotations within 3 degrees,
     narrower photometric jitter, shadow / flare half as often. ``stones`` / ``photo``: the fraction of pairs
     given synthetic stones on the soil (:func:`_stones`) / the strong photometric augmentation
-    (:func:`_photometric`); both draw from ``rng`` only when non-zero, so runs without them are unchanged."""
+    (:func:`_photometric`); both draw from ``rng`` only when non-zero, so runs without them are unchanged.
+    ``rows`` (point arrays of the labelled rows in the stored image's px, :func:`label_row_points`): also
+    returned, moved by the same warp and flip (no extra draws from ``rng``)."""
     h, w = im.shape[:2]
     # independent crops of each side: aspect ratio, scale and vanishing-point position vary
     if mild:
@@ -931,8 +1288,14 @@ def augment(im, tg, rng: np.random.Generator, shadow_flare: bool = True, mild: b
     B[:, 2] = (A[:, 2] + 0.5) / HM_DIV - 0.5
     y = cv2.warpAffine(tg, B, (NET_W // HM_DIV, NET_H // HM_DIV), flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT)
-    if rng.random() < 0.5:
+    flip = rng.random() < 0.5
+    if flip:
         x, y = x[:, ::-1], y[:, ::-1]
+    if rows is not None:
+        rows = [np.column_stack([r[:, 0] * A[0, 0] + r[:, 1] * A[0, 1] + A[0, 2],
+                                 r[:, 0] * A[1, 0] + r[:, 1] * A[1, 1] + A[1, 2]]) for r in rows]
+        if flip:
+            rows = [np.column_stack([NET_W - 1.0 - r[:, 0], r[:, 1]]) for r in rows]
     x = x.astype(np.float32)
     if stones > 0 and rng.random() < stones:
         x = _stones(x, rng)
@@ -954,6 +1317,8 @@ def augment(im, tg, rng: np.random.Generator, shadow_flare: bool = True, mild: b
         x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 1.2))
     if rng.random() < 0.3:
         x = x + rng.normal(0, rng.uniform(2, 8), x.shape).astype(np.float32)
+    if rows is not None:
+        return np.clip(x, 0, 255), np.ascontiguousarray(y), rows
     return np.clip(x, 0, 255), np.ascontiguousarray(y)
 
 
@@ -1013,6 +1378,25 @@ def main(argv=None) -> int:
     ap.add_argument("--exg", action="store_true", help="excess-green index as a fourth input channel (in the graph)")
     ap.add_argument("--photo", type=float, default=0.0, help="fraction of pairs given strong photometric augmentation")
     ap.add_argument("--stones", type=float, default=0.0, help="fraction of pairs given synthetic stones on the soil")
+    ap.add_argument("--anchor-bins", type=int, default=0, metavar="G",
+                    help="effl: a row-anchor head with G column bins instead of the heatmap output (see _anchor_net)")
+    ap.add_argument("--init-effl", default="",
+                    help="effl: start the whole heatmap net from this exported effl model (e.g. E4.onnx) instead "
+                         "of the ImageNet encoder; batch norm kept frozen as the folded affine")
+    ap.add_argument("--body-lr", type=float, default=1.0,
+                    help="--init-effl: learning rate of the loaded net (encoder and decoder) as a fraction of --lr")
+    ap.add_argument("--heat-weight", type=float, default=0.5,
+                    help="--anchor-bins: weight of the heatmap loss kept as an auxiliary task")
+    ap.add_argument("--pos-weight", type=float, default=1.0,
+                    help="--anchor-bins: weight of the CRDA-shaped position term (see anchor_loss)")
+    ap.add_argument("--soft-bins", action="store_true",
+                    help="--anchor-bins: cross-entropy target split between the two bins around the row (anchor_loss)")
+    ap.add_argument("--anchor-level", type=int, choices=(2, 4), default=4,
+                    help="--anchor-bins: the decoder features the head reads, 1/4 or 1/2 resolution (_anchor_net)")
+    ap.add_argument("--anchor-global", type=int, default=0, metavar="U",
+                    help="--anchor-bins: a global context vector of U units besides the vertical convolutions")
+    ap.add_argument("--anchor-red", type=int, default=4,
+                    help="--anchor-bins: channels per column of the flattened 1/4-resolution features")
     ap.add_argument("--make-sim-frames", type=int, default=0, metavar="N",
                     help="no training: render N simulator frames (--sim-scenario) into --sim-frames")
     ap.add_argument("--sim-scenario", default=str(REPO / "config" / "scenarios" / "farm.yaml"))
@@ -1044,6 +1428,19 @@ def main(argv=None) -> int:
     torch.set_num_threads(a.threads)
     X, Y = load(pathlib.Path(a.data), ids)
     print(f"{len(X)} training images ({a.ids})", flush=True)
+    anchor = a.anchor_bins > 0
+    ROWS = None
+    if anchor:
+        if a.arch != "effl" or a.sim_frames or a.full_res or a.size != 224:
+            raise SystemExit("--anchor-bins: --arch effl at 224 px, real images only")
+        ROWS = []
+        for i in ids:
+            lab = cv2.imread(str(pathlib.Path(a.data) / "label" / f"{i}.jpg"), cv2.IMREAD_GRAYSCALE)
+            if lab is not None and cv2.imread(str(pathlib.Path(a.data) / "image" / f"{i}.jpg")) is not None:
+                ROWS.append(label_row_points(lab, LOAD_PX))
+        if len(ROWS) != len(X):
+            raise SystemExit("label rows: image count mismatch")
+        print(f"row-anchor head: {a.anchor_bins} bins, {sum(len(r) for r in ROWS)} labelled rows", flush=True)
     factors = {t: float(f) for t, f in (x.split("=") for x in a.oversample)}
     wts = condition_weights(pathlib.Path(a.data), ids, factors) if factors else np.ones(len(X))
     if len(wts) != len(X):
@@ -1059,7 +1456,7 @@ def main(argv=None) -> int:
         print(f"oversampling {factors}: expected share of weighted images per epoch "
               f"{float(wts[wts > 1].sum() / wts.sum()):.2f}", flush=True)
     net = build(torch, a.arch, a.norm, a.exg, a.effl_norm, a.effl_stages, a.full_res, a.drop_path)
-    frozen_bn = bool(a.init)
+    frozen_bn = bool(a.init) or bool(a.init_effl)
     if a.init:
         _load_onnx(torch, net, pathlib.Path(a.init))
         print(f"warm start from {a.init} (batch norm frozen: the model's folded scale and shift)", flush=True)
@@ -1067,8 +1464,17 @@ def main(argv=None) -> int:
     if a.arch == "effl":
         if a.init:
             raise SystemExit("--arch effl starts from the ImageNet weights, not --init")
-        print(f"{load_effl_imagenet(torch, net)} ImageNet tensors loaded into the encoder", flush=True)
+        if a.init_effl:
+            print(f"{_load_effl_onnx(torch, net, pathlib.Path(a.init_effl))} tensors loaded from {a.init_effl}",
+                  flush=True)
+        else:
+            print(f"{load_effl_imagenet(torch, net)} ImageNet tensors loaded into the encoder", flush=True)
         enc_params = [p for m in net.encoder_modules() for p in m.parameters()]
+        if a.init_effl:  # the loaded body (encoder and decoder) at --body-lr, the new parts at --lr
+            enc_params = list(net.parameters())
+        if anchor:
+            net = _anchor_net(torch, net, a.anchor_bins, red=a.anchor_red, level=a.anchor_level,
+                              glob=a.anchor_global)
         if a.freeze_encoder:
             for p in enc_params:
                 p.requires_grad_(False)
@@ -1077,7 +1483,7 @@ def main(argv=None) -> int:
     dec_params = [p for p in net.parameters() if id(p) not in enc_ids]
     groups = [{"params": dec_params, "lr": a.lr}]
     if enc_params and not a.freeze_encoder:
-        groups.append({"params": enc_params, "lr": a.lr * a.enc_lr})
+        groups.append({"params": enc_params, "lr": a.lr * (a.body_lr if a.init_effl else a.enc_lr)})
     opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=1e-4)
     bs = 16
     per_epoch = n_real + n_sim_draw
@@ -1111,14 +1517,28 @@ def main(argv=None) -> int:
         if n_sim_draw:
             order = np.concatenate([order, n_real + rng.choice(len(X) - n_real, size=n_sim_draw, replace=False)])
             order = rng.permutation(order)
+        if anchor:
+            net.with_heat = True
         tot = 0.0
         for k in range(0, len(order), bs):
             idx = order[k:k + bs]
-            xb, yb = zip(*(augment(X[i], Y[i], rng, not a.no_shadow_flare, a.mild, a.photo, a.stones) for i in idx))
+            if anchor:
+                xb, yb, rb = zip(*(augment(X[i], Y[i], rng, not a.no_shadow_flare, a.mild, a.photo, a.stones,
+                                           ROWS[i]) for i in idx))
+            else:
+                xb, yb = zip(*(augment(X[i], Y[i], rng, not a.no_shadow_flare, a.mild, a.photo, a.stones)
+                               for i in idx))
             xt = torch.from_numpy(np.stack(xb).transpose(0, 3, 1, 2) / 255.0).float()
             yt = torch.from_numpy(np.stack(yb)[:, None]).float()
             opt.zero_grad()
-            loss = lossf(net(xt), yt)
+            if anchor:
+                tg = [anchor_targets(r, NET_H // a.anchor_level, a.anchor_bins) for r in rb]
+                Bt, Xt, Dt = (torch.from_numpy(np.stack([t[j] for t in tg])) for j in range(3))
+                al, hl = net(xt)
+                loss = (anchor_loss(torch, al, Bt, Xt, Dt, a.pos_weight, a.soft_bins).mean()
+                        + a.heat_weight * lossf(hl, yt))
+            else:
+                loss = lossf(net(xt), yt)
             loss.backward()
             opt.step()
             sched.step()
@@ -1203,6 +1623,8 @@ def _soup(paths, out: pathlib.Path) -> None:
 def _export(torch, net, out: pathlib.Path) -> None:
     net.eval()
     _set_drop_path(net, False)
+    if hasattr(net, "with_heat"):  # a row-anchor net: the anchors only
+        net.with_heat = False
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(net, torch.zeros(1, 3, NET_H, NET_W), str(out), opset_version=13, input_names=["bgr"],
                       output_names=["row_logits"], dynamo=False)

@@ -893,11 +893,9 @@ def _detect_learned(img, ww, hw):
     :func:`_detect_vp`; None when the network's heatmap holds no rows."""
     from agricare.core.perception import crop_rows_net
 
-    hm = crop_rows_net.row_heatmap(img)
-    f = crop_rows_net.fit_rows(hm)
+    f, (h, w) = crop_rows_net.net_rows(img)
     if f is None:
         return None
-    h, w = hm.shape
     kx, ky = ww / w, hw / h
     found = []
     for poly, support, span, xbot in f["rows"]:

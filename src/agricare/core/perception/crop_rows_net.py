@@ -23,8 +23,14 @@
    the true rows' positions known (best peak near each true row) 0.65-0.69: the heatmap's ridge placement, not
    its resolution or the decoding, is what limits the learned path.
 
-All geometry here is in heatmap pixels (x right, y down, pixel centres at integers); :func:`detect_rows`
-maps it to the input image.
+Row-anchor nets (round 14 of ``tools/train_row_net.py``, ``--anchor-bins``; not the bundled model): instead of a
+heatmap the net predicts the rows' positions directly, for each of ``H_a`` anchor image rows and each of
+``ANCHOR_SLOTS`` row slots a distribution over column bins plus "absent" (:func:`fit_anchor_rows` decodes it
+into the same row format). :func:`net_rows` chooses the decoding by the shape of the model's output, so
+``detect_rows`` and the benches take either kind of model.
+
+All geometry here is in heatmap pixels (x right, y down, pixel centres at integers; for a row-anchor net the
+pixels of the network input); :func:`detect_rows` maps it to the input image.
 """
 
 from __future__ import annotations
@@ -105,20 +111,158 @@ def _net():
     return cv2.dnn.readNetFromONNX(str(ROW_NET_PATH))
 
 
+def _forward(image_bgr: np.ndarray, flip: bool) -> np.ndarray:
+    """The network's raw output for one image (and its mirror image with ``flip``, as a batch of two)."""
+    x = image_bgr if image_bgr.shape[1::-1] == NET_SIZE else cv2.resize(image_bgr, NET_SIZE,
+                                                                          interpolation=cv2.INTER_AREA)
+    blob = x.astype(np.float32).transpose(2, 0, 1)[None] * np.float32(1.0 / 255.0)
+    if flip:  # the mirrored image too, in one batch
+        blob = np.concatenate([blob, blob[..., ::-1]])
+    net = _net()
+    net.setInput(np.ascontiguousarray(blob))
+    return net.forward()
+
+
+def is_anchor_output(out: np.ndarray) -> bool:
+    """True for the output of a row-anchor net (``(N, K (G + 1), H_a, 1)``, :func:`fit_anchor_rows`), False
+    for a heatmap net (``(N, 1, h, w)``)."""
+    return out.ndim == 4 and out.shape[1] > 1 and out.shape[3] == 1
+
+
 def row_heatmap(image_bgr: np.ndarray) -> np.ndarray:
     """Row centre-line probability in [0, 1] at the network's output resolution (float32, h x w): half
     ``NET_SIZE`` for the bundled net, ``NET_SIZE`` itself for a net trained with ``--full-res``; callers read
     the scale from the shape (:func:`fit_rows` works in heatmap pixels)."""
-    x = image_bgr if image_bgr.shape[1::-1] == NET_SIZE else cv2.resize(image_bgr, NET_SIZE,
-                                                                          interpolation=cv2.INTER_AREA)
-    blob = x.astype(np.float32).transpose(2, 0, 1)[None] * np.float32(1.0 / 255.0)
-    if FLIP_AVERAGE:  # the mirrored image too, in one batch: mean of the two logit maps
-        blob = np.concatenate([blob, blob[..., ::-1]])
-    net = _net()
-    net.setInput(np.ascontiguousarray(blob))
-    out = net.forward()
+    out = _forward(image_bgr, FLIP_AVERAGE)
+    if is_anchor_output(out):
+        raise ValueError(f"{ROW_NET_PATH.name} is a row-anchor net: it has no heatmap (use net_rows)")
     logits = 0.5 * (out[0, 0] + out[1, 0, :, ::-1]) if FLIP_AVERAGE else out[0, 0]
     return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+
+def net_rows(image_bgr: np.ndarray):
+    """Rows of the learned path for either kind of net, chosen by the shape of its output: a heatmap net's
+    heatmap through :func:`row_heatmap` and :func:`fit_rows`, a row-anchor net's output through
+    :func:`fit_anchor_rows` (one pass: the mirror pass of ``FLIP_AVERAGE`` is for heatmaps only). Returns
+    (the fit dict or None, (h, w) of the frame its pixels are in)."""
+    if _is_anchor_model():
+        return fit_anchor_rows(_forward(image_bgr, False)[0]), (NET_SIZE[1], NET_SIZE[0])
+    hm = row_heatmap(image_bgr)
+    return fit_rows(hm), hm.shape
+
+
+@functools.lru_cache(maxsize=4)
+def _anchor_model(path: str) -> bool:
+    net = _net()
+    net.setInput(np.zeros((1, 3, NET_SIZE[1], NET_SIZE[0]), np.float32))
+    return is_anchor_output(net.forward())
+
+
+def _is_anchor_model() -> bool:
+    """Whether the current model (``ROW_NET_PATH``) is a row-anchor net (one probe pass per model)."""
+    return _anchor_model(f"{ROW_NET_PATH}:{NET_SIZE}")
+
+
+# Row-anchor head (``tools/train_row_net.py --anchor``; round 14): for each of ``H_a`` anchor image rows and
+# each of ANCHOR_SLOTS row slots, logits over G column bins and a last "absent" class. Slot k is the labelled
+# row k - ANCHOR_SLOTS // 2 places from the row nearest the image centre at the image bottom. Anchor j lies
+# at image row (j + 0.5) H / H_a - 0.5 (input px); bin g is centred at x0 + (g + 0.5) (x1 - x0) / G - 0.5 with
+# (x0, x1) = ANCHOR_X_RANGE times the input width (rows may leave the image at the sides).
+ANCHOR_SLOTS = 5
+ANCHOR_X_RANGE = (-0.25, 1.25)
+ANCHOR_WINDOW = 2        # the position is the expectation over the bins within this many of the best bin
+ANCHOR_MIN_POINTS = 3    # a slot with fewer present anchors is no row
+# > 0: each slot's anchors replaced by a polynomial of this degree in the image row, fitted to them (weighted by
+# the presence probability); 0: the polyline through the anchors themselves
+ANCHOR_FIT_DEG = 0
+
+
+def anchor_geometry(n_anchors: int, n_bins: int, w: float, h: float):
+    """(anchor image rows (H_a,), bin centres (G,)) in input px of a ``w x h`` network input."""
+    v = (np.arange(n_anchors) + 0.5) * h / n_anchors - 0.5
+    x0, x1 = ANCHOR_X_RANGE[0] * w, ANCHOR_X_RANGE[1] * w
+    xc = x0 + (np.arange(n_bins) + 0.5) * (x1 - x0) / n_bins - 0.5
+    return v, xc
+
+
+def anchor_positions(logits: np.ndarray, w: float, h: float):
+    """Decode a row-anchor output ``(K (G + 1), H_a, 1)`` or ``(K, G + 1, H_a)``: returns (anchor rows (H_a,),
+    x (K, H_a) input px, present (K, H_a) bool, presence probability (K, H_a)). An anchor is present where
+    its best class is a column bin; its position is the softmax expectation over the bins within
+    ``ANCHOR_WINDOW`` of the best bin (the best column bin, even where "absent" wins; next to the ends of the
+    range the window is shifted inside it)."""
+    z = np.asarray(logits, np.float64)
+    if z.ndim == 3 and z.shape[2] == 1:
+        c, ha = z.shape[:2]
+        if c % ANCHOR_SLOTS:
+            raise ValueError(f"row-anchor output with {c} channels is not {ANCHOR_SLOTS} slots x (bins + 1)")
+        z = z[..., 0].reshape(ANCHOR_SLOTS, c // ANCHOR_SLOTS, ha)
+    k, g1, ha = z.shape
+    g = g1 - 1
+    v, xc = anchor_geometry(ha, g, w, h)
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    best = np.argmax(p[:, :g], axis=1)                                  # (K, H_a)
+    present = np.argmax(p, axis=1) < g
+    start = np.clip(best - ANCHOR_WINDOW, 0, g - 1 - 2 * ANCHOR_WINDOW)   # the window kept inside the bins
+    win = start[:, None, :] + np.arange(2 * ANCHOR_WINDOW + 1)[None, :, None]
+    pw = np.take_along_axis(p, win, axis=1)
+    x = (pw * xc[win]).sum(axis=1) / np.maximum(pw.sum(axis=1), 1e-12)
+    return v, x, present, 1.0 - p[:, g, :]
+
+
+def fit_anchor_rows(logits: np.ndarray, w: float = 0.0, h: float = 0.0):
+    """Rows of a row-anchor net's output, in the format of :func:`fit_rows` (pixels of the network input,
+    ``NET_SIZE`` unless ``w`` / ``h`` are given): each slot with at least ``ANCHOR_MIN_POINTS`` present anchors
+    is a polyline through its present anchors, bottom-up (with ``ANCHOR_FIT_DEG`` through their polynomial
+    fit instead); support = its mean presence probability there; span = its height above the image bottom as a
+    fraction of the image; x_bottom = the line through its lowest (up to 8) anchors (or the fit) at the bottom
+    image row.
+    The vanishing point is the least-squares intersection of the rows' straight fits (lam 0 when fewer than
+    two rows or the rows do not converge above the image bottom); coherence = contrast = the mean support.
+    None when no slot is a row. Positions beyond the outermost bin centres come back clamped to them."""
+    w = float(w or NET_SIZE[0])
+    h = float(h or NET_SIZE[1])
+    v, x, present, pp = anchor_positions(logits, w, h)
+    rows, lines = [], []
+    for k in range(x.shape[0]):
+        idx = np.flatnonzero(present[k])
+        if len(idx) < ANCHOR_MIN_POINTS:
+            continue
+        yy, xx = v[idx][::-1], x[k, idx][::-1]                         # bottom-up
+        if ANCHOR_FIT_DEG > 0 and len(yy) > ANCHOR_FIT_DEG + 2:
+            dn = (h - 1.0 - yy) / h
+            cf = np.polyfit(dn, xx, ANCHOR_FIT_DEG, w=pp[k, idx][::-1])
+            xx = np.polyval(cf, dn)
+            xb = float(np.polyval(cf, 0.0))
+        elif len(yy) >= 2:  # the line through the lowest (up to 8) anchors, at the bottom row
+            b1, a1 = np.polyfit(yy[:8], xx[:8], 1)
+            xb = float(a1 + b1 * (h - 1.0))
+        else:
+            xb = float(xx[0])
+        support = float(pp[k, idx].mean())
+        rows.append((np.column_stack([xx, yy]), support, float((h - 0.5 - yy.min()) / h), xb))
+        b, a = np.polyfit(yy, xx, 1)                                   # x = a + b y
+        lines.append((support * len(idx), a, b))
+    if not rows:
+        return None
+    lam, m = 0.0, 0.0
+    if len(lines) >= 2:
+        W_ = np.array([t[0] for t in lines])
+        nrm = np.sqrt(1.0 + np.array([t[2] for t in lines]) ** 2)
+        A = np.array([[1.0, -t[2]] for t in lines]) / nrm[:, None]
+        B = np.array([t[1] for t in lines]) / nrm
+        if np.linalg.cond(A * np.sqrt(W_)[:, None]) < 1e6:
+            vx, vy = np.linalg.lstsq(A * np.sqrt(W_)[:, None], B * np.sqrt(W_), rcond=None)[0]
+            if (h - 0.5) - vy > 1.0:
+                lam = 1.0 / ((h - 0.5) - vy)
+                m = vx * lam
+    xbs = np.sort([r[3] for r in rows])
+    spacing = float(np.median(np.diff(xbs))) if len(xbs) > 1 else 0.3 * w
+    coherence = float(np.mean([r[1] for r in rows]))
+    return {"rows": rows, "lam": float(lam), "m": float(m), "spacing": spacing, "coherence": coherence,
+            "contrast": coherence}
 
 
 def _peaks(P: np.ndarray, xb: np.ndarray, min_sep: float):
