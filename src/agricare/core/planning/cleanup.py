@@ -77,15 +77,10 @@ def _passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m, throug
                 part = _tight_clip(seg, a, u, width_m, patch)
             else:
                 part = shapely.intersection(seg, band)
-            for s in getattr(part, "geoms", [part]):
-                if s.geom_type != "LineString" or s.length < min_len_m:
-                    continue
-                gain = shapely.intersection(s.buffer(0.5 * width_m, cap_style="flat"), patch).area
-                if gain >= min_gain_m2:
-                    q = np.asarray(s.coords)
-                    key = round(float(o), 1)
-                    if key not in best or gain > best[key][1]:
-                        best[key] = ((q[0], q[-1]), gain)
+            for q, gain in _working_pieces(part, width_m, patch, min_len_m, min_gain_m2):
+                key = round(float(o), 1)
+                if key not in best or gain > best[key][1]:
+                    best[key] = ((q[0], q[-1]), gain)
     # the side-pushed offsets compete with the centred one: keep the best of overlapping offsets
     chosen, total = [], 0.0
     for key in sorted(best, key=lambda k: -best[k][1]):
@@ -145,14 +140,19 @@ def gap_passes(lines, patch, width_m: float, min_gain_m2: float, min_len_m: floa
         q = np.asarray(line.coords)
         u = (q[-1] - q[0]) / max(float(np.hypot(*(q[-1] - q[0]))), 1e-9)
         part = _tight_clip(line, q[0], u, width_m, patch)
-        for s in getattr(part, "geoms", [part]):
-            if s.geom_type != "LineString" or s.length < min_len_m:
-                continue
-            gain = shapely.intersection(s.buffer(0.5 * width_m, cap_style="flat"), patch).area
-            if gain >= min_gain_m2:
-                c = np.asarray(s.coords)
-                out.append((c[0], c[-1]))
+        out += [(c[0], c[-1]) for c, _gain in _working_pieces(part, width_m, patch, min_len_m, min_gain_m2)]
     return out
+
+
+def _working_pieces(part, width_m, patch, min_len_m, min_gain_m2):
+    """The line pieces of ``part`` (a (multi)line string) at least ``min_len_m`` long whose strip (``width_m``
+    wide, flat ends) works at least ``min_gain_m2`` of ``patch``: (coordinates, area worked) each."""
+    for s in getattr(part, "geoms", [part]):
+        if s.geom_type != "LineString" or s.length < min_len_m:
+            continue
+        gain = shapely.intersection(s.buffer(0.5 * width_m, cap_style="flat"), patch).area
+        if gain >= min_gain_m2:
+            yield np.asarray(s.coords), gain
 
 
 def _tight_clip(seg, origin, u, width_m, patch, margin_m: float = 0.25):
