@@ -1,5 +1,6 @@
 """Corner rings that share one reverse budget where they work most (corners.joint_budgets, ``corner_joint_budget``) and
-corner rings built where a short edge ends at a concave corner (``concave_gaps``, ``corner_concave_gaps``)."""
+corner rings built where a short edge ends at a concave corner (``concave_gaps``, ``corner_concave_gaps``) or where an
+edge's straight cuts a shallow dip of the pass's line (``inset_edges``, ``corner_inset_edges``)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,41 @@ def test_a_short_edge_at_a_concave_corner_no_longer_leaves_the_pass_without_work
     kinds = {round(t): kind for _, _, t, kind in ring.vertices}
     assert kinds[-77].startswith("gap")                                 # the concave corner looped
     assert ring.n_manoeuvres >= 3                                       # measured: sharp corners worked
+
+
+def test_an_edge_that_cuts_a_dip_of_the_pass_is_moved_in_and_the_pass_gets_its_corners():
+    # bench/farm_missions.py seed 2, outer pass: the straight of a 49 m edge takes the machine 0.21 m out of the field
+    # (a shallow dip of the pass's own line that every simplification cuts): no corner ring at 0.3, 1 or 2 m, nor with
+    # concave gaps. With that edge moved in by as much: a closed ring that fits, within the budget
+    xy, p, fp = _bench_pass(2, 0)
+    kw = dict(min_leg_m=p.corner_min_leg_m, ease_radius_m=p.corner_ease_radius_m, y_turns=True, loop_back=True,
+              eased_arcs=True, step_m=p.sample_step_m, min_angle_rad=math.radians(p.corner_min_angle_deg))
+    for simplify_m in (0.3, 1.0, 2.0):
+        assert corner_ring(xy, p.width_m, p.turn_radius_m, fp, p.implement_offset_m, simplify_m=simplify_m,
+                           budget_m=30.0, **kw) is None
+    assert corner_ring(xy, p.width_m, p.turn_radius_m, fp, p.implement_offset_m, simplify_m=0.3, budget_m=30.0,
+                       concave_gaps=True, **kw) is None
+    ring = corner_ring(xy, p.width_m, p.turn_radius_m, fp, p.implement_offset_m, simplify_m=0.3, budget_m=30.0,
+                       concave_gaps=True, inset_edges=True, **kw)
+    assert ring is not None
+    ends = [q[0].xy[-1] for q in ring.pieces]
+    starts = [q[0].xy[0] for q in ring.pieces[1:] + ring.pieces[:1]]
+    assert max(np.hypot(*(a - b)) for a, b in zip(ends, starts)) < 0.05
+    for s, _ in ring.pieces:
+        assert fp.fits(_poses(s))
+    assert ring.reverse_m <= 30.0 + 1e-6
+    assert ring.n_manoeuvres >= 7                      # measured: 8 of its 9 corners by a manoeuvre (29.3 m)
+
+
+def test_inset_edges_moves_only_the_edge_that_leaves_and_keeps_the_others():
+    # a 60 x 40 m rectangle whose bottom edge's straight leaves a field with a 0.3 m dip in the middle of that side
+    from agricare.core.planning.corners import Footprint, _inset_edges
+
+    field = Polygon([(-10, -10), (30, -10), (30.5, -9.7), (40, -9.7), (40.5, -10), (80, -10), (80, 60), (-10, 60)])
+    fp = Footprint([(-0.5, 0.5, -0.5, 0.5)], field, margin_m=0.0)     # a 1 m square machine on base_link
+    v = np.array([[0.0, -9.5], [70.0, -9.5], [70.0, 50.0], [0.0, 50.0]])
+    new = _inset_edges(v, fp, 0.5, 5.0)
+    assert new[0, 1] == pytest.approx(-9.19, abs=0.011) and new[1, 1] == pytest.approx(-9.19, abs=0.011)
+    assert new[0, 0] == pytest.approx(0.0) and new[1, 0] == pytest.approx(70.0)
+    assert np.allclose(new[2:], v[2:])
+    assert np.array_equal(_inset_edges(v + [0.0, 0.5], fp, 0.5, 5.0), v + [0.0, 0.5])   # nothing leaves: unchanged

@@ -678,7 +678,8 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 max_reverse_m: float | None = None, min_leg_m: float = 0.0,
                 budget_m: float | None = None, ease_radius_m: float = 0.0,
                 sharpness_1pm2: float = 0.0, y_turns: bool = False,
-                loop_back: bool = False, eased_arcs: bool = False, concave_gaps: bool = False) -> CornerRing | None:
+                loop_back: bool = False, eased_arcs: bool = False, concave_gaps: bool = False,
+                inset_edges: bool = False) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
@@ -699,6 +700,10 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     is joined by its gap (both passes on into the field past it, a forward loop between) instead of its working arc,
     whose tangent length (``radius tan(|turn|/2)``: 3.6 m at -77 deg with a 4.5 m radius) left nothing of a short edge
     between a concave and a sharp corner, so no corner ring was built at all (bench/farm_missions.py seeds 5 and 10).
+    ``inset_edges``: every edge whose straight would take the machine out of the field (the simplified outline cuts a
+    shallow dip of the pass's own line: 0.21 m on a 49 m edge of bench/farm_missions.py seed 2's outer pass, at every
+    simplification) is moved into the field by as much, its ends where the moved lines meet their neighbours
+    (:func:`_inset_edges`); without it such a pass builds no corner ring at all.
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
     corners, no manoeuvre that fits): the caller keeps the rounded ring then.
@@ -708,17 +713,56 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         # built with them; then it is built as without them (never a rounded ring where a corner ring was built)
         ring = _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad,
                             simplify_m, max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns,
-                            loop_back, True, concave_gaps)
+                            loop_back, True, concave_gaps, inset_edges)
         if ring is not None:
             return ring
     return _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
                         max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
-                        False, concave_gaps)
+                        False, concave_gaps, inset_edges)
+
+
+def _inset_edges(v, fp: Footprint, step_m: float, end_m: float, slack_m: float = 0.01):
+    """The counter-clockwise ring ``v`` with each edge whose straight (the machine on it, headed along it, ``end_m``
+    clear of either end, where the corner pieces take over) leaves ``fp``'s field moved into the field by its largest
+    excess plus ``slack_m``; each vertex where its two edges' (moved) lines meet. None when a moved edge turns round
+    (the ring cannot keep its shape)."""
+    n = len(v)
+    e = np.roll(v, -1, axis=0) - v
+    L = np.hypot(e[:, 0], e[:, 1])
+    if np.any(L < 1e-6):
+        return None
+    u = e / L[:, None]
+    nrm = np.column_stack([-u[:, 1], u[:, 0]])            # into the field (counter-clockwise ring)
+    shift = np.zeros(n)
+    for i in range(n):
+        if L[i] <= 2.0 * end_m + step_m:
+            continue
+        q = _poses(_straight(v[i] + end_m * u[i], v[i] + (L[i] - end_m) * u[i], step_m))
+        pts = fp.points(q)
+        out = ~shapely.contains_xy(fp.geom, pts[:, 0], pts[:, 1])
+        if out.any():
+            shift[i] = float(shapely.distance(fp.geom, shapely.points(pts[out])).max()) + slack_m
+    if not shift.any():
+        return v
+    base = v + shift[:, None] * nrm                     # a point on each edge's moved line
+    new = np.empty_like(v)
+    for j in range(n):
+        i = j - 1
+        A = np.column_stack([u[i], -u[j]])
+        if abs(float(np.linalg.det(A))) < 1e-9:         # collinear neighbours: the vertex moves with its own edge
+            new[j] = v[j] + max(shift[i], shift[j]) * nrm[j]
+            continue
+        t = np.linalg.solve(A, base[j] - base[i])[0]
+        new[j] = base[i] + t * u[i]
+    e2 = np.roll(new, -1, axis=0) - new
+    if np.any(np.einsum("ij,ij->i", e2, u) <= 1e-6):
+        return None
+    return new
 
 
 def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
                  max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
-                 eased_arcs, concave_gaps: bool = False) -> CornerRing | None:
+                 eased_arcs, concave_gaps: bool = False, inset_edges: bool = False) -> CornerRing | None:
     """:func:`corner_ring` with ``eased_arcs`` as given (no retry without them)."""
     lr = LinearRing(np.asarray(ring_xy, dtype=float)[:, :2])
     lr = lr.simplify(simplify_m)
@@ -728,6 +772,10 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
         return None
     if LinearRing(v).is_ccw is False:
         v = v[::-1]
+    if inset_edges:
+        v = _inset_edges(v, fp, step_m, 2.0 * float(turn_radius_m))
+        if v is None:
+            return None
     e = np.roll(v, -1, axis=0) - v                      # edge i: v[i] -> v[i+1]
     L = np.hypot(e[:, 0], e[:, 1])
     if np.any(L < 1e-6):
