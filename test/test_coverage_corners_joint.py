@@ -65,18 +65,27 @@ def _bench_pass(seed: int, k: int):
     return np.asarray(poly.exterior.coords), p, fp
 
 
-def test_a_short_edge_at_a_concave_corner_no_longer_leaves_the_pass_without_worked_corners():
-    # bench/farm_missions.py seed 10, outer pass: a 17.1 m edge between a -77 deg concave corner (its working arc's
-    # tangent 3.6 m) and a 145 deg sharp corner (the pass along it ends ~14 m before the vertex): no corner ring at any
-    # simplification, so the pass was the rounded ring with no corner worked. With the concave corner looped: a ring
-    xy, p, fp = _bench_pass(10, 0)
+def _ring_only_with(seed: int, **option):
+    """The outer pass of bench seed ``seed``: asserts it builds no corner ring at simplification 0.3, 1 or 2 m, nor at
+    0.3 m with only the options before the last of ``option``; returns its ring with all of ``option`` (0.3 m, 30 m
+    budget) and the machine's footprint."""
+    xy, p, fp = _bench_pass(seed, 0)
     kw = dict(min_leg_m=p.corner_min_leg_m, ease_radius_m=p.corner_ease_radius_m, y_turns=True, loop_back=True,
               eased_arcs=True, step_m=p.sample_step_m, min_angle_rad=math.radians(p.corner_min_angle_deg))
+
+    def ring(simplify_m, **opt):
+        return corner_ring(xy, p.width_m, p.turn_radius_m, fp, p.implement_offset_m, simplify_m=simplify_m,
+                           budget_m=30.0, **kw, **opt)
+
     for simplify_m in (0.3, 1.0, 2.0):
-        assert corner_ring(xy, p.width_m, p.turn_radius_m, fp, p.implement_offset_m, simplify_m=simplify_m,
-                           budget_m=30.0, **kw) is None
-    ring = corner_ring(xy, p.width_m, p.turn_radius_m, fp, p.implement_offset_m, simplify_m=0.3, budget_m=30.0,
-                       concave_gaps=True, **kw)
+        assert ring(simplify_m) is None
+    names = list(option)
+    for k in range(1, len(names)):
+        assert ring(0.3, **{n: option[n] for n in names[:k]}) is None
+    return ring(0.3, **option), fp
+
+
+def _assert_closed_fitting_within_budget(ring, fp):
     assert ring is not None
     ends = [q[0].xy[-1] for q in ring.pieces]
     starts = [q[0].xy[0] for q in ring.pieces[1:] + ring.pieces[:1]]
@@ -84,6 +93,14 @@ def test_a_short_edge_at_a_concave_corner_no_longer_leaves_the_pass_without_work
     for s, _ in ring.pieces:
         assert fp.fits(_poses(s))
     assert ring.reverse_m <= 30.0 + 1e-6
+
+
+def test_a_short_edge_at_a_concave_corner_no_longer_leaves_the_pass_without_worked_corners():
+    # bench/farm_missions.py seed 10, outer pass: a 17.1 m edge between a -77 deg concave corner (its working arc's
+    # tangent 3.6 m) and a 145 deg sharp corner (the pass along it ends ~14 m before the vertex): no corner ring at any
+    # simplification, so the pass was the rounded ring with no corner worked. With the concave corner looped: a ring
+    ring, fp = _ring_only_with(10, concave_gaps=True)
+    _assert_closed_fitting_within_budget(ring, fp)
     kinds = {round(t): kind for _, _, t, kind in ring.vertices}
     assert kinds[-77].startswith("gap")                                 # the concave corner looped
     assert ring.n_manoeuvres >= 3                                       # measured: sharp corners worked
@@ -93,23 +110,8 @@ def test_an_edge_that_cuts_a_dip_of_the_pass_is_moved_in_and_the_pass_gets_its_c
     # bench/farm_missions.py seed 2, outer pass: the straight of a 49 m edge takes the machine 0.21 m out of the field
     # (a shallow dip of the pass's own line that every simplification cuts): no corner ring at 0.3, 1 or 2 m, nor with
     # concave gaps. With that edge moved in by as much: a closed ring that fits, within the budget
-    xy, p, fp = _bench_pass(2, 0)
-    kw = dict(min_leg_m=p.corner_min_leg_m, ease_radius_m=p.corner_ease_radius_m, y_turns=True, loop_back=True,
-              eased_arcs=True, step_m=p.sample_step_m, min_angle_rad=math.radians(p.corner_min_angle_deg))
-    for simplify_m in (0.3, 1.0, 2.0):
-        assert corner_ring(xy, p.width_m, p.turn_radius_m, fp, p.implement_offset_m, simplify_m=simplify_m,
-                           budget_m=30.0, **kw) is None
-    assert corner_ring(xy, p.width_m, p.turn_radius_m, fp, p.implement_offset_m, simplify_m=0.3, budget_m=30.0,
-                       concave_gaps=True, **kw) is None
-    ring = corner_ring(xy, p.width_m, p.turn_radius_m, fp, p.implement_offset_m, simplify_m=0.3, budget_m=30.0,
-                       concave_gaps=True, inset_edges=True, **kw)
-    assert ring is not None
-    ends = [q[0].xy[-1] for q in ring.pieces]
-    starts = [q[0].xy[0] for q in ring.pieces[1:] + ring.pieces[:1]]
-    assert max(np.hypot(*(a - b)) for a, b in zip(ends, starts)) < 0.05
-    for s, _ in ring.pieces:
-        assert fp.fits(_poses(s))
-    assert ring.reverse_m <= 30.0 + 1e-6
+    ring, fp = _ring_only_with(2, concave_gaps=True, inset_edges=True)
+    _assert_closed_fitting_within_budget(ring, fp)
     assert ring.n_manoeuvres >= 7                      # measured: 8 of its 9 corners by a manoeuvre (29.3 m)
 
 
