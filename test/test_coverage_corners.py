@@ -493,7 +493,7 @@ def test_ring_footprint_is_checked_between_its_samples():
     """A ring's samples can each keep the machine inside while the curve driven between them does not: at a field
     vertex the implement's corner, 3 m to the side, sweeps past it between two samples. The ring check looks there
     too, so push_ring_in moves such a ring in."""
-    from agricare.core.planning.coverage import _footprint_excess, _ring_footprint_excess
+    from agricare.core.planning.coverage import _ring_footprint_excess
 
     # a notch: the boundary's vertex at (50, 4) points into the field, between two samples 2 m apart
     field = Polygon([(0, 0), (49.0, 0), (50.0, 4.0), (51.0, 0), (100, 0), (100, 60), (0, 60)])
@@ -505,7 +505,7 @@ def test_ring_footprint_is_checked_between_its_samples():
     d = np.roll(xy, -1, axis=0) - xy
     ring = np.column_stack([xy, np.arctan2(d[:, 1], d[:, 0])])
     # the implement (3 m to the right, 1.2-2 m behind) clears the notch from the samples; from x = 52 it does not
-    assert np.all(_footprint_excess(fp, ring) == 0.0)
+    assert np.all(fp.excess(ring) == 0.0)
     e = _ring_footprint_excess(fp, ring)
     assert e.max() > 0.1
     hit = np.flatnonzero(e > 0)

@@ -13,7 +13,7 @@ from shapely.geometry import Point, Polygon, box
 from agricare.core.planning import turns as T
 from agricare.core.planning.corners import Footprint
 from agricare.core.planning.coverage import (KIND_TRANSIT, CoverageParams, _Builder, _drift_off, _end_run_out,
-                                             _footprint_excess, _Region, _turn_room, plan_coverage, plan_work_figures)
+                                             _Region, _turn_room, plan_coverage, plan_work_figures)
 from agricare.core.planning.headland import headland_rings, hole_offset, min_bend_radius
 
 BODY, IMPLEMENT = (-0.9, 3.3, -1.1, 1.1), (-2.0, -1.2, -3.0, 3.0)     # the bench's / demo's tractor
@@ -66,7 +66,7 @@ def test_a_hole_near_the_edge_keeps_its_second_ring():
 def test_rings_are_moved_in_where_the_trailing_implement_would_leave_the_field():
     field = box(0, 0, 100, 60)
     fp = Footprint([BODY, IMPLEMENT], field, margin_m=0.05)
-    ex = lambda q: _footprint_excess(fp, q)                           # noqa: E731
+    ex = lambda q: fp.excess(q)                           # noqa: E731
     plain = headland_rings(field, [3.1], R)[0][0]
     # the rounded corners swing the implement's rear corner out (both ways round)
     d = np.diff(plain, axis=0)
@@ -87,7 +87,7 @@ def test_concave_corner_of_the_outer_ring_is_rounded_with_the_footprint():
     # now a bend of the turning radius, the machine inside along it
     field = Polygon([(0, 0), (100, 0), (100, 60), (50, 40), (0, 60)])
     fp = Footprint([BODY, IMPLEMENT], field, margin_m=0.05)
-    ex = lambda q: _footprint_excess(fp, q)                           # noqa: E731
+    ex = lambda q: fp.excess(q)                           # noqa: E731
     plain = headland_rings(field, [3.1], R)[0][0]
     assert _turns(plain).max() > 0.65                                   # 0.76 rad, split over two samples
     ring = headland_rings(field, [3.1], R, excess=ex)[0][0]
@@ -99,7 +99,7 @@ def test_concave_corner_of_the_outer_ring_is_rounded_with_the_footprint():
     # out of a seeded field after one): the ring bends with the turning radius, the whole machine inside
     field = Polygon([(0, 0), (100, 0), (100, 50), (50, 50), (50, 100), (0, 100)])
     fp = Footprint([BODY, IMPLEMENT], field, margin_m=0.05)
-    ex = lambda q: _footprint_excess(fp, q)                           # noqa: E731
+    ex = lambda q: fp.excess(q)                           # noqa: E731
     plain = headland_rings(field, [3.1], R)[0][0]
     assert _turns(plain).max() > 1.4                                    # 1.47 rad at one sample
     assert min_bend_radius(plain) < 1.5

@@ -78,6 +78,16 @@ class Footprint:
         y = q[:, 1:2] + s * self.local[None, :, 0] + c * self.local[None, :, 1]
         return np.stack([x.ravel(), y.ravel()], axis=1)
 
+    def excess(self, poses) -> np.ndarray:
+        """Per pose ``(N, 3)``: how far (m) the farthest footprint point lies outside the field (0 inside)."""
+        q = np.asarray(poses, float).reshape(-1, 3)
+        pts = self.points(q)
+        inside = shapely.contains_xy(self.geom, pts[:, 0], pts[:, 1])
+        d = np.zeros(len(pts))
+        if not inside.all():
+            d[~inside] = shapely.distance(self.geom, shapely.points(pts[~inside]))
+        return d.reshape(len(q), -1).max(axis=1)
+
     def fits(self, poses) -> bool:
         p = self.points(poses)
         return bool(np.all(shapely.contains_xy(self.geom, p[:, 0], p[:, 1])))
@@ -140,9 +150,9 @@ def three_point_corner(a: float, b: float, turn_rad: float, radius_m: float, ext
     prims = []
     x = a                                            # base_link's position along A (inset line after the S)
     if inset_m > 1e-6:
-        psi = math.acos(max(-1.0, 1.0 - inset_m / (2.0 * radius_m)))
-        prims += [(-radius_m * psi, k, k), (-radius_m * psi, -k, -k)]
-        x -= 2.0 * radius_m * math.sin(psi)
+        s_prims, s_len = _s_shift(inset_m, radius_m, forward=False)
+        prims += s_prims
+        x -= s_len
     start_arc = inset_m / math.tan(turn_rad) - t     # the arc's start along A on the inset line
     back_b = inset_m / math.sin(turn_rad) + t + extension_m - b
     if back_b < max(min_leg_m, 1e-3):
@@ -217,17 +227,12 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
     ha, hb = math.atan2(ua[1], ua[0]), math.atan2(ub[1], ub[0])
     t = radius_m * math.tan(0.5 * min(abs(turn_rad), math.radians(170.0)))
     sgn = 1.0 if turn_rad > 0 else -1.0
-    k = sgn / radius_m
     leads = [(0.0, [], 0.0)]
     if ease_radius_m > 0:
         for inset in (0.6, 1.2):
-            psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * ease_radius_m)))
-            ke = sgn / ease_radius_m
-            leads.append((inset, [(ease_radius_m * psi, ke, ke), (ease_radius_m * psi, -ke, -ke)],
-                          2.0 * ease_radius_m * math.sin(psi)))
+            leads.append((inset, *_s_shift(inset, ease_radius_m, sign=sgn)))
     for inset in (0.6, 1.2):
-        psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * radius_m)))
-        leads.append((inset, [(-radius_m * psi, k, k), (-radius_m * psi, -k, -k)], 0.0))
+        leads.append((inset, _s_shift(inset, radius_m, forward=False, sign=sgn)[0], 0.0))
     # a concave corner: A on past the vertex and B from before it (both into the field), a loop between;
     # else both backed off the vertex
     concave = [(e, -e) for e in (3.0, 4.5, 1.5, 6.0)] if turn_rad < 0 else []
@@ -283,20 +288,18 @@ def _eased_arc(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radi
     na = np.array([-ua[1], ua[0]])
     nb = np.array([-ub[1], ub[0]])
     k = 1.0 / radius_m
-    ke = 1.0 / ease_radius_m
     t = radius_m * math.tan(0.5 * turn_rad)
     ha = math.atan2(ua[1], ua[0])
     for inset in insets:
         # the inset lines meet at vertex + w: w . na = w . nb = inset
         w = np.linalg.solve(np.array([na, nb]), np.array([inset, inset]))
-        psi = math.acos(max(-1.0, 1.0 - inset / (2.0 * ease_radius_m)))
-        ahead = 2.0 * ease_radius_m * math.sin(psi)
+        s_in, ahead = _s_shift(inset, ease_radius_m)
+        s_out, _ = _s_shift(inset, ease_radius_m, sign=-1.0)
         a = float(np.dot(w, ua)) - t - ahead            # along A from the vertex, where A's S starts
         b = float(np.dot(w, ub)) + t + ahead            # along B, where B's S ends
         if -a > len_a - 1.0 or b > len_b - 1.0:
             continue
-        prims = [(ease_radius_m * psi, ke, ke), (ease_radius_m * psi, -ke, -ke), (radius_m * turn_rad, k, k),
-                 (ease_radius_m * psi, -ke, -ke), (ease_radius_m * psi, ke, ke)]
+        prims = s_in + [(radius_m * turn_rad, k, k)] + s_out
         p0 = np.array([*(vertex + a * ua), ha])
         smp = T.sample_primitives(p0, prims, step_m)
         if _fits(fp, _poses(smp)):
@@ -738,10 +741,8 @@ def _inset_edges(v, fp: Footprint, step_m: float, end_m: float, slack_m: float =
         if L[i] <= 2.0 * end_m + step_m:
             continue
         q = _poses(_straight(v[i] + end_m * u[i], v[i] + (L[i] - end_m) * u[i], step_m))
-        pts = fp.points(q)
-        out = ~shapely.contains_xy(fp.geom, pts[:, 0], pts[:, 1])
-        if out.any():
-            shift[i] = float(shapely.distance(fp.geom, shapely.points(pts[out])).max()) + slack_m
+        if fp.outside_mask(q).any():
+            shift[i] = float(fp.excess(q).max()) + slack_m
     if not shift.any():
         return v
     base = v + shift[:, None] * nrm                     # a point on each edge's moved line

@@ -1189,26 +1189,15 @@ def _end_run_out(b: _Builder, field, p: CoverageParams) -> None:
     b.add(run_out(max(length, 0.01)), KIND_TRANSIT, False)
 
 
-def _footprint_excess(fp: Footprint, poses) -> np.ndarray:
-    """Per pose (M, 3): how far (m) the machine's farthest footprint point lies outside ``fp``'s field (0 inside)."""
-    q = np.asarray(poses, float).reshape(-1, 3)
-    pts = fp.points(q)
-    inside = shapely.contains_xy(fp.geom, pts[:, 0], pts[:, 1])
-    d = np.zeros(len(pts))
-    if not inside.all():
-        d[~inside] = shapely.distance(fp.geom, shapely.points(pts[~inside]))
-    return d.reshape(len(q), -1).max(axis=1)
-
-
 def _ring_footprint_excess(fp: Footprint, poses, substeps: int = 4) -> np.ndarray:
-    """Per pose of a closed ring (M, 3), in driving order: :func:`_footprint_excess` at the pose and at ``substeps - 1``
+    """Per pose of a closed ring (M, 3), in driving order: :meth:`Footprint.excess` at the pose and at ``substeps - 1``
     poses between it and each neighbour (positions on the chord, heading turning from one sample's tangent to the
     next one's), the worst of them. The ring is driven as a curve, not only at its samples (0.5-0.6 m apart): at a
     field vertex the trailing implement's corner, 3 m to the side and 1.2-2 m behind base_link, sweeps through the
     margin between two samples that both keep it (seeds 5 and 14 of bench/farm_missions.py: the planned ring 2 cm
     outside and 2 cm inside the field between samples kept 12 and 6 cm, the tracked runs 3.5 and 2.4 cm out)."""
     q = np.asarray(poses, float).reshape(-1, 3)
-    e = _footprint_excess(fp, q)
+    e = fp.excess(q)
     if len(q) < 3 or substeps < 2:
         return e
     # the tangent at each sample from its neighbours, turned to the driving direction the caller's yaw gives
@@ -1221,7 +1210,7 @@ def _ring_footprint_excess(fp: Footprint, poses, substeps: int = 4) -> np.ndarra
     worst = np.zeros(len(q))
     for f in np.arange(1, substeps) / substeps:
         mid = np.column_stack([q[:, :2] + f * (q[nxt, :2] - q[:, :2]), tang + f * dyaw])
-        worst = np.maximum(worst, _footprint_excess(fp, mid))
+        worst = np.maximum(worst, fp.excess(mid))
     e = np.maximum(e, worst)
     return np.maximum(e, worst[np.roll(np.arange(len(q)), 1)])
 
