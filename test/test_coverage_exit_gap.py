@@ -83,11 +83,11 @@ def test_gap_pass_works_the_gap_under_the_pond():
                   if b > a]
         done.append((shapely.intersection(shapely.union_all(strips), under).area / under.area, f))
     (old, f_old), (new, f_new) = done
-    # measured: the 12 m under the pond 57 -> 86 % worked; 98.83 -> 99.26 % of the field, 16.3 -> 5.9 m reversed (no
-    # dead-end passes into the gap from either side)
+    # measured: the 12 m under the pond 57 -> 86 % worked; 98.83 -> 99.38 % of the field, 16.3 -> 16.4 m reversed (with
+    # clean-up passes down to 0.25 squared widths, as before cleanup_min_gain_w2 0.05: 99.26 % and 5.9 m, no dead-end
+    # passes into the gap from either side; at 0.05 the reverse it saves goes to passes over the smaller blobs)
     assert new > old + 0.15
-    assert f_new["worked_ratio"] > f_old["worked_ratio"] + 0.002
-    assert f_new["reverse_m"] < f_old["reverse_m"]
+    assert f_new["worked_ratio"] > f_old["worked_ratio"] + 0.004
     assert f_new["reverse_m"] <= 30.0 and f_new["rings_worked"] == f_new["rings_total"]
 
 
