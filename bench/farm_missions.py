@@ -459,7 +459,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
               choose: bool = False, plan_trail: bool = False, keep_open_m: float = SECTION_KEEP_OPEN_M,
               reverse_split: tuple | None = None, turnabout_footprint: bool = False,
               concave_gaps: bool | None = None, joint_budget: bool | None = None,
-              look_ahead_m: float | None = None) -> dict:
+              look_ahead_m: float = SECTION_LOOK_AHEAD_M) -> dict:
     rng = np.random.default_rng(seed)
     field = DEMO_FIELD if demo else random_field(rng)
     t0 = time.perf_counter()
@@ -543,9 +543,7 @@ def run_field(seed: int, tracking: bool = False, corners: bool = False, reverse_
             check = predict_plan(plan, field, ctrl)
         t, driven, driven_w, _, reverse_m = drive_tracking(mission, mp, field, raster, start, ctrl, chain=chain,
                                                          keep_curvature=curve_law, smoother=smooth,
-                                                         keep_open_m=keep_open_m,
-                                                         look_ahead_m=SECTION_LOOK_AHEAD_M if look_ahead_m is None
-                                                         else look_ahead_m)
+                                                         keep_open_m=keep_open_m, look_ahead_m=look_ahead_m)
         cov, dbl, cov_in, dbl_in = figures(raster)
         viol, worst = leave_episodes(field, driven)
         return {"seed": seed, "area_ha": round(field.area / 1e4, 2), "holes": len(field.interiors),
