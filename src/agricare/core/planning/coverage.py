@@ -208,6 +208,15 @@ class CoverageParams:
                                            # standard flags, tracked, tuning seeds 0-19 only seed 2 changes, 97.39 ->
                                            # 97.51 % (reverse 4.3 -> 28.7 m, 0 violations); report seeds 100-119
                                            # only seed 113, 96.99 -> 97.55 % (26.8 m, 0 violations)
+    ring_reverse_exit: bool = True         # a headland ring that no forward connection (nor 1-2 turning radii straight
+                                           # back) reaches from where the machine stands is reached by the shortest
+                                           # reverse after which a forward half-turn fits (_reverse_exit, within the
+                                           # clean-up's reverse budget), then forwards, before the last resort (any
+                                           # Reeds-Shepp word): bench/field_plans.py seed 312 (a swath ends headed
+                                           # into the gap between a pond and the edge) reversed 60.5 m to the next
+                                           # ring, 61.0 m for the field against the limit of 30; now 4.5 m there,
+                                           # 26.6 m for the field, 99.14 -> 99.37 % worked (tuning seeds 0-19,
+                                           # 200-219, 300-319: no other field changes); False: as before
     corner_choose: bool = False            # with corner_turns: plan the field with worked corners on every subset
                                            # of the headland passes (all, each alone, none: the rounded rings) and
                                            # keep the plan whose implement sweeps most of the field (the gaps a
@@ -1090,6 +1099,14 @@ def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | N
                     left = p.max_total_reverse_m - _reverse_length_of(b) - corner_due
                     tries += [(m, e) for m in ("back1", "back2") for e in entries[:2]
                               if float(m[4:]) * p.turn_radius_m + 2 * p.sample_step_m <= left]
+                    if p.ring_reverse_exit:
+                        # the shortest reverse (straight back and / or a reverse arc) after which a forward
+                        # half-turn fits, then forwards to any entry point: within what is left of the clean-up's
+                        # budget too (every metre here comes off it)
+                        if p.max_reverse_m > 0:
+                            left = min(left, p.max_reverse_m - (_reverse_length_of(b) - b.corner_reverse_m))
+                        tries += [("unstick", e) for e in entries] if left > 2 * p.sample_step_m else []
+                        unstick_memo = {}
                 else:
                     tries = []
                 if region.fp is not None:
@@ -1114,6 +1131,16 @@ def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | N
                                                  p.sample_step_m, region.geom, region.contains, region.space,
                                                  fits=region.fits)
                             c = concat_samples([back, fw]) if fw is not None else None
+                    elif mode == "unstick":
+                        if "q" not in unstick_memo:
+                            unstick_memo["q"] = _reverse_exit(pose, p, region, region.fp, left)
+                        q = unstick_memo["q"]
+                        c = None
+                        if q is not None:
+                            fw = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), target, p.turn_radius_m,
+                                                 p.sample_step_m, region.geom, region.contains, region.space,
+                                                 fits=region.fits)
+                            c = concat_samples([q, fw]) if fw is not None else None
                     elif mode == "strict":
                         c, _ = _connect(pose, target, p, region, cache)
                     elif mode == "drift":
