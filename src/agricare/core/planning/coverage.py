@@ -190,6 +190,21 @@ class CoverageParams:
                                            # swept by the trailing bar 96.42 -> 96.78 %, tracked 96.03 -> 96.36 %,
                                            # 0 violations, reverse max 29.5 m driven (eased arcs alone: 96.71 %
                                            # plan-trail; loop-backs alone 96.47 %). False, False: as before
+    corner_partial_y_turns: bool = True    # with corner_y_turns: a sharp corner where no manoeuvre fits within one
+                                           # manoeuvre's reverse limit (four turning radii) gets the Y turn whose
+                                           # pass along B starts 1-10 m further out of the corner, least first
+                                           # (corners.corner_ring partial_y_turns), ranked with the others, instead
+                                           # of only its fallback (a gap at the seeded fields' narrow spikes, whose
+                                           # full Y turn reverses 18.7-20.8 m). False: as before
+    corner_depth_gain: bool = True         # with corner_y_turns and a reverse budget: a Y turn that starts B further
+                                           # out of the corner is charged the strip it leaves against a working or
+                                           # eased arc too (corners._manoeuvre_gain b_ref), not only against a gap:
+                                           # the ranking bought the cheapest such variant at full gain. Both on,
+                                           # bench/farm_missions.py tuning seeds 0-19, standard flags, tracked:
+                                           # 97.39 -> 97.59 % (9 fields better, seeds 6 +1.36 and 12 +1.24 points,
+                                           # none worse), double max 2.52 %, 0 violations, reverse max 29.4 m
+                                           # (plan-trail: partial Y turns alone +0.13, depth gain alone +0.09,
+                                           # both +0.20 points). False: as before
     corner_joint_budget: bool = False      # with corner_turns and a reverse budget: the passes' corner rings share it
                                            # where they work most in all (corners.joint_budgets over each ring's
                                            # gain per budget) instead of each pass taking what the outer ones left
@@ -1268,7 +1283,8 @@ def _corner_rings_of(field, rings, offsets, p: CoverageParams, mask, fp, budget:
                                  sharpness_1pm2=p.max_curvature_rate_1pm2 if p.corner_cc else 0.0,
                                  y_turns=p.corner_y_turns,
                                  loop_back=p.corner_loop_back, eased_arcs=p.corner_eased_arcs,
-                                 concave_gaps=concave_gaps, inset_edges=inset_edges)
+                                 concave_gaps=concave_gaps, inset_edges=inset_edges,
+                                 partial_y_turns=p.corner_partial_y_turns, depth_gain=p.corner_depth_gain)
                 if cr is not None:
                     break
             if cr is None:
