@@ -724,7 +724,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     Y turn whose pass along B starts least further out of the corner that does (``b_extra_m`` 1-10 m: the reverse
     straight onto B is that much shorter), instead of only its fallback. At the narrow spikes of the seeded fields
     (turns of 143-147 deg) the full Y turn reverses 18.7-20.8 m against the 18 m limit, and the fallback, a gap,
-    leaves 50-75 m^2 (bench/farm_missions.py seeds 6, 7, 10, 12); 1-3 m out it reverses 16.7-17.7 m.
+    leaves 50-75 m^2 (bench/farm_missions.py seeds 6, 7, 10, 12); 1-3 m further out it reverses 17.3-17.8 m.
     ``depth_gain``: the ranking charges a manoeuvre whose B starts further out than the deepest one the strip it
     leaves (:func:`_manoeuvre_gain` ``b_ref``) against a working or eased arc too.
 
