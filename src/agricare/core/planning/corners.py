@@ -490,6 +490,10 @@ def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
     return best
 
 
+#: how much further out of a sharp corner than the deepest start (m) a partial Y turn may start the pass along B, least
+#: first (:func:`corner_ring` ``partial_y_turns``)
+PARTIAL_Y_EXTRA_M = (1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 10.0)
+
 #: the longest straight a loop-and-back corner (:func:`_loop_back_corner`) reverses onto B (m), and its search step
 LOOP_BACK_MAX_M = 8.0
 LOOP_BACK_STEP_M = 0.25
@@ -622,7 +626,7 @@ def _reverse_len(s: T.PathSamples) -> float:
 
 
 def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at,
-                    eased_at=None) -> tuple[float, float, bool]:
+                    eased_at=None, b_ref: float | None = None) -> tuple[float, float, bool]:
     """Area (m^2) a manoeuvre ``m`` at convex vertex ``i`` works more than what the ring does there without it,
     the metres that fallback reverses itself (a gap's S), and whether there is a fallback at all (else the ring
     cannot be driven without this manoeuvre).
@@ -633,17 +637,25 @@ def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at,
     own passes, plus the corner square; the rarely drivable case of neither counts as the whole corner square.
     A sharp corner on the outer pass usually gets a gap, which loses many times the arc's area: ranking by the arc
     alone spent a limited budget on shallow corners and left the sharp ones to long gaps. ``gap_at(i)``: the gap
-    at vertex ``i`` (:func:`_gap`, cached by the caller)."""
+    at vertex ``i`` (:func:`_gap`, cached by the caller).
+
+    ``b_ref`` (where given): where the deepest pass along B that the corner's manoeuvres start from begins
+    (:func:`_pass_ends`); a manoeuvre whose B starts further out (a cheaper Y turn, ``b_extra_m``) leaves the strip
+    between, ``width * (b - b_ref)``, off its gain against a working or eased arc too (against a gap the cut-back
+    already counts it). Without it every such variant scored the full manoeuvre's gain against an eased arc (e.g.
+    81.6 m^2 for 10.0 and for 16.0 m reversed at a 137 deg corner of bench/farm_missions.py seed 13), so the ranking
+    bought the cheapest, which leave 6 m^2 more per metre saved."""
+    short = width_m * max(0.0, m[3] - b_ref) if b_ref is not None else 0.0
     dd = min(d, math.radians(170.0))
     t = r * math.tan(0.5 * dd)
     arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * dd, 1 / r, 1 / r)], step_m)
     if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
-        return (r + 0.5 * width_m) ** 2 * (math.tan(0.5 * dd) - 0.5 * dd), 0.0, True
+        return (r + 0.5 * width_m) ** 2 * (math.tan(0.5 * dd) - 0.5 * dd) - short, 0.0, True
     ea = eased_at(i) if eased_at is not None else None
     if ea is not None:
         # the band outside the arc, plus the slivers the two S leave (half the inset along each)
-        return ((r + 0.5 * width_m) ** 2 * (math.tan(0.5 * dd) - 0.5 * dd) + 0.5 * ea[3] * ((-ea[0]) + ea[1]),
-                0.0, True)
+        return ((r + 0.5 * width_m) ** 2 * (math.tan(0.5 * dd) - 0.5 * dd) + 0.5 * ea[3] * ((-ea[0]) + ea[1])
+                - short, 0.0, True)
     g = gap_at(i)
     if g is None:
         return width_m * width_m, 0.0, False
@@ -682,7 +694,8 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 budget_m: float | None = None, ease_radius_m: float = 0.0,
                 sharpness_1pm2: float = 0.0, y_turns: bool = False,
                 loop_back: bool = False, eased_arcs: bool = False, concave_gaps: bool = False,
-                inset_edges: bool = False) -> CornerRing | None:
+                inset_edges: bool = False, partial_y_turns: bool = False,
+                depth_gain: bool = False) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
@@ -707,6 +720,13 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     shallow dip of the pass's own line: 0.21 m on a 49 m edge of bench/farm_missions.py seed 2's outer pass, at every
     simplification) is moved into the field by as much, its ends where the moved lines meet their neighbours
     (:func:`_inset_edges`); without it such a pass builds no corner ring at all.
+    ``partial_y_turns`` (with ``y_turns``): a sharp corner where no manoeuvre fits within ``max_reverse_m`` gets the
+    Y turn whose pass along B starts least further out of the corner that does (``b_extra_m`` 1-10 m: the reverse
+    straight onto B is that much shorter), instead of only its fallback. At the narrow spikes of the seeded fields
+    (turns of 143-147 deg) the full Y turn reverses 18.7-20.8 m against the 18 m limit, and the fallback, a gap,
+    leaves 50-75 m^2 (bench/farm_missions.py seeds 6, 7, 10, 12); 1-3 m further out it reverses 17.3-17.8 m.
+    ``depth_gain``: the ranking charges a manoeuvre whose B starts further out than the deepest one the strip it
+    leaves (:func:`_manoeuvre_gain` ``b_ref``) against a working or eased arc too.
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
     corners, no manoeuvre that fits): the caller keeps the rounded ring then.
@@ -716,12 +736,12 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         # built with them; then it is built as without them (never a rounded ring where a corner ring was built)
         ring = _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad,
                             simplify_m, max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns,
-                            loop_back, True, concave_gaps, inset_edges)
+                            loop_back, True, concave_gaps, inset_edges, partial_y_turns, depth_gain)
         if ring is not None:
             return ring
     return _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
                         max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
-                        False, concave_gaps, inset_edges)
+                        False, concave_gaps, inset_edges, partial_y_turns, depth_gain)
 
 
 def _inset_edges(v, fp: Footprint, step_m: float, end_m: float, slack_m: float = 0.01):
@@ -763,7 +783,8 @@ def _inset_edges(v, fp: Footprint, step_m: float, end_m: float, slack_m: float =
 
 def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
                  max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
-                 eased_arcs, concave_gaps: bool = False, inset_edges: bool = False) -> CornerRing | None:
+                 eased_arcs, concave_gaps: bool = False, inset_edges: bool = False, partial_y_turns: bool = False,
+                 depth_gain: bool = False) -> CornerRing | None:
     """:func:`corner_ring` with ``eased_arcs`` as given (no retry without them)."""
     lr = LinearRing(np.asarray(ring_xy, dtype=float)[:, :2])
     lr = lr.simplify(simplify_m)
@@ -819,6 +840,13 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                     if lb is not None and (m is None or lb[1] < m[1] - 1e-6):
                         m = lb
                         mkind[i] = "loop_back"
+                if m is None and partial_y_turns and float(turn[i]) >= min_angle_rad:
+                    for extra in PARTIAL_Y_EXTRA_M:
+                        m = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                                         sharpness_1pm2, ease_radius_m, b_extra_m=extra)
+                        if m is not None:
+                            mkind[i] = f"partial_y {extra:g}"
+                            break
             mcache[i] = m
         return mcache[i]
 
@@ -843,6 +871,16 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                 out.append(y)
                 cheapest = y[1]
         return out
+
+    bcache = {}
+
+    def b_ref(i):
+        """Where the deepest pass along B of vertex ``i``'s manoeuvres starts (``depth_gain``), else None."""
+        if not depth_gain:
+            return None
+        if i not in bcache:
+            bcache[i] = _pass_ends(i, v, u, h, L, float(turn[i]), off, width_m, fp)[1]
+        return bcache[i]
 
     gcache = {}
 
@@ -998,7 +1036,7 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
             m = man(i)
             if m is not None:
                 gain, fallback_rev, has_fallback = _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m,
-                                                                   gap_at, eased_at)
+                                                                   gap_at, eased_at, b_ref(i))
                 cost[i] = (max(m[1] - fallback_rev, 0.0), gain)
                 if not has_fallback:
                     forced.add(i)
@@ -1006,11 +1044,13 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
     barred, pick = set(), {}
     curve = []
     chosen = _allocate(cost, forced, order, budget_m, build, man, y_turns, lambda i, m: _manoeuvre_gain(
-        i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at), variants, curve_out=curve)
+        i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at, b_ref(i)), variants,
+        curve_out=curve)
     if chosen is not None:
         barred, pick = chosen
         for i, m in pick.items():
-            g, fb, _ = _manoeuvre_gain(i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at)
+            g, fb, _ = _manoeuvre_gain(i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at,
+                                       b_ref(i))
             cost[i] = (max(m[1] - fb, 0.0), g)
         order = sorted(cost, key=lambda i: (i not in forced, i in barred, -cost[i][1] / max(cost[i][0], 0.1)))
     else:
