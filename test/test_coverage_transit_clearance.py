@@ -74,12 +74,12 @@ def test_the_seeded_field_whose_transit_grazed_a_pond_keeps_room():
 
     field = farm_missions.random_field(np.random.default_rng(106))
     p = farm_missions.plan_params(True, 30, math.inf, 30, 50, 0.5, True)
-    assert p.cleanup_transit_clearance_m == 0.15
+    assert p.cleanup_transit_clearance_m == 0.05
     old = plan_coverage(field, dataclasses.replace(p, cleanup_transit_clearance_m=0.0))
     new = plan_coverage(field, p)
     # measured: 0.089 m (the loop past the pond) -> 0.186 m
     assert _worst_transit_clearance(old, field, farm_missions.FOOTPRINT) < 0.1
-    assert _worst_transit_clearance(new, field, farm_missions.FOOTPRINT) > 0.15
+    assert _worst_transit_clearance(new, field, farm_missions.FOOTPRINT) > 0.1     # 5 + 5 cm asked
     fo, fn = plan_work_figures(old), plan_work_figures(new)
     # what it costs there: 98.46 -> 98.42 % of the field in the plan (the pass that loop reached is left), the same
     # reversing

@@ -164,14 +164,17 @@ class CoverageParams:
                                            # (tracked tuning 0-19, standard flags): 96.27 -> 96.29 %, 0 violations,
                                            # kept on 4 fields (6, 7, 14, 15: +0.02-0.19), seed 10's vetoed; off by
                                            # default: plan time doubles (mean 16.0 -> 31.4 s a field) for 0.02 points
-    cleanup_transit_clearance_m: float = 0.15  # with footprint_m: a clean-up transit (implement raised) keeps the
+    cleanup_transit_clearance_m: float = 0.05  # with footprint_m: a clean-up transit (implement raised) keeps the
                                            # whole machine this much further in than the footprint's 5 cm, except
                                            # within cleanup_transit_free_m of arc of an end where the machine itself
                                            # stands closer (the pass it leaves ran along the edge); the search is
                                            # repeated with that room, and a pass no such transit reaches is left
                                            # (another candidate may work it). bench/farm_missions.py report seed 106
-                                           # (tracked, standard flags): a transit looping back past a pond, planned
-                                           # 6.4 cm off it, left its edge by 1 mm tracked. 0: off
+                                           # (tracked, standard flags, with corner_partial_y_turns): a transit looping
+                                           # back past a pond, planned 6.4 cm off it, went 1 mm into it tracked; now
+                                           # 0 violations. Cost (tracked, against the same code at 0): tuning seeds
+                                           # 0-17 -0.03 points (0.15: -0.07 on 0-18; seed 11 -0.13), report seeds
+                                           # -0.03 (seed 110 -0.34: a dead-end pass left, its reverse unspent). 0: off
     cleanup_transit_free_m: float = 4.0    # see cleanup_transit_clearance_m
     cleanup_exit_working: bool = True      # the forward legs of a dead-end clean-up pass's exit (a multi-point turn's
                                            # forward arcs and run-out inside the tip: cleanup.turnabout_exit) work
