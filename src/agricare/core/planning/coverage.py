@@ -727,6 +727,12 @@ class _Builder:
         key = {KIND_SWATH: "swaths", KIND_TURN: "turns", KIND_HEADLAND: "headland", KIND_TRANSIT: "transit"}[kind]
         self.lengths[key] += s.length_m
 
+    def copy(self) -> _Builder:
+        """A builder holding the same parts so far (the parts themselves are shared: they are never changed)."""
+        c = _Builder(self.step)
+        c.parts, c.lengths, c.corner_reverse_m = list(self.parts), dict(self.lengths), self.corner_reverse_m
+        return c
+
     def build(self) -> PlanPath:
         xy, yaw, k, kind, work, dirn = [], [], [], [], [], []
         for i, (s, kd, w) in enumerate(self.parts):
@@ -1219,8 +1225,7 @@ def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | N
             # (bench/field_plans.py seed 14: 97.85 -> 97.37 % with later starts alone)
             best = None
             for late in (False, True):
-                bb = _Builder(p.sample_step_m)
-                bb.parts, bb.lengths, bb.corner_reverse_m = list(b.parts), dict(b.lengths), b.corner_reverse_m
+                bb = b.copy()
                 out = _plan_cleanup(bb, field, region, region.space, pose, p, late_dead_end=late)
                 area = _trail_worked(bb.build(), p).intersection(field).area
                 if best is None or area > best[0] + 1e-6:
@@ -1467,8 +1472,7 @@ def _clear_leg(s: T.PathSamples, start, goal, fp: Footprint, free_m: float) -> b
     way, or on its last curve onto the next pass, does not)."""
     cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(s.xy, axis=0).T))])
     keep = np.ones(len(cum), dtype=bool)
-    for end, arc in ((start, cum), (goal, cum[-1] - cum)):
-        i = 0 if arc is cum else -1
+    for end, arc, i in ((start, cum, 0), (goal, cum[-1] - cum, -1)):
         if np.allclose(s.xy[i], end[:2], atol=1e-6) and not fp.fits(np.asarray(end, float)[None, :]):
             keep &= arc > free_m
     return not keep.any() or fp.fits(np.column_stack([s.xy[keep], s.yaw[keep]]))
