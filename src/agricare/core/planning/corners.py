@@ -695,7 +695,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 sharpness_1pm2: float = 0.0, y_turns: bool = False,
                 loop_back: bool = False, eased_arcs: bool = False, concave_gaps: bool = False,
                 inset_edges: bool = False, partial_y_turns: bool = False,
-                depth_gain: bool = False) -> CornerRing | None:
+                depth_gain: bool = False, eased_per_corner: bool = False) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
@@ -727,6 +727,12 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
     leaves 50-75 m^2 (bench/farm_missions.py seeds 6, 7, 10, 12); 1-3 m further out it reverses 17.3-17.8 m.
     ``depth_gain``: the ranking charges a manoeuvre whose B starts further out than the deepest one the strip it
     leaves (:func:`_manoeuvre_gain` ``b_ref``) against a working or eased arc too.
+    ``eased_per_corner`` (with ``eased_arcs``): where the corner pieces leave nothing of an edge and an end of it is
+    worked on an eased arc, that end (the sharper of two) is built without its eased arc and the ring built again,
+    instead of the whole pass being built without eased arcs. Their S curves reach 7.7-13.4 m along each edge: on the
+    outer pass of bench/farm_missions.py seed 18 the eased arcs of a 36 and a 55 deg corner overlap on the 17.9 m edge
+    between them, and without any eased arc its 21, 28 and 36 deg corners took Y turns (1.5-5.5 m each): the ring
+    needed more than 20 m and the planner kept the rounded one.
 
     Returns None when some part cannot be driven with the footprint inside the field (short edges between
     corners, no manoeuvre that fits): the caller keeps the rounded ring then.
@@ -736,7 +742,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         # built with them; then it is built as without them (never a rounded ring where a corner ring was built)
         ring = _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad,
                             simplify_m, max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns,
-                            loop_back, True, concave_gaps, inset_edges, partial_y_turns, depth_gain)
+                            loop_back, True, concave_gaps, inset_edges, partial_y_turns, depth_gain, eased_per_corner)
         if ring is not None:
             return ring
     return _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
@@ -784,7 +790,7 @@ def _inset_edges(v, fp: Footprint, step_m: float, end_m: float, slack_m: float =
 def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
                  max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
                  eased_arcs, concave_gaps: bool = False, inset_edges: bool = False, partial_y_turns: bool = False,
-                 depth_gain: bool = False) -> CornerRing | None:
+                 depth_gain: bool = False, eased_per_corner: bool = False) -> CornerRing | None:
     """:func:`corner_ring` with ``eased_arcs`` as given (no retry without them)."""
     lr = LinearRing(np.asarray(ring_xy, dtype=float)[:, :2])
     lr = lr.simplify(simplify_m)
@@ -899,6 +905,8 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                                    ease_radius_m)
         return ecache[i]
 
+    last_kinds = [""] * n                                  # what worked each vertex in the last ring tried
+
     def build(barred, pick=None):
         """The ring with a manoeuvre at every sharp convex corner not in ``barred`` (``pick[i]`` where given, else
         the deepest, :func:`man`); None when it cannot be driven.
@@ -906,18 +914,24 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
         ``concave_gaps``: where the corners eat an edge that ends at a concave corner worked on an arc, that corner
         gets its gap instead (the passes run on past it into the field, a loop joins them) and the ring is built
         again."""
-        looped = set()
+        looped, plain = set(), set()
         while True:
-            ring = _build(barred, pick, looped)
+            ring = _build(barred, pick, looped, plain)
             if not isinstance(ring, int):
                 return ring
             # edge ``ring`` eaten: its concave ends that still have an arc take their gap
             ends = [k for k in (ring, (ring + 1) % n) if float(turn[k]) < -1e-3 and k not in looped]
-            if not concave_gaps or not ends or any(gap_at(k) is None for k in ends):
+            if concave_gaps and ends and all(gap_at(k) is not None for k in ends):
+                looped.update(ends)
+                continue
+            # ``eased_per_corner``: else an end worked on an eased arc gives it up (the sharper of two), so the rest of
+            # the ring keeps theirs
+            eased = [k for k in (ring, (ring + 1) % n) if last_kinds[k] == "eased_arc"] if eased_per_corner else []
+            if not eased:
                 return None
-            looped.update(ends)
+            plain.add(max(eased, key=lambda k: float(turn[k])))
 
-    def _build(barred, pick, looped):
+    def _build(barred, pick, looped, plain=frozenset()):
         """:func:`build` with the concave corners ``looped`` given their gaps; the index of an edge the corners eat
         (an int) where that stops it."""
         # per vertex: how far before it edge i-1 ends ("a", along u[i-1], signed) and after it edge i starts ("b")
@@ -955,7 +969,7 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                     a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
                     kinds[i] = "arc"
                     continue
-                if d > 0 and eased_at(i) is not None:
+                if d > 0 and i not in plain and eased_at(i) is not None:
                     a_ext[i], b_ext[i], corner[i] = eased_at(i)[:3]
                     kinds[i] = "eased_arc"
                     continue
@@ -973,7 +987,7 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                     a_ext[i], b_ext[i], corner[i] = -t, t, (arc, True)
                     kinds[i] = "arc"
                     continue
-                if eased_at(i) is not None:
+                if i not in plain and eased_at(i) is not None:
                     a_ext[i], b_ext[i], corner[i] = eased_at(i)[:3]
                     kinds[i] = "eased_arc"
                     continue
@@ -987,6 +1001,7 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
             rev += best[1]
             n_man += 1
             kinds[i] = (mkind.get(i, "") if best is mcache.get(i) else "y_variant") + f" {best[1]:.2f}"
+        last_kinds[:] = kinds
         pieces, starts = [], []
         for i in range(n):
             j = (i + 1) % n

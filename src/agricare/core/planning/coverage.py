@@ -222,6 +222,16 @@ class CoverageParams:
                                            # keeping all the budget for the corners (kept now instead of the 0.5
                                            # split) passes 6.4 cm off and the plan check predicts inside. False: as
                                            # before
+    corner_eased_per_corner: bool = True   # with corner_eased_arcs: where the corners leave nothing of an edge and an
+                                           # end of it is worked on an eased arc, that end (the sharper of two) gives
+                                           # its eased arc up and the pass is built again, instead of the whole pass
+                                           # being built without eased arcs (corners.corner_ring eased_per_corner:
+                                           # its shallow corners then took Y turns, or the pass kept its rounded
+                                           # ring). bench/farm_missions.py standard flags, tracked: tuning seeds 0-19
+                                           # 97.56 -> 97.59 % (7 plans change: seeds 18 +0.30, 2 +0.27, 4 +0.21,
+                                           # 8 0.00, 3 -0.04, 15 -0.10, 7 -0.16 points), report seeds 100-119
+                                           # 97.80 -> 97.84 % (102 +0.21, 104 +0.05, 119 +0.55, none worse), double
+                                           # max 2.52 / 2.51 %, 0 violations, reverse max 29.4 m. False: as before
     corner_joint_budget: bool = False      # with corner_turns and a reverse budget: the passes' corner rings share it
                                            # where they work most in all (corners.joint_budgets over each ring's
                                            # gain per budget) instead of each pass taking what the outer ones left
@@ -1362,7 +1372,8 @@ def _corner_rings_of(field, rings, offsets, p: CoverageParams, mask, fp, budget:
                                  y_turns=p.corner_y_turns,
                                  loop_back=p.corner_loop_back, eased_arcs=p.corner_eased_arcs,
                                  concave_gaps=concave_gaps, inset_edges=inset_edges,
-                                 partial_y_turns=p.corner_partial_y_turns, depth_gain=p.corner_depth_gain)
+                                 partial_y_turns=p.corner_partial_y_turns, depth_gain=p.corner_depth_gain,
+                                 eased_per_corner=p.corner_eased_per_corner)
                 if cr is not None:
                     break
             if cr is None:
