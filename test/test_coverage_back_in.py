@@ -32,8 +32,8 @@ def _cusps_into_work(plan) -> int:
 
 def test_a_trailing_implement_reverses_less_for_as_much_worked():
     # bench/farm_missions.py tuning seed 5 (6 m bar 1.6 m behind base_link, worked corners, the standard flags' planner
-    # settings and plan check): measured reverse 22.97 -> 14.59 m, the trailing bar's share of the field 98.133 ->
-    # 98.142 % (the bench's plan-trail: 97.59 -> 97.60 %, 21.1 -> 12.7 m)
+    # settings and plan check): measured reverse 18.02 -> 14.59 m (22.97 m without cleanup_dead_end_estimate), the
+    # trailing bar's share of the field 98.133 -> 98.142 %
     field = farm_missions.random_field(np.random.default_rng(5))
     base = farm_missions.plan_params(True, 30.0, total_reverse_m=30.0, corner_ease_m=50.0, end_margin_m=0.5,
                                      y_turns=True)
@@ -42,7 +42,7 @@ def test_a_trailing_implement_reverses_less_for_as_much_worked():
     old, new = (plan_coverage(field, dataclasses.replace(base, cleanup_back_in=on), check=check)
                 for on in (False, True))
     f_old, f_new = plan_work_figures(old), plan_work_figures(new)
-    assert f_new["reverse_m"] < f_old["reverse_m"] - 5.0
+    assert f_new["reverse_m"] < f_old["reverse_m"] - 3.0
     assert _cusps_into_work(new) == _cusps_into_work(old) + 1
     trail_old = _trail_worked(old.path, old.params).intersection(field).area
     trail_new = _trail_worked(new.path, new.params).intersection(field).area
