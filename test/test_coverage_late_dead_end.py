@@ -26,11 +26,11 @@ def _figures(seed: int):
                  for on in (False, True))
 
 
-@pytest.mark.parametrize("seed, min_gain", [(201, 0.0008), (204, 0.0002)])
+@pytest.mark.parametrize("seed, min_gain", [(201, 0.0005), (204, 0.0002)])
 def test_later_starts_work_more_of_fields_with_pockets(seed, min_gain):
-    # measured (worked share of the field): seed 201 98.884 -> 99.001 %, reverse 24.2 -> 24.6 m; seed 204 (a pond
-    # 2 m from the edge: the 22.5 m^2 pass along the pocket beside it had no forward arrival at either end)
-    # 98.892 -> 98.925 %, reverse 25.2 -> 23.9 m
+    # measured (worked share of the field): seed 201 98.940 -> 99.001 % (98.884 % reversing 24.2 m before
+    # cleanup_dead_end_estimate), reverse 24.6 m with later starts; seed 204 (a pond 2 m from the edge: the 22.5 m^2
+    # pass along the pocket beside it had no forward arrival at either end) 98.892 -> 98.925 %, reverse 25.2 -> 23.9 m
     old, new = _figures(seed)
     assert new["worked_ratio"] > old["worked_ratio"] + min_gain
     assert new["reverse_m"] <= 30.0

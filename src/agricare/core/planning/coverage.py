@@ -273,6 +273,32 @@ class CoverageParams:
                                            # ring, 61.0 m for the field against the limit of 30; now 4.5 m there,
                                            # 26.6 m for the field, 99.14 -> 99.37 % worked (tuning seeds 0-19,
                                            # 200-219, 300-319: no other field changes); False: as before
+    cleanup_dead_end_estimate: bool = True  # the clean-up planned with whole dead-end passes only (no later starts:
+                                           # cleanup_late_start_dead_end's first variant) ranks a dead-end pass by the
+                                           # exit of a direction that ends in the dead end, not the cheaper of its two
+                                           # ends (the open end's: no pass there needs an exit, so every pass was
+                                           # costed 2 m and the ranking was by area alone, where exits cost 2-13 m).
+                                           # bench/field_plans.py 60 tuning fields: mean 99.342 -> 99.349 %, min
+                                           # 97.845 -> 97.900 %, >= 99 % 52 both, 10 fields better, 3 worse (seed 208
+                                           # 99.318 -> 99.293 %), reverse max 27.6 m both, 0 rings skipped, plan
+                                           # time mean 3.22 -> 3.31 s; report seeds 100-119 (read once) mean 99.35 ->
+                                           # 99.38 %, 18 of 20 >= 99 % both. bench/farm_missions.py (standard flags,
+                                           # plan-trail, seeds 0-19): 3 fields better (seed 11 96.77 -> 97.01 %), none
+                                           # worse. In both variants: 4 of the 8 worst fields better, 4 worse. False:
+                                           # as before
+    cleanup_back_in: bool = False          # a dead-end clean-up pass may be worked backwards-in, forwards-out: reached
+                                           # forwards at its open end headed out, reversed in with the implement
+                                           # raised (leading), worked forwards out (no exit after it), where that
+                                           # reverses less than the forward pass's exit (_plan_cleanup). Forwards in,
+                                           # a trailing implement stops implement_offset_m and the body short of the
+                                           # tip. bench/farm_missions.py (6 m bar 1.6 m behind, standard flags,
+                                           # plan-trail, tuning seeds 0-19): 3 fields change, seed 1 97.81 -> 97.83 %
+                                           # reversing 22.6 -> 16.1 m, seed 5 97.59 -> 97.60 % (21.1 -> 12.7 m), seed
+                                           # 19 98.77 % both (24.4 -> 27.7 m). bench/field_plans.py (no implement
+                                           # offset, 60 tuning fields): the same plans on every field - there the
+                                           # whole pass in reverse never costs less than the exit it saves (a
+                                           # multi-point turn inside the tip: seed 6's 19.3 m axis pass leaves by
+                                           # 12.7 m). False: as before
     corner_choose: bool = False            # with corner_turns: plan the field with worked corners on every subset
                                            # of the headland passes (all, each alone, none: the rounded rings) and
                                            # keep the plan whose implement sweeps most of the field (the gaps a
@@ -1620,6 +1646,49 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     # until the bar is ``implement_offset_m`` short of its end (raised at the cusp)
     trail = p.cleanup_trail_worked and p.implement_offset_m > 0
 
+    def back_in(s0, s1, yaw: float, exit_r) -> bool:
+        """Work the dead-end pass ``s0 -> s1`` backwards-in, forwards-out where that reverses less than ``exit_r``
+        (the forward pass's exit; None: none within the budget): a forward transit to ``s0`` headed out, straight
+        back to ``s1`` with the implement raised, then forwards to ``s0`` working; the machine then faces out of the
+        dead end (no exit). With the footprint both ends are fitted with the machine headed out (the implement
+        leads in) and the cusp kept ``cleanup_end_margin_m`` further in, as a pass's end. True when driven."""
+        nonlocal pose, reverse_left
+        yaw_out = yaw + math.pi
+        a, g = (s1, s0) if fp is None else _fit_pass(s1, s0, yaw_out, fp)
+        if a is None:
+            return False
+        if fp_end is not None:                  # the cusp is a stop: room for the overshoot
+            u_in = (a - g) / max(float(np.hypot(*(a - g))), 1e-9)
+            while np.dot(a - g, u_in) > 1.0 and not fp_end.fits([[*a, yaw_out]]):
+                a = a - 0.25 * u_in
+            if not fp_end.fits([[*a, yaw_out]]):
+                return False
+        length = float(np.hypot(*(g - a)))
+        cost = length + 2 * p.sample_step_m     # as _exit_reverse_m charges a leg: a sample either end
+        if cost >= (_exit_reverse_m(exit_r, p) if exit_r is not None else math.inf) - 1e-6 \
+                or cost > reverse_left + 1e-6:
+            return False
+        goal = np.array([*g, yaw_out])
+        if not _approachable(goal, p, region):
+            return False
+        c = forward_transit(pose, goal, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
+                            fits=region.fits, memo=legs_tried)
+        if c is None or (fp is not None and not fp.fits(np.column_stack([c.xy, c.yaw]))):
+            return False
+        if fp_clear is not None and not _clear_leg(c, np.array([*c.xy[0], c.yaw[0]]), goal, fp_clear,
+                                                   p.cleanup_transit_free_m):
+            return False
+        back = T.sample_primitives(goal, [(-length, 0.0, 0.0)], p.sample_step_m)
+        if not region.contains(back.xy):
+            return False
+        b.add(c, KIND_TRANSIT, False)
+        b.add(back, KIND_TRANSIT, False)
+        b.add(_straight(a, g, p.sample_step_m), KIND_HEADLAND, True)
+        driven.append((a, g))
+        pose = goal
+        reverse_left -= cost
+        return True
+
     def try_pass(a, q, allow_reverse: bool) -> bool:
         nonlocal pose, reverse_left
         ends = sorted([(a, q), (q, a)], key=lambda e: np.hypot(*(e[0] - pose[:2])))
@@ -1644,6 +1713,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 if not allow_reverse:
                     continue
                 exit_r = _reverse_exit(end, p, region, fp, reverse_left)
+                if p.cleanup_back_in and back_in(s0, s1, yaw, exit_r):
+                    return True
                 if exit_r is None:
                     continue
             arrives = _approachable(start, p, region)
@@ -1734,9 +1805,11 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         costs = []
         for s0, s1 in (e, e[::-1]):
             yaw = math.atan2(s1[1] - s0[1], s1[0] - s0[0])
+            if p.cleanup_dead_end_estimate and not late_dead_end and _turn_room(np.array([*s1, yaw]), p, region):
+                continue                        # the open end: a pass ending there needs no exit
             r = _reverse_exit(np.array([*s1, yaw]), p, region, None, reverse_left)
             costs.append(_exit_reverse_m(r, p) - 2 * p.sample_step_m if r is not None else math.inf)
-        return min(costs)
+        return min(costs, default=0.0)         # both ends open (a pass no forward transit reached): no exit
 
     def strip(a, q):
         return LineString([a, q]).buffer(0.5 * p.width_m, cap_style="flat")
