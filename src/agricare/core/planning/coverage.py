@@ -1126,6 +1126,12 @@ def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | N
         corner_due = sum(r.reverse_m for pass_rings in rings for r in pass_rings if isinstance(r, CornerRing))
         last = ordered[-1]
         pose = np.array([*last.p1, math.atan2(last.p1[1] - last.p0[1], last.p1[0] - last.p0[0])])
+        def then_forwards(lead, target):
+            """``lead`` (a short move for room) and a forward transit from its end to ``target``; None without one."""
+            fw = forward_transit(np.array([*lead.xy[-1], lead.yaw[-1]]), target, p.turn_radius_m, p.sample_step_m,
+                                 region.geom, region.contains, region.space, fits=region.fits)
+            return concat_samples([lead, fw]) if fw is not None else None
+
         for pass_rings in reversed(rings):           # innermost pass first, outer boundary last
             todo = list(pass_rings)
             while todo:
@@ -1213,32 +1219,19 @@ def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | N
                         # a short straight reverse to get room, then forwards
                         back = T.sample_primitives(pose, [(-float(mode[4:]) * p.turn_radius_m, 0.0, 0.0)],
                                                    p.sample_step_m)
-                        c = None
-                        if region.fits(back):
-                            fw = forward_transit(np.array([*back.xy[-1], back.yaw[-1]]), target, p.turn_radius_m,
-                                                 p.sample_step_m, region.geom, region.contains, region.space,
-                                                 fits=region.fits)
-                            c = concat_samples([back, fw]) if fw is not None else None
+                        c = then_forwards(back, target) if region.fits(back) else None
                     elif mode == "unstick":
                         if "q" not in unstick_memo:
                             unstick_memo["q"] = _reverse_exit(pose, p, region, region.fp, left)
                         q = unstick_memo["q"]
-                        c = None
-                        if q is not None:
-                            fw = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), target, p.turn_radius_m,
-                                                 p.sample_step_m, region.geom, region.contains, region.space,
-                                                 fits=region.fits)
-                            c = concat_samples([q, fw]) if fw is not None else None
+                        c = then_forwards(q, target) if q is not None else None
                     elif mode == "strict":
                         c, _ = _connect(pose, target, p, region, cache)
                     elif mode == "drift":
                         c = None
                         for q in _drift_off(pose, p, region):
-                            fw = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), target, p.turn_radius_m,
-                                                 p.sample_step_m, region.geom, region.contains, region.space,
-                                                 fits=region.fits)
-                            if fw is not None:
-                                c = concat_samples([q, fw])
+                            c = then_forwards(q, target)
+                            if c is not None:
                                 break
                     else:
                         c, _ = connect(pose, target, p, region, cache)
