@@ -122,6 +122,25 @@ def test_a_stalled_cycle_stops_until_a_zero_command():
     assert drive(loop, t + 1.1, t + 1.3, v=0.5)[-1][1].wheel_cmd_radps[0] > 0
 
 
+def test_a_stalled_cycle_whose_exchange_fails_is_still_reported_as_a_stall():
+    """A frozen process whose first exchange after SIGCONT fails (the device answered too late for it): the
+    error names the stall before the lost link, and the reconnect still waits for a zero command."""
+    drv = SimMotorDriver(P.ticks_per_rev, P.max_wheel_radps)
+    loop = DriveLoop(P, driver=drv)
+    drive(loop, 0.0, 0.1, v=0.0)
+    drive(loop, 0.1, 1.0, v=0.5)
+    t = 1.0 + P.comm_timeout_s + 0.2
+    drv.fail_next = 1
+    loop.set_command(0.5, 0.0, t)
+    res = loop.step(t)
+    assert not res.connected and res.level == "error" and loop.stalls == 1
+    assert res.message.startswith("driver cycle stalled 0.7") and "link lost" in res.message, res.message
+    res = drive(loop, t + 0.05, t + 1.5, v=0.5)
+    assert loop.connected and all(r.wheel_cmd_radps == (0.0, 0.0) for _, r in res)
+    drive(loop, t + 1.5, t + 1.6, v=0.0)
+    assert drive(loop, t + 1.6, t + 1.8, v=0.5)[-1][1].wheel_cmd_radps[0] > 0
+
+
 def test_link_loss_stops_backs_off_and_never_replays_old_command():
     drv = SimMotorDriver(P.ticks_per_rev, P.max_wheel_radps)
     loop = DriveLoop(P, driver=drv)

@@ -117,6 +117,25 @@ def test_heartbeat_loss_stops_and_shutdown_stops(rclpy_context, ex):
     node.destroy_node()
 
 
+def test_a_stall_whose_exchange_fails_is_reported_as_a_stall_with_the_link(rclpy_context, ex):
+    """The node's report of a cycle that found itself stalled (last exchange older than the device's timeout:
+    the process was frozen) and whose exchange then failed: the error names the stall before the lost link,
+    as a fault monitor reading /diagnostics looks for it, not only "link down"."""
+    node = BaseDriverNode(context=rclpy_context, parameter_overrides=overrides(driver="sim"))
+    ex.add_node(node)
+    h = Harness(rclpy_context, ex)
+    h.drive(0.4)
+    assert spin_until(ex, lambda: node.loop.driver.speed_radps[0] > 0)
+    node.loop._last_exchange_s -= 1.0   # as after a 1 s SIGSTOP: the device has stopped the wheels itself
+    node.loop.driver.fail_next = 1
+    assert spin_until(ex, lambda: any(s.level == DiagnosticStatus.ERROR and "link down" in s.message
+                                      for s in h.diag))
+    err = next(s for s in h.diag if s.level == DiagnosticStatus.ERROR)
+    assert err.message.startswith("driver cycle stalled 1.") and "link down, motors stopped" in err.message, err
+    assert node.loop.stalls == 1
+    node.destroy_node()
+
+
 def test_roboclaw_node_link_loss_reconnect_no_replay(rclpy_context, ex, tmp_path):
     link = str(tmp_path / "roboclaw")
     with RoboClawEmulator(seed=2, symlink=link) as emu:

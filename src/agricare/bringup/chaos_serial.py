@@ -180,7 +180,7 @@ def run_rig(fault, out_dir, progress=print, speed_mps: float = 0.5, hold_s: floa
                             armed.append(time.monotonic())
                     elif st.level == DiagnosticStatus.ERROR and st.name in seen_ok and not reported:
                         reported.append(f"{st.name.split(':', 1)[0]}: {st.message}")
-                    if st.level == DiagnosticStatus.ERROR and st.message.startswith("link down"):
+                    if st.level == DiagnosticStatus.ERROR and "link down" in st.message:
                         link_down.append(time.monotonic())
                     if "stalled" in st.message and st.level == DiagnosticStatus.ERROR:
                         # named as the fault reports are (the name prefix says which process stalled)

@@ -367,7 +367,10 @@ class DriveLoop:
             fb = self.driver.exchange(left, right, now_s)
         except (DriverError, *SERIAL_ERRORS) as exc:
             self._link_lost(now_s, str(exc))
-            return StepResult(False, (0.0, 0.0), "link lost", None, "error", f"link lost: {exc}")
+            # a stalled cycle whose first exchange fails too (a frozen process finds the device answering late)
+            # is still this process's fault: named first, else the reconnect (gap 0) would never report it
+            stall = f"driver cycle stalled {gap:.2f} s; " if stalled else ""
+            return StepResult(False, (0.0, 0.0), "link lost", None, "error", f"{stall}link lost: {exc}")
         self._last_exchange_s = now_s
         self.last_feedback = fb
         self._odometry(fb, now_s)

@@ -235,7 +235,9 @@ class BaseDriverNode(ManagedNode):
                       refused_heartbeats=self.refused_heartbeats, device_comm_timeout=self.device_comm_timeout,
                       battery_v=f"{loop.battery_v:.2f}")
         if not r.connected:
-            self.diag.error(f"link down, motors stopped: {loop.last_error}", **values)
+            # a stall found by a cycle whose exchange then failed is reported with the link: it is the fault
+            stall = r.message.split("; ")[0] + "; " if r.message.startswith("driver cycle stalled") else ""
+            self.diag.error(f"{stall}link down, motors stopped: {loop.last_error}", **values)
         elif r.level == "error":
             self.diag.error(r.message, **values)
         elif r.level == "warn":
