@@ -74,7 +74,7 @@ def test_gap_pass_works_the_gap_under_the_pond():
     under = Polygon([(34, 0), (46, 0), (46, 7.15), (34, 7.15)]).difference(Polygon(field.interiors[0]))
     done = []
     for g in (0.0, 6.0):
-        plan = plan_coverage(field, CoverageParams(**BASE, cleanup_gap_passes_m=g))
+        plan = plan_coverage(field, CoverageParams(**BASE, cleanup_gap_passes_m=g, cleanup_wedge_passes_m=0.0))
         f = plan_work_figures(plan)
         path = plan.path
         work = path.working[1:]
@@ -85,7 +85,9 @@ def test_gap_pass_works_the_gap_under_the_pond():
     (old, f_old), (new, f_new) = done
     # measured: the 12 m under the pond 57 -> 86 % worked; 98.83 -> 99.38 % of the field, 16.3 -> 16.4 m reversed (with
     # clean-up passes down to 0.25 squared widths, as before cleanup_min_gain_w2 0.05: 99.26 % and 5.9 m, no dead-end
-    # passes into the gap from either side; at 0.05 the reverse it saves goes to passes over the smaller blobs)
+    # passes into the gap from either side; at 0.05 the reverse it saves goes to passes over the smaller blobs).
+    # Without the curved wedge passes (cleanup_wedge_passes_m), which work much of it too: with them 84 -> 97 % of
+    # the 12 m, 99.17 -> 99.49 % of the field
     assert new > old + 0.15
     assert f_new["worked_ratio"] > f_old["worked_ratio"] + 0.004
     assert f_new["reverse_m"] <= 30.0 and f_new["rings_worked"] == f_new["rings_total"]

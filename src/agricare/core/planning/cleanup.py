@@ -9,7 +9,9 @@ pose; each pass may be driven either way and is reached by forward in-field tran
 (:func:`agricare.core.planning.transit.forward_transit`). With ``tip_axis`` the options also hold passes along the
 patch's axis through its apex (a corner tip's bisector: the pass that gets nearest the tip); with ``tight`` a pass
 runs only as far as its strip meets the patch (:func:`_tight_clip`). A pass into a dead end may be left by a
-multi-point turn inside it (:func:`turnabout_exit`) instead of backing out until a forward half-turn fits.
+multi-point turn inside it (:func:`turnabout_exit`) instead of backing out until a forward half-turn fits. Where an
+obstacle lies closer to the edge than the implement is wide, curved passes (:class:`ArcPass`) follow a circle half a
+width off it into the wedges either side of the gap (:func:`wedge_circles`, :func:`arc_passes`).
 """
 
 from __future__ import annotations
@@ -386,3 +388,124 @@ def _prefix(s, i):
     from agricare.core.planning import turns as T
 
     return T.PathSamples(s.xy[:i + 1], s.yaw[:i + 1], s.kappa[:i + 1], s.direction[:i + 1], 0.0)
+
+
+class ArcPass:
+    """A curved clean-up pass: the arc of the circle about ``centre`` of radius ``rho`` from angle ``th0`` to ``th1``
+    (counter-clockwise, ``th1 > th0``), driven either way (:func:`wedge_circles`, :func:`arc_passes`)."""
+
+    def __init__(self, centre, rho: float, th0: float, th1: float):
+        self.centre = np.asarray(centre, dtype=float)
+        self.rho, self.th0, self.th1 = float(rho), float(th0), float(th1)
+
+    @property
+    def length_m(self) -> float:
+        return self.rho * (self.th1 - self.th0)
+
+    def point(self, th: float) -> np.ndarray:
+        return self.centre + self.rho * np.array([math.cos(th), math.sin(th)])
+
+    def ends(self):
+        return self.point(self.th0), self.point(self.th1)
+
+    def start_pose(self, ccw: bool) -> np.ndarray:
+        """The pose at the arc's start driven counter-clockwise (``ccw``) or clockwise."""
+        th = self.th0 if ccw else self.th1
+        return np.array([*self.point(th), th + (0.5 * math.pi if ccw else -0.5 * math.pi)])
+
+    def prims(self, ccw: bool) -> list:
+        k = (1.0 if ccw else -1.0) / self.rho
+        return [(self.length_m, k, k)]
+
+    def line(self, step_m: float = 0.25) -> LineString:
+        n = max(2, int(math.ceil(self.length_m / step_m)) + 1)
+        th = np.linspace(self.th0, self.th1, n)
+        return LineString(self.centre + self.rho * np.column_stack([np.cos(th), np.sin(th)]))
+
+    def key(self) -> tuple:
+        return (*np.round(self.centre, 3), round(self.rho, 3), round(self.th0, 4), round(self.th1, 4))
+
+
+def wedge_circles(field, region_geom, width_m: float, turn_radius_m: float, max_gap_m: float,
+                  step_m: float = 0.25) -> list:
+    """Circles round the obstacles that lie within ``max_gap_m`` of the field's edge (or of another obstacle), for
+    curved passes into the wedges either side of the narrow gap: the bar's centre half a width (+5 cm) off the
+    obstacle's bounding circle, at least the turning radius from its centre. The headland rings round such an
+    obstacle open where the gap pinches them, and straight passes into a wedge between a round pond and the edge
+    leave the band along the pond (bench/field_plans.py seed 204: 58 m^2 there, with 100 m of reversing still 51).
+    Per circle ``(centre, rho, theta, inside)``: angles every ``step_m`` of arc and whether the point there lies
+    in ``region_geom`` (where the machine's reference point may be)."""
+    rings = [LineString(field.exterior.coords)] + [LineString(h.coords) for h in field.interiors]
+    out = []
+    for i, h in enumerate(field.interiors):
+        gap = min(rings[j].distance(rings[i + 1]) for j in range(len(rings)) if j != i + 1)
+        if gap > max_gap_m:
+            continue
+        circ = shapely.minimum_bounding_circle(shapely.geometry.Polygon(h.coords))
+        ctr = np.asarray(circ.centroid.coords[0])
+        r = float(np.max(np.hypot(*(np.asarray(h.coords) - ctr).T)))
+        rho = max(float(turn_radius_m), r + 0.5 * width_m + 0.05)
+        n = max(8, int(math.ceil(2 * math.pi * rho / step_m)))
+        th = np.linspace(0.0, 2 * math.pi, n, endpoint=False)
+        xy = ctr + rho * np.column_stack([np.cos(th), np.sin(th)])
+        out.append((ctr, rho, th, shapely.contains_xy(region_geom, xy[:, 0], xy[:, 1])))
+    return out
+
+
+def arc_passes(circles, patch, width_m: float, min_gain_m2: float, min_len_m: float = 1.0,
+               margin_m: float = 0.25) -> list:
+    """Curved passes (:class:`ArcPass`) over ``patch`` along :func:`wedge_circles`: each run of a circle inside the
+    region, as far as the bar (radial on the circle) meets the patch (+ ``margin_m``; stretches of the run where it
+    does not are left out when longer than a width), kept where its strip works at least ``min_gain_m2``."""
+    out = []
+    band = patch.buffer(0.5 * width_m)
+    for ctr, rho, th, inside in circles:
+        n = len(th)
+        dth = 2 * math.pi / n
+        if not band.intersects(shapely.geometry.Point(*ctr).buffer(rho + 0.5 * width_m)):
+            continue
+        c, s = np.cos(th), np.sin(th)
+        bars = shapely.linestrings(np.stack([np.column_stack([ctr[0] + (rho - 0.5 * width_m) * c,
+                                                              ctr[1] + (rho - 0.5 * width_m) * s]),
+                                             np.column_stack([ctr[0] + (rho + 0.5 * width_m) * c,
+                                                              ctr[1] + (rho + 0.5 * width_m) * s])], axis=1))
+        hit = shapely.intersects(bars, patch) & inside
+        if not hit.any():
+            continue
+        # circular runs of the region: start the scan where the circle is outside (or anywhere if wholly inside)
+        k0 = int(np.argmin(inside)) if not inside.all() else 0
+        idx = (np.arange(n) + k0) % n
+        gap_n = int(math.ceil(width_m / (rho * dth)))
+        runs, cur, last_hit = [], None, None
+        for j, k in enumerate(idx):
+            if not inside[k]:
+                if cur is not None:
+                    runs.append(cur)
+                cur, last_hit = None, None
+                continue
+            if hit[k]:
+                if cur is not None and last_hit is not None and j - last_hit > gap_n:
+                    runs.append(cur)
+                    cur = None
+                if cur is None:
+                    cur = [j, j]
+                cur[1] = j
+                last_hit = j
+        if cur is not None:
+            runs.append(cur)
+        m = int(round(margin_m / (rho * dth)))
+        for j0, j1 in runs:
+            # grown by the margin where the circle stays inside the region
+            if m and j0 - m >= 0 and all(inside[idx[j]] for j in range(j0 - m, j0)):
+                j0 -= m
+            if m and j1 + m < n and all(inside[idx[j]] for j in range(j1 + 1, j1 + m + 1)):
+                j1 += m
+            th0 = float(th[idx[j0]])
+            th1 = th0 + (j1 - j0) * dth
+            a = ArcPass(ctr, rho, th0, th1)
+            if a.length_m < min_len_m:
+                continue
+            gain = shapely.intersection(a.line().buffer(0.5 * width_m, cap_style="flat"), patch).area
+            if gain >= min_gain_m2:
+                out.append(a)
+    return out
