@@ -232,6 +232,9 @@ class CoverageParams:
                                            # 8 0.00, 3 -0.04, 15 -0.10, 7 -0.16 points), report seeds 100-119
                                            # 97.80 -> 97.84 % (102 +0.21, 104 +0.05, 119 +0.55, none worse), double
                                            # max 2.52 / 2.51 %, 0 violations, reverse max 29.4 m. False: as before
+    corner_eased_per_side: bool = False    # with corner_eased_arcs: each side of an eased arc gets the least inset that
+                                           # fits (corners.EASED_SIDE_INSETS), not the same 0.3 / 0.5 m on both
+                                           # sides. False: as before
     corner_joint_budget: bool = False      # with corner_turns and a reverse budget: the passes' corner rings share it
                                            # where they work most in all (corners.joint_budgets over each ring's
                                            # gain per budget) instead of each pass taking what the outer ones left
@@ -1392,7 +1395,8 @@ def _corner_rings_of(field, rings, offsets, p: CoverageParams, mask, fp, budget:
                                  loop_back=p.corner_loop_back, eased_arcs=p.corner_eased_arcs,
                                  concave_gaps=concave_gaps, inset_edges=inset_edges,
                                  partial_y_turns=p.corner_partial_y_turns, depth_gain=p.corner_depth_gain,
-                                 eased_per_corner=p.corner_eased_per_corner)
+                                 eased_per_corner=p.corner_eased_per_corner,
+                                 eased_per_side=p.corner_eased_per_side)
                 if cr is not None:
                     break
             if cr is None:
