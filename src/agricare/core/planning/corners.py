@@ -276,8 +276,8 @@ def _gap(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: 
 #: pass along A needs an inset (a turn that leaves a line swings the trailing implement out: 0.26 m for the bench's
 #: 6 m bar 1.6-2.0 m behind base_link on a 4.5 m radius, plus the footprint's margin), the pass along B mostly none
 #: (a turn that joins a line from the field side keeps the implement inside its strip)
-EASED_SIDE_INSETS = tuple(sorted(((ia, ib) for ia in (0.15, 0.2, 0.25, 0.3, 0.4, 0.5) for ib in (0.0, 0.1, 0.2, 0.3, 0.5)
-                                 if ib <= ia), key=lambda p: (p[0] + p[1], p[0])))
+EASED_SIDE_INSETS = tuple(sorted(((ia, ib) for ia in (0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+                                  for ib in (0.0, 0.1, 0.2, 0.3, 0.5) if ib <= ia), key=lambda p: (p[0] + p[1], p[0])))
 
 
 def _eased_arc(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radius_m: float, fp: Footprint,
