@@ -298,7 +298,13 @@ def _eased_arc(vertex, ua, ub, len_a: float, len_b: float, turn_rad: float, radi
     radius) the arc on A's own line leaves the field by 0.26 m (the bar's outer rear corner, 15 deg into the arc),
     at 0.15 / 0.2 m in by 0.11 / 0.06 m, at 0.25 m it fits; B needs nothing, and its S (7.7 m at 0.3 m) went with
     a 0.3 m strip from there to the arc. bench/farm_missions.py tuning seeds 0-19, standard flags, plan-trail:
-    97.61 -> 97.85 %, all 20 better, corners 1.57 -> 1.37 % of the field."""
+    97.61 -> 97.85 %, all 20 better, corners 1.57 -> 1.37 % of the field.
+
+    ``ease_radius_m`` is no free parameter: the S's first arc swings the bar out too, ~offset^2 / (2 ease radius);
+    for this machine on the outer pass (bar 0.1 m off the boundary, footprint margin 0.05 m) a 35 m S leaves the
+    field by 3 mm and a 30 m one by 11 mm, so no eased arc fits anywhere and every shallow corner falls back to a Y
+    turn or a gap (a 30 m ease radius measured -0.88 points, plan-trail, 16 tuning fields); 40 m fits, with an S
+    0.8 m shorter than at 50 m (about 0.1 m^2 less sliver per corner)."""
     if ease_radius_m <= 0 or not (1e-3 < turn_rad < math.pi - 1e-3):
         return None
     na = np.array([-ua[1], ua[0]])
