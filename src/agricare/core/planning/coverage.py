@@ -252,6 +252,17 @@ class CoverageParams:
                                            # 8 0.00, 3 -0.04, 15 -0.10, 7 -0.16 points), report seeds 100-119
                                            # 97.80 -> 97.84 % (102 +0.21, 104 +0.05, 119 +0.55, none worse), double
                                            # max 2.52 / 2.51 %, 0 violations, reverse max 29.4 m. False: as before
+    corner_eased_per_side: bool = True     # with corner_eased_arcs: each side of an eased arc gets the least inset that
+                                           # fits (corners.EASED_SIDE_INSETS, corners._eased_arc per_side), not the
+                                           # same 0.3 / 0.5 m on both: A needs 0.25 m (the trailing bar swings out
+                                           # 0.26 m where the arc leaves A's line), B none, so B's 7.7 m S goes.
+                                           # bench/farm_missions.py standard flags, tracked: tuning seeds 0-19
+                                           # 97.59 -> 97.83 % (all 20 better, +0.04 to +0.87 points; corners
+                                           # 1.54 -> 1.34 % of the field), double max 2.44 %, 0 violations, reverse
+                                           # max 29.5 m; report seeds 100-119 97.84 -> 98.03 % (18 better, 2 plans
+                                           # unchanged, none worse), double max 2.43 %, 0 violations, reverse max
+                                           # 29.4 m; the demo (no eased arcs) unchanged, 99.51 %
+                                           # False: as before
     corner_joint_budget: bool = False      # with corner_turns and a reverse budget: the passes' corner rings share it
                                            # where they work most in all (corners.joint_budgets over each ring's
                                            # gain per budget) instead of each pass taking what the outer ones left
@@ -1413,7 +1424,8 @@ def _corner_rings_of(field, rings, offsets, p: CoverageParams, mask, fp, budget:
                                  loop_back=p.corner_loop_back, eased_arcs=p.corner_eased_arcs,
                                  concave_gaps=concave_gaps, inset_edges=inset_edges,
                                  partial_y_turns=p.corner_partial_y_turns, depth_gain=p.corner_depth_gain,
-                                 eased_per_corner=p.corner_eased_per_corner)
+                                 eased_per_corner=p.corner_eased_per_corner,
+                                 eased_per_side=p.corner_eased_per_side)
                 if cr is not None:
                     break
             if cr is None:
