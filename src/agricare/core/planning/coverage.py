@@ -1674,6 +1674,20 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     # until the bar is ``implement_offset_m`` short of its end (raised at the cusp)
     trail = p.cleanup_trail_worked and p.implement_offset_m > 0
 
+    def with_room(c, start):
+        """The forward transit ``c`` to ``start`` where it keeps ``cleanup_transit_clearance_m`` of room, else one
+        searched with that room (a raised transit needs no edge: room for the tracker's error where the search
+        finds it); None where nothing drives there with room."""
+        c0 = np.array([*c.xy[0], c.yaw[0]])
+        if fp_clear is None or _clear_leg(c, c0, start, fp_clear, p.cleanup_transit_free_m):
+            return c
+
+        def fits_clear(q):
+            return region.fits(q) and _clear_leg(q, c0, start, fp_clear, p.cleanup_transit_free_m)
+
+        return forward_transit(c0, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
+                               fits=fits_clear, memo=legs_clear)
+
     def back_in(s0, s1, yaw: float, exit_r) -> bool:
         """Work the dead-end pass ``s0 -> s1`` backwards-in, forwards-out where that reverses less than ``exit_r``
         (the forward pass's exit; None: none within the budget): a forward transit to ``s0`` headed out, straight
@@ -1799,17 +1813,9 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 continue
             if fp is not None and not fp.fits(np.column_stack([c.xy, c.yaw])):
                 continue
-            c0 = np.array([*c.xy[0], c.yaw[0]])
-            if fp_clear is not None and not _clear_leg(c, c0, start, fp_clear, p.cleanup_transit_free_m):
-                # a raised transit needs no edge: one with room for the tracker's error where the search finds it
-                def fits_clear(s, a=c0, g=start):
-                    return region.fits(s) and _clear_leg(s, a, g, fp_clear, p.cleanup_transit_free_m)
-
-                wide = forward_transit(c0, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains,
-                                       space, fits=fits_clear, memo=legs_clear)
-                if wide is None:
-                    continue                        # nothing drives there with room: the pass is left to another
-                c = wide
+            c = with_room(c, start)
+            if c is None:
+                continue                            # nothing drives there with room: the pass is left to another
             if unstick is not None:
                 b.add(unstick, KIND_TRANSIT, False)
                 if unstick.direction.min() < 0:
@@ -1893,15 +1899,9 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                                 fits=region.fits, memo=legs_tried)
             if c is None or (fp is not None and not fp.fits(np.column_stack([c.xy, c.yaw]))):
                 continue
-            c0 = np.array([*c.xy[0], c.yaw[0]])
-            if fp_clear is not None and not _clear_leg(c, c0, start, fp_clear, p.cleanup_transit_free_m):
-                def fits_clear(q, a=c0, g=start):
-                    return region.fits(q) and _clear_leg(q, a, g, fp_clear, p.cleanup_transit_free_m)
-
-                c = forward_transit(c0, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains,
-                                    space, fits=fits_clear, memo=legs_clear)
-                if c is None:
-                    continue
+            c = with_room(c, start)
+            if c is None:
+                continue
             work = arc_sub(s, i0, i1)
             b.add(c, KIND_TRANSIT, False)
             b.add(work, KIND_HEADLAND, True)
