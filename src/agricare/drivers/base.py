@@ -232,6 +232,9 @@ class StepResult:
     level : str
         'ok', 'warn' or 'error' for diagnostics.
     message : str
+    stall : str
+        The stalled cycle this step found ('driver cycle stalled 2.03 s'; '' none): the process's own fault,
+        reported also where the step then lost the link.
     """
 
     connected: bool
@@ -240,6 +243,7 @@ class StepResult:
     feedback: WheelFeedback | None
     level: str
     message: str
+    stall: str = ""
 
 
 class DriveLoop:
@@ -354,13 +358,13 @@ class DriveLoop:
             self.last_feedback = None
             self._last_exchange_s = None
         gap = now_s - self._last_exchange_s if self._last_exchange_s is not None else 0.0
-        stalled = gap > self.stall_limit_s
-        if stalled:
+        stall = f"driver cycle stalled {gap:.2f} s" if gap > self.stall_limit_s else ""
+        if stall:
             # no exchange for longer than the device's own communication timeout: this process was frozen
             # (SIGSTOP, swapped out, a hung call) and the device has stopped the wheels by itself; a fresh
             # command stream must not start them again on its own
             self.stalls += 1
-            self.rearm_needed, self.rearm_why = True, f"driver cycle stalled {gap:.2f} s"
+            self.rearm_needed, self.rearm_why = True, stall
             self._rearm_since_s = now_s
         (left, right), reason = self._target(now_s)
         try:
@@ -369,8 +373,8 @@ class DriveLoop:
             self._link_lost(now_s, str(exc))
             # a stalled cycle whose first exchange fails too (a frozen process finds the device answering late)
             # is still this process's fault: named first, else the reconnect (gap 0) would never report it
-            stall = f"driver cycle stalled {gap:.2f} s; " if stalled else ""
-            return StepResult(False, (0.0, 0.0), "link lost", None, "error", f"{stall}link lost: {exc}")
+            return StepResult(False, (0.0, 0.0), "link lost", None, "error",
+                              f"{stall}; link lost: {exc}" if stall else f"link lost: {exc}", stall)
         self._last_exchange_s = now_s
         self.last_feedback = fb
         self._odometry(fb, now_s)
@@ -381,14 +385,14 @@ class DriveLoop:
                               f"device fault: {fb.fault_text or fb.fault_code}")
         level = "ok" if not reason or reason.startswith("no cmd_vel") or reason.startswith("cmd_vel") \
             else "warn"
-        if stalled:   # a fault of this process (reported as an error once; then the stop waits for a zero)
-            level, reason = "error", f"driver cycle stalled {gap:.2f} s (longer than the device's own " \
-                f"communication timeout, {self.stall_limit_s:g} s): motors stopped until a zero command"
+        if stall:     # a fault of this process (reported as an error once; then the stop waits for a zero)
+            level, reason = "error", f"{stall} (longer than the device's own communication timeout, " \
+                f"{self.stall_limit_s:g} s): motors stopped until a zero command"
         message = reason or "driving"
         notes = getattr(self.driver, "notes", None)
         if notes:  # what the driver's connect-time checks found
             message += " (" + "; ".join(notes) + ")"
-        return StepResult(True, (left, right), reason, fb, level, message)
+        return StepResult(True, (left, right), reason, fb, level, message, stall)
 
     def _link_lost(self, now_s: float, why: str) -> None:
         self.last_error = why

@@ -236,7 +236,7 @@ class BaseDriverNode(ManagedNode):
                       battery_v=f"{loop.battery_v:.2f}")
         if not r.connected:
             # a stall found by a cycle whose exchange then failed is reported with the link: it is the fault
-            stall = r.message.split("; ")[0] + "; " if r.message.startswith("driver cycle stalled") else ""
+            stall = f"{r.stall}; " if r.stall else ""
             self.diag.error(f"{stall}link down, motors stopped: {loop.last_error}", **values)
         elif r.level == "error":
             self.diag.error(r.message, **values)
