@@ -1961,19 +1961,13 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         while cands and reverse_left > 0:
             best, best_rate = None, 0.0
             for i, cand in enumerate(cands):
-                if isinstance(cand, ArcPass):
-                    gain = shapely.intersection(strip(cand), rest).area
-                    key = cand.key()
-                    if gain >= min_gain and key not in cost:
-                        cost[key] = arc_cost(cand) + 2 * p.sample_step_m
-                else:
-                    a, q = cand
-                    gain = shapely.intersection(strip(a, q), rest).area
-                    key = (tuple(np.round(a, 3)), tuple(np.round(q, 3)))
-                    if gain >= min_gain and key not in cost:
-                        cost[key] = exit_cost((a, q)) + 2 * p.sample_step_m
+                arc = isinstance(cand, ArcPass)
+                gain = shapely.intersection(strip(cand) if arc else strip(*cand), rest).area
                 if gain < min_gain:
                     continue
+                key = cand.key() if arc else (tuple(np.round(cand[0], 3)), tuple(np.round(cand[1], 3)))
+                if key not in cost:
+                    cost[key] = (arc_cost(cand) if arc else exit_cost(cand)) + 2 * p.sample_step_m
                 if not math.isfinite(cost[key]) or cost[key] > reverse_left + 1e-6:
                     continue
                 rate = gain / max(cost[key], 0.5)
