@@ -74,7 +74,10 @@ def test_gap_pass_works_the_gap_under_the_pond():
     under = Polygon([(34, 0), (46, 0), (46, 7.15), (34, 7.15)]).difference(Polygon(field.interiors[0]))
     done = []
     for g in (0.0, 6.0):
-        plan = plan_coverage(field, CoverageParams(**BASE, cleanup_gap_passes_m=g, cleanup_wedge_passes_m=0.0))
+        # cleanup_counted_fill off: the figures below were measured before it (with it the field without gap passes
+        # works 98.99 %: the fill's metres buy part of the gap)
+        plan = plan_coverage(field, CoverageParams(**BASE, cleanup_gap_passes_m=g, cleanup_wedge_passes_m=0.0,
+                                                   cleanup_counted_fill=False))
         f = plan_work_figures(plan)
         path = plan.path
         work = path.working[1:]
