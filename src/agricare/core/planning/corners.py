@@ -449,15 +449,29 @@ def y_turn_candidates(a: float, b: float, turn_rad: float, radius_m: float, shar
 
 
 def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, sharpness=0.0, ease_radius_m=0.0,
-                 deep: bool = False, b_extra_m: float = 0.0):
+                 deep: bool = False, b_extra_m: float = 0.0, deep_a: bool = False, a_at: float | None = None):
     """The two-leg manoeuvre (:func:`y_turn_candidates`) at convex vertex ``i`` that reverses least and keeps the
     machine inside: ``(pieces, reverse_m, a, b)`` with ``pieces`` a list of ``(PathSamples, working)``, or None.
     Each leg between cusps is at least ``min_leg_m`` long (a tracker settles on it). Where a forward turn straight
     off the pass does not fit (the outer pass: the trailing implement swings out), the pass ends with a gentle
     forward S of ``ease_radius_m`` (> 0, still working; ``a`` is then where the S starts) or a short reversing S
     of the turning radius that shifts the machine towards the field first. ``b_extra_m`` > 0: B starts that much less
-    deep in the corner (a cheaper manoeuvre that works less: the reverse straight onto B is shorter)."""
+    deep in the corner (a cheaper manoeuvre that works less: the reverse straight onto B is shorter). ``deep_a``: the
+    pass along A on as far into the corner as the whole machine fits (:func:`_pass_ends` ``deep``), B where it starts
+    without it; the machine then first backs along A's worked line to make room for the forward arc
+    (:func:`y_turn_candidates` ``s0`` < 0), None where A goes no deeper than without it. ``a_at``: A ends there."""
     a, b = _pass_ends(i, v, u, h, L, d, off, width_m, fp, deep)
+    if deep_a and not deep:
+        # the deepest end that fits with the stop's roll-on (``CUSP_OVERSHOOT_M``) and a Y turn from there
+        a_deep = _pass_ends(i, v, u, h, L, d, off, width_m, fp, deep=True)[0]
+        for x in np.arange(a_deep, a + DEEP_A_MIN_M - 1e-9, -0.25):
+            y = _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax, sharpness, ease_radius_m,
+                             b_extra_m=b_extra_m, a_at=float(x))
+            if y is not None:
+                return y
+        return None
+    if a_at is not None:
+        a = a_at
     b += b_extra_m
     if b > L[i] - 1.0:
         return None
@@ -514,6 +528,10 @@ def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
             break
     return best
 
+
+#: the least (m) a Y turn's pass along A must go deeper into the corner than without ``deep_a`` to be offered
+#: (:func:`_y_manoeuvre`)
+DEEP_A_MIN_M = 0.2
 
 #: how much further out of a sharp corner than the deepest start (m) a partial Y turn may start the pass along B, least
 #: first (:func:`corner_ring` ``partial_y_turns``)
@@ -650,8 +668,57 @@ def _reverse_len(s: T.PathSamples) -> float:
     return float(np.sum(seg[s.direction[1:] < 0]))
 
 
+def _a_band(d: float, a_ref: float, a_m: float, b_m: float, off: float, width_m: float) -> float:
+    """Area (m^2) the trailing bar of a pass along A that ends at ``a_m`` instead of ``a_ref`` (base_link, along A from
+    the vertex, :func:`_pass_ends`) works more, less what the pass along B starting at ``b_m`` works of it: the bar
+    (``width_m`` across, 0.8 m deep, its back ``off`` + 0.4 m behind base_link) swept over the extra length, minus B's
+    strip from the bar's back at B's start on. Local frame of :func:`three_point_corner`."""
+    if a_m <= a_ref + 1e-6:
+        return 0.0
+    hw = 0.5 * width_m
+    ext = shapely.box(a_ref - off + 0.4, -hw, a_m - off + 0.4, hw)
+    c, s = math.cos(d), math.sin(d)
+    s0, s1 = b_m - off - 0.4, b_m - off - 0.4 + 100.0
+    strip = shapely.Polygon([(c * x - s * y, s * x + c * y) for x, y in ((s0, -hw), (s1, -hw), (s1, hw), (s0, hw))])
+    return float(ext.difference(strip).area)
+
+
+#: how far round a corner's vertex (m) :func:`_corner_sweep` compares what the ring works with and without a manoeuvre
+SWEEP_RADIUS_M = 30.0
+
+
+def _corner_sweep(i, v, u, off: float, width_m: float, a: float, b: float, pieces) -> object:
+    """What the trailing bar (``width_m`` wide, ``off`` behind base_link) works round vertex ``i`` when the pass
+    along A ends at ``a`` (along A from the vertex), the pass along B starts at ``b`` and ``pieces``'s working pieces
+    between are worked: the three as strips of the bar's path (as the tests' implement strips), within
+    :data:`SWEEP_RADIUS_M` of the vertex."""
+    from shapely.geometry import LineString
+
+    hw = 0.5 * width_m
+    ua, ub = np.asarray(u[i - 1]), np.asarray(u[i])
+    far = SWEEP_RADIUS_M + 5.0
+    parts = [LineString([v[i] + (a - far - off) * ua, v[i] + (a - off) * ua]).buffer(hw, cap_style="flat"),
+             LineString([v[i] + (b - off) * ub, v[i] + (b + far - off) * ub]).buffer(hw, cap_style="flat")]
+    for smp, working in pieces:
+        if working and len(smp.xy) > 1:
+            q = smp.xy - off * np.column_stack([np.cos(smp.yaw), np.sin(smp.yaw)])
+            parts.append(LineString(q).buffer(hw, cap_style="flat"))
+    return shapely.union_all(parts)
+
+
+def _swept_gain(i, v, u, d, r, width_m, fp, step_m, m, off, fallback) -> float:
+    """:func:`_manoeuvre_gain` ``swept``: the area (m^2) of the field within :data:`SWEEP_RADIUS_M` of vertex ``i``
+    that the ring works with manoeuvre ``m`` and not with ``fallback`` ``(a, b, pieces)`` (a working arc, an eased
+    arc or a gap), less the other way round."""
+    disc = shapely.Point(v[i]).buffer(SWEEP_RADIUS_M).intersection(fp.geom)
+    with_m = _corner_sweep(i, v, u, off, width_m, m[2], m[3], m[0]).intersection(disc).area
+    without = _corner_sweep(i, v, u, off, width_m, *fallback).intersection(disc).area
+    return float(with_m - without)
+
+
 def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at,
-                    eased_at=None, b_ref: float | None = None) -> tuple[float, float, bool]:
+                    eased_at=None, b_ref: float | None = None, a_ref: float | None = None,
+                    off: float = 0.0, swept: bool = False) -> tuple[float, float, bool]:
     """Area (m^2) a manoeuvre ``m`` at convex vertex ``i`` works more than what the ring does there without it,
     the metres that fallback reverses itself (a gap's S), and whether there is a fallback at all (else the ring
     cannot be driven without this manoeuvre).
@@ -669,14 +736,31 @@ def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at,
     between, ``width * (b - b_ref)``, off its gain against a working or eased arc too (against a gap the cut-back
     already counts it). Without it every such variant scored the full manoeuvre's gain against an eased arc (e.g.
     81.6 m^2 for 10.0 and for 16.0 m reversed at a 137 deg corner of bench/farm_missions.py seed 13), so the ranking
-    bought the cheapest, which leave 6 m^2 more per metre saved."""
+    bought the cheapest, which leave 6 m^2 more per metre saved.
+
+    ``a_ref`` (where given): where the pass along A ends without ``deep_a`` (:func:`_pass_ends`); a manoeuvre whose
+    pass along A works on deeper (a deep-A Y turn) is credited what its bar works more there and B's strip does not
+    (:func:`_a_band`) against a working or eased arc (against a gap the cut-back counts it already).
+
+    ``swept``: the gain is what the bar's strips round the corner work with the manoeuvre and not with the fallback
+    (:func:`_swept_gain`) instead of the formulas, which take the manoeuvre to work the whole corner: a Y turn leaves
+    the triangle between B's first bar and edge A (the bar's field end meets A) and the strip beyond A's last bar (the
+    nose meets B): 10.0-19.2 m^2 at 70-125 deg corners of the bench's machine against 10.6-52.5 m^2 for the eased arc,
+    so it works 0.6 m^2 more at 70 deg, 2.4 at 80, 12.0 at 100 and 33.3 at 125, where the formula counted 6.3, 9.3,
+    19.5 and 48.7 m^2."""
     short = width_m * max(0.0, m[3] - b_ref) if b_ref is not None else 0.0
+    if a_ref is not None:
+        short -= _a_band(d, a_ref, m[4] if len(m) > 4 else m[2], m[3], off, width_m)
     dd = min(d, math.radians(170.0))
     t = r * math.tan(0.5 * dd)
     arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * dd, 1 / r, 1 / r)], step_m)
     if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
+        if swept:
+            return _swept_gain(i, v, u, d, r, width_m, fp, step_m, m, off, (-t, t, [(arc, True)])), 0.0, True
         return (r + 0.5 * width_m) ** 2 * (math.tan(0.5 * dd) - 0.5 * dd) - short, 0.0, True
     ea = eased_at(i) if eased_at is not None else None
+    if ea is not None and swept:
+        return _swept_gain(i, v, u, d, r, width_m, fp, step_m, m, off, (ea[0], ea[1], [ea[2]])), 0.0, True
     if ea is not None:
         # the band outside the arc, plus the slivers the two S leave (half the inset along each)
         sliver = ea[4] if len(ea) > 4 else 0.5 * ea[3] * ((-ea[0]) + ea[1])
@@ -684,6 +768,9 @@ def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at,
     g = gap_at(i)
     if g is None:
         return width_m * width_m, 0.0, False
+    if swept:
+        return (_swept_gain(i, v, u, d, r, width_m, fp, step_m, m, off, g),
+                sum(_reverse_len(q[0]) for q in g[2]), True)
     a_m = m[4] if len(m) > 4 else m[2]             # a pass that ends with a working S works on to the S's end
     return (width_m * (max(0.0, (-g[0]) - (-a_m)) + max(0.0, g[1] - m[3])) + width_m * width_m,
             sum(_reverse_len(q[0]) for q in g[2]), True)
@@ -721,7 +808,7 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
                 loop_back: bool = False, eased_arcs: bool = False, concave_gaps: bool = False,
                 inset_edges: bool = False, partial_y_turns: bool = False,
                 depth_gain: bool = False, eased_per_corner: bool = False,
-                eased_per_side: bool = False) -> CornerRing | None:
+                eased_per_side: bool = False, deep_a: bool = False, swept_gain: bool = False) -> CornerRing | None:
     """The headland pass along ``ring_xy`` (closed, counter-clockwise: field on the left) with worked corners.
 
     ``max_reverse_m``: the most one manoeuvre may reverse (default four turning radii); ``budget_m``: the most
@@ -769,12 +856,13 @@ def corner_ring(ring_xy, width_m: float, turn_radius_m: float, fp: Footprint, im
         ring = _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad,
                             simplify_m, max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns,
                             loop_back, True, concave_gaps, inset_edges, partial_y_turns, depth_gain, eased_per_corner,
-                            eased_per_side)
+                            eased_per_side, deep_a, swept_gain)
         if ring is not None:
             return ring
     return _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m, min_angle_rad, simplify_m,
                         max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
-                        False, concave_gaps, inset_edges, partial_y_turns, depth_gain)
+                        False, concave_gaps, inset_edges, partial_y_turns, depth_gain, deep_a=deep_a,
+                        swept_gain=swept_gain)
 
 
 def _inset_edges(v, fp: Footprint, step_m: float, end_m: float, slack_m: float = 0.01):
@@ -818,7 +906,7 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                  max_reverse_m, min_leg_m, budget_m, ease_radius_m, sharpness_1pm2, y_turns, loop_back,
                  eased_arcs, concave_gaps: bool = False, inset_edges: bool = False, partial_y_turns: bool = False,
                  depth_gain: bool = False, eased_per_corner: bool = False,
-                 eased_per_side: bool = False) -> CornerRing | None:
+                 eased_per_side: bool = False, deep_a: bool = False, swept_gain: bool = False) -> CornerRing | None:
     """:func:`corner_ring` with ``eased_arcs`` as given (no retry without them)."""
     lr = LinearRing(np.asarray(ring_xy, dtype=float)[:, :2])
     lr = lr.simplify(simplify_m)
@@ -897,6 +985,11 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
             out.append(dp)
         if only_deep:
             return out
+        if deep_a:
+            da = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
+                              sharpness_1pm2, ease_radius_m, deep_a=True)
+            if da is not None:
+                out.append(da)
         cheapest = m[1]
         for extra in (1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 10.0):
             y = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
@@ -915,6 +1008,16 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
         if i not in bcache:
             bcache[i] = _pass_ends(i, v, u, h, L, float(turn[i]), off, width_m, fp)[1]
         return bcache[i]
+
+    acache = {}
+
+    def a_ref(i):
+        """Where the pass along A of vertex ``i`` ends without ``deep_a`` (``deep_a``), else None."""
+        if not deep_a:
+            return None
+        if i not in acache:
+            acache[i] = _pass_ends(i, v, u, h, L, float(turn[i]), off, width_m, fp)[0]
+        return acache[i]
 
     gcache = {}
 
@@ -1079,7 +1182,8 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
             m = man(i)
             if m is not None:
                 gain, fallback_rev, has_fallback = _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m,
-                                                                   gap_at, eased_at, b_ref(i))
+                                                                   gap_at, eased_at, b_ref(i), a_ref(i), off,
+                                                                   swept_gain)
                 cost[i] = (max(m[1] - fallback_rev, 0.0), gain)
                 if not has_fallback:
                     forced.add(i)
@@ -1087,13 +1191,15 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
     barred, pick = set(), {}
     curve = []
     chosen = _allocate(cost, forced, order, budget_m, build, man, y_turns, lambda i, m: _manoeuvre_gain(
-        i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at, b_ref(i)), variants,
+        i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at, b_ref(i), a_ref(i), off,
+        swept_gain),
+        variants,
         curve_out=curve)
     if chosen is not None:
         barred, pick = chosen
         for i, m in pick.items():
             g, fb, _ = _manoeuvre_gain(i, v, u, h, L, float(turn[i]), r, width_m, fp, step_m, m, gap_at, eased_at,
-                                       b_ref(i))
+                                       b_ref(i), a_ref(i), off, swept_gain)
             cost[i] = (max(m[1] - fb, 0.0), g)
         order = sorted(cost, key=lambda i: (i not in forced, i in barred, -cost[i][1] / max(cost[i][0], 0.1)))
     else:
@@ -1144,7 +1250,9 @@ def _allocate(cost, forced, order, budget_m, build, man, y_turns, gain_of, varia
     tuning fields, 2.38 against 2.29 % of the field unworked in corners; ranking every option, the deep one
     included, by the area the implement actually sweeps round the corner as the mission lowers it, instead of
     :func:`_manoeuvre_gain`'s formula, was measured too and moved nothing: farm_missions tuning seeds 0-19, plan swept
-    as the mission works it, 96.06 % either way at 30 m, 97.51 against 97.52 % with free reversing); the choice
+    as the mission works it, 96.06 % either way at 30 m, 97.51 against 97.52 % with free reversing: figures from
+    before the eased arcs, now the fallback of most sharp corners, against which the formulas overrate a Y turn most;
+    ``swept`` in :func:`_manoeuvre_gain` ranks by the strips round the corner); the choice
     that works most in all within
     the budget (a multiple-choice knapsack, exact on a ``step_m`` grid of metres reversed). What the fallbacks
     themselves reverse (a gap's S) is taken off the budget first: the ring with every corner that has a fallback

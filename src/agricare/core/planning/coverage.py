@@ -263,6 +263,30 @@ class CoverageParams:
                                            # unchanged, none worse), double max 2.43 %, 0 violations, reverse max
                                            # 29.4 m; the demo (no eased arcs) unchanged, 99.51 %
                                            # False: as before
+    corner_deep_a: bool = False            # with corner_y_turns and a reverse budget: a sharp corner may also get the Y
+                                           # turn whose pass along A works on as far into the corner as the whole
+                                           # machine fits and then backs along its worked line to make room for the
+                                           # forward arc (corners._y_manoeuvre deep_a), ranked by what its bar works
+                                           # more there and B's strip does not (corners._a_band). Off: A goes
+                                           # 0.75-1.5 m deeper (the body's nose meets edge B), and most of the strip
+                                           # it adds lies in B's (0.66 m^2 for 0.75 m more reversed at a 110 deg
+                                           # corner). bench/farm_missions.py tuning seeds 0-19, standard flags:
+                                           # plan-trail 97.85 -> 97.87 % (10 plans change, 9 better, none worse),
+                                           # tracked 97.824 -> 97.835 % (6 better, 4 worse, -0.01 to -0.05 points),
+                                           # corners 1.343 -> 1.341 % of the field, double max 2.28 %, 0 violations
+    corner_swept_gain: bool = True         # with corner_y_turns and a reverse budget: the corners' manoeuvres are
+                                           # ranked by what the bar's strips round the corner work with and without
+                                           # them (corners._swept_gain) instead of by formulas that take a manoeuvre
+                                           # to work the whole corner (a Y turn gains 2.2 m^2 over the eased arc at
+                                           # 80 deg, not 9.3; at 70 deg the eased arc works more). The budget goes
+                                           # to the sharp corners. bench/farm_missions.py standard flags, tuning
+                                           # seeds 0-19: plan-trail 97.85 -> 97.91 % (11 plans change, all better),
+                                           # tracked 97.824 -> 97.869 % (11 better, +0.01 to +0.20 points, none
+                                           # worse), corners 1.343 -> 1.301 % of the field, reverse mean 24.2 ->
+                                           # 23.3 m, double max 2.42 %, 0 violations; report seeds 100-119
+                                           # 98.03 -> 98.06 % (7 better, 2 worse by 0.02), double max 2.49 %,
+                                           # 0 violations, reverse max 29.4 m; the demo has no budget: unchanged.
+                                           # False: as before
     corner_joint_budget: bool = False      # with corner_turns and a reverse budget: the passes' corner rings share it
                                            # where they work most in all (corners.joint_budgets over each ring's
                                            # gain per budget) instead of each pass taking what the outer ones left
@@ -1448,7 +1472,8 @@ def _corner_rings_of(field, rings, offsets, p: CoverageParams, mask, fp, budget:
                                  concave_gaps=concave_gaps, inset_edges=inset_edges,
                                  partial_y_turns=p.corner_partial_y_turns, depth_gain=p.corner_depth_gain,
                                  eased_per_corner=p.corner_eased_per_corner,
-                                 eased_per_side=p.corner_eased_per_side)
+                                 eased_per_side=p.corner_eased_per_side, deep_a=p.corner_deep_a,
+                                 swept_gain=p.corner_swept_gain)
                 if cr is not None:
                     break
             if cr is None:
