@@ -213,6 +213,21 @@ def sample_poses(s):
     return np.column_stack([s.xy, s.yaw])
 
 
+def outer_pass_frame(field, inset_m: float = 3.1):
+    """The outer headland pass of ``field`` ``inset_m`` in (counter-clockwise) as corners.py indexes it: vertices ``v``,
+    unit edge directions ``u``, headings ``h``, edge lengths ``L``."""
+    import numpy as np
+    from shapely.geometry import LinearRing
+
+    v = np.asarray(field.buffer(-inset_m, join_style="mitre").exterior.coords)[:-1]
+    if not LinearRing(v).is_ccw:
+        v = v[::-1]
+    e = np.roll(v, -1, axis=0) - v
+    L = np.hypot(e[:, 0], e[:, 1])
+    u = e / L[:, None]
+    return v, u, np.arctan2(u[:, 1], u[:, 0]), L
+
+
 def implement_strips(ring, offset=1.6, width=6.0):
     """Ground under the implement working line (``offset`` behind base_link) on a ring's working pieces."""
     import numpy as np

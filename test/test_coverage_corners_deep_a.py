@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from shapely.geometry import LinearRing, Polygon
+from shapely.geometry import Polygon
 
 from agricare.core.planning import corners as C
 from agricare.core.planning.corners import Footprint
 from agricare.core.planning.coverage import CoverageParams
 
 from harness import TRACTOR_BODY as BODY, TRACTOR_IMPLEMENT as IMPLEMENT  # noqa: E402
-from harness import sample_poses as _poses  # noqa: E402
+from harness import outer_pass_frame, sample_poses as _poses  # noqa: E402
 
 
 def _corner(turn_deg: float):
@@ -23,13 +23,7 @@ def _corner(turn_deg: float):
     p2 = (80 + 60 * ub[0], 60 * ub[1])
     field = Polygon([(0, 0), (80, 0), p2, (0, p2[1])])
     fp = Footprint([BODY, IMPLEMENT], field, margin_m=0.05)
-    v = np.asarray(field.buffer(-3.1, join_style="mitre").exterior.coords)[:-1]
-    if not LinearRing(v).is_ccw:
-        v = v[::-1]
-    e = np.roll(v, -1, axis=0) - v
-    L = np.hypot(e[:, 0], e[:, 1])
-    u = e / L[:, None]
-    h = np.arctan2(u[:, 1], u[:, 0])
+    v, u, h, L = outer_pass_frame(field)
     i = int(np.argmin(np.hypot(v[:, 0] - 80.0, v[:, 1])))
     return fp, v, u, h, L, i, math.radians(turn_deg)
 

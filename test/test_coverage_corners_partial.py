@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from shapely.geometry import LinearRing, Point, Polygon, box
+from shapely.geometry import Point, Polygon, box
 
 from agricare.core.planning import corners as C
 from agricare.core.planning.corners import Footprint, corner_ring
 from agricare.core.planning.coverage import CoverageParams
 
 from harness import TRACTOR_BODY as BODY, TRACTOR_IMPLEMENT as IMPLEMENT  # noqa: E402
-from harness import implement_strips as _implement_strips, sample_poses as _poses  # noqa: E402
+from harness import implement_strips as _implement_strips, outer_pass_frame, sample_poses as _poses  # noqa: E402
 
 #: a 100 x 60 m field with a narrow spike (37 deg at its tip, a 143 deg turn of the outer pass) as the seeded fields
 #: of bench/farm_missions.py have (seeds 6, 7, 10, 12)
@@ -72,13 +72,7 @@ def test_a_y_turn_that_starts_the_next_pass_further_out_is_charged_the_strip_it_
     # whose pass along B starts 4 m further out leaves a 6 m x 4 m strip more, which the ranking now charges it
     field = box(0, 0, 100, 60)
     fp = Footprint([BODY, IMPLEMENT], field, margin_m=0.05)
-    v = np.asarray(field.buffer(-3.1, join_style="mitre").exterior.coords)[:-1]
-    if not LinearRing(v).is_ccw:
-        v = v[::-1]
-    e = np.roll(v, -1, axis=0) - v
-    L = np.hypot(e[:, 0], e[:, 1])
-    u = e / L[:, None]
-    h = np.arctan2(u[:, 1], u[:, 0])
+    v, u, h, L = outer_pass_frame(field)
     i, d = 1, math.pi / 2
     args = (i, v, u, h, L, d, 4.5, 1.6, 6.0, fp, 0.5, 0.0, 18.0, 0.0, 50.0)
     full = C._y_manoeuvre(*args)

@@ -999,25 +999,21 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
                 cheapest = y[1]
         return out
 
-    bcache = {}
+    ends = {}
+
+    def pass_ends(i):
+        """:func:`_pass_ends` of vertex ``i`` (not ``deep``), computed once."""
+        if i not in ends:
+            ends[i] = _pass_ends(i, v, u, h, L, float(turn[i]), off, width_m, fp)
+        return ends[i]
 
     def b_ref(i):
         """Where the deepest pass along B of vertex ``i``'s manoeuvres starts (``depth_gain``), else None."""
-        if not depth_gain:
-            return None
-        if i not in bcache:
-            bcache[i] = _pass_ends(i, v, u, h, L, float(turn[i]), off, width_m, fp)[1]
-        return bcache[i]
-
-    acache = {}
+        return pass_ends(i)[1] if depth_gain else None
 
     def a_ref(i):
         """Where the pass along A of vertex ``i`` ends without ``deep_a`` (``deep_a``), else None."""
-        if not deep_a:
-            return None
-        if i not in acache:
-            acache[i] = _pass_ends(i, v, u, h, L, float(turn[i]), off, width_m, fp)[0]
-        return acache[i]
+        return pass_ends(i)[0] if deep_a else None
 
     gcache = {}
 
