@@ -42,6 +42,8 @@ def test_plan_real_field_works_every_ring(repo_root, tmp_path, capsys):
     rc, out, err = _run(capsys, "plan", repo_root / "config/fields/hofacker.geojson", "--width", 3, "--turn-radius", 4,
                         "--headland", 9, "--json", tmp_path / "p.json")
     assert rc == 0, err
+    # what is planned goes to stderr before the planning starts (stdout keeps the one result line)
+    assert err.startswith("planning ") and "ha, 26 vertices" in err and "up to 30 m reverse" in err, err
     worked = float(out.split("field worked by the plan ")[1].split(" %")[0])
     assert worked >= 99.0, out
     assert "reverse 0.0 m" in out and "headland rings 3/3" in out and "warning" not in out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+import sys
 import time
 
 from agricare.cli import CliError
@@ -148,6 +149,9 @@ def _plan(args, fd):
         return ll[:, 0], ll[:, 1]
 
     frame = FieldFrame("EPSG:4326", to_lonlat) if fd.geo is not None else FieldFrame()
+    # a large field takes a while (a 48 ha field with 429 swaths: about 15 s to plan, 30 s in all): say what is planned
+    print(f"planning {_summary(fd)}; {args.width:g} m width, {args.turn_radius:g} m turning radius, "
+          f"{args.headland:g} m headland, up to {args.max_reverse:g} m reverse ...", file=sys.stderr, flush=True)
     try:
         t0 = time.perf_counter()
         plan = plan_coverage(fd.work_area(), params, frame)
