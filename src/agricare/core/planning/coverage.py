@@ -1717,12 +1717,18 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     inner_region = region.geom.buffer(-0.05)            # pass ends strictly inside (turns tangent to the edge)
     min_gain = max(1.0, p.cleanup_min_gain_w2 * p.width_m * p.width_m)
     sofar = b.build()
-    seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
-    # corner manoeuvres reverse by design (their own budget, ``corner_ring``'s): not counted against clean-up exits
-    reverse_all = float(np.sum(seg[sofar.direction[1:] < 0]))
+
+    def budget_left(reverse_all: float) -> float:
+        """What the clean-up may still reverse after ``reverse_all`` m in all: corner manoeuvres reverse by design
+        (their own budget, ``corner_ring``'s) and are not counted against clean-up exits, but count in the total."""
+        return min(p.max_reverse_m - (reverse_all - b.corner_reverse_m), p.max_total_reverse_m - reverse_all)
+
     if p.cleanup_exact_charge:
         reverse_all = _counted_reverse(sofar, p)
-    reverse_left = min(p.max_reverse_m - (reverse_all - b.corner_reverse_m), p.max_total_reverse_m - reverse_all)
+    else:
+        seg = np.hypot(*np.diff(sofar.xy, axis=0).T) if len(sofar) > 1 else np.zeros(0)
+        reverse_all = float(np.sum(seg[sofar.direction[1:] < 0]))
+    reverse_left = budget_left(reverse_all)
     left0, counted0 = reverse_left, reverse_all
 
     def charge(m: float) -> None:
@@ -2081,9 +2087,10 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     gaps = gap_lines(field, inner_region, p.width_m, p.cleanup_gap_passes_m) if p.cleanup_gap_passes_m > 0 else []
     circles = wedge_circles(field, inner_region, p.width_m, p.turn_radius_m, p.cleanup_wedge_passes_m,
                             p.sample_step_m) if p.cleanup_wedge_passes_m > 0 else []
-    for rnd in range(3 if p.cleanup_reverse_by_gain else 2):
-        now = sofar if rnd == 0 else b.build()
-        worked = worked_by(now)
+
+    def round_passes(worked, rnd: int) -> list:
+        """The clean-up passes of round ``rnd`` over what ``worked`` leaves: gap and wedge passes, then each patch's
+        pass along its long side (round 0), its long axis (round 1) or every direction (round 2 on)."""
         passes = []
         for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
             passes += gap_passes(gaps, patch, p.width_m, min_gain) if gaps else []
@@ -2095,6 +2102,12 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             else:
                 passes += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
                                              tip_axis=p.cleanup_tip_passes, tight=p.cleanup_tight_ends)
+        return passes
+
+    for rnd in range(3 if p.cleanup_reverse_by_gain else 2):
+        now = sofar if rnd == 0 else b.build()
+        worked = worked_by(now)
+        passes = round_passes(worked, rnd)
         # first every pass the machine can leave forwards (greedy nearest first), then the dead-end ones that
         # need a reverse exit while the reverse budget lasts (a corner taken first-come could spend it on one long
         # exit)
@@ -2145,19 +2158,14 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         # round of dead-end passes, charged as counted from here on (the passes before it are the same)
         p = dataclasses.replace(p, cleanup_exact_charge=True)
         now = b.build()
-        counted0 = _counted_reverse(now, p)
-        left0 = min(p.max_reverse_m - (counted0 - b.corner_reverse_m), p.max_total_reverse_m - counted0)
+        counted0 = _counted_reverse(now, p)     # charge() reads this and left0 from here on
+        left0 = budget_left(counted0)
         if left0 > reverse_left + 1e-6:
             reverse_left = left0
             cost.clear()                        # exits costed (or out of reach) under the old charge
             done = worked_by(now)
-            cands = []
-            for patch in leftover_patches(field, done, min_patch_m2=min_gain):
-                cands += gap_passes(gaps, patch, p.width_m, min_gain) if gaps else []
-                cands += arc_passes(circles, patch, p.width_m, min_gain) if circles else []
-                cands += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                            tip_axis=p.cleanup_tip_passes, tight=p.cleanup_tight_ends)
-            spend_by_gain(cands, shapely.difference(field, done))   # what it cannot reach stays as it was
+            # round 2's passes (every direction) over what is left
+            spend_by_gain(round_passes(done, 2), shapely.difference(field, done))   # what it cannot reach stays
     if p.cleanup_final_dead_end and p.cleanup_reverse_by_gain:
         # the job ends after the last pass, where it stops: the dead-end pass that works most, its exit not driven
         done = worked_by(b.build())
