@@ -534,7 +534,8 @@ def _y_manoeuvre(i, v, u, h, L, d, r, off, width_m, fp, step_m, min_leg_m, rmax,
 DEEP_A_MIN_M = 0.2
 
 #: how much further out of a sharp corner than the deepest start (m) a partial Y turn may start the pass along B, least
-#: first (:func:`corner_ring` ``partial_y_turns``)
+#: first (:func:`corner_ring` ``partial_y_turns``); the cheaper Y turns the budget allocation is offered
+#: (``variants``) start B there too
 PARTIAL_Y_EXTRA_M = (1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 10.0)
 
 #: the longest straight a loop-and-back corner (:func:`_loop_back_corner`) reverses onto B (m), and its search step
@@ -706,7 +707,7 @@ def _corner_sweep(i, v, u, off: float, width_m: float, a: float, b: float, piece
     return shapely.union_all(parts)
 
 
-def _swept_gain(i, v, u, d, r, width_m, fp, step_m, m, off, fallback) -> float:
+def _swept_gain(i, v, u, width_m, fp, m, off, fallback) -> float:
     """:func:`_manoeuvre_gain` ``swept``: the area (m^2) of the field within :data:`SWEEP_RADIUS_M` of vertex ``i``
     that the ring works with manoeuvre ``m`` and not with ``fallback`` ``(a, b, pieces)`` (a working arc, an eased
     arc or a gap), less the other way round."""
@@ -756,11 +757,11 @@ def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at,
     arc = T.sample_primitives(np.array([*(v[i] - t * u[i - 1]), h[i - 1]]), [(r * dd, 1 / r, 1 / r)], step_m)
     if d < math.pi - 1e-3 and fp.fits(_poses(arc)):
         if swept:
-            return _swept_gain(i, v, u, d, r, width_m, fp, step_m, m, off, (-t, t, [(arc, True)])), 0.0, True
+            return _swept_gain(i, v, u, width_m, fp, m, off, (-t, t, [(arc, True)])), 0.0, True
         return (r + 0.5 * width_m) ** 2 * (math.tan(0.5 * dd) - 0.5 * dd) - short, 0.0, True
     ea = eased_at(i) if eased_at is not None else None
     if ea is not None and swept:
-        return _swept_gain(i, v, u, d, r, width_m, fp, step_m, m, off, (ea[0], ea[1], [ea[2]])), 0.0, True
+        return _swept_gain(i, v, u, width_m, fp, m, off, (ea[0], ea[1], [ea[2]])), 0.0, True
     if ea is not None:
         # the band outside the arc, plus the slivers the two S leave (half the inset along each)
         sliver = ea[4] if len(ea) > 4 else 0.5 * ea[3] * ((-ea[0]) + ea[1])
@@ -769,7 +770,7 @@ def _manoeuvre_gain(i, v, u, h, L, d, r, width_m, fp, step_m, m, gap_at,
     if g is None:
         return width_m * width_m, 0.0, False
     if swept:
-        return (_swept_gain(i, v, u, d, r, width_m, fp, step_m, m, off, g),
+        return (_swept_gain(i, v, u, width_m, fp, m, off, g),
                 sum(_reverse_len(q[0]) for q in g[2]), True)
     a_m = m[4] if len(m) > 4 else m[2]             # a pass that ends with a working S works on to the S's end
     return (width_m * (max(0.0, (-g[0]) - (-a_m)) + max(0.0, g[1] - m[3])) + width_m * width_m,
@@ -991,7 +992,7 @@ def _corner_ring(ring_xy, width_m, turn_radius_m, fp, implement_offset_m, step_m
             if da is not None:
                 out.append(da)
         cheapest = m[1]
-        for extra in (1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 10.0):
+        for extra in PARTIAL_Y_EXTRA_M:
             y = _y_manoeuvre(i, v, u, h, L, float(turn[i]), r, off, width_m, fp, step_m, min_leg_m, rmax,
                              sharpness_1pm2, ease_radius_m, b_extra_m=extra)
             if y is not None and y[1] < cheapest - 0.3:
