@@ -342,3 +342,63 @@ def test_polygon_outside_the_boundary_is_refused(tmp_path):
             [[100, 0], [110, 0], [110, 10], [100, 0]]]}}]}
     with pytest.raises(FarmDataError, match="outside the field boundary"):
         load_field_data(_write(tmp_path / "two.geojson", json.dumps(doc)))
+
+
+def _collection(*features, crs="local"):
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": ({"kind": kind} if kind else {}),
+         "geometry": {"type": "Polygon", "coordinates": rings}} for rings, kind in features]}
+    if crs:
+        doc["properties"] = {"crs": crs}
+    return json.dumps(doc)
+
+
+_FIELD_100x70 = [[0, 0], [100, 0], [100, 70], [0, 70], [0, 0]]
+
+
+def test_obstacle_over_the_edge_is_clipped_to_the_field(tmp_path):
+    """A barn drawn over the boundary (12 x 13 m, 5 m of it outside): the part inside, 12 x 8 m, is the obstacle and
+    the field to work is the boundary less that notch."""
+    barn = [[40, -5], [52, -5], [52, 8], [40, 8], [40, -5]]
+    for kind in ("obstacle", ""):
+        fd = load_field_data(_write(tmp_path / f"barn{kind}.geojson",
+                                    _collection(([_FIELD_100x70], "boundary" if kind else ""), ([barn], kind))))
+        assert len(fd.obstacles) == 1
+        assert fd.obstacles[0].area == pytest.approx(12 * 8, abs=1e-6)
+        assert fd.boundary.buffer(1e-6).contains(fd.obstacles[0])
+        work = fd.work_area()
+        assert work.geom_type == "Polygon" and work.is_valid
+        assert work.area == pytest.approx(100 * 70 - 12 * 8, abs=1e-6)
+
+
+def test_obstacle_that_is_another_field_or_splits_it_is_refused(tmp_path):
+    mostly_out = [[40, -30], [52, -30], [52, 3], [40, 3], [40, -30]]     # 3 m of 33 inside: another field
+    with pytest.raises(FarmDataError, match="outside the field boundary"):
+        load_field_data(_write(tmp_path / "out.geojson", _collection(([_FIELD_100x70], ""), ([mostly_out], ""))))
+    ditch = [[40, -5], [45, -5], [45, 75], [40, 75], [40, -5]]          # across the whole field
+    with pytest.raises(FarmDataError, match="cuts the field in two"):
+        load_field_data(_write(tmp_path / "ditch.geojson",
+                               _collection(([_FIELD_100x70], "boundary"), ([ditch], "obstacle"))))
+
+
+def test_hole_on_the_edge_becomes_a_notch(tmp_path):
+    """A hole ring that shares a stretch of the outer ring (a pond at the edge) is invalid as drawn; it is cut out."""
+    pond = [[0, 20], [10, 20], [10, 30], [0, 30], [0, 20]]
+    fd = load_field_data(_write(tmp_path / "pond.geojson", _collection(([_FIELD_100x70, pond], ""))))
+    assert fd.boundary.is_valid and not fd.boundary.interiors
+    assert fd.boundary.area == pytest.approx(100 * 70 - 10 * 10, abs=1e-6)
+    bow = [[0, 0], [50, 50], [50, 0], [0, 50], [0, 0]]                  # a broken outer ring stays an error
+    with pytest.raises(FarmDataError, match="invalid polygon"):
+        load_field_data(_write(tmp_path / "bow.geojson", _collection(([bow, [[10, 20], [12, 20], [12, 22], [10, 20]]],
+                                                                          ""))))
+
+
+def test_metres_read_as_degrees_are_refused_with_a_hint(tmp_path):
+    """RFC 7946: GeoJSON without a CRS is longitude/latitude. An 80 x 60 m field in metres without "crs": "local"
+    would be 6,000 km across; the error says so instead of the planner running out of memory."""
+    doc = _collection(([[[0, 0], [80, 0], [80, 60], [0, 60], [0, 0]]], ""), crs=None)
+    with pytest.raises(FarmDataError, match=r'spans \d+ km.*"crs": "local"'):
+        load_field_data(_write(tmp_path / "metres.geojson", doc))
+    fd = load_field_data(_write(tmp_path / "local.geojson", _collection(([[[0, 0], [80, 0], [80, 60], [0, 60],
+                                                                           [0, 0]]], ""))))
+    assert fd.area_m2 == pytest.approx(80 * 60)

@@ -80,3 +80,18 @@ def test_broken_field_file_is_one_line(tmp_path, capsys):
     bad.write_text("<kml><Document><Placemark>")
     rc, out, err = _run(capsys, "show", bad, "--png", tmp_path / "x.png")
     assert rc == 2 and err.count("\n") == 1 and "bad.kml: not valid XML" in err
+
+
+def test_field_too_large_for_one_plan_is_a_clear_error():
+    """A 6 x 6 km field with a 3 m implement needs 2000 swaths across (the route's cost matrix grows with their
+    square): refused at once, before any planning."""
+    import time
+
+    from agricare.core.planning.coverage import MAX_SWATHS, CoverageParams, PlanningError, plan_coverage
+    from shapely.geometry import box
+
+    assert 6000 / 3 > MAX_SWATHS
+    t0 = time.perf_counter()
+    with pytest.raises(PlanningError, match="too large for one plan: about 2000 swaths"):
+        plan_coverage(box(0, 0, 6000, 6000), CoverageParams(width_m=3.0, turn_radius_m=4.0, headland_width_m=9.0))
+    assert time.perf_counter() - t0 < 5.0

@@ -161,12 +161,12 @@ def _plan(args, fd):
     out = pathlib.Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(plan_to_json(plan), encoding="utf-8")
-    if args.png:
-        pathlib.Path(args.png).parent.mkdir(parents=True, exist_ok=True)
-        plot_plan(plan, args.png)
     from agricare.core.planning.coverage import plan_work_figures
 
     fig = plan_work_figures(plan)
+    if args.png:
+        pathlib.Path(args.png).parent.mkdir(parents=True, exist_ok=True)
+        plot_plan(plan, args.png, fig["worked_ratio"])
     print(f"{len(plan.swaths)} swaths at {math.degrees(plan.angle_rad):.2f} deg; field worked by the plan "
           f"{100 * fig['worked_ratio']:.2f} %, reverse {fig['reverse_m']:.1f} m, headland rings "
           f"{fig['rings_worked']}/{fig['rings_total']}; {plan.plan_time_ms:.0f} ms -> {out}")

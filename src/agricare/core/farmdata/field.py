@@ -114,10 +114,47 @@ def valid_polygon(poly: Polygon, where: str) -> Polygon:
     if not np.all(np.isfinite(c)):
         raise FarmDataError(f"{where}: non-finite coordinates")
     if not poly.is_valid:
+        poly = _holes_at_the_edge(poly) or poly
+    if not poly.is_valid:
         raise FarmDataError(f"{where}: invalid polygon ({explain_validity(poly)})")
     if poly.area <= 0:
         raise FarmDataError(f"{where}: polygon has zero area")
     return poly
+
+
+def _holes_at_the_edge(poly: Polygon) -> Polygon | None:
+    """A polygon whose only fault is holes that touch or cross its outer ring (a pond or building drawn at the field's
+    edge, as surveys often have it), with those holes cut out of the outer ring instead; None when the outer ring or a
+    hole is itself broken, or cutting splits the field (one field per file)."""
+    if not poly.interiors:
+        return None
+    outer = Polygon(poly.exterior)
+    holes = [Polygon(h) for h in poly.interiors]
+    if not outer.is_valid or not all(h.is_valid for h in holes):
+        return None
+    cut = outer.difference(shapely.union_all(holes))
+    if cut.geom_type != "Polygon" or cut.is_empty or not cut.is_valid:
+        return None
+    return cut
+
+
+#: the widest boundary read as one field. A file in local metres whose GeoJSON lacks ``"crs": "local"`` is read as
+#: degrees (RFC 7946): an 80 x 60 m field became 6,000 km across
+MAX_FIELD_SPAN_M = 20000.0
+
+
+def _obstacle_at_the_edge(boundary: Polygon, p: Polygon, named: bool, where: str) -> list:
+    """An obstacle polygon that crosses the field boundary (a barn or a tree line drawn over the edge), clipped to the
+    field (its parts inside): the planner then works round them. A polygon of unknown role counts as such an obstacle
+    only when most of it lies inside the field; otherwise it is another field."""
+    inside = boundary.intersection(p)
+    parts = [g for g in getattr(inside, "geoms", [inside]) if g.geom_type == "Polygon" and g.area > 0]
+    share = sum(g.area for g in parts) / p.area if p.area > 0 else 0.0
+    if not parts or share <= (0.0 if named else 0.5):
+        raise FarmDataError(f"{where}: a second polygon lies outside the field boundary; one field per file")
+    if boundary.difference(shapely.union_all(parts)).geom_type != "Polygon":
+        raise FarmDataError(f"{where}: an obstacle cuts the field in two; one field per file")
+    return parts
 
 
 def assemble(name: str, polygons: list, lines: list, where: str, kinds: list | None = None,
@@ -136,15 +173,21 @@ def assemble(name: str, polygons: list, lines: list, where: str, kinds: list | N
         raise FarmDataError(f"{where}: {len(named)} boundary polygons; one field per file")
     bi = named[0] if named else int(np.argmax([p.area for p in polygons]))
     boundary = shapely.geometry.polygon.orient(polygons[bi], 1.0)
+    x0, y0, x1, y1 = boundary.bounds
+    if max(x1 - x0, y1 - y0) > MAX_FIELD_SPAN_M:
+        hint = " (GeoJSON coordinates are longitude/latitude degrees unless the file says \"crs\": \"local\")" \
+            if geo is not None else ""
+        raise FarmDataError(f"{where}: the boundary spans {max(x1 - x0, y1 - y0) / 1000:.0f} km, more than a field's "
+                            f"{MAX_FIELD_SPAN_M / 1000:.0f} km{hint}")
     obstacles = []
     for i, p in enumerate(polygons):
         if i == bi:
             continue
         if kinds[i] not in ("", "obstacle"):
             continue
-        if not boundary.buffer(1e-6).contains(p):
-            raise FarmDataError(f"{where}: a second polygon lies outside the field boundary; one field per file")
-        obstacles.append(shapely.geometry.polygon.orient(p, 1.0))
+        parts = [p] if boundary.buffer(1e-6).contains(p) else \
+            _obstacle_at_the_edge(boundary, p, kinds[i] == "obstacle", where)
+        obstacles += [shapely.geometry.polygon.orient(g, 1.0) for g in parts]
     guidance = []
     for ln in lines:
         a = np.asarray(ln, dtype=float).reshape(-1, 2)

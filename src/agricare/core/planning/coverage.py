@@ -532,6 +532,26 @@ def validate_field(field: Polygon) -> Polygon:
     return field
 
 
+#: the most swaths one plan takes. The route's cost matrix grows with the square of the swath ends (1500 swaths: 3000
+#: ends, 72 MB for one matrix of them); a field of 80 x 60 m whose metres were read as degrees (a GeoJSON without
+#: ``"crs": "local"``) is 6,000 km across and asked numpy for 174 TiB instead of a clear error
+MAX_SWATHS = 1500
+
+
+def _narrowest_m(field: Polygon) -> float:
+    """The short side of the field's minimum rotated rectangle: no swath direction needs fewer swaths than this over
+    the implement's width."""
+    box = np.asarray(shapely.minimum_rotated_rectangle(field).exterior.coords)
+    sides = np.hypot(*np.diff(box[:3], axis=0).T)
+    return float(sides.min())
+
+
+def _check_swath_count(n: float, width_m: float, where: str) -> None:
+    if n > MAX_SWATHS:
+        raise PlanningError(f"field too large for one plan: about {int(n)} swaths of {width_m:g} m {where} (at most "
+                            f"{MAX_SWATHS}); split it into parts, or check its units (metres read as degrees?)")
+
+
 def _polygon_from_geojson(doc):
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
         feats = doc.get("features") or []
@@ -1134,6 +1154,7 @@ def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | N
     p = params
     field = validate_field(field)
     field = shapely.geometry.polygon.orient(field, 1.0)
+    _check_swath_count(_narrowest_m(field) / p.width_m, p.width_m, "at its narrowest")
     inner = inner_field(field, p.headland_width_m)
     inner = shapely.union_all([g for g in polygons_of(inner) if g.area > 1e-3 * p.width_m ** 2])
     if inner.is_empty or inner.area < p.width_m * p.width_m:
@@ -1155,6 +1176,7 @@ def _plan_coverage(field: Polygon, params: CoverageParams, frame: FieldFrame | N
     swaths = generate_swaths(inner, angle, p.width_m, allowed=field)
     if not swaths:
         raise PlanningError("no swath fits in the inner field")
+    _check_swath_count(len(swaths), p.width_m, "in the swath direction")
     cells = boustrophedon_cells(swaths, angle)
     idx_of = {id(s): i for i, s in enumerate(swaths)}
     cell_idx = [[idx_of[id(s)] for s in c] for c in cells]
