@@ -95,3 +95,24 @@ def test_field_too_large_for_one_plan_is_a_clear_error():
     with pytest.raises(PlanningError, match="too large for one plan: about 2000 swaths"):
         plan_coverage(box(0, 0, 6000, 6000), CoverageParams(width_m=3.0, turn_radius_m=4.0, headland_width_m=9.0))
     assert time.perf_counter() - t0 < 5.0
+
+
+def test_taskdata_with_several_partfields_names_them_and_picks_by_name(repo_root, tmp_path, capsys):
+    """A farm's TaskData holds all its fields: import says how many and which it read, --name picks another, and an
+    unknown name lists the ones there are."""
+    from agricare.core.farmdata import load_field_data
+    from agricare.core.farmdata.isoxml import write_taskdata
+
+    a = load_field_data(repo_root / "config/fields/hofacker.geojson")
+    b = load_field_data(repo_root / "config/fields/bruchwiese.geojson")
+    write_taskdata(tmp_path / "farm", [a, b])
+    rc, out, err = _run(capsys, "import", tmp_path / "farm", "--out", tmp_path / "a.geojson")
+    assert rc == 0 and f"2 partfields ('{a.name}', '{b.name}'); reading the first" in err, err
+    assert "26 vertices" in out, out
+    rc, out, err = _run(capsys, "import", tmp_path / "farm", "--name", b.name, "--out", tmp_path / "b.geojson")
+    assert rc == 0 and "79 vertices, 3 obstacles/holes" in out and "partfields" not in err, (out, err)
+    rc, out, err = _run(capsys, "import", tmp_path / "farm", "--name", "Nowhere", "--out", tmp_path / "c.geojson")
+    assert rc != 0 and f"named 'Nowhere' (there are: '{a.name}', '{b.name}')" in err, err
+    rc, out, err = _run(capsys, "import", repo_root / "config/fields/hofacker.geojson", "--name", "x",
+                        "--out", tmp_path / "d.geojson")
+    assert rc != 0 and "picks a partfield of ISO-XML TaskData" in err, err

@@ -42,6 +42,8 @@ def add_arguments(parser):
         p.add_argument("field", metavar="FILE", help="field file: .geojson .kml .kmz .shp .zip or TASKDATA(.XML)")
         p.add_argument("--datum", default="", metavar="LAT,LON",
                        help="WGS84 of the map origin (default: centre of a geographic field; none for local metres)")
+        p.add_argument("--name", default="", metavar="PARTFIELD",
+                       help="ISO-XML TaskData: the partfield (PFD designator) to read (default: the first)")
 
     p = sub.add_parser("import", help="read a field and write it as agricare GeoJSON")
     common(p)
@@ -79,9 +81,17 @@ def add_arguments(parser):
 
 def _load(args):
     from agricare.core.farmdata import FarmDataError, load_field_data
+    from agricare.core.farmdata.field import detect_format
+    from agricare.core.farmdata.isoxml import partfield_names
 
     try:
-        return load_field_data(args.field, datum=_datum(args.datum))
+        fd = load_field_data(args.field, datum=_datum(args.datum), name=args.name)
+        if detect_format(args.field) == "isoxml" and not args.name:
+            names = partfield_names(args.field)
+            if len(names) > 1:   # a farm's TaskData holds all its fields: say which one this is
+                print(f"{args.field}: {len(names)} partfields ({', '.join(map(repr, names))}); reading the first, "
+                      f"{names[0]!r} (--name picks another)", file=sys.stderr)
+        return fd
     except FarmDataError as exc:
         raise CliError(str(exc)) from None
 

@@ -329,15 +329,19 @@ def detect_format(path) -> str:
             ".zip": "shp"}.get(suf, "")
 
 
-def load_field_data(path, datum: LocalTangentPlane | None = None, fmt: str = "") -> FieldData:
+def load_field_data(path, datum: LocalTangentPlane | None = None, fmt: str = "", name: str = "") -> FieldData:
     """Read a field from a file of any supported format; one-line :class:`FarmDataError` on bad input.
 
-    ``datum`` fixes the map frame (a scenario's datum); by default it is the centre of the field.
+    ``datum`` fixes the map frame (a scenario's datum); by default it is the centre of the field. ``name`` picks a
+    partfield of an ISO-XML TaskData set by its designator (default: the first with a boundary); the other formats
+    hold one field per file.
     """
     p = pathlib.Path(path)
     if not p.exists():
         raise FarmDataError(f"{p}: file not found")
     fmt = fmt or detect_format(p)
+    if name and fmt != "isoxml":
+        raise FarmDataError(f"{p}: a field name picks a partfield of ISO-XML TaskData; a {fmt} file holds one field")
     try:
         if fmt == "geojson":
             fd = read_geojson(p, datum)
@@ -352,7 +356,7 @@ def load_field_data(path, datum: LocalTangentPlane | None = None, fmt: str = "")
         elif fmt == "isoxml":
             from agricare.core.farmdata.isoxml import read_taskdata_field
 
-            fd = read_taskdata_field(p, datum)
+            fd = read_taskdata_field(p, datum, name)
         else:
             raise FarmDataError(f"{p}: unknown field format (use .geojson, .kml, .kmz, .shp, .zip or TASKDATA.XML)")
     except FarmDataError:

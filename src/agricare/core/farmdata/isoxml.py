@@ -97,6 +97,14 @@ def _lonlat_of_lsg(lsg, where) -> np.ndarray:
     return np.asarray(pts, dtype=float).reshape(-1, 2)
 
 
+def partfield_names(path) -> list[str]:
+    """The designators (``PFD`` C) of the partfields with a boundary in a TaskData set, in file order: a farm's
+    TaskData holds all its fields, and :func:`read_taskdata_field` takes the first unless one is named."""
+    root = load_taskdata(_taskdata_path(path))
+    return [f.get("C") or f.get("A") or "" for f in root.findall("PFD")
+            if any(pln.get("A") == "1" for pln in f.findall("PLN"))]
+
+
 def read_taskdata_field(path, datum=None, name: str = "") -> FieldData:
     """The partfield (``PFD``; the one named ``name``, else the first with a boundary) of a TaskData set."""
     p = _taskdata_path(path)
@@ -108,7 +116,8 @@ def read_taskdata_field(path, datum=None, name: str = "") -> FieldData:
     pfds = [f for f in pfds if any(pln.get("A") == "1" for pln in f.findall("PLN"))]
     if not pfds:
         raise FarmDataError(f"{where}: no partfield (PFD) with a boundary polygon (PLN A=1)"
-                            + (f" named {name!r}" if name else ""))
+                            + (f" named {name!r} (there are: {', '.join(map(repr, partfield_names(p)))})"
+                               if name else ""))
     pfd = pfds[0]
     rings, kinds, lines = [], [], []
     for pln in pfd.findall("PLN"):
