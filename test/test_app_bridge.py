@@ -41,6 +41,7 @@ def bridge_with_robot():
 
     def execute(handle):
         got["goals"].append([(p.x, p.y) for p in handle.request.field.points])
+        got.setdefault("obstacles", []).append([[(p.x, p.y) for p in o.points] for o in handle.request.obstacles])
         fb = CoverField.Feedback()
         fb.state, fb.progress, fb.distance_remaining_m = "covering", 0.5, 12.0
         handle.publish_feedback(fb)
@@ -68,10 +69,12 @@ def test_goal_feedback_result_and_missing_server(bridge_with_robot):
     b, got, _pubs, events = bridge_with_robot
     assert _wait(lambda: b._actions[("tractor", "cover_field")].server_is_ready()), "CoverField server not seen"
     ring = [[0.0, 0.0], [40.0, 0.0], [40.0, 30.0], [0.0, 30.0]]
-    res = b.send_command("tractor", "cover_field", {"job_id": 7, "polygon": ring}, "farmer")
+    pond = [[10.0, 10.0], [14.0, 10.0], [14.0, 14.0], [10.0, 14.0]]
+    res = b.send_command("tractor", "cover_field", {"job_id": 7, "polygon": ring, "holes": [pond]}, "farmer")
     assert res.ok and res.envelope["kind"] == "cover_field" and res.envelope["issuer"] == "farmer"
     assert _wait(lambda: any(k == "goal_result" for k, _ in events)), events
     assert got["goals"] == [[tuple(p) for p in ring]]
+    assert got["obstacles"] == [[[tuple(p) for p in pond]]]    # the field's pond goes with the goal, signed
     fb = [d for k, d in events if k == "goal_feedback"]
     assert fb and fb[0]["job"] == 7 and fb[0]["progress"] == 0.5
     result = next(d for k, d in events if k == "goal_result")

@@ -11,6 +11,7 @@ pytest.importorskip("argon2", reason="argon2-cffi not installed")
 pytest.importorskip("httpx", reason="httpx not installed (TestClient needs it)")
 
 import sqlalchemy as sa  # noqa: E402
+from shapely.geometry import Polygon  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from agricare.app import db, demo, robots  # noqa: E402
@@ -194,6 +195,46 @@ def test_field_upload_geojson_kml_and_bad_boundary(app):
     assert r3.status_code == 422 and "content" in json.dumps(r3.json()) and count(app, db.fields) == before
     other = login(app, "admin").get("/api/fields").json()
     assert {x["name"] for x in other} >= {"north", "north kml"}
+
+
+def test_field_upload_keeps_holes_and_obstacles(app):
+    """A pond in the uploaded field (a GeoJSON interior ring, a KML innerBoundaryIs, an obstacle feature) is kept as
+    a hole: listed with the field and taken off its area; before, the outer ring alone was kept."""
+    f = login(app, "farmer")
+    outer = [[0, 0], [60, 0], [60, 40], [0, 40], [0, 0]]
+    pond = [[20, 10], [30, 10], [30, 20], [20, 20], [20, 10]]
+    gj = {"type": "Feature", "properties": {"frame": "map"},
+          "geometry": {"type": "Polygon", "coordinates": [outer, pond]}}
+    r = f.post("/api/fields", json={"name": "pond", "format": "geojson", "content": json.dumps(gj)})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["holes"]) == 1 and r.json()["area_m2"] == pytest.approx(60 * 40 - 10 * 10, abs=0.1)
+    barn = [[50, -5], [65, -5], [65, 10], [50, 10], [50, -5]]        # over the edge: clipped, a notch
+    def feat(kind, ring):
+        return {"type": "Feature", "properties": {"kind": kind}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+
+    fc = {"type": "FeatureCollection", "properties": {"frame": "map"},
+          "features": [feat("boundary", outer), feat("obstacle", pond), feat("obstacle", barn)]}
+    r2 = f.post("/api/fields", json={"name": "pond+barn", "format": "geojson", "content": json.dumps(fc)})
+    assert r2.status_code == 200, r2.text
+    assert len(r2.json()["holes"]) == 1 and r2.json()["area_m2"] == pytest.approx(2400 - 100 - 10 * 10, abs=0.1)
+    lat0, lon0 = 36.1002, 140.1004
+    ll = [[lon0, lat0], [lon0 + 0.0006, lat0], [lon0 + 0.0006, lat0 + 0.0004], [lon0, lat0 + 0.0004], [lon0, lat0]]
+    hole = [[lon0 + 0.0002, lat0 + 0.0001], [lon0 + 0.0003, lat0 + 0.0001], [lon0 + 0.0003, lat0 + 0.0002],
+            [lon0 + 0.0002, lat0 + 0.0002], [lon0 + 0.0002, lat0 + 0.0001]]
+    coords = lambda ring: " ".join(f"{lo},{la},0" for lo, la in ring)  # noqa: E731
+    kml = ("<kml xmlns='http://www.opengis.net/kml/2.2'><Placemark><Polygon><outerBoundaryIs><LinearRing><coordinates>"
+           + coords(ll) + "</coordinates></LinearRing></outerBoundaryIs><innerBoundaryIs><LinearRing><coordinates>"
+           + coords(hole) + "</coordinates></LinearRing></innerBoundaryIs></Polygon></Placemark></kml>")
+    r3 = f.post("/api/fields", json={"name": "pond kml", "format": "kml", "content": kml})
+    assert r3.status_code == 200, r3.text
+    assert len(r3.json()["holes"]) == 1 and 70.0 < Polygon(r3.json()["holes"][0]).area < 110.0   # ~9 x 11 m
+    listed = {x["name"]: x for x in f.get("/api/fields").json()}
+    assert [len(listed[n]["holes"]) for n in ("pond", "pond+barn", "pond kml")] == [1, 1, 1]
+    ditch = [[28, -5], [32, -5], [32, 45], [28, 45], [28, -5]]      # splits the field: refused, nothing stored
+    bad = dict(fc, features=[feat("boundary", outer), feat("obstacle", ditch)])
+    before = count(app, db.fields)
+    r4 = f.post("/api/fields", json={"name": "split", "format": "geojson", "content": json.dumps(bad)})
+    assert r4.status_code == 422 and "cuts the field in two" in r4.text and count(app, db.fields) == before
 
 
 def test_commands_without_robot_link_say_so_and_are_audited(app):

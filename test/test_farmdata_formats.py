@@ -402,3 +402,21 @@ def test_metres_read_as_degrees_are_refused_with_a_hint(tmp_path):
     fd = load_field_data(_write(tmp_path / "local.geojson", _collection(([[[0, 0], [80, 0], [80, 60], [0, 60],
                                                                            [0, 0]]], ""))))
     assert fd.area_m2 == pytest.approx(80 * 60)
+
+
+def test_field_from_goal_rings():
+    """A CoverField goal's inline field and obstacles: holes cut out, an obstacle over the edge clipped, an obstacle
+    outside or one that splits the field refused with one line."""
+    from agricare.core.farmdata.field import field_from_rings
+
+    outer = [(0, 0), (60, 0), (60, 40), (0, 40)]
+    f = field_from_rings(outer, [[(20, 10), (30, 10), (30, 20), (20, 20)], [(50, -5), (65, -5), (65, 10), (50, 10)]])
+    assert f.geom_type == "Polygon" and len(f.interiors) == 1 and f.area == pytest.approx(2400 - 100 - 100)
+    for obstacles, why in (([[(100, 0), (110, 0), (110, 10)]], "obstacle 1 lies outside"),
+                           ([[(28, -5), (32, -5), (32, 45), (28, 45)]], "cut the field in two"),
+                           ([[(1, 1), (2, 2)]], "obstacle 1 needs >= 3 finite points"),
+                           ([[(1, 1), (float("nan"), 2), (3, 1)]], "finite points")):
+        with pytest.raises(FarmDataError, match=why):
+            field_from_rings(outer, obstacles)
+    with pytest.raises(FarmDataError, match="not a simple polygon"):
+        field_from_rings([(0, 0), (10, 10), (10, 0), (0, 10)])

@@ -21,7 +21,7 @@ if "eta_s" not in CoverField.Feedback.get_fields_and_field_types():
 
 from action_msgs.msg import GoalStatus  # noqa: E402
 from agricare_interfaces.msg import ControllerStatus  # noqa: E402
-from geometry_msgs.msg import Point32  # noqa: E402
+from geometry_msgs.msg import Point32, Polygon  # noqa: E402
 from nav_msgs.msg import Odometry, Path  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
@@ -105,13 +105,29 @@ def test_cover_field_goal_runs_to_completion_with_feedback_then_a_second_goal_is
         fut = robot.client.send_goal_async(bad)
         assert robot.until(fut.done, 200) and not fut.result().accepted
 
-        # a goal, then cancel: CANCELED, and the controller gets an empty plan (stop)
+        # obstacles that cut the field in two: rejected with nothing started
+        split = field_goal()
+        split.obstacles = [Polygon(points=[Point32(x=x, y=y) for x, y in ((28.0, -5.0), (32.0, -5.0), (32.0, 45.0),
+                                                                           (28.0, 45.0))])]
+        fut = robot.client.send_goal_async(sign(split))
+        assert robot.until(fut.done, 200) and not fut.result().accepted
+
+        # a goal with a pond (the app sends a field's holes as obstacles), then cancel: the mission's field has the
+        # pond cut out, its plan keeps out of it; CANCELED, and the controller gets an empty plan (stop)
         robot.follow, robot.pose = False, np.array([8.0, 8.0, 0.0])  # back at the field entrance
-        fut = robot.client.send_goal_async(sign(field_goal()))
+        pond = ((34.0, 16.0), (42.0, 16.0), (42.0, 24.0), (34.0, 24.0))
+        goal = field_goal()
+        goal.obstacles = [Polygon(points=[Point32(x=x, y=y) for x, y in pond])]
+        fut = robot.client.send_goal_async(sign(goal))
         assert robot.until(fut.done, 200) and fut.result().accepted
         handle = fut.result()
         n_plans = len(robot.plans)
         assert robot.until(lambda: len(robot.plans) > n_plans, 400)  # the new mission has started driving
+        assert len(robot.mission.field.interiors) == 1
+        assert robot.mission.field.area == pytest.approx(60 * 40 - 8 * 8)
+        plan = robot.plans[-1]
+        inside = (plan[:, 0] > 34.0) & (plan[:, 0] < 42.0) & (plan[:, 1] > 16.0) & (plan[:, 1] < 24.0)
+        assert len(plan) > 10 and not inside.any()
         cancel = handle.cancel_goal_async()
         assert robot.until(cancel.done, 200)
         res = handle.get_result_async()

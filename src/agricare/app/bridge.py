@@ -445,9 +445,11 @@ class Bridge:
         goal_cls = client._action_type.Goal
         goal = goal_cls()
         if kind == "cover_field":
-            from geometry_msgs.msg import Point32
+            from geometry_msgs.msg import Point32, Polygon
             goal.field_file = str(body.get("field_file", ""))
             goal.field.points = [Point32(x=float(x), y=float(y), z=0.0) for x, y in body["polygon"]]
+            goal.obstacles = [Polygon(points=[Point32(x=float(x), y=float(y), z=0.0) for x, y in ring])
+                              for ring in body.get("holes") or []]
             goal.ab_line.points = [Point32(x=float(x), y=float(y), z=0.0) for x, y in (body.get("ab_line") or [])]
         elif kind == "scout_field":
             goal.rows = int(body.get("rows", 0))

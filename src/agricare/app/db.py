@@ -97,6 +97,7 @@ fields = sa.Table(
     sa.Column("name", sa.String(120), nullable=False),
     sa.Column("polygon_json", sa.Text, nullable=False),         # [[x, y], ...] map frame
     sa.Column("ab_line_json", sa.Text, nullable=False, default=""),
+    sa.Column("holes_json", sa.Text, nullable=False, default="[]"),   # [[[x, y], ...], ...] not worked (ponds)
     sa.Column("area_m2", sa.Float, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False, default=time.time),
 )
@@ -148,8 +149,14 @@ def _v2(conn) -> None:
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_audit_t ON audit (t)"))
 
 
+def _v3(conn) -> None:
+    # a field's holes (ponds, poles) travel with its jobs; _v1 on a new database already made the column
+    if "holes_json" not in {c["name"] for c in sa.inspect(conn).get_columns("fields")}:
+        conn.execute(sa.text("ALTER TABLE fields ADD COLUMN holes_json TEXT NOT NULL DEFAULT '[]'"))
+
+
 #: ordered schema migrations: (version, step). Add new steps at the end; never edit a released one.
-MIGRATIONS = [(1, _v1), (2, _v2)]
+MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3)]
 
 
 def database_url(data_dir: str | pathlib.Path | None, url: str | None = None) -> str:

@@ -529,7 +529,7 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
             q = sa.select(db.fields)
             if user["role"] == "farmer":
                 q = q.where(db.fields.c.owner_id == user["id"])
-            return [{**dict(r), "polygon": json.loads(r["polygon_json"]),
+            return [{**dict(r), "polygon": json.loads(r["polygon_json"]), "holes": json.loads(r["holes_json"] or "[]"),
                      "ab_line": json.loads(r["ab_line_json"]) if r["ab_line_json"] else None}
                     for r in conn.execute(q).mappings()]
 
@@ -556,20 +556,23 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
             d = settings.farm_world["datum"]
             datum = (float(d["lat_deg"]), float(d["lon_deg"]), float(d.get("alt_m", 0.0)))
         try:
-            poly = parse_field(body.content, body.format, datum)
+            parsed = parse_field(body.content, body.format, datum)
         except FieldFormatError as exc:
             audit(user, "field_upload", False, str(exc), request)
             return JSONResponse({"detail": [{"loc": ["body", "content"], "msg": str(exc)}]}, status_code=422)
         from shapely.geometry import Polygon
 
+        poly, holes = parsed["polygon"], parsed["holes"]
+        area = Polygon(poly, holes).area        # what is worked: the boundary less its holes
         with engine.begin() as conn:
             res = conn.execute(db.fields.insert().values(
-                owner_id=user["id"], name=body.name, polygon_json=json.dumps(poly),
-                ab_line_json=json.dumps(body.ab_line) if body.ab_line else "", area_m2=Polygon(poly).area,
+                owner_id=user["id"], name=body.name, polygon_json=json.dumps(poly), holes_json=json.dumps(holes),
+                ab_line_json=json.dumps(body.ab_line) if body.ab_line else "", area_m2=area,
                 created_at=time.time()))
             fid = int(res.inserted_primary_key[0])
-            write_audit(conn, user["username"], "field_upload", True, f"{fid} {body.name}", client_of(request))
-        return {"id": fid, "polygon": poly, "area_m2": round(Polygon(poly).area, 1)}
+            write_audit(conn, user["username"], "field_upload", True, f"{fid} {body.name} ({len(holes)} holes)",
+                        client_of(request))
+        return {"id": fid, "polygon": poly, "holes": holes, "area_m2": round(area, 1)}
 
     @app.get("/api/jobs")
     async def list_jobs(user: Annotated[dict, Depends(role("farmer", "admin"))]):
@@ -591,7 +594,7 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
                 field_id=f["id"], owner_id=user["id"], robot=body.robot, kind=body.kind, state="sending",
                 progress=0.0, message="", created_at=time.time())).inserted_primary_key[0])
         kind = "cover_field" if body.kind == "coverage" else "scout_field"
-        goal = {"job_id": jid, "polygon": json.loads(f["polygon_json"])}
+        goal = {"job_id": jid, "polygon": json.loads(f["polygon_json"]), "holes": json.loads(f["holes_json"] or "[]")}
         if kind == "cover_field":   # swath direction: the field's AB line (None: the planner chooses)
             goal["ab_line"] = json.loads(f["ab_line_json"]) if f["ab_line_json"] else None
         res = command(user, request, body.robot, kind, goal)
@@ -613,12 +616,13 @@ def create_app(settings: AppSettings, bridge=None) -> FastAPI:
     @app.get("/api/jobs/{job_id}/record")
     async def job_record(job_id: int, user: Annotated[dict, Depends(role("farmer", "admin"))]):
         with engine.connect() as conn:
-            j = conn.execute(sa.select(db.jobs, db.fields.c.name, db.fields.c.polygon_json, db.fields.c.area_m2)
+            j = conn.execute(sa.select(db.jobs, db.fields.c.name, db.fields.c.polygon_json, db.fields.c.holes_json,
+                                       db.fields.c.area_m2)
                              .join(db.fields).where(db.jobs.c.id == job_id)).mappings().first()
         if j is None or (user["role"] == "farmer" and j["owner_id"] != user["id"]):
             raise HTTPException(403 if j is not None else 404, "not your job" if j is not None else "no such job")
-        ring = json.loads(j["polygon_json"])
-        return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring + ring[:1]]},
+        rings = [json.loads(j["polygon_json"]), *json.loads(j["holes_json"] or "[]")]
+        return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [r + r[:1] for r in rings]},
                 "properties": {"frame": "map", "field": j["name"], "job": job_id, "robot": j["robot"],
                                "kind": j["kind"], "state": j["state"], "progress": j["progress"],
                                "applied_area_m2": round(j["progress"] * j["area_m2"], 1)}}

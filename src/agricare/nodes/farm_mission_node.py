@@ -233,9 +233,8 @@ class FarmMissionNode(ManagedNode):
     # ------------------------------------------------------------------ action
     def _goal_field(self, goal):
         """The field a goal asks for (shapely Polygon), or raise ValueError naming what is wrong."""
-        from shapely.geometry import Polygon
-
         from agricare import paths
+        from agricare.core.farmdata.field import field_from_rings
         from agricare.core.planning.coverage import load_field
 
         if goal.field_file:
@@ -245,13 +244,11 @@ class FarmMissionNode(ManagedNode):
                 raise ValueError(f"field_file: {exc}") from exc
             return field
         if len(goal.field.points):
-            pts = [(p.x, p.y) for p in goal.field.points]
-            if len(pts) < 3 or not all(math.isfinite(v) for xy in pts for v in xy):
-                raise ValueError("field: needs >= 3 finite points (map frame, metres)")
-            poly = Polygon(pts)
-            if not poly.is_valid or poly.area <= 0.0:
-                raise ValueError("field: the polygon is not simple or has no area")
-            return poly
+            # the obstacles travel with the field: a pond the goal left out would be driven through
+            return field_from_rings([(p.x, p.y) for p in goal.field.points],
+                                    [[(p.x, p.y) for p in o.points] for o in goal.obstacles])
+        if len(goal.obstacles):
+            raise ValueError("obstacles: given without an inline field (a field_file carries its own)")
         if self.configured_field is None:
             raise ValueError("the goal names no field and none is configured (field_file / scenario_file)")
         return self.configured_field

@@ -300,7 +300,7 @@ async function refreshFields() {
   S.fields = fields;
   const sel = $("job-field"); sel.replaceChildren();
   for (const f of fields) { const o = el("option", f.name + " (" + (f.area_m2 / 10000).toFixed(2) + " ha)"); o.value = f.id; sel.appendChild(o); }
-  S.maps.farm.extra = fields.map((f) => f.polygon);
+  S.maps.farm.extra = fields.flatMap((f) => [f.polygon, ...(f.holes || [])]);   // holes (ponds) outlined too
   S.abLines = fields.filter((f) => f.ab_line).map((f) => f.ab_line);
 }
 

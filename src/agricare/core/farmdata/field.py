@@ -197,6 +197,32 @@ def assemble(name: str, polygons: list, lines: list, where: str, kinds: list | N
     return FieldData(name=name or "field", boundary=boundary, obstacles=obstacles, guidance=guidance, geo=geo)
 
 
+def field_from_rings(outer, obstacles=(), where: str = "field") -> Polygon:
+    """The field to work from an outer ring and obstacle rings (map frame, metres), as a goal or an upload carries
+    them: the obstacles cut out as holes (an obstacle over the boundary clipped to the field, overlapping ones
+    merged). :class:`FarmDataError` (one line) for fewer than 3 points, non-finite values, a broken ring, an obstacle
+    outside the field or one that cuts the field in two."""
+    def ring(pts, what):
+        a = np.asarray(pts, dtype=float).reshape(-1, 2) if len(pts) else np.zeros((0, 2))
+        if len(a) < 3 or not np.all(np.isfinite(a)):
+            raise FarmDataError(f"{where}: {what} needs >= 3 finite points (map frame, metres)")
+        poly = Polygon(a)
+        if not poly.is_valid or poly.area <= 0:
+            raise FarmDataError(f"{where}: {what} is not a simple polygon with area")
+        return poly
+
+    field = ring(outer, "the boundary")
+    holes = [ring(h, f"obstacle {k + 1}") for k, h in enumerate(obstacles)]
+    for k, h in enumerate(holes):
+        if not field.intersects(h) or field.intersection(h).area <= 0:
+            raise FarmDataError(f"{where}: obstacle {k + 1} lies outside the field")
+    if holes:
+        field = field.difference(shapely.union_all(holes))
+        if field.geom_type != "Polygon" or field.is_empty:
+            raise FarmDataError(f"{where}: the obstacles cut the field in two; one field per goal")
+    return shapely.geometry.polygon.orient(field, 1.0)
+
+
 # ------------------------------------------------------------------------------------------- GeoJSON
 def _geojson_to_field(doc, where: str, datum: LocalTangentPlane | None) -> FieldData:
     if not isinstance(doc, dict) or doc.get("type") not in ("FeatureCollection", "Feature", "Polygon",
