@@ -116,3 +116,24 @@ def test_taskdata_with_several_partfields_names_them_and_picks_by_name(repo_root
     rc, out, err = _run(capsys, "import", repo_root / "config/fields/hofacker.geojson", "--name", "x",
                         "--out", tmp_path / "d.geojson")
     assert rc != 0 and "picks a partfield of ISO-XML TaskData" in err, err
+
+
+def test_plan_warns_when_turns_reverse_past_the_limit(tmp_path, capsys):
+    """--max-reverse bounds the clean-up; with a headland too narrow to turn forwards the swath-end turns reverse
+    (a 100 x 30 m paddy, 3 m headland: 101 m in the turns) and the command says so instead of printing the figure
+    alone. With a 9 m headland the same field reverses within the limit and says nothing."""
+    doc = {"type": "FeatureCollection", "properties": {"crs": "local"}, "features": [{"type": "Feature",
+           "properties": {}, "geometry": {"type": "Polygon",
+                                          "coordinates": [[[0, 0], [100, 0], [100, 30], [0, 30], [0, 0]]]}}]}
+    src = tmp_path / "paddy.geojson"
+    src.write_text(json.dumps(doc))
+    rc, out, err = _run(capsys, "plan", src, "--width", 3, "--turn-radius", 4, "--headland", 3, "--json",
+                        tmp_path / "p.json")
+    assert rc == 0, err
+    line = [x for x in out.splitlines() if "more than --max-reverse 30 m" in x]
+    assert len(line) == 1 and "in the turns at the swath ends" in line[0], out
+    turns = float(line[0].split("; ")[1].split(" m of it")[0])
+    assert turns > 60.0, line
+    rc, out, err = _run(capsys, "plan", src, "--width", 3, "--turn-radius", 4, "--headland", 9, "--json",
+                        tmp_path / "q.json")
+    assert rc == 0 and "more than --max-reverse" not in out, out

@@ -182,6 +182,13 @@ def _plan(args, fd):
           f"{fig['rings_worked']}/{fig['rings_total']}; {plan.plan_time_ms:.0f} ms -> {out}")
     for w in plan.warnings:
         print(f"warning: {w}")
+    if fig["reverse_m"] > args.max_reverse + 0.05:
+        # --max-reverse bounds the clean-up's reversing; turns between swaths reverse where the headland is too
+        # narrow to turn forwards (a 3 m headland with a 4 m turning radius: 101 m on a 100 x 30 m field)
+        turns = fig["reverse_turns_m"]
+        print(f"warning: the plan reverses {fig['reverse_m']:.1f} m, more than --max-reverse {args.max_reverse:g} m"
+              + (f"; {turns:.1f} m of it in the turns at the swath ends: the {args.headland:g} m headland is too "
+                 "narrow to turn forwards, widen --headland" if turns > 0.05 else ""))
     return 0
 
 

@@ -2249,7 +2249,8 @@ def plan_work_figures(plan: CoveragePlan, width_m: float | None = None) -> dict:
     """What the plan itself works of the whole field (the implement swept along the working path).
 
     Returns ``worked_ratio`` (area of the field under the working implement / field area), ``double_ratio``
-    (area worked twice or more / field area, by a 0.25 m raster), ``reverse_m`` (length driven in reverse),
+    (area worked twice or more / field area, by a 0.25 m raster), ``reverse_m`` (length driven in reverse;
+    ``reverse_turns_m`` of it in the turns between swaths),
     ``rings_total`` / ``rings_worked`` (headland rings planned / driven); with ``params.footprint_m`` also
     ``footprint_outside_poses`` / ``footprint_outside_max_m`` (planned poses where the whole machine leaves the
     field, and by how much).
@@ -2257,13 +2258,17 @@ def plan_work_figures(plan: CoveragePlan, width_m: float | None = None) -> dict:
     w = float(width_m or plan.params.width_m)
     p = plan.path
     field = plan.field
-    out = {"worked_ratio": 0.0, "double_ratio": 0.0, "reverse_m": 0.0,
+    out = {"worked_ratio": 0.0, "double_ratio": 0.0, "reverse_m": 0.0, "reverse_turns_m": 0.0,
            "rings_total": int(sum(len(r) for r in plan.headland_rings)),
            "rings_worked": int(sum(len(r) for r in plan.headland_rings)) - int(plan.n_rings_skipped)}
     if len(p) < 2:
         return out
     seg = np.hypot(*np.diff(p.xy, axis=0).T)
-    out["reverse_m"] = float(np.sum(seg[(p.direction[1:] < 0) | (p.direction[:-1] < 0)]))
+    back = (p.direction[1:] < 0) | (p.direction[:-1] < 0)
+    out["reverse_m"] = float(np.sum(seg[back]))
+    # of which in the turns between swaths (K-turns where the headland is too narrow to turn forwards; the
+    # reverse budgets bound the clean-up and the corners, not these)
+    out["reverse_turns_m"] = float(np.sum(seg[back & (p.kind[1:] == KIND_TURN)]))
     # raster sweep of the implement bar between consecutive working samples
     res = 0.25
     minx, miny, maxx, maxy = field.bounds
