@@ -48,8 +48,11 @@ def leftover_patches(field, worked, min_patch_m2: float, sliver_m: float = 0.15)
     return sorted((g for g in polygons_of(rest) if g.area >= min_patch_m2), key=lambda g: -g.area)
 
 
-def _passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m, through=None, tight=False):
-    """Passes over ``patch`` along the unit direction ``u``; (list of (p0, p1), total gain m^2)."""
+def _passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m, through=None, tight=False,
+                  edge_in_m=0.0):
+    """Passes over ``patch`` along the unit direction ``u``; (list of (p0, p1), total gain m^2). ``edge_in_m`` > 0:
+    also the outermost offsets moved that far in (a patch along the field's edge puts its outermost pass half a
+    width from the edge, where the region the pass ends keep inside stops 5 cm short: the pass was clipped away)."""
     nrm = np.array([-u[1], u[0]])
     pts = np.asarray(patch.exterior.coords)
     ctr = np.asarray(patch.centroid.coords[0])
@@ -61,6 +64,8 @@ def _passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m, throug
     offsets = [lo + span / 2] if n == 1 else list(np.linspace(lo + width_m / 2, hi - width_m / 2, n))
     # also the offsets pushed to either side (a patch at the boundary is reached from the inside only)
     offsets += [lo + width_m / 2, hi - width_m / 2] if n == 1 else []
+    if edge_in_m > 0 and span > width_m:
+        offsets += [lo + width_m / 2 + edge_in_m, hi - width_m / 2 - edge_in_m]
     if through is not None:                     # a tip's axis: the pass through its apex
         offsets.append(float((np.asarray(through) - ctr) @ nrm))
     reach = float(np.max(np.abs(along))) + width_m
@@ -184,34 +189,34 @@ def _tight_clip(seg, origin, u, width_m, patch, margin_m: float = 0.25):
 
 
 def patch_passes(patch, region_geom, width_m: float, min_gain_m2: float, min_len_m: float = 1.0,
-                 boundary=None, long_axis_only: bool = False, tight: bool = False) -> list:
+                 boundary=None, long_axis_only: bool = False, tight: bool = False, edge_in_m: float = 0.0) -> list:
     """Straight passes ``(p0, p1)`` over a patch: along its minimum rotated rectangle's sides or along the
     nearby field edges (corners), whichever works most of it; ``long_axis_only``: along the rectangle's long
     side only (a corner tip: passes along it are driven in and backed out, passes across it cannot be reached
     in the narrow tip)."""
     best = ([], 0.0)
     for cand in _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, long_axis_only,
-                           tight=tight):
+                           tight=tight, edge_in_m=edge_in_m):
         if cand[1] > best[1]:
             best = cand
     return best[0]
 
 
 def patch_pass_options(patch, region_geom, width_m: float, min_gain_m2: float, min_len_m: float = 1.0,
-                       boundary=None, tip_axis: bool = False, tight: bool = False) -> list:
+                       boundary=None, tip_axis: bool = False, tight: bool = False, edge_in_m: float = 0.0) -> list:
     """Every straight pass ``(p0, p1)`` over a patch in every direction :func:`patch_passes` weighs (the rectangle's
     sides, the nearby field edges): the candidates for passes that need a reverse exit, chosen one by one by what
     each still works per metre reversed. In a corner tip the direction that works most on paper (across the tip)
     is the one that cannot be reached; a pass along one of the tip's edges can be driven in and backed out."""
     out = []
     for passes, _ in _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, False, tip_axis,
-                                tight):
+                                tight, edge_in_m):
         out += passes
     return out
 
 
 def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, long_axis_only, tip_axis=False,
-               tight=False):
+               tight=False, edge_in_m=0.0):
     """(passes, gain) per direction of the patch's minimum rotated rectangle (its long side only with
     ``long_axis_only``) and, given ``boundary``, of the field edges near it (directions within 0.05 rad merged)."""
     rect = patch.minimum_rotated_rectangle
@@ -243,7 +248,7 @@ def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, lo
             continue
         seen.append(ang)
         out.append(_passes_along(patch, region_geom, u, width_m, min_gain_m2, min_len_m,
-                                 through=apex if k == apex_dir else None, tight=tight))
+                                 through=apex if k == apex_dir else None, tight=tight, edge_in_m=edge_in_m))
     return out
 
 

@@ -377,6 +377,8 @@ class CoverageParams:
                                            # (standard flags, plan-trail, seeds 0-9): seed 0 96.80 -> 96.91 %, the
                                            # other 9 the same plans. Passes shortened at their dead end to fit the
                                            # last metres bought nothing more (same plans on all 60). False: as before
+    cleanup_edge_in_m: float = 0.0         # > 0: a leftover patch's clean-up passes also at its outermost offsets
+                                           # moved this far in (see cleanup._passes_along)
     corner_choose: bool = False            # with corner_turns: plan the field with worked corners on every subset
                                            # of the headland passes (all, each alone, none: the rounded rings) and
                                            # keep the plan whose implement sweeps most of the field (the gaps a
@@ -2120,10 +2122,12 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 else []
             if rnd < 2:
                 passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                       long_axis_only=rnd == 1, tight=p.cleanup_tight_ends)
+                                       long_axis_only=rnd == 1, tight=p.cleanup_tight_ends,
+                                       edge_in_m=p.cleanup_edge_in_m)
             else:
                 passes += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                             tip_axis=p.cleanup_tip_passes, tight=p.cleanup_tight_ends)
+                                             tip_axis=p.cleanup_tip_passes, tight=p.cleanup_tight_ends,
+                                             edge_in_m=p.cleanup_edge_in_m)
         return passes
 
     for rnd in range(3 if p.cleanup_reverse_by_gain else 2):
@@ -2165,7 +2169,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     # from the start: the third round finds only what the first two left of it
                     for patch in leftover_patches(field, done, min_patch_m2=min_gain):
                         deferred += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                                       tip_axis=True, tight=p.cleanup_tight_ends)
+                                                       tip_axis=True, tight=p.cleanup_tight_ends,
+                                                       edge_in_m=p.cleanup_edge_in_m)
                 skipped = spend_by_gain(deferred, shapely.difference(field, done))
             continue
         if p.max_reverse_m > 0 and deferred:
@@ -2195,7 +2200,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         cands = []
         for patch in leftover_patches(field, done, min_patch_m2=min_gain):
             cands += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
-                                        tip_axis=p.cleanup_tip_passes, tight=p.cleanup_tight_ends)
+                                        tip_axis=p.cleanup_tip_passes, tight=p.cleanup_tight_ends,
+                                        edge_in_m=p.cleanup_edge_in_m)
             cands += arc_passes(circles, patch, p.width_m, min_gain) if circles else []
         gains = [shapely.intersection(strip(c) if isinstance(c, ArcPass) else strip(*c), rest).area for c in cands]
         for k in np.argsort(gains)[::-1][:6]:
