@@ -43,6 +43,8 @@ def test_a_trailing_implement_reverses_less_for_as_much_worked():
     # without the last round that spends what is left of the budget (cleanup_counted_fill): it spends the metres
     # backing in saves on more dead-end passes (28.15 m reversed, the trailing bar's share the same 98.142 %)
     base = dataclasses.replace(base, cleanup_counted_fill=False)
+    # and the edge passes, whose reverse exits spend what the back-in saves (cleanup_edge_in_m, added later)
+    base = dataclasses.replace(base, cleanup_edge_in_m=0.0)
     check = farm_missions.mission_check(field, {**farm_missions.CONTROLLER, **farm_missions.MANOEUVRE,
                                                 **farm_missions.CURVE_LAW})
     old, new = (plan_coverage(field, dataclasses.replace(base, cleanup_back_in=on), check=check)

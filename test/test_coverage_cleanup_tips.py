@@ -84,7 +84,8 @@ def _figures_without_and_with(seed: int, option: str, **extra):
     """plan_work_figures of bench/field_plans.py's tuning field ``seed`` (its planner settings, 30 m of reverse, and
     ``extra`` options) with the clean-up ``option`` off and on."""
     field = field_plans.seeded_field(seed)
-    base = dict(field_plans.BASE, max_reverse_m=30.0, **extra)
+    # measured before the edge passes (cleanup_edge_in_m), which work part of what the tips' passes do
+    base = dict(field_plans.BASE, max_reverse_m=30.0, cleanup_edge_in_m=0.0, **extra)
     return tuple(plan_work_figures(plan_coverage(field, CoverageParams(**base, **{option: on})))
                  for on in (False, True))
 

@@ -77,6 +77,7 @@ def test_gap_pass_works_the_gap_under_the_pond():
         # cleanup_counted_fill off: the figures below were measured before it (with it the field without gap passes
         # works 98.99 %: the fill's metres buy part of the gap)
         plan = plan_coverage(field, CoverageParams(**BASE, cleanup_gap_passes_m=g, cleanup_wedge_passes_m=0.0,
+                                                   cleanup_edge_in_m=0.0,
                                                    cleanup_counted_fill=False))
         f = plan_work_figures(plan)
         path = plan.path

@@ -22,7 +22,8 @@ def _figures(seed: int):
     """plan_work_figures of tuning field ``seed`` with later dead-end starts off and on."""
     field = field_plans.seeded_field(seed)
     # cleanup_counted_fill off: the figures were measured before it (its last round spends what both leave)
-    base = dict(field_plans.BASE, max_reverse_m=30.0, cleanup_counted_fill=False)
+    # measured before the counted fill and the edge passes (cleanup_edge_in_m), which spend the same metres
+    base = dict(field_plans.BASE, max_reverse_m=30.0, cleanup_counted_fill=False, cleanup_edge_in_m=0.0)
     return tuple(plan_work_figures(plan_coverage(field, CoverageParams(**base, cleanup_late_start_dead_end=on)))
                  for on in (False, True))
 

@@ -67,7 +67,8 @@ def test_wedge_passes_work_the_wedges_beside_a_pond_just_wider_off_the_edge_than
     # 99.349 %, reverse 18.1 m both
     pond = Point(40.0, 7.15).buffer(4.0, quad_segs=4)
     field = Polygon(box(0, 0, 80, 60).exterior.coords, [pond.exterior.coords])
-    base = CoverageParams(**field_plans.BASE, max_reverse_m=30.0)
+    # measured before the edge passes (cleanup_edge_in_m), which work part of the wedge
+    base = CoverageParams(**field_plans.BASE, max_reverse_m=30.0, cleanup_edge_in_m=0.0)
     old, new = (plan_work_figures(plan_coverage(field, dataclasses.replace(base, cleanup_wedge_passes_m=m)))
                 for m in (0.0, 6.0))
     assert old["worked_ratio"] < 0.9940
