@@ -11,7 +11,9 @@ patch's axis through its apex (a corner tip's bisector: the pass that gets neare
 runs only as far as its strip meets the patch (:func:`_tight_clip`). A pass into a dead end may be left by a
 multi-point turn inside it (:func:`turnabout_exit`) instead of backing out until a forward half-turn fits. Where an
 obstacle lies closer to the edge than the implement is wide, curved passes (:class:`ArcPass`) follow a circle half a
-width off it into the wedges either side of the gap (:func:`wedge_circles`, :func:`arc_passes`).
+width off it into the wedges either side of the gap (:func:`wedge_circles`, :func:`arc_passes`). A patch at the field's
+edge (a corner's tip) also gets passes worked backed in (:func:`back_in_passes`): reversed in with a trailing implement
+leading, worked forwards out, as deep as the whole machine fits rather than as far as base_link's region reaches.
 """
 
 from __future__ import annotations
@@ -514,3 +516,123 @@ def arc_passes(circles, patch, width_m: float, min_gain_m2: float, min_len_m: fl
             if gain >= min_gain_m2:
                 out.append(a)
     return out
+
+
+class BackInPass:
+    """A clean-up pass worked out of a corner: the machine reversed in along a line with the trailing implement
+    raised and leading, to ``cusp`` (base_link, headed ``yaw_out`` out of the corner), then worked forwards to
+    ``end``; the line stays drivable (the machine inside) out to ``outer``, where a forward arrival may start the
+    reverse leg. ``bar_m``: the implement's working line behind base_link."""
+
+    def __init__(self, cusp, end, outer, yaw_out: float, bar_m: float):
+        self.cusp, self.end, self.outer = np.asarray(cusp, float), np.asarray(end, float), np.asarray(outer, float)
+        self.yaw_out, self.bar_m = float(yaw_out), float(bar_m)
+        self.u = np.array([math.cos(self.yaw_out), math.sin(self.yaw_out)])
+
+    def strip(self, width_m: float, end=None):
+        """What the bar works from the cusp to ``end`` (default ``self.end``): the strip ``width_m`` wide between the
+        bar's positions there (it goes down at the cusp)."""
+        e = self.end if end is None else np.asarray(end, float)
+        return LineString([self.cusp - self.bar_m * self.u, e - self.bar_m * self.u]).buffer(
+            0.5 * width_m, cap_style="flat")
+
+    def ends(self):
+        return self.cusp, self.end
+
+    def key(self) -> tuple:
+        return ("back_in", *np.round(self.cusp, 3), *np.round(self.end, 3), round(self.yaw_out, 4))
+
+
+def back_in_passes(patch, fp, width_m: float, bar_m: float, min_gain_m2: float, boundary, stop_margin_m: float = 0.5,
+                   step_m: float = 0.25, offset_step_m: float = 0.5, angle_step_deg: float = 10.0, keep: int = 8,
+                   min_leg_m: float = 2.0, reach_m: float = 20.0) -> list:
+    """Passes into a leftover patch at the field's edge (a corner's tip) worked backed in (:class:`BackInPass`).
+
+    Every other clean-up pass is placed by the strip it sweeps at base_link, and base_link keeps half a body width
+    (3.1 m for a 6 m bar) off the edge: a corner's tip, beyond the tip of that region, got no candidate at all
+    (bench/farm_missions.py tuning seed 0: 6 corner patches of 3-30 m^2, none with a candidate). Backed in, the
+    trailing bar leads by ``bar_m`` and the depth is set by the whole machine (``fp``), not by that region; the cusp
+    is a stop, so the machine fits ``stop_margin_m`` further along the line too (a tracker overshoots it). A straight
+    6 m bar leaves a kite at an acute corner whatever the line: along one edge it ends where its far end meets the
+    other edge (6 / tan(angle) from the vertex), so lines in many directions compete: along and across each field
+    edge near the patch, the bisectors of their pairs, the patch's rectangle sides and every ``angle_step_deg``;
+    lateral offsets every ``offset_step_m`` across the patch and half a bar either side. Along each line the deepest
+    pose that fits, worked out until the bar has left the patch (at least ``min_leg_m``). Returns the ``keep`` that
+    work most of the patch, none less than ``min_gain_m2``."""
+    near = shapely.intersection(boundary, patch.buffer(0.5 * width_m))
+    edge_dirs = []
+    for g in getattr(near, "geoms", [near]):
+        q = np.asarray(getattr(g, "coords", []))
+        for k in range(len(q) - 1):
+            d = q[k + 1] - q[k]
+            L = float(np.hypot(*d))
+            if L > 1e-6:
+                edge_dirs.append(d / L)
+    dirs = []
+    for d in edge_dirs:
+        dirs += [d, np.array([-d[1], d[0]])]
+    for i in range(len(edge_dirs)):
+        for j in range(i + 1, len(edge_dirs)):
+            for v in (edge_dirs[i] + edge_dirs[j], edge_dirs[i] - edge_dirs[j]):
+                if float(np.hypot(*v)) > 1e-6:
+                    dirs.append(v / float(np.hypot(*v)))
+    rect = np.asarray(patch.minimum_rotated_rectangle.exterior.coords)[:4]
+    for d in (rect[1] - rect[0], rect[2] - rect[1]):
+        if float(np.hypot(*d)) > 1e-6:
+            dirs.append(d / float(np.hypot(*d)))
+    if angle_step_deg > 0:
+        dirs += [np.array([math.cos(a), math.sin(a)]) for a in np.radians(np.arange(0.0, 180.0, angle_step_deg))]
+    seen, lines = [], []
+    for d in dirs:
+        ang = math.atan2(d[1], d[0]) % math.pi
+        if any(min(abs(ang - a), math.pi - abs(ang - a)) < 0.03 for a in seen):
+            continue
+        seen.append(ang)
+        lines.append(np.array([math.cos(ang), math.sin(ang)]))
+    pts = np.asarray(patch.exterior.coords)
+    ctr = np.asarray(patch.centroid.coords[0])
+    n_stop = int(math.ceil(stop_margin_m / step_m - 1e-9))
+    out = []
+    for w in lines:
+        nrm = np.array([-w[1], w[0]])
+        off = (pts - ctr) @ nrm
+        offsets = np.arange(float(off.min()) - 0.5 * width_m, float(off.max()) + 0.5 * width_m + 1e-9, offset_step_m)
+        along = (pts - ctr) @ w
+        # the cusp is no deeper than the patch (the bar is behind it); the line runs ``reach_m`` out of it
+        lo_t, hi_t = float(along.min()), float(along.max())
+        t = np.arange(lo_t - reach_m, hi_t + reach_m + 1e-9, step_m)
+        for sense in (1.0, -1.0):
+            u = sense * w
+            yaw = math.atan2(u[1], u[0])
+            ts = t if sense > 0 else (-t)[::-1]       # increasing along u (out of the patch)
+            ts = ts[ts >= (lo_t if sense > 0 else -hi_t) - 1.0]
+            for o in offsets:
+                xy = ctr + o * nrm + ts[:, None] * u
+                ok = ~fp.outside_mask(np.column_stack([xy, np.full(len(ts), yaw)]))
+                if not ok.any():
+                    continue
+                runs = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(np.int8), [0]])))
+                for i0, i1 in zip(runs[::2], runs[1::2] - 1):
+                    ia = i0 + n_stop                   # the cusp: room for the overshoot behind it
+                    if (i1 - ia) * step_m < min_leg_m:
+                        continue
+                    cand = BackInPass(xy[ia], xy[i1], xy[i1], yaw, bar_m)
+                    hit = shapely.intersection(cand.strip(width_m), patch)
+                    if hit.area < min_gain_m2:
+                        continue
+                    # worked out until the bar has left the patch (+ a raster cell), at least min_leg_m
+                    hp = np.concatenate([np.asarray(g.exterior.coords) for g in getattr(hit, "geoms", [hit])
+                                         if g.geom_type == "Polygon"])
+                    t_end = min(max(float(np.max((hp - xy[ia]) @ u)) + bar_m + 0.25, min_leg_m), (i1 - ia) * step_m)
+                    cand.end = xy[ia] + t_end * u
+                    gain = shapely.intersection(cand.strip(width_m), patch).area
+                    if gain >= min_gain_m2:
+                        out.append((gain, cand))
+    out.sort(key=lambda c: -c[0])
+    chosen = []
+    for _gain, c in out:             # the best of near-identical lines (same direction, cusps within 0.5 m)
+        if all(abs(c.yaw_out - c2.yaw_out) > 0.03 or float(np.hypot(*(c.cusp - c2.cusp))) > 0.5 for c2 in chosen):
+            chosen.append(c)
+        if len(chosen) >= keep:
+            break
+    return chosen

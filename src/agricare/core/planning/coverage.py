@@ -354,6 +354,35 @@ class CoverageParams:
                                            # whole pass in reverse never costs less than the exit it saves (a
                                            # multi-point turn inside the tip: seed 6's 19.3 m axis pass leaves by
                                            # 12.7 m). False: as before
+    cleanup_corner_back_in: bool = False   # with footprint_m and a trailing implement: clean-up passes backed into
+                                           # the leftover patches at the field's edge (cleanup.back_in_passes): from
+                                           # a pose reached forwards, a reverse arc (0-180 deg) onto the pass's line
+                                           # and straight back, the implement raised and leading, to where the whole
+                                           # machine still fits cleanup_end_margin_m deeper; then worked forwards out
+                                           # of the corner. Every other clean-up pass is placed by its strip at
+                                           # base_link, whose region keeps half a body width (3.1 m) off the edge:
+                                           # the patches a corner's Y turn leaves (tuning seed 0: 6 of 3-30 m^2) had
+                                           # no candidate at all, whatever the budget. Also: where no forward transit
+                                           # leaves the pose a pass ended at, the shortest reverse for room is tried
+                                           # even where a half-turn fits there (seed 0 at 300 m: every candidate after
+                                           # one pass into a 43 deg tip failed from its end, 221 m left unspent).
+                                           # bench/farm_missions.py plan-trail, tuning seeds 0-19, standard flags
+                                           # (30 m): 97.91 -> 97.93 % (6 plans change, all better, +0.04 to +0.11
+                                           # points), reverse max 28.2 m both; tracked 97.872 -> 97.890 % (those 6
+                                           # +0.02 to +0.16 points), 0 violations, double max 2.44 %, reverse max
+                                           # 27.8 m; report seeds 100-119 (read once) plan-trail 98.04 -> 98.07 %
+                                           # (5 change), tracked those 5: 4 better (+0.02 to +0.41), seed 100 -0.01,
+                                           # 0 violations, double max 2.45 %, reverse max 26.6 m.
+                                           # Budgets (reverse, corner, total) of 100 m: 98.21 -> 98.35 %
+                                           # (18 better, seed 12 -0.05), reverse mean 50.4 -> 64.9 m, max 87.9 ->
+                                           # 92.8 m; of 300 m: 98.21 -> 98.42 % (all 20 better, corners 1.06 -> 0.85
+                                           # % of the field), reverse mean 55.7 -> 80.7 m, max 130.5 -> 148.6 m;
+                                           # tracked at 300 m, seeds 0, 1, 6, 7, 10, 12, 13, 17: all better (+0.18 to
+                                           # +0.50 points, mean 97.78 -> 98.06 %), double max 2.63 %, violations 0
+                                           # but seed 10's one (0.064 m out; the same with the option off).
+                                           # Off by default: plan time at 30 m (split plans, each clean-up twice)
+                                           # mean 11.0 -> 16.8 s, max 27.9 -> 47.8 s for 0.02 points. False: as
+                                           # before
     cleanup_exact_charge: bool = False     # the clean-up's reverse budget charged as the plan's reverse is counted
                                            # (plan_work_figures: a segment with either end reversing, so a leg and the
                                            # one sample after its cusp), re-measured on the path after every exit
@@ -1744,10 +1773,13 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     the one that cannot be reached); otherwise by reverse metres per metre of pass. With ``cleanup_wedge_passes_m``
     (and ``cleanup_reverse_by_gain``) curved passes into the wedges beside an obstacle near the edge compete with
     the straight ones (:func:`~agricare.core.planning.cleanup.arc_passes`). With ``cleanup_counted_fill`` a last
-    round spends what the budget has left as the plan counts it (the rounds charge a sample more per leg). Returns
-    (pose, number skipped in the last round that spent reverse)."""
-    from agricare.core.planning.cleanup import (ArcPass, arc_passes, gap_lines, gap_passes, leftover_patches,
-                                                patch_pass_options, patch_passes, wedge_circles, worked_area)
+    round spends what the budget has left as the plan counts it (the rounds charge a sample more per leg). With
+    ``cleanup_corner_back_in`` passes backed into the patches at the field's edge compete for the budget from the first
+    round and in that last one (:func:`~agricare.core.planning.cleanup.back_in_passes`). Returns (pose, number
+    skipped in the last round that spent reverse)."""
+    from agricare.core.planning.cleanup import (ArcPass, BackInPass, arc_passes, back_in_passes, gap_lines,
+                                                gap_passes, leftover_patches, patch_pass_options, patch_passes,
+                                                wedge_circles, worked_area)
 
     edges = shapely.union_all([LineString(r.coords) for r in [field.exterior, *field.interiors]])
     inner_region = region.geom.buffer(-0.05)            # pass ends strictly inside (turns tangent to the edge)
@@ -1847,6 +1879,23 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         charge(cost)
         return True
 
+    def unstick_ways(budget_m: float) -> list:
+        """Moves that may get the machine out of where it stands when no forward transit leaves it (it stands headed
+        into a narrowing corner, a ring or pass ended there): a forward quarter or half turn at full lock where it
+        fits, gentle forward arcs off the edge, else a short reverse within ``budget_m``."""
+        pre = []
+        for ang in (0.5 * math.pi, math.pi):
+            for k in (1.0, -1.0):
+                pre.append(T.sample_primitives(pose, [(ang * p.turn_radius_m, k / p.turn_radius_m,
+                                                       k / p.turn_radius_m)], p.sample_step_m))
+        pre = [q for q in pre if region.fits(q)]
+        if region.fp is not None and not _turn_room(pose, p, region):
+            pre += _drift_off(pose, p, region)
+        if p.max_reverse_m > 0 and (p.cleanup_corner_back_in or not _turn_room(pose, p, region)):
+            q = _reverse_exit(pose, p, region, fp, budget_m)
+            pre += [q] if q is not None else []
+        return pre
+
     def try_pass(a, q, allow_reverse: bool, final: bool = False) -> bool:
         nonlocal pose, reverse_left
         ends = sorted([(a, q), (q, a)], key=lambda e: np.hypot(*(e[0] - pose[:2])))
@@ -1893,19 +1942,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 # the machine stands headed into a narrowing corner (a ring or pass ended there) and the transit's
                 # curves found no way round: a forward arc of the turning radius first (a quarter or half turn)
                 # where it fits, else a short reverse (charged to the budget with this pass's exit)
-                pre = []
-                for ang in (0.5 * math.pi, math.pi):
-                    for k in (1.0, -1.0):
-                        pre.append(T.sample_primitives(pose, [(ang * p.turn_radius_m, k / p.turn_radius_m,
-                                                               k / p.turn_radius_m)], p.sample_step_m))
-                pre = [q for q in pre if region.fits(q)]
-                if region.fp is not None and not _turn_room(pose, p, region):
-                    pre += _drift_off(pose, p, region)
-                if p.max_reverse_m > 0 and not _turn_room(pose, p, region):
-                    q = _reverse_exit(pose, p, region, fp, reverse_left - (
-                        _exit_reverse_m(exit_r, p) if exit_r is not None else 0.0))
-                    pre += [q] if q is not None else []
-                for q in pre:
+                for q in unstick_ways(reverse_left - (_exit_reverse_m(exit_r, p) if exit_r is not None else 0.0)):
                     if fp is not None and not fp.fits(np.column_stack([q.xy, q.yaw])):
                         continue
                     c = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), start, p.turn_radius_m, p.sample_step_m,
@@ -2058,6 +2095,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         return min(costs, default=0.0)         # both ends open (a pass no forward transit reached): no exit
 
     def strip(a, q=None):
+        if isinstance(a, BackInPass):
+            return a.strip(p.width_m)
         if q is None:                           # a curved pass
             return a.line(p.sample_step_m).buffer(0.5 * p.width_m, cap_style="flat")
         return LineString([a, q]).buffer(0.5 * p.width_m, cap_style="flat")
@@ -2065,6 +2104,113 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     def worked_by(path):
         """What ``path`` works: as the trailing bar leaves it with ``cleanup_trail_worked``, else at base_link."""
         return _trail_worked(path, p) if trail else worked_area(path.xy, path.working, p.width_m)
+
+    back_memo = {}
+
+    def back_ins(c: BackInPass) -> list:
+        """Ways to back into a back-in pass, least reversing first: from a pose ``h`` reached forwards, a reverse arc at
+        full lock (none, 45, 90, 135 or 180 deg; the machine is turned onto the line headed out) onto the line at
+        ``g`` (its working end or 1-16 m further out, up to its outer end), then straight back to the cusp; the
+        whole machine inside (``fp``), ``h`` in the region with two turning radii behind it (a forward arrival);
+        the first 8. ``[(h, reverse samples), ...]``."""
+        key = c.key()
+        if key in back_memo:
+            return back_memo[key]
+        R = p.turn_radius_m
+        room = float(np.hypot(*(c.outer - c.end)))
+        out = []
+        for d in (0.0, 1.0, 2.5, 5.0, 8.0, 12.0, 16.0):
+            if d > room + 1e-6:
+                break
+            g = np.array([*(c.end + d * c.u), c.yaw_out])
+            straight = float(np.hypot(*(g[:2] - c.cusp)))
+            for ang in (0.0, 0.25 * math.pi, 0.5 * math.pi, 0.75 * math.pi, math.pi):
+                for kk in ((0.0,) if ang == 0 else (1.0 / R, -1.0 / R)):
+                    prims = [(-ang * R, kk, kk)] if ang > 0 else []
+                    h = T.end_pose(g, [(ang * R, kk, kk)]) if ang > 0 else g
+                    out.append((ang * R + straight, h, prims + [(-straight, 0.0, 0.0)]))
+        out.sort(key=lambda e: e[0])
+        found = []
+        for _length, h, prims in out:
+            if not region.contains(np.asarray(h)[None, :2]) or not _approachable(np.asarray(h), p, region,
+                                                                                 2.0 * p.turn_radius_m):
+                continue
+            r = T.sample_primitives(h, prims, p.sample_step_m)
+            if fp.fits(np.column_stack([r.xy, r.yaw])):
+                found.append((np.asarray(h), r))
+            if len(found) >= 8:
+                break
+        back_memo[key] = found
+        return found
+
+    def back_in_cost(c: BackInPass) -> float:
+        """Reverse metres of a back-in pass: its cheapest way in (:func:`back_ins`)."""
+        w = back_ins(c)
+        return w[0][1].length_m if w else math.inf
+
+    def try_back_in(c: BackInPass) -> bool:
+        """Drive a back-in pass: a forward transit to a way in (:func:`back_ins`), reversed in with the implement
+        raised, then forwards working from the cusp to its end. True when driven."""
+        nonlocal pose
+        # the machine leaves along the line until base_link is back in the region (where transits start)
+        room = float(np.hypot(*(c.outer - c.end)))
+        d = 0.0
+        while d <= room and not region.contains((c.end + d * c.u)[None, :]):
+            d += p.sample_step_m
+        if d > room:
+            return False
+        leave = c.end + d * c.u
+        for h, back in back_ins(c):
+            if back.length_m + _leg_margin(p) > reverse_left + 1e-6:
+                break
+            t = forward_transit(pose, h, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
+                                fits=region.fits, memo=legs_tried)
+            unstick = None
+            if t is None:               # where the machine stands no transit leaves: a move for room first
+                for q in unstick_ways(reverse_left - back.length_m - _leg_margin(p)):
+                    if fp is not None and not fp.fits(np.column_stack([q.xy, q.yaw])):
+                        continue
+                    t = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), h, p.turn_radius_m, p.sample_step_m,
+                                        region.geom, region.contains, space, fits=region.fits, memo=legs_tried)
+                    if t is not None:
+                        unstick = q
+                        break
+            if t is None or (fp is not None and not fp.fits(np.column_stack([t.xy, t.yaw]))):
+                continue
+            if fp_clear is not None and not _clear_leg(t, np.array([*t.xy[0], t.yaw[0]]), h, fp_clear,
+                                                       p.cleanup_transit_free_m):
+                continue
+            if unstick is not None:
+                b.add(unstick, KIND_TRANSIT, False)
+                if unstick.direction.min() < 0:
+                    charge(_exit_reverse_m(unstick, p))
+            b.add(t, KIND_TRANSIT, False)
+            b.add(back, KIND_TRANSIT, False)
+            b.add(_straight(c.cusp, c.end, p.sample_step_m), KIND_HEADLAND, True)
+            if d > 0:
+                b.add(_straight(c.end, leave, p.sample_step_m), KIND_TRANSIT, False)
+            pose = np.array([*leave, c.yaw_out])
+            charge(back.length_m + _leg_margin(p))
+            return True
+        return False
+
+    def back_in_cands(worked) -> list:
+        """Back-in passes into the leftover patches that ``worked`` leaves at the field's edge."""
+        # the shortest costs its 2 m working leg in reverse and a sample
+        if not (p.cleanup_corner_back_in and fp is not None and p.implement_offset_m > 0) or \
+                reverse_left < 2.0 + _leg_margin(p):
+            return []
+        out = []
+        memo = region.__dict__.setdefault("back_in_memo", {})  # the same patches recur in the clean-up's variants
+        for patch in leftover_patches(field, worked, min_patch_m2=min_gain):
+            if patch.distance(field.exterior) > 0.5 * p.width_m:
+                continue
+            key = (shapely.to_wkb(patch), p.cleanup_end_margin_m)
+            if key not in memo:
+                memo[key] = back_in_passes(patch, fp, p.width_m, p.implement_offset_m, min_gain, edges,
+                                           stop_margin_m=p.cleanup_end_margin_m)
+            out += memo[key]
+        return out
 
     cost = {}
 
@@ -2078,12 +2224,14 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             best, best_rate = None, 0.0
             for i, cand in enumerate(cands):
                 arc = isinstance(cand, ArcPass)
-                gain = shapely.intersection(strip(cand) if arc else strip(*cand), rest).area
+                bi = isinstance(cand, BackInPass)
+                gain = shapely.intersection(strip(cand) if arc or bi else strip(*cand), rest).area
                 if gain < min_gain:
                     continue
-                key = cand.key() if arc else (tuple(np.round(cand[0], 3)), tuple(np.round(cand[1], 3)))
+                key = cand.key() if arc or bi else (tuple(np.round(cand[0], 3)), tuple(np.round(cand[1], 3)))
                 if key not in cost:
-                    cost[key] = (arc_cost(cand) if arc else exit_cost(cand)) + _leg_margin(p)
+                    cost[key] = (back_in_cost(cand) if bi else arc_cost(cand) if arc else exit_cost(cand)) \
+                        + _leg_margin(p)
                 if not math.isfinite(cost[key]) or cost[key] > reverse_left + 1e-6:
                     continue
                 # ranked by the exit as charged before (a sample either end of each leg): the exact charge changes
@@ -2094,6 +2242,10 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             if best is None:
                 break
             cand = cands.pop(best)
+            if isinstance(cand, BackInPass):      # optional: one not reached is no skipped pass
+                if try_back_in(cand):
+                    rest = shapely.difference(rest, cand.strip(p.width_m))
+                continue
             if isinstance(cand, ArcPass):
                 w = try_arc(cand, allow_reverse=True)
                 if w is not None:
@@ -2173,7 +2325,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             elif rest is not None:
                 rest = shapely.difference(rest, strip(*driven[n0]))
         if p.cleanup_reverse_by_gain:
-            if p.max_reverse_m > 0 and deferred and reverse_left > 0:
+            if p.max_reverse_m > 0 and (deferred or (rnd == 0 and p.cleanup_corner_back_in)) and reverse_left > 0:
                 now = b.build()
                 done = worked_by(now)
                 if rnd == 0 and p.cleanup_tip_passes:
@@ -2183,6 +2335,9 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                         deferred += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
                                                        tip_axis=True, tight=p.cleanup_tight_ends,
                                                        edge_in_m=p.cleanup_edge_in_m)
+                if rnd == 0:
+                    # corner tips beyond the reach of base_link's region: backed in, the bar leading
+                    deferred += back_in_cands(done)
                 skipped = spend_by_gain(deferred, shapely.difference(field, done))
             continue
         if p.max_reverse_m > 0 and deferred:
@@ -2204,7 +2359,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             cost.clear()                        # exits costed (or out of reach) under the old charge
             done = worked_by(now)
             # round 2's passes (every direction) over what is left
-            spend_by_gain(round_passes(done, 2), shapely.difference(field, done))   # what it cannot reach stays
+            spend_by_gain(round_passes(done, 2) + back_in_cands(done),
+                          shapely.difference(field, done))   # what it cannot reach stays
     if p.cleanup_final_dead_end and p.cleanup_reverse_by_gain:
         # the job ends after the last pass, where it stops: the dead-end pass that works most, its exit not driven
         done = worked_by(b.build())
