@@ -417,9 +417,13 @@ class CoverageParams:
                                            # reverse max 27.1 -> 27.8 m, plan time mean 5.1 -> 5.8 s; traced
                                            # field_c_holes 99.77 -> 99.83 %, hofacker and bruchwiese the same; a
                                            # 50 x 20 m paddy 97.43 -> 98.23 %. bench/farm_missions.py (standard
-                                           # flags, tuning 0-19): 10 plans change, tracked seed 0 96.69 -> 96.59 %,
-                                           # the other 9 within 0.03 points (mean -0.005); the demo's tractor the
-                                           # same (99.51 %). 0: as before
+                                           # flags, tuning 0-19), had it applied there: 10 plans change, tracked seed
+                                           # 0 96.69 -> 96.59 %, the other 9 within 0.03 points; the demo's tractor the
+                                           # same (99.51 %). Only where the bar works at base_link
+                                           # (implement_offset_m 0): with a trailing implement the passes it added on
+                                           # the operator app's 40 x 30 m field (3 m bar 1.5 m behind, no reverse
+                                           # budget) worked nothing more and made the path 24 % longer (1919 -> 2371
+                                           # samples, 91.71 % both), and the farm bench gained nothing. 0: as before
     corner_choose: bool = False            # with corner_turns: plan the field with worked corners on every subset
                                            # of the headland passes (all, each alone, none: the rounded rings) and
                                            # keep the plan whose implement sweeps most of the field (the gaps a
@@ -1784,6 +1788,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
     edges = shapely.union_all([LineString(r.coords) for r in [field.exterior, *field.interiors]])
     inner_region = region.geom.buffer(-0.05)            # pass ends strictly inside (turns tangent to the edge)
     min_gain = max(1.0, p.cleanup_min_gain_w2 * p.width_m * p.width_m)
+    # the edge passes with the bar at base_link only (cleanup_edge_in_m: with a trailing implement they worked nothing)
+    edge_in = p.cleanup_edge_in_m if p.implement_offset_m == 0 else 0.0
     sofar = b.build()
 
     def budget_left(reverse_all: float) -> float:
@@ -2287,11 +2293,11 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             if rnd < 2:
                 passes += patch_passes(patch, inner_region, p.width_m, min_gain, boundary=edges,
                                        long_axis_only=rnd == 1, tight=p.cleanup_tight_ends,
-                                       edge_in_m=p.cleanup_edge_in_m)
+                                       edge_in_m=edge_in)
             else:
                 passes += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
                                              tip_axis=p.cleanup_tip_passes, tight=p.cleanup_tight_ends,
-                                             edge_in_m=p.cleanup_edge_in_m)
+                                             edge_in_m=edge_in)
         return passes
 
     for rnd in range(3 if p.cleanup_reverse_by_gain else 2):
@@ -2334,7 +2340,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     for patch in leftover_patches(field, done, min_patch_m2=min_gain):
                         deferred += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
                                                        tip_axis=True, tight=p.cleanup_tight_ends,
-                                                       edge_in_m=p.cleanup_edge_in_m)
+                                                       edge_in_m=edge_in)
                 if rnd == 0:
                     # corner tips beyond the reach of base_link's region: backed in, the bar leading
                     deferred += back_in_cands(done)
@@ -2369,7 +2375,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         for patch in leftover_patches(field, done, min_patch_m2=min_gain):
             cands += patch_pass_options(patch, inner_region, p.width_m, min_gain, boundary=edges,
                                         tip_axis=p.cleanup_tip_passes, tight=p.cleanup_tight_ends,
-                                        edge_in_m=p.cleanup_edge_in_m)
+                                        edge_in_m=edge_in)
             cands += arc_passes(circles, patch, p.width_m, min_gain) if circles else []
         gains = [shapely.intersection(strip(c) if isinstance(c, ArcPass) else strip(*c), rest).area for c in cands]
         for k in np.argsort(gains)[::-1][:6]:
