@@ -1902,6 +1902,18 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             pre += [q] if q is not None else []
         return pre
 
+    def transit_after_move(target, budget_m: float):
+        """Where no forward transit leaves the machine: (the forward transit to ``target`` after one of the moves for
+        room of :func:`unstick_ways` within ``budget_m``, that move), or (None, None)."""
+        for q in unstick_ways(budget_m):
+            if fp is not None and not fp.fits(np.column_stack([q.xy, q.yaw])):
+                continue
+            c = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), target, p.turn_radius_m, p.sample_step_m,
+                                region.geom, region.contains, space, fits=region.fits, memo=legs_tried)
+            if c is not None:
+                return c, q
+        return None, None
+
     def try_pass(a, q, allow_reverse: bool, final: bool = False) -> bool:
         nonlocal pose, reverse_left
         ends = sorted([(a, q), (q, a)], key=lambda e: np.hypot(*(e[0] - pose[:2])))
@@ -1948,14 +1960,8 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                 # the machine stands headed into a narrowing corner (a ring or pass ended there) and the transit's
                 # curves found no way round: a forward arc of the turning radius first (a quarter or half turn)
                 # where it fits, else a short reverse (charged to the budget with this pass's exit)
-                for q in unstick_ways(reverse_left - (_exit_reverse_m(exit_r, p) if exit_r is not None else 0.0)):
-                    if fp is not None and not fp.fits(np.column_stack([q.xy, q.yaw])):
-                        continue
-                    c = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), start, p.turn_radius_m, p.sample_step_m,
-                                        region.geom, region.contains, space, fits=region.fits, memo=legs_tried)
-                    if c is not None:
-                        unstick = q
-                        break
+                c, unstick = transit_after_move(start, reverse_left - (_exit_reverse_m(exit_r, p)
+                                                                       if exit_r is not None else 0.0))
             if c is None and p.cleanup_late_start and not allow_reverse:
                 # no transit reaches the start: 1-3 m later along the pass (its rest still works the patch)
                 for shift in (1.0, 2.0, 3.0):
@@ -2173,14 +2179,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                                 fits=region.fits, memo=legs_tried)
             unstick = None
             if t is None:               # where the machine stands no transit leaves: a move for room first
-                for q in unstick_ways(reverse_left - back.length_m - _leg_margin(p)):
-                    if fp is not None and not fp.fits(np.column_stack([q.xy, q.yaw])):
-                        continue
-                    t = forward_transit(np.array([*q.xy[-1], q.yaw[-1]]), h, p.turn_radius_m, p.sample_step_m,
-                                        region.geom, region.contains, space, fits=region.fits, memo=legs_tried)
-                    if t is not None:
-                        unstick = q
-                        break
+                t, unstick = transit_after_move(h, reverse_left - back.length_m - _leg_margin(p))
             if t is None or (fp is not None and not fp.fits(np.column_stack([t.xy, t.yaw]))):
                 continue
             if fp_clear is not None and not _clear_leg(t, np.array([*t.xy[0], t.yaw[0]]), h, fp_clear,
