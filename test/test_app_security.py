@@ -237,6 +237,20 @@ def test_field_upload_keeps_holes_and_obstacles(app):
     assert r4.status_code == 422 and "cuts the field in two" in r4.text and count(app, db.fields) == before
 
 
+def test_field_upload_does_not_resolve_xml_entities(app, tmp_path):
+    """The KML upload goes through lxml with entities and the network off: an external entity naming a local file
+    (XXE) is not read into the field, the upload is refused and nothing of the file comes back."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("140.1004,36.1002,0 140.1008,36.1002,0 140.1008,36.1005,0 140.1004,36.1002,0 TOPSECRET")
+    kml = (f'<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY xxe SYSTEM "file://{secret}">]>'
+           "<kml xmlns='http://www.opengis.net/kml/2.2'><Placemark><Polygon><outerBoundaryIs><LinearRing>"
+           "<coordinates>&xxe;</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark></kml>")
+    f = login(app, "farmer")
+    before = count(app, db.fields)
+    r = f.post("/api/fields", json={"name": "xxe", "format": "kml", "content": kml})
+    assert r.status_code == 422 and "TOPSECRET" not in r.text and count(app, db.fields) == before, r.text
+
+
 def test_commands_without_robot_link_say_so_and_are_audited(app):
     s = login(app, "staff")
     r = s.post("/api/robots/shuttle_1/stop")
