@@ -214,7 +214,7 @@ def field_from_rings(outer, obstacles=(), where: str = "field") -> Polygon:
     field = ring(outer, "the boundary")
     holes = [ring(h, f"obstacle {k + 1}") for k, h in enumerate(obstacles)]
     for k, h in enumerate(holes):
-        if not field.intersects(h) or field.intersection(h).area <= 0:
+        if field.intersection(h).area <= 0:
             raise FarmDataError(f"{where}: obstacle {k + 1} lies outside the field")
     if holes:
         field = field.difference(shapely.union_all(holes))

@@ -97,12 +97,19 @@ def _lonlat_of_lsg(lsg, where) -> np.ndarray:
     return np.asarray(pts, dtype=float).reshape(-1, 2)
 
 
+def _bounded_partfields(root) -> list:
+    """The ``PFD`` elements that have a boundary polygon (``PLN`` A=1), in file order."""
+    return [f for f in root.findall("PFD") if any(pln.get("A") == "1" for pln in f.findall("PLN"))]
+
+
+def _names(pfds) -> list[str]:
+    return [f.get("C") or f.get("A") or "" for f in pfds]
+
+
 def partfield_names(path) -> list[str]:
     """The designators (``PFD`` C) of the partfields with a boundary in a TaskData set, in file order: a farm's
     TaskData holds all its fields, and :func:`read_taskdata_field` takes the first unless one is named."""
-    root = load_taskdata(_taskdata_path(path))
-    return [f.get("C") or f.get("A") or "" for f in root.findall("PFD")
-            if any(pln.get("A") == "1" for pln in f.findall("PLN"))]
+    return _names(_bounded_partfields(load_taskdata(_taskdata_path(path))))
 
 
 def read_taskdata_field(path, datum=None, name: str = "") -> FieldData:
@@ -110,13 +117,11 @@ def read_taskdata_field(path, datum=None, name: str = "") -> FieldData:
     p = _taskdata_path(path)
     where = str(p)
     root = load_taskdata(p)
-    pfds = root.findall("PFD")
-    if name:
-        pfds = [f for f in pfds if f.get("C") == name]
-    pfds = [f for f in pfds if any(pln.get("A") == "1" for pln in f.findall("PLN"))]
+    bounded = _bounded_partfields(root)
+    pfds = [f for f in bounded if f.get("C") == name] if name else bounded
     if not pfds:
         raise FarmDataError(f"{where}: no partfield (PFD) with a boundary polygon (PLN A=1)"
-                            + (f" named {name!r} (there are: {', '.join(map(repr, partfield_names(p)))})"
+                            + (f" named {name!r} (there are: {', '.join(map(repr, _names(bounded)))})"
                                if name else ""))
     pfd = pfds[0]
     rings, kinds, lines = [], [], []

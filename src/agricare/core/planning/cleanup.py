@@ -217,6 +217,16 @@ def patch_pass_options(patch, region_geom, width_m: float, min_gain_m2: float, m
     return out
 
 
+def _edge_steps(boundary, patch, width_m) -> list:
+    """The segments (as vectors) of the field's edges within half a width of ``patch``."""
+    near = shapely.intersection(boundary, patch.buffer(0.5 * width_m))
+    out = []
+    for g in getattr(near, "geoms", [near]):
+        q = np.asarray(getattr(g, "coords", []))
+        out += [q[k + 1] - q[k] for k in range(len(q) - 1)]
+    return out
+
+
 def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, long_axis_only, tip_axis=False,
                tight=False, edge_in_m=0.0):
     """(passes, gain) per direction of the patch's minimum rotated rectangle (its long side only with
@@ -234,10 +244,7 @@ def _pass_sets(patch, region_geom, width_m, min_gain_m2, min_len_m, boundary, lo
         dirs = [max(dirs, key=lambda d: float(np.hypot(*d)))]
         boundary = None
     if boundary is not None:
-        near = shapely.intersection(boundary, patch.buffer(0.5 * width_m))
-        for g in getattr(near, "geoms", [near]):
-            q = np.asarray(getattr(g, "coords", []))
-            dirs += [q[k + 1] - q[k] for k in range(len(q) - 1)]
+        dirs += _edge_steps(boundary, patch, width_m)
     out, seen = [], []
     apex_dir = 0 if tip_axis and not long_axis_only else -1
     for k, d in enumerate(dirs):
@@ -559,15 +566,7 @@ def back_in_passes(patch, fp, width_m: float, bar_m: float, min_gain_m2: float, 
     lateral offsets every ``offset_step_m`` across the patch and half a bar either side. Along each line the deepest
     pose that fits, worked out until the bar has left the patch (at least ``min_leg_m``). Returns the ``keep`` that
     work most of the patch, none less than ``min_gain_m2``."""
-    near = shapely.intersection(boundary, patch.buffer(0.5 * width_m))
-    edge_dirs = []
-    for g in getattr(near, "geoms", [near]):
-        q = np.asarray(getattr(g, "coords", []))
-        for k in range(len(q) - 1):
-            d = q[k + 1] - q[k]
-            L = float(np.hypot(*d))
-            if L > 1e-6:
-                edge_dirs.append(d / L)
+    edge_dirs = [d / float(np.hypot(*d)) for d in _edge_steps(boundary, patch, width_m) if float(np.hypot(*d)) > 1e-6]
     dirs = []
     for d in edge_dirs:
         dirs += [d, np.array([-d[1], d[0]])]

@@ -1902,9 +1902,14 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             pre += [q] if q is not None else []
         return pre
 
-    def transit_after_move(target, budget_m: float):
-        """Where no forward transit leaves the machine: (the forward transit to ``target`` after one of the moves for
-        room of :func:`unstick_ways` within ``budget_m``, that move), or (None, None)."""
+    def transit_from_here(target, budget_m: float):
+        """(the forward transit from where the machine stands to ``target``, None), else, where none leaves it, (the
+        transit after one of the moves for room of :func:`unstick_ways` within ``budget_m``, that move), else
+        (None, None)."""
+        c = forward_transit(pose, target, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
+                            fits=region.fits, memo=legs_tried)
+        if c is not None:
+            return c, None
         for q in unstick_ways(budget_m):
             if fp is not None and not fp.fits(np.column_stack([q.xy, q.yaw])):
                 continue
@@ -1913,6 +1918,12 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             if c is not None:
                 return c, q
         return None, None
+
+    def add_move(move) -> None:
+        """Append a move for room (:func:`transit_from_here`), its reverse charged to the budget."""
+        b.add(move, KIND_TRANSIT, False)
+        if move.direction.min() < 0:
+            charge(_exit_reverse_m(move, p))
 
     def try_pass(a, q, allow_reverse: bool, final: bool = False) -> bool:
         nonlocal pose, reverse_left
@@ -1953,15 +1964,11 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
                     arrives = _approachable(start, p, region)
             if not arrives:
                 continue                                # nothing arrives there forwards: no transit search
-            c = forward_transit(pose, start, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
-                                fits=region.fits, memo=legs_tried)
-            unstick = None
-            if c is None:
-                # the machine stands headed into a narrowing corner (a ring or pass ended there) and the transit's
-                # curves found no way round: a forward arc of the turning radius first (a quarter or half turn)
-                # where it fits, else a short reverse (charged to the budget with this pass's exit)
-                c, unstick = transit_after_move(start, reverse_left - (_exit_reverse_m(exit_r, p)
-                                                                       if exit_r is not None else 0.0))
+            # where the machine stands headed into a narrowing corner (a ring or pass ended there) and the transit's
+            # curves find no way round: a forward arc of the turning radius first (a quarter or half turn) where it
+            # fits, else a short reverse (charged to the budget with this pass's exit)
+            c, unstick = transit_from_here(start, reverse_left - (_exit_reverse_m(exit_r, p)
+                                                                  if exit_r is not None else 0.0))
             if c is None and p.cleanup_late_start and not allow_reverse:
                 # no transit reaches the start: 1-3 m later along the pass (its rest still works the patch)
                 for shift in (1.0, 2.0, 3.0):
@@ -1982,9 +1989,7 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
             if c is None:
                 continue                            # nothing drives there with room: the pass is left to another
             if unstick is not None:
-                b.add(unstick, KIND_TRANSIT, False)
-                if unstick.direction.min() < 0:
-                    charge(_exit_reverse_m(unstick, p))
+                add_move(unstick)
             b.add(c, KIND_TRANSIT, False)
             b.add(_straight(s0, s1, p.sample_step_m), KIND_HEADLAND, True)
             if trail and exit_r is not None:
@@ -2175,20 +2180,14 @@ def _plan_cleanup(b: _Builder, field, region: _Region, space: FreeSpace, pose, p
         for h, back in back_ins(c):
             if back.length_m + _leg_margin(p) > reverse_left + 1e-6:
                 break
-            t = forward_transit(pose, h, p.turn_radius_m, p.sample_step_m, region.geom, region.contains, space,
-                                fits=region.fits, memo=legs_tried)
-            unstick = None
-            if t is None:               # where the machine stands no transit leaves: a move for room first
-                t, unstick = transit_after_move(h, reverse_left - back.length_m - _leg_margin(p))
+            t, unstick = transit_from_here(h, reverse_left - back.length_m - _leg_margin(p))
             if t is None or (fp is not None and not fp.fits(np.column_stack([t.xy, t.yaw]))):
                 continue
             if fp_clear is not None and not _clear_leg(t, np.array([*t.xy[0], t.yaw[0]]), h, fp_clear,
                                                        p.cleanup_transit_free_m):
                 continue
             if unstick is not None:
-                b.add(unstick, KIND_TRANSIT, False)
-                if unstick.direction.min() < 0:
-                    charge(_exit_reverse_m(unstick, p))
+                add_move(unstick)
             b.add(t, KIND_TRANSIT, False)
             b.add(back, KIND_TRANSIT, False)
             b.add(_straight(c.cusp, c.end, p.sample_step_m), KIND_HEADLAND, True)
